@@ -1,0 +1,212 @@
+//===- MhaOps.td - Operations of the mha dialect -----------*- tablegen -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_DIALECT_MHA_OPS_TD
+#define MHA_DIALECT_MHA_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mha/MhaDialect.td"
+include "mha/MhaAttrs.td"
+
+// The attributes that say which attention variant is computed. They are
+// shared verbatim by `mha.attention` and `mha.multi_head` (SPEC.md: "every
+// mha.attention attribute is accepted and means the same").
+defvar Mha_AttentionVariantAttrs = (ins
+  OptionalAttr<F32Attr>:$scale,
+  OptionalAttr<DenseF32ArrayAttr>:$temperature,
+  OptionalAttr<F32Attr>:$softcap,
+  OptionalAttr<DenseF32ArrayAttr>:$alibi_slopes,
+  UnitAttr:$causal,
+  OptionalAttr<DenseI64ArrayAttr>:$window_left,
+  OptionalAttr<DenseI64ArrayAttr>:$window_right,
+  OptionalAttr<I64Attr>:$sink_tokens,
+  OptionalAttr<DenseBoolArrayAttr>:$head_mask,
+  UnitAttr:$return_lse,
+  UnitAttr:$return_probs,
+  UnitAttr:$return_entropy
+);
+
+// Accessors of the extra results, which follow the main result in the order
+// lse, probs, entropy (those requested).
+defvar Mha_ExtraResultAccessors = [{
+    /// Number of extra results the return_* attributes request.
+    unsigned getNumRequestedExtras() {
+      return unsigned(getReturnLse()) + unsigned(getReturnProbs()) +
+             unsigned(getReturnEntropy());
+    }
+    /// `lse [B, Hq, Lq]`, or null when not requested.
+    ::mlir::Value getLse() {
+      return getReturnLse() ? getExtras()[0] : ::mlir::Value();
+    }
+    /// `probs [B, Hq, Lq, Lk]`, or null when not requested.
+    ::mlir::Value getProbs() {
+      return getReturnProbs() ? getExtras()[unsigned(getReturnLse())]
+                              : ::mlir::Value();
+    }
+    /// `entropy [B, Hq, Lq]`, or null when not requested.
+    ::mlir::Value getEntropy() {
+      return getReturnEntropy() ? getExtras().back() : ::mlir::Value();
+    }
+}];
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+def Mha_AttentionOp : Mha_Op<"attention", [Pure]> {
+  let summary = "scaled dot-product attention with per-head variants";
+  let description = [{
+    Computes attention for every batch `b`, query head `h` and query `i`:
+
+    ```
+    g      = h / (Hq / Hkv)                              (KV head of h)
+    s_ij   = (q[b,h,i] . k[b,g,j]) * scale / temperature[h]
+    s_ij   = softcap * tanh(s_ij / softcap)              (if softcap)
+    s_ij  -= alibi_slopes[h] * |i + Lk - Lq - j|         (if alibi_slopes)
+    p_ij   = softmax over the keys j visible to i (masks below)
+    o[b,h,i] = sum_j p_ij * v[b,g,j]
+    ```
+
+    With `off = Lk - Lq` (bottom-right alignment), key `j` is visible to
+    query `i` iff all of these hold:
+    - `causal`: `j <= i + off`;
+    - `window_left[h] != -1`: `j >= i + off - window_left[h]`, unless
+      `j < sink_tokens`;
+    - `window_right[h] != -1`: `j <= i + off + window_right[h]`, unless
+      `j < sink_tokens`.
+    A row with no visible key gives `o = 0`, `lse = -inf`, `entropy = 0`.
+    A head whose `head_mask` entry is false is pruned: its output,
+    probabilities and entropy are 0.
+
+    Shapes: `query [B, Hq, Lq, D]`, `key [B, Hkv, Lk, D]`,
+    `value [B, Hkv, Lk, Dv]`, `output [B, Hq, Lq, Dv]` with `Hq % Hkv == 0`.
+    `B` and `L` may be dynamic; `H` and `D` are static. Element types are
+    f32, f16 or bf16, all equal; accumulation is f32.
+
+    Per-head attributes (`temperature`, `alibi_slopes`, `window_left`,
+    `window_right`) hold one value for all heads or exactly `Hq` values;
+    `head_mask` holds exactly `Hq` values. `scale` defaults to `1/sqrt(D)`.
+
+    Extra f32 results follow `output` in this order, each present only when
+    requested: `lse [B, Hq, Lq]` (`return_lse`, natural log-sum-exp of the
+    visible scores), `probs [B, Hq, Lq, Lk]` (`return_probs`) and
+    `entropy [B, Hq, Lq]` (`return_entropy`, nats).
+
+    Example (grouped-query, causal, a local head and a global head):
+
+    ```mlir
+    %o, %lse = mha.attention %q, %k, %v {causal,
+                   window_left = array<i64: 256, -1>, return_lse}
+        : tensor<?x2x?x64xf16>, tensor<?x1x?x64xf16>, tensor<?x1x?x64xf16>
+        -> tensor<?x2x?x64xf16>, tensor<?x2x?xf32>
+    ```
+  }];
+
+  let arguments = !con((ins AnyType:$query, AnyType:$key, AnyType:$value),
+                       Mha_AttentionVariantAttrs);
+  let results = (outs AnyType:$output, Variadic<AnyType>:$extras);
+
+  let assemblyFormat = [{
+    $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key) `,`
+    type($value) `->` type($output) (`,` type($extras)^)?
+  }];
+
+  let hasVerifier = 1;
+  let extraClassDeclaration = Mha_ExtraResultAccessors;
+}
+
+//===----------------------------------------------------------------------===//
+// MultiHeadOp
+//===----------------------------------------------------------------------===//
+
+def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
+  let summary = "a whole self-attention layer: projections, attention, output projection";
+  let description = [{
+    Self-attention over `x [B, L, d]`:
+
+    ```
+    Q = x Wq (+ bq)    K = x Wk (+ bk)    V = x Wv (+ bv)
+    Q, K = rope(Q), rope(K)                      (if rope_theta)
+    o_h = attention(Q_h, K_g(h), V_g(h))         (as mha.attention)
+    y = concat_h(o_h) Wo (+ bo)
+    ```
+
+    Query head `h` uses columns `h*D .. h*D+D-1` of `Q`, where
+    `D = cols(Wq) / num_heads`; `concat_h` puts head `h`'s output at the same
+    columns of the input of `Wo [num_heads*D, d]`. RoPE rotates the pairs
+    `(t, t + D/2)` of every head at positions `0..L-1` (GPT-NeoX/LLaMA).
+
+    Sharing schemes (`sharing`, default `#mha.sharing<independent>`):
+    - `independent`: `Wq [d, Hq*D]`, `Wk [d, Hkv*D]`, `Wv [d, Hkv*D]`,
+      biases `bq [Hq*D]`, `bk [Hkv*D]`, `bv [Hkv*D]`;
+    - `shared_head_bias`: `Wq`, `Wk`, `Wv [d, D]`, per-head biases (required)
+      `bq [Hq, D]`, `bk [Hkv, D]`, `bv [Hkv, D]`.
+
+    Optional biases follow `wo` in the order `bq, bk, bv, bo`: the first
+    three when `has_qkv_bias` is set, `bo [d]` when `has_out_bias` is set.
+    `num_kv_heads` defaults to `num_heads` and must divide it. Every
+    attribute of `mha.attention` is accepted and means the same, including
+    the extra results.
+
+    Example (grouped-query layer, 8 query heads of 64, 2 KV heads):
+
+    ```mlir
+    %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, num_kv_heads = 2}
+        : tensor<?x?x512xf32>, tensor<512x512xf32>, tensor<512x128xf32>,
+          tensor<512x128xf32>, tensor<512x512xf32> -> tensor<?x?x512xf32>
+    ```
+  }];
+
+  let arguments = !con(
+      (ins AnyType:$input, AnyType:$wq, AnyType:$wk, AnyType:$wv,
+           AnyType:$wo, Variadic<AnyType>:$biases,
+           I64Attr:$num_heads,
+           OptionalAttr<I64Attr>:$num_kv_heads,
+           OptionalAttr<Mha_SharingAttr>:$sharing,
+           UnitAttr:$has_qkv_bias,
+           UnitAttr:$has_out_bias,
+           OptionalAttr<F32Attr>:$rope_theta),
+      Mha_AttentionVariantAttrs);
+  let results = (outs AnyType:$output, Variadic<AnyType>:$extras);
+
+  let assemblyFormat = [{
+    $input `,` $wq `,` $wk `,` $wv `,` $wo (`,` $biases^)? attr-dict `:`
+    type($input) `,` type($wq) `,` type($wk) `,` type($wv) `,` type($wo)
+    (`,` type($biases)^)? `->` type($output) (`,` type($extras)^)?
+  }];
+
+  let hasVerifier = 1;
+  let extraClassDeclaration = Mha_ExtraResultAccessors # [{
+    /// The sharing scheme, `independent` when the attribute is absent.
+    ::mlir::mha::Sharing getSharingScheme() {
+      return getSharing().value_or(::mlir::mha::Sharing::independent);
+    }
+    /// Number of key/value heads (`num_kv_heads`, default `num_heads`).
+    int64_t getKvHeadCount() {
+      return getNumKvHeadsAttr() ? getNumKvHeadsAttr().getInt()
+                                 : getNumHeadsAttr().getInt();
+    }
+    /// Bias operands by role, or null when absent.
+    ::mlir::Value getBq() {
+      return getHasQkvBias() && getBiases().size() > 0 ? getBiases()[0]
+                                                      : ::mlir::Value();
+    }
+    ::mlir::Value getBk() {
+      return getHasQkvBias() && getBiases().size() > 1 ? getBiases()[1]
+                                                      : ::mlir::Value();
+    }
+    ::mlir::Value getBv() {
+      return getHasQkvBias() && getBiases().size() > 2 ? getBiases()[2]
+                                                      : ::mlir::Value();
+    }
+    ::mlir::Value getBo() {
+      return getHasOutBias() && !getBiases().empty() ? getBiases().back()
+                                                     : ::mlir::Value();
+    }
+  }];
+}
+
+#endif // MHA_DIALECT_MHA_OPS_TD

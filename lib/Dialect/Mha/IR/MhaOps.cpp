@@ -1,0 +1,404 @@
+//===- MhaOps.cpp - Operations of the mha dialect -----------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// The verifiers own every rule of SPEC.md. Each diagnostic names the operand
+// or attribute at fault and says what was expected and what was found.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::mha;
+
+#define GET_OP_CLASSES
+#include "mha/Dialect/Mha/IR/MhaOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shared verification helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Checks that `value` is a ranked tensor of `rank` with a floating-point
+/// element type we compute with (f32, f16, bf16).
+FailureOr<RankedTensorType> verifyTensor(Operation *op, Value value,
+                                         StringRef name, int64_t rank,
+                                         StringRef layout) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || type.getRank() != rank)
+    return op->emitOpError() << "'" << name << "' must be a ranked tensor of "
+                             << "rank " << rank << " " << layout << ", got "
+                             << value.getType();
+  Type elt = type.getElementType();
+  if (!elt.isF32() && !elt.isF16() && !elt.isBF16())
+    return op->emitOpError() << "'" << name
+                             << "' element type must be f32, f16 or bf16, got "
+                             << elt;
+  return type;
+}
+
+/// Checks that `dim` of `type` is static and positive.
+LogicalResult verifyStaticDim(Operation *op, RankedTensorType type,
+                              StringRef name, unsigned dim, StringRef what) {
+  int64_t size = type.getDimSize(dim);
+  if (ShapedType::isDynamic(size))
+    return op->emitOpError() << "'" << name << "' " << what << " (dim " << dim
+                             << ") must be static, got ?";
+  if (size < 1)
+    return op->emitOpError() << "'" << name << "' " << what << " (dim " << dim
+                             << ") must be >= 1, got " << size;
+  return success();
+}
+
+/// Checks that two sizes agree where both are static.
+LogicalResult verifySameSize(Operation *op, StringRef what, StringRef name,
+                             unsigned dim, int64_t size, StringRef refName,
+                             int64_t refSize) {
+  if (ShapedType::isDynamic(size) || ShapedType::isDynamic(refSize) ||
+      size == refSize)
+    return success();
+  return op->emitOpError() << "'" << name << "' " << what << " (dim " << dim
+                           << ") is " << size << " but '" << refName
+                           << "' has " << refSize;
+}
+
+/// Checks that the element type of `name` equals the reference element type.
+LogicalResult verifySameElementType(Operation *op, RankedTensorType type,
+                                    StringRef name, Type refType,
+                                    StringRef refName) {
+  if (type.getElementType() == refType)
+    return success();
+  return op->emitOpError() << "'" << name << "' element type "
+                           << type.getElementType() << " must match '"
+                           << refName << "' element type " << refType;
+}
+
+/// Checks that a per-head array holds 1 or `numHeads` values.
+template <typename T>
+LogicalResult verifyPerHeadLength(Operation *op, StringRef name,
+                                  std::optional<ArrayRef<T>> values,
+                                  int64_t numHeads) {
+  if (!values)
+    return success();
+  int64_t n = values->size();
+  if (n == 1 || n == numHeads)
+    return success();
+  return op->emitOpError() << "'" << name << "' must hold 1 or " << numHeads
+                           << " (one per query head) values, got " << n;
+}
+
+/// The variant attributes shared by mha.attention and mha.multi_head.
+template <typename OpTy>
+LogicalResult verifyVariantAttributes(OpTy op, int64_t numHeads) {
+  Operation *o = op.getOperation();
+  if (FloatAttr scale = op.getScaleAttr()) {
+    double s = scale.getValueAsDouble();
+    if (!std::isfinite(s) || s == 0.0)
+      return op.emitOpError()
+             << "'scale' must be finite and non-zero, got " << s;
+  }
+  if (FloatAttr softcap = op.getSoftcapAttr()) {
+    double c = softcap.getValueAsDouble();
+    if (!std::isfinite(c) || !(c > 0.0))
+      return op.emitOpError()
+             << "'softcap' must be finite and > 0, got " << c;
+  }
+  if (IntegerAttr sinks = op.getSinkTokensAttr()) {
+    if (sinks.getInt() < 0)
+      return op.emitOpError()
+             << "'sink_tokens' must be >= 0, got " << sinks.getInt();
+  }
+  if (failed(verifyPerHeadLength(o, "temperature", op.getTemperature(),
+                                 numHeads)) ||
+      failed(verifyPerHeadLength(o, "alibi_slopes", op.getAlibiSlopes(),
+                                 numHeads)) ||
+      failed(verifyPerHeadLength(o, "window_left", op.getWindowLeft(),
+                                 numHeads)) ||
+      failed(verifyPerHeadLength(o, "window_right", op.getWindowRight(),
+                                 numHeads)))
+    return failure();
+  if (auto temps = op.getTemperature()) {
+    for (auto [h, t] : llvm::enumerate(*temps))
+      if (!std::isfinite(t) || !(t > 0.0f))
+        return op.emitOpError() << "'temperature' values must be finite and "
+                                << "> 0, got " << t << " at index " << h;
+  }
+  if (auto slopes = op.getAlibiSlopes()) {
+    for (auto [h, s] : llvm::enumerate(*slopes))
+      if (!std::isfinite(s))
+        return op.emitOpError() << "'alibi_slopes' values must be finite, got "
+                                << s << " at index " << h;
+  }
+  for (auto [name, window] :
+       {std::make_pair(StringRef("window_left"), op.getWindowLeft()),
+        std::make_pair(StringRef("window_right"), op.getWindowRight())}) {
+    if (!window)
+      continue;
+    for (auto [h, w] : llvm::enumerate(*window))
+      if (w < -1)
+        return op.emitOpError()
+               << "'" << name << "' values must be >= -1 (-1 = unbounded), got "
+               << w << " at index " << h;
+  }
+  if (auto mask = op.getHeadMask()) {
+    if (static_cast<int64_t>(mask->size()) != numHeads)
+      return op.emitOpError() << "'head_mask' must hold exactly " << numHeads
+                              << " (one per query head) values, got "
+                              << mask->size();
+  }
+  return success();
+}
+
+/// Checks the extra results requested by return_lse / return_probs /
+/// return_entropy: their number, order and types.
+template <typename OpTy>
+LogicalResult verifyExtraResults(OpTy op, int64_t batch, int64_t numHeads,
+                                 int64_t queryLen, int64_t keyLen) {
+  unsigned expected = op.getNumRequestedExtras();
+  unsigned got = op.getExtras().size();
+  if (got != expected)
+    return op.emitOpError()
+           << "expects " << expected
+           << " extra result(s) after 'output' (lse, probs, entropy as "
+           << "requested by return_lse, return_probs, return_entropy), got "
+           << got;
+  MLIRContext *ctx = op.getContext();
+  Type f32 = Float32Type::get(ctx);
+  auto check = [&](Value result, StringRef name,
+                   ArrayRef<int64_t> shape) -> LogicalResult {
+    if (!result)
+      return success();
+    auto expectedType = RankedTensorType::get(shape, f32);
+    auto type = dyn_cast<RankedTensorType>(result.getType());
+    if (type && type.getElementType() == f32 &&
+        succeeded(verifyCompatibleShape(type.getShape(), shape)))
+      return success();
+    return op.emitOpError() << "result '" << name << "' must be "
+                            << expectedType << ", got " << result.getType();
+  };
+  if (failed(check(op.getLse(), "lse", {batch, numHeads, queryLen})) ||
+      failed(check(op.getProbs(), "probs",
+                   {batch, numHeads, queryLen, keyLen})) ||
+      failed(check(op.getEntropy(), "entropy", {batch, numHeads, queryLen})))
+    return failure();
+  return success();
+}
+
+/// Checks that `result` is compatible with the expected shape and element
+/// type.
+LogicalResult verifyResultType(Operation *op, Value result, StringRef name,
+                               ArrayRef<int64_t> shape, Type elementType,
+                               StringRef layout) {
+  auto expectedType = RankedTensorType::get(shape, elementType);
+  auto type = dyn_cast<RankedTensorType>(result.getType());
+  if (type && type.getElementType() == elementType &&
+      succeeded(verifyCompatibleShape(type.getShape(), shape)))
+    return success();
+  return op->emitOpError() << "result '" << name << "' must be "
+                           << expectedType << " " << layout << ", got "
+                           << result.getType();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  Operation *op = getOperation();
+  FailureOr<RankedTensorType> q =
+      verifyTensor(op, getQuery(), "query", 4, "[B, Hq, Lq, D]");
+  if (failed(q))
+    return failure();
+  FailureOr<RankedTensorType> k =
+      verifyTensor(op, getKey(), "key", 4, "[B, Hkv, Lk, D]");
+  if (failed(k))
+    return failure();
+  FailureOr<RankedTensorType> v =
+      verifyTensor(op, getValue(), "value", 4, "[B, Hkv, Lk, Dv]");
+  if (failed(v))
+    return failure();
+  Type elt = q->getElementType();
+  if (failed(verifySameElementType(op, *k, "key", elt, "query")) ||
+      failed(verifySameElementType(op, *v, "value", elt, "query")))
+    return failure();
+
+  for (auto [type, name] : {std::make_pair(*q, StringRef("query")),
+                            std::make_pair(*k, StringRef("key")),
+                            std::make_pair(*v, StringRef("value"))}) {
+    if (failed(verifyStaticDim(op, type, name, 1, "head count")) ||
+        failed(verifyStaticDim(op, type, name, 3, "head dim")))
+      return failure();
+  }
+
+  int64_t batch = q->getDimSize(0), numHeads = q->getDimSize(1);
+  int64_t queryLen = q->getDimSize(2), headDim = q->getDimSize(3);
+  int64_t numKvHeads = k->getDimSize(1), keyLen = k->getDimSize(2);
+  int64_t valueDim = v->getDimSize(3);
+  if (failed(verifySameSize(op, "batch size", "key", 0, k->getDimSize(0),
+                            "query", batch)) ||
+      failed(verifySameSize(op, "batch size", "value", 0, v->getDimSize(0),
+                            "query", batch)) ||
+      failed(verifySameSize(op, "head dim", "key", 3, k->getDimSize(3),
+                            "query", headDim)) ||
+      failed(verifySameSize(op, "head count", "value", 1, v->getDimSize(1),
+                            "key", numKvHeads)) ||
+      failed(verifySameSize(op, "sequence length", "value", 2,
+                            v->getDimSize(2), "key", keyLen)))
+    return failure();
+  if (numHeads % numKvHeads != 0)
+    return emitOpError() << "query heads (" << numHeads
+                         << ") must be a multiple of key/value heads ("
+                         << numKvHeads << ")";
+
+  // Batch and sequence sizes of the results follow the query where static,
+  // else whichever operand knows them.
+  if (ShapedType::isDynamic(batch))
+    batch = !ShapedType::isDynamic(k->getDimSize(0)) ? k->getDimSize(0)
+                                                     : v->getDimSize(0);
+  if (ShapedType::isDynamic(keyLen))
+    keyLen = v->getDimSize(2);
+  if (failed(verifyResultType(op, getOutput(), "output",
+                              {batch, numHeads, queryLen, valueDim}, elt,
+                              "[B, Hq, Lq, Dv]")))
+    return failure();
+  if (failed(verifyVariantAttributes(*this, numHeads)))
+    return failure();
+  return verifyExtraResults(*this, batch, numHeads, queryLen, keyLen);
+}
+
+//===----------------------------------------------------------------------===//
+// MultiHeadOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MultiHeadOp::verify() {
+  Operation *op = getOperation();
+  FailureOr<RankedTensorType> x =
+      verifyTensor(op, getInput(), "input", 3, "[B, L, d]");
+  if (failed(x))
+    return failure();
+  Type elt = x->getElementType();
+  if (failed(verifyStaticDim(op, *x, "input", 2, "model width")))
+    return failure();
+  int64_t batch = x->getDimSize(0), seqLen = x->getDimSize(1);
+  int64_t model = x->getDimSize(2);
+
+  int64_t numHeads = getNumHeadsAttr().getInt();
+  if (numHeads < 1)
+    return emitOpError() << "'num_heads' must be >= 1, got " << numHeads;
+  int64_t numKvHeads = getKvHeadCount();
+  if (numKvHeads < 1)
+    return emitOpError() << "'num_kv_heads' must be >= 1, got " << numKvHeads;
+  if (numHeads % numKvHeads != 0)
+    return emitOpError() << "'num_heads' (" << numHeads
+                         << ") must be a multiple of 'num_kv_heads' ("
+                         << numKvHeads << ")";
+
+  // Weights: rank 2, static, same element type as the input.
+  SmallVector<RankedTensorType> weights;
+  for (auto [value, name] : {std::make_pair(getWq(), StringRef("wq")),
+                             std::make_pair(getWk(), StringRef("wk")),
+                             std::make_pair(getWv(), StringRef("wv")),
+                             std::make_pair(getWo(), StringRef("wo"))}) {
+    FailureOr<RankedTensorType> w = verifyTensor(op, value, name, 2, "[rows, cols]");
+    if (failed(w) || failed(verifySameElementType(op, *w, name, elt, "input")))
+      return failure();
+    if (!w->hasStaticShape())
+      return emitOpError() << "'" << name << "' must have a static shape, got "
+                           << Type(*w);
+    weights.push_back(*w);
+  }
+  RankedTensorType wq = weights[0], wk = weights[1], wv = weights[2],
+                   wo = weights[3];
+
+  bool shared = getSharingScheme() == Sharing::shared_head_bias;
+  int64_t qCols = wq.getDimSize(1);
+  if (!shared && qCols % numHeads != 0)
+    return emitOpError() << "'wq' columns (" << qCols
+                         << ") must be a multiple of 'num_heads' (" << numHeads
+                         << ")";
+  int64_t headDim = shared ? qCols : qCols / numHeads;
+  int64_t kvCols = shared ? headDim : numKvHeads * headDim;
+  auto expectWeight = [&](RankedTensorType w, StringRef name, int64_t rows,
+                          int64_t cols, StringRef meaning) -> LogicalResult {
+    if (w.getDimSize(0) == rows && w.getDimSize(1) == cols)
+      return success();
+    return emitOpError() << "'" << name << "' must be " << meaning << " = ["
+                         << rows << ", " << cols << "], got "
+                         << Type(w);
+  };
+  if (failed(expectWeight(wq, "wq", model, qCols,
+                          shared ? "[d, D]" : "[d, Hq*D]")) ||
+      failed(expectWeight(wk, "wk", model, kvCols,
+                          shared ? "[d, D]" : "[d, Hkv*D]")) ||
+      failed(expectWeight(wv, "wv", model, kvCols,
+                          shared ? "[d, D]" : "[d, Hkv*D]")) ||
+      failed(expectWeight(wo, "wo", numHeads * headDim, model, "[Hq*D, d]")))
+    return failure();
+
+  // Biases: present iff announced, in the order bq, bk, bv, bo.
+  if (shared && !getHasQkvBias())
+    return emitOpError() << "#mha.sharing<shared_head_bias> requires per-head "
+                         << "biases: set 'has_qkv_bias' and pass bq, bk, bv";
+  unsigned expectedBiases =
+      (getHasQkvBias() ? 3u : 0u) + (getHasOutBias() ? 1u : 0u);
+  if (getBiases().size() != expectedBiases)
+    return emitOpError() << "expects " << expectedBiases
+                         << " bias operand(s) after 'wo' (bq, bk, bv when "
+                         << "'has_qkv_bias', bo when 'has_out_bias'), got "
+                         << getBiases().size();
+  auto expectBias = [&](Value bias, StringRef name,
+                        ArrayRef<int64_t> shape,
+                        StringRef meaning) -> LogicalResult {
+    if (!bias)
+      return success();
+    auto type = dyn_cast<RankedTensorType>(bias.getType());
+    auto expectedType = RankedTensorType::get(shape, elt);
+    if (type && type == expectedType)
+      return success();
+    return emitOpError() << "'" << name << "' must be " << meaning << " = "
+                         << expectedType << ", got " << bias.getType();
+  };
+  if (failed(expectBias(getBq(), "bq",
+                        shared ? SmallVector<int64_t>{numHeads, headDim}
+                               : SmallVector<int64_t>{numHeads * headDim},
+                        shared ? "[Hq, D]" : "[Hq*D]")) ||
+      failed(expectBias(getBk(), "bk",
+                        shared ? SmallVector<int64_t>{numKvHeads, headDim}
+                               : SmallVector<int64_t>{numKvHeads * headDim},
+                        shared ? "[Hkv, D]" : "[Hkv*D]")) ||
+      failed(expectBias(getBv(), "bv",
+                        shared ? SmallVector<int64_t>{numKvHeads, headDim}
+                               : SmallVector<int64_t>{numKvHeads * headDim},
+                        shared ? "[Hkv, D]" : "[Hkv*D]")) ||
+      failed(expectBias(getBo(), "bo", {model}, "[d]")))
+    return failure();
+
+  if (FloatAttr theta = getRopeThetaAttr()) {
+    double t = theta.getValueAsDouble();
+    if (!std::isfinite(t) || !(t > 0.0))
+      return emitOpError() << "'rope_theta' must be finite and > 0, got " << t;
+    if (headDim % 2 != 0)
+      return emitOpError() << "'rope_theta' needs an even head dim, got D = "
+                           << headDim;
+  }
+
+  if (failed(verifyResultType(op, getOutput(), "output",
+                              {batch, seqLen, model}, elt, "[B, L, d]")))
+    return failure();
+  if (failed(verifyVariantAttributes(*this, numHeads)))
+    return failure();
+  return verifyExtraResults(*this, batch, numHeads, seqLen, seqLen);
+}

@@ -1,0 +1,27 @@
+# -*- Python -*-
+# lit configuration of the mha test suite.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "MHA"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.mha_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "Inputs"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%mha_src_root", config.mha_src_root))
+config.substitutions.append(("%examples", os.path.join(config.mha_src_root, "examples")))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+tool_dirs = [config.mha_tools_dir, config.llvm_tools_dir]
+tools = ["mha-opt", "mha-lsp-server", "mlir-opt", "mlir-translate", "llc"]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
