@@ -9,5 +9,6 @@ include "mha/MhaDialect.td"
 include "mha/MhaEnums.td"
 include "mha/MhaAttrs.td"
 include "mha/MhaOps.td"
+include "mha/MhaTiledOps.td"
 
 #endif // MHA_DIALECT_MHA_TD

@@ -23,4 +23,30 @@ def Mha_SharingAttr : EnumAttr<Mha_Dialect, Mha_Sharing, "sharing"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Mha_TensorRoleAttr : EnumAttr<Mha_Dialect, Mha_TensorRole, "role"> {
+  let summary = "role of a tensor parameter of a generated entry point";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def Mha_EntryPointAttr : AttrDef<Mha_Dialect, "EntryPoint"> {
+  let mnemonic = "entry_point";
+  let summary = "marks the work-item kernel of an exported C function";
+  let description = [{
+    Attached by `mha-tile` to the kernel that computes one work item
+    `(b, h, t)` of the exported function `name`: query rows
+    `[t * rowsPerItem, (t + 1) * rowsPerItem)` of head `h` of batch `b`. The
+    grid has `gridHeads` heads. `roles` and `types` describe the tensor
+    parameters in C order (arguments, then results); `mha-emit-entry-points`
+    turns them into the signature table the runtime checks calls against.
+  }];
+  let parameters = (ins
+    StringRefParameter<"exported C function name">:$name,
+    "int64_t":$rowsPerItem,
+    "int64_t":$gridHeads,
+    "ArrayAttr":$roles,
+    "ArrayAttr":$types
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
 #endif // MHA_DIALECT_MHA_ATTRS_TD

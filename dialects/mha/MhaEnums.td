@@ -19,4 +19,21 @@ def Mha_Sharing : I32EnumAttr<"Sharing",
   let cppNamespace = "::mlir::mha";
 }
 
+def Mha_RoleQuery : I32EnumAttrCase<"query", 0>;
+def Mha_RoleKey : I32EnumAttrCase<"key", 1>;
+def Mha_RoleValue : I32EnumAttrCase<"value", 2>;
+def Mha_RoleOutput : I32EnumAttrCase<"output", 3>;
+def Mha_RoleLse : I32EnumAttrCase<"lse", 4>;
+def Mha_RoleProbs : I32EnumAttrCase<"probs", 5>;
+def Mha_RoleEntropy : I32EnumAttrCase<"entropy", 6>;
+
+// Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
+def Mha_TensorRole : I32EnumAttr<"TensorRole",
+    "what a tensor parameter of a generated entry point is",
+    [Mha_RoleQuery, Mha_RoleKey, Mha_RoleValue, Mha_RoleOutput, Mha_RoleLse,
+     Mha_RoleProbs, Mha_RoleEntropy]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::mha";
+}
+
 #endif // MHA_DIALECT_MHA_ENUMS_TD

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mha/InitAllDialects.h"
+#include "mha/InitAllPasses.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -19,6 +20,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  mlir::mha::registerAllMhaPasses();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

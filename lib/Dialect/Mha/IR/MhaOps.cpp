@@ -98,6 +98,21 @@ LogicalResult verifyPerHeadLength(Operation *op, StringRef name,
                            << " (one per query head) values, got " << n;
 }
 
+/// Rejects attributes that are neither inherent to the op nor prefixed with a
+/// dialect name: a misspelt variant attribute (`casual`) would otherwise be
+/// kept as a discardable attribute and silently change the computation.
+LogicalResult verifyNoUnknownAttributes(Operation *op) {
+  for (NamedAttribute attr : op->getDiscardableAttrs()) {
+    if (attr.getName().strref().contains('.'))
+      continue;
+    return op->emitOpError()
+           << "has unknown attribute '" << attr.getName().strref()
+           << "' (expected an attribute of " << op->getName()
+           << " or a dialect-prefixed name such as 'mydialect.note')";
+  }
+  return success();
+}
+
 /// The variant attributes shared by mha.attention and mha.multi_head.
 template <typename OpTy>
 LogicalResult verifyVariantAttributes(OpTy op, int64_t numHeads) {
@@ -218,6 +233,8 @@ LogicalResult verifyResultType(Operation *op, Value result, StringRef name,
 
 LogicalResult AttentionOp::verify() {
   Operation *op = getOperation();
+  if (failed(verifyNoUnknownAttributes(op)))
+    return failure();
   FailureOr<RankedTensorType> q =
       verifyTensor(op, getQuery(), "query", 4, "[B, Hq, Lq, D]");
   if (failed(q))
@@ -251,6 +268,9 @@ LogicalResult AttentionOp::verify() {
                             "query", batch)) ||
       failed(verifySameSize(op, "batch size", "value", 0, v->getDimSize(0),
                             "query", batch)) ||
+      // Catches key/value disagreeing when the query's batch is dynamic.
+      failed(verifySameSize(op, "batch size", "value", 0, v->getDimSize(0),
+                            "key", k->getDimSize(0))) ||
       failed(verifySameSize(op, "head dim", "key", 3, k->getDimSize(3),
                             "query", headDim)) ||
       failed(verifySameSize(op, "head count", "value", 1, v->getDimSize(1),
@@ -285,6 +305,8 @@ LogicalResult AttentionOp::verify() {
 
 LogicalResult MultiHeadOp::verify() {
   Operation *op = getOperation();
+  if (failed(verifyNoUnknownAttributes(op)))
+    return failure();
   FailureOr<RankedTensorType> x =
       verifyTensor(op, getInput(), "input", 3, "[B, L, d]");
   if (failed(x))
@@ -330,6 +352,10 @@ LogicalResult MultiHeadOp::verify() {
                          << ") must be a multiple of 'num_heads' (" << numHeads
                          << ")";
   int64_t headDim = shared ? qCols : qCols / numHeads;
+  if (headDim < 1)
+    return emitOpError() << "'wq' must give a head dim D >= 1 ("
+                         << (shared ? "D = cols(wq)" : "D = cols(wq) / num_heads")
+                         << "), got D = " << headDim << " from " << Type(wq);
   int64_t kvCols = shared ? headDim : numKvHeads * headDim;
   auto expectWeight = [&](RankedTensorType w, StringRef name, int64_t rows,
                           int64_t cols, StringRef meaning) -> LogicalResult {

@@ -35,16 +35,16 @@ public:
     v.scale = op.getScaleAttr()
                   ? op.getScaleAttr().getValue().convertToFloat()
                   : 1.0f / std::sqrt(static_cast<float>(headDim));
-    v.temperatures = broadcast<float>(op.getTemperature(), 1.0f);
+    v.temperatures = v.template broadcast<float>(op.getTemperature(), 1.0f);
     if (op.getSoftcapAttr())
       v.softcap = op.getSoftcapAttr().getValue().convertToFloat();
     v.hasAlibi = op.getAlibiSlopes().has_value();
-    v.alibiSlopes = broadcast<float>(op.getAlibiSlopes(), 0.0f);
+    v.alibiSlopes = v.template broadcast<float>(op.getAlibiSlopes(), 0.0f);
     v.causal = op.getCausal();
-    v.windowLefts = broadcast<int64_t>(op.getWindowLeft(), -1);
-    v.windowRights = broadcast<int64_t>(op.getWindowRight(), -1);
+    v.windowLefts = v.template broadcast<int64_t>(op.getWindowLeft(), -1);
+    v.windowRights = v.template broadcast<int64_t>(op.getWindowRight(), -1);
     v.sinkTokens = op.getSinkTokensAttr() ? op.getSinkTokensAttr().getInt() : 0;
-    v.headAlive = broadcast<bool>(op.getHeadMask(), true);
+    v.headAlive = v.template broadcast<bool>(op.getHeadMask(), true);
     return v;
   }
 

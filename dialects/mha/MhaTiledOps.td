@@ -1,0 +1,159 @@
+//===- MhaTiledOps.td - The tiled online-softmax form ------*- tablegen -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Internal ops produced by `mha-tile` and consumed by
+// `convert-mha-to-vector`. They work on memref tiles of one work item: a
+// tile of query rows of one head against one tile of keys. Users do not
+// write them; they make the flash-attention structure visible in mha-opt.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_DIALECT_MHA_TILEDOPS_TD
+#define MHA_DIALECT_MHA_TILEDOPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/CommonTypeConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mha/MhaDialect.td"
+
+defvar Mha_ElementTypes = [F32, F16, BF16];
+class Mha_Tile<int rank> : MemRefRankOf<Mha_ElementTypes, [rank]>;
+class Mha_F32Tile<int rank> : MemRefRankOf<[F32], [rank]>;
+
+// The scalars that turn a dot product into a masked score, per head.
+defvar Mha_ScoreOperands = (ins
+  F32:$score_scale,   // scale / temperature[h]
+  F32:$alibi_slope,   // slope[h] (ignored without has_alibi)
+  Index:$query_pos,   // i + Lk - Lq for the tile's first query row i
+  Index:$key_pos,     // absolute index of the tile's first key
+  Index:$window_left, // -1 = unbounded
+  Index:$window_right,
+  Index:$sink_tokens
+);
+defvar Mha_ScoreAttrs = (ins
+  OptionalAttr<F32Attr>:$softcap,
+  UnitAttr:$causal,
+  UnitAttr:$has_alibi
+);
+defvar Mha_ScoreDescription = [{
+    Score of tile row `r` and tile key `c`, with `p = query_pos + r` (the
+    key index on row `r`'s diagonal) and `j = key_pos + c`:
+
+    ```
+    s = (query[r] . key[c]) * score_scale
+    s = softcap * tanh(s / softcap)          (if softcap)
+    s = s - alibi_slope * |p - j|            (if has_alibi)
+    visible = j < sink_tokens ? (!causal || j <= p)
+            : (!causal || j <= p)
+              && (window_left == -1 || j >= p - window_left)
+              && (window_right == -1 || j <= p + window_right)
+    ```
+}];
+
+def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
+  let summary = "one flash-attention step: a query tile against a key tile";
+  let description = [{
+    Folds one tile of keys and values into the running state of a tile of
+    query rows, in base 2 (`u = s * log2(e)`):
+
+    ```
+    m'  = max(m, max_c u_c)                  (invisible keys excluded)
+    a   = exp2(m - m')
+    l'  = a * l + sum_c exp2(u_c - m')
+    acc'= a * acc + sum_c exp2(u_c - m') * value[c]
+    t'  = a * (t + (m - m') * l) + sum_c exp2(u_c - m') * (u_c - m')
+    ```
+    `t` (row_entropy) is only updated with `track_entropy`. Without
+    `masked` every key of the tile is taken to be visible: `mha-tile` sets it
+    only on tiles that cross a mask boundary.
+  }] # Mha_ScoreDescription;
+
+  let arguments = !con(
+      (ins Arg<Mha_Tile<2>, "query rows [R, D]", [MemRead]>:$query,
+           Arg<Mha_Tile<2>, "keys [C, D]", [MemRead]>:$key,
+           Arg<Mha_Tile<2>, "values [C, Dv]", [MemRead]>:$value,
+           Arg<Mha_F32Tile<2>, "accumulator [R, Dv]", [MemRead, MemWrite]>:$acc,
+           Arg<Mha_F32Tile<1>, "running max (log2 units)", [MemRead, MemWrite]>:$row_max,
+           Arg<Mha_F32Tile<1>, "running sum", [MemRead, MemWrite]>:$row_sum,
+           Arg<Mha_F32Tile<1>, "running entropy term", [MemRead, MemWrite]>:$row_entropy),
+      Mha_ScoreOperands, Mha_ScoreAttrs,
+      (ins UnitAttr:$masked, UnitAttr:$track_entropy));
+
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
+    type($value) `)`
+    `outs` `(` $acc `,` $row_max `,` $row_sum `,` $row_entropy `:`
+    type($acc) `,` type($row_max) `,` type($row_sum) `,` type($row_entropy) `)`
+    `scale` `(` $score_scale `,` $alibi_slope `)`
+    `at` `(` $query_pos `,` $key_pos `)`
+    `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
+    attr-dict
+  }];
+}
+
+def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",
+    [AttrSizedOperandSegments]> {
+  let summary = "writes a query tile's output, lse and entropy";
+  let description = [{
+    From the running state of `mha.online_softmax_step`:
+
+    ```
+    output[r]  = alive && l > 0 ? acc[r] / l : 0
+    lse[r]     = (m + log2(l)) * ln(2)        (-inf when l = 0)
+    entropy[r] = alive && l > 0 ? (log2(l) - t / l) * ln(2) : 0
+    ```
+  }];
+
+  let arguments = (ins
+    Arg<Mha_F32Tile<2>, "accumulator [R, Dv]", [MemRead]>:$acc,
+    Arg<Mha_F32Tile<1>, "running max", [MemRead]>:$row_max,
+    Arg<Mha_F32Tile<1>, "running sum", [MemRead]>:$row_sum,
+    Arg<Mha_F32Tile<1>, "running entropy term", [MemRead]>:$row_entropy,
+    I1:$alive,
+    Arg<Mha_Tile<2>, "output rows [R, Dv]", [MemWrite]>:$output,
+    Arg<Optional<Mha_F32Tile<1>>, "lse rows", [MemWrite]>:$lse,
+    Arg<Optional<Mha_F32Tile<1>>, "entropy rows", [MemWrite]>:$entropy
+  );
+
+  let assemblyFormat = [{
+    `ins` `(` $acc `,` $row_max `,` $row_sum `,` $row_entropy `:` type($acc)
+    `,` type($row_max) `,` type($row_sum) `,` type($row_entropy) `)`
+    `alive` `(` $alive `)`
+    `outs` `(` $output `:` type($output) `)`
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
+    (`entropy` `(` $entropy^ `:` type($entropy) `)`)?
+    attr-dict
+  }];
+}
+
+def Mha_AttentionProbsOp : Mha_Op<"attention_probs"> {
+  let summary = "writes the attention probabilities of a query tile";
+  let description = [{
+    Recomputes the scores of the tile's query rows against every key and
+    writes `probs[r, j] = exp2(u_j - m - log2(l))` for visible keys, 0 for
+    invisible keys, rows with no visible key and dead heads (`alive` false).
+  }] # Mha_ScoreDescription;
+
+  let arguments = !con(
+      (ins Arg<Mha_Tile<2>, "query rows [R, D]", [MemRead]>:$query,
+           Arg<Mha_Tile<2>, "all keys [Lk, D]", [MemRead]>:$key,
+           Arg<Mha_F32Tile<1>, "final running max", [MemRead]>:$row_max,
+           Arg<Mha_F32Tile<1>, "final running sum", [MemRead]>:$row_sum,
+           I1:$alive,
+           Arg<Mha_F32Tile<2>, "probabilities [R, Lk]", [MemWrite]>:$probs),
+      Mha_ScoreOperands, Mha_ScoreAttrs);
+
+  let assemblyFormat = [{
+    `ins` `(` $query `,` $key `,` $row_max `,` $row_sum `:` type($query) `,`
+    type($key) `,` type($row_max) `,` type($row_sum) `)`
+    `alive` `(` $alive `)`
+    `outs` `(` $probs `:` type($probs) `)`
+    `scale` `(` $score_scale `,` $alibi_slope `)`
+    `at` `(` $query_pos `,` $key_pos `)`
+    `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
+    attr-dict
+  }];
+}
+
+#endif // MHA_DIALECT_MHA_TILEDOPS_TD

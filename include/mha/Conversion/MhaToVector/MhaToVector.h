@@ -1,0 +1,25 @@
+//===- MhaToVector.h - Tiled mha ops to loops over vectors --------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_CONVERSION_MHATOVECTOR_MHATOVECTOR_H
+#define MHA_CONVERSION_MHATOVECTOR_MHATOVECTOR_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace mha {
+
+/// Patterns lowering mha.online_softmax_step, mha.online_softmax_finalize
+/// and mha.attention_probs to scf loops over vector ops.
+void populateMhaToVectorPatterns(RewritePatternSet &patterns);
+
+} // namespace mha
+} // namespace mlir
+
+#endif // MHA_CONVERSION_MHATOVECTOR_MHATOVECTOR_H

@@ -1,0 +1,85 @@
+//===- Passes.td - Transforms of the mha dialect -----------*- tablegen -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_DIALECT_MHA_TRANSFORMS_PASSES_TD
+#define MHA_DIALECT_MHA_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
+  let summary = "Tile mha.attention into flash-attention work-item kernels";
+  let description = [{
+    Replaces every public `func.func` whose body computes one
+    `mha.attention` by a work-item kernel on memrefs: the kernel computes
+    query rows `[t*R, (t+1)*R)` of head `h` of batch `b` with the online
+    softmax over key tiles of `C` keys. Per head it visits only the key tiles
+    the masks can make visible (a sink range and a window range), and sets
+    `masked` only on tiles that cross a mask boundary, so a local head costs
+    what its window costs. The kernel carries `#mha.entry_point` so that
+    `mha-emit-entry-points` can export the C function.
+
+    Before:
+    ```mlir
+    func.func @f(%q: tensor<?x8x?x64xf32>, %k: tensor<?x8x?x64xf32>,
+                 %v: tensor<?x8x?x64xf32>) -> tensor<?x8x?x64xf32> {
+      %o = mha.attention %q, %k, %v {causal} : ... -> tensor<?x8x?x64xf32>
+      return %o : tensor<?x8x?x64xf32>
+    }
+    ```
+    After (abridged):
+    ```mlir
+    func.func @f__kernel(%q: memref<?x8x?x64xf32, strided<[?, ?, ?, 1], offset: ?>>,
+                         ..., %b: index, %h: index, %t: index, %alive: i1)
+        attributes {llvm.emit_c_interface, mha.entry_point = #mha.entry_point<...>} {
+      scf.for %j = %lo to %hi step %c64 {
+        mha.online_softmax_step ins(...) outs(%acc, %max, %sum, %ent ...) ...
+      }
+      mha.online_softmax_finalize ins(...) alive(%alive) outs(...)
+    }
+    ```
+  }];
+  let options = [
+    Option<"rowsPerItem", "rows", "int64_t", /*default=*/"16",
+           "Query rows per work item (q-tile)">,
+    Option<"keysPerTile", "cols", "int64_t", /*default=*/"64",
+           "Keys per kv tile">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def MhaApproximateMathPass : Pass<"mha-approximate-math"> {
+  let summary = "Replace exp2, log2 and tanh by polynomials (no libm calls)";
+  let description = [{
+    Expands `math.exp2` into `math.exp` and then rewrites `math.exp`,
+    `math.log2` and `math.tanh` into polynomial approximations on f32 vectors
+    and scalars, so the generated kernels call no libm function in their
+    loops and the library needs no libm symbol for them.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def MhaEmitEntryPointsPass : Pass<"mha-emit-entry-points", "ModuleOp"> {
+  let summary = "Export each work-item kernel as a C function over DLTensors";
+  let description = [{
+    Runs on the LLVM dialect. For each kernel marked `#mha.entry_point`
+    (its C wrapper `_mlir_ciface_<kernel>` made by func-to-llvm), emits:
+    - `<name>__signature`: the constant table (KernelAbi.h) describing each
+      tensor parameter's role, dtype, static sizes and shared size symbols;
+    - `<name>__work`: `void (void **descriptors, i64 b, i64 h, i64 t,
+      const uint8_t *alive)`, which unpacks the descriptors and calls the
+      kernel;
+    - `<name>`: the exported `mha_status name(const DLTensor *..., const
+      mha_options *)`, which calls `mha_rt_launch` with the three above.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // MHA_DIALECT_MHA_TRANSFORMS_PASSES_TD

@@ -1,0 +1,113 @@
+/*===- KernelAbi.h - Contract between generated code and runtime --*- C -*-===*
+ * SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+ *
+ * Each exported function `f` of a generated library is a thin wrapper that
+ * calls mha_rt_launch with:
+ *  - a signature table (int64_t words, emitted by the compiler as constant
+ *    data) describing every tensor argument and result;
+ *  - the tensors in signature order (arguments, then results);
+ *  - the compiled work function `f_work`, which computes one work item.
+ * The runtime checks every tensor against the table before any memory is
+ * touched, builds MLIR strided-memref descriptors from the DLTensors, and
+ * runs the work items (b, h, t) of the grid B x H x ceil(Lq / rows_per_item)
+ * on its thread pool. It knows nothing about attention math.
+ *===----------------------------------------------------------------------===*/
+
+#ifndef MHA_RUNTIME_KERNELABI_H
+#define MHA_RUNTIME_KERNELABI_H
+
+#include "mha/runtime.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MHA_ABI_VERSION 1
+
+/* Signature table layout (all int64_t). */
+enum {
+  MHA_SIG_VERSION = 0,     /* MHA_ABI_VERSION */
+  MHA_SIG_NUM_TENSORS = 1, /* arguments + results */
+  MHA_SIG_NUM_INPUTS = 2,  /* the first NUM_INPUTS tensors are read-only */
+  MHA_SIG_GRID_HEADS = 3,  /* H of the grid (query heads) */
+  MHA_SIG_ROWS_PER_ITEM = 4, /* query rows per work item */
+  MHA_SIG_GRID_BATCH_SYM = 5, /* symbol giving B of the grid */
+  MHA_SIG_GRID_ROWS_SYM = 6,  /* symbol giving Lq of the grid */
+  MHA_SIG_HEADER_WORDS = 7
+};
+
+/* Per tensor, MHA_SIG_TENSOR_WORDS words follow the header. */
+enum {
+  MHA_SIG_T_ROLE = 0,      /* mha_tensor_role */
+  MHA_SIG_T_DTYPE_CODE = 1, /* DLDataTypeCode: kDLFloat or kDLBfloat */
+  MHA_SIG_T_DTYPE_BITS = 2, /* 32 or 16 */
+  MHA_SIG_T_RANK = 3,
+  /* Then MHA_SIG_MAX_RANK (symbol, static size) pairs; size -1 = dynamic,
+   * symbol 0 = none. Dims with the same non-zero symbol must agree across
+   * all tensors of a call. */
+  MHA_SIG_T_DIMS = 4,
+  MHA_SIG_MAX_RANK = 4,
+  MHA_SIG_TENSOR_WORDS = 4 + 2 * 4
+};
+
+/* Symbols naming the dynamic (or shared) sizes. */
+enum {
+  MHA_SYM_NONE = 0,
+  MHA_SYM_BATCH = 1,    /* B */
+  MHA_SYM_QUERY_LEN = 2, /* Lq */
+  MHA_SYM_KEY_LEN = 3,   /* Lk */
+  MHA_SYM_QUERY_HEADS = 4, /* Hq */
+  MHA_SYM_KV_HEADS = 5,  /* Hkv */
+  MHA_SYM_HEAD_DIM = 6,  /* D */
+  MHA_SYM_VALUE_DIM = 7  /* Dv */
+};
+
+/* What a tensor is; names it in error messages ("'k' (key)"). */
+typedef enum mha_tensor_role {
+  MHA_ROLE_QUERY = 0,
+  MHA_ROLE_KEY = 1,
+  MHA_ROLE_VALUE = 2,
+  MHA_ROLE_OUTPUT = 3,
+  MHA_ROLE_LSE = 4,
+  MHA_ROLE_PROBS = 5,
+  MHA_ROLE_ENTROPY = 6
+} mha_tensor_role;
+
+/* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first
+ * three sizes/strides); layout-compatible with StridedMemRefType<T, N>. */
+typedef struct mha_memref4 {
+  void *allocated;
+  void *aligned;
+  int64_t offset; /* in elements */
+  int64_t sizes[4];
+  int64_t strides[4];
+} mha_memref4;
+typedef struct mha_memref3 {
+  void *allocated;
+  void *aligned;
+  int64_t offset;
+  int64_t sizes[3];
+  int64_t strides[3];
+} mha_memref3;
+
+/* Computes work item (b, h, t): query rows [t*rows, (t+1)*rows) of head h of
+ * batch b. `descriptors[i]` points to tensor i's memref descriptor (rank 3 or
+ * 4 as the signature says). `head_alive` holds one byte per grid head: the
+ * spec's static head_mask and the runtime mask combined. */
+typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h,
+                            int64_t t, const uint8_t *head_alive);
+
+/* Checks the call, then runs every work item. `name` is the exported
+ * function's name and `arg_names` the C parameter names, for messages. */
+int32_t mha_rt_launch(const int64_t *signature, const char *name,
+                      const char *const *arg_names,
+                      const DLTensor *const *tensors,
+                      const mha_options *options, mha_work_fn work);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MHA_RUNTIME_KERNELABI_H */

@@ -1,0 +1,59 @@
+/*===- mha/runtime.h - C interface of mha-generated libraries -----*- C -*-===*
+ * SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+ *
+ * Every header written by mha-compile includes this file. Tensors are
+ * DLPack DLTensors (the exchange format of PyTorch, JAX, NumPy and CuPy);
+ * every generated function returns an mha_status and, on error, writes no
+ * output byte and leaves a message for mha_last_error().
+ *===----------------------------------------------------------------------===*/
+
+#ifndef MHA_RUNTIME_H
+#define MHA_RUNTIME_H
+
+#include <dlpack/dlpack.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status of a call. Values are stable. */
+typedef enum mha_status {
+  MHA_OK = 0,
+  MHA_ERR_NULL_POINTER = 1,     /* a tensor, its shape or its data is NULL */
+  MHA_ERR_RANK = 2,             /* wrong number of dimensions */
+  MHA_ERR_DTYPE = 3,            /* wrong element type */
+  MHA_ERR_SHAPE = 4,            /* a dimension has the wrong size */
+  MHA_ERR_DEVICE = 5,           /* tensor on the wrong device */
+  MHA_ERR_LAYOUT = 6,           /* unsupported strides, offset or aliasing */
+  MHA_ERR_INVALID_ARGUMENT = 7, /* a bad mha_options field */
+  MHA_ERR_NO_DEVICE = 8,        /* no usable GPU or driver */
+  MHA_ERR_CUDA = 9,             /* the CUDA driver reported an error */
+  MHA_ERR_OUT_OF_MEMORY = 10,   /* a runtime allocation failed */
+  MHA_ERR_INTERNAL = 11         /* a bug: please report it */
+} mha_status;
+
+/* Options of a call; a NULL pointer means all defaults. Zero-initialise. */
+typedef struct mha_options {
+  /* Worker threads for this call: 0 = all cores. */
+  int32_t num_threads;
+  /* CUDA stream (CUstream) for GPU functions; NULL = default stream. */
+  void *cuda_stream;
+  /* Optional runtime head mask of Hq bytes: 0 ablates the head (its output,
+   * probabilities and entropy become 0), anything else keeps it. Combined
+   * with the spec's static head_mask. NULL keeps every head. */
+  const uint8_t *head_mask;
+} mha_options;
+
+/* A short, static name of a status ("MHA_ERR_SHAPE: ..."). */
+const char *mha_status_string(mha_status status);
+
+/* The message of the last failed call on this thread: which function,
+ * argument and dimension was wrong and what was expected. "" after success. */
+const char *mha_last_error(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MHA_RUNTIME_H */

@@ -1,0 +1,290 @@
+//===- EmitEntryPoints.cpp - Export kernels as C functions --------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Runs on the LLVM dialect, after func-to-llvm made the C wrapper
+// `_mlir_ciface_<kernel>` of each work-item kernel. Emits the signature
+// table, the work trampoline and the exported C function of each kernel
+// (see include/mha/Runtime/KernelAbi.h for the contract with the runtime).
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Dialect/Mha/Transforms/EntryPoints.h"
+#include "mha/Dialect/Mha/Transforms/Passes.h"
+#include "mha/Runtime/KernelAbi.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::mha {
+#define GEN_PASS_DEF_MHAEMITENTRYPOINTSPASS
+#include "mha/Dialect/Mha/Transforms/Passes.h.inc"
+} // namespace mlir::mha
+
+using namespace mlir;
+using namespace mlir::mha;
+
+StringRef mlir::mha::getParameterName(TensorRole role) {
+  switch (role) {
+  case TensorRole::query:
+    return "q";
+  case TensorRole::key:
+    return "k";
+  case TensorRole::value:
+    return "v";
+  case TensorRole::output:
+    return "o";
+  case TensorRole::lse:
+    return "lse";
+  case TensorRole::probs:
+    return "probs";
+  case TensorRole::entropy:
+    return "entropy";
+  }
+  llvm_unreachable("unknown tensor role");
+}
+
+/// The size symbols of a tensor's dimensions, by role (KernelAbi.h).
+static SmallVector<int64_t> getDimSymbols(TensorRole role) {
+  switch (role) {
+  case TensorRole::query:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
+            MHA_SYM_HEAD_DIM};
+  case TensorRole::key:
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
+            MHA_SYM_HEAD_DIM};
+  case TensorRole::value:
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
+            MHA_SYM_VALUE_DIM};
+  case TensorRole::output:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
+            MHA_SYM_VALUE_DIM};
+  case TensorRole::lse:
+  case TensorRole::entropy:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN};
+  case TensorRole::probs:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
+            MHA_SYM_KEY_LEN};
+  }
+  llvm_unreachable("unknown tensor role");
+}
+
+SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
+  SmallVector<int64_t> words(MHA_SIG_HEADER_WORDS, 0);
+  words[MHA_SIG_VERSION] = MHA_ABI_VERSION;
+  words[MHA_SIG_NUM_TENSORS] = entry.getRoles().size();
+  int64_t numInputs = 0;
+  for (Attribute a : entry.getRoles()) {
+    TensorRole role = cast<TensorRoleAttr>(a).getValue();
+    if (role == TensorRole::query || role == TensorRole::key ||
+        role == TensorRole::value)
+      ++numInputs;
+  }
+  words[MHA_SIG_NUM_INPUTS] = numInputs;
+  words[MHA_SIG_GRID_HEADS] = entry.getGridHeads();
+  words[MHA_SIG_ROWS_PER_ITEM] = entry.getRowsPerItem();
+  words[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_BATCH;
+  words[MHA_SIG_GRID_ROWS_SYM] = MHA_SYM_QUERY_LEN;
+  for (auto [roleAttr, typeAttr] :
+       llvm::zip(entry.getRoles(), entry.getTypes())) {
+    TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();
+    auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
+    SmallVector<int64_t> tensor(MHA_SIG_TENSOR_WORDS, 0);
+    tensor[MHA_SIG_T_ROLE] = static_cast<int64_t>(role);
+    Type elt = type.getElementType();
+    tensor[MHA_SIG_T_DTYPE_CODE] = elt.isBF16() ? kDLBfloat : kDLFloat;
+    tensor[MHA_SIG_T_DTYPE_BITS] = elt.getIntOrFloatBitWidth();
+    tensor[MHA_SIG_T_RANK] = type.getRank();
+    SmallVector<int64_t> symbols = getDimSymbols(role);
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      tensor[MHA_SIG_T_DIMS + 2 * d] = symbols[d];
+      int64_t size = type.getDimSize(d);
+      tensor[MHA_SIG_T_DIMS + 2 * d + 1] =
+          ShapedType::isDynamic(size) ? -1 : size;
+    }
+    words.append(tensor);
+  }
+  return words;
+}
+
+namespace {
+
+/// Emits the LLVM-dialect glue of one kernel.
+class EntryPointEmitter {
+public:
+  EntryPointEmitter(ModuleOp module, LLVM::LLVMFuncOp kernel,
+                    EntryPointAttr entry)
+      : module(module), kernel(kernel), entry(entry),
+        b(module.getContext()), loc(kernel.getLoc()),
+        ptrType(LLVM::LLVMPointerType::get(module.getContext())),
+        i64(b.getI64Type()), i32(b.getI32Type()), i8(b.getI8Type()) {}
+
+  LogicalResult emit();
+
+private:
+  /// A private constant C string global; returns its symbol.
+  std::string emitString(StringRef suffix, StringRef text);
+  Value addressOf(OpBuilder &ob, StringRef symbol) {
+    return LLVM::AddressOfOp::create(ob, loc, ptrType, symbol);
+  }
+  Value constI64(OpBuilder &ob, int64_t v) {
+    return LLVM::ConstantOp::create(ob, loc, i64, ob.getI64IntegerAttr(v));
+  }
+  /// A stack array of `values` (pointers); returns its address.
+  Value stackArray(OpBuilder &ob, ArrayRef<Value> values);
+
+  ModuleOp module;
+  LLVM::LLVMFuncOp kernel;
+  EntryPointAttr entry;
+  OpBuilder b;
+  Location loc;
+  Type ptrType, i64, i32, i8;
+};
+
+std::string EntryPointEmitter::emitString(StringRef suffix, StringRef text) {
+  std::string symbol = (entry.getName() + "__" + suffix).str();
+  std::string data = text.str();
+  data.push_back('\0');
+  auto type = LLVM::LLVMArrayType::get(i8, data.size());
+  LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
+                         LLVM::Linkage::Internal, symbol,
+                         b.getStringAttr(data));
+  return symbol;
+}
+
+Value EntryPointEmitter::stackArray(OpBuilder &ob, ArrayRef<Value> values) {
+  auto arrayType = LLVM::LLVMArrayType::get(ptrType, values.size());
+  Value array = LLVM::AllocaOp::create(ob, loc, ptrType, arrayType,
+                                       constI64(ob, 1));
+  for (auto [i, v] : llvm::enumerate(values)) {
+    Value slot = LLVM::GEPOp::create(
+        ob, loc, ptrType, arrayType, array,
+        ArrayRef<LLVM::GEPArg>{0, static_cast<int32_t>(i)});
+    LLVM::StoreOp::create(ob, loc, v, slot);
+  }
+  return array;
+}
+
+LogicalResult EntryPointEmitter::emit() {
+  StringRef name = entry.getName();
+  if (module.lookupSymbol(name))
+    return kernel.emitError() << "cannot export '" << name
+                              << "': the symbol is already defined";
+  std::string cifaceName = ("_mlir_ciface_" + kernel.getSymName()).str();
+  auto ciface = module.lookupSymbol<LLVM::LLVMFuncOp>(cifaceName);
+  if (!ciface)
+    return kernel.emitError() << "missing C wrapper '" << cifaceName
+                              << "' (the kernel needs llvm.emit_c_interface)";
+  // Kernels are internal: only the exported function is visible.
+  kernel.setLinkage(LLVM::Linkage::Internal);
+  ciface.setLinkage(LLVM::Linkage::Internal);
+
+  b.setInsertionPointToEnd(module.getBody());
+  size_t numTensors = entry.getRoles().size();
+
+  // The signature table.
+  SmallVector<int64_t> words = buildSignatureTable(entry);
+  auto tableType = LLVM::LLVMArrayType::get(i64, words.size());
+  std::string signature = (name + "__signature").str();
+  LLVM::GlobalOp::create(
+      b, loc, tableType, /*isConstant=*/true, LLVM::Linkage::Internal,
+      signature,
+      DenseElementsAttr::get(
+          RankedTensorType::get({(int64_t)words.size()}, i64),
+          ArrayRef<int64_t>(words)));
+  std::string nameSymbol = emitString("name", name);
+  SmallVector<std::string> argNameSymbols;
+  for (auto [i, role] : llvm::enumerate(entry.getRoles()))
+    argNameSymbols.push_back(emitString(
+        ("arg" + Twine(i)).str(),
+        getParameterName(cast<TensorRoleAttr>(role).getValue())));
+
+  // The runtime entry point.
+  auto launchType = LLVM::LLVMFunctionType::get(
+      i32, {ptrType, ptrType, ptrType, ptrType, ptrType, ptrType});
+  if (!module.lookupSymbol("mha_rt_launch"))
+    LLVM::LLVMFuncOp::create(b, loc, "mha_rt_launch", launchType);
+
+  // void name__work(void **descs, i64 b, i64 h, i64 t, const uint8_t *alive)
+  auto workType = LLVM::LLVMFunctionType::get(
+      LLVM::LLVMVoidType::get(b.getContext()),
+      {ptrType, i64, i64, i64, ptrType});
+  std::string workName = (name + "__work").str();
+  auto work = LLVM::LLVMFuncOp::create(b, loc, workName, workType,
+                                       LLVM::Linkage::Internal);
+  {
+    Block *body = work.addEntryBlock(b);
+    OpBuilder wb = OpBuilder::atBlockBegin(body);
+    SmallVector<Value> args;
+    for (size_t i = 0; i < numTensors; ++i) {
+      Value slot = LLVM::GEPOp::create(
+          wb, loc, ptrType, ptrType, body->getArgument(0),
+          ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
+      args.push_back(LLVM::LoadOp::create(wb, loc, ptrType, slot));
+    }
+    Value head = body->getArgument(2);
+    Value aliveSlot = LLVM::GEPOp::create(wb, loc, ptrType, i8,
+                                          body->getArgument(4),
+                                          ArrayRef<LLVM::GEPArg>{head});
+    Value aliveByte = LLVM::LoadOp::create(wb, loc, i8, aliveSlot);
+    Value alive = LLVM::ICmpOp::create(
+        wb, loc, LLVM::ICmpPredicate::ne, aliveByte,
+        LLVM::ConstantOp::create(wb, loc, i8, wb.getI8IntegerAttr(0)));
+    args.append({body->getArgument(1), head, body->getArgument(3), alive});
+    if (ciface.getNumArguments() != args.size())
+      return kernel.emitError() << "C wrapper '" << cifaceName << "' takes "
+                                << ciface.getNumArguments()
+                                << " arguments, expected " << args.size();
+    LLVM::CallOp::create(wb, loc, ciface, args);
+    LLVM::ReturnOp::create(wb, loc, ValueRange{});
+  }
+
+  // mha_status name(const DLTensor *..., const mha_options *)
+  SmallVector<Type> exportedArgs(numTensors + 1, ptrType);
+  auto exported = LLVM::LLVMFuncOp::create(
+      b, loc, name, LLVM::LLVMFunctionType::get(i32, exportedArgs));
+  {
+    Block *body = exported.addEntryBlock(b);
+    OpBuilder eb = OpBuilder::atBlockBegin(body);
+    SmallVector<Value> tensors(body->getArguments().drop_back());
+    SmallVector<Value> argNames;
+    for (const std::string &s : argNameSymbols)
+      argNames.push_back(addressOf(eb, s));
+    Value tensorArray = stackArray(eb, tensors);
+    Value namesArray = stackArray(eb, argNames);
+    Value status = LLVM::CallOp::create(
+                       eb, loc, launchType, SymbolRefAttr::get(
+                                                eb.getContext(),
+                                                "mha_rt_launch"),
+                       ValueRange{addressOf(eb, signature),
+                                  addressOf(eb, nameSymbol), namesArray,
+                                  tensorArray, body->getArguments().back(),
+                                  addressOf(eb, workName)})
+                       .getResult();
+    LLVM::ReturnOp::create(eb, loc, status);
+  }
+  return success();
+}
+
+struct MhaEmitEntryPointsPass
+    : public mha::impl::MhaEmitEntryPointsPassBase<MhaEmitEntryPointsPass> {
+  using MhaEmitEntryPointsPassBase::MhaEmitEntryPointsPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<std::pair<LLVM::LLVMFuncOp, EntryPointAttr>> kernels;
+    for (auto func : module.getOps<LLVM::LLVMFuncOp>()) {
+      if (func.getSymName().starts_with("_mlir_ciface_"))
+        continue;
+      if (auto entry = func->getAttrOfType<EntryPointAttr>("mha.entry_point"))
+        kernels.push_back({func, entry});
+    }
+    for (auto [kernel, entry] : kernels)
+      if (failed(EntryPointEmitter(module, kernel, entry).emit()))
+        return signalPassFailure();
+  }
+};
+
+} // namespace

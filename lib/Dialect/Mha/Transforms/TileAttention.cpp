@@ -1,0 +1,504 @@
+//===- TileAttention.cpp - mha.attention to work-item kernels -----*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Turns each exported function computing one mha.attention into the kernel
+// of one work item (b, h, t) in the tiled online-softmax form. The key loop
+// of a head visits only the tiles its masks can make visible: the sink range
+// [0, min(sinks, causal bound)) and the window range [max(lo, sinks), hi),
+// where lo and hi come from the head's window and the causal diagonal. Only
+// tiles that cross a mask boundary run the masked step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Dialect/Mha/IR/AttentionVariant.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Dialect/Mha/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include <limits>
+
+namespace mlir::mha {
+#define GEN_PASS_DEF_MHATILEPASS
+#include "mha/Dialect/Mha/Transforms/Passes.h.inc"
+} // namespace mlir::mha
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// A C parameter of the exported function: which tensor it is and what role
+/// it plays.
+struct Parameter {
+  Type tensorType;
+  TensorRole role;
+};
+
+/// The strided memref a tensor parameter becomes: any strides, last dim
+/// contiguous, any offset.
+MemRefType getParameterMemRefType(RankedTensorType type) {
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  strides.back() = 1;
+  auto layout = StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic,
+                                       strides);
+  return MemRefType::get(type.getShape(), type.getElementType(), layout);
+}
+
+/// Builds the IR of one work item. Holds the values every helper needs.
+class WorkItemBuilder {
+public:
+  WorkItemBuilder(OpBuilder &b, Location loc, ModuleOp module,
+                  StringRef prefix)
+      : b(b), loc(loc), module(module), prefix(prefix) {}
+
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(float v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value maxIdx(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+
+  /// The value of a per-head attribute for the (dynamic) head `h`: a
+  /// constant when all heads agree, else a load from a constant table.
+  Value perHeadF32(StringRef name, ArrayRef<float> values, Value h) {
+    if (llvm::all_equal(values))
+      return f32(values.front());
+    auto type = RankedTensorType::get({(int64_t)values.size()}, b.getF32Type());
+    return loadFromTable(name, DenseElementsAttr::get(type, values),
+                         b.getF32Type(), h);
+  }
+  Value perHeadIndex(StringRef name, ArrayRef<int64_t> values, Value h) {
+    if (llvm::all_equal(values))
+      return index(values.front());
+    auto type =
+        RankedTensorType::get({(int64_t)values.size()}, b.getIndexType());
+    return loadFromTable(name, DenseElementsAttr::get(type, values),
+                         b.getIndexType(), h);
+  }
+  Value perHeadBool(StringRef name, ArrayRef<bool> values, Value h) {
+    if (llvm::all_equal(values))
+      return arith::ConstantOp::create(b, loc, b.getBoolAttr(values.front()));
+    auto type = RankedTensorType::get({(int64_t)values.size()}, b.getI1Type());
+    return loadFromTable(name, DenseElementsAttr::get(type, values),
+                         b.getI1Type(), h);
+  }
+
+private:
+  Value loadFromTable(StringRef name, DenseElementsAttr values, Type eltType,
+                      Value h) {
+    auto memrefType = MemRefType::get({values.getNumElements()}, eltType);
+    std::string symbol = (prefix + "__" + name).str();
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"),
+                               memrefType, values, /*constant=*/true,
+                               /*alignment=*/IntegerAttr());
+    }
+    Value table = memref::GetGlobalOp::create(b, loc, memrefType, symbol);
+    return memref::LoadOp::create(b, loc, table, ValueRange{h});
+  }
+
+  OpBuilder &b;
+  Location loc;
+  ModuleOp module;
+  StringRef prefix;
+};
+
+/// Rank-reducing subview of `source` at `offsets` keeping the trailing
+/// `sizes.size()` dimensions with unit strides.
+Value subviewTrailing(OpBuilder &b, Location loc, Value source,
+                      ArrayRef<OpFoldResult> offsets,
+                      ArrayRef<OpFoldResult> trailingSizes) {
+  auto type = cast<MemRefType>(source.getType());
+  SmallVector<OpFoldResult> sizes(type.getRank() - trailingSizes.size(),
+                                  b.getIndexAttr(1));
+  sizes.append(trailingSizes.begin(), trailingSizes.end());
+  SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
+  SmallVector<int64_t> staticSizes;
+  for (OpFoldResult s : trailingSizes) {
+    std::optional<int64_t> c = getConstantIntValue(s);
+    staticSizes.push_back(c ? *c : ShapedType::kDynamic);
+  }
+  auto resultType = memref::SubViewOp::inferRankReducedResultType(
+      staticSizes, type, offsets, sizes, strides);
+  return memref::SubViewOp::create(b, loc, cast<MemRefType>(resultType),
+                                   source, offsets, sizes, strides);
+}
+
+/// Checks that `func` is a function mha-compile can export: it computes one
+/// mha.attention of its arguments and returns its results.
+FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
+  AttentionOp attention;
+  for (Operation &op : func.getBody().front()) {
+    if (isa<func::ReturnOp>(op))
+      continue;
+    if (auto a = dyn_cast<AttentionOp>(op)) {
+      if (attention)
+        return func.emitError()
+               << "function '" << func.getSymName()
+               << "' computes more than one mha.attention; export each as "
+               << "its own function";
+      attention = a;
+      continue;
+    }
+    if (isa<MultiHeadOp>(op))
+      return op.emitError()
+             << "mha.multi_head is not supported by the CPU pipeline yet: "
+             << "export mha.attention functions instead";
+    return op.emitError() << "'" << op.getName()
+                          << "' is not supported in an exported function: "
+                          << "its body must be one mha.attention of the "
+                          << "function arguments";
+  }
+  if (!attention)
+    return func.emitError() << "function '" << func.getSymName()
+                            << "' has no mha.attention to compile";
+  for (Value operand : attention->getOperands())
+    if (!isa<BlockArgument>(operand))
+      return attention.emitError()
+             << "the operands of an exported mha.attention must be function "
+             << "arguments";
+  for (BlockArgument arg : func.getArguments())
+    if (!llvm::is_contained(attention->getOperands(), Value(arg)))
+      return func.emitError() << "argument #" << arg.getArgNumber()
+                              << " of '" << func.getSymName()
+                              << "' is not used by its mha.attention";
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  SmallPtrSet<Value, 4> seen;
+  for (Value v : ret.getOperands()) {
+    if (v.getDefiningOp() != attention.getOperation())
+      return func.emitError() << "'" << func.getSymName()
+                              << "' must return results of its mha.attention";
+    if (!seen.insert(v).second)
+      return func.emitError() << "'" << func.getSymName()
+                              << "' returns the same result twice";
+  }
+  return attention;
+}
+
+struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
+  using MhaTilePassBase::MhaTilePassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (rowsPerItem < 1 || keysPerTile < 1) {
+      module.emitError() << "mha-tile: rows and cols must be >= 1";
+      return signalPassFailure();
+    }
+    SmallVector<func::FuncOp> funcs;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      bool hasMha = false;
+      func.walk([&](Operation *op) {
+        if (isa<AttentionOp, MultiHeadOp>(op))
+          hasMha = true;
+      });
+      if (!hasMha)
+        continue;
+      if (func.isPrivate() || func.isDeclaration()) {
+        func.emitError() << "only public function definitions are exported; '"
+                         << func.getSymName() << "' is private";
+        return signalPassFailure();
+      }
+      funcs.push_back(func);
+    }
+    for (func::FuncOp func : funcs)
+      if (failed(tileFunction(func)))
+        return signalPassFailure();
+  }
+
+  LogicalResult tileFunction(func::FuncOp func);
+};
+
+LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
+  FailureOr<AttentionOp> matched = matchExportableFunction(func);
+  if (failed(matched))
+    return failure();
+  AttentionOp attention = *matched;
+  MLIRContext *ctx = func.getContext();
+  Location loc = attention.getLoc();
+  ModuleOp module = getOperation();
+
+  auto qType = cast<RankedTensorType>(attention.getQuery().getType());
+  auto kType = cast<RankedTensorType>(attention.getKey().getType());
+  auto vType = cast<RankedTensorType>(attention.getValue().getType());
+  int64_t numHeads = qType.getDimSize(1), numKvHeads = kType.getDimSize(1);
+  int64_t headDim = qType.getDimSize(3), valueDim = vType.getDimSize(3);
+  AttentionVariant variant =
+      AttentionVariant::get(attention, numHeads, numKvHeads, headDim);
+
+  // C parameters: the arguments, then the results in return order.
+  SmallVector<Parameter> params;
+  for (BlockArgument arg : func.getArguments()) {
+    TensorRole role = arg == attention.getQuery() ? TensorRole::query
+                      : arg == attention.getKey() ? TensorRole::key
+                                                  : TensorRole::value;
+    params.push_back({arg.getType(), role});
+  }
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (Value v : ret.getOperands()) {
+    TensorRole role = v == attention.getOutput()  ? TensorRole::output
+                      : v == attention.getLse()   ? TensorRole::lse
+                      : v == attention.getProbs() ? TensorRole::probs
+                                                  : TensorRole::entropy;
+    params.push_back({v.getType(), role});
+  }
+
+  // The kernel signature: one memref per parameter, then b, h, t, alive.
+  SmallVector<Type> argTypes;
+  SmallVector<Attribute> roles, types;
+  for (const Parameter &p : params) {
+    MemRefType t = getParameterMemRefType(cast<RankedTensorType>(p.tensorType));
+    argTypes.push_back(t);
+    roles.push_back(TensorRoleAttr::get(ctx, p.role));
+    types.push_back(TypeAttr::get(t));
+  }
+  IndexType indexType = IndexType::get(ctx);
+  argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
+
+  OpBuilder b(func);
+  std::string name = func.getSymName().str();
+  auto kernel = func::FuncOp::create(b, func.getLoc(), name + "__kernel",
+                                     FunctionType::get(ctx, argTypes, {}));
+  kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  kernel->setAttr("mha.entry_point",
+                  EntryPointAttr::get(ctx, name, rowsPerItem, numHeads,
+                                      ArrayAttr::get(ctx, roles),
+                                      ArrayAttr::get(ctx, types)));
+  Block *entry = kernel.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  WorkItemBuilder w(b, loc, module, name);
+
+  // Map each role to its kernel argument.
+  auto argFor = [&](Value tensor) -> Value {
+    if (!tensor)
+      return Value();
+    for (auto [i, arg] : llvm::enumerate(func.getArguments()))
+      if (arg == tensor)
+        return entry->getArgument(i);
+    for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+      if (v == tensor)
+        return entry->getArgument(func.getNumArguments() + i);
+    return Value();
+  };
+  Value q = argFor(attention.getQuery()), k = argFor(attention.getKey()),
+        v = argFor(attention.getValue()), o = argFor(attention.getOutput()),
+        lse = argFor(attention.getLse()), probs = argFor(attention.getProbs()),
+        entropy = argFor(attention.getEntropy());
+  unsigned numParams = params.size();
+  Value batchIdx = entry->getArgument(numParams);
+  Value head = entry->getArgument(numParams + 1);
+  Value tile = entry->getArgument(numParams + 2);
+  Value aliveArg = entry->getArgument(numParams + 3);
+
+  // Rows of this work item and the KV head it reads.
+  Value queryLen = memref::DimOp::create(b, loc, q, 2);
+  Value keyLen = memref::DimOp::create(b, loc, k, 2);
+  Value rowsConst = w.index(rowsPerItem);
+  Value row0 = w.mul(tile, rowsConst);
+  Value rows = w.minIdx(rowsConst, w.sub(queryLen, row0));
+  Value kvHead =
+      arith::DivUIOp::create(b, loc, head, w.index(variant.groupSize()));
+
+  // Per-head parameters.
+  SmallVector<float> scales;
+  for (int64_t h = 0; h < numHeads; ++h)
+    scales.push_back(variant.scale / variant.temperature(h));
+  Value scoreScale = w.perHeadF32("score_scale", scales, head);
+  Value slope = w.perHeadF32("alibi_slopes", variant.getAlibiSlopes(), head);
+  Value windowLeft =
+      w.perHeadIndex("window_left", variant.getWindowLefts(), head);
+  Value windowRight =
+      w.perHeadIndex("window_right", variant.getWindowRights(), head);
+  Value sinks = w.index(variant.sinkTokens);
+  Value staticAlive = w.perHeadBool("head_mask", variant.getHeadAlive(), head);
+  Value alive = arith::AndIOp::create(b, loc, aliveArg, staticAlive);
+
+  // Tiles of this work item.
+  Value zero = w.index(0);
+  OpFoldResult rowsOfr = rows, keyLenOfr = keyLen;
+  Value qTile = subviewTrailing(b, loc, q, {batchIdx, head, row0, zero},
+                                {rowsOfr, b.getIndexAttr(headDim)});
+  Value kHead = subviewTrailing(b, loc, k, {batchIdx, kvHead, zero, zero},
+                                {keyLenOfr, b.getIndexAttr(headDim)});
+  Value vHead = subviewTrailing(b, loc, v, {batchIdx, kvHead, zero, zero},
+                                {keyLenOfr, b.getIndexAttr(valueDim)});
+  Value oTile = subviewTrailing(b, loc, o, {batchIdx, head, row0, zero},
+                                {rowsOfr, b.getIndexAttr(valueDim)});
+  auto rowSlice = [&](Value tensor) -> Value {
+    if (!tensor)
+      return Value();
+    return subviewTrailing(b, loc, tensor, {batchIdx, head, row0}, {rowsOfr});
+  };
+  Value lseTile = rowSlice(lse), entropyTile = rowSlice(entropy);
+
+  // Running state: acc [R, Dv], max, sum and entropy term [R].
+  Type f32 = b.getF32Type();
+  auto stateType = MemRefType::get({rowsPerItem}, f32);
+  Value accFull = memref::AllocaOp::create(
+      b, loc, MemRefType::get({rowsPerItem, valueDim}, f32));
+  Value acc = subviewTrailing(b, loc, accFull, {zero, zero},
+                              {rowsOfr, b.getIndexAttr(valueDim)});
+  auto makeState = [&]() {
+    Value full = memref::AllocaOp::create(b, loc, stateType);
+    return subviewTrailing(b, loc, full, {zero}, {rowsOfr});
+  };
+  Value rowMax = makeState(), rowSum = makeState(), rowEnt = makeState();
+  Value negInf = w.f32(-std::numeric_limits<float>::infinity());
+  Value zeroF = w.f32(0.0f);
+  Value zeroRow = vector::BroadcastOp::create(
+      b, loc, VectorType::get({valueDim}, f32), zeroF);
+  Value one = w.index(1);
+  scf::ForOp::create(
+      b, loc, zero, rows, one, ValueRange{},
+      [&](OpBuilder &nb, Location nl, Value r, ValueRange) {
+        memref::StoreOp::create(nb, nl, negInf, rowMax, r);
+        memref::StoreOp::create(nb, nl, zeroF, rowSum, r);
+        memref::StoreOp::create(nb, nl, zeroF, rowEnt, r);
+        SmallVector<Value> indices{r, zero};
+        vector::StoreOp::create(nb, nl, zeroRow, acc, indices);
+        scf::YieldOp::create(nb, nl);
+      });
+
+  // Key ranges. p = i + Lk - Lq is row i's diagonal key.
+  Value diagOffset = w.sub(keyLen, queryLen);
+  Value pFirst = w.add(row0, diagOffset);
+  Value pLast = w.add(w.sub(w.add(row0, rows), one), diagOffset);
+  Value hiCausal = variant.causal
+                       ? w.maxIdx(zero, w.minIdx(keyLen, w.add(pLast, one)))
+                       : keyLen;
+  Value rightBounded =
+      w.cmp(arith::CmpIPredicate::sge, windowRight, zero);
+  Value hiWindow = w.select(
+      rightBounded,
+      w.maxIdx(zero, w.minIdx(keyLen, w.add(w.add(pLast, windowRight), one))),
+      keyLen);
+  Value hi = w.minIdx(hiCausal, hiWindow);
+  Value leftBounded = w.cmp(arith::CmpIPredicate::sge, windowLeft, zero);
+  Value lo = w.select(leftBounded,
+                      w.maxIdx(zero, w.sub(pFirst, windowLeft)), zero);
+  Value sinkEnd = w.minIdx(sinks, keyLen);
+  Value sinkHi = w.minIdx(sinkEnd, hiCausal);
+  Value windowLo = w.maxIdx(lo, sinkEnd);
+
+  FloatAttr softcap;
+  if (variant.softcap)
+    softcap = b.getF32FloatAttr(*variant.softcap);
+  bool trackEntropy = attention.getReturnEntropy();
+  Value cols = w.index(keysPerTile);
+
+  // One step over keys [j0, j0 + n).
+  auto emitStep = [&](OpBuilder &nb, Location nl, Value j0, Value n,
+                      bool masked) {
+    OpFoldResult nOfr = n;
+    Value kTile = subviewTrailing(nb, nl, kHead, {j0, zero},
+                                  {nOfr, nb.getIndexAttr(headDim)});
+    Value vTile = subviewTrailing(nb, nl, vHead, {j0, zero},
+                                  {nOfr, nb.getIndexAttr(valueDim)});
+    auto step = OnlineSoftmaxStepOp::create(
+        nb, nl, qTile, kTile, vTile, acc, rowMax, rowSum, rowEnt, scoreScale,
+        slope, pFirst, j0, windowLeft, windowRight, sinks, softcap,
+        variant.causal, variant.hasAlibi, masked, trackEntropy);
+    (void)step;
+  };
+  // A loop over [begin, end) in tiles; `needsMask(j0, j1)` decides per tile.
+  auto emitKeyLoop = [&](Value begin, Value end,
+                         function_ref<Value(OpBuilder &, Location, Value,
+                                            Value)>
+                             needsMask) {
+    scf::ForOp::create(
+        b, loc, begin, end, cols, ValueRange{},
+        [&](OpBuilder &nb, Location nl, Value j0, ValueRange) {
+          Value n = arith::MinSIOp::create(
+              nb, nl, cols, arith::SubIOp::create(nb, nl, end, j0));
+          Value j1 = arith::AddIOp::create(nb, nl, j0, n);
+          Value mask = needsMask(nb, nl, j0, j1);
+          scf::IfOp::create(
+              nb, nl, mask,
+              [&](OpBuilder &tb, Location tl) {
+                emitStep(tb, tl, j0, n, /*masked=*/true);
+                scf::YieldOp::create(tb, tl);
+              },
+              [&](OpBuilder &eb, Location el) {
+                emitStep(eb, el, j0, n, /*masked=*/false);
+                scf::YieldOp::create(eb, el);
+              });
+          scf::YieldOp::create(nb, nl);
+        });
+  };
+
+  auto ifAlive = scf::IfOp::create(b, loc, alive, /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifAlive.thenBlock());
+    // Sink keys: only causal can hide them.
+    emitKeyLoop(zero, sinkHi, [&](OpBuilder &nb, Location nl, Value,
+                                  Value j1) -> Value {
+      if (!variant.causal)
+        return arith::ConstantOp::create(nb, nl, nb.getBoolAttr(false));
+      Value last = arith::SubIOp::create(nb, nl, j1, one);
+      return arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sgt, last,
+                                   pFirst);
+    });
+    // Window keys: masked when some row of the tile cannot see some key.
+    emitKeyLoop(windowLo, hi, [&](OpBuilder &nb, Location nl, Value j0,
+                                  Value j1) -> Value {
+      Value last = arith::SubIOp::create(nb, nl, j1, one);
+      Value mask = arith::ConstantOp::create(nb, nl, nb.getBoolAttr(false));
+      auto orWith = [&](Value c) {
+        mask = arith::OrIOp::create(nb, nl, mask, c);
+      };
+      if (variant.causal)
+        orWith(arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sgt, last,
+                                     pFirst));
+      // window_left: the last row's lower bound pLast - wl must be <= j0.
+      Value leftEdge = arith::SubIOp::create(nb, nl, pLast, windowLeft);
+      orWith(arith::AndIOp::create(
+          nb, nl, leftBounded,
+          arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt, j0,
+                                leftEdge)));
+      // window_right: the first row's upper bound pFirst + wr must be >= last.
+      Value rightEdge = arith::AddIOp::create(nb, nl, pFirst, windowRight);
+      orWith(arith::AndIOp::create(
+          nb, nl, rightBounded,
+          arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sgt, last,
+                                rightEdge)));
+      return mask;
+    });
+  }
+
+  OnlineSoftmaxFinalizeOp::create(b, loc, acc, rowMax, rowSum, rowEnt, alive,
+                                  oTile, lseTile, entropyTile);
+  if (probs) {
+    Value probsTile = subviewTrailing(b, loc, probs, {batchIdx, head, row0, zero},
+                                      {rowsOfr, keyLenOfr});
+    AttentionProbsOp::create(b, loc, qTile, kHead, rowMax, rowSum, alive,
+                             probsTile, scoreScale, slope, pFirst, zero,
+                             windowLeft, windowRight, sinks, softcap,
+                             variant.causal, variant.hasAlibi);
+  }
+  func::ReturnOp::create(b, loc);
+
+  func.erase();
+  return success();
+}
+
+} // namespace

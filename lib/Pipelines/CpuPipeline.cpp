@@ -1,0 +1,42 @@
+//===- CpuPipeline.cpp - Specs to LLVM for the CPU ----------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#include "mha/Conversion/Passes.h"
+#include "mha/Dialect/Mha/Transforms/Passes.h"
+#include "mha/Pipelines/Pipelines.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
+                                    const MhaCpuPipelineOptions &options) {
+  MhaTilePassOptions tile;
+  tile.rowsPerItem = options.rowsPerItem;
+  tile.keysPerTile = options.keysPerTile;
+  pm.addPass(createMhaTilePass(tile));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createConvertMhaToVectorPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createMhaApproximateMathPass());
+  // The upstream lowering. Order matters: subviews must be expanded before
+  // memrefs reach LLVM, and expand-strided-metadata emits affine.apply.
+  if (failed(parsePassPipeline(
+          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+          "convert-vector-to-llvm,finalize-memref-to-llvm,"
+          "convert-to-llvm,reconcile-unrealized-casts,canonicalize,cse",
+          pm)))
+    llvm::report_fatal_error("mha: malformed upstream lowering pipeline");
+  pm.addPass(createMhaEmitEntryPointsPass());
+}
+
+void mlir::mha::registerMhaPipelines() {
+  PassPipelineRegistration<MhaCpuPipelineOptions>(
+      "mha-cpu-pipeline",
+      "Compile mha specs to LLVM dialect kernels with C entry points",
+      buildMhaCpuPipeline);
+}

@@ -1,0 +1,249 @@
+//===- ThreadPool.c - The runtime's persistent worker pool --------*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// A library-wide pool of detached pthreads, created lazily (never more than
+// one per online CPU, minus the caller) and kept until the process exits, so
+// no call pays for thread creation and none leaks threads.
+//
+// A call publishes a job (which lives on the caller's stack) in a FIFO queue,
+// wakes as many workers as it may use, and then works on its own job. Items
+// are claimed from the job's atomic counter, so whoever is free takes the
+// next one. Before returning, the caller takes its job off the queue and
+// waits for the workers that joined it to leave; after that nobody touches
+// the job. Because the caller always works too, a job completes even when
+// every worker is busy with other callers' jobs (or the pool has no workers
+// at all), which makes the pool reentrant and deadlock-free.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE // dladdr, RTLD_NODELETE/NOLOAD, sched_getaffinity
+#endif
+
+#include "ThreadPool.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <unistd.h>
+
+typedef struct mha_rt_job {
+  void (*fn)(void *ctx, int64_t item);
+  void *ctx;
+  int64_t num_items;
+  _Atomic int64_t next_item; // The next unclaimed item.
+  // The rest is guarded by pool.mutex.
+  int helpers_wanted; // Workers this job may still use, in total.
+  int helpers_joined; // Workers that have joined so far.
+  int helpers_active; // Workers that joined and have not left yet.
+  bool queued;
+  struct mha_rt_job *next_job;
+} mha_rt_job;
+
+static struct {
+  pthread_mutex_t mutex;
+  pthread_cond_t work_cv; // A job was queued.
+  pthread_cond_t done_cv; // A worker left a job.
+  // Jobs that still accept workers, oldest first.
+  mha_rt_job *head;
+  mha_rt_job *tail;
+  int num_workers;
+  bool create_failed;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          PTHREAD_COND_INITIALIZER, NULL, NULL, 0, false};
+
+static _Atomic int cached_num_cpus;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+int mha_rt_num_cpus(void) {
+  // sysconf reads /sys on every call: ask once.
+  int n = atomic_load_explicit(&cached_num_cpus, memory_order_relaxed);
+  if (n > 0)
+    return n;
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  n = online > 0 ? (online > 4096 ? 4096 : (int)online) : 1;
+  // Under taskset or a cpuset, more threads than usable CPUs only
+  // oversubscribe.
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int usable = CPU_COUNT(&set);
+    if (usable > 0 && usable < n)
+      n = usable;
+  }
+  atomic_store_explicit(&cached_num_cpus, n, memory_order_relaxed);
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Process events
+//===----------------------------------------------------------------------===//
+
+// fork() copies only the forking thread: the child must forget the parent's
+// workers and jobs, and must not inherit a mutex locked by a vanished thread.
+static void before_fork(void) { pthread_mutex_lock(&pool.mutex); }
+static void after_fork_in_parent(void) { pthread_mutex_unlock(&pool.mutex); }
+static void after_fork_in_child(void) {
+  pthread_mutex_init(&pool.mutex, NULL);
+  pthread_cond_init(&pool.work_cv, NULL);
+  pthread_cond_init(&pool.done_cv, NULL);
+  pool.head = pool.tail = NULL;
+  pool.num_workers = 0;
+  pool.create_failed = false;
+}
+
+static void init_pool_once(void) {
+  // glibc drops these handlers when the library is unloaded, so they cannot
+  // dangle.
+  pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+  // Workers sleep inside this library's code for the rest of the process:
+  // pin the library so a dlclose() cannot unmap it under them. (dlopen of
+  // an already loaded object with RTLD_NOLOAD only adds the flag.)
+  Dl_info info;
+  if (dladdr((void *)&mha_rt_parallel_for, &info) && info.dli_fname)
+    (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+//===----------------------------------------------------------------------===//
+// Workers
+//===----------------------------------------------------------------------===//
+
+static void run_items(mha_rt_job *job) {
+  for (;;) {
+    int64_t item =
+        atomic_fetch_add_explicit(&job->next_item, 1, memory_order_relaxed);
+    if (item >= job->num_items)
+      return;
+    job->fn(job->ctx, item);
+  }
+}
+
+// Takes a job off the queue. Needs pool.mutex.
+static void dequeue(mha_rt_job *job) {
+  mha_rt_job **link = &pool.head;
+  mha_rt_job *prev = NULL;
+  while (*link && *link != job) {
+    prev = *link;
+    link = &(*link)->next_job;
+  }
+  if (!*link)
+    return;
+  *link = job->next_job;
+  if (pool.tail == job)
+    pool.tail = prev;
+  job->queued = false;
+  job->next_job = NULL;
+}
+
+static void *worker_main(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&pool.mutex);
+  for (;;) {
+    mha_rt_job *job = pool.head;
+    if (!job) {
+      pthread_cond_wait(&pool.work_cv, &pool.mutex);
+      continue;
+    }
+    // A job whose items are all claimed needs no more help.
+    if (atomic_load_explicit(&job->next_item, memory_order_relaxed) >=
+        job->num_items) {
+      dequeue(job);
+      continue;
+    }
+    if (++job->helpers_joined >= job->helpers_wanted)
+      dequeue(job);
+    ++job->helpers_active;
+    pthread_mutex_unlock(&pool.mutex);
+    run_items(job);
+    pthread_mutex_lock(&pool.mutex);
+    // The caller may free the job as soon as it sees zero: touch it no more.
+    if (--job->helpers_active == 0)
+      pthread_cond_broadcast(&pool.done_cv);
+  }
+  return NULL;
+}
+
+// Grows the pool towards `wanted` workers; returns how many this job may use.
+// Needs pool.mutex.
+static int ensure_workers(int wanted) {
+  while (pool.num_workers < wanted && !pool.create_failed) {
+    pthread_attr_t attr;
+    pthread_t thread;
+    sigset_t all, old;
+    if (pthread_attr_init(&attr) != 0) {
+      pool.create_failed = true;
+      break;
+    }
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    // Workers inherit a full signal mask, so the application's signals are
+    // delivered to its own threads.
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&thread, &attr, worker_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+      // Out of threads: run with what we have (possibly only the caller).
+      pool.create_failed = true;
+      break;
+    }
+    ++pool.num_workers;
+  }
+  return pool.num_workers < wanted ? pool.num_workers : wanted;
+}
+
+//===----------------------------------------------------------------------===//
+// Entry point
+//===----------------------------------------------------------------------===//
+
+int mha_rt_parallel_for(int64_t num_items, int num_threads,
+                        void (*fn)(void *ctx, int64_t item), void *ctx) {
+  if (num_items <= 0)
+    return 0;
+  int cpus = mha_rt_num_cpus();
+  int threads = (num_threads <= 0 || num_threads > cpus) ? cpus : num_threads;
+  if ((int64_t)threads > num_items)
+    threads = (int)num_items;
+  if (threads <= 1) {
+    // The serial path: no pool, no locks, no atomics.
+    for (int64_t item = 0; item < num_items; ++item)
+      fn(ctx, item);
+    return 0;
+  }
+
+  pthread_once(&pool_once, init_pool_once);
+  mha_rt_job job = {.fn = fn, .ctx = ctx, .num_items = num_items};
+  atomic_init(&job.next_item, 0);
+
+  pthread_mutex_lock(&pool.mutex);
+  int helpers = ensure_workers(threads - 1);
+  if (helpers > 0) {
+    job.helpers_wanted = helpers;
+    job.queued = true;
+    if (pool.tail)
+      pool.tail->next_job = &job;
+    else
+      pool.head = &job;
+    pool.tail = &job;
+    // Idle workers only; busy ones find the job when they next look.
+    for (int i = 0; i < helpers; ++i)
+      pthread_cond_signal(&pool.work_cv);
+  }
+  pthread_mutex_unlock(&pool.mutex);
+
+  run_items(&job);
+
+  if (helpers > 0) {
+    pthread_mutex_lock(&pool.mutex);
+    if (job.queued)
+      dequeue(&job);
+    while (job.helpers_active > 0)
+      pthread_cond_wait(&pool.done_cv, &pool.mutex);
+    pthread_mutex_unlock(&pool.mutex);
+  }
+  return 0;
+}

@@ -1,0 +1,41 @@
+//===- ThreadPool.h - The runtime's persistent worker pool --------*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Internal to the runtime. One pool per generated library, built on pthreads
+// alone (no OpenMP, no libstdc++), so a generated library depends on nothing
+// but libc.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_LIB_RUNTIME_THREADPOOL_H
+#define MHA_LIB_RUNTIME_THREADPOOL_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MHA_RT_HIDDEN __attribute__((visibility("hidden")))
+
+/// Calls fn(ctx, i) exactly once for every i in [0, num_items), on at most
+/// num_threads threads (0 = one per online CPU). The calling thread takes
+/// part and counts as one of them, so a call always makes progress even when
+/// every worker is busy with another caller's job. Items are claimed in index
+/// order from an atomic counter: order them as you want them started.
+/// num_threads == 1 runs everything on the calling thread without any
+/// synchronisation. Thread-safe and reentrant (fn may call it again).
+/// Returns 0; a negative num_items counts as no item.
+MHA_RT_HIDDEN int mha_rt_parallel_for(int64_t num_items, int num_threads,
+                                      void (*fn)(void *ctx, int64_t item),
+                                      void *ctx);
+
+/// The number of online CPUs (at least 1): what num_threads == 0 means.
+MHA_RT_HIDDEN int mha_rt_num_cpus(void);
+
+#ifdef __cplusplus
+} // extern "C"
+#endif
+
+#endif // MHA_LIB_RUNTIME_THREADPOOL_H

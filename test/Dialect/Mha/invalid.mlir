@@ -1,0 +1,1372 @@
+// RUN: mha-opt %s -split-input-file -verify-diagnostics
+
+// One case per diagnostic of the mha verifiers (lib/Dialect/Mha/IR/MhaOps.cpp)
+// and of the ODS constraints and parsers they rely on. Every malformed spec
+// must give an error naming the operand or attribute at fault, never a crash.
+
+// The query must be a ranked tensor.
+func.func @query_unranked(%q: tensor<*xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' must be a ranked tensor of rank 4 [B, Hq, Lq, D], got 'tensor<*xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<*xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The query must have rank 4 ([B, Hq, Lq, D]).
+func.func @query_rank3(%q: tensor<8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' must be a ranked tensor of rank 4 [B, Hq, Lq, D], got 'tensor<8x16x64xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The query must be a tensor, not a memref.
+func.func @query_memref(%q: memref<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' must be a ranked tensor of rank 4 [B, Hq, Lq, D], got 'memref<2x8x16x64xf32>'}}
+  %o = mha.attention %q, %k, %v : memref<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The key must have rank 4 ([B, Hkv, Lk, D]).
+func.func @key_rank5(%q: tensor<2x8x16x64xf32>, %k: tensor<1x2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'key' must be a ranked tensor of rank 4 [B, Hkv, Lk, D], got 'tensor<1x2x2x32x64xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<1x2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The value must be a ranked tensor, not a vector.
+func.func @value_vector(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: vector<2x2x32x64xf32>) {
+  // expected-error @+1 {{'value' must be a ranked tensor of rank 4 [B, Hkv, Lk, Dv], got 'vector<2x2x32x64xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, vector<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Integer element types are rejected.
+func.func @query_i8(%q: tensor<2x8x16x64xi8>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' element type must be f32, f16 or bf16, got 'i8'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xi8>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// f64 is not a supported element type.
+func.func @query_f64(%q: tensor<2x8x16x64xf64>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' element type must be f32, f16 or bf16, got 'f64'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf64>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Complex element types are rejected.
+func.func @key_complex(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xcomplex<f32>>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'key' element type must be f32, f16 or bf16, got 'complex<f32>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xcomplex<f32>>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// 8-bit floats are not a supported element type.
+func.func @value_f8(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf8E4M3FN>) {
+  // expected-error @+1 {{'value' element type must be f32, f16 or bf16, got 'f8E4M3FN'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf8E4M3FN> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// q, k and v share one element type.
+func.func @key_element_mismatch(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf16>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'key' element type 'f16' must match 'query' element type 'f32'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf16>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The value's element type must match the query's.
+func.func @value_element_mismatch(%q: tensor<2x8x16x64xf16>, %k: tensor<2x2x32x64xf16>, %v: tensor<2x2x32x64xbf16>) {
+  // expected-error @+1 {{'value' element type 'bf16' must match 'query' element type 'f16'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x64xbf16> -> tensor<2x8x16x64xf16>
+  return
+}
+
+// -----
+
+// H must be static.
+func.func @query_dynamic_heads(%q: tensor<?x?x?x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' head count (dim 1) must be static, got ?}}
+  %o = mha.attention %q, %k, %v : tensor<?x?x?x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<?x?x?x64xf32>
+  return
+}
+
+// -----
+
+// Hkv must be static.
+func.func @key_dynamic_heads(%q: tensor<2x8x16x64xf32>, %k: tensor<2x?x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'key' head count (dim 1) must be static, got ?}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x?x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// D must be static.
+func.func @query_dynamic_head_dim(%q: tensor<2x8x16x?xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' head dim (dim 3) must be static, got ?}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x?xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Dv must be static.
+func.func @value_dynamic_head_dim(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x?xf32>) {
+  // expected-error @+1 {{'value' head dim (dim 3) must be static, got ?}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x?xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// A zero head count is rejected.
+func.func @query_zero_heads(%q: tensor<2x0x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' head count (dim 1) must be >= 1, got 0}}
+  %o = mha.attention %q, %k, %v : tensor<2x0x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x0x16x64xf32>
+  return
+}
+
+// -----
+
+// A zero KV head count is rejected (no division by zero).
+func.func @key_zero_heads(%q: tensor<2x8x16x64xf32>, %k: tensor<2x0x32x64xf32>, %v: tensor<2x0x32x64xf32>) {
+  // expected-error @+1 {{'key' head count (dim 1) must be >= 1, got 0}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x0x32x64xf32>, tensor<2x0x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// A zero head dim is rejected.
+func.func @query_zero_head_dim(%q: tensor<2x8x16x0xf32>, %k: tensor<2x2x32x0xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'query' head dim (dim 3) must be >= 1, got 0}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x0xf32>, tensor<2x2x32x0xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// A zero value head dim is rejected.
+func.func @value_zero_head_dim(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x0xf32>) {
+  // expected-error @+1 {{'value' head dim (dim 3) must be >= 1, got 0}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x0xf32> -> tensor<2x8x16x0xf32>
+  return
+}
+
+// -----
+
+// The key's batch must match the query's.
+func.func @key_batch_mismatch(%q: tensor<2x8x16x64xf32>, %k: tensor<3x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'key' batch size (dim 0) is 3 but 'query' has 2}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<3x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The value's batch must match the query's.
+func.func @value_batch_mismatch(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<4x2x32x64xf32>) {
+  // expected-error @+1 {{'value' batch size (dim 0) is 4 but 'query' has 2}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<4x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// With a dynamic query batch, key and value batches must still agree.
+func.func @key_value_batch_mismatch_dynamic_query(%q: tensor<?x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<3x2x32x64xf32>) {
+  // expected-error @+1 {{'value' batch size (dim 0) is 3 but 'key' has 2}}
+  %o = mha.attention %q, %k, %v : tensor<?x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<3x2x32x64xf32> -> tensor<?x8x16x64xf32>
+  return
+}
+
+// -----
+
+// q and k share the head dim D.
+func.func @key_head_dim_mismatch(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x32xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'key' head dim (dim 3) is 32 but 'query' has 64}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x32xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// k and v have the same number of heads.
+func.func @value_heads_mismatch(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x4x32x64xf32>) {
+  // expected-error @+1 {{'value' head count (dim 1) is 4 but 'key' has 2}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x4x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// k and v have the same sequence length.
+func.func @value_seq_mismatch(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x16x64xf32>) {
+  // expected-error @+1 {{'value' sequence length (dim 2) is 16 but 'key' has 32}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x16x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Hq must be a multiple of Hkv.
+func.func @heads_not_multiple(%q: tensor<2x6x16x64xf32>, %k: tensor<2x4x32x64xf32>, %v: tensor<2x4x32x64xf32>) {
+  // expected-error @+1 {{query heads (6) must be a multiple of key/value heads (4)}}
+  %o = mha.attention %q, %k, %v : tensor<2x6x16x64xf32>, tensor<2x4x32x64xf32>, tensor<2x4x32x64xf32> -> tensor<2x6x16x64xf32>
+  return
+}
+
+// -----
+
+// Hkv > Hq is not a grouping.
+func.func @more_kv_heads_than_query_heads(%q: tensor<2x2x16x64xf32>, %k: tensor<2x8x32x64xf32>, %v: tensor<2x8x32x64xf32>) {
+  // expected-error @+1 {{query heads (2) must be a multiple of key/value heads (8)}}
+  %o = mha.attention %q, %k, %v : tensor<2x2x16x64xf32>, tensor<2x8x32x64xf32>, tensor<2x8x32x64xf32> -> tensor<2x2x16x64xf32>
+  return
+}
+
+// -----
+
+// The output has the element type of q/k/v.
+func.func @output_wrong_element_type(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x8x16x64xf32>' [B, Hq, Lq, Dv], got 'tensor<2x8x16x64xf16>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf16>
+  return
+}
+
+// -----
+
+// The output's last dim is Dv, not D.
+func.func @output_wrong_value_dim(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x80xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x8x16x80xf32>' [B, Hq, Lq, Dv], got 'tensor<2x8x16x64xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x80xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The output has Hq heads, not Hkv.
+func.func @output_wrong_heads(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x8x16x64xf32>' [B, Hq, Lq, Dv], got 'tensor<2x2x16x64xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x2x16x64xf32>
+  return
+}
+
+// -----
+
+// The output has Lq rows, not Lk.
+func.func @output_wrong_seq(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x8x16x64xf32>' [B, Hq, Lq, Dv], got 'tensor<2x8x32x64xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x32x64xf32>
+  return
+}
+
+// -----
+
+// A dynamic query batch takes the batch from the key.
+func.func @output_wrong_batch_from_key(%q: tensor<?x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x8x16x64xf32>' [B, Hq, Lq, Dv], got 'tensor<5x8x16x64xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<?x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<5x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The output has rank 4.
+func.func @output_rank3(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x8x16x64xf32>' [B, Hq, Lq, Dv], got 'tensor<8x16x64xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<8x16x64xf32>
+  return
+}
+
+// -----
+
+// The output must be ranked.
+func.func @output_unranked(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x8x16x64xf32>' [B, Hq, Lq, Dv], got 'tensor<*xf32>'}}
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<*xf32>
+  return
+}
+
+// -----
+
+// scale must be finite.
+func.func @scale_nan(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'scale' must be finite and non-zero, got nan}}
+  %o = mha.attention %q, %k, %v {scale = 0x7FC00000 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// scale must be finite.
+func.func @scale_inf(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'scale' must be finite and non-zero, got INF}}
+  %o = mha.attention %q, %k, %v {scale = 0x7F800000 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// scale must be non-zero.
+func.func @scale_zero(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'scale' must be finite and non-zero, got 0.000000e+00}}
+  %o = mha.attention %q, %k, %v {scale = 0.0 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// softcap must be > 0.
+func.func @softcap_zero(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'softcap' must be finite and > 0, got 0.000000e+00}}
+  %o = mha.attention %q, %k, %v {softcap = 0.0 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// softcap must be > 0.
+func.func @softcap_negative(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'softcap' must be finite and > 0, got -3.000000e+01}}
+  %o = mha.attention %q, %k, %v {softcap = -30.0 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// softcap must be finite.
+func.func @softcap_inf(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'softcap' must be finite and > 0, got INF}}
+  %o = mha.attention %q, %k, %v {softcap = 0x7F800000 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// softcap must not be NaN.
+func.func @softcap_nan(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'softcap' must be finite and > 0, got nan}}
+  %o = mha.attention %q, %k, %v {softcap = 0x7FC00000 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// sink_tokens must be >= 0.
+func.func @sink_tokens_negative(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'sink_tokens' must be >= 0, got -1}}
+  %o = mha.attention %q, %k, %v {sink_tokens = -1} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// A per-head array holds 1 or Hq values.
+func.func @temperature_wrong_length(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'temperature' must hold 1 or 8 (one per query head) values, got 2}}
+  %o = mha.attention %q, %k, %v {temperature = array<f32: 1.0, 2.0>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Per-head arrays are per query head, not per KV head.
+func.func @temperature_hkv_length(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'temperature' must hold 1 or 8 (one per query head) values, got 2}}
+  %o = mha.attention %q, %k, %v {temperature = array<f32: 1.0, 1.0>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// An empty per-head array is rejected.
+func.func @temperature_empty(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'temperature' must hold 1 or 8 (one per query head) values, got 0}}
+  %o = mha.attention %q, %k, %v {temperature = array<f32>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// alibi_slopes holds 1 or Hq values.
+func.func @alibi_slopes_wrong_length(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'alibi_slopes' must hold 1 or 8 (one per query head) values, got 9}}
+  %o = mha.attention %q, %k, %v {alibi_slopes = array<f32: 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125, 0.00390625, 0.001953125>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// An empty alibi_slopes array is rejected.
+func.func @alibi_slopes_empty(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'alibi_slopes' must hold 1 or 8 (one per query head) values, got 0}}
+  %o = mha.attention %q, %k, %v {alibi_slopes = array<f32>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// window_left holds 1 or Hq values.
+func.func @window_left_wrong_length(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'window_left' must hold 1 or 8 (one per query head) values, got 3}}
+  %o = mha.attention %q, %k, %v {window_left = array<i64: 128, -1, 128>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// window_right holds 1 or Hq values.
+func.func @window_right_wrong_length(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'window_right' must hold 1 or 8 (one per query head) values, got 0}}
+  %o = mha.attention %q, %k, %v {window_right = array<i64>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// temperature values must be > 0.
+func.func @temperature_zero(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'temperature' values must be finite and > 0, got 0.000000e+00 at index 1}}
+  %o = mha.attention %q, %k, %v {temperature = array<f32: 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// temperature values must be > 0.
+func.func @temperature_negative(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'temperature' values must be finite and > 0, got -1.000000e+00 at index 0}}
+  %o = mha.attention %q, %k, %v {temperature = array<f32: -1.0>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// temperature values must not be NaN.
+func.func @temperature_nan(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'temperature' values must be finite and > 0, got nan at index 0}}
+  %o = mha.attention %q, %k, %v {temperature = array<f32: 0x7FC00000>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// temperature values must be finite.
+func.func @temperature_inf(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'temperature' values must be finite and > 0, got INF at index 7}}
+  %o = mha.attention %q, %k, %v {temperature = array<f32: 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0x7F800000>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// alibi_slopes values must be finite.
+func.func @alibi_slopes_nan(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'alibi_slopes' values must be finite, got nan at index 0}}
+  %o = mha.attention %q, %k, %v {alibi_slopes = array<f32: 0x7FC00000>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// alibi_slopes values must be finite.
+func.func @alibi_slopes_neg_inf(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'alibi_slopes' values must be finite, got -INF at index 2}}
+  %o = mha.attention %q, %k, %v {alibi_slopes = array<f32: 0.5, 0.25, 0xFF800000, 0.0625, 0.03125, 0.015625, 0.0078125, 0.00390625>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// -1 is the only negative window (unbounded).
+func.func @window_left_below_minus_one(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'window_left' values must be >= -1 (-1 = unbounded), got -2 at index 0}}
+  %o = mha.attention %q, %k, %v {window_left = array<i64: -2>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// -1 is the only negative window (unbounded).
+func.func @window_right_below_minus_one(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'window_right' values must be >= -1 (-1 = unbounded), got -100 at index 3}}
+  %o = mha.attention %q, %k, %v {window_right = array<i64: 0, 0, 0, -100, 0, 0, 0, 0>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// head_mask holds exactly Hq values (no broadcast).
+func.func @head_mask_too_short(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'head_mask' must hold exactly 8 (one per query head) values, got 1}}
+  %o = mha.attention %q, %k, %v {head_mask = array<i1: true>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// head_mask holds exactly Hq values.
+func.func @head_mask_too_long(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'head_mask' must hold exactly 8 (one per query head) values, got 9}}
+  %o = mha.attention %q, %k, %v {head_mask = array<i1: true, true, true, true, true, true, true, true, false>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// An empty head_mask is rejected.
+func.func @head_mask_empty(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'head_mask' must hold exactly 8 (one per query head) values, got 0}}
+  %o = mha.attention %q, %k, %v {head_mask = array<i1>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// An extra result needs its return_* attribute.
+func.func @extra_result_not_requested(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{expects 0 extra result(s) after 'output' (lse, probs, entropy as requested by return_lse, return_probs, return_entropy), got 1}}
+  %o, %r1 = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+// return_lse adds a result that must be present.
+func.func @extra_result_missing(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{expects 1 extra result(s) after 'output' (lse, probs, entropy as requested by return_lse, return_probs, return_entropy), got 0}}
+  %o = mha.attention %q, %k, %v {return_lse} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// All three requested results must be present.
+func.func @extra_results_too_few(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{expects 3 extra result(s) after 'output' (lse, probs, entropy as requested by return_lse, return_probs, return_entropy), got 2}}
+  %o, %r1, %r2 = mha.attention %q, %k, %v {return_lse, return_probs, return_entropy} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x16xf32>, tensor<2x8x16x32xf32>
+  return
+}
+
+// -----
+
+// Only the requested results may be present.
+func.func @extra_results_too_many(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{expects 2 extra result(s) after 'output' (lse, probs, entropy as requested by return_lse, return_probs, return_entropy), got 3}}
+  %o, %r1, %r2, %r3 = mha.attention %q, %k, %v {return_lse, return_probs} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x16xf32>, tensor<2x8x16x32xf32>, tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+// lse is [B, Hq, Lq].
+func.func @lse_wrong_shape(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'lse' must be 'tensor<2x8x16xf32>', got 'tensor<2x8x32xf32>'}}
+  %o, %r1 = mha.attention %q, %k, %v {return_lse} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x32xf32>
+  return
+}
+
+// -----
+
+// lse is always f32, whatever the input type.
+func.func @lse_f16(%q: tensor<2x8x16x64xf16>, %k: tensor<2x2x32x64xf16>, %v: tensor<2x2x32x64xf16>) {
+  // expected-error @+1 {{result 'lse' must be 'tensor<2x8x16xf32>', got 'tensor<2x8x16xf16>'}}
+  %o, %r1 = mha.attention %q, %k, %v {return_lse} : tensor<2x8x16x64xf16>, tensor<2x2x32x64xf16>, tensor<2x2x32x64xf16> -> tensor<2x8x16x64xf16>, tensor<2x8x16xf16>
+  return
+}
+
+// -----
+
+// lse has rank 3.
+func.func @lse_rank4(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'lse' must be 'tensor<2x8x16xf32>', got 'tensor<2x8x16x1xf32>'}}
+  %o, %r1 = mha.attention %q, %k, %v {return_lse} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x16x1xf32>
+  return
+}
+
+// -----
+
+// probs is [B, Hq, Lq, Lk].
+func.func @probs_wrong_key_len(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'probs' must be 'tensor<2x8x16x32xf32>', got 'tensor<2x8x16x16xf32>'}}
+  %o, %r1 = mha.attention %q, %k, %v {return_probs} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x16x16xf32>
+  return
+}
+
+// -----
+
+// probs has one map per query head.
+func.func @probs_kv_heads(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'probs' must be 'tensor<2x8x16x32xf32>', got 'tensor<2x2x16x32xf32>'}}
+  %o, %r1 = mha.attention %q, %k, %v {return_probs} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x2x16x32xf32>
+  return
+}
+
+// -----
+
+// entropy is [B, Hq, Lq].
+func.func @entropy_wrong_shape(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'entropy' must be 'tensor<2x8x16xf32>', got 'tensor<2x8x32xf32>'}}
+  %o, %r1 = mha.attention %q, %k, %v {return_entropy} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x32xf32>
+  return
+}
+
+// -----
+
+// Extra results come in the order lse, probs, entropy.
+func.func @extras_wrong_order(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'lse' must be 'tensor<2x8x16xf32>', got 'tensor<2x8x16x32xf32>'}}
+  %o, %r1, %r2 = mha.attention %q, %k, %v {return_lse, return_probs} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x16x32xf32>, tensor<2x8x16xf32>
+  return
+}
+
+// -----
+
+// Extra results must be ranked.
+func.func @entropy_unranked(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{result 'entropy' must be 'tensor<2x8x16xf32>', got 'tensor<*xf32>'}}
+  %o, %r1, %r2 = mha.attention %q, %k, %v {return_lse, return_entropy} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>, tensor<2x8x16xf32>, tensor<*xf32>
+  return
+}
+
+// -----
+
+// scale is an f32 attribute: a bare 0.5 is f64.
+func.func @scale_f64(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'scale' failed to satisfy constraint: 32-bit float attribute}}
+  %o = mha.attention %q, %k, %v {scale = 0.5} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// softcap is an f32 attribute, not an integer.
+func.func @softcap_integer(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'softcap' failed to satisfy constraint: 32-bit float attribute}}
+  %o = mha.attention %q, %k, %v {softcap = 30} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Windows are array<i64>.
+func.func @window_left_i32(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'window_left' failed to satisfy constraint: i64 dense array attribute}}
+  %o = mha.attention %q, %k, %v {window_left = array<i32: 128>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Windows are arrays, even for one value.
+func.func @window_right_scalar(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'window_right' failed to satisfy constraint: i64 dense array attribute}}
+  %o = mha.attention %q, %k, %v {window_right = 128} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// temperature is array<f32>.
+func.func @temperature_f64_array(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'temperature' failed to satisfy constraint: f32 dense array attribute}}
+  %o = mha.attention %q, %k, %v {temperature = array<f64: 1.0>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// temperature is an array even for one value.
+func.func @temperature_scalar(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'temperature' failed to satisfy constraint: f32 dense array attribute}}
+  %o = mha.attention %q, %k, %v {temperature = 2.0 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// alibi_slopes is array<f32>, not dense<>.
+func.func @alibi_slopes_dense_elements(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'alibi_slopes' failed to satisfy constraint: f32 dense array attribute}}
+  %o = mha.attention %q, %k, %v {alibi_slopes = dense<0.5> : tensor<1xf32>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// causal is a unit attribute.
+func.func @causal_string(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'causal' failed to satisfy constraint: unit attribute}}
+  %o = mha.attention %q, %k, %v {causal = "yes"} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// causal is a unit attribute, not a bool.
+func.func @causal_bool(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'causal' failed to satisfy constraint: unit attribute}}
+  %o = mha.attention %q, %k, %v {causal = true} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// return_lse is a unit attribute.
+func.func @return_lse_bool(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'return_lse' failed to satisfy constraint: unit attribute}}
+  %o = mha.attention %q, %k, %v {return_lse = false} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// sink_tokens is i64.
+func.func @sink_tokens_i32(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'sink_tokens' failed to satisfy constraint: 64-bit signless integer attribute}}
+  %o = mha.attention %q, %k, %v {sink_tokens = 4 : i32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// head_mask is array<i1>.
+func.func @head_mask_i64(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op attribute 'head_mask' failed to satisfy constraint: i1 dense array attribute}}
+  %o = mha.attention %q, %k, %v {head_mask = array<i64: 1, 1, 1, 1, 1, 1, 1, 1>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// A misspelt attribute is an error, not a silently ignored discardable attribute.
+func.func @misspelt_attribute(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{has unknown attribute 'casual' (expected an attribute of mha.attention or a dialect-prefixed name such as 'mydialect.note')}}
+  %o = mha.attention %q, %k, %v {casual} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Layer attributes do not belong on mha.attention.
+func.func @layer_attribute_on_attention(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{has unknown attribute 'num_heads'}}
+  %o = mha.attention %q, %k, %v {num_heads = 8} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// rope_theta is a layer attribute, not an mha.attention one.
+func.func @rope_on_attention(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{has unknown attribute 'rope_theta'}}
+  %o = mha.attention %q, %k, %v {rope_theta = 10000.0 : f32} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The layer input is [B, L, d].
+func.func @mh_input_rank2(%x: tensor<16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'input' must be a ranked tensor of rank 3 [B, L, d], got 'tensor<16x256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<16x256xf32>
+  return
+}
+
+// -----
+
+// The layer input is a float tensor.
+func.func @mh_input_i32(%x: tensor<2x16x256xi32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'input' element type must be f32, f16 or bf16, got 'i32'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xi32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xi32>
+  return
+}
+
+// -----
+
+// d must be static.
+func.func @mh_dynamic_model_width(%x: tensor<2x16x?xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'input' model width (dim 2) must be static, got ?}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x?xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x?xf32>
+  return
+}
+
+// -----
+
+// d must be >= 1.
+func.func @mh_zero_model_width(%x: tensor<2x16x0xf32>, %wq: tensor<0x256xf32>, %wk: tensor<0x256xf32>, %wv: tensor<0x256xf32>, %wo: tensor<256x0xf32>) {
+  // expected-error @+1 {{'input' model width (dim 2) must be >= 1, got 0}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x0xf32>, tensor<0x256xf32>, tensor<0x256xf32>, tensor<0x256xf32>, tensor<256x0xf32> -> tensor<2x16x0xf32>
+  return
+}
+
+// -----
+
+// num_heads must be >= 1.
+func.func @mh_num_heads_zero(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'num_heads' must be >= 1, got 0}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 0}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// num_heads must be >= 1.
+func.func @mh_num_heads_negative(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'num_heads' must be >= 1, got -4}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = -4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// num_kv_heads must be >= 1.
+func.func @mh_num_kv_heads_zero(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'num_kv_heads' must be >= 1, got 0}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 0}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// num_kv_heads must be >= 1.
+func.func @mh_num_kv_heads_negative(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'num_kv_heads' must be >= 1, got -1}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = -1}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// num_kv_heads must divide num_heads.
+func.func @mh_num_kv_heads_not_dividing(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'num_heads' (8) must be a multiple of 'num_kv_heads' (3)}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, num_kv_heads = 3}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// num_kv_heads cannot exceed num_heads.
+func.func @mh_num_kv_heads_larger(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'num_heads' (4) must be a multiple of 'num_kv_heads' (8)}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 8}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Weights are rank-2 matrices.
+func.func @mh_wq_rank1(%x: tensor<2x16x256xf32>, %wq: tensor<256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'wq' must be a ranked tensor of rank 2 [rows, cols], got 'tensor<256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Weights share the input's element type.
+func.func @mh_wk_element_mismatch(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xbf16>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'wk' element type 'bf16' must match 'input' element type 'f32'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xbf16>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Quantized weights are not supported.
+func.func @mh_wv_i8(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xi8>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'wv' element type must be f32, f16 or bf16, got 'i8'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xi8>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Weights have static shapes.
+func.func @mh_wo_dynamic(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<?x256xf32>) {
+  // expected-error @+1 {{'wo' must have a static shape, got 'tensor<?x256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<?x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// cols(Wq) must split evenly into num_heads heads.
+func.func @mh_wq_cols_not_multiple(%x: tensor<2x16x256xf32>, %wq: tensor<256x250xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'wq' columns (250) must be a multiple of 'num_heads' (4)}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x250xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Wq with no columns would give D = 0.
+func.func @mh_zero_head_dim(%x: tensor<2x16x256xf32>, %wq: tensor<256x0xf32>, %wk: tensor<256x0xf32>, %wv: tensor<256x0xf32>, %wo: tensor<0x256xf32>) {
+  // expected-error @+1 {{'wq' must give a head dim D >= 1 (D = cols(wq) / num_heads), got D = 0 from 'tensor<256x0xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x0xf32>, tensor<256x0xf32>, tensor<256x0xf32>, tensor<0x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Shared projections with no columns would give D = 0.
+func.func @mh_shared_zero_head_dim(%x: tensor<2x16x256xf32>, %wq: tensor<256x0xf32>, %wk: tensor<256x0xf32>, %wv: tensor<256x0xf32>, %wo: tensor<0x256xf32>, %b0: tensor<4x0xf32>, %b1: tensor<4x0xf32>, %b2: tensor<4x0xf32>) {
+  // expected-error @+1 {{'wq' must give a head dim D >= 1 (D = cols(wq)), got D = 0 from 'tensor<256x0xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<shared_head_bias>}
+      : tensor<2x16x256xf32>, tensor<256x0xf32>, tensor<256x0xf32>, tensor<256x0xf32>, tensor<0x256xf32>, tensor<4x0xf32>, tensor<4x0xf32>, tensor<4x0xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Wq has d rows.
+func.func @mh_wq_wrong_rows(%x: tensor<2x16x256xf32>, %wq: tensor<128x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'wq' must be [d, Hq*D] = [256, 256], got 'tensor<128x256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<128x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// With num_kv_heads, Wk is [d, Hkv*D].
+func.func @mh_wk_wrong_cols_gqa(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'wk' must be [d, Hkv*D] = [256, 128], got 'tensor<256x256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Wv is [d, Hkv*D] like Wk.
+func.func @mh_wv_wrong_cols(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x128xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'wv' must be [d, Hkv*D] = [256, 64], got 'tensor<256x128xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 1}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x64xf32>, tensor<256x128xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Wo is [Hq*D, d].
+func.func @mh_wo_wrong_shape(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x128xf32>) {
+  // expected-error @+1 {{'wo' must be [Hq*D, d] = [256, 256], got 'tensor<256x128xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x128xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// With shared_head_bias, Wk is [d, D].
+func.func @mh_shared_wk_full_width(%x: tensor<2x16x256xf32>, %wq: tensor<256x64xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x64xf32>, %wo: tensor<256x256xf32>, %b0: tensor<4x64xf32>, %b1: tensor<4x64xf32>, %b2: tensor<4x64xf32>) {
+  // expected-error @+1 {{'wk' must be [d, D] = [256, 64], got 'tensor<256x256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<shared_head_bias>}
+      : tensor<2x16x256xf32>, tensor<256x64xf32>, tensor<256x256xf32>, tensor<256x64xf32>, tensor<256x256xf32>, tensor<4x64xf32>, tensor<4x64xf32>, tensor<4x64xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// With shared_head_bias, Wo is still [Hq*D, d].
+func.func @mh_shared_wo_wrong_shape(%x: tensor<2x16x256xf32>, %wq: tensor<256x64xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<64x256xf32>, %b0: tensor<4x64xf32>, %b1: tensor<4x64xf32>, %b2: tensor<4x64xf32>) {
+  // expected-error @+1 {{'wo' must be [Hq*D, d] = [256, 256], got 'tensor<64x256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<shared_head_bias>}
+      : tensor<2x16x256xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<64x256xf32>, tensor<4x64xf32>, tensor<4x64xf32>, tensor<4x64xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// shared_head_bias requires the per-head biases.
+func.func @mh_shared_without_biases(%x: tensor<2x16x256xf32>, %wq: tensor<256x64xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{#mha.sharing<shared_head_bias> requires per-head biases: set 'has_qkv_bias' and pass bq, bk, bv}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, sharing = #mha.sharing<shared_head_bias>}
+      : tensor<2x16x256xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// has_qkv_bias announces three bias operands.
+func.func @mh_qkv_bias_missing(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{expects 3 bias operand(s) after 'wo' (bq, bk, bv when 'has_qkv_bias', bo when 'has_out_bias'), got 0}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, has_qkv_bias}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// has_out_bias announces one bias operand.
+func.func @mh_out_bias_missing(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{expects 1 bias operand(s) after 'wo' (bq, bk, bv when 'has_qkv_bias', bo when 'has_out_bias'), got 0}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, has_out_bias}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// A bias operand without has_*_bias is rejected.
+func.func @mh_bias_unannounced(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>, %b0: tensor<256xf32>) {
+  // expected-error @+1 {{expects 0 bias operand(s) after 'wo' (bq, bk, bv when 'has_qkv_bias', bo when 'has_out_bias'), got 1}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0 {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Both flags announce four bias operands.
+func.func @mh_all_biases_one_missing(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>, %b0: tensor<256xf32>, %b1: tensor<256xf32>, %b2: tensor<256xf32>) {
+  // expected-error @+1 {{expects 4 bias operand(s) after 'wo' (bq, bk, bv when 'has_qkv_bias', bo when 'has_out_bias'), got 3}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, has_out_bias}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256xf32>, tensor<256xf32>, tensor<256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// bq is [Hq*D] with independent projections.
+func.func @mh_bq_wrong_shape(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>, %b0: tensor<64xf32>, %b1: tensor<256xf32>, %b2: tensor<256xf32>) {
+  // expected-error @+1 {{'bq' must be [Hq*D] = 'tensor<256xf32>', got 'tensor<64xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<64xf32>, tensor<256xf32>, tensor<256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// bk is [Hkv*D].
+func.func @mh_bk_wrong_shape_gqa(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x128xf32>, %wv: tensor<256x128xf32>, %wo: tensor<256x256xf32>, %b0: tensor<256xf32>, %b1: tensor<256xf32>, %b2: tensor<128xf32>) {
+  // expected-error @+1 {{'bk' must be [Hkv*D] = 'tensor<128xf32>', got 'tensor<256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, num_kv_heads = 2, has_qkv_bias}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x128xf32>, tensor<256x128xf32>, tensor<256x256xf32>, tensor<256xf32>, tensor<256xf32>, tensor<128xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Biases share the input's element type.
+func.func @mh_bv_wrong_element_type(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>, %b0: tensor<256xf32>, %b1: tensor<256xf32>, %b2: tensor<256xf16>) {
+  // expected-error @+1 {{'bv' must be [Hkv*D] = 'tensor<256xf32>', got 'tensor<256xf16>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256xf32>, tensor<256xf32>, tensor<256xf16> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// bo is [d].
+func.func @mh_bo_wrong_shape(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>, %b0: tensor<1x256xf32>) {
+  // expected-error @+1 {{'bo' must be [d] = 'tensor<256xf32>', got 'tensor<1x256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0 {num_heads = 4, has_out_bias}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<1x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// With shared_head_bias, bq is [Hq, D], not [Hq*D].
+func.func @mh_shared_bq_flat(%x: tensor<2x16x256xf32>, %wq: tensor<256x64xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<256x256xf32>, %b0: tensor<256xf32>, %b1: tensor<4x64xf32>, %b2: tensor<4x64xf32>) {
+  // expected-error @+1 {{'bq' must be [Hq, D] = 'tensor<4x64xf32>', got 'tensor<256xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<shared_head_bias>}
+      : tensor<2x16x256xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x256xf32>, tensor<256xf32>, tensor<4x64xf32>, tensor<4x64xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// With shared_head_bias and GQA, bk is [Hkv, D].
+func.func @mh_shared_bk_query_heads(%x: tensor<2x16x256xf32>, %wq: tensor<256x64xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<256x256xf32>, %b0: tensor<4x64xf32>, %b1: tensor<4x64xf32>, %b2: tensor<2x64xf32>) {
+  // expected-error @+1 {{'bk' must be [Hkv, D] = 'tensor<2x64xf32>', got 'tensor<4x64xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, num_kv_heads = 2, has_qkv_bias, sharing = #mha.sharing<shared_head_bias>}
+      : tensor<2x16x256xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x256xf32>, tensor<4x64xf32>, tensor<4x64xf32>, tensor<2x64xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Biases have static shapes.
+func.func @mh_shared_bv_dynamic(%x: tensor<2x16x256xf32>, %wq: tensor<256x64xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<256x256xf32>, %b0: tensor<4x64xf32>, %b1: tensor<4x64xf32>, %b2: tensor<?x64xf32>) {
+  // expected-error @+1 {{'bv' must be [Hkv, D] = 'tensor<4x64xf32>', got 'tensor<?x64xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<shared_head_bias>}
+      : tensor<2x16x256xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x256xf32>, tensor<4x64xf32>, tensor<4x64xf32>, tensor<?x64xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// rope_theta must be > 0.
+func.func @mh_rope_theta_zero(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'rope_theta' must be finite and > 0, got 0.000000e+00}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, rope_theta = 0.0 : f32}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// rope_theta must be > 0.
+func.func @mh_rope_theta_negative(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'rope_theta' must be finite and > 0, got -1.000000e+04}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, rope_theta = -10000.0 : f32}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// rope_theta must not be NaN.
+func.func @mh_rope_theta_nan(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'rope_theta' must be finite and > 0, got nan}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, rope_theta = 0x7FC00000 : f32}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// RoPE rotates pairs (t, t + D/2): D must be even.
+func.func @mh_rope_odd_head_dim(%x: tensor<2x16x20xf32>, %wq: tensor<20x20xf32>, %wk: tensor<20x20xf32>, %wv: tensor<20x20xf32>, %wo: tensor<20x20xf32>) {
+  // expected-error @+1 {{'rope_theta' needs an even head dim, got D = 5}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, rope_theta = 10000.0 : f32}
+      : tensor<2x16x20xf32>, tensor<20x20xf32>, tensor<20x20xf32>, tensor<20x20xf32>, tensor<20x20xf32> -> tensor<2x16x20xf32>
+  return
+}
+
+// -----
+
+// The output is [B, L, d].
+func.func @mh_output_wrong_width(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x16x256xf32>' [B, L, d], got 'tensor<2x16x64xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x64xf32>
+  return
+}
+
+// -----
+
+// The output has the input's element type.
+func.func @mh_output_element_type(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x16x256xf32>' [B, L, d], got 'tensor<2x16x256xbf16>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xbf16>
+  return
+}
+
+// -----
+
+// Per-head arrays on a layer are sized by num_heads.
+func.func @mh_window_left_wrong_length(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'window_left' must hold 1 or 8 (one per query head) values, got 2}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, num_kv_heads = 2, window_left = array<i64: 64, -1>}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// head_mask on a layer holds num_heads values.
+func.func @mh_head_mask_wrong_length(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'head_mask' must hold exactly 4 (one per query head) values, got 2}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, head_mask = array<i1: true, false>}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// The attention attributes are checked on a layer too.
+func.func @mh_softcap_negative(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'softcap' must be finite and > 0, got -1.000000e+00}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, softcap = -1.0 : f32}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// sink_tokens must be >= 0 on a layer too.
+func.func @mh_sink_tokens_negative(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'sink_tokens' must be >= 0, got -4}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, sink_tokens = -4}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// A layer's probs are [B, Hq, L, L].
+func.func @mh_probs_wrong_shape(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{result 'probs' must be 'tensor<2x4x16x16xf32>', got 'tensor<2x16x16xf32>'}}
+  %y, %r1 = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, return_probs}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>, tensor<2x16x16xf32>
+  return
+}
+
+// -----
+
+// return_entropy on a layer adds a result.
+func.func @mh_extra_missing(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{expects 1 extra result(s) after 'output' (lse, probs, entropy as requested by return_lse, return_probs, return_entropy), got 0}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, return_entropy}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// num_heads is required.
+func.func @mh_missing_num_heads(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'mha.multi_head' op requires attribute 'num_heads'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// num_heads is i64.
+func.func @mh_num_heads_i32(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'mha.multi_head' op attribute 'num_heads' failed to satisfy constraint: 64-bit signless integer attribute}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4 : i32}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// rope_theta is f32: a bare 10000.0 is f64.
+func.func @mh_rope_theta_f64(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'mha.multi_head' op attribute 'rope_theta' failed to satisfy constraint: 32-bit float attribute}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, rope_theta = 10000.0}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// has_qkv_bias is a unit attribute.
+func.func @mh_has_qkv_bias_bool(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'mha.multi_head' op attribute 'has_qkv_bias' failed to satisfy constraint: unit attribute}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, has_qkv_bias = true}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// sharing is an #mha.sharing attribute, not a string.
+func.func @mh_sharing_string(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{'mha.multi_head' op attribute 'sharing' failed to satisfy constraint: projection sharing scheme of a layer's heads}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, sharing = "independent"}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// Only the two documented sharing schemes parse.
+func.func @mh_sharing_bad_value(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+2 {{expected ::mlir::mha::Sharing to be one of: independent, shared_head_bias}}
+  // expected-error @+1 {{failed to parse Mha_SharingAttr parameter 'value'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, sharing = #mha.sharing<per_head>}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// A misspelt layer attribute is an error.
+func.func @mh_misspelt_attribute(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{has unknown attribute 'num_kv_head' (expected an attribute of mha.multi_head or a dialect-prefixed name such as 'mydialect.note')}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_head = 2}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// The generic form must still pass three operands.
+func.func @generic_two_operands(%q: tensor<2x8x16x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op expected 3 operands, but found 2}}
+  %o = "mha.attention"(%q, %q) : (tensor<2x8x16x64xf32>, tensor<2x8x16x64xf32>) -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The output result is required.
+func.func @generic_no_result(%q: tensor<2x8x16x64xf32>) {
+  // expected-error @+1 {{'mha.attention' op expected 1 or more results}}
+  "mha.attention"(%q, %q, %q) : (tensor<2x8x16x64xf32>, tensor<2x8x16x64xf32>, tensor<2x8x16x64xf32>) -> ()
+  return
+}
+
+// -----
+
+// A layer takes at least x, wq, wk, wv and wo.
+func.func @generic_layer_four_operands(%x: tensor<2x16x64xf32>, %w: tensor<64x64xf32>) {
+  // expected-error @+1 {{'mha.multi_head' op expected 5 or more operands, but found 4}}
+  %y = "mha.multi_head"(%x, %w, %w, %w) <{num_heads = 4 : i64}> : (tensor<2x16x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<2x16x64xf32>
+  return
+}
+
+// -----
+
+// A property of the wrong kind is rejected when the generic form is parsed.
+func.func @generic_scale_integer(%q: tensor<2x8x16x64xf32>) {
+  // expected-error @+1 {{Invalid attribute `scale` in property conversion: 1 : i32}}
+  %o = "mha.attention"(%q, %q, %q) <{scale = 1 : i32}> : (tensor<2x8x16x64xf32>, tensor<2x8x16x64xf32>, tensor<2x8x16x64xf32>) -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// The sharing property must be an #mha.sharing attribute.
+func.func @generic_sharing_integer(%x: tensor<2x16x64xf32>, %w: tensor<64x64xf32>) {
+  // expected-error @+1 {{Invalid attribute `sharing` in property conversion: 1 : i32}}
+  %y = "mha.multi_head"(%x, %w, %w, %w, %w) <{num_heads = 4 : i64, sharing = 1 : i32}> : (tensor<2x16x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<2x16x64xf32>
+  return
+}

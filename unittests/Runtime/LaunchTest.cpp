@@ -1,0 +1,699 @@
+//===- LaunchTest.cpp - Checking calls and running work grids ---*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Signatures are built by hand; a fake work function records the items it
+// gets and writes values derived from its inputs through the descriptors, so
+// the tests see both the grid and the memref descriptors the runtime built.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Runtime/KernelAbi.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Signatures
+//===----------------------------------------------------------------------===//
+
+struct Dim {
+  int64_t sym;
+  int64_t size; // -1 = dynamic.
+};
+struct TensorSig {
+  int64_t role;
+  std::vector<Dim> dims;
+  int64_t code = kDLFloat;
+  int64_t bits = 32;
+};
+
+std::vector<int64_t> buildSignature(const std::vector<TensorSig> &tensors,
+                                    int64_t numInputs, int64_t heads,
+                                    int64_t rows) {
+  std::vector<int64_t> sig(MHA_SIG_HEADER_WORDS, 0);
+  sig[MHA_SIG_VERSION] = MHA_ABI_VERSION;
+  sig[MHA_SIG_NUM_TENSORS] = static_cast<int64_t>(tensors.size());
+  sig[MHA_SIG_NUM_INPUTS] = numInputs;
+  sig[MHA_SIG_GRID_HEADS] = heads;
+  sig[MHA_SIG_ROWS_PER_ITEM] = rows;
+  sig[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_BATCH;
+  sig[MHA_SIG_GRID_ROWS_SYM] = MHA_SYM_QUERY_LEN;
+  for (const TensorSig &t : tensors) {
+    std::vector<int64_t> words(MHA_SIG_TENSOR_WORDS, 0);
+    words[MHA_SIG_T_ROLE] = t.role;
+    words[MHA_SIG_T_DTYPE_CODE] = t.code;
+    words[MHA_SIG_T_DTYPE_BITS] = t.bits;
+    words[MHA_SIG_T_RANK] = static_cast<int64_t>(t.dims.size());
+    for (size_t d = 0; d < t.dims.size(); ++d) {
+      words[MHA_SIG_T_DIMS + 2 * d] = t.dims[d].sym;
+      words[MHA_SIG_T_DIMS + 2 * d + 1] = t.dims[d].size;
+    }
+    sig.insert(sig.end(), words.begin(), words.end());
+  }
+  return sig;
+}
+
+constexpr int64_t kHeads = 4, kHeadDim = 8, kRows = 2;
+
+// attn(q, k, v) -> (o, lse): q/o [B, Hq=4, Lq, D=8], k/v [B, Hq, Lk, D],
+// lse [B, Hq, Lq]; two query rows per work item.
+std::vector<int64_t> attnSignature(int64_t heads = kHeads) {
+  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, heads},
+      lq{MHA_SYM_QUERY_LEN, -1}, lk{MHA_SYM_KEY_LEN, -1},
+      d{MHA_SYM_HEAD_DIM, kHeadDim};
+  return buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
+                         {MHA_ROLE_KEY, {b, h, lk, d}},
+                         {MHA_ROLE_VALUE, {b, h, lk, d}},
+                         {MHA_ROLE_OUTPUT, {b, h, lq, d}},
+                         {MHA_ROLE_LSE, {b, h, lq}}},
+                        3, heads, kRows);
+}
+
+//===----------------------------------------------------------------------===//
+// Tensors
+//===----------------------------------------------------------------------===//
+
+// A float32 CPU tensor over its own storage, compact or strided.
+struct Tensor {
+  std::vector<int64_t> shape, strides; // strides empty: DLTensor strides NULL.
+  std::vector<float> storage;
+  DLTensor dl{};
+
+  Tensor(std::vector<int64_t> shapeIn, std::vector<int64_t> stridesIn = {},
+         uint64_t offsetElems = 0)
+      : shape(std::move(shapeIn)), strides(std::move(stridesIn)) {
+    size_t extent = offsetElems + 1;
+    std::vector<int64_t> s = effectiveStrides();
+    bool empty = false;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      empty |= shape[d] == 0;
+      if (shape[d] > 0)
+        extent += static_cast<size_t>((shape[d] - 1) * s[d]);
+    }
+    storage.assign(empty ? 1 : extent, 0.0f);
+    std::memset(storage.data(), 0xAB, storage.size() * sizeof(float));
+    dl.data = storage.data();
+    dl.device = {kDLCPU, 0};
+    dl.ndim = static_cast<int>(shape.size());
+    dl.dtype = {kDLFloat, 32, 1};
+    dl.shape = shape.data();
+    dl.strides = strides.empty() ? nullptr : strides.data();
+    dl.byte_offset = offsetElems * sizeof(float);
+  }
+  Tensor(const Tensor &) = delete;
+  Tensor &operator=(const Tensor &) = delete;
+
+  std::vector<int64_t> effectiveStrides() const {
+    if (!strides.empty())
+      return strides;
+    std::vector<int64_t> s(shape.size(), 1);
+    for (int d = static_cast<int>(shape.size()) - 2; d >= 0; --d)
+      s[d] = s[d + 1] * std::max<int64_t>(shape[d + 1], 1);
+    return s;
+  }
+  float &at(std::initializer_list<int64_t> index) {
+    std::vector<int64_t> s = effectiveStrides();
+    int64_t i = static_cast<int64_t>(dl.byte_offset / sizeof(float));
+    size_t d = 0;
+    for (int64_t x : index)
+      i += x * s[d++];
+    return storage[static_cast<size_t>(i)];
+  }
+};
+
+float inputValue(int64_t b, int64_t h, int64_t r, int64_t d) {
+  return static_cast<float>(b * 1000 + h * 100 + r * 10 + d) + 0.5f;
+}
+
+//===----------------------------------------------------------------------===//
+// The fake work function
+//===----------------------------------------------------------------------===//
+
+using Item = std::tuple<int64_t, int64_t, int64_t>;
+
+std::mutex gMutex;
+std::vector<Item> gItems;
+std::vector<uint8_t> gAliveSeen;
+std::atomic<int64_t> gCalls{0};
+bool gRecord = true;
+
+float &element(const mha_memref4 *m, int64_t b, int64_t h, int64_t r,
+               int64_t d) {
+  return static_cast<float *>(m->aligned)[m->offset + b * m->strides[0] +
+                                          h * m->strides[1] +
+                                          r * m->strides[2] +
+                                          d * m->strides[3]];
+}
+
+// o[b, h, r, :] = q[b, h, r, :] + k[b, h, 0, 0] when the head is alive (and
+// Lk > 0), 0 when not; lse[b, h, r] = -(b * 100 + h * 10 + r).
+void fakeWork(void **descriptors, int64_t b, int64_t h, int64_t t,
+              const uint8_t *alive) {
+  ++gCalls;
+  if (gRecord) {
+    std::lock_guard<std::mutex> lock(gMutex);
+    gItems.emplace_back(b, h, t);
+    if (gAliveSeen.empty())
+      gAliveSeen.assign(alive, alive + kHeads);
+  }
+  auto *q = static_cast<mha_memref4 *>(descriptors[0]);
+  auto *k = static_cast<mha_memref4 *>(descriptors[1]);
+  auto *o = static_cast<mha_memref4 *>(descriptors[3]);
+  auto *lse = static_cast<mha_memref3 *>(descriptors[4]);
+  float bias = k->sizes[2] > 0 ? element(k, b, h, 0, 0) : 0.0f;
+  int64_t end = std::min((t + 1) * kRows, q->sizes[2]);
+  for (int64_t r = t * kRows; r < end; ++r) {
+    for (int64_t d = 0; d < q->sizes[3]; ++d)
+      element(o, b, h, r, d) = alive[h] ? element(q, b, h, r, d) + bias : 0;
+    static_cast<float *>(lse->aligned)[lse->offset + b * lse->strides[0] +
+                                       h * lse->strides[1] +
+                                       r * lse->strides[2]] =
+        -static_cast<float>(b * 100 + h * 10 + r);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// A call of attn
+//===----------------------------------------------------------------------===//
+
+struct AttnCall {
+  int64_t B, Lq, Lk;
+  std::unique_ptr<Tensor> q, k, v, o, lse;
+  std::vector<int64_t> sig = attnSignature();
+  const char *names[5] = {"q", "k", "v", "o", "lse"};
+  const DLTensor *tensors[5] = {};
+
+  AttnCall(int64_t B = 2, int64_t Lq = 5, int64_t Lk = 3)
+      : B(B), Lq(Lq), Lk(Lk) {
+    q = std::make_unique<Tensor>(std::vector<int64_t>{B, kHeads, Lq, kHeadDim});
+    k = std::make_unique<Tensor>(std::vector<int64_t>{B, kHeads, Lk, kHeadDim});
+    v = std::make_unique<Tensor>(std::vector<int64_t>{B, kHeads, Lk, kHeadDim});
+    o = std::make_unique<Tensor>(std::vector<int64_t>{B, kHeads, Lq, kHeadDim});
+    lse = std::make_unique<Tensor>(std::vector<int64_t>{B, kHeads, Lq});
+  }
+
+  // [B, L, H, D] storage seen as a [B, H, L, D] view, as PyTorch passes it.
+  static std::unique_ptr<Tensor> transposed(int64_t B, int64_t L,
+                                            uint64_t offset = 0) {
+    return std::make_unique<Tensor>(
+        std::vector<int64_t>{B, kHeads, L, kHeadDim},
+        std::vector<int64_t>{L * kHeads * kHeadDim, kHeadDim,
+                             kHeads * kHeadDim, 1},
+        offset);
+  }
+
+  void fillInputs() {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < kHeads; ++h) {
+        for (int64_t r = 0; r < Lq; ++r)
+          for (int64_t d = 0; d < kHeadDim; ++d)
+            q->at({b, h, r, d}) = inputValue(b, h, r, d);
+        for (int64_t r = 0; r < Lk; ++r)
+          for (int64_t d = 0; d < kHeadDim; ++d)
+            k->at({b, h, r, d}) = v->at({b, h, r, d}) =
+                -inputValue(b, h, r, d);
+      }
+  }
+
+  int32_t launch(const mha_options *options = nullptr,
+                 mha_work_fn work = fakeWork) {
+    const Tensor *all[5] = {q.get(), k.get(), v.get(), o.get(), lse.get()};
+    for (int i = 0; i < 5; ++i)
+      tensors[i] = all[i] ? &all[i]->dl : nullptr;
+    return mha_rt_launch(sig.data(), "attn", names, tensors, options, work);
+  }
+
+  // Every output element as fakeWork writes it.
+  void expectOutputs(const uint8_t *mask = nullptr) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < kHeads; ++h)
+        for (int64_t r = 0; r < Lq; ++r) {
+          bool alive = !mask || mask[h];
+          for (int64_t d = 0; d < kHeadDim; ++d) {
+            float want = alive ? inputValue(b, h, r, d) +
+                                     (Lk > 0 ? -inputValue(b, h, 0, 0) : 0)
+                               : 0.0f;
+            ASSERT_EQ(o->at({b, h, r, d}), want)
+                << "o[" << b << "," << h << "," << r << "," << d << "]";
+          }
+          ASSERT_EQ(lse->at({b, h, r}), -static_cast<float>(b * 100 + h * 10 + r));
+        }
+  }
+
+  // Every item of the grid B x H x ceil(Lq / rows) exactly once.
+  std::vector<Item> expectedItems() const {
+    std::vector<Item> items;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < kHeads; ++h)
+        for (int64_t t = 0; t < (Lq + kRows - 1) / kRows; ++t)
+          items.emplace_back(b, h, t);
+    return items;
+  }
+};
+
+std::vector<Item> sortedItems() {
+  std::lock_guard<std::mutex> lock(gMutex);
+  std::vector<Item> items = gItems;
+  std::sort(items.begin(), items.end());
+  return items;
+}
+
+class LaunchTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::lock_guard<std::mutex> lock(gMutex);
+    gItems.clear();
+    gAliveSeen.clear();
+    gCalls = 0;
+    gRecord = true;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Successful calls
+//===----------------------------------------------------------------------===//
+
+TEST_F(LaunchTest, CompactTensors) {
+  AttnCall call;
+  call.fillInputs();
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  EXPECT_STREQ(mha_last_error(), "");
+  EXPECT_EQ(sortedItems(), call.expectedItems());
+  call.expectOutputs();
+  EXPECT_EQ(gAliveSeen, std::vector<uint8_t>(kHeads, 1));
+}
+
+TEST_F(LaunchTest, TransposedStridedViews) {
+  AttnCall call;
+  call.q = AttnCall::transposed(call.B, call.Lq);
+  call.k = AttnCall::transposed(call.B, call.Lk);
+  call.v = AttnCall::transposed(call.B, call.Lk);
+  call.o = AttnCall::transposed(call.B, call.Lq);
+  call.fillInputs();
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  call.expectOutputs();
+}
+
+TEST_F(LaunchTest, ByteOffsetIsHonoured) {
+  AttnCall call;
+  call.q = std::make_unique<Tensor>(
+      std::vector<int64_t>{call.B, kHeads, call.Lq, kHeadDim},
+      std::vector<int64_t>{}, 3);
+  call.o = AttnCall::transposed(call.B, call.Lq, 5);
+  call.lse = std::make_unique<Tensor>(
+      std::vector<int64_t>{call.B, kHeads, call.Lq}, std::vector<int64_t>{}, 7);
+  call.fillInputs();
+  std::vector<float> before = call.o->storage;
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  call.expectOutputs();
+  // The elements before the offset are untouched.
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(std::memcmp(&call.o->storage[i], &before[i], sizeof(float)), 0);
+}
+
+TEST_F(LaunchTest, LastDimensionOfSizeOneMayHaveAnyStride) {
+  AttnCall call(2, 1, 3); // lse is [B, H, 1].
+  call.lse = std::make_unique<Tensor>(std::vector<int64_t>{call.B, kHeads, 1},
+                                      std::vector<int64_t>{kHeads * 2, 2, 7});
+  call.fillInputs();
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  call.expectOutputs();
+}
+
+TEST_F(LaunchTest, InputsMayAliasEachOther) {
+  AttnCall call(2, 3, 3);
+  call.k->dl.data = call.q->dl.data; // Self-attention on one buffer.
+  call.v->dl.data = call.q->dl.data;
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+}
+
+TEST_F(LaunchTest, EmptyGridCallsNothing) {
+  for (auto [b, lq] : {std::pair<int64_t, int64_t>{0, 5}, {2, 0}, {0, 0}}) {
+    SetUp();
+    AttnCall call(b, lq, 3);
+    call.o->dl.data = nullptr; // Empty tensors may have no data.
+    call.lse->dl.data = nullptr;
+    call.q->dl.data = nullptr;
+    ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+    EXPECT_EQ(gCalls.load(), 0);
+    EXPECT_STREQ(mha_last_error(), "");
+  }
+}
+
+TEST_F(LaunchTest, EmptyKeysStillRunTheGrid) {
+  AttnCall call(2, 5, 0);
+  call.k->dl.data = call.v->dl.data = nullptr;
+  call.fillInputs();
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  EXPECT_EQ(sortedItems(), call.expectedItems());
+  call.expectOutputs();
+}
+
+TEST_F(LaunchTest, RuntimeHeadMaskIsPassedThrough) {
+  AttnCall call;
+  call.fillInputs();
+  const uint8_t mask[kHeads] = {1, 0, 7, 0};
+  mha_options options = {};
+  options.head_mask = mask;
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  EXPECT_EQ(gAliveSeen, (std::vector<uint8_t>{1, 0, 1, 0}));
+  call.expectOutputs(mask);
+  // The grid still covers the ablated heads.
+  EXPECT_EQ(sortedItems(), call.expectedItems());
+}
+
+// More heads than fit the runtime's stack buffer.
+std::vector<std::vector<uint8_t>> gManyHeadsAlive;
+std::atomic<int64_t> gManyHeadsCalls{0};
+void manyHeadsWork(void **, int64_t, int64_t h, int64_t, const uint8_t *alive) {
+  ++gManyHeadsCalls;
+  if (h == 0) {
+    std::lock_guard<std::mutex> lock(gMutex);
+    gManyHeadsAlive.emplace_back(alive, alive + 1000);
+  }
+}
+
+TEST_F(LaunchTest, ManyHeads) {
+  constexpr int64_t H = 1000;
+  std::vector<int64_t> sig = buildSignature(
+      {{MHA_ROLE_QUERY, {{MHA_SYM_BATCH, -1}, {MHA_SYM_QUERY_HEADS, H},
+                         {MHA_SYM_QUERY_LEN, -1}, {MHA_SYM_HEAD_DIM, 2}}},
+       {MHA_ROLE_OUTPUT, {{MHA_SYM_BATCH, -1}, {MHA_SYM_QUERY_HEADS, H},
+                          {MHA_SYM_QUERY_LEN, -1}, {MHA_SYM_HEAD_DIM, 2}}}},
+      1, H, 4);
+  Tensor q({1, H, 3, 2}), o({1, H, 3, 2});
+  const DLTensor *tensors[2] = {&q.dl, &o.dl};
+  const char *names[2] = {"q", "o"};
+  std::vector<uint8_t> mask(H);
+  for (int64_t h = 0; h < H; ++h)
+    mask[h] = h % 3 == 0;
+  mha_options options = {};
+  options.head_mask = mask.data();
+  gManyHeadsAlive.clear();
+  ASSERT_EQ(mha_rt_launch(sig.data(), "wide", names, tensors, &options,
+                          manyHeadsWork),
+            MHA_OK)
+      << mha_last_error();
+  EXPECT_EQ(gManyHeadsCalls.load(), H);
+  ASSERT_EQ(gManyHeadsAlive.size(), 1u);
+  EXPECT_EQ(gManyHeadsAlive[0], mask);
+}
+
+TEST_F(LaunchTest, EveryThreadCountRunsEachItemOnce) {
+  AttnCall call(3, 9, 4);
+  call.fillInputs();
+  for (int threads = 0; threads <= 8; ++threads) {
+    SetUp();
+    std::memset(call.o->storage.data(), 0xAB,
+                call.o->storage.size() * sizeof(float));
+    mha_options options = {};
+    options.num_threads = threads;
+    ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+    EXPECT_EQ(sortedItems(), call.expectedItems()) << threads << " threads";
+    call.expectOutputs();
+  }
+}
+
+TEST_F(LaunchTest, ConcurrentHostThreads) {
+  gRecord = false;
+  constexpr int kThreads = 8;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&failures, i] {
+      for (int rep = 0; rep < 10; ++rep) {
+        AttnCall call(1 + i % 3, 3 + i + rep, 2 + rep);
+        call.fillInputs();
+        mha_options options = {};
+        options.num_threads = (i + rep) % 4;
+        if (call.launch(&options) != MHA_OK ||
+            std::string(mha_last_error()) != "") {
+          ++failures;
+          continue;
+        }
+        call.expectOutputs();
+        if (::testing::Test::HasFailure())
+          ++failures;
+      }
+    });
+  for (auto &t : threads)
+    t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_F(LaunchTest, SuccessClearsThePreviousError) {
+  AttnCall call;
+  mha_options bad = {};
+  bad.num_threads = -1;
+  ASSERT_NE(call.launch(&bad), MHA_OK);
+  ASSERT_STRNE(mha_last_error(), "");
+  ASSERT_EQ(call.launch(), MHA_OK);
+  EXPECT_STREQ(mha_last_error(), "");
+}
+
+//===----------------------------------------------------------------------===//
+// Errors: each check once. On error the work function never runs and no
+// output byte changes.
+//===----------------------------------------------------------------------===//
+
+class LaunchErrorTest : public LaunchTest {
+protected:
+  AttnCall call;
+  std::vector<float> oBefore, lseBefore;
+
+  void SetUp() override {
+    LaunchTest::SetUp();
+    call.fillInputs();
+  }
+
+  // Launches, expects `status` and a message containing every one of
+  // `parts`, and checks that nothing ran and the outputs kept their guard
+  // pattern.
+  void expectError(int32_t status, std::vector<std::string> parts,
+                   const mha_options *options = nullptr) {
+    oBefore = call.o->storage;
+    lseBefore = call.lse->storage;
+    int32_t got = call.launch(options);
+    std::string msg = mha_last_error();
+    EXPECT_EQ(got, status) << mha_status_string(static_cast<mha_status>(got))
+                           << ": " << msg;
+    for (const std::string &part : parts)
+      EXPECT_NE(msg.find(part), std::string::npos)
+          << "message '" << msg << "' lacks '" << part << "'";
+    EXPECT_EQ(gCalls.load(), 0);
+    EXPECT_EQ(std::memcmp(call.o->storage.data(), oBefore.data(),
+                          oBefore.size() * sizeof(float)),
+              0);
+    EXPECT_EQ(std::memcmp(call.lse->storage.data(), lseBefore.data(),
+                          lseBefore.size() * sizeof(float)),
+              0);
+  }
+};
+
+TEST_F(LaunchErrorTest, SignatureVersion) {
+  call.sig[MHA_SIG_VERSION] = MHA_ABI_VERSION + 1;
+  expectError(MHA_ERR_INTERNAL, {"attn: ", "ABI version 2", "version 1"});
+}
+
+TEST_F(LaunchErrorTest, TooManyTensors) {
+  call.sig[MHA_SIG_NUM_TENSORS] = 17;
+  expectError(MHA_ERR_INTERNAL, {"attn: ", "17 tensors"});
+}
+
+TEST_F(LaunchErrorTest, BadSignatureRank) {
+  call.sig[MHA_SIG_HEADER_WORDS + MHA_SIG_T_RANK] = 5;
+  expectError(MHA_ERR_INTERNAL, {"attn: ", "tensor 0"});
+}
+
+TEST_F(LaunchErrorTest, NoSignature) {
+  int32_t got = mha_rt_launch(nullptr, "attn", call.names, call.tensors,
+                              nullptr, fakeWork);
+  EXPECT_EQ(got, MHA_ERR_INTERNAL);
+  EXPECT_EQ(gCalls.load(), 0);
+}
+
+TEST_F(LaunchErrorTest, NullTensorArray) {
+  int32_t got = mha_rt_launch(call.sig.data(), "attn", call.names, nullptr,
+                              nullptr, fakeWork);
+  EXPECT_EQ(got, MHA_ERR_NULL_POINTER);
+  EXPECT_STREQ(mha_last_error(), "attn: the tensor array is NULL");
+  EXPECT_EQ(gCalls.load(), 0);
+}
+
+TEST_F(LaunchErrorTest, NullTensor) {
+  call.k.reset();
+  expectError(MHA_ERR_NULL_POINTER, {"attn: 'k' (key) is NULL"});
+}
+
+TEST_F(LaunchErrorTest, NullShape) {
+  call.v->dl.shape = nullptr;
+  expectError(MHA_ERR_NULL_POINTER, {"attn: 'v' (value) has a NULL shape"});
+}
+
+TEST_F(LaunchErrorTest, NullData) {
+  call.v->dl.data = nullptr;
+  expectError(MHA_ERR_NULL_POINTER,
+              {"attn: 'v' (value) has NULL data", "[2, 4, 3, 8]"});
+}
+
+TEST_F(LaunchErrorTest, NullOutputData) {
+  call.lse->dl.data = nullptr;
+  expectError(MHA_ERR_NULL_POINTER, {"attn: 'lse' (lse) has NULL data"});
+}
+
+TEST_F(LaunchErrorTest, Device) {
+  call.q->dl.device = {kDLCUDA, 1};
+  expectError(MHA_ERR_DEVICE, {"attn: 'q' (query)", "kDLCUDA", "kDLCPU"});
+}
+
+TEST_F(LaunchErrorTest, Rank) {
+  call.q->dl.ndim = 3;
+  expectError(MHA_ERR_RANK, {"attn: 'q' (query) has 3 dimensions but the spec "
+                             "expects 4: [B, 4, Lq, 8]"});
+}
+
+TEST_F(LaunchErrorTest, DtypeBits) {
+  call.q->dl.dtype = {kDLFloat, 16, 1};
+  expectError(MHA_ERR_DTYPE,
+              {"attn: 'q' (query) dtype is float16 but the spec expects float32"});
+}
+
+TEST_F(LaunchErrorTest, DtypeCode) {
+  // The example of the interface: a float16 tensor where bfloat16 is wanted.
+  for (int i = 0; i < 5; ++i) {
+    int64_t *t = &call.sig[MHA_SIG_HEADER_WORDS + i * MHA_SIG_TENSOR_WORDS];
+    t[MHA_SIG_T_DTYPE_CODE] = kDLBfloat;
+    t[MHA_SIG_T_DTYPE_BITS] = 16;
+  }
+  call.q->dl.dtype = {kDLFloat, 16, 1};
+  expectError(MHA_ERR_DTYPE,
+              {"attn: 'q' (query) dtype is float16 but the spec expects bfloat16"});
+}
+
+TEST_F(LaunchErrorTest, DtypeLanes) {
+  call.o->dl.dtype = {kDLFloat, 32, 2};
+  expectError(MHA_ERR_DTYPE, {"attn: 'o' (output) dtype is float32x2"});
+}
+
+TEST_F(LaunchErrorTest, NegativeSize) {
+  call.q->shape[0] = -1;
+  expectError(MHA_ERR_SHAPE, {"attn: 'q' (query) dim 0 (B) is -1"});
+}
+
+TEST_F(LaunchErrorTest, StaticSize) {
+  call.k->shape[3] = 7;
+  expectError(MHA_ERR_SHAPE,
+              {"attn: 'k' (key) dim 3 (D) is 7 but the spec expects 8"});
+}
+
+TEST_F(LaunchErrorTest, SymbolDisagreement) {
+  call.v->shape[2] = 2;
+  expectError(MHA_ERR_SHAPE, {"attn: 'k' (key) dim 2 (Lk) is 3 but 'v' (value) has 2"});
+}
+
+TEST_F(LaunchErrorTest, SymbolDisagreementOnRank3Output) {
+  call.lse->shape[2] = 4;
+  expectError(MHA_ERR_SHAPE,
+              {"attn: 'q' (query) dim 2 (Lq) is 5 but 'lse' (lse) has 4"});
+}
+
+TEST_F(LaunchErrorTest, BatchDisagreement) {
+  call.o->shape[0] = 1;
+  expectError(MHA_ERR_SHAPE, {"attn: 'q' (query) dim 0 (B) is 2 but 'o' (output) has 1"});
+}
+
+TEST_F(LaunchErrorTest, LastDimensionNotContiguous) {
+  call.q = std::make_unique<Tensor>(
+      std::vector<int64_t>{2, kHeads, 5, kHeadDim},
+      std::vector<int64_t>{kHeads * 5 * kHeadDim * 2, 5 * kHeadDim * 2,
+                           kHeadDim * 2, 2});
+  expectError(MHA_ERR_LAYOUT,
+              {"attn: 'q' (query) dim 3 (D) has stride 2", "contiguous"});
+}
+
+TEST_F(LaunchErrorTest, NegativeStride) {
+  call.k = std::make_unique<Tensor>(std::vector<int64_t>{2, kHeads, 3, kHeadDim},
+                                    std::vector<int64_t>{kHeads * 3 * kHeadDim,
+                                                         3 * kHeadDim, kHeadDim,
+                                                         1});
+  call.k->strides[1] = -call.k->strides[1];
+  expectError(MHA_ERR_LAYOUT, {"attn: 'k' (key) dim 1 (Hq) has stride -24"});
+}
+
+TEST_F(LaunchErrorTest, MisalignedByteOffset) {
+  call.v->dl.byte_offset = 6;
+  expectError(MHA_ERR_LAYOUT,
+              {"attn: 'v' (value) byte_offset 6 is not a multiple", "4 bytes"});
+}
+
+TEST_F(LaunchErrorTest, ExtentOverflow) {
+  call.k = std::make_unique<Tensor>(std::vector<int64_t>{1, kHeads, 3, kHeadDim},
+                                    std::vector<int64_t>{1, 24, 8, 1});
+  call.k->shape[0] = 2;
+  call.k->strides[0] = INT64_MAX / 2;
+  expectError(MHA_ERR_LAYOUT, {"attn: 'k' (key)", "int64"});
+}
+
+TEST_F(LaunchErrorTest, ExtentOverflowFromByteOffset) {
+  call.q->dl.byte_offset = UINT64_MAX - 3;
+  expectError(MHA_ERR_LAYOUT, {"attn: 'q' (query)", "int64"});
+}
+
+TEST_F(LaunchErrorTest, OutputOverlapsInput) {
+  // o's range starts inside q's.
+  call.o->dl.data = call.q->storage.data() + 10;
+  expectError(MHA_ERR_LAYOUT, {"attn: output 'o' (output) overlaps 'q' (query)"});
+  // The input q was not written either.
+  for (int64_t i = 0; i < 2 * kHeads * 5 * kHeadDim; ++i)
+    ASSERT_EQ(call.q->storage[i],
+              inputValue(i / (kHeads * 5 * kHeadDim),
+                         i / (5 * kHeadDim) % kHeads, i / kHeadDim % 5,
+                         i % kHeadDim));
+}
+
+TEST_F(LaunchErrorTest, OutputsOverlapEachOther) {
+  call.lse->dl.data = call.o->storage.data() + call.o->storage.size() - 1;
+  expectError(MHA_ERR_LAYOUT, {"attn: output 'o' (output) overlaps 'lse' (lse)"});
+}
+
+TEST_F(LaunchErrorTest, OutputOverlapsItself) {
+  call.lse = std::make_unique<Tensor>(std::vector<int64_t>{2, kHeads, 5},
+                                      std::vector<int64_t>{5, 0, 1});
+  expectError(MHA_ERR_LAYOUT, {"attn: 'lse' (lse) dim 1 (Hq) has stride 0",
+                               "overlap"});
+}
+
+TEST_F(LaunchErrorTest, NegativeNumThreads) {
+  mha_options options = {};
+  options.num_threads = -2;
+  expectError(MHA_ERR_INVALID_ARGUMENT, {"attn: options->num_threads is -2"},
+              &options);
+}
+
+TEST_F(LaunchErrorTest, FirstBadTensorIsReported) {
+  call.o->dl.dtype = {kDLFloat, 64, 1};
+  call.k->dl.ndim = 2;
+  expectError(MHA_ERR_RANK, {"'k' (key)"});
+}
+
+TEST_F(LaunchErrorTest, UnnamedArguments) {
+  call.names[1] = nullptr;
+  call.k->shape[3] = 9;
+  expectError(MHA_ERR_SHAPE, {"attn: tensor 1 (key) dim 3 (D) is 9"});
+}
+
+} // namespace
