@@ -6,6 +6,8 @@
 #include "mha/Dialect/Mha/Transforms/Passes.h"
 #include "mha/Pipelines/Pipelines.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -25,12 +27,15 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   pm.addPass(createMhaApproximateMathPass());
   // The upstream lowering. Order matters: subviews must be expanded before
   // memrefs reach LLVM, and expand-strided-metadata emits affine.apply.
-  if (failed(parsePassPipeline(
-          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-          "convert-vector-to-llvm,finalize-memref-to-llvm,"
-          "convert-to-llvm,reconcile-unrealized-casts,canonicalize,cse",
-          pm)))
-    llvm::report_fatal_error("mha: malformed upstream lowering pipeline");
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
   pm.addPass(createMhaEmitEntryPointsPass());
 }
 

@@ -1,0 +1,47 @@
+//===- CpuLibrary.h - Emit CPU objects and C headers --------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// The library-emission API behind mha-compile: LLVM-dialect module (after
+// the CPU pipeline) -> object code for a CPU, and the C header declaring the
+// exported functions.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_TARGET_CPULIBRARY_H
+#define MHA_TARGET_CPULIBRARY_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+
+namespace llvm {
+class raw_pwrite_stream;
+} // namespace llvm
+
+namespace mlir::mha {
+
+/// The CPU to generate code for; empty strings mean the host's.
+struct CpuTargetOptions {
+  std::string cpu;
+  std::string features;
+  unsigned optLevel = 3;
+};
+
+/// Translates `module` (LLVM dialect) to LLVM IR, optimises it and writes a
+/// position-independent ELF object to `os`.
+LogicalResult emitCpuObject(ModuleOp module, const CpuTargetOptions &options,
+                            llvm::raw_pwrite_stream &os);
+
+/// Writes the C header declaring every exported function of `module` (the
+/// kernels marked `#mha.entry_point`). `guardName` names the include guard.
+LogicalResult writeCHeader(ModuleOp module, StringRef guardName,
+                           StringRef sourceName, llvm::raw_ostream &os);
+
+/// The text of include/mha/runtime.h, written beside generated headers.
+StringRef getRuntimeHeaderText();
+
+} // namespace mlir::mha
+
+#endif // MHA_TARGET_CPULIBRARY_H

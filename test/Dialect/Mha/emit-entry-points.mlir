@@ -1,0 +1,58 @@
+// RUN: mha-opt %s -split-input-file -mha-emit-entry-points -verify-diagnostics | FileCheck %s
+
+// The kernel and its C wrapper become internal; the exported function packs
+// its DLTensor pointers and calls the runtime with the signature table, the
+// parameter names and the work trampoline, which unpacks the descriptors
+// and reads the head's alive byte.
+// CHECK: llvm.func internal @f__kernel
+// CHECK: llvm.func internal @_mlir_ciface_f__kernel
+// CHECK: llvm.mlir.global internal constant @f__signature(dense<[1, 4, 3, 2, 16, 1, 2, 0, 2, 32, 4, 1, -1, 4, 2, 2, -1, 6, 8
+// CHECK-DAG: llvm.mlir.global internal constant @f__name("f\00")
+// CHECK-DAG: llvm.mlir.global internal constant @f__arg0("q\00")
+// CHECK-DAG: llvm.mlir.global internal constant @f__arg3("o\00")
+// CHECK: llvm.func @mha_rt_launch(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> i32
+// CHECK-LABEL: llvm.func internal @f__work
+// CHECK-SAME:    (%[[DESCS:.+]]: !llvm.ptr, %[[B:.+]]: i64, %[[H:.+]]: i64, %[[T:.+]]: i64, %[[ALIVE:.+]]: !llvm.ptr)
+// CHECK:         llvm.getelementptr %[[ALIVE]][%[[H]]]
+// CHECK:         llvm.icmp "ne"
+// CHECK:         llvm.call @_mlir_ciface_f__kernel(
+// CHECK-LABEL: llvm.func @f(
+// CHECK:         llvm.alloca
+// CHECK:         %[[STATUS:.+]] = llvm.call @mha_rt_launch
+// CHECK:         llvm.return %[[STATUS]] : i32
+module {
+  llvm.func @f__kernel() attributes {mha.entry_point = #mha.entry_point<name = "f", rowsPerItem = 16, gridHeads = 2,
+      roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>],
+      types = [memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>,
+               memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>]>} {
+    llvm.return
+  }
+  llvm.func @_mlir_ciface_f__kernel(%q: !llvm.ptr, %k: !llvm.ptr, %v: !llvm.ptr, %o: !llvm.ptr, %b: i64, %h: i64, %t: i64, %alive: i1) {
+    llvm.return
+  }
+}
+
+// -----
+
+// Without the C wrapper there is nothing to call.
+module {
+  // expected-error @+1 {{missing C wrapper '_mlir_ciface_g__kernel'}}
+  llvm.func @g__kernel() attributes {mha.entry_point = #mha.entry_point<name = "g", rowsPerItem = 16, gridHeads = 2,
+      roles = [#mha.role<query>], types = [memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>]>} {
+    llvm.return
+  }
+}
+
+// -----
+
+// The exported name must be free.
+module {
+  llvm.func @h() {
+    llvm.return
+  }
+  // expected-error @+1 {{cannot export 'h': the symbol is already defined}}
+  llvm.func @h__kernel() attributes {mha.entry_point = #mha.entry_point<name = "h", rowsPerItem = 16, gridHeads = 2,
+      roles = [#mha.role<query>], types = [memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>]>} {
+    llvm.return
+  }
+}

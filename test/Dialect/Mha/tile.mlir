@@ -1,0 +1,132 @@
+// RUN: mha-opt %s -split-input-file -mha-tile -verify-diagnostics | FileCheck %s
+// RUN: mha-opt %s -split-input-file -mha-tile="rows=8 cols=32" -verify-diagnostics | FileCheck %s --check-prefix=OPTS
+
+// Plain attention becomes a work-item kernel with the C interface and an
+// entry point naming the exported function; the tensors become strided
+// memrefs and (b, h, t, alive) follow them.
+// CHECK-LABEL: func.func @plain__kernel
+// CHECK-SAME:    %{{[a-z0-9]+}}: memref<?x4x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK-SAME:    %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: i1
+// CHECK-SAME:    llvm.emit_c_interface
+// CHECK-SAME:    mha.entry_point = #mha.entry_point<name = "plain", rowsPerItem = 16, gridHeads = 4, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>]
+// CHECK:         memref.alloca() : memref<16x16xf32>
+// CHECK:         scf.if
+// CHECK:           scf.for
+// CHECK:             mha.online_softmax_step
+// CHECK:         mha.online_softmax_finalize
+// CHECK-NOT:     mha.attention_probs
+// CHECK-NOT:     func.func @plain(
+// OPTS-LABEL: func.func @plain__kernel
+// OPTS-SAME:    rowsPerItem = 8
+// OPTS:         memref.alloca() : memref<8x16xf32>
+// OPTS:         arith.constant 32 : index
+func.func @plain(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>, %v: tensor<?x4x?x16xf32>) -> tensor<?x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32> -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}
+
+// -----
+
+// Per-head windows become constant tables indexed by the head; GQA divides
+// the head by the group size to find the KV head.
+// CHECK: memref.global "private" constant @local__window_left : memref<4xindex> = dense<[8, -1, 8, -1]>
+// CHECK-LABEL: func.func @local__kernel
+// CHECK:         %[[KV:.+]] = arith.divui %{{.+}}, %c2
+// CHECK:         memref.get_global @local__window_left
+// CHECK:         memref.subview %{{.+}}[%{{.+}}, %[[KV]], %{{.+}}, %{{.+}}]
+// CHECK:         mha.online_softmax_step {{.*}} {causal, masked}
+// CHECK:         mha.online_softmax_step {{.*}} {causal}
+func.func @local(%q: tensor<2x4x?x16xf16>, %k: tensor<2x2x?x16xf16>, %v: tensor<2x2x?x16xf16>) -> tensor<2x4x?x16xf16> {
+  %o = mha.attention %q, %k, %v {causal, window_left = array<i64: 8, -1, 8, -1>} : tensor<2x4x?x16xf16>, tensor<2x2x?x16xf16>, tensor<2x2x?x16xf16> -> tensor<2x4x?x16xf16>
+  return %o : tensor<2x4x?x16xf16>
+}
+
+// -----
+
+// Extra results keep their roles and order; probabilities are written by a
+// separate pass over the keys; entropy is tracked in the steps.
+// CHECK-LABEL: func.func @extras__kernel
+// CHECK-SAME:    roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>, #mha.role<probs>, #mha.role<entropy>]
+// CHECK:         mha.online_softmax_step {{.*}}track_entropy
+// CHECK:         mha.online_softmax_finalize {{.*}} lse({{.*}}) entropy({{.*}})
+// CHECK:         mha.attention_probs
+func.func @extras(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> (tensor<1x2x8x16xf32>, tensor<1x2x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8xf32>) {
+  %o, %lse, %p, %e = mha.attention %q, %k, %v {return_lse, return_probs, return_entropy} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>, tensor<1x2x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8xf32>
+  return %o, %lse, %p, %e : tensor<1x2x8x16xf32>, tensor<1x2x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8xf32>
+}
+
+// -----
+
+// A static head mask is folded into the alive flag; per-head temperature
+// and ALiBi slopes become tables of per-head constants.
+// CHECK: memref.global "private" constant @pruned__head_mask : memref<2xi1> = dense<[true, false]>
+// CHECK: memref.global "private" constant @pruned__alibi_slopes : memref<2xf32>
+// CHECK: memref.global "private" constant @pruned__score_scale : memref<2xf32>
+// CHECK-LABEL: func.func @pruned__kernel
+// CHECK:         arith.andi
+// CHECK:         mha.online_softmax_step {{.*}}has_alibi
+func.func @pruned(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  %o = mha.attention %q, %k, %v {head_mask = array<i1: true, false>, temperature = array<f32: 1.0, 2.0>, alibi_slopes = array<f32: 0.5, 0.25>, softcap = 30.0 : f32} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// The exported C function returns results in return order, and the same
+// tensor may serve as key and value.
+// CHECK-LABEL: func.func @shared_kv__kernel
+// CHECK-SAME:    roles = [#mha.role<query>, #mha.role<key>, #mha.role<lse>, #mha.role<output>]
+func.func @shared_kv(%q: tensor<1x2x8x16xf32>, %kv: tensor<1x2x8x16xf32>) -> (tensor<1x2x8xf32>, tensor<1x2x8x16xf32>) {
+  %o, %lse = mha.attention %q, %kv, %kv {return_lse} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>, tensor<1x2x8xf32>
+  return %lse, %o : tensor<1x2x8xf32>, tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @two(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  // expected-error @+1 {{'arith.addf' is not supported in an exported function}}
+  %s = arith.addf %o, %o : tensor<1x2x8x16xf32>
+  return %s : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{function 'twice' computes more than one mha.attention}}
+func.func @twice(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) {
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  %p = mha.attention %q, %k, %v {causal} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o, %p : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{only public function definitions are exported; 'hidden' is private}}
+func.func private @hidden(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'dup' returns the same result twice}}
+func.func @dup(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) {
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o, %o : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{argument #3 of 'unused' is not used by its mha.attention}}
+func.func @unused(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>, %x: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @layer(%x: tensor<1x8x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64x64xf32>, %wv: tensor<64x64xf32>, %wo: tensor<64x64xf32>) -> tensor<1x8x64xf32> {
+  // expected-error @+1 {{mha.multi_head is not supported by the CPU pipeline yet}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4} : tensor<1x8x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32> -> tensor<1x8x64xf32>
+  return %y : tensor<1x8x64xf32>
+}

@@ -1,0 +1,27 @@
+// Every misuse gives a clear error and a non-zero exit, never a crash.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: not mha-compile %s -o %t/lib.dylib 2>&1 | FileCheck %s --check-prefix=EXT
+// RUN: not mha-compile %s --target=nvptx --chip=sm_90a -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=NVPTX
+// RUN: not mha-compile %s --target=tpu -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=TARGET
+// RUN: not mha-compile %t/missing.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: not mha-compile %s -o %t/lib.so --rows=0 2>&1 | FileCheck %s --check-prefix=ROWS
+// RUN: not mha-compile %s -o %t/lib.so --runtime-lib=%t/nope.a 2>&1 | FileCheck %s --check-prefix=RUNTIME
+// RUN: not mha-compile %S/Inputs/layer.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=LAYER
+// RUN: not mha-compile %S/Inputs/invalid.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=INVALID
+// RUN: not mha-compile %S/Inputs/empty.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=EMPTY
+// RUN: not test -e %t/lib.so
+
+// EXT: mha-compile: error: cannot tell the artifact from '{{.*}}lib.dylib': the output must end in .so, .a or .o
+// NVPTX: mha-compile: error: --target=nvptx is not supported by this build yet
+// TARGET: mha-compile: error: unknown --target 'tpu' (expected cpu or nvptx)
+// MISSING: mha-compile: error: cannot open input file '{{.*}}missing.mlir'
+// ROWS: mha-compile: error: --rows and --cols must be >= 1
+// RUNTIME: mha-compile: error: cannot find the mha runtime library '{{.*}}nope.a'
+// LAYER: error: mha.multi_head is not supported by the CPU pipeline yet
+// INVALID: error: 'mha.attention' op query heads (6) must be a multiple of key/value heads (4)
+// EMPTY: mha-compile: error: '{{.*}}empty.mlir' has no public func.func to export
+
+func.func @f(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}

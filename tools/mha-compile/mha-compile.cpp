@@ -1,0 +1,236 @@
+//===- mha-compile.cpp - Compile attention specs to libraries -----*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+//   mha-compile SPEC.mlir --target=cpu -o libmodel.so|libmodel.a|model.o
+//
+// Runs the CPU pipeline in-process, emits an object for the host CPU (or
+// --cpu/--features), links the mha runtime into it and writes the C header
+// (<stem>.h, or --header) with mha/runtime.h beside it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/InitAllDialects.h"
+#include "mha/Pipelines/Pipelines.h"
+#include "mha/Target/CpuLibrary.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("mha-compile options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mlir>"),
+                                      cl::Required, cl::cat(category));
+static cl::opt<std::string>
+    outputFile("o", cl::desc("Output: lib.so, lib.a or obj.o"),
+               cl::value_desc("file"), cl::Required, cl::cat(category));
+static cl::opt<std::string> target("target", cl::desc("cpu (default) or nvptx"),
+                                   cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string> chip("chip", cl::desc("GPU chip for nvptx"),
+                                 cl::cat(category));
+static cl::opt<std::string>
+    headerFile("header", cl::desc("Header path (default: <output stem>.h)"),
+               cl::cat(category));
+static cl::opt<std::string> cpu("cpu", cl::desc("Target CPU (default: host)"),
+                                cl::cat(category));
+static cl::opt<std::string>
+    features("features", cl::desc("Target features, e.g. +avx2,+fma"),
+             cl::cat(category));
+static cl::opt<int64_t> rows("rows", cl::desc("Query rows per work item"),
+                             cl::init(16), cl::cat(category));
+static cl::opt<int64_t> cols("cols", cl::desc("Keys per kv tile"),
+                             cl::init(64), cl::cat(category));
+static cl::opt<std::string>
+    runtimeLib("runtime-lib",
+               cl::desc("Path of libmha_runtime.a (default: beside the tool)"),
+               cl::cat(category));
+static cl::opt<std::string> linker("cc",
+                                   cl::desc("C compiler used to link (default: "
+                                            "$CC, else cc)"),
+                                   cl::cat(category));
+
+static int fail(const Twine &message) {
+  llvm::errs() << "mha-compile: error: " << message << "\n";
+  return 1;
+}
+
+/// Runs a program, returning a message on failure.
+static std::optional<std::string> runProgram(StringRef program,
+                                             ArrayRef<StringRef> args) {
+  llvm::ErrorOr<std::string> path = llvm::sys::findProgramByName(program);
+  if (!path)
+    return ("cannot find '" + program + "' on PATH").str();
+  std::string error;
+  SmallVector<StringRef> argv{program};
+  argv.append(args.begin(), args.end());
+  int rc = llvm::sys::ExecuteAndWait(*path, argv, std::nullopt, {}, 0, 0,
+                                     &error);
+  if (rc != 0) {
+    std::string command;
+    for (StringRef a : argv)
+      command += a.str() + " ";
+    return ("'" + command + "' failed (exit " + Twine(rc) + ") " + error)
+        .str();
+  }
+  return std::nullopt;
+}
+
+static std::string defaultRuntimeLib(const char *argv0) {
+  std::string exe = llvm::sys::fs::getMainExecutable(
+      argv0, reinterpret_cast<void *>(&defaultRuntimeLib));
+  SmallString<256> path(llvm::sys::path::parent_path(exe));
+  llvm::sys::path::append(path, "..", "lib", "libmha_runtime.a");
+  return std::string(path);
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "mha-compile: attention specs to libraries\n");
+
+  StringRef ext = llvm::sys::path::extension(outputFile);
+  if (target == "nvptx")
+    return fail("--target=nvptx is not supported by this build yet; use "
+                "--target=cpu");
+  if (target != "cpu")
+    return fail("unknown --target '" + target + "' (expected cpu or nvptx)");
+  if (!chip.empty())
+    return fail("--chip only applies to --target=nvptx");
+  if (ext != ".so" && ext != ".a" && ext != ".o")
+    return fail("cannot tell the artifact from '" + outputFile +
+                "': the output must end in .so, .a or .o");
+  if (rows < 1 || cols < 1)
+    return fail("--rows and --cols must be >= 1");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  mha::registerAllMhaDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> input =
+      openInputFile(inputFile, &error);
+  if (!input)
+    return fail(error);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+  bool hasFunctions = false;
+  module->walk([&](func::FuncOp f) {
+    if (f.isPublic() && !f.isDeclaration())
+      hasFunctions = true;
+  });
+  if (!hasFunctions)
+    return fail("'" + inputFile + "' has no public func.func to export");
+
+  PassManager pm(&context);
+  mha::MhaCpuPipelineOptions pipelineOptions;
+  pipelineOptions.rowsPerItem = rows;
+  pipelineOptions.keysPerTile = cols;
+  mha::buildMhaCpuPipeline(pm, pipelineOptions);
+  if (failed(pm.run(*module)))
+    return 1;
+
+  // Object code into a temporary file; the artifact is made from it.
+  SmallString<128> objectPath;
+  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+          "mha-kernels", "o", objectPath))
+    return fail("cannot create a temporary file: " + ec.message());
+  llvm::FileRemover removeObject(objectPath);
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objectPath, ec);
+    if (ec)
+      return fail("cannot write '" + objectPath + "': " + ec.message());
+    mha::CpuTargetOptions targetOptions{cpu, features};
+    if (failed(mha::emitCpuObject(*module, targetOptions, os)))
+      return 1;
+  }
+
+  std::string runtime =
+      runtimeLib.empty() ? defaultRuntimeLib(argv[0]) : runtimeLib.getValue();
+  if (!llvm::sys::fs::exists(runtime))
+    return fail("cannot find the mha runtime library '" + runtime +
+                "' (pass --runtime-lib)");
+  std::string cc = !linker.empty()            ? linker.getValue()
+                   : std::getenv("CC") != nullptr ? std::getenv("CC")
+                                                  : "cc";
+  (void)llvm::sys::fs::remove(outputFile);
+  std::optional<std::string> linkError;
+  if (ext == ".so") {
+    linkError = runProgram(cc, {"-shared", "-o", outputFile, objectPath,
+                                runtime, "-lpthread", "-lm"});
+  } else {
+    // A relocatable object holding the kernels and the whole runtime.
+    SmallString<128> combined(outputFile);
+    if (ext == ".a")
+      combined += ".tmp.o";
+    llvm::FileRemover removeCombined(ext == ".a" ? combined.str() : "");
+    linkError = runProgram(cc, {"-r", "-nostdlib", "-o", combined, objectPath,
+                                "-Wl,--whole-archive", runtime,
+                                "-Wl,--no-whole-archive"});
+    if (!linkError && ext == ".a")
+      linkError = runProgram("ar", {"rcs", outputFile, combined});
+  }
+  if (linkError)
+    return fail(*linkError);
+
+  // The header, and mha/runtime.h beside it.
+  SmallString<256> header(headerFile);
+  if (header.empty()) {
+    header = outputFile;
+    llvm::sys::path::replace_extension(header, ".h");
+  }
+  std::string guard = "MHA_GENERATED_";
+  for (char c : llvm::sys::path::stem(header))
+    guard += llvm::isAlnum(c) ? llvm::toUpper(c) : '_';
+  guard += "_H";
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(header, ec);
+    if (ec)
+      return fail("cannot write '" + header + "': " + ec.message());
+    if (failed(mha::writeCHeader(*module, guard,
+                                 llvm::sys::path::filename(inputFile), os)))
+      return 1;
+  }
+  SmallString<256> runtimeHeader(llvm::sys::path::parent_path(header));
+  llvm::sys::path::append(runtimeHeader, "mha");
+  if (std::error_code ec = llvm::sys::fs::create_directories(runtimeHeader))
+    return fail("cannot create '" + runtimeHeader + "': " + ec.message());
+  llvm::sys::path::append(runtimeHeader, "runtime.h");
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(runtimeHeader, ec);
+    if (ec)
+      return fail("cannot write '" + runtimeHeader + "': " + ec.message());
+    os << mha::getRuntimeHeaderText();
+  }
+  return 0;
+}
