@@ -16,6 +16,7 @@ config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "Inputs"]
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%mha_src_root", config.mha_src_root))
+config.substitutions.append(("%host_cc", config.host_cc))
 config.substitutions.append(("%examples", os.path.join(config.mha_src_root, "examples")))
 
 llvm_config.use_default_substitutions()
@@ -23,5 +24,5 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.mha_tools_dir, config.llvm_tools_dir]
-tools = ["mha-opt", "mha-lsp-server", "mlir-opt", "mlir-translate", "llc"]
+tools = ["mha-opt", "mha-compile", "mha-lsp-server", "mlir-opt", "mlir-translate", "llc"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -157,6 +157,20 @@ int main(int argc, char **argv) {
   if (failed(pm.run(*module)))
     return 1;
 
+  // Where the artifacts go; their folders are created.
+  SmallString<256> header(headerFile);
+  if (header.empty()) {
+    header = outputFile;
+    llvm::sys::path::replace_extension(header, ".h");
+  }
+  for (StringRef file : {StringRef(outputFile), StringRef(header)}) {
+    StringRef dir = llvm::sys::path::parent_path(file);
+    if (std::error_code ec =
+            dir.empty() ? std::error_code()
+                        : llvm::sys::fs::create_directories(dir))
+      return fail("cannot create '" + dir + "': " + ec.message());
+  }
+
   // Object code into a temporary file; the artifact is made from it.
   SmallString<128> objectPath;
   if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
@@ -202,11 +216,6 @@ int main(int argc, char **argv) {
     return fail(*linkError);
 
   // The header, and mha/runtime.h beside it.
-  SmallString<256> header(headerFile);
-  if (header.empty()) {
-    header = outputFile;
-    llvm::sys::path::replace_extension(header, ".h");
-  }
   std::string guard = "MHA_GENERATED_";
   for (char c : llvm::sys::path::stem(header))
     guard += llvm::isAlnum(c) ? llvm::toUpper(c) : '_';
