@@ -64,6 +64,11 @@ static cl::opt<std::string>
     runtimeLib("runtime-lib",
                cl::desc("Path of libmha_runtime.a (default: beside the tool)"),
                cl::cat(category));
+static cl::list<std::string>
+    functions("function",
+              cl::desc("Export only this function (repeatable; default: "
+                       "every public function)"),
+              cl::cat(category));
 static cl::opt<std::string> linker("cc",
                                    cl::desc("C compiler used to link (default: "
                                             "$CC, else cc)"),
@@ -141,6 +146,20 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
+  if (!functions.empty()) {
+    for (const std::string &name : functions) {
+      auto f = module->lookupSymbol<func::FuncOp>(name);
+      if (!f || f.isPrivate() || f.isDeclaration())
+        return fail("'" + inputFile + "' has no public function '" + name +
+                    "'");
+    }
+    SmallVector<func::FuncOp> unselected;
+    for (auto f : module->getOps<func::FuncOp>())
+      if (!llvm::is_contained(functions, f.getSymName().str()))
+        unselected.push_back(f);
+    for (func::FuncOp f : unselected)
+      f.erase();
+  }
   bool hasFunctions = false;
   module->walk([&](func::FuncOp f) {
     if (f.isPublic() && !f.isDeclaration())

@@ -1,0 +1,63 @@
+//===- AttentionReference.h - float64 reference of SPEC.md --------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// A direct, unoptimised float64 implementation of SPEC.md's attention
+// (order of operations: scale and temperature, softcap, ALiBi, masks,
+// softmax over visible keys), used to check generated libraries. No MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_REFERENCE_ATTENTIONREFERENCE_H
+#define MHA_REFERENCE_ATTENTIONREFERENCE_H
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace mlir::mha::reference {
+
+/// One attention problem: sizes and the variant, per-head arrays already
+/// broadcast to Hq entries.
+struct AttentionProblem {
+  int64_t batch = 1, queryHeads = 1, kvHeads = 1, queryLen = 1, keyLen = 1,
+          headDim = 1, valueDim = 1;
+  double scale = 1.0;
+  std::vector<double> temperature; // Hq values
+  std::optional<double> softcap;
+  bool hasAlibi = false;
+  std::vector<double> alibiSlopes; // Hq values
+  bool causal = false;
+  std::vector<int64_t> windowLeft, windowRight; // Hq values, -1 unbounded
+  int64_t sinkTokens = 0;
+  std::vector<bool> headAlive; // Hq values
+
+  /// Whether key j is visible to query i of head h.
+  bool isVisible(int64_t h, int64_t i, int64_t j) const;
+};
+
+/// Results, compact row-major: o [B,Hq,Lq,Dv], lse/entropy [B,Hq,Lq],
+/// probs [B,Hq,Lq,Lk]. lse is -inf for rows with no visible key.
+struct AttentionResult {
+  std::vector<double> output, lse, probs, entropy;
+};
+
+/// Computes every result from compact [B,H,L,D] inputs.
+AttentionResult computeAttention(const AttentionProblem &problem,
+                                 const std::vector<double> &query,
+                                 const std::vector<double> &key,
+                                 const std::vector<double> &value);
+
+/// ||a - b|| / ||b|| (or ||a - b|| when ||b|| is 0); NaN in `a` gives NaN.
+double relativeError(const std::vector<double> &a,
+                     const std::vector<double> &b);
+
+/// Rounding to the storage types, round-to-nearest-even.
+uint16_t floatToHalf(float f);
+float halfToFloat(uint16_t h);
+uint16_t floatToBFloat(float f);
+float bfloatToFloat(uint16_t b);
+
+} // namespace mlir::mha::reference
+
+#endif // MHA_REFERENCE_ATTENTIONREFERENCE_H

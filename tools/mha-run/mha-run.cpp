@@ -1,0 +1,415 @@
+//===- mha-run.cpp - Run a compiled spec against the reference ----*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+//   mha-run SPEC.mlir LIB.so [--batch B] [--seq-len L] [--seed N] ...
+//
+// Reads the spec, and for each exported mha.attention function calls the
+// compiled library on seeded random normal inputs of the spec's shapes
+// (dynamic B and L from the flags), compares every result with the float64
+// reference of SPEC.md, and prints one table row per function. Exits 1 when
+// a result is outside SPEC.md's tolerance.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Dialect/Mha/IR/AttentionVariant.h"
+#include "mha/InitAllDialects.h"
+#include "mha/Reference/AttentionReference.h"
+#include "mha/runtime.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <dlfcn.h>
+#include <random>
+
+using namespace mlir;
+using namespace mlir::mha::reference;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("mha-run options");
+static cl::opt<std::string> specFile(cl::Positional, cl::desc("<spec.mlir>"),
+                                     cl::Required, cl::cat(category));
+static cl::opt<std::string> libraryFile(cl::Positional, cl::desc("<lib.so>"),
+                                        cl::Required, cl::cat(category));
+static cl::opt<int64_t> batch("batch", cl::desc("B where dynamic"),
+                              cl::init(2), cl::cat(category));
+static cl::opt<int64_t> seqLen("seq-len", cl::desc("Lq and Lk where dynamic"),
+                               cl::init(128), cl::cat(category));
+static cl::opt<unsigned> seed("seed", cl::desc("Random seed"), cl::init(1),
+                              cl::cat(category));
+static cl::opt<int> threads("num-threads", cl::desc("mha_options.num_threads"),
+                            cl::init(0), cl::cat(category));
+static cl::opt<int> repeats("repeats", cl::desc("Timed calls (median)"),
+                            cl::init(5), cl::cat(category));
+static cl::list<std::string> functions("function",
+                                       cl::desc("Only run these functions"),
+                                       cl::cat(category));
+
+namespace {
+
+/// A tensor argument or result of the C function, with its storage.
+struct Buffer {
+  Type elementType;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+  DLTensor tensor{};
+
+  int64_t numElements() const {
+    int64_t n = 1;
+    for (int64_t s : shape)
+      n *= s;
+    return n;
+  }
+  size_t elementBytes() const { return elementType.isF32() ? 4 : 2; }
+  void allocate() {
+    bytes.assign(numElements() * elementBytes(), 0);
+    tensor.data = bytes.data();
+    tensor.device = {kDLCPU, 0};
+    tensor.ndim = static_cast<int>(shape.size());
+    tensor.dtype.code = elementType.isBF16() ? kDLBfloat : kDLFloat;
+    tensor.dtype.bits = elementType.isF32() ? 32 : 16;
+    tensor.dtype.lanes = 1;
+    tensor.shape = shape.data();
+    tensor.strides = nullptr;
+    tensor.byte_offset = 0;
+  }
+  /// Stores `values`, rounded to the element type; returns what was stored.
+  std::vector<double> store(const std::vector<double> &values) {
+    std::vector<double> stored(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      float f = static_cast<float>(values[i]);
+      if (elementType.isF32()) {
+        std::memcpy(&bytes[4 * i], &f, 4);
+        stored[i] = f;
+        continue;
+      }
+      uint16_t bits = elementType.isBF16() ? floatToBFloat(f) : floatToHalf(f);
+      std::memcpy(&bytes[2 * i], &bits, 2);
+      stored[i] = elementType.isBF16() ? bfloatToFloat(bits) : halfToFloat(bits);
+    }
+    return stored;
+  }
+  std::vector<double> load() const {
+    std::vector<double> values(numElements());
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (elementType.isF32()) {
+        float f;
+        std::memcpy(&f, &bytes[4 * i], 4);
+        values[i] = f;
+        continue;
+      }
+      uint16_t bits;
+      std::memcpy(&bits, &bytes[2 * i], 2);
+      values[i] = elementType.isBF16() ? bfloatToFloat(bits) : halfToFloat(bits);
+    }
+    return values;
+  }
+};
+
+/// Calls an exported function with `args.size()` tensor pointers.
+mha_status callExported(void *fn, std::vector<DLTensor *> &args,
+                        const mha_options *opts) {
+  void **a = reinterpret_cast<void **>(args.data());
+  switch (args.size()) {
+  case 4:
+    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
+                                           const mha_options *)>(fn)(
+        a[0], a[1], a[2], a[3], opts);
+  case 5:
+    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
+                                           void *, const mha_options *)>(fn)(
+        a[0], a[1], a[2], a[3], a[4], opts);
+  case 6:
+    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
+                                           void *, void *,
+                                           const mha_options *)>(fn)(
+        a[0], a[1], a[2], a[3], a[4], a[5], opts);
+  case 7:
+    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
+                                           void *, void *, void *,
+                                           const mha_options *)>(fn)(
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], opts);
+  case 8:
+    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
+                                           void *, void *, void *, void *,
+                                           const mha_options *)>(fn)(
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], opts);
+  default:
+    return MHA_ERR_INTERNAL;
+  }
+}
+
+std::vector<int64_t> concreteShape(RankedTensorType type, int64_t lenDim,
+                                   int64_t len) {
+  std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+  if (ShapedType::isDynamic(shape[0]))
+    shape[0] = batch;
+  for (size_t d = 1; d < shape.size(); ++d)
+    if (ShapedType::isDynamic(shape[d]))
+      shape[d] = static_cast<int64_t>(d) == lenDim ? len : seqLen.getValue();
+  return shape;
+}
+
+std::string describeVariant(const mha::AttentionVariant &v, int64_t Hq,
+                            int64_t Hkv) {
+  std::string s = Hkv == Hq ? "MHA" : Hkv == 1 ? "MQA" : "GQA";
+  if (v.causal)
+    s += " causal";
+  if (v.hasWindows())
+    s += " windows";
+  if (v.sinkTokens)
+    s += " sinks";
+  if (v.softcap)
+    s += " softcap";
+  if (v.hasAlibi)
+    s += " alibi";
+  if (llvm::any_of(v.getTemperatures(), [](float t) { return t != 1.0f; }))
+    s += " temp";
+  if (v.hasPrunedHeads())
+    s += " pruned";
+  return s;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv, "mha-run: check a compiled spec\n");
+
+  DialectRegistry registry;
+  registry.insert<func::FuncDialect>();
+  mlir::mha::registerAllMhaDialects(registry);
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  std::string error;
+  auto input = openInputFile(specFile, &error);
+  if (!input) {
+    llvm::errs() << "mha-run: error: " << error << "\n";
+    return 1;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  void *library = dlopen(libraryFile.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!library) {
+    llvm::errs() << "mha-run: error: cannot load '" << libraryFile
+                 << "': " << dlerror() << "\n";
+    return 1;
+  }
+  auto lastError =
+      reinterpret_cast<const char *(*)()>(dlsym(library, "mha_last_error"));
+
+  bool allPassed = true;
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (auto func : module->getOps<func::FuncOp>()) {
+    if (func.isPrivate() || func.isDeclaration())
+      continue;
+    if (!functions.empty() &&
+        !llvm::is_contained(functions, func.getSymName().str()))
+      continue;
+    mha::AttentionOp op;
+    func.walk([&](mha::AttentionOp a) { op = a; });
+    if (!op) {
+      llvm::outs() << llvm::formatv("{0,-28} {1}\n", func.getSymName(),
+                                    "skipped: no mha.attention (mha.multi_head "
+                                    "is not compiled yet)");
+      continue;
+    }
+    void *fn = dlsym(library, func.getSymName().str().c_str());
+    if (!fn) {
+      llvm::errs() << "mha-run: error: '" << libraryFile << "' has no '"
+                   << func.getSymName() << "'\n";
+      allPassed = false;
+      continue;
+    }
+    auto qType = cast<RankedTensorType>(op.getQuery().getType());
+    auto kType = cast<RankedTensorType>(op.getKey().getType());
+    auto vType = cast<RankedTensorType>(op.getValue().getType());
+    Type elt = qType.getElementType();
+
+    // Concrete sizes: the spec's where static, else the flags.
+    std::vector<int64_t> qShape = concreteShape(qType, 2, seqLen);
+    std::vector<int64_t> kShape = concreteShape(kType, 2, seqLen);
+    std::vector<int64_t> vShape = concreteShape(vType, 2, kShape[2]);
+    vShape[0] = kShape[0] = qShape[0];
+    AttentionProblem pr;
+    pr.batch = qShape[0];
+    pr.queryHeads = qShape[1];
+    pr.kvHeads = kShape[1];
+    pr.queryLen = qShape[2];
+    pr.keyLen = kShape[2];
+    pr.headDim = qShape[3];
+    pr.valueDim = vShape[3];
+    auto variant = mha::AttentionVariant::get(op, pr.queryHeads, pr.kvHeads,
+                                              pr.headDim);
+    pr.scale = variant.scale;
+    for (int64_t h = 0; h < pr.queryHeads; ++h) {
+      pr.temperature.push_back(variant.temperature(h));
+      pr.alibiSlopes.push_back(variant.alibiSlope(h));
+      pr.windowLeft.push_back(variant.windowLeft(h));
+      pr.windowRight.push_back(variant.windowRight(h));
+      pr.headAlive.push_back(variant.isHeadAlive(h));
+    }
+    if (variant.softcap)
+      pr.softcap = *variant.softcap;
+    pr.hasAlibi = variant.hasAlibi;
+    pr.causal = variant.causal;
+    pr.sinkTokens = variant.sinkTokens;
+
+    // Buffers in C parameter order: arguments, then results.
+    std::vector<Buffer> buffers;
+    std::vector<double> qData, kData, vData;
+    for (BlockArgument arg : func.getArguments()) {
+      Buffer buf;
+      buf.elementType = elt;
+      buf.shape = arg == op.getQuery() ? qShape
+                  : arg == op.getKey() ? kShape
+                                       : vShape;
+      buf.allocate();
+      std::vector<double> values(buf.numElements());
+      for (double &x : values)
+        x = normal(rng);
+      std::vector<double> stored = buf.store(values);
+      if (arg == op.getQuery())
+        qData = stored;
+      if (arg == op.getKey())
+        kData = stored;
+      if (arg == op.getValue())
+        vData = stored;
+      buffers.push_back(std::move(buf));
+    }
+    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    std::vector<Value> results(ret.getOperands().begin(),
+                               ret.getOperands().end());
+    std::vector<int64_t> rowShape = {pr.batch, pr.queryHeads, pr.queryLen};
+    for (Value r : results) {
+      Buffer buf;
+      buf.elementType = r == op.getOutput() ? elt : Float32Type::get(&context);
+      if (r == op.getOutput())
+        buf.shape = {pr.batch, pr.queryHeads, pr.queryLen, pr.valueDim};
+      else if (r == op.getProbs())
+        buf.shape = {pr.batch, pr.queryHeads, pr.queryLen, pr.keyLen};
+      else
+        buf.shape = rowShape;
+      buf.allocate();
+      buffers.push_back(std::move(buf));
+    }
+    std::vector<DLTensor *> args;
+    for (Buffer &b : buffers) {
+      b.tensor.data = b.bytes.data();
+      b.tensor.shape = b.shape.data();
+      args.push_back(&b.tensor);
+    }
+
+    mha_options opts{};
+    opts.num_threads = threads;
+    std::vector<double> times;
+    mha_status status = MHA_OK;
+    for (int rep = 0; rep < std::max(1, repeats.getValue()); ++rep) {
+      auto start = std::chrono::steady_clock::now();
+      status = callExported(fn, args, &opts);
+      auto end = std::chrono::steady_clock::now();
+      times.push_back(
+          std::chrono::duration<double, std::milli>(end - start).count());
+      if (status != MHA_OK)
+        break;
+    }
+    std::sort(times.begin(), times.end());
+    std::string shape = llvm::formatv("B={0} H={1}/{2} L={3}/{4} D={5}/{6}",
+                                      pr.batch, pr.queryHeads, pr.kvHeads,
+                                      pr.queryLen, pr.keyLen, pr.headDim,
+                                      pr.valueDim);
+    std::string eltName;
+    llvm::raw_string_ostream(eltName) << elt;
+    if (status != MHA_OK) {
+      llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
+                                    func.getSymName(),
+                                    describeVariant(variant, pr.queryHeads,
+                                                    pr.kvHeads),
+                                    eltName, shape,
+                                    lastError ? lastError() : "error");
+      allPassed = false;
+      continue;
+    }
+
+    AttentionResult ref = computeAttention(pr, qData, kData, vData);
+    double tolerance = elt.isF32() ? 1e-5 : 1e-2;
+    double worst = 0.0;
+    std::string worstName = "o";
+    bool ok = true;
+    auto check = [&](const std::vector<double> &got,
+                     const std::vector<double> &want, StringRef name,
+                     bool rows) {
+      std::vector<double> g, w;
+      for (size_t i = 0; i < got.size(); ++i) {
+        if (std::isnan(got[i])) {
+          ok = false;
+          worst = NAN;
+          worstName = name.str() + " (NaN)";
+          return;
+        }
+        // lse: -inf must match; pruned heads are unspecified.
+        if (rows && name == "lse") {
+          int64_t h = (i / pr.queryLen) % pr.queryHeads;
+          if (!pr.headAlive[h])
+            continue;
+          if (std::isinf(want[i]) || std::isinf(got[i])) {
+            if (got[i] != want[i]) {
+              ok = false;
+              worstName = "lse (-inf)";
+              worst = INFINITY;
+            }
+            continue;
+          }
+        }
+        g.push_back(got[i]);
+        w.push_back(want[i]);
+      }
+      double err = relativeError(g, w);
+      if (err > worst || std::isnan(err)) {
+        worst = err;
+        worstName = name.str();
+      }
+      if (!(err < tolerance))
+        ok = false;
+    };
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Buffer &buf = buffers[func.getNumArguments() + i];
+      Value r = results[i];
+      if (r == op.getOutput())
+        check(buf.load(), ref.output, "o", false);
+      else if (r == op.getLse())
+        check(buf.load(), ref.lse, "lse", true);
+      else if (r == op.getProbs())
+        check(buf.load(), ref.probs, "probs", false);
+      else
+        check(buf.load(), ref.entropy, "entropy", false);
+    }
+    allPassed &= ok;
+    llvm::outs() << llvm::formatv(
+        "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n",
+        func.getSymName(), describeVariant(variant, pr.queryHeads, pr.kvHeads),
+        eltName, shape, worstName, worst, times[times.size() / 2],
+        ok ? "ok" : "FAIL");
+  }
+  dlclose(library);
+  return allPassed ? 0 : 1;
+}
