@@ -110,7 +110,9 @@ static std::string defaultRuntimeLib(const char *argv0) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(category);
+  // --mlir-print-ir-after-all and friends, to follow the pipeline.
+  registerPassManagerCLOptions();
+  registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
                               "mha-compile: attention specs to libraries\n");
 
@@ -169,6 +171,8 @@ int main(int argc, char **argv) {
     return fail("'" + inputFile + "' has no public func.func to export");
 
   PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return fail("bad pass manager options");
   mha::MhaCpuPipelineOptions pipelineOptions;
   pipelineOptions.rowsPerItem = rows;
   pipelineOptions.keysPerTile = cols;
