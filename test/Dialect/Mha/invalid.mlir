@@ -375,7 +375,7 @@ func.func @softcap_nan(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v:
 
 // sink_tokens must be >= 0.
 func.func @sink_tokens_negative(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
-  // expected-error @+1 {{'sink_tokens' must be >= 0, got -1}}
+  // expected-error @+1 {{'sink_tokens' must be in [0, 2147483647], got -1}}
   %o = mha.attention %q, %k, %v {sink_tokens = -1} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
   return
 }
@@ -1229,7 +1229,7 @@ func.func @mh_softcap_negative(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32
 
 // sink_tokens must be >= 0 on a layer too.
 func.func @mh_sink_tokens_negative(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
-  // expected-error @+1 {{'sink_tokens' must be >= 0, got -4}}
+  // expected-error @+1 {{'sink_tokens' must be in [0, 2147483647], got -4}}
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, sink_tokens = -4}
       : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
   return
@@ -1369,4 +1369,36 @@ func.func @generic_sharing_integer(%x: tensor<2x16x64xf32>, %w: tensor<64x64xf32
   // expected-error @+1 {{Invalid attribute `sharing` in property conversion: 1 : i32}}
   %y = "mha.multi_head"(%x, %w, %w, %w, %w) <{num_heads = 4 : i64, sharing = 1 : i32}> : (tensor<2x16x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<2x16x64xf32>
   return
+}
+
+// -----
+
+func.func @huge_batch(%q: tensor<1000000000000x2x8x16xf32>, %k: tensor<1000000000000x2x8x16xf32>, %v: tensor<1000000000000x2x8x16xf32>) -> tensor<1000000000000x2x8x16xf32> {
+  // expected-error @+1 {{'query' dim 0 is 1000000000000, more than the largest supported size 2147483647}}
+  %o = mha.attention %q, %k, %v : tensor<1000000000000x2x8x16xf32>, tensor<1000000000000x2x8x16xf32>, tensor<1000000000000x2x8x16xf32> -> tensor<1000000000000x2x8x16xf32>
+  return %o : tensor<1000000000000x2x8x16xf32>
+}
+
+// -----
+
+func.func @huge_window(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{'window_right' values must be <= 2147483647, got 9223372036854775807 at index 0}}
+  %o = mha.attention %q, %k, %v {window_right = array<i64: 9223372036854775807>} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @huge_sinks(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{'sink_tokens' must be in [0, 2147483647], got 4294967296}}
+  %o = mha.attention %q, %k, %v {sink_tokens = 4294967296} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @huge_layer_heads(%x: tensor<1x8x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64x64xf32>, %wv: tensor<64x64xf32>, %wo: tensor<64x64xf32>) -> tensor<1x8x64xf32> {
+  // expected-error @+1 {{'num_heads' must be <= 2147483647, got 4611686018427387904}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4611686018427387904} : tensor<1x8x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32> -> tensor<1x8x64xf32>
+  return %y : tensor<1x8x64xf32>
 }

@@ -130,3 +130,11 @@ func.func @layer(%x: tensor<1x8x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64x
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4} : tensor<1x8x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32> -> tensor<1x8x64xf32>
   return %y : tensor<1x8x64xf32>
 }
+
+// -----
+
+func.func @wide(%q: tensor<1x2x8x2048xf32>, %k: tensor<1x2x8x2048xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{head dims D = 2048, Dv = 16 are not supported by the CPU pipeline (at most 1024)}}
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x2048xf32>, tensor<1x2x8x2048xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}

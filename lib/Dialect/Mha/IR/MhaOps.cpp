@@ -32,6 +32,11 @@ namespace {
 
 /// Checks that `value` is a ranked tensor of `rank` with a floating-point
 /// element type we compute with (f32, f16, bf16).
+/// The largest size, window, sink count or head count a spec may use: sizes
+/// beyond it are surely mistakes, and keeping them below 2^31 lets products
+/// of two sizes fit in int64 everywhere in the compiler and the runtime.
+constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
+
 FailureOr<RankedTensorType> verifyTensor(Operation *op, Value value,
                                          StringRef name, int64_t rank,
                                          StringRef layout) {
@@ -45,6 +50,11 @@ FailureOr<RankedTensorType> verifyTensor(Operation *op, Value value,
     return op->emitOpError() << "'" << name
                              << "' element type must be f32, f16 or bf16, got "
                              << elt;
+  for (auto [d, size] : llvm::enumerate(type.getShape()))
+    if (!ShapedType::isDynamic(size) && size > kMaxSize)
+      return op->emitOpError() << "'" << name << "' dim " << d << " is "
+                               << size << ", more than the largest supported "
+                               << "size " << kMaxSize;
   return type;
 }
 
@@ -130,9 +140,9 @@ LogicalResult verifyVariantAttributes(OpTy op, int64_t numHeads) {
              << "'softcap' must be finite and > 0, got " << c;
   }
   if (IntegerAttr sinks = op.getSinkTokensAttr()) {
-    if (sinks.getInt() < 0)
-      return op.emitOpError()
-             << "'sink_tokens' must be >= 0, got " << sinks.getInt();
+    if (sinks.getInt() < 0 || sinks.getInt() > kMaxSize)
+      return op.emitOpError() << "'sink_tokens' must be in [0, " << kMaxSize
+                              << "], got " << sinks.getInt();
   }
   if (failed(verifyPerHeadLength(o, "temperature", op.getTemperature(),
                                  numHeads)) ||
@@ -160,11 +170,16 @@ LogicalResult verifyVariantAttributes(OpTy op, int64_t numHeads) {
         std::make_pair(StringRef("window_right"), op.getWindowRight())}) {
     if (!window)
       continue;
-    for (auto [h, w] : llvm::enumerate(*window))
+    for (auto [h, w] : llvm::enumerate(*window)) {
+      if (w > kMaxSize)
+        return op.emitOpError() << "'" << name << "' values must be <= "
+                                << kMaxSize << ", got " << w << " at index "
+                                << h;
       if (w < -1)
         return op.emitOpError()
                << "'" << name << "' values must be >= -1 (-1 = unbounded), got "
                << w << " at index " << h;
+    }
   }
   if (auto mask = op.getHeadMask()) {
     if (static_cast<int64_t>(mask->size()) != numHeads)
@@ -320,9 +335,15 @@ LogicalResult MultiHeadOp::verify() {
   int64_t numHeads = getNumHeadsAttr().getInt();
   if (numHeads < 1)
     return emitOpError() << "'num_heads' must be >= 1, got " << numHeads;
+  if (numHeads > kMaxSize)
+    return emitOpError() << "'num_heads' must be <= " << kMaxSize << ", got "
+                         << numHeads;
   int64_t numKvHeads = getKvHeadCount();
   if (numKvHeads < 1)
     return emitOpError() << "'num_kv_heads' must be >= 1, got " << numKvHeads;
+  if (numKvHeads > kMaxSize)
+    return emitOpError() << "'num_kv_heads' must be <= " << kMaxSize
+                         << ", got " << numKvHeads;
   if (numHeads % numKvHeads != 0)
     return emitOpError() << "'num_heads' (" << numHeads
                          << ") must be a multiple of 'num_kv_heads' ("

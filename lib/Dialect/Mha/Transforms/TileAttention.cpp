@@ -242,6 +242,13 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   auto vType = cast<RankedTensorType>(attention.getValue().getType());
   int64_t numHeads = qType.getDimSize(1), numKvHeads = kType.getDimSize(1);
   int64_t headDim = qType.getDimSize(3), valueDim = vType.getDimSize(3);
+  // Rows of the head dims live in vector registers; keep them bounded.
+  constexpr int64_t kMaxHeadDim = 1024;
+  if (headDim > kMaxHeadDim || valueDim > kMaxHeadDim)
+    return attention.emitError()
+           << "head dims D = " << headDim << ", Dv = " << valueDim
+           << " are not supported by the CPU pipeline (at most "
+           << kMaxHeadDim << ")";
   AttentionVariant variant =
       AttentionVariant::get(attention, numHeads, numKvHeads, headDim);
 
