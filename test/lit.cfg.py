@@ -18,11 +18,13 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%mha_src_root", config.mha_src_root))
 config.substitutions.append(("%host_cc", config.host_cc))
 config.substitutions.append(("%examples", os.path.join(config.mha_src_root, "examples")))
+config.substitutions.append(("%mha_tools_dir", config.mha_tools_dir))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.mha_tools_dir, config.llvm_tools_dir]
-tools = ["mha-opt", "mha-compile", "mha-lsp-server", "mlir-opt", "mlir-translate", "llc"]
+tools = ["mha-opt", "mha-compile", "mha-check", "mha-run", "mha-lsp-server", "mlir-opt",
+         "mlir-translate", "llc"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -1,0 +1,38 @@
+// Grouped-query and multi-query attention end to end: query head h reads KV
+// head h / (Hq / Hkv). Also D != Dv and head dims that are not multiples of
+// the vector width.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: mha-compile %s --target=cpu -o %t/libgqa.so
+
+// GQA 8:2, D = 32, Dv = 16.
+// RUN: mha-check %t/libgqa.so --fn gqa --dtype f32 --B 2 --Hq 8 --Hkv 2 --Lq 37 --Lk 53 --D 32 --Dv 16 --causal
+// RUN: mha-check %t/libgqa.so --fn gqa --dtype f32 --B 1 --Hq 8 --Hkv 2 --Lq 53 --Lk 37 --D 32 --Dv 16 --causal --threads 3
+func.func @gqa(%q: tensor<?x8x?x32xf32>, %k: tensor<?x2x?x32xf32>,
+               %v: tensor<?x2x?x16xf32>) -> tensor<?x8x?x16xf32> {
+  %o = mha.attention %q, %k, %v {causal}
+       : tensor<?x8x?x32xf32>, tensor<?x2x?x32xf32>, tensor<?x2x?x16xf32>
+       -> tensor<?x8x?x16xf32>
+  return %o : tensor<?x8x?x16xf32>
+}
+
+// MQA 8:1 with per-head windows, Dv > D.
+// RUN: mha-check %t/libgqa.so --fn mqa --dtype f32 --B 2 --Hq 8 --Hkv 1 --Lq 37 --Lk 53 --D 24 --Dv 40 --window-left 2,4,8,16,32,64,-1,0
+// RUN: mha-check %t/libgqa.so --fn mqa --dtype f32 --B 2 --Hq 8 --Hkv 1 --Lq 1 --Lk 99 --D 24 --Dv 40 --window-left 2,4,8,16,32,64,-1,0 --threads 3
+func.func @mqa(%q: tensor<?x8x?x24xf32>, %k: tensor<?x1x?x24xf32>,
+               %v: tensor<?x1x?x40xf32>) -> tensor<?x8x?x40xf32> {
+  %o = mha.attention %q, %k, %v
+         {window_left = array<i64: 2, 4, 8, 16, 32, 64, -1, 0>}
+       : tensor<?x8x?x24xf32>, tensor<?x1x?x24xf32>, tensor<?x1x?x40xf32>
+       -> tensor<?x8x?x40xf32>
+  return %o : tensor<?x8x?x40xf32>
+}
+
+// Odd head dims (7 and 3) and GQA 6:3 with a static batch.
+// RUN: mha-check %t/libgqa.so --fn odd_dims --dtype f32 --B 2 --Hq 6 --Hkv 3 --Lq 37 --Lk 53 --D 7 --Dv 3 --threads 3
+func.func @odd_dims(%q: tensor<2x6x?x7xf32>, %k: tensor<2x3x?x7xf32>,
+                    %v: tensor<2x3x?x3xf32>) -> tensor<2x6x?x3xf32> {
+  %o = mha.attention %q, %k, %v
+       : tensor<2x6x?x7xf32>, tensor<2x3x?x7xf32>, tensor<2x3x?x3xf32>
+       -> tensor<2x6x?x3xf32>
+  return %o : tensor<2x6x?x3xf32>
+}
