@@ -51,6 +51,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mha/Reference/AttentionReference.h"
 #include "mha/runtime.h"
 
 #include <dlfcn.h>
@@ -103,61 +104,11 @@ DLDataType dlType(DType t) {
   return d;
 }
 
-uint32_t floatBits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-float bitsFloat(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-// IEEE binary16, round to nearest even, with subnormals, infinities and NaN.
-uint16_t f32ToF16(float f) {
-  uint32_t x = floatBits(f);
-  uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-  uint32_t ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u) // Inf or NaN.
-    return sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u);
-  if (ax >= 0x477ff000u) // >= 65520 rounds to infinity.
-    return sign | 0x7c00u;
-  if (ax < 0x38800000u) { // Below 2^-14: a subnormal (or zero) half.
-    // Exact scaling by a power of two, then round to nearest even.
-    float m = std::nearbyint(std::fabs(f) * 16777216.0f); // * 2^24
-    return sign | (uint16_t)m; // m == 1024 encodes the smallest normal.
-  }
-  uint32_t e = (ax >> 23) - 127 + 15;
-  uint32_t mant = ax & 0x7fffffu;
-  uint32_t h = (e << 10) | (mant >> 13);
-  uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
-    ++h; // A carry into the exponent is the right result.
-  return sign | (uint16_t)h;
-}
-
-float f16ToF32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  if (e == 0) {
-    float v = std::ldexp((float)m, -24);
-    return sign ? -v : v;
-  }
-  if (e == 31)
-    return bitsFloat(sign | 0x7f800000u | (m << 13));
-  return bitsFloat(sign | ((e - 15 + 127) << 23) | (m << 13));
-}
-
-uint16_t f32ToBF16(float f) {
-  uint32_t x = floatBits(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u)
-    return (uint16_t)((x >> 16) | 0x40u); // Quiet NaN.
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return (uint16_t)(x >> 16);
-}
-
-float bf16ToF32(uint16_t b) { return bitsFloat((uint32_t)b << 16); }
+// Rounding to the storage types comes from the shared reference library.
+using mlir::mha::reference::bfloatToFloat;
+using mlir::mha::reference::floatToBFloat;
+using mlir::mha::reference::floatToHalf;
+using mlir::mha::reference::halfToFloat;
 
 //===----------------------------------------------------------------------===//
 // Options
@@ -418,7 +369,7 @@ struct Tensor {
     }
     uint16_t h;
     std::memcpy(&h, p, 2);
-    return dtype == DType::BF16 ? bf16ToF32(h) : f16ToF32(h);
+    return dtype == DType::BF16 ? bfloatToFloat(h) : halfToFloat(h);
   }
   uint32_t loadBits(int64_t off) const {
     const uint8_t *p = base() + off * elem;
@@ -439,9 +390,9 @@ struct Tensor {
       std::memcpy(p, &f, 4);
       return f;
     }
-    uint16_t h = dtype == DType::BF16 ? f32ToBF16(f) : f32ToF16(f);
+    uint16_t h = dtype == DType::BF16 ? floatToBFloat(f) : floatToHalf(f);
     std::memcpy(p, &h, 2);
-    return dtype == DType::BF16 ? bf16ToF32(h) : f16ToF32(h);
+    return dtype == DType::BF16 ? bfloatToFloat(h) : halfToFloat(h);
   }
   void fillPoison() {
     uint8_t *p = alloc.get();
@@ -586,81 +537,55 @@ struct Rng {
   }
 };
 
+/// The float64 reference of SPEC.md (lib/Reference), plus what the checks
+/// need to know about each row and key.
 void computeReference(Problem &p) {
-  int64_t B = p.B, Hq = p.Hq, Lq = p.Lq, Lk = p.Lk, D = p.D, Dv = p.Dv;
-  int64_t group = p.Hq / p.Hkv;
-  p.o.assign((size_t)(B * Hq * Lq * Dv), 0.0);
-  p.lse.assign((size_t)(B * Hq * Lq), 0.0);
-  p.ent.assign((size_t)(B * Hq * Lq), 0.0);
-  p.probs.assign((size_t)(B * Hq * Lq * Lk), 0.0);
-  p.visible.assign((size_t)(B * Hq * Lq * Lk), 0);
-  p.rowState.assign((size_t)(B * Hq * Lq), kNormal);
-  std::vector<double> s((size_t)Lk);
-  std::vector<uint8_t> vis((size_t)Lk);
+  namespace ref = mlir::mha::reference;
   const Options &opt = p.opt;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < Hq; ++h) {
-      int64_t kh = h / group;
-      double scoreScale = (double)p.scale / (double)p.temperature[h];
-      for (int64_t i = 0; i < Lq; ++i) {
-        size_t row = (size_t)((b * Hq + h) * Lq + i);
-        const double *qi = &p.q[(size_t)(((b * Hq + h) * Lq + i) * D)];
-        int64_t diag = i + Lk - Lq;
-        bool any = false;
-        double m = -std::numeric_limits<double>::infinity();
-        for (int64_t j = 0; j < Lk; ++j) {
-          const double *kj = &p.k[(size_t)(((b * p.Hkv + kh) * Lk + j) * D)];
-          double dot = 0;
-          for (int64_t d = 0; d < D; ++d)
-            dot += qi[d] * kj[d];
-          double sc = dot * scoreScale;
-          if (opt.hasSoftcap)
-            sc = (double)(float)opt.softcap *
-                 std::tanh(sc / (double)(float)opt.softcap);
-          sc -= (double)p.alibi[h] * (double)std::llabs(diag - j);
-          bool causalOk = !opt.causal || j <= diag;
-          bool leftOk = p.wl[h] < 0 || j >= diag - p.wl[h];
-          bool rightOk = p.wr[h] < 0 || j <= diag + p.wr[h];
-          bool visible = causalOk && (j < opt.sinks || (leftOk && rightOk));
-          s[j] = sc;
-          vis[j] = visible;
-          p.visible[row * Lk + j] = visible;
-          if (visible) {
-            any = true;
-            m = std::max(m, sc);
-          }
-        }
-        if (!p.alive[h]) {
-          p.rowState[row] = kPruned;
-          p.lse[row] = std::numeric_limits<double>::quiet_NaN();
-          continue;
-        }
-        if (!any) {
-          p.rowState[row] = kNoKey;
-          p.lse[row] = -std::numeric_limits<double>::infinity();
-          continue;
-        }
-        double den = 0;
-        for (int64_t j = 0; j < Lk; ++j)
-          if (vis[j])
-            den += std::exp(s[j] - m);
-        double entropy = 0;
-        double *oi = &p.o[(size_t)(((b * Hq + h) * Lq + i) * Dv)];
-        for (int64_t j = 0; j < Lk; ++j) {
-          if (!vis[j])
-            continue;
-          double pj = std::exp(s[j] - m) / den;
-          p.probs[row * Lk + j] = pj;
-          if (pj > 0)
-            entropy -= pj * std::log(pj);
-          const double *vj = &p.v[(size_t)(((b * p.Hkv + kh) * Lk + j) * Dv)];
-          for (int64_t d = 0; d < Dv; ++d)
-            oi[d] += pj * vj[d];
-        }
-        p.lse[row] = m + std::log(den);
-        p.ent[row] = entropy;
-      }
+  ref::AttentionProblem pr;
+  pr.batch = p.B;
+  pr.queryHeads = p.Hq;
+  pr.kvHeads = p.Hkv;
+  pr.queryLen = p.Lq;
+  pr.keyLen = p.Lk;
+  pr.headDim = p.D;
+  pr.valueDim = p.Dv;
+  pr.scale = p.scale;
+  pr.temperature.assign(p.temperature.begin(), p.temperature.end());
+  if (opt.hasSoftcap)
+    pr.softcap = (double)(float)opt.softcap;
+  pr.hasAlibi = true; // Zero slopes when --alibi is absent.
+  pr.alibiSlopes.assign(p.alibi.begin(), p.alibi.end());
+  pr.causal = opt.causal;
+  pr.windowLeft = p.wl;
+  pr.windowRight = p.wr;
+  pr.sinkTokens = opt.sinks;
+  for (uint8_t a : p.alive)
+    pr.headAlive.push_back(a != 0);
+  ref::AttentionResult r = ref::computeAttention(pr, p.q, p.k, p.v);
+  p.o = std::move(r.output);
+  p.lse = std::move(r.lse);
+  p.probs = std::move(r.probs);
+  p.ent = std::move(r.entropy);
+
+  size_t rows = (size_t)(p.B * p.Hq * p.Lq);
+  p.visible.assign(rows * (size_t)p.Lk, 0);
+  p.rowState.assign(rows, kNormal);
+  for (size_t row = 0; row < rows; ++row) {
+    int64_t i = (int64_t)row % p.Lq, h = ((int64_t)row / p.Lq) % p.Hq;
+    bool any = false;
+    for (int64_t j = 0; j < p.Lk; ++j) {
+      bool visible = pr.isVisible(h, i, j);
+      p.visible[row * p.Lk + j] = visible;
+      any |= visible;
     }
+    if (!p.alive[h]) {
+      p.rowState[row] = kPruned;
+      p.lse[row] = std::numeric_limits<double>::quiet_NaN();
+    } else if (!any) {
+      p.rowState[row] = kNoKey;
+    }
+  }
 }
 
 //===----------------------------------------------------------------------===//
