@@ -163,6 +163,24 @@ struct ScoreSpec {
   }
 };
 
+/// The final statistics of row `r` of a tile.
+struct RowStats {
+  Value max, sum;
+  Value any;     // some key was visible (sum > 0)
+  Value valid;   // any && the head is alive
+  Value safeSum; // sum, or 1 for empty rows so no NaN or inf is formed
+  static RowStats load(Emitter &e, Value rowMax, Value rowSum, Value alive,
+                       Value r) {
+    RowStats st;
+    st.max = memref::LoadOp::create(e.b, e.loc, rowMax, r);
+    st.sum = memref::LoadOp::create(e.b, e.loc, rowSum, r);
+    st.any = e.fcmp(arith::CmpFPredicate::OGT, st.sum, e.f32(0.0f));
+    st.valid = e.andi(st.any, alive);
+    st.safeSum = e.select(st.any, st.sum, e.f32(1.0f));
+    return st;
+  }
+};
+
 /// Loop over [0, n) with unit step carrying `init`.
 scf::ForOp buildLoop(
     OpBuilder &b, Location loc, Value n, ValueRange init,
@@ -283,13 +301,10 @@ struct LowerOnlineSoftmaxFinalize
     buildLoop(rewriter, loc, rows, {}, [&](OpBuilder &b, Location l, Value r,
                                            ValueRange) {
       Emitter e{b, l};
-      Value m = memref::LoadOp::create(b, l, op.getRowMax(), r);
-      Value sum = memref::LoadOp::create(b, l, op.getRowSum(), r);
+      RowStats st = RowStats::load(e, op.getRowMax(), op.getRowSum(),
+                                   op.getAlive(), r);
+      Value m = st.max, any = st.any, valid = st.valid, safeSum = st.safeSum;
       Value zero = e.f32(0.0f);
-      Value any = e.fcmp(arith::CmpFPredicate::OGT, sum, zero);
-      Value valid = e.andi(any, op.getAlive());
-      // Divide by 1 on empty rows so no NaN or inf is ever formed.
-      Value safeSum = e.select(any, sum, e.f32(1.0f));
       Value inv = e.fdiv(e.f32(1.0f), safeSum);
       Value accRow = e.loadRow(op.getAcc(), r);
       auto vecType = cast<VectorType>(accRow.getType());
@@ -332,13 +347,11 @@ struct LowerAttentionProbs : OpRewritePattern<AttentionProbsOp> {
     buildLoop(rewriter, loc, rows, {}, [&](OpBuilder &b, Location l, Value r,
                                            ValueRange) {
       Emitter e{b, l};
-      Value m = memref::LoadOp::create(b, l, op.getRowMax(), r);
-      Value sum = memref::LoadOp::create(b, l, op.getRowSum(), r);
-      Value zero = e.f32(0.0f);
-      Value any = e.fcmp(arith::CmpFPredicate::OGT, sum, zero);
-      Value valid = e.andi(any, op.getAlive());
-      Value safeSum = e.select(any, sum, e.f32(1.0f));
-      Value shift = e.select(any, e.fadd(m, e.log2(safeSum)), zero);
+      RowStats st = RowStats::load(e, op.getRowMax(), op.getRowSum(),
+                                   op.getAlive(), r);
+      Value valid = st.valid;
+      Value shift = e.select(st.any, e.fadd(st.max, e.log2(st.safeSum)),
+                             e.f32(0.0f));
       Value q = e.loadRow(op.getQuery(), r);
       buildLoop(b, l, keys, {}, [&](OpBuilder &kb, Location kl, Value c,
                                     ValueRange) {
