@@ -20,8 +20,20 @@ config.substitutions.append(("%host_cc", config.host_cc))
 config.substitutions.append(("%examples", os.path.join(config.mha_src_root, "examples")))
 config.substitutions.append(("%mha_tools_dir", config.mha_tools_dir))
 
+# Sanitized builds (-DMHA_SANITIZE=address,...): our code inlines LLVM's
+# BumpPtrAllocator, which poisons memory for ASan, while the uninstrumented
+# libMLIR.so uses the same memory unpoisoned: manual poisoning must be off
+# (allow_user_poisoning=0) or ASan reports use-after-poison inside MLIR.
+# Leaks inside the uninstrumented libMLIR.so are not ours to report.
+asan_options = os.environ.get("ASAN_OPTIONS", "")
+for default in ("allow_user_poisoning=0", "detect_leaks=0"):
+    if default.split("=")[0] not in asan_options:
+        asan_options = (asan_options + ":" if asan_options else "") + default
+config.environment["ASAN_OPTIONS"] = asan_options
+
 llvm_config.use_default_substitutions()
-llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP", "ASAN_OPTIONS",
+                                     "UBSAN_OPTIONS", "LSAN_OPTIONS"])
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.mha_tools_dir, config.llvm_tools_dir]

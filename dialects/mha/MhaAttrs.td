@@ -49,4 +49,24 @@ def Mha_EntryPointAttr : AttrDef<Mha_Dialect, "EntryPoint"> {
   let assemblyFormat = "`<` struct(params) `>`";
 }
 
+def Mha_MicroKernelAttr : AttrDef<Mha_Dialect, "MicroKernel"> {
+  let mnemonic = "micro_kernel";
+  let summary = "shape of the register-blocked micro-kernels of a flash step";
+  let description = [{
+    `vectorWidth` f32 lanes per vector (16 for AVX-512, 8 for AVX2).
+    `S = Q.K^T` is computed in blocks of `scoreRows` query rows by
+    `scoreVectors` vectors of keys, `acc += P.V` in blocks of `outputRows`
+    rows by `outputVectors` vectors of the value dim: each block's
+    accumulators stay in registers across its reduction loop.
+  }];
+  let parameters = (ins
+    "int64_t":$vectorWidth,
+    "int64_t":$scoreRows,
+    "int64_t":$scoreVectors,
+    "int64_t":$outputRows,
+    "int64_t":$outputVectors
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
 #endif // MHA_DIALECT_MHA_ATTRS_TD

@@ -16,6 +16,7 @@ include "mlir/IR/OpBase.td"
 include "mlir/IR/CommonTypeConstraints.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mha/MhaDialect.td"
+include "mha/MhaAttrs.td"
 
 defvar Mha_ElementTypes = [F32, F16, BF16];
 class Mha_Tile<int rank> : MemRefRankOf<Mha_ElementTypes, [rank]>;
@@ -67,24 +68,39 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
     `t` (row_entropy) is only updated with `track_entropy`. Without
     `masked` every key of the tile is taken to be visible: `mha-tile` sets it
     only on tiles that cross a mask boundary.
+
+    The query rows come packed in f32 (`mha-tile` packs them once per work
+    item); the key and value tiles are read in place and packed into the
+    scratch buffers (keys transposed to [D, C], values widened to f32 and
+    padded to `Dvp`, a multiple of the vector width). `S = Q.K^T` and
+    `acc += P.V` are register-blocked vector FMA micro-kernels whose shape
+    `micro_kernel` gives.
   }] # Mha_ScoreDescription;
 
   let arguments = !con(
-      (ins Arg<Mha_Tile<2>, "query rows [R, D]", [MemRead]>:$query,
-           Arg<Mha_Tile<2>, "keys [C, D]", [MemRead]>:$key,
-           Arg<Mha_Tile<2>, "values [C, Dv]", [MemRead]>:$value,
-           Arg<Mha_F32Tile<2>, "accumulator [R, Dv]", [MemRead, MemWrite]>:$acc,
+      (ins Arg<Mha_F32Tile<2>, "packed query rows [R, D]", [MemRead]>:$query,
+           Arg<Mha_Tile<2>, "keys [n, D]", [MemRead]>:$key,
+           Arg<Mha_Tile<2>, "values [n, Dv]", [MemRead]>:$value,
+           Arg<Mha_F32Tile<2>, "accumulator [R, Dvp]", [MemRead, MemWrite]>:$acc,
            Arg<Mha_F32Tile<1>, "running max (log2 units)", [MemRead, MemWrite]>:$row_max,
            Arg<Mha_F32Tile<1>, "running sum", [MemRead, MemWrite]>:$row_sum,
-           Arg<Mha_F32Tile<1>, "running entropy term", [MemRead, MemWrite]>:$row_entropy),
+           Arg<Mha_F32Tile<1>, "running entropy term", [MemRead, MemWrite]>:$row_entropy,
+           Arg<Mha_F32Tile<2>, "scratch: keys transposed [D, C]", [MemRead, MemWrite]>:$key_scratch,
+           Arg<Mha_F32Tile<2>, "scratch: values widened [C, Dvp]", [MemRead, MemWrite]>:$value_scratch,
+           Arg<Mha_F32Tile<2>, "scratch: scores [R, C]", [MemRead, MemWrite]>:$score_scratch,
+           Arg<Mha_F32Tile<1>, "scratch: rescale factors [R]", [MemRead, MemWrite]>:$alpha_scratch),
       Mha_ScoreOperands, Mha_ScoreAttrs,
-      (ins UnitAttr:$masked, UnitAttr:$track_entropy));
+      (ins UnitAttr:$masked, UnitAttr:$track_entropy,
+           Mha_MicroKernelAttr:$micro_kernel));
 
   let assemblyFormat = [{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`
     type($value) `)`
     `outs` `(` $acc `,` $row_max `,` $row_sum `,` $row_entropy `:`
     type($acc) `,` type($row_max) `,` type($row_sum) `,` type($row_entropy) `)`
+    `scratch` `(` $key_scratch `,` $value_scratch `,` $score_scratch `,`
+    $alpha_scratch `:` type($key_scratch) `,` type($value_scratch) `,`
+    type($score_scratch) `,` type($alpha_scratch) `)`
     `scale` `(` $score_scale `,` $alibi_slope `)`
     `at` `(` $query_pos `,` $key_pos `)`
     `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`

@@ -18,6 +18,7 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   MhaTilePassOptions tile;
   tile.rowsPerItem = options.rowsPerItem;
   tile.keysPerTile = options.keysPerTile;
+  tile.vectorWidth = options.vectorWidth;
   pm.addPass(createMhaTilePass(tile));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

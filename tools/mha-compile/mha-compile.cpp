@@ -56,10 +56,13 @@ static cl::opt<std::string> cpu("cpu", cl::desc("Target CPU (default: host)"),
 static cl::opt<std::string>
     features("features", cl::desc("Target features, e.g. +avx2,+fma"),
              cl::cat(category));
-static cl::opt<int64_t> rows("rows", cl::desc("Query rows per work item"),
-                             cl::init(16), cl::cat(category));
-static cl::opt<int64_t> cols("cols", cl::desc("Keys per kv tile"),
-                             cl::init(64), cl::cat(category));
+static cl::opt<int64_t>
+    rows("rows", cl::desc("Query rows per work item (0: chosen per head dim)"),
+         cl::init(0), cl::cat(category));
+static cl::opt<int64_t> cols("cols",
+                             cl::desc("Keys per kv tile (0: chosen per head "
+                                      "dim)"),
+                             cl::init(0), cl::cat(category));
 static cl::opt<std::string>
     runtimeLib("runtime-lib",
                cl::desc("Path of libmha_runtime.a (default: beside the tool)"),
@@ -127,8 +130,8 @@ int main(int argc, char **argv) {
   if (ext != ".so" && ext != ".a" && ext != ".o")
     return fail("cannot tell the artifact from '" + outputFile +
                 "': the output must end in .so, .a or .o");
-  if (rows < 1 || cols < 1)
-    return fail("--rows and --cols must be >= 1");
+  if (rows < 0 || cols < 0)
+    return fail("--rows and --cols must be >= 0 (0: chosen by the compiler)");
 
   DialectRegistry registry;
   registerAllDialects(registry);

@@ -54,6 +54,11 @@ static cl::opt<int> threads("num-threads", cl::desc("mha_options.num_threads"),
                             cl::init(0), cl::cat(category));
 static cl::opt<int> repeats("repeats", cl::desc("Timed calls (median)"),
                             cl::init(5), cl::cat(category));
+static cl::opt<bool> timeOnly("time-only",
+                              cl::desc("Skip the reference: time and print "
+                                       "GFLOP/s (4*B*Hq*Lq*Lk*D, causal "
+                                       "halved)"),
+                              cl::init(false), cl::cat(category));
 static cl::list<std::string> functions("function",
                                        cl::desc("Only run these functions"),
                                        cl::cat(category));
@@ -350,6 +355,17 @@ int main(int argc, char **argv) {
       continue;
     }
 
+    if (timeOnly) {
+      double flops = 4.0 * pr.batch * pr.queryHeads * pr.queryLen *
+                     pr.keyLen * pr.headDim * (pr.causal ? 0.5 : 1.0);
+      double ms = times[times.size() / 2];
+      llvm::outs() << llvm::formatv(
+          "{0,-28} {1,-30} {2,-5} {3,-34} {4,9:f3} ms {5,8:f1} GFLOP/s\n",
+          func.getSymName(),
+          describeVariant(variant, pr.queryHeads, pr.kvHeads), eltName, shape,
+          ms, flops / ms * 1e-6);
+      continue;
+    }
     AttentionResult ref = computeAttention(pr, qData, kData, vData);
     double tolerance = elt.isF32() ? 1e-5 : 1e-2;
     double worst = 0.0;

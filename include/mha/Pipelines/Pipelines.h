@@ -13,10 +13,16 @@ namespace mlir::mha {
 struct MhaCpuPipelineOptions
     : public PassPipelineOptions<MhaCpuPipelineOptions> {
   PassOptions::Option<int64_t> rowsPerItem{
-      *this, "rows", llvm::cl::desc("Query rows per work item"),
-      llvm::cl::init(16)};
+      *this, "rows",
+      llvm::cl::desc("Query rows per work item (0: chosen per head dim)"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> keysPerTile{
-      *this, "cols", llvm::cl::desc("Keys per kv tile"), llvm::cl::init(64)};
+      *this, "cols", llvm::cl::desc("Keys per kv tile (0: chosen per head dim)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> vectorWidth{
+      *this, "vector-width",
+      llvm::cl::desc("f32 lanes per vector (16: AVX-512, 8: AVX2)"),
+      llvm::cl::init(16)};
 };
 
 /// mha.attention specs -> LLVM dialect with exported C entry points:

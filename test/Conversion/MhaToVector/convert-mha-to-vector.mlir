@@ -1,45 +1,59 @@
 // RUN: mha-opt %s -split-input-file -convert-mha-to-vector | FileCheck %s
 
-// An unmasked step: per row, a loop over the tile's keys carrying the
-// accumulator row in a vector and (max, sum, entropy) as scalars; dot
-// products are vector multiplies reduced with vector.reduction; no mask
-// compare is emitted; f16 tiles are widened to f32.
+// An unmasked f16 step: keys are packed transposed with 16x16 vector
+// transposes, values widened into their scratch; S = Q.K^T keeps 4x4 vector
+// accumulators in registers across the head dim; the softmax reduces each
+// row's max and sum over key vectors (keys past the tile are masked, no
+// window compares); P.V keeps 4x1 accumulators across the keys.
 // CHECK-LABEL: func.func @step_unmasked
-// CHECK:         scf.for %[[R:.+]] = %{{.+}} to %{{.+}} step
-// CHECK:           %[[Q:.+]] = vector.load %{{.+}}[%[[R]], %{{.+}}] : memref<?x16xf16, strided<[?, 1], offset: ?>>, vector<16xf16>
-// CHECK:           arith.extf %[[Q]] : vector<16xf16> to vector<16xf32>
-// CHECK:           scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, f32, f32, f32)
-// CHECK:             vector.reduction <add>
-// CHECK-NOT:         arith.cmpi
-// CHECK:             math.exp2
-// CHECK:             vector.fma
-// CHECK:           vector.store {{.*}} : memref<?x8xf32, strided<[8, 1], offset: ?>>, vector<8xf32>
-func.func @step_unmasked(%q: memref<?x16xf16, strided<[?, 1], offset: ?>>, %k: memref<?x16xf16, strided<[?, 1], offset: ?>>, %v: memref<?x8xf16, strided<[?, 1], offset: ?>>,
-                         %acc: memref<?x8xf32, strided<[8, 1], offset: ?>>, %m: memref<?xf32, strided<[1], offset: ?>>, %l: memref<?xf32, strided<[1], offset: ?>>, %t: memref<?xf32, strided<[1], offset: ?>>,
-                         %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %s: index) {
-  mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf16, strided<[?, 1], offset: ?>>, memref<?x16xf16, strided<[?, 1], offset: ?>>, memref<?x8xf16, strided<[?, 1], offset: ?>>)
-      outs(%acc, %m, %l, %t : memref<?x8xf32, strided<[8, 1], offset: ?>>, memref<?xf32, strided<[1], offset: ?>>, memref<?xf32, strided<[1], offset: ?>>, memref<?xf32, strided<[1], offset: ?>>)
-      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %s)
+// CHECK:         vector.transfer_read %{{.+}} : memref<?x16xf16, strided<[?, 1], offset: ?>>, vector<16xf16>
+// CHECK:         vector.transpose %{{.+}}, [1, 0] : vector<16x16xf32> to vector<16x16xf32>
+// CHECK:         arith.extf {{.*}} : vector<16xf16> to vector<16xf32>
+// CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-16: vector.fma
+// CHECK:         vector.reduction <maximumf>
+// CHECK-NOT:     arith.cmpi sge
+// CHECK:         math.exp2
+// CHECK:         vector.reduction <add>
+// CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-4: vector.fma
+func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 1], offset: ?>>, %v: memref<?x16xf16, strided<[?, 1], offset: ?>>,
+                         %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                         %kt: memref<16x64xf32>, %vp: memref<64x16xf32>, %s: memref<64x64xf32>, %alpha: memref<64xf32>,
+                         %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xf16, strided<[?, 1], offset: ?>>, memref<?x16xf16, strided<[?, 1], offset: ?>>)
+      outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %alpha : memref<16x64xf32>, memref<64x16xf32>, memref<64x64xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 1>}
   return
 }
 
 // -----
 
-// A masked causal step with softcap and ALiBi: the score goes through tanh,
-// the distance |p - j| is subtracted, and the update sits under an scf.if on
-// the visibility of the key.
+// A masked f32 step with softcap, ALiBi and entropy: tanh of the scaled
+// scores, the distance |p - j| subtracted, per-row window bounds compared
+// with the key lanes, and the entropy term accumulated; f32 values that
+// need no padding are read in place (no widening loop).
 // CHECK-LABEL: func.func @step_masked
+// CHECK-NOT:     arith.extf
 // CHECK:         math.tanh
-// CHECK:         arith.sitofp
-// CHECK:         arith.cmpi sle
-// CHECK:         scf.if %{{.+}} -> (vector<8xf32>, f32, f32, f32)
-// CHECK:           math.exp2
-func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x8xf32>,
-                       %acc: memref<?x8xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
-                       %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %s: index) {
-  mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xf32>, memref<?x8xf32>)
-      outs(%acc, %m, %l, %t : memref<?x8xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
-      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %s) {causal, masked, has_alibi, softcap = 20.0 : f32, track_entropy}
+// CHECK:         math.absf
+// CHECK:         arith.cmpi sge, %{{.+}} : vector<16xi32>
+// CHECK:         arith.cmpi sle, %{{.+}} : vector<16xi32>
+// CHECK:         math.exp2
+// CHECK:         vector.fma
+// CHECK:         memref.store {{.*}} : memref<?xf32>
+func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>,
+                       %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                       %kt: memref<16x32xf32>, %vp: memref<32x16xf32>, %s: memref<64x32xf32>, %alpha: memref<64xf32>,
+                       %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xf32>, memref<?x16xf32>)
+      outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %alpha : memref<16x32xf32>, memref<32x16xf32>, memref<64x32xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      {causal, masked, has_alibi, softcap = 20.0 : f32, track_entropy,
+       micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 2, scoreVectors = 2, outputRows = 2, outputVectors = 1>}
   return
 }
 

@@ -1,25 +1,33 @@
 // RUN: mha-opt %s -split-input-file -mha-tile -verify-diagnostics | FileCheck %s
-// RUN: mha-opt %s -split-input-file -mha-tile="rows=8 cols=32" -verify-diagnostics | FileCheck %s --check-prefix=OPTS
+// RUN: mha-opt %s -split-input-file -mha-tile="rows=8 cols=32 vector-width=8 score-rows=2" -verify-diagnostics | FileCheck %s --check-prefix=OPTS
 
 // Plain attention becomes a work-item kernel with the C interface and an
 // entry point naming the exported function; the tensors become strided
-// memrefs and (b, h, t, alive) follow them.
+// memrefs and (b, h, t, alive) follow them. Tiles are chosen from the head
+// dim (64 query rows, 64 keys for D = 16); the query rows are packed in f32
+// once, and each step gets scratch buffers and its micro-kernel shape.
 // CHECK-LABEL: func.func @plain__kernel
 // CHECK-SAME:    %{{[a-z0-9]+}}: memref<?x4x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-SAME:    %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: i1
 // CHECK-SAME:    llvm.emit_c_interface
-// CHECK-SAME:    mha.entry_point = #mha.entry_point<name = "plain", rowsPerItem = 16, gridHeads = 4, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>]
-// CHECK:         memref.alloca() : memref<16x16xf32>
+// CHECK-SAME:    mha.entry_point = #mha.entry_point<name = "plain", rowsPerItem = 64, gridHeads = 4, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>]
+// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<64x16xf32>
+// CHECK:         %[[QP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<64x16xf32>
+// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<16x64xf32>
+// CHECK:         scf.for
+// CHECK:           vector.store %{{.+}}, %[[QP]]
 // CHECK:         scf.if
 // CHECK:           scf.for
 // CHECK:             mha.online_softmax_step
+// CHECK-SAME:          micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 1>
 // CHECK:         mha.online_softmax_finalize
 // CHECK-NOT:     mha.attention_probs
 // CHECK-NOT:     func.func @plain(
 // OPTS-LABEL: func.func @plain__kernel
 // OPTS-SAME:    rowsPerItem = 8
-// OPTS:         memref.alloca() : memref<8x16xf32>
-// OPTS:         arith.constant 32 : index
+// OPTS:         memref.alloca() {alignment = 64 : i64} : memref<8x16xf32>
+// OPTS:         memref.alloca() {alignment = 64 : i64} : memref<16x32xf32>
+// OPTS:         micro_kernel = #mha.micro_kernel<vectorWidth = 8, scoreRows = 2, scoreVectors = 4, outputRows = 4, outputVectors = 2>
 func.func @plain(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>, %v: tensor<?x4x?x16xf32>) -> tensor<?x4x?x16xf32> {
   %o = mha.attention %q, %k, %v : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32> -> tensor<?x4x?x16xf32>
   return %o : tensor<?x4x?x16xf32>
@@ -34,8 +42,8 @@ func.func @plain(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>, %v: tensor<
 // CHECK:         %[[KV:.+]] = arith.divui %{{.+}}, %c2
 // CHECK:         memref.get_global @local__window_left
 // CHECK:         memref.subview %{{.+}}[%{{.+}}, %[[KV]], %{{.+}}, %{{.+}}]
-// CHECK:         mha.online_softmax_step {{.*}} {causal, masked}
-// CHECK:         mha.online_softmax_step {{.*}} {causal}
+// CHECK:         mha.online_softmax_step {{.*}} {causal, masked, micro_kernel
+// CHECK:         mha.online_softmax_step {{.*}} {causal, micro_kernel
 func.func @local(%q: tensor<2x4x?x16xf16>, %k: tensor<2x2x?x16xf16>, %v: tensor<2x2x?x16xf16>) -> tensor<2x4x?x16xf16> {
   %o = mha.attention %q, %k, %v {causal, window_left = array<i64: 8, -1, 8, -1>} : tensor<2x4x?x16xf16>, tensor<2x2x?x16xf16>, tensor<2x2x?x16xf16> -> tensor<2x4x?x16xf16>
   return %o : tensor<2x4x?x16xf16>

@@ -33,6 +33,12 @@
 //   --threads N       compared bit for bit with a 1-thread call (0 = all)
 //   --scores-scale X  multiplies q, for huge scores
 //   --concurrent N    N threads call at once; checks thread-local errors
+//   --distinct-inputs with --concurrent: each thread also has its own inputs
+//                     (seed + 1 + i) and calls --repeat times (default 5);
+//                     every result bit-identical to that thread's inputs'
+//                     1-thread call made serially beforehand
+//   --thread-sweep N  results for every num_threads 1..N bit-identical to
+//                     the 1-thread call
 //   --tol X           overrides the relative tolerance (1e-5 f32, 1e-2 half)
 // Tolerances (SPEC.md "Precision"): ||o - ref|| / ||ref|| below 1e-5 (f32)
 // or 1e-2 (f16/bf16), and each row within 10x that; lse and probs alike;
@@ -134,6 +140,9 @@ struct Options {
   double scoresScale = 1.0;
   double tol = -1; // < 0: the contract's tolerance for the element type.
   int concurrent = 0;
+  bool distinctInputs = false;
+  int repeat = 5;
+  int threadSweep = 0;
   bool verbose = false;
   // Error mode.
   std::string corrupt, corruptArg, aliasWith, expectStatus;
@@ -149,7 +158,8 @@ struct Options {
       "a,..] [--window-right a,..] [--sinks N] [--head-mask 1,0,..] "
       "[--runtime-head-mask 1,0,..] [--lse] [--probs] [--entropy] [--layout "
       "bhld|bhld-strided|blhd|padded] [--byte-offset N] [--threads N] "
-      "[--seed N] [--scores-scale X] [--tol X] [--concurrent N] [--verbose] "
+      "[--seed N] [--scores-scale X] [--tol X] [--concurrent N "
+      "[--distinct-inputs] [--repeat N]] [--thread-sweep N] [--verbose] "
       "[--corrupt KIND [--corrupt-arg NAME] [--alias-with NAME] "
       "[--expect-status NAME]]\n");
   std::exit(2);
@@ -281,6 +291,12 @@ Options parseOptions(int argc, char **argv) {
       o.tol = number(i);
     else if (a == "--concurrent")
       o.concurrent = (int)integer(i);
+    else if (a == "--distinct-inputs")
+      o.distinctInputs = true;
+    else if (a == "--repeat")
+      o.repeat = (int)integer(i);
+    else if (a == "--thread-sweep")
+      o.threadSweep = (int)integer(i);
     else if (a == "--verbose")
       o.verbose = true;
     else if (a == "--corrupt")
@@ -1114,11 +1130,19 @@ int main(int argc, char **argv) {
                                 opt, tailFor("k")));
   s.inputs.push_back(makeTensor("v", opt.dtype, el, {p.B, p.Hkv, p.Lk, p.Dv},
                                 opt, tailFor("v")));
-  Rng rng(opt.seed);
-  for (auto &t : s.inputs) {
+  // Fills inputs with seeded random normal values; `ref` receives the
+  // rounded values (q, k, v) when given.
+  auto fillInputs = [&](std::vector<std::unique_ptr<Tensor>> &inputs,
+                        uint64_t seed, bool ref) {
+  Rng rng(seed);
+  std::vector<double> scratch;
+  for (auto &t : inputs) {
     t->poison = inputPoison(t->elem, t->dtype);
     t->fillPoison();
-    std::vector<double> &dst = t->name == "q" ? p.q : t->name == "k" ? p.k : p.v;
+    std::vector<double> &dst = !ref ? scratch
+                               : t->name == "q" ? p.q
+                               : t->name == "k" ? p.k
+                                                : p.v;
     int64_t n = t->numel();
     dst.resize((size_t)n);
     int64_t idx[4];
@@ -1134,6 +1158,8 @@ int main(int argc, char **argv) {
       dst[(size_t)e] = t->store(t->offset(idx), x);
     }
   }
+  };
+  fillInputs(s.inputs, opt.seed, true);
   std::vector<std::vector<uint8_t>> inputImages;
   for (auto &t : s.inputs)
     inputImages.push_back(t->snapshot());
@@ -1550,6 +1576,87 @@ int main(int argc, char **argv) {
                "mha_last_error() to \"" + lastError() + "\"");
     }
   }
+  // 5. Every num_threads 1..N: bit-identical to the 1-thread result.
+  for (int t = 1; t <= opt.threadSweep; ++t) {
+    for (auto &out : s.outputs)
+      out->fillPoison();
+    mha_options ot = mopts;
+    ot.num_threads = t;
+    st = callFn(lib, tensorPtrs(s), &ot);
+    if (st != MHA_OK)
+      c.fail(c.fmt("status %s with num_threads=%d: \"%s\"",
+                   statusName(st).c_str(), t, lastError().c_str()));
+    else
+      compareTo(s, c.fmt("num_threads=%d", t));
+  }
+
+  // 6. Concurrent calls on different inputs: N threads, each with its own
+  // inputs and outputs, released at once and calling repeatedly; every
+  // result must be bit-identical to the 1-thread call on the same inputs
+  // made serially beforehand.
+  if (opt.concurrent > 0 && opt.distinctInputs) {
+    int n = opt.concurrent;
+    std::vector<Setup> setups((size_t)n);
+    std::vector<std::vector<std::vector<uint8_t>>> expected((size_t)n);
+    for (int i = 0; i < n; ++i) {
+      Setup &si = setups[(size_t)i];
+      si.inputs.push_back(makeTensor("q", opt.dtype, el,
+                                     {p.B, p.Hq, p.Lq, p.D}, opt, 0));
+      si.inputs.push_back(makeTensor("k", opt.dtype, el,
+                                     {p.B, p.Hkv, p.Lk, p.D}, opt, 0));
+      si.inputs.push_back(makeTensor("v", opt.dtype, el,
+                                     {p.B, p.Hkv, p.Lk, p.Dv}, opt, 0));
+      fillInputs(si.inputs, opt.seed + 1 + (uint64_t)i, false);
+      si.outputs = makeOutputs(p, {});
+      st = callFn(lib, tensorPtrs(si), &o1);
+      if (st != MHA_OK)
+        c.fail(c.fmt("serial call on inputs %d: status %s", i,
+                     statusName(st).c_str()));
+      for (auto &out : si.outputs)
+        expected[(size_t)i].push_back(out->snapshot());
+    }
+    // Different inputs must give different results (else the test is void).
+    if (n > 1 && p.B * p.Hq * p.Lq * p.Dv > 0 && p.Lk > 0 &&
+        expected[0][0] == expected[1][0])
+      c.fail("distinct inputs gave identical outputs");
+    std::vector<std::string> mismatch((size_t)n);
+    std::atomic<int> ready(0);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([&, i] {
+        Setup &si = setups[(size_t)i];
+        std::vector<const DLTensor *> v = tensorPtrs(si);
+        ready.fetch_add(1);
+        while (ready.load() < n)
+          std::this_thread::yield();
+        for (int rep = 0; rep < opt.repeat; ++rep) {
+          for (auto &out : si.outputs)
+            out->fillPoison();
+          int32_t sti = callFn(lib, v, &on);
+          if (sti != MHA_OK) {
+            mismatch[(size_t)i] = c.fmt("call %d: status %s", rep,
+                                        statusName(sti).c_str());
+            return;
+          }
+          for (size_t k = 0; k < si.outputs.size(); ++k)
+            if (si.outputs[k]->snapshot() != expected[(size_t)i][k]) {
+              mismatch[(size_t)i] =
+                  c.fmt("call %d: output '%s' differs from the serial "
+                        "1-thread result",
+                        rep, si.outputs[k]->name.c_str());
+              return;
+            }
+        }
+      });
+    for (auto &t : threads)
+      t.join();
+    for (int i = 0; i < n; ++i)
+      if (!mismatch[(size_t)i].empty())
+        c.fail(c.fmt("concurrent thread %d on its own inputs: %s", i,
+                     mismatch[(size_t)i].c_str()));
+    c.notes += c.fmt(" distinct_inputs=%dx%d", n, opt.repeat);
+  }
+
   for (size_t i = 0; i < s.inputs.size(); ++i)
     if (s.inputs[i]->snapshot() != inputImages[i])
       c.fail("a call modified input '" + s.inputs[i]->name + "'");

@@ -4,7 +4,7 @@
 // RUN: not mha-compile %s --target=nvptx --chip=sm_90a -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=NVPTX
 // RUN: not mha-compile %s --target=tpu -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not mha-compile %t/missing.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=MISSING
-// RUN: not mha-compile %s -o %t/lib.so --rows=0 2>&1 | FileCheck %s --check-prefix=ROWS
+// RUN: not mha-compile %s -o %t/lib.so --rows=-1 2>&1 | FileCheck %s --check-prefix=ROWS
 // RUN: not mha-compile %s -o %t/lib.so --runtime-lib=%t/nope.a 2>&1 | FileCheck %s --check-prefix=RUNTIME
 // RUN: not mha-compile %S/Inputs/layer.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=LAYER
 // RUN: not mha-compile %S/Inputs/invalid.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=INVALID
@@ -15,7 +15,7 @@
 // NVPTX: mha-compile: error: --target=nvptx is not supported by this build yet
 // TARGET: mha-compile: error: unknown --target 'tpu' (expected cpu or nvptx)
 // MISSING: mha-compile: error: cannot open input file '{{.*}}missing.mlir'
-// ROWS: mha-compile: error: --rows and --cols must be >= 1
+// ROWS: mha-compile: error: --rows and --cols must be >= 0 (0: chosen by the compiler)
 // RUNTIME: mha-compile: error: cannot find the mha runtime library '{{.*}}nope.a'
 // LAYER: error: mha.multi_head is not supported by the CPU pipeline yet
 // INVALID: error: 'mha.attention' op query heads (6) must be a multiple of key/value heads (4)

@@ -19,6 +19,9 @@ namespace mha {
 /// and mha.attention_probs to scf loops over vector ops.
 void populateMhaToVectorPatterns(RewritePatternSet &patterns);
 
+/// The register-blocked lowering of mha.online_softmax_step alone.
+void populateOnlineSoftmaxStepLoweringPatterns(RewritePatternSet &patterns);
+
 } // namespace mha
 } // namespace mlir
 

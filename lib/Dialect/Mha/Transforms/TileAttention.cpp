@@ -195,13 +195,26 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
   return attention;
 }
 
+/// Tile sizes and micro-kernel shape of one function.
+struct TileChoice {
+  int64_t rows;   // query rows per work item
+  int64_t cols;   // keys per kv tile
+  int64_t paddedValueDim;
+  MicroKernelAttr microKernel;
+};
+
+int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
 struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   using MhaTilePassBase::MhaTilePassBase;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (rowsPerItem < 1 || keysPerTile < 1) {
-      module.emitError() << "mha-tile: rows and cols must be >= 1";
+    if (rowsPerItem < 0 || keysPerTile < 0 || vectorWidth < 1 ||
+        scoreRows < 0 || scoreVectors < 0 || outputRows < 0 ||
+        outputVectors < 0) {
+      module.emitError() << "mha-tile: tile options must be >= 0 and "
+                         << "vector-width >= 1";
       return signalPassFailure();
     }
     SmallVector<func::FuncOp> funcs;
@@ -226,6 +239,30 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   }
 
   LogicalResult tileFunction(func::FuncOp func);
+
+  /// Chooses tiles for head dims D and Dv: the S micro-kernel keeps
+  /// scoreRows x scoreVectors accumulators in registers, the P.V one
+  /// outputRows x outputVectors (16 of the 32 AVX-512 registers each, the
+  /// rest for operands); a kv tile is a whole number of S blocks; q-tiles of
+  /// 64 rows amortise packing a key tile over many rows while the scratch
+  /// buffers stay within L2.
+  TileChoice chooseTiles(MLIRContext *ctx, int64_t headDim,
+                         int64_t valueDim) const {
+    int64_t vw = vectorWidth;
+    int64_t valueVectors = (valueDim + vw - 1) / vw;
+    int64_t sRows = scoreRows ? scoreRows : 4;
+    int64_t sVecs = scoreVectors ? scoreVectors : 4;
+    int64_t oRows = outputRows ? outputRows : 4;
+    int64_t oVecs = outputVectors ? outputVectors
+                                  : std::min<int64_t>(4, valueVectors);
+    // Every block of the value dim has oVecs vectors.
+    int64_t paddedValueDim = roundUp(valueDim, vw * oVecs);
+    int64_t colsChoice = keysPerTile ? keysPerTile : 64;
+    colsChoice = roundUp(colsChoice, vw * sVecs);
+    int64_t rowsChoice = rowsPerItem ? rowsPerItem : (headDim > 128 ? 32 : 64);
+    auto kernel = MicroKernelAttr::get(ctx, vw, sRows, sVecs, oRows, oVecs);
+    return {rowsChoice, colsChoice, paddedValueDim, kernel};
+  }
 };
 
 LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
@@ -281,13 +318,14 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   IndexType indexType = IndexType::get(ctx);
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
+  TileChoice tiles = chooseTiles(ctx, headDim, valueDim);
   OpBuilder b(func);
   std::string name = func.getSymName().str();
   auto kernel = func::FuncOp::create(b, func.getLoc(), name + "__kernel",
                                      FunctionType::get(ctx, argTypes, {}));
   kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
   kernel->setAttr("mha.entry_point",
-                  EntryPointAttr::get(ctx, name, rowsPerItem, numHeads,
+                  EntryPointAttr::get(ctx, name, tiles.rows, numHeads,
                                       ArrayAttr::get(ctx, roles),
                                       ArrayAttr::get(ctx, types)));
   Block *entry = kernel.addEntryBlock();
@@ -319,7 +357,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   // Rows of this work item and the KV head it reads.
   Value queryLen = memref::DimOp::create(b, loc, q, 2);
   Value keyLen = memref::DimOp::create(b, loc, k, 2);
-  Value rowsConst = w.index(rowsPerItem);
+  Value rowsConst = w.index(tiles.rows);
   Value row0 = w.mul(tile, rowsConst);
   Value rows = w.minIdx(rowsConst, w.sub(queryLen, row0));
   Value kvHead =
@@ -357,22 +395,38 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   };
   Value lseTile = rowSlice(lse), entropyTile = rowSlice(entropy);
 
-  // Running state: acc [R, Dv], max, sum and entropy term [R].
+  // Running state: acc [R, Dvp], max, sum and entropy term [R]; the query
+  // rows packed in f32; scratch buffers of the steps.
   Type f32 = b.getF32Type();
-  auto stateType = MemRefType::get({rowsPerItem}, f32);
-  Value accFull = memref::AllocaOp::create(
-      b, loc, MemRefType::get({rowsPerItem, valueDim}, f32));
+  int64_t R = tiles.rows, C = tiles.cols, Dvp = tiles.paddedValueDim;
+  auto buffer = [&](ArrayRef<int64_t> shape) -> Value {
+    return memref::AllocaOp::create(b, loc, MemRefType::get(shape, f32),
+                                    ValueRange{}, b.getI64IntegerAttr(64));
+  };
+  Value accFull = buffer({R, Dvp});
   Value acc = subviewTrailing(b, loc, accFull, {zero, zero},
-                              {rowsOfr, b.getIndexAttr(valueDim)});
+                              {rowsOfr, b.getIndexAttr(Dvp)});
+  Value accOut = subviewTrailing(b, loc, accFull, {zero, zero},
+                                 {rowsOfr, b.getIndexAttr(valueDim)});
   auto makeState = [&]() {
-    Value full = memref::AllocaOp::create(b, loc, stateType);
-    return subviewTrailing(b, loc, full, {zero}, {rowsOfr});
+    return subviewTrailing(b, loc, buffer({R}), {zero}, {rowsOfr});
   };
   Value rowMax = makeState(), rowSum = makeState(), rowEnt = makeState();
+  Value qPackedFull = buffer({R, headDim});
+  Value qPacked = subviewTrailing(b, loc, qPackedFull, {zero, zero},
+                                  {rowsOfr, b.getIndexAttr(headDim)});
+  Value keyScratch = buffer({headDim, C});
+  Value valueScratch = buffer({C, Dvp});
+  // The S micro-kernel writes whole row blocks, past the last row too.
+  Value scoreScratch =
+      buffer({roundUp(R, tiles.microKernel.getScoreRows()), C});
+  Value alphaScratch = buffer({R});
   Value negInf = w.f32(-std::numeric_limits<float>::infinity());
   Value zeroF = w.f32(0.0f);
-  Value zeroRow = vector::BroadcastOp::create(
-      b, loc, VectorType::get({valueDim}, f32), zeroF);
+  Value zeroRow =
+      vector::BroadcastOp::create(b, loc, VectorType::get({Dvp}, f32), zeroF);
+  Type qElt = qType.getElementType();
+  auto qRowType = VectorType::get({headDim}, qElt);
   Value one = w.index(1);
   scf::ForOp::create(
       b, loc, zero, rows, one, ValueRange{},
@@ -381,7 +435,13 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
         memref::StoreOp::create(nb, nl, zeroF, rowSum, r);
         memref::StoreOp::create(nb, nl, zeroF, rowEnt, r);
         SmallVector<Value> indices{r, zero};
-        vector::StoreOp::create(nb, nl, zeroRow, acc, indices);
+        vector::StoreOp::create(nb, nl, zeroRow, accFull, indices);
+        // Pack the query row in f32 once for all key tiles.
+        Value qRow = vector::LoadOp::create(nb, nl, qRowType, qTile, indices);
+        if (!qElt.isF32())
+          qRow = arith::ExtFOp::create(
+              nb, nl, VectorType::get({headDim}, f32), qRow);
+        vector::StoreOp::create(nb, nl, qRow, qPackedFull, indices);
         scf::YieldOp::create(nb, nl);
       });
 
@@ -410,7 +470,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   if (variant.softcap)
     softcap = b.getF32FloatAttr(*variant.softcap);
   bool trackEntropy = attention.getReturnEntropy();
-  Value cols = w.index(keysPerTile);
+  Value cols = w.index(C);
 
   // One step over keys [j0, j0 + n).
   auto emitStep = [&](OpBuilder &nb, Location nl, Value j0, Value n,
@@ -420,11 +480,11 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
                                   {nOfr, nb.getIndexAttr(headDim)});
     Value vTile = subviewTrailing(nb, nl, vHead, {j0, zero},
                                   {nOfr, nb.getIndexAttr(valueDim)});
-    auto step = OnlineSoftmaxStepOp::create(
-        nb, nl, qTile, kTile, vTile, acc, rowMax, rowSum, rowEnt, scoreScale,
-        slope, pFirst, j0, windowLeft, windowRight, sinks, softcap,
-        variant.causal, variant.hasAlibi, masked, trackEntropy);
-    (void)step;
+    OnlineSoftmaxStepOp::create(
+        nb, nl, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
+        valueScratch, scoreScratch, alphaScratch, scoreScale, slope, pFirst,
+        j0, windowLeft, windowRight, sinks, softcap, variant.causal,
+        variant.hasAlibi, masked, trackEntropy, tiles.microKernel);
   };
   // A loop over [begin, end) in tiles; `needsMask(j0, j1)` decides per tile.
   auto emitKeyLoop = [&](Value begin, Value end,
@@ -492,7 +552,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
     });
   }
 
-  OnlineSoftmaxFinalizeOp::create(b, loc, acc, rowMax, rowSum, rowEnt, alive,
+  OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt, alive,
                                   oTile, lseTile, entropyTile);
   if (probs) {
     Value probsTile = subviewTrailing(b, loc, probs, {batchIdx, head, row0, zero},

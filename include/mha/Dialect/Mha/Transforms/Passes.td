@@ -40,10 +40,20 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
     ```
   }];
   let options = [
-    Option<"rowsPerItem", "rows", "int64_t", /*default=*/"16",
-           "Query rows per work item (q-tile)">,
-    Option<"keysPerTile", "cols", "int64_t", /*default=*/"64",
-           "Keys per kv tile">,
+    Option<"rowsPerItem", "rows", "int64_t", /*default=*/"0",
+           "Query rows per work item (q-tile); 0 = chosen from the head dim">,
+    Option<"keysPerTile", "cols", "int64_t", /*default=*/"0",
+           "Keys per kv tile; 0 = chosen from the head dim">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "f32 lanes per vector of the target (16: AVX-512, 8: AVX2)">,
+    Option<"scoreRows", "score-rows", "int64_t", /*default=*/"0",
+           "Rows of the S = Q.K^T micro-kernel; 0 = default">,
+    Option<"scoreVectors", "score-vectors", "int64_t", /*default=*/"0",
+           "Key vectors of the S micro-kernel; 0 = default">,
+    Option<"outputRows", "output-rows", "int64_t", /*default=*/"0",
+           "Rows of the acc += P.V micro-kernel; 0 = default">,
+    Option<"outputVectors", "output-vectors", "int64_t", /*default=*/"0",
+           "Value-dim vectors of the P.V micro-kernel; 0 = default">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

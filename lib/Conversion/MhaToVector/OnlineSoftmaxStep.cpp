@@ -1,0 +1,410 @@
+//===- OnlineSoftmaxStep.cpp - Register-blocked flash step ---------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Lowers mha.online_softmax_step to five phases over f32 scratch buffers:
+//   1. pack the key tile transposed, Kt [D, C] (16x16 vector transposes);
+//   2. widen and pad the value tile, Vp [C, Dvp] (skipped for f32 values
+//      whose width needs no padding: they are read in place);
+//   3. S = Q . Kt, a micro-kernel of scoreRows x scoreVectors vector
+//      accumulators held in registers across the D loop;
+//   4. the online softmax of each row of S in base 2, vectorised across keys:
+//      masks as index compares, P written over S, the rescale factor of each
+//      row kept for phase 5;
+//   5. acc = alpha * acc + P . V, a micro-kernel of outputRows x
+//      outputVectors accumulators held in registers across the key loop.
+// Rows past the tile's last row are clamped to it: their lanes duplicate
+// its work, so the micro-kernels need no remainder versions.
+//
+//===----------------------------------------------------------------------===//
+
+#include "VectorEmitter.h"
+#include "mha/Conversion/MhaToVector/MhaToVector.h"
+
+using namespace mlir;
+using namespace mlir::mha;
+using namespace mlir::mha::detail;
+
+namespace {
+
+/// Exponents below this are flushed: exp2 of them is 0 for our purposes,
+/// and clamping keeps -inf (masked keys, empty rows) out of exp2.
+constexpr float kMinExponent = -127.0f;
+
+struct StepLowering {
+  OnlineSoftmaxStepOp op;
+  OpBuilder &b;
+  Location loc;
+  Emitter e;
+  int64_t vw, sRows, sVecs, oRows, oVecs;
+  int64_t headDim, cols, paddedValueDim, valueDim;
+  Value rows, keys;
+  VectorType vecType;
+
+  StepLowering(OnlineSoftmaxStepOp op, OpBuilder &b)
+      : op(op), b(b), loc(op.getLoc()), e{b, op.getLoc()} {
+    MicroKernelAttr mk = op.getMicroKernel();
+    vw = mk.getVectorWidth();
+    sRows = mk.getScoreRows();
+    sVecs = mk.getScoreVectors();
+    oRows = mk.getOutputRows();
+    oVecs = mk.getOutputVectors();
+    headDim = op.getQuery().getType().getDimSize(1);
+    cols = op.getKeyScratch().getType().getDimSize(1);
+    paddedValueDim = op.getValueScratch().getType().getDimSize(1);
+    valueDim = op.getValue().getType().getDimSize(1);
+    vecType = VectorType::get({vw}, b.getF32Type());
+  }
+
+  Value idx(int64_t v) { return e.idx(v); }
+  /// An index value cast to i32 and broadcast to a vector of i32.
+  Value broadcast32(Value index) {
+    Value v = arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
+    return vector::BroadcastOp::create(
+        b, loc, VectorType::get({vw}, b.getI32Type()), v);
+  }
+  Value broadcast(Value scalar) {
+    return vector::BroadcastOp::create(b, loc, vecType, scalar);
+  }
+  Value load(Value memref, ValueRange indices) {
+    return vector::LoadOp::create(b, loc, vecType, memref, indices);
+  }
+  void store(Value v, Value memref, ValueRange indices) {
+    vector::StoreOp::create(b, loc, v, memref, indices);
+  }
+
+  /// scf.for over [lb, ub) with `step`, at the current insertion point.
+  template <typename Fn>
+  void forLoop(Value lb, Value ub, int64_t step, Fn body) {
+    auto loop = scf::ForOp::create(b, loc, lb, ub, idx(step));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    body(loop.getInductionVar());
+  }
+
+  /// Loads `width` elements of row `r` of `tile` from column `c` as f32,
+  /// zero-padded past the tile's static width.
+  Value loadWidened(Value tile, Value r, Value c, int64_t width) {
+    auto type = cast<MemRefType>(tile.getType());
+    auto rawType = VectorType::get({width}, type.getElementType());
+    Value pad = arith::ConstantOp::create(
+        b, loc, b.getFloatAttr(type.getElementType(), 0.0));
+    bool inBounds = type.getDimSize(1) % width == 0;
+    Value v = vector::TransferReadOp::create(
+        b, loc, rawType, tile, ValueRange{r, c}, pad,
+        ArrayRef<bool>{inBounds});
+    if (!type.getElementType().isF32())
+      v = arith::ExtFOp::create(b, loc,
+                                VectorType::get({width}, b.getF32Type()), v);
+    return v;
+  }
+
+  void packKeys();
+  Value packValues();
+  void computeScores();
+  void softmaxRows();
+  void accumulateValues(Value values);
+};
+
+/// Kt[d, c] = K[min(c, n - 1), d]: vw x vw blocks, each loaded as vw rows,
+/// transposed in registers and stored as vw rows of Kt. Columns past the
+/// tile's last key repeat it; their scores are masked out.
+void StepLowering::packKeys() {
+  Value last = e.isub(keys, idx(1));
+  auto blockType = VectorType::get({vw, vw}, b.getF32Type());
+  forLoop(idx(0), idx(cols), vw, [&](Value c0) {
+    forLoop(idx(0), idx(headDim), vw, [&](Value d0) {
+      Value block = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(blockType, 0.0f));
+      for (int64_t i = 0; i < vw; ++i) {
+        Value c = arith::MinSIOp::create(b, loc, e.iadd(c0, idx(i)), last);
+        Value row = loadWidened(op.getKey(), c, d0, vw);
+        block = vector::InsertOp::create(b, loc, row, block, i);
+      }
+      Value transposed =
+          vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
+      for (int64_t i = 0; i < vw; ++i) {
+        Value d = e.iadd(d0, idx(i));
+        // Rows of the last block past D are not stored.
+        Value inRange = e.icmp(arith::CmpIPredicate::slt, d, idx(headDim));
+        auto ifOp = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        Value row = vector::ExtractOp::create(b, loc, transposed, i);
+        store(row, op.getKeyScratch(), ValueRange{d, c0});
+      }
+    });
+  });
+}
+
+/// Vp[c, :] = widen(V[c, :]) padded with zeros to Dvp. Returns the values
+/// phase 5 reads: V itself when it is f32 and needs no padding.
+Value StepLowering::packValues() {
+  Value value = op.getValue();
+  auto type = cast<MemRefType>(value.getType());
+  if (type.getElementType().isF32() && valueDim == paddedValueDim)
+    return value;
+  Value scratch = op.getValueScratch();
+  forLoop(idx(0), keys, 1, [&](Value c) {
+    for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw)
+      store(loadWidened(value, c, idx(d0), vw), scratch,
+            ValueRange{c, idx(d0)});
+  });
+  return scratch;
+}
+
+/// S[r0 + i, c0 + j*vw ...] = sum_d Q[r0 + i, d] * Kt[d, c0 + j*vw ...].
+void StepLowering::computeScores() {
+  Value query = op.getQuery(), kt = op.getKeyScratch();
+  Value scores = op.getScoreScratch();
+  Value lastRow = e.isub(rows, idx(1));
+  forLoop(idx(0), rows, sRows, [&](Value r0) {
+    SmallVector<Value> qRows;
+    for (int64_t i = 0; i < sRows; ++i)
+      qRows.push_back(
+          arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+    forLoop(idx(0), idx(cols), sVecs * vw, [&](Value c0) {
+      SmallVector<Value> cs;
+      for (int64_t j = 0; j < sVecs; ++j)
+        cs.push_back(e.iadd(c0, idx(j * vw)));
+      Value zero = broadcast(e.f32(0.0f));
+      SmallVector<Value> init(sRows * sVecs, zero);
+      auto loop = scf::ForOp::create(
+          b, loc, idx(0), idx(headDim), idx(1), init,
+          [&](OpBuilder &nb, Location nl, Value d, ValueRange accs) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+            SmallVector<Value> kv, next;
+            for (int64_t j = 0; j < sVecs; ++j)
+              kv.push_back(load(kt, ValueRange{d, cs[j]}));
+            for (int64_t i = 0; i < sRows; ++i) {
+              Value q = broadcast(
+                  memref::LoadOp::create(b, loc, query, ValueRange{qRows[i], d}));
+              for (int64_t j = 0; j < sVecs; ++j)
+                next.push_back(vector::FMAOp::create(b, loc, q, kv[j],
+                                                     accs[i * sVecs + j]));
+            }
+            scf::YieldOp::create(b, loc, next);
+          });
+      for (int64_t i = 0; i < sRows; ++i)
+        for (int64_t j = 0; j < sVecs; ++j)
+          store(loop.getResult(i * sVecs + j), scores,
+                ValueRange{e.iadd(r0, idx(i)), cs[j]});
+    });
+  });
+}
+
+/// The online softmax of each row, over the tile's key vectors.
+void StepLowering::softmaxRows() {
+  ScoreSpec spec = ScoreSpec::get(op);
+  bool masked = op.getMasked(), trackEntropy = op.getTrackEntropy();
+  Value scores = op.getScoreScratch();
+  Type i32 = b.getI32Type();
+  auto i32Vec = VectorType::get({vw}, i32);
+  Value negInf = e.f32(-std::numeric_limits<float>::infinity());
+  Value negInfVec = broadcast(negInf);
+  Value keyPos = spec.keyPos;
+  int64_t numVecs = cols / vw;
+  // Clamps a tile-relative key bound to [-1, cols] and casts it to i32.
+  auto relBound = [&](Value bound) -> Value {
+    Value rel = e.isub(bound, keyPos);
+    rel = arith::MaxSIOp::create(b, loc, rel, idx(-1));
+    rel = arith::MinSIOp::create(b, loc, rel, idx(cols));
+    return broadcast32(rel);
+  };
+
+  forLoop(idx(0), rows, 1, [&](Value r) {
+    // Bounds of the visible keys of this row, relative to the tile:
+    // visible iff (c in [lo, hi]) or c < sinkEnd, and c < keys always.
+    Value p = e.iadd(spec.queryPos, r);
+    Value big = idx(int64_t(1) << 40);
+    Value hi = spec.causal ? p : big;
+    Value rightBounded =
+        e.icmp(arith::CmpIPredicate::sge, spec.windowRight, idx(0));
+    hi = e.select(rightBounded,
+                  arith::MinSIOp::create(b, loc, hi,
+                                         e.iadd(p, spec.windowRight)),
+                  hi);
+    Value leftBounded =
+        e.icmp(arith::CmpIPredicate::sge, spec.windowLeft, idx(0));
+    Value lo = e.select(leftBounded, e.isub(p, spec.windowLeft),
+                        idx(-(int64_t(1) << 40)));
+    Value sinkEnd = spec.causal
+                        ? arith::MinSIOp::create(b, loc, spec.sinks,
+                                                 e.iadd(p, idx(1)))
+                        : spec.sinks;
+    Value loV = relBound(lo), hiV = relBound(hi), sinkV = relBound(sinkEnd);
+    Value keysV = broadcast32(keys);
+    Value rowPos = arith::SIToFPOp::create(
+        b, loc, b.getF32Type(),
+        arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                   e.isub(p, keyPos)));
+    Value scaleV = broadcast(spec.scale);
+    Value log2eV = broadcast(e.f32(kLog2e));
+
+    // Pass 1: final scores in log2 units, -inf where invisible; row max.
+    Value rowMaxV = negInfVec;
+    for (int64_t j = 0; j < numVecs; ++j) {
+      Value c = idx(j * vw);
+      Value s = e.fmul(load(scores, ValueRange{r, c}), scaleV);
+      if (spec.softcap) {
+        Value cap = broadcast(e.f32(*spec.softcap));
+        s = e.fmul(cap, math::TanhOp::create(b, loc, e.fdiv(s, cap)));
+      }
+      SmallVector<int32_t> lanes;
+      SmallVector<float> lanesF;
+      for (int64_t l = 0; l < vw; ++l) {
+        lanes.push_back(static_cast<int32_t>(j * vw + l));
+        lanesF.push_back(static_cast<float>(j * vw + l));
+      }
+      if (spec.hasAlibi) {
+        Value cF = arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(vecType, ArrayRef<float>(lanesF)));
+        Value dist = math::AbsFOp::create(b, loc, e.fsub(broadcast(rowPos), cF));
+        s = e.fsub(s, e.fmul(broadcast(spec.slope), dist));
+      }
+      s = e.fmul(s, log2eV);
+      Value cI = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(i32Vec, ArrayRef<int32_t>(lanes)));
+      Value vis = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, cI,
+                                        keysV);
+      if (masked) {
+        Value inWindow = e.andi(
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, cI, loV),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, cI, hiV));
+        Value isSink =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, cI, sinkV);
+        vis = e.andi(vis, e.ori(inWindow, isSink));
+      }
+      s = e.select(vis, s, negInfVec);
+      store(s, scores, ValueRange{r, c});
+      rowMaxV = e.fmax(rowMaxV, s);
+    }
+    Value tileMax = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::MAXIMUMF, rowMaxV);
+    Value mOld = memref::LoadOp::create(b, loc, op.getRowMax(), r);
+    Value lOld = memref::LoadOp::create(b, loc, op.getRowSum(), r);
+    Value mNew = e.fmax(mOld, tileMax);
+    Value empty = e.fcmp(arith::CmpFPredicate::OEQ, mNew, negInf);
+    Value mUse = e.select(empty, e.f32(0.0f), mNew);
+    Value minExp = e.f32(kMinExponent);
+    Value alpha = e.exp2(e.fmax(e.fsub(mOld, mUse), minExp));
+
+    // Pass 2: P = exp2(u - m) over S, row sums.
+    Value mUseV = broadcast(mUse), minExpV = broadcast(minExp);
+    Value zeroV = broadcast(e.f32(0.0f));
+    Value sumV = zeroV, entV = zeroV;
+    for (int64_t j = 0; j < numVecs; ++j) {
+      Value c = idx(j * vw);
+      Value u = load(scores, ValueRange{r, c});
+      Value x = e.fmax(e.fsub(u, mUseV), minExpV);
+      Value pv = e.exp2(x);
+      pv = e.select(e.fcmp(arith::CmpFPredicate::OEQ, u, negInfVec), zeroV,
+                    pv);
+      store(pv, scores, ValueRange{r, c});
+      sumV = e.fadd(sumV, pv);
+      if (trackEntropy)
+        entV = vector::FMAOp::create(b, loc, pv, x, entV);
+    }
+    Value tileSum = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::ADD, sumV);
+    memref::StoreOp::create(b, loc, mNew, op.getRowMax(), r);
+    memref::StoreOp::create(b, loc, e.fadd(e.fmul(alpha, lOld), tileSum),
+                            op.getRowSum(), r);
+    memref::StoreOp::create(b, loc, alpha, op.getAlphaScratch(), r);
+    if (trackEntropy) {
+      // t' = a (t + (m - m') l) + sum p (u - m'); the shift is 0 while l is
+      // 0 (m is -inf then).
+      Value tOld = memref::LoadOp::create(b, loc, op.getRowEntropy(), r);
+      Value shift = e.select(
+          e.fcmp(arith::CmpFPredicate::OEQ, lOld, e.f32(0.0f)), e.f32(0.0f),
+          e.fmul(e.fsub(mOld, mUse), lOld));
+      Value tileEnt = vector::ReductionOp::create(
+          b, loc, vector::CombiningKind::ADD, entV);
+      memref::StoreOp::create(
+          b, loc, e.fadd(e.fmul(alpha, e.fadd(tOld, shift)), tileEnt),
+          op.getRowEntropy(), r);
+    }
+  });
+}
+
+/// acc[r0 + i, d0 + j*vw ...] = alpha[r] * acc[...] + sum_c P[r, c] V[c, ...].
+void StepLowering::accumulateValues(Value values) {
+  Value acc = op.getAcc(), scores = op.getScoreScratch();
+  Value alphas = op.getAlphaScratch();
+  Value lastRow = e.isub(rows, idx(1));
+  forLoop(idx(0), rows, oRows, [&](Value r0) {
+    SmallVector<Value> rs;
+    for (int64_t i = 0; i < oRows; ++i)
+      rs.push_back(arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+    forLoop(idx(0), idx(paddedValueDim), oVecs * vw, [&](Value d0) {
+      SmallVector<Value> ds, init;
+      for (int64_t j = 0; j < oVecs; ++j)
+        ds.push_back(e.iadd(d0, idx(j * vw)));
+      for (int64_t i = 0; i < oRows; ++i) {
+        Value alpha = broadcast(
+            memref::LoadOp::create(b, loc, alphas, ValueRange{rs[i]}));
+        for (int64_t j = 0; j < oVecs; ++j)
+          init.push_back(e.fmul(load(acc, ValueRange{rs[i], ds[j]}), alpha));
+      }
+      auto loop = scf::ForOp::create(
+          b, loc, idx(0), keys, idx(1), init,
+          [&](OpBuilder &nb, Location nl, Value c, ValueRange accs) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPoint(nb.getInsertionBlock(),
+                                nb.getInsertionPoint());
+            SmallVector<Value> vv, next;
+            for (int64_t j = 0; j < oVecs; ++j)
+              vv.push_back(load(values, ValueRange{c, ds[j]}));
+            for (int64_t i = 0; i < oRows; ++i) {
+              Value pb = broadcast(
+                  memref::LoadOp::create(b, loc, scores, ValueRange{rs[i], c}));
+              for (int64_t j = 0; j < oVecs; ++j)
+                next.push_back(
+                    vector::FMAOp::create(b, loc, pb, vv[j], accs[i * oVecs + j]));
+            }
+            scf::YieldOp::create(b, loc, next);
+          });
+      for (int64_t i = 0; i < oRows; ++i)
+        for (int64_t j = 0; j < oVecs; ++j)
+          store(loop.getResult(i * oVecs + j), acc, ValueRange{rs[i], ds[j]});
+    });
+  });
+}
+
+/// Lowers `mha.online_softmax_step` to the five phases above.
+struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(OnlineSoftmaxStepOp op,
+                                PatternRewriter &rewriter) const override {
+    MicroKernelAttr mk = op.getMicroKernel();
+    int64_t vw = mk.getVectorWidth();
+    int64_t cols = op.getKeyScratch().getType().getDimSize(1);
+    int64_t padded = op.getValueScratch().getType().getDimSize(1);
+    if (cols % (vw * mk.getScoreVectors()) != 0 ||
+        padded % (vw * mk.getOutputVectors()) != 0 ||
+        mk.getScoreRows() < 1 || mk.getOutputRows() < 1)
+      return rewriter.notifyMatchFailure(
+          op, "scratch shapes do not match the micro-kernel");
+    StepLowering lowering(op, rewriter);
+    lowering.rows = memref::DimOp::create(rewriter, op.getLoc(),
+                                          op.getQuery(), 0);
+    lowering.keys = memref::DimOp::create(rewriter, op.getLoc(), op.getKey(),
+                                          0);
+    lowering.packKeys();
+    Value values = lowering.packValues();
+    lowering.computeScores();
+    lowering.softmaxRows();
+    lowering.accumulateValues(values);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::mha::populateOnlineSoftmaxStepLoweringPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerOnlineSoftmaxStep>(patterns.getContext());
+}
