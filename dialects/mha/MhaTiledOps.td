@@ -88,7 +88,8 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
            Arg<Mha_F32Tile<2>, "scratch: keys transposed [D, C]", [MemRead, MemWrite]>:$key_scratch,
            Arg<Mha_F32Tile<2>, "scratch: values widened [C, Dvp]", [MemRead, MemWrite]>:$value_scratch,
            Arg<Mha_F32Tile<2>, "scratch: scores [R, C]", [MemRead, MemWrite]>:$score_scratch,
-           Arg<Mha_F32Tile<1>, "scratch: rescale factors [R]", [MemRead, MemWrite]>:$alpha_scratch),
+           Arg<Mha_F32Tile<1>, "scratch: rescale factors [R]", [MemRead, MemWrite]>:$alpha_scratch,
+           Arg<Optional<Mha_F32Tile<2>>, "log2 scores of the rows for every key [R, Lk]", [MemWrite]>:$scores_out),
       Mha_ScoreOperands, Mha_ScoreAttrs,
       (ins UnitAttr:$masked, UnitAttr:$track_entropy,
            Mha_MicroKernelAttr:$micro_kernel));
@@ -101,6 +102,7 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
     `scratch` `(` $key_scratch `,` $value_scratch `,` $score_scratch `,`
     $alpha_scratch `:` type($key_scratch) `,` type($value_scratch) `,`
     type($score_scratch) `,` type($alpha_scratch) `)`
+    (`record` `(` $scores_out^ `:` type($scores_out) `)`)?
     `scale` `(` $score_scale `,` $alibi_slope `)`
     `at` `(` $query_pos `,` $key_pos `)`
     `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
@@ -144,30 +146,29 @@ def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",
 }
 
 def Mha_AttentionProbsOp : Mha_Op<"attention_probs"> {
-  let summary = "writes the attention probabilities of a query tile";
+  let summary = "turns recorded log2 scores into attention probabilities";
   let description = [{
-    Recomputes the scores of the tile's query rows against every key and
-    writes `probs[r, j] = exp2(u_j - m - log2(l))` for visible keys, 0 for
-    invisible keys, rows with no visible key and dead heads (`alive` false).
-  }] # Mha_ScoreDescription;
+    `probs` holds the log2 scores `u` recorded by the steps (-inf for keys no
+    step made visible). With the final running max `m` and sum `l` of each
+    row it becomes
 
-  let arguments = !con(
-      (ins Arg<Mha_Tile<2>, "query rows [R, D]", [MemRead]>:$query,
-           Arg<Mha_Tile<2>, "all keys [Lk, D]", [MemRead]>:$key,
-           Arg<Mha_F32Tile<1>, "final running max", [MemRead]>:$row_max,
-           Arg<Mha_F32Tile<1>, "final running sum", [MemRead]>:$row_sum,
-           I1:$alive,
-           Arg<Mha_F32Tile<2>, "probabilities [R, Lk]", [MemWrite]>:$probs),
-      Mha_ScoreOperands, Mha_ScoreAttrs);
+    ```
+    probs[r, j] = alive && l > 0 && u != -inf ? exp2(u - m) / l : 0
+    ```
+    using the very scores the softmax used, so each row sums to 1 up to
+    rounding whatever the magnitude of the scores.
+  }];
+
+  let arguments = (ins
+    Arg<Mha_F32Tile<1>, "final running max", [MemRead]>:$row_max,
+    Arg<Mha_F32Tile<1>, "final running sum", [MemRead]>:$row_sum,
+    I1:$alive,
+    Arg<Mha_F32Tile<2>, "log2 scores in, probabilities out [R, Lk]", [MemRead, MemWrite]>:$probs);
 
   let assemblyFormat = [{
-    `ins` `(` $query `,` $key `,` $row_max `,` $row_sum `:` type($query) `,`
-    type($key) `,` type($row_max) `,` type($row_sum) `)`
+    `ins` `(` $row_max `,` $row_sum `:` type($row_max) `,` type($row_sum) `)`
     `alive` `(` $alive `)`
     `outs` `(` $probs `:` type($probs) `)`
-    `scale` `(` $score_scale `,` $alibi_slope `)`
-    `at` `(` $query_pos `,` $key_pos `)`
-    `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
     attr-dict
   }];
 }

@@ -85,35 +85,36 @@ struct LowerOnlineSoftmaxFinalize
   }
 };
 
-/// Lowers the probabilities of a query tile: for every key j,
-/// `probs[r, j] = visible && valid ? exp2(u - m - log2 l) : 0`.
+/// Lowers the probabilities of a query tile, from the recorded log2
+/// scores: `probs[r, j] = valid && u != -inf ? exp2(u - m) / l : 0`.
 struct LowerAttentionProbs : OpRewritePattern<AttentionProbsOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(AttentionProbsOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    ScoreSpec spec = ScoreSpec::get(op);
-    Value rows = memref::DimOp::create(rewriter, loc, op.getQuery(), 0);
-    Value keys = memref::DimOp::create(rewriter, loc, op.getKey(), 0);
+    Value probs = op.getProbs();
+    Value rows = memref::DimOp::create(rewriter, loc, probs, 0);
+    Value keys = memref::DimOp::create(rewriter, loc, probs, 1);
     buildLoop(rewriter, loc, rows, {}, [&](OpBuilder &b, Location l, Value r,
                                            ValueRange) {
       Emitter e{b, l};
       RowStats st = RowStats::load(e, op.getRowMax(), op.getRowSum(),
                                    op.getAlive(), r);
-      Value valid = st.valid;
-      Value shift = e.select(st.any, e.fadd(st.max, e.log2(st.safeSum)),
-                             e.f32(0.0f));
-      Value q = e.loadRow(op.getQuery(), r);
-      buildLoop(b, l, keys, {}, [&](OpBuilder &kb, Location kl, Value c,
+      Value mUse = e.select(st.any, st.max, e.f32(0.0f));
+      Value inv = e.fdiv(e.f32(1.0f), st.safeSum);
+      Value negInf = e.f32(-std::numeric_limits<float>::infinity());
+      buildLoop(b, l, keys, {}, [&](OpBuilder &kb, Location kl, Value j,
                                     ValueRange) {
         Emitter ke{kb, kl};
-        Value u = spec.score(ke, q, ke.loadRow(op.getKey(), c), r, c);
-        Value keep = ke.andi(valid, spec.visible(ke, r, c));
-        // Select the exponent before exp2 so invisible keys never form inf.
-        Value p = ke.exp2(ke.select(keep, ke.fsub(u, shift), ke.f32(-200.0f)));
+        Value u = memref::LoadOp::create(kb, kl, probs, ValueRange{r, j});
+        Value keep = ke.andi(
+            st.valid, ke.fcmp(arith::CmpFPredicate::ONE, u, negInf));
+        // Clamp before exp2 so -inf never reaches it.
+        Value x = ke.fmax(ke.fsub(u, mUse), ke.f32(-127.0f));
+        Value p = ke.fmul(ke.exp2(x), inv);
         memref::StoreOp::create(kb, kl, ke.select(keep, p, ke.f32(0.0f)),
-                                op.getProbs(), ValueRange{r, c});
+                                probs, ValueRange{r, j});
         return SmallVector<Value>{};
       });
       return SmallVector<Value>{};

@@ -278,6 +278,12 @@ void StepLowering::softmaxRows() {
       }
       s = e.select(vis, s, negInfVec);
       store(s, scores, ValueRange{r, c});
+      if (Value out = op.getScoresOut()) {
+        // Lanes past the memref's keys are masked off by the transfer.
+        vector::TransferWriteOp::create(b, loc, s, out,
+                                        ValueRange{r, e.iadd(keyPos, c)},
+                                        ArrayRef<bool>{false});
+      }
       rowMaxV = e.fmax(rowMaxV, s);
     }
     Value tileMax = vector::ReductionOp::create(

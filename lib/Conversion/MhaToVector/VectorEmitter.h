@@ -112,44 +112,6 @@ struct ScoreSpec {
     return s;
   }
 
-  /// The score of query row `r` (vector `q`) against key `c` (vector `k`),
-  /// in log2 units: s * log2(e).
-  Value score(Emitter &e, Value q, Value k, Value r, Value c) const {
-    Value s = e.fmul(e.dot(q, k), scale);
-    if (softcap) {
-      Value cap = e.f32(*softcap);
-      s = e.fmul(cap, math::TanhOp::create(e.b, e.loc, e.fdiv(s, cap)));
-    }
-    if (hasAlibi) {
-      Value dist = e.isub(e.iadd(queryPos, r), e.iadd(keyPos, c));
-      Value absDist =
-          e.select(e.icmp(arith::CmpIPredicate::slt, dist, e.idx(0)),
-                   e.isub(e.idx(0), dist), dist);
-      Value distI64 = arith::IndexCastOp::create(e.b, e.loc,
-                                                 e.b.getI64Type(), absDist);
-      Value distF = arith::SIToFPOp::create(e.b, e.loc, e.b.getF32Type(),
-                                            distI64);
-      s = e.fsub(s, e.fmul(slope, distF));
-    }
-    return e.fmul(s, e.f32(kLog2e));
-  }
-
-  /// Whether key `c` is visible to row `r` (SPEC.md's masks).
-  Value visible(Emitter &e, Value r, Value c) const {
-    Value p = e.iadd(queryPos, r);
-    Value j = e.iadd(keyPos, c);
-    Value zero = e.idx(0);
-    Value causalOk =
-        causal ? e.icmp(arith::CmpIPredicate::sle, j, p) : e.boolean(true);
-    Value leftOk = e.ori(
-        e.icmp(arith::CmpIPredicate::slt, windowLeft, zero),
-        e.icmp(arith::CmpIPredicate::sge, j, e.isub(p, windowLeft)));
-    Value rightOk = e.ori(
-        e.icmp(arith::CmpIPredicate::slt, windowRight, zero),
-        e.icmp(arith::CmpIPredicate::sle, j, e.iadd(p, windowRight)));
-    Value isSink = e.icmp(arith::CmpIPredicate::slt, j, sinks);
-    return e.andi(causalOk, e.ori(isSink, e.andi(leftOk, rightOk)));
-  }
 };
 
 /// The final statistics of row `r` of a tile.

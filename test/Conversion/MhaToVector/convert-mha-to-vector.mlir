@@ -79,16 +79,17 @@ func.func @finalize(%acc: memref<?x8xf32>, %m: memref<?xf32>, %l: memref<?xf32>,
 
 // -----
 
-// Probabilities: a loop over every key writing exp2(u - m - log2 l) where
-// visible and 0 elsewhere.
+// Probabilities from the recorded log2 scores: a loop over every key
+// writing exp2(u - m) / l where u is finite and 0 elsewhere.
 // CHECK-LABEL: func.func @probs
 // CHECK:         scf.for
+// CHECK:           arith.divf
 // CHECK:           scf.for
+// CHECK:             %[[U:.+]] = memref.load {{.*}} : memref<?x?xf32>
+// CHECK:             arith.cmpf one, %[[U]]
 // CHECK:             math.exp2
 // CHECK:             memref.store {{.*}} : memref<?x?xf32>
-func.func @probs(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %alive: i1, %p: memref<?x?xf32>,
-                 %scale: f32, %slope: f32, %qp: index, %j: index, %wl: index, %wr: index, %s: index) {
-  mha.attention_probs ins(%q, %k, %m, %l : memref<?x16xf32>, memref<?x16xf32>, memref<?xf32>, memref<?xf32>) alive(%alive)
-      outs(%p : memref<?x?xf32>) scale(%scale, %slope) at(%qp, %j) window(%wl, %wr, %s) {causal}
+func.func @probs(%m: memref<?xf32>, %l: memref<?xf32>, %alive: i1, %p: memref<?x?xf32>) {
+  mha.attention_probs ins(%m, %l : memref<?xf32>, memref<?xf32>) alive(%alive) outs(%p : memref<?x?xf32>)
   return
 }

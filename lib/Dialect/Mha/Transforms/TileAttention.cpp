@@ -445,6 +445,26 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
         scf::YieldOp::create(nb, nl);
       });
 
+  // Probabilities: the steps record the scores of the keys they visit; the
+  // rest stay -inf (invisible).
+  Value probsTile;
+  if (probs) {
+    probsTile = subviewTrailing(b, loc, probs, {batchIdx, head, row0, zero},
+                                {rowsOfr, keyLenOfr});
+    scf::ForOp::create(
+        b, loc, zero, rows, one, ValueRange{},
+        [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+          scf::ForOp::create(
+              rb, rl, zero, keyLen, one, ValueRange{},
+              [&](OpBuilder &kb, Location kl, Value j, ValueRange) {
+                memref::StoreOp::create(kb, kl, negInf, probsTile,
+                                        ValueRange{r, j});
+                scf::YieldOp::create(kb, kl);
+              });
+          scf::YieldOp::create(rb, rl);
+        });
+  }
+
   // Key ranges. p = i + Lk - Lq is row i's diagonal key.
   Value diagOffset = w.sub(keyLen, queryLen);
   Value pFirst = w.add(row0, diagOffset);
@@ -482,7 +502,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
                                   {nOfr, nb.getIndexAttr(valueDim)});
     OnlineSoftmaxStepOp::create(
         nb, nl, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
-        valueScratch, scoreScratch, alphaScratch, scoreScale, slope, pFirst,
+        valueScratch, scoreScratch, alphaScratch, probsTile, scoreScale,
+        slope, pFirst,
         j0, windowLeft, windowRight, sinks, softcap, variant.causal,
         variant.hasAlibi, masked, trackEntropy, tiles.microKernel);
   };
@@ -554,14 +575,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
 
   OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt, alive,
                                   oTile, lseTile, entropyTile);
-  if (probs) {
-    Value probsTile = subviewTrailing(b, loc, probs, {batchIdx, head, row0, zero},
-                                      {rowsOfr, keyLenOfr});
-    AttentionProbsOp::create(b, loc, qTile, kHead, rowMax, rowSum, alive,
-                             probsTile, scoreScale, slope, pFirst, zero,
-                             windowLeft, windowRight, sinks, softcap,
-                             variant.causal, variant.hasAlibi);
-  }
+  if (probsTile)
+    AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
   func::ReturnOp::create(b, loc);
 
   func.erase();
