@@ -114,7 +114,8 @@ def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",
     [AttrSizedOperandSegments]> {
   let summary = "writes a query tile's output, lse and entropy";
   let description = [{
-    From the running state of `mha.online_softmax_step`:
+    From the running state of `mha.online_softmax_step` (each result is
+    optional: a function may return, say, only the lse):
 
     ```
     output[r]  = alive && l > 0 ? acc[r] / l : 0
@@ -129,7 +130,7 @@ def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",
     Arg<Mha_F32Tile<1>, "running sum", [MemRead]>:$row_sum,
     Arg<Mha_F32Tile<1>, "running entropy term", [MemRead]>:$row_entropy,
     I1:$alive,
-    Arg<Mha_Tile<2>, "output rows [R, Dv]", [MemWrite]>:$output,
+    Arg<Optional<Mha_Tile<2>>, "output rows [R, Dv]", [MemWrite]>:$output,
     Arg<Optional<Mha_F32Tile<1>>, "lse rows", [MemWrite]>:$lse,
     Arg<Optional<Mha_F32Tile<1>>, "entropy rows", [MemWrite]>:$entropy
   );
@@ -138,7 +139,7 @@ def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",
     `ins` `(` $acc `,` $row_max `,` $row_sum `,` $row_entropy `:` type($acc)
     `,` type($row_max) `,` type($row_sum) `,` type($row_entropy) `)`
     `alive` `(` $alive `)`
-    `outs` `(` $output `:` type($output) `)`
+    (`outs` `(` $output^ `:` type($output) `)`)?
     (`lse` `(` $lse^ `:` type($lse) `)`)?
     (`entropy` `(` $entropy^ `:` type($entropy) `)`)?
     attr-dict

@@ -49,7 +49,7 @@ struct LowerOnlineSoftmaxFinalize
   LogicalResult matchAndRewrite(OnlineSoftmaxFinalizeOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    Value rows = memref::DimOp::create(rewriter, loc, op.getOutput(), 0);
+    Value rows = memref::DimOp::create(rewriter, loc, op.getRowSum(), 0);
     buildLoop(rewriter, loc, rows, {}, [&](OpBuilder &b, Location l, Value r,
                                            ValueRange) {
       Emitter e{b, l};
@@ -58,14 +58,16 @@ struct LowerOnlineSoftmaxFinalize
       Value m = st.max, any = st.any, valid = st.valid, safeSum = st.safeSum;
       Value zero = e.f32(0.0f);
       Value inv = e.fdiv(e.f32(1.0f), safeSum);
-      Value accRow = e.loadRow(op.getAcc(), r);
-      auto vecType = cast<VectorType>(accRow.getType());
-      Value scaled = e.fmul(
-          accRow, vector::BroadcastOp::create(b, l, vecType, inv));
-      Value zeros = vector::BroadcastOp::create(b, l, vecType, zero);
-      Value validVec = vector::BroadcastOp::create(
-          b, l, VectorType::get(vecType.getShape(), b.getI1Type()), valid);
-      e.storeRow(e.select(validVec, scaled, zeros), op.getOutput(), r);
+      if (Value output = op.getOutput()) {
+        Value accRow = e.loadRow(op.getAcc(), r);
+        auto vecType = cast<VectorType>(accRow.getType());
+        Value scaled = e.fmul(
+            accRow, vector::BroadcastOp::create(b, l, vecType, inv));
+        Value zeros = vector::BroadcastOp::create(b, l, vecType, zero);
+        Value validVec = vector::BroadcastOp::create(
+            b, l, VectorType::get(vecType.getShape(), b.getI1Type()), valid);
+        e.storeRow(e.select(validVec, scaled, zeros), output, r);
+      }
       Value log2Sum = e.log2(safeSum);
       if (Value lse = op.getLse()) {
         Value value = e.fmul(e.fadd(m, log2Sum), e.f32(kLn2));

@@ -386,8 +386,9 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
                                 {keyLenOfr, b.getIndexAttr(headDim)});
   Value vHead = subviewTrailing(b, loc, v, {batchIdx, kvHead, zero, zero},
                                 {keyLenOfr, b.getIndexAttr(valueDim)});
-  Value oTile = subviewTrailing(b, loc, o, {batchIdx, head, row0, zero},
-                                {rowsOfr, b.getIndexAttr(valueDim)});
+  Value oTile = o ? subviewTrailing(b, loc, o, {batchIdx, head, row0, zero},
+                                    {rowsOfr, b.getIndexAttr(valueDim)})
+                  : Value();
   auto rowSlice = [&](Value tensor) -> Value {
     if (!tensor)
       return Value();
