@@ -7,6 +7,7 @@
 #include "mha/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -19,13 +20,24 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   tile.rowsPerItem = options.rowsPerItem;
   tile.keysPerTile = options.keysPerTile;
   tile.vectorWidth = options.vectorWidth;
+  tile.scoreRows = options.scoreRows;
+  tile.scoreVectors = options.scoreVectors;
+  tile.outputRows = options.outputRows;
+  tile.outputVectors = options.outputVectors;
   pm.addPass(createMhaTilePass(tile));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createConvertMhaToVectorPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addPass(createMhaApproximateMathPass());
+  MhaApproximateMathPassOptions math;
+  math.useFma = options.useFma;
+  pm.addPass(createMhaApproximateMathPass(math));
+  // bf16 <-> f32 as integer ops: only CPUs with AVX512-BF16 convert in one
+  // instruction, and the libgcc of Debian 12 lacks __truncsfbf2.
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
   // The upstream lowering. Order matters: subviews must be expanded before
   // memrefs reach LLVM, and expand-strided-metadata emits affine.apply.
   pm.addPass(memref::createExpandStridedMetadataPass());
@@ -37,7 +49,11 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addPass(createMhaEmitEntryPointsPass());
+  MhaEmitEntryPointsPassOptions entryPoints;
+  entryPoints.workSuffix = options.workSuffix;
+  entryPoints.exportFunctions = options.exportFunctions;
+  entryPoints.dispatch = options.dispatch;
+  pm.addPass(createMhaEmitEntryPointsPass(entryPoints));
 }
 
 void mlir::mha::registerMhaPipelines() {

@@ -77,6 +77,27 @@ LogicalResult mlir::mha::emitCpuObject(ModuleOp module,
     return module.emitError() << "LLVM optimisation failed: "
                               << llvm::toString(std::move(err));
 
+  if (!options.llvmIRPath.empty()) {
+    std::error_code ec;
+    llvm::raw_fd_ostream irStream(options.llvmIRPath, ec);
+    if (ec)
+      return module.emitError() << "cannot write '" << options.llvmIRPath
+                                << "': " << ec.message();
+    llvmModule->print(irStream, nullptr);
+  }
+  if (!options.assemblyPath.empty()) {
+    std::error_code ec;
+    llvm::raw_fd_ostream asmStream(options.assemblyPath, ec);
+    if (ec)
+      return module.emitError() << "cannot write '" << options.assemblyPath
+                                << "': " << ec.message();
+    llvm::legacy::PassManager asmCodegen;
+    if (machine->addPassesToEmitFile(asmCodegen, asmStream, nullptr,
+                                     llvm::CodeGenFileType::AssemblyFile))
+      return module.emitError("the target cannot emit assembly");
+    asmCodegen.run(*llvmModule);
+  }
+
   llvm::legacy::PassManager codegen;
   if (machine->addPassesToEmitFile(codegen, os, nullptr,
                                    llvm::CodeGenFileType::ObjectFile))

@@ -25,6 +25,7 @@
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -34,6 +35,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -72,6 +75,24 @@ static cl::list<std::string>
               cl::desc("Export only this function (repeatable; default: "
                        "every public function)"),
               cl::cat(category));
+static cl::opt<std::string>
+    isaOption("isa",
+              cl::desc("Vector ISA of the kernels: auto (default: one copy per "
+                       "ISA, avx512/avx2/generic, picked at run time by the "
+                       "CPU's features), avx512, avx2, generic, or native "
+                       "(the host CPU or --cpu/--features only)"),
+              cl::init("auto"), cl::cat(category));
+static cl::list<int64_t> microKernel(
+    "micro-kernel",
+    cl::desc("S and P.V micro-kernel shape: score-rows,score-vectors,"
+             "output-rows,output-vectors (default: chosen per head dim)"),
+    cl::CommaSeparated, cl::cat(category));
+static cl::opt<std::string>
+    emitLLVM("emit-llvm", cl::desc("Also write the optimised LLVM IR here"),
+             cl::value_desc("file.ll"), cl::cat(category));
+static cl::opt<std::string>
+    emitAsm("emit-asm", cl::desc("Also write the assembly here"),
+            cl::value_desc("file.s"), cl::cat(category));
 static cl::opt<std::string> linker("cc",
                                    cl::desc("C compiler used to link (default: "
                                             "$CC, else cc)"),
@@ -173,15 +194,100 @@ int main(int argc, char **argv) {
   if (!hasFunctions)
     return fail("'" + inputFile + "' has no public func.func to export");
 
-  PassManager pm(&context);
-  if (failed(applyPassManagerCLOptions(pm)))
-    return fail("bad pass manager options");
+  // The kernel copies to build: one per ISA with run-time dispatch, or one.
+  struct Variant {
+    std::string suffix; // of the work functions; "" when there is one copy
+    std::string cpu, features;
+    int64_t vectorWidth;
+    bool fma = true; // baseline x86-64 has none: fmaf would be a libm call
+  };
+  SmallVector<Variant> variants;
+  bool x86 = llvm::Triple(llvm::sys::getDefaultTargetTriple()).isX86();
+  std::string isa = isaOption;
+  if (isa == "auto" && (!x86 || !cpu.empty() || !features.empty()))
+    isa = "native";
+  if (isa == "auto") {
+    variants = {{"avx512", "x86-64-v4", "", 16},
+                {"avx2", "x86-64-v3", "", 8},
+                {"generic", "x86-64-v2", "", 4, false}};
+  } else if (isa == "avx512" || isa == "avx2" || isa == "generic") {
+    if (!x86)
+      return fail("--isa=" + isa + " needs an x86-64 host");
+    int64_t vw = isa == "avx512" ? 16 : isa == "avx2" ? 8 : 4;
+    std::string level = isa == "avx512" ? "x86-64-v4"
+                        : isa == "avx2" ? "x86-64-v3"
+                                        : "x86-64-v2";
+    variants = {{"", level, "", vw, isa != "generic"}};
+  } else if (isa == "native") {
+    // The host CPU (or --cpu/--features): its vector width from its features.
+    llvm::StringMap<bool> hostFeatures = llvm::sys::getHostCPUFeatures();
+    bool avx512 = features.empty() && cpu.empty()
+                      ? hostFeatures.lookup("avx512f")
+                      : StringRef(features).contains("+avx512f") ||
+                            StringRef(cpu).contains("v4") ||
+                            StringRef(cpu).contains("avx512");
+    variants = {{"", cpu, features, avx512 ? 16 : 8}};
+  } else {
+    return fail("unknown --isa '" + isa +
+                "' (expected auto, avx512, avx2, generic or native)");
+  }
+
   mha::MhaCpuPipelineOptions pipelineOptions;
   pipelineOptions.rowsPerItem = rows;
   pipelineOptions.keysPerTile = cols;
-  mha::buildMhaCpuPipeline(pm, pipelineOptions);
-  if (failed(pm.run(*module)))
-    return 1;
+  if (!microKernel.empty()) {
+    if (microKernel.size() != 4 ||
+        llvm::any_of(microKernel, [](int64_t v) { return v < 1 || v > 16; }))
+      return fail("--micro-kernel takes 4 values in [1, 16]");
+    pipelineOptions.scoreRows = microKernel[0];
+    pipelineOptions.scoreVectors = microKernel[1];
+    pipelineOptions.outputRows = microKernel[2];
+    pipelineOptions.outputVectors = microKernel[3];
+  }
+
+  // Compile every variant to an object file; the first one exports the C
+  // functions (and is kept for the header).
+  SmallVector<std::string> objects;
+  SmallVector<std::unique_ptr<llvm::FileRemover>> removers;
+  OwningOpRef<ModuleOp> primary;
+  for (auto [i, variant] : llvm::enumerate(variants)) {
+    OwningOpRef<ModuleOp> copy = module->clone();
+    PassManager pm(&context);
+    if (i == 0 && failed(applyPassManagerCLOptions(pm)))
+      return fail("bad pass manager options");
+    mha::MhaCpuPipelineOptions options;
+    options.copyOptionValuesFrom(pipelineOptions);
+    options.vectorWidth = variant.vectorWidth;
+    options.useFma = variant.fma;
+    options.workSuffix = variant.suffix;
+    options.exportFunctions = i == 0;
+    options.dispatch = variants.size() > 1;
+    mha::buildMhaCpuPipeline(pm, options);
+    if (failed(pm.run(*copy)))
+      return 1;
+
+    SmallString<128> objectPath;
+    if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+            "mha-kernels", "o", objectPath))
+      return fail("cannot create a temporary file: " + ec.message());
+    removers.push_back(std::make_unique<llvm::FileRemover>(objectPath));
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objectPath, ec);
+    if (ec)
+      return fail("cannot write '" + objectPath + "': " + ec.message());
+    mha::CpuTargetOptions targetOptions;
+    targetOptions.cpu = variant.cpu;
+    targetOptions.features = variant.features;
+    if (i == 0) {
+      targetOptions.llvmIRPath = emitLLVM;
+      targetOptions.assemblyPath = emitAsm;
+    }
+    if (failed(mha::emitCpuObject(*copy, targetOptions, os)))
+      return 1;
+    objects.push_back(std::string(objectPath));
+    if (i == 0)
+      primary = std::move(copy);
+  }
 
   // Where the artifacts go; their folders are created.
   SmallString<256> header(headerFile);
@@ -197,22 +303,6 @@ int main(int argc, char **argv) {
       return fail("cannot create '" + dir + "': " + ec.message());
   }
 
-  // Object code into a temporary file; the artifact is made from it.
-  SmallString<128> objectPath;
-  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
-          "mha-kernels", "o", objectPath))
-    return fail("cannot create a temporary file: " + ec.message());
-  llvm::FileRemover removeObject(objectPath);
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(objectPath, ec);
-    if (ec)
-      return fail("cannot write '" + objectPath + "': " + ec.message());
-    mha::CpuTargetOptions targetOptions{cpu, features};
-    if (failed(mha::emitCpuObject(*module, targetOptions, os)))
-      return 1;
-  }
-
   std::string runtime =
       runtimeLib.empty() ? defaultRuntimeLib(argv[0]) : runtimeLib.getValue();
   if (!llvm::sys::fs::exists(runtime))
@@ -224,17 +314,20 @@ int main(int argc, char **argv) {
   (void)llvm::sys::fs::remove(outputFile);
   std::optional<std::string> linkError;
   if (ext == ".so") {
-    linkError = runProgram(cc, {"-shared", "-o", outputFile, objectPath,
-                                runtime, "-lpthread", "-lm"});
+    SmallVector<StringRef> args{"-shared", "-o", outputFile};
+    args.append(objects.begin(), objects.end());
+    args.append({runtime, "-lpthread", "-lm"});
+    linkError = runProgram(cc, args);
   } else {
     // A relocatable object holding the kernels and the whole runtime.
     SmallString<128> combined(outputFile);
     if (ext == ".a")
       combined += ".tmp.o";
     llvm::FileRemover removeCombined(ext == ".a" ? combined.str() : "");
-    linkError = runProgram(cc, {"-r", "-nostdlib", "-o", combined, objectPath,
-                                "-Wl,--whole-archive", runtime,
-                                "-Wl,--no-whole-archive"});
+    SmallVector<StringRef> args{"-r", "-nostdlib", "-o", combined};
+    args.append(objects.begin(), objects.end());
+    args.append({"-Wl,--whole-archive", runtime, "-Wl,--no-whole-archive"});
+    linkError = runProgram(cc, args);
     if (!linkError && ext == ".a")
       linkError = runProgram("ar", {"rcs", outputFile, combined});
   }
@@ -251,7 +344,7 @@ int main(int argc, char **argv) {
     llvm::raw_fd_ostream os(header, ec);
     if (ec)
       return fail("cannot write '" + header + "': " + ec.message());
-    if (failed(mha::writeCHeader(*module, guard,
+    if (failed(mha::writeCHeader(*primary, guard,
                                  llvm::sys::path::filename(inputFile), os)))
       return 1;
   }

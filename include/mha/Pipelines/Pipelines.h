@@ -23,6 +23,36 @@ struct MhaCpuPipelineOptions
       *this, "vector-width",
       llvm::cl::desc("f32 lanes per vector (16: AVX-512, 8: AVX2)"),
       llvm::cl::init(16)};
+  PassOptions::Option<int64_t> scoreRows{
+      *this, "score-rows", llvm::cl::desc("Rows of the S micro-kernel"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> scoreVectors{
+      *this, "score-vectors", llvm::cl::desc("Key vectors of the S micro-kernel"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> outputRows{
+      *this, "output-rows", llvm::cl::desc("Rows of the P.V micro-kernel"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> outputVectors{
+      *this, "output-vectors",
+      llvm::cl::desc("Value vectors of the P.V micro-kernel"),
+      llvm::cl::init(0)};
+  PassOptions::Option<bool> useFma{
+      *this, "fma",
+      llvm::cl::desc("The target has FMA instructions (else mul + add)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<std::string> workSuffix{
+      *this, "work-suffix",
+      llvm::cl::desc("Suffix of the work functions (one module per ISA)"),
+      llvm::cl::init("")};
+  PassOptions::Option<bool> exportFunctions{
+      *this, "export",
+      llvm::cl::desc("Emit the exported C functions in this module"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> dispatch{
+      *this, "dispatch",
+      llvm::cl::desc("Exported functions pick the work function of the "
+                     "CPU's ISA at run time"),
+      llvm::cl::init(false)};
 };
 
 /// mha.attention specs -> LLVM dialect with exported C entry points:

@@ -99,6 +99,20 @@ typedef struct mha_memref3 {
 typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h,
                             int64_t t, const uint8_t *head_alive);
 
+/* Vector ISA levels; a library holds one work function per level it was
+ * compiled for and its exported functions pick with mha_rt_cpu_isa(). */
+enum { MHA_ISA_GENERIC = 0, MHA_ISA_AVX2 = 1, MHA_ISA_AVX512 = 2 };
+
+#if defined(__GNUC__)
+#define MHA_RT_HIDDEN_ABI __attribute__((visibility("hidden")))
+#else
+#define MHA_RT_HIDDEN_ABI
+#endif
+
+/* The best level this CPU and OS support, lowered by MHA_ISA=avx2|generic
+ * in the environment. */
+MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void);
+
 /* Checks the call, then runs every work item. `name` is the exported
  * function's name and `arg_names` the C parameter names, for messages. */
 int32_t mha_rt_launch(const int64_t *signature, const char *name,

@@ -27,6 +27,10 @@ struct CpuTargetOptions {
   std::string cpu;
   std::string features;
   unsigned optLevel = 3;
+  /// When set, the optimised LLVM IR and the assembly are also written here
+  /// (for people studying the generated code).
+  std::string llvmIRPath;
+  std::string assemblyPath;
 };
 
 /// Translates `module` (LLVM dialect) to LLVM IR, optimises it and writes a

@@ -19,6 +19,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -134,6 +135,13 @@ struct ConvertMhaToVectorPass
     RewritePatternSet patterns(&getContext());
     populateMhaToVectorPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    // Lower the key-tile transposes to shuffles of the loaded rows now, before
+    // a canonicalizer can fold them into element-by-element moves.
+    RewritePatternSet transposes(&getContext());
+    vector::populateVectorTransposeLoweringPatterns(
+        transposes, vector::VectorTransposeLowering::Shuffle16x16);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(transposes))))
       return signalPassFailure();
     WalkResult leftover = getOperation()->walk([](Operation *op) {
       if (isa<OnlineSoftmaxStepOp, OnlineSoftmaxFinalizeOp, AttentionProbsOp>(

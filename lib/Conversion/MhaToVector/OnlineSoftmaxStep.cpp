@@ -82,21 +82,32 @@ struct StepLowering {
     body(loop.getInductionVar());
   }
 
-  /// Loads `width` elements of row `r` of `tile` from column `c` as f32,
-  /// zero-padded past the tile's static width.
-  Value loadWidened(Value tile, Value r, Value c, int64_t width) {
+  /// Loads `width` f32 lanes of row `r` of `tile` from column `c`, widened
+  /// from f16/bf16. Lanes at or past column `limit` (static) are zero; the
+  /// memory past it is never touched, so no masked loads are needed (masked
+  /// half-precision loads become library calls on some targets).
+  Value loadWidened(Value tile, Value r, Value c, int64_t width,
+                    int64_t valid) {
     auto type = cast<MemRefType>(tile.getType());
-    auto rawType = VectorType::get({width}, type.getElementType());
-    Value pad = arith::ConstantOp::create(
-        b, loc, b.getFloatAttr(type.getElementType(), 0.0));
-    bool inBounds = type.getDimSize(1) % width == 0;
-    Value v = vector::TransferReadOp::create(
-        b, loc, rawType, tile, ValueRange{r, c}, pad,
-        ArrayRef<bool>{inBounds});
-    if (!type.getElementType().isF32())
-      v = arith::ExtFOp::create(b, loc,
-                                VectorType::get({width}, b.getF32Type()), v);
-    return v;
+    Type elt = type.getElementType();
+    auto f32Type = VectorType::get({width}, b.getF32Type());
+    auto read = [&](int64_t n) -> Value {
+      Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, elt), tile,
+                                       ValueRange{r, c});
+      if (!elt.isF32())
+        v = arith::ExtFOp::create(b, loc, VectorType::get({n}, b.getF32Type()),
+                                  v);
+      return v;
+    };
+    if (valid >= width)
+      return read(width);
+    Value zeros = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(f32Type, 0.0f));
+    if (valid <= 0)
+      return zeros;
+    return vector::InsertStridedSliceOp::create(b, loc, read(valid), zeros,
+                                                ArrayRef<int64_t>{0},
+                                                ArrayRef<int64_t>{1});
   }
 
   void packKeys();
@@ -112,28 +123,29 @@ struct StepLowering {
 void StepLowering::packKeys() {
   Value last = e.isub(keys, idx(1));
   auto blockType = VectorType::get({vw, vw}, b.getF32Type());
+  int64_t fullDim = headDim - headDim % vw;
+  // One vw x vw block at head-dim offset d0, of which `valid` columns exist.
+  auto packBlock = [&](Value c0, Value d0, int64_t valid) {
+    Value block = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(blockType, 0.0f));
+    for (int64_t i = 0; i < vw; ++i) {
+      Value c = arith::MinSIOp::create(b, loc, e.iadd(c0, idx(i)), last);
+      Value row = loadWidened(op.getKey(), c, d0, vw, valid);
+      block = vector::InsertOp::create(b, loc, row, block, i);
+    }
+    Value transposed =
+        vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
+    for (int64_t i = 0; i < std::min(vw, valid); ++i) {
+      Value row = vector::ExtractOp::create(b, loc, transposed, i);
+      store(row, op.getKeyScratch(), ValueRange{e.iadd(d0, idx(i)), c0});
+    }
+  };
   forLoop(idx(0), idx(cols), vw, [&](Value c0) {
-    forLoop(idx(0), idx(headDim), vw, [&](Value d0) {
-      Value block = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(blockType, 0.0f));
-      for (int64_t i = 0; i < vw; ++i) {
-        Value c = arith::MinSIOp::create(b, loc, e.iadd(c0, idx(i)), last);
-        Value row = loadWidened(op.getKey(), c, d0, vw);
-        block = vector::InsertOp::create(b, loc, row, block, i);
-      }
-      Value transposed =
-          vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
-      for (int64_t i = 0; i < vw; ++i) {
-        Value d = e.iadd(d0, idx(i));
-        // Rows of the last block past D are not stored.
-        Value inRange = e.icmp(arith::CmpIPredicate::slt, d, idx(headDim));
-        auto ifOp = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        Value row = vector::ExtractOp::create(b, loc, transposed, i);
-        store(row, op.getKeyScratch(), ValueRange{d, c0});
-      }
-    });
+    if (fullDim > 0)
+      forLoop(idx(0), idx(fullDim), vw,
+              [&](Value d0) { packBlock(c0, d0, vw); });
+    if (fullDim < headDim)
+      packBlock(c0, idx(fullDim), headDim - fullDim);
   });
 }
 
@@ -147,7 +159,7 @@ Value StepLowering::packValues() {
   Value scratch = op.getValueScratch();
   forLoop(idx(0), keys, 1, [&](Value c) {
     for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw)
-      store(loadWidened(value, c, idx(d0), vw), scratch,
+      store(loadWidened(value, c, idx(d0), vw, valueDim - d0), scratch,
             ValueRange{c, idx(d0)});
   });
   return scratch;

@@ -1,13 +1,14 @@
 // RUN: mha-opt %s -split-input-file -convert-mha-to-vector | FileCheck %s
 
 // An unmasked f16 step: keys are packed transposed with 16x16 vector
-// transposes, values widened into their scratch; S = Q.K^T keeps 4x4 vector
+// transposes (lowered to shuffles here, before a canonicalizer can scalarise
+// them), values widened into their scratch; S = Q.K^T keeps 4x4 vector
 // accumulators in registers across the head dim; the softmax reduces each
 // row's max and sum over key vectors (keys past the tile are masked, no
 // window compares); P.V keeps 4x1 accumulators across the keys.
 // CHECK-LABEL: func.func @step_unmasked
-// CHECK:         vector.transfer_read %{{.+}} : memref<?x16xf16, strided<[?, 1], offset: ?>>, vector<16xf16>
-// CHECK:         vector.transpose %{{.+}}, [1, 0] : vector<16x16xf32> to vector<16x16xf32>
+// CHECK:         vector.load %{{.+}} : memref<?x16xf16, strided<[?, 1], offset: ?>>, vector<16xf16>
+// CHECK:         vector.shuffle
 // CHECK:         arith.extf {{.*}} : vector<16xf16> to vector<16xf32>
 // CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-COUNT-16: vector.fma

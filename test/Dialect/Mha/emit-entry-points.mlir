@@ -6,19 +6,20 @@
 // and reads the head's alive byte.
 // CHECK: llvm.func internal @f__kernel
 // CHECK: llvm.func internal @_mlir_ciface_f__kernel
-// CHECK: llvm.mlir.global internal constant @f__signature(dense<[1, 4, 3, 2, 16, 1, 2, 0, 2, 32, 4, 1, -1, 4, 2, 2, -1, 6, 8
-// CHECK-DAG: llvm.mlir.global internal constant @f__name("f\00")
-// CHECK-DAG: llvm.mlir.global internal constant @f__arg0("q\00")
-// CHECK-DAG: llvm.mlir.global internal constant @f__arg3("o\00")
-// CHECK: llvm.func @mha_rt_launch(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> i32
 // CHECK-LABEL: llvm.func internal @f__work
 // CHECK-SAME:    (%[[DESCS:.+]]: !llvm.ptr, %[[B:.+]]: i64, %[[H:.+]]: i64, %[[T:.+]]: i64, %[[ALIVE:.+]]: !llvm.ptr)
 // CHECK:         llvm.getelementptr %[[ALIVE]][%[[H]]]
 // CHECK:         llvm.icmp "ne"
 // CHECK:         llvm.call @_mlir_ciface_f__kernel(
+// CHECK: llvm.mlir.global internal constant @f__signature(dense<[1, 4, 3, 2, 16, 1, 2, 0, 2, 32, 4, 1, -1, 4, 2, 2, -1, 6, 8
+// CHECK-DAG: llvm.mlir.global internal constant @f__name("f\00")
+// CHECK-DAG: llvm.mlir.global internal constant @f__arg0("q\00")
+// CHECK-DAG: llvm.mlir.global internal constant @f__arg3("o\00")
+// CHECK: llvm.func @mha_rt_launch(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> i32
 // CHECK-LABEL: llvm.func @f(
 // CHECK:         llvm.alloca
-// CHECK:         %[[STATUS:.+]] = llvm.call @mha_rt_launch
+// CHECK:         %[[WORK:.+]] = llvm.mlir.addressof @f__work : !llvm.ptr
+// CHECK:         %[[STATUS:.+]] = llvm.call @mha_rt_launch({{.*}}, %[[WORK]])
 // CHECK:         llvm.return %[[STATUS]] : i32
 module {
   llvm.func @f__kernel() attributes {mha.entry_point = #mha.entry_point<name = "f", rowsPerItem = 16, gridHeads = 2,

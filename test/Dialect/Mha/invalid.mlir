@@ -1402,3 +1402,45 @@ func.func @huge_layer_heads(%x: tensor<1x8x64xf32>, %wq: tensor<64x64xf32>, %wk:
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4611686018427387904} : tensor<1x8x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32> -> tensor<1x8x64xf32>
   return %y : tensor<1x8x64xf32>
 }
+
+// -----
+
+// Absurd static sizes (issue 9): every dimension of every operand is capped,
+// so products of two sizes fit in int64 in the compiler and the runtime.
+func.func @huge_key_len(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x2147483648x16xf32>, %v: tensor<1x2x2147483648x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{'key' dim 2 is 2147483648, more than the largest supported size 2147483647}}
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x2147483648x16xf32>, tensor<1x2x2147483648x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @huge_heads(%q: tensor<1x4294967296x8x16xf32>, %k: tensor<1x1x8x16xf32>, %v: tensor<1x1x8x16xf32>) -> tensor<1x4294967296x8x16xf32> {
+  // expected-error @+1 {{'query' dim 1 is 4294967296, more than the largest supported size 2147483647}}
+  %o = mha.attention %q, %k, %v : tensor<1x4294967296x8x16xf32>, tensor<1x1x8x16xf32>, tensor<1x1x8x16xf32> -> tensor<1x4294967296x8x16xf32>
+  return %o : tensor<1x4294967296x8x16xf32>
+}
+
+// -----
+
+func.func @huge_value_dim(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x1099511627776xf32>) -> tensor<1x2x8x1099511627776xf32> {
+  // expected-error @+1 {{'value' dim 3 is 1099511627776, more than the largest supported size 2147483647}}
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x1099511627776xf32> -> tensor<1x2x8x1099511627776xf32>
+  return %o : tensor<1x2x8x1099511627776xf32>
+}
+
+// -----
+
+func.func @min_window(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{'window_left' values must be >= -1 (-1 = unbounded), got -9223372036854775808 at index 1}}
+  %o = mha.attention %q, %k, %v {window_left = array<i64: 3, -9223372036854775808>} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @max_sinks(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{'sink_tokens' must be in [0, 2147483647], got 9223372036854775807}}
+  %o = mha.attention %q, %k, %v {sink_tokens = 9223372036854775807} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}

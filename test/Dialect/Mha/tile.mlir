@@ -27,7 +27,7 @@
 // OPTS-SAME:    rowsPerItem = 8
 // OPTS:         memref.alloca() {alignment = 64 : i64} : memref<8x16xf32>
 // OPTS:         memref.alloca() {alignment = 64 : i64} : memref<16x32xf32>
-// OPTS:         micro_kernel = #mha.micro_kernel<vectorWidth = 8, scoreRows = 2, scoreVectors = 4, outputRows = 4, outputVectors = 2>
+// OPTS:         micro_kernel = #mha.micro_kernel<vectorWidth = 8, scoreRows = 2, scoreVectors = 2, outputRows = 4, outputVectors = 2>
 func.func @plain(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>, %v: tensor<?x4x?x16xf32>) -> tensor<?x4x?x16xf32> {
   %o = mha.attention %q, %k, %v : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32> -> tensor<?x4x?x16xf32>
   return %o : tensor<?x4x?x16xf32>

@@ -10,7 +10,9 @@
 
 #include "mha/Dialect/Mha/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -22,6 +24,29 @@ namespace mlir::mha {
 using namespace mlir;
 
 namespace {
+
+/// `fma(a, b, c)` -> `a * b + c`, for targets without FMA instructions.
+void replaceFma(PatternRewriter &rewriter, Operation *op, Value a, Value b,
+                Value c) {
+  Value product = arith::MulFOp::create(rewriter, op->getLoc(), a, b);
+  rewriter.replaceOpWithNewOp<arith::AddFOp>(op, product, c);
+}
+struct SplitVectorFma : OpRewritePattern<vector::FMAOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(vector::FMAOp op,
+                                PatternRewriter &rewriter) const override {
+    replaceFma(rewriter, op, op.getLhs(), op.getRhs(), op.getAcc());
+    return success();
+  }
+};
+struct SplitMathFma : OpRewritePattern<math::FmaOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(math::FmaOp op,
+                                PatternRewriter &rewriter) const override {
+    replaceFma(rewriter, op, op.getA(), op.getB(), op.getC());
+    return success();
+  }
+};
 
 struct MhaApproximateMathPass
     : public mha::impl::MhaApproximateMathPassBase<MhaApproximateMathPass> {
@@ -43,6 +68,12 @@ struct MhaApproximateMathPass
     populateMathPolynomialApproximationPatterns(patterns, approximated);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
+    if (!useFma) {
+      RewritePatternSet split(ctx);
+      split.add<SplitVectorFma, SplitMathFma>(ctx);
+      if (failed(applyPatternsGreedily(getOperation(), std::move(split))))
+        return signalPassFailure();
+    }
   }
 };
 

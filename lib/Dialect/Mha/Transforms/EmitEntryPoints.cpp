@@ -114,9 +114,16 @@ namespace {
 /// Emits the LLVM-dialect glue of one kernel.
 class EntryPointEmitter {
 public:
+  struct Options {
+    std::string workSuffix;
+    bool exportFunctions = true;
+    bool dispatch = false;
+  };
+
   EntryPointEmitter(ModuleOp module, LLVM::LLVMFuncOp kernel,
-                    EntryPointAttr entry)
+                    EntryPointAttr entry, Options options)
       : module(module), kernel(kernel), entry(entry),
+        options(std::move(options)),
         b(module.getContext()), loc(kernel.getLoc()),
         ptrType(LLVM::LLVMPointerType::get(module.getContext())),
         i64(b.getI64Type()), i32(b.getI32Type()), i8(b.getI8Type()) {}
@@ -134,10 +141,22 @@ private:
   }
   /// A stack array of `values` (pointers); returns its address.
   Value stackArray(OpBuilder &ob, ArrayRef<Value> values);
+  /// The work function of `suffix` ("" for the undecorated one).
+  std::string workName(StringRef suffix) const {
+    std::string n = (entry.getName() + "__work").str();
+    if (!suffix.empty())
+      n += ("_" + suffix).str();
+    return n;
+  }
+  /// The work function the exported function passes to the runtime: this
+  /// module's, or the one of the CPU's ISA.
+  Value selectWork(OpBuilder &ob, LLVM::LLVMFunctionType workType);
+  void emitExported(LLVM::LLVMFunctionType workType);
 
   ModuleOp module;
   LLVM::LLVMFuncOp kernel;
   EntryPointAttr entry;
+  Options options;
   OpBuilder b;
   Location loc;
   Type ptrType, i64, i32, i8;
@@ -169,7 +188,7 @@ Value EntryPointEmitter::stackArray(OpBuilder &ob, ArrayRef<Value> values) {
 
 LogicalResult EntryPointEmitter::emit() {
   StringRef name = entry.getName();
-  if (module.lookupSymbol(name))
+  if (options.exportFunctions && module.lookupSymbol(name))
     return kernel.emitError() << "cannot export '" << name
                               << "': the symbol is already defined";
   std::string cifaceName = ("_mlir_ciface_" + kernel.getSymName()).str();
@@ -184,36 +203,18 @@ LogicalResult EntryPointEmitter::emit() {
   b.setInsertionPointToEnd(module.getBody());
   size_t numTensors = entry.getRoles().size();
 
-  // The signature table.
-  SmallVector<int64_t> words = buildSignatureTable(entry);
-  auto tableType = LLVM::LLVMArrayType::get(i64, words.size());
-  std::string signature = (name + "__signature").str();
-  LLVM::GlobalOp::create(
-      b, loc, tableType, /*isConstant=*/true, LLVM::Linkage::Internal,
-      signature,
-      DenseElementsAttr::get(
-          RankedTensorType::get({(int64_t)words.size()}, i64),
-          ArrayRef<int64_t>(words)));
-  std::string nameSymbol = emitString("name", name);
-  SmallVector<std::string> argNameSymbols;
-  for (auto [i, role] : llvm::enumerate(entry.getRoles()))
-    argNameSymbols.push_back(emitString(
-        ("arg" + Twine(i)).str(),
-        getParameterName(cast<TensorRoleAttr>(role).getValue())));
-
-  // The runtime entry point.
-  auto launchType = LLVM::LLVMFunctionType::get(
-      i32, {ptrType, ptrType, ptrType, ptrType, ptrType, ptrType});
-  if (!module.lookupSymbol("mha_rt_launch"))
-    LLVM::LLVMFuncOp::create(b, loc, "mha_rt_launch", launchType);
-
   // void name__work(void **descs, i64 b, i64 h, i64 t, const uint8_t *alive)
   auto workType = LLVM::LLVMFunctionType::get(
       LLVM::LLVMVoidType::get(b.getContext()),
       {ptrType, i64, i64, i64, ptrType});
-  std::string workName = (name + "__work").str();
-  auto work = LLVM::LLVMFuncOp::create(b, loc, workName, workType,
-                                       LLVM::Linkage::Internal);
+  // Work functions other objects of the library call are hidden, not
+  // internal.
+  bool shared = !options.exportFunctions || options.dispatch;
+  auto work = LLVM::LLVMFuncOp::create(
+      b, loc, workName(options.workSuffix), workType,
+      shared ? LLVM::Linkage::External : LLVM::Linkage::Internal);
+  if (shared)
+    work.setVisibility_(LLVM::Visibility::Hidden);
   {
     Block *body = work.addEntryBlock(b);
     OpBuilder wb = OpBuilder::atBlockBegin(body);
@@ -240,32 +241,98 @@ LogicalResult EntryPointEmitter::emit() {
     LLVM::CallOp::create(wb, loc, ciface, args);
     LLVM::ReturnOp::create(wb, loc, ValueRange{});
   }
+  if (options.exportFunctions)
+    emitExported(workType);
+  return success();
+}
+
+Value EntryPointEmitter::selectWork(OpBuilder &ob,
+                                    LLVM::LLVMFunctionType workType) {
+  if (!options.dispatch)
+    return addressOf(ob, workName(options.workSuffix));
+  // Levels of MHA_ISA_* in KernelAbi.h, lowest first.
+  static const char *const suffixes[] = {"generic", "avx2", "avx512"};
+  auto isaType = LLVM::LLVMFunctionType::get(i32, {});
+  if (!module.lookupSymbol("mha_rt_cpu_isa")) {
+    OpBuilder::InsertionGuard guard(b);
+    LLVM::LLVMFuncOp::create(b, loc, "mha_rt_cpu_isa", isaType);
+  }
+  Value isa = LLVM::CallOp::create(
+                  ob, loc, isaType,
+                  SymbolRefAttr::get(ob.getContext(), "mha_rt_cpu_isa"),
+                  ValueRange{})
+                  .getResult();
+  Value chosen;
+  for (auto [level, suffix] : llvm::enumerate(suffixes)) {
+    std::string fn = workName(suffix);
+    if (!module.lookupSymbol(fn)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(module.getBody());
+      auto decl = LLVM::LLVMFuncOp::create(b, loc, fn, workType);
+      decl.setVisibility_(LLVM::Visibility::Hidden);
+    }
+    Value address = addressOf(ob, fn);
+    if (!chosen) {
+      chosen = address;
+      continue;
+    }
+    Value atLeast = LLVM::ICmpOp::create(
+        ob, loc, LLVM::ICmpPredicate::sge, isa,
+        LLVM::ConstantOp::create(ob, loc, i32,
+                                 ob.getI32IntegerAttr(int32_t(level))));
+    chosen = LLVM::SelectOp::create(ob, loc, atLeast, address, chosen);
+  }
+  return chosen;
+}
+
+void EntryPointEmitter::emitExported(LLVM::LLVMFunctionType workType) {
+  StringRef name = entry.getName();
+  size_t numTensors = entry.getRoles().size();
+  // The signature table.
+  SmallVector<int64_t> words = buildSignatureTable(entry);
+  auto tableType = LLVM::LLVMArrayType::get(i64, words.size());
+  std::string signature = (name + "__signature").str();
+  LLVM::GlobalOp::create(
+      b, loc, tableType, /*isConstant=*/true, LLVM::Linkage::Internal,
+      signature,
+      DenseElementsAttr::get(
+          RankedTensorType::get({(int64_t)words.size()}, i64),
+          ArrayRef<int64_t>(words)));
+  std::string nameSymbol = emitString("name", name);
+  SmallVector<std::string> argNameSymbols;
+  for (auto [i, role] : llvm::enumerate(entry.getRoles()))
+    argNameSymbols.push_back(emitString(
+        ("arg" + Twine(i)).str(),
+        getParameterName(cast<TensorRoleAttr>(role).getValue())));
+
+  // The runtime entry point.
+  auto launchType = LLVM::LLVMFunctionType::get(
+      i32, {ptrType, ptrType, ptrType, ptrType, ptrType, ptrType});
+  if (!module.lookupSymbol("mha_rt_launch"))
+    LLVM::LLVMFuncOp::create(b, loc, "mha_rt_launch", launchType);
 
   // mha_status name(const DLTensor *..., const mha_options *)
   SmallVector<Type> exportedArgs(numTensors + 1, ptrType);
   auto exported = LLVM::LLVMFuncOp::create(
       b, loc, name, LLVM::LLVMFunctionType::get(i32, exportedArgs));
-  {
-    Block *body = exported.addEntryBlock(b);
-    OpBuilder eb = OpBuilder::atBlockBegin(body);
-    SmallVector<Value> tensors(body->getArguments().drop_back());
-    SmallVector<Value> argNames;
-    for (const std::string &s : argNameSymbols)
-      argNames.push_back(addressOf(eb, s));
-    Value tensorArray = stackArray(eb, tensors);
-    Value namesArray = stackArray(eb, argNames);
-    Value status = LLVM::CallOp::create(
-                       eb, loc, launchType, SymbolRefAttr::get(
-                                                eb.getContext(),
-                                                "mha_rt_launch"),
-                       ValueRange{addressOf(eb, signature),
-                                  addressOf(eb, nameSymbol), namesArray,
-                                  tensorArray, body->getArguments().back(),
-                                  addressOf(eb, workName)})
-                       .getResult();
-    LLVM::ReturnOp::create(eb, loc, status);
-  }
-  return success();
+  Block *body = exported.addEntryBlock(b);
+  OpBuilder eb = OpBuilder::atBlockBegin(body);
+  SmallVector<Value> tensors(body->getArguments().drop_back());
+  SmallVector<Value> argNames;
+  for (const std::string &s : argNameSymbols)
+    argNames.push_back(addressOf(eb, s));
+  Value tensorArray = stackArray(eb, tensors);
+  Value namesArray = stackArray(eb, argNames);
+  Value work = selectWork(eb, workType);
+  Value status =
+      LLVM::CallOp::create(
+          eb, loc, launchType,
+          SymbolRefAttr::get(eb.getContext(), "mha_rt_launch"),
+          ValueRange{addressOf(eb, signature), addressOf(eb, nameSymbol),
+                     namesArray, tensorArray, body->getArguments().back(),
+                     work})
+          .getResult();
+  LLVM::ReturnOp::create(eb, loc, status);
 }
 
 struct MhaEmitEntryPointsPass
@@ -282,7 +349,9 @@ struct MhaEmitEntryPointsPass
         kernels.push_back({func, entry});
     }
     for (auto [kernel, entry] : kernels)
-      if (failed(EntryPointEmitter(module, kernel, entry).emit()))
+      if (failed(EntryPointEmitter(module, kernel, entry,
+                                   {workSuffix, exportFunctions, dispatch})
+                     .emit()))
         return signalPassFailure();
   }
 };

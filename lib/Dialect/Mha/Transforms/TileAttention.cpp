@@ -250,11 +250,14 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
                          int64_t valueDim) const {
     int64_t vw = vectorWidth;
     int64_t valueVectors = (valueDim + vw - 1) / vw;
+    // AVX-512 has 32 vector registers, AVX2 and SSE 16: half as many
+    // accumulators below 16 lanes.
+    int64_t accVectors = vw >= 16 ? 4 : 2;
     int64_t sRows = scoreRows ? scoreRows : 4;
-    int64_t sVecs = scoreVectors ? scoreVectors : 4;
+    int64_t sVecs = scoreVectors ? scoreVectors : accVectors;
     int64_t oRows = outputRows ? outputRows : 4;
     int64_t oVecs = outputVectors ? outputVectors
-                                  : std::min<int64_t>(4, valueVectors);
+                                  : std::min<int64_t>(accVectors, valueVectors);
     // Every block of the value dim has oVecs vectors.
     int64_t paddedValueDim = roundUp(valueDim, vw * oVecs);
     int64_t colsChoice = keysPerTile ? keysPerTile : 64;

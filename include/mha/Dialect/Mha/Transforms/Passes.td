@@ -68,8 +68,15 @@ def MhaApproximateMathPass : Pass<"mha-approximate-math"> {
     Expands `math.exp2` into `math.exp` and then rewrites `math.exp`,
     `math.log2` and `math.tanh` into polynomial approximations on f32 vectors
     and scalars, so the generated kernels call no libm function in their
-    loops and the library needs no libm symbol for them.
+    loops and the library needs no libm symbol for them. With
+    `fma=false` (targets without FMA instructions, where `llvm.fma` would
+    become a call to `fmaf`), every `vector.fma` and `math.fma` becomes a
+    multiply and an add.
   }];
+  let options = [
+    Option<"useFma", "fma", "bool", /*default=*/"true",
+           "The target has fused multiply-add instructions">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::vector::VectorDialect"
@@ -88,7 +95,22 @@ def MhaEmitEntryPointsPass : Pass<"mha-emit-entry-points", "ModuleOp"> {
       kernel;
     - `<name>`: the exported `mha_status name(const DLTensor *..., const
       mha_options *)`, which calls `mha_rt_launch` with the three above.
+
+    A library may hold one copy of the kernels per vector ISA, each module
+    compiled separately: `work-suffix` names this module's work functions
+    (`<name>__work_<suffix>`), `export=false` leaves the exported function
+    and its table to the primary module, and `dispatch` makes the exported
+    function pick `<name>__work_{avx512,avx2,generic}` by
+    `mha_rt_cpu_isa()` at run time.
   }];
+  let options = [
+    Option<"workSuffix", "work-suffix", "std::string", /*default=*/"\"\"",
+           "Suffix of this module's work functions">,
+    Option<"exportFunctions", "export", "bool", /*default=*/"true",
+           "Emit the exported C functions and signature tables">,
+    Option<"dispatch", "dispatch", "bool", /*default=*/"false",
+           "Exported functions pick the work function of the CPU's ISA">,
+  ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 

@@ -1,0 +1,70 @@
+/*===- CpuIsa.c - Which vector ISA this CPU runs ------------------*- C -*-===*
+ * SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+ *
+ * Generated libraries hold one kernel per vector ISA (AVX-512 = x86-64-v4,
+ * AVX2+FMA = x86-64-v3, generic = x86-64-v2: SSE4.2); their exported
+ * functions ask here which one to run. The answer
+ * needs both the CPU's features (cpuid) and the OS saving the wide
+ * registers (xgetbv). MHA_ISA=avx512|avx2|generic in the environment asks
+ * for a lower level (for tests and comparisons), never a higher one.
+ *===----------------------------------------------------------------------===*/
+
+#include "mha/Runtime/KernelAbi.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+static unsigned long long read_xcr0(void) {
+  unsigned int lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return ((unsigned long long)hi << 32) | lo;
+}
+
+static int detect_isa(void) {
+  unsigned int eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx))
+    return MHA_ISA_GENERIC;
+  int osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1, fma = (ecx >> 12) & 1;
+  if (!osxsave || !avx)
+    return MHA_ISA_GENERIC;
+  unsigned long long xcr0 = read_xcr0();
+  if ((xcr0 & 0x6) != 0x6) /* XMM and YMM state */
+    return MHA_ISA_GENERIC;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
+    return MHA_ISA_GENERIC;
+  int avx2 = (ebx >> 5) & 1;
+  /* x86-64-v4: AVX-512 F, CD, BW, DQ, VL; the OS must save opmask and ZMM. */
+  int avx512 = ((ebx >> 16) & 1) && ((ebx >> 28) & 1) && ((ebx >> 30) & 1) &&
+               ((ebx >> 17) & 1) && ((ebx >> 31) & 1) &&
+               (xcr0 & 0xe0) == 0xe0;
+  if (avx512 && avx2 && fma)
+    return MHA_ISA_AVX512;
+  if (avx2 && fma)
+    return MHA_ISA_AVX2;
+  return MHA_ISA_GENERIC;
+}
+#else
+static int detect_isa(void) { return MHA_ISA_GENERIC; }
+#endif
+
+MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void) {
+  /* Computed once; a benign race computes the same value twice. */
+  static volatile int cached = -1;
+  int isa = cached;
+  if (isa >= 0)
+    return isa;
+  isa = detect_isa();
+  const char *wanted = getenv("MHA_ISA");
+  if (wanted) {
+    int level = strcmp(wanted, "generic") == 0 ? MHA_ISA_GENERIC
+                : strcmp(wanted, "avx2") == 0  ? MHA_ISA_AVX2
+                                               : MHA_ISA_AVX512;
+    if (level < isa)
+      isa = level;
+  }
+  cached = isa;
+  return isa;
+}

@@ -1,0 +1,32 @@
+// RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx512 dispatch=true" | FileCheck %s --check-prefix=DISPATCH
+// RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx2 export=false" | FileCheck %s --check-prefix=SECONDARY
+// With one copy of the kernels per ISA, the primary module's exported
+// function picks the work function of the CPU's ISA; the others are
+// declared (hidden) and defined by their own modules, which export nothing.
+// DISPATCH: llvm.func hidden @f__work_avx512(
+// DISPATCH: llvm.func @f(
+// DISPATCH:   %[[ISA:.+]] = llvm.call @mha_rt_cpu_isa() : () -> i32
+// DISPATCH:   llvm.mlir.addressof @f__work_generic
+// DISPATCH:   llvm.mlir.addressof @f__work_avx2
+// DISPATCH:   llvm.icmp "sge" %[[ISA]]
+// DISPATCH:   llvm.select
+// DISPATCH:   llvm.mlir.addressof @f__work_avx512
+// DISPATCH:   llvm.select
+// DISPATCH:   llvm.call @mha_rt_launch
+// DISPATCH-DAG: llvm.func hidden @f__work_generic(!llvm.ptr, i64, i64, i64, !llvm.ptr)
+// DISPATCH-DAG: llvm.func hidden @f__work_avx2(!llvm.ptr, i64, i64, i64, !llvm.ptr)
+// SECONDARY: llvm.func hidden @f__work_avx2(
+// SECONDARY-NOT: @f__signature
+// SECONDARY-NOT: llvm.func @f(
+
+module {
+  llvm.func @f__kernel() attributes {mha.entry_point = #mha.entry_point<name = "f", rowsPerItem = 16, gridHeads = 2,
+      roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>],
+      types = [memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>,
+               memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>]>} {
+    llvm.return
+  }
+  llvm.func @_mlir_ciface_f__kernel(%q: !llvm.ptr, %k: !llvm.ptr, %v: !llvm.ptr, %o: !llvm.ptr, %b: i64, %h: i64, %t: i64, %alive: i1) {
+    llvm.return
+  }
+}
