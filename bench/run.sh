@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bench/run.sh [--quick] [extra bench.py options]
+#
+# The CPU attention benchmark of issue 4, in one command:
+#   1. bench/.venv: created with python3 -m venv when missing, and the peers
+#      (bench/requirements.txt) pip-installed into it. Nothing in the build or
+#      the tests needs it.
+#   2. bench/out: the benchmark's specs (bench/gen_specs.py), compiled with
+#      build/bin/mha-compile (MHA_COMPILE overrides), and the FMA peak probe
+#      (bench/peak.c, clang -O2 -march=native).
+#   3. one Python process (bench/bench.py) that times everything on the same
+#      inputs and prints one table; bench/out/results.json and results.md.
+#
+# --quick: L=512 and 2048, D=128, f32 only (a smoke test, < 2 minutes once
+# the venv exists).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root"
+venv="$here/.venv"
+out="$here/out"
+compile="${MHA_COMPILE:-$root/build/bin/mha-compile}"
+py="${PYTHON:-python3}"
+
+# --- 1. virtual environment with the peers ---------------------------------
+stamp="$venv/.installed-$(sha256sum "$here/requirements.txt" | cut -c1-16)"
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "== creating $venv"
+  "$py" -m venv "$venv"
+fi
+if [[ ! -e "$stamp" ]]; then
+  echo "== installing peers into $venv (first run: a few GB, a few minutes)"
+  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  # torch: the CPU-only wheels when their index is reachable, else PyPI's.
+  torch_req="$(grep -E '^torch==' "$here/requirements.txt" || true)"
+  if [[ -n "$torch_req" ]] && ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+    "$venv/bin/python" -m pip install -q --retries 0 --timeout 15 \
+        --index-url https://download.pytorch.org/whl/cpu "$torch_req+cpu" 2>/dev/null ||
+      "$venv/bin/python" -m pip install -q "$torch_req" ||
+      echo "!! torch failed to install: its peers will report it"
+  fi
+  # One package at a time, so one failure does not stop the others.
+  ok=1
+  while read -r req; do
+    [[ -z "$req" || "$req" == \#* || "$req" == torch==* ]] && continue
+    "$venv/bin/python" -m pip install -q "$req" || { ok=0; echo "!! $req failed to install"; }
+  done < "$here/requirements.txt"
+  [[ $ok == 1 ]] && touch "$stamp"
+fi
+
+# --- 2. specs, libraries, peak probe ----------------------------------------
+mkdir -p "$out"
+"$py" "$here/gen_specs.py" "$out" >/dev/null
+dts="f32 bf16"
+[[ " $* " == *" --quick "* ]] && dts="f32"   # --quick times f32 only
+for dt in $dts; do
+  spec="$out/spec_$dt.mlir"
+  lib="$out/libmha_bench_$dt.so"
+  if [[ ! -e "$lib" || "$lib" -ot "$spec" || "$lib" -ot "$compile" ]]; then
+    echo "== $compile $spec -o $lib"
+    "$compile" "$spec" -o "$lib" || { echo "!! mha-compile failed for $dt"; rm -f "$lib"; }
+  fi
+done
+cc="$(command -v clang-22 || command -v clang || command -v cc)"
+if [[ ! -x "$out/peak" || "$out/peak" -ot "$here/peak.c" ]]; then
+  "$cc" -O2 -march=native "$here/peak.c" -o "$out/peak" -lpthread ||
+    echo "!! peak probe failed to build"
+fi
+
+# --- 3. one process times everything ---------------------------------------
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are dropped so that OpenBLAS (NumPy's
+# peer) picks its own kernel for this CPU; bench.py drops them again itself.
+exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+  "$venv/bin/python" "$here/bench.py" --out "$out" "$@"
