@@ -8,7 +8,7 @@ PACKAGES=(
   "llvm-${LLVM_MAJOR}-dev" "libmlir-${LLVM_MAJOR}-dev" "mlir-${LLVM_MAJOR}-tools"
   "clang-${LLVM_MAJOR}" "lld-${LLVM_MAJOR}" "llvm-${LLVM_MAJOR}-tools"
   cmake ninja-build ccache python3 libdlpack-dev libgtest-dev zlib1g-dev
-  libzstd-dev
+  libzstd-dev "libclang-rt-${LLVM_MAJOR}-dev"
 )
 
 missing=()

@@ -653,6 +653,38 @@ TEST_F(LaunchErrorTest, ExtentOverflowFromByteOffset) {
   expectError(MHA_ERR_LAYOUT, {"attn: 'q' (query)", "int64"});
 }
 
+// Sizes that each fit (even under the verifier's cap of 2^31 - 1) but whose
+// product B * H * L * D (elements, then bytes) overflows int64: the extent
+// check must catch it, with NULL (compact) strides as with explicit ones.
+TEST_F(LaunchErrorTest, CompactSizeProductOverflowsInt64) {
+  for (auto &t : {call.q.get(), call.o.get()}) {
+    t->dl.strides = nullptr;
+    t->shape[0] = int64_t(1) << 20;
+    t->shape[2] = int64_t(1) << 40;
+  }
+  expectError(MHA_ERR_LAYOUT, {"attn: 'q' (query)", "int64"});
+}
+
+TEST_F(LaunchErrorTest, SizesAtTheVerifierCapOverflowInt64) {
+  constexpr int64_t kCap = (int64_t(1) << 31) - 1;
+  call.q->dl.strides = nullptr;
+  call.q->shape[0] = kCap;
+  call.q->shape[2] = kCap;
+  expectError(MHA_ERR_LAYOUT, {"attn: 'q' (query)", "int64"});
+}
+
+TEST_F(LaunchErrorTest, ElementCountFitsButBytesOverflow) {
+  // 2^61 elements of 4 bytes: the element offset fits, the byte count not.
+  call.q->dl.strides = nullptr;
+  call.q->shape[0] = int64_t(1) << 56;
+  expectError(MHA_ERR_LAYOUT, {"attn: 'q' (query)", "int64"});
+}
+
+TEST_F(LaunchErrorTest, HugeSizeInOneDimension) {
+  call.q->shape[2] = INT64_MAX;
+  expectError(MHA_ERR_LAYOUT, {"attn: 'q' (query)", "int64"});
+}
+
 TEST_F(LaunchErrorTest, OutputOverlapsInput) {
   // o's range starts inside q's.
   call.o->dl.data = call.q->storage.data() + 10;

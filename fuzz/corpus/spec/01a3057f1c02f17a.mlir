@@ -1,0 +1,11 @@
+func.func @layer_qkv_bias(%x: tensor<?x?x512xf32>, %wq: tensor<512x512xf32>,
+                          %wk: tensor<512x128xf32>, %wv: tensor<512x128xf32>,
+                          %wo: tensor<512x512xf32>, %bq: tensor<512xf32>,
+                          %bk: tensor<128xf32>, %bv: tensor<128xf32>) -> tensor<?x?x512xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv
+       {num_heads = 8, num_kv_heads = 2, has_qkv_bias}
+       : tensor<?x?x512xf32>, tensor<512x512xf32>, tensor<512x128xf32>,
+         tensor<512x128xf32>, tensor<512x512xf32>, tensor<512xf32>,
+         tensor<128xf32>, tensor<128xf32> -> tensor<?x?x512xf32>
+  return %y : tensor<?x?x512xf32>
+}

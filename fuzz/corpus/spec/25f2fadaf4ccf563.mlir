@@ -1,0 +1,13 @@
+func.func @runtime_mask(%q: tensor<?x8x?x16xf32>, %k: tensor<?x2x?x16xf32>,
+                        %v: tensor<?x2x?x16xf32>)
+    -> (tensor<?x8x?x16xf32>, tensor<?x8x?xf32>, tensor<?x8x?x?xf32>,
+        tensor<?x8x?xf32>) {
+  %o, %lse, %p, %e = mha.attention %q, %k, %v
+         {causal, return_lse, return_probs, return_entropy}
+       : tensor<?x8x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+       -> tensor<?x8x?x16xf32>, tensor<?x8x?xf32>, tensor<?x8x?x?xf32>,
+          tensor<?x8x?xf32>
+  return %o, %lse, %p, %e
+       : tensor<?x8x?x16xf32>, tensor<?x8x?xf32>, tensor<?x8x?x?xf32>,
+         tensor<?x8x?xf32>
+}

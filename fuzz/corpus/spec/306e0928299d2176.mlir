@@ -1,0 +1,6 @@
+func.func @scale(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> {
+  %o = mha.attention %q, %q, %q {scale = 0.125 : f32}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>
+  return %o : tensor<2x4x16x64xf32>
+}

@@ -1,0 +1,8 @@
+func.func @band(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>,
+                %v: tensor<?x4x?x16xf32>) -> tensor<?x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v {window_left = array<i64: 5>,
+                                 window_right = array<i64: 2>}
+       : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>
+       -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}

@@ -1,0 +1,4 @@
+func.func @output_wrong_batch_from_key(%q: tensor<?x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  %o = mha.attention %q, %k, %v : tensor<?x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<5x8x16x64xf32>
+  return
+}

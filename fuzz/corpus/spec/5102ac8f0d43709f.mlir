@@ -1,0 +1,4 @@
+func.func @query_rank3(%q: tensor<8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  %o = mha.attention %q, %k, %v : tensor<8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}

@@ -1,0 +1,5 @@
+func.func @mh_window_left_wrong_length(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<256x256xf32>) {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, num_kv_heads = 2, window_left = array<i64: 64, -1>}
+      : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}

@@ -1,0 +1,9 @@
+module {
+  llvm.func @h() {
+    llvm.return
+  }
+  llvm.func @h__kernel() attributes {mha.entry_point = #mha.entry_point<name = "h", rowsPerItem = 16, gridHeads = 2,
+      roles = [#mha.role<query>], types = [memref<?x2x?x8xf32, strided<[?, ?, ?, 1], offset: ?>>]>} {
+    llvm.return
+  }
+}

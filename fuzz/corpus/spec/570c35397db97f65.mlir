@@ -1,0 +1,6 @@
+func.func @discardable_attribute(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> {
+  %o = mha.attention %q, %q, %q {causal, mha.note = "kept"}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>
+  return %o : tensor<2x4x16x64xf32>
+}

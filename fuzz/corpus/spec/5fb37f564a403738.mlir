@@ -1,0 +1,7 @@
+func.func @mha_self(%q: tensor<?x12x?x64xf32>, %k: tensor<?x12x?x64xf32>,
+                    %v: tensor<?x12x?x64xf32>) -> tensor<?x12x?x64xf32> {
+  %o = mha.attention %q, %k, %v
+       : tensor<?x12x?x64xf32>, tensor<?x12x?x64xf32>, tensor<?x12x?x64xf32>
+       -> tensor<?x12x?x64xf32>
+  return %o : tensor<?x12x?x64xf32>
+}

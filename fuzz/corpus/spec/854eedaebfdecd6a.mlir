@@ -1,0 +1,7 @@
+func.func @gqa_decode(%q: tensor<?x32x1x128xbf16>, %k: tensor<?x8x?x128xbf16>,
+                      %v: tensor<?x8x?x128xbf16>) -> tensor<?x32x1x128xbf16> {
+  %o = mha.attention %q, %k, %v {causal}
+       : tensor<?x32x1x128xbf16>, tensor<?x8x?x128xbf16>, tensor<?x8x?x128xbf16>
+       -> tensor<?x32x1x128xbf16>
+  return %o : tensor<?x32x1x128xbf16>
+}

@@ -1,0 +1,4 @@
+func.func @key_zero_heads(%q: tensor<2x8x16x64xf32>, %k: tensor<2x0x32x64xf32>, %v: tensor<2x0x32x64xf32>) {
+  %o = mha.attention %q, %k, %v : tensor<2x8x16x64xf32>, tensor<2x0x32x64xf32>, tensor<2x0x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}

@@ -1,0 +1,15 @@
+func.func @local_bf16(%q: tensor<?x8x?x32xbf16>, %k: tensor<?x2x?x32xbf16>,
+                      %v: tensor<?x2x?x16xbf16>)
+    -> (tensor<?x8x?x16xbf16>, tensor<?x8x?xf32>, tensor<?x8x?x?xf32>,
+        tensor<?x8x?xf32>) {
+  %o, %lse, %p, %e = mha.attention %q, %k, %v
+         {causal, sink_tokens = 4,
+          window_left = array<i64: 8, -1, 8, -1, 0, -1, 20, -1>,
+          return_lse, return_probs, return_entropy}
+       : tensor<?x8x?x32xbf16>, tensor<?x2x?x32xbf16>, tensor<?x2x?x16xbf16>
+       -> tensor<?x8x?x16xbf16>, tensor<?x8x?xf32>, tensor<?x8x?x?xf32>,
+          tensor<?x8x?xf32>
+  return %o, %lse, %p, %e
+       : tensor<?x8x?x16xbf16>, tensor<?x8x?xf32>, tensor<?x8x?x?xf32>,
+         tensor<?x8x?xf32>
+}

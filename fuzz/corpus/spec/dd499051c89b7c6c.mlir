@@ -1,0 +1,4 @@
+func.func @softcap_integer(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  %o = mha.attention %q, %k, %v {softcap = 30} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}

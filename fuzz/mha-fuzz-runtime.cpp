@@ -1,0 +1,529 @@
+//===- mha-fuzz-runtime.cpp - Fuzz the argument checks of a library -------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// libFuzzer target: calls the functions of fuzz/specs/runtime.mlir (compiled
+// at build time by mha-compile into an object holding the kernels and the
+// ASan/UBSan-instrumented runtime) with fuzzed DLTensor metadata: ranks,
+// shapes (negative, huge, mismatched), strides (NULL, compact, transposed,
+// padded, 0, negative, huge), dtypes, devices, NULL pointers, byte offsets,
+// num_threads and the runtime head mask.
+//
+// Every tensor whose metadata reaches at most kMaxBytes gets a buffer of
+// exactly that many bytes that ends on a PROT_NONE guard page, so a kernel
+// (generated code, not instrumented) that reads or writes past a tensor
+// faults; the runtime itself is under ASan. A tensor whose reach overflows
+// int64 must make the call fail; a call with a tensor that is valid but too
+// big to allocate is skipped. The oracle, for every call:
+//  - the status is MHA_OK or an error; on error mha_last_error() is a
+//    non-empty message and no output byte changed; on MHA_OK the message is
+//    empty;
+//  - inputs are never written; bytes of an output buffer that the output
+//    tensor does not address are never written;
+//  - on MHA_OK every output element is written and none is NaN (inputs are
+//    finite);
+//  - a well-formed call (right shapes, dtypes, supported layout) succeeds.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime_specs.h"
+
+#include <fuzzer/FuzzedDataProvider.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kMaxBytes = 256 << 10;
+constexpr uint8_t kPoison = 0xA5;
+
+[[noreturn]] void die(const char *what, int fn, int status) {
+  fprintf(stderr, "mha-fuzz-runtime: %s (function %d, status %d: %s, "
+                  "last error '%s')\n",
+          what, fn, status, mha_status_string((mha_status)status),
+          mha_last_error());
+  abort();
+}
+
+// Dimension of a signature: a static size, or one of the call's sizes.
+enum Dim : int64_t { B = -1, LQ = -2, LK = -3 };
+struct TensorSig {
+  int rank;
+  int64_t dims[4];
+  bool isInput;
+};
+enum class Elt { F32, F16, BF16 };
+struct FunctionSig {
+  int numTensors;
+  Elt elt; // q, k, v and o; extra results are always f32.
+  int heads;
+  TensorSig tensors[7];
+};
+
+const FunctionSig kFunctions[] = {
+    // fz_static
+    {5, Elt::F32, 4,
+     {{4, {2, 4, 8, 16}, true},
+      {4, {2, 2, 8, 16}, true},
+      {4, {2, 2, 8, 8}, true},
+      {4, {2, 4, 8, 8}, false},
+      {3, {2, 4, 8}, false}}},
+    // fz_dynamic
+    {7, Elt::F32, 4,
+     {{4, {B, 4, LQ, 8}, true},
+      {4, {B, 4, LK, 8}, true},
+      {4, {B, 4, LK, 8}, true},
+      {4, {B, 4, LQ, 8}, false},
+      {3, {B, 4, LQ}, false},
+      {4, {B, 4, LQ, LK}, false},
+      {3, {B, 4, LQ}, false}}},
+    // fz_half
+    {4, Elt::F16, 3,
+     {{4, {B, 3, LQ, 8}, true},
+      {4, {B, 1, LK, 8}, true},
+      {4, {B, 1, LK, 8}, true},
+      {4, {B, 3, LQ, 8}, false}}},
+    // fz_bf16
+    {5, Elt::BF16, 2,
+     {{4, {1, 2, 5, 4}, true},
+      {4, {1, 2, LK, 4}, true},
+      {4, {1, 2, LK, 4}, true},
+      {4, {1, 2, 5, 4}, false},
+      {4, {1, 2, 5, LK}, false}}},
+};
+constexpr int kNumFunctions = sizeof(kFunctions) / sizeof(kFunctions[0]);
+
+mha_status callFunction(int fn, DLTensor *const *t, const mha_options *opts) {
+  switch (fn) {
+  case 0:
+    return fz_static(t[0], t[1], t[2], t[3], t[4], opts);
+  case 1:
+    return fz_dynamic(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
+  case 2:
+    return fz_half(t[0], t[1], t[2], t[3], opts);
+  default:
+    return fz_bf16(t[0], t[1], t[2], t[3], t[4], opts);
+  }
+}
+
+// A buffer of `size` bytes that ends where a PROT_NONE page begins.
+struct GuardedBuffer {
+  uint8_t *map = nullptr;
+  size_t mapSize = 0;
+  uint8_t *data = nullptr;
+  size_t size = 0;
+
+  void allocate(size_t bytes) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t body = (bytes + page - 1) / page * page;
+    mapSize = body + 2 * page;
+    void *m = mmap(nullptr, mapSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m == MAP_FAILED) {
+      perror("mmap");
+      abort();
+    }
+    map = static_cast<uint8_t *>(m);
+    if (body && mprotect(map + page, body, PROT_READ | PROT_WRITE) != 0) {
+      perror("mprotect");
+      abort();
+    }
+    size = bytes;
+    data = map + page + body - bytes;
+  }
+  ~GuardedBuffer() {
+    if (map)
+      munmap(map, mapSize);
+  }
+};
+
+// The bytes [0, end) a tensor may touch (data + byte_offset + every element),
+// as an exact 128-bit number; `ok` is false when a stride or size is negative
+// (the runtime rejects those before computing a reach).
+struct Reach {
+  bool ok = true;
+  bool empty = false;
+  __int128 end = 0;
+};
+
+Reach computeReach(const DLTensor &t, int64_t elem) {
+  Reach r;
+  __int128 last = (__int128)t.byte_offset / elem;
+  __int128 compact = 1;
+  for (int d = t.ndim - 1; d >= 0; --d) {
+    int64_t size = t.shape[d];
+    if (size < 0)
+      r.ok = false;
+    if (size == 0)
+      r.empty = true;
+    // Everything saturates at 2^62 (strides) and 2^100 (terms): only "more
+    // than int64" matters, and 128-bit arithmetic must not overflow.
+    const __int128 cap = (__int128)1 << 100;
+    __int128 stride = t.strides ? (__int128)t.strides[d] : compact;
+    if (stride < 0)
+      r.ok = false;
+    if (stride > ((__int128)1 << 62))
+      stride = (__int128)1 << 62;
+    if (!t.strides) {
+      compact *= size > 1 ? size : 1; // < 2^62 * 2^63.
+      if (compact > ((__int128)1 << 62))
+        compact = (__int128)1 << 62;
+    }
+    if (size > 0 && stride > 0) {
+      __int128 term = (__int128)(size - 1) * stride; // < 2^125.
+      last += term > cap ? cap : term;
+    }
+  }
+  r.end = (last + 1) * elem;
+  return r;
+}
+
+int64_t eltBytes(Elt e) { return e == Elt::F32 ? 4 : 2; }
+
+// Finite input values (1e2 makes scores of ~1e4-1e5).
+void fillInput(uint8_t *p, size_t bytes, int64_t elem, Elt e,
+               FuzzedDataProvider &fdp) {
+  static const float f32s[] = {0.f, 1.f, -1.f, 0.5f, 2.f, -3.f, 100.f, -100.f};
+  static const uint16_t f16s[] = {0x0000, 0x3C00, 0xBC00, 0x3800,
+                                  0x4000, 0xC200, 0x5640, 0xD640};
+  static const uint16_t bf16s[] = {0x0000, 0x3F80, 0xBF80, 0x3F00,
+                                   0x4000, 0xC040, 0x42C8, 0xC2C8};
+  uint8_t seed = fdp.ConsumeIntegral<uint8_t>();
+  for (size_t i = 0; i + elem <= bytes; i += elem) {
+    unsigned k = (unsigned)((i / elem) * 2654435761u + seed) >> 7 & 7;
+    if (e == Elt::F32)
+      memcpy(p + i, &f32s[k], 4);
+    else
+      memcpy(p + i, e == Elt::F16 ? &f16s[k] : &bf16s[k], 2);
+  }
+}
+
+float loadFloat(const uint8_t *p, int bits, int code) {
+  if (bits == 32) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+  }
+  uint16_t h;
+  memcpy(&h, p, 2);
+  if (code == kDLBfloat) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+  }
+  // f16: NaN iff exponent all ones and mantissa non-zero.
+  if ((h & 0x7C00) == 0x7C00 && (h & 0x3FF))
+    return NAN;
+  return 0.f; // Only NaN-ness is inspected.
+}
+
+// Calls `fn(byte offset, index)` for every element a tensor addresses.
+template <typename F> void forEachElement(const DLTensor &t, F fn) {
+  int64_t idx[4] = {0, 0, 0, 0}, strides[4];
+  int64_t compact = 1;
+  for (int d = t.ndim - 1; d >= 0; --d) {
+    strides[d] = t.strides ? t.strides[d] : compact;
+    compact *= t.shape[d] > 1 ? t.shape[d] : 1;
+  }
+  for (int d = 0; d < t.ndim; ++d)
+    if (t.shape[d] == 0)
+      return;
+  int64_t elem = t.dtype.bits / 8;
+  while (true) {
+    int64_t off = (int64_t)t.byte_offset / elem;
+    for (int d = 0; d < t.ndim; ++d)
+      off += idx[d] * strides[d];
+    fn(off * elem, idx);
+    int d = t.ndim - 1;
+    while (d >= 0 && ++idx[d] == t.shape[d])
+      idx[d--] = 0;
+    if (d < 0)
+      return;
+  }
+}
+
+// MHA_FUZZ_STATS=1: how many calls of each function succeeded or failed,
+// printed at exit (to see that the fuzzer reaches the kernels).
+void countCall(int fn, mha_status status) {
+  static bool enabled = getenv("MHA_FUZZ_STATS") != nullptr;
+  static long counts[kNumFunctions][2];
+  if (!enabled)
+    return;
+  static bool registered = [] {
+    atexit([] {
+      for (int f = 0; f < kNumFunctions; ++f)
+        fprintf(stderr, "function %d: %ld ok, %ld errors\n", f, counts[f][0],
+                counts[f][1]);
+    });
+    return true;
+  }();
+  (void)registered;
+  ++counts[fn][status == MHA_OK ? 0 : 1];
+}
+
+} // namespace
+
+// ASan defaults (ASAN_OPTIONS adds to them): our instrumented code inlines
+// LLVM's BumpPtrAllocator, which poisons memory that the uninstrumented
+// libMLIR.so then uses, so manual poisoning is off; leaks inside libMLIR.so
+// are not ours.
+extern "C" const char *__asan_default_options() {
+  return "allow_user_poisoning=0:detect_leaks=0";
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  FuzzedDataProvider fdp(data, size);
+  int fn = fdp.ConsumeIntegralInRange<int>(0, kNumFunctions - 1);
+  const FunctionSig &sig = kFunctions[fn];
+  // The call's sizes: mostly small and consistent.
+  int64_t sizes[3] = {fdp.ConsumeIntegralInRange<int64_t>(0, 3),
+                      fdp.ConsumeIntegralInRange<int64_t>(0, 24),
+                      fdp.ConsumeIntegralInRange<int64_t>(0, 24)};
+  bool wellFormed = true; // Nothing the runtime should reject.
+  bool mustFail = false;  // Something it must reject.
+  bool skip = false;      // Valid but too big for our buffers.
+
+  DLTensor tensors[7];
+  DLTensor *ptrs[7];
+  int64_t shapes[7][8], strides[7][8];
+  GuardedBuffer buffers[7];
+  std::vector<std::vector<uint8_t>> before(sig.numTensors);
+  std::vector<std::vector<uint8_t>> addressed(sig.numTensors);
+
+  for (int i = 0; i < sig.numTensors; ++i) {
+    const TensorSig &ts = sig.tensors[i];
+    DLTensor &t = tensors[i];
+    memset(&t, 0, sizeof(t));
+    ptrs[i] = &t;
+    Elt elt = i <= 3 ? sig.elt : Elt::F32;
+    int64_t elem = eltBytes(elt);
+    t.device = {kDLCPU, 0};
+    t.ndim = ts.rank;
+    t.dtype.code = elt == Elt::BF16 ? kDLBfloat : kDLFloat;
+    t.dtype.bits = (uint8_t)(elem * 8);
+    t.dtype.lanes = 1;
+    for (int d = 0; d < ts.rank; ++d)
+      shapes[i][d] = ts.dims[d] >= 0 ? ts.dims[d] : sizes[-ts.dims[d] - 1];
+    for (int d = ts.rank; d < 8; ++d)
+      shapes[i][d] = fdp.ConsumeIntegralInRange<int64_t>(0, 3);
+    t.shape = shapes[i];
+
+    // Layout: 0 NULL strides, 1 compact, 2 [B, L, H, D] storage (dims 1 and
+    // 2 swapped), 3 padded, 4 random strides.
+    int layout = fdp.ConsumeIntegralInRange<int>(0, 4);
+    if (layout >= 1) {
+      int64_t pad = layout == 3 ? fdp.ConsumeIntegralInRange<int64_t>(1, 5) : 0;
+      int64_t s = 1;
+      int order[4] = {3, 2, 1, 0};
+      if (layout == 2 && ts.rank == 4)
+        order[1] = 1, order[2] = 2;
+      for (int k = 0; k < ts.rank; ++k) {
+        int d = ts.rank == 4 ? order[k] : ts.rank - 1 - k;
+        strides[i][d] = s;
+        int64_t n = shapes[i][d] > 1 ? shapes[i][d] : 1;
+        s *= n + pad;
+      }
+      if (layout == 4) {
+        int d = fdp.ConsumeIntegralInRange<int>(0, ts.rank - 1);
+        switch (fdp.ConsumeIntegralInRange<int>(0, 3)) {
+        case 0:
+          strides[i][d] = 0;
+          break;
+        case 1:
+          strides[i][d] = -fdp.ConsumeIntegralInRange<int64_t>(1, 1000);
+          break;
+        case 2:
+          strides[i][d] = fdp.ConsumeIntegral<int64_t>();
+          break;
+        default:
+          strides[i][d] += fdp.ConsumeIntegralInRange<int64_t>(-2, 2);
+          break;
+        }
+        wellFormed = false; // May well be valid; no expectation.
+      }
+      for (int d = ts.rank; d < 8; ++d)
+        strides[i][d] = 1;
+      t.strides = strides[i];
+    }
+    if (fdp.ConsumeIntegralInRange<int>(0, 7) == 0) {
+      t.byte_offset = fdp.ConsumeIntegralInRange<uint64_t>(0, 64);
+      if (t.byte_offset % elem)
+        wellFormed = false;
+    }
+
+    // Corruptions of the metadata, each rare.
+    if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) {
+      wellFormed = false;
+      switch (fdp.ConsumeIntegralInRange<int>(0, 11)) {
+      case 0:
+        t.ndim = fdp.ConsumeIntegralInRange<int>(-1, 8);
+        break;
+      case 1:
+        t.dtype.code = fdp.ConsumeIntegral<uint8_t>();
+        break;
+      case 2:
+        t.dtype.bits = fdp.ConsumeIntegral<uint8_t>();
+        break;
+      case 3:
+        t.dtype.lanes = fdp.ConsumeIntegral<uint16_t>();
+        break;
+      case 4:
+        {
+          int32_t type = fdp.ConsumeIntegralInRange<int32_t>(-1, 20);
+          memcpy(&t.device.device_type, &type, sizeof(type));
+        }
+        t.device.device_id = fdp.ConsumeIntegral<int32_t>();
+        break;
+      case 5:
+        t.shape = nullptr;
+        break;
+      case 6:
+      case 7:
+        shapes[i][fdp.ConsumeIntegralInRange<int>(0, 3)] =
+            fdp.ConsumeIntegral<int64_t>();
+        break;
+      case 8:
+        shapes[i][fdp.ConsumeIntegralInRange<int>(0, 3)] +=
+            fdp.ConsumeIntegralInRange<int64_t>(-2, 2);
+        break;
+      case 9:
+        t.byte_offset = fdp.ConsumeIntegral<uint64_t>();
+        break;
+      case 10:
+        ptrs[i] = nullptr;
+        break;
+      default:
+        t.byte_offset = UINT64_MAX - fdp.ConsumeIntegralInRange<uint64_t>(0, 16);
+        break;
+      }
+    }
+    bool nullData = fdp.ConsumeIntegralInRange<int>(0, 31) == 0;
+    if (nullData)
+      wellFormed = false;
+
+    // Does the runtime get as far as this tensor's reach, and what is it?
+    // (The device type is read as an int: a fuzzed value need not be a
+    // DLDeviceType enumerator, which UBSan would flag in C++.)
+    int32_t deviceType;
+    memcpy(&deviceType, &t.device.device_type, sizeof(deviceType));
+    bool checkedShape =
+        ptrs[i] && deviceType == kDLCPU && t.ndim == ts.rank &&
+        t.dtype.code == (elt == Elt::BF16 ? kDLBfloat : kDLFloat) &&
+        t.dtype.bits == elem * 8 && t.dtype.lanes == 1 && t.shape;
+    if (!checkedShape) {
+      mustFail = true;
+      continue;
+    }
+    Reach r = computeReach(t, elem);
+    if (!r.ok || t.byte_offset % elem) {
+      mustFail = true;
+      continue;
+    }
+    if (r.empty) {
+      // Nothing is addressed; the runtime never reads the data pointer.
+      if (!nullData)
+        t.data = reinterpret_cast<void *>(uintptr_t(16)); // Never touched.
+      continue;
+    }
+    if (r.end > (__int128)INT64_MAX) {
+      mustFail = true;
+      continue;
+    }
+    if (r.end > kMaxBytes) {
+      skip = true;
+      continue;
+    }
+    if (nullData) {
+      mustFail = true;
+      continue;
+    }
+    buffers[i].allocate((size_t)r.end);
+    t.data = buffers[i].data;
+    if (ts.isInput)
+      fillInput(buffers[i].data, buffers[i].size, elem, elt, fdp);
+    else
+      memset(buffers[i].data, kPoison, buffers[i].size);
+    before[i].assign(buffers[i].data, buffers[i].data + buffers[i].size);
+  }
+  mha_options opts;
+  memset(&opts, 0, sizeof(opts));
+  opts.num_threads = fdp.ConsumeIntegralInRange<int>(-2, 8);
+  std::vector<uint8_t> mask;
+  if (fdp.ConsumeBool()) {
+    mask = fdp.ConsumeBytes<uint8_t>(sig.heads);
+    mask.resize(sig.heads, 1);
+    opts.head_mask = mask.data();
+  }
+  bool nullOpts = fdp.ConsumeIntegralInRange<int>(0, 15) == 0;
+  if (nullOpts) {
+    memset(&opts, 0, sizeof(opts)); // What NULL means.
+  } else if (opts.num_threads < 0) {
+    mustFail = true;
+    wellFormed = false;
+  }
+  if (skip && !mustFail)
+    return 0;
+
+  mha_status status = callFunction(fn, ptrs, nullOpts ? nullptr : &opts);
+  countCall(fn, status);
+  if (status != MHA_OK) {
+    if (wellFormed && !mustFail)
+      die("a well-formed call failed", fn, status);
+    if (mha_last_error()[0] == '\0')
+      die("an error without a message", fn, status);
+    for (int i = 0; i < sig.numTensors; ++i)
+      if (buffers[i].data &&
+          memcmp(buffers[i].data, before[i].data(), buffers[i].size) != 0)
+        die("a failed call wrote a tensor", fn, status);
+    return 0;
+  }
+  if (mustFail)
+    die("a call that must fail succeeded", fn, status);
+  if (mha_last_error()[0] != '\0')
+    die("a successful call left an error message", fn, status);
+  for (int i = 0; i < sig.numTensors; ++i) {
+    if (!buffers[i].data)
+      continue;
+    const DLTensor &t = tensors[i];
+    if (sig.tensors[i].isInput) {
+      if (memcmp(buffers[i].data, before[i].data(), buffers[i].size) != 0)
+        die("a call wrote an input", fn, status);
+      continue;
+    }
+    // Every addressed element written (f32: 2-byte poison is a plausible
+    // value) and not NaN; nothing else written. A pruned head's lse is
+    // unspecified.
+    bool isLse = sig.tensors[i].rank == 3 && i == 4;
+    int64_t elem = t.dtype.bits / 8;
+    std::vector<uint8_t> &mark = addressed[i];
+    mark.assign(buffers[i].size, 0);
+    forEachElement(t, [&](int64_t off, const int64_t *idx) {
+      memset(&mark[off], 1, elem);
+      int64_t h = idx[1];
+      bool pruned = (opts.head_mask && !opts.head_mask[h]) ||
+                    (fn == 1 && h == 2);
+      if (isLse && pruned)
+        return;
+      const uint8_t *p = buffers[i].data + off;
+      bool poisoned = elem == 4;
+      for (int64_t b = 0; b < elem; ++b)
+        poisoned &= p[b] == kPoison;
+      if (poisoned)
+        die("an output element was not written", fn, status);
+      if (std::isnan(loadFloat(p, t.dtype.bits, t.dtype.code)))
+        die("an output element is NaN", fn, status);
+    });
+    for (size_t b = 0; b < buffers[i].size; ++b)
+      if (!mark[b] && buffers[i].data[b] != kPoison)
+        die("a call wrote a byte its output does not address", fn, status);
+  }
+  return 0;
+}

@@ -1,0 +1,54 @@
+// Specs compiled at build time (mha-compile -o runtime_specs.o, linked with
+// the sanitizer-instrumented runtime) for mha-fuzz-runtime. The fuzzer's
+// table `kFunctions` (mha-fuzz-runtime.cpp) mirrors these signatures: keep
+// them in sync.
+
+// Static shapes, grouped-query 4:2, Dv != D, lse.
+func.func @fz_static(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x8x16xf32>,
+                     %v: tensor<2x2x8x8xf32>)
+    -> (tensor<2x4x8x8xf32>, tensor<2x4x8xf32>) {
+  %o, %lse = mha.attention %q, %k, %v {return_lse}
+       : tensor<2x4x8x16xf32>, tensor<2x2x8x16xf32>, tensor<2x2x8x8xf32>
+       -> tensor<2x4x8x8xf32>, tensor<2x4x8xf32>
+  return %o, %lse : tensor<2x4x8x8xf32>, tensor<2x4x8xf32>
+}
+
+// Dynamic B, Lq, Lk; every extra result; masks, sinks, a static head mask,
+// score modifiers.
+func.func @fz_dynamic(%q: tensor<?x4x?x8xf32>, %k: tensor<?x4x?x8xf32>,
+                      %v: tensor<?x4x?x8xf32>)
+    -> (tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>,
+        tensor<?x4x?xf32>) {
+  %o, %lse, %p, %e = mha.attention %q, %k, %v
+         {causal, window_left = array<i64: 3, -1, 0, 7>,
+          window_right = array<i64: 1, 0, -1, 2>, sink_tokens = 2,
+          head_mask = array<i1: true, true, false, true>,
+          softcap = 5.0 : f32, alibi_slopes = array<f32: 0.5, 0.25, 0.0, 1.0>,
+          temperature = array<f32: 0.5>,
+          return_lse, return_probs, return_entropy}
+       : tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>
+       -> tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>,
+          tensor<?x4x?xf32>
+  return %o, %lse, %p, %e
+       : tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>,
+         tensor<?x4x?xf32>
+}
+
+// f16, multi-query (Hkv = 1), dynamic B and L, causal.
+func.func @fz_half(%q: tensor<?x3x?x8xf16>, %k: tensor<?x1x?x8xf16>,
+                   %v: tensor<?x1x?x8xf16>) -> tensor<?x3x?x8xf16> {
+  %o = mha.attention %q, %k, %v {causal}
+       : tensor<?x3x?x8xf16>, tensor<?x1x?x8xf16>, tensor<?x1x?x8xf16>
+       -> tensor<?x3x?x8xf16>
+  return %o : tensor<?x3x?x8xf16>
+}
+
+// bf16, static batch, static Lq, dynamic Lk, probs.
+func.func @fz_bf16(%q: tensor<1x2x5x4xbf16>, %k: tensor<1x2x?x4xbf16>,
+                   %v: tensor<1x2x?x4xbf16>)
+    -> (tensor<1x2x5x4xbf16>, tensor<1x2x5x?xf32>) {
+  %o, %p = mha.attention %q, %k, %v {window_left = array<i64: 2>, return_probs}
+       : tensor<1x2x5x4xbf16>, tensor<1x2x?x4xbf16>, tensor<1x2x?x4xbf16>
+       -> tensor<1x2x5x4xbf16>, tensor<1x2x5x?xf32>
+  return %o, %p : tensor<1x2x5x4xbf16>, tensor<1x2x5x?xf32>
+}
