@@ -4,7 +4,7 @@
 // Plain attention becomes a work-item kernel with the C interface and an
 // entry point naming the exported function; the tensors become strided
 // memrefs and (b, h, t, alive) follow them. Tiles are chosen from the head
-// dim (128 query rows, 64 keys for D = 16); the query rows are packed in f32
+// dim (128 query rows, 128 keys for D = 16); the query rows are packed in f32
 // once, and each step gets scratch buffers and its micro-kernel shape.
 // CHECK-LABEL: func.func @plain__kernel
 // CHECK-SAME:    %{{[a-z0-9]+}}: memref<?x4x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
@@ -13,7 +13,7 @@
 // CHECK-SAME:    mha.entry_point = #mha.entry_point<name = "plain", rowsPerItem = 128, gridHeads = 4, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>]
 // CHECK:         memref.alloca() {alignment = 64 : i64} : memref<128x16xf32>
 // CHECK:         %[[QP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<128x16xf32>
-// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<16x64xf32>
+// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<16x128xf32>
 // CHECK:         scf.for
 // CHECK:           vector.store %{{.+}}, %[[QP]]
 // CHECK:         scf.if
