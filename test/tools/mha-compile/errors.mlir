@@ -9,6 +9,7 @@
 // RUN: not mha-compile %S/Inputs/layer.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=LAYER
 // RUN: not mha-compile %S/Inputs/invalid.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=INVALID
 // RUN: not mha-compile %S/Inputs/empty.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=EMPTY
+// RUN: not mha-compile %s -o %t/lib.so --rows=4096 2>&1 | FileCheck %s --check-prefix=SCRATCH
 // RUN: not test -e %t/lib.so
 
 // EXT: mha-compile: error: cannot tell the artifact from '{{.*}}lib.dylib': the output must end in .so, .a or .o
@@ -19,6 +20,7 @@
 // RUNTIME: mha-compile: error: cannot find the mha runtime library '{{.*}}nope.a'
 // LAYER: error: mha.multi_head is not supported by the CPU pipeline yet
 // INVALID: error: 'mha.attention' op query heads (6) must be a multiple of key/value heads (4)
+// SCRATCH: error: tiles of 4096 rows x 128 keys need {{[0-9]+}} bytes of scratch per work item, more than the 1048576 allowed: use smaller rows/cols
 // EMPTY: mha-compile: error: '{{.*}}empty.mlir' has no public func.func to export
 
 func.func @f(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {

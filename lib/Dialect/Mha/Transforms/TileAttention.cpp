@@ -329,6 +329,18 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
   TileChoice tiles = chooseTiles(ctx, headDim, valueDim);
+  // The tile scratch of a work item lives on the stack of the thread that
+  // runs it: keep it well below common thread stack sizes.
+  constexpr int64_t kMaxScratchBytes = int64_t(1) << 20;
+  int64_t scratchBytes =
+      4 * (tiles.rows * (2 * headDim + tiles.paddedValueDim + tiles.cols + 4) +
+           tiles.cols * (headDim + tiles.paddedValueDim));
+  if (scratchBytes > kMaxScratchBytes)
+    return attention.emitError()
+           << "tiles of " << tiles.rows << " rows x " << tiles.cols
+           << " keys need " << scratchBytes
+           << " bytes of scratch per work item, more than the "
+           << kMaxScratchBytes << " allowed: use smaller rows/cols";
   OpBuilder b(func);
   std::string name = func.getSymName().str();
   auto kernel = func::FuncOp::create(b, func.getLoc(), name + "__kernel",
