@@ -61,4 +61,9 @@ void mlir::mha::registerMhaPipelines() {
       "mha-cpu-pipeline",
       "Compile mha specs to LLVM dialect kernels with C entry points",
       buildMhaCpuPipeline);
+  PassPipelineRegistration<MhaNvptxPipelineOptions>(
+      "mha-nvptx-pipeline",
+      "Compile mha specs to PTX kernels (one object per chip) and the host "
+      "functions that launch them",
+      buildMhaNvptxPipeline);
 }

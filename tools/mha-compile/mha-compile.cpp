@@ -13,6 +13,7 @@
 #include "mha/InitAllDialects.h"
 #include "mha/Pipelines/Pipelines.h"
 #include "mha/Target/CpuLibrary.h"
+#include "mha/Target/GpuLibrary.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -22,6 +23,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
@@ -45,12 +47,21 @@ static cl::OptionCategory category("mha-compile options");
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mlir>"),
                                       cl::Required, cl::cat(category));
 static cl::opt<std::string>
-    outputFile("o", cl::desc("Output: lib.so, lib.a or obj.o"),
+    outputFile("o", cl::desc("Output: lib.so, lib.a, obj.o (or kernels.ptx "
+                             "with --target=nvptx)"),
                cl::value_desc("file"), cl::Required, cl::cat(category));
 static cl::opt<std::string> target("target", cl::desc("cpu (default) or nvptx"),
                                    cl::init("cpu"), cl::cat(category));
-static cl::opt<std::string> chip("chip", cl::desc("GPU chip for nvptx"),
-                                 cl::cat(category));
+static cl::opt<std::string>
+    chip("chip",
+         cl::desc("GPU chips for --target=nvptx, comma-separated (default "
+                  "sm_80,sm_90: PTX and, when ptxas is found, cubins for "
+                  "each; the runtime picks by compute capability)"),
+         cl::cat(category));
+static cl::opt<bool>
+    noCubin("no-cubin",
+            cl::desc("--target=nvptx: embed PTX only, even if ptxas is found"),
+            cl::init(false), cl::cat(category));
 static cl::opt<std::string>
     headerFile("header", cl::desc("Header path (default: <output stem>.h)"),
                cl::cat(category));
@@ -141,22 +152,42 @@ int main(int argc, char **argv) {
                               "mha-compile: attention specs to libraries\n");
 
   StringRef ext = llvm::sys::path::extension(outputFile);
-  if (target == "nvptx")
-    return fail("--target=nvptx is not supported by this build yet; use "
-                "--target=cpu");
-  if (target != "cpu")
+  bool gpu = target == "nvptx";
+  if (!gpu && target != "cpu")
     return fail("unknown --target '" + target + "' (expected cpu or nvptx)");
-  if (!chip.empty())
+  if (!gpu && !chip.empty())
     return fail("--chip only applies to --target=nvptx");
-  if (ext != ".so" && ext != ".a" && ext != ".o")
+  if (gpu && ext == ".ptx") {
+    // PTX only: no host object, no link.
+  } else if (ext != ".so" && ext != ".a" && ext != ".o") {
     return fail("cannot tell the artifact from '" + outputFile +
-                "': the output must end in .so, .a or .o");
+                "': the output must end in .so, .a or .o" +
+                (gpu ? " (or .ptx)" : ""));
+  }
+  std::string chips = chip.empty() ? "sm_80,sm_90" : chip.getValue();
+  if (gpu) {
+    for (StringRef c : llvm::split(chips, ','))
+      if (failed(mha::getPtxFeaturesForChip(c.trim())))
+        return fail("unsupported --chip '" + c.trim() +
+                    "': the GPU kernels need sm_80 or newer (sm_80, sm_86, "
+                    "sm_89, sm_90, sm_90a, ...)");
+    if (isaOption != "auto" || !microKernel.empty() || !cpu.empty() ||
+        !features.empty())
+      return fail("--isa, --micro-kernel, --cpu and --features only apply "
+                  "to --target=cpu");
+    if (rows % 16 != 0 || rows > 256 || cols % 16 != 0)
+      return fail("--target=nvptx: --rows must be a multiple of 16 up to 256 "
+                  "(16 per warp) and --cols a multiple of 16");
+  }
   if (rows < 0 || cols < 0)
     return fail("--rows and --cols must be >= 0 (0: chosen by the compiler)");
 
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
+  // Serialising gpu.modules translates them to LLVM IR.
+  registerAllToLLVMIRTranslations(registry);
+  registerAllGPUToLLVMIRTranslations(registry);
   mha::registerAllMhaDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
@@ -195,6 +226,58 @@ int main(int argc, char **argv) {
     return fail("'" + inputFile + "' has no public func.func to export");
 
   // The kernel copies to build: one per ISA with run-time dispatch, or one.
+  SmallVector<std::string> objects;
+  SmallVector<std::unique_ptr<llvm::FileRemover>> removers;
+  OwningOpRef<ModuleOp> primary;
+  if (gpu) {
+    mha::MhaNvptxPipelineOptions options;
+    options.chips = chips;
+    if (rows)
+      options.warps = rows / 16;
+    options.keysPerTile = cols;
+    PassManager device(&context);
+    if (failed(applyPassManagerCLOptions(device)))
+      return fail("bad pass manager options");
+    mha::buildMhaNvptxDevicePipeline(device, options);
+    if (failed(device.run(*module)))
+      return 1;
+    if (ext == ".ptx") {
+      FailureOr<std::string> ptx = mha::getPtx(*module);
+      if (failed(ptx))
+        return fail("no PTX was produced");
+      std::string error;
+      auto out = openOutputFile(outputFile, &error);
+      if (!out)
+        return fail(error);
+      out->os() << *ptx;
+      out->keep();
+      return 0;
+    }
+    if (std::optional<std::string> ptxas = mha::findPtxas();
+        ptxas && !noCubin && failed(mha::addCubins(*module, *ptxas)))
+      return 1;
+    PassManager host(&context);
+    mha::buildMhaNvptxHostPipeline(host);
+    if (failed(host.run(*module)))
+      return 1;
+    SmallString<128> objectPath;
+    if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+            "mha-host", "o", objectPath))
+      return fail("cannot create a temporary file: " + ec.message());
+    removers.push_back(std::make_unique<llvm::FileRemover>(objectPath));
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objectPath, ec);
+    if (ec)
+      return fail("cannot write '" + objectPath + "': " + ec.message());
+    mha::CpuTargetOptions targetOptions;
+    targetOptions.llvmIRPath = emitLLVM;
+    targetOptions.assemblyPath = emitAsm;
+    if (failed(mha::emitCpuObject(*module, targetOptions, os)))
+      return 1;
+    objects.push_back(std::string(objectPath));
+    primary = std::move(module);
+  }
+
   struct Variant {
     std::string suffix; // of the work functions; "" when there is one copy
     std::string cpu, features;
@@ -203,10 +286,12 @@ int main(int argc, char **argv) {
   };
   SmallVector<Variant> variants;
   bool x86 = llvm::Triple(llvm::sys::getDefaultTargetTriple()).isX86();
-  std::string isa = isaOption;
+  // The GPU path compiled its host object above: no CPU kernels.
+  std::string isa = gpu ? "none" : isaOption.getValue();
   if (isa == "auto" && (!x86 || !cpu.empty() || !features.empty()))
     isa = "native";
-  if (isa == "auto") {
+  if (isa == "none") {
+  } else if (isa == "auto") {
     variants = {{"avx512", "x86-64-v4", "", 16},
                 {"avx2", "x86-64-v3", "", 8},
                 {"generic", "x86-64-v2", "", 4, false}};
@@ -247,9 +332,6 @@ int main(int argc, char **argv) {
 
   // Compile every variant to an object file; the first one exports the C
   // functions (and is kept for the header).
-  SmallVector<std::string> objects;
-  SmallVector<std::unique_ptr<llvm::FileRemover>> removers;
-  OwningOpRef<ModuleOp> primary;
   for (auto [i, variant] : llvm::enumerate(variants)) {
     OwningOpRef<ModuleOp> copy = module->clone();
     PassManager pm(&context);
@@ -316,7 +398,7 @@ int main(int argc, char **argv) {
   if (ext == ".so") {
     SmallVector<StringRef> args{"-shared", "-o", outputFile};
     args.append(objects.begin(), objects.end());
-    args.append({runtime, "-lpthread", "-lm"});
+    args.append({runtime, "-lpthread", "-lm", "-ldl"});
     linkError = runProgram(cc, args);
   } else {
     // A relocatable object holding the kernels and the whole runtime.

@@ -5,6 +5,7 @@
 #ifndef MHA_CONVERSION_PASSES_H
 #define MHA_CONVERSION_PASSES_H
 
+#include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 
 #include "mlir/Pass/Pass.h"

@@ -38,4 +38,40 @@ def ConvertMhaToVectorPass : Pass<"convert-mha-to-vector"> {
   ];
 }
 
+def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
+  let summary = "Lower exported mha.attention functions to tensor-core GPU kernels";
+  let description = [{
+    For each public function computing one `mha.attention` (the functions
+    `mha-compile` exports), builds a `gpu.module @<name>__gpu` holding
+    `gpu.func @<name>__kernel`: a FlashAttention-2 style kernel on
+    `nvvm.mma.sync` m16n8k16 (f16/bf16 operands, f32 accumulation),
+    `nvgpu.ldmatrix` fragments and `nvgpu.device_async_copy` (cp.async)
+    double buffering of K/V tiles, online softmax in registers with
+    `ex2.approx` and quad shuffles. One CTA computes the query rows of one
+    (batch, head, q-tile); each head visits only the key tiles its causal
+    mask, windows and sinks can make visible, so multi-scale heads run in one
+    launch and a local head costs what its window costs.
+
+    The function itself becomes a private declaration carrying
+    `mha.entry_point` (the C signature) and `mha.gpu_launch` (kernel name,
+    block size, dynamic shared memory, requirements), which
+    `mha-emit-gpu-entry-points` turns into the exported host function once
+    the gpu.module is serialised. The kernel's parameters are the memref
+    descriptors of the tensors, then a `memref<?xi8>` runtime head mask
+    (include/mha/Runtime/GpuAbi.h).
+  }];
+  let options = [
+    Option<"warps", "warps", "int64_t", /*default=*/"4",
+           "Warps per CTA; each computes 16 query rows">,
+    Option<"keysPerTile", "cols", "int64_t", /*default=*/"0",
+           "Keys per K/V tile (multiple of 16; 0 = 64 for D <= 128, else 32)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // MHA_CONVERSION_PASSES_TD

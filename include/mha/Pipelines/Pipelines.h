@@ -62,6 +62,35 @@ void buildMhaCpuPipeline(OpPassManager &pm,
                          const MhaCpuPipelineOptions &options);
 
 /// Registers `mha-cpu-pipeline` with the pass registry.
+struct MhaNvptxPipelineOptions
+    : public PassPipelineOptions<MhaNvptxPipelineOptions> {
+  PassOptions::Option<std::string> chips{
+      *this, "chips",
+      llvm::cl::desc("Comma-separated GPU chips, one PTX object each "
+                     "(sm_80 or newer)"),
+      llvm::cl::init("sm_80")};
+  PassOptions::Option<int64_t> warps{
+      *this, "warps", llvm::cl::desc("Warps per CTA (16 query rows each)"),
+      llvm::cl::init(4)};
+  PassOptions::Option<int64_t> keysPerTile{
+      *this, "cols",
+      llvm::cl::desc("Keys per K/V tile (0: chosen per head dim)"),
+      llvm::cl::init(0)};
+};
+
+/// Kernels to gpu.binary ops holding one PTX object per chip.
+void buildMhaNvptxDevicePipeline(OpPassManager &pm,
+                                 const MhaNvptxPipelineOptions &options);
+/// gpu.binary ops and launch declarations to exported host functions.
+void buildMhaNvptxHostPipeline(OpPassManager &pm);
+/// Both halves.
+void buildMhaNvptxPipeline(OpPassManager &pm,
+                           const MhaNvptxPipelineOptions &options);
+
+/// The PTX ISA feature ("+ptx80") LLVM needs for `chip` ("sm_90a"), or
+/// failure when the chip is malformed or older than sm_80.
+FailureOr<std::string> getPtxFeaturesForChip(llvm::StringRef chip);
+
 void registerMhaPipelines();
 
 } // namespace mlir::mha

@@ -1,7 +1,11 @@
 // Every misuse gives a clear error and a non-zero exit, never a crash.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: not mha-compile %s -o %t/lib.dylib 2>&1 | FileCheck %s --check-prefix=EXT
-// RUN: not mha-compile %s --target=nvptx --chip=sm_90a -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=NVPTX
+// RUN: not mha-compile %s --target=nvptx -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=NVPTX
+// RUN: not mha-compile %s --target=nvptx --chip=sm_70 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not mha-compile %s --target=nvptx --isa=avx2 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUISA
+// RUN: not mha-compile %s --target=nvptx --rows=24 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUROWS
+// RUN: not mha-compile %s --target=nvptx -o %t/lib.dylib 2>&1 | FileCheck %s --check-prefix=GPUEXT
 // RUN: not mha-compile %s --target=tpu -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not mha-compile %t/missing.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: not mha-compile %s -o %t/lib.so --rows=-1 2>&1 | FileCheck %s --check-prefix=ROWS
@@ -13,7 +17,11 @@
 // RUN: not test -e %t/lib.so
 
 // EXT: mha-compile: error: cannot tell the artifact from '{{.*}}lib.dylib': the output must end in .so, .a or .o
-// NVPTX: mha-compile: error: --target=nvptx is not supported by this build yet
+// NVPTX: error: the GPU kernels take f16 or bf16 tensors (tensor cores, f32 accumulation), but the query is 'f32'
+// CHIP: mha-compile: error: unsupported --chip 'sm_70': the GPU kernels need sm_80 or newer
+// GPUISA: mha-compile: error: --isa, --micro-kernel, --cpu and --features only apply to --target=cpu
+// GPUROWS: mha-compile: error: --target=nvptx: --rows must be a multiple of 16 up to 256
+// GPUEXT: the output must end in .so, .a or .o (or .ptx)
 // TARGET: mha-compile: error: unknown --target 'tpu' (expected cpu or nvptx)
 // MISSING: mha-compile: error: cannot open input file '{{.*}}missing.mlir'
 // ROWS: mha-compile: error: --rows and --cols must be >= 0 (0: chosen by the compiler)

@@ -109,71 +109,35 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   return words;
 }
 
-namespace {
+//===----------------------------------------------------------------------===//
+// HostGlue
+//===----------------------------------------------------------------------===//
 
-/// Emits the LLVM-dialect glue of one kernel.
-class EntryPointEmitter {
-public:
-  struct Options {
-    std::string workSuffix;
-    bool exportFunctions = true;
-    bool dispatch = false;
-  };
+HostGlue::HostGlue(ModuleOp module, EntryPointAttr entry, Location loc)
+    : module(module), entry(entry), b(module.getContext()), loc(loc),
+      ptrType(LLVM::LLVMPointerType::get(module.getContext())),
+      i64(b.getI64Type()), i32(b.getI32Type()), i8(b.getI8Type()) {
+  b.setInsertionPointToEnd(module.getBody());
+}
 
-  EntryPointEmitter(ModuleOp module, LLVM::LLVMFuncOp kernel,
-                    EntryPointAttr entry, Options options)
-      : module(module), kernel(kernel), entry(entry),
-        options(std::move(options)),
-        b(module.getContext()), loc(kernel.getLoc()),
-        ptrType(LLVM::LLVMPointerType::get(module.getContext())),
-        i64(b.getI64Type()), i32(b.getI32Type()), i8(b.getI8Type()) {}
-
-  LogicalResult emit();
-
-private:
-  /// A private constant C string global; returns its symbol.
-  std::string emitString(StringRef suffix, StringRef text);
-  Value addressOf(OpBuilder &ob, StringRef symbol) {
-    return LLVM::AddressOfOp::create(ob, loc, ptrType, symbol);
-  }
-  Value constI64(OpBuilder &ob, int64_t v) {
-    return LLVM::ConstantOp::create(ob, loc, i64, ob.getI64IntegerAttr(v));
-  }
-  /// A stack array of `values` (pointers); returns its address.
-  Value stackArray(OpBuilder &ob, ArrayRef<Value> values);
-  /// The work function of `suffix` ("" for the undecorated one).
-  std::string workName(StringRef suffix) const {
-    std::string n = (entry.getName() + "__work").str();
-    if (!suffix.empty())
-      n += ("_" + suffix).str();
-    return n;
-  }
-  /// The work function the exported function passes to the runtime: this
-  /// module's, or the one of the CPU's ISA.
-  Value selectWork(OpBuilder &ob, LLVM::LLVMFunctionType workType);
-  void emitExported(LLVM::LLVMFunctionType workType);
-
-  ModuleOp module;
-  LLVM::LLVMFuncOp kernel;
-  EntryPointAttr entry;
-  Options options;
-  OpBuilder b;
-  Location loc;
-  Type ptrType, i64, i32, i8;
-};
-
-std::string EntryPointEmitter::emitString(StringRef suffix, StringRef text) {
+std::string HostGlue::emitBytes(StringRef suffix, StringRef data) {
   std::string symbol = (entry.getName() + "__" + suffix).str();
-  std::string data = text.str();
-  data.push_back('\0');
   auto type = LLVM::LLVMArrayType::get(i8, data.size());
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
   LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
                          LLVM::Linkage::Internal, symbol,
                          b.getStringAttr(data));
   return symbol;
 }
 
-Value EntryPointEmitter::stackArray(OpBuilder &ob, ArrayRef<Value> values) {
+std::string HostGlue::emitString(StringRef suffix, StringRef text) {
+  std::string data = text.str();
+  data.push_back('\0');
+  return emitBytes(suffix, data);
+}
+
+Value HostGlue::stackArray(OpBuilder &ob, ArrayRef<Value> values) {
   auto arrayType = LLVM::LLVMArrayType::get(ptrType, values.size());
   Value array = LLVM::AllocaOp::create(ob, loc, ptrType, arrayType,
                                        constI64(ob, 1));
@@ -185,6 +149,107 @@ Value EntryPointEmitter::stackArray(OpBuilder &ob, ArrayRef<Value> values) {
   }
   return array;
 }
+
+LogicalResult
+HostGlue::emitExported(StringRef launcher,
+                       function_ref<Value(OpBuilder &)> lastArgument) {
+  StringRef name = entry.getName();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  size_t numTensors = entry.getRoles().size();
+  // The signature table.
+  SmallVector<int64_t> words = buildSignatureTable(entry);
+  auto tableType = LLVM::LLVMArrayType::get(i64, words.size());
+  std::string signature = (name + "__signature").str();
+  LLVM::GlobalOp::create(
+      b, loc, tableType, /*isConstant=*/true, LLVM::Linkage::Internal,
+      signature,
+      DenseElementsAttr::get(
+          RankedTensorType::get({(int64_t)words.size()}, i64),
+          ArrayRef<int64_t>(words)));
+  std::string nameSymbol = emitString("name", name);
+  SmallVector<std::string> argNameSymbols;
+  for (auto [i, role] : llvm::enumerate(entry.getRoles()))
+    argNameSymbols.push_back(emitString(
+        ("arg" + Twine(i)).str(),
+        getParameterName(cast<TensorRoleAttr>(role).getValue())));
+
+  // The runtime entry point: status launcher(signature, name, arg_names,
+  // tensors, options, last).
+  auto launchType = LLVM::LLVMFunctionType::get(
+      i32, {ptrType, ptrType, ptrType, ptrType, ptrType, ptrType});
+  if (!module.lookupSymbol(launcher))
+    LLVM::LLVMFuncOp::create(b, loc, launcher, launchType);
+
+  // mha_status name(const DLTensor *..., const mha_options *)
+  SmallVector<Type> exportedArgs(numTensors + 1, ptrType);
+  auto exported = LLVM::LLVMFuncOp::create(
+      b, loc, name, LLVM::LLVMFunctionType::get(i32, exportedArgs));
+  Block *body = exported.addEntryBlock(b);
+  OpBuilder eb = OpBuilder::atBlockBegin(body);
+  SmallVector<Value> tensors(body->getArguments().drop_back());
+  SmallVector<Value> argNames;
+  for (const std::string &s : argNameSymbols)
+    argNames.push_back(addressOf(eb, s));
+  Value tensorArray = stackArray(eb, tensors);
+  Value namesArray = stackArray(eb, argNames);
+  Value last = lastArgument(eb);
+  Value status =
+      LLVM::CallOp::create(
+          eb, loc, launchType, SymbolRefAttr::get(eb.getContext(), launcher),
+          ValueRange{addressOf(eb, signature), addressOf(eb, nameSymbol),
+                     namesArray, tensorArray, body->getArguments().back(),
+                     last})
+          .getResult();
+  LLVM::ReturnOp::create(eb, loc, status);
+  exportedFunction = exported;
+  return success();
+}
+
+namespace {
+
+/// Emits the LLVM-dialect glue of one CPU kernel.
+class EntryPointEmitter {
+public:
+  struct Options {
+    std::string workSuffix;
+    bool exportFunctions = true;
+    bool dispatch = false;
+  };
+
+  EntryPointEmitter(ModuleOp module, LLVM::LLVMFuncOp kernel,
+                    EntryPointAttr entry, Options options)
+      : glue(module, entry, kernel.getLoc()), module(module), kernel(kernel),
+        entry(entry), options(std::move(options)), b(glue.b),
+        loc(kernel.getLoc()), ptrType(glue.ptrType), i64(glue.i64),
+        i32(glue.i32), i8(glue.i8) {}
+
+  LogicalResult emit();
+
+private:
+  Value addressOf(OpBuilder &ob, StringRef symbol) {
+    return glue.addressOf(ob, symbol);
+  }
+  /// The work function of `suffix` ("" for the undecorated one).
+  std::string workName(StringRef suffix) const {
+    std::string n = (entry.getName() + "__work").str();
+    if (!suffix.empty())
+      n += ("_" + suffix).str();
+    return n;
+  }
+  /// The work function the exported function passes to the runtime: this
+  /// module's, or the one of the CPU's ISA.
+  Value selectWork(OpBuilder &ob, LLVM::LLVMFunctionType workType);
+
+  HostGlue glue;
+  ModuleOp module;
+  LLVM::LLVMFuncOp kernel;
+  EntryPointAttr entry;
+  Options options;
+  OpBuilder &b;
+  Location loc;
+  Type ptrType, i64, i32, i8;
+};
 
 LogicalResult EntryPointEmitter::emit() {
   StringRef name = entry.getName();
@@ -242,7 +307,9 @@ LogicalResult EntryPointEmitter::emit() {
     LLVM::ReturnOp::create(wb, loc, ValueRange{});
   }
   if (options.exportFunctions)
-    emitExported(workType);
+    return glue.emitExported("mha_rt_launch", [&](OpBuilder &eb) {
+      return selectWork(eb, workType);
+    });
   return success();
 }
 
@@ -283,56 +350,6 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
     chosen = LLVM::SelectOp::create(ob, loc, atLeast, address, chosen);
   }
   return chosen;
-}
-
-void EntryPointEmitter::emitExported(LLVM::LLVMFunctionType workType) {
-  StringRef name = entry.getName();
-  size_t numTensors = entry.getRoles().size();
-  // The signature table.
-  SmallVector<int64_t> words = buildSignatureTable(entry);
-  auto tableType = LLVM::LLVMArrayType::get(i64, words.size());
-  std::string signature = (name + "__signature").str();
-  LLVM::GlobalOp::create(
-      b, loc, tableType, /*isConstant=*/true, LLVM::Linkage::Internal,
-      signature,
-      DenseElementsAttr::get(
-          RankedTensorType::get({(int64_t)words.size()}, i64),
-          ArrayRef<int64_t>(words)));
-  std::string nameSymbol = emitString("name", name);
-  SmallVector<std::string> argNameSymbols;
-  for (auto [i, role] : llvm::enumerate(entry.getRoles()))
-    argNameSymbols.push_back(emitString(
-        ("arg" + Twine(i)).str(),
-        getParameterName(cast<TensorRoleAttr>(role).getValue())));
-
-  // The runtime entry point.
-  auto launchType = LLVM::LLVMFunctionType::get(
-      i32, {ptrType, ptrType, ptrType, ptrType, ptrType, ptrType});
-  if (!module.lookupSymbol("mha_rt_launch"))
-    LLVM::LLVMFuncOp::create(b, loc, "mha_rt_launch", launchType);
-
-  // mha_status name(const DLTensor *..., const mha_options *)
-  SmallVector<Type> exportedArgs(numTensors + 1, ptrType);
-  auto exported = LLVM::LLVMFuncOp::create(
-      b, loc, name, LLVM::LLVMFunctionType::get(i32, exportedArgs));
-  Block *body = exported.addEntryBlock(b);
-  OpBuilder eb = OpBuilder::atBlockBegin(body);
-  SmallVector<Value> tensors(body->getArguments().drop_back());
-  SmallVector<Value> argNames;
-  for (const std::string &s : argNameSymbols)
-    argNames.push_back(addressOf(eb, s));
-  Value tensorArray = stackArray(eb, tensors);
-  Value namesArray = stackArray(eb, argNames);
-  Value work = selectWork(eb, workType);
-  Value status =
-      LLVM::CallOp::create(
-          eb, loc, launchType,
-          SymbolRefAttr::get(eb.getContext(), "mha_rt_launch"),
-          ValueRange{addressOf(eb, signature), addressOf(eb, nameSymbol),
-                     namesArray, tensorArray, body->getArguments().back(),
-                     work})
-          .getResult();
-  LLVM::ReturnOp::create(eb, loc, status);
 }
 
 struct MhaEmitEntryPointsPass

@@ -13,6 +13,7 @@
 
 #include "mha/Dialect/Mha/IR/AttentionVariant.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
 #include "mha/Dialect/Mha/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -36,93 +37,6 @@ using namespace mlir::mha;
 
 namespace {
 
-/// A C parameter of the exported function: which tensor it is and what role
-/// it plays.
-struct Parameter {
-  Type tensorType;
-  TensorRole role;
-};
-
-/// The strided memref a tensor parameter becomes: any strides, last dim
-/// contiguous, any offset.
-MemRefType getParameterMemRefType(RankedTensorType type) {
-  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-  strides.back() = 1;
-  auto layout = StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic,
-                                       strides);
-  return MemRefType::get(type.getShape(), type.getElementType(), layout);
-}
-
-/// Builds the IR of one work item. Holds the values every helper needs.
-class WorkItemBuilder {
-public:
-  WorkItemBuilder(OpBuilder &b, Location loc, ModuleOp module,
-                  StringRef prefix)
-      : b(b), loc(loc), module(module), prefix(prefix) {}
-
-  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(float v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-  }
-  Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
-  Value maxIdx(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-
-  /// The value of a per-head attribute for the (dynamic) head `h`: a
-  /// constant when all heads agree, else a load from a constant table.
-  Value perHeadF32(StringRef name, ArrayRef<float> values, Value h) {
-    if (llvm::all_equal(values))
-      return f32(values.front());
-    auto type = RankedTensorType::get({(int64_t)values.size()}, b.getF32Type());
-    return loadFromTable(name, DenseElementsAttr::get(type, values),
-                         b.getF32Type(), h);
-  }
-  Value perHeadIndex(StringRef name, ArrayRef<int64_t> values, Value h) {
-    if (llvm::all_equal(values))
-      return index(values.front());
-    auto type =
-        RankedTensorType::get({(int64_t)values.size()}, b.getIndexType());
-    return loadFromTable(name, DenseElementsAttr::get(type, values),
-                         b.getIndexType(), h);
-  }
-  Value perHeadBool(StringRef name, ArrayRef<bool> values, Value h) {
-    if (llvm::all_equal(values))
-      return arith::ConstantOp::create(b, loc, b.getBoolAttr(values.front()));
-    auto type = RankedTensorType::get({(int64_t)values.size()}, b.getI1Type());
-    return loadFromTable(name, DenseElementsAttr::get(type, values),
-                         b.getI1Type(), h);
-  }
-
-private:
-  Value loadFromTable(StringRef name, DenseElementsAttr values, Type eltType,
-                      Value h) {
-    auto memrefType = MemRefType::get({values.getNumElements()}, eltType);
-    std::string symbol = (prefix + "__" + name).str();
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(module.getBody());
-      memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"),
-                               memrefType, values, /*constant=*/true,
-                               /*alignment=*/IntegerAttr());
-    }
-    Value table = memref::GetGlobalOp::create(b, loc, memrefType, symbol);
-    return memref::LoadOp::create(b, loc, table, ValueRange{h});
-  }
-
-  OpBuilder &b;
-  Location loc;
-  ModuleOp module;
-  StringRef prefix;
-};
-
 /// Rank-reducing subview of `source` at `offsets` keeping the trailing
 /// `sizes.size()` dimensions with unit strides.
 Value subviewTrailing(OpBuilder &b, Location loc, Value source,
@@ -142,57 +56,6 @@ Value subviewTrailing(OpBuilder &b, Location loc, Value source,
       staticSizes, type, offsets, sizes, strides);
   return memref::SubViewOp::create(b, loc, cast<MemRefType>(resultType),
                                    source, offsets, sizes, strides);
-}
-
-/// Checks that `func` is a function mha-compile can export: it computes one
-/// mha.attention of its arguments and returns its results.
-FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
-  AttentionOp attention;
-  for (Operation &op : func.getBody().front()) {
-    if (isa<func::ReturnOp>(op))
-      continue;
-    if (auto a = dyn_cast<AttentionOp>(op)) {
-      if (attention)
-        return func.emitError()
-               << "function '" << func.getSymName()
-               << "' computes more than one mha.attention; export each as "
-               << "its own function";
-      attention = a;
-      continue;
-    }
-    if (isa<MultiHeadOp>(op))
-      return op.emitError()
-             << "mha.multi_head is not supported by the CPU pipeline yet: "
-             << "export mha.attention functions instead";
-    return op.emitError() << "'" << op.getName()
-                          << "' is not supported in an exported function: "
-                          << "its body must be one mha.attention of the "
-                          << "function arguments";
-  }
-  if (!attention)
-    return func.emitError() << "function '" << func.getSymName()
-                            << "' has no mha.attention to compile";
-  for (Value operand : attention->getOperands())
-    if (!isa<BlockArgument>(operand))
-      return attention.emitError()
-             << "the operands of an exported mha.attention must be function "
-             << "arguments";
-  for (BlockArgument arg : func.getArguments())
-    if (!llvm::is_contained(attention->getOperands(), Value(arg)))
-      return func.emitError() << "argument #" << arg.getArgNumber()
-                              << " of '" << func.getSymName()
-                              << "' is not used by its mha.attention";
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  SmallPtrSet<Value, 4> seen;
-  for (Value v : ret.getOperands()) {
-    if (v.getDefiningOp() != attention.getOperation())
-      return func.emitError() << "'" << func.getSymName()
-                              << "' must return results of its mha.attention";
-    if (!seen.insert(v).second)
-      return func.emitError() << "'" << func.getSymName()
-                              << "' returns the same result twice";
-  }
-  return attention;
 }
 
 /// Tile sizes and micro-kernel shape of one function.
@@ -300,21 +163,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
       AttentionVariant::get(attention, numHeads, numKvHeads, headDim);
 
   // C parameters: the arguments, then the results in return order.
-  SmallVector<Parameter> params;
-  for (BlockArgument arg : func.getArguments()) {
-    TensorRole role = arg == attention.getQuery() ? TensorRole::query
-                      : arg == attention.getKey() ? TensorRole::key
-                                                  : TensorRole::value;
-    params.push_back({arg.getType(), role});
-  }
+  SmallVector<Parameter> params = getExportedParameters(func, attention);
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  for (Value v : ret.getOperands()) {
-    TensorRole role = v == attention.getOutput()  ? TensorRole::output
-                      : v == attention.getLse()   ? TensorRole::lse
-                      : v == attention.getProbs() ? TensorRole::probs
-                                                  : TensorRole::entropy;
-    params.push_back({v.getType(), role});
-  }
 
   // The kernel signature: one memref per parameter, then b, h, t, alive.
   SmallVector<Type> argTypes;
@@ -352,7 +202,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
                                       ArrayAttr::get(ctx, types)));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  WorkItemBuilder w(b, loc, module, name);
+  KernelBuilder w(b, loc, module, name);
 
   // Map each role to its kernel argument.
   auto argFor = [&](Value tensor) -> Value {
@@ -488,26 +338,9 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
         });
   }
 
-  // Key ranges. p = i + Lk - Lq is row i's diagonal key.
-  Value diagOffset = w.sub(keyLen, queryLen);
-  Value pFirst = w.add(row0, diagOffset);
-  Value pLast = w.add(w.sub(w.add(row0, rows), one), diagOffset);
-  Value hiCausal = variant.causal
-                       ? w.maxIdx(zero, w.minIdx(keyLen, w.add(pLast, one)))
-                       : keyLen;
-  Value rightBounded =
-      w.cmp(arith::CmpIPredicate::sge, windowRight, zero);
-  Value hiWindow = w.select(
-      rightBounded,
-      w.maxIdx(zero, w.minIdx(keyLen, w.add(w.add(pLast, windowRight), one))),
-      keyLen);
-  Value hi = w.minIdx(hiCausal, hiWindow);
-  Value leftBounded = w.cmp(arith::CmpIPredicate::sge, windowLeft, zero);
-  Value lo = w.select(leftBounded,
-                      w.maxIdx(zero, w.sub(pFirst, windowLeft)), zero);
-  Value sinkEnd = w.minIdx(sinks, keyLen);
-  Value sinkHi = w.minIdx(sinkEnd, hiCausal);
-  Value windowLo = w.maxIdx(lo, sinkEnd);
+  KeyRanges ranges = computeKeyRanges(w, variant, row0, rows, queryLen, keyLen,
+                                      windowLeft, windowRight, sinks);
+  Value pFirst = ranges.pFirst;
 
   FloatAttr softcap;
   if (variant.softcap)
@@ -561,39 +394,18 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifAlive.thenBlock());
     // Sink keys: only causal can hide them.
-    emitKeyLoop(zero, sinkHi, [&](OpBuilder &nb, Location nl, Value,
-                                  Value j1) -> Value {
-      if (!variant.causal)
-        return arith::ConstantOp::create(nb, nl, nb.getBoolAttr(false));
-      Value last = arith::SubIOp::create(nb, nl, j1, one);
-      return arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sgt, last,
-                                   pFirst);
-    });
+    emitKeyLoop(zero, ranges.sinkHi,
+                [&](OpBuilder &nb, Location nl, Value, Value j1) -> Value {
+                  KernelBuilder nw(nb, nl, module, name);
+                  return sinkTileNeedsMask(nw, variant, ranges, j1);
+                });
     // Window keys: masked when some row of the tile cannot see some key.
-    emitKeyLoop(windowLo, hi, [&](OpBuilder &nb, Location nl, Value j0,
-                                  Value j1) -> Value {
-      Value last = arith::SubIOp::create(nb, nl, j1, one);
-      Value mask = arith::ConstantOp::create(nb, nl, nb.getBoolAttr(false));
-      auto orWith = [&](Value c) {
-        mask = arith::OrIOp::create(nb, nl, mask, c);
-      };
-      if (variant.causal)
-        orWith(arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sgt, last,
-                                     pFirst));
-      // window_left: the last row's lower bound pLast - wl must be <= j0.
-      Value leftEdge = arith::SubIOp::create(nb, nl, pLast, windowLeft);
-      orWith(arith::AndIOp::create(
-          nb, nl, leftBounded,
-          arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt, j0,
-                                leftEdge)));
-      // window_right: the first row's upper bound pFirst + wr must be >= last.
-      Value rightEdge = arith::AddIOp::create(nb, nl, pFirst, windowRight);
-      orWith(arith::AndIOp::create(
-          nb, nl, rightBounded,
-          arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sgt, last,
-                                rightEdge)));
-      return mask;
-    });
+    emitKeyLoop(ranges.windowLo, ranges.windowHi,
+                [&](OpBuilder &nb, Location nl, Value j0, Value j1) -> Value {
+                  KernelBuilder nw(nb, nl, module, name);
+                  return windowTileNeedsMask(nw, variant, ranges, j0, j1,
+                                             windowLeft, windowRight);
+                });
   }
 
   OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt, alive,

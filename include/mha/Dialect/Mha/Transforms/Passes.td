@@ -114,4 +114,21 @@ def MhaEmitEntryPointsPass : Pass<"mha-emit-entry-points", "ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def MhaEmitGpuEntryPointsPass
+    : Pass<"mha-emit-gpu-entry-points", "ModuleOp"> {
+  let summary = "Export each serialised GPU kernel as a C function over DLTensors";
+  let description = [{
+    Runs after `gpu-module-to-binary`. For each declaration that
+    `convert-mha-to-nvvm` left (marked `mha.entry_point` and
+    `mha.gpu_launch`), embeds the objects of its `gpu.binary` (PTX, and
+    cubins when made) as constant data, emits an `mha_gpu_kernel`
+    descriptor (include/mha/Runtime/GpuAbi.h: kernel name, block size,
+    dynamic shared memory, images per chip), the signature table, and the
+    exported `mha_status name(const DLTensor *..., const mha_options *)`,
+    which calls `mha_rt_cuda_launch`. The declarations and binaries are
+    erased: what remains is host LLVM dialect.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // MHA_DIALECT_MHA_TRANSFORMS_PASSES_TD

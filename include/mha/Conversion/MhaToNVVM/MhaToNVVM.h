@@ -1,0 +1,27 @@
+//===- MhaToNVVM.h - mha.attention to GPU kernels -----------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_CONVERSION_MHATONVVM_MHATONVVM_H
+#define MHA_CONVERSION_MHATONVVM_MHATONVVM_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+namespace mlir::mha {
+
+/// Name of the discardable attribute on the declaration that
+/// convert-mha-to-nvvm leaves for each exported function: a dictionary with
+/// `module` and `kernel` (strings), `block_threads`, `shared_bytes`,
+/// `rows_per_block` and `requirements` (i32, MHA_GPU_REQ_* bits).
+inline constexpr llvm::StringLiteral kGpuLaunchAttrName = "mha.gpu_launch";
+
+} // namespace mlir::mha
+
+#endif // MHA_CONVERSION_MHATONVVM_MHATONVVM_H

@@ -1,0 +1,109 @@
+/*===- GpuAbi.h - Contract between generated GPU code and runtime -*- C -*-===*
+ * SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+ *
+ * Each exported function `f` of a library compiled with --target=nvptx is a
+ * thin wrapper that calls mha_rt_cuda_launch with the same signature table
+ * as the CPU path (KernelAbi.h), the tensors in signature order and an
+ * mha_gpu_kernel that names the kernel and embeds its device code (PTX and,
+ * when ptxas was found at compile time, cubins).
+ *
+ * The runtime checks every tensor against the table (they must be kDLCUDA
+ * tensors of one device) before anything else, loads libcuda.so.1 with
+ * dlopen on first use, loads the best image for the device once per device,
+ * and launches the kernel on options->cuda_stream with
+ *   grid  = (ceil(Lq / rows_per_block), Hq, B), block = (block_threads, 1, 1)
+ *   dynamic shared memory = shared_bytes (the limit is raised when > 48 KiB)
+ * (Hq is the signature's MHA_SIG_GRID_HEADS; its MHA_SIG_ROWS_PER_ITEM is
+ * not used on the GPU, rows_per_block is.) A grid beyond the hardware's
+ * limits (x < 2^31, y and z <= 65535) is MHA_ERR_SHAPE. The call returns once
+ * the kernel is enqueued, without waiting for it, like any CUDA library.
+ * and these parameters, in order (an MLIR memref descriptor flattened, as
+ * convert-gpu-to-nvvm expands memref arguments of a gpu.func):
+ *   for each tensor i in signature order, rank r from the table:
+ *     void *allocated, void *aligned, int64_t offset (elements),
+ *     int64_t sizes[r], int64_t strides[r] (elements)
+ *   then the runtime head mask as a memref<?xi8>:
+ *     void *allocated, void *aligned, int64_t offset = 0,
+ *     int64_t size, int64_t stride = 1
+ *   where size = 0 (and NULL pointers) when options->head_mask is NULL (all
+ *   heads alive), else Hq and the pointers address a device copy of the mask
+ *   (one byte per query head, 0 = ablated) that lives until the kernel has
+ *   run (stream-ordered allocation).
+ *===----------------------------------------------------------------------===*/
+
+#ifndef MHA_RUNTIME_GPUABI_H
+#define MHA_RUNTIME_GPUABI_H
+
+#include "mha/Runtime/KernelAbi.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The format of one embedded device image. */
+enum { MHA_GPU_IMAGE_PTX = 0, MHA_GPU_IMAGE_CUBIN = 1 };
+
+/* One device image. `sm` is the compute capability times ten (80, 90);
+ * `arch_specific` is 1 for an "a" target (sm_90a), whose cubin runs only on
+ * exactly that capability. PTX images are NUL-terminated text (`size`
+ * counts the NUL). */
+typedef struct mha_gpu_image {
+  int32_t sm;
+  int32_t arch_specific;
+  int32_t format;
+  int32_t reserved;
+  const void *data;
+  int64_t size;
+} mha_gpu_image;
+
+/* Requirements the kernel places on its tensors beyond the signature. */
+enum {
+  /* Rows of q, k and v start on 16-byte boundaries: data + byte_offset is
+   * 16-byte aligned and the strides of every dimension but the last (the
+   * first three of a rank-4 tensor) are multiples of 16 bytes (the kernel
+   * copies rows with 16-byte cp.async). Dimensions of size 1 (whose stride
+   * is never used) and empty tensors are exempt. Else MHA_ERR_LAYOUT. */
+  MHA_GPU_REQ_ALIGNED_ROWS = 1
+};
+
+typedef struct mha_gpu_kernel {
+  const char *kernel_name; /* NUL-terminated entry name in the images */
+  int32_t block_threads;
+  int32_t shared_bytes;    /* dynamic shared memory per block */
+  int32_t rows_per_block;  /* query rows per block (grid x) */
+  int32_t requirements;    /* MHA_GPU_REQ_* bits */
+  int32_t num_images;
+  int32_t reserved;
+  const mha_gpu_image *images;
+} mha_gpu_kernel;
+
+/* Checks the call, then launches the kernel. `name` is the exported
+ * function's name and `arg_names` the C parameter names, for messages.
+ * Returns MHA_ERR_DEVICE for tensors that are not kDLCUDA or not all on one
+ * device, MHA_ERR_NO_DEVICE when libcuda.so.1 cannot be loaded (even for a
+ * call with an empty grid) or no image fits the device, MHA_ERR_CUDA when a
+ * driver call fails. All argument checks come before the driver is loaded.
+ * The runtime head mask is copied before the call returns. */
+int32_t mha_rt_cuda_launch(const int64_t *signature, const char *name,
+                           const char *const *arg_names,
+                           const DLTensor *const *tensors,
+                           const mha_options *options,
+                           const mha_gpu_kernel *kernel);
+
+/* The image the runtime loads on a device of compute capability
+ * major.minor: the cubin of the highest sm <= the device's with the same
+ * major (an arch-specific one only on exactly its capability), else the PTX
+ * of the highest sm <= the device's (compiled by the driver; arch-specific
+ * PTX too only on exactly its capability). Between two images of the same
+ * sm the arch-specific one wins (on its own capability). -1 if none fits.
+ * Exposed for tests. */
+MHA_RT_HIDDEN_ABI int32_t mha_rt_cuda_pick_image(const mha_gpu_kernel *kernel,
+                                                 int32_t major, int32_t minor);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MHA_RUNTIME_GPUABI_H */

@@ -1,0 +1,608 @@
+//===- FlashKernel.cpp - The sm_80 flash-attention kernel body ------------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Builds the body of one GPU kernel: a CTA of `warps` warps computes
+// 16 * warps query rows of one (batch, head). Q is copied to shared memory
+// once and kept in registers as mma.sync A fragments; K/V tiles of `cols`
+// keys stream through two shared-memory stages with cp.async, the copy of
+// tile i+1 overlapping the math of tile i. Per tile and warp:
+//   S = Q.K^T     m16n8k16 MMAs, K fragments by ldmatrix
+//   score mods    scale/temperature, softcap, ALiBi in f32 registers; the
+//                 masks only on tiles a mask edge crosses
+//   softmax       base 2, row max by quad shuffles, ex2.approx
+//   O += P.V      P re-packed from the S accumulators as A fragments
+//                 (FlashAttention-2's register reuse), V by ldmatrix.trans
+// Fragment layouts are those of PTX's mma.m16n8k16 (groupID = lane / 4,
+// threadID_in_group = lane % 4): a thread holds S/O elements (g, 2t..2t+1)
+// and (g + 8, 2t..2t+1) of each 8-column tile.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FlashKernel.h"
+
+#include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+constexpr int64_t kWarpSize = 32;
+
+/// The four f32 accumulators of one 16x8 MMA tile held by a thread:
+/// elements (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
+using Frag = std::array<Value, 4>;
+
+class FlashKernelEmitter {
+public:
+  FlashKernelEmitter(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
+                     const FlashKernelConfig &config,
+                     const AttentionVariant &variant, StringRef prefix)
+      : b(b), loc(loc), w(b, loc, module, prefix), cfg(config),
+        variant(variant) {
+    f32 = b.getF32Type();
+    i32 = b.getI32Type();
+    elt = cfg.elementType;
+    pair = VectorType::get({2}, elt);
+  }
+
+  void emit(gpu::GPUFuncOp func, const FlashKernelArgs &args);
+
+private:
+  // Small helpers.
+  Value idx(int64_t v) { return w.index(v); }
+  Value cf(float v) { return w.f32(v); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  // Intrinsics rather than arith/math ops, which convert-gpu-to-nvvm would
+  // turn into libdevice calls (no CUDA toolkit is needed for the PTX).
+  Value fmax(Value x, Value y) {
+    return LLVM::CallIntrinsicOp::create(b, loc, f32,
+                                         b.getStringAttr("llvm.maxnum.f32"),
+                                         ValueRange{x, y})
+        .getResult(0);
+  }
+  Value intrinsic(StringRef name, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, loc, f32, b.getStringAttr(name),
+                                         ValueRange{x})
+        .getResult(0);
+  }
+  Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", x); }
+  Value log2(Value x) { return intrinsic("llvm.nvvm.lg2.approx.ftz.f", x); }
+  /// tanh.approx.f32 (sm_75+): NVPTX selects it for an afn llvm.tanh.
+  Value tanh(Value x) {
+    return LLVM::CallIntrinsicOp::create(
+               b, loc, f32, b.getStringAttr("llvm.tanh.f32"), ValueRange{x},
+               LLVM::FastmathFlagsAttr::get(b.getContext(),
+                                            LLVM::FastmathFlags::afn))
+        .getResult(0);
+  }
+  Value quadReduce(Value x, bool isMax);
+  Value ceilDiv(Value x, int64_t d) {
+    return arith::DivUIOp::create(b, loc, w.add(x, idx(d - 1)), idx(d));
+  }
+
+  /// A pair of 16-bit elements as an mma.sync operand register.
+  Value asOperand(Value pairValue) {
+    if (elt.isBF16())
+      return LLVM::BitcastOp::create(b, loc, i32, pairValue);
+    return pairValue;
+  }
+  /// ldmatrix of `tiles` 8x8 matrices of `smem` at this lane's row/col;
+  /// returns one operand register per matrix.
+  SmallVector<Value> ldmatrix(Value smem, ValueRange indices, int64_t tiles,
+                              bool transpose);
+  Frag mma(ArrayRef<Value> a, ArrayRef<Value> bRegs, const Frag &c);
+
+  /// Copies `numRows` rows of `width` elements of `src` (a [rows, width]
+  /// subview starting at `srcRow0`, rows >= `srcRows` zero-filled) into
+  /// `dst[stage]` with 16-byte cp.async.
+  void copyRows(Value src, ValueRange srcPrefix, Value srcRow0, Value srcRows,
+                Value dst, Value stage, int64_t numRows, int64_t width);
+
+  /// The score of element `e` of key tile `t` after scale, softcap and
+  /// ALiBi, in base 2; -inf where invisible when `masked`.
+  SmallVector<Value> scoreMods(ArrayRef<Frag> s, Value j0, Value jEnd,
+                               bool masked);
+
+  OpBuilder &b;
+  Location loc;
+  KernelBuilder w;
+  const FlashKernelConfig &cfg;
+  const AttentionVariant &variant;
+  Type f32, i32, elt;
+  VectorType pair;
+
+  // Values of the CTA, set by emit().
+  Value lane, warp, groupId, threadInGroup, tid;
+  Value rowBase;  // first query row of this warp
+  Value keyLen, queryLen, diagOffset;
+  Value scoreScale, alibiSlope, windowLeft, windowRight, sinks;
+};
+
+Value FlashKernelEmitter::quadReduce(Value x, bool isMax) {
+  for (int32_t offset : {1, 2}) {
+    Value other =
+        gpu::ShuffleOp::create(b, loc, x, offset, kWarpSize,
+                               gpu::ShuffleMode::XOR)
+            .getShuffleResult();
+    x = isMax ? fmax(x, other) : fadd(x, other);
+  }
+  return x;
+}
+
+SmallVector<Value> FlashKernelEmitter::ldmatrix(Value smem, ValueRange indices,
+                                                int64_t tiles,
+                                                bool transpose) {
+  auto type = VectorType::get({tiles, 2}, elt);
+  Value loaded = nvgpu::LdMatrixOp::create(b, loc, type, smem, indices,
+                                           transpose, (uint32_t)tiles);
+  SmallVector<Value> regs;
+  for (int64_t i = 0; i < tiles; ++i)
+    regs.push_back(asOperand(vector::ExtractOp::create(
+        b, loc, loaded, ArrayRef<int64_t>{i})));
+  return regs;
+}
+
+Frag FlashKernelEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
+                             const Frag &c) {
+  auto resultType = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), {f32, f32, f32, f32});
+  NVVM::MMATypes type =
+      elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  Value d = NVVM::MmaOp::create(
+      b, loc, resultType, a, bRegs, ValueRange(c), ArrayRef<int64_t>{16, 8, 16},
+      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+      std::array<NVVM::MMATypes, 2>{type, type},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  Frag out;
+  for (int64_t i = 0; i < 4; ++i)
+    out[i] = LLVM::ExtractValueOp::create(b, loc, d, ArrayRef<int64_t>{i});
+  return out;
+}
+
+void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
+                                  Value srcRow0, Value srcRows, Value dst,
+                                  Value stage, int64_t numRows, int64_t width) {
+  int64_t chunksPerRow = width / 8; // 8 x 16 bits = 16 bytes
+  int64_t chunks = numRows * chunksPerRow;
+  int64_t threads = cfg.warps * kWarpSize;
+  Value lastRow = w.maxIdx(w.sub(srcRows, idx(1)), idx(0));
+  for (int64_t base = 0; base < chunks; base += threads) {
+    Value chunk = w.add(tid, idx(base));
+    auto copyChunk = [&]() {
+      Value row = arith::DivUIOp::create(b, loc, chunk, idx(chunksPerRow));
+      Value col = w.mul(arith::RemUIOp::create(b, loc, chunk,
+                                               idx(chunksPerRow)),
+                        idx(8));
+      Value srcRow = w.add(srcRow0, row);
+      Value inBounds = w.cmp(arith::CmpIPredicate::slt, srcRow, srcRows);
+      // Rows past the end are zero-filled (source size 0) from a clamped,
+      // valid address.
+      Value clamped = w.minIdx(srcRow, lastRow);
+      Value srcElements = w.select(inBounds, idx(8), idx(0));
+      SmallVector<Value> srcIdx(srcPrefix);
+      srcIdx.append({clamped, col});
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
+          ValueRange{stage, row, col}, src, srcIdx, b.getIndexAttr(8),
+          srcElements, b.getUnitAttr());
+    };
+    if (base + threads <= chunks) {
+      copyChunk();
+      continue;
+    }
+    auto guard = scf::IfOp::create(
+        b, loc, w.cmp(arith::CmpIPredicate::slt, chunk, idx(chunks)), false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(guard.thenBlock());
+    copyChunk();
+  }
+}
+
+SmallVector<Value> FlashKernelEmitter::scoreMods(ArrayRef<Frag> s, Value j0,
+                                                 Value jEnd, bool masked) {
+  bool softcap = variant.softcap.has_value();
+  Value negInf = cf(-std::numeric_limits<float>::infinity());
+  Value capIn, capOut;
+  if (softcap) {
+    capIn = fmul(scoreScale, cf(1.0f / *variant.softcap));
+    capOut = cf(*variant.softcap * kLog2e);
+  }
+  Value base2Scale = fmul(scoreScale, cf(kLog2e));
+  Value slope2 = variant.hasAlibi ? fmul(alibiSlope, cf(kLog2e)) : Value();
+  SmallVector<Value> out;
+  for (auto [t, frag] : llvm::enumerate(s)) {
+    for (int64_t e = 0; e < 4; ++e) {
+      Value x = frag[e];
+      if (softcap)
+        x = fmul(tanh(fmul(x, capIn)), capOut);
+      else
+        x = fmul(x, base2Scale);
+      Value row, key;
+      if (variant.hasAlibi || masked) {
+        row = w.add(rowBase, w.add(groupId, idx(e >= 2 ? 8 : 0)));
+        key = w.add(j0, w.add(w.mul(threadInGroup, idx(2)),
+                              idx(int64_t(t) * 8 + (e & 1))));
+      }
+      Value diag = row ? w.add(row, diagOffset) : Value();
+      if (variant.hasAlibi) {
+        Value dist = w.sub(diag, key);
+        Value absDist = w.select(w.cmp(arith::CmpIPredicate::slt, dist, idx(0)),
+                                 w.sub(idx(0), dist), dist);
+        Value distF = arith::SIToFPOp::create(
+            b, loc, f32, arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                                    absDist));
+        x = fsub(x, fmul(slope2, distF));
+      }
+      if (masked) {
+        Value visible = w.cmp(arith::CmpIPredicate::slt, key, jEnd);
+        if (variant.causal)
+          visible =
+              w.andI(visible, w.cmp(arith::CmpIPredicate::sle, key, diag));
+        Value inWindow = w.boolean(true);
+        if (variant.hasWindows()) {
+          Value leftOk = w.orI(
+              w.cmp(arith::CmpIPredicate::slt, windowLeft, idx(0)),
+              w.cmp(arith::CmpIPredicate::sge, key, w.sub(diag, windowLeft)));
+          Value rightOk = w.orI(
+              w.cmp(arith::CmpIPredicate::slt, windowRight, idx(0)),
+              w.cmp(arith::CmpIPredicate::sle, key, w.add(diag, windowRight)));
+          inWindow = w.orI(w.cmp(arith::CmpIPredicate::slt, key, sinks),
+                           w.andI(leftOk, rightOk));
+        }
+        visible = w.andI(visible, inWindow);
+        x = w.select(visible, x, negInf);
+      }
+      out.push_back(x);
+    }
+  }
+  return out;
+}
+
+void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
+                              const FlashKernelArgs &args) {
+  const int64_t D = cfg.headDim, Dv = cfg.valueDim, C = cfg.cols;
+  const int64_t rows = cfg.warps * 16;
+  const int64_t sTiles = C / 8, oTiles = Dv / 8;
+  Type indexType = b.getIndexType();
+  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+
+  tid = gpu::ThreadIdOp::create(b, loc, indexType, gpu::Dimension::x);
+  Value qTile = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::x);
+  Value head = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
+  Value batch = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::z);
+  lane = arith::RemUIOp::create(b, loc, tid, idx(kWarpSize));
+  warp = arith::DivUIOp::create(b, loc, tid, idx(kWarpSize));
+  groupId = arith::DivUIOp::create(b, loc, lane, idx(4));
+  threadInGroup = arith::RemUIOp::create(b, loc, lane, idx(4));
+
+  queryLen = memref::DimOp::create(b, loc, args.q, 2);
+  keyLen = memref::DimOp::create(b, loc, args.k, 2);
+  diagOffset = w.sub(keyLen, queryLen);
+  Value row0 = w.mul(qTile, idx(rows));
+  Value blockRows = w.minIdx(idx(rows), w.sub(queryLen, row0));
+  rowBase = w.add(row0, w.mul(warp, idx(16)));
+  Value kvHead =
+      arith::DivUIOp::create(b, loc, head, idx(variant.groupSize()));
+
+  // Per-head parameters.
+  SmallVector<float> scales;
+  for (int64_t h = 0; h < variant.numQueryHeads; ++h)
+    scales.push_back(variant.scale / variant.temperature(h));
+  scoreScale = w.perHeadF32("score_scale", scales, head);
+  alibiSlope = w.perHeadF32("alibi_slopes", variant.getAlibiSlopes(), head);
+  windowLeft = w.perHeadIndex("window_left", variant.getWindowLefts(), head);
+  windowRight = w.perHeadIndex("window_right", variant.getWindowRights(), head);
+  sinks = idx(variant.sinkTokens);
+  Value alive = w.perHeadBool("head_mask", variant.getHeadAlive(), head);
+  // The runtime mask: empty when every head is alive.
+  Value maskSize = memref::DimOp::create(b, loc, args.headMask, 0);
+  Value hasMask = w.cmp(arith::CmpIPredicate::ne, maskSize, idx(0));
+  auto maskIf = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, hasMask,
+                                  /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(maskIf.thenBlock());
+    Value byte = memref::LoadOp::create(b, loc, args.headMask, head);
+    Value keep = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ne, byte,
+        arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0)));
+    scf::YieldOp::create(b, loc, keep);
+    b.setInsertionPointToStart(maskIf.elseBlock());
+    scf::YieldOp::create(b, loc, w.boolean(true));
+  }
+  alive = w.andI(alive, maskIf.getResult(0));
+
+  // The key tiles this block visits: the sink range, then the window range.
+  KeyRanges ranges = computeKeyRanges(w, variant, row0, blockRows, queryLen,
+                                      keyLen, windowLeft, windowRight, sinks);
+  Value numSink = ceilDiv(ranges.sinkHi, C);
+  Value windowLen = w.maxIdx(w.sub(ranges.windowHi, ranges.windowLo), idx(0));
+  Value numWindow = ceilDiv(windowLen, C);
+  Value numTiles = w.select(alive, w.add(numSink, numWindow), idx(0));
+  // Tile i covers keys [start, end).
+  auto tileBounds = [&](Value i) -> std::pair<Value, Value> {
+    Value isSink = w.cmp(arith::CmpIPredicate::ult, i, numSink);
+    Value sinkStart = w.mul(i, idx(C));
+    Value windowStart =
+        w.add(ranges.windowLo, w.mul(w.sub(i, numSink), idx(C)));
+    Value start = w.select(isSink, sinkStart, windowStart);
+    Value limit = w.select(isSink, ranges.sinkHi, ranges.windowHi);
+    return {start, w.minIdx(w.add(start, idx(C)), limit)};
+  };
+
+  // Shared memory: Q [rows, D + pad], then K [2, C, D + pad] and
+  // V [2, C, Dv + pad]. The 16-byte pad spreads the rows ldmatrix reads
+  // together over all banks.
+  int64_t eltBytes = 2;
+  int64_t qStride = D + cfg.pad, vStride = Dv + cfg.pad;
+  Value smem = gpu::DynamicSharedMemoryOp::create(
+      b, loc,
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
+                      workgroup));
+  auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
+    return memref::ViewOp::create(
+        b, loc, MemRefType::get(shape, elt, AffineMap(), workgroup), smem,
+        idx(byteOffset), ValueRange{});
+  };
+  int64_t qBytes = rows * qStride * eltBytes;
+  int64_t kBytes = 2 * C * qStride * eltBytes;
+  Value qSmem = view(0, {1, rows, qStride});
+  Value kSmem = view(qBytes, {2, C, qStride});
+  Value vSmem = view(qBytes + kBytes, {2, C, vStride});
+
+  auto loadKV = [&](Value i, Value stage) {
+    Value start = tileBounds(i).first;
+    copyRows(args.k, ValueRange{batch, kvHead}, start, keyLen, kSmem, stage,
+             C, D);
+    copyRows(args.v, ValueRange{batch, kvHead}, start, keyLen, vSmem, stage,
+             C, Dv);
+  };
+  auto commitAndWait = [&]() {
+    nvgpu::DeviceAsyncWaitOp::create(
+        b, loc,
+        nvgpu::DeviceAsyncCreateGroupOp::create(
+            b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
+            ValueRange{}),
+        b.getI32IntegerAttr(0));
+  };
+  // Q, and the first key tile.
+  Value zero = idx(0);
+  copyRows(args.q, ValueRange{batch, head}, row0, queryLen, qSmem, zero, rows,
+           D);
+  {
+    auto first = scf::IfOp::create(
+        b, loc, w.cmp(arith::CmpIPredicate::sgt, numTiles, zero), false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(first.thenBlock());
+    loadKV(zero, zero);
+  }
+  commitAndWait();
+  gpu::BarrierOp::create(b, loc);
+
+  // Q fragments: 16 rows x 16 columns per chunk, kept in registers.
+  int64_t qChunks = D / 16;
+  Value laneRow16 = arith::RemUIOp::create(b, loc, lane, idx(16));
+  Value laneHalf = arith::DivUIOp::create(b, loc, lane, idx(16));
+  SmallVector<SmallVector<Value>> qFrag;
+  for (int64_t c = 0; c < qChunks; ++c)
+    qFrag.push_back(ldmatrix(
+        qSmem,
+        ValueRange{zero, w.add(w.mul(warp, idx(16)), laneRow16),
+                   w.add(idx(c * 16), w.mul(laneHalf, idx(8)))},
+        4, /*transpose=*/false));
+
+  // Loop state: row max (base 2) and partial row sum for rows g and g + 8,
+  // and the O accumulators.
+  Value negInf = cf(-std::numeric_limits<float>::infinity());
+  Value zeroF = cf(0.0f);
+  SmallVector<Value> init{negInf, negInf, zeroF, zeroF};
+  for (int64_t n = 0; n < oTiles * 4; ++n)
+    init.push_back(zeroF);
+
+  Value laneRow8 = arith::RemUIOp::create(b, loc, lane, idx(8));
+  Value laneOct = arith::DivUIOp::create(b, loc, lane, idx(8));
+  auto loop = scf::ForOp::create(b, loc, zero, numTiles, idx(1), init);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value i = loop.getInductionVar();
+    ValueRange state = loop.getRegionIterArgs();
+    Value stage = arith::RemUIOp::create(b, loc, i, idx(2));
+    // Prefetch the next tile into the other stage.
+    {
+      Value next = w.add(i, idx(1));
+      auto prefetch = scf::IfOp::create(
+          b, loc, w.cmp(arith::CmpIPredicate::slt, next, numTiles), false);
+      OpBuilder::InsertionGuard pg(b);
+      b.setInsertionPointToStart(prefetch.thenBlock());
+      loadKV(next, w.sub(idx(1), stage));
+    }
+    auto [j0, jEnd] = tileBounds(i);
+
+    // S = Q.K^T.
+    SmallVector<Frag> s(sTiles, Frag{zeroF, zeroF, zeroF, zeroF});
+    for (int64_t t = 0; t < sTiles; ++t) {
+      for (int64_t c = 0; c < qChunks; c += 2) {
+        int64_t tiles = c + 1 < qChunks ? 4 : 2;
+        SmallVector<Value> kRegs = ldmatrix(
+            kSmem,
+            ValueRange{stage, w.add(idx(t * 8), laneRow8),
+                       w.add(idx(c * 16), w.mul(laneOct, idx(8)))},
+            tiles, /*transpose=*/false);
+        s[t] = mma(qFrag[c], {kRegs[0], kRegs[1]}, s[t]);
+        if (tiles == 4)
+          s[t] = mma(qFrag[c + 1], {kRegs[2], kRegs[3]}, s[t]);
+      }
+    }
+
+    // Score modifications; the per-key masks only where a mask edge or the
+    // end of the tile crosses it.
+    Value isSink = w.cmp(arith::CmpIPredicate::ult, i, numSink);
+    Value edgeMask = w.select(
+        isSink, sinkTileNeedsMask(w, variant, ranges, jEnd),
+        windowTileNeedsMask(w, variant, ranges, j0, jEnd, windowLeft,
+                            windowRight));
+    Value partial = w.cmp(arith::CmpIPredicate::slt, w.sub(jEnd, j0), idx(C));
+    Value needsMask = w.orI(edgeMask, partial);
+    SmallVector<Type> scoreTypes(sTiles * 4, f32);
+    auto modIf = scf::IfOp::create(b, loc, scoreTypes, needsMask, true);
+    {
+      OpBuilder::InsertionGuard mg(b);
+      b.setInsertionPointToStart(modIf.thenBlock());
+      scf::YieldOp::create(b, loc, scoreMods(s, j0, jEnd, /*masked=*/true));
+      b.setInsertionPointToStart(modIf.elseBlock());
+      scf::YieldOp::create(b, loc, scoreMods(s, j0, jEnd, /*masked=*/false));
+    }
+    ValueRange x = modIf.getResults();
+
+    // Online softmax for rows g (half 0) and g + 8 (half 1).
+    SmallVector<Value> newState(state.begin(), state.end());
+    SmallVector<Value> p(x.begin(), x.end());
+    for (int64_t half = 0; half < 2; ++half) {
+      Value tileMax = negInf;
+      for (int64_t t = 0; t < sTiles; ++t)
+        for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
+          tileMax = fmax(tileMax, x[t * 4 + e]);
+      tileMax = quadReduce(tileMax, /*isMax=*/true);
+      Value mOld = state[half];
+      Value mNew = fmax(mOld, tileMax);
+      // A row that has seen no visible key yet keeps m = -inf; subtract 0
+      // then so that exp2 gives 0, not NaN.
+      Value mUse = w.select(
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
+                                negInf),
+          zeroF, mNew);
+      Value alpha = exp2(fsub(mOld, mUse));
+      Value rowSum = zeroF;
+      for (int64_t t = 0; t < sTiles; ++t)
+        for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
+          Value pe = exp2(fsub(x[t * 4 + e], mUse));
+          p[t * 4 + e] = pe;
+          rowSum = fadd(rowSum, pe);
+        }
+      newState[half] = mNew;
+      newState[2 + half] = fadd(fmul(state[2 + half], alpha), rowSum);
+      for (int64_t n = 0; n < oTiles; ++n)
+        for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
+          newState[4 + n * 4 + e] = fmul(state[4 + n * 4 + e], alpha);
+    }
+
+    // O += P.V: the S accumulators of key tiles 2c and 2c + 1 are the A
+    // fragment of key chunk c.
+    auto packP = [&](int64_t t, int64_t e) {
+      Value v = vector::FromElementsOp::create(
+          b, loc, VectorType::get({2}, f32),
+          ValueRange{p[t * 4 + e], p[t * 4 + e + 1]});
+      return asOperand(arith::TruncFOp::create(b, loc, pair, v));
+    };
+    Value vKeyRow = w.add(laneRow8, w.mul(arith::RemUIOp::create(
+                                              b, loc, laneOct, idx(2)),
+                                          idx(8)));
+    for (int64_t c = 0; c < C / 16; ++c) {
+      SmallVector<Value> a{packP(2 * c, 0), packP(2 * c, 2),
+                           packP(2 * c + 1, 0), packP(2 * c + 1, 2)};
+      for (int64_t n = 0; n < oTiles; n += 2) {
+        int64_t tiles = n + 1 < oTiles ? 4 : 2;
+        SmallVector<Value> vRegs = ldmatrix(
+            vSmem,
+            ValueRange{stage, w.add(idx(c * 16), vKeyRow),
+                       w.add(idx(n * 8), w.mul(laneHalf, idx(8)))},
+            tiles, /*transpose=*/true);
+        for (int64_t k = 0; k < tiles / 2; ++k) {
+          Frag acc;
+          for (int64_t e = 0; e < 4; ++e)
+            acc[e] = newState[4 + (n + k) * 4 + e];
+          acc = mma(a, {vRegs[2 * k], vRegs[2 * k + 1]}, acc);
+          for (int64_t e = 0; e < 4; ++e)
+            newState[4 + (n + k) * 4 + e] = acc[e];
+        }
+      }
+    }
+    // The next tile has landed and every warp is done with this stage.
+    commitAndWait();
+    gpu::BarrierOp::create(b, loc);
+    scf::YieldOp::create(b, loc, newState);
+  }
+
+  // Finalize: full row sums, normalise, store.
+  ValueRange result = loop.getResults();
+  Value colBase = w.mul(threadInGroup, idx(2));
+  Value lseOut = args.lse;
+  for (int64_t half = 0; half < 2; ++half) {
+    Value sum = quadReduce(result[2 + half], /*isMax=*/false);
+    Value positive =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zeroF);
+    Value inv = w.select(positive,
+                         arith::DivFOp::create(b, loc, cf(1.0f), sum), zeroF);
+    Value row = w.add(rowBase, w.add(groupId, idx(8 * half)));
+    auto inRange = scf::IfOp::create(
+        b, loc, w.cmp(arith::CmpIPredicate::slt, row, queryLen), false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    if (args.o) {
+      Type oElt = cast<MemRefType>(args.o.getType()).getElementType();
+      for (int64_t n = 0; n < oTiles; ++n) {
+        Value v = vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, f32),
+            ValueRange{fmul(result[4 + n * 4 + 2 * half], inv),
+                       fmul(result[4 + n * 4 + 2 * half + 1], inv)});
+        if (oElt != f32)
+          v = arith::TruncFOp::create(b, loc, VectorType::get({2}, oElt), v);
+        vector::StoreOp::create(
+            b, loc, v, args.o,
+            ValueRange{batch, head, row, w.add(idx(n * 8), colBase)});
+      }
+    }
+    if (lseOut) {
+      auto firstOfQuad = scf::IfOp::create(
+          b, loc, w.cmp(arith::CmpIPredicate::eq, threadInGroup, zero), false);
+      OpBuilder::InsertionGuard lg(b);
+      b.setInsertionPointToStart(firstOfQuad.thenBlock());
+      Value lse = w.select(
+          positive, fmul(fadd(result[half], log2(sum)), cf(kLn2)), negInf);
+      memref::StoreOp::create(b, loc, lse, lseOut,
+                              ValueRange{batch, head, row});
+    }
+  }
+  gpu::ReturnOp::create(b, loc);
+  (void)func;
+}
+
+} // namespace
+
+int64_t mlir::mha::getFlashKernelSharedBytes(const FlashKernelConfig &cfg) {
+  int64_t rows = cfg.warps * 16;
+  int64_t qStride = cfg.headDim + cfg.pad, vStride = cfg.valueDim + cfg.pad;
+  return 2 * (rows * qStride + 2 * cfg.cols * qStride + 2 * cfg.cols * vStride);
+}
+
+void mlir::mha::emitFlashKernel(OpBuilder &b, Location loc,
+                                gpu::GPUModuleOp module, gpu::GPUFuncOp func,
+                                const FlashKernelConfig &config,
+                                const AttentionVariant &variant,
+                                const FlashKernelArgs &args,
+                                StringRef prefix) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&func.getBody().front());
+  FlashKernelEmitter(b, loc, module, config, variant, prefix).emit(func, args);
+}

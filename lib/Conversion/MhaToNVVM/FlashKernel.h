@@ -1,0 +1,45 @@
+//===- FlashKernel.h - The sm_80 flash-attention kernel body ------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_LIB_CONVERSION_MHATONVVM_FLASHKERNEL_H
+#define MHA_LIB_CONVERSION_MHATONVVM_FLASHKERNEL_H
+
+#include "mha/Dialect/Mha/IR/AttentionVariant.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::mha {
+
+/// The shape of one kernel: `warps` warps of 16 query rows each, key tiles
+/// of `cols` keys, shared-memory rows padded by `pad` elements.
+struct FlashKernelConfig {
+  int64_t headDim = 0, valueDim = 0;
+  Type elementType; // f16 or bf16
+  int64_t warps = 4;
+  int64_t cols = 64;
+  int64_t pad = 8;
+
+  int64_t rowsPerBlock() const { return warps * 16; }
+  int64_t threads() const { return warps * 32; }
+};
+
+/// The kernel's arguments (memrefs); lse and o may be null.
+struct FlashKernelArgs {
+  Value q, k, v, o, lse, headMask;
+};
+
+/// Dynamic shared memory the kernel needs, in bytes.
+int64_t getFlashKernelSharedBytes(const FlashKernelConfig &config);
+
+/// Fills the (empty) body of `func` with the kernel. Per-head constant
+/// tables go into `module`, named after `prefix`.
+void emitFlashKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
+                     gpu::GPUFuncOp func, const FlashKernelConfig &config,
+                     const AttentionVariant &variant,
+                     const FlashKernelArgs &args, StringRef prefix);
+
+} // namespace mlir::mha
+
+#endif // MHA_LIB_CONVERSION_MHATONVVM_FLASHKERNEL_H

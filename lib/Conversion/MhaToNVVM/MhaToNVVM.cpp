@@ -1,0 +1,206 @@
+//===- MhaToNVVM.cpp - Exported mha.attention functions to GPU kernels ----===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// convert-mha-to-nvvm: checks that a function fits the GPU kernel (f16/bf16
+// tensors, head dims that are multiples of 16 up to 256, no probabilities or
+// entropy), creates its gpu.module and kernel signature, lets FlashKernel
+// fill the body, and leaves a declaration saying how to launch it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FlashKernel.h"
+
+#include "mha/Conversion/Passes.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
+#include "mha/Runtime/GpuAbi.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+
+namespace mlir::mha {
+#define GEN_PASS_DEF_CONVERTMHATONVVMPASS
+#include "mha/Conversion/Passes.h.inc"
+} // namespace mlir::mha
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// Largest head dim the kernel keeps in registers (O accumulators and Q
+/// fragments grow with it).
+constexpr int64_t kMaxGpuHeadDim = 256;
+
+struct ConvertMhaToNVVMPass
+    : public mha::impl::ConvertMhaToNVVMPassBase<ConvertMhaToNVVMPass> {
+  using ConvertMhaToNVVMPassBase::ConvertMhaToNVVMPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (warps < 1 || warps > 16 || keysPerTile < 0 || keysPerTile % 16 != 0) {
+      module.emitError() << "convert-mha-to-nvvm: warps must be in [1, 16] "
+                         << "and cols a multiple of 16 (0 = automatic)";
+      return signalPassFailure();
+    }
+    SmallVector<func::FuncOp> funcs;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      bool hasMha = false;
+      func.walk([&](Operation *op) {
+        if (isa<AttentionOp, MultiHeadOp>(op))
+          hasMha = true;
+      });
+      if (!hasMha)
+        continue;
+      if (func.isPrivate() || func.isDeclaration()) {
+        func.emitError() << "only public function definitions are exported; '"
+                         << func.getSymName() << "' is private";
+        return signalPassFailure();
+      }
+      funcs.push_back(func);
+    }
+    if (!funcs.empty())
+      module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                      UnitAttr::get(module.getContext()));
+    for (func::FuncOp func : funcs)
+      if (failed(convertFunction(func)))
+        return signalPassFailure();
+  }
+
+  LogicalResult convertFunction(func::FuncOp func);
+};
+
+LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
+  FailureOr<AttentionOp> matched = matchExportableFunction(func);
+  if (failed(matched))
+    return failure();
+  AttentionOp attention = *matched;
+  MLIRContext *ctx = func.getContext();
+  Location loc = attention.getLoc();
+  ModuleOp module = getOperation();
+
+  auto qType = cast<RankedTensorType>(attention.getQuery().getType());
+  auto kType = cast<RankedTensorType>(attention.getKey().getType());
+  auto vType = cast<RankedTensorType>(attention.getValue().getType());
+  int64_t numHeads = qType.getDimSize(1), numKvHeads = kType.getDimSize(1);
+  int64_t headDim = qType.getDimSize(3), valueDim = vType.getDimSize(3);
+  Type elt = qType.getElementType();
+  if (!elt.isF16() && !elt.isBF16())
+    return attention.emitError()
+           << "the GPU kernels take f16 or bf16 tensors (tensor cores, f32 "
+           << "accumulation), but the query is " << elt
+           << "; convert the spec to bf16 or compile it for the CPU";
+  if (kType.getElementType() != elt || vType.getElementType() != elt)
+    return attention.emitError()
+           << "the GPU kernels need q, k and v of one element type";
+  for (auto [name, dim] : {std::pair<StringRef, int64_t>{"D", headDim},
+                           {"Dv", valueDim}})
+    if (dim % 16 != 0 || dim > kMaxGpuHeadDim)
+      return attention.emitError()
+             << "head dim " << name << " = " << dim
+             << " is not supported by the GPU kernels: it must be a multiple "
+             << "of 16 and at most " << kMaxGpuHeadDim;
+  if (attention.getReturnProbs() || attention.getReturnEntropy())
+    return attention.emitError()
+           << "return_probs and return_entropy are computed by the CPU back "
+           << "end only (they are analysis outputs): compile this function "
+           << "with --target=cpu";
+  if (numHeads > 65535)
+    return attention.emitError()
+           << numHeads << " query heads exceed the GPU grid's 65535";
+  AttentionVariant variant =
+      AttentionVariant::get(attention, numHeads, numKvHeads, headDim);
+
+  FlashKernelConfig config;
+  config.headDim = headDim;
+  config.valueDim = valueDim;
+  config.elementType = elt;
+  config.warps = warps;
+  config.cols = keysPerTile ? keysPerTile : std::max(headDim, valueDim) > 128
+                                                ? 32
+                                                : 64;
+  int64_t sharedBytes = getFlashKernelSharedBytes(config);
+  // Every GPU from sm_80 on gives a block at least 163 KiB.
+  constexpr int64_t kMaxSharedBytes = 163 * 1024;
+  if (sharedBytes > kMaxSharedBytes)
+    return attention.emitError()
+           << "the GPU kernel would need " << sharedBytes
+           << " bytes of shared memory (more than " << kMaxSharedBytes
+           << "): use fewer warps or smaller key tiles";
+
+  // The kernel signature: one memref per C parameter, then the head mask.
+  SmallVector<Parameter> params = getExportedParameters(func, attention);
+  SmallVector<Type> argTypes;
+  SmallVector<Attribute> roles, types;
+  for (const Parameter &p : params) {
+    MemRefType t = getParameterMemRefType(cast<RankedTensorType>(p.tensorType));
+    argTypes.push_back(t);
+    roles.push_back(TensorRoleAttr::get(ctx, p.role));
+    types.push_back(TypeAttr::get(t));
+  }
+  argTypes.push_back(MemRefType::get({ShapedType::kDynamic},
+                                     IntegerType::get(ctx, 8)));
+
+  std::string name = func.getSymName().str();
+  std::string moduleName = name + "__gpu", kernelName = name + "__kernel";
+  if (module.lookupSymbol(moduleName))
+    return func.emitError() << "symbol '" << moduleName
+                            << "' already exists";
+  OpBuilder b(func);
+  auto gpuModule = gpu::GPUModuleOp::create(b, loc, moduleName);
+  b.setInsertionPointToStart(gpuModule.getBody());
+  auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName,
+                                       FunctionType::get(ctx, argTypes, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  int32_t threads = static_cast<int32_t>(config.threads());
+  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({threads, 1, 1}));
+
+  Block &body = kernel.getBody().front();
+  auto argFor = [&](Value tensor) -> Value {
+    if (!tensor)
+      return Value();
+    for (auto [i, arg] : llvm::enumerate(func.getArguments()))
+      if (arg == tensor)
+        return body.getArgument(i);
+    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+      if (v == tensor)
+        return body.getArgument(func.getNumArguments() + i);
+    return Value();
+  };
+  FlashKernelArgs args{argFor(attention.getQuery()),
+                       argFor(attention.getKey()),
+                       argFor(attention.getValue()),
+                       argFor(attention.getOutput()),
+                       argFor(attention.getLse()),
+                       body.getArgument(body.getNumArguments() - 1)};
+  emitFlashKernel(b, loc, gpuModule, kernel, config, variant, args, name);
+
+  // The declaration the host side is built from.
+  b.setInsertionPoint(func);
+  auto decl = func::FuncOp::create(b, func.getLoc(), name,
+                                   FunctionType::get(ctx, {}, {}));
+  decl.setPrivate();
+  decl->setAttr("mha.entry_point",
+                EntryPointAttr::get(ctx, name, config.rowsPerBlock(), numHeads,
+                                    ArrayAttr::get(ctx, roles),
+                                    ArrayAttr::get(ctx, types)));
+  auto i32 = [&](int64_t v) { return b.getI32IntegerAttr((int32_t)v); };
+  decl->setAttr(kGpuLaunchAttrName,
+                b.getDictionaryAttr({
+                    b.getNamedAttr("module", b.getStringAttr(moduleName)),
+                    b.getNamedAttr("kernel", b.getStringAttr(kernelName)),
+                    b.getNamedAttr("block_threads", i32(threads)),
+                    b.getNamedAttr("shared_bytes", i32(sharedBytes)),
+                    b.getNamedAttr("rows_per_block",
+                                   i32(config.rowsPerBlock())),
+                    b.getNamedAttr("requirements",
+                                   i32(MHA_GPU_REQ_ALIGNED_ROWS)),
+                }));
+  func.erase();
+  return success();
+}
+
+} // namespace

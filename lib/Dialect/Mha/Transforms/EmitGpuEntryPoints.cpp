@@ -1,0 +1,203 @@
+//===- EmitGpuEntryPoints.cpp - Export GPU kernels as C functions ---------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// The host side of a GPU library: the device objects of each kernel become
+// constant data the runtime hands to the CUDA driver, described by an
+// mha_gpu_kernel (include/mha/Runtime/GpuAbi.h), and the exported function
+// passes it to mha_rt_cuda_launch with the same signature table as the CPU
+// path.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Dialect/Mha/Transforms/EntryPoints.h"
+#include "mha/Dialect/Mha/Transforms/Passes.h"
+#include "mha/Runtime/GpuAbi.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+namespace mlir::mha {
+#define GEN_PASS_DEF_MHAEMITGPUENTRYPOINTSPASS
+#include "mha/Dialect/Mha/Transforms/Passes.h.inc"
+} // namespace mlir::mha
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// One embedded device object.
+struct Image {
+  int32_t sm = 0;
+  bool archSpecific = false;
+  int32_t format = MHA_GPU_IMAGE_PTX;
+  std::string symbol;
+  int64_t size = 0;
+};
+
+/// Parses "sm_80", "sm_90a" into (80, false), (90, true).
+FailureOr<std::pair<int32_t, bool>> parseChip(StringRef chip) {
+  if (!chip.consume_front("sm_"))
+    return failure();
+  bool archSpecific = chip.consume_back("a");
+  int32_t sm;
+  if (chip.getAsInteger(10, sm) || sm <= 0)
+    return failure();
+  return std::make_pair(sm, archSpecific);
+}
+
+struct MhaEmitGpuEntryPointsPass
+    : public mha::impl::MhaEmitGpuEntryPointsPassBase<
+          MhaEmitGpuEntryPointsPass> {
+  void runOnOperation() override;
+  LogicalResult emit(func::FuncOp decl, SmallVectorImpl<Operation *> &dead);
+};
+
+LogicalResult MhaEmitGpuEntryPointsPass::emit(
+    func::FuncOp decl, SmallVectorImpl<Operation *> &dead) {
+  ModuleOp module = getOperation();
+  Location loc = decl.getLoc();
+  auto entry = decl->getAttrOfType<EntryPointAttr>("mha.entry_point");
+  auto launch = decl->getAttrOfType<DictionaryAttr>(kGpuLaunchAttrName);
+  auto moduleName = launch ? launch.getAs<StringAttr>("module") : nullptr;
+  auto kernelName = launch ? launch.getAs<StringAttr>("kernel") : nullptr;
+  auto getInt = [&](StringRef key) -> int32_t {
+    auto a = launch.getAs<IntegerAttr>(key);
+    return a ? static_cast<int32_t>(a.getInt()) : -1;
+  };
+  if (!entry || !moduleName || !kernelName || getInt("block_threads") <= 0 ||
+      getInt("shared_bytes") < 0 || getInt("rows_per_block") <= 0 ||
+      getInt("requirements") < 0)
+    return decl.emitError() << "malformed '" << kGpuLaunchAttrName
+                            << "' or missing 'mha.entry_point'";
+  auto binary = module.lookupSymbol<gpu::BinaryOp>(moduleName);
+  if (!binary)
+    return decl.emitError()
+           << "no gpu.binary '" << moduleName.getValue()
+           << "': serialise the kernels (gpu-module-to-binary) first";
+
+  HostGlue glue(module, entry, loc);
+  SmallVector<Image> images;
+  for (Attribute a : binary.getObjectsAttr()) {
+    auto object = cast<gpu::ObjectAttr>(a);
+    auto target = dyn_cast<NVVM::NVVMTargetAttr>(object.getTarget());
+    if (!target)
+      return binary.emitError() << "only NVVM targets are supported";
+    FailureOr<std::pair<int32_t, bool>> chip = parseChip(target.getChip());
+    if (failed(chip))
+      return binary.emitError() << "cannot parse chip '" << target.getChip()
+                                << "'";
+    Image image;
+    std::tie(image.sm, image.archSpecific) = *chip;
+    std::string bytes = object.getObject().getValue().str();
+    switch (object.getFormat()) {
+    case gpu::CompilationTarget::Assembly:
+      image.format = MHA_GPU_IMAGE_PTX;
+      bytes.push_back('\0');
+      break;
+    case gpu::CompilationTarget::Binary:
+      image.format = MHA_GPU_IMAGE_CUBIN;
+      break;
+    default:
+      return binary.emitError()
+             << "objects must be PTX (format=isa) or cubins (format=bin)";
+    }
+    image.size = bytes.size();
+    image.symbol = glue.emitBytes(
+        ("image" + Twine(images.size())).str(), bytes);
+    images.push_back(image);
+  }
+  if (images.empty())
+    return binary.emitError() << "has no device objects";
+  std::string kernelSymbol = glue.emitString("kernel_name", kernelName);
+
+  OpBuilder &b = glue.b;
+  MLIRContext *ctx = module.getContext();
+  Type i32 = glue.i32, i64 = glue.i64, ptr = glue.ptrType;
+  // mha_gpu_image[] and mha_gpu_kernel, as constants built in initializer
+  // regions (they hold addresses of the other globals).
+  auto imageType = LLVM::LLVMStructType::getLiteral(
+      ctx, {i32, i32, i32, i32, ptr, i64});
+  auto imagesType = LLVM::LLVMArrayType::get(imageType, images.size());
+  auto kernelType = LLVM::LLVMStructType::getLiteral(
+      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr});
+  auto buildGlobal = [&](Type type, StringRef symbol,
+                         function_ref<Value(OpBuilder &)> init) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(module.getBody());
+    auto global = LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
+                                         LLVM::Linkage::Internal, symbol,
+                                         Attribute());
+    Block *block = b.createBlock(&global.getInitializerRegion());
+    OpBuilder ib = OpBuilder::atBlockBegin(block);
+    LLVM::ReturnOp::create(ib, loc, init(ib));
+  };
+  std::string imagesSymbol = (entry.getName() + "__images").str();
+  buildGlobal(imagesType, imagesSymbol, [&](OpBuilder &ib) {
+    Value array = LLVM::UndefOp::create(ib, loc, imagesType);
+    for (auto [i, image] : llvm::enumerate(images)) {
+      Value s = LLVM::UndefOp::create(ib, loc, imageType);
+      SmallVector<Value> fields{
+          glue.constI32(ib, image.sm), glue.constI32(ib, image.archSpecific),
+          glue.constI32(ib, image.format), glue.constI32(ib, 0),
+          glue.addressOf(ib, image.symbol), glue.constI64(ib, image.size)};
+      for (auto [f, v] : llvm::enumerate(fields))
+        s = LLVM::InsertValueOp::create(ib, loc, s, v,
+                                        ArrayRef<int64_t>{(int64_t)f});
+      array = LLVM::InsertValueOp::create(ib, loc, array, s,
+                                          ArrayRef<int64_t>{(int64_t)i});
+    }
+    return array;
+  });
+  std::string kernelDesc = (entry.getName() + "__gpu_kernel").str();
+  buildGlobal(kernelType, kernelDesc, [&](OpBuilder &ib) {
+    SmallVector<Value> fields{glue.addressOf(ib, kernelSymbol),
+                              glue.constI32(ib, getInt("block_threads")),
+                              glue.constI32(ib, getInt("shared_bytes")),
+                              glue.constI32(ib, getInt("rows_per_block")),
+                              glue.constI32(ib, getInt("requirements")),
+                              glue.constI32(ib, (int32_t)images.size()),
+                              glue.constI32(ib, 0),
+                              glue.addressOf(ib, imagesSymbol)};
+    Value s = LLVM::UndefOp::create(ib, loc, kernelType);
+    for (auto [f, v] : llvm::enumerate(fields))
+      s = LLVM::InsertValueOp::create(ib, loc, s, v,
+                                      ArrayRef<int64_t>{(int64_t)f});
+    return s;
+  });
+
+  // The declaration is replaced by the exported function of the same name.
+  StringRef name = entry.getName();
+  decl.erase();
+  if (failed(glue.emitExported("mha_rt_cuda_launch", [&](OpBuilder &eb) {
+        return glue.addressOf(eb, kernelDesc);
+      })))
+    return failure();
+  // mha-compile's header writer reads the C signature from here.
+  glue.exportedFunction->setAttr("mha.entry_point", entry);
+  (void)name;
+  if (!llvm::is_contained(dead, binary.getOperation()))
+    dead.push_back(binary);
+  return success();
+}
+
+void MhaEmitGpuEntryPointsPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  SmallVector<func::FuncOp> decls;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func->hasAttr(kGpuLaunchAttrName))
+      decls.push_back(func);
+  SmallVector<Operation *> dead;
+  for (func::FuncOp decl : decls)
+    if (failed(emit(decl, dead)))
+      return signalPassFailure();
+  for (Operation *op : dead)
+    op->erase();
+}
+
+} // namespace

@@ -1,0 +1,86 @@
+//===- GpuPipeline.cpp - mha specs to NVPTX kernels and host glue ---------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// convert-mha-to-nvvm builds the kernels; the upstream GPU passes lower them
+// to NVVM and serialise one PTX object per chip with LLVM's NVPTX back end
+// (no CUDA toolkit needed); mha-emit-gpu-entry-points embeds the objects and
+// emits the exported host functions. mha-compile runs the two halves
+// separately to add cubins in between when ptxas is found.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Conversion/Passes.h"
+#include "mha/Dialect/Mha/Transforms/Passes.h"
+#include "mha/Pipelines/Pipelines.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir;
+
+FailureOr<std::string> mlir::mha::getPtxFeaturesForChip(StringRef chip) {
+  StringRef digits = chip;
+  if (!digits.consume_front("sm_"))
+    return failure();
+  digits.consume_back("a");
+  unsigned sm;
+  if (digits.getAsInteger(10, sm))
+    return failure();
+  // mma.sync m16n8k16 with bf16 operands and cp.async need sm_80.
+  if (sm < 80)
+    return failure();
+  // The oldest PTX ISA that knows the chip (LLVM refuses older ones).
+  if (sm <= 90)
+    return std::string("+ptx80");
+  if (sm <= 101)
+    return std::string("+ptx86");
+  return std::string("+ptx87");
+}
+
+void mlir::mha::buildMhaNvptxDevicePipeline(
+    OpPassManager &pm, const MhaNvptxPipelineOptions &options) {
+  ConvertMhaToNVVMPassOptions kernels;
+  kernels.warps = options.warps;
+  kernels.keysPerTile = options.keysPerTile;
+  pm.addPass(createConvertMhaToNVVMPass(kernels));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  for (StringRef chip : llvm::split(options.chips.getValue(), ',')) {
+    GpuNVVMAttachTargetOptions target;
+    target.chip = chip.trim().str();
+    FailureOr<std::string> features = getPtxFeaturesForChip(target.chip);
+    // Invalid chips are diagnosed by mha-compile; keep the pass valid.
+    target.features = succeeded(features) ? *features : "+ptx80";
+    target.optLevel = 3;
+    pm.addPass(createGpuNVVMAttachTarget(target));
+  }
+  OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
+  device.addPass(createSCFToControlFlowPass());
+  device.addPass(createConvertNVGPUToNVVMPass());
+  device.addPass(createConvertVectorToLLVMPass());
+  device.addPass(createConvertGpuOpsToNVVMOps());
+  device.addPass(createCanonicalizerPass());
+  device.addPass(createCSEPass());
+  device.addPass(createReconcileUnrealizedCastsPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa";
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
+void mlir::mha::buildMhaNvptxHostPipeline(OpPassManager &pm) {
+  pm.addPass(createMhaEmitGpuEntryPointsPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void mlir::mha::buildMhaNvptxPipeline(OpPassManager &pm,
+                                      const MhaNvptxPipelineOptions &options) {
+  buildMhaNvptxDevicePipeline(pm, options);
+  buildMhaNvptxHostPipeline(pm);
+}

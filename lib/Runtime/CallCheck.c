@@ -1,0 +1,527 @@
+//===- CallCheck.c - Checking a call against its signature --------*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// The checks every generated function runs before it touches any tensor
+// memory, shared by the CPU and GPU launchers (see CallCheck.h). A bad call
+// writes no output byte and leaves a message that names the function, the
+// argument, the dimension, what was expected and what was found. A good one
+// leaves MLIR memref descriptors of its tensors. Nothing here dereferences a
+// tensor's data, so device pointers are checked the same way as host ones.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CallCheck.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#define MAX_TENSORS MHA_RT_MAX_TENSORS
+#define NUM_SYMBOLS MHA_RT_NUM_SYMBOLS
+
+_Static_assert(offsetof(mha_rt_memref, dims) == offsetof(mha_memref4, sizes) &&
+                   offsetof(mha_memref4, strides) ==
+                       offsetof(mha_rt_memref, dims) + 4 * sizeof(int64_t) &&
+                   offsetof(mha_memref3, strides) ==
+                       offsetof(mha_rt_memref, dims) + 3 * sizeof(int64_t),
+               "mha_rt_memref must match the MLIR descriptor layout");
+
+// What the checks learn about one tensor.
+typedef struct tensor_info {
+  int64_t sizes[MHA_SIG_MAX_RANK];
+  int64_t strides[MHA_SIG_MAX_RANK]; // In elements.
+  int64_t elem_size;                 // In bytes.
+  bool empty;
+  uintptr_t lo, hi; // Bytes [lo, hi) it may touch; unused when empty.
+} tensor_info;
+
+// Everything needed to name things in messages.
+typedef struct call {
+  const int64_t *sig;
+  const char *name;
+  const char *const *arg_names;
+  int num_tensors;
+  int num_inputs;
+  const DLTensor *first_tensor; // The first checked tensor, for its device.
+  int first_index;
+} call;
+
+#define FAIL(status, ...)                                                      \
+  do {                                                                         \
+    mha_rt_set_error(__VA_ARGS__);                                             \
+    return (status);                                                           \
+  } while (0)
+
+//===----------------------------------------------------------------------===//
+// Names for messages
+//===----------------------------------------------------------------------===//
+
+static const int64_t *tensor_sig(const call *c, int i) {
+  return mha_rt_tensor_sig(c->sig, i);
+}
+static int64_t dim_sym(const call *c, int i, int d) {
+  return tensor_sig(c, i)[MHA_SIG_T_DIMS + 2 * d];
+}
+static int64_t dim_static(const call *c, int i, int d) {
+  return tensor_sig(c, i)[MHA_SIG_T_DIMS + 2 * d + 1];
+}
+
+static const char *role_name(int64_t role) {
+  switch (role) {
+  case MHA_ROLE_QUERY:
+    return "query";
+  case MHA_ROLE_KEY:
+    return "key";
+  case MHA_ROLE_VALUE:
+    return "value";
+  case MHA_ROLE_OUTPUT:
+    return "output";
+  case MHA_ROLE_LSE:
+    return "lse";
+  case MHA_ROLE_PROBS:
+    return "probs";
+  case MHA_ROLE_ENTROPY:
+    return "entropy";
+  }
+  return "tensor";
+}
+
+static const char *symbol_name(int64_t sym) {
+  static const char *const names[NUM_SYMBOLS] = {NULL, "B",   "Lq", "Lk",
+                                                 "Hq", "Hkv", "D",  "Dv"};
+  return sym > 0 && sym < NUM_SYMBOLS ? names[sym] : NULL;
+}
+
+static const char *device_name(int type) {
+  switch (type) {
+  case kDLCPU:
+    return "kDLCPU";
+  case kDLCUDA:
+    return "kDLCUDA";
+  case kDLCUDAHost:
+    return "kDLCUDAHost";
+  case kDLOpenCL:
+    return "kDLOpenCL";
+  case kDLVulkan:
+    return "kDLVulkan";
+  case kDLMetal:
+    return "kDLMetal";
+  case kDLVPI:
+    return "kDLVPI";
+  case kDLROCM:
+    return "kDLROCM";
+  case kDLROCMHost:
+    return "kDLROCMHost";
+  case kDLExtDev:
+    return "kDLExtDev";
+  case kDLCUDAManaged:
+    return "kDLCUDAManaged";
+  // Newer DLPack versions than the one we build against.
+  case 14:
+    return "kDLOneAPI";
+  case 15:
+    return "kDLWebGPU";
+  case 16:
+    return "kDLHexagon";
+  }
+  return "an unknown device type";
+}
+
+// "float32", "bfloat16", "int8", "float32x4", ...
+static const char *dtype_name(char buf[48], unsigned code, unsigned bits,
+                              unsigned lanes) {
+  static const char *const codes[] = {"int",    "uint",     "float",
+                                      "handle", "bfloat",   "complex"};
+  int n;
+  if (code < sizeof(codes) / sizeof(codes[0]))
+    n = snprintf(buf, 48, "%s%u", codes[code], bits);
+  else
+    n = snprintf(buf, 48, "type code %u with %u bits", code, bits);
+  if (lanes != 1 && n > 0 && n < 48)
+    snprintf(buf + n, 48 - (size_t)n, "x%u", lanes);
+  return buf;
+}
+
+// "'k' (key)": the C parameter and what it is.
+static const char *tensor_label(char buf[96], const call *c, int i) {
+  const char *role = role_name(tensor_sig(c, i)[MHA_SIG_T_ROLE]);
+  if (c->arg_names && c->arg_names[i])
+    snprintf(buf, 96, "'%s' (%s)", c->arg_names[i], role);
+  else
+    snprintf(buf, 96, "tensor %d (%s)", i, role);
+  return buf;
+}
+
+// "dim 2 (Lk)", or "dim 2" for a dimension without a symbol.
+static const char *dim_label(char buf[32], const call *c, int i, int d) {
+  const char *sym = symbol_name(dim_sym(c, i, d));
+  if (sym)
+    snprintf(buf, 32, "dim %d (%s)", d, sym);
+  else
+    snprintf(buf, 32, "dim %d", d);
+  return buf;
+}
+
+// The shape the spec expects, e.g. "[B, Hq, Lq, 64]".
+static const char *expected_shape(char buf[96], const call *c, int i) {
+  int rank = (int)tensor_sig(c, i)[MHA_SIG_T_RANK];
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int d = 0; d < rank && len < 96; ++d) {
+    const char *sep = d ? ", " : "[";
+    const char *sym = symbol_name(dim_sym(c, i, d));
+    int64_t size = dim_static(c, i, d);
+    int n = size >= 0 ? snprintf(buf + len, 96 - len, "%s%" PRId64, sep, size)
+                      : snprintf(buf + len, 96 - len, "%s%s", sep,
+                                 sym ? sym : "?");
+    if (n < 0)
+      break;
+    len += (size_t)n;
+  }
+  if (len < 96)
+    snprintf(buf + len, 96 - len, "]");
+  return buf;
+}
+
+// A caller's shape, e.g. "[2, 8, 128, 64]".
+static const char *actual_shape(char buf[128], const int64_t *sizes,
+                                int rank) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int d = 0; d < rank && len < 128; ++d) {
+    int n = snprintf(buf + len, 128 - len, "%s%" PRId64, d ? ", " : "[",
+                     sizes[d]);
+    if (n < 0)
+      break;
+    len += (size_t)n;
+  }
+  if (len < 128)
+    snprintf(buf + len, 128 - len, "]");
+  return buf;
+}
+
+//===----------------------------------------------------------------------===//
+// Checks
+//===----------------------------------------------------------------------===//
+
+// The table comes from our own compiler: anything odd in it is a bug.
+static int32_t check_signature(const call *c, const int64_t *sig,
+                               const char *body_missing) {
+  const char *name = c->name;
+  if (sig[MHA_SIG_VERSION] != MHA_ABI_VERSION)
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: the library was compiled for runtime ABI version %" PRId64
+         " but its runtime implements version %d",
+         name, sig[MHA_SIG_VERSION], MHA_ABI_VERSION);
+  int64_t num_tensors = sig[MHA_SIG_NUM_TENSORS];
+  if (num_tensors < 1 || num_tensors > MAX_TENSORS)
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: the signature has %" PRId64
+         " tensors but the runtime supports 1 to %d",
+         name, num_tensors, MAX_TENSORS);
+  int64_t num_inputs = sig[MHA_SIG_NUM_INPUTS];
+  if (num_inputs < 0 || num_inputs > num_tensors)
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: the signature has %" PRId64 " inputs among %" PRId64 " tensors",
+         name, num_inputs, num_tensors);
+  if (sig[MHA_SIG_GRID_HEADS] < 0 || sig[MHA_SIG_ROWS_PER_ITEM] < 1 ||
+      !symbol_name(sig[MHA_SIG_GRID_BATCH_SYM]) ||
+      !symbol_name(sig[MHA_SIG_GRID_ROWS_SYM]))
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: the signature's grid (heads %" PRId64 ", rows per item %" PRId64
+         ", symbols %" PRId64 " and %" PRId64 ") is invalid",
+         name, sig[MHA_SIG_GRID_HEADS], sig[MHA_SIG_ROWS_PER_ITEM],
+         sig[MHA_SIG_GRID_BATCH_SYM], sig[MHA_SIG_GRID_ROWS_SYM]);
+  if (body_missing)
+    FAIL(MHA_ERR_INTERNAL, "%s: %s", name, body_missing);
+  for (int i = 0; i < (int)num_tensors; ++i) {
+    const int64_t *ts = tensor_sig(c, i);
+    int64_t rank = ts[MHA_SIG_T_RANK], bits = ts[MHA_SIG_T_DTYPE_BITS];
+    bool ok = rank >= 1 && rank <= MHA_SIG_MAX_RANK && bits >= 8 &&
+              bits <= 64 && bits % 8 == 0 && ts[MHA_SIG_T_DTYPE_CODE] >= 0 &&
+              ts[MHA_SIG_T_DTYPE_CODE] <= 255;
+    for (int d = 0; ok && d < rank; ++d)
+      ok = dim_sym(c, i, d) >= 0 && dim_sym(c, i, d) < NUM_SYMBOLS &&
+           dim_static(c, i, d) >= -1;
+    if (!ok)
+      FAIL(MHA_ERR_INTERNAL, "%s: the signature of tensor %d is invalid",
+           name, i);
+  }
+  return MHA_OK;
+}
+
+// Shape-independent checks, then sizes (binding symbols), then layout.
+static int32_t check_tensor(const call *c, int i, const DLTensor *t,
+                            int device_type, int64_t bound[NUM_SYMBOLS],
+                            int bound_by[NUM_SYMBOLS][2], tensor_info *info) {
+  const int64_t *ts = tensor_sig(c, i);
+  const char *name = c->name;
+  char label[96], dim[32], buf[128], buf2[128];
+  int rank = (int)ts[MHA_SIG_T_RANK];
+  unsigned code = (unsigned)ts[MHA_SIG_T_DTYPE_CODE];
+  unsigned bits = (unsigned)ts[MHA_SIG_T_DTYPE_BITS];
+
+  if (!t)
+    FAIL(MHA_ERR_NULL_POINTER, "%s: %s is NULL", name, tensor_label(label, c, i));
+  if ((int)t->device.device_type != device_type)
+    FAIL(MHA_ERR_DEVICE,
+         "%s: %s is on device %s (device_type %d, device_id %d) but %s runs "
+         "on the %s (%s)",
+         name, tensor_label(label, c, i), device_name(t->device.device_type),
+         (int)t->device.device_type, t->device.device_id, name,
+         device_type == kDLCPU ? "CPU" : "GPU", device_name(device_type));
+  // A kernel runs on one GPU and reads its tensors through that GPU's
+  // addresses: all of them must live there.
+  if (device_type == kDLCUDA) {
+    if (t->device.device_id < 0)
+      FAIL(MHA_ERR_DEVICE, "%s: %s is on CUDA device %d, which cannot exist",
+           name, tensor_label(label, c, i), t->device.device_id);
+    const DLTensor *first = c->first_tensor;
+    if (first && first->device.device_id != t->device.device_id)
+      FAIL(MHA_ERR_DEVICE,
+           "%s: %s is on CUDA device %d but %s is on CUDA device %d; all "
+           "tensors of a call must be on one GPU",
+           name, tensor_label(label, c, i), t->device.device_id,
+           tensor_label(buf, c, c->first_index), first->device.device_id);
+  }
+  if (t->ndim != rank)
+    FAIL(MHA_ERR_RANK,
+         "%s: %s has %d dimensions but the spec expects %d: %s", name,
+         tensor_label(label, c, i), t->ndim, rank, expected_shape(buf, c, i));
+  if (t->dtype.code != code || t->dtype.bits != bits || t->dtype.lanes != 1)
+    FAIL(MHA_ERR_DTYPE, "%s: %s dtype is %s but the spec expects %s", name,
+         tensor_label(label, c, i),
+         dtype_name(buf, t->dtype.code, t->dtype.bits, t->dtype.lanes),
+         dtype_name(buf2, code, bits, 1));
+  if (!t->shape)
+    FAIL(MHA_ERR_NULL_POINTER, "%s: %s has a NULL shape", name,
+         tensor_label(label, c, i));
+
+  info->empty = false;
+  for (int d = 0; d < rank; ++d) {
+    int64_t size = t->shape[d];
+    int64_t want = dim_static(c, i, d), sym = dim_sym(c, i, d);
+    if (size < 0)
+      FAIL(MHA_ERR_SHAPE, "%s: %s %s is %" PRId64 " but sizes cannot be negative",
+           name, tensor_label(label, c, i), dim_label(dim, c, i, d), size);
+    if (want >= 0 && size != want)
+      FAIL(MHA_ERR_SHAPE, "%s: %s %s is %" PRId64 " but the spec expects %" PRId64,
+           name, tensor_label(label, c, i), dim_label(dim, c, i, d), size,
+           want);
+    if (sym != MHA_SYM_NONE) {
+      if (bound_by[sym][0] < 0) {
+        bound[sym] = size;
+        bound_by[sym][0] = i;
+        bound_by[sym][1] = d;
+      } else if (bound[sym] != size) {
+        // "'k' (key) dim 2 (Lk) is 100 but 'v' (value) has 99": the first
+        // tensor that used the symbol, then this one.
+        int first = bound_by[sym][0], first_dim = bound_by[sym][1];
+        char other[32] = "";
+        if (first == i || first_dim != d)
+          snprintf(other, sizeof(other), " dim %d", d);
+        FAIL(MHA_ERR_SHAPE, "%s: %s %s is %" PRId64 " but %s%s has %" PRId64,
+             name, tensor_label(label, c, first),
+             dim_label(dim, c, first, first_dim), bound[sym],
+             tensor_label((char *)buf, c, i), other, size);
+      }
+    }
+    info->sizes[d] = size;
+    if (size == 0)
+      info->empty = true;
+  }
+  if (!t->data && !info->empty)
+    FAIL(MHA_ERR_NULL_POINTER, "%s: %s has NULL data but shape %s", name,
+         tensor_label(label, c, i), actual_shape(buf, info->sizes, rank));
+
+  int64_t elem = (int64_t)(bits / 8);
+  info->elem_size = elem;
+  if (t->byte_offset % (uint64_t)elem != 0)
+    FAIL(MHA_ERR_LAYOUT,
+         "%s: %s byte_offset %" PRIu64
+         " is not a multiple of its element size (%" PRId64 " bytes)",
+         name, tensor_label(label, c, i), (uint64_t)t->byte_offset, elem);
+  if (t->strides) {
+    for (int d = 0; d < rank; ++d) {
+      int64_t stride = t->strides[d];
+      if (stride < 0)
+        FAIL(MHA_ERR_LAYOUT,
+             "%s: %s %s has stride %" PRId64
+             " but negative strides are not supported",
+             name, tensor_label(label, c, i), dim_label(dim, c, i, d), stride);
+      info->strides[d] = stride;
+    }
+    if (rank > 0 && info->sizes[rank - 1] > 1 && info->strides[rank - 1] != 1)
+      FAIL(MHA_ERR_LAYOUT,
+           "%s: %s %s has stride %" PRId64
+           " but the last dimension must be contiguous (stride 1)",
+           name, tensor_label(label, c, i), dim_label(dim, c, i, rank - 1),
+           info->strides[rank - 1]);
+  } else {
+    // Compact row-major; sizes of 0 count as 1, as in PyTorch. An overflow
+    // here implies the extent check below fails too, so saturate.
+    int64_t stride = 1;
+    for (int d = rank - 1; d >= 0; --d) {
+      info->strides[d] = stride;
+      int64_t size = info->sizes[d] > 1 ? info->sizes[d] : 1;
+      if (__builtin_mul_overflow(stride, size, &stride))
+        stride = INT64_MAX;
+    }
+  }
+
+  // The bytes [lo, hi) the kernel may touch, without overflowing int64.
+  info->lo = info->hi = 0;
+  if (info->empty)
+    return MHA_OK;
+  bool overflow = t->byte_offset > (uint64_t)INT64_MAX;
+  int64_t last = overflow ? 0 : (int64_t)t->byte_offset / elem;
+  for (int d = 0; d < rank && !overflow; ++d) {
+    int64_t reach;
+    overflow = __builtin_mul_overflow(info->sizes[d] - 1, info->strides[d],
+                                      &reach) ||
+               __builtin_add_overflow(last, reach, &last);
+  }
+  int64_t end_bytes = 0;
+  overflow = overflow || __builtin_add_overflow(last, 1, &last) ||
+             __builtin_mul_overflow(last, elem, &end_bytes) ||
+             (uintptr_t)t->data > UINTPTR_MAX - (uintptr_t)end_bytes;
+  if (overflow)
+    FAIL(MHA_ERR_LAYOUT,
+         "%s: %s with shape %s, its strides and byte_offset %" PRIu64
+         " spans more bytes than int64 can address",
+         name, tensor_label(label, c, i), actual_shape(buf, info->sizes, rank),
+         (uint64_t)t->byte_offset);
+  info->lo = (uintptr_t)t->data + (uintptr_t)t->byte_offset;
+  info->hi = (uintptr_t)t->data + (uintptr_t)end_bytes;
+
+  // Work items write outputs concurrently: an output whose elements alias
+  // each other (e.g. a zero stride) would be a data race. Walking dimensions
+  // by increasing stride, each stride must step past everything the smaller
+  // ones reach.
+  if (i >= c->num_inputs && t->strides) {
+    bool used[MHA_SIG_MAX_RANK] = {false};
+    int64_t reach = 0;
+    for (int k = 0; k < rank; ++k) {
+      int best = -1;
+      for (int d = 0; d < rank; ++d)
+        if (!used[d] && info->sizes[d] > 1 &&
+            (best < 0 || info->strides[d] < info->strides[best]))
+          best = d;
+      if (best < 0)
+        break;
+      used[best] = true;
+      if (info->strides[best] <= reach)
+        FAIL(MHA_ERR_LAYOUT,
+             "%s: %s %s has stride %" PRId64
+             ", so elements of this output overlap each other",
+             name, tensor_label(label, c, i), dim_label(dim, c, i, best),
+             info->strides[best]);
+      reach += (info->sizes[best] - 1) * info->strides[best]; // Checked above.
+    }
+  }
+  return MHA_OK;
+}
+
+//===----------------------------------------------------------------------===//
+// The whole call
+//===----------------------------------------------------------------------===//
+
+const char *mha_rt_tensor_label(char buf[96], const int64_t *signature,
+                                const char *const *arg_names, int i) {
+  call c = {signature, "", arg_names, 0, 0, NULL, 0};
+  return tensor_label(buf, &c, i);
+}
+
+const char *mha_rt_dim_label(char buf[32], const int64_t *signature, int i,
+                             int d) {
+  call c = {signature, "", NULL, 0, 0, NULL, 0};
+  return dim_label(buf, &c, i, d);
+}
+
+int32_t mha_rt_check_call(const int64_t *signature, const char *name,
+                          const char *const *arg_names,
+                          const DLTensor *const *tensors,
+                          const mha_options *options, int device_type,
+                          const char *body_missing, mha_rt_checked_call *out) {
+  call c = {signature, name ? name : "(unnamed function)", arg_names, 0, 0,
+            NULL, 0};
+  out->name = c.name;
+  if (!signature)
+    FAIL(MHA_ERR_INTERNAL, "%s: no signature table", c.name);
+  int32_t status = check_signature(&c, signature, body_missing);
+  if (status != MHA_OK)
+    return status;
+  c.num_tensors = (int)signature[MHA_SIG_NUM_TENSORS];
+  c.num_inputs = (int)signature[MHA_SIG_NUM_INPUTS];
+  if (!tensors)
+    FAIL(MHA_ERR_NULL_POINTER, "%s: the tensor array is NULL", c.name);
+
+  tensor_info info[MAX_TENSORS];
+  int64_t bound[NUM_SYMBOLS] = {0};
+  int bound_by[NUM_SYMBOLS][2];
+  for (int s = 0; s < NUM_SYMBOLS; ++s)
+    bound_by[s][0] = bound_by[s][1] = -1;
+  for (int i = 0; i < c.num_tensors; ++i) {
+    status = check_tensor(&c, i, tensors[i], device_type, bound, bound_by,
+                          &info[i]);
+    if (status != MHA_OK)
+      return status;
+    if (!c.first_tensor) {
+      c.first_tensor = tensors[i];
+      c.first_index = i;
+    }
+  }
+
+  // Outputs may share no byte with any other tensor (inputs may alias each
+  // other: they are only read).
+  for (int i = c.num_inputs; i < c.num_tensors; ++i) {
+    if (info[i].empty)
+      continue;
+    for (int j = 0; j < c.num_tensors; ++j) {
+      if (j == i || info[j].empty || (j >= c.num_inputs && j < i))
+        continue;
+      if (info[i].lo < info[j].hi && info[j].lo < info[i].hi) {
+        char a[96], b[96];
+        FAIL(MHA_ERR_LAYOUT,
+             "%s: output %s overlaps %s in memory; an output may share no "
+             "byte with another tensor",
+             c.name, tensor_label(a, &c, i), tensor_label(b, &c, j));
+      }
+    }
+  }
+
+  int num_threads = options ? options->num_threads : 0;
+  if (num_threads < 0)
+    FAIL(MHA_ERR_INVALID_ARGUMENT,
+         "%s: options->num_threads is %d but must be >= 0 (0 = all cores)",
+         c.name, num_threads);
+
+  int64_t batch_sym = signature[MHA_SIG_GRID_BATCH_SYM];
+  int64_t rows_sym = signature[MHA_SIG_GRID_ROWS_SYM];
+  if (bound_by[batch_sym][0] < 0 || bound_by[rows_sym][0] < 0)
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: no tensor gives the grid's sizes %s and %s", c.name,
+         symbol_name(batch_sym), symbol_name(rows_sym));
+
+  out->num_tensors = c.num_tensors;
+  out->num_inputs = c.num_inputs;
+  out->device_id = tensors[0]->device.device_id;
+  out->batch = bound[batch_sym];
+  out->heads = signature[MHA_SIG_GRID_HEADS];
+  out->rows = bound[rows_sym];
+  for (int i = 0; i < c.num_tensors; ++i) {
+    int rank = (int)tensor_sig(&c, i)[MHA_SIG_T_RANK];
+    mha_rt_memref *m = &out->memrefs[i];
+    m->allocated = m->aligned = (char *)tensors[i]->data;
+    m->offset = (int64_t)(tensors[i]->byte_offset / (uint64_t)info[i].elem_size);
+    for (int d = 0; d < 2 * MHA_SIG_MAX_RANK; ++d)
+      m->dims[d] = 0;
+    for (int d = 0; d < rank; ++d) {
+      m->dims[d] = info[i].sizes[d];
+      m->dims[rank + d] = info[i].strides[d];
+    }
+    out->elem_size[i] = info[i].elem_size;
+    out->empty[i] = info[i].empty;
+  }
+  return MHA_OK;
+}

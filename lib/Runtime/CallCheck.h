@@ -1,0 +1,93 @@
+//===- CallCheck.h - Checking a call against its signature --------*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Internal to the runtime: the argument checks and memref descriptors shared
+// by the CPU launcher (mha_rt_launch) and the GPU one (mha_rt_cuda_launch).
+// Both check every DLTensor against the compiler's signature table before any
+// tensor memory is touched; they differ only in the device the tensors must
+// live on.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_LIB_RUNTIME_CALLCHECK_H
+#define MHA_LIB_RUNTIME_CALLCHECK_H
+
+#include "Status.h"
+
+#include "mha/Runtime/KernelAbi.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A call has a handful of tensors: bounded arrays keep it off the heap.
+#define MHA_RT_MAX_TENSORS 16
+#define MHA_RT_NUM_SYMBOLS (MHA_SYM_VALUE_DIM + 1)
+
+/// A strided memref descriptor of any rank up to 4: {allocated, aligned,
+/// offset, sizes[rank], strides[rank]} with no padding, which is what
+/// StridedMemRefType<T, rank> (and mha_memref3/4) look like.
+typedef struct mha_rt_memref {
+  void *allocated;
+  void *aligned;
+  int64_t offset; // In elements.
+  int64_t dims[2 * MHA_SIG_MAX_RANK];
+} mha_rt_memref;
+
+/// What a checked call gives its launcher.
+typedef struct mha_rt_checked_call {
+  const char *name; // The function's name, never NULL.
+  int num_tensors;
+  int num_inputs;
+  int device_id; // Of the first tensor (all agree for kDLCUDA calls).
+  int64_t batch; // B of the grid.
+  int64_t heads; // H of the grid (the signature's).
+  int64_t rows;  // Lq of the grid.
+  int64_t elem_size[MHA_RT_MAX_TENSORS];
+  bool empty[MHA_RT_MAX_TENSORS]; // A tensor with a zero-sized dimension.
+  mha_rt_memref memrefs[MHA_RT_MAX_TENSORS];
+} mha_rt_checked_call;
+
+/// Checks the signature table, every tensor (on `device_type`, which is
+/// kDLCPU or kDLCUDA; kDLCUDA tensors must also share one device_id), that
+/// no output overlaps another tensor, the options, and that the grid's sizes
+/// are bound; then fills `out`, descriptors included. `body_missing` is NULL
+/// when the caller has its work function or kernel, else the message tail
+/// ("no work function") reported after the signature's header checks. On
+/// error sets the last error and returns its status.
+MHA_RT_HIDDEN int32_t mha_rt_check_call(const int64_t *signature,
+                                        const char *name,
+                                        const char *const *arg_names,
+                                        const DLTensor *const *tensors,
+                                        const mha_options *options,
+                                        int device_type,
+                                        const char *body_missing,
+                                        mha_rt_checked_call *out);
+
+/// "'k' (key)" (or "tensor 1 (key)" without names), for launcher messages.
+MHA_RT_HIDDEN const char *mha_rt_tensor_label(char buf[96],
+                                              const int64_t *signature,
+                                              const char *const *arg_names,
+                                              int i);
+
+/// "dim 2 (Lk)", or "dim 2" for a dimension without a symbol.
+MHA_RT_HIDDEN const char *mha_rt_dim_label(char buf[32],
+                                           const int64_t *signature, int i,
+                                           int d);
+
+/// The signature words of tensor i.
+static inline const int64_t *mha_rt_tensor_sig(const int64_t *signature,
+                                               int i) {
+  return signature + MHA_SIG_HEADER_WORDS + (int64_t)i * MHA_SIG_TENSOR_WORDS;
+}
+
+#ifdef __cplusplus
+} // extern "C"
+#endif
+
+#endif // MHA_LIB_RUNTIME_CALLCHECK_H

@@ -1,0 +1,116 @@
+//===- CudaDriver.h - The CUDA driver, loaded at run time ---------*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Internal to the runtime. Generated GPU libraries must load on machines
+// without a GPU (and be linked without the CUDA toolkit), so the driver is
+// opened with dlopen on first use and its entry points found with dlsym. The
+// few driver types and constants we need are declared here: the build has
+// no cuda.h. Values are those of the CUDA driver API (cuda.h), which NVIDIA
+// keeps stable.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_LIB_RUNTIME_CUDADRIVER_H
+#define MHA_LIB_RUNTIME_CUDADRIVER_H
+
+#include "Status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr; // The _v2 (64-bit) device pointer.
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+
+enum {
+  CUDA_SUCCESS = 0,
+  CUDA_ERROR_INVALID_VALUE = 1,
+  CUDA_ERROR_OUT_OF_MEMORY = 2,
+  CUDA_ERROR_NOT_INITIALIZED = 3,
+  CUDA_ERROR_NO_DEVICE = 100,
+  CUDA_ERROR_INVALID_DEVICE = 101,
+  CUDA_ERROR_NOT_FOUND = 500
+};
+
+// CUdevice_attribute.
+enum {
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
+};
+
+// CUfunction_attribute.
+enum { CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8 };
+
+// CUjit_option: where cuModuleLoadDataEx writes the PTX compiler's errors.
+enum {
+  CU_JIT_ERROR_LOG_BUFFER = 5,
+  CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6
+};
+
+/// The driver entry points the runtime uses (the versioned symbols where the
+/// driver has several).
+typedef struct mha_rt_cuda_driver {
+  CUresult (*cuInit)(unsigned flags);
+  CUresult (*cuGetErrorName)(CUresult error, const char **name);
+  CUresult (*cuGetErrorString)(CUresult error, const char **text);
+  CUresult (*cuDeviceGet)(CUdevice *device, int ordinal);
+  CUresult (*cuDeviceGetAttribute)(int *value, int attribute,
+                                   CUdevice device);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *context, CUdevice device);
+  CUresult (*cuCtxPushCurrent)(CUcontext context);  // cuCtxPushCurrent_v2
+  CUresult (*cuCtxPopCurrent)(CUcontext *context);  // cuCtxPopCurrent_v2
+  CUresult (*cuModuleLoadDataEx)(CUmodule *module, const void *image,
+                                 unsigned num_options, int *options,
+                                 void **option_values);
+  CUresult (*cuModuleGetFunction)(CUfunction *function, CUmodule module,
+                                  const char *name);
+  CUresult (*cuFuncSetAttribute)(CUfunction function, int attribute,
+                                 int value);
+  CUresult (*cuMemAllocAsync)(CUdeviceptr *pointer, size_t bytes,
+                              CUstream stream);
+  CUresult (*cuMemFreeAsync)(CUdeviceptr pointer, CUstream stream);
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src,
+                                size_t bytes,
+                                CUstream stream); // cuMemcpyHtoDAsync_v2
+  CUresult (*cuLaunchKernel)(CUfunction function, unsigned grid_x,
+                             unsigned grid_y, unsigned grid_z,
+                             unsigned block_x, unsigned block_y,
+                             unsigned block_z, unsigned shared_bytes,
+                             CUstream stream, void **params, void **extra);
+} mha_rt_cuda_driver;
+
+/// The driver, loaded (and cuInit'ed) on the first call; thread-safe. NULL
+/// when it cannot be used, with *why set to a static message such as
+/// "libcuda.so.1 could not be loaded: ...; this function needs an NVIDIA GPU
+/// and driver" (the caller reports it as MHA_ERR_NO_DEVICE). The outcome is
+/// kept: later calls answer at once.
+MHA_RT_HIDDEN const mha_rt_cuda_driver *mha_rt_cuda_load(const char **why);
+
+/// Formats "<call> failed: CUDA_ERROR_X (text)" for a failed driver call.
+MHA_RT_HIDDEN void mha_rt_cuda_describe(char *buf, size_t size,
+                                        const char *call, CUresult result);
+
+/// Forgets the loaded driver (dlclose) so the next call loads
+/// `libcuda_path` instead (NULL: $MHA_LIBCUDA, else libcuda.so.1). Not
+/// thread-safe with concurrent calls: for tests only.
+MHA_RT_HIDDEN void mha_rt_cuda_driver_reset(const char *libcuda_path);
+
+/// Test hook: mha_rt_cuda_driver_reset plus dropping every cached context,
+/// module and function of mha_rt_cuda_launch. Not thread-safe with
+/// concurrent calls.
+MHA_RT_HIDDEN void mha_rt_cuda_reset_for_testing(const char *libcuda_path);
+
+#ifdef __cplusplus
+} // extern "C"
+#endif
+
+#endif // MHA_LIB_RUNTIME_CUDADRIVER_H

@@ -1,0 +1,553 @@
+//===- CudaLaunch.c - Checking a call and launching its kernel ----*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// mha_rt_cuda_launch, the entry point that generated GPU wrappers call (see
+// mha/Runtime/GpuAbi.h). It runs the same checks as the CPU launcher (with
+// kDLCUDA tensors, CallCheck.c) plus the kernel's own requirements and the
+// hardware's grid limits, all before the driver is touched, so a bad call
+// fails the same way on a machine with or without a GPU. Then, per device,
+// it retains the primary context and loads the module once, and launches
+// the kernel on the caller's stream. The call returns once the kernel is
+// enqueued; like any CUDA library call it does not wait for it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CallCheck.h"
+#include "CudaDriver.h"
+#include "Status.h"
+
+#include "mha/Runtime/GpuAbi.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Runtime head masks up to this many heads are staged on the stack.
+#define STACK_HEADS 256
+// Dynamic shared memory a kernel gets without opting in.
+#define DEFAULT_SHARED_BYTES (48 * 1024)
+// Hardware limits of a launch (all GPUs since compute capability 3.0).
+#define MAX_GRID_X INT32_MAX
+#define MAX_GRID_YZ 65535
+#define MAX_BLOCK_THREADS 1024
+// Kernel parameters: each tensor's descriptor, then the head mask's.
+#define MAX_PARAMS (MHA_RT_MAX_TENSORS * (3 + 2 * MHA_SIG_MAX_RANK) + 5)
+
+#define FAIL(status, ...)                                                      \
+  do {                                                                         \
+    mha_rt_set_error(__VA_ARGS__);                                             \
+    return (status);                                                           \
+  } while (0)
+
+//===----------------------------------------------------------------------===//
+// Picking an image
+//===----------------------------------------------------------------------===//
+
+static bool image_usable(const mha_gpu_image *image) {
+  return image->data && image->size > 0 &&
+         (image->format == MHA_GPU_IMAGE_PTX ||
+          image->format == MHA_GPU_IMAGE_CUBIN);
+}
+
+// Whether `image` may run on a device of capability `device_sm` (major*10 +
+// minor). A cubin runs on the same major and any minor at least its own; PTX
+// is compiled by the driver for any newer device. Arch-specific code ("a"
+// targets, both forms) only on exactly its capability.
+static bool image_fits(const mha_gpu_image *image, int32_t device_sm) {
+  if (image->sm > device_sm)
+    return false;
+  if (image->arch_specific && image->sm != device_sm)
+    return false;
+  if (image->format == MHA_GPU_IMAGE_CUBIN)
+    return image->sm / 10 == device_sm / 10;
+  return true;
+}
+
+// Best of the fitting images of one format: the highest sm, an arch-specific
+// one over a portable one of the same sm (it was built for exactly this
+// device), and the first of equals.
+static int32_t best_of_format(const mha_gpu_kernel *kernel, int32_t format,
+                              int32_t device_sm) {
+  int32_t best = -1;
+  for (int32_t i = 0; i < kernel->num_images; ++i) {
+    const mha_gpu_image *image = &kernel->images[i];
+    if (image->format != format || !image_usable(image) ||
+        !image_fits(image, device_sm))
+      continue;
+    if (best < 0)
+      best = i;
+    else {
+      const mha_gpu_image *b = &kernel->images[best];
+      if (image->sm > b->sm ||
+          (image->sm == b->sm && image->arch_specific && !b->arch_specific))
+        best = i;
+    }
+  }
+  return best;
+}
+
+int32_t mha_rt_cuda_pick_image(const mha_gpu_kernel *kernel, int32_t major,
+                               int32_t minor) {
+  if (!kernel || !kernel->images || kernel->num_images <= 0 || major < 0 ||
+      minor < 0 || minor > 9)
+    return -1;
+  int32_t device_sm = major * 10 + minor;
+  int32_t best = best_of_format(kernel, MHA_GPU_IMAGE_CUBIN, device_sm);
+  return best >= 0 ? best : best_of_format(kernel, MHA_GPU_IMAGE_PTX, device_sm);
+}
+
+// "sm_80 cubin, sm_90a cubin, sm_80 PTX": what a library has, for messages.
+static const char *list_images(char buf[160], const mha_gpu_kernel *kernel) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int32_t i = 0; i < kernel->num_images && len < 160; ++i) {
+    const mha_gpu_image *image = &kernel->images[i];
+    int n = snprintf(buf + len, 160 - len, "%ssm_%d%s %s", i ? ", " : "",
+                     image->sm, image->arch_specific ? "a" : "",
+                     image->format == MHA_GPU_IMAGE_PTX ? "PTX" : "cubin");
+    if (n < 0)
+      break;
+    len += (size_t)n;
+  }
+  if (kernel->num_images <= 0)
+    snprintf(buf, 160, "no device code at all");
+  return buf;
+}
+
+//===----------------------------------------------------------------------===//
+// Checks beyond the signature
+//===----------------------------------------------------------------------===//
+
+// The descriptor comes from our own compiler: anything odd in it is a bug.
+static int32_t check_kernel(const char *name, const mha_gpu_kernel *kernel) {
+  if (!kernel->kernel_name || !kernel->kernel_name[0] ||
+      kernel->block_threads < 1 || kernel->block_threads > MAX_BLOCK_THREADS ||
+      kernel->shared_bytes < 0 || kernel->rows_per_block < 1 ||
+      kernel->num_images < 0 || (kernel->num_images > 0 && !kernel->images))
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: the kernel descriptor (entry %s, %d threads, %d bytes of shared "
+         "memory, %d rows per block, %d images) is invalid",
+         name, kernel->kernel_name ? kernel->kernel_name : "(null)",
+         kernel->block_threads, kernel->shared_bytes, kernel->rows_per_block,
+         kernel->num_images);
+  return MHA_OK;
+}
+
+// MHA_GPU_REQ_ALIGNED_ROWS: the kernel copies rows of q, k and v with
+// 16-byte cp.async, so each row must start on a 16-byte boundary. Empty
+// tensors are never read; a dimension of size 1 never steps its stride.
+static int32_t check_aligned_rows(const mha_rt_checked_call *c,
+                                  const int64_t *signature,
+                                  const char *const *arg_names,
+                                  const DLTensor *const *tensors) {
+  char label[96], dim[32];
+  for (int i = 0; i < c->num_tensors; ++i) {
+    int64_t role = mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE];
+    if ((role != MHA_ROLE_QUERY && role != MHA_ROLE_KEY &&
+         role != MHA_ROLE_VALUE) ||
+        c->empty[i])
+      continue;
+    const DLTensor *t = tensors[i];
+    uintptr_t start = (uintptr_t)t->data + (uintptr_t)t->byte_offset;
+    if (start % 16 != 0)
+      FAIL(MHA_ERR_LAYOUT,
+           "%s: %s starts at address %p + byte_offset %" PRIu64
+           ", which is not 16-byte aligned; this GPU kernel needs 16-byte "
+           "aligned rows",
+           c->name, mha_rt_tensor_label(label, signature, arg_names, i),
+           t->data, (uint64_t)t->byte_offset);
+    int rank = t->ndim;
+    const mha_rt_memref *m = &c->memrefs[i];
+    for (int d = 0; d + 1 < rank; ++d) {
+      int64_t size = m->dims[d], stride = m->dims[rank + d];
+      // The stride was range-checked with the extent, so the product fits.
+      if (size > 1 && (stride * c->elem_size[i]) % 16 != 0)
+        FAIL(MHA_ERR_LAYOUT,
+             "%s: %s %s has stride %" PRId64 " (%" PRId64
+             " bytes), which is not a multiple of 16 bytes; this GPU kernel "
+             "needs 16-byte aligned rows",
+             c->name, mha_rt_tensor_label(label, signature, arg_names, i),
+             mha_rt_dim_label(dim, signature, i, d), stride,
+             stride * c->elem_size[i]);
+    }
+  }
+  return MHA_OK;
+}
+
+//===----------------------------------------------------------------------===//
+// Per-device state, kept for the life of the library
+//===----------------------------------------------------------------------===//
+
+typedef struct device_entry {
+  int ordinal;
+  CUcontext context; // The primary context, retained once.
+  int major, minor;
+  struct device_entry *next;
+} device_entry;
+
+// Modules are keyed by their images, so kernels that share a module (one
+// image set, several entries) load it once.
+typedef struct module_entry {
+  const mha_gpu_image *images;
+  int32_t num_images;
+  int ordinal;
+  CUmodule module;
+  struct module_entry *next;
+} module_entry;
+
+typedef struct function_entry {
+  const mha_gpu_kernel *kernel;
+  int ordinal;
+  CUfunction function;
+  struct function_entry *next;
+} function_entry;
+
+// Lookups take the mutex on every call: it costs far less than a launch,
+// and a module load (possibly a PTX JIT) happens under it once.
+static struct {
+  pthread_mutex_t mutex;
+  device_entry *devices;
+  module_entry *modules;
+  function_entry *functions;
+} cache = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL};
+
+static int32_t cuda_error(const char *name, const char *call, CUresult result,
+                          const char *detail) {
+  char what[256];
+  mha_rt_cuda_describe(what, sizeof(what), call, result);
+  mha_rt_set_error("%s: %s%s", name, what, detail ? detail : "");
+  return MHA_ERR_CUDA;
+}
+
+// With cache.mutex held.
+static int32_t get_device(const mha_rt_cuda_driver *d, const char *name,
+                          int ordinal, device_entry **out) {
+  for (device_entry *e = cache.devices; e; e = e->next)
+    if (e->ordinal == ordinal) {
+      *out = e;
+      return MHA_OK;
+    }
+  CUdevice device;
+  CUresult r = d->cuDeviceGet(&device, ordinal);
+  if (r == CUDA_ERROR_INVALID_DEVICE)
+    FAIL(MHA_ERR_DEVICE,
+         "%s: the tensors are on CUDA device %d, which this machine does not "
+         "have",
+         name, ordinal);
+  if (r != CUDA_SUCCESS)
+    return cuda_error(name, "cuDeviceGet", r, NULL);
+  int major = 0, minor = 0;
+  r = d->cuDeviceGetAttribute(&major,
+                              CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+                              device);
+  if (r == CUDA_SUCCESS)
+    r = d->cuDeviceGetAttribute(
+        &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+  if (r != CUDA_SUCCESS)
+    return cuda_error(name, "cuDeviceGetAttribute", r, NULL);
+  device_entry *e = (device_entry *)calloc(1, sizeof(*e));
+  if (!e)
+    FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+  // The primary context is the one CUDA runtime users (PyTorch, CuPy, JAX)
+  // share, so their streams and pointers are valid in it.
+  r = d->cuDevicePrimaryCtxRetain(&e->context, device);
+  if (r != CUDA_SUCCESS) {
+    free(e);
+    return cuda_error(name, "cuDevicePrimaryCtxRetain", r, NULL);
+  }
+  e->ordinal = ordinal;
+  e->major = major;
+  e->minor = minor;
+  e->next = cache.devices;
+  cache.devices = e;
+  *out = e;
+  return MHA_OK;
+}
+
+// With cache.mutex held and the device's context current.
+static int32_t get_module(const mha_rt_cuda_driver *d, const char *name,
+                          const mha_gpu_kernel *kernel,
+                          const device_entry *dev, CUmodule *out) {
+  for (module_entry *e = cache.modules; e; e = e->next)
+    if (e->images == kernel->images && e->num_images == kernel->num_images &&
+        e->ordinal == dev->ordinal) {
+      *out = e->module;
+      return MHA_OK;
+    }
+  char list[160];
+  int32_t pick = mha_rt_cuda_pick_image(kernel, dev->major, dev->minor);
+  if (pick < 0)
+    FAIL(MHA_ERR_NO_DEVICE,
+         "%s: no device code of this library runs on CUDA device %d (compute "
+         "capability %d.%d); it has %s",
+         name, dev->ordinal, dev->major, dev->minor,
+         list_images(list, kernel));
+  const mha_gpu_image *image = &kernel->images[pick];
+  if (image->format == MHA_GPU_IMAGE_PTX &&
+      ((const char *)image->data)[image->size - 1] != '\0')
+    FAIL(MHA_ERR_INTERNAL, "%s: the sm_%d PTX image is not NUL-terminated",
+         name, image->sm);
+  module_entry *e = (module_entry *)calloc(1, sizeof(*e));
+  if (!e)
+    FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+  // For PTX the driver compiles here; its log says why when that fails.
+  char log[512] = "";
+  int options[2] = {CU_JIT_ERROR_LOG_BUFFER,
+                    CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *values[2] = {log, (void *)(uintptr_t)sizeof(log)};
+  CUresult r = d->cuModuleLoadDataEx(&e->module, image->data, 2, options,
+                                     values);
+  if (r != CUDA_SUCCESS) {
+    free(e);
+    log[sizeof(log) - 1] = '\0';
+    char detail[640];
+    snprintf(detail, sizeof(detail), " loading the sm_%d%s %s image%s%s",
+             image->sm, image->arch_specific ? "a" : "",
+             image->format == MHA_GPU_IMAGE_PTX ? "PTX" : "cubin",
+             log[0] ? ": " : "", log);
+    return cuda_error(name, "cuModuleLoadDataEx", r, detail);
+  }
+  e->images = kernel->images;
+  e->num_images = kernel->num_images;
+  e->ordinal = dev->ordinal;
+  e->next = cache.modules;
+  cache.modules = e;
+  *out = e->module;
+  return MHA_OK;
+}
+
+// With cache.mutex held and the device's context current.
+static int32_t get_function(const mha_rt_cuda_driver *d, const char *name,
+                            const mha_gpu_kernel *kernel,
+                            const device_entry *dev, CUfunction *out) {
+  for (function_entry *e = cache.functions; e; e = e->next)
+    if (e->kernel == kernel && e->ordinal == dev->ordinal) {
+      *out = e->function;
+      return MHA_OK;
+    }
+  CUmodule module;
+  int32_t status = get_module(d, name, kernel, dev, &module);
+  if (status != MHA_OK)
+    return status;
+  CUfunction function;
+  CUresult r = d->cuModuleGetFunction(&function, module, kernel->kernel_name);
+  if (r != CUDA_SUCCESS) {
+    char detail[160];
+    snprintf(detail, sizeof(detail), " for kernel '%s'", kernel->kernel_name);
+    return cuda_error(name, "cuModuleGetFunction", r, detail);
+  }
+  // Beyond 48 KiB of dynamic shared memory a kernel must opt in; once per
+  // function and device, as the attribute sticks.
+  if (kernel->shared_bytes > DEFAULT_SHARED_BYTES) {
+    r = d->cuFuncSetAttribute(function,
+                              CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                              kernel->shared_bytes);
+    if (r != CUDA_SUCCESS) {
+      char detail[160];
+      snprintf(detail, sizeof(detail),
+               " raising the dynamic shared memory of '%s' to %d bytes on "
+               "CUDA device %d (compute capability %d.%d)",
+               kernel->kernel_name, kernel->shared_bytes, dev->ordinal,
+               dev->major, dev->minor);
+      return cuda_error(name, "cuFuncSetAttribute", r, detail);
+    }
+  }
+  function_entry *e = (function_entry *)calloc(1, sizeof(*e));
+  if (!e)
+    FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+  e->kernel = kernel;
+  e->ordinal = dev->ordinal;
+  e->function = function;
+  e->next = cache.functions;
+  cache.functions = e;
+  *out = function;
+  return MHA_OK;
+}
+
+// Makes the device's primary context current (pushed) and finds the kernel.
+// On success the caller pops the context; on error it is already popped.
+static int32_t prepare(const mha_rt_cuda_driver *d, const char *name,
+                       const mha_gpu_kernel *kernel, int ordinal,
+                       CUfunction *function) {
+  pthread_mutex_lock(&cache.mutex);
+  device_entry *dev;
+  int32_t status = get_device(d, name, ordinal, &dev);
+  if (status == MHA_OK) {
+    CUresult r = d->cuCtxPushCurrent(dev->context);
+    if (r != CUDA_SUCCESS)
+      status = cuda_error(name, "cuCtxPushCurrent_v2", r, NULL);
+    else {
+      status = get_function(d, name, kernel, dev, function);
+      if (status != MHA_OK) {
+        CUcontext popped;
+        d->cuCtxPopCurrent(&popped);
+      }
+    }
+  }
+  pthread_mutex_unlock(&cache.mutex);
+  return status;
+}
+
+void mha_rt_cuda_reset_for_testing(const char *libcuda_path) {
+  pthread_mutex_lock(&cache.mutex);
+  while (cache.devices) {
+    device_entry *next = cache.devices->next;
+    free(cache.devices);
+    cache.devices = next;
+  }
+  while (cache.modules) {
+    module_entry *next = cache.modules->next;
+    free(cache.modules);
+    cache.modules = next;
+  }
+  while (cache.functions) {
+    function_entry *next = cache.functions->next;
+    free(cache.functions);
+    cache.functions = next;
+  }
+  pthread_mutex_unlock(&cache.mutex);
+  mha_rt_cuda_driver_reset(libcuda_path);
+}
+
+//===----------------------------------------------------------------------===//
+// The launch
+//===----------------------------------------------------------------------===//
+
+// The runtime head mask as the kernel's memref<?xi8> parameter.
+typedef struct mask_memref {
+  void *allocated;
+  void *aligned;
+  int64_t offset, size, stride;
+} mask_memref;
+
+MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
+                                         const char *name,
+                                         const char *const *arg_names,
+                                         const DLTensor *const *tensors,
+                                         const mha_options *options,
+                                         const mha_gpu_kernel *kernel) {
+  mha_rt_checked_call c;
+  int32_t status = mha_rt_check_call(signature, name, arg_names, tensors,
+                                     options, kDLCUDA,
+                                     kernel ? NULL : "no kernel", &c);
+  if (status != MHA_OK)
+    return status;
+  if ((status = check_kernel(c.name, kernel)) != MHA_OK)
+    return status;
+  if ((kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS) &&
+      (status = check_aligned_rows(&c, signature, arg_names, tensors)) !=
+          MHA_OK)
+    return status;
+
+  int64_t rows = kernel->rows_per_block;
+  int64_t tiles = c.rows / rows + (c.rows % rows != 0);
+  bool empty = c.batch == 0 || c.heads == 0 || tiles == 0;
+  if (!empty && (tiles > MAX_GRID_X || c.heads > MAX_GRID_YZ ||
+                 c.batch > MAX_GRID_YZ))
+    FAIL(MHA_ERR_SHAPE,
+         "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
+         " blocks (query tiles of %" PRId64 " rows x Hq x B) exceeds the "
+         "GPU's limits of %d x %d x %d",
+         c.name, tiles, c.heads, c.batch, rows, MAX_GRID_X, MAX_GRID_YZ,
+         MAX_GRID_YZ);
+
+  // Even a call with nothing to do says when there is no GPU: a program
+  // should not learn that only from its first non-empty call.
+  const char *why = NULL;
+  const mha_rt_cuda_driver *d = mha_rt_cuda_load(&why);
+  if (!d)
+    FAIL(MHA_ERR_NO_DEVICE, "%s: %s", c.name, why);
+  if (empty) {
+    mha_rt_clear_error();
+    return MHA_OK;
+  }
+
+  CUfunction function;
+  status = prepare(d, c.name, kernel, c.device_id, &function);
+  if (status != MHA_OK)
+    return status;
+  CUstream stream = (CUstream)(options ? options->cuda_stream : NULL);
+  CUcontext popped;
+
+  // The runtime head mask goes to a stream-ordered device copy that lives
+  // until the kernel has run. It is staged through pageable (stack) memory,
+  // which the driver copies before cuMemcpyHtoDAsync returns, so the caller
+  // may reuse its mask at once, as on the CPU.
+  mask_memref mask = {NULL, NULL, 0, 0, 1};
+  CUdeviceptr mask_ptr = 0;
+  const uint8_t *host_mask = options ? options->head_mask : NULL;
+  if (host_mask) {
+    uint8_t stack_mask[STACK_HEADS];
+    uint8_t *staged = stack_mask;
+    if (c.heads > STACK_HEADS) {
+      staged = (uint8_t *)malloc((size_t)c.heads);
+      if (!staged) {
+        d->cuCtxPopCurrent(&popped);
+        FAIL(MHA_ERR_OUT_OF_MEMORY,
+             "%s: could not allocate the %" PRId64 "-byte head mask", c.name,
+             c.heads);
+      }
+    }
+    memcpy(staged, host_mask, (size_t)c.heads);
+    CUresult r = d->cuMemAllocAsync(&mask_ptr, (size_t)c.heads, stream);
+    if (r != CUDA_SUCCESS)
+      status = cuda_error(c.name, "cuMemAllocAsync", r, " for the head mask");
+    else {
+      r = d->cuMemcpyHtoDAsync(mask_ptr, staged, (size_t)c.heads, stream);
+      if (r != CUDA_SUCCESS) {
+        status = cuda_error(c.name, "cuMemcpyHtoDAsync_v2", r,
+                            " for the head mask");
+        d->cuMemFreeAsync(mask_ptr, stream);
+      }
+    }
+    if (staged != stack_mask)
+      free(staged);
+    if (status != MHA_OK) {
+      d->cuCtxPopCurrent(&popped);
+      return status;
+    }
+    mask.allocated = mask.aligned = (void *)(uintptr_t)mask_ptr;
+    mask.size = c.heads;
+  }
+
+  // Each parameter is 8 bytes (a pointer or an int64), passed by address.
+  void *params[MAX_PARAMS];
+  int n = 0;
+  for (int i = 0; i < c.num_tensors; ++i) {
+    mha_rt_memref *m = &c.memrefs[i];
+    int rank = (int)mha_rt_tensor_sig(signature, i)[MHA_SIG_T_RANK];
+    params[n++] = &m->allocated;
+    params[n++] = &m->aligned;
+    params[n++] = &m->offset;
+    for (int k = 0; k < 2 * rank; ++k) // sizes, then strides
+      params[n++] = &m->dims[k];
+  }
+  params[n++] = &mask.allocated;
+  params[n++] = &mask.aligned;
+  params[n++] = &mask.offset;
+  params[n++] = &mask.size;
+  params[n++] = &mask.stride;
+
+  CUresult r = d->cuLaunchKernel(
+      function, (unsigned)tiles, (unsigned)c.heads, (unsigned)c.batch,
+      (unsigned)kernel->block_threads, 1, 1, (unsigned)kernel->shared_bytes,
+      stream, params, NULL);
+  if (r != CUDA_SUCCESS)
+    status = cuda_error(c.name, "cuLaunchKernel", r, NULL);
+  if (mask_ptr) {
+    // Stream-ordered: freed once the kernel is done with it.
+    CUresult fr = d->cuMemFreeAsync(mask_ptr, stream);
+    if (fr != CUDA_SUCCESS && status == MHA_OK)
+      status = cuda_error(c.name, "cuMemFreeAsync", fr, " for the head mask");
+  }
+  r = d->cuCtxPopCurrent(&popped);
+  if (r != CUDA_SUCCESS && status == MHA_OK)
+    status = cuda_error(c.name, "cuCtxPopCurrent_v2", r, NULL);
+  if (status == MHA_OK)
+    mha_rt_clear_error();
+  return status;
+}

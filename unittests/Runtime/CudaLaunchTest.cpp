@@ -1,0 +1,672 @@
+//===- CudaLaunchTest.cpp - Checking calls and launching kernels -*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// mha_rt_cuda_launch against a fake driver (FakeCuda.c) that records every
+// launch with its decoded parameters, module loads, attributes and uploads,
+// and can fail any call; also against a missing driver and an old one.
+// Tensors carry made-up device addresses: the runtime must never touch them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaDriver.h"
+#include "FakeCuda.h"
+
+#include "mha/Runtime/GpuAbi.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Signatures (as in LaunchTest.cpp)
+//===----------------------------------------------------------------------===//
+
+struct Dim {
+  int64_t sym;
+  int64_t size; // -1 = dynamic.
+};
+struct TensorSig {
+  int64_t role;
+  std::vector<Dim> dims;
+};
+
+std::vector<int64_t> buildSignature(const std::vector<TensorSig> &tensors,
+                                    int64_t numInputs, int64_t heads) {
+  std::vector<int64_t> sig(MHA_SIG_HEADER_WORDS, 0);
+  sig[MHA_SIG_VERSION] = MHA_ABI_VERSION;
+  sig[MHA_SIG_NUM_TENSORS] = static_cast<int64_t>(tensors.size());
+  sig[MHA_SIG_NUM_INPUTS] = numInputs;
+  sig[MHA_SIG_GRID_HEADS] = heads;
+  sig[MHA_SIG_ROWS_PER_ITEM] = 1; // The GPU path uses the kernel's rows.
+  sig[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_BATCH;
+  sig[MHA_SIG_GRID_ROWS_SYM] = MHA_SYM_QUERY_LEN;
+  for (const TensorSig &t : tensors) {
+    std::vector<int64_t> words(MHA_SIG_TENSOR_WORDS, 0);
+    words[MHA_SIG_T_ROLE] = t.role;
+    words[MHA_SIG_T_DTYPE_CODE] = kDLFloat;
+    words[MHA_SIG_T_DTYPE_BITS] = 32;
+    words[MHA_SIG_T_RANK] = static_cast<int64_t>(t.dims.size());
+    for (size_t d = 0; d < t.dims.size(); ++d) {
+      words[MHA_SIG_T_DIMS + 2 * d] = t.dims[d].sym;
+      words[MHA_SIG_T_DIMS + 2 * d + 1] = t.dims[d].size;
+    }
+    sig.insert(sig.end(), words.begin(), words.end());
+  }
+  return sig;
+}
+
+constexpr int64_t kHeadDim = 8;
+constexpr int kRowsPerBlock = 2;
+
+// attn(q, k, v) -> (o, lse): q/o [B, Hq, Lq, D=8], k/v [B, Hq, Lk, D],
+// lse [B, Hq, Lq], float32.
+std::vector<int64_t> attnSignature(int64_t heads) {
+  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, heads},
+      lq{MHA_SYM_QUERY_LEN, -1}, lk{MHA_SYM_KEY_LEN, -1},
+      d{MHA_SYM_HEAD_DIM, kHeadDim};
+  return buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
+                         {MHA_ROLE_KEY, {b, h, lk, d}},
+                         {MHA_ROLE_VALUE, {b, h, lk, d}},
+                         {MHA_ROLE_OUTPUT, {b, h, lq, d}},
+                         {MHA_ROLE_LSE, {b, h, lq}}},
+                        3, heads);
+}
+// Parameter words per tensor: allocated, aligned, offset, sizes, strides.
+constexpr int kRanks[5] = {4, 4, 4, 4, 3};
+constexpr int kNumParams = 4 * 11 + 9 + 5;
+
+//===----------------------------------------------------------------------===//
+// Device tensors (made-up addresses, never dereferenced)
+//===----------------------------------------------------------------------===//
+
+struct DevTensor {
+  std::vector<int64_t> shape, strides;
+  DLTensor dl{};
+
+  DevTensor(uintptr_t address, std::vector<int64_t> shapeIn,
+            std::vector<int64_t> stridesIn = {}, uint64_t byteOffset = 0,
+            int deviceId = 0)
+      : shape(std::move(shapeIn)), strides(std::move(stridesIn)) {
+    dl.data = reinterpret_cast<void *>(address);
+    dl.device = {kDLCUDA, deviceId};
+    dl.ndim = static_cast<int>(shape.size());
+    dl.dtype = {kDLFloat, 32, 1};
+    dl.shape = shape.data();
+    dl.strides = strides.empty() ? nullptr : strides.data();
+    dl.byte_offset = byteOffset;
+  }
+  std::vector<int64_t> effectiveStrides() const {
+    if (!strides.empty())
+      return strides;
+    std::vector<int64_t> s(shape.size(), 1);
+    for (int d = static_cast<int>(shape.size()) - 2; d >= 0; --d)
+      s[d] = s[d + 1] * std::max<int64_t>(shape[d + 1], 1);
+    return s;
+  }
+};
+
+// Tensor i lives at kBase * (i + 1): far apart, 16-byte aligned.
+constexpr uintptr_t kBase = uintptr_t(1) << 40;
+
+// Three images: sm_80 cubin, sm_90a cubin, sm_80 PTX.
+const char kCubin80[] = "cubin sm_80";
+const char kCubin90a[] = "cubin sm_90a";
+const char kPtx80[] = ".version 8.0\n.target sm_80\n";
+const mha_gpu_image kImages[] = {
+    {80, 0, MHA_GPU_IMAGE_CUBIN, 0, kCubin80, sizeof(kCubin80)},
+    {90, 1, MHA_GPU_IMAGE_CUBIN, 0, kCubin90a, sizeof(kCubin90a)},
+    {80, 0, MHA_GPU_IMAGE_PTX, 0, kPtx80, sizeof(kPtx80)},
+};
+
+mha_gpu_kernel makeKernel(int32_t sharedBytes = 16384) {
+  mha_gpu_kernel kernel{};
+  kernel.kernel_name = "attn_kernel";
+  kernel.block_threads = 128;
+  kernel.shared_bytes = sharedBytes;
+  kernel.rows_per_block = kRowsPerBlock;
+  kernel.requirements = MHA_GPU_REQ_ALIGNED_ROWS;
+  kernel.num_images = 3;
+  kernel.images = kImages;
+  return kernel;
+}
+
+struct AttnCall {
+  int64_t B, H, Lq, Lk;
+  std::vector<int64_t> sig;
+  std::unique_ptr<DevTensor> q, k, v, o, lse;
+  const char *names[5] = {"q", "k", "v", "o", "lse"};
+  const DLTensor *tensors[5] = {};
+  mha_gpu_kernel kernel = makeKernel();
+
+  AttnCall(int64_t B = 2, int64_t H = 4, int64_t Lq = 5, int64_t Lk = 3,
+           int device = 0)
+      : B(B), H(H), Lq(Lq), Lk(Lk), sig(attnSignature(H)) {
+    q = make(0, {B, H, Lq, kHeadDim}, device);
+    k = make(1, {B, H, Lk, kHeadDim}, device);
+    v = make(2, {B, H, Lk, kHeadDim}, device);
+    o = make(3, {B, H, Lq, kHeadDim}, device);
+    lse = make(4, {B, H, Lq}, device);
+  }
+  static std::unique_ptr<DevTensor> make(int i, std::vector<int64_t> shape,
+                                         int device) {
+    return std::make_unique<DevTensor>(kBase * (i + 1), std::move(shape),
+                                       std::vector<int64_t>{}, 0, device);
+  }
+  DevTensor *at(int i) {
+    DevTensor *all[5] = {q.get(), k.get(), v.get(), o.get(), lse.get()};
+    return all[i];
+  }
+  int32_t launch(const mha_options *options = nullptr) {
+    for (int i = 0; i < 5; ++i)
+      tensors[i] = at(i) ? &at(i)->dl : nullptr;
+    return mha_rt_cuda_launch(sig.data(), "attn", names, tensors, options,
+                              &kernel);
+  }
+};
+
+class CudaLaunchTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    unsetenv("MHA_LIBCUDA");
+    fake_cuda_reset();
+    fake_cuda_set_num_params(kNumParams);
+    mha_rt_cuda_reset_for_testing(MHA_FAKE_CUDA_PATH);
+  }
+  void TearDown() override {
+    fake_cuda_fail(nullptr, 0);
+    EXPECT_EQ(fake_cuda_context_depth(), 0) << "unbalanced context push/pop";
+  }
+
+  // Launches, expects `status` and a message containing each of `parts`,
+  // and that nothing was launched.
+  static void expectError(AttnCall &call, int32_t status,
+                          std::vector<std::string> parts,
+                          const mha_options *options = nullptr) {
+    int before = fake_cuda_num_launches();
+    int32_t got = call.launch(options);
+    std::string msg = mha_last_error();
+    EXPECT_EQ(got, status) << mha_status_string(static_cast<mha_status>(got))
+                           << ": " << msg;
+    for (const std::string &part : parts)
+      EXPECT_NE(msg.find(part), std::string::npos)
+          << "message '" << msg << "' lacks '" << part << "'";
+    EXPECT_EQ(fake_cuda_num_launches(), before);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// No driver
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaLaunchTest, MissingDriver) {
+  mha_rt_cuda_reset_for_testing("/nonexistent/libcuda.so.1");
+  AttnCall call;
+  expectError(call, MHA_ERR_NO_DEVICE,
+              {"attn: /nonexistent/libcuda.so.1 could not be loaded: ",
+               "this function needs an NVIDIA GPU and driver"});
+  // Even a call with nothing to do.
+  AttnCall empty(2, 4, 0, 3);
+  expectError(empty, MHA_ERR_NO_DEVICE, {"could not be loaded"});
+  // The outcome is kept, and asked again it is the same.
+  expectError(call, MHA_ERR_NO_DEVICE, {"could not be loaded"});
+}
+
+TEST_F(CudaLaunchTest, EnvironmentOverridesTheDriverPath) {
+  setenv("MHA_LIBCUDA", "/nonexistent/libfakecuda.so", 1);
+  mha_rt_cuda_reset_for_testing(nullptr);
+  AttnCall call;
+  expectError(call, MHA_ERR_NO_DEVICE,
+              {"/nonexistent/libfakecuda.so could not be loaded"});
+  setenv("MHA_LIBCUDA", MHA_FAKE_CUDA_PATH, 1);
+  mha_rt_cuda_reset_for_testing(nullptr);
+  EXPECT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  EXPECT_EQ(fake_cuda_num_launches(), 1);
+  unsetenv("MHA_LIBCUDA");
+}
+
+TEST_F(CudaLaunchTest, DriverTooOld) {
+  mha_rt_cuda_reset_for_testing(MHA_FAKE_CUDA_OLD_PATH);
+  AttnCall call;
+  expectError(call, MHA_ERR_NO_DEVICE, {"has no cuMemAllocAsync", "too old"});
+}
+
+TEST_F(CudaLaunchTest, CuInitFailureMeansNoDevice) {
+  fake_cuda_fail("cuInit", 100);
+  AttnCall call;
+  expectError(call, MHA_ERR_NO_DEVICE,
+              {"attn: cuInit failed: CUDA_ERROR_NO_DEVICE",
+               "needs an NVIDIA GPU and driver"});
+}
+
+//===----------------------------------------------------------------------===//
+// Checks before the driver
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaLaunchTest, HostTensorIsRejected) {
+  AttnCall call;
+  call.q->dl.device = {kDLCPU, 0};
+  expectError(call, MHA_ERR_DEVICE,
+              {"attn: 'q' (query) is on device kDLCPU",
+               "runs on the GPU (kDLCUDA)"});
+  // Checked before the driver is even loaded.
+  EXPECT_EQ(fake_cuda_init_calls(), 0);
+  call.q->dl.device = {kDLCUDA, 0};
+  call.lse->dl.device = {kDLCUDAManaged, 0};
+  expectError(call, MHA_ERR_DEVICE, {"'lse' (lse) is on device kDLCUDAManaged"});
+}
+
+TEST_F(CudaLaunchTest, TensorsOnTwoDevices) {
+  AttnCall call;
+  call.v->dl.device.device_id = 1;
+  expectError(call, MHA_ERR_DEVICE,
+              {"attn: 'v' (value) is on CUDA device 1 but 'q' (query) is on "
+               "CUDA device 0"});
+}
+
+TEST_F(CudaLaunchTest, DeviceTheMachineLacks) {
+  AttnCall call(2, 4, 5, 3, /*device=*/3);
+  expectError(call, MHA_ERR_DEVICE, {"attn: ", "CUDA device 3"});
+}
+
+TEST_F(CudaLaunchTest, SharedChecksStillApply) {
+  AttnCall call;
+  call.k->shape[3] = 7;
+  expectError(call, MHA_ERR_SHAPE,
+              {"attn: 'k' (key) dim 3 (D) is 7 but the spec expects 8"});
+  AttnCall overlap;
+  overlap.o->dl.data = overlap.q->dl.data;
+  expectError(overlap, MHA_ERR_LAYOUT, {"output 'o' (output) overlaps 'q'"});
+}
+
+TEST_F(CudaLaunchTest, MisalignedData) {
+  AttnCall call;
+  call.k->dl.data = reinterpret_cast<char *>(call.k->dl.data) + 4;
+  expectError(call, MHA_ERR_LAYOUT,
+              {"attn: 'k' (key) starts at", "not 16-byte aligned"});
+}
+
+TEST_F(CudaLaunchTest, MisalignedByteOffset) {
+  AttnCall call;
+  call.v->dl.byte_offset = 8;
+  expectError(call, MHA_ERR_LAYOUT,
+              {"attn: 'v' (value)", "byte_offset 8", "16-byte"});
+}
+
+TEST_F(CudaLaunchTest, MisalignedRowStride) {
+  AttnCall call;
+  // Rows 10 floats (40 bytes) apart; heads 52 floats (208 bytes) apart.
+  call.q = std::make_unique<DevTensor>(
+      kBase, std::vector<int64_t>{2, 4, 5, kHeadDim},
+      std::vector<int64_t>{4 * 52, 52, 10, 1});
+  expectError(call, MHA_ERR_LAYOUT,
+              {"attn: 'q' (query) dim 2 (Lq) has stride 10 (40 bytes)",
+               "multiple of 16"});
+  // Without the requirement the kernel takes it.
+  call.kernel.requirements = 0;
+  EXPECT_EQ(call.launch(), MHA_OK) << mha_last_error();
+}
+
+TEST_F(CudaLaunchTest, OutputsNeedNoAlignmentAndUnitDimsAnyStride) {
+  AttnCall call(1, 4, 5, 3);
+  call.lse->dl.byte_offset = 4; // Outputs are not copied with cp.async.
+  // B = 1: the batch stride is never used.
+  call.k = std::make_unique<DevTensor>(
+      2 * kBase, std::vector<int64_t>{1, 4, 3, kHeadDim},
+      std::vector<int64_t>{7, 3 * kHeadDim, kHeadDim, 1});
+  EXPECT_EQ(call.launch(), MHA_OK) << mha_last_error();
+}
+
+TEST_F(CudaLaunchTest, GridLimits) {
+  AttnCall batch(65536, 1, 5, 3);
+  expectError(batch, MHA_ERR_SHAPE, {"attn: the grid of 3 x 1 x 65536 blocks",
+                                     "exceeds"});
+  AttnCall heads(1, 65536, 5, 3);
+  expectError(heads, MHA_ERR_SHAPE, {"3 x 65536 x 1"});
+  AttnCall rows(1, 1, int64_t(1) << 32, 3);
+  expectError(rows, MHA_ERR_SHAPE, {"2147483648 x 1 x 1"});
+  AttnCall fits(65535, 1, 5, 3);
+  EXPECT_EQ(fits.launch(), MHA_OK) << mha_last_error();
+}
+
+TEST_F(CudaLaunchTest, BadKernelDescriptor) {
+  AttnCall call;
+  call.kernel.block_threads = 0;
+  expectError(call, MHA_ERR_INTERNAL, {"attn: the kernel descriptor"});
+  int32_t got = mha_rt_cuda_launch(call.sig.data(), "attn", call.names,
+                                   call.tensors, nullptr, nullptr);
+  EXPECT_EQ(got, MHA_ERR_INTERNAL);
+  EXPECT_STREQ(mha_last_error(), "attn: no kernel");
+}
+
+//===----------------------------------------------------------------------===//
+// Launches
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaLaunchTest, EmptyGridLaunchesNothing) {
+  AttnCall call(2, 4, 0, 3);
+  EXPECT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  EXPECT_STREQ(mha_last_error(), "");
+  EXPECT_EQ(fake_cuda_num_launches(), 0);
+  EXPECT_EQ(fake_cuda_num_module_loads(), 0);
+  EXPECT_EQ(fake_cuda_init_calls(), 1); // The driver was checked.
+}
+
+TEST_F(CudaLaunchTest, ParametersGridAndStream) {
+  AttnCall call;
+  // q with a byte_offset of 16 floats, o a transposed [B, L, H, D] view.
+  call.q->dl.byte_offset = 64;
+  call.o = std::make_unique<DevTensor>(
+      4 * kBase, std::vector<int64_t>{2, 4, 5, kHeadDim},
+      std::vector<int64_t>{5 * 4 * kHeadDim, kHeadDim, 4 * kHeadDim, 1});
+  mha_options options{};
+  options.cuda_stream = reinterpret_cast<void *>(0x1234);
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  EXPECT_STREQ(mha_last_error(), "");
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  fake_launch l = fake_cuda_launch(0);
+  EXPECT_STREQ(l.function_name, "attn_kernel");
+  EXPECT_EQ(l.device, 0);
+  EXPECT_EQ(l.grid[0], 3u); // ceil(5 / 2)
+  EXPECT_EQ(l.grid[1], 4u); // Hq
+  EXPECT_EQ(l.grid[2], 2u); // B
+  EXPECT_EQ(l.block[0], 128u);
+  EXPECT_EQ(l.block[1], 1u);
+  EXPECT_EQ(l.block[2], 1u);
+  EXPECT_EQ(l.shared_bytes, 16384u);
+  EXPECT_EQ(l.stream, options.cuda_stream);
+
+  std::vector<uint64_t> want;
+  for (int i = 0; i < 5; ++i) {
+    DevTensor *t = call.at(i);
+    uint64_t data = reinterpret_cast<uintptr_t>(t->dl.data);
+    want.push_back(data);
+    want.push_back(data);
+    want.push_back(t->dl.byte_offset / sizeof(float));
+    for (int d = 0; d < kRanks[i]; ++d)
+      want.push_back(static_cast<uint64_t>(t->shape[d]));
+    for (int64_t s : t->effectiveStrides())
+      want.push_back(static_cast<uint64_t>(s));
+  }
+  // No runtime head mask: NULL pointers, offset 0, size 0, stride 1.
+  for (uint64_t w : {0, 0, 0, 0, 1})
+    want.push_back(w);
+  ASSERT_EQ(want.size(), static_cast<size_t>(kNumParams));
+  EXPECT_EQ(std::vector<uint64_t>(l.params, l.params + kNumParams), want);
+  EXPECT_EQ(l.params[2], 16u); // q's offset, in elements.
+  EXPECT_EQ(fake_cuda_num_allocs(), 0);
+}
+
+TEST_F(CudaLaunchTest, DefaultStreamIsNull) {
+  AttnCall call;
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  EXPECT_EQ(fake_cuda_launch(0).stream, nullptr);
+}
+
+TEST_F(CudaLaunchTest, HeadMaskIsUploaded) {
+  AttnCall call;
+  uint8_t mask[4] = {1, 0, 2, 1};
+  mha_options options{};
+  options.head_mask = mask;
+  options.cuda_stream = reinterpret_cast<void *>(0x77);
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_allocs(), 1);
+  fake_alloc a = fake_cuda_alloc(0);
+  EXPECT_EQ(a.bytes, 4u);
+  EXPECT_EQ(a.stream, options.cuda_stream);
+  EXPECT_TRUE(a.freed);
+  EXPECT_EQ(a.free_stream, options.cuda_stream);
+  ASSERT_EQ(fake_cuda_num_uploads(), 1);
+  fake_upload u = fake_cuda_upload(0);
+  EXPECT_EQ(u.pointer, a.pointer);
+  EXPECT_EQ(u.bytes, 4u);
+  EXPECT_EQ(u.stream, options.cuda_stream);
+  EXPECT_EQ(std::vector<uint8_t>(u.data, u.data + 4),
+            std::vector<uint8_t>(mask, mask + 4));
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  fake_launch l = fake_cuda_launch(0);
+  const uint64_t *p = l.params + (kNumParams - 5);
+  EXPECT_EQ(p[0], a.pointer);
+  EXPECT_EQ(p[1], a.pointer);
+  EXPECT_EQ(p[2], 0u);
+  EXPECT_EQ(p[3], 4u);
+  EXPECT_EQ(p[4], 1u);
+}
+
+TEST_F(CudaLaunchTest, ManyHeadsMask) {
+  constexpr int64_t kManyHeads = 300; // More than the stack stages.
+  AttnCall call(1, kManyHeads, 5, 3);
+  std::vector<uint8_t> mask(kManyHeads);
+  for (int64_t h = 0; h < kManyHeads; ++h)
+    mask[h] = static_cast<uint8_t>(h % 3);
+  mha_options options{};
+  options.head_mask = mask.data();
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_uploads(), 1);
+  fake_upload u = fake_cuda_upload(0);
+  EXPECT_EQ(std::vector<uint8_t>(u.data, u.data + u.bytes), mask);
+  EXPECT_EQ(fake_cuda_launch(0).params[kNumParams - 2], 300u);
+}
+
+TEST_F(CudaLaunchTest, SharedMemoryAttributeOnlyAbove48KiB) {
+  AttnCall small;
+  small.kernel.shared_bytes = 48 * 1024;
+  ASSERT_EQ(small.launch(), MHA_OK) << mha_last_error();
+  EXPECT_EQ(fake_cuda_num_attributes(), 0);
+  EXPECT_EQ(fake_cuda_launch(0).shared_bytes, 48u * 1024);
+
+  AttnCall big;
+  big.kernel.shared_bytes = 96 * 1024;
+  ASSERT_EQ(big.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(big.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_attributes(), 1); // Once per function.
+  fake_attribute a = fake_cuda_attribute(0);
+  EXPECT_EQ(a.attribute, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
+  EXPECT_EQ(a.value, 96 * 1024);
+  EXPECT_STREQ(a.function_name, "attn_kernel");
+  EXPECT_EQ(fake_cuda_launch(2).shared_bytes, 96u * 1024);
+}
+
+TEST_F(CudaLaunchTest, ContextAndModuleOncePerDevice) {
+  AttnCall on0(2, 4, 5, 3, 0), on1(2, 4, 5, 3, 1);
+  fake_cuda_set_device(1, 12, 0);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(on0.launch(), MHA_OK) << mha_last_error();
+    ASSERT_EQ(on1.launch(), MHA_OK) << mha_last_error();
+  }
+  EXPECT_EQ(fake_cuda_retains(0), 1);
+  EXPECT_EQ(fake_cuda_retains(1), 1);
+  ASSERT_EQ(fake_cuda_num_module_loads(), 2);
+  // 8.6 takes the sm_80 cubin; 12.0 has no cubin of its major: PTX.
+  fake_module_load first = fake_cuda_module_load(0),
+                   second = fake_cuda_module_load(1);
+  EXPECT_EQ(first.device, 0);
+  EXPECT_EQ(first.image, kCubin80);
+  EXPECT_EQ(second.device, 1);
+  EXPECT_EQ(second.image, kPtx80);
+  EXPECT_EQ(fake_cuda_launch(1).device, 1);
+}
+
+TEST_F(CudaLaunchTest, NoImageFitsTheDevice) {
+  fake_cuda_set_device(0, 7, 5);
+  AttnCall call;
+  expectError(call, MHA_ERR_NO_DEVICE,
+              {"attn: no device code", "CUDA device 0 (compute capability 7.5)",
+               "sm_80 cubin, sm_90a cubin, sm_80 PTX"});
+}
+
+//===----------------------------------------------------------------------===//
+// Driver failures
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaLaunchTest, LaunchFailure) {
+  AttnCall call;
+  uint8_t mask[4] = {1, 1, 0, 1};
+  mha_options options{};
+  options.head_mask = mask;
+  fake_cuda_fail("cuLaunchKernel", 701);
+  expectError(call, MHA_ERR_CUDA,
+              {"attn: cuLaunchKernel failed: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+               "fake driver error text"},
+              &options);
+  // The mask copy is freed anyway.
+  ASSERT_EQ(fake_cuda_num_allocs(), 1);
+  EXPECT_TRUE(fake_cuda_alloc(0).freed);
+  fake_cuda_fail(nullptr, 0);
+  EXPECT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  EXPECT_STREQ(mha_last_error(), "");
+}
+
+TEST_F(CudaLaunchTest, EveryDriverCallFailureIsNamed) {
+  const char *calls[] = {"cuDeviceGet",        "cuDeviceGetAttribute",
+                         "cuDevicePrimaryCtxRetain", "cuCtxPushCurrent_v2",
+                         "cuModuleLoadDataEx", "cuModuleGetFunction",
+                         "cuFuncSetAttribute", "cuMemAllocAsync",
+                         "cuMemcpyHtoDAsync_v2", "cuMemFreeAsync",
+                         "cuLaunchKernel",     "cuCtxPopCurrent_v2"};
+  uint8_t mask[4] = {1, 1, 0, 1};
+  mha_options options{};
+  options.head_mask = mask;
+  for (const char *name : calls) {
+    SCOPED_TRACE(name);
+    mha_rt_cuda_reset_for_testing(MHA_FAKE_CUDA_PATH); // Nothing cached.
+    fake_cuda_fail(name, 2);
+    AttnCall call;
+    call.kernel.shared_bytes = 64 * 1024;
+    int32_t got = call.launch(&options);
+    EXPECT_EQ(got, MHA_ERR_CUDA);
+    std::string msg = mha_last_error();
+    EXPECT_NE(msg.find(std::string("attn: ") + name +
+                       " failed: CUDA_ERROR_OUT_OF_MEMORY"),
+              std::string::npos)
+        << msg;
+    fake_cuda_fail(nullptr, 0);
+    // A failed pop leaves the context pushed, in the fake as in a driver.
+    if (std::string(name) == "cuCtxPopCurrent_v2")
+      fake_cuda_pop_all();
+    EXPECT_EQ(fake_cuda_context_depth(), 0);
+    // A failure is not cached: the next call works.
+    EXPECT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  }
+}
+
+TEST_F(CudaLaunchTest, JitFailureShowsTheLog) {
+  fake_cuda_set_device(0, 12, 0);
+  fake_cuda_fail("cuModuleLoadDataEx", 218);
+  AttnCall call;
+  expectError(call, MHA_ERR_CUDA,
+              {"attn: cuModuleLoadDataEx failed: CUDA_ERROR_INVALID_PTX",
+               "loading the sm_80 PTX image: ptxas fatal: fake JIT error"});
+}
+
+//===----------------------------------------------------------------------===//
+// Threads
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaLaunchTest, ConcurrentCallsLoadOncePerDevice) {
+  constexpr int kThreads = 8, kCalls = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([t, &failures] {
+      AttnCall call(2, 4, 5, 3, t % 2);
+      uint8_t mask[4] = {1, 0, 1, static_cast<uint8_t>(t)};
+      mha_options options{};
+      options.head_mask = t % 4 < 2 ? mask : nullptr;
+      for (int i = 0; i < kCalls; ++i)
+        if (call.launch(&options) != MHA_OK ||
+            std::strcmp(mha_last_error(), "") != 0)
+          ++failures;
+      if (fake_cuda_context_depth() != 0)
+        ++failures;
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(fake_cuda_num_launches(), kThreads * kCalls);
+  EXPECT_EQ(fake_cuda_num_module_loads(), 2);
+  EXPECT_EQ(fake_cuda_retains(0), 1);
+  EXPECT_EQ(fake_cuda_retains(1), 1);
+  EXPECT_EQ(fake_cuda_init_calls(), 1);
+  int allocs = fake_cuda_num_allocs();
+  EXPECT_EQ(allocs, kThreads / 2 * kCalls);
+  for (int i = 0; i < allocs; ++i)
+    EXPECT_TRUE(fake_cuda_alloc(i).freed);
+}
+
+//===----------------------------------------------------------------------===//
+// Picking an image
+//===----------------------------------------------------------------------===//
+
+mha_gpu_image image(int32_t sm, int32_t format, int32_t archSpecific = 0) {
+  static const char kData[] = "x";
+  return {sm, archSpecific, format, 0, kData, sizeof(kData)};
+}
+
+int32_t pick(const std::vector<mha_gpu_image> &images, int major,
+             int minor) {
+  mha_gpu_kernel kernel = makeKernel();
+  kernel.images = images.data();
+  kernel.num_images = static_cast<int32_t>(images.size());
+  return mha_rt_cuda_pick_image(&kernel, major, minor);
+}
+
+constexpr int32_t kPtx = MHA_GPU_IMAGE_PTX, kCubin = MHA_GPU_IMAGE_CUBIN;
+
+TEST(CudaPickImage, CubinOfTheSameMajor) {
+  std::vector<mha_gpu_image> images = {image(80, kCubin),
+                                       image(90, kCubin, 1), image(80, kPtx)};
+  EXPECT_EQ(pick(images, 8, 6), 0); // sm_80 cubin runs on 8.6.
+  EXPECT_EQ(pick(images, 8, 0), 0);
+  EXPECT_EQ(pick(images, 9, 0), 1);  // sm_90a only on exactly 9.0.
+  EXPECT_EQ(pick(images, 12, 0), 2); // No cubin of major 12: PTX.
+  EXPECT_EQ(pick(images, 7, 5), -1);
+}
+
+TEST(CudaPickImage, ArchSpecificOnlyOnItsCapability) {
+  std::vector<mha_gpu_image> images = {image(90, kCubin, 1),
+                                       image(90, kPtx, 1)};
+  EXPECT_EQ(pick(images, 9, 0), 0);
+  EXPECT_EQ(pick(images, 10, 0), -1); // Neither form runs elsewhere.
+  images.push_back(image(90, kPtx));
+  EXPECT_EQ(pick(images, 10, 0), 2);
+  // On 9.0 the arch-specific cubin beats a portable one of the same sm.
+  images.push_back(image(90, kCubin));
+  EXPECT_EQ(pick(images, 9, 0), 0);
+  EXPECT_EQ(pick(images, 9, 1), 3);
+}
+
+TEST(CudaPickImage, HighestFittingSmWins) {
+  std::vector<mha_gpu_image> images = {image(80, kCubin), image(86, kCubin),
+                                       image(89, kCubin), image(75, kPtx),
+                                       image(86, kPtx),   image(100, kPtx)};
+  EXPECT_EQ(pick(images, 8, 6), 1);
+  EXPECT_EQ(pick(images, 8, 7), 1);
+  EXPECT_EQ(pick(images, 8, 9), 2);
+  EXPECT_EQ(pick(images, 8, 0), 0);
+  EXPECT_EQ(pick(images, 9, 0), 4);  // The highest PTX <= 9.0.
+  EXPECT_EQ(pick(images, 12, 0), 5);
+  EXPECT_EQ(pick(images, 7, 5), 3);
+  EXPECT_EQ(pick(images, 7, 0), -1);
+}
+
+TEST(CudaPickImage, NothingToPick) {
+  EXPECT_EQ(pick({}, 9, 0), -1);
+  EXPECT_EQ(mha_rt_cuda_pick_image(nullptr, 9, 0), -1);
+  mha_gpu_image broken = image(80, kCubin);
+  broken.data = nullptr;
+  EXPECT_EQ(pick({broken}, 8, 0), -1);
+  EXPECT_EQ(pick({image(80, 7)}, 8, 0), -1); // Unknown format.
+}
+
+} // namespace
