@@ -40,3 +40,12 @@ tool_dirs = [config.mha_tools_dir, config.llvm_tools_dir]
 tools = ["mha-opt", "mha-compile", "mha-check", "mha-run", "mha-lsp-server", "mlir-opt",
          "mlir-translate", "llc"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# ptxas (CUDA toolkit, not a Debian package): GPU tests assemble the PTX with
+# it when it is there.
+import shutil
+ptxas = os.environ.get("MHA_PTXAS") or shutil.which("ptxas") or (
+    "/usr/local/cuda/bin/ptxas" if os.access("/usr/local/cuda/bin/ptxas", os.X_OK) else None)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))

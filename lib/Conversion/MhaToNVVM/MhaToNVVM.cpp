@@ -143,14 +143,22 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   argTypes.push_back(MemRefType::get({ShapedType::kDynamic},
                                      IntegerType::get(ctx, 8)));
 
+  // All kernels of a spec share one gpu.module: one PTX/cubin per chip that
+  // the runtime loads once.
   std::string name = func.getSymName().str();
-  std::string moduleName = name + "__gpu", kernelName = name + "__kernel";
-  if (module.lookupSymbol(moduleName))
-    return func.emitError() << "symbol '" << moduleName
-                            << "' already exists";
+  std::string kernelName = name + "__kernel";
+  auto gpuModule = module.lookupSymbol<gpu::GPUModuleOp>(kGpuModuleName);
   OpBuilder b(func);
-  auto gpuModule = gpu::GPUModuleOp::create(b, loc, moduleName);
-  b.setInsertionPointToStart(gpuModule.getBody());
+  if (!gpuModule) {
+    if (module.lookupSymbol(kGpuModuleName))
+      return func.emitError() << "symbol '" << kGpuModuleName
+                              << "' is taken: the GPU kernels' module needs it";
+    b.setInsertionPointToEnd(module.getBody());
+    gpuModule = gpu::GPUModuleOp::create(b, loc, kGpuModuleName);
+  }
+  if (gpuModule.lookupSymbol(kernelName))
+    return func.emitError() << "symbol '" << kernelName << "' already exists";
+  b.setInsertionPointToEnd(gpuModule.getBody());
   auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName,
                                        FunctionType::get(ctx, argTypes, {}));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -190,7 +198,7 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   auto i32 = [&](int64_t v) { return b.getI32IntegerAttr((int32_t)v); };
   decl->setAttr(kGpuLaunchAttrName,
                 b.getDictionaryAttr({
-                    b.getNamedAttr("module", b.getStringAttr(moduleName)),
+                    b.getNamedAttr("module", b.getStringAttr(kGpuModuleName)),
                     b.getNamedAttr("kernel", b.getStringAttr(kernelName)),
                     b.getNamedAttr("block_threads", i32(threads)),
                     b.getNamedAttr("shared_bytes", i32(sharedBytes)),

@@ -22,6 +22,9 @@ namespace mlir::mha {
 /// `rows_per_block` and `requirements` (i32, MHA_GPU_REQ_* bits).
 inline constexpr llvm::StringLiteral kGpuLaunchAttrName = "mha.gpu_launch";
 
+/// The gpu.module holding every kernel of a spec.
+inline constexpr llvm::StringLiteral kGpuModuleName = "mha_kernels";
+
 } // namespace mlir::mha
 
 #endif // MHA_CONVERSION_MHATONVVM_MHATONVVM_H

@@ -21,6 +21,8 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
+#include "llvm/ADT/MapVector.h"
+
 namespace mlir::mha {
 #define GEN_PASS_DEF_MHAEMITGPUENTRYPOINTSPASS
 #include "mha/Dialect/Mha/Transforms/Passes.h.inc"
@@ -51,15 +53,33 @@ FailureOr<std::pair<int32_t, bool>> parseChip(StringRef chip) {
   return std::make_pair(sm, archSpecific);
 }
 
+/// A constant global of `type` whose value `init` builds in its initializer
+/// region (constants holding addresses of other globals need one).
+void buildConstant(OpBuilder &b, Location loc, ModuleOp module, Type type,
+                   StringRef symbol, function_ref<Value(OpBuilder &)> init) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto global = LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
+                                       LLVM::Linkage::Internal, symbol,
+                                       Attribute());
+  Block *block = b.createBlock(&global.getInitializerRegion());
+  OpBuilder ib = OpBuilder::atBlockBegin(block);
+  LLVM::ReturnOp::create(ib, loc, init(ib));
+}
+
 struct MhaEmitGpuEntryPointsPass
     : public mha::impl::MhaEmitGpuEntryPointsPassBase<
           MhaEmitGpuEntryPointsPass> {
   void runOnOperation() override;
-  LogicalResult emit(func::FuncOp decl, SmallVectorImpl<Operation *> &dead);
+  LogicalResult emit(func::FuncOp decl);
+  /// Embeds the objects of `binary` once; returns the symbol of its
+  /// mha_gpu_image array and the number of images.
+  FailureOr<std::pair<std::string, int32_t>> emitImages(gpu::BinaryOp binary);
+
+  llvm::MapVector<Operation *, std::pair<std::string, int32_t>> embedded;
 };
 
-LogicalResult MhaEmitGpuEntryPointsPass::emit(
-    func::FuncOp decl, SmallVectorImpl<Operation *> &dead) {
+LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   ModuleOp module = getOperation();
   Location loc = decl.getLoc();
   auto entry = decl->getAttrOfType<EntryPointAttr>("mha.entry_point");
@@ -81,7 +101,81 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(
            << "no gpu.binary '" << moduleName.getValue()
            << "': serialise the kernels (gpu-module-to-binary) first";
 
+  FailureOr<std::pair<std::string, int32_t>> images = emitImages(binary);
+  if (failed(images))
+    return failure();
+  auto [imagesSymbol, numImages] = *images;
   HostGlue glue(module, entry, loc);
+  std::string kernelSymbol = glue.emitString("kernel_name", kernelName);
+
+  OpBuilder &b = glue.b;
+  MLIRContext *ctx = module.getContext();
+  Type i32 = glue.i32, i64 = glue.i64, ptr = glue.ptrType;
+  // mha_gpu_image[] and mha_gpu_kernel, as constants built in initializer
+  // regions (they hold addresses of the other globals).
+  auto kernelType = LLVM::LLVMStructType::getLiteral(
+      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr});
+  auto buildGlobal = [&](Type type, StringRef symbol,
+                         function_ref<Value(OpBuilder &)> init) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(module.getBody());
+    auto global = LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
+                                         LLVM::Linkage::Internal, symbol,
+                                         Attribute());
+    Block *block = b.createBlock(&global.getInitializerRegion());
+    OpBuilder ib = OpBuilder::atBlockBegin(block);
+    LLVM::ReturnOp::create(ib, loc, init(ib));
+  };
+  std::string kernelDesc = (entry.getName() + "__gpu_kernel").str();
+  buildConstant(b, loc, module, kernelType, kernelDesc, [&](OpBuilder &ib) {
+    SmallVector<Value> fields{glue.addressOf(ib, kernelSymbol),
+                              glue.constI32(ib, getInt("block_threads")),
+                              glue.constI32(ib, getInt("shared_bytes")),
+                              glue.constI32(ib, getInt("rows_per_block")),
+                              glue.constI32(ib, getInt("requirements")),
+                              glue.constI32(ib, numImages),
+                              glue.constI32(ib, 0),
+                              glue.addressOf(ib, imagesSymbol)};
+    Value s = LLVM::UndefOp::create(ib, loc, kernelType);
+    for (auto [f, v] : llvm::enumerate(fields))
+      s = LLVM::InsertValueOp::create(ib, loc, s, v,
+                                      ArrayRef<int64_t>{(int64_t)f});
+    return s;
+  });
+
+  // The declaration is replaced by the exported function of the same name.
+  StringRef name = entry.getName();
+  decl.erase();
+  if (failed(glue.emitExported("mha_rt_cuda_launch", [&](OpBuilder &eb) {
+        return glue.addressOf(eb, kernelDesc);
+      })))
+    return failure();
+  // mha-compile's header writer reads the C signature from here.
+  glue.exportedFunction->setAttr("mha.entry_point", entry);
+  (void)name;
+  return success();
+}
+
+FailureOr<std::pair<std::string, int32_t>>
+MhaEmitGpuEntryPointsPass::emitImages(gpu::BinaryOp binary) {
+  auto it = embedded.find(binary);
+  if (it != embedded.end())
+    return it->second;
+  ModuleOp module = getOperation();
+  Location loc = binary.getLoc();
+  OpBuilder b(module.getContext());
+  MLIRContext *ctx = module.getContext();
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
+  Type ptr = LLVM::LLVMPointerType::get(ctx);
+  std::string prefix = binary.getSymName().str();
+  auto bytesGlobal = [&](StringRef symbol, StringRef data) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(module.getBody());
+    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(),
+                                                            data.size()),
+                           /*isConstant=*/true, LLVM::Linkage::Internal,
+                           symbol, b.getStringAttr(data));
+  };
   SmallVector<Image> images;
   for (Attribute a : binary.getObjectsAttr()) {
     auto object = cast<gpu::ObjectAttr>(a);
@@ -108,44 +202,29 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(
              << "objects must be PTX (format=isa) or cubins (format=bin)";
     }
     image.size = bytes.size();
-    image.symbol = glue.emitBytes(
-        ("image" + Twine(images.size())).str(), bytes);
+    image.symbol = prefix + "__image" + std::to_string(images.size());
+    bytesGlobal(image.symbol, bytes);
     images.push_back(image);
   }
   if (images.empty())
     return binary.emitError() << "has no device objects";
-  std::string kernelSymbol = glue.emitString("kernel_name", kernelName);
-
-  OpBuilder &b = glue.b;
-  MLIRContext *ctx = module.getContext();
-  Type i32 = glue.i32, i64 = glue.i64, ptr = glue.ptrType;
-  // mha_gpu_image[] and mha_gpu_kernel, as constants built in initializer
-  // regions (they hold addresses of the other globals).
   auto imageType = LLVM::LLVMStructType::getLiteral(
       ctx, {i32, i32, i32, i32, ptr, i64});
   auto imagesType = LLVM::LLVMArrayType::get(imageType, images.size());
-  auto kernelType = LLVM::LLVMStructType::getLiteral(
-      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr});
-  auto buildGlobal = [&](Type type, StringRef symbol,
-                         function_ref<Value(OpBuilder &)> init) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(module.getBody());
-    auto global = LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
-                                         LLVM::Linkage::Internal, symbol,
-                                         Attribute());
-    Block *block = b.createBlock(&global.getInitializerRegion());
-    OpBuilder ib = OpBuilder::atBlockBegin(block);
-    LLVM::ReturnOp::create(ib, loc, init(ib));
+  auto constI32 = [&](OpBuilder &ib, int64_t v) -> Value {
+    return LLVM::ConstantOp::create(ib, loc, i32, ib.getI32IntegerAttr(v));
   };
-  std::string imagesSymbol = (entry.getName() + "__images").str();
-  buildGlobal(imagesType, imagesSymbol, [&](OpBuilder &ib) {
+  std::string imagesSymbol = prefix + "__images";
+  buildConstant(b, loc, module, imagesType, imagesSymbol, [&](OpBuilder &ib) {
     Value array = LLVM::UndefOp::create(ib, loc, imagesType);
     for (auto [i, image] : llvm::enumerate(images)) {
       Value s = LLVM::UndefOp::create(ib, loc, imageType);
       SmallVector<Value> fields{
-          glue.constI32(ib, image.sm), glue.constI32(ib, image.archSpecific),
-          glue.constI32(ib, image.format), glue.constI32(ib, 0),
-          glue.addressOf(ib, image.symbol), glue.constI64(ib, image.size)};
+          constI32(ib, image.sm), constI32(ib, image.archSpecific),
+          constI32(ib, image.format), constI32(ib, 0),
+          LLVM::AddressOfOp::create(ib, loc, ptr, image.symbol),
+          LLVM::ConstantOp::create(ib, loc, i64,
+                                   ib.getI64IntegerAttr(image.size))};
       for (auto [f, v] : llvm::enumerate(fields))
         s = LLVM::InsertValueOp::create(ib, loc, s, v,
                                         ArrayRef<int64_t>{(int64_t)f});
@@ -154,36 +233,9 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(
     }
     return array;
   });
-  std::string kernelDesc = (entry.getName() + "__gpu_kernel").str();
-  buildGlobal(kernelType, kernelDesc, [&](OpBuilder &ib) {
-    SmallVector<Value> fields{glue.addressOf(ib, kernelSymbol),
-                              glue.constI32(ib, getInt("block_threads")),
-                              glue.constI32(ib, getInt("shared_bytes")),
-                              glue.constI32(ib, getInt("rows_per_block")),
-                              glue.constI32(ib, getInt("requirements")),
-                              glue.constI32(ib, (int32_t)images.size()),
-                              glue.constI32(ib, 0),
-                              glue.addressOf(ib, imagesSymbol)};
-    Value s = LLVM::UndefOp::create(ib, loc, kernelType);
-    for (auto [f, v] : llvm::enumerate(fields))
-      s = LLVM::InsertValueOp::create(ib, loc, s, v,
-                                      ArrayRef<int64_t>{(int64_t)f});
-    return s;
-  });
-
-  // The declaration is replaced by the exported function of the same name.
-  StringRef name = entry.getName();
-  decl.erase();
-  if (failed(glue.emitExported("mha_rt_cuda_launch", [&](OpBuilder &eb) {
-        return glue.addressOf(eb, kernelDesc);
-      })))
-    return failure();
-  // mha-compile's header writer reads the C signature from here.
-  glue.exportedFunction->setAttr("mha.entry_point", entry);
-  (void)name;
-  if (!llvm::is_contained(dead, binary.getOperation()))
-    dead.push_back(binary);
-  return success();
+  auto result = std::make_pair(imagesSymbol, (int32_t)images.size());
+  embedded[binary] = result;
+  return result;
 }
 
 void MhaEmitGpuEntryPointsPass::runOnOperation() {
@@ -192,12 +244,11 @@ void MhaEmitGpuEntryPointsPass::runOnOperation() {
   for (auto func : module.getOps<func::FuncOp>())
     if (func->hasAttr(kGpuLaunchAttrName))
       decls.push_back(func);
-  SmallVector<Operation *> dead;
   for (func::FuncOp decl : decls)
-    if (failed(emit(decl, dead)))
+    if (failed(emit(decl)))
       return signalPassFailure();
-  for (Operation *op : dead)
-    op->erase();
+  for (auto &[binary, image] : embedded)
+    binary->erase();
 }
 
 } // namespace

@@ -1,0 +1,89 @@
+// RUN: mha-opt %s --convert-mha-to-nvvm -split-input-file -verify-diagnostics | FileCheck %s
+
+// A bf16 GQA spec with LSE: one gpu.module with one kernel of 4 warps, the
+// tensors' memref descriptors then the runtime head mask as parameters; the
+// function becomes a declaration that says how to launch it.
+// CHECK-LABEL: module attributes {gpu.container_module}
+// CHECK: func.func private @gqa() attributes {mha.entry_point = #mha.entry_point<name = "gqa", rowsPerItem = 64, gridHeads = 8, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>]
+// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, kernel = "gqa__kernel", module = "mha_kernels", requirements = 1 : i32, rows_per_block = 64 : i32, shared_bytes = 87040 : i32}
+// CHECK: gpu.module @mha_kernels
+// CHECK: gpu.func @gqa__kernel(%{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?xf32, strided<[?, ?, 1], offset: ?>>, %{{.*}}: memref<?xi8>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK: gpu.dynamic_shared_memory
+// Q, K and V rows arrive by 16-byte cp.async that bypasses L1, zero-filled
+// past the end.
+// CHECK: nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1}
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
+// The key loop runs over the tiles the block can see.
+// CHECK: scf.for
+// CHECK: nvvm.mma.sync {{.*}} {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// Row maxima and sums over the 4 threads of a quad.
+// CHECK: gpu.shuffle xor
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// P.V reads V transposed.
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true}
+// CHECK: nvgpu.device_async_wait
+// CHECK: gpu.barrier
+// CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
+func.func @gqa(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tensor<?x2x?x128xbf16>) -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v {causal, return_lse}
+      : tensor<?x8x?x128xbf16>, tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16> -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+  return %o, %lse : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+}
+
+// -----
+
+// Multi-scale windows, ALiBi and softcap: per-head tables in the gpu.module,
+// tanh through the afn intrinsic (tanh.approx.f32), f16 MMAs, key tiles of
+// 32 for D = 256.
+// CHECK-LABEL: func.func private @local_global()
+// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, {{.*}}shared_bytes = 101376 : i32}
+// CHECK: gpu.module @mha_kernels
+// CHECK-DAG: memref.global "private" constant @local_global__window_left : memref<4xindex> = dense<[-1, 16, 64, -1]>
+// CHECK-DAG: memref.global "private" constant @local_global__alibi_slopes : memref<4xf32>
+// CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK: llvm.call_intrinsic "llvm.tanh.f32"({{.*}}) {fastmathFlags = #llvm.fastmath<afn>}
+func.func @local_global(%q: tensor<2x4x?x256xf16>, %k: tensor<2x4x?x256xf16>, %v: tensor<2x4x?x256xf16>) -> tensor<2x4x?x256xf16> {
+  %o = mha.attention %q, %k, %v {causal, window_left = array<i64: -1, 16, 64, -1>, sink_tokens = 4, alibi_slopes = array<f32: 0.5, 0.25, 0.125, 0.0625>, softcap = 30.0 : f32}
+      : tensor<2x4x?x256xf16>, tensor<2x4x?x256xf16>, tensor<2x4x?x256xf16> -> tensor<2x4x?x256xf16>
+  return %o : tensor<2x4x?x256xf16>
+}
+
+// -----
+
+func.func @f32(%q: tensor<1x2x8x64xf32>, %k: tensor<1x2x8x64xf32>, %v: tensor<1x2x8x64xf32>) -> tensor<1x2x8x64xf32> {
+  // expected-error @+1 {{the GPU kernels take f16 or bf16 tensors (tensor cores, f32 accumulation), but the query is 'f32'; convert the spec to bf16 or compile it for the CPU}}
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x64xf32>, tensor<1x2x8x64xf32>, tensor<1x2x8x64xf32> -> tensor<1x2x8x64xf32>
+  return %o : tensor<1x2x8x64xf32>
+}
+
+// -----
+
+func.func @odd_dim(%q: tensor<1x2x8x72xbf16>, %k: tensor<1x2x8x72xbf16>, %v: tensor<1x2x8x72xbf16>) -> tensor<1x2x8x72xbf16> {
+  // expected-error @+1 {{head dim D = 72 is not supported by the GPU kernels: it must be a multiple of 16 and at most 256}}
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x72xbf16>, tensor<1x2x8x72xbf16>, tensor<1x2x8x72xbf16> -> tensor<1x2x8x72xbf16>
+  return %o : tensor<1x2x8x72xbf16>
+}
+
+// -----
+
+func.func @big_dim(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, %v: tensor<1x2x8x512xbf16>) -> tensor<1x2x8x512xbf16> {
+  // expected-error @+1 {{head dim Dv = 512 is not supported by the GPU kernels}}
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x64xbf16>, tensor<1x2x8x64xbf16>, tensor<1x2x8x512xbf16> -> tensor<1x2x8x512xbf16>
+  return %o : tensor<1x2x8x512xbf16>
+}
+
+// -----
+
+func.func @probs(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, %v: tensor<1x2x8x64xbf16>) -> (tensor<1x2x8x64xbf16>, tensor<1x2x8x8xf32>) {
+  // expected-error @+1 {{return_probs and return_entropy are computed by the CPU back end only (they are analysis outputs): compile this function with --target=cpu}}
+  %o, %p = mha.attention %q, %k, %v {return_probs} : tensor<1x2x8x64xbf16>, tensor<1x2x8x64xbf16>, tensor<1x2x8x64xbf16> -> tensor<1x2x8x64xbf16>, tensor<1x2x8x8xf32>
+  return %o, %p : tensor<1x2x8x64xbf16>, tensor<1x2x8x8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{only public function definitions are exported; 'hidden' is private}}
+func.func private @hidden(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, %v: tensor<1x2x8x64xbf16>) -> tensor<1x2x8x64xbf16> {
+  %o = mha.attention %q, %k, %v : tensor<1x2x8x64xbf16>, tensor<1x2x8x64xbf16>, tensor<1x2x8x64xbf16> -> tensor<1x2x8x64xbf16>
+  return %o : tensor<1x2x8x64xbf16>
+}

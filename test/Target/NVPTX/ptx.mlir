@@ -1,0 +1,67 @@
+// PTX from LLVM's NVPTX back end alone (no CUDA toolkit): the tensor-core
+// instructions are there, every variant assembles with ptxas for sm_80 and
+// sm_90 without local-memory spills, and a library embeds PTX and cubins.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: mha-compile %s --target=nvptx --chip=sm_80 -o %t/k80.ptx
+// RUN: FileCheck %s < %t/k80.ptx
+// RUN: mha-compile %s --target=nvptx --chip=sm_90a -o %t/k90a.ptx
+// RUN: FileCheck %s --check-prefix=SM90A < %t/k90a.ptx
+// RUN: %if ptxas %{ %ptxas -arch=sm_80 -v %t/k80.ptx -o %t/k80.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS %}
+// RUN: %if ptxas %{ %ptxas -arch=sm_90 -v %t/k80.ptx -o %t/k90.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS %}
+// RUN: %if ptxas %{ %ptxas -arch=sm_90a -v %t/k90a.ptx -o %t/k90a.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS %}
+// A library: with ptxas, a cubin per chip beside the PTX; without, PTX only.
+// RUN: mha-compile %s --target=nvptx -o %t/lib.so
+// RUN: llvm-readelf -s %t/lib.so | FileCheck %s --check-prefix=SYMS
+// RUN: MHA_PTXAS= mha-compile %s --target=nvptx --no-cubin -o %t/ptxonly.so
+// RUN: llvm-readelf --dynamic %t/lib.so | FileCheck %s --check-prefix=NEEDED
+
+// One PTX module holds every kernel of the spec.
+// CHECK: .version 8.0
+// CHECK: .target sm_80
+// CHECK-NOT: .version
+// CHECK: .visible .entry mha_bf16_d128__kernel(
+// CHECK-DAG: cp.async.cg.shared.global
+// CHECK-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// CHECK-DAG: ex2.approx.ftz.f32
+// CHECK-DAG: shfl.sync.bfly.b32
+// CHECK-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+// CHECK-DAG: cp.async.wait_group{{[[:space:]]+}}0
+// CHECK-DAG: bar.sync{{[[:space:]]+}}0
+// CHECK: .visible .entry gqa_f16_d64_lse__kernel(
+// CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// CHECK-DAG: lg2.approx.ftz.f32
+// CHECK: .visible .entry multiscale_d256__kernel(
+// CHECK: tanh.approx.f32
+// No libdevice: nothing is left for the toolkit to resolve.
+// CHECK-NOT: .extern .func
+
+// SM90A: .target sm_90a
+
+// PTXAS-NOT: bytes spill stores
+// PTXAS: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// PTXAS-NOT: {{[1-9][0-9]* bytes spill stores}}
+
+// SYMS-DAG: GLOBAL DEFAULT {{.*}} mha_bf16_d128
+// SYMS-DAG: GLOBAL DEFAULT {{.*}} gqa_f16_d64_lse
+// SYMS-DAG: GLOBAL DEFAULT {{.*}} multiscale_d256
+// SYMS-DAG: LOCAL {{.*}} mha_kernels__images
+// NEEDED-NOT: libcuda
+// NEEDED: libc.so
+
+func.func @mha_bf16_d128(%q: tensor<?x16x?x128xbf16>, %k: tensor<?x16x?x128xbf16>, %v: tensor<?x16x?x128xbf16>) -> tensor<?x16x?x128xbf16> {
+  %o = mha.attention %q, %k, %v : tensor<?x16x?x128xbf16>, tensor<?x16x?x128xbf16>, tensor<?x16x?x128xbf16> -> tensor<?x16x?x128xbf16>
+  return %o : tensor<?x16x?x128xbf16>
+}
+
+func.func @gqa_f16_d64_lse(%q: tensor<?x8x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor<?x2x?x64xf16>) -> (tensor<?x8x?x64xf16>, tensor<?x8x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v {causal, return_lse, temperature = array<f32: 1.0, 2.0, 0.5, 1.5, 1.0, 1.0, 1.0, 1.0>}
+      : tensor<?x8x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x8x?x64xf16>, tensor<?x8x?xf32>
+  return %o, %lse : tensor<?x8x?x64xf16>, tensor<?x8x?xf32>
+}
+
+func.func @multiscale_d256(%q: tensor<?x4x?x256xbf16>, %k: tensor<?x4x?x256xbf16>, %v: tensor<?x4x?x256xbf16>) -> tensor<?x4x?x256xbf16> {
+  %o = mha.attention %q, %k, %v {causal, window_left = array<i64: 64, -1, 256, -1>, sink_tokens = 4, softcap = 50.0 : f32, alibi_slopes = array<f32: 0.5>, head_mask = array<i1: true, true, false, true>}
+      : tensor<?x4x?x256xbf16>, tensor<?x4x?x256xbf16>, tensor<?x4x?x256xbf16> -> tensor<?x4x?x256xbf16>
+  return %o : tensor<?x4x?x256xbf16>
+}
