@@ -18,6 +18,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -62,10 +63,16 @@ void mlir::mha::buildMhaNvptxDevicePipeline(
     pm.addPass(createGpuNVVMAttachTarget(target));
   }
   OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
+  // Subviews become explicit offset arithmetic before reaching LLVM.
+  device.addPass(memref::createExpandStridedMetadataPass());
+  device.addPass(createLowerAffinePass());
   device.addPass(createSCFToControlFlowPass());
   device.addPass(createConvertNVGPUToNVVMPass());
-  device.addPass(createConvertVectorToLLVMPass());
+  // GPU ops first: convert-vector-to-llvm cannot map the workgroup address
+  // space of shared-memory memrefs; it then lowers what vector ops remain
+  // (the n-D extracts of ldmatrix results).
   device.addPass(createConvertGpuOpsToNVVMOps());
+  device.addPass(createConvertVectorToLLVMPass());
   device.addPass(createCanonicalizerPass());
   device.addPass(createCSEPass());
   device.addPass(createReconcileUnrealizedCastsPass());

@@ -116,6 +116,12 @@ private:
   void copyRows(Value src, ValueRange srcPrefix, Value srcRow0, Value srcRows,
                 Value dst, Value stage, int64_t numRows, int64_t width);
 
+  /// Loads 8 f32 elements of `tile` (zeros when !inBounds), rounds them to
+  /// the MMA element type and stores them at `dst[dstIdx]`: f32 specs run
+  /// on bf16 tensor cores, so they cannot use the byte-copying cp.async.
+  void stageConverted(Value tile, Value row, Value col, Value inBounds,
+                      Value dst, ValueRange dstIdx);
+
   /// The score of element `e` of key tile `t` after scale, softcap and
   /// ALiBi, in base 2; -inf where invisible when `masked`.
   SmallVector<Value> scoreMods(ArrayRef<Frag> s, Value j0, Value jEnd,
@@ -184,37 +190,84 @@ void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
   int64_t chunksPerRow = width / 8; // 8 x 16 bits = 16 bytes
   int64_t chunks = numRows * chunksPerRow;
   int64_t threads = cfg.warps * kWarpSize;
-  Value lastRow = w.maxIdx(w.sub(srcRows, idx(1)), idx(0));
+  // The tile as a [rows, width] view with one base address, so that a
+  // thread's chunks differ by constant row steps (few live registers
+  // across the key loop). Its first row is always in bounds.
+  Value avail = w.minIdx(w.sub(srcRows, srcRow0), idx(numRows));
+  SmallVector<OpFoldResult> offsets(srcPrefix.begin(), srcPrefix.end());
+  offsets.append({srcRow0, b.getIndexAttr(0)});
+  SmallVector<OpFoldResult> sizes(srcPrefix.size(), b.getIndexAttr(1));
+  sizes.append({avail, b.getIndexAttr(width)});
+  SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
+  auto srcType = cast<MemRefType>(src.getType());
+  auto tileType = cast<MemRefType>(memref::SubViewOp::inferRankReducedResultType(
+      {ShapedType::kDynamic, width}, srcType, offsets, sizes, strides));
+  Value tile = memref::SubViewOp::create(b, loc, tileType, src, offsets, sizes,
+                                         strides);
+  bool rowAligned = threads % chunksPerRow == 0;
+  Value threadRow = arith::DivUIOp::create(b, loc, tid, idx(chunksPerRow));
+  Value threadCol =
+      w.mul(arith::RemUIOp::create(b, loc, tid, idx(chunksPerRow)), idx(8));
   for (int64_t base = 0; base < chunks; base += threads) {
-    Value chunk = w.add(tid, idx(base));
     auto copyChunk = [&]() {
-      Value row = arith::DivUIOp::create(b, loc, chunk, idx(chunksPerRow));
-      Value col = w.mul(arith::RemUIOp::create(b, loc, chunk,
-                                               idx(chunksPerRow)),
-                        idx(8));
-      Value srcRow = w.add(srcRow0, row);
-      Value inBounds = w.cmp(arith::CmpIPredicate::slt, srcRow, srcRows);
-      // Rows past the end are zero-filled (source size 0) from a clamped,
-      // valid address.
-      Value clamped = w.minIdx(srcRow, lastRow);
+      Value row, col;
+      if (rowAligned) {
+        row = w.add(threadRow, idx(base / chunksPerRow));
+        col = threadCol;
+      } else {
+        Value chunk = w.add(tid, idx(base));
+        row = arith::DivUIOp::create(b, loc, chunk, idx(chunksPerRow));
+        col = w.mul(arith::RemUIOp::create(b, loc, chunk, idx(chunksPerRow)),
+                    idx(8));
+      }
+      // Rows past the end are zero-filled (source size 0), read from the
+      // tile's first row, which is valid.
+      Value inBounds = w.cmp(arith::CmpIPredicate::slt, row, avail);
+      Value srcRow = w.select(inBounds, row, idx(0));
+      if (srcType.getElementType() != elt) {
+        stageConverted(tile, srcRow, col, inBounds, dst,
+                       ValueRange{stage, row, col});
+        return;
+      }
       Value srcElements = w.select(inBounds, idx(8), idx(0));
-      SmallVector<Value> srcIdx(srcPrefix);
-      srcIdx.append({clamped, col});
       nvgpu::DeviceAsyncCopyOp::create(
           b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
-          ValueRange{stage, row, col}, src, srcIdx, b.getIndexAttr(8),
-          srcElements, b.getUnitAttr());
+          ValueRange{stage, row, col}, tile, ValueRange{srcRow, col},
+          b.getIndexAttr(8), srcElements, b.getUnitAttr());
     };
     if (base + threads <= chunks) {
       copyChunk();
       continue;
     }
+    Value chunk = w.add(tid, idx(base));
     auto guard = scf::IfOp::create(
         b, loc, w.cmp(arith::CmpIPredicate::slt, chunk, idx(chunks)), false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(guard.thenBlock());
     copyChunk();
   }
+}
+
+void FlashKernelEmitter::stageConverted(Value tile, Value row, Value col,
+                                        Value inBounds, Value dst,
+                                        ValueRange dstIdx) {
+  auto wide = VectorType::get({8}, f32);
+  auto narrow = VectorType::get({8}, elt);
+  auto load = scf::IfOp::create(b, loc, TypeRange{narrow}, inBounds, true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(load.thenBlock());
+    Value v = vector::LoadOp::create(b, loc, wide, tile, ValueRange{row, col},
+                                     /*nontemporal=*/false, llvm::Align(16));
+    scf::YieldOp::create(b, loc,
+                         arith::TruncFOp::create(b, loc, narrow, v).getResult());
+    b.setInsertionPointToStart(load.elseBlock());
+    Value zeros = arith::ConstantOp::create(
+        b, loc, narrow, DenseElementsAttr::get(narrow, b.getZeroAttr(elt)));
+    scf::YieldOp::create(b, loc, zeros);
+  }
+  vector::StoreOp::create(b, loc, load.getResult(0), dst, dstIdx,
+                          /*nontemporal=*/false, llvm::Align(16));
 }
 
 SmallVector<Value> FlashKernelEmitter::scoreMods(ArrayRef<Frag> s, Value j0,

@@ -87,11 +87,6 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   int64_t numHeads = qType.getDimSize(1), numKvHeads = kType.getDimSize(1);
   int64_t headDim = qType.getDimSize(3), valueDim = vType.getDimSize(3);
   Type elt = qType.getElementType();
-  if (!elt.isF16() && !elt.isBF16())
-    return attention.emitError()
-           << "the GPU kernels take f16 or bf16 tensors (tensor cores, f32 "
-           << "accumulation), but the query is " << elt
-           << "; convert the spec to bf16 or compile it for the CPU";
   if (kType.getElementType() != elt || vType.getElementType() != elt)
     return attention.emitError()
            << "the GPU kernels need q, k and v of one element type";
@@ -116,7 +111,10 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   FlashKernelConfig config;
   config.headDim = headDim;
   config.valueDim = valueDim;
-  config.elementType = elt;
+  // Tensor cores multiply f16/bf16; f32 specs are rounded to bf16 (f32
+  // range, 8-bit mantissa) when staged into shared memory, and accumulate
+  // in f32 like the others.
+  config.elementType = elt.isF32() ? BFloat16Type::get(ctx) : elt;
   config.warps = warps;
   config.cols = keysPerTile ? keysPerTile : std::max(headDim, valueDim) > 128
                                                 ? 32

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the GPU check bundle (issue 6): specs, libraries, manifest, checker.
+#
+#   scripts/gpu-build.sh            # -> build/gpu-bundle/, then carry it to the GPU machine
+#   scripts/gpu-check.sh build/gpu-bundle      (on the GPU machine)
+#
+# Runs where MLIR is (uses build/bin/mha-compile; builds nothing else).
+# Environment:
+#   MHA_GPU_BUNDLE  output folder            (default build/gpu-bundle)
+#   MHA_GPU_TARGET  mha-compile --target     (default nvptx; cpu for a local dry run)
+#   MHA_GPU_CHIP    mha-compile --chip       (default sm_80; not passed for cpu)
+#   MHA_GPU_JOBS    parallel compiles        (default 2)
+#   MHA_COMPILE     the compiler             (default build/bin/mha-compile)
+#   MHA_COMPILE_FLAGS  extra mha-compile flags, word-split
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${MHA_GPU_BUNDLE:-$root/build/gpu-bundle}"
+target="${MHA_GPU_TARGET:-nvptx}"
+chip="${MHA_GPU_CHIP:-sm_80}"
+jobs="${MHA_GPU_JOBS:-2}"
+compiler="${MHA_COMPILE:-$root/build/bin/mha-compile}"
+extra="${MHA_COMPILE_FLAGS:-}"
+
+[ -x "$compiler" ] || { echo "gpu-build: $compiler not found (build mha first: scripts/build.sh)" >&2; exit 1; }
+
+flags="--target=$target"
+[ "$target" = cpu ] || flags="$flags --chip=$chip"
+[ -n "$extra" ] && flags="$flags $extra"
+
+mkdir -p "$out"
+# Only what this script writes is removed (the folder may be user-chosen).
+rm -f "$out"/*.mlir "$out"/lib*.so "$out"/lib*.h "$out"/manifest.json \
+      "$out"/check.py "$out"/cases.py "$out"/gpu-check.sh "$out"/build.log
+rm -rf "$out"/mha
+
+chiparg=()
+[ "$target" = cpu ] || chiparg=(--chip "$chip")
+python3 "$root/scripts/gpu/cases.py" "$out" --target "$target" "${chiparg[@]}" --list > "$out/.specs"
+
+echo "gpu-build: compiling $(wc -l < "$out/.specs") specs with $compiler $flags (-P$jobs)"
+start=$(date +%s)
+export compiler flags out
+# One line per spec in build.log; a failure keeps going and is reported at the end.
+set +e
+xargs -P "$jobs" -I{} sh -c '
+  spec="{}"; lib="lib${spec%.mlir}.so"
+  if log=$("$compiler" "$out/$spec" $flags -o "$out/$lib" 2>&1); then
+    echo "ok     $spec"
+  else
+    printf "FAILED %s\n%s\n" "$spec" "$log"
+  fi' < "$out/.specs" > "$out/build.log"
+set -e
+rm -f "$out/.specs"
+# Headers are not needed on the GPU machine, but are small: keep them.
+cp "$root/scripts/gpu/check.py" "$root/scripts/gpu/cases.py" "$root/scripts/gpu-check.sh" "$out/"
+
+failed=$(grep -c '^FAILED' "$out/build.log" || true)
+ok=$(grep -c '^ok' "$out/build.log" || true)
+echo "gpu-build: $ok compiled, $failed failed in $(( $(date +%s) - start )) s (log: $out/build.log)"
+if [ "$failed" != 0 ]; then
+  grep -A20 '^FAILED' "$out/build.log" | head -60 >&2
+fi
+size=$(du -sk "$out" | cut -f1)
+echo "gpu-build: bundle $out: $(du -sh "$out" | cut -f1) (${size} KiB; must stay well under 64 MiB)"
+if [ "$size" -gt 49152 ]; then
+  echo "gpu-build: WARNING: bundle over 48 MiB, too close to the 64 MiB carry limit" >&2
+fi
+[ "$failed" = 0 ]

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""The GPU check's cases and benchmark shapes, and the spec generator.
+
+    python3 scripts/gpu/cases.py OUT_DIR [--target nvptx] [--chip sm_80]
+
+writes one `.mlir` spec per check case and per benchmark spec into OUT_DIR
+plus `manifest.json`, which scripts/gpu/check.py reads on the GPU machine
+(it has no MLIR: everything it needs to know about a library is in the
+manifest). Each manifest entry names the spec, the exported function, the
+library file (`lib<name>.so`, built by scripts/gpu-build.sh), the shapes,
+the element type, every mha.attention attribute (normalised: per-head arrays
+expanded to Hq values, defaults filled in) and the results (`o`, `lse`).
+
+Check cases are small and odd-sized (B = 2, L = 77..300, Lq != Lk) and cover
+every SPEC.md attribute of mha.attention on its own and combined. Benchmark
+specs (issue 7) have dynamic B and L, so one library serves every length.
+
+Standard library only (runs where MLIR is, before any venv exists).
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+# ----------------------------------------------------------------------------
+# Check cases
+# ----------------------------------------------------------------------------
+# Keys: name, dtype, B, Hq, Hkv, Lq, Lk, D (Dv = D), dynamic (B and L are `?`
+# in the spec), attrs (as written in the spec; per-head arrays may hold one
+# value), extra (variants run on this case besides the plain call:
+#   blhd       q/k/v/o are transposed views of [B, L, H, D] storage
+#   rt_mask    a runtime head mask in mha_options.head_mask
+#   null_opts  opts = NULL (default stream)
+#   stream     a non-default CUDA stream in mha_options.cuda_stream
+#   bad_device q on the wrong device -> MHA_ERR_DEVICE, output untouched
+#   bad_shape  k shorter than v -> MHA_ERR_SHAPE, output untouched
+#   bad_dtype  q of the wrong element type -> MHA_ERR_DTYPE, output untouched)
+ALL_BAD = ["bad_device", "bad_shape", "bad_dtype"]
+
+CASES = [
+    # Plain multi-head attention, the three GPU head dims.
+    dict(name="mha_d64_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=77, Lk=77, D=64,
+         dynamic=True, attrs={}, extra=ALL_BAD + ["null_opts"]),
+    dict(name="mha_d128_f16_static", dtype="f16", Hq=4, Hkv=4, Lq=130, Lk=130,
+         D=128, dynamic=False, attrs={}, extra=ALL_BAD + ["blhd"]),
+    dict(name="mha_d256_bf16", dtype="bf16", Hq=2, Hkv=2, Lq=100, Lk=163,
+         D=256, dynamic=True, attrs={}, extra=["blhd"]),
+    dict(name="mha_d256_f16_causal", dtype="f16", Hq=2, Hkv=2, Lq=129, Lk=129,
+         D=256, dynamic=False, attrs={"causal": True}),
+    # f32 specs (bf16 tensor cores on the GPU, f32 in and out).
+    dict(name="gqa_f32_d128_causal_lse", dtype="f32", Hq=4, Hkv=2, Lq=150,
+         Lk=171, D=128, dynamic=True, attrs={"causal": True, "return_lse": True},
+         extra=["blhd"]),
+    dict(name="f32_d64_alibi_softcap", dtype="f32", Hq=4, Hkv=4, Lq=99, Lk=99,
+         D=64, dynamic=False,
+         attrs={"alibi_slopes": [0.5, 0.25, 0.125, 0.0625], "softcap": 20.0,
+                "window_left": [-1, 16, 40, -1]}),
+    # Grouped-query 8:2 and multi-query.
+    dict(name="gqa_8x2_bf16", dtype="bf16", Hq=8, Hkv=2, Lq=200, Lk=200,
+         D=128, dynamic=True, attrs={}, extra=["blhd", "rt_mask", "stream"]),
+    dict(name="gqa_8x2_f16_causal", dtype="f16", Hq=8, Hkv=2, Lq=151, Lk=233,
+         D=64, dynamic=True, attrs={"causal": True, "return_lse": True}),
+    dict(name="mqa_8x1_bf16", dtype="bf16", Hq=8, Hkv=1, Lq=150, Lk=150,
+         D=64, dynamic=False, attrs={}),
+    dict(name="mqa_8x1_f16_causal_lse", dtype="f16", Hq=8, Hkv=1, Lq=97,
+         Lk=211, D=128, dynamic=True, attrs={"causal": True, "return_lse": True}),
+    # Causal with Lq == Lk, Lq < Lk (decode-like) and Lq > Lk (empty rows).
+    dict(name="causal_eq_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=193, Lk=193,
+         D=64, dynamic=True, attrs={"causal": True}),
+    dict(name="causal_lq_lt_lk_f16", dtype="f16", Hq=4, Hkv=4, Lq=77, Lk=300,
+         D=128, dynamic=True, attrs={"causal": True, "return_lse": True}),
+    dict(name="causal_lq_gt_lk_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=300,
+         Lk=77, D=64, dynamic=True, attrs={"causal": True, "return_lse": True},
+         extra=["blhd"]),
+    dict(name="causal_lq_gt_lk_static_f16", dtype="f16", Hq=2, Hkv=2, Lq=160,
+         Lk=90, D=256, dynamic=False, attrs={"causal": True, "return_lse": True}),
+    # Score modifiers, each on its own.
+    dict(name="scale_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=120, Lk=120, D=64,
+         dynamic=True, attrs={"scale": 0.3}),
+    dict(name="temperature_f16", dtype="f16", Hq=4, Hkv=4, Lq=111, Lk=140,
+         D=128, dynamic=True, attrs={"temperature": [0.25, 0.5, 1.0, 3.0]}),
+    dict(name="softcap_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=133, Lk=133,
+         D=64, dynamic=True, attrs={"scale": 0.4, "softcap": 2.0}),
+    dict(name="alibi_f16", dtype="f16", Hq=4, Hkv=4, Lq=120, Lk=250, D=64,
+         dynamic=True, attrs={"alibi_slopes": [0.5, 0.25, 0.0625, 0.0]}),
+    dict(name="alibi_causal_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=250, Lk=120,
+         D=128, dynamic=False, attrs={"causal": True, "alibi_slopes": [0.125]}),
+    # Windows per head (multi-scale: local and global heads in one op).
+    dict(name="window_lr_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=211, Lk=211,
+         D=64, dynamic=True,
+         attrs={"window_left": [-1, 16, 64, 5], "window_right": [8, -1, 32, 0]}),
+    dict(name="multiscale_causal_f16", dtype="f16", Hq=4, Hkv=2, Lq=257,
+         Lk=257, D=128, dynamic=True,
+         attrs={"causal": True, "window_left": [-1, 16, 64, -1]}),
+    dict(name="window_left_lq_ne_lk_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=90,
+         Lk=230, D=64, dynamic=True,
+         attrs={"window_left": [-1, 16, 64, -1], "return_lse": True}),
+    dict(name="window_uniform_static_f16", dtype="f16", Hq=4, Hkv=4, Lq=180,
+         Lk=180, D=64, dynamic=False,
+         attrs={"window_left": [32], "window_right": [32]}),
+    # Sink tokens with windows.
+    dict(name="sinks_causal_window_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=257,
+         Lk=257, D=64, dynamic=True,
+         attrs={"causal": True, "sink_tokens": 4, "window_left": [16, -1, 32, 0]}),
+    dict(name="sinks_window_lr_f16", dtype="f16", Hq=4, Hkv=2, Lq=100,
+         Lk=180, D=128, dynamic=True,
+         attrs={"sink_tokens": 3, "window_left": [10], "window_right": [10],
+                "return_lse": True}),
+    # Head pruning (static) and return_lse.
+    dict(name="head_mask_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=99, Lk=99,
+         D=64, dynamic=True,
+         attrs={"head_mask": [True, False, True, True], "return_lse": True},
+         extra=["rt_mask"]),
+    dict(name="lse_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=90, Lk=140, D=128,
+         dynamic=True, attrs={"return_lse": True}, extra=ALL_BAD),
+    # Everything at once.
+    dict(name="combined_gqa_f16", dtype="f16", Hq=8, Hkv=2, Lq=300, Lk=300,
+         D=128, dynamic=False,
+         attrs={"causal": True,
+                "temperature": [0.5, 0.75, 1.0, 1.0, 1.25, 1.5, 2.0, 4.0],
+                "softcap": 30.0,
+                "alibi_slopes": [0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625,
+                                 0.0078125, 0.00390625],
+                "window_left": [-1, 16, 64, -1, 8, -1, 100, 0],
+                "sink_tokens": 2,
+                "head_mask": [True, True, False, True, True, True, True, False],
+                "return_lse": True},
+         extra=["blhd", "rt_mask"]),
+    dict(name="combined_d256_bf16", dtype="bf16", Hq=4, Hkv=1, Lq=140, Lk=211,
+         D=256, dynamic=True,
+         attrs={"scale": 0.08, "softcap": 5.0, "alibi_slopes": [0.1, 0.0, 0.3, 0.05],
+                "window_left": [20, -1, 50, 7], "window_right": [5, 0, -1, 40],
+                "sink_tokens": 5, "return_lse": True}),
+    dict(name="combined_causal_bf16", dtype="bf16", Hq=4, Hkv=2, Lq=180, Lk=95,
+         D=64, dynamic=True,
+         attrs={"causal": True, "scale": 0.2, "temperature": [2.0, 0.5, 1.0, 1.5],
+                "softcap": 3.0, "window_left": [-1, 30, 10, -1], "sink_tokens": 1,
+                "return_lse": True}),
+]
+
+# ----------------------------------------------------------------------------
+# Benchmark specs and shapes (issue 7). bf16, dynamic B and L.
+# ----------------------------------------------------------------------------
+BENCH_WINDOW = 256
+BENCH_B = 4
+BENCH_SPECS = [
+    dict(name="bench_mha_d128_full", Hq=16, Hkv=16, D=128, attrs={}),
+    dict(name="bench_mha_d128_causal", Hq=16, Hkv=16, D=128, attrs={"causal": True}),
+    dict(name="bench_mha_d64_full", Hq=16, Hkv=16, D=64, attrs={}),
+    dict(name="bench_mha_d64_causal", Hq=16, Hkv=16, D=64, attrs={"causal": True}),
+    dict(name="bench_gqa_d128_full", Hq=32, Hkv=8, D=128, attrs={}),
+    dict(name="bench_gqa_d128_causal", Hq=32, Hkv=8, D=128, attrs={"causal": True}),
+    # Multi-scale: heads 0-7 local (window_left 256, causal), heads 8-15
+    # global causal.
+    dict(name="bench_ms_d128_causal", Hq=16, Hkv=16, D=128,
+         attrs={"causal": True,
+                "window_left": [BENCH_WINDOW] * 8 + [-1] * 8}),
+]
+# (spec, L) pairs, in the order they are timed. flex = whether FlexAttention
+# is timed on it (each distinct shape/mask compiles; keep them few).
+# On an H200 each Flex compile takes about 2 s (5 s for the first): Flex is
+# timed on every shape with L >= 4096 (12 compiles), not at L = 1024.
+BENCH_RUNS = (
+    [("bench_mha_d128_full", L, L >= 4096) for L in (1024, 4096, 16384)]
+    + [("bench_mha_d128_causal", L, L >= 4096) for L in (1024, 4096, 16384)]
+    + [("bench_mha_d64_full", L, L >= 4096) for L in (1024, 4096, 16384)]
+    + [("bench_mha_d64_causal", L, L >= 4096) for L in (1024, 4096, 16384)]
+    + [("bench_gqa_d128_full", 4096, True)]
+    + [("bench_gqa_d128_causal", L, L >= 4096) for L in (1024, 4096, 16384)]
+    + [("bench_ms_d128_causal", L, True) for L in (4096, 16384)]
+)
+
+ATTR_ORDER = ["scale", "temperature", "softcap", "alibi_slopes", "causal",
+              "window_left", "window_right", "sink_tokens", "head_mask",
+              "return_lse"]
+PER_HEAD = ["temperature", "alibi_slopes", "window_left", "window_right"]
+
+
+def f32(x):
+    """x rounded to f32 (what the spec's f32 attribute holds)."""
+    return struct.unpack("f", struct.pack("f", float(x)))[0]
+
+
+def mlir_float(x):
+    return f"{f32(x):.9e}"
+
+
+def attr_text(attrs):
+    out = []
+    for key in ATTR_ORDER:
+        if key not in attrs:
+            continue
+        val = attrs[key]
+        if key in ("causal", "return_lse"):
+            if val:
+                out.append(key)
+        elif key in ("scale", "softcap"):
+            out.append(f"{key} = {mlir_float(val)} : f32")
+        elif key in ("temperature", "alibi_slopes"):
+            out.append(f"{key} = array<f32: {', '.join(mlir_float(v) for v in val)}>")
+        elif key in ("window_left", "window_right"):
+            out.append(f"{key} = array<i64: {', '.join(str(int(v)) for v in val)}>")
+        elif key == "sink_tokens":
+            out.append(f"sink_tokens = {int(val)}")
+        elif key == "head_mask":
+            out.append("head_mask = array<i1: "
+                       + ", ".join("true" if v else "false" for v in val) + ">")
+    unknown = set(attrs) - set(ATTR_ORDER)
+    if unknown:
+        raise ValueError(f"unknown attributes {sorted(unknown)}")
+    return out
+
+
+def normalise(attrs, hq, d):
+    """Every attribute explicit, per-head arrays expanded to hq values."""
+    n = dict(scale=f32(attrs.get("scale", 1.0 / d ** 0.5)),
+             temperature=[1.0] * hq, softcap=None, alibi_slopes=[0.0] * hq,
+             causal=bool(attrs.get("causal", False)),
+             window_left=[-1] * hq, window_right=[-1] * hq,
+             sink_tokens=int(attrs.get("sink_tokens", 0)),
+             head_mask=[True] * hq, return_lse=bool(attrs.get("return_lse", False)))
+    if "softcap" in attrs:
+        n["softcap"] = f32(attrs["softcap"])
+    for key in PER_HEAD + ["head_mask"]:
+        if key in attrs:
+            v = list(attrs[key])
+            if len(v) == 1:
+                v = v * hq
+            if len(v) != hq:
+                raise ValueError(f"{key}: {len(v)} values for {hq} heads")
+            if key in ("temperature", "alibi_slopes"):
+                v = [f32(x) for x in v]
+            elif key == "head_mask":
+                v = [bool(x) for x in v]
+            else:
+                v = [int(x) for x in v]
+            n[key] = v
+    return n
+
+
+def spec_text(name, dt, hq, hkv, d, attrs, dims):
+    """One exported function with one mha.attention. dims = (B, Lq, Lk) as
+    strings ('?' for dynamic)."""
+    b, lq, lk = dims
+    q = f"tensor<{b}x{hq}x{lq}x{d}x{dt}>"
+    kv = f"tensor<{b}x{hkv}x{lk}x{d}x{dt}>"
+    results = [q]
+    if attrs.get("return_lse"):
+        results.append(f"tensor<{b}x{hq}x{lq}xf32>")
+    names = ["%o"] + (["%lse"] if len(results) > 1 else [])
+    a = attr_text(attrs)
+    attr_block = (" {" + ", ".join(a) + "}") if a else ""
+    res_sig = results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"
+    return (f"// Generated by scripts/gpu/cases.py: do not edit.\n"
+            f"func.func @{name}(%q: {q}, %k: {kv}, %v: {kv}) -> {res_sig} {{\n"
+            f"  {', '.join(names)} = mha.attention %q, %k, %v{attr_block}\n"
+            f"       : {q}, {kv}, {kv} -> {', '.join(results)}\n"
+            f"  return {', '.join(names)} : {', '.join(results)}\n}}\n")
+
+
+def build_manifest(target, chip):
+    cases, bench = [], []
+    seen = set()
+    for c in CASES:
+        assert c["name"] not in seen, c["name"]
+        seen.add(c["name"])
+        B = c.get("B", 2)
+        dims = ("?", "?", "?") if c["dynamic"] else (str(B), str(c["Lq"]), str(c["Lk"]))
+        entry = dict(kind="check", name=c["name"], function=c["name"],
+                     spec=c["name"] + ".mlir", library="lib" + c["name"] + ".so",
+                     dtype=c["dtype"], B=B, Hq=c["Hq"], Hkv=c["Hkv"], Lq=c["Lq"],
+                     Lk=c["Lk"], D=c["D"], Dv=c["D"], dynamic=c["dynamic"],
+                     attrs_spec=c["attrs"], attrs=normalise(c["attrs"], c["Hq"], c["D"]),
+                     results=["o", "lse"] if c["attrs"].get("return_lse") else ["o"],
+                     variants=["plain"] + list(c.get("extra", [])))
+        if "rt_mask" in entry["variants"]:
+            # Ablates every third head from head 2: differs from the static
+            # head_mask of every case that has one.
+            entry["runtime_head_mask"] = [0 if h % 3 == 2 else 1 for h in range(c["Hq"])]
+        entry["text"] = spec_text(c["name"], c["dtype"], c["Hq"], c["Hkv"], c["D"],
+                                  c["attrs"], dims)
+        cases.append(entry)
+    specs = {}
+    for s in BENCH_SPECS:
+        assert s["name"] not in seen, s["name"]
+        seen.add(s["name"])
+        entry = dict(kind="bench", name=s["name"], function=s["name"],
+                     spec=s["name"] + ".mlir", library="lib" + s["name"] + ".so",
+                     dtype="bf16", Hq=s["Hq"], Hkv=s["Hkv"], D=s["D"], Dv=s["D"],
+                     dynamic=True, attrs_spec=s["attrs"],
+                     attrs=normalise(s["attrs"], s["Hq"], s["D"]), results=["o"])
+        entry["text"] = spec_text(s["name"], "bf16", s["Hq"], s["Hkv"], s["D"],
+                                  s["attrs"], ("?", "?", "?"))
+        specs[s["name"]] = entry
+    for name, L, flex in BENCH_RUNS:
+        bench.append(dict(spec=name, B=BENCH_B, L=L, flex=flex))
+    return dict(version=1, target=target, chip=chip, cases=cases,
+                bench_specs=list(specs.values()), bench=bench)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", help="bundle folder (created)")
+    ap.add_argument("--target", default="nvptx")
+    ap.add_argument("--chip", default="")
+    ap.add_argument("--list", action="store_true",
+                    help="also print one spec file name per line")
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    m = build_manifest(args.target, args.chip)
+    for e in m["cases"] + m["bench_specs"]:
+        with open(os.path.join(args.out, e["spec"]), "w") as f:
+            f.write(e.pop("text"))
+        if args.list:
+            print(e["spec"])
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(m, f, indent=1)
+    print(f"{len(m['cases'])} check cases, {len(m['bench_specs'])} benchmark specs, "
+          f"{len(m['bench'])} benchmark shapes -> {args.out}/manifest.json",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

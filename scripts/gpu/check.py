@@ -1,0 +1,954 @@
+#!/usr/bin/env python3
+"""The one-command GPU check (issue 6): correctness and speed of a bundle.
+
+    python3 check.py BUNDLE_DIR [--device cuda|cpu] [--only REGEX] [--no-bench]
+
+BUNDLE_DIR is what scripts/gpu-build.sh wrote: manifest.json, one spec and
+one library per case. Runs where the GPU is: python3 with PyTorch (and, for
+the FlexAttention peer, Triton); no MLIR, no internet. Standard library,
+torch (and nothing else) are used.
+
+Correctness: every case of the manifest is called through ctypes on
+hand-built DLTensors (fresh random normal inputs, outputs poisoned with NaN)
+and compared with a float64 reference of SPEC.md computed with torch on the
+same device; bad inputs must fail with the right status and leave the
+outputs untouched. Speed: each benchmark shape is timed for our kernel,
+PyTorch SDPA (FlashAttention-2 and cuDNN backends) and FlexAttention on the
+same inputs, CUDA events, median of several runs after warm-up.
+
+The last lines printed are two tables; the full log (gpu-check.log) and the
+results (gpu-check.json) go to $OUT if set, else BUNDLE_DIR (--out
+overrides). Exit status: 0 when every correctness case passed and our kernel
+ran (and agreed with a peer) on every benchmark shape; 1 otherwise; 2 when
+the bundle cannot be read.
+
+--device cpu runs the same plumbing on kDLCPU tensors against a bundle built
+with MHA_GPU_TARGET=cpu (peers that need CUDA print n/a; the benchmark specs
+run at a tiny length, --bench-L).
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+import zlib
+
+T0 = time.perf_counter()
+
+# ----------------------------------------------------------------------------
+# Logging: everything printed also goes to the log file (flushed as we go, so
+# a run killed by a time limit still leaves its log).
+# ----------------------------------------------------------------------------
+class Log:
+    def __init__(self):
+        self.lines = []
+        self.file = None
+
+    def open(self, path):
+        self.file = open(path, "w")
+        for line in self.lines:
+            self.file.write(line + "\n")
+        self.file.flush()
+
+    def __call__(self, *parts):
+        line = " ".join(str(p) for p in parts)
+        print(line, flush=True)
+        self.lines.append(line)
+        if self.file:
+            self.file.write(line + "\n")
+            self.file.flush()
+
+
+log = Log()
+
+
+def first_line(e):
+    s = f"{type(e).__name__}: {e}".strip()
+    return s.splitlines()[0][:200] if s else type(e).__name__
+
+
+def elapsed():
+    return time.perf_counter() - T0
+
+
+class NotApplicable(Exception):
+    """A peer has no kernel for this shape; printed as n/a with the reason."""
+
+
+# ----------------------------------------------------------------------------
+# DLPack (dlpack.h v0.6+/v1: DLDevice, DLDataType, DLTensor) and mha_options
+# (include/mha/runtime.h) by hand.
+# ----------------------------------------------------------------------------
+class DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int), ("device_id", ctypes.c_int)]
+
+
+class DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
+                ("lanes", ctypes.c_uint16)]
+
+
+class DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", DLDevice),
+                ("ndim", ctypes.c_int32), ("dtype", DLDataType),
+                ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)),
+                ("byte_offset", ctypes.c_uint64)]
+
+
+class MhaOptions(ctypes.Structure):
+    _fields_ = [("num_threads", ctypes.c_int32), ("cuda_stream", ctypes.c_void_p),
+                ("head_mask", ctypes.POINTER(ctypes.c_uint8))]
+
+
+KDL_CPU, KDL_CUDA = 1, 2
+KDL_FLOAT, KDL_BFLOAT = 2, 4
+STATUS = {0: "MHA_OK", 1: "MHA_ERR_NULL_POINTER", 2: "MHA_ERR_RANK", 3: "MHA_ERR_DTYPE",
+          4: "MHA_ERR_SHAPE", 5: "MHA_ERR_DEVICE", 6: "MHA_ERR_LAYOUT",
+          7: "MHA_ERR_INVALID_ARGUMENT", 8: "MHA_ERR_NO_DEVICE", 9: "MHA_ERR_CUDA",
+          10: "MHA_ERR_OUT_OF_MEMORY", 11: "MHA_ERR_INTERNAL"}
+MHA_ERR_DTYPE, MHA_ERR_SHAPE, MHA_ERR_DEVICE = 3, 4, 5
+
+torch = None  # imported in main (so --help works without it)
+
+
+def torch_dtype(name):
+    return {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}[name]
+
+
+def dl_dtype(t):
+    return {torch.float16: (KDL_FLOAT, 16), torch.bfloat16: (KDL_BFLOAT, 16),
+            torch.float32: (KDL_FLOAT, 32), torch.float64: (KDL_FLOAT, 64)}[t.dtype]
+
+
+def dltensor(t, fake_device=None):
+    """A DLTensor over torch tensor t: data_ptr (storage offset included),
+    byte_offset 0, shape and strides in elements. fake_device overrides the
+    (device_type, device_id) for the wrong-device test. The struct keeps its
+    shape/stride arrays and the tensor alive."""
+    shape = (ctypes.c_int64 * t.dim())(*t.shape)
+    strides = (ctypes.c_int64 * t.dim())(*t.stride())
+    d = DLTensor()
+    d.data = t.data_ptr()
+    if fake_device is not None:
+        d.device = DLDevice(*fake_device)
+    elif t.is_cuda:
+        d.device = DLDevice(KDL_CUDA, t.device.index or 0)
+    else:
+        d.device = DLDevice(KDL_CPU, 0)
+    d.ndim = t.dim()
+    code, bits = dl_dtype(t)
+    d.dtype = DLDataType(code, bits, 1)
+    d.shape = shape
+    d.strides = strides
+    d.byte_offset = 0
+    d._keep = (shape, strides, t)
+    return d
+
+
+class Library:
+    def __init__(self, path):
+        self.path = path
+        self.lib = ctypes.CDLL(path)
+        self.lib.mha_last_error.restype = ctypes.c_char_p
+        self.lib.mha_last_error.argtypes = []
+        self.lib.mha_status_string.restype = ctypes.c_char_p
+        self.lib.mha_status_string.argtypes = [ctypes.c_int]
+
+    def function(self, name, nresults):
+        f = getattr(self.lib, name)
+        f.argtypes = ([ctypes.POINTER(DLTensor)] * (3 + nresults)
+                      + [ctypes.POINTER(MhaOptions)])
+        f.restype = ctypes.c_int
+        return f
+
+    def error(self, status):
+        s = self.lib.mha_status_string(status)
+        e = self.lib.mha_last_error()
+        return (f"{(s or b'?').decode(errors='replace')} ({status}): "
+                f"{(e or b'').decode(errors='replace')}")
+
+    def last_error(self):
+        e = self.lib.mha_last_error()
+        return (e or b"").decode(errors="replace")
+
+
+class Call:
+    """One prepared call: pointers built once (the timing loop only calls)."""
+    def __init__(self, fn, tensors, opts):
+        self.fn = fn
+        self.structs = tensors
+        self.ptrs = [ctypes.byref(x) for x in tensors]
+        self.opts = opts
+        self.popts = ctypes.byref(opts) if opts is not None else None
+
+    def __call__(self):
+        return self.fn(*self.ptrs, self.popts)
+
+
+def make_options(stream_ptr, head_mask=None):
+    o = MhaOptions()
+    o.num_threads = 0
+    o.cuda_stream = stream_ptr
+    if head_mask is not None:
+        arr = (ctypes.c_uint8 * len(head_mask))(*head_mask)
+        o.head_mask = ctypes.cast(arr, ctypes.POINTER(ctypes.c_uint8))
+        o._keep = arr
+    return o
+
+
+# ----------------------------------------------------------------------------
+# The float64 reference of SPEC.md
+# ----------------------------------------------------------------------------
+def visibility(a, hq, lq, lk, device):
+    """[Hq, Lq, Lk] bool: key j visible to query i in head h."""
+    i = torch.arange(lq, device=device).view(1, lq, 1)
+    j = torch.arange(lk, device=device).view(1, 1, lk)
+    d = j - i - (lk - lq)                       # key position relative to the diagonal
+    wl = torch.tensor(a["window_left"], device=device).view(hq, 1, 1)
+    wr = torch.tensor(a["window_right"], device=device).view(hq, 1, 1)
+    vis = ((wl < 0) | (d >= -wl)) & ((wr < 0) | (d <= wr))
+    if a["sink_tokens"] > 0:
+        vis = vis | (j < a["sink_tokens"])
+    if a["causal"]:
+        vis = vis & (d <= 0)
+    return vis.expand(hq, lq, lk)
+
+
+def reference(q, k, v, a, rt_mask=None):
+    """o [B,Hq,Lq,Dv] f64, lse [B,Hq,Lq] f64, alive [Hq] bool (SPEC.md's order:
+    scale/temperature, softcap, ALiBi, masks, softmax over visible keys; rows
+    without a visible key -> o = 0, lse = -inf; pruned heads -> o = 0)."""
+    dev = q.device
+    B, hq, lq, _ = q.shape
+    hkv, lk = k.shape[1], k.shape[2]
+    g = hq // hkv
+    q64 = q.to(torch.float64)
+    k64 = k.to(torch.float64).repeat_interleave(g, dim=1)
+    v64 = v.to(torch.float64).repeat_interleave(g, dim=1)
+    s = q64 @ k64.transpose(-1, -2)
+    temp = torch.tensor(a["temperature"], dtype=torch.float64, device=dev)
+    s = s * a["scale"] / temp.view(1, hq, 1, 1)
+    if a["softcap"] is not None:
+        c = a["softcap"]
+        s = c * torch.tanh(s / c)
+    i = torch.arange(lq, device=dev, dtype=torch.float64).view(lq, 1)
+    j = torch.arange(lk, device=dev, dtype=torch.float64).view(1, lk)
+    dist = (i + lk - lq - j).abs()
+    slopes = torch.tensor(a["alibi_slopes"], dtype=torch.float64, device=dev)
+    s = s - slopes.view(1, hq, 1, 1) * dist.view(1, 1, lq, lk)
+    vis = visibility(a, hq, lq, lk, dev).unsqueeze(0)
+    s = s.masked_fill(~vis, float("-inf"))
+    m = s.amax(dim=-1, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    p = torch.exp(s - m)
+    den = p.sum(dim=-1, keepdim=True)
+    lse = (torch.log(den) + m).squeeze(-1)
+    o = (p @ v64) / torch.where(den > 0, den, torch.ones_like(den))
+    alive = torch.tensor(a["head_mask"], dtype=torch.bool, device=dev)
+    if rt_mask is not None:
+        alive = alive & torch.tensor([bool(x) for x in rt_mask], device=dev)
+    o = o * alive.view(1, hq, 1, 1).to(o.dtype)
+    return o, lse, alive
+
+
+def visible_pairs(lq, lk, causal, wl, wr, sinks):
+    """Exact number of visible (query, key) pairs of one head (for FLOPs)."""
+    i = torch.arange(lq, dtype=torch.int64)
+    c = i + (lk - lq)                              # the diagonal key of row i
+    hi = torch.full_like(i, lk - 1)
+    if causal:
+        hi = torch.minimum(hi, c)
+    whi = hi if wr < 0 else torch.minimum(hi, c + wr)
+    wlo = torch.zeros_like(i) if wl < 0 else torch.clamp(c - wl, min=0)
+    win = torch.clamp(whi - wlo + 1, min=0)
+    if sinks > 0:
+        shi = torch.minimum(torch.full_like(i, sinks - 1), hi)
+        nsink = torch.clamp(shi + 1, min=0)
+        overlap = torch.clamp(torch.minimum(shi, whi) - wlo + 1, min=0)
+        win = win + nsink - torch.minimum(overlap, nsink)
+    return int(win.sum())
+
+
+# ----------------------------------------------------------------------------
+# Correctness
+# ----------------------------------------------------------------------------
+def seed_of(*parts):
+    return zlib.crc32("/".join(str(p) for p in parts).encode()) & 0x7FFFFFFF
+
+
+def randn(shape, dtype, device, gen, blhd=False):
+    """Random normal tensor of logical shape [B, H, L, X]; with blhd a
+    transposed view of [B, L, H, X] storage."""
+    if blhd and len(shape) == 4:
+        b, h, l, x = shape
+        t = torch.randn((b, l, h, x), generator=gen, device=device, dtype=torch.float32)
+        return t.to(dtype).transpose(1, 2)
+    t = torch.randn(shape, generator=gen, device=device, dtype=torch.float32)
+    return t.to(dtype)
+
+
+def poisoned(shape, dtype, device, blhd=False):
+    if blhd and len(shape) == 4:
+        b, h, l, x = shape
+        return torch.full((b, l, h, x), float("nan"), dtype=dtype, device=device).transpose(1, 2)
+    return torch.full(shape, float("nan"), dtype=dtype, device=device)
+
+
+def rel_err(x, ref):
+    n = float(torch.linalg.vector_norm(ref))
+    d = float(torch.linalg.vector_norm(x - ref))
+    return d / n if n > 0 else d
+
+
+def rt_mask_for(case):
+    """The case's runtime head mask (manifest), else every third head ablated."""
+    return case.get("runtime_head_mask") or [0 if h % 3 == 2 else 1
+                                             for h in range(case["Hq"])]
+
+
+def run_variant(ctx, case, lib, variant):
+    """Runs one variant of one case; returns a result dict."""
+    dev = ctx.device
+    res = dict(case=case["name"], variant=variant, dtype=case["dtype"], rel_err=None,
+               lse_err=None, status="ok", detail="")
+    if variant == "stream" and dev.type != "cuda":
+        res["status"] = "skip"
+        res["detail"] = "needs CUDA"
+        return res
+    dt = torch_dtype(case["dtype"])
+    B, hq, hkv, lq, lk, D, Dv = (case[x] for x in ("B", "Hq", "Hkv", "Lq", "Lk", "D", "Dv"))
+    a = case["attrs"]
+    want_lse = "lse" in case["results"]
+    blhd = variant == "blhd"
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed_of(ctx.seed, case["name"], variant))
+    q = randn((B, hq, lq, D), dt, dev, gen, blhd)
+    k = randn((B, hkv, lk, D), dt, dev, gen, blhd)
+    v = randn((B, hkv, lk, Dv), dt, dev, gen, blhd)
+    o = poisoned((B, hq, lq, Dv), dt, dev, blhd)
+    lse = poisoned((B, hq, lq), torch.float32, dev) if want_lse else None
+    rt = rt_mask_for(case) if variant == "rt_mask" else None
+
+    fake_dev = None
+    expect = 0
+    if variant == "bad_device":
+        expect = MHA_ERR_DEVICE
+        if dev.type == "cuda":
+            q = q.cpu()               # a real host tensor among device tensors
+        else:
+            fake_dev = (KDL_CUDA, 0)  # a host tensor claiming to be on the GPU
+    elif variant == "bad_shape":
+        expect = MHA_ERR_SHAPE
+        k = k[:, :, : lk - 1]         # k shorter than v
+    elif variant == "bad_dtype":
+        expect = MHA_ERR_DTYPE
+        q = q.to(torch.float32 if dt != torch.float32 else torch.float16)
+
+    stream = None
+    stream_ptr = None
+    if dev.type == "cuda":
+        if variant == "stream":
+            stream = torch.cuda.Stream(device=dev)
+            stream.wait_stream(torch.cuda.current_stream(dev))
+            stream_ptr = stream.cuda_stream
+        else:
+            stream_ptr = torch.cuda.current_stream(dev).cuda_stream
+    opts = None if variant == "null_opts" else make_options(stream_ptr, rt)
+    tensors = [dltensor(q, fake_dev), dltensor(k), dltensor(v), dltensor(o)]
+    if want_lse:
+        tensors.append(dltensor(lse))
+    f = lib.function(case["function"], len(case["results"]))
+    call = Call(f, tensors, opts)
+    st = call()
+    if stream is not None:
+        stream.synchronize()
+    elif dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+    if expect:
+        err = lib.last_error()
+        problems = []
+        if st != expect:
+            problems.append(f"status {STATUS.get(st, st)}, expected {STATUS[expect]}"
+                            + (f" ({err})" if st else ""))
+        if st != 0 and not err:
+            problems.append("mha_last_error() is empty")
+        if not bool(torch.isnan(o.float()).all()):
+            problems.append("output written on error")
+        if want_lse and not bool(torch.isnan(lse).all()):
+            problems.append("lse written on error")
+        res["detail"] = err
+        if problems:
+            res["status"] = "FAIL"
+            res["detail"] = "; ".join(problems)
+        return res
+
+    if st != 0:
+        res["status"] = "FAIL"
+        res["detail"] = lib.error(st)
+        return res
+
+    ref_o, ref_lse, alive = reference(q, k, v, a, rt)
+    o64 = o.to(torch.float64)
+    problems = []
+    nan = int(torch.isnan(o64).sum())
+    if nan:
+        problems.append(f"{nan} NaN (unwritten or computed) in o")
+    o64 = torch.nan_to_num(o64, nan=0.0)
+    res["rel_err"] = rel_err(o64, ref_o)
+    # f32 specs run on bf16 tensor cores on the GPU (operands rounded to
+    # bf16, f32 accumulation): bf16 tolerances there.
+    exact_f32 = case["dtype"] == "f32" and dev.type == "cpu"
+    tol = 1e-5 if exact_f32 else 1e-2
+    if not res["rel_err"] < tol:
+        problems.append(f"rel err {res['rel_err']:.3g} >= {tol:g}")
+    dead = ~alive
+    if bool(dead.any()):
+        nz = int((o64[:, dead] != 0).sum())
+        if nz:
+            problems.append(f"{nz} nonzero outputs in pruned heads")
+    if want_lse:
+        ours = lse.to(torch.float64)[:, alive]
+        ref = ref_lse[:, alive]
+        ref_empty = torch.isneginf(ref)
+        nan = int(torch.isnan(ours).sum())
+        if nan:
+            problems.append(f"{nan} NaN in lse of live heads")
+        bad_inf = int((ref_empty != torch.isneginf(ours)).sum())
+        if bad_inf:
+            problems.append(f"{bad_inf} lse rows -inf in one of ours/ref only")
+        fin = ~ref_empty & torch.isfinite(ours)
+        res["lse_err"] = float((ours[fin] - ref[fin]).abs().max()) if bool(fin.any()) else 0.0
+        ltol = 1e-4 if exact_f32 else 1e-2
+        if not res["lse_err"] < ltol:
+            problems.append(f"lse abs err {res['lse_err']:.3g} >= {ltol:g}")
+        res["empty_rows"] = int(ref_empty.sum())
+    if problems:
+        res["status"] = "FAIL"
+        res["detail"] = "; ".join(problems)
+    return res
+
+
+def run_correctness(ctx, manifest):
+    results = []
+    only = re.compile(ctx.args.only) if ctx.args.only else None
+    for case in manifest["cases"]:
+        if only and not only.search(case["name"]):
+            continue
+        path = os.path.join(ctx.bundle, case["library"])
+        try:
+            lib = Library(path)
+        except OSError as e:
+            for var in case["variants"]:
+                results.append(dict(case=case["name"], variant=var, dtype=case["dtype"],
+                                    rel_err=None, lse_err=None, status="FAIL",
+                                    detail=f"cannot load {case['library']}: {first_line(e)}"))
+            log(f"  {case['name']}: cannot load {path}: {first_line(e)}")
+            continue
+        # Self-test of the FLOP counter against the reference mask.
+        a = case["attrs"]
+        vis = visibility(a, case["Hq"], case["Lq"], case["Lk"], "cpu")
+        for h in range(case["Hq"]):
+            n = visible_pairs(case["Lq"], case["Lk"], a["causal"], a["window_left"][h],
+                              a["window_right"][h], a["sink_tokens"])
+            assert n == int(vis[h].sum()), (case["name"], h, n, int(vis[h].sum()))
+        for var in case["variants"]:
+            t = time.perf_counter()
+            try:
+                r = run_variant(ctx, case, lib, var)
+            except Exception as e:  # noqa: BLE001
+                r = dict(case=case["name"], variant=var, dtype=case["dtype"], rel_err=None,
+                         lse_err=None, status="FAIL", detail="exception: " + first_line(e))
+                log(traceback.format_exc().rstrip())
+            r["seconds"] = round(time.perf_counter() - t, 3)
+            results.append(r)
+            log(f"  {r['case']:<28} {r['variant']:<10} {r['status']:<4} "
+                f"rel={fmt_e(r['rel_err'])} lse={fmt_e(r['lse_err'])}"
+                + (f"  {r['detail']}" if r['detail'] else ""))
+    return results
+
+
+# ----------------------------------------------------------------------------
+# Speed
+# ----------------------------------------------------------------------------
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def time_ms(fn, dev, target_s, min_runs=5, max_runs=50):
+    """Median milliseconds of fn (CUDA events on the GPU), after warm-up."""
+    fn()
+    sync(dev)
+    t = time.perf_counter()
+    fn()
+    fn()
+    sync(dev)
+    est = max((time.perf_counter() - t) / 2, 1e-6)
+    if est > 0.5:          # a slow kernel: fewer runs
+        min_runs = 3
+    n = int(min(max(target_s / est, min_runs), max_runs))
+    for _ in range(2 if est < 0.1 else 0):
+        fn()
+    sync(dev)
+    times = []
+    if dev.type == "cuda":
+        ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+              for _ in range(n)]
+        for s, e in ev:
+            s.record()
+            fn()
+            e.record()
+        torch.cuda.synchronize(dev)
+        times = [s.elapsed_time(e) for s, e in ev]
+    else:
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times), n
+
+
+def bench_flops(spec, B, L):
+    a = spec["attrs"]
+    hq, D, Dv = spec["Hq"], spec["D"], spec["Dv"]
+    windowed = (any(w >= 0 for w in a["window_left"] + a["window_right"])
+                or a["sink_tokens"] > 0)
+    if windowed:
+        pairs = sum(visible_pairs(L, L, a["causal"], a["window_left"][h],
+                                  a["window_right"][h], a["sink_tokens"])
+                    for h in range(hq) if a["head_mask"][h])
+        return 2.0 * B * pairs * (D + Dv), "visible pairs"
+    f = 2.0 * B * hq * L * L * (D + Dv)
+    return (f / 2, "dense/2 (causal)") if a["causal"] else (f, "dense")
+
+
+def plain_spec(spec):
+    """Only causal/windows/sinks: what the peers can express."""
+    a = spec["attrs"]
+    return (a["softcap"] is None and not any(a["alibi_slopes"])
+            and all(t == 1.0 for t in a["temperature"]) and all(a["head_mask"])
+            and abs(a["scale"] - 1 / math.sqrt(spec["D"])) < 1e-6 * a["scale"])
+
+
+def has_window(spec):
+    a = spec["attrs"]
+    return (any(w >= 0 for w in a["window_left"] + a["window_right"])
+            or a["sink_tokens"] > 0)
+
+
+class Peers:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.flex = None
+        self.flex_err = None
+        self.sdpa_err = None
+        try:
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+            self.SDPBackend, self.sdpa_kernel = SDPBackend, sdpa_kernel
+        except Exception as e:  # noqa: BLE001
+            self.sdpa_err = "import failed: " + first_line(e)
+        if ctx.args.flex == "none":
+            self.flex_err = "disabled (--flex none)"
+            return
+        try:
+            from torch.nn.attention.flex_attention import (create_block_mask,
+                                                           flex_attention)
+            import torch._dynamo
+            for attr in ("cache_size_limit", "recompile_limit",
+                         "accumulated_cache_size_limit", "accumulated_recompile_limit"):
+                if hasattr(torch._dynamo.config, attr):
+                    setattr(torch._dynamo.config, attr, 1024)
+            # One compiled function; each shape/mask specialises it once.
+            self.flex = torch.compile(flex_attention, dynamic=False)
+            self.create_block_mask = create_block_mask
+        except Exception as e:  # noqa: BLE001
+            self.flex_err = "import failed: " + first_line(e)
+
+    def sdpa(self, backend_name, spec, q, k, v, notes):
+        if self.ctx.device.type != "cuda" and not self.ctx.args.peers_on_cpu:
+            raise NotApplicable("needs CUDA")
+        if self.sdpa_err:
+            raise NotApplicable(self.sdpa_err)
+        if not plain_spec(spec) or has_window(spec):
+            raise NotApplicable("no per-head window/sinks in SDPA (FA2/cuDNN take no such mask)")
+        F = torch.nn.functional
+        backend = getattr(self.SDPBackend, backend_name)
+        causal = spec["attrs"]["causal"]
+        hq, hkv = spec["Hq"], spec["Hkv"]
+        if hq == hkv:
+            def run():
+                with self.sdpa_kernel(backend):
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            run()
+            return run
+        try:
+            def run():
+                with self.sdpa_kernel(backend):
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=causal,
+                                                          enable_gqa=True)
+            run()
+            notes.append(f"{backend_name}: GQA via enable_gqa=True")
+            return run
+        except Exception as e:  # noqa: BLE001
+            kr = k.repeat_interleave(hq // hkv, dim=1)
+            vr = v.repeat_interleave(hq // hkv, dim=1)
+
+            def run():
+                with self.sdpa_kernel(backend):
+                    return F.scaled_dot_product_attention(q, kr, vr, is_causal=causal)
+            run()
+            notes.append(f"{backend_name}: GQA via repeat_interleave outside the timing "
+                         f"(enable_gqa failed: {first_line(e)})")
+            return run
+
+    def flex_fn(self, spec, q, k, v, run_flag, notes):
+        if self.flex is None:
+            raise NotApplicable(self.flex_err)
+        args = self.ctx.args
+        if args.flex == "auto" and not run_flag:
+            raise NotApplicable("not timed for this shape (--flex all times it)")
+        if elapsed() > args.budget * 0.6:
+            raise NotApplicable(f"time budget: {elapsed():.0f} s used (--budget {args.budget})")
+        if not plain_spec(spec):
+            raise NotApplicable("score modifiers not expressed for Flex here")
+        a = spec["attrs"]
+        dev = q.device
+        lq, lk = q.shape[2], k.shape[2]
+        off = lk - lq
+        block_mask = None
+        if a["causal"] or has_window(spec):
+            wl = torch.tensor(a["window_left"], device=dev)
+            wr = torch.tensor(a["window_right"], device=dev)
+            causal, sinks = a["causal"], a["sink_tokens"]
+            per_head = has_window(spec)
+
+            def mask_mod(b, h, qi, kv):
+                d = kv - qi - off
+                ok = d <= 0 if causal else d == d
+                if per_head:
+                    win = ((wl[h] < 0) | (d >= -wl[h])) & ((wr[h] < 0) | (d <= wr[h]))
+                    if sinks:
+                        win = win | (kv < sinks)
+                    ok = ok & win
+                return ok
+            block_mask = self.create_block_mask(mask_mod, None,
+                                                spec["Hq"] if per_head else None,
+                                                lq, lk, device=dev)
+            notes.append("flex: " + ("per-head window block mask" if per_head
+                                     else "causal block mask"))
+        gqa = spec["Hq"] != spec["Hkv"]
+
+        def run():
+            return self.flex(q, k, v, block_mask=block_mask, enable_gqa=gqa)
+        t = time.perf_counter()
+        run()
+        sync(dev)
+        notes.append(f"flex: first call (compile) {time.perf_counter() - t:.1f} s")
+        return run
+
+
+def run_bench(ctx, manifest):
+    dev = ctx.device
+    args = ctx.args
+    specs = {s["name"]: s for s in manifest["bench_specs"]}
+    peers = Peers(ctx)
+    rows = []
+    target_s = 0.05 if dev.type == "cpu" else args.target_s
+    libs = {}
+    only = re.compile(args.bench_only) if args.bench_only else None
+    seen = set()
+    for run in manifest["bench"]:
+        spec = specs[run["spec"]]
+        B = args.bench_B or run["B"]
+        L = args.bench_L or run["L"]
+        if (spec["name"], B, L) in seen or (only and not only.search(spec["name"])):
+            continue
+        seen.add((spec["name"], B, L))
+        hq, hkv, D, Dv = spec["Hq"], spec["Hkv"], spec["D"], spec["Dv"]
+        a = spec["attrs"]
+        label = (f"{spec['name'].replace('bench_', '')} B={B} H={hq}"
+                 + (f":{hkv}" if hkv != hq else "") + f" L={L}")
+        row = dict(shape=label, spec=spec["name"], B=B, L=L, Hq=hq, Hkv=hkv, D=D,
+                   causal=a["causal"], ms={}, tflops={}, na={}, notes=[])
+        flops, how = bench_flops(spec, B, L)
+        row["flops"], row["flop_count"] = flops, how
+        rows.append(row)
+        if elapsed() > args.budget:
+            for impl in ("ours", "fa2", "cudnn", "flex"):
+                row["na"][impl] = f"time budget ({args.budget} s) used up"
+            log(f"  {label}: skipped (time budget)")
+            continue
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed_of(ctx.seed, "bench", spec["name"], B, L))
+        dt = torch_dtype(spec["dtype"])
+        q = randn((B, hq, L, D), dt, dev, gen)
+        k = randn((B, hkv, L, D), dt, dev, gen)
+        v = randn((B, hkv, L, Dv), dt, dev, gen)
+        o = torch.empty((B, hq, L, Dv), dtype=dt, device=dev)
+        outputs = {}
+
+        def prep_ours():
+            if spec["library"] not in libs:
+                libs[spec["library"]] = Library(os.path.join(ctx.bundle, spec["library"]))
+            lib = libs[spec["library"]]
+            stream = torch.cuda.current_stream(dev).cuda_stream if dev.type == "cuda" else None
+            call = Call(lib.function(spec["function"], 1),
+                        [dltensor(q), dltensor(k), dltensor(v), dltensor(o)],
+                        make_options(stream))
+
+            def go():
+                st = call()
+                if st != 0:
+                    raise RuntimeError(lib.error(st))
+                return o
+            return go
+
+        impls = [("ours", prep_ours),
+                 ("fa2", lambda: peers.sdpa("FLASH_ATTENTION", spec, q, k, v, row["notes"])),
+                 ("cudnn", lambda: peers.sdpa("CUDNN_ATTENTION", spec, q, k, v, row["notes"])),
+                 ("flex", lambda: peers.flex_fn(spec, q, k, v, run["flex"], row["notes"]))]
+        for impl, prep in impls:
+            try:
+                fn = prep()
+                ms, n = time_ms(fn, dev, target_s)
+                outputs[impl] = fn().clone()
+                sync(dev)
+                row["ms"][impl] = ms
+                row["tflops"][impl] = flops / (ms * 1e-3) / 1e12
+                row.setdefault("runs", {})[impl] = n
+            except NotApplicable as e:
+                row["na"][impl] = str(e)
+            except Exception as e:  # noqa: BLE001
+                row["na"][impl] = first_line(e)
+                if impl == "ours":
+                    row["ours_error"] = first_line(e)
+            finally:
+                sync(dev) if dev.type == "cuda" else None
+        # Our output against a peer's on the same inputs (or, tiny shapes, the
+        # float64 reference).
+        if "ours" in outputs:
+            ref_name = next((p for p in ("flex", "fa2", "cudnn") if p in outputs), None)
+            if ref_name:
+                err = rel_err(outputs["ours"].float(), outputs[ref_name].float())
+            elif B * hq * L * L <= 2 ** 26:
+                ref_name = "float64 reference"
+                err = rel_err(outputs["ours"].double(), reference(q, k, v, a)[0])
+            else:
+                err = None
+            row["check_vs"], row["check_err"] = ref_name, err
+            if err is not None and not err < 2e-2:
+                row["ours_error"] = f"disagrees with {ref_name}: rel err {err:.3g}"
+            if bool(torch.isnan(outputs["ours"]).any()):
+                row["ours_error"] = "NaN in output"
+        del q, k, v, o, outputs
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        msg = "  ".join(f"{i}={fmt_tf(row['tflops'][i])}" if i in row["tflops"] else f"{i}=n/a"
+                        for i in ("ours", "fa2", "cudnn", "flex"))
+        log(f"  {label:<36} TFLOP/s {msg}"
+            + (f"  check vs {row['check_vs']}: {fmt_e(row['check_err'])}"
+               if row.get("check_vs") else ""))
+        for impl, why in row["na"].items():
+            log(f"      {impl}: n/a: {why}")
+        for note in row["notes"]:
+            log(f"      note: {note}")
+        if row.get("ours_error") and row["ours_error"] != row["na"].get("ours"):
+            log(f"      OURS FAILED: {row['ours_error']}")
+    return rows
+
+
+# ----------------------------------------------------------------------------
+# Reporting
+# ----------------------------------------------------------------------------
+def fmt_tf(x):
+    return f"{x:.1f}" if x >= 10 else f"{x:.3g}"
+
+
+def fmt_e(x):
+    return "-" if x is None else f"{x:.2e}"
+
+
+def table(headers, rows):
+    w = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
+         for i, h in enumerate(headers)]
+    out = ["| " + " | ".join(str(h).ljust(w[i]) for i, h in enumerate(headers)) + " |",
+           "|" + "|".join("-" * (x + 2) for x in w) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)) + " |")
+    return out
+
+
+def environment(ctx, manifest):
+    env = dict(time=datetime.datetime.now().isoformat(timespec="seconds"),
+               host=platform.node(), python=platform.python_version(),
+               torch=torch.__version__, torch_cuda=torch.version.cuda,
+               device=str(ctx.device), bundle=os.path.abspath(ctx.bundle),
+               bundle_target=manifest.get("target"), bundle_chip=manifest.get("chip"))
+    try:
+        import triton
+        env["triton"] = triton.__version__
+    except Exception as e:  # noqa: BLE001
+        env["triton"] = "n/a: " + first_line(e)
+    if ctx.device.type == "cuda":
+        p = torch.cuda.get_device_properties(ctx.device)
+        env["gpu"] = p.name
+        env["capability"] = "sm_%d%d" % (p.major, p.minor)
+        env["gpu_memory_gib"] = round(p.total_memory / 2 ** 30, 1)
+        env["sms"] = p.multi_processor_count
+        try:
+            r = subprocess.run(["nvidia-smi", "--query-gpu=driver_version",
+                                "--format=csv,noheader"], capture_output=True,
+                               text=True, timeout=20)
+            env["driver"] = r.stdout.strip().splitlines()[0] if r.returncode == 0 else "?"
+        except Exception:  # noqa: BLE001
+            try:
+                cuda = ctypes.CDLL("libcuda.so.1")
+                ver = ctypes.c_int()
+                cuda.cuDriverGetVersion(ctypes.byref(ver))
+                env["driver"] = f"CUDA driver API {ver.value}"
+            except Exception as e:  # noqa: BLE001
+                env["driver"] = "n/a: " + first_line(e)
+    else:
+        env["cpu"] = platform.processor() or platform.machine()
+    return env
+
+
+def main(argv=None):
+    global torch
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle", nargs="?", default=here, help="bundle folder (default: this script's)")
+    ap.add_argument("--device", choices=["cuda", "cpu"], default=None,
+                    help="default: cpu for a bundle built with --target=cpu, else cuda")
+    ap.add_argument("--out", default=None, help="log/JSON folder (default $OUT, else the bundle)")
+    ap.add_argument("--only", default=None, help="regex: only these check cases")
+    ap.add_argument("--no-check", action="store_true", help="skip the correctness cases")
+    ap.add_argument("--no-bench", action="store_true", help="skip the benchmark")
+    ap.add_argument("--flex", choices=["auto", "all", "none"], default="auto",
+                    help="FlexAttention on the shapes marked in the manifest (auto), all, none")
+    ap.add_argument("--bench-L", type=int, default=None,
+                    help="override the benchmark lengths (default 256 with --device cpu)")
+    ap.add_argument("--bench-B", type=int, default=None,
+                    help="override the benchmark batch (default 1 with --device cpu)")
+    ap.add_argument("--bench-only", default=None, help="regex: only these benchmark specs")
+    ap.add_argument("--peers-on-cpu", action="store_true",
+                    help="with --device cpu, run the SDPA peers on CPU too (plumbing test)")
+    ap.add_argument("--target-s", type=float, default=0.15,
+                    help="seconds of timed runs per implementation and shape (5..50 runs)")
+    ap.add_argument("--budget", type=float, default=240,
+                    help="seconds: Flex stops compiling after 60%%, the benchmark stops after it")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    out_dir = args.out or os.environ.get("OUT") or args.bundle
+    os.makedirs(out_dir, exist_ok=True)
+    log.open(os.path.join(out_dir, "gpu-check.log"))
+    try:
+        with open(os.path.join(args.bundle, "manifest.json")) as f:
+            manifest = json.load(f)
+    except Exception as e:  # noqa: BLE001
+        log(f"gpu-check: cannot read {args.bundle}/manifest.json: {first_line(e)}")
+        return 2
+    import torch as _torch
+    torch = _torch
+
+    class Ctx:
+        pass
+    ctx = Ctx()
+    ctx.args = args
+    ctx.bundle = args.bundle
+    ctx.seed = args.seed
+    dev_name = args.device or ("cpu" if manifest.get("target") == "cpu" else "cuda")
+    if dev_name == "cuda" and not torch.cuda.is_available():
+        log("gpu-check: torch sees no CUDA device (use --device cpu with a cpu bundle)")
+        return 2
+    ctx.device = torch.device("cuda", torch.cuda.current_device()) if dev_name == "cuda" \
+        else torch.device("cpu")
+    if dev_name == "cpu":
+        args.bench_L = args.bench_L or 256
+        args.bench_B = args.bench_B or 1
+
+    env = environment(ctx, manifest)
+    if dev_name == "cuda":
+        log(f"GPU: {env['gpu']} ({env['capability']}, {env['sms']} SMs, "
+            f"{env['gpu_memory_gib']} GiB), driver {env.get('driver')}")
+    else:
+        log(f"CPU mode: {env['cpu']} (kDLCPU tensors)")
+    log(f"torch {env['torch']} (CUDA {env['torch_cuda']}), triton {env['triton']}, "
+        f"python {env['python']}")
+    log(f"bundle {env['bundle']}: target {env['bundle_target']} chip {env['bundle_chip']}, "
+        f"{len(manifest['cases'])} cases, {len(manifest['bench'])} benchmark shapes")
+    if (manifest.get("target") == "cpu") != (dev_name == "cpu"):
+        log(f"WARNING: bundle built for --target={manifest.get('target')} but running "
+            f"on {dev_name}: expect MHA_ERR_DEVICE everywhere")
+
+    results, rows = [], []
+    if not args.no_check:
+        log("\n== correctness ==")
+        results = run_correctness(ctx, manifest)
+        log(f"correctness done at {elapsed():.1f} s")
+    if not args.no_bench:
+        log("\n== speed (TFLOP/s; 4*B*H*Lq*Lk*D / t, /2 causal, visible pairs for windows) ==")
+        try:
+            rows = run_bench(ctx, manifest)
+        except Exception as e:  # noqa: BLE001
+            log(traceback.format_exc().rstrip())
+            rows = [dict(shape="(benchmark crashed)", ms={}, tflops={}, na={},
+                         notes=[], ours_error=first_line(e))]
+        log(f"speed done at {elapsed():.1f} s")
+
+    failed = [r for r in results if r["status"] == "FAIL"]
+    bench_failed = [r for r in rows if r.get("ours_error")]
+
+    log("\n== correctness ==")
+    for line in table(["case", "variant", "dtype", "rel err", "lse err", "status"],
+                      [(r["case"], r["variant"], r["dtype"], fmt_e(r["rel_err"]),
+                        fmt_e(r["lse_err"]),
+                        r["status"] + (f": {r['detail'][:70]}" if r["status"] != "ok"
+                                       and r["detail"] else ""))
+                       for r in results]):
+        log(line)
+
+    def tf(r, i):
+        return fmt_tf(r["tflops"][i]) if i in r["tflops"] else "n/a"
+    speed = []
+    for r in rows:
+        ratio = (f"{r['tflops']['ours'] / r['tflops']['flex']:.2f}"
+                 if "ours" in r["tflops"] and "flex" in r["tflops"] else "n/a")
+        ours = tf(r, "ours") + (" FAIL" if r.get("ours_error") else "")
+        speed.append((r["shape"], ours, tf(r, "fa2"), tf(r, "cudnn"), tf(r, "flex"), ratio))
+    if rows:
+        log(f"\n== speed (TFLOP/s, {env.get('gpu', env.get('cpu'))}) ==")
+        for line in table(["shape", "ours", "FA2", "cuDNN", "Flex", "ours/Flex"], speed):
+            log(line)
+        gqa = sorted({n for r in rows for n in r["notes"] if "GQA via" in n})
+        if gqa:
+            log("GQA peers: " + "; ".join(gqa))
+        log("n/a: see the log above for each reason; Flex times exclude its compile.")
+
+    n_ok = sum(1 for r in results if r["status"] == "ok")
+    n_skip = sum(1 for r in results if r["status"] == "skip")
+    summary = (f"\ngpu-check: correctness {n_ok} ok, {len(failed)} FAILED, {n_skip} skipped; "
+               f"benchmark {len(rows) - len(bench_failed)}/{len(rows)} shapes ok; "
+               f"{elapsed():.0f} s; log and JSON in {out_dir}")
+    log(summary)
+    with open(os.path.join(out_dir, "gpu-check.json"), "w") as f:
+        json.dump(dict(environment=env, correctness=results, speed=rows,
+                       failed=[f"{r['case']}/{r['variant']}" for r in failed],
+                       bench_failed=[r["shape"] for r in bench_failed],
+                       seconds=round(elapsed(), 1)), f, indent=1)
+    return 1 if failed or bench_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
