@@ -49,6 +49,7 @@ void mlir::mha::buildMhaNvptxDevicePipeline(
     OpPassManager &pm, const MhaNvptxPipelineOptions &options) {
   ConvertMhaToNVVMPassOptions kernels;
   kernels.warps = options.warps;
+  kernels.rowTiles = options.rowTiles;
   kernels.keysPerTile = options.keysPerTile;
   pm.addPass(createConvertMhaToNVVMPass(kernels));
   pm.addPass(createCanonicalizerPass());

@@ -58,6 +58,15 @@ static cl::opt<std::string>
                   "sm_80,sm_90: PTX and, when ptxas is found, cubins for "
                   "each; the runtime picks by compute capability)"),
          cl::cat(category));
+static cl::opt<int64_t>
+    gpuWarps("gpu-warps",
+             cl::desc("--target=nvptx: warps per CTA (default 4)"),
+             cl::init(4), cl::cat(category));
+static cl::opt<int64_t> gpuRowTiles(
+    "gpu-row-tiles",
+    cl::desc("--target=nvptx: 16-row MMA tiles per warp, 1 or 2 (default: "
+             "2 for head dims <= 128, else 1)"),
+    cl::init(0), cl::cat(category));
 static cl::opt<bool>
     noCubin("no-cubin",
             cl::desc("--target=nvptx: embed PTX only, even if ptxas is found"),
@@ -175,9 +184,13 @@ int main(int argc, char **argv) {
         !features.empty())
       return fail("--isa, --micro-kernel, --cpu and --features only apply "
                   "to --target=cpu");
-    if (rows % 16 != 0 || rows > 256 || cols % 16 != 0)
-      return fail("--target=nvptx: --rows must be a multiple of 16 up to 256 "
-                  "(16 per warp) and --cols a multiple of 16");
+    if (rows != 0)
+      return fail("--target=nvptx: query rows per CTA are --gpu-warps x "
+                  "--gpu-row-tiles x 16; --rows only applies to --target=cpu");
+    if (cols % 16 != 0 || gpuWarps < 1 || gpuWarps > 16 || gpuRowTiles < 0 ||
+        gpuRowTiles > 2)
+      return fail("--target=nvptx: --cols must be a multiple of 16, "
+                  "--gpu-warps in [1, 16] and --gpu-row-tiles 1 or 2");
   }
   if (rows < 0 || cols < 0)
     return fail("--rows and --cols must be >= 0 (0: chosen by the compiler)");
@@ -232,8 +245,8 @@ int main(int argc, char **argv) {
   if (gpu) {
     mha::MhaNvptxPipelineOptions options;
     options.chips = chips;
-    if (rows)
-      options.warps = rows / 16;
+    options.warps = gpuWarps;
+    options.rowTiles = gpuRowTiles;
     options.keysPerTile = cols;
     PassManager device(&context);
     if (failed(applyPassManagerCLOptions(device)))

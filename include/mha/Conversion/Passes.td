@@ -62,9 +62,12 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"warps", "warps", "int64_t", /*default=*/"4",
-           "Warps per CTA; each computes 16 query rows">,
+           "Warps per CTA">,
+    Option<"rowTiles", "row-tiles", "int64_t", /*default=*/"0",
+           "16-row MMA tiles per warp, 1 or 2 (0 = 2 for D, Dv <= 128, "
+           "else 1)">,
     Option<"keysPerTile", "cols", "int64_t", /*default=*/"0",
-           "Keys per K/V tile (multiple of 16; 0 = 64 for D <= 128, else 32)">,
+           "Keys per K/V tile (multiple of 16; 0 = chosen with row-tiles to fit the registers)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",

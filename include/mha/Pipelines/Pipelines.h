@@ -70,8 +70,11 @@ struct MhaNvptxPipelineOptions
                      "(sm_80 or newer)"),
       llvm::cl::init("sm_80")};
   PassOptions::Option<int64_t> warps{
-      *this, "warps", llvm::cl::desc("Warps per CTA (16 query rows each)"),
-      llvm::cl::init(4)};
+      *this, "warps", llvm::cl::desc("Warps per CTA"), llvm::cl::init(4)};
+  PassOptions::Option<int64_t> rowTiles{
+      *this, "row-tiles",
+      llvm::cl::desc("16-row MMA tiles per warp (0: chosen per head dim)"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> keysPerTile{
       *this, "cols",
       llvm::cl::desc("Keys per K/V tile (0: chosen per head dim)"),

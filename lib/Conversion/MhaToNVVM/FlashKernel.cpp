@@ -3,7 +3,7 @@
 //===----------------------------------------------------------------------===//
 //
 // Builds the body of one GPU kernel: a CTA of `warps` warps computes
-// 16 * warps query rows of one (batch, head). Q is copied to shared memory
+// 16 * rowTilesPerWarp query rows per warp of one (batch, head). Q is copied to shared memory
 // once and kept in registers as mma.sync A fragments; K/V tiles of `cols`
 // keys stream through two shared-memory stages with cp.async, the copy of
 // tile i+1 overlapping the math of tile i. Per tile and warp:
@@ -124,8 +124,8 @@ private:
 
   /// The score of element `e` of key tile `t` after scale, softcap and
   /// ALiBi, in base 2; -inf where invisible when `masked`.
-  SmallVector<Value> scoreMods(ArrayRef<Frag> s, Value j0, Value jEnd,
-                               bool masked);
+  SmallVector<Value> scoreMods(ArrayRef<Frag> s, Value rowBase, Value j0,
+                               Value jEnd, bool masked);
 
   OpBuilder &b;
   Location loc;
@@ -137,7 +137,6 @@ private:
 
   // Values of the CTA, set by emit().
   Value lane, warp, groupId, threadInGroup, tid;
-  Value rowBase;  // first query row of this warp
   Value keyLen, queryLen, diagOffset;
   Value scoreScale, alibiSlope, windowLeft, windowRight, sinks;
 };
@@ -270,7 +269,8 @@ void FlashKernelEmitter::stageConverted(Value tile, Value row, Value col,
                           /*nontemporal=*/false, llvm::Align(16));
 }
 
-SmallVector<Value> FlashKernelEmitter::scoreMods(ArrayRef<Frag> s, Value j0,
+SmallVector<Value> FlashKernelEmitter::scoreMods(ArrayRef<Frag> s,
+                                                 Value rowBase, Value j0,
                                                  Value jEnd, bool masked) {
   bool softcap = variant.softcap.has_value();
   Value negInf = cf(-std::numeric_limits<float>::infinity());
@@ -333,7 +333,7 @@ SmallVector<Value> FlashKernelEmitter::scoreMods(ArrayRef<Frag> s, Value j0,
 void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
                               const FlashKernelArgs &args) {
   const int64_t D = cfg.headDim, Dv = cfg.valueDim, C = cfg.cols;
-  const int64_t rows = cfg.warps * 16;
+  const int64_t rows = cfg.rowsPerBlock(), mt = cfg.rowTilesPerWarp;
   const int64_t sTiles = C / 8, oTiles = Dv / 8;
   Type indexType = b.getIndexType();
   auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
@@ -353,7 +353,9 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   diagOffset = w.sub(keyLen, queryLen);
   Value row0 = w.mul(qTile, idx(rows));
   Value blockRows = w.minIdx(idx(rows), w.sub(queryLen, row0));
-  rowBase = w.add(row0, w.mul(warp, idx(16)));
+  // Row tile m of this warp starts at warpRow0 + 16 m.
+  Value warpRow = w.mul(warp, idx(16 * mt));
+  Value warpRow0 = w.add(row0, warpRow);
   Value kvHead =
       arith::DivUIOp::create(b, loc, head, idx(variant.groupSize()));
 
@@ -452,25 +454,36 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   commitAndWait();
   gpu::BarrierOp::create(b, loc);
 
-  // Q fragments: 16 rows x 16 columns per chunk, kept in registers.
+  // Q fragments (16 rows x 16 columns per chunk): kept in registers with
+  // one row tile per warp; with two they are re-read per key tile (the
+  // registers go to the second tile's accumulators instead).
   int64_t qChunks = D / 16;
   Value laneRow16 = arith::RemUIOp::create(b, loc, lane, idx(16));
   Value laneHalf = arith::DivUIOp::create(b, loc, lane, idx(16));
-  SmallVector<SmallVector<Value>> qFrag;
-  for (int64_t c = 0; c < qChunks; ++c)
-    qFrag.push_back(ldmatrix(
+  auto qFragAt = [&](int64_t m, int64_t c) -> SmallVector<Value> {
+    return ldmatrix(
         qSmem,
-        ValueRange{zero, w.add(w.mul(warp, idx(16)), laneRow16),
+        ValueRange{zero, w.add(w.add(warpRow, idx(m * 16)), laneRow16),
                    w.add(idx(c * 16), w.mul(laneHalf, idx(8)))},
-        4, /*transpose=*/false));
+        4, /*transpose=*/false);
+  };
+  SmallVector<SmallVector<SmallVector<Value>>> qFrag(mt);
+  if (mt == 1)
+    for (int64_t c = 0; c < qChunks; ++c)
+      qFrag[0].push_back(qFragAt(0, c));
 
   // Loop state: row max (base 2) and partial row sum for rows g and g + 8,
   // and the O accumulators.
   Value negInf = cf(-std::numeric_limits<float>::infinity());
   Value zeroF = cf(0.0f);
-  SmallVector<Value> init{negInf, negInf, zeroF, zeroF};
-  for (int64_t n = 0; n < oTiles * 4; ++n)
-    init.push_back(zeroF);
+  // Per row tile m, at m * stateSize: max of rows g and g + 8, their
+  // partial sums, then the O accumulators.
+  const int64_t stateSize = 4 + oTiles * 4;
+  SmallVector<Value> init;
+  for (int64_t m = 0; m < mt; ++m) {
+    init.append({negInf, negInf, zeroF, zeroF});
+    init.append(oTiles * 4, zeroF);
+  }
 
   Value laneRow8 = arith::RemUIOp::create(b, loc, lane, idx(8));
   Value laneOct = arith::DivUIOp::create(b, loc, lane, idx(8));
@@ -492,19 +505,24 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
     }
     auto [j0, jEnd] = tileBounds(i);
 
-    // S = Q.K^T.
-    SmallVector<Frag> s(sTiles, Frag{zeroF, zeroF, zeroF, zeroF});
-    for (int64_t t = 0; t < sTiles; ++t) {
-      for (int64_t c = 0; c < qChunks; c += 2) {
-        int64_t tiles = c + 1 < qChunks ? 4 : 2;
+    // S = Q.K^T; each K fragment serves every row tile of the warp.
+    SmallVector<SmallVector<Frag>> s(
+        mt, SmallVector<Frag>(sTiles, Frag{zeroF, zeroF, zeroF, zeroF}));
+    for (int64_t c = 0; c < qChunks; c += 2) {
+      int64_t tiles = c + 1 < qChunks ? 4 : 2;
+      SmallVector<SmallVector<SmallVector<Value>>> q(mt);
+      for (int64_t m = 0; m < mt; ++m)
+        for (int64_t k = 0; k < tiles / 2; ++k)
+          q[m].push_back(mt == 1 ? qFrag[0][c + k] : qFragAt(m, c + k));
+      for (int64_t t = 0; t < sTiles; ++t) {
         SmallVector<Value> kRegs = ldmatrix(
             kSmem,
             ValueRange{stage, w.add(idx(t * 8), laneRow8),
                        w.add(idx(c * 16), w.mul(laneOct, idx(8)))},
             tiles, /*transpose=*/false);
-        s[t] = mma(qFrag[c], {kRegs[0], kRegs[1]}, s[t]);
-        if (tiles == 4)
-          s[t] = mma(qFrag[c + 1], {kRegs[2], kRegs[3]}, s[t]);
+        for (int64_t m = 0; m < mt; ++m)
+          for (int64_t k = 0; k < tiles / 2; ++k)
+            s[m][t] = mma(q[m][k], {kRegs[2 * k], kRegs[2 * k + 1]}, s[m][t]);
       }
     }
 
@@ -517,63 +535,77 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
                             windowRight));
     Value partial = w.cmp(arith::CmpIPredicate::slt, w.sub(jEnd, j0), idx(C));
     Value needsMask = w.orI(edgeMask, partial);
-    SmallVector<Type> scoreTypes(sTiles * 4, f32);
+    SmallVector<Type> scoreTypes(mt * sTiles * 4, f32);
     auto modIf = scf::IfOp::create(b, loc, scoreTypes, needsMask, true);
+    auto allMods = [&](bool masked) {
+      SmallVector<Value> values;
+      for (int64_t m = 0; m < mt; ++m)
+        llvm::append_range(values,
+                           scoreMods(s[m], w.add(warpRow0, idx(16 * m)), j0,
+                                     jEnd, masked));
+      return values;
+    };
     {
       OpBuilder::InsertionGuard mg(b);
       b.setInsertionPointToStart(modIf.thenBlock());
-      scf::YieldOp::create(b, loc, scoreMods(s, j0, jEnd, /*masked=*/true));
+      scf::YieldOp::create(b, loc, allMods(/*masked=*/true));
       b.setInsertionPointToStart(modIf.elseBlock());
-      scf::YieldOp::create(b, loc, scoreMods(s, j0, jEnd, /*masked=*/false));
+      scf::YieldOp::create(b, loc, allMods(/*masked=*/false));
     }
     ValueRange x = modIf.getResults();
 
-    // Online softmax for rows g (half 0) and g + 8 (half 1).
+    // Online softmax for rows g (half 0) and g + 8 (half 1) of each row
+    // tile; x and p hold tile m's scores at m * sTiles * 4.
     SmallVector<Value> newState(state.begin(), state.end());
     SmallVector<Value> p(x.begin(), x.end());
-    for (int64_t half = 0; half < 2; ++half) {
-      Value tileMax = negInf;
-      for (int64_t t = 0; t < sTiles; ++t)
-        for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
-          tileMax = fmax(tileMax, x[t * 4 + e]);
-      tileMax = quadReduce(tileMax, /*isMax=*/true);
-      Value mOld = state[half];
-      Value mNew = fmax(mOld, tileMax);
-      // A row that has seen no visible key yet keeps m = -inf; subtract 0
-      // then so that exp2 gives 0, not NaN.
-      Value mUse = w.select(
-          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
-                                negInf),
-          zeroF, mNew);
-      Value alpha = exp2(fsub(mOld, mUse));
-      Value rowSum = zeroF;
-      for (int64_t t = 0; t < sTiles; ++t)
-        for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
-          Value pe = exp2(fsub(x[t * 4 + e], mUse));
-          p[t * 4 + e] = pe;
-          rowSum = fadd(rowSum, pe);
-        }
-      newState[half] = mNew;
-      newState[2 + half] = fadd(fmul(state[2 + half], alpha), rowSum);
-      for (int64_t n = 0; n < oTiles; ++n)
-        for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
-          newState[4 + n * 4 + e] = fmul(state[4 + n * 4 + e], alpha);
+    for (int64_t m = 0; m < mt; ++m) {
+      int64_t xs = m * sTiles * 4, st = m * stateSize;
+      for (int64_t half = 0; half < 2; ++half) {
+        Value tileMax = negInf;
+        for (int64_t t = 0; t < sTiles; ++t)
+          for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
+            tileMax = fmax(tileMax, x[xs + t * 4 + e]);
+        tileMax = quadReduce(tileMax, /*isMax=*/true);
+        Value mOld = state[st + half];
+        Value mNew = fmax(mOld, tileMax);
+        // A row that has seen no visible key yet keeps m = -inf; subtract 0
+        // then so that exp2 gives 0, not NaN.
+        Value mUse = w.select(
+            arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
+                                  negInf),
+            zeroF, mNew);
+        Value alpha = exp2(fsub(mOld, mUse));
+        Value rowSum = zeroF;
+        for (int64_t t = 0; t < sTiles; ++t)
+          for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
+            Value pe = exp2(fsub(x[xs + t * 4 + e], mUse));
+            p[xs + t * 4 + e] = pe;
+            rowSum = fadd(rowSum, pe);
+          }
+        newState[st + half] = mNew;
+        newState[st + 2 + half] = fadd(fmul(state[st + 2 + half], alpha), rowSum);
+        for (int64_t n = 0; n < oTiles; ++n)
+          for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
+            newState[st + 4 + n * 4 + e] = fmul(state[st + 4 + n * 4 + e], alpha);
+      }
     }
 
     // O += P.V: the S accumulators of key tiles 2c and 2c + 1 are the A
-    // fragment of key chunk c.
-    auto packP = [&](int64_t t, int64_t e) {
+    // fragment of key chunk c; each V fragment serves every row tile.
+    auto packP = [&](int64_t m, int64_t t, int64_t e) {
+      int64_t i = m * sTiles * 4 + t * 4 + e;
       Value v = vector::FromElementsOp::create(
-          b, loc, VectorType::get({2}, f32),
-          ValueRange{p[t * 4 + e], p[t * 4 + e + 1]});
+          b, loc, VectorType::get({2}, f32), ValueRange{p[i], p[i + 1]});
       return asOperand(arith::TruncFOp::create(b, loc, pair, v));
     };
     Value vKeyRow = w.add(laneRow8, w.mul(arith::RemUIOp::create(
                                               b, loc, laneOct, idx(2)),
                                           idx(8)));
     for (int64_t c = 0; c < C / 16; ++c) {
-      SmallVector<Value> a{packP(2 * c, 0), packP(2 * c, 2),
-                           packP(2 * c + 1, 0), packP(2 * c + 1, 2)};
+      SmallVector<SmallVector<Value>> a;
+      for (int64_t m = 0; m < mt; ++m)
+        a.push_back({packP(m, 2 * c, 0), packP(m, 2 * c, 2),
+                     packP(m, 2 * c + 1, 0), packP(m, 2 * c + 1, 2)});
       for (int64_t n = 0; n < oTiles; n += 2) {
         int64_t tiles = n + 1 < oTiles ? 4 : 2;
         SmallVector<Value> vRegs = ldmatrix(
@@ -581,14 +613,16 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
             ValueRange{stage, w.add(idx(c * 16), vKeyRow),
                        w.add(idx(n * 8), w.mul(laneHalf, idx(8)))},
             tiles, /*transpose=*/true);
-        for (int64_t k = 0; k < tiles / 2; ++k) {
-          Frag acc;
-          for (int64_t e = 0; e < 4; ++e)
-            acc[e] = newState[4 + (n + k) * 4 + e];
-          acc = mma(a, {vRegs[2 * k], vRegs[2 * k + 1]}, acc);
-          for (int64_t e = 0; e < 4; ++e)
-            newState[4 + (n + k) * 4 + e] = acc[e];
-        }
+        for (int64_t m = 0; m < mt; ++m)
+          for (int64_t k = 0; k < tiles / 2; ++k) {
+            int64_t at = m * stateSize + 4 + (n + k) * 4;
+            Frag acc;
+            for (int64_t e = 0; e < 4; ++e)
+              acc[e] = newState[at + e];
+            acc = mma(a[m], {vRegs[2 * k], vRegs[2 * k + 1]}, acc);
+            for (int64_t e = 0; e < 4; ++e)
+              newState[at + e] = acc[e];
+          }
       }
     }
     // The next tile has landed and every warp is done with this stage.
@@ -601,40 +635,46 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   ValueRange result = loop.getResults();
   Value colBase = w.mul(threadInGroup, idx(2));
   Value lseOut = args.lse;
-  for (int64_t half = 0; half < 2; ++half) {
-    Value sum = quadReduce(result[2 + half], /*isMax=*/false);
-    Value positive =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zeroF);
-    Value inv = w.select(positive,
-                         arith::DivFOp::create(b, loc, cf(1.0f), sum), zeroF);
-    Value row = w.add(rowBase, w.add(groupId, idx(8 * half)));
-    auto inRange = scf::IfOp::create(
-        b, loc, w.cmp(arith::CmpIPredicate::slt, row, queryLen), false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(inRange.thenBlock());
-    if (args.o) {
-      Type oElt = cast<MemRefType>(args.o.getType()).getElementType();
-      for (int64_t n = 0; n < oTiles; ++n) {
-        Value v = vector::FromElementsOp::create(
-            b, loc, VectorType::get({2}, f32),
-            ValueRange{fmul(result[4 + n * 4 + 2 * half], inv),
-                       fmul(result[4 + n * 4 + 2 * half + 1], inv)});
-        if (oElt != f32)
-          v = arith::TruncFOp::create(b, loc, VectorType::get({2}, oElt), v);
-        vector::StoreOp::create(
-            b, loc, v, args.o,
-            ValueRange{batch, head, row, w.add(idx(n * 8), colBase)});
+  for (int64_t m = 0; m < mt; ++m) {
+    int64_t st = m * stateSize;
+    for (int64_t half = 0; half < 2; ++half) {
+      Value sum = quadReduce(result[st + 2 + half], /*isMax=*/false);
+      Value positive =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zeroF);
+      Value inv = w.select(
+          positive, arith::DivFOp::create(b, loc, cf(1.0f), sum), zeroF);
+      Value row =
+          w.add(warpRow0, w.add(groupId, idx(16 * m + 8 * half)));
+      auto inRange = scf::IfOp::create(
+          b, loc, w.cmp(arith::CmpIPredicate::slt, row, queryLen), false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(inRange.thenBlock());
+      if (args.o) {
+        Type oElt = cast<MemRefType>(args.o.getType()).getElementType();
+        for (int64_t n = 0; n < oTiles; ++n) {
+          int64_t at = st + 4 + n * 4 + 2 * half;
+          Value v = vector::FromElementsOp::create(
+              b, loc, VectorType::get({2}, f32),
+              ValueRange{fmul(result[at], inv), fmul(result[at + 1], inv)});
+          if (oElt != f32)
+            v = arith::TruncFOp::create(b, loc, VectorType::get({2}, oElt), v);
+          vector::StoreOp::create(
+              b, loc, v, args.o,
+              ValueRange{batch, head, row, w.add(idx(n * 8), colBase)});
+        }
       }
-    }
-    if (lseOut) {
-      auto firstOfQuad = scf::IfOp::create(
-          b, loc, w.cmp(arith::CmpIPredicate::eq, threadInGroup, zero), false);
-      OpBuilder::InsertionGuard lg(b);
-      b.setInsertionPointToStart(firstOfQuad.thenBlock());
-      Value lse = w.select(
-          positive, fmul(fadd(result[half], log2(sum)), cf(kLn2)), negInf);
-      memref::StoreOp::create(b, loc, lse, lseOut,
-                              ValueRange{batch, head, row});
+      if (lseOut) {
+        auto firstOfQuad = scf::IfOp::create(
+            b, loc, w.cmp(arith::CmpIPredicate::eq, threadInGroup, zero),
+            false);
+        OpBuilder::InsertionGuard lg(b);
+        b.setInsertionPointToStart(firstOfQuad.thenBlock());
+        Value lse = w.select(
+            positive, fmul(fadd(result[st + half], log2(sum)), cf(kLn2)),
+            negInf);
+        memref::StoreOp::create(b, loc, lse, lseOut,
+                                ValueRange{batch, head, row});
+      }
     }
   }
   gpu::ReturnOp::create(b, loc);
@@ -644,7 +684,7 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
 } // namespace
 
 int64_t mlir::mha::getFlashKernelSharedBytes(const FlashKernelConfig &cfg) {
-  int64_t rows = cfg.warps * 16;
+  int64_t rows = cfg.rowsPerBlock();
   int64_t qStride = cfg.headDim + cfg.pad, vStride = cfg.valueDim + cfg.pad;
   return 2 * (rows * qStride + 2 * cfg.cols * qStride + 2 * cfg.cols * vStride);
 }

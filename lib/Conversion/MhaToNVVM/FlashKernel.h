@@ -12,16 +12,20 @@
 
 namespace mlir::mha {
 
-/// The shape of one kernel: `warps` warps of 16 query rows each, key tiles
-/// of `cols` keys, shared-memory rows padded by `pad` elements.
+/// The shape of one kernel: `warps` warps of `rowTilesPerWarp` x 16 query
+/// rows each, key tiles of `cols` keys, shared-memory rows padded by `pad`
+/// elements.
 struct FlashKernelConfig {
   int64_t headDim = 0, valueDim = 0;
   Type elementType; // f16 or bf16
   int64_t warps = 4;
+  /// 16-row MMA tiles per warp: two reuse each K/V fragment twice, at the
+  /// cost of keeping Q in shared memory rather than registers.
+  int64_t rowTilesPerWarp = 1;
   int64_t cols = 64;
   int64_t pad = 8;
 
-  int64_t rowsPerBlock() const { return warps * 16; }
+  int64_t rowsPerBlock() const { return warps * 16 * rowTilesPerWarp; }
   int64_t threads() const { return warps * 32; }
 };
 

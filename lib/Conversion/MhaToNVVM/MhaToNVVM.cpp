@@ -40,9 +40,11 @@ struct ConvertMhaToNVVMPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (warps < 1 || warps > 16 || keysPerTile < 0 || keysPerTile % 16 != 0) {
-      module.emitError() << "convert-mha-to-nvvm: warps must be in [1, 16] "
-                         << "and cols a multiple of 16 (0 = automatic)";
+    if (warps < 1 || warps > 16 || keysPerTile < 0 || keysPerTile % 16 != 0 ||
+        rowTiles < 0 || rowTiles > 2) {
+      module.emitError() << "convert-mha-to-nvvm: warps must be in [1, 16], "
+                         << "row-tiles in [0, 2] and cols a multiple of 16 "
+                         << "(0 = automatic)";
       return signalPassFailure();
     }
     SmallVector<func::FuncOp> funcs;
@@ -116,9 +118,18 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   // in f32 like the others.
   config.elementType = elt.isF32() ? BFloat16Type::get(ctx) : elt;
   config.warps = warps;
-  config.cols = keysPerTile ? keysPerTile : std::max(headDim, valueDim) > 128
-                                                ? 32
-                                                : 64;
+  // Two row tiles per warp halve the shared-memory reads per MMA; their
+  // accumulators only fit in registers up to head dim 128.
+  int64_t maxDim = std::max(headDim, valueDim);
+  config.rowTilesPerWarp = rowTiles ? rowTiles : maxDim <= 128 ? 2 : 1;
+  // Key tiles: S holds rowTiles x cols / 2 registers per thread. 32 keys
+  // keep two row tiles at D = 128 (one at D = 256) free of spills, and at
+  // D = 64 when ALiBi or softcap keep more values live (checked with
+  // ptxas -v, test/Target/NVPTX/ptx.mlir).
+  bool heavyScores = variant.hasAlibi || variant.softcap.has_value();
+  bool wideTiles = config.rowTilesPerWarp == 1 ? maxDim <= 128
+                                               : maxDim <= 64 && !heavyScores;
+  config.cols = keysPerTile ? keysPerTile : wideTiles ? 64 : 32;
   int64_t sharedBytes = getFlashKernelSharedBytes(config);
   // Every GPU from sm_80 on gives a block at least 163 KiB.
   constexpr int64_t kMaxSharedBytes = 163 * 1024;

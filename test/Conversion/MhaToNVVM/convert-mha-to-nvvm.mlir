@@ -1,20 +1,22 @@
 // RUN: mha-opt %s --convert-mha-to-nvvm -split-input-file -verify-diagnostics | FileCheck %s
 
-// A bf16 GQA spec with LSE: one gpu.module with one kernel of 4 warps, the
-// tensors' memref descriptors then the runtime head mask as parameters; the
-// function becomes a declaration that says how to launch it.
+// A bf16 GQA spec with LSE: one gpu.module with one kernel of 4 warps of two
+// 16-row tiles each (128 query rows, 32-key tiles at D = 128), the tensors'
+// memref descriptors then the runtime head mask as parameters; the function
+// becomes a declaration that says how to launch it.
 // CHECK-LABEL: module attributes {gpu.container_module}
-// CHECK: func.func private @gqa() attributes {mha.entry_point = #mha.entry_point<name = "gqa", rowsPerItem = 64, gridHeads = 8, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>]
-// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, kernel = "gqa__kernel", module = "mha_kernels", requirements = 1 : i32, rows_per_block = 64 : i32, shared_bytes = 87040 : i32}
+// CHECK: func.func private @gqa() attributes {mha.entry_point = #mha.entry_point<name = "gqa", rowsPerItem = 128, gridHeads = 8, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>]
+// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, kernel = "gqa__kernel", module = "mha_kernels", requirements = 1 : i32, rows_per_block = 128 : i32, shared_bytes = 69632 : i32}
 // CHECK: gpu.module @mha_kernels
 // CHECK: gpu.func @gqa__kernel(%{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?xf32, strided<[?, ?, 1], offset: ?>>, %{{.*}}: memref<?xi8>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK: gpu.dynamic_shared_memory
 // Q, K and V rows arrive by 16-byte cp.async that bypasses L1, zero-filled
 // past the end.
 // CHECK: nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1}
-// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
-// The key loop runs over the tiles the block can see.
+// The key loop runs over the tiles the block can see; with two row tiles
+// per warp, Q fragments are read from shared memory in it.
 // CHECK: scf.for
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
 // CHECK: nvvm.mma.sync {{.*}} {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // Row maxima and sums over the 4 threads of a quad.
 // CHECK: gpu.shuffle xor
@@ -56,7 +58,7 @@ func.func @local_global(%q: tensor<2x4x?x256xf16>, %k: tensor<2x4x?x256xf16>, %v
 // CHECK-LABEL: gpu.func @f32__kernel
 // CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?x64xf32, strided<[?, 1], offset: ?>>, vector<8xf32>
 // CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
-// CHECK: vector.store {{.*}} {alignment = 16 : i64} : memref<1x64x72xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK: vector.store {{.*}} {alignment = 16 : i64} : memref<1x128x72xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
 // CHECK-NOT: nvgpu.device_async_copy
 // CHECK: multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK: vector.store {{.*}} : memref<1x2x8x64xf32, strided<[?, ?, ?, 1], offset: ?>>, vector<2xf32>
