@@ -50,6 +50,7 @@ void mlir::mha::buildMhaNvptxDevicePipeline(
   ConvertMhaToNVVMPassOptions kernels;
   kernels.warps = options.warps;
   kernels.rowTiles = options.rowTiles;
+  kernels.packGqa = options.packGqa;
   kernels.keysPerTile = options.keysPerTile;
   pm.addPass(createConvertMhaToNVVMPass(kernels));
   pm.addPass(createCanonicalizerPass());

@@ -127,7 +127,8 @@ static int32_t check_kernel(const char *name, const mha_gpu_kernel *kernel) {
   if (!kernel->kernel_name || !kernel->kernel_name[0] ||
       kernel->block_threads < 1 || kernel->block_threads > MAX_BLOCK_THREADS ||
       kernel->shared_bytes < 0 || kernel->rows_per_block < 1 ||
-      kernel->num_images < 0 || (kernel->num_images > 0 && !kernel->images))
+      kernel->heads_per_block < 0 || kernel->num_images < 0 ||
+      (kernel->num_images > 0 && !kernel->images))
     FAIL(MHA_ERR_INTERNAL,
          "%s: the kernel descriptor (entry %s, %d threads, %d bytes of shared "
          "memory, %d rows per block, %d images) is invalid",
@@ -445,14 +446,21 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
 
   int64_t rows = kernel->rows_per_block;
   int64_t tiles = c.rows / rows + (c.rows % rows != 0);
+  int64_t per_block = kernel->heads_per_block > 0 ? kernel->heads_per_block : 1;
+  if (c.heads % per_block != 0)
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: %" PRId64 " query heads are not a multiple of the kernel's %"
+         PRId64 " heads per block",
+         c.name, c.heads, per_block);
+  int64_t head_blocks = c.heads / per_block;
   bool empty = c.batch == 0 || c.heads == 0 || tiles == 0;
-  if (!empty && (tiles > MAX_GRID_X || c.heads > MAX_GRID_YZ ||
+  if (!empty && (tiles > MAX_GRID_X || head_blocks > MAX_GRID_YZ ||
                  c.batch > MAX_GRID_YZ))
     FAIL(MHA_ERR_SHAPE,
          "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
-         " blocks (query tiles of %" PRId64 " rows x Hq x B) exceeds the "
-         "GPU's limits of %d x %d x %d",
-         c.name, tiles, c.heads, c.batch, rows, MAX_GRID_X, MAX_GRID_YZ,
+         " blocks (query tiles of %" PRId64 " rows x head blocks x B) exceeds "
+         "the GPU's limits of %d x %d x %d",
+         c.name, tiles, head_blocks, c.batch, rows, MAX_GRID_X, MAX_GRID_YZ,
          MAX_GRID_YZ);
 
   // Even a call with nothing to do says when there is no GPU: a program
@@ -533,7 +541,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   params[n++] = &mask.stride;
 
   CUresult r = d->cuLaunchKernel(
-      function, (unsigned)tiles, (unsigned)c.heads, (unsigned)c.batch,
+      function, (unsigned)tiles, (unsigned)head_blocks, (unsigned)c.batch,
       (unsigned)kernel->block_threads, 1, 1, (unsigned)kernel->shared_bytes,
       stream, params, NULL);
   if (r != CUDA_SUCCESS)

@@ -56,6 +56,23 @@ CASES = [
          D=64, dynamic=False,
          attrs={"alibi_slopes": [0.5, 0.25, 0.125, 0.0625], "softcap": 20.0,
                 "window_left": [-1, 16, 40, -1]}),
+    # GQA packing (the heads of a KV group in one block): decoding-like
+    # Lq, pruned heads inside a packed block, MQA with 8 heads per block,
+    # windows equal within each group.
+    dict(name="gqa_pack_decode_bf16", dtype="bf16", Hq=8, Hkv=2, Lq=3,
+         Lk=300, D=128, dynamic=True, attrs={"causal": True, "return_lse": True},
+         extra=["rt_mask", "blhd"]),
+    dict(name="gqa_pack_head_mask_f16", dtype="f16", Hq=8, Hkv=2, Lq=50,
+         Lk=77, D=64, dynamic=True,
+         attrs={"causal": True, "return_lse": True,
+                "head_mask": [True, False, True, True, False, True, True, True]}),
+    dict(name="mqa_pack_alibi_softcap_bf16", dtype="bf16", Hq=8, Hkv=1, Lq=40,
+         Lk=130, D=64, dynamic=False,
+         attrs={"alibi_slopes": [0.5, 0.25, 0.125, 0.0625, 0.03, 0.02, 0.01, 0.005],
+                "softcap": 30.0, "temperature": [1.0, 2.0, 0.5, 1.0, 1.5, 1.0, 1.0, 0.7]}),
+    dict(name="gqa_pack_group_windows_f16", dtype="f16", Hq=4, Hkv=2, Lq=140,
+         Lk=140, D=128, dynamic=True,
+         attrs={"causal": True, "window_left": [32, 32, 8, 8], "sink_tokens": 2}),
     # Grouped-query 8:2 and multi-query.
     dict(name="gqa_8x2_bf16", dtype="bf16", Hq=8, Hkv=2, Lq=200, Lk=200,
          D=128, dynamic=True, attrs={}, extra=["blhd", "rt_mask", "stream"]),

@@ -67,6 +67,11 @@ static cl::opt<int64_t> gpuRowTiles(
     cl::desc("--target=nvptx: 16-row MMA tiles per warp, 1 or 2 (default: "
              "2 for head dims <= 128, else 1)"),
     cl::init(0), cl::cat(category));
+static cl::opt<bool> gpuPackGqa(
+    "gpu-pack-gqa",
+    cl::desc("--target=nvptx: one block computes the query heads of a KV "
+             "group with equal windows (default on)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<bool>
     noCubin("no-cubin",
             cl::desc("--target=nvptx: embed PTX only, even if ptxas is found"),
@@ -247,6 +252,7 @@ int main(int argc, char **argv) {
     options.chips = chips;
     options.warps = gpuWarps;
     options.rowTiles = gpuRowTiles;
+    options.packGqa = gpuPackGqa;
     options.keysPerTile = cols;
     PassManager device(&context);
     if (failed(applyPassManagerCLOptions(device)))

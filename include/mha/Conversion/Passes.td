@@ -66,6 +66,9 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
     Option<"rowTiles", "row-tiles", "int64_t", /*default=*/"0",
            "16-row MMA tiles per warp, 1 or 2 (0 = 2 for D, Dv <= 128, "
            "else 1)">,
+    Option<"packGqa", "pack-gqa", "bool", /*default=*/"true",
+           "One block computes the query heads of a KV group that share "
+           "their windows (GQA packing)">,
     Option<"keysPerTile", "cols", "int64_t", /*default=*/"0",
            "Keys per K/V tile (multiple of 16; 0 = chosen with row-tiles to fit the registers)">,
   ];

@@ -79,6 +79,10 @@ struct MhaNvptxPipelineOptions
       *this, "cols",
       llvm::cl::desc("Keys per K/V tile (0: chosen per head dim)"),
       llvm::cl::init(0)};
+  PassOptions::Option<bool> packGqa{
+      *this, "pack-gqa",
+      llvm::cl::desc("Pack the query heads of a KV group into one block"),
+      llvm::cl::init(true)};
 };
 
 /// Kernels to gpu.binary ops holding one PTX object per chip.

@@ -11,7 +11,8 @@
  * tensors of one device) before anything else, loads libcuda.so.1 with
  * dlopen on first use, loads the best image for the device once per device,
  * and launches the kernel on options->cuda_stream with
- *   grid  = (ceil(Lq / rows_per_block), Hq, B), block = (block_threads, 1, 1)
+ *   grid  = (ceil(Lq / rows_per_block), Hq / heads_per_block, B),
+ *   block = (block_threads, 1, 1)
  *   dynamic shared memory = shared_bytes (the limit is raised when > 48 KiB)
  * (Hq is the signature's MHA_SIG_GRID_HEADS; its MHA_SIG_ROWS_PER_ITEM is
  * not used on the GPU, rows_per_block is.) A grid beyond the hardware's
@@ -75,7 +76,9 @@ typedef struct mha_gpu_kernel {
   int32_t rows_per_block;  /* query rows per block (grid x) */
   int32_t requirements;    /* MHA_GPU_REQ_* bits */
   int32_t num_images;
-  int32_t reserved;
+  /* Query heads per block (GQA packing: heads of one KV group share its
+   * K/V tiles); divides Hq. 0 means 1. */
+  int32_t heads_per_block;
   const mha_gpu_image *images;
 } mha_gpu_kernel;
 

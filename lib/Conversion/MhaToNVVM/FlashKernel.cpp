@@ -44,6 +44,11 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 constexpr int64_t kWarpSize = 32;
 
+/// The per-head values a row tile needs.
+struct HeadParams {
+  Value head, scoreScale, alibiSlope, windowLeft, windowRight, alive;
+};
+
 /// The four f32 accumulators of one 16x8 MMA tile held by a thread:
 /// elements (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
 using Frag = std::array<Value, 4>;
@@ -114,7 +119,8 @@ private:
   /// subview starting at `srcRow0`, rows >= `srcRows` zero-filled) into
   /// `dst[stage]` with 16-byte cp.async.
   void copyRows(Value src, ValueRange srcPrefix, Value srcRow0, Value srcRows,
-                Value dst, Value stage, int64_t numRows, int64_t width);
+                Value dst, Value stage, int64_t numRows, int64_t width,
+                int64_t dstRow0 = 0);
 
   /// Loads 8 f32 elements of `tile` (zeros when !inBounds), rounds them to
   /// the MMA element type and stores them at `dst[dstIdx]`: f32 specs run
@@ -124,8 +130,12 @@ private:
 
   /// The score of element `e` of key tile `t` after scale, softcap and
   /// ALiBi, in base 2; -inf where invisible when `masked`.
-  SmallVector<Value> scoreMods(ArrayRef<Frag> s, Value rowBase, Value j0,
-                               Value jEnd, bool masked);
+  SmallVector<Value> scoreMods(ArrayRef<Frag> s, const HeadParams &hp,
+                               Value rowBase, Value j0, Value jEnd,
+                               bool masked);
+  /// The parameters of query head `head` (static tables and the runtime
+  /// head mask).
+  HeadParams headParams(Value head, Value headMask);
 
   OpBuilder &b;
   Location loc;
@@ -138,7 +148,7 @@ private:
   // Values of the CTA, set by emit().
   Value lane, warp, groupId, threadInGroup, tid;
   Value keyLen, queryLen, diagOffset;
-  Value scoreScale, alibiSlope, windowLeft, windowRight, sinks;
+  Value sinks;
 };
 
 Value FlashKernelEmitter::quadReduce(Value x, bool isMax) {
@@ -185,7 +195,8 @@ Frag FlashKernelEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
 
 void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
                                   Value srcRow0, Value srcRows, Value dst,
-                                  Value stage, int64_t numRows, int64_t width) {
+                                  Value stage, int64_t numRows, int64_t width,
+                                  int64_t dstRow0) {
   int64_t chunksPerRow = width / 8; // 8 x 16 bits = 16 bytes
   int64_t chunks = numRows * chunksPerRow;
   int64_t threads = cfg.warps * kWarpSize;
@@ -223,15 +234,16 @@ void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
       // tile's first row, which is valid.
       Value inBounds = w.cmp(arith::CmpIPredicate::slt, row, avail);
       Value srcRow = w.select(inBounds, row, idx(0));
+      Value dstRow = dstRow0 ? w.add(row, idx(dstRow0)) : row;
       if (srcType.getElementType() != elt) {
         stageConverted(tile, srcRow, col, inBounds, dst,
-                       ValueRange{stage, row, col});
+                       ValueRange{stage, dstRow, col});
         return;
       }
       Value srcElements = w.select(inBounds, idx(8), idx(0));
       nvgpu::DeviceAsyncCopyOp::create(
           b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
-          ValueRange{stage, row, col}, tile, ValueRange{srcRow, col},
+          ValueRange{stage, dstRow, col}, tile, ValueRange{srcRow, col},
           b.getIndexAttr(8), srcElements, b.getUnitAttr());
     };
     if (base + threads <= chunks) {
@@ -270,8 +282,11 @@ void FlashKernelEmitter::stageConverted(Value tile, Value row, Value col,
 }
 
 SmallVector<Value> FlashKernelEmitter::scoreMods(ArrayRef<Frag> s,
+                                                 const HeadParams &hp,
                                                  Value rowBase, Value j0,
                                                  Value jEnd, bool masked) {
+  Value scoreScale = hp.scoreScale, alibiSlope = hp.alibiSlope;
+  Value windowLeft = hp.windowLeft, windowRight = hp.windowRight;
   bool softcap = variant.softcap.has_value();
   Value negInf = cf(-std::numeric_limits<float>::infinity());
   Value capIn, capOut;
@@ -330,6 +345,38 @@ SmallVector<Value> FlashKernelEmitter::scoreMods(ArrayRef<Frag> s,
   return out;
 }
 
+HeadParams FlashKernelEmitter::headParams(Value head, Value headMask) {
+  HeadParams hp;
+  hp.head = head;
+  SmallVector<float> scales;
+  for (int64_t h = 0; h < variant.numQueryHeads; ++h)
+    scales.push_back(variant.scale / variant.temperature(h));
+  hp.scoreScale = w.perHeadF32("score_scale", scales, head);
+  hp.alibiSlope = w.perHeadF32("alibi_slopes", variant.getAlibiSlopes(), head);
+  hp.windowLeft = w.perHeadIndex("window_left", variant.getWindowLefts(), head);
+  hp.windowRight =
+      w.perHeadIndex("window_right", variant.getWindowRights(), head);
+  Value alive = w.perHeadBool("head_mask", variant.getHeadAlive(), head);
+  // The runtime mask: empty when every head is alive.
+  Value maskSize = memref::DimOp::create(b, loc, headMask, 0);
+  Value hasMask = w.cmp(arith::CmpIPredicate::ne, maskSize, idx(0));
+  auto maskIf = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, hasMask,
+                                  /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(maskIf.thenBlock());
+    Value byte = memref::LoadOp::create(b, loc, headMask, head);
+    Value keep = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ne, byte,
+        arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0)));
+    scf::YieldOp::create(b, loc, keep);
+    b.setInsertionPointToStart(maskIf.elseBlock());
+    scf::YieldOp::create(b, loc, w.boolean(true));
+  }
+  hp.alive = w.andI(alive, maskIf.getResult(0));
+  return hp;
+}
+
 void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
                               const FlashKernelArgs &args) {
   const int64_t D = cfg.headDim, Dv = cfg.valueDim, C = cfg.cols;
@@ -341,59 +388,74 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
 
   tid = gpu::ThreadIdOp::create(b, loc, indexType, gpu::Dimension::x);
   Value qTile = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::x);
-  Value head = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
+  Value headBlock =
+      gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
   Value batch = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::z);
   lane = arith::RemUIOp::create(b, loc, tid, idx(kWarpSize));
   warp = arith::DivUIOp::create(b, loc, tid, idx(kWarpSize));
   groupId = arith::DivUIOp::create(b, loc, lane, idx(4));
   threadInGroup = arith::RemUIOp::create(b, loc, lane, idx(4));
 
+  // GQA packing: the block computes `P` query heads of one KV group,
+  // rowsPerHead query rows each; its row tiles are head-major.
+  const int64_t P = cfg.headsPerBlock, rowsPerHead = rows / P;
+  const int64_t tilesPerHead = rowsPerHead / 16;
   queryLen = memref::DimOp::create(b, loc, args.q, 2);
   keyLen = memref::DimOp::create(b, loc, args.k, 2);
   diagOffset = w.sub(keyLen, queryLen);
-  Value row0 = w.mul(qTile, idx(rows));
-  Value blockRows = w.minIdx(idx(rows), w.sub(queryLen, row0));
-  // Row tile m of this warp starts at warpRow0 + 16 m.
-  Value warpRow = w.mul(warp, idx(16 * mt));
-  Value warpRow0 = w.add(row0, warpRow);
+  Value row0 = w.mul(qTile, idx(rowsPerHead));
+  Value blockRows = w.minIdx(idx(rowsPerHead), w.sub(queryLen, row0));
+  Value head0 = w.mul(headBlock, idx(P));
   Value kvHead =
-      arith::DivUIOp::create(b, loc, head, idx(variant.groupSize()));
-
-  // Per-head parameters.
-  SmallVector<float> scales;
-  for (int64_t h = 0; h < variant.numQueryHeads; ++h)
-    scales.push_back(variant.scale / variant.temperature(h));
-  scoreScale = w.perHeadF32("score_scale", scales, head);
-  alibiSlope = w.perHeadF32("alibi_slopes", variant.getAlibiSlopes(), head);
-  windowLeft = w.perHeadIndex("window_left", variant.getWindowLefts(), head);
-  windowRight = w.perHeadIndex("window_right", variant.getWindowRights(), head);
-  sinks = idx(variant.sinkTokens);
-  Value alive = w.perHeadBool("head_mask", variant.getHeadAlive(), head);
-  // The runtime mask: empty when every head is alive.
-  Value maskSize = memref::DimOp::create(b, loc, args.headMask, 0);
-  Value hasMask = w.cmp(arith::CmpIPredicate::ne, maskSize, idx(0));
-  auto maskIf = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, hasMask,
-                                  /*withElse=*/true);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(maskIf.thenBlock());
-    Value byte = memref::LoadOp::create(b, loc, args.headMask, head);
-    Value keep = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::ne, byte,
-        arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0)));
-    scf::YieldOp::create(b, loc, keep);
-    b.setInsertionPointToStart(maskIf.elseBlock());
-    scf::YieldOp::create(b, loc, w.boolean(true));
+      arith::DivUIOp::create(b, loc, head0, idx(variant.groupSize()));
+  // Row tile m of this warp: its head and its first query row.
+  SmallVector<HeadParams> tileHeads;
+  SmallVector<Value> tileRow0;
+  Value warpTile = w.mul(warp, idx(mt));
+  for (int64_t m = 0; m < mt; ++m) {
+    Value tile = w.add(warpTile, idx(m));
+    if (P == 1) {
+      tileHeads.push_back(headParams(head0, args.headMask));
+      tileRow0.push_back(w.add(row0, w.mul(tile, idx(16))));
+      continue;
+    }
+    Value inHead = arith::RemUIOp::create(b, loc, tile, idx(tilesPerHead));
+    Value h = w.add(head0,
+                    arith::DivUIOp::create(b, loc, tile, idx(tilesPerHead)));
+    tileHeads.push_back(headParams(h, args.headMask));
+    tileRow0.push_back(w.add(row0, w.mul(inHead, idx(16))));
   }
-  alive = w.andI(alive, maskIf.getResult(0));
+  sinks = idx(variant.sinkTokens);
 
-  // The key tiles this block visits: the sink range, then the window range.
-  KeyRanges ranges = computeKeyRanges(w, variant, row0, blockRows, queryLen,
-                                      keyLen, windowLeft, windowRight, sinks);
+  // The key tiles this block visits: the sink range, then the window range,
+  // the union over its heads (packing only groups heads with equal
+  // windows, so the union loses nothing; dead heads add nothing).
+  SmallVector<HeadParams> blockHeads;
+  for (int64_t hh = 0; hh < P; ++hh)
+    blockHeads.push_back(
+        P == 1 ? tileHeads[0] : headParams(w.add(head0, idx(hh)), args.headMask));
+  KeyRanges ranges;
+  Value anyAlive = w.boolean(false);
+  for (const HeadParams &hp : blockHeads) {
+    KeyRanges r = computeKeyRanges(w, variant, row0, blockRows, queryLen,
+                                   keyLen, hp.windowLeft, hp.windowRight,
+                                   sinks);
+    Value lo = w.select(hp.alive, r.windowLo, keyLen);
+    Value hi = w.select(hp.alive, r.windowHi, idx(0));
+    if (!ranges.pFirst) {
+      ranges = r;
+      ranges.windowLo = lo;
+      ranges.windowHi = hi;
+    } else {
+      ranges.windowLo = w.minIdx(ranges.windowLo, lo);
+      ranges.windowHi = w.maxIdx(ranges.windowHi, hi);
+    }
+    anyAlive = w.orI(anyAlive, hp.alive);
+  }
   Value numSink = ceilDiv(ranges.sinkHi, C);
   Value windowLen = w.maxIdx(w.sub(ranges.windowHi, ranges.windowLo), idx(0));
   Value numWindow = ceilDiv(windowLen, C);
-  Value numTiles = w.select(alive, w.add(numSink, numWindow), idx(0));
+  Value numTiles = w.select(anyAlive, w.add(numSink, numWindow), idx(0));
   // Tile i covers keys [start, end).
   auto tileBounds = [&](Value i) -> std::pair<Value, Value> {
     Value isSink = w.cmp(arith::CmpIPredicate::ult, i, numSink);
@@ -442,8 +504,9 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   };
   // Q, and the first key tile.
   Value zero = idx(0);
-  copyRows(args.q, ValueRange{batch, head}, row0, queryLen, qSmem, zero, rows,
-           D);
+  for (int64_t hh = 0; hh < P; ++hh)
+    copyRows(args.q, ValueRange{batch, w.add(head0, idx(hh))}, row0, queryLen,
+             qSmem, zero, rowsPerHead, D, hh * rowsPerHead);
   {
     auto first = scf::IfOp::create(
         b, loc, w.cmp(arith::CmpIPredicate::sgt, numTiles, zero), false);
@@ -463,7 +526,8 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   auto qFragAt = [&](int64_t m, int64_t c) -> SmallVector<Value> {
     return ldmatrix(
         qSmem,
-        ValueRange{zero, w.add(w.add(warpRow, idx(m * 16)), laneRow16),
+        ValueRange{zero, w.add(w.mul(w.add(warpTile, idx(m)), idx(16)),
+                               laneRow16),
                    w.add(idx(c * 16), w.mul(laneHalf, idx(8)))},
         4, /*transpose=*/false);
   };
@@ -529,10 +593,13 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
     // Score modifications; the per-key masks only where a mask edge or the
     // end of the tile crosses it.
     Value isSink = w.cmp(arith::CmpIPredicate::ult, i, numSink);
+    Value windowMask = w.boolean(false);
+    for (const HeadParams &hp : blockHeads)
+      windowMask = w.orI(windowMask,
+                         windowTileNeedsMask(w, variant, ranges, j0, jEnd,
+                                             hp.windowLeft, hp.windowRight));
     Value edgeMask = w.select(
-        isSink, sinkTileNeedsMask(w, variant, ranges, jEnd),
-        windowTileNeedsMask(w, variant, ranges, j0, jEnd, windowLeft,
-                            windowRight));
+        isSink, sinkTileNeedsMask(w, variant, ranges, jEnd), windowMask);
     Value partial = w.cmp(arith::CmpIPredicate::slt, w.sub(jEnd, j0), idx(C));
     Value needsMask = w.orI(edgeMask, partial);
     SmallVector<Type> scoreTypes(mt * sTiles * 4, f32);
@@ -541,7 +608,7 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
       SmallVector<Value> values;
       for (int64_t m = 0; m < mt; ++m)
         llvm::append_range(values,
-                           scoreMods(s[m], w.add(warpRow0, idx(16 * m)), j0,
+                           scoreMods(s[m], tileHeads[m], tileRow0[m], j0,
                                      jEnd, masked));
       return values;
     };
@@ -641,10 +708,13 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
       Value sum = quadReduce(result[st + 2 + half], /*isMax=*/false);
       Value positive =
           arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zeroF);
+      // A pruned head of a packed block ran with the others: its rows are
+      // zeroed here.
+      positive = w.andI(positive, tileHeads[m].alive);
       Value inv = w.select(
           positive, arith::DivFOp::create(b, loc, cf(1.0f), sum), zeroF);
-      Value row =
-          w.add(warpRow0, w.add(groupId, idx(16 * m + 8 * half)));
+      Value row = w.add(tileRow0[m], w.add(groupId, idx(8 * half)));
+      Value head = tileHeads[m].head;
       auto inRange = scf::IfOp::create(
           b, loc, w.cmp(arith::CmpIPredicate::slt, row, queryLen), false);
       OpBuilder::InsertionGuard g(b);

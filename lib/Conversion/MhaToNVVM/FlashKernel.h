@@ -24,6 +24,10 @@ struct FlashKernelConfig {
   int64_t rowTilesPerWarp = 1;
   int64_t cols = 64;
   int64_t pad = 8;
+  /// GQA packing: query heads of one KV group computed by one block (their
+  /// rows share each K/V tile), dividing the group size and the block's
+  /// row tiles.
+  int64_t headsPerBlock = 1;
 
   int64_t rowsPerBlock() const { return warps * 16 * rowTilesPerWarp; }
   int64_t threads() const { return warps * 32; }

@@ -130,6 +130,25 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   bool wideTiles = config.rowTilesPerWarp == 1 ? maxDim <= 128
                                                : maxDim <= 64 && !heavyScores;
   config.cols = keysPerTile ? keysPerTile : wideTiles ? 64 : 32;
+  // GQA packing: the query heads of a KV group share one block's K/V tiles,
+  // which matters when few query rows fill the block (decoding). Only
+  // groups whose heads see the same windows are packed, so a local head
+  // keeps costing what its window costs.
+  if (packGqa) {
+    int64_t group = variant.groupSize();
+    int64_t rowTiles = config.warps * config.rowTilesPerWarp;
+    bool uniformWindows = true;
+    for (int64_t h = 0; h < numHeads; ++h) {
+      int64_t first = h - h % group;
+      uniformWindows &= variant.windowLeft(h) == variant.windowLeft(first) &&
+                        variant.windowRight(h) == variant.windowRight(first);
+    }
+    int64_t heads = 1;
+    while (uniformWindows && group % (2 * heads) == 0 &&
+           rowTiles % (2 * heads) == 0)
+      heads *= 2;
+    config.headsPerBlock = heads;
+  }
   int64_t sharedBytes = getFlashKernelSharedBytes(config);
   // Every GPU from sm_80 on gives a block at least 163 KiB.
   constexpr int64_t kMaxSharedBytes = 163 * 1024;
@@ -201,7 +220,9 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
                                    FunctionType::get(ctx, {}, {}));
   decl.setPrivate();
   decl->setAttr("mha.entry_point",
-                EntryPointAttr::get(ctx, name, config.rowsPerBlock(), numHeads,
+                EntryPointAttr::get(ctx, name,
+                                    config.rowsPerBlock() / config.headsPerBlock,
+                                    numHeads,
                                     ArrayAttr::get(ctx, roles),
                                     ArrayAttr::get(ctx, types)));
   auto i32 = [&](int64_t v) { return b.getI32IntegerAttr((int32_t)v); };
@@ -212,9 +233,12 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
                     b.getNamedAttr("block_threads", i32(threads)),
                     b.getNamedAttr("shared_bytes", i32(sharedBytes)),
                     b.getNamedAttr("rows_per_block",
-                                   i32(config.rowsPerBlock())),
+                                   i32(config.rowsPerBlock() /
+                                       config.headsPerBlock)),
                     b.getNamedAttr("requirements",
                                    i32(MHA_GPU_REQ_ALIGNED_ROWS)),
+                    b.getNamedAttr("heads_per_block",
+                                   i32(config.headsPerBlock)),
                 }));
   func.erase();
   return success();

@@ -1,12 +1,13 @@
 // RUN: mha-opt %s --convert-mha-to-nvvm -split-input-file -verify-diagnostics | FileCheck %s
 
 // A bf16 GQA spec with LSE: one gpu.module with one kernel of 4 warps of two
-// 16-row tiles each (128 query rows, 32-key tiles at D = 128), the tensors'
-// memref descriptors then the runtime head mask as parameters; the function
+// 16-row tiles each (32-key tiles at D = 128); the 4 query heads of a KV
+// group share a block (GQA packing: 32 rows of each); the tensors' memref
+// descriptors then the runtime head mask are the parameters; the function
 // becomes a declaration that says how to launch it.
 // CHECK-LABEL: module attributes {gpu.container_module}
-// CHECK: func.func private @gqa() attributes {mha.entry_point = #mha.entry_point<name = "gqa", rowsPerItem = 128, gridHeads = 8, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>]
-// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, kernel = "gqa__kernel", module = "mha_kernels", requirements = 1 : i32, rows_per_block = 128 : i32, shared_bytes = 69632 : i32}
+// CHECK: func.func private @gqa() attributes {mha.entry_point = #mha.entry_point<name = "gqa", rowsPerItem = 32, gridHeads = 8, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>]
+// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, heads_per_block = 4 : i32, kernel = "gqa__kernel", module = "mha_kernels", requirements = 1 : i32, rows_per_block = 32 : i32, shared_bytes = 69632 : i32}
 // CHECK: gpu.module @mha_kernels
 // CHECK: gpu.func @gqa__kernel(%{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?xf32, strided<[?, ?, 1], offset: ?>>, %{{.*}}: memref<?xi8>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK: gpu.dynamic_shared_memory
@@ -37,8 +38,9 @@ func.func @gqa(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tenso
 // Multi-scale windows, ALiBi and softcap: per-head tables in the gpu.module,
 // tanh through the afn intrinsic (tanh.approx.f32), f16 MMAs, key tiles of
 // 32 for D = 256.
+// Windows differ inside a KV group: no packing.
 // CHECK-LABEL: func.func private @local_global()
-// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, {{.*}}shared_bytes = 101376 : i32}
+// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, heads_per_block = 1 : i32, {{.*}}shared_bytes = 101376 : i32}
 // CHECK: gpu.module @mha_kernels
 // CHECK-DAG: memref.global "private" constant @local_global__window_left : memref<4xindex> = dense<[-1, 16, 64, -1]>
 // CHECK-DAG: memref.global "private" constant @local_global__alibi_slopes : memref<4xf32>

@@ -91,6 +91,7 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
     return a ? static_cast<int32_t>(a.getInt()) : -1;
   };
   if (!entry || !moduleName || !kernelName || getInt("block_threads") <= 0 ||
+      getInt("heads_per_block") <= 0 ||
       getInt("shared_bytes") < 0 || getInt("rows_per_block") <= 0 ||
       getInt("requirements") < 0)
     return decl.emitError() << "malformed '" << kGpuLaunchAttrName
@@ -134,7 +135,7 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
                               glue.constI32(ib, getInt("rows_per_block")),
                               glue.constI32(ib, getInt("requirements")),
                               glue.constI32(ib, numImages),
-                              glue.constI32(ib, 0),
+                              glue.constI32(ib, getInt("heads_per_block")),
                               glue.addressOf(ib, imagesSymbol)};
     Value s = LLVM::UndefOp::create(ib, loc, kernelType);
     for (auto [f, v] : llvm::enumerate(fields))

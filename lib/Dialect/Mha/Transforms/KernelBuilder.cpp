@@ -6,6 +6,7 @@
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/SymbolTable.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallPtrSet.h"
@@ -129,7 +130,7 @@ Value KernelBuilder::loadFromTable(StringRef name, DenseElementsAttr values,
                                    Type eltType, Value h) {
   auto memrefType = MemRefType::get({values.getNumElements()}, eltType);
   std::string symbol = (prefix + "__" + name).str();
-  {
+  if (!SymbolTable::lookupSymbolIn(symbolTable, symbol)) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&symbolTable->getRegion(0).front());
     memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"),
