@@ -37,7 +37,8 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP", "A
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.mha_tools_dir, config.llvm_tools_dir]
-tools = ["mha-opt", "mha-compile", "mha-check", "mha-run", "mha-lsp-server", "mlir-opt",
+tools = ["mha-opt", "mha-compile", "mha-check", "mha-run", "mha-analyze",
+         "mha-analyze-check", "mha-lsp-server", "mlir-opt",
          "mlir-translate", "llc"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 

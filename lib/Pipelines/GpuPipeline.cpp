@@ -23,6 +23,7 @@
 #include "mlir/Transforms/Passes.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
 
 using namespace mlir;
 
@@ -43,6 +44,17 @@ FailureOr<std::string> mlir::mha::getPtxFeaturesForChip(StringRef chip) {
   if (sm <= 101)
     return std::string("+ptx86");
   return std::string("+ptx87");
+}
+
+void mlir::mha::useShortSharedPointers() {
+  // 32-bit shared-memory addresses (the hardware's): the kernels compute many
+  // ldmatrix/cp.async addresses, and 64-bit ones cost registers that the
+  // accumulators need (with them some variants spill). An explicit
+  // --nvptx-short-ptr=false on the command line still wins.
+  auto &options = llvm::cl::getRegisteredOptions();
+  auto it = options.find("nvptx-short-ptr");
+  if (it != options.end() && it->second->getNumOccurrences() == 0)
+    static_cast<llvm::cl::opt<bool> *>(it->second)->setValue(true);
 }
 
 void mlir::mha::buildMhaNvptxDevicePipeline(

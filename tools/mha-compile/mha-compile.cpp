@@ -165,6 +165,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "mha-compile: attention specs to libraries\n");
 
+  mha::useShortSharedPointers();
   StringRef ext = llvm::sys::path::extension(outputFile);
   bool gpu = target == "nvptx";
   if (!gpu && target != "cpu")

@@ -10,6 +10,7 @@
 
 #include "mha/InitAllDialects.h"
 #include "mha/InitAllPasses.h"
+#include "mha/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -21,6 +22,8 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::mha::registerAllMhaPasses();
+  // Before MlirOptMain parses the command line, so a flag can override it.
+  mlir::mha::useShortSharedPointers();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

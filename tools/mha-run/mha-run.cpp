@@ -12,7 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "mha/Dialect/Mha/IR/AttentionVariant.h"
+#include "mha/Analysis/HostTensor.h"
+#include "mha/Analysis/SpecProblem.h"
 #include "mha/InitAllDialects.h"
 #include "mha/Reference/AttentionReference.h"
 #include "mha/runtime.h"
@@ -36,6 +37,7 @@
 #include <random>
 
 using namespace mlir;
+using namespace mlir::mha::analysis;
 using namespace mlir::mha::reference;
 namespace cl = llvm::cl;
 
@@ -62,133 +64,6 @@ static cl::opt<bool> timeOnly("time-only",
 static cl::list<std::string> functions("function",
                                        cl::desc("Only run these functions"),
                                        cl::cat(category));
-
-namespace {
-
-/// A tensor argument or result of the C function, with its storage.
-struct Buffer {
-  Type elementType;
-  std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;
-  DLTensor tensor{};
-
-  int64_t numElements() const {
-    int64_t n = 1;
-    for (int64_t s : shape)
-      n *= s;
-    return n;
-  }
-  size_t elementBytes() const { return elementType.isF32() ? 4 : 2; }
-  void allocate() {
-    bytes.assign(numElements() * elementBytes(), 0);
-    tensor.data = bytes.data();
-    tensor.device = {kDLCPU, 0};
-    tensor.ndim = static_cast<int>(shape.size());
-    tensor.dtype.code = elementType.isBF16() ? kDLBfloat : kDLFloat;
-    tensor.dtype.bits = elementType.isF32() ? 32 : 16;
-    tensor.dtype.lanes = 1;
-    tensor.shape = shape.data();
-    tensor.strides = nullptr;
-    tensor.byte_offset = 0;
-  }
-  /// Stores `values`, rounded to the element type; returns what was stored.
-  std::vector<double> store(const std::vector<double> &values) {
-    std::vector<double> stored(values.size());
-    for (size_t i = 0; i < values.size(); ++i) {
-      float f = static_cast<float>(values[i]);
-      if (elementType.isF32()) {
-        std::memcpy(&bytes[4 * i], &f, 4);
-        stored[i] = f;
-        continue;
-      }
-      uint16_t bits = elementType.isBF16() ? floatToBFloat(f) : floatToHalf(f);
-      std::memcpy(&bytes[2 * i], &bits, 2);
-      stored[i] = elementType.isBF16() ? bfloatToFloat(bits) : halfToFloat(bits);
-    }
-    return stored;
-  }
-  std::vector<double> load() const {
-    std::vector<double> values(numElements());
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (elementType.isF32()) {
-        float f;
-        std::memcpy(&f, &bytes[4 * i], 4);
-        values[i] = f;
-        continue;
-      }
-      uint16_t bits;
-      std::memcpy(&bits, &bytes[2 * i], 2);
-      values[i] = elementType.isBF16() ? bfloatToFloat(bits) : halfToFloat(bits);
-    }
-    return values;
-  }
-};
-
-/// Calls an exported function with `args.size()` tensor pointers.
-mha_status callExported(void *fn, std::vector<DLTensor *> &args,
-                        const mha_options *opts) {
-  void **a = reinterpret_cast<void **>(args.data());
-  switch (args.size()) {
-  case 4:
-    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
-                                           const mha_options *)>(fn)(
-        a[0], a[1], a[2], a[3], opts);
-  case 5:
-    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
-                                           void *, const mha_options *)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], opts);
-  case 6:
-    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
-                                           void *, void *,
-                                           const mha_options *)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], a[5], opts);
-  case 7:
-    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
-                                           void *, void *, void *,
-                                           const mha_options *)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], opts);
-  case 8:
-    return reinterpret_cast<mha_status (*)(void *, void *, void *, void *,
-                                           void *, void *, void *, void *,
-                                           const mha_options *)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], opts);
-  default:
-    return MHA_ERR_INTERNAL;
-  }
-}
-
-std::vector<int64_t> concreteShape(RankedTensorType type, int64_t lenDim,
-                                   int64_t len) {
-  std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
-  if (ShapedType::isDynamic(shape[0]))
-    shape[0] = batch;
-  for (size_t d = 1; d < shape.size(); ++d)
-    if (ShapedType::isDynamic(shape[d]))
-      shape[d] = static_cast<int64_t>(d) == lenDim ? len : seqLen.getValue();
-  return shape;
-}
-
-std::string describeVariant(const mha::AttentionVariant &v, int64_t Hq,
-                            int64_t Hkv) {
-  std::string s = Hkv == Hq ? "MHA" : Hkv == 1 ? "MQA" : "GQA";
-  if (v.causal)
-    s += " causal";
-  if (v.hasWindows())
-    s += " windows";
-  if (v.sinkTokens)
-    s += " sinks";
-  if (v.softcap)
-    s += " softcap";
-  if (v.hasAlibi)
-    s += " alibi";
-  if (llvm::any_of(v.getTemperatures(), [](float t) { return t != 1.0f; }))
-    s += " temp";
-  if (v.hasPrunedHeads())
-    s += " pruned";
-  return s;
-}
-
-} // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -246,49 +121,20 @@ int main(int argc, char **argv) {
       continue;
     }
     auto qType = cast<RankedTensorType>(op.getQuery().getType());
-    auto kType = cast<RankedTensorType>(op.getKey().getType());
-    auto vType = cast<RankedTensorType>(op.getValue().getType());
     Type elt = qType.getElementType();
+    ElementKind kind = *getElementKind(elt);
 
     // Concrete sizes: the spec's where static, else the flags.
-    std::vector<int64_t> qShape = concreteShape(qType, 2, seqLen);
-    std::vector<int64_t> kShape = concreteShape(kType, 2, seqLen);
-    std::vector<int64_t> vShape = concreteShape(vType, 2, kShape[2]);
-    vShape[0] = kShape[0] = qShape[0];
-    AttentionProblem pr;
-    pr.batch = qShape[0];
-    pr.queryHeads = qShape[1];
-    pr.kvHeads = kShape[1];
-    pr.queryLen = qShape[2];
-    pr.keyLen = kShape[2];
-    pr.headDim = qShape[3];
-    pr.valueDim = vShape[3];
-    auto variant = mha::AttentionVariant::get(op, pr.queryHeads, pr.kvHeads,
-                                              pr.headDim);
-    pr.scale = variant.scale;
-    for (int64_t h = 0; h < pr.queryHeads; ++h) {
-      pr.temperature.push_back(variant.temperature(h));
-      pr.alibiSlopes.push_back(variant.alibiSlope(h));
-      pr.windowLeft.push_back(variant.windowLeft(h));
-      pr.windowRight.push_back(variant.windowRight(h));
-      pr.headAlive.push_back(variant.isHeadAlive(h));
-    }
-    if (variant.softcap)
-      pr.softcap = *variant.softcap;
-    pr.hasAlibi = variant.hasAlibi;
-    pr.causal = variant.causal;
-    pr.sinkTokens = variant.sinkTokens;
+    AttentionShapes shapes = getConcreteShapes(op, batch, seqLen);
+    AttentionProblem pr = getReferenceProblem(op, shapes);
 
     // Buffers in C parameter order: arguments, then results.
-    std::vector<Buffer> buffers;
+    std::vector<HostTensor> buffers;
     std::vector<double> qData, kData, vData;
     for (BlockArgument arg : func.getArguments()) {
-      Buffer buf;
-      buf.elementType = elt;
-      buf.shape = arg == op.getQuery() ? qShape
-                  : arg == op.getKey() ? kShape
-                                       : vShape;
-      buf.allocate();
+      HostTensor buf(kind, arg == op.getQuery() ? shapes.query
+                           : arg == op.getKey() ? shapes.key
+                                                : shapes.value);
       std::vector<double> values(buf.numElements());
       for (double &x : values)
         x = normal(rng);
@@ -306,23 +152,20 @@ int main(int argc, char **argv) {
                                ret.getOperands().end());
     std::vector<int64_t> rowShape = {pr.batch, pr.queryHeads, pr.queryLen};
     for (Value r : results) {
-      Buffer buf;
-      buf.elementType = r == op.getOutput() ? elt : Float32Type::get(&context);
       if (r == op.getOutput())
-        buf.shape = {pr.batch, pr.queryHeads, pr.queryLen, pr.valueDim};
+        buffers.emplace_back(kind, std::vector<int64_t>{pr.batch, pr.queryHeads,
+                                                        pr.queryLen,
+                                                        pr.valueDim});
       else if (r == op.getProbs())
-        buf.shape = {pr.batch, pr.queryHeads, pr.queryLen, pr.keyLen};
+        buffers.emplace_back(ElementKind::f32,
+                             std::vector<int64_t>{pr.batch, pr.queryHeads,
+                                                  pr.queryLen, pr.keyLen});
       else
-        buf.shape = rowShape;
-      buf.allocate();
-      buffers.push_back(std::move(buf));
+        buffers.emplace_back(ElementKind::f32, rowShape);
     }
     std::vector<DLTensor *> args;
-    for (Buffer &b : buffers) {
-      b.tensor.data = b.bytes.data();
-      b.tensor.shape = b.shape.data();
-      args.push_back(&b.tensor);
-    }
+    for (HostTensor &b : buffers)
+      args.push_back(b.getDLTensor());
 
     mha_options opts{};
     opts.num_threads = threads;
@@ -347,8 +190,7 @@ int main(int argc, char **argv) {
     if (status != MHA_OK) {
       llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
                                     func.getSymName(),
-                                    describeVariant(variant, pr.queryHeads,
-                                                    pr.kvHeads),
+                                    describeVariant(op),
                                     eltName, shape,
                                     lastError ? lastError() : "error");
       allPassed = false;
@@ -362,7 +204,7 @@ int main(int argc, char **argv) {
       llvm::outs() << llvm::formatv(
           "{0,-28} {1,-30} {2,-5} {3,-34} {4,9:f3} ms {5,8:f1} GFLOP/s\n",
           func.getSymName(),
-          describeVariant(variant, pr.queryHeads, pr.kvHeads), eltName, shape,
+          describeVariant(op), eltName, shape,
           ms, flops / ms * 1e-6);
       continue;
     }
@@ -408,7 +250,7 @@ int main(int argc, char **argv) {
         ok = false;
     };
     for (size_t i = 0; i < results.size(); ++i) {
-      const Buffer &buf = buffers[func.getNumArguments() + i];
+      const HostTensor &buf = buffers[func.getNumArguments() + i];
       Value r = results[i];
       if (r == op.getOutput())
         check(buf.load(), ref.output, "o", false);
@@ -422,7 +264,7 @@ int main(int argc, char **argv) {
     allPassed &= ok;
     llvm::outs() << llvm::formatv(
         "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n",
-        func.getSymName(), describeVariant(variant, pr.queryHeads, pr.kvHeads),
+        func.getSymName(), describeVariant(op),
         eltName, shape, worstName, worst, times[times.size() / 2],
         ok ? "ok" : "FAIL");
   }

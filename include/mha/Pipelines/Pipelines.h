@@ -94,6 +94,10 @@ void buildMhaNvptxHostPipeline(OpPassManager &pm);
 void buildMhaNvptxPipeline(OpPassManager &pm,
                            const MhaNvptxPipelineOptions &options);
 
+/// Makes LLVM's NVPTX back end use 32-bit shared-memory pointers unless the
+/// command line said otherwise. Call after parsing the command line.
+void useShortSharedPointers();
+
 /// The PTX ISA feature ("+ptx80") LLVM needs for `chip` ("sm_90a"), or
 /// failure when the chip is malformed or older than sm_80.
 FailureOr<std::string> getPtxFeaturesForChip(llvm::StringRef chip);

@@ -122,14 +122,21 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   // accumulators only fit in registers up to head dim 128.
   int64_t maxDim = std::max(headDim, valueDim);
   config.rowTilesPerWarp = rowTiles ? rowTiles : maxDim <= 128 ? 2 : 1;
-  // Key tiles: S holds rowTiles x cols / 2 registers per thread. 32 keys
-  // keep two row tiles at D = 128 (one at D = 256) free of spills, and at
-  // D = 64 when ALiBi or softcap keep more values live (checked with
-  // ptxas -v, test/Target/NVPTX/ptx.mlir).
+  // Key tiles: S holds rowTiles x cols / 2 registers per thread, and the
+  // masked path (causal, windows, sinks) and ALiBi/softcap keep more values
+  // live. The choice keeps every variant free of spills (ptxas -v over all
+  // of scripts/gpu/cases.py in test/Target/NVPTX/variants.test).
   bool heavyScores = variant.hasAlibi || variant.softcap.has_value();
-  bool wideTiles = config.rowTilesPerWarp == 1 ? maxDim <= 128
-                                               : maxDim <= 64 && !heavyScores;
-  config.cols = keysPerTile ? keysPerTile : wideTiles ? 64 : 32;
+  bool masks = variant.causal || variant.hasWindows() || variant.sinkTokens;
+  int64_t cols;
+  if (config.rowTilesPerWarp == 1)
+    cols = maxDim <= 128 ? 64 : heavyScores ? 16 : 32;
+  else if (maxDim <= 64)
+    cols = !heavyScores && !masks ? 64 : 32;
+  else
+    cols = variant.hasWindows() ? 16 : 32;
+  config.cols = keysPerTile ? keysPerTile : cols;
+
   // GQA packing: the query heads of a KV group share one block's K/V tiles,
   // which matters when few query rows fill the block (decoding). Only
   // groups whose heads see the same windows are packed, so a local head

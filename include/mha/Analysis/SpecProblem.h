@@ -1,0 +1,52 @@
+//===- SpecProblem.h - Concrete problems of a spec's attention ------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// From an `mha.attention` of a spec to what a caller of its generated
+// function needs: concrete tensor shapes (dynamic B and L filled in), the
+// element type, the float64 reference problem (AttentionReference.h) and a
+// one-line description of the variant. Shared by mha-run, mha-analyze and
+// their test helpers.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_ANALYSIS_SPECPROBLEM_H
+#define MHA_ANALYSIS_SPECPROBLEM_H
+
+#include "mha/Analysis/HostTensor.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Reference/AttentionReference.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::mha::analysis {
+
+/// Concrete shapes of q [B,Hq,Lq,D], k [B,Hkv,Lk,D] and v [B,Hkv,Lk,Dv].
+struct AttentionShapes {
+  std::vector<int64_t> query, key, value;
+};
+
+/// The spec's static sizes, with dynamic B taken as `batch` and dynamic
+/// lengths as `seqLen` (v's length follows k's).
+AttentionShapes getConcreteShapes(AttentionOp op, int64_t batch,
+                                  int64_t seqLen);
+
+/// The reference problem of `op` at the given shapes.
+reference::AttentionProblem getReferenceProblem(AttentionOp op,
+                                                const AttentionShapes &shapes);
+
+/// The element kind of a spec's f32/f16/bf16 type, if it is one of them.
+std::optional<ElementKind> getElementKind(Type type);
+
+/// A short description of the variant: "GQA causal windows sinks".
+std::string describeVariant(AttentionOp op);
+
+/// The C parameter name of a function argument of `op` ("q", "k" or "v"),
+/// by the role the generated library gives it.
+std::string getArgumentName(AttentionOp op, Value argument);
+
+} // namespace mlir::mha::analysis
+
+#endif // MHA_ANALYSIS_SPECPROBLEM_H

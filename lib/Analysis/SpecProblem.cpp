@@ -1,0 +1,109 @@
+//===- SpecProblem.cpp - Concrete problems of a spec's attention ----------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#include "mha/Analysis/SpecProblem.h"
+
+#include "mha/Dialect/Mha/IR/AttentionVariant.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+using namespace mlir;
+using namespace mlir::mha;
+using namespace mlir::mha::analysis;
+
+/// The static sizes of `type`, dynamic batch -> `batch`, other dynamic
+/// dimensions (the lengths) -> `len`.
+static std::vector<int64_t> concreteShape(Type type, int64_t batch,
+                                          int64_t len) {
+  auto shaped = cast<RankedTensorType>(type);
+  std::vector<int64_t> shape(shaped.getShape().begin(),
+                             shaped.getShape().end());
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (ShapedType::isDynamic(shape[d]))
+      shape[d] = d == 0 ? batch : len;
+  return shape;
+}
+
+AttentionShapes mlir::mha::analysis::getConcreteShapes(AttentionOp op,
+                                                       int64_t batch,
+                                                       int64_t seqLen) {
+  AttentionShapes s;
+  s.query = concreteShape(op.getQuery().getType(), batch, seqLen);
+  s.key = concreteShape(op.getKey().getType(), batch, seqLen);
+  s.value = concreteShape(op.getValue().getType(), batch, s.key[2]);
+  s.key[0] = s.value[0] = s.query[0];
+  return s;
+}
+
+reference::AttentionProblem
+mlir::mha::analysis::getReferenceProblem(AttentionOp op,
+                                         const AttentionShapes &shapes) {
+  reference::AttentionProblem pr;
+  pr.batch = shapes.query[0];
+  pr.queryHeads = shapes.query[1];
+  pr.kvHeads = shapes.key[1];
+  pr.queryLen = shapes.query[2];
+  pr.keyLen = shapes.key[2];
+  pr.headDim = shapes.query[3];
+  pr.valueDim = shapes.value[3];
+  auto variant =
+      AttentionVariant::get(op, pr.queryHeads, pr.kvHeads, pr.headDim);
+  pr.scale = variant.scale;
+  for (int64_t h = 0; h < pr.queryHeads; ++h) {
+    pr.temperature.push_back(variant.temperature(h));
+    pr.alibiSlopes.push_back(variant.alibiSlope(h));
+    pr.windowLeft.push_back(variant.windowLeft(h));
+    pr.windowRight.push_back(variant.windowRight(h));
+    pr.headAlive.push_back(variant.isHeadAlive(h));
+  }
+  if (variant.softcap)
+    pr.softcap = *variant.softcap;
+  pr.hasAlibi = variant.hasAlibi;
+  pr.causal = variant.causal;
+  pr.sinkTokens = variant.sinkTokens;
+  return pr;
+}
+
+std::optional<ElementKind> mlir::mha::analysis::getElementKind(Type type) {
+  if (type.isF32())
+    return ElementKind::f32;
+  if (type.isF16())
+    return ElementKind::f16;
+  if (type.isBF16())
+    return ElementKind::bf16;
+  return std::nullopt;
+}
+
+std::string mlir::mha::analysis::describeVariant(AttentionOp op) {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  auto kType = cast<RankedTensorType>(op.getKey().getType());
+  int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
+  auto v = AttentionVariant::get(op, hq, hkv, qType.getDimSize(3));
+  std::string s = hkv == hq ? "MHA" : hkv == 1 ? "MQA" : "GQA";
+  if (v.causal)
+    s += " causal";
+  if (v.hasWindows())
+    s += " windows";
+  if (v.sinkTokens)
+    s += " sinks";
+  if (v.softcap)
+    s += " softcap";
+  if (v.hasAlibi)
+    s += " alibi";
+  if (llvm::any_of(v.getTemperatures(), [](float t) { return t != 1.0f; }))
+    s += " temp";
+  if (v.hasPrunedHeads())
+    s += " pruned";
+  return s;
+}
+
+std::string mlir::mha::analysis::getArgumentName(AttentionOp op,
+                                                 Value argument) {
+  // The same order as the kernel's roles: an argument used as q and k is q.
+  if (argument == op.getQuery())
+    return "q";
+  if (argument == op.getKey())
+    return "k";
+  return "v";
+}

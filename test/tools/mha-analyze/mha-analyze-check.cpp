@@ -1,0 +1,386 @@
+//===- mha-analyze-check.cpp - Test helper of mha-analyze ------------------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Checks what mha-analyze writes, independently of it:
+//
+//   mha-analyze-check inputs SPEC --function F --batch B --seq-len L
+//                     --seed N -o DIR
+//       writes DIR/q.npy, k.npy, v.npy: random normal inputs of F (f32 for
+//       f32 and bf16 specs, f16 for f16 specs).
+//   mha-analyze-check npy FILE --dtype f32|f16|f64 --shape 1,4,24,16
+//       writes one random normal .npy file (for the error tests).
+//   mha-analyze-check metrics SPEC --function F --inputs DIR --metrics JSON
+//       recomputes every head's metrics with the float64 reference
+//       (lib/Reference: probabilities, entropies, outputs with each head
+//       pruned) straight from the definitions, and compares them with
+//       mha-analyze's metrics.json. Prints one line per head; exits 1 on a
+//       mismatch.
+//   mha-analyze-check png FILE WIDTH HEIGHT
+//       decodes FILE with Cairo and checks its size.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Analysis/HostTensor.h"
+#include "mha/Analysis/Npy.h"
+#include "mha/Analysis/SpecProblem.h"
+#include "mha/InitAllDialects.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cairo.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+
+using namespace mlir;
+using namespace mlir::mha;
+using namespace mlir::mha::analysis;
+using namespace mlir::mha::reference;
+
+namespace {
+
+int usage(const std::string &message) {
+  llvm::errs() << "mha-analyze-check: " << message << "\n";
+  return 2;
+}
+
+/// --name value pairs after the positional arguments.
+std::map<std::string, std::string> parseFlags(int argc, char **argv,
+                                              int first) {
+  std::map<std::string, std::string> flags;
+  for (int i = first; i + 1 < argc; i += 2)
+    flags[std::string(argv[i]).substr(std::string(argv[i])[1] == '-' ? 2 : 1)] =
+        argv[i + 1];
+  return flags;
+}
+
+std::vector<double> randomNormal(int64_t n, std::mt19937 &rng) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> values(n);
+  for (double &x : values)
+    x = normal(rng);
+  return values;
+}
+
+bool writeArray(const std::string &path, const std::string &dtype,
+                const std::vector<int64_t> &shape,
+                const std::vector<double> &values) {
+  std::string error;
+  bool ok;
+  if (dtype == "f16") {
+    HostTensor t(ElementKind::f16, shape);
+    t.store(values);
+    ok = writeNpy(path, "<f2", shape, t.bytes.data(), t.bytes.size(), error);
+  } else if (dtype == "f64") {
+    ok = writeNpy(path, "<f8", shape, values.data(), values.size() * 8, error);
+  } else {
+    std::vector<float> f(values.begin(), values.end());
+    ok = writeNpy(path, "<f4", shape, f.data(), f.size() * 4, error);
+  }
+  if (!ok)
+    llvm::errs() << "mha-analyze-check: " << error << "\n";
+  return ok;
+}
+
+struct Spec {
+  MLIRContext context;
+  OwningOpRef<ModuleOp> module;
+  func::FuncOp func;
+  AttentionOp op;
+};
+
+bool loadSpec(const std::string &path, const std::string &name, Spec &spec) {
+  DialectRegistry registry;
+  registry.insert<func::FuncDialect>();
+  registerAllMhaDialects(registry);
+  spec.context.appendDialectRegistry(registry);
+  spec.module = parseSourceFile<ModuleOp>(path, &spec.context);
+  if (!spec.module)
+    return false;
+  spec.func = spec.module->lookupSymbol<func::FuncOp>(name);
+  if (!spec.func) {
+    llvm::errs() << "mha-analyze-check: no function '" << name << "'\n";
+    return false;
+  }
+  spec.func.walk([&](AttentionOp a) { spec.op = a; });
+  return static_cast<bool>(spec.op);
+}
+
+int writeInputs(Spec &spec, std::map<std::string, std::string> &flags) {
+  AttentionShapes shapes =
+      getConcreteShapes(spec.op, std::stoll(flags["batch"]),
+                        std::stoll(flags["seq-len"]));
+  std::mt19937 rng(std::stoul(flags["seed"]));
+  bool f16 = cast<RankedTensorType>(spec.op.getQuery().getType())
+                 .getElementType()
+                 .isF16();
+  for (BlockArgument arg : spec.func.getArguments()) {
+    std::string name = getArgumentName(spec.op, arg);
+    const std::vector<int64_t> &shape = name == "q"   ? shapes.query
+                                        : name == "k" ? shapes.key
+                                                      : shapes.value;
+    int64_t n = 1;
+    for (int64_t s : shape)
+      n *= s;
+    if (!writeArray(flags["o"] + "/" + name + ".npy", f16 ? "f16" : "f32",
+                    shape, randomNormal(n, rng)))
+      return 1;
+  }
+  return 0;
+}
+
+/// Reads DIR/<name>.npy as float64 values (as the library sees them).
+std::vector<double> readInput(const std::string &dir, const std::string &name,
+                              ElementKind kind, std::vector<int64_t> &shape) {
+  NpyArray array;
+  std::string error;
+  if (!readNpy(dir + "/" + name + ".npy", array, error)) {
+    llvm::errs() << "mha-analyze-check: " << error << "\n";
+    std::exit(2);
+  }
+  shape = array.shape;
+  HostTensor t(array.descr == "<f2" ? ElementKind::f16 : ElementKind::f32,
+               shape);
+  t.bytes = array.data;
+  std::vector<double> values = t.load();
+  if (kind == ElementKind::bf16) {
+    HostTensor rounded(kind, shape);
+    values = rounded.store(values);
+  }
+  return values;
+}
+
+int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
+  auto qType = cast<RankedTensorType>(spec.op.getQuery().getType());
+  ElementKind kind = *getElementKind(qType.getElementType());
+  std::map<std::string, std::vector<double>> data;
+  AttentionShapes shapes;
+  for (BlockArgument arg : spec.func.getArguments()) {
+    std::string name = getArgumentName(spec.op, arg);
+    std::vector<int64_t> shape;
+    data[name] = readInput(flags["inputs"], name, kind, shape);
+    (name == "q" ? shapes.query : name == "k" ? shapes.key : shapes.value) =
+        shape;
+  }
+  // Self-attention specs pass one argument as several roles.
+  if (spec.op.getKey() == spec.op.getQuery()) {
+    data["k"] = data["q"];
+    shapes.key = shapes.query;
+  }
+  if (spec.op.getValue() == spec.op.getQuery()) {
+    data["v"] = data["q"];
+    shapes.value = shapes.query;
+  }
+  if (spec.op.getValue() == spec.op.getKey()) {
+    data["v"] = data["k"];
+    shapes.value = shapes.key;
+  }
+  AttentionProblem pr = getReferenceProblem(spec.op, shapes);
+  AttentionResult ref = computeAttention(pr, data["q"], data["k"], data["v"]);
+  const int64_t B = pr.batch, H = pr.queryHeads, Lq = pr.queryLen,
+                Lk = pr.keyLen;
+
+  auto buffer = llvm::MemoryBuffer::getFile(flags["metrics"]);
+  if (!buffer)
+    return usage("cannot read '" + flags["metrics"] + "'");
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*buffer)->getBuffer());
+  if (!json)
+    return usage("'" + flags["metrics"] +
+                 "' is not JSON: " + llvm::toString(json.takeError()));
+  const llvm::json::Array *heads = json->getAsObject()->getArray("heads");
+  if (!heads || static_cast<int64_t>(heads->size()) != H)
+    return usage("metrics.json must have " + std::to_string(H) + " heads");
+
+  // Tolerances: f32 results, or f16/bf16 inputs and outputs (SPEC.md).
+  bool half = kind != ElementKind::f32;
+  double entropyTol = half ? 2e-2 : 1e-4, importanceTol = half ? 1e-2 : 1e-4,
+         corrTol = half ? 2e-2 : 1e-4;
+
+  // Pearson correlations of the heads' probabilities, all (b, i, j).
+  auto value = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+    return ref.probs[((b * H + h) * Lq + i) * Lk + j];
+  };
+  std::vector<double> mean(H, 0.0), sd(H, 0.0);
+  double n = static_cast<double>(B * Lq * Lk);
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < Lq; ++i)
+        for (int64_t j = 0; j < Lk; ++j)
+          mean[h] += value(b, h, i, j) / n;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < Lq; ++i)
+        for (int64_t j = 0; j < Lk; ++j)
+          sd[h] += std::pow(value(b, h, i, j) - mean[h], 2);
+    sd[h] = std::sqrt(sd[h]);
+  }
+  auto pearson = [&](int64_t h, int64_t g) {
+    double c = 0.0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < Lq; ++i)
+        for (int64_t j = 0; j < Lk; ++j)
+          c += (value(b, h, i, j) - mean[h]) * (value(b, g, i, j) - mean[g]);
+    return c / (sd[h] * sd[g]);
+  };
+
+  bool allOk = true;
+  for (int64_t h = 0; h < H; ++h) {
+    const llvm::json::Object *m = (*heads)[h].getAsObject();
+    std::vector<std::string> problems;
+    auto number = [&](llvm::StringRef key) {
+      std::optional<double> v = m->getNumber(key);
+      if (!v)
+        problems.push_back(key.str() + " missing");
+      return v.value_or(NAN);
+    };
+    if (m->getInteger("head") != h)
+      problems.push_back("head number");
+
+    // Entropy: mean over rows where some key is visible (and the head lives).
+    double entropySum = 0.0;
+    int64_t visibleRows = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < Lq; ++i) {
+        bool any = false;
+        for (int64_t j = 0; j < Lk && !any; ++j)
+          any = pr.isVisible(h, i, j);
+        if (!any || !pr.headAlive[h])
+          continue;
+        entropySum += ref.entropy[(b * H + h) * Lq + i];
+        ++visibleRows;
+      }
+    double entropy = visibleRows ? entropySum / visibleRows : 0.0;
+    double gotEntropy = number("entropy");
+    if (!(std::abs(gotEntropy - entropy) <= entropyTol * std::max(1.0, entropy)))
+      problems.push_back(
+          llvm::formatv("entropy {0} != {1}", gotEntropy, entropy).str());
+
+    // Importance: the relative change of o when head h is pruned.
+    AttentionProblem ablated = pr;
+    ablated.headAlive[h] = false;
+    std::vector<double> without =
+        computeAttention(ablated, data["q"], data["k"], data["v"]).output;
+    double diff = 0.0, norm = 0.0;
+    for (size_t e = 0; e < without.size(); ++e) {
+      diff += std::pow(ref.output[e] - without[e], 2);
+      norm += std::pow(ref.output[e], 2);
+    }
+    double importance = norm > 0 ? std::sqrt(diff / norm) : 0.0;
+    double gotImportance = number("importance");
+    if (!(std::abs(gotImportance - importance) <= importanceTol))
+      problems.push_back(
+          llvm::formatv("importance {0} != {1}", gotImportance, importance)
+              .str());
+    if (!pr.headAlive[h] && (gotEntropy != 0.0 || gotImportance != 0.0))
+      problems.push_back("a pruned head must have entropy and importance 0");
+
+    // The most similar head by Pearson correlation.
+    double best = -INFINITY, second = -INFINITY;
+    int64_t bestHead = -1;
+    for (int64_t g = 0; g < H && sd[h] > 0; ++g) {
+      if (g == h || !(sd[g] > 0))
+        continue;
+      double c = pearson(h, g);
+      if (c > best) {
+        second = best;
+        best = c;
+        bestHead = g;
+      } else if (c > second) {
+        second = c;
+      }
+    }
+    const llvm::json::Value *corr = m->get("max_correlation");
+    const llvm::json::Value *similar = m->get("most_similar_head");
+    if (bestHead < 0) {
+      if (!corr || !similar || corr->kind() != llvm::json::Value::Null ||
+          similar->kind() != llvm::json::Value::Null)
+        problems.push_back("max_correlation and most_similar_head must be "
+                           "null for a constant pattern");
+    } else {
+      double got = number("max_correlation");
+      if (!(std::abs(got - best) <= corrTol))
+        problems.push_back(
+            llvm::formatv("max_correlation {0} != {1}", got, best).str());
+      // A near tie may resolve either way.
+      if (m->getInteger("most_similar_head") != bestHead &&
+          best - second > 2 * corrTol)
+        problems.push_back(
+            llvm::formatv("most_similar_head != {0}", bestHead).str());
+    }
+
+    llvm::outs() << llvm::formatv(
+        "head {0}: entropy {1:f4} importance {2:f4} max_correlation {3} "
+        "most_similar {4}: {5}\n",
+        h, entropy, importance,
+        bestHead < 0 ? std::string("null") : llvm::formatv("{0:f4}", best).str(),
+        bestHead < 0 ? std::string("null") : std::to_string(bestHead),
+        problems.empty() ? "ok" : "FAIL");
+    for (const std::string &p : problems)
+      llvm::outs() << "  " << p << "\n";
+    allOk &= problems.empty();
+  }
+  return allOk ? 0 : 1;
+}
+
+int checkPng(const std::string &path, int width, int height) {
+  cairo_surface_t *surface = cairo_image_surface_create_from_png(path.c_str());
+  cairo_status_t status = cairo_surface_status(surface);
+  int rc = 0;
+  if (status != CAIRO_STATUS_SUCCESS) {
+    llvm::outs() << path << ": cannot decode: "
+                 << cairo_status_to_string(status) << "\n";
+    rc = 1;
+  } else {
+    int w = cairo_image_surface_get_width(surface),
+        h = cairo_image_surface_get_height(surface);
+    rc = w == width && h == height ? 0 : 1;
+    llvm::outs() << llvm::formatv("{0}: {1}x{2} {3}\n", path, w, h,
+                                  rc ? "FAIL" : "ok");
+  }
+  cairo_surface_destroy(surface);
+  return rc;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 3)
+    return usage("usage: mha-analyze-check inputs|npy|metrics|png ...");
+  std::string mode = argv[1];
+  if (mode == "png") {
+    if (argc != 5)
+      return usage("usage: mha-analyze-check png FILE WIDTH HEIGHT");
+    return checkPng(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
+  }
+  std::map<std::string, std::string> flags = parseFlags(argc, argv, 3);
+  if (mode == "npy") {
+    std::vector<int64_t> shape;
+    llvm::SmallVector<llvm::StringRef> dims;
+    llvm::StringRef(flags["shape"]).split(dims, ',');
+    int64_t n = 1;
+    for (llvm::StringRef d : dims) {
+      shape.push_back(std::stoll(d.str()));
+      n *= shape.back();
+    }
+    std::mt19937 rng(7);
+    return writeArray(argv[2], flags["dtype"], shape, randomNormal(n, rng)) ? 0
+                                                                            : 1;
+  }
+  Spec spec;
+  if (!loadSpec(argv[2], flags["function"], spec))
+    return 2;
+  if (mode == "inputs")
+    return writeInputs(spec, flags);
+  if (mode == "metrics")
+    return checkMetrics(spec, flags);
+  return usage("unknown mode '" + mode + "'");
+}

@@ -1,0 +1,214 @@
+//===- Report.cpp - metrics.json and report.html of mha-analyze -----------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#include "Report.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir::mha::analysis;
+
+static llvm::Error writeFile(const std::string &path,
+                             llvm::function_ref<void(llvm::raw_ostream &)> body) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return llvm::createStringError(ec, "cannot write '%s': %s", path.c_str(),
+                                   ec.message().c_str());
+  body(os);
+  os.close();
+  if (os.has_error())
+    return llvm::createStringError(os.error(), "cannot write '%s'",
+                                   path.c_str());
+  return llvm::Error::success();
+}
+
+llvm::Error
+mlir::mha::analysis::writeMetricsJson(const std::string &path,
+                                      const FunctionAnalysis &a) {
+  return writeFile(path, [&](llvm::raw_ostream &os) {
+    llvm::json::OStream j(os, 2);
+    j.object([&] {
+      j.attribute("function", a.name);
+      j.attribute("variant", a.variant);
+      j.attribute("dtype", a.elementType);
+      j.attribute("inputs", a.inputs);
+      j.attributeObject("shape", [&] {
+        j.attribute("batch", a.batch);
+        j.attribute("query_heads", a.queryHeads);
+        j.attribute("kv_heads", a.kvHeads);
+        j.attribute("query_len", a.queryLen);
+        j.attribute("key_len", a.keyLen);
+        j.attribute("head_dim", a.headDim);
+        j.attribute("value_dim", a.valueDim);
+      });
+      j.attributeObject("heatmaps", [&] {
+        j.attribute("batch", 0);
+        j.attribute("scale", "log10");
+        j.attribute("scale_low", a.scaleLow);
+        j.attribute("downsampling", "block average");
+        j.attribute("head_block", a.headFactor);
+        j.attribute("grid_block", a.gridFactor);
+      });
+      j.attributeArray("heads", [&] {
+        for (const HeadMetrics &m : a.heads) {
+          j.object([&] {
+            j.attribute("head", m.head);
+            j.attribute("entropy", m.entropy);
+            j.attribute("importance", m.importance);
+            j.attribute("max_correlation",
+                        m.maxCorrelation ? llvm::json::Value(*m.maxCorrelation)
+                                         : llvm::json::Value(nullptr));
+            j.attribute("most_similar_head",
+                        m.mostSimilarHead
+                            ? llvm::json::Value(*m.mostSimilarHead)
+                            : llvm::json::Value(nullptr));
+            j.attribute("mean_distance", m.meanDistance);
+            j.attribute("kv_head", a.kvHead[m.head]);
+            j.attribute("window_left", a.windowLeft[m.head]);
+            j.attribute("window_right", a.windowRight[m.head]);
+            j.attribute("pruned", static_cast<bool>(a.pruned[m.head]));
+            j.attribute("image", "head_" + std::to_string(m.head) + ".png");
+          });
+        }
+      });
+    });
+    os << "\n";
+  });
+}
+
+static std::string escapeHtml(llvm::StringRef text) {
+  std::string s;
+  for (char c : text) {
+    switch (c) {
+    case '<':
+      s += "&lt;";
+      break;
+    case '>':
+      s += "&gt;";
+      break;
+    case '&':
+      s += "&amp;";
+      break;
+    case '"':
+      s += "&quot;";
+      break;
+    default:
+      s += c;
+    }
+  }
+  return s;
+}
+
+static const char kStyle[] = R"(<style>
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }
+th { background: #eee; }
+td.bar { text-align: left; min-width: 8em; }
+td.bar span { display: inline-block; height: 0.8em; background: #3b528b; }
+.heads img { margin: 0.3em; vertical-align: top; }
+.note { color: #555; max-width: 60em; }
+</style>
+)";
+
+static std::string formatWindow(int64_t w) {
+  return w < 0 ? "-" : std::to_string(w);
+}
+
+llvm::Error
+mlir::mha::analysis::writeFunctionReport(const std::string &path,
+                                         const FunctionAnalysis &a) {
+  return writeFile(path, [&](llvm::raw_ostream &os) {
+    os << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<title>"
+       << "mha-analyze: " << escapeHtml(a.name) << "</title>\n"
+       << kStyle << "</head><body>\n";
+    os << "<h1>" << escapeHtml(a.name) << "</h1>\n<p>"
+       << escapeHtml(a.variant) << ", " << a.elementType
+       << llvm::formatv(", B={0} Hq={1} Hkv={2} Lq={3} Lk={4} D={5} Dv={6}",
+                        a.batch, a.queryHeads, a.kvHeads, a.queryLen,
+                        a.keyLen, a.headDim, a.valueDim)
+       << "; inputs: " << escapeHtml(a.inputs) << ".</p>\n";
+    os << "<h2>Metrics</h2>\n<table>\n<tr><th>head</th><th>kv head</th>"
+          "<th>window left/right</th><th>pruned</th><th>entropy (nats)</th>"
+          "<th>importance</th><th></th><th>max correlation</th>"
+          "<th>most similar head</th><th>mean distance</th></tr>\n";
+    double maxImportance = 0.0;
+    for (const HeadMetrics &m : a.heads)
+      maxImportance = std::max(maxImportance, m.importance);
+    for (const HeadMetrics &m : a.heads) {
+      double bar = maxImportance > 0 ? 100.0 * m.importance / maxImportance : 0;
+      os << llvm::formatv(
+          "<tr><td><a href=\"head_{0}.png\">{0}</a></td><td>{1}</td>"
+          "<td>{2} / {3}</td><td>{4}</td><td>{5:f4}</td><td>{6:f4}</td>"
+          "<td class=\"bar\"><span style=\"width: {7:f0}%\"></span></td>"
+          "<td>{8}</td><td>{9}</td><td>{10:f1}</td></tr>\n",
+          m.head, a.kvHead[m.head], formatWindow(a.windowLeft[m.head]),
+          formatWindow(a.windowRight[m.head]),
+          a.pruned[m.head] ? "yes" : "", m.entropy, m.importance, bar,
+          m.maxCorrelation ? llvm::formatv("{0:f4}", *m.maxCorrelation).str()
+                           : std::string("-"),
+          m.mostSimilarHead ? std::to_string(*m.mostSimilarHead)
+                            : std::string("-"),
+          m.meanDistance);
+    }
+    os << "</table>\n";
+    os << "<p class=\"note\"><b>entropy</b>: mean Shannon entropy of the "
+          "rows that see at least one key, all batches (ln Lk for a uniform "
+          "row). <b>importance</b>: ||o - o<sub>without h</sub>|| / ||o||, "
+          "head h ablated through the runtime head mask. <b>max "
+          "correlation</b>: the largest Pearson correlation of the head's "
+          "probabilities with another head's. <b>mean distance</b>: mean of "
+          "sum<sub>j</sub> p<sub>ij</sub> |i + Lk - Lq - j| over rows.</p>\n";
+    os << "<h2>Attention probabilities</h2>\n<p class=\"note\">Batch element "
+          "0; queries top to bottom, keys left to right; log10 colour scale "
+          "from "
+       << llvm::formatv("{0:e0}", a.scaleLow)
+       << " to 1, grey for exact zeros (masked keys, pruned heads).";
+    if (a.gridFactor > 1 || a.headFactor > 1)
+      os << llvm::formatv(" Downsampled by averaging blocks of {0}x{0} "
+                          "probabilities in the grid and {1}x{1} in the "
+                          "per-head pictures.",
+                          a.gridFactor, a.headFactor);
+    os << "</p>\n<p><img src=\"heatmaps.png\" alt=\"heatmaps of every "
+          "head\"></p>\n<div class=\"heads\">\n";
+    for (const HeadMetrics &m : a.heads)
+      os << llvm::formatv("<img src=\"head_{0}.png\" alt=\"head {0}\">\n",
+                          m.head);
+    os << "</div>\n<p class=\"note\">Raw numbers: <a "
+          "href=\"metrics.json\">metrics.json</a>.</p>\n</body></html>\n";
+  });
+}
+
+llvm::Error mlir::mha::analysis::writeIndexReport(
+    const std::string &path, const std::vector<FunctionAnalysis> &analyses,
+    const std::vector<std::pair<std::string, std::string>> &skipped) {
+  return writeFile(path, [&](llvm::raw_ostream &os) {
+    os << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
+       << "<title>mha-analyze</title>\n"
+       << kStyle << "</head><body>\n<h1>Head analysis</h1>\n<table>\n"
+       << "<tr><th>function</th><th>variant</th><th>dtype</th><th>shape</th>"
+          "<th>heatmaps</th></tr>\n";
+    for (const FunctionAnalysis &a : analyses) {
+      std::string name = escapeHtml(a.name);
+      os << llvm::formatv(
+          "<tr><td><a href=\"{0}/report.html\">{0}</a></td><td>{1}</td>"
+          "<td>{2}</td><td>B={3} Hq={4} Hkv={5} Lq={6} Lk={7}</td>"
+          "<td><a href=\"{0}/report.html\"><img src=\"{0}/heatmaps.png\" "
+          "width=\"240\" alt=\"heatmaps of {0}\"></a></td></tr>\n",
+          name, escapeHtml(a.variant), a.elementType, a.batch, a.queryHeads,
+          a.kvHeads, a.queryLen, a.keyLen);
+    }
+    os << "</table>\n";
+    if (!skipped.empty()) {
+      os << "<h2>Not analysed</h2>\n<ul>\n";
+      for (const auto &[name, reason] : skipped)
+        os << "<li><b>" << escapeHtml(name) << "</b>: " << escapeHtml(reason)
+           << "</li>\n";
+      os << "</ul>\n";
+    }
+    os << "</body></html>\n";
+  });
+}
