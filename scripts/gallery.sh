@@ -61,6 +61,16 @@ echo "IR after every pass: $out/<example>.passes.mlir ($(ls "$out"/*.passes.mlir
 grep -o 'IR Dump After [A-Za-z]*' "$out/mha.passes.mlir" | sed 's/IR Dump After /  /' | uniq | tr '\n' ' '
 echo
 
+# Head analysis of the multi-scale example (local and global heads, sinks):
+# heatmaps, entropy, importance by ablation, similarity; open
+# $out/analysis/report.html.
+analysis_len="${MHA_GALLERY_ANALYSIS_SEQ_LEN:-768}"
+echo
+echo "mha-analyze examples/multiscale_sinks.mlir (B=1, L=$analysis_len):"
+"$bin/mha-analyze" "$root/examples/multiscale_sinks.mlir" --batch 1 \
+  --seq-len "$analysis_len" -o "$out/analysis" | sed 's/^/  /' || status=1
+echo "  report: $out/analysis/report.html"
+
 # The C program of examples/app.c against the MQA library.
 "$bin/mha-compile" "$root/examples/mqa.mlir" -o "$out/libmqa.so"
 ${CC:-cc} -std=c99 -Wall "$root/examples/app.c" -I"$out" -L"$out" -lmqa -Wl,-rpath,"$out" -lm -o "$out/app"

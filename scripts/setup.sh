@@ -9,6 +9,8 @@ PACKAGES=(
   "clang-${LLVM_MAJOR}" "lld-${LLVM_MAJOR}" "llvm-${LLVM_MAJOR}-tools"
   cmake ninja-build ccache python3 libdlpack-dev libgtest-dev zlib1g-dev
   libzstd-dev "libclang-rt-${LLVM_MAJOR}-dev"
+  # mha-analyze draws its heatmaps with Cairo (found through pkg-config).
+  pkg-config libcairo2-dev
 )
 
 missing=()

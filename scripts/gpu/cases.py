@@ -168,6 +168,9 @@ BENCH_SPECS = [
     dict(name="bench_mha_d64_causal", Hq=16, Hkv=16, D=64, attrs={"causal": True}),
     dict(name="bench_gqa_d128_full", Hq=32, Hkv=8, D=128, attrs={}),
     dict(name="bench_gqa_d128_causal", Hq=32, Hkv=8, D=128, attrs={"causal": True}),
+    # Decoding: a few query rows against a long KV cache (non-causal: every
+    # cached key is visible), where GQA packing shares K/V across heads.
+    dict(name="bench_gqa_d128_decode", Hq=32, Hkv=8, D=128, attrs={}),
     # Multi-scale: heads 0-7 local (window_left 256, causal), heads 8-15
     # global causal.
     dict(name="bench_ms_d128_causal", Hq=16, Hkv=16, D=128,
@@ -186,6 +189,7 @@ BENCH_RUNS = (
     + [("bench_gqa_d128_full", 4096, True)]
     + [("bench_gqa_d128_causal", L, L >= 4096) for L in (1024, 4096, 16384)]
     + [("bench_ms_d128_causal", L, True) for L in (4096, 16384)]
+    + [("bench_gqa_d128_decode", L, False, lq) for L in (16384,) for lq in (1, 16)]
 )
 
 ATTR_ORDER = ["scale", "temperature", "softcap", "alibi_slopes", "causal",
@@ -310,8 +314,9 @@ def build_manifest(target, chip):
         entry["text"] = spec_text(s["name"], "bf16", s["Hq"], s["Hkv"], s["D"],
                                   s["attrs"], ("?", "?", "?"))
         specs[s["name"]] = entry
-    for name, L, flex in BENCH_RUNS:
-        bench.append(dict(spec=name, B=BENCH_B, L=L, flex=flex))
+    for name, L, flex, *lq in BENCH_RUNS:
+        bench.append(dict(spec=name, B=BENCH_B, L=L, flex=flex,
+                          Lq=lq[0] if lq else None))
     return dict(version=1, target=target, chip=chip, cases=cases,
                 bench_specs=list(specs.values()), bench=bench)
 

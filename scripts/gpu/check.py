@@ -518,9 +518,12 @@ def time_ms(fn, dev, target_s, min_runs=5, max_runs=50):
     return statistics.median(times), n
 
 
-def bench_flops(spec, B, L):
+def bench_flops(spec, B, L, Lq=None):
     a = spec["attrs"]
     hq, D, Dv = spec["Hq"], spec["D"], spec["Dv"]
+    if Lq is not None and Lq != L:
+        # Decoding shapes: non-causal specs only (every key visible).
+        return 2.0 * B * hq * Lq * L * (D + Dv), "dense (Lq x Lk)"
     windowed = (any(w >= 0 for w in a["window_left"] + a["window_right"])
                 or a["sink_tokens"] > 0)
     if windowed:
@@ -671,16 +674,20 @@ def run_bench(ctx, manifest):
         spec = specs[run["spec"]]
         B = args.bench_B or run["B"]
         L = args.bench_L or run["L"]
-        if (spec["name"], B, L) in seen or (only and not only.search(spec["name"])):
+        # Decoding shapes: Lq query rows against L keys (default Lq = L).
+        Lq = min(run.get("Lq") or L, L)
+        if (spec["name"], B, L, Lq) in seen or (only and not only.search(spec["name"])):
             continue
-        seen.add((spec["name"], B, L))
+        seen.add((spec["name"], B, L, Lq))
         hq, hkv, D, Dv = spec["Hq"], spec["Hkv"], spec["D"], spec["Dv"]
         a = spec["attrs"]
         label = (f"{spec['name'].replace('bench_', '')} B={B} H={hq}"
-                 + (f":{hkv}" if hkv != hq else "") + f" L={L}")
-        row = dict(shape=label, spec=spec["name"], B=B, L=L, Hq=hq, Hkv=hkv, D=D,
-                   causal=a["causal"], ms={}, tflops={}, na={}, notes=[])
-        flops, how = bench_flops(spec, B, L)
+                 + (f":{hkv}" if hkv != hq else "")
+                 + (f" Lq={Lq} Lk={L}" if Lq != L else f" L={L}"))
+        row = dict(shape=label, spec=spec["name"], B=B, L=L, Lq=Lq, Hq=hq,
+                   Hkv=hkv, D=D, causal=a["causal"], ms={}, tflops={}, na={},
+                   notes=[])
+        flops, how = bench_flops(spec, B, L, Lq)
         row["flops"], row["flop_count"] = flops, how
         rows.append(row)
         if elapsed() > args.budget:
@@ -689,12 +696,12 @@ def run_bench(ctx, manifest):
             log(f"  {label}: skipped (time budget)")
             continue
         gen = torch.Generator(device=dev)
-        gen.manual_seed(seed_of(ctx.seed, "bench", spec["name"], B, L))
+        gen.manual_seed(seed_of(ctx.seed, "bench", spec["name"], B, L, Lq))
         dt = torch_dtype(spec["dtype"])
-        q = randn((B, hq, L, D), dt, dev, gen)
+        q = randn((B, hq, Lq, D), dt, dev, gen)
         k = randn((B, hkv, L, D), dt, dev, gen)
         v = randn((B, hkv, L, Dv), dt, dev, gen)
-        o = torch.empty((B, hq, L, Dv), dtype=dt, device=dev)
+        o = torch.empty((B, hq, Lq, Dv), dtype=dt, device=dev)
         outputs = {}
 
         def prep_ours():
@@ -740,7 +747,7 @@ def run_bench(ctx, manifest):
             ref_name = next((p for p in ("flex", "fa2", "cudnn") if p in outputs), None)
             if ref_name:
                 err = rel_err(outputs["ours"].float(), outputs[ref_name].float())
-            elif B * hq * L * L <= 2 ** 26:
+            elif B * hq * Lq * L <= 2 ** 26:
                 ref_name = "float64 reference"
                 err = rel_err(outputs["ours"].double(), reference(q, k, v, a)[0])
             else:
