@@ -149,6 +149,27 @@ static std::optional<std::string> runProgram(StringRef program,
   return std::nullopt;
 }
 
+/// Emits `module` (LLVM dialect) as a temporary object file, removed at exit,
+/// and appends its path to `objects`. Returns the exit status (0 = ok).
+static int
+writeObject(ModuleOp module, const mha::CpuTargetOptions &targetOptions,
+            StringRef stem, SmallVectorImpl<std::string> &objects,
+            SmallVectorImpl<std::unique_ptr<llvm::FileRemover>> &removers) {
+  SmallString<128> objectPath;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile(stem, "o", objectPath))
+    return fail("cannot create a temporary file: " + ec.message());
+  removers.push_back(std::make_unique<llvm::FileRemover>(objectPath));
+  std::error_code ec;
+  llvm::raw_fd_ostream os(objectPath, ec);
+  if (ec)
+    return fail("cannot write '" + objectPath + "': " + ec.message());
+  if (failed(mha::emitCpuObject(module, targetOptions, os)))
+    return 1;
+  objects.push_back(std::string(objectPath));
+  return 0;
+}
+
 static std::string defaultRuntimeLib(const char *argv0) {
   std::string exe = llvm::sys::fs::getMainExecutable(
       argv0, reinterpret_cast<void *>(&defaultRuntimeLib));
@@ -280,21 +301,12 @@ int main(int argc, char **argv) {
     mha::buildMhaNvptxHostPipeline(host);
     if (failed(host.run(*module)))
       return 1;
-    SmallString<128> objectPath;
-    if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
-            "mha-host", "o", objectPath))
-      return fail("cannot create a temporary file: " + ec.message());
-    removers.push_back(std::make_unique<llvm::FileRemover>(objectPath));
-    std::error_code ec;
-    llvm::raw_fd_ostream os(objectPath, ec);
-    if (ec)
-      return fail("cannot write '" + objectPath + "': " + ec.message());
     mha::CpuTargetOptions targetOptions;
     targetOptions.llvmIRPath = emitLLVM;
     targetOptions.assemblyPath = emitAsm;
-    if (failed(mha::emitCpuObject(*module, targetOptions, os)))
-      return 1;
-    objects.push_back(std::string(objectPath));
+    if (int rc = writeObject(*module, targetOptions, "mha-host", objects,
+                             removers))
+      return rc;
     primary = std::move(module);
   }
 
@@ -368,15 +380,6 @@ int main(int argc, char **argv) {
     if (failed(pm.run(*copy)))
       return 1;
 
-    SmallString<128> objectPath;
-    if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
-            "mha-kernels", "o", objectPath))
-      return fail("cannot create a temporary file: " + ec.message());
-    removers.push_back(std::make_unique<llvm::FileRemover>(objectPath));
-    std::error_code ec;
-    llvm::raw_fd_ostream os(objectPath, ec);
-    if (ec)
-      return fail("cannot write '" + objectPath + "': " + ec.message());
     mha::CpuTargetOptions targetOptions;
     targetOptions.cpu = variant.cpu;
     targetOptions.features = variant.features;
@@ -384,9 +387,9 @@ int main(int argc, char **argv) {
       targetOptions.llvmIRPath = emitLLVM;
       targetOptions.assemblyPath = emitAsm;
     }
-    if (failed(mha::emitCpuObject(*copy, targetOptions, os)))
-      return 1;
-    objects.push_back(std::string(objectPath));
+    if (int rc = writeObject(*copy, targetOptions, "mha-kernels", objects,
+                             removers))
+      return rc;
     if (i == 0)
       primary = std::move(copy);
   }

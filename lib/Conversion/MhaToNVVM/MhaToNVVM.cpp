@@ -47,26 +47,14 @@ struct ConvertMhaToNVVMPass
                          << "(0 = automatic)";
       return signalPassFailure();
     }
-    SmallVector<func::FuncOp> funcs;
-    for (auto func : module.getOps<func::FuncOp>()) {
-      bool hasMha = false;
-      func.walk([&](Operation *op) {
-        if (isa<AttentionOp, MultiHeadOp>(op))
-          hasMha = true;
-      });
-      if (!hasMha)
-        continue;
-      if (func.isPrivate() || func.isDeclaration()) {
-        func.emitError() << "only public function definitions are exported; '"
-                         << func.getSymName() << "' is private";
-        return signalPassFailure();
-      }
-      funcs.push_back(func);
-    }
-    if (!funcs.empty())
+    FailureOr<SmallVector<func::FuncOp>> funcs =
+        collectExportedFunctions(module);
+    if (failed(funcs))
+      return signalPassFailure();
+    if (!funcs->empty())
       module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                       UnitAttr::get(module.getContext()));
-    for (func::FuncOp func : funcs)
+    for (func::FuncOp func : *funcs)
       if (failed(convertFunction(func)))
         return signalPassFailure();
   }

@@ -53,6 +53,16 @@ FailureOr<std::pair<int32_t, bool>> parseChip(StringRef chip) {
   return std::make_pair(sm, archSpecific);
 }
 
+/// An LLVM struct (or array) value of `type` holding `fields`.
+Value buildAggregate(OpBuilder &b, Location loc, Type type,
+                     ArrayRef<Value> fields) {
+  Value aggregate = LLVM::UndefOp::create(b, loc, type);
+  for (auto [i, v] : llvm::enumerate(fields))
+    aggregate = LLVM::InsertValueOp::create(b, loc, aggregate, v,
+                                            ArrayRef<int64_t>{(int64_t)i});
+  return aggregate;
+}
+
 /// A constant global of `type` whose value `init` builds in its initializer
 /// region (constants holding addresses of other globals need one).
 void buildConstant(OpBuilder &b, Location loc, ModuleOp module, Type type,
@@ -105,28 +115,18 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   FailureOr<std::pair<std::string, int32_t>> images = emitImages(binary);
   if (failed(images))
     return failure();
-  auto [imagesSymbol, numImages] = *images;
+  std::string imagesSymbol = images->first;
+  int32_t numImages = images->second;
   HostGlue glue(module, entry, loc);
   std::string kernelSymbol = glue.emitString("kernel_name", kernelName);
 
   OpBuilder &b = glue.b;
   MLIRContext *ctx = module.getContext();
-  Type i32 = glue.i32, i64 = glue.i64, ptr = glue.ptrType;
-  // mha_gpu_image[] and mha_gpu_kernel, as constants built in initializer
-  // regions (they hold addresses of the other globals).
+  Type i32 = glue.i32, ptr = glue.ptrType;
+  // The mha_gpu_kernel, a constant built in an initializer region (it holds
+  // addresses of other globals).
   auto kernelType = LLVM::LLVMStructType::getLiteral(
       ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr});
-  auto buildGlobal = [&](Type type, StringRef symbol,
-                         function_ref<Value(OpBuilder &)> init) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(module.getBody());
-    auto global = LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
-                                         LLVM::Linkage::Internal, symbol,
-                                         Attribute());
-    Block *block = b.createBlock(&global.getInitializerRegion());
-    OpBuilder ib = OpBuilder::atBlockBegin(block);
-    LLVM::ReturnOp::create(ib, loc, init(ib));
-  };
   std::string kernelDesc = (entry.getName() + "__gpu_kernel").str();
   buildConstant(b, loc, module, kernelType, kernelDesc, [&](OpBuilder &ib) {
     SmallVector<Value> fields{glue.addressOf(ib, kernelSymbol),
@@ -137,11 +137,7 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
                               glue.constI32(ib, numImages),
                               glue.constI32(ib, getInt("heads_per_block")),
                               glue.addressOf(ib, imagesSymbol)};
-    Value s = LLVM::UndefOp::create(ib, loc, kernelType);
-    for (auto [f, v] : llvm::enumerate(fields))
-      s = LLVM::InsertValueOp::create(ib, loc, s, v,
-                                      ArrayRef<int64_t>{(int64_t)f});
-    return s;
+    return buildAggregate(ib, loc, kernelType, fields);
   });
 
   // The declaration is replaced by the exported function of the same name.
@@ -217,22 +213,17 @@ MhaEmitGpuEntryPointsPass::emitImages(gpu::BinaryOp binary) {
   };
   std::string imagesSymbol = prefix + "__images";
   buildConstant(b, loc, module, imagesType, imagesSymbol, [&](OpBuilder &ib) {
-    Value array = LLVM::UndefOp::create(ib, loc, imagesType);
-    for (auto [i, image] : llvm::enumerate(images)) {
-      Value s = LLVM::UndefOp::create(ib, loc, imageType);
+    SmallVector<Value> entries;
+    for (const Image &image : images) {
       SmallVector<Value> fields{
           constI32(ib, image.sm), constI32(ib, image.archSpecific),
           constI32(ib, image.format), constI32(ib, 0),
           LLVM::AddressOfOp::create(ib, loc, ptr, image.symbol),
           LLVM::ConstantOp::create(ib, loc, i64,
                                    ib.getI64IntegerAttr(image.size))};
-      for (auto [f, v] : llvm::enumerate(fields))
-        s = LLVM::InsertValueOp::create(ib, loc, s, v,
-                                        ArrayRef<int64_t>{(int64_t)f});
-      array = LLVM::InsertValueOp::create(ib, loc, array, s,
-                                          ArrayRef<int64_t>{(int64_t)i});
+      entries.push_back(buildAggregate(ib, loc, imageType, fields));
     }
-    return array;
+    return buildAggregate(ib, loc, imagesType, entries);
   });
   auto result = std::make_pair(imagesSymbol, (int32_t)images.size());
   embedded[binary] = result;

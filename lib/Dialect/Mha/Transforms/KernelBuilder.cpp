@@ -16,6 +16,25 @@ using namespace mlir::mha;
 
 namespace mlir::mha {
 
+FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module) {
+  SmallVector<func::FuncOp> funcs;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    bool hasMha = false;
+    func.walk([&](Operation *op) {
+      if (isa<AttentionOp, MultiHeadOp>(op))
+        hasMha = true;
+    });
+    if (!hasMha)
+      continue;
+    if (func.isPrivate() || func.isDeclaration())
+      return func.emitError()
+             << "only public function definitions are exported; '"
+             << func.getSymName() << "' is private";
+    funcs.push_back(func);
+  }
+  return funcs;
+}
+
 /// Checks that `func` is a function mha-compile can export: it computes one
 /// mha.attention of its arguments and returns its results.
 FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {

@@ -80,23 +80,11 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
                          << "vector-width >= 1";
       return signalPassFailure();
     }
-    SmallVector<func::FuncOp> funcs;
-    for (auto func : module.getOps<func::FuncOp>()) {
-      bool hasMha = false;
-      func.walk([&](Operation *op) {
-        if (isa<AttentionOp, MultiHeadOp>(op))
-          hasMha = true;
-      });
-      if (!hasMha)
-        continue;
-      if (func.isPrivate() || func.isDeclaration()) {
-        func.emitError() << "only public function definitions are exported; '"
-                         << func.getSymName() << "' is private";
-        return signalPassFailure();
-      }
-      funcs.push_back(func);
-    }
-    for (func::FuncOp func : funcs)
+    FailureOr<SmallVector<func::FuncOp>> funcs =
+        collectExportedFunctions(module);
+    if (failed(funcs))
+      return signalPassFailure();
+    for (func::FuncOp func : *funcs)
       if (failed(tileFunction(func)))
         return signalPassFailure();
   }

@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 
 namespace mlir::mha {
 
@@ -28,6 +29,10 @@ struct Parameter {
   Type tensorType;
   TensorRole role;
 };
+
+/// The functions of `module` that compute mha ops, in order; an error (and
+/// failure) for a private one, which cannot be exported.
+FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module);
 
 /// Checks that `func` is a function mha-compile can export: it computes one
 /// mha.attention of its arguments and returns its results.
