@@ -2,12 +2,15 @@
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// Builds the body of one GPU kernel: a CTA of `warps` warps computes
-// 16 * rowTilesPerWarp query rows per warp of one (batch, head). Q is copied to shared memory
-// once and kept in registers as mma.sync A fragments; K/V tiles of `cols`
-// keys stream through two shared-memory stages with cp.async, the copy of
-// tile i+1 overlapping the math of tile i. Per tile and warp:
-//   S = Q.K^T     m16n8k16 MMAs, K fragments by ldmatrix
+// Builds the body of one GPU kernel: a CTA of `warps` warps, each with
+// `rowTilesPerWarp` tiles of 16 query rows, of one batch and one head (or,
+// with GQA packing, several heads of one KV group). Q is copied to shared
+// memory once and read as mma.sync A fragments (kept in registers with one
+// row tile per warp); K/V tiles of `cols` keys stream through two
+// shared-memory stages with cp.async, the copy of tile i+1 overlapping the
+// math of tile i. Per key tile and warp:
+//   S = Q.K^T     m16n8k16 MMAs, K fragments by ldmatrix (shared by the
+//                 warp's row tiles)
 //   score mods    scale/temperature, softcap, ALiBi in f32 registers; the
 //                 masks only on tiles a mask edge crosses
 //   softmax       base 2, row max by quad shuffles, ex2.approx
@@ -412,10 +415,13 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   SmallVector<HeadParams> tileHeads;
   SmallVector<Value> tileRow0;
   Value warpTile = w.mul(warp, idx(mt));
+  HeadParams blockHead;
+  if (P == 1)
+    blockHead = headParams(head0, args.headMask);
   for (int64_t m = 0; m < mt; ++m) {
     Value tile = w.add(warpTile, idx(m));
     if (P == 1) {
-      tileHeads.push_back(headParams(head0, args.headMask));
+      tileHeads.push_back(blockHead);
       tileRow0.push_back(w.add(row0, w.mul(tile, idx(16))));
       continue;
     }
@@ -567,7 +573,8 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
       b.setInsertionPointToStart(prefetch.thenBlock());
       loadKV(next, w.sub(idx(1), stage));
     }
-    auto [j0, jEnd] = tileBounds(i);
+    std::pair<Value, Value> bounds = tileBounds(i);
+    Value j0 = bounds.first, jEnd = bounds.second;
 
     // S = Q.K^T; each K fragment serves every row tile of the warp.
     SmallVector<SmallVector<Frag>> s(
