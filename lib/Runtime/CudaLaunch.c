@@ -441,8 +441,20 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     return status;
   if ((kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS) &&
       (status = check_aligned_rows(&c, signature, arg_names, tensors)) !=
-          MHA_OK)
-    return status;
+          MHA_OK) {
+    // Rows that cp.async cannot copy: the kernel with narrower loads, when
+    // the library has one.
+    if (!kernel->fallback)
+      return status;
+    kernel = kernel->fallback;
+    if (kernel->fallback || kernel->requirements != 0)
+      FAIL(MHA_ERR_INTERNAL,
+           "%s: the fallback kernel '%s' has requirements of its own",
+           c.name, kernel->kernel_name ? kernel->kernel_name : "(null)");
+    if ((status = check_kernel(c.name, kernel)) != MHA_OK)
+      return status;
+    mha_rt_clear_error();
+  }
 
   int64_t rows = kernel->rows_per_block;
   int64_t tiles = c.rows / rows + (c.rows % rows != 0);

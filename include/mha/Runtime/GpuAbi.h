@@ -80,6 +80,10 @@ typedef struct mha_gpu_kernel {
    * K/V tiles); divides Hq. 0 means 1. */
   int32_t heads_per_block;
   const mha_gpu_image *images;
+  /* The kernel to launch instead when the tensors do not meet
+   * `requirements` (rows not 16-byte aligned: it loads rows with narrower
+   * loads); its own fallback is NULL. NULL when there is none. */
+  const struct mha_gpu_kernel *fallback;
 } mha_gpu_kernel;
 
 /* Checks the call, then launches the kernel. `name` is the exported

@@ -125,9 +125,10 @@ private:
                 Value dst, Value stage, int64_t numRows, int64_t width,
                 int64_t dstRow0 = 0);
 
-  /// Loads 8 f32 elements of `tile` (zeros when !inBounds), rounds them to
-  /// the MMA element type and stores them at `dst[dstIdx]`: f32 specs run
-  /// on bf16 tensor cores, so they cannot use the byte-copying cp.async.
+  /// Loads 8 elements of `tile` (zeros when !inBounds), rounds them to the
+  /// MMA element type and stores them at `dst[dstIdx]`: f32 specs run on
+  /// bf16 tensor cores and rows that are not 16-byte aligned cannot be
+  /// copied by cp.async, so both take this synchronous path.
   void stageConverted(Value tile, Value row, Value col, Value inBounds,
                       Value dst, ValueRange dstIdx);
 
@@ -238,7 +239,7 @@ void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
       Value inBounds = w.cmp(arith::CmpIPredicate::slt, row, avail);
       Value srcRow = w.select(inBounds, row, idx(0));
       Value dstRow = dstRow0 ? w.add(row, idx(dstRow0)) : row;
-      if (srcType.getElementType() != elt) {
+      if (srcType.getElementType() != elt || !cfg.alignedRows) {
         stageConverted(tile, srcRow, col, inBounds, dst,
                        ValueRange{stage, dstRow, col});
         return;
@@ -265,16 +266,20 @@ void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
 void FlashKernelEmitter::stageConverted(Value tile, Value row, Value col,
                                         Value inBounds, Value dst,
                                         ValueRange dstIdx) {
-  auto wide = VectorType::get({8}, f32);
+  Type srcElt = cast<MemRefType>(tile.getType()).getElementType();
+  auto wide = VectorType::get({8}, srcElt);
   auto narrow = VectorType::get({8}, elt);
+  // Aligned rows are read as 16-byte vectors, others by element.
+  llvm::Align align(cfg.alignedRows ? 16 : srcElt.getIntOrFloatBitWidth() / 8);
   auto load = scf::IfOp::create(b, loc, TypeRange{narrow}, inBounds, true);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(load.thenBlock());
     Value v = vector::LoadOp::create(b, loc, wide, tile, ValueRange{row, col},
-                                     /*nontemporal=*/false, llvm::Align(16));
-    scf::YieldOp::create(b, loc,
-                         arith::TruncFOp::create(b, loc, narrow, v).getResult());
+                                     /*nontemporal=*/false, align);
+    if (srcElt != elt)
+      v = arith::TruncFOp::create(b, loc, narrow, v);
+    scf::YieldOp::create(b, loc, v);
     b.setInsertionPointToStart(load.elseBlock());
     Value zeros = arith::ConstantOp::create(
         b, loc, narrow, DenseElementsAttr::get(narrow, b.getZeroAttr(elt)));

@@ -28,6 +28,10 @@ struct FlashKernelConfig {
   /// rows share each K/V tile), dividing the group size and the block's
   /// row tiles.
   int64_t headsPerBlock = 1;
+  /// Rows of q, k and v start on 16-byte boundaries (MHA_GPU_REQ_ALIGNED_ROWS)
+  /// and are copied with cp.async; otherwise they are loaded element by
+  /// element and stored to shared memory (the fallback kernel).
+  bool alignedRows = true;
 
   int64_t rowsPerBlock() const { return warps * 16 * rowTilesPerWarp; }
   int64_t threads() const { return warps * 32; }

@@ -179,35 +179,50 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
     b.setInsertionPointToEnd(module.getBody());
     gpuModule = gpu::GPUModuleOp::create(b, loc, kGpuModuleName);
   }
-  if (gpuModule.lookupSymbol(kernelName))
-    return func.emitError() << "symbol '" << kernelName << "' already exists";
-  b.setInsertionPointToEnd(gpuModule.getBody());
-  auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName,
-                                       FunctionType::get(ctx, argTypes, {}));
-  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  // Two kernels: one for rows on 16-byte boundaries (cp.async copies), and
+  // the same for any other rows (any strides are valid input), which the
+  // runtime launches when the first cannot run.
+  std::string fallbackName = name + "__kernel_unaligned";
   int32_t threads = static_cast<int32_t>(config.threads());
-  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({threads, 1, 1}));
-
-  Block &body = kernel.getBody().front();
-  auto argFor = [&](Value tensor) -> Value {
-    if (!tensor)
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (auto [kernelSymbol, aligned] :
+       {std::pair<StringRef, bool>{kernelName, true}, {fallbackName, false}}) {
+    if (gpuModule.lookupSymbol(kernelSymbol))
+      return func.emitError() << "symbol '" << kernelSymbol
+                              << "' already exists";
+    b.setInsertionPointToEnd(gpuModule.getBody());
+    auto kernel = gpu::GPUFuncOp::create(
+        b, loc, kernelSymbol, FunctionType::get(ctx, argTypes, {}));
+    kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+    kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({threads, 1, 1}));
+    Block &body = kernel.getBody().front();
+    auto argFor = [&](Value tensor) -> Value {
+      if (!tensor)
+        return Value();
+      for (auto [i, arg] : llvm::enumerate(func.getArguments()))
+        if (arg == tensor)
+          return body.getArgument(i);
+      for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+        if (v == tensor)
+          return body.getArgument(func.getNumArguments() + i);
       return Value();
-    for (auto [i, arg] : llvm::enumerate(func.getArguments()))
-      if (arg == tensor)
-        return body.getArgument(i);
-    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-    for (auto [i, v] : llvm::enumerate(ret.getOperands()))
-      if (v == tensor)
-        return body.getArgument(func.getNumArguments() + i);
-    return Value();
-  };
-  FlashKernelArgs args{argFor(attention.getQuery()),
-                       argFor(attention.getKey()),
-                       argFor(attention.getValue()),
-                       argFor(attention.getOutput()),
-                       argFor(attention.getLse()),
-                       body.getArgument(body.getNumArguments() - 1)};
-  emitFlashKernel(b, loc, gpuModule, kernel, config, variant, args, name);
+    };
+    FlashKernelArgs args{argFor(attention.getQuery()),
+                         argFor(attention.getKey()),
+                         argFor(attention.getValue()),
+                         argFor(attention.getOutput()),
+                         argFor(attention.getLse()),
+                         body.getArgument(body.getNumArguments() - 1)};
+    FlashKernelConfig kernelConfig = config;
+    kernelConfig.alignedRows = aligned;
+    // Synchronous row loads keep a tile's elements in registers until they
+    // are stored: 16-key tiles keep the fallback free of spills (it uses
+    // less shared memory than the launch provides, which is fine).
+    if (!aligned)
+      kernelConfig.cols = std::min<int64_t>(config.cols, 16);
+    emitFlashKernel(b, loc, gpuModule, kernel, kernelConfig, variant, args,
+                    name);
+  }
 
   // The declaration the host side is built from.
   b.setInsertionPoint(func);
@@ -225,6 +240,8 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
                 b.getDictionaryAttr({
                     b.getNamedAttr("module", b.getStringAttr(kGpuModuleName)),
                     b.getNamedAttr("kernel", b.getStringAttr(kernelName)),
+                    b.getNamedAttr("fallback_kernel",
+                                   b.getStringAttr(fallbackName)),
                     b.getNamedAttr("block_threads", i32(threads)),
                     b.getNamedAttr("shared_bytes", i32(sharedBytes)),
                     b.getNamedAttr("rows_per_block",

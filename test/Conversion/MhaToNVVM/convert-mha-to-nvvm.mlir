@@ -7,7 +7,7 @@
 // becomes a declaration that says how to launch it.
 // CHECK-LABEL: module attributes {gpu.container_module}
 // CHECK: func.func private @gqa() attributes {mha.entry_point = #mha.entry_point<name = "gqa", rowsPerItem = 32, gridHeads = 8, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>]
-// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, heads_per_block = 4 : i32, kernel = "gqa__kernel", module = "mha_kernels", requirements = 1 : i32, rows_per_block = 32 : i32, shared_bytes = 69632 : i32}
+// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, fallback_kernel = "gqa__kernel_unaligned", heads_per_block = 4 : i32, kernel = "gqa__kernel", module = "mha_kernels", requirements = 1 : i32, rows_per_block = 32 : i32, shared_bytes = 69632 : i32}
 // CHECK: gpu.module @mha_kernels
 // CHECK: gpu.func @gqa__kernel(%{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?xf32, strided<[?, ?, 1], offset: ?>>, %{{.*}}: memref<?xi8>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK: gpu.dynamic_shared_memory
@@ -27,6 +27,13 @@
 // CHECK: nvgpu.device_async_wait
 // CHECK: gpu.barrier
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
+// The fallback for rows that are not 16-byte aligned: element-wise loads
+// staged through registers, no cp.async.
+// CHECK: gpu.func @gqa__kernel_unaligned(
+// CHECK-NOT: nvgpu.device_async_copy
+// CHECK: vector.load {{.*}} {alignment = 2 : i64} : memref<?x128xbf16, strided<[?, 1], offset: ?>>, vector<8xbf16>
+// CHECK-NOT: nvgpu.device_async_copy
+// CHECK: nvvm.mma.sync
 func.func @gqa(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tensor<?x2x?x128xbf16>) -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
   %o, %lse = mha.attention %q, %k, %v {causal, return_lse}
       : tensor<?x8x?x128xbf16>, tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16> -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
@@ -40,7 +47,7 @@ func.func @gqa(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tenso
 // 16 for D = 256 with ALiBi and softcap (what fits the registers).
 // Windows differ inside a KV group: no packing.
 // CHECK-LABEL: func.func private @local_global()
-// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, heads_per_block = 1 : i32, {{.*}}shared_bytes = 67584 : i32}
+// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, fallback_kernel = "local_global__kernel_unaligned", heads_per_block = 1 : i32, {{.*}}shared_bytes = 67584 : i32}
 // CHECK: gpu.module @mha_kernels
 // CHECK-DAG: memref.global "private" constant @local_global__window_left : memref<4xindex> = dense<[-1, 16, 64, -1]>
 // CHECK-DAG: memref.global "private" constant @local_global__alibi_slopes : memref<4xf32>

@@ -118,27 +118,44 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   std::string imagesSymbol = images->first;
   int32_t numImages = images->second;
   HostGlue glue(module, entry, loc);
-  std::string kernelSymbol = glue.emitString("kernel_name", kernelName);
-
   OpBuilder &b = glue.b;
   MLIRContext *ctx = module.getContext();
   Type i32 = glue.i32, ptr = glue.ptrType;
-  // The mha_gpu_kernel, a constant built in an initializer region (it holds
-  // addresses of other globals).
+  // mha_gpu_kernel descriptors, constants built in initializer regions (they
+  // hold addresses of other globals): the fallback kernel for rows that are
+  // not 16-byte aligned (no requirements, no fallback of its own), then the
+  // kernel that points to it.
   auto kernelType = LLVM::LLVMStructType::getLiteral(
-      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr});
-  std::string kernelDesc = (entry.getName() + "__gpu_kernel").str();
-  buildConstant(b, loc, module, kernelType, kernelDesc, [&](OpBuilder &ib) {
-    SmallVector<Value> fields{glue.addressOf(ib, kernelSymbol),
-                              glue.constI32(ib, getInt("block_threads")),
-                              glue.constI32(ib, getInt("shared_bytes")),
-                              glue.constI32(ib, getInt("rows_per_block")),
-                              glue.constI32(ib, getInt("requirements")),
-                              glue.constI32(ib, numImages),
-                              glue.constI32(ib, getInt("heads_per_block")),
-                              glue.addressOf(ib, imagesSymbol)};
-    return buildAggregate(ib, loc, kernelType, fields);
-  });
+      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr});
+  auto emitDescriptor = [&](StringRef suffix, StringRef function,
+                            int32_t requirements, StringRef fallbackDesc) {
+    std::string nameSymbol =
+        glue.emitString((suffix + "_name").str(), function);
+    std::string desc = (entry.getName() + "__" + suffix).str();
+    buildConstant(b, loc, module, kernelType, desc, [&](OpBuilder &ib) {
+      Value fallback =
+          fallbackDesc.empty()
+              ? LLVM::ZeroOp::create(ib, loc, ptr).getResult()
+              : glue.addressOf(ib, fallbackDesc);
+      SmallVector<Value> fields{glue.addressOf(ib, nameSymbol),
+                                glue.constI32(ib, getInt("block_threads")),
+                                glue.constI32(ib, getInt("shared_bytes")),
+                                glue.constI32(ib, getInt("rows_per_block")),
+                                glue.constI32(ib, requirements),
+                                glue.constI32(ib, numImages),
+                                glue.constI32(ib, getInt("heads_per_block")),
+                                glue.addressOf(ib, imagesSymbol),
+                                fallback};
+      return buildAggregate(ib, loc, kernelType, fields);
+    });
+    return desc;
+  };
+  std::string fallbackDesc;
+  if (auto fallback = launch.getAs<StringAttr>("fallback_kernel"))
+    fallbackDesc = emitDescriptor("gpu_kernel_fallback", fallback.getValue(),
+                                  /*requirements=*/0, "");
+  std::string kernelDesc = emitDescriptor(
+      "gpu_kernel", kernelName.getValue(), getInt("requirements"), fallbackDesc);
 
   // The declaration is replaced by the exported function of the same name.
   StringRef name = entry.getName();
