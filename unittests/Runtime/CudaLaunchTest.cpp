@@ -316,6 +316,27 @@ TEST_F(CudaLaunchTest, MisalignedRowStride) {
   EXPECT_EQ(call.launch(), MHA_OK) << mha_last_error();
 }
 
+TEST_F(CudaLaunchTest, FallbackKernelTakesMisalignedRows) {
+  AttnCall call;
+  mha_gpu_kernel fallback = call.kernel;
+  fallback.kernel_name = "attn_kernel_unaligned";
+  fallback.requirements = 0;
+  call.kernel.fallback = &fallback;
+  // Aligned rows: the cp.async kernel.
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  int n = fake_cuda_num_launches();
+  EXPECT_STREQ(fake_cuda_launch(n - 1).function_name, "attn_kernel");
+  // A misaligned row: the fallback, no error left behind.
+  call.k->dl.byte_offset = 4;
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  EXPECT_STREQ(mha_last_error(), "");
+  EXPECT_STREQ(fake_cuda_launch(n).function_name, "attn_kernel_unaligned");
+  // A fallback with requirements of its own is a compiler bug.
+  fallback.requirements = MHA_GPU_REQ_ALIGNED_ROWS;
+  expectError(call, MHA_ERR_INTERNAL,
+              {"fallback kernel 'attn_kernel_unaligned' has requirements"});
+}
+
 TEST_F(CudaLaunchTest, OutputsNeedNoAlignmentAndUnitDimsAnyStride) {
   AttnCall call(1, 4, 5, 3);
   call.lse->dl.byte_offset = 4; // Outputs are not copied with cp.async.
