@@ -41,17 +41,17 @@ ALL_BAD = ["bad_device", "bad_shape", "bad_dtype"]
 CASES = [
     # Plain multi-head attention, the three GPU head dims.
     dict(name="mha_d64_bf16", dtype="bf16", Hq=4, Hkv=4, Lq=77, Lk=77, D=64,
-         dynamic=True, attrs={}, extra=ALL_BAD + ["null_opts"]),
+         dynamic=True, attrs={}, extra=ALL_BAD + ["null_opts", "unaligned"]),
     dict(name="mha_d128_f16_static", dtype="f16", Hq=4, Hkv=4, Lq=130, Lk=130,
          D=128, dynamic=False, attrs={}, extra=ALL_BAD + ["blhd"]),
     dict(name="mha_d256_bf16", dtype="bf16", Hq=2, Hkv=2, Lq=100, Lk=163,
          D=256, dynamic=True, attrs={}, extra=["blhd"]),
     dict(name="mha_d256_f16_causal", dtype="f16", Hq=2, Hkv=2, Lq=129, Lk=129,
-         D=256, dynamic=False, attrs={"causal": True}),
+         D=256, dynamic=False, attrs={"causal": True}, extra=["unaligned"]),
     # f32 specs (bf16 tensor cores on the GPU, f32 in and out).
     dict(name="gqa_f32_d128_causal_lse", dtype="f32", Hq=4, Hkv=2, Lq=150,
          Lk=171, D=128, dynamic=True, attrs={"causal": True, "return_lse": True},
-         extra=["blhd"]),
+         extra=["blhd", "unaligned"]),
     dict(name="f32_d64_alibi_softcap", dtype="f32", Hq=4, Hkv=4, Lq=99, Lk=99,
          D=64, dynamic=False,
          attrs={"alibi_slopes": [0.5, 0.25, 0.125, 0.0625], "softcap": 20.0,
@@ -61,7 +61,7 @@ CASES = [
     # windows equal within each group.
     dict(name="gqa_pack_decode_bf16", dtype="bf16", Hq=8, Hkv=2, Lq=3,
          Lk=300, D=128, dynamic=True, attrs={"causal": True, "return_lse": True},
-         extra=["rt_mask", "blhd"]),
+         extra=["rt_mask", "blhd", "unaligned"]),
     dict(name="gqa_pack_head_mask_f16", dtype="f16", Hq=8, Hkv=2, Lq=50,
          Lk=77, D=64, dynamic=True,
          attrs={"causal": True, "return_lse": True,

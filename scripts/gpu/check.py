@@ -285,9 +285,15 @@ def seed_of(*parts):
     return zlib.crc32("/".join(str(p) for p in parts).encode()) & 0x7FFFFFFF
 
 
-def randn(shape, dtype, device, gen, blhd=False):
+def randn(shape, dtype, device, gen, blhd=False, unaligned=False):
     """Random normal tensor of logical shape [B, H, L, X]; with blhd a
-    transposed view of [B, L, H, X] storage."""
+    transposed view of [B, L, H, X] storage; with unaligned a view of
+    [B, H, L, X + 1] storage without its first column, so that no row starts
+    on a 16-byte boundary (the GPU library's fallback kernel)."""
+    if unaligned:
+        wide = torch.randn(tuple(shape[:-1]) + (shape[-1] + 1,), generator=gen,
+                           device=device, dtype=torch.float32)
+        return wide.to(dtype)[..., 1:]
     if blhd and len(shape) == 4:
         b, h, l, x = shape
         t = torch.randn((b, l, h, x), generator=gen, device=device, dtype=torch.float32)
@@ -329,11 +335,12 @@ def run_variant(ctx, case, lib, variant):
     a = case["attrs"]
     want_lse = "lse" in case["results"]
     blhd = variant == "blhd"
+    unaligned = variant == "unaligned"
     gen = torch.Generator(device=dev)
     gen.manual_seed(seed_of(ctx.seed, case["name"], variant))
-    q = randn((B, hq, lq, D), dt, dev, gen, blhd)
-    k = randn((B, hkv, lk, D), dt, dev, gen, blhd)
-    v = randn((B, hkv, lk, Dv), dt, dev, gen, blhd)
+    q = randn((B, hq, lq, D), dt, dev, gen, blhd, unaligned)
+    k = randn((B, hkv, lk, D), dt, dev, gen, blhd, unaligned)
+    v = randn((B, hkv, lk, Dv), dt, dev, gen, blhd, unaligned)
     o = poisoned((B, hq, lq, Dv), dt, dev, blhd)
     lse = poisoned((B, hq, lq), torch.float32, dev) if want_lse else None
     rt = rt_mask_for(case) if variant == "rt_mask" else None
