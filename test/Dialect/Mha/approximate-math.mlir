@@ -1,8 +1,12 @@
 // RUN: mha-opt %s -mha-approximate-math | FileCheck %s
 
-// exp2 is expanded to exp and then, like log2 and tanh, replaced by a
-// polynomial: no math op (and so no libm call) is left.
+// exp2 becomes 2^round(x) (exponent bits) times a polynomial of the rest;
+// log2 and tanh become polynomials: no libm function is left (roundeven is
+// one instruction, vrndscaleps / roundps).
 // CHECK-LABEL: func.func @softmax_math
+// CHECK:         arith.maxnumf %{{.*}}, %{{.*}} : vector<16xf32>
+// CHECK:         math.roundeven %{{.*}} : vector<16xf32>
+// CHECK:         arith.shli %{{.*}}, %{{.*}} : vector<16xi32>
 // CHECK-NOT:     math.exp2
 // CHECK-NOT:     math.exp
 // CHECK-NOT:     math.log2

@@ -3,8 +3,11 @@
 //===----------------------------------------------------------------------===//
 //
 // Upstream only exposes the polynomial approximations as a test pass; the
-// product pipeline runs the same patterns here. exp2 has no approximation of
-// its own, so it is first expanded into exp.
+// product pipeline runs the same patterns here for log2 and tanh. exp2, the
+// softmax's one transcendental per score, gets a direct expansion: 2^x =
+// 2^k * 2^r with k = round(x), r in [-1/2, 1/2], 2^r by a degree-6
+// polynomial (relative error below 2e-7) and 2^k built in the exponent
+// bits; cheaper than going through exp's range reduction.
 //
 //===----------------------------------------------------------------------===//
 
@@ -48,6 +51,58 @@ struct SplitMathFma : OpRewritePattern<math::FmaOp> {
   }
 };
 
+/// exp2 as described above, on f32 scalars and vectors. Inputs are clamped
+/// to [-127, 127] (2^-127 and below flush to zero, as the softmax wants);
+/// NaN stays NaN.
+struct ExpandExp2 : OpRewritePattern<math::Exp2Op> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(math::Exp2Op op,
+                                PatternRewriter &rewriter) const override {
+    Type type = op.getType();
+    if (!getElementTypeOrSelf(type).isF32())
+      return failure();
+    Location loc = op.getLoc();
+    Type intType = rewriter.getI32Type();
+    if (auto vec = dyn_cast<VectorType>(type))
+      intType = VectorType::get(vec.getShape(), intType);
+    auto constant = [&](Type t, TypedAttr scalar) -> Value {
+      if (auto shaped = dyn_cast<ShapedType>(t))
+        return arith::ConstantOp::create(
+            rewriter, loc, DenseElementsAttr::get(shaped, scalar));
+      return arith::ConstantOp::create(rewriter, loc, scalar);
+    };
+    auto f32 = [&](float v) {
+      return constant(type, rewriter.getF32FloatAttr(v));
+    };
+    auto i32 = [&](int32_t v) {
+      return constant(intType, rewriter.getI32IntegerAttr(v));
+    };
+    Value x = op.getOperand();
+    Value clamped = arith::MinNumFOp::create(
+        rewriter, loc, arith::MaxNumFOp::create(rewriter, loc, x, f32(-127.0f)),
+        f32(127.0f));
+    Value k = math::RoundEvenOp::create(rewriter, loc, clamped);
+    Value r = arith::SubFOp::create(rewriter, loc, clamped, k);
+    // Taylor coefficients of 2^r = e^(r ln 2), highest first.
+    const float coefficients[] = {1.5403530393e-4f, 1.3333558146e-3f,
+                                  9.6181291076e-3f, 5.5504108665e-2f,
+                                  2.4022650696e-1f, 6.9314718056e-1f, 1.0f};
+    Value p = f32(coefficients[0]);
+    for (float c : ArrayRef<float>(coefficients).drop_front())
+      p = math::FmaOp::create(rewriter, loc, p, r, f32(c));
+    Value kInt = arith::FPToSIOp::create(rewriter, loc, intType, k);
+    Value bits = arith::ShLIOp::create(
+        rewriter, loc, arith::AddIOp::create(rewriter, loc, kInt, i32(127)),
+        i32(23));
+    Value scale = arith::BitcastOp::create(rewriter, loc, type, bits);
+    Value result = arith::MulFOp::create(rewriter, loc, p, scale);
+    Value isNan = arith::CmpFOp::create(rewriter, loc,
+                                        arith::CmpFPredicate::UNO, x, x);
+    rewriter.replaceOpWithNewOp<arith::SelectOp>(op, isNan, x, result);
+    return success();
+  }
+};
+
 struct MhaApproximateMathPass
     : public mha::impl::MhaApproximateMathPassBase<MhaApproximateMathPass> {
   using MhaApproximateMathPassBase::MhaApproximateMathPassBase;
@@ -56,6 +111,8 @@ struct MhaApproximateMathPass
     MLIRContext *ctx = &getContext();
     {
       RewritePatternSet expansion(ctx);
+      expansion.add<ExpandExp2>(ctx, /*benefit=*/2);
+      // Other element types go through exp.
       math::populateExpansionPatterns(expansion, {"exp2"});
       if (failed(applyPatternsGreedily(getOperation(), std::move(expansion))))
         return signalPassFailure();
