@@ -71,6 +71,22 @@ echo "mha-analyze examples/multiscale_sinks.mlir (B=1, L=$analysis_len):"
   --seq-len "$analysis_len" -o "$out/analysis" | sed 's/^/  /' || status=1
 echo "  report: $out/analysis/report.html"
 
+# The GPU path: the multi-scale example (its attention function; the
+# analysis one returns probabilities, a CPU-only output) as PTX (LLVM's NVPTX back end, no
+# CUDA toolkit needed) and, when ptxas is found, its resource report.
+echo
+echo "GPU kernels of examples/multiscale_sinks.mlir (--target=nvptx):"
+"$bin/mha-compile" "$root/examples/multiscale_sinks.mlir" --target=nvptx \
+  --function multiscale --chip=sm_90 -o "$out/multiscale_sinks.ptx" || status=1
+echo "  $out/multiscale_sinks.ptx: $(grep -c 'mma.sync.aligned' "$out/multiscale_sinks.ptx") mma.sync," \
+  "$(grep -c 'ldmatrix' "$out/multiscale_sinks.ptx") ldmatrix," \
+  "$(grep -c 'cp.async.cg' "$out/multiscale_sinks.ptx") cp.async instructions"
+ptxas_bin="$(command -v ptxas || echo /usr/local/cuda/bin/ptxas)"
+if [ -x "$ptxas_bin" ]; then
+  "$ptxas_bin" -arch=sm_90 -v "$out/multiscale_sinks.ptx" -o /dev/null 2>&1 |
+    grep -E "Compiling|registers|spill" | sed 's/^ptxas info *: /  /'
+fi
+
 # The C program of examples/app.c against the MQA library.
 "$bin/mha-compile" "$root/examples/mqa.mlir" -o "$out/libmqa.so"
 ${CC:-cc} -std=c99 -Wall "$root/examples/app.c" -I"$out" -L"$out" -lmqa -Wl,-rpath,"$out" -lm -o "$out/app"
