@@ -22,12 +22,7 @@ build="${MHA_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
 
 "$root/scripts/setup.sh"
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit -DMHA_FUZZ=ON >/dev/null
-fi
+"$root/scripts/configure.sh" "$build" -DMHA_FUZZ=ON >/dev/null
 ninja -C "$build" -j "${MHA_FUZZ_JOBS:-2}" mha-fuzz
 
 # MLIR's own allocations (libMLIR.so is not instrumented) are not ours to

@@ -13,13 +13,7 @@ build="${MHA_ASAN_BUILD_DIR:-$root/build-asan}"
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
 
 "$root/scripts/setup.sh"
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-    -DMHA_SANITIZE="$sanitizers" >/dev/null
-fi
+"$root/scripts/configure.sh" "$build" -DMHA_SANITIZE="$sanitizers" >/dev/null
 # allow_user_poisoning=0: our instrumented code inlines LLVM's BumpPtrAllocator,
 # which poisons memory that the uninstrumented libMLIR.so then uses (false
 # use-after-poison reports). Leaks inside libMLIR.so are not ours to report.

@@ -71,13 +71,11 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   Location loc = attention.getLoc();
   ModuleOp module = getOperation();
 
-  auto qType = cast<RankedTensorType>(attention.getQuery().getType());
-  auto kType = cast<RankedTensorType>(attention.getKey().getType());
-  auto vType = cast<RankedTensorType>(attention.getValue().getType());
-  int64_t numHeads = qType.getDimSize(1), numKvHeads = kType.getDimSize(1);
-  int64_t headDim = qType.getDimSize(3), valueDim = vType.getDimSize(3);
-  Type elt = qType.getElementType();
-  if (kType.getElementType() != elt || vType.getElementType() != elt)
+  AttentionShape shape = AttentionShape::get(attention);
+  int64_t numHeads = shape.numHeads, numKvHeads = shape.numKvHeads;
+  int64_t headDim = shape.headDim, valueDim = shape.valueDim;
+  Type elt = shape.query.getElementType();
+  if (shape.key.getElementType() != elt || shape.value.getElementType() != elt)
     return attention.emitError()
            << "the GPU kernels need q, k and v of one element type";
   for (auto [name, dim] : {std::pair<StringRef, int64_t>{"D", headDim},
@@ -184,7 +182,6 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   // runtime launches when the first cannot run.
   std::string fallbackName = name + "__kernel_unaligned";
   int32_t threads = static_cast<int32_t>(config.threads());
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (auto [kernelSymbol, aligned] :
        {std::pair<StringRef, bool>{kernelName, true}, {fallbackName, false}}) {
     if (gpuModule.lookupSymbol(kernelSymbol))
@@ -196,16 +193,8 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
     kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
     kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({threads, 1, 1}));
     Block &body = kernel.getBody().front();
-    auto argFor = [&](Value tensor) -> Value {
-      if (!tensor)
-        return Value();
-      for (auto [i, arg] : llvm::enumerate(func.getArguments()))
-        if (arg == tensor)
-          return body.getArgument(i);
-      for (auto [i, v] : llvm::enumerate(ret.getOperands()))
-        if (v == tensor)
-          return body.getArgument(func.getNumArguments() + i);
-      return Value();
+    auto argFor = [&](Value tensor) {
+      return getParameterArgument(func, body, tensor);
     };
     FlashKernelArgs args{argFor(attention.getQuery()),
                          argFor(attention.getKey()),

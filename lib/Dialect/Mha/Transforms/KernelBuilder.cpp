@@ -106,6 +106,32 @@ SmallVector<Parameter> getExportedParameters(func::FuncOp func,
   return params;
 }
 
+AttentionShape AttentionShape::get(AttentionOp attention) {
+  AttentionShape s;
+  s.query = cast<RankedTensorType>(attention.getQuery().getType());
+  s.key = cast<RankedTensorType>(attention.getKey().getType());
+  s.value = cast<RankedTensorType>(attention.getValue().getType());
+  s.numHeads = s.query.getDimSize(1);
+  s.numKvHeads = s.key.getDimSize(1);
+  s.headDim = s.query.getDimSize(3);
+  s.valueDim = s.value.getDimSize(3);
+  return s;
+}
+
+Value getParameterArgument(func::FuncOp func, Block &kernelBody,
+                           Value tensor) {
+  if (!tensor)
+    return Value();
+  for (auto [i, arg] : llvm::enumerate(func.getArguments()))
+    if (arg == tensor)
+      return kernelBody.getArgument(i);
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+    if (v == tensor)
+      return kernelBody.getArgument(func.getNumArguments() + i);
+  return Value();
+}
+
 MemRefType getParameterMemRefType(RankedTensorType type) {
   SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
   strides.back() = 1;

@@ -135,11 +135,10 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   Location loc = attention.getLoc();
   ModuleOp module = getOperation();
 
-  auto qType = cast<RankedTensorType>(attention.getQuery().getType());
-  auto kType = cast<RankedTensorType>(attention.getKey().getType());
-  auto vType = cast<RankedTensorType>(attention.getValue().getType());
-  int64_t numHeads = qType.getDimSize(1), numKvHeads = kType.getDimSize(1);
-  int64_t headDim = qType.getDimSize(3), valueDim = vType.getDimSize(3);
+  AttentionShape shape = AttentionShape::get(attention);
+  RankedTensorType qType = shape.query;
+  int64_t numHeads = shape.numHeads, numKvHeads = shape.numKvHeads;
+  int64_t headDim = shape.headDim, valueDim = shape.valueDim;
   // Rows of the head dims live in vector registers; keep them bounded.
   constexpr int64_t kMaxHeadDim = 1024;
   if (headDim > kMaxHeadDim || valueDim > kMaxHeadDim)
@@ -152,7 +151,6 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
 
   // C parameters: the arguments, then the results in return order.
   SmallVector<Parameter> params = getExportedParameters(func, attention);
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
 
   // The kernel signature: one memref per parameter, then b, h, t, alive.
   SmallVector<Type> argTypes;
@@ -193,16 +191,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   KernelBuilder w(b, loc, module, name);
 
   // Map each role to its kernel argument.
-  auto argFor = [&](Value tensor) -> Value {
-    if (!tensor)
-      return Value();
-    for (auto [i, arg] : llvm::enumerate(func.getArguments()))
-      if (arg == tensor)
-        return entry->getArgument(i);
-    for (auto [i, v] : llvm::enumerate(ret.getOperands()))
-      if (v == tensor)
-        return entry->getArgument(func.getNumArguments() + i);
-    return Value();
+  auto argFor = [&](Value tensor) {
+    return getParameterArgument(func, *entry, tensor);
   };
   Value q = argFor(attention.getQuery()), k = argFor(attention.getKey()),
         v = argFor(attention.getValue()), o = argFor(attention.getOutput()),

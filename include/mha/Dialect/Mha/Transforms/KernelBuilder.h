@@ -43,6 +43,20 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func);
 SmallVector<Parameter> getExportedParameters(func::FuncOp func,
                                              AttentionOp attention);
 
+/// The shapes of an mha.attention: q [B, Hq, Lq, D], k [B, Hkv, Lk, D],
+/// v [B, Hkv, Lk, Dv].
+struct AttentionShape {
+  RankedTensorType query, key, value;
+  int64_t numHeads, numKvHeads, headDim, valueDim;
+
+  static AttentionShape get(AttentionOp attention);
+};
+
+/// In a kernel whose arguments start with the C parameters of `func` (its
+/// arguments, then its returned values), the block argument standing for
+/// `tensor` (an argument or result of `func`); null for a null tensor.
+Value getParameterArgument(func::FuncOp func, Block &kernelBody, Value tensor);
+
 /// The strided memref a tensor parameter becomes: any strides, last dim
 /// contiguous, any offset.
 MemRefType getParameterMemRefType(RankedTensorType type);
