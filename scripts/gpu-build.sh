@@ -8,7 +8,7 @@
 # Environment:
 #   MHA_GPU_BUNDLE  output folder            (default build/gpu-bundle)
 #   MHA_GPU_TARGET  mha-compile --target     (default nvptx; cpu for a local dry run)
-#   MHA_GPU_CHIP    mha-compile --chip       (default sm_80,sm_90: PTX + cubins
+#   MHA_GPU_CHIP    mha-compile --chip       (default sm_80,sm_90a: PTX + cubins
 #                   for Ampere and Hopper; not passed for cpu)
 #   MHA_GPU_JOBS    parallel compiles        (default 2)
 #   MHA_COMPILE     the compiler             (default build/bin/mha-compile)
@@ -17,7 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${MHA_GPU_BUNDLE:-$root/build/gpu-bundle}"
 target="${MHA_GPU_TARGET:-nvptx}"
-chip="${MHA_GPU_CHIP:-sm_80,sm_90}"
+chip="${MHA_GPU_CHIP:-sm_80,sm_90a}"
 jobs="${MHA_GPU_JOBS:-2}"
 compiler="${MHA_COMPILE:-$root/build/bin/mha-compile}"
 extra="${MHA_COMPILE_FLAGS:-}"

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Conversion/Passes.h"
 #include "mha/Dialect/Mha/Transforms/Passes.h"
 #include "mha/Pipelines/Pipelines.h"
@@ -64,17 +65,29 @@ void mlir::mha::buildMhaNvptxDevicePipeline(
   kernels.rowTiles = options.rowTiles;
   kernels.packGqa = options.packGqa;
   kernels.keysPerTile = options.keysPerTile;
+  SmallVector<std::string> chips;
+  for (StringRef chip : llvm::split(options.chips.getValue(), ','))
+    chips.push_back(chip.trim().str());
+  // wgmma kernels exist for sm_90a only (its cubin runs on exactly 9.0).
+  kernels.sm90a = llvm::is_contained(chips, "sm_90a");
+  kernels.sm90aKeysPerTile = options.sm90aKeysPerTile;
   pm.addPass(createConvertMhaToNVVMPass(kernels));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  for (StringRef chip : llvm::split(options.chips.getValue(), ',')) {
+  for (const std::string &chip : chips) {
     GpuNVVMAttachTargetOptions target;
-    target.chip = chip.trim().str();
+    target.chip = chip;
     FailureOr<std::string> features = getPtxFeaturesForChip(target.chip);
     // Invalid chips are diagnosed by mha-compile; keep the pass valid.
     target.features = succeeded(features) ? *features : "+ptx80";
     target.optLevel = 3;
+    // Every chip gets the portable kernels, sm_90a also its own.
+    target.moduleMatcher = ("^" + kGpuModuleName + "$").str();
     pm.addPass(createGpuNVVMAttachTarget(target));
+    if (chip == "sm_90a") {
+      target.moduleMatcher = ("^" + kGpuSm90aModuleName + "$").str();
+      pm.addPass(createGpuNVVMAttachTarget(target));
+    }
   }
   OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
   // Subviews become explicit offset arithmetic before reaching LLVM.

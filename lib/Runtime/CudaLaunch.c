@@ -371,12 +371,30 @@ static int32_t get_function(const mha_rt_cuda_driver *d, const char *name,
 
 // Makes the device's primary context current (pushed) and finds the kernel.
 // On success the caller pops the context; on error it is already popped.
+// `*kernel` becomes its portable counterpart when none of its images fits
+// the device (an sm_90a kernel on another GPU).
 static int32_t prepare(const mha_rt_cuda_driver *d, const char *name,
-                       const mha_gpu_kernel *kernel, int ordinal,
+                       const mha_gpu_kernel **kernel_io, int ordinal,
                        CUfunction *function) {
   pthread_mutex_lock(&cache.mutex);
   device_entry *dev;
   int32_t status = get_device(d, name, ordinal, &dev);
+  const mha_gpu_kernel *kernel = *kernel_io;
+  if (status == MHA_OK && kernel->portable &&
+      mha_rt_cuda_pick_image(kernel, dev->major, dev->minor) < 0) {
+    const mha_gpu_kernel *portable = kernel->portable;
+    status = check_kernel(name, portable);
+    if (status == MHA_OK &&
+        (portable->rows_per_block != kernel->rows_per_block ||
+         portable->heads_per_block != kernel->heads_per_block)) {
+      mha_rt_set_error("%s: the portable kernel '%s' launches on another "
+                       "grid than '%s'",
+                       name, portable->kernel_name, kernel->kernel_name);
+      status = MHA_ERR_INTERNAL;
+    }
+    kernel = portable;
+    *kernel_io = kernel;
+  }
   if (status == MHA_OK) {
     CUresult r = d->cuCtxPushCurrent(dev->context);
     if (r != CUDA_SUCCESS)
@@ -487,7 +505,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   }
 
   CUfunction function;
-  status = prepare(d, c.name, kernel, c.device_id, &function);
+  status = prepare(d, c.name, &kernel, c.device_id, &function);
   if (status != MHA_OK)
     return status;
   CUstream stream = (CUstream)(options ? options->cuda_stream : NULL);

@@ -92,17 +92,19 @@ LogicalResult mlir::mha::addCubins(ModuleOp module, StringRef ptxas) {
   return failure(result.wasInterrupted());
 }
 
-FailureOr<std::string> mlir::mha::getPtx(ModuleOp module) {
-  std::string ptx;
+FailureOr<SmallVector<std::pair<std::string, std::string>>>
+mlir::mha::getPtx(ModuleOp module) {
+  SmallVector<std::pair<std::string, std::string>> modules;
   for (auto binary : module.getOps<gpu::BinaryOp>())
     for (Attribute a : binary.getObjectsAttr()) {
       auto object = cast<gpu::ObjectAttr>(a);
       if (object.getFormat() != gpu::CompilationTarget::Assembly)
         continue;
-      ptx += object.getObject().getValue().str();
+      modules.emplace_back(binary.getSymName().str(),
+                           object.getObject().getValue().str());
       break;
     }
-  if (ptx.empty())
+  if (modules.empty())
     return failure();
-  return ptx;
+  return modules;
 }

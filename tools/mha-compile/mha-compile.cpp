@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mha/InitAllDialects.h"
+#include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Pipelines/Pipelines.h"
 #include "mha/Target/CpuLibrary.h"
 #include "mha/Target/GpuLibrary.h"
@@ -55,8 +56,9 @@ static cl::opt<std::string> target("target", cl::desc("cpu (default) or nvptx"),
 static cl::opt<std::string>
     chip("chip",
          cl::desc("GPU chips for --target=nvptx, comma-separated (default "
-                  "sm_80,sm_90: PTX and, when ptxas is found, cubins for "
-                  "each; the runtime picks by compute capability)"),
+                  "sm_80,sm_90a: PTX and, when ptxas is found, cubins for "
+                  "each; the runtime picks by compute capability; sm_90a "
+                  "adds warpgroup-MMA kernels for H100/H200)"),
          cl::cat(category));
 static cl::opt<int64_t>
     gpuWarps("gpu-warps",
@@ -66,6 +68,11 @@ static cl::opt<int64_t> gpuRowTiles(
     "gpu-row-tiles",
     cl::desc("--target=nvptx: 16-row MMA tiles per warp, 1 or 2 (default: "
              "2 for head dims <= 128, else 1)"),
+    cl::init(0), cl::cat(category));
+static cl::opt<int64_t> gpuSm90aCols(
+    "gpu-sm90a-cols",
+    cl::desc("--target=nvptx: keys per K/V tile of the sm_90a kernels "
+             "(multiple of 16, at most 256; default: chosen by head dim)"),
     cl::init(0), cl::cat(category));
 static cl::opt<bool> gpuPackGqa(
     "gpu-pack-gqa",
@@ -200,7 +207,7 @@ int main(int argc, char **argv) {
                 "': the output must end in .so, .a or .o" +
                 (gpu ? " (or .ptx)" : ""));
   }
-  std::string chips = chip.empty() ? "sm_80,sm_90" : chip.getValue();
+  std::string chips = chip.empty() ? "sm_80,sm_90a" : chip.getValue();
   if (gpu) {
     for (StringRef c : llvm::split(chips, ','))
       if (failed(mha::getPtxFeaturesForChip(c.trim())))
@@ -215,9 +222,11 @@ int main(int argc, char **argv) {
       return fail("--target=nvptx: query rows per CTA are --gpu-warps x "
                   "--gpu-row-tiles x 16; --rows only applies to --target=cpu");
     if (cols % 16 != 0 || gpuWarps < 1 || gpuWarps > 16 || gpuRowTiles < 0 ||
-        gpuRowTiles > 2)
+        gpuRowTiles > 2 || gpuSm90aCols < 0 || gpuSm90aCols % 16 != 0 ||
+        gpuSm90aCols > 256)
       return fail("--target=nvptx: --cols must be a multiple of 16, "
-                  "--gpu-warps in [1, 16] and --gpu-row-tiles 1 or 2");
+                  "--gpu-warps in [1, 16], --gpu-row-tiles 1 or 2 and "
+                  "--gpu-sm90a-cols a multiple of 16 up to 256");
   }
   if (rows < 0 || cols < 0)
     return fail("--rows and --cols must be >= 0 (0: chosen by the compiler)");
@@ -276,6 +285,7 @@ int main(int argc, char **argv) {
     options.rowTiles = gpuRowTiles;
     options.packGqa = gpuPackGqa;
     options.keysPerTile = cols;
+    options.sm90aKeysPerTile = gpuSm90aCols;
     PassManager device(&context);
     if (failed(applyPassManagerCLOptions(device)))
       return fail("bad pass manager options");
@@ -283,15 +293,24 @@ int main(int argc, char **argv) {
     if (failed(device.run(*module)))
       return 1;
     if (ext == ".ptx") {
-      FailureOr<std::string> ptx = mha::getPtx(*module);
+      // The portable kernels go to the named file, the sm_90a kernels (a
+      // module of their own) beside it as <stem>_sm90a.ptx.
+      auto ptx = mha::getPtx(*module);
       if (failed(ptx))
         return fail("no PTX was produced");
-      std::string error;
-      auto out = openOutputFile(outputFile, &error);
-      if (!out)
-        return fail(error);
-      out->os() << *ptx;
-      out->keep();
+      for (auto &[name, text] : *ptx) {
+        SmallString<128> path(outputFile.getValue());
+        if (name == mha::kGpuSm90aModuleName) {
+          llvm::sys::path::replace_extension(path, "");
+          path += "_sm90a.ptx";
+        }
+        std::string error;
+        auto out = openOutputFile(path, &error);
+        if (!out)
+          return fail(error);
+        out->os() << text;
+        out->keep();
+      }
       return 0;
     }
     if (std::optional<std::string> ptxas = mha::findPtxas();

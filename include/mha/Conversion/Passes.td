@@ -71,6 +71,13 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
            "their windows (GQA packing)">,
     Option<"keysPerTile", "cols", "int64_t", /*default=*/"0",
            "Keys per K/V tile (multiple of 16; 0 = chosen with row-tiles to fit the registers)">,
+    Option<"sm90a", "sm90a", "bool", /*default=*/"false",
+           "Also build sm_90a kernels (warpgroup MMA) into gpu.module "
+           "@mha_kernels_sm90a for the functions they support (head dims "
+           "multiples of 64)">,
+    Option<"sm90aKeysPerTile", "sm90a-cols", "int64_t", /*default=*/"0",
+           "Keys per K/V tile of the sm_90a kernels (multiple of 16, at "
+           "most 256; 0 = chosen by head dim)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",

@@ -83,6 +83,11 @@ struct MhaNvptxPipelineOptions
       *this, "pack-gqa",
       llvm::cl::desc("Pack the query heads of a KV group into one block"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> sm90aKeysPerTile{
+      *this, "sm90a-cols",
+      llvm::cl::desc("Keys per K/V tile of the sm_90a (wgmma) kernels, "
+                     "built when `chips` has sm_90a (0: chosen per head dim)"),
+      llvm::cl::init(0)};
 };
 
 /// Kernels to gpu.binary ops holding one PTX object per chip.

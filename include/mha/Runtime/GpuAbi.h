@@ -84,6 +84,11 @@ typedef struct mha_gpu_kernel {
    * `requirements` (rows not 16-byte aligned: it loads rows with narrower
    * loads); its own fallback is NULL. NULL when there is none. */
   const struct mha_gpu_kernel *fallback;
+  /* The kernel to launch on a device that none of this kernel's images
+   * fits: an arch-specific kernel (sm_90a) names its portable counterpart,
+   * which has the same rows_per_block and heads_per_block. NULL when there
+   * is none. */
+  const struct mha_gpu_kernel *portable;
 } mha_gpu_kernel;
 
 /* Checks the call, then launches the kernel. `name` is the exported

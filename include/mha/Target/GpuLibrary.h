@@ -27,9 +27,11 @@ std::optional<std::string> findPtxas();
 /// message if ptxas rejects the PTX.
 LogicalResult addCubins(ModuleOp module, StringRef ptxas);
 
-/// The PTX of the first object of each gpu.binary, concatenated (one
-/// kernel module per exported function), for `-o file.ptx`.
-FailureOr<std::string> getPtx(ModuleOp module);
+/// The PTX of the first chip of each gpu.binary (the portable kernels, then
+/// the sm_90a kernels when there are any), by binary name, for
+/// `-o file.ptx`.
+FailureOr<SmallVector<std::pair<std::string, std::string>>>
+getPtx(ModuleOp module);
 
 } // namespace mlir::mha
 

@@ -53,8 +53,20 @@ struct HeadParams {
 };
 
 /// The four f32 accumulators of one 16x8 MMA tile held by a thread:
-/// elements (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
+/// elements (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1). wgmma's m64nN
+/// accumulators have the same layout per warp, one Frag per 8 columns.
 using Frag = std::array<Value, 4>;
+
+/// A tile of shared memory: `stages` copies of `rows` x width elements.
+/// Padded tiles are [stage, row, col] views; swizzled ones (wgmma) live in
+/// one flat buffer at `offset` elements, each stage split into 64-column
+/// atoms of `rows` x 128 bytes whose 16-byte chunks are XOR-swizzled by
+/// row % 8 (the 128-byte swizzle of wgmma descriptors and TMA).
+struct SmemTile {
+  Value mem;
+  int64_t offset = 0, stageElems = 0, rows = 0;
+  bool swizzled = false;
+};
 
 class FlashKernelEmitter {
 public:
@@ -122,8 +134,25 @@ private:
   /// subview starting at `srcRow0`, rows >= `srcRows` zero-filled) into
   /// `dst[stage]` with 16-byte cp.async.
   void copyRows(Value src, ValueRange srcPrefix, Value srcRow0, Value srcRows,
-                Value dst, Value stage, int64_t numRows, int64_t width,
-                int64_t dstRow0 = 0);
+                const SmemTile &dst, Value stage, int64_t numRows,
+                int64_t width, int64_t dstRow0 = 0);
+  /// The indices of element (row, col) of `tile[stage]`; `col` is a
+  /// multiple of 8.
+  SmallVector<Value> smemIndex(const SmemTile &tile, Value stage, Value row,
+                               Value col);
+
+  /// wgmma matrix descriptor of a 128-byte-swizzled operand at shared
+  /// address `addr` (i64): `lbo` and `sbo` are the byte strides between
+  /// 64-column atoms and between 8-row groups.
+  Value wgmmaDescriptor(Value addr, int64_t lbo, int64_t sbo);
+  /// acc += A.B on the warpgroup, one k16 step per entry of `bDescs`, with
+  /// A from descriptors (`aDescs`) or registers (`aRegs`, four i32 per
+  /// step); N = acc.size() * 2 columns. One asm statement from fence to
+  /// wait, so that nothing reads the accumulators before the MMAs are done.
+  SmallVector<Value> warpgroupMma(ArrayRef<Value> acc,
+                                  ArrayRef<Value> aDescs,
+                                  ArrayRef<SmallVector<Value>> aRegs,
+                                  ArrayRef<Value> bDescs, bool transposeB);
 
   /// Loads 8 elements of `tile` (zeros when !inBounds), rounds them to the
   /// MMA element type and stores them at `dst[dstIdx]`: f32 specs run on
@@ -197,9 +226,103 @@ Frag FlashKernelEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
   return out;
 }
 
+Value FlashKernelEmitter::wgmmaDescriptor(Value addr, int64_t lbo,
+                                          int64_t sbo) {
+  // Bits 0-13: address / 16 (shared addresses stay below 256 KiB), 16-29:
+  // leading byte offset / 16, 32-45: stride byte offset / 16, 62-63: 1 =
+  // 128-byte swizzle; base offset 0 (atoms are 1024-byte aligned).
+  Type i64 = b.getI64Type();
+  uint64_t fixed = (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
+                   (uint64_t(1) << 62);
+  Value field = arith::ShRUIOp::create(
+      b, loc, addr, arith::ConstantIntOp::create(b, loc, i64, 4));
+  return arith::OrIOp::create(
+      b, loc, field,
+      arith::ConstantIntOp::create(b, loc, i64, static_cast<int64_t>(fixed)));
+}
+
+SmallVector<Value> FlashKernelEmitter::warpgroupMma(
+    ArrayRef<Value> acc, ArrayRef<Value> aDescs,
+    ArrayRef<SmallVector<Value>> aRegs, ArrayRef<Value> bDescs,
+    bool transposeB) {
+  int64_t m = acc.size(), steps = bDescs.size();
+  StringRef type = elt.isBF16() ? "bf16" : "f16";
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  SmallVector<Value> operands;
+  SmallVector<std::string> constraints(m, "=f");
+  auto operand = [&](Value v, StringRef constraint) {
+    operands.push_back(v);
+    constraints.push_back(constraint.str());
+    return "$" + std::to_string(m + operands.size() - 1);
+  };
+  std::string scaleD =
+      operand(arith::ConstantIntOp::create(b, loc, i32, 1), "r");
+  os << "{\n.reg .pred p;\nsetp.ne.b32 p, " << scaleD << ", 0;\n"
+     << "wgmma.fence.sync.aligned;\n";
+  std::string accList = "{";
+  for (int64_t i = 0; i < m; ++i)
+    accList += (i ? ", $" : "$") + std::to_string(i);
+  accList += "}";
+  for (int64_t k = 0; k < steps; ++k) {
+    os << "wgmma.mma_async.sync.aligned.m64n" << 2 * m << "k16.f32." << type
+       << "." << type << " " << accList << ", ";
+    if (aRegs.empty()) {
+      os << operand(aDescs[k], "l");
+    } else {
+      os << "{";
+      for (auto [i, r] : llvm::enumerate(aRegs[k]))
+        os << (i ? ", " : "") << operand(r, "r");
+      os << "}";
+    }
+    os << ", " << operand(bDescs[k], "l") << ", p, 1, 1";
+    if (aRegs.empty())
+      os << ", 0"; // A K-major
+    os << ", " << (transposeB ? 1 : 0) << ";\n";
+  }
+  os << "wgmma.commit_group.sync.aligned;\n"
+     << "wgmma.wait_group.sync.aligned 0;\n}";
+  // The accumulators are read and written: tied inputs.
+  for (int64_t i = 0; i < m; ++i) {
+    operands.push_back(acc[i]);
+    constraints.push_back(std::to_string(i));
+  }
+  auto resultType = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), SmallVector<Type>(m, f32));
+  auto asmOp = LLVM::InlineAsmOp::create(
+      b, loc, resultType, operands, text, llvm::join(constraints, ","),
+      /*has_side_effects=*/true, /*is_align_stack=*/false,
+      LLVM::TailCallKind::None,
+      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+      /*operand_attrs=*/ArrayAttr());
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < m; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0),
+                                               ArrayRef<int64_t>{i}));
+  return out;
+}
+
+SmallVector<Value> FlashKernelEmitter::smemIndex(const SmemTile &tile,
+                                                Value stage, Value row,
+                                                Value col) {
+  if (!tile.swizzled)
+    return {stage, row, col};
+  // Element offset of the 16-byte chunk: atom, row, swizzled chunk.
+  Value atom = arith::DivUIOp::create(b, loc, col, idx(64));
+  Value chunk = arith::DivUIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, col, idx(64)), idx(8));
+  Value swizzled = arith::XOrIOp::create(
+      b, loc, chunk, arith::RemUIOp::create(b, loc, row, idx(8)));
+  Value offset = w.add(idx(tile.offset), w.mul(stage, idx(tile.stageElems)));
+  offset = w.add(offset, w.mul(atom, idx(tile.rows * 64)));
+  offset = w.add(offset, w.mul(row, idx(64)));
+  return {w.add(offset, w.mul(swizzled, idx(8)))};
+}
+
 void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
-                                  Value srcRow0, Value srcRows, Value dst,
-                                  Value stage, int64_t numRows, int64_t width,
+                                  Value srcRow0, Value srcRows,
+                                  const SmemTile &dst, Value stage,
+                                  int64_t numRows, int64_t width,
                                   int64_t dstRow0) {
   int64_t chunksPerRow = width / 8; // 8 x 16 bits = 16 bytes
   int64_t chunks = numRows * chunksPerRow;
@@ -239,16 +362,16 @@ void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
       Value inBounds = w.cmp(arith::CmpIPredicate::slt, row, avail);
       Value srcRow = w.select(inBounds, row, idx(0));
       Value dstRow = dstRow0 ? w.add(row, idx(dstRow0)) : row;
+      SmallVector<Value> dstIdx = smemIndex(dst, stage, dstRow, col);
       if (srcType.getElementType() != elt || !cfg.alignedRows) {
-        stageConverted(tile, srcRow, col, inBounds, dst,
-                       ValueRange{stage, dstRow, col});
+        stageConverted(tile, srcRow, col, inBounds, dst.mem, dstIdx);
         return;
       }
       Value srcElements = w.select(inBounds, idx(8), idx(0));
       nvgpu::DeviceAsyncCopyOp::create(
-          b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
-          ValueRange{stage, dstRow, col}, tile, ValueRange{srcRow, col},
-          b.getIndexAttr(8), srcElements, b.getUnitAttr());
+          b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst.mem,
+          dstIdx, tile, ValueRange{srcRow, col}, b.getIndexAttr(8),
+          srcElements, b.getUnitAttr());
     };
     if (base + threads <= chunks) {
       copyChunk();
@@ -481,22 +604,50 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   // Shared memory: Q [rows, D + pad], then K [2, C, D + pad] and
   // V [2, C, Dv + pad]. The 16-byte pad spreads the rows ldmatrix reads
   // together over all banks.
+  // With wgmma: the same tiles unpadded and swizzled, from a 1024-byte
+  // aligned start (the swizzle pattern follows address bits 4-9).
   int64_t eltBytes = 2;
   int64_t qStride = D + cfg.pad, vStride = Dv + cfg.pad;
   Value smem = gpu::DynamicSharedMemoryOp::create(
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
                       workgroup));
-  auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
-    return memref::ViewOp::create(
-        b, loc, MemRefType::get(shape, elt, AffineMap(), workgroup), smem,
-        idx(byteOffset), ValueRange{});
-  };
-  int64_t qBytes = rows * qStride * eltBytes;
-  int64_t kBytes = 2 * C * qStride * eltBytes;
-  Value qSmem = view(0, {1, rows, qStride});
-  Value kSmem = view(qBytes, {2, C, qStride});
-  Value vSmem = view(qBytes + kBytes, {2, C, vStride});
+  SmemTile qSmem, kSmem, vSmem;
+  Value qAddr, kAddr, vAddr; // shared addresses (i64) for descriptors
+  if (!cfg.warpgroupMma) {
+    auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
+      return memref::ViewOp::create(
+          b, loc, MemRefType::get(shape, elt, AffineMap(), workgroup), smem,
+          idx(byteOffset), ValueRange{});
+    };
+    int64_t qBytes = rows * qStride * eltBytes;
+    int64_t kBytes = 2 * C * qStride * eltBytes;
+    qSmem.mem = view(0, {1, rows, qStride});
+    kSmem.mem = view(qBytes, {2, C, qStride});
+    vSmem.mem = view(qBytes + kBytes, {2, C, vStride});
+  } else {
+    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
+    Value pad = arith::AndIOp::create(b, loc, w.sub(idx(0), base), idx(1023));
+    int64_t qElems = rows * D, kElems = 2 * C * D, vElems = 2 * C * Dv;
+    Value flat = memref::ViewOp::create(
+        b, loc,
+        MemRefType::get({qElems + kElems + vElems}, elt, AffineMap(),
+                        workgroup),
+        smem, pad, ValueRange{});
+    qSmem = {flat, 0, 0, rows, true};
+    kSmem = {flat, qElems, C * D, C, true};
+    vSmem = {flat, qElems + kElems, C * Dv, C, true};
+    Value addr = arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                            w.add(base, pad));
+    auto at = [&](int64_t bytes) {
+      return arith::AddIOp::create(
+          b, loc, addr,
+          arith::ConstantIntOp::create(b, loc, b.getI64Type(), bytes));
+    };
+    qAddr = addr;
+    kAddr = at(qElems * eltBytes);
+    vAddr = at((qElems + kElems) * eltBytes);
+  }
 
   auto loadKV = [&](Value i, Value stage) {
     Value start = tileBounds(i).first;
@@ -512,6 +663,14 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
             b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
             ValueRange{}),
         b.getI32IntegerAttr(0));
+    // wgmma reads shared memory through the async proxy: make this
+    // thread's copies visible to it (the barrier that follows does the
+    // rest).
+    if (cfg.warpgroupMma)
+      NVVM::FenceProxyOp::create(
+          b, loc, NVVM::ProxyKind::async_shared,
+          NVVM::SharedSpaceAttr::get(b.getContext(),
+                                     NVVM::SharedSpace::shared_cta));
   };
   // Q, and the first key tile.
   Value zero = idx(0);
@@ -536,14 +695,14 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   Value laneHalf = arith::DivUIOp::create(b, loc, lane, idx(16));
   auto qFragAt = [&](int64_t m, int64_t c) -> SmallVector<Value> {
     return ldmatrix(
-        qSmem,
+        qSmem.mem,
         ValueRange{zero, w.add(w.mul(w.add(warpTile, idx(m)), idx(16)),
                                laneRow16),
                    w.add(idx(c * 16), w.mul(laneHalf, idx(8)))},
         4, /*transpose=*/false);
   };
   SmallVector<SmallVector<SmallVector<Value>>> qFrag(mt);
-  if (mt == 1)
+  if (mt == 1 && !cfg.warpgroupMma)
     for (int64_t c = 0; c < qChunks; ++c)
       qFrag[0].push_back(qFragAt(0, c));
 
@@ -584,7 +743,50 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
     // S = Q.K^T; each K fragment serves every row tile of the warp.
     SmallVector<SmallVector<Frag>> s(
         mt, SmallVector<Frag>(sTiles, Frag{zeroF, zeroF, zeroF, zeroF}));
-    for (int64_t c = 0; c < qChunks; c += 2) {
+    Value stage64 =
+        arith::IndexCastOp::create(b, loc, b.getI64Type(), stage);
+    auto stageAddr = [&](Value base, int64_t stageBytes) {
+      return arith::AddIOp::create(
+          b, loc, base,
+          arith::MulIOp::create(
+              b, loc, stage64,
+              arith::ConstantIntOp::create(b, loc, b.getI64Type(),
+                                           stageBytes)));
+    };
+    auto plus = [&](Value addr, int64_t bytes) -> Value {
+      if (!bytes)
+        return addr;
+      return arith::AddIOp::create(
+          b, loc, addr,
+          arith::ConstantIntOp::create(b, loc, b.getI64Type(), bytes));
+    };
+    if (cfg.warpgroupMma) {
+      // The warpgroup's 64 rows of Q times the whole key tile, k16 steps
+      // of 32 bytes inside each 64-column atom.
+      Value group = arith::DivUIOp::create(b, loc, warp, idx(4));
+      Value qGroup = arith::AddIOp::create(
+          b, loc, qAddr,
+          arith::MulIOp::create(
+              b, loc,
+              arith::IndexCastOp::create(b, loc, b.getI64Type(), group),
+              arith::ConstantIntOp::create(b, loc, b.getI64Type(), 64 * 128)));
+      Value kStage = stageAddr(kAddr, C * D * eltBytes);
+      Value qDesc = wgmmaDescriptor(qGroup, rows * 128, 1024);
+      Value kDesc = wgmmaDescriptor(kStage, C * 128, 1024);
+      SmallVector<Value> aDescs, bDescs;
+      for (int64_t atom = 0; atom < D / 64; ++atom)
+        for (int64_t kk = 0; kk < 4; ++kk) {
+          aDescs.push_back(plus(qDesc, (atom * rows * 128 + kk * 32) >> 4));
+          bDescs.push_back(plus(kDesc, (atom * C * 128 + kk * 32) >> 4));
+        }
+      SmallVector<Value> acc(C / 2, zeroF);
+      SmallVector<Value> out = warpgroupMma(acc, aDescs, {}, bDescs,
+                                            /*transposeB=*/false);
+      for (int64_t t = 0; t < sTiles; ++t)
+        for (int64_t e = 0; e < 4; ++e)
+          s[0][t][e] = out[t * 4 + e];
+    }
+    for (int64_t c = 0; c < (cfg.warpgroupMma ? 0 : qChunks); c += 2) {
       int64_t tiles = c + 1 < qChunks ? 4 : 2;
       SmallVector<SmallVector<SmallVector<Value>>> q(mt);
       for (int64_t m = 0; m < mt; ++m)
@@ -592,7 +794,7 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
           q[m].push_back(mt == 1 ? qFrag[0][c + k] : qFragAt(m, c + k));
       for (int64_t t = 0; t < sTiles; ++t) {
         SmallVector<Value> kRegs = ldmatrix(
-            kSmem,
+            kSmem.mem,
             ValueRange{stage, w.add(idx(t * 8), laneRow8),
                        w.add(idx(c * 16), w.mul(laneOct, idx(8)))},
             tiles, /*transpose=*/false);
@@ -677,10 +879,35 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
           b, loc, VectorType::get({2}, f32), ValueRange{p[i], p[i + 1]});
       return asOperand(arith::TruncFOp::create(b, loc, pair, v));
     };
+    if (cfg.warpgroupMma) {
+      // V is [keys, Dv] (N-major for this product): k16 steps are 16 rows
+      // (2048 bytes) apart, 64-column atoms C rows apart.
+      Value vStage = stageAddr(vAddr, C * Dv * eltBytes);
+      Value vDesc = wgmmaDescriptor(vStage, C * 128, 1024);
+      SmallVector<SmallVector<Value>> aRegs;
+      SmallVector<Value> bDescs;
+      for (int64_t c = 0; c < C / 16; ++c) {
+        SmallVector<Value> regs;
+        for (auto [t, e] : {std::pair<int64_t, int64_t>{2 * c, 0},
+                            {2 * c, 2}, {2 * c + 1, 0}, {2 * c + 1, 2}}) {
+          Value r = packP(0, t, e);
+          regs.push_back(r.getType() == i32
+                             ? r
+                             : LLVM::BitcastOp::create(b, loc, i32, r));
+        }
+        aRegs.push_back(regs);
+        bDescs.push_back(plus(vDesc, (c * 16 * 128) >> 4));
+      }
+      SmallVector<Value> acc(newState.begin() + 4,
+                             newState.begin() + 4 + oTiles * 4);
+      SmallVector<Value> out = warpgroupMma(acc, {}, aRegs, bDescs,
+                                            /*transposeB=*/true);
+      std::copy(out.begin(), out.end(), newState.begin() + 4);
+    }
     Value vKeyRow = w.add(laneRow8, w.mul(arith::RemUIOp::create(
                                               b, loc, laneOct, idx(2)),
                                           idx(8)));
-    for (int64_t c = 0; c < C / 16; ++c) {
+    for (int64_t c = 0; c < (cfg.warpgroupMma ? 0 : C / 16); ++c) {
       SmallVector<SmallVector<Value>> a;
       for (int64_t m = 0; m < mt; ++m)
         a.push_back({packP(m, 2 * c, 0), packP(m, 2 * c, 2),
@@ -688,7 +915,7 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
       for (int64_t n = 0; n < oTiles; n += 2) {
         int64_t tiles = n + 1 < oTiles ? 4 : 2;
         SmallVector<Value> vRegs = ldmatrix(
-            vSmem,
+            vSmem.mem,
             ValueRange{stage, w.add(idx(c * 16), vKeyRow),
                        w.add(idx(n * 8), w.mul(laneHalf, idx(8)))},
             tiles, /*transpose=*/true);
@@ -767,6 +994,10 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
 
 int64_t mlir::mha::getFlashKernelSharedBytes(const FlashKernelConfig &cfg) {
   int64_t rows = cfg.rowsPerBlock();
+  if (cfg.warpgroupMma) // unpadded, plus room to align the start to 1024
+    return 2 * (rows * cfg.headDim + 2 * cfg.cols * cfg.headDim +
+                2 * cfg.cols * cfg.valueDim) +
+           1024;
   int64_t qStride = cfg.headDim + cfg.pad, vStride = cfg.valueDim + cfg.pad;
   return 2 * (rows * qStride + 2 * cfg.cols * qStride + 2 * cfg.cols * vStride);
 }

@@ -1,4 +1,4 @@
-//===- FlashKernel.h - The sm_80 flash-attention kernel body ------*- C++ -*-===//
+//===- FlashKernel.h - The flash-attention kernel body ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
@@ -32,6 +32,12 @@ struct FlashKernelConfig {
   /// and are copied with cp.async; otherwise they are loaded element by
   /// element and stored to shared memory (the fallback kernel).
   bool alignedRows = true;
+  /// sm_90a: warpgroup MMA (wgmma). Each group of 4 warps multiplies its 64
+  /// query rows by whole key tiles read from 128-byte-swizzled shared
+  /// memory through matrix descriptors, and P.V takes P from registers.
+  /// Needs rowTilesPerWarp == 1, warps a multiple of 4 and head dims that
+  /// are multiples of 64.
+  bool warpgroupMma = false;
 
   int64_t rowsPerBlock() const { return warps * 16 * rowTilesPerWarp; }
   int64_t threads() const { return warps * 32; }

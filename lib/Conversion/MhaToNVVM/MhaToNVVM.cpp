@@ -41,10 +41,12 @@ struct ConvertMhaToNVVMPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (warps < 1 || warps > 16 || keysPerTile < 0 || keysPerTile % 16 != 0 ||
-        rowTiles < 0 || rowTiles > 2) {
+        rowTiles < 0 || rowTiles > 2 || sm90aKeysPerTile < 0 ||
+        sm90aKeysPerTile % 16 != 0 || sm90aKeysPerTile > 256) {
       module.emitError() << "convert-mha-to-nvvm: warps must be in [1, 16], "
-                         << "row-tiles in [0, 2] and cols a multiple of 16 "
-                         << "(0 = automatic)";
+                         << "row-tiles in [0, 2], cols a multiple of 16 and "
+                         << "sm90a-cols a multiple of 16 up to 256 (0 = "
+                         << "automatic)";
       return signalPassFailure();
     }
     FailureOr<SmallVector<func::FuncOp>> funcs =
@@ -164,34 +166,36 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   argTypes.push_back(MemRefType::get({ShapedType::kDynamic},
                                      IntegerType::get(ctx, 8)));
 
-  // All kernels of a spec share one gpu.module: one PTX/cubin per chip that
-  // the runtime loads once.
+  // The portable kernels of a spec share one gpu.module (one PTX/cubin per
+  // chip that the runtime loads once), the sm_90a kernels another.
   std::string name = func.getSymName().str();
   std::string kernelName = name + "__kernel";
-  auto gpuModule = module.lookupSymbol<gpu::GPUModuleOp>(kGpuModuleName);
   OpBuilder b(func);
-  if (!gpuModule) {
-    if (module.lookupSymbol(kGpuModuleName))
-      return func.emitError() << "symbol '" << kGpuModuleName
-                              << "' is taken: the GPU kernels' module needs it";
+  auto getModule = [&](StringRef moduleName) -> gpu::GPUModuleOp {
+    if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(moduleName))
+      return existing;
+    if (module.lookupSymbol(moduleName)) {
+      func.emitError() << "symbol '" << moduleName
+                       << "' is taken: the GPU kernels' module needs it";
+      return {};
+    }
+    OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(module.getBody());
-    gpuModule = gpu::GPUModuleOp::create(b, loc, kGpuModuleName);
-  }
-  // Two kernels: one for rows on 16-byte boundaries (cp.async copies), and
-  // the same for any other rows (any strides are valid input), which the
-  // runtime launches when the first cannot run.
-  std::string fallbackName = name + "__kernel_unaligned";
-  int32_t threads = static_cast<int32_t>(config.threads());
-  for (auto [kernelSymbol, aligned] :
-       {std::pair<StringRef, bool>{kernelName, true}, {fallbackName, false}}) {
+    return gpu::GPUModuleOp::create(b, loc, moduleName);
+  };
+  auto buildKernel = [&](gpu::GPUModuleOp gpuModule, StringRef kernelSymbol,
+                         const FlashKernelConfig &kernelConfig,
+                         StringRef prefix) -> LogicalResult {
     if (gpuModule.lookupSymbol(kernelSymbol))
       return func.emitError() << "symbol '" << kernelSymbol
                               << "' already exists";
+    OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(gpuModule.getBody());
     auto kernel = gpu::GPUFuncOp::create(
         b, loc, kernelSymbol, FunctionType::get(ctx, argTypes, {}));
     kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-    kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({threads, 1, 1}));
+    kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
+        {static_cast<int32_t>(kernelConfig.threads()), 1, 1}));
     Block &body = kernel.getBody().front();
     auto argFor = [&](Value tensor) {
       return getParameterArgument(func, body, tensor);
@@ -202,15 +206,53 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
                          argFor(attention.getOutput()),
                          argFor(attention.getLse()),
                          body.getArgument(body.getNumArguments() - 1)};
-    FlashKernelConfig kernelConfig = config;
-    kernelConfig.alignedRows = aligned;
-    // Synchronous row loads keep a tile's elements in registers until they
-    // are stored: 16-key tiles keep the fallback free of spills (it uses
-    // less shared memory than the launch provides, which is fine).
-    if (!aligned)
-      kernelConfig.cols = std::min<int64_t>(config.cols, 16);
     emitFlashKernel(b, loc, gpuModule, kernel, kernelConfig, variant, args,
-                    name);
+                    prefix);
+    return success();
+  };
+  gpu::GPUModuleOp gpuModule = getModule(kGpuModuleName);
+  if (!gpuModule)
+    return failure();
+  // Two kernels: one for rows on 16-byte boundaries (cp.async copies), and
+  // the same for any other rows (any strides are valid input), which the
+  // runtime launches when the first cannot run. Synchronous row loads keep
+  // a tile's elements in registers until they are stored: 16-key tiles
+  // keep the fallback free of spills (it uses less shared memory than the
+  // launch provides, which is fine).
+  std::string fallbackName = name + "__kernel_unaligned";
+  int32_t threads = static_cast<int32_t>(config.threads());
+  FlashKernelConfig unaligned = config;
+  unaligned.alignedRows = false;
+  unaligned.cols = std::min<int64_t>(config.cols, 16);
+  if (failed(buildKernel(gpuModule, kernelName, config, name)) ||
+      failed(buildKernel(gpuModule, fallbackName, unaligned, name)))
+    return failure();
+
+  // The sm_90a kernel: warpgroups of 4 warps x 16 rows cover the portable
+  // kernel's rows per block, so both launch on the same grid.
+  std::optional<FlashKernelConfig> archConfig;
+  std::string archKernelName = name + "__kernel_sm90a";
+  if (sm90a && headDim % 64 == 0 && valueDim % 64 == 0 &&
+      config.rowsPerBlock() % 64 == 0) {
+    FlashKernelConfig hopper = config;
+    hopper.warpgroupMma = true;
+    hopper.rowTilesPerWarp = 1;
+    hopper.warps = config.rowsPerBlock() / 16;
+    hopper.pad = 0;
+    // S (cols / 2 f32) and O (Dv / 2 f32) per thread.
+    hopper.cols = sm90aKeysPerTile ? sm90aKeysPerTile
+                  : maxDim <= 128  ? (heavyScores ? 64 : 128)
+                                   : 64;
+    // Every sm_90 GPU gives a block 227 KiB.
+    if (getFlashKernelSharedBytes(hopper) <= 227 * 1024)
+      archConfig = hopper;
+  }
+  if (archConfig) {
+    gpu::GPUModuleOp archModule = getModule(kGpuSm90aModuleName);
+    if (!archModule ||
+        failed(buildKernel(archModule, archKernelName, *archConfig,
+                           name + "_sm90a")))
+      return failure();
   }
 
   // The declaration the host side is built from.
@@ -241,6 +283,15 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
                     b.getNamedAttr("heads_per_block",
                                    i32(config.headsPerBlock)),
                 }));
+  if (archConfig) {
+    NamedAttrList attrs(decl->getAttrOfType<DictionaryAttr>(kGpuLaunchAttrName));
+    attrs.set("arch_module", b.getStringAttr(kGpuSm90aModuleName));
+    attrs.set("arch_kernel", b.getStringAttr(archKernelName));
+    attrs.set("arch_block_threads", i32(archConfig->threads()));
+    attrs.set("arch_shared_bytes",
+              i32(getFlashKernelSharedBytes(*archConfig)));
+    decl->setAttr(kGpuLaunchAttrName, attrs.getDictionary(ctx));
+  }
   func.erase();
   return success();
 }

@@ -19,11 +19,17 @@ namespace mlir::mha {
 /// Name of the discardable attribute on the declaration that
 /// convert-mha-to-nvvm leaves for each exported function: a dictionary with
 /// `module` and `kernel` (strings), `block_threads`, `shared_bytes`,
-/// `rows_per_block` and `requirements` (i32, MHA_GPU_REQ_* bits).
+/// `rows_per_block`, `heads_per_block` and `requirements` (i32,
+/// MHA_GPU_REQ_* bits), `fallback_kernel`, and when the function also has an
+/// sm_90a kernel `arch_module`, `arch_kernel`, `arch_block_threads` and
+/// `arch_shared_bytes` (same rows and heads per block).
 inline constexpr llvm::StringLiteral kGpuLaunchAttrName = "mha.gpu_launch";
 
-/// The gpu.module holding every kernel of a spec.
+/// The gpu.module holding every portable kernel of a spec.
 inline constexpr llvm::StringLiteral kGpuModuleName = "mha_kernels";
+/// The gpu.module holding the sm_90a (wgmma) kernels, compiled for sm_90a
+/// only.
+inline constexpr llvm::StringLiteral kGpuSm90aModuleName = "mha_kernels_sm90a";
 
 } // namespace mlir::mha
 

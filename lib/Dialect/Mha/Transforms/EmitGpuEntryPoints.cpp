@@ -115,47 +115,75 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   FailureOr<std::pair<std::string, int32_t>> images = emitImages(binary);
   if (failed(images))
     return failure();
-  std::string imagesSymbol = images->first;
-  int32_t numImages = images->second;
+  // The sm_90a kernel's own images, when the function has one.
+  auto archModuleName = launch.getAs<StringAttr>("arch_module");
+  auto archKernelName = launch.getAs<StringAttr>("arch_kernel");
+  FailureOr<std::pair<std::string, int32_t>> archImages = failure();
+  if (archModuleName || archKernelName) {
+    auto archBinary =
+        archModuleName ? module.lookupSymbol<gpu::BinaryOp>(archModuleName)
+                       : nullptr;
+    if (!archBinary || !archKernelName ||
+        getInt("arch_block_threads") <= 0 || getInt("arch_shared_bytes") < 0)
+      return decl.emitError()
+             << "malformed sm_90a kernel in '" << kGpuLaunchAttrName
+             << "' or its gpu.binary is missing";
+    archImages = emitImages(archBinary);
+    if (failed(archImages))
+      return failure();
+  }
   HostGlue glue(module, entry, loc);
   OpBuilder &b = glue.b;
   MLIRContext *ctx = module.getContext();
   Type i32 = glue.i32, ptr = glue.ptrType;
   // mha_gpu_kernel descriptors, constants built in initializer regions (they
   // hold addresses of other globals): the fallback kernel for rows that are
-  // not 16-byte aligned (no requirements, no fallback of its own), then the
-  // kernel that points to it.
+  // not 16-byte aligned (no requirements, no fallback of its own), the
+  // kernel that points to it, and the sm_90a kernel that points to both.
   auto kernelType = LLVM::LLVMStructType::getLiteral(
-      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr});
+      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr});
   auto emitDescriptor = [&](StringRef suffix, StringRef function,
-                            int32_t requirements, StringRef fallbackDesc) {
+                            int32_t threads, int32_t sharedBytes,
+                            int32_t requirements,
+                            const std::pair<std::string, int32_t> &imageList,
+                            StringRef fallbackDesc, StringRef portableDesc) {
     std::string nameSymbol =
         glue.emitString((suffix + "_name").str(), function);
     std::string desc = (entry.getName() + "__" + suffix).str();
     buildConstant(b, loc, module, kernelType, desc, [&](OpBuilder &ib) {
-      Value fallback =
-          fallbackDesc.empty()
-              ? LLVM::ZeroOp::create(ib, loc, ptr).getResult()
-              : glue.addressOf(ib, fallbackDesc);
+      auto pointerTo = [&](StringRef symbol) -> Value {
+        return symbol.empty() ? LLVM::ZeroOp::create(ib, loc, ptr).getResult()
+                              : glue.addressOf(ib, symbol);
+      };
       SmallVector<Value> fields{glue.addressOf(ib, nameSymbol),
-                                glue.constI32(ib, getInt("block_threads")),
-                                glue.constI32(ib, getInt("shared_bytes")),
+                                glue.constI32(ib, threads),
+                                glue.constI32(ib, sharedBytes),
                                 glue.constI32(ib, getInt("rows_per_block")),
                                 glue.constI32(ib, requirements),
-                                glue.constI32(ib, numImages),
+                                glue.constI32(ib, imageList.second),
                                 glue.constI32(ib, getInt("heads_per_block")),
-                                glue.addressOf(ib, imagesSymbol),
-                                fallback};
+                                glue.addressOf(ib, imageList.first),
+                                pointerTo(fallbackDesc),
+                                pointerTo(portableDesc)};
       return buildAggregate(ib, loc, kernelType, fields);
     });
     return desc;
   };
+  int32_t threads = getInt("block_threads");
+  int32_t sharedBytes = getInt("shared_bytes");
   std::string fallbackDesc;
   if (auto fallback = launch.getAs<StringAttr>("fallback_kernel"))
     fallbackDesc = emitDescriptor("gpu_kernel_fallback", fallback.getValue(),
-                                  /*requirements=*/0, "");
+                                  threads, sharedBytes, /*requirements=*/0,
+                                  *images, "", "");
   std::string kernelDesc = emitDescriptor(
-      "gpu_kernel", kernelName.getValue(), getInt("requirements"), fallbackDesc);
+      "gpu_kernel", kernelName.getValue(), threads, sharedBytes,
+      getInt("requirements"), *images, fallbackDesc, "");
+  if (succeeded(archImages))
+    kernelDesc = emitDescriptor(
+        "gpu_kernel_sm90a", archKernelName.getValue(),
+        getInt("arch_block_threads"), getInt("arch_shared_bytes"),
+        getInt("requirements"), *archImages, fallbackDesc, kernelDesc);
 
   // The declaration is replaced by the exported function of the same name.
   StringRef name = entry.getName();
