@@ -71,6 +71,7 @@ void mlir::mha::buildMhaNvptxDevicePipeline(
   // wgmma kernels exist for sm_90a only (its cubin runs on exactly 9.0).
   kernels.sm90a = llvm::is_contained(chips, "sm_90a");
   kernels.sm90aKeysPerTile = options.sm90aKeysPerTile;
+  kernels.sm90aWarpgroups = options.sm90aWarpgroups;
   pm.addPass(createConvertMhaToNVVMPass(kernels));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -382,17 +382,7 @@ static int32_t prepare(const mha_rt_cuda_driver *d, const char *name,
   const mha_gpu_kernel *kernel = *kernel_io;
   if (status == MHA_OK && kernel->portable &&
       mha_rt_cuda_pick_image(kernel, dev->major, dev->minor) < 0) {
-    const mha_gpu_kernel *portable = kernel->portable;
-    status = check_kernel(name, portable);
-    if (status == MHA_OK &&
-        (portable->rows_per_block != kernel->rows_per_block ||
-         portable->heads_per_block != kernel->heads_per_block)) {
-      mha_rt_set_error("%s: the portable kernel '%s' launches on another "
-                       "grid than '%s'",
-                       name, portable->kernel_name, kernel->kernel_name);
-      status = MHA_ERR_INTERNAL;
-    }
-    kernel = portable;
+    kernel = kernel->portable; // checked by the caller
     *kernel_io = kernel;
   }
   if (status == MHA_OK) {
@@ -436,6 +426,34 @@ void mha_rt_cuda_reset_for_testing(const char *libcuda_path) {
 // The launch
 //===----------------------------------------------------------------------===//
 
+typedef struct grid {
+  int64_t tiles, head_blocks;
+} grid;
+
+// The launch grid of `kernel` for the call: query tiles x head blocks x B.
+static int32_t get_grid(const mha_rt_checked_call *c,
+                        const mha_gpu_kernel *kernel, grid *g) {
+  int64_t rows = kernel->rows_per_block;
+  int64_t per_block = kernel->heads_per_block > 0 ? kernel->heads_per_block : 1;
+  if (c->heads % per_block != 0)
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: %" PRId64 " query heads are not a multiple of the kernel's %"
+         PRId64 " heads per block",
+         c->name, c->heads, per_block);
+  g->tiles = c->rows / rows + (c->rows % rows != 0);
+  g->head_blocks = c->heads / per_block;
+  bool empty = c->batch == 0 || c->heads == 0 || g->tiles == 0;
+  if (!empty && (g->tiles > MAX_GRID_X || g->head_blocks > MAX_GRID_YZ ||
+                 c->batch > MAX_GRID_YZ))
+    FAIL(MHA_ERR_SHAPE,
+         "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
+         " blocks (query tiles of %" PRId64 " rows x head blocks x B) exceeds "
+         "the GPU's limits of %d x %d x %d",
+         c->name, g->tiles, g->head_blocks, c->batch, rows, MAX_GRID_X,
+         MAX_GRID_YZ, MAX_GRID_YZ);
+  return MHA_OK;
+}
+
 // The runtime head mask as the kernel's memref<?xi8> parameter.
 typedef struct mask_memref {
   void *allocated;
@@ -474,24 +492,16 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     mha_rt_clear_error();
   }
 
-  int64_t rows = kernel->rows_per_block;
-  int64_t tiles = c.rows / rows + (c.rows % rows != 0);
-  int64_t per_block = kernel->heads_per_block > 0 ? kernel->heads_per_block : 1;
-  if (c.heads % per_block != 0)
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: %" PRId64 " query heads are not a multiple of the kernel's %"
-         PRId64 " heads per block",
-         c.name, c.heads, per_block);
-  int64_t head_blocks = c.heads / per_block;
-  bool empty = c.batch == 0 || c.heads == 0 || tiles == 0;
-  if (!empty && (tiles > MAX_GRID_X || head_blocks > MAX_GRID_YZ ||
-                 c.batch > MAX_GRID_YZ))
-    FAIL(MHA_ERR_SHAPE,
-         "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
-         " blocks (query tiles of %" PRId64 " rows x head blocks x B) exceeds "
-         "the GPU's limits of %d x %d x %d",
-         c.name, tiles, head_blocks, c.batch, rows, MAX_GRID_X, MAX_GRID_YZ,
-         MAX_GRID_YZ);
+  // The grid of every kernel this call may launch is checked before the
+  // driver is loaded; the device picks between a kernel and its portable
+  // counterpart.
+  grid g;
+  if ((status = get_grid(&c, kernel, &g)) != MHA_OK ||
+      (kernel->portable &&
+       ((status = check_kernel(c.name, kernel->portable)) != MHA_OK ||
+        (status = get_grid(&c, kernel->portable, &g)) != MHA_OK)))
+    return status;
+  bool empty = c.batch == 0 || c.heads == 0 || c.rows == 0;
 
   // Even a call with nothing to do says when there is no GPU: a program
   // should not learn that only from its first non-empty call.
@@ -508,6 +518,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   status = prepare(d, c.name, &kernel, c.device_id, &function);
   if (status != MHA_OK)
     return status;
+  get_grid(&c, kernel, &g); // checked above
   CUstream stream = (CUstream)(options ? options->cuda_stream : NULL);
   CUcontext popped;
 
@@ -571,7 +582,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   params[n++] = &mask.stride;
 
   CUresult r = d->cuLaunchKernel(
-      function, (unsigned)tiles, (unsigned)head_blocks, (unsigned)c.batch,
+      function, (unsigned)g.tiles, (unsigned)g.head_blocks, (unsigned)c.batch,
       (unsigned)kernel->block_threads, 1, 1, (unsigned)kernel->shared_bytes,
       stream, params, NULL);
   if (r != CUDA_SUCCESS)

@@ -74,6 +74,12 @@ static cl::opt<int64_t> gpuSm90aCols(
     cl::desc("--target=nvptx: keys per K/V tile of the sm_90a kernels "
              "(multiple of 16, at most 256; default: chosen by head dim)"),
     cl::init(0), cl::cat(category));
+static cl::opt<int64_t> gpuSm90aWarpgroups(
+    "gpu-sm90a-warpgroups",
+    cl::desc("--target=nvptx: warpgroups (64 query rows each) per CTA of "
+             "the sm_90a kernels, 1 to 4 (default: 2 for head dims <= 128, "
+             "else 1)"),
+    cl::init(0), cl::cat(category));
 static cl::opt<bool> gpuPackGqa(
     "gpu-pack-gqa",
     cl::desc("--target=nvptx: one block computes the query heads of a KV "
@@ -223,10 +229,12 @@ int main(int argc, char **argv) {
                   "--gpu-row-tiles x 16; --rows only applies to --target=cpu");
     if (cols % 16 != 0 || gpuWarps < 1 || gpuWarps > 16 || gpuRowTiles < 0 ||
         gpuRowTiles > 2 || gpuSm90aCols < 0 || gpuSm90aCols % 16 != 0 ||
-        gpuSm90aCols > 256)
+        gpuSm90aCols > 256 || gpuSm90aWarpgroups < 0 ||
+        gpuSm90aWarpgroups > 4)
       return fail("--target=nvptx: --cols must be a multiple of 16, "
-                  "--gpu-warps in [1, 16], --gpu-row-tiles 1 or 2 and "
-                  "--gpu-sm90a-cols a multiple of 16 up to 256");
+                  "--gpu-warps in [1, 16], --gpu-row-tiles 1 or 2, "
+                  "--gpu-sm90a-cols a multiple of 16 up to 256 and "
+                  "--gpu-sm90a-warpgroups in [1, 4]");
   }
   if (rows < 0 || cols < 0)
     return fail("--rows and --cols must be >= 0 (0: chosen by the compiler)");
@@ -286,6 +294,7 @@ int main(int argc, char **argv) {
     options.packGqa = gpuPackGqa;
     options.keysPerTile = cols;
     options.sm90aKeysPerTile = gpuSm90aCols;
+    options.sm90aWarpgroups = gpuSm90aWarpgroups;
     PassManager device(&context);
     if (failed(applyPassManagerCLOptions(device)))
       return fail("bad pass manager options");

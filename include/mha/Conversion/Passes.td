@@ -78,6 +78,9 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
     Option<"sm90aKeysPerTile", "sm90a-cols", "int64_t", /*default=*/"0",
            "Keys per K/V tile of the sm_90a kernels (multiple of 16, at "
            "most 256; 0 = chosen by head dim)">,
+    Option<"sm90aWarpgroups", "sm90a-warpgroups", "int64_t", /*default=*/"0",
+           "Warpgroups (64 query rows each) per CTA of the sm_90a kernels, "
+           "1 to 4 (0 = chosen by head dim)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",

@@ -88,6 +88,11 @@ struct MhaNvptxPipelineOptions
       llvm::cl::desc("Keys per K/V tile of the sm_90a (wgmma) kernels, "
                      "built when `chips` has sm_90a (0: chosen per head dim)"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> sm90aWarpgroups{
+      *this, "sm90a-warpgroups",
+      llvm::cl::desc("Warpgroups per CTA of the sm_90a kernels (0: chosen "
+                     "per head dim)"),
+      llvm::cl::init(0)};
 };
 
 /// Kernels to gpu.binary ops holding one PTX object per chip.

@@ -85,9 +85,8 @@ typedef struct mha_gpu_kernel {
    * loads); its own fallback is NULL. NULL when there is none. */
   const struct mha_gpu_kernel *fallback;
   /* The kernel to launch on a device that none of this kernel's images
-   * fits: an arch-specific kernel (sm_90a) names its portable counterpart,
-   * which has the same rows_per_block and heads_per_block. NULL when there
-   * is none. */
+   * fits: an arch-specific kernel (sm_90a) names its portable counterpart
+   * (which launches on its own grid). NULL when there is none. */
   const struct mha_gpu_kernel *portable;
 } mha_gpu_kernel;
 

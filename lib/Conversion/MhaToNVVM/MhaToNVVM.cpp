@@ -42,11 +42,12 @@ struct ConvertMhaToNVVMPass
     ModuleOp module = getOperation();
     if (warps < 1 || warps > 16 || keysPerTile < 0 || keysPerTile % 16 != 0 ||
         rowTiles < 0 || rowTiles > 2 || sm90aKeysPerTile < 0 ||
-        sm90aKeysPerTile % 16 != 0 || sm90aKeysPerTile > 256) {
+        sm90aKeysPerTile % 16 != 0 || sm90aKeysPerTile > 256 ||
+        sm90aWarpgroups < 0 || sm90aWarpgroups > 4) {
       module.emitError() << "convert-mha-to-nvvm: warps must be in [1, 16], "
-                         << "row-tiles in [0, 2], cols a multiple of 16 and "
-                         << "sm90a-cols a multiple of 16 up to 256 (0 = "
-                         << "automatic)";
+                         << "row-tiles in [0, 2], cols a multiple of 16, "
+                         << "sm90a-cols a multiple of 16 up to 256 and "
+                         << "sm90a-warpgroups in [0, 4] (0 = automatic)";
       return signalPassFailure();
     }
     FailureOr<SmallVector<func::FuncOp>> funcs =
@@ -129,21 +130,21 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   // which matters when few query rows fill the block (decoding). Only
   // groups whose heads see the same windows are packed, so a local head
   // keeps costing what its window costs.
-  if (packGqa) {
-    int64_t group = variant.groupSize();
-    int64_t rowTiles = config.warps * config.rowTilesPerWarp;
-    bool uniformWindows = true;
-    for (int64_t h = 0; h < numHeads; ++h) {
-      int64_t first = h - h % group;
-      uniformWindows &= variant.windowLeft(h) == variant.windowLeft(first) &&
-                        variant.windowRight(h) == variant.windowRight(first);
-    }
-    int64_t heads = 1;
-    while (uniformWindows && group % (2 * heads) == 0 &&
+  bool uniformWindows = true;
+  int64_t group = variant.groupSize();
+  for (int64_t h = 0; h < numHeads; ++h) {
+    int64_t first = h - h % group;
+    uniformWindows &= variant.windowLeft(h) == variant.windowLeft(first) &&
+                      variant.windowRight(h) == variant.windowRight(first);
+  }
+  auto headsPerBlock = [&](const FlashKernelConfig &c) {
+    int64_t rowTiles = c.warps * c.rowTilesPerWarp, heads = 1;
+    while (packGqa && uniformWindows && group % (2 * heads) == 0 &&
            rowTiles % (2 * heads) == 0)
       heads *= 2;
-    config.headsPerBlock = heads;
-  }
+    return heads;
+  };
+  config.headsPerBlock = headsPerBlock(config);
   int64_t sharedBytes = getFlashKernelSharedBytes(config);
   // Every GPU from sm_80 on gives a block at least 163 KiB.
   constexpr int64_t kMaxSharedBytes = 163 * 1024;
@@ -228,24 +229,29 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
       failed(buildKernel(gpuModule, fallbackName, unaligned, name)))
     return failure();
 
-  // The sm_90a kernel: warpgroups of 4 warps x 16 rows cover the portable
-  // kernel's rows per block, so both launch on the same grid.
+  // The sm_90a kernel: warpgroups of 4 warps x 16 rows.
   std::optional<FlashKernelConfig> archConfig;
   std::string archKernelName = name + "__kernel_sm90a";
-  if (sm90a && headDim % 64 == 0 && valueDim % 64 == 0 &&
-      config.rowsPerBlock() % 64 == 0) {
+  if (sm90a && headDim % 64 == 0 && valueDim % 64 == 0) {
     FlashKernelConfig hopper = config;
     hopper.warpgroupMma = true;
     hopper.rowTilesPerWarp = 1;
-    hopper.warps = config.rowsPerBlock() / 16;
+    // Measured on an H200 (docs/gpu-runs/h200-s3-tune-*): two warpgroups
+    // and 128-key tiles up to head dim 128, except masked head dim 64
+    // (causal: +15% with one warpgroup and 64-key tiles, two blocks per SM).
+    bool smallMasked = maxDim <= 64 && masks;
+    hopper.warps = 4 * (sm90aWarpgroups ? sm90aWarpgroups
+                        : maxDim <= 128 && !smallMasked ? 2
+                                                        : 1);
     hopper.pad = 0;
+    hopper.headsPerBlock = headsPerBlock(hopper);
     // S (cols / 2 f32) and O (Dv / 2 f32) per thread; the masked path and
     // ALiBi/softcap keep more values live (no spills over the check's
     // variants, test/Target/NVPTX/variants.test).
     if (sm90aKeysPerTile)
       hopper.cols = sm90aKeysPerTile;
     else if (maxDim <= 128)
-      hopper.cols = heavyScores ? 64 : 128;
+      hopper.cols = heavyScores || smallMasked ? 64 : 128;
     else
       hopper.cols = heavyScores || masks ? 32 : 64;
     // Every sm_90 GPU gives a block 227 KiB.
@@ -295,6 +301,9 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
     attrs.set("arch_block_threads", i32(archConfig->threads()));
     attrs.set("arch_shared_bytes",
               i32(getFlashKernelSharedBytes(*archConfig)));
+    attrs.set("arch_rows_per_block", i32(archConfig->rowsPerBlock() /
+                                         archConfig->headsPerBlock));
+    attrs.set("arch_heads_per_block", i32(archConfig->headsPerBlock));
     decl->setAttr(kGpuLaunchAttrName, attrs.getDictionary(ctx));
   }
   func.erase();

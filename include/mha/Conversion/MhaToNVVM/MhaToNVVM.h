@@ -21,8 +21,8 @@ namespace mlir::mha {
 /// `module` and `kernel` (strings), `block_threads`, `shared_bytes`,
 /// `rows_per_block`, `heads_per_block` and `requirements` (i32,
 /// MHA_GPU_REQ_* bits), `fallback_kernel`, and when the function also has an
-/// sm_90a kernel `arch_module`, `arch_kernel`, `arch_block_threads` and
-/// `arch_shared_bytes` (same rows and heads per block).
+/// sm_90a kernel `arch_module`, `arch_kernel`, `arch_block_threads`,
+/// `arch_shared_bytes`, `arch_rows_per_block` and `arch_heads_per_block`.
 inline constexpr llvm::StringLiteral kGpuLaunchAttrName = "mha.gpu_launch";
 
 /// The gpu.module holding every portable kernel of a spec.

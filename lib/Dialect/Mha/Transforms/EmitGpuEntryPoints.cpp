@@ -124,7 +124,9 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
         archModuleName ? module.lookupSymbol<gpu::BinaryOp>(archModuleName)
                        : nullptr;
     if (!archBinary || !archKernelName ||
-        getInt("arch_block_threads") <= 0 || getInt("arch_shared_bytes") < 0)
+        getInt("arch_block_threads") <= 0 || getInt("arch_shared_bytes") < 0 ||
+        getInt("arch_rows_per_block") <= 0 ||
+        getInt("arch_heads_per_block") <= 0)
       return decl.emitError()
              << "malformed sm_90a kernel in '" << kGpuLaunchAttrName
              << "' or its gpu.binary is missing";
@@ -144,6 +146,7 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
       ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr});
   auto emitDescriptor = [&](StringRef suffix, StringRef function,
                             int32_t threads, int32_t sharedBytes,
+                            int32_t rowsPerBlock, int32_t headsPerBlock,
                             int32_t requirements,
                             const std::pair<std::string, int32_t> &imageList,
                             StringRef fallbackDesc, StringRef portableDesc) {
@@ -158,10 +161,10 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
       SmallVector<Value> fields{glue.addressOf(ib, nameSymbol),
                                 glue.constI32(ib, threads),
                                 glue.constI32(ib, sharedBytes),
-                                glue.constI32(ib, getInt("rows_per_block")),
+                                glue.constI32(ib, rowsPerBlock),
                                 glue.constI32(ib, requirements),
                                 glue.constI32(ib, imageList.second),
-                                glue.constI32(ib, getInt("heads_per_block")),
+                                glue.constI32(ib, headsPerBlock),
                                 glue.addressOf(ib, imageList.first),
                                 pointerTo(fallbackDesc),
                                 pointerTo(portableDesc)};
@@ -171,18 +174,20 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   };
   int32_t threads = getInt("block_threads");
   int32_t sharedBytes = getInt("shared_bytes");
+  int32_t rows = getInt("rows_per_block"), heads = getInt("heads_per_block");
   std::string fallbackDesc;
   if (auto fallback = launch.getAs<StringAttr>("fallback_kernel"))
     fallbackDesc = emitDescriptor("gpu_kernel_fallback", fallback.getValue(),
-                                  threads, sharedBytes, /*requirements=*/0,
-                                  *images, "", "");
+                                  threads, sharedBytes, rows, heads,
+                                  /*requirements=*/0, *images, "", "");
   std::string kernelDesc = emitDescriptor(
-      "gpu_kernel", kernelName.getValue(), threads, sharedBytes,
+      "gpu_kernel", kernelName.getValue(), threads, sharedBytes, rows, heads,
       getInt("requirements"), *images, fallbackDesc, "");
   if (succeeded(archImages))
     kernelDesc = emitDescriptor(
         "gpu_kernel_sm90a", archKernelName.getValue(),
         getInt("arch_block_threads"), getInt("arch_shared_bytes"),
+        getInt("arch_rows_per_block"), getInt("arch_heads_per_block"),
         getInt("requirements"), *archImages, fallbackDesc, kernelDesc);
 
   // The declaration is replaced by the exported function of the same name.
