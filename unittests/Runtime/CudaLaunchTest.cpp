@@ -518,6 +518,51 @@ TEST_F(CudaLaunchTest, ContextAndModuleOncePerDevice) {
   EXPECT_EQ(fake_cuda_launch(1).device, 1);
 }
 
+TEST_F(CudaLaunchTest, ArchKernelOnItsCapabilityPortableElsewhere) {
+  // An sm_90a kernel (one image, 64 rows per block, 256 threads) whose
+  // portable counterpart is the usual kernel: device 0 is a 9.0, device 1
+  // an 8.6; each launches on its own kernel's grid and block.
+  static const mha_gpu_image archImages[] = {
+      {90, 1, MHA_GPU_IMAGE_CUBIN, 0, kCubin90a, sizeof(kCubin90a)}};
+  fake_cuda_set_device(0, 9, 0);
+  AttnCall on90(2, 4, 5, 3, 0), on86(2, 4, 5, 3, 1);
+  for (AttnCall *call : {&on90, &on86}) {
+    mha_gpu_kernel portable = call->kernel;
+    call->kernel.kernel_name = "attn_kernel_sm90a";
+    call->kernel.block_threads = 256;
+    call->kernel.shared_bytes = 100000;
+    call->kernel.rows_per_block = 4;
+    call->kernel.num_images = 1;
+    call->kernel.images = archImages;
+    call->kernel.portable = &portable;
+    ASSERT_EQ(call->launch(), MHA_OK) << mha_last_error();
+    EXPECT_STREQ(mha_last_error(), "");
+  }
+  ASSERT_EQ(fake_cuda_num_launches(), 2);
+  fake_launch arch = fake_cuda_launch(0), other = fake_cuda_launch(1);
+  EXPECT_STREQ(arch.function_name, "attn_kernel_sm90a");
+  EXPECT_EQ(arch.grid[0], 2u); // ceil(5 / 4)
+  EXPECT_EQ(arch.block[0], 256u);
+  EXPECT_EQ(arch.shared_bytes, 100000u);
+  EXPECT_STREQ(other.function_name, "attn_kernel");
+  EXPECT_EQ(other.device, 1);
+  EXPECT_EQ(other.grid[0], 3u); // ceil(5 / 2)
+  EXPECT_EQ(other.block[0], 128u);
+  EXPECT_EQ(other.shared_bytes, 16384u);
+  ASSERT_EQ(fake_cuda_num_module_loads(), 2);
+  EXPECT_EQ(fake_cuda_module_load(0).image, kCubin90a);
+  EXPECT_EQ(fake_cuda_module_load(1).image, kCubin80);
+}
+
+TEST_F(CudaLaunchTest, PortableKernelIsCheckedBeforeTheDriver) {
+  AttnCall call;
+  mha_gpu_kernel portable = call.kernel;
+  portable.block_threads = 0;
+  call.kernel.portable = &portable;
+  expectError(call, MHA_ERR_INTERNAL, {"kernel descriptor", "is invalid"});
+  EXPECT_EQ(fake_cuda_init_calls(), 0);
+}
+
 TEST_F(CudaLaunchTest, NoImageFitsTheDevice) {
   fake_cuda_set_device(0, 7, 5);
   AttnCall call;

@@ -107,3 +107,41 @@ func.func private @hidden(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, 
   %o = mha.attention %q, %k, %v : tensor<1x2x8x64xbf16>, tensor<1x2x8x64xbf16>, tensor<1x2x8x64xbf16> -> tensor<1x2x8x64xbf16>
   return %o : tensor<1x2x8x64xbf16>
 }
+
+// -----
+
+// With sm90a: a second module holds a warpgroup-MMA kernel (2 warpgroups,
+// 128 rows, 128-key tiles at D = 128) reading unpadded, 128-byte-swizzled
+// tiles of a 1024-byte-aligned buffer; the launch attribute names it beside
+// the portable kernels.
+// RUN: mha-opt %s --convert-mha-to-nvvm="sm90a" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=SM90A
+// SM90A: mha.gpu_launch = {arch_block_threads = 256 : i32, arch_heads_per_block = 1 : i32, arch_kernel = "mha_sm90a__kernel_sm90a", arch_module = "mha_kernels_sm90a", arch_rows_per_block = 128 : i32, arch_shared_bytes = 164864 : i32, block_threads = 128 : i32
+// SM90A: gpu.module @mha_kernels
+// SM90A: gpu.func @mha_sm90a__kernel(
+// SM90A-NOT: wgmma
+// SM90A: gpu.module @mha_kernels_sm90a
+// SM90A: gpu.func @mha_sm90a__kernel_sm90a({{.*}}) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// SM90A: memref.extract_aligned_pointer_as_index
+// SM90A: arith.andi %{{.*}}, %c1023
+// SM90A: memref.view {{.*}} to memref<98304xbf16, #gpu.address_space<workgroup>>
+// SM90A: nvgpu.device_async_copy
+// SM90A: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// SM90A: scf.for
+// SM90A: llvm.inline_asm has_side_effects {{.*}}wgmma.fence.sync.aligned;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}wgmma.commit_group.sync.aligned;{{.*}}wgmma.wait_group.sync.aligned 0;
+// SM90A: nvvm.ex2
+// SM90A: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {$
+func.func @mha_sm90a(%q: tensor<?x4x?x128xbf16>, %k: tensor<?x4x?x128xbf16>, %v: tensor<?x4x?x128xbf16>) -> tensor<?x4x?x128xbf16> {
+  %o = mha.attention %q, %k, %v : tensor<?x4x?x128xbf16>, tensor<?x4x?x128xbf16>, tensor<?x4x?x128xbf16> -> tensor<?x4x?x128xbf16>
+  return %o : tensor<?x4x?x128xbf16>
+}
+
+// -----
+
+// Head dims that are not multiples of 64 keep the portable kernels only.
+// SM90A-LABEL: func.func private @d96
+// SM90A-NOT: arch_kernel
+// SM90A-NOT: mha_kernels_sm90a
+func.func @d96(%q: tensor<?x4x?x96xf16>, %k: tensor<?x4x?x96xf16>, %v: tensor<?x4x?x96xf16>) -> tensor<?x4x?x96xf16> {
+  %o = mha.attention %q, %k, %v : tensor<?x4x?x96xf16>, tensor<?x4x?x96xf16>, tensor<?x4x?x96xf16> -> tensor<?x4x?x96xf16>
+  return %o : tensor<?x4x?x96xf16>
+}

@@ -6,9 +6,11 @@
 // RUN: FileCheck %s < %t/k80.ptx
 // RUN: mha-compile %s --target=nvptx --chip=sm_90a -o %t/k90a.ptx
 // RUN: FileCheck %s --check-prefix=SM90A < %t/k90a.ptx
+// RUN: FileCheck %s --check-prefix=WGMMA < %t/k90a_sm90a.ptx
 // RUN: %if ptxas %{ %ptxas -arch=sm_80 -v %t/k80.ptx -o %t/k80.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS %}
 // RUN: %if ptxas %{ %ptxas -arch=sm_90 -v %t/k80.ptx -o %t/k90.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS %}
 // RUN: %if ptxas %{ %ptxas -arch=sm_90a -v %t/k90a.ptx -o %t/k90a.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS %}
+// RUN: %if ptxas %{ %ptxas -arch=sm_90a -v %t/k90a_sm90a.ptx -o %t/k90a_sm90a.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS %}
 // A library: with ptxas, a cubin per chip beside the PTX; without, PTX only.
 // RUN: mha-compile %s --target=nvptx -o %t/lib.so
 // RUN: llvm-readelf -s %t/lib.so | FileCheck %s --check-prefix=SYMS
@@ -37,6 +39,30 @@
 // CHECK-NOT: .extern .func
 
 // SM90A: .target sm_90a
+// SM90A-NOT: wgmma
+
+// sm_90a also gets warpgroup-MMA kernels, in a PTX module of their own, for
+// the specs whose head dims are multiples of 64: Q.K^T from two shared
+// memory descriptors, P.V with P from registers and V transposed, fenced
+// and waited for in one asm block; cp.async copies are made visible to the
+// async proxy before the barrier.
+// WGMMA: .target sm_90a
+// WGMMA: .visible .entry mha_bf16_d128__kernel_sm90a(
+// WGMMA: cp.async.wait_group
+// WGMMA-NEXT: fence.proxy.async.shared::cta
+// WGMMA-NEXT: bar.sync
+// WGMMA: wgmma.fence.sync.aligned
+// WGMMA-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{{.*}}}, %rd{{[0-9]+}}, %rd{{[0-9]+}}, p, 1, 1, 0, 0;
+// WGMMA-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{{.*}}}, {%r{{[0-9]+}}, %r{{[0-9]+}}, %r{{[0-9]+}}, %r{{[0-9]+}}}, %rd{{[0-9]+}}, p, 1, 1, 1;
+// WGMMA: wgmma.commit_group.sync.aligned
+// WGMMA-NEXT: wgmma.wait_group.sync.aligned 0
+// WGMMA: .visible .entry gqa_f16_d64_lse__kernel_sm90a(
+// WGMMA: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
+// Head dim 256 with masks and softcap: 32-key tiles, O as m64n256.
+// WGMMA: .visible .entry multiscale_d256__kernel_sm90a(
+// WGMMA-DAG: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
+// WGMMA-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+// WGMMA-NOT: .extern .func
 
 // PTXAS-NOT: bytes spill stores
 // PTXAS: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
