@@ -115,7 +115,8 @@ func.func private @hidden(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, 
 // tiles of a 1024-byte-aligned buffer; the launch attribute names it beside
 // the portable kernels.
 // RUN: mha-opt %s --convert-mha-to-nvvm="sm90a" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=SM90A
-// SM90A: mha.gpu_launch = {arch_block_threads = 256 : i32, arch_heads_per_block = 1 : i32, arch_kernel = "mha_sm90a__kernel_sm90a", arch_module = "mha_kernels_sm90a", arch_rows_per_block = 128 : i32, arch_shared_bytes = 164864 : i32, block_threads = 128 : i32
+// SM90A-LABEL: func.func private @mha_sm90a()
+// SM90A-SAME: mha.gpu_launch = {arch_block_threads = 256 : i32, arch_heads_per_block = 1 : i32, arch_kernel = "mha_sm90a__kernel_sm90a", arch_module = "mha_kernels_sm90a", arch_rows_per_block = 128 : i32, arch_shared_bytes = 164864 : i32, block_threads = 128 : i32
 // SM90A: gpu.module @mha_kernels
 // SM90A: gpu.func @mha_sm90a__kernel(
 // SM90A-NOT: wgmma
@@ -123,7 +124,7 @@ func.func private @hidden(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, 
 // SM90A: gpu.func @mha_sm90a__kernel_sm90a({{.*}}) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // SM90A: memref.extract_aligned_pointer_as_index
 // SM90A: arith.andi %{{.*}}, %c1023
-// SM90A: memref.view {{.*}} to memref<98304xbf16, #gpu.address_space<workgroup>>
+// SM90A: memref.view {{.*}} to memref<81920xbf16, #gpu.address_space<workgroup>>
 // SM90A: nvgpu.device_async_copy
 // SM90A: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // SM90A: scf.for
