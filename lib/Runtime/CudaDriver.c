@@ -89,6 +89,8 @@ static void load_locked(void) {
   RESOLVE(cuMemFreeAsync, "cuMemFreeAsync");
   RESOLVE(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
   RESOLVE(cuLaunchKernel, "cuLaunchKernel");
+  void *encode = lookup("cuTensorMapEncodeTiled");
+  memcpy(&d->cuTensorMapEncodeTiled, &encode, sizeof(encode));
 
   CUresult result = d->cuInit(0);
   if (result != CUDA_SUCCESS) {

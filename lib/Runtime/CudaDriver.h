@@ -56,6 +56,20 @@ enum {
   CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6
 };
 
+// Tensor maps (TMA descriptors, CUDA 12.0): 128 opaque bytes.
+typedef struct CUtensorMap {
+  _Alignas(64) uint64_t opaque[16];
+} CUtensorMap;
+
+enum {
+  CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6,
+  CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9,
+  CU_TENSOR_MAP_INTERLEAVE_NONE = 0,
+  CU_TENSOR_MAP_SWIZZLE_128B = 3,
+  CU_TENSOR_MAP_L2_PROMOTION_L2_128B = 2,
+  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0 // zeros
+};
+
 /// The driver entry points the runtime uses (the versioned symbols where the
 /// driver has several).
 typedef struct mha_rt_cuda_driver {
@@ -86,6 +100,13 @@ typedef struct mha_rt_cuda_driver {
                              unsigned block_x, unsigned block_y,
                              unsigned block_z, unsigned shared_bytes,
                              CUstream stream, void **params, void **extra);
+  // Optional (CUDA 12.0): NULL when the driver lacks it, and the kernels
+  // that load with TMA give way to their portable counterparts.
+  CUresult (*cuTensorMapEncodeTiled)(
+      CUtensorMap *map, int data_type, uint32_t rank, void *address,
+      const uint64_t *dims, const uint64_t *strides, const uint32_t *box,
+      const uint32_t *element_strides, int interleave, int swizzle,
+      int l2_promotion, int oob_fill);
 } mha_rt_cuda_driver;
 
 /// The driver, loaded (and cuInit'ed) on the first call; thread-safe. NULL

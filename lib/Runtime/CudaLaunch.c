@@ -34,8 +34,9 @@
 #define MAX_GRID_X INT32_MAX
 #define MAX_GRID_YZ 65535
 #define MAX_BLOCK_THREADS 1024
-// Kernel parameters: each tensor's descriptor, then the head mask's.
-#define MAX_PARAMS (MHA_RT_MAX_TENSORS * (3 + 2 * MHA_SIG_MAX_RANK) + 5)
+// Kernel parameters: each tensor's descriptor, then the head mask's, then the
+// tensor maps' address.
+#define MAX_PARAMS (MHA_RT_MAX_TENSORS * (3 + 2 * MHA_SIG_MAX_RANK) + 6)
 
 #define FAIL(status, ...)                                                      \
   do {                                                                         \
@@ -426,6 +427,59 @@ void mha_rt_cuda_reset_for_testing(const char *libcuda_path) {
 // The launch
 //===----------------------------------------------------------------------===//
 
+// The k and v tensor maps of a MHA_GPU_REQ_TENSOR_MAPS kernel: [D, L, H, B]
+// with 64 x tma_box_rows boxes, 128-byte swizzle (the layout the kernel's
+// warpgroup MMAs read), zeros past the end. Returns false when the driver
+// cannot encode them.
+static bool encode_tensor_maps(const mha_rt_cuda_driver *d,
+                               const mha_rt_checked_call *c,
+                               const int64_t *signature,
+                               const mha_gpu_kernel *kernel,
+                               CUtensorMap maps[2]) {
+  if (!d->cuTensorMapEncodeTiled || kernel->tma_box_rows < 1 ||
+      kernel->tma_box_rows > 256)
+    return false;
+  int found = 0;
+  for (int i = 0; i < c->num_tensors; ++i) {
+    const int64_t *sig = mha_rt_tensor_sig(signature, i);
+    int slot = sig[MHA_SIG_T_ROLE] == MHA_ROLE_KEY     ? 0
+               : sig[MHA_SIG_T_ROLE] == MHA_ROLE_VALUE ? 1
+                                                       : -1;
+    if (slot < 0)
+      continue;
+    if (sig[MHA_SIG_T_RANK] != 4 || sig[MHA_SIG_T_DTYPE_BITS] != 16)
+      return false;
+    const mha_rt_memref *m = &c->memrefs[i];
+    // Strides in bytes of L, H and B; a dimension of size 1 never steps
+    // its stride, which then only has to be valid (a multiple of 16).
+    uint64_t dims[4], strides[3];
+    for (int k = 0; k < 4; ++k)
+      dims[k] = (uint64_t)m->dims[3 - k];
+    uint64_t contiguous = dims[0] * 2;
+    for (int k = 1; k < 4; ++k) {
+      uint64_t stride = (uint64_t)m->dims[4 + 3 - k] * 2;
+      if (dims[k] == 1)
+        stride = (contiguous + 15) / 16 * 16;
+      strides[k - 1] = stride;
+      contiguous = stride * dims[k];
+    }
+    uint32_t box[4] = {64, (uint32_t)kernel->tma_box_rows, 1, 1};
+    uint32_t unit[4] = {1, 1, 1, 1};
+    void *address = (char *)m->aligned + m->offset * 2;
+    int type = sig[MHA_SIG_T_DTYPE_CODE] == kDLBfloat
+                   ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                   : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+    if (d->cuTensorMapEncodeTiled(
+            &maps[slot], type, 4, address, dims, strides, box, unit,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+            CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+      return false;
+    found |= 1 << slot;
+  }
+  return found == 3;
+}
+
 typedef struct grid {
   int64_t tiles, head_blocks;
 } grid;
@@ -514,6 +568,20 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     return MHA_OK;
   }
 
+  // A kernel that loads with TMA needs tensor maps; where the driver cannot
+  // encode them (too old, or a layout TMA cannot describe), the portable
+  // kernel runs instead.
+  CUtensorMap maps[2];
+  if ((kernel->requirements & MHA_GPU_REQ_TENSOR_MAPS) &&
+      !encode_tensor_maps(d, &c, signature, kernel, maps)) {
+    if (!kernel->portable)
+      FAIL(MHA_ERR_CUDA,
+           "%s: the CUDA driver cannot describe k and v as TMA tensor maps "
+           "(cuTensorMapEncodeTiled%s)",
+           c.name, d->cuTensorMapEncodeTiled ? " failed" : " is missing");
+    kernel = kernel->portable;
+  }
+
   CUfunction function;
   status = prepare(d, c.name, &kernel, c.device_id, &function);
   if (status != MHA_OK)
@@ -580,20 +648,40 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   params[n++] = &mask.offset;
   params[n++] = &mask.size;
   params[n++] = &mask.stride;
+  // The tensor maps, stream-ordered like the mask.
+  CUdeviceptr maps_ptr = 0;
+  if (kernel->requirements & MHA_GPU_REQ_TENSOR_MAPS) {
+    CUresult r = d->cuMemAllocAsync(&maps_ptr, sizeof(maps), stream);
+    if (r != CUDA_SUCCESS) {
+      maps_ptr = 0;
+      status = cuda_error(c.name, "cuMemAllocAsync", r, " for the tensor maps");
+    } else if ((r = d->cuMemcpyHtoDAsync(maps_ptr, maps, sizeof(maps),
+                                         stream)) != CUDA_SUCCESS)
+      status = cuda_error(c.name, "cuMemcpyHtoDAsync_v2", r,
+                          " for the tensor maps");
+    params[n++] = &maps_ptr;
+  }
 
-  CUresult r = d->cuLaunchKernel(
-      function, (unsigned)g.tiles, (unsigned)g.head_blocks, (unsigned)c.batch,
-      (unsigned)kernel->block_threads, 1, 1, (unsigned)kernel->shared_bytes,
-      stream, params, NULL);
-  if (r != CUDA_SUCCESS)
-    status = cuda_error(c.name, "cuLaunchKernel", r, NULL);
+  if (status == MHA_OK) {
+    CUresult r = d->cuLaunchKernel(
+        function, (unsigned)g.tiles, (unsigned)g.head_blocks,
+        (unsigned)c.batch, (unsigned)kernel->block_threads, 1, 1,
+        (unsigned)kernel->shared_bytes, stream, params, NULL);
+    if (r != CUDA_SUCCESS)
+      status = cuda_error(c.name, "cuLaunchKernel", r, NULL);
+  }
+  // Stream-ordered: freed once the kernel is done with them.
   if (mask_ptr) {
-    // Stream-ordered: freed once the kernel is done with it.
     CUresult fr = d->cuMemFreeAsync(mask_ptr, stream);
     if (fr != CUDA_SUCCESS && status == MHA_OK)
       status = cuda_error(c.name, "cuMemFreeAsync", fr, " for the head mask");
   }
-  r = d->cuCtxPopCurrent(&popped);
+  if (maps_ptr) {
+    CUresult fr = d->cuMemFreeAsync(maps_ptr, stream);
+    if (fr != CUDA_SUCCESS && status == MHA_OK)
+      status = cuda_error(c.name, "cuMemFreeAsync", fr, " for the tensor maps");
+  }
+  CUresult r = d->cuCtxPopCurrent(&popped);
   if (r != CUDA_SUCCESS && status == MHA_OK)
     status = cuda_error(c.name, "cuCtxPopCurrent_v2", r, NULL);
   if (status == MHA_OK)

@@ -554,6 +554,83 @@ TEST_F(CudaLaunchTest, ArchKernelOnItsCapabilityPortableElsewhere) {
   EXPECT_EQ(fake_cuda_module_load(1).image, kCubin80);
 }
 
+// A bf16 call whose sm_90a kernel loads k and v with TMA.
+struct TmaCall : AttnCall {
+  static const mha_gpu_image archImages[1];
+  mha_gpu_kernel portable;
+  TmaCall() : AttnCall(2, 4, 5, 3, 0) {
+    for (int i = 0; i < 4; ++i) {
+      int64_t *words = sig.data() + MHA_SIG_HEADER_WORDS +
+                       i * MHA_SIG_TENSOR_WORDS;
+      words[MHA_SIG_T_DTYPE_CODE] = kDLBfloat;
+      words[MHA_SIG_T_DTYPE_BITS] = 16;
+      at(i)->dl.dtype = {kDLBfloat, 16, 1};
+    }
+    portable = kernel;
+    kernel.kernel_name = "attn_kernel_sm90a";
+    kernel.requirements |= MHA_GPU_REQ_TENSOR_MAPS;
+    kernel.tma_box_rows = 4;
+    kernel.num_images = 1;
+    kernel.images = archImages;
+    kernel.portable = &portable;
+  }
+};
+const mha_gpu_image TmaCall::archImages[1] = {
+    {90, 1, MHA_GPU_IMAGE_CUBIN, 0, kCubin90a, sizeof(kCubin90a)}};
+
+TEST_F(CudaLaunchTest, TensorMapsForTmaKernels) {
+  fake_cuda_set_device(0, 9, 0);
+  fake_cuda_set_num_params(kNumParams + 1);
+  TmaCall call;
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  EXPECT_STREQ(fake_cuda_launch(0).function_name, "attn_kernel_sm90a");
+  // k then v: [D, L, H, B] with byte strides, 64 x tma_box_rows boxes,
+  // 128-byte swizzle, zero fill.
+  ASSERT_EQ(fake_cuda_num_tensor_maps(), 2);
+  for (int i = 0; i < 2; ++i) {
+    fake_tensor_map m = fake_cuda_tensor_map(i);
+    EXPECT_EQ(m.address, reinterpret_cast<void *>(kBase * (i + 2)));
+    EXPECT_EQ(m.data_type, 9); // bf16
+    EXPECT_EQ(m.swizzle, 3);   // 128 bytes
+    EXPECT_EQ(m.oob_fill, 0);
+    EXPECT_EQ(std::vector<uint64_t>(m.dims, m.dims + 4),
+              (std::vector<uint64_t>{8, 3, 4, 2}));
+    EXPECT_EQ(std::vector<uint64_t>(m.strides, m.strides + 3),
+              (std::vector<uint64_t>{16, 48, 192}));
+    EXPECT_EQ(std::vector<uint32_t>(m.box, m.box + 4),
+              (std::vector<uint32_t>{64, 4, 1, 1}));
+  }
+  // Uploaded on the call's stream to memory passed as the last parameter,
+  // freed after the launch.
+  ASSERT_EQ(fake_cuda_num_uploads(), 1);
+  fake_upload u = fake_cuda_upload(0);
+  EXPECT_EQ(u.bytes, 256u);
+  uint64_t first, second;
+  memcpy(&first, u.data, 8);
+  memcpy(&second, u.data + 128, 8);
+  EXPECT_EQ(first, 0u);
+  EXPECT_EQ(second, 1u);
+  EXPECT_EQ(fake_cuda_launch(0).params[kNumParams], u.pointer);
+  ASSERT_EQ(fake_cuda_num_allocs(), 1);
+  EXPECT_EQ(fake_cuda_alloc(0).freed, 1);
+}
+
+TEST_F(CudaLaunchTest, NoTensorMapsMeansThePortableKernel) {
+  fake_cuda_set_device(0, 9, 0);
+  TmaCall call;
+  fake_cuda_fail("cuTensorMapEncodeTiled", 1);
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  EXPECT_STREQ(fake_cuda_launch(0).function_name, "attn_kernel");
+  EXPECT_EQ(fake_cuda_num_uploads(), 0);
+  // Without a portable kernel to run, the call says why.
+  call.kernel.portable = nullptr;
+  expectError(call, MHA_ERR_CUDA,
+              {"attn: the CUDA driver cannot describe k and v as TMA tensor "
+               "maps (cuTensorMapEncodeTiled failed)"});
+}
+
 TEST_F(CudaLaunchTest, PortableKernelIsCheckedBeforeTheDriver) {
   AttnCall call;
   mha_gpu_kernel portable = call.kernel;

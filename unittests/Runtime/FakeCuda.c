@@ -55,6 +55,8 @@ static struct {
   int fail_result;
   int num_params;
   int num_launches, num_loads, num_attributes, num_uploads, num_allocs;
+  int num_maps;
+  fake_tensor_map maps[64];
   fake_launch launches[FAKE_CUDA_MAX_RECORDS];
   fake_module_load loads[FAKE_CUDA_MAX_RECORDS];
   fake_attribute attributes[FAKE_CUDA_MAX_RECORDS];
@@ -281,6 +283,34 @@ EXPORT CUresult cuMemFreeAsync(CUdeviceptr pointer, void *stream) {
   return leave(ERR_INVALID_VALUE);
 }
 
+EXPORT CUresult cuTensorMapEncodeTiled(
+    void *map, int data_type, uint32_t rank, void *address,
+    const uint64_t *dims, const uint64_t *strides, const uint32_t *box,
+    const uint32_t *element_strides, int interleave, int swizzle,
+    int l2_promotion, int oob_fill) {
+  ENTER("cuTensorMapEncodeTiled");
+  (void)interleave, (void)l2_promotion;
+  if (rank != 4 || ((uintptr_t)address % 16) != 0)
+    return leave(ERR_INVALID_VALUE);
+  for (uint32_t k = 0; k < rank; ++k)
+    if (element_strides[k] != 1 || box[k] == 0 || box[k] > 256 ||
+        (k > 0 && strides[k - 1] % 16 != 0))
+      return leave(ERR_INVALID_VALUE);
+  memset(map, 0, 128);
+  uint64_t index = (uint64_t)fake.num_maps;
+  memcpy(map, &index, sizeof(index));
+  if (fake.num_maps < 64) {
+    fake_tensor_map *m = &fake.maps[fake.num_maps];
+    *m = (fake_tensor_map){data_type, swizzle, oob_fill, rank, address,
+                           {0}, {0}, {0}};
+    memcpy(m->dims, dims, sizeof(m->dims));
+    memcpy(m->strides, strides, sizeof(m->strides));
+    memcpy(m->box, box, sizeof(m->box));
+  }
+  ++fake.num_maps;
+  return leave(OK);
+}
+
 EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src,
                                      size_t bytes, void *stream) {
   ENTER("cuMemcpyHtoDAsync_v2");
@@ -362,6 +392,8 @@ GETTER(int, fake_cuda_num_module_loads(void), fake.num_loads)
 GETTER(fake_module_load, fake_cuda_module_load(int i), fake.loads[i])
 GETTER(int, fake_cuda_num_attributes(void), fake.num_attributes)
 GETTER(fake_attribute, fake_cuda_attribute(int i), fake.attributes[i])
+GETTER(int, fake_cuda_num_tensor_maps(void), fake.num_maps)
+GETTER(fake_tensor_map, fake_cuda_tensor_map(int i), fake.maps[i])
 GETTER(int, fake_cuda_num_uploads(void), fake.num_uploads)
 GETTER(fake_upload, fake_cuda_upload(int i), fake.uploads[i])
 GETTER(int, fake_cuda_num_allocs(void), fake.num_allocs)

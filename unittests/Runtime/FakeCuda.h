@@ -50,6 +50,14 @@ typedef struct fake_upload {
   uint8_t data[FAKE_CUDA_MAX_MASK];
 } fake_upload;
 
+typedef struct fake_tensor_map {
+  int data_type, swizzle, oob_fill;
+  uint32_t rank;
+  const void *address;
+  uint64_t dims[4], strides[3];
+  uint32_t box[4];
+} fake_tensor_map;
+
 typedef struct fake_alloc {
   uint64_t pointer, bytes;
   void *stream;
@@ -76,6 +84,9 @@ int fake_cuda_num_module_loads(void);
 fake_module_load fake_cuda_module_load(int i);
 int fake_cuda_num_attributes(void);
 fake_attribute fake_cuda_attribute(int i);
+int fake_cuda_num_tensor_maps(void);
+/// The encoded map's first 8 bytes hold the record's index.
+fake_tensor_map fake_cuda_tensor_map(int i);
 int fake_cuda_num_uploads(void);
 fake_upload fake_cuda_upload(int i);
 int fake_cuda_num_allocs(void);

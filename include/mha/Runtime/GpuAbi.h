@@ -29,7 +29,8 @@
  *   where size = 0 (and NULL pointers) when options->head_mask is NULL (all
  *   heads alive), else Hq and the pointers address a device copy of the mask
  *   (one byte per query head, 0 = ablated) that lives until the kernel has
- *   run (stream-ordered allocation).
+ *   run (stream-ordered allocation);
+ *   then, for kernels with MHA_GPU_REQ_TENSOR_MAPS, uint64_t tensor_maps.
  *===----------------------------------------------------------------------===*/
 
 #ifndef MHA_RUNTIME_GPUABI_H
@@ -66,7 +67,15 @@ enum {
    * first three of a rank-4 tensor) are multiples of 16 bytes (the kernel
    * copies rows with 16-byte cp.async). Dimensions of size 1 (whose stride
    * is never used) and empty tensors are exempt. Else MHA_ERR_LAYOUT. */
-  MHA_GPU_REQ_ALIGNED_ROWS = 1
+  MHA_GPU_REQ_ALIGNED_ROWS = 1,
+  /* The kernel loads k and v with TMA: it takes one more parameter after
+   * the head mask, the device address of two CUtensorMaps (k's, then v's,
+   * 128 bytes each) over [D, L, H, B] (innermost first) with boxes of
+   * [64, tma_box_rows, 1, 1] elements, 128-byte swizzle and zero fill,
+   * which the runtime encodes and uploads (stream-ordered) for each call.
+   * Where the driver cannot encode them, the portable kernel runs. Only
+   * with MHA_GPU_REQ_ALIGNED_ROWS. */
+  MHA_GPU_REQ_TENSOR_MAPS = 2
 };
 
 typedef struct mha_gpu_kernel {
@@ -88,6 +97,9 @@ typedef struct mha_gpu_kernel {
    * fits: an arch-specific kernel (sm_90a) names its portable counterpart
    * (which launches on its own grid). NULL when there is none. */
   const struct mha_gpu_kernel *portable;
+  /* Rows (keys) of the k and v boxes of MHA_GPU_REQ_TENSOR_MAPS. */
+  int32_t tma_box_rows;
+  int32_t reserved;
 } mha_gpu_kernel;
 
 /* Checks the call, then launches the kernel. `name` is the exported
