@@ -141,6 +141,27 @@ private:
   SmallVector<Value> smemIndex(const SmemTile &tile, Value stage, Value row,
                                Value col);
 
+  /// A PTX statement with side effects and no results.
+  void ptx(StringRef text, StringRef constraints, ValueRange operands) {
+    LLVM::InlineAsmOp::create(
+        b, loc, TypeRange{}, operands, text, constraints,
+        /*has_side_effects=*/true, /*is_align_stack=*/false,
+        LLVM::TailCallKind::None,
+        LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+        /*operand_attrs=*/ArrayAttr());
+  }
+  /// Spins until the phase of parity `parity` (i32) of the mbarrier at
+  /// shared address `bar` (i32) has completed.
+  void mbarrierWait(Value bar, Value parity) {
+    ptx("{\n.reg .pred done;\nmha_wait_${:uid}:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [$0], $1;\n"
+        "@!done bra mha_wait_${:uid};\n}",
+        "r,r", ValueRange{bar, parity});
+  }
+  Value i32Of(Value index) {
+    return arith::IndexCastOp::create(b, loc, i32, index);
+  }
+
   /// wgmma matrix descriptor of a 128-byte-swizzled operand at shared
   /// address `addr` (i64): `lbo` and `sbo` are the byte strides between
   /// 64-column atoms and between 8-row groups.
@@ -614,6 +635,7 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
                       workgroup));
   SmemTile qSmem, kSmem, vSmem;
   Value qAddr, kAddr, vAddr; // shared addresses (i64) for descriptors
+  Value barriers;            // i32 shared address of the mbarriers (TMA)
   if (!cfg.warpgroupMma) {
     auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
       return memref::ViewOp::create(
@@ -647,7 +669,30 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
     qAddr = addr;
     kAddr = at(qElems * eltBytes);
     vAddr = at((qElems + kElems) * eltBytes);
+    // full[0], full[1], empty[0], empty[1] after the tiles.
+    barriers = arith::TruncIOp::create(
+        b, loc, i32, at((qElems + kElems + vElems) * eltBytes));
   }
+  auto barrier = [&](int64_t which, Value stage) -> Value {
+    return arith::AddIOp::create(
+        b, loc,
+        arith::AddIOp::create(b, loc, barriers,
+                              arith::ConstantIntOp::create(b, loc, i32,
+                                                           which * 16)),
+        arith::MulIOp::create(b, loc, i32Of(stage),
+                              arith::ConstantIntOp::create(b, loc, i32, 8)));
+  };
+  // The shared address (i32) of 64-column atom `atom` of `tile[stage]`.
+  auto atomAddr = [&](Value base, int64_t stageBytes, int64_t rowsPerAtom,
+                      Value stage, int64_t atom) -> Value {
+    Value offset = w.add(w.mul(stage, idx(stageBytes)),
+                         idx(atom * rowsPerAtom * 128));
+    return arith::TruncIOp::create(
+        b, loc, i32,
+        arith::AddIOp::create(
+            b, loc, base,
+            arith::IndexCastOp::create(b, loc, b.getI64Type(), offset)));
+  };
 
   auto loadKV = [&](Value i, Value stage) {
     Value start = tileBounds(i).first;
@@ -672,12 +717,39 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
           NVVM::SharedSpaceAttr::get(b.getContext(),
                                      NVVM::SharedSpace::shared_cta));
   };
-  // Q, and the first key tile.
+  // Q, and the first key tile (with TMA, the producer warp loads every
+  // tile; thread 0 sets up the mbarriers).
   Value zero = idx(0);
-  for (int64_t hh = 0; hh < P; ++hh)
-    copyRows(args.q, ValueRange{batch, w.add(head0, idx(hh))}, row0, queryLen,
-             qSmem, zero, rowsPerHead, D, hh * rowsPerHead);
+  Value isConsumer;
+  if (cfg.tmaLoads) {
+    isConsumer = w.cmp(arith::CmpIPredicate::ult, warp, idx(cfg.warps));
+    auto first = scf::IfOp::create(
+        b, loc, w.cmp(arith::CmpIPredicate::eq, tid, zero), false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(first.thenBlock());
+    Value consumers =
+        arith::ConstantIntOp::create(b, loc, i32, cfg.warps * kWarpSize);
+    Value one = arith::ConstantIntOp::create(b, loc, i32, 1);
+    for (int64_t s = 0; s < 2; ++s) {
+      ptx("mbarrier.init.shared::cta.b64 [$0], $1;", "r,r",
+          ValueRange{barrier(0, idx(s)), one});
+      ptx("mbarrier.init.shared::cta.b64 [$0], $1;", "r,r",
+          ValueRange{barrier(1, idx(s)), consumers});
+    }
+    ptx("fence.mbarrier_init.release.cluster;", "", ValueRange{});
+  }
   {
+    std::optional<OpBuilder::InsertionGuard> g;
+    if (cfg.tmaLoads) {
+      g.emplace(b);
+      auto consumerIf = scf::IfOp::create(b, loc, isConsumer, false);
+      b.setInsertionPointToStart(consumerIf.thenBlock());
+    }
+    for (int64_t hh = 0; hh < P; ++hh)
+      copyRows(args.q, ValueRange{batch, w.add(head0, idx(hh))}, row0,
+               queryLen, qSmem, zero, rowsPerHead, D, hh * rowsPerHead);
+  }
+  if (!cfg.tmaLoads) {
     auto first = scf::IfOp::create(
         b, loc, w.cmp(arith::CmpIPredicate::sgt, numTiles, zero), false);
     OpBuilder::InsertionGuard g(b);
@@ -686,6 +758,13 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   }
   commitAndWait();
   gpu::BarrierOp::create(b, loc);
+  // With TMA the roles part here: consumers compute, the producer loads.
+  scf::IfOp roles;
+  if (cfg.tmaLoads) {
+    roles = scf::IfOp::create(b, loc, isConsumer, /*withElse=*/true);
+    b.setInsertionPointToStart(roles.thenBlock());
+    ptx("setmaxnreg.inc.sync.aligned.u32 240;", "", ValueRange{});
+  }
 
   // Q fragments (16 rows x 16 columns per chunk): kept in registers with
   // one row tile per warp; with two they are re-read per key tile (the
@@ -728,8 +807,13 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
     Value i = loop.getInductionVar();
     ValueRange state = loop.getRegionIterArgs();
     Value stage = arith::RemUIOp::create(b, loc, i, idx(2));
-    // Prefetch the next tile into the other stage.
-    {
+    if (cfg.tmaLoads) {
+      // Tile i has landed: the (i / 2)-th fill of its stage.
+      Value parity = i32Of(arith::RemUIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, i, idx(2)), idx(2)));
+      mbarrierWait(barrier(0, stage), parity);
+    } else {
+      // Prefetch the next tile into the other stage.
       Value next = w.add(i, idx(1));
       auto prefetch = scf::IfOp::create(
           b, loc, w.cmp(arith::CmpIPredicate::slt, next, numTiles), false);
@@ -931,9 +1015,16 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
           }
       }
     }
-    // The next tile has landed and every warp is done with this stage.
-    commitAndWait();
-    gpu::BarrierOp::create(b, loc);
+    if (cfg.tmaLoads) {
+      // This thread is done with the stage (its MMAs have completed).
+      ptx("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, "
+          "[$0];\n}",
+          "r", ValueRange{barrier(1, stage)});
+    } else {
+      // The next tile has landed and every warp is done with this stage.
+      commitAndWait();
+      gpu::BarrierOp::create(b, loc);
+    }
     scf::YieldOp::create(b, loc, newState);
   }
 
@@ -986,6 +1077,56 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
       }
     }
   }
+  if (cfg.tmaLoads) {
+    // The producer: one thread issues every tile's TMA loads once the
+    // consumers have released the stage (from the third tile on).
+    b.setInsertionPointToStart(roles.elseBlock());
+    ptx("setmaxnreg.dec.sync.aligned.u32 24;", "", ValueRange{});
+    auto leader = scf::IfOp::create(
+        b, loc, w.cmp(arith::CmpIPredicate::eq, tid, idx(cfg.warps * 32)),
+        false);
+    b.setInsertionPointToStart(leader.thenBlock());
+    auto produce = scf::ForOp::create(b, loc, zero, numTiles, idx(1));
+    b.setInsertionPointToStart(produce.getBody());
+    Value i = produce.getInductionVar();
+    Value stage = arith::RemUIOp::create(b, loc, i, idx(2));
+    {
+      auto reuse = scf::IfOp::create(
+          b, loc, w.cmp(arith::CmpIPredicate::uge, i, idx(2)), false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(reuse.thenBlock());
+      Value parity = i32Of(arith::RemUIOp::create(
+          b, loc,
+          w.sub(arith::DivUIOp::create(b, loc, i, idx(2)), idx(1)), idx(2)));
+      mbarrierWait(barrier(1, stage), parity);
+    }
+    Value full = barrier(0, stage);
+    ptx("{\n.reg .b64 state;\nmbarrier.arrive.expect_tx.shared::cta.b64 "
+        "state, [$0], $1;\n}",
+        "r,r",
+        ValueRange{full, arith::ConstantIntOp::create(
+                             b, loc, i32, C * (D + Dv) * eltBytes)});
+    Value start = i32Of(tileBounds(i).first);
+    Value kvHead32 = i32Of(kvHead), batch32 = i32Of(batch);
+    Value kMap = args.tensorMaps;
+    Value vMap = arith::AddIOp::create(
+        b, loc, kMap, arith::ConstantIntOp::create(b, loc, b.getI64Type(), 128));
+    auto load = [&](Value dst, Value map, int64_t atom) {
+      Value tmap = LLVM::IntToPtrOp::create(
+          b, loc, LLVM::LLVMPointerType::get(b.getContext()), map);
+      ptx("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::"
+          "complete_tx::bytes [$0], [$1, {$2, $3, $4, $5}], [$6];",
+          "r,l,r,r,r,r,r",
+          ValueRange{dst, tmap,
+                     arith::ConstantIntOp::create(b, loc, i32, 64 * atom),
+                     start, kvHead32, batch32, full});
+    };
+    for (int64_t atom = 0; atom < D / 64; ++atom)
+      load(atomAddr(kAddr, C * D * eltBytes, C, stage, atom), kMap, atom);
+    for (int64_t atom = 0; atom < Dv / 64; ++atom)
+      load(atomAddr(vAddr, C * Dv * eltBytes, C, stage, atom), vMap, atom);
+    b.setInsertionPointAfter(roles);
+  }
   gpu::ReturnOp::create(b, loc);
   (void)func;
 }
@@ -994,10 +1135,11 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
 
 int64_t mlir::mha::getFlashKernelSharedBytes(const FlashKernelConfig &cfg) {
   int64_t rows = cfg.rowsPerBlock();
-  if (cfg.warpgroupMma) // unpadded, plus room to align the start to 1024
+  if (cfg.warpgroupMma) // unpadded, room to align the start to 1024, and
+                        // four mbarriers with TMA
     return 2 * (rows * cfg.headDim + 2 * cfg.cols * cfg.headDim +
                 2 * cfg.cols * cfg.valueDim) +
-           1024;
+           1024 + (cfg.tmaLoads ? 32 : 0);
   int64_t qStride = cfg.headDim + cfg.pad, vStride = cfg.valueDim + cfg.pad;
   return 2 * (rows * qStride + 2 * cfg.cols * qStride + 2 * cfg.cols * vStride);
 }

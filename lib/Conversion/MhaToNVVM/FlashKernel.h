@@ -38,14 +38,23 @@ struct FlashKernelConfig {
   /// Needs rowTilesPerWarp == 1, warps a multiple of 4 and head dims that
   /// are multiples of 64.
   bool warpgroupMma = false;
+  /// With warpgroupMma and two consumer warpgroups: K and V tiles arrive by
+  /// TMA (the tensor maps of MHA_GPU_REQ_TENSOR_MAPS), issued by a producer
+  /// warpgroup after the `warps` consumer warps, through two stages guarded
+  /// by mbarriers ("full" when a tile has landed, "empty" when every
+  /// consumer is done with it), so no block-wide barrier remains in the key
+  /// loop. The producer hands its registers to the consumers (setmaxnreg:
+  /// 24 and 240 of the 168 per thread that 384 threads get).
+  bool tmaLoads = false;
 
   int64_t rowsPerBlock() const { return warps * 16 * rowTilesPerWarp; }
-  int64_t threads() const { return warps * 32; }
+  int64_t threads() const { return warps * 32 + (tmaLoads ? 128 : 0); }
 };
 
-/// The kernel's arguments (memrefs); lse and o may be null.
+/// The kernel's arguments (memrefs); lse and o may be null; tensorMaps
+/// (i64, the device address of k's and v's CUtensorMap) with tmaLoads.
 struct FlashKernelArgs {
-  Value q, k, v, o, lse, headMask;
+  Value q, k, v, o, lse, headMask, tensorMaps;
 };
 
 /// Dynamic shared memory the kernel needs, in bytes.

@@ -192,8 +192,12 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
                               << "' already exists";
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(gpuModule.getBody());
+    // TMA kernels take the tensor maps' address last.
+    SmallVector<Type> kernelArgTypes(argTypes);
+    if (kernelConfig.tmaLoads)
+      kernelArgTypes.push_back(b.getI64Type());
     auto kernel = gpu::GPUFuncOp::create(
-        b, loc, kernelSymbol, FunctionType::get(ctx, argTypes, {}));
+        b, loc, kernelSymbol, FunctionType::get(ctx, kernelArgTypes, {}));
     kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
     kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
         {static_cast<int32_t>(kernelConfig.threads()), 1, 1}));
@@ -201,12 +205,15 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
     auto argFor = [&](Value tensor) {
       return getParameterArgument(func, body, tensor);
     };
+    unsigned maskArg = argTypes.size() - 1;
     FlashKernelArgs args{argFor(attention.getQuery()),
                          argFor(attention.getKey()),
                          argFor(attention.getValue()),
                          argFor(attention.getOutput()),
                          argFor(attention.getLse()),
-                         body.getArgument(body.getNumArguments() - 1)};
+                         body.getArgument(maskArg),
+                         kernelConfig.tmaLoads ? body.getArgument(maskArg + 1)
+                                               : Value()};
     emitFlashKernel(b, loc, gpuModule, kernel, kernelConfig, variant, args,
                     prefix);
     return success();
@@ -245,6 +252,9 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
                                                         : 1);
     hopper.pad = 0;
     hopper.headsPerBlock = headsPerBlock(hopper);
+    // K and V by TMA with a producer warp, where the tensors hold the MMA
+    // element type (f32 specs are rounded on the way, by the consumers).
+    hopper.tmaLoads = !elt.isF32() && hopper.warps == 8;
     // S (cols / 2 f32) and O (Dv / 2 f32) per thread; the masked path and
     // ALiBi/softcap keep more values live (no spills over the check's
     // variants, test/Target/NVPTX/variants.test).
@@ -304,6 +314,12 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
     attrs.set("arch_rows_per_block", i32(archConfig->rowsPerBlock() /
                                          archConfig->headsPerBlock));
     attrs.set("arch_heads_per_block", i32(archConfig->headsPerBlock));
+    attrs.set("arch_requirements",
+              i32(MHA_GPU_REQ_ALIGNED_ROWS |
+                  (archConfig->tmaLoads ? MHA_GPU_REQ_TENSOR_MAPS : 0)));
+    attrs.set("arch_tma_box_rows", i32(archConfig->tmaLoads
+                                           ? archConfig->cols
+                                           : 0));
     decl->setAttr(kGpuLaunchAttrName, attrs.getDictionary(ctx));
   }
   func.erase();

@@ -22,7 +22,8 @@ namespace mlir::mha {
 /// `rows_per_block`, `heads_per_block` and `requirements` (i32,
 /// MHA_GPU_REQ_* bits), `fallback_kernel`, and when the function also has an
 /// sm_90a kernel `arch_module`, `arch_kernel`, `arch_block_threads`,
-/// `arch_shared_bytes`, `arch_rows_per_block` and `arch_heads_per_block`.
+/// `arch_shared_bytes`, `arch_rows_per_block`, `arch_heads_per_block`,
+/// `arch_requirements` and `arch_tma_box_rows`.
 inline constexpr llvm::StringLiteral kGpuLaunchAttrName = "mha.gpu_launch";
 
 /// The gpu.module holding every portable kernel of a spec.

@@ -126,7 +126,8 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
     if (!archBinary || !archKernelName ||
         getInt("arch_block_threads") <= 0 || getInt("arch_shared_bytes") < 0 ||
         getInt("arch_rows_per_block") <= 0 ||
-        getInt("arch_heads_per_block") <= 0)
+        getInt("arch_heads_per_block") <= 0 ||
+        getInt("arch_requirements") < 0 || getInt("arch_tma_box_rows") < 0)
       return decl.emitError()
              << "malformed sm_90a kernel in '" << kGpuLaunchAttrName
              << "' or its gpu.binary is missing";
@@ -143,11 +144,11 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   // not 16-byte aligned (no requirements, no fallback of its own), the
   // kernel that points to it, and the sm_90a kernel that points to both.
   auto kernelType = LLVM::LLVMStructType::getLiteral(
-      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr});
+      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, i32, i32});
   auto emitDescriptor = [&](StringRef suffix, StringRef function,
                             int32_t threads, int32_t sharedBytes,
                             int32_t rowsPerBlock, int32_t headsPerBlock,
-                            int32_t requirements,
+                            int32_t requirements, int32_t tmaBoxRows,
                             const std::pair<std::string, int32_t> &imageList,
                             StringRef fallbackDesc, StringRef portableDesc) {
     std::string nameSymbol =
@@ -167,7 +168,9 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
                                 glue.constI32(ib, headsPerBlock),
                                 glue.addressOf(ib, imageList.first),
                                 pointerTo(fallbackDesc),
-                                pointerTo(portableDesc)};
+                                pointerTo(portableDesc),
+                                glue.constI32(ib, tmaBoxRows),
+                                glue.constI32(ib, 0)};
       return buildAggregate(ib, loc, kernelType, fields);
     });
     return desc;
@@ -179,16 +182,17 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   if (auto fallback = launch.getAs<StringAttr>("fallback_kernel"))
     fallbackDesc = emitDescriptor("gpu_kernel_fallback", fallback.getValue(),
                                   threads, sharedBytes, rows, heads,
-                                  /*requirements=*/0, *images, "", "");
+                                  /*requirements=*/0, 0, *images, "", "");
   std::string kernelDesc = emitDescriptor(
       "gpu_kernel", kernelName.getValue(), threads, sharedBytes, rows, heads,
-      getInt("requirements"), *images, fallbackDesc, "");
+      getInt("requirements"), 0, *images, fallbackDesc, "");
   if (succeeded(archImages))
     kernelDesc = emitDescriptor(
         "gpu_kernel_sm90a", archKernelName.getValue(),
         getInt("arch_block_threads"), getInt("arch_shared_bytes"),
         getInt("arch_rows_per_block"), getInt("arch_heads_per_block"),
-        getInt("requirements"), *archImages, fallbackDesc, kernelDesc);
+        getInt("arch_requirements"), getInt("arch_tma_box_rows"), *archImages,
+        fallbackDesc, kernelDesc);
 
   // The declaration is replaced by the exported function of the same name.
   StringRef name = entry.getName();
