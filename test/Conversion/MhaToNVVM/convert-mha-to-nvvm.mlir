@@ -110,27 +110,55 @@ func.func private @hidden(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, 
 
 // -----
 
-// With sm90a: a second module holds a warpgroup-MMA kernel (2 warpgroups,
-// 128 rows, 128-key tiles at D = 128) reading unpadded, 128-byte-swizzled
-// tiles of a 1024-byte-aligned buffer; the launch attribute names it beside
-// the portable kernels.
+// With sm90a: a second module holds a warpgroup-MMA kernel (2 consumer
+// warpgroups of 64 rows, 128-key tiles at D = 128, and a producer
+// warpgroup: 384 threads) reading unpadded, 128-byte-swizzled tiles of a
+// 1024-byte-aligned buffer. K and V arrive by TMA (tensor maps: one more
+// i64 parameter) through two stages of "full" and "empty" mbarriers. The
+// launch attribute names it beside the portable kernels.
 // RUN: mha-opt %s --convert-mha-to-nvvm="sm90a" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=SM90A
 // SM90A-LABEL: func.func private @mha_sm90a()
-// SM90A-SAME: mha.gpu_launch = {arch_block_threads = 256 : i32, arch_heads_per_block = 1 : i32, arch_kernel = "mha_sm90a__kernel_sm90a", arch_module = "mha_kernels_sm90a", arch_rows_per_block = 128 : i32, arch_shared_bytes = 164864 : i32, block_threads = 128 : i32
+// SM90A-SAME: mha.gpu_launch = {arch_block_threads = 384 : i32, arch_heads_per_block = 1 : i32, arch_kernel = "mha_sm90a__kernel_sm90a", arch_module = "mha_kernels_sm90a", arch_requirements = 3 : i32, arch_rows_per_block = 128 : i32, arch_shared_bytes = 164896 : i32, arch_tma_box_rows = 128 : i32, block_threads = 128 : i32
 // SM90A: gpu.module @mha_kernels
 // SM90A: gpu.func @mha_sm90a__kernel(
 // SM90A-NOT: wgmma
 // SM90A: gpu.module @mha_kernels_sm90a
-// SM90A: gpu.func @mha_sm90a__kernel_sm90a({{.*}}) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// SM90A: gpu.func @mha_sm90a__kernel_sm90a({{.*}}, %{{.*}}: memref<?xi8>, %[[MAPS:.*]]: i64) kernel attributes {known_block_size = array<i32: 384, 1, 1>}
 // SM90A: memref.extract_aligned_pointer_as_index
 // SM90A: arith.andi %{{.*}}, %c1023
 // SM90A: memref.view {{.*}} to memref<81920xbf16, #gpu.address_space<workgroup>>
+// Thread 0 sets up full[s] (one arrival plus the TMA bytes) and empty[s]
+// (the 256 consumer threads).
+// SM90A: mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c1_i32
+// SM90A: mbarrier.init.shared::cta.b64 [$0], $1;", "r,r" %{{.*}}, %c256_i32
+// SM90A: fence.mbarrier_init.release.cluster;
+// Q by cp.async (consumers only), made visible to the async proxy.
 // SM90A: nvgpu.device_async_copy
 // SM90A: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// SM90A: gpu.barrier
+// Consumers: more registers, wait for the tile, S = Q.K^T, softmax,
+// O += P.V, release the stage.
+// SM90A: setmaxnreg.inc.sync.aligned.u32 240;
 // SM90A: scf.for
+// SM90A: mbarrier.try_wait.parity.shared::cta.b64
 // SM90A: llvm.inline_asm has_side_effects {{.*}}wgmma.fence.sync.aligned;{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}wgmma.commit_group.sync.aligned;{{.*}}wgmma.wait_group.sync.aligned 0;
 // SM90A: nvvm.ex2
 // SM90A: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {$
+// SM90A: mbarrier.arrive.shared::cta.b64 state, [$0];
+// SM90A: } else {
+// Producer: fewer registers; one thread waits for the stage to be free
+// (from the third tile on), expects 64 KiB and issues two K and two V box
+// loads (64 columns each) at (column, first key, KV head, batch).
+// SM90A: setmaxnreg.dec.sync.aligned.u32 24;
+// SM90A: scf.for
+// SM90A: mbarrier.try_wait.parity.shared::cta.b64
+// SM90A: mbarrier.arrive.expect_tx.shared::cta.b64 state, [$0], $1;{{.*}} %c65536_i32
+// SM90A: %[[VMAP:.*]] = arith.addi %[[MAPS]], %c128_i64
+// SM90A: %[[KPTR:.*]] = llvm.inttoptr %[[MAPS]]
+// SM90A: cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [$0], [$1, {$2, $3, $4, $5}], [$6];", "r,l,r,r,r,r,r" %{{.*}}, %[[KPTR]], %c0_i32
+// SM90A: cp.async.bulk.tensor.4d
+// SM90A: %[[VPTR:.*]] = llvm.inttoptr %[[VMAP]]
+// SM90A: cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [$0], [$1, {$2, $3, $4, $5}], [$6];", "r,l,r,r,r,r,r" %{{.*}}, %[[VPTR]], %c0_i32
 func.func @mha_sm90a(%q: tensor<?x4x?x128xbf16>, %k: tensor<?x4x?x128xbf16>, %v: tensor<?x4x?x128xbf16>) -> tensor<?x4x?x128xbf16> {
   %o = mha.attention %q, %k, %v : tensor<?x4x?x128xbf16>, tensor<?x4x?x128xbf16>, tensor<?x4x?x128xbf16> -> tensor<?x4x?x128xbf16>
   return %o : tensor<?x4x?x128xbf16>

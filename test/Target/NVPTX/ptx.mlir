@@ -48,14 +48,20 @@
 // async proxy before the barrier.
 // WGMMA: .target sm_90a
 // WGMMA: .visible .entry mha_bf16_d128__kernel_sm90a(
+// WGMMA: mbarrier.init.shared::cta.b64
 // WGMMA: cp.async.wait_group
 // WGMMA-NEXT: fence.proxy.async.shared::cta
 // WGMMA-NEXT: bar.sync
+// WGMMA: setmaxnreg.inc.sync.aligned.u32 240;
 // WGMMA: wgmma.fence.sync.aligned
 // WGMMA-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{{.*}}}, %rd{{[0-9]+}}, %rd{{[0-9]+}}, p, 1, 1, 0, 0;
 // WGMMA-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{{.*}}}, {%r{{[0-9]+}}, %r{{[0-9]+}}, %r{{[0-9]+}}, %r{{[0-9]+}}}, %rd{{[0-9]+}}, p, 1, 1, 1;
 // WGMMA: wgmma.commit_group.sync.aligned
 // WGMMA-NEXT: wgmma.wait_group.sync.aligned 0
+// WGMMA-DAG: setmaxnreg.dec.sync.aligned.u32 24;
+// WGMMA-DAG: mbarrier.try_wait.parity.shared::cta.b64
+// WGMMA-DAG: mbarrier.arrive.expect_tx.shared::cta.b64
+// WGMMA-DAG: cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes
 // WGMMA: .visible .entry gqa_f16_d64_lse__kernel_sm90a(
 // WGMMA: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
 // Head dim 256 with masks and softcap: 32-key tiles, O as m64n256.
