@@ -823,7 +823,7 @@ def main():
     args = ap.parse_args()
     budget = args.budget if args.budget is not None else (0.6 if args.quick else 1.5)
     rmin, rmax = (3, 10) if args.quick else (3, 15)
-    peers = [p for p in args.peers.split(",") if p]
+    peers = [p for p in args.peers.split(",") if p and p != "none"]
 
     t_start = now()
     ctx = Ctx(args.threads)
@@ -840,7 +840,8 @@ def main():
 
     meta = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(["bench/run.sh"] + (["--quick"] if args.quick else [])),
+        "command": " ".join(["bench/run.sh"] + [a for a in sys.argv[1:] if a != "--out"
+                                                 and a != args.out]),
         "machine": {"cpu": lscpu_model(), "logical_cpus": os.cpu_count(),
                     "kernel": platform.release()},
         "threads": args.threads,
@@ -1080,6 +1081,18 @@ def main():
                          f"{gf / ok[(kind, 'f32', D, L, causal)]:.2f}x")
     if pairs:
         summary.append("bf16 / f32 GFLOP/s (ours): " + "; ".join(pairs))
+    # bf16 rows against the bf16 dot-product peak (vdpbf16ps), needed FLOPs
+    peak_bf16 = peak.get(f"bf16dp_{args.threads}t")
+    shares = []
+    for r in results:
+        o = r["impls"].get("ours", {})
+        if peak_bf16 and r["shape"]["dt"] == "bf16" and o.get("status") == "ok" \
+                and not o.get("wrong") and o.get("gflops_effective"):
+            shares.append(f"{r['shape']['name']}: {100 * o['gflops_effective'] / peak_bf16:.0f}%")
+    if shares:
+        summary.append(f"bf16 rows / measured bf16 dot-product peak ({peak_bf16} GFLOP/s, "
+                       f"{args.threads} thread{'s' if args.threads > 1 else ''}): "
+                       + "; ".join(shares))
         extras["bf16_over_f32"] = pairs
     pk = ", ".join(f"{k}={v}" for k, v in peak.items())
     legend = ("GF/s = 4*B*H*Lq*Lk*D / time (halved for causal; dense-equivalent for "

@@ -13,6 +13,9 @@
 #
 # --quick: L=512 and 2048, D=128, f32 only (a smoke test, < 2 minutes once
 # the venv exists).
+# --peers LIST (bench.py's option, e.g. --peers numpy_openblas, or
+# --peers none for ours alone): only those peers' packages are installed
+# (NumPy always: inputs and the reference).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,7 +27,27 @@ compile="${MHA_COMPILE:-$root/build/bin/mha-compile}"
 py="${PYTHON:-python3}"
 
 # --- 1. virtual environment with the peers ---------------------------------
-stamp="$venv/.installed-$(sha256sum "$here/requirements.txt" | cut -c1-16)"
+# The requirement lines the chosen peers need (all of them by default).
+peers="all"
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in
+    --peers=*) peers="${args[$i]#--peers=}" ;;
+    --peers) peers="${args[$((i + 1))]:-}" ;;
+  esac
+done
+needs="numpy threadpoolctl"
+if [[ "$peers" == all ]]; then
+  needs="$needs torch jax onnx onnxruntime"
+else
+  [[ ",$peers," == *,torch_* ]] && needs="$needs torch"
+  [[ ",$peers," == *,jax,* ]] && needs="$needs jax"
+  [[ ",$peers," == *,onnxruntime,* ]] && needs="$needs onnx onnxruntime"
+fi
+needed() { [[ " $needs " == *" ${1%%[=[]*} "* ]]; }
+stamp="$venv/.installed-$(cat "$here/requirements.txt" <(echo "$needs") | sha256sum | cut -c1-16)"
+full_stamp="$venv/.installed-$(cat "$here/requirements.txt" <(echo "numpy threadpoolctl torch jax onnx onnxruntime") | sha256sum | cut -c1-16)"
+[[ -e "$full_stamp" ]] && stamp="$full_stamp"   # a full install serves any subset
 if [[ ! -x "$venv/bin/python" ]]; then
   echo "== creating $venv"
   "$py" -m venv "$venv"
@@ -34,7 +57,8 @@ if [[ ! -e "$stamp" ]]; then
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   # torch: the CPU-only wheels when their index is reachable, else PyPI's.
   torch_req="$(grep -E '^torch==' "$here/requirements.txt" || true)"
-  if [[ -n "$torch_req" ]] && ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+  if [[ -n "$torch_req" ]] && needed torch &&
+     ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
     "$venv/bin/python" -m pip install -q --retries 0 --timeout 15 \
         --index-url https://download.pytorch.org/whl/cpu "$torch_req+cpu" 2>/dev/null ||
       "$venv/bin/python" -m pip install -q "$torch_req" ||
@@ -44,6 +68,7 @@ if [[ ! -e "$stamp" ]]; then
   ok=1
   while read -r req; do
     [[ -z "$req" || "$req" == \#* || "$req" == torch==* ]] && continue
+    needed "$req" || continue
     "$venv/bin/python" -m pip install -q "$req" || { ok=0; echo "!! $req failed to install"; }
   done < "$here/requirements.txt"
   [[ $ok == 1 ]] && touch "$stamp"

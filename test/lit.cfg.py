@@ -50,3 +50,12 @@ ptxas = os.environ.get("MHA_PTXAS") or shutil.which("ptxas") or (
 if ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
+
+# CPUs with AVX512-BF16 (vdpbf16ps) run the avx512bf16 kernel copies of bf16
+# specs; the end-to-end checks of that copy need one.
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        if "avx512_bf16" in cpuinfo.read().split():
+            config.available_features.add("avx512bf16")
+except OSError:
+    pass

@@ -58,13 +58,24 @@ def Mha_MicroKernelAttr : AttrDef<Mha_Dialect, "MicroKernel"> {
     `scoreVectors` vectors of keys, `acc += P.V` in blocks of `outputRows`
     rows by `outputVectors` vectors of the value dim: each block's
     accumulators stay in registers across its reduction loop.
+
+    `dot` says how the products are formed: `fma` (the default, omitted
+    when printed) multiplies f32 operands with vector FMAs; `bf16_pairs`
+    (bf16 specs, 16 lanes, CPUs with AVX512-BF16) keeps query, keys and
+    values in bf16 and sums products of pairs with `vdpbf16ps`
+    (`x86vector.avx512.dot`, f32 accumulation): pairs of head-dim elements
+    in `S = Q.K^T`, pairs of keys in `acc += P.V` with `P` rounded to bf16.
+    Each instruction does twice the multiply-adds of an f32 FMA.
   }];
   let parameters = (ins
     "int64_t":$vectorWidth,
     "int64_t":$scoreRows,
     "int64_t":$scoreVectors,
     "int64_t":$outputRows,
-    "int64_t":$outputVectors
+    "int64_t":$outputVectors,
+    DefaultValuedParameter<"::mlir::mha::DotProduct",
+                           "::mlir::mha::DotProduct::fma",
+                           "fma or bf16_pairs">:$dot
   );
   let assemblyFormat = "`<` struct(params) `>`";
 }

@@ -36,4 +36,15 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
   let cppNamespace = "::mlir::mha";
 }
 
+def Mha_DotFma : I32EnumAttrCase<"fma", 0>;
+def Mha_DotBf16Pairs : I32EnumAttrCase<"bf16_pairs", 1>;
+
+// How the micro-kernels of a flash step form their dot products.
+def Mha_DotProduct : I32EnumAttr<"DotProduct",
+    "how the micro-kernels of a flash step form their dot products",
+    [Mha_DotFma, Mha_DotBf16Pairs]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::mha";
+}
+
 #endif // MHA_DIALECT_MHA_ENUMS_TD

@@ -75,18 +75,23 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
     padded to `Dvp`, a multiple of the vector width). `S = Q.K^T` and
     `acc += P.V` are register-blocked vector FMA micro-kernels whose shape
     `micro_kernel` gives.
+
+    With `micro_kernel.dot = bf16_pairs` the query rows are the bf16 input
+    rows read in place (D even) and the scratch buffers hold bf16 pairs:
+    keys as [D/2, 2C] (row p: `k[c][2p], k[c][2p+1]` for each key c), values
+    as [C/2, 2 Dvp] (row q: `v[2q][d], v[2q+1][d]` for each d).
   }] # Mha_ScoreDescription;
 
   let arguments = !con(
-      (ins Arg<Mha_F32Tile<2>, "packed query rows [R, D]", [MemRead]>:$query,
+      (ins Arg<Mha_Tile<2>, "packed query rows [R, D] (f32, or bf16 pairs)", [MemRead]>:$query,
            Arg<Mha_Tile<2>, "keys [n, D]", [MemRead]>:$key,
            Arg<Mha_Tile<2>, "values [n, Dv]", [MemRead]>:$value,
            Arg<Mha_F32Tile<2>, "accumulator [R, Dvp]", [MemRead, MemWrite]>:$acc,
            Arg<Mha_F32Tile<1>, "running max (log2 units)", [MemRead, MemWrite]>:$row_max,
            Arg<Mha_F32Tile<1>, "running sum", [MemRead, MemWrite]>:$row_sum,
            Arg<Mha_F32Tile<1>, "running entropy term", [MemRead, MemWrite]>:$row_entropy,
-           Arg<Mha_F32Tile<2>, "scratch: keys transposed [D, C]", [MemRead, MemWrite]>:$key_scratch,
-           Arg<Mha_F32Tile<2>, "scratch: values widened [C, Dvp]", [MemRead, MemWrite]>:$value_scratch,
+           Arg<Mha_Tile<2>, "scratch: keys transposed [D, C] (f32, or bf16 pairs)", [MemRead, MemWrite]>:$key_scratch,
+           Arg<Mha_Tile<2>, "scratch: values widened [C, Dvp] (f32, or bf16 pairs)", [MemRead, MemWrite]>:$value_scratch,
            Arg<Mha_F32Tile<2>, "scratch: scores [R, C]", [MemRead, MemWrite]>:$score_scratch,
            Arg<Mha_F32Tile<1>, "scratch: rescale factors [R]", [MemRead, MemWrite]>:$alpha_scratch,
            Arg<Optional<Mha_F32Tile<2>>, "log2 scores of the rows for every key [R, Lk]", [MemWrite]>:$scores_out),
@@ -108,6 +113,7 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
     `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
     attr-dict
   }];
+  let hasVerifier = 1;
 }
 
 def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",

@@ -24,6 +24,7 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   tile.scoreVectors = options.scoreVectors;
   tile.outputRows = options.outputRows;
   tile.outputVectors = options.outputVectors;
+  tile.bf16Dot = options.bf16Dot;
   pm.addPass(createMhaTilePass(tile));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -43,7 +44,11 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(createConvertVectorToLLVMPass());
+  // x86vector.avx512.dot and .cvt of bf16_pairs micro-kernels become
+  // AVX512-BF16 intrinsics.
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.x86Vector = options.bf16Dot;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());

@@ -2,11 +2,12 @@
  * SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
  *
  * Generated libraries hold one kernel per vector ISA (AVX-512 = x86-64-v4,
- * AVX2+FMA = x86-64-v3, generic = x86-64-v2: SSE4.2); their exported
- * functions ask here which one to run. The answer
- * needs both the CPU's features (cpuid) and the OS saving the wide
- * registers (xgetbv). MHA_ISA=avx512|avx2|generic in the environment asks
- * for a lower level (for tests and comparisons), never a higher one.
+ * AVX2+FMA = x86-64-v3, generic = x86-64-v2: SSE4.2, and for bf16 specs
+ * AVX-512 with AVX512_BF16); their exported functions ask here which one to
+ * run. The answer needs both the CPU's features (cpuid) and the OS saving
+ * the wide registers (xgetbv). MHA_ISA=avx512bf16|avx512|avx2|generic in the
+ * environment asks for a lower level (for tests and comparisons), never a
+ * higher one.
  *===----------------------------------------------------------------------===*/
 
 #include "mha/Runtime/KernelAbi.h"
@@ -40,8 +41,14 @@ static int detect_isa(void) {
   int avx512 = ((ebx >> 16) & 1) && ((ebx >> 28) & 1) && ((ebx >> 30) & 1) &&
                ((ebx >> 17) & 1) && ((ebx >> 31) & 1) &&
                (xcr0 & 0xe0) == 0xe0;
-  if (avx512 && avx2 && fma)
+  if (avx512 && avx2 && fma) {
+    /* AVX512_BF16: cpuid leaf 7, sub-leaf 1, eax bit 5. */
+    unsigned int eax1, ebx1, ecx1, edx1;
+    if (eax >= 1 && __get_cpuid_count(7, 1, &eax1, &ebx1, &ecx1, &edx1) &&
+        ((eax1 >> 5) & 1))
+      return MHA_ISA_AVX512BF16;
     return MHA_ISA_AVX512;
+  }
   if (avx2 && fma)
     return MHA_ISA_AVX2;
   return MHA_ISA_GENERIC;
@@ -59,9 +66,10 @@ MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void) {
   isa = detect_isa();
   const char *wanted = getenv("MHA_ISA");
   if (wanted) {
-    int level = strcmp(wanted, "generic") == 0 ? MHA_ISA_GENERIC
-                : strcmp(wanted, "avx2") == 0  ? MHA_ISA_AVX2
-                                               : MHA_ISA_AVX512;
+    int level = strcmp(wanted, "generic") == 0  ? MHA_ISA_GENERIC
+                : strcmp(wanted, "avx2") == 0   ? MHA_ISA_AVX2
+                : strcmp(wanted, "avx512") == 0 ? MHA_ISA_AVX512
+                                                : MHA_ISA_AVX512BF16;
     if (level < isa)
       isa = level;
   }

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/InitAllDialects.h"
 #include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Pipelines/Pipelines.h"
@@ -116,8 +117,9 @@ static cl::list<std::string>
 static cl::opt<std::string>
     isaOption("isa",
               cl::desc("Vector ISA of the kernels: auto (default: one copy per "
-                       "ISA, avx512/avx2/generic, picked at run time by the "
-                       "CPU's features), avx512, avx2, generic, or native "
+                       "ISA, avx512/avx2/generic and avx512bf16 for bf16 "
+                       "specs, picked at run time by the CPU's features), "
+                       "avx512bf16, avx512, avx2, generic, or native "
                        "(the host CPU or --cpu/--features only)"),
               cl::init("auto"), cl::cat(category));
 static cl::list<int64_t> microKernel(
@@ -135,6 +137,16 @@ static cl::opt<std::string> linker("cc",
                                    cl::desc("C compiler used to link (default: "
                                             "$CC, else cc)"),
                                    cl::cat(category));
+
+/// Whether `op` computes attention on bf16 queries: such functions get the
+/// AVX512-BF16 copy of the kernels.
+static bool hasBf16Queries(Operation *op) {
+  bool found = false;
+  op->walk([&](mha::AttentionOp attention) {
+    found |= getElementTypeOrSelf(attention.getQuery().getType()).isBF16();
+  });
+  return found;
+}
 
 static int fail(const Twine &message) {
   llvm::errs() << "mha-compile: error: " << message << "\n";
@@ -343,6 +355,7 @@ int main(int argc, char **argv) {
     std::string cpu, features;
     int64_t vectorWidth;
     bool fma = true; // baseline x86-64 has none: fmaf would be a libm call
+    bool bf16Dot = false; // AVX512-BF16 micro-kernels for bf16 specs
   };
   SmallVector<Variant> variants;
   bool x86 = llvm::Triple(llvm::sys::getDefaultTargetTriple()).isX86();
@@ -355,14 +368,22 @@ int main(int argc, char **argv) {
     variants = {{"avx512", "x86-64-v4", "", 16},
                 {"avx2", "x86-64-v3", "", 8},
                 {"generic", "x86-64-v2", "", 4, false}};
-  } else if (isa == "avx512" || isa == "avx2" || isa == "generic") {
+    // bf16 specs get a fourth copy for CPUs with AVX512-BF16
+    // (mha-emit-entry-points dispatches to it by the same rule).
+    if (hasBf16Queries(*module))
+      variants.push_back(
+          {"avx512bf16", "x86-64-v4", "+avx512bf16", 16, true, true});
+  } else if (isa == "avx512bf16" || isa == "avx512" || isa == "avx2" ||
+             isa == "generic") {
     if (!x86)
       return fail("--isa=" + isa + " needs an x86-64 host");
-    int64_t vw = isa == "avx512" ? 16 : isa == "avx2" ? 8 : 4;
-    std::string level = isa == "avx512" ? "x86-64-v4"
-                        : isa == "avx2" ? "x86-64-v3"
-                                        : "x86-64-v2";
-    variants = {{"", level, "", vw, isa != "generic"}};
+    int64_t vw = isa == "avx2" ? 8 : isa == "generic" ? 4 : 16;
+    std::string level = isa == "avx2"      ? "x86-64-v3"
+                        : isa == "generic" ? "x86-64-v2"
+                                           : "x86-64-v4";
+    bool bf16 = isa == "avx512bf16";
+    variants = {{"", level, bf16 ? "+avx512bf16" : "", vw, isa != "generic",
+                 bf16}};
   } else if (isa == "native") {
     // The host CPU (or --cpu/--features): its vector width from its features.
     llvm::StringMap<bool> hostFeatures = llvm::sys::getHostCPUFeatures();
@@ -371,10 +392,13 @@ int main(int argc, char **argv) {
                       : StringRef(features).contains("+avx512f") ||
                             StringRef(cpu).contains("v4") ||
                             StringRef(cpu).contains("avx512");
-    variants = {{"", cpu, features, avx512 ? 16 : 8}};
+    bool bf16 = features.empty() && cpu.empty()
+                    ? hostFeatures.lookup("avx512bf16")
+                    : StringRef(features).contains("+avx512bf16");
+    variants = {{"", cpu, features, avx512 ? 16 : 8, true, avx512 && bf16}};
   } else {
-    return fail("unknown --isa '" + isa +
-                "' (expected auto, avx512, avx2, generic or native)");
+    return fail("unknown --isa '" + isa + "' (expected auto, avx512bf16, "
+                                          "avx512, avx2, generic or native)");
   }
 
   mha::MhaCpuPipelineOptions pipelineOptions;
@@ -394,6 +418,16 @@ int main(int argc, char **argv) {
   // functions (and is kept for the header).
   for (auto [i, variant] : llvm::enumerate(variants)) {
     OwningOpRef<ModuleOp> copy = module->clone();
+    // The AVX512-BF16 copy of a multi-ISA library holds the bf16 functions
+    // only: the others have nothing to gain from it.
+    if (variant.bf16Dot && variants.size() > 1) {
+      SmallVector<func::FuncOp> others;
+      for (auto f : copy->getOps<func::FuncOp>())
+        if (f.isPublic() && !f.isDeclaration() && !hasBf16Queries(f))
+          others.push_back(f);
+      for (func::FuncOp f : others)
+        f.erase();
+    }
     PassManager pm(&context);
     if (i == 0 && failed(applyPassManagerCLOptions(pm)))
       return fail("bad pass manager options");
@@ -401,6 +435,7 @@ int main(int argc, char **argv) {
     options.copyOptionValuesFrom(pipelineOptions);
     options.vectorWidth = variant.vectorWidth;
     options.useFma = variant.fma;
+    options.bf16Dot = variant.bf16Dot;
     options.workSuffix = variant.suffix;
     options.exportFunctions = i == 0;
     options.dispatch = variants.size() > 1;

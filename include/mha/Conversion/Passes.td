@@ -15,7 +15,10 @@ def ConvertMhaToVectorPass : Pass<"convert-mha-to-vector"> {
     `vector<D x f32>` rows: dot products as vector multiply + reduction,
     `P.V` as vector FMAs into the accumulator row, masks as index compares,
     softmax in base 2 with `math.exp2`. f16/bf16 tiles are widened to f32 on
-    load and narrowed on store.
+    load and narrowed on store, except in steps whose micro-kernel says
+    `dot = bf16_pairs`: there S = Q.K^T and P.V are `x86vector.avx512.dot`
+    (vdpbf16ps) blocks on bf16 pairs, P rounded to bf16 with
+    `x86vector.avx512.cvt.packed.f32_to_bf16`.
 
     Before:
     ```mlir
@@ -34,7 +37,7 @@ def ConvertMhaToVectorPass : Pass<"convert-mha-to-vector"> {
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::vector::VectorDialect", "::mlir::x86vector::X86VectorDialect"
   ];
 }
 

@@ -36,6 +36,11 @@ struct MhaCpuPipelineOptions
       *this, "output-vectors",
       llvm::cl::desc("Value vectors of the P.V micro-kernel"),
       llvm::cl::init(0)};
+  PassOptions::Option<bool> bf16Dot{
+      *this, "bf16-dot",
+      llvm::cl::desc("bf16 specs use AVX512-BF16 pair dot products "
+                     "(the target must have avx512bf16)"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> useFma{
       *this, "fma",
       llvm::cl::desc("The target has FMA instructions (else mul + add)"),

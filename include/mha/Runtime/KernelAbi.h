@@ -101,7 +101,12 @@ typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h,
 
 /* Vector ISA levels; a library holds one work function per level it was
  * compiled for and its exported functions pick with mha_rt_cpu_isa(). */
-enum { MHA_ISA_GENERIC = 0, MHA_ISA_AVX2 = 1, MHA_ISA_AVX512 = 2 };
+enum {
+  MHA_ISA_GENERIC = 0,
+  MHA_ISA_AVX2 = 1,
+  MHA_ISA_AVX512 = 2,
+  MHA_ISA_AVX512BF16 = 3 /* AVX-512 + AVX512_BF16 (vdpbf16ps) */
+};
 
 #if defined(__GNUC__)
 #define MHA_RT_HIDDEN_ABI __attribute__((visibility("hidden")))
@@ -109,8 +114,8 @@ enum { MHA_ISA_GENERIC = 0, MHA_ISA_AVX2 = 1, MHA_ISA_AVX512 = 2 };
 #define MHA_RT_HIDDEN_ABI
 #endif
 
-/* The best level this CPU and OS support, lowered by MHA_ISA=avx2|generic
- * in the environment. */
+/* The best level this CPU and OS support, lowered by
+ * MHA_ISA=avx512|avx2|generic in the environment. */
 MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void);
 
 /* Checks the call, then runs every work item. `name` is the exported

@@ -16,10 +16,19 @@
 // Rows past the tile's last row are clamped to it: their lanes duplicate
 // its work, so the micro-kernels need no remainder versions.
 //
+// With `bf16_pairs` micro-kernels (AVX512-BF16) phases 1, 2, 3 and 5 work on
+// bf16 pairs summed by `x86vector.avx512.dot` (vdpbf16ps: per f32 lane,
+// acc += a0 b0 + a1 b1): keys packed as [D/2, 2C] (a 16x16 transpose of
+// 32-bit pairs), values as [C/2, 2 Dvp] (two key rows interleaved), the
+// query pair and the P pair broadcast to every lane; phase 4 rounds P to
+// bf16 pairs (vcvtneps2bf16) written over the start of its row of S.
+//
 //===----------------------------------------------------------------------===//
 
 #include "VectorEmitter.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
+
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -40,6 +49,7 @@ struct StepLowering {
   int64_t headDim, cols, paddedValueDim, valueDim;
   Value rows, keys;
   VectorType vecType;
+  bool bf16Pairs;
 
   StepLowering(OnlineSoftmaxStepOp op, OpBuilder &b)
       : op(op), b(b), loc(op.getLoc()), e{b, op.getLoc()} {
@@ -50,8 +60,11 @@ struct StepLowering {
     oRows = mk.getOutputRows();
     oVecs = mk.getOutputVectors();
     headDim = op.getQuery().getType().getDimSize(1);
-    cols = op.getKeyScratch().getType().getDimSize(1);
+    bf16Pairs = mk.getDot() == DotProduct::bf16_pairs;
+    cols = op.getScoreScratch().getType().getDimSize(1);
     paddedValueDim = op.getValueScratch().getType().getDimSize(1);
+    if (bf16Pairs)
+      paddedValueDim /= 2;
     valueDim = op.getValue().getType().getDimSize(1);
     vecType = VectorType::get({vw}, b.getF32Type());
   }
@@ -110,11 +123,60 @@ struct StepLowering {
                                                 ArrayRef<int64_t>{1});
   }
 
+  /// `width` lanes of row `r` of `tile` from column `c` in its own element
+  /// type; lanes at or past `valid` are zero and their memory is untouched.
+  Value loadPadded(Value tile, Value r, Value c, int64_t width,
+                   int64_t valid) {
+    Type elt = cast<MemRefType>(tile.getType()).getElementType();
+    auto type = VectorType::get({width}, elt);
+    if (valid >= width)
+      return vector::LoadOp::create(b, loc, type, tile, ValueRange{r, c});
+    Value zeros =
+        arith::ConstantOp::create(b, loc, cast<TypedAttr>(b.getZeroAttr(type)));
+    if (valid <= 0)
+      return zeros;
+    Value part = vector::LoadOp::create(b, loc, VectorType::get({valid}, elt),
+                                        tile, ValueRange{r, c});
+    return vector::InsertStridedSliceOp::create(
+        b, loc, part, zeros, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1});
+  }
+  /// The 32-bit pair at [r, c] of a bf16 or f32 memref broadcast to all
+  /// lanes, as vector<2 vw x bf16>.
+  Value broadcastPair(Value memref, Value r, Value c) {
+    auto elt = cast<MemRefType>(memref.getType()).getElementType();
+    Value pair;
+    if (elt.isF32()) {
+      pair = memref::LoadOp::create(b, loc, memref, ValueRange{r, c});
+      pair = broadcast(pair);
+    } else {
+      Value v = vector::LoadOp::create(b, loc, VectorType::get({2}, elt),
+                                       memref, ValueRange{r, c});
+      v = vector::BitCastOp::create(b, loc, VectorType::get({1}, b.getI32Type()),
+                                    v);
+      pair = vector::BroadcastOp::create(
+          b, loc, VectorType::get({vw}, b.getI32Type()), v);
+    }
+    return vector::BitCastOp::create(
+        b, loc, VectorType::get({2 * vw}, b.getBF16Type()), pair);
+  }
+  Value loadPairs(Value memref, Value r, Value c) {
+    return vector::LoadOp::create(
+        b, loc, VectorType::get({2 * vw}, b.getBF16Type()), memref,
+        ValueRange{r, c});
+  }
+  Value dot(Value acc, Value x, Value y) {
+    return x86vector::DotBF16Op::create(b, loc, acc, x, y);
+  }
+
   void packKeys();
+  void packKeyPairs();
   Value packValues();
+  void packValuePairs();
   void computeScores();
+  void computeScoresBf16();
   void softmaxRows();
   void accumulateValues(Value values);
+  void accumulateValuesBf16();
 };
 
 /// Kt[d, c] = K[min(c, n - 1), d]: vw x vw blocks, each loaded as vw rows,
@@ -202,6 +264,151 @@ void StepLowering::computeScores() {
         for (int64_t j = 0; j < sVecs; ++j)
           store(loop.getResult(i * sVecs + j), scores,
                 ValueRange{e.iadd(r0, idx(i)), cs[j]});
+    });
+  });
+}
+
+/// Kp[p, 2c + t] = K[min(c, n - 1), 2p + t]: the pairs of a key row as
+/// 32-bit lanes, transposed in vw x vw blocks like packKeys.
+void StepLowering::packKeyPairs() {
+  Value last = e.isub(keys, idx(1));
+  Type i32 = b.getI32Type();
+  auto blockType = VectorType::get({vw, vw}, i32);
+  auto rowType = VectorType::get({vw}, i32);
+  int64_t pairs = headDim / 2, fullPairs = pairs - pairs % vw;
+  auto packBlock = [&](Value c0, Value p0, int64_t valid) {
+    Value block = arith::ConstantOp::create(
+        b, loc, cast<TypedAttr>(b.getZeroAttr(blockType)));
+    for (int64_t i = 0; i < vw; ++i) {
+      Value c = arith::MinSIOp::create(b, loc, e.iadd(c0, idx(i)), last);
+      Value row = loadPadded(op.getKey(), c, e.iadd(p0, p0), 2 * vw, 2 * valid);
+      row = vector::BitCastOp::create(b, loc, rowType, row);
+      block = vector::InsertOp::create(b, loc, row, block, i);
+    }
+    Value transposed =
+        vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
+    for (int64_t i = 0; i < std::min(vw, valid); ++i) {
+      Value row = vector::ExtractOp::create(b, loc, transposed, i);
+      row = vector::BitCastOp::create(
+          b, loc, VectorType::get({2 * vw}, b.getBF16Type()), row);
+      vector::StoreOp::create(b, loc, row, op.getKeyScratch(),
+                              ValueRange{e.iadd(p0, idx(i)), e.iadd(c0, c0)});
+    }
+  };
+  forLoop(idx(0), idx(cols), vw, [&](Value c0) {
+    if (fullPairs > 0)
+      forLoop(idx(0), idx(fullPairs), vw,
+              [&](Value p0) { packBlock(c0, p0, vw); });
+    if (fullPairs < pairs)
+      packBlock(c0, idx(fullPairs), pairs - fullPairs);
+  });
+}
+
+/// Vp[q, 2d + t] = V[min(2q + t, n - 1), d], zero for d >= Dv: rows 2q and
+/// 2q + 1 interleaved. The last pair of an odd tile repeats its last key,
+/// whose P there is 0.
+void StepLowering::packValuePairs() {
+  Value last = e.isub(keys, idx(1));
+  Value pairs = arith::DivUIOp::create(b, loc, e.iadd(keys, idx(1)), idx(2));
+  forLoop(idx(0), pairs, 1, [&](Value q) {
+    Value c0 = e.iadd(q, q);
+    Value c1 = arith::MinSIOp::create(b, loc, e.iadd(c0, idx(1)), last);
+    for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw) {
+      Value even = loadPadded(op.getValue(), c0, idx(d0), vw, valueDim - d0);
+      Value odd = loadPadded(op.getValue(), c1, idx(d0), vw, valueDim - d0);
+      Value both = vector::InterleaveOp::create(b, loc, even, odd);
+      vector::StoreOp::create(b, loc, both, op.getValueScratch(),
+                              ValueRange{q, idx(2 * d0)});
+    }
+  });
+}
+
+/// S[r0 + i, c0 + j*vw ...] = sum_p Q[r, 2p..2p+1] . Kp[p, 2(c0 + j*vw) ...]
+/// with vdpbf16ps: half the steps of the f32 kernel.
+void StepLowering::computeScoresBf16() {
+  Value query = op.getQuery(), kp = op.getKeyScratch();
+  Value scores = op.getScoreScratch();
+  Value lastRow = e.isub(rows, idx(1));
+  forLoop(idx(0), rows, sRows, [&](Value r0) {
+    SmallVector<Value> qRows;
+    for (int64_t i = 0; i < sRows; ++i)
+      qRows.push_back(
+          arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+    forLoop(idx(0), idx(cols), sVecs * vw, [&](Value c0) {
+      SmallVector<Value> cs, pairCols;
+      for (int64_t j = 0; j < sVecs; ++j) {
+        cs.push_back(e.iadd(c0, idx(j * vw)));
+        pairCols.push_back(e.iadd(cs.back(), cs.back()));
+      }
+      Value zero = broadcast(e.f32(0.0f));
+      SmallVector<Value> init(sRows * sVecs, zero);
+      auto loop = scf::ForOp::create(
+          b, loc, idx(0), idx(headDim / 2), idx(1), init,
+          [&](OpBuilder &nb, Location nl, Value p, ValueRange accs) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+            SmallVector<Value> kv, next;
+            for (int64_t j = 0; j < sVecs; ++j)
+              kv.push_back(loadPairs(kp, p, pairCols[j]));
+            Value d = e.iadd(p, p);
+            for (int64_t i = 0; i < sRows; ++i) {
+              Value q = broadcastPair(query, qRows[i], d);
+              for (int64_t j = 0; j < sVecs; ++j)
+                next.push_back(dot(accs[i * sVecs + j], q, kv[j]));
+            }
+            scf::YieldOp::create(b, loc, next);
+          });
+      for (int64_t i = 0; i < sRows; ++i)
+        for (int64_t j = 0; j < sVecs; ++j)
+          store(loop.getResult(i * sVecs + j), scores,
+                ValueRange{e.iadd(r0, idx(i)), cs[j]});
+    });
+  });
+}
+
+/// acc[r0 + i, d0 + j*vw ...] = alpha[r] * acc[...]
+///                            + sum_q P[r, 2q..2q+1] . Vp[q, 2(d0 + j*vw) ...]
+/// with the bf16 pairs of P that phase 4 left at S[r, q].
+void StepLowering::accumulateValuesBf16() {
+  Value acc = op.getAcc(), scores = op.getScoreScratch();
+  Value alphas = op.getAlphaScratch(), vp = op.getValueScratch();
+  Value lastRow = e.isub(rows, idx(1));
+  Value pairs = arith::DivUIOp::create(b, loc, e.iadd(keys, idx(1)), idx(2));
+  forLoop(idx(0), rows, oRows, [&](Value r0) {
+    SmallVector<Value> rs;
+    for (int64_t i = 0; i < oRows; ++i)
+      rs.push_back(arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+    forLoop(idx(0), idx(paddedValueDim), oVecs * vw, [&](Value d0) {
+      SmallVector<Value> ds, pairCols, init;
+      for (int64_t j = 0; j < oVecs; ++j) {
+        ds.push_back(e.iadd(d0, idx(j * vw)));
+        pairCols.push_back(e.iadd(ds.back(), ds.back()));
+      }
+      for (int64_t i = 0; i < oRows; ++i) {
+        Value alpha = broadcast(
+            memref::LoadOp::create(b, loc, alphas, ValueRange{rs[i]}));
+        for (int64_t j = 0; j < oVecs; ++j)
+          init.push_back(e.fmul(load(acc, ValueRange{rs[i], ds[j]}), alpha));
+      }
+      auto loop = scf::ForOp::create(
+          b, loc, idx(0), pairs, idx(1), init,
+          [&](OpBuilder &nb, Location nl, Value q, ValueRange accs) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPoint(nb.getInsertionBlock(),
+                                nb.getInsertionPoint());
+            SmallVector<Value> vv, next;
+            for (int64_t j = 0; j < oVecs; ++j)
+              vv.push_back(loadPairs(vp, q, pairCols[j]));
+            for (int64_t i = 0; i < oRows; ++i) {
+              Value pb = broadcastPair(scores, rs[i], q);
+              for (int64_t j = 0; j < oVecs; ++j)
+                next.push_back(dot(accs[i * oVecs + j], pb, vv[j]));
+            }
+            scf::YieldOp::create(b, loc, next);
+          });
+      for (int64_t i = 0; i < oRows; ++i)
+        for (int64_t j = 0; j < oVecs; ++j)
+          store(loop.getResult(i * oVecs + j), acc, ValueRange{rs[i], ds[j]});
     });
   });
 }
@@ -319,7 +526,18 @@ void StepLowering::softmaxRows() {
       Value pv = e.exp2(x);
       pv = e.select(e.fcmp(arith::CmpFPredicate::OEQ, u, negInfVec), zeroV,
                     pv);
-      store(pv, scores, ValueRange{r, c});
+      if (bf16Pairs) {
+        // vw bf16 = vw/2 pairs, each stored as one f32 slot at S[r, j vw/2]:
+        // slots this row has already read.
+        Value rounded = x86vector::CvtPackedF32ToBF16Op::create(
+            b, loc, VectorType::get({vw}, b.getBF16Type()), pv);
+        rounded = vector::BitCastOp::create(
+            b, loc, VectorType::get({vw / 2}, b.getF32Type()), rounded);
+        vector::StoreOp::create(b, loc, rounded, scores,
+                                ValueRange{r, idx(j * vw / 2)});
+      } else {
+        store(pv, scores, ValueRange{r, c});
+      }
       sumV = e.fadd(sumV, pv);
       if (trackEntropy)
         entV = vector::FMAOp::create(b, loc, pv, x, entV);
@@ -398,8 +616,10 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
                                 PatternRewriter &rewriter) const override {
     MicroKernelAttr mk = op.getMicroKernel();
     int64_t vw = mk.getVectorWidth();
-    int64_t cols = op.getKeyScratch().getType().getDimSize(1);
+    int64_t cols = op.getScoreScratch().getType().getDimSize(1);
     int64_t padded = op.getValueScratch().getType().getDimSize(1);
+    if (mk.getDot() == DotProduct::bf16_pairs)
+      padded /= 2;
     if (cols % (vw * mk.getScoreVectors()) != 0 ||
         padded % (vw * mk.getOutputVectors()) != 0 ||
         mk.getScoreRows() < 1 || mk.getOutputRows() < 1)
@@ -410,11 +630,19 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
                                           op.getQuery(), 0);
     lowering.keys = memref::DimOp::create(rewriter, op.getLoc(), op.getKey(),
                                           0);
-    lowering.packKeys();
-    Value values = lowering.packValues();
-    lowering.computeScores();
-    lowering.softmaxRows();
-    lowering.accumulateValues(values);
+    if (lowering.bf16Pairs) {
+      lowering.packKeyPairs();
+      lowering.packValuePairs();
+      lowering.computeScoresBf16();
+      lowering.softmaxRows();
+      lowering.accumulateValuesBf16();
+    } else {
+      lowering.packKeys();
+      Value values = lowering.packValues();
+      lowering.computeScores();
+      lowering.softmaxRows();
+      lowering.accumulateValues(values);
+    }
     rewriter.eraseOp(op);
     return success();
   }

@@ -94,3 +94,39 @@ func.func @probs(%m: memref<?xf32>, %l: memref<?xf32>, %alive: i1, %p: memref<?x
   mha.attention_probs ins(%m, %l : memref<?xf32>, memref<?xf32>) alive(%alive) outs(%p : memref<?x?xf32>)
   return
 }
+
+// -----
+
+// A bf16_pairs step (AVX512-BF16): key pairs packed with a 16x16 transpose
+// of 32-bit lanes, values packed by interleaving two key rows; S = Q.K^T
+// and P.V are vdpbf16ps blocks (x86vector.avx512.dot) over pairs of the
+// head dim and pairs of keys, with the query pair and the P pair broadcast
+// as 32-bit lanes; P is rounded to bf16 pairs (vcvtneps2bf16) over S.
+// CHECK-LABEL: func.func @step_bf16_pairs
+// CHECK:         vector.bitcast %{{.+}} : vector<32xbf16> to vector<16xi32>
+// CHECK:         vector.shuffle
+// CHECK:         vector.bitcast %{{.+}} : vector<16xi32> to vector<32xbf16>
+// CHECK:         vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
+// CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:           vector.load %{{.+}} : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<2xbf16>
+// CHECK:           vector.broadcast %{{.+}} : vector<1xi32> to vector<16xi32>
+// CHECK-COUNT-8:   x86vector.avx512.dot %{{.+}}, %{{.+}}, %{{.+}} : vector<32xbf16> -> vector<16xf32>
+// CHECK:         math.exp2
+// CHECK:         x86vector.avx512.cvt.packed.f32_to_bf16 %{{.+}} : vector<16xf32> -> vector<16xbf16>
+// CHECK:         vector.bitcast %{{.+}} : vector<16xbf16> to vector<8xf32>
+// CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:           memref.load %{{.+}} : memref<64x64xf32>
+// CHECK:           vector.bitcast %{{.+}} : vector<16xf32> to vector<32xbf16>
+// CHECK-COUNT-4:   x86vector.avx512.dot
+// CHECK-NOT:     vector.fma
+func.func @step_bf16_pairs(%q: memref<?x32xbf16, strided<[?, 1], offset: ?>>, %k: memref<?x32xbf16, strided<[?, 1], offset: ?>>, %v: memref<?x24xbf16, strided<[?, 1], offset: ?>>,
+                           %acc: memref<?x32xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                           %kp: memref<16x128xbf16>, %vp: memref<32x64xbf16>, %s: memref<64x64xf32>, %alpha: memref<64xf32>,
+                           %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x32xbf16, strided<[?, 1], offset: ?>>, memref<?x32xbf16, strided<[?, 1], offset: ?>>, memref<?x24xbf16, strided<[?, 1], offset: ?>>)
+      outs(%acc, %m, %l, %t : memref<?x32xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kp, %vp, %s, %alpha : memref<16x128xbf16>, memref<32x64xbf16>, memref<64x64xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 2, outputRows = 2, outputVectors = 2, dot = bf16_pairs>}
+  return
+}

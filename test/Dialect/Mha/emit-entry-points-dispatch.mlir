@@ -12,9 +12,21 @@
 // DISPATCH:   llvm.select
 // DISPATCH:   llvm.mlir.addressof @f__work_avx512
 // DISPATCH:   llvm.select
+// DISPATCH-NOT: @f__work_avx512bf16
 // DISPATCH:   llvm.call @mha_rt_launch
 // DISPATCH-DAG: llvm.func hidden @f__work_generic(!llvm.ptr, i64, i64, i64, !llvm.ptr)
 // DISPATCH-DAG: llvm.func hidden @f__work_avx2(!llvm.ptr, i64, i64, i64, !llvm.ptr)
+// A bf16 function also has the AVX512-BF16 copy, picked at level 3.
+// DISPATCH: llvm.func @g(
+// DISPATCH:   %[[GISA:.+]] = llvm.call @mha_rt_cpu_isa() : () -> i32
+// DISPATCH:   llvm.mlir.addressof @g__work_avx512
+// DISPATCH:   llvm.select
+// DISPATCH:   llvm.mlir.addressof @g__work_avx512bf16
+// DISPATCH:   %[[L3:.+]] = llvm.mlir.constant(3 : i32) : i32
+// DISPATCH:   llvm.icmp "sge" %[[GISA]], %[[L3]]
+// DISPATCH:   llvm.select
+// DISPATCH:   llvm.call @mha_rt_launch
+// DISPATCH-DAG: llvm.func hidden @g__work_avx512bf16(!llvm.ptr, i64, i64, i64, !llvm.ptr)
 // SECONDARY: llvm.func hidden @f__work_avx2(
 // SECONDARY-NOT: @f__signature
 // SECONDARY-NOT: llvm.func @f(
@@ -27,6 +39,15 @@ module {
     llvm.return
   }
   llvm.func @_mlir_ciface_f__kernel(%q: !llvm.ptr, %k: !llvm.ptr, %v: !llvm.ptr, %o: !llvm.ptr, %b: i64, %h: i64, %t: i64, %alive: i1) {
+    llvm.return
+  }
+  llvm.func @g__kernel() attributes {mha.entry_point = #mha.entry_point<name = "g", rowsPerItem = 16, gridHeads = 2,
+      roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>],
+      types = [memref<?x2x?x8xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x8xbf16, strided<[?, ?, ?, 1], offset: ?>>,
+               memref<?x2x?x8xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x8xbf16, strided<[?, ?, ?, 1], offset: ?>>]>} {
+    llvm.return
+  }
+  llvm.func @_mlir_ciface_g__kernel(%q: !llvm.ptr, %k: !llvm.ptr, %v: !llvm.ptr, %o: !llvm.ptr, %b: i64, %h: i64, %t: i64, %alive: i1) {
     llvm.return
   }
 }

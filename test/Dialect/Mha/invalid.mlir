@@ -1444,3 +1444,73 @@ func.func @max_sinks(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: ten
   %o = mha.attention %q, %k, %v {sink_tokens = 9223372036854775807} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
   return %o : tensor<1x2x8x16xf32>
 }
+
+// -----
+
+// FMA micro-kernels take the query rows packed in f32.
+func.func @step_fma_bf16_query(%q: memref<?x32xbf16>, %k: memref<?x32xbf16>, %v: memref<?x32xbf16>,
+                               %acc: memref<?x32xf32>, %m: memref<?xf32>, %kt: memref<32x64xf32>, %vp: memref<64x32xf32>,
+                               %s: memref<64x64xf32>, %a: memref<64xf32>, %f: f32, %i: index) {
+  // expected-error @+1 {{'query' must be f32 with fma micro-kernels, got 'memref<?x32xbf16>'}}
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x32xbf16>, memref<?x32xbf16>, memref<?x32xbf16>)
+      outs(%acc, %m, %m, %m : memref<?x32xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %a : memref<32x64xf32>, memref<64x32xf32>, memref<64x64xf32>, memref<64xf32>)
+      scale(%f, %f) at(%i, %i) window(%i, %i, %i)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2>}
+  return
+}
+
+// -----
+
+// bf16_pairs micro-kernels take bf16 operands and bf16 pair scratch.
+func.func @step_pairs_f32_scratch(%q: memref<?x32xbf16>, %k: memref<?x32xbf16>, %v: memref<?x32xbf16>,
+                                  %acc: memref<?x32xf32>, %m: memref<?xf32>, %kt: memref<32x64xf32>, %vp: memref<64x32xf32>,
+                                  %s: memref<64x64xf32>, %a: memref<64xf32>, %f: f32, %i: index) {
+  // expected-error @+1 {{'key_scratch' must be bf16 with bf16_pairs micro-kernels, got 'memref<32x64xf32>'}}
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x32xbf16>, memref<?x32xbf16>, memref<?x32xbf16>)
+      outs(%acc, %m, %m, %m : memref<?x32xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %a : memref<32x64xf32>, memref<64x32xf32>, memref<64x64xf32>, memref<64xf32>)
+      scale(%f, %f) at(%i, %i) window(%i, %i, %i)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = bf16_pairs>}
+  return
+}
+
+// -----
+
+// bf16_pairs key scratch is [D/2, 2C].
+func.func @step_pairs_shape(%q: memref<?x32xbf16>, %k: memref<?x32xbf16>, %v: memref<?x32xbf16>,
+                            %acc: memref<?x32xf32>, %m: memref<?xf32>, %kp: memref<32x64xbf16>, %vp: memref<32x64xbf16>,
+                            %s: memref<64x64xf32>, %a: memref<64xf32>, %f: f32, %i: index) {
+  // expected-error @+1 {{bf16_pairs scratch must be key [D/2, 2C] = [16, 128] and value [C/2, 2 Dvp] with C = 64, got 'memref<32x64xbf16>' and 'memref<32x64xbf16>'}}
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x32xbf16>, memref<?x32xbf16>, memref<?x32xbf16>)
+      outs(%acc, %m, %m, %m : memref<?x32xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kp, %vp, %s, %a : memref<32x64xbf16>, memref<32x64xbf16>, memref<64x64xf32>, memref<64xf32>)
+      scale(%f, %f) at(%i, %i) window(%i, %i, %i)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = bf16_pairs>}
+  return
+}
+
+// -----
+
+// bf16_pairs needs an even head dim (pairs) and 16 lanes.
+func.func @step_pairs_odd_dim(%q: memref<?x33xbf16>, %k: memref<?x33xbf16>, %v: memref<?x32xbf16>,
+                              %acc: memref<?x32xf32>, %m: memref<?xf32>, %kp: memref<16x128xbf16>, %vp: memref<32x64xbf16>,
+                              %s: memref<64x64xf32>, %a: memref<64xf32>, %f: f32, %i: index) {
+  // expected-error @+1 {{bf16_pairs micro-kernels need 16 lanes and an even static head dim, got 16 lanes and D = 33}}
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x33xbf16>, memref<?x33xbf16>, memref<?x32xbf16>)
+      outs(%acc, %m, %m, %m : memref<?x32xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kp, %vp, %s, %a : memref<16x128xbf16>, memref<32x64xbf16>, memref<64x64xf32>, memref<64xf32>)
+      scale(%f, %f) at(%i, %i) window(%i, %i, %i)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = bf16_pairs>}
+  return
+}
+
+// -----
+
+// The dot kind is an enum: fma or bf16_pairs.
+func.func @micro_kernel_bad_dot() attributes {
+  // expected-error @+2 {{expected one of [fma, bf16_pairs] for how the micro-kernels of a flash step form their dot products, got: int8}}
+  // expected-error @+1 {{failed to parse Mha_MicroKernelAttr parameter 'dot'}}
+  mk = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = int8>} {
+  return
+}

@@ -1,5 +1,7 @@
 // RUN: mha-opt %s -split-input-file -mha-tile -verify-diagnostics | FileCheck %s
 // RUN: mha-opt %s -split-input-file -mha-tile="rows=8 cols=32 vector-width=8 score-rows=2" -verify-diagnostics | FileCheck %s --check-prefix=OPTS
+// RUN: mha-opt %s -split-input-file -mha-tile="bf16-dot=true" -verify-diagnostics | FileCheck %s --check-prefix=BF16DOT
+// RUN: mha-opt %s -split-input-file -mha-tile="bf16-dot=true vector-width=8" -verify-diagnostics | FileCheck %s --check-prefix=BF16AVX2
 
 // Plain attention becomes a work-item kernel with the C interface and an
 // entry point naming the exported function; the tensors become strided
@@ -145,4 +147,40 @@ func.func @wide(%q: tensor<1x2x8x2048xf32>, %k: tensor<1x2x8x2048xf32>, %v: tens
   // expected-error @+1 {{head dims D = 2048, Dv = 16 are not supported by the CPU pipeline (at most 1024)}}
   %o = mha.attention %q, %k, %v : tensor<1x2x8x2048xf32>, tensor<1x2x8x2048xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
   return %o : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// bf16 with bf16-dot: the micro-kernel says bf16_pairs, the query rows are
+// read in place (no f32 packing), and the key and value scratch hold bf16
+// pairs, [D/2, 2C] and [C/2, 2 Dvp] (Dv = 24 padded to 32). Without the
+// option, or with 8 lanes, bf16 runs the FMA micro-kernels on f32 scratch.
+// BF16DOT-LABEL: func.func @bf16_pairs__kernel
+// BF16DOT-NOT:     memref<128x32xf32>, vector<32xf32>
+// BF16DOT:         memref.alloca() {alignment = 64 : i64} : memref<16x256xbf16>
+// BF16DOT:         memref.alloca() {alignment = 64 : i64} : memref<64x64xbf16>
+// BF16DOT:         mha.online_softmax_step ins(%{{.+}}, %{{.+}}, %{{.+}} : memref<?x32xbf16, strided<[?, 1], offset: ?>>,
+// BF16DOT-SAME:      scratch({{.*}} : memref<16x256xbf16>, memref<64x64xbf16>, memref<128x128xf32>, memref<128xf32>)
+// BF16DOT-SAME:      micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = bf16_pairs>
+// CHECK-LABEL: func.func @bf16_pairs__kernel
+// CHECK:         mha.online_softmax_step ins(%{{.+}}, %{{.+}}, %{{.+}} : memref<?x32xf32,
+// CHECK-SAME:      micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2>}
+// BF16AVX2-LABEL: func.func @bf16_pairs__kernel
+// BF16AVX2:         mha.online_softmax_step
+// BF16AVX2-SAME:      micro_kernel = #mha.micro_kernel<vectorWidth = 8, scoreRows = 4, scoreVectors = 2, outputRows = 4, outputVectors = 2>}
+func.func @bf16_pairs(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x2x?x32xbf16>, %v: tensor<?x2x?x24xbf16>) -> tensor<?x4x?x24xbf16> {
+  %o = mha.attention %q, %k, %v : tensor<?x4x?x32xbf16>, tensor<?x2x?x32xbf16>, tensor<?x2x?x24xbf16> -> tensor<?x4x?x24xbf16>
+  return %o : tensor<?x4x?x24xbf16>
+}
+
+// -----
+
+// An odd head dim cannot be split in pairs: FMA micro-kernels even with
+// bf16-dot.
+// BF16DOT-LABEL: func.func @bf16_odd__kernel
+// BF16DOT:         mha.online_softmax_step ins(%{{.+}}, %{{.+}}, %{{.+}} : memref<?x17xf32,
+// BF16DOT-SAME:      outputVectors = 2>}
+func.func @bf16_odd(%q: tensor<?x2x?x17xbf16>, %k: tensor<?x2x?x17xbf16>, %v: tensor<?x2x?x17xbf16>) -> tensor<?x2x?x17xbf16> {
+  %o = mha.attention %q, %k, %v : tensor<?x2x?x17xbf16>, tensor<?x2x?x17xbf16>, tensor<?x2x?x17xbf16> -> tensor<?x2x?x17xbf16>
+  return %o : tensor<?x2x?x17xbf16>
 }

@@ -6,6 +6,7 @@
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s -o %t/libisa.so
 // RUN: llvm-nm %t/libisa.so | FileCheck %s --check-prefix=COPIES
+// RUN: llvm-nm %t/libisa.so | FileCheck %s --check-prefix=NOBF16
 // RUN: MHA_ISA=avx512 mha-check %t/libisa.so --fn masked_f32 --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 40 --Dv 24 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --lse --probs --entropy --threads 2
 // RUN: MHA_ISA=avx2 mha-check %t/libisa.so --fn masked_f32 --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 40 --Dv 24 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --lse --probs --entropy --threads 2
 // RUN: MHA_ISA=generic mha-check %t/libisa.so --fn masked_f32 --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 40 --Dv 24 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --lse --probs --entropy --threads 2
@@ -22,9 +23,12 @@
 // COPIES-DAG: t masked_f32__work_avx2
 // COPIES-DAG: t masked_f32__work_generic
 // COPIES-DAG: T masked_f32
+// A fourth copy, AVX512-BF16, for the bf16 function only.
+// COPIES-DAG: t plain_bf16__work_avx512bf16
+// NOBF16-NOT: masked_f32__work_avx512bf16
 // SINGLE-NOT: __work_avx
 // SINGLE: T plain_f16
-// BAD: mha-compile: error: unknown --isa 'neon' (expected auto, avx512, avx2, generic or native)
+// BAD: mha-compile: error: unknown --isa 'neon' (expected auto, avx512bf16, avx512, avx2, generic or native)
 
 func.func @masked_f32(%q: tensor<?x4x?x40xf32>, %k: tensor<?x2x?x40xf32>, %v: tensor<?x2x?x24xf32>)
     -> (tensor<?x4x?x24xf32>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>, tensor<?x4x?xf32>) {

@@ -449,3 +449,47 @@ LogicalResult MultiHeadOp::verify() {
     return failure();
   return verifyExtraResults(*this, batch, numHeads, seqLen, seqLen);
 }
+
+/// The query and scratch operands hold f32 for FMA micro-kernels and bf16
+/// pairs for `bf16_pairs` ones, with the scratch shapes of the description.
+LogicalResult OnlineSoftmaxStepOp::verify() {
+  MicroKernelAttr mk = getMicroKernel();
+  MemRefType query = getQuery().getType(), key = getKey().getType();
+  MemRefType value = getValue().getType();
+  MemRefType keyScratch = getKeyScratch().getType();
+  MemRefType valueScratch = getValueScratch().getType();
+  int64_t cols = getScoreScratch().getType().getDimSize(1);
+  if (mk.getDot() == DotProduct::fma) {
+    for (auto [type, name] : {std::pair{query, "query"},
+                              {keyScratch, "key_scratch"},
+                              {valueScratch, "value_scratch"}})
+      if (!type.getElementType().isF32())
+        return emitOpError() << "'" << name
+                             << "' must be f32 with fma micro-kernels, got "
+                             << type;
+    return success();
+  }
+  for (auto [type, name] :
+       {std::pair{query, "query"}, {key, "key"}, {value, "value"},
+        {keyScratch, "key_scratch"}, {valueScratch, "value_scratch"}})
+    if (!type.getElementType().isBF16())
+      return emitOpError() << "'" << name
+                           << "' must be bf16 with bf16_pairs micro-kernels, "
+                              "got "
+                           << type;
+  int64_t headDim = query.getDimSize(1);
+  if (mk.getVectorWidth() != 16 || ShapedType::isDynamic(headDim) ||
+      headDim % 2 != 0)
+    return emitOpError() << "bf16_pairs micro-kernels need 16 lanes and an "
+                            "even static head dim, got "
+                         << mk.getVectorWidth() << " lanes and D = "
+                         << headDim;
+  if (keyScratch.getDimSize(0) != headDim / 2 ||
+      keyScratch.getDimSize(1) != 2 * cols ||
+      valueScratch.getDimSize(0) != cols / 2 || cols % 2 != 0)
+    return emitOpError() << "bf16_pairs scratch must be key [D/2, 2C] = ["
+                         << headDim / 2 << ", " << 2 * cols
+                         << "] and value [C/2, 2 Dvp] with C = " << cols
+                         << ", got " << keyScratch << " and " << valueScratch;
+  return success();
+}

@@ -317,8 +317,19 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
                                     LLVM::LLVMFunctionType workType) {
   if (!options.dispatch)
     return addressOf(ob, workName(options.workSuffix));
-  // Levels of MHA_ISA_* in KernelAbi.h, lowest first.
-  static const char *const suffixes[] = {"generic", "avx2", "avx512"};
+  // Levels of MHA_ISA_* in KernelAbi.h, lowest first; the AVX512-BF16 copy
+  // exists for functions with bf16 queries only (mha-compile's rule).
+  bool bf16 = llvm::any_of(
+      llvm::zip(entry.getRoles(), entry.getTypes()), [](auto roleAndType) {
+        auto [role, type] = roleAndType;
+        return cast<TensorRoleAttr>(role).getValue() == TensorRole::query &&
+               cast<MemRefType>(cast<TypeAttr>(type).getValue())
+                   .getElementType()
+                   .isBF16();
+      });
+  SmallVector<StringRef> suffixes = {"generic", "avx2", "avx512"};
+  if (bf16)
+    suffixes.push_back("avx512bf16");
   auto isaType = LLVM::LLVMFunctionType::get(i32, {});
   if (!module.lookupSymbol("mha_rt_cpu_isa")) {
     OpBuilder::InsertionGuard guard(b);

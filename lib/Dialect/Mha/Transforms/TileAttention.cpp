@@ -97,8 +97,8 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   /// rest for operands); a kv tile is a whole number of S blocks; large
   /// q-tiles amortise packing a key tile over many rows while the scratch
   /// buffers stay within L2.
-  TileChoice chooseTiles(MLIRContext *ctx, int64_t headDim,
-                         int64_t valueDim) const {
+  TileChoice chooseTiles(MLIRContext *ctx, int64_t headDim, int64_t valueDim,
+                         Type elementType) const {
     int64_t vw = vectorWidth;
     int64_t valueVectors = (valueDim + vw - 1) / vw;
     // AVX-512 has 32 vector registers, AVX2 and SSE 16: half as many
@@ -121,7 +121,14 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
                          : headDim > 256 ? 32
                          : headDim > 128 ? 64
                                          : 128;
-    auto kernel = MicroKernelAttr::get(ctx, vw, sRows, sVecs, oRows, oVecs);
+    // vdpbf16ps sums pairs: of head-dim elements in S (D even), of keys in
+    // P.V (C is even).
+    DotProduct dot = bf16Dot && elementType.isBF16() && vw == 16 &&
+                             headDim % 2 == 0
+                         ? DotProduct::bf16_pairs
+                         : DotProduct::fma;
+    auto kernel =
+        MicroKernelAttr::get(ctx, vw, sRows, sVecs, oRows, oVecs, dot);
     return {rowsChoice, colsChoice, paddedValueDim, kernel};
   }
 };
@@ -164,7 +171,9 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   IndexType indexType = IndexType::get(ctx);
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
-  TileChoice tiles = chooseTiles(ctx, headDim, valueDim);
+  TileChoice tiles =
+      chooseTiles(ctx, headDim, valueDim, qType.getElementType());
+  bool bf16Pairs = tiles.microKernel.getDot() == DotProduct::bf16_pairs;
   // The tile scratch of a work item lives on the stack of the thread that
   // runs it: keep it well below common thread stack sizes.
   constexpr int64_t kMaxScratchBytes = int64_t(1) << 20;
@@ -263,11 +272,21 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
     return subviewTrailing(b, loc, buffer({R}), {zero}, {rowsOfr});
   };
   Value rowMax = makeState(), rowSum = makeState(), rowEnt = makeState();
-  Value qPackedFull = buffer({R, headDim});
-  Value qPacked = subviewTrailing(b, loc, qPackedFull, {zero, zero},
-                                  {rowsOfr, b.getIndexAttr(headDim)});
-  Value keyScratch = buffer({headDim, C});
-  Value valueScratch = buffer({C, Dvp});
+  // bf16 pairs: the query rows are read in place, keys and values packed
+  // in bf16 pairs ([D/2, 2C] and [C/2, 2 Dvp]).
+  Value qPackedFull = bf16Pairs ? Value() : buffer({R, headDim});
+  Value qPacked = bf16Pairs ? qTile
+                            : subviewTrailing(b, loc, qPackedFull, {zero, zero},
+                                              {rowsOfr, b.getIndexAttr(headDim)});
+  auto bf16Buffer = [&](ArrayRef<int64_t> shape) -> Value {
+    return memref::AllocaOp::create(
+        b, loc, MemRefType::get(shape, b.getBF16Type()), ValueRange{},
+        b.getI64IntegerAttr(64));
+  };
+  Value keyScratch =
+      bf16Pairs ? bf16Buffer({headDim / 2, 2 * C}) : buffer({headDim, C});
+  Value valueScratch =
+      bf16Pairs ? bf16Buffer({C / 2, 2 * Dvp}) : buffer({C, Dvp});
   // The S micro-kernel writes whole row blocks, past the last row too.
   Value scoreScratch =
       buffer({roundUp(R, tiles.microKernel.getScoreRows()), C});
@@ -288,11 +307,14 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
         SmallVector<Value> indices{r, zero};
         vector::StoreOp::create(nb, nl, zeroRow, accFull, indices);
         // Pack the query row in f32 once for all key tiles.
-        Value qRow = vector::LoadOp::create(nb, nl, qRowType, qTile, indices);
-        if (!qElt.isF32())
-          qRow = arith::ExtFOp::create(
-              nb, nl, VectorType::get({headDim}, f32), qRow);
-        vector::StoreOp::create(nb, nl, qRow, qPackedFull, indices);
+        if (!bf16Pairs) {
+          Value qRow =
+              vector::LoadOp::create(nb, nl, qRowType, qTile, indices);
+          if (!qElt.isF32())
+            qRow = arith::ExtFOp::create(
+                nb, nl, VectorType::get({headDim}, f32), qRow);
+          vector::StoreOp::create(nb, nl, qRow, qPackedFull, indices);
+        }
         scf::YieldOp::create(nb, nl);
       });
 

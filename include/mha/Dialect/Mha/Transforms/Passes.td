@@ -54,6 +54,9 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
            "Rows of the acc += P.V micro-kernel; 0 = default">,
     Option<"outputVectors", "output-vectors", "int64_t", /*default=*/"0",
            "Value-dim vectors of the P.V micro-kernel; 0 = default">,
+    Option<"bf16Dot", "bf16-dot", "bool", /*default=*/"false",
+           "bf16 specs with an even head dim and 16 lanes use AVX512-BF16 "
+           "pair dot products (micro_kernel dot = bf16_pairs)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
@@ -101,7 +104,9 @@ def MhaEmitEntryPointsPass : Pass<"mha-emit-entry-points", "ModuleOp"> {
     (`<name>__work_<suffix>`), `export=false` leaves the exported function
     and its table to the primary module, and `dispatch` makes the exported
     function pick `<name>__work_{avx512,avx2,generic}` by
-    `mha_rt_cpu_isa()` at run time.
+    `mha_rt_cpu_isa()` at run time, and `<name>__work_avx512bf16` too for
+    functions with bf16 queries (the copy with AVX512-BF16 micro-kernels,
+    which mha-compile builds for them only).
   }];
   let options = [
     Option<"workSuffix", "work-suffix", "std::string", /*default=*/"\"\"",
