@@ -55,6 +55,14 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
     mask, windows and sinks can make visible, so multi-scale heads run in one
     launch and a local head costs what its window costs.
 
+    With `sm90a`, functions whose head dims are multiples of 64 also get
+    `@<name>__kernel_sm90a` in `gpu.module @mha_kernels_sm90a` (compiled
+    for sm_90a only): warpgroup MMA (`wgmma.mma_async`) on
+    128-byte-swizzled shared-memory tiles, P from registers, and for f16/bf16
+    a producer warpgroup that loads K/V by TMA through mbarrier-guarded
+    stages (the runtime passes the tensor maps); the runtime launches it on
+    compute capability 9.0 and the portable kernel elsewhere.
+
     The function itself becomes a private declaration carrying
     `mha.entry_point` (the C signature) and `mha.gpu_launch` (kernel name,
     block size, dynamic shared memory, requirements), which

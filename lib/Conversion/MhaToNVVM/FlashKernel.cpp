@@ -1,4 +1,4 @@
-//===- FlashKernel.cpp - The sm_80 flash-attention kernel body ------------===//
+//===- FlashKernel.cpp - The flash-attention kernel body ------------------===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -19,6 +19,13 @@
 // Fragment layouts are those of PTX's mma.m16n8k16 (groupID = lane / 4,
 // threadID_in_group = lane % 4): a thread holds S/O elements (g, 2t..2t+1)
 // and (g + 8, 2t..2t+1) of each 8-column tile.
+//
+// The sm_90a variant (warpgroupMma) keeps the loop and the softmax but
+// multiplies with wgmma: each warpgroup's 64 rows of Q times the whole key
+// tile from 128-byte-swizzled shared memory, and P (from the S registers,
+// whose layout per warp is the same) times V. With tmaLoads a producer
+// warpgroup streams K/V by TMA through mbarrier-guarded stages
+// (docs/gpu.md describes both).
 //
 //===----------------------------------------------------------------------===//
 
@@ -758,7 +765,8 @@ void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
   }
   commitAndWait();
   gpu::BarrierOp::create(b, loc);
-  // With TMA the roles part here: consumers compute, the producer loads.
+  // With TMA the warps part here: the consumers compute, the producer
+  // warpgroup loads.
   scf::IfOp roles;
   if (cfg.tmaLoads) {
     roles = scf::IfOp::create(b, loc, isConsumer, /*withElse=*/true);

@@ -4,8 +4,9 @@
 //
 // convert-mha-to-nvvm: checks that a function fits the GPU kernel (f16/bf16
 // tensors, head dims that are multiples of 16 up to 256, no probabilities or
-// entropy), creates its gpu.module and kernel signature, lets FlashKernel
-// fill the body, and leaves a declaration saying how to launch it.
+// entropy), creates its kernels (the portable ones, and with sm90a the
+// wgmma one in a module of its own) and lets FlashKernel fill their bodies,
+// and leaves a declaration saying how to launch them.
 //
 //===----------------------------------------------------------------------===//
 
