@@ -44,6 +44,9 @@ namespace {
 
 /// Rows of a projection work item.
 constexpr int64_t kProjectionRows = 96;
+/// Weight columns of an output-projection work item (a multiple of every
+/// ISA's nv * vw).
+constexpr int64_t kColumnBlock = 128;
 
 /// One mha.linear of the layer and how its work is split.
 struct LinearPlan {
@@ -205,7 +208,9 @@ public:
   void emitProjectionItem(const LinearPlan &plan, Value block, Value batch,
                           Value tile, Value len, Value ropeTable);
 
-  int64_t defaultColumnBlock() const { return 2 * nv * vw; }
+  /// Columns of an output-projection item. The grid is in the signature,
+  /// which every ISA's kernel shares: it must not depend on the ISA.
+  int64_t defaultColumnBlock() const { return kColumnBlock; }
 
 private:
   Value index(int64_t v) { return w.index(v); }
@@ -221,6 +226,15 @@ private:
       return v;
     return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
   }
+  /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
+  /// beyond), widened to f32. f32 uses a masked load; 16-bit types gather
+  /// lanes at clamped (in-bounds) columns, because masked 16-bit vector
+  /// memory ops legalise to calls of libgcc helpers Debian's libgcc lacks.
+  Value loadTail(Value m, ValueRange prefix, Value col, Value valid);
+  /// Stores lanes i < valid of the f32 vector `value` to `m` at
+  /// `prefix..., col + i`, narrowed to m's element type.
+  void storeTail(Value value, Value m, ValueRange prefix, Value col,
+                 Value valid);
   /// acc[r][v] over rows [row, row + rows) and weight columns
   /// [col, col + nv * vw) (masked to `valid` columns when `masked`).
   SmallVector<Value> emitMicroKernel(const LinearPlan &plan, Value batch,
@@ -301,6 +315,57 @@ void LayerKernelEmitter::emitRopeTable(Value table, Value batch, Value tile,
       });
 }
 
+Value LayerKernelEmitter::loadTail(Value m, ValueRange prefix, Value col,
+                                   Value valid) {
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  SmallVector<Value> idx(prefix);
+  if (elt.isF32()) {
+    auto vecType = VectorType::get({vw}, elt);
+    idx.push_back(col);
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+    Value pad = arith::ConstantOp::create(
+        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+    return vector::MaskedLoadOp::create(b, loc, vecType, m, idx, mask, pad);
+  }
+  Value last = w.sub(w.maxIdx(valid, index(1)), index(1));
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  SmallVector<Value> lanes;
+  for (int64_t i = 0; i < vw; ++i) {
+    idx.resize(prefix.size());
+    idx.push_back(w.add(col, w.minIdx(index(i), last)));
+    Value x = scalarExt(memref::LoadOp::create(b, loc, m, idx));
+    lanes.push_back(w.select(
+        w.cmp(arith::CmpIPredicate::slt, index(i), valid), x, zero));
+  }
+  return vector::FromElementsOp::create(
+      b, loc, VectorType::get({vw}, b.getF32Type()), lanes);
+}
+
+void LayerKernelEmitter::storeTail(Value value, Value m, ValueRange prefix,
+                                   Value col, Value valid) {
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  SmallVector<Value> idx(prefix);
+  if (elt.isF32()) {
+    idx.push_back(col);
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+    vector::MaskedStoreOp::create(b, loc, m, idx, mask, value);
+    return;
+  }
+  for (int64_t i = 0; i < vw; ++i) {
+    Value inside = w.cmp(arith::CmpIPredicate::slt, index(i), valid);
+    auto ifInside = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifInside.thenBlock());
+    Value x = vector::ExtractOp::create(b, loc, value, i);
+    x = arith::TruncFOp::create(b, loc, elt, x);
+    idx.resize(prefix.size());
+    idx.push_back(w.add(col, index(i)));
+    memref::StoreOp::create(b, loc, x, m, idx);
+  }
+}
+
 SmallVector<Value> LayerKernelEmitter::emitMicroKernel(
     const LinearPlan &plan, Value batch, Value row, int64_t rows, Value col,
     Value valid, bool masked) {
@@ -310,20 +375,9 @@ SmallVector<Value> LayerKernelEmitter::emitMicroKernel(
   auto wVecType = VectorType::get({vw}, wElt);
   Value zeroVec = arith::ConstantOp::create(
       b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
-  SmallVector<Value> masks, colOf;
-  for (int64_t v = 0; v < nv; ++v) {
-    Value c = w.add(col, index(v * vw));
-    colOf.push_back(c);
-    if (masked)
-      masks.push_back(vector::CreateMaskOp::create(
-          b, loc, VectorType::get({vw}, b.getI1Type()),
-          ValueRange{w.sub(valid, index(v * vw))}));
-  }
-  Value wPad;
-  if (masked)
-    wPad = arith::ConstantOp::create(
-        b, loc, wVecType,
-        DenseElementsAttr::get(wVecType, b.getZeroAttr(wElt)));
+  SmallVector<Value> colOf;
+  for (int64_t v = 0; v < nv; ++v)
+    colOf.push_back(w.add(col, index(v * vw)));
   SmallVector<Value> rowIdx;
   for (int64_t r = 0; r < rows; ++r)
     rowIdx.push_back(w.add(row, index(r)));
@@ -336,15 +390,11 @@ SmallVector<Value> LayerKernelEmitter::emitMicroKernel(
     Value kk = loop.getInductionVar();
     SmallVector<Value> wv;
     for (int64_t v = 0; v < nv; ++v) {
-      Value loaded =
-          masked ? vector::MaskedLoadOp::create(b, loc, wVecType, plan.w,
-                                                ValueRange{kk, colOf[v]},
-                                                masks[v], wPad)
-                       .getResult()
-                 : vector::LoadOp::create(b, loc, wVecType, plan.w,
-                                          ValueRange{kk, colOf[v]})
-                       .getResult();
-      wv.push_back(ext(loaded));
+      wv.push_back(
+          masked ? loadTail(plan.w, ValueRange{kk}, colOf[v],
+                            w.sub(valid, index(v * vw)))
+                 : ext(vector::LoadOp::create(b, loc, wVecType, plan.w,
+                                              ValueRange{kk, colOf[v]})));
     }
     SmallVector<Value> next;
     for (int64_t r = 0; r < rows; ++r) {
@@ -365,19 +415,12 @@ void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
                                       Value row, int64_t rows, Value col,
                                       Value valid, bool masked,
                                       ArrayRef<Value> acc) {
-  Type f32 = b.getF32Type();
-  auto vecType = VectorType::get({vw}, f32);
   Type yElt = cast<MemRefType>(plan.y.getType()).getElementType();
   auto yVecType = VectorType::get({vw}, yElt);
-  SmallVector<Value> masks;
-  if (masked)
-    for (int64_t v = 0; v < nv; ++v)
-      masks.push_back(vector::CreateMaskOp::create(
-          b, loc, VectorType::get({vw}, b.getI1Type()),
-          ValueRange{w.sub(valid, index(v * vw))}));
   for (int64_t replica : plan.liveReplicas) {
     for (int64_t v = 0; v < nv; ++v) {
       Value wcol = w.add(col, index(v * vw));
+      Value laneValid = w.sub(valid, index(v * vw));
       Value ycol = w.add(wcol, index(replica * plan.n));
       Value bias;
       if (plan.bias) {
@@ -386,34 +429,30 @@ void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
         SmallVector<Value> idx =
             biasType.getRank() == 2 ? SmallVector<Value>{index(replica), wcol}
                                     : SmallVector<Value>{ycol};
-        Value loaded =
-            masked ? vector::MaskedLoadOp::create(
-                         b, loc, bVecType, plan.bias, idx, masks[v],
-                         arith::ConstantOp::create(
-                             b, loc, bVecType,
-                             DenseElementsAttr::get(
-                                 bVecType,
-                                 b.getZeroAttr(biasType.getElementType()))))
-                         .getResult()
-                   : vector::LoadOp::create(b, loc, bVecType, plan.bias, idx)
-                         .getResult();
-        bias = ext(loaded);
+        if (masked) {
+          Value last = idx.pop_back_val();
+          bias = loadTail(plan.bias, idx, last, laneValid);
+        } else {
+          bias = ext(vector::LoadOp::create(b, loc, bVecType, plan.bias, idx));
+        }
       }
       for (int64_t r = 0; r < rows; ++r) {
         Value value = acc[r * nv + v];
         if (bias)
           value = arith::AddFOp::create(b, loc, value, bias);
+        Value rowIdx = w.add(row, index(r));
+        if (masked) {
+          storeTail(value, plan.y, ValueRange{batch, rowIdx}, ycol,
+                    laneValid);
+          continue;
+        }
         if (!yElt.isF32())
           value = arith::TruncFOp::create(b, loc, yVecType, value);
-        SmallVector<Value> idx{batch, w.add(row, index(r)), ycol};
-        if (masked)
-          vector::MaskedStoreOp::create(b, loc, plan.y, idx, masks[v], value);
-        else
-          vector::StoreOp::create(b, loc, value, plan.y, idx);
+        vector::StoreOp::create(b, loc, value, plan.y,
+                                ValueRange{batch, rowIdx, ycol});
       }
     }
   }
-  (void)vecType;
 }
 
 void LayerKernelEmitter::emitRope(const LinearPlan &plan, Value batch,
