@@ -116,9 +116,10 @@ std::vector<SpecFunction> getSpecFunctions(ModuleOp module) {
       layer |= isa<MultiHeadOp>(op);
     });
     if (layer)
-      f.skipReason = "an mha.multi_head layer: layers cannot be compiled yet "
-                     "(issue 5), so their heads cannot be analysed; importance "
-                     "on the layer output comes with that lowering";
+      f.skipReason = "an mha.multi_head layer: layers compile, but their "
+                     "probabilities and entropy (return_probs/return_entropy "
+                     "on a layer) are not lowered yet, so their heads cannot "
+                     "be analysed";
     else if (attentions.size() != 1)
       f.skipReason = "has " + std::to_string(attentions.size()) +
                      " mha.attention ops (mha-analyze needs exactly one)";
