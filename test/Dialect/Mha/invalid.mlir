@@ -1444,3 +1444,99 @@ func.func @max_sinks(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: ten
   %o = mha.attention %q, %k, %v {sink_tokens = 9223372036854775807} : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
   return %o : tensor<1x2x8x16xf32>
 }
+
+// -----
+
+func.func @linear_rank(%x: tensor<8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects x [B, L, K], W [K, N] and y [B, L, N]}}
+  %y = mha.linear %x, %w : tensor<8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_k(%x: tensor<1x8x12xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{x has 12 columns but W has 16 rows}}
+  %y = mha.linear %x, %w : tensor<1x8x12xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_replicas(%x: tensor<1x8x16xf32>, %w: tensor<16x8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects y with 24 columns (3 x 8), found 16}}
+  %y = mha.linear %x, %w {replicas = 3} : tensor<1x8x16xf32>, tensor<16x8xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<1x8x16xf32>, %w: tensor<16x8xf32>, %b: tensor<8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects a bias [16] or [2, 8]}}
+  %y = mha.linear %x, %w, %b {replicas = 2, head_dim = 8} : tensor<1x8x16xf32>, tensor<16x8xf32>, tensor<8xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_rope_no_head_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{rope_theta, live_blocks and live_input_blocks need head_dim}}
+  %y = mha.linear %x, %w {rope_theta = 1.0e4 : f32} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_odd_rope(%x: tensor<1x8x15xf32>, %w: tensor<15x15xf32>) -> tensor<1x8x15xf32> {
+  // expected-error @+1 {{RoPE needs an even head_dim and rope_theta > 0}}
+  %y = mha.linear %x, %w {head_dim = 5, rope_theta = 1.0e4 : f32} : tensor<1x8x15xf32>, tensor<15x15xf32> -> tensor<1x8x15xf32>
+  return %y : tensor<1x8x15xf32>
+}
+
+// -----
+
+func.func @linear_head_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{head_dim 6 must divide K = 16 and N = 16}}
+  %y = mha.linear %x, %w {head_dim = 6} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_live_blocks(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{'live_blocks' must list increasing blocks in [0, 2), found 2}}
+  %y = mha.linear %x, %w {head_dim = 8, live_blocks = array<i64: 0, 2>} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_live_input_blocks(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{'live_input_blocks' must list increasing blocks in [0, 2), found 1}}
+  %y = mha.linear %x, %w {head_dim = 8, live_input_blocks = array<i64: 1, 1>} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @split_heads_cols(%x: tensor<1x8x16xf32>) -> tensor<1x3x8x5xf32> {
+  // expected-error @+1 {{expects 16 columns to be H x D with static H and D}}
+  %y = mha.split_heads %x : tensor<1x8x16xf32> -> tensor<1x3x8x5xf32>
+  return %y : tensor<1x3x8x5xf32>
+}
+
+// -----
+
+func.func @merge_heads_len(%x: tensor<1x2x8x8xf32>) -> tensor<1x9x16xf32> {
+  // expected-error @+1 {{B and L must agree}}
+  %y = mha.merge_heads %x : tensor<1x2x8x8xf32> -> tensor<1x9x16xf32>
+  return %y : tensor<1x9x16xf32>
+}
+
+// -----
+
+func.func @split_heads_type(%x: tensor<1x8x16xf32>) -> tensor<1x2x8x8xf16> {
+  // expected-error @+1 {{element types differ}}
+  %y = mha.split_heads %x : tensor<1x8x16xf32> -> tensor<1x2x8x8xf16>
+  return %y : tensor<1x2x8x8xf16>
+}

@@ -70,7 +70,7 @@ struct PruneLayerHeads : OpRewritePattern<AttentionOp> {
     auto setBlocks = [&](LinearOp linear, StringRef name,
                          ArrayRef<int64_t> blocks) {
       if (!linear || linear->hasAttr(name) || !linear.getHeadDim() ||
-          *linear.getHeadDim() != qType.getDimSize(3))
+          int64_t(*linear.getHeadDim()) != qType.getDimSize(3))
         return;
       rewriter.modifyOpInPlace(linear, [&] {
         linear->setAttr(name, rewriter.getDenseI64ArrayAttr(blocks));

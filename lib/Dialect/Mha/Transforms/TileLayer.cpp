@@ -156,6 +156,12 @@ FailureOr<SmallVector<TensorRole>> getArgumentRoles(func::FuncOp func,
   };
   LinearOp q = projectionOf(a.getQuery()), k = projectionOf(a.getKey()),
            v = projectionOf(a.getValue()), o = parts.output;
+  for (LinearOp linear : {q, k, v})
+    if (linear.getInput() != q.getInput()) {
+      linear.emitError()
+          << "the Q, K and V projections must read the same input";
+      return failure();
+    }
   for (BlockArgument arg : func.getArguments()) {
     std::optional<TensorRole> role;
     if (arg == q.getInput())
@@ -183,10 +189,6 @@ FailureOr<SmallVector<TensorRole>> getArgumentRoles(func::FuncOp func,
     }
     roles.push_back(*role);
   }
-  for (LinearOp linear : {q, k, v})
-    if (linear.getInput() != q.getInput())
-      return linear.emitError()
-             << "the Q, K and V projections must read the same input";
   return roles;
 }
 

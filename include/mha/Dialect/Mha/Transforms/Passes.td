@@ -75,6 +75,13 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
     what its window costs. The kernel carries `#mha.entry_point` so that
     `mha-emit-entry-points` can export the C function.
 
+    A function computing an expanded layer (`mha-expand-layer`) becomes one
+    kernel whose work items belong to phases (`#mha.layer_plan`): the RoPE
+    table, the Q/K/V projections (register-blocked vector FMA GEMMs with
+    bias and RoPE as epilogue), the attention above on `[B, H, L, D]`
+    strided views of the `[B, L, H*D]` f32 temporaries, and the output
+    projection. The kernel takes the phase number before `(b, h, t)`.
+
     Before:
     ```mlir
     func.func @f(%q: tensor<?x8x?x64xf32>, %k: tensor<?x8x?x64xf32>,
@@ -113,8 +120,8 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 
