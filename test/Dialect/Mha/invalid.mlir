@@ -1496,8 +1496,8 @@ func.func @linear_odd_rope(%x: tensor<1x8x15xf32>, %w: tensor<15x15xf32>) -> ten
 // -----
 
 func.func @linear_head_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
-  // expected-error @+1 {{head_dim 6 must divide K = 16 and N = 16}}
-  %y = mha.linear %x, %w {head_dim = 6} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  // expected-error @+1 {{head_dim 6 must divide N = 16}}
+  %y = mha.linear %x, %w {head_dim = 6, live_blocks = array<i64: 0>} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>
 }
 
@@ -1539,4 +1539,12 @@ func.func @split_heads_type(%x: tensor<1x8x16xf32>) -> tensor<1x2x8x8xf16> {
   // expected-error @+1 {{element types differ}}
   %y = mha.split_heads %x : tensor<1x8x16xf32> -> tensor<1x2x8x8xf16>
   return %y : tensor<1x2x8x8xf16>
+}
+
+// -----
+
+func.func @linear_input_blocks_k(%x: tensor<1x8x12xf32>, %w: tensor<12x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{live_input_blocks needs head_dim 8 to divide K = 12}}
+  %y = mha.linear %x, %w {head_dim = 8, live_input_blocks = array<i64: 0>} : tensor<1x8x12xf32>, tensor<12x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
 }

@@ -7,6 +7,8 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace mlir::mha;
 
@@ -70,15 +72,24 @@ LogicalResult LinearOp::verify() {
                               "need head_dim";
     return success();
   }
-  if (*headDim < 1 || n % *headDim || k % *headDim)
-    return emitOpError() << "head_dim " << *headDim
-                         << " must divide K = " << k << " and N = " << n;
+  if (*headDim < 1)
+    return emitOpError() << "head_dim must be >= 1, found " << *headDim;
+  // Output blocks are heads for a projection into heads (RoPE, replicas,
+  // pruned columns); input blocks for the output projection.
+  bool outputHeads = getRopeTheta() || getLiveBlocks() || r > 1;
+  if (outputHeads && n % *headDim)
+    return emitOpError() << "head_dim " << *headDim << " must divide N = "
+                         << n;
+  // Input blocks are heads of the input only for an output projection.
+  if (getLiveInputBlocks() && k % *headDim)
+    return emitOpError() << "live_input_blocks needs head_dim " << *headDim
+                         << " to divide K = " << k;
   if (getRopeTheta() && (*headDim % 2 || getRopeTheta()->convertToFloat() <= 0))
     return emitOpError() << "RoPE needs an even head_dim and rope_theta > 0";
   if (failed(verifyBlocks(*this, "live_blocks", getLiveBlocks(),
                           r * n / *headDim)) ||
       failed(verifyBlocks(*this, "live_input_blocks", getLiveInputBlocks(),
-                          k / *headDim)))
+                          k / std::max<int64_t>(*headDim, 1))))
     return failure();
   return success();
 }
