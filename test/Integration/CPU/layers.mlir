@@ -44,7 +44,7 @@ func.func @shared_f16(%x: tensor<?x?x48xf16>, %wq: tensor<48x32xf16>, %wk: tenso
   return %y : tensor<?x?x48xf16>
 }
 
-// CHECK: shared_f32 MHA shared qkv-bias f32 {{.*}} ok
+// CHECK: shared_f32 MHA shared qkv-bias windows f32 {{.*}} ok
 // Shared projections in f32 (tolerance 1e-5), no RoPE, sliding window.
 func.func @shared_f32(%x: tensor<?x?x64xf32>, %wq: tensor<64x16xf32>, %wk: tensor<64x16xf32>, %wv: tensor<64x16xf32>, %wo: tensor<48x64xf32>, %bq: tensor<3x16xf32>, %bk: tensor<3x16xf32>, %bv: tensor<3x16xf32>) -> tensor<?x?x64xf32> {
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 3, sharing = #mha.sharing<shared_head_bias>, has_qkv_bias, window_left = array<i64: 8>, window_right = array<i64: 8>}
