@@ -35,6 +35,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -237,14 +238,18 @@ private:
   /// `prefix..., col + i`, narrowed to m's element type.
   void storeTail(Value value, Value m, ValueRange prefix, Value col,
                  Value valid);
-  /// acc[r][v] over rows [row, row + rows) and weight columns
-  /// [col, col + nv * vw) (masked to `valid` columns when `masked`).
-  SmallVector<Value> emitMicroKernel(const LinearPlan &plan, Value batch,
-                                     Value row, int64_t rows, Value col,
-                                     Value valid, bool masked);
-  void emitEpilogue(const LinearPlan &plan, Value batch, Value row,
-                    int64_t rows, Value col, Value valid, bool masked,
-                    ArrayRef<Value> acc);
+  /// cs[rb + i][c + v*vw] += sum over k < kn of x[b, row0 + rb + i, k0 + k]
+  /// * wp[k][c + v*vw] for i < rows, v < nv: MR x NV accumulators stay in
+  /// registers over the whole k loop.
+  void emitMicroKernel(const LinearPlan &plan, Value batch, Value row0,
+                       Value rb, int64_t rows, Value c, Value k0, Value kn,
+                       Value cs, Value wp);
+  /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols`.
+  void emitPack(const LinearPlan &plan, Value k0, Value kn, Value col0,
+                Value cols, Value wp, int64_t colPad);
+  /// y = cs (+ bias) for every live replica, narrowed to y's type.
+  void emitEpilogue(const LinearPlan &plan, Value batch, Value row0,
+                    Value rows, Value col0, Value cols, Value cs);
   void emitRope(const LinearPlan &plan, Value batch, Value row0, Value rows,
                 Value col0, Value table);
 
@@ -368,93 +373,146 @@ void LayerKernelEmitter::storeTail(Value value, Value m, ValueRange prefix,
   }
 }
 
-SmallVector<Value> LayerKernelEmitter::emitMicroKernel(
-    const LinearPlan &plan, Value batch, Value row, int64_t rows, Value col,
-    Value valid, bool masked) {
-  Type f32 = b.getF32Type();
-  auto vecType = VectorType::get({vw}, f32);
-  Type wElt = cast<MemRefType>(plan.w.getType()).getElementType();
-  auto wVecType = VectorType::get({vw}, wElt);
-  Value zeroVec = arith::ConstantOp::create(
-      b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
-  SmallVector<Value> colOf;
-  for (int64_t v = 0; v < nv; ++v)
-    colOf.push_back(w.add(col, index(v * vw)));
-  SmallVector<Value> rowIdx;
+void LayerKernelEmitter::emitMicroKernel(const LinearPlan &plan,
+                                         Value batch, Value row0, Value rb,
+                                         int64_t rows, Value c, Value k0,
+                                         Value kn, Value cs, Value wp) {
+  auto vecType = VectorType::get({vw}, b.getF32Type());
+  SmallVector<Value> rowIdx, colIdx;
   for (int64_t r = 0; r < rows; ++r)
-    rowIdx.push_back(w.add(row, index(r)));
-  SmallVector<Value> acc(rows * nv, zeroVec);
-  for (auto [start, length] : plan.segments) {
-    auto loop = scf::ForOp::create(b, loc, index(start),
-                                   index(start + length), index(1), acc);
+    rowIdx.push_back(w.add(rb, index(r)));
+  for (int64_t v = 0; v < nv; ++v)
+    colIdx.push_back(w.add(c, index(v * vw)));
+  SmallVector<Value> acc;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      acc.push_back(vector::LoadOp::create(b, loc, vecType, cs,
+                                           ValueRange{rowIdx[r], colIdx[v]}));
+  auto loop = scf::ForOp::create(b, loc, index(0), kn, index(1), acc);
+  {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
-    Value kk = loop.getInductionVar();
+    Value k = loop.getInductionVar();
+    Value kx = w.add(k0, k);
     SmallVector<Value> wv;
-    for (int64_t v = 0; v < nv; ++v) {
-      wv.push_back(
-          masked ? loadTail(plan.w, ValueRange{kk}, colOf[v],
-                            w.sub(valid, index(v * vw)))
-                 : ext(vector::LoadOp::create(b, loc, wVecType, plan.w,
-                                              ValueRange{kk, colOf[v]})));
-    }
+    for (int64_t v = 0; v < nv; ++v)
+      wv.push_back(vector::LoadOp::create(b, loc, vecType, wp,
+                                          ValueRange{k, colIdx[v]}));
     SmallVector<Value> next;
     for (int64_t r = 0; r < rows; ++r) {
       Value xs = scalarExt(memref::LoadOp::create(
-          b, loc, plan.x, ValueRange{batch, rowIdx[r], kk}));
+          b, loc, plan.x,
+          ValueRange{batch, w.add(row0, rowIdx[r]), kx}));
       Value xb = vector::BroadcastOp::create(b, loc, vecType, xs);
       for (int64_t v = 0; v < nv; ++v)
         next.push_back(vector::FMAOp::create(
             b, loc, xb, wv[v], loop.getRegionIterArgs()[r * nv + v]));
     }
     scf::YieldOp::create(b, loc, next);
-    acc.assign(loop.getResults().begin(), loop.getResults().end());
   }
-  return acc;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      vector::StoreOp::create(b, loc, loop.getResult(r * nv + v), cs,
+                              ValueRange{rowIdx[r], colIdx[v]});
+}
+
+void LayerKernelEmitter::emitPack(const LinearPlan &plan, Value k0, Value kn,
+                                  Value col0, Value cols, Value wp,
+                                  int64_t colPad) {
+  Type wElt = cast<MemRefType>(plan.w.getType()).getElementType();
+  auto wVecType = VectorType::get({vw}, wElt);
+  // Whole vectors inside the block, then the tail up to colPad.
+  Value full = w.sub(cols, arith::RemUIOp::create(b, loc, cols, index(vw)));
+  scf::ForOp::create(
+      b, loc, index(0), kn, index(1), ValueRange{},
+      [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(scf::YieldOp::create(kb, kl));
+        Value kx = w.add(k0, k);
+        scf::ForOp::create(
+            b, loc, index(0), full, index(vw), ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              OpBuilder::InsertionGuard g(b);
+              b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+              Value v = ext(vector::LoadOp::create(
+                  b, loc, wVecType, plan.w, ValueRange{kx, w.add(col0, c)}));
+              vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
+            });
+        scf::ForOp::create(
+            b, loc, full, index(colPad), index(vw), ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              OpBuilder::InsertionGuard g(b);
+              b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+              Value v = loadTail(plan.w, ValueRange{kx}, w.add(col0, c),
+                                 w.sub(cols, c));
+              vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
+            });
+      });
 }
 
 void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
-                                      Value row, int64_t rows, Value col,
-                                      Value valid, bool masked,
-                                      ArrayRef<Value> acc) {
+                                      Value row0, Value rows, Value col0,
+                                      Value cols, Value cs) {
+  auto vecType = VectorType::get({vw}, b.getF32Type());
   Type yElt = cast<MemRefType>(plan.y.getType()).getElementType();
   auto yVecType = VectorType::get({vw}, yElt);
-  for (int64_t replica : plan.liveReplicas) {
-    for (int64_t v = 0; v < nv; ++v) {
-      Value wcol = w.add(col, index(v * vw));
-      Value laneValid = w.sub(valid, index(v * vw));
-      Value ycol = w.add(wcol, index(replica * plan.n));
-      Value bias;
-      if (plan.bias) {
-        auto biasType = cast<MemRefType>(plan.bias.getType());
-        auto bVecType = VectorType::get({vw}, biasType.getElementType());
-        SmallVector<Value> idx =
-            biasType.getRank() == 2 ? SmallVector<Value>{index(replica), wcol}
-                                    : SmallVector<Value>{ycol};
-        if (masked) {
-          Value last = idx.pop_back_val();
-          bias = loadTail(plan.bias, idx, last, laneValid);
-        } else {
-          bias = ext(vector::LoadOp::create(b, loc, bVecType, plan.bias, idx));
+  scf::ForOp::create(
+      b, loc, index(0), cols, index(vw), ValueRange{},
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+        Value valid = w.sub(cols, c);
+        Value whole = w.cmp(arith::CmpIPredicate::sge, valid, index(vw));
+        Value wcol = w.add(col0, c);
+        auto ifWhole = scf::IfOp::create(b, loc, whole, /*withElse=*/true);
+        for (bool masked : {false, true}) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(masked ? ifWhole.elseBlock()
+                                            : ifWhole.thenBlock());
+          for (int64_t replica : plan.liveReplicas) {
+            Value ycol = w.add(wcol, index(replica * plan.n));
+            Value bias;
+            if (plan.bias) {
+              auto biasType = cast<MemRefType>(plan.bias.getType());
+              SmallVector<Value> prefix;
+              Value biasCol = ycol;
+              if (biasType.getRank() == 2) {
+                prefix.push_back(index(replica));
+                biasCol = wcol;
+              }
+              if (masked) {
+                bias = loadTail(plan.bias, prefix, biasCol, valid);
+              } else {
+                prefix.push_back(biasCol);
+                bias = ext(vector::LoadOp::create(
+                    b, loc,
+                    VectorType::get({vw}, biasType.getElementType()),
+                    plan.bias, prefix));
+              }
+            }
+            scf::ForOp::create(
+                b, loc, index(0), rows, index(1), ValueRange{},
+                [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+                  OpBuilder::InsertionGuard gg(b);
+                  b.setInsertionPoint(scf::YieldOp::create(rb, rl));
+                  Value value = vector::LoadOp::create(b, loc, vecType, cs,
+                                                       ValueRange{r, c});
+                  if (bias)
+                    value = arith::AddFOp::create(b, loc, value, bias);
+                  Value row = w.add(row0, r);
+                  if (masked) {
+                    storeTail(value, plan.y, ValueRange{batch, row}, ycol,
+                              valid);
+                    return;
+                  }
+                  if (!yElt.isF32())
+                    value = arith::TruncFOp::create(b, loc, yVecType, value);
+                  vector::StoreOp::create(b, loc, value, plan.y,
+                                          ValueRange{batch, row, ycol});
+                });
+          }
         }
-      }
-      for (int64_t r = 0; r < rows; ++r) {
-        Value value = acc[r * nv + v];
-        if (bias)
-          value = arith::AddFOp::create(b, loc, value, bias);
-        Value rowIdx = w.add(row, index(r));
-        if (masked) {
-          storeTail(value, plan.y, ValueRange{batch, rowIdx}, ycol,
-                    laneValid);
-          continue;
-        }
-        if (!yElt.isF32())
-          value = arith::TruncFOp::create(b, loc, yVecType, value);
-        vector::StoreOp::create(b, loc, value, plan.y,
-                                ValueRange{batch, rowIdx, ycol});
-      }
-    }
-  }
+      });
 }
 
 void LayerKernelEmitter::emitRope(const LinearPlan &plan, Value batch,
@@ -521,41 +579,62 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
   Value col0 = w.mul(block, index(plan.colBlock));
   Value cols = w.minIdx(index(plan.colBlock), w.sub(index(plan.n), col0));
   int64_t step = nv * vw;
-  // Row blocks of MR rows, then the remaining rows one at a time.
-  Value fullRows = w.sub(rows, arith::RemUIOp::create(b, loc, rows,
-                                                      index(mr)));
-  auto emitRows = [&](Value begin, Value end, int64_t blockRows) {
-    scf::ForOp::create(
-        b, loc, begin, end, index(blockRows), ValueRange{},
-        [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(scf::YieldOp::create(rb, rl));
-          Value row = w.add(row0, r);
-          scf::ForOp::create(
-              b, loc, index(0), cols, index(step), ValueRange{},
-              [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-                OpBuilder::InsertionGuard g(b);
-                b.setInsertionPoint(scf::YieldOp::create(cb, cl));
-                Value col = w.add(col0, c);
-                Value valid = w.sub(cols, c);
-                Value full =
-                    w.cmp(arith::CmpIPredicate::sge, valid, index(step));
-                auto ifFull = scf::IfOp::create(b, loc, full,
-                                                /*withElse=*/true);
-                for (bool masked : {false, true}) {
-                  OpBuilder::InsertionGuard gg(b);
-                  b.setInsertionPointToStart(masked ? ifFull.elseBlock()
-                                                    : ifFull.thenBlock());
-                  SmallVector<Value> acc = emitMicroKernel(
-                      plan, batch, row, blockRows, col, valid, masked);
-                  emitEpilogue(plan, batch, row, blockRows, col, valid,
-                               masked, acc);
-                }
-              });
-        });
+  int64_t colPad = roundUp(plan.colBlock, step);
+  // The packed weight block stays about 128 KB (L2) whatever the columns.
+  int64_t kc = std::clamp<int64_t>(32768 / colPad, 16, 512);
+  Type f32 = b.getF32Type();
+  auto scratch = [&](int64_t r, int64_t c) -> Value {
+    return memref::AllocaOp::create(b, loc, MemRefType::get({r, c}, f32),
+                                    ValueRange{}, b.getI64IntegerAttr(64));
   };
-  emitRows(index(0), fullRows, mr);
-  emitRows(fullRows, rows, 1);
+  Value cs = scratch(kProjectionRows, colPad);
+  Value wp = scratch(kc, colPad);
+  auto vecType = VectorType::get({vw}, f32);
+  Value zeroVec = arith::ConstantOp::create(
+      b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+  scf::ForOp::create(
+      b, loc, index(0), rows, index(1), ValueRange{},
+      [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(scf::YieldOp::create(rb, rl));
+        for (int64_t c = 0; c < colPad; c += vw)
+          vector::StoreOp::create(b, loc, zeroVec, cs,
+                                  ValueRange{r, index(c)});
+      });
+  // Row blocks of MR rows, then the remaining rows one at a time.
+  Value fullRows =
+      w.sub(rows, arith::RemUIOp::create(b, loc, rows, index(mr)));
+  for (auto [start, length] : plan.segments) {
+    Value end = index(start + length);
+    scf::ForOp::create(
+        b, loc, index(start), end, index(kc), ValueRange{},
+        [&](OpBuilder &kb, Location kl, Value k0, ValueRange) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(scf::YieldOp::create(kb, kl));
+          Value kn = w.minIdx(index(kc), w.sub(end, k0));
+          emitPack(plan, k0, kn, col0, cols, wp, colPad);
+          auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
+            scf::ForOp::create(
+                b, loc, begin, stop, index(blockRows), ValueRange{},
+                [&](OpBuilder &rb, Location rl, Value rbIdx, ValueRange) {
+                  OpBuilder::InsertionGuard g(b);
+                  b.setInsertionPoint(scf::YieldOp::create(rb, rl));
+                  scf::ForOp::create(
+                      b, loc, index(0), index(colPad), index(step),
+                      ValueRange{},
+                      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+                        OpBuilder::InsertionGuard gg(b);
+                        b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+                        emitMicroKernel(plan, batch, row0, rbIdx, blockRows,
+                                        c, k0, kn, cs, wp);
+                      });
+                });
+          };
+          rowLoop(index(0), fullRows, mr);
+          rowLoop(fullRows, rows, 1);
+        });
+  }
+  emitEpilogue(plan, batch, row0, rows, col0, cols, cs);
   if (plan.rope)
     emitRope(plan, batch, row0, rows, col0, ropeTable);
 }
