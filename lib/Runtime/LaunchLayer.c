@@ -10,6 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#define _POSIX_C_SOURCE 200809L
+
 #include "CallCheck.h"
 #include "Status.h"
 #include "ThreadPool.h"
@@ -18,8 +20,10 @@
 
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_TEMPS 8
 #define MAX_PHASES 8
@@ -45,6 +49,12 @@ static void run_item(void *ctx, int64_t item) {
   int64_t rest = item % per_tile;
   g->work(g->descriptors, g->phase, rest / g->heads, rest % g->heads, t,
           g->head_alive);
+}
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void free_temps(void **temps, int n) {
@@ -146,6 +156,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   for (int64_t i = 0; i < num_temps; ++i)
     descriptors[c.num_tensors + i] = &temp_memrefs[i];
   int num_threads = options ? options->num_threads : 0;
+  // MHA_PROFILE=1: the wall time of every phase on stderr, to see where a
+  // layer spends its time.
+  const char *profile_env = getenv("MHA_PROFILE");
+  int profile = profile_env && profile_env[0] == '1';
 
   for (int64_t p = 0; p < num_phases; ++p) {
     const int64_t *pw = phase_words + p * MHA_SIG_PHASE_WORDS;
@@ -168,7 +182,13 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
       FAIL(MHA_ERR_SHAPE, "%s: phase %" PRId64 " has too many work items",
            c.name, p);
     }
+    double start = profile ? seconds() : 0.0;
     mha_rt_parallel_for(items, num_threads, run_item, &g);
+    if (profile)
+      fprintf(stderr,
+              "mha profile: %s phase %" PRId64 " (%" PRId64
+              " work items): %.3f ms\n",
+              c.name, p, items, 1e3 * (seconds() - start));
   }
   free(alive);
   free_temps(temps, (int)num_temps);

@@ -44,7 +44,7 @@ using namespace mlir::mha;
 namespace {
 
 /// Rows of a projection work item.
-constexpr int64_t kProjectionRows = 96;
+constexpr int64_t kProjectionRows = 192;
 /// Weight columns of an output-projection work item (a multiple of every
 /// ISA's nv * vw).
 constexpr int64_t kColumnBlock = 128;
