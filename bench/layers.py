@@ -101,6 +101,7 @@ def inputs(s, rng):
     if s["bias"]:
         for n, c in (("bq", hq * dh), ("bk", hkv * dh), ("bv", hkv * dh), ("bo", d)):
             t[n] = rng.standard_normal((c,), dtype=np.float32) * 0.1
+    t = {n: a.astype(np.float32) for n, a in t.items()}
     if s["dt"] == "bf16":  # the values both sides see
         t = {n: bf16_bits_to_f32(f32_to_bf16_bits(a)) for n, a in t.items()}
     return t
