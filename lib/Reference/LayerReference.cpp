@@ -62,7 +62,8 @@ std::vector<double> splitHeads(const std::vector<double> &t, int64_t batch,
 
 std::vector<double>
 mlir::mha::reference::computeLayer(const LayerProblem &pr,
-                                   const LayerTensors &t) {
+                                   const LayerTensors &t,
+                                   AttentionResult *attention) {
   const AttentionProblem &a = pr.attention;
   int64_t B = a.batch, L = a.queryLen, Hq = a.queryHeads, Hkv = a.kvHeads,
           D = a.headDim, d = pr.modelDim;
@@ -87,5 +88,7 @@ mlir::mha::reference::computeLayer(const LayerProblem &pr,
         for (int64_t i = 0; i < D; ++i)
           merged[((b * L + l) * Hq + h) * D + i] =
               o.output[((b * Hq + h) * L + l) * D + i];
+  if (attention)
+    *attention = o;
   return project(merged, t.wo, t.bo, B * L, Hq * D, d, d);
 }

@@ -36,9 +36,11 @@ struct LayerTensors {
   std::vector<double> x, wq, wk, wv, wo, bq, bk, bv, bo;
 };
 
-/// y [B, L, d].
+/// y [B, L, d]; the attention's results (lse, probs, entropy of the
+/// layer's heads) in `attention` when it is not null.
 std::vector<double> computeLayer(const LayerProblem &problem,
-                                 const LayerTensors &tensors);
+                                 const LayerTensors &tensors,
+                                 AttentionResult *attention = nullptr);
 
 } // namespace mlir::mha::reference
 

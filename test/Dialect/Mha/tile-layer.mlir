@@ -44,12 +44,15 @@ func.func @biases(%x: tensor<2x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<
 
 // -----
 
-// Extra results of a layer are not lowered yet.
-func.func @layer_lse(%x: tensor<1x8x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x32xf32>, %wv: tensor<32x32xf32>, %wo: tensor<32x32xf32>) -> (tensor<1x8x32xf32>, tensor<1x2x8xf32>) {
-  // expected-error @+1 {{return_lse, return_probs and return_entropy are not supported for mha.multi_head yet}}
+// The attention's extra results of a layer are parameters after y, in
+// return order, written by the attention phase.
+// CHECK-LABEL: func.func @layer_lse__kernel
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<lse>, #mha.role<layer_output>]
+// CHECK: mha.online_softmax_finalize {{.+}} lse(%{{.+}} : memref<?xf32, strided<[1], offset: ?>>)
+func.func @layer_lse(%x: tensor<1x8x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x32xf32>, %wv: tensor<32x32xf32>, %wo: tensor<32x32xf32>) -> (tensor<1x2x8xf32>, tensor<1x8x32xf32>) {
   %y, %lse = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2, return_lse}
      : tensor<1x8x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>, tensor<1x2x8xf32>
-  return %y, %lse : tensor<1x8x32xf32>, tensor<1x2x8xf32>
+  return %lse, %y : tensor<1x2x8xf32>, tensor<1x8x32xf32>
 }
 
 // -----

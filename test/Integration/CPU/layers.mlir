@@ -77,6 +77,15 @@ func.func @pruned_shared(%x: tensor<?x?x32xbf16>, %wq: tensor<32x16xbf16>, %wk: 
   return %y : tensor<?x?x32xbf16>
 }
 
+// CHECK: with_extras GQA rope causal windows pruned f32 {{.*}} ok
+// The attention's lse, probabilities and entropy of a layer, returned
+// beside y (before it), with a pruned head and windows.
+func.func @with_extras(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>) -> (tensor<?x4x?xf32>, tensor<?x4x?x?xf32>, tensor<?x?x64xf32>, tensor<?x4x?xf32>) {
+  %y, %lse, %p, %e = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, causal, window_left = array<i64: 3, -1, 6, -1>, head_mask = array<i1: true, true, false, true>, return_lse, return_probs, return_entropy}
+     : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>, tensor<?x4x?xf32>
+  return %lse, %p, %y, %e : tensor<?x4x?xf32>, tensor<?x4x?x?xf32>, tensor<?x?x64xf32>, tensor<?x4x?xf32>
+}
+
 // CHECK: static_len MHA rope causal f32 {{.*}} ok
 // Static B and L (the flags do not apply), a softcap and ALiBi passed
 // through to the attention.

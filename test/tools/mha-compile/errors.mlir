@@ -26,7 +26,7 @@
 // MISSING: mha-compile: error: cannot open input file '{{.*}}missing.mlir'
 // ROWS: mha-compile: error: --rows and --cols must be >= 0 (0: chosen by the compiler)
 // RUNTIME: mha-compile: error: cannot find the mha runtime library '{{.*}}nope.a'
-// LAYER: error: return_lse, return_probs and return_entropy are not supported for mha.multi_head yet
+// LAYER: error: head dim D = 2048 is not supported by the CPU pipeline (at most 1024)
 // INVALID: error: 'mha.attention' op query heads (6) must be a multiple of key/value heads (4)
 // SCRATCH: error: tiles of 4096 rows x 128 keys need {{[0-9]+}} bytes of scratch per work item, more than the 1048576 allowed: use smaller rows/cols
 // EMPTY: mha-compile: error: '{{.*}}empty.mlir' has no public func.func to export

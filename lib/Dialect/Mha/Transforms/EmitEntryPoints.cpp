@@ -119,6 +119,9 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
       ++numInputs;
   }
   words[MHA_SIG_NUM_INPUTS] = numInputs;
+  bool layer = llvm::any_of(entry.getRoles(), [](Attribute a) {
+    return cast<TensorRoleAttr>(a).getValue() == TensorRole::layer_input;
+  });
   words[MHA_SIG_GRID_HEADS] = entry.getGridHeads();
   words[MHA_SIG_ROWS_PER_ITEM] = entry.getRowsPerItem();
   words[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_BATCH;
@@ -134,6 +137,9 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
     tensor[MHA_SIG_T_DTYPE_BITS] = elt.getIntOrFloatBitWidth();
     tensor[MHA_SIG_T_RANK] = type.getRank();
     SmallVector<int64_t> symbols = getDimSymbols(role);
+    // A layer's keys are its queries: probs [B, Hq, L, L].
+    if (layer && role == TensorRole::probs)
+      symbols[3] = MHA_SYM_QUERY_LEN;
     for (int64_t d = 0; d < type.getRank(); ++d) {
       tensor[MHA_SIG_T_DIMS + 2 * d] = symbols[d];
       int64_t size = type.getDimSize(d);

@@ -35,6 +35,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 
+#include "llvm/ADT/SmallPtrSet.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -100,9 +102,6 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
   if (!attention)
     return fail(func, "layer function '" + func.getSymName() +
                           "' has no mha.attention");
-  if (attention.getNumRequestedExtras())
-    return fail(attention, "return_lse, return_probs and return_entropy are "
-                           "not supported for mha.multi_head yet");
   for (Value operand : attention->getOperands()) {
     auto split = operand.getDefiningOp<SplitHeadsOp>();
     auto linear = split ? split.getInput().getDefiningOp<LinearOp>()
@@ -114,13 +113,24 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
   }
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   auto merge = attention.getOutput().hasOneUse()
-                   ? dyn_cast<MergeHeadsOp>(*attention->user_begin())
+                   ? dyn_cast<MergeHeadsOp>(*attention.getOutput().user_begin())
                    : MergeHeadsOp();
+  // y, and the attention's extra results (lse, probs, entropy) if any,
+  // each returned once.
+  SmallPtrSet<Value, 4> returned;
+  bool returnsOk = llvm::is_contained(ret.getOperands(), Value(parts.output));
+  for (Value v : ret.getOperands())
+    returnsOk &= returned.insert(v).second &&
+                 (v == Value(parts.output) ||
+                  (v.getDefiningOp() == attention.getOperation() &&
+                   v != attention.getOutput()));
   if (!parts.output || !merge || parts.output.getInput() != merge ||
-      ret.getNumOperands() != 1 || ret.getOperand(0) != parts.output)
+      !returnsOk)
     return fail(func, "layer function '" + func.getSymName() +
                           "' must return the output projection of the "
-                          "merged heads of its mha.attention");
+                          "merged heads of its mha.attention (and may "
+                          "return the attention's extra results), each "
+                          "once");
   for (LinearOp linear : parts.projections) {
     if (!linear->hasOneUse() || !isa<SplitHeadsOp>(*linear->user_begin()))
       return fail(linear, "a projection must only feed mha.split_heads");
@@ -725,7 +735,12 @@ LogicalResult mlir::mha::tileLayerFunction(
   };
   for (auto [arg, role] : llvm::zip(func.getArguments(), *argRoles))
     addParam(arg.getType(), role);
-  addParam(parts.output.getType(), TensorRole::layer_output);
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (Value v : ret.getOperands())
+    addParam(v.getType(), v == Value(parts.output) ? TensorRole::layer_output
+                          : v == attention.getLse()   ? TensorRole::lse
+                          : v == attention.getProbs() ? TensorRole::probs
+                                                      : TensorRole::entropy);
   unsigned numParams = argTypes.size();
 
   // Temporaries: one per projection (Q, K, V), the attention output and
@@ -882,8 +897,11 @@ LogicalResult mlir::mha::tileLayerFunction(
                             {view(attention.getQuery()),
                              view(attention.getKey()),
                              view(attention.getValue()),
-                             view(attention.getOutput()), Value(), Value(),
-                             Value(), batch, head, tile, alive});
+                             view(attention.getOutput()),
+                             argFor(attention.getLse()),
+                             argFor(attention.getProbs()),
+                             argFor(attention.getEntropy()), batch, head, tile,
+                             alive});
     });
   }
   // Phase: the output projection.
@@ -891,7 +909,7 @@ LogicalResult mlir::mha::tileLayerFunction(
     LinearPlan plan = planLinear(
         parts.output, entry->getArgument(outTemp),
         argFor(parts.output.getWeight()), argFor(parts.output.getBias()),
-        entry->getArgument(numParams - 1), emitter.defaultColumnBlock(),
+        argFor(parts.output.getResult()), emitter.defaultColumnBlock(),
         "out");
     int64_t p = phaseHeads.size();
     int64_t heads = 0;
