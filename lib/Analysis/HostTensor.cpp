@@ -117,6 +117,17 @@ mha_status mlir::mha::analysis::callExported(void *fn,
                                            O)>(fn)(a[0], a[1], a[2], a[3],
                                                    a[4], a[5], a[6], a[7],
                                                    a[8], a[9], a[10], opts);
+  case 12:
+    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, T,
+                                           O)>(fn)(a[0], a[1], a[2], a[3],
+                                                   a[4], a[5], a[6], a[7],
+                                                   a[8], a[9], a[10], a[11],
+                                                   opts);
+  case 13:
+    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, T,
+                                           T, O)>(fn)(
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+        a[11], a[12], opts);
   default:
     return MHA_ERR_INTERNAL;
   }

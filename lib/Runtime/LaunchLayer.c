@@ -78,8 +78,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   int64_t num_temps = layer[MHA_SIG_LAYER_NUM_TEMPS];
   int64_t num_phases = layer[MHA_SIG_LAYER_NUM_PHASES];
   if (num_temps < 0 || num_temps > MAX_TEMPS || num_phases < 1 ||
-      num_phases > MAX_PHASES ||
-      c.num_tensors + num_temps > MHA_RT_MAX_TENSORS)
+      num_phases > MAX_PHASES)
     FAIL(MHA_ERR_INTERNAL,
          "%s: the signature's layer section (%" PRId64 " temporaries, %" PRId64
          " phases) is malformed",
@@ -150,7 +149,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     all_alive[h] = 1;
   }
 
-  void *descriptors[MHA_RT_MAX_TENSORS];
+  void *descriptors[MHA_RT_MAX_TENSORS + MAX_TEMPS];
   for (int i = 0; i < c.num_tensors; ++i)
     descriptors[i] = &c.memrefs[i];
   for (int64_t i = 0; i < num_temps; ++i)
