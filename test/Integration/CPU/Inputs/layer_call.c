@@ -85,6 +85,42 @@ int main(void) {
     return 1;
   }
   printf("one head ablated: y changes\n");
+
+  /* Thread count: bit-identical results. */
+  opts.head_mask = NULL;
+  opts.num_threads = 1;
+  layer(&tx, &tq, &tk, &tv, &to, &tb, &ty, &opts);
+  if (memcmp(full, y, sizeof(full)) != 0) {
+    printf("FAIL: 1 thread differs from the default\n");
+    return 1;
+  }
+  printf("1 thread: bit-identical\n");
+
+  /* Strided x and y (rows padded by 8 elements, a byte offset): the same
+   * result. */
+  static float xpad[B * L * (D + 8) + 4], ypad[B * L * (D + 8) + 4];
+  int64_t strides[] = {L * (D + 8), D + 8, 1};
+  for (int b = 0; b < B; ++b)
+    for (int l = 0; l < L; ++l)
+      for (int c = 0; c < D; ++c)
+        xpad[4 + (b * L + l) * (D + 8) + c] = x[(b * L + l) * D + c];
+  DLTensor txs = tensor(xpad, 3, xs), tys = tensor(ypad, 3, xs);
+  txs.strides = tys.strides = strides;
+  txs.byte_offset = tys.byte_offset = 4 * sizeof(float);
+  opts.num_threads = 0;
+  s = layer(&txs, &tq, &tk, &tv, &to, &tb, &tys, &opts);
+  for (int b = 0; b < B && s == MHA_OK; ++b)
+    for (int l = 0; l < L; ++l)
+      for (int c = 0; c < D; ++c)
+        if (ypad[4 + (b * L + l) * (D + 8) + c] != full[(b * L + l) * D + c]) {
+          printf("FAIL: strided y[%d,%d,%d] differs\n", b, l, c);
+          return 1;
+        }
+  if (s != MHA_OK) {
+    printf("FAIL: strided call: %s\n", mha_last_error());
+    return 1;
+  }
+  printf("strided x and y: same result\n");
   printf("PASS\n");
   return 0;
 }
