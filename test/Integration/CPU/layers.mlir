@@ -86,6 +86,15 @@ func.func @with_extras(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: tens
   return %lse, %p, %y, %e : tensor<?x4x?xf32>, tensor<?x4x?x?xf32>, tensor<?x?x64xf32>, tensor<?x4x?xf32>
 }
 
+// CHECK: wide_heads MQA rope causal f32 {{.*}} ok
+// Head dim 512: GEMM items wider than the 128-column blocks, RoPE over
+// 256-column halves.
+func.func @wide_heads(%x: tensor<?x?x96xf32>, %wq: tensor<96x1024xf32>, %wk: tensor<96x512xf32>, %wv: tensor<96x512xf32>, %wo: tensor<1024x96xf32>) -> tensor<?x?x96xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2, num_kv_heads = 1, rope_theta = 10000.0 : f32, causal}
+     : tensor<?x?x96xf32>, tensor<96x1024xf32>, tensor<96x512xf32>, tensor<96x512xf32>, tensor<1024x96xf32> -> tensor<?x?x96xf32>
+  return %y : tensor<?x?x96xf32>
+}
+
 // CHECK: static_len MHA rope causal f32 {{.*}} ok
 // Static B and L (the flags do not apply), a softcap and ALiBi passed
 // through to the attention.
