@@ -12,13 +12,15 @@ eager ops) + scaled_dot_product_attention, and torch.nn.MultiheadAttention
 where it applies (no GQA, no RoPE). GFLOP/s count the projections
 (2*B*L*d*(Hq+2*Hkv)*D + 2*B*L*Hq*D*d) and the attention (4*B*Hq*L^2*D,
 halved for causal); the pruned row counts the dense layer's FLOPs, so its
-time is what to compare. Specs are compiled with build/bin/mha-compile into
-bench/out/layers/.
+time is what to compare. A second table compares our GEMM phases (timed by
+MHA_PROFILE=1 mha-run) with NumPy's OpenBLAS on the same products. Specs
+are compiled with build/bin/mha-compile into bench/out/layers/.
 """
 
 import argparse
 import ctypes
 import os
+import re
 import subprocess
 import sys
 import time
@@ -189,6 +191,35 @@ def torch_mha_module(torch, s, t, threads):
     return run, lambda out: out.float().numpy().astype(np.float64)
 
 
+def gemm_rows(s, mha_run, spec, lib_path, t, reps):
+    """Our projection phases (MHA_PROFILE=1 mha-run) against NumPy's
+    OpenBLAS on the same products: x [L, d] times [Wq|Wk|Wv], and the
+    attention output [L, Hq*D] times Wo."""
+    env = dict(os.environ, MHA_PROFILE="1")
+    r = subprocess.run([mha_run, spec, lib_path, "--function", s["name"], "--time-only",
+                        "--repeats", str(reps)], env=env, capture_output=True, text=True)
+    phases = {}
+    for line in r.stderr.splitlines():
+        m = re.search(r"phase (\d+) \(\d+ work items\): ([0-9.]+) ms", line)
+        if m:
+            phases.setdefault(int(m.group(1)), []).append(float(m.group(2)) / 1e3)
+    first = 1 if s["rope"] else 0  # phase 0 is the RoPE table
+    if first + 2 not in phases:
+        return None
+    med = {p: sorted(v)[len(v) // 2] for p, v in phases.items()}
+    L, d, hq, hkv, dh = s["L"], s["d"], s["hq"], s["hkv"], s["dh"]
+    qkv_flops = 2.0 * L * d * (hq + 2 * hkv) * dh
+    out_flops = 2.0 * L * hq * dh * d
+    x = t["x"].reshape(L, d)
+    wqkv = np.concatenate([t["wq"], t["wk"], t["wv"]], axis=1)
+    o = np.ascontiguousarray(np.random.default_rng(1).standard_normal((L, hq * dh),
+                                                                       dtype=np.float32))
+    blas_qkv = time_it(lambda: x @ wqkv, reps)
+    blas_out = time_it(lambda: o @ t["wo"], reps)
+    return (qkv_flops / med[first] * 1e-9, qkv_flops / blas_qkv * 1e-9,
+            out_flops / med[first + 2] * 1e-9, out_flops / blas_out * 1e-9)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -216,6 +247,7 @@ def main():
     print(f"{'layer':24} {'ours ms':>9} {'GF/s':>7} | {'F+SDPA ms':>9} {'x':>5} | "
           f"{'nn.MHA ms':>9} {'x':>5} | rel.err vs F+SDPA")
     rng = np.random.default_rng(0)
+    gemm_lines = []
     for s in rows:
         t = inputs(s, rng)
         run, get = prep_ours(lib, s, t, args.threads)
@@ -241,6 +273,17 @@ def main():
             err = np.linalg.norm(ours_out - ref_out) / np.linalg.norm(ref_out)
             line += f" {err:.2e}"
         print(line, flush=True)
+        if s["dt"] == "f32" and s.get("mask") is None:
+            g = gemm_rows(s, os.path.join(os.path.dirname(compile_bin), "mha-run"),
+                          path, lib_path, t, args.reps)
+            if g:
+                gemm_lines.append(f"{s['name']:24} {g[0]:9.1f} {g[1]:9.1f} {g[0] / g[1]:5.2f} | "
+                                  f"{g[2]:9.1f} {g[3]:9.1f} {g[2] / g[3]:5.2f}")
+    print(f"\nGEMMs, f32 GFLOP/s (ours: the projection phases; OpenBLAS: NumPy matmul)")
+    print(f"{'layer':24} {'QKV ours':>9} {'OpenBLAS':>9} {'x':>5} | {'out ours':>9} "
+          f"{'OpenBLAS':>9} {'x':>5}")
+    for g in gemm_lines:
+        print(g)
 
 
 if __name__ == "__main__":
