@@ -10,5 +10,6 @@ include "mha/MhaEnums.td"
 include "mha/MhaAttrs.td"
 include "mha/MhaOps.td"
 include "mha/MhaTiledOps.td"
+include "mha/MhaLayerOps.td"
 
 #endif // MHA_DIALECT_MHA_TD

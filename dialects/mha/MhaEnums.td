@@ -26,12 +26,26 @@ def Mha_RoleOutput : I32EnumAttrCase<"output", 3>;
 def Mha_RoleLse : I32EnumAttrCase<"lse", 4>;
 def Mha_RoleProbs : I32EnumAttrCase<"probs", 5>;
 def Mha_RoleEntropy : I32EnumAttrCase<"entropy", 6>;
+// The tensors of a layer (mha.multi_head).
+def Mha_RoleLayerInput : I32EnumAttrCase<"layer_input", 7>;
+def Mha_RoleQueryWeight : I32EnumAttrCase<"query_weight", 8>;
+def Mha_RoleKeyWeight : I32EnumAttrCase<"key_weight", 9>;
+def Mha_RoleValueWeight : I32EnumAttrCase<"value_weight", 10>;
+def Mha_RoleOutWeight : I32EnumAttrCase<"out_weight", 11>;
+def Mha_RoleQueryBias : I32EnumAttrCase<"query_bias", 12>;
+def Mha_RoleKeyBias : I32EnumAttrCase<"key_bias", 13>;
+def Mha_RoleValueBias : I32EnumAttrCase<"value_bias", 14>;
+def Mha_RoleOutBias : I32EnumAttrCase<"out_bias", 15>;
+def Mha_RoleLayerOutput : I32EnumAttrCase<"layer_output", 16>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
     "what a tensor parameter of a generated entry point is",
     [Mha_RoleQuery, Mha_RoleKey, Mha_RoleValue, Mha_RoleOutput, Mha_RoleLse,
-     Mha_RoleProbs, Mha_RoleEntropy]> {
+     Mha_RoleProbs, Mha_RoleEntropy, Mha_RoleLayerInput, Mha_RoleQueryWeight,
+     Mha_RoleKeyWeight, Mha_RoleValueWeight, Mha_RoleOutWeight,
+     Mha_RoleQueryBias, Mha_RoleKeyBias, Mha_RoleValueBias, Mha_RoleOutBias,
+     Mha_RoleLayerOutput]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

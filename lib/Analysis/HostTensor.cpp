@@ -106,6 +106,28 @@ mha_status mlir::mha::analysis::callExported(void *fn,
   case 8:
     return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, O)>(fn)(
         a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], opts);
+  case 9:
+    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, O)>(fn)(
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], opts);
+  case 10:
+    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, O)>(
+        fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], opts);
+  case 11:
+    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T,
+                                           O)>(fn)(a[0], a[1], a[2], a[3],
+                                                   a[4], a[5], a[6], a[7],
+                                                   a[8], a[9], a[10], opts);
+  case 12:
+    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, T,
+                                           O)>(fn)(a[0], a[1], a[2], a[3],
+                                                   a[4], a[5], a[6], a[7],
+                                                   a[8], a[9], a[10], a[11],
+                                                   opts);
+  case 13:
+    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, T,
+                                           T, O)>(fn)(
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+        a[11], a[12], opts);
   default:
     return MHA_ERR_INTERNAL;
   }

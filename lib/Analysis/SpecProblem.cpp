@@ -107,3 +107,70 @@ std::string mlir::mha::analysis::getArgumentName(AttentionOp op,
     return "k";
   return "v";
 }
+
+std::vector<int64_t>
+mlir::mha::analysis::getConcreteLayerShape(Value operand, int64_t batch,
+                                           int64_t seqLen) {
+  return concreteShape(operand.getType(), batch, seqLen);
+}
+
+reference::LayerProblem
+mlir::mha::analysis::getLayerProblem(MultiHeadOp op, int64_t batch,
+                                     int64_t seqLen) {
+  std::vector<int64_t> x =
+      concreteShape(op.getInput().getType(), batch, seqLen);
+  reference::LayerProblem lp;
+  reference::AttentionProblem &pr = lp.attention;
+  pr.batch = x[0];
+  pr.queryLen = pr.keyLen = x[1];
+  lp.modelDim = x[2];
+  pr.queryHeads = op.getNumHeads();
+  pr.kvHeads = op.getKvHeadCount();
+  lp.sharedHeadBias = op.getSharingScheme() == Sharing::shared_head_bias;
+  int64_t wqCols = cast<RankedTensorType>(op.getWq().getType()).getDimSize(1);
+  pr.headDim = pr.valueDim = lp.sharedHeadBias ? wqCols
+                                               : wqCols / pr.queryHeads;
+  lp.hasQkvBias = op.getHasQkvBias();
+  lp.hasOutBias = op.getHasOutBias();
+  if (auto theta = op.getRopeTheta())
+    lp.ropeTheta = double(theta->convertToFloat());
+  auto variant =
+      AttentionVariant::get(op, pr.queryHeads, pr.kvHeads, pr.headDim);
+  pr.scale = variant.scale;
+  for (int64_t h = 0; h < pr.queryHeads; ++h) {
+    pr.temperature.push_back(variant.temperature(h));
+    pr.alibiSlopes.push_back(variant.alibiSlope(h));
+    pr.windowLeft.push_back(variant.windowLeft(h));
+    pr.windowRight.push_back(variant.windowRight(h));
+    pr.headAlive.push_back(variant.isHeadAlive(h));
+  }
+  if (variant.softcap)
+    pr.softcap = *variant.softcap;
+  pr.hasAlibi = variant.hasAlibi;
+  pr.causal = variant.causal;
+  pr.sinkTokens = variant.sinkTokens;
+  return lp;
+}
+
+std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
+  int64_t hq = op.getNumHeads(), hkv = op.getKvHeadCount();
+  int64_t wqCols = cast<RankedTensorType>(op.getWq().getType()).getDimSize(1);
+  bool shared = op.getSharingScheme() == Sharing::shared_head_bias;
+  auto v = AttentionVariant::get(op, hq, hkv, shared ? wqCols : wqCols / hq);
+  std::string s = hkv == hq ? "MHA" : hkv == 1 ? "MQA" : "GQA";
+  if (shared)
+    s += " shared";
+  if (op.getHasQkvBias())
+    s += " qkv-bias";
+  if (op.getHasOutBias())
+    s += " out-bias";
+  if (op.getRopeTheta())
+    s += " rope";
+  if (v.causal)
+    s += " causal";
+  if (v.hasWindows())
+    s += " windows";
+  if (v.hasPrunedHeads())
+    s += " pruned";
+  return s;
+}

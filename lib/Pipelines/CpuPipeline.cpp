@@ -16,6 +16,8 @@ using namespace mlir;
 
 void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
                                     const MhaCpuPipelineOptions &options) {
+  pm.addPass(createMhaExpandLayerPass());
+  pm.addPass(createMhaPruneHeadsPass());
   MhaTilePassOptions tile;
   tile.rowsPerItem = options.rowsPerItem;
   tile.keysPerTile = options.keysPerTile;

@@ -82,6 +82,26 @@ static const char *role_name(int64_t role) {
     return "probs";
   case MHA_ROLE_ENTROPY:
     return "entropy";
+  case MHA_ROLE_LAYER_INPUT:
+    return "layer input";
+  case MHA_ROLE_QUERY_WEIGHT:
+    return "query weight";
+  case MHA_ROLE_KEY_WEIGHT:
+    return "key weight";
+  case MHA_ROLE_VALUE_WEIGHT:
+    return "value weight";
+  case MHA_ROLE_OUT_WEIGHT:
+    return "output weight";
+  case MHA_ROLE_QUERY_BIAS:
+    return "query bias";
+  case MHA_ROLE_KEY_BIAS:
+    return "key bias";
+  case MHA_ROLE_VALUE_BIAS:
+    return "value bias";
+  case MHA_ROLE_OUT_BIAS:
+    return "output bias";
+  case MHA_ROLE_LAYER_OUTPUT:
+    return "layer output";
   }
   return "tensor";
 }

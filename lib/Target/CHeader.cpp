@@ -20,6 +20,8 @@ static ArrayRef<StringRef> getDimNames(TensorRole role) {
   static const StringRef output[] = {"B", "Hq", "Lq", "Dv"};
   static const StringRef rows[] = {"B", "Hq", "Lq"};
   static const StringRef probs[] = {"B", "Hq", "Lq", "Lk"};
+  static const StringRef layer[] = {"B", "L", "d"};
+  static const StringRef weights[] = {"?", "?"};
   switch (role) {
   case TensorRole::query:
     return query;
@@ -34,6 +36,11 @@ static ArrayRef<StringRef> getDimNames(TensorRole role) {
     return rows;
   case TensorRole::probs:
     return probs;
+  case TensorRole::layer_input:
+  case TensorRole::layer_output:
+    return layer;
+  default:
+    return weights;
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -69,7 +76,12 @@ LogicalResult mlir::mha::writeCHeader(ModuleOp module, StringRef guardName,
     auto entry = func->getAttrOfType<EntryPointAttr>("mha.entry_point");
     if (!entry)
       continue;
-    os << "/* " << entry.getName() << ": logical [B, H, L, D] tensors; "
+    bool layer = !entry.getRoles().empty() &&
+                 cast<TensorRoleAttr>(entry.getRoles()[0]).getValue() ==
+                     TensorRole::layer_input;
+    os << "/* " << entry.getName()
+       << (layer ? ": a layer, x and y [B, L, d]; "
+                 : ": logical [B, H, L, D] tensors; ")
        << "any strides with a contiguous last dim.\n";
     for (auto [roleAttr, typeAttr] :
          llvm::zip(entry.getRoles(), entry.getTypes())) {
@@ -82,8 +94,7 @@ LogicalResult mlir::mha::writeCHeader(ModuleOp module, StringRef guardName,
     os << " */\nmha_status " << entry.getName() << "(";
     for (auto [i, roleAttr] : llvm::enumerate(entry.getRoles())) {
       TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();
-      bool input = role == TensorRole::query || role == TensorRole::key ||
-                   role == TensorRole::value;
+      bool input = isInputRole(role);
       os << (input ? "const DLTensor *" : "DLTensor *")
          << getParameterName(role) << ", ";
     }

@@ -15,7 +15,9 @@
 // head ablated through mha_options.head_mask, and writes into OUT (or
 // OUT/<function>/ when several functions are analysed, with OUT/report.html
 // linking them): heatmaps.png, head_<h>.png, metrics.json and report.html.
-// mha.multi_head functions are reported as not analysable yet.
+// An mha.multi_head function (a layer) gets return_probs and return_entropy
+// on the layer, reads x.npy, wq.npy, ..., bo.npy, and its importance is the
+// change of the layer output y.
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,6 +47,7 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
 #include <dlfcn.h>
 #include <random>
 
@@ -98,6 +101,7 @@ struct SpecFunction {
   std::string name;
   func::FuncOp func;
   AttentionOp attention;
+  MultiHeadOp layer; // Set instead of `attention` for a layer.
   std::string skipReason;
 };
 
@@ -107,18 +111,20 @@ std::vector<SpecFunction> getSpecFunctions(ModuleOp module) {
   for (auto func : module.getOps<func::FuncOp>()) {
     if (func.isPrivate() || func.isDeclaration())
       continue;
-    SpecFunction f{func.getSymName().str(), func, nullptr, ""};
+    SpecFunction f{func.getSymName().str(), func, nullptr, nullptr, ""};
     SmallVector<AttentionOp> attentions;
-    bool layer = false;
+    SmallVector<MultiHeadOp> layers;
     func.walk([&](Operation *op) {
       if (auto a = dyn_cast<AttentionOp>(op))
         attentions.push_back(a);
-      layer |= isa<MultiHeadOp>(op);
+      if (auto m = dyn_cast<MultiHeadOp>(op))
+        layers.push_back(m);
     });
-    if (layer)
-      f.skipReason = "an mha.multi_head layer: layers cannot be compiled yet "
-                     "(issue 5), so their heads cannot be analysed; importance "
-                     "on the layer output comes with that lowering";
+    if (!layers.empty() && (layers.size() > 1 || !attentions.empty()))
+      f.skipReason = "computes more than one mha op (mha-analyze needs "
+                     "exactly one mha.attention or mha.multi_head)";
+    else if (!layers.empty())
+      f.layer = layers.front();
     else if (attentions.size() != 1)
       f.skipReason = "has " + std::to_string(attentions.size()) +
                      " mha.attention ops (mha-analyze needs exactly one)";
@@ -167,6 +173,58 @@ void addAnalysisResults(func::FuncOp func, AttentionOp op) {
   ret.erase();
   func.setType(b.getFunctionType(func.getArgumentTypes(),
                                  ValueRange(results).getTypes()));
+}
+
+/// The same for a layer: (y, probs, entropy) of its heads.
+void addLayerAnalysisResults(func::FuncOp func, MultiHeadOp op) {
+  OpBuilder b(op);
+  auto x = cast<RankedTensorType>(op.getInput().getType());
+  int64_t hq = op.getNumHeads();
+  Type f32 = b.getF32Type();
+  auto probsType = RankedTensorType::get(
+      {x.getDimSize(0), hq, x.getDimSize(1), x.getDimSize(1)}, f32);
+  auto entropyType =
+      RankedTensorType::get({x.getDimSize(0), hq, x.getDimSize(1)}, f32);
+  SmallVector<Type> types{op.getOutput().getType()};
+  if (op.getReturnLse())
+    types.push_back(op.getLse().getType());
+  types.append({probsType, entropyType});
+  NamedAttrList attrs(op->getAttrDictionary());
+  attrs.set(op.getReturnProbsAttrName(), b.getUnitAttr());
+  attrs.set(op.getReturnEntropyAttrName(), b.getUnitAttr());
+  auto analysed = MultiHeadOp::create(b, op.getLoc(), types, op->getOperands(),
+                                      attrs.getAttrs());
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  b.setInsertionPoint(ret);
+  SmallVector<Value> results{analysed.getOutput(), analysed.getProbs(),
+                             analysed.getEntropy()};
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+  op->dropAllUses();
+  op.erase();
+  func.setType(b.getFunctionType(func.getArgumentTypes(),
+                                 ValueRange(results).getTypes()));
+}
+
+/// The C parameter name of a layer's argument (the library's roles).
+std::string getLayerArgumentName(MultiHeadOp op, Value arg) {
+  if (arg == op.getInput())
+    return "x";
+  if (arg == op.getWq())
+    return "wq";
+  if (arg == op.getWk())
+    return "wk";
+  if (arg == op.getWv())
+    return "wv";
+  if (arg == op.getWo())
+    return "wo";
+  if (arg == op.getBq())
+    return "bq";
+  if (arg == op.getBk())
+    return "bk";
+  if (arg == op.getBv())
+    return "bv";
+  return "bo";
 }
 
 /// The inputs of one call, in C parameter order.
@@ -263,6 +321,66 @@ std::optional<std::string> makeInputs(func::FuncOp func, AttentionOp op,
   return std::nullopt;
 }
 
+/// Reads DIR/<name>.npy for each argument of a layer (x, wq, ..., bo), or
+/// makes seeded random ones (weights scaled by 1/sqrt(rows), so every
+/// projection is about N(0, 1)); sets the layer's B and L.
+std::optional<std::string> makeLayerInputs(func::FuncOp func, MultiHeadOp op,
+                                           ElementKind kind, Inputs &inputs,
+                                           int64_t &layerBatch,
+                                           int64_t &layerLen) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  inputs.description =
+      inputsDir.empty()
+          ? llvm::formatv("random normal, seed {0}", seed.getValue()).str()
+          : "files in " + inputsDir;
+  for (BlockArgument arg : func.getArguments()) {
+    auto type = cast<RankedTensorType>(arg.getType());
+    if (inputsDir.empty()) {
+      HostTensor t(kind, getConcreteLayerShape(arg, batch, seqLen));
+      bool weight = arg == op.getWq() || arg == op.getWk() ||
+                    arg == op.getWv() || arg == op.getWo();
+      double scale = weight ? 1.0 / std::sqrt(double(t.shape[0])) : 1.0;
+      std::vector<double> values(t.numElements());
+      for (double &v : values)
+        v = normal(rng) * scale;
+      t.store(values);
+      inputs.tensors.push_back(std::move(t));
+      continue;
+    }
+    std::string name = getLayerArgumentName(op, arg);
+    SmallString<256> path(inputsDir);
+    llvm::sys::path::append(path, name + ".npy");
+    if (!llvm::sys::fs::exists(path))
+      return llvm::formatv("missing input '{0}' for argument {1} ({2}) of "
+                           "'{3}'",
+                           path, arg.getArgNumber(), name, func.getSymName())
+          .str();
+    NpyArray array;
+    std::string error;
+    if (!readNpy(std::string(path), array, error))
+      return error;
+    if (auto message = checkNpy(array, std::string(path), type, kind))
+      return message;
+    HostTensor t(kind, array.shape);
+    if (kind == ElementKind::bf16) {
+      std::vector<double> values(t.numElements());
+      const float *f = reinterpret_cast<const float *>(array.data.data());
+      for (size_t i = 0; i < values.size(); ++i)
+        values[i] = f[i];
+      t.store(values);
+    } else {
+      t.bytes = array.data;
+    }
+    inputs.tensors.push_back(std::move(t));
+  }
+  const HostTensor &x = inputs.tensors[cast<BlockArgument>(op.getInput())
+                                           .getArgNumber()];
+  layerBatch = x.shape[0];
+  layerLen = x.shape[1];
+  return std::nullopt;
+}
+
 /// The exported functions of the compiled library.
 struct Library {
   void *handle = nullptr;
@@ -276,17 +394,34 @@ struct Library {
 std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
                                    StringRef dir, FunctionAnalysis &a) {
   AttentionOp op = f.attention;
+  MultiHeadOp layer = f.layer;
   const std::string &name = f.name;
-  auto qType = cast<RankedTensorType>(op.getQuery().getType());
-  std::optional<ElementKind> kind = getElementKind(qType.getElementType());
+  Value firstInput = layer ? layer.getInput() : op.getQuery();
+  std::optional<ElementKind> kind = getElementKind(
+      cast<RankedTensorType>(firstInput.getType()).getElementType());
   if (!kind)
     return "'" + name + "': unsupported element type";
   Inputs inputs;
-  if (auto error = makeInputs(f.func, op, *kind, inputs))
-    return error;
-  reference::AttentionProblem pr = getReferenceProblem(op, inputs.shapes);
+  reference::AttentionProblem pr;
+  // The output whose change measures importance: o, or a layer's y.
+  std::vector<int64_t> outputShape;
+  if (layer) {
+    int64_t layerBatch = 0, layerLen = 0;
+    if (auto error = makeLayerInputs(f.func, layer, *kind, inputs,
+                                     layerBatch, layerLen))
+      return error;
+    reference::LayerProblem lp =
+        getLayerProblem(layer, layerBatch, layerLen);
+    pr = lp.attention;
+    outputShape = {pr.batch, pr.queryLen, lp.modelDim};
+  } else {
+    if (auto error = makeInputs(f.func, op, *kind, inputs))
+      return error;
+    pr = getReferenceProblem(op, inputs.shapes);
+    outputShape = {pr.batch, pr.queryHeads, pr.queryLen, pr.valueDim};
+  }
   a.name = name;
-  a.variant = describeVariant(op);
+  a.variant = layer ? "layer " + describeLayer(layer) : describeVariant(op);
   a.elementType = getElementKindName(*kind);
   a.inputs = inputs.description;
   a.batch = pr.batch;
@@ -296,8 +431,11 @@ std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
   a.keyLen = pr.keyLen;
   a.headDim = pr.headDim;
   a.valueDim = pr.valueDim;
-  auto variant = AttentionVariant::get(op, pr.queryHeads, pr.kvHeads,
-                                       pr.headDim);
+  auto variant =
+      layer ? AttentionVariant::get(layer, pr.queryHeads, pr.kvHeads,
+                                    pr.headDim)
+            : AttentionVariant::get(op, pr.queryHeads, pr.kvHeads,
+                                    pr.headDim);
   for (int64_t h = 0; h < pr.queryHeads; ++h) {
     a.kvHead.push_back(variant.kvHead(h));
     a.windowLeft.push_back(variant.windowLeft(h));
@@ -309,7 +447,7 @@ std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
   if (!fn)
     return "the compiled library has no '" + name + "'";
   PatternSizes sizes{pr.batch, pr.queryHeads, pr.queryLen, pr.keyLen};
-  HostTensor o(*kind, {pr.batch, pr.queryHeads, pr.queryLen, pr.valueDim});
+  HostTensor o(*kind, outputShape);
   HostTensor probs(ElementKind::f32,
                    {pr.batch, pr.queryHeads, pr.queryLen, pr.keyLen});
   HostTensor entropy(ElementKind::f32, {pr.batch, pr.queryHeads, pr.queryLen});
@@ -436,7 +574,7 @@ int main(int argc, char **argv) {
     const std::string &name = f.name;
     if (!functions.empty() && !llvm::is_contained(functions, name))
       continue;
-    if (!f.attention) {
+    if (!f.attention && !f.layer) {
       if (!functions.empty())
         return fail("cannot analyse '" + name + "': " + f.skipReason);
       llvm::outs() << "mha-analyze: skipping '" << name << "': "
@@ -457,6 +595,12 @@ int main(int argc, char **argv) {
           return f.name == func.getSymName();
         })) {
       erase.push_back(func);
+      continue;
+    }
+    MultiHeadOp layer;
+    func.walk([&](MultiHeadOp m) { layer = m; });
+    if (layer) {
+      addLayerAnalysisResults(func, layer);
       continue;
     }
     AttentionOp op;

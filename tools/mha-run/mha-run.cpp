@@ -4,7 +4,8 @@
 //
 //   mha-run SPEC.mlir LIB.so [--batch B] [--seq-len L] [--seed N] ...
 //
-// Reads the spec, and for each exported mha.attention function calls the
+// Reads the spec, and for each exported mha.attention or mha.multi_head
+// function calls the
 // compiled library on seeded random normal inputs of the spec's shapes
 // (dynamic B and L from the flags), compares every result with the float64
 // reference of SPEC.md, and prints one table row per function. Exits 1 when
@@ -65,6 +66,153 @@ static cl::list<std::string> functions("function",
                                        cl::desc("Only run these functions"),
                                        cl::cat(category));
 
+/// Runs an exported mha.multi_head function against the float64 layer
+/// reference; prints one row and returns whether it passed.
+static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
+                     const char *(*lastError)(), std::mt19937 &rng) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  Type elt = cast<RankedTensorType>(op.getInput().getType()).getElementType();
+  ElementKind kind = *getElementKind(elt);
+  LayerProblem lp = getLayerProblem(op, batch, seqLen);
+  LayerTensors tensors;
+  auto slotOf = [&](Value arg) -> std::vector<double> * {
+    if (arg == op.getInput())
+      return &tensors.x;
+    if (arg == op.getWq())
+      return &tensors.wq;
+    if (arg == op.getWk())
+      return &tensors.wk;
+    if (arg == op.getWv())
+      return &tensors.wv;
+    if (arg == op.getWo())
+      return &tensors.wo;
+    if (arg == op.getBq())
+      return &tensors.bq;
+    if (arg == op.getBk())
+      return &tensors.bk;
+    if (arg == op.getBv())
+      return &tensors.bv;
+    if (arg == op.getBo())
+      return &tensors.bo;
+    return nullptr;
+  };
+  std::vector<HostTensor> buffers;
+  for (BlockArgument arg : func.getArguments()) {
+    HostTensor buf(kind, getConcreteLayerShape(arg, batch, seqLen));
+    // Weights ~ N(0, 1/rows) keep every projection ~ N(0, 1).
+    double scale = 1.0;
+    if (arg != op.getInput() && buf.shape.size() == 2 &&
+        (arg == op.getWq() || arg == op.getWk() || arg == op.getWv() ||
+         arg == op.getWo()))
+      scale = 1.0 / std::sqrt(double(buf.shape[0]));
+    std::vector<double> values(buf.numElements());
+    for (double &x : values)
+      x = normal(rng) * scale;
+    std::vector<double> stored = buf.store(values);
+    if (std::vector<double> *slot = slotOf(arg))
+      *slot = stored;
+    buffers.push_back(std::move(buf));
+  }
+  // Results in return order: y, and the attention's extras.
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (Value r : ret.getOperands())
+    buffers.emplace_back(r == op.getOutput() ? kind : ElementKind::f32,
+                         getConcreteLayerShape(r, batch, seqLen));
+  std::vector<DLTensor *> args;
+  for (HostTensor &b : buffers)
+    args.push_back(b.getDLTensor());
+  mha_options opts{};
+  opts.num_threads = threads;
+  std::vector<double> times;
+  mha_status status = MHA_OK;
+  for (int rep = 0; rep < std::max(1, repeats.getValue()); ++rep) {
+    auto start = std::chrono::steady_clock::now();
+    status = callExported(fn, args, &opts);
+    auto end = std::chrono::steady_clock::now();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(end - start).count());
+    if (status != MHA_OK)
+      break;
+  }
+  std::sort(times.begin(), times.end());
+  const AttentionProblem &pr = lp.attention;
+  std::string shape =
+      llvm::formatv("B={0} H={1}/{2} L={3} D={4} d={5}", pr.batch,
+                    pr.queryHeads, pr.kvHeads, pr.queryLen, pr.headDim,
+                    lp.modelDim);
+  std::string eltName;
+  llvm::raw_string_ostream(eltName) << elt;
+  if (status != MHA_OK) {
+    llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
+                                  func.getSymName(), describeLayer(op),
+                                  eltName, shape,
+                                  lastError ? lastError() : "error");
+    return false;
+  }
+  double ms = times[times.size() / 2];
+  if (timeOnly) {
+    // Projections 2*B*L*d*(Hq + 2 Hkv)*D + output 2*B*L*Hq*D*d, attention
+    // 4*B*Hq*L*L*D (halved when causal).
+    double bl = double(pr.batch) * pr.queryLen;
+    double flops = 2.0 * bl * lp.modelDim *
+                       (pr.queryHeads + 2 * pr.kvHeads) * pr.headDim +
+                   2.0 * bl * pr.queryHeads * pr.headDim * lp.modelDim +
+                   4.0 * pr.batch * pr.queryHeads * pr.queryLen *
+                       pr.keyLen * pr.headDim * (pr.causal ? 0.5 : 1.0);
+    llvm::outs() << llvm::formatv(
+        "{0,-28} {1,-30} {2,-5} {3,-34} {4,9:f3} ms {5,8:f1} GFLOP/s\n",
+        func.getSymName(), describeLayer(op), eltName, shape, ms,
+        flops / ms * 1e-6);
+    return true;
+  }
+  AttentionResult attention;
+  std::vector<double> want = computeLayer(lp, tensors, &attention);
+  // SPEC.md: layers may round their projections to the element type; the
+  // extras come from f32 projections either way.
+  double tolerance = elt.isF32() ? 1e-5 : 2e-2;
+  bool ok = true;
+  double worst = 0.0;
+  std::string worstName = "y";
+  for (auto [i, r] : llvm::enumerate(ret.getOperands())) {
+    std::vector<double> got = buffers[func.getNumArguments() + i].load();
+    const std::vector<double> &ref =
+        r == op.getOutput() ? want
+        : r == op.getLse()  ? attention.lse
+        : r == op.getProbs() ? attention.probs
+                             : attention.entropy;
+    StringRef name = r == op.getOutput() ? "y"
+                     : r == op.getLse()  ? "lse"
+                     : r == op.getProbs() ? "probs"
+                                          : "entropy";
+    std::vector<double> g, w;
+    for (size_t j = 0; j < got.size(); ++j) {
+      // lse: pruned heads are unspecified, -inf must match exactly.
+      if (name == "lse") {
+        int64_t h = (j / lp.attention.queryLen) % lp.attention.queryHeads;
+        if (!lp.attention.headAlive[h])
+          continue;
+        if (std::isinf(ref[j]) || std::isinf(got[j])) {
+          ok &= got[j] == ref[j];
+          continue;
+        }
+      }
+      g.push_back(got[j]);
+      w.push_back(ref[j]);
+    }
+    double err = relativeError(g, w);
+    if (!(err <= worst)) {
+      worst = err;
+      worstName = name.str();
+    }
+    ok &= err < tolerance;
+  }
+  llvm::outs() << llvm::formatv(
+      "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n",
+      func.getSymName(), describeLayer(op), eltName, shape, worstName, worst,
+      ms, ok ? "ok" : "FAIL");
+  return ok;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -107,10 +255,12 @@ int main(int argc, char **argv) {
       continue;
     mha::AttentionOp op;
     func.walk([&](mha::AttentionOp a) { op = a; });
-    if (!op) {
+    mha::MultiHeadOp layer;
+    func.walk([&](mha::MultiHeadOp m) { layer = m; });
+    if (!op && !layer) {
       llvm::outs() << llvm::formatv("{0,-28} {1}\n", func.getSymName(),
-                                    "skipped: no mha.attention (mha.multi_head "
-                                    "is not compiled yet)");
+                                    "skipped: no mha.attention or "
+                                    "mha.multi_head");
       continue;
     }
     void *fn = dlsym(library, func.getSymName().str().c_str());
@@ -118,6 +268,10 @@ int main(int argc, char **argv) {
       llvm::errs() << "mha-run: error: '" << libraryFile << "' has no '"
                    << func.getSymName() << "'\n";
       allPassed = false;
+      continue;
+    }
+    if (layer) {
+      allPassed &= runLayer(func, layer, fn, lastError, rng);
       continue;
     }
     auto qType = cast<RankedTensorType>(op.getQuery().getType());

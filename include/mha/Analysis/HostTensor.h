@@ -55,7 +55,8 @@ private:
 };
 
 /// Calls an exported `mha_status fn(DLTensor *x N, const mha_options *)`
-/// with N = args.size() tensor pointers (4 to 8).
+/// with N = args.size() tensor pointers (4 to 13: a layer with every bias
+/// and every extra result).
 mha_status callExported(void *fn, const std::vector<DLTensor *> &args,
                         const mha_options *opts);
 

@@ -16,6 +16,7 @@
 #include "mha/Analysis/HostTensor.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/Reference/AttentionReference.h"
+#include "mha/Reference/LayerReference.h"
 
 #include <optional>
 #include <string>
@@ -36,6 +37,18 @@ AttentionShapes getConcreteShapes(AttentionOp op, int64_t batch,
 /// The reference problem of `op` at the given shapes.
 reference::AttentionProblem getReferenceProblem(AttentionOp op,
                                                 const AttentionShapes &shapes);
+
+/// The reference problem of a layer with dynamic B and L taken as `batch`
+/// and `seqLen`.
+reference::LayerProblem getLayerProblem(MultiHeadOp op, int64_t batch,
+                                        int64_t seqLen);
+
+/// Concrete shape of an operand of `op` (x with B and L filled in).
+std::vector<int64_t> getConcreteLayerShape(Value operand, int64_t batch,
+                                           int64_t seqLen);
+
+/// "MHA shared causal rope bias".
+std::string describeLayer(MultiHeadOp op);
 
 /// The element kind of a spec's f32/f16/bf16 type, if it is one of them.
 std::optional<ElementKind> getElementKind(Type type);

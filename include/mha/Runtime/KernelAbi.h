@@ -72,7 +72,18 @@ typedef enum mha_tensor_role {
   MHA_ROLE_OUTPUT = 3,
   MHA_ROLE_LSE = 4,
   MHA_ROLE_PROBS = 5,
-  MHA_ROLE_ENTROPY = 6
+  MHA_ROLE_ENTROPY = 6,
+  /* The tensors of a layer (mha.multi_head). */
+  MHA_ROLE_LAYER_INPUT = 7,
+  MHA_ROLE_QUERY_WEIGHT = 8,
+  MHA_ROLE_KEY_WEIGHT = 9,
+  MHA_ROLE_VALUE_WEIGHT = 10,
+  MHA_ROLE_OUT_WEIGHT = 11,
+  MHA_ROLE_QUERY_BIAS = 12,
+  MHA_ROLE_KEY_BIAS = 13,
+  MHA_ROLE_VALUE_BIAS = 14,
+  MHA_ROLE_OUT_BIAS = 15,
+  MHA_ROLE_LAYER_OUTPUT = 16
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first
@@ -99,6 +110,25 @@ typedef struct mha_memref3 {
 typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h,
                             int64_t t, const uint8_t *head_alive);
 
+/* Layers (mha.multi_head) run in phases over f32 temporaries the runtime
+ * allocates per call. Their signature table continues after the tensors
+ * with MHA_SIG_LAYER_WORDS words, then MHA_SIG_TEMP_WORDS per temporary and
+ * MHA_SIG_PHASE_WORDS per phase. Temporary i is [B, L, cols] (batched) or
+ * [1, L, cols], contiguous; its descriptor follows the tensors'. Phase p
+ * runs the grid B x heads x ceil(L / rows) and completes before p + 1
+ * starts; the runtime head mask applies to the phase marked `masked` (the
+ * attention), every head of the other phases is alive. */
+enum { MHA_SIG_LAYER_NUM_TEMPS = 0, MHA_SIG_LAYER_NUM_PHASES = 1,
+       MHA_SIG_LAYER_WORDS = 2 };
+enum { MHA_SIG_TEMP_BATCHED = 0, MHA_SIG_TEMP_COLS = 1, MHA_SIG_TEMP_WORDS = 2 };
+enum { MHA_SIG_PHASE_HEADS = 0, MHA_SIG_PHASE_ROWS = 1,
+       MHA_SIG_PHASE_MASKED = 2, MHA_SIG_PHASE_WORDS = 3 };
+
+/* Computes work item (b, h, t) of phase `phase` of a layer. */
+typedef void (*mha_layer_work_fn)(void **descriptors, int64_t phase,
+                                  int64_t b, int64_t h, int64_t t,
+                                  const uint8_t *head_alive);
+
 /* Vector ISA levels; a library holds one work function per level it was
  * compiled for and its exported functions pick with mha_rt_cpu_isa(). */
 enum {
@@ -124,6 +154,14 @@ int32_t mha_rt_launch(const int64_t *signature, const char *name,
                       const char *const *arg_names,
                       const DLTensor *const *tensors,
                       const mha_options *options, mha_work_fn work);
+
+/* mha_rt_launch for layers: checks the call, allocates the temporaries,
+ * runs the phases and frees the temporaries. */
+int32_t mha_rt_launch_layer(const int64_t *signature, const char *name,
+                            const char *const *arg_names,
+                            const DLTensor *const *tensors,
+                            const mha_options *options,
+                            mha_layer_work_fn work);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1462,6 +1462,14 @@ func.func @step_fma_bf16_query(%q: memref<?x32xbf16>, %k: memref<?x32xbf16>, %v:
 
 // -----
 
+func.func @linear_rank(%x: tensor<8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects x [B, L, K], W [K, N] and y [B, L, N]}}
+  %y = mha.linear %x, %w : tensor<8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
 // bf16_pairs micro-kernels take bf16 operands and bf16 pair scratch.
 func.func @step_pairs_f32_scratch(%q: memref<?x32xbf16>, %k: memref<?x32xbf16>, %v: memref<?x32xbf16>,
                                   %acc: memref<?x32xf32>, %m: memref<?xf32>, %kt: memref<32x64xf32>, %vp: memref<64x32xf32>,
@@ -1473,6 +1481,14 @@ func.func @step_pairs_f32_scratch(%q: memref<?x32xbf16>, %k: memref<?x32xbf16>, 
       scale(%f, %f) at(%i, %i) window(%i, %i, %i)
       {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = bf16_pairs>}
   return
+}
+
+// -----
+
+func.func @linear_k(%x: tensor<1x8x12xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{x has 12 columns but W has 16 rows}}
+  %y = mha.linear %x, %w : tensor<1x8x12xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
 }
 
 // -----
@@ -1492,6 +1508,14 @@ func.func @step_pairs_shape(%q: memref<?x32xbf16>, %k: memref<?x32xbf16>, %v: me
 
 // -----
 
+func.func @linear_replicas(%x: tensor<1x8x16xf32>, %w: tensor<16x8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects y with 24 columns (3 x 8), found 16}}
+  %y = mha.linear %x, %w {replicas = 3} : tensor<1x8x16xf32>, tensor<16x8xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
 // bf16_pairs needs an even head dim (pairs) and 16 lanes.
 func.func @step_pairs_odd_dim(%q: memref<?x33xbf16>, %k: memref<?x33xbf16>, %v: memref<?x32xbf16>,
                               %acc: memref<?x32xf32>, %m: memref<?xf32>, %kp: memref<16x128xbf16>, %vp: memref<32x64xbf16>,
@@ -1507,10 +1531,90 @@ func.func @step_pairs_odd_dim(%q: memref<?x33xbf16>, %k: memref<?x33xbf16>, %v: 
 
 // -----
 
+func.func @linear_bias(%x: tensor<1x8x16xf32>, %w: tensor<16x8xf32>, %b: tensor<8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects a bias [16] or [2, 8]}}
+  %y = mha.linear %x, %w, %b {replicas = 2, head_dim = 8} : tensor<1x8x16xf32>, tensor<16x8xf32>, tensor<8xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
 // The dot kind is an enum: fma or bf16_pairs.
 func.func @micro_kernel_bad_dot() attributes {
   // expected-error @+2 {{expected one of [fma, bf16_pairs] for how the micro-kernels of a flash step form their dot products, got: int8}}
   // expected-error @+1 {{failed to parse Mha_MicroKernelAttr parameter 'dot'}}
   mk = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = int8>} {
   return
+}
+
+// -----
+
+func.func @linear_rope_no_head_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{rope_theta, live_blocks and live_input_blocks need head_dim}}
+  %y = mha.linear %x, %w {rope_theta = 1.0e4 : f32} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_odd_rope(%x: tensor<1x8x15xf32>, %w: tensor<15x15xf32>) -> tensor<1x8x15xf32> {
+  // expected-error @+1 {{RoPE needs an even head_dim and rope_theta > 0}}
+  %y = mha.linear %x, %w {head_dim = 5, rope_theta = 1.0e4 : f32} : tensor<1x8x15xf32>, tensor<15x15xf32> -> tensor<1x8x15xf32>
+  return %y : tensor<1x8x15xf32>
+}
+
+// -----
+
+func.func @linear_head_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{head_dim 6 must divide N = 16}}
+  %y = mha.linear %x, %w {head_dim = 6, live_blocks = array<i64: 0>} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_live_blocks(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{'live_blocks' must list increasing blocks in [0, 2), found 2}}
+  %y = mha.linear %x, %w {head_dim = 8, live_blocks = array<i64: 0, 2>} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_live_input_blocks(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{'live_input_blocks' must list increasing blocks in [0, 2), found 1}}
+  %y = mha.linear %x, %w {head_dim = 8, live_input_blocks = array<i64: 1, 1>} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @split_heads_cols(%x: tensor<1x8x16xf32>) -> tensor<1x3x8x5xf32> {
+  // expected-error @+1 {{expects 16 columns to be H x D with static H and D}}
+  %y = mha.split_heads %x : tensor<1x8x16xf32> -> tensor<1x3x8x5xf32>
+  return %y : tensor<1x3x8x5xf32>
+}
+
+// -----
+
+func.func @merge_heads_len(%x: tensor<1x2x8x8xf32>) -> tensor<1x9x16xf32> {
+  // expected-error @+1 {{B and L must agree}}
+  %y = mha.merge_heads %x : tensor<1x2x8x8xf32> -> tensor<1x9x16xf32>
+  return %y : tensor<1x9x16xf32>
+}
+
+// -----
+
+func.func @split_heads_type(%x: tensor<1x8x16xf32>) -> tensor<1x2x8x8xf16> {
+  // expected-error @+1 {{element types differ}}
+  %y = mha.split_heads %x : tensor<1x8x16xf32> -> tensor<1x2x8x8xf16>
+  return %y : tensor<1x2x8x8xf16>
+}
+
+// -----
+
+func.func @linear_input_blocks_k(%x: tensor<1x8x12xf32>, %w: tensor<12x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{live_input_blocks needs head_dim 8 to divide K = 12}}
+  %y = mha.linear %x, %w {head_dim = 8, live_input_blocks = array<i64: 0>} : tensor<1x8x12xf32>, tensor<12x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
 }

@@ -499,3 +499,17 @@ func.func @discardable_attribute(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64x
        -> tensor<2x4x16x64xf32>
   return %o : tensor<2x4x16x64xf32>
 }
+
+// The ops of an expanded layer round-trip: a projection with bias, RoPE and
+// pruned blocks, the head views.
+// CHECK-LABEL: func.func @expanded_layer_ops
+// CHECK: mha.linear %{{.+}}, %{{.+}}, %{{.+}} {head_dim = 8 : i64, live_blocks = array<i64: 1>, live_input_blocks = array<i64: 0>, replicas = 2 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x16xbf16>, tensor<16x8xbf16>, tensor<2x8xbf16> -> tensor<?x?x16xf32>
+// CHECK: mha.split_heads %{{.+}} : tensor<?x?x16xf32> -> tensor<?x2x?x8xf32>
+// CHECK: mha.merge_heads %{{.+}} : tensor<?x2x?x8xf32> -> tensor<?x?x16xf32>
+func.func @expanded_layer_ops(%x: tensor<?x?x16xbf16>, %w: tensor<16x8xbf16>, %b: tensor<2x8xbf16>) -> tensor<?x?x16xf32> {
+  %q = mha.linear %x, %w, %b {replicas = 2, head_dim = 8, rope_theta = 1.0e4 : f32, live_blocks = array<i64: 1>, live_input_blocks = array<i64: 0>}
+     : tensor<?x?x16xbf16>, tensor<16x8xbf16>, tensor<2x8xbf16> -> tensor<?x?x16xf32>
+  %h = mha.split_heads %q : tensor<?x?x16xf32> -> tensor<?x2x?x8xf32>
+  %m = mha.merge_heads %h : tensor<?x2x?x8xf32> -> tensor<?x?x16xf32>
+  return %m : tensor<?x?x16xf32>
+}

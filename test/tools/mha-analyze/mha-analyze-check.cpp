@@ -96,7 +96,29 @@ struct Spec {
   OwningOpRef<ModuleOp> module;
   func::FuncOp func;
   AttentionOp op;
+  MultiHeadOp layer; // Instead of `op` for a layer.
 };
+
+/// The C parameter name of a layer's argument.
+std::string getLayerArgumentName(MultiHeadOp op, Value arg) {
+  if (arg == op.getInput())
+    return "x";
+  if (arg == op.getWq())
+    return "wq";
+  if (arg == op.getWk())
+    return "wk";
+  if (arg == op.getWv())
+    return "wv";
+  if (arg == op.getWo())
+    return "wo";
+  if (arg == op.getBq())
+    return "bq";
+  if (arg == op.getBk())
+    return "bk";
+  if (arg == op.getBv())
+    return "bv";
+  return "bo";
+}
 
 bool loadSpec(const std::string &path, const std::string &name, Spec &spec) {
   DialectRegistry registry;
@@ -112,10 +134,37 @@ bool loadSpec(const std::string &path, const std::string &name, Spec &spec) {
     return false;
   }
   spec.func.walk([&](AttentionOp a) { spec.op = a; });
-  return static_cast<bool>(spec.op);
+  spec.func.walk([&](MultiHeadOp m) { spec.layer = m; });
+  return spec.op || spec.layer;
+}
+
+/// x, wq, ..., bo of a layer: normal, weights scaled by 1/sqrt(rows).
+int writeLayerInputs(Spec &spec, std::map<std::string, std::string> &flags) {
+  std::mt19937 rng(std::stoul(flags["seed"]));
+  bool f16 = cast<RankedTensorType>(spec.layer.getInput().getType())
+                 .getElementType()
+                 .isF16();
+  for (BlockArgument arg : spec.func.getArguments()) {
+    std::vector<int64_t> shape = getConcreteLayerShape(
+        arg, std::stoll(flags["batch"]), std::stoll(flags["seq-len"]));
+    int64_t n = 1;
+    for (int64_t s : shape)
+      n *= s;
+    std::string name = getLayerArgumentName(spec.layer, arg);
+    std::vector<double> values = randomNormal(n, rng);
+    if (name.front() == 'w')
+      for (double &v : values)
+        v /= std::sqrt(double(shape[0]));
+    if (!writeArray(flags["o"] + "/" + name + ".npy", f16 ? "f16" : "f32",
+                    shape, values))
+      return 1;
+  }
+  return 0;
 }
 
 int writeInputs(Spec &spec, std::map<std::string, std::string> &flags) {
+  if (spec.layer)
+    return writeLayerInputs(spec, flags);
   AttentionShapes shapes =
       getConcreteShapes(spec.op, std::stoll(flags["batch"]),
                         std::stoll(flags["seq-len"]));
@@ -160,11 +209,37 @@ std::vector<double> readInput(const std::string &dir, const std::string &name,
 }
 
 int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
-  auto qType = cast<RankedTensorType>(spec.op.getQuery().getType());
-  ElementKind kind = *getElementKind(qType.getElementType());
+  Value first = spec.layer ? spec.layer.getInput() : spec.op.getQuery();
+  ElementKind kind = *getElementKind(
+      cast<RankedTensorType>(first.getType()).getElementType());
   std::map<std::string, std::vector<double>> data;
   AttentionShapes shapes;
-  for (BlockArgument arg : spec.func.getArguments()) {
+  // A layer: importance is measured on its output y.
+  LayerProblem lp;
+  LayerTensors lt;
+  if (spec.layer) {
+    std::vector<int64_t> xShape;
+    for (BlockArgument arg : spec.func.getArguments()) {
+      std::string name = getLayerArgumentName(spec.layer, arg);
+      std::vector<int64_t> shape;
+      std::vector<double> values =
+          readInput(flags["inputs"], name, kind, shape);
+      if (name == "x")
+        xShape = shape;
+      (name == "x"    ? lt.x
+       : name == "wq" ? lt.wq
+       : name == "wk" ? lt.wk
+       : name == "wv" ? lt.wv
+       : name == "wo" ? lt.wo
+       : name == "bq" ? lt.bq
+       : name == "bk" ? lt.bk
+       : name == "bv" ? lt.bv
+                      : lt.bo) = values;
+    }
+    lp = getLayerProblem(spec.layer, xShape[0], xShape[1]);
+  }
+  for (BlockArgument arg : spec.layer ? ArrayRef<BlockArgument>()
+                                      : spec.func.getArguments()) {
     std::string name = getArgumentName(spec.op, arg);
     std::vector<int64_t> shape;
     data[name] = readInput(flags["inputs"], name, kind, shape);
@@ -172,20 +247,29 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
         shape;
   }
   // Self-attention specs pass one argument as several roles.
-  if (spec.op.getKey() == spec.op.getQuery()) {
+  if (!spec.layer && spec.op.getKey() == spec.op.getQuery()) {
     data["k"] = data["q"];
     shapes.key = shapes.query;
   }
-  if (spec.op.getValue() == spec.op.getQuery()) {
+  if (!spec.layer && spec.op.getValue() == spec.op.getQuery()) {
     data["v"] = data["q"];
     shapes.value = shapes.query;
   }
-  if (spec.op.getValue() == spec.op.getKey()) {
+  if (!spec.layer && spec.op.getValue() == spec.op.getKey()) {
     data["v"] = data["k"];
     shapes.value = shapes.key;
   }
-  AttentionProblem pr = getReferenceProblem(spec.op, shapes);
-  AttentionResult ref = computeAttention(pr, data["q"], data["k"], data["v"]);
+  AttentionProblem pr;
+  AttentionResult ref;
+  std::vector<double> output; // o, or a layer's y
+  if (spec.layer) {
+    pr = lp.attention;
+    output = computeLayer(lp, lt, &ref);
+  } else {
+    pr = getReferenceProblem(spec.op, shapes);
+    ref = computeAttention(pr, data["q"], data["k"], data["v"]);
+    output = ref.output;
+  }
   const int64_t B = pr.batch, H = pr.queryHeads, Lq = pr.queryLen,
                 Lk = pr.keyLen;
 
@@ -264,15 +348,23 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
       problems.push_back(
           llvm::formatv("entropy {0} != {1}", gotEntropy, entropy).str());
 
-    // Importance: the relative change of o when head h is pruned.
-    AttentionProblem ablated = pr;
-    ablated.headAlive[h] = false;
-    std::vector<double> without =
-        computeAttention(ablated, data["q"], data["k"], data["v"]).output;
+    // Importance: the relative change of o (a layer: y) when head h is
+    // pruned.
+    std::vector<double> without;
+    if (spec.layer) {
+      LayerProblem ablated = lp;
+      ablated.attention.headAlive[h] = false;
+      without = computeLayer(ablated, lt);
+    } else {
+      AttentionProblem ablated = pr;
+      ablated.headAlive[h] = false;
+      without =
+          computeAttention(ablated, data["q"], data["k"], data["v"]).output;
+    }
     double diff = 0.0, norm = 0.0;
     for (size_t e = 0; e < without.size(); ++e) {
-      diff += std::pow(ref.output[e] - without[e], 2);
-      norm += std::pow(ref.output[e], 2);
+      diff += std::pow(output[e] - without[e], 2);
+      norm += std::pow(output[e], 2);
     }
     double importance = norm > 0 ? std::sqrt(diff / norm) : 0.0;
     double gotImportance = number("importance");

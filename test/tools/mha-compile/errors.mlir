@@ -13,6 +13,7 @@
 // RUN: not mha-compile %s -o %t/lib.so --rows=-1 2>&1 | FileCheck %s --check-prefix=ROWS
 // RUN: not mha-compile %s -o %t/lib.so --runtime-lib=%t/nope.a 2>&1 | FileCheck %s --check-prefix=RUNTIME
 // RUN: not mha-compile %S/Inputs/layer.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=LAYER
+// RUN: not mha-compile %S/Inputs/small_layer.mlir --target=nvptx -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPU-LAYER
 // RUN: not mha-compile %S/Inputs/invalid.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=INVALID
 // RUN: not mha-compile %S/Inputs/empty.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=EMPTY
 // RUN: not mha-compile %s -o %t/lib.so --rows=4096 2>&1 | FileCheck %s --check-prefix=SCRATCH
@@ -28,7 +29,8 @@
 // MISSING: mha-compile: error: cannot open input file '{{.*}}missing.mlir'
 // ROWS: mha-compile: error: --rows and --cols must be >= 0 (0: chosen by the compiler)
 // RUNTIME: mha-compile: error: cannot find the mha runtime library '{{.*}}nope.a'
-// LAYER: error: mha.multi_head is not supported by the CPU pipeline yet
+// LAYER: error: head dim D = 2048 is not supported by the CPU pipeline (at most 1024)
+// GPU-LAYER: error: mha.multi_head is compiled for the CPU only, after mha-expand-layer (mha-cpu-pipeline runs it); the GPU back end compiles mha.attention functions
 // INVALID: error: 'mha.attention' op query heads (6) must be a multiple of key/value heads (4)
 // SCRATCH: error: tiles of 4096 rows x 128 keys need {{[0-9]+}} bytes of scratch per work item, more than the 1048576 allowed: use smaller rows/cols
 // EMPTY: mha-compile: error: '{{.*}}empty.mlir' has no public func.func to export

@@ -42,8 +42,41 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "probs";
   case TensorRole::entropy:
     return "entropy";
+  case TensorRole::layer_input:
+    return "x";
+  case TensorRole::query_weight:
+    return "wq";
+  case TensorRole::key_weight:
+    return "wk";
+  case TensorRole::value_weight:
+    return "wv";
+  case TensorRole::out_weight:
+    return "wo";
+  case TensorRole::query_bias:
+    return "bq";
+  case TensorRole::key_bias:
+    return "bk";
+  case TensorRole::value_bias:
+    return "bv";
+  case TensorRole::out_bias:
+    return "bo";
+  case TensorRole::layer_output:
+    return "y";
   }
   llvm_unreachable("unknown tensor role");
+}
+
+bool mlir::mha::isInputRole(TensorRole role) {
+  switch (role) {
+  case TensorRole::output:
+  case TensorRole::lse:
+  case TensorRole::probs:
+  case TensorRole::entropy:
+  case TensorRole::layer_output:
+    return false;
+  default:
+    return true;
+  }
 }
 
 /// The size symbols of a tensor's dimensions, by role (KernelAbi.h).
@@ -67,6 +100,11 @@ static SmallVector<int64_t> getDimSymbols(TensorRole role) {
   case TensorRole::probs:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
             MHA_SYM_KEY_LEN};
+  case TensorRole::layer_input:
+  case TensorRole::layer_output:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_LEN, MHA_SYM_NONE};
+  default: // Weights and biases: static sizes only.
+    return {MHA_SYM_NONE, MHA_SYM_NONE};
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -77,12 +115,13 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   words[MHA_SIG_NUM_TENSORS] = entry.getRoles().size();
   int64_t numInputs = 0;
   for (Attribute a : entry.getRoles()) {
-    TensorRole role = cast<TensorRoleAttr>(a).getValue();
-    if (role == TensorRole::query || role == TensorRole::key ||
-        role == TensorRole::value)
+    if (isInputRole(cast<TensorRoleAttr>(a).getValue()))
       ++numInputs;
   }
   words[MHA_SIG_NUM_INPUTS] = numInputs;
+  bool layer = llvm::any_of(entry.getRoles(), [](Attribute a) {
+    return cast<TensorRoleAttr>(a).getValue() == TensorRole::layer_input;
+  });
   words[MHA_SIG_GRID_HEADS] = entry.getGridHeads();
   words[MHA_SIG_ROWS_PER_ITEM] = entry.getRowsPerItem();
   words[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_BATCH;
@@ -98,6 +137,9 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
     tensor[MHA_SIG_T_DTYPE_BITS] = elt.getIntOrFloatBitWidth();
     tensor[MHA_SIG_T_RANK] = type.getRank();
     SmallVector<int64_t> symbols = getDimSymbols(role);
+    // A layer's keys are its queries: probs [B, Hq, L, L].
+    if (layer && role == TensorRole::probs)
+      symbols[3] = MHA_SYM_QUERY_LEN;
     for (int64_t d = 0; d < type.getRank(); ++d) {
       tensor[MHA_SIG_T_DIMS + 2 * d] = symbols[d];
       int64_t size = type.getDimSize(d);
@@ -159,6 +201,7 @@ HostGlue::emitExported(StringRef launcher,
   size_t numTensors = entry.getRoles().size();
   // The signature table.
   SmallVector<int64_t> words = buildSignatureTable(entry);
+  words.append(extraSignatureWords);
   auto tableType = LLVM::LLVMArrayType::get(i64, words.size());
   std::string signature = (name + "__signature").str();
   LLVM::GlobalOp::create(
@@ -268,10 +311,16 @@ LogicalResult EntryPointEmitter::emit() {
   b.setInsertionPointToEnd(module.getBody());
   size_t numTensors = entry.getRoles().size();
 
-  // void name__work(void **descs, i64 b, i64 h, i64 t, const uint8_t *alive)
+  // void name__work(void **descs, i64 b, i64 h, i64 t, const uint8_t *alive);
+  // layers take the phase before b.
+  auto plan = kernel->getAttrOfType<LayerPlanAttr>("mha.layer_plan");
+  SmallVector<Type> workArgs{ptrType, i64, i64, i64, ptrType};
+  if (plan)
+    workArgs.insert(workArgs.begin() + 1, i64);
   auto workType = LLVM::LLVMFunctionType::get(
-      LLVM::LLVMVoidType::get(b.getContext()),
-      {ptrType, i64, i64, i64, ptrType});
+      LLVM::LLVMVoidType::get(b.getContext()), workArgs);
+  size_t numDescriptors = numTensors + (plan ? plan.getTempCols().size() : 0);
+  unsigned gridArg = plan ? 2 : 1;
   // Work functions other objects of the library call are hidden, not
   // internal.
   bool shared = !options.exportFunctions || options.dispatch;
@@ -284,21 +333,24 @@ LogicalResult EntryPointEmitter::emit() {
     Block *body = work.addEntryBlock(b);
     OpBuilder wb = OpBuilder::atBlockBegin(body);
     SmallVector<Value> args;
-    for (size_t i = 0; i < numTensors; ++i) {
+    for (size_t i = 0; i < numDescriptors; ++i) {
       Value slot = LLVM::GEPOp::create(
           wb, loc, ptrType, ptrType, body->getArgument(0),
           ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
       args.push_back(LLVM::LoadOp::create(wb, loc, ptrType, slot));
     }
-    Value head = body->getArgument(2);
+    Value head = body->getArgument(gridArg + 1);
     Value aliveSlot = LLVM::GEPOp::create(wb, loc, ptrType, i8,
-                                          body->getArgument(4),
+                                          body->getArgument(gridArg + 3),
                                           ArrayRef<LLVM::GEPArg>{head});
     Value aliveByte = LLVM::LoadOp::create(wb, loc, i8, aliveSlot);
     Value alive = LLVM::ICmpOp::create(
         wb, loc, LLVM::ICmpPredicate::ne, aliveByte,
         LLVM::ConstantOp::create(wb, loc, i8, wb.getI8IntegerAttr(0)));
-    args.append({body->getArgument(1), head, body->getArgument(3), alive});
+    if (plan)
+      args.push_back(body->getArgument(1));
+    args.append({body->getArgument(gridArg), head,
+                 body->getArgument(gridArg + 2), alive});
     if (ciface.getNumArguments() != args.size())
       return kernel.emitError() << "C wrapper '" << cifaceName << "' takes "
                                 << ciface.getNumArguments()
@@ -306,8 +358,20 @@ LogicalResult EntryPointEmitter::emit() {
     LLVM::CallOp::create(wb, loc, ciface, args);
     LLVM::ReturnOp::create(wb, loc, ValueRange{});
   }
+  if (plan) {
+    glue.extraSignatureWords = {(int64_t)plan.getTempCols().size(),
+                                (int64_t)plan.getPhaseHeads().size()};
+    for (auto [batched, cols] :
+         llvm::zip(plan.getTempBatched(), plan.getTempCols()))
+      glue.extraSignatureWords.append({batched, cols});
+    for (auto [heads, rows, masked] :
+         llvm::zip(plan.getPhaseHeads(), plan.getPhaseRows(),
+                   plan.getPhaseMasked()))
+      glue.extraSignatureWords.append({heads, rows, masked});
+  }
   if (options.exportFunctions)
-    return glue.emitExported("mha_rt_launch", [&](OpBuilder &eb) {
+    return glue.emitExported(plan ? "mha_rt_launch_layer" : "mha_rt_launch",
+                             [&](OpBuilder &eb) {
       return selectWork(eb, workType);
     });
   return success();

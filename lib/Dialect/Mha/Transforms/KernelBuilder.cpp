@@ -53,8 +53,9 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
     }
     if (isa<MultiHeadOp>(op))
       return op.emitError()
-             << "mha.multi_head is not supported by the CPU pipeline yet: "
-             << "export mha.attention functions instead";
+             << "mha.multi_head is compiled for the CPU only, after "
+             << "mha-expand-layer (mha-cpu-pipeline runs it); the GPU back "
+             << "end compiles mha.attention functions";
     return op.emitError() << "'" << op.getName()
                           << "' is not supported in an exported function: "
                           << "its body must be one mha.attention of the "

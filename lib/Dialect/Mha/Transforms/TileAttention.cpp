@@ -16,6 +16,8 @@
 #include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
 #include "mha/Dialect/Mha/Transforms/Passes.h"
 
+#include "TileAttention.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -58,15 +60,6 @@ Value subviewTrailing(OpBuilder &b, Location loc, Value source,
                                    source, offsets, sizes, strides);
 }
 
-/// Tile sizes and micro-kernel shape of one function.
-struct TileChoice {
-  int64_t rows;   // query rows per work item
-  int64_t cols;   // keys per kv tile
-  int64_t paddedValueDim;
-  MicroKernelAttr microKernel;
-};
-
-int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   using MhaTilePassBase::MhaTilePassBase;
@@ -84,9 +77,19 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
         collectExportedFunctions(module);
     if (failed(funcs))
       return signalPassFailure();
-    for (func::FuncOp func : *funcs)
-      if (failed(tileFunction(func)))
+    for (func::FuncOp func : *funcs) {
+      bool isLayer = !func.getOps<LinearOp>().empty();
+      LogicalResult tiled =
+          isLayer ? tileLayerFunction(
+                        module, func,
+                        [&](int64_t d, int64_t dv) {
+                          return chooseTiles(func.getContext(), d, dv);
+                        },
+                        vectorWidth)
+                  : tileFunction(func);
+      if (failed(tiled))
         return signalPassFailure();
+    }
   }
 
   LogicalResult tileFunction(func::FuncOp func);
@@ -143,7 +146,6 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   ModuleOp module = getOperation();
 
   AttentionShape shape = AttentionShape::get(attention);
-  RankedTensorType qType = shape.query;
   int64_t numHeads = shape.numHeads, numKvHeads = shape.numKvHeads;
   int64_t headDim = shape.headDim, valueDim = shape.valueDim;
   // Rows of the head dims live in vector registers; keep them bounded.
@@ -197,21 +199,50 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
                                       ArrayAttr::get(ctx, types)));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  KernelBuilder w(b, loc, module, name);
 
   // Map each role to its kernel argument.
   auto argFor = [&](Value tensor) {
     return getParameterArgument(func, *entry, tensor);
   };
-  Value q = argFor(attention.getQuery()), k = argFor(attention.getKey()),
-        v = argFor(attention.getValue()), o = argFor(attention.getOutput()),
-        lse = argFor(attention.getLse()), probs = argFor(attention.getProbs()),
-        entropy = argFor(attention.getEntropy());
   unsigned numParams = params.size();
   Value batchIdx = entry->getArgument(numParams);
   Value head = entry->getArgument(numParams + 1);
   Value tile = entry->getArgument(numParams + 2);
   Value aliveArg = entry->getArgument(numParams + 3);
+
+  emitAttentionWorkItem(b, module, name, attention, tiles,
+                        {argFor(attention.getQuery()),
+                         argFor(attention.getKey()),
+                         argFor(attention.getValue()),
+                         argFor(attention.getOutput()),
+                         argFor(attention.getLse()),
+                         argFor(attention.getProbs()),
+                         argFor(attention.getEntropy()), batchIdx, head, tile,
+                         aliveArg});
+  func::ReturnOp::create(b, loc);
+
+  func.erase();
+  return success();
+}
+
+} // namespace
+
+void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
+                                      StringRef name, AttentionOp attention,
+                                      const TileChoice &tiles,
+                                      const AttentionWorkItem &item) {
+  Location loc = attention.getLoc();
+  AttentionShape shape = AttentionShape::get(attention);
+  RankedTensorType qType = shape.query;
+  int64_t numHeads = shape.numHeads, numKvHeads = shape.numKvHeads;
+  int64_t headDim = shape.headDim, valueDim = shape.valueDim;
+  AttentionVariant variant =
+      AttentionVariant::get(attention, numHeads, numKvHeads, headDim);
+  KernelBuilder w(b, loc, module, name);
+  Value q = item.q, k = item.k, v = item.v, o = item.o, lse = item.lse,
+        probs = item.probs, entropy = item.entropy;
+  Value batchIdx = item.batch, head = item.head, tile = item.tile,
+        aliveArg = item.alive;
 
   // Rows of this work item and the KV head it reads.
   Value queryLen = memref::DimOp::create(b, loc, q, 2);
@@ -412,10 +443,5 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
                                   oTile, lseTile, entropyTile);
   if (probsTile)
     AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
-  func::ReturnOp::create(b, loc);
-
-  func.erase();
-  return success();
 }
 
-} // namespace

@@ -24,6 +24,9 @@ namespace mlir::mha {
 /// The C parameter name of a tensor of the given role ("q", "lse", ...).
 llvm::StringRef getParameterName(TensorRole role);
 
+/// Whether a tensor of this role is read (an argument), not written.
+bool isInputRole(TensorRole role);
+
 /// The signature table the runtime checks calls against (KernelAbi.h).
 llvm::SmallVector<int64_t> buildSignatureTable(EntryPointAttr entry);
 
@@ -63,6 +66,8 @@ public:
   Location loc;
   Type ptrType, i64, i32, i8;
   LLVM::LLVMFuncOp exportedFunction;
+  /// Appended to the signature table (a layer's temporaries and phases).
+  SmallVector<int64_t> extraSignatureWords;
 };
 
 } // namespace mlir::mha

@@ -7,6 +7,62 @@
 
 include "mlir/Pass/PassBase.td"
 
+def MhaExpandLayerPass : Pass<"mha-expand-layer"> {
+  let summary = "Expand mha.multi_head into projections, attention and the "
+                "output projection";
+  let description = [{
+    Rewrites every `mha.multi_head` into `mha.linear` projections (bias and
+    RoPE as their epilogue; one shared projection replicated per head for
+    `#mha.sharing<shared_head_bias>`), `mha.split_heads` views, one
+    `mha.attention` carrying every attention attribute of the layer, an
+    `mha.merge_heads` view and the output projection. Intermediates are f32
+    whatever the layer's element type.
+
+    Before:
+    ```mlir
+    %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, causal}
+        : tensor<?x?x512xf32>, ... -> tensor<?x?x512xf32>
+    ```
+    After:
+    ```mlir
+    %q = mha.linear %x, %wq {head_dim = 64 : i64} : ... -> tensor<?x?x512xf32>
+    %k = mha.linear %x, %wk {head_dim = 64 : i64} : ...
+    %v = mha.linear %x, %wv {head_dim = 64 : i64} : ...
+    %qh = mha.split_heads %q : tensor<?x?x512xf32> -> tensor<?x8x?x64xf32>
+    ...
+    %o = mha.attention %qh, %kh, %vh {causal} : ...
+    %oc = mha.merge_heads %o : tensor<?x8x?x64xf32> -> tensor<?x?x512xf32>
+    %y = mha.linear %oc, %wo {head_dim = 64 : i64} : ... -> tensor<?x?x512xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
+def MhaPruneHeadsPass : Pass<"mha-prune-heads"> {
+  let summary = "Remove the work of heads a static head_mask prunes";
+  let description = [{
+    For an expanded layer whose `mha.attention` has a static `head_mask`:
+    the query projection computes only the live heads' columns, the key and
+    value projections only the KV heads some live query head reads, and the
+    output projection reduces only over the live heads' rows of `Wo`
+    (`live_blocks` / `live_input_blocks` of `mha.linear`). The attention
+    itself already skips pruned heads.
+
+    Before:
+    ```mlir
+    %q = mha.linear %x, %wq {head_dim = 64 : i64} : ...
+    %o = mha.attention %qh, %kh, %vh {head_mask = array<i1: true, false>} : ...
+    %y = mha.linear %oc, %wo {head_dim = 64 : i64} : ...
+    ```
+    After:
+    ```mlir
+    %q = mha.linear %x, %wq {head_dim = 64 : i64, live_blocks = array<i64: 0>} : ...
+    %o = mha.attention %qh, %kh, %vh {head_mask = array<i1: true, false>} : ...
+    %y = mha.linear %oc, %wo {head_dim = 64 : i64, live_input_blocks = array<i64: 0>} : ...
+    ```
+  }];
+}
+
 def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
   let summary = "Tile mha.attention into flash-attention work-item kernels";
   let description = [{
@@ -18,6 +74,13 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
     `masked` only on tiles that cross a mask boundary, so a local head costs
     what its window costs. The kernel carries `#mha.entry_point` so that
     `mha-emit-entry-points` can export the C function.
+
+    A function computing an expanded layer (`mha-expand-layer`) becomes one
+    kernel whose work items belong to phases (`#mha.layer_plan`): the RoPE
+    table, the Q/K/V projections (register-blocked vector FMA GEMMs with
+    bias and RoPE as epilogue), the attention above on `[B, H, L, D]`
+    strided views of the `[B, L, H*D]` f32 temporaries, and the output
+    projection. The kernel takes the phase number before `(b, h, t)`.
 
     Before:
     ```mlir
@@ -60,8 +123,8 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -1,0 +1,96 @@
+//===- MhaLayerOps.td - Ops of an expanded layer -----------*- tablegen -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// What `mha-expand-layer` turns an `mha.multi_head` into: projections
+// (`mha.linear`, with bias and RoPE as its epilogue) and the views that move
+// between the `[B, L, H*D]` layout of a projection and the `[B, H, L, D]`
+// layout of `mha.attention` without copying.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_DIALECT_MHA_LAYER_OPS_TD
+#define MHA_DIALECT_MHA_LAYER_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mha/MhaDialect.td"
+
+def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
+  let summary = "a projection y = x W (+ bias), with an optional RoPE epilogue";
+  let description = [{
+    `x [B, L, K]`, `W [K, N]`, `y [B, L, replicas * N]`:
+
+    ```
+    y[b, l, c] = sum_k x[b, l, k] * W[k, c mod N] (+ bias[c])
+    ```
+
+    `replicas` (default 1) repeats the product for every head of a shared
+    projection (`#mha.sharing<shared_head_bias>`); the bias is then
+    `[replicas, N]` (one row per head) or `[replicas * N]`.
+
+    `head_dim` splits the columns of `y` (and of `x`) into blocks of that
+    size, one per head. With `rope_theta`, each block is rotated after the
+    bias: pairs `(t, t + head_dim/2)` at position `l`, angle
+    `l * rope_theta^(-2t/head_dim)` (GPT-NeoX/LLaMA). `live_blocks` lists the
+    blocks of `y` that are computed (the others are left undefined: their
+    heads are pruned) and `live_input_blocks` the blocks of `x` that take
+    part in the sum (the others count as zero). Both come from
+    `mha-prune-heads`.
+
+    ```mlir
+    %q = mha.linear %x, %wq, %bq {head_dim = 64 : i64, rope_theta = 1.0e4 : f32}
+        : tensor<?x?x512xf32>, tensor<512x512xf32>, tensor<512xf32>
+        -> tensor<?x?x512xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
+                   Optional<AnyRankedTensor>:$bias,
+                   DefaultValuedAttr<I64Attr, "1">:$replicas,
+                   OptionalAttr<I64Attr>:$head_dim,
+                   OptionalAttr<F32Attr>:$rope_theta,
+                   OptionalAttr<DenseI64ArrayAttr>:$live_blocks,
+                   OptionalAttr<DenseI64ArrayAttr>:$live_input_blocks);
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
+    type($weight) (`,` type($bias)^)? `->` type($output)
+  }];
+  let hasVerifier = 1;
+}
+
+def Mha_SplitHeadsOp : Mha_Op<"split_heads", [Pure]> {
+  let summary = "views [B, L, H*D] as [B, H, L, D]";
+  let description = [{
+    `y[b, h, l, t] = x[b, l, h*D + t]`. A view: it lowers to strides, never
+    to a copy.
+
+    ```mlir
+    %qh = mha.split_heads %q : tensor<?x?x512xf32> -> tensor<?x8x?x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Mha_MergeHeadsOp : Mha_Op<"merge_heads", [Pure]> {
+  let summary = "views [B, H, L, D] as [B, L, H*D] (concat_h)";
+  let description = [{
+    `y[b, l, h*D + t] = x[b, h, l, t]`: the inverse of `mha.split_heads`.
+    The attention writes its output straight into the layout that the
+    output projection reads.
+
+    ```mlir
+    %oc = mha.merge_heads %o : tensor<?x8x?x64xf32> -> tensor<?x?x512xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+#endif // MHA_DIALECT_MHA_LAYER_OPS_TD

@@ -1,0 +1,47 @@
+//===- LayerReference.h - float64 reference of mha.multi_head -----*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// SPEC.md's layer, directly in float64: projections (+ biases), RoPE
+// (GPT-NeoX pairs, positions 0..L-1), the attention of AttentionReference.h
+// and the output projection. No MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_REFERENCE_LAYERREFERENCE_H
+#define MHA_REFERENCE_LAYERREFERENCE_H
+
+#include "mha/Reference/AttentionReference.h"
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace mlir::mha::reference {
+
+/// One layer: `attention` holds B, Hq, Hkv, L (= Lq = Lk), D (= Dv) and
+/// the variant.
+struct LayerProblem {
+  AttentionProblem attention;
+  int64_t modelDim = 1;
+  bool sharedHeadBias = false; // #mha.sharing<shared_head_bias>
+  bool hasQkvBias = false, hasOutBias = false;
+  std::optional<double> ropeTheta;
+};
+
+/// The layer's tensors, compact row-major: x [B, L, d]; wq [d, Hq*D] (or
+/// [d, D] shared); wk, wv [d, Hkv*D] (or [d, D]); wo [Hq*D, d]; bq [Hq*D]
+/// (or [Hq, D]), bk, bv [Hkv*D]; bo [d]. Absent biases are empty.
+struct LayerTensors {
+  std::vector<double> x, wq, wk, wv, wo, bq, bk, bv, bo;
+};
+
+/// y [B, L, d]; the attention's results (lse, probs, entropy of the
+/// layer's heads) in `attention` when it is not null.
+std::vector<double> computeLayer(const LayerProblem &problem,
+                                 const LayerTensors &tensors,
+                                 AttentionResult *attention = nullptr);
+
+} // namespace mlir::mha::reference
+
+#endif // MHA_REFERENCE_LAYERREFERENCE_H

@@ -1,0 +1,123 @@
+//===- LayerOps.cpp - Verifiers of the expanded-layer ops ---------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::mha;
+
+/// Whether static sizes `a` and `b` may be equal.
+static bool compatible(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+static LogicalResult verifyBlocks(Operation *op, StringRef name,
+                                  std::optional<ArrayRef<int64_t>> blocks,
+                                  int64_t numBlocks) {
+  if (!blocks)
+    return success();
+  int64_t previous = -1;
+  for (int64_t b : *blocks) {
+    if (b <= previous || b >= numBlocks)
+      return op->emitOpError()
+             << "'" << name << "' must list increasing blocks in [0, "
+             << numBlocks << "), found " << b;
+    previous = b;
+  }
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  auto x = cast<RankedTensorType>(getInput().getType());
+  auto w = cast<RankedTensorType>(getWeight().getType());
+  auto y = cast<RankedTensorType>(getOutput().getType());
+  if (x.getRank() != 3 || w.getRank() != 2 || y.getRank() != 3)
+    return emitOpError() << "expects x [B, L, K], W [K, N] and y [B, L, N]";
+  if (!w.hasStaticShape() || ShapedType::isDynamic(x.getDimSize(2)) ||
+      ShapedType::isDynamic(y.getDimSize(2)))
+    return emitOpError() << "expects static K and N";
+  int64_t k = w.getDimSize(0), n = w.getDimSize(1), r = getReplicas();
+  if (r < 1)
+    return emitOpError() << "replicas must be >= 1, found " << r;
+  if (x.getDimSize(2) != k)
+    return emitOpError() << "x has " << x.getDimSize(2)
+                         << " columns but W has " << k << " rows";
+  if (y.getDimSize(2) != r * n)
+    return emitOpError() << "expects y with " << r * n << " columns ("
+                         << r << " x " << n << "), found "
+                         << y.getDimSize(2);
+  if (!compatible(x.getDimSize(0), y.getDimSize(0)) ||
+      !compatible(x.getDimSize(1), y.getDimSize(1)))
+    return emitOpError() << "x and y must agree on B and L";
+  if (Value bias = getBias()) {
+    auto bt = cast<RankedTensorType>(bias.getType());
+    bool ok = bt.hasStaticShape() &&
+              ((bt.getRank() == 1 && bt.getDimSize(0) == r * n) ||
+               (bt.getRank() == 2 && bt.getDimSize(0) == r &&
+                bt.getDimSize(1) == n));
+    if (!ok)
+      return emitOpError() << "expects a bias [" << r * n << "] or [" << r
+                           << ", " << n << "]";
+  }
+  std::optional<int64_t> headDim = getHeadDim();
+  if (!headDim) {
+    if (getRopeTheta() || getLiveBlocks() || getLiveInputBlocks())
+      return emitOpError() << "rope_theta, live_blocks and live_input_blocks "
+                              "need head_dim";
+    return success();
+  }
+  if (*headDim < 1)
+    return emitOpError() << "head_dim must be >= 1, found " << *headDim;
+  // Output blocks are heads for a projection into heads (RoPE, replicas,
+  // pruned columns); input blocks for the output projection.
+  bool outputHeads = getRopeTheta() || getLiveBlocks() || r > 1;
+  if (outputHeads && n % *headDim)
+    return emitOpError() << "head_dim " << *headDim << " must divide N = "
+                         << n;
+  // Input blocks are heads of the input only for an output projection.
+  if (getLiveInputBlocks() && k % *headDim)
+    return emitOpError() << "live_input_blocks needs head_dim " << *headDim
+                         << " to divide K = " << k;
+  if (getRopeTheta() && (*headDim % 2 || getRopeTheta()->convertToFloat() <= 0))
+    return emitOpError() << "RoPE needs an even head_dim and rope_theta > 0";
+  if (failed(verifyBlocks(*this, "live_blocks", getLiveBlocks(),
+                          r * n / *headDim)) ||
+      failed(verifyBlocks(*this, "live_input_blocks", getLiveInputBlocks(),
+                          k / std::max<int64_t>(*headDim, 1))))
+    return failure();
+  return success();
+}
+
+/// [B, L, H*D] against [B, H, L, D].
+static LogicalResult verifyHeadViews(Operation *op, RankedTensorType flat,
+                                     RankedTensorType heads) {
+  if (flat.getRank() != 3 || heads.getRank() != 4)
+    return op->emitOpError() << "expects [B, L, H*D] and [B, H, L, D]";
+  if (flat.getElementType() != heads.getElementType())
+    return op->emitOpError() << "element types differ";
+  if (ShapedType::isDynamic(heads.getDimSize(1)) ||
+      ShapedType::isDynamic(heads.getDimSize(3)) ||
+      flat.getDimSize(2) != heads.getDimSize(1) * heads.getDimSize(3))
+    return op->emitOpError() << "expects " << flat.getDimSize(2)
+                             << " columns to be H x D with static H and D";
+  if (!compatible(flat.getDimSize(0), heads.getDimSize(0)) ||
+      !compatible(flat.getDimSize(1), heads.getDimSize(2)))
+    return op->emitOpError() << "B and L must agree";
+  return success();
+}
+
+LogicalResult SplitHeadsOp::verify() {
+  return verifyHeadViews(*this, cast<RankedTensorType>(getInput().getType()),
+                         cast<RankedTensorType>(getOutput().getType()));
+}
+
+LogicalResult MergeHeadsOp::verify() {
+  return verifyHeadViews(*this, cast<RankedTensorType>(getOutput().getType()),
+                         cast<RankedTensorType>(getInput().getType()));
+}

@@ -1,0 +1,116 @@
+//===- ExpandLayer.cpp - mha.multi_head to its parts --------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// A layer becomes three projections, the attention and the output
+// projection. The projections keep the [B, L, H*D] layout the GEMMs like and
+// the attention sees it through strided views (split_heads / merge_heads),
+// so no transpose is ever materialised. Intermediates are f32: the SPEC
+// allows rounding them to the element type, but f32 costs little on the CPU
+// and keeps bf16/f16 layers well inside their tolerance.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Dialect/Mha/Transforms/Passes.h"
+#include "mha/Dialect/Mha/Transforms/Transforms.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::mha {
+#define GEN_PASS_DEF_MHAEXPANDLAYERPASS
+#include "mha/Dialect/Mha/Transforms/Passes.h.inc"
+} // namespace mlir::mha
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// ```
+/// %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, causal} : ...
+/// ```
+/// becomes
+/// ```
+/// %q = mha.linear %x, %wq {head_dim = 64} ...   (and %k, %v)
+/// %qh = mha.split_heads %q ...                   (and %kh, %vh)
+/// %o = mha.attention %qh, %kh, %vh {causal} ...
+/// %oc = mha.merge_heads %o ...
+/// %y = mha.linear %oc, %wo {head_dim = 64} ...
+/// ```
+struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MultiHeadOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto xType = cast<RankedTensorType>(op.getInput().getType());
+    auto wqType = cast<RankedTensorType>(op.getWq().getType());
+    auto yType = cast<RankedTensorType>(op.getOutput().getType());
+    int64_t hq = op.getNumHeads(), hkv = op.getKvHeadCount();
+    bool shared = op.getSharingScheme() == Sharing::shared_head_bias;
+    int64_t headDim = shared ? wqType.getDimSize(1)
+                             : wqType.getDimSize(1) / hq;
+    int64_t batch = xType.getDimSize(0), len = xType.getDimSize(1);
+    Type f32 = rewriter.getF32Type();
+    FloatAttr theta = op.getRopeThetaAttr();
+
+    auto project = [&](Value w, Value bias, int64_t heads,
+                       bool rope) -> Value {
+      auto type = RankedTensorType::get({batch, len, heads * headDim}, f32);
+      auto linear = LinearOp::create(
+          rewriter, loc, type, op.getInput(), w, bias,
+          rewriter.getI64IntegerAttr(shared ? heads : 1),
+          rewriter.getI64IntegerAttr(headDim), rope ? theta : FloatAttr(),
+          DenseI64ArrayAttr(), DenseI64ArrayAttr());
+      auto headsType =
+          RankedTensorType::get({batch, heads, len, headDim}, f32);
+      return SplitHeadsOp::create(rewriter, loc, headsType, linear);
+    };
+    Value q = project(op.getWq(), op.getBq(), hq, true);
+    Value k = project(op.getWk(), op.getBk(), hkv, true);
+    Value v = project(op.getWv(), op.getBv(), hkv, false);
+
+    // Every attention attribute of the layer, as it is.
+    SmallVector<NamedAttribute> attrs;
+    for (StringRef name : AttentionOp::getAttributeNames())
+      if (Attribute a = op->getAttr(name))
+        attrs.push_back(rewriter.getNamedAttr(name, a));
+    SmallVector<Type> resultTypes{
+        RankedTensorType::get({batch, hq, len, headDim}, f32)};
+    llvm::append_range(resultTypes, op.getExtras().getTypes());
+    auto attention = AttentionOp::create(rewriter, loc, resultTypes,
+                                         ValueRange{q, k, v}, attrs);
+    Value merged = MergeHeadsOp::create(
+        rewriter, loc,
+        RankedTensorType::get({batch, len, hq * headDim}, f32),
+        attention->getResult(0));
+    Value y = LinearOp::create(
+        rewriter, loc, yType, merged, op.getWo(), op.getBo(),
+        rewriter.getI64IntegerAttr(1), rewriter.getI64IntegerAttr(headDim),
+        FloatAttr(), DenseI64ArrayAttr(), DenseI64ArrayAttr());
+    SmallVector<Value> results{y};
+    llvm::append_range(results, attention->getResults().drop_front());
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+struct MhaExpandLayerPass
+    : public mha::impl::MhaExpandLayerPassBase<MhaExpandLayerPass> {
+  using MhaExpandLayerPassBase::MhaExpandLayerPassBase;
+
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateExpandLayerPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::mha::populateExpandLayerPatterns(RewritePatternSet &patterns) {
+  patterns.add<ExpandMultiHead>(patterns.getContext());
+}

@@ -1,0 +1,113 @@
+//===- PruneHeads.cpp - Drop the work of statically pruned heads --*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// A static head_mask makes a head's output zero, so its projection columns,
+// the KV heads no live head reads and its rows of Wo contribute nothing.
+// They are marked dead on the projections (live_blocks, live_input_blocks)
+// rather than sliced out of the weights: the weights are run-time tensors
+// whose layout the caller owns, and the attention keeps its head numbering
+// (per-head attributes, GQA grouping) unchanged. The attention already
+// skips pruned heads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Dialect/Mha/Transforms/Passes.h"
+#include "mha/Dialect/Mha/Transforms/Transforms.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::mha {
+#define GEN_PASS_DEF_MHAPRUNEHEADSPASS
+#include "mha/Dialect/Mha/Transforms/Passes.h.inc"
+} // namespace mlir::mha
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// The projection an attention operand is a view of, if any.
+LinearOp getProjection(Value operand) {
+  auto split = operand.getDefiningOp<SplitHeadsOp>();
+  return split ? split.getInput().getDefiningOp<LinearOp>() : LinearOp();
+}
+
+/// ```
+/// %q = mha.linear %x, %wq {head_dim = 64} ...
+/// %o = mha.attention %qh, %kh, %vh {head_mask = array<i1: true, false>} ...
+/// %y = mha.linear %oc, %wo {head_dim = 64} ...
+/// ```
+/// becomes
+/// ```
+/// %q = mha.linear %x, %wq {head_dim = 64, live_blocks = array<i64: 0>} ...
+/// %y = mha.linear %oc, %wo {head_dim = 64, live_input_blocks = array<i64: 0>}
+/// ```
+struct PruneLayerHeads : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<ArrayRef<bool>> mask = op.getHeadMask();
+    if (!mask || llvm::all_of(*mask, [](bool b) { return b; }))
+      return rewriter.notifyMatchFailure(op, "no pruned head");
+    auto qType = cast<RankedTensorType>(op.getQuery().getType());
+    auto kType = cast<RankedTensorType>(op.getKey().getType());
+    int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
+    int64_t group = hq / hkv;
+    SmallVector<int64_t> liveHeads, liveKvHeads;
+    for (int64_t h = 0; h < hq; ++h) {
+      if (!(mask->size() == 1 ? (*mask)[0] : (*mask)[h]))
+        continue;
+      liveHeads.push_back(h);
+      if (liveKvHeads.empty() || liveKvHeads.back() != h / group)
+        liveKvHeads.push_back(h / group);
+    }
+
+    bool changed = false;
+    auto setBlocks = [&](LinearOp linear, StringRef name,
+                         ArrayRef<int64_t> blocks) {
+      if (!linear || linear->hasAttr(name) || !linear.getHeadDim() ||
+          int64_t(*linear.getHeadDim()) != qType.getDimSize(3))
+        return;
+      rewriter.modifyOpInPlace(linear, [&] {
+        linear->setAttr(name, rewriter.getDenseI64ArrayAttr(blocks));
+      });
+      changed = true;
+    };
+    setBlocks(getProjection(op.getQuery()), "live_blocks", liveHeads);
+    // K and V may be one projection's views (never with expand-layer's
+    // output, but cheap to respect): only mark what only they read.
+    if (LinearOp k = getProjection(op.getKey()); k && k->hasOneUse())
+      setBlocks(k, "live_blocks", liveKvHeads);
+    if (LinearOp v = getProjection(op.getValue()); v && v->hasOneUse())
+      setBlocks(v, "live_blocks", liveKvHeads);
+    for (Operation *user : op.getOutput().getUsers())
+      if (auto merge = dyn_cast<MergeHeadsOp>(user))
+        for (Operation *mergeUser : merge.getOutput().getUsers())
+          if (auto out = dyn_cast<LinearOp>(mergeUser);
+              out && out.getInput() == merge.getOutput())
+            setBlocks(out, "live_input_blocks", liveHeads);
+    return success(changed);
+  }
+};
+
+struct MhaPruneHeadsPass
+    : public mha::impl::MhaPruneHeadsPassBase<MhaPruneHeadsPass> {
+  using MhaPruneHeadsPassBase::MhaPruneHeadsPassBase;
+
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populatePruneHeadsPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::mha::populatePruneHeadsPatterns(RewritePatternSet &patterns) {
+  patterns.add<PruneLayerHeads>(patterns.getContext());
+}

@@ -1,0 +1,54 @@
+//===- TileAttention.h - Pieces of mha-tile shared with layers ----*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Internal to mha-tile: the attention work item, which a plain attention
+// function and the attention phase of a layer (TileLayer.cpp) both emit.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_LIB_DIALECT_MHA_TRANSFORMS_TILEATTENTION_H
+#define MHA_LIB_DIALECT_MHA_TRANSFORMS_TILEATTENTION_H
+
+#include "mha/Dialect/Mha/IR/MhaAttrs.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::mha {
+
+/// Tile sizes and micro-kernel shape of one attention.
+struct TileChoice {
+  int64_t rows; // query rows per work item
+  int64_t cols; // keys per kv tile
+  int64_t paddedValueDim;
+  MicroKernelAttr microKernel;
+};
+
+inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/// The memrefs and grid position of one attention work item; lse, probs and
+/// entropy may be null.
+struct AttentionWorkItem {
+  Value q, k, v, o, lse, probs, entropy;
+  Value batch, head, tile, alive;
+};
+
+/// Emits at `b`'s insertion point the work item (batch, head, tile) of
+/// `attention` on the memrefs of `item`: query rows [tile * rows, ...) of
+/// one head with the online softmax over the key tiles it can see.
+void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
+                           AttentionOp attention, const TileChoice &tiles,
+                           const AttentionWorkItem &item);
+
+/// mha-tile for a function computing an expanded layer (TileLayer.cpp).
+LogicalResult
+tileLayerFunction(ModuleOp module, func::FuncOp func,
+                  function_ref<TileChoice(int64_t, int64_t)> chooseTiles,
+                  int64_t vectorWidth);
+
+} // namespace mlir::mha
+
+#endif // MHA_LIB_DIALECT_MHA_TRANSFORMS_TILEATTENTION_H

@@ -1,0 +1,927 @@
+//===- TileLayer.cpp - Expanded layers to phased work-item kernels -*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// mha-tile for a function computing an expanded layer (mha-expand-layer):
+// one kernel whose work items belong to phases the runtime runs in order,
+// each over its own grid (#mha.layer_plan):
+//
+//   rope table   cos/sin of every (position, frequency), from f64 angles
+//   projections  Q, K, V = x W (+ b), RoPE; one item = a row tile of one
+//                head's columns (K and V items beside Q's in one grid)
+//   attention    the flash work items of mha.attention, reading Q, K, V and
+//                writing O through [B, H, L, D] strided views of the
+//                [B, L, H*D] temporaries: no transpose is ever stored
+//   output       y = O Wo (+ bo); one item = a row tile of a column block
+//
+// The temporaries are f32 and allocated by the runtime per call. The GEMMs
+// are register-blocked vector FMA kernels written here directly: MR rows by
+// NV vectors of accumulators stay in registers over the whole reduction;
+// the weight rows are read in place (W [K, N] has contiguous rows), column
+// tails use masked loads and stores.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileAttention.h"
+
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+
+#include "llvm/ADT/SmallPtrSet.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// Rows of a projection work item.
+constexpr int64_t kProjectionRows = 192;
+/// Weight columns of an output-projection work item (a multiple of every
+/// ISA's nv * vw).
+constexpr int64_t kColumnBlock = 128;
+
+/// One mha.linear of the layer and how its work is split.
+struct LinearPlan {
+  LinearOp op;
+  Value x, w, bias, y; // Kernel memrefs (bias may be null).
+  int64_t k = 0, n = 0, replicas = 1, headDim = 0;
+  int64_t colBlock = 0;            // Weight columns per work item.
+  SmallVector<int64_t> blocks;     // The column blocks the grid visits.
+  SmallVector<int64_t> liveReplicas;
+  SmallVector<std::pair<int64_t, int64_t>> segments; // Reduction ranges.
+  bool rope = false;
+  std::string name;
+};
+
+/// The functions's parts, found by matchLayer.
+struct LayerParts {
+  SmallVector<LinearOp> projections; // Reading the layer input.
+  AttentionOp attention;
+  LinearOp output;
+};
+
+FailureOr<LayerParts> matchLayer(func::FuncOp func) {
+  LayerParts parts;
+  auto fail = [&](Operation *op, const Twine &message) {
+    op->emitError() << message;
+    return failure();
+  };
+  for (Operation &op : func.getBody().front()) {
+    if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp>(op))
+      continue;
+    if (auto attention = dyn_cast<AttentionOp>(op)) {
+      if (parts.attention)
+        return fail(&op, "a layer function may compute one mha.attention");
+      parts.attention = attention;
+      continue;
+    }
+    if (auto linear = dyn_cast<LinearOp>(op)) {
+      if (isa<BlockArgument>(linear.getInput()))
+        parts.projections.push_back(linear);
+      else if (parts.output)
+        return fail(&op, "a layer function may have one output projection");
+      else
+        parts.output = linear;
+      continue;
+    }
+    return fail(&op, "'" + op.getName().getStringRef() +
+                         "' is not supported in a layer function");
+  }
+  AttentionOp attention = parts.attention;
+  if (!attention)
+    return fail(func, "layer function '" + func.getSymName() +
+                          "' has no mha.attention");
+  for (Value operand : attention->getOperands()) {
+    auto split = operand.getDefiningOp<SplitHeadsOp>();
+    auto linear = split ? split.getInput().getDefiningOp<LinearOp>()
+                        : LinearOp();
+    if (!linear || !llvm::is_contained(parts.projections, linear))
+      return fail(attention, "the operands of a layer's mha.attention must "
+                             "be mha.split_heads of projections of a "
+                             "function argument");
+  }
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  auto merge = attention.getOutput().hasOneUse()
+                   ? dyn_cast<MergeHeadsOp>(*attention.getOutput().user_begin())
+                   : MergeHeadsOp();
+  // y, and the attention's extra results (lse, probs, entropy) if any,
+  // each returned once.
+  SmallPtrSet<Value, 4> returned;
+  bool returnsOk = llvm::is_contained(ret.getOperands(), Value(parts.output));
+  for (Value v : ret.getOperands())
+    returnsOk &= returned.insert(v).second &&
+                 (v == Value(parts.output) ||
+                  (v.getDefiningOp() == attention.getOperation() &&
+                   v != attention.getOutput()));
+  if (!parts.output || !merge || parts.output.getInput() != merge ||
+      !returnsOk)
+    return fail(func, "layer function '" + func.getSymName() +
+                          "' must return the output projection of the "
+                          "merged heads of its mha.attention (and may "
+                          "return the attention's extra results), each "
+                          "once");
+  for (LinearOp linear : parts.projections) {
+    if (!linear->hasOneUse() || !isa<SplitHeadsOp>(*linear->user_begin()))
+      return fail(linear, "a projection must only feed mha.split_heads");
+  }
+  SmallVector<LinearOp> linears(parts.projections);
+  linears.push_back(parts.output);
+  for (LinearOp linear : linears) {
+    if (!isa<BlockArgument>(linear.getWeight()) ||
+        (linear.getBias() && !isa<BlockArgument>(linear.getBias())))
+      return fail(linear, "weights and biases must be function arguments");
+    if (linear.getReplicas() > 1 &&
+        int64_t(linear.getHeadDim().value_or(0)) !=
+            cast<RankedTensorType>(linear.getWeight().getType()).getDimSize(1))
+      return fail(linear, "a replicated projection needs head_dim = N");
+  }
+  if (!cast<RankedTensorType>(parts.output.getType())
+           .getElementType()
+           .isF32() &&
+      !isa<FloatType>(
+          cast<RankedTensorType>(parts.output.getType()).getElementType()))
+    return fail(parts.output, "the layer output must be a float tensor");
+  return parts;
+}
+
+/// The role of each function argument.
+FailureOr<SmallVector<TensorRole>> getArgumentRoles(func::FuncOp func,
+                                                   const LayerParts &parts) {
+  SmallVector<TensorRole> roles;
+  AttentionOp a = parts.attention;
+  auto projectionOf = [](Value operand) {
+    return operand.getDefiningOp<SplitHeadsOp>()
+        .getInput()
+        .getDefiningOp<LinearOp>();
+  };
+  LinearOp q = projectionOf(a.getQuery()), k = projectionOf(a.getKey()),
+           v = projectionOf(a.getValue()), o = parts.output;
+  for (LinearOp linear : {q, k, v})
+    if (linear.getInput() != q.getInput()) {
+      linear.emitError()
+          << "the Q, K and V projections must read the same input";
+      return failure();
+    }
+  for (BlockArgument arg : func.getArguments()) {
+    std::optional<TensorRole> role;
+    if (arg == q.getInput())
+      role = TensorRole::layer_input;
+    else if (arg == q.getWeight())
+      role = TensorRole::query_weight;
+    else if (arg == k.getWeight())
+      role = TensorRole::key_weight;
+    else if (arg == v.getWeight())
+      role = TensorRole::value_weight;
+    else if (arg == o.getWeight())
+      role = TensorRole::out_weight;
+    else if (arg == q.getBias())
+      role = TensorRole::query_bias;
+    else if (arg == k.getBias())
+      role = TensorRole::key_bias;
+    else if (arg == v.getBias())
+      role = TensorRole::value_bias;
+    else if (arg == o.getBias())
+      role = TensorRole::out_bias;
+    if (!role) {
+      func.emitError() << "argument #" << arg.getArgNumber() << " of '"
+                       << func.getSymName() << "' is not used by its layer";
+      return failure();
+    }
+    roles.push_back(*role);
+  }
+  return roles;
+}
+
+/// Emits the layer kernel.
+class LayerKernelEmitter {
+public:
+  LayerKernelEmitter(OpBuilder &b, Location loc, ModuleOp module,
+                     StringRef name, int64_t vectorWidth)
+      : b(b), loc(loc), module(module), name(name), vw(vectorWidth),
+        w(b, loc, module, name) {
+    // 32 vector registers with AVX-512, 16 below: MR x NV accumulators plus
+    // NV weight vectors and one broadcast.
+    mr = 6;
+    nv = vw >= 16 ? 4 : 2;
+  }
+
+  void emitRopeTable(Value table, Value batch, Value tile, Value len,
+                     int64_t headDim, double theta);
+  void emitProjectionItem(const LinearPlan &plan, Value block, Value batch,
+                          Value tile, Value len, Value ropeTable);
+
+  /// Columns of an output-projection item. The grid is in the signature,
+  /// which every ISA's kernel shares: it must not depend on the ISA.
+  int64_t defaultColumnBlock() const { return kColumnBlock; }
+
+private:
+  Value index(int64_t v) { return w.index(v); }
+  Value ext(Value v) {
+    auto type = cast<VectorType>(v.getType());
+    if (type.getElementType().isF32())
+      return v;
+    return arith::ExtFOp::create(
+        b, loc, VectorType::get(type.getShape(), b.getF32Type()), v);
+  }
+  Value scalarExt(Value v) {
+    if (v.getType().isF32())
+      return v;
+    return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+  }
+  /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
+  /// beyond), widened to f32. f32 uses a masked load; 16-bit types gather
+  /// lanes at clamped (in-bounds) columns, because masked 16-bit vector
+  /// memory ops legalise to calls of libgcc helpers Debian's libgcc lacks.
+  Value loadTail(Value m, ValueRange prefix, Value col, Value valid);
+  /// Stores lanes i < valid of the f32 vector `value` to `m` at
+  /// `prefix..., col + i`, narrowed to m's element type.
+  void storeTail(Value value, Value m, ValueRange prefix, Value col,
+                 Value valid);
+  /// cs[rb + i][c + v*vw] += sum over k < kn of x[b, row0 + rb + i, k0 + k]
+  /// * wp[k][c + v*vw] for i < rows, v < nv: MR x NV accumulators stay in
+  /// registers over the whole k loop.
+  void emitMicroKernel(const LinearPlan &plan, Value batch, Value row0,
+                       Value rb, int64_t rows, Value c, Value k0, Value kn,
+                       Value cs, Value wp);
+  /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols`.
+  void emitPack(const LinearPlan &plan, Value k0, Value kn, Value col0,
+                Value cols, Value wp, int64_t colPad);
+  /// y = cs (+ bias) for every live replica, narrowed to y's type.
+  void emitEpilogue(const LinearPlan &plan, Value batch, Value row0,
+                    Value rows, Value col0, Value cols, Value cs);
+  void emitRope(const LinearPlan &plan, Value batch, Value row0, Value rows,
+                Value col0, Value table);
+
+  OpBuilder &b;
+  Location loc;
+  ModuleOp module;
+  StringRef name;
+  int64_t vw, mr, nv;
+  KernelBuilder w;
+};
+
+void LayerKernelEmitter::emitRopeTable(Value table, Value batch, Value tile,
+                                       Value len, int64_t headDim,
+                                       double theta) {
+  // One table for the whole call: batch 0's items compute it.
+  Value first = w.cmp(arith::CmpIPredicate::eq, batch, index(0));
+  auto ifFirst = scf::IfOp::create(b, loc, first, /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifFirst.thenBlock());
+  int64_t half = headDim / 2;
+  // Frequencies in f64; the angle l * freq too, so long sequences keep
+  // f32 accuracy after the reduction mod 2 pi inside cos/sin.
+  SmallVector<double> freqs;
+  for (int64_t t = 0; t < half; ++t)
+    freqs.push_back(std::pow(theta, -2.0 * double(t) / double(headDim)));
+  auto freqType = MemRefType::get({half}, b.getF64Type());
+  std::string symbol = (name + "__rope_freqs").str();
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(module.getBody());
+    memref::GlobalOp::create(
+        b, loc, symbol, b.getStringAttr("private"), freqType,
+        DenseElementsAttr::get(
+            RankedTensorType::get({half}, b.getF64Type()),
+            ArrayRef<double>(freqs)),
+        /*constant=*/true, IntegerAttr());
+  }
+  Value freqTable = memref::GetGlobalOp::create(b, loc, freqType, symbol);
+  Value row0 = w.mul(tile, index(kProjectionRows));
+  Value rowEnd = w.minIdx(len, w.add(row0, index(kProjectionRows)));
+  scf::ForOp::create(
+      b, loc, row0, rowEnd, index(1), ValueRange{},
+      [&](OpBuilder &rb, Location rl, Value l, ValueRange) {
+        Value pos = arith::UIToFPOp::create(
+            rb, rl, rb.getF64Type(),
+            arith::IndexCastUIOp::create(rb, rl, rb.getI64Type(), l));
+        scf::ForOp::create(
+            rb, rl, arith::ConstantIndexOp::create(rb, rl, 0),
+            arith::ConstantIndexOp::create(rb, rl, half),
+            arith::ConstantIndexOp::create(rb, rl, 1), ValueRange{},
+            [&](OpBuilder &tb, Location tl, Value t, ValueRange) {
+              Value freq = memref::LoadOp::create(tb, tl, freqTable, t);
+              Value angle = arith::MulFOp::create(tb, tl, pos, freq);
+              Value c = arith::TruncFOp::create(
+                  tb, tl, tb.getF32Type(),
+                  math::CosOp::create(tb, tl, angle));
+              Value s = arith::TruncFOp::create(
+                  tb, tl, tb.getF32Type(),
+                  math::SinOp::create(tb, tl, angle));
+              Value zero = arith::ConstantIndexOp::create(tb, tl, 0);
+              Value tHalf = arith::AddIOp::create(
+                  tb, tl, t, arith::ConstantIndexOp::create(tb, tl, half));
+              memref::StoreOp::create(tb, tl, c, table,
+                                      ValueRange{zero, l, t});
+              memref::StoreOp::create(tb, tl, s, table,
+                                      ValueRange{zero, l, tHalf});
+              scf::YieldOp::create(tb, tl);
+            });
+        scf::YieldOp::create(rb, rl);
+      });
+}
+
+Value LayerKernelEmitter::loadTail(Value m, ValueRange prefix, Value col,
+                                   Value valid) {
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  SmallVector<Value> idx(prefix);
+  if (elt.isF32()) {
+    auto vecType = VectorType::get({vw}, elt);
+    idx.push_back(col);
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+    Value pad = arith::ConstantOp::create(
+        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+    return vector::MaskedLoadOp::create(b, loc, vecType, m, idx, mask, pad);
+  }
+  Value last = w.sub(w.maxIdx(valid, index(1)), index(1));
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  SmallVector<Value> lanes;
+  for (int64_t i = 0; i < vw; ++i) {
+    idx.resize(prefix.size());
+    idx.push_back(w.add(col, w.minIdx(index(i), last)));
+    Value x = scalarExt(memref::LoadOp::create(b, loc, m, idx));
+    lanes.push_back(w.select(
+        w.cmp(arith::CmpIPredicate::slt, index(i), valid), x, zero));
+  }
+  return vector::FromElementsOp::create(
+      b, loc, VectorType::get({vw}, b.getF32Type()), lanes);
+}
+
+void LayerKernelEmitter::storeTail(Value value, Value m, ValueRange prefix,
+                                   Value col, Value valid) {
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  SmallVector<Value> idx(prefix);
+  if (elt.isF32()) {
+    idx.push_back(col);
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+    vector::MaskedStoreOp::create(b, loc, m, idx, mask, value);
+    return;
+  }
+  for (int64_t i = 0; i < vw; ++i) {
+    Value inside = w.cmp(arith::CmpIPredicate::slt, index(i), valid);
+    auto ifInside = scf::IfOp::create(b, loc, inside, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifInside.thenBlock());
+    Value x = vector::ExtractOp::create(b, loc, value, i);
+    x = arith::TruncFOp::create(b, loc, elt, x);
+    idx.resize(prefix.size());
+    idx.push_back(w.add(col, index(i)));
+    memref::StoreOp::create(b, loc, x, m, idx);
+  }
+}
+
+void LayerKernelEmitter::emitMicroKernel(const LinearPlan &plan,
+                                         Value batch, Value row0, Value rb,
+                                         int64_t rows, Value c, Value k0,
+                                         Value kn, Value cs, Value wp) {
+  auto vecType = VectorType::get({vw}, b.getF32Type());
+  SmallVector<Value> rowIdx, colIdx;
+  for (int64_t r = 0; r < rows; ++r)
+    rowIdx.push_back(w.add(rb, index(r)));
+  for (int64_t v = 0; v < nv; ++v)
+    colIdx.push_back(w.add(c, index(v * vw)));
+  SmallVector<Value> acc;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      acc.push_back(vector::LoadOp::create(b, loc, vecType, cs,
+                                           ValueRange{rowIdx[r], colIdx[v]}));
+  auto loop = scf::ForOp::create(b, loc, index(0), kn, index(1), acc);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value k = loop.getInductionVar();
+    Value kx = w.add(k0, k);
+    SmallVector<Value> wv;
+    for (int64_t v = 0; v < nv; ++v)
+      wv.push_back(vector::LoadOp::create(b, loc, vecType, wp,
+                                          ValueRange{k, colIdx[v]}));
+    SmallVector<Value> next;
+    for (int64_t r = 0; r < rows; ++r) {
+      Value xs = scalarExt(memref::LoadOp::create(
+          b, loc, plan.x,
+          ValueRange{batch, w.add(row0, rowIdx[r]), kx}));
+      Value xb = vector::BroadcastOp::create(b, loc, vecType, xs);
+      for (int64_t v = 0; v < nv; ++v)
+        next.push_back(vector::FMAOp::create(
+            b, loc, xb, wv[v], loop.getRegionIterArgs()[r * nv + v]));
+    }
+    scf::YieldOp::create(b, loc, next);
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      vector::StoreOp::create(b, loc, loop.getResult(r * nv + v), cs,
+                              ValueRange{rowIdx[r], colIdx[v]});
+}
+
+void LayerKernelEmitter::emitPack(const LinearPlan &plan, Value k0, Value kn,
+                                  Value col0, Value cols, Value wp,
+                                  int64_t colPad) {
+  Type wElt = cast<MemRefType>(plan.w.getType()).getElementType();
+  auto wVecType = VectorType::get({vw}, wElt);
+  // Whole vectors inside the block, then the tail up to colPad.
+  Value full = w.sub(cols, arith::RemUIOp::create(b, loc, cols, index(vw)));
+  scf::ForOp::create(
+      b, loc, index(0), kn, index(1), ValueRange{},
+      [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(scf::YieldOp::create(kb, kl));
+        Value kx = w.add(k0, k);
+        scf::ForOp::create(
+            b, loc, index(0), full, index(vw), ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              OpBuilder::InsertionGuard g(b);
+              b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+              Value v = ext(vector::LoadOp::create(
+                  b, loc, wVecType, plan.w, ValueRange{kx, w.add(col0, c)}));
+              vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
+            });
+        scf::ForOp::create(
+            b, loc, full, index(colPad), index(vw), ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              OpBuilder::InsertionGuard g(b);
+              b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+              Value v = loadTail(plan.w, ValueRange{kx}, w.add(col0, c),
+                                 w.sub(cols, c));
+              vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
+            });
+      });
+}
+
+void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
+                                      Value row0, Value rows, Value col0,
+                                      Value cols, Value cs) {
+  auto vecType = VectorType::get({vw}, b.getF32Type());
+  Type yElt = cast<MemRefType>(plan.y.getType()).getElementType();
+  auto yVecType = VectorType::get({vw}, yElt);
+  scf::ForOp::create(
+      b, loc, index(0), cols, index(vw), ValueRange{},
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+        Value valid = w.sub(cols, c);
+        Value whole = w.cmp(arith::CmpIPredicate::sge, valid, index(vw));
+        Value wcol = w.add(col0, c);
+        auto ifWhole = scf::IfOp::create(b, loc, whole, /*withElse=*/true);
+        for (bool masked : {false, true}) {
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(masked ? ifWhole.elseBlock()
+                                            : ifWhole.thenBlock());
+          for (int64_t replica : plan.liveReplicas) {
+            Value ycol = w.add(wcol, index(replica * plan.n));
+            Value bias;
+            if (plan.bias) {
+              auto biasType = cast<MemRefType>(plan.bias.getType());
+              SmallVector<Value> prefix;
+              Value biasCol = ycol;
+              if (biasType.getRank() == 2) {
+                prefix.push_back(index(replica));
+                biasCol = wcol;
+              }
+              if (masked) {
+                bias = loadTail(plan.bias, prefix, biasCol, valid);
+              } else {
+                prefix.push_back(biasCol);
+                bias = ext(vector::LoadOp::create(
+                    b, loc,
+                    VectorType::get({vw}, biasType.getElementType()),
+                    plan.bias, prefix));
+              }
+            }
+            scf::ForOp::create(
+                b, loc, index(0), rows, index(1), ValueRange{},
+                [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+                  OpBuilder::InsertionGuard gg(b);
+                  b.setInsertionPoint(scf::YieldOp::create(rb, rl));
+                  Value value = vector::LoadOp::create(b, loc, vecType, cs,
+                                                       ValueRange{r, c});
+                  if (bias)
+                    value = arith::AddFOp::create(b, loc, value, bias);
+                  Value row = w.add(row0, r);
+                  if (masked) {
+                    storeTail(value, plan.y, ValueRange{batch, row}, ycol,
+                              valid);
+                    return;
+                  }
+                  if (!yElt.isF32())
+                    value = arith::TruncFOp::create(b, loc, yVecType, value);
+                  vector::StoreOp::create(b, loc, value, plan.y,
+                                          ValueRange{batch, row, ycol});
+                });
+          }
+        }
+      });
+}
+
+void LayerKernelEmitter::emitRope(const LinearPlan &plan, Value batch,
+                                  Value row0, Value rows, Value col0,
+                                  Value table) {
+  int64_t half = plan.headDim / 2;
+  // The widest vector that divides the half head.
+  int64_t rw = 1;
+  for (int64_t c : {vw, int64_t(8), int64_t(4), int64_t(2)})
+    if (c <= vw && half % c == 0) {
+      rw = c;
+      break;
+    }
+  auto vecType = VectorType::get({rw}, b.getF32Type());
+  for (int64_t replica : plan.liveReplicas) {
+    Value base = w.add(col0, index(replica * plan.n));
+    // The item's columns hold colBlock / headDim heads.
+    for (int64_t hb = 0; hb < plan.colBlock / plan.headDim; ++hb) {
+      Value head0 = w.add(base, index(hb * plan.headDim));
+      scf::ForOp::create(
+          b, loc, index(0), rows, index(1), ValueRange{},
+          [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPoint(scf::YieldOp::create(rb, rl));
+            Value l = w.add(row0, r);
+            scf::ForOp::create(
+                b, loc, index(0), index(half), index(rw), ValueRange{},
+                [&](OpBuilder &tb, Location tl, Value t, ValueRange) {
+                  OpBuilder::InsertionGuard g(b);
+                  b.setInsertionPoint(scf::YieldOp::create(tb, tl));
+                  Value c1 = w.add(head0, t);
+                  Value c2 = w.add(c1, index(half));
+                  Value zero = index(0);
+                  auto load = [&](Value m, ValueRange idx) -> Value {
+                    return vector::LoadOp::create(b, loc, vecType, m, idx);
+                  };
+                  Value x1 = load(plan.y, {batch, l, c1});
+                  Value x2 = load(plan.y, {batch, l, c2});
+                  Value cs = load(table, {zero, l, t});
+                  Value sn = load(table, {zero, l, w.add(t, index(half))});
+                  auto mul = [&](Value p, Value q) -> Value {
+                    return arith::MulFOp::create(b, loc, p, q);
+                  };
+                  Value y1 = arith::SubFOp::create(b, loc, mul(x1, cs),
+                                                   mul(x2, sn));
+                  Value y2 = arith::AddFOp::create(b, loc, mul(x2, cs),
+                                                   mul(x1, sn));
+                  vector::StoreOp::create(b, loc, y1, plan.y,
+                                          ValueRange{batch, l, c1});
+                  vector::StoreOp::create(b, loc, y2, plan.y,
+                                          ValueRange{batch, l, c2});
+                });
+          });
+    }
+  }
+}
+
+void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
+                                            Value block, Value batch,
+                                            Value tile, Value len,
+                                            Value ropeTable) {
+  Value row0 = w.mul(tile, index(kProjectionRows));
+  Value rows = w.minIdx(index(kProjectionRows), w.sub(len, row0));
+  Value col0 = w.mul(block, index(plan.colBlock));
+  Value cols = w.minIdx(index(plan.colBlock), w.sub(index(plan.n), col0));
+  int64_t step = nv * vw;
+  int64_t colPad = roundUp(plan.colBlock, step);
+  // The packed weight block stays about 128 KB (L2) whatever the columns.
+  int64_t kc = std::clamp<int64_t>(32768 / colPad, 16, 512);
+  Type f32 = b.getF32Type();
+  auto scratch = [&](int64_t r, int64_t c) -> Value {
+    return memref::AllocaOp::create(b, loc, MemRefType::get({r, c}, f32),
+                                    ValueRange{}, b.getI64IntegerAttr(64));
+  };
+  Value cs = scratch(kProjectionRows, colPad);
+  Value wp = scratch(kc, colPad);
+  auto vecType = VectorType::get({vw}, f32);
+  Value zeroVec = arith::ConstantOp::create(
+      b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+  scf::ForOp::create(
+      b, loc, index(0), rows, index(1), ValueRange{},
+      [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(scf::YieldOp::create(rb, rl));
+        for (int64_t c = 0; c < colPad; c += vw)
+          vector::StoreOp::create(b, loc, zeroVec, cs,
+                                  ValueRange{r, index(c)});
+      });
+  // Row blocks of MR rows, then the remaining rows one at a time.
+  Value fullRows =
+      w.sub(rows, arith::RemUIOp::create(b, loc, rows, index(mr)));
+  for (auto [start, length] : plan.segments) {
+    Value end = index(start + length);
+    scf::ForOp::create(
+        b, loc, index(start), end, index(kc), ValueRange{},
+        [&](OpBuilder &kb, Location kl, Value k0, ValueRange) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(scf::YieldOp::create(kb, kl));
+          Value kn = w.minIdx(index(kc), w.sub(end, k0));
+          emitPack(plan, k0, kn, col0, cols, wp, colPad);
+          auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
+            scf::ForOp::create(
+                b, loc, begin, stop, index(blockRows), ValueRange{},
+                [&](OpBuilder &rb, Location rl, Value rbIdx, ValueRange) {
+                  OpBuilder::InsertionGuard g(b);
+                  b.setInsertionPoint(scf::YieldOp::create(rb, rl));
+                  scf::ForOp::create(
+                      b, loc, index(0), index(colPad), index(step),
+                      ValueRange{},
+                      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+                        OpBuilder::InsertionGuard gg(b);
+                        b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+                        emitMicroKernel(plan, batch, row0, rbIdx, blockRows,
+                                        c, k0, kn, cs, wp);
+                      });
+                });
+          };
+          rowLoop(index(0), fullRows, mr);
+          rowLoop(fullRows, rows, 1);
+        });
+  }
+  emitEpilogue(plan, batch, row0, rows, col0, cols, cs);
+  if (plan.rope)
+    emitRope(plan, batch, row0, rows, col0, ropeTable);
+}
+
+/// The plan of one projection given its kernel memrefs.
+LinearPlan planLinear(LinearOp op, Value x, Value wArg, Value bias, Value y,
+                      int64_t defaultColBlock, StringRef name) {
+  LinearPlan plan;
+  plan.op = op;
+  plan.x = x;
+  plan.w = wArg;
+  plan.bias = bias;
+  plan.y = y;
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  plan.k = wType.getDimSize(0);
+  plan.n = wType.getDimSize(1);
+  plan.replicas = op.getReplicas();
+  plan.headDim = op.getHeadDim().value_or(0);
+  plan.rope = op.getRopeTheta().has_value();
+  plan.name = name.str();
+  // Items own whole heads where heads matter (RoPE pairs, pruned blocks).
+  bool byHead = plan.rope || op.getLiveBlocks() || plan.replicas > 1;
+  plan.colBlock = byHead ? plan.headDim : std::min(plan.n, defaultColBlock);
+  if (plan.replicas > 1) {
+    plan.blocks = {0};
+    if (auto live = op.getLiveBlocks())
+      plan.liveReplicas.assign(live->begin(), live->end());
+    else
+      for (int64_t r = 0; r < plan.replicas; ++r)
+        plan.liveReplicas.push_back(r);
+  } else {
+    plan.liveReplicas = {0};
+    if (auto live = op.getLiveBlocks())
+      plan.blocks.assign(live->begin(), live->end());
+    else
+      for (int64_t c = 0; c * plan.colBlock < plan.n; ++c) // NOLINT
+        plan.blocks.push_back(c);
+  }
+  // Reduction ranges: contiguous runs of live input blocks.
+  if (auto liveIn = op.getLiveInputBlocks()) {
+    for (int64_t blk : *liveIn) {
+      int64_t start = blk * plan.headDim;
+      if (!plan.segments.empty() &&
+          plan.segments.back().first + plan.segments.back().second == start)
+        plan.segments.back().second += plan.headDim;
+      else
+        plan.segments.push_back({start, plan.headDim});
+    }
+  } else {
+    plan.segments.push_back({0, plan.k});
+  }
+  return plan;
+}
+
+} // namespace
+
+LogicalResult mlir::mha::tileLayerFunction(
+    ModuleOp module, func::FuncOp func,
+    function_ref<TileChoice(int64_t, int64_t)> chooseTiles,
+    int64_t vectorWidth) {
+  FailureOr<LayerParts> matched = matchLayer(func);
+  if (failed(matched))
+    return failure();
+  LayerParts parts = *matched;
+  FailureOr<SmallVector<TensorRole>> argRoles = getArgumentRoles(func, parts);
+  if (failed(argRoles))
+    return failure();
+  AttentionOp attention = parts.attention;
+  MLIRContext *ctx = func.getContext();
+  Location loc = func.getLoc();
+  AttentionShape shape = AttentionShape::get(attention);
+  constexpr int64_t kMaxHeadDim = 1024;
+  if (shape.headDim > kMaxHeadDim)
+    return attention.emitError()
+           << "head dim D = " << shape.headDim
+           << " is not supported by the CPU pipeline (at most " << kMaxHeadDim
+           << ")";
+  TileChoice tiles = chooseTiles(shape.headDim, shape.valueDim);
+
+  // Parameters: the arguments, then the result.
+  SmallVector<Type> argTypes;
+  SmallVector<Attribute> roles, types;
+  auto addParam = [&](Type tensorType, TensorRole role) {
+    MemRefType t = getParameterMemRefType(cast<RankedTensorType>(tensorType));
+    argTypes.push_back(t);
+    roles.push_back(TensorRoleAttr::get(ctx, role));
+    types.push_back(TypeAttr::get(t));
+  };
+  for (auto [arg, role] : llvm::zip(func.getArguments(), *argRoles))
+    addParam(arg.getType(), role);
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (Value v : ret.getOperands())
+    addParam(v.getType(), v == Value(parts.output) ? TensorRole::layer_output
+                          : v == attention.getLse()   ? TensorRole::lse
+                          : v == attention.getProbs() ? TensorRole::probs
+                                                      : TensorRole::entropy);
+  unsigned numParams = argTypes.size();
+
+  // Temporaries: one per projection (Q, K, V), the attention output and
+  // the RoPE table.
+  Type f32 = Float32Type::get(ctx);
+  SmallVector<int64_t> tempCols, tempBatched;
+  auto addTemp = [&](int64_t cols, bool batched) {
+    tempCols.push_back(cols);
+    tempBatched.push_back(batched);
+    argTypes.push_back(MemRefType::get(
+        {batched ? ShapedType::kDynamic : 1, ShapedType::kDynamic, cols},
+        f32));
+    return argTypes.size() - 1;
+  };
+  SmallVector<unsigned> projectionTemps;
+  for (LinearOp linear : parts.projections)
+    projectionTemps.push_back(addTemp(
+        cast<RankedTensorType>(linear.getType()).getDimSize(2), true));
+  auto mergeType = cast<RankedTensorType>(parts.output.getInput().getType());
+  unsigned outTemp = addTemp(mergeType.getDimSize(2), true);
+  std::optional<float> ropeTheta;
+  for (LinearOp linear : parts.projections)
+    if (auto theta = linear.getRopeTheta()) {
+      if (ropeTheta && *ropeTheta != theta->convertToFloat())
+        return linear.emitError()
+               << "the projections of a layer must share rope_theta";
+      ropeTheta = theta->convertToFloat();
+    }
+  std::optional<unsigned> ropeTemp;
+  if (ropeTheta)
+    ropeTemp = addTemp(shape.headDim, false);
+  IndexType indexType = IndexType::get(ctx);
+  argTypes.append(
+      {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
+
+  std::string name = func.getSymName().str();
+  OpBuilder b(func);
+  auto kernel = func::FuncOp::create(b, loc, name + "__kernel",
+                                     FunctionType::get(ctx, argTypes, {}));
+  kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  kernel->setAttr("mha.entry_point",
+                  EntryPointAttr::get(ctx, name, tiles.rows, shape.numHeads,
+                                      ArrayAttr::get(ctx, roles),
+                                      ArrayAttr::get(ctx, types)));
+  Block *entry = kernel.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  LayerKernelEmitter emitter(b, loc, module, name, vectorWidth);
+  KernelBuilder w(b, loc, module, name);
+
+  unsigned numTemps = tempCols.size();
+  Value phase = entry->getArgument(numParams + numTemps);
+  Value batch = entry->getArgument(numParams + numTemps + 1);
+  Value head = entry->getArgument(numParams + numTemps + 2);
+  Value tile = entry->getArgument(numParams + numTemps + 3);
+  Value alive = entry->getArgument(numParams + numTemps + 4);
+  auto argFor = [&](Value v) -> Value {
+    if (!v)
+      return Value();
+    return getParameterArgument(func, *entry, v);
+  };
+  Value x = argFor(parts.projections.front().getInput());
+  Value len = memref::DimOp::create(b, loc, x, 1);
+  Value ropeTable =
+      ropeTemp ? entry->getArgument(*ropeTemp) : Value();
+
+  SmallVector<int64_t> phaseHeads, phaseRows, phaseMasked;
+  auto inPhase = [&](int64_t p, function_ref<void()> body) {
+    Value is = w.cmp(arith::CmpIPredicate::eq, phase, w.index(p));
+    auto ifPhase = scf::IfOp::create(b, loc, is, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifPhase.thenBlock());
+    body();
+  };
+  // Projection items of `plans` side by side in one grid.
+  auto emitProjections = [&](ArrayRef<LinearPlan> plans) {
+    int64_t start = 0;
+    for (const LinearPlan &plan : plans) {
+      int64_t count = plan.blocks.size();
+      Value inRange = w.andI(
+          w.cmp(arith::CmpIPredicate::sge, head, w.index(start)),
+          w.cmp(arith::CmpIPredicate::slt, head, w.index(start + count)));
+      auto ifMine = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifMine.thenBlock());
+      Value local = w.sub(head, w.index(start));
+      Value block = w.perHeadIndex(plan.name + "_blocks", plan.blocks, local);
+      emitter.emitProjectionItem(plan, block, batch, tile, len, ropeTable);
+      start += count;
+    }
+    return start;
+  };
+
+  // Phase: the RoPE table.
+  if (ropeTheta) {
+    int64_t p = phaseHeads.size();
+    phaseHeads.push_back(1);
+    phaseRows.push_back(kProjectionRows);
+    phaseMasked.push_back(0);
+    inPhase(p, [&] {
+      emitter.emitRopeTable(ropeTable, batch, tile, len, shape.headDim,
+                            double(*ropeTheta));
+    });
+  }
+  // Phase: Q, K and V.
+  {
+    SmallVector<LinearPlan, 3> plans;
+    for (auto [i, linear] : llvm::enumerate(parts.projections))
+      plans.push_back(planLinear(linear, x, argFor(linear.getWeight()),
+                                 argFor(linear.getBias()),
+                                 entry->getArgument(projectionTemps[i]),
+                                 emitter.defaultColumnBlock(),
+                                 "proj" + std::to_string(i)));
+    int64_t p = phaseHeads.size();
+    int64_t heads = 0;
+    inPhase(p, [&] { heads = emitProjections(plans); });
+    phaseHeads.push_back(heads);
+    phaseRows.push_back(kProjectionRows);
+    phaseMasked.push_back(0);
+  }
+  // Phase: the attention, on [B, H, L, D] views of the temporaries.
+  {
+    int64_t p = phaseHeads.size();
+    phaseHeads.push_back(shape.numHeads);
+    phaseRows.push_back(tiles.rows);
+    phaseMasked.push_back(1);
+    inPhase(p, [&] {
+      auto view = [&](Value operand) -> Value {
+        Value flat;
+        if (auto split = operand.getDefiningOp<SplitHeadsOp>()) {
+          auto it = llvm::find(parts.projections,
+                               split.getInput().getDefiningOp<LinearOp>());
+          flat = entry->getArgument(
+              projectionTemps[it - parts.projections.begin()]);
+        } else {
+          flat = entry->getArgument(outTemp);
+        }
+        auto type = cast<RankedTensorType>(operand.getType());
+        int64_t heads = type.getDimSize(1), d = type.getDimSize(3);
+        int64_t cols = heads * d;
+        Value batchSize = memref::DimOp::create(b, loc, flat, 0);
+        auto viewType = MemRefType::get(
+            {ShapedType::kDynamic, heads, ShapedType::kDynamic, d}, f32,
+            StridedLayoutAttr::get(ctx, 0,
+                                   {ShapedType::kDynamic, d, cols, 1}));
+        OpFoldResult batchStride = w.mul(len, w.index(cols));
+        return memref::ReinterpretCastOp::create(
+            b, loc, viewType, flat, b.getIndexAttr(0),
+            ArrayRef<OpFoldResult>{batchSize, b.getIndexAttr(heads), len,
+                                   b.getIndexAttr(d)},
+            ArrayRef<OpFoldResult>{batchStride, b.getIndexAttr(d),
+                                   b.getIndexAttr(cols), b.getIndexAttr(1)});
+      };
+      emitAttentionWorkItem(b, module, name, attention, tiles,
+                            {view(attention.getQuery()),
+                             view(attention.getKey()),
+                             view(attention.getValue()),
+                             view(attention.getOutput()),
+                             argFor(attention.getLse()),
+                             argFor(attention.getProbs()),
+                             argFor(attention.getEntropy()), batch, head, tile,
+                             alive});
+    });
+  }
+  // Phase: the output projection.
+  {
+    LinearPlan plan = planLinear(
+        parts.output, entry->getArgument(outTemp),
+        argFor(parts.output.getWeight()), argFor(parts.output.getBias()),
+        argFor(parts.output.getResult()), emitter.defaultColumnBlock(),
+        "out");
+    int64_t p = phaseHeads.size();
+    int64_t heads = 0;
+    inPhase(p, [&] { heads = emitProjections({plan}); });
+    phaseHeads.push_back(heads);
+    phaseRows.push_back(kProjectionRows);
+    phaseMasked.push_back(0);
+  }
+  func::ReturnOp::create(b, loc);
+  kernel->setAttr("mha.layer_plan",
+                  LayerPlanAttr::get(ctx, tempCols, tempBatched, phaseHeads,
+                                     phaseRows, phaseMasked));
+  func.erase();
+  return success();
+}

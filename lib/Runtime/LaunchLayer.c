@@ -1,0 +1,196 @@
+//===- LaunchLayer.c - Running a layer's phases --------------------*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// mha_rt_launch_layer, the entry point of generated layer functions (see
+// mha/Runtime/KernelAbi.h): the same checks as mha_rt_launch, then the
+// layer's f32 temporaries (projections, attention output, RoPE table) from
+// malloc, then each phase's grid on the thread pool, one phase after the
+// other. It knows nothing about the math of a layer.
+//
+//===----------------------------------------------------------------------===//
+
+#define _POSIX_C_SOURCE 200809L
+
+#include "CallCheck.h"
+#include "Status.h"
+#include "ThreadPool.h"
+
+#include "mha/Runtime/KernelAbi.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_TEMPS 8
+#define MAX_PHASES 8
+
+#define FAIL(status, ...)                                                      \
+  do {                                                                         \
+    mha_rt_set_error(__VA_ARGS__);                                             \
+    return (status);                                                           \
+  } while (0)
+
+typedef struct phase_grid {
+  mha_layer_work_fn work;
+  void **descriptors;
+  const uint8_t *head_alive;
+  int64_t phase, batch, heads, tiles;
+} phase_grid;
+
+static void run_item(void *ctx, int64_t item) {
+  const phase_grid *g = (const phase_grid *)ctx;
+  int64_t per_tile = g->batch * g->heads;
+  // Last tile first, as in Launch.c: causal attention's longest items.
+  int64_t t = g->tiles - 1 - item / per_tile;
+  int64_t rest = item % per_tile;
+  g->work(g->descriptors, g->phase, rest / g->heads, rest % g->heads, t,
+          g->head_alive);
+}
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void free_temps(void **temps, int n) {
+  for (int i = 0; i < n; ++i)
+    free(temps[i]);
+}
+
+MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
+                                          const char *name,
+                                          const char *const *arg_names,
+                                          const DLTensor *const *tensors,
+                                          const mha_options *options,
+                                          mha_layer_work_fn work) {
+  mha_rt_checked_call c;
+  int32_t status = mha_rt_check_call(signature, name, arg_names, tensors,
+                                     options, kDLCPU,
+                                     work ? NULL : "no work function", &c);
+  if (status != MHA_OK)
+    return status;
+  const int64_t *layer = mha_rt_tensor_sig(signature, c.num_tensors);
+  int64_t num_temps = layer[MHA_SIG_LAYER_NUM_TEMPS];
+  int64_t num_phases = layer[MHA_SIG_LAYER_NUM_PHASES];
+  if (num_temps < 0 || num_temps > MAX_TEMPS || num_phases < 1 ||
+      num_phases > MAX_PHASES)
+    FAIL(MHA_ERR_INTERNAL,
+         "%s: the signature's layer section (%" PRId64 " temporaries, %" PRId64
+         " phases) is malformed",
+         c.name, num_temps, num_phases);
+  const int64_t *temp_words = layer + MHA_SIG_LAYER_WORDS;
+  const int64_t *phase_words = temp_words + num_temps * MHA_SIG_TEMP_WORDS;
+  int64_t batch = c.batch, len = c.rows;
+  if (batch == 0 || len == 0) {
+    // An empty output: nothing to compute, nothing to write.
+    mha_rt_clear_error();
+    return MHA_OK;
+  }
+
+  // The temporaries, contiguous f32 [B or 1, L, cols].
+  void *temps[MAX_TEMPS] = {NULL};
+  mha_rt_memref temp_memrefs[MAX_TEMPS];
+  for (int64_t i = 0; i < num_temps; ++i) {
+    const int64_t *tw = temp_words + i * MHA_SIG_TEMP_WORDS;
+    int64_t rows = tw[MHA_SIG_TEMP_BATCHED] ? batch : 1;
+    int64_t cols = tw[MHA_SIG_TEMP_COLS], elems, bytes;
+    if (cols < 1 || __builtin_mul_overflow(rows, len, &elems) ||
+        __builtin_mul_overflow(elems, cols, &elems) ||
+        __builtin_mul_overflow(elems, (int64_t)sizeof(float), &bytes)) {
+      free_temps(temps, (int)i);
+      FAIL(MHA_ERR_SHAPE,
+           "%s: temporary %" PRId64 " (%" PRId64 " x %" PRId64 " x %" PRId64
+           " floats) is too large",
+           c.name, i, rows, len, cols);
+    }
+    // 64-byte aligned rows start on cache lines when cols allows it.
+    size_t rounded = ((size_t)bytes + 63) / 64 * 64;
+    temps[i] = aligned_alloc(64, rounded);
+    if (!temps[i]) {
+      free_temps(temps, (int)i);
+      FAIL(MHA_ERR_OUT_OF_MEMORY,
+           "%s: could not allocate the %" PRId64 "-byte temporary %" PRId64,
+           c.name, bytes, i);
+    }
+    mha_rt_memref *m = &temp_memrefs[i];
+    memset(m, 0, sizeof(*m));
+    m->allocated = m->aligned = temps[i];
+    m->offset = 0;
+    int64_t sizes[3] = {rows, len, cols};
+    int64_t strides[3] = {len * cols, cols, 1};
+    for (int d = 0; d < 3; ++d) {
+      m->dims[d] = sizes[d];
+      m->dims[3 + d] = strides[d];
+    }
+  }
+
+  // Head masks: the runtime mask for the attention, all alive elsewhere.
+  int64_t max_heads = c.heads;
+  for (int64_t p = 0; p < num_phases; ++p) {
+    int64_t h = phase_words[p * MHA_SIG_PHASE_WORDS + MHA_SIG_PHASE_HEADS];
+    if (h > max_heads)
+      max_heads = h;
+  }
+  uint8_t *alive = (uint8_t *)malloc((size_t)(2 * max_heads + 1));
+  if (!alive) {
+    free_temps(temps, (int)num_temps);
+    FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: could not allocate the head masks",
+         c.name);
+  }
+  uint8_t *all_alive = alive + max_heads;
+  const uint8_t *mask = options ? options->head_mask : NULL;
+  for (int64_t h = 0; h < max_heads; ++h) {
+    alive[h] = (mask && h < c.heads) ? (mask[h] != 0) : 1;
+    all_alive[h] = 1;
+  }
+
+  void *descriptors[MHA_RT_MAX_TENSORS + MAX_TEMPS];
+  for (int i = 0; i < c.num_tensors; ++i)
+    descriptors[i] = &c.memrefs[i];
+  for (int64_t i = 0; i < num_temps; ++i)
+    descriptors[c.num_tensors + i] = &temp_memrefs[i];
+  int num_threads = options ? options->num_threads : 0;
+  // MHA_PROFILE=1: the wall time of every phase on stderr, to see where a
+  // layer spends its time.
+  const char *profile_env = getenv("MHA_PROFILE");
+  int profile = profile_env && profile_env[0] == '1';
+
+  for (int64_t p = 0; p < num_phases; ++p) {
+    const int64_t *pw = phase_words + p * MHA_SIG_PHASE_WORDS;
+    int64_t heads = pw[MHA_SIG_PHASE_HEADS], rows = pw[MHA_SIG_PHASE_ROWS];
+    if (heads < 0 || rows < 1) {
+      free(alive);
+      free_temps(temps, (int)num_temps);
+      FAIL(MHA_ERR_INTERNAL,
+           "%s: phase %" PRId64 " of the signature is malformed", c.name, p);
+    }
+    phase_grid g = {work,  descriptors, pw[MHA_SIG_PHASE_MASKED] ? alive
+                                                                : all_alive,
+                    p,     batch,       heads,
+                    len / rows + (len % rows != 0)};
+    int64_t items = 0;
+    if (__builtin_mul_overflow(batch, heads, &items) ||
+        __builtin_mul_overflow(items, g.tiles, &items)) {
+      free(alive);
+      free_temps(temps, (int)num_temps);
+      FAIL(MHA_ERR_SHAPE, "%s: phase %" PRId64 " has too many work items",
+           c.name, p);
+    }
+    double start = profile ? seconds() : 0.0;
+    mha_rt_parallel_for(items, num_threads, run_item, &g);
+    if (profile)
+      fprintf(stderr,
+              "mha profile: %s phase %" PRId64 " (%" PRId64
+              " work items): %.3f ms\n",
+              c.name, p, items, 1e3 * (seconds() - start));
+  }
+  free(alive);
+  free_temps(temps, (int)num_temps);
+  mha_rt_clear_error();
+  return MHA_OK;
+}

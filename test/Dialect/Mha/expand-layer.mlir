@@ -1,0 +1,53 @@
+// RUN: mha-opt %s -split-input-file -mha-expand-layer | FileCheck %s
+
+// Independent projections, GQA 8:2: Q [B, L, 8*16], K and V [B, L, 2*16] in
+// f32 whatever the element type; RoPE on Q and K only; every attention
+// attribute passes through unchanged; the output projection reads the
+// merged heads and writes the layer's type.
+// CHECK-LABEL: func.func @gqa_rope
+// CHECK-SAME: (%[[X:.+]]: tensor<?x?x64xbf16>, %[[WQ:.+]]: tensor<64x128xbf16>, %[[WK:.+]]: tensor<64x32xbf16>, %[[WV:.+]]: tensor<64x32xbf16>, %[[WO:.+]]: tensor<128x64xbf16>)
+// CHECK: %[[Q:.+]] = mha.linear %[[X]], %[[WQ]] {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x64xbf16>, tensor<64x128xbf16> -> tensor<?x?x128xf32>
+// CHECK: %[[QH:.+]] = mha.split_heads %[[Q]] : tensor<?x?x128xf32> -> tensor<?x8x?x16xf32>
+// CHECK: %[[K:.+]] = mha.linear %[[X]], %[[WK]] {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x64xbf16>, tensor<64x32xbf16> -> tensor<?x?x32xf32>
+// CHECK: %[[KH:.+]] = mha.split_heads %[[K]] : tensor<?x?x32xf32> -> tensor<?x2x?x16xf32>
+// CHECK: %[[V:.+]] = mha.linear %[[X]], %[[WV]] {head_dim = 16 : i64} : tensor<?x?x64xbf16>, tensor<64x32xbf16> -> tensor<?x?x32xf32>
+// CHECK: %[[VH:.+]] = mha.split_heads %[[V]]
+// CHECK: %[[O:.+]] = mha.attention %[[QH]], %[[KH]], %[[VH]] {causal, scale = 5.000000e-01 : f32, softcap = 3.000000e+01 : f32, window_left = array<i64: 4, -1, 4, -1, 4, -1, 4, -1>} : tensor<?x8x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x8x?x16xf32>
+// CHECK: %[[M:.+]] = mha.merge_heads %[[O]] : tensor<?x8x?x16xf32> -> tensor<?x?x128xf32>
+// CHECK: %[[Y:.+]] = mha.linear %[[M]], %[[WO]] {head_dim = 16 : i64} : tensor<?x?x128xf32>, tensor<128x64xbf16> -> tensor<?x?x64xbf16>
+// CHECK: return %[[Y]]
+// CHECK-NOT: mha.multi_head
+func.func @gqa_rope(%x: tensor<?x?x64xbf16>, %wq: tensor<64x128xbf16>, %wk: tensor<64x32xbf16>, %wv: tensor<64x32xbf16>, %wo: tensor<128x64xbf16>) -> tensor<?x?x64xbf16> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, num_kv_heads = 2, rope_theta = 10000.0 : f32, causal, scale = 0.5 : f32, softcap = 30.0 : f32, window_left = array<i64: 4, -1, 4, -1, 4, -1, 4, -1>}
+     : tensor<?x?x64xbf16>, tensor<64x128xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<128x64xbf16> -> tensor<?x?x64xbf16>
+  return %y : tensor<?x?x64xbf16>
+}
+
+// -----
+
+// Shared projections: one [d, D] product replicated per head with the
+// per-head bias rows; the output bias goes to the output projection.
+// CHECK-LABEL: func.func @shared_bias
+// CHECK-SAME: %[[BQ:[a-z0-9]+]]: tensor<4x16xf32>, %[[BK:[a-z0-9]+]]: tensor<2x16xf32>, %[[BV:[a-z0-9]+]]: tensor<2x16xf32>, %[[BO:[a-z0-9]+]]: tensor<32xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}}, %[[BQ]] {head_dim = 16 : i64, replicas = 4 : i64} : tensor<2x?x32xf32>, tensor<32x16xf32>, tensor<4x16xf32> -> tensor<2x?x64xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}}, %[[BK]] {head_dim = 16 : i64, replicas = 2 : i64} : tensor<2x?x32xf32>, tensor<32x16xf32>, tensor<2x16xf32> -> tensor<2x?x32xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}}, %[[BV]] {head_dim = 16 : i64, replicas = 2 : i64}
+// CHECK: mha.attention %{{.+}}, %{{.+}}, %{{.+}} : tensor<2x4x?x16xf32>, tensor<2x2x?x16xf32>, tensor<2x2x?x16xf32> -> tensor<2x4x?x16xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}}, %[[BO]] {head_dim = 16 : i64} : tensor<2x?x64xf32>, tensor<64x32xf32>, tensor<32xf32> -> tensor<2x?x32xf32>
+func.func @shared_bias(%x: tensor<2x?x32xf32>, %wq: tensor<32x16xf32>, %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>, %wo: tensor<64x32xf32>, %bq: tensor<4x16xf32>, %bk: tensor<2x16xf32>, %bv: tensor<2x16xf32>, %bo: tensor<32xf32>) -> tensor<2x?x32xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 4, num_kv_heads = 2, sharing = #mha.sharing<shared_head_bias>, has_qkv_bias, has_out_bias}
+     : tensor<2x?x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<64x32xf32>, tensor<4x16xf32>, tensor<2x16xf32>, tensor<2x16xf32>, tensor<32xf32> -> tensor<2x?x32xf32>
+  return %y : tensor<2x?x32xf32>
+}
+
+// -----
+
+// Extra results of the layer are the attention's.
+// CHECK-LABEL: func.func @with_lse
+// CHECK: %{{.+}}, %[[LSE:.+]] = mha.attention {{.+}} {return_lse}
+// CHECK: return %{{.+}}, %[[LSE]]
+func.func @with_lse(%x: tensor<1x8x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x32xf32>, %wv: tensor<32x32xf32>, %wo: tensor<32x32xf32>) -> (tensor<1x8x32xf32>, tensor<1x2x8xf32>) {
+  %y, %lse = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2, return_lse}
+     : tensor<1x8x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>, tensor<1x2x8xf32>
+  return %y, %lse : tensor<1x8x32xf32>, tensor<1x2x8xf32>
+}

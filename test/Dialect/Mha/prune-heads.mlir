@@ -1,0 +1,54 @@
+// RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads | FileCheck %s
+
+// Heads 1 and 2 of 4 pruned, GQA 4:2: Q computes heads 0 and 3, K and V
+// both KV heads (each has a live query head), Wo reduces over the rows of
+// heads 0 and 3 only. The attention keeps its mask and numbering.
+// CHECK-LABEL: func.func @half
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 8 : i64, live_blocks = array<i64: 0, 3>} : {{.+}} -> tensor<?x?x32xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 8 : i64, live_blocks = array<i64: 0, 1>} : {{.+}} -> tensor<?x?x16xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 8 : i64, live_blocks = array<i64: 0, 1>} : {{.+}} -> tensor<?x?x16xf32>
+// CHECK: mha.attention {{.+}} {head_mask = array<i1: true, false, false, true>}
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 8 : i64, live_input_blocks = array<i64: 0, 3>} : tensor<?x?x32xf32>, tensor<32x32xf32> -> tensor<?x?x32xf32>
+func.func @half(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>, %wo: tensor<32x32xf32>) -> tensor<?x?x32xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, head_mask = array<i1: true, false, false, true>}
+     : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x32xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}
+
+// -----
+
+// A whole KV group pruned: its K and V columns are not computed.
+// CHECK-LABEL: func.func @group
+// CHECK: mha.linear {{.+}} live_blocks = array<i64: 2, 3>
+// CHECK: mha.linear {{.+}} live_blocks = array<i64: 1>
+// CHECK: mha.linear {{.+}} live_blocks = array<i64: 1>
+// CHECK: mha.linear {{.+}} live_input_blocks = array<i64: 2, 3>
+func.func @group(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>, %wo: tensor<32x32xf32>) -> tensor<?x?x32xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, head_mask = array<i1: false, false, true, true>}
+     : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x32xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}
+
+// -----
+
+// Shared projections: the pruned heads' replicas are not written.
+// CHECK-LABEL: func.func @shared
+// CHECK: mha.linear {{.+}} {head_dim = 8 : i64, live_blocks = array<i64: 1>, replicas = 2 : i64}
+func.func @shared(%x: tensor<?x?x16xf32>, %wq: tensor<16x8xf32>, %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>, %wo: tensor<16x16xf32>, %bq: tensor<2x8xf32>, %bk: tensor<2x8xf32>, %bv: tensor<2x8xf32>) -> tensor<?x?x16xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 2, sharing = #mha.sharing<shared_head_bias>, has_qkv_bias, head_mask = array<i1: false, true>}
+     : tensor<?x?x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x16xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32> -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// -----
+
+// Nothing pruned: nothing changes.
+// CHECK-LABEL: func.func @all_alive
+// CHECK-NOT: live_blocks
+// CHECK-NOT: live_input_blocks
+// CHECK: return
+func.func @all_alive(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wk: tensor<16x16xf32>, %wv: tensor<16x16xf32>, %wo: tensor<16x16xf32>) -> tensor<?x?x16xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2, head_mask = array<i1: true, true>}
+     : tensor<?x?x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32> -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
+}

@@ -1,0 +1,87 @@
+// RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads -mha-tile -verify-diagnostics | FileCheck %s
+
+// A layer becomes one kernel: the C parameters (x, weights, y), then the f32
+// temporaries Q [B, L, 64], K and V [B, L, 32], O [B, L, 64] and the RoPE
+// table [1, L, 16], then (phase, b, h, t, alive). Phases: the RoPE table
+// (one head), Q/K/V (heads 0 and 3 of Q, both KV heads: 2 + 2 + 2 items
+// since heads 1 and 2 are pruned), the attention (4 heads, the masked
+// phase) and the output projection (one 128-column block).
+// CHECK-LABEL: func.func @gqa_rope_pruned__kernel
+// CHECK-SAME: memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, %{{.+}}: memref<64x64xf32, strided<[?, 1], offset: ?>>
+// CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, tempBatched = 1, 1, 1, 1, 0, phaseHeads = 1, 6, 4, 1, phaseRows = 192, 192, 128, 192, phaseMasked = 0, 0, 1, 0>
+// The RoPE angles are computed in f64.
+// CHECK: math.cos %{{.+}} : f64
+// CHECK: math.sin %{{.+}} : f64
+// The projection micro-kernel: FMAs on broadcast x and weight vectors.
+// CHECK: vector.fma
+// The attention reads [B, H, L, D] views of the [B, L, H*D] temporaries.
+// CHECK: memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [%{{.+}}, 4, %{{.+}}, 16], strides: [%{{.+}}, 16, 64, 1] : memref<?x?x64xf32> to memref<?x4x?x16xf32, strided<[?, 16, 64, 1]>>
+// CHECK: memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [%{{.+}}, 2, %{{.+}}, 16], strides: [%{{.+}}, 16, 32, 1]
+// CHECK: mha.online_softmax_step
+// CHECK: mha.online_softmax_finalize
+// CHECK-NOT: mha.multi_head
+// CHECK-NOT: mha.linear
+func.func @gqa_rope_pruned(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>) -> tensor<?x?x64xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, head_mask = array<i1: true, false, false, true>, rope_theta = 10000.0 : f32, causal}
+     : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+
+// -----
+
+// Biases are parameters with their roles; no RoPE: no table, no phase, and
+// projection items take up to 128 columns (here one per projection).
+// CHECK-LABEL: func.func @biases__kernel
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<query_bias>, #mha.role<key_bias>, #mha.role<value_bias>, #mha.role<out_bias>, #mha.role<layer_output>]
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 32, 32, 32, tempBatched = 1, 1, 1, 1, phaseHeads = 3, 2, 1, phaseRows = 192, 128, 192, phaseMasked = 0, 1, 0>
+func.func @biases(%x: tensor<2x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<32x32xbf16>, %wv: tensor<32x32xbf16>, %wo: tensor<32x32xbf16>, %bq: tensor<32xbf16>, %bk: tensor<32xbf16>, %bv: tensor<32xbf16>, %bo: tensor<32xbf16>) -> tensor<2x?x32xbf16> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 2, has_qkv_bias, has_out_bias}
+     : tensor<2x?x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16> -> tensor<2x?x32xbf16>
+  return %y : tensor<2x?x32xbf16>
+}
+
+// -----
+
+// The attention's extra results of a layer are parameters after y, in
+// return order, written by the attention phase.
+// CHECK-LABEL: func.func @layer_lse__kernel
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<lse>, #mha.role<layer_output>]
+// CHECK: mha.online_softmax_finalize {{.+}} lse(%{{.+}} : memref<?xf32, strided<[1], offset: ?>>)
+func.func @layer_lse(%x: tensor<1x8x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x32xf32>, %wv: tensor<32x32xf32>, %wo: tensor<32x32xf32>) -> (tensor<1x2x8xf32>, tensor<1x8x32xf32>) {
+  %y, %lse = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2, return_lse}
+     : tensor<1x8x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>, tensor<1x2x8xf32>
+  return %lse, %y : tensor<1x2x8xf32>, tensor<1x8x32xf32>
+}
+
+// -----
+
+// An expanded layer whose projections read different inputs is not a
+// self-attention layer.
+func.func @two_inputs(%x: tensor<1x8x32xf32>, %z: tensor<1x8x32xf32>, %w: tensor<32x32xf32>) -> tensor<1x8x32xf32> {
+  %q = mha.linear %x, %w {head_dim = 16} : tensor<1x8x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>
+  // expected-error @+1 {{the Q, K and V projections must read the same input}}
+  %k = mha.linear %z, %w {head_dim = 16} : tensor<1x8x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>
+  %v = mha.linear %x, %w {head_dim = 16} : tensor<1x8x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>
+  %qh = mha.split_heads %q : tensor<1x8x32xf32> -> tensor<1x2x8x16xf32>
+  %kh = mha.split_heads %k : tensor<1x8x32xf32> -> tensor<1x2x8x16xf32>
+  %vh = mha.split_heads %v : tensor<1x8x32xf32> -> tensor<1x2x8x16xf32>
+  %o = mha.attention %qh, %kh, %vh : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  %m = mha.merge_heads %o : tensor<1x2x8x16xf32> -> tensor<1x8x32xf32>
+  %y = mha.linear %m, %w {head_dim = 16} : tensor<1x8x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>
+  return %y : tensor<1x8x32xf32>
+}
+
+// -----
+
+// The attention must read projections of the layer input.
+func.func @raw_attention(%x: tensor<1x8x32xf32>, %w: tensor<32x32xf32>, %q: tensor<1x2x8x16xf32>) -> tensor<1x8x32xf32> {
+  %k = mha.linear %x, %w {head_dim = 16} : tensor<1x8x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>
+  %kh = mha.split_heads %k : tensor<1x8x32xf32> -> tensor<1x2x8x16xf32>
+  // expected-error @+1 {{the operands of a layer's mha.attention must be mha.split_heads of projections of a function argument}}
+  %o = mha.attention %q, %kh, %kh : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
+  %m = mha.merge_heads %o : tensor<1x2x8x16xf32> -> tensor<1x8x32xf32>
+  %y = mha.linear %m, %w {head_dim = 16} : tensor<1x8x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>
+  return %y : tensor<1x8x32xf32>
+}

@@ -1,0 +1,17 @@
+// A grouped-query layer with RoPE, biases, a causal mask and a pruned head:
+// mha-analyze measures head importance on the layer output y.
+func.func @layer_gqa(%x: tensor<?x?x48xf32>, %wq: tensor<48x64xf32>,
+                     %wk: tensor<48x32xf32>, %wv: tensor<48x32xf32>,
+                     %wo: tensor<64x48xf32>, %bq: tensor<64xf32>,
+                     %bk: tensor<32xf32>, %bv: tensor<32xf32>,
+                     %bo: tensor<48xf32>) -> tensor<?x?x48xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {
+         num_heads = 4, num_kv_heads = 2, has_qkv_bias, has_out_bias,
+         rope_theta = 10000.0 : f32, causal,
+         head_mask = array<i1: true, true, false, true>}
+       : tensor<?x?x48xf32>, tensor<48x64xf32>, tensor<48x32xf32>,
+         tensor<48x32xf32>, tensor<64x48xf32>, tensor<64xf32>,
+         tensor<32xf32>, tensor<32xf32>, tensor<48xf32>
+       -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
