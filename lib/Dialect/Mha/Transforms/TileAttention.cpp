@@ -82,8 +82,12 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
       LogicalResult tiled =
           isLayer ? tileLayerFunction(
                         module, func,
+                        // A layer's attention runs on its f32
+                        // temporaries.
                         [&](int64_t d, int64_t dv) {
-                          return chooseTiles(func.getContext(), d, dv);
+                          return chooseTiles(func.getContext(), d, dv,
+                                             Float32Type::get(
+                                                 func.getContext()));
                         },
                         vectorWidth)
                   : tileFunction(func);
@@ -174,8 +178,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
   TileChoice tiles =
-      chooseTiles(ctx, headDim, valueDim, qType.getElementType());
-  bool bf16Pairs = tiles.microKernel.getDot() == DotProduct::bf16_pairs;
+      chooseTiles(ctx, headDim, valueDim, shape.query.getElementType());
   // The tile scratch of a work item lives on the stack of the thread that
   // runs it: keep it well below common thread stack sizes.
   constexpr int64_t kMaxScratchBytes = int64_t(1) << 20;
@@ -243,6 +246,7 @@ void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
         probs = item.probs, entropy = item.entropy;
   Value batchIdx = item.batch, head = item.head, tile = item.tile,
         aliveArg = item.alive;
+  bool bf16Pairs = tiles.microKernel.getDot() == DotProduct::bf16_pairs;
 
   // Rows of this work item and the KV head it reads.
   Value queryLen = memref::DimOp::create(b, loc, q, 2);
