@@ -46,12 +46,6 @@ typedef struct call {
   int first_index;
 } call;
 
-#define FAIL(status, ...)                                                      \
-  do {                                                                         \
-    mha_rt_set_error(__VA_ARGS__);                                             \
-    return (status);                                                           \
-  } while (0)
-
 //===----------------------------------------------------------------------===//
 // Names for messages
 //===----------------------------------------------------------------------===//
@@ -229,31 +223,33 @@ static int32_t check_signature(const call *c, const int64_t *sig,
                                const char *body_missing) {
   const char *name = c->name;
   if (sig[MHA_SIG_VERSION] != MHA_ABI_VERSION)
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: the library was compiled for runtime ABI version %" PRId64
-         " but its runtime implements version %d",
-         name, sig[MHA_SIG_VERSION], MHA_ABI_VERSION);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: the library was compiled for runtime ABI version %" PRId64
+                " but its runtime implements version %d",
+                name, sig[MHA_SIG_VERSION], MHA_ABI_VERSION);
   int64_t num_tensors = sig[MHA_SIG_NUM_TENSORS];
   if (num_tensors < 1 || num_tensors > MAX_TENSORS)
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: the signature has %" PRId64
-         " tensors but the runtime supports 1 to %d",
-         name, num_tensors, MAX_TENSORS);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: the signature has %" PRId64
+                " tensors but the runtime supports 1 to %d",
+                name, num_tensors, MAX_TENSORS);
   int64_t num_inputs = sig[MHA_SIG_NUM_INPUTS];
   if (num_inputs < 0 || num_inputs > num_tensors)
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: the signature has %" PRId64 " inputs among %" PRId64 " tensors",
-         name, num_inputs, num_tensors);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: the signature has %" PRId64 " inputs among %" PRId64
+                " tensors",
+                name, num_inputs, num_tensors);
   if (sig[MHA_SIG_GRID_HEADS] < 0 || sig[MHA_SIG_ROWS_PER_ITEM] < 1 ||
       !symbol_name(sig[MHA_SIG_GRID_BATCH_SYM]) ||
       !symbol_name(sig[MHA_SIG_GRID_ROWS_SYM]))
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: the signature's grid (heads %" PRId64 ", rows per item %" PRId64
-         ", symbols %" PRId64 " and %" PRId64 ") is invalid",
-         name, sig[MHA_SIG_GRID_HEADS], sig[MHA_SIG_ROWS_PER_ITEM],
-         sig[MHA_SIG_GRID_BATCH_SYM], sig[MHA_SIG_GRID_ROWS_SYM]);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: the signature's grid (heads %" PRId64
+                ", rows per item %" PRId64 ", symbols %" PRId64 " and %" PRId64
+                ") is invalid",
+                name, sig[MHA_SIG_GRID_HEADS], sig[MHA_SIG_ROWS_PER_ITEM],
+                sig[MHA_SIG_GRID_BATCH_SYM], sig[MHA_SIG_GRID_ROWS_SYM]);
   if (body_missing)
-    FAIL(MHA_ERR_INTERNAL, "%s: %s", name, body_missing);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: %s", name, body_missing);
   for (int i = 0; i < (int)num_tensors; ++i) {
     const int64_t *ts = tensor_sig(c, i);
     int64_t rank = ts[MHA_SIG_T_RANK], bits = ts[MHA_SIG_T_DTYPE_BITS];
@@ -264,8 +260,8 @@ static int32_t check_signature(const call *c, const int64_t *sig,
       ok = dim_sym(c, i, d) >= 0 && dim_sym(c, i, d) < NUM_SYMBOLS &&
            dim_static(c, i, d) >= -1;
     if (!ok)
-      FAIL(MHA_ERR_INTERNAL, "%s: the signature of tensor %d is invalid",
-           name, i);
+      MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: the signature of tensor %d is invalid",
+                  name, i);
   }
   return MHA_OK;
 }
@@ -282,52 +278,59 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
   unsigned bits = (unsigned)ts[MHA_SIG_T_DTYPE_BITS];
 
   if (!t)
-    FAIL(MHA_ERR_NULL_POINTER, "%s: %s is NULL", name, tensor_label(label, c, i));
+    MHA_RT_FAIL(MHA_ERR_NULL_POINTER, "%s: %s is NULL", name,
+                tensor_label(label, c, i));
   if ((int)t->device.device_type != device_type)
-    FAIL(MHA_ERR_DEVICE,
-         "%s: %s is on device %s (device_type %d, device_id %d) but %s runs "
-         "on the %s (%s)",
-         name, tensor_label(label, c, i), device_name(t->device.device_type),
-         (int)t->device.device_type, t->device.device_id, name,
-         device_type == kDLCPU ? "CPU" : "GPU", device_name(device_type));
+    MHA_RT_FAIL(
+        MHA_ERR_DEVICE,
+        "%s: %s is on device %s (device_type %d, device_id %d) but %s runs "
+        "on the %s (%s)",
+        name, tensor_label(label, c, i), device_name(t->device.device_type),
+        (int)t->device.device_type, t->device.device_id, name,
+        device_type == kDLCPU ? "CPU" : "GPU", device_name(device_type));
   // A kernel runs on one GPU and reads its tensors through that GPU's
   // addresses: all of them must live there.
   if (device_type == kDLCUDA) {
     if (t->device.device_id < 0)
-      FAIL(MHA_ERR_DEVICE, "%s: %s is on CUDA device %d, which cannot exist",
-           name, tensor_label(label, c, i), t->device.device_id);
+      MHA_RT_FAIL(MHA_ERR_DEVICE,
+                  "%s: %s is on CUDA device %d, which cannot exist", name,
+                  tensor_label(label, c, i), t->device.device_id);
     const DLTensor *first = c->first_tensor;
     if (first && first->device.device_id != t->device.device_id)
-      FAIL(MHA_ERR_DEVICE,
-           "%s: %s is on CUDA device %d but %s is on CUDA device %d; all "
-           "tensors of a call must be on one GPU",
-           name, tensor_label(label, c, i), t->device.device_id,
-           tensor_label(buf, c, c->first_index), first->device.device_id);
+      MHA_RT_FAIL(
+          MHA_ERR_DEVICE,
+          "%s: %s is on CUDA device %d but %s is on CUDA device %d; all "
+          "tensors of a call must be on one GPU",
+          name, tensor_label(label, c, i), t->device.device_id,
+          tensor_label(buf, c, c->first_index), first->device.device_id);
   }
   if (t->ndim != rank)
-    FAIL(MHA_ERR_RANK,
-         "%s: %s has %d dimensions but the spec expects %d: %s", name,
-         tensor_label(label, c, i), t->ndim, rank, expected_shape(buf, c, i));
+    MHA_RT_FAIL(MHA_ERR_RANK,
+                "%s: %s has %d dimensions but the spec expects %d: %s", name,
+                tensor_label(label, c, i), t->ndim, rank,
+                expected_shape(buf, c, i));
   if (t->dtype.code != code || t->dtype.bits != bits || t->dtype.lanes != 1)
-    FAIL(MHA_ERR_DTYPE, "%s: %s dtype is %s but the spec expects %s", name,
-         tensor_label(label, c, i),
-         dtype_name(buf, t->dtype.code, t->dtype.bits, t->dtype.lanes),
-         dtype_name(buf2, code, bits, 1));
+    MHA_RT_FAIL(MHA_ERR_DTYPE, "%s: %s dtype is %s but the spec expects %s",
+                name, tensor_label(label, c, i),
+                dtype_name(buf, t->dtype.code, t->dtype.bits, t->dtype.lanes),
+                dtype_name(buf2, code, bits, 1));
   if (!t->shape)
-    FAIL(MHA_ERR_NULL_POINTER, "%s: %s has a NULL shape", name,
-         tensor_label(label, c, i));
+    MHA_RT_FAIL(MHA_ERR_NULL_POINTER, "%s: %s has a NULL shape", name,
+                tensor_label(label, c, i));
 
   info->empty = false;
   for (int d = 0; d < rank; ++d) {
     int64_t size = t->shape[d];
     int64_t want = dim_static(c, i, d), sym = dim_sym(c, i, d);
     if (size < 0)
-      FAIL(MHA_ERR_SHAPE, "%s: %s %s is %" PRId64 " but sizes cannot be negative",
-           name, tensor_label(label, c, i), dim_label(dim, c, i, d), size);
+      MHA_RT_FAIL(MHA_ERR_SHAPE,
+                  "%s: %s %s is %" PRId64 " but sizes cannot be negative", name,
+                  tensor_label(label, c, i), dim_label(dim, c, i, d), size);
     if (want >= 0 && size != want)
-      FAIL(MHA_ERR_SHAPE, "%s: %s %s is %" PRId64 " but the spec expects %" PRId64,
-           name, tensor_label(label, c, i), dim_label(dim, c, i, d), size,
-           want);
+      MHA_RT_FAIL(MHA_ERR_SHAPE,
+                  "%s: %s %s is %" PRId64 " but the spec expects %" PRId64,
+                  name, tensor_label(label, c, i), dim_label(dim, c, i, d),
+                  size, want);
     if (sym != MHA_SYM_NONE) {
       if (bound_by[sym][0] < 0) {
         bound[sym] = size;
@@ -340,10 +343,11 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
         char other[32] = "";
         if (first == i || first_dim != d)
           snprintf(other, sizeof(other), " dim %d", d);
-        FAIL(MHA_ERR_SHAPE, "%s: %s %s is %" PRId64 " but %s%s has %" PRId64,
-             name, tensor_label(label, c, first),
-             dim_label(dim, c, first, first_dim), bound[sym],
-             tensor_label((char *)buf, c, i), other, size);
+        MHA_RT_FAIL(MHA_ERR_SHAPE,
+                    "%s: %s %s is %" PRId64 " but %s%s has %" PRId64, name,
+                    tensor_label(label, c, first),
+                    dim_label(dim, c, first, first_dim), bound[sym],
+                    tensor_label((char *)buf, c, i), other, size);
       }
     }
     info->sizes[d] = size;
@@ -351,32 +355,35 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
       info->empty = true;
   }
   if (!t->data && !info->empty)
-    FAIL(MHA_ERR_NULL_POINTER, "%s: %s has NULL data but shape %s", name,
-         tensor_label(label, c, i), actual_shape(buf, info->sizes, rank));
+    MHA_RT_FAIL(MHA_ERR_NULL_POINTER, "%s: %s has NULL data but shape %s", name,
+                tensor_label(label, c, i),
+                actual_shape(buf, info->sizes, rank));
 
   int64_t elem = (int64_t)(bits / 8);
   info->elem_size = elem;
   if (t->byte_offset % (uint64_t)elem != 0)
-    FAIL(MHA_ERR_LAYOUT,
-         "%s: %s byte_offset %" PRIu64
-         " is not a multiple of its element size (%" PRId64 " bytes)",
-         name, tensor_label(label, c, i), (uint64_t)t->byte_offset, elem);
+    MHA_RT_FAIL(MHA_ERR_LAYOUT,
+                "%s: %s byte_offset %" PRIu64
+                " is not a multiple of its element size (%" PRId64 " bytes)",
+                name, tensor_label(label, c, i), (uint64_t)t->byte_offset,
+                elem);
   if (t->strides) {
     for (int d = 0; d < rank; ++d) {
       int64_t stride = t->strides[d];
       if (stride < 0)
-        FAIL(MHA_ERR_LAYOUT,
-             "%s: %s %s has stride %" PRId64
-             " but negative strides are not supported",
-             name, tensor_label(label, c, i), dim_label(dim, c, i, d), stride);
+        MHA_RT_FAIL(MHA_ERR_LAYOUT,
+                    "%s: %s %s has stride %" PRId64
+                    " but negative strides are not supported",
+                    name, tensor_label(label, c, i), dim_label(dim, c, i, d),
+                    stride);
       info->strides[d] = stride;
     }
     if (rank > 0 && info->sizes[rank - 1] > 1 && info->strides[rank - 1] != 1)
-      FAIL(MHA_ERR_LAYOUT,
-           "%s: %s %s has stride %" PRId64
-           " but the last dimension must be contiguous (stride 1)",
-           name, tensor_label(label, c, i), dim_label(dim, c, i, rank - 1),
-           info->strides[rank - 1]);
+      MHA_RT_FAIL(MHA_ERR_LAYOUT,
+                  "%s: %s %s has stride %" PRId64
+                  " but the last dimension must be contiguous (stride 1)",
+                  name, tensor_label(label, c, i),
+                  dim_label(dim, c, i, rank - 1), info->strides[rank - 1]);
   } else {
     // Compact row-major; sizes of 0 count as 1, as in PyTorch. An overflow
     // here implies the extent check below fails too, so saturate.
@@ -406,11 +413,11 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
              __builtin_mul_overflow(last, elem, &end_bytes) ||
              (uintptr_t)t->data > UINTPTR_MAX - (uintptr_t)end_bytes;
   if (overflow)
-    FAIL(MHA_ERR_LAYOUT,
-         "%s: %s with shape %s, its strides and byte_offset %" PRIu64
-         " spans more bytes than int64 can address",
-         name, tensor_label(label, c, i), actual_shape(buf, info->sizes, rank),
-         (uint64_t)t->byte_offset);
+    MHA_RT_FAIL(MHA_ERR_LAYOUT,
+                "%s: %s with shape %s, its strides and byte_offset %" PRIu64
+                " spans more bytes than int64 can address",
+                name, tensor_label(label, c, i),
+                actual_shape(buf, info->sizes, rank), (uint64_t)t->byte_offset);
   info->lo = (uintptr_t)t->data + (uintptr_t)t->byte_offset;
   info->hi = (uintptr_t)t->data + (uintptr_t)end_bytes;
 
@@ -431,11 +438,11 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
         break;
       used[best] = true;
       if (info->strides[best] <= reach)
-        FAIL(MHA_ERR_LAYOUT,
-             "%s: %s %s has stride %" PRId64
-             ", so elements of this output overlap each other",
-             name, tensor_label(label, c, i), dim_label(dim, c, i, best),
-             info->strides[best]);
+        MHA_RT_FAIL(MHA_ERR_LAYOUT,
+                    "%s: %s %s has stride %" PRId64
+                    ", so elements of this output overlap each other",
+                    name, tensor_label(label, c, i), dim_label(dim, c, i, best),
+                    info->strides[best]);
       reach += (info->sizes[best] - 1) * info->strides[best]; // Checked above.
     }
   }
@@ -467,14 +474,14 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
             NULL, 0};
   out->name = c.name;
   if (!signature)
-    FAIL(MHA_ERR_INTERNAL, "%s: no signature table", c.name);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: no signature table", c.name);
   int32_t status = check_signature(&c, signature, body_missing);
   if (status != MHA_OK)
     return status;
   c.num_tensors = (int)signature[MHA_SIG_NUM_TENSORS];
   c.num_inputs = (int)signature[MHA_SIG_NUM_INPUTS];
   if (!tensors)
-    FAIL(MHA_ERR_NULL_POINTER, "%s: the tensor array is NULL", c.name);
+    MHA_RT_FAIL(MHA_ERR_NULL_POINTER, "%s: the tensor array is NULL", c.name);
 
   tensor_info info[MAX_TENSORS];
   int64_t bound[NUM_SYMBOLS] = {0};
@@ -502,26 +509,28 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
         continue;
       if (info[i].lo < info[j].hi && info[j].lo < info[i].hi) {
         char a[96], b[96];
-        FAIL(MHA_ERR_LAYOUT,
-             "%s: output %s overlaps %s in memory; an output may share no "
-             "byte with another tensor",
-             c.name, tensor_label(a, &c, i), tensor_label(b, &c, j));
+        MHA_RT_FAIL(
+            MHA_ERR_LAYOUT,
+            "%s: output %s overlaps %s in memory; an output may share no "
+            "byte with another tensor",
+            c.name, tensor_label(a, &c, i), tensor_label(b, &c, j));
       }
     }
   }
 
   int num_threads = options ? options->num_threads : 0;
   if (num_threads < 0)
-    FAIL(MHA_ERR_INVALID_ARGUMENT,
-         "%s: options->num_threads is %d but must be >= 0 (0 = all cores)",
-         c.name, num_threads);
+    MHA_RT_FAIL(
+        MHA_ERR_INVALID_ARGUMENT,
+        "%s: options->num_threads is %d but must be >= 0 (0 = all cores)",
+        c.name, num_threads);
 
   int64_t batch_sym = signature[MHA_SIG_GRID_BATCH_SYM];
   int64_t rows_sym = signature[MHA_SIG_GRID_ROWS_SYM];
   if (bound_by[batch_sym][0] < 0 || bound_by[rows_sym][0] < 0)
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: no tensor gives the grid's sizes %s and %s", c.name,
-         symbol_name(batch_sym), symbol_name(rows_sym));
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: no tensor gives the grid's sizes %s and %s", c.name,
+                symbol_name(batch_sym), symbol_name(rows_sym));
 
   out->num_tensors = c.num_tensors;
   out->num_inputs = c.num_inputs;

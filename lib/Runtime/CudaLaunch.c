@@ -38,12 +38,6 @@
 // tensor maps' address.
 #define MAX_PARAMS (MHA_RT_MAX_TENSORS * (3 + 2 * MHA_SIG_MAX_RANK) + 6)
 
-#define FAIL(status, ...)                                                      \
-  do {                                                                         \
-    mha_rt_set_error(__VA_ARGS__);                                             \
-    return (status);                                                           \
-  } while (0)
-
 //===----------------------------------------------------------------------===//
 // Picking an image
 //===----------------------------------------------------------------------===//
@@ -130,12 +124,13 @@ static int32_t check_kernel(const char *name, const mha_gpu_kernel *kernel) {
       kernel->shared_bytes < 0 || kernel->rows_per_block < 1 ||
       kernel->heads_per_block < 0 || kernel->num_images < 0 ||
       (kernel->num_images > 0 && !kernel->images))
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: the kernel descriptor (entry %s, %d threads, %d bytes of shared "
-         "memory, %d rows per block, %d images) is invalid",
-         name, kernel->kernel_name ? kernel->kernel_name : "(null)",
-         kernel->block_threads, kernel->shared_bytes, kernel->rows_per_block,
-         kernel->num_images);
+    MHA_RT_FAIL(
+        MHA_ERR_INTERNAL,
+        "%s: the kernel descriptor (entry %s, %d threads, %d bytes of shared "
+        "memory, %d rows per block, %d images) is invalid",
+        name, kernel->kernel_name ? kernel->kernel_name : "(null)",
+        kernel->block_threads, kernel->shared_bytes, kernel->rows_per_block,
+        kernel->num_images);
   return MHA_OK;
 }
 
@@ -156,25 +151,27 @@ static int32_t check_aligned_rows(const mha_rt_checked_call *c,
     const DLTensor *t = tensors[i];
     uintptr_t start = (uintptr_t)t->data + (uintptr_t)t->byte_offset;
     if (start % 16 != 0)
-      FAIL(MHA_ERR_LAYOUT,
-           "%s: %s starts at address %p + byte_offset %" PRIu64
-           ", which is not 16-byte aligned; this GPU kernel needs 16-byte "
-           "aligned rows",
-           c->name, mha_rt_tensor_label(label, signature, arg_names, i),
-           t->data, (uint64_t)t->byte_offset);
+      MHA_RT_FAIL(
+          MHA_ERR_LAYOUT,
+          "%s: %s starts at address %p + byte_offset %" PRIu64
+          ", which is not 16-byte aligned; this GPU kernel needs 16-byte "
+          "aligned rows",
+          c->name, mha_rt_tensor_label(label, signature, arg_names, i), t->data,
+          (uint64_t)t->byte_offset);
     int rank = t->ndim;
     const mha_rt_memref *m = &c->memrefs[i];
     for (int d = 0; d + 1 < rank; ++d) {
       int64_t size = m->dims[d], stride = m->dims[rank + d];
       // The stride was range-checked with the extent, so the product fits.
       if (size > 1 && (stride * c->elem_size[i]) % 16 != 0)
-        FAIL(MHA_ERR_LAYOUT,
-             "%s: %s %s has stride %" PRId64 " (%" PRId64
-             " bytes), which is not a multiple of 16 bytes; this GPU kernel "
-             "needs 16-byte aligned rows",
-             c->name, mha_rt_tensor_label(label, signature, arg_names, i),
-             mha_rt_dim_label(dim, signature, i, d), stride,
-             stride * c->elem_size[i]);
+        MHA_RT_FAIL(
+            MHA_ERR_LAYOUT,
+            "%s: %s %s has stride %" PRId64 " (%" PRId64
+            " bytes), which is not a multiple of 16 bytes; this GPU kernel "
+            "needs 16-byte aligned rows",
+            c->name, mha_rt_tensor_label(label, signature, arg_names, i),
+            mha_rt_dim_label(dim, signature, i, d), stride,
+            stride * c->elem_size[i]);
     }
   }
   return MHA_OK;
@@ -236,10 +233,11 @@ static int32_t get_device(const mha_rt_cuda_driver *d, const char *name,
   CUdevice device;
   CUresult r = d->cuDeviceGet(&device, ordinal);
   if (r == CUDA_ERROR_INVALID_DEVICE)
-    FAIL(MHA_ERR_DEVICE,
-         "%s: the tensors are on CUDA device %d, which this machine does not "
-         "have",
-         name, ordinal);
+    MHA_RT_FAIL(
+        MHA_ERR_DEVICE,
+        "%s: the tensors are on CUDA device %d, which this machine does not "
+        "have",
+        name, ordinal);
   if (r != CUDA_SUCCESS)
     return cuda_error(name, "cuDeviceGet", r, NULL);
   int major = 0, minor = 0;
@@ -253,7 +251,7 @@ static int32_t get_device(const mha_rt_cuda_driver *d, const char *name,
     return cuda_error(name, "cuDeviceGetAttribute", r, NULL);
   device_entry *e = (device_entry *)calloc(1, sizeof(*e));
   if (!e)
-    FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
   // The primary context is the one CUDA runtime users (PyTorch, CuPy, JAX)
   // share, so their streams and pointers are valid in it.
   r = d->cuDevicePrimaryCtxRetain(&e->context, device);
@@ -283,19 +281,20 @@ static int32_t get_module(const mha_rt_cuda_driver *d, const char *name,
   char list[160];
   int32_t pick = mha_rt_cuda_pick_image(kernel, dev->major, dev->minor);
   if (pick < 0)
-    FAIL(MHA_ERR_NO_DEVICE,
-         "%s: no device code of this library runs on CUDA device %d (compute "
-         "capability %d.%d); it has %s",
-         name, dev->ordinal, dev->major, dev->minor,
-         list_images(list, kernel));
+    MHA_RT_FAIL(
+        MHA_ERR_NO_DEVICE,
+        "%s: no device code of this library runs on CUDA device %d (compute "
+        "capability %d.%d); it has %s",
+        name, dev->ordinal, dev->major, dev->minor, list_images(list, kernel));
   const mha_gpu_image *image = &kernel->images[pick];
   if (image->format == MHA_GPU_IMAGE_PTX &&
       ((const char *)image->data)[image->size - 1] != '\0')
-    FAIL(MHA_ERR_INTERNAL, "%s: the sm_%d PTX image is not NUL-terminated",
-         name, image->sm);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: the sm_%d PTX image is not NUL-terminated", name,
+                image->sm);
   module_entry *e = (module_entry *)calloc(1, sizeof(*e));
   if (!e)
-    FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
   // For PTX the driver compiles here; its log says why when that fails.
   char log[512] = "";
   int options[2] = {CU_JIT_ERROR_LOG_BUFFER,
@@ -360,7 +359,7 @@ static int32_t get_function(const mha_rt_cuda_driver *d, const char *name,
   }
   function_entry *e = (function_entry *)calloc(1, sizeof(*e));
   if (!e)
-    FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
   e->kernel = kernel;
   e->ordinal = dev->ordinal;
   e->function = function;
@@ -490,21 +489,23 @@ static int32_t get_grid(const mha_rt_checked_call *c,
   int64_t rows = kernel->rows_per_block;
   int64_t per_block = kernel->heads_per_block > 0 ? kernel->heads_per_block : 1;
   if (c->heads % per_block != 0)
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: %" PRId64 " query heads are not a multiple of the kernel's %"
-         PRId64 " heads per block",
-         c->name, c->heads, per_block);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: %" PRId64
+                " query heads are not a multiple of the kernel's %" PRId64
+                " heads per block",
+                c->name, c->heads, per_block);
   g->tiles = c->rows / rows + (c->rows % rows != 0);
   g->head_blocks = c->heads / per_block;
   bool empty = c->batch == 0 || c->heads == 0 || g->tiles == 0;
   if (!empty && (g->tiles > MAX_GRID_X || g->head_blocks > MAX_GRID_YZ ||
                  c->batch > MAX_GRID_YZ))
-    FAIL(MHA_ERR_SHAPE,
-         "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
-         " blocks (query tiles of %" PRId64 " rows x head blocks x B) exceeds "
-         "the GPU's limits of %d x %d x %d",
-         c->name, g->tiles, g->head_blocks, c->batch, rows, MAX_GRID_X,
-         MAX_GRID_YZ, MAX_GRID_YZ);
+    MHA_RT_FAIL(MHA_ERR_SHAPE,
+                "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
+                " blocks (query tiles of %" PRId64
+                " rows x head blocks x B) exceeds "
+                "the GPU's limits of %d x %d x %d",
+                c->name, g->tiles, g->head_blocks, c->batch, rows, MAX_GRID_X,
+                MAX_GRID_YZ, MAX_GRID_YZ);
   return MHA_OK;
 }
 
@@ -538,9 +539,9 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
       return status;
     kernel = kernel->fallback;
     if (kernel->fallback || kernel->requirements != 0)
-      FAIL(MHA_ERR_INTERNAL,
-           "%s: the fallback kernel '%s' has requirements of its own",
-           c.name, kernel->kernel_name ? kernel->kernel_name : "(null)");
+      MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                  "%s: the fallback kernel '%s' has requirements of its own",
+                  c.name, kernel->kernel_name ? kernel->kernel_name : "(null)");
     if ((status = check_kernel(c.name, kernel)) != MHA_OK)
       return status;
     mha_rt_clear_error();
@@ -562,7 +563,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   const char *why = NULL;
   const mha_rt_cuda_driver *d = mha_rt_cuda_load(&why);
   if (!d)
-    FAIL(MHA_ERR_NO_DEVICE, "%s: %s", c.name, why);
+    MHA_RT_FAIL(MHA_ERR_NO_DEVICE, "%s: %s", c.name, why);
   if (empty) {
     mha_rt_clear_error();
     return MHA_OK;
@@ -575,10 +576,11 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   if ((kernel->requirements & MHA_GPU_REQ_TENSOR_MAPS) &&
       !encode_tensor_maps(d, &c, signature, kernel, maps)) {
     if (!kernel->portable)
-      FAIL(MHA_ERR_CUDA,
-           "%s: the CUDA driver cannot describe k and v as TMA tensor maps "
-           "(cuTensorMapEncodeTiled%s)",
-           c.name, d->cuTensorMapEncodeTiled ? " failed" : " is missing");
+      MHA_RT_FAIL(
+          MHA_ERR_CUDA,
+          "%s: the CUDA driver cannot describe k and v as TMA tensor maps "
+          "(cuTensorMapEncodeTiled%s)",
+          c.name, d->cuTensorMapEncodeTiled ? " failed" : " is missing");
     kernel = kernel->portable;
   }
 
@@ -604,9 +606,9 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
       staged = (uint8_t *)malloc((size_t)c.heads);
       if (!staged) {
         d->cuCtxPopCurrent(&popped);
-        FAIL(MHA_ERR_OUT_OF_MEMORY,
-             "%s: could not allocate the %" PRId64 "-byte head mask", c.name,
-             c.heads);
+        MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+                    "%s: could not allocate the %" PRId64 "-byte head mask",
+                    c.name, c.heads);
       }
     }
     memcpy(staged, host_mask, (size_t)c.heads);

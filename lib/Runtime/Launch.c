@@ -26,12 +26,6 @@
 // Head-alive masks up to this many heads live on the stack.
 #define STACK_HEADS 256
 
-#define FAIL(status, ...)                                                      \
-  do {                                                                         \
-    mha_rt_set_error(__VA_ARGS__);                                             \
-    return (status);                                                           \
-  } while (0)
-
 //===----------------------------------------------------------------------===//
 // Running the grid
 //===----------------------------------------------------------------------===//
@@ -72,10 +66,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
   int64_t num_items;
   if (__builtin_mul_overflow(g.batch, g.heads, &num_items) ||
       __builtin_mul_overflow(num_items, g.tiles, &num_items))
-    FAIL(MHA_ERR_SHAPE,
-         "%s: the work grid %" PRId64 " x %" PRId64 " x %" PRId64
-         " has more items than int64 can count",
-         c.name, g.batch, g.heads, g.tiles);
+    MHA_RT_FAIL(MHA_ERR_SHAPE,
+                "%s: the work grid %" PRId64 " x %" PRId64 " x %" PRId64
+                " has more items than int64 can count",
+                c.name, g.batch, g.heads, g.tiles);
   if (num_items == 0) {
     mha_rt_clear_error();
     return MHA_OK;
@@ -87,9 +81,9 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
   if (g.heads > STACK_HEADS) {
     alive = (uint8_t *)malloc((size_t)g.heads);
     if (!alive)
-      FAIL(MHA_ERR_OUT_OF_MEMORY,
-           "%s: could not allocate the %" PRId64 "-byte head mask", c.name,
-           g.heads);
+      MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+                  "%s: could not allocate the %" PRId64 "-byte head mask",
+                  c.name, g.heads);
   }
   const uint8_t *mask = options ? options->head_mask : NULL;
   for (int64_t h = 0; h < g.heads; ++h)

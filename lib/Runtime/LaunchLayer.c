@@ -28,12 +28,6 @@
 #define MAX_TEMPS 8
 #define MAX_PHASES 8
 
-#define FAIL(status, ...)                                                      \
-  do {                                                                         \
-    mha_rt_set_error(__VA_ARGS__);                                             \
-    return (status);                                                           \
-  } while (0)
-
 typedef struct phase_grid {
   mha_layer_work_fn work;
   void **descriptors;
@@ -79,10 +73,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   int64_t num_phases = layer[MHA_SIG_LAYER_NUM_PHASES];
   if (num_temps < 0 || num_temps > MAX_TEMPS || num_phases < 1 ||
       num_phases > MAX_PHASES)
-    FAIL(MHA_ERR_INTERNAL,
-         "%s: the signature's layer section (%" PRId64 " temporaries, %" PRId64
-         " phases) is malformed",
-         c.name, num_temps, num_phases);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: the signature's layer section (%" PRId64
+                " temporaries, %" PRId64 " phases) is malformed",
+                c.name, num_temps, num_phases);
   const int64_t *temp_words = layer + MHA_SIG_LAYER_WORDS;
   const int64_t *phase_words = temp_words + num_temps * MHA_SIG_TEMP_WORDS;
   int64_t batch = c.batch, len = c.rows;
@@ -103,19 +97,20 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
         __builtin_mul_overflow(elems, cols, &elems) ||
         __builtin_mul_overflow(elems, (int64_t)sizeof(float), &bytes)) {
       free_temps(temps, (int)i);
-      FAIL(MHA_ERR_SHAPE,
-           "%s: temporary %" PRId64 " (%" PRId64 " x %" PRId64 " x %" PRId64
-           " floats) is too large",
-           c.name, i, rows, len, cols);
+      MHA_RT_FAIL(MHA_ERR_SHAPE,
+                  "%s: temporary %" PRId64 " (%" PRId64 " x %" PRId64
+                  " x %" PRId64 " floats) is too large",
+                  c.name, i, rows, len, cols);
     }
     // 64-byte aligned rows start on cache lines when cols allows it.
     size_t rounded = ((size_t)bytes + 63) / 64 * 64;
     temps[i] = aligned_alloc(64, rounded);
     if (!temps[i]) {
       free_temps(temps, (int)i);
-      FAIL(MHA_ERR_OUT_OF_MEMORY,
-           "%s: could not allocate the %" PRId64 "-byte temporary %" PRId64,
-           c.name, bytes, i);
+      MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+                  "%s: could not allocate the %" PRId64
+                  "-byte temporary %" PRId64,
+                  c.name, bytes, i);
     }
     mha_rt_memref *m = &temp_memrefs[i];
     memset(m, 0, sizeof(*m));
@@ -139,8 +134,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   uint8_t *alive = (uint8_t *)malloc((size_t)(2 * max_heads + 1));
   if (!alive) {
     free_temps(temps, (int)num_temps);
-    FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: could not allocate the head masks",
-         c.name);
+    MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: could not allocate the head masks",
+                c.name);
   }
   uint8_t *all_alive = alive + max_heads;
   const uint8_t *mask = options ? options->head_mask : NULL;
@@ -166,8 +161,9 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     if (heads < 0 || rows < 1) {
       free(alive);
       free_temps(temps, (int)num_temps);
-      FAIL(MHA_ERR_INTERNAL,
-           "%s: phase %" PRId64 " of the signature is malformed", c.name, p);
+      MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                  "%s: phase %" PRId64 " of the signature is malformed", c.name,
+                  p);
     }
     phase_grid g = {work,  descriptors, pw[MHA_SIG_PHASE_MASKED] ? alive
                                                                 : all_alive,
@@ -178,8 +174,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
         __builtin_mul_overflow(items, g.tiles, &items)) {
       free(alive);
       free_temps(temps, (int)num_temps);
-      FAIL(MHA_ERR_SHAPE, "%s: phase %" PRId64 " has too many work items",
-           c.name, p);
+      MHA_RT_FAIL(MHA_ERR_SHAPE,
+                  "%s: phase %" PRId64 " has too many work items", c.name, p);
     }
     double start = profile ? seconds() : 0.0;
     mha_rt_parallel_for(items, num_threads, run_item, &g);

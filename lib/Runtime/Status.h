@@ -28,6 +28,13 @@ MHA_RT_HIDDEN void mha_rt_set_error(const char *fmt, ...)
 /// Empties this thread's last-error buffer (after a successful call).
 MHA_RT_HIDDEN void mha_rt_clear_error(void);
 
+/// Sets this thread's last error and returns `status` from the caller.
+#define MHA_RT_FAIL(status, ...)                                               \
+  do {                                                                         \
+    mha_rt_set_error(__VA_ARGS__);                                             \
+    return (status);                                                           \
+  } while (0)
+
 #ifdef __cplusplus
 } // extern "C"
 #endif

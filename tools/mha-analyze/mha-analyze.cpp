@@ -262,6 +262,24 @@ std::optional<std::string> checkNpy(const NpyArray &array,
 }
 
 /// Reads DIR/<name>.npy for each argument, or makes seeded random ones.
+/// Reads `<--inputs>/<name>.npy`, the input for argument `arg` of `func`,
+/// into `array` (its path in `path`).
+std::optional<std::string> readInput(func::FuncOp func, BlockArgument arg,
+                                     StringRef name, SmallString<256> &path,
+                                     NpyArray &array) {
+  path = inputsDir;
+  llvm::sys::path::append(path, name + ".npy");
+  if (!llvm::sys::fs::exists(path))
+    return llvm::formatv("missing input '{0}' for argument {1} ({2}) of "
+                         "'{3}'",
+                         path, arg.getArgNumber(), name, func.getSymName())
+        .str();
+  std::string error;
+  if (!readNpy(std::string(path), array, error))
+    return error;
+  return std::nullopt;
+}
+
 std::optional<std::string> makeInputs(func::FuncOp func, AttentionOp op,
                                       ElementKind kind, Inputs &inputs) {
   if (inputsDir.empty()) {
@@ -285,18 +303,11 @@ std::optional<std::string> makeInputs(func::FuncOp func, AttentionOp op,
   }
   inputs.description = "files in " + inputsDir;
   for (BlockArgument arg : func.getArguments()) {
-    std::string name = getArgumentName(op, arg);
-    SmallString<256> path(inputsDir);
-    llvm::sys::path::append(path, name + ".npy");
-    if (!llvm::sys::fs::exists(path))
-      return llvm::formatv("missing input '{0}' for argument {1} ({2}) of "
-                           "'{3}'",
-                           path, arg.getArgNumber(), name, func.getSymName())
-          .str();
+    SmallString<256> path;
     NpyArray array;
-    std::string error;
-    if (!readNpy(std::string(path), array, error))
-      return error;
+    if (auto message = readInput(func, arg, getArgumentName(op, arg), path,
+                                 array))
+      return message;
     auto type = cast<RankedTensorType>(arg.getType());
     if (auto message = checkNpy(array, std::string(path), type, kind))
       return message;
@@ -348,18 +359,11 @@ std::optional<std::string> makeLayerInputs(func::FuncOp func, MultiHeadOp op,
       inputs.tensors.push_back(std::move(t));
       continue;
     }
-    std::string name = getLayerArgumentName(op, arg);
-    SmallString<256> path(inputsDir);
-    llvm::sys::path::append(path, name + ".npy");
-    if (!llvm::sys::fs::exists(path))
-      return llvm::formatv("missing input '{0}' for argument {1} ({2}) of "
-                           "'{3}'",
-                           path, arg.getArgNumber(), name, func.getSymName())
-          .str();
+    SmallString<256> path;
     NpyArray array;
-    std::string error;
-    if (!readNpy(std::string(path), array, error))
-      return error;
+    if (auto message = readInput(func, arg, getLayerArgumentName(op, arg),
+                                 path, array))
+      return message;
     if (auto message = checkNpy(array, std::string(path), type, kind))
       return message;
     HostTensor t(kind, array.shape);

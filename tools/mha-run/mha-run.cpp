@@ -68,6 +68,29 @@ static cl::list<std::string> functions("function",
 
 /// Runs an exported mha.multi_head function against the float64 layer
 /// reference; prints one row and returns whether it passed.
+/// Calls `fn` on `buffers` `--repeats` times (at least once), stopping at
+/// the first error; returns its status and the sorted wall times in ms.
+static mha_status timeCalls(void *fn, std::vector<HostTensor> &buffers,
+                            std::vector<double> &times) {
+  std::vector<DLTensor *> args;
+  for (HostTensor &b : buffers)
+    args.push_back(b.getDLTensor());
+  mha_options opts{};
+  opts.num_threads = threads;
+  mha_status status = MHA_OK;
+  for (int rep = 0; rep < std::max(1, repeats.getValue()); ++rep) {
+    auto start = std::chrono::steady_clock::now();
+    status = callExported(fn, args, &opts);
+    auto end = std::chrono::steady_clock::now();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(end - start).count());
+    if (status != MHA_OK)
+      break;
+  }
+  std::sort(times.begin(), times.end());
+  return status;
+}
+
 static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
                      const char *(*lastError)(), std::mt19937 &rng) {
   std::normal_distribution<double> normal(0.0, 1.0);
@@ -118,23 +141,8 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   for (Value r : ret.getOperands())
     buffers.emplace_back(r == op.getOutput() ? kind : ElementKind::f32,
                          getConcreteLayerShape(r, batch, seqLen));
-  std::vector<DLTensor *> args;
-  for (HostTensor &b : buffers)
-    args.push_back(b.getDLTensor());
-  mha_options opts{};
-  opts.num_threads = threads;
   std::vector<double> times;
-  mha_status status = MHA_OK;
-  for (int rep = 0; rep < std::max(1, repeats.getValue()); ++rep) {
-    auto start = std::chrono::steady_clock::now();
-    status = callExported(fn, args, &opts);
-    auto end = std::chrono::steady_clock::now();
-    times.push_back(
-        std::chrono::duration<double, std::milli>(end - start).count());
-    if (status != MHA_OK)
-      break;
-  }
-  std::sort(times.begin(), times.end());
+  mha_status status = timeCalls(fn, buffers, times);
   const AttentionProblem &pr = lp.attention;
   std::string shape =
       llvm::formatv("B={0} H={1}/{2} L={3} D={4} d={5}", pr.batch,
@@ -317,24 +325,8 @@ int main(int argc, char **argv) {
       else
         buffers.emplace_back(ElementKind::f32, rowShape);
     }
-    std::vector<DLTensor *> args;
-    for (HostTensor &b : buffers)
-      args.push_back(b.getDLTensor());
-
-    mha_options opts{};
-    opts.num_threads = threads;
     std::vector<double> times;
-    mha_status status = MHA_OK;
-    for (int rep = 0; rep < std::max(1, repeats.getValue()); ++rep) {
-      auto start = std::chrono::steady_clock::now();
-      status = callExported(fn, args, &opts);
-      auto end = std::chrono::steady_clock::now();
-      times.push_back(
-          std::chrono::duration<double, std::milli>(end - start).count());
-      if (status != MHA_OK)
-        break;
-    }
-    std::sort(times.begin(), times.end());
+    mha_status status = timeCalls(fn, buffers, times);
     std::string shape = llvm::formatv("B={0} H={1}/{2} L={3}/{4} D={5}/{6}",
                                       pr.batch, pr.queryHeads, pr.kvHeads,
                                       pr.queryLen, pr.keyLen, pr.headDim,
