@@ -16,7 +16,7 @@
 #include "mha/Dialect/Mha/Transforms/Transforms.h"
 
 #include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::mha {
 #define GEN_PASS_DEF_MHAEXPANDLAYERPASS
@@ -104,8 +104,9 @@ struct MhaExpandLayerPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateExpandLayerPatterns(patterns);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      return signalPassFailure();
+    // One walk, no folding and no dead-code elimination: an exported
+    // function's mha ops stay even when nothing reads their results.
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 

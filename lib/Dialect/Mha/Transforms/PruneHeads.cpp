@@ -17,7 +17,7 @@
 #include "mha/Dialect/Mha/Transforms/Transforms.h"
 
 #include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::mha {
 #define GEN_PASS_DEF_MHAPRUNEHEADSPASS
@@ -101,8 +101,9 @@ struct MhaPruneHeadsPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populatePruneHeadsPatterns(patterns);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      return signalPassFailure();
+    // One walk, no folding and no dead-code elimination: an exported
+    // function's mha ops stay even when nothing reads their results.
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
