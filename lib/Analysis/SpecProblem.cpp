@@ -108,6 +108,18 @@ std::string mlir::mha::analysis::getArgumentName(AttentionOp op,
   return "v";
 }
 
+std::string mlir::mha::analysis::getArgumentName(MultiHeadOp op,
+                                                 Value argument) {
+  for (auto [value, name] :
+       {std::pair<Value, const char *>{op.getInput(), "x"},
+        {op.getWq(), "wq"}, {op.getWk(), "wk"}, {op.getWv(), "wv"},
+        {op.getWo(), "wo"}, {op.getBq(), "bq"}, {op.getBk(), "bk"},
+        {op.getBv(), "bv"}})
+    if (argument == value)
+      return name;
+  return "bo";
+}
+
 std::vector<int64_t>
 mlir::mha::analysis::getConcreteLayerShape(Value operand, int64_t batch,
                                            int64_t seqLen) {

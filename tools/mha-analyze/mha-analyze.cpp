@@ -206,27 +206,6 @@ void addLayerAnalysisResults(func::FuncOp func, MultiHeadOp op) {
                                  ValueRange(results).getTypes()));
 }
 
-/// The C parameter name of a layer's argument (the library's roles).
-std::string getLayerArgumentName(MultiHeadOp op, Value arg) {
-  if (arg == op.getInput())
-    return "x";
-  if (arg == op.getWq())
-    return "wq";
-  if (arg == op.getWk())
-    return "wk";
-  if (arg == op.getWv())
-    return "wv";
-  if (arg == op.getWo())
-    return "wo";
-  if (arg == op.getBq())
-    return "bq";
-  if (arg == op.getBk())
-    return "bk";
-  if (arg == op.getBv())
-    return "bv";
-  return "bo";
-}
-
 /// The inputs of one call, in C parameter order.
 struct Inputs {
   std::vector<HostTensor> tensors;
@@ -361,7 +340,7 @@ std::optional<std::string> makeLayerInputs(func::FuncOp func, MultiHeadOp op,
     }
     SmallString<256> path;
     NpyArray array;
-    if (auto message = readInput(func, arg, getLayerArgumentName(op, arg),
+    if (auto message = readInput(func, arg, getArgumentName(op, arg),
                                  path, array))
       return message;
     if (auto message = checkNpy(array, std::string(path), type, kind))

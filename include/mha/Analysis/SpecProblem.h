@@ -59,6 +59,9 @@ std::string describeVariant(AttentionOp op);
 /// The C parameter name of a function argument of `op` ("q", "k" or "v"),
 /// by the role the generated library gives it.
 std::string getArgumentName(AttentionOp op, Value argument);
+/// The C parameter name of a function argument of the layer `op` ("x",
+/// "wq", ..., "bo").
+std::string getArgumentName(MultiHeadOp op, Value argument);
 
 } // namespace mlir::mha::analysis
 

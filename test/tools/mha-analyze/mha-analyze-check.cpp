@@ -99,27 +99,6 @@ struct Spec {
   MultiHeadOp layer; // Instead of `op` for a layer.
 };
 
-/// The C parameter name of a layer's argument.
-std::string getLayerArgumentName(MultiHeadOp op, Value arg) {
-  if (arg == op.getInput())
-    return "x";
-  if (arg == op.getWq())
-    return "wq";
-  if (arg == op.getWk())
-    return "wk";
-  if (arg == op.getWv())
-    return "wv";
-  if (arg == op.getWo())
-    return "wo";
-  if (arg == op.getBq())
-    return "bq";
-  if (arg == op.getBk())
-    return "bk";
-  if (arg == op.getBv())
-    return "bv";
-  return "bo";
-}
-
 bool loadSpec(const std::string &path, const std::string &name, Spec &spec) {
   DialectRegistry registry;
   registry.insert<func::FuncDialect>();
@@ -150,7 +129,7 @@ int writeLayerInputs(Spec &spec, std::map<std::string, std::string> &flags) {
     int64_t n = 1;
     for (int64_t s : shape)
       n *= s;
-    std::string name = getLayerArgumentName(spec.layer, arg);
+    std::string name = getArgumentName(spec.layer, arg);
     std::vector<double> values = randomNormal(n, rng);
     if (name.front() == 'w')
       for (double &v : values)
@@ -220,7 +199,7 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
   if (spec.layer) {
     std::vector<int64_t> xShape;
     for (BlockArgument arg : spec.func.getArguments()) {
-      std::string name = getLayerArgumentName(spec.layer, arg);
+      std::string name = getArgumentName(spec.layer, arg);
       std::vector<int64_t> shape;
       std::vector<double> values =
           readInput(flags["inputs"], name, kind, shape);
