@@ -140,10 +140,15 @@ static cl::opt<std::string> linker("cc",
 
 /// Whether `op` computes attention on bf16 queries: such functions get the
 /// AVX512-BF16 copy of the kernels.
+/// Whether `op` holds a bf16 attention or layer (by its queries or input),
+/// which the AVX512-BF16 copy is for.
 static bool hasBf16Queries(Operation *op) {
   bool found = false;
   op->walk([&](mha::AttentionOp attention) {
     found |= getElementTypeOrSelf(attention.getQuery().getType()).isBF16();
+  });
+  op->walk([&](mha::MultiHeadOp layer) {
+    found |= getElementTypeOrSelf(layer.getInput().getType()).isBF16();
   });
   return found;
 }

@@ -1,20 +1,20 @@
 // RUN: mha-opt %s -split-input-file -mha-expand-layer | FileCheck %s
 
-// Independent projections, GQA 8:2: Q [B, L, 8*16], K and V [B, L, 2*16] in
-// f32 whatever the element type; RoPE on Q and K only; every attention
+// Independent projections, GQA 8:2: Q [B, L, 8*16], K and V [B, L, 2*16],
+// bf16 like the layer (f32 for f32 and f16 layers); RoPE on Q and K only; every attention
 // attribute passes through unchanged; the output projection reads the
 // merged heads and writes the layer's type.
 // CHECK-LABEL: func.func @gqa_rope
 // CHECK-SAME: (%[[X:.+]]: tensor<?x?x64xbf16>, %[[WQ:.+]]: tensor<64x128xbf16>, %[[WK:.+]]: tensor<64x32xbf16>, %[[WV:.+]]: tensor<64x32xbf16>, %[[WO:.+]]: tensor<128x64xbf16>)
-// CHECK: %[[Q:.+]] = mha.linear %[[X]], %[[WQ]] {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x64xbf16>, tensor<64x128xbf16> -> tensor<?x?x128xf32>
-// CHECK: %[[QH:.+]] = mha.split_heads %[[Q]] : tensor<?x?x128xf32> -> tensor<?x8x?x16xf32>
-// CHECK: %[[K:.+]] = mha.linear %[[X]], %[[WK]] {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x64xbf16>, tensor<64x32xbf16> -> tensor<?x?x32xf32>
-// CHECK: %[[KH:.+]] = mha.split_heads %[[K]] : tensor<?x?x32xf32> -> tensor<?x2x?x16xf32>
-// CHECK: %[[V:.+]] = mha.linear %[[X]], %[[WV]] {head_dim = 16 : i64} : tensor<?x?x64xbf16>, tensor<64x32xbf16> -> tensor<?x?x32xf32>
+// CHECK: %[[Q:.+]] = mha.linear %[[X]], %[[WQ]] {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x64xbf16>, tensor<64x128xbf16> -> tensor<?x?x128xbf16>
+// CHECK: %[[QH:.+]] = mha.split_heads %[[Q]] : tensor<?x?x128xbf16> -> tensor<?x8x?x16xbf16>
+// CHECK: %[[K:.+]] = mha.linear %[[X]], %[[WK]] {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x64xbf16>, tensor<64x32xbf16> -> tensor<?x?x32xbf16>
+// CHECK: %[[KH:.+]] = mha.split_heads %[[K]] : tensor<?x?x32xbf16> -> tensor<?x2x?x16xbf16>
+// CHECK: %[[V:.+]] = mha.linear %[[X]], %[[WV]] {head_dim = 16 : i64} : tensor<?x?x64xbf16>, tensor<64x32xbf16> -> tensor<?x?x32xbf16>
 // CHECK: %[[VH:.+]] = mha.split_heads %[[V]]
-// CHECK: %[[O:.+]] = mha.attention %[[QH]], %[[KH]], %[[VH]] {causal, scale = 5.000000e-01 : f32, softcap = 3.000000e+01 : f32, window_left = array<i64: 4, -1, 4, -1, 4, -1, 4, -1>} : tensor<?x8x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x8x?x16xf32>
-// CHECK: %[[M:.+]] = mha.merge_heads %[[O]] : tensor<?x8x?x16xf32> -> tensor<?x?x128xf32>
-// CHECK: %[[Y:.+]] = mha.linear %[[M]], %[[WO]] {head_dim = 16 : i64} : tensor<?x?x128xf32>, tensor<128x64xbf16> -> tensor<?x?x64xbf16>
+// CHECK: %[[O:.+]] = mha.attention %[[QH]], %[[KH]], %[[VH]] {causal, scale = 5.000000e-01 : f32, softcap = 3.000000e+01 : f32, window_left = array<i64: 4, -1, 4, -1, 4, -1, 4, -1>} : tensor<?x8x?x16xbf16>, tensor<?x2x?x16xbf16>, tensor<?x2x?x16xbf16> -> tensor<?x8x?x16xbf16>
+// CHECK: %[[M:.+]] = mha.merge_heads %[[O]] : tensor<?x8x?x16xbf16> -> tensor<?x?x128xbf16>
+// CHECK: %[[Y:.+]] = mha.linear %[[M]], %[[WO]] {head_dim = 16 : i64} : tensor<?x?x128xbf16>, tensor<128x64xbf16> -> tensor<?x?x64xbf16>
 // CHECK: return %[[Y]]
 // CHECK-NOT: mha.multi_head
 func.func @gqa_rope(%x: tensor<?x?x64xbf16>, %wq: tensor<64x128xbf16>, %wk: tensor<64x32xbf16>, %wv: tensor<64x32xbf16>, %wo: tensor<128x64xbf16>) -> tensor<?x?x64xbf16> {
@@ -50,4 +50,18 @@ func.func @with_lse(%x: tensor<1x8x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<
   %y, %lse = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2, return_lse}
      : tensor<1x8x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>, tensor<1x2x8xf32>
   return %y, %lse : tensor<1x8x32xf32>, tensor<1x2x8xf32>
+}
+
+// -----
+
+// f16 layers keep f32 intermediates (f16's range is too small to round the
+// projections to it safely).
+// CHECK-LABEL: func.func @f16_f32_intermediates
+// CHECK: mha.linear {{.*}} : tensor<2x?x32xf16>, tensor<32x32xf16> -> tensor<2x?x32xf32>
+// CHECK: mha.attention {{.*}} -> tensor<2x2x?x16xf32>
+// CHECK: mha.linear {{.*}} : tensor<2x?x32xf32>, tensor<32x32xf16> -> tensor<2x?x32xf16>
+func.func @f16_f32_intermediates(%x: tensor<2x?x32xf16>, %wq: tensor<32x32xf16>, %wk: tensor<32x32xf16>, %wv: tensor<32x32xf16>, %wo: tensor<32x32xf16>) -> tensor<2x?x32xf16> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2}
+     : tensor<2x?x32xf16>, tensor<32x32xf16>, tensor<32x32xf16>, tensor<32x32xf16>, tensor<32x32xf16> -> tensor<2x?x32xf16>
+  return %y : tensor<2x?x32xf16>
 }

@@ -1,4 +1,5 @@
 // RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads -mha-tile -verify-diagnostics | FileCheck %s
+// RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads "-mha-tile=bf16-dot=1" -verify-diagnostics | FileCheck %s --check-prefix=BF16DOT
 
 // A layer becomes one kernel: the C parameters (x, weights, y), then the f32
 // temporaries Q [B, L, 64], K and V [B, L, 32], O [B, L, 64] and the RoPE
@@ -40,6 +41,34 @@ func.func @biases(%x: tensor<2x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 2, has_qkv_bias, has_out_bias}
      : tensor<2x?x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16> -> tensor<2x?x32xbf16>
   return %y : tensor<2x?x32xbf16>
+}
+
+// -----
+
+// A bf16 layer keeps Q, K, V and O in bf16 temporaries (the RoPE table stays
+// f32); without bf16-dot its GEMMs widen to f32 FMAs. With bf16-dot the
+// weights are packed as interleaved row pairs and the GEMMs and the
+// attention use vdpbf16ps; RoPE is applied in the projection epilogue, on
+// f32 accumulators, before the one bf16 store.
+// CHECK-LABEL: func.func @bf16_rope__kernel
+// CHECK-SAME: %{{.+}}: memref<?x?x64xbf16>, %{{.+}}: memref<?x?x32xbf16>, %{{.+}}: memref<?x?x32xbf16>, %{{.+}}: memref<?x?x64xbf16>, %{{.+}}: memref<1x?x16xf32>
+// CHECK: vector.fma
+// CHECK-NOT: x86vector
+// CHECK: micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 1>
+// BF16DOT-LABEL: func.func @bf16_rope__kernel
+// BF16DOT: vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
+// BF16DOT: x86vector.avx512.dot %{{.+}}, %{{.+}}, %{{.+}} : vector<32xbf16> -> vector<16xf32>
+// BF16DOT: %[[X1:.+]] = vector.load %{{.+}} : memref<192x64xf32>, vector<8xf32>
+// BF16DOT: %[[X2:.+]] = vector.load %{{.+}} : memref<192x64xf32>, vector<8xf32>
+// BF16DOT: %[[COS:.+]] = vector.load %{{.+}} : memref<1x?x16xf32>, vector<8xf32>
+// BF16DOT: %[[SIN:.+]] = vector.load %{{.+}} : memref<1x?x16xf32>, vector<8xf32>
+// BF16DOT: arith.mulf %[[X1]], %[[COS]]
+// BF16DOT: arith.truncf %{{.+}} : vector<8xf32> to vector<8xbf16>
+// BF16DOT: dot = bf16_pairs
+func.func @bf16_rope(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>, %wk: tensor<64x32xbf16>, %wv: tensor<64x32xbf16>, %wo: tensor<64x64xbf16>) -> tensor<?x?x64xbf16> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, causal}
+     : tensor<?x?x64xbf16>, tensor<64x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xbf16>
+  return %y : tensor<?x?x64xbf16>
 }
 
 // -----

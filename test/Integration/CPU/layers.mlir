@@ -7,6 +7,7 @@
 // RUN: mha-run %s %t/liblayers.so --batch 2 --seq-len 37 | FileCheck %s
 // RUN: mha-run %s %t/liblayers.so --batch 1 --seq-len 1 | FileCheck %s
 // RUN: mha-run %s %t/liblayers.so --batch 3 --seq-len 203 --num-threads 3 | FileCheck %s
+// RUN: env MHA_ISA=avx512 mha-run %s %t/liblayers.so --batch 2 --seq-len 37 | FileCheck %s
 // RUN: env MHA_ISA=avx2 mha-run %s %t/liblayers.so --batch 2 --seq-len 101 | FileCheck %s
 // RUN: env MHA_ISA=generic mha-run %s %t/liblayers.so --batch 2 --seq-len 37 --num-threads 1 | FileCheck %s
 

@@ -382,11 +382,13 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
   if (!options.dispatch)
     return addressOf(ob, workName(options.workSuffix));
   // Levels of MHA_ISA_* in KernelAbi.h, lowest first; the AVX512-BF16 copy
-  // exists for functions with bf16 queries only (mha-compile's rule).
+  // exists for functions with bf16 queries or layer inputs only
+  // (mha-compile's rule).
   bool bf16 = llvm::any_of(
       llvm::zip(entry.getRoles(), entry.getTypes()), [](auto roleAndType) {
         auto [role, type] = roleAndType;
-        return cast<TensorRoleAttr>(role).getValue() == TensorRole::query &&
+        TensorRole r = cast<TensorRoleAttr>(role).getValue();
+        return (r == TensorRole::query || r == TensorRole::layer_input) &&
                cast<MemRefType>(cast<TypeAttr>(type).getValue())
                    .getElementType()
                    .isBF16();

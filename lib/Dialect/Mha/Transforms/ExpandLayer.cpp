@@ -5,9 +5,11 @@
 // A layer becomes three projections, the attention and the output
 // projection. The projections keep the [B, L, H*D] layout the GEMMs like and
 // the attention sees it through strided views (split_heads / merge_heads),
-// so no transpose is ever materialised. Intermediates are f32: the SPEC
-// allows rounding them to the element type, but f32 costs little on the CPU
-// and keeps bf16/f16 layers well inside their tolerance.
+// so no transpose is ever materialised. Intermediates are bf16 in bf16
+// layers (SPEC.md allows rounding the projections to the element type; the
+// attention and the output GEMM then read half the bytes and can use
+// bf16 dot products) and f32 otherwise: f16 has too little range to round
+// scores' operands to it safely, and f32 costs little on the CPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,19 +55,20 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     int64_t headDim = shared ? wqType.getDimSize(1)
                              : wqType.getDimSize(1) / hq;
     int64_t batch = xType.getDimSize(0), len = xType.getDimSize(1);
-    Type f32 = rewriter.getF32Type();
+    Type xElt = xType.getElementType();
+    Type tempElt = xElt.isBF16() ? xElt : rewriter.getF32Type();
     FloatAttr theta = op.getRopeThetaAttr();
 
     auto project = [&](Value w, Value bias, int64_t heads,
                        bool rope) -> Value {
-      auto type = RankedTensorType::get({batch, len, heads * headDim}, f32);
+      auto type = RankedTensorType::get({batch, len, heads * headDim}, tempElt);
       auto linear = LinearOp::create(
           rewriter, loc, type, op.getInput(), w, bias,
           rewriter.getI64IntegerAttr(shared ? heads : 1),
           rewriter.getI64IntegerAttr(headDim), rope ? theta : FloatAttr(),
           DenseI64ArrayAttr(), DenseI64ArrayAttr());
       auto headsType =
-          RankedTensorType::get({batch, heads, len, headDim}, f32);
+          RankedTensorType::get({batch, heads, len, headDim}, tempElt);
       return SplitHeadsOp::create(rewriter, loc, headsType, linear);
     };
     Value q = project(op.getWq(), op.getBq(), hq, true);
@@ -78,13 +81,13 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       if (Attribute a = op->getAttr(name))
         attrs.push_back(rewriter.getNamedAttr(name, a));
     SmallVector<Type> resultTypes{
-        RankedTensorType::get({batch, hq, len, headDim}, f32)};
+        RankedTensorType::get({batch, hq, len, headDim}, tempElt)};
     llvm::append_range(resultTypes, op.getExtras().getTypes());
     auto attention = AttentionOp::create(rewriter, loc, resultTypes,
                                          ValueRange{q, k, v}, attrs);
     Value merged = MergeHeadsOp::create(
         rewriter, loc,
-        RankedTensorType::get({batch, len, hq * headDim}, f32),
+        RankedTensorType::get({batch, len, hq * headDim}, tempElt),
         attention->getResult(0));
     Value y = LinearOp::create(
         rewriter, loc, yType, merged, op.getWo(), op.getBo(),

@@ -82,14 +82,12 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
       LogicalResult tiled =
           isLayer ? tileLayerFunction(
                         module, func,
-                        // A layer's attention runs on its f32
-                        // temporaries.
-                        [&](int64_t d, int64_t dv) {
-                          return chooseTiles(func.getContext(), d, dv,
-                                             Float32Type::get(
-                                                 func.getContext()));
+                        // A layer's attention runs on its
+                        // temporaries, of the type it chooses.
+                        [&](int64_t d, int64_t dv, Type elt) {
+                          return chooseTiles(func.getContext(), d, dv, elt);
                         },
-                        vectorWidth)
+                        vectorWidth, bf16Dot)
                   : tileFunction(func);
       if (failed(tiled))
         return signalPassFailure();

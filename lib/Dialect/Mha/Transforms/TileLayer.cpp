@@ -14,11 +14,16 @@
 //                [B, L, H*D] temporaries: no transpose is ever stored
 //   output       y = O Wo (+ bo); one item = a row tile of a column block
 //
-// The temporaries are f32 and allocated by the runtime per call. The GEMMs
-// are register-blocked vector FMA kernels written here directly: MR rows by
-// NV vectors of accumulators stay in registers over the whole reduction;
-// the weight rows are read in place (W [K, N] has contiguous rows), column
-// tails use masked loads and stores.
+// The temporaries are allocated by the runtime per call: bf16 for bf16
+// layers (the projections round to the element type, as SPEC.md allows, and
+// the attention and output GEMM read half the bytes), f32 otherwise. The
+// GEMMs are register-blocked vector kernels written here directly: MR rows
+// by NV vectors of f32 accumulators stay in registers over the whole
+// reduction while a K-block of the item's weight columns, packed per item,
+// stays in L2. With AVX512-BF16 (bf16 layers, bf16-dot) the weights are
+// packed as pairs of rows and the kernels use vdpbf16ps, two products per
+// lane and instruction. Bias and RoPE are applied in the epilogue, on the
+// f32 accumulators, before the one store of each result.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +38,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/Builders.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
@@ -207,9 +213,9 @@ FailureOr<SmallVector<TensorRole>> getArgumentRoles(func::FuncOp func,
 class LayerKernelEmitter {
 public:
   LayerKernelEmitter(OpBuilder &b, Location loc, ModuleOp module,
-                     StringRef name, int64_t vectorWidth)
+                     StringRef name, int64_t vectorWidth, bool bf16Pairs)
       : b(b), loc(loc), module(module), name(name), vw(vectorWidth),
-        w(b, loc, module, name) {
+        bf16Pairs(bf16Pairs), w(b, loc, module, name) {
     // 32 vector registers with AVX-512, 16 below: MR x NV accumulators plus
     // NV weight vectors and one broadcast.
     mr = 6;
@@ -227,6 +233,12 @@ public:
 
 private:
   Value index(int64_t v) { return w.index(v); }
+  /// `v` rounded up to whole vectors.
+  Value roundUpToVector(Value v) {
+    return w.mul(arith::DivUIOp::create(b, loc, w.add(v, index(vw - 1)),
+                                        index(vw)),
+                 index(vw));
+  }
   Value ext(Value v) {
     auto type = cast<VectorType>(v.getType());
     if (type.getElementType().isF32())
@@ -254,20 +266,37 @@ private:
   void emitMicroKernel(const LinearPlan &plan, Value batch, Value row0,
                        Value rb, int64_t rows, Value c, Value k0, Value kn,
                        Value cs, Value wp);
+  /// The same with vdpbf16ps on pairs of k: wp holds pairs of rows.
+  void emitMicroKernelPairs(const LinearPlan &plan, Value batch, Value row0,
+                            Value rb, int64_t rows, Value c, Value k0,
+                            Value kn, Value cs, Value wp);
   /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols`.
   void emitPack(const LinearPlan &plan, Value k0, Value kn, Value col0,
                 Value cols, Value wp, int64_t colPad);
+  /// wp[p][2c + t] = W[k0 + 2p + t, col0 + c] in bf16, zero past `cols`
+  /// and past `kn` (the second row of an odd last pair).
+  void emitPackPairs(const LinearPlan &plan, Value k0, Value kn, Value col0,
+                     Value cols, Value wp, int64_t colPad);
+  /// The bf16 pair at x[idx] (x[idx] and 0 when `single`) in every 32-bit
+  /// lane, as vector<2 vw x bf16>.
+  Value broadcastPair(Value x, ValueRange idx, bool single);
+  /// The `lanes` bias values of `replica` at weight column `wcol`, f32;
+  /// lanes past `valid` are 0 (a null `valid`: all lanes are inside).
+  Value loadBias(const LinearPlan &plan, int64_t replica, Value wcol,
+                 int64_t lanes, Value valid);
   /// y = cs (+ bias) for every live replica, narrowed to y's type.
   void emitEpilogue(const LinearPlan &plan, Value batch, Value row0,
                     Value rows, Value col0, Value cols, Value cs);
-  void emitRope(const LinearPlan &plan, Value batch, Value row0, Value rows,
-                Value col0, Value table);
+  /// y = RoPE(cs (+ bias)) for every live replica: the item holds one head.
+  void emitRopeEpilogue(const LinearPlan &plan, Value batch, Value row0,
+                        Value rows, Value col0, Value cs, Value table);
 
   OpBuilder &b;
   Location loc;
   ModuleOp module;
   StringRef name;
   int64_t vw, mr, nv;
+  bool bf16Pairs;
   KernelBuilder w;
 };
 
@@ -426,13 +455,106 @@ void LayerKernelEmitter::emitMicroKernel(const LinearPlan &plan,
                               ValueRange{rowIdx[r], colIdx[v]});
 }
 
+Value LayerKernelEmitter::broadcastPair(Value x, ValueRange idx,
+                                       bool single) {
+  Type i32 = b.getI32Type();
+  auto wordsType = VectorType::get({vw}, i32);
+  Value words;
+  if (single) {
+    // Little endian: the element goes to the low half, the first of the
+    // pair.
+    Value h = memref::LoadOp::create(b, loc, x, idx);
+    h = arith::BitcastOp::create(b, loc, b.getI16Type(), h);
+    words = vector::BroadcastOp::create(
+        b, loc, wordsType, arith::ExtUIOp::create(b, loc, i32, h));
+  } else {
+    Value pair = vector::LoadOp::create(
+        b, loc, VectorType::get({2}, b.getBF16Type()), x, idx);
+    pair = vector::BitCastOp::create(b, loc, VectorType::get({1}, i32), pair);
+    words = vector::BroadcastOp::create(b, loc, wordsType, pair);
+  }
+  return vector::BitCastOp::create(
+      b, loc, VectorType::get({2 * vw}, b.getBF16Type()), words);
+}
+
+void LayerKernelEmitter::emitMicroKernelPairs(const LinearPlan &plan,
+                                              Value batch, Value row0,
+                                              Value rb, int64_t rows,
+                                              Value c, Value k0, Value kn,
+                                              Value cs, Value wp) {
+  auto vecType = VectorType::get({vw}, b.getF32Type());
+  auto pairsType = VectorType::get({2 * vw}, b.getBF16Type());
+  SmallVector<Value> xRows, rowIdx, pairCols;
+  for (int64_t r = 0; r < rows; ++r) {
+    rowIdx.push_back(w.add(rb, index(r)));
+    xRows.push_back(w.add(row0, rowIdx.back()));
+  }
+  SmallVector<Value> colIdx;
+  for (int64_t v = 0; v < nv; ++v) {
+    colIdx.push_back(w.add(c, index(v * vw)));
+    pairCols.push_back(w.add(colIdx.back(), colIdx.back()));
+  }
+  SmallVector<Value> acc;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      acc.push_back(vector::LoadOp::create(b, loc, vecType, cs,
+                                           ValueRange{rowIdx[r], colIdx[v]}));
+  // acc += x[k..k+1] . wp[p] on every (row, vector).
+  auto step = [&](Value p, Value k, bool single, ValueRange in) {
+    SmallVector<Value> wv, out;
+    for (int64_t v = 0; v < nv; ++v)
+      wv.push_back(vector::LoadOp::create(b, loc, pairsType, wp,
+                                          ValueRange{p, pairCols[v]}));
+    for (int64_t r = 0; r < rows; ++r) {
+      Value xb = broadcastPair(plan.x, ValueRange{batch, xRows[r], k}, single);
+      for (int64_t v = 0; v < nv; ++v)
+        out.push_back(
+            x86vector::DotBF16Op::create(b, loc, in[r * nv + v], xb, wv[v]));
+    }
+    return out;
+  };
+  Value pairs = arith::DivUIOp::create(b, loc, kn, index(2));
+  auto loop = scf::ForOp::create(b, loc, index(0), pairs, index(1), acc);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value p = loop.getInductionVar();
+    scf::YieldOp::create(b, loc,
+                         step(p, w.add(k0, w.add(p, p)), /*single=*/false,
+                              loop.getRegionIterArgs()));
+  }
+  // An odd last k: its row is alone in the last pair.
+  Value odd = w.cmp(arith::CmpIPredicate::ne,
+                    arith::RemUIOp::create(b, loc, kn, index(2)), index(0));
+  auto ifOdd = scf::IfOp::create(b, loc, loop.getResultTypes(), odd,
+                                 /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOdd.thenBlock());
+    scf::YieldOp::create(b, loc,
+                         step(pairs, w.add(k0, w.sub(kn, index(1))),
+                              /*single=*/true, loop.getResults()));
+    b.setInsertionPointToStart(ifOdd.elseBlock());
+    scf::YieldOp::create(b, loc, loop.getResults());
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      vector::StoreOp::create(b, loc, ifOdd.getResult(r * nv + v), cs,
+                              ValueRange{rowIdx[r], colIdx[v]});
+}
+
 void LayerKernelEmitter::emitPack(const LinearPlan &plan, Value k0, Value kn,
                                   Value col0, Value cols, Value wp,
                                   int64_t colPad) {
   Type wElt = cast<MemRefType>(plan.w.getType()).getElementType();
   auto wVecType = VectorType::get({vw}, wElt);
-  // Whole vectors inside the block, then the tail up to colPad.
+  auto vecType = VectorType::get({vw}, b.getF32Type());
+  Value zeros = arith::ConstantOp::create(
+      b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+  // Whole vectors inside the block, the partial one, zeros up to colPad
+  // (nothing is read past `cols`).
   Value full = w.sub(cols, arith::RemUIOp::create(b, loc, cols, index(vw)));
+  Value partialEnd = roundUpToVector(cols);
   scf::ForOp::create(
       b, loc, index(0), kn, index(1), ValueRange{},
       [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
@@ -449,7 +571,7 @@ void LayerKernelEmitter::emitPack(const LinearPlan &plan, Value k0, Value kn,
               vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
             });
         scf::ForOp::create(
-            b, loc, full, index(colPad), index(vw), ValueRange{},
+            b, loc, full, partialEnd, index(vw), ValueRange{},
             [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
               OpBuilder::InsertionGuard g(b);
               b.setInsertionPoint(scf::YieldOp::create(cb, cl));
@@ -457,7 +579,95 @@ void LayerKernelEmitter::emitPack(const LinearPlan &plan, Value k0, Value kn,
                                  w.sub(cols, c));
               vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
             });
+        scf::ForOp::create(
+            b, loc, partialEnd, index(colPad), index(vw), ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+              OpBuilder::InsertionGuard g(b);
+              b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+              vector::StoreOp::create(b, loc, zeros, wp, ValueRange{k, c});
+            });
       });
+}
+
+void LayerKernelEmitter::emitPackPairs(const LinearPlan &plan, Value k0,
+                                       Value kn, Value col0, Value cols,
+                                       Value wp, int64_t colPad) {
+  Type bf16 = b.getBF16Type();
+  auto halfType = VectorType::get({vw}, bf16);
+  Value zeros = arith::ConstantOp::create(
+      b, loc, halfType, DenseElementsAttr::get(halfType, 0.0f));
+  Value full = w.sub(cols, arith::RemUIOp::create(b, loc, cols, index(vw)));
+  Value partialEnd = roundUpToVector(cols);
+  Value pairs = arith::DivUIOp::create(b, loc, w.add(kn, index(1)), index(2));
+  // The vw bf16 elements of row k at column col (lanes past `valid` 0).
+  auto loadRow = [&](Value k, Value col, Value valid) -> Value {
+    Value v;
+    if (!valid)
+      v = vector::LoadOp::create(
+          b, loc,
+          VectorType::get({vw},
+                          cast<MemRefType>(plan.w.getType()).getElementType()),
+          plan.w, ValueRange{k, col});
+    else
+      v = loadTail(plan.w, ValueRange{k}, col, valid);
+    if (v.getType() != halfType)
+      v = arith::TruncFOp::create(b, loc, halfType, v);
+    return v;
+  };
+  scf::ForOp::create(
+      b, loc, index(0), pairs, index(1), ValueRange{},
+      [&](OpBuilder &pb, Location pl, Value p, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(scf::YieldOp::create(pb, pl));
+        Value kEven = w.add(k0, w.add(p, p));
+        // An odd last pair reads its first row twice and zeroes the copy.
+        Value hasOdd = w.cmp(arith::CmpIPredicate::slt,
+                             w.add(w.add(p, p), index(1)), kn);
+        Value kOdd = w.select(hasOdd, w.add(kEven, index(1)), kEven);
+        auto packVector = [&](Value c, Value valid) {
+          Value col = w.add(col0, c);
+          Value even = loadRow(kEven, col, valid);
+          Value odd = w.select(hasOdd, loadRow(kOdd, col, valid), zeros);
+          Value both = vector::InterleaveOp::create(b, loc, even, odd);
+          vector::StoreOp::create(b, loc, both, wp, ValueRange{p, w.add(c, c)});
+        };
+        auto columns = [&](Value begin, Value end,
+                           function_ref<void(Value)> body) {
+          scf::ForOp::create(
+              b, loc, begin, end, index(vw), ValueRange{},
+              [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+                OpBuilder::InsertionGuard g(b);
+                b.setInsertionPoint(scf::YieldOp::create(cb, cl));
+                body(c);
+              });
+        };
+        columns(index(0), full, [&](Value c) { packVector(c, Value()); });
+        columns(full, partialEnd,
+                [&](Value c) { packVector(c, w.sub(cols, c)); });
+        columns(partialEnd, index(colPad), [&](Value c) {
+          Value both = vector::InterleaveOp::create(b, loc, zeros, zeros);
+          vector::StoreOp::create(b, loc, both, wp, ValueRange{p, w.add(c, c)});
+        });
+      });
+}
+
+Value LayerKernelEmitter::loadBias(const LinearPlan &plan, int64_t replica,
+                                   Value wcol, int64_t lanes, Value valid) {
+  auto biasType = cast<MemRefType>(plan.bias.getType());
+  // [replicas, N] biases have a row per replica; [N] ones are indexed by
+  // the output column.
+  SmallVector<Value> prefix;
+  Value col = wcol;
+  if (biasType.getRank() == 2)
+    prefix.push_back(index(replica));
+  else
+    col = w.add(wcol, index(replica * plan.n));
+  if (valid)
+    return loadTail(plan.bias, prefix, col, valid);
+  prefix.push_back(col);
+  return ext(vector::LoadOp::create(
+      b, loc, VectorType::get({lanes}, biasType.getElementType()), plan.bias,
+      prefix));
 }
 
 void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
@@ -481,25 +691,9 @@ void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
                                             : ifWhole.thenBlock());
           for (int64_t replica : plan.liveReplicas) {
             Value ycol = w.add(wcol, index(replica * plan.n));
-            Value bias;
-            if (plan.bias) {
-              auto biasType = cast<MemRefType>(plan.bias.getType());
-              SmallVector<Value> prefix;
-              Value biasCol = ycol;
-              if (biasType.getRank() == 2) {
-                prefix.push_back(index(replica));
-                biasCol = wcol;
-              }
-              if (masked) {
-                bias = loadTail(plan.bias, prefix, biasCol, valid);
-              } else {
-                prefix.push_back(biasCol);
-                bias = ext(vector::LoadOp::create(
-                    b, loc,
-                    VectorType::get({vw}, biasType.getElementType()),
-                    plan.bias, prefix));
-              }
-            }
+            Value bias = plan.bias ? loadBias(plan, replica, wcol, vw,
+                                              masked ? valid : Value())
+                                   : Value();
             scf::ForOp::create(
                 b, loc, index(0), rows, index(1), ValueRange{},
                 [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
@@ -525,9 +719,10 @@ void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
       });
 }
 
-void LayerKernelEmitter::emitRope(const LinearPlan &plan, Value batch,
-                                  Value row0, Value rows, Value col0,
-                                  Value table) {
+void LayerKernelEmitter::emitRopeEpilogue(const LinearPlan &plan,
+                                          Value batch, Value row0,
+                                          Value rows, Value col0, Value cs,
+                                          Value table) {
   int64_t half = plan.headDim / 2;
   // The widest vector that divides the half head.
   int64_t rw = 1;
@@ -536,47 +731,54 @@ void LayerKernelEmitter::emitRope(const LinearPlan &plan, Value batch,
       rw = c;
       break;
     }
-  auto vecType = VectorType::get({rw}, b.getF32Type());
+  Type f32 = b.getF32Type();
+  auto vecType = VectorType::get({rw}, f32);
+  Type yElt = cast<MemRefType>(plan.y.getType()).getElementType();
+  auto yVecType = VectorType::get({rw}, yElt);
   for (int64_t replica : plan.liveReplicas) {
-    Value base = w.add(col0, index(replica * plan.n));
-    // The item's columns hold colBlock / headDim heads.
-    for (int64_t hb = 0; hb < plan.colBlock / plan.headDim; ++hb) {
-      Value head0 = w.add(base, index(hb * plan.headDim));
-      scf::ForOp::create(
-          b, loc, index(0), rows, index(1), ValueRange{},
-          [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-            OpBuilder::InsertionGuard guard(b);
-            b.setInsertionPoint(scf::YieldOp::create(rb, rl));
-            Value l = w.add(row0, r);
-            scf::ForOp::create(
-                b, loc, index(0), index(half), index(rw), ValueRange{},
-                [&](OpBuilder &tb, Location tl, Value t, ValueRange) {
-                  OpBuilder::InsertionGuard g(b);
-                  b.setInsertionPoint(scf::YieldOp::create(tb, tl));
-                  Value c1 = w.add(head0, t);
-                  Value c2 = w.add(c1, index(half));
-                  Value zero = index(0);
-                  auto load = [&](Value m, ValueRange idx) -> Value {
-                    return vector::LoadOp::create(b, loc, vecType, m, idx);
-                  };
-                  Value x1 = load(plan.y, {batch, l, c1});
-                  Value x2 = load(plan.y, {batch, l, c2});
-                  Value cs = load(table, {zero, l, t});
-                  Value sn = load(table, {zero, l, w.add(t, index(half))});
-                  auto mul = [&](Value p, Value q) -> Value {
-                    return arith::MulFOp::create(b, loc, p, q);
-                  };
-                  Value y1 = arith::SubFOp::create(b, loc, mul(x1, cs),
-                                                   mul(x2, sn));
-                  Value y2 = arith::AddFOp::create(b, loc, mul(x2, cs),
-                                                   mul(x1, sn));
-                  vector::StoreOp::create(b, loc, y1, plan.y,
-                                          ValueRange{batch, l, c1});
-                  vector::StoreOp::create(b, loc, y2, plan.y,
-                                          ValueRange{batch, l, c2});
-                });
-          });
-    }
+    Value head0 = w.add(col0, index(replica * plan.n));
+    scf::ForOp::create(
+        b, loc, index(0), index(half), index(rw), ValueRange{},
+        [&](OpBuilder &tb, Location tl, Value t, ValueRange) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(scf::YieldOp::create(tb, tl));
+          Value t2 = w.add(t, index(half));
+          Value bias1, bias2;
+          if (plan.bias) {
+            bias1 = loadBias(plan, replica, w.add(col0, t), rw, Value());
+            bias2 = loadBias(plan, replica, w.add(col0, t2), rw, Value());
+          }
+          scf::ForOp::create(
+              b, loc, index(0), rows, index(1), ValueRange{},
+              [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+                OpBuilder::InsertionGuard g(b);
+                b.setInsertionPoint(scf::YieldOp::create(rb, rl));
+                Value l = w.add(row0, r);
+                auto load = [&](Value m, ValueRange idx) -> Value {
+                  return vector::LoadOp::create(b, loc, vecType, m, idx);
+                };
+                auto mul = [&](Value p, Value q) -> Value {
+                  return arith::MulFOp::create(b, loc, p, q);
+                };
+                Value x1 = load(cs, {r, t}), x2 = load(cs, {r, t2});
+                if (bias1) {
+                  x1 = arith::AddFOp::create(b, loc, x1, bias1);
+                  x2 = arith::AddFOp::create(b, loc, x2, bias2);
+                }
+                Value cos = load(table, {index(0), l, t});
+                Value sin = load(table, {index(0), l, t2});
+                Value y1 =
+                    arith::SubFOp::create(b, loc, mul(x1, cos), mul(x2, sin));
+                Value y2 =
+                    arith::AddFOp::create(b, loc, mul(x2, cos), mul(x1, sin));
+                for (auto [value, col] : {std::pair(y1, t), std::pair(y2, t2)}) {
+                  if (!yElt.isF32())
+                    value = arith::TruncFOp::create(b, loc, yVecType, value);
+                  vector::StoreOp::create(b, loc, value, plan.y,
+                                          ValueRange{batch, l, w.add(head0, col)});
+                }
+              });
+        });
   }
 }
 
@@ -590,15 +792,19 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
   Value cols = w.minIdx(index(plan.colBlock), w.sub(index(plan.n), col0));
   int64_t step = nv * vw;
   int64_t colPad = roundUp(plan.colBlock, step);
-  // The packed weight block stays about 128 KB (L2) whatever the columns.
-  int64_t kc = std::clamp<int64_t>(32768 / colPad, 16, 512);
+  // The packed weight block stays about 128 KB (L2) whatever the columns;
+  // pairs of rows need an even K-block.
+  int64_t packedBytes = bf16Pairs ? 2 : 4;
+  int64_t kc = std::clamp<int64_t>(131072 / (packedBytes * colPad), 16, 1024) &
+               ~int64_t(1);
   Type f32 = b.getF32Type();
-  auto scratch = [&](int64_t r, int64_t c) -> Value {
-    return memref::AllocaOp::create(b, loc, MemRefType::get({r, c}, f32),
+  auto scratch = [&](int64_t r, int64_t c, Type elt) -> Value {
+    return memref::AllocaOp::create(b, loc, MemRefType::get({r, c}, elt),
                                     ValueRange{}, b.getI64IntegerAttr(64));
   };
-  Value cs = scratch(kProjectionRows, colPad);
-  Value wp = scratch(kc, colPad);
+  Value cs = scratch(kProjectionRows, colPad, f32);
+  Value wp = bf16Pairs ? scratch(kc / 2, 2 * colPad, b.getBF16Type())
+                       : scratch(kc, colPad, f32);
   auto vecType = VectorType::get({vw}, f32);
   Value zeroVec = arith::ConstantOp::create(
       b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
@@ -622,7 +828,10 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(scf::YieldOp::create(kb, kl));
           Value kn = w.minIdx(index(kc), w.sub(end, k0));
-          emitPack(plan, k0, kn, col0, cols, wp, colPad);
+          if (bf16Pairs)
+            emitPackPairs(plan, k0, kn, col0, cols, wp, colPad);
+          else
+            emitPack(plan, k0, kn, col0, cols, wp, colPad);
           auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
             scf::ForOp::create(
                 b, loc, begin, stop, index(blockRows), ValueRange{},
@@ -635,8 +844,12 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
                       [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
                         OpBuilder::InsertionGuard gg(b);
                         b.setInsertionPoint(scf::YieldOp::create(cb, cl));
-                        emitMicroKernel(plan, batch, row0, rbIdx, blockRows,
-                                        c, k0, kn, cs, wp);
+                        if (bf16Pairs)
+                          emitMicroKernelPairs(plan, batch, row0, rbIdx,
+                                               blockRows, c, k0, kn, cs, wp);
+                        else
+                          emitMicroKernel(plan, batch, row0, rbIdx, blockRows,
+                                          c, k0, kn, cs, wp);
                       });
                 });
           };
@@ -644,9 +857,10 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
           rowLoop(fullRows, rows, 1);
         });
   }
-  emitEpilogue(plan, batch, row0, rows, col0, cols, cs);
   if (plan.rope)
-    emitRope(plan, batch, row0, rows, col0, ropeTable);
+    emitRopeEpilogue(plan, batch, row0, rows, col0, cs, ropeTable);
+  else
+    emitEpilogue(plan, batch, row0, rows, col0, cols, cs);
 }
 
 /// The plan of one projection given its kernel memrefs.
@@ -703,8 +917,8 @@ LinearPlan planLinear(LinearOp op, Value x, Value wArg, Value bias, Value y,
 
 LogicalResult mlir::mha::tileLayerFunction(
     ModuleOp module, func::FuncOp func,
-    function_ref<TileChoice(int64_t, int64_t)> chooseTiles,
-    int64_t vectorWidth) {
+    function_ref<TileChoice(int64_t, int64_t, Type)> chooseTiles,
+    int64_t vectorWidth, bool bf16Dot) {
   FailureOr<LayerParts> matched = matchLayer(func);
   if (failed(matched))
     return failure();
@@ -722,7 +936,13 @@ LogicalResult mlir::mha::tileLayerFunction(
            << "head dim D = " << shape.headDim
            << " is not supported by the CPU pipeline (at most " << kMaxHeadDim
            << ")";
-  TileChoice tiles = chooseTiles(shape.headDim, shape.valueDim);
+  // The temporaries have the projections' element type (bf16 in bf16
+  // layers, see mha-expand-layer).
+  Type inputElt =
+      getElementTypeOrSelf(parts.projections.front().getInput().getType());
+  Type tempElt = getElementTypeOrSelf(parts.projections.front().getType());
+  Type f32 = Float32Type::get(ctx);
+  TileChoice tiles = chooseTiles(shape.headDim, shape.valueDim, tempElt);
 
   // Parameters: the arguments, then the result.
   SmallVector<Type> argTypes;
@@ -744,23 +964,24 @@ LogicalResult mlir::mha::tileLayerFunction(
   unsigned numParams = argTypes.size();
 
   // Temporaries: one per projection (Q, K, V), the attention output and
-  // the RoPE table.
-  Type f32 = Float32Type::get(ctx);
+  // the RoPE table. The runtime sizes them for f32 elements: a bf16 one
+  // uses (and the OS maps) the first half.
   SmallVector<int64_t> tempCols, tempBatched;
-  auto addTemp = [&](int64_t cols, bool batched) {
+  auto addTemp = [&](int64_t cols, bool batched, Type elt) {
     tempCols.push_back(cols);
     tempBatched.push_back(batched);
     argTypes.push_back(MemRefType::get(
         {batched ? ShapedType::kDynamic : 1, ShapedType::kDynamic, cols},
-        f32));
+        elt));
     return argTypes.size() - 1;
   };
   SmallVector<unsigned> projectionTemps;
   for (LinearOp linear : parts.projections)
     projectionTemps.push_back(addTemp(
-        cast<RankedTensorType>(linear.getType()).getDimSize(2), true));
+        cast<RankedTensorType>(linear.getType()).getDimSize(2), true,
+        tempElt));
   auto mergeType = cast<RankedTensorType>(parts.output.getInput().getType());
-  unsigned outTemp = addTemp(mergeType.getDimSize(2), true);
+  unsigned outTemp = addTemp(mergeType.getDimSize(2), true, tempElt);
   std::optional<float> ropeTheta;
   for (LinearOp linear : parts.projections)
     if (auto theta = linear.getRopeTheta()) {
@@ -771,7 +992,7 @@ LogicalResult mlir::mha::tileLayerFunction(
     }
   std::optional<unsigned> ropeTemp;
   if (ropeTheta)
-    ropeTemp = addTemp(shape.headDim, false);
+    ropeTemp = addTemp(shape.headDim, false, f32);
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
       {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
@@ -787,7 +1008,11 @@ LogicalResult mlir::mha::tileLayerFunction(
                                       ArrayAttr::get(ctx, types)));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  LayerKernelEmitter emitter(b, loc, module, name, vectorWidth);
+  // vdpbf16ps GEMMs where every GEMM input (x and the attention output)
+  // is bf16.
+  bool bf16Pairs = bf16Dot && vectorWidth == 16 && inputElt.isBF16() &&
+                   tempElt.isBF16();
+  LayerKernelEmitter emitter(b, loc, module, name, vectorWidth, bf16Pairs);
   KernelBuilder w(b, loc, module, name);
 
   unsigned numTemps = tempCols.size();
@@ -882,7 +1107,7 @@ LogicalResult mlir::mha::tileLayerFunction(
         int64_t cols = heads * d;
         Value batchSize = memref::DimOp::create(b, loc, flat, 0);
         auto viewType = MemRefType::get(
-            {ShapedType::kDynamic, heads, ShapedType::kDynamic, d}, f32,
+            {ShapedType::kDynamic, heads, ShapedType::kDynamic, d}, tempElt,
             StridedLayoutAttr::get(ctx, 0,
                                    {ShapedType::kDynamic, d, cols, 1}));
         OpFoldResult batchStride = w.mul(len, w.index(cols));

@@ -119,12 +119,14 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
            "Value-dim vectors of the P.V micro-kernel; 0 = default">,
     Option<"bf16Dot", "bf16-dot", "bool", /*default=*/"false",
            "bf16 specs with an even head dim and 16 lanes use AVX512-BF16 "
-           "pair dot products (micro_kernel dot = bf16_pairs)">,
+           "pair dot products (micro_kernel dot = bf16_pairs), and so do "
+           "the projection GEMMs of bf16 layers">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+    "::mlir::x86vector::X86VectorDialect"
   ];
 }
 
