@@ -2,20 +2,26 @@
 // RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads "-mha-tile=bf16-dot=1" -verify-diagnostics | FileCheck %s --check-prefix=BF16DOT
 
 // A layer becomes one kernel: the C parameters (x, weights, y), then the f32
-// temporaries Q [B, L, 64], K and V [B, L, 32], O [B, L, 64] and the RoPE
-// table [1, L, 16], then (phase, b, h, t, alive). Phases: the RoPE table
-// (one head), Q/K/V (heads 0 and 3 of Q, both KV heads: 2 + 2 + 2 items
-// since heads 1 and 2 are pruned), the attention (4 heads, the masked
-// phase) and the output projection (one 128-column block).
+// temporaries Q [B, L, 64], K and V [B, L, 32], O [B, L, 64], the RoPE
+// table [1, L, 16] and the packed weights [1, 1, 26624] (64 rows x 64
+// padded columns for each of the 6 live projection blocks, 32 live rows of
+// Wo x 64), then (phase, b, h, t, alive). Phases: packing (7 blocks, one
+// tile whatever L), the RoPE table (one head), Q/K/V (heads 0 and 3 of Q,
+// both KV heads: 2 + 2 + 2 items since heads 1 and 2 are pruned), the
+// attention (4 heads, the masked phase) and the output projection (one
+// 128-column block).
 // CHECK-LABEL: func.func @gqa_rope_pruned__kernel
 // CHECK-SAME: memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, %{{.+}}: memref<64x64xf32, strided<[?, 1], offset: ?>>
-// CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
+// CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, tempBatched = 1, 1, 1, 1, 0, phaseHeads = 1, 6, 4, 1, phaseRows = 192, 192, 128, 192, phaseMasked = 0, 0, 1, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 128, 192, phaseMasked = 0, 0, 0, 1, 0>
 // The RoPE angles are computed in f64.
 // CHECK: math.cos %{{.+}} : f64
 // CHECK: math.sin %{{.+}} : f64
-// The projection micro-kernel: FMAs on broadcast x and weight vectors.
+// Packing: each block's panel is a view of the packed weights.
+// CHECK: memref.reinterpret_cast %{{.+}} to offset: [%{{.+}}], sizes: [64, 64], strides: [64, 1] : memref<1x1x26624xf32> to memref<64x64xf32, strided<[64, 1], offset: ?>>
+// The projection micro-kernel: FMAs on broadcast x and packed weight
+// vectors.
 // CHECK: vector.fma
 // The attention reads [B, H, L, D] views of the [B, L, H*D] temporaries.
 // CHECK: memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [%{{.+}}, 4, %{{.+}}, 16], strides: [%{{.+}}, 16, 64, 1] : memref<?x?x64xf32> to memref<?x4x?x16xf32, strided<[?, 16, 64, 1]>>
@@ -33,10 +39,11 @@ func.func @gqa_rope_pruned(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: 
 // -----
 
 // Biases are parameters with their roles; no RoPE: no table, no phase, and
-// projection items take up to 128 columns (here one per projection).
+// projection items take up to 128 columns (here one per projection); the
+// packed weights are 4 panels of 32 rows x 64 columns.
 // CHECK-LABEL: func.func @biases__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<query_bias>, #mha.role<key_bias>, #mha.role<value_bias>, #mha.role<out_bias>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 32, 32, 32, tempBatched = 1, 1, 1, 1, phaseHeads = 3, 2, 1, phaseRows = 192, 128, 192, phaseMasked = 0, 1, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 32, 32, 32, 8192, tempShapes = 1, 1, 1, 1, 2, phaseHeads = 4, 3, 2, 1, phaseRows = 1099511627776, 192, 128, 192, phaseMasked = 0, 0, 1, 0>
 func.func @biases(%x: tensor<2x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<32x32xbf16>, %wv: tensor<32x32xbf16>, %wo: tensor<32x32xbf16>, %bq: tensor<32xbf16>, %bk: tensor<32xbf16>, %bv: tensor<32xbf16>, %bo: tensor<32xbf16>) -> tensor<2x?x32xbf16> {
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 2, has_qkv_bias, has_out_bias}
      : tensor<2x?x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16> -> tensor<2x?x32xbf16>

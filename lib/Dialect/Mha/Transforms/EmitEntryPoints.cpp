@@ -361,9 +361,9 @@ LogicalResult EntryPointEmitter::emit() {
   if (plan) {
     glue.extraSignatureWords = {(int64_t)plan.getTempCols().size(),
                                 (int64_t)plan.getPhaseHeads().size()};
-    for (auto [batched, cols] :
-         llvm::zip(plan.getTempBatched(), plan.getTempCols()))
-      glue.extraSignatureWords.append({batched, cols});
+    for (auto [shape, cols] :
+         llvm::zip(plan.getTempShapes(), plan.getTempCols()))
+      glue.extraSignatureWords.append({shape, cols});
     for (auto [heads, rows, masked] :
          llvm::zip(plan.getPhaseHeads(), plan.getPhaseRows(),
                    plan.getPhaseMasked()))

@@ -31,6 +31,7 @@
 
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
+#include "mha/Runtime/KernelAbi.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -53,6 +54,8 @@ namespace {
 
 /// Rows of a projection work item.
 constexpr int64_t kProjectionRows = 192;
+/// Rows of a phase whose grid has one tile whatever L.
+constexpr int64_t kWholeSequence = int64_t(1) << 40;
 /// Weight columns of an output-projection work item (a multiple of every
 /// ISA's nv * vw).
 constexpr int64_t kColumnBlock = 128;
@@ -68,6 +71,13 @@ struct LinearPlan {
   SmallVector<std::pair<int64_t, int64_t>> segments; // Reduction ranges.
   bool rope = false;
   std::string name;
+  // The weights packed once per call (LayerKernelEmitter::planPacking):
+  // one panel [packedRows, panelWidth] per visited block, at packOffset +
+  // i * panelSize of the packed temporary for blocks[i]; segment s starts
+  // at panel row segmentRows[s].
+  int64_t colPad = 0, kc = 0, packedRows = 0, panelWidth = 0, panelSize = 0;
+  int64_t packOffset = 0;
+  SmallVector<int64_t> segmentRows;
 };
 
 /// The functions's parts, found by matchLayer.
@@ -224,8 +234,18 @@ public:
 
   void emitRopeTable(Value table, Value batch, Value tile, Value len,
                      int64_t headDim, double theta);
-  void emitProjectionItem(const LinearPlan &plan, Value block, Value batch,
-                          Value tile, Value len, Value ropeTable);
+  /// Sizes the panels of `plan` and places them at `offset` of the packed
+  /// weights; returns the offset past them.
+  int64_t planPacking(LinearPlan &plan, int64_t offset) const;
+  /// The element type of the packed weights.
+  Type packedType() const {
+    return bf16Pairs ? Type(b.getBF16Type()) : Type(b.getF32Type());
+  }
+  /// Packs the weight columns of blocks[local] into their panel.
+  void emitPackItem(const LinearPlan &plan, Value local, Value packed);
+  void emitProjectionItem(const LinearPlan &plan, Value local, Value block,
+                          Value batch, Value tile, Value len, Value ropeTable,
+                          Value packed);
 
   /// Columns of an output-projection item. The grid is in the signature,
   /// which every ISA's kernel shares: it must not depend on the ISA.
@@ -270,6 +290,8 @@ private:
   void emitMicroKernelPairs(const LinearPlan &plan, Value batch, Value row0,
                             Value rb, int64_t rows, Value c, Value k0,
                             Value kn, Value cs, Value wp);
+  /// The panel of blocks[local] in the packed weights.
+  Value panelOf(const LinearPlan &plan, Value local, Value packed);
   /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols`.
   void emitPack(const LinearPlan &plan, Value k0, Value kn, Value col0,
                 Value cols, Value wp, int64_t colPad);
@@ -782,29 +804,82 @@ void LayerKernelEmitter::emitRopeEpilogue(const LinearPlan &plan,
   }
 }
 
+int64_t LayerKernelEmitter::planPacking(LinearPlan &plan,
+                                        int64_t offset) const {
+  plan.colPad = roundUp(plan.colBlock, nv * vw);
+  // The K-block of a panel the micro-kernels sweep stays about 128 KB (L2)
+  // whatever the columns; pairs of rows need an even K-block.
+  int64_t packedBytes = bf16Pairs ? 2 : 4;
+  plan.kc = std::clamp<int64_t>(131072 / (packedBytes * plan.colPad), 16,
+                                1024) &
+            ~int64_t(1);
+  plan.packedRows = 0;
+  plan.segmentRows.clear();
+  for (auto [start, length] : plan.segments) {
+    plan.segmentRows.push_back(plan.packedRows);
+    plan.packedRows += bf16Pairs ? (length + 1) / 2 : length;
+  }
+  plan.panelWidth = bf16Pairs ? 2 * plan.colPad : plan.colPad;
+  plan.panelSize = plan.packedRows * plan.panelWidth;
+  plan.packOffset = offset;
+  return offset + plan.panelSize * int64_t(plan.blocks.size());
+}
+
+Value LayerKernelEmitter::panelOf(const LinearPlan &plan, Value local,
+                                  Value packed) {
+  MLIRContext *ctx = b.getContext();
+  auto type = MemRefType::get(
+      {plan.packedRows, plan.panelWidth}, packedType(),
+      StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {plan.panelWidth, 1}));
+  Value offset = w.add(index(plan.packOffset),
+                       w.mul(local, index(plan.panelSize)));
+  return memref::ReinterpretCastOp::create(
+      b, loc, type, packed, OpFoldResult(offset),
+      ArrayRef<OpFoldResult>{b.getIndexAttr(plan.packedRows),
+                             b.getIndexAttr(plan.panelWidth)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(plan.panelWidth),
+                             b.getIndexAttr(1)});
+}
+
+void LayerKernelEmitter::emitPackItem(const LinearPlan &plan, Value local,
+                                      Value packed) {
+  Value block = w.perHeadIndex(plan.name + "_blocks", plan.blocks, local);
+  Value col0 = w.mul(block, index(plan.colBlock));
+  Value cols = w.minIdx(index(plan.colBlock), w.sub(index(plan.n), col0));
+  Value panel = panelOf(plan, local, packed);
+  for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
+    auto [start, length] = segment;
+    int64_t rows = bf16Pairs ? (length + 1) / 2 : length;
+    Value part = memref::SubViewOp::create(
+        b, loc, panel, ArrayRef<OpFoldResult>{b.getIndexAttr(row),
+                                              b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(rows),
+                               b.getIndexAttr(plan.panelWidth)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+    if (bf16Pairs)
+      emitPackPairs(plan, index(start), index(length), col0, cols, part,
+                    plan.colPad);
+    else
+      emitPack(plan, index(start), index(length), col0, cols, part,
+               plan.colPad);
+  }
+}
+
 void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
-                                            Value block, Value batch,
-                                            Value tile, Value len,
-                                            Value ropeTable) {
+                                            Value local, Value block,
+                                            Value batch, Value tile,
+                                            Value len, Value ropeTable,
+                                            Value packed) {
   Value row0 = w.mul(tile, index(kProjectionRows));
   Value rows = w.minIdx(index(kProjectionRows), w.sub(len, row0));
   Value col0 = w.mul(block, index(plan.colBlock));
   Value cols = w.minIdx(index(plan.colBlock), w.sub(index(plan.n), col0));
-  int64_t step = nv * vw;
-  int64_t colPad = roundUp(plan.colBlock, step);
-  // The packed weight block stays about 128 KB (L2) whatever the columns;
-  // pairs of rows need an even K-block.
-  int64_t packedBytes = bf16Pairs ? 2 : 4;
-  int64_t kc = std::clamp<int64_t>(131072 / (packedBytes * colPad), 16, 1024) &
-               ~int64_t(1);
+  int64_t step = nv * vw, colPad = plan.colPad, kc = plan.kc;
   Type f32 = b.getF32Type();
-  auto scratch = [&](int64_t r, int64_t c, Type elt) -> Value {
-    return memref::AllocaOp::create(b, loc, MemRefType::get({r, c}, elt),
-                                    ValueRange{}, b.getI64IntegerAttr(64));
-  };
-  Value cs = scratch(kProjectionRows, colPad, f32);
-  Value wp = bf16Pairs ? scratch(kc / 2, 2 * colPad, b.getBF16Type())
-                       : scratch(kc, colPad, f32);
+  Value cs = memref::AllocaOp::create(
+      b, loc, MemRefType::get({kProjectionRows, colPad}, f32), ValueRange{},
+      b.getI64IntegerAttr(64));
+  Value panel = panelOf(plan, local, packed);
   auto vecType = VectorType::get({vw}, f32);
   Value zeroVec = arith::ConstantOp::create(
       b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
@@ -820,18 +895,30 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
   // Row blocks of MR rows, then the remaining rows one at a time.
   Value fullRows =
       w.sub(rows, arith::RemUIOp::create(b, loc, rows, index(mr)));
-  for (auto [start, length] : plan.segments) {
-    Value end = index(start + length);
+  for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
+    int64_t start = segment.first, segmentRow = row;
+    Value end = index(start + segment.second);
     scf::ForOp::create(
         b, loc, index(start), end, index(kc), ValueRange{},
         [&](OpBuilder &kb, Location kl, Value k0, ValueRange) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(scf::YieldOp::create(kb, kl));
           Value kn = w.minIdx(index(kc), w.sub(end, k0));
+          // The K-block's rows of the panel (k0 - start is even).
+          Value skipped = w.sub(k0, index(start));
           if (bf16Pairs)
-            emitPackPairs(plan, k0, kn, col0, cols, wp, colPad);
-          else
-            emitPack(plan, k0, kn, col0, cols, wp, colPad);
+            skipped = arith::DivUIOp::create(b, loc, skipped, index(2));
+          Value wp = memref::SubViewOp::create(
+              b, loc, panel,
+              ArrayRef<OpFoldResult>{w.add(index(segmentRow), skipped),
+                                     b.getIndexAttr(0)},
+              ArrayRef<OpFoldResult>{
+                  bf16Pairs ? arith::DivUIOp::create(
+                                  b, loc, w.add(kn, index(1)), index(2))
+                                  .getResult()
+                            : kn,
+                  b.getIndexAttr(plan.panelWidth)},
+              ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
           auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
             scf::ForOp::create(
                 b, loc, begin, stop, index(blockRows), ValueRange{},
@@ -863,15 +950,10 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
     emitEpilogue(plan, batch, row0, rows, col0, cols, cs);
 }
 
-/// The plan of one projection given its kernel memrefs.
-LinearPlan planLinear(LinearOp op, Value x, Value wArg, Value bias, Value y,
-                      int64_t defaultColBlock, StringRef name) {
+/// The plan of one projection (its kernel memrefs are set by the caller).
+LinearPlan planLinear(LinearOp op, int64_t defaultColBlock, StringRef name) {
   LinearPlan plan;
   plan.op = op;
-  plan.x = x;
-  plan.w = wArg;
-  plan.bias = bias;
-  plan.y = y;
   auto wType = cast<RankedTensorType>(op.getWeight().getType());
   plan.k = wType.getDimSize(0);
   plan.n = wType.getDimSize(1);
@@ -963,25 +1045,50 @@ LogicalResult mlir::mha::tileLayerFunction(
                                                       : TensorRole::entropy);
   unsigned numParams = argTypes.size();
 
-  // Temporaries: one per projection (Q, K, V), the attention output and
-  // the RoPE table. The runtime sizes them for f32 elements: a bf16 one
-  // uses (and the OS maps) the first half.
-  SmallVector<int64_t> tempCols, tempBatched;
-  auto addTemp = [&](int64_t cols, bool batched, Type elt) {
+  std::string name = func.getSymName().str();
+  OpBuilder b(func);
+  // vdpbf16ps GEMMs where every GEMM input (x and the attention output)
+  // is bf16.
+  bool bf16Pairs = bf16Dot && vectorWidth == 16 && inputElt.isBF16() &&
+                   tempElt.isBF16();
+  LayerKernelEmitter emitter(b, loc, module, name, vectorWidth, bf16Pairs);
+
+  // The GEMMs: Q, K, V (one grid over their blocks) and the output
+  // projection, their weights packed once per call into one buffer.
+  SmallVector<LinearPlan, 4> plans;
+  for (auto [i, linear] : llvm::enumerate(parts.projections))
+    plans.push_back(planLinear(linear, emitter.defaultColumnBlock(),
+                               "proj" + std::to_string(i)));
+  plans.push_back(
+      planLinear(parts.output, emitter.defaultColumnBlock(), "out"));
+  int64_t packedSize = 0;
+  for (LinearPlan &plan : plans)
+    packedSize = emitter.planPacking(plan, packedSize);
+  MutableArrayRef<LinearPlan> projectionPlans =
+      MutableArrayRef<LinearPlan>(plans).drop_back();
+  LinearPlan &outPlan = plans.back();
+
+  // Temporaries: one per projection (Q, K, V), the attention output, the
+  // RoPE table and the packed weights. The runtime gives every element 4
+  // bytes: a bf16 one uses (and the OS maps) the first half.
+  SmallVector<int64_t> tempCols, tempShapes;
+  auto addTemp = [&](int64_t cols, int64_t shape, Type elt) {
     tempCols.push_back(cols);
-    tempBatched.push_back(batched);
+    tempShapes.push_back(shape);
     argTypes.push_back(MemRefType::get(
-        {batched ? ShapedType::kDynamic : 1, ShapedType::kDynamic, cols},
+        {shape == MHA_TEMP_PER_BATCH ? ShapedType::kDynamic : 1,
+         shape == MHA_TEMP_FIXED ? 1 : ShapedType::kDynamic, cols},
         elt));
     return argTypes.size() - 1;
   };
   SmallVector<unsigned> projectionTemps;
   for (LinearOp linear : parts.projections)
     projectionTemps.push_back(addTemp(
-        cast<RankedTensorType>(linear.getType()).getDimSize(2), true,
-        tempElt));
+        cast<RankedTensorType>(linear.getType()).getDimSize(2),
+        MHA_TEMP_PER_BATCH, tempElt));
   auto mergeType = cast<RankedTensorType>(parts.output.getInput().getType());
-  unsigned outTemp = addTemp(mergeType.getDimSize(2), true, tempElt);
+  unsigned outTemp =
+      addTemp(mergeType.getDimSize(2), MHA_TEMP_PER_BATCH, tempElt);
   std::optional<float> ropeTheta;
   for (LinearOp linear : parts.projections)
     if (auto theta = linear.getRopeTheta()) {
@@ -992,13 +1099,17 @@ LogicalResult mlir::mha::tileLayerFunction(
     }
   std::optional<unsigned> ropeTemp;
   if (ropeTheta)
-    ropeTemp = addTemp(shape.headDim, false, f32);
+    ropeTemp = addTemp(shape.headDim, MHA_TEMP_PER_TOKEN, f32);
+  // The signature of the exported (f32-packing) copy sizes it for all
+  // copies: bf16 pair panels, odd segments rounded up, take less than half
+  // the bytes of f32 ones.
+  unsigned packedTemp =
+      addTemp(std::max<int64_t>(packedSize, 1), MHA_TEMP_FIXED,
+              emitter.packedType());
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
       {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
-  std::string name = func.getSymName().str();
-  OpBuilder b(func);
   auto kernel = func::FuncOp::create(b, loc, name + "__kernel",
                                      FunctionType::get(ctx, argTypes, {}));
   kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
@@ -1008,11 +1119,6 @@ LogicalResult mlir::mha::tileLayerFunction(
                                       ArrayAttr::get(ctx, types)));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  // vdpbf16ps GEMMs where every GEMM input (x and the attention output)
-  // is bf16.
-  bool bf16Pairs = bf16Dot && vectorWidth == 16 && inputElt.isBF16() &&
-                   tempElt.isBF16();
-  LayerKernelEmitter emitter(b, loc, module, name, vectorWidth, bf16Pairs);
   KernelBuilder w(b, loc, module, name);
 
   unsigned numTemps = tempCols.size();
@@ -1030,6 +1136,17 @@ LogicalResult mlir::mha::tileLayerFunction(
   Value len = memref::DimOp::create(b, loc, x, 1);
   Value ropeTable =
       ropeTemp ? entry->getArgument(*ropeTemp) : Value();
+  Value packed = entry->getArgument(packedTemp);
+  auto setMemRefs = [&](LinearPlan &plan, Value input, Value output) {
+    plan.x = input;
+    plan.w = argFor(plan.op.getWeight());
+    plan.bias = argFor(plan.op.getBias());
+    plan.y = output;
+  };
+  for (auto [plan, temp] : llvm::zip(projectionPlans, projectionTemps))
+    setMemRefs(plan, x, entry->getArgument(temp));
+  setMemRefs(outPlan, entry->getArgument(outTemp),
+             argFor(parts.output.getResult()));
 
   SmallVector<int64_t> phaseHeads, phaseRows, phaseMasked;
   auto inPhase = [&](int64_t p, function_ref<void()> body) {
@@ -1039,24 +1156,52 @@ LogicalResult mlir::mha::tileLayerFunction(
     b.setInsertionPointToStart(ifPhase.thenBlock());
     body();
   };
-  // Projection items of `plans` side by side in one grid.
-  auto emitProjections = [&](ArrayRef<LinearPlan> plans) {
-    int64_t start = 0;
-    for (const LinearPlan &plan : plans) {
-      int64_t count = plan.blocks.size();
-      Value inRange = w.andI(
-          w.cmp(arith::CmpIPredicate::sge, head, w.index(start)),
-          w.cmp(arith::CmpIPredicate::slt, head, w.index(start + count)));
-      auto ifMine = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifMine.thenBlock());
-      Value local = w.sub(head, w.index(start));
+  // Items of `plans`' blocks side by side in one grid: `body(plan, local)`
+  // for blocks[local] of `plan`.
+  auto forEachBlock =
+      [&](ArrayRef<LinearPlan> grid,
+          function_ref<void(const LinearPlan &, Value)> body) {
+        int64_t start = 0;
+        for (const LinearPlan &plan : grid) {
+          int64_t count = plan.blocks.size();
+          Value inRange = w.andI(
+              w.cmp(arith::CmpIPredicate::sge, head, w.index(start)),
+              w.cmp(arith::CmpIPredicate::slt, head, w.index(start + count)));
+          auto ifMine = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifMine.thenBlock());
+          body(plan, w.sub(head, w.index(start)));
+          start += count;
+        }
+        return start;
+      };
+  auto emitProjections = [&](ArrayRef<LinearPlan> grid) {
+    return forEachBlock(grid, [&](const LinearPlan &plan, Value local) {
       Value block = w.perHeadIndex(plan.name + "_blocks", plan.blocks, local);
-      emitter.emitProjectionItem(plan, block, batch, tile, len, ropeTable);
-      start += count;
-    }
-    return start;
+      emitter.emitProjectionItem(plan, local, block, batch, tile, len,
+                                 ropeTable, packed);
+    });
   };
+
+  // Phase: every GEMM's weights packed, one item per block, batch 0 and one
+  // tile (its rows are "all of L").
+  {
+    int64_t p = phaseHeads.size();
+    int64_t items = 0;
+    inPhase(p, [&] {
+      Value first = w.andI(w.cmp(arith::CmpIPredicate::eq, batch, w.index(0)),
+                           w.cmp(arith::CmpIPredicate::eq, tile, w.index(0)));
+      auto ifFirst = scf::IfOp::create(b, loc, first, /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifFirst.thenBlock());
+      items = forEachBlock(plans, [&](const LinearPlan &plan, Value local) {
+        emitter.emitPackItem(plan, local, packed);
+      });
+    });
+    phaseHeads.push_back(items);
+    phaseRows.push_back(kWholeSequence);
+    phaseMasked.push_back(0);
+  }
 
   // Phase: the RoPE table.
   if (ropeTheta) {
@@ -1071,16 +1216,9 @@ LogicalResult mlir::mha::tileLayerFunction(
   }
   // Phase: Q, K and V.
   {
-    SmallVector<LinearPlan, 3> plans;
-    for (auto [i, linear] : llvm::enumerate(parts.projections))
-      plans.push_back(planLinear(linear, x, argFor(linear.getWeight()),
-                                 argFor(linear.getBias()),
-                                 entry->getArgument(projectionTemps[i]),
-                                 emitter.defaultColumnBlock(),
-                                 "proj" + std::to_string(i)));
     int64_t p = phaseHeads.size();
     int64_t heads = 0;
-    inPhase(p, [&] { heads = emitProjections(plans); });
+    inPhase(p, [&] { heads = emitProjections(projectionPlans); });
     phaseHeads.push_back(heads);
     phaseRows.push_back(kProjectionRows);
     phaseMasked.push_back(0);
@@ -1131,21 +1269,16 @@ LogicalResult mlir::mha::tileLayerFunction(
   }
   // Phase: the output projection.
   {
-    LinearPlan plan = planLinear(
-        parts.output, entry->getArgument(outTemp),
-        argFor(parts.output.getWeight()), argFor(parts.output.getBias()),
-        argFor(parts.output.getResult()), emitter.defaultColumnBlock(),
-        "out");
     int64_t p = phaseHeads.size();
     int64_t heads = 0;
-    inPhase(p, [&] { heads = emitProjections({plan}); });
+    inPhase(p, [&] { heads = emitProjections(outPlan); });
     phaseHeads.push_back(heads);
     phaseRows.push_back(kProjectionRows);
     phaseMasked.push_back(0);
   }
   func::ReturnOp::create(b, loc);
   kernel->setAttr("mha.layer_plan",
-                  LayerPlanAttr::get(ctx, tempCols, tempBatched, phaseHeads,
+                  LayerPlanAttr::get(ctx, tempCols, tempShapes, phaseHeads,
                                      phaseRows, phaseMasked));
   func.erase();
   return success();
