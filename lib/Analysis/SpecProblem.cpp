@@ -6,6 +6,7 @@
 
 #include "mha/Dialect/Mha/IR/AttentionVariant.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinTypes.h"
 
 using namespace mlir;
@@ -162,6 +163,29 @@ mlir::mha::analysis::getLayerProblem(MultiHeadOp op, int64_t batch,
   pr.causal = variant.causal;
   pr.sinkTokens = variant.sinkTokens;
   return lp;
+}
+
+void mlir::mha::analysis::getConstantLayerTensors(
+    MultiHeadOp op, reference::LayerTensors &tensors) {
+  std::pair<Value, std::vector<double> *> slots[] = {
+      {op.getWq(), &tensors.wq}, {op.getWk(), &tensors.wk},
+      {op.getWv(), &tensors.wv}, {op.getWo(), &tensors.wo},
+      {op.getBq(), &tensors.bq}, {op.getBk(), &tensors.bk},
+      {op.getBv(), &tensors.bv}, {op.getBo(), &tensors.bo}};
+  for (auto [value, slot] : slots) {
+    auto constant =
+        value ? value.getDefiningOp<arith::ConstantOp>() : nullptr;
+    auto dense =
+        constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
+    if (!dense)
+      continue;
+    slot->clear();
+    for (APFloat v : dense.getValues<APFloat>()) {
+      bool lost;
+      v.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &lost);
+      slot->push_back(v.convertToDouble());
+    }
+  }
 }
 
 std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {

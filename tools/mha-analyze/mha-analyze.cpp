@@ -529,8 +529,7 @@ int main(int argc, char **argv) {
     return fail("--inputs '" + inputsDir + "' is not a folder");
 
   DialectRegistry registry;
-  registry.insert<func::FuncDialect>();
-  registerAllMhaDialects(registry);
+  mlir::mha::registerSpecDialects(registry);
   MLIRContext context(registry);
   std::string error;
   auto input = openInputFile(specFile, &error);

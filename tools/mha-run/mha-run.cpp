@@ -136,6 +136,7 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
       *slot = stored;
     buffers.push_back(std::move(buf));
   }
+  getConstantLayerTensors(op, tensors);
   // Results in return order: y, and the attention's extras.
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (Value r : ret.getOperands())
@@ -227,8 +228,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "mha-run: check a compiled spec\n");
 
   DialectRegistry registry;
-  registry.insert<func::FuncDialect>();
-  mlir::mha::registerAllMhaDialects(registry);
+  mlir::mha::registerSpecDialects(registry);
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   std::string error;

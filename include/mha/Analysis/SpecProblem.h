@@ -43,6 +43,11 @@ reference::AttentionProblem getReferenceProblem(AttentionOp op,
 reference::LayerProblem getLayerProblem(MultiHeadOp op, int64_t batch,
                                         int64_t seqLen);
 
+/// The weights and biases of `op` that are dense constants of the spec
+/// (compiled into its library, not parameters), in their slots of
+/// `tensors`.
+void getConstantLayerTensors(MultiHeadOp op, reference::LayerTensors &tensors);
+
 /// Concrete shape of an operand of `op` (x with B and L filled in).
 std::vector<int64_t> getConcreteLayerShape(Value operand, int64_t batch,
                                            int64_t seqLen);

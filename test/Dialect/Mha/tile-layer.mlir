@@ -1,5 +1,5 @@
-// RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads -mha-tile -verify-diagnostics | FileCheck %s
-// RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads "-mha-tile=bf16-dot=1" -verify-diagnostics | FileCheck %s --check-prefix=BF16DOT
+// RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads -mha-tile -verify-diagnostics -mlir-print-elementsattrs-with-hex-if-larger=-1 | FileCheck %s
+// RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads "-mha-tile=bf16-dot=1" -verify-diagnostics -mlir-print-elementsattrs-with-hex-if-larger=-1 | FileCheck %s --check-prefix=BF16DOT
 
 // A layer becomes one kernel: the C parameters (x, weights, y), then the f32
 // temporaries Q [B, L, 64], K and V [B, L, 32], O [B, L, 64], the RoPE
@@ -76,6 +76,31 @@ func.func @bf16_rope(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>, %wk: tens
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, causal}
      : tensor<?x?x64xbf16>, tensor<64x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xbf16>
   return %y : tensor<?x?x64xbf16>
+}
+
+// -----
+
+// Constant weights are packed at compile time into a global of their own
+// (no packing items for them: the packing phase has Wv's and Wo's 2
+// blocks), constant biases become globals as they are; neither is a
+// parameter. f32 panels hold W's rows padded to 64 columns; bf16 pair
+// panels (bf16-dot) interleave rows 0 and 1: W[0][0], W[1][0], W[0][1], ...
+// CHECK-LABEL: memref.global "private" constant @constants__proj0_bias : memref<2xbf16> = dense<[5.000000e-01, -5.000000e-01]> {alignment = 64 : i64}
+// CHECK: memref.global "private" constant @constants__proj0_packed : memref<1x1x128xf32> = dense<{{\[\[\[}}1.000000e+00, 2.000000e+00, 0.000000e+00
+// CHECK-SAME: 0.000000e+00, 3.000000e+00, 4.000000e+00, 0.000000e+00
+// CHECK-LABEL: func.func @constants__kernel
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
+// CHECK-SAME: phaseHeads = 3, 3, 1, 1
+// CHECK: memref.get_global @constants__proj0_packed
+// BF16DOT-LABEL: memref.global "private" constant @constants__proj0_packed : memref<1x1x128xbf16> = dense<{{\[\[\[}}1.000000e+00, 3.000000e+00, 2.000000e+00, 4.000000e+00, 0.000000e+00
+func.func @constants(%x: tensor<?x?x2xbf16>, %wk: tensor<2x2xbf16>, %wv: tensor<2x2xbf16>, %wo: tensor<2x2xbf16>) -> tensor<?x?x2xbf16> {
+  %wq = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xbf16>
+  %bq = arith.constant dense<[0.5, -0.5]> : tensor<2xbf16>
+  %bk = arith.constant dense<0.0> : tensor<2xbf16>
+  %bv = arith.constant dense<0.0> : tensor<2xbf16>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 1, has_qkv_bias}
+     : tensor<?x?x2xbf16>, tensor<2x2xbf16>, tensor<2x2xbf16>, tensor<2x2xbf16>, tensor<2x2xbf16>, tensor<2xbf16>, tensor<2xbf16>, tensor<2xbf16> -> tensor<?x?x2xbf16>
+  return %y : tensor<?x?x2xbf16>
 }
 
 // -----

@@ -101,8 +101,7 @@ struct Spec {
 
 bool loadSpec(const std::string &path, const std::string &name, Spec &spec) {
   DialectRegistry registry;
-  registry.insert<func::FuncDialect>();
-  registerAllMhaDialects(registry);
+  registerSpecDialects(registry);
   spec.context.appendDialectRegistry(registry);
   spec.module = parseSourceFile<ModuleOp>(path, &spec.context);
   if (!spec.module)
@@ -215,6 +214,7 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
        : name == "bv" ? lt.bv
                       : lt.bo) = values;
     }
+    getConstantLayerTensors(spec.layer, lt);
     lp = getLayerProblem(spec.layer, xShape[0], xShape[1]);
   }
   for (BlockArgument arg : spec.layer ? ArrayRef<BlockArgument>()

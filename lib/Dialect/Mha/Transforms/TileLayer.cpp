@@ -78,7 +78,18 @@ struct LinearPlan {
   int64_t colPad = 0, kc = 0, packedRows = 0, panelWidth = 0, panelSize = 0;
   int64_t packOffset = 0;
   SmallVector<int64_t> segmentRows;
+  // Constant weights are packed at compile time into a global of their
+  // own (offset 0); `panels` is that global or the packed temporary.
+  DenseElementsAttr constantWeight;
+  Value panels;
 };
+
+/// The value of `v` if an arith.constant with dense elements defines it.
+DenseElementsAttr getDenseConstant(Value v) {
+  auto constant = v ? v.getDefiningOp<arith::ConstantOp>() : nullptr;
+  return constant ? dyn_cast<DenseElementsAttr>(constant.getValue())
+                  : DenseElementsAttr();
+}
 
 /// The functions's parts, found by matchLayer.
 struct LayerParts {
@@ -94,7 +105,8 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
     return failure();
   };
   for (Operation &op : func.getBody().front()) {
-    if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp>(op))
+    if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp>(
+            op))
       continue;
     if (auto attention = dyn_cast<AttentionOp>(op)) {
       if (parts.attention)
@@ -153,10 +165,14 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
   }
   SmallVector<LinearOp> linears(parts.projections);
   linears.push_back(parts.output);
+  auto argumentOrConstant = [](Value v) {
+    return !v || isa<BlockArgument>(v) || getDenseConstant(v);
+  };
   for (LinearOp linear : linears) {
-    if (!isa<BlockArgument>(linear.getWeight()) ||
-        (linear.getBias() && !isa<BlockArgument>(linear.getBias())))
-      return fail(linear, "weights and biases must be function arguments");
+    if (!argumentOrConstant(linear.getWeight()) ||
+        !argumentOrConstant(linear.getBias()))
+      return fail(linear, "weights and biases must be function arguments "
+                          "or dense constants (arith.constant dense<...>)");
     if (linear.getReplicas() > 1 &&
         int64_t(linear.getHeadDim().value_or(0)) !=
             cast<RankedTensorType>(linear.getWeight().getType()).getDimSize(1))
@@ -241,11 +257,16 @@ public:
   Type packedType() const {
     return bf16Pairs ? Type(b.getBF16Type()) : Type(b.getF32Type());
   }
+  /// A read-only global holding `value` (biases of a layer), as a memref.
+  Value getConstantMemRef(DenseElementsAttr value, StringRef symbol);
+  /// The panels of constant weights, packed now as the packing phase would
+  /// at run time, in a global: memref<1x1xN x packedType>.
+  Value getPackedConstant(const LinearPlan &plan);
   /// Packs the weight columns of blocks[local] into their panel.
-  void emitPackItem(const LinearPlan &plan, Value local, Value packed);
+  void emitPackItem(const LinearPlan &plan, Value local);
   void emitProjectionItem(const LinearPlan &plan, Value local, Value block,
-                          Value batch, Value tile, Value len, Value ropeTable,
-                          Value packed);
+                          Value batch, Value tile, Value len,
+                          Value ropeTable);
 
   /// Columns of an output-projection item. The grid is in the signature,
   /// which every ISA's kernel shares: it must not depend on the ISA.
@@ -290,8 +311,8 @@ private:
   void emitMicroKernelPairs(const LinearPlan &plan, Value batch, Value row0,
                             Value rb, int64_t rows, Value c, Value k0,
                             Value kn, Value cs, Value wp);
-  /// The panel of blocks[local] in the packed weights.
-  Value panelOf(const LinearPlan &plan, Value local, Value packed);
+  /// The panel of blocks[local] in plan.panels.
+  Value panelOf(const LinearPlan &plan, Value local);
   /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols`.
   void emitPack(const LinearPlan &plan, Value k0, Value kn, Value col0,
                 Value cols, Value wp, int64_t colPad);
@@ -825,8 +846,7 @@ int64_t LayerKernelEmitter::planPacking(LinearPlan &plan,
   return offset + plan.panelSize * int64_t(plan.blocks.size());
 }
 
-Value LayerKernelEmitter::panelOf(const LinearPlan &plan, Value local,
-                                  Value packed) {
+Value LayerKernelEmitter::panelOf(const LinearPlan &plan, Value local) {
   MLIRContext *ctx = b.getContext();
   auto type = MemRefType::get(
       {plan.packedRows, plan.panelWidth}, packedType(),
@@ -834,19 +854,78 @@ Value LayerKernelEmitter::panelOf(const LinearPlan &plan, Value local,
   Value offset = w.add(index(plan.packOffset),
                        w.mul(local, index(plan.panelSize)));
   return memref::ReinterpretCastOp::create(
-      b, loc, type, packed, OpFoldResult(offset),
+      b, loc, type, plan.panels, OpFoldResult(offset),
       ArrayRef<OpFoldResult>{b.getIndexAttr(plan.packedRows),
                              b.getIndexAttr(plan.panelWidth)},
       ArrayRef<OpFoldResult>{b.getIndexAttr(plan.panelWidth),
                              b.getIndexAttr(1)});
 }
 
-void LayerKernelEmitter::emitPackItem(const LinearPlan &plan, Value local,
-                                      Value packed) {
+Value LayerKernelEmitter::getConstantMemRef(DenseElementsAttr value,
+                                            StringRef symbol) {
+  auto type = MemRefType::get(value.getType().getShape(),
+                              value.getType().getElementType());
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"), type,
+                             value, /*constant=*/true,
+                             b.getI64IntegerAttr(64));
+  }
+  return memref::GetGlobalOp::create(b, loc, type, symbol);
+}
+
+Value LayerKernelEmitter::getPackedConstant(const LinearPlan &plan) {
+  // W as f32, row-major [K, N].
+  DenseElementsAttr weight = plan.constantWeight;
+  SmallVector<float> w;
+  w.reserve(weight.getNumElements());
+  for (APFloat v : weight.getValues<APFloat>()) {
+    bool lost;
+    v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+    w.push_back(v.convertToFloat());
+  }
+  auto at = [&](int64_t k, int64_t c) { return w[k * plan.n + c]; };
+  int64_t size = plan.panelSize * int64_t(plan.blocks.size());
+  SmallVector<float> packed(size, 0.0f);
+  for (auto [i, block] : llvm::enumerate(plan.blocks)) {
+    int64_t col0 = block * plan.colBlock;
+    int64_t cols = std::min(plan.colBlock, plan.n - col0);
+    float *panel = packed.data() + i * plan.panelSize;
+    for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
+      auto [start, length] = segment;
+      for (int64_t k = 0; k < length; ++k)
+        for (int64_t c = 0; c < cols; ++c) {
+          // Pairs: row k goes to panel row k / 2, lane 2c + k % 2.
+          int64_t r = bf16Pairs ? row + k / 2 : row + k;
+          int64_t col = bf16Pairs ? 2 * c + k % 2 : c;
+          panel[r * plan.panelWidth + col] = at(start + k, col0 + c);
+        }
+    }
+  }
+  auto tensorType = RankedTensorType::get({1, 1, size}, packedType());
+  DenseElementsAttr value;
+  if (bf16Pairs) {
+    SmallVector<APFloat> values;
+    values.reserve(size);
+    for (float f : packed) {
+      APFloat v(f);
+      bool lost;
+      v.convert(APFloat::BFloat(), APFloat::rmNearestTiesToEven, &lost);
+      values.push_back(v);
+    }
+    value = DenseElementsAttr::get(tensorType, values);
+  } else {
+    value = DenseElementsAttr::get(tensorType, ArrayRef<float>(packed));
+  }
+  return getConstantMemRef(value, (name + "__" + plan.name + "_packed").str());
+}
+
+void LayerKernelEmitter::emitPackItem(const LinearPlan &plan, Value local) {
   Value block = w.perHeadIndex(plan.name + "_blocks", plan.blocks, local);
   Value col0 = w.mul(block, index(plan.colBlock));
   Value cols = w.minIdx(index(plan.colBlock), w.sub(index(plan.n), col0));
-  Value panel = panelOf(plan, local, packed);
+  Value panel = panelOf(plan, local);
   for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
     auto [start, length] = segment;
     int64_t rows = bf16Pairs ? (length + 1) / 2 : length;
@@ -868,8 +947,7 @@ void LayerKernelEmitter::emitPackItem(const LinearPlan &plan, Value local,
 void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
                                             Value local, Value block,
                                             Value batch, Value tile,
-                                            Value len, Value ropeTable,
-                                            Value packed) {
+                                            Value len, Value ropeTable) {
   Value row0 = w.mul(tile, index(kProjectionRows));
   Value rows = w.minIdx(index(kProjectionRows), w.sub(len, row0));
   Value col0 = w.mul(block, index(plan.colBlock));
@@ -879,7 +957,7 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
   Value cs = memref::AllocaOp::create(
       b, loc, MemRefType::get({kProjectionRows, colPad}, f32), ValueRange{},
       b.getI64IntegerAttr(64));
-  Value panel = panelOf(plan, local, packed);
+  Value panel = panelOf(plan, local);
   auto vecType = VectorType::get({vw}, f32);
   Value zeroVec = arith::ConstantOp::create(
       b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
@@ -1062,8 +1140,16 @@ LogicalResult mlir::mha::tileLayerFunction(
   plans.push_back(
       planLinear(parts.output, emitter.defaultColumnBlock(), "out"));
   int64_t packedSize = 0;
-  for (LinearPlan &plan : plans)
+  SmallVector<LinearPlan *> packedAtRunTime;
+  for (LinearPlan &plan : plans) {
+    plan.constantWeight = getDenseConstant(plan.op.getWeight());
+    if (plan.constantWeight) {
+      emitter.planPacking(plan, 0);
+      continue;
+    }
     packedSize = emitter.planPacking(plan, packedSize);
+    packedAtRunTime.push_back(&plan);
+  }
   MutableArrayRef<LinearPlan> projectionPlans =
       MutableArrayRef<LinearPlan>(plans).drop_back();
   LinearPlan &outPlan = plans.back();
@@ -1103,9 +1189,9 @@ LogicalResult mlir::mha::tileLayerFunction(
   // The signature of the exported (f32-packing) copy sizes it for all
   // copies: bf16 pair panels, odd segments rounded up, take less than half
   // the bytes of f32 ones.
-  unsigned packedTemp =
-      addTemp(std::max<int64_t>(packedSize, 1), MHA_TEMP_FIXED,
-              emitter.packedType());
+  std::optional<unsigned> packedTemp;
+  if (packedSize > 0)
+    packedTemp = addTemp(packedSize, MHA_TEMP_FIXED, emitter.packedType());
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
       {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
@@ -1136,12 +1222,21 @@ LogicalResult mlir::mha::tileLayerFunction(
   Value len = memref::DimOp::create(b, loc, x, 1);
   Value ropeTable =
       ropeTemp ? entry->getArgument(*ropeTemp) : Value();
-  Value packed = entry->getArgument(packedTemp);
+  Value packed = packedTemp ? entry->getArgument(*packedTemp) : Value();
   auto setMemRefs = [&](LinearPlan &plan, Value input, Value output) {
     plan.x = input;
-    plan.w = argFor(plan.op.getWeight());
-    plan.bias = argFor(plan.op.getBias());
     plan.y = output;
+    if (plan.constantWeight)
+      plan.panels = emitter.getPackedConstant(plan);
+    else {
+      plan.w = argFor(plan.op.getWeight());
+      plan.panels = packed;
+    }
+    if (DenseElementsAttr bias = getDenseConstant(plan.op.getBias()))
+      plan.bias = emitter.getConstantMemRef(
+          bias, name + "__" + plan.name + "_bias");
+    else
+      plan.bias = argFor(plan.op.getBias());
   };
   for (auto [plan, temp] : llvm::zip(projectionPlans, projectionTemps))
     setMemRefs(plan, x, entry->getArgument(temp));
@@ -1179,13 +1274,16 @@ LogicalResult mlir::mha::tileLayerFunction(
     return forEachBlock(grid, [&](const LinearPlan &plan, Value local) {
       Value block = w.perHeadIndex(plan.name + "_blocks", plan.blocks, local);
       emitter.emitProjectionItem(plan, local, block, batch, tile, len,
-                                 ropeTable, packed);
+                                 ropeTable);
     });
   };
 
-  // Phase: every GEMM's weights packed, one item per block, batch 0 and one
-  // tile (its rows are "all of L").
-  {
+  // Phase: the weights that are arguments packed, one item per block, batch
+  // 0 and one tile (its rows are "all of L").
+  if (!packedAtRunTime.empty()) {
+    SmallVector<LinearPlan, 4> packing;
+    for (LinearPlan *plan : packedAtRunTime)
+      packing.push_back(*plan);
     int64_t p = phaseHeads.size();
     int64_t items = 0;
     inPhase(p, [&] {
@@ -1194,8 +1292,8 @@ LogicalResult mlir::mha::tileLayerFunction(
       auto ifFirst = scf::IfOp::create(b, loc, first, /*withElse=*/false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifFirst.thenBlock());
-      items = forEachBlock(plans, [&](const LinearPlan &plan, Value local) {
-        emitter.emitPackItem(plan, local, packed);
+      items = forEachBlock(packing, [&](const LinearPlan &plan, Value local) {
+        emitter.emitPackItem(plan, local);
       });
     });
     phaseHeads.push_back(items);
