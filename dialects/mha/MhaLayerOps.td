@@ -33,7 +33,9 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
     `head_dim` splits the columns of `y` (and of `x`) into blocks of that
     size, one per head. With `rope_theta`, each block is rotated after the
     bias: pairs `(t, t + head_dim/2)` at position `l`, angle
-    `l * rope_theta^(-2t/head_dim)` (GPT-NeoX/LLaMA). `live_blocks` lists the
+    `l * rope_theta^(-2t/head_dim)` (GPT-NeoX/LLaMA); `rope_blocks` limits
+    the rotation to the first blocks (the Q and K heads of a projection
+    that `mha-fuse` made from Q, K and V). `live_blocks` lists the
     blocks of `y` that are computed (the others are left undefined: their
     heads are pruned) and `live_input_blocks` the blocks of `x` that take
     part in the sum (the others count as zero). Both come from
@@ -44,6 +46,9 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
         : tensor<?x?x512xf32>, tensor<512x512xf32>, tensor<512xf32>
         -> tensor<?x?x512xf32>
     ```
+
+    The weight (and bias) may be a `tensor.concat` of parts: the layer's
+    Q, K and V weights side by side after `mha-fuse`, one GEMM.
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
                    Optional<AnyRankedTensor>:$bias,
@@ -51,7 +56,8 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
                    OptionalAttr<I64Attr>:$head_dim,
                    OptionalAttr<F32Attr>:$rope_theta,
                    OptionalAttr<DenseI64ArrayAttr>:$live_blocks,
-                   OptionalAttr<DenseI64ArrayAttr>:$live_input_blocks);
+                   OptionalAttr<DenseI64ArrayAttr>:$live_input_blocks,
+                   OptionalAttr<I64Attr>:$rope_blocks);
   let results = (outs AnyRankedTensor:$output);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
@@ -63,14 +69,18 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
 def Mha_SplitHeadsOp : Mha_Op<"split_heads", [Pure]> {
   let summary = "views [B, L, H*D] as [B, H, L, D]";
   let description = [{
-    `y[b, h, l, t] = x[b, l, h*D + t]`. A view: it lowers to strides, never
-    to a copy.
+    `y[b, h, l, t] = x[b, l, column_offset + h*D + t]`. A view: it lowers
+    to strides, never to a copy. A non-zero `column_offset` views one part
+    of a fused projection (`mha-fuse`).
 
     ```mlir
     %qh = mha.split_heads %q : tensor<?x?x512xf32> -> tensor<?x8x?x64xf32>
+    %kh = mha.split_heads %qkv {column_offset = 512 : i64}
+        : tensor<?x?x768xf32> -> tensor<?x2x?x64xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$input);
+  let arguments = (ins AnyRankedTensor:$input,
+                   DefaultValuedAttr<I64Attr, "0">:$column_offset);
   let results = (outs AnyRankedTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasVerifier = 1;

@@ -18,6 +18,7 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
                                     const MhaCpuPipelineOptions &options) {
   pm.addPass(createMhaExpandLayerPass());
   pm.addPass(createMhaPruneHeadsPass());
+  pm.addPass(createMhaFusePass());
   MhaTilePassOptions tile;
   tile.rowsPerItem = options.rowsPerItem;
   tile.keysPerTile = options.keysPerTile;

@@ -1589,10 +1589,42 @@ func.func @linear_live_input_blocks(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32
 
 // -----
 
-func.func @split_heads_cols(%x: tensor<1x8x16xf32>) -> tensor<1x3x8x5xf32> {
-  // expected-error @+1 {{expects 16 columns to be H x D with static H and D}}
-  %y = mha.split_heads %x : tensor<1x8x16xf32> -> tensor<1x3x8x5xf32>
-  return %y : tensor<1x3x8x5xf32>
+func.func @split_heads_cols(%x: tensor<1x8x16xf32>) -> tensor<1x4x8x5xf32> {
+  // expected-error @+1 {{expects H x D = 20 columns at column_offset 0 within 16}}
+  %y = mha.split_heads %x : tensor<1x8x16xf32> -> tensor<1x4x8x5xf32>
+  return %y : tensor<1x4x8x5xf32>
+}
+
+// -----
+
+func.func @split_heads_offset(%x: tensor<1x8x16xf32>) -> tensor<1x2x8x4xf32> {
+  // expected-error @+1 {{expects H x D = 8 columns at column_offset 12 within 16}}
+  %y = mha.split_heads %x {column_offset = 12 : i64} : tensor<1x8x16xf32> -> tensor<1x2x8x4xf32>
+  return %y : tensor<1x2x8x4xf32>
+}
+
+// -----
+
+func.func @merge_heads_part(%x: tensor<1x2x8x4xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects H x D = 8 columns at column_offset 0, found 16}}
+  %y = mha.merge_heads %x : tensor<1x2x8x4xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_rope_blocks(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{rope_blocks must be in [1, 2], found 3}}
+  %y = mha.linear %x, %w {head_dim = 8, rope_theta = 1.0e4 : f32, rope_blocks = 3} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_rope_blocks_no_rope(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{rope_blocks needs rope_theta}}
+  %y = mha.linear %x, %w {head_dim = 8, rope_blocks = 1} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
 }
 
 // -----

@@ -1,5 +1,6 @@
 // RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads -mha-tile -verify-diagnostics -mlir-print-elementsattrs-with-hex-if-larger=-1 | FileCheck %s
 // RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads "-mha-tile=bf16-dot=1" -verify-diagnostics -mlir-print-elementsattrs-with-hex-if-larger=-1 | FileCheck %s --check-prefix=BF16DOT
+// RUN: mha-opt %s -split-input-file -mha-expand-layer -mha-prune-heads -mha-fuse -mha-tile -verify-diagnostics -mlir-print-elementsattrs-with-hex-if-larger=-1 | FileCheck %s --check-prefix=FUSED
 
 // A layer becomes one kernel: the C parameters (x, weights, y), then the f32
 // temporaries Q [B, L, 64], K and V [B, L, 32], O [B, L, 64], the RoPE
@@ -30,6 +31,16 @@
 // CHECK: mha.online_softmax_finalize
 // CHECK-NOT: mha.multi_head
 // CHECK-NOT: mha.linear
+// After mha-fuse (third RUN): one Q|K|V temporary [B, L, 128] that the
+// packing and projection phases fill from the three weights (the same 7 and
+// 6 items), and the attention's views at columns 0, 64 and 96 with row
+// stride 128.
+// FUSED-LABEL: func.func @gqa_rope_pruned__kernel
+// FUSED-SAME: %{{.+}}: memref<?x?x128xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %{{.+}}: index
+// FUSED-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 128, 64, 16, 26624, tempShapes = 1, 1, 0, 2, phaseHeads = 7, 1, 6, 4, 1,
+// FUSED: memref.reinterpret_cast %[[QKV:.+]] to offset: [0], sizes: [%{{.+}}, 4, %{{.+}}, 16], strides: [%{{.+}}, 16, 128, 1] : memref<?x?x128xf32> to memref<?x4x?x16xf32, strided<[?, 16, 128, 1]>>
+// FUSED: memref.reinterpret_cast %[[QKV]] to offset: [64], sizes: [%{{.+}}, 2, %{{.+}}, 16], strides: [%{{.+}}, 16, 128, 1] : memref<?x?x128xf32> to memref<?x2x?x16xf32, strided<[?, 16, 128, 1], offset: 64>>
+// FUSED: memref.reinterpret_cast %[[QKV]] to offset: [96]
 func.func @gqa_rope_pruned(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>) -> tensor<?x?x64xf32> {
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, head_mask = array<i1: true, false, false, true>, rope_theta = 10000.0 : f32, causal}
      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>

@@ -86,6 +86,13 @@ LogicalResult LinearOp::verify() {
                          << " to divide K = " << k;
   if (getRopeTheta() && (*headDim % 2 || getRopeTheta()->convertToFloat() <= 0))
     return emitOpError() << "RoPE needs an even head_dim and rope_theta > 0";
+  if (std::optional<int64_t> ropeBlocks = getRopeBlocks()) {
+    if (!getRopeTheta())
+      return emitOpError() << "rope_blocks needs rope_theta";
+    if (*ropeBlocks < 1 || *ropeBlocks > r * n / *headDim)
+      return emitOpError() << "rope_blocks must be in [1, "
+                           << r * n / *headDim << "], found " << *ropeBlocks;
+  }
   if (failed(verifyBlocks(*this, "live_blocks", getLiveBlocks(),
                           r * n / *headDim)) ||
       failed(verifyBlocks(*this, "live_input_blocks", getLiveInputBlocks(),
@@ -94,18 +101,24 @@ LogicalResult LinearOp::verify() {
   return success();
 }
 
-/// [B, L, H*D] against [B, H, L, D].
+/// [B, L, N] against [B, H, L, D]: columns [offset, offset + H*D) of the
+/// flat tensor, all of them unless `part`.
 static LogicalResult verifyHeadViews(Operation *op, RankedTensorType flat,
-                                     RankedTensorType heads) {
+                                     RankedTensorType heads, int64_t offset,
+                                     bool part) {
   if (flat.getRank() != 3 || heads.getRank() != 4)
     return op->emitOpError() << "expects [B, L, H*D] and [B, H, L, D]";
   if (flat.getElementType() != heads.getElementType())
     return op->emitOpError() << "element types differ";
+  int64_t cols = flat.getDimSize(2);
   if (ShapedType::isDynamic(heads.getDimSize(1)) ||
-      ShapedType::isDynamic(heads.getDimSize(3)) ||
-      flat.getDimSize(2) != heads.getDimSize(1) * heads.getDimSize(3))
-    return op->emitOpError() << "expects " << flat.getDimSize(2)
-                             << " columns to be H x D with static H and D";
+      ShapedType::isDynamic(heads.getDimSize(3)) || ShapedType::isDynamic(cols))
+    return op->emitOpError() << "expects static H, D and columns";
+  int64_t viewed = heads.getDimSize(1) * heads.getDimSize(3);
+  if (offset < 0 || (part ? offset + viewed > cols : viewed != cols))
+    return op->emitOpError()
+           << "expects H x D = " << viewed << " columns at column_offset "
+           << offset << (part ? " within " : ", found ") << cols;
   if (!compatible(flat.getDimSize(0), heads.getDimSize(0)) ||
       !compatible(flat.getDimSize(1), heads.getDimSize(2)))
     return op->emitOpError() << "B and L must agree";
@@ -114,10 +127,12 @@ static LogicalResult verifyHeadViews(Operation *op, RankedTensorType flat,
 
 LogicalResult SplitHeadsOp::verify() {
   return verifyHeadViews(*this, cast<RankedTensorType>(getInput().getType()),
-                         cast<RankedTensorType>(getOutput().getType()));
+                         cast<RankedTensorType>(getOutput().getType()),
+                         getColumnOffset(), /*part=*/true);
 }
 
 LogicalResult MergeHeadsOp::verify() {
   return verifyHeadViews(*this, cast<RankedTensorType>(getOutput().getType()),
-                         cast<RankedTensorType>(getInput().getType()));
+                         cast<RankedTensorType>(getInput().getType()),
+                         /*offset=*/0, /*part=*/false);
 }

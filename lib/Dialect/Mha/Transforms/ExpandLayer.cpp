@@ -66,7 +66,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
           rewriter, loc, type, op.getInput(), w, bias,
           rewriter.getI64IntegerAttr(shared ? heads : 1),
           rewriter.getI64IntegerAttr(headDim), rope ? theta : FloatAttr(),
-          DenseI64ArrayAttr(), DenseI64ArrayAttr());
+          DenseI64ArrayAttr(), DenseI64ArrayAttr(), IntegerAttr());
       auto headsType =
           RankedTensorType::get({batch, heads, len, headDim}, tempElt);
       return SplitHeadsOp::create(rewriter, loc, headsType, linear);
@@ -92,7 +92,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     Value y = LinearOp::create(
         rewriter, loc, yType, merged, op.getWo(), op.getBo(),
         rewriter.getI64IntegerAttr(1), rewriter.getI64IntegerAttr(headDim),
-        FloatAttr(), DenseI64ArrayAttr(), DenseI64ArrayAttr());
+        FloatAttr(), DenseI64ArrayAttr(), DenseI64ArrayAttr(), IntegerAttr());
     SmallVector<Value> results{y};
     llvm::append_range(results, attention->getResults().drop_front());
     rewriter.replaceOp(op, results);

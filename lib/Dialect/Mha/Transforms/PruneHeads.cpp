@@ -29,10 +29,17 @@ using namespace mlir::mha;
 
 namespace {
 
-/// The projection an attention operand is a view of, if any.
+/// The projection an attention operand is a view of, if any and if the
+/// view is all of it (not a part of a projection mha-fuse made).
 LinearOp getProjection(Value operand) {
   auto split = operand.getDefiningOp<SplitHeadsOp>();
-  return split ? split.getInput().getDefiningOp<LinearOp>() : LinearOp();
+  if (!split || split.getColumnOffset() != 0)
+    return LinearOp();
+  auto heads = cast<RankedTensorType>(split.getType());
+  auto flat = cast<RankedTensorType>(split.getInput().getType());
+  if (heads.getDimSize(1) * heads.getDimSize(3) != flat.getDimSize(2))
+    return LinearOp();
+  return split.getInput().getDefiningOp<LinearOp>();
 }
 
 /// ```

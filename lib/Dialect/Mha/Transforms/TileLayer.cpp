@@ -38,6 +38,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/Builders.h"
@@ -60,9 +61,12 @@ constexpr int64_t kWholeSequence = int64_t(1) << 40;
 /// ISA's nv * vw).
 constexpr int64_t kColumnBlock = 128;
 
-/// One mha.linear of the layer and how its work is split.
+/// One weight (part) of an mha.linear of the layer and how its work is
+/// split.
 struct LinearPlan {
   LinearOp op;
+  Value weightValue, biasValue; // The function's (bias may be null).
+  int64_t yOffset = 0;          // First column of the part in y.
   Value x, w, bias, y; // Kernel memrefs (bias may be null).
   int64_t k = 0, n = 0, replicas = 1, headDim = 0;
   int64_t colBlock = 0;            // Weight columns per work item.
@@ -91,6 +95,55 @@ DenseElementsAttr getDenseConstant(Value v) {
                   : DenseElementsAttr();
 }
 
+int64_t getColumns(Value v) {
+  return cast<RankedTensorType>(v.getType()).getShape().back();
+}
+
+/// One part of a projection's weight (all of it, or one operand of the
+/// tensor.concat mha-fuse made) with its bias part and its first column.
+struct WeightPart {
+  Value weight, bias;
+  int64_t column = 0;
+};
+
+/// The parts of `linear`'s weight, in column order.
+SmallVector<WeightPart> getWeightParts(LinearOp linear) {
+  auto concatOf = [](Value v) {
+    return v ? v.getDefiningOp<tensor::ConcatOp>() : tensor::ConcatOp();
+  };
+  tensor::ConcatOp weights = concatOf(linear.getWeight());
+  if (!weights)
+    return {{linear.getWeight(), linear.getBias(), 0}};
+  tensor::ConcatOp biases = concatOf(linear.getBias());
+  SmallVector<WeightPart> parts;
+  int64_t column = 0;
+  for (auto [i, w] : llvm::enumerate(weights.getInputs())) {
+    Value bias = biases && i < biases.getInputs().size()
+                     ? biases.getInputs()[i]
+                     : Value();
+    parts.push_back({w, bias, column});
+    column += getColumns(w);
+  }
+  return parts;
+}
+
+/// The weight part an attention operand (a split_heads view of a
+/// projection) reads, if the view is exactly one part.
+std::optional<WeightPart> getViewedPart(Value operand) {
+  auto split = operand.getDefiningOp<SplitHeadsOp>();
+  auto linear = split ? split.getInput().getDefiningOp<LinearOp>()
+                      : LinearOp();
+  if (!linear)
+    return std::nullopt;
+  auto heads = cast<RankedTensorType>(split.getType());
+  int64_t columns = heads.getDimSize(1) * heads.getDimSize(3);
+  for (WeightPart part : getWeightParts(linear))
+    if (part.column == int64_t(split.getColumnOffset()) &&
+        int64_t(linear.getReplicas()) * getColumns(part.weight) == columns)
+      return part;
+  return std::nullopt;
+}
+
 /// The functions's parts, found by matchLayer.
 struct LayerParts {
   SmallVector<LinearOp> projections; // Reading the layer input.
@@ -105,8 +158,8 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
     return failure();
   };
   for (Operation &op : func.getBody().front()) {
-    if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp>(
-            op))
+    if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp,
+            tensor::ConcatOp>(op))
       continue;
     if (auto attention = dyn_cast<AttentionOp>(op)) {
       if (parts.attention)
@@ -134,10 +187,11 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
     auto split = operand.getDefiningOp<SplitHeadsOp>();
     auto linear = split ? split.getInput().getDefiningOp<LinearOp>()
                         : LinearOp();
-    if (!linear || !llvm::is_contained(parts.projections, linear))
+    if (!linear || !llvm::is_contained(parts.projections, linear) ||
+        !getViewedPart(operand))
       return fail(attention, "the operands of a layer's mha.attention must "
                              "be mha.split_heads of projections of a "
-                             "function argument");
+                             "function argument, each viewing one weight");
   }
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   auto merge = attention.getOutput().hasOneUse()
@@ -160,7 +214,8 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
                           "return the attention's extra results), each "
                           "once");
   for (LinearOp linear : parts.projections) {
-    if (!linear->hasOneUse() || !isa<SplitHeadsOp>(*linear->user_begin()))
+    if (!llvm::all_of(linear->getUsers(),
+                      [](Operation *user) { return isa<SplitHeadsOp>(user); }))
       return fail(linear, "a projection must only feed mha.split_heads");
   }
   SmallVector<LinearOp> linears(parts.projections);
@@ -169,10 +224,37 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
     return !v || isa<BlockArgument>(v) || getDenseConstant(v);
   };
   for (LinearOp linear : linears) {
-    if (!argumentOrConstant(linear.getWeight()) ||
-        !argumentOrConstant(linear.getBias()))
-      return fail(linear, "weights and biases must be function arguments "
-                          "or dense constants (arith.constant dense<...>)");
+    SmallVector<WeightPart> weightParts = getWeightParts(linear);
+    if (auto concat = linear.getWeight().getDefiningOp<tensor::ConcatOp>()) {
+      auto biases = linear.getBias()
+                        ? linear.getBias().getDefiningOp<tensor::ConcatOp>()
+                        : tensor::ConcatOp();
+      if (concat.getDim() != 1 || linear.getReplicas() != 1 ||
+          (linear.getBias() &&
+           (!biases || biases.getDim() != 0 ||
+            biases.getInputs().size() != weightParts.size())))
+        return fail(linear, "a concatenated weight must be column blocks "
+                            "(tensor.concat dim(1)), with one replica and "
+                            "a bias concatenated alike (dim(0)) or none");
+    }
+    int64_t headDim = linear.getHeadDim().value_or(1);
+    int64_t ropeColumns =
+        linear.getRopeTheta()
+            ? linear.getRopeBlocks().value_or(
+                  getColumns(linear.getOutput()) / headDim) *
+                  headDim
+            : 0;
+    for (const WeightPart &part : weightParts) {
+      if (!argumentOrConstant(part.weight) || !argumentOrConstant(part.bias))
+        return fail(linear, "weights and biases must be function arguments "
+                            "or dense constants (arith.constant dense<...>)");
+      int64_t end = part.column + getColumns(part.weight);
+      if (weightParts.size() > 1 &&
+          (part.column % headDim || end % headDim ||
+           (part.column < ropeColumns && end > ropeColumns)))
+        return fail(linear, "each part of a concatenated weight must be "
+                            "whole heads, rotated (rope_blocks) or not");
+    }
     if (linear.getReplicas() > 1 &&
         int64_t(linear.getHeadDim().value_or(0)) !=
             cast<RankedTensorType>(linear.getWeight().getType()).getDimSize(1))
@@ -192,36 +274,34 @@ FailureOr<SmallVector<TensorRole>> getArgumentRoles(func::FuncOp func,
                                                    const LayerParts &parts) {
   SmallVector<TensorRole> roles;
   AttentionOp a = parts.attention;
-  auto projectionOf = [](Value operand) {
-    return operand.getDefiningOp<SplitHeadsOp>()
-        .getInput()
-        .getDefiningOp<LinearOp>();
-  };
-  LinearOp q = projectionOf(a.getQuery()), k = projectionOf(a.getKey()),
-           v = projectionOf(a.getValue()), o = parts.output;
-  for (LinearOp linear : {q, k, v})
-    if (linear.getInput() != q.getInput()) {
+  Value x = LinearOp(parts.projections.front()).getInput();
+  for (LinearOp linear : parts.projections)
+    if (linear.getInput() != x) {
       linear.emitError()
           << "the Q, K and V projections must read the same input";
       return failure();
     }
+  // matchLayer checked that each operand views one weight part.
+  WeightPart q = *getViewedPart(a.getQuery()), k = *getViewedPart(a.getKey()),
+             v = *getViewedPart(a.getValue());
+  LinearOp o = parts.output;
   for (BlockArgument arg : func.getArguments()) {
     std::optional<TensorRole> role;
-    if (arg == q.getInput())
+    if (arg == x)
       role = TensorRole::layer_input;
-    else if (arg == q.getWeight())
+    else if (arg == q.weight)
       role = TensorRole::query_weight;
-    else if (arg == k.getWeight())
+    else if (arg == k.weight)
       role = TensorRole::key_weight;
-    else if (arg == v.getWeight())
+    else if (arg == v.weight)
       role = TensorRole::value_weight;
     else if (arg == o.getWeight())
       role = TensorRole::out_weight;
-    else if (arg == q.getBias())
+    else if (arg == q.bias)
       role = TensorRole::query_bias;
-    else if (arg == k.getBias())
+    else if (arg == k.bias)
       role = TensorRole::key_bias;
-    else if (arg == v.getBias())
+    else if (arg == v.bias)
       role = TensorRole::value_bias;
     else if (arg == o.getBias())
       role = TensorRole::out_bias;
@@ -733,7 +813,7 @@ void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
           b.setInsertionPointToStart(masked ? ifWhole.elseBlock()
                                             : ifWhole.thenBlock());
           for (int64_t replica : plan.liveReplicas) {
-            Value ycol = w.add(wcol, index(replica * plan.n));
+            Value ycol = w.add(wcol, index(plan.yOffset + replica * plan.n));
             Value bias = plan.bias ? loadBias(plan, replica, wcol, vw,
                                               masked ? valid : Value())
                                    : Value();
@@ -779,7 +859,7 @@ void LayerKernelEmitter::emitRopeEpilogue(const LinearPlan &plan,
   Type yElt = cast<MemRefType>(plan.y.getType()).getElementType();
   auto yVecType = VectorType::get({rw}, yElt);
   for (int64_t replica : plan.liveReplicas) {
-    Value head0 = w.add(col0, index(replica * plan.n));
+    Value head0 = w.add(col0, index(plan.yOffset + replica * plan.n));
     scf::ForOp::create(
         b, loc, index(0), index(half), index(rw), ValueRange{},
         [&](OpBuilder &tb, Location tl, Value t, ValueRange) {
@@ -1029,15 +1109,22 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
 }
 
 /// The plan of one projection (its kernel memrefs are set by the caller).
-LinearPlan planLinear(LinearOp op, int64_t defaultColBlock, StringRef name) {
+LinearPlan planLinear(LinearOp op, const WeightPart &part,
+                      int64_t defaultColBlock, StringRef name) {
   LinearPlan plan;
   plan.op = op;
-  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  plan.weightValue = part.weight;
+  plan.biasValue = part.bias;
+  plan.yOffset = part.column;
+  auto wType = cast<RankedTensorType>(part.weight.getType());
   plan.k = wType.getDimSize(0);
   plan.n = wType.getDimSize(1);
   plan.replicas = op.getReplicas();
   plan.headDim = op.getHeadDim().value_or(0);
-  plan.rope = op.getRopeTheta().has_value();
+  // A part is rotated whole or not at all (matchLayer).
+  plan.rope = op.getRopeTheta() &&
+              (!op.getRopeBlocks() ||
+               part.column < int64_t(*op.getRopeBlocks()) * plan.headDim);
   plan.name = name.str();
   // Items own whole heads where heads matter (RoPE pairs, pruned blocks).
   bool byHead = plan.rope || op.getLiveBlocks() || plan.replicas > 1;
@@ -1051,11 +1138,17 @@ LinearPlan planLinear(LinearOp op, int64_t defaultColBlock, StringRef name) {
         plan.liveReplicas.push_back(r);
   } else {
     plan.liveReplicas = {0};
-    if (auto live = op.getLiveBlocks())
-      plan.blocks.assign(live->begin(), live->end());
-    else
+    if (auto live = op.getLiveBlocks()) {
+      // Live heads of the whole projection, renumbered into the part's.
+      int64_t first = part.column / plan.headDim,
+              end = (part.column + plan.n) / plan.headDim;
+      for (int64_t b : *live)
+        if (b >= first && b < end)
+          plan.blocks.push_back(b - first);
+    } else {
       for (int64_t c = 0; c * plan.colBlock < plan.n; ++c) // NOLINT
         plan.blocks.push_back(c);
+    }
   }
   // Reduction ranges: contiguous runs of live input blocks.
   if (auto liveIn = op.getLiveInputBlocks()) {
@@ -1134,15 +1227,19 @@ LogicalResult mlir::mha::tileLayerFunction(
   // The GEMMs: Q, K, V (one grid over their blocks) and the output
   // projection, their weights packed once per call into one buffer.
   SmallVector<LinearPlan, 4> plans;
+  SmallVector<unsigned, 4> planLinearIndex; // Into parts.projections.
   for (auto [i, linear] : llvm::enumerate(parts.projections))
-    plans.push_back(planLinear(linear, emitter.defaultColumnBlock(),
-                               "proj" + std::to_string(i)));
-  plans.push_back(
-      planLinear(parts.output, emitter.defaultColumnBlock(), "out"));
+    for (const WeightPart &part : getWeightParts(linear)) {
+      plans.push_back(planLinear(linear, part, emitter.defaultColumnBlock(),
+                                 "proj" + std::to_string(plans.size())));
+      planLinearIndex.push_back(i);
+    }
+  plans.push_back(planLinear(parts.output, getWeightParts(parts.output)[0],
+                             emitter.defaultColumnBlock(), "out"));
   int64_t packedSize = 0;
   SmallVector<LinearPlan *> packedAtRunTime;
   for (LinearPlan &plan : plans) {
-    plan.constantWeight = getDenseConstant(plan.op.getWeight());
+    plan.constantWeight = getDenseConstant(plan.weightValue);
     if (plan.constantWeight) {
       emitter.planPacking(plan, 0);
       continue;
@@ -1229,17 +1326,18 @@ LogicalResult mlir::mha::tileLayerFunction(
     if (plan.constantWeight)
       plan.panels = emitter.getPackedConstant(plan);
     else {
-      plan.w = argFor(plan.op.getWeight());
+      plan.w = argFor(plan.weightValue);
       plan.panels = packed;
     }
-    if (DenseElementsAttr bias = getDenseConstant(plan.op.getBias()))
+    if (DenseElementsAttr bias = getDenseConstant(plan.biasValue))
       plan.bias = emitter.getConstantMemRef(
           bias, name + "__" + plan.name + "_bias");
     else
-      plan.bias = argFor(plan.op.getBias());
+      plan.bias = argFor(plan.biasValue);
   };
-  for (auto [plan, temp] : llvm::zip(projectionPlans, projectionTemps))
-    setMemRefs(plan, x, entry->getArgument(temp));
+  for (auto [plan, linearIndex] :
+       llvm::zip(projectionPlans, planLinearIndex))
+    setMemRefs(plan, x, entry->getArgument(projectionTemps[linearIndex]));
   setMemRefs(outPlan, entry->getArgument(outTemp),
              argFor(parts.output.getResult()));
 
@@ -1329,26 +1427,29 @@ LogicalResult mlir::mha::tileLayerFunction(
     phaseMasked.push_back(1);
     inPhase(p, [&] {
       auto view = [&](Value operand) -> Value {
+        // Heads at column `offset` of a [B, L, cols] temporary.
         Value flat;
+        int64_t offset = 0;
         if (auto split = operand.getDefiningOp<SplitHeadsOp>()) {
           auto it = llvm::find(parts.projections,
                                split.getInput().getDefiningOp<LinearOp>());
           flat = entry->getArgument(
               projectionTemps[it - parts.projections.begin()]);
+          offset = split.getColumnOffset();
         } else {
           flat = entry->getArgument(outTemp);
         }
         auto type = cast<RankedTensorType>(operand.getType());
         int64_t heads = type.getDimSize(1), d = type.getDimSize(3);
-        int64_t cols = heads * d;
+        int64_t cols = cast<MemRefType>(flat.getType()).getDimSize(2);
         Value batchSize = memref::DimOp::create(b, loc, flat, 0);
         auto viewType = MemRefType::get(
             {ShapedType::kDynamic, heads, ShapedType::kDynamic, d}, tempElt,
-            StridedLayoutAttr::get(ctx, 0,
+            StridedLayoutAttr::get(ctx, offset,
                                    {ShapedType::kDynamic, d, cols, 1}));
         OpFoldResult batchStride = w.mul(len, w.index(cols));
         return memref::ReinterpretCastOp::create(
-            b, loc, viewType, flat, b.getIndexAttr(0),
+            b, loc, viewType, flat, b.getIndexAttr(offset),
             ArrayRef<OpFoldResult>{batchSize, b.getIndexAttr(heads), len,
                                    b.getIndexAttr(d)},
             ArrayRef<OpFoldResult>{batchStride, b.getIndexAttr(d),

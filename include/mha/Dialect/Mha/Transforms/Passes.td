@@ -63,6 +63,39 @@ def MhaPruneHeadsPass : Pass<"mha-prune-heads"> {
   }];
 }
 
+def MhaFusePass : Pass<"mha-fuse"> {
+  let summary = "One projection for an attention's Q, K and V";
+  let description = [{
+    The three `mha.linear` projections of an expanded layer's attention
+    (same input, one replica each, the same head dim and input blocks, RoPE
+    on Q and K alike or on neither, biases on all or none) become one
+    `mha.linear` over the column-wise `tensor.concat` of their weights (and
+    biases): one GEMM whose K-blocks of the input are loaded once for all
+    three. RoPE is limited to the Q and K heads (`rope_blocks`), pruned
+    heads stay dead (`live_blocks` renumbered), and the attention reads
+    Q, K and V as `mha.split_heads` views at their column offsets. Run
+    after `mha-prune-heads`. Shared-projection layers (replicas) are left
+    as they are.
+
+    Before:
+    ```mlir
+    %q = mha.linear %x, %wq {head_dim = 64 : i64, rope_theta = 1.0e4 : f32} : ...
+    %k = mha.linear %x, %wk {head_dim = 64 : i64, rope_theta = 1.0e4 : f32} : ...
+    %v = mha.linear %x, %wv {head_dim = 64 : i64} : ...
+    ```
+    After:
+    ```mlir
+    %w = tensor.concat dim(1) %wq, %wk, %wv : (...) -> tensor<512x768xf32>
+    %qkv = mha.linear %x, %w {head_dim = 64 : i64, rope_blocks = 10 : i64,
+                              rope_theta = 1.0e4 : f32} : ...
+    %qh = mha.split_heads %qkv : ... -> tensor<?x8x?x64xf32>
+    %kh = mha.split_heads %qkv {column_offset = 512 : i64} : ...
+    %vh = mha.split_heads %qkv {column_offset = 640 : i64} : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+}
+
 def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
   let summary = "Tile mha.attention into flash-attention work-item kernels";
   let description = [{

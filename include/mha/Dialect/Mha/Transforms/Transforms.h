@@ -17,6 +17,10 @@ void populateExpandLayerPatterns(RewritePatternSet &patterns);
 /// projections (mha-prune-heads).
 void populatePruneHeadsPatterns(RewritePatternSet &patterns);
 
+/// mha-fuse: the Q, K and V projections of an attention become one
+/// projection over their concatenated weights.
+void populateFuseProjectionsPatterns(RewritePatternSet &patterns);
+
 } // namespace mlir::mha
 
 #endif // MHA_DIALECT_MHA_TRANSFORMS_TRANSFORMS_H
