@@ -6,15 +6,16 @@
 // Plain attention becomes a work-item kernel with the C interface and an
 // entry point naming the exported function; the tensors become strided
 // memrefs and (b, h, t, alive) follow them. Tiles are chosen from the head
-// dim (128 query rows, 128 keys for D = 16); the query rows are packed in f32
-// once, and each step gets scratch buffers and its micro-kernel shape.
+// dim and the masks (256 query rows where every key is visible, 128 keys
+// for D = 16); the query rows are packed in f32 once, and each step gets
+// scratch buffers and its micro-kernel shape.
 // CHECK-LABEL: func.func @plain__kernel
 // CHECK-SAME:    %{{[a-z0-9]+}}: memref<?x4x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-SAME:    %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: i1
 // CHECK-SAME:    llvm.emit_c_interface
-// CHECK-SAME:    mha.entry_point = #mha.entry_point<name = "plain", rowsPerItem = 128, gridHeads = 4, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>]
-// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<128x16xf32>
-// CHECK:         %[[QP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<128x16xf32>
+// CHECK-SAME:    mha.entry_point = #mha.entry_point<name = "plain", rowsPerItem = 256, gridHeads = 4, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>]
+// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<256x16xf32>
+// CHECK:         %[[QP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<256x16xf32>
 // CHECK:         memref.alloca() {alignment = 64 : i64} : memref<16x128xf32>
 // CHECK:         scf.for
 // CHECK:           vector.store %{{.+}}, %[[QP]]
@@ -156,11 +157,11 @@ func.func @wide(%q: tensor<1x2x8x2048xf32>, %k: tensor<1x2x8x2048xf32>, %v: tens
 // pairs, [D/2, 2C] and [C/2, 2 Dvp] (Dv = 24 padded to 32). Without the
 // option, or with 8 lanes, bf16 runs the FMA micro-kernels on f32 scratch.
 // BF16DOT-LABEL: func.func @bf16_pairs__kernel
-// BF16DOT-NOT:     memref<128x32xf32>, vector<32xf32>
+// BF16DOT-NOT:     memref<256x32xf32>, vector<32xf32>
 // BF16DOT:         memref.alloca() {alignment = 64 : i64} : memref<16x256xbf16>
 // BF16DOT:         memref.alloca() {alignment = 64 : i64} : memref<64x64xbf16>
 // BF16DOT:         mha.online_softmax_step ins(%{{.+}}, %{{.+}}, %{{.+}} : memref<?x32xbf16, strided<[?, 1], offset: ?>>,
-// BF16DOT-SAME:      scratch({{.*}} : memref<16x256xbf16>, memref<64x64xbf16>, memref<128x128xf32>, memref<128xf32>)
+// BF16DOT-SAME:      scratch({{.*}} : memref<16x256xbf16>, memref<64x64xbf16>, memref<256x128xf32>, memref<256xf32>)
 // BF16DOT-SAME:      micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = bf16_pairs>
 // CHECK-LABEL: func.func @bf16_pairs__kernel
 // CHECK:         mha.online_softmax_step ins(%{{.+}}, %{{.+}}, %{{.+}} : memref<?x32xf32,

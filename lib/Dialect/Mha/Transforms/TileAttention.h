@@ -46,7 +46,8 @@ void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
 /// mha-tile for a function computing an expanded layer (TileLayer.cpp).
 LogicalResult
 tileLayerFunction(ModuleOp module, func::FuncOp func,
-                  function_ref<TileChoice(int64_t, int64_t, Type)> chooseTiles,
+                  function_ref<TileChoice(int64_t, int64_t, Type, bool)>
+                      chooseTiles,
                   int64_t vectorWidth, bool bf16Dot);
 
 } // namespace mlir::mha

@@ -29,6 +29,7 @@
 
 #include "TileAttention.h"
 
+#include "mha/Dialect/Mha/IR/AttentionVariant.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
 #include "mha/Runtime/KernelAbi.h"
@@ -1170,7 +1171,7 @@ LinearPlan planLinear(LinearOp op, const WeightPart &part,
 
 LogicalResult mlir::mha::tileLayerFunction(
     ModuleOp module, func::FuncOp func,
-    function_ref<TileChoice(int64_t, int64_t, Type)> chooseTiles,
+    function_ref<TileChoice(int64_t, int64_t, Type, bool)> chooseTiles,
     int64_t vectorWidth, bool bf16Dot) {
   FailureOr<LayerParts> matched = matchLayer(func);
   if (failed(matched))
@@ -1195,7 +1196,10 @@ LogicalResult mlir::mha::tileLayerFunction(
       getElementTypeOrSelf(parts.projections.front().getInput().getType());
   Type tempElt = getElementTypeOrSelf(parts.projections.front().getType());
   Type f32 = Float32Type::get(ctx);
-  TileChoice tiles = chooseTiles(shape.headDim, shape.valueDim, tempElt);
+  auto variant = AttentionVariant::get(attention, shape.numHeads,
+                                       shape.numKvHeads, shape.headDim);
+  TileChoice tiles = chooseTiles(shape.headDim, shape.valueDim, tempElt,
+                                 !variant.causal && !variant.hasWindows());
 
   // Parameters: the arguments, then the result.
   SmallVector<Type> argTypes;
