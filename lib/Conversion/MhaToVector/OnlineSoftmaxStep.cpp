@@ -172,6 +172,17 @@ struct StepLowering {
   void packKeyPairs();
   Value packValues();
   void packValuePairs();
+  /// The keys query position `p` sees: [lo, hi] and those before sinkEnd
+  /// (absolute positions).
+  struct RowBounds {
+    Value lo, hi, sinkEnd;
+  };
+  RowBounds getRowBounds(const ScoreSpec &spec, Value p);
+  /// One past the last key of the tile that rows [0, r] (tile-relative)
+  /// may see, in [0, keys]: the micro-kernels of rows up to r stop there
+  /// (keys past it are masked for all of them). `keys` for unmasked steps.
+  Value getVisibleKeyEnd(Value r);
+
   void computeScores();
   void computeScoresBf16();
   void softmaxRows();
@@ -228,6 +239,39 @@ Value StepLowering::packValues() {
 }
 
 /// S[r0 + i, c0 + j*vw ...] = sum_d Q[r0 + i, d] * Kt[d, c0 + j*vw ...].
+StepLowering::RowBounds StepLowering::getRowBounds(const ScoreSpec &spec,
+                                                  Value p) {
+  Value big = idx(int64_t(1) << 40);
+  Value hi = spec.causal ? p : big;
+  Value rightBounded =
+      e.icmp(arith::CmpIPredicate::sge, spec.windowRight, idx(0));
+  hi = e.select(rightBounded,
+                arith::MinSIOp::create(b, loc, hi, e.iadd(p, spec.windowRight)),
+                hi);
+  Value leftBounded =
+      e.icmp(arith::CmpIPredicate::sge, spec.windowLeft, idx(0));
+  Value lo = e.select(leftBounded, e.isub(p, spec.windowLeft),
+                      idx(-(int64_t(1) << 40)));
+  Value sinkEnd =
+      spec.causal
+          ? arith::MinSIOp::create(b, loc, spec.sinks, e.iadd(p, idx(1)))
+          : spec.sinks;
+  return {lo, hi, sinkEnd};
+}
+
+Value StepLowering::getVisibleKeyEnd(Value r) {
+  if (!op.getMasked())
+    return keys;
+  ScoreSpec spec = ScoreSpec::get(op);
+  // hi and sinkEnd grow with the row: the last row's bound holds for all.
+  RowBounds bounds = getRowBounds(spec, e.iadd(spec.queryPos, r));
+  Value end = arith::MaxSIOp::create(b, loc, e.iadd(bounds.hi, idx(1)),
+                                     bounds.sinkEnd);
+  end = e.isub(end, spec.keyPos);
+  end = arith::MaxSIOp::create(b, loc, end, idx(0));
+  return arith::MinSIOp::create(b, loc, end, keys);
+}
+
 void StepLowering::computeScores() {
   Value query = op.getQuery(), kt = op.getKeyScratch();
   Value scores = op.getScoreScratch();
@@ -237,7 +281,10 @@ void StepLowering::computeScores() {
     for (int64_t i = 0; i < sRows; ++i)
       qRows.push_back(
           arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
-    forLoop(idx(0), idx(cols), sVecs * vw, [&](Value c0) {
+    // Key blocks no row of the block sees are left alone (softmax masks
+    // them whatever S holds there).
+    Value end = getVisibleKeyEnd(qRows.back());
+    forLoop(idx(0), end, sVecs * vw, [&](Value c0) {
       SmallVector<Value> cs;
       for (int64_t j = 0; j < sVecs; ++j)
         cs.push_back(e.iadd(c0, idx(j * vw)));
@@ -334,7 +381,8 @@ void StepLowering::computeScoresBf16() {
     for (int64_t i = 0; i < sRows; ++i)
       qRows.push_back(
           arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
-    forLoop(idx(0), idx(cols), sVecs * vw, [&](Value c0) {
+    Value end = getVisibleKeyEnd(qRows.back());
+    forLoop(idx(0), end, sVecs * vw, [&](Value c0) {
       SmallVector<Value> cs, pairCols;
       for (int64_t j = 0; j < sVecs; ++j) {
         cs.push_back(e.iadd(c0, idx(j * vw)));
@@ -373,11 +421,13 @@ void StepLowering::accumulateValuesBf16() {
   Value acc = op.getAcc(), scores = op.getScoreScratch();
   Value alphas = op.getAlphaScratch(), vp = op.getValueScratch();
   Value lastRow = e.isub(rows, idx(1));
-  Value pairs = arith::DivUIOp::create(b, loc, e.iadd(keys, idx(1)), idx(2));
   forLoop(idx(0), rows, oRows, [&](Value r0) {
     SmallVector<Value> rs;
     for (int64_t i = 0; i < oRows; ++i)
       rs.push_back(arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+    // Keys past the block's last visible one have P = 0 in all its rows.
+    Value pairs = arith::DivUIOp::create(
+        b, loc, e.iadd(getVisibleKeyEnd(rs.back()), idx(1)), idx(2));
     forLoop(idx(0), idx(paddedValueDim), oVecs * vw, [&](Value d0) {
       SmallVector<Value> ds, pairCols, init;
       for (int64_t j = 0; j < oVecs; ++j) {
@@ -436,23 +486,9 @@ void StepLowering::softmaxRows() {
     // Bounds of the visible keys of this row, relative to the tile:
     // visible iff (c in [lo, hi]) or c < sinkEnd, and c < keys always.
     Value p = e.iadd(spec.queryPos, r);
-    Value big = idx(int64_t(1) << 40);
-    Value hi = spec.causal ? p : big;
-    Value rightBounded =
-        e.icmp(arith::CmpIPredicate::sge, spec.windowRight, idx(0));
-    hi = e.select(rightBounded,
-                  arith::MinSIOp::create(b, loc, hi,
-                                         e.iadd(p, spec.windowRight)),
-                  hi);
-    Value leftBounded =
-        e.icmp(arith::CmpIPredicate::sge, spec.windowLeft, idx(0));
-    Value lo = e.select(leftBounded, e.isub(p, spec.windowLeft),
-                        idx(-(int64_t(1) << 40)));
-    Value sinkEnd = spec.causal
-                        ? arith::MinSIOp::create(b, loc, spec.sinks,
-                                                 e.iadd(p, idx(1)))
-                        : spec.sinks;
-    Value loV = relBound(lo), hiV = relBound(hi), sinkV = relBound(sinkEnd);
+    RowBounds bounds = getRowBounds(spec, p);
+    Value loV = relBound(bounds.lo), hiV = relBound(bounds.hi),
+          sinkV = relBound(bounds.sinkEnd);
     Value keysV = broadcast32(keys);
     Value rowPos = arith::SIToFPOp::create(
         b, loc, b.getF32Type(),
@@ -573,6 +609,8 @@ void StepLowering::accumulateValues(Value values) {
     SmallVector<Value> rs;
     for (int64_t i = 0; i < oRows; ++i)
       rs.push_back(arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+    // Keys past the block's last visible one have P = 0 in all its rows.
+    Value end = getVisibleKeyEnd(rs.back());
     forLoop(idx(0), idx(paddedValueDim), oVecs * vw, [&](Value d0) {
       SmallVector<Value> ds, init;
       for (int64_t j = 0; j < oVecs; ++j)
@@ -584,7 +622,7 @@ void StepLowering::accumulateValues(Value values) {
           init.push_back(e.fmul(load(acc, ValueRange{rs[i], ds[j]}), alpha));
       }
       auto loop = scf::ForOp::create(
-          b, loc, idx(0), keys, idx(1), init,
+          b, loc, idx(0), end, idx(1), init,
           [&](OpBuilder &nb, Location nl, Value c, ValueRange accs) {
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPoint(nb.getInsertionBlock(),

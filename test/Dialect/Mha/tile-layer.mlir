@@ -15,7 +15,7 @@
 // CHECK-SAME: memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, %{{.+}}: memref<64x64xf32, strided<[?, 1], offset: ?>>
 // CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 128, 192, phaseMasked = 0, 0, 0, 1, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 256, 192, phaseMasked = 0, 0, 0, 1, 0>
 // The RoPE angles are computed in f64.
 // CHECK: math.cos %{{.+}} : f64
 // CHECK: math.sin %{{.+}} : f64

@@ -185,3 +185,26 @@ func.func @bf16_odd(%q: tensor<?x2x?x17xbf16>, %k: tensor<?x2x?x17xbf16>, %v: te
   %o = mha.attention %q, %k, %v : tensor<?x2x?x17xbf16>, tensor<?x2x?x17xbf16>, tensor<?x2x?x17xbf16> -> tensor<?x2x?x17xbf16>
   return %o : tensor<?x2x?x17xbf16>
 }
+
+// -----
+
+// q-tiles: 256 rows unless every head is windowed (then 128: a taller tile
+// spans more masked keys); causal alone keeps 256.
+// CHECK-LABEL: func.func @causal_rows__kernel
+// CHECK-SAME:    rowsPerItem = 256
+// CHECK-LABEL: func.func @windowed_rows__kernel
+// CHECK-SAME:    rowsPerItem = 128
+// CHECK-LABEL: func.func @half_windowed_rows__kernel
+// CHECK-SAME:    rowsPerItem = 256
+func.func @causal_rows(%q: tensor<1x2x?x64xf32>, %k: tensor<1x2x?x64xf32>, %v: tensor<1x2x?x64xf32>) -> tensor<1x2x?x64xf32> {
+  %o = mha.attention %q, %k, %v {causal} : tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x2x?x64xf32>
+  return %o : tensor<1x2x?x64xf32>
+}
+func.func @windowed_rows(%q: tensor<1x2x?x64xf32>, %k: tensor<1x2x?x64xf32>, %v: tensor<1x2x?x64xf32>) -> tensor<1x2x?x64xf32> {
+  %o = mha.attention %q, %k, %v {causal, window_left = array<i64: 256, 64>} : tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x2x?x64xf32>
+  return %o : tensor<1x2x?x64xf32>
+}
+func.func @half_windowed_rows(%q: tensor<1x2x?x64xf32>, %k: tensor<1x2x?x64xf32>, %v: tensor<1x2x?x64xf32>) -> tensor<1x2x?x64xf32> {
+  %o = mha.attention %q, %k, %v {window_left = array<i64: 256, -1>} : tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x2x?x64xf32>
+  return %o : tensor<1x2x?x64xf32>
+}

@@ -85,9 +85,9 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
                         // A layer's attention runs on its
                         // temporaries, of the type it chooses.
                         [&](int64_t d, int64_t dv, Type elt,
-                            bool everyKeyVisible) {
+                            bool allWindowed) {
                           return chooseTiles(func.getContext(), d, dv, elt,
-                                             everyKeyVisible);
+                                             allWindowed);
                         },
                         vectorWidth, bf16Dot)
                   : tileFunction(func);
@@ -103,9 +103,10 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   /// outputRows x outputVectors (16 of the 32 AVX-512 registers each, the
   /// rest for operands); a kv tile is a whole number of S blocks; large
   /// q-tiles amortise packing a key tile over many rows while the scratch
-  /// buffers stay within L2. `everyKeyVisible`: no causal mask or window.
+  /// buffers stay within L2. `allWindowed`: every head sees a window of
+  /// keys (not the whole causal or full range).
   TileChoice chooseTiles(MLIRContext *ctx, int64_t headDim, int64_t valueDim,
-                         Type elementType, bool everyKeyVisible) const {
+                         Type elementType, bool allWindowed) const {
     int64_t vw = vectorWidth;
     int64_t valueVectors = (valueDim + vw - 1) / vw;
     // AVX-512 has 32 vector registers, AVX2 and SSE 16: half as many
@@ -124,14 +125,15 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
     // Larger q-tiles pack each key tile for more rows (measured on AVX-512,
     // D = 128: 128 rows beat 64 by 10-30%); the scratch of a work item
     // (about 8 * rows * D bytes) stays in L2.
-    // Where every key is visible, 256 rows beat 128 by 5-8% (f32 and bf16,
-    // D = 64 and 128, L = 512..8192, 2 threads); masked shapes gain nothing
-    // (more of a tile is past the diagonal or the window) and stay at 128.
-    int64_t rowsChoice = rowsPerItem       ? rowsPerItem
-                         : headDim > 256   ? 32
-                         : headDim > 128   ? 64
-                         : everyKeyVisible ? 256
-                                           : 128;
+    // 256 rows beat 128 by 5-8% without masks and 2-6% causal (f32 and
+    // bf16, D = 64 and 128, L = 1024..8192, 2 threads; the micro-kernels
+    // skip the keys past the diagonal); where every head is windowed a
+    // taller tile spans more masked keys and 128 is 5% faster.
+    int64_t rowsChoice = rowsPerItem     ? rowsPerItem
+                         : headDim > 256 ? 32
+                         : headDim > 128 ? 64
+                         : allWindowed   ? 128
+                                         : 256;
     // vdpbf16ps sums pairs: of head-dim elements in S (D even), of keys in
     // P.V (C is even).
     DotProduct dot = bf16Dot && elementType.isBF16() && vw == 16 &&
@@ -183,7 +185,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
 
   TileChoice tiles =
       chooseTiles(ctx, headDim, valueDim, shape.query.getElementType(),
-                  !variant.causal && !variant.hasWindows());
+                  variant.allHeadsWindowed());
   // The tile scratch of a work item lives on the stack of the thread that
   // runs it: keep it well below common thread stack sizes.
   constexpr int64_t kMaxScratchBytes = int64_t(1) << 20;

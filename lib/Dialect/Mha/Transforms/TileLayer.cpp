@@ -1199,7 +1199,7 @@ LogicalResult mlir::mha::tileLayerFunction(
   auto variant = AttentionVariant::get(attention, shape.numHeads,
                                        shape.numKvHeads, shape.headDim);
   TileChoice tiles = chooseTiles(shape.headDim, shape.valueDim, tempElt,
-                                 !variant.causal && !variant.hasWindows());
+                                 variant.allHeadsWindowed());
 
   // Parameters: the arguments, then the result.
   SmallVector<Type> argTypes;

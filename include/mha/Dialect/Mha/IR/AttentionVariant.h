@@ -78,6 +78,13 @@ public:
     return llvm::any_of(windowLefts, [](int64_t w) { return w >= 0; }) ||
            llvm::any_of(windowRights, [](int64_t w) { return w >= 0; });
   }
+  /// True when every head's keys are limited by a window.
+  bool allHeadsWindowed() const {
+    for (auto [left, right] : llvm::zip(windowLefts, windowRights))
+      if (left < 0 && right < 0)
+        return false;
+    return true;
+  }
   bool hasPrunedHeads() const {
     return llvm::any_of(headAlive, [](bool a) { return !a; });
   }
