@@ -35,9 +35,17 @@ func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 
 // A masked f32 step with softcap, ALiBi and entropy: tanh of the scaled
 // scores, the distance |p - j| subtracted, per-row window bounds compared
 // with the key lanes, and the entropy term accumulated; f32 values that
-// need no padding are read in place (no widening loop).
+// need no padding are read in place (no widening loop). The S micro-kernel
+// of a row block stops at the last key its last row sees: one past
+// min(p, p + window_right), or the sink end, relative to the tile, in
+// [0, keys]; the P.V kernel stops there too.
 // CHECK-LABEL: func.func @step_masked
 // CHECK-NOT:     arith.extf
+// CHECK:         %[[BOUND:.+]] = arith.maxsi %{{.+}}, %{{.+}} : index
+// CHECK:         %[[REL:.+]] = arith.subi %[[BOUND]], %{{.+}} : index
+// CHECK:         %[[LO:.+]] = arith.maxsi %[[REL]], %c0 : index
+// CHECK:         %[[END:.+]] = arith.minsi %[[LO]], %{{.+}} : index
+// CHECK:         scf.for %{{.+}} = %c0 to %[[END]] step %c32
 // CHECK:         math.tanh
 // CHECK:         math.absf
 // CHECK:         arith.cmpi sge, %{{.+}} : vector<16xi32>
@@ -45,6 +53,11 @@ func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 
 // CHECK:         math.exp2
 // CHECK:         vector.fma
 // CHECK:         memref.store {{.*}} : memref<?xf32>
+// CHECK:         %[[PVLO:.+]] = arith.maxsi %{{.+}}, %c0 : index
+// CHECK:         %[[PVEND:.+]] = arith.minsi %[[PVLO]], %{{.+}} : index
+// CHECK:         scf.for %{{.+}} = %c0 to %c16 step %c16
+// CHECK:         scf.for %{{.+}} = %c0 to %[[PVEND]] step %c1
+// CHECK:         vector.fma
 func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>,
                        %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
                        %kt: memref<16x32xf32>, %vp: memref<32x16xf32>, %s: memref<64x32xf32>, %alpha: memref<64xf32>,
