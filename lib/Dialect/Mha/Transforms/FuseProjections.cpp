@@ -2,9 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// The Q, K and V projections of an expanded layer read the same input: one
-// GEMM over the concatenated weights [Wq | Wk | Wv] reads each block of the
-// input once for all three and gives the tiler one grid of column blocks.
+// The Q, K and V projections of an expanded layer read the same input: they
+// are one GEMM over the concatenated weights [Wq | Wk | Wv], which mha-tile
+// runs as one grid of column blocks over one packed weight buffer into one
+// [B, L, Nq + 2 Nk] result.
 // The concatenation is a tensor.concat of the weights (run-time arguments
 // stay where the caller put them: mha-tile packs from the parts; constants
 // are packed at compile time), and the attention sees Q, K and V through

@@ -1,4 +1,4 @@
-//===- TileLayer.cpp - Expanded layers to phased work-item kernels -*- C++ -*-===//
+//===- TileLayer.cpp - Expanded layers to phased kernels --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -68,10 +68,10 @@ struct LinearPlan {
   LinearOp op;
   Value weightValue, biasValue; // The function's (bias may be null).
   int64_t yOffset = 0;          // First column of the part in y.
-  Value x, w, bias, y; // Kernel memrefs (bias may be null).
+  Value x, w, bias, y;          // Kernel memrefs (bias may be null).
   int64_t k = 0, n = 0, replicas = 1, headDim = 0;
-  int64_t colBlock = 0;            // Weight columns per work item.
-  SmallVector<int64_t> blocks;     // The column blocks the grid visits.
+  int64_t colBlock = 0;        // Weight columns per work item.
+  SmallVector<int64_t> blocks; // The column blocks the grid visits.
   SmallVector<int64_t> liveReplicas;
   SmallVector<std::pair<int64_t, int64_t>> segments; // Reduction ranges.
   bool rope = false;
@@ -119,9 +119,8 @@ SmallVector<WeightPart> getWeightParts(LinearOp linear) {
   SmallVector<WeightPart> parts;
   int64_t column = 0;
   for (auto [i, w] : llvm::enumerate(weights.getInputs())) {
-    Value bias = biases && i < biases.getInputs().size()
-                     ? biases.getInputs()[i]
-                     : Value();
+    Value bias = biases && i < biases.getInputs().size() ? biases.getInputs()[i]
+                                                         : Value();
     parts.push_back({w, bias, column});
     column += getColumns(w);
   }
@@ -132,8 +131,7 @@ SmallVector<WeightPart> getWeightParts(LinearOp linear) {
 /// projection) reads, if the view is exactly one part.
 std::optional<WeightPart> getViewedPart(Value operand) {
   auto split = operand.getDefiningOp<SplitHeadsOp>();
-  auto linear = split ? split.getInput().getDefiningOp<LinearOp>()
-                      : LinearOp();
+  auto linear = split ? split.getInput().getDefiningOp<LinearOp>() : LinearOp();
   if (!linear)
     return std::nullopt;
   auto heads = cast<RankedTensorType>(split.getType());
@@ -186,8 +184,8 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
                           "' has no mha.attention");
   for (Value operand : attention->getOperands()) {
     auto split = operand.getDefiningOp<SplitHeadsOp>();
-    auto linear = split ? split.getInput().getDefiningOp<LinearOp>()
-                        : LinearOp();
+    auto linear =
+        split ? split.getInput().getDefiningOp<LinearOp>() : LinearOp();
     if (!linear || !llvm::is_contained(parts.projections, linear) ||
         !getViewedPart(operand))
       return fail(attention, "the operands of a layer's mha.attention must "
@@ -207,8 +205,7 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
                  (v == Value(parts.output) ||
                   (v.getDefiningOp() == attention.getOperation() &&
                    v != attention.getOutput()));
-  if (!parts.output || !merge || parts.output.getInput() != merge ||
-      !returnsOk)
+  if (!parts.output || !merge || parts.output.getInput() != merge || !returnsOk)
     return fail(func, "layer function '" + func.getSymName() +
                           "' must return the output projection of the "
                           "merged heads of its mha.attention (and may "
@@ -239,12 +236,11 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
                             "a bias concatenated alike (dim(0)) or none");
     }
     int64_t headDim = linear.getHeadDim().value_or(1);
-    int64_t ropeColumns =
-        linear.getRopeTheta()
-            ? linear.getRopeBlocks().value_or(
-                  getColumns(linear.getOutput()) / headDim) *
-                  headDim
-            : 0;
+    int64_t ropeColumns = linear.getRopeTheta()
+                              ? linear.getRopeBlocks().value_or(
+                                    getColumns(linear.getOutput()) / headDim) *
+                                    headDim
+                              : 0;
     for (const WeightPart &part : weightParts) {
       if (!argumentOrConstant(part.weight) || !argumentOrConstant(part.bias))
         return fail(linear, "weights and biases must be function arguments "
@@ -272,7 +268,7 @@ FailureOr<LayerParts> matchLayer(func::FuncOp func) {
 
 /// The role of each function argument.
 FailureOr<SmallVector<TensorRole>> getArgumentRoles(func::FuncOp func,
-                                                   const LayerParts &parts) {
+                                                    const LayerParts &parts) {
   SmallVector<TensorRole> roles;
   AttentionOp a = parts.attention;
   Value x = LinearOp(parts.projections.front()).getInput();
@@ -346,8 +342,7 @@ public:
   /// Packs the weight columns of blocks[local] into their panel.
   void emitPackItem(const LinearPlan &plan, Value local);
   void emitProjectionItem(const LinearPlan &plan, Value local, Value block,
-                          Value batch, Value tile, Value len,
-                          Value ropeTable);
+                          Value batch, Value tile, Value len, Value ropeTable);
 
   /// Columns of an output-projection item. The grid is in the signature,
   /// which every ISA's kernel shares: it must not depend on the ISA.
@@ -355,11 +350,19 @@ public:
 
 private:
   Value index(int64_t v) { return w.index(v); }
+  /// scf.for over [lb, ub) by `step`, `body(iv)` emitted before its yield.
+  void forLoop(Value lb, Value ub, int64_t step,
+               function_ref<void(Value)> body) {
+    auto loop = scf::ForOp::create(b, loc, lb, ub, index(step));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    body(loop.getInductionVar());
+  }
   /// `v` rounded up to whole vectors.
   Value roundUpToVector(Value v) {
-    return w.mul(arith::DivUIOp::create(b, loc, w.add(v, index(vw - 1)),
-                                        index(vw)),
-                 index(vw));
+    return w.mul(
+        arith::DivUIOp::create(b, loc, w.add(v, index(vw - 1)), index(vw)),
+        index(vw));
   }
   Value ext(Value v) {
     auto type = cast<VectorType>(v.getType());
@@ -390,8 +393,8 @@ private:
                        Value cs, Value wp);
   /// The same with vdpbf16ps on pairs of k: wp holds pairs of rows.
   void emitMicroKernelPairs(const LinearPlan &plan, Value batch, Value row0,
-                            Value rb, int64_t rows, Value c, Value k0,
-                            Value kn, Value cs, Value wp);
+                            Value rb, int64_t rows, Value c, Value k0, Value kn,
+                            Value cs, Value wp);
   /// The panel of blocks[local] in plan.panels.
   Value panelOf(const LinearPlan &plan, Value local);
   /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols`.
@@ -409,8 +412,8 @@ private:
   Value loadBias(const LinearPlan &plan, int64_t replica, Value wcol,
                  int64_t lanes, Value valid);
   /// y = cs (+ bias) for every live replica, narrowed to y's type.
-  void emitEpilogue(const LinearPlan &plan, Value batch, Value row0,
-                    Value rows, Value col0, Value cols, Value cs);
+  void emitEpilogue(const LinearPlan &plan, Value batch, Value row0, Value rows,
+                    Value col0, Value cols, Value cs);
   /// y = RoPE(cs (+ bias)) for every live replica: the item holds one head.
   void emitRopeEpilogue(const LinearPlan &plan, Value batch, Value row0,
                         Value rows, Value col0, Value cs, Value table);
@@ -445,9 +448,8 @@ void LayerKernelEmitter::emitRopeTable(Value table, Value batch, Value tile,
     b.setInsertionPointToStart(module.getBody());
     memref::GlobalOp::create(
         b, loc, symbol, b.getStringAttr("private"), freqType,
-        DenseElementsAttr::get(
-            RankedTensorType::get({half}, b.getF64Type()),
-            ArrayRef<double>(freqs)),
+        DenseElementsAttr::get(RankedTensorType::get({half}, b.getF64Type()),
+                               ArrayRef<double>(freqs)),
         /*constant=*/true, IntegerAttr());
   }
   Value freqTable = memref::GetGlobalOp::create(b, loc, freqType, symbol);
@@ -467,16 +469,13 @@ void LayerKernelEmitter::emitRopeTable(Value table, Value batch, Value tile,
               Value freq = memref::LoadOp::create(tb, tl, freqTable, t);
               Value angle = arith::MulFOp::create(tb, tl, pos, freq);
               Value c = arith::TruncFOp::create(
-                  tb, tl, tb.getF32Type(),
-                  math::CosOp::create(tb, tl, angle));
+                  tb, tl, tb.getF32Type(), math::CosOp::create(tb, tl, angle));
               Value s = arith::TruncFOp::create(
-                  tb, tl, tb.getF32Type(),
-                  math::SinOp::create(tb, tl, angle));
+                  tb, tl, tb.getF32Type(), math::SinOp::create(tb, tl, angle));
               Value zero = arith::ConstantIndexOp::create(tb, tl, 0);
               Value tHalf = arith::AddIOp::create(
                   tb, tl, t, arith::ConstantIndexOp::create(tb, tl, half));
-              memref::StoreOp::create(tb, tl, c, table,
-                                      ValueRange{zero, l, t});
+              memref::StoreOp::create(tb, tl, c, table, ValueRange{zero, l, t});
               memref::StoreOp::create(tb, tl, s, table,
                                       ValueRange{zero, l, tHalf});
               scf::YieldOp::create(tb, tl);
@@ -505,8 +504,8 @@ Value LayerKernelEmitter::loadTail(Value m, ValueRange prefix, Value col,
     idx.resize(prefix.size());
     idx.push_back(w.add(col, w.minIdx(index(i), last)));
     Value x = scalarExt(memref::LoadOp::create(b, loc, m, idx));
-    lanes.push_back(w.select(
-        w.cmp(arith::CmpIPredicate::slt, index(i), valid), x, zero));
+    lanes.push_back(
+        w.select(w.cmp(arith::CmpIPredicate::slt, index(i), valid), x, zero));
   }
   return vector::FromElementsOp::create(
       b, loc, VectorType::get({vw}, b.getF32Type()), lanes);
@@ -536,10 +535,10 @@ void LayerKernelEmitter::storeTail(Value value, Value m, ValueRange prefix,
   }
 }
 
-void LayerKernelEmitter::emitMicroKernel(const LinearPlan &plan,
-                                         Value batch, Value row0, Value rb,
-                                         int64_t rows, Value c, Value k0,
-                                         Value kn, Value cs, Value wp) {
+void LayerKernelEmitter::emitMicroKernel(const LinearPlan &plan, Value batch,
+                                         Value row0, Value rb, int64_t rows,
+                                         Value c, Value k0, Value kn, Value cs,
+                                         Value wp) {
   auto vecType = VectorType::get({vw}, b.getF32Type());
   SmallVector<Value> rowIdx, colIdx;
   for (int64_t r = 0; r < rows; ++r)
@@ -564,8 +563,7 @@ void LayerKernelEmitter::emitMicroKernel(const LinearPlan &plan,
     SmallVector<Value> next;
     for (int64_t r = 0; r < rows; ++r) {
       Value xs = scalarExt(memref::LoadOp::create(
-          b, loc, plan.x,
-          ValueRange{batch, w.add(row0, rowIdx[r]), kx}));
+          b, loc, plan.x, ValueRange{batch, w.add(row0, rowIdx[r]), kx}));
       Value xb = vector::BroadcastOp::create(b, loc, vecType, xs);
       for (int64_t v = 0; v < nv; ++v)
         next.push_back(vector::FMAOp::create(
@@ -579,8 +577,7 @@ void LayerKernelEmitter::emitMicroKernel(const LinearPlan &plan,
                               ValueRange{rowIdx[r], colIdx[v]});
 }
 
-Value LayerKernelEmitter::broadcastPair(Value x, ValueRange idx,
-                                       bool single) {
+Value LayerKernelEmitter::broadcastPair(Value x, ValueRange idx, bool single) {
   Type i32 = b.getI32Type();
   auto wordsType = VectorType::get({vw}, i32);
   Value words;
@@ -589,8 +586,8 @@ Value LayerKernelEmitter::broadcastPair(Value x, ValueRange idx,
     // pair.
     Value h = memref::LoadOp::create(b, loc, x, idx);
     h = arith::BitcastOp::create(b, loc, b.getI16Type(), h);
-    words = vector::BroadcastOp::create(
-        b, loc, wordsType, arith::ExtUIOp::create(b, loc, i32, h));
+    words = vector::BroadcastOp::create(b, loc, wordsType,
+                                        arith::ExtUIOp::create(b, loc, i32, h));
   } else {
     Value pair = vector::LoadOp::create(
         b, loc, VectorType::get({2}, b.getBF16Type()), x, idx);
@@ -602,10 +599,9 @@ Value LayerKernelEmitter::broadcastPair(Value x, ValueRange idx,
 }
 
 void LayerKernelEmitter::emitMicroKernelPairs(const LinearPlan &plan,
-                                              Value batch, Value row0,
-                                              Value rb, int64_t rows,
-                                              Value c, Value k0, Value kn,
-                                              Value cs, Value wp) {
+                                              Value batch, Value row0, Value rb,
+                                              int64_t rows, Value c, Value k0,
+                                              Value kn, Value cs, Value wp) {
   auto vecType = VectorType::get({vw}, b.getF32Type());
   auto pairsType = VectorType::get({2 * vw}, b.getBF16Type());
   SmallVector<Value> xRows, rowIdx, pairCols;
@@ -679,38 +675,22 @@ void LayerKernelEmitter::emitPack(const LinearPlan &plan, Value k0, Value kn,
   // (nothing is read past `cols`).
   Value full = w.sub(cols, arith::RemUIOp::create(b, loc, cols, index(vw)));
   Value partialEnd = roundUpToVector(cols);
-  scf::ForOp::create(
-      b, loc, index(0), kn, index(1), ValueRange{},
-      [&](OpBuilder &kb, Location kl, Value k, ValueRange) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(scf::YieldOp::create(kb, kl));
-        Value kx = w.add(k0, k);
-        scf::ForOp::create(
-            b, loc, index(0), full, index(vw), ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-              OpBuilder::InsertionGuard g(b);
-              b.setInsertionPoint(scf::YieldOp::create(cb, cl));
-              Value v = ext(vector::LoadOp::create(
-                  b, loc, wVecType, plan.w, ValueRange{kx, w.add(col0, c)}));
-              vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
-            });
-        scf::ForOp::create(
-            b, loc, full, partialEnd, index(vw), ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-              OpBuilder::InsertionGuard g(b);
-              b.setInsertionPoint(scf::YieldOp::create(cb, cl));
-              Value v = loadTail(plan.w, ValueRange{kx}, w.add(col0, c),
-                                 w.sub(cols, c));
-              vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
-            });
-        scf::ForOp::create(
-            b, loc, partialEnd, index(colPad), index(vw), ValueRange{},
-            [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-              OpBuilder::InsertionGuard g(b);
-              b.setInsertionPoint(scf::YieldOp::create(cb, cl));
-              vector::StoreOp::create(b, loc, zeros, wp, ValueRange{k, c});
-            });
-      });
+  forLoop(index(0), kn, 1, [&](Value k) {
+    Value kx = w.add(k0, k);
+    forLoop(index(0), full, vw, [&](Value c) {
+      Value v = ext(vector::LoadOp::create(b, loc, wVecType, plan.w,
+                                           ValueRange{kx, w.add(col0, c)}));
+      vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
+    });
+    forLoop(full, partialEnd, vw, [&](Value c) {
+      Value v =
+          loadTail(plan.w, ValueRange{kx}, w.add(col0, c), w.sub(cols, c));
+      vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
+    });
+    forLoop(partialEnd, index(colPad), vw, [&](Value c) {
+      vector::StoreOp::create(b, loc, zeros, wp, ValueRange{k, c});
+    });
+  });
 }
 
 void LayerKernelEmitter::emitPackPairs(const LinearPlan &plan, Value k0,
@@ -738,41 +718,29 @@ void LayerKernelEmitter::emitPackPairs(const LinearPlan &plan, Value k0,
       v = arith::TruncFOp::create(b, loc, halfType, v);
     return v;
   };
-  scf::ForOp::create(
-      b, loc, index(0), pairs, index(1), ValueRange{},
-      [&](OpBuilder &pb, Location pl, Value p, ValueRange) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(scf::YieldOp::create(pb, pl));
-        Value kEven = w.add(k0, w.add(p, p));
-        // An odd last pair reads its first row twice and zeroes the copy.
-        Value hasOdd = w.cmp(arith::CmpIPredicate::slt,
-                             w.add(w.add(p, p), index(1)), kn);
-        Value kOdd = w.select(hasOdd, w.add(kEven, index(1)), kEven);
-        auto packVector = [&](Value c, Value valid) {
-          Value col = w.add(col0, c);
-          Value even = loadRow(kEven, col, valid);
-          Value odd = w.select(hasOdd, loadRow(kOdd, col, valid), zeros);
-          Value both = vector::InterleaveOp::create(b, loc, even, odd);
-          vector::StoreOp::create(b, loc, both, wp, ValueRange{p, w.add(c, c)});
-        };
-        auto columns = [&](Value begin, Value end,
-                           function_ref<void(Value)> body) {
-          scf::ForOp::create(
-              b, loc, begin, end, index(vw), ValueRange{},
-              [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-                OpBuilder::InsertionGuard g(b);
-                b.setInsertionPoint(scf::YieldOp::create(cb, cl));
-                body(c);
-              });
-        };
-        columns(index(0), full, [&](Value c) { packVector(c, Value()); });
-        columns(full, partialEnd,
-                [&](Value c) { packVector(c, w.sub(cols, c)); });
-        columns(partialEnd, index(colPad), [&](Value c) {
-          Value both = vector::InterleaveOp::create(b, loc, zeros, zeros);
-          vector::StoreOp::create(b, loc, both, wp, ValueRange{p, w.add(c, c)});
-        });
-      });
+  forLoop(index(0), pairs, 1, [&](Value p) {
+    Value kEven = w.add(k0, w.add(p, p));
+    // An odd last pair reads its first row twice and zeroes the copy.
+    Value hasOdd =
+        w.cmp(arith::CmpIPredicate::slt, w.add(w.add(p, p), index(1)), kn);
+    Value kOdd = w.select(hasOdd, w.add(kEven, index(1)), kEven);
+    auto packVector = [&](Value c, Value valid) {
+      Value col = w.add(col0, c);
+      Value even = loadRow(kEven, col, valid);
+      Value odd = w.select(hasOdd, loadRow(kOdd, col, valid), zeros);
+      Value both = vector::InterleaveOp::create(b, loc, even, odd);
+      vector::StoreOp::create(b, loc, both, wp, ValueRange{p, w.add(c, c)});
+    };
+    auto columns = [&](Value begin, Value end, function_ref<void(Value)> body) {
+      forLoop(begin, end, vw, [&](Value c) { body(c); });
+    };
+    columns(index(0), full, [&](Value c) { packVector(c, Value()); });
+    columns(full, partialEnd, [&](Value c) { packVector(c, w.sub(cols, c)); });
+    columns(partialEnd, index(colPad), [&](Value c) {
+      Value both = vector::InterleaveOp::create(b, loc, zeros, zeros);
+      vector::StoreOp::create(b, loc, both, wp, ValueRange{p, w.add(c, c)});
+    });
+  });
 }
 
 Value LayerKernelEmitter::loadBias(const LinearPlan &plan, int64_t replica,
@@ -800,53 +768,43 @@ void LayerKernelEmitter::emitEpilogue(const LinearPlan &plan, Value batch,
   auto vecType = VectorType::get({vw}, b.getF32Type());
   Type yElt = cast<MemRefType>(plan.y.getType()).getElementType();
   auto yVecType = VectorType::get({vw}, yElt);
-  scf::ForOp::create(
-      b, loc, index(0), cols, index(vw), ValueRange{},
-      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(scf::YieldOp::create(cb, cl));
-        Value valid = w.sub(cols, c);
-        Value whole = w.cmp(arith::CmpIPredicate::sge, valid, index(vw));
-        Value wcol = w.add(col0, c);
-        auto ifWhole = scf::IfOp::create(b, loc, whole, /*withElse=*/true);
-        for (bool masked : {false, true}) {
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPointToStart(masked ? ifWhole.elseBlock()
-                                            : ifWhole.thenBlock());
-          for (int64_t replica : plan.liveReplicas) {
-            Value ycol = w.add(wcol, index(plan.yOffset + replica * plan.n));
-            Value bias = plan.bias ? loadBias(plan, replica, wcol, vw,
-                                              masked ? valid : Value())
-                                   : Value();
-            scf::ForOp::create(
-                b, loc, index(0), rows, index(1), ValueRange{},
-                [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-                  OpBuilder::InsertionGuard gg(b);
-                  b.setInsertionPoint(scf::YieldOp::create(rb, rl));
-                  Value value = vector::LoadOp::create(b, loc, vecType, cs,
-                                                       ValueRange{r, c});
-                  if (bias)
-                    value = arith::AddFOp::create(b, loc, value, bias);
-                  Value row = w.add(row0, r);
-                  if (masked) {
-                    storeTail(value, plan.y, ValueRange{batch, row}, ycol,
-                              valid);
-                    return;
-                  }
-                  if (!yElt.isF32())
-                    value = arith::TruncFOp::create(b, loc, yVecType, value);
-                  vector::StoreOp::create(b, loc, value, plan.y,
-                                          ValueRange{batch, row, ycol});
-                });
+  forLoop(index(0), cols, vw, [&](Value c) {
+    Value valid = w.sub(cols, c);
+    Value whole = w.cmp(arith::CmpIPredicate::sge, valid, index(vw));
+    Value wcol = w.add(col0, c);
+    auto ifWhole = scf::IfOp::create(b, loc, whole, /*withElse=*/true);
+    for (bool masked : {false, true}) {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(masked ? ifWhole.elseBlock()
+                                        : ifWhole.thenBlock());
+      for (int64_t replica : plan.liveReplicas) {
+        Value ycol = w.add(wcol, index(plan.yOffset + replica * plan.n));
+        Value bias = plan.bias ? loadBias(plan, replica, wcol, vw,
+                                          masked ? valid : Value())
+                               : Value();
+        forLoop(index(0), rows, 1, [&](Value r) {
+          Value value =
+              vector::LoadOp::create(b, loc, vecType, cs, ValueRange{r, c});
+          if (bias)
+            value = arith::AddFOp::create(b, loc, value, bias);
+          Value row = w.add(row0, r);
+          if (masked) {
+            storeTail(value, plan.y, ValueRange{batch, row}, ycol, valid);
+            return;
           }
-        }
-      });
+          if (!yElt.isF32())
+            value = arith::TruncFOp::create(b, loc, yVecType, value);
+          vector::StoreOp::create(b, loc, value, plan.y,
+                                  ValueRange{batch, row, ycol});
+        });
+      }
+    }
+  });
 }
 
-void LayerKernelEmitter::emitRopeEpilogue(const LinearPlan &plan,
-                                          Value batch, Value row0,
-                                          Value rows, Value col0, Value cs,
-                                          Value table) {
+void LayerKernelEmitter::emitRopeEpilogue(const LinearPlan &plan, Value batch,
+                                          Value row0, Value rows, Value col0,
+                                          Value cs, Value table) {
   int64_t half = plan.headDim / 2;
   // The widest vector that divides the half head.
   int64_t rw = 1;
@@ -861,48 +819,38 @@ void LayerKernelEmitter::emitRopeEpilogue(const LinearPlan &plan,
   auto yVecType = VectorType::get({rw}, yElt);
   for (int64_t replica : plan.liveReplicas) {
     Value head0 = w.add(col0, index(plan.yOffset + replica * plan.n));
-    scf::ForOp::create(
-        b, loc, index(0), index(half), index(rw), ValueRange{},
-        [&](OpBuilder &tb, Location tl, Value t, ValueRange) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(scf::YieldOp::create(tb, tl));
-          Value t2 = w.add(t, index(half));
-          Value bias1, bias2;
-          if (plan.bias) {
-            bias1 = loadBias(plan, replica, w.add(col0, t), rw, Value());
-            bias2 = loadBias(plan, replica, w.add(col0, t2), rw, Value());
-          }
-          scf::ForOp::create(
-              b, loc, index(0), rows, index(1), ValueRange{},
-              [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-                OpBuilder::InsertionGuard g(b);
-                b.setInsertionPoint(scf::YieldOp::create(rb, rl));
-                Value l = w.add(row0, r);
-                auto load = [&](Value m, ValueRange idx) -> Value {
-                  return vector::LoadOp::create(b, loc, vecType, m, idx);
-                };
-                auto mul = [&](Value p, Value q) -> Value {
-                  return arith::MulFOp::create(b, loc, p, q);
-                };
-                Value x1 = load(cs, {r, t}), x2 = load(cs, {r, t2});
-                if (bias1) {
-                  x1 = arith::AddFOp::create(b, loc, x1, bias1);
-                  x2 = arith::AddFOp::create(b, loc, x2, bias2);
-                }
-                Value cos = load(table, {index(0), l, t});
-                Value sin = load(table, {index(0), l, t2});
-                Value y1 =
-                    arith::SubFOp::create(b, loc, mul(x1, cos), mul(x2, sin));
-                Value y2 =
-                    arith::AddFOp::create(b, loc, mul(x2, cos), mul(x1, sin));
-                for (auto [value, col] : {std::pair(y1, t), std::pair(y2, t2)}) {
-                  if (!yElt.isF32())
-                    value = arith::TruncFOp::create(b, loc, yVecType, value);
-                  vector::StoreOp::create(b, loc, value, plan.y,
-                                          ValueRange{batch, l, w.add(head0, col)});
-                }
-              });
-        });
+    forLoop(index(0), index(half), rw, [&](Value t) {
+      Value t2 = w.add(t, index(half));
+      Value bias1, bias2;
+      if (plan.bias) {
+        bias1 = loadBias(plan, replica, w.add(col0, t), rw, Value());
+        bias2 = loadBias(plan, replica, w.add(col0, t2), rw, Value());
+      }
+      forLoop(index(0), rows, 1, [&](Value r) {
+        Value l = w.add(row0, r);
+        auto load = [&](Value m, ValueRange idx) -> Value {
+          return vector::LoadOp::create(b, loc, vecType, m, idx);
+        };
+        auto mul = [&](Value p, Value q) -> Value {
+          return arith::MulFOp::create(b, loc, p, q);
+        };
+        Value x1 = load(cs, {r, t}), x2 = load(cs, {r, t2});
+        if (bias1) {
+          x1 = arith::AddFOp::create(b, loc, x1, bias1);
+          x2 = arith::AddFOp::create(b, loc, x2, bias2);
+        }
+        Value cos = load(table, {index(0), l, t});
+        Value sin = load(table, {index(0), l, t2});
+        Value y1 = arith::SubFOp::create(b, loc, mul(x1, cos), mul(x2, sin));
+        Value y2 = arith::AddFOp::create(b, loc, mul(x2, cos), mul(x1, sin));
+        for (auto [value, col] : {std::pair(y1, t), std::pair(y2, t2)}) {
+          if (!yElt.isF32())
+            value = arith::TruncFOp::create(b, loc, yVecType, value);
+          vector::StoreOp::create(b, loc, value, plan.y,
+                                  ValueRange{batch, l, w.add(head0, col)});
+        }
+      });
+    });
   }
 }
 
@@ -912,9 +860,9 @@ int64_t LayerKernelEmitter::planPacking(LinearPlan &plan,
   // The K-block of a panel the micro-kernels sweep stays about 128 KB (L2)
   // whatever the columns; pairs of rows need an even K-block.
   int64_t packedBytes = bf16Pairs ? 2 : 4;
-  plan.kc = std::clamp<int64_t>(131072 / (packedBytes * plan.colPad), 16,
-                                1024) &
-            ~int64_t(1);
+  plan.kc =
+      std::clamp<int64_t>(131072 / (packedBytes * plan.colPad), 16, 1024) &
+      ~int64_t(1);
   plan.packedRows = 0;
   plan.segmentRows.clear();
   for (auto [start, length] : plan.segments) {
@@ -932,8 +880,8 @@ Value LayerKernelEmitter::panelOf(const LinearPlan &plan, Value local) {
   auto type = MemRefType::get(
       {plan.packedRows, plan.panelWidth}, packedType(),
       StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {plan.panelWidth, 1}));
-  Value offset = w.add(index(plan.packOffset),
-                       w.mul(local, index(plan.panelSize)));
+  Value offset =
+      w.add(index(plan.packOffset), w.mul(local, index(plan.panelSize)));
   return memref::ReinterpretCastOp::create(
       b, loc, type, plan.panels, OpFoldResult(offset),
       ArrayRef<OpFoldResult>{b.getIndexAttr(plan.packedRows),
@@ -950,8 +898,7 @@ Value LayerKernelEmitter::getConstantMemRef(DenseElementsAttr value,
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(module.getBody());
     memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"), type,
-                             value, /*constant=*/true,
-                             b.getI64IntegerAttr(64));
+                             value, /*constant=*/true, b.getI64IntegerAttr(64));
   }
   return memref::GetGlobalOp::create(b, loc, type, symbol);
 }
@@ -1011,8 +958,8 @@ void LayerKernelEmitter::emitPackItem(const LinearPlan &plan, Value local) {
     auto [start, length] = segment;
     int64_t rows = bf16Pairs ? (length + 1) / 2 : length;
     Value part = memref::SubViewOp::create(
-        b, loc, panel, ArrayRef<OpFoldResult>{b.getIndexAttr(row),
-                                              b.getIndexAttr(0)},
+        b, loc, panel,
+        ArrayRef<OpFoldResult>{b.getIndexAttr(row), b.getIndexAttr(0)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(rows),
                                b.getIndexAttr(plan.panelWidth)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
@@ -1025,10 +972,10 @@ void LayerKernelEmitter::emitPackItem(const LinearPlan &plan, Value local) {
   }
 }
 
-void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
-                                            Value local, Value block,
-                                            Value batch, Value tile,
-                                            Value len, Value ropeTable) {
+void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan, Value local,
+                                            Value block, Value batch,
+                                            Value tile, Value len,
+                                            Value ropeTable) {
   Value row0 = w.mul(tile, index(kProjectionRows));
   Value rows = w.minIdx(index(kProjectionRows), w.sub(len, row0));
   Value col0 = w.mul(block, index(plan.colBlock));
@@ -1042,66 +989,47 @@ void LayerKernelEmitter::emitProjectionItem(const LinearPlan &plan,
   auto vecType = VectorType::get({vw}, f32);
   Value zeroVec = arith::ConstantOp::create(
       b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
-  scf::ForOp::create(
-      b, loc, index(0), rows, index(1), ValueRange{},
-      [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(scf::YieldOp::create(rb, rl));
-        for (int64_t c = 0; c < colPad; c += vw)
-          vector::StoreOp::create(b, loc, zeroVec, cs,
-                                  ValueRange{r, index(c)});
-      });
+  forLoop(index(0), rows, 1, [&](Value r) {
+    for (int64_t c = 0; c < colPad; c += vw)
+      vector::StoreOp::create(b, loc, zeroVec, cs, ValueRange{r, index(c)});
+  });
   // Row blocks of MR rows, then the remaining rows one at a time.
-  Value fullRows =
-      w.sub(rows, arith::RemUIOp::create(b, loc, rows, index(mr)));
+  Value fullRows = w.sub(rows, arith::RemUIOp::create(b, loc, rows, index(mr)));
   for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
     int64_t start = segment.first, segmentRow = row;
     Value end = index(start + segment.second);
-    scf::ForOp::create(
-        b, loc, index(start), end, index(kc), ValueRange{},
-        [&](OpBuilder &kb, Location kl, Value k0, ValueRange) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(scf::YieldOp::create(kb, kl));
-          Value kn = w.minIdx(index(kc), w.sub(end, k0));
-          // The K-block's rows of the panel (k0 - start is even).
-          Value skipped = w.sub(k0, index(start));
-          if (bf16Pairs)
-            skipped = arith::DivUIOp::create(b, loc, skipped, index(2));
-          Value wp = memref::SubViewOp::create(
-              b, loc, panel,
-              ArrayRef<OpFoldResult>{w.add(index(segmentRow), skipped),
-                                     b.getIndexAttr(0)},
-              ArrayRef<OpFoldResult>{
-                  bf16Pairs ? arith::DivUIOp::create(
-                                  b, loc, w.add(kn, index(1)), index(2))
-                                  .getResult()
-                            : kn,
-                  b.getIndexAttr(plan.panelWidth)},
-              ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
-          auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
-            scf::ForOp::create(
-                b, loc, begin, stop, index(blockRows), ValueRange{},
-                [&](OpBuilder &rb, Location rl, Value rbIdx, ValueRange) {
-                  OpBuilder::InsertionGuard g(b);
-                  b.setInsertionPoint(scf::YieldOp::create(rb, rl));
-                  scf::ForOp::create(
-                      b, loc, index(0), index(colPad), index(step),
-                      ValueRange{},
-                      [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-                        OpBuilder::InsertionGuard gg(b);
-                        b.setInsertionPoint(scf::YieldOp::create(cb, cl));
-                        if (bf16Pairs)
-                          emitMicroKernelPairs(plan, batch, row0, rbIdx,
-                                               blockRows, c, k0, kn, cs, wp);
-                        else
-                          emitMicroKernel(plan, batch, row0, rbIdx, blockRows,
-                                          c, k0, kn, cs, wp);
-                      });
-                });
-          };
-          rowLoop(index(0), fullRows, mr);
-          rowLoop(fullRows, rows, 1);
+    forLoop(index(start), end, kc, [&](Value k0) {
+      Value kn = w.minIdx(index(kc), w.sub(end, k0));
+      // The K-block's rows of the panel (k0 - start is even).
+      Value skipped = w.sub(k0, index(start));
+      if (bf16Pairs)
+        skipped = arith::DivUIOp::create(b, loc, skipped, index(2));
+      Value wp = memref::SubViewOp::create(
+          b, loc, panel,
+          ArrayRef<OpFoldResult>{w.add(index(segmentRow), skipped),
+                                 b.getIndexAttr(0)},
+          ArrayRef<OpFoldResult>{
+              bf16Pairs ? arith::DivUIOp::create(b, loc, w.add(kn, index(1)),
+                                                 index(2))
+                              .getResult()
+                        : kn,
+              b.getIndexAttr(plan.panelWidth)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+      auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
+        forLoop(begin, stop, blockRows, [&](Value rbIdx) {
+          forLoop(index(0), index(colPad), step, [&](Value c) {
+            if (bf16Pairs)
+              emitMicroKernelPairs(plan, batch, row0, rbIdx, blockRows, c, k0,
+                                   kn, cs, wp);
+            else
+              emitMicroKernel(plan, batch, row0, rbIdx, blockRows, c, k0, kn,
+                              cs, wp);
+          });
         });
+      };
+      rowLoop(index(0), fullRows, mr);
+      rowLoop(fullRows, rows, 1);
+    });
   }
   if (plan.rope)
     emitRopeEpilogue(plan, batch, row0, rows, col0, cs, ropeTable);
@@ -1214,7 +1142,7 @@ LogicalResult mlir::mha::tileLayerFunction(
     addParam(arg.getType(), role);
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (Value v : ret.getOperands())
-    addParam(v.getType(), v == Value(parts.output) ? TensorRole::layer_output
+    addParam(v.getType(), v == Value(parts.output)    ? TensorRole::layer_output
                           : v == attention.getLse()   ? TensorRole::lse
                           : v == attention.getProbs() ? TensorRole::probs
                                                       : TensorRole::entropy);
@@ -1224,8 +1152,8 @@ LogicalResult mlir::mha::tileLayerFunction(
   OpBuilder b(func);
   // vdpbf16ps GEMMs where every GEMM input (x and the attention output)
   // is bf16.
-  bool bf16Pairs = bf16Dot && vectorWidth == 16 && inputElt.isBF16() &&
-                   tempElt.isBF16();
+  bool bf16Pairs =
+      bf16Dot && vectorWidth == 16 && inputElt.isBF16() && tempElt.isBF16();
   LayerKernelEmitter emitter(b, loc, module, name, vectorWidth, bf16Pairs);
 
   // The GEMMs: Q, K, V (one grid over their blocks) and the output
@@ -1270,9 +1198,9 @@ LogicalResult mlir::mha::tileLayerFunction(
   };
   SmallVector<unsigned> projectionTemps;
   for (LinearOp linear : parts.projections)
-    projectionTemps.push_back(addTemp(
-        cast<RankedTensorType>(linear.getType()).getDimSize(2),
-        MHA_TEMP_PER_BATCH, tempElt));
+    projectionTemps.push_back(
+        addTemp(cast<RankedTensorType>(linear.getType()).getDimSize(2),
+                MHA_TEMP_PER_BATCH, tempElt));
   auto mergeType = cast<RankedTensorType>(parts.output.getInput().getType());
   unsigned outTemp =
       addTemp(mergeType.getDimSize(2), MHA_TEMP_PER_BATCH, tempElt);
@@ -1321,8 +1249,7 @@ LogicalResult mlir::mha::tileLayerFunction(
   };
   Value x = argFor(parts.projections.front().getInput());
   Value len = memref::DimOp::create(b, loc, x, 1);
-  Value ropeTable =
-      ropeTemp ? entry->getArgument(*ropeTemp) : Value();
+  Value ropeTable = ropeTemp ? entry->getArgument(*ropeTemp) : Value();
   Value packed = packedTemp ? entry->getArgument(*packedTemp) : Value();
   auto setMemRefs = [&](LinearPlan &plan, Value input, Value output) {
     plan.x = input;
@@ -1334,13 +1261,12 @@ LogicalResult mlir::mha::tileLayerFunction(
       plan.panels = packed;
     }
     if (DenseElementsAttr bias = getDenseConstant(plan.biasValue))
-      plan.bias = emitter.getConstantMemRef(
-          bias, name + "__" + plan.name + "_bias");
+      plan.bias =
+          emitter.getConstantMemRef(bias, name + "__" + plan.name + "_bias");
     else
       plan.bias = argFor(plan.biasValue);
   };
-  for (auto [plan, linearIndex] :
-       llvm::zip(projectionPlans, planLinearIndex))
+  for (auto [plan, linearIndex] : llvm::zip(projectionPlans, planLinearIndex))
     setMemRefs(plan, x, entry->getArgument(projectionTemps[linearIndex]));
   setMemRefs(outPlan, entry->getArgument(outTemp),
              argFor(parts.output.getResult()));
@@ -1355,23 +1281,22 @@ LogicalResult mlir::mha::tileLayerFunction(
   };
   // Items of `plans`' blocks side by side in one grid: `body(plan, local)`
   // for blocks[local] of `plan`.
-  auto forEachBlock =
-      [&](ArrayRef<LinearPlan> grid,
-          function_ref<void(const LinearPlan &, Value)> body) {
-        int64_t start = 0;
-        for (const LinearPlan &plan : grid) {
-          int64_t count = plan.blocks.size();
-          Value inRange = w.andI(
-              w.cmp(arith::CmpIPredicate::sge, head, w.index(start)),
-              w.cmp(arith::CmpIPredicate::slt, head, w.index(start + count)));
-          auto ifMine = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(ifMine.thenBlock());
-          body(plan, w.sub(head, w.index(start)));
-          start += count;
-        }
-        return start;
-      };
+  auto forEachBlock = [&](ArrayRef<LinearPlan> grid,
+                          function_ref<void(const LinearPlan &, Value)> body) {
+    int64_t start = 0;
+    for (const LinearPlan &plan : grid) {
+      int64_t count = plan.blocks.size();
+      Value inRange = w.andI(
+          w.cmp(arith::CmpIPredicate::sge, head, w.index(start)),
+          w.cmp(arith::CmpIPredicate::slt, head, w.index(start + count)));
+      auto ifMine = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifMine.thenBlock());
+      body(plan, w.sub(head, w.index(start)));
+      start += count;
+    }
+    return start;
+  };
   auto emitProjections = [&](ArrayRef<LinearPlan> grid) {
     return forEachBlock(grid, [&](const LinearPlan &plan, Value local) {
       Value block = w.perHeadIndex(plan.name + "_blocks", plan.blocks, local);
@@ -1459,15 +1384,12 @@ LogicalResult mlir::mha::tileLayerFunction(
             ArrayRef<OpFoldResult>{batchStride, b.getIndexAttr(d),
                                    b.getIndexAttr(cols), b.getIndexAttr(1)});
       };
-      emitAttentionWorkItem(b, module, name, attention, tiles,
-                            {view(attention.getQuery()),
-                             view(attention.getKey()),
-                             view(attention.getValue()),
-                             view(attention.getOutput()),
-                             argFor(attention.getLse()),
-                             argFor(attention.getProbs()),
-                             argFor(attention.getEntropy()), batch, head, tile,
-                             alive});
+      emitAttentionWorkItem(
+          b, module, name, attention, tiles,
+          {view(attention.getQuery()), view(attention.getKey()),
+           view(attention.getValue()), view(attention.getOutput()),
+           argFor(attention.getLse()), argFor(attention.getProbs()),
+           argFor(attention.getEntropy()), batch, head, tile, alive});
     });
   }
   // Phase: the output projection.

@@ -70,8 +70,8 @@ def MhaFusePass : Pass<"mha-fuse"> {
     (same input, one replica each, the same head dim and input blocks, RoPE
     on Q and K alike or on neither, biases on all or none) become one
     `mha.linear` over the column-wise `tensor.concat` of their weights (and
-    biases): one GEMM whose K-blocks of the input are loaded once for all
-    three. RoPE is limited to the Q and K heads (`rope_blocks`), pruned
+    biases): one GEMM, which `mha-tile` runs as one grid of column blocks
+    over one packed weight buffer into one result. RoPE is limited to the Q and K heads (`rope_blocks`), pruned
     heads stay dead (`live_blocks` renumbered), and the attention reads
     Q, K and V as `mha.split_heads` views at their column offsets. Run
     after `mha-prune-heads`. Shared-projection layers (replicas) are left
