@@ -729,3 +729,95 @@ TEST_F(LaunchErrorTest, UnnamedArguments) {
 }
 
 } // namespace
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Layers: temporaries and phases
+//===----------------------------------------------------------------------===//
+
+// layer(x) -> y, both [B, L, 8], with three temporaries of each shape
+// (per batch [B, L, 3], per token [1, L, 2], fixed [1, 1, 5]) and two
+// phases: 2 heads x tiles of 4 rows, then 1 head x one tile whatever L.
+std::vector<int64_t> layerSignature(int64_t badShape = -1) {
+  Dim b{MHA_SYM_BATCH, -1}, l{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_NONE, 8};
+  std::vector<int64_t> sig = buildSignature(
+      {{MHA_ROLE_LAYER_INPUT, {b, l, d}}, {MHA_ROLE_LAYER_OUTPUT, {b, l, d}}},
+      1, 2, 4);
+  int64_t shapes[3] = {MHA_TEMP_PER_BATCH, MHA_TEMP_PER_TOKEN,
+                       badShape >= 0 ? badShape : MHA_TEMP_FIXED};
+  sig.insert(sig.end(), {3, 2});
+  sig.insert(sig.end(), {shapes[0], 3, shapes[1], 2, shapes[2], 5});
+  sig.insert(sig.end(), {2, 4, 0, 1, int64_t(1) << 40, 0});
+  return sig;
+}
+
+struct LayerItem {
+  int64_t phase, b, h, t;
+  bool operator<(const LayerItem &o) const {
+    return std::tie(phase, b, h, t) < std::tie(o.phase, o.b, o.h, o.t);
+  }
+  bool operator==(const LayerItem &o) const {
+    return std::tie(phase, b, h, t) == std::tie(o.phase, o.b, o.h, o.t);
+  }
+};
+std::mutex layerMutex;
+std::set<LayerItem> layerItems;
+std::vector<mha_memref3> layerTemps;
+
+void fakeLayerWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
+                   int64_t t, const uint8_t *) {
+  std::lock_guard<std::mutex> lock(layerMutex);
+  layerItems.insert({phase, b, h, t});
+  layerTemps.clear();
+  for (int i = 2; i < 5; ++i)
+    layerTemps.push_back(*static_cast<mha_memref3 *>(descriptors[i]));
+}
+
+int32_t launchLayer(const std::vector<int64_t> &sig, int64_t B, int64_t L) {
+  Tensor x({B, L, 8}), y({B, L, 8});
+  const char *names[2] = {"x", "y"};
+  const DLTensor *tensors[2] = {&x.dl, &y.dl};
+  layerItems.clear();
+  return mha_rt_launch_layer(sig.data(), "layer", names, tensors, nullptr,
+                             fakeLayerWork);
+}
+
+TEST(LaunchLayerTest, TemporariesHaveTheirShapes) {
+  ASSERT_EQ(launchLayer(layerSignature(), 2, 5), MHA_OK) << mha_last_error();
+  ASSERT_EQ(layerTemps.size(), 3u);
+  std::array<std::array<int64_t, 6>, 3> want = {{{2, 5, 3, 15, 3, 1},
+                                                 {1, 5, 2, 10, 2, 1},
+                                                 {1, 1, 5, 5, 5, 1}}};
+  for (int i = 0; i < 3; ++i) {
+    const mha_memref3 &m = layerTemps[i];
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m.aligned) % 64, 0u) << i;
+    std::array<int64_t, 6> got = {m.sizes[0],   m.sizes[1],   m.sizes[2],
+                                  m.strides[0], m.strides[1], m.strides[2]};
+    EXPECT_EQ(got, want[i]) << "temporary " << i;
+  }
+}
+
+TEST(LaunchLayerTest, PhasesRunTheirGrids) {
+  ASSERT_EQ(launchLayer(layerSignature(), 2, 5), MHA_OK) << mha_last_error();
+  std::set<LayerItem> want;
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t t = 0; t < 2; ++t) // ceil(5 / 4)
+        want.insert({0, b, h, t});
+    want.insert({1, b, 0, 0}); // One tile whatever L.
+  }
+  EXPECT_EQ(layerItems.size(), want.size());
+  EXPECT_TRUE(layerItems == want);
+}
+
+TEST(LaunchLayerTest, UnknownTemporaryShapeIsAnInternalError) {
+  EXPECT_EQ(launchLayer(layerSignature(/*badShape=*/3), 1, 4),
+            MHA_ERR_INTERNAL);
+  EXPECT_NE(std::string(mha_last_error()).find("unknown shape 3"),
+            std::string::npos)
+      << mha_last_error();
+  EXPECT_TRUE(layerItems.empty());
+}
+
+} // namespace
