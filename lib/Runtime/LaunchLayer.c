@@ -19,6 +19,7 @@
 #include "mha/Runtime/KernelAbi.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,10 +53,10 @@ static double seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* A temporary of `bytes` (a multiple of 64), 64-byte aligned. Large ones
- * are asked for transparent huge pages: their first touch (every call: the
- * packed weights of a 4096-wide layer are 80-170 MB) then faults 2 MB at a
- * time instead of 4 KB, which measured a third of the packing phase. */
+/* A new temporary of `bytes` (a multiple of 64), 64-byte aligned. Large
+ * ones are asked for transparent huge pages: their first touch (the packed
+ * weights of a 4096-wide layer are 80-170 MB) then faults 2 MB at a time
+ * instead of 4 KB, which measured a third of the packing phase. */
 static void *alloc_temp(size_t bytes) {
   const size_t huge = (size_t)2 << 20;
 #ifdef MADV_HUGEPAGE
@@ -70,9 +71,78 @@ static void *alloc_temp(size_t bytes) {
   return aligned_alloc(64, bytes);
 }
 
-static void free_temps(void **temps, int n) {
-  for (int i = 0; i < n; ++i)
-    free(temps[i]);
+/* Temporaries outlive a call in a small process-wide cache, so the next
+ * call of a layer of about the same size reuses them instead of faulting
+ * fresh pages in (3-15% of a GPT-2-sized call, varying with the kernel's
+ * huge-page compaction). At most TEMP_CACHE_SLOTS buffers and
+ * TEMP_CACHE_BYTES in all are kept; MHA_TEMP_CACHE=0 in the environment
+ * frees every temporary at the end of its call instead. */
+#define TEMP_CACHE_SLOTS 16
+#define TEMP_CACHE_BYTES ((size_t)1 << 30)
+
+typedef struct cached_temp {
+  void *data;
+  size_t bytes;
+} cached_temp;
+
+static pthread_mutex_t temp_cache_mutex = PTHREAD_MUTEX_INITIALIZER;
+static cached_temp temp_cache[TEMP_CACHE_SLOTS];
+static size_t temp_cache_total;
+
+static int temp_cache_enabled(void) {
+  const char *env = getenv("MHA_TEMP_CACHE");
+  return !(env && env[0] == '0');
+}
+
+/* A temporary of at least `bytes`: the smallest cached one that is not
+ * more than twice as large, or a new one. Its size goes to `*capacity`. */
+static void *take_temp(size_t bytes, size_t *capacity) {
+  void *data = NULL;
+  if (temp_cache_enabled()) {
+    pthread_mutex_lock(&temp_cache_mutex);
+    int best = -1;
+    for (int i = 0; i < TEMP_CACHE_SLOTS; ++i) {
+      size_t have = temp_cache[i].bytes;
+      if (temp_cache[i].data && have >= bytes && have / 2 <= bytes &&
+          (best < 0 || have < temp_cache[best].bytes))
+        best = i;
+    }
+    if (best >= 0) {
+      data = temp_cache[best].data;
+      *capacity = temp_cache[best].bytes;
+      temp_cache_total -= *capacity;
+      temp_cache[best].data = NULL;
+    }
+    pthread_mutex_unlock(&temp_cache_mutex);
+  }
+  if (!data) {
+    data = alloc_temp(bytes);
+    *capacity = bytes;
+  }
+  return data;
+}
+
+/* Returns temporaries to the cache, or frees those it has no room for. */
+static void free_temps(void **temps, const size_t *capacities, int n) {
+  int cache = temp_cache_enabled();
+  if (cache)
+    pthread_mutex_lock(&temp_cache_mutex);
+  for (int i = 0; i < n; ++i) {
+    int slot = -1;
+    if (cache && temp_cache_total + capacities[i] <= TEMP_CACHE_BYTES)
+      for (int j = 0; j < TEMP_CACHE_SLOTS && slot < 0; ++j)
+        if (!temp_cache[j].data)
+          slot = j;
+    if (slot < 0) {
+      free(temps[i]);
+      continue;
+    }
+    temp_cache[slot].data = temps[i];
+    temp_cache[slot].bytes = capacities[i];
+    temp_cache_total += capacities[i];
+  }
+  if (cache)
+    pthread_mutex_unlock(&temp_cache_mutex);
 }
 
 MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
@@ -107,6 +177,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
 
   // The temporaries, contiguous [B or 1, L or 1, cols] of 4-byte elements.
   void *temps[MAX_TEMPS] = {NULL};
+  size_t capacities[MAX_TEMPS] = {0};
   mha_rt_memref temp_memrefs[MAX_TEMPS];
   for (int64_t i = 0; i < num_temps; ++i) {
     const int64_t *tw = temp_words + i * MHA_SIG_TEMP_WORDS;
@@ -115,7 +186,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     int64_t tokens = shape == MHA_TEMP_FIXED ? 1 : len;
     int64_t cols = tw[MHA_SIG_TEMP_COLS], elems, bytes;
     if (shape < MHA_TEMP_PER_TOKEN || shape > MHA_TEMP_FIXED) {
-      free_temps(temps, (int)i);
+      free_temps(temps, capacities, (int)i);
       MHA_RT_FAIL(MHA_ERR_INTERNAL,
                   "%s: temporary %" PRId64 " has an unknown shape %" PRId64,
                   c.name, i, shape);
@@ -123,7 +194,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     if (cols < 1 || __builtin_mul_overflow(rows, tokens, &elems) ||
         __builtin_mul_overflow(elems, cols, &elems) ||
         __builtin_mul_overflow(elems, (int64_t)sizeof(float), &bytes)) {
-      free_temps(temps, (int)i);
+      free_temps(temps, capacities, (int)i);
       MHA_RT_FAIL(MHA_ERR_SHAPE,
                   "%s: temporary %" PRId64 " (%" PRId64 " x %" PRId64
                   " x %" PRId64 " elements) is too large",
@@ -131,9 +202,9 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     }
     // 64-byte aligned rows start on cache lines when cols allows it.
     size_t rounded = ((size_t)bytes + 63) / 64 * 64;
-    temps[i] = alloc_temp(rounded);
+    temps[i] = take_temp(rounded, &capacities[i]);
     if (!temps[i]) {
-      free_temps(temps, (int)i);
+      free_temps(temps, capacities, (int)i);
       MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
                   "%s: could not allocate the %" PRId64
                   "-byte temporary %" PRId64,
@@ -160,7 +231,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   }
   uint8_t *alive = (uint8_t *)malloc((size_t)(2 * max_heads + 1));
   if (!alive) {
-    free_temps(temps, (int)num_temps);
+    free_temps(temps, capacities, (int)num_temps);
     MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: could not allocate the head masks",
                 c.name);
   }
@@ -187,7 +258,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     int64_t heads = pw[MHA_SIG_PHASE_HEADS], rows = pw[MHA_SIG_PHASE_ROWS];
     if (heads < 0 || rows < 1) {
       free(alive);
-      free_temps(temps, (int)num_temps);
+      free_temps(temps, capacities, (int)num_temps);
       MHA_RT_FAIL(MHA_ERR_INTERNAL,
                   "%s: phase %" PRId64 " of the signature is malformed", c.name,
                   p);
@@ -200,7 +271,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     if (__builtin_mul_overflow(batch, heads, &items) ||
         __builtin_mul_overflow(items, g.tiles, &items)) {
       free(alive);
-      free_temps(temps, (int)num_temps);
+      free_temps(temps, capacities, (int)num_temps);
       MHA_RT_FAIL(MHA_ERR_SHAPE,
                   "%s: phase %" PRId64 " has too many work items", c.name, p);
     }
@@ -213,7 +284,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
               c.name, p, items, 1e3 * (seconds() - start));
   }
   free(alive);
-  free_temps(temps, (int)num_temps);
+  free_temps(temps, capacities, (int)num_temps);
   mha_rt_clear_error();
   return MHA_OK;
 }

@@ -739,7 +739,8 @@ namespace {
 // layer(x) -> y, both [B, L, 8], with three temporaries of each shape
 // (per batch [B, L, 3], per token [1, L, 2], fixed [1, 1, 5]) and two
 // phases: 2 heads x tiles of 4 rows, then 1 head x one tile whatever L.
-std::vector<int64_t> layerSignature(int64_t badShape = -1) {
+std::vector<int64_t> layerSignature(int64_t badShape = -1,
+                                    int64_t fixedCols = 5) {
   Dim b{MHA_SYM_BATCH, -1}, l{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_NONE, 8};
   std::vector<int64_t> sig = buildSignature(
       {{MHA_ROLE_LAYER_INPUT, {b, l, d}}, {MHA_ROLE_LAYER_OUTPUT, {b, l, d}}},
@@ -747,7 +748,7 @@ std::vector<int64_t> layerSignature(int64_t badShape = -1) {
   int64_t shapes[3] = {MHA_TEMP_PER_BATCH, MHA_TEMP_PER_TOKEN,
                        badShape >= 0 ? badShape : MHA_TEMP_FIXED};
   sig.insert(sig.end(), {3, 2});
-  sig.insert(sig.end(), {shapes[0], 3, shapes[1], 2, shapes[2], 5});
+  sig.insert(sig.end(), {shapes[0], 3, shapes[1], 2, shapes[2], fixedCols});
   sig.insert(sig.end(), {2, 4, 0, 1, int64_t(1) << 40, 0});
   return sig;
 }
@@ -764,11 +765,21 @@ struct LayerItem {
 std::mutex layerMutex;
 std::set<LayerItem> layerItems;
 std::vector<mha_memref3> layerTemps;
+// What the first item found in the fixed temporary's first element before
+// it wrote kLayerMark there.
+constexpr float kLayerMark = 1234.5f;
+float layerMarkFound = 0.0f;
 
 void fakeLayerWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
                    int64_t t, const uint8_t *) {
   std::lock_guard<std::mutex> lock(layerMutex);
   layerItems.insert({phase, b, h, t});
+  if (phase == 0 && b == 0 && h == 0 && t == 0) {
+    auto *fixed = static_cast<mha_memref3 *>(descriptors[4]);
+    float *first = static_cast<float *>(fixed->aligned);
+    layerMarkFound = *first;
+    *first = kLayerMark;
+  }
   layerTemps.clear();
   for (int i = 2; i < 5; ++i)
     layerTemps.push_back(*static_cast<mha_memref3 *>(descriptors[i]));
@@ -818,6 +829,31 @@ TEST(LaunchLayerTest, UnknownTemporaryShapeIsAnInternalError) {
             std::string::npos)
       << mha_last_error();
   EXPECT_TRUE(layerItems.empty());
+}
+
+} // namespace
+
+namespace {
+
+// A fixed temporary of 64 MB: above glibc's largest mmap threshold, so a
+// freed one goes back to the OS and a new one starts as zero pages; a
+// cached one keeps what the previous call wrote.
+constexpr int64_t kBigCols = int64_t(16) << 20;
+
+TEST(LaunchLayerTest, TemporariesAreReusedByTheNextCall) {
+  std::vector<int64_t> sig = layerSignature(-1, kBigCols);
+  ASSERT_EQ(launchLayer(sig, 1, 3), MHA_OK) << mha_last_error();
+  ASSERT_EQ(launchLayer(sig, 1, 3), MHA_OK) << mha_last_error();
+  EXPECT_EQ(layerMarkFound, kLayerMark);
+}
+
+TEST(LaunchLayerTest, TemporaryCacheCanBeTurnedOff) {
+  setenv("MHA_TEMP_CACHE", "0", 1);
+  std::vector<int64_t> sig = layerSignature(-1, kBigCols + 1024);
+  ASSERT_EQ(launchLayer(sig, 1, 3), MHA_OK) << mha_last_error();
+  ASSERT_EQ(launchLayer(sig, 1, 3), MHA_OK) << mha_last_error();
+  unsetenv("MHA_TEMP_CACHE");
+  EXPECT_EQ(layerMarkFound, 0.0f);
 }
 
 } // namespace
