@@ -71,7 +71,7 @@ static void *alloc_temp(size_t bytes) {
   return aligned_alloc(64, bytes);
 }
 
-/* Temporaries outlive a call in a small process-wide cache, so the next
+/* Temporaries outlive a call in a small library-wide cache, so the next
  * call of a layer of about the same size reuses them instead of faulting
  * fresh pages in (3-15% of a GPT-2-sized call, varying with the kernel's
  * huge-page compaction). At most TEMP_CACHE_SLOTS buffers and
