@@ -22,6 +22,7 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   MhaTilePassOptions tile;
   tile.rowsPerItem = options.rowsPerItem;
   tile.keysPerTile = options.keysPerTile;
+  tile.bandRows = options.bandRows;
   tile.vectorWidth = options.vectorWidth;
   tile.scoreRows = options.scoreRows;
   tile.scoreVectors = options.scoreVectors;

@@ -105,6 +105,11 @@ static cl::opt<int64_t> cols("cols",
                              cl::desc("Keys per kv tile (0: chosen per head "
                                       "dim)"),
                              cl::init(0), cl::cat(category));
+static cl::opt<int64_t>
+    bandRows("band-rows",
+             cl::desc("Query rows whose scores a kv step computes, normalises "
+                      "and applies together (0: chosen per head dim)"),
+             cl::init(0), cl::cat(category));
 static cl::opt<std::string>
     runtimeLib("runtime-lib",
                cl::desc("Path of libmha_runtime.a (default: beside the tool)"),
@@ -253,8 +258,9 @@ int main(int argc, char **argv) {
                   "--gpu-sm90a-cols a multiple of 16 up to 256 and "
                   "--gpu-sm90a-warpgroups in [1, 4]");
   }
-  if (rows < 0 || cols < 0)
-    return fail("--rows and --cols must be >= 0 (0: chosen by the compiler)");
+  if (rows < 0 || cols < 0 || bandRows < 0)
+    return fail("--rows, --cols and --band-rows must be >= 0 (0: chosen by "
+                "the compiler)");
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -409,6 +415,7 @@ int main(int argc, char **argv) {
   mha::MhaCpuPipelineOptions pipelineOptions;
   pipelineOptions.rowsPerItem = rows;
   pipelineOptions.keysPerTile = cols;
+  pipelineOptions.bandRows = bandRows;
   if (!microKernel.empty()) {
     if (microKernel.size() != 4 ||
         llvm::any_of(microKernel, [](int64_t v) { return v < 1 || v > 16; }))

@@ -19,6 +19,11 @@ struct MhaCpuPipelineOptions
   PassOptions::Option<int64_t> keysPerTile{
       *this, "cols", llvm::cl::desc("Keys per kv tile (0: chosen per head dim)"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> bandRows{
+      *this, "band-rows",
+      llvm::cl::desc("Query rows per score band of a step (0: chosen per head "
+                     "dim)"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> vectorWidth{
       *this, "vector-width",
       llvm::cl::desc("f32 lanes per vector (16: AVX-512, 8: AVX2)"),

@@ -13,7 +13,10 @@
 //      row kept for phase 5;
 //   5. acc = alpha * acc + P . V, a micro-kernel of outputRows x
 //      outputVectors accumulators held in registers across the key loop.
-// Rows past the tile's last row are clamped to it: their lanes duplicate
+// Phases 3-5 run band by band, a band being as many rows as the score
+// scratch holds: keys and values are packed once for the whole tile of
+// rows, while the scores of a band stay in cache between the phases.
+// Rows past a band's last row are clamped to it: their lanes duplicate
 // its work, so the micro-kernels need no remainder versions.
 //
 // With `bf16_pairs` micro-kernels (AVX512-BF16) phases 1, 2, 3 and 5 work on
@@ -48,6 +51,9 @@ struct StepLowering {
   int64_t vw, sRows, sVecs, oRows, oVecs;
   int64_t headDim, cols, paddedValueDim, valueDim;
   Value rows, keys;
+  /// The band of rows [bandBegin, bandEnd) phases 3-5 work on; its scores
+  /// are rows [0, bandEnd - bandBegin) of the score scratch.
+  Value bandBegin, bandEnd;
   VectorType vecType;
   bool bf16Pairs;
 
@@ -70,6 +76,8 @@ struct StepLowering {
   }
 
   Value idx(int64_t v) { return e.idx(v); }
+  /// The score scratch row of tile row `r` of the current band.
+  Value scoreRow(Value r) { return e.isub(r, bandBegin); }
   /// An index value cast to i32 and broadcast to a vector of i32.
   Value broadcast32(Value index) {
     Value v = arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
@@ -167,6 +175,22 @@ struct StepLowering {
   Value dot(Value acc, Value x, Value y) {
     return x86vector::DotBF16Op::create(b, loc, acc, x, y);
   }
+  /// Combines the lanes of `v` halves first: log2(vw) vector operations
+  /// where vector.reduction of f32 adds is one chain of vw scalar adds (and
+  /// of maximumf, of NaN checks).
+  template <typename Fn>
+  Value reduceLanes(Value v, Fn combine) {
+    for (int64_t n = vw; n > 1; n /= 2) {
+      SmallVector<int64_t> low, high;
+      for (int64_t i = 0; i < n / 2; ++i) {
+        low.push_back(i);
+        high.push_back(n / 2 + i);
+      }
+      v = combine(vector::ShuffleOp::create(b, loc, v, v, low),
+                  vector::ShuffleOp::create(b, loc, v, v, high));
+    }
+    return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{0});
+  }
 
   void packKeys();
   void packKeyPairs();
@@ -182,6 +206,30 @@ struct StepLowering {
   /// may see, in [0, keys]: the micro-kernels of rows up to r stop there
   /// (keys past it are masked for all of them). `keys` for unmasked steps.
   Value getVisibleKeyEnd(Value r);
+
+  /// Runs `phases` (3-5) on each band of as many rows as the score
+  /// scratch has: the packed keys and values serve every band, while a
+  /// band's scores stay in L1 or L2. A band that sees no key of the tile
+  /// (above the diagonal) is skipped: its state would not change.
+  template <typename Fn>
+  void forEachBand(Fn phases) {
+    Value scratch = op.getScoreScratch();
+    Value band = memref::DimOp::create(b, loc, scratch, 0);
+    auto loop = scf::ForOp::create(b, loc, idx(0), rows, band);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    bandBegin = loop.getInductionVar();
+    bandEnd =
+        arith::MinSIOp::create(b, loc, e.iadd(bandBegin, band), rows);
+    // Recorded scores need every row written, -inf where invisible.
+    if (op.getMasked() && !op.getScoresOut()) {
+      Value sees = e.icmp(arith::CmpIPredicate::sgt,
+                          getVisibleKeyEnd(e.isub(bandEnd, idx(1))), idx(0));
+      auto ifOp = scf::IfOp::create(b, loc, sees, /*withElseRegion=*/false);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+    }
+    phases();
+  }
 
   void computeScores();
   void computeScoresBf16();
@@ -275,8 +323,8 @@ Value StepLowering::getVisibleKeyEnd(Value r) {
 void StepLowering::computeScores() {
   Value query = op.getQuery(), kt = op.getKeyScratch();
   Value scores = op.getScoreScratch();
-  Value lastRow = e.isub(rows, idx(1));
-  forLoop(idx(0), rows, sRows, [&](Value r0) {
+  Value lastRow = e.isub(bandEnd, idx(1));
+  forLoop(bandBegin, bandEnd, sRows, [&](Value r0) {
     SmallVector<Value> qRows;
     for (int64_t i = 0; i < sRows; ++i)
       qRows.push_back(
@@ -310,7 +358,7 @@ void StepLowering::computeScores() {
       for (int64_t i = 0; i < sRows; ++i)
         for (int64_t j = 0; j < sVecs; ++j)
           store(loop.getResult(i * sVecs + j), scores,
-                ValueRange{e.iadd(r0, idx(i)), cs[j]});
+                ValueRange{scoreRow(qRows[i]), cs[j]});
     });
   });
 }
@@ -375,8 +423,8 @@ void StepLowering::packValuePairs() {
 void StepLowering::computeScoresBf16() {
   Value query = op.getQuery(), kp = op.getKeyScratch();
   Value scores = op.getScoreScratch();
-  Value lastRow = e.isub(rows, idx(1));
-  forLoop(idx(0), rows, sRows, [&](Value r0) {
+  Value lastRow = e.isub(bandEnd, idx(1));
+  forLoop(bandBegin, bandEnd, sRows, [&](Value r0) {
     SmallVector<Value> qRows;
     for (int64_t i = 0; i < sRows; ++i)
       qRows.push_back(
@@ -409,7 +457,7 @@ void StepLowering::computeScoresBf16() {
       for (int64_t i = 0; i < sRows; ++i)
         for (int64_t j = 0; j < sVecs; ++j)
           store(loop.getResult(i * sVecs + j), scores,
-                ValueRange{e.iadd(r0, idx(i)), cs[j]});
+                ValueRange{scoreRow(qRows[i]), cs[j]});
     });
   });
 }
@@ -420,8 +468,8 @@ void StepLowering::computeScoresBf16() {
 void StepLowering::accumulateValuesBf16() {
   Value acc = op.getAcc(), scores = op.getScoreScratch();
   Value alphas = op.getAlphaScratch(), vp = op.getValueScratch();
-  Value lastRow = e.isub(rows, idx(1));
-  forLoop(idx(0), rows, oRows, [&](Value r0) {
+  Value lastRow = e.isub(bandEnd, idx(1));
+  forLoop(bandBegin, bandEnd, oRows, [&](Value r0) {
     SmallVector<Value> rs;
     for (int64_t i = 0; i < oRows; ++i)
       rs.push_back(arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
@@ -450,7 +498,7 @@ void StepLowering::accumulateValuesBf16() {
             for (int64_t j = 0; j < oVecs; ++j)
               vv.push_back(loadPairs(vp, q, pairCols[j]));
             for (int64_t i = 0; i < oRows; ++i) {
-              Value pb = broadcastPair(scores, rs[i], q);
+              Value pb = broadcastPair(scores, scoreRow(rs[i]), q);
               for (int64_t j = 0; j < oVecs; ++j)
                 next.push_back(dot(accs[i * oVecs + j], pb, vv[j]));
             }
@@ -474,6 +522,12 @@ void StepLowering::softmaxRows() {
   Value negInfVec = broadcast(negInf);
   Value keyPos = spec.keyPos;
   int64_t numVecs = cols / vw;
+  auto selectMax = [&](Value x, Value y) { return e.selectMax(x, y); };
+  auto add = [&](Value x, Value y) { return e.fadd(x, y); };
+  // Scores in log2 units: one multiply by scale * log2(e) unless softcap or
+  // ALiBi come between the two.
+  bool foldLog2e = !spec.softcap && !spec.hasAlibi;
+  Value scoreScale = foldLog2e ? e.fmul(spec.scale, e.f32(kLog2e)) : spec.scale;
   // Clamps a tile-relative key bound to [-1, cols] and casts it to i32.
   auto relBound = [&](Value bound) -> Value {
     Value rel = e.isub(bound, keyPos);
@@ -482,7 +536,8 @@ void StepLowering::softmaxRows() {
     return broadcast32(rel);
   };
 
-  forLoop(idx(0), rows, 1, [&](Value r) {
+  forLoop(bandBegin, bandEnd, 1, [&](Value r) {
+    Value sr = scoreRow(r);
     // Bounds of the visible keys of this row, relative to the tile:
     // visible iff (c in [lo, hi]) or c < sinkEnd, and c < keys always.
     Value p = e.iadd(spec.queryPos, r);
@@ -494,14 +549,14 @@ void StepLowering::softmaxRows() {
         b, loc, b.getF32Type(),
         arith::IndexCastOp::create(b, loc, b.getI64Type(),
                                    e.isub(p, keyPos)));
-    Value scaleV = broadcast(spec.scale);
+    Value scaleV = broadcast(scoreScale);
     Value log2eV = broadcast(e.f32(kLog2e));
 
     // Pass 1: final scores in log2 units, -inf where invisible; row max.
     Value rowMaxV = negInfVec;
     for (int64_t j = 0; j < numVecs; ++j) {
       Value c = idx(j * vw);
-      Value s = e.fmul(load(scores, ValueRange{r, c}), scaleV);
+      Value s = e.fmul(load(scores, ValueRange{sr, c}), scaleV);
       if (spec.softcap) {
         Value cap = broadcast(e.f32(*spec.softcap));
         s = e.fmul(cap, math::TanhOp::create(b, loc, e.fdiv(s, cap)));
@@ -518,7 +573,8 @@ void StepLowering::softmaxRows() {
         Value dist = math::AbsFOp::create(b, loc, e.fsub(broadcast(rowPos), cF));
         s = e.fsub(s, e.fmul(broadcast(spec.slope), dist));
       }
-      s = e.fmul(s, log2eV);
+      if (!foldLog2e)
+        s = e.fmul(s, log2eV);
       Value cI = arith::ConstantOp::create(
           b, loc, DenseElementsAttr::get(i32Vec, ArrayRef<int32_t>(lanes)));
       Value vis = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, cI,
@@ -532,17 +588,18 @@ void StepLowering::softmaxRows() {
         vis = e.andi(vis, e.ori(inWindow, isSink));
       }
       s = e.select(vis, s, negInfVec);
-      store(s, scores, ValueRange{r, c});
+      store(s, scores, ValueRange{sr, c});
       if (Value out = op.getScoresOut()) {
         // Lanes past the memref's keys are masked off by the transfer.
         vector::TransferWriteOp::create(b, loc, s, out,
                                         ValueRange{r, e.iadd(keyPos, c)},
                                         ArrayRef<bool>{false});
       }
-      rowMaxV = e.fmax(rowMaxV, s);
+      // A NaN score is left out of the max; it still reaches P (exp2 of
+      // NaN is NaN) and so the row's sum and output.
+      rowMaxV = e.selectMax(s, rowMaxV);
     }
-    Value tileMax = vector::ReductionOp::create(
-        b, loc, vector::CombiningKind::MAXIMUMF, rowMaxV);
+    Value tileMax = reduceLanes(rowMaxV, selectMax);
     Value mOld = memref::LoadOp::create(b, loc, op.getRowMax(), r);
     Value lOld = memref::LoadOp::create(b, loc, op.getRowSum(), r);
     Value mNew = e.fmax(mOld, tileMax);
@@ -551,17 +608,16 @@ void StepLowering::softmaxRows() {
     Value minExp = e.f32(kMinExponent);
     Value alpha = e.exp2(e.fmax(e.fsub(mOld, mUse), minExp));
 
-    // Pass 2: P = exp2(u - m) over S, row sums.
+    // Pass 2: P = exp2(u - m) over S, row sums. Invisible keys have
+    // u = -inf and exp2(-inf) = 0 exactly.
     Value mUseV = broadcast(mUse), minExpV = broadcast(minExp);
     Value zeroV = broadcast(e.f32(0.0f));
     Value sumV = zeroV, entV = zeroV;
     for (int64_t j = 0; j < numVecs; ++j) {
       Value c = idx(j * vw);
-      Value u = load(scores, ValueRange{r, c});
-      Value x = e.fmax(e.fsub(u, mUseV), minExpV);
+      Value u = load(scores, ValueRange{sr, c});
+      Value x = e.fsub(u, mUseV);
       Value pv = e.exp2(x);
-      pv = e.select(e.fcmp(arith::CmpFPredicate::OEQ, u, negInfVec), zeroV,
-                    pv);
       if (bf16Pairs) {
         // vw bf16 = vw/2 pairs, each stored as one f32 slot at S[r, j vw/2]:
         // slots this row has already read.
@@ -570,16 +626,17 @@ void StepLowering::softmaxRows() {
         rounded = vector::BitCastOp::create(
             b, loc, VectorType::get({vw / 2}, b.getF32Type()), rounded);
         vector::StoreOp::create(b, loc, rounded, scores,
-                                ValueRange{r, idx(j * vw / 2)});
+                                ValueRange{sr, idx(j * vw / 2)});
       } else {
-        store(pv, scores, ValueRange{r, c});
+        store(pv, scores, ValueRange{sr, c});
       }
       sumV = e.fadd(sumV, pv);
+      // p x with x clamped: 0 (not 0 * -inf) for invisible keys.
       if (trackEntropy)
-        entV = vector::FMAOp::create(b, loc, pv, x, entV);
+        entV = vector::FMAOp::create(b, loc, pv, e.selectMax(x, minExpV),
+                                     entV);
     }
-    Value tileSum = vector::ReductionOp::create(
-        b, loc, vector::CombiningKind::ADD, sumV);
+    Value tileSum = reduceLanes(sumV, add);
     memref::StoreOp::create(b, loc, mNew, op.getRowMax(), r);
     memref::StoreOp::create(b, loc, e.fadd(e.fmul(alpha, lOld), tileSum),
                             op.getRowSum(), r);
@@ -591,8 +648,7 @@ void StepLowering::softmaxRows() {
       Value shift = e.select(
           e.fcmp(arith::CmpFPredicate::OEQ, lOld, e.f32(0.0f)), e.f32(0.0f),
           e.fmul(e.fsub(mOld, mUse), lOld));
-      Value tileEnt = vector::ReductionOp::create(
-          b, loc, vector::CombiningKind::ADD, entV);
+      Value tileEnt = reduceLanes(entV, add);
       memref::StoreOp::create(
           b, loc, e.fadd(e.fmul(alpha, e.fadd(tOld, shift)), tileEnt),
           op.getRowEntropy(), r);
@@ -604,8 +660,8 @@ void StepLowering::softmaxRows() {
 void StepLowering::accumulateValues(Value values) {
   Value acc = op.getAcc(), scores = op.getScoreScratch();
   Value alphas = op.getAlphaScratch();
-  Value lastRow = e.isub(rows, idx(1));
-  forLoop(idx(0), rows, oRows, [&](Value r0) {
+  Value lastRow = e.isub(bandEnd, idx(1));
+  forLoop(bandBegin, bandEnd, oRows, [&](Value r0) {
     SmallVector<Value> rs;
     for (int64_t i = 0; i < oRows; ++i)
       rs.push_back(arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
@@ -631,8 +687,8 @@ void StepLowering::accumulateValues(Value values) {
             for (int64_t j = 0; j < oVecs; ++j)
               vv.push_back(load(values, ValueRange{c, ds[j]}));
             for (int64_t i = 0; i < oRows; ++i) {
-              Value pb = broadcast(
-                  memref::LoadOp::create(b, loc, scores, ValueRange{rs[i], c}));
+              Value pb = broadcast(memref::LoadOp::create(
+                  b, loc, scores, ValueRange{scoreRow(rs[i]), c}));
               for (int64_t j = 0; j < oVecs; ++j)
                 next.push_back(
                     vector::FMAOp::create(b, loc, pb, vv[j], accs[i * oVecs + j]));
@@ -671,15 +727,19 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
     if (lowering.bf16Pairs) {
       lowering.packKeyPairs();
       lowering.packValuePairs();
-      lowering.computeScoresBf16();
-      lowering.softmaxRows();
-      lowering.accumulateValuesBf16();
+      lowering.forEachBand([&] {
+        lowering.computeScoresBf16();
+        lowering.softmaxRows();
+        lowering.accumulateValuesBf16();
+      });
     } else {
       lowering.packKeys();
       Value values = lowering.packValues();
-      lowering.computeScores();
-      lowering.softmaxRows();
-      lowering.accumulateValues(values);
+      lowering.forEachBand([&] {
+        lowering.computeScores();
+        lowering.softmaxRows();
+        lowering.accumulateValues(values);
+      });
     }
     rewriter.eraseOp(op);
     return success();

@@ -2,20 +2,31 @@
 
 // An unmasked f16 step: keys are packed transposed with 16x16 vector
 // transposes (lowered to shuffles here, before a canonicalizer can scalarise
-// them), values widened into their scratch; S = Q.K^T keeps 4x4 vector
-// accumulators in registers across the head dim; the softmax reduces each
-// row's max and sum over key vectors (keys past the tile are masked, no
-// window compares); P.V keeps 4x1 accumulators across the keys.
+// them), values widened into their scratch; then, for each band of 64 rows
+// (the score scratch's), S = Q.K^T keeps 4x4 vector accumulators in
+// registers across the head dim; the softmax takes each row's max over key
+// vectors with compare-and-select (one vmaxps) and reduces it and the sum
+// halves first, down to one lane (keys past the tile are masked, no window
+// compares); P.V keeps 4x1 accumulators across the keys.
 // CHECK-LABEL: func.func @step_unmasked
 // CHECK:         vector.load %{{.+}} : memref<?x16xf16, strided<[?, 1], offset: ?>>, vector<16xf16>
 // CHECK:         vector.shuffle
 // CHECK:         arith.extf {{.*}} : vector<16xf16> to vector<16xf32>
+// CHECK:         scf.for %[[BAND:.+]] = %c0 to %{{.+}} step %c64 {
+// CHECK-NOT:       scf.if
+// CHECK:           scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c4
 // CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-COUNT-16: vector.fma
-// CHECK:         vector.reduction <maximumf>
+// CHECK:         arith.cmpf ogt, %{{.+}} : vector<16xf32>
+// CHECK-NOT:     arith.maximumf {{.*}} : vector<16xf32>
 // CHECK-NOT:     arith.cmpi sge
+// CHECK:         vector.shuffle %{{.+}} [0, 1, 2, 3, 4, 5, 6, 7] : vector<16xf32>, vector<16xf32>
+// CHECK:         arith.cmpf ogt, %{{.+}} : vector<8xf32>
+// CHECK:         vector.extract %{{.+}}[0] : f32 from vector<1xf32>
 // CHECK:         math.exp2
-// CHECK:         vector.reduction <add>
+// CHECK:         vector.shuffle %{{.+}} [8, 9, 10, 11, 12, 13, 14, 15] : vector<16xf32>, vector<16xf32>
+// CHECK:         arith.addf %{{.+}} : vector<8xf32>
+// CHECK-NOT:     vector.reduction
 // CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-COUNT-4: vector.fma
 func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 1], offset: ?>>, %v: memref<?x16xf16, strided<[?, 1], offset: ?>>,
@@ -38,9 +49,13 @@ func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 
 // need no padding are read in place (no widening loop). The S micro-kernel
 // of a row block stops at the last key its last row sees: one past
 // min(p, p + window_right), or the sink end, relative to the tile, in
-// [0, keys]; the P.V kernel stops there too.
+// [0, keys]; the P.V kernel stops there too. A band of rows whose last row
+// sees no key of the tile is skipped.
 // CHECK-LABEL: func.func @step_masked
 // CHECK-NOT:     arith.extf
+// CHECK:         scf.for %{{.+}} = %c0 to %{{.+}} step %c64 {
+// CHECK:           %[[SEES:.+]] = arith.cmpi sgt, %{{.+}}, %c0 : index
+// CHECK:           scf.if %[[SEES]] {
 // CHECK:         %[[BOUND:.+]] = arith.maxsi %{{.+}}, %{{.+}} : index
 // CHECK:         %[[REL:.+]] = arith.subi %[[BOUND]], %{{.+}} : index
 // CHECK:         %[[LO:.+]] = arith.maxsi %[[REL]], %c0 : index
@@ -68,6 +83,31 @@ func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x
       scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
       {causal, masked, has_alibi, softcap = 20.0 : f32, track_entropy,
        micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 2, scoreVectors = 2, outputRows = 2, outputVectors = 1>}
+  return
+}
+
+// -----
+
+// A score scratch of 8 rows for a tile of up to 64: the keys are packed
+// once, then phases 3-5 run on bands of 8 rows whose scores sit at rows
+// r - band of the scratch; rows past a band's end are clamped to its last.
+// CHECK-LABEL: func.func @step_bands
+// CHECK:         scf.for %[[BAND:.+]] = %c0 to %[[ROWS:.+]] step %c8 {
+// CHECK:           %[[END:.+]] = arith.minsi %{{.+}}, %[[ROWS]] : index
+// CHECK:           %[[LAST:.+]] = arith.subi %[[END]], %c1 : index
+// CHECK:           scf.for %[[R0:.+]] = %[[BAND]] to %[[END]] step %c4 {
+// CHECK:             %[[ROW:.+]] = arith.minsi %[[R0]], %[[LAST]] : index
+// CHECK:             %[[SROW:.+]] = arith.subi %[[ROW]], %[[BAND]] : index
+// CHECK:             vector.store %{{.+}}, %{{.+}}[%[[SROW]], %{{.+}}] : memref<8x32xf32>, vector<16xf32>
+func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>,
+                      %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                      %kt: memref<16x32xf32>, %vp: memref<32x16xf32>, %s: memref<8x32xf32>, %alpha: memref<64xf32>,
+                      %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xf32>, memref<?x16xf32>)
+      outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %alpha : memref<16x32xf32>, memref<32x16xf32>, memref<8x32xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 2, outputRows = 4, outputVectors = 1>}
   return
 }
 

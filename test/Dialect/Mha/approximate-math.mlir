@@ -1,12 +1,25 @@
 // RUN: mha-opt %s -mha-approximate-math | FileCheck %s
 
-// exp2 becomes 2^round(x) (exponent bits) times a polynomial of the rest;
-// log2 and tanh become polynomials: no libm function is left (roundeven is
-// one instruction, vrndscaleps / roundps).
+// exp2 becomes 2^round(x) (exponent bits) times a polynomial of the rest:
+// x clamped to [-127, 127] by compare and select (NaN passes), rounded by
+// adding 1.5 * 2^23, whose low mantissa bits shifted into the exponent
+// field give 2^k; no float-to-int conversion, no NaN check. log2 and tanh
+// become polynomials: no libm function is left.
 // CHECK-LABEL: func.func @softmax_math
-// CHECK:         arith.maxnumf %{{.*}}, %{{.*}} : vector<16xf32>
-// CHECK:         math.roundeven %{{.*}} : vector<16xf32>
-// CHECK:         arith.shli %{{.*}}, %{{.*}} : vector<16xi32>
+// CHECK-DAG:     %[[LOW:.+]] = arith.constant dense<-1.270000e+02> : vector<16xf32>
+// CHECK-DAG:     %[[HIGH:.+]] = arith.constant dense<1.270000e+02> : vector<16xf32>
+// CHECK-DAG:     %[[MAGIC:.+]] = arith.constant dense<0x4B400000> : vector<16xf32>
+// CHECK:         %[[BELOW:.+]] = arith.cmpf olt, %[[X:.+]], %[[LOW]] : vector<16xf32>
+// CHECK:         %[[X1:.+]] = arith.select %[[BELOW]], %[[LOW]], %[[X]]
+// CHECK:         %[[ABOVE:.+]] = arith.cmpf ogt, %[[X1]], %[[HIGH]] : vector<16xf32>
+// CHECK:         %[[X2:.+]] = arith.select %[[ABOVE]], %[[HIGH]], %[[X1]]
+// CHECK:         %[[SHIFTED:.+]] = arith.addf %[[X2]], %[[MAGIC]] : vector<16xf32>
+// CHECK:         %[[K:.+]] = arith.subf %[[SHIFTED]], %[[MAGIC]] : vector<16xf32>
+// CHECK:         arith.subf %[[X2]], %[[K]] : vector<16xf32>
+// CHECK:         %[[BITS:.+]] = arith.bitcast %[[SHIFTED]] : vector<16xf32> to vector<16xi32>
+// CHECK:         arith.shli %[[BITS]], %{{.*}} : vector<16xi32>
+// CHECK-NOT:     arith.fptosi
+// CHECK-NOT:     arith.cmpf uno
 // CHECK-NOT:     math.exp2
 // CHECK-NOT:     math.exp
 // CHECK-NOT:     math.log2

@@ -15,7 +15,7 @@
 // CHECK-SAME: memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, %{{.+}}: memref<64x64xf32, strided<[?, 1], offset: ?>>
 // CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 256, 192, phaseMasked = 0, 0, 0, 1, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 512, 192, phaseMasked = 0, 0, 0, 1, 0>
 // The RoPE angles are computed in f64.
 // CHECK: math.cos %{{.+}} : f64
 // CHECK: math.sin %{{.+}} : f64
@@ -54,7 +54,7 @@ func.func @gqa_rope_pruned(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: 
 // packed weights are 4 panels of 32 rows x 64 columns.
 // CHECK-LABEL: func.func @biases__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<query_bias>, #mha.role<key_bias>, #mha.role<value_bias>, #mha.role<out_bias>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 32, 32, 32, 8192, tempShapes = 1, 1, 1, 1, 2, phaseHeads = 4, 3, 2, 1, phaseRows = 1099511627776, 192, 256, 192, phaseMasked = 0, 0, 1, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 32, 32, 32, 8192, tempShapes = 1, 1, 1, 1, 2, phaseHeads = 4, 3, 2, 1, phaseRows = 1099511627776, 192, 512, 192, phaseMasked = 0, 0, 1, 0>
 func.func @biases(%x: tensor<2x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<32x32xbf16>, %wv: tensor<32x32xbf16>, %wo: tensor<32x32xbf16>, %bq: tensor<32xbf16>, %bk: tensor<32xbf16>, %bv: tensor<32xbf16>, %bo: tensor<32xbf16>) -> tensor<2x?x32xbf16> {
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 2, has_qkv_bias, has_out_bias}
      : tensor<2x?x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16> -> tensor<2x?x32xbf16>

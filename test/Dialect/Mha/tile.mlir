@@ -1,24 +1,26 @@
 // RUN: mha-opt %s -split-input-file -mha-tile -verify-diagnostics | FileCheck %s
-// RUN: mha-opt %s -split-input-file -mha-tile="rows=8 cols=32 vector-width=8 score-rows=2" -verify-diagnostics | FileCheck %s --check-prefix=OPTS
+// RUN: mha-opt %s -split-input-file -mha-tile="rows=8 cols=32 band-rows=4 vector-width=8 score-rows=2" -verify-diagnostics | FileCheck %s --check-prefix=OPTS
 // RUN: mha-opt %s -split-input-file -mha-tile="bf16-dot=true" -verify-diagnostics | FileCheck %s --check-prefix=BF16DOT
 // RUN: mha-opt %s -split-input-file -mha-tile="bf16-dot=true vector-width=8" -verify-diagnostics | FileCheck %s --check-prefix=BF16AVX2
 
 // Plain attention becomes a work-item kernel with the C interface and an
 // entry point naming the exported function; the tensors become strided
 // memrefs and (b, h, t, alive) follow them. Tiles are chosen from the head
-// dim and the masks (256 query rows where every key is visible, 128 keys
-// for D = 16); the query rows are packed in f32 once, and each step gets
-// scratch buffers and its micro-kernel shape.
+// dim and the masks (512 query rows where every key is visible, 128 keys
+// for D = 16, scores in bands of 64 rows); f32 query rows are read in
+// place, and each step gets scratch buffers and its micro-kernel shape.
 // CHECK-LABEL: func.func @plain__kernel
 // CHECK-SAME:    %{{[a-z0-9]+}}: memref<?x4x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-SAME:    %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: i1
 // CHECK-SAME:    llvm.emit_c_interface
-// CHECK-SAME:    mha.entry_point = #mha.entry_point<name = "plain", rowsPerItem = 256, gridHeads = 4, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>]
-// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<256x16xf32>
-// CHECK:         %[[QP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<256x16xf32>
+// CHECK-SAME:    mha.entry_point = #mha.entry_point<name = "plain", rowsPerItem = 512, gridHeads = 4, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>]
+// CHECK:         %[[ACC:.+]] = memref.alloca() {alignment = 64 : i64} : memref<512x16xf32>
+// CHECK-NOT:     memref.alloca() {alignment = 64 : i64} : memref<512x16xf32>
 // CHECK:         memref.alloca() {alignment = 64 : i64} : memref<16x128xf32>
+// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<128x16xf32>
+// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<64x128xf32>
 // CHECK:         scf.for
-// CHECK:           vector.store %{{.+}}, %[[QP]]
+// CHECK:           vector.store %{{.+}}, %[[ACC]]
 // CHECK:         scf.if
 // CHECK:           scf.for
 // CHECK:             mha.online_softmax_step
@@ -30,6 +32,7 @@
 // OPTS-SAME:    rowsPerItem = 8
 // OPTS:         memref.alloca() {alignment = 64 : i64} : memref<8x16xf32>
 // OPTS:         memref.alloca() {alignment = 64 : i64} : memref<16x32xf32>
+// OPTS:         memref.alloca() {alignment = 64 : i64} : memref<4x32xf32>
 // OPTS:         micro_kernel = #mha.micro_kernel<vectorWidth = 8, scoreRows = 2, scoreVectors = 2, outputRows = 4, outputVectors = 2>
 func.func @plain(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>, %v: tensor<?x4x?x16xf32>) -> tensor<?x4x?x16xf32> {
   %o = mha.attention %q, %k, %v : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32> -> tensor<?x4x?x16xf32>
@@ -157,11 +160,11 @@ func.func @wide(%q: tensor<1x2x8x2048xf32>, %k: tensor<1x2x8x2048xf32>, %v: tens
 // pairs, [D/2, 2C] and [C/2, 2 Dvp] (Dv = 24 padded to 32). Without the
 // option, or with 8 lanes, bf16 runs the FMA micro-kernels on f32 scratch.
 // BF16DOT-LABEL: func.func @bf16_pairs__kernel
-// BF16DOT-NOT:     memref<256x32xf32>, vector<32xf32>
+// BF16DOT-NOT:     memref<512x32xf32>, vector<32xf32>
 // BF16DOT:         memref.alloca() {alignment = 64 : i64} : memref<16x256xbf16>
 // BF16DOT:         memref.alloca() {alignment = 64 : i64} : memref<64x64xbf16>
 // BF16DOT:         mha.online_softmax_step ins(%{{.+}}, %{{.+}}, %{{.+}} : memref<?x32xbf16, strided<[?, 1], offset: ?>>,
-// BF16DOT-SAME:      scratch({{.*}} : memref<16x256xbf16>, memref<64x64xbf16>, memref<256x128xf32>, memref<256xf32>)
+// BF16DOT-SAME:      scratch({{.*}} : memref<16x256xbf16>, memref<64x64xbf16>, memref<64x128xf32>, memref<512xf32>)
 // BF16DOT-SAME:      micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2, dot = bf16_pairs>
 // CHECK-LABEL: func.func @bf16_pairs__kernel
 // CHECK:         mha.online_softmax_step ins(%{{.+}}, %{{.+}}, %{{.+}} : memref<?x32xf32,
@@ -188,14 +191,14 @@ func.func @bf16_odd(%q: tensor<?x2x?x17xbf16>, %k: tensor<?x2x?x17xbf16>, %v: te
 
 // -----
 
-// q-tiles: 256 rows unless every head is windowed (then 128: a taller tile
-// spans more masked keys); causal alone keeps 256.
+// q-tiles: 512 rows unless every head is windowed (then 128: a taller tile
+// spans more masked keys); causal alone keeps 512.
 // CHECK-LABEL: func.func @causal_rows__kernel
-// CHECK-SAME:    rowsPerItem = 256
+// CHECK-SAME:    rowsPerItem = 512
 // CHECK-LABEL: func.func @windowed_rows__kernel
 // CHECK-SAME:    rowsPerItem = 128
 // CHECK-LABEL: func.func @half_windowed_rows__kernel
-// CHECK-SAME:    rowsPerItem = 256
+// CHECK-SAME:    rowsPerItem = 512
 func.func @causal_rows(%q: tensor<1x2x?x64xf32>, %k: tensor<1x2x?x64xf32>, %v: tensor<1x2x?x64xf32>) -> tensor<1x2x?x64xf32> {
   %o = mha.attention %q, %k, %v {causal} : tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x2x?x64xf32>
   return %o : tensor<1x2x?x64xf32>

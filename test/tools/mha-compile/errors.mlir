@@ -11,12 +11,13 @@
 // RUN: not mha-compile %s --target=tpu -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not mha-compile %t/missing.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: not mha-compile %s -o %t/lib.so --rows=-1 2>&1 | FileCheck %s --check-prefix=ROWS
+// RUN: not mha-compile %s -o %t/lib.so --band-rows=-4 2>&1 | FileCheck %s --check-prefix=ROWS
 // RUN: not mha-compile %s -o %t/lib.so --runtime-lib=%t/nope.a 2>&1 | FileCheck %s --check-prefix=RUNTIME
 // RUN: not mha-compile %S/Inputs/layer.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=LAYER
 // RUN: not mha-compile %S/Inputs/small_layer.mlir --target=nvptx -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPU-LAYER
 // RUN: not mha-compile %S/Inputs/invalid.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=INVALID
 // RUN: not mha-compile %S/Inputs/empty.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=EMPTY
-// RUN: not mha-compile %s -o %t/lib.so --rows=4096 2>&1 | FileCheck %s --check-prefix=SCRATCH
+// RUN: not mha-compile %s -o %t/lib.so --rows=16384 2>&1 | FileCheck %s --check-prefix=SCRATCH
 // RUN: not test -e %t/lib.so
 
 // EXT: mha-compile: error: cannot tell the artifact from '{{.*}}lib.dylib': the output must end in .so, .a or .o
@@ -27,12 +28,12 @@
 // GPUEXT: the output must end in .so, .a or .o (or .ptx)
 // TARGET: mha-compile: error: unknown --target 'tpu' (expected cpu or nvptx)
 // MISSING: mha-compile: error: cannot open input file '{{.*}}missing.mlir'
-// ROWS: mha-compile: error: --rows and --cols must be >= 0 (0: chosen by the compiler)
+// ROWS: mha-compile: error: --rows, --cols and --band-rows must be >= 0 (0: chosen by the compiler)
 // RUNTIME: mha-compile: error: cannot find the mha runtime library '{{.*}}nope.a'
 // LAYER: error: head dim D = 2048 is not supported by the CPU pipeline (at most 1024)
 // GPU-LAYER: error: mha.multi_head is compiled for the CPU only, after mha-expand-layer (mha-cpu-pipeline runs it); the GPU back end compiles mha.attention functions
 // INVALID: error: 'mha.attention' op query heads (6) must be a multiple of key/value heads (4)
-// SCRATCH: error: tiles of 4096 rows x 128 keys need {{[0-9]+}} bytes of scratch per work item, more than the 1048576 allowed: use smaller rows/cols
+// SCRATCH: error: tiles of 16384 rows x 128 keys need {{[0-9]+}} bytes of scratch per work item, more than the 1048576 allowed: use smaller rows/cols
 // EMPTY: mha-compile: error: '{{.*}}empty.mlir' has no public func.func to export
 
 func.func @f(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {

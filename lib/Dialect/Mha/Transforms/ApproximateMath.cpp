@@ -7,7 +7,9 @@
 // softmax's one transcendental per score, gets a direct expansion: 2^x =
 // 2^k * 2^r with k = round(x), r in [-1/2, 1/2], 2^r by a degree-6
 // polynomial (relative error below 2e-7) and 2^k built in the exponent
-// bits; cheaper than going through exp's range reduction.
+// bits; cheaper than going through exp's range reduction. It has no
+// float-to-int conversion, which is poison for NaN: a NaN input flows
+// through the arithmetic to a NaN result with no extra check.
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,8 +54,8 @@ struct SplitMathFma : OpRewritePattern<math::FmaOp> {
 };
 
 /// exp2 as described above, on f32 scalars and vectors. Inputs are clamped
-/// to [-127, 127] (2^-127 and below flush to zero, as the softmax wants);
-/// NaN stays NaN.
+/// to [-127, 127] (2^-127 and below flush to exactly zero, as the softmax
+/// wants for -inf); NaN stays NaN.
 struct ExpandExp2 : OpRewritePattern<math::Exp2Op> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(math::Exp2Op op,
@@ -78,10 +80,20 @@ struct ExpandExp2 : OpRewritePattern<math::Exp2Op> {
       return constant(intType, rewriter.getI32IntegerAttr(v));
     };
     Value x = op.getOperand();
-    Value clamped = arith::MinNumFOp::create(
-        rewriter, loc, arith::MaxNumFOp::create(rewriter, loc, x, f32(-127.0f)),
-        f32(127.0f));
-    Value k = math::RoundEvenOp::create(rewriter, loc, clamped);
+    // Compare-and-select clamps keep NaN and are one vmaxps / vminps each
+    // on x86 (maxnumf and minnumf add NaN checks).
+    auto clamp = [&](Value v, arith::CmpFPredicate outside, float bound) {
+      Value limit = f32(bound);
+      Value out = arith::CmpFOp::create(rewriter, loc, outside, v, limit);
+      return arith::SelectOp::create(rewriter, loc, out, limit, v).getResult();
+    };
+    Value clamped = clamp(clamp(x, arith::CmpFPredicate::OLT, -127.0f),
+                          arith::CmpFPredicate::OGT, 127.0f);
+    // Adding 1.5 * 2^23 rounds to an integer k (to nearest even) held in
+    // the low mantissa bits of `shifted`.
+    Value magic = f32(12582912.0f);
+    Value shifted = arith::AddFOp::create(rewriter, loc, clamped, magic);
+    Value k = arith::SubFOp::create(rewriter, loc, shifted, magic);
     Value r = arith::SubFOp::create(rewriter, loc, clamped, k);
     // Taylor coefficients of 2^r = e^(r ln 2), highest first.
     const float coefficients[] = {1.5403530393e-4f, 1.3333558146e-3f,
@@ -90,15 +102,14 @@ struct ExpandExp2 : OpRewritePattern<math::Exp2Op> {
     Value p = f32(coefficients[0]);
     for (float c : ArrayRef<float>(coefficients).drop_front())
       p = math::FmaOp::create(rewriter, loc, p, r, f32(c));
-    Value kInt = arith::FPToSIOp::create(rewriter, loc, intType, k);
-    Value bits = arith::ShLIOp::create(
-        rewriter, loc, arith::AddIOp::create(rewriter, loc, kInt, i32(127)),
-        i32(23));
+    // Shifting k's low 9 bits into the exponent field and adding the bias
+    // gives the bits of 2^k for k in [-127, 127] (0.0 for -127).
+    Value kBits = arith::BitcastOp::create(rewriter, loc, intType, shifted);
+    Value bits = arith::AddIOp::create(
+        rewriter, loc, arith::ShLIOp::create(rewriter, loc, kBits, i32(23)),
+        i32(127 << 23));
     Value scale = arith::BitcastOp::create(rewriter, loc, type, bits);
-    Value result = arith::MulFOp::create(rewriter, loc, p, scale);
-    Value isNan = arith::CmpFOp::create(rewriter, loc,
-                                        arith::CmpFPredicate::UNO, x, x);
-    rewriter.replaceOpWithNewOp<arith::SelectOp>(op, isNan, x, result);
+    rewriter.replaceOpWithNewOp<arith::MulFOp>(op, p, scale);
     return success();
   }
 };

@@ -66,7 +66,7 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (rowsPerItem < 0 || keysPerTile < 0 || vectorWidth < 1 ||
+    if (rowsPerItem < 0 || keysPerTile < 0 || bandRows < 0 || vectorWidth < 1 ||
         scoreRows < 0 || scoreVectors < 0 || outputRows < 0 ||
         outputVectors < 0) {
       module.emitError() << "mha-tile: tile options must be >= 0 and "
@@ -123,26 +123,28 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
     int64_t colsChoice = keysPerTile ? keysPerTile : headDim > 128 ? 64 : 128;
     colsChoice = roundUp(colsChoice, vw * sVecs);
     // Larger q-tiles pack each key tile for more rows (measured on AVX-512,
-    // D = 128: 128 rows beat 64 by 10-30%); the scratch of a work item
-    // (about 8 * rows * D bytes) stays in L2.
-    // 256 rows beat 128 by 5-8% without masks and 2-6% causal (f32 and
-    // bf16, D = 64 and 128, L = 1024..8192, 2 threads; the micro-kernels
-    // skip the keys past the diagonal); where every head is windowed a
-    // taller tile spans more masked keys and 128 is 5% faster.
+    // D = 128: 128 rows beat 64 by 10-30%, 256 beat 128 by 5-8%, 512 beat
+    // 256 by 3% without masks and 3-4% causal, f32, D = 64 and 128,
+    // L = 2048, 2 threads; the micro-kernels skip the keys past the
+    // diagonal); where every head is windowed a taller tile spans more
+    // masked keys and 128 is 5% faster. The scores of a band of rows stay
+    // in L2 (bands of 32, 64 and 128 rows within 2% of each other).
     int64_t rowsChoice = rowsPerItem     ? rowsPerItem
                          : headDim > 256 ? 32
                          : headDim > 128 ? 64
                          : allWindowed   ? 128
-                                         : 256;
+                                         : 512;
     // vdpbf16ps sums pairs: of head-dim elements in S (D even), of keys in
     // P.V (C is even).
     DotProduct dot = bf16Dot && elementType.isBF16() && vw == 16 &&
                              headDim % 2 == 0
                          ? DotProduct::bf16_pairs
                          : DotProduct::fma;
+    int64_t bandChoice =
+        std::min<int64_t>(bandRows ? bandRows : 64, rowsChoice);
     auto kernel =
         MicroKernelAttr::get(ctx, vw, sRows, sVecs, oRows, oVecs, dot);
-    return {rowsChoice, colsChoice, paddedValueDim, kernel};
+    return {rowsChoice, colsChoice, bandChoice, paddedValueDim, kernel};
   }
 };
 
@@ -189,8 +191,14 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   // The tile scratch of a work item lives on the stack of the thread that
   // runs it: keep it well below common thread stack sizes.
   constexpr int64_t kMaxScratchBytes = int64_t(1) << 20;
+  // Per row: the accumulator, four row states and f16/bf16 query rows
+  // widened to f32; a band of scores; the packed keys and values.
+  bool widenedQuery = tiles.microKernel.getDot() == DotProduct::fma &&
+                      !shape.query.getElementType().isF32();
   int64_t scratchBytes =
-      4 * (tiles.rows * (2 * headDim + tiles.paddedValueDim + tiles.cols + 4) +
+      4 * (tiles.rows * ((widenedQuery ? headDim : 0) +
+                         tiles.paddedValueDim + 4) +
+           tiles.bandRows * tiles.cols +
            tiles.cols * (headDim + tiles.paddedValueDim));
   if (scratchBytes > kMaxScratchBytes)
     return attention.emitError()
@@ -314,12 +322,16 @@ void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
     return subviewTrailing(b, loc, buffer({R}), {zero}, {rowsOfr});
   };
   Value rowMax = makeState(), rowSum = makeState(), rowEnt = makeState();
-  // bf16 pairs: the query rows are read in place, keys and values packed
-  // in bf16 pairs ([D/2, 2C] and [C/2, 2 Dvp]).
-  Value qPackedFull = bf16Pairs ? Value() : buffer({R, headDim});
-  Value qPacked = bf16Pairs ? qTile
-                            : subviewTrailing(b, loc, qPackedFull, {zero, zero},
-                                              {rowsOfr, b.getIndexAttr(headDim)});
+  // f16 and bf16 query rows are widened to f32 once for all key tiles; f32
+  // rows, and bf16 ones for bf16 pairs, are read in place. Keys and values
+  // of bf16 pairs are packed in pairs ([D/2, 2C] and [C/2, 2 Dvp]).
+  Type qElt = qType.getElementType();
+  bool packQuery = !bf16Pairs && !qElt.isF32();
+  Value qPackedFull = packQuery ? buffer({R, headDim}) : Value();
+  Value qPacked = packQuery
+                      ? subviewTrailing(b, loc, qPackedFull, {zero, zero},
+                                        {rowsOfr, b.getIndexAttr(headDim)})
+                      : qTile;
   auto bf16Buffer = [&](ArrayRef<int64_t> shape) -> Value {
     return memref::AllocaOp::create(
         b, loc, MemRefType::get(shape, b.getBF16Type()), ValueRange{},
@@ -329,15 +341,12 @@ void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
       bf16Pairs ? bf16Buffer({headDim / 2, 2 * C}) : buffer({headDim, C});
   Value valueScratch =
       bf16Pairs ? bf16Buffer({C / 2, 2 * Dvp}) : buffer({C, Dvp});
-  // The S micro-kernel writes whole row blocks, past the last row too.
-  Value scoreScratch =
-      buffer({roundUp(R, tiles.microKernel.getScoreRows()), C});
+  Value scoreScratch = buffer({tiles.bandRows, C});
   Value alphaScratch = buffer({R});
   Value negInf = w.f32(-std::numeric_limits<float>::infinity());
   Value zeroF = w.f32(0.0f);
   Value zeroRow =
       vector::BroadcastOp::create(b, loc, VectorType::get({Dvp}, f32), zeroF);
-  Type qElt = qType.getElementType();
   auto qRowType = VectorType::get({headDim}, qElt);
   Value one = w.index(1);
   scf::ForOp::create(
@@ -348,13 +357,11 @@ void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
         memref::StoreOp::create(nb, nl, zeroF, rowEnt, r);
         SmallVector<Value> indices{r, zero};
         vector::StoreOp::create(nb, nl, zeroRow, accFull, indices);
-        // Pack the query row in f32 once for all key tiles.
-        if (!bf16Pairs) {
+        if (packQuery) {
           Value qRow =
               vector::LoadOp::create(nb, nl, qRowType, qTile, indices);
-          if (!qElt.isF32())
-            qRow = arith::ExtFOp::create(
-                nb, nl, VectorType::get({headDim}, f32), qRow);
+          qRow = arith::ExtFOp::create(nb, nl, VectorType::get({headDim}, f32),
+                                       qRow);
           vector::StoreOp::create(nb, nl, qRow, qPackedFull, indices);
         }
         scf::YieldOp::create(nb, nl);

@@ -23,6 +23,7 @@ namespace mlir::mha {
 struct TileChoice {
   int64_t rows; // query rows per work item
   int64_t cols; // keys per kv tile
+  int64_t bandRows; // rows of the score scratch, at most `rows`
   int64_t paddedValueDim;
   MicroKernelAttr microKernel;
 };

@@ -140,6 +140,9 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
            "Query rows per work item (q-tile); 0 = chosen from the head dim">,
     Option<"keysPerTile", "cols", "int64_t", /*default=*/"0",
            "Keys per kv tile; 0 = chosen from the head dim">,
+    Option<"bandRows", "band-rows", "int64_t", /*default=*/"0",
+           "Query rows whose scores a step computes, normalises and applies "
+           "together (the score scratch rows); 0 = chosen from the head dim">,
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
            "f32 lanes per vector of the target (16: AVX-512, 8: AVX2)">,
     Option<"scoreRows", "score-rows", "int64_t", /*default=*/"0",
