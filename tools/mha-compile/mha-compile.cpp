@@ -246,9 +246,10 @@ int main(int argc, char **argv) {
         !features.empty())
       return fail("--isa, --micro-kernel, --cpu and --features only apply "
                   "to --target=cpu");
-    if (rows != 0)
+    if (rows != 0 || bandRows != 0)
       return fail("--target=nvptx: query rows per CTA are --gpu-warps x "
-                  "--gpu-row-tiles x 16; --rows only applies to --target=cpu");
+                  "--gpu-row-tiles x 16; --rows and --band-rows only apply to "
+                  "--target=cpu");
     if (cols % 16 != 0 || gpuWarps < 1 || gpuWarps > 16 || gpuRowTiles < 0 ||
         gpuRowTiles > 2 || gpuSm90aCols < 0 || gpuSm90aCols % 16 != 0 ||
         gpuSm90aCols > 256 || gpuSm90aWarpgroups < 0 ||

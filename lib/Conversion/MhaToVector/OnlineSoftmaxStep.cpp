@@ -39,8 +39,10 @@ using namespace mlir::mha::detail;
 
 namespace {
 
-/// Exponents below this are flushed: exp2 of them is 0 for our purposes,
-/// and clamping keeps -inf (masked keys, empty rows) out of exp2.
+/// Exponents below this are flushed: exp2 of them is 0 for our purposes.
+/// The rescale factor clamps to it (m = -inf before a row's first visible
+/// key), and so does the entropy term (p x, not 0 * -inf, for invisible
+/// keys); P itself is exp2(-inf) = 0.
 constexpr float kMinExponent = -127.0f;
 
 struct StepLowering {

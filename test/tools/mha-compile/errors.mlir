@@ -4,6 +4,7 @@
 // RUN: not mha-compile %s --target=nvptx --chip=sm_70 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not mha-compile %s --target=nvptx --isa=avx2 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUISA
 // RUN: not mha-compile %s --target=nvptx --rows=24 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUROWS
+// RUN: not mha-compile %s --target=nvptx --band-rows=32 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUROWS
 // RUN: not mha-compile %s --target=nvptx --gpu-row-tiles=3 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUTILES
 // RUN: not mha-compile %s --target=nvptx --gpu-sm90a-cols=272 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUTILES
 // RUN: not mha-compile %s --target=nvptx --gpu-sm90a-warpgroups=5 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUTILES
@@ -23,7 +24,7 @@
 // EXT: mha-compile: error: cannot tell the artifact from '{{.*}}lib.dylib': the output must end in .so, .a or .o
 // CHIP: mha-compile: error: unsupported --chip 'sm_70': the GPU kernels need sm_80 or newer
 // GPUISA: mha-compile: error: --isa, --micro-kernel, --cpu and --features only apply to --target=cpu
-// GPUROWS: mha-compile: error: --target=nvptx: query rows per CTA are --gpu-warps x --gpu-row-tiles x 16; --rows only applies to --target=cpu
+// GPUROWS: mha-compile: error: --target=nvptx: query rows per CTA are --gpu-warps x --gpu-row-tiles x 16; --rows and --band-rows only apply to --target=cpu
 // GPUTILES: mha-compile: error: --target=nvptx: --cols must be a multiple of 16, --gpu-warps in [1, 16], --gpu-row-tiles 1 or 2, --gpu-sm90a-cols a multiple of 16 up to 256 and --gpu-sm90a-warpgroups in [1, 4]
 // GPUEXT: the output must end in .so, .a or .o (or .ptx)
 // TARGET: mha-compile: error: unknown --target 'tpu' (expected cpu or nvptx)
