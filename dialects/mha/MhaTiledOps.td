@@ -74,7 +74,9 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
     scratch buffers (keys transposed to [D, C], values widened to f32 and
     padded to `Dvp`, a multiple of the vector width). `S = Q.K^T` and
     `acc += P.V` are register-blocked vector FMA micro-kernels whose shape
-    `micro_kernel` gives.
+    `micro_kernel` gives. They and the softmax run on bands of as many rows
+    as `score_scratch` has (all rows when it has as many): keys and values
+    are packed once for the whole tile, a band's scores stay in cache.
 
     With `micro_kernel.dot = bf16_pairs` the query rows are the bf16 input
     rows read in place (D even) and the scratch buffers hold bf16 pairs:
@@ -92,7 +94,7 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
            Arg<Mha_F32Tile<1>, "running entropy term", [MemRead, MemWrite]>:$row_entropy,
            Arg<Mha_Tile<2>, "scratch: keys transposed [D, C] (f32, or bf16 pairs)", [MemRead, MemWrite]>:$key_scratch,
            Arg<Mha_Tile<2>, "scratch: values widened [C, Dvp] (f32, or bf16 pairs)", [MemRead, MemWrite]>:$value_scratch,
-           Arg<Mha_F32Tile<2>, "scratch: scores [R, C]", [MemRead, MemWrite]>:$score_scratch,
+           Arg<Mha_F32Tile<2>, "scratch: scores of a band of rows [Rb, C]", [MemRead, MemWrite]>:$score_scratch,
            Arg<Mha_F32Tile<1>, "scratch: rescale factors [R]", [MemRead, MemWrite]>:$alpha_scratch,
            Arg<Optional<Mha_F32Tile<2>>, "log2 scores of the rows for every key [R, Lk]", [MemWrite]>:$scores_out),
       Mha_ScoreOperands, Mha_ScoreAttrs,
