@@ -598,7 +598,8 @@ void StepLowering::softmaxRows() {
                                         ArrayRef<bool>{false});
       }
       // A NaN score is left out of the max; it still reaches P (exp2 of
-      // NaN is NaN) and so the row's sum and output.
+      // NaN is NaN) and the row's sum, as before this max took NaN in
+      // (finalisation writes a row whose sum is not positive as zeros).
       rowMaxV = e.selectMax(s, rowMaxV);
     }
     Value tileMax = reduceLanes(rowMaxV, selectMax);
