@@ -77,6 +77,9 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
     `micro_kernel` gives. They and the softmax run on bands of as many rows
     as `score_scratch` has (all rows when it has as many): keys and values
     are packed once for the whole tile, a band's scores stay in cache.
+    `scores_out` receives the log2 scores of the tile's keys, -inf where
+    invisible, for every band that sees one of them; it must start as -inf
+    (`mha-tile` fills it so), like the keys of tiles no step visits.
 
     With `micro_kernel.dot = bf16_pairs` the query rows are the bf16 input
     rows read in place (D even) and the scratch buffers hold bf16 pairs:

@@ -212,7 +212,8 @@ struct StepLowering {
   /// Runs `phases` (3-5) on each band of as many rows as the score
   /// scratch has: the packed keys and values serve every band, while a
   /// band's scores stay in L1 or L2. A band that sees no key of the tile
-  /// (above the diagonal) is skipped: its state would not change.
+  /// (above the diagonal) is skipped: its state would not change, and its
+  /// recorded scores keep the -inf they start with (see the op).
   template <typename Fn>
   void forEachBand(Fn phases) {
     Value scratch = op.getScoreScratch();
@@ -223,8 +224,7 @@ struct StepLowering {
     bandBegin = loop.getInductionVar();
     bandEnd =
         arith::MinSIOp::create(b, loc, e.iadd(bandBegin, band), rows);
-    // Recorded scores need every row written, -inf where invisible.
-    if (op.getMasked() && !op.getScoresOut()) {
+    if (op.getMasked()) {
       Value sees = e.icmp(arith::CmpIPredicate::sgt,
                           getVisibleKeyEnd(e.isub(bandEnd, idx(1))), idx(0));
       auto ifOp = scf::IfOp::create(b, loc, sees, /*withElseRegion=*/false);

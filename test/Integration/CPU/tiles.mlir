@@ -15,7 +15,8 @@
 // RUN: mha-check %t/r32c128/libtiles.so --fn f --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 16 --Dv 8 --causal --sinks 3 --window-left 5,-1,0,12 --window-right 2,-1,0,-1 --lse --probs --entropy --threads 3
 // RUN: mha-check %t/r4c8/libtiles.so --fn g --dtype bf16 --B 2 --Hq 2 --Lq 37 --Lk 53 --D 24 --softcap 5 --alibi 0.1,0.3 --threads 3
 // Bands of 6 rows (not a multiple of the 4-row micro-kernels) in 32-row
-// q-tiles; without probabilities, bands above the diagonal are skipped.
+// q-tiles; bands above the diagonal are skipped, with and without recorded
+// probabilities.
 // RUN: mha-check %t/r32b6/libtiles.so --fn f --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 16 --Dv 8 --causal --sinks 3 --window-left 5,-1,0,12 --window-right 2,-1,0,-1 --lse --probs --entropy --threads 3
 // RUN: mha-check %t/r32b6/libtiles.so --fn h --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 70 --Lk 70 --D 16 --Dv 8 --causal --sinks 3 --window-left 5,-1,0,12 --window-right 2,-1,0,-1 --entropy --threads 3
 // RUN: mha-check %t/r32b6/libtiles.so --fn h --dtype f32 --B 1 --Hq 4 --Hkv 2 --Lq 45 --Lk 90 --D 16 --Dv 8 --causal --sinks 3 --window-left 5,-1,0,12 --window-right 2,-1,0,-1 --entropy

@@ -19,6 +19,7 @@
 // RUN: not mha-compile %S/Inputs/invalid.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=INVALID
 // RUN: not mha-compile %S/Inputs/empty.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=EMPTY
 // RUN: not mha-compile %s -o %t/lib.so --rows=16384 2>&1 | FileCheck %s --check-prefix=SCRATCH
+// RUN: not mha-compile %S/Inputs/small_layer.mlir -o %t/lib.so --rows=16384 2>&1 | FileCheck %s --check-prefix=SCRATCH
 // RUN: not test -e %t/lib.so
 
 // EXT: mha-compile: error: cannot tell the artifact from '{{.*}}lib.dylib': the output must end in .so, .a or .o

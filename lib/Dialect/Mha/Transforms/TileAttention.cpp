@@ -188,24 +188,9 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   TileChoice tiles =
       chooseTiles(ctx, headDim, valueDim, shape.query.getElementType(),
                   variant.allHeadsWindowed());
-  // The tile scratch of a work item lives on the stack of the thread that
-  // runs it: keep it well below common thread stack sizes.
-  constexpr int64_t kMaxScratchBytes = int64_t(1) << 20;
-  // Per row: the accumulator, four row states and f16/bf16 query rows
-  // widened to f32; a band of scores; the packed keys and values.
-  bool widenedQuery = tiles.microKernel.getDot() == DotProduct::fma &&
-                      !shape.query.getElementType().isF32();
-  int64_t scratchBytes =
-      4 * (tiles.rows * ((widenedQuery ? headDim : 0) +
-                         tiles.paddedValueDim + 4) +
-           tiles.bandRows * tiles.cols +
-           tiles.cols * (headDim + tiles.paddedValueDim));
-  if (scratchBytes > kMaxScratchBytes)
-    return attention.emitError()
-           << "tiles of " << tiles.rows << " rows x " << tiles.cols
-           << " keys need " << scratchBytes
-           << " bytes of scratch per work item, more than the "
-           << kMaxScratchBytes << " allowed: use smaller rows/cols";
+  if (failed(checkScratchBudget(attention, tiles,
+                                shape.query.getElementType())))
+    return failure();
   OpBuilder b(func);
   std::string name = func.getSymName().str();
   auto kernel = func::FuncOp::create(b, func.getLoc(), name + "__kernel",
@@ -244,6 +229,33 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
 }
 
 } // namespace
+
+bool mlir::mha::widensQueryRows(const TileChoice &tiles, Type queryElt) {
+  return tiles.microKernel.getDot() == DotProduct::fma && !queryElt.isF32();
+}
+
+LogicalResult mlir::mha::checkScratchBudget(AttentionOp attention,
+                                            const TileChoice &tiles,
+                                            Type queryElt) {
+  // The scratch of a work item lives on the stack of the thread that runs
+  // it: keep it well below common thread stack sizes.
+  constexpr int64_t kMaxScratchBytes = int64_t(1) << 20;
+  int64_t headDim = AttentionShape::get(attention).headDim;
+  // Per row: the accumulator, four row states and widened query rows; a
+  // band of scores; the packed keys and values.
+  int64_t scratchBytes =
+      4 * (tiles.rows * ((widensQueryRows(tiles, queryElt) ? headDim : 0) +
+                         tiles.paddedValueDim + 4) +
+           tiles.bandRows * tiles.cols +
+           tiles.cols * (headDim + tiles.paddedValueDim));
+  if (scratchBytes <= kMaxScratchBytes)
+    return success();
+  return attention.emitError()
+         << "tiles of " << tiles.rows << " rows x " << tiles.cols
+         << " keys need " << scratchBytes
+         << " bytes of scratch per work item, more than the "
+         << kMaxScratchBytes << " allowed: use smaller rows/cols";
+}
 
 void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
                                       StringRef name, AttentionOp attention,
@@ -326,7 +338,7 @@ void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
   // rows, and bf16 ones for bf16 pairs, are read in place. Keys and values
   // of bf16 pairs are packed in pairs ([D/2, 2C] and [C/2, 2 Dvp]).
   Type qElt = qType.getElementType();
-  bool packQuery = !bf16Pairs && !qElt.isF32();
+  bool packQuery = widensQueryRows(tiles, qElt);
   Value qPackedFull = packQuery ? buffer({R, headDim}) : Value();
   Value qPacked = packQuery
                       ? subviewTrailing(b, loc, qPackedFull, {zero, zero},

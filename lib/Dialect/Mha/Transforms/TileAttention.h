@@ -30,6 +30,15 @@ struct TileChoice {
 
 inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+/// Whether the work items widen f16/bf16 query rows into f32 scratch (FMA
+/// micro-kernels); f32 rows and bf16 pairs are read in place.
+bool widensQueryRows(const TileChoice &tiles, Type queryElt);
+
+/// Fails, naming the sizes, when a work item's scratch (on its thread's
+/// stack) would exceed the budget.
+LogicalResult checkScratchBudget(AttentionOp attention,
+                                 const TileChoice &tiles, Type queryElt);
+
 /// The memrefs and grid position of one attention work item; lse, probs and
 /// entropy may be null.
 struct AttentionWorkItem {

@@ -731,12 +731,10 @@ void LayerKernelEmitter::emitPackPairs(const LinearPlan &plan, Value k0,
       Value both = vector::InterleaveOp::create(b, loc, even, odd);
       vector::StoreOp::create(b, loc, both, wp, ValueRange{p, w.add(c, c)});
     };
-    auto columns = [&](Value begin, Value end, function_ref<void(Value)> body) {
-      forLoop(begin, end, vw, [&](Value c) { body(c); });
-    };
-    columns(index(0), full, [&](Value c) { packVector(c, Value()); });
-    columns(full, partialEnd, [&](Value c) { packVector(c, w.sub(cols, c)); });
-    columns(partialEnd, index(colPad), [&](Value c) {
+    forLoop(index(0), full, vw, [&](Value c) { packVector(c, Value()); });
+    forLoop(full, partialEnd, vw,
+            [&](Value c) { packVector(c, w.sub(cols, c)); });
+    forLoop(partialEnd, index(colPad), vw, [&](Value c) {
       Value both = vector::InterleaveOp::create(b, loc, zeros, zeros);
       vector::StoreOp::create(b, loc, both, wp, ValueRange{p, w.add(c, c)});
     });
@@ -1128,6 +1126,8 @@ LogicalResult mlir::mha::tileLayerFunction(
                                        shape.numKvHeads, shape.headDim);
   TileChoice tiles = chooseTiles(shape.headDim, shape.valueDim, tempElt,
                                  variant.allHeadsWindowed());
+  if (failed(checkScratchBudget(attention, tiles, tempElt)))
+    return failure();
 
   // Parameters: the arguments, then the result.
   SmallVector<Type> argTypes;
