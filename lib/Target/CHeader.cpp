@@ -3,7 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mha/Dialect/Mha/IR/MhaOps.h"
-#include "mha/Dialect/Mha/Transforms/EntryPoints.h"
+#include "mha/Codegen/EntryPoint.h"
 #include "mha/Target/CpuLibrary.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

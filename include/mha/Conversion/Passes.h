@@ -8,6 +8,7 @@
 #include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::mha {

@@ -101,4 +101,54 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
   ];
 }
 
+def MhaEmitEntryPointsPass : Pass<"mha-emit-entry-points", "ModuleOp"> {
+  let summary = "Export each work-item kernel as a C function over DLTensors";
+  let description = [{
+    Runs on the LLVM dialect. For each kernel marked `#mha.entry_point`
+    (its C wrapper `_mlir_ciface_<kernel>` made by func-to-llvm), emits:
+    - `<name>__signature`: the constant table (KernelAbi.h) describing each
+      tensor parameter's role, dtype, static sizes and shared size symbols;
+    - `<name>__work`: `void (void **descriptors, i64 b, i64 h, i64 t,
+      const uint8_t *alive)`, which unpacks the descriptors and calls the
+      kernel;
+    - `<name>`: the exported `mha_status name(const DLTensor *..., const
+      mha_options *)`, which calls `mha_rt_launch` with the three above.
+
+    A library may hold one copy of the kernels per vector ISA, each module
+    compiled separately: `work-suffix` names this module's work functions
+    (`<name>__work_<suffix>`), `export=false` leaves the exported function
+    and its table to the primary module, and `dispatch` makes the exported
+    function pick `<name>__work_{avx512,avx2,generic}` by
+    `mha_rt_cpu_isa()` at run time, and `<name>__work_avx512bf16` too for
+    functions with bf16 queries (the copy with AVX512-BF16 micro-kernels,
+    which mha-compile builds for them only).
+  }];
+  let options = [
+    Option<"workSuffix", "work-suffix", "std::string", /*default=*/"\"\"",
+           "Suffix of this module's work functions">,
+    Option<"exportFunctions", "export", "bool", /*default=*/"true",
+           "Emit the exported C functions and signature tables">,
+    Option<"dispatch", "dispatch", "bool", /*default=*/"false",
+           "Exported functions pick the work function of the CPU's ISA">,
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def MhaEmitGpuEntryPointsPass
+    : Pass<"mha-emit-gpu-entry-points", "ModuleOp"> {
+  let summary = "Export each serialised GPU kernel as a C function over DLTensors";
+  let description = [{
+    Runs after `gpu-module-to-binary`. For each declaration that
+    `convert-mha-to-nvvm` left (marked `mha.entry_point` and
+    `mha.gpu_launch`), embeds the objects of its `gpu.binary` (PTX, and
+    cubins when made) as constant data, emits an `mha_gpu_kernel`
+    descriptor (include/mha/Runtime/GpuAbi.h: kernel name, block size,
+    dynamic shared memory, images per chip), the signature table, and the
+    exported `mha_status name(const DLTensor *..., const mha_options *)`,
+    which calls `mha_rt_cuda_launch`. The declarations and binaries are
+    erased: what remains is host LLVM dialect.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // MHA_CONVERSION_PASSES_TD

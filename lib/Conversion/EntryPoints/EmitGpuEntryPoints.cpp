@@ -10,10 +10,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "HostGlue.h"
+
 #include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
+#include "mha/Conversion/Passes.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
-#include "mha/Dialect/Mha/Transforms/EntryPoints.h"
-#include "mha/Dialect/Mha/Transforms/Passes.h"
 #include "mha/Runtime/GpuAbi.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -25,7 +26,7 @@
 
 namespace mlir::mha {
 #define GEN_PASS_DEF_MHAEMITGPUENTRYPOINTSPASS
-#include "mha/Dialect/Mha/Transforms/Passes.h.inc"
+#include "mha/Conversion/Passes.h.inc"
 } // namespace mlir::mha
 
 using namespace mlir;

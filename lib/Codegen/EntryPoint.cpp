@@ -1,12 +1,11 @@
-//===- KernelBuilder.cpp - Shared pieces of the CPU and GPU kernels -------===//
+//===- EntryPoint.cpp - Exported functions and their C parameters ---------===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
-#include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
+#include "mha/Codegen/EntryPoint.h"
+#include "mha/Runtime/KernelAbi.h"
 
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinTypes.h"
-#include "mlir/IR/SymbolTable.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallPtrSet.h"
@@ -35,8 +34,6 @@ FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module) {
   return funcs;
 }
 
-/// Checks that `func` is a function mha-compile can export: it computes one
-/// mha.attention of its arguments and returns its results.
 FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
   AttentionOp attention;
   for (Operation &op : func.getBody().front()) {
@@ -141,109 +138,145 @@ MemRefType getParameterMemRefType(RankedTensorType type) {
   return MemRefType::get(type.getShape(), type.getElementType(), layout);
 }
 
-//===----------------------------------------------------------------------===//
-// KernelBuilder
-//===----------------------------------------------------------------------===//
-
-Value KernelBuilder::perHeadF32(StringRef name, ArrayRef<float> values,
-                                Value h) {
-  if (llvm::all_equal(values))
-    return f32(values.front());
-  auto type = RankedTensorType::get({(int64_t)values.size()}, b.getF32Type());
-  return loadFromTable(name, DenseElementsAttr::get(type, values),
-                       b.getF32Type(), h);
-}
-
-Value KernelBuilder::perHeadIndex(StringRef name, ArrayRef<int64_t> values,
-                                  Value h) {
-  if (llvm::all_equal(values))
-    return index(values.front());
-  auto type = RankedTensorType::get({(int64_t)values.size()}, b.getIndexType());
-  return loadFromTable(name, DenseElementsAttr::get(type, values),
-                       b.getIndexType(), h);
-}
-
-Value KernelBuilder::perHeadBool(StringRef name, ArrayRef<bool> values,
-                                 Value h) {
-  if (llvm::all_equal(values))
-    return boolean(values.front());
-  auto type = RankedTensorType::get({(int64_t)values.size()}, b.getI1Type());
-  return loadFromTable(name, DenseElementsAttr::get(type, values),
-                       b.getI1Type(), h);
-}
-
-Value KernelBuilder::loadFromTable(StringRef name, DenseElementsAttr values,
-                                   Type eltType, Value h) {
-  auto memrefType = MemRefType::get({values.getNumElements()}, eltType);
-  std::string symbol = (prefix + "__" + name).str();
-  if (!SymbolTable::lookupSymbolIn(symbolTable, symbol)) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&symbolTable->getRegion(0).front());
-    memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"),
-                             memrefType, values, /*constant=*/true,
-                             /*alignment=*/IntegerAttr());
+KernelSignature buildKernelSignature(MLIRContext *ctx,
+                                     ArrayRef<Parameter> params) {
+  KernelSignature signature;
+  SmallVector<Attribute> roles, types;
+  for (const Parameter &p : params) {
+    MemRefType t = getParameterMemRefType(cast<RankedTensorType>(p.tensorType));
+    signature.argTypes.push_back(t);
+    roles.push_back(TensorRoleAttr::get(ctx, p.role));
+    types.push_back(TypeAttr::get(t));
   }
-  Value table = memref::GetGlobalOp::create(b, loc, memrefType, symbol);
-  return memref::LoadOp::create(b, loc, table, ValueRange{h});
-}
-
-//===----------------------------------------------------------------------===//
-// Key ranges
-//===----------------------------------------------------------------------===//
-
-KeyRanges computeKeyRanges(KernelBuilder &w, const AttentionVariant &variant,
-                           Value row0, Value rows, Value queryLen,
-                           Value keyLen, Value windowLeft, Value windowRight,
-                           Value sinks) {
-  Value zero = w.index(0), one = w.index(1);
-  KeyRanges r;
-  // p = i + Lk - Lq is row i's diagonal key.
-  Value diagOffset = w.sub(keyLen, queryLen);
-  r.pFirst = w.add(row0, diagOffset);
-  r.pLast = w.add(w.sub(w.add(row0, rows), one), diagOffset);
-  Value hiCausal =
-      variant.causal ? w.maxIdx(zero, w.minIdx(keyLen, w.add(r.pLast, one)))
-                     : keyLen;
-  r.rightBounded = w.cmp(arith::CmpIPredicate::sge, windowRight, zero);
-  Value hiWindow = w.select(
-      r.rightBounded,
-      w.maxIdx(zero,
-               w.minIdx(keyLen, w.add(w.add(r.pLast, windowRight), one))),
-      keyLen);
-  r.windowHi = w.minIdx(hiCausal, hiWindow);
-  r.leftBounded = w.cmp(arith::CmpIPredicate::sge, windowLeft, zero);
-  Value lo = w.select(r.leftBounded,
-                      w.maxIdx(zero, w.sub(r.pFirst, windowLeft)), zero);
-  Value sinkEnd = w.minIdx(sinks, keyLen);
-  r.sinkHi = w.minIdx(sinkEnd, hiCausal);
-  r.windowLo = w.maxIdx(lo, sinkEnd);
-  return r;
-}
-
-Value windowTileNeedsMask(KernelBuilder &w, const AttentionVariant &variant,
-                          const KeyRanges &ranges, Value j0, Value j1,
-                          Value windowLeft, Value windowRight) {
-  Value last = w.sub(j1, w.index(1));
-  Value mask = w.boolean(false);
-  if (variant.causal)
-    mask = w.orI(mask, w.cmp(arith::CmpIPredicate::sgt, last, ranges.pFirst));
-  // window_left: the last row's lower bound pLast - wl must be <= j0.
-  Value leftEdge = w.sub(ranges.pLast, windowLeft);
-  mask = w.orI(mask, w.andI(ranges.leftBounded,
-                            w.cmp(arith::CmpIPredicate::slt, j0, leftEdge)));
-  // window_right: the first row's upper bound pFirst + wr must be >= last.
-  Value rightEdge = w.add(ranges.pFirst, windowRight);
-  mask = w.orI(mask, w.andI(ranges.rightBounded,
-                            w.cmp(arith::CmpIPredicate::sgt, last, rightEdge)));
-  return mask;
-}
-
-Value sinkTileNeedsMask(KernelBuilder &w, const AttentionVariant &variant,
-                        const KeyRanges &ranges, Value j1) {
-  if (!variant.causal)
-    return w.boolean(false);
-  Value last = w.sub(j1, w.index(1));
-  return w.cmp(arith::CmpIPredicate::sgt, last, ranges.pFirst);
+  signature.roles = ArrayAttr::get(ctx, roles);
+  signature.types = ArrayAttr::get(ctx, types);
+  return signature;
 }
 
 } // namespace mlir::mha
+
+StringRef mlir::mha::getParameterName(TensorRole role) {
+  switch (role) {
+  case TensorRole::query:
+    return "q";
+  case TensorRole::key:
+    return "k";
+  case TensorRole::value:
+    return "v";
+  case TensorRole::output:
+    return "o";
+  case TensorRole::lse:
+    return "lse";
+  case TensorRole::probs:
+    return "probs";
+  case TensorRole::entropy:
+    return "entropy";
+  case TensorRole::layer_input:
+    return "x";
+  case TensorRole::query_weight:
+    return "wq";
+  case TensorRole::key_weight:
+    return "wk";
+  case TensorRole::value_weight:
+    return "wv";
+  case TensorRole::out_weight:
+    return "wo";
+  case TensorRole::query_bias:
+    return "bq";
+  case TensorRole::key_bias:
+    return "bk";
+  case TensorRole::value_bias:
+    return "bv";
+  case TensorRole::out_bias:
+    return "bo";
+  case TensorRole::layer_output:
+    return "y";
+  }
+  llvm_unreachable("unknown tensor role");
+}
+
+bool mlir::mha::isInputRole(TensorRole role) {
+  switch (role) {
+  case TensorRole::output:
+  case TensorRole::lse:
+  case TensorRole::probs:
+  case TensorRole::entropy:
+  case TensorRole::layer_output:
+    return false;
+  default:
+    return true;
+  }
+}
+
+/// The size symbols of a tensor's dimensions, by role (KernelAbi.h).
+static SmallVector<int64_t> getDimSymbols(TensorRole role) {
+  switch (role) {
+  case TensorRole::query:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
+            MHA_SYM_HEAD_DIM};
+  case TensorRole::key:
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
+            MHA_SYM_HEAD_DIM};
+  case TensorRole::value:
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
+            MHA_SYM_VALUE_DIM};
+  case TensorRole::output:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
+            MHA_SYM_VALUE_DIM};
+  case TensorRole::lse:
+  case TensorRole::entropy:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN};
+  case TensorRole::probs:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
+            MHA_SYM_KEY_LEN};
+  case TensorRole::layer_input:
+  case TensorRole::layer_output:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_LEN, MHA_SYM_NONE};
+  default: // Weights and biases: static sizes only.
+    return {MHA_SYM_NONE, MHA_SYM_NONE};
+  }
+  llvm_unreachable("unknown tensor role");
+}
+
+SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
+  SmallVector<int64_t> words(MHA_SIG_HEADER_WORDS, 0);
+  words[MHA_SIG_VERSION] = MHA_ABI_VERSION;
+  words[MHA_SIG_NUM_TENSORS] = entry.getRoles().size();
+  int64_t numInputs = 0;
+  for (Attribute a : entry.getRoles()) {
+    if (isInputRole(cast<TensorRoleAttr>(a).getValue()))
+      ++numInputs;
+  }
+  words[MHA_SIG_NUM_INPUTS] = numInputs;
+  bool layer = llvm::any_of(entry.getRoles(), [](Attribute a) {
+    return cast<TensorRoleAttr>(a).getValue() == TensorRole::layer_input;
+  });
+  words[MHA_SIG_GRID_HEADS] = entry.getGridHeads();
+  words[MHA_SIG_ROWS_PER_ITEM] = entry.getRowsPerItem();
+  words[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_BATCH;
+  words[MHA_SIG_GRID_ROWS_SYM] = MHA_SYM_QUERY_LEN;
+  for (auto [roleAttr, typeAttr] :
+       llvm::zip(entry.getRoles(), entry.getTypes())) {
+    TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();
+    auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
+    SmallVector<int64_t> tensor(MHA_SIG_TENSOR_WORDS, 0);
+    tensor[MHA_SIG_T_ROLE] = static_cast<int64_t>(role);
+    Type elt = type.getElementType();
+    tensor[MHA_SIG_T_DTYPE_CODE] = elt.isBF16() ? kDLBfloat : kDLFloat;
+    tensor[MHA_SIG_T_DTYPE_BITS] = elt.getIntOrFloatBitWidth();
+    tensor[MHA_SIG_T_RANK] = type.getRank();
+    SmallVector<int64_t> symbols = getDimSymbols(role);
+    // A layer's keys are its queries: probs [B, Hq, L, L].
+    if (layer && role == TensorRole::probs)
+      symbols[3] = MHA_SYM_QUERY_LEN;
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      tensor[MHA_SIG_T_DIMS + 2 * d] = symbols[d];
+      int64_t size = type.getDimSize(d);
+      tensor[MHA_SIG_T_DIMS + 2 * d + 1] =
+          ShapedType::isDynamic(size) ? -1 : size;
+    }
+    words.append(tensor);
+  }
+  return words;
+}
+

@@ -1,14 +1,14 @@
-//===- EntryPoints.h - What an exported function looks like -------*- C++ -*-===//
+//===- HostGlue.h - The exported C function of a kernel ----------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// Shared by mha-emit-entry-points (which emits the code) and mha-compile
-// (which writes the C header), so both agree on names and the signature.
+// Private to lib/Conversion/EntryPoints: the LLVM-dialect host code that
+// mha-emit-entry-points (CPU) and mha-emit-gpu-entry-points (GPU) share.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MHA_DIALECT_MHA_TRANSFORMS_ENTRYPOINTS_H
-#define MHA_DIALECT_MHA_TRANSFORMS_ENTRYPOINTS_H
+#ifndef MHA_LIB_CONVERSION_ENTRYPOINTS_HOSTGLUE_H
+#define MHA_LIB_CONVERSION_ENTRYPOINTS_HOSTGLUE_H
 
 #include "mha/Dialect/Mha/IR/MhaAttrs.h"
 
@@ -20,15 +20,6 @@
 #include "llvm/ADT/StringRef.h"
 
 namespace mlir::mha {
-
-/// The C parameter name of a tensor of the given role ("q", "lse", ...).
-llvm::StringRef getParameterName(TensorRole role);
-
-/// Whether a tensor of this role is read (an argument), not written.
-bool isInputRole(TensorRole role);
-
-/// The signature table the runtime checks calls against (KernelAbi.h).
-llvm::SmallVector<int64_t> buildSignatureTable(EntryPointAttr entry);
 
 /// Builds the host-side LLVM-dialect glue of one exported function, shared
 /// by the CPU (mha-emit-entry-points) and GPU (mha-emit-gpu-entry-points)
@@ -72,4 +63,4 @@ public:
 
 } // namespace mlir::mha
 
-#endif // MHA_DIALECT_MHA_TRANSFORMS_ENTRYPOINTS_H
+#endif // MHA_LIB_CONVERSION_ENTRYPOINTS_HOSTGLUE_H

@@ -1,0 +1,82 @@
+//===- EntryPoint.h - Exported functions and their C parameters --*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// What every back end agrees on about an exported function: which functions
+// are exported, their C parameters (arguments, then results in return
+// order), the memref each parameter becomes in a kernel, the parameter
+// names of the C header and the signature table the runtime checks calls
+// against (mha/Runtime/KernelAbi.h).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_CODEGEN_ENTRYPOINT_H
+#define MHA_CODEGEN_ENTRYPOINT_H
+
+#include "mha/Dialect/Mha/IR/MhaAttrs.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::mha {
+
+/// A C parameter of an exported function: which tensor it is and what role
+/// it plays.
+struct Parameter {
+  Type tensorType;
+  TensorRole role;
+};
+
+/// The functions of `module` that compute mha ops, in order; an error (and
+/// failure) for a private one, which cannot be exported.
+FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module);
+
+/// Checks that `func` is a function mha-compile can export: it computes one
+/// mha.attention of its arguments and returns its results.
+FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func);
+
+/// The C parameters of an exportable function: its arguments, then its
+/// results in return order.
+SmallVector<Parameter> getExportedParameters(func::FuncOp func,
+                                             AttentionOp attention);
+
+/// The shapes of an mha.attention: q [B, Hq, Lq, D], k [B, Hkv, Lk, D],
+/// v [B, Hkv, Lk, Dv].
+struct AttentionShape {
+  RankedTensorType query, key, value;
+  int64_t numHeads, numKvHeads, headDim, valueDim;
+
+  static AttentionShape get(AttentionOp attention);
+};
+
+/// In a kernel whose arguments start with the C parameters of `func` (its
+/// arguments, then its returned values), the block argument standing for
+/// `tensor` (an argument or result of `func`); null for a null tensor.
+Value getParameterArgument(func::FuncOp func, Block &kernelBody, Value tensor);
+
+/// The strided memref a tensor parameter becomes: any strides, last dim
+/// contiguous, any offset.
+MemRefType getParameterMemRefType(RankedTensorType type);
+
+/// The leading kernel arguments standing for the C parameters (one memref
+/// each) and the roles and memref types an EntryPointAttr records.
+struct KernelSignature {
+  SmallVector<Type> argTypes;
+  ArrayAttr roles, types;
+};
+KernelSignature buildKernelSignature(MLIRContext *ctx,
+                                     ArrayRef<Parameter> params);
+
+/// The C parameter name of a tensor of the given role ("q", "lse", ...).
+StringRef getParameterName(TensorRole role);
+
+/// Whether a tensor of this role is read (an argument), not written.
+bool isInputRole(TensorRole role);
+
+/// The signature table the runtime checks calls against (KernelAbi.h).
+SmallVector<int64_t> buildSignatureTable(EntryPointAttr entry);
+
+} // namespace mlir::mha
+
+#endif // MHA_CODEGEN_ENTRYPOINT_H

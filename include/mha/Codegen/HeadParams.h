@@ -1,0 +1,62 @@
+//===- HeadParams.h - Per-head parameter tables ------------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// The values a kernel needs for query head h (score scale with its
+// temperature, ALiBi slope, window, sinks, static head mask), read from
+// constant tables indexed by h, or constants when every head agrees. CPU
+// work items and GPU kernels read them the same way.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_CODEGEN_HEADPARAMS_H
+#define MHA_CODEGEN_HEADPARAMS_H
+
+#include "mha/Codegen/Builder.h"
+#include "mha/Dialect/Mha/IR/AttentionVariant.h"
+#include "mha/Semantics/KeyVisibility.h"
+
+namespace mlir::mha {
+
+/// Per-head constants: a constant when every head has the same value, else
+/// a load from a private constant memref.global `<prefix>__<name>`, created
+/// once in `symbolTable` (a builtin.module or a gpu.module).
+class ConstantTables {
+public:
+  ConstantTables(CodegenBuilder &cb, Operation *symbolTable, StringRef prefix)
+      : cb(cb), symbolTable(symbolTable), prefix(prefix) {}
+
+  Value f32(StringRef name, ArrayRef<float> values, Value h);
+  Value index(StringRef name, ArrayRef<int64_t> values, Value h);
+  Value boolean(StringRef name, ArrayRef<bool> values, Value h);
+
+private:
+  Value load(StringRef name, DenseElementsAttr values, Type eltType, Value h);
+
+  CodegenBuilder &cb;
+  Operation *symbolTable;
+  std::string prefix;
+};
+
+/// The parameters of query head `head`.
+struct HeadParams {
+  Value scoreScale; // scale / temperature[h]
+  Value alibiSlope;
+  Value windowLeft, windowRight, sinks; // index; -1: unbounded side
+  Value staticAlive;                    // i1: head_mask[h]
+
+  /// The masks of this head, for getKeyBounds (KeyVisibility.h).
+  MaskParams<Value> masks(const AttentionVariant &variant) const {
+    return {variant.causal, windowLeft, windowRight, sinks};
+  }
+};
+
+/// Emits the reads of head `head`'s parameters from tables named after
+/// `prefix` in `symbolTable`.
+HeadParams emitHeadParams(CodegenBuilder &cb, Operation *symbolTable,
+                          StringRef prefix, const AttentionVariant &variant,
+                          Value head);
+
+} // namespace mlir::mha
+
+#endif // MHA_CODEGEN_HEADPARAMS_H

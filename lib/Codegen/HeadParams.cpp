@@ -1,0 +1,76 @@
+//===- HeadParams.cpp - Per-head parameter tables -------------------------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#include "mha/Codegen/HeadParams.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace mlir::mha;
+
+Value ConstantTables::f32(StringRef name, ArrayRef<float> values, Value h) {
+  if (llvm::all_equal(values))
+    return cb.f32(values.front());
+  Type elt = cb.builder().getF32Type();
+  auto type = RankedTensorType::get({(int64_t)values.size()}, elt);
+  return load(name, DenseElementsAttr::get(type, values), elt, h);
+}
+
+Value ConstantTables::index(StringRef name, ArrayRef<int64_t> values,
+                            Value h) {
+  if (llvm::all_equal(values))
+    return cb.index(values.front());
+  Type elt = cb.builder().getIndexType();
+  auto type = RankedTensorType::get({(int64_t)values.size()}, elt);
+  return load(name, DenseElementsAttr::get(type, values), elt, h);
+}
+
+Value ConstantTables::boolean(StringRef name, ArrayRef<bool> values,
+                              Value h) {
+  if (llvm::all_equal(values))
+    return cb.boolean(values.front());
+  Type elt = cb.builder().getI1Type();
+  auto type = RankedTensorType::get({(int64_t)values.size()}, elt);
+  return load(name, DenseElementsAttr::get(type, values), elt, h);
+}
+
+Value ConstantTables::load(StringRef name, DenseElementsAttr values,
+                           Type eltType, Value h) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  auto memrefType = MemRefType::get({values.getNumElements()}, eltType);
+  std::string symbol = prefix + "__" + name.str();
+  if (!SymbolTable::lookupSymbolIn(symbolTable, symbol)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&symbolTable->getRegion(0).front());
+    memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"),
+                             memrefType, values, /*constant=*/true,
+                             /*alignment=*/IntegerAttr());
+  }
+  Value table = memref::GetGlobalOp::create(b, loc, memrefType, symbol);
+  return memref::LoadOp::create(b, loc, table, ValueRange{h});
+}
+
+HeadParams mlir::mha::emitHeadParams(CodegenBuilder &cb,
+                                     Operation *symbolTable, StringRef prefix,
+                                     const AttentionVariant &variant,
+                                     Value head) {
+  ConstantTables tables(cb, symbolTable, prefix);
+  SmallVector<float> scales;
+  for (int64_t h = 0; h < variant.numQueryHeads; ++h)
+    scales.push_back(variant.scale / variant.temperature(h));
+  HeadParams p;
+  p.scoreScale = tables.f32("score_scale", scales, head);
+  p.alibiSlope = tables.f32("alibi_slopes", variant.getAlibiSlopes(), head);
+  p.windowLeft = tables.index("window_left", variant.getWindowLefts(), head);
+  p.windowRight =
+      tables.index("window_right", variant.getWindowRights(), head);
+  p.sinks = cb.index(variant.sinkTokens);
+  p.staticAlive = tables.boolean("head_mask", variant.getHeadAlive(), head);
+  return p;
+}
