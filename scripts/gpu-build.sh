@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the GPU check bundle (issue 6): specs, libraries, manifest, checker.
+# Builds the GPU check bundle (issue 6): specs, libraries, manifest, checker
+# (scripts/gpu/check.py and the python/mha package it imports).
 #
 #   scripts/gpu-build.sh            # -> build/gpu-bundle/, then carry it to the GPU machine
 #   scripts/gpu-check.sh build/gpu-bundle      (on the GPU machine)
@@ -32,7 +33,7 @@ mkdir -p "$out"
 # Only what this script writes is removed (the folder may be user-chosen).
 rm -f "$out"/*.mlir "$out"/lib*.so "$out"/lib*.h "$out"/manifest.json \
       "$out"/check.py "$out"/cases.py "$out"/gpu-check.sh "$out"/build.log
-rm -rf "$out"/mha
+rm -rf "$out"/mha "$out"/python
 
 chiparg=()
 [ "$target" = cpu ] || chiparg=(--chip "$chip")
@@ -53,7 +54,11 @@ xargs -P "$jobs" -I{} sh -c '
 set -e
 rm -f "$out/.specs"
 # Headers are not needed on the GPU machine, but are small: keep them.
+# The checker and the Python it imports (python/mha: DLPack structs, library
+# calls, the float64 reference), so that the bundle checks itself anywhere.
 cp "$root/scripts/gpu/check.py" "$root/scripts/gpu/cases.py" "$root/scripts/gpu-check.sh" "$out/"
+mkdir -p "$out/python/mha"
+cp "$root"/python/mha/*.py "$out/python/mha/"
 
 failed=$(grep -c '^FAILED' "$out/build.log" || true)
 ok=$(grep -c '^ok' "$out/build.log" || true)

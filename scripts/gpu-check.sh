@@ -4,7 +4,8 @@
 #   scripts/gpu-check.sh build/gpu-bundle [check.py options]
 #
 # BUNDLE_DIR is what scripts/gpu-build.sh wrote (specs, libraries,
-# manifest.json, check.py). Needs python3 with PyTorch (CUDA) and Triton;
+# manifest.json, check.py and its copy of python/mha). Needs python3
+# with PyTorch (CUDA), NumPy and Triton;
 # no MLIR, no internet. Prints the GPU, driver and torch versions, then every
 # case, then a correctness table and a speed table; writes gpu-check.log and
 # gpu-check.json to $OUT (if set) or BUNDLE_DIR. Exit status non-zero when a
@@ -18,7 +19,8 @@ if [ $# -lt 1 ]; then
 fi
 bundle="$1"; shift
 [ -f "$bundle/manifest.json" ] || { echo "gpu-check: $bundle/manifest.json not found (run scripts/gpu-build.sh)" >&2; exit 2; }
-# The bundle's own checker matches its manifest; fall back to the tree's.
+# The bundle's own checker matches its manifest; fall back to the tree's
+# (which finds python/mha in the tree).
 checker="$bundle/check.py"
 [ -f "$checker" ] || checker="$(cd "$(dirname "$0")" && pwd)/gpu/check.py"
 # A hung kernel must not hang the machine: the log (flushed per case) survives.

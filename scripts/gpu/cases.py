@@ -15,13 +15,29 @@ Check cases are small and odd-sized (B = 2, L = 77..300, Lq != Lk) and cover
 every SPEC.md attribute of mha.attention on its own and combined. Benchmark
 specs (issue 7) have dynamic B and L, so one library serves every length.
 
-Standard library only (runs where MLIR is, before any venv exists).
+The meaning of the attributes (defaults, per-head arrays, spec text) is
+python/mha/semantics.py's, shared with the checker and bench/. Standard
+library only (runs where MLIR is, before any venv exists).
 """
 import argparse
 import json
 import os
-import struct
 import sys
+
+
+def _use_mha_package():
+    """Puts the folder holding the `mha` package on sys.path: the bundle's
+    python/ (a bundle carries a copy) or the repository's python/."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for p in (os.path.join(here, "python"), os.path.join(here, os.pardir, os.pardir, "python")):
+        if os.path.isfile(os.path.join(p, "mha", "semantics.py")):
+            sys.path.insert(0, os.path.abspath(p))
+            return
+    raise ImportError("python/mha not found beside scripts/gpu or in the bundle")
+
+
+_use_mha_package()
+from mha.semantics import attr_text, normalise  # noqa: E402
 
 # ----------------------------------------------------------------------------
 # Check cases
@@ -197,74 +213,6 @@ BENCH_RUNS = (
     + [("bench_ms_d128_causal", L, True) for L in (4096, 16384)]
     + [("bench_gqa_d128_decode", L, False, lq) for L in (16384,) for lq in (1, 16)]
 )
-
-ATTR_ORDER = ["scale", "temperature", "softcap", "alibi_slopes", "causal",
-              "window_left", "window_right", "sink_tokens", "head_mask",
-              "return_lse"]
-PER_HEAD = ["temperature", "alibi_slopes", "window_left", "window_right"]
-
-
-def f32(x):
-    """x rounded to f32 (what the spec's f32 attribute holds)."""
-    return struct.unpack("f", struct.pack("f", float(x)))[0]
-
-
-def mlir_float(x):
-    return f"{f32(x):.9e}"
-
-
-def attr_text(attrs):
-    out = []
-    for key in ATTR_ORDER:
-        if key not in attrs:
-            continue
-        val = attrs[key]
-        if key in ("causal", "return_lse"):
-            if val:
-                out.append(key)
-        elif key in ("scale", "softcap"):
-            out.append(f"{key} = {mlir_float(val)} : f32")
-        elif key in ("temperature", "alibi_slopes"):
-            out.append(f"{key} = array<f32: {', '.join(mlir_float(v) for v in val)}>")
-        elif key in ("window_left", "window_right"):
-            out.append(f"{key} = array<i64: {', '.join(str(int(v)) for v in val)}>")
-        elif key == "sink_tokens":
-            out.append(f"sink_tokens = {int(val)}")
-        elif key == "head_mask":
-            out.append("head_mask = array<i1: "
-                       + ", ".join("true" if v else "false" for v in val) + ">")
-    unknown = set(attrs) - set(ATTR_ORDER)
-    if unknown:
-        raise ValueError(f"unknown attributes {sorted(unknown)}")
-    return out
-
-
-def normalise(attrs, hq, d):
-    """Every attribute explicit, per-head arrays expanded to hq values."""
-    n = dict(scale=f32(attrs.get("scale", 1.0 / d ** 0.5)),
-             temperature=[1.0] * hq, softcap=None, alibi_slopes=[0.0] * hq,
-             causal=bool(attrs.get("causal", False)),
-             window_left=[-1] * hq, window_right=[-1] * hq,
-             sink_tokens=int(attrs.get("sink_tokens", 0)),
-             head_mask=[True] * hq, return_lse=bool(attrs.get("return_lse", False)))
-    if "softcap" in attrs:
-        n["softcap"] = f32(attrs["softcap"])
-    for key in PER_HEAD + ["head_mask"]:
-        if key in attrs:
-            v = list(attrs[key])
-            if len(v) == 1:
-                v = v * hq
-            if len(v) != hq:
-                raise ValueError(f"{key}: {len(v)} values for {hq} heads")
-            if key in ("temperature", "alibi_slopes"):
-                v = [f32(x) for x in v]
-            elif key == "head_mask":
-                v = [bool(x) for x in v]
-            else:
-                v = [int(x) for x in v]
-            n[key] = v
-    return n
-
 
 def spec_text(name, dt, hq, hkv, d, attrs, dims, dv=None):
     """One exported function with one mha.attention. dims = (B, Lq, Lk) as

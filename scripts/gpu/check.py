@@ -4,17 +4,20 @@
     python3 check.py BUNDLE_DIR [--device cuda|cpu] [--only REGEX] [--no-bench]
 
 BUNDLE_DIR is what scripts/gpu-build.sh wrote: manifest.json, one spec and
-one library per case. Runs where the GPU is: python3 with PyTorch (and, for
-the FlexAttention peer, Triton); no MLIR, no internet. Standard library,
-torch (and nothing else) are used.
+one library per case, and a copy of the repository's python/mha in
+python/ (the structs, library calls and float64 reference shared with
+bench/). Runs
+where the GPU is: python3 with PyTorch, NumPy (and, for the FlexAttention
+peer, Triton); no MLIR, no internet.
 
 Correctness: every case of the manifest is called through ctypes on
 hand-built DLTensors (fresh random normal inputs, outputs poisoned with NaN)
-and compared with a float64 reference of SPEC.md computed with torch on the
-same device; bad inputs must fail with the right status and leave the
-outputs untouched. Speed: each benchmark shape is timed for our kernel,
-PyTorch SDPA (FlashAttention-2 and cuDNN backends) and FlexAttention on the
-same inputs, CUDA events, median of several runs after warm-up.
+and compared with the float64 reference of SPEC.md (mha.reference, NumPy on
+the host) on the same inputs; bad inputs must fail with the right status
+and leave the outputs untouched. Speed: each benchmark shape is timed for
+our kernel, PyTorch SDPA (FlashAttention-2 and cuDNN backends) and
+FlexAttention on the same inputs, CUDA events, median of several runs after
+warm-up.
 
 The last lines printed are two tables; the full log (gpu-check.log) and the
 results (gpu-check.json) go to $OUT if set, else BUNDLE_DIR (--out
@@ -40,6 +43,27 @@ import sys
 import time
 import traceback
 import zlib
+
+
+def _use_mha_package():
+    """Puts the folder holding the `mha` package on sys.path: the bundle's
+    python/ (scripts/gpu-build.sh copies python/mha there) or the
+    repository's python/ (when run from scripts/gpu/)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for p in (os.path.join(here, "python"), os.path.join(here, os.pardir, os.pardir, "python")):
+        if os.path.isfile(os.path.join(p, "mha", "reference.py")):
+            sys.path.insert(0, os.path.abspath(p))
+            return
+    raise ImportError("python/mha not found beside check.py or in the repository")
+
+
+_use_mha_package()
+from mha import reference as mha_reference  # noqa: E402
+from mha._dlpack import (KDL_CPU, KDL_CUDA, MHA_ERR_DEVICE,  # noqa: E402
+                         MHA_ERR_DTYPE, MHA_ERR_SHAPE, make_tensor, options,
+                         status_name)
+from mha._library import Library  # noqa: E402
+from mha.semantics import has_window, key_visible  # noqa: E402
 
 T0 = time.perf_counter()
 
@@ -83,40 +107,6 @@ class NotApplicable(Exception):
     """A peer has no kernel for this shape; printed as n/a with the reason."""
 
 
-# ----------------------------------------------------------------------------
-# DLPack (dlpack.h v0.6+/v1: DLDevice, DLDataType, DLTensor) and mha_options
-# (include/mha/runtime.h) by hand.
-# ----------------------------------------------------------------------------
-class DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int), ("device_id", ctypes.c_int)]
-
-
-class DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
-                ("lanes", ctypes.c_uint16)]
-
-
-class DLTensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("device", DLDevice),
-                ("ndim", ctypes.c_int32), ("dtype", DLDataType),
-                ("shape", ctypes.POINTER(ctypes.c_int64)),
-                ("strides", ctypes.POINTER(ctypes.c_int64)),
-                ("byte_offset", ctypes.c_uint64)]
-
-
-class MhaOptions(ctypes.Structure):
-    _fields_ = [("num_threads", ctypes.c_int32), ("cuda_stream", ctypes.c_void_p),
-                ("head_mask", ctypes.POINTER(ctypes.c_uint8))]
-
-
-KDL_CPU, KDL_CUDA = 1, 2
-KDL_FLOAT, KDL_BFLOAT = 2, 4
-STATUS = {0: "MHA_OK", 1: "MHA_ERR_NULL_POINTER", 2: "MHA_ERR_RANK", 3: "MHA_ERR_DTYPE",
-          4: "MHA_ERR_SHAPE", 5: "MHA_ERR_DEVICE", 6: "MHA_ERR_LAYOUT",
-          7: "MHA_ERR_INVALID_ARGUMENT", 8: "MHA_ERR_NO_DEVICE", 9: "MHA_ERR_CUDA",
-          10: "MHA_ERR_OUT_OF_MEMORY", 11: "MHA_ERR_INTERNAL"}
-MHA_ERR_DTYPE, MHA_ERR_SHAPE, MHA_ERR_DEVICE = 3, 4, 5
-
 torch = None  # imported in main (so --help works without it)
 
 
@@ -124,158 +114,35 @@ def torch_dtype(name):
     return {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}[name]
 
 
-def dl_dtype(t):
-    return {torch.float16: (KDL_FLOAT, 16), torch.bfloat16: (KDL_BFLOAT, 16),
-            torch.float32: (KDL_FLOAT, 32), torch.float64: (KDL_FLOAT, 64)}[t.dtype]
+DL_DTYPES = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 
 
 def dltensor(t, fake_device=None):
-    """A DLTensor over torch tensor t: data_ptr (storage offset included),
-    byte_offset 0, shape and strides in elements. fake_device overrides the
-    (device_type, device_id) for the wrong-device test. The struct keeps its
-    shape/stride arrays and the tensor alive."""
-    shape = (ctypes.c_int64 * t.dim())(*t.shape)
-    strides = (ctypes.c_int64 * t.dim())(*t.stride())
-    d = DLTensor()
-    d.data = t.data_ptr()
+    """A DLTensor (mha._dlpack) over torch tensor t: data_ptr (storage offset
+    included), byte_offset 0, shape and strides in elements. fake_device
+    overrides the (device_type, device_id) for the wrong-device test. The
+    struct keeps the tensor alive."""
     if fake_device is not None:
-        d.device = DLDevice(*fake_device)
+        device = fake_device
     elif t.is_cuda:
-        d.device = DLDevice(KDL_CUDA, t.device.index or 0)
+        device = (KDL_CUDA, t.device.index or 0)
     else:
-        d.device = DLDevice(KDL_CPU, 0)
-    d.ndim = t.dim()
-    code, bits = dl_dtype(t)
-    d.dtype = DLDataType(code, bits, 1)
-    d.shape = shape
-    d.strides = strides
-    d.byte_offset = 0
-    d._keep = (shape, strides, t)
-    return d
-
-
-class Library:
-    def __init__(self, path):
-        self.path = path
-        self.lib = ctypes.CDLL(path)
-        self.lib.mha_last_error.restype = ctypes.c_char_p
-        self.lib.mha_last_error.argtypes = []
-        self.lib.mha_status_string.restype = ctypes.c_char_p
-        self.lib.mha_status_string.argtypes = [ctypes.c_int]
-
-    def function(self, name, nresults):
-        f = getattr(self.lib, name)
-        f.argtypes = ([ctypes.POINTER(DLTensor)] * (3 + nresults)
-                      + [ctypes.POINTER(MhaOptions)])
-        f.restype = ctypes.c_int
-        return f
-
-    def error(self, status):
-        s = self.lib.mha_status_string(status)
-        e = self.lib.mha_last_error()
-        return (f"{(s or b'?').decode(errors='replace')} ({status}): "
-                f"{(e or b'').decode(errors='replace')}")
-
-    def last_error(self):
-        e = self.lib.mha_last_error()
-        return (e or b"").decode(errors="replace")
-
-
-class Call:
-    """One prepared call: pointers built once (the timing loop only calls)."""
-    def __init__(self, fn, tensors, opts):
-        self.fn = fn
-        self.structs = tensors
-        self.ptrs = [ctypes.byref(x) for x in tensors]
-        self.opts = opts
-        self.popts = ctypes.byref(opts) if opts is not None else None
-
-    def __call__(self):
-        return self.fn(*self.ptrs, self.popts)
-
-
-def make_options(stream_ptr, head_mask=None):
-    o = MhaOptions()
-    o.num_threads = 0
-    o.cuda_stream = stream_ptr
-    if head_mask is not None:
-        arr = (ctypes.c_uint8 * len(head_mask))(*head_mask)
-        o.head_mask = ctypes.cast(arr, ctypes.POINTER(ctypes.c_uint8))
-        o._keep = arr
-    return o
+        device = (KDL_CPU, 0)
+    return make_tensor(t.data_ptr(), tuple(t.shape), t.stride(),
+                       DL_DTYPES[str(t.dtype).replace("torch.", "")], device, keep=t)
 
 
 # ----------------------------------------------------------------------------
-# The float64 reference of SPEC.md
+# The float64 reference of SPEC.md (mha.reference, NumPy, on the host)
 # ----------------------------------------------------------------------------
-def visibility(a, hq, lq, lk, device):
-    """[Hq, Lq, Lk] bool: key j visible to query i in head h."""
-    i = torch.arange(lq, device=device).view(1, lq, 1)
-    j = torch.arange(lk, device=device).view(1, 1, lk)
-    d = j - i - (lk - lq)                       # key position relative to the diagonal
-    wl = torch.tensor(a["window_left"], device=device).view(hq, 1, 1)
-    wr = torch.tensor(a["window_right"], device=device).view(hq, 1, 1)
-    vis = ((wl < 0) | (d >= -wl)) & ((wr < 0) | (d <= wr))
-    if a["sink_tokens"] > 0:
-        vis = vis | (j < a["sink_tokens"])
-    if a["causal"]:
-        vis = vis & (d <= 0)
-    return vis.expand(hq, lq, lk)
-
-
 def reference(q, k, v, a, rt_mask=None):
-    """o [B,Hq,Lq,Dv] f64, lse [B,Hq,Lq] f64, alive [Hq] bool (SPEC.md's order:
-    scale/temperature, softcap, ALiBi, masks, softmax over visible keys; rows
-    without a visible key -> o = 0, lse = -inf; pruned heads -> o = 0)."""
+    """o [B,Hq,Lq,Dv], lse [B,Hq,Lq] (float64) and alive [Hq] (bool) of
+    mha.reference.attention, as torch tensors on q's device."""
+    host = [x.detach().to("cpu", torch.float64).numpy() for x in (q, k, v)]
+    o, lse, alive = mha_reference.attention(*host, a, rt_mask)
     dev = q.device
-    B, hq, lq, _ = q.shape
-    hkv, lk = k.shape[1], k.shape[2]
-    g = hq // hkv
-    q64 = q.to(torch.float64)
-    k64 = k.to(torch.float64).repeat_interleave(g, dim=1)
-    v64 = v.to(torch.float64).repeat_interleave(g, dim=1)
-    s = q64 @ k64.transpose(-1, -2)
-    temp = torch.tensor(a["temperature"], dtype=torch.float64, device=dev)
-    s = s * a["scale"] / temp.view(1, hq, 1, 1)
-    if a["softcap"] is not None:
-        c = a["softcap"]
-        s = c * torch.tanh(s / c)
-    i = torch.arange(lq, device=dev, dtype=torch.float64).view(lq, 1)
-    j = torch.arange(lk, device=dev, dtype=torch.float64).view(1, lk)
-    dist = (i + lk - lq - j).abs()
-    slopes = torch.tensor(a["alibi_slopes"], dtype=torch.float64, device=dev)
-    s = s - slopes.view(1, hq, 1, 1) * dist.view(1, 1, lq, lk)
-    vis = visibility(a, hq, lq, lk, dev).unsqueeze(0)
-    s = s.masked_fill(~vis, float("-inf"))
-    m = s.amax(dim=-1, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    p = torch.exp(s - m)
-    den = p.sum(dim=-1, keepdim=True)
-    lse = (torch.log(den) + m).squeeze(-1)
-    o = (p @ v64) / torch.where(den > 0, den, torch.ones_like(den))
-    alive = torch.tensor(a["head_mask"], dtype=torch.bool, device=dev)
-    if rt_mask is not None:
-        alive = alive & torch.tensor([bool(x) for x in rt_mask], device=dev)
-    o = o * alive.view(1, hq, 1, 1).to(o.dtype)
-    return o, lse, alive
-
-
-def visible_pairs(lq, lk, causal, wl, wr, sinks):
-    """Exact number of visible (query, key) pairs of one head (for FLOPs)."""
-    i = torch.arange(lq, dtype=torch.int64)
-    c = i + (lk - lq)                              # the diagonal key of row i
-    hi = torch.full_like(i, lk - 1)
-    if causal:
-        hi = torch.minimum(hi, c)
-    whi = hi if wr < 0 else torch.minimum(hi, c + wr)
-    wlo = torch.zeros_like(i) if wl < 0 else torch.clamp(c - wl, min=0)
-    win = torch.clamp(whi - wlo + 1, min=0)
-    if sinks > 0:
-        shi = torch.minimum(torch.full_like(i, sinks - 1), hi)
-        nsink = torch.clamp(shi + 1, min=0)
-        overlap = torch.clamp(torch.minimum(shi, whi) - wlo + 1, min=0)
-        win = win + nsink - torch.minimum(overlap, nsink)
-    return int(win.sum())
+    return (torch.from_numpy(o).to(dev), torch.from_numpy(lse).to(dev),
+            torch.from_numpy(alive).to(dev))
 
 
 # ----------------------------------------------------------------------------
@@ -369,12 +236,12 @@ def run_variant(ctx, case, lib, variant):
             stream_ptr = stream.cuda_stream
         else:
             stream_ptr = torch.cuda.current_stream(dev).cuda_stream
-    opts = None if variant == "null_opts" else make_options(stream_ptr, rt)
+    opts = None if variant == "null_opts" else options(0, stream_ptr, rt)
     tensors = [dltensor(q, fake_dev), dltensor(k), dltensor(v), dltensor(o)]
     if want_lse:
         tensors.append(dltensor(lse))
-    f = lib.function(case["function"], len(case["results"]))
-    call = Call(f, tensors, opts)
+    f = lib.function(case["function"], 3 + len(case["results"]))
+    call = f.prepare(tensors, opts)
     st = call()
     if stream is not None:
         stream.synchronize()
@@ -385,7 +252,7 @@ def run_variant(ctx, case, lib, variant):
         err = lib.last_error()
         problems = []
         if st != expect:
-            problems.append(f"status {STATUS.get(st, st)}, expected {STATUS[expect]}"
+            problems.append(f"status {status_name(st)}, expected {status_name(expect)}"
                             + (f" ({err})" if st else ""))
         if st != 0 and not err:
             problems.append("mha_last_error() is empty")
@@ -401,7 +268,7 @@ def run_variant(ctx, case, lib, variant):
 
     if st != 0:
         res["status"] = "FAIL"
-        res["detail"] = lib.error(st)
+        res["detail"] = str(lib.error(st))
         return res
 
     ref_o, ref_lse, alive = reference(q, k, v, a, rt)
@@ -461,13 +328,6 @@ def run_correctness(ctx, manifest):
                                     detail=f"cannot load {case['library']}: {first_line(e)}"))
             log(f"  {case['name']}: cannot load {path}: {first_line(e)}")
             continue
-        # Self-test of the FLOP counter against the reference mask.
-        a = case["attrs"]
-        vis = visibility(a, case["Hq"], case["Lq"], case["Lk"], "cpu")
-        for h in range(case["Hq"]):
-            n = visible_pairs(case["Lq"], case["Lk"], a["causal"], a["window_left"][h],
-                              a["window_right"][h], a["sink_tokens"])
-            assert n == int(vis[h].sum()), (case["name"], h, n, int(vis[h].sum()))
         for var in case["variants"]:
             t = time.perf_counter()
             try:
@@ -531,11 +391,9 @@ def bench_flops(spec, B, L, Lq=None):
     if Lq is not None and Lq != L:
         # Decoding shapes: non-causal specs only (every key visible).
         return 2.0 * B * hq * Lq * L * (D + Dv), "dense (Lq x Lk)"
-    windowed = (any(w >= 0 for w in a["window_left"] + a["window_right"])
-                or a["sink_tokens"] > 0)
-    if windowed:
-        pairs = sum(visible_pairs(L, L, a["causal"], a["window_left"][h],
-                                  a["window_right"][h], a["sink_tokens"])
+    if has_window(a):
+        pairs = sum(mha_reference.visible_pairs(L, L, a["causal"], a["window_left"][h],
+                                                a["window_right"][h], a["sink_tokens"])
                     for h in range(hq) if a["head_mask"][h])
         return 2.0 * B * pairs * (D + Dv), "visible pairs"
     f = 2.0 * B * hq * L * L * (D + Dv)
@@ -548,12 +406,6 @@ def plain_spec(spec):
     return (a["softcap"] is None and not any(a["alibi_slopes"])
             and all(t == 1.0 for t in a["temperature"]) and all(a["head_mask"])
             and abs(a["scale"] - 1 / math.sqrt(spec["D"])) < 1e-6 * a["scale"])
-
-
-def has_window(spec):
-    a = spec["attrs"]
-    return (any(w >= 0 for w in a["window_left"] + a["window_right"])
-            or a["sink_tokens"] > 0)
 
 
 class Peers:
@@ -589,7 +441,7 @@ class Peers:
             raise NotApplicable("needs CUDA")
         if self.sdpa_err:
             raise NotApplicable(self.sdpa_err)
-        if not plain_spec(spec) or has_window(spec):
+        if not plain_spec(spec) or has_window(spec["attrs"]):
             raise NotApplicable("no per-head window/sinks in SDPA (FA2/cuDNN take no such mask)")
         F = torch.nn.functional
         backend = getattr(self.SDPBackend, backend_name)
@@ -634,23 +486,17 @@ class Peers:
         a = spec["attrs"]
         dev = q.device
         lq, lk = q.shape[2], k.shape[2]
-        off = lk - lq
         block_mask = None
-        if a["causal"] or has_window(spec):
+        if a["causal"] or has_window(a):
             wl = torch.tensor(a["window_left"], device=dev)
             wr = torch.tensor(a["window_right"], device=dev)
             causal, sinks = a["causal"], a["sink_tokens"]
-            per_head = has_window(spec)
+            per_head = has_window(a)
 
             def mask_mod(b, h, qi, kv):
-                d = kv - qi - off
-                ok = d <= 0 if causal else d == d
                 if per_head:
-                    win = ((wl[h] < 0) | (d >= -wl[h])) & ((wr[h] < 0) | (d <= wr[h]))
-                    if sinks:
-                        win = win | (kv < sinks)
-                    ok = ok & win
-                return ok
+                    return key_visible(qi, kv, lq, lk, causal, wl[h], wr[h], sinks)
+                return key_visible(qi, kv, lq, lk, causal)
             block_mask = self.create_block_mask(mask_mod, None,
                                                 spec["Hq"] if per_head else None,
                                                 lq, lk, device=dev)
@@ -716,14 +562,13 @@ def run_bench(ctx, manifest):
                 libs[spec["library"]] = Library(os.path.join(ctx.bundle, spec["library"]))
             lib = libs[spec["library"]]
             stream = torch.cuda.current_stream(dev).cuda_stream if dev.type == "cuda" else None
-            call = Call(lib.function(spec["function"], 1),
-                        [dltensor(q), dltensor(k), dltensor(v), dltensor(o)],
-                        make_options(stream))
+            call = lib.function(spec["function"], 4).prepare(
+                [dltensor(q), dltensor(k), dltensor(v), dltensor(o)], options(0, stream))
 
             def go():
                 st = call()
                 if st != 0:
-                    raise RuntimeError(lib.error(st))
+                    raise lib.error(st)
                 return o
             return go
 
