@@ -2,14 +2,29 @@
 """bench/bench.py - times mha's generated CPU kernels against CPU peers.
 
 Run through bench/run.sh (which builds the venv, the specs and libraries).
-One process, same inputs for every implementation, median of repeated runs
-after warm-up. Writes <out>/results.json and <out>/results.md and prints the
-table.
+Writes <out>/results.json and <out>/results.md and prints the table.
+
+Method (docs/performance.md, "How it is measured"):
+- Every implementation is timed in a worker process of its own (this script
+  with --worker), one process per implementation and shape: a peer's thread
+  pool (ONNX Runtime's, XLA's and OpenMP's spin after a call) dies with its
+  process and cannot steal the cores from whatever is timed next. Only the
+  worker imports its peer's package; this process imports none.
+- Same inputs everywhere: every worker draws them from the same seed; the
+  reference (PyTorch SDPA in f32 on the same, bf16-rounded for bf16, inputs)
+  is computed once per shape by a worker of its own and saved to .npy, and
+  each worker compares its output with it after timing.
+- The peers' order alternates from shape to shape (as listed, then
+  reversed); ours is timed first and again last on every shape, and the
+  table shows the spread of the two (flagged above 10%).
+- Warm-up call (compilation for Flex, XLA, ONNX Runtime), then the median
+  of 3-15 timed calls.
 
 Peers: PyTorch scaled_dot_product_attention, PyTorch FlexAttention
 (torch.compile, CPU), JAX jax.nn.dot_product_attention (jit, XLA CPU),
 ONNX Runtime com.microsoft MultiHeadAttention / GroupQueryAttention, and a
-NumPy/OpenBLAS GEMM + softmax composition (heads split over threads).
+NumPy/OpenBLAS GEMM + softmax composition (heads split over threads). Their
+masks are made from python/mha's key-visibility rule.
 """
 import os
 import sys
@@ -17,19 +32,16 @@ import sys
 # OpenBLAS reads these when the library loads: this machine's environment
 # pins OPENBLAS_CORETYPE=Haswell (AVX2 kernels) and an L2 size; drop both
 # before NumPy (and with it OpenBLAS) is imported so OpenBLAS picks its own
-# kernel for this CPU.
+# kernel for this CPU. Workers inherit the cleaned environment.
 _ENV_DROPPED = {}
 for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     if _var in os.environ:
         _ENV_DROPPED[_var] = os.environ.pop(_var)
 
 import argparse  # noqa: E402
-import copy  # noqa: E402
-import ctypes  # noqa: E402
 import datetime  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
@@ -40,7 +52,16 @@ import traceback  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-WINDOW = 256
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, HERE)
+import gen_specs  # noqa: E402
+from mha import reference as R  # noqa: E402
+from mha import semantics as S  # noqa: E402
+from mha._library import Library  # noqa: E402
+
+WINDOW = gen_specs.WINDOW
 PEERS = ["torch_sdpa", "torch_flex", "jax", "onnxruntime", "numpy_openblas"]
 PEER_TITLES = {
     "ours": "mha (ours)",
@@ -58,6 +79,10 @@ SHORT = {
     "onnxruntime": "ort",
     "numpy_openblas": "blas",
 }
+# The package each peer imports (its import error makes it n/a everywhere).
+PEER_PACKAGE = {"torch_sdpa": "torch", "torch_flex": "torch_flex", "jax": "jax",
+                "onnxruntime": "onnxruntime", "numpy_openblas": None}
+SPREAD_FLAG = 0.10  # ours first vs ours last on a shape: flag above this
 
 
 def now():
@@ -74,105 +99,25 @@ class NotApplicable(Exception):
 
 
 # ----------------------------------------------------------------------------
-# DLPack via ctypes
-# ----------------------------------------------------------------------------
-class DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int), ("device_id", ctypes.c_int)]
-
-
-class DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
-                ("lanes", ctypes.c_uint16)]
-
-
-class DLTensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("device", DLDevice),
-                ("ndim", ctypes.c_int32), ("dtype", DLDataType),
-                ("shape", ctypes.POINTER(ctypes.c_int64)),
-                ("strides", ctypes.POINTER(ctypes.c_int64)),
-                ("byte_offset", ctypes.c_uint64)]
-
-
-class MhaOptions(ctypes.Structure):
-    _fields_ = [("num_threads", ctypes.c_int32), ("cuda_stream", ctypes.c_void_p),
-                ("head_mask", ctypes.POINTER(ctypes.c_uint8))]
-
-
-KDL_CPU = 1
-KDL_FLOAT = 2
-KDL_BFLOAT = 4
-
-
-def dltensor(arr, bf16):
-    """A DLTensor over a C-contiguous NumPy array (uint16 storage for bf16).
-    The shape/strides arrays are attached to the struct to keep them alive."""
-    assert arr.flags["C_CONTIGUOUS"]
-    shape = (ctypes.c_int64 * arr.ndim)(*arr.shape)
-    strides = (ctypes.c_int64 * arr.ndim)(*[s // arr.itemsize for s in arr.strides])
-    t = DLTensor()
-    t.data = arr.ctypes.data
-    t.device = DLDevice(KDL_CPU, 0)
-    t.ndim = arr.ndim
-    t.dtype = DLDataType(KDL_BFLOAT if bf16 else KDL_FLOAT, 16 if bf16 else 32, 1)
-    t.shape = shape
-    t.strides = strides
-    t.byte_offset = 0
-    t._keep = (shape, strides, arr)
-    return t
-
-
-class OurLibrary:
-    def __init__(self, path):
-        self.path = path
-        self.lib = ctypes.CDLL(path)
-        self.lib.mha_last_error.restype = ctypes.c_char_p
-        self.lib.mha_status_string.restype = ctypes.c_char_p
-        self.lib.mha_status_string.argtypes = [ctypes.c_int]
-
-    def function(self, name):
-        f = getattr(self.lib, name)
-        f.argtypes = [ctypes.POINTER(DLTensor)] * 4 + [ctypes.POINTER(MhaOptions)]
-        f.restype = ctypes.c_int
-        return f
-
-    def error(self, status):
-        return (f"{self.lib.mha_status_string(status).decode()}: "
-                f"{self.lib.mha_last_error().decode()}")
-
-
-# ----------------------------------------------------------------------------
-# bf16 helpers (NumPy only: uint16 storage)
-# ----------------------------------------------------------------------------
-def f32_to_bf16_bits(x):
-    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
-    r = ((u >> 16) & 1) + np.uint32(0x7FFF)
-    return ((u + r) >> 16).astype(np.uint16)
-
-
-def bf16_bits_to_f32(b):
-    return (b.astype(np.uint32) << 16).view(np.float32)
-
-
-# ----------------------------------------------------------------------------
 # Shapes
 # ----------------------------------------------------------------------------
 def make_shape(kind, dt, D, L, causal, hq=16, hkv=16):
-    win = None
-    if kind == "ms":
-        win = [WINDOW] * (hq // 2) + [-1] * (hq // 2)
-    elif kind == "win":
-        win = [WINDOW] * hq
     if kind == "mha":
         fn = f"mha_d{D}_{'causal' if causal else 'full'}"
     elif kind == "gqa":
         fn = f"gqa_d{D}_causal"
     else:
         fn = f"{kind}_d{D}"
+    f = gen_specs.FUNCTIONS[fn]
+    assert (f["hq"], f["hkv"], f["d"]) == (hq, hkv, D), fn
+    params = S.normalise(f["attrs"], hq, D)
+    assert params["causal"] == causal, fn
+    win = params["window_left"] if S.has_window(params) else None
     name = {"mha": "MHA", "gqa": f"GQA {hq}:{hkv}", "ms": "multi-scale w256/global",
             "win": "window 256 (all heads)"}[kind]
     name += f" {dt} D={D} L={L}" + (" causal" if causal else "")
     return dict(kind=kind, dt=dt, D=D, L=L, causal=causal, hq=hq, hkv=hkv,
-                window=win, fn=fn, name=name, B=1)
+                window=win, params=params, fn=fn, name=name, B=1)
 
 
 def shape_list(quick):
@@ -192,11 +137,11 @@ def shape_list(quick):
     return out
 
 
-def visible_pairs(L, w):
-    """Visible (query, key) pairs of one head: symmetric window w (or -1)."""
-    if w < 0 or w >= L:
-        return L * L
-    return L * (2 * w + 1) - w * (w + 1)
+def head_pairs(s, h):
+    """Visible (query, key) pairs of head h of shape s (mha.reference)."""
+    p = s["params"]
+    return R.visible_pairs(s["L"], s["L"], p["causal"], p["window_left"][h],
+                           p["window_right"][h], p["sink_tokens"])
 
 
 def flop_counts(s):
@@ -205,18 +150,36 @@ def flop_counts(s):
     if s["causal"]:
         return dense / 2, dense / 2
     if s["window"] is not None:
-        eff = sum(4.0 * s["B"] * visible_pairs(s["L"], w) * s["D"] for w in s["window"])
+        eff = sum(4.0 * s["B"] * head_pairs(s, h) * s["D"] for h in range(s["hq"]))
         return dense, eff  # dense-equivalent
     return dense, dense
 
 
-def band_mask_bool(L, w):
-    i = np.arange(L)
-    return np.abs(i[:, None] - i[None, :]) <= w
+def head_groups(s):
+    """Runs of consecutive heads with the same window: [(heads slice,
+    window_left, window_right)]. The peers take one mask per run."""
+    p = s["params"]
+    out = []
+    for h in range(s["hq"]):
+        w = (p["window_left"][h], p["window_right"][h])
+        if out and (out[-1][1], out[-1][2]) == w:
+            out[-1] = (slice(out[-1][0].start, h + 1), w[0], w[1])
+        else:
+            out.append((slice(h, h + 1), w[0], w[1]))
+    return out
+
+
+def group_mask(s, wl, wr):
+    """[L, L] bool (True = attend) of one head group, or None when the group
+    needs no mask beyond causal (then the peer's own causal flag serves)."""
+    if wl < 0 and wr < 0 and s["params"]["sink_tokens"] == 0:
+        return None
+    return np.ascontiguousarray(R.mask(s["L"], s["L"], s["causal"], wl, wr,
+                                       s["params"]["sink_tokens"]))
 
 
 # ----------------------------------------------------------------------------
-# Inputs
+# Inputs: the same in every worker (the seed)
 # ----------------------------------------------------------------------------
 class Inputs:
     def __init__(self, s, seed=0):
@@ -227,67 +190,51 @@ class Inputs:
         v = rng.standard_normal((B, hkv, L, D), dtype=np.float32)
         self.bf16 = s["dt"] == "bf16"
         if self.bf16:
-            self.q16, self.k16, self.v16 = (f32_to_bf16_bits(x) for x in (q, k, v))
+            self.q16, self.k16, self.v16 = (R.f32_to_bf16_bits(x) for x in (q, k, v))
             # The f32 values of the bf16 inputs: what every peer really sees.
-            q, k, v = (bf16_bits_to_f32(x) for x in (self.q16, self.k16, self.v16))
+            q, k, v = (R.bf16_bits_to_f32(x) for x in (self.q16, self.k16, self.v16))
         self.q, self.k, self.v = q, k, v
-        self.scale = 1.0 / math.sqrt(D)
+        self.scale = s["params"]["scale"]
 
 
 # ----------------------------------------------------------------------------
-# Peers
+# Peers (worker side: each worker imports only its own)
 # ----------------------------------------------------------------------------
 class Ctx:
-    """What the peers share: imported modules and their import errors."""
     def __init__(self, threads):
         self.threads = threads
-        self.torch = None
-        self.torch_err = None
-        self.flex = None
-        self.flex_err = None
-        self.jax = None
-        self.jax_err = None
-        self.ort = None
-        self.onnx = None
-        self.ort_err = None
-        self.tpctl = None
+        self.torch = self.flex = self.jax = self.ort = self.onnx = self.tpctl = None
 
 
-def import_peers(ctx):
-    try:
-        import torch
-        torch.set_num_threads(ctx.threads)
-        ctx.torch = torch
-    except Exception as e:  # noqa: BLE001
-        ctx.torch_err = "import failed: " + first_line(e)
-    if ctx.torch is not None:
-        try:
-            from torch.nn.attention.flex_attention import (create_block_mask,
-                                                           flex_attention)
-            import torch._dynamo
-            for attr in ("cache_size_limit", "recompile_limit",
-                         "accumulated_cache_size_limit",
-                         "accumulated_recompile_limit"):
-                if hasattr(torch._dynamo.config, attr):
-                    setattr(torch._dynamo.config, attr, 1024)
-            ctx.flex = (flex_attention, create_block_mask)
-        except Exception as e:  # noqa: BLE001
-            ctx.flex_err = "import failed: " + first_line(e)
-    else:
-        ctx.flex_err = "needs torch: " + ctx.torch_err
-    try:
-        import jax
-        import jax.numpy as jnp  # noqa: F401
-        jax.config.update("jax_platforms", "cpu")
-        ctx.jax = jax
-    except Exception as e:  # noqa: BLE001
-        ctx.jax_err = "import failed: " + first_line(e)
-    try:
-        import onnx
-        import onnxruntime as ort
-        ctx.onnx, ctx.ort = onnx, ort
-    except Exception as e:  # noqa: BLE001
-        ctx.ort_err = "import failed: " + first_line(e)
+def import_torch(ctx, flex=False):
+    import torch
+    torch.set_num_threads(ctx.threads)
+    ctx.torch = torch
+    if flex:
+        from torch.nn.attention.flex_attention import (create_block_mask,
+                                                       flex_attention)
+        import torch._dynamo
+        for attr in ("cache_size_limit", "recompile_limit",
+                     "accumulated_cache_size_limit", "accumulated_recompile_limit"):
+            if hasattr(torch._dynamo.config, attr):
+                setattr(torch._dynamo.config, attr, 1024)
+        ctx.flex = (flex_attention, create_block_mask)
+
+
+def import_jax(ctx):
+    import jax
+    import jax.numpy as jnp  # noqa: F401
+    jax.config.update("jax_platforms", "cpu")
+    ctx.jax = jax
+
+
+def import_ort(ctx):
+    import onnx
+    import onnxruntime as ort
+    ctx.onnx, ctx.ort = onnx, ort
+
+
+def import_tpctl(ctx):
     try:
         import threadpoolctl
         ctx.tpctl = threadpoolctl
@@ -304,96 +251,95 @@ def torch_inputs(ctx, inp):
     return torch.from_numpy(inp.q), torch.from_numpy(inp.k), torch.from_numpy(inp.v)
 
 
-def torch_out_to_np(ctx, o):
+def torch_out_to_np(o):
     return o.float().contiguous().numpy()
 
 
-def prep_ours(ctx, s, inp, libs, threads=None):
-    lib = libs.get(s["dt"])
-    if not isinstance(lib, OurLibrary):
-        raise RuntimeError(f"library for {s['dt']}: {lib or 'not built'}")
-    f = lib.function(s["fn"])
+def prep_ours(ctx, s, inp, out_dir, threads=None):
+    path = os.path.abspath(os.path.join(out_dir, f"libmha_bench_{s['dt']}.so"))
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} not built")
+    lib = Library(path)
+    shape = (s["B"], s["hq"], s["L"], s["D"])
     if inp.bf16:
         q, k, v = inp.q16, inp.k16, inp.v16
-        o = np.zeros((s["B"], s["hq"], s["L"], s["D"]), np.uint16)
+        o = np.zeros(shape, np.uint16)
     else:
         q, k, v = inp.q, inp.k, inp.v
-        o = np.zeros((s["B"], s["hq"], s["L"], s["D"]), np.float32)
-    tq, tk, tv, to = (dltensor(x, inp.bf16) for x in (q, k, v, o))
-    opts = MhaOptions(threads if threads is not None else ctx.threads, None, None)
-    pq, pk, pv, po, popt = (ctypes.byref(x) for x in (tq, tk, tv, to, opts))
-    keep = (tq, tk, tv, to, opts)
+        o = np.zeros(shape, np.float32)
+    from mha._dlpack import options
+    call = lib.function(s["fn"], 4).prepare(
+        [q, k, v, o], options(threads if threads is not None else ctx.threads),
+        dtype="bf16" if inp.bf16 else None)
 
     def run():
-        st = f(pq, pk, pv, po, popt)
-        if st != 0:
-            raise RuntimeError(lib.error(st))
+        call.run()
         return o
 
-    run._keep = keep
-
     def conv(out):
-        return bf16_bits_to_f32(out) if inp.bf16 else out
+        return R.bf16_bits_to_f32(out) if inp.bf16 else out
 
     return run, conv
 
 
 def prep_torch_sdpa(ctx, s, inp, threads=None):
-    if ctx.torch is None:
-        raise NotApplicable(ctx.torch_err)
     torch = ctx.torch
     F = torch.nn.functional
     q, k, v = torch_inputs(ctx, inp)
     gqa = s["hq"] != s["hkv"]
     nthreads = threads if threads is not None else ctx.threads
-
-    if s["window"] is None:
+    groups = head_groups(s)
+    if len(groups) == 1 and group_mask(s, groups[0][1], groups[0][2]) is None:
         def run():
             torch.set_num_threads(nthreads)
             with torch.inference_mode():
                 return F.scaled_dot_product_attention(q, k, v, is_causal=s["causal"],
                                                       enable_gqa=gqa)
-    else:
-        # What a user does: the local heads with a shared band mask, the
-        # global heads unmasked, then concatenate.
-        w = s["window"]
-        loc = [h for h in range(s["hq"]) if w[h] >= 0]
-        glob = [h for h in range(s["hq"]) if w[h] < 0]
-        assert loc == list(range(len(loc))) and s["hq"] == s["hkv"]
-        mask = torch.from_numpy(band_mask_bool(s["L"], WINDOW))
-        nl = len(loc)
+        return run, torch_out_to_np
+    # What a user does: each run of heads with the same window with its
+    # boolean mask (or none), then concatenate.
+    if gqa:
+        raise NotApplicable("per-head windows with GQA not expressed here")
+    parts = []
+    for hs, wl, wr in groups:
+        m = group_mask(s, wl, wr)
+        parts.append((hs, None if m is None else torch.from_numpy(m)))
 
-        def run():
-            torch.set_num_threads(nthreads)
-            with torch.inference_mode():
-                parts = [F.scaled_dot_product_attention(q[:, :nl], k[:, :nl], v[:, :nl],
-                                                        attn_mask=mask)]
-                if glob:
-                    parts.append(F.scaled_dot_product_attention(q[:, nl:], k[:, nl:],
-                                                                v[:, nl:]))
-                return torch.cat(parts, dim=1)
+    def run():
+        torch.set_num_threads(nthreads)
+        with torch.inference_mode():
+            out = []
+            for hs, m in parts:
+                if m is None:
+                    out.append(F.scaled_dot_product_attention(
+                        q[:, hs], k[:, hs], v[:, hs], is_causal=s["causal"]))
+                else:
+                    out.append(F.scaled_dot_product_attention(
+                        q[:, hs], k[:, hs], v[:, hs], attn_mask=m))
+            return torch.cat(out, dim=1)
 
-    return run, lambda o: torch_out_to_np(ctx, o)
+    return run, torch_out_to_np
 
 
 def prep_torch_flex(ctx, s, inp):
-    if ctx.flex is None:
-        raise NotApplicable(ctx.flex_err)
     torch = ctx.torch
     flex_attention, create_block_mask = ctx.flex
     q, k, v = torch_inputs(ctx, inp)
     L = s["L"]
+    p = s["params"]
     block_mask = None
-    if s["causal"]:
-        def causal(b, h, qi, kvi):
-            return kvi <= qi
-        block_mask = create_block_mask(causal, None, None, L, L, device="cpu")
-    elif s["window"] is not None:
-        nl = sum(1 for w in s["window"] if w >= 0)
+    if s["window"] is not None:
+        wl = torch.tensor(p["window_left"])
+        wr = torch.tensor(p["window_right"])
+        sinks, causal = p["sink_tokens"], p["causal"]
 
-        def multiscale(b, h, qi, kvi):
-            return (h >= nl) | ((qi - kvi).abs() <= WINDOW)
-        block_mask = create_block_mask(multiscale, None, s["hq"], L, L, device="cpu")
+        def per_head(b, h, qi, kvi):
+            return S.key_visible(qi, kvi, L, L, causal, wl[h], wr[h], sinks)
+        block_mask = create_block_mask(per_head, None, s["hq"], L, L, device="cpu")
+    elif s["causal"]:
+        def causal_mask(b, h, qi, kvi):
+            return S.key_visible(qi, kvi, L, L, True)
+        block_mask = create_block_mask(causal_mask, None, None, L, L, device="cpu")
     fn = torch.compile(flex_attention, dynamic=False)
     gqa = s["hq"] != s["hkv"]
 
@@ -401,14 +347,14 @@ def prep_torch_flex(ctx, s, inp):
         with torch.inference_mode():
             return fn(q, k, v, block_mask=block_mask, enable_gqa=gqa)
 
-    return run, lambda o: torch_out_to_np(ctx, o)
+    return run, torch_out_to_np
 
 
 def prep_jax(ctx, s, inp):
-    if ctx.jax is None:
-        raise NotApplicable(ctx.jax_err)
     jax = ctx.jax
     jnp = jax.numpy
+    if s["params"]["sink_tokens"]:
+        raise NotApplicable("no sink tokens in jax.nn.dot_product_attention")
     if inp.bf16:
         import ml_dtypes
         q, k, v = (x.view(ml_dtypes.bfloat16) for x in (inp.q16, inp.k16, inp.v16))
@@ -417,24 +363,24 @@ def prep_jax(ctx, s, inp):
     # JAX's layout is [B, T, N, H].
     q, k, v = (jax.device_put(np.ascontiguousarray(x.transpose(0, 2, 1, 3)))
                for x in (q, k, v))
-    if s["window"] is None:
-        causal = s["causal"]
+    causal = s["causal"]
+    groups = head_groups(s)
+    if len(groups) > 1 and s["hq"] != s["hkv"]:
+        raise NotApplicable("per-head windows with GQA not expressed here")
+    for _, wl, wr in groups:
+        if (wl < 0) != (wr < 0):
+            raise NotApplicable("one-sided windows not expressed for JAX here")
 
-        @jax.jit
-        def f(q, k, v):
-            return jax.nn.dot_product_attention(q, k, v, is_causal=causal,
-                                                implementation="xla")
-    else:
-        nl = sum(1 for w in s["window"] if w >= 0)
-
-        @jax.jit
-        def f(q, k, v):
-            a = jax.nn.dot_product_attention(q[:, :, :nl], k[:, :, :nl], v[:, :, :nl],
-                                             local_window_size=(WINDOW, WINDOW),
-                                             implementation="xla")
-            b = jax.nn.dot_product_attention(q[:, :, nl:], k[:, :, nl:], v[:, :, nl:],
-                                             implementation="xla")
-            return jnp.concatenate([a, b], axis=2)
+    @jax.jit
+    def f(q, k, v):
+        parts = []
+        for hs, wl, wr in groups:
+            kw = {} if wl < 0 else {"local_window_size": (wl, wr)}
+            parts.append(jax.nn.dot_product_attention(
+                q[:, :, hs], k[:, :, hs] if len(groups) > 1 else k,
+                v[:, :, hs] if len(groups) > 1 else v,
+                is_causal=causal, implementation="xla", **kw))
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=2)
 
     def run():
         return f(q, k, v).block_until_ready()
@@ -442,7 +388,6 @@ def prep_jax(ctx, s, inp):
     def conv(o):
         return np.asarray(o).astype(np.float32).transpose(0, 2, 1, 3)
 
-    run._keep = (q, k, v)
     return run, conv
 
 
@@ -461,8 +406,6 @@ def _ort_session(ctx, graph_nodes, inputs, outputs, opset_ms=1):
 
 
 def prep_onnxruntime(ctx, s, inp):
-    if ctx.ort is None:
-        raise NotApplicable(ctx.ort_err)
     if inp.bf16:
         raise NotApplicable("CPU EP has no bf16 attention kernel")
     onnx = ctx.onnx
@@ -478,6 +421,8 @@ def prep_onnxruntime(ctx, s, inp):
     if hq != hkv:
         # Grouped-query: ORT's GroupQueryAttention (always causal).
         try:
+            if not s["causal"] or s["window"] is not None:
+                raise NotApplicable("GroupQueryAttention is causal only")
             nodes = [h.make_node(
                 "GroupQueryAttention",
                 ["query", "key", "value", "", "", "seqlens_k", "total_sequence_length"],
@@ -505,18 +450,15 @@ def prep_onnxruntime(ctx, s, inp):
         rep = hq // hkv
         kk = np.repeat(inp.k, rep, axis=1) if rep > 1 else inp.k
         vv = np.repeat(inp.v, rep, axis=1) if rep > 1 else inp.v
-        groups = [(list(range(hq)), False)]
-        if s["window"] is not None:
-            nl = sum(1 for w in s["window"] if w >= 0)
-            groups = [(list(range(nl)), True), (list(range(nl, hq)), False)]
-        for heads, banded in groups:
-            n = len(heads)
-            hs = slice(heads[0], heads[-1] + 1)
-            in_names = ["query", "key", "value", "", "", "attention_bias" if banded else ""]
+        for hs, wl, wr in head_groups(s):
+            n = hs.stop - hs.start
+            m = group_mask(s, wl, wr)
+            in_names = ["query", "key", "value", "", "",
+                        "attention_bias" if m is not None else ""]
             while in_names and in_names[-1] == "":
                 in_names.pop()
             attrs = dict(num_heads=n, scale=inp.scale)
-            if s["causal"]:
+            if s["causal"] and m is None:
                 attrs["unidirectional"] = 1
             nodes = [h.make_node("MultiHeadAttention", in_names, ["out"],
                                  domain="com.microsoft", **attrs)]
@@ -525,16 +467,14 @@ def prep_onnxruntime(ctx, s, inp):
                    h.make_tensor_value_info("value", TP.FLOAT, [B, L, n * D])]
             feeds = {"query": bsd(inp.q[:, hs]), "key": bsd(kk[:, hs]),
                      "value": bsd(vv[:, hs])}
-            if banded:
+            if m is not None:
                 ins.append(h.make_tensor_value_info("attention_bias", TP.FLOAT,
                                                     [1, 1, L, L]))
-                bias = np.where(band_mask_bool(L, WINDOW), 0.0, -np.inf).astype(np.float32)
+                bias = np.where(m, 0.0, -np.inf).astype(np.float32)
                 feeds["attention_bias"] = bias.reshape(1, 1, L, L)
             outs = [h.make_tensor_value_info("out", TP.FLOAT, [B, L, n * D])]
             sess = _ort_session(ctx, nodes, ins, outs)
             feeds_list.append((sess, feeds, hs))
-        if hq != hkv:
-            note = (note or "") + ""
 
     def run():
         return [sess.run(["out"], feeds)[0] for sess, feeds, _ in feeds_list]
@@ -561,22 +501,22 @@ def prep_numpy(ctx, s, inp):
     o = np.empty((B, hq, L, D), np.float32)
     scratch = [np.empty((L, L), np.float32) for _ in range(min(T, hq))]
     rowbuf = [np.empty((L, 1), np.float32) for _ in range(min(T, hq))]
-    bias_causal = None
-    bias_band = None
-    if s["causal"]:
-        bias_causal = np.triu(np.full((L, L), -np.inf, np.float32), 1)
-    if s["window"] is not None:
-        bias_band = np.where(band_mask_bool(L, WINDOW), 0.0, -np.inf).astype(np.float32)
+    # Additive bias (0 / -inf) of each head, from its group's mask.
+    bias_of = [None] * hq
+    for hs, wl, wr in head_groups(s):
+        m = group_mask(s, wl, wr)
+        if m is None and s["causal"]:
+            m = R.mask(L, L, True)
+        bias = None if m is None else np.where(m, 0.0, -np.inf).astype(np.float32)
+        for h in range(hs.start, hs.stop):
+            bias_of[h] = bias
 
     def head(b, h, t):
         sc = scratch[t]
         hk = h // rep
         np.matmul(q[b, h], k[b, hk].T, out=sc)
-        bias = bias_causal
-        if s["window"] is not None and s["window"][h] >= 0:
-            bias = bias_band
-        if bias is not None:
-            sc += bias
+        if bias_of[h] is not None:
+            sc += bias_of[h]
         m = rowbuf[t]
         np.max(sc, axis=1, keepdims=True, out=m)
         sc -= m
@@ -616,7 +556,7 @@ def prep_numpy(ctx, s, inp):
 
 
 # ----------------------------------------------------------------------------
-# Timing
+# Timing and checking (worker side)
 # ----------------------------------------------------------------------------
 def time_it(run, timeout, budget, rmin, rmax):
     """Warm-up, then median of repeated runs. Returns (dict, last output)."""
@@ -637,10 +577,9 @@ def time_it(run, timeout, budget, rmin, rmax):
 
 
 def errors(o, ref):
-    d = o.astype(np.float64) - ref.astype(np.float64)
-    nref = float(np.linalg.norm(ref.astype(np.float64)))
-    rel = float(np.linalg.norm(d)) / max(nref, 1e-30)
-    return {"max_abs_err": float(np.max(np.abs(d))), "rel_l2_err": rel,
+    o = np.asarray(o)
+    return {"max_abs_err": float(np.max(np.abs(o.astype(np.float64) - ref))),
+            "rel_l2_err": R.rel_err(o, ref),
             "finite": bool(np.all(np.isfinite(o)))}
 
 
@@ -650,20 +589,205 @@ def tolerance(dt, ours):
     return 2e-2 if ours else 5e-2
 
 
-def reference(ctx, s, inp):
-    """torch SDPA in f32 on the (bf16-rounded, for bf16) inputs; NumPy if no torch."""
-    i32 = copy.copy(inp)
-    i32.bf16 = False
+def worker_reference(task):
+    """PyTorch SDPA in f32 on the (bf16-rounded, for bf16) inputs, NumPy's
+    composition without torch; saved to task["ref"]."""
+    s = task["shape"]
+    ctx = Ctx(task["threads"])
+    inp = Inputs(s, task["seed"])
+    inp.bf16 = False
+    s32 = dict(s, dt="f32")
+    try:
+        import_torch(ctx)
+        run, conv = prep_torch_sdpa(ctx, s32, inp)
+        src = "torch SDPA f32"
+    except (ImportError, NotApplicable):
+        import_tpctl(ctx)
+        run, conv = prep_numpy(ctx, s32, inp)
+        src = "numpy f32"
+    out = np.ascontiguousarray(conv(run()), dtype=np.float32)
+    np.save(task["ref"], out)
+    return {"status": "ok", "source": src}
+
+
+def worker_time(task):
+    """Times one implementation on one shape; compares with the reference."""
+    s = task["shape"]
+    impl = task["impl"]
+    ctx = Ctx(task["threads"])
+    threads = task.get("impl_threads")
+    ts = now()
+    try:
+        if impl in ("torch_sdpa", "torch_flex"):
+            import_torch(ctx, flex=impl == "torch_flex")
+        elif impl == "jax":
+            import_jax(ctx)
+        elif impl == "onnxruntime":
+            import_ort(ctx)
+        elif impl == "numpy_openblas":
+            import_tpctl(ctx)
+    except Exception as e:  # noqa: BLE001
+        return {"status": "n/a", "reason": "import failed: " + first_line(e)}
+    import_s = now() - ts
+    inp = Inputs(s, task["seed"])
+    ts = now()
+    if impl == "ours":
+        run, conv = prep_ours(ctx, s, inp, task["out"], threads)
+    elif impl == "torch_sdpa":
+        run, conv = prep_torch_sdpa(ctx, s, inp, threads)
+    else:
+        run, conv = {"torch_flex": prep_torch_flex, "jax": prep_jax,
+                     "onnxruntime": prep_onnxruntime,
+                     "numpy_openblas": prep_numpy}[impl](ctx, s, inp)
+    setup_s = now() - ts
+    if impl in ("torch_flex", "jax", "onnxruntime"):
+        tc = now()
+        run()  # compile / first call, not timed
+        setup_s += now() - tc
+    rec, out = time_it(run, task["timeout"], task["budget"], task["rmin"], task["rmax"])
+    rec["setup_s"] = setup_s
+    rec["import_s"] = import_s
+    if getattr(run, "note", None):
+        rec["note"] = run.note
+    if rec["status"] == "ok" and task.get("ref") and os.path.exists(task["ref"]):
+        o = conv(out)
+        ref = np.load(task["ref"]).astype(np.float64)
+        rec.update(errors(o, ref))
+        rec["wrong"] = (not rec["finite"]) or \
+            rec["rel_l2_err"] > tolerance(s["dt"], impl == "ours")
+    if rec["status"] == "ok" and task.get("check_heads"):
+        # The float64 reference (mha.reference) on the first heads.
+        n = task["check_heads"]
+        o = conv(out)[:, :n]
+        p = dict(s["params"])
+        for key in ("temperature", "alibi_slopes", "window_left", "window_right",
+                    "head_mask"):
+            p[key] = p[key][:n]
+        ref, _, _ = R.attention(inp.q[:, :n], inp.k[:, :n], inp.v[:, :n], p)
+        rec["check_rel_l2_err"] = R.rel_err(o, ref)
+        rec["check_heads"] = n
+    return rec
+
+
+def worker_probe(task):
+    """Versions, import errors and thread pools of every peer (one process
+    that imports them all, once, before the timing starts)."""
+    ctx = Ctx(task["threads"])
+    info = {"versions": {"python": platform.python_version(), "numpy": np.__version__},
+            "import_errors": {}}
+    v = info["versions"]
+    for name, fn in (("torch", lambda: import_torch(ctx)),
+                     ("torch_flex", lambda: import_torch(ctx, flex=True)),
+                     ("jax", lambda: import_jax(ctx)),
+                     ("onnxruntime", lambda: import_ort(ctx))):
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001
+            info["import_errors"][name] = "import failed: " + first_line(e)
     if ctx.torch is not None:
-        run, conv = prep_torch_sdpa(ctx, dict(s, dt="f32"), i32)
-        return conv(run()), "torch SDPA f32"
-    run, _ = prep_numpy(ctx, dict(s, dt="f32"), i32)
-    return run().copy(), "numpy f32"
+        v["torch"] = ctx.torch.__version__
+        try:
+            v["torch_cpu_capability"] = ctx.torch.backends.cpu.get_cpu_capability()
+        except Exception:  # noqa: BLE001
+            pass
+    if ctx.jax is not None:
+        v["jax"] = ctx.jax.__version__
+        try:
+            import jaxlib
+            v["jaxlib"] = jaxlib.__version__
+        except Exception:  # noqa: BLE001
+            pass
+    if ctx.ort is not None:
+        v["onnxruntime"] = ctx.ort.__version__
+        v["onnx"] = ctx.onnx.__version__
+    import_tpctl(ctx)
+    blas = {}
+    if ctx.tpctl is not None:
+        try:
+            blas["threadpoolctl"] = [
+                {k: d.get(k) for k in ("user_api", "internal_api", "version", "architecture",
+                                         "num_threads", "filepath", "threading_layer")}
+                for d in ctx.tpctl.threadpool_info()]
+        except Exception as e:  # noqa: BLE001
+            blas["threadpoolctl_error"] = first_line(e)
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas["numpy_blas"] = cfg.get("Build Dependencies", {}).get("blas", {})
+        blas["numpy_simd_found"] = cfg.get("SIMD Extensions", {}).get("found", [])
+    except Exception as e:  # noqa: BLE001
+        blas["numpy_config_error"] = first_line(e)
+    info["blas"] = blas
+    return info
+
+
+def worker_main(task_path):
+    with open(task_path) as f:
+        task = json.load(f)
+    try:
+        kind = task["kind"]
+        if kind == "probe":
+            rec = worker_probe(task)
+        elif kind == "reference":
+            rec = worker_reference(task)
+        else:
+            rec = worker_time(task)
+    except NotApplicable as e:
+        rec = {"status": "n/a", "reason": str(e)}
+    except Exception as e:  # noqa: BLE001
+        rec = {"status": "error", "reason": first_line(e),
+               "traceback": traceback.format_exc(limit=3)}
+    with open(task["result"], "w") as f:
+        json.dump(rec, f, default=str)
+    sys.stdout.flush()
+    # Leave at once: the peers' thread pools need no orderly shutdown.
+    os._exit(0)
 
 
 # ----------------------------------------------------------------------------
-# Machine
+# The parent: one worker process per implementation and shape
 # ----------------------------------------------------------------------------
+class Workers:
+    def __init__(self, out_dir, threads, seed, limit_s):
+        self.dir = os.path.join(out_dir, "work")
+        os.makedirs(self.dir, exist_ok=True)
+        self.out = out_dir
+        self.threads = threads
+        self.seed = seed
+        self.limit_s = limit_s
+        self.n = 0
+
+    def run(self, task, limit_s=None):
+        """Runs one worker; returns its record (status error when it died)."""
+        self.n += 1
+        task = dict(task, threads=self.threads, out=self.out)
+        task.setdefault("seed", self.seed)
+        tpath = os.path.join(self.dir, "task.json")
+        rpath = os.path.join(self.dir, "result.json")
+        task["result"] = rpath
+        if os.path.exists(rpath):
+            os.remove(rpath)
+        with open(tpath, "w") as f:
+            json.dump(task, f, default=str)
+        t0 = now()
+        try:
+            p = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", tpath],
+                               capture_output=True, text=True,
+                               timeout=limit_s or self.limit_s)
+            tail = (p.stdout + p.stderr).strip().splitlines()[-6:]
+        except subprocess.TimeoutExpired:
+            return {"status": "timeout",
+                    "reason": f"worker killed after {limit_s or self.limit_s:.0f} s",
+                    "worker_s": now() - t0}
+        if not os.path.exists(rpath):
+            return {"status": "error", "reason": f"worker exited {p.returncode}: "
+                    + (tail[-1] if tail else "no output"), "log": tail,
+                    "worker_s": now() - t0}
+        with open(rpath) as f:
+            rec = json.load(f)
+        rec["worker_s"] = now() - t0
+        return rec
+
+
 def lscpu_model():
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
@@ -698,51 +822,22 @@ def loadavg():
         return (float("nan"),) * 3
 
 
-def blas_info(ctx):
-    info = {}
-    if ctx.tpctl is not None:
-        try:
-            info["threadpoolctl"] = [
-                {k: d.get(k) for k in ("user_api", "internal_api", "version", "architecture",
-                                         "num_threads", "filepath", "threading_layer")}
-                for d in ctx.tpctl.threadpool_info()]
-        except Exception as e:  # noqa: BLE001
-            info["threadpoolctl_error"] = first_line(e)
-    try:
-        cfg = np.show_config(mode="dicts")
-        info["numpy_blas"] = cfg.get("Build Dependencies", {}).get("blas", {})
-        simd = cfg.get("SIMD Extensions", {})
-        info["numpy_simd_found"] = simd.get("found", [])
-    except Exception as e:  # noqa: BLE001
-        info["numpy_config_error"] = first_line(e)
-    return info
+def statically_na(impl, s):
+    if impl in ("onnxruntime", "numpy_openblas") and s["dt"] == "bf16":
+        return ("CPU EP has no bf16 attention kernel" if impl == "onnxruntime"
+                else "OpenBLAS/NumPy have no bf16 GEMM")
+    return None
 
 
-def versions(ctx):
-    v = {"python": platform.python_version(), "numpy": np.__version__}
-    if ctx.torch is not None:
-        v["torch"] = ctx.torch.__version__
-        try:
-            v["torch_cpu_capability"] = ctx.torch.backends.cpu.get_cpu_capability()
-        except Exception:  # noqa: BLE001
-            pass
-    if ctx.jax is not None:
-        v["jax"] = ctx.jax.__version__
-        try:
-            import jaxlib
-            v["jaxlib"] = jaxlib.__version__
-        except Exception:  # noqa: BLE001
-            pass
-    if ctx.ort is not None:
-        v["onnxruntime"] = ctx.ort.__version__
-        v["onnx"] = ctx.onnx.__version__
-    return v
+def spread(a, b):
+    """Relative difference of two times of ours, (last - first) / first."""
+    return (b - a) / a if a and b else None
 
 
 # ----------------------------------------------------------------------------
 # Table
 # ----------------------------------------------------------------------------
-def fmt_cell(r, ours_gf, peak):
+def fmt_cell(r, ours_gf):
     st = r.get("status")
     if st == "ok":
         gf = r["gflops"]
@@ -760,7 +855,7 @@ def fmt_cell(r, ours_gf, peak):
 
 
 def build_table(results, peak2, peers):
-    head = ["shape", "ours ms", "ours GF/s", "%peak", "rel err"] + \
+    head = ["shape", "ours ms", "ours GF/s", "rerun", "%peak", "rel err"] + \
         [SHORT[p] + " GF/s (ours/x)" for p in peers]
     rows = []
     for res in results:
@@ -773,15 +868,18 @@ def build_table(results, peak2, peers):
             if s["window"] is not None:
                 gf += f" (eff {o['gflops_effective']:.0f})"
             pk = f"{100 * o['gflops_effective'] / peak2:.0f}%" if peak2 else "?"
-            err = f"{o['rel_l2_err']:.1e}"
+            err = f"{o['rel_l2_err']:.1e}" if "rel_l2_err" in o else "-"
         else:
             ours_gf = None
             ms = gf = pk = "-"
             err = ("WRONG " + f"{o.get('rel_l2_err', float('nan')):.1e}") if o.get("wrong") \
                 else o.get("status", "-")
-        row = [s["name"], ms, gf, pk, err]
+        sp = res.get("ours_spread")
+        rerun = "-" if sp is None else f"{100 * sp:+.0f}%" + \
+            (" !" if abs(sp) > SPREAD_FLAG else "")
+        row = [s["name"], ms, gf, rerun, pk, err]
         for p in peers:
-            row.append(fmt_cell(res["impls"].get(p, {}), ours_gf, peak2))
+            row.append(fmt_cell(res["impls"].get(p, {}), ours_gf))
         rows.append(row)
     return head, rows
 
@@ -802,10 +900,23 @@ def render_md(head, rows):
     return "\n".join(out)
 
 
+def describe(rec):
+    if rec.get("status") == "ok":
+        return (f"{rec['median_s'] * 1e3:9.1f} ms  {rec['gflops']:7.1f} GFLOP/s"
+                + (f"  rel err {rec['rel_l2_err']:.1e}" if "rel_l2_err" in rec else "")
+                + ("  WRONG" if rec.get("wrong") else "")
+                + f"  (n={len(rec['times_s'])}, setup {rec['setup_s']:.1f} s, "
+                f"process {rec.get('worker_s', 0):.1f} s)")
+    return f"{rec.get('status')}: {rec.get('reason', '')}"
+
+
 # ----------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker_main(sys.argv[2])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="bench/out")
@@ -820,52 +931,58 @@ def main():
                     help="skip the thread-scaling and window-vs-global runs")
     ap.add_argument("--max-len", type=int, default=None,
                     help="clamp every L (smoke tests of the full shape list)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the inputs")
+    ap.add_argument("--worker-limit", type=float, default=900.0,
+                    help="seconds after which a worker process is killed")
     args = ap.parse_args()
     budget = args.budget if args.budget is not None else (0.6 if args.quick else 1.5)
     rmin, rmax = (3, 10) if args.quick else (3, 15)
     peers = [p for p in args.peers.split(",") if p and p != "none"]
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown:
+        ap.error(f"unknown peers {unknown}; known: {','.join(PEERS)}")
 
     t_start = now()
-    ctx = Ctx(args.threads)
-    import_peers(ctx)
-    libs = {}
+    workers = Workers(args.out, args.threads, args.seed, args.worker_limit)
+    probe = workers.run({"kind": "probe"})
+    import_errors = probe.get("import_errors", {})
+    if probe.get("status") in ("error", "timeout"):
+        import_errors = {"probe": probe.get("reason")}
     lib_errs = {}
     for dt in ("f32", "bf16"):
-        path = os.path.abspath(os.path.join(args.out, f"libmha_bench_{dt}.so"))
-        try:
-            libs[dt] = OurLibrary(path)
-        except OSError as e:
-            lib_errs[dt] = first_line(e)
-            libs[dt] = lib_errs[dt]
+        path = os.path.join(args.out, f"libmha_bench_{dt}.so")
+        if not os.path.exists(path):
+            lib_errs[dt] = f"{path} not built"
 
     meta = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join(["bench/run.sh"] + [a for a in sys.argv[1:] if a != "--out"
                                                  and a != args.out]),
+        "method": "one worker process per implementation and shape; same seed; "
+                  "peers' order alternating by shape; ours first and last",
         "machine": {"cpu": lscpu_model(), "logical_cpus": os.cpu_count(),
                     "kernel": platform.release()},
         "threads": args.threads,
+        "seed": args.seed,
         "env_dropped_for_openblas": _ENV_DROPPED,
         "load_before": loadavg(),
-        "versions": versions(ctx),
-        "blas": blas_info(ctx),
-        "import_errors": {k: v for k, v in (("torch", ctx.torch_err),
-                                            ("torch_flex", ctx.flex_err),
-                                            ("jax", ctx.jax_err),
-                                            ("onnxruntime", ctx.ort_err)) if v},
+        "versions": probe.get("versions", {}),
+        "blas": probe.get("blas", {}),
+        "import_errors": import_errors,
         "library_errors": lib_errs,
     }
     print(f"# mha CPU attention benchmark  {meta['date']}")
     print(f"# machine: {meta['machine']['cpu']}, {os.cpu_count()} logical CPUs, "
           f"threads={args.threads}, load avg {meta['load_before'][0]:.2f}")
+    print(f"# method: {meta['method']}")
     print(f"# versions: {meta['versions']}")
     print(f"# dropped from env for OpenBLAS: {_ENV_DROPPED or 'none set'}")
     for d in meta["blas"].get("threadpoolctl", []):
         print(f"# threadpool: {d.get('internal_api')} {d.get('version')} "
               f"core/kernel={d.get('architecture')} threads={d.get('num_threads')} "
               f"({os.path.basename(d.get('filepath') or '')})")
-    if meta["import_errors"]:
-        print(f"# import errors: {meta['import_errors']}")
+    if import_errors:
+        print(f"# import errors: {import_errors}")
     if lib_errs:
         print(f"# library errors: {lib_errs}")
     sys.stdout.flush()
@@ -887,149 +1004,126 @@ def main():
         shapes = [x for x in shapes if not (x["name"] in seen or seen.add(x["name"]))]
     if only:
         shapes = [s for s in shapes if only.search(s["name"])]
-    preps = {"torch_sdpa": prep_torch_sdpa, "torch_flex": prep_torch_flex,
-             "jax": prep_jax, "onnxruntime": prep_onnxruntime,
-             "numpy_openblas": prep_numpy}
     history = {}  # (impl, family) -> (L, seconds per call): timeout forecasts
     results = []
+    timing = dict(kind="time", timeout=args.timeout, budget=budget, rmin=rmin, rmax=rmax)
 
     def family(s):
         return (s["kind"], s["dt"], s["D"], s["causal"], s["hq"], s["hkv"])
 
-    for s in shapes:
+    def timed(impl, s, ref, extra=None):
+        """One worker timing impl on s (or the reason it is not timed)."""
+        na = statically_na(impl, s)
+        if na:
+            return {"status": "n/a", "reason": na}
+        pkg = PEER_PACKAGE.get(impl)
+        if pkg and pkg in import_errors:
+            return {"status": "n/a", "reason": import_errors[pkg]}
+        key = (impl, family(s))
+        if key in history:
+            pl, pt = history[key]
+            est = pt * (s["L"] / pl) ** 2
+            if est > args.timeout:
+                return {"status": "timeout", "reason":
+                        f"forecast {est:.0f} s/call from L={pl} ({pt:.2f} s)"}
+        rec = workers.run(dict(timing, impl=impl, shape=s, ref=ref, **(extra or {})))
+        if rec.get("status") == "ok":
+            history[key] = (s["L"], rec["median_s"])
+        elif "warmup_s" in rec:
+            history[key] = (s["L"], rec["warmup_s"])
+        return rec
+
+    for n, s in enumerate(shapes):
         nominal, effective = flop_counts(s)
         print(f"\n## {s['name']}  ({nominal / 1e9:.1f} GFLOP nominal"
               + (f", {effective / 1e9:.1f} needed" if effective != nominal else "")
               + f")  load {loadavg()[0]:.2f}")
         sys.stdout.flush()
-        inp = Inputs(s)
+        ref_path = os.path.join(workers.dir, "ref.npy")
+        if os.path.exists(ref_path):
+            os.remove(ref_path)
         t0 = now()
-        try:
-            ref, ref_src = reference(ctx, s, inp)
-        except Exception as e:  # noqa: BLE001
-            ref, ref_src = None, f"reference failed: {first_line(e)}"
+        ref = workers.run({"kind": "reference", "shape": s, "ref": ref_path})
+        ref_src = ref.get("source") if ref.get("status") == "ok" else \
+            f"reference failed: {ref.get('reason')}"
         entry = {"shape": {k: s[k] for k in ("name", "kind", "dt", "B", "hq", "hkv",
                                               "L", "D", "causal", "window", "fn")},
                  "flops_nominal": nominal, "flops_needed": effective,
                  "reference": ref_src, "reference_s": now() - t0, "impls": {}}
-        for impl in ["ours"] + peers:
-            rec = {}
-            key = (impl, family(s))
-            try:
-                if key in history:
-                    pl, pt = history[key]
-                    est = pt * (s["L"] / pl) ** 2
-                    if est > args.timeout:
-                        rec = {"status": "timeout", "reason":
-                               f"forecast {est:.0f} s/call from L={pl} ({pt:.2f} s)"}
-                        raise StopIteration
-                ts = now()
-                if impl == "ours":
-                    run, conv = prep_ours(ctx, s, inp, libs)
-                else:
-                    run, conv = preps[impl](ctx, s, inp)
-                setup_s = now() - ts
-                if impl in ("torch_flex", "jax", "onnxruntime"):
-                    tc = now()
-                    run()  # compile / first call, not timed
-                    setup_s += now() - tc
-                rec, out = time_it(run, args.timeout, budget, rmin, rmax)
-                rec["setup_s"] = setup_s
-                if getattr(run, "note", None):
-                    rec["note"] = run.note
-                if rec["status"] == "ok":
-                    t = rec["median_s"]
-                    history[key] = (s["L"], t)
-                    rec["gflops"] = nominal / t / 1e9
-                    rec["gflops_effective"] = effective / t / 1e9
-                    if ref is not None:
-                        rec.update(errors(conv(out), ref))
-                        rec["wrong"] = (not rec["finite"]) or \
-                            rec["rel_l2_err"] > tolerance(s["dt"], impl == "ours")
-                else:
-                    history[key] = (s["L"], rec["warmup_s"])
-                del run, out
-            except StopIteration:
-                pass
-            except NotApplicable as e:
-                rec = {"status": "n/a", "reason": str(e)}
-            except Exception as e:  # noqa: BLE001
-                rec = {"status": "error", "reason": first_line(e),
-                       "traceback": traceback.format_exc(limit=3)}
-            entry["impls"][impl] = rec
-            gc.collect()
+        order = peers if n % 2 == 0 else peers[::-1]
+        entry["order"] = ["ours"] + order + ["ours"]
+        for pos, impl in enumerate(entry["order"]):
+            rec = timed(impl, s, ref_path if ref.get("status") == "ok" else None)
             if rec.get("status") == "ok":
-                msg = (f"{rec['median_s'] * 1e3:9.1f} ms  {rec['gflops']:7.1f} GFLOP/s"
-                       + (f"  rel err {rec['rel_l2_err']:.1e}" if "rel_l2_err" in rec else "")
-                       + ("  WRONG" if rec.get("wrong") else "")
-                       + f"  (n={len(rec['times_s'])}, setup {rec['setup_s']:.1f} s)")
+                rec["gflops"] = nominal / rec["median_s"] / 1e9
+                rec["gflops_effective"] = effective / rec["median_s"] / 1e9
+            again = impl == "ours" and pos > 0
+            if again:
+                entry["ours_repeat"] = rec
+                first = entry["impls"]["ours"]
+                if first.get("status") == "ok" and rec.get("status") == "ok":
+                    entry["ours_spread"] = spread(first["median_s"], rec["median_s"])
             else:
-                msg = f"{rec.get('status')}: {rec.get('reason', '')}"
-            print(f"  {impl:15s} {msg}")
+                entry["impls"][impl] = rec
+            label = "ours (again)" if again else impl
+            extra = ""
+            if again and entry.get("ours_spread") is not None:
+                extra = f"  spread {100 * entry['ours_spread']:+.1f}%" + \
+                    ("  > 10%: NOISY" if abs(entry["ours_spread"]) > SPREAD_FLAG else "")
+            print(f"  {label:15s} {describe(rec)}{extra}")
             sys.stdout.flush()
+        if os.path.exists(ref_path):
+            os.remove(ref_path)
         results.append(entry)
-        del inp, ref
         gc.collect()
 
     # --- extras: thread scaling and window-vs-global -------------------------
     extras = {}
     L_sc = min(2048, args.max_len or 2048)
     s = make_shape("mha", "f32", 128, L_sc, False)
+    sc = {"shape": s["name"]}
     if not args.no_extras:
         print(f"\n## thread scaling: {s['name']}")
-    inp = Inputs(s)
-    sc = {"shape": s["name"]}
-    for impl in () if args.no_extras else ("ours", "torch_sdpa"):
-        for t in sorted({1, args.threads}):
-            try:
-                if impl == "ours":
-                    run, _ = prep_ours(ctx, s, inp, libs, threads=t)
+        for impl in ["ours"] + [p for p in peers if p == "torch_sdpa"]:
+            if impl != "ours" and "torch" in import_errors:
+                continue
+            for t in sorted({1, args.threads}):
+                rec = workers.run(dict(timing, impl=impl, shape=s, impl_threads=t,
+                                       timeout=120.0))
+                if rec.get("status") == "ok":
+                    sc[f"{impl}_{t}t_s"] = rec["median_s"]
+                    print(f"  {impl:12s} {t} thread(s): {rec['median_s'] * 1e3:.1f} ms")
                 else:
-                    run, _ = prep_torch_sdpa(ctx, s, inp, threads=t)
-                rec, _ = time_it(run, args.timeout, budget, rmin, rmax)
-                sc[f"{impl}_{t}t_s"] = rec.get("median_s")
-                print(f"  {impl:12s} {t} thread(s): {rec.get('median_s', float('nan')) * 1e3:.1f} ms")
-            except Exception as e:  # noqa: BLE001
-                sc[f"{impl}_{t}t_error"] = first_line(e)
-                print(f"  {impl:12s} {t} thread(s): {first_line(e)}")
-        a, b = sc.get(f"{impl}_1t_s"), sc.get(f"{impl}_{args.threads}t_s")
-        if a and b:
-            sc[f"{impl}_speedup"] = a / b
-    if ctx.torch is not None:
-        ctx.torch.set_num_threads(args.threads)
+                    sc[f"{impl}_{t}t_error"] = rec.get("reason")
+                    print(f"  {impl:12s} {t} thread(s): {rec.get('reason')}")
+            a, b = sc.get(f"{impl}_1t_s"), sc.get(f"{impl}_{args.threads}t_s")
+            if a and b:
+                sc[f"{impl}_speedup"] = a / b
     extras["thread_scaling"] = sc
-    del inp
 
     L_w = 2048 if args.quick else 8192
     if args.max_len:
         L_w = min(L_w, args.max_len)
-    wg = {"L": L_w, "window": WINDOW, "ideal": L_w * L_w / visible_pairs(L_w, WINDOW),
+    pairs_w = R.visible_pairs(L_w, L_w, False, WINDOW, WINDOW)
+    wg = {"L": L_w, "window": WINDOW, "ideal": L_w * L_w / pairs_w,
           "ideal_simple": L_w / (2 * WINDOW + 1)}
     if not args.no_extras:
         print(f"\n## window {WINDOW} vs global, f32 D=128 L={L_w} (ours)")
-    for kind in () if args.no_extras else ("mha", "win"):
-        s = make_shape(kind, "f32", 128, L_w, False)
-        inp = Inputs(s)
-        try:
-            run, conv = prep_ours(ctx, s, inp, libs)
-            rec, out = time_it(run, 60.0, budget, rmin, rmax)
-            wg[f"{kind}_s"] = rec.get("median_s")
-            if kind == "win" and ctx.torch is not None and rec["status"] == "ok":
-                # correctness of the windowed kernel on a few heads
-                torch = ctx.torch
-                F = torch.nn.functional
-                mask = torch.from_numpy(band_mask_bool(L_w, WINDOW))
-                with torch.inference_mode():
-                    r = F.scaled_dot_product_attention(
-                        torch.from_numpy(inp.q[:, :2]), torch.from_numpy(inp.k[:, :2]),
-                        torch.from_numpy(inp.v[:, :2]), attn_mask=mask).numpy()
-                wg["win_rel_l2_err_heads01"] = errors(conv(out)[:, :2], r)["rel_l2_err"]
-            print(f"  {kind}: {rec.get('median_s', float('nan')) * 1e3:.1f} ms")
-        except Exception as e:  # noqa: BLE001
-            wg[f"{kind}_error"] = first_line(e)
-            print(f"  {kind}: {first_line(e)}")
-        del inp
-        gc.collect()
+        for kind in ("mha", "win"):
+            s = make_shape(kind, "f32", 128, L_w, False)
+            rec = workers.run(dict(timing, impl="ours", shape=s, timeout=60.0,
+                                   check_heads=2 if kind == "win" else 0))
+            if rec.get("status") == "ok":
+                wg[f"{kind}_s"] = rec["median_s"]
+                if "check_rel_l2_err" in rec:
+                    wg["win_rel_l2_err_heads01"] = rec["check_rel_l2_err"]
+                print(f"  {kind}: {rec['median_s'] * 1e3:.1f} ms"
+                      + (f"  (heads 0-1 vs float64 reference: rel err "
+                         f"{rec['check_rel_l2_err']:.1e})" if "check_rel_l2_err" in rec
+                         else ""))
+            else:
+                wg[f"{kind}_error"] = rec.get("reason")
+                print(f"  {kind}: {rec.get('reason')}")
     if wg.get("mha_s") and wg.get("win_s"):
         wg["speedup"] = wg["mha_s"] / wg["win_s"]
         wg["share_of_ideal"] = wg["speedup"] / wg["ideal_simple"]
@@ -1037,6 +1131,7 @@ def main():
 
     meta["load_after"] = loadavg()
     meta["wall_s"] = now() - t_start
+    meta["worker_processes"] = workers.n
     head, rows = build_table(results, peak2, peers)
     text = render_text(head, rows)
     md = render_md(head, rows)
@@ -1055,9 +1150,20 @@ def main():
                          f"measured or forecast) on {', '.join(tos)}")
         ns = sorted({r["impls"][impl]["note"] for r in results
                      if r["impls"].get(impl, {}).get("note")})
-        for n in ns:
-            notes.append(f"{PEER_TITLES[impl]}: {n}")
+        for n_ in ns:
+            notes.append(f"{PEER_TITLES[impl]}: {n_}")
     summary = []
+    spreads = [(r["shape"]["name"], r["ours_spread"]) for r in results
+               if r.get("ours_spread") is not None]
+    if spreads:
+        worst = max(spreads, key=lambda x: abs(x[1]))
+        noisy = [n_ for n_, x in spreads if abs(x) > SPREAD_FLAG]
+        summary.append(
+            f"ours timed first and again last on every shape: median |spread| "
+            f"{100 * statistics.median(abs(x) for _, x in spreads):.1f}%, largest "
+            f"{100 * worst[1]:+.1f}% ({worst[0]})"
+            + (f"; over {100 * SPREAD_FLAG:.0f}% (noisy, retake): {', '.join(noisy)}"
+               if noisy else f"; none over {100 * SPREAD_FLAG:.0f}%"))
     if sc.get("ours_speedup"):
         summary.append(f"thread scaling ({sc['shape']}): ours {args.threads} threads / 1 thread "
                        f"= {sc['ours_speedup']:.2f}x"
@@ -1066,7 +1172,10 @@ def main():
     if wg.get("speedup"):
         summary.append(f"window {WINDOW} vs global (ours, f32 D=128 L={L_w}): "
                        f"{wg['speedup']:.2f}x, ideal L/(2*{WINDOW}+1) = "
-                       f"{wg['ideal_simple']:.2f}x -> {100 * wg['share_of_ideal']:.0f}% of ideal")
+                       f"{wg['ideal_simple']:.2f}x -> {100 * wg['share_of_ideal']:.0f}% of ideal"
+                       + (f"; heads 0-1 vs the float64 reference: rel err "
+                          f"{wg['win_rel_l2_err_heads01']:.1e}"
+                          if "win_rel_l2_err_heads01" in wg else ""))
     # bf16 vs f32 (ours), same shape
     ok = {}
     for r in results:
@@ -1081,6 +1190,7 @@ def main():
                          f"{gf / ok[(kind, 'f32', D, L, causal)]:.2f}x")
     if pairs:
         summary.append("bf16 / f32 GFLOP/s (ours): " + "; ".join(pairs))
+        extras["bf16_over_f32"] = pairs
     # bf16 rows against the bf16 dot-product peak (vdpbf16ps), needed FLOPs
     peak_bf16 = peak.get(f"bf16dp_{args.threads}t")
     shares = []
@@ -1093,11 +1203,13 @@ def main():
         summary.append(f"bf16 rows / measured bf16 dot-product peak ({peak_bf16} GFLOP/s, "
                        f"{args.threads} thread{'s' if args.threads > 1 else ''}): "
                        + "; ".join(shares))
-        extras["bf16_over_f32"] = pairs
     pk = ", ".join(f"{k}={v}" for k, v in peak.items())
-    legend = ("GF/s = 4*B*H*Lq*Lk*D / time (halved for causal; dense-equivalent for "
-              "windowed shapes, 'eff' counts only visible pairs); '(ours/x)' = ours / peer "
-              "speed; %peak = ours (needed FLOPs) / measured fp32 FMA peak with "
+    legend = ("Each implementation timed in a process of its own (same inputs, peers' "
+              "order alternating by shape). GF/s = 4*B*H*Lq*Lk*D / time (halved for "
+              "causal; dense-equivalent for windowed shapes, 'eff' counts only visible "
+              "pairs); '(ours/x)' = ours / peer speed; 'rerun' = ours timed again after "
+              "the peers, relative to the first time ('!' above 10%: noisy); %peak = ours "
+              "(needed FLOPs) / measured fp32 FMA peak with "
               f"{args.threads} threads ({peak2} GFLOP/s); rel err = ||o-ref||/||ref|| "
               "vs torch SDPA f32 on the same (bf16-rounded) inputs.")
     print("\n" + text)
@@ -1105,7 +1217,8 @@ def main():
     for line in summary + notes:
         print("- " + line)
     print(f"\n# load avg before {meta['load_before'][0]:.2f}, after "
-          f"{meta['load_after'][0]:.2f}; wall {meta['wall_s']:.0f} s; peak {pk}")
+          f"{meta['load_after'][0]:.2f}; wall {meta['wall_s']:.0f} s, "
+          f"{workers.n} worker processes; peak {pk}")
 
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
@@ -1114,6 +1227,7 @@ def main():
                    "summary": summary}, f, indent=1, default=str)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(f"Command: `{meta['command']}`  \nDate: {meta['date']}  \n"
+                f"Method: {meta['method']}  \n"
                 f"Machine: {meta['machine']['cpu']}, {os.cpu_count()} logical CPUs, "
                 f"{args.threads} threads; measured peak: {pk}  \n"
                 f"Load average (1 min): {meta['load_before'][0]:.2f} before, "

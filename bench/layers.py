@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Whole-layer benchmark (issue 5): our compiled mha.multi_head against
-PyTorch on the same inputs, in one process.
+PyTorch on the same inputs, each timed in a process of its own.
 
-  bench/.venv/bin/python bench/layers.py [--quick] [--threads N]
+  bench/run.sh --layers [--quick]          (or: bench/.venv/bin/python bench/layers.py)
 
 Rows: a LLaMA-style layer (d=4096, 32 heads, 8 KV heads, RoPE, causal,
 L=2048, B=1; f32 and bf16), a GPT-2-style layer (d=768, 12 heads, biases,
@@ -15,10 +15,16 @@ halved for causal); the pruned row counts the dense layer's FLOPs, so its
 time is what to compare. A second table compares our GEMM phases (timed by
 MHA_PROFILE=1 mha-run) with NumPy's OpenBLAS on the same products. Specs
 are compiled with build/bin/mha-compile into bench/out/layers/.
+
+Method (as bench.py's): every implementation runs in a worker process of
+its own (this script with --worker) on inputs drawn from the same seed, the
+peers' order alternates from row to row, ours is timed first and again last
+(the 'rerun' column: the second time relative to the first, '!' above 10%),
+and each worker saves its output for the error column.
 """
 
 import argparse
-import ctypes
+import json
 import os
 import re
 import subprocess
@@ -29,9 +35,12 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-from bench import (DLTensor, MhaOptions, OurLibrary, bf16_bits_to_f32,  # noqa: E402
-                   dltensor, f32_to_bf16_bits)
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from mha import reference as R  # noqa: E402
+from mha._dlpack import options  # noqa: E402
+from mha._library import Library  # noqa: E402
+
+SPREAD_FLAG = 0.10
 
 
 def layer_spec(name, dt, d, hq, hkv, dh, L, rope=None, bias=False,
@@ -93,7 +102,9 @@ def time_it(run, reps):
     return sorted(times)[len(times) // 2]
 
 
-def inputs(s, rng):
+def inputs(s, seed):
+    """The row's inputs: the same in every worker (seed and row name)."""
+    rng = np.random.default_rng([seed, sum(map(ord, s["name"]))])
     d, hq, hkv, dh, L = s["d"], s["hq"], s["hkv"], s["dh"], s["L"]
     t = {"x": rng.standard_normal((1, L, d), dtype=np.float32),
          "wq": rng.standard_normal((d, hq * dh), dtype=np.float32) / np.sqrt(d),
@@ -105,27 +116,19 @@ def inputs(s, rng):
             t[n] = rng.standard_normal((c,), dtype=np.float32) * 0.1
     t = {n: a.astype(np.float32) for n, a in t.items()}
     if s["dt"] == "bf16":  # the values both sides see
-        t = {n: bf16_bits_to_f32(f32_to_bf16_bits(a)) for n, a in t.items()}
+        t = {n: R.bf16_bits_to_f32(R.f32_to_bf16_bits(a)) for n, a in t.items()}
     return t
 
 
 def prep_ours(lib, s, t, threads):
     bf16 = s["dt"] == "bf16"
     names = ["x", "wq", "wk", "wv", "wo"] + (["bq", "bk", "bv", "bo"] if s["bias"] else [])
-    store = [f32_to_bf16_bits(t[n]) if bf16 else np.ascontiguousarray(t[n]) for n in names]
+    store = [R.f32_to_bf16_bits(t[n]) if bf16 else np.ascontiguousarray(t[n])
+             for n in names]
     y = np.zeros(t["x"].shape, dtype=np.uint16 if bf16 else np.float32)
-    tensors = [dltensor(a, bf16) for a in store] + [dltensor(y, bf16)]
-    fn = getattr(lib.lib, s["name"])
-    fn.argtypes = [ctypes.POINTER(DLTensor)] * len(tensors) + [ctypes.POINTER(MhaOptions)]
-    fn.restype = ctypes.c_int
-    opts = MhaOptions(threads, None, None)
-    ptrs = [ctypes.byref(x) for x in tensors]
-
-    def run():
-        status = fn(*ptrs, ctypes.byref(opts))
-        if status:
-            raise RuntimeError(lib.error(status))
-    return run, lambda: (bf16_bits_to_f32(y) if bf16 else y).astype(np.float64)
+    call = lib.function(s["name"], len(store) + 1).prepare(
+        store + [y], options(threads), dtype="bf16" if bf16 else None)
+    return call.run, lambda _: R.bf16_bits_to_f32(y) if bf16 else y
 
 
 def torch_layer(torch, s, t, threads):
@@ -163,7 +166,7 @@ def torch_layer(torch, s, t, threads):
                 o = o * torch.tensor(mask, dtype=dtype)[None, :, None, None]
             o = o.transpose(1, 2).reshape(1, L, hq * dh)
             return F.linear(o, W["wo"], T.get("bo"))
-    return run, lambda out: out.float().numpy().astype(np.float64)
+    return run, lambda out: out.float().numpy()
 
 
 def torch_mha_module(torch, s, t, threads):
@@ -188,13 +191,14 @@ def torch_mha_module(torch, s, t, threads):
         torch.set_num_threads(threads)
         with torch.inference_mode():
             return m(x, x, x, attn_mask=causal, is_causal=True, need_weights=False)[0]
-    return run, lambda out: out.float().numpy().astype(np.float64)
+    return run, lambda out: out.float().numpy()
 
 
-def gemm_rows(s, mha_run, spec, lib_path, t, reps):
-    """Our projection phases (MHA_PROFILE=1 mha-run) against NumPy's
-    OpenBLAS on the same products: x [L, d] times [Wq|Wk|Wv], and the
-    attention output [L, Hq*D] times Wo."""
+def gemm_rows(s, mha_run, spec, lib_path, reps, blas):
+    """Our projection phases (MHA_PROFILE=1 mha-run, a process of its own)
+    against NumPy's OpenBLAS on the same products (blas: the gemm_blas
+    worker's times): x [L, d] times [Wq|Wk|Wv], and the attention output
+    [L, Hq*D] times Wo."""
     env = dict(os.environ, MHA_PROFILE="1")
     r = subprocess.run([mha_run, spec, lib_path, "--function", s["name"], "--time-only",
                         "--repeats", str(reps)], env=env, capture_output=True, text=True)
@@ -217,26 +221,97 @@ def gemm_rows(s, mha_run, spec, lib_path, t, reps):
     out_time = med[first + 2] + (1 - qkv_share) * med[0]
     qkv_flops = 2.0 * L * d * (hq + 2 * hkv) * dh
     out_flops = 2.0 * L * hq * dh * d
-    x = t["x"].reshape(L, d)
-    wqkv = np.concatenate([t["wq"], t["wk"], t["wv"]], axis=1)
-    o = np.ascontiguousarray(np.random.default_rng(1).standard_normal((L, hq * dh),
-                                                                       dtype=np.float32))
-    blas_qkv = time_it(lambda: x @ wqkv, reps)
-    blas_out = time_it(lambda: o @ t["wo"], reps)
+    if blas.get("status") != "ok":
+        return None
+    blas_qkv, blas_out = blas["qkv_s"], blas["out_s"]
     return (qkv_flops / qkv_time * 1e-9, qkv_flops / blas_qkv * 1e-9,
             out_flops / out_time * 1e-9, out_flops / blas_out * 1e-9)
 
 
+# ----------------------------------------------------------------------------
+# Workers: one process per implementation and row
+# ----------------------------------------------------------------------------
+def worker_main(task_path):
+    with open(task_path) as f:
+        task = json.load(f)
+    rec = {}
+    try:
+        s, impl, threads, reps = task["row"], task["impl"], task["threads"], task["reps"]
+        t = inputs(s, task["seed"])
+        if impl == "ours":
+            run, get = prep_ours(Library(task["lib"]), s, t, threads)
+        elif impl == "gemm_blas":
+            # NumPy's OpenBLAS on the layer's two GEMM shapes.
+            L, d, hq, dh = s["L"], s["d"], s["hq"], s["dh"]
+            x = t["x"].reshape(L, d)
+            wqkv = np.concatenate([t["wq"], t["wk"], t["wv"]], axis=1)
+            o = np.ascontiguousarray(np.random.default_rng(1).standard_normal(
+                (L, hq * dh), dtype=np.float32))
+            rec = {"status": "ok", "qkv_s": time_it(lambda: x @ wqkv, reps),
+                   "out_s": time_it(lambda: o @ t["wo"], reps)}
+            run = None
+        else:
+            import torch
+            torch.set_num_threads(threads)
+            made = (torch_layer if impl == "torch_layer" else torch_mha_module)(
+                torch, s, t, threads)
+            if made is None:
+                rec = {"status": "n/a"}
+                run = None
+            else:
+                prun, get = made
+                res = {}
+
+                def run():
+                    res["o"] = prun()
+        if run is not None:
+            rec = {"status": "ok", "median_s": time_it(run, reps)}
+            out = get(res["o"] if impl != "ours" else None)
+            np.save(task["save"], np.ascontiguousarray(out, dtype=np.float32))
+    except Exception as e:  # noqa: BLE001
+        rec = {"status": "error", "reason": f"{type(e).__name__}: {e}".splitlines()[0]}
+    with open(task["result"], "w") as f:
+        json.dump(rec, f)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def run_worker(work, task):
+    tpath = os.path.join(work, "task.json")
+    rpath = os.path.join(work, "result.json")
+    if os.path.exists(rpath):
+        os.remove(rpath)
+    task = dict(task, result=rpath)
+    with open(tpath, "w") as f:
+        json.dump(task, f)
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", tpath],
+                       capture_output=True, text=True)
+    if not os.path.exists(rpath):
+        tail = (p.stdout + p.stderr).strip().splitlines()
+        return {"status": "error", "reason": f"worker exited {p.returncode}: "
+                + (tail[-1] if tail else "no output")}
+    with open(rpath) as f:
+        return json.load(f)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker_main(sys.argv[2])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", default=None, help="regex on row names")
     args = ap.parse_args()
     out = os.path.join(HERE, "out", "layers")
-    os.makedirs(out, exist_ok=True)
+    work = os.path.join(out, "work")
+    os.makedirs(work, exist_ok=True)
     compile_bin = os.environ.get("MHA_COMPILE", os.path.join(ROOT, "build", "bin", "mha-compile"))
     rows = shapes(args.quick)
+    if args.only:
+        rows = [r for r in rows if re.search(args.only, r["name"])]
     spec = "".join(layer_spec(r["name"], r["dt"], r["d"], r["hq"], r["hkv"], r["dh"], r["L"],
                               r["rope"], r["bias"], True, r.get("mask")) for r in rows)
     path = os.path.join(out, "layers.mlir")
@@ -244,53 +319,67 @@ def main():
         f.write(spec)
     lib_path = os.path.join(out, "liblayers.so")
     subprocess.run([compile_bin, path, "-o", lib_path], check=True)
-    lib = OurLibrary(lib_path)
-    try:
-        import torch
-    except Exception as e:  # noqa: BLE001
-        torch = None
-        print(f"torch unavailable: {e}")
-    print(f"threads={args.threads}")
-    print(f"{'layer':24} {'ours ms':>9} {'GF/s':>7} | {'F+SDPA ms':>9} {'x':>5} | "
+    load = os.getloadavg()[0]
+    print(f"threads={args.threads}, reps={args.reps} (median), each implementation in a "
+          f"process of its own; load avg {load:.2f}")
+    print(f"{'layer':24} {'ours ms':>9} {'GF/s':>7} {'rerun':>7} | {'F+SDPA ms':>9} {'x':>5} | "
           f"{'nn.MHA ms':>9} {'x':>5} | rel.err vs F+SDPA")
-    rng = np.random.default_rng(0)
     gemm_lines = []
-    for s in rows:
-        t = inputs(s, rng)
-        run, get = prep_ours(lib, s, t, args.threads)
-        ours = time_it(run, args.reps)
-        line = f"{s['name']:24} {ours * 1e3:9.1f} {flops(s) / ours * 1e-9:7.1f} |"
-        ref_out = None
-        for maker in (torch_layer, torch_mha_module):
-            made = maker(torch, s, t, args.threads) if torch else None
-            if made is None:
+    results = []
+    peers = ["torch_layer", "torch_mha"]
+    for n, s in enumerate(rows):
+        order = ["ours"] + (peers if n % 2 == 0 else peers[::-1]) + ["ours"]
+        rec = {}
+        for pos, impl in enumerate(order):
+            key = "ours_again" if impl == "ours" and pos else impl
+            rec[key] = run_worker(work, dict(row=s, impl=impl, threads=args.threads,
+                                             reps=args.reps, seed=args.seed, lib=lib_path,
+                                             save=os.path.join(work, f"{key}.npy")))
+        ours = rec["ours"].get("median_s")
+        again = rec["ours_again"].get("median_s")
+        if not ours:
+            print(f"{s['name']:24} ours failed: {rec['ours'].get('reason')}", flush=True)
+            continue
+        sp = (again - ours) / ours if again else None
+        line = (f"{s['name']:24} {ours * 1e3:9.1f} {flops(s) / ours * 1e-9:7.1f} "
+                + (f"{100 * sp:+6.0f}%" + ("!" if abs(sp) > SPREAD_FLAG else " ")
+                   if sp is not None else f"{'-':>8}") + " |")
+        for impl in peers:
+            pt = rec[impl].get("median_s")
+            if pt is None:
                 line += f" {'n/a':>9} {'':>5} |"
-                continue
-            prun, pget = made
-            res = {}
-
-            def wrapped():
-                res["o"] = prun()
-            pt = time_it(wrapped, args.reps)
-            if maker is torch_layer:
-                ref_out = pget(res["o"])
-            line += f" {pt * 1e3:9.1f} {pt / ours:5.2f} |"
-        if ref_out is not None:
-            ours_out = get()
-            err = np.linalg.norm(ours_out - ref_out) / np.linalg.norm(ref_out)
+            else:
+                line += f" {pt * 1e3:9.1f} {pt / ours:5.2f} |"
+        err = None
+        if rec["torch_layer"].get("median_s"):
+            err = R.rel_err(np.load(os.path.join(work, "ours.npy")),
+                            np.load(os.path.join(work, "torch_layer.npy")))
             line += f" {err:.2e}"
+        for f_ in ("ours.npy", "ours_again.npy", "torch_layer.npy", "torch_mha.npy"):
+            if os.path.exists(os.path.join(work, f_)):
+                os.remove(os.path.join(work, f_))
         print(line, flush=True)
+        results.append(dict(row=s["name"], flops=flops(s), rel_err=err, spread=sp,
+                            **{k: v for k, v in rec.items()}))
         if s["dt"] == "f32" and s.get("mask") is None:
+            blas = run_worker(work, dict(row=s, impl="gemm_blas", threads=args.threads,
+                                         reps=args.reps, seed=args.seed))
             g = gemm_rows(s, os.path.join(os.path.dirname(compile_bin), "mha-run"),
-                          path, lib_path, t, args.reps)
+                          path, lib_path, args.reps, blas)
             if g:
                 gemm_lines.append(f"{s['name']:24} {g[0]:9.1f} {g[1]:9.1f} {g[0] / g[1]:5.2f} | "
                                   f"{g[2]:9.1f} {g[3]:9.1f} {g[2] / g[3]:5.2f}")
-    print(f"\nGEMMs, f32 GFLOP/s (ours: the projection phases; OpenBLAS: NumPy matmul)")
+    print("\nGEMMs, f32 GFLOP/s (ours: the projection phases; OpenBLAS: NumPy matmul)")
     print(f"{'layer':24} {'QKV ours':>9} {'OpenBLAS':>9} {'x':>5} | {'out ours':>9} "
           f"{'OpenBLAS':>9} {'x':>5}")
     for g in gemm_lines:
         print(g)
+    print(f"\nload avg after {os.getloadavg()[0]:.2f}; 'rerun' = ours timed again after "
+          f"the peers, relative to the first time ('!' above {100 * SPREAD_FLAG:.0f}%)")
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(dict(threads=args.threads, reps=args.reps, load_before=load,
+                       load_after=os.getloadavg()[0], rows=results,
+                       gemm=gemm_lines), f, indent=1)
 
 
 if __name__ == "__main__":
