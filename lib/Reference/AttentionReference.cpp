@@ -3,24 +3,18 @@
 //===----------------------------------------------------------------------===//
 
 #include "mha/Reference/AttentionReference.h"
+#include "mha/Semantics/KeyVisibility.h"
 
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+using namespace mlir::mha;
 using namespace mlir::mha::reference;
 
 bool AttentionProblem::isVisible(int64_t h, int64_t i, int64_t j) const {
-  int64_t p = i + keyLen - queryLen; // query i's diagonal key
-  if (causal && j > p)
-    return false;
-  if (j < sinkTokens)
-    return true;
-  if (windowLeft[h] >= 0 && j < p - windowLeft[h])
-    return false;
-  if (windowRight[h] >= 0 && j > p + windowRight[h])
-    return false;
-  return true;
+  return isKeyVisible({causal, windowLeft[h], windowRight[h], sinkTokens}, i,
+                      j, queryLen, keyLen);
 }
 
 AttentionResult mlir::mha::reference::computeAttention(

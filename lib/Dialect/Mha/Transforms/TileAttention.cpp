@@ -11,12 +11,16 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "TileAttention.h"
+
+#include "mha/Codegen/Builder.h"
+#include "mha/Codegen/Constants.h"
+#include "mha/Codegen/EntryPoint.h"
+#include "mha/Codegen/HeadParams.h"
+#include "mha/Codegen/KeyVisibility.h"
 #include "mha/Dialect/Mha/IR/AttentionVariant.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
-#include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
 #include "mha/Dialect/Mha/Transforms/Passes.h"
-
-#include "TileAttention.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -28,6 +32,8 @@
 #include "mlir/IR/SymbolTable.h"
 
 #include <limits>
+
+#define DEBUG_TYPE "mha-tile"
 
 namespace mlir::mha {
 #define GEN_PASS_DEF_MHATILEPASS
@@ -160,13 +166,11 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   AttentionShape shape = AttentionShape::get(attention);
   int64_t numHeads = shape.numHeads, numKvHeads = shape.numKvHeads;
   int64_t headDim = shape.headDim, valueDim = shape.valueDim;
-  // Rows of the head dims live in vector registers; keep them bounded.
-  constexpr int64_t kMaxHeadDim = 1024;
-  if (headDim > kMaxHeadDim || valueDim > kMaxHeadDim)
+  if (headDim > kMaxCpuHeadDim || valueDim > kMaxCpuHeadDim)
     return attention.emitError()
            << "head dims D = " << headDim << ", Dv = " << valueDim
            << " are not supported by the CPU pipeline (at most "
-           << kMaxHeadDim << ")";
+           << kMaxCpuHeadDim << ")";
   AttentionVariant variant =
       AttentionVariant::get(attention, numHeads, numKvHeads, headDim);
 
@@ -174,14 +178,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   SmallVector<Parameter> params = getExportedParameters(func, attention);
 
   // The kernel signature: one memref per parameter, then b, h, t, alive.
-  SmallVector<Type> argTypes;
-  SmallVector<Attribute> roles, types;
-  for (const Parameter &p : params) {
-    MemRefType t = getParameterMemRefType(cast<RankedTensorType>(p.tensorType));
-    argTypes.push_back(t);
-    roles.push_back(TensorRoleAttr::get(ctx, p.role));
-    types.push_back(TypeAttr::get(t));
-  }
+  KernelSignature signature = buildKernelSignature(ctx, params);
+  SmallVector<Type> argTypes = signature.argTypes;
   IndexType indexType = IndexType::get(ctx);
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
@@ -198,8 +196,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
   kernel->setAttr("mha.entry_point",
                   EntryPointAttr::get(ctx, name, tiles.rows, numHeads,
-                                      ArrayAttr::get(ctx, roles),
-                                      ArrayAttr::get(ctx, types)));
+                                      signature.roles, signature.types));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
 
@@ -257,221 +254,225 @@ LogicalResult mlir::mha::checkScratchBudget(AttentionOp attention,
          << kMaxScratchBytes << " allowed: use smaller rows/cols";
 }
 
-void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
-                                      StringRef name, AttentionOp attention,
-                                      const TileChoice &tiles,
-                                      const AttentionWorkItem &item) {
-  Location loc = attention.getLoc();
-  AttentionShape shape = AttentionShape::get(attention);
-  RankedTensorType qType = shape.query;
-  int64_t numHeads = shape.numHeads, numKvHeads = shape.numKvHeads;
+namespace {
+
+/// Emits one attention work item (emitAttentionWorkItem) in steps: the
+/// views of its tiles, its scratch and running state, the key loops over
+/// the ranges its head can see, and the finalisation.
+class WorkItemEmitter {
+public:
+  WorkItemEmitter(OpBuilder &b, ModuleOp module, StringRef name,
+                  AttentionOp attention, const TileChoice &tiles,
+                  const AttentionWorkItem &item)
+      : b(b), loc(attention.getLoc()), cb(b, loc), module(module),
+        name(name), attention(attention), tiles(tiles), item(item),
+        shape(AttentionShape::get(attention)),
+        variant(AttentionVariant::get(attention, shape.numHeads,
+                                      shape.numKvHeads, shape.headDim)) {}
+
+  void emit();
+
+private:
+  /// Rows of the work item, the KV head, the head's parameters and the
+  /// views of q, k, v and the results.
+  void emitViews();
+  /// Running state and step scratch (on the stack), initialised.
+  void emitState();
+  /// One step over keys [j0, j0 + n).
+  void emitStep(Value j0, Value n, bool masked);
+  /// A loop over [begin, end) in key tiles; `needsMask(j0, j1)` decides
+  /// per tile whether the masked step runs.
+  void emitKeyLoop(Value begin, Value end,
+                   function_ref<Value(Value, Value)> needsMask);
+  /// Rank-reducing subview of a parameter at (batch, head, ...).
+  Value view(Value source, ArrayRef<OpFoldResult> offsets,
+             ArrayRef<OpFoldResult> trailingSizes) {
+    return subviewTrailing(b, loc, source, offsets, trailingSizes);
+  }
+  Value buffer(ArrayRef<int64_t> shape, Type elt) {
+    return memref::AllocaOp::create(b, loc, MemRefType::get(shape, elt),
+                                    ValueRange{}, b.getI64IntegerAttr(64));
+  }
+
+  OpBuilder &b;
+  Location loc;
+  CodegenBuilder cb;
+  ModuleOp module;
+  StringRef name;
+  AttentionOp attention;
+  const TileChoice &tiles;
+  const AttentionWorkItem &item;
+  AttentionShape shape;
+  AttentionVariant variant;
+
+  // Set by emitViews.
+  Value queryLen, keyLen, row0, rows, alive;
+  HeadParams head;
+  Value qTile, kHead, vHead, oTile, lseTile, entropyTile;
+  // Set by emitState.
+  Value acc, accOut, rowMax, rowSum, rowEnt, qPacked, keyScratch,
+      valueScratch, scoreScratch, alphaScratch, probsTile;
+  KeyRanges ranges;
+};
+
+void WorkItemEmitter::emitViews() {
   int64_t headDim = shape.headDim, valueDim = shape.valueDim;
-  AttentionVariant variant =
-      AttentionVariant::get(attention, numHeads, numKvHeads, headDim);
-  KernelBuilder w(b, loc, module, name);
-  Value q = item.q, k = item.k, v = item.v, o = item.o, lse = item.lse,
-        probs = item.probs, entropy = item.entropy;
-  Value batchIdx = item.batch, head = item.head, tile = item.tile,
-        aliveArg = item.alive;
-  bool bf16Pairs = tiles.microKernel.getDot() == DotProduct::bf16_pairs;
+  Value q = item.q, k = item.k, v = item.v;
+  queryLen = memref::DimOp::create(b, loc, q, 2);
+  keyLen = memref::DimOp::create(b, loc, k, 2);
+  Value rowsConst = cb.index(tiles.rows);
+  row0 = cb.mul(item.tile, rowsConst);
+  rows = cb.minSI(rowsConst, cb.sub(queryLen, row0));
+  Value kvHead = cb.divUI(item.head, cb.index(variant.groupSize()));
+  head = emitHeadParams(cb, module, name, variant, item.head);
+  alive = cb.andI(item.alive, head.staticAlive);
 
-  // Rows of this work item and the KV head it reads.
-  Value queryLen = memref::DimOp::create(b, loc, q, 2);
-  Value keyLen = memref::DimOp::create(b, loc, k, 2);
-  Value rowsConst = w.index(tiles.rows);
-  Value row0 = w.mul(tile, rowsConst);
-  Value rows = w.minIdx(rowsConst, w.sub(queryLen, row0));
-  Value kvHead =
-      arith::DivUIOp::create(b, loc, head, w.index(variant.groupSize()));
-
-  // Per-head parameters.
-  SmallVector<float> scales;
-  for (int64_t h = 0; h < numHeads; ++h)
-    scales.push_back(variant.scale / variant.temperature(h));
-  Value scoreScale = w.perHeadF32("score_scale", scales, head);
-  Value slope = w.perHeadF32("alibi_slopes", variant.getAlibiSlopes(), head);
-  Value windowLeft =
-      w.perHeadIndex("window_left", variant.getWindowLefts(), head);
-  Value windowRight =
-      w.perHeadIndex("window_right", variant.getWindowRights(), head);
-  Value sinks = w.index(variant.sinkTokens);
-  Value staticAlive = w.perHeadBool("head_mask", variant.getHeadAlive(), head);
-  Value alive = arith::AndIOp::create(b, loc, aliveArg, staticAlive);
-
-  // Tiles of this work item.
-  Value zero = w.index(0);
+  Value zero = cb.index(0);
   OpFoldResult rowsOfr = rows, keyLenOfr = keyLen;
-  Value qTile = subviewTrailing(b, loc, q, {batchIdx, head, row0, zero},
-                                {rowsOfr, b.getIndexAttr(headDim)});
-  Value kHead = subviewTrailing(b, loc, k, {batchIdx, kvHead, zero, zero},
-                                {keyLenOfr, b.getIndexAttr(headDim)});
-  Value vHead = subviewTrailing(b, loc, v, {batchIdx, kvHead, zero, zero},
-                                {keyLenOfr, b.getIndexAttr(valueDim)});
-  Value oTile = o ? subviewTrailing(b, loc, o, {batchIdx, head, row0, zero},
-                                    {rowsOfr, b.getIndexAttr(valueDim)})
-                  : Value();
+  qTile = view(q, {item.batch, item.head, row0, zero},
+               {rowsOfr, b.getIndexAttr(headDim)});
+  kHead = view(k, {item.batch, kvHead, zero, zero},
+               {keyLenOfr, b.getIndexAttr(headDim)});
+  vHead = view(v, {item.batch, kvHead, zero, zero},
+               {keyLenOfr, b.getIndexAttr(valueDim)});
+  oTile = item.o ? view(item.o, {item.batch, item.head, row0, zero},
+                        {rowsOfr, b.getIndexAttr(valueDim)})
+                 : Value();
   auto rowSlice = [&](Value tensor) -> Value {
     if (!tensor)
       return Value();
-    return subviewTrailing(b, loc, tensor, {batchIdx, head, row0}, {rowsOfr});
+    return view(tensor, {item.batch, item.head, row0}, {rowsOfr});
   };
-  Value lseTile = rowSlice(lse), entropyTile = rowSlice(entropy);
+  lseTile = rowSlice(item.lse);
+  entropyTile = rowSlice(item.entropy);
+}
 
+void WorkItemEmitter::emitState() {
   // Running state: acc [R, Dvp], max, sum and entropy term [R]; the query
   // rows packed in f32; scratch buffers of the steps.
+  int64_t headDim = shape.headDim, valueDim = shape.valueDim;
   Type f32 = b.getF32Type();
   int64_t R = tiles.rows, C = tiles.cols, Dvp = tiles.paddedValueDim;
-  auto buffer = [&](ArrayRef<int64_t> shape) -> Value {
-    return memref::AllocaOp::create(b, loc, MemRefType::get(shape, f32),
-                                    ValueRange{}, b.getI64IntegerAttr(64));
-  };
-  Value accFull = buffer({R, Dvp});
-  Value acc = subviewTrailing(b, loc, accFull, {zero, zero},
-                              {rowsOfr, b.getIndexAttr(Dvp)});
-  Value accOut = subviewTrailing(b, loc, accFull, {zero, zero},
-                                 {rowsOfr, b.getIndexAttr(valueDim)});
+  Value zero = cb.index(0);
+  OpFoldResult rowsOfr = rows;
+  Value accFull = buffer({R, Dvp}, f32);
+  acc = view(accFull, {zero, zero}, {rowsOfr, b.getIndexAttr(Dvp)});
+  accOut = view(accFull, {zero, zero}, {rowsOfr, b.getIndexAttr(valueDim)});
   auto makeState = [&]() {
-    return subviewTrailing(b, loc, buffer({R}), {zero}, {rowsOfr});
+    return view(buffer({R}, f32), {zero}, {rowsOfr});
   };
-  Value rowMax = makeState(), rowSum = makeState(), rowEnt = makeState();
+  rowMax = makeState();
+  rowSum = makeState();
+  rowEnt = makeState();
   // f16 and bf16 query rows are widened to f32 once for all key tiles; f32
   // rows, and bf16 ones for bf16 pairs, are read in place. Keys and values
   // of bf16 pairs are packed in pairs ([D/2, 2C] and [C/2, 2 Dvp]).
-  Type qElt = qType.getElementType();
+  Type qElt = shape.query.getElementType();
   bool packQuery = widensQueryRows(tiles, qElt);
-  Value qPackedFull = packQuery ? buffer({R, headDim}) : Value();
-  Value qPacked = packQuery
-                      ? subviewTrailing(b, loc, qPackedFull, {zero, zero},
-                                        {rowsOfr, b.getIndexAttr(headDim)})
+  Value qPackedFull = packQuery ? buffer({R, headDim}, f32) : Value();
+  qPacked = packQuery ? view(qPackedFull, {zero, zero},
+                             {rowsOfr, b.getIndexAttr(headDim)})
                       : qTile;
-  auto bf16Buffer = [&](ArrayRef<int64_t> shape) -> Value {
-    return memref::AllocaOp::create(
-        b, loc, MemRefType::get(shape, b.getBF16Type()), ValueRange{},
-        b.getI64IntegerAttr(64));
-  };
-  Value keyScratch =
-      bf16Pairs ? bf16Buffer({headDim / 2, 2 * C}) : buffer({headDim, C});
-  Value valueScratch =
-      bf16Pairs ? bf16Buffer({C / 2, 2 * Dvp}) : buffer({C, Dvp});
-  Value scoreScratch = buffer({tiles.bandRows, C});
-  Value alphaScratch = buffer({R});
-  Value negInf = w.f32(-std::numeric_limits<float>::infinity());
-  Value zeroF = w.f32(0.0f);
+  bool bf16Pairs = tiles.microKernel.getDot() == DotProduct::bf16_pairs;
+  Type bf16 = b.getBF16Type();
+  keyScratch = bf16Pairs ? buffer({headDim / 2, 2 * C}, bf16)
+                         : buffer({headDim, C}, f32);
+  valueScratch =
+      bf16Pairs ? buffer({C / 2, 2 * Dvp}, bf16) : buffer({C, Dvp}, f32);
+  scoreScratch = buffer({tiles.bandRows, C}, f32);
+  alphaScratch = buffer({R}, f32);
+  Value negInf = cb.f32(-std::numeric_limits<float>::infinity());
+  Value zeroF = cb.f32(0.0f);
   Value zeroRow =
       vector::BroadcastOp::create(b, loc, VectorType::get({Dvp}, f32), zeroF);
   auto qRowType = VectorType::get({headDim}, qElt);
-  Value one = w.index(1);
-  scf::ForOp::create(
-      b, loc, zero, rows, one, ValueRange{},
-      [&](OpBuilder &nb, Location nl, Value r, ValueRange) {
-        memref::StoreOp::create(nb, nl, negInf, rowMax, r);
-        memref::StoreOp::create(nb, nl, zeroF, rowSum, r);
-        memref::StoreOp::create(nb, nl, zeroF, rowEnt, r);
-        SmallVector<Value> indices{r, zero};
-        vector::StoreOp::create(nb, nl, zeroRow, accFull, indices);
-        if (packQuery) {
-          Value qRow =
-              vector::LoadOp::create(nb, nl, qRowType, qTile, indices);
-          qRow = arith::ExtFOp::create(nb, nl, VectorType::get({headDim}, f32),
-                                       qRow);
-          vector::StoreOp::create(nb, nl, qRow, qPackedFull, indices);
-        }
-        scf::YieldOp::create(nb, nl);
-      });
+  cb.forLoop(zero, rows, 1, [&](Value r) {
+    memref::StoreOp::create(b, loc, negInf, rowMax, r);
+    memref::StoreOp::create(b, loc, zeroF, rowSum, r);
+    memref::StoreOp::create(b, loc, zeroF, rowEnt, r);
+    SmallVector<Value> indices{r, zero};
+    vector::StoreOp::create(b, loc, zeroRow, accFull, indices);
+    if (packQuery) {
+      Value qRow = vector::LoadOp::create(b, loc, qRowType, qTile, indices);
+      qRow = arith::ExtFOp::create(b, loc, VectorType::get({headDim}, f32),
+                                   qRow);
+      vector::StoreOp::create(b, loc, qRow, qPackedFull, indices);
+    }
+  });
 
   // Probabilities: the steps record the scores of the keys they visit; the
   // rest stay -inf (invisible).
-  Value probsTile;
-  if (probs) {
-    probsTile = subviewTrailing(b, loc, probs, {batchIdx, head, row0, zero},
-                                {rowsOfr, keyLenOfr});
-    scf::ForOp::create(
-        b, loc, zero, rows, one, ValueRange{},
-        [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-          scf::ForOp::create(
-              rb, rl, zero, keyLen, one, ValueRange{},
-              [&](OpBuilder &kb, Location kl, Value j, ValueRange) {
-                memref::StoreOp::create(kb, kl, negInf, probsTile,
-                                        ValueRange{r, j});
-                scf::YieldOp::create(kb, kl);
-              });
-          scf::YieldOp::create(rb, rl);
-        });
+  if (item.probs) {
+    OpFoldResult keyLenOfr = keyLen;
+    probsTile = view(item.probs, {item.batch, item.head, row0, zero},
+                     {rowsOfr, keyLenOfr});
+    cb.forLoop(zero, rows, 1, [&](Value r) {
+      cb.forLoop(zero, keyLen, 1, [&](Value j) {
+        memref::StoreOp::create(b, loc, negInf, probsTile, ValueRange{r, j});
+      });
+    });
   }
+}
 
-  KeyRanges ranges = computeKeyRanges(w, variant, row0, rows, queryLen, keyLen,
-                                      windowLeft, windowRight, sinks);
-  Value pFirst = ranges.pFirst;
-
+void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
+  Value zero = cb.index(0);
+  OpFoldResult nOfr = n;
+  Value kTile = view(kHead, {j0, zero}, {nOfr, b.getIndexAttr(shape.headDim)});
+  Value vTile =
+      view(vHead, {j0, zero}, {nOfr, b.getIndexAttr(shape.valueDim)});
   FloatAttr softcap;
   if (variant.softcap)
     softcap = b.getF32FloatAttr(*variant.softcap);
-  bool trackEntropy = attention.getReturnEntropy();
-  Value cols = w.index(C);
+  OnlineSoftmaxStepOp::create(
+      b, loc, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
+      valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
+      head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
+      head.sinks, softcap, variant.causal, variant.hasAlibi, masked,
+      attention.getReturnEntropy(), tiles.microKernel);
+}
 
-  // One step over keys [j0, j0 + n).
-  auto emitStep = [&](OpBuilder &nb, Location nl, Value j0, Value n,
-                      bool masked) {
-    OpFoldResult nOfr = n;
-    Value kTile = subviewTrailing(nb, nl, kHead, {j0, zero},
-                                  {nOfr, nb.getIndexAttr(headDim)});
-    Value vTile = subviewTrailing(nb, nl, vHead, {j0, zero},
-                                  {nOfr, nb.getIndexAttr(valueDim)});
-    OnlineSoftmaxStepOp::create(
-        nb, nl, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
-        valueScratch, scoreScratch, alphaScratch, probsTile, scoreScale,
-        slope, pFirst,
-        j0, windowLeft, windowRight, sinks, softcap, variant.causal,
-        variant.hasAlibi, masked, trackEntropy, tiles.microKernel);
-  };
-  // A loop over [begin, end) in tiles; `needsMask(j0, j1)` decides per tile.
-  auto emitKeyLoop = [&](Value begin, Value end,
-                         function_ref<Value(OpBuilder &, Location, Value,
-                                            Value)>
-                             needsMask) {
-    scf::ForOp::create(
-        b, loc, begin, end, cols, ValueRange{},
-        [&](OpBuilder &nb, Location nl, Value j0, ValueRange) {
-          Value n = arith::MinSIOp::create(
-              nb, nl, cols, arith::SubIOp::create(nb, nl, end, j0));
-          Value j1 = arith::AddIOp::create(nb, nl, j0, n);
-          Value mask = needsMask(nb, nl, j0, j1);
-          scf::IfOp::create(
-              nb, nl, mask,
-              [&](OpBuilder &tb, Location tl) {
-                emitStep(tb, tl, j0, n, /*masked=*/true);
-                scf::YieldOp::create(tb, tl);
-              },
-              [&](OpBuilder &eb, Location el) {
-                emitStep(eb, el, j0, n, /*masked=*/false);
-                scf::YieldOp::create(eb, el);
-              });
-          scf::YieldOp::create(nb, nl);
-        });
-  };
-
-  auto ifAlive = scf::IfOp::create(b, loc, alive, /*withElse=*/false);
-  {
+void WorkItemEmitter::emitKeyLoop(Value begin, Value end,
+                                  function_ref<Value(Value, Value)> needsMask) {
+  Value cols = cb.index(tiles.cols);
+  cb.forLoop(begin, end, cols, [&](Value j0) {
+    Value n = cb.minSI(cols, cb.sub(end, j0));
+    Value j1 = cb.add(j0, n);
+    auto ifMasked = scf::IfOp::create(b, loc, needsMask(j0, j1),
+                                      /*withElseRegion=*/true);
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifAlive.thenBlock());
-    // Sink keys: only causal can hide them.
-    emitKeyLoop(zero, ranges.sinkHi,
-                [&](OpBuilder &nb, Location nl, Value, Value j1) -> Value {
-                  KernelBuilder nw(nb, nl, module, name);
-                  return sinkTileNeedsMask(nw, variant, ranges, j1);
-                });
-    // Window keys: masked when some row of the tile cannot see some key.
-    emitKeyLoop(ranges.windowLo, ranges.windowHi,
-                [&](OpBuilder &nb, Location nl, Value j0, Value j1) -> Value {
-                  KernelBuilder nw(nb, nl, module, name);
-                  return windowTileNeedsMask(nw, variant, ranges, j0, j1,
-                                             windowLeft, windowRight);
-                });
-  }
+    b.setInsertionPointToStart(ifMasked.thenBlock());
+    emitStep(j0, n, /*masked=*/true);
+    b.setInsertionPointToStart(ifMasked.elseBlock());
+    emitStep(j0, n, /*masked=*/false);
+  });
+}
 
-  OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt, alive,
-                                  oTile, lseTile, entropyTile);
+void WorkItemEmitter::emit() {
+  emitViews();
+  emitState();
+  MaskParams<Value> masks = head.masks(variant);
+  ranges = computeKeyRanges(cb, masks, row0, rows, queryLen, keyLen);
+  cb.ifThen(alive, [&] {
+    // Sink keys: only causal can hide them.
+    emitKeyLoop(cb.index(0), ranges.sinkHi, [&](Value, Value j1) {
+      return sinkTileNeedsMask(cb, masks, ranges, j1);
+    });
+    // Window keys: masked when some row of the tile cannot see some key.
+    emitKeyLoop(ranges.windowLo, ranges.windowHi, [&](Value j0, Value j1) {
+      return windowTileNeedsMask(cb, masks, ranges, j0, j1);
+    });
+  });
+  OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt,
+                                  alive, oTile, lseTile, entropyTile);
   if (probsTile)
     AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
 }
 
+} // namespace
+
+void mlir::mha::emitAttentionWorkItem(OpBuilder &b, ModuleOp module,
+                                      StringRef name, AttentionOp attention,
+                                      const TileChoice &tiles,
+                                      const AttentionWorkItem &item) {
+  WorkItemEmitter(b, module, name, attention, tiles, item).emit();
+}
