@@ -7,6 +7,8 @@ LLVM_MAJOR=22
 PACKAGES=(
   "llvm-${LLVM_MAJOR}-dev" "libmlir-${LLVM_MAJOR}-dev" "mlir-${LLVM_MAJOR}-tools"
   "clang-${LLVM_MAJOR}" "lld-${LLVM_MAJOR}" "llvm-${LLVM_MAJOR}-tools"
+  # scripts/lint.py checks the tree's format with it.
+  "clang-format-${LLVM_MAJOR}"
   cmake ninja-build ccache python3 libdlpack-dev libgtest-dev zlib1g-dev
   libzstd-dev "libclang-rt-${LLVM_MAJOR}-dev"
   # mha-analyze draws its heatmaps with Cairo (found through pkg-config).

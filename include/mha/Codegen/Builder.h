@@ -30,10 +30,9 @@ public:
   OpBuilder &builder() const { return b; }
   Location getLoc() const { return loc; }
 
-  /// Creates `OpTy` at the current insertion point and location.
-  template <typename OpTy, typename... Args> OpTy create(Args &&...args) {
-    return OpTy::create(b, loc, std::forward<Args>(args)...);
-  }
+  // There is deliberately no `create<OpTy>(...)`: ops are built with
+  // `OpTy::create(builder(), getLoc(), ...)`, the form upstream recommends;
+  // scripts/lint.py rejects the deprecated `builder.create<OpTy>` spelling.
 
   // Constants.
   Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }

@@ -25,6 +25,8 @@ namespace mlir::mha {
 #include "mha/Conversion/Passes.h.inc"
 } // namespace mlir::mha
 
+#define DEBUG_TYPE "mha-emit-entry-points"
+
 using namespace mlir;
 using namespace mlir::mha;
 

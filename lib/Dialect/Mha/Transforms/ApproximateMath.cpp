@@ -26,6 +26,8 @@ namespace mlir::mha {
 #include "mha/Dialect/Mha/Transforms/Passes.h.inc"
 } // namespace mlir::mha
 
+#define DEBUG_TYPE "mha-approximate-math"
+
 using namespace mlir;
 
 namespace {
@@ -62,7 +64,7 @@ struct ExpandExp2 : OpRewritePattern<math::Exp2Op> {
                                 PatternRewriter &rewriter) const override {
     Type type = op.getType();
     if (!getElementTypeOrSelf(type).isF32())
-      return failure();
+      return rewriter.notifyMatchFailure(op, "only f32 exp2 is expanded");
     Location loc = op.getLoc();
     Type intType = rewriter.getI32Type();
     if (auto vec = dyn_cast<VectorType>(type))

@@ -25,6 +25,8 @@ namespace mlir::mha {
 #include "mha/Dialect/Mha/Transforms/Passes.h.inc"
 } // namespace mlir::mha
 
+#define DEBUG_TYPE "mha-expand-layer"
+
 using namespace mlir;
 using namespace mlir::mha;
 

@@ -26,6 +26,8 @@ namespace mlir::mha {
 #include "mha/Dialect/Mha/Transforms/Passes.h.inc"
 } // namespace mlir::mha
 
+#define DEBUG_TYPE "mha-fuse"
+
 using namespace mlir;
 using namespace mlir::mha;
 

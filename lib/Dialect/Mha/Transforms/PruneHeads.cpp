@@ -24,6 +24,8 @@ namespace mlir::mha {
 #include "mha/Dialect/Mha/Transforms/Passes.h.inc"
 } // namespace mlir::mha
 
+#define DEBUG_TYPE "mha-prune-heads"
+
 using namespace mlir;
 using namespace mlir::mha;
 
@@ -97,7 +99,10 @@ struct PruneLayerHeads : OpRewritePattern<AttentionOp> {
           if (auto out = dyn_cast<LinearOp>(mergeUser);
               out && out.getInput() == merge.getOutput())
             setBlocks(out, "live_input_blocks", liveHeads);
-    return success(changed);
+    if (!changed)
+      return rewriter.notifyMatchFailure(
+          op, "the projections of its pruned heads are already narrowed");
+    return success();
   }
 };
 
