@@ -144,8 +144,8 @@ static const char *device_name(int type) {
 // "float32", "bfloat16", "int8", "float32x4", ...
 static const char *dtype_name(char buf[48], unsigned code, unsigned bits,
                               unsigned lanes) {
-  static const char *const codes[] = {"int",    "uint",     "float",
-                                      "handle", "bfloat",   "complex"};
+  static const char *const codes[] = {"int",    "uint",   "float",
+                                      "handle", "bfloat", "complex"};
   int n;
   if (code < sizeof(codes) / sizeof(codes[0]))
     n = snprintf(buf, 48, "%s%u", codes[code], bits);
@@ -185,9 +185,9 @@ static const char *expected_shape(char buf[96], const call *c, int i) {
     const char *sep = d ? ", " : "[";
     const char *sym = symbol_name(dim_sym(c, i, d));
     int64_t size = dim_static(c, i, d);
-    int n = size >= 0 ? snprintf(buf + len, 96 - len, "%s%" PRId64, sep, size)
-                      : snprintf(buf + len, 96 - len, "%s%s", sep,
-                                 sym ? sym : "?");
+    int n = size >= 0
+                ? snprintf(buf + len, 96 - len, "%s%" PRId64, sep, size)
+                : snprintf(buf + len, 96 - len, "%s%s", sep, sym ? sym : "?");
     if (n < 0)
       break;
     len += (size_t)n;
@@ -198,13 +198,12 @@ static const char *expected_shape(char buf[96], const call *c, int i) {
 }
 
 // A caller's shape, e.g. "[2, 8, 128, 64]".
-static const char *actual_shape(char buf[128], const int64_t *sizes,
-                                int rank) {
+static const char *actual_shape(char buf[128], const int64_t *sizes, int rank) {
   size_t len = 0;
   buf[0] = '\0';
   for (int d = 0; d < rank && len < 128; ++d) {
-    int n = snprintf(buf + len, 128 - len, "%s%" PRId64, d ? ", " : "[",
-                     sizes[d]);
+    int n =
+        snprintf(buf + len, 128 - len, "%s%" PRId64, d ? ", " : "[", sizes[d]);
     if (n < 0)
       break;
     len += (size_t)n;
@@ -266,17 +265,19 @@ static int32_t check_signature(const call *c, const int64_t *sig,
   return MHA_OK;
 }
 
-// Shape-independent checks, then sizes (binding symbols), then layout.
-static int32_t check_tensor(const call *c, int i, const DLTensor *t,
-                            int device_type, int64_t bound[NUM_SYMBOLS],
-                            int bound_by[NUM_SYMBOLS][2], tensor_info *info) {
+// The checks of one tensor, in order: what it is (pointer, device, rank,
+// dtype), its sizes (binding the size symbols), its strides, the bytes it
+// spans and, for outputs, that its elements do not overlap. Each fails with
+// a message naming the function, the tensor and the dimension.
+
+static int32_t check_identity(const call *c, int i, const DLTensor *t,
+                              int device_type) {
   const int64_t *ts = tensor_sig(c, i);
   const char *name = c->name;
-  char label[96], dim[32], buf[128], buf2[128];
+  char label[96], buf[128], buf2[128];
   int rank = (int)ts[MHA_SIG_T_RANK];
   unsigned code = (unsigned)ts[MHA_SIG_T_DTYPE_CODE];
   unsigned bits = (unsigned)ts[MHA_SIG_T_DTYPE_BITS];
-
   if (!t)
     MHA_RT_FAIL(MHA_ERR_NULL_POINTER, "%s: %s is NULL", name,
                 tensor_label(label, c, i));
@@ -318,6 +319,15 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
     MHA_RT_FAIL(MHA_ERR_NULL_POINTER, "%s: %s has a NULL shape", name,
                 tensor_label(label, c, i));
 
+  return MHA_OK;
+}
+
+static int32_t check_sizes(const call *c, int i, const DLTensor *t,
+                           tensor_info *info, int64_t bound[NUM_SYMBOLS],
+                           int bound_by[NUM_SYMBOLS][2]) {
+  const char *name = c->name;
+  char label[96], dim[32], buf[128];
+  int rank = t->ndim;
   info->empty = false;
   for (int d = 0; d < rank; ++d) {
     int64_t size = t->shape[d];
@@ -359,6 +369,16 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
                 tensor_label(label, c, i),
                 actual_shape(buf, info->sizes, rank));
 
+  return MHA_OK;
+}
+
+static int32_t check_strides(const call *c, int i, const DLTensor *t,
+                             tensor_info *info) {
+  const int64_t *ts = tensor_sig(c, i);
+  const char *name = c->name;
+  char label[96], dim[32];
+  int rank = t->ndim;
+  unsigned bits = (unsigned)ts[MHA_SIG_T_DTYPE_BITS];
   int64_t elem = (int64_t)(bits / 8);
   info->elem_size = elem;
   if (t->byte_offset % (uint64_t)elem != 0)
@@ -396,6 +416,15 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
     }
   }
 
+  return MHA_OK;
+}
+
+static int32_t check_extent(const call *c, int i, const DLTensor *t,
+                            tensor_info *info) {
+  const char *name = c->name;
+  char label[96], buf[128];
+  int rank = t->ndim;
+  int64_t elem = info->elem_size;
   // The bytes [lo, hi) the kernel may touch, without overflowing int64.
   info->lo = info->hi = 0;
   if (info->empty)
@@ -404,9 +433,9 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
   int64_t last = overflow ? 0 : (int64_t)t->byte_offset / elem;
   for (int d = 0; d < rank && !overflow; ++d) {
     int64_t reach;
-    overflow = __builtin_mul_overflow(info->sizes[d] - 1, info->strides[d],
-                                      &reach) ||
-               __builtin_add_overflow(last, reach, &last);
+    overflow =
+        __builtin_mul_overflow(info->sizes[d] - 1, info->strides[d], &reach) ||
+        __builtin_add_overflow(last, reach, &last);
   }
   int64_t end_bytes = 0;
   overflow = overflow || __builtin_add_overflow(last, 1, &last) ||
@@ -421,6 +450,14 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
   info->lo = (uintptr_t)t->data + (uintptr_t)t->byte_offset;
   info->hi = (uintptr_t)t->data + (uintptr_t)end_bytes;
 
+  return MHA_OK;
+}
+
+static int32_t check_no_overlap(const call *c, int i, const DLTensor *t,
+                                tensor_info *info) {
+  const char *name = c->name;
+  char label[96], dim[32];
+  int rank = t->ndim;
   // Work items write outputs concurrently: an output whose elements alias
   // each other (e.g. a zero stride) would be a data race. Walking dimensions
   // by increasing stride, each stride must step past everything the smaller
@@ -449,6 +486,18 @@ static int32_t check_tensor(const call *c, int i, const DLTensor *t,
   return MHA_OK;
 }
 
+static int32_t check_tensor(const call *c, int i, const DLTensor *t,
+                            int device_type, int64_t bound[NUM_SYMBOLS],
+                            int bound_by[NUM_SYMBOLS][2], tensor_info *info) {
+  int32_t status;
+  if ((status = check_identity(c, i, t, device_type)) != MHA_OK ||
+      (status = check_sizes(c, i, t, info, bound, bound_by)) != MHA_OK ||
+      (status = check_strides(c, i, t, info)) != MHA_OK ||
+      (status = check_extent(c, i, t, info)) != MHA_OK)
+    return status;
+  return info->empty ? MHA_OK : check_no_overlap(c, i, t, info);
+}
+
 //===----------------------------------------------------------------------===//
 // The whole call
 //===----------------------------------------------------------------------===//
@@ -470,8 +519,8 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
                           const DLTensor *const *tensors,
                           const mha_options *options, int device_type,
                           const char *body_missing, mha_rt_checked_call *out) {
-  call c = {signature, name ? name : "(unnamed function)", arg_names, 0, 0,
-            NULL, 0};
+  call c = {
+      signature, name ? name : "(unnamed function)", arg_names, 0, 0, NULL, 0};
   out->name = c.name;
   if (!signature)
     MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: no signature table", c.name);
@@ -489,8 +538,8 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
   for (int s = 0; s < NUM_SYMBOLS; ++s)
     bound_by[s][0] = bound_by[s][1] = -1;
   for (int i = 0; i < c.num_tensors; ++i) {
-    status = check_tensor(&c, i, tensors[i], device_type, bound, bound_by,
-                          &info[i]);
+    status =
+        check_tensor(&c, i, tensors[i], device_type, bound, bound_by, &info[i]);
     if (status != MHA_OK)
       return status;
     if (!c.first_tensor) {
@@ -542,7 +591,8 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
     int rank = (int)tensor_sig(&c, i)[MHA_SIG_T_RANK];
     mha_rt_memref *m = &out->memrefs[i];
     m->allocated = m->aligned = (char *)tensors[i]->data;
-    m->offset = (int64_t)(tensors[i]->byte_offset / (uint64_t)info[i].elem_size);
+    m->offset =
+        (int64_t)(tensors[i]->byte_offset / (uint64_t)info[i].elem_size);
     for (int d = 0; d < 2 * MHA_SIG_MAX_RANK; ++d)
       m->dims[d] = 0;
     for (int d = 0; d < rank; ++d) {

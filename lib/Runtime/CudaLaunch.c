@@ -92,7 +92,8 @@ int32_t mha_rt_cuda_pick_image(const mha_gpu_kernel *kernel, int32_t major,
     return -1;
   int32_t device_sm = major * 10 + minor;
   int32_t best = best_of_format(kernel, MHA_GPU_IMAGE_CUBIN, device_sm);
-  return best >= 0 ? best : best_of_format(kernel, MHA_GPU_IMAGE_PTX, device_sm);
+  return best >= 0 ? best
+                   : best_of_format(kernel, MHA_GPU_IMAGE_PTX, device_sm);
 }
 
 // "sm_80 cubin, sm_90a cubin, sm_80 PTX": what a library has, for messages.
@@ -241,9 +242,8 @@ static int32_t get_device(const mha_rt_cuda_driver *d, const char *name,
   if (r != CUDA_SUCCESS)
     return cuda_error(name, "cuDeviceGet", r, NULL);
   int major = 0, minor = 0;
-  r = d->cuDeviceGetAttribute(&major,
-                              CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
-                              device);
+  r = d->cuDeviceGetAttribute(
+      &major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
   if (r == CUDA_SUCCESS)
     r = d->cuDeviceGetAttribute(
         &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
@@ -270,8 +270,8 @@ static int32_t get_device(const mha_rt_cuda_driver *d, const char *name,
 
 // With cache.mutex held and the device's context current.
 static int32_t get_module(const mha_rt_cuda_driver *d, const char *name,
-                          const mha_gpu_kernel *kernel,
-                          const device_entry *dev, CUmodule *out) {
+                          const mha_gpu_kernel *kernel, const device_entry *dev,
+                          CUmodule *out) {
   for (module_entry *e = cache.modules; e; e = e->next)
     if (e->images == kernel->images && e->num_images == kernel->num_images &&
         e->ordinal == dev->ordinal) {
@@ -300,8 +300,8 @@ static int32_t get_module(const mha_rt_cuda_driver *d, const char *name,
   int options[2] = {CU_JIT_ERROR_LOG_BUFFER,
                     CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
   void *values[2] = {log, (void *)(uintptr_t)sizeof(log)};
-  CUresult r = d->cuModuleLoadDataEx(&e->module, image->data, 2, options,
-                                     values);
+  CUresult r =
+      d->cuModuleLoadDataEx(&e->module, image->data, 2, options, values);
   if (r != CUDA_SUCCESS) {
     free(e);
     log[sizeof(log) - 1] = '\0';
@@ -516,6 +516,59 @@ typedef struct mask_memref {
   int64_t offset, size, stride;
 } mask_memref;
 
+// Copies the caller's head mask (c->heads bytes) to a new stream-ordered
+// device buffer *mask_ptr; on failure nothing stays allocated.
+static int32_t stage_head_mask(const mha_rt_cuda_driver *d,
+                               const mha_rt_checked_call *c,
+                               const uint8_t *host_mask, CUstream stream,
+                               CUdeviceptr *mask_ptr) {
+  int32_t status = MHA_OK;
+  uint8_t stack_mask[STACK_HEADS];
+  uint8_t *staged = stack_mask;
+  if (c->heads > STACK_HEADS) {
+    staged = (uint8_t *)malloc((size_t)c->heads);
+    if (!staged)
+      MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+                  "%s: could not allocate the %" PRId64 "-byte head mask",
+                  c->name, c->heads);
+  }
+  memcpy(staged, host_mask, (size_t)c->heads);
+  CUresult r = d->cuMemAllocAsync(mask_ptr, (size_t)c->heads, stream);
+  if (r != CUDA_SUCCESS)
+    status = cuda_error(c->name, "cuMemAllocAsync", r, " for the head mask");
+  else {
+    r = d->cuMemcpyHtoDAsync(*mask_ptr, staged, (size_t)c->heads, stream);
+    if (r != CUDA_SUCCESS) {
+      status =
+          cuda_error(c->name, "cuMemcpyHtoDAsync_v2", r, " for the head mask");
+      d->cuMemFreeAsync(*mask_ptr, stream);
+    }
+  }
+  if (staged != stack_mask)
+    free(staged);
+  if (status != MHA_OK)
+    *mask_ptr = 0;
+  return status;
+}
+
+// The kernel parameters of the tensors' memrefs (allocated, aligned,
+// offset, sizes, strides: 8 bytes each, passed by address); returns how
+// many were written.
+static int push_tensor_params(const int64_t *signature, mha_rt_checked_call *c,
+                              void **params) {
+  int n = 0;
+  for (int i = 0; i < c->num_tensors; ++i) {
+    mha_rt_memref *m = &c->memrefs[i];
+    int rank = (int)mha_rt_tensor_sig(signature, i)[MHA_SIG_T_RANK];
+    params[n++] = &m->allocated;
+    params[n++] = &m->aligned;
+    params[n++] = &m->offset;
+    for (int k = 0; k < 2 * rank; ++k) // sizes, then strides
+      params[n++] = &m->dims[k];
+  }
+  return n;
+}
+
 MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
                                          const char *name,
                                          const char *const *arg_names,
@@ -523,9 +576,9 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
                                          const mha_options *options,
                                          const mha_gpu_kernel *kernel) {
   mha_rt_checked_call c;
-  int32_t status = mha_rt_check_call(signature, name, arg_names, tensors,
-                                     options, kDLCUDA,
-                                     kernel ? NULL : "no kernel", &c);
+  int32_t status =
+      mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCUDA,
+                        kernel ? NULL : "no kernel", &c);
   if (status != MHA_OK)
     return status;
   if ((status = check_kernel(c.name, kernel)) != MHA_OK)
@@ -599,52 +652,19 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   mask_memref mask = {NULL, NULL, 0, 0, 1};
   CUdeviceptr mask_ptr = 0;
   const uint8_t *host_mask = options ? options->head_mask : NULL;
+  if (host_mask && (status = stage_head_mask(d, &c, host_mask, stream,
+                                             &mask_ptr)) != MHA_OK) {
+    d->cuCtxPopCurrent(&popped);
+    return status;
+  }
   if (host_mask) {
-    uint8_t stack_mask[STACK_HEADS];
-    uint8_t *staged = stack_mask;
-    if (c.heads > STACK_HEADS) {
-      staged = (uint8_t *)malloc((size_t)c.heads);
-      if (!staged) {
-        d->cuCtxPopCurrent(&popped);
-        MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
-                    "%s: could not allocate the %" PRId64 "-byte head mask",
-                    c.name, c.heads);
-      }
-    }
-    memcpy(staged, host_mask, (size_t)c.heads);
-    CUresult r = d->cuMemAllocAsync(&mask_ptr, (size_t)c.heads, stream);
-    if (r != CUDA_SUCCESS)
-      status = cuda_error(c.name, "cuMemAllocAsync", r, " for the head mask");
-    else {
-      r = d->cuMemcpyHtoDAsync(mask_ptr, staged, (size_t)c.heads, stream);
-      if (r != CUDA_SUCCESS) {
-        status = cuda_error(c.name, "cuMemcpyHtoDAsync_v2", r,
-                            " for the head mask");
-        d->cuMemFreeAsync(mask_ptr, stream);
-      }
-    }
-    if (staged != stack_mask)
-      free(staged);
-    if (status != MHA_OK) {
-      d->cuCtxPopCurrent(&popped);
-      return status;
-    }
     mask.allocated = mask.aligned = (void *)(uintptr_t)mask_ptr;
     mask.size = c.heads;
   }
 
   // Each parameter is 8 bytes (a pointer or an int64), passed by address.
   void *params[MAX_PARAMS];
-  int n = 0;
-  for (int i = 0; i < c.num_tensors; ++i) {
-    mha_rt_memref *m = &c.memrefs[i];
-    int rank = (int)mha_rt_tensor_sig(signature, i)[MHA_SIG_T_RANK];
-    params[n++] = &m->allocated;
-    params[n++] = &m->aligned;
-    params[n++] = &m->offset;
-    for (int k = 0; k < 2 * rank; ++k) // sizes, then strides
-      params[n++] = &m->dims[k];
-  }
+  int n = push_tensor_params(signature, &c, params);
   params[n++] = &mask.allocated;
   params[n++] = &mask.aligned;
   params[n++] = &mask.offset;
@@ -659,16 +679,16 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
       status = cuda_error(c.name, "cuMemAllocAsync", r, " for the tensor maps");
     } else if ((r = d->cuMemcpyHtoDAsync(maps_ptr, maps, sizeof(maps),
                                          stream)) != CUDA_SUCCESS)
-      status = cuda_error(c.name, "cuMemcpyHtoDAsync_v2", r,
-                          " for the tensor maps");
+      status =
+          cuda_error(c.name, "cuMemcpyHtoDAsync_v2", r, " for the tensor maps");
     params[n++] = &maps_ptr;
   }
 
   if (status == MHA_OK) {
     CUresult r = d->cuLaunchKernel(
-        function, (unsigned)g.tiles, (unsigned)g.head_blocks,
-        (unsigned)c.batch, (unsigned)kernel->block_threads, 1, 1,
-        (unsigned)kernel->shared_bytes, stream, params, NULL);
+        function, (unsigned)g.tiles, (unsigned)g.head_blocks, (unsigned)c.batch,
+        (unsigned)kernel->block_threads, 1, 1, (unsigned)kernel->shared_bytes,
+        stream, params, NULL);
     if (r != CUDA_SUCCESS)
       status = cuda_error(c.name, "cuLaunchKernel", r, NULL);
   }
