@@ -1,4 +1,4 @@
-// Score modifiers, applied in this order (SPEC.md):
+// Score modifiers, applied in this order (docs/language.md):
 //   s = (q . k) * scale / temperature[h]; s = softcap * tanh(s / softcap);
 //   s -= alibi_slopes[h] * |i + Lk - Lq - j|; then the causal mask.
 // 8 heads of 80 (an odd head dim), f32, dynamic batch and length.

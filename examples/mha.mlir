@@ -1,4 +1,4 @@
-// Plain multi-head attention (SPEC.md "Specs"): 12 heads of 64 (BERT-base),
+// Plain multi-head attention (docs/language.md, "Specs"): 12 heads of 64 (BERT-base),
 // f32, with dynamic batch and sequence lengths. Every KV head is read by
 // exactly one query head (Hq == Hkv). No attribute is given, so the score
 // scale is the default 1/sqrt(64) and every key is visible to every query.

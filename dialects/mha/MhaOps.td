@@ -12,7 +12,7 @@ include "mha/MhaDialect.td"
 include "mha/MhaAttrs.td"
 
 // The attributes that say which attention variant is computed. They are
-// shared verbatim by `mha.attention` and `mha.multi_head` (SPEC.md: "every
+// shared verbatim by `mha.attention` and `mha.multi_head` (docs/language.md: "every
 // mha.attention attribute is accepted and means the same").
 defvar Mha_AttentionVariantAttrs = (ins
   OptionalAttr<F32Attr>:$scale,

@@ -1,4 +1,4 @@
-//===- AttentionReference.cpp - float64 reference of SPEC.md ------*- C++ -*-===//
+//===- AttentionReference.cpp - float64 reference of the spec -------------===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
@@ -57,7 +57,7 @@ AttentionResult mlir::mha::reference::computeAttention(
         }
         int64_t row = (b * Hq + h) * Lq + i;
         // Rows without visible keys and pruned heads stay 0 (lse -inf; a
-        // pruned head's lse is unspecified by SPEC.md).
+        // pruned head's lse is unspecified by docs/language.md).
         if (!any || !pr.headAlive[h])
           continue;
         double sum = 0.0;

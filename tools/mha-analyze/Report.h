@@ -32,7 +32,7 @@ struct FunctionAnalysis {
   double scaleLow = 1e-3;
 };
 
-/// Writes metrics.json (SPEC.md "Head analysis").
+/// Writes metrics.json (README.md, "Head analysis").
 llvm::Error writeMetricsJson(const std::string &path,
                              const FunctionAnalysis &analysis);
 

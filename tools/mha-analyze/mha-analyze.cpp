@@ -5,7 +5,7 @@
 //   mha-analyze SPEC.mlir [--function NAME] [--batch B] [--seq-len L]
 //               [--inputs DIR] [--seed N] -o OUT
 //
-// SPEC.md, "Head analysis". For each selected public function (one
+// README.md, "Head analysis". For each selected public function (one
 // mha.attention each): rewrites it to return (o, probs, entropy) — the
 // attention gets return_probs and return_entropy —, compiles the rewritten
 // spec with the mha-compile beside this tool (--isa=native), loads the

@@ -8,8 +8,8 @@
 // function calls the
 // compiled library on seeded random normal inputs of the spec's shapes
 // (dynamic B and L from the flags), compares every result with the float64
-// reference of SPEC.md, and prints one table row per function. Exits 1 when
-// a result is outside SPEC.md's tolerance.
+// reference of docs/language.md, and prints one table row per function. Exits 1 when
+// a result is outside docs/language.md's tolerance.
 //
 //===----------------------------------------------------------------------===//
 
@@ -176,7 +176,7 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   }
   AttentionResult attention;
   std::vector<double> want = computeLayer(lp, tensors, &attention);
-  // SPEC.md: layers may round their projections to the element type; the
+  // docs/language.md: layers may round their projections to the element type; the
   // extras come from f32 projections either way.
   double tolerance = elt.isF32() ? 1e-5 : 2e-2;
   bool ok = true;

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// The metrics of mha-analyze (SPEC.md, "Head analysis"), computed from what a
+// The metrics of mha-analyze (README.md, "Head analysis"), computed from what a
 // generated library returns: probabilities [B, Hq, Lq, Lk], entropies
 // [B, Hq, Lq] and outputs with and without each head. Plain C++.
 //

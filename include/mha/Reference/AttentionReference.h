@@ -1,8 +1,8 @@
-//===- AttentionReference.h - float64 reference of SPEC.md --------*- C++ -*-===//
+//===- AttentionReference.h - float64 reference of the spec ------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// A direct, unoptimised float64 implementation of SPEC.md's attention
+// A direct, unoptimised float64 implementation of docs/language.md's attention
 // (order of operations: scale and temperature, softcap, ALiBi, masks,
 // softmax over visible keys), used to check generated libraries. No MLIR.
 //

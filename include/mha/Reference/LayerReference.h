@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// SPEC.md's layer, directly in float64: projections (+ biases), RoPE
+// docs/language.md's layer, directly in float64: projections (+ biases), RoPE
 // (GPT-NeoX pairs, positions 0..L-1), the attention of AttentionReference.h
 // and the output projection. No MLIR.
 //

@@ -4,7 +4,7 @@
 //
 // Loads a library made by `mha-compile --target=cpu` with dlopen, calls one of
 // its functions on seeded random normal inputs and checks every result
-// against a float64 reference written straight from SPEC.md's order of
+// against a float64 reference written straight from docs/language.md's order of
 // operations. It also checks the memory contract of a call: inputs are not
 // modified, every output element is written, no byte outside the outputs is
 // touched (guard regions and layout gaps stay poisoned), results do not
@@ -40,7 +40,7 @@
 //   --thread-sweep N  results for every num_threads 1..N bit-identical to
 //                     the 1-thread call
 //   --tol X           overrides the relative tolerance (1e-5 f32, 1e-2 half)
-// Tolerances (SPEC.md "Precision"): ||o - ref|| / ||ref|| below 1e-5 (f32)
+// Tolerances (docs/language.md, "Precision"): ||o - ref|| / ||ref|| below 1e-5 (f32)
 // or 1e-2 (f16/bf16), and each row within 10x that; lse and probs alike;
 // entropy within 1e-4 (1e-2) of max(1, |ref|). Pruned heads and rows with
 // no visible key must give exactly 0 (lse -inf; a pruned head's lse is not
@@ -553,7 +553,7 @@ struct Rng {
   }
 };
 
-/// The float64 reference of SPEC.md (lib/Reference), plus what the checks
+/// The float64 reference of docs/language.md (lib/Reference), plus what the checks
 /// need to know about each row and key.
 void computeReference(Problem &p) {
   namespace ref = mlir::mha::reference;

@@ -264,7 +264,7 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
   if (!heads || static_cast<int64_t>(heads->size()) != H)
     return usage("metrics.json must have " + std::to_string(H) + " heads");
 
-  // Tolerances: f32 results, or f16/bf16 inputs and outputs (SPEC.md).
+  // Tolerances: f32 results, or f16/bf16 inputs and outputs (docs/language.md).
   bool half = kind != ElementKind::f32;
   double entropyTol = half ? 2e-2 : 1e-4, importanceTol = half ? 1e-2 : 1e-4,
          corrTol = half ? 2e-2 : 1e-4;

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// The verifiers own every rule of SPEC.md. Each diagnostic names the operand
+// The verifiers own every rule of docs/language.md. Each diagnostic names the operand
 // or attribute at fault and says what was expected and what was found.
 //
 //===----------------------------------------------------------------------===//

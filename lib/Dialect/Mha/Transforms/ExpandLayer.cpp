@@ -6,7 +6,7 @@
 // projection. The projections keep the [B, L, H*D] layout the GEMMs like and
 // the attention sees it through strided views (split_heads / merge_heads),
 // so no transpose is ever materialised. Intermediates are bf16 in bf16
-// layers (SPEC.md allows rounding the projections to the element type; the
+// layers (docs/language.md allows rounding the projections to the element type; the
 // attention and the output GEMM then read half the bytes and can use
 // bf16 dot products) and f32 otherwise: f16 has too little range to round
 // scores' operands to it safely, and f32 costs little on the CPU.
