@@ -11,7 +11,9 @@ Today this package holds what the benchmarks (bench/) and the GPU check
                  mha_options and the mha_status names (include/mha/runtime.h)
   mha._library   loading a generated library and calling its functions
 
-Nothing is imported here, so `import mha.semantics` needs no NumPy. Scripts
+Nothing is imported here, so `import mha.semantics` needs no NumPy. Tests:
+`python3 -m unittest discover python/tests` (NumPy; the generated-library
+cases need bench/out/libmha_bench_f32.so). Scripts
 of this repository put the folder `python/` on sys.path themselves; nothing
 needs installing.
 """

@@ -36,12 +36,20 @@ class MhaOptions(ctypes.Structure):
 
 
 # enum mha_status: values are stable.
-STATUS_NAMES = {0: "MHA_OK", 1: "MHA_ERR_NULL_POINTER", 2: "MHA_ERR_RANK",
-                3: "MHA_ERR_DTYPE", 4: "MHA_ERR_SHAPE", 5: "MHA_ERR_DEVICE",
-                6: "MHA_ERR_LAYOUT", 7: "MHA_ERR_INVALID_ARGUMENT",
-                8: "MHA_ERR_NO_DEVICE", 9: "MHA_ERR_CUDA",
-                10: "MHA_ERR_OUT_OF_MEMORY", 11: "MHA_ERR_INTERNAL"}
-globals().update({name: code for code, name in STATUS_NAMES.items()})
+MHA_OK = 0
+MHA_ERR_NULL_POINTER = 1
+MHA_ERR_RANK = 2
+MHA_ERR_DTYPE = 3
+MHA_ERR_SHAPE = 4
+MHA_ERR_DEVICE = 5
+MHA_ERR_LAYOUT = 6
+MHA_ERR_INVALID_ARGUMENT = 7
+MHA_ERR_NO_DEVICE = 8
+MHA_ERR_CUDA = 9
+MHA_ERR_OUT_OF_MEMORY = 10
+MHA_ERR_INTERNAL = 11
+STATUS_NAMES = {code: name for name, code in globals().items()
+                if name == "MHA_OK" or name.startswith("MHA_ERR_")}
 
 
 def status_name(status):
