@@ -1,4 +1,5 @@
-//===- mha-compile.cpp - Compile attention specs to libraries -----*- C++ -*-===//
+//===- mha-compile.cpp - Compile attention specs to libraries -----*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -10,9 +11,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/InitAllDialects.h"
-#include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Pipelines/Pipelines.h"
 #include "mha/Target/CpuLibrary.h"
 #include "mha/Target/GpuLibrary.h"
@@ -30,9 +31,9 @@
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
-#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -49,8 +50,9 @@ static cl::OptionCategory category("mha-compile options");
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<spec.mlir>"),
                                       cl::Required, cl::cat(category));
 static cl::opt<std::string>
-    outputFile("o", cl::desc("Output: lib.so, lib.a, obj.o (or kernels.ptx "
-                             "with --target=nvptx)"),
+    outputFile("o",
+               cl::desc("Output: lib.so, lib.a, obj.o (or kernels.ptx "
+                        "with --target=nvptx)"),
                cl::value_desc("file"), cl::Required, cl::cat(category));
 static cl::opt<std::string> target("target", cl::desc("cpu (default) or nvptx"),
                                    cl::init("cpu"), cl::cat(category));
@@ -62,8 +64,7 @@ static cl::opt<std::string>
                   "adds warpgroup-MMA kernels for H100/H200)"),
          cl::cat(category));
 static cl::opt<int64_t>
-    gpuWarps("gpu-warps",
-             cl::desc("--target=nvptx: warps per CTA (default 4)"),
+    gpuWarps("gpu-warps", cl::desc("--target=nvptx: warps per CTA (default 4)"),
              cl::init(4), cl::cat(category));
 static cl::opt<int64_t> gpuRowTiles(
     "gpu-row-tiles",
@@ -135,9 +136,10 @@ static cl::list<int64_t> microKernel(
 static cl::opt<std::string>
     emitLLVM("emit-llvm", cl::desc("Also write the optimised LLVM IR here"),
              cl::value_desc("file.ll"), cl::cat(category));
-static cl::opt<std::string>
-    emitAsm("emit-asm", cl::desc("Also write the assembly here"),
-            cl::value_desc("file.s"), cl::cat(category));
+static cl::opt<std::string> emitAsm("emit-asm",
+                                    cl::desc("Also write the assembly here"),
+                                    cl::value_desc("file.s"),
+                                    cl::cat(category));
 static cl::opt<std::string> linker("cc",
                                    cl::desc("C compiler used to link (default: "
                                             "$CC, else cc)"),
@@ -172,14 +174,13 @@ static std::optional<std::string> runProgram(StringRef program,
   std::string error;
   SmallVector<StringRef> argv{program};
   argv.append(args.begin(), args.end());
-  int rc = llvm::sys::ExecuteAndWait(*path, argv, std::nullopt, {}, 0, 0,
-                                     &error);
+  int rc =
+      llvm::sys::ExecuteAndWait(*path, argv, std::nullopt, {}, 0, 0, &error);
   if (rc != 0) {
     std::string command;
     for (StringRef a : argv)
       command += a.str() + " ";
-    return ("'" + command + "' failed (exit " + Twine(rc) + ") " + error)
-        .str();
+    return ("'" + command + "' failed (exit " + Twine(rc) + ") " + error).str();
   }
   return std::nullopt;
 }
@@ -213,16 +214,19 @@ static std::string defaultRuntimeLib(const char *argv0) {
   return std::string(path);
 }
 
-int main(int argc, char **argv) {
-  llvm::InitLLVM init(argc, argv);
-  // --mlir-print-ir-after-all and friends, to follow the pipeline.
-  registerPassManagerCLOptions();
-  registerMLIRContextCLOptions();
-  cl::ParseCommandLineOptions(argc, argv,
-                              "mha-compile: attention specs to libraries\n");
+/// The artifact `outputFile` names: ".so", ".a", ".o", or ".ptx" (GPU only).
+static StringRef getArtifactKind() {
+  return llvm::sys::path::extension(outputFile);
+}
 
-  mha::useShortSharedPointers();
-  StringRef ext = llvm::sys::path::extension(outputFile);
+/// The chips of --target=nvptx.
+static std::string getChips() {
+  return chip.empty() ? "sm_80,sm_90a" : chip.getValue();
+}
+
+/// Checks the options that do not depend on the spec.
+static int checkOptions() {
+  StringRef ext = getArtifactKind();
   bool gpu = target == "nvptx";
   if (!gpu && target != "cpu")
     return fail("unknown --target '" + target + "' (expected cpu or nvptx)");
@@ -235,7 +239,7 @@ int main(int argc, char **argv) {
                 "': the output must end in .so, .a or .o" +
                 (gpu ? " (or .ptx)" : ""));
   }
-  std::string chips = chip.empty() ? "sm_80,sm_90a" : chip.getValue();
+  std::string chips = getChips();
   if (gpu) {
     for (StringRef c : llvm::split(chips, ','))
       if (failed(mha::getPtxFeaturesForChip(c.trim())))
@@ -252,8 +256,7 @@ int main(int argc, char **argv) {
                   "--target=cpu");
     if (cols % 16 != 0 || gpuWarps < 1 || gpuWarps > 16 || gpuRowTiles < 0 ||
         gpuRowTiles > 2 || gpuSm90aCols < 0 || gpuSm90aCols % 16 != 0 ||
-        gpuSm90aCols > 256 || gpuSm90aWarpgroups < 0 ||
-        gpuSm90aWarpgroups > 4)
+        gpuSm90aCols > 256 || gpuSm90aWarpgroups < 0 || gpuSm90aWarpgroups > 4)
       return fail("--target=nvptx: --cols must be a multiple of 16, "
                   "--gpu-warps in [1, 16], --gpu-row-tiles 1 or 2, "
                   "--gpu-sm90a-cols a multiple of 16 up to 256 and "
@@ -263,25 +266,18 @@ int main(int argc, char **argv) {
     return fail("--rows, --cols and --band-rows must be >= 0 (0: chosen by "
                 "the compiler)");
 
-  DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  // Serialising gpu.modules translates them to LLVM IR.
-  registerAllToLLVMIRTranslations(registry);
-  registerAllGPUToLLVMIRTranslations(registry);
-  mha::registerAllMhaDialects(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  return 0;
+}
 
+/// Parses the spec into `module` and keeps the --function selection.
+static int parseSpec(MLIRContext &context, llvm::SourceMgr &sourceMgr,
+                     OwningOpRef<ModuleOp> &module) {
   std::string error;
-  std::unique_ptr<llvm::MemoryBuffer> input =
-      openInputFile(inputFile, &error);
+  std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(inputFile, &error);
   if (!input)
     return fail(error);
-  llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
   if (!functions.empty()) {
@@ -305,84 +301,96 @@ int main(int argc, char **argv) {
   });
   if (!hasFunctions)
     return fail("'" + inputFile + "' has no public func.func to export");
+  return 0;
+}
 
-  // The kernel copies to build: one per ISA with run-time dispatch, or one.
+/// What the build of a library collects: its object files (temporaries,
+/// removed at exit) and the module whose functions the header declares.
+struct Build {
   SmallVector<std::string> objects;
   SmallVector<std::unique_ptr<llvm::FileRemover>> removers;
   OwningOpRef<ModuleOp> primary;
-  if (gpu) {
-    mha::MhaNvptxPipelineOptions options;
-    options.chips = chips;
-    options.warps = gpuWarps;
-    options.rowTiles = gpuRowTiles;
-    options.packGqa = gpuPackGqa;
-    options.keysPerTile = cols;
-    options.sm90aKeysPerTile = gpuSm90aCols;
-    options.sm90aWarpgroups = gpuSm90aWarpgroups;
-    PassManager device(&context);
-    if (failed(applyPassManagerCLOptions(device)))
-      return fail("bad pass manager options");
-    mha::buildMhaNvptxDevicePipeline(device, options);
-    if (failed(device.run(*module)))
-      return 1;
-    if (ext == ".ptx") {
-      // The portable kernels go to the named file, the sm_90a kernels (a
-      // module of their own) beside it as <stem>_sm90a.ptx.
-      auto ptx = mha::getPtx(*module);
-      if (failed(ptx))
-        return fail("no PTX was produced");
-      for (auto &[name, text] : *ptx) {
-        SmallString<128> path(outputFile.getValue());
-        if (name == mha::kGpuSm90aModuleName) {
-          llvm::sys::path::replace_extension(path, "");
-          path += "_sm90a.ptx";
-        }
-        std::string error;
-        auto out = openOutputFile(path, &error);
-        if (!out)
-          return fail(error);
-        out->os() << text;
-        out->keep();
-      }
-      return 0;
-    }
-    if (std::optional<std::string> ptxas = mha::findPtxas();
-        ptxas && !noCubin && failed(mha::addCubins(*module, *ptxas)))
-      return 1;
-    PassManager host(&context);
-    mha::buildMhaNvptxHostPipeline(host);
-    if (failed(host.run(*module)))
-      return 1;
-    mha::CpuTargetOptions targetOptions;
-    targetOptions.llvmIRPath = emitLLVM;
-    targetOptions.assemblyPath = emitAsm;
-    if (int rc = writeObject(*module, targetOptions, "mha-host", objects,
-                             removers))
-      return rc;
-    primary = std::move(module);
-  }
+};
 
-  struct Variant {
-    std::string suffix; // of the work functions; "" when there is one copy
-    std::string cpu, features;
-    int64_t vectorWidth;
-    bool fma = true; // baseline x86-64 has none: fmaf would be a libm call
-    bool bf16Dot = false; // AVX512-BF16 micro-kernels for bf16 specs
-  };
-  SmallVector<Variant> variants;
+/// --target=nvptx: the device pipeline, then PTX files (for .ptx) or the
+/// cubins and the host object.
+static int compileGpu(MLIRContext &context, OwningOpRef<ModuleOp> &module,
+                      Build &build) {
+  StringRef ext = getArtifactKind();
+  mha::MhaNvptxPipelineOptions options;
+  options.chips = getChips();
+  options.warps = gpuWarps;
+  options.rowTiles = gpuRowTiles;
+  options.packGqa = gpuPackGqa;
+  options.keysPerTile = cols;
+  options.sm90aKeysPerTile = gpuSm90aCols;
+  options.sm90aWarpgroups = gpuSm90aWarpgroups;
+  PassManager device(&context);
+  if (failed(applyPassManagerCLOptions(device)))
+    return fail("bad pass manager options");
+  mha::buildMhaNvptxDevicePipeline(device, options);
+  if (failed(device.run(*module)))
+    return 1;
+  if (ext == ".ptx") {
+    // The portable kernels go to the named file, the sm_90a kernels (a
+    // module of their own) beside it as <stem>_sm90a.ptx.
+    auto ptx = mha::getPtx(*module);
+    if (failed(ptx))
+      return fail("no PTX was produced");
+    for (auto &[name, text] : *ptx) {
+      SmallString<128> path(outputFile.getValue());
+      if (name == mha::kGpuSm90aModuleName) {
+        llvm::sys::path::replace_extension(path, "");
+        path += "_sm90a.ptx";
+      }
+      std::string error;
+      auto out = openOutputFile(path, &error);
+      if (!out)
+        return fail(error);
+      out->os() << text;
+      out->keep();
+    }
+    return 0;
+  }
+  if (std::optional<std::string> ptxas = mha::findPtxas();
+      ptxas && !noCubin && failed(mha::addCubins(*module, *ptxas)))
+    return 1;
+  PassManager host(&context);
+  mha::buildMhaNvptxHostPipeline(host);
+  if (failed(host.run(*module)))
+    return 1;
+  mha::CpuTargetOptions targetOptions;
+  targetOptions.llvmIRPath = emitLLVM;
+  targetOptions.assemblyPath = emitAsm;
+  if (int rc = writeObject(*module, targetOptions, "mha-host", build.objects,
+                           build.removers))
+    return rc;
+  build.primary = std::move(module);
+  return 0;
+}
+
+/// One copy of the CPU kernels.
+struct Variant {
+  std::string suffix; // of the work functions; "" when there is one copy
+  std::string cpu, features;
+  int64_t vectorWidth;
+  bool fma = true;      // baseline x86-64 has none: fmaf would be a libm call
+  bool bf16Dot = false; // AVX512-BF16 micro-kernels for bf16 specs
+};
+
+/// The copies --isa asks for (none for the GPU).
+static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
   bool x86 = llvm::Triple(llvm::sys::getDefaultTargetTriple()).isX86();
-  // The GPU path compiled its host object above: no CPU kernels.
-  std::string isa = gpu ? "none" : isaOption.getValue();
+  std::string isa = isaOption.getValue();
   if (isa == "auto" && (!x86 || !cpu.empty() || !features.empty()))
     isa = "native";
-  if (isa == "none") {
-  } else if (isa == "auto") {
-    variants = {{"avx512", "x86-64-v4", "", 16},
-                {"avx2", "x86-64-v3", "", 8},
-                {"generic", "x86-64-v2", "", 4, false}};
+  if (isa == "auto") {
+    variants.assign({{"avx512", "x86-64-v4", "", 16},
+                     {"avx2", "x86-64-v3", "", 8},
+                     {"generic", "x86-64-v2", "", 4, false}});
     // bf16 specs get a fourth copy for CPUs with AVX512-BF16
     // (mha-emit-entry-points dispatches to it by the same rule).
-    if (hasBf16Queries(*module))
+    if (hasBf16Queries(module))
       variants.push_back(
           {"avx512bf16", "x86-64-v4", "+avx512bf16", 16, true, true});
   } else if (isa == "avx512bf16" || isa == "avx512" || isa == "avx2" ||
@@ -394,8 +402,8 @@ int main(int argc, char **argv) {
                         : isa == "generic" ? "x86-64-v2"
                                            : "x86-64-v4";
     bool bf16 = isa == "avx512bf16";
-    variants = {{"", level, bf16 ? "+avx512bf16" : "", vw, isa != "generic",
-                 bf16}};
+    variants.assign(
+        {{"", level, bf16 ? "+avx512bf16" : "", vw, isa != "generic", bf16}});
   } else if (isa == "native") {
     // The host CPU (or --cpu/--features): its vector width from its features.
     llvm::StringMap<bool> hostFeatures = llvm::sys::getHostCPUFeatures();
@@ -407,12 +415,22 @@ int main(int argc, char **argv) {
     bool bf16 = features.empty() && cpu.empty()
                     ? hostFeatures.lookup("avx512bf16")
                     : StringRef(features).contains("+avx512bf16");
-    variants = {{"", cpu, features, avx512 ? 16 : 8, true, avx512 && bf16}};
+    variants.assign(
+        {{"", cpu, features, avx512 ? 16 : 8, true, avx512 && bf16}});
   } else {
-    return fail("unknown --isa '" + isa + "' (expected auto, avx512bf16, "
-                                          "avx512, avx2, generic or native)");
+    return fail("unknown --isa '" + isa +
+                "' (expected auto, avx512bf16, "
+                "avx512, avx2, generic or native)");
   }
+  return 0;
+}
 
+/// --target=cpu: every variant through the CPU pipeline to an object file;
+/// the first one exports the C functions (and is kept for the header).
+static int compileCpu(MLIRContext &context, ModuleOp module, Build &build) {
+  SmallVector<Variant> variants;
+  if (int rc = chooseVariants(module, variants))
+    return rc;
   mha::MhaCpuPipelineOptions pipelineOptions;
   pipelineOptions.rowsPerItem = rows;
   pipelineOptions.keysPerTile = cols;
@@ -427,10 +445,8 @@ int main(int argc, char **argv) {
     pipelineOptions.outputVectors = microKernel[3];
   }
 
-  // Compile every variant to an object file; the first one exports the C
-  // functions (and is kept for the header).
   for (auto [i, variant] : llvm::enumerate(variants)) {
-    OwningOpRef<ModuleOp> copy = module->clone();
+    OwningOpRef<ModuleOp> copy = module.clone();
     // The AVX512-BF16 copy of a multi-ISA library holds the bf16 functions
     // only: the others have nothing to gain from it.
     if (variant.bf16Dot && variants.size() > 1) {
@@ -463,40 +479,52 @@ int main(int argc, char **argv) {
       targetOptions.llvmIRPath = emitLLVM;
       targetOptions.assemblyPath = emitAsm;
     }
-    if (int rc = writeObject(*copy, targetOptions, "mha-kernels", objects,
-                             removers))
+    if (int rc = writeObject(*copy, targetOptions, "mha-kernels", build.objects,
+                             build.removers))
       return rc;
     if (i == 0)
-      primary = std::move(copy);
+      build.primary = std::move(copy);
   }
 
-  // Where the artifacts go; their folders are created.
+  return 0;
+}
+
+/// The header's path: --header, or the output's with a .h extension.
+static SmallString<256> getHeaderPath() {
   SmallString<256> header(headerFile);
   if (header.empty()) {
     header = outputFile;
     llvm::sys::path::replace_extension(header, ".h");
   }
+  return header;
+}
+
+/// Links the objects and the runtime into the .so, .a or .o.
+static int linkArtifact(const char *argv0, const Build &build) {
+  StringRef ext = getArtifactKind();
+  SmallString<256> header = getHeaderPath();
+  // Where the artifacts go; their folders are created.
   for (StringRef file : {StringRef(outputFile), StringRef(header)}) {
     StringRef dir = llvm::sys::path::parent_path(file);
-    if (std::error_code ec =
-            dir.empty() ? std::error_code()
-                        : llvm::sys::fs::create_directories(dir))
+    if (std::error_code ec = dir.empty()
+                                 ? std::error_code()
+                                 : llvm::sys::fs::create_directories(dir))
       return fail("cannot create '" + dir + "': " + ec.message());
   }
 
   std::string runtime =
-      runtimeLib.empty() ? defaultRuntimeLib(argv[0]) : runtimeLib.getValue();
+      runtimeLib.empty() ? defaultRuntimeLib(argv0) : runtimeLib.getValue();
   if (!llvm::sys::fs::exists(runtime))
     return fail("cannot find the mha runtime library '" + runtime +
                 "' (pass --runtime-lib)");
-  std::string cc = !linker.empty()            ? linker.getValue()
+  std::string cc = !linker.empty()                ? linker.getValue()
                    : std::getenv("CC") != nullptr ? std::getenv("CC")
                                                   : "cc";
   (void)llvm::sys::fs::remove(outputFile);
   std::optional<std::string> linkError;
   if (ext == ".so") {
     SmallVector<StringRef> args{"-shared", "-o", outputFile};
-    args.append(objects.begin(), objects.end());
+    args.append(build.objects.begin(), build.objects.end());
     args.append({runtime, "-lpthread", "-lm", "-ldl"});
     linkError = runProgram(cc, args);
   } else {
@@ -506,7 +534,7 @@ int main(int argc, char **argv) {
       combined += ".tmp.o";
     llvm::FileRemover removeCombined(ext == ".a" ? combined.str() : "");
     SmallVector<StringRef> args{"-r", "-nostdlib", "-o", combined};
-    args.append(objects.begin(), objects.end());
+    args.append(build.objects.begin(), build.objects.end());
     args.append({"-Wl,--whole-archive", runtime, "-Wl,--no-whole-archive"});
     linkError = runProgram(cc, args);
     if (!linkError && ext == ".a")
@@ -515,7 +543,12 @@ int main(int argc, char **argv) {
   if (linkError)
     return fail(*linkError);
 
-  // The header, and mha/runtime.h beside it.
+  return 0;
+}
+
+/// The header, and mha/runtime.h beside it.
+static int writeHeaders(ModuleOp primary) {
+  SmallString<256> header = getHeaderPath();
   std::string guard = "MHA_GENERATED_";
   for (char c : llvm::sys::path::stem(header))
     guard += llvm::isAlnum(c) ? llvm::toUpper(c) : '_';
@@ -525,7 +558,7 @@ int main(int argc, char **argv) {
     llvm::raw_fd_ostream os(header, ec);
     if (ec)
       return fail("cannot write '" + header + "': " + ec.message());
-    if (failed(mha::writeCHeader(*primary, guard,
+    if (failed(mha::writeCHeader(primary, guard,
                                  llvm::sys::path::filename(inputFile), os)))
       return 1;
   }
@@ -542,4 +575,42 @@ int main(int argc, char **argv) {
     os << mha::getRuntimeHeaderText();
   }
   return 0;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  // --mlir-print-ir-after-all and friends, to follow the pipeline.
+  registerPassManagerCLOptions();
+  registerMLIRContextCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "mha-compile: attention specs to libraries\n");
+  mha::useShortSharedPointers();
+  if (int rc = checkOptions())
+    return rc;
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  // Serialising gpu.modules translates them to LLVM IR.
+  registerAllToLLVMIRTranslations(registry);
+  registerAllGPUToLLVMIRTranslations(registry);
+  mha::registerAllMhaDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module;
+  if (int rc = parseSpec(context, sourceMgr, module))
+    return rc;
+
+  Build build;
+  bool gpu = target == "nvptx";
+  if (int rc = gpu ? compileGpu(context, module, build)
+                   : compileCpu(context, *module, build))
+    return rc;
+  if (gpu && getArtifactKind() == ".ptx")
+    return 0; // PTX only: no host object, no link.
+  if (int rc = linkArtifact(argv[0], build))
+    return rc;
+  return writeHeaders(*build.primary);
 }

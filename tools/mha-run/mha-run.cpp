@@ -1,4 +1,5 @@
-//===- mha-run.cpp - Run a compiled spec against the reference ----*- C++ -*-===//
+//===- mha-run.cpp - Run a compiled spec against the reference ----*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -8,8 +9,8 @@
 // function calls the
 // compiled library on seeded random normal inputs of the spec's shapes
 // (dynamic B and L from the flags), compares every result with the float64
-// reference of docs/language.md, and prints one table row per function. Exits 1 when
-// a result is outside docs/language.md's tolerance.
+// reference of docs/language.md, and prints one table row per function. Exits 1
+// when a result is outside docs/language.md's tolerance.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,8 +48,8 @@ static cl::opt<std::string> specFile(cl::Positional, cl::desc("<spec.mlir>"),
                                      cl::Required, cl::cat(category));
 static cl::opt<std::string> libraryFile(cl::Positional, cl::desc("<lib.so>"),
                                         cl::Required, cl::cat(category));
-static cl::opt<int64_t> batch("batch", cl::desc("B where dynamic"),
-                              cl::init(2), cl::cat(category));
+static cl::opt<int64_t> batch("batch", cl::desc("B where dynamic"), cl::init(2),
+                              cl::cat(category));
 static cl::opt<int64_t> seqLen("seq-len", cl::desc("Lq and Lk where dynamic"),
                                cl::init(128), cl::cat(category));
 static cl::opt<unsigned> seed("seed", cl::desc("Random seed"), cl::init(1),
@@ -145,17 +146,15 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   std::vector<double> times;
   mha_status status = timeCalls(fn, buffers, times);
   const AttentionProblem &pr = lp.attention;
-  std::string shape =
-      llvm::formatv("B={0} H={1}/{2} L={3} D={4} d={5}", pr.batch,
-                    pr.queryHeads, pr.kvHeads, pr.queryLen, pr.headDim,
-                    lp.modelDim);
+  std::string shape = llvm::formatv("B={0} H={1}/{2} L={3} D={4} d={5}",
+                                    pr.batch, pr.queryHeads, pr.kvHeads,
+                                    pr.queryLen, pr.headDim, lp.modelDim);
   std::string eltName;
   llvm::raw_string_ostream(eltName) << elt;
   if (status != MHA_OK) {
     llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
-                                  func.getSymName(), describeLayer(op),
-                                  eltName, shape,
-                                  lastError ? lastError() : "error");
+                                  func.getSymName(), describeLayer(op), eltName,
+                                  shape, lastError ? lastError() : "error");
     return false;
   }
   double ms = times[times.size() / 2];
@@ -163,11 +162,11 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
     // Projections 2*B*L*d*(Hq + 2 Hkv)*D + output 2*B*L*Hq*D*d, attention
     // 4*B*Hq*L*L*D (halved when causal).
     double bl = double(pr.batch) * pr.queryLen;
-    double flops = 2.0 * bl * lp.modelDim *
-                       (pr.queryHeads + 2 * pr.kvHeads) * pr.headDim +
-                   2.0 * bl * pr.queryHeads * pr.headDim * lp.modelDim +
-                   4.0 * pr.batch * pr.queryHeads * pr.queryLen *
-                       pr.keyLen * pr.headDim * (pr.causal ? 0.5 : 1.0);
+    double flops =
+        2.0 * bl * lp.modelDim * (pr.queryHeads + 2 * pr.kvHeads) * pr.headDim +
+        2.0 * bl * pr.queryHeads * pr.headDim * lp.modelDim +
+        4.0 * pr.batch * pr.queryHeads * pr.queryLen * pr.keyLen * pr.headDim *
+            (pr.causal ? 0.5 : 1.0);
     llvm::outs() << llvm::formatv(
         "{0,-28} {1,-30} {2,-5} {3,-34} {4,9:f3} ms {5,8:f1} GFLOP/s\n",
         func.getSymName(), describeLayer(op), eltName, shape, ms,
@@ -176,21 +175,20 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   }
   AttentionResult attention;
   std::vector<double> want = computeLayer(lp, tensors, &attention);
-  // docs/language.md: layers may round their projections to the element type; the
-  // extras come from f32 projections either way.
+  // docs/language.md: layers may round their projections to the element type;
+  // the extras come from f32 projections either way.
   double tolerance = elt.isF32() ? 1e-5 : 2e-2;
   bool ok = true;
   double worst = 0.0;
   std::string worstName = "y";
   for (auto [i, r] : llvm::enumerate(ret.getOperands())) {
     std::vector<double> got = buffers[func.getNumArguments() + i].load();
-    const std::vector<double> &ref =
-        r == op.getOutput() ? want
-        : r == op.getLse()  ? attention.lse
-        : r == op.getProbs() ? attention.probs
-                             : attention.entropy;
-    StringRef name = r == op.getOutput() ? "y"
-                     : r == op.getLse()  ? "lse"
+    const std::vector<double> &ref = r == op.getOutput()  ? want
+                                     : r == op.getLse()   ? attention.lse
+                                     : r == op.getProbs() ? attention.probs
+                                                          : attention.entropy;
+    StringRef name = r == op.getOutput()  ? "y"
+                     : r == op.getLse()   ? "lse"
                      : r == op.getProbs() ? "probs"
                                           : "entropy";
     std::vector<double> g, w;
@@ -219,6 +217,138 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
       "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n",
       func.getSymName(), describeLayer(op), eltName, shape, worstName, worst,
       ms, ok ? "ok" : "FAIL");
+  return ok;
+}
+
+/// Calls the attention function `fn` of `func` on random inputs and
+/// compares every result with the float64 reference (or, with --time-only,
+/// prints its speed); prints one row. Returns whether it passed.
+static bool runAttention(func::FuncOp func, mha::AttentionOp op, void *fn,
+                         const char *(*lastError)(), std::mt19937 &rng,
+                         std::normal_distribution<double> &normal) {
+  auto qType = cast<RankedTensorType>(op.getQuery().getType());
+  Type elt = qType.getElementType();
+  ElementKind kind = *getElementKind(elt);
+
+  // Concrete sizes: the spec's where static, else the flags.
+  AttentionShapes shapes = getConcreteShapes(op, batch, seqLen);
+  AttentionProblem pr = getReferenceProblem(op, shapes);
+
+  // Buffers in C parameter order: arguments, then results.
+  std::vector<HostTensor> buffers;
+  std::vector<double> qData, kData, vData;
+  for (BlockArgument arg : func.getArguments()) {
+    HostTensor buf(kind, arg == op.getQuery() ? shapes.query
+                         : arg == op.getKey() ? shapes.key
+                                              : shapes.value);
+    std::vector<double> values(buf.numElements());
+    for (double &x : values)
+      x = normal(rng);
+    std::vector<double> stored = buf.store(values);
+    if (arg == op.getQuery())
+      qData = stored;
+    if (arg == op.getKey())
+      kData = stored;
+    if (arg == op.getValue())
+      vData = stored;
+    buffers.push_back(std::move(buf));
+  }
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  std::vector<Value> results(ret.getOperands().begin(),
+                             ret.getOperands().end());
+  std::vector<int64_t> rowShape = {pr.batch, pr.queryHeads, pr.queryLen};
+  for (Value r : results) {
+    if (r == op.getOutput())
+      buffers.emplace_back(kind,
+                           std::vector<int64_t>{pr.batch, pr.queryHeads,
+                                                pr.queryLen, pr.valueDim});
+    else if (r == op.getProbs())
+      buffers.emplace_back(ElementKind::f32,
+                           std::vector<int64_t>{pr.batch, pr.queryHeads,
+                                                pr.queryLen, pr.keyLen});
+    else
+      buffers.emplace_back(ElementKind::f32, rowShape);
+  }
+  std::vector<double> times;
+  mha_status status = timeCalls(fn, buffers, times);
+  std::string shape = llvm::formatv(
+      "B={0} H={1}/{2} L={3}/{4} D={5}/{6}", pr.batch, pr.queryHeads,
+      pr.kvHeads, pr.queryLen, pr.keyLen, pr.headDim, pr.valueDim);
+  std::string eltName;
+  llvm::raw_string_ostream(eltName) << elt;
+  if (status != MHA_OK) {
+    llvm::outs() << llvm::formatv(
+        "{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n", func.getSymName(),
+        describeVariant(op), eltName, shape, lastError ? lastError() : "error");
+    return false;
+  }
+
+  if (timeOnly) {
+    double flops = 4.0 * pr.batch * pr.queryHeads * pr.queryLen * pr.keyLen *
+                   pr.headDim * (pr.causal ? 0.5 : 1.0);
+    double ms = times[times.size() / 2];
+    llvm::outs() << llvm::formatv(
+        "{0,-28} {1,-30} {2,-5} {3,-34} {4,9:f3} ms {5,8:f1} GFLOP/s\n",
+        func.getSymName(), describeVariant(op), eltName, shape, ms,
+        flops / ms * 1e-6);
+    return true;
+  }
+  AttentionResult ref = computeAttention(pr, qData, kData, vData);
+  double tolerance = elt.isF32() ? 1e-5 : 1e-2;
+  double worst = 0.0;
+  std::string worstName = "o";
+  bool ok = true;
+  auto check = [&](const std::vector<double> &got,
+                   const std::vector<double> &want, StringRef name, bool rows) {
+    std::vector<double> g, w;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::isnan(got[i])) {
+        ok = false;
+        worst = NAN;
+        worstName = name.str() + " (NaN)";
+        return;
+      }
+      // lse: -inf must match; pruned heads are unspecified.
+      if (rows && name == "lse") {
+        int64_t h = (i / pr.queryLen) % pr.queryHeads;
+        if (!pr.headAlive[h])
+          continue;
+        if (std::isinf(want[i]) || std::isinf(got[i])) {
+          if (got[i] != want[i]) {
+            ok = false;
+            worstName = "lse (-inf)";
+            worst = INFINITY;
+          }
+          continue;
+        }
+      }
+      g.push_back(got[i]);
+      w.push_back(want[i]);
+    }
+    double err = relativeError(g, w);
+    if (err > worst || std::isnan(err)) {
+      worst = err;
+      worstName = name.str();
+    }
+    if (!(err < tolerance))
+      ok = false;
+  };
+  for (size_t i = 0; i < results.size(); ++i) {
+    const HostTensor &buf = buffers[func.getNumArguments() + i];
+    Value r = results[i];
+    if (r == op.getOutput())
+      check(buf.load(), ref.output, "o", false);
+    else if (r == op.getLse())
+      check(buf.load(), ref.lse, "lse", true);
+    else if (r == op.getProbs())
+      check(buf.load(), ref.probs, "probs", false);
+    else
+      check(buf.load(), ref.entropy, "entropy", false);
+  }
+  llvm::outs() << llvm::formatv(
+      "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n",
+      func.getSymName(), describeVariant(op), eltName, shape, worstName, worst,
+      times[times.size() / 2], ok ? "ok" : "FAIL");
   return ok;
 }
 
@@ -282,137 +412,7 @@ int main(int argc, char **argv) {
       allPassed &= runLayer(func, layer, fn, lastError, rng);
       continue;
     }
-    auto qType = cast<RankedTensorType>(op.getQuery().getType());
-    Type elt = qType.getElementType();
-    ElementKind kind = *getElementKind(elt);
-
-    // Concrete sizes: the spec's where static, else the flags.
-    AttentionShapes shapes = getConcreteShapes(op, batch, seqLen);
-    AttentionProblem pr = getReferenceProblem(op, shapes);
-
-    // Buffers in C parameter order: arguments, then results.
-    std::vector<HostTensor> buffers;
-    std::vector<double> qData, kData, vData;
-    for (BlockArgument arg : func.getArguments()) {
-      HostTensor buf(kind, arg == op.getQuery() ? shapes.query
-                           : arg == op.getKey() ? shapes.key
-                                                : shapes.value);
-      std::vector<double> values(buf.numElements());
-      for (double &x : values)
-        x = normal(rng);
-      std::vector<double> stored = buf.store(values);
-      if (arg == op.getQuery())
-        qData = stored;
-      if (arg == op.getKey())
-        kData = stored;
-      if (arg == op.getValue())
-        vData = stored;
-      buffers.push_back(std::move(buf));
-    }
-    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-    std::vector<Value> results(ret.getOperands().begin(),
-                               ret.getOperands().end());
-    std::vector<int64_t> rowShape = {pr.batch, pr.queryHeads, pr.queryLen};
-    for (Value r : results) {
-      if (r == op.getOutput())
-        buffers.emplace_back(kind, std::vector<int64_t>{pr.batch, pr.queryHeads,
-                                                        pr.queryLen,
-                                                        pr.valueDim});
-      else if (r == op.getProbs())
-        buffers.emplace_back(ElementKind::f32,
-                             std::vector<int64_t>{pr.batch, pr.queryHeads,
-                                                  pr.queryLen, pr.keyLen});
-      else
-        buffers.emplace_back(ElementKind::f32, rowShape);
-    }
-    std::vector<double> times;
-    mha_status status = timeCalls(fn, buffers, times);
-    std::string shape = llvm::formatv("B={0} H={1}/{2} L={3}/{4} D={5}/{6}",
-                                      pr.batch, pr.queryHeads, pr.kvHeads,
-                                      pr.queryLen, pr.keyLen, pr.headDim,
-                                      pr.valueDim);
-    std::string eltName;
-    llvm::raw_string_ostream(eltName) << elt;
-    if (status != MHA_OK) {
-      llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
-                                    func.getSymName(),
-                                    describeVariant(op),
-                                    eltName, shape,
-                                    lastError ? lastError() : "error");
-      allPassed = false;
-      continue;
-    }
-
-    if (timeOnly) {
-      double flops = 4.0 * pr.batch * pr.queryHeads * pr.queryLen *
-                     pr.keyLen * pr.headDim * (pr.causal ? 0.5 : 1.0);
-      double ms = times[times.size() / 2];
-      llvm::outs() << llvm::formatv(
-          "{0,-28} {1,-30} {2,-5} {3,-34} {4,9:f3} ms {5,8:f1} GFLOP/s\n",
-          func.getSymName(),
-          describeVariant(op), eltName, shape,
-          ms, flops / ms * 1e-6);
-      continue;
-    }
-    AttentionResult ref = computeAttention(pr, qData, kData, vData);
-    double tolerance = elt.isF32() ? 1e-5 : 1e-2;
-    double worst = 0.0;
-    std::string worstName = "o";
-    bool ok = true;
-    auto check = [&](const std::vector<double> &got,
-                     const std::vector<double> &want, StringRef name,
-                     bool rows) {
-      std::vector<double> g, w;
-      for (size_t i = 0; i < got.size(); ++i) {
-        if (std::isnan(got[i])) {
-          ok = false;
-          worst = NAN;
-          worstName = name.str() + " (NaN)";
-          return;
-        }
-        // lse: -inf must match; pruned heads are unspecified.
-        if (rows && name == "lse") {
-          int64_t h = (i / pr.queryLen) % pr.queryHeads;
-          if (!pr.headAlive[h])
-            continue;
-          if (std::isinf(want[i]) || std::isinf(got[i])) {
-            if (got[i] != want[i]) {
-              ok = false;
-              worstName = "lse (-inf)";
-              worst = INFINITY;
-            }
-            continue;
-          }
-        }
-        g.push_back(got[i]);
-        w.push_back(want[i]);
-      }
-      double err = relativeError(g, w);
-      if (err > worst || std::isnan(err)) {
-        worst = err;
-        worstName = name.str();
-      }
-      if (!(err < tolerance))
-        ok = false;
-    };
-    for (size_t i = 0; i < results.size(); ++i) {
-      const HostTensor &buf = buffers[func.getNumArguments() + i];
-      Value r = results[i];
-      if (r == op.getOutput())
-        check(buf.load(), ref.output, "o", false);
-      else if (r == op.getLse())
-        check(buf.load(), ref.lse, "lse", true);
-      else if (r == op.getProbs())
-        check(buf.load(), ref.probs, "probs", false);
-      else
-        check(buf.load(), ref.entropy, "entropy", false);
-    }
-    allPassed &= ok;
-    llvm::outs() << llvm::formatv(
-        "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n",
-        func.getSymName(), describeVariant(op),
-        eltName, shape, worstName, worst, times[times.size() / 2],
-        ok ? "ok" : "FAIL");
+    allPassed &= runAttention(func, op, fn, lastError, rng, normal);
   }
   dlclose(library);
   return allPassed ? 0 : 1;

@@ -1,6 +1,6 @@
 // f16 and bf16 end to end: inputs rounded to the element type (the reference
 // uses exactly the rounded values), f32 accumulation, o rounded back; lse,
-// probs and entropy are f32. Tolerance 1e-2 (SPEC.md "Precision").
+// probs and entropy are f32. Tolerance 1e-2 (docs/language.md "Precision").
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s --target=cpu -o %t/libdtypes.so
 

@@ -1,4 +1,4 @@
-// Memory layouts end to end (SPEC.md "The generated C interface"): any
+// Memory layouts end to end (docs/language.md "The generated C interface"): any
 // strides with a contiguous last dim, byte_offset honoured. mha-check checks
 // that guards before/after each output and the gaps of padded layouts are
 // never written, inputs never change, and results are bit-identical for any

@@ -1,4 +1,4 @@
-// Masks end to end (SPEC.md): with diag = i + Lk - Lq, key j is visible to
+// Masks end to end (docs/language.md): with diag = i + Lk - Lq, key j is visible to
 // query i when causal: j <= diag; window_left[h]: j >= diag - wl (-1 =
 // unbounded); window_right[h]: j <= diag + wr; sinks: j < sink_tokens is
 // visible whatever the windows, causal still applies. Rows with no visible

@@ -1,4 +1,4 @@
-// Score modifiers end to end, in SPEC.md's order:
+// Score modifiers end to end, in docs/language.md's order:
 //   s = (q . k) * scale / temperature[h]; s = softcap * tanh(s / softcap);
 //   s -= alibi_slopes[h] * |i + Lk - Lq - j|; then the masks.
 // Also huge scores (|s| ~ 1e4): the softmax must stay finite and exact.
