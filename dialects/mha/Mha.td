@@ -11,5 +11,6 @@ include "mha/MhaAttrs.td"
 include "mha/MhaOps.td"
 include "mha/MhaTiledOps.td"
 include "mha/MhaLayerOps.td"
+include "mha/MhaGemmOps.td"
 
 #endif // MHA_DIALECT_MHA_TD

@@ -1,18 +1,21 @@
-//===- MhaToVector.cpp - Tiled mha ops to loops over vectors ------*- C++ -*-===//
+//===- MhaToVector.cpp - Tiled mha ops to loops over vectors ------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// Lowers the tiled online-softmax ops to scf loops whose bodies work on
-// whole rows as vectors: a query row and a key row are vector<D x f32>, the
-// accumulator row is vector<Dv x f32> carried in registers across the keys
-// of a tile. Each visible key updates the running (max, sum, acc, entropy)
-// of its row in base 2, so one pass over the tile suffices.
+// convert-mha-to-vector: the ops mha-tile leaves in a work item's kernel
+// become scf loops over vector ops. This file holds the pass and the
+// row-wise lowerings of the finalisation and the probabilities; the flash
+// step is in OnlineSoftmaxStep.cpp, a layer's GEMMs in LayerGemm.cpp, the
+// register-blocked micro-kernels both use in MicroKernels.h.
 //
 //===----------------------------------------------------------------------===//
 
+#include "mha/Conversion/MhaToVector/MhaToVector.h"
+#include "VectorEmitter.h"
+#include "mha/Codegen/Constants.h"
 #include "mha/Conversion/Passes.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
-#include "VectorEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -27,6 +30,8 @@
 #include <cmath>
 #include <limits>
 
+#define DEBUG_TYPE "convert-mha-to-vector"
+
 namespace mlir::mha {
 #define GEN_PASS_DEF_CONVERTMHATOVECTORPASS
 #include "mha/Conversion/Passes.h.inc"
@@ -36,6 +41,45 @@ using namespace mlir;
 using namespace mlir::mha;
 using namespace mlir::mha::detail;
 
+Value mha::detail::loadRow(CodegenBuilder &cb, Value tile, Value r) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  auto type = cast<MemRefType>(tile.getType());
+  auto vecType = VectorType::get({type.getDimSize(1)}, type.getElementType());
+  Value row =
+      vector::LoadOp::create(b, loc, vecType, tile, ValueRange{r, cb.index(0)});
+  if (type.getElementType().isF32())
+    return row;
+  return arith::ExtFOp::create(
+      b, loc, VectorType::get(vecType.getShape(), b.getF32Type()), row);
+}
+
+void mha::detail::storeRow(CodegenBuilder &cb, Value row, Value tile, Value r) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  auto type = cast<MemRefType>(tile.getType());
+  if (!type.getElementType().isF32())
+    row = arith::TruncFOp::create(
+        b, loc,
+        VectorType::get(cast<VectorType>(row.getType()).getShape(),
+                        type.getElementType()),
+        row);
+  vector::StoreOp::create(b, loc, row, tile, ValueRange{r, cb.index(0)});
+}
+
+RowStats RowStats::load(CodegenBuilder &cb, Value rowMax, Value rowSum,
+                        Value alive, Value r) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  RowStats st;
+  st.max = memref::LoadOp::create(b, loc, rowMax, r);
+  st.sum = memref::LoadOp::create(b, loc, rowSum, r);
+  st.any = cb.cmpF(arith::CmpFPredicate::OGT, st.sum, cb.f32(0.0f));
+  st.valid = cb.andI(st.any, alive);
+  st.safeSum = cb.select(st.any, st.sum, cb.f32(1.0f));
+  return st;
+}
+
 namespace {
 
 /// Lowers the finalisation of a query tile:
@@ -44,45 +88,44 @@ namespace {
 /// lse[r] = l > 0 ? (m + log2 l) ln 2 : -inf
 /// entropy[r] = l > 0 && alive ? max(0, (log2 l - t / l) ln 2) : 0
 /// ```
-struct LowerOnlineSoftmaxFinalize
-    : OpRewritePattern<OnlineSoftmaxFinalizeOp> {
+struct LowerOnlineSoftmaxFinalize : OpRewritePattern<OnlineSoftmaxFinalizeOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(OnlineSoftmaxFinalizeOp op,
                                 PatternRewriter &rewriter) const override {
+    OpBuilder &b = rewriter;
     Location loc = op.getLoc();
-    Value rows = memref::DimOp::create(rewriter, loc, op.getRowSum(), 0);
-    buildLoop(rewriter, loc, rows, {}, [&](OpBuilder &b, Location l, Value r,
-                                           ValueRange) {
-      Emitter e{b, l};
-      RowStats st = RowStats::load(e, op.getRowMax(), op.getRowSum(),
-                                   op.getAlive(), r);
+    CodegenBuilder cb(b, loc);
+    Value rows = memref::DimOp::create(b, loc, op.getRowSum(), 0);
+    cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+      RowStats st =
+          RowStats::load(cb, op.getRowMax(), op.getRowSum(), op.getAlive(), r);
       Value m = st.max, any = st.any, valid = st.valid, safeSum = st.safeSum;
-      Value zero = e.f32(0.0f);
-      Value inv = e.fdiv(e.f32(1.0f), safeSum);
+      Value zero = cb.f32(0.0f);
+      Value inv = cb.fdiv(cb.f32(1.0f), safeSum);
       if (Value output = op.getOutput()) {
-        Value accRow = e.loadRow(op.getAcc(), r);
+        Value accRow = loadRow(cb, op.getAcc(), r);
         auto vecType = cast<VectorType>(accRow.getType());
-        Value scaled = e.fmul(
-            accRow, vector::BroadcastOp::create(b, l, vecType, inv));
-        Value zeros = vector::BroadcastOp::create(b, l, vecType, zero);
+        Value scaled =
+            cb.fmul(accRow, vector::BroadcastOp::create(b, loc, vecType, inv));
+        Value zeros = vector::BroadcastOp::create(b, loc, vecType, zero);
         Value validVec = vector::BroadcastOp::create(
-            b, l, VectorType::get(vecType.getShape(), b.getI1Type()), valid);
-        e.storeRow(e.select(validVec, scaled, zeros), output, r);
+            b, loc, VectorType::get(vecType.getShape(), rewriter.getI1Type()),
+            valid);
+        storeRow(cb, cb.select(validVec, scaled, zeros), output, r);
       }
-      Value log2Sum = e.log2(safeSum);
+      Value log2Sum = cb.log2(safeSum);
       if (Value lse = op.getLse()) {
-        Value value = e.fmul(e.fadd(m, log2Sum), e.f32(kLn2));
-        Value negInf = e.f32(-std::numeric_limits<float>::infinity());
-        memref::StoreOp::create(b, l, e.select(any, value, negInf), lse, r);
+        Value value = cb.fmul(cb.fadd(m, log2Sum), cb.f32(kLn2));
+        Value negInf = cb.f32(-std::numeric_limits<float>::infinity());
+        memref::StoreOp::create(b, loc, cb.select(any, value, negInf), lse, r);
       }
       if (Value entropy = op.getEntropy()) {
-        Value t = memref::LoadOp::create(b, l, op.getRowEntropy(), r);
-        Value h = e.fmul(e.fsub(log2Sum, e.fmul(t, inv)), e.f32(kLn2));
-        h = e.fmax(h, zero);
-        memref::StoreOp::create(b, l, e.select(valid, h, zero), entropy, r);
+        Value t = memref::LoadOp::create(b, loc, op.getRowEntropy(), r);
+        Value h = cb.fmul(cb.fsub(log2Sum, cb.fmul(t, inv)), cb.f32(kLn2));
+        h = cb.maximumF(h, zero);
+        memref::StoreOp::create(b, loc, cb.select(valid, h, zero), entropy, r);
       }
-      return SmallVector<Value>{};
     });
     rewriter.eraseOp(op);
     return success();
@@ -96,32 +139,28 @@ struct LowerAttentionProbs : OpRewritePattern<AttentionProbsOp> {
 
   LogicalResult matchAndRewrite(AttentionProbsOp op,
                                 PatternRewriter &rewriter) const override {
+    OpBuilder &b = rewriter;
     Location loc = op.getLoc();
+    CodegenBuilder cb(b, loc);
     Value probs = op.getProbs();
-    Value rows = memref::DimOp::create(rewriter, loc, probs, 0);
-    Value keys = memref::DimOp::create(rewriter, loc, probs, 1);
-    buildLoop(rewriter, loc, rows, {}, [&](OpBuilder &b, Location l, Value r,
-                                           ValueRange) {
-      Emitter e{b, l};
-      RowStats st = RowStats::load(e, op.getRowMax(), op.getRowSum(),
-                                   op.getAlive(), r);
-      Value mUse = e.select(st.any, st.max, e.f32(0.0f));
-      Value inv = e.fdiv(e.f32(1.0f), st.safeSum);
-      Value negInf = e.f32(-std::numeric_limits<float>::infinity());
-      buildLoop(b, l, keys, {}, [&](OpBuilder &kb, Location kl, Value j,
-                                    ValueRange) {
-        Emitter ke{kb, kl};
-        Value u = memref::LoadOp::create(kb, kl, probs, ValueRange{r, j});
-        Value keep = ke.andi(
-            st.valid, ke.fcmp(arith::CmpFPredicate::ONE, u, negInf));
+    Value rows = memref::DimOp::create(b, loc, probs, 0);
+    Value keys = memref::DimOp::create(b, loc, probs, 1);
+    cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+      RowStats st =
+          RowStats::load(cb, op.getRowMax(), op.getRowSum(), op.getAlive(), r);
+      Value mUse = cb.select(st.any, st.max, cb.f32(0.0f));
+      Value inv = cb.fdiv(cb.f32(1.0f), st.safeSum);
+      Value negInf = cb.f32(-std::numeric_limits<float>::infinity());
+      cb.forLoop(cb.index(0), keys, 1, [&](Value j) {
+        Value u = memref::LoadOp::create(b, loc, probs, ValueRange{r, j});
+        Value keep =
+            cb.andI(st.valid, cb.cmpF(arith::CmpFPredicate::ONE, u, negInf));
         // Clamp before exp2 so -inf never reaches it.
-        Value x = ke.fmax(ke.fsub(u, mUse), ke.f32(-127.0f));
-        Value p = ke.fmul(ke.exp2(x), inv);
-        memref::StoreOp::create(kb, kl, ke.select(keep, p, ke.f32(0.0f)),
-                                probs, ValueRange{r, j});
-        return SmallVector<Value>{};
+        Value x = cb.maximumF(cb.fsub(u, mUse), cb.f32(-127.0f));
+        Value p = cb.fmul(cb.exp2(x), inv);
+        memref::StoreOp::create(b, loc, cb.select(keep, p, cb.f32(0.0f)), probs,
+                                ValueRange{r, j});
       });
-      return SmallVector<Value>{};
     });
     rewriter.eraseOp(op);
     return success();
@@ -145,8 +184,8 @@ struct ConvertMhaToVectorPass
     if (failed(applyPatternsGreedily(getOperation(), std::move(transposes))))
       return signalPassFailure();
     WalkResult leftover = getOperation()->walk([](Operation *op) {
-      if (isa<OnlineSoftmaxStepOp, OnlineSoftmaxFinalizeOp, AttentionProbsOp>(
-              op)) {
+      if (isa<OnlineSoftmaxStepOp, OnlineSoftmaxFinalizeOp, AttentionProbsOp,
+              PackPanelOp, GemmTileOp>(op)) {
         op->emitError("was not lowered to vectors");
         return WalkResult::interrupt();
       }
@@ -163,4 +202,5 @@ void mlir::mha::populateMhaToVectorPatterns(RewritePatternSet &patterns) {
   patterns.add<LowerOnlineSoftmaxFinalize, LowerAttentionProbs>(
       patterns.getContext());
   populateOnlineSoftmaxStepLoweringPatterns(patterns);
+  populateLayerGemmLoweringPatterns(patterns);
 }

@@ -1,4 +1,5 @@
-//===- OnlineSoftmaxStep.cpp - Register-blocked flash step ---------*- C++ -*-===//
+//===- OnlineSoftmaxStep.cpp - Register-blocked flash step ---------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -28,10 +29,17 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "MicroKernels.h"
 #include "VectorEmitter.h"
+#include "mha/Codegen/Constants.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
+#include "mha/Semantics/KeyVisibility.h"
 
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
+
+#include <limits>
+
+#define DEBUG_TYPE "convert-mha-to-vector"
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -49,7 +57,7 @@ struct StepLowering {
   OnlineSoftmaxStepOp op;
   OpBuilder &b;
   Location loc;
-  Emitter e;
+  CodegenBuilder cb;
   int64_t vw, sRows, sVecs, oRows, oVecs;
   int64_t headDim, cols, paddedValueDim, valueDim;
   Value rows, keys;
@@ -60,7 +68,7 @@ struct StepLowering {
   bool bf16Pairs;
 
   StepLowering(OnlineSoftmaxStepOp op, OpBuilder &b)
-      : op(op), b(b), loc(op.getLoc()), e{b, op.getLoc()} {
+      : op(op), b(b), loc(op.getLoc()), cb(b, loc) {
     MicroKernelAttr mk = op.getMicroKernel();
     vw = mk.getVectorWidth();
     sRows = mk.getScoreRows();
@@ -74,35 +82,34 @@ struct StepLowering {
     if (bf16Pairs)
       paddedValueDim /= 2;
     valueDim = op.getValue().getType().getDimSize(1);
-    vecType = VectorType::get({vw}, b.getF32Type());
+    vecType = vec::getF32Vector(cb, vw);
   }
 
-  Value idx(int64_t v) { return e.idx(v); }
+  /// The register blocks of S = Q.K^T and of acc += P.V.
+  vec::RegisterBlock scoreBlock() {
+    return {sRows, sVecs, op.getMicroKernel().getDot()};
+  }
+  vec::RegisterBlock outputBlock() {
+    return {oRows, oVecs, op.getMicroKernel().getDot()};
+  }
   /// The score scratch row of tile row `r` of the current band.
-  Value scoreRow(Value r) { return e.isub(r, bandBegin); }
+  Value scoreRow(Value r) { return cb.sub(r, bandBegin); }
   /// An index value cast to i32 and broadcast to a vector of i32.
   Value broadcast32(Value index) {
-    Value v = arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
-    return vector::BroadcastOp::create(
-        b, loc, VectorType::get({vw}, b.getI32Type()), v);
+    return vec::broadcast(cb, cb.indexCast(b.getI32Type(), index), vw);
   }
-  Value broadcast(Value scalar) {
-    return vector::BroadcastOp::create(b, loc, vecType, scalar);
-  }
-  Value load(Value memref, ValueRange indices) {
+  Value broadcast(Value scalar) { return vec::broadcast(cb, scalar, vw); }
+  Value loadVector(Value memref, ValueRange indices) {
     return vector::LoadOp::create(b, loc, vecType, memref, indices);
   }
-  void store(Value v, Value memref, ValueRange indices) {
-    vector::StoreOp::create(b, loc, v, memref, indices);
-  }
-
-  /// scf.for over [lb, ub) with `step`, at the current insertion point.
-  template <typename Fn>
-  void forLoop(Value lb, Value ub, int64_t step, Fn body) {
-    auto loop = scf::ForOp::create(b, loc, lb, ub, idx(step));
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    body(loop.getInductionVar());
+  /// The rows r0, ..., r0 + n - 1 of a block, clamped to the band's last
+  /// row `lastRow`: the rows past it duplicate its work (no remainder
+  /// kernels).
+  SmallVector<Value> blockRows(Value r0, int64_t n, Value lastRow) {
+    SmallVector<Value> rs;
+    for (int64_t i = 0; i < n; ++i)
+      rs.push_back(cb.minSI(cb.add(r0, cb.index(i)), lastRow));
+    return rs;
   }
 
   /// Loads `width` f32 lanes of row `r` of `tile` from column `c`, widened
@@ -113,13 +120,12 @@ struct StepLowering {
                     int64_t valid) {
     auto type = cast<MemRefType>(tile.getType());
     Type elt = type.getElementType();
-    auto f32Type = VectorType::get({width}, b.getF32Type());
+    auto f32Type = vec::getF32Vector(cb, width);
     auto read = [&](int64_t n) -> Value {
       Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, elt), tile,
                                        ValueRange{r, c});
       if (!elt.isF32())
-        v = arith::ExtFOp::create(b, loc, VectorType::get({n}, b.getF32Type()),
-                                  v);
+        v = arith::ExtFOp::create(b, loc, vec::getF32Vector(cb, n), v);
       return v;
     };
     if (valid >= width)
@@ -128,15 +134,13 @@ struct StepLowering {
         b, loc, DenseElementsAttr::get(f32Type, 0.0f));
     if (valid <= 0)
       return zeros;
-    return vector::InsertStridedSliceOp::create(b, loc, read(valid), zeros,
-                                                ArrayRef<int64_t>{0},
-                                                ArrayRef<int64_t>{1});
+    return vector::InsertStridedSliceOp::create(
+        b, loc, read(valid), zeros, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1});
   }
 
   /// `width` lanes of row `r` of `tile` from column `c` in its own element
   /// type; lanes at or past `valid` are zero and their memory is untouched.
-  Value loadPadded(Value tile, Value r, Value c, int64_t width,
-                   int64_t valid) {
+  Value loadPadded(Value tile, Value r, Value c, int64_t width, int64_t valid) {
     Type elt = cast<MemRefType>(tile.getType()).getElementType();
     auto type = VectorType::get({width}, elt);
     if (valid >= width)
@@ -150,38 +154,10 @@ struct StepLowering {
     return vector::InsertStridedSliceOp::create(
         b, loc, part, zeros, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1});
   }
-  /// The 32-bit pair at [r, c] of a bf16 or f32 memref broadcast to all
-  /// lanes, as vector<2 vw x bf16>.
-  Value broadcastPair(Value memref, Value r, Value c) {
-    auto elt = cast<MemRefType>(memref.getType()).getElementType();
-    Value pair;
-    if (elt.isF32()) {
-      pair = memref::LoadOp::create(b, loc, memref, ValueRange{r, c});
-      pair = broadcast(pair);
-    } else {
-      Value v = vector::LoadOp::create(b, loc, VectorType::get({2}, elt),
-                                       memref, ValueRange{r, c});
-      v = vector::BitCastOp::create(b, loc, VectorType::get({1}, b.getI32Type()),
-                                    v);
-      pair = vector::BroadcastOp::create(
-          b, loc, VectorType::get({vw}, b.getI32Type()), v);
-    }
-    return vector::BitCastOp::create(
-        b, loc, VectorType::get({2 * vw}, b.getBF16Type()), pair);
-  }
-  Value loadPairs(Value memref, Value r, Value c) {
-    return vector::LoadOp::create(
-        b, loc, VectorType::get({2 * vw}, b.getBF16Type()), memref,
-        ValueRange{r, c});
-  }
-  Value dot(Value acc, Value x, Value y) {
-    return x86vector::DotBF16Op::create(b, loc, acc, x, y);
-  }
   /// Combines the lanes of `v` halves first: log2(vw) vector operations
   /// where vector.reduction of f32 adds is one chain of vw scalar adds (and
   /// of maximumf, of NaN checks).
-  template <typename Fn>
-  Value reduceLanes(Value v, Fn combine) {
+  template <typename Fn> Value reduceLanes(Value v, Fn combine) {
     for (int64_t n = vw; n > 1; n /= 2) {
       SmallVector<int64_t> low, high;
       for (int64_t i = 0; i < n / 2; ++i) {
@@ -198,12 +174,11 @@ struct StepLowering {
   void packKeyPairs();
   Value packValues();
   void packValuePairs();
-  /// The keys query position `p` sees: [lo, hi] and those before sinkEnd
-  /// (absolute positions).
-  struct RowBounds {
-    Value lo, hi, sinkEnd;
-  };
-  RowBounds getRowBounds(const ScoreSpec &spec, Value p);
+  /// The visible keys of the row whose diagonal key is `p` (absolute
+  /// positions): the rule of mha/Semantics/KeyVisibility.h.
+  KeyBounds<Value> getRowBounds(Value p) {
+    return getKeyBounds(cb, ScoreSpec::get(op).masks(), p);
+  }
   /// One past the last key of the tile that rows [0, r] (tile-relative)
   /// may see, in [0, keys]: the micro-kernels of rows up to r stop there
   /// (keys past it are masked for all of them). `keys` for unmasked steps.
@@ -214,28 +189,25 @@ struct StepLowering {
   /// band's scores stay in L1 or L2. A band that sees no key of the tile
   /// (above the diagonal) is skipped: its state would not change, and its
   /// recorded scores keep the -inf they start with (see the op).
-  template <typename Fn>
-  void forEachBand(Fn phases) {
-    Value scratch = op.getScoreScratch();
-    Value band = memref::DimOp::create(b, loc, scratch, 0);
-    auto loop = scf::ForOp::create(b, loc, idx(0), rows, band);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    bandBegin = loop.getInductionVar();
-    bandEnd =
-        arith::MinSIOp::create(b, loc, e.iadd(bandBegin, band), rows);
-    if (op.getMasked()) {
-      Value sees = e.icmp(arith::CmpIPredicate::sgt,
-                          getVisibleKeyEnd(e.isub(bandEnd, idx(1))), idx(0));
-      auto ifOp = scf::IfOp::create(b, loc, sees, /*withElseRegion=*/false);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-    }
-    phases();
+  template <typename Fn> void forEachBand(Fn phases) {
+    Value band = memref::DimOp::create(b, loc, op.getScoreScratch(), 0);
+    cb.forLoop(cb.index(0), rows, band, [&](Value begin) {
+      bandBegin = begin;
+      bandEnd = cb.minSI(cb.add(bandBegin, band), rows);
+      if (!op.getMasked())
+        return phases();
+      Value sees =
+          cb.gt(getVisibleKeyEnd(cb.sub(bandEnd, cb.index(1))), cb.index(0));
+      cb.ifThen(sees, phases);
+    });
   }
 
   void computeScores();
   void computeScoresBf16();
   void softmaxRows();
+  /// Pass 1 of the softmax of row `r`: the final log2 scores of its key
+  /// vectors written over S (-inf where invisible); returns their max.
+  Value scoreRowVectors(Value r, Value scoreScale, bool foldLog2e);
   void accumulateValues(Value values);
   void accumulateValuesBf16();
 };
@@ -244,7 +216,7 @@ struct StepLowering {
 /// transposed in registers and stored as vw rows of Kt. Columns past the
 /// tile's last key repeat it; their scores are masked out.
 void StepLowering::packKeys() {
-  Value last = e.isub(keys, idx(1));
+  Value last = cb.sub(keys, cb.index(1));
   auto blockType = VectorType::get({vw, vw}, b.getF32Type());
   int64_t fullDim = headDim - headDim % vw;
   // One vw x vw block at head-dim offset d0, of which `valid` columns exist.
@@ -252,7 +224,7 @@ void StepLowering::packKeys() {
     Value block = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(blockType, 0.0f));
     for (int64_t i = 0; i < vw; ++i) {
-      Value c = arith::MinSIOp::create(b, loc, e.iadd(c0, idx(i)), last);
+      Value c = cb.minSI(cb.add(c0, cb.index(i)), last);
       Value row = loadWidened(op.getKey(), c, d0, vw, valid);
       block = vector::InsertOp::create(b, loc, row, block, i);
     }
@@ -260,15 +232,16 @@ void StepLowering::packKeys() {
         vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
     for (int64_t i = 0; i < std::min(vw, valid); ++i) {
       Value row = vector::ExtractOp::create(b, loc, transposed, i);
-      store(row, op.getKeyScratch(), ValueRange{e.iadd(d0, idx(i)), c0});
+      vector::StoreOp::create(b, loc, row, op.getKeyScratch(),
+                              ValueRange{cb.add(d0, cb.index(i)), c0});
     }
   };
-  forLoop(idx(0), idx(cols), vw, [&](Value c0) {
+  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
     if (fullDim > 0)
-      forLoop(idx(0), idx(fullDim), vw,
-              [&](Value d0) { packBlock(c0, d0, vw); });
+      cb.forLoop(cb.index(0), cb.index(fullDim), vw,
+                 [&](Value d0) { packBlock(c0, d0, vw); });
     if (fullDim < headDim)
-      packBlock(c0, idx(fullDim), headDim - fullDim);
+      packBlock(c0, cb.index(fullDim), headDim - fullDim);
   });
 }
 
@@ -280,87 +253,53 @@ Value StepLowering::packValues() {
   if (type.getElementType().isF32() && valueDim == paddedValueDim)
     return value;
   Value scratch = op.getValueScratch();
-  forLoop(idx(0), keys, 1, [&](Value c) {
+  cb.forLoop(cb.index(0), keys, 1, [&](Value c) {
     for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw)
-      store(loadWidened(value, c, idx(d0), vw, valueDim - d0), scratch,
-            ValueRange{c, idx(d0)});
+      vector::StoreOp::create(
+          b, loc, loadWidened(value, c, cb.index(d0), vw, valueDim - d0),
+          scratch, ValueRange{c, cb.index(d0)});
   });
   return scratch;
-}
-
-/// S[r0 + i, c0 + j*vw ...] = sum_d Q[r0 + i, d] * Kt[d, c0 + j*vw ...].
-StepLowering::RowBounds StepLowering::getRowBounds(const ScoreSpec &spec,
-                                                  Value p) {
-  Value big = idx(int64_t(1) << 40);
-  Value hi = spec.causal ? p : big;
-  Value rightBounded =
-      e.icmp(arith::CmpIPredicate::sge, spec.windowRight, idx(0));
-  hi = e.select(rightBounded,
-                arith::MinSIOp::create(b, loc, hi, e.iadd(p, spec.windowRight)),
-                hi);
-  Value leftBounded =
-      e.icmp(arith::CmpIPredicate::sge, spec.windowLeft, idx(0));
-  Value lo = e.select(leftBounded, e.isub(p, spec.windowLeft),
-                      idx(-(int64_t(1) << 40)));
-  Value sinkEnd =
-      spec.causal
-          ? arith::MinSIOp::create(b, loc, spec.sinks, e.iadd(p, idx(1)))
-          : spec.sinks;
-  return {lo, hi, sinkEnd};
 }
 
 Value StepLowering::getVisibleKeyEnd(Value r) {
   if (!op.getMasked())
     return keys;
-  ScoreSpec spec = ScoreSpec::get(op);
   // hi and sinkEnd grow with the row: the last row's bound holds for all.
-  RowBounds bounds = getRowBounds(spec, e.iadd(spec.queryPos, r));
-  Value end = arith::MaxSIOp::create(b, loc, e.iadd(bounds.hi, idx(1)),
-                                     bounds.sinkEnd);
-  end = e.isub(end, spec.keyPos);
-  end = arith::MaxSIOp::create(b, loc, end, idx(0));
-  return arith::MinSIOp::create(b, loc, end, keys);
+  KeyBounds<Value> bounds = getRowBounds(cb.add(op.getQueryPos(), r));
+  Value end = cb.maxSI(cb.add(bounds.hi, cb.index(1)), bounds.sinkEnd);
+  end = cb.sub(end, op.getKeyPos());
+  end = cb.maxSI(end, cb.index(0));
+  return cb.minSI(end, keys);
 }
 
+/// S[r0 + i, c0 + j*vw ...] = sum_d Q[r0 + i, d] * Kt[d, c0 + j*vw ...].
 void StepLowering::computeScores() {
   Value query = op.getQuery(), kt = op.getKeyScratch();
   Value scores = op.getScoreScratch();
-  Value lastRow = e.isub(bandEnd, idx(1));
-  forLoop(bandBegin, bandEnd, sRows, [&](Value r0) {
-    SmallVector<Value> qRows;
-    for (int64_t i = 0; i < sRows; ++i)
-      qRows.push_back(
-          arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+  Value lastRow = cb.sub(bandEnd, cb.index(1));
+  cb.forLoop(bandBegin, bandEnd, sRows, [&](Value r0) {
+    SmallVector<Value> qRows = blockRows(r0, sRows, lastRow);
     // Key blocks no row of the block sees are left alone (softmax masks
     // them whatever S holds there).
     Value end = getVisibleKeyEnd(qRows.back());
-    forLoop(idx(0), end, sVecs * vw, [&](Value c0) {
+    cb.forLoop(cb.index(0), end, sVecs * vw, [&](Value c0) {
       SmallVector<Value> cs;
       for (int64_t j = 0; j < sVecs; ++j)
-        cs.push_back(e.iadd(c0, idx(j * vw)));
-      Value zero = broadcast(e.f32(0.0f));
+        cs.push_back(cb.add(c0, cb.index(j * vw)));
+      Value zero = broadcast(cb.f32(0.0f));
       SmallVector<Value> init(sRows * sVecs, zero);
-      auto loop = scf::ForOp::create(
-          b, loc, idx(0), idx(headDim), idx(1), init,
-          [&](OpBuilder &nb, Location nl, Value d, ValueRange accs) {
-            OpBuilder::InsertionGuard guard(b);
-            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-            SmallVector<Value> kv, next;
-            for (int64_t j = 0; j < sVecs; ++j)
-              kv.push_back(load(kt, ValueRange{d, cs[j]}));
-            for (int64_t i = 0; i < sRows; ++i) {
-              Value q = broadcast(
-                  memref::LoadOp::create(b, loc, query, ValueRange{qRows[i], d}));
-              for (int64_t j = 0; j < sVecs; ++j)
-                next.push_back(vector::FMAOp::create(b, loc, q, kv[j],
-                                                     accs[i * sVecs + j]));
-            }
-            scf::YieldOp::create(b, loc, next);
+      SmallVector<Value> accs = vec::emitBlockLoop(
+          cb, scoreBlock(), cb.index(headDim), init, nullptr,
+          [&](Value d, int64_t j) { return loadVector(kt, {d, cs[j]}); },
+          [&](Value d, int64_t i) {
+            return broadcast(
+                memref::LoadOp::create(b, loc, query, ValueRange{qRows[i], d}));
           });
       for (int64_t i = 0; i < sRows; ++i)
         for (int64_t j = 0; j < sVecs; ++j)
-          store(loop.getResult(i * sVecs + j), scores,
-                ValueRange{scoreRow(qRows[i]), cs[j]});
+          vector::StoreOp::create(b, loc, accs[i * sVecs + j], scores,
+                                  ValueRange{scoreRow(qRows[i]), cs[j]});
     });
   });
 }
@@ -368,7 +307,7 @@ void StepLowering::computeScores() {
 /// Kp[p, 2c + t] = K[min(c, n - 1), 2p + t]: the pairs of a key row as
 /// 32-bit lanes, transposed in vw x vw blocks like packKeys.
 void StepLowering::packKeyPairs() {
-  Value last = e.isub(keys, idx(1));
+  Value last = cb.sub(keys, cb.index(1));
   Type i32 = b.getI32Type();
   auto blockType = VectorType::get({vw, vw}, i32);
   auto rowType = VectorType::get({vw}, i32);
@@ -377,8 +316,8 @@ void StepLowering::packKeyPairs() {
     Value block = arith::ConstantOp::create(
         b, loc, cast<TypedAttr>(b.getZeroAttr(blockType)));
     for (int64_t i = 0; i < vw; ++i) {
-      Value c = arith::MinSIOp::create(b, loc, e.iadd(c0, idx(i)), last);
-      Value row = loadPadded(op.getKey(), c, e.iadd(p0, p0), 2 * vw, 2 * valid);
+      Value c = cb.minSI(cb.add(c0, cb.index(i)), last);
+      Value row = loadPadded(op.getKey(), c, cb.add(p0, p0), 2 * vw, 2 * valid);
       row = vector::BitCastOp::create(b, loc, rowType, row);
       block = vector::InsertOp::create(b, loc, row, block, i);
     }
@@ -386,18 +325,18 @@ void StepLowering::packKeyPairs() {
         vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
     for (int64_t i = 0; i < std::min(vw, valid); ++i) {
       Value row = vector::ExtractOp::create(b, loc, transposed, i);
-      row = vector::BitCastOp::create(
-          b, loc, VectorType::get({2 * vw}, b.getBF16Type()), row);
-      vector::StoreOp::create(b, loc, row, op.getKeyScratch(),
-                              ValueRange{e.iadd(p0, idx(i)), e.iadd(c0, c0)});
+      row = vector::BitCastOp::create(b, loc, vec::getPairVector(cb, vw), row);
+      vector::StoreOp::create(
+          b, loc, row, op.getKeyScratch(),
+          ValueRange{cb.add(p0, cb.index(i)), cb.add(c0, c0)});
     }
   };
-  forLoop(idx(0), idx(cols), vw, [&](Value c0) {
+  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
     if (fullPairs > 0)
-      forLoop(idx(0), idx(fullPairs), vw,
-              [&](Value p0) { packBlock(c0, p0, vw); });
+      cb.forLoop(cb.index(0), cb.index(fullPairs), vw,
+                 [&](Value p0) { packBlock(c0, p0, vw); });
     if (fullPairs < pairs)
-      packBlock(c0, idx(fullPairs), pairs - fullPairs);
+      packBlock(c0, cb.index(fullPairs), pairs - fullPairs);
   });
 }
 
@@ -405,17 +344,19 @@ void StepLowering::packKeyPairs() {
 /// 2q + 1 interleaved. The last pair of an odd tile repeats its last key,
 /// whose P there is 0.
 void StepLowering::packValuePairs() {
-  Value last = e.isub(keys, idx(1));
-  Value pairs = arith::DivUIOp::create(b, loc, e.iadd(keys, idx(1)), idx(2));
-  forLoop(idx(0), pairs, 1, [&](Value q) {
-    Value c0 = e.iadd(q, q);
-    Value c1 = arith::MinSIOp::create(b, loc, e.iadd(c0, idx(1)), last);
+  Value last = cb.sub(keys, cb.index(1));
+  Value pairs = cb.divUI(cb.add(keys, cb.index(1)), cb.index(2));
+  cb.forLoop(cb.index(0), pairs, 1, [&](Value q) {
+    Value c0 = cb.add(q, q);
+    Value c1 = cb.minSI(cb.add(c0, cb.index(1)), last);
     for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw) {
-      Value even = loadPadded(op.getValue(), c0, idx(d0), vw, valueDim - d0);
-      Value odd = loadPadded(op.getValue(), c1, idx(d0), vw, valueDim - d0);
+      Value even =
+          loadPadded(op.getValue(), c0, cb.index(d0), vw, valueDim - d0);
+      Value odd =
+          loadPadded(op.getValue(), c1, cb.index(d0), vw, valueDim - d0);
       Value both = vector::InterleaveOp::create(b, loc, even, odd);
       vector::StoreOp::create(b, loc, both, op.getValueScratch(),
-                              ValueRange{q, idx(2 * d0)});
+                              ValueRange{q, cb.index(2 * d0)});
     }
   });
 }
@@ -425,41 +366,30 @@ void StepLowering::packValuePairs() {
 void StepLowering::computeScoresBf16() {
   Value query = op.getQuery(), kp = op.getKeyScratch();
   Value scores = op.getScoreScratch();
-  Value lastRow = e.isub(bandEnd, idx(1));
-  forLoop(bandBegin, bandEnd, sRows, [&](Value r0) {
-    SmallVector<Value> qRows;
-    for (int64_t i = 0; i < sRows; ++i)
-      qRows.push_back(
-          arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+  Value lastRow = cb.sub(bandEnd, cb.index(1));
+  cb.forLoop(bandBegin, bandEnd, sRows, [&](Value r0) {
+    SmallVector<Value> qRows = blockRows(r0, sRows, lastRow);
     Value end = getVisibleKeyEnd(qRows.back());
-    forLoop(idx(0), end, sVecs * vw, [&](Value c0) {
+    cb.forLoop(cb.index(0), end, sVecs * vw, [&](Value c0) {
       SmallVector<Value> cs, pairCols;
       for (int64_t j = 0; j < sVecs; ++j) {
-        cs.push_back(e.iadd(c0, idx(j * vw)));
-        pairCols.push_back(e.iadd(cs.back(), cs.back()));
+        cs.push_back(cb.add(c0, cb.index(j * vw)));
+        pairCols.push_back(cb.add(cs.back(), cs.back()));
       }
-      Value zero = broadcast(e.f32(0.0f));
+      Value zero = broadcast(cb.f32(0.0f));
       SmallVector<Value> init(sRows * sVecs, zero);
-      auto loop = scf::ForOp::create(
-          b, loc, idx(0), idx(headDim / 2), idx(1), init,
-          [&](OpBuilder &nb, Location nl, Value p, ValueRange accs) {
-            OpBuilder::InsertionGuard guard(b);
-            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-            SmallVector<Value> kv, next;
-            for (int64_t j = 0; j < sVecs; ++j)
-              kv.push_back(loadPairs(kp, p, pairCols[j]));
-            Value d = e.iadd(p, p);
-            for (int64_t i = 0; i < sRows; ++i) {
-              Value q = broadcastPair(query, qRows[i], d);
-              for (int64_t j = 0; j < sVecs; ++j)
-                next.push_back(dot(accs[i * sVecs + j], q, kv[j]));
-            }
-            scf::YieldOp::create(b, loc, next);
+      SmallVector<Value> accs = vec::emitBlockLoop(
+          cb, scoreBlock(), cb.index(headDim / 2), init, nullptr,
+          [&](Value p, int64_t j) {
+            return vec::loadPairs(cb, kp, {p, pairCols[j]}, vw);
+          },
+          [&](Value p, int64_t i) {
+            return vec::broadcastPair(cb, query, {qRows[i], cb.add(p, p)}, vw);
           });
       for (int64_t i = 0; i < sRows; ++i)
         for (int64_t j = 0; j < sVecs; ++j)
-          store(loop.getResult(i * sVecs + j), scores,
-                ValueRange{scoreRow(qRows[i]), cs[j]});
+          vector::StoreOp::create(b, loc, accs[i * sVecs + j], scores,
+                                  ValueRange{scoreRow(qRows[i]), cs[j]});
     });
   });
 }
@@ -470,190 +400,180 @@ void StepLowering::computeScoresBf16() {
 void StepLowering::accumulateValuesBf16() {
   Value acc = op.getAcc(), scores = op.getScoreScratch();
   Value alphas = op.getAlphaScratch(), vp = op.getValueScratch();
-  Value lastRow = e.isub(bandEnd, idx(1));
-  forLoop(bandBegin, bandEnd, oRows, [&](Value r0) {
-    SmallVector<Value> rs;
-    for (int64_t i = 0; i < oRows; ++i)
-      rs.push_back(arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+  Value lastRow = cb.sub(bandEnd, cb.index(1));
+  cb.forLoop(bandBegin, bandEnd, oRows, [&](Value r0) {
+    SmallVector<Value> rs = blockRows(r0, oRows, lastRow);
     // Keys past the block's last visible one have P = 0 in all its rows.
-    Value pairs = arith::DivUIOp::create(
-        b, loc, e.iadd(getVisibleKeyEnd(rs.back()), idx(1)), idx(2));
-    forLoop(idx(0), idx(paddedValueDim), oVecs * vw, [&](Value d0) {
-      SmallVector<Value> ds, pairCols, init;
-      for (int64_t j = 0; j < oVecs; ++j) {
-        ds.push_back(e.iadd(d0, idx(j * vw)));
-        pairCols.push_back(e.iadd(ds.back(), ds.back()));
-      }
-      for (int64_t i = 0; i < oRows; ++i) {
-        Value alpha = broadcast(
-            memref::LoadOp::create(b, loc, alphas, ValueRange{rs[i]}));
-        for (int64_t j = 0; j < oVecs; ++j)
-          init.push_back(e.fmul(load(acc, ValueRange{rs[i], ds[j]}), alpha));
-      }
-      auto loop = scf::ForOp::create(
-          b, loc, idx(0), pairs, idx(1), init,
-          [&](OpBuilder &nb, Location nl, Value q, ValueRange accs) {
-            OpBuilder::InsertionGuard guard(b);
-            b.setInsertionPoint(nb.getInsertionBlock(),
-                                nb.getInsertionPoint());
-            SmallVector<Value> vv, next;
+    Value pairs =
+        cb.divUI(cb.add(getVisibleKeyEnd(rs.back()), cb.index(1)), cb.index(2));
+    cb.forLoop(
+        cb.index(0), cb.index(paddedValueDim), oVecs * vw, [&](Value d0) {
+          SmallVector<Value> ds, pairCols, init;
+          for (int64_t j = 0; j < oVecs; ++j) {
+            ds.push_back(cb.add(d0, cb.index(j * vw)));
+            pairCols.push_back(cb.add(ds.back(), ds.back()));
+          }
+          for (int64_t i = 0; i < oRows; ++i) {
+            Value alpha = broadcast(
+                memref::LoadOp::create(b, loc, alphas, ValueRange{rs[i]}));
             for (int64_t j = 0; j < oVecs; ++j)
-              vv.push_back(loadPairs(vp, q, pairCols[j]));
-            for (int64_t i = 0; i < oRows; ++i) {
-              Value pb = broadcastPair(scores, scoreRow(rs[i]), q);
-              for (int64_t j = 0; j < oVecs; ++j)
-                next.push_back(dot(accs[i * oVecs + j], pb, vv[j]));
-            }
-            scf::YieldOp::create(b, loc, next);
-          });
-      for (int64_t i = 0; i < oRows; ++i)
-        for (int64_t j = 0; j < oVecs; ++j)
-          store(loop.getResult(i * oVecs + j), acc, ValueRange{rs[i], ds[j]});
-    });
+              init.push_back(cb.fmul(loadVector(acc, {rs[i], ds[j]}), alpha));
+          }
+          SmallVector<Value> accs = vec::emitBlockLoop(
+              cb, outputBlock(), pairs, init, nullptr,
+              [&](Value q, int64_t j) {
+                return vec::loadPairs(cb, vp, {q, pairCols[j]}, vw);
+              },
+              [&](Value q, int64_t i) {
+                return vec::broadcastPair(cb, scores, {scoreRow(rs[i]), q}, vw);
+              });
+          for (int64_t i = 0; i < oRows; ++i)
+            for (int64_t j = 0; j < oVecs; ++j)
+              vector::StoreOp::create(b, loc, accs[i * oVecs + j], acc,
+                                      ValueRange{rs[i], ds[j]});
+        });
   });
+}
+
+Value StepLowering::scoreRowVectors(Value r, Value scoreScale, bool foldLog2e) {
+  ScoreSpec spec = ScoreSpec::get(op);
+  Value scores = op.getScoreScratch();
+  auto i32Vec = VectorType::get({vw}, b.getI32Type());
+  Value negInfVec = broadcast(cb.f32(-std::numeric_limits<float>::infinity()));
+  Value keyPos = spec.keyPos;
+  Value sr = scoreRow(r);
+  // Clamps a tile-relative key bound to [-1, cols] and casts it to i32.
+  auto relBound = [&](Value bound) -> Value {
+    Value rel = cb.sub(bound, keyPos);
+    rel = cb.maxSI(rel, cb.index(-1));
+    rel = cb.minSI(rel, cb.index(cols));
+    return broadcast32(rel);
+  };
+  // Bounds of the visible keys of this row, relative to the tile, as i32
+  // lanes: visible iff isKeyInBounds, and c < keys always.
+  Value p = cb.add(spec.queryPos, r);
+  KeyBounds<Value> bounds = getRowBounds(p);
+  KeyBounds<Value> lanes{relBound(bounds.lo), relBound(bounds.hi),
+                         relBound(bounds.sinkEnd)};
+  Value keysV = broadcast32(keys);
+  Value rowPos = arith::SIToFPOp::create(
+      b, loc, b.getF32Type(), cb.indexCast(b.getI64Type(), cb.sub(p, keyPos)));
+  Value scaleV = broadcast(scoreScale);
+  Value log2eV = broadcast(cb.f32(kLog2e));
+
+  Value rowMaxV = negInfVec;
+  for (int64_t j = 0; j < cols / vw; ++j) {
+    Value c = cb.index(j * vw);
+    Value s = cb.fmul(loadVector(scores, {sr, c}), scaleV);
+    if (spec.softcap) {
+      Value cap = broadcast(cb.f32(*spec.softcap));
+      s = cb.fmul(cap, math::TanhOp::create(b, loc, cb.fdiv(s, cap)));
+    }
+    SmallVector<int32_t> laneKeys;
+    SmallVector<float> laneKeysF;
+    for (int64_t l = 0; l < vw; ++l) {
+      laneKeys.push_back(static_cast<int32_t>(j * vw + l));
+      laneKeysF.push_back(static_cast<float>(j * vw + l));
+    }
+    if (spec.hasAlibi) {
+      Value cF = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(vecType, ArrayRef<float>(laneKeysF)));
+      Value dist = math::AbsFOp::create(b, loc, cb.fsub(broadcast(rowPos), cF));
+      s = cb.fsub(s, cb.fmul(broadcast(spec.slope), dist));
+    }
+    if (!foldLog2e)
+      s = cb.fmul(s, log2eV);
+    Value cI = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(i32Vec, ArrayRef<int32_t>(laneKeys)));
+    Value vis = cb.lt(cI, keysV);
+    if (op.getMasked())
+      vis = cb.andI(vis, isKeyInBounds(cb, lanes, cI));
+    s = cb.select(vis, s, negInfVec);
+    vector::StoreOp::create(b, loc, s, scores, ValueRange{sr, c});
+    if (Value out = op.getScoresOut()) {
+      // Lanes past the memref's keys are masked off by the transfer.
+      vector::TransferWriteOp::create(b, loc, s, out,
+                                      ValueRange{r, cb.add(keyPos, c)},
+                                      ArrayRef<bool>{false});
+    }
+    // A NaN score is left out of the max; it still reaches P (exp2 of
+    // NaN is NaN) and the row's sum, as before this max took NaN in
+    // (finalisation writes a row whose sum is not positive as zeros).
+    rowMaxV = cb.selectMax(s, rowMaxV);
+  }
+  return reduceLanes(rowMaxV,
+                     [&](Value x, Value y) { return cb.selectMax(x, y); });
 }
 
 /// The online softmax of each row, over the tile's key vectors.
 void StepLowering::softmaxRows() {
   ScoreSpec spec = ScoreSpec::get(op);
-  bool masked = op.getMasked(), trackEntropy = op.getTrackEntropy();
+  bool trackEntropy = op.getTrackEntropy();
   Value scores = op.getScoreScratch();
-  Type i32 = b.getI32Type();
-  auto i32Vec = VectorType::get({vw}, i32);
-  Value negInf = e.f32(-std::numeric_limits<float>::infinity());
-  Value negInfVec = broadcast(negInf);
-  Value keyPos = spec.keyPos;
+  Value negInf = cb.f32(-std::numeric_limits<float>::infinity());
   int64_t numVecs = cols / vw;
-  auto selectMax = [&](Value x, Value y) { return e.selectMax(x, y); };
-  auto add = [&](Value x, Value y) { return e.fadd(x, y); };
+  auto add = [&](Value x, Value y) { return cb.fadd(x, y); };
   // Scores in log2 units: one multiply by scale * log2(e) unless softcap or
   // ALiBi come between the two.
   bool foldLog2e = !spec.softcap && !spec.hasAlibi;
-  Value scoreScale = foldLog2e ? e.fmul(spec.scale, e.f32(kLog2e)) : spec.scale;
-  // Clamps a tile-relative key bound to [-1, cols] and casts it to i32.
-  auto relBound = [&](Value bound) -> Value {
-    Value rel = e.isub(bound, keyPos);
-    rel = arith::MaxSIOp::create(b, loc, rel, idx(-1));
-    rel = arith::MinSIOp::create(b, loc, rel, idx(cols));
-    return broadcast32(rel);
-  };
+  Value scoreScale =
+      foldLog2e ? cb.fmul(spec.scale, cb.f32(kLog2e)) : spec.scale;
 
-  forLoop(bandBegin, bandEnd, 1, [&](Value r) {
+  cb.forLoop(bandBegin, bandEnd, 1, [&](Value r) {
     Value sr = scoreRow(r);
-    // Bounds of the visible keys of this row, relative to the tile:
-    // visible iff (c in [lo, hi]) or c < sinkEnd, and c < keys always.
-    Value p = e.iadd(spec.queryPos, r);
-    RowBounds bounds = getRowBounds(spec, p);
-    Value loV = relBound(bounds.lo), hiV = relBound(bounds.hi),
-          sinkV = relBound(bounds.sinkEnd);
-    Value keysV = broadcast32(keys);
-    Value rowPos = arith::SIToFPOp::create(
-        b, loc, b.getF32Type(),
-        arith::IndexCastOp::create(b, loc, b.getI64Type(),
-                                   e.isub(p, keyPos)));
-    Value scaleV = broadcast(scoreScale);
-    Value log2eV = broadcast(e.f32(kLog2e));
-
     // Pass 1: final scores in log2 units, -inf where invisible; row max.
-    Value rowMaxV = negInfVec;
-    for (int64_t j = 0; j < numVecs; ++j) {
-      Value c = idx(j * vw);
-      Value s = e.fmul(load(scores, ValueRange{sr, c}), scaleV);
-      if (spec.softcap) {
-        Value cap = broadcast(e.f32(*spec.softcap));
-        s = e.fmul(cap, math::TanhOp::create(b, loc, e.fdiv(s, cap)));
-      }
-      SmallVector<int32_t> lanes;
-      SmallVector<float> lanesF;
-      for (int64_t l = 0; l < vw; ++l) {
-        lanes.push_back(static_cast<int32_t>(j * vw + l));
-        lanesF.push_back(static_cast<float>(j * vw + l));
-      }
-      if (spec.hasAlibi) {
-        Value cF = arith::ConstantOp::create(
-            b, loc, DenseElementsAttr::get(vecType, ArrayRef<float>(lanesF)));
-        Value dist = math::AbsFOp::create(b, loc, e.fsub(broadcast(rowPos), cF));
-        s = e.fsub(s, e.fmul(broadcast(spec.slope), dist));
-      }
-      if (!foldLog2e)
-        s = e.fmul(s, log2eV);
-      Value cI = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(i32Vec, ArrayRef<int32_t>(lanes)));
-      Value vis = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, cI,
-                                        keysV);
-      if (masked) {
-        Value inWindow = e.andi(
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, cI, loV),
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, cI, hiV));
-        Value isSink =
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, cI, sinkV);
-        vis = e.andi(vis, e.ori(inWindow, isSink));
-      }
-      s = e.select(vis, s, negInfVec);
-      store(s, scores, ValueRange{sr, c});
-      if (Value out = op.getScoresOut()) {
-        // Lanes past the memref's keys are masked off by the transfer.
-        vector::TransferWriteOp::create(b, loc, s, out,
-                                        ValueRange{r, e.iadd(keyPos, c)},
-                                        ArrayRef<bool>{false});
-      }
-      // A NaN score is left out of the max; it still reaches P (exp2 of
-      // NaN is NaN) and the row's sum, as before this max took NaN in
-      // (finalisation writes a row whose sum is not positive as zeros).
-      rowMaxV = e.selectMax(s, rowMaxV);
-    }
-    Value tileMax = reduceLanes(rowMaxV, selectMax);
+    Value tileMax = scoreRowVectors(r, scoreScale, foldLog2e);
     Value mOld = memref::LoadOp::create(b, loc, op.getRowMax(), r);
     Value lOld = memref::LoadOp::create(b, loc, op.getRowSum(), r);
-    Value mNew = e.fmax(mOld, tileMax);
-    Value empty = e.fcmp(arith::CmpFPredicate::OEQ, mNew, negInf);
-    Value mUse = e.select(empty, e.f32(0.0f), mNew);
-    Value minExp = e.f32(kMinExponent);
-    Value alpha = e.exp2(e.fmax(e.fsub(mOld, mUse), minExp));
+    Value mNew = cb.maximumF(mOld, tileMax);
+    Value empty = cb.cmpF(arith::CmpFPredicate::OEQ, mNew, negInf);
+    Value mUse = cb.select(empty, cb.f32(0.0f), mNew);
+    Value minExp = cb.f32(kMinExponent);
+    Value alpha = cb.exp2(cb.maximumF(cb.fsub(mOld, mUse), minExp));
 
     // Pass 2: P = exp2(u - m) over S, row sums. Invisible keys have
     // u = -inf and exp2(-inf) = 0 exactly.
     Value mUseV = broadcast(mUse), minExpV = broadcast(minExp);
-    Value zeroV = broadcast(e.f32(0.0f));
+    Value zeroV = broadcast(cb.f32(0.0f));
     Value sumV = zeroV, entV = zeroV;
     for (int64_t j = 0; j < numVecs; ++j) {
-      Value c = idx(j * vw);
-      Value u = load(scores, ValueRange{sr, c});
-      Value x = e.fsub(u, mUseV);
-      Value pv = e.exp2(x);
+      Value c = cb.index(j * vw);
+      Value u = loadVector(scores, {sr, c});
+      Value x = cb.fsub(u, mUseV);
+      Value pv = cb.exp2(x);
       if (bf16Pairs) {
         // vw bf16 = vw/2 pairs, each stored as one f32 slot at S[r, j vw/2]:
         // slots this row has already read.
         Value rounded = x86vector::CvtPackedF32ToBF16Op::create(
             b, loc, VectorType::get({vw}, b.getBF16Type()), pv);
         rounded = vector::BitCastOp::create(
-            b, loc, VectorType::get({vw / 2}, b.getF32Type()), rounded);
+            b, loc, vec::getF32Vector(cb, vw / 2), rounded);
         vector::StoreOp::create(b, loc, rounded, scores,
-                                ValueRange{sr, idx(j * vw / 2)});
+                                ValueRange{sr, cb.index(j * vw / 2)});
       } else {
-        store(pv, scores, ValueRange{sr, c});
+        vector::StoreOp::create(b, loc, pv, scores, ValueRange{sr, c});
       }
-      sumV = e.fadd(sumV, pv);
+      sumV = cb.fadd(sumV, pv);
       // p x with x clamped: 0 (not 0 * -inf) for invisible keys.
       if (trackEntropy)
-        entV = vector::FMAOp::create(b, loc, pv, e.selectMax(x, minExpV),
-                                     entV);
+        entV =
+            vector::FMAOp::create(b, loc, pv, cb.selectMax(x, minExpV), entV);
     }
     Value tileSum = reduceLanes(sumV, add);
     memref::StoreOp::create(b, loc, mNew, op.getRowMax(), r);
-    memref::StoreOp::create(b, loc, e.fadd(e.fmul(alpha, lOld), tileSum),
+    memref::StoreOp::create(b, loc, cb.fadd(cb.fmul(alpha, lOld), tileSum),
                             op.getRowSum(), r);
     memref::StoreOp::create(b, loc, alpha, op.getAlphaScratch(), r);
     if (trackEntropy) {
       // t' = a (t + (m - m') l) + sum p (u - m'); the shift is 0 while l is
       // 0 (m is -inf then).
       Value tOld = memref::LoadOp::create(b, loc, op.getRowEntropy(), r);
-      Value shift = e.select(
-          e.fcmp(arith::CmpFPredicate::OEQ, lOld, e.f32(0.0f)), e.f32(0.0f),
-          e.fmul(e.fsub(mOld, mUse), lOld));
+      Value shift =
+          cb.select(cb.cmpF(arith::CmpFPredicate::OEQ, lOld, cb.f32(0.0f)),
+                    cb.f32(0.0f), cb.fmul(cb.fsub(mOld, mUse), lOld));
       Value tileEnt = reduceLanes(entV, add);
       memref::StoreOp::create(
-          b, loc, e.fadd(e.fmul(alpha, e.fadd(tOld, shift)), tileEnt),
+          b, loc, cb.fadd(cb.fmul(alpha, cb.fadd(tOld, shift)), tileEnt),
           op.getRowEntropy(), r);
     }
   });
@@ -663,45 +583,36 @@ void StepLowering::softmaxRows() {
 void StepLowering::accumulateValues(Value values) {
   Value acc = op.getAcc(), scores = op.getScoreScratch();
   Value alphas = op.getAlphaScratch();
-  Value lastRow = e.isub(bandEnd, idx(1));
-  forLoop(bandBegin, bandEnd, oRows, [&](Value r0) {
-    SmallVector<Value> rs;
-    for (int64_t i = 0; i < oRows; ++i)
-      rs.push_back(arith::MinSIOp::create(b, loc, e.iadd(r0, idx(i)), lastRow));
+  Value lastRow = cb.sub(bandEnd, cb.index(1));
+  cb.forLoop(bandBegin, bandEnd, oRows, [&](Value r0) {
+    SmallVector<Value> rs = blockRows(r0, oRows, lastRow);
     // Keys past the block's last visible one have P = 0 in all its rows.
     Value end = getVisibleKeyEnd(rs.back());
-    forLoop(idx(0), idx(paddedValueDim), oVecs * vw, [&](Value d0) {
-      SmallVector<Value> ds, init;
-      for (int64_t j = 0; j < oVecs; ++j)
-        ds.push_back(e.iadd(d0, idx(j * vw)));
-      for (int64_t i = 0; i < oRows; ++i) {
-        Value alpha = broadcast(
-            memref::LoadOp::create(b, loc, alphas, ValueRange{rs[i]}));
-        for (int64_t j = 0; j < oVecs; ++j)
-          init.push_back(e.fmul(load(acc, ValueRange{rs[i], ds[j]}), alpha));
-      }
-      auto loop = scf::ForOp::create(
-          b, loc, idx(0), end, idx(1), init,
-          [&](OpBuilder &nb, Location nl, Value c, ValueRange accs) {
-            OpBuilder::InsertionGuard guard(b);
-            b.setInsertionPoint(nb.getInsertionBlock(),
-                                nb.getInsertionPoint());
-            SmallVector<Value> vv, next;
+    cb.forLoop(
+        cb.index(0), cb.index(paddedValueDim), oVecs * vw, [&](Value d0) {
+          SmallVector<Value> ds, init;
+          for (int64_t j = 0; j < oVecs; ++j)
+            ds.push_back(cb.add(d0, cb.index(j * vw)));
+          for (int64_t i = 0; i < oRows; ++i) {
+            Value alpha = broadcast(
+                memref::LoadOp::create(b, loc, alphas, ValueRange{rs[i]}));
             for (int64_t j = 0; j < oVecs; ++j)
-              vv.push_back(load(values, ValueRange{c, ds[j]}));
-            for (int64_t i = 0; i < oRows; ++i) {
-              Value pb = broadcast(memref::LoadOp::create(
-                  b, loc, scores, ValueRange{scoreRow(rs[i]), c}));
-              for (int64_t j = 0; j < oVecs; ++j)
-                next.push_back(
-                    vector::FMAOp::create(b, loc, pb, vv[j], accs[i * oVecs + j]));
-            }
-            scf::YieldOp::create(b, loc, next);
-          });
-      for (int64_t i = 0; i < oRows; ++i)
-        for (int64_t j = 0; j < oVecs; ++j)
-          store(loop.getResult(i * oVecs + j), acc, ValueRange{rs[i], ds[j]});
-    });
+              init.push_back(cb.fmul(loadVector(acc, {rs[i], ds[j]}), alpha));
+          }
+          SmallVector<Value> accs = vec::emitBlockLoop(
+              cb, outputBlock(), end, init, nullptr,
+              [&](Value c, int64_t j) {
+                return loadVector(values, {c, ds[j]});
+              },
+              [&](Value c, int64_t i) {
+                return broadcast(memref::LoadOp::create(
+                    b, loc, scores, ValueRange{scoreRow(rs[i]), c}));
+              });
+          for (int64_t i = 0; i < oRows; ++i)
+            for (int64_t j = 0; j < oVecs; ++j)
+              vector::StoreOp::create(b, loc, accs[i * oVecs + j], acc,
+                                      ValueRange{rs[i], ds[j]});
+        });
   });
 }
 
@@ -718,15 +629,15 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
     if (mk.getDot() == DotProduct::bf16_pairs)
       padded /= 2;
     if (cols % (vw * mk.getScoreVectors()) != 0 ||
-        padded % (vw * mk.getOutputVectors()) != 0 ||
-        mk.getScoreRows() < 1 || mk.getOutputRows() < 1)
+        padded % (vw * mk.getOutputVectors()) != 0 || mk.getScoreRows() < 1 ||
+        mk.getOutputRows() < 1)
       return rewriter.notifyMatchFailure(
           op, "scratch shapes do not match the micro-kernel");
     StepLowering lowering(op, rewriter);
-    lowering.rows = memref::DimOp::create(rewriter, op.getLoc(),
-                                          op.getQuery(), 0);
-    lowering.keys = memref::DimOp::create(rewriter, op.getLoc(), op.getKey(),
-                                          0);
+    lowering.rows =
+        memref::DimOp::create(rewriter, op.getLoc(), op.getQuery(), 0);
+    lowering.keys =
+        memref::DimOp::create(rewriter, op.getLoc(), op.getKey(), 0);
     if (lowering.bf16Pairs) {
       lowering.packKeyPairs();
       lowering.packValuePairs();

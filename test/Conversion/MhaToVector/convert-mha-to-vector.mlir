@@ -183,3 +183,159 @@ func.func @step_bf16_pairs(%q: memref<?x32xbf16, strided<[?, 1], offset: ?>>, %k
       {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 2, outputRows = 2, outputVectors = 2, dot = bf16_pairs>}
   return
 }
+
+// -----
+
+// A projection item with f32 panels (mha.gemm_tile): the accumulators are
+// zeroed, then per K-block of the panel (a subview of its rows) the rows
+// run in blocks of 6 with 6 x 4 vector accumulators carried in registers
+// over the block's rows of k: FMAs on x broadcast and packed weight
+// vectors, then the remaining rows one at a time (1 x 4). The RoPE
+// epilogue rotates 8-lane halves of the one head: x1 cos - x2 sin.
+// CHECK-LABEL: func.func @gemm_rope_f32
+// CHECK:         scf.for %{{.+}} = %c0 to %{{.+}} step %c1 {
+// CHECK:           vector.store %{{.+}}, %{{.+}} : memref<192x64xf32>, vector<16xf32>
+// CHECK:         scf.for %[[K0:.+]] = %c0 to %c64 step %c512 {
+// CHECK:           %[[WP:.+]] = memref.subview %{{.+}}[%[[K0]], 0] [%{{.+}}, 64] [1, 1]
+// CHECK:           scf.for %{{.+}} = %c0 to %{{.+}} step %c6 {
+// CHECK:             scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:               vector.load %[[WP]]
+// CHECK:               %[[X:.+]] = memref.load %{{.+}} : memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>
+// CHECK:               %[[XB:.+]] = vector.broadcast %[[X]] : f32 to vector<16xf32>
+// CHECK:               vector.fma %[[XB]]
+// CHECK-COUNT-23:      vector.fma
+// CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 {
+// CHECK:             scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-4:       vector.fma
+// CHECK:         %[[X1:.+]] = vector.load %{{.+}} : memref<192x64xf32>, vector<8xf32>
+// CHECK:         %[[X2:.+]] = vector.load %{{.+}} : memref<192x64xf32>, vector<8xf32>
+// CHECK:         %[[COS:.+]] = vector.load %{{.+}} : memref<1x?x16xf32>, vector<8xf32>
+// CHECK:         %[[SIN:.+]] = vector.load %{{.+}} : memref<1x?x16xf32>, vector<8xf32>
+// CHECK:         %[[C1:.+]] = arith.mulf %[[X1]], %[[COS]]
+// CHECK:         %[[S2:.+]] = arith.mulf %[[X2]], %[[SIN]]
+// CHECK:         arith.subf %[[C1]], %[[S2]]
+// CHECK-NOT:     arith.truncf
+// CHECK:         vector.store %{{.+}} : memref<?x?x64xf32>, vector<8xf32>
+// CHECK-NOT:     x86vector
+func.func @gemm_rope_f32(%x: memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, %panel: memref<64x64xf32, strided<[64, 1], offset: ?>>,
+                         %table: memref<1x?x16xf32>, %y: memref<?x?x64xf32>, %b: index, %row0: index, %rows: index, %col0: index, %cols: index) {
+  %cs = memref.alloca() {alignment = 64 : i64} : memref<192x64xf32>
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, memref<64x64xf32, strided<[64, 1], offset: ?>>)
+      rope(%table : memref<1x?x16xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>)
+      at(%b, %row0, %rows) columns(%col0, %cols)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// With a bf16 panel (pairs of weight rows) the micro-kernel is vdpbf16ps:
+// each step broadcasts the bf16 pair x[k], x[k + 1] to every 32-bit lane
+// and adds both products into f32 lanes; an odd last k is one more step
+// whose pair is x[k] and a zero. The RoPE epilogue works on the f32
+// accumulators and narrows on the store.
+// CHECK-LABEL: func.func @gemm_pairs_rope
+// CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:           vector.load %{{.+}} : memref<?x128xbf16, strided<[128, 1], offset: ?>>, vector<32xbf16>
+// CHECK:           %[[PAIR:.+]] = vector.load %{{.+}} : memref<?x?x64xbf16, strided<[?, ?, 1], offset: ?>>, vector<2xbf16>
+// CHECK:           %[[WORD:.+]] = vector.bitcast %[[PAIR]] : vector<2xbf16> to vector<1xi32>
+// CHECK:           %[[WORDS:.+]] = vector.broadcast %[[WORD]] : vector<1xi32> to vector<16xi32>
+// CHECK:           %[[XB:.+]] = vector.bitcast %[[WORDS]] : vector<16xi32> to vector<32xbf16>
+// CHECK:           x86vector.avx512.dot %{{.+}}, %[[XB]], %{{.+}} : vector<32xbf16> -> vector<16xf32>
+// CHECK:         %[[ODD:.+]] = arith.cmpi ne, %{{.+}}, %c0 : index
+// CHECK:         scf.if %[[ODD]] -> (vector<16xf32>
+// CHECK:           %[[H:.+]] = arith.bitcast %{{.+}} : bf16 to i16
+// CHECK:           arith.extui %[[H]] : i16 to i32
+// CHECK:           x86vector.avx512.dot
+// CHECK:         %[[X1:.+]] = vector.load %{{.+}} : memref<192x64xf32>, vector<8xf32>
+// CHECK:         %[[X2:.+]] = vector.load %{{.+}} : memref<192x64xf32>, vector<8xf32>
+// CHECK:         %[[COS:.+]] = vector.load %{{.+}} : memref<1x?x16xf32>, vector<8xf32>
+// CHECK:         %[[SIN:.+]] = vector.load %{{.+}} : memref<1x?x16xf32>, vector<8xf32>
+// CHECK:         arith.mulf %[[X1]], %[[COS]]
+// CHECK:         arith.truncf %{{.+}} : vector<8xf32> to vector<8xbf16>
+// CHECK-NOT:     vector.fma
+func.func @gemm_pairs_rope(%x: memref<?x?x64xbf16, strided<[?, ?, 1], offset: ?>>, %panel: memref<32x128xbf16, strided<[128, 1], offset: ?>>,
+                           %table: memref<1x?x16xf32>, %y: memref<?x?x64xbf16>, %b: index, %row0: index, %rows: index, %col0: index, %cols: index) {
+  %cs = memref.alloca() {alignment = 64 : i64} : memref<192x64xf32>
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xbf16, strided<[?, ?, 1], offset: ?>>, memref<32x128xbf16, strided<[128, 1], offset: ?>>)
+      rope(%table : memref<1x?x16xf32>) outs(%y : memref<?x?x64xbf16>) scratch(%cs : memref<192x64xf32>)
+      at(%b, %row0, %rows) columns(%col0, %cols)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 1024 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// A bf16 layer without bf16-dot: f32 panels, x widened to f32 and
+// broadcast, FMAs. The epilogue stores whole vectors (narrowed to bf16)
+// where the block has 16 more columns, else lane by lane (no masked 16-bit
+// memory ops); it writes replicas 0 and 2 of a shared projection at
+// columns q * 16 + c, each with its row of the [replicas, N] bias.
+// CHECK-LABEL: func.func @gemm_bias_replicas
+// CHECK:         %[[X:.+]] = memref.load %{{.+}} : memref<?x?x32xbf16>
+// CHECK:         %[[XF:.+]] = arith.extf %[[X]] : bf16 to f32
+// CHECK:         vector.broadcast %[[XF]] : f32 to vector<16xf32>
+// CHECK:         vector.fma
+// CHECK:         %[[WHOLE:.+]] = arith.cmpi sge, %{{.+}}, %c16 : index
+// CHECK:         scf.if %[[WHOLE]] {
+// CHECK:           vector.load %{{.+}}[%c0, %{{.+}}] : memref<3x16xbf16>, vector<16xbf16>
+// CHECK:           arith.truncf %{{.+}} : vector<16xf32> to vector<16xbf16>
+// CHECK:           vector.store %{{.+}} : memref<?x?x48xbf16>, vector<16xbf16>
+// CHECK:           vector.load %{{.+}}[%c2, %{{.+}}] : memref<3x16xbf16>, vector<16xbf16>
+// CHECK:         } else {
+// CHECK:           memref.load %{{.+}}[%c0, %{{.+}}] : memref<3x16xbf16>
+// CHECK:           scf.if
+// CHECK:             arith.truncf %{{.+}} : f32 to bf16
+// CHECK:             memref.store %{{.+}} : memref<?x?x48xbf16>
+// CHECK-NOT:     x86vector
+// CHECK-NOT:     vector.maskedstore
+func.func @gemm_bias_replicas(%x: memref<?x?x32xbf16>, %panel: memref<32x64xf32, strided<[64, 1], offset: ?>>, %bias: memref<3x16xbf16>,
+                              %y: memref<?x?x48xbf16>, %b: index, %row0: index, %rows: index, %col0: index, %cols: index) {
+  %cs = memref.alloca() {alignment = 64 : i64} : memref<192x64xf32>
+  mha.gemm_tile ins(%x, %panel : memref<?x?x32xbf16>, memref<32x64xf32, strided<[64, 1], offset: ?>>)
+      bias(%bias : memref<3x16xbf16>) outs(%y : memref<?x?x48xbf16>) scratch(%cs : memref<192x64xf32>)
+      at(%b, %row0, %rows) columns(%col0, %cols)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 16 : i64, replicas = array<i64: 0, 2>, segments = array<i64: 0, 32>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// Packing into an f32 panel: whole vectors of the block's columns widened,
+// the partial one gathered lane by lane at clamped columns (zero past the
+// block: nothing past `columns` is read), zeros up to the panel's width.
+// CHECK-LABEL: func.func @pack
+// CHECK:         scf.for %[[K:.+]] = %c0 to %c64 step %c1 {
+// CHECK:           scf.for %{{.+}} = %c0 to %{{.+}} step %c16 {
+// CHECK:             vector.load %{{.+}} : memref<64x40xbf16, strided<[?, 1], offset: ?>>, vector<16xbf16>
+// CHECK:             arith.extf %{{.+}} : vector<16xbf16> to vector<16xf32>
+// CHECK:           scf.for
+// CHECK:             arith.minsi
+// CHECK:             memref.load %{{.+}} : memref<64x40xbf16, strided<[?, 1], offset: ?>>
+// CHECK:             vector.from_elements
+// CHECK:           scf.for %{{.+}} = %{{.+}} to %c64 step %c16 {
+// CHECK:             vector.store %{{.+}}, %{{.+}}[%[[K]], %{{.+}}] : memref<64x64xf32, strided<[64, 1], offset: ?>>, vector<16xf32>
+func.func @pack(%w: memref<64x40xbf16, strided<[?, 1], offset: ?>>, %panel: memref<64x64xf32, strided<[64, 1], offset: ?>>, %col0: index, %cols: index) {
+  %c0 = arith.constant 0 : index
+  %c64 = arith.constant 64 : index
+  mha.pack_panel ins(%w : memref<64x40xbf16, strided<[?, 1], offset: ?>>) outs(%panel : memref<64x64xf32, strided<[64, 1], offset: ?>>)
+      rows(%c0, %c64) columns(%col0, %cols) {vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// Packing into a bf16 panel: rows k0 + 2p and k0 + 2p + 1 interleaved; 31
+// rows make 16 pairs, the last one's second row zero.
+// CHECK-LABEL: func.func @pack_pairs
+// CHECK:         scf.for %[[P:.+]] = %c0 to %c16 step %c1 {
+// CHECK:           %[[HASODD:.+]] = arith.cmpi slt, %{{.+}}, %c31 : index
+// CHECK:           %[[ODD:.+]] = arith.select %[[HASODD]], %{{.+}}, %{{.+}} : vector<16xbf16>
+// CHECK:           vector.interleave %{{.+}}, %[[ODD]] : vector<16xbf16> -> vector<32xbf16>
+func.func @pack_pairs(%w: memref<64x40xbf16, strided<[?, 1], offset: ?>>, %panel: memref<16x128xbf16, strided<[128, 1], offset: ?>>, %col0: index, %cols: index) {
+  %c16 = arith.constant 16 : index
+  %c31 = arith.constant 31 : index
+  mha.pack_panel ins(%w : memref<64x40xbf16, strided<[?, 1], offset: ?>>) outs(%panel : memref<16x128xbf16, strided<[128, 1], offset: ?>>)
+      rows(%c16, %c31) columns(%col0, %cols) {vector_width = 16 : i64}
+  return
+}

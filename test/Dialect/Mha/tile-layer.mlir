@@ -16,19 +16,30 @@
 // CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
 // CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 512, 192, phaseMasked = 0, 0, 0, 1, 0>
+// The packing phase: an mha.pack_panel per block (and segment) of the
+// weights, into 16-lane f32 panels.
+// CHECK: mha.pack_panel ins(%{{.+}} : memref<64x64xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<64x64xf32, strided<[64, 1], offset: ?>>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {vector_width = 16 : i64}
 // The RoPE angles are computed in f64.
 // CHECK: math.cos %{{.+}} : f64
 // CHECK: math.sin %{{.+}} : f64
 // Packing: each block's panel is a view of the packed weights.
 // CHECK: memref.reinterpret_cast %{{.+}} to offset: [%{{.+}}], sizes: [64, 64], strides: [64, 1] : memref<1x1x26624xf32> to memref<64x64xf32, strided<[64, 1], offset: ?>>
-// The projection micro-kernel: FMAs on broadcast x and packed weight
-// vectors.
-// CHECK: vector.fma
+// The projection items: one mha.gemm_tile each, Q and K with the RoPE
+// epilogue, into a 192-row f32 accumulator scratch; micro-kernels of 6 rows
+// by 4 vectors of 16 lanes over K-blocks of 512 rows (convert-mha-to-vector
+// makes them FMAs on broadcast x and packed weight vectors:
+// test/Conversion/MhaToVector/convert-mha-to-vector.mlir).
+// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, memref<64x64xf32, strided<[64, 1], offset: ?>>) rope(%{{.+}} : memref<1x?x16xf32>) outs(%{{.+}} : memref<?x?x64xf32>) scratch(%{{.+}} : memref<192x64xf32>)
+// CHECK-SAME: {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
 // The attention reads [B, H, L, D] views of the [B, L, H*D] temporaries.
 // CHECK: memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [%{{.+}}, 4, %{{.+}}, 16], strides: [%{{.+}}, 16, 64, 1] : memref<?x?x64xf32> to memref<?x4x?x16xf32, strided<[?, 16, 64, 1]>>
 // CHECK: memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [%{{.+}}, 2, %{{.+}}, 16], strides: [%{{.+}}, 16, 32, 1]
 // CHECK: mha.online_softmax_step
 // CHECK: mha.online_softmax_finalize
+// The output projection sums the live heads' columns of O only: two
+// segments of 16 rows of Wo (heads 0 and 3), packed as 32 panel rows.
+// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x64xf32>, memref<32x64xf32, strided<[64, 1], offset: ?>>) outs(
+// CHECK-SAME: segments = array<i64: 0, 16, 48, 16>
 // CHECK-NOT: mha.multi_head
 // CHECK-NOT: mha.linear
 // After mha-fuse (third RUN): one Q|K|V temporary [B, L, 128] that the
@@ -66,22 +77,19 @@ func.func @biases(%x: tensor<2x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<
 // A bf16 layer keeps Q, K, V and O in bf16 temporaries (the RoPE table stays
 // f32); without bf16-dot its GEMMs widen to f32 FMAs. With bf16-dot the
 // weights are packed as interleaved row pairs and the GEMMs and the
-// attention use vdpbf16ps; RoPE is applied in the projection epilogue, on
-// f32 accumulators, before the one bf16 store.
+// attention use vdpbf16ps (bf16 panels: pairs of rows, twice the K-block);
+// RoPE is applied in the projection epilogue, on f32 accumulators, before
+// the one bf16 store (the vector code of both GEMM forms:
+// test/Conversion/MhaToVector/convert-mha-to-vector.mlir).
 // CHECK-LABEL: func.func @bf16_rope__kernel
 // CHECK-SAME: %{{.+}}: memref<?x?x64xbf16>, %{{.+}}: memref<?x?x32xbf16>, %{{.+}}: memref<?x?x32xbf16>, %{{.+}}: memref<?x?x64xbf16>, %{{.+}}: memref<1x?x16xf32>
-// CHECK: vector.fma
-// CHECK-NOT: x86vector
+// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x64xbf16, strided<[?, ?, 1], offset: ?>>, memref<64x64xf32, strided<[64, 1], offset: ?>>) rope(%{{.+}} : memref<1x?x16xf32>) outs(%{{.+}} : memref<?x?x64xbf16>)
+// CHECK-NOT: memref<32x128xbf16
 // CHECK: micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 1>
 // BF16DOT-LABEL: func.func @bf16_rope__kernel
-// BF16DOT: vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
-// BF16DOT: x86vector.avx512.dot %{{.+}}, %{{.+}}, %{{.+}} : vector<32xbf16> -> vector<16xf32>
-// BF16DOT: %[[X1:.+]] = vector.load %{{.+}} : memref<192x64xf32>, vector<8xf32>
-// BF16DOT: %[[X2:.+]] = vector.load %{{.+}} : memref<192x64xf32>, vector<8xf32>
-// BF16DOT: %[[COS:.+]] = vector.load %{{.+}} : memref<1x?x16xf32>, vector<8xf32>
-// BF16DOT: %[[SIN:.+]] = vector.load %{{.+}} : memref<1x?x16xf32>, vector<8xf32>
-// BF16DOT: arith.mulf %[[X1]], %[[COS]]
-// BF16DOT: arith.truncf %{{.+}} : vector<8xf32> to vector<8xbf16>
+// BF16DOT: mha.pack_panel ins(%{{.+}} : memref<64x64xbf16, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<32x128xbf16, strided<[128, 1], offset: ?>>)
+// BF16DOT: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x64xbf16, strided<[?, ?, 1], offset: ?>>, memref<32x128xbf16, strided<[128, 1], offset: ?>>) rope(%{{.+}} : memref<1x?x16xf32>) outs(%{{.+}} : memref<?x?x64xbf16>) scratch(%{{.+}} : memref<192x64xf32>)
+// BF16DOT-SAME: k_block = 1024 : i64
 // BF16DOT: dot = bf16_pairs
 func.func @bf16_rope(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>, %wk: tensor<64x32xbf16>, %wv: tensor<64x32xbf16>, %wo: tensor<64x64xbf16>) -> tensor<?x?x64xbf16> {
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, causal}

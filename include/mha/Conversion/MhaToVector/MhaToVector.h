@@ -1,4 +1,5 @@
-//===- MhaToVector.h - Tiled mha ops to loops over vectors --------*- C++ -*-===//
+//===- MhaToVector.h - Tiled mha ops to loops over vectors --------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
@@ -15,12 +16,17 @@ namespace mlir {
 class RewritePatternSet;
 namespace mha {
 
-/// Patterns lowering mha.online_softmax_step, mha.online_softmax_finalize
-/// and mha.attention_probs to scf loops over vector ops.
+/// Patterns lowering mha.online_softmax_step, mha.online_softmax_finalize,
+/// mha.attention_probs, mha.pack_panel and mha.gemm_tile to scf loops over
+/// vector ops.
 void populateMhaToVectorPatterns(RewritePatternSet &patterns);
 
 /// The register-blocked lowering of mha.online_softmax_step alone.
 void populateOnlineSoftmaxStepLoweringPatterns(RewritePatternSet &patterns);
+
+/// The register-blocked lowering of a layer's GEMM work, mha.pack_panel and
+/// mha.gemm_tile.
+void populateLayerGemmLoweringPatterns(RewritePatternSet &patterns);
 
 } // namespace mha
 } // namespace mlir

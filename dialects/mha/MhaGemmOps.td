@@ -1,0 +1,156 @@
+//===- MhaGemmOps.td - The GEMM work of a layer ------------*- tablegen -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Internal ops produced by `mha-tile` for the projections of a layer and
+// consumed by `convert-mha-to-vector`, like the tiled online-softmax ops:
+// mha-tile decides the work items, the register blocking and the epilogue;
+// the lowering writes the vector micro-kernels. They work on memrefs of one
+// work item.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_DIALECT_MHA_GEMMOPS_TD
+#define MHA_DIALECT_MHA_GEMMOPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/IR/CommonTypeConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mha/MhaDialect.td"
+
+defvar Mha_GemmElementTypes = [F32, F16, BF16];
+// A panel holds f32 weights (FMA micro-kernels) or bf16 pairs (vdpbf16ps).
+defvar Mha_PanelElementTypes = [F32, BF16];
+
+def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
+  let summary = "packs weight rows of a block of columns into a GEMM panel";
+  let description = [{
+    Copies rows `[row_offset, row_offset + rows)` of the weight columns
+    `[column_offset, column_offset + columns)` into `panel`, whose width `P`
+    (a multiple of `vector_width`) pads the columns with zeros; nothing past
+    `columns` is read. An f32 panel `[rows, P]` holds the weights widened to
+    f32:
+
+    ```
+    panel[k, c] = c < columns ? weight[row_offset + k, column_offset + c] : 0
+    ```
+    A bf16 panel `[ceil(rows / 2), 2 P]` holds pairs of rows interleaved, the
+    operand of `vdpbf16ps` (the missing row of an odd last pair is zero):
+
+    ```
+    panel[p, 2c + t] = c < columns && 2p + t < rows
+                     ? bf16(weight[row_offset + 2p + t, column_offset + c]) : 0
+    ```
+
+    ```mlir
+    mha.pack_panel ins(%w : memref<64x64xf32>)
+        outs(%panel : memref<64x64xf32, strided<[64, 1], offset: ?>>)
+        rows(%c0, %c64) columns(%col0, %cols) {vector_width = 16 : i64}
+    ```
+  }];
+
+  let arguments = (ins
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [2]>, "weights [K, N]",
+        [MemRead]>:$weight,
+    Arg<MemRefRankOf<Mha_PanelElementTypes, [2]>,
+        "panel [rows, P] (f32) or [ceil(rows / 2), 2 P] (bf16 pairs)",
+        [MemWrite]>:$panel,
+    Index:$row_offset, Index:$rows, Index:$column_offset, Index:$columns,
+    ConfinedAttr<I64Attr, [IntPositive]>:$vector_width);
+
+  let assemblyFormat = [{
+    `ins` `(` $weight `:` type($weight) `)`
+    `outs` `(` $panel `:` type($panel) `)`
+    `rows` `(` $row_offset `,` $rows `)`
+    `columns` `(` $column_offset `,` $columns `)`
+    attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
+  let summary = "one work item of a projection: rows x a block of columns";
+  let description = [{
+    Computes the rows `[row_offset, row_offset + rows)` of batch `batch` for
+    the weight columns `[column_offset, column_offset + columns)` whose
+    packed panel (`mha.pack_panel`, one per reduction segment, stacked) is
+    `panel`:
+
+    ```
+    acc[r, c] = sum over segments (s, n), k < n of
+                input[batch, row_offset + r, s + k] * W[s + k, column_offset + c]
+    ```
+    then, for each replica `q` of `replicas` (a shared projection computes
+    the product once and writes it for every live head), the epilogue adds
+    the bias (`[N]` or `[replicas * N]` indexed by the output column of the
+    replica, `[replicas, N]` by its row) and, with `rope_table` (`[1, L, D]`:
+    cos of the angles then sin), rotates the pairs `(t, t + D/2)` of the
+    item's one head at position `row_offset + r`; the result goes to
+
+    ```
+    output[batch, row_offset + r,
+           output_offset + q * replica_stride + column_offset + c]
+    ```
+    narrowed to the output's element type.
+
+    `segments` lists `(start, length)` pairs of the reduction; the panel
+    holds their rows one after the other (pairs of rows with a bf16 panel,
+    an odd segment's last pair half zero). The accumulators live in
+    `acc_scratch` `[R >= rows, P]` (`P` the panel's padded width) between
+    K-blocks of `k_block` rows; within one, a micro-kernel of `block_rows`
+    rows by `block_vectors` vectors of `vector_width` f32 lanes keeps its
+    accumulators in registers. The panel's element type says how the
+    products are formed: f32 vector FMAs on the input widened to f32, or
+    `vdpbf16ps` (`x86vector.avx512.dot`) on bf16 pairs of the bf16 input.
+  }];
+
+  let arguments = (ins
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "input rows [B, L, K]",
+        [MemRead]>:$input,
+    Arg<MemRefRankOf<Mha_PanelElementTypes, [2]>, "packed weights",
+        [MemRead]>:$panel,
+    Arg<Optional<MemRefRankOf<Mha_GemmElementTypes, [1, 2]>>, "bias",
+        [MemRead]>:$bias,
+    Arg<Optional<MemRefRankOf<[F32], [3]>>, "RoPE table [1, L, D]",
+        [MemRead]>:$rope_table,
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "output rows [B, L, C]",
+        [MemWrite]>:$output,
+    Arg<MemRefRankOf<[F32], [2]>, "scratch: accumulators [R, P]",
+        [MemRead, MemWrite]>:$acc_scratch,
+    Index:$batch, Index:$row_offset, Index:$rows, Index:$column_offset,
+    Index:$columns,
+    DenseI64ArrayAttr:$segments,
+    ConfinedAttr<I64Attr, [IntPositive]>:$k_block,
+    ConfinedAttr<I64Attr, [IntPositive]>:$vector_width,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_rows,
+    ConfinedAttr<I64Attr, [IntPositive]>:$block_vectors,
+    I64Attr:$output_offset,
+    I64Attr:$replica_stride,
+    DenseI64ArrayAttr:$replicas);
+
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $panel `:` type($input) `,` type($panel) `)`
+    (`bias` `(` $bias^ `:` type($bias) `)`)?
+    (`rope` `(` $rope_table^ `:` type($rope_table) `)`)?
+    `outs` `(` $output `:` type($output) `)`
+    `scratch` `(` $acc_scratch `:` type($acc_scratch) `)`
+    `at` `(` $batch `,` $row_offset `,` $rows `)`
+    `columns` `(` $column_offset `,` $columns `)`
+    attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether the panel holds bf16 pairs (vdpbf16ps micro-kernels).
+    bool hasPairs() {
+      return getPanel().getType().getElementType().isBF16();
+    }
+    /// The padded width P of the block of columns.
+    int64_t getPaddedColumns() {
+      int64_t width = getPanel().getType().getDimSize(1);
+      return hasPairs() ? width / 2 : width;
+    }
+  }];
+}
+
+#endif // MHA_DIALECT_MHA_GEMMOPS_TD

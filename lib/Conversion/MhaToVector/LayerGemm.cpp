@@ -1,0 +1,550 @@
+//===- LayerGemm.cpp - Register-blocked GEMMs of a layer ----------*- C++
+//-*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Lowers the GEMM work mha-tile plans for a layer's projections:
+//
+//  - mha.pack_panel copies a block of weight columns into its panel: f32
+//    rows padded with zeros to whole vectors, or (bf16 panels) pairs of rows
+//    interleaved for vdpbf16ps;
+//  - mha.gemm_tile zeroes the item's f32 accumulators, then for each
+//    K-block of each reduction segment runs the micro-kernels of
+//    MicroKernels.h over the rows (blocks of block_rows, then one row at a
+//    time) and the panel's vectors: block_rows x block_vectors accumulators
+//    stay in registers over the K-block while it stays in L2; the epilogue
+//    adds the bias, applies RoPE, and narrows on the one store of each
+//    result, for every live replica.
+//
+// Masked 16-bit vector memory ops are avoided: they legalise to calls of
+// libgcc helpers Debian's libgcc lacks. Partial vectors of f16/bf16 are
+// gathered lane by lane at clamped (in-bounds) columns and stored lane by
+// lane.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MicroKernels.h"
+#include "mha/Codegen/Builder.h"
+#include "mha/Conversion/MhaToVector/MhaToVector.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <utility>
+
+#define DEBUG_TYPE "convert-mha-to-vector"
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// The vector code of one GEMM op, `vw` f32 lanes wide.
+class GemmLowering {
+public:
+  GemmLowering(OpBuilder &b, Location loc, int64_t vw)
+      : b(b), loc(loc), cb(b, loc), vw(vw) {}
+
+  /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols` up to
+  /// `colPad`.
+  void emitPack(Value weight, Value k0, Value kn, Value col0, Value cols,
+                Value wp, int64_t colPad);
+  /// wp[p][2c + t] = W[k0 + 2p + t, col0 + c] in bf16, zero past `cols`
+  /// and past `kn` (the second row of an odd last pair).
+  void emitPackPairs(Value weight, Value k0, Value kn, Value col0, Value cols,
+                     Value wp, int64_t colPad);
+  void emitGemmTile(GemmTileOp op);
+
+private:
+  /// `v` rounded up to whole vectors.
+  Value roundUpToVector(Value v) {
+    return cb.mul(cb.divUI(cb.add(v, cb.index(vw - 1)), cb.index(vw)),
+                  cb.index(vw));
+  }
+  Value ext(Value v) {
+    auto type = cast<VectorType>(v.getType());
+    if (type.getElementType().isF32())
+      return v;
+    return arith::ExtFOp::create(
+        b, loc, VectorType::get(type.getShape(), b.getF32Type()), v);
+  }
+  Value scalarExt(Value v) {
+    if (v.getType().isF32())
+      return v;
+    return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+  }
+  /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
+  /// beyond), widened to f32. f32 uses a masked load; 16-bit types gather
+  /// lanes at clamped (in-bounds) columns.
+  Value loadTail(Value m, ValueRange prefix, Value col, Value valid);
+  /// Stores lanes i < valid of the f32 vector `value` to `m` at
+  /// `prefix..., col + i`, narrowed to m's element type.
+  void storeTail(Value value, Value m, ValueRange prefix, Value col,
+                 Value valid);
+
+  /// The operands of the item being lowered.
+  struct Item {
+    Value x, bias, y, cs;
+    Value batch, row0;
+    vec::RegisterBlock block;
+    int64_t yOffset, replicaStride;
+    SmallVector<int64_t> replicas;
+  };
+  /// cs[rb + i][c + v*vw] += sum over k < kn of x[b, row0 + rb + i, k0 + k]
+  /// * wp[k][c + v*vw] for i < rows, v < block vectors: the accumulators
+  /// stay in registers over the whole k loop.
+  void emitMicroKernel(const Item &item, Value rb, int64_t rows, Value c,
+                       Value k0, Value kn, Value wp);
+  /// The same with vdpbf16ps on pairs of k: wp holds pairs of rows.
+  void emitMicroKernelPairs(const Item &item, Value rb, int64_t rows, Value c,
+                            Value k0, Value kn, Value wp);
+  /// The `lanes` bias values of `replica` at weight column `wcol`, f32;
+  /// lanes past `valid` are 0 (a null `valid`: all lanes are inside).
+  Value loadBias(const Item &item, int64_t replica, Value wcol, int64_t lanes,
+                 Value valid);
+  /// y = cs (+ bias) for every live replica, narrowed to y's type.
+  void emitEpilogue(const Item &item, Value rows, Value col0, Value cols);
+  /// y = RoPE(cs (+ bias)) for every live replica: the item holds one head.
+  void emitRopeEpilogue(const Item &item, Value rows, Value col0, Value table);
+
+  OpBuilder &b;
+  Location loc;
+  CodegenBuilder cb;
+  int64_t vw;
+};
+
+} // namespace
+
+Value GemmLowering::loadTail(Value m, ValueRange prefix, Value col,
+                             Value valid) {
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  SmallVector<Value> idx(prefix);
+  if (elt.isF32()) {
+    auto vecType = VectorType::get({vw}, elt);
+    idx.push_back(col);
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+    Value pad = arith::ConstantOp::create(
+        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+    return vector::MaskedLoadOp::create(b, loc, vecType, m, idx, mask, pad);
+  }
+  Value last = cb.sub(cb.maxSI(valid, cb.index(1)), cb.index(1));
+  Value zero = cb.f32(0.0f);
+  SmallVector<Value> lanes;
+  for (int64_t i = 0; i < vw; ++i) {
+    idx.resize(prefix.size());
+    idx.push_back(cb.add(col, cb.minSI(cb.index(i), last)));
+    Value x = scalarExt(memref::LoadOp::create(b, loc, m, idx));
+    lanes.push_back(cb.select(cb.lt(cb.index(i), valid), x, zero));
+  }
+  return vector::FromElementsOp::create(b, loc, vec::getF32Vector(cb, vw),
+                                        lanes);
+}
+
+void GemmLowering::storeTail(Value value, Value m, ValueRange prefix, Value col,
+                             Value valid) {
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  SmallVector<Value> idx(prefix);
+  if (elt.isF32()) {
+    idx.push_back(col);
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+    vector::MaskedStoreOp::create(b, loc, m, idx, mask, value);
+    return;
+  }
+  for (int64_t i = 0; i < vw; ++i) {
+    Value inside = cb.lt(cb.index(i), valid);
+    cb.ifThen(inside, [&] {
+      Value x = vector::ExtractOp::create(b, loc, value, i);
+      x = arith::TruncFOp::create(b, loc, elt, x);
+      idx.resize(prefix.size());
+      idx.push_back(cb.add(col, cb.index(i)));
+      memref::StoreOp::create(b, loc, x, m, idx);
+    });
+  }
+}
+
+void GemmLowering::emitPack(Value weight, Value k0, Value kn, Value col0,
+                            Value cols, Value wp, int64_t colPad) {
+  Type wElt = cast<MemRefType>(weight.getType()).getElementType();
+  auto wVecType = VectorType::get({vw}, wElt);
+  auto vecType = vec::getF32Vector(cb, vw);
+  Value zeros = arith::ConstantOp::create(
+      b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+  // Whole vectors inside the block, the partial one, zeros up to colPad
+  // (nothing is read past `cols`).
+  Value full = cb.sub(cols, arith::RemUIOp::create(b, loc, cols, cb.index(vw)));
+  Value partialEnd = roundUpToVector(cols);
+  cb.forLoop(cb.index(0), kn, 1, [&](Value k) {
+    Value kx = cb.add(k0, k);
+    cb.forLoop(cb.index(0), full, vw, [&](Value c) {
+      Value v = ext(vector::LoadOp::create(b, loc, wVecType, weight,
+                                           ValueRange{kx, cb.add(col0, c)}));
+      vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
+    });
+    cb.forLoop(full, partialEnd, vw, [&](Value c) {
+      Value v =
+          loadTail(weight, ValueRange{kx}, cb.add(col0, c), cb.sub(cols, c));
+      vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
+    });
+    cb.forLoop(partialEnd, cb.index(colPad), vw, [&](Value c) {
+      vector::StoreOp::create(b, loc, zeros, wp, ValueRange{k, c});
+    });
+  });
+}
+
+void GemmLowering::emitPackPairs(Value weight, Value k0, Value kn, Value col0,
+                                 Value cols, Value wp, int64_t colPad) {
+  Type bf16 = b.getBF16Type();
+  auto halfType = VectorType::get({vw}, bf16);
+  Value zeros = arith::ConstantOp::create(
+      b, loc, halfType, DenseElementsAttr::get(halfType, 0.0f));
+  Value full = cb.sub(cols, arith::RemUIOp::create(b, loc, cols, cb.index(vw)));
+  Value partialEnd = roundUpToVector(cols);
+  Value pairs = cb.divUI(cb.add(kn, cb.index(1)), cb.index(2));
+  // The vw bf16 elements of row k at column col (lanes past `valid` 0).
+  auto loadRow = [&](Value k, Value col, Value valid) -> Value {
+    Value v;
+    if (!valid)
+      v = vector::LoadOp::create(
+          b, loc,
+          VectorType::get({vw},
+                          cast<MemRefType>(weight.getType()).getElementType()),
+          weight, ValueRange{k, col});
+    else
+      v = loadTail(weight, ValueRange{k}, col, valid);
+    if (v.getType() != halfType)
+      v = arith::TruncFOp::create(b, loc, halfType, v);
+    return v;
+  };
+  cb.forLoop(cb.index(0), pairs, 1, [&](Value p) {
+    Value kEven = cb.add(k0, cb.add(p, p));
+    // An odd last pair reads its first row twice and zeroes the copy.
+    Value hasOdd = cb.lt(cb.add(cb.add(p, p), cb.index(1)), kn);
+    Value kOdd = cb.select(hasOdd, cb.add(kEven, cb.index(1)), kEven);
+    auto packVector = [&](Value c, Value valid) {
+      Value col = cb.add(col0, c);
+      Value even = loadRow(kEven, col, valid);
+      Value odd = cb.select(hasOdd, loadRow(kOdd, col, valid), zeros);
+      Value both = vector::InterleaveOp::create(b, loc, even, odd);
+      vector::StoreOp::create(b, loc, both, wp, ValueRange{p, cb.add(c, c)});
+    };
+    cb.forLoop(cb.index(0), full, vw, [&](Value c) { packVector(c, Value()); });
+    cb.forLoop(full, partialEnd, vw,
+               [&](Value c) { packVector(c, cb.sub(cols, c)); });
+    cb.forLoop(partialEnd, cb.index(colPad), vw, [&](Value c) {
+      Value both = vector::InterleaveOp::create(b, loc, zeros, zeros);
+      vector::StoreOp::create(b, loc, both, wp, ValueRange{p, cb.add(c, c)});
+    });
+  });
+}
+
+void GemmLowering::emitMicroKernel(const Item &item, Value rb, int64_t rows,
+                                   Value c, Value k0, Value kn, Value wp) {
+  auto vecType = vec::getF32Vector(cb, vw);
+  int64_t nv = item.block.vectors;
+  SmallVector<Value> rowIdx, colIdx;
+  for (int64_t r = 0; r < rows; ++r)
+    rowIdx.push_back(cb.add(rb, cb.index(r)));
+  for (int64_t v = 0; v < nv; ++v)
+    colIdx.push_back(cb.add(c, cb.index(v * vw)));
+  SmallVector<Value> acc;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      acc.push_back(vector::LoadOp::create(b, loc, vecType, item.cs,
+                                           ValueRange{rowIdx[r], colIdx[v]}));
+  Value kx;
+  SmallVector<Value> results = vec::emitBlockLoop(
+      cb, {rows, nv, DotProduct::fma}, kn, acc,
+      [&](Value k) { kx = cb.add(k0, k); },
+      [&](Value k, int64_t v) {
+        return vector::LoadOp::create(b, loc, vecType, wp,
+                                      ValueRange{k, colIdx[v]});
+      },
+      [&](Value k, int64_t r) {
+        Value xs = scalarExt(memref::LoadOp::create(
+            b, loc, item.x,
+            ValueRange{item.batch, cb.add(item.row0, rowIdx[r]), kx}));
+        return vec::broadcast(cb, xs, vw);
+      });
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      vector::StoreOp::create(b, loc, results[r * nv + v], item.cs,
+                              ValueRange{rowIdx[r], colIdx[v]});
+}
+
+void GemmLowering::emitMicroKernelPairs(const Item &item, Value rb,
+                                        int64_t rows, Value c, Value k0,
+                                        Value kn, Value wp) {
+  auto vecType = vec::getF32Vector(cb, vw);
+  int64_t nv = item.block.vectors;
+  vec::RegisterBlock block{rows, nv, DotProduct::bf16_pairs};
+  SmallVector<Value> xRows, rowIdx, pairCols;
+  for (int64_t r = 0; r < rows; ++r) {
+    rowIdx.push_back(cb.add(rb, cb.index(r)));
+    xRows.push_back(cb.add(item.row0, rowIdx.back()));
+  }
+  SmallVector<Value> colIdx;
+  for (int64_t v = 0; v < nv; ++v) {
+    colIdx.push_back(cb.add(c, cb.index(v * vw)));
+    pairCols.push_back(cb.add(colIdx.back(), colIdx.back()));
+  }
+  SmallVector<Value> acc;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      acc.push_back(vector::LoadOp::create(b, loc, vecType, item.cs,
+                                           ValueRange{rowIdx[r], colIdx[v]}));
+  // acc += x[k..k+1] . wp[p] on every (row, vector); `single`: x[k] alone.
+  auto rhs = [&](Value p, int64_t v) {
+    return vec::loadPairs(cb, wp, {p, pairCols[v]}, vw);
+  };
+  auto lhs = [&](Value k, int64_t r, bool single) {
+    return vec::broadcastPair(cb, item.x, {item.batch, xRows[r], k}, vw,
+                              single);
+  };
+  Value pairs = cb.divUI(kn, cb.index(2));
+  Value k;
+  SmallVector<Value> loopResults = vec::emitBlockLoop(
+      cb, block, pairs, acc, [&](Value p) { k = cb.add(k0, cb.add(p, p)); },
+      rhs, [&](Value, int64_t r) { return lhs(k, r, /*single=*/false); });
+  // An odd last k: its row is alone in the last pair.
+  Value odd =
+      cb.cmpI(arith::CmpIPredicate::ne,
+              arith::RemUIOp::create(b, loc, kn, cb.index(2)), cb.index(0));
+  auto ifOdd =
+      scf::IfOp::create(b, loc, ValueRange(loopResults).getTypes(), odd,
+                        /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOdd.thenBlock());
+    Value kLast = cb.add(k0, cb.sub(kn, cb.index(1)));
+    scf::YieldOp::create(
+        b, loc,
+        vec::emitBlockStep(
+            cb, block, loopResults, [&](int64_t v) { return rhs(pairs, v); },
+            [&](int64_t r) { return lhs(kLast, r, /*single=*/true); }));
+    b.setInsertionPointToStart(ifOdd.elseBlock());
+    scf::YieldOp::create(b, loc, loopResults);
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      vector::StoreOp::create(b, loc, ifOdd.getResult(r * nv + v), item.cs,
+                              ValueRange{rowIdx[r], colIdx[v]});
+}
+
+Value GemmLowering::loadBias(const Item &item, int64_t replica, Value wcol,
+                             int64_t lanes, Value valid) {
+  auto biasType = cast<MemRefType>(item.bias.getType());
+  // [replicas, N] biases have a row per replica; [N] ones are indexed by
+  // the output column.
+  SmallVector<Value> prefix;
+  Value col = wcol;
+  if (biasType.getRank() == 2)
+    prefix.push_back(cb.index(replica));
+  else
+    col = cb.add(wcol, cb.index(replica * item.replicaStride));
+  if (valid)
+    return loadTail(item.bias, prefix, col, valid);
+  prefix.push_back(col);
+  return ext(vector::LoadOp::create(
+      b, loc, VectorType::get({lanes}, biasType.getElementType()), item.bias,
+      prefix));
+}
+
+void GemmLowering::emitEpilogue(const Item &item, Value rows, Value col0,
+                                Value cols) {
+  auto vecType = vec::getF32Vector(cb, vw);
+  Type yElt = cast<MemRefType>(item.y.getType()).getElementType();
+  auto yVecType = VectorType::get({vw}, yElt);
+  int64_t yOffset = item.yOffset, stride = item.replicaStride;
+  cb.forLoop(cb.index(0), cols, vw, [&](Value c) {
+    Value valid = cb.sub(cols, c);
+    Value whole = cb.ge(valid, cb.index(vw));
+    Value wcol = cb.add(col0, c);
+    auto ifWhole = scf::IfOp::create(b, loc, whole, /*withElseRegion=*/true);
+    for (bool masked : {false, true}) {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(masked ? ifWhole.elseBlock()
+                                        : ifWhole.thenBlock());
+      for (int64_t replica : item.replicas) {
+        Value ycol = cb.add(wcol, cb.index(yOffset + replica * stride));
+        Value bias = item.bias ? loadBias(item, replica, wcol, vw,
+                                          masked ? valid : Value())
+                               : Value();
+        cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+          Value value = vector::LoadOp::create(b, loc, vecType, item.cs,
+                                               ValueRange{r, c});
+          if (bias)
+            value = cb.fadd(value, bias);
+          Value row = cb.add(item.row0, r);
+          if (masked) {
+            storeTail(value, item.y, ValueRange{item.batch, row}, ycol, valid);
+            return;
+          }
+          if (!yElt.isF32())
+            value = arith::TruncFOp::create(b, loc, yVecType, value);
+          vector::StoreOp::create(b, loc, value, item.y,
+                                  ValueRange{item.batch, row, ycol});
+        });
+      }
+    }
+  });
+}
+
+void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
+                                    Value table) {
+  int64_t half = cast<MemRefType>(table.getType()).getDimSize(2) / 2;
+  // The widest vector that divides the half head.
+  int64_t rw = 1;
+  for (int64_t c : {vw, int64_t(8), int64_t(4), int64_t(2)})
+    if (c <= vw && half % c == 0) {
+      rw = c;
+      break;
+    }
+  auto vecType = vec::getF32Vector(cb, rw);
+  Type yElt = cast<MemRefType>(item.y.getType()).getElementType();
+  auto yVecType = VectorType::get({rw}, yElt);
+  int64_t yOffset = item.yOffset, stride = item.replicaStride;
+  for (int64_t replica : item.replicas) {
+    Value head0 = cb.add(col0, cb.index(yOffset + replica * stride));
+    cb.forLoop(cb.index(0), cb.index(half), rw, [&](Value t) {
+      Value t2 = cb.add(t, cb.index(half));
+      Value bias1, bias2;
+      if (item.bias) {
+        bias1 = loadBias(item, replica, cb.add(col0, t), rw, Value());
+        bias2 = loadBias(item, replica, cb.add(col0, t2), rw, Value());
+      }
+      cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+        Value l = cb.add(item.row0, r);
+        auto load = [&](Value m, ValueRange idx) -> Value {
+          return vector::LoadOp::create(b, loc, vecType, m, idx);
+        };
+        Value x1 = load(item.cs, {r, t}), x2 = load(item.cs, {r, t2});
+        if (bias1) {
+          x1 = cb.fadd(x1, bias1);
+          x2 = cb.fadd(x2, bias2);
+        }
+        Value cos = load(table, {cb.index(0), l, t});
+        Value sin = load(table, {cb.index(0), l, t2});
+        Value y1 = cb.fsub(cb.fmul(x1, cos), cb.fmul(x2, sin));
+        Value y2 = cb.fadd(cb.fmul(x2, cos), cb.fmul(x1, sin));
+        for (auto [value, col] : {std::pair(y1, t), std::pair(y2, t2)}) {
+          if (!yElt.isF32())
+            value = arith::TruncFOp::create(b, loc, yVecType, value);
+          vector::StoreOp::create(
+              b, loc, value, item.y,
+              ValueRange{item.batch, l, cb.add(head0, col)});
+        }
+      });
+    });
+  }
+}
+
+void GemmLowering::emitGemmTile(GemmTileOp op) {
+  Item item{op.getInput(),
+            op.getBias(),
+            op.getOutput(),
+            op.getAccScratch(),
+            op.getBatch(),
+            op.getRowOffset(),
+            {int64_t(op.getBlockRows()), int64_t(op.getBlockVectors()),
+             op.hasPairs() ? DotProduct::bf16_pairs : DotProduct::fma},
+            int64_t(op.getOutputOffset()),
+            int64_t(op.getReplicaStride()),
+            SmallVector<int64_t>(op.getReplicas())};
+  bool pairs = op.hasPairs();
+  int64_t mr = item.block.rows, step = item.block.vectors * vw;
+  int64_t colPad = op.getPaddedColumns(), kc = op.getKBlock();
+  int64_t panelWidth = op.getPanel().getType().getDimSize(1);
+  Value rows = op.getRows(), panel = op.getPanel();
+  auto vecType = vec::getF32Vector(cb, vw);
+  Value zeroVec = arith::ConstantOp::create(
+      b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+  cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+    for (int64_t c = 0; c < colPad; c += vw)
+      vector::StoreOp::create(b, loc, zeroVec, item.cs,
+                              ValueRange{r, cb.index(c)});
+  });
+  // Row blocks of MR rows, then the remaining rows one at a time.
+  Value fullRows =
+      cb.sub(rows, arith::RemUIOp::create(b, loc, rows, cb.index(mr)));
+  ArrayRef<int64_t> segments = op.getSegments();
+  int64_t segmentRow = 0;
+  for (size_t s = 0; s < segments.size(); s += 2) {
+    int64_t start = segments[s], length = segments[s + 1];
+    Value end = cb.index(start + length);
+    cb.forLoop(cb.index(start), end, kc, [&](Value k0) {
+      Value kn = cb.minSI(cb.index(kc), cb.sub(end, k0));
+      // The K-block's rows of the panel (k0 - start is even).
+      Value skipped = cb.sub(k0, cb.index(start));
+      if (pairs)
+        skipped = cb.divUI(skipped, cb.index(2));
+      Value wp = memref::SubViewOp::create(
+          b, loc, panel,
+          ArrayRef<OpFoldResult>{cb.add(cb.index(segmentRow), skipped),
+                                 b.getIndexAttr(0)},
+          ArrayRef<OpFoldResult>{
+              pairs ? cb.divUI(cb.add(kn, cb.index(1)), cb.index(2)) : kn,
+              b.getIndexAttr(panelWidth)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+      auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
+        cb.forLoop(begin, stop, blockRows, [&](Value rb) {
+          cb.forLoop(cb.index(0), cb.index(colPad), step, [&](Value c) {
+            if (pairs)
+              emitMicroKernelPairs(item, rb, blockRows, c, k0, kn, wp);
+            else
+              emitMicroKernel(item, rb, blockRows, c, k0, kn, wp);
+          });
+        });
+      };
+      rowLoop(cb.index(0), fullRows, mr);
+      rowLoop(fullRows, rows, 1);
+    });
+    segmentRow += pairs ? (length + 1) / 2 : length;
+  }
+  if (Value table = op.getRopeTable())
+    emitRopeEpilogue(item, rows, op.getColumnOffset(), table);
+  else
+    emitEpilogue(item, rows, op.getColumnOffset(), op.getColumns());
+}
+
+namespace {
+
+struct LowerPackPanel : OpRewritePattern<PackPanelOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(PackPanelOp op,
+                                PatternRewriter &rewriter) const override {
+    MemRefType panel = op.getPanel().getType();
+    GemmLowering lowering(rewriter, op.getLoc(), op.getVectorWidth());
+    if (panel.getElementType().isBF16())
+      lowering.emitPackPairs(op.getWeight(), op.getRowOffset(), op.getRows(),
+                             op.getColumnOffset(), op.getColumns(),
+                             op.getPanel(), panel.getDimSize(1) / 2);
+    else
+      lowering.emitPack(op.getWeight(), op.getRowOffset(), op.getRows(),
+                        op.getColumnOffset(), op.getColumns(), op.getPanel(),
+                        panel.getDimSize(1));
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+struct LowerGemmTile : OpRewritePattern<GemmTileOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(GemmTileOp op,
+                                PatternRewriter &rewriter) const override {
+    GemmLowering(rewriter, op.getLoc(), op.getVectorWidth()).emitGemmTile(op);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::mha::populateLayerGemmLoweringPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerPackPanel, LowerGemmTile>(patterns.getContext());
+}

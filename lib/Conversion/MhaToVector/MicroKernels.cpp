@@ -1,0 +1,98 @@
+//===- MicroKernels.cpp - Register-blocked vector products ----------------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#include "MicroKernels.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
+
+using namespace mlir;
+using namespace mlir::mha;
+
+VectorType vec::getF32Vector(CodegenBuilder &cb, int64_t n) {
+  return VectorType::get({n}, cb.builder().getF32Type());
+}
+
+VectorType vec::getPairVector(CodegenBuilder &cb, int64_t n) {
+  return VectorType::get({2 * n}, cb.builder().getBF16Type());
+}
+
+Value vec::broadcast(CodegenBuilder &cb, Value scalar, int64_t n) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  return vector::BroadcastOp::create(
+      b, loc, VectorType::get({n}, scalar.getType()), scalar);
+}
+
+Value vec::broadcastPair(CodegenBuilder &cb, Value memref, ValueRange indices,
+                         int64_t vw, bool single) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  Type elt = cast<MemRefType>(memref.getType()).getElementType();
+  Type i32 = b.getI32Type();
+  Value words;
+  if (elt.isF32()) {
+    words = broadcast(cb, memref::LoadOp::create(b, loc, memref, indices), vw);
+  } else if (single) {
+    // Little endian: the element goes to the low half, the first of the
+    // pair.
+    Value h = memref::LoadOp::create(b, loc, memref, indices);
+    h = arith::BitcastOp::create(b, loc, b.getI16Type(), h);
+    words = broadcast(cb, arith::ExtUIOp::create(b, loc, i32, h), vw);
+  } else {
+    Value pair = vector::LoadOp::create(b, loc, VectorType::get({2}, elt),
+                                        memref, indices);
+    pair = vector::BitCastOp::create(b, loc, VectorType::get({1}, i32), pair);
+    words =
+        vector::BroadcastOp::create(b, loc, VectorType::get({vw}, i32), pair);
+  }
+  return vector::BitCastOp::create(b, loc, getPairVector(cb, vw), words);
+}
+
+Value vec::loadPairs(CodegenBuilder &cb, Value memref, ValueRange indices,
+                     int64_t vw) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  return vector::LoadOp::create(b, loc, getPairVector(cb, vw), memref, indices);
+}
+
+SmallVector<Value> vec::emitBlockStep(CodegenBuilder &cb,
+                                      const RegisterBlock &block,
+                                      ValueRange accs,
+                                      function_ref<Value(int64_t)> rhs,
+                                      function_ref<Value(int64_t)> lhs) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  SmallVector<Value> rhsVectors, next;
+  for (int64_t j = 0; j < block.vectors; ++j)
+    rhsVectors.push_back(rhs(j));
+  for (int64_t i = 0; i < block.rows; ++i) {
+    Value a = lhs(i);
+    for (int64_t j = 0; j < block.vectors; ++j) {
+      Value acc = accs[i * block.vectors + j];
+      if (block.dot == DotProduct::bf16_pairs)
+        next.push_back(
+            x86vector::DotBF16Op::create(b, loc, acc, a, rhsVectors[j]));
+      else
+        next.push_back(vector::FMAOp::create(b, loc, a, rhsVectors[j], acc));
+    }
+  }
+  return next;
+}
+
+SmallVector<Value> vec::emitBlockLoop(CodegenBuilder &cb,
+                                      const RegisterBlock &block, Value n,
+                                      ValueRange init,
+                                      function_ref<void(Value)> begin,
+                                      function_ref<Value(Value, int64_t)> rhs,
+                                      function_ref<Value(Value, int64_t)> lhs) {
+  scf::ForOp loop = cb.forLoopCarrying(n, init, [&](Value k, ValueRange accs) {
+    if (begin)
+      begin(k);
+    return emitBlockStep(
+        cb, block, accs, [&](int64_t j) { return rhs(k, j); },
+        [&](int64_t i) { return lhs(k, i); });
+  });
+  return SmallVector<Value>(loop.getResults());
+}

@@ -1,0 +1,80 @@
+//===- GemmOps.cpp - Verifiers of the layer GEMM ops --------------*- C++
+//-*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+
+using namespace mlir;
+using namespace mlir::mha;
+
+/// The padded width P of a panel of `type`: its width, or half of it for
+/// bf16 pairs; fails unless P is static and a multiple of `multiple`.
+static FailureOr<int64_t> verifyPanelWidth(Operation *op, MemRefType type,
+                                           int64_t multiple) {
+  int64_t width = type.getDimSize(1);
+  bool pairs = type.getElementType().isBF16();
+  int64_t padded = pairs ? width / 2 : width;
+  if (ShapedType::isDynamic(width) || (pairs && width % 2 != 0) ||
+      padded % multiple != 0) {
+    op->emitOpError() << "'panel' must have a static width that is a multiple "
+                         "of "
+                      << (pairs ? 2 * multiple : multiple) << ", got " << type;
+    return failure();
+  }
+  return padded;
+}
+
+LogicalResult PackPanelOp::verify() {
+  return verifyPanelWidth(*this, getPanel().getType(), getVectorWidth());
+}
+
+LogicalResult GemmTileOp::verify() {
+  int64_t vw = getVectorWidth(), blockVectors = getBlockVectors();
+  FailureOr<int64_t> padded =
+      verifyPanelWidth(*this, getPanel().getType(), vw * blockVectors);
+  if (failed(padded))
+    return failure();
+  MemRefType acc = getAccScratch().getType();
+  if (acc.getDimSize(1) != *padded || ShapedType::isDynamic(acc.getDimSize(0)))
+    return emitOpError() << "'acc_scratch' must be [R, " << *padded
+                         << "] with a static R, got " << acc;
+  if (hasPairs() && (vw != 16 || getKBlock() % 2 != 0))
+    return emitOpError() << "a bf16 panel (vdpbf16ps micro-kernels) needs "
+                            "16 lanes and an even 'k_block', got "
+                         << vw << " lanes and " << getKBlock();
+  ArrayRef<int64_t> segments = getSegments();
+  if (segments.empty() || segments.size() % 2 != 0)
+    return emitOpError() << "'segments' must be (start, length) pairs, got "
+                         << segments.size() << " values";
+  int64_t panelRows = 0;
+  for (size_t i = 0; i < segments.size(); i += 2) {
+    if (segments[i] < 0 || segments[i + 1] < 1)
+      return emitOpError() << "segment " << i / 2
+                           << " must have a start >= 0 and a length >= 1, "
+                              "got ("
+                           << segments[i] << ", " << segments[i + 1] << ")";
+    panelRows += hasPairs() ? (segments[i + 1] + 1) / 2 : segments[i + 1];
+  }
+  int64_t rows = getPanel().getType().getDimSize(0);
+  if (!ShapedType::isDynamic(rows) && rows != panelRows)
+    return emitOpError() << "'panel' must have the " << panelRows
+                         << " rows of the segments, got " << rows;
+  ArrayRef<int64_t> replicas = getReplicas();
+  if (replicas.empty())
+    return emitOpError() << "'replicas' must list at least one replica";
+  for (size_t i = 0; i < replicas.size(); ++i)
+    if (replicas[i] < 0 || (i > 0 && replicas[i] <= replicas[i - 1]))
+      return emitOpError() << "'replicas' must be increasing and >= 0";
+  if (Value table = getRopeTable()) {
+    int64_t dim = cast<MemRefType>(table.getType()).getDimSize(2);
+    if (ShapedType::isDynamic(dim) || dim % 2 != 0)
+      return emitOpError() << "'rope_table' must have a static even head "
+                              "dim, got "
+                           << table.getType();
+  }
+  return success();
+}

@@ -1,0 +1,162 @@
+//===- LayerGemmPlan.cpp - Work items and packing of layer GEMMs --*- C++
+//-*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// How mha-tile splits a layer's projections: each weight (part) into column
+// blocks, one work item per block and row tile (whole heads where heads
+// matter: RoPE pairs, pruned blocks, replicas); the reduction into the
+// segments of live input blocks; and the weights packed once per call into
+// one panel per block whose K-blocks stay in L2 while the micro-kernels
+// sweep them. Constant weights are packed here, at compile time, exactly as
+// mha.pack_panel packs the others at run time.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileAttention.h"
+#include "TileLayer.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::mha;
+using namespace mlir::mha::layer;
+
+GemmKernel GemmKernel::get(int64_t vectorWidth, bool bf16Pairs) {
+  // 32 vector registers with AVX-512, 16 below: rows x vectors accumulators
+  // plus the weight vectors and one broadcast.
+  return {vectorWidth, 6, vectorWidth >= 16 ? 4 : 2, bf16Pairs};
+}
+
+Type GemmKernel::getPackedType(MLIRContext *ctx) const {
+  return bf16Pairs ? Type(BFloat16Type::get(ctx)) : Type(Float32Type::get(ctx));
+}
+
+LinearPlan layer::planLinear(LinearOp op, const WeightPart &part,
+                             StringRef name) {
+  LinearPlan plan;
+  plan.op = op;
+  plan.weightValue = part.weight;
+  plan.biasValue = part.bias;
+  plan.yOffset = part.column;
+  auto wType = cast<RankedTensorType>(part.weight.getType());
+  plan.k = wType.getDimSize(0);
+  plan.n = wType.getDimSize(1);
+  plan.replicas = op.getReplicas();
+  plan.headDim = op.getHeadDim().value_or(0);
+  // A part is rotated whole or not at all (matchLayer).
+  plan.rope = op.getRopeTheta() &&
+              (!op.getRopeBlocks() ||
+               part.column < int64_t(*op.getRopeBlocks()) * plan.headDim);
+  plan.name = name.str();
+  // Items own whole heads where heads matter (RoPE pairs, pruned blocks).
+  bool byHead = plan.rope || op.getLiveBlocks() || plan.replicas > 1;
+  plan.colBlock = byHead ? plan.headDim : std::min(plan.n, kColumnBlock);
+  if (plan.replicas > 1) {
+    plan.blocks = {0};
+    if (auto live = op.getLiveBlocks())
+      plan.liveReplicas.assign(live->begin(), live->end());
+    else
+      for (int64_t r = 0; r < plan.replicas; ++r)
+        plan.liveReplicas.push_back(r);
+  } else {
+    plan.liveReplicas = {0};
+    if (auto live = op.getLiveBlocks()) {
+      // Live heads of the whole projection, renumbered into the part's.
+      int64_t first = part.column / plan.headDim,
+              end = (part.column + plan.n) / plan.headDim;
+      for (int64_t b : *live)
+        if (b >= first && b < end)
+          plan.blocks.push_back(b - first);
+    } else {
+      for (int64_t c = 0; c * plan.colBlock < plan.n; ++c) // NOLINT
+        plan.blocks.push_back(c);
+    }
+  }
+  // Reduction ranges: contiguous runs of live input blocks.
+  if (auto liveIn = op.getLiveInputBlocks()) {
+    for (int64_t blk : *liveIn) {
+      int64_t start = blk * plan.headDim;
+      if (!plan.segments.empty() &&
+          plan.segments.back().first + plan.segments.back().second == start)
+        plan.segments.back().second += plan.headDim;
+      else
+        plan.segments.push_back({start, plan.headDim});
+    }
+  } else {
+    plan.segments.push_back({0, plan.k});
+  }
+  return plan;
+}
+
+int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
+                           int64_t offset) {
+  bool pairs = kernel.bf16Pairs;
+  plan.colPad = roundUp(plan.colBlock, kernel.vectors * kernel.vw);
+  // The K-block of a panel the micro-kernels sweep stays about 128 KB (L2)
+  // whatever the columns; pairs of rows need an even K-block.
+  int64_t packedBytes = pairs ? 2 : 4;
+  plan.kc =
+      std::clamp<int64_t>(131072 / (packedBytes * plan.colPad), 16, 1024) &
+      ~int64_t(1);
+  plan.packedRows = 0;
+  plan.segmentRows.clear();
+  for (auto [start, length] : plan.segments) {
+    plan.segmentRows.push_back(plan.packedRows);
+    plan.packedRows += pairs ? (length + 1) / 2 : length;
+  }
+  plan.panelWidth = pairs ? 2 * plan.colPad : plan.colPad;
+  plan.panelSize = plan.packedRows * plan.panelWidth;
+  plan.packOffset = offset;
+  return offset + plan.panelSize * int64_t(plan.blocks.size());
+}
+
+DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
+                                            const GemmKernel &kernel) {
+  bool pairs = kernel.bf16Pairs;
+  // W as f32, row-major [K, N].
+  DenseElementsAttr weight = plan.constantWeight;
+  SmallVector<float> w;
+  w.reserve(weight.getNumElements());
+  for (APFloat v : weight.getValues<APFloat>()) {
+    bool lost;
+    v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+    w.push_back(v.convertToFloat());
+  }
+  auto at = [&](int64_t k, int64_t c) { return w[k * plan.n + c]; };
+  int64_t size = plan.panelSize * int64_t(plan.blocks.size());
+  SmallVector<float> packed(size, 0.0f);
+  for (auto [i, block] : llvm::enumerate(plan.blocks)) {
+    int64_t col0 = block * plan.colBlock;
+    int64_t cols = std::min(plan.colBlock, plan.n - col0);
+    float *panel = packed.data() + i * plan.panelSize;
+    for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
+      auto [start, length] = segment;
+      for (int64_t k = 0; k < length; ++k)
+        for (int64_t c = 0; c < cols; ++c) {
+          // Pairs: row k goes to panel row k / 2, lane 2c + k % 2.
+          int64_t r = pairs ? row + k / 2 : row + k;
+          int64_t col = pairs ? 2 * c + k % 2 : c;
+          panel[r * plan.panelWidth + col] = at(start + k, col0 + c);
+        }
+    }
+  }
+  MLIRContext *ctx = weight.getContext();
+  auto tensorType =
+      RankedTensorType::get({1, 1, size}, kernel.getPackedType(ctx));
+  if (!pairs)
+    return DenseElementsAttr::get(tensorType, ArrayRef<float>(packed));
+  SmallVector<APFloat> values;
+  values.reserve(size);
+  for (float f : packed) {
+    APFloat v(f);
+    bool lost;
+    v.convert(APFloat::BFloat(), APFloat::rmNearestTiesToEven, &lost);
+    values.push_back(v);
+  }
+  return DenseElementsAttr::get(tensorType, values);
+}

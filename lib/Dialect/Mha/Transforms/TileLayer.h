@@ -1,0 +1,126 @@
+//===- TileLayer.h - Pieces of mha-tile for layers ----------------*- C++
+//-*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Internal to mha-tile: what the layer driver (TileLayer.cpp) is built
+// from. LayerMatching.cpp finds the parts of an expanded layer and the role
+// of each argument; LayerGemmPlan.cpp splits each projection's weight into
+// the column blocks of work items and plans how they are packed. The vector
+// code of the GEMMs is convert-mha-to-vector's (mha.pack_panel and
+// mha.gemm_tile, lib/Conversion/MhaToVector/LayerGemm.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MHA_LIB_DIALECT_MHA_TRANSFORMS_TILELAYER_H
+#define MHA_LIB_DIALECT_MHA_TRANSFORMS_TILELAYER_H
+
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace mlir::mha::layer {
+
+/// Rows of a projection work item.
+inline constexpr int64_t kProjectionRows = 192;
+/// Rows of a phase whose grid has one tile whatever L.
+inline constexpr int64_t kWholeSequence = int64_t(1) << 40;
+/// Weight columns of an output-projection work item (a multiple of every
+/// ISA's nv * vw). The grid is in the signature, which every ISA's kernel
+/// shares: it must not depend on the ISA.
+inline constexpr int64_t kColumnBlock = 128;
+
+//===----------------------------------------------------------------------===//
+// Matching (LayerMatching.cpp)
+//===----------------------------------------------------------------------===//
+
+/// The value of `v` if an arith.constant with dense elements defines it.
+DenseElementsAttr getDenseConstant(Value v);
+
+/// One part of a projection's weight (all of it, or one operand of the
+/// tensor.concat mha-fuse made) with its bias part and its first column.
+struct WeightPart {
+  Value weight, bias;
+  int64_t column = 0;
+};
+
+/// The parts of `linear`'s weight, in column order.
+SmallVector<WeightPart> getWeightParts(LinearOp linear);
+
+/// The function's parts, found by matchLayer.
+struct LayerParts {
+  SmallVector<LinearOp> projections; // Reading the layer input.
+  AttentionOp attention;
+  LinearOp output;
+};
+
+/// The parts of an expanded layer function; an error (and failure) naming
+/// the first thing mha-tile cannot compile.
+FailureOr<LayerParts> matchLayer(func::FuncOp func);
+
+/// The role of each function argument.
+FailureOr<SmallVector<TensorRole>> getArgumentRoles(func::FuncOp func,
+                                                    const LayerParts &parts);
+
+//===----------------------------------------------------------------------===//
+// GEMM planning (LayerGemmPlan.cpp)
+//===----------------------------------------------------------------------===//
+
+/// The micro-kernels of a layer's GEMMs: `rows` x `vectors` accumulators of
+/// `vw` f32 lanes, FMAs or (bf16Pairs) vdpbf16ps.
+struct GemmKernel {
+  int64_t vw, rows, vectors;
+  bool bf16Pairs;
+
+  static GemmKernel get(int64_t vectorWidth, bool bf16Pairs);
+  /// The element type of the packed weights.
+  Type getPackedType(MLIRContext *ctx) const;
+};
+
+/// One weight (part) of an mha.linear of the layer and how its work is
+/// split.
+struct LinearPlan {
+  LinearOp op;
+  Value weightValue, biasValue; // The function's (bias may be null).
+  int64_t yOffset = 0;          // First column of the part in y.
+  Value x, w, bias, y;          // Kernel memrefs (bias may be null).
+  int64_t k = 0, n = 0, replicas = 1, headDim = 0;
+  int64_t colBlock = 0;        // Weight columns per work item.
+  SmallVector<int64_t> blocks; // The column blocks the grid visits.
+  SmallVector<int64_t> liveReplicas;
+  SmallVector<std::pair<int64_t, int64_t>> segments; // Reduction ranges.
+  bool rope = false;
+  std::string name;
+  // The weights packed once per call (planPacking): one panel
+  // [packedRows, panelWidth] per visited block, at packOffset + i *
+  // panelSize of the packed temporary for blocks[i]; segment s starts at
+  // panel row segmentRows[s].
+  int64_t colPad = 0, kc = 0, packedRows = 0, panelWidth = 0, panelSize = 0;
+  int64_t packOffset = 0;
+  SmallVector<int64_t> segmentRows;
+  // Constant weights are packed at compile time into a global of their
+  // own (offset 0); `panels` is that global or the packed temporary.
+  DenseElementsAttr constantWeight;
+  Value panels;
+};
+
+/// The plan of one projection (its kernel memrefs are set by the caller).
+LinearPlan planLinear(LinearOp op, const WeightPart &part, StringRef name);
+
+/// Sizes the panels of `plan` and places them at `offset` of the packed
+/// weights; returns the offset past them.
+int64_t planPacking(LinearPlan &plan, const GemmKernel &kernel, int64_t offset);
+
+/// The panels of a constant weight, packed now as mha.pack_panel would at
+/// run time: [1, 1, panelSize * blocks] of the kernel's packed type.
+DenseElementsAttr packConstantWeight(const LinearPlan &plan,
+                                     const GemmKernel &kernel);
+
+} // namespace mlir::mha::layer
+
+#endif // MHA_LIB_DIALECT_MHA_TRANSFORMS_TILELAYER_H

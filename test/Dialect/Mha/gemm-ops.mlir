@@ -1,0 +1,138 @@
+// RUN: mha-opt %s -split-input-file -verify-diagnostics | FileCheck %s
+
+// The GEMM work mha-tile emits for a layer's projections print and parse
+// back (their lowering: test/Conversion/MhaToVector/convert-mha-to-vector.mlir).
+// CHECK-LABEL: func.func @gemm_ops
+// CHECK: mha.pack_panel ins(%{{.+}} : memref<64x40xbf16>) outs(%{{.+}} : memref<32x128xbf16>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {vector_width = 16 : i64}
+// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x64xbf16>, memref<32x128xbf16>) bias(%{{.+}} : memref<40xbf16>) rope(%{{.+}} : memref<1x?x16xf32>) outs(%{{.+}} : memref<?x?x40xbf16>) scratch(%{{.+}} : memref<192x64xf32>) at(%{{.+}}, %{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 1024 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+func.func @gemm_ops(%w: memref<64x40xbf16>, %panel: memref<32x128xbf16>, %x: memref<?x?x64xbf16>, %bias: memref<40xbf16>,
+                    %table: memref<1x?x16xf32>, %y: memref<?x?x40xbf16>, %cs: memref<192x64xf32>, %i: index) {
+  mha.pack_panel ins(%w : memref<64x40xbf16>) outs(%panel : memref<32x128xbf16>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xbf16>, memref<32x128xbf16>) bias(%bias : memref<40xbf16>) rope(%table : memref<1x?x16xf32>)
+      outs(%y : memref<?x?x40xbf16>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 1024 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @panel_width(%w: memref<64x40xf32>, %panel: memref<64x40xf32>, %i: index) {
+  // expected-error @+1 {{'panel' must have a static width that is a multiple of 16, got 'memref<64x40xf32>'}}
+  mha.pack_panel ins(%w : memref<64x40xf32>) outs(%panel : memref<64x40xf32>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @pair_panel_width(%w: memref<64x40xbf16>, %panel: memref<32x48xbf16>, %i: index) {
+  // expected-error @+1 {{'panel' must have a static width that is a multiple of 32, got 'memref<32x48xbf16>'}}
+  mha.pack_panel ins(%w : memref<64x40xbf16>) outs(%panel : memref<32x48xbf16>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @vector_width(%w: memref<64x40xf32>, %panel: memref<64x64xf32>, %i: index) {
+  // expected-error @+1 {{attribute 'vector_width' failed to satisfy constraint}}
+  mha.pack_panel ins(%w : memref<64x40xf32>) outs(%panel : memref<64x64xf32>) rows(%i, %i) columns(%i, %i) {vector_width = 0 : i64}
+  return
+}
+
+// -----
+
+func.func @block_width(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{'panel' must have a static width that is a multiple of 48, got 'memref<64x64xf32>'}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 3 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @acc_scratch(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x32xf32>, %i: index) {
+  // expected-error @+1 {{'acc_scratch' must be [R, 64] with a static R, got 'memref<192x32xf32>'}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x32xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @pairs_lanes(%x: memref<?x?x64xbf16>, %panel: memref<32x64xbf16>, %y: memref<?x?x32xbf16>, %cs: memref<192x32xf32>, %i: index) {
+  // expected-error @+1 {{a bf16 panel (vdpbf16ps micro-kernels) needs 16 lanes and an even 'k_block', got 8 lanes and 512}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xbf16>, memref<32x64xbf16>) outs(%y : memref<?x?x32xbf16>) scratch(%cs : memref<192x32xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 2 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 32 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 8 : i64}
+  return
+}
+
+// -----
+
+func.func @odd_k_block(%x: memref<?x?x64xbf16>, %panel: memref<32x128xbf16>, %y: memref<?x?x64xbf16>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{a bf16 panel (vdpbf16ps micro-kernels) needs 16 lanes and an even 'k_block', got 16 lanes and 511}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xbf16>, memref<32x128xbf16>) outs(%y : memref<?x?x64xbf16>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 511 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @segments(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{'segments' must be (start, length) pairs, got 3 values}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 32, 48>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @empty_segment(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{segment 1 must have a start >= 0 and a length >= 1, got (48, 0)}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64, 48, 0>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @panel_rows(%x: memref<?x?x64xbf16>, %panel: memref<32x128xbf16>, %y: memref<?x?x64xbf16>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{'panel' must have the 17 rows of the segments, got 32}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xbf16>, memref<32x128xbf16>) outs(%y : memref<?x?x64xbf16>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 16, 32, 17>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @replicas(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{'replicas' must be increasing and >= 0}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 2, 1>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @no_replica(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{'replicas' must list at least one replica}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @rope_table(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %table: memref<1x?x15xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{'rope_table' must have a static even head dim, got 'memref<1x?x15xf32>'}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) rope(%table : memref<1x?x15xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @bias_rank(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %bias: memref<1x2x64xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{operand #2 must be 1D/2D memref of 32-bit float or 16-bit float or bfloat16 type values, but got 'memref<1x2x64xf32>'}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) bias(%bias : memref<1x2x64xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
