@@ -8,7 +8,7 @@
 include "mlir/Pass/PassBase.td"
 
 def ConvertMhaToVectorPass : Pass<"convert-mha-to-vector"> {
-  let summary = "Lower the tiled online-softmax ops to loops over vectors";
+  let summary = "Lower the tiled online-softmax and layer GEMM ops to loops over vectors";
   let description = [{
     Rewrites `mha.online_softmax_step`, `mha.online_softmax_finalize` and
     `mha.attention_probs` into `scf.for` loops whose bodies work on
@@ -19,6 +19,11 @@ def ConvertMhaToVectorPass : Pass<"convert-mha-to-vector"> {
     `dot = bf16_pairs`: there S = Q.K^T and P.V are `x86vector.avx512.dot`
     (vdpbf16ps) blocks on bf16 pairs, P rounded to bf16 with
     `x86vector.avx512.cvt.packed.f32_to_bf16`.
+
+    A layer's GEMM work, `mha.pack_panel` and `mha.gemm_tile`, becomes the
+    same register-blocked micro-kernels (vector FMAs on f32 panels,
+    `x86vector.avx512.dot` on bf16 pair panels) with the bias, RoPE and
+    narrowing epilogue of each item.
 
     Before:
     ```mlir

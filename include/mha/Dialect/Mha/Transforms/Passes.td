@@ -109,10 +109,12 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
     `mha-emit-entry-points` can export the C function.
 
     A function computing an expanded layer (`mha-expand-layer`) becomes one
-    kernel whose work items belong to phases (`#mha.layer_plan`): the RoPE
-    table, the Q/K/V projections (register-blocked vector FMA GEMMs with
-    bias and RoPE as epilogue), the attention above on `[B, H, L, D]`
-    strided views of the `[B, L, H*D]` f32 temporaries, and the output
+    kernel whose work items belong to phases (`#mha.layer_plan`): the
+    packing of the weight arguments (`mha.pack_panel`), the RoPE table, the
+    Q/K/V projections (one `mha.gemm_tile` per item: register blocking,
+    bias, RoPE and replicas as attributes, lowered to vector micro-kernels
+    by `convert-mha-to-vector`), the attention above on `[B, H, L, D]`
+    strided views of the `[B, L, H*D]` temporaries, and the output
     projection. The kernel takes the phase number before `(b, h, t)`.
 
     Before:
