@@ -103,4 +103,118 @@ def Mha_MicroKernelAttr : AttrDef<Mha_Dialect, "MicroKernel"> {
   let assemblyFormat = "`<` struct(params) `>`";
 }
 
+//===----------------------------------------------------------------------===//
+// The GPU launch description
+//===----------------------------------------------------------------------===//
+
+// What a GPU kernel asks of its tensors; the values are the MHA_GPU_REQ_*
+// bits of include/mha/Runtime/GpuAbi.h (the passes static_assert this). Only
+// the launch description uses it, so it lives beside it.
+def Mha_GpuRequirementsNone : I32BitEnumAttrCaseNone<"none">;
+def Mha_GpuRequirementsAlignedRows : I32BitEnumAttrCaseBit<"aligned_rows", 0>;
+def Mha_GpuRequirementsTensorMaps : I32BitEnumAttrCaseBit<"tensor_maps", 1>;
+def Mha_GpuRequirements : I32BitEnumAttr<"GpuRequirements",
+    "what a GPU kernel requires of its tensors",
+    [Mha_GpuRequirementsNone, Mha_GpuRequirementsAlignedRows,
+     Mha_GpuRequirementsTensorMaps]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::mha";
+}
+
+// A #mha.gpu_kernel parameter printed and parsed with its mnemonic (the
+// default, the stripped `<...>`, says less to a reader).
+class Mha_GpuKernelParameter<string desc>
+    : AttrParameter<"::mlir::mha::GpuKernelAttr", desc> {
+  let printer = "$_printer.printAttribute($_self)";
+  let parser = [{
+    [&]() -> ::mlir::FailureOr<::mlir::mha::GpuKernelAttr> {
+      ::mlir::mha::GpuKernelAttr kernel;
+      if (::mlir::failed($_parser.parseAttribute(kernel)))
+        return ::mlir::failure();
+      return kernel;
+    }()
+  }];
+}
+class Mha_OptionalGpuKernelParameter<string desc>
+    : Mha_GpuKernelParameter<desc> {
+  let defaultValue = cppStorageType # "()";
+}
+
+def Mha_GpuKernelAttr : AttrDef<Mha_Dialect, "GpuKernel"> {
+  let mnemonic = "gpu_kernel";
+  let summary = "one GPU kernel and how to launch it";
+  let description = [{
+    The kernel `name` of `gpu.module @module` (after `gpu-module-to-binary`,
+    of the `gpu.binary` of that name), launched with `block_threads` threads
+    per block and `shared_bytes` bytes of dynamic shared memory on the grid
+    `(ceil(Lq / rows_per_block), Hq / heads_per_block, B)`: each block
+    computes `rows_per_block` query rows of each of `heads_per_block` query
+    heads of one KV group. `requirements` says what the kernel needs of a
+    call's tensors (`aligned_rows`: q, k and v rows start on 16-byte
+    boundaries; `tensor_maps`: it takes the device address of k's and v's
+    TMA tensor maps, boxes of `tma_box_rows` keys, as one more parameter).
+    These are the fields of `mha_gpu_kernel` (include/mha/Runtime/GpuAbi.h).
+
+    ```mlir
+    #mha.gpu_kernel<module = "mha_kernels", name = "f__kernel",
+                    block_threads = 128, shared_bytes = 69632,
+                    rows_per_block = 32, heads_per_block = 4,
+                    requirements = aligned_rows>
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"gpu.module (gpu.binary) holding the kernel">:$module,
+    StringRefParameter<"kernel (gpu.func) name">:$name,
+    "int32_t":$block_threads,
+    "int32_t":$shared_bytes,
+    "int32_t":$rows_per_block,
+    "int32_t":$heads_per_block,
+    EnumParameter<Mha_GpuRequirements>:$requirements,
+    DefaultValuedParameter<"int32_t", "0",
+                           "keys per TMA box (with tensor_maps)">:$tma_box_rows
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Mha_GpuLaunchAttr : AttrDef<Mha_Dialect, "GpuLaunch"> {
+  let mnemonic = "gpu_launch";
+  let summary = "how to launch the GPU kernels of an exported function";
+  let description = [{
+    Attached by `convert-mha-to-nvvm` (as `mha.gpu_launch`, beside
+    `mha.entry_point`) to the declaration it leaves for each exported
+    function; `mha-emit-gpu-entry-points` turns it into the function's
+    `mha_gpu_kernel` descriptors. `kernel` is the portable kernel (every
+    chip); `fallback_kernel`, in the same module with the same launch shape
+    and no requirements, is launched when a call's rows are not 16-byte
+    aligned. `sm90a_kernel`, when present, is the warpgroup-MMA kernel of
+    its own sm_90a-only module: the runtime launches it on compute
+    capability 9.0 and `kernel` elsewhere.
+
+    ```mlir
+    #mha.gpu_launch<
+      kernel = #mha.gpu_kernel<module = "mha_kernels", name = "f__kernel",
+                               block_threads = 128, shared_bytes = 73728,
+                               rows_per_block = 128, heads_per_block = 1,
+                               requirements = aligned_rows>,
+      fallback_kernel = "f__kernel_unaligned",
+      sm90a_kernel = #mha.gpu_kernel<module = "mha_kernels_sm90a",
+                                     name = "f__kernel_sm90a",
+                                     block_threads = 384,
+                                     shared_bytes = 164896,
+                                     rows_per_block = 128, heads_per_block = 1,
+                                     requirements = "aligned_rows|tensor_maps",
+                                     tma_box_rows = 128>>
+    ```
+  }];
+  let parameters = (ins
+    Mha_GpuKernelParameter<"the portable kernel">:$kernel,
+    StringRefParameter<"the kernel for rows that are not 16-byte aligned",
+                       [{""}]>:$fallback_kernel,
+    Mha_OptionalGpuKernelParameter<"the sm_90a kernel">:$sm90a_kernel
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // MHA_DIALECT_MHA_ATTRS_TD

@@ -50,15 +50,18 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
   let summary = "Lower exported mha.attention functions to tensor-core GPU kernels";
   let description = [{
     For each public function computing one `mha.attention` (the functions
-    `mha-compile` exports), builds a `gpu.module @<name>__gpu` holding
-    `gpu.func @<name>__kernel`: a FlashAttention-2 style kernel on
-    `nvvm.mma.sync` m16n8k16 (f16/bf16 operands, f32 accumulation),
-    `nvgpu.ldmatrix` fragments and `nvgpu.device_async_copy` (cp.async)
-    double buffering of K/V tiles, online softmax in registers with
-    `ex2.approx` and quad shuffles. One CTA computes the query rows of one
-    (batch, head, q-tile); each head visits only the key tiles its causal
-    mask, windows and sinks can make visible, so multi-scale heads run in one
-    launch and a local head costs what its window costs.
+    `mha-compile` exports), builds `gpu.func @<name>__kernel` in
+    `gpu.module @mha_kernels` (one module for every function of the spec):
+    a FlashAttention-2 style kernel on `nvvm.mma.sync` m16n8k16 (f16/bf16
+    operands, f32 accumulation), `nvgpu.ldmatrix` fragments and
+    `nvgpu.device_async_copy` (cp.async) double buffering of K/V tiles,
+    online softmax in registers with `ex2.approx` and quad shuffles. One
+    CTA computes the query rows of one (batch, head block, q-tile); each
+    head visits only the key tiles its causal mask, windows and sinks can
+    make visible, so multi-scale heads run in one launch and a local head
+    costs what its window costs. `@<name>__kernel_unaligned` is the same
+    kernel for tensors whose rows are not 16-byte aligned (element loads
+    instead of cp.async).
 
     With `sm90a`, functions whose head dims are multiples of 64 also get
     `@<name>__kernel_sm90a` in `gpu.module @mha_kernels_sm90a` (compiled
@@ -69,12 +72,30 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
     compute capability 9.0 and the portable kernel elsewhere.
 
     The function itself becomes a private declaration carrying
-    `mha.entry_point` (the C signature) and `mha.gpu_launch` (kernel name,
-    block size, dynamic shared memory, requirements), which
+    `mha.entry_point` (`#mha.entry_point`: the C signature) and
+    `mha.gpu_launch`, a `#mha.gpu_launch` naming each kernel with how to
+    launch it (`#mha.gpu_kernel`: module, block threads, dynamic shared
+    memory, rows and heads per block, requirements, TMA box), which
     `mha-emit-gpu-entry-points` turns into the exported host function once
-    the gpu.module is serialised. The kernel's parameters are the memref
-    descriptors of the tensors, then a `memref<?xi8>` runtime head mask
+    the modules are serialised. The kernels' parameters are the memref
+    descriptors of the tensors, then a `memref<?xi8>` runtime head mask,
+    then for TMA kernels the tensor maps' device address
     (include/mha/Runtime/GpuAbi.h).
+
+    ```mlir
+    func.func private @f() attributes {
+      mha.entry_point = #mha.entry_point<name = "f", ...>,
+      mha.gpu_launch = #mha.gpu_launch<
+        kernel = #mha.gpu_kernel<module = "mha_kernels", name = "f__kernel",
+                                 block_threads = 128, shared_bytes = 69632,
+                                 rows_per_block = 128, heads_per_block = 1,
+                                 requirements = aligned_rows>,
+        fallback_kernel = "f__kernel_unaligned">}
+    gpu.module @mha_kernels {
+      gpu.func @f__kernel(...) kernel { ... nvvm.mma.sync ... }
+      gpu.func @f__kernel_unaligned(...) kernel { ... }
+    }
+    ```
   }];
   let options = [
     Option<"warps", "warps", "int64_t", /*default=*/"4",
@@ -145,13 +166,19 @@ def MhaEmitGpuEntryPointsPass
   let description = [{
     Runs after `gpu-module-to-binary`. For each declaration that
     `convert-mha-to-nvvm` left (marked `mha.entry_point` and
-    `mha.gpu_launch`), embeds the objects of its `gpu.binary` (PTX, and
-    cubins when made) as constant data, emits an `mha_gpu_kernel`
-    descriptor (include/mha/Runtime/GpuAbi.h: kernel name, block size,
-    dynamic shared memory, images per chip), the signature table, and the
-    exported `mha_status name(const DLTensor *..., const mha_options *)`,
-    which calls `mha_rt_cuda_launch`. The declarations and binaries are
-    erased: what remains is host LLVM dialect.
+    `mha.gpu_launch = #mha.gpu_launch<...>`), embeds the objects of the
+    `gpu.binary` of each kernel's module (PTX, and cubins when made; each
+    binary once) as constant data, emits an `mha_gpu_kernel` descriptor per
+    kernel (include/mha/Runtime/GpuAbi.h: kernel name, block size, dynamic
+    shared memory, rows and heads per block, requirements, images per chip;
+    the unaligned fallback, and the sm_90a kernel pointing to the fallback
+    and to the portable kernel), the signature table, and the exported
+    `mha_status name(const DLTensor *..., const mha_options *)`, which calls
+    `mha_rt_cuda_launch` with the first kernel's descriptor. The
+    declarations and binaries are erased: what remains is host LLVM
+    dialect. A declaration without `mha.entry_point`, a `mha.gpu_launch`
+    that is not a `#mha.gpu_launch`, or a kernel whose module has no
+    `gpu.binary` is an error.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

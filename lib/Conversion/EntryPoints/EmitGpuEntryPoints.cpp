@@ -4,9 +4,9 @@
 //
 // The host side of a GPU library: the device objects of each kernel become
 // constant data the runtime hands to the CUDA driver, described by an
-// mha_gpu_kernel (include/mha/Runtime/GpuAbi.h), and the exported function
-// passes it to mha_rt_cuda_launch with the same signature table as the CPU
-// path.
+// mha_gpu_kernel (include/mha/Runtime/GpuAbi.h) built from the declaration's
+// #mha.gpu_launch, and the exported function passes it to
+// mha_rt_cuda_launch with the same signature table as the CPU path.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +23,9 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
 #include "llvm/ADT/MapVector.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "mha-emit-gpu-entry-points"
 
 namespace mlir::mha {
 #define GEN_PASS_DEF_MHAEMITGPUENTRYPOINTSPASS
@@ -70,9 +73,9 @@ void buildConstant(OpBuilder &b, Location loc, ModuleOp module, Type type,
                    StringRef symbol, function_ref<Value(OpBuilder &)> init) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
-  auto global = LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
-                                       LLVM::Linkage::Internal, symbol,
-                                       Attribute());
+  auto global =
+      LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
+                             LLVM::Linkage::Internal, symbol, Attribute());
   Block *block = b.createBlock(&global.getInitializerRegion());
   OpBuilder ib = OpBuilder::atBlockBegin(block);
   LLVM::ReturnOp::create(ib, loc, init(ib));
@@ -94,46 +97,33 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   ModuleOp module = getOperation();
   Location loc = decl.getLoc();
   auto entry = decl->getAttrOfType<EntryPointAttr>("mha.entry_point");
-  auto launch = decl->getAttrOfType<DictionaryAttr>(kGpuLaunchAttrName);
-  auto moduleName = launch ? launch.getAs<StringAttr>("module") : nullptr;
-  auto kernelName = launch ? launch.getAs<StringAttr>("kernel") : nullptr;
-  auto getInt = [&](StringRef key) -> int32_t {
-    auto a = launch.getAs<IntegerAttr>(key);
-    return a ? static_cast<int32_t>(a.getInt()) : -1;
-  };
-  if (!entry || !moduleName || !kernelName || getInt("block_threads") <= 0 ||
-      getInt("heads_per_block") <= 0 ||
-      getInt("shared_bytes") < 0 || getInt("rows_per_block") <= 0 ||
-      getInt("requirements") < 0)
-    return decl.emitError() << "malformed '" << kGpuLaunchAttrName
-                            << "' or missing 'mha.entry_point'";
-  auto binary = module.lookupSymbol<gpu::BinaryOp>(moduleName);
-  if (!binary)
+  if (!entry)
+    return decl.emitError() << "a GPU launch declaration needs "
+                            << "'mha.entry_point' (its C signature)";
+  auto launch = decl->getAttrOfType<GpuLaunchAttr>(kGpuLaunchAttrName);
+  if (!launch)
     return decl.emitError()
-           << "no gpu.binary '" << moduleName.getValue()
-           << "': serialise the kernels (gpu-module-to-binary) first";
-
-  FailureOr<std::pair<std::string, int32_t>> images = emitImages(binary);
+           << "'" << kGpuLaunchAttrName << "' must be a #mha.gpu_launch";
+  // The images of each kernel's serialised module.
+  auto imagesOf =
+      [&](GpuKernelAttr kernel) -> FailureOr<std::pair<std::string, int32_t>> {
+    auto binary = module.lookupSymbol<gpu::BinaryOp>(kernel.getModule());
+    if (!binary)
+      return decl.emitError()
+             << "no gpu.binary '" << kernel.getModule() << "' for kernel '"
+             << kernel.getName()
+             << "': serialise the kernels (gpu-module-to-binary) first";
+    return emitImages(binary);
+  };
+  GpuKernelAttr portable = launch.getKernel();
+  GpuKernelAttr sm90a = launch.getSm90aKernel();
+  FailureOr<std::pair<std::string, int32_t>> images = imagesOf(portable);
   if (failed(images))
     return failure();
-  // The sm_90a kernel's own images, when the function has one.
-  auto archModuleName = launch.getAs<StringAttr>("arch_module");
-  auto archKernelName = launch.getAs<StringAttr>("arch_kernel");
-  FailureOr<std::pair<std::string, int32_t>> archImages = failure();
-  if (archModuleName || archKernelName) {
-    auto archBinary =
-        archModuleName ? module.lookupSymbol<gpu::BinaryOp>(archModuleName)
-                       : nullptr;
-    if (!archBinary || !archKernelName ||
-        getInt("arch_block_threads") <= 0 || getInt("arch_shared_bytes") < 0 ||
-        getInt("arch_rows_per_block") <= 0 ||
-        getInt("arch_heads_per_block") <= 0 ||
-        getInt("arch_requirements") < 0 || getInt("arch_tma_box_rows") < 0)
-      return decl.emitError()
-             << "malformed sm_90a kernel in '" << kGpuLaunchAttrName
-             << "' or its gpu.binary is missing";
-    archImages = emitImages(archBinary);
-    if (failed(archImages))
+  FailureOr<std::pair<std::string, int32_t>> sm90aImages = failure();
+  if (sm90a) {
+    sm90aImages = imagesOf(sm90a);
+    if (failed(sm90aImages))
       return failure();
   }
   HostGlue glue(module, entry, loc);
@@ -147,9 +137,8 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   auto kernelType = LLVM::LLVMStructType::getLiteral(
       ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, i32, i32});
   auto emitDescriptor = [&](StringRef suffix, StringRef function,
-                            int32_t threads, int32_t sharedBytes,
-                            int32_t rowsPerBlock, int32_t headsPerBlock,
-                            int32_t requirements, int32_t tmaBoxRows,
+                            GpuKernelAttr kernel, GpuRequirements requirements,
+                            int32_t tmaBoxRows,
                             const std::pair<std::string, int32_t> &imageList,
                             StringRef fallbackDesc, StringRef portableDesc) {
     std::string nameSymbol =
@@ -160,43 +149,40 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
         return symbol.empty() ? LLVM::ZeroOp::create(ib, loc, ptr).getResult()
                               : glue.addressOf(ib, symbol);
       };
-      SmallVector<Value> fields{glue.addressOf(ib, nameSymbol),
-                                glue.constI32(ib, threads),
-                                glue.constI32(ib, sharedBytes),
-                                glue.constI32(ib, rowsPerBlock),
-                                glue.constI32(ib, requirements),
-                                glue.constI32(ib, imageList.second),
-                                glue.constI32(ib, headsPerBlock),
-                                glue.addressOf(ib, imageList.first),
-                                pointerTo(fallbackDesc),
-                                pointerTo(portableDesc),
-                                glue.constI32(ib, tmaBoxRows),
-                                glue.constI32(ib, 0)};
+      SmallVector<Value> fields{
+          glue.addressOf(ib, nameSymbol),
+          glue.constI32(ib, kernel.getBlockThreads()),
+          glue.constI32(ib, kernel.getSharedBytes()),
+          glue.constI32(ib, kernel.getRowsPerBlock()),
+          glue.constI32(ib, static_cast<int32_t>(requirements)),
+          glue.constI32(ib, imageList.second),
+          glue.constI32(ib, kernel.getHeadsPerBlock()),
+          glue.addressOf(ib, imageList.first),
+          pointerTo(fallbackDesc),
+          pointerTo(portableDesc),
+          glue.constI32(ib, tmaBoxRows),
+          glue.constI32(ib, 0)};
       return buildAggregate(ib, loc, kernelType, fields);
     });
     return desc;
   };
-  int32_t threads = getInt("block_threads");
-  int32_t sharedBytes = getInt("shared_bytes");
-  int32_t rows = getInt("rows_per_block"), heads = getInt("heads_per_block");
+  // The fallback launches like the portable kernel, without requirements.
   std::string fallbackDesc;
-  if (auto fallback = launch.getAs<StringAttr>("fallback_kernel"))
-    fallbackDesc = emitDescriptor("gpu_kernel_fallback", fallback.getValue(),
-                                  threads, sharedBytes, rows, heads,
-                                  /*requirements=*/0, 0, *images, "", "");
+  if (!launch.getFallbackKernel().empty())
+    fallbackDesc =
+        emitDescriptor("gpu_kernel_fallback", launch.getFallbackKernel(),
+                       portable, GpuRequirements::none, 0, *images, "", "");
   std::string kernelDesc = emitDescriptor(
-      "gpu_kernel", kernelName.getValue(), threads, sharedBytes, rows, heads,
-      getInt("requirements"), 0, *images, fallbackDesc, "");
-  if (succeeded(archImages))
-    kernelDesc = emitDescriptor(
-        "gpu_kernel_sm90a", archKernelName.getValue(),
-        getInt("arch_block_threads"), getInt("arch_shared_bytes"),
-        getInt("arch_rows_per_block"), getInt("arch_heads_per_block"),
-        getInt("arch_requirements"), getInt("arch_tma_box_rows"), *archImages,
-        fallbackDesc, kernelDesc);
+      "gpu_kernel", portable.getName(), portable, portable.getRequirements(),
+      portable.getTmaBoxRows(), *images, fallbackDesc, "");
+  if (sm90a)
+    kernelDesc = emitDescriptor("gpu_kernel_sm90a", sm90a.getName(), sm90a,
+                                sm90a.getRequirements(), sm90a.getTmaBoxRows(),
+                                *sm90aImages, fallbackDesc, kernelDesc);
 
   // The declaration is replaced by the exported function of the same name.
-  StringRef name = entry.getName();
+  LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": @" << entry.getName()
+                          << " launches " << kernelDesc << "\n");
   decl.erase();
   if (failed(glue.emitExported("mha_rt_cuda_launch", [&](OpBuilder &eb) {
         return glue.addressOf(eb, kernelDesc);
@@ -204,7 +190,6 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
     return failure();
   // mha-compile's header writer reads the C signature from here.
   glue.exportedFunction->setAttr("mha.entry_point", entry);
-  (void)name;
   return success();
 }
 
@@ -223,10 +208,10 @@ MhaEmitGpuEntryPointsPass::emitImages(gpu::BinaryOp binary) {
   auto bytesGlobal = [&](StringRef symbol, StringRef data) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(module.getBody());
-    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(),
-                                                            data.size()),
-                           /*isConstant=*/true, LLVM::Linkage::Internal,
-                           symbol, b.getStringAttr(data));
+    LLVM::GlobalOp::create(b, loc,
+                           LLVM::LLVMArrayType::get(b.getI8Type(), data.size()),
+                           /*isConstant=*/true, LLVM::Linkage::Internal, symbol,
+                           b.getStringAttr(data));
   };
   SmallVector<Image> images;
   for (Attribute a : binary.getObjectsAttr()) {
@@ -236,8 +221,8 @@ MhaEmitGpuEntryPointsPass::emitImages(gpu::BinaryOp binary) {
       return binary.emitError() << "only NVVM targets are supported";
     FailureOr<std::pair<int32_t, bool>> chip = parseChip(target.getChip());
     if (failed(chip))
-      return binary.emitError() << "cannot parse chip '" << target.getChip()
-                                << "'";
+      return binary.emitError()
+             << "cannot parse chip '" << target.getChip() << "'";
     Image image;
     std::tie(image.sm, image.archSpecific) = *chip;
     std::string bytes = object.getObject().getValue().str();
@@ -260,8 +245,8 @@ MhaEmitGpuEntryPointsPass::emitImages(gpu::BinaryOp binary) {
   }
   if (images.empty())
     return binary.emitError() << "has no device objects";
-  auto imageType = LLVM::LLVMStructType::getLiteral(
-      ctx, {i32, i32, i32, i32, ptr, i64});
+  auto imageType =
+      LLVM::LLVMStructType::getLiteral(ctx, {i32, i32, i32, i32, ptr, i64});
   auto imagesType = LLVM::LLVMArrayType::get(imageType, images.size());
   auto constI32 = [&](OpBuilder &ib, int64_t v) -> Value {
     return LLVM::ConstantOp::create(ib, loc, i32, ib.getI32IntegerAttr(v));
@@ -271,8 +256,10 @@ MhaEmitGpuEntryPointsPass::emitImages(gpu::BinaryOp binary) {
     SmallVector<Value> entries;
     for (const Image &image : images) {
       SmallVector<Value> fields{
-          constI32(ib, image.sm), constI32(ib, image.archSpecific),
-          constI32(ib, image.format), constI32(ib, 0),
+          constI32(ib, image.sm),
+          constI32(ib, image.archSpecific),
+          constI32(ib, image.format),
+          constI32(ib, 0),
           LLVM::AddressOfOp::create(ib, loc, ptr, image.symbol),
           LLVM::ConstantOp::create(ib, loc, i64,
                                    ib.getI64IntegerAttr(image.size))};

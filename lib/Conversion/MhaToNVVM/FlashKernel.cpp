@@ -12,7 +12,7 @@
 //   S = Q.K^T     m16n8k16 MMAs, K fragments by ldmatrix (shared by the
 //                 warp's row tiles)
 //   score mods    scale/temperature, softcap, ALiBi in f32 registers; the
-//                 masks only on tiles a mask edge crosses
+//                 masks only on tiles a mask edge crosses (ScoreMods.cpp)
 //   softmax       base 2, row max by quad shuffles, ex2.approx
 //   O += P.V      P re-packed from the S accumulators as A fragments
 //                 (FlashAttention-2's register reuse), V by ldmatrix.trans
@@ -27,22 +27,26 @@
 // warpgroup streams K/V by TMA through mbarrier-guarded stages
 // (docs/gpu.md describes both).
 //
+// The instructions are built by PtxBuilder.cpp, the shared-memory tiles
+// and row copies by SharedTiles.cpp, the score modifiers and per-head
+// parameters by ScoreMods.cpp; this file is the kernel's driver.
+//
 //===----------------------------------------------------------------------===//
 
 #include "FlashKernel.h"
+#include "PtxBuilder.h"
+#include "ScoreMods.h"
+#include "SharedTiles.h"
 
-#include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
+#include "mha/Codegen/Builder.h"
+#include "mha/Codegen/Constants.h"
+#include "mha/Codegen/KeyVisibility.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
-#include <cmath>
 #include <limits>
 
 using namespace mlir;
@@ -50,1115 +54,662 @@ using namespace mlir::mha;
 
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-constexpr int64_t kWarpSize = 32;
-
-/// The per-head values a row tile needs.
-struct HeadParams {
-  Value head, scoreScale, alibiSlope, windowLeft, windowRight, alive;
-};
-
-/// The four f32 accumulators of one 16x8 MMA tile held by a thread:
-/// elements (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1). wgmma's m64nN
-/// accumulators have the same layout per warp, one Frag per 8 columns.
-using Frag = std::array<Value, 4>;
-
-/// A tile of shared memory: `stages` copies of `rows` x width elements.
-/// Padded tiles are [stage, row, col] views; swizzled ones (wgmma) live in
-/// one flat buffer at `offset` elements, each stage split into 64-column
-/// atoms of `rows` x 128 bytes whose 16-byte chunks are XOR-swizzled by
-/// row % 8 (the 128-byte swizzle of wgmma descriptors and TMA).
-struct SmemTile {
-  Value mem;
-  int64_t offset = 0, stageElems = 0, rows = 0;
-  bool swizzled = false;
-};
+/// Per row tile m, the loop state holds at m * stateSize the running max
+/// of rows g and g + 8 (base 2), their partial sums, then the O
+/// accumulators.
+constexpr int64_t kMaxOffset = 0, kSumOffset = 2, kAccOffset = 4;
 
 class FlashKernelEmitter {
 public:
   FlashKernelEmitter(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
                      const FlashKernelConfig &config,
-                     const AttentionVariant &variant, StringRef prefix)
-      : b(b), loc(loc), w(b, loc, module, prefix), cfg(config),
-        variant(variant) {
-    f32 = b.getF32Type();
-    i32 = b.getI32Type();
-    elt = cfg.elementType;
-    pair = VectorType::get({2}, elt);
-  }
+                     const AttentionVariant &variant,
+                     const FlashKernelArgs &args, StringRef prefix)
+      : b(b), loc(loc), cb(b, loc), ptx(cb, config.elementType), module(module),
+        cfg(config), variant(variant), args(args), prefix(prefix),
+        mt(cfg.rowTilesPerWarp), sTiles(cfg.cols / 8), oTiles(cfg.valueDim / 8),
+        stateSize(kAccOffset + oTiles * 4) {}
 
-  void emit(gpu::GPUFuncOp func, const FlashKernelArgs &args);
+  void emit();
 
 private:
-  // Small helpers.
-  Value idx(int64_t v) { return w.index(v); }
-  Value cf(float v) { return w.f32(v); }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
-  // Intrinsics rather than arith/math ops, which convert-gpu-to-nvvm would
-  // turn into libdevice calls (no CUDA toolkit is needed for the PTX).
-  Value fmax(Value x, Value y) {
-    return LLVM::CallIntrinsicOp::create(b, loc, f32,
-                                         b.getStringAttr("llvm.maxnum.f32"),
-                                         ValueRange{x, y})
-        .getResult(0);
-  }
-  Value intrinsic(StringRef name, Value x) {
-    return LLVM::CallIntrinsicOp::create(b, loc, f32, b.getStringAttr(name),
-                                         ValueRange{x})
-        .getResult(0);
-  }
-  Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", x); }
-  Value log2(Value x) { return intrinsic("llvm.nvvm.lg2.approx.ftz.f", x); }
-  /// tanh.approx.f32 (sm_75+): NVPTX selects it for an afn llvm.tanh.
-  Value tanh(Value x) {
-    return LLVM::CallIntrinsicOp::create(
-               b, loc, f32, b.getStringAttr("llvm.tanh.f32"), ValueRange{x},
-               LLVM::FastmathFlagsAttr::get(b.getContext(),
-                                            LLVM::FastmathFlags::afn))
-        .getResult(0);
-  }
-  Value quadReduce(Value x, bool isMax);
-  Value ceilDiv(Value x, int64_t d) {
-    return arith::DivUIOp::create(b, loc, w.add(x, idx(d - 1)), idx(d));
-  }
+  // The block: its threads, rows, heads and key tiles.
+  void emitThreadIds();
+  void emitRowsAndHeads();
+  void emitKeyTileRanges();
+  /// Key tile i covers keys [start, end): the sink tiles, then the window's.
+  std::pair<Value, Value> tileBounds(Value i);
 
-  /// A pair of 16-bit elements as an mma.sync operand register.
-  Value asOperand(Value pairValue) {
-    if (elt.isBF16())
-      return LLVM::BitcastOp::create(b, loc, i32, pairValue);
-    return pairValue;
+  // Before the key loop.
+  void emitPrologue();
+  void loadKV(Value i, Value stage);
+  /// The shared barriers of the TMA pipeline, set up by thread 0.
+  void initBarriers();
+  void loadQFragments();
+  /// The A fragments of 16-column chunk c of row tile m of the warp.
+  SmallVector<Value> qFragment(int64_t m, int64_t c);
+
+  // The key loop.
+  scf::ForOp emitKeyLoop();
+  SmallVector<Value> emitKeyTile(Value i, ValueRange state);
+  using Scores = SmallVector<SmallVector<Frag>>; // [row tile][8 keys]
+  Scores scoresMma(Value stage);
+  Scores scoresWgmma(Value stage64);
+  /// Scale, softcap, ALiBi; the masks only where a mask edge or the end of
+  /// the keys crosses the tile.
+  ValueRange modifyScores(const Scores &s, Value i, Value j0, Value jEnd);
+  /// The online softmax of scores `x`: the new loop state (O rescaled, not
+  /// yet accumulated) and the probabilities `p`.
+  SmallVector<Value> softmax(ValueRange state, ValueRange x,
+                             SmallVector<Value> &p);
+  /// P[i], P[i + 1] of row tile m, key tile t, element e as an MMA operand.
+  Value packP(ArrayRef<Value> p, int64_t m, int64_t t, int64_t e);
+  void accumulateMma(ArrayRef<Value> p, SmallVector<Value> &state, Value stage);
+  void accumulateWgmma(ArrayRef<Value> p, SmallVector<Value> &state,
+                       Value stage64);
+  void releaseStage(Value stage);
+
+  // After it.
+  void emitEpilogue(ValueRange result);
+  void storeRow(ValueRange result, int64_t m, int64_t half, Value colBase);
+  void emitProducer();
+
+  RowCopier copier() { return RowCopier(cb, cfg, tid); }
+  /// `base + stage * stageBytes` (i64 shared addresses).
+  Value stageAddr(Value base, Value stage64, int64_t stageBytes) {
+    return cb.add(base, cb.mul(stage64, ptx.i64(stageBytes)));
   }
-  /// ldmatrix of `tiles` 8x8 matrices of `smem` at this lane's row/col;
-  /// returns one operand register per matrix.
-  SmallVector<Value> ldmatrix(Value smem, ValueRange indices, int64_t tiles,
-                              bool transpose);
-  Frag mma(ArrayRef<Value> a, ArrayRef<Value> bRegs, const Frag &c);
-
-  /// Copies `numRows` rows of `width` elements of `src` (a [rows, width]
-  /// subview starting at `srcRow0`, rows >= `srcRows` zero-filled) into
-  /// `dst[stage]` with 16-byte cp.async.
-  void copyRows(Value src, ValueRange srcPrefix, Value srcRow0, Value srcRows,
-                const SmemTile &dst, Value stage, int64_t numRows,
-                int64_t width, int64_t dstRow0 = 0);
-  /// The indices of element (row, col) of `tile[stage]`; `col` is a
-  /// multiple of 8.
-  SmallVector<Value> smemIndex(const SmemTile &tile, Value stage, Value row,
-                               Value col);
-
-  /// A PTX statement with side effects and no results.
-  void ptx(StringRef text, StringRef constraints, ValueRange operands) {
-    LLVM::InlineAsmOp::create(
-        b, loc, TypeRange{}, operands, text, constraints,
-        /*has_side_effects=*/true, /*is_align_stack=*/false,
-        LLVM::TailCallKind::None,
-        LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
-        /*operand_attrs=*/ArrayAttr());
+  Value plus(Value addr, int64_t bytes) {
+    return bytes ? cb.add(addr, ptx.i64(bytes)) : addr;
   }
-  /// Spins until the phase of parity `parity` (i32) of the mbarrier at
-  /// shared address `bar` (i32) has completed.
-  void mbarrierWait(Value bar, Value parity) {
-    ptx("{\n.reg .pred done;\nmha_wait_${:uid}:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 done, [$0], $1;\n"
-        "@!done bra mha_wait_${:uid};\n}",
-        "r,r", ValueRange{bar, parity});
-  }
-  Value i32Of(Value index) {
-    return arith::IndexCastOp::create(b, loc, i32, index);
-  }
-
-  /// wgmma matrix descriptor of a 128-byte-swizzled operand at shared
-  /// address `addr` (i64): `lbo` and `sbo` are the byte strides between
-  /// 64-column atoms and between 8-row groups.
-  Value wgmmaDescriptor(Value addr, int64_t lbo, int64_t sbo);
-  /// acc += A.B on the warpgroup, one k16 step per entry of `bDescs`, with
-  /// A from descriptors (`aDescs`) or registers (`aRegs`, four i32 per
-  /// step); N = acc.size() * 2 columns. One asm statement from fence to
-  /// wait, so that nothing reads the accumulators before the MMAs are done.
-  SmallVector<Value> warpgroupMma(ArrayRef<Value> acc,
-                                  ArrayRef<Value> aDescs,
-                                  ArrayRef<SmallVector<Value>> aRegs,
-                                  ArrayRef<Value> bDescs, bool transposeB);
-
-  /// Loads 8 elements of `tile` (zeros when !inBounds), rounds them to the
-  /// MMA element type and stores them at `dst[dstIdx]`: f32 specs run on
-  /// bf16 tensor cores and rows that are not 16-byte aligned cannot be
-  /// copied by cp.async, so both take this synchronous path.
-  void stageConverted(Value tile, Value row, Value col, Value inBounds,
-                      Value dst, ValueRange dstIdx);
-
-  /// The score of element `e` of key tile `t` after scale, softcap and
-  /// ALiBi, in base 2; -inf where invisible when `masked`.
-  SmallVector<Value> scoreMods(ArrayRef<Frag> s, const HeadParams &hp,
-                               Value rowBase, Value j0, Value jEnd,
-                               bool masked);
-  /// The parameters of query head `head` (static tables and the runtime
-  /// head mask).
-  HeadParams headParams(Value head, Value headMask);
 
   OpBuilder &b;
   Location loc;
-  KernelBuilder w;
+  CodegenBuilder cb;
+  PtxBuilder ptx;
+  gpu::GPUModuleOp module;
   const FlashKernelConfig &cfg;
   const AttentionVariant &variant;
-  Type f32, i32, elt;
-  VectorType pair;
+  const FlashKernelArgs &args;
+  StringRef prefix;
+  const int64_t mt, sTiles, oTiles, stateSize;
 
-  // Values of the CTA, set by emit().
-  Value lane, warp, groupId, threadInGroup, tid;
-  Value keyLen, queryLen, diagOffset;
-  Value sinks;
+  // The thread.
+  Value tid, lane, warp, groupId, threadInGroup;
+  Value laneRow8, laneOct, laneRow16, laneHalf;
+  // The block.
+  Value qTile, headBlock, batch;
+  Value queryLen, keyLen, diagOffset;
+  Value row0, blockRows, head0, kvHead, warpTile;
+  /// Per row tile of the warp: its head and first query row.
+  SmallVector<GpuHeadParams> tileHeads;
+  SmallVector<Value> tileRow0;
+  /// The heads of the block.
+  SmallVector<GpuHeadParams> blockHeads;
+  KeyRanges ranges;
+  Value numSink, numTiles;
+  SharedTiles smem;
+  /// With one row tile per warp, its Q fragments [chunk of 16 columns].
+  SmallVector<SmallVector<Value>> qFrag;
+  /// With TMA: the consumer warps, and the if that parts them from the
+  /// producer.
+  Value isConsumer;
+  scf::IfOp roles;
+  Value zero, negInf, zeroF;
 };
 
-Value FlashKernelEmitter::quadReduce(Value x, bool isMax) {
-  for (int32_t offset : {1, 2}) {
-    Value other =
-        gpu::ShuffleOp::create(b, loc, x, offset, kWarpSize,
-                               gpu::ShuffleMode::XOR)
-            .getShuffleResult();
-    x = isMax ? fmax(x, other) : fadd(x, other);
-  }
-  return x;
+void FlashKernelEmitter::emit() {
+  emitThreadIds();
+  emitRowsAndHeads();
+  emitKeyTileRanges();
+  smem = SharedTiles::allocate(cb, ptx, cfg);
+  emitPrologue();
+  loadQFragments();
+  scf::ForOp loop = emitKeyLoop();
+  emitEpilogue(loop.getResults());
+  if (cfg.tmaLoads)
+    emitProducer();
+  gpu::ReturnOp::create(b, loc);
 }
 
-SmallVector<Value> FlashKernelEmitter::ldmatrix(Value smem, ValueRange indices,
-                                                int64_t tiles,
-                                                bool transpose) {
-  auto type = VectorType::get({tiles, 2}, elt);
-  Value loaded = nvgpu::LdMatrixOp::create(b, loc, type, smem, indices,
-                                           transpose, (uint32_t)tiles);
-  SmallVector<Value> regs;
-  for (int64_t i = 0; i < tiles; ++i)
-    regs.push_back(asOperand(vector::ExtractOp::create(
-        b, loc, loaded, ArrayRef<int64_t>{i})));
-  return regs;
-}
+//===----------------------------------------------------------------------===//
+// The block
+//===----------------------------------------------------------------------===//
 
-Frag FlashKernelEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
-                             const Frag &c) {
-  auto resultType = LLVM::LLVMStructType::getLiteral(
-      b.getContext(), {f32, f32, f32, f32});
-  NVVM::MMATypes type =
-      elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-  Value d = NVVM::MmaOp::create(
-      b, loc, resultType, a, bRegs, ValueRange(c), ArrayRef<int64_t>{16, 8, 16},
-      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
-      std::array<NVVM::MMATypes, 2>{type, type},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  Frag out;
-  for (int64_t i = 0; i < 4; ++i)
-    out[i] = LLVM::ExtractValueOp::create(b, loc, d, ArrayRef<int64_t>{i});
-  return out;
-}
-
-Value FlashKernelEmitter::wgmmaDescriptor(Value addr, int64_t lbo,
-                                          int64_t sbo) {
-  // Bits 0-13: address / 16 (shared addresses stay below 256 KiB), 16-29:
-  // leading byte offset / 16, 32-45: stride byte offset / 16, 62-63: 1 =
-  // 128-byte swizzle; base offset 0 (atoms are 1024-byte aligned).
-  Type i64 = b.getI64Type();
-  uint64_t fixed = (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
-                   (uint64_t(1) << 62);
-  Value field = arith::ShRUIOp::create(
-      b, loc, addr, arith::ConstantIntOp::create(b, loc, i64, 4));
-  return arith::OrIOp::create(
-      b, loc, field,
-      arith::ConstantIntOp::create(b, loc, i64, static_cast<int64_t>(fixed)));
-}
-
-SmallVector<Value> FlashKernelEmitter::warpgroupMma(
-    ArrayRef<Value> acc, ArrayRef<Value> aDescs,
-    ArrayRef<SmallVector<Value>> aRegs, ArrayRef<Value> bDescs,
-    bool transposeB) {
-  int64_t m = acc.size(), steps = bDescs.size();
-  StringRef type = elt.isBF16() ? "bf16" : "f16";
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  SmallVector<Value> operands;
-  SmallVector<std::string> constraints(m, "=f");
-  auto operand = [&](Value v, StringRef constraint) {
-    operands.push_back(v);
-    constraints.push_back(constraint.str());
-    return "$" + std::to_string(m + operands.size() - 1);
-  };
-  std::string scaleD =
-      operand(arith::ConstantIntOp::create(b, loc, i32, 1), "r");
-  os << "{\n.reg .pred p;\nsetp.ne.b32 p, " << scaleD << ", 0;\n"
-     << "wgmma.fence.sync.aligned;\n";
-  std::string accList = "{";
-  for (int64_t i = 0; i < m; ++i)
-    accList += (i ? ", $" : "$") + std::to_string(i);
-  accList += "}";
-  for (int64_t k = 0; k < steps; ++k) {
-    os << "wgmma.mma_async.sync.aligned.m64n" << 2 * m << "k16.f32." << type
-       << "." << type << " " << accList << ", ";
-    if (aRegs.empty()) {
-      os << operand(aDescs[k], "l");
-    } else {
-      os << "{";
-      for (auto [i, r] : llvm::enumerate(aRegs[k]))
-        os << (i ? ", " : "") << operand(r, "r");
-      os << "}";
-    }
-    os << ", " << operand(bDescs[k], "l") << ", p, 1, 1";
-    if (aRegs.empty())
-      os << ", 0"; // A K-major
-    os << ", " << (transposeB ? 1 : 0) << ";\n";
-  }
-  os << "wgmma.commit_group.sync.aligned;\n"
-     << "wgmma.wait_group.sync.aligned 0;\n}";
-  // The accumulators are read and written: tied inputs.
-  for (int64_t i = 0; i < m; ++i) {
-    operands.push_back(acc[i]);
-    constraints.push_back(std::to_string(i));
-  }
-  auto resultType = LLVM::LLVMStructType::getLiteral(
-      b.getContext(), SmallVector<Type>(m, f32));
-  auto asmOp = LLVM::InlineAsmOp::create(
-      b, loc, resultType, operands, text, llvm::join(constraints, ","),
-      /*has_side_effects=*/true, /*is_align_stack=*/false,
-      LLVM::TailCallKind::None,
-      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
-      /*operand_attrs=*/ArrayAttr());
-  SmallVector<Value> out;
-  for (int64_t i = 0; i < m; ++i)
-    out.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0),
-                                               ArrayRef<int64_t>{i}));
-  return out;
-}
-
-SmallVector<Value> FlashKernelEmitter::smemIndex(const SmemTile &tile,
-                                                Value stage, Value row,
-                                                Value col) {
-  if (!tile.swizzled)
-    return {stage, row, col};
-  // Element offset of the 16-byte chunk: atom, row, swizzled chunk.
-  Value atom = arith::DivUIOp::create(b, loc, col, idx(64));
-  Value chunk = arith::DivUIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, col, idx(64)), idx(8));
-  Value swizzled = arith::XOrIOp::create(
-      b, loc, chunk, arith::RemUIOp::create(b, loc, row, idx(8)));
-  Value offset = w.add(idx(tile.offset), w.mul(stage, idx(tile.stageElems)));
-  offset = w.add(offset, w.mul(atom, idx(tile.rows * 64)));
-  offset = w.add(offset, w.mul(row, idx(64)));
-  return {w.add(offset, w.mul(swizzled, idx(8)))};
-}
-
-void FlashKernelEmitter::copyRows(Value src, ValueRange srcPrefix,
-                                  Value srcRow0, Value srcRows,
-                                  const SmemTile &dst, Value stage,
-                                  int64_t numRows, int64_t width,
-                                  int64_t dstRow0) {
-  int64_t chunksPerRow = width / 8; // 8 x 16 bits = 16 bytes
-  int64_t chunks = numRows * chunksPerRow;
-  int64_t threads = cfg.warps * kWarpSize;
-  // The tile as a [rows, width] view with one base address, so that a
-  // thread's chunks differ by constant row steps (few live registers
-  // across the key loop). Its first row is always in bounds.
-  Value avail = w.minIdx(w.sub(srcRows, srcRow0), idx(numRows));
-  SmallVector<OpFoldResult> offsets(srcPrefix.begin(), srcPrefix.end());
-  offsets.append({srcRow0, b.getIndexAttr(0)});
-  SmallVector<OpFoldResult> sizes(srcPrefix.size(), b.getIndexAttr(1));
-  sizes.append({avail, b.getIndexAttr(width)});
-  SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
-  auto srcType = cast<MemRefType>(src.getType());
-  auto tileType = cast<MemRefType>(memref::SubViewOp::inferRankReducedResultType(
-      {ShapedType::kDynamic, width}, srcType, offsets, sizes, strides));
-  Value tile = memref::SubViewOp::create(b, loc, tileType, src, offsets, sizes,
-                                         strides);
-  bool rowAligned = threads % chunksPerRow == 0;
-  Value threadRow = arith::DivUIOp::create(b, loc, tid, idx(chunksPerRow));
-  Value threadCol =
-      w.mul(arith::RemUIOp::create(b, loc, tid, idx(chunksPerRow)), idx(8));
-  for (int64_t base = 0; base < chunks; base += threads) {
-    auto copyChunk = [&]() {
-      Value row, col;
-      if (rowAligned) {
-        row = w.add(threadRow, idx(base / chunksPerRow));
-        col = threadCol;
-      } else {
-        Value chunk = w.add(tid, idx(base));
-        row = arith::DivUIOp::create(b, loc, chunk, idx(chunksPerRow));
-        col = w.mul(arith::RemUIOp::create(b, loc, chunk, idx(chunksPerRow)),
-                    idx(8));
-      }
-      // Rows past the end are zero-filled (source size 0), read from the
-      // tile's first row, which is valid.
-      Value inBounds = w.cmp(arith::CmpIPredicate::slt, row, avail);
-      Value srcRow = w.select(inBounds, row, idx(0));
-      Value dstRow = dstRow0 ? w.add(row, idx(dstRow0)) : row;
-      SmallVector<Value> dstIdx = smemIndex(dst, stage, dstRow, col);
-      if (srcType.getElementType() != elt || !cfg.alignedRows) {
-        stageConverted(tile, srcRow, col, inBounds, dst.mem, dstIdx);
-        return;
-      }
-      Value srcElements = w.select(inBounds, idx(8), idx(0));
-      nvgpu::DeviceAsyncCopyOp::create(
-          b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst.mem,
-          dstIdx, tile, ValueRange{srcRow, col}, b.getIndexAttr(8),
-          srcElements, b.getUnitAttr());
-    };
-    if (base + threads <= chunks) {
-      copyChunk();
-      continue;
-    }
-    Value chunk = w.add(tid, idx(base));
-    auto guard = scf::IfOp::create(
-        b, loc, w.cmp(arith::CmpIPredicate::slt, chunk, idx(chunks)), false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(guard.thenBlock());
-    copyChunk();
-  }
-}
-
-void FlashKernelEmitter::stageConverted(Value tile, Value row, Value col,
-                                        Value inBounds, Value dst,
-                                        ValueRange dstIdx) {
-  Type srcElt = cast<MemRefType>(tile.getType()).getElementType();
-  auto wide = VectorType::get({8}, srcElt);
-  auto narrow = VectorType::get({8}, elt);
-  // Aligned rows are read as 16-byte vectors, others by element.
-  llvm::Align align(cfg.alignedRows ? 16 : srcElt.getIntOrFloatBitWidth() / 8);
-  auto load = scf::IfOp::create(b, loc, TypeRange{narrow}, inBounds, true);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(load.thenBlock());
-    Value v = vector::LoadOp::create(b, loc, wide, tile, ValueRange{row, col},
-                                     /*nontemporal=*/false, align);
-    if (srcElt != elt)
-      v = arith::TruncFOp::create(b, loc, narrow, v);
-    scf::YieldOp::create(b, loc, v);
-    b.setInsertionPointToStart(load.elseBlock());
-    Value zeros = arith::ConstantOp::create(
-        b, loc, narrow, DenseElementsAttr::get(narrow, b.getZeroAttr(elt)));
-    scf::YieldOp::create(b, loc, zeros);
-  }
-  vector::StoreOp::create(b, loc, load.getResult(0), dst, dstIdx,
-                          /*nontemporal=*/false, llvm::Align(16));
-}
-
-SmallVector<Value> FlashKernelEmitter::scoreMods(ArrayRef<Frag> s,
-                                                 const HeadParams &hp,
-                                                 Value rowBase, Value j0,
-                                                 Value jEnd, bool masked) {
-  Value scoreScale = hp.scoreScale, alibiSlope = hp.alibiSlope;
-  Value windowLeft = hp.windowLeft, windowRight = hp.windowRight;
-  bool softcap = variant.softcap.has_value();
-  Value negInf = cf(-std::numeric_limits<float>::infinity());
-  Value capIn, capOut;
-  if (softcap) {
-    capIn = fmul(scoreScale, cf(1.0f / *variant.softcap));
-    capOut = cf(*variant.softcap * kLog2e);
-  }
-  Value base2Scale = fmul(scoreScale, cf(kLog2e));
-  Value slope2 = variant.hasAlibi ? fmul(alibiSlope, cf(kLog2e)) : Value();
-  SmallVector<Value> out;
-  for (auto [t, frag] : llvm::enumerate(s)) {
-    for (int64_t e = 0; e < 4; ++e) {
-      Value x = frag[e];
-      if (softcap)
-        x = fmul(tanh(fmul(x, capIn)), capOut);
-      else
-        x = fmul(x, base2Scale);
-      Value row, key;
-      if (variant.hasAlibi || masked) {
-        row = w.add(rowBase, w.add(groupId, idx(e >= 2 ? 8 : 0)));
-        key = w.add(j0, w.add(w.mul(threadInGroup, idx(2)),
-                              idx(int64_t(t) * 8 + (e & 1))));
-      }
-      Value diag = row ? w.add(row, diagOffset) : Value();
-      if (variant.hasAlibi) {
-        Value dist = w.sub(diag, key);
-        Value absDist = w.select(w.cmp(arith::CmpIPredicate::slt, dist, idx(0)),
-                                 w.sub(idx(0), dist), dist);
-        Value distF = arith::SIToFPOp::create(
-            b, loc, f32, arith::IndexCastOp::create(b, loc, b.getI64Type(),
-                                                    absDist));
-        x = fsub(x, fmul(slope2, distF));
-      }
-      if (masked) {
-        Value visible = w.cmp(arith::CmpIPredicate::slt, key, jEnd);
-        if (variant.causal)
-          visible =
-              w.andI(visible, w.cmp(arith::CmpIPredicate::sle, key, diag));
-        Value inWindow = w.boolean(true);
-        if (variant.hasWindows()) {
-          Value leftOk = w.orI(
-              w.cmp(arith::CmpIPredicate::slt, windowLeft, idx(0)),
-              w.cmp(arith::CmpIPredicate::sge, key, w.sub(diag, windowLeft)));
-          Value rightOk = w.orI(
-              w.cmp(arith::CmpIPredicate::slt, windowRight, idx(0)),
-              w.cmp(arith::CmpIPredicate::sle, key, w.add(diag, windowRight)));
-          inWindow = w.orI(w.cmp(arith::CmpIPredicate::slt, key, sinks),
-                           w.andI(leftOk, rightOk));
-        }
-        visible = w.andI(visible, inWindow);
-        x = w.select(visible, x, negInf);
-      }
-      out.push_back(x);
-    }
-  }
-  return out;
-}
-
-HeadParams FlashKernelEmitter::headParams(Value head, Value headMask) {
-  HeadParams hp;
-  hp.head = head;
-  SmallVector<float> scales;
-  for (int64_t h = 0; h < variant.numQueryHeads; ++h)
-    scales.push_back(variant.scale / variant.temperature(h));
-  hp.scoreScale = w.perHeadF32("score_scale", scales, head);
-  hp.alibiSlope = w.perHeadF32("alibi_slopes", variant.getAlibiSlopes(), head);
-  hp.windowLeft = w.perHeadIndex("window_left", variant.getWindowLefts(), head);
-  hp.windowRight =
-      w.perHeadIndex("window_right", variant.getWindowRights(), head);
-  Value alive = w.perHeadBool("head_mask", variant.getHeadAlive(), head);
-  // The runtime mask: empty when every head is alive.
-  Value maskSize = memref::DimOp::create(b, loc, headMask, 0);
-  Value hasMask = w.cmp(arith::CmpIPredicate::ne, maskSize, idx(0));
-  auto maskIf = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, hasMask,
-                                  /*withElse=*/true);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(maskIf.thenBlock());
-    Value byte = memref::LoadOp::create(b, loc, headMask, head);
-    Value keep = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::ne, byte,
-        arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0)));
-    scf::YieldOp::create(b, loc, keep);
-    b.setInsertionPointToStart(maskIf.elseBlock());
-    scf::YieldOp::create(b, loc, w.boolean(true));
-  }
-  hp.alive = w.andI(alive, maskIf.getResult(0));
-  return hp;
-}
-
-void FlashKernelEmitter::emit(gpu::GPUFuncOp func,
-                              const FlashKernelArgs &args) {
-  const int64_t D = cfg.headDim, Dv = cfg.valueDim, C = cfg.cols;
-  const int64_t rows = cfg.rowsPerBlock(), mt = cfg.rowTilesPerWarp;
-  const int64_t sTiles = C / 8, oTiles = Dv / 8;
+void FlashKernelEmitter::emitThreadIds() {
   Type indexType = b.getIndexType();
-  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
-                                              gpu::AddressSpace::Workgroup);
-
   tid = gpu::ThreadIdOp::create(b, loc, indexType, gpu::Dimension::x);
-  Value qTile = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::x);
-  Value headBlock =
-      gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
-  Value batch = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::z);
-  lane = arith::RemUIOp::create(b, loc, tid, idx(kWarpSize));
-  warp = arith::DivUIOp::create(b, loc, tid, idx(kWarpSize));
-  groupId = arith::DivUIOp::create(b, loc, lane, idx(4));
-  threadInGroup = arith::RemUIOp::create(b, loc, lane, idx(4));
+  qTile = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::x);
+  headBlock = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
+  batch = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::z);
+  lane = arith::RemUIOp::create(b, loc, tid, cb.index(kWarpSize));
+  warp = cb.divUI(tid, cb.index(kWarpSize));
+  groupId = cb.divUI(lane, cb.index(4));
+  threadInGroup = arith::RemUIOp::create(b, loc, lane, cb.index(4));
+}
 
+void FlashKernelEmitter::emitRowsAndHeads() {
   // GQA packing: the block computes `P` query heads of one KV group,
   // rowsPerHead query rows each; its row tiles are head-major.
-  const int64_t P = cfg.headsPerBlock, rowsPerHead = rows / P;
+  const int64_t P = cfg.headsPerBlock, rowsPerHead = cfg.rowsPerBlock() / P;
   const int64_t tilesPerHead = rowsPerHead / 16;
   queryLen = memref::DimOp::create(b, loc, args.q, 2);
   keyLen = memref::DimOp::create(b, loc, args.k, 2);
-  diagOffset = w.sub(keyLen, queryLen);
-  Value row0 = w.mul(qTile, idx(rowsPerHead));
-  Value blockRows = w.minIdx(idx(rowsPerHead), w.sub(queryLen, row0));
-  Value head0 = w.mul(headBlock, idx(P));
-  Value kvHead =
-      arith::DivUIOp::create(b, loc, head0, idx(variant.groupSize()));
+  diagOffset = cb.sub(keyLen, queryLen);
+  row0 = cb.mul(qTile, cb.index(rowsPerHead));
+  blockRows = cb.minSI(cb.index(rowsPerHead), cb.sub(queryLen, row0));
+  head0 = cb.mul(headBlock, cb.index(P));
+  kvHead = cb.divUI(head0, cb.index(variant.groupSize()));
+  auto headParams = [&](Value head) {
+    return emitGpuHeadParams(cb, module, prefix, variant, head, args.headMask);
+  };
   // Row tile m of this warp: its head and its first query row.
-  SmallVector<HeadParams> tileHeads;
-  SmallVector<Value> tileRow0;
-  Value warpTile = w.mul(warp, idx(mt));
-  HeadParams blockHead;
+  warpTile = cb.mul(warp, cb.index(mt));
+  GpuHeadParams blockHead;
   if (P == 1)
-    blockHead = headParams(head0, args.headMask);
+    blockHead = headParams(head0);
   for (int64_t m = 0; m < mt; ++m) {
-    Value tile = w.add(warpTile, idx(m));
+    Value tile = cb.add(warpTile, cb.index(m));
     if (P == 1) {
       tileHeads.push_back(blockHead);
-      tileRow0.push_back(w.add(row0, w.mul(tile, idx(16))));
+      tileRow0.push_back(cb.add(row0, cb.mul(tile, cb.index(16))));
       continue;
     }
-    Value inHead = arith::RemUIOp::create(b, loc, tile, idx(tilesPerHead));
-    Value h = w.add(head0,
-                    arith::DivUIOp::create(b, loc, tile, idx(tilesPerHead)));
-    tileHeads.push_back(headParams(h, args.headMask));
-    tileRow0.push_back(w.add(row0, w.mul(inHead, idx(16))));
+    Value inHead = arith::RemUIOp::create(b, loc, tile, cb.index(tilesPerHead));
+    Value h = cb.add(head0, cb.divUI(tile, cb.index(tilesPerHead)));
+    tileHeads.push_back(headParams(h));
+    tileRow0.push_back(cb.add(row0, cb.mul(inHead, cb.index(16))));
   }
-  sinks = idx(variant.sinkTokens);
+  for (int64_t hh = 0; hh < P; ++hh)
+    blockHeads.push_back(P == 1 ? blockHead
+                                : headParams(cb.add(head0, cb.index(hh))));
+}
 
+void FlashKernelEmitter::emitKeyTileRanges() {
   // The key tiles this block visits: the sink range, then the window range,
   // the union over its heads (packing only groups heads with equal
   // windows, so the union loses nothing; dead heads add nothing).
-  SmallVector<HeadParams> blockHeads;
-  for (int64_t hh = 0; hh < P; ++hh)
-    blockHeads.push_back(
-        P == 1 ? tileHeads[0] : headParams(w.add(head0, idx(hh)), args.headMask));
-  KeyRanges ranges;
-  Value anyAlive = w.boolean(false);
-  for (const HeadParams &hp : blockHeads) {
-    KeyRanges r = computeKeyRanges(w, variant, row0, blockRows, queryLen,
-                                   keyLen, hp.windowLeft, hp.windowRight,
-                                   sinks);
-    Value lo = w.select(hp.alive, r.windowLo, keyLen);
-    Value hi = w.select(hp.alive, r.windowHi, idx(0));
-    if (!ranges.pFirst) {
+  Value anyAlive = cb.boolean(false);
+  for (auto [n, hp] : llvm::enumerate(blockHeads)) {
+    KeyRanges r = computeKeyRanges(cb, hp.params.masks(variant), row0,
+                                   blockRows, queryLen, keyLen);
+    Value lo = cb.select(hp.alive, r.windowLo, keyLen);
+    Value hi = cb.select(hp.alive, r.windowHi, cb.index(0));
+    if (n == 0) {
       ranges = r;
       ranges.windowLo = lo;
       ranges.windowHi = hi;
     } else {
-      ranges.windowLo = w.minIdx(ranges.windowLo, lo);
-      ranges.windowHi = w.maxIdx(ranges.windowHi, hi);
+      ranges.windowLo = cb.minSI(ranges.windowLo, lo);
+      ranges.windowHi = cb.maxSI(ranges.windowHi, hi);
     }
-    anyAlive = w.orI(anyAlive, hp.alive);
+    anyAlive = cb.orI(anyAlive, hp.alive);
   }
-  Value numSink = ceilDiv(ranges.sinkHi, C);
-  Value windowLen = w.maxIdx(w.sub(ranges.windowHi, ranges.windowLo), idx(0));
-  Value numWindow = ceilDiv(windowLen, C);
-  Value numTiles = w.select(anyAlive, w.add(numSink, numWindow), idx(0));
-  // Tile i covers keys [start, end).
-  auto tileBounds = [&](Value i) -> std::pair<Value, Value> {
-    Value isSink = w.cmp(arith::CmpIPredicate::ult, i, numSink);
-    Value sinkStart = w.mul(i, idx(C));
-    Value windowStart =
-        w.add(ranges.windowLo, w.mul(w.sub(i, numSink), idx(C)));
-    Value start = w.select(isSink, sinkStart, windowStart);
-    Value limit = w.select(isSink, ranges.sinkHi, ranges.windowHi);
-    return {start, w.minIdx(w.add(start, idx(C)), limit)};
+  const int64_t C = cfg.cols;
+  auto ceilDiv = [&](Value x) {
+    return cb.divUI(cb.add(x, cb.index(C - 1)), cb.index(C));
   };
+  numSink = ceilDiv(ranges.sinkHi);
+  Value windowLen =
+      cb.maxSI(cb.sub(ranges.windowHi, ranges.windowLo), cb.index(0));
+  Value numWindow = ceilDiv(windowLen);
+  numTiles = cb.select(anyAlive, cb.add(numSink, numWindow), cb.index(0));
+}
 
-  // Shared memory: Q [rows, D + pad], then K [2, C, D + pad] and
-  // V [2, C, Dv + pad]. The 16-byte pad spreads the rows ldmatrix reads
-  // together over all banks.
-  // With wgmma: the same tiles unpadded and swizzled, from a 1024-byte
-  // aligned start (the swizzle pattern follows address bits 4-9).
-  int64_t eltBytes = 2;
-  int64_t qStride = D + cfg.pad, vStride = Dv + cfg.pad;
-  Value smem = gpu::DynamicSharedMemoryOp::create(
-      b, loc,
-      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
-                      workgroup));
-  SmemTile qSmem, kSmem, vSmem;
-  Value qAddr, kAddr, vAddr; // shared addresses (i64) for descriptors
-  Value barriers;            // i32 shared address of the mbarriers (TMA)
-  if (!cfg.warpgroupMma) {
-    auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
-      return memref::ViewOp::create(
-          b, loc, MemRefType::get(shape, elt, AffineMap(), workgroup), smem,
-          idx(byteOffset), ValueRange{});
-    };
-    int64_t qBytes = rows * qStride * eltBytes;
-    int64_t kBytes = 2 * C * qStride * eltBytes;
-    qSmem.mem = view(0, {1, rows, qStride});
-    kSmem.mem = view(qBytes, {2, C, qStride});
-    vSmem.mem = view(qBytes + kBytes, {2, C, vStride});
-  } else {
-    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem);
-    Value pad = arith::AndIOp::create(b, loc, w.sub(idx(0), base), idx(1023));
-    int64_t qElems = rows * D, kElems = 2 * C * D, vElems = 2 * C * Dv;
-    Value flat = memref::ViewOp::create(
-        b, loc,
-        MemRefType::get({qElems + kElems + vElems}, elt, AffineMap(),
-                        workgroup),
-        smem, pad, ValueRange{});
-    qSmem = {flat, 0, 0, rows, true};
-    kSmem = {flat, qElems, C * D, C, true};
-    vSmem = {flat, qElems + kElems, C * Dv, C, true};
-    Value addr = arith::IndexCastOp::create(b, loc, b.getI64Type(),
-                                            w.add(base, pad));
-    auto at = [&](int64_t bytes) {
-      return arith::AddIOp::create(
-          b, loc, addr,
-          arith::ConstantIntOp::create(b, loc, b.getI64Type(), bytes));
-    };
-    qAddr = addr;
-    kAddr = at(qElems * eltBytes);
-    vAddr = at((qElems + kElems) * eltBytes);
-    // full[0], full[1], empty[0], empty[1] after the tiles.
-    barriers = arith::TruncIOp::create(
-        b, loc, i32, at((qElems + kElems + vElems) * eltBytes));
-  }
-  auto barrier = [&](int64_t which, Value stage) -> Value {
-    return arith::AddIOp::create(
-        b, loc,
-        arith::AddIOp::create(b, loc, barriers,
-                              arith::ConstantIntOp::create(b, loc, i32,
-                                                           which * 16)),
-        arith::MulIOp::create(b, loc, i32Of(stage),
-                              arith::ConstantIntOp::create(b, loc, i32, 8)));
-  };
-  // The shared address (i32) of 64-column atom `atom` of `tile[stage]`.
-  auto atomAddr = [&](Value base, int64_t stageBytes, int64_t rowsPerAtom,
-                      Value stage, int64_t atom) -> Value {
-    Value offset = w.add(w.mul(stage, idx(stageBytes)),
-                         idx(atom * rowsPerAtom * 128));
-    return arith::TruncIOp::create(
-        b, loc, i32,
-        arith::AddIOp::create(
-            b, loc, base,
-            arith::IndexCastOp::create(b, loc, b.getI64Type(), offset)));
-  };
+std::pair<Value, Value> FlashKernelEmitter::tileBounds(Value i) {
+  const int64_t C = cfg.cols;
+  Value isSink = cb.cmpI(arith::CmpIPredicate::ult, i, numSink);
+  Value sinkStart = cb.mul(i, cb.index(C));
+  Value windowStart =
+      cb.add(ranges.windowLo, cb.mul(cb.sub(i, numSink), cb.index(C)));
+  Value start = cb.select(isSink, sinkStart, windowStart);
+  Value limit = cb.select(isSink, ranges.sinkHi, ranges.windowHi);
+  return {start, cb.minSI(cb.add(start, cb.index(C)), limit)};
+}
 
-  auto loadKV = [&](Value i, Value stage) {
-    Value start = tileBounds(i).first;
-    copyRows(args.k, ValueRange{batch, kvHead}, start, keyLen, kSmem, stage,
-             C, D);
-    copyRows(args.v, ValueRange{batch, kvHead}, start, keyLen, vSmem, stage,
-             C, Dv);
-  };
-  auto commitAndWait = [&]() {
-    nvgpu::DeviceAsyncWaitOp::create(
-        b, loc,
-        nvgpu::DeviceAsyncCreateGroupOp::create(
-            b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
-            ValueRange{}),
-        b.getI32IntegerAttr(0));
-    // wgmma reads shared memory through the async proxy: make this
-    // thread's copies visible to it (the barrier that follows does the
-    // rest).
-    if (cfg.warpgroupMma)
-      NVVM::FenceProxyOp::create(
-          b, loc, NVVM::ProxyKind::async_shared,
-          NVVM::SharedSpaceAttr::get(b.getContext(),
-                                     NVVM::SharedSpace::shared_cta));
-  };
+//===----------------------------------------------------------------------===//
+// Before the key loop
+//===----------------------------------------------------------------------===//
+
+void FlashKernelEmitter::emitPrologue() {
   // Q, and the first key tile (with TMA, the producer warp loads every
   // tile; thread 0 sets up the mbarriers).
-  Value zero = idx(0);
-  Value isConsumer;
+  zero = cb.index(0);
   if (cfg.tmaLoads) {
-    isConsumer = w.cmp(arith::CmpIPredicate::ult, warp, idx(cfg.warps));
-    auto first = scf::IfOp::create(
-        b, loc, w.cmp(arith::CmpIPredicate::eq, tid, zero), false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(first.thenBlock());
-    Value consumers =
-        arith::ConstantIntOp::create(b, loc, i32, cfg.warps * kWarpSize);
-    Value one = arith::ConstantIntOp::create(b, loc, i32, 1);
-    for (int64_t s = 0; s < 2; ++s) {
-      ptx("mbarrier.init.shared::cta.b64 [$0], $1;", "r,r",
-          ValueRange{barrier(0, idx(s)), one});
-      ptx("mbarrier.init.shared::cta.b64 [$0], $1;", "r,r",
-          ValueRange{barrier(1, idx(s)), consumers});
-    }
-    ptx("fence.mbarrier_init.release.cluster;", "", ValueRange{});
+    isConsumer = cb.cmpI(arith::CmpIPredicate::ult, warp, cb.index(cfg.warps));
+    cb.ifThen(cb.cmpI(arith::CmpIPredicate::eq, tid, zero),
+              [&] { initBarriers(); });
   }
-  {
-    std::optional<OpBuilder::InsertionGuard> g;
-    if (cfg.tmaLoads) {
-      g.emplace(b);
-      auto consumerIf = scf::IfOp::create(b, loc, isConsumer, false);
-      b.setInsertionPointToStart(consumerIf.thenBlock());
-    }
-    for (int64_t hh = 0; hh < P; ++hh)
-      copyRows(args.q, ValueRange{batch, w.add(head0, idx(hh))}, row0,
-               queryLen, qSmem, zero, rowsPerHead, D, hh * rowsPerHead);
-  }
-  if (!cfg.tmaLoads) {
-    auto first = scf::IfOp::create(
-        b, loc, w.cmp(arith::CmpIPredicate::sgt, numTiles, zero), false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(first.thenBlock());
-    loadKV(zero, zero);
-  }
-  commitAndWait();
+  auto copyQ = [&] {
+    const int64_t rowsPerHead = cfg.rowsPerBlock() / cfg.headsPerBlock;
+    for (int64_t hh = 0; hh < cfg.headsPerBlock; ++hh)
+      copier().copyRows(args.q, ValueRange{batch, cb.add(head0, cb.index(hh))},
+                        row0, queryLen, smem.q, zero, rowsPerHead, cfg.headDim,
+                        hh * rowsPerHead);
+  };
+  if (cfg.tmaLoads)
+    cb.ifThen(isConsumer, copyQ);
+  else
+    copyQ();
+  if (!cfg.tmaLoads)
+    cb.ifThen(cb.gt(numTiles, zero), [&] { loadKV(zero, zero); });
+  ptx.waitAsyncCopies(/*fenceAsyncProxy=*/cfg.warpgroupMma);
   gpu::BarrierOp::create(b, loc);
   // With TMA the warps part here: the consumers compute, the producer
-  // warpgroup loads.
-  scf::IfOp roles;
+  // warpgroup loads (emitProducer).
   if (cfg.tmaLoads) {
-    roles = scf::IfOp::create(b, loc, isConsumer, /*withElse=*/true);
+    roles = scf::IfOp::create(b, loc, isConsumer, /*withElseRegion=*/true);
     b.setInsertionPointToStart(roles.thenBlock());
-    ptx("setmaxnreg.inc.sync.aligned.u32 240;", "", ValueRange{});
+    ptx.setMaxRegisters(240, /*increase=*/true);
   }
+}
 
+void FlashKernelEmitter::initBarriers() {
+  Value consumers = ptx.i32(cfg.warps * kWarpSize);
+  Value one = ptx.i32(1);
+  for (int64_t s = 0; s < 2; ++s) {
+    // full[s]: one arrival (with the bytes of the tile); empty[s]: every
+    // consumer thread.
+    ptx.mbarrierInit(smem.barrier(cb, ptx, 0, cb.index(s)), one);
+    ptx.mbarrierInit(smem.barrier(cb, ptx, 1, cb.index(s)), consumers);
+  }
+  ptx.fenceMbarrierInit();
+}
+
+void FlashKernelEmitter::loadKV(Value i, Value stage) {
+  Value start = tileBounds(i).first;
+  copier().copyRows(args.k, ValueRange{batch, kvHead}, start, keyLen, smem.k,
+                    stage, cfg.cols, cfg.headDim);
+  copier().copyRows(args.v, ValueRange{batch, kvHead}, start, keyLen, smem.v,
+                    stage, cfg.cols, cfg.valueDim);
+}
+
+void FlashKernelEmitter::loadQFragments() {
   // Q fragments (16 rows x 16 columns per chunk): kept in registers with
   // one row tile per warp; with two they are re-read per key tile (the
   // registers go to the second tile's accumulators instead).
-  int64_t qChunks = D / 16;
-  Value laneRow16 = arith::RemUIOp::create(b, loc, lane, idx(16));
-  Value laneHalf = arith::DivUIOp::create(b, loc, lane, idx(16));
-  auto qFragAt = [&](int64_t m, int64_t c) -> SmallVector<Value> {
-    return ldmatrix(
-        qSmem.mem,
-        ValueRange{zero, w.add(w.mul(w.add(warpTile, idx(m)), idx(16)),
-                               laneRow16),
-                   w.add(idx(c * 16), w.mul(laneHalf, idx(8)))},
-        4, /*transpose=*/false);
-  };
-  SmallVector<SmallVector<SmallVector<Value>>> qFrag(mt);
-  if (mt == 1 && !cfg.warpgroupMma)
-    for (int64_t c = 0; c < qChunks; ++c)
-      qFrag[0].push_back(qFragAt(0, c));
+  laneRow16 = arith::RemUIOp::create(b, loc, lane, cb.index(16));
+  laneHalf = cb.divUI(lane, cb.index(16));
+  if (mt != 1 || cfg.warpgroupMma)
+    return;
+  for (int64_t c = 0; c < cfg.headDim / 16; ++c)
+    qFrag.push_back(qFragment(0, c));
+}
 
+SmallVector<Value> FlashKernelEmitter::qFragment(int64_t m, int64_t c) {
+  Value row =
+      cb.add(cb.mul(cb.add(warpTile, cb.index(m)), cb.index(16)), laneRow16);
+  Value col = cb.add(cb.index(c * 16), cb.mul(laneHalf, cb.index(8)));
+  return ptx.ldmatrix(smem.q.mem, ValueRange{zero, row, col}, 4,
+                      /*transpose=*/false);
+}
+
+//===----------------------------------------------------------------------===//
+// The key loop
+//===----------------------------------------------------------------------===//
+
+scf::ForOp FlashKernelEmitter::emitKeyLoop() {
   // Loop state: row max (base 2) and partial row sum for rows g and g + 8,
-  // and the O accumulators.
-  Value negInf = cf(-std::numeric_limits<float>::infinity());
-  Value zeroF = cf(0.0f);
-  // Per row tile m, at m * stateSize: max of rows g and g + 8, their
-  // partial sums, then the O accumulators.
-  const int64_t stateSize = 4 + oTiles * 4;
+  // and the O accumulators, per row tile.
+  negInf = cb.f32(-std::numeric_limits<float>::infinity());
+  zeroF = cb.f32(0.0f);
   SmallVector<Value> init;
   for (int64_t m = 0; m < mt; ++m) {
     init.append({negInf, negInf, zeroF, zeroF});
     init.append(oTiles * 4, zeroF);
   }
+  laneRow8 = arith::RemUIOp::create(b, loc, lane, cb.index(8));
+  laneOct = cb.divUI(lane, cb.index(8));
+  auto loop = scf::ForOp::create(b, loc, zero, numTiles, cb.index(1), init);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(loop.getBody());
+  SmallVector<Value> next =
+      emitKeyTile(loop.getInductionVar(), loop.getRegionIterArgs());
+  scf::YieldOp::create(b, loc, next);
+  return loop;
+}
 
-  Value laneRow8 = arith::RemUIOp::create(b, loc, lane, idx(8));
-  Value laneOct = arith::DivUIOp::create(b, loc, lane, idx(8));
-  auto loop = scf::ForOp::create(b, loc, zero, numTiles, idx(1), init);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value i = loop.getInductionVar();
-    ValueRange state = loop.getRegionIterArgs();
-    Value stage = arith::RemUIOp::create(b, loc, i, idx(2));
-    if (cfg.tmaLoads) {
-      // Tile i has landed: the (i / 2)-th fill of its stage.
-      Value parity = i32Of(arith::RemUIOp::create(
-          b, loc, arith::DivUIOp::create(b, loc, i, idx(2)), idx(2)));
-      mbarrierWait(barrier(0, stage), parity);
-    } else {
-      // Prefetch the next tile into the other stage.
-      Value next = w.add(i, idx(1));
-      auto prefetch = scf::IfOp::create(
-          b, loc, w.cmp(arith::CmpIPredicate::slt, next, numTiles), false);
-      OpBuilder::InsertionGuard pg(b);
-      b.setInsertionPointToStart(prefetch.thenBlock());
-      loadKV(next, w.sub(idx(1), stage));
-    }
-    std::pair<Value, Value> bounds = tileBounds(i);
-    Value j0 = bounds.first, jEnd = bounds.second;
+SmallVector<Value> FlashKernelEmitter::emitKeyTile(Value i, ValueRange state) {
+  Value stage = arith::RemUIOp::create(b, loc, i, cb.index(2));
+  if (cfg.tmaLoads) {
+    // Tile i has landed: the (i / 2)-th fill of its stage.
+    Value parity = ptx.toI32(
+        arith::RemUIOp::create(b, loc, cb.divUI(i, cb.index(2)), cb.index(2)));
+    ptx.mbarrierWait(smem.barrier(cb, ptx, 0, stage), parity);
+  } else {
+    // Prefetch the next tile into the other stage.
+    Value next = cb.add(i, cb.index(1));
+    cb.ifThen(cb.lt(next, numTiles),
+              [&] { loadKV(next, cb.sub(cb.index(1), stage)); });
+  }
+  auto [j0, jEnd] = tileBounds(i);
+  Value stage64 = cfg.warpgroupMma ? ptx.toI64(stage) : Value();
+  Scores s = cfg.warpgroupMma ? scoresWgmma(stage64) : scoresMma(stage);
+  ValueRange x = modifyScores(s, i, j0, jEnd);
+  SmallVector<Value> p;
+  SmallVector<Value> newState = softmax(state, x, p);
+  if (cfg.warpgroupMma)
+    accumulateWgmma(p, newState, stage64);
+  else
+    accumulateMma(p, newState, stage);
+  releaseStage(stage);
+  return newState;
+}
 
-    // S = Q.K^T; each K fragment serves every row tile of the warp.
-    SmallVector<SmallVector<Frag>> s(
-        mt, SmallVector<Frag>(sTiles, Frag{zeroF, zeroF, zeroF, zeroF}));
-    Value stage64 =
-        arith::IndexCastOp::create(b, loc, b.getI64Type(), stage);
-    auto stageAddr = [&](Value base, int64_t stageBytes) {
-      return arith::AddIOp::create(
-          b, loc, base,
-          arith::MulIOp::create(
-              b, loc, stage64,
-              arith::ConstantIntOp::create(b, loc, b.getI64Type(),
-                                           stageBytes)));
-    };
-    auto plus = [&](Value addr, int64_t bytes) -> Value {
-      if (!bytes)
-        return addr;
-      return arith::AddIOp::create(
-          b, loc, addr,
-          arith::ConstantIntOp::create(b, loc, b.getI64Type(), bytes));
-    };
-    if (cfg.warpgroupMma) {
-      // The warpgroup's 64 rows of Q times the whole key tile, k16 steps
-      // of 32 bytes inside each 64-column atom.
-      Value group = arith::DivUIOp::create(b, loc, warp, idx(4));
-      Value qGroup = arith::AddIOp::create(
-          b, loc, qAddr,
-          arith::MulIOp::create(
-              b, loc,
-              arith::IndexCastOp::create(b, loc, b.getI64Type(), group),
-              arith::ConstantIntOp::create(b, loc, b.getI64Type(), 64 * 128)));
-      Value kStage = stageAddr(kAddr, C * D * eltBytes);
-      Value qDesc = wgmmaDescriptor(qGroup, rows * 128, 1024);
-      Value kDesc = wgmmaDescriptor(kStage, C * 128, 1024);
-      SmallVector<Value> aDescs, bDescs;
-      for (int64_t atom = 0; atom < D / 64; ++atom)
-        for (int64_t kk = 0; kk < 4; ++kk) {
-          aDescs.push_back(plus(qDesc, (atom * rows * 128 + kk * 32) >> 4));
-          bDescs.push_back(plus(kDesc, (atom * C * 128 + kk * 32) >> 4));
-        }
-      SmallVector<Value> acc(C / 2, zeroF);
-      SmallVector<Value> out = warpgroupMma(acc, aDescs, {}, bDescs,
-                                            /*transposeB=*/false);
-      for (int64_t t = 0; t < sTiles; ++t)
-        for (int64_t e = 0; e < 4; ++e)
-          s[0][t][e] = out[t * 4 + e];
-    }
-    for (int64_t c = 0; c < (cfg.warpgroupMma ? 0 : qChunks); c += 2) {
-      int64_t tiles = c + 1 < qChunks ? 4 : 2;
-      SmallVector<SmallVector<SmallVector<Value>>> q(mt);
+FlashKernelEmitter::Scores FlashKernelEmitter::scoresMma(Value stage) {
+  // S = Q.K^T; each K fragment serves every row tile of the warp.
+  Scores s(mt, SmallVector<Frag>(sTiles, Frag{zeroF, zeroF, zeroF, zeroF}));
+  int64_t qChunks = cfg.headDim / 16;
+  for (int64_t c = 0; c < qChunks; c += 2) {
+    int64_t tiles = c + 1 < qChunks ? 4 : 2;
+    SmallVector<SmallVector<SmallVector<Value>>> q(mt);
+    for (int64_t m = 0; m < mt; ++m)
+      for (int64_t k = 0; k < tiles / 2; ++k)
+        q[m].push_back(mt == 1 ? qFrag[c + k] : qFragment(m, c + k));
+    for (int64_t t = 0; t < sTiles; ++t) {
+      SmallVector<Value> kRegs = ptx.ldmatrix(
+          smem.k.mem,
+          ValueRange{stage, cb.add(cb.index(t * 8), laneRow8),
+                     cb.add(cb.index(c * 16), cb.mul(laneOct, cb.index(8)))},
+          tiles, /*transpose=*/false);
       for (int64_t m = 0; m < mt; ++m)
         for (int64_t k = 0; k < tiles / 2; ++k)
-          q[m].push_back(mt == 1 ? qFrag[0][c + k] : qFragAt(m, c + k));
-      for (int64_t t = 0; t < sTiles; ++t) {
-        SmallVector<Value> kRegs = ldmatrix(
-            kSmem.mem,
-            ValueRange{stage, w.add(idx(t * 8), laneRow8),
-                       w.add(idx(c * 16), w.mul(laneOct, idx(8)))},
-            tiles, /*transpose=*/false);
-        for (int64_t m = 0; m < mt; ++m)
-          for (int64_t k = 0; k < tiles / 2; ++k)
-            s[m][t] = mma(q[m][k], {kRegs[2 * k], kRegs[2 * k + 1]}, s[m][t]);
-      }
+          s[m][t] = ptx.mma(q[m][k], {kRegs[2 * k], kRegs[2 * k + 1]}, s[m][t]);
     }
-
-    // Score modifications; the per-key masks only where a mask edge or the
-    // end of the tile crosses it.
-    Value isSink = w.cmp(arith::CmpIPredicate::ult, i, numSink);
-    Value windowMask = w.boolean(false);
-    for (const HeadParams &hp : blockHeads)
-      windowMask = w.orI(windowMask,
-                         windowTileNeedsMask(w, variant, ranges, j0, jEnd,
-                                             hp.windowLeft, hp.windowRight));
-    Value edgeMask = w.select(
-        isSink, sinkTileNeedsMask(w, variant, ranges, jEnd), windowMask);
-    Value partial = w.cmp(arith::CmpIPredicate::slt, w.sub(jEnd, j0), idx(C));
-    Value needsMask = w.orI(edgeMask, partial);
-    SmallVector<Type> scoreTypes(mt * sTiles * 4, f32);
-    auto modIf = scf::IfOp::create(b, loc, scoreTypes, needsMask, true);
-    auto allMods = [&](bool masked) {
-      SmallVector<Value> values;
-      for (int64_t m = 0; m < mt; ++m)
-        llvm::append_range(values,
-                           scoreMods(s[m], tileHeads[m], tileRow0[m], j0,
-                                     jEnd, masked));
-      return values;
-    };
-    {
-      OpBuilder::InsertionGuard mg(b);
-      b.setInsertionPointToStart(modIf.thenBlock());
-      scf::YieldOp::create(b, loc, allMods(/*masked=*/true));
-      b.setInsertionPointToStart(modIf.elseBlock());
-      scf::YieldOp::create(b, loc, allMods(/*masked=*/false));
-    }
-    ValueRange x = modIf.getResults();
-
-    // Online softmax for rows g (half 0) and g + 8 (half 1) of each row
-    // tile; x and p hold tile m's scores at m * sTiles * 4.
-    SmallVector<Value> newState(state.begin(), state.end());
-    SmallVector<Value> p(x.begin(), x.end());
-    for (int64_t m = 0; m < mt; ++m) {
-      int64_t xs = m * sTiles * 4, st = m * stateSize;
-      for (int64_t half = 0; half < 2; ++half) {
-        Value tileMax = negInf;
-        for (int64_t t = 0; t < sTiles; ++t)
-          for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
-            tileMax = fmax(tileMax, x[xs + t * 4 + e]);
-        tileMax = quadReduce(tileMax, /*isMax=*/true);
-        Value mOld = state[st + half];
-        Value mNew = fmax(mOld, tileMax);
-        // A row that has seen no visible key yet keeps m = -inf; subtract 0
-        // then so that exp2 gives 0, not NaN.
-        Value mUse = w.select(
-            arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
-                                  negInf),
-            zeroF, mNew);
-        Value alpha = exp2(fsub(mOld, mUse));
-        Value rowSum = zeroF;
-        for (int64_t t = 0; t < sTiles; ++t)
-          for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
-            Value pe = exp2(fsub(x[xs + t * 4 + e], mUse));
-            p[xs + t * 4 + e] = pe;
-            rowSum = fadd(rowSum, pe);
-          }
-        newState[st + half] = mNew;
-        newState[st + 2 + half] = fadd(fmul(state[st + 2 + half], alpha), rowSum);
-        for (int64_t n = 0; n < oTiles; ++n)
-          for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
-            newState[st + 4 + n * 4 + e] = fmul(state[st + 4 + n * 4 + e], alpha);
-      }
-    }
-
-    // O += P.V: the S accumulators of key tiles 2c and 2c + 1 are the A
-    // fragment of key chunk c; each V fragment serves every row tile.
-    auto packP = [&](int64_t m, int64_t t, int64_t e) {
-      int64_t i = m * sTiles * 4 + t * 4 + e;
-      Value v = vector::FromElementsOp::create(
-          b, loc, VectorType::get({2}, f32), ValueRange{p[i], p[i + 1]});
-      return asOperand(arith::TruncFOp::create(b, loc, pair, v));
-    };
-    if (cfg.warpgroupMma) {
-      // V is [keys, Dv] (N-major for this product): k16 steps are 16 rows
-      // (2048 bytes) apart, 64-column atoms C rows apart.
-      Value vStage = stageAddr(vAddr, C * Dv * eltBytes);
-      Value vDesc = wgmmaDescriptor(vStage, C * 128, 1024);
-      SmallVector<SmallVector<Value>> aRegs;
-      SmallVector<Value> bDescs;
-      for (int64_t c = 0; c < C / 16; ++c) {
-        SmallVector<Value> regs;
-        for (auto [t, e] : {std::pair<int64_t, int64_t>{2 * c, 0},
-                            {2 * c, 2}, {2 * c + 1, 0}, {2 * c + 1, 2}}) {
-          Value r = packP(0, t, e);
-          regs.push_back(r.getType() == i32
-                             ? r
-                             : LLVM::BitcastOp::create(b, loc, i32, r));
-        }
-        aRegs.push_back(regs);
-        bDescs.push_back(plus(vDesc, (c * 16 * 128) >> 4));
-      }
-      SmallVector<Value> acc(newState.begin() + 4,
-                             newState.begin() + 4 + oTiles * 4);
-      SmallVector<Value> out = warpgroupMma(acc, {}, aRegs, bDescs,
-                                            /*transposeB=*/true);
-      std::copy(out.begin(), out.end(), newState.begin() + 4);
-    }
-    Value vKeyRow = w.add(laneRow8, w.mul(arith::RemUIOp::create(
-                                              b, loc, laneOct, idx(2)),
-                                          idx(8)));
-    for (int64_t c = 0; c < (cfg.warpgroupMma ? 0 : C / 16); ++c) {
-      SmallVector<SmallVector<Value>> a;
-      for (int64_t m = 0; m < mt; ++m)
-        a.push_back({packP(m, 2 * c, 0), packP(m, 2 * c, 2),
-                     packP(m, 2 * c + 1, 0), packP(m, 2 * c + 1, 2)});
-      for (int64_t n = 0; n < oTiles; n += 2) {
-        int64_t tiles = n + 1 < oTiles ? 4 : 2;
-        SmallVector<Value> vRegs = ldmatrix(
-            vSmem.mem,
-            ValueRange{stage, w.add(idx(c * 16), vKeyRow),
-                       w.add(idx(n * 8), w.mul(laneHalf, idx(8)))},
-            tiles, /*transpose=*/true);
-        for (int64_t m = 0; m < mt; ++m)
-          for (int64_t k = 0; k < tiles / 2; ++k) {
-            int64_t at = m * stateSize + 4 + (n + k) * 4;
-            Frag acc;
-            for (int64_t e = 0; e < 4; ++e)
-              acc[e] = newState[at + e];
-            acc = mma(a[m], {vRegs[2 * k], vRegs[2 * k + 1]}, acc);
-            for (int64_t e = 0; e < 4; ++e)
-              newState[at + e] = acc[e];
-          }
-      }
-    }
-    if (cfg.tmaLoads) {
-      // This thread is done with the stage (its MMAs have completed).
-      ptx("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, "
-          "[$0];\n}",
-          "r", ValueRange{barrier(1, stage)});
-    } else {
-      // The next tile has landed and every warp is done with this stage.
-      commitAndWait();
-      gpu::BarrierOp::create(b, loc);
-    }
-    scf::YieldOp::create(b, loc, newState);
   }
+  return s;
+}
 
-  // Finalize: full row sums, normalise, store.
-  ValueRange result = loop.getResults();
-  Value colBase = w.mul(threadInGroup, idx(2));
-  Value lseOut = args.lse;
+FlashKernelEmitter::Scores FlashKernelEmitter::scoresWgmma(Value stage64) {
+  // The warpgroup's 64 rows of Q times the whole key tile, k16 steps of 32
+  // bytes inside each 64-column atom.
+  const int64_t C = cfg.cols, D = cfg.headDim, rows = cfg.rowsPerBlock();
+  Value group = cb.divUI(warp, cb.index(4));
+  Value qGroup =
+      cb.add(smem.qAddr, cb.mul(ptx.toI64(group), ptx.i64(64 * 128)));
+  Value kStage = stageAddr(smem.kAddr, stage64, C * D * 2);
+  Value qDesc = ptx.wgmmaDescriptor(qGroup, rows * 128, 1024);
+  Value kDesc = ptx.wgmmaDescriptor(kStage, C * 128, 1024);
+  SmallVector<Value> aDescs, bDescs;
+  for (int64_t atom = 0; atom < D / 64; ++atom)
+    for (int64_t kk = 0; kk < 4; ++kk) {
+      aDescs.push_back(plus(qDesc, (atom * rows * 128 + kk * 32) >> 4));
+      bDescs.push_back(plus(kDesc, (atom * C * 128 + kk * 32) >> 4));
+    }
+  SmallVector<Value> acc(C / 2, zeroF);
+  SmallVector<Value> out =
+      ptx.warpgroupMma(acc, aDescs, {}, bDescs, /*transposeB=*/false);
+  Scores s(1, SmallVector<Frag>(sTiles));
+  for (int64_t t = 0; t < sTiles; ++t)
+    for (int64_t e = 0; e < 4; ++e)
+      s[0][t][e] = out[t * 4 + e];
+  return s;
+}
+
+ValueRange FlashKernelEmitter::modifyScores(const Scores &s, Value i, Value j0,
+                                            Value jEnd) {
+  // Only the causal diagonal can hide sink keys; window tiles need the
+  // mask where some head's diagonal or window edge crosses them.
+  Value isSink = cb.cmpI(arith::CmpIPredicate::ult, i, numSink);
+  Value windowMask = cb.boolean(false);
+  for (const GpuHeadParams &hp : blockHeads)
+    windowMask =
+        cb.orI(windowMask, windowTileNeedsMask(cb, hp.params.masks(variant),
+                                               ranges, j0, jEnd));
+  Value edgeMask = cb.select(
+      isSink,
+      sinkTileNeedsMask(cb, blockHeads[0].params.masks(variant), ranges, jEnd),
+      windowMask);
+  Value partial = cb.lt(cb.sub(jEnd, j0), cb.index(cfg.cols));
+  Value needsMask = cb.orI(edgeMask, partial);
+  SmallVector<Type> scoreTypes(mt * sTiles * 4, b.getF32Type());
+  auto modIf = scf::IfOp::create(b, loc, scoreTypes, needsMask,
+                                 /*withElseRegion=*/true);
+  ScoreModifier mods(cb, ptx, variant, groupId, threadInGroup, diagOffset);
+  auto allMods = [&](bool masked) {
+    SmallVector<Value> values;
+    for (int64_t m = 0; m < mt; ++m)
+      llvm::append_range(values, mods.apply(s[m], tileHeads[m], tileRow0[m], j0,
+                                            jEnd, masked));
+    return values;
+  };
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(modIf.thenBlock());
+  scf::YieldOp::create(b, loc, allMods(/*masked=*/true));
+  b.setInsertionPointToStart(modIf.elseBlock());
+  scf::YieldOp::create(b, loc, allMods(/*masked=*/false));
+  return modIf.getResults();
+}
+
+SmallVector<Value> FlashKernelEmitter::softmax(ValueRange state, ValueRange x,
+                                               SmallVector<Value> &p) {
+  // Rows g (half 0) and g + 8 (half 1) of each row tile; x and p hold tile
+  // m's scores at m * sTiles * 4.
+  SmallVector<Value> newState(state.begin(), state.end());
+  p.assign(x.begin(), x.end());
   for (int64_t m = 0; m < mt; ++m) {
-    int64_t st = m * stateSize;
+    int64_t xs = m * sTiles * 4, st = m * stateSize;
     for (int64_t half = 0; half < 2; ++half) {
-      Value sum = quadReduce(result[st + 2 + half], /*isMax=*/false);
-      Value positive =
-          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zeroF);
-      // A pruned head of a packed block ran with the others: its rows are
-      // zeroed here.
-      positive = w.andI(positive, tileHeads[m].alive);
-      Value inv = w.select(
-          positive, arith::DivFOp::create(b, loc, cf(1.0f), sum), zeroF);
-      Value row = w.add(tileRow0[m], w.add(groupId, idx(8 * half)));
-      Value head = tileHeads[m].head;
-      auto inRange = scf::IfOp::create(
-          b, loc, w.cmp(arith::CmpIPredicate::slt, row, queryLen), false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(inRange.thenBlock());
-      if (args.o) {
-        Type oElt = cast<MemRefType>(args.o.getType()).getElementType();
-        for (int64_t n = 0; n < oTiles; ++n) {
-          int64_t at = st + 4 + n * 4 + 2 * half;
-          Value v = vector::FromElementsOp::create(
-              b, loc, VectorType::get({2}, f32),
-              ValueRange{fmul(result[at], inv), fmul(result[at + 1], inv)});
-          if (oElt != f32)
-            v = arith::TruncFOp::create(b, loc, VectorType::get({2}, oElt), v);
-          vector::StoreOp::create(
-              b, loc, v, args.o,
-              ValueRange{batch, head, row, w.add(idx(n * 8), colBase)});
+      Value tileMax = negInf;
+      for (int64_t t = 0; t < sTiles; ++t)
+        for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
+          tileMax = ptx.fmax(tileMax, x[xs + t * 4 + e]);
+      tileMax = ptx.quadReduce(tileMax, /*isMax=*/true);
+      Value mOld = state[st + kMaxOffset + half];
+      Value mNew = ptx.fmax(mOld, tileMax);
+      // A row that has seen no visible key yet keeps m = -inf; subtract 0
+      // then so that exp2 gives 0, not NaN.
+      Value mUse = cb.select(cb.cmpF(arith::CmpFPredicate::OEQ, mNew, negInf),
+                             zeroF, mNew);
+      Value alpha = ptx.exp2(cb.fsub(mOld, mUse));
+      Value rowSum = zeroF;
+      for (int64_t t = 0; t < sTiles; ++t)
+        for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
+          Value pe = ptx.exp2(cb.fsub(x[xs + t * 4 + e], mUse));
+          p[xs + t * 4 + e] = pe;
+          rowSum = cb.fadd(rowSum, pe);
         }
-      }
-      if (lseOut) {
-        auto firstOfQuad = scf::IfOp::create(
-            b, loc, w.cmp(arith::CmpIPredicate::eq, threadInGroup, zero),
-            false);
-        OpBuilder::InsertionGuard lg(b);
-        b.setInsertionPointToStart(firstOfQuad.thenBlock());
-        Value lse = w.select(
-            positive, fmul(fadd(result[st + half], log2(sum)), cf(kLn2)),
-            negInf);
-        memref::StoreOp::create(b, loc, lse, lseOut,
-                                ValueRange{batch, head, row});
-      }
+      newState[st + kMaxOffset + half] = mNew;
+      newState[st + kSumOffset + half] =
+          cb.fadd(cb.fmul(state[st + kSumOffset + half], alpha), rowSum);
+      for (int64_t n = 0; n < oTiles; ++n)
+        for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
+          int64_t at = st + kAccOffset + n * 4 + e;
+          newState[at] = cb.fmul(state[at], alpha);
+        }
     }
   }
+  return newState;
+}
+
+Value FlashKernelEmitter::packP(ArrayRef<Value> p, int64_t m, int64_t t,
+                                int64_t e) {
+  int64_t i = m * sTiles * 4 + t * 4 + e;
+  Value v = vector::FromElementsOp::create(
+      b, loc, VectorType::get({2}, b.getF32Type()), ValueRange{p[i], p[i + 1]});
+  return ptx.asOperand(arith::TruncFOp::create(
+      b, loc, VectorType::get({2}, cfg.elementType), v));
+}
+
+void FlashKernelEmitter::accumulateMma(ArrayRef<Value> p,
+                                       SmallVector<Value> &state, Value stage) {
+  // O += P.V: the S accumulators of key tiles 2c and 2c + 1 are the A
+  // fragment of key chunk c; each V fragment serves every row tile.
+  Value vKeyRow = cb.add(
+      laneRow8, cb.mul(arith::RemUIOp::create(b, loc, laneOct, cb.index(2)),
+                       cb.index(8)));
+  for (int64_t c = 0; c < cfg.cols / 16; ++c) {
+    SmallVector<SmallVector<Value>> a;
+    for (int64_t m = 0; m < mt; ++m)
+      a.push_back({packP(p, m, 2 * c, 0), packP(p, m, 2 * c, 2),
+                   packP(p, m, 2 * c + 1, 0), packP(p, m, 2 * c + 1, 2)});
+    for (int64_t n = 0; n < oTiles; n += 2) {
+      int64_t tiles = n + 1 < oTiles ? 4 : 2;
+      SmallVector<Value> vRegs = ptx.ldmatrix(
+          smem.v.mem,
+          ValueRange{stage, cb.add(cb.index(c * 16), vKeyRow),
+                     cb.add(cb.index(n * 8), cb.mul(laneHalf, cb.index(8)))},
+          tiles, /*transpose=*/true);
+      for (int64_t m = 0; m < mt; ++m)
+        for (int64_t k = 0; k < tiles / 2; ++k) {
+          int64_t at = m * stateSize + kAccOffset + (n + k) * 4;
+          Frag acc;
+          for (int64_t e = 0; e < 4; ++e)
+            acc[e] = state[at + e];
+          acc = ptx.mma(a[m], {vRegs[2 * k], vRegs[2 * k + 1]}, acc);
+          for (int64_t e = 0; e < 4; ++e)
+            state[at + e] = acc[e];
+        }
+    }
+  }
+}
+
+void FlashKernelEmitter::accumulateWgmma(ArrayRef<Value> p,
+                                         SmallVector<Value> &state,
+                                         Value stage64) {
+  // V is [keys, Dv] (N-major for this product): k16 steps are 16 rows
+  // (2048 bytes) apart, 64-column atoms C rows apart. P comes from the S
+  // registers, four i32 per k16 step.
+  const int64_t C = cfg.cols;
+  Value vStage = stageAddr(smem.vAddr, stage64, C * cfg.valueDim * 2);
+  Value vDesc = ptx.wgmmaDescriptor(vStage, C * 128, 1024);
+  Type i32 = b.getI32Type();
+  SmallVector<SmallVector<Value>> aRegs;
+  SmallVector<Value> bDescs;
+  for (int64_t c = 0; c < C / 16; ++c) {
+    SmallVector<Value> regs;
+    for (auto [t, e] : {std::pair<int64_t, int64_t>{2 * c, 0},
+                        {2 * c, 2},
+                        {2 * c + 1, 0},
+                        {2 * c + 1, 2}}) {
+      Value r = packP(p, 0, t, e);
+      regs.push_back(r.getType() == i32
+                         ? r
+                         : LLVM::BitcastOp::create(b, loc, i32, r).getResult());
+    }
+    aRegs.push_back(regs);
+    bDescs.push_back(plus(vDesc, (c * 16 * 128) >> 4));
+  }
+  auto acc = ArrayRef<Value>(state).slice(kAccOffset, oTiles * 4);
+  SmallVector<Value> out =
+      ptx.warpgroupMma(acc, {}, aRegs, bDescs, /*transposeB=*/true);
+  llvm::copy(out, state.begin() + kAccOffset);
+}
+
+void FlashKernelEmitter::releaseStage(Value stage) {
   if (cfg.tmaLoads) {
-    // The producer: one thread issues every tile's TMA loads once the
-    // consumers have released the stage (from the third tile on).
-    b.setInsertionPointToStart(roles.elseBlock());
-    ptx("setmaxnreg.dec.sync.aligned.u32 24;", "", ValueRange{});
-    auto leader = scf::IfOp::create(
-        b, loc, w.cmp(arith::CmpIPredicate::eq, tid, idx(cfg.warps * 32)),
-        false);
-    b.setInsertionPointToStart(leader.thenBlock());
-    auto produce = scf::ForOp::create(b, loc, zero, numTiles, idx(1));
-    b.setInsertionPointToStart(produce.getBody());
-    Value i = produce.getInductionVar();
-    Value stage = arith::RemUIOp::create(b, loc, i, idx(2));
-    {
-      auto reuse = scf::IfOp::create(
-          b, loc, w.cmp(arith::CmpIPredicate::uge, i, idx(2)), false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(reuse.thenBlock());
-      Value parity = i32Of(arith::RemUIOp::create(
-          b, loc,
-          w.sub(arith::DivUIOp::create(b, loc, i, idx(2)), idx(1)), idx(2)));
-      mbarrierWait(barrier(1, stage), parity);
-    }
-    Value full = barrier(0, stage);
-    ptx("{\n.reg .b64 state;\nmbarrier.arrive.expect_tx.shared::cta.b64 "
-        "state, [$0], $1;\n}",
-        "r,r",
-        ValueRange{full, arith::ConstantIntOp::create(
-                             b, loc, i32, C * (D + Dv) * eltBytes)});
-    Value start = i32Of(tileBounds(i).first);
-    Value kvHead32 = i32Of(kvHead), batch32 = i32Of(batch);
-    Value kMap = args.tensorMaps;
-    Value vMap = arith::AddIOp::create(
-        b, loc, kMap, arith::ConstantIntOp::create(b, loc, b.getI64Type(), 128));
-    auto load = [&](Value dst, Value map, int64_t atom) {
-      Value tmap = LLVM::IntToPtrOp::create(
-          b, loc, LLVM::LLVMPointerType::get(b.getContext()), map);
-      ptx("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::"
-          "complete_tx::bytes [$0], [$1, {$2, $3, $4, $5}], [$6];",
-          "r,l,r,r,r,r,r",
-          ValueRange{dst, tmap,
-                     arith::ConstantIntOp::create(b, loc, i32, 64 * atom),
-                     start, kvHead32, batch32, full});
-    };
-    for (int64_t atom = 0; atom < D / 64; ++atom)
-      load(atomAddr(kAddr, C * D * eltBytes, C, stage, atom), kMap, atom);
-    for (int64_t atom = 0; atom < Dv / 64; ++atom)
-      load(atomAddr(vAddr, C * Dv * eltBytes, C, stage, atom), vMap, atom);
-    b.setInsertionPointAfter(roles);
+    // This thread is done with the stage (its MMAs have completed).
+    ptx.mbarrierArrive(smem.barrier(cb, ptx, 1, stage));
+    return;
   }
-  gpu::ReturnOp::create(b, loc);
-  (void)func;
+  // The next tile has landed and every warp is done with this stage.
+  ptx.waitAsyncCopies(/*fenceAsyncProxy=*/cfg.warpgroupMma);
+  gpu::BarrierOp::create(b, loc);
+}
+
+//===----------------------------------------------------------------------===//
+// After the key loop
+//===----------------------------------------------------------------------===//
+
+void FlashKernelEmitter::emitEpilogue(ValueRange result) {
+  // Full row sums, normalise, store.
+  Value colBase = cb.mul(threadInGroup, cb.index(2));
+  for (int64_t m = 0; m < mt; ++m)
+    for (int64_t half = 0; half < 2; ++half)
+      storeRow(result, m, half, colBase);
+}
+
+void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
+                                  Value colBase) {
+  Type f32 = b.getF32Type();
+  int64_t st = m * stateSize;
+  Value sum = ptx.quadReduce(result[st + kSumOffset + half], /*isMax=*/false);
+  Value positive = cb.cmpF(arith::CmpFPredicate::OGT, sum, zeroF);
+  // A pruned head of a packed block ran with the others: its rows are
+  // zeroed here.
+  positive = cb.andI(positive, tileHeads[m].alive);
+  Value inv = cb.select(positive, cb.fdiv(cb.f32(1.0f), sum), zeroF);
+  Value row = cb.add(tileRow0[m], cb.add(groupId, cb.index(8 * half)));
+  Value head = tileHeads[m].head;
+  cb.ifThen(cb.lt(row, queryLen), [&] {
+    if (args.o) {
+      Type oElt = cast<MemRefType>(args.o.getType()).getElementType();
+      for (int64_t n = 0; n < oTiles; ++n) {
+        int64_t at = st + kAccOffset + n * 4 + 2 * half;
+        Value v = vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, f32),
+            ValueRange{cb.fmul(result[at], inv), cb.fmul(result[at + 1], inv)});
+        if (oElt != f32)
+          v = arith::TruncFOp::create(b, loc, VectorType::get({2}, oElt), v);
+        vector::StoreOp::create(
+            b, loc, v, args.o,
+            ValueRange{batch, head, row, cb.add(cb.index(n * 8), colBase)});
+      }
+    }
+    if (!args.lse)
+      return;
+    // The first thread of the quad writes the row's lse.
+    cb.ifThen(cb.cmpI(arith::CmpIPredicate::eq, threadInGroup, zero), [&] {
+      Value lse = cb.select(
+          positive,
+          cb.fmul(cb.fadd(result[st + kMaxOffset + half], ptx.log2(sum)),
+                  cb.f32(kLn2)),
+          negInf);
+      memref::StoreOp::create(b, loc, lse, args.lse,
+                              ValueRange{batch, head, row});
+    });
+  });
+}
+
+void FlashKernelEmitter::emitProducer() {
+  // The producer: one thread issues every tile's TMA loads once the
+  // consumers have released the stage (from the third tile on).
+  const int64_t C = cfg.cols, D = cfg.headDim, Dv = cfg.valueDim;
+  b.setInsertionPointToStart(roles.elseBlock());
+  ptx.setMaxRegisters(24, /*increase=*/false);
+  Value leader =
+      cb.cmpI(arith::CmpIPredicate::eq, tid, cb.index(cfg.warps * kWarpSize));
+  cb.ifThen(leader, [&] {
+    cb.forLoop(zero, numTiles, 1, [&](Value i) {
+      Value stage = arith::RemUIOp::create(b, loc, i, cb.index(2));
+      cb.ifThen(cb.cmpI(arith::CmpIPredicate::uge, i, cb.index(2)), [&] {
+        // The (i / 2 - 1)-th release of the stage.
+        Value parity = ptx.toI32(arith::RemUIOp::create(
+            b, loc, cb.sub(cb.divUI(i, cb.index(2)), cb.index(1)),
+            cb.index(2)));
+        ptx.mbarrierWait(smem.barrier(cb, ptx, 1, stage), parity);
+      });
+      Value full = smem.barrier(cb, ptx, 0, stage);
+      ptx.mbarrierArriveExpectTx(full, ptx.i32(C * (D + Dv) * 2));
+      // Boxes at (column, first key, KV head, batch).
+      Value start = ptx.toI32(tileBounds(i).first);
+      Value kvHead32 = ptx.toI32(kvHead), batch32 = ptx.toI32(batch);
+      Value kMap = args.tensorMaps;
+      Value vMap = cb.add(kMap, ptx.i64(128));
+      for (int64_t atom = 0; atom < D / 64; ++atom) {
+        Value dst = atomAddress(cb, ptx, smem.kAddr, C * D * 2, C, stage, atom);
+        ptx.tmaLoad(dst, kMap, {ptx.i32(64 * atom), start, kvHead32, batch32},
+                    full);
+      }
+      for (int64_t atom = 0; atom < Dv / 64; ++atom) {
+        Value dst =
+            atomAddress(cb, ptx, smem.vAddr, C * Dv * 2, C, stage, atom);
+        ptx.tmaLoad(dst, vMap, {ptx.i32(64 * atom), start, kvHead32, batch32},
+                    full);
+      }
+    });
+  });
+  b.setInsertionPointAfter(roles);
 }
 
 } // namespace
-
-int64_t mlir::mha::getFlashKernelSharedBytes(const FlashKernelConfig &cfg) {
-  int64_t rows = cfg.rowsPerBlock();
-  if (cfg.warpgroupMma) // unpadded, room to align the start to 1024, and
-                        // four mbarriers with TMA
-    return 2 * (rows * cfg.headDim + 2 * cfg.cols * cfg.headDim +
-                2 * cfg.cols * cfg.valueDim) +
-           1024 + (cfg.tmaLoads ? 32 : 0);
-  int64_t qStride = cfg.headDim + cfg.pad, vStride = cfg.valueDim + cfg.pad;
-  return 2 * (rows * qStride + 2 * cfg.cols * qStride + 2 * cfg.cols * vStride);
-}
 
 void mlir::mha::emitFlashKernel(OpBuilder &b, Location loc,
                                 gpu::GPUModuleOp module, gpu::GPUFuncOp func,
                                 const FlashKernelConfig &config,
                                 const AttentionVariant &variant,
-                                const FlashKernelArgs &args,
-                                StringRef prefix) {
+                                const FlashKernelArgs &args, StringRef prefix) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&func.getBody().front());
-  FlashKernelEmitter(b, loc, module, config, variant, prefix).emit(func, args);
+  FlashKernelEmitter(b, loc, module, config, variant, args, prefix).emit();
 }

@@ -1,5 +1,12 @@
-//===- FlashKernel.h - The flash-attention kernel body ------------*- C++ -*-===//
+//===- FlashKernel.h - The flash-attention kernel body ------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Private to lib/Conversion/MhaToNVVM: the shape of a kernel and the entry
+// to the code that fills its body (FlashKernel.cpp, on PtxBuilder,
+// SharedTiles and ScoreMods).
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef MHA_LIB_CONVERSION_MHATONVVM_FLASHKERNEL_H
@@ -57,7 +64,7 @@ struct FlashKernelArgs {
   Value q, k, v, o, lse, headMask, tensorMaps;
 };
 
-/// Dynamic shared memory the kernel needs, in bytes.
+/// Dynamic shared memory the kernel needs, in bytes (SharedTiles.cpp).
 int64_t getFlashKernelSharedBytes(const FlashKernelConfig &config);
 
 /// Fills the (empty) body of `func` with the kernel. Per-head constant

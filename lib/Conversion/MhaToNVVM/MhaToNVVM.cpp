@@ -4,22 +4,28 @@
 //
 // convert-mha-to-nvvm: checks that a function fits the GPU kernel (f16/bf16
 // tensors, head dims that are multiples of 16 up to 256, no probabilities or
-// entropy), creates its kernels (the portable ones, and with sm90a the
-// wgmma one in a module of its own) and lets FlashKernel fill their bodies,
-// and leaves a declaration saying how to launch them.
+// entropy), chooses the shape of its kernels, creates them (the portable
+// ones, and with sm90a the wgmma one in a module of its own) and lets
+// FlashKernel fill their bodies, and leaves a declaration saying how to
+// launch them (#mha.gpu_launch).
 //
 //===----------------------------------------------------------------------===//
 
 #include "FlashKernel.h"
 
+#include "mha/Codegen/Constants.h"
+#include "mha/Codegen/EntryPoint.h"
 #include "mha/Conversion/Passes.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
-#include "mha/Dialect/Mha/Transforms/KernelBuilder.h"
 #include "mha/Runtime/GpuAbi.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/SymbolTable.h"
+
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "convert-mha-to-nvvm"
 
 namespace mlir::mha {
 #define GEN_PASS_DEF_CONVERTMHATONVVMPASS
@@ -29,61 +35,46 @@ namespace mlir::mha {
 using namespace mlir;
 using namespace mlir::mha;
 
+static_assert(static_cast<int32_t>(GpuRequirements::aligned_rows) ==
+                      MHA_GPU_REQ_ALIGNED_ROWS &&
+                  static_cast<int32_t>(GpuRequirements::tensor_maps) ==
+                      MHA_GPU_REQ_TENSOR_MAPS,
+              "#mha.gpu_kernel requirements are the MHA_GPU_REQ_* bits");
+
 namespace {
 
-/// Largest head dim the kernel keeps in registers (O accumulators and Q
-/// fragments grow with it).
-constexpr int64_t kMaxGpuHeadDim = 256;
+/// Dynamic shared memory every GPU from sm_80 on gives a block, and every
+/// sm_90 GPU.
+constexpr int64_t kMaxSharedBytes = 163 * 1024;
+constexpr int64_t kMaxSm90aSharedBytes = 227 * 1024;
 
-struct ConvertMhaToNVVMPass
-    : public mha::impl::ConvertMhaToNVVMPassBase<ConvertMhaToNVVMPass> {
-  using ConvertMhaToNVVMPassBase::ConvertMhaToNVVMPassBase;
+/// The function's attention: its shapes and variant.
+struct Spec {
+  AttentionOp attention;
+  AttentionShape shape;
+  AttentionVariant variant;
+  Type elementType;
 
-  void runOnOperation() override {
-    ModuleOp module = getOperation();
-    if (warps < 1 || warps > 16 || keysPerTile < 0 || keysPerTile % 16 != 0 ||
-        rowTiles < 0 || rowTiles > 2 || sm90aKeysPerTile < 0 ||
-        sm90aKeysPerTile % 16 != 0 || sm90aKeysPerTile > 256 ||
-        sm90aWarpgroups < 0 || sm90aWarpgroups > 4) {
-      module.emitError() << "convert-mha-to-nvvm: warps must be in [1, 16], "
-                         << "row-tiles in [0, 2], cols a multiple of 16, "
-                         << "sm90a-cols a multiple of 16 up to 256 and "
-                         << "sm90a-warpgroups in [0, 4] (0 = automatic)";
-      return signalPassFailure();
-    }
-    FailureOr<SmallVector<func::FuncOp>> funcs =
-        collectExportedFunctions(module);
-    if (failed(funcs))
-      return signalPassFailure();
-    if (!funcs->empty())
-      module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                      UnitAttr::get(module.getContext()));
-    for (func::FuncOp func : *funcs)
-      if (failed(convertFunction(func)))
-        return signalPassFailure();
+  int64_t maxDim() const { return std::max(shape.headDim, shape.valueDim); }
+  /// ALiBi and softcap keep more values live per score.
+  bool heavyScores() const {
+    return variant.hasAlibi || variant.softcap.has_value();
   }
-
-  LogicalResult convertFunction(func::FuncOp func);
+  bool masks() const {
+    return variant.causal || variant.hasWindows() || variant.sinkTokens;
+  }
 };
 
-LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
-  FailureOr<AttentionOp> matched = matchExportableFunction(func);
-  if (failed(matched))
-    return failure();
-  AttentionOp attention = *matched;
-  MLIRContext *ctx = func.getContext();
-  Location loc = attention.getLoc();
-  ModuleOp module = getOperation();
-
-  AttentionShape shape = AttentionShape::get(attention);
-  int64_t numHeads = shape.numHeads, numKvHeads = shape.numKvHeads;
-  int64_t headDim = shape.headDim, valueDim = shape.valueDim;
-  Type elt = shape.query.getElementType();
-  if (shape.key.getElementType() != elt || shape.value.getElementType() != elt)
+/// What the GPU kernels cannot compute, as an error on the op.
+LogicalResult checkSupported(const Spec &spec) {
+  AttentionOp attention = spec.attention;
+  const AttentionShape &shape = spec.shape;
+  if (shape.key.getElementType() != spec.elementType ||
+      shape.value.getElementType() != spec.elementType)
     return attention.emitError()
            << "the GPU kernels need q, k and v of one element type";
-  for (auto [name, dim] : {std::pair<StringRef, int64_t>{"D", headDim},
-                           {"Dv", valueDim}})
+  for (auto [name, dim] : {std::pair<StringRef, int64_t>{"D", shape.headDim},
+                           {"Dv", shape.valueDim}})
     if (dim % 16 != 0 || dim > kMaxGpuHeadDim)
       return attention.emitError()
              << "head dim " << name << " = " << dim
@@ -94,132 +85,278 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
            << "return_probs and return_entropy are computed by the CPU back "
            << "end only (they are analysis outputs): compile this function "
            << "with --target=cpu";
-  if (numHeads > 65535)
+  if (shape.numHeads > 65535)
     return attention.emitError()
-           << numHeads << " query heads exceed the GPU grid's 65535";
-  AttentionVariant variant =
-      AttentionVariant::get(attention, numHeads, numKvHeads, headDim);
+           << shape.numHeads << " query heads exceed the GPU grid's 65535";
+  return success();
+}
 
+/// The launch description of a kernel built with `cfg`.
+GpuKernelAttr describeKernel(MLIRContext *ctx, StringRef module, StringRef name,
+                             const FlashKernelConfig &cfg) {
+  GpuRequirements requirements = GpuRequirements::aligned_rows;
+  if (cfg.tmaLoads)
+    requirements = requirements | GpuRequirements::tensor_maps;
+  return GpuKernelAttr::get(
+      ctx, module, name, cfg.threads(), getFlashKernelSharedBytes(cfg),
+      cfg.rowsPerBlock() / cfg.headsPerBlock, cfg.headsPerBlock, requirements,
+      cfg.tmaLoads ? cfg.cols : 0);
+}
+
+struct ConvertMhaToNVVMPass
+    : public mha::impl::ConvertMhaToNVVMPassBase<ConvertMhaToNVVMPass> {
+  using ConvertMhaToNVVMPassBase::ConvertMhaToNVVMPassBase;
+
+  void runOnOperation() override;
+  LogicalResult convertFunction(func::FuncOp func);
+
+  /// The portable kernel: tiles that fit the registers of every variant.
+  FlashKernelConfig choosePortableConfig(const Spec &spec) const;
+  /// The sm_90a kernel, where the head dims and shared memory allow one.
+  std::optional<FlashKernelConfig>
+  chooseSm90aConfig(const Spec &spec, const FlashKernelConfig &portable) const;
+  /// GQA packing: query heads of one KV group per block.
+  int64_t choosePackedHeads(const Spec &spec,
+                            const FlashKernelConfig &config) const;
+
+  /// The gpu.module `name`, created at the end of the module if needed.
+  gpu::GPUModuleOp getOrCreateModule(func::FuncOp func, StringRef name,
+                                     Location loc);
+  /// Creates kernel `kernelName` in `gpuModule` (parameters: `argTypes`,
+  /// then the tensor maps' address with TMA) and fills its body.
+  LogicalResult buildKernel(func::FuncOp func, const Spec &spec,
+                            ArrayRef<Type> argTypes, gpu::GPUModuleOp gpuModule,
+                            StringRef kernelName,
+                            const FlashKernelConfig &config, StringRef prefix);
+};
+
+void ConvertMhaToNVVMPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  if (warps < 1 || warps > 16 || keysPerTile < 0 || keysPerTile % 16 != 0 ||
+      rowTiles < 0 || rowTiles > 2 || sm90aKeysPerTile < 0 ||
+      sm90aKeysPerTile % 16 != 0 || sm90aKeysPerTile > 256 ||
+      sm90aWarpgroups < 0 || sm90aWarpgroups > 4) {
+    module.emitError() << "convert-mha-to-nvvm: warps must be in [1, 16], "
+                       << "row-tiles in [0, 2], cols a multiple of 16, "
+                       << "sm90a-cols a multiple of 16 up to 256 and "
+                       << "sm90a-warpgroups in [0, 4] (0 = automatic)";
+    return signalPassFailure();
+  }
+  FailureOr<SmallVector<func::FuncOp>> funcs = collectExportedFunctions(module);
+  if (failed(funcs))
+    return signalPassFailure();
+  if (funcs->empty()) {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": no function computes an mha "
+                            << "op; nothing to convert\n");
+    return;
+  }
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  UnitAttr::get(module.getContext()));
+  for (func::FuncOp func : *funcs)
+    if (failed(convertFunction(func)))
+      return signalPassFailure();
+}
+
+FlashKernelConfig
+ConvertMhaToNVVMPass::choosePortableConfig(const Spec &spec) const {
   FlashKernelConfig config;
-  config.headDim = headDim;
-  config.valueDim = valueDim;
+  config.headDim = spec.shape.headDim;
+  config.valueDim = spec.shape.valueDim;
   // Tensor cores multiply f16/bf16; f32 specs are rounded to bf16 (f32
   // range, 8-bit mantissa) when staged into shared memory, and accumulate
   // in f32 like the others.
-  config.elementType = elt.isF32() ? BFloat16Type::get(ctx) : elt;
+  config.elementType = spec.elementType.isF32()
+                           ? BFloat16Type::get(spec.elementType.getContext())
+                           : spec.elementType;
   config.warps = warps;
   // Two row tiles per warp halve the shared-memory reads per MMA; their
   // accumulators only fit in registers up to head dim 128.
-  int64_t maxDim = std::max(headDim, valueDim);
+  int64_t maxDim = spec.maxDim();
   config.rowTilesPerWarp = rowTiles ? rowTiles : maxDim <= 128 ? 2 : 1;
   // Key tiles: S holds rowTiles x cols / 2 registers per thread, and the
   // masked path (causal, windows, sinks) and ALiBi/softcap keep more values
   // live. The choice keeps every variant free of spills (ptxas -v over all
   // of scripts/gpu/cases.py in test/Target/NVPTX/variants.test).
-  bool heavyScores = variant.hasAlibi || variant.softcap.has_value();
-  bool masks = variant.causal || variant.hasWindows() || variant.sinkTokens;
   int64_t cols;
   if (config.rowTilesPerWarp == 1)
-    cols = maxDim <= 128 ? 64 : heavyScores ? 16 : 32;
+    cols = maxDim <= 128 ? 64 : spec.heavyScores() ? 16 : 32;
   else if (maxDim <= 64)
-    cols = !heavyScores && !masks ? 64 : 32;
+    cols = !spec.heavyScores() && !spec.masks() ? 64 : 32;
   else
-    cols = variant.hasWindows() ? 16 : 32;
+    cols = spec.variant.hasWindows() ? 16 : 32;
   config.cols = keysPerTile ? keysPerTile : cols;
+  config.headsPerBlock = choosePackedHeads(spec, config);
+  return config;
+}
 
-  // GQA packing: the query heads of a KV group share one block's K/V tiles,
-  // which matters when few query rows fill the block (decoding). Only
-  // groups whose heads see the same windows are packed, so a local head
-  // keeps costing what its window costs.
-  bool uniformWindows = true;
+int64_t
+ConvertMhaToNVVMPass::choosePackedHeads(const Spec &spec,
+                                        const FlashKernelConfig &config) const {
+  // The query heads of a KV group share one block's K/V tiles, which
+  // matters when few query rows fill the block (decoding). Only groups
+  // whose heads see the same windows are packed, so a local head keeps
+  // costing what its window costs.
+  const AttentionVariant &variant = spec.variant;
   int64_t group = variant.groupSize();
-  for (int64_t h = 0; h < numHeads; ++h) {
+  bool uniformWindows = true;
+  for (int64_t h = 0; h < variant.numQueryHeads; ++h) {
     int64_t first = h - h % group;
     uniformWindows &= variant.windowLeft(h) == variant.windowLeft(first) &&
                       variant.windowRight(h) == variant.windowRight(first);
   }
-  auto headsPerBlock = [&](const FlashKernelConfig &c) {
-    int64_t rowTiles = c.warps * c.rowTilesPerWarp, heads = 1;
-    while (packGqa && uniformWindows && group % (2 * heads) == 0 &&
-           rowTiles % (2 * heads) == 0)
-      heads *= 2;
-    return heads;
+  int64_t rowTiles = config.warps * config.rowTilesPerWarp, heads = 1;
+  while (packGqa && uniformWindows && group % (2 * heads) == 0 &&
+         rowTiles % (2 * heads) == 0)
+    heads *= 2;
+  return heads;
+}
+
+std::optional<FlashKernelConfig> ConvertMhaToNVVMPass::chooseSm90aConfig(
+    const Spec &spec, const FlashKernelConfig &portable) const {
+  StringRef name =
+      cast<func::FuncOp>(spec.attention->getParentOp()).getSymName();
+  if (!sm90a)
+    return std::nullopt;
+  if (spec.shape.headDim % 64 != 0 || spec.shape.valueDim % 64 != 0) {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": no sm_90a kernel for @" << name
+                            << ": head dims " << spec.shape.headDim << " and "
+                            << spec.shape.valueDim
+                            << " are not both multiples of 64 (wgmma atoms)\n");
+    return std::nullopt;
+  }
+  // Warpgroups of 4 warps x 16 rows.
+  FlashKernelConfig hopper = portable;
+  hopper.warpgroupMma = true;
+  hopper.rowTilesPerWarp = 1;
+  // Measured on an H200 (docs/gpu-runs/h200-s3-tune*): two warpgroups
+  // up to head dim 128, with 256-key tiles at head dim 64 (+11% over 128
+  // keys; masked specs spill with them and keep 128) and 128-key tiles at
+  // 128; one warpgroup above.
+  int64_t maxDim = spec.maxDim();
+  hopper.warps = 4 * (sm90aWarpgroups ? sm90aWarpgroups
+                      : maxDim <= 128 ? 2
+                                      : 1);
+  hopper.pad = 0;
+  hopper.headsPerBlock = choosePackedHeads(spec, hopper);
+  // K and V by TMA with a producer warp, where the tensors hold the MMA
+  // element type (f32 specs are rounded on the way, by the consumers).
+  hopper.tmaLoads = !spec.elementType.isF32() && hopper.warps == 8;
+  // S (cols / 2 f32) and O (Dv / 2 f32) per thread; the masked path and
+  // ALiBi/softcap keep more values live (no spills over the check's
+  // variants, test/Target/NVPTX/variants.test).
+  bool heavy = spec.heavyScores(), masks = spec.masks();
+  if (sm90aKeysPerTile)
+    hopper.cols = sm90aKeysPerTile;
+  else if (maxDim <= 64)
+    hopper.cols = heavy || masks ? 128 : 256;
+  else if (maxDim <= 128)
+    hopper.cols = heavy ? 64 : 128;
+  else
+    hopper.cols = heavy || masks ? 32 : 64;
+  int64_t sharedBytes = getFlashKernelSharedBytes(hopper);
+  if (sharedBytes > kMaxSm90aSharedBytes) {
+    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": no sm_90a kernel for @" << name
+                            << ": it would need " << sharedBytes
+                            << " bytes of shared memory\n");
+    return std::nullopt;
+  }
+  return hopper;
+}
+
+gpu::GPUModuleOp ConvertMhaToNVVMPass::getOrCreateModule(func::FuncOp func,
+                                                         StringRef name,
+                                                         Location loc) {
+  ModuleOp module = getOperation();
+  if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(name))
+    return existing;
+  if (module.lookupSymbol(name)) {
+    func.emitError() << "symbol '" << name
+                     << "' is taken: the GPU kernels' module needs it";
+    return {};
+  }
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  return gpu::GPUModuleOp::create(b, loc, name);
+}
+
+LogicalResult ConvertMhaToNVVMPass::buildKernel(
+    func::FuncOp func, const Spec &spec, ArrayRef<Type> argTypes,
+    gpu::GPUModuleOp gpuModule, StringRef kernelName,
+    const FlashKernelConfig &config, StringRef prefix) {
+  if (gpuModule.lookupSymbol(kernelName))
+    return func.emitError() << "symbol '" << kernelName << "' already exists";
+  MLIRContext *ctx = func.getContext();
+  AttentionOp attention = spec.attention;
+  Location loc = attention.getLoc();
+  OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
+  // TMA kernels take the tensor maps' address last.
+  SmallVector<Type> kernelArgTypes(argTypes);
+  if (config.tmaLoads)
+    kernelArgTypes.push_back(b.getI64Type());
+  auto kernel = gpu::GPUFuncOp::create(
+      b, loc, kernelName, FunctionType::get(ctx, kernelArgTypes, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({static_cast<int32_t>(config.threads()), 1, 1}));
+  Block &body = kernel.getBody().front();
+  auto argFor = [&](Value tensor) {
+    return getParameterArgument(func, body, tensor);
   };
-  config.headsPerBlock = headsPerBlock(config);
+  unsigned maskArg = argTypes.size() - 1;
+  FlashKernelArgs args{argFor(attention.getQuery()),
+                       argFor(attention.getKey()),
+                       argFor(attention.getValue()),
+                       argFor(attention.getOutput()),
+                       argFor(attention.getLse()),
+                       body.getArgument(maskArg),
+                       config.tmaLoads ? body.getArgument(maskArg + 1)
+                                       : Value()};
+  LLVM_DEBUG(
+      llvm::dbgs() << DEBUG_TYPE << ": @" << kernelName << ": " << config.warps
+                   << " warps x " << config.rowTilesPerWarp << " row tiles, "
+                   << config.cols << "-key tiles, " << config.headsPerBlock
+                   << " heads per block"
+                   << (config.warpgroupMma ? ", wgmma" : "")
+                   << (config.tmaLoads ? ", TMA" : "")
+                   << (config.alignedRows ? "" : ", unaligned rows") << "\n");
+  emitFlashKernel(b, loc, gpuModule, kernel, config, spec.variant, args,
+                  prefix);
+  return success();
+}
+
+LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
+  FailureOr<AttentionOp> matched = matchExportableFunction(func);
+  if (failed(matched))
+    return failure();
+  MLIRContext *ctx = func.getContext();
+  Spec spec{*matched, AttentionShape::get(*matched), AttentionVariant(),
+            Type()};
+  spec.elementType = spec.shape.query.getElementType();
+  if (failed(checkSupported(spec)))
+    return failure();
+  spec.variant =
+      AttentionVariant::get(spec.attention, spec.shape.numHeads,
+                            spec.shape.numKvHeads, spec.shape.headDim);
+
+  FlashKernelConfig config = choosePortableConfig(spec);
   int64_t sharedBytes = getFlashKernelSharedBytes(config);
-  // Every GPU from sm_80 on gives a block at least 163 KiB.
-  constexpr int64_t kMaxSharedBytes = 163 * 1024;
   if (sharedBytes > kMaxSharedBytes)
-    return attention.emitError()
+    return spec.attention.emitError()
            << "the GPU kernel would need " << sharedBytes
            << " bytes of shared memory (more than " << kMaxSharedBytes
            << "): use fewer warps or smaller key tiles";
 
   // The kernel signature: one memref per C parameter, then the head mask.
-  SmallVector<Parameter> params = getExportedParameters(func, attention);
-  SmallVector<Type> argTypes;
-  SmallVector<Attribute> roles, types;
-  for (const Parameter &p : params) {
-    MemRefType t = getParameterMemRefType(cast<RankedTensorType>(p.tensorType));
-    argTypes.push_back(t);
-    roles.push_back(TensorRoleAttr::get(ctx, p.role));
-    types.push_back(TypeAttr::get(t));
-  }
-  argTypes.push_back(MemRefType::get({ShapedType::kDynamic},
-                                     IntegerType::get(ctx, 8)));
+  KernelSignature signature =
+      buildKernelSignature(ctx, getExportedParameters(func, spec.attention));
+  SmallVector<Type> argTypes = signature.argTypes;
+  argTypes.push_back(
+      MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)));
 
   // The portable kernels of a spec share one gpu.module (one PTX/cubin per
   // chip that the runtime loads once), the sm_90a kernels another.
   std::string name = func.getSymName().str();
-  std::string kernelName = name + "__kernel";
-  OpBuilder b(func);
-  auto getModule = [&](StringRef moduleName) -> gpu::GPUModuleOp {
-    if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(moduleName))
-      return existing;
-    if (module.lookupSymbol(moduleName)) {
-      func.emitError() << "symbol '" << moduleName
-                       << "' is taken: the GPU kernels' module needs it";
-      return {};
-    }
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(module.getBody());
-    return gpu::GPUModuleOp::create(b, loc, moduleName);
-  };
-  auto buildKernel = [&](gpu::GPUModuleOp gpuModule, StringRef kernelSymbol,
-                         const FlashKernelConfig &kernelConfig,
-                         StringRef prefix) -> LogicalResult {
-    if (gpuModule.lookupSymbol(kernelSymbol))
-      return func.emitError() << "symbol '" << kernelSymbol
-                              << "' already exists";
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(gpuModule.getBody());
-    // TMA kernels take the tensor maps' address last.
-    SmallVector<Type> kernelArgTypes(argTypes);
-    if (kernelConfig.tmaLoads)
-      kernelArgTypes.push_back(b.getI64Type());
-    auto kernel = gpu::GPUFuncOp::create(
-        b, loc, kernelSymbol, FunctionType::get(ctx, kernelArgTypes, {}));
-    kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-    kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
-        {static_cast<int32_t>(kernelConfig.threads()), 1, 1}));
-    Block &body = kernel.getBody().front();
-    auto argFor = [&](Value tensor) {
-      return getParameterArgument(func, body, tensor);
-    };
-    unsigned maskArg = argTypes.size() - 1;
-    FlashKernelArgs args{argFor(attention.getQuery()),
-                         argFor(attention.getKey()),
-                         argFor(attention.getValue()),
-                         argFor(attention.getOutput()),
-                         argFor(attention.getLse()),
-                         body.getArgument(maskArg),
-                         kernelConfig.tmaLoads ? body.getArgument(maskArg + 1)
-                                               : Value()};
-    emitFlashKernel(b, loc, gpuModule, kernel, kernelConfig, variant, args,
-                    prefix);
-    return success();
-  };
-  gpu::GPUModuleOp gpuModule = getModule(kGpuModuleName);
+  gpu::GPUModuleOp gpuModule =
+      getOrCreateModule(func, kGpuModuleName, spec.attention.getLoc());
   if (!gpuModule)
     return failure();
   // Two kernels: one for rows on 16-byte boundaries (cp.async copies), and
@@ -228,103 +365,44 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   // a tile's elements in registers until they are stored: 16-key tiles
   // keep the fallback free of spills (it uses less shared memory than the
   // launch provides, which is fine).
+  std::string kernelName = name + "__kernel";
   std::string fallbackName = name + "__kernel_unaligned";
-  int32_t threads = static_cast<int32_t>(config.threads());
   FlashKernelConfig unaligned = config;
   unaligned.alignedRows = false;
   unaligned.cols = std::min<int64_t>(config.cols, 16);
-  if (failed(buildKernel(gpuModule, kernelName, config, name)) ||
-      failed(buildKernel(gpuModule, fallbackName, unaligned, name)))
+  if (failed(buildKernel(func, spec, argTypes, gpuModule, kernelName, config,
+                         name)) ||
+      failed(buildKernel(func, spec, argTypes, gpuModule, fallbackName,
+                         unaligned, name)))
     return failure();
 
-  // The sm_90a kernel: warpgroups of 4 warps x 16 rows.
-  std::optional<FlashKernelConfig> archConfig;
-  std::string archKernelName = name + "__kernel_sm90a";
-  if (sm90a && headDim % 64 == 0 && valueDim % 64 == 0) {
-    FlashKernelConfig hopper = config;
-    hopper.warpgroupMma = true;
-    hopper.rowTilesPerWarp = 1;
-    // Measured on an H200 (docs/gpu-runs/h200-s3-tune*): two warpgroups
-    // up to head dim 128, with 256-key tiles at head dim 64 (+11% over 128
-    // keys; masked specs spill with them and keep 128) and 128-key tiles at
-    // 128; one warpgroup above.
-    hopper.warps = 4 * (sm90aWarpgroups ? sm90aWarpgroups
-                        : maxDim <= 128 ? 2
-                                        : 1);
-    hopper.pad = 0;
-    hopper.headsPerBlock = headsPerBlock(hopper);
-    // K and V by TMA with a producer warp, where the tensors hold the MMA
-    // element type (f32 specs are rounded on the way, by the consumers).
-    hopper.tmaLoads = !elt.isF32() && hopper.warps == 8;
-    // S (cols / 2 f32) and O (Dv / 2 f32) per thread; the masked path and
-    // ALiBi/softcap keep more values live (no spills over the check's
-    // variants, test/Target/NVPTX/variants.test).
-    if (sm90aKeysPerTile)
-      hopper.cols = sm90aKeysPerTile;
-    else if (maxDim <= 64)
-      hopper.cols = heavyScores || masks ? 128 : 256;
-    else if (maxDim <= 128)
-      hopper.cols = heavyScores ? 64 : 128;
-    else
-      hopper.cols = heavyScores || masks ? 32 : 64;
-    // Every sm_90 GPU gives a block 227 KiB.
-    if (getFlashKernelSharedBytes(hopper) <= 227 * 1024)
-      archConfig = hopper;
-  }
-  if (archConfig) {
-    gpu::GPUModuleOp archModule = getModule(kGpuSm90aModuleName);
-    if (!archModule ||
-        failed(buildKernel(archModule, archKernelName, *archConfig,
-                           name + "_sm90a")))
+  GpuKernelAttr sm90aKernel;
+  if (std::optional<FlashKernelConfig> hopper =
+          chooseSm90aConfig(spec, config)) {
+    std::string hopperName = name + "__kernel_sm90a";
+    gpu::GPUModuleOp hopperModule =
+        getOrCreateModule(func, kGpuSm90aModuleName, spec.attention.getLoc());
+    if (!hopperModule ||
+        failed(buildKernel(func, spec, argTypes, hopperModule, hopperName,
+                           *hopper, name + "_sm90a")))
       return failure();
+    sm90aKernel = describeKernel(ctx, kGpuSm90aModuleName, hopperName, *hopper);
   }
 
   // The declaration the host side is built from.
-  b.setInsertionPoint(func);
+  OpBuilder b(func);
   auto decl = func::FuncOp::create(b, func.getLoc(), name,
                                    FunctionType::get(ctx, {}, {}));
   decl.setPrivate();
   decl->setAttr("mha.entry_point",
-                EntryPointAttr::get(ctx, name,
-                                    config.rowsPerBlock() / config.headsPerBlock,
-                                    numHeads,
-                                    ArrayAttr::get(ctx, roles),
-                                    ArrayAttr::get(ctx, types)));
-  auto i32 = [&](int64_t v) { return b.getI32IntegerAttr((int32_t)v); };
+                EntryPointAttr::get(
+                    ctx, name, config.rowsPerBlock() / config.headsPerBlock,
+                    spec.shape.numHeads, signature.roles, signature.types));
   decl->setAttr(kGpuLaunchAttrName,
-                b.getDictionaryAttr({
-                    b.getNamedAttr("module", b.getStringAttr(kGpuModuleName)),
-                    b.getNamedAttr("kernel", b.getStringAttr(kernelName)),
-                    b.getNamedAttr("fallback_kernel",
-                                   b.getStringAttr(fallbackName)),
-                    b.getNamedAttr("block_threads", i32(threads)),
-                    b.getNamedAttr("shared_bytes", i32(sharedBytes)),
-                    b.getNamedAttr("rows_per_block",
-                                   i32(config.rowsPerBlock() /
-                                       config.headsPerBlock)),
-                    b.getNamedAttr("requirements",
-                                   i32(MHA_GPU_REQ_ALIGNED_ROWS)),
-                    b.getNamedAttr("heads_per_block",
-                                   i32(config.headsPerBlock)),
-                }));
-  if (archConfig) {
-    NamedAttrList attrs(decl->getAttrOfType<DictionaryAttr>(kGpuLaunchAttrName));
-    attrs.set("arch_module", b.getStringAttr(kGpuSm90aModuleName));
-    attrs.set("arch_kernel", b.getStringAttr(archKernelName));
-    attrs.set("arch_block_threads", i32(archConfig->threads()));
-    attrs.set("arch_shared_bytes",
-              i32(getFlashKernelSharedBytes(*archConfig)));
-    attrs.set("arch_rows_per_block", i32(archConfig->rowsPerBlock() /
-                                         archConfig->headsPerBlock));
-    attrs.set("arch_heads_per_block", i32(archConfig->headsPerBlock));
-    attrs.set("arch_requirements",
-              i32(MHA_GPU_REQ_ALIGNED_ROWS |
-                  (archConfig->tmaLoads ? MHA_GPU_REQ_TENSOR_MAPS : 0)));
-    attrs.set("arch_tma_box_rows", i32(archConfig->tmaLoads
-                                           ? archConfig->cols
-                                           : 0));
-    decl->setAttr(kGpuLaunchAttrName, attrs.getDictionary(ctx));
-  }
+                GpuLaunchAttr::get(
+                    ctx,
+                    describeKernel(ctx, kGpuModuleName, kernelName, config),
+                    fallbackName, sm90aKernel));
   func.erase();
   return success();
 }

@@ -7,7 +7,7 @@
 // becomes a declaration that says how to launch it.
 // CHECK-LABEL: module attributes {gpu.container_module}
 // CHECK: func.func private @gqa() attributes {mha.entry_point = #mha.entry_point<name = "gqa", rowsPerItem = 32, gridHeads = 8, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>]
-// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, fallback_kernel = "gqa__kernel_unaligned", heads_per_block = 4 : i32, kernel = "gqa__kernel", module = "mha_kernels", requirements = 1 : i32, rows_per_block = 32 : i32, shared_bytes = 69632 : i32}
+// CHECK-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "gqa__kernel", block_threads = 128, shared_bytes = 69632, rows_per_block = 32, heads_per_block = 4, requirements = aligned_rows>, fallback_kernel = "gqa__kernel_unaligned">}
 // CHECK: gpu.module @mha_kernels
 // CHECK: gpu.func @gqa__kernel(%{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?xf32, strided<[?, ?, 1], offset: ?>>, %{{.*}}: memref<?xi8>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK: gpu.dynamic_shared_memory
@@ -47,7 +47,7 @@ func.func @gqa(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tenso
 // 16 for D = 256 with ALiBi and softcap (what fits the registers).
 // Windows differ inside a KV group: no packing.
 // CHECK-LABEL: func.func private @local_global()
-// CHECK-SAME: mha.gpu_launch = {block_threads = 128 : i32, fallback_kernel = "local_global__kernel_unaligned", heads_per_block = 1 : i32, {{.*}}shared_bytes = 67584 : i32}
+// CHECK-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "local_global__kernel", block_threads = 128, shared_bytes = 67584, rows_per_block = 64, heads_per_block = 1, requirements = aligned_rows>, fallback_kernel = "local_global__kernel_unaligned">}
 // CHECK: gpu.module @mha_kernels
 // CHECK-DAG: memref.global "private" constant @local_global__window_left : memref<4xindex> = dense<[-1, 16, 64, -1]>
 // CHECK-DAG: memref.global "private" constant @local_global__alibi_slopes : memref<4xf32>
@@ -118,7 +118,8 @@ func.func private @hidden(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, 
 // launch attribute names it beside the portable kernels.
 // RUN: mha-opt %s --convert-mha-to-nvvm="sm90a" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=SM90A
 // SM90A-LABEL: func.func private @mha_sm90a()
-// SM90A-SAME: mha.gpu_launch = {arch_block_threads = 384 : i32, arch_heads_per_block = 1 : i32, arch_kernel = "mha_sm90a__kernel_sm90a", arch_module = "mha_kernels_sm90a", arch_requirements = 3 : i32, arch_rows_per_block = 128 : i32, arch_shared_bytes = 164896 : i32, arch_tma_box_rows = 128 : i32, block_threads = 128 : i32
+// SM90A-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "mha_sm90a__kernel", block_threads = 128,
+// SM90A-SAME: sm90a_kernel = #mha.gpu_kernel<module = "mha_kernels_sm90a", name = "mha_sm90a__kernel_sm90a", block_threads = 384, shared_bytes = 164896, rows_per_block = 128, heads_per_block = 1, requirements = aligned_rows|tensor_maps, tma_box_rows = 128>>
 // SM90A: gpu.module @mha_kernels
 // SM90A: gpu.func @mha_sm90a__kernel(
 // SM90A-NOT: wgmma
@@ -168,7 +169,7 @@ func.func @mha_sm90a(%q: tensor<?x4x?x128xbf16>, %k: tensor<?x4x?x128xbf16>, %v:
 
 // Head dims that are not multiples of 64 keep the portable kernels only.
 // SM90A-LABEL: func.func private @d96
-// SM90A-NOT: arch_kernel
+// SM90A-NOT: sm90a_kernel
 // SM90A-NOT: mha_kernels_sm90a
 func.func @d96(%q: tensor<?x4x?x96xf16>, %k: tensor<?x4x?x96xf16>, %v: tensor<?x4x?x96xf16>) -> tensor<?x4x?x96xf16> {
   %o = mha.attention %q, %k, %v : tensor<?x4x?x96xf16>, tensor<?x4x?x96xf16>, tensor<?x4x?x96xf16> -> tensor<?x4x?x96xf16>

@@ -1,9 +1,12 @@
-//===- MhaToNVVM.h - mha.attention to GPU kernels -----------------*- C++ -*-===//
+//===- MhaToNVVM.h - mha.attention to GPU kernels -----------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
 #ifndef MHA_CONVERSION_MHATONVVM_MHATONVVM_H
 #define MHA_CONVERSION_MHATONVVM_MHATONVVM_H
+
+#include "mha/Dialect/Mha/IR/MhaAttrs.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -17,13 +20,12 @@
 namespace mlir::mha {
 
 /// Name of the discardable attribute on the declaration that
-/// convert-mha-to-nvvm leaves for each exported function: a dictionary with
-/// `module` and `kernel` (strings), `block_threads`, `shared_bytes`,
-/// `rows_per_block`, `heads_per_block` and `requirements` (i32,
-/// MHA_GPU_REQ_* bits), `fallback_kernel`, and when the function also has an
-/// sm_90a kernel `arch_module`, `arch_kernel`, `arch_block_threads`,
-/// `arch_shared_bytes`, `arch_rows_per_block`, `arch_heads_per_block`,
-/// `arch_requirements` and `arch_tma_box_rows`.
+/// convert-mha-to-nvvm leaves for each exported function, beside
+/// `mha.entry_point`: a #mha.gpu_launch (GpuLaunchAttr, MhaAttrs.td) naming
+/// the portable kernel, its unaligned-rows fallback and, when the function
+/// has one, the sm_90a kernel, each a #mha.gpu_kernel with its module, block
+/// size, shared memory, rows and heads per block and requirements.
+/// mha-emit-gpu-entry-points reads it through the typed accessors.
 inline constexpr llvm::StringLiteral kGpuLaunchAttrName = "mha.gpu_launch";
 
 /// The gpu.module holding every portable kernel of a spec.

@@ -8,6 +8,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -28,4 +29,54 @@ void MhaDialect::initialize() {
 #define GET_OP_LIST
 #include "mha/Dialect/Mha/IR/MhaOps.cpp.inc"
       >();
+}
+
+//===----------------------------------------------------------------------===//
+// #mha.gpu_kernel and #mha.gpu_launch
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+GpuKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      StringRef module, StringRef name, int32_t blockThreads,
+                      int32_t sharedBytes, int32_t rowsPerBlock,
+                      int32_t headsPerBlock, GpuRequirements requirements,
+                      int32_t tmaBoxRows) {
+  if (module.empty() || name.empty())
+    return emitError() << "a GPU kernel needs a module and a name";
+  if (blockThreads < 1 || blockThreads > 1024)
+    return emitError() << "block_threads must be in [1, 1024], got "
+                       << blockThreads;
+  if (sharedBytes < 0)
+    return emitError() << "shared_bytes must not be negative";
+  if (rowsPerBlock < 1 || headsPerBlock < 1)
+    return emitError() << "rows_per_block and heads_per_block must be "
+                       << "positive";
+  bool tensorMaps =
+      bitEnumContainsAll(requirements, GpuRequirements::tensor_maps);
+  if (tensorMaps &&
+      !bitEnumContainsAll(requirements, GpuRequirements::aligned_rows))
+    return emitError() << "tensor_maps requires aligned_rows";
+  if (tensorMaps != (tmaBoxRows > 0) || tmaBoxRows < 0 || tmaBoxRows > 256)
+    return emitError() << "tma_box_rows (keys per TMA box, at most 256) is "
+                       << "set with tensor_maps and only then, got "
+                       << tmaBoxRows;
+  return success();
+}
+
+LogicalResult
+GpuLaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      GpuKernelAttr kernel, StringRef fallbackKernel,
+                      GpuKernelAttr sm90aKernel) {
+  if (!kernel)
+    return emitError() << "a GPU launch needs its portable kernel";
+  if (bitEnumContainsAll(kernel.getRequirements(),
+                         GpuRequirements::tensor_maps))
+    return emitError() << "the portable kernel cannot require tensor_maps: "
+                       << "it runs where they cannot be encoded";
+  if (fallbackKernel == kernel.getName())
+    return emitError() << "fallback_kernel names the kernel itself";
+  if (sm90aKernel && sm90aKernel.getModule() == kernel.getModule())
+    return emitError() << "the sm90a kernel needs a module of its own "
+                       << "(compiled for sm_90a only)";
+  return success();
 }
