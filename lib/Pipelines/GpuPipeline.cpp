@@ -5,14 +5,13 @@
 // convert-mha-to-nvvm builds the kernels; the upstream GPU passes lower them
 // to NVVM and serialise one PTX object per chip with LLVM's NVPTX back end
 // (no CUDA toolkit needed); mha-emit-gpu-entry-points embeds the objects and
-// emits the exported host functions. mha-compile runs the two halves
+// emits the exported host functions from each declaration's #mha.gpu_launch. mha-compile runs the two halves
 // separately to add cubins in between when ptxas is found.
 //
 //===----------------------------------------------------------------------===//
 
 #include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Conversion/Passes.h"
-#include "mha/Dialect/Mha/Transforms/Passes.h"
 #include "mha/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"

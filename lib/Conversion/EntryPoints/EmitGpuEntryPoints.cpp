@@ -35,6 +35,13 @@ namespace mlir::mha {
 using namespace mlir;
 using namespace mlir::mha;
 
+// The descriptors carry the requirements as they are in the attribute.
+static_assert(static_cast<int32_t>(GpuRequirements::aligned_rows) ==
+                      MHA_GPU_REQ_ALIGNED_ROWS &&
+                  static_cast<int32_t>(GpuRequirements::tensor_maps) ==
+                      MHA_GPU_REQ_TENSOR_MAPS,
+              "#mha.gpu_kernel requirements are the MHA_GPU_REQ_* bits");
+
 namespace {
 
 /// One embedded device object.
@@ -81,21 +88,42 @@ void buildConstant(OpBuilder &b, Location loc, ModuleOp module, Type type,
   LLVM::ReturnOp::create(ib, loc, init(ib));
 }
 
+/// The embedded images of a module: the symbol of its mha_gpu_image array
+/// and their number.
+using ImageList = std::pair<std::string, int32_t>;
+
+/// One mha_gpu_kernel descriptor to emit: `kernel`'s launch shape under the
+/// name `function`, with `requirements` and a TMA box of `tmaBoxRows`, the
+/// images of its module, and the symbols of the descriptors of its
+/// fallback and portable kernels (empty: none).
+struct Descriptor {
+  StringRef suffix, function;
+  GpuKernelAttr kernel;
+  GpuRequirements requirements;
+  int32_t tmaBoxRows;
+  const ImageList &images;
+  StringRef fallback, portable;
+};
+
 struct MhaEmitGpuEntryPointsPass
     : public mha::impl::MhaEmitGpuEntryPointsPassBase<
           MhaEmitGpuEntryPointsPass> {
   void runOnOperation() override;
   LogicalResult emit(func::FuncOp decl);
-  /// Embeds the objects of `binary` once; returns the symbol of its
-  /// mha_gpu_image array and the number of images.
-  FailureOr<std::pair<std::string, int32_t>> emitImages(gpu::BinaryOp binary);
+  /// Embeds the objects of `binary` once.
+  FailureOr<ImageList> emitImages(gpu::BinaryOp binary);
+  /// The images of `kernel`'s module; an error on `decl` without its
+  /// gpu.binary.
+  FailureOr<ImageList> emitImagesOf(func::FuncOp decl, GpuKernelAttr kernel);
+  /// Emits `<name>__<suffix>`, a constant mha_gpu_kernel built in an
+  /// initializer region (it holds addresses of other globals); returns its
+  /// symbol.
+  std::string emitDescriptor(HostGlue &glue, const Descriptor &d);
 
-  llvm::MapVector<Operation *, std::pair<std::string, int32_t>> embedded;
+  llvm::MapVector<Operation *, ImageList> embedded;
 };
 
 LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
-  ModuleOp module = getOperation();
-  Location loc = decl.getLoc();
   auto entry = decl->getAttrOfType<EntryPointAttr>("mha.entry_point");
   if (!entry)
     return decl.emitError() << "a GPU launch declaration needs "
@@ -104,81 +132,33 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   if (!launch)
     return decl.emitError()
            << "'" << kGpuLaunchAttrName << "' must be a #mha.gpu_launch";
-  // The images of each kernel's serialised module.
-  auto imagesOf =
-      [&](GpuKernelAttr kernel) -> FailureOr<std::pair<std::string, int32_t>> {
-    auto binary = module.lookupSymbol<gpu::BinaryOp>(kernel.getModule());
-    if (!binary)
-      return decl.emitError()
-             << "no gpu.binary '" << kernel.getModule() << "' for kernel '"
-             << kernel.getName()
-             << "': serialise the kernels (gpu-module-to-binary) first";
-    return emitImages(binary);
-  };
   GpuKernelAttr portable = launch.getKernel();
   GpuKernelAttr sm90a = launch.getSm90aKernel();
-  FailureOr<std::pair<std::string, int32_t>> images = imagesOf(portable);
+  FailureOr<ImageList> images = emitImagesOf(decl, portable);
   if (failed(images))
     return failure();
-  FailureOr<std::pair<std::string, int32_t>> sm90aImages = failure();
-  if (sm90a) {
-    sm90aImages = imagesOf(sm90a);
-    if (failed(sm90aImages))
-      return failure();
-  }
-  HostGlue glue(module, entry, loc);
-  OpBuilder &b = glue.b;
-  MLIRContext *ctx = module.getContext();
-  Type i32 = glue.i32, ptr = glue.ptrType;
-  // mha_gpu_kernel descriptors, constants built in initializer regions (they
-  // hold addresses of other globals): the fallback kernel for rows that are
-  // not 16-byte aligned (no requirements, no fallback of its own), the
-  // kernel that points to it, and the sm_90a kernel that points to both.
-  auto kernelType = LLVM::LLVMStructType::getLiteral(
-      ctx, {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, i32, i32});
-  auto emitDescriptor = [&](StringRef suffix, StringRef function,
-                            GpuKernelAttr kernel, GpuRequirements requirements,
-                            int32_t tmaBoxRows,
-                            const std::pair<std::string, int32_t> &imageList,
-                            StringRef fallbackDesc, StringRef portableDesc) {
-    std::string nameSymbol =
-        glue.emitString((suffix + "_name").str(), function);
-    std::string desc = (entry.getName() + "__" + suffix).str();
-    buildConstant(b, loc, module, kernelType, desc, [&](OpBuilder &ib) {
-      auto pointerTo = [&](StringRef symbol) -> Value {
-        return symbol.empty() ? LLVM::ZeroOp::create(ib, loc, ptr).getResult()
-                              : glue.addressOf(ib, symbol);
-      };
-      SmallVector<Value> fields{
-          glue.addressOf(ib, nameSymbol),
-          glue.constI32(ib, kernel.getBlockThreads()),
-          glue.constI32(ib, kernel.getSharedBytes()),
-          glue.constI32(ib, kernel.getRowsPerBlock()),
-          glue.constI32(ib, static_cast<int32_t>(requirements)),
-          glue.constI32(ib, imageList.second),
-          glue.constI32(ib, kernel.getHeadsPerBlock()),
-          glue.addressOf(ib, imageList.first),
-          pointerTo(fallbackDesc),
-          pointerTo(portableDesc),
-          glue.constI32(ib, tmaBoxRows),
-          glue.constI32(ib, 0)};
-      return buildAggregate(ib, loc, kernelType, fields);
-    });
-    return desc;
-  };
-  // The fallback launches like the portable kernel, without requirements.
+  FailureOr<ImageList> sm90aImages = failure();
+  if (sm90a && failed(sm90aImages = emitImagesOf(decl, sm90a)))
+    return failure();
+
+  // The fallback kernel for rows that are not 16-byte aligned launches like
+  // the portable kernel, without requirements or a fallback of its own;
+  // the portable kernel points to it, the sm_90a kernel to both.
+  HostGlue glue(getOperation(), entry, decl.getLoc());
   std::string fallbackDesc;
   if (!launch.getFallbackKernel().empty())
-    fallbackDesc =
-        emitDescriptor("gpu_kernel_fallback", launch.getFallbackKernel(),
-                       portable, GpuRequirements::none, 0, *images, "", "");
+    fallbackDesc = emitDescriptor(
+        glue, {"gpu_kernel_fallback", launch.getFallbackKernel(), portable,
+               GpuRequirements::none, 0, *images, "", ""});
   std::string kernelDesc = emitDescriptor(
-      "gpu_kernel", portable.getName(), portable, portable.getRequirements(),
-      portable.getTmaBoxRows(), *images, fallbackDesc, "");
+      glue,
+      {"gpu_kernel", portable.getName(), portable, portable.getRequirements(),
+       portable.getTmaBoxRows(), *images, fallbackDesc, ""});
   if (sm90a)
-    kernelDesc = emitDescriptor("gpu_kernel_sm90a", sm90a.getName(), sm90a,
-                                sm90a.getRequirements(), sm90a.getTmaBoxRows(),
-                                *sm90aImages, fallbackDesc, kernelDesc);
+    kernelDesc =
+        emitDescriptor(glue, {"gpu_kernel_sm90a", sm90a.getName(), sm90a,
+                              sm90a.getRequirements(), sm90a.getTmaBoxRows(),
+                              *sm90aImages, fallbackDesc, kernelDesc});
 
   // The declaration is replaced by the exported function of the same name.
   LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": @" << entry.getName()
@@ -193,7 +173,52 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   return success();
 }
 
-FailureOr<std::pair<std::string, int32_t>>
+FailureOr<ImageList>
+MhaEmitGpuEntryPointsPass::emitImagesOf(func::FuncOp decl,
+                                        GpuKernelAttr kernel) {
+  auto binary = getOperation().lookupSymbol<gpu::BinaryOp>(kernel.getModule());
+  if (!binary)
+    return decl.emitError()
+           << "no gpu.binary '" << kernel.getModule() << "' for kernel '"
+           << kernel.getName()
+           << "': serialise the kernels (gpu-module-to-binary) first";
+  return emitImages(binary);
+}
+
+std::string MhaEmitGpuEntryPointsPass::emitDescriptor(HostGlue &glue,
+                                                      const Descriptor &d) {
+  Location loc = glue.loc;
+  Type i32 = glue.i32, ptr = glue.ptrType;
+  auto kernelType = LLVM::LLVMStructType::getLiteral(
+      glue.b.getContext(),
+      {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, i32, i32});
+  std::string nameSymbol =
+      glue.emitString((d.suffix + "_name").str(), d.function);
+  std::string desc = (glue.entry.getName() + "__" + d.suffix).str();
+  buildConstant(glue.b, loc, glue.module, kernelType, desc, [&](OpBuilder &ib) {
+    auto pointerTo = [&](StringRef symbol) -> Value {
+      return symbol.empty() ? LLVM::ZeroOp::create(ib, loc, ptr).getResult()
+                            : glue.addressOf(ib, symbol);
+    };
+    SmallVector<Value> fields{
+        glue.addressOf(ib, nameSymbol),
+        glue.constI32(ib, d.kernel.getBlockThreads()),
+        glue.constI32(ib, d.kernel.getSharedBytes()),
+        glue.constI32(ib, d.kernel.getRowsPerBlock()),
+        glue.constI32(ib, static_cast<int32_t>(d.requirements)),
+        glue.constI32(ib, d.images.second),
+        glue.constI32(ib, d.kernel.getHeadsPerBlock()),
+        glue.addressOf(ib, d.images.first),
+        pointerTo(d.fallback),
+        pointerTo(d.portable),
+        glue.constI32(ib, d.tmaBoxRows),
+        glue.constI32(ib, 0)};
+    return buildAggregate(ib, loc, kernelType, fields);
+  });
+  return desc;
+}
+
+FailureOr<ImageList>
 MhaEmitGpuEntryPointsPass::emitImages(gpu::BinaryOp binary) {
   auto it = embedded.find(binary);
   if (it != embedded.end())
