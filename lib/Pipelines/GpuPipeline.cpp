@@ -5,8 +5,9 @@
 // convert-mha-to-nvvm builds the kernels; the upstream GPU passes lower them
 // to NVVM and serialise one PTX object per chip with LLVM's NVPTX back end
 // (no CUDA toolkit needed); mha-emit-gpu-entry-points embeds the objects and
-// emits the exported host functions from each declaration's #mha.gpu_launch. mha-compile runs the two halves
-// separately to add cubins in between when ptxas is found.
+// emits the exported host functions from each declaration's
+// #mha.gpu_launch. mha-compile runs the two halves separately to add cubins
+// in between when ptxas is found.
 //
 //===----------------------------------------------------------------------===//
 
