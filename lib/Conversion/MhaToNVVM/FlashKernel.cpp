@@ -287,12 +287,12 @@ void FlashKernelEmitter::emitPrologue() {
                         row0, queryLen, smem.q, zero, rowsPerHead, cfg.headDim,
                         hh * rowsPerHead);
   };
-  if (cfg.tmaLoads)
+  if (cfg.tmaLoads) {
     cb.ifThen(isConsumer, copyQ);
-  else
+  } else {
     copyQ();
-  if (!cfg.tmaLoads)
     cb.ifThen(cb.gt(numTiles, zero), [&] { loadKV(zero, zero); });
+  }
   ptx.waitAsyncCopies(/*fenceAsyncProxy=*/cfg.warpgroupMma);
   gpu::BarrierOp::create(b, loc);
   // With TMA the warps part here: the consumers compute, the producer
@@ -423,11 +423,12 @@ FlashKernelEmitter::Scores FlashKernelEmitter::scoresMma(Value stage) {
 FlashKernelEmitter::Scores FlashKernelEmitter::scoresWgmma(Value stage64) {
   // The warpgroup's 64 rows of Q times the whole key tile, k16 steps of 32
   // bytes inside each 64-column atom.
+  assert(mt == 1 && "a warpgroup MMA kernel has one row tile per warp");
   const int64_t C = cfg.cols, D = cfg.headDim, rows = cfg.rowsPerBlock();
   Value group = cb.divUI(warp, cb.index(4));
   Value qGroup =
       cb.add(smem.qAddr, cb.mul(ptx.toI64(group), ptx.i64(64 * 128)));
-  Value kStage = stageAddr(smem.kAddr, stage64, C * D * 2);
+  Value kStage = stageAddr(smem.kAddr, stage64, C * D * kSmemEltBytes);
   Value qDesc = ptx.wgmmaDescriptor(qGroup, rows * 128, 1024);
   Value kDesc = ptx.wgmmaDescriptor(kStage, C * 128, 1024);
   SmallVector<Value> aDescs, bDescs;
@@ -571,7 +572,8 @@ void FlashKernelEmitter::accumulateWgmma(ArrayRef<Value> p,
   // (2048 bytes) apart, 64-column atoms C rows apart. P comes from the S
   // registers, four i32 per k16 step.
   const int64_t C = cfg.cols;
-  Value vStage = stageAddr(smem.vAddr, stage64, C * cfg.valueDim * 2);
+  Value vStage =
+      stageAddr(smem.vAddr, stage64, C * cfg.valueDim * kSmemEltBytes);
   Value vDesc = ptx.wgmmaDescriptor(vStage, C * 128, 1024);
   Type i32 = b.getI32Type();
   SmallVector<SmallVector<Value>> aRegs;
@@ -680,20 +682,21 @@ void FlashKernelEmitter::emitProducer() {
         ptx.mbarrierWait(smem.barrier(cb, ptx, 1, stage), parity);
       });
       Value full = smem.barrier(cb, ptx, 0, stage);
-      ptx.mbarrierArriveExpectTx(full, ptx.i32(C * (D + Dv) * 2));
+      ptx.mbarrierArriveExpectTx(full, ptx.i32(C * (D + Dv) * kSmemEltBytes));
       // Boxes at (column, first key, KV head, batch).
       Value start = ptx.toI32(tileBounds(i).first);
       Value kvHead32 = ptx.toI32(kvHead), batch32 = ptx.toI32(batch);
       Value kMap = args.tensorMaps;
       Value vMap = cb.add(kMap, ptx.i64(128));
       for (int64_t atom = 0; atom < D / 64; ++atom) {
-        Value dst = atomAddress(cb, ptx, smem.kAddr, C * D * 2, C, stage, atom);
+        Value dst = atomAddress(cb, ptx, smem.kAddr, C * D * kSmemEltBytes, C,
+                                stage, atom);
         ptx.tmaLoad(dst, kMap, {ptx.i32(64 * atom), start, kvHead32, batch32},
                     full);
       }
       for (int64_t atom = 0; atom < Dv / 64; ++atom) {
-        Value dst =
-            atomAddress(cb, ptx, smem.vAddr, C * Dv * 2, C, stage, atom);
+        Value dst = atomAddress(cb, ptx, smem.vAddr, C * Dv * kSmemEltBytes, C,
+                                stage, atom);
         ptx.tmaLoad(dst, vMap, {ptx.i32(64 * atom), start, kvHead32, batch32},
                     full);
       }

@@ -12,18 +12,15 @@
 using namespace mlir;
 using namespace mlir::mha;
 
-/// Bytes of an element of the MMA tiles (f16 or bf16).
-static constexpr int64_t kEltBytes = 2;
-
 int64_t mlir::mha::getFlashKernelSharedBytes(const FlashKernelConfig &cfg) {
   int64_t rows = cfg.rowsPerBlock();
   if (cfg.warpgroupMma) // unpadded, room to align the start to 1024, and
                         // four mbarriers with TMA
-    return kEltBytes * (rows * cfg.headDim + 2 * cfg.cols * cfg.headDim +
-                        2 * cfg.cols * cfg.valueDim) +
+    return kSmemEltBytes * (rows * cfg.headDim + 2 * cfg.cols * cfg.headDim +
+                            2 * cfg.cols * cfg.valueDim) +
            1024 + (cfg.tmaLoads ? 32 : 0);
   int64_t qStride = cfg.headDim + cfg.pad, vStride = cfg.valueDim + cfg.pad;
-  return kEltBytes *
+  return kSmemEltBytes *
          (rows * qStride + 2 * cfg.cols * qStride + 2 * cfg.cols * vStride);
 }
 
@@ -49,8 +46,8 @@ SharedTiles SharedTiles::allocate(CodegenBuilder &cb, PtxBuilder &ptx,
           b, loc, MemRefType::get(shape, elt, AffineMap(), workgroup), smem,
           cb.index(byteOffset), ValueRange{});
     };
-    int64_t qBytes = rows * qStride * kEltBytes;
-    int64_t kBytes = 2 * C * qStride * kEltBytes;
+    int64_t qBytes = rows * qStride * kSmemEltBytes;
+    int64_t kBytes = 2 * C * qStride * kSmemEltBytes;
     t.q.mem = view(0, {1, rows, qStride});
     t.k.mem = view(qBytes, {2, C, qStride});
     t.v.mem = view(qBytes + kBytes, {2, C, vStride});
@@ -70,10 +67,10 @@ SharedTiles SharedTiles::allocate(CodegenBuilder &cb, PtxBuilder &ptx,
   Value addr = ptx.toI64(cb.add(base, pad));
   auto at = [&](int64_t bytes) { return cb.add(addr, ptx.i64(bytes)); };
   t.qAddr = addr;
-  t.kAddr = at(qElems * kEltBytes);
-  t.vAddr = at((qElems + kElems) * kEltBytes);
+  t.kAddr = at(qElems * kSmemEltBytes);
+  t.vAddr = at((qElems + kElems) * kSmemEltBytes);
   t.barriers = arith::TruncIOp::create(
-      b, loc, b.getI32Type(), at((qElems + kElems + vElems) * kEltBytes));
+      b, loc, b.getI32Type(), at((qElems + kElems + vElems) * kSmemEltBytes));
   return t;
 }
 

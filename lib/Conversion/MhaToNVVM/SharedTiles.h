@@ -24,6 +24,9 @@
 
 namespace mlir::mha {
 
+/// Bytes of an element of the tiles (f16 or bf16, the MMA operand type).
+inline constexpr int64_t kSmemEltBytes = 2;
+
 /// A tile of shared memory: `stages` copies of `rows` x width elements,
 /// a [stage, row, col] view, or swizzled at `offset` elements of a flat
 /// buffer.
