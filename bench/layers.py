@@ -276,7 +276,10 @@ def worker_main(task_path):
     os._exit(0)
 
 
-def run_worker(work, task):
+def run_worker(work, task, settle_s=1.0):
+    """One worker process, after a pause of settle_s (the previous worker's
+    memory is still being returned to the kernel when it exits)."""
+    time.sleep(settle_s)
     tpath = os.path.join(work, "task.json")
     rpath = os.path.join(work, "result.json")
     if os.path.exists(rpath):
