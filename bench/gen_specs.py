@@ -66,8 +66,12 @@ def main():
     os.makedirs(outdir, exist_ok=True)
     for dt in ("f32", "bf16"):
         path = os.path.join(outdir, f"spec_{dt}.mlir")
-        with open(path, "w") as f:
-            f.write(spec(dt))
+        text = spec(dt)
+        # Rewritten only when it changes: run.sh recompiles a library older
+        # than its spec.
+        if not os.path.exists(path) or open(path).read() != text:
+            with open(path, "w") as f:
+                f.write(text)
         print(path)
 
 
