@@ -68,9 +68,9 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
              << "arguments";
   for (BlockArgument arg : func.getArguments())
     if (!llvm::is_contained(attention->getOperands(), Value(arg)))
-      return func.emitError() << "argument #" << arg.getArgNumber()
-                              << " of '" << func.getSymName()
-                              << "' is not used by its mha.attention";
+      return func.emitError()
+             << "argument #" << arg.getArgNumber() << " of '"
+             << func.getSymName() << "' is not used by its mha.attention";
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   SmallPtrSet<Value, 4> seen;
   for (Value v : ret.getOperands()) {
@@ -78,8 +78,8 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
       return func.emitError() << "'" << func.getSymName()
                               << "' must return results of its mha.attention";
     if (!seen.insert(v).second)
-      return func.emitError() << "'" << func.getSymName()
-                              << "' returns the same result twice";
+      return func.emitError()
+             << "'" << func.getSymName() << "' returns the same result twice";
   }
   return attention;
 }
@@ -116,8 +116,7 @@ AttentionShape AttentionShape::get(AttentionOp attention) {
   return s;
 }
 
-Value getParameterArgument(func::FuncOp func, Block &kernelBody,
-                           Value tensor) {
+Value getParameterArgument(func::FuncOp func, Block &kernelBody, Value tensor) {
   if (!tensor)
     return Value();
   for (auto [i, arg] : llvm::enumerate(func.getArguments()))
@@ -133,8 +132,8 @@ Value getParameterArgument(func::FuncOp func, Block &kernelBody,
 MemRefType getParameterMemRefType(RankedTensorType type) {
   SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
   strides.back() = 1;
-  auto layout = StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic,
-                                       strides);
+  auto layout =
+      StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic, strides);
   return MemRefType::get(type.getShape(), type.getElementType(), layout);
 }
 
@@ -215,8 +214,7 @@ static SmallVector<int64_t> getDimSymbols(TensorRole role) {
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
             MHA_SYM_HEAD_DIM};
   case TensorRole::key:
-    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
-            MHA_SYM_HEAD_DIM};
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN, MHA_SYM_HEAD_DIM};
   case TensorRole::value:
     return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
             MHA_SYM_VALUE_DIM};
@@ -279,4 +277,3 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   }
   return words;
 }
-

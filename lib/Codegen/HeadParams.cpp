@@ -21,8 +21,7 @@ Value ConstantTables::f32(StringRef name, ArrayRef<float> values, Value h) {
   return load(name, DenseElementsAttr::get(type, values), elt, h);
 }
 
-Value ConstantTables::index(StringRef name, ArrayRef<int64_t> values,
-                            Value h) {
+Value ConstantTables::index(StringRef name, ArrayRef<int64_t> values, Value h) {
   if (llvm::all_equal(values))
     return cb.index(values.front());
   Type elt = cb.builder().getIndexType();
@@ -30,8 +29,7 @@ Value ConstantTables::index(StringRef name, ArrayRef<int64_t> values,
   return load(name, DenseElementsAttr::get(type, values), elt, h);
 }
 
-Value ConstantTables::boolean(StringRef name, ArrayRef<bool> values,
-                              Value h) {
+Value ConstantTables::boolean(StringRef name, ArrayRef<bool> values, Value h) {
   if (llvm::all_equal(values))
     return cb.boolean(values.front());
   Type elt = cb.builder().getI1Type();
@@ -56,8 +54,8 @@ Value ConstantTables::load(StringRef name, DenseElementsAttr values,
   return memref::LoadOp::create(b, loc, table, ValueRange{h});
 }
 
-HeadParams mlir::mha::emitHeadParams(CodegenBuilder &cb,
-                                     Operation *symbolTable, StringRef prefix,
+HeadParams mlir::mha::emitHeadParams(CodegenBuilder &cb, Operation *symbolTable,
+                                     StringRef prefix,
                                      const AttentionVariant &variant,
                                      Value head) {
   ConstantTables tables(cb, symbolTable, prefix);
@@ -68,8 +66,7 @@ HeadParams mlir::mha::emitHeadParams(CodegenBuilder &cb,
   p.scoreScale = tables.f32("score_scale", scales, head);
   p.alibiSlope = tables.f32("alibi_slopes", variant.getAlibiSlopes(), head);
   p.windowLeft = tables.index("window_left", variant.getWindowLefts(), head);
-  p.windowRight =
-      tables.index("window_right", variant.getWindowRights(), head);
+  p.windowRight = tables.index("window_right", variant.getWindowRights(), head);
   p.sinks = cb.index(variant.sinkTokens);
   p.staticAlive = tables.boolean("head_mask", variant.getHeadAlive(), head);
   return p;

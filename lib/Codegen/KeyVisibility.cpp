@@ -17,21 +17,19 @@ KeyRanges mlir::mha::computeKeyRanges(CodegenBuilder &cb,
   Value diagOffset = cb.sub(keyLen, queryLen);
   r.pFirst = cb.add(row0, diagOffset);
   r.pLast = cb.add(cb.sub(cb.add(row0, rows), one), diagOffset);
-  Value hiCausal =
-      masks.causal
-          ? cb.maxSI(zero, cb.minSI(keyLen, cb.add(r.pLast, one)))
-          : keyLen;
+  Value hiCausal = masks.causal
+                       ? cb.maxSI(zero, cb.minSI(keyLen, cb.add(r.pLast, one)))
+                       : keyLen;
   r.rightBounded = cb.ge(masks.windowRight, zero);
   Value hiWindow = cb.select(
       r.rightBounded,
-      cb.maxSI(zero, cb.minSI(keyLen, cb.add(cb.add(r.pLast, masks.windowRight),
-                                            one))),
+      cb.maxSI(zero, cb.minSI(keyLen,
+                              cb.add(cb.add(r.pLast, masks.windowRight), one))),
       keyLen);
   r.windowHi = cb.minSI(hiCausal, hiWindow);
   r.leftBounded = cb.ge(masks.windowLeft, zero);
-  Value lo = cb.select(r.leftBounded,
-                       cb.maxSI(zero, cb.sub(r.pFirst, masks.windowLeft)),
-                       zero);
+  Value lo = cb.select(
+      r.leftBounded, cb.maxSI(zero, cb.sub(r.pFirst, masks.windowLeft)), zero);
   Value sinkEnd = cb.minSI(masks.sinkTokens, keyLen);
   r.sinkHi = cb.minSI(sinkEnd, hiCausal);
   r.windowLo = cb.maxSI(lo, sinkEnd);

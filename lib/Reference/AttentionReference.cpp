@@ -13,8 +13,8 @@ using namespace mlir::mha;
 using namespace mlir::mha::reference;
 
 bool AttentionProblem::isVisible(int64_t h, int64_t i, int64_t j) const {
-  return isKeyVisible({causal, windowLeft[h], windowRight[h], sinkTokens}, i,
-                      j, queryLen, keyLen);
+  return isKeyVisible({causal, windowLeft[h], windowRight[h], sinkTokens}, i, j,
+                      queryLen, keyLen);
 }
 
 AttentionResult mlir::mha::reference::computeAttention(
@@ -86,7 +86,7 @@ AttentionResult mlir::mha::reference::computeAttention(
 }
 
 double mlir::mha::reference::relativeError(const std::vector<double> &a,
-                                     const std::vector<double> &b) {
+                                           const std::vector<double> &b) {
   double diff = 0.0, norm = 0.0;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
     if (std::isnan(a[i]))

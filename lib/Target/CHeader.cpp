@@ -1,9 +1,10 @@
-//===- CHeader.cpp - The C header of a generated library ----------*- C++ -*-===//
+//===- CHeader.cpp - The C header of a generated library ----------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
-#include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/Codegen/EntryPoint.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/Target/CpuLibrary.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -1,4 +1,5 @@
-//===- Report.h - metrics.json and report.html of mha-analyze -------*- C++ -*-===//
+//===- Report.h - metrics.json and report.html of mha-analyze -------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
@@ -42,10 +43,9 @@ llvm::Error writeFunctionReport(const std::string &path,
 
 /// Writes OUT/report.html linking the functions' folders (named after
 /// them), and listing the functions that were skipped with the reason.
-llvm::Error
-writeIndexReport(const std::string &path,
-                 const std::vector<FunctionAnalysis> &analyses,
-                 const std::vector<std::pair<std::string, std::string>> &skipped);
+llvm::Error writeIndexReport(
+    const std::string &path, const std::vector<FunctionAnalysis> &analyses,
+    const std::vector<std::pair<std::string, std::string>> &skipped);
 
 } // namespace mlir::mha::analysis
 

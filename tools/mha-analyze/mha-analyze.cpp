@@ -1,4 +1,5 @@
-//===- mha-analyze.cpp - Head analysis of attention specs ----------*- C++ -*-===//
+//===- mha-analyze.cpp - Head analysis of attention specs ----------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -268,7 +269,7 @@ std::optional<std::string> makeInputs(func::FuncOp func, AttentionOp op,
     std::mt19937 rng(seed);
     std::normal_distribution<double> normal(0.0, 1.0);
     for (BlockArgument arg : func.getArguments()) {
-      std::vector<int64_t> shape = arg == op.getQuery()  ? inputs.shapes.query
+      std::vector<int64_t> shape = arg == op.getQuery() ? inputs.shapes.query
                                    : arg == op.getKey() ? inputs.shapes.key
                                                         : inputs.shapes.value;
       HostTensor t(kind, shape);
@@ -284,8 +285,8 @@ std::optional<std::string> makeInputs(func::FuncOp func, AttentionOp op,
   for (BlockArgument arg : func.getArguments()) {
     SmallString<256> path;
     NpyArray array;
-    if (auto message = readInput(func, arg, getArgumentName(op, arg), path,
-                                 array))
+    if (auto message =
+            readInput(func, arg, getArgumentName(op, arg), path, array))
       return message;
     auto type = cast<RankedTensorType>(arg.getType());
     if (auto message = checkNpy(array, std::string(path), type, kind))
@@ -340,8 +341,8 @@ std::optional<std::string> makeLayerInputs(func::FuncOp func, MultiHeadOp op,
     }
     SmallString<256> path;
     NpyArray array;
-    if (auto message = readInput(func, arg, getArgumentName(op, arg),
-                                 path, array))
+    if (auto message =
+            readInput(func, arg, getArgumentName(op, arg), path, array))
       return message;
     if (auto message = checkNpy(array, std::string(path), type, kind))
       return message;
@@ -357,8 +358,8 @@ std::optional<std::string> makeLayerInputs(func::FuncOp func, MultiHeadOp op,
     }
     inputs.tensors.push_back(std::move(t));
   }
-  const HostTensor &x = inputs.tensors[cast<BlockArgument>(op.getInput())
-                                           .getArgNumber()];
+  const HostTensor &x =
+      inputs.tensors[cast<BlockArgument>(op.getInput()).getArgNumber()];
   layerBatch = x.shape[0];
   layerLen = x.shape[1];
   return std::nullopt;
@@ -390,11 +391,10 @@ std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
   std::vector<int64_t> outputShape;
   if (layer) {
     int64_t layerBatch = 0, layerLen = 0;
-    if (auto error = makeLayerInputs(f.func, layer, *kind, inputs,
-                                     layerBatch, layerLen))
+    if (auto error =
+            makeLayerInputs(f.func, layer, *kind, inputs, layerBatch, layerLen))
       return error;
-    reference::LayerProblem lp =
-        getLayerProblem(layer, layerBatch, layerLen);
+    reference::LayerProblem lp = getLayerProblem(layer, layerBatch, layerLen);
     pr = lp.attention;
     outputShape = {pr.batch, pr.queryLen, lp.modelDim};
   } else {
@@ -415,10 +415,9 @@ std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
   a.headDim = pr.headDim;
   a.valueDim = pr.valueDim;
   auto variant =
-      layer ? AttentionVariant::get(layer, pr.queryHeads, pr.kvHeads,
-                                    pr.headDim)
-            : AttentionVariant::get(op, pr.queryHeads, pr.kvHeads,
-                                    pr.headDim);
+      layer
+          ? AttentionVariant::get(layer, pr.queryHeads, pr.kvHeads, pr.headDim)
+          : AttentionVariant::get(op, pr.queryHeads, pr.kvHeads, pr.headDim);
   for (int64_t h = 0; h < pr.queryHeads; ++h) {
     a.kvHead.push_back(variant.kvHead(h));
     a.windowLeft.push_back(variant.windowLeft(h));
@@ -548,9 +547,8 @@ int main(int argc, char **argv) {
   std::vector<std::pair<std::string, std::string>> skipped;
   std::vector<SpecFunction> all = getSpecFunctions(*module);
   for (const std::string &name : functions)
-    if (llvm::none_of(all, [&](const SpecFunction &f) {
-          return f.name == name;
-        }))
+    if (llvm::none_of(all,
+                      [&](const SpecFunction &f) { return f.name == name; }))
       return fail("'" + specFile + "' has no public function '" + name + "'");
   for (const SpecFunction &f : all) {
     const std::string &name = f.name;
@@ -559,8 +557,8 @@ int main(int argc, char **argv) {
     if (!f.attention && !f.layer) {
       if (!functions.empty())
         return fail("cannot analyse '" + name + "': " + f.skipReason);
-      llvm::outs() << "mha-analyze: skipping '" << name << "': "
-                   << f.skipReason << "\n";
+      llvm::outs() << "mha-analyze: skipping '" << name << "': " << f.skipReason
+                   << "\n";
       skipped.push_back({name, f.skipReason});
       continue;
     }
@@ -598,8 +596,7 @@ int main(int argc, char **argv) {
   if (std::error_code ec =
           llvm::sys::fs::createUniqueDirectory("mha-analyze", tmp))
     return fail("cannot create a temporary folder: " + ec.message());
-  llvm::scope_exit removeTmp(
-      [&] { llvm::sys::fs::remove_directories(tmp); });
+  llvm::scope_exit removeTmp([&] { llvm::sys::fs::remove_directories(tmp); });
   SmallString<128> specPath(tmp), libPath(tmp);
   llvm::sys::path::append(specPath, "analysis.mlir");
   llvm::sys::path::append(libPath, "libanalysis.so");
@@ -628,8 +625,8 @@ int main(int argc, char **argv) {
   if (!lib.handle)
     return fail(llvm::Twine("cannot load the compiled library: ") + dlerror());
   llvm::scope_exit closeLib([&] { dlclose(lib.handle); });
-  lib.lastError = reinterpret_cast<const char *(*)()>(
-      dlsym(lib.handle, "mha_last_error"));
+  lib.lastError =
+      reinterpret_cast<const char *(*)()>(dlsym(lib.handle, "mha_last_error"));
 
   bool several = selected.size() > 1;
   std::vector<FunctionAnalysis> analyses;
@@ -645,8 +642,8 @@ int main(int argc, char **argv) {
     llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} B={3} H={4}/{5} "
                                   "L={6}/{7}: {8}\n",
                                   a.name, a.variant, a.elementType, a.batch,
-                                  a.queryHeads, a.kvHeads, a.queryLen,
-                                  a.keyLen, dir);
+                                  a.queryHeads, a.kvHeads, a.queryLen, a.keyLen,
+                                  dir);
     analyses.push_back(std::move(a));
   }
   if (several) {

@@ -1,4 +1,5 @@
-//===- Builder.h - The builder facade of mha's code generators ---*- C++ -*-===//
+//===- Builder.h - The builder facade of mha's code generators ---*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -53,9 +54,7 @@ public:
   Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
   Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value divUI(Value x, Value y) {
-    return arith::DivUIOp::create(b, loc, x, y);
-  }
+  Value divUI(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
   Value minSI(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
   Value maxSI(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
   Value cmpI(arith::CmpIPredicate p, Value x, Value y) {
@@ -97,23 +96,23 @@ public:
   // Loops.
   /// scf.for over [lb, ub) by `step` at the insertion point; `body(iv)`
   /// fills it with the insertion point inside, restored afterwards.
-  template <typename Fn> scf::ForOp forLoop(Value lb, Value ub, Value step,
-                                            Fn body) {
+  template <typename Fn>
+  scf::ForOp forLoop(Value lb, Value ub, Value step, Fn body) {
     auto loop = scf::ForOp::create(b, loc, lb, ub, step);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     body(loop.getInductionVar());
     return loop;
   }
-  template <typename Fn> scf::ForOp forLoop(Value lb, Value ub, int64_t step,
-                                            Fn body) {
+  template <typename Fn>
+  scf::ForOp forLoop(Value lb, Value ub, int64_t step, Fn body) {
     return forLoop(lb, ub, index(step), body);
   }
   /// scf.for over [0, n) by 1 carrying `init`; `body(iv, args)` returns the
   /// values to yield.
-  scf::ForOp forLoopCarrying(
-      Value n, ValueRange init,
-      function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  scf::ForOp
+  forLoopCarrying(Value n, ValueRange init,
+                  function_ref<SmallVector<Value>(Value, ValueRange)> body);
   /// scf.if on `cond` without results; `body()` fills the then-block.
   template <typename Fn> scf::IfOp ifThen(Value cond, Fn body) {
     auto ifOp = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/false);

@@ -1,4 +1,5 @@
-//===- Constants.h - Numbers the code generators share -----------*- C++ -*-===//
+//===- Constants.h - Numbers the code generators share -----------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,4 +1,5 @@
-//===- EntryPoint.h - Exported functions and their C parameters --*- C++ -*-===//
+//===- EntryPoint.h - Exported functions and their C parameters --*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

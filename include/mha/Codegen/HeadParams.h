@@ -1,4 +1,5 @@
-//===- HeadParams.h - Per-head parameter tables ------------------*- C++ -*-===//
+//===- HeadParams.h - Per-head parameter tables ------------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,4 +1,5 @@
-//===- Passes.h - Conversions out of the mha dialect --------------*- C++ -*-===//
+//===- Passes.h - Conversions out of the mha dialect --------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,4 +1,5 @@
-//===- KeyVisibility.h - Which keys a query row sees -------------*- C++ -*-===//
+//===- KeyVisibility.h - Which keys a query row sees -------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

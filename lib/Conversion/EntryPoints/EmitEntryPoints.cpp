@@ -1,4 +1,5 @@
-//===- EmitEntryPoints.cpp - Export kernels as C functions --------*- C++ -*-===//
+//===- EmitEntryPoints.cpp - Export kernels as C functions --------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -78,8 +79,8 @@ private:
 LogicalResult EntryPointEmitter::emit() {
   StringRef name = entry.getName();
   if (options.exportFunctions && module.lookupSymbol(name))
-    return kernel.emitError() << "cannot export '" << name
-                              << "': the symbol is already defined";
+    return kernel.emitError()
+           << "cannot export '" << name << "': the symbol is already defined";
   std::string cifaceName = ("_mlir_ciface_" + kernel.getSymName()).str();
   auto ciface = module.lookupSymbol<LLVM::LLVMFuncOp>(cifaceName);
   if (!ciface)
@@ -115,9 +116,9 @@ LogicalResult EntryPointEmitter::emit() {
     OpBuilder wb = OpBuilder::atBlockBegin(body);
     SmallVector<Value> args;
     for (size_t i = 0; i < numDescriptors; ++i) {
-      Value slot = LLVM::GEPOp::create(
-          wb, loc, ptrType, ptrType, body->getArgument(0),
-          ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
+      Value slot =
+          LLVM::GEPOp::create(wb, loc, ptrType, ptrType, body->getArgument(0),
+                              ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
       args.push_back(LLVM::LoadOp::create(wb, loc, ptrType, slot));
     }
     Value head = body->getArgument(gridArg + 1);
@@ -145,16 +146,14 @@ LogicalResult EntryPointEmitter::emit() {
     for (auto [shape, cols] :
          llvm::zip(plan.getTempShapes(), plan.getTempCols()))
       glue.extraSignatureWords.append({shape, cols});
-    for (auto [heads, rows, masked] :
-         llvm::zip(plan.getPhaseHeads(), plan.getPhaseRows(),
-                   plan.getPhaseMasked()))
+    for (auto [heads, rows, masked] : llvm::zip(
+             plan.getPhaseHeads(), plan.getPhaseRows(), plan.getPhaseMasked()))
       glue.extraSignatureWords.append({heads, rows, masked});
   }
   if (options.exportFunctions)
-    return glue.emitExported(plan ? "mha_rt_launch_layer" : "mha_rt_launch",
-                             [&](OpBuilder &eb) {
-      return selectWork(eb, workType);
-    });
+    return glue.emitExported(
+        plan ? "mha_rt_launch_layer" : "mha_rt_launch",
+        [&](OpBuilder &eb) { return selectWork(eb, workType); });
   return success();
 }
 
@@ -182,11 +181,11 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
     OpBuilder::InsertionGuard guard(b);
     LLVM::LLVMFuncOp::create(b, loc, "mha_rt_cpu_isa", isaType);
   }
-  Value isa = LLVM::CallOp::create(
-                  ob, loc, isaType,
-                  SymbolRefAttr::get(ob.getContext(), "mha_rt_cpu_isa"),
-                  ValueRange{})
-                  .getResult();
+  Value isa =
+      LLVM::CallOp::create(
+          ob, loc, isaType,
+          SymbolRefAttr::get(ob.getContext(), "mha_rt_cpu_isa"), ValueRange{})
+          .getResult();
   Value chosen;
   for (auto [level, suffix] : llvm::enumerate(suffixes)) {
     std::string fn = workName(suffix);

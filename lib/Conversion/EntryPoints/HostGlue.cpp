@@ -39,12 +39,12 @@ std::string HostGlue::emitString(StringRef suffix, StringRef text) {
 
 Value HostGlue::stackArray(OpBuilder &ob, ArrayRef<Value> values) {
   auto arrayType = LLVM::LLVMArrayType::get(ptrType, values.size());
-  Value array = LLVM::AllocaOp::create(ob, loc, ptrType, arrayType,
-                                       constI64(ob, 1));
+  Value array =
+      LLVM::AllocaOp::create(ob, loc, ptrType, arrayType, constI64(ob, 1));
   for (auto [i, v] : llvm::enumerate(values)) {
-    Value slot = LLVM::GEPOp::create(
-        ob, loc, ptrType, arrayType, array,
-        ArrayRef<LLVM::GEPArg>{0, static_cast<int32_t>(i)});
+    Value slot =
+        LLVM::GEPOp::create(ob, loc, ptrType, arrayType, array,
+                            ArrayRef<LLVM::GEPArg>{0, static_cast<int32_t>(i)});
     LLVM::StoreOp::create(ob, loc, v, slot);
   }
   return array;
@@ -71,9 +71,9 @@ HostGlue::emitExported(StringRef launcher,
   std::string nameSymbol = emitString("name", name);
   SmallVector<std::string> argNameSymbols;
   for (auto [i, role] : llvm::enumerate(entry.getRoles()))
-    argNameSymbols.push_back(emitString(
-        ("arg" + Twine(i)).str(),
-        getParameterName(cast<TensorRoleAttr>(role).getValue())));
+    argNameSymbols.push_back(
+        emitString(("arg" + Twine(i)).str(),
+                   getParameterName(cast<TensorRoleAttr>(role).getValue())));
 
   // The runtime entry point: status launcher(signature, name, arg_names,
   // tensors, options, last).
@@ -106,4 +106,3 @@ HostGlue::emitExported(StringRef launcher,
   exportedFunction = exported;
   return success();
 }
-

@@ -40,8 +40,8 @@
 //   --thread-sweep N  results for every num_threads 1..N bit-identical to
 //                     the 1-thread call
 //   --tol X           overrides the relative tolerance (1e-5 f32, 1e-2 half)
-// Tolerances (docs/language.md, "Precision"): ||o - ref|| / ||ref|| below 1e-5 (f32)
-// or 1e-2 (f16/bf16), and each row within 10x that; lse and probs alike;
+// Tolerances (docs/language.md, "Precision"): ||o - ref|| / ||ref|| below 1e-5
+// (f32) or 1e-2 (f16/bf16), and each row within 10x that; lse and probs alike;
 // entropy within 1e-4 (1e-2) of max(1, |ref|). Pruned heads and rows with
 // no visible key must give exactly 0 (lse -inf; a pruned head's lse is not
 // checked). Any NaN or unwritten (still poisoned) element fails.
@@ -553,8 +553,8 @@ struct Rng {
   }
 };
 
-/// The float64 reference of docs/language.md (lib/Reference), plus what the checks
-/// need to know about each row and key.
+/// The float64 reference of docs/language.md (lib/Reference), plus what the
+/// checks need to know about each row and key.
 void computeReference(Problem &p) {
   namespace ref = mlir::mha::reference;
   const Options &opt = p.opt;
@@ -643,11 +643,18 @@ int32_t callFn(const Library &lib, const std::vector<const DLTensor *> &ts,
   std::exit(2);
 }
 
-const char *kStatusNames[] = {
-    "MHA_OK",           "MHA_ERR_NULL_POINTER",     "MHA_ERR_RANK",
-    "MHA_ERR_DTYPE",    "MHA_ERR_SHAPE",            "MHA_ERR_DEVICE",
-    "MHA_ERR_LAYOUT",   "MHA_ERR_INVALID_ARGUMENT", "MHA_ERR_NO_DEVICE",
-    "MHA_ERR_CUDA",     "MHA_ERR_OUT_OF_MEMORY",    "MHA_ERR_INTERNAL"};
+const char *kStatusNames[] = {"MHA_OK",
+                              "MHA_ERR_NULL_POINTER",
+                              "MHA_ERR_RANK",
+                              "MHA_ERR_DTYPE",
+                              "MHA_ERR_SHAPE",
+                              "MHA_ERR_DEVICE",
+                              "MHA_ERR_LAYOUT",
+                              "MHA_ERR_INVALID_ARGUMENT",
+                              "MHA_ERR_NO_DEVICE",
+                              "MHA_ERR_CUDA",
+                              "MHA_ERR_OUT_OF_MEMORY",
+                              "MHA_ERR_INTERNAL"};
 
 std::string statusName(int32_t s) {
   if (s >= 0 && s < (int32_t)(sizeof(kStatusNames) / sizeof(*kStatusNames)))
@@ -705,15 +712,15 @@ struct Checker {
   }
 
   std::string idx4(int64_t a, int64_t b, int64_t c, int64_t d) {
-    return fmt("[%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 "]", a, b, c,
-               d);
+    return fmt("[%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 "]", a, b, c, d);
   }
   std::string idx3(int64_t a, int64_t b, int64_t c) {
     return fmt("[%" PRId64 ",%" PRId64 ",%" PRId64 "]", a, b, c);
   }
   const char *stateName(uint8_t s) {
-    return s == kPruned ? " (pruned head)"
-                        : s == kNoKey ? " (row with no visible key)" : "";
+    return s == kPruned  ? " (pruned head)"
+           : s == kNoKey ? " (row with no visible key)"
+                         : "";
   }
 
   // Bytes outside the elements must still hold the poison.
@@ -730,9 +737,10 @@ struct Checker {
         ++bad;
       }
     if (bad) {
-      const char *where = first < start ? "before the tensor (guard/byte_offset region)"
-                          : first >= end ? "after the tensor (guard region)"
-                                         : "in a gap between elements (strided layout)";
+      const char *where =
+          first < start  ? "before the tensor (guard/byte_offset region)"
+          : first >= end ? "after the tensor (guard region)"
+                         : "in a gap between elements (strided layout)";
       fail(fmt("output '%s': %zu byte(s) outside its elements were written; "
                "first at byte %lld relative to the tensor's start, %s",
                t.name.c_str(), bad, (long long)first - (long long)start,
@@ -775,9 +783,8 @@ struct Checker {
             }
             if (p.rowState[row] != kNormal && val != 0) {
               if (zeroReported++ < 4)
-                fail(fmt("o%s is %g but must be 0%s",
-                         idx4(b, h, i, d).c_str(), val,
-                         stateName(p.rowState[row])));
+                fail(fmt("o%s is %g but must be 0%s", idx4(b, h, i, d).c_str(),
+                         val, stateName(p.rowState[row])));
               bad = true;
             }
             double e = (val - ref) * (val - ref);
@@ -810,7 +817,7 @@ struct Checker {
       double e = std::sqrt(rowErr[r]) / den;
       if (!(e < 10 * tol) && rowReported++ < 4) {
         int64_t i = r % p.Lq, h = (r / p.Lq) % p.Hq, b = r / (p.Lq * p.Hq);
-        fail(fmt("o row %s: relative error %.3g exceeds %.3g", 
+        fail(fmt("o row %s: relative error %.3g exceeds %.3g",
                  idx3(b, h, i).c_str(), e, 10 * tol));
       }
     }
@@ -845,8 +852,7 @@ struct Checker {
           }
           double ref = p.lse[row];
           double e = std::fabs(val - ref);
-          if (!(e <= 10 * tol * std::max(1.0, std::fabs(ref))) &&
-              exact++ < 4)
+          if (!(e <= 10 * tol * std::max(1.0, std::fabs(ref))) && exact++ < 4)
             fail(fmt("lse%s is %.9g, reference %.9g", idx3(b, h, i).c_str(),
                      val, ref));
           err2 += e * e;
@@ -922,9 +928,8 @@ struct Checker {
             continue;
           if (p.rowState[row] != kNormal) {
             if (val != 0 && bad++ < 4)
-              fail(fmt("entropy%s is %g but must be 0%s",
-                       idx3(b, h, i).c_str(), val,
-                       stateName(p.rowState[row])));
+              fail(fmt("entropy%s is %g but must be 0%s", idx3(b, h, i).c_str(),
+                       val, stateName(p.rowState[row])));
             continue;
           }
           double ref = p.ent[row];
@@ -946,8 +951,8 @@ struct Setup {
   std::vector<std::unique_ptr<Tensor>> inputs, outputs;
 };
 
-std::unique_ptr<Tensor> makeTensor(const std::string &name, DType dt,
-                                   int elem, std::vector<int64_t> sizes,
+std::unique_ptr<Tensor> makeTensor(const std::string &name, DType dt, int elem,
+                                   std::vector<int64_t> sizes,
                                    const Options &opt, size_t extraTail) {
   auto t = std::make_unique<Tensor>();
   t->name = name;
@@ -958,8 +963,8 @@ std::unique_ptr<Tensor> makeTensor(const std::string &name, DType dt,
     t->sizes[d] = sizes[d];
   // --byte-offset N applies to every tensor, rounded up to a multiple of its
   // element size (so 6 gives f16 inputs 6 and f32 results 8).
-  t->byteOffset = (opt.byteOffset + (uint64_t)elem - 1) / (uint64_t)elem *
-                  (uint64_t)elem;
+  t->byteOffset =
+      (opt.byteOffset + (uint64_t)elem - 1) / (uint64_t)elem * (uint64_t)elem;
   t->extraTail = extraTail;
   layOut(*t, opt.layout);
   return t;
@@ -974,14 +979,14 @@ makeOutputs(const Problem &p, const std::vector<size_t> &extraTails) {
   outs.push_back(makeTensor("o", opt.dtype, dtypeBytes(opt.dtype),
                             {p.B, p.Hq, p.Lq, p.Dv}, opt, extra()));
   if (opt.lse)
-    outs.push_back(makeTensor("lse", DType::F32, 4, {p.B, p.Hq, p.Lq}, opt,
-                              extra()));
+    outs.push_back(
+        makeTensor("lse", DType::F32, 4, {p.B, p.Hq, p.Lq}, opt, extra()));
   if (opt.probs)
-    outs.push_back(makeTensor("probs", DType::F32, 4,
-                              {p.B, p.Hq, p.Lq, p.Lk}, opt, extra()));
-  if (opt.entropy)
-    outs.push_back(makeTensor("entropy", DType::F32, 4, {p.B, p.Hq, p.Lq},
+    outs.push_back(makeTensor("probs", DType::F32, 4, {p.B, p.Hq, p.Lq, p.Lk},
                               opt, extra()));
+  if (opt.entropy)
+    outs.push_back(
+        makeTensor("entropy", DType::F32, 4, {p.B, p.Hq, p.Lq}, opt, extra()));
   for (auto &t : outs) {
     t->poison = outputPoison(t->elem, t->dtype);
     t->fillPoison();
@@ -1048,8 +1053,8 @@ int main(int argc, char **argv) {
     usage("bad --layout " + opt.layout);
   if (opt.threads < 0)
     usage("--threads must be >= 0 (use --corrupt negative-threads)");
-  p.scale = opt.hasScale ? (float)opt.scale
-                         : (float)(1.0f / std::sqrt((float)p.D));
+  p.scale =
+      opt.hasScale ? (float)opt.scale : (float)(1.0f / std::sqrt((float)p.D));
   {
     std::vector<float> t, a;
     for (double x : opt.temperature)
@@ -1071,9 +1076,8 @@ int main(int argc, char **argv) {
   for (int64_t h = 0; h < p.Hq; ++h) {
     bool s = opt.headMask.empty() || opt.headMask[h] != 0;
     bool r = opt.runtimeHeadMask.empty() || opt.runtimeHeadMask[h] != 0;
-    p.runtimeMask[h] = opt.runtimeHeadMask.empty()
-                           ? 1
-                           : (uint8_t)opt.runtimeHeadMask[h];
+    p.runtimeMask[h] =
+        opt.runtimeHeadMask.empty() ? 1 : (uint8_t)opt.runtimeHeadMask[h];
     p.alive[h] = s && r;
   }
 
@@ -1118,14 +1122,15 @@ int main(int argc, char **argv) {
         : name == "probs" ? std::vector<int64_t>{p.B, p.Hq, p.Lq, p.Lk}
                           : std::vector<int64_t>{p.B, p.Hq, p.Lq};
     int e = (name == "q" || name == "k" || name == "v" || name == "o") ? el : 4;
-    auto t = makeTensor(name, e == 4 ? DType::F32 : opt.dtype, e, sizes, opt, 0);
+    auto t =
+        makeTensor(name, e == 4 ? DType::F32 : opt.dtype, e, sizes, opt, 0);
     return (size_t)t->span * (size_t)e;
   };
   auto tailFor = [&](const std::string &name) -> size_t {
     return name == aliasTarget ? bytesOf(aliasArg) : 0;
   };
-  s.inputs.push_back(makeTensor("q", opt.dtype, el, {p.B, p.Hq, p.Lq, p.D},
-                                opt, tailFor("q")));
+  s.inputs.push_back(makeTensor("q", opt.dtype, el, {p.B, p.Hq, p.Lq, p.D}, opt,
+                                tailFor("q")));
   s.inputs.push_back(makeTensor("k", opt.dtype, el, {p.B, p.Hkv, p.Lk, p.D},
                                 opt, tailFor("k")));
   s.inputs.push_back(makeTensor("v", opt.dtype, el, {p.B, p.Hkv, p.Lk, p.Dv},
@@ -1134,30 +1139,30 @@ int main(int argc, char **argv) {
   // rounded values (q, k, v) when given.
   auto fillInputs = [&](std::vector<std::unique_ptr<Tensor>> &inputs,
                         uint64_t seed, bool ref) {
-  Rng rng(seed);
-  std::vector<double> scratch;
-  for (auto &t : inputs) {
-    t->poison = inputPoison(t->elem, t->dtype);
-    t->fillPoison();
-    std::vector<double> &dst = !ref ? scratch
-                               : t->name == "q" ? p.q
-                               : t->name == "k" ? p.k
-                                                : p.v;
-    int64_t n = t->numel();
-    dst.resize((size_t)n);
-    int64_t idx[4];
-    for (int64_t e = 0; e < n; ++e) {
-      int64_t rem = e;
-      for (int d = 3; d >= 0; --d) {
-        idx[d] = rem % t->sizes[d];
-        rem /= t->sizes[d];
+    Rng rng(seed);
+    std::vector<double> scratch;
+    for (auto &t : inputs) {
+      t->poison = inputPoison(t->elem, t->dtype);
+      t->fillPoison();
+      std::vector<double> &dst = !ref             ? scratch
+                                 : t->name == "q" ? p.q
+                                 : t->name == "k" ? p.k
+                                                  : p.v;
+      int64_t n = t->numel();
+      dst.resize((size_t)n);
+      int64_t idx[4];
+      for (int64_t e = 0; e < n; ++e) {
+        int64_t rem = e;
+        for (int d = 3; d >= 0; --d) {
+          idx[d] = rem % t->sizes[d];
+          rem /= t->sizes[d];
+        }
+        double x = rng.normal();
+        if (t->name == "q")
+          x *= opt.scoresScale;
+        dst[(size_t)e] = t->store(t->offset(idx), x);
       }
-      double x = rng.normal();
-      if (t->name == "q")
-        x *= opt.scoresScale;
-      dst[(size_t)e] = t->store(t->offset(idx), x);
     }
-  }
   };
   fillInputs(s.inputs, opt.seed, true);
   std::vector<std::vector<uint8_t>> inputImages;
@@ -1203,7 +1208,8 @@ int main(int argc, char **argv) {
 
   mha_options mopts;
   std::memset(&mopts, 0, sizeof(mopts));
-  mopts.head_mask = opt.runtimeHeadMask.empty() ? nullptr : p.runtimeMask.data();
+  mopts.head_mask =
+      opt.runtimeHeadMask.empty() ? nullptr : p.runtimeMask.data();
 
   //===--------------------------------------------------------------------===//
   // Error mode: one bad argument, the exact status, a message naming it, and
@@ -1252,9 +1258,8 @@ int main(int argc, char **argv) {
     int64_t shape[4], strides[4];
     size_t ai = arg.empty() ? 0 : tensorIndex(s, arg);
     DLTensor &d = dls[ai];
-    const Tensor &ten = ai < s.inputs.size()
-                            ? *s.inputs[ai]
-                            : *s.outputs[ai - s.inputs.size()];
+    const Tensor &ten =
+        ai < s.inputs.size() ? *s.inputs[ai] : *s.outputs[ai - s.inputs.size()];
     std::memcpy(shape, ten.sizes, sizeof(shape));
     std::memcpy(strides, ten.strides, sizeof(strides));
     auto bump = [](int64_t &x) { x = x > 1 ? x - 1 : x + 1; };
@@ -1343,23 +1348,20 @@ int main(int argc, char **argv) {
       for (const std::string &n : mustName) {
         bool named = msg.find("'" + n + "'") != std::string::npos ||
                      msg.find("\"" + n + "\"") != std::string::npos ||
-                     (n == "num_threads" &&
-                      msg.find(n) != std::string::npos);
+                     (n == "num_threads" && msg.find(n) != std::string::npos);
         if (!named)
-          c.fail("mha_last_error() does not name '" + n + "': \"" + msg +
-                 "\"");
+          c.fail("mha_last_error() does not name '" + n + "': \"" + msg + "\"");
       }
       if (wantDim && msg.find("dim") == std::string::npos)
-        c.fail("mha_last_error() does not name the dimension: \"" + msg +
-               "\"");
+        c.fail("mha_last_error() does not name the dimension: \"" + msg + "\"");
     }
     if (lib.statusString) {
       const char *ss = lib.statusString((mha_status)st);
       if (!ss || !*ss)
         c.fail("mha_status_string() is empty");
       else if (std::string(ss).find(statusName(st)) == std::string::npos)
-        c.fail(c.fmt("mha_status_string(%d) = \"%s\" does not name %s", st,
-                     ss, statusName(st).c_str()));
+        c.fail(c.fmt("mha_status_string(%d) = \"%s\" does not name %s", st, ss,
+                     statusName(st).c_str()));
       const char *bogus = lib.statusString((mha_status)12345);
       if (!bogus || !*bogus)
         c.fail("mha_status_string() of an unknown status is empty");
@@ -1502,8 +1504,7 @@ int main(int argc, char **argv) {
         for (auto &t : setups[i].outputs)
           v.push_back(&t->dl);
         // At least 5 calls, and more while the failing thread runs.
-        for (int rep = 0; rep < 5 || (!badDone.load() && rep < 100000);
-             ++rep) {
+        for (int rep = 0; rep < 5 || (!badDone.load() && rep < 100000); ++rep) {
           statuses[i] = callFn(lib, v, &on);
           std::string e = lib.lastError ? lib.lastError() : "";
           if (statuses[i] != MHA_OK || !e.empty()) {
@@ -1567,13 +1568,14 @@ int main(int argc, char **argv) {
       std::thread([&] { callFn(lib, good, &on); }).join();
       if (lastError() != mine)
         c.fail("a successful call on another thread changed this thread's "
-               "mha_last_error() from \"" + mine + "\" to \"" +
-               lastError() + "\"");
+               "mha_last_error() from \"" +
+               mine + "\" to \"" + lastError() + "\"");
       callFn(lib, good, &on);
       std::thread([&] { callFn(lib, fails, &neg); }).join();
       if (!lastError().empty())
         c.fail("a failed call on another thread set this thread's "
-               "mha_last_error() to \"" + lastError() + "\"");
+               "mha_last_error() to \"" +
+               lastError() + "\"");
     }
   }
   // 5. Every num_threads 1..N: bit-identical to the 1-thread result.
@@ -1600,12 +1602,12 @@ int main(int argc, char **argv) {
     std::vector<std::vector<std::vector<uint8_t>>> expected((size_t)n);
     for (int i = 0; i < n; ++i) {
       Setup &si = setups[(size_t)i];
-      si.inputs.push_back(makeTensor("q", opt.dtype, el,
-                                     {p.B, p.Hq, p.Lq, p.D}, opt, 0));
-      si.inputs.push_back(makeTensor("k", opt.dtype, el,
-                                     {p.B, p.Hkv, p.Lk, p.D}, opt, 0));
-      si.inputs.push_back(makeTensor("v", opt.dtype, el,
-                                     {p.B, p.Hkv, p.Lk, p.Dv}, opt, 0));
+      si.inputs.push_back(
+          makeTensor("q", opt.dtype, el, {p.B, p.Hq, p.Lq, p.D}, opt, 0));
+      si.inputs.push_back(
+          makeTensor("k", opt.dtype, el, {p.B, p.Hkv, p.Lk, p.D}, opt, 0));
+      si.inputs.push_back(
+          makeTensor("v", opt.dtype, el, {p.B, p.Hkv, p.Lk, p.Dv}, opt, 0));
       fillInputs(si.inputs, opt.seed + 1 + (uint64_t)i, false);
       si.outputs = makeOutputs(p, {});
       st = callFn(lib, tensorPtrs(si), &o1);
@@ -1634,8 +1636,8 @@ int main(int argc, char **argv) {
             out->fillPoison();
           int32_t sti = callFn(lib, v, &on);
           if (sti != MHA_OK) {
-            mismatch[(size_t)i] = c.fmt("call %d: status %s", rep,
-                                        statusName(sti).c_str());
+            mismatch[(size_t)i] =
+                c.fmt("call %d: status %s", rep, statusName(sti).c_str());
             return;
           }
           for (size_t k = 0; k < si.outputs.size(); ++k)

@@ -1,4 +1,5 @@
-//===- mha-analyze-check.cpp - Test helper of mha-analyze ------------------===//
+//===- mha-analyze-check.cpp - Test helper of mha-analyze
+//------------------===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -143,9 +144,8 @@ int writeLayerInputs(Spec &spec, std::map<std::string, std::string> &flags) {
 int writeInputs(Spec &spec, std::map<std::string, std::string> &flags) {
   if (spec.layer)
     return writeLayerInputs(spec, flags);
-  AttentionShapes shapes =
-      getConcreteShapes(spec.op, std::stoll(flags["batch"]),
-                        std::stoll(flags["seq-len"]));
+  AttentionShapes shapes = getConcreteShapes(
+      spec.op, std::stoll(flags["batch"]), std::stoll(flags["seq-len"]));
   std::mt19937 rng(std::stoul(flags["seed"]));
   bool f16 = cast<RankedTensorType>(spec.op.getQuery().getType())
                  .getElementType()
@@ -188,8 +188,8 @@ std::vector<double> readInput(const std::string &dir, const std::string &name,
 
 int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
   Value first = spec.layer ? spec.layer.getInput() : spec.op.getQuery();
-  ElementKind kind = *getElementKind(
-      cast<RankedTensorType>(first.getType()).getElementType());
+  ElementKind kind =
+      *getElementKind(cast<RankedTensorType>(first.getType()).getElementType());
   std::map<std::string, std::vector<double>> data;
   AttentionShapes shapes;
   // A layer: importance is measured on its output y.
@@ -217,13 +217,14 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
     getConstantLayerTensors(spec.layer, lt);
     lp = getLayerProblem(spec.layer, xShape[0], xShape[1]);
   }
-  for (BlockArgument arg : spec.layer ? ArrayRef<BlockArgument>()
-                                      : spec.func.getArguments()) {
+  for (BlockArgument arg :
+       spec.layer ? ArrayRef<BlockArgument>() : spec.func.getArguments()) {
     std::string name = getArgumentName(spec.op, arg);
     std::vector<int64_t> shape;
     data[name] = readInput(flags["inputs"], name, kind, shape);
-    (name == "q" ? shapes.query : name == "k" ? shapes.key : shapes.value) =
-        shape;
+    (name == "q"   ? shapes.query
+     : name == "k" ? shapes.key
+                   : shapes.value) = shape;
   }
   // Self-attention specs pass one argument as several roles.
   if (!spec.layer && spec.op.getKey() == spec.op.getQuery()) {
@@ -323,7 +324,8 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
       }
     double entropy = visibleRows ? entropySum / visibleRows : 0.0;
     double gotEntropy = number("entropy");
-    if (!(std::abs(gotEntropy - entropy) <= entropyTol * std::max(1.0, entropy)))
+    if (!(std::abs(gotEntropy - entropy) <=
+          entropyTol * std::max(1.0, entropy)))
       problems.push_back(
           llvm::formatv("entropy {0} != {1}", gotEntropy, entropy).str());
 
@@ -392,7 +394,8 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
         "head {0}: entropy {1:f4} importance {2:f4} max_correlation {3} "
         "most_similar {4}: {5}\n",
         h, entropy, importance,
-        bestHead < 0 ? std::string("null") : llvm::formatv("{0:f4}", best).str(),
+        bestHead < 0 ? std::string("null")
+                     : llvm::formatv("{0:f4}", best).str(),
         bestHead < 0 ? std::string("null") : std::to_string(bestHead),
         problems.empty() ? "ok" : "FAIL");
     for (const std::string &p : problems)
@@ -407,8 +410,9 @@ int checkPng(const std::string &path, int width, int height) {
   cairo_status_t status = cairo_surface_status(surface);
   int rc = 0;
   if (status != CAIRO_STATUS_SUCCESS) {
-    llvm::outs() << path << ": cannot decode: "
-                 << cairo_status_to_string(status) << "\n";
+    llvm::outs() << path
+                 << ": cannot decode: " << cairo_status_to_string(status)
+                 << "\n";
     rc = 1;
   } else {
     int w = cairo_image_surface_get_width(surface),

@@ -1,9 +1,10 @@
-//===- MhaOps.cpp - Operations of the mha dialect -----------------*- C++ -*-===//
+//===- MhaOps.cpp - Operations of the mha dialect -----------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// The verifiers own every rule of docs/language.md. Each diagnostic names the operand
-// or attribute at fault and says what was expected and what was found.
+// The verifiers own every rule of docs/language.md. Each diagnostic names the
+// operand or attribute at fault and says what was expected and what was found.
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,18 +43,18 @@ FailureOr<RankedTensorType> verifyTensor(Operation *op, Value value,
                                          StringRef layout) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
   if (!type || type.getRank() != rank)
-    return op->emitOpError() << "'" << name << "' must be a ranked tensor of "
-                             << "rank " << rank << " " << layout << ", got "
-                             << value.getType();
+    return op->emitOpError()
+           << "'" << name << "' must be a ranked tensor of "
+           << "rank " << rank << " " << layout << ", got " << value.getType();
   Type elt = type.getElementType();
   if (!elt.isF32() && !elt.isF16() && !elt.isBF16())
-    return op->emitOpError() << "'" << name
-                             << "' element type must be f32, f16 or bf16, got "
-                             << elt;
+    return op->emitOpError()
+           << "'" << name << "' element type must be f32, f16 or bf16, got "
+           << elt;
   for (auto [d, size] : llvm::enumerate(type.getShape()))
     if (!ShapedType::isDynamic(size) && size > kMaxSize)
-      return op->emitOpError() << "'" << name << "' dim " << d << " is "
-                               << size << ", more than the largest supported "
+      return op->emitOpError() << "'" << name << "' dim " << d << " is " << size
+                               << ", more than the largest supported "
                                << "size " << kMaxSize;
   return type;
 }
@@ -79,8 +80,8 @@ LogicalResult verifySameSize(Operation *op, StringRef what, StringRef name,
       size == refSize)
     return success();
   return op->emitOpError() << "'" << name << "' " << what << " (dim " << dim
-                           << ") is " << size << " but '" << refName
-                           << "' has " << refSize;
+                           << ") is " << size << " but '" << refName << "' has "
+                           << refSize;
 }
 
 /// Checks that the element type of `name` equals the reference element type.
@@ -136,8 +137,7 @@ LogicalResult verifyVariantAttributes(OpTy op, int64_t numHeads) {
   if (FloatAttr softcap = op.getSoftcapAttr()) {
     double c = softcap.getValueAsDouble();
     if (!std::isfinite(c) || !(c > 0.0))
-      return op.emitOpError()
-             << "'softcap' must be finite and > 0, got " << c;
+      return op.emitOpError() << "'softcap' must be finite and > 0, got " << c;
   }
   if (IntegerAttr sinks = op.getSinkTokensAttr()) {
     if (sinks.getInt() < 0 || sinks.getInt() > kMaxSize)
@@ -172,9 +172,9 @@ LogicalResult verifyVariantAttributes(OpTy op, int64_t numHeads) {
       continue;
     for (auto [h, w] : llvm::enumerate(*window)) {
       if (w > kMaxSize)
-        return op.emitOpError() << "'" << name << "' values must be <= "
-                                << kMaxSize << ", got " << w << " at index "
-                                << h;
+        return op.emitOpError()
+               << "'" << name << "' values must be <= " << kMaxSize << ", got "
+               << w << " at index " << h;
       if (w < -1)
         return op.emitOpError()
                << "'" << name << "' values must be >= -1 (-1 = unbounded), got "
@@ -183,9 +183,9 @@ LogicalResult verifyVariantAttributes(OpTy op, int64_t numHeads) {
   }
   if (auto mask = op.getHeadMask()) {
     if (static_cast<int64_t>(mask->size()) != numHeads)
-      return op.emitOpError() << "'head_mask' must hold exactly " << numHeads
-                              << " (one per query head) values, got "
-                              << mask->size();
+      return op.emitOpError()
+             << "'head_mask' must hold exactly " << numHeads
+             << " (one per query head) values, got " << mask->size();
   }
   return success();
 }
@@ -218,8 +218,8 @@ LogicalResult verifyExtraResults(OpTy op, int64_t batch, int64_t numHeads,
                             << expectedType << ", got " << result.getType();
   };
   if (failed(check(op.getLse(), "lse", {batch, numHeads, queryLen})) ||
-      failed(check(op.getProbs(), "probs",
-                   {batch, numHeads, queryLen, keyLen})) ||
+      failed(
+          check(op.getProbs(), "probs", {batch, numHeads, queryLen, keyLen})) ||
       failed(check(op.getEntropy(), "entropy", {batch, numHeads, queryLen})))
     return failure();
   return success();
@@ -235,9 +235,8 @@ LogicalResult verifyResultType(Operation *op, Value result, StringRef name,
   if (type && type.getElementType() == elementType &&
       succeeded(verifyCompatibleShape(type.getShape(), shape)))
     return success();
-  return op->emitOpError() << "result '" << name << "' must be "
-                           << expectedType << " " << layout << ", got "
-                           << result.getType();
+  return op->emitOpError() << "result '" << name << "' must be " << expectedType
+                           << " " << layout << ", got " << result.getType();
 }
 
 } // namespace
@@ -286,12 +285,12 @@ LogicalResult AttentionOp::verify() {
       // Catches key/value disagreeing when the query's batch is dynamic.
       failed(verifySameSize(op, "batch size", "value", 0, v->getDimSize(0),
                             "key", k->getDimSize(0))) ||
-      failed(verifySameSize(op, "head dim", "key", 3, k->getDimSize(3),
-                            "query", headDim)) ||
+      failed(verifySameSize(op, "head dim", "key", 3, k->getDimSize(3), "query",
+                            headDim)) ||
       failed(verifySameSize(op, "head count", "value", 1, v->getDimSize(1),
                             "key", numKvHeads)) ||
-      failed(verifySameSize(op, "sequence length", "value", 2,
-                            v->getDimSize(2), "key", keyLen)))
+      failed(verifySameSize(op, "sequence length", "value", 2, v->getDimSize(2),
+                            "key", keyLen)))
     return failure();
   if (numHeads % numKvHeads != 0)
     return emitOpError() << "query heads (" << numHeads
@@ -342,8 +341,8 @@ LogicalResult MultiHeadOp::verify() {
   if (numKvHeads < 1)
     return emitOpError() << "'num_kv_heads' must be >= 1, got " << numKvHeads;
   if (numKvHeads > kMaxSize)
-    return emitOpError() << "'num_kv_heads' must be <= " << kMaxSize
-                         << ", got " << numKvHeads;
+    return emitOpError() << "'num_kv_heads' must be <= " << kMaxSize << ", got "
+                         << numKvHeads;
   if (numHeads % numKvHeads != 0)
     return emitOpError() << "'num_heads' (" << numHeads
                          << ") must be a multiple of 'num_kv_heads' ("
@@ -355,7 +354,8 @@ LogicalResult MultiHeadOp::verify() {
                              std::make_pair(getWk(), StringRef("wk")),
                              std::make_pair(getWv(), StringRef("wv")),
                              std::make_pair(getWo(), StringRef("wo"))}) {
-    FailureOr<RankedTensorType> w = verifyTensor(op, value, name, 2, "[rows, cols]");
+    FailureOr<RankedTensorType> w =
+        verifyTensor(op, value, name, 2, "[rows, cols]");
     if (failed(w) || failed(verifySameElementType(op, *w, name, elt, "input")))
       return failure();
     if (!w->hasStaticShape())
@@ -375,7 +375,8 @@ LogicalResult MultiHeadOp::verify() {
   int64_t headDim = shared ? qCols : qCols / numHeads;
   if (headDim < 1)
     return emitOpError() << "'wq' must give a head dim D >= 1 ("
-                         << (shared ? "D = cols(wq)" : "D = cols(wq) / num_heads")
+                         << (shared ? "D = cols(wq)"
+                                    : "D = cols(wq) / num_heads")
                          << "), got D = " << headDim << " from " << Type(wq);
   int64_t kvCols = shared ? headDim : numKvHeads * headDim;
   auto expectWeight = [&](RankedTensorType w, StringRef name, int64_t rows,
@@ -383,8 +384,7 @@ LogicalResult MultiHeadOp::verify() {
     if (w.getDimSize(0) == rows && w.getDimSize(1) == cols)
       return success();
     return emitOpError() << "'" << name << "' must be " << meaning << " = ["
-                         << rows << ", " << cols << "], got "
-                         << Type(w);
+                         << rows << ", " << cols << "], got " << Type(w);
   };
   if (failed(expectWeight(wq, "wq", model, qCols,
                           shared ? "[d, D]" : "[d, Hq*D]")) ||
@@ -406,8 +406,7 @@ LogicalResult MultiHeadOp::verify() {
                          << " bias operand(s) after 'wo' (bq, bk, bv when "
                          << "'has_qkv_bias', bo when 'has_out_bias'), got "
                          << getBiases().size();
-  auto expectBias = [&](Value bias, StringRef name,
-                        ArrayRef<int64_t> shape,
+  auto expectBias = [&](Value bias, StringRef name, ArrayRef<int64_t> shape,
                         StringRef meaning) -> LogicalResult {
     if (!bias)
       return success();
@@ -442,8 +441,8 @@ LogicalResult MultiHeadOp::verify() {
                            << headDim;
   }
 
-  if (failed(verifyResultType(op, getOutput(), "output",
-                              {batch, seqLen, model}, elt, "[B, L, d]")))
+  if (failed(verifyResultType(op, getOutput(), "output", {batch, seqLen, model},
+                              elt, "[B, L, d]")))
     return failure();
   if (failed(verifyVariantAttributes(*this, numHeads)))
     return failure();
@@ -464,14 +463,16 @@ LogicalResult OnlineSoftmaxStepOp::verify() {
                               {keyScratch, "key_scratch"},
                               {valueScratch, "value_scratch"}})
       if (!type.getElementType().isF32())
-        return emitOpError() << "'" << name
-                             << "' must be f32 with fma micro-kernels, got "
-                             << type;
+        return emitOpError()
+               << "'" << name << "' must be f32 with fma micro-kernels, got "
+               << type;
     return success();
   }
-  for (auto [type, name] :
-       {std::pair{query, "query"}, {key, "key"}, {value, "value"},
-        {keyScratch, "key_scratch"}, {valueScratch, "value_scratch"}})
+  for (auto [type, name] : {std::pair{query, "query"},
+                            {key, "key"},
+                            {value, "value"},
+                            {keyScratch, "key_scratch"},
+                            {valueScratch, "value_scratch"}})
     if (!type.getElementType().isBF16())
       return emitOpError() << "'" << name
                            << "' must be bf16 with bf16_pairs micro-kernels, "
@@ -482,8 +483,7 @@ LogicalResult OnlineSoftmaxStepOp::verify() {
       headDim % 2 != 0)
     return emitOpError() << "bf16_pairs micro-kernels need 16 lanes and an "
                             "even static head dim, got "
-                         << mk.getVectorWidth() << " lanes and D = "
-                         << headDim;
+                         << mk.getVectorWidth() << " lanes and D = " << headDim;
   if (keyScratch.getDimSize(0) != headDim / 2 ||
       keyScratch.getDimSize(1) != 2 * cols ||
       valueScratch.getDimSize(0) != cols / 2 || cols % 2 != 0)

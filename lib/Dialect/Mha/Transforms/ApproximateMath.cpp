@@ -1,4 +1,5 @@
-//===- ApproximateMath.cpp - Polynomial exp2, log2, tanh ----------*- C++ -*-===//
+//===- ApproximateMath.cpp - Polynomial exp2, log2, tanh ----------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -98,9 +99,13 @@ struct ExpandExp2 : OpRewritePattern<math::Exp2Op> {
     Value k = arith::SubFOp::create(rewriter, loc, shifted, magic);
     Value r = arith::SubFOp::create(rewriter, loc, clamped, k);
     // Taylor coefficients of 2^r = e^(r ln 2), highest first.
-    const float coefficients[] = {1.5403530393e-4f, 1.3333558146e-3f,
-                                  9.6181291076e-3f, 5.5504108665e-2f,
-                                  2.4022650696e-1f, 6.9314718056e-1f, 1.0f};
+    const float coefficients[] = {1.5403530393e-4f,
+                                  1.3333558146e-3f,
+                                  9.6181291076e-3f,
+                                  5.5504108665e-2f,
+                                  2.4022650696e-1f,
+                                  6.9314718056e-1f,
+                                  1.0f};
     Value p = f32(coefficients[0]);
     for (float c : ArrayRef<float>(coefficients).drop_front())
       p = math::FmaOp::create(rewriter, loc, p, r, f32(c));

@@ -1,4 +1,5 @@
-//===- ExpandLayer.cpp - mha.multi_head to its parts --------------*- C++ -*-===//
+//===- ExpandLayer.cpp - mha.multi_head to its parts --------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -6,10 +7,10 @@
 // projection. The projections keep the [B, L, H*D] layout the GEMMs like and
 // the attention sees it through strided views (split_heads / merge_heads),
 // so no transpose is ever materialised. Intermediates are bf16 in bf16
-// layers (docs/language.md allows rounding the projections to the element type; the
-// attention and the output GEMM then read half the bytes and can use
-// bf16 dot products) and f32 otherwise: f16 has too little range to round
-// scores' operands to it safely, and f32 costs little on the CPU.
+// layers (docs/language.md allows rounding the projections to the element type;
+// the attention and the output GEMM then read half the bytes and can use bf16
+// dot products) and f32 otherwise: f16 has too little range to round scores'
+// operands to it safely, and f32 costs little on the CPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,15 +55,13 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     auto yType = cast<RankedTensorType>(op.getOutput().getType());
     int64_t hq = op.getNumHeads(), hkv = op.getKvHeadCount();
     bool shared = op.getSharingScheme() == Sharing::shared_head_bias;
-    int64_t headDim = shared ? wqType.getDimSize(1)
-                             : wqType.getDimSize(1) / hq;
+    int64_t headDim = shared ? wqType.getDimSize(1) : wqType.getDimSize(1) / hq;
     int64_t batch = xType.getDimSize(0), len = xType.getDimSize(1);
     Type xElt = xType.getElementType();
     Type tempElt = xElt.isBF16() ? xElt : rewriter.getF32Type();
     FloatAttr theta = op.getRopeThetaAttr();
 
-    auto project = [&](Value w, Value bias, int64_t heads,
-                       bool rope) -> Value {
+    auto project = [&](Value w, Value bias, int64_t heads, bool rope) -> Value {
       auto type = RankedTensorType::get({batch, len, heads * headDim}, tempElt);
       auto linear = LinearOp::create(
           rewriter, loc, type, op.getInput(), w, bias,

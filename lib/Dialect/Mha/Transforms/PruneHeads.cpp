@@ -1,4 +1,5 @@
-//===- PruneHeads.cpp - Drop the work of statically pruned heads --*- C++ -*-===//
+//===- PruneHeads.cpp - Drop the work of statically pruned heads --*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,4 +1,5 @@
-//===- TileAttention.cpp - mha.attention to work-item kernels -----*- C++ -*-===//
+//===- TileAttention.cpp - mha.attention to work-item kernels -----*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -62,10 +63,9 @@ Value subviewTrailing(OpBuilder &b, Location loc, Value source,
   }
   auto resultType = memref::SubViewOp::inferRankReducedResultType(
       staticSizes, type, offsets, sizes, strides);
-  return memref::SubViewOp::create(b, loc, cast<MemRefType>(resultType),
-                                   source, offsets, sizes, strides);
+  return memref::SubViewOp::create(b, loc, cast<MemRefType>(resultType), source,
+                                   offsets, sizes, strides);
 }
-
 
 struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   using MhaTilePassBase::MhaTilePassBase;
@@ -90,8 +90,7 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
                         module, func,
                         // A layer's attention runs on its
                         // temporaries, of the type it chooses.
-                        [&](int64_t d, int64_t dv, Type elt,
-                            bool allWindowed) {
+                        [&](int64_t d, int64_t dv, Type elt, bool allWindowed) {
                           return chooseTiles(func.getContext(), d, dv, elt,
                                              allWindowed);
                         },
@@ -142,10 +141,10 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
                                          : 512;
     // vdpbf16ps sums pairs: of head-dim elements in S (D even), of keys in
     // P.V (C is even).
-    DotProduct dot = bf16Dot && elementType.isBF16() && vw == 16 &&
-                             headDim % 2 == 0
-                         ? DotProduct::bf16_pairs
-                         : DotProduct::fma;
+    DotProduct dot =
+        bf16Dot && elementType.isBF16() && vw == 16 && headDim % 2 == 0
+            ? DotProduct::bf16_pairs
+            : DotProduct::fma;
     int64_t bandChoice =
         std::min<int64_t>(bandRows ? bandRows : 64, rowsChoice);
     auto kernel =
@@ -186,8 +185,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   TileChoice tiles =
       chooseTiles(ctx, headDim, valueDim, shape.query.getElementType(),
                   variant.allHeadsWindowed());
-  if (failed(checkScratchBudget(attention, tiles,
-                                shape.query.getElementType())))
+  if (failed(
+          checkScratchBudget(attention, tiles, shape.query.getElementType())))
     return failure();
   OpBuilder b(func);
   std::string name = func.getSymName().str();
@@ -210,15 +209,12 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   Value tile = entry->getArgument(numParams + 2);
   Value aliveArg = entry->getArgument(numParams + 3);
 
-  emitAttentionWorkItem(b, module, name, attention, tiles,
-                        {argFor(attention.getQuery()),
-                         argFor(attention.getKey()),
-                         argFor(attention.getValue()),
-                         argFor(attention.getOutput()),
-                         argFor(attention.getLse()),
-                         argFor(attention.getProbs()),
-                         argFor(attention.getEntropy()), batchIdx, head, tile,
-                         aliveArg});
+  emitAttentionWorkItem(
+      b, module, name, attention, tiles,
+      {argFor(attention.getQuery()), argFor(attention.getKey()),
+       argFor(attention.getValue()), argFor(attention.getOutput()),
+       argFor(attention.getLse()), argFor(attention.getProbs()),
+       argFor(attention.getEntropy()), batchIdx, head, tile, aliveArg});
   func::ReturnOp::create(b, loc);
 
   func.erase();
@@ -264,8 +260,8 @@ public:
   WorkItemEmitter(OpBuilder &b, ModuleOp module, StringRef name,
                   AttentionOp attention, const TileChoice &tiles,
                   const AttentionWorkItem &item)
-      : b(b), loc(attention.getLoc()), cb(b, loc), module(module),
-        name(name), attention(attention), tiles(tiles), item(item),
+      : b(b), loc(attention.getLoc()), cb(b, loc), module(module), name(name),
+        attention(attention), tiles(tiles), item(item),
         shape(AttentionShape::get(attention)),
         variant(AttentionVariant::get(attention, shape.numHeads,
                                       shape.numKvHeads, shape.headDim)) {}
@@ -310,8 +306,8 @@ private:
   HeadParams head;
   Value qTile, kHead, vHead, oTile, lseTile, entropyTile;
   // Set by emitState.
-  Value acc, accOut, rowMax, rowSum, rowEnt, qPacked, keyScratch,
-      valueScratch, scoreScratch, alphaScratch, probsTile;
+  Value acc, accOut, rowMax, rowSum, rowEnt, qPacked, keyScratch, valueScratch,
+      scoreScratch, alphaScratch, probsTile;
   KeyRanges ranges;
 };
 
@@ -358,9 +354,7 @@ void WorkItemEmitter::emitState() {
   Value accFull = buffer({R, Dvp}, f32);
   acc = view(accFull, {zero, zero}, {rowsOfr, b.getIndexAttr(Dvp)});
   accOut = view(accFull, {zero, zero}, {rowsOfr, b.getIndexAttr(valueDim)});
-  auto makeState = [&]() {
-    return view(buffer({R}, f32), {zero}, {rowsOfr});
-  };
+  auto makeState = [&]() { return view(buffer({R}, f32), {zero}, {rowsOfr}); };
   rowMax = makeState();
   rowSum = makeState();
   rowEnt = makeState();
@@ -394,8 +388,8 @@ void WorkItemEmitter::emitState() {
     vector::StoreOp::create(b, loc, zeroRow, accFull, indices);
     if (packQuery) {
       Value qRow = vector::LoadOp::create(b, loc, qRowType, qTile, indices);
-      qRow = arith::ExtFOp::create(b, loc, VectorType::get({headDim}, f32),
-                                   qRow);
+      qRow =
+          arith::ExtFOp::create(b, loc, VectorType::get({headDim}, f32), qRow);
       vector::StoreOp::create(b, loc, qRow, qPackedFull, indices);
     }
   });
@@ -418,8 +412,7 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
   Value zero = cb.index(0);
   OpFoldResult nOfr = n;
   Value kTile = view(kHead, {j0, zero}, {nOfr, b.getIndexAttr(shape.headDim)});
-  Value vTile =
-      view(vHead, {j0, zero}, {nOfr, b.getIndexAttr(shape.valueDim)});
+  Value vTile = view(vHead, {j0, zero}, {nOfr, b.getIndexAttr(shape.valueDim)});
   FloatAttr softcap;
   if (variant.softcap)
     softcap = b.getF32FloatAttr(*variant.softcap);
@@ -462,8 +455,8 @@ void WorkItemEmitter::emit() {
       return windowTileNeedsMask(cb, masks, ranges, j0, j1);
     });
   });
-  OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt,
-                                  alive, oTile, lseTile, entropyTile);
+  OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt, alive,
+                                  oTile, lseTile, entropyTile);
   if (probsTile)
     AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
 }

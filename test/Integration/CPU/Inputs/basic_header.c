@@ -1,6 +1,6 @@
 /* Uses the header that mha-compile wrote for basic.mlir from plain C11: the
- * declarations must have the contract's types (docs/language.md "The generated C
- * interface"), and the program must link against the generated library and
+ * declarations must have the contract's types (docs/language.md "The generated
+ * C interface"), and the program must link against the generated library and
  * get MHA_ERR_NULL_POINTER with a message for a NULL tensor. */
 #include "libbasic.h"
 

@@ -1,4 +1,5 @@
-//===- Passes.h - Transforms of the mha dialect -------------------*- C++ -*-===//
+//===- Passes.h - Transforms of the mha dialect -------------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
