@@ -35,13 +35,6 @@ namespace mlir::mha {
 using namespace mlir;
 using namespace mlir::mha;
 
-// The descriptors carry the requirements as they are in the attribute.
-static_assert(static_cast<int32_t>(GpuRequirements::aligned_rows) ==
-                      MHA_GPU_REQ_ALIGNED_ROWS &&
-                  static_cast<int32_t>(GpuRequirements::tensor_maps) ==
-                      MHA_GPU_REQ_TENSOR_MAPS,
-              "#mha.gpu_kernel requirements are the MHA_GPU_REQ_* bits");
-
 namespace {
 
 /// One embedded device object.

@@ -35,12 +35,6 @@ namespace mlir::mha {
 using namespace mlir;
 using namespace mlir::mha;
 
-static_assert(static_cast<int32_t>(GpuRequirements::aligned_rows) ==
-                      MHA_GPU_REQ_ALIGNED_ROWS &&
-                  static_cast<int32_t>(GpuRequirements::tensor_maps) ==
-                      MHA_GPU_REQ_TENSOR_MAPS,
-              "#mha.gpu_kernel requirements are the MHA_GPU_REQ_* bits");
-
 namespace {
 
 /// Dynamic shared memory every GPU from sm_80 on gives a block, and every

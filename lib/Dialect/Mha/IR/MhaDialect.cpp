@@ -6,6 +6,7 @@
 #include "mha/Dialect/Mha/IR/MhaDialect.h"
 #include "mha/Dialect/Mha/IR/MhaAttrs.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Runtime/GpuAbi.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -17,6 +18,14 @@ using namespace mlir::mha;
 
 #include "mha/Dialect/Mha/IR/MhaDialect.cpp.inc"
 #include "mha/Dialect/Mha/IR/MhaEnums.cpp.inc"
+
+// Descriptors carry #mha.gpu_kernel requirements as they are: the bits of
+// include/mha/Runtime/GpuAbi.h.
+static_assert(static_cast<int32_t>(GpuRequirements::aligned_rows) ==
+                      MHA_GPU_REQ_ALIGNED_ROWS &&
+                  static_cast<int32_t>(GpuRequirements::tensor_maps) ==
+                      MHA_GPU_REQ_TENSOR_MAPS,
+              "#mha.gpu_kernel requirements are the MHA_GPU_REQ_* bits");
 
 #define GET_ATTRDEF_CLASSES
 #include "mha/Dialect/Mha/IR/MhaAttrs.cpp.inc"
