@@ -73,7 +73,9 @@ AttentionResult mlir::mha::reference::computeAttention(
             continue;
           double p = std::exp(s[j] - lse);
           r.probs[row * Lk + j] = p;
-          if (p > 0.0)
+          // p != 0 rather than p > 0: a NaN probability makes the entropy
+          // NaN, as IEEE arithmetic would.
+          if (p != 0.0)
             entropy -= p * (s[j] - lse);
           const double *vj = &v[((b * Hkv + g) * Lk + j) * Dv];
           for (int64_t d = 0; d < Dv; ++d)

@@ -626,11 +626,16 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
   Type f32 = b.getF32Type();
   int64_t st = m * stateSize;
   Value sum = ptx.quadReduce(result[st + kSumOffset + half], /*isMax=*/false);
-  Value positive = cb.cmpF(arith::CmpFPredicate::OGT, sum, zeroF);
+  // Unordered: a NaN sum (a NaN reached a visible score or value) counts as
+  // a row with keys, so the NaN shows in the output and the lse.
+  Value anyKey = cb.cmpF(arith::CmpFPredicate::UNE, sum, zeroF);
   // A pruned head of a packed block ran with the others: its rows are
-  // zeroed here.
-  positive = cb.andI(positive, tileHeads[m].alive);
-  Value inv = cb.select(positive, cb.fdiv(cb.f32(1.0f), sum), zeroF);
+  // zeroed here, whatever its accumulator holds.
+  Value valid = cb.andI(anyKey, tileHeads[m].alive);
+  Value inv = cb.fdiv(cb.f32(1.0f), sum);
+  auto normalise = [&](Value acc) {
+    return cb.select(valid, cb.fmul(acc, inv), zeroF);
+  };
   Value row = cb.add(tileRow0[m], cb.add(groupId, cb.index(8 * half)));
   Value head = tileHeads[m].head;
   cb.ifThen(cb.lt(row, queryLen), [&] {
@@ -640,7 +645,7 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
         int64_t at = st + kAccOffset + n * 4 + 2 * half;
         Value v = vector::FromElementsOp::create(
             b, loc, VectorType::get({2}, f32),
-            ValueRange{cb.fmul(result[at], inv), cb.fmul(result[at + 1], inv)});
+            ValueRange{normalise(result[at]), normalise(result[at + 1])});
         if (oElt != f32)
           v = arith::TruncFOp::create(b, loc, VectorType::get({2}, oElt), v);
         vector::StoreOp::create(
@@ -653,7 +658,7 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
     // The first thread of the quad writes the row's lse.
     cb.ifThen(cb.cmpI(arith::CmpIPredicate::eq, threadInGroup, zero), [&] {
       Value lse = cb.select(
-          positive,
+          anyKey,
           cb.fmul(cb.fadd(result[st + kMaxOffset + half], ptx.log2(sum)),
                   cb.f32(kLn2)),
           negInf);

@@ -74,7 +74,9 @@ RowStats RowStats::load(CodegenBuilder &cb, Value rowMax, Value rowSum,
   RowStats st;
   st.max = memref::LoadOp::create(b, loc, rowMax, r);
   st.sum = memref::LoadOp::create(b, loc, rowSum, r);
-  st.any = cb.cmpF(arith::CmpFPredicate::OGT, st.sum, cb.f32(0.0f));
+  // Unordered: a NaN sum (a NaN reached a visible score or value) counts as
+  // a row with keys, so the NaN shows in every result of the row.
+  st.any = cb.cmpF(arith::CmpFPredicate::UNE, st.sum, cb.f32(0.0f));
   st.valid = cb.andI(st.any, alive);
   st.safeSum = cb.select(st.any, st.sum, cb.f32(1.0f));
   return st;
@@ -84,10 +86,11 @@ namespace {
 
 /// Lowers the finalisation of a query tile:
 /// ```
-/// output[r] = l > 0 && alive ? acc[r] / l : 0
-/// lse[r] = l > 0 ? (m + log2 l) ln 2 : -inf
-/// entropy[r] = l > 0 && alive ? max(0, (log2 l - t / l) ln 2) : 0
+/// output[r] = l != 0 && alive ? acc[r] / l : 0
+/// lse[r] = l != 0 ? (m + log2 l) ln 2 : -inf
+/// entropy[r] = l != 0 && alive ? maximum(0, (log2 l - t / l) ln 2) : 0
 /// ```
+/// where `l != 0` holds for a NaN l, which then shows in every result.
 struct LowerOnlineSoftmaxFinalize : OpRewritePattern<OnlineSoftmaxFinalizeOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -133,7 +136,8 @@ struct LowerOnlineSoftmaxFinalize : OpRewritePattern<OnlineSoftmaxFinalizeOp> {
 };
 
 /// Lowers the probabilities of a query tile, from the recorded log2
-/// scores: `probs[r, j] = valid && u != -inf ? exp2(u - m) / l : 0`.
+/// scores: `probs[r, j] = valid && u != -inf ? exp2(u - m) / l : 0` (a NaN
+/// score is kept, so it shows).
 struct LowerAttentionProbs : OpRewritePattern<AttentionProbsOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -154,7 +158,7 @@ struct LowerAttentionProbs : OpRewritePattern<AttentionProbsOp> {
       cb.forLoop(cb.index(0), keys, 1, [&](Value j) {
         Value u = memref::LoadOp::create(b, loc, probs, ValueRange{r, j});
         Value keep =
-            cb.andI(st.valid, cb.cmpF(arith::CmpFPredicate::ONE, u, negInf));
+            cb.andI(st.valid, cb.cmpF(arith::CmpFPredicate::UNE, u, negInf));
         // Clamp before exp2 so -inf never reaches it.
         Value x = cb.maximumF(cb.fsub(u, mUse), cb.f32(-127.0f));
         Value p = cb.fmul(cb.exp2(x), inv);

@@ -60,9 +60,9 @@ struct ScoreSpec {
 /// The final statistics of row `r` of a tile.
 struct RowStats {
   Value max, sum;
-  Value any;     // some key was visible (sum > 0)
+  Value any;     // some key was visible (sum != 0, or NaN)
   Value valid;   // any && the head is alive
-  Value safeSum; // sum, or 1 for empty rows so no NaN or inf is formed
+  Value safeSum; // sum, or 1 for empty rows so they form no NaN or inf
   static RowStats load(CodegenBuilder &cb, Value rowMax, Value rowSum,
                        Value alive, Value r);
 };

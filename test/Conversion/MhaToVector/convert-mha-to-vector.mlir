@@ -113,11 +113,12 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 
 // -----
 
-// Finalisation divides by the row sum only where it is positive, writes
-// -inf lse and zero entropy for empty rows, and narrows to bf16.
+// Finalisation divides by the row sum only where it is not zero (a NaN sum
+// counts, so a NaN shows in every result), writes -inf lse and zero entropy
+// for empty rows, and narrows to bf16.
 // CHECK-LABEL: func.func @finalize
 // CHECK-DAG:     arith.constant 0xFF800000 : f32
-// CHECK:         arith.cmpf ogt
+// CHECK:         arith.cmpf une
 // CHECK:         arith.divf
 // CHECK:         arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK:         math.log2
@@ -134,13 +135,14 @@ func.func @finalize(%acc: memref<?x8xf32>, %m: memref<?xf32>, %l: memref<?xf32>,
 // -----
 
 // Probabilities from the recorded log2 scores: a loop over every key
-// writing exp2(u - m) / l where u is finite and 0 elsewhere.
+// writing exp2(u - m) / l where u is not -inf (NaN included, so it shows)
+// and 0 elsewhere.
 // CHECK-LABEL: func.func @probs
 // CHECK:         scf.for
 // CHECK:           arith.divf
 // CHECK:           scf.for
 // CHECK:             %[[U:.+]] = memref.load {{.*}} : memref<?x?xf32>
-// CHECK:             arith.cmpf one, %[[U]]
+// CHECK:             arith.cmpf une, %[[U]]
 // CHECK:             math.exp2
 // CHECK:             memref.store {{.*}} : memref<?x?xf32>
 func.func @probs(%m: memref<?xf32>, %l: memref<?xf32>, %alive: i1, %p: memref<?x?xf32>) {

@@ -211,3 +211,29 @@ func.func @half_windowed_rows(%q: tensor<1x2x?x64xf32>, %k: tensor<1x2x?x64xf32>
   %o = mha.attention %q, %k, %v {window_left = array<i64: 256, -1>} : tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x2x?x64xf32>
   return %o : tensor<1x2x?x64xf32>
 }
+
+// -----
+
+// Tiles chosen by D alone can exceed the scratch budget when Dv is much
+// larger (512 rows x 128 keys at D = 64, Dv = 384 need 1056768 bytes):
+// rows are halved until they fit, so every valid spec compiles with the
+// default options, up to D = Dv = 1024 with widened f16 query rows.
+// CHECK-LABEL: func.func @wide_values__kernel
+// CHECK-SAME:    rowsPerItem = 256
+// CHECK:         memref.alloca() {alignment = 64 : i64} : memref<256x384xf32>
+// CHECK-LABEL: func.func @widest_f16__kernel
+// CHECK-SAME:    rowsPerItem = 32
+// CHECK-LABEL: func.func @narrow_keys_wide_values__kernel
+// CHECK-SAME:    rowsPerItem = 64
+func.func @wide_values(%q: tensor<?x2x?x64xf32>, %k: tensor<?x2x?x64xf32>, %v: tensor<?x2x?x384xf32>) -> tensor<?x2x?x384xf32> {
+  %o = mha.attention %q, %k, %v : tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32>, tensor<?x2x?x384xf32> -> tensor<?x2x?x384xf32>
+  return %o : tensor<?x2x?x384xf32>
+}
+func.func @widest_f16(%q: tensor<?x2x?x1024xf16>, %k: tensor<?x2x?x1024xf16>, %v: tensor<?x2x?x1024xf16>) -> tensor<?x2x?x1024xf16> {
+  %o = mha.attention %q, %k, %v {causal} : tensor<?x2x?x1024xf16>, tensor<?x2x?x1024xf16>, tensor<?x2x?x1024xf16> -> tensor<?x2x?x1024xf16>
+  return %o : tensor<?x2x?x1024xf16>
+}
+func.func @narrow_keys_wide_values(%q: tensor<?x2x?x8xbf16>, %k: tensor<?x2x?x8xbf16>, %v: tensor<?x2x?x1024xbf16>) -> tensor<?x2x?x1024xbf16> {
+  %o = mha.attention %q, %k, %v : tensor<?x2x?x8xbf16>, tensor<?x2x?x8xbf16>, tensor<?x2x?x1024xbf16> -> tensor<?x2x?x1024xbf16>
+  return %o : tensor<?x2x?x1024xbf16>
+}

@@ -40,11 +40,16 @@
 //   --thread-sweep N  results for every num_threads 1..N bit-identical to
 //                     the 1-thread call
 //   --tol X           overrides the relative tolerance (1e-5 f32, 1e-2 half)
+//   --inject A:b,h,l,d=X  sets element [b,h,l,d] of input A (q, k or v) to
+//                     X (nan, inf, -inf or a number) after the random fill;
+//                     repeatable. Where the float64 reference is NaN or
+//                     infinite, the result must be the same (NaN that shows)
 // Tolerances (docs/language.md, "Precision"): ||o - ref|| / ||ref|| below 1e-5
 // (f32) or 1e-2 (f16/bf16), and each row within 10x that; lse and probs alike;
 // entropy within 1e-4 (1e-2) of max(1, |ref|). Pruned heads and rows with
 // no visible key must give exactly 0 (lse -inf; a pruned head's lse is not
-// checked). Any NaN or unwritten (still poisoned) element fails.
+// checked). Any NaN or unwritten (still poisoned) element fails, unless the
+// reference has NaN (or the same infinity) there.
 //
 // Error mode (--corrupt KIND): null-tensor, null-data, null-shape, rank,
 // dtype, shape-batch, shape-heads, shape-dim, shape-lk-mismatch, device,
@@ -144,6 +149,12 @@ struct Options {
   int repeat = 5;
   int threadSweep = 0;
   bool verbose = false;
+  struct Injection {
+    std::string arg;
+    int64_t index[4];
+    double value;
+  };
+  std::vector<Injection> injections;
   // Error mode.
   std::string corrupt, corruptArg, aliasWith, expectStatus;
 };
@@ -158,7 +169,8 @@ struct Options {
       "a,..] [--window-right a,..] [--sinks N] [--head-mask 1,0,..] "
       "[--runtime-head-mask 1,0,..] [--lse] [--probs] [--entropy] [--layout "
       "bhld|bhld-strided|blhd|padded] [--byte-offset N] [--threads N] "
-      "[--seed N] [--scores-scale X] [--tol X] [--concurrent N "
+      "[--seed N] [--scores-scale X] [--tol X] [--inject A:b,h,l,d=X] "
+      "[--concurrent N "
       "[--distinct-inputs] [--repeat N]] [--thread-sweep N] [--verbose] "
       "[--corrupt KIND [--corrupt-arg NAME] [--alias-with NAME] "
       "[--expect-status NAME]]\n");
@@ -196,6 +208,31 @@ std::vector<int64_t> parseInts(const std::string &flag, const std::string &s) {
   if (out.empty())
     usage("empty list for " + flag);
   return out;
+}
+
+Options::Injection parseInjection(const std::string &s) {
+  size_t colon = s.find(':'), eq = s.find('=');
+  if (colon == std::string::npos || eq == std::string::npos || eq < colon)
+    usage("--inject wants A:b,h,l,d=X, not '" + s + "'");
+  Options::Injection in;
+  in.arg = s.substr(0, colon);
+  if (in.arg != "q" && in.arg != "k" && in.arg != "v")
+    usage("--inject: the input must be q, k or v, not '" + in.arg + "'");
+  std::vector<int64_t> idx =
+      parseInts("--inject", s.substr(colon + 1, eq - colon - 1));
+  if (idx.size() != 4)
+    usage("--inject wants four indices b,h,l,d");
+  std::copy(idx.begin(), idx.end(), in.index);
+  std::string value = s.substr(eq + 1);
+  if (value == "nan")
+    in.value = std::numeric_limits<double>::quiet_NaN();
+  else if (value == "inf")
+    in.value = std::numeric_limits<double>::infinity();
+  else if (value == "-inf")
+    in.value = -std::numeric_limits<double>::infinity();
+  else
+    in.value = parseDoubles("--inject", value)[0];
+  return in;
 }
 
 Options parseOptions(int argc, char **argv) {
@@ -289,6 +326,8 @@ Options parseOptions(int argc, char **argv) {
       o.scoresScale = number(i);
     else if (a == "--tol")
       o.tol = number(i);
+    else if (a == "--inject")
+      o.injections.push_back(parseInjection(value(i)));
     else if (a == "--concurrent")
       o.concurrent = (int)integer(i);
     else if (a == "--distinct-inputs")
@@ -748,19 +787,36 @@ struct Checker {
     }
   }
 
-  // Every element is a real number and not the poison.
-  bool checkWritten(const Tensor &t, int64_t off, const std::string &where,
-                    double val, int &reported) {
-    if (std::isfinite(val) || (std::isinf(val) && val < 0 && t.name == "lse"))
-      return true;
+  /// What to do with a result element after checkValue.
+  enum class Verdict { Compare, Matched, Bad };
+
+  // Every element is written (not the poison) and a real number, unless the
+  // reference has NaN or an infinity there: then it must have the same
+  // (--inject; NaN and infinities propagate as in IEEE arithmetic). A
+  // matched non-finite element is left out of the error norms.
+  Verdict checkValue(const Tensor &t, int64_t off, const std::string &where,
+                     double val, double ref, int &reported) {
+    bool poisoned = t.loadBits(off) == t.poison;
+    if (!poisoned && !std::isfinite(ref)) {
+      if (std::isnan(ref) ? std::isnan(val) : val == ref)
+        return Verdict::Matched;
+      if (reported++ < 4)
+        fail(fmt("output '%s'%s is %g but the reference is %g", t.name.c_str(),
+                 where.c_str(), val, ref));
+      return Verdict::Bad;
+    }
+    if (!poisoned &&
+        (std::isfinite(val) || (std::isinf(val) && val < 0 && t.name == "lse")))
+      return Verdict::Compare;
     if (reported++ < 4) {
-      if (t.loadBits(off) == t.poison)
+      if (poisoned)
         fail(fmt("output '%s'%s was not written (still holds the poison)",
                  t.name.c_str(), where.c_str()));
       else
-        fail(fmt("output '%s'%s is %g", t.name.c_str(), where.c_str(), val));
+        fail(fmt("output '%s'%s is %g (reference %g)", t.name.c_str(),
+                 where.c_str(), val, ref));
     }
-    return false;
+    return Verdict::Bad;
   }
 
   void checkO(const Tensor &t) {
@@ -777,10 +833,11 @@ struct Checker {
             int64_t off = t.offset4(b, h, i, d);
             double val = t.load(off);
             double ref = p.o[row * p.Dv + d];
-            if (!checkWritten(t, off, idx4(b, h, i, d), val, reported)) {
-              bad = true;
+            Verdict verdict =
+                checkValue(t, off, idx4(b, h, i, d), val, ref, reported);
+            bad |= verdict == Verdict::Bad;
+            if (verdict != Verdict::Compare)
               continue;
-            }
             if (p.rowState[row] != kNormal && val != 0) {
               if (zeroReported++ < 4)
                 fail(fmt("o%s is %g but must be 0%s", idx4(b, h, i, d).c_str(),
@@ -835,7 +892,8 @@ struct Checker {
             continue; // Unspecified.
           int64_t off = t.offset4(b, h, i, 0);
           double val = t.load(off);
-          if (!checkWritten(t, off, idx3(b, h, i), val, reported))
+          if (checkValue(t, off, idx3(b, h, i), val, p.lse[row], reported) !=
+              Verdict::Compare)
             continue;
           if (p.rowState[row] == kNoKey) {
             if (!(std::isinf(val) && val < 0) && exact++ < 4)
@@ -879,7 +937,9 @@ struct Checker {
           for (int64_t j = 0; j < p.Lk; ++j) {
             int64_t off = t.offset4(b, h, i, j);
             double val = t.load(off);
-            if (!checkWritten(t, off, idx4(b, h, i, j), val, reported))
+            if (checkValue(t, off, idx4(b, h, i, j), val,
+                           p.probs[row * p.Lk + j],
+                           reported) != Verdict::Compare)
               continue;
             bool mustBeZero =
                 p.rowState[row] != kNormal || !p.visible[row * p.Lk + j];
@@ -924,7 +984,8 @@ struct Checker {
           size_t row = (size_t)((b * p.Hq + h) * p.Lq + i);
           int64_t off = t.offset4(b, h, i, 0);
           double val = t.load(off);
-          if (!checkWritten(t, off, idx3(b, h, i), val, reported))
+          if (checkValue(t, off, idx3(b, h, i), val, p.ent[row], reported) !=
+              Verdict::Compare)
             continue;
           if (p.rowState[row] != kNormal) {
             if (val != 0 && bad++ < 4)
@@ -1137,6 +1198,20 @@ int main(int argc, char **argv) {
                                 opt, tailFor("v")));
   // Fills inputs with seeded random normal values; `ref` receives the
   // rounded values (q, k, v) when given.
+  // --inject: sets single elements of the reference's inputs.
+  auto injectInto = [&](Tensor &t, std::vector<double> &dst) {
+    for (const Options::Injection &in : opt.injections) {
+      if (in.arg != t.name)
+        continue;
+      int64_t flat = 0;
+      for (int d = 0; d < 4; ++d) {
+        if (in.index[d] < 0 || in.index[d] >= t.sizes[d])
+          usage("--inject: index out of range for " + in.arg);
+        flat = flat * t.sizes[d] + in.index[d];
+      }
+      dst[(size_t)flat] = t.store(t.offset(in.index), in.value);
+    }
+  };
   auto fillInputs = [&](std::vector<std::unique_ptr<Tensor>> &inputs,
                         uint64_t seed, bool ref) {
     Rng rng(seed);
@@ -1162,6 +1237,8 @@ int main(int argc, char **argv) {
           x *= opt.scoresScale;
         dst[(size_t)e] = t->store(t->offset(idx), x);
       }
+      if (ref)
+        injectInto(*t, dst);
     }
   };
   fillInputs(s.inputs, opt.seed, true);

@@ -145,11 +145,26 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
         bf16Dot && elementType.isBF16() && vw == 16 && headDim % 2 == 0
             ? DotProduct::bf16_pairs
             : DotProduct::fma;
-    int64_t bandChoice =
-        std::min<int64_t>(bandRows ? bandRows : 64, rowsChoice);
     auto kernel =
         MicroKernelAttr::get(ctx, vw, sRows, sVecs, oRows, oVecs, dot);
-    return {rowsChoice, colsChoice, bandChoice, paddedValueDim, kernel};
+    auto withRows = [&](int64_t rows, int64_t cols) -> TileChoice {
+      int64_t band = std::min<int64_t>(bandRows ? bandRows : 64, rows);
+      return {rows, cols, band, paddedValueDim, kernel};
+    };
+    // The preferred tiles can exceed the scratch budget when Dv is much
+    // larger than D (rows are chosen by D): halve what the options leave
+    // free, rows first, until they fit. Any valid head dims fit at
+    // sRows x (vw * sVecs) tiles.
+    TileChoice tiles = withRows(rowsChoice, colsChoice);
+    auto fits = [&](const TileChoice &t) {
+      return workItemScratchBytes(t, headDim, elementType) <=
+             kMaxWorkItemScratchBytes;
+    };
+    while (!fits(tiles) && !rowsPerItem && tiles.rows / 2 >= sRows)
+      tiles = withRows(tiles.rows / 2, tiles.cols);
+    while (!fits(tiles) && !keysPerTile && tiles.cols / 2 >= vw * sVecs)
+      tiles = withRows(tiles.rows, roundUp(tiles.cols / 2, vw * sVecs));
+    return tiles;
   }
 };
 
@@ -227,27 +242,28 @@ bool mlir::mha::widensQueryRows(const TileChoice &tiles, Type queryElt) {
   return tiles.microKernel.getDot() == DotProduct::fma && !queryElt.isF32();
 }
 
+int64_t mlir::mha::workItemScratchBytes(const TileChoice &tiles,
+                                        int64_t headDim, Type queryElt) {
+  // Per row: the accumulator, four row states and widened query rows; a
+  // band of scores; the packed keys and values.
+  return 4 * (tiles.rows * ((widensQueryRows(tiles, queryElt) ? headDim : 0) +
+                            tiles.paddedValueDim + 4) +
+              tiles.bandRows * tiles.cols +
+              tiles.cols * (headDim + tiles.paddedValueDim));
+}
+
 LogicalResult mlir::mha::checkScratchBudget(AttentionOp attention,
                                             const TileChoice &tiles,
                                             Type queryElt) {
-  // The scratch of a work item lives on the stack of the thread that runs
-  // it: keep it well below common thread stack sizes.
-  constexpr int64_t kMaxScratchBytes = int64_t(1) << 20;
   int64_t headDim = AttentionShape::get(attention).headDim;
-  // Per row: the accumulator, four row states and widened query rows; a
-  // band of scores; the packed keys and values.
-  int64_t scratchBytes =
-      4 * (tiles.rows * ((widensQueryRows(tiles, queryElt) ? headDim : 0) +
-                         tiles.paddedValueDim + 4) +
-           tiles.bandRows * tiles.cols +
-           tiles.cols * (headDim + tiles.paddedValueDim));
-  if (scratchBytes <= kMaxScratchBytes)
+  int64_t scratchBytes = workItemScratchBytes(tiles, headDim, queryElt);
+  if (scratchBytes <= kMaxWorkItemScratchBytes)
     return success();
   return attention.emitError()
          << "tiles of " << tiles.rows << " rows x " << tiles.cols
          << " keys need " << scratchBytes
          << " bytes of scratch per work item, more than the "
-         << kMaxScratchBytes << " allowed: use smaller rows/cols";
+         << kMaxWorkItemScratchBytes << " allowed: use smaller rows/cols";
 }
 
 namespace {

@@ -1,4 +1,5 @@
-//===- TileAttention.h - Pieces of mha-tile shared with layers ----*- C++ -*-===//
+//===- TileAttention.h - Pieces of mha-tile shared with layers ----*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -21,8 +22,8 @@ namespace mlir::mha {
 
 /// Tile sizes and micro-kernel shape of one attention.
 struct TileChoice {
-  int64_t rows; // query rows per work item
-  int64_t cols; // keys per kv tile
+  int64_t rows;     // query rows per work item
+  int64_t cols;     // keys per kv tile
   int64_t bandRows; // rows of the score scratch, at most `rows`
   int64_t paddedValueDim;
   MicroKernelAttr microKernel;
@@ -34,10 +35,19 @@ inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 /// micro-kernels); f32 rows and bf16 pairs are read in place.
 bool widensQueryRows(const TileChoice &tiles, Type queryElt);
 
-/// Fails, naming the sizes, when a work item's scratch (on its thread's
-/// stack) would exceed the budget.
-LogicalResult checkScratchBudget(AttentionOp attention,
-                                 const TileChoice &tiles, Type queryElt);
+/// The most scratch one CPU work item may use. It lives on the stack of the
+/// thread that runs the item; the runtime runs items only on threads with
+/// that much stack to spare (lib/Runtime/ThreadPool.c).
+constexpr int64_t kMaxWorkItemScratchBytes = int64_t(1) << 20;
+
+/// Bytes of scratch a work item of `tiles` needs, for head dim `headDim`.
+int64_t workItemScratchBytes(const TileChoice &tiles, int64_t headDim,
+                             Type queryElt);
+
+/// Fails, naming the sizes, when a work item's scratch would exceed the
+/// budget (only tiles given as options can).
+LogicalResult checkScratchBudget(AttentionOp attention, const TileChoice &tiles,
+                                 Type queryElt);
 
 /// The memrefs and grid position of one attention work item; lse, probs and
 /// entropy may be null.
@@ -54,11 +64,10 @@ void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
                            const AttentionWorkItem &item);
 
 /// mha-tile for a function computing an expanded layer (TileLayer.cpp).
-LogicalResult
-tileLayerFunction(ModuleOp module, func::FuncOp func,
-                  function_ref<TileChoice(int64_t, int64_t, Type, bool)>
-                      chooseTiles,
-                  int64_t vectorWidth, bool bf16Dot);
+LogicalResult tileLayerFunction(
+    ModuleOp module, func::FuncOp func,
+    function_ref<TileChoice(int64_t, int64_t, Type, bool)> chooseTiles,
+    int64_t vectorWidth, bool bf16Dot);
 
 } // namespace mlir::mha
 
