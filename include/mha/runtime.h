@@ -4,13 +4,18 @@
  * Every header written by mha-compile includes this file. Tensors are
  * DLPack DLTensors (the exchange format of PyTorch, JAX, NumPy and CuPy);
  * every generated function returns an mha_status and, on error, writes no
- * output byte and leaves a message for mha_last_error().
+ * output byte and leaves a message for mha_last_error(). Functions may be
+ * called from any thread, concurrently, including threads with small stacks
+ * (64 KiB and up): work that needs more stack than the calling thread has
+ * runs on the library's worker threads while the caller waits (and fails
+ * with MHA_ERR_OUT_OF_MEMORY if none can be created).
  *===----------------------------------------------------------------------===*/
 
 #ifndef MHA_RUNTIME_H
 #define MHA_RUNTIME_H
 
 #include <dlpack/dlpack.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -51,6 +56,29 @@ const char *mha_status_string(mha_status status);
 /* The message of the last failed call on this thread: which function,
  * argument and dimension was wrong and what was expected. "" after success. */
 const char *mha_last_error(void);
+
+/* The memory a library keeps between calls. Layer functions (mha.multi_head)
+ * keep their temporaries (projections, packed weights) in a cache, so the
+ * next call of a similar size does not fault in fresh pages. The cache holds
+ * at most a limit of bytes: 1 GiB at first, or 0 when MHA_TEMP_CACHE=0 is in
+ * the environment when the cache is first used (a layer call or one of
+ * these functions). Temporaries of calls
+ * still running are not in the cache: they go back to it (or are freed when
+ * they do not fit) when their call ends. Libraries linked into one program
+ * share one cache, as they share mha_last_error(); a library loaded with
+ * dlopen(RTLD_LOCAL) has its own. All three functions are thread-safe and
+ * may run while calls are running. */
+
+/* Frees every cached temporary; returns the bytes freed. */
+size_t mha_release_cached_memory(void);
+
+/* Sets the limit (0: cache nothing, every call frees its temporaries) and
+ * frees cached temporaries, largest first, until the cache fits in it;
+ * returns the previous limit. */
+size_t mha_set_cached_memory_limit(size_t bytes);
+
+/* The bytes the cache holds now (never more than the limit). */
+size_t mha_cached_memory_bytes(void);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -53,9 +53,9 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
                                     const mha_options *options,
                                     mha_work_fn work) {
   mha_rt_checked_call c;
-  int32_t status = mha_rt_check_call(signature, name, arg_names, tensors,
-                                     options, kDLCPU,
-                                     work ? NULL : "no work function", &c);
+  int32_t status =
+      mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCPU,
+                        work ? NULL : "no work function", &c);
   if (status != MHA_OK)
     return status;
   int num_threads = options ? options->num_threads : 0;
@@ -95,10 +95,14 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
   g.descriptors = descriptors;
   g.head_alive = alive;
 
-  mha_rt_parallel_for(num_items, num_threads, run_item, &g);
+  // Fails, running no item, only when the calling thread's stack is too
+  // small for one and no worker can be created to run them.
+  int error = mha_rt_parallel_for(num_items, num_threads, run_item, &g);
 
   if (alive != stack_alive)
     free(alive);
+  if (error)
+    return mha_rt_fail_no_worker(c.name, error);
   mha_rt_clear_error();
   return MHA_OK;
 }

@@ -1,4 +1,4 @@
-//===- LaunchLayer.c - Running a layer's phases --------------------*- C -*-===//
+//===- LaunchLayer.c - Running a layer's phases -------------------*- C -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,47 +76,128 @@ static void *alloc_temp(size_t bytes) {
  * call of a layer of about the same size reuses them instead of faulting
  * fresh pages in (the GPT-2-style layer of bench/layers.py: 34.5 -> 33.0
  * ms per call; its packing phase alone took 1-5.5 ms from one run to the
- * next with fresh pages). At most TEMP_CACHE_SLOTS buffers and
- * TEMP_CACHE_BYTES in all are kept; MHA_TEMP_CACHE=0 in the environment
- * frees every temporary at the end of its call instead. */
+ * next with fresh pages). At most TEMP_CACHE_SLOTS buffers and `limit`
+ * bytes in all are kept: initially TEMP_CACHE_BYTES, or 0 (every temporary
+ * is freed at the end of its call) with MHA_TEMP_CACHE=0 in the
+ * environment; mha_set_cached_memory_limit changes it and
+ * mha_release_cached_memory empties the cache. A temporary in use by a
+ * running call is never in the cache. */
 #define TEMP_CACHE_SLOTS 16
 #define TEMP_CACHE_BYTES ((size_t)1 << 30)
+
+#define MHA_RT_EXPORT __attribute__((visibility("default")))
 
 typedef struct cached_temp {
   void *data;
   size_t bytes;
 } cached_temp;
 
-static pthread_mutex_t temp_cache_mutex = PTHREAD_MUTEX_INITIALIZER;
-static cached_temp temp_cache[TEMP_CACHE_SLOTS];
-static size_t temp_cache_total;
+typedef struct temp_cache_state {
+  pthread_mutex_t mutex; // Guards the rest.
+  bool limit_set;        // `limit` holds MHA_TEMP_CACHE or a set value.
+  size_t limit;
+  size_t total;
+  cached_temp slots[TEMP_CACHE_SLOTS];
+} temp_cache_state;
 
-static int temp_cache_enabled(void) {
-  const char *env = getenv("MHA_TEMP_CACHE");
-  return !(env && env[0] == '0');
+/* Default visibility on purpose, as the last-error buffer in Status.c: a
+ * program linked against two generated libraries binds its calls of the
+ * mha_*cached_memory* functions to the first library's copy, and since this
+ * state is interposable too, both runtimes resolve it to that copy's
+ * definition: one cache, all of which those functions see. (A library
+ * dlopen'ed with RTLD_LOCAL keeps a cache of its own.) The name carries the
+ * layout's version, so that runtimes with different layouts never share. */
+MHA_RT_EXPORT temp_cache_state mha_rt_temp_cache_v1 = {
+    .mutex = PTHREAD_MUTEX_INITIALIZER};
+static temp_cache_state *const cache = &mha_rt_temp_cache_v1;
+
+/* Locks the cache; its limit is MHA_TEMP_CACHE's until someone sets it. */
+static void lock_cache(void) {
+  pthread_mutex_lock(&cache->mutex);
+  if (!cache->limit_set) {
+    const char *env = getenv("MHA_TEMP_CACHE");
+    cache->limit = (env && env[0] == '0') ? 0 : TEMP_CACHE_BYTES;
+    cache->limit_set = true;
+  }
+}
+
+static void unlock_cache(void) { pthread_mutex_unlock(&cache->mutex); }
+
+/* Moves the largest cached temporaries out of the cache into `out` (at
+ * least TEMP_CACHE_SLOTS entries) until at most `keep` bytes stay; returns
+ * how many were moved. Needs the cache locked. Freeing them is the caller's
+ * business, after unlocking: a free of a large buffer is a munmap. */
+static int evict_temps(size_t keep, void **out) {
+  int n = 0;
+  while (cache->total > keep) {
+    int largest = -1;
+    for (int i = 0; i < TEMP_CACHE_SLOTS; ++i)
+      if (cache->slots[i].data &&
+          (largest < 0 || cache->slots[i].bytes > cache->slots[largest].bytes))
+        largest = i;
+    if (largest < 0)
+      break;
+    out[n++] = cache->slots[largest].data;
+    cache->total -= cache->slots[largest].bytes;
+    cache->slots[largest].data = NULL;
+    cache->slots[largest].bytes = 0;
+  }
+  return n;
+}
+
+static void free_all(void **data, int n) {
+  for (int i = 0; i < n; ++i)
+    free(data[i]);
+}
+
+MHA_RT_EXPORT size_t mha_release_cached_memory(void) {
+  void *evicted[TEMP_CACHE_SLOTS];
+  lock_cache();
+  size_t bytes = cache->total;
+  int n = evict_temps(0, evicted);
+  unlock_cache();
+  free_all(evicted, n);
+  return bytes;
+}
+
+MHA_RT_EXPORT size_t mha_set_cached_memory_limit(size_t bytes) {
+  void *evicted[TEMP_CACHE_SLOTS];
+  lock_cache();
+  size_t previous = cache->limit;
+  cache->limit = bytes;
+  int n = evict_temps(bytes, evicted);
+  unlock_cache();
+  free_all(evicted, n);
+  return previous;
+}
+
+MHA_RT_EXPORT size_t mha_cached_memory_bytes(void) {
+  lock_cache();
+  size_t bytes = cache->total;
+  unlock_cache();
+  return bytes;
 }
 
 /* A temporary of at least `bytes`: the smallest cached one that is not
  * more than twice as large, or a new one. Its size goes to `*capacity`. */
 static void *take_temp(size_t bytes, size_t *capacity) {
   void *data = NULL;
-  if (temp_cache_enabled()) {
-    pthread_mutex_lock(&temp_cache_mutex);
-    int best = -1;
-    for (int i = 0; i < TEMP_CACHE_SLOTS; ++i) {
-      size_t have = temp_cache[i].bytes;
-      if (temp_cache[i].data && have >= bytes && have / 2 <= bytes &&
-          (best < 0 || have < temp_cache[best].bytes))
-        best = i;
-    }
-    if (best >= 0) {
-      data = temp_cache[best].data;
-      *capacity = temp_cache[best].bytes;
-      temp_cache_total -= *capacity;
-      temp_cache[best].data = NULL;
-    }
-    pthread_mutex_unlock(&temp_cache_mutex);
+  lock_cache();
+  int best = -1;
+  for (int i = 0; i < TEMP_CACHE_SLOTS; ++i) {
+    size_t have = cache->slots[i].bytes;
+    if (cache->slots[i].data && have >= bytes && have / 2 <= bytes &&
+        (best < 0 || have < cache->slots[best].bytes))
+      best = i;
   }
+  if (best >= 0) {
+    data = cache->slots[best].data;
+    *capacity = cache->slots[best].bytes;
+    cache->total -= *capacity;
+    cache->slots[best].data = NULL;
+    cache->slots[best].bytes = 0;
+  }
+  unlock_cache();
   if (!data) {
     data = alloc_temp(bytes);
     *capacity = bytes;
@@ -125,25 +207,22 @@ static void *take_temp(size_t bytes, size_t *capacity) {
 
 /* Returns temporaries to the cache, or frees those it has no room for. */
 static void free_temps(void **temps, const size_t *capacities, int n) {
-  int cache = temp_cache_enabled();
-  if (cache)
-    pthread_mutex_lock(&temp_cache_mutex);
+  lock_cache();
   for (int i = 0; i < n; ++i) {
     int slot = -1;
-    if (cache && temp_cache_total + capacities[i] <= TEMP_CACHE_BYTES)
+    if (temps[i] && cache->total + capacities[i] <= cache->limit)
       for (int j = 0; j < TEMP_CACHE_SLOTS && slot < 0; ++j)
-        if (!temp_cache[j].data)
+        if (!cache->slots[j].data)
           slot = j;
-    if (slot < 0) {
-      free(temps[i]);
-      continue;
-    }
-    temp_cache[slot].data = temps[i];
-    temp_cache[slot].bytes = capacities[i];
-    temp_cache_total += capacities[i];
+    if (slot < 0)
+      continue; // Freed below, unlocked.
+    cache->slots[slot].data = temps[i];
+    cache->slots[slot].bytes = capacities[i];
+    cache->total += capacities[i];
+    temps[i] = NULL;
   }
-  if (cache)
-    pthread_mutex_unlock(&temp_cache_mutex);
+  unlock_cache();
+  free_all(temps, n);
 }
 
 MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
@@ -153,9 +232,9 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                                           const mha_options *options,
                                           mha_layer_work_fn work) {
   mha_rt_checked_call c;
-  int32_t status = mha_rt_check_call(signature, name, arg_names, tensors,
-                                     options, kDLCPU,
-                                     work ? NULL : "no work function", &c);
+  int32_t status =
+      mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCPU,
+                        work ? NULL : "no work function", &c);
   if (status != MHA_OK)
     return status;
   const int64_t *layer = mha_rt_tensor_sig(signature, c.num_tensors);
@@ -264,9 +343,12 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                   "%s: phase %" PRId64 " of the signature is malformed", c.name,
                   p);
     }
-    phase_grid g = {work,  descriptors, pw[MHA_SIG_PHASE_MASKED] ? alive
-                                                                : all_alive,
-                    p,     batch,       heads,
+    phase_grid g = {work,
+                    descriptors,
+                    pw[MHA_SIG_PHASE_MASKED] ? alive : all_alive,
+                    p,
+                    batch,
+                    heads,
                     len / rows + (len % rows != 0)};
     int64_t items = 0;
     if (__builtin_mul_overflow(batch, heads, &items) ||
@@ -277,7 +359,16 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                   "%s: phase %" PRId64 " has too many work items", c.name, p);
     }
     double start = profile ? seconds() : 0.0;
-    mha_rt_parallel_for(items, num_threads, run_item, &g);
+    // Fails, running no item, only when this thread's stack is too small
+    // for an item and no worker can be created: then already in phase 0
+    // (every phase asks from this frame, and workers never go away), so y,
+    // which the last phase writes, is untouched.
+    int error = mha_rt_parallel_for(items, num_threads, run_item, &g);
+    if (error) {
+      free(alive);
+      free_temps(temps, capacities, (int)num_temps);
+      return mha_rt_fail_no_worker(c.name, error);
+    }
     if (profile)
       fprintf(stderr,
               "mha profile: %s phase %" PRId64 " (%" PRId64

@@ -3,8 +3,9 @@
 //===----------------------------------------------------------------------===//
 //
 // A library-wide pool of detached pthreads, created lazily (never more than
-// one per online CPU, minus the caller) and kept until the process exits, so
-// no call pays for thread creation and none leaks threads.
+// one per online CPU, minus the caller, unless small-stack callers ask for
+// one more, below) and kept until the process exits, so no call pays for
+// thread creation and none leaks threads.
 //
 // A call publishes a job (which lives on the caller's stack) in a FIFO queue,
 // wakes as many workers as it may use, and then works on its own job. Items
@@ -15,22 +16,46 @@
 // every worker is busy with other callers' jobs (or the pool has no workers
 // at all), which makes the pool reentrant and deadlock-free.
 //
+// Except for a caller whose stack cannot hold a work item (issue 23: a
+// thread created with a small stack, 64 KiB say; an item's tiles take up to
+// MHA_WORK_ITEM_STACK_BYTES): it hands every item to the workers, whose
+// stacks the pool sizes itself, and waits. That stays deadlock-free because
+// workers never hand work on (their stacks always fit) and never wait for
+// anything but the helpers of their own jobs, so each worker becomes free
+// again and takes the queue's oldest job. Such callers may grow the pool to
+// one worker per CPU (one even on a 1-CPU machine).
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE // dladdr, RTLD_NODELETE/NOLOAD, sched_getaffinity
+#define _GNU_SOURCE // dladdr, RTLD_NODELETE/NOLOAD, sched_getaffinity,
+                    // pthread_getattr_np, syscall
 #endif
 
 #include "ThreadPool.h"
+#include "Status.h"
+
+#include "mha/Runtime/KernelAbi.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+// Workers' stacks: an item and nested calls of the pool from inside items,
+// whatever the process default (which follows RLIMIT_STACK) says.
+#define WORKER_STACK_BYTES ((size_t)4 * MHA_WORK_ITEM_STACK_BYTES)
+// Linux's stack_guard_gap: a growing stack stops this far above the mapping
+// below it.
+#define STACK_GUARD_GAP ((uintptr_t)1 << 20)
 
 typedef struct mha_rt_job {
   void (*fn)(void *ctx, int64_t item);
@@ -54,8 +79,12 @@ static struct {
   mha_rt_job *tail;
   int num_workers;
   bool create_failed;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          PTHREAD_COND_INITIALIZER, NULL, NULL, 0, false};
+  int create_error; // What pthread_create last returned when it failed.
+  int max_workers;  // Tests only (-1: no cap).
+} pool = {.mutex = PTHREAD_MUTEX_INITIALIZER,
+          .work_cv = PTHREAD_COND_INITIALIZER,
+          .done_cv = PTHREAD_COND_INITIALIZER,
+          .max_workers = -1};
 
 static _Atomic int cached_num_cpus;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
@@ -80,6 +109,65 @@ int mha_rt_num_cpus(void) {
 }
 
 //===----------------------------------------------------------------------===//
+// The calling thread's stack
+//===----------------------------------------------------------------------===//
+
+// A thread may run work items itself while its frame is in (floor, floor +
+// span]: then MHA_WORK_ITEM_STACK_BYTES or more lie below. Measured on the
+// thread's first call ({0, 0} until then), so the check of every later call
+// is one thread-local load and a compare. A frame outside the window (a
+// coroutine's stack, say) does not fit either.
+typedef struct stack_window {
+  uintptr_t floor, span;
+} stack_window;
+
+static const stack_window unknown_stack = {1, 0};          // Nothing fits.
+static const stack_window worker_stack = {1, UINTPTR_MAX}; // Everything fits.
+static _Thread_local stack_window item_window;
+
+// glibc reports the main thread's stack as RLIMIT_STACK below its top, cut
+// at the mapping below when that one is nearer; Linux then stops the stack
+// STACK_GUARD_GAP short of that mapping. What to take off the reported stack.
+static uintptr_t main_stack_gap(size_t reported) {
+  if ((long)getpid() != syscall(SYS_gettid))
+    return 0;
+  struct rlimit rl;
+  long page = sysconf(_SC_PAGESIZE);
+  if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      page > 0 && reported >= (rl.rlim_cur & ~(rlim_t)(page - 1)))
+    return 0; // Not cut: the whole limit is there to grow into.
+  return STACK_GUARD_GAP;
+}
+
+static stack_window measure_stack(void) {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0)
+    return unknown_stack;
+  void *addr = NULL;
+  size_t size = 0;
+  int rc = pthread_attr_getstack(&attr, &addr, &size);
+  pthread_attr_destroy(&attr);
+  if (rc != 0 || !addr)
+    return unknown_stack;
+  uintptr_t low = (uintptr_t)addr, high = low + size;
+  uintptr_t floor = low + main_stack_gap(size) + MHA_WORK_ITEM_STACK_BYTES;
+  if (high < low || floor < low || floor >= high)
+    return unknown_stack;
+  return (stack_window){floor, high - floor};
+}
+
+// Whether work items may run on this thread below `frame`.
+static bool items_fit_below(uintptr_t frame) {
+  stack_window w = item_window;
+  if (frame - w.floor <= w.span)
+    return true;
+  if (w.floor != 0)
+    return false;
+  item_window = w = measure_stack();
+  return frame - w.floor <= w.span;
+}
+
+//===----------------------------------------------------------------------===//
 // Process events
 //===----------------------------------------------------------------------===//
 
@@ -94,6 +182,7 @@ static void after_fork_in_child(void) {
   pool.head = pool.tail = NULL;
   pool.num_workers = 0;
   pool.create_failed = false;
+  pool.create_error = 0;
 }
 
 static void init_pool_once(void) {
@@ -141,6 +230,8 @@ static void dequeue(mha_rt_job *job) {
 
 static void *worker_main(void *unused) {
   (void)unused;
+  // Sized by ensure_workers: items and nested calls run right here.
+  item_window = worker_stack;
   pthread_mutex_lock(&pool.mutex);
   for (;;) {
     mha_rt_job *job = pool.head;
@@ -152,6 +243,8 @@ static void *worker_main(void *unused) {
     if (atomic_load_explicit(&job->next_item, memory_order_relaxed) >=
         job->num_items) {
       dequeue(job);
+      // A caller that does not work itself may be waiting for this.
+      pthread_cond_broadcast(&pool.done_cv);
       continue;
     }
     if (++job->helpers_joined >= job->helpers_wanted)
@@ -171,6 +264,11 @@ static void *worker_main(void *unused) {
 // Needs pool.mutex.
 static int ensure_workers(int wanted) {
   while (pool.num_workers < wanted && !pool.create_failed) {
+    if (pool.max_workers >= 0 && pool.num_workers >= pool.max_workers) {
+      pool.create_failed = true;
+      pool.create_error = EAGAIN;
+      break;
+    }
     pthread_attr_t attr;
     pthread_t thread;
     sigset_t all, old;
@@ -179,6 +277,10 @@ static int ensure_workers(int wanted) {
       break;
     }
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    size_t stack = 0;
+    if (pthread_attr_getstacksize(&attr, &stack) != 0 ||
+        stack < WORKER_STACK_BYTES)
+      (void)pthread_attr_setstacksize(&attr, WORKER_STACK_BYTES);
     // Workers inherit a full signal mask, so the application's signals are
     // delivered to its own threads.
     sigfillset(&all);
@@ -189,6 +291,7 @@ static int ensure_workers(int wanted) {
     if (rc != 0) {
       // Out of threads: run with what we have (possibly only the caller).
       pool.create_failed = true;
+      pool.create_error = rc;
       break;
     }
     ++pool.num_workers;
@@ -200,6 +303,47 @@ static int ensure_workers(int wanted) {
 // Entry point
 //===----------------------------------------------------------------------===//
 
+// Queues a job for `helpers` (> 0) workers and wakes idle ones. Needs
+// pool.mutex.
+static void enqueue(mha_rt_job *job, int helpers) {
+  job->helpers_wanted = helpers;
+  job->queued = true;
+  if (pool.tail)
+    pool.tail->next_job = job;
+  else
+    pool.head = job;
+  pool.tail = job;
+  // Idle workers only; busy ones find the job when they next look.
+  for (int i = 0; i < helpers; ++i)
+    pthread_cond_signal(&pool.work_cv);
+}
+
+// Runs every item on up to `threads` workers while the caller, whose stack
+// is too small for an item, waits. Fails, running nothing, when
+// the pool has no worker and cannot create one.
+static int run_on_workers(int64_t num_items, int threads,
+                          void (*fn)(void *ctx, int64_t item), void *ctx) {
+  pthread_once(&pool_once, init_pool_once);
+  mha_rt_job job = {.fn = fn, .ctx = ctx, .num_items = num_items};
+  atomic_init(&job.next_item, 0);
+  pthread_mutex_lock(&pool.mutex);
+  if (pool.num_workers == 0)
+    pool.create_failed = false; // Nothing else can run the items: retry.
+  int helpers = ensure_workers(threads);
+  if (helpers == 0) {
+    int error = pool.create_error ? pool.create_error : EAGAIN;
+    pthread_mutex_unlock(&pool.mutex);
+    return error;
+  }
+  enqueue(&job, helpers);
+  // Joined workers leave once every item is claimed; the queue gives the job
+  // up when its last wanted worker joins or a worker finds it all claimed.
+  while (job.queued || job.helpers_active > 0)
+    pthread_cond_wait(&pool.done_cv, &pool.mutex);
+  pthread_mutex_unlock(&pool.mutex);
+  return 0;
+}
+
 int mha_rt_parallel_for(int64_t num_items, int num_threads,
                         void (*fn)(void *ctx, int64_t item), void *ctx) {
   if (num_items <= 0)
@@ -208,6 +352,8 @@ int mha_rt_parallel_for(int64_t num_items, int num_threads,
   int threads = (num_threads <= 0 || num_threads > cpus) ? cpus : num_threads;
   if ((int64_t)threads > num_items)
     threads = (int)num_items;
+  if (!items_fit_below((uintptr_t)__builtin_frame_address(0)))
+    return run_on_workers(num_items, threads, fn, ctx);
   if (threads <= 1) {
     // The serial path: no pool, no locks, no atomics.
     for (int64_t item = 0; item < num_items; ++item)
@@ -218,21 +364,10 @@ int mha_rt_parallel_for(int64_t num_items, int num_threads,
   pthread_once(&pool_once, init_pool_once);
   mha_rt_job job = {.fn = fn, .ctx = ctx, .num_items = num_items};
   atomic_init(&job.next_item, 0);
-
   pthread_mutex_lock(&pool.mutex);
   int helpers = ensure_workers(threads - 1);
-  if (helpers > 0) {
-    job.helpers_wanted = helpers;
-    job.queued = true;
-    if (pool.tail)
-      pool.tail->next_job = &job;
-    else
-      pool.head = &job;
-    pool.tail = &job;
-    // Idle workers only; busy ones find the job when they next look.
-    for (int i = 0; i < helpers; ++i)
-      pthread_cond_signal(&pool.work_cv);
-  }
+  if (helpers > 0)
+    enqueue(&job, helpers);
   pthread_mutex_unlock(&pool.mutex);
 
   run_items(&job);
@@ -246,4 +381,19 @@ int mha_rt_parallel_for(int64_t num_items, int num_threads,
     pthread_mutex_unlock(&pool.mutex);
   }
   return 0;
+}
+
+int32_t mha_rt_fail_no_worker(const char *name, int error) {
+  MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+              "%s: the calling thread has less than %lld KiB of stack free "
+              "for a work item, and no worker thread could be created to "
+              "run the items instead: %s",
+              name, (long long)(MHA_WORK_ITEM_STACK_BYTES >> 10),
+              strerror(error));
+}
+
+void mha_rt_pool_cap_workers_for_testing(int max_workers) {
+  pthread_mutex_lock(&pool.mutex);
+  pool.max_workers = max_workers;
+  pthread_mutex_unlock(&pool.mutex);
 }

@@ -525,7 +525,10 @@ static int linkArtifact(const char *argv0, const Build &build) {
   if (ext == ".so") {
     SmallVector<StringRef> args{"-shared", "-o", outputFile};
     args.append(build.objects.begin(), build.objects.end());
-    args.append({runtime, "-lpthread", "-lm", "-ldl"});
+    // The whole runtime, so every function mha/runtime.h declares is there
+    // whichever kinds of function the spec has.
+    args.append({"-Wl,--whole-archive", runtime, "-Wl,--no-whole-archive",
+                 "-lpthread", "-lm", "-ldl"});
     linkError = runProgram(cc, args);
   } else {
     // A relocatable object holding the kernels and the whole runtime.

@@ -8,13 +8,19 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ThreadPool.h"
+
 #include "mha/Runtime/KernelAbi.h"
 
 #include "gtest/gtest.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -153,10 +159,9 @@ bool gRecord = true;
 
 float &element(const mha_memref4 *m, int64_t b, int64_t h, int64_t r,
                int64_t d) {
-  return static_cast<float *>(m->aligned)[m->offset + b * m->strides[0] +
-                                          h * m->strides[1] +
-                                          r * m->strides[2] +
-                                          d * m->strides[3]];
+  return static_cast<float *>(
+      m->aligned)[m->offset + b * m->strides[0] + h * m->strides[1] +
+                  r * m->strides[2] + d * m->strides[3]];
 }
 
 // o[b, h, r, :] = q[b, h, r, :] + k[b, h, 0, 0] when the head is alive (and
@@ -179,9 +184,9 @@ void fakeWork(void **descriptors, int64_t b, int64_t h, int64_t t,
   for (int64_t r = t * kRows; r < end; ++r) {
     for (int64_t d = 0; d < q->sizes[3]; ++d)
       element(o, b, h, r, d) = alive[h] ? element(q, b, h, r, d) + bias : 0;
-    static_cast<float *>(lse->aligned)[lse->offset + b * lse->strides[0] +
-                                       h * lse->strides[1] +
-                                       r * lse->strides[2]] =
+    static_cast<float *>(
+        lse->aligned)[lse->offset + b * lse->strides[0] + h * lse->strides[1] +
+                      r * lse->strides[2]] =
         -static_cast<float>(b * 100 + h * 10 + r);
   }
 }
@@ -211,8 +216,8 @@ struct AttnCall {
                                             uint64_t offset = 0) {
     return std::make_unique<Tensor>(
         std::vector<int64_t>{B, kHeads, L, kHeadDim},
-        std::vector<int64_t>{L * kHeads * kHeadDim, kHeadDim,
-                             kHeads * kHeadDim, 1},
+        std::vector<int64_t>{L * kHeads * kHeadDim, kHeadDim, kHeads * kHeadDim,
+                             1},
         offset);
   }
 
@@ -224,8 +229,7 @@ struct AttnCall {
             q->at({b, h, r, d}) = inputValue(b, h, r, d);
         for (int64_t r = 0; r < Lk; ++r)
           for (int64_t d = 0; d < kHeadDim; ++d)
-            k->at({b, h, r, d}) = v->at({b, h, r, d}) =
-                -inputValue(b, h, r, d);
+            k->at({b, h, r, d}) = v->at({b, h, r, d}) = -inputValue(b, h, r, d);
       }
   }
 
@@ -250,7 +254,8 @@ struct AttnCall {
             ASSERT_EQ(o->at({b, h, r, d}), want)
                 << "o[" << b << "," << h << "," << r << "," << d << "]";
           }
-          ASSERT_EQ(lse->at({b, h, r}), -static_cast<float>(b * 100 + h * 10 + r));
+          ASSERT_EQ(lse->at({b, h, r}),
+                    -static_cast<float>(b * 100 + h * 10 + r));
         }
   }
 
@@ -389,12 +394,18 @@ void manyHeadsWork(void **, int64_t, int64_t h, int64_t, const uint8_t *alive) {
 
 TEST_F(LaunchTest, ManyHeads) {
   constexpr int64_t H = 1000;
-  std::vector<int64_t> sig = buildSignature(
-      {{MHA_ROLE_QUERY, {{MHA_SYM_BATCH, -1}, {MHA_SYM_QUERY_HEADS, H},
-                         {MHA_SYM_QUERY_LEN, -1}, {MHA_SYM_HEAD_DIM, 2}}},
-       {MHA_ROLE_OUTPUT, {{MHA_SYM_BATCH, -1}, {MHA_SYM_QUERY_HEADS, H},
-                          {MHA_SYM_QUERY_LEN, -1}, {MHA_SYM_HEAD_DIM, 2}}}},
-      1, H, 4);
+  gManyHeadsCalls = 0; // Counted from here, even with --gtest_repeat.
+  std::vector<int64_t> sig = buildSignature({{MHA_ROLE_QUERY,
+                                              {{MHA_SYM_BATCH, -1},
+                                               {MHA_SYM_QUERY_HEADS, H},
+                                               {MHA_SYM_QUERY_LEN, -1},
+                                               {MHA_SYM_HEAD_DIM, 2}}},
+                                             {MHA_ROLE_OUTPUT,
+                                              {{MHA_SYM_BATCH, -1},
+                                               {MHA_SYM_QUERY_HEADS, H},
+                                               {MHA_SYM_QUERY_LEN, -1},
+                                               {MHA_SYM_HEAD_DIM, 2}}}},
+                                            1, H, 4);
   Tensor q({1, H, 3, 2}), o({1, H, 3, 2});
   const DLTensor *tensors[2] = {&q.dl, &o.dl};
   const char *names[2] = {"q", "o"};
@@ -463,6 +474,86 @@ TEST_F(LaunchTest, SuccessClearsThePreviousError) {
   ASSERT_STRNE(mha_last_error(), "");
   ASSERT_EQ(call.launch(), MHA_OK);
   EXPECT_STREQ(mha_last_error(), "");
+}
+
+//===----------------------------------------------------------------------===//
+// Callers with small stacks (issue 23): the items run on the pool's workers
+//===----------------------------------------------------------------------===//
+
+// Runs `body` on a new thread with a 64 KiB stack.
+template <class F> void onSmallStack(F body) {
+  struct Call {
+    F *body;
+    static void *run(void *arg) {
+      (*static_cast<Call *>(arg)->body)();
+      return nullptr;
+    }
+  } call{&body};
+  pthread_attr_t attr;
+  pthread_t thread;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, size_t(64) << 10), 0);
+  ASSERT_EQ(pthread_create(&thread, &attr, Call::run, &call), 0);
+  pthread_attr_destroy(&attr);
+  pthread_join(thread, nullptr);
+}
+
+TEST_F(LaunchTest, SmallStackCallerGetsEveryItem) {
+  for (int threads : {1, 0}) {
+    SetUp();
+    AttnCall call(2, 7, 3);
+    call.fillInputs();
+    mha_options options = {};
+    options.num_threads = threads;
+    int32_t status = -1;
+    std::string error = "not called";
+    onSmallStack([&] {
+      status = call.launch(&options);
+      error = mha_last_error();
+    });
+    ASSERT_EQ(status, MHA_OK) << error;
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(sortedItems(), call.expectedItems()) << threads << " threads";
+    call.expectOutputs();
+  }
+}
+
+bool allBytesAre(const std::vector<float> &storage, unsigned char byte) {
+  const auto *p = reinterpret_cast<const unsigned char *>(storage.data());
+  return std::all_of(p, p + storage.size() * sizeof(float),
+                     [byte](unsigned char b) { return b == byte; });
+}
+
+// Without a worker to run the items (in a child process, whose pool starts
+// empty, with worker creation failing), the call fails and writes nothing.
+TEST(LaunchSmallStackDeathTest, NoWorkerFailsWithoutWriting) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe"); // A fresh process.
+  EXPECT_EXIT(
+      {
+        mha_rt_pool_cap_workers_for_testing(0);
+        gCalls = 0;
+        AttnCall call;
+        call.fillInputs();
+        int32_t status = -1;
+        std::string error;
+        onSmallStack([&] {
+          status = call.launch();
+          error = mha_last_error();
+        });
+        bool untouched = allBytesAre(call.o->storage, 0xAB) &&
+                         allBytesAre(call.lse->storage, 0xAB);
+        std::fprintf(stderr, "status %d, untouched %d, items %lld: %s\n",
+                     status, untouched, static_cast<long long>(gCalls.load()),
+                     error.c_str());
+        std::_Exit(status == MHA_ERR_OUT_OF_MEMORY && untouched &&
+                           gCalls.load() == 0
+                       ? 0
+                       : 1);
+      },
+      ::testing::ExitedWithCode(0),
+      "status 10, untouched 1, items 0: attn: the calling thread has less "
+      "than 1152 KiB of stack free for a work item, and no worker thread "
+      "could be created to run the items instead");
 }
 
 //===----------------------------------------------------------------------===//
@@ -568,8 +659,9 @@ TEST_F(LaunchErrorTest, Rank) {
 
 TEST_F(LaunchErrorTest, DtypeBits) {
   call.q->dl.dtype = {kDLFloat, 16, 1};
-  expectError(MHA_ERR_DTYPE,
-              {"attn: 'q' (query) dtype is float16 but the spec expects float32"});
+  expectError(
+      MHA_ERR_DTYPE,
+      {"attn: 'q' (query) dtype is float16 but the spec expects float32"});
 }
 
 TEST_F(LaunchErrorTest, DtypeCode) {
@@ -580,8 +672,9 @@ TEST_F(LaunchErrorTest, DtypeCode) {
     t[MHA_SIG_T_DTYPE_BITS] = 16;
   }
   call.q->dl.dtype = {kDLFloat, 16, 1};
-  expectError(MHA_ERR_DTYPE,
-              {"attn: 'q' (query) dtype is float16 but the spec expects bfloat16"});
+  expectError(
+      MHA_ERR_DTYPE,
+      {"attn: 'q' (query) dtype is float16 but the spec expects bfloat16"});
 }
 
 TEST_F(LaunchErrorTest, DtypeLanes) {
@@ -602,7 +695,8 @@ TEST_F(LaunchErrorTest, StaticSize) {
 
 TEST_F(LaunchErrorTest, SymbolDisagreement) {
   call.v->shape[2] = 2;
-  expectError(MHA_ERR_SHAPE, {"attn: 'k' (key) dim 2 (Lk) is 3 but 'v' (value) has 2"});
+  expectError(MHA_ERR_SHAPE,
+              {"attn: 'k' (key) dim 2 (Lk) is 3 but 'v' (value) has 2"});
 }
 
 TEST_F(LaunchErrorTest, SymbolDisagreementOnRank3Output) {
@@ -613,7 +707,8 @@ TEST_F(LaunchErrorTest, SymbolDisagreementOnRank3Output) {
 
 TEST_F(LaunchErrorTest, BatchDisagreement) {
   call.o->shape[0] = 1;
-  expectError(MHA_ERR_SHAPE, {"attn: 'q' (query) dim 0 (B) is 2 but 'o' (output) has 1"});
+  expectError(MHA_ERR_SHAPE,
+              {"attn: 'q' (query) dim 0 (B) is 2 but 'o' (output) has 1"});
 }
 
 TEST_F(LaunchErrorTest, LastDimensionNotContiguous) {
@@ -626,10 +721,9 @@ TEST_F(LaunchErrorTest, LastDimensionNotContiguous) {
 }
 
 TEST_F(LaunchErrorTest, NegativeStride) {
-  call.k = std::make_unique<Tensor>(std::vector<int64_t>{2, kHeads, 3, kHeadDim},
-                                    std::vector<int64_t>{kHeads * 3 * kHeadDim,
-                                                         3 * kHeadDim, kHeadDim,
-                                                         1});
+  call.k = std::make_unique<Tensor>(
+      std::vector<int64_t>{2, kHeads, 3, kHeadDim},
+      std::vector<int64_t>{kHeads * 3 * kHeadDim, 3 * kHeadDim, kHeadDim, 1});
   call.k->strides[1] = -call.k->strides[1];
   expectError(MHA_ERR_LAYOUT, {"attn: 'k' (key) dim 1 (Hq) has stride -24"});
 }
@@ -641,8 +735,9 @@ TEST_F(LaunchErrorTest, MisalignedByteOffset) {
 }
 
 TEST_F(LaunchErrorTest, ExtentOverflow) {
-  call.k = std::make_unique<Tensor>(std::vector<int64_t>{1, kHeads, 3, kHeadDim},
-                                    std::vector<int64_t>{1, 24, 8, 1});
+  call.k =
+      std::make_unique<Tensor>(std::vector<int64_t>{1, kHeads, 3, kHeadDim},
+                               std::vector<int64_t>{1, 24, 8, 1});
   call.k->shape[0] = 2;
   call.k->strides[0] = INT64_MAX / 2;
   expectError(MHA_ERR_LAYOUT, {"attn: 'k' (key)", "int64"});
@@ -688,25 +783,26 @@ TEST_F(LaunchErrorTest, HugeSizeInOneDimension) {
 TEST_F(LaunchErrorTest, OutputOverlapsInput) {
   // o's range starts inside q's.
   call.o->dl.data = call.q->storage.data() + 10;
-  expectError(MHA_ERR_LAYOUT, {"attn: output 'o' (output) overlaps 'q' (query)"});
+  expectError(MHA_ERR_LAYOUT,
+              {"attn: output 'o' (output) overlaps 'q' (query)"});
   // The input q was not written either.
   for (int64_t i = 0; i < 2 * kHeads * 5 * kHeadDim; ++i)
-    ASSERT_EQ(call.q->storage[i],
-              inputValue(i / (kHeads * 5 * kHeadDim),
-                         i / (5 * kHeadDim) % kHeads, i / kHeadDim % 5,
-                         i % kHeadDim));
+    ASSERT_EQ(call.q->storage[i], inputValue(i / (kHeads * 5 * kHeadDim),
+                                             i / (5 * kHeadDim) % kHeads,
+                                             i / kHeadDim % 5, i % kHeadDim));
 }
 
 TEST_F(LaunchErrorTest, OutputsOverlapEachOther) {
   call.lse->dl.data = call.o->storage.data() + call.o->storage.size() - 1;
-  expectError(MHA_ERR_LAYOUT, {"attn: output 'o' (output) overlaps 'lse' (lse)"});
+  expectError(MHA_ERR_LAYOUT,
+              {"attn: output 'o' (output) overlaps 'lse' (lse)"});
 }
 
 TEST_F(LaunchErrorTest, OutputOverlapsItself) {
   call.lse = std::make_unique<Tensor>(std::vector<int64_t>{2, kHeads, 5},
                                       std::vector<int64_t>{5, 0, 1});
-  expectError(MHA_ERR_LAYOUT, {"attn: 'lse' (lse) dim 1 (Hq) has stride 0",
-                               "overlap"});
+  expectError(MHA_ERR_LAYOUT,
+              {"attn: 'lse' (lse) dim 1 (Hq) has stride 0", "overlap"});
 }
 
 TEST_F(LaunchErrorTest, NegativeNumThreads) {
@@ -797,9 +893,8 @@ int32_t launchLayer(const std::vector<int64_t> &sig, int64_t B, int64_t L) {
 TEST(LaunchLayerTest, TemporariesHaveTheirShapes) {
   ASSERT_EQ(launchLayer(layerSignature(), 2, 5), MHA_OK) << mha_last_error();
   ASSERT_EQ(layerTemps.size(), 3u);
-  std::array<std::array<int64_t, 6>, 3> want = {{{2, 5, 3, 15, 3, 1},
-                                                 {1, 5, 2, 10, 2, 1},
-                                                 {1, 1, 5, 5, 5, 1}}};
+  std::array<std::array<int64_t, 6>, 3> want = {
+      {{2, 5, 3, 15, 3, 1}, {1, 5, 2, 10, 2, 1}, {1, 1, 5, 5, 5, 1}}};
   for (int i = 0; i < 3; ++i) {
     const mha_memref3 &m = layerTemps[i];
     EXPECT_EQ(reinterpret_cast<uintptr_t>(m.aligned) % 64, 0u) << i;
@@ -848,13 +943,147 @@ TEST(LaunchLayerTest, TemporariesAreReusedByTheNextCall) {
 }
 
 TEST(LaunchLayerTest, TemporaryCacheCanBeTurnedOff) {
-  setenv("MHA_TEMP_CACHE", "0", 1);
+  size_t previous = mha_set_cached_memory_limit(0);
   std::vector<int64_t> sig = layerSignature(-1, kBigCols + 1024);
   ASSERT_EQ(launchLayer(sig, 1, 3), MHA_OK) << mha_last_error();
   ASSERT_EQ(launchLayer(sig, 1, 3), MHA_OK) << mha_last_error();
-  unsetenv("MHA_TEMP_CACHE");
+  mha_set_cached_memory_limit(previous);
   // Fresh pages: zeros, or the allocator's fill under a sanitizer.
   EXPECT_NE(layerMarkFound, kLayerMark);
+}
+
+TEST(LaunchLayerTest, SmallStackCallerRunsEveryPhase) {
+  std::vector<int64_t> sig = layerSignature();
+  ASSERT_EQ(launchLayer(sig, 2, 9), MHA_OK) << mha_last_error();
+  std::set<LayerItem> want = layerItems;
+  int32_t status = -1;
+  onSmallStack([&] { status = launchLayer(sig, 2, 9); });
+  ASSERT_EQ(status, MHA_OK);
+  EXPECT_TRUE(layerItems == want);
+}
+
+//===----------------------------------------------------------------------===//
+// The temporary cache's C interface
+//===----------------------------------------------------------------------===//
+
+// Writes the first and last element of every temporary, so that a sanitizer
+// sees a temporary freed (or handed to another call) while in use.
+void touchTempsWork(void **descriptors, int64_t, int64_t, int64_t, int64_t,
+                    const uint8_t *) {
+  for (int i = 2; i < 5; ++i) {
+    auto *m = static_cast<mha_memref3 *>(descriptors[i]);
+    float *data = static_cast<float *>(m->aligned);
+    data[0] += 1.0f;
+    data[m->sizes[0] * m->strides[0] - 1] += 1.0f;
+  }
+}
+
+int32_t launchTouching(const std::vector<int64_t> &sig, int64_t B, int64_t L) {
+  Tensor x({B, L, 8}), y({B, L, 8});
+  const char *names[2] = {"x", "y"};
+  const DLTensor *tensors[2] = {&x.dl, &y.dl};
+  mha_options options = {};
+  options.num_threads = 1; // The items share the temporaries.
+  return mha_rt_launch_layer(sig.data(), "layer", names, tensors, &options,
+                             touchTempsWork);
+}
+
+constexpr size_t kMiB = size_t(1) << 20;
+
+// Every test starts with an empty cache and a 1 GiB limit, and puts the
+// limit back.
+class TempCacheTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    saved = mha_set_cached_memory_limit(size_t(1) << 30);
+    mha_release_cached_memory();
+  }
+  void TearDown() override {
+    mha_release_cached_memory();
+    mha_set_cached_memory_limit(saved);
+  }
+  size_t saved = 0;
+};
+
+TEST_F(TempCacheTest, ReleaseFreesEverything) {
+  ASSERT_EQ(launchTouching(layerSignature(-1, int64_t(1) << 18), 2, 5), MHA_OK)
+      << mha_last_error();
+  size_t cached = mha_cached_memory_bytes();
+  EXPECT_GE(cached, kMiB); // The fixed temporary at least.
+  EXPECT_EQ(mha_release_cached_memory(), cached);
+  EXPECT_EQ(mha_cached_memory_bytes(), 0u);
+  EXPECT_EQ(mha_release_cached_memory(), 0u);
+  ASSERT_EQ(launchTouching(layerSignature(-1, int64_t(1) << 18), 2, 5), MHA_OK)
+      << mha_last_error();
+  EXPECT_EQ(mha_cached_memory_bytes(), cached);
+}
+
+TEST_F(TempCacheTest, SetLimitReturnsThePreviousOne) {
+  EXPECT_EQ(mha_set_cached_memory_limit(5 * kMiB), size_t(1) << 30);
+  EXPECT_EQ(mha_set_cached_memory_limit(7), 5 * kMiB);
+  EXPECT_EQ(mha_set_cached_memory_limit(0), 7u);
+}
+
+TEST_F(TempCacheTest, LimitIsHonouredAcrossCallsOfDifferentSizes) {
+  const size_t limit = 3 * kMiB;
+  mha_set_cached_memory_limit(limit);
+  size_t most = 0;
+  for (int64_t cols : {int64_t(1) << 18, int64_t(1) << 19, int64_t(1) << 20,
+                       int64_t(3) << 17, int64_t(1) << 16, int64_t(700000)})
+    for (int64_t len : {5, 3000}) {
+      ASSERT_EQ(launchTouching(layerSignature(-1, cols), 2, len), MHA_OK)
+          << mha_last_error();
+      size_t cached = mha_cached_memory_bytes();
+      EXPECT_LE(cached, limit) << cols << " cols, L " << len;
+      most = std::max(most, cached);
+    }
+  EXPECT_GT(most, 2 * kMiB); // Something was cached.
+  // A lower limit evicts at once.
+  EXPECT_EQ(mha_set_cached_memory_limit(kMiB), limit);
+  EXPECT_LE(mha_cached_memory_bytes(), kMiB);
+  EXPECT_EQ(mha_set_cached_memory_limit(0), kMiB);
+  EXPECT_EQ(mha_cached_memory_bytes(), 0u);
+  ASSERT_EQ(launchTouching(layerSignature(), 2, 5), MHA_OK);
+  EXPECT_EQ(mha_cached_memory_bytes(), 0u);
+}
+
+// Calls of several sizes on four threads while a fifth empties the cache and
+// moves its limit: every call succeeds (a sanitizer watches the temporaries)
+// and the cache ends within its limit.
+TEST_F(TempCacheTest, ConcurrentCallsAndRelease) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, emptied{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&, c] {
+      // At least 200 calls each, and on until the cache was emptied a few
+      // times under them.
+      for (int rep = 0; rep < 200 || emptied.load() < 20; ++rep) {
+        int64_t cols = int64_t(1) << (14 + (c + rep) % 6);
+        if (launchTouching(layerSignature(-1, cols), 1 + c % 2, 3 + rep) !=
+            MHA_OK)
+          ++failures;
+      }
+    });
+  std::thread releaser([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      if (i % 2) {
+        mha_release_cached_memory();
+        ++emptied;
+      } else
+        mha_set_cached_memory_limit(i % 4 ? 2 * kMiB : 64 * kMiB);
+      std::this_thread::yield();
+    }
+  });
+  for (auto &t : callers)
+    t.join();
+  stop = true;
+  releaser.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(emptied.load(), 0);
+  size_t limit = mha_set_cached_memory_limit(2 * kMiB);
+  EXPECT_LE(mha_cached_memory_bytes(), 2 * kMiB);
+  EXPECT_TRUE(limit == 2 * kMiB || limit == 64 * kMiB);
 }
 
 } // namespace

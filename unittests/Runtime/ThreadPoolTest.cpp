@@ -4,10 +4,17 @@
 
 #include "ThreadPool.h"
 
+#include "mha/Runtime/KernelAbi.h"
+
 #include "gtest/gtest.h"
 
+#include <pthread.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -171,5 +178,147 @@ TEST(ThreadPoolTest, ConcurrentCallersEachGetTheirItems) {
 }
 
 TEST(ThreadPoolTest, NumCpusIsPositive) { EXPECT_GE(mha_rt_num_cpus(), 1); }
+
+//===----------------------------------------------------------------------===//
+// Callers with small stacks (issue 23)
+//===----------------------------------------------------------------------===//
+
+// Runs `body` on a new thread with a stack of `bytes`.
+template <class F> void onStackOf(size_t bytes, F body) {
+  struct Call {
+    F *body;
+    static void *run(void *arg) {
+      (*static_cast<Call *>(arg)->body)();
+      return nullptr;
+    }
+  } call{&body};
+  pthread_attr_t attr;
+  pthread_t thread;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, bytes), 0);
+  ASSERT_EQ(pthread_create(&thread, &attr, Call::run, &call), 0);
+  pthread_attr_destroy(&attr);
+  pthread_join(thread, nullptr);
+}
+
+constexpr size_t kSmallStack = size_t(64) << 10;
+
+// Counts the items, the ones run on `caller`, and uses a work item's whole
+// scratch allowance of stack in each.
+struct OffCaller {
+  pthread_t caller;
+  std::atomic<int64_t> items{0}, onCaller{0};
+  static void fn(void *ctx, int64_t) {
+    auto *self = static_cast<OffCaller *>(ctx);
+    ++self->items;
+    if (pthread_equal(pthread_self(), self->caller))
+      ++self->onCaller;
+    auto *scratch = static_cast<volatile char *>(
+        __builtin_alloca(MHA_WORK_ITEM_SCRATCH_LIMIT));
+    for (int64_t i = 0; i < MHA_WORK_ITEM_SCRATCH_LIMIT; i += 4096)
+      scratch[i] = 1;
+  }
+};
+
+TEST(ThreadPoolSmallStackTest, WorkersRunEveryItemWithTheirScratch) {
+  for (size_t stack : {kSmallStack, size_t(256) << 10, size_t(1) << 20})
+    for (int threads : {1, 0, 2, 3})
+      for (int64_t n : {1, 7, 200}) {
+        OffCaller c;
+        int rc = -1;
+        onStackOf(stack, [&] {
+          c.caller = pthread_self();
+          rc = mha_rt_parallel_for(n, threads, OffCaller::fn, &c);
+        });
+        ASSERT_EQ(rc, 0);
+        EXPECT_EQ(c.items.load(), n) << stack << " " << threads;
+        EXPECT_EQ(c.onCaller.load(), 0) << stack << " " << threads;
+      }
+}
+
+// The check is on the caller's frame, not the thread's stack size: deep in a
+// big stack, items go to the workers too.
+void callAtDepth(size_t depth, OffCaller *c) {
+  auto *used = static_cast<volatile char *>(__builtin_alloca(depth + 1));
+  for (size_t i = 0; i < depth; i += 4096)
+    used[i] = 1;
+  c->caller = pthread_self();
+  EXPECT_EQ(mha_rt_parallel_for(20, 1, OffCaller::fn, c), 0);
+  used[depth] = 0; // Keeps the alloca alive across the call.
+}
+
+TEST(ThreadPoolSmallStackTest, DeepFramesHandItemsOn) {
+  constexpr size_t kStack = size_t(8) << 20;
+  OffCaller shallow, deep;
+  onStackOf(kStack, [&] { callAtDepth(0, &shallow); });
+  onStackOf(kStack, [&] {
+    callAtDepth(kStack - MHA_WORK_ITEM_STACK_BYTES / 2, &deep);
+  });
+  EXPECT_EQ(shallow.items.load(), 20);
+  EXPECT_EQ(shallow.onCaller.load(), 20);
+  EXPECT_EQ(deep.items.load(), 20);
+  EXPECT_EQ(deep.onCaller.load(), 0);
+}
+
+TEST(ThreadPoolSmallStackTest, NestedCallsComplete) {
+  Nested n;
+  onStackOf(kSmallStack, [&] {
+    EXPECT_EQ(mha_rt_parallel_for(40, 0, Nested::outer, &n), 0);
+  });
+  EXPECT_EQ(n.innerItems.load(), 40 * 50);
+}
+
+// Small- and big-stack callers at once, all sharing the pool: nobody waits
+// for ever.
+TEST(ThreadPoolSmallStackTest, MixedCallersAllComplete) {
+  constexpr int kCallers = 8;
+  constexpr int64_t kItems = 500;
+  std::atomic<int> failures{0};
+  auto work = [&](int c) {
+    for (int rep = 0; rep < 10; ++rep) {
+      Sum s;
+      mha_rt_parallel_for(kItems, (c + rep) % 4, Sum::fn, &s);
+      if (s.total.load() != kItems * (kItems - 1) / 2)
+        ++failures;
+    }
+  };
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c)
+    callers.emplace_back([&, c] {
+      if (c % 2)
+        work(c);
+      else
+        onStackOf(kSmallStack, [&] { work(c); });
+    });
+  for (auto &t : callers)
+    t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+// When no worker can be created, a small-stack caller's call fails with
+// pthread_create's error and runs nothing. In a child process: only there
+// does the pool start without workers.
+TEST(ThreadPoolSmallStackDeathTest, NoWorkerFailsCleanly) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe"); // A fresh process.
+  EXPECT_EXIT(
+      {
+        mha_rt_pool_cap_workers_for_testing(0);
+        OffCaller c;
+        int rc = -1;
+        onStackOf(kSmallStack, [&] {
+          c.caller = pthread_self();
+          rc = mha_rt_parallel_for(10, 0, OffCaller::fn, &c);
+        });
+        // A big-stack caller still runs its items itself.
+        Counts big(10);
+        int bigRc = mha_rt_parallel_for(10, 0, Counts::fn, &big);
+        bool ok = rc == EAGAIN && c.items.load() == 0 && bigRc == 0 &&
+                  big.hits[9].load() == 1;
+        std::fprintf(stderr, "rc %d, items %lld, big rc %d\n", rc,
+                     static_cast<long long>(c.items.load()), bigRc);
+        std::_Exit(ok ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "items 0, big rc 0");
+}
 
 } // namespace

@@ -28,11 +28,11 @@ extern "C" {
 
 /* Signature table layout (all int64_t). */
 enum {
-  MHA_SIG_VERSION = 0,     /* MHA_ABI_VERSION */
-  MHA_SIG_NUM_TENSORS = 1, /* arguments + results */
-  MHA_SIG_NUM_INPUTS = 2,  /* the first NUM_INPUTS tensors are read-only */
-  MHA_SIG_GRID_HEADS = 3,  /* H of the grid (query heads) */
-  MHA_SIG_ROWS_PER_ITEM = 4, /* query rows per work item */
+  MHA_SIG_VERSION = 0,        /* MHA_ABI_VERSION */
+  MHA_SIG_NUM_TENSORS = 1,    /* arguments + results */
+  MHA_SIG_NUM_INPUTS = 2,     /* the first NUM_INPUTS tensors are read-only */
+  MHA_SIG_GRID_HEADS = 3,     /* H of the grid (query heads) */
+  MHA_SIG_ROWS_PER_ITEM = 4,  /* query rows per work item */
   MHA_SIG_GRID_BATCH_SYM = 5, /* symbol giving B of the grid */
   MHA_SIG_GRID_ROWS_SYM = 6,  /* symbol giving Lq of the grid */
   MHA_SIG_HEADER_WORDS = 7
@@ -40,7 +40,7 @@ enum {
 
 /* Per tensor, MHA_SIG_TENSOR_WORDS words follow the header. */
 enum {
-  MHA_SIG_T_ROLE = 0,      /* mha_tensor_role */
+  MHA_SIG_T_ROLE = 0,       /* mha_tensor_role */
   MHA_SIG_T_DTYPE_CODE = 1, /* DLDataTypeCode: kDLFloat or kDLBfloat */
   MHA_SIG_T_DTYPE_BITS = 2, /* 32 or 16 */
   MHA_SIG_T_RANK = 3,
@@ -55,13 +55,13 @@ enum {
 /* Symbols naming the dynamic (or shared) sizes. */
 enum {
   MHA_SYM_NONE = 0,
-  MHA_SYM_BATCH = 1,    /* B */
-  MHA_SYM_QUERY_LEN = 2, /* Lq */
-  MHA_SYM_KEY_LEN = 3,   /* Lk */
+  MHA_SYM_BATCH = 1,       /* B */
+  MHA_SYM_QUERY_LEN = 2,   /* Lq */
+  MHA_SYM_KEY_LEN = 3,     /* Lk */
   MHA_SYM_QUERY_HEADS = 4, /* Hq */
-  MHA_SYM_KV_HEADS = 5,  /* Hkv */
-  MHA_SYM_HEAD_DIM = 6,  /* D */
-  MHA_SYM_VALUE_DIM = 7  /* Dv */
+  MHA_SYM_KV_HEADS = 5,    /* Hkv */
+  MHA_SYM_HEAD_DIM = 6,    /* D */
+  MHA_SYM_VALUE_DIM = 7    /* Dv */
 };
 
 /* What a tensor is; names it in error messages ("'k' (key)"). */
@@ -107,8 +107,8 @@ typedef struct mha_memref3 {
  * batch b. `descriptors[i]` points to tensor i's memref descriptor (rank 3 or
  * 4 as the signature says). `head_alive` holds one byte per grid head: the
  * spec's static head_mask and the runtime mask combined. */
-typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h,
-                            int64_t t, const uint8_t *head_alive);
+typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h, int64_t t,
+                            const uint8_t *head_alive);
 
 /* Layers (mha.multi_head) run in phases over temporaries the runtime
  * allocates per call (4 bytes per element: f32, or bf16 in the first half).
@@ -120,19 +120,43 @@ typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h,
  * ceil(L / rows) and completes before p + 1 starts; the runtime head mask
  * applies to the phase marked `masked` (the attention), every head of the
  * other phases is alive. */
-enum { MHA_SIG_LAYER_NUM_TEMPS = 0, MHA_SIG_LAYER_NUM_PHASES = 1,
-       MHA_SIG_LAYER_WORDS = 2 };
+enum {
+  MHA_SIG_LAYER_NUM_TEMPS = 0,
+  MHA_SIG_LAYER_NUM_PHASES = 1,
+  MHA_SIG_LAYER_WORDS = 2
+};
 enum { MHA_SIG_TEMP_SHAPE = 0, MHA_SIG_TEMP_COLS = 1, MHA_SIG_TEMP_WORDS = 2 };
-enum { MHA_TEMP_PER_TOKEN = 0,   /* [1, L, cols]: shared by the batch */
-       MHA_TEMP_PER_BATCH = 1,   /* [B, L, cols] */
-       MHA_TEMP_FIXED = 2 };     /* [1, 1, cols]: e.g. packed weights */
-enum { MHA_SIG_PHASE_HEADS = 0, MHA_SIG_PHASE_ROWS = 1,
-       MHA_SIG_PHASE_MASKED = 2, MHA_SIG_PHASE_WORDS = 3 };
+enum {
+  MHA_TEMP_PER_TOKEN = 0, /* [1, L, cols]: shared by the batch */
+  MHA_TEMP_PER_BATCH = 1, /* [B, L, cols] */
+  MHA_TEMP_FIXED = 2
+}; /* [1, 1, cols]: e.g. packed weights */
+enum {
+  MHA_SIG_PHASE_HEADS = 0,
+  MHA_SIG_PHASE_ROWS = 1,
+  MHA_SIG_PHASE_MASKED = 2,
+  MHA_SIG_PHASE_WORDS = 3
+};
 
 /* Computes work item (b, h, t) of phase `phase` of a layer. */
-typedef void (*mha_layer_work_fn)(void **descriptors, int64_t phase,
-                                  int64_t b, int64_t h, int64_t t,
+typedef void (*mha_layer_work_fn)(void **descriptors, int64_t phase, int64_t b,
+                                  int64_t h, int64_t t,
                                   const uint8_t *head_alive);
+
+/* The stack a work item may need, below the frame of the runtime function
+ * that runs it (issue 23). A kernel keeps its tiles in stack allocas of at
+ * most MHA_WORK_ITEM_SCRATCH_LIMIT bytes: the compiler refuses a tiling that
+ * needs more (checkScratchBudget in mha-tile). The margin covers what else
+ * lands below: the kernel's spills and calls, the work trampoline, the
+ * runtime's frames between its check and the item (under 1 KiB), and a
+ * signal handler with its saved register state (up to ~11 KiB with AVX-512
+ * and AMX). A thread with less free stack than MHA_WORK_ITEM_STACK_BYTES
+ * does not run items itself: the runtime's workers, whose stacks it sizes,
+ * run them while it waits. */
+#define MHA_WORK_ITEM_SCRATCH_LIMIT ((int64_t)1 << 20)
+#define MHA_WORK_ITEM_STACK_MARGIN ((int64_t)128 << 10)
+#define MHA_WORK_ITEM_STACK_BYTES                                              \
+  (MHA_WORK_ITEM_SCRATCH_LIMIT + MHA_WORK_ITEM_STACK_MARGIN)
 
 /* Vector ISA levels; a library holds one work function per level it was
  * compiled for and its exported functions pick with mha_rt_cpu_isa(). */
@@ -165,8 +189,7 @@ int32_t mha_rt_launch(const int64_t *signature, const char *name,
 int32_t mha_rt_launch_layer(const int64_t *signature, const char *name,
                             const char *const *arg_names,
                             const DLTensor *const *tensors,
-                            const mha_options *options,
-                            mha_layer_work_fn work);
+                            const mha_options *options, mha_layer_work_fn work);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -25,7 +25,10 @@
 
 // EXPORTS-NOT: __kernel
 // EXPORTS-DAG: T gqa_causal
+// EXPORTS-DAG: T mha_cached_memory_bytes
 // EXPORTS-DAG: T mha_last_error
+// EXPORTS-DAG: T mha_release_cached_memory
+// EXPORTS-DAG: T mha_set_cached_memory_limit
 // EXPORTS-DAG: T mha_status_string
 // EXPORTS-DAG: T plain
 

@@ -35,7 +35,7 @@
 // LAYER: error: head dim D = 2048 is not supported by the CPU pipeline (at most 1024)
 // GPU-LAYER: error: mha.multi_head is compiled for the CPU only, after mha-expand-layer (mha-cpu-pipeline runs it); the GPU back end compiles mha.attention functions
 // INVALID: error: 'mha.attention' op query heads (6) must be a multiple of key/value heads (4)
-// SCRATCH: error: tiles of 16384 rows x 128 keys need {{[0-9]+}} bytes of scratch per work item, more than the 1048576 allowed: use smaller rows/cols
+// SCRATCH: error: tiles of 16384 rows x {{[0-9]+}} keys need {{[0-9]+}} bytes of scratch per work item, more than the 1048576 allowed: use smaller rows/cols
 // EMPTY: mha-compile: error: '{{.*}}empty.mlir' has no public func.func to export
 
 func.func @f(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {

@@ -13,6 +13,7 @@
 
 #include "mha/Dialect/Mha/IR/MhaAttrs.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
+#include "mha/Runtime/KernelAbi.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -37,8 +38,8 @@ bool widensQueryRows(const TileChoice &tiles, Type queryElt);
 
 /// The most scratch one CPU work item may use. It lives on the stack of the
 /// thread that runs the item; the runtime runs items only on threads with
-/// that much stack to spare (lib/Runtime/ThreadPool.c).
-constexpr int64_t kMaxWorkItemScratchBytes = int64_t(1) << 20;
+/// that much stack to spare, and more (mha/Runtime/KernelAbi.h).
+constexpr int64_t kMaxWorkItemScratchBytes = MHA_WORK_ITEM_SCRATCH_LIMIT;
 
 /// Bytes of scratch a work item of `tiles` needs, for head dim `headDim`.
 int64_t workItemScratchBytes(const TileChoice &tiles, int64_t headDim,
