@@ -3,6 +3,7 @@
     lib = Library("libattn.so")
     f = lib.function("attn", 4)           # q, k, v -> o: four tensors
     f(q, k, v, o, num_threads=2)          # NumPy arrays; raises MhaError
+    lib.set_cached_memory_limit(64 << 20) # cap the layer cache (64 MiB)
     call = f.prepare([q, k, v, o])        # pointers built once, for timing:
     status = call()                       #   the raw mha_status
     call.run()                            #   or raise MhaError
@@ -36,7 +37,24 @@ class Library:
         self.lib.mha_last_error.argtypes = []
         self.lib.mha_status_string.restype = ctypes.c_char_p
         self.lib.mha_status_string.argtypes = [ctypes.c_int]
+        for name in ("mha_release_cached_memory", "mha_cached_memory_bytes"):
+            getattr(self.lib, name).restype = ctypes.c_size_t
+            getattr(self.lib, name).argtypes = []
+        self.lib.mha_set_cached_memory_limit.restype = ctypes.c_size_t
+        self.lib.mha_set_cached_memory_limit.argtypes = [ctypes.c_size_t]
         self._functions = {}
+
+    def release_cached_memory(self):
+        """Frees the layer temporaries the library keeps between calls;
+        returns the bytes freed."""
+        return self.lib.mha_release_cached_memory()
+
+    def set_cached_memory_limit(self, nbytes):
+        """Caps the cache (0: cache nothing); returns the previous cap."""
+        return self.lib.mha_set_cached_memory_limit(nbytes)
+
+    def cached_memory_bytes(self):
+        return self.lib.mha_cached_memory_bytes()
 
     def last_error(self):
         """mha_last_error(): the message of this thread's last failed call."""
