@@ -4,6 +4,7 @@
 
 #include "mha/Reference/AttentionReference.h"
 #include "mha/Semantics/KeyVisibility.h"
+#include "mha/Semantics/Philox.h"
 
 #include <cmath>
 #include <cstring>
@@ -15,6 +16,16 @@ using namespace mlir::mha::reference;
 bool AttentionProblem::isVisible(int64_t h, int64_t i, int64_t j) const {
   return isKeyVisible({causal, windowLeft[h], windowRight[h], sinkTokens}, i, j,
                       queryLen, keyLen);
+}
+
+double AttentionProblem::dropoutFactor(int64_t b, int64_t h, int64_t i,
+                                       int64_t j) const {
+  if (dropout.empty() || dropout[h] == 0.0f)
+    return 1.0;
+  if (!dropoutKeeps(dropoutSeed, dropoutOffset, dropout[h], b, queryHeads, h, i,
+                    j))
+    return 0.0;
+  return 1.0 / (1.0 - static_cast<double>(dropout[h]));
 }
 
 AttentionResult mlir::mha::reference::computeAttention(
@@ -77,9 +88,10 @@ AttentionResult mlir::mha::reference::computeAttention(
           // NaN, as IEEE arithmetic would.
           if (p != 0.0)
             entropy -= p * (s[j] - lse);
+          double weight = p * pr.dropoutFactor(b, h, i, j);
           const double *vj = &v[((b * Hkv + g) * Lk + j) * Dv];
           for (int64_t d = 0; d < Dv; ++d)
-            oi[d] += p * vj[d];
+            oi[d] += weight * vj[d];
         }
         r.entropy[row] = entropy;
       }

@@ -32,13 +32,24 @@ struct AttentionProblem {
   std::vector<int64_t> windowLeft, windowRight; // Hq values, -1 unbounded
   int64_t sinkTokens = 0;
   std::vector<bool> headAlive; // Hq values
+  // Head-specific dropout (docs/language.md, 6.7): empty for none, or Hq
+  // probabilities in [0, 1), kept as the f32 attribute values because the
+  // keep threshold is computed from them.
+  std::vector<float> dropout;
+  uint64_t dropoutSeed = 0, dropoutOffset = 0; // mha_options' fields
 
   /// Whether key j is visible to query i of head h.
   bool isVisible(int64_t h, int64_t i, int64_t j) const;
+
+  /// The factor dropout applies to probability (b, h, i, j) before it weights
+  /// v: keep / (1 - p[h]), so 0 for a dropped key; 1 without dropout.
+  double dropoutFactor(int64_t b, int64_t h, int64_t i, int64_t j) const;
 };
 
 /// Results, compact row-major: o [B,Hq,Lq,Dv], lse/entropy [B,Hq,Lq],
-/// probs [B,Hq,Lq,Lk]. lse is -inf for rows with no visible key.
+/// probs [B,Hq,Lq,Lk]. lse is -inf for rows with no visible key. With
+/// dropout, o uses the dropped probabilities; lse, probs and entropy are
+/// those before dropout.
 struct AttentionResult {
   std::vector<double> output, lse, probs, entropy;
 };
