@@ -7,7 +7,9 @@
 // ASan/UBSan-instrumented runtime) with fuzzed DLTensor metadata: ranks,
 // shapes (negative, huge, mismatched), strides (NULL, compact, transposed,
 // padded, 0, negative, huge), dtypes, devices, NULL pointers, byte offsets,
-// num_threads and the runtime head mask.
+// num_threads and the runtime head mask; inputs that hold NaN or infinity;
+// the layer's temporary cache (its limit set and released between calls);
+// and the calling thread, sometimes one with a 64 KiB stack.
 //
 // Every tensor whose metadata reaches at most kMaxBytes gets a buffer of
 // exactly that many bytes that ends on a PROT_NONE guard page, so a kernel
@@ -20,8 +22,9 @@
 //    empty;
 //  - inputs are never written; bytes of an output buffer that the output
 //    tensor does not address are never written;
-//  - on MHA_OK every output element is written and none is NaN (inputs are
-//    finite);
+//  - on MHA_OK every output element is written, and none is NaN unless an
+//    input holds NaN or infinity;
+//  - the cache never holds more than its limit;
 //  - a well-formed call (right shapes, dtypes, supported layout) succeeds.
 //
 //===----------------------------------------------------------------------===//
@@ -29,6 +32,7 @@
 #include "runtime_specs.h"
 
 #include <fuzzer/FuzzedDataProvider.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -37,6 +41,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace {
@@ -44,11 +49,13 @@ namespace {
 constexpr int64_t kMaxBytes = 256 << 10;
 constexpr uint8_t kPoison = 0xA5;
 
-[[noreturn]] void die(const char *what, int fn, int status) {
-  fprintf(stderr, "mha-fuzz-runtime: %s (function %d, status %d: %s, "
-                  "last error '%s')\n",
+[[noreturn]] void die(const char *what, int fn, int status,
+                      const std::string &lastError = mha_last_error()) {
+  fprintf(stderr,
+          "mha-fuzz-runtime: %s (function %d, status %d: %s, "
+          "last error '%s')\n",
           what, fn, status, mha_status_string((mha_status)status),
-          mha_last_error());
+          lastError.c_str());
   abort();
 }
 
@@ -65,18 +72,23 @@ struct FunctionSig {
   Elt elt; // q, k, v and o; extra results are always f32.
   int heads;
   TensorSig tensors[7];
+  bool isLayer = false; // Every tensor has the element type; no lse.
 };
 
 const FunctionSig kFunctions[] = {
     // fz_static
-    {5, Elt::F32, 4,
+    {5,
+     Elt::F32,
+     4,
      {{4, {2, 4, 8, 16}, true},
       {4, {2, 2, 8, 16}, true},
       {4, {2, 2, 8, 8}, true},
       {4, {2, 4, 8, 8}, false},
       {3, {2, 4, 8}, false}}},
     // fz_dynamic
-    {7, Elt::F32, 4,
+    {7,
+     Elt::F32,
+     4,
      {{4, {B, 4, LQ, 8}, true},
       {4, {B, 4, LK, 8}, true},
       {4, {B, 4, LK, 8}, true},
@@ -85,18 +97,34 @@ const FunctionSig kFunctions[] = {
       {4, {B, 4, LQ, LK}, false},
       {3, {B, 4, LQ}, false}}},
     // fz_half
-    {4, Elt::F16, 3,
+    {4,
+     Elt::F16,
+     3,
      {{4, {B, 3, LQ, 8}, true},
       {4, {B, 1, LK, 8}, true},
       {4, {B, 1, LK, 8}, true},
       {4, {B, 3, LQ, 8}, false}}},
     // fz_bf16
-    {5, Elt::BF16, 2,
+    {5,
+     Elt::BF16,
+     2,
      {{4, {1, 2, 5, 4}, true},
       {4, {1, 2, LK, 4}, true},
       {4, {1, 2, LK, 4}, true},
       {4, {1, 2, 5, 4}, false},
       {4, {1, 2, 5, LK}, false}}},
+    // fz_layer: x, wq, wk, wv, wo, bo, y.
+    {7,
+     Elt::F32,
+     2,
+     {{3, {B, LQ, 8}, true},
+      {2, {8, 8}, true},
+      {2, {8, 4}, true},
+      {2, {8, 4}, true},
+      {2, {8, 8}, true},
+      {1, {8}, true},
+      {3, {B, LQ, 8}, false}},
+     true},
 };
 constexpr int kNumFunctions = sizeof(kFunctions) / sizeof(kFunctions[0]);
 
@@ -108,9 +136,51 @@ mha_status callFunction(int fn, DLTensor *const *t, const mha_options *opts) {
     return fz_dynamic(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
   case 2:
     return fz_half(t[0], t[1], t[2], t[3], opts);
-  default:
+  case 3:
     return fz_bf16(t[0], t[1], t[2], t[3], t[4], opts);
+  default:
+    return fz_layer(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
   }
+}
+
+// A call made on another thread, with the stack size the fuzzer chose.
+struct ThreadCall {
+  int fn;
+  DLTensor *const *tensors;
+  const mha_options *opts;
+  mha_status status;
+  // The error message as the calling thread saw it (it is thread-local).
+  char lastError[1024];
+};
+
+void *runThreadCall(void *arg) {
+  auto *call = static_cast<ThreadCall *>(arg);
+  call->status = callFunction(call->fn, call->tensors, call->opts);
+  snprintf(call->lastError, sizeof(call->lastError), "%s", mha_last_error());
+  return nullptr;
+}
+
+// Calls function `fn` on this thread (stackBytes == 0) or on a new thread
+// with a stack of `stackBytes`; `lastError` receives the message.
+mha_status callOnThread(int fn, DLTensor *const *t, const mha_options *opts,
+                        size_t stackBytes, std::string &lastError) {
+  ThreadCall call = {fn, t, opts, MHA_ERR_INTERNAL, {0}};
+  if (stackBytes == 0) {
+    runThreadCall(&call);
+  } else {
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, stackBytes);
+    if (pthread_create(&thread, &attr, runThreadCall, &call) != 0) {
+      perror("pthread_create");
+      abort();
+    }
+    pthread_join(thread, nullptr);
+    pthread_attr_destroy(&attr);
+  }
+  lastError = call.lastError;
+  return call.status;
 }
 
 // A buffer of `size` bytes that ends where a PROT_NONE page begins.
@@ -124,8 +194,8 @@ struct GuardedBuffer {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t body = (bytes + page - 1) / page * page;
     mapSize = body + 2 * page;
-    void *m = mmap(nullptr, mapSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *m =
+        mmap(nullptr, mapSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
       perror("mmap");
       abort();
@@ -187,8 +257,9 @@ Reach computeReach(const DLTensor &t, int64_t elem) {
 
 int64_t eltBytes(Elt e) { return e == Elt::F32 ? 4 : 2; }
 
-// Finite input values (1e2 makes scores of ~1e4-1e5).
-void fillInput(uint8_t *p, size_t bytes, int64_t elem, Elt e,
+// Input values (1e2 makes scores of ~1e4-1e5); returns whether it wrote
+// a NaN or an infinity (rarely asked for: one element of the buffer).
+bool fillInput(uint8_t *p, size_t bytes, int64_t elem, Elt e,
                FuzzedDataProvider &fdp) {
   static const float f32s[] = {0.f, 1.f, -1.f, 0.5f, 2.f, -3.f, 100.f, -100.f};
   static const uint16_t f16s[] = {0x0000, 0x3C00, 0xBC00, 0x3800,
@@ -202,6 +273,43 @@ void fillInput(uint8_t *p, size_t bytes, int64_t elem, Elt e,
       memcpy(p + i, &f32s[k], 4);
     else
       memcpy(p + i, e == Elt::F16 ? &f16s[k] : &bf16s[k], 2);
+  }
+  if (bytes < (size_t)elem || fdp.ConsumeIntegralInRange<int>(0, 15) != 0)
+    return false;
+  // NaN, +inf or -inf at one element (the buffer is addressed densely
+  // enough that it is usually one the call reads).
+  static const uint32_t f32Special[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
+  static const uint16_t f16Special[] = {0x7E00, 0x7C00, 0xFC00};
+  static const uint16_t bf16Special[] = {0x7FC0, 0x7F80, 0xFF80};
+  int which = fdp.ConsumeIntegralInRange<int>(0, 2);
+  size_t at = fdp.ConsumeIntegralInRange<size_t>(0, bytes / elem - 1) * elem;
+  if (e == Elt::F32)
+    memcpy(p + at, &f32Special[which], 4);
+  else
+    memcpy(p + at, e == Elt::F16 ? &f16Special[which] : &bf16Special[which], 2);
+  return true;
+}
+
+// Changes the layer cache before a call: nothing (mostly), a new limit
+// (none, small, the default 1 GiB) or a release.
+void fuzzCache(FuzzedDataProvider &fdp) {
+  switch (fdp.ConsumeIntegralInRange<int>(0, 15)) {
+  case 0:
+    mha_set_cached_memory_limit(0);
+    break;
+  case 1:
+    mha_set_cached_memory_limit(fdp.ConsumeIntegralInRange<size_t>(0, 8192));
+    break;
+  case 2:
+    mha_set_cached_memory_limit(size_t(1) << 30);
+    break;
+  case 3:
+    mha_release_cached_memory();
+    if (mha_cached_memory_bytes() != 0)
+      die("the cache holds bytes after a release", -1, 0, "");
+    break;
+  default:
+    break;
   }
 }
 
@@ -290,6 +398,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool wellFormed = true; // Nothing the runtime should reject.
   bool mustFail = false;  // Something it must reject.
   bool skip = false;      // Valid but too big for our buffers.
+  bool nonFinite = false; // An input holds NaN or infinity.
 
   DLTensor tensors[7];
   DLTensor *ptrs[7];
@@ -303,7 +412,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     DLTensor &t = tensors[i];
     memset(&t, 0, sizeof(t));
     ptrs[i] = &t;
-    Elt elt = i <= 3 ? sig.elt : Elt::F32;
+    Elt elt = sig.isLayer || i <= 3 ? sig.elt : Elt::F32;
     int64_t elem = eltBytes(elt);
     t.device = {kDLCPU, 0};
     t.ndim = ts.rank;
@@ -375,11 +484,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 3:
         t.dtype.lanes = fdp.ConsumeIntegral<uint16_t>();
         break;
-      case 4:
-        {
-          int32_t type = fdp.ConsumeIntegralInRange<int32_t>(-1, 20);
-          memcpy(&t.device.device_type, &type, sizeof(type));
-        }
+      case 4: {
+        int32_t type = fdp.ConsumeIntegralInRange<int32_t>(-1, 20);
+        memcpy(&t.device.device_type, &type, sizeof(type));
+      }
         t.device.device_id = fdp.ConsumeIntegral<int32_t>();
         break;
       case 5:
@@ -401,7 +509,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ptrs[i] = nullptr;
         break;
       default:
-        t.byte_offset = UINT64_MAX - fdp.ConsumeIntegralInRange<uint64_t>(0, 16);
+        t.byte_offset =
+            UINT64_MAX - fdp.ConsumeIntegralInRange<uint64_t>(0, 16);
         break;
       }
     }
@@ -448,7 +557,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     buffers[i].allocate((size_t)r.end);
     t.data = buffers[i].data;
     if (ts.isInput)
-      fillInput(buffers[i].data, buffers[i].size, elem, elt, fdp);
+      nonFinite |= fillInput(buffers[i].data, buffers[i].size, elem, elt, fdp);
     else
       memset(buffers[i].data, kPoison, buffers[i].size);
     before[i].assign(buffers[i].data, buffers[i].data + buffers[i].size);
@@ -471,24 +580,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (skip && !mustFail)
     return 0;
+  fuzzCache(fdp);
+  // The calling thread: this one, or one with a 64 KiB or 256 KiB stack.
+  static const size_t kStacks[] = {0, 0, 0, 64 << 10, 256 << 10};
+  size_t stack = kStacks[fdp.ConsumeIntegralInRange<int>(0, 4)];
 
-  mha_status status = callFunction(fn, ptrs, nullOpts ? nullptr : &opts);
+  std::string lastError;
+  mha_status status =
+      callOnThread(fn, ptrs, nullOpts ? nullptr : &opts, stack, lastError);
   countCall(fn, status);
+  // Read the limit by setting it (raising it frees nothing), then put it
+  // back.
+  size_t limit = mha_set_cached_memory_limit(size_t(1) << 30);
+  if (mha_cached_memory_bytes() > limit)
+    die("the cache holds more than its limit", fn, status, lastError);
+  mha_set_cached_memory_limit(limit);
   if (status != MHA_OK) {
     if (wellFormed && !mustFail)
-      die("a well-formed call failed", fn, status);
-    if (mha_last_error()[0] == '\0')
-      die("an error without a message", fn, status);
+      die("a well-formed call failed", fn, status, lastError);
+    if (lastError.empty())
+      die("an error without a message", fn, status, lastError);
     for (int i = 0; i < sig.numTensors; ++i)
       if (buffers[i].data &&
           memcmp(buffers[i].data, before[i].data(), buffers[i].size) != 0)
-        die("a failed call wrote a tensor", fn, status);
+        die("a failed call wrote a tensor", fn, status, lastError);
     return 0;
   }
   if (mustFail)
     die("a call that must fail succeeded", fn, status);
-  if (mha_last_error()[0] != '\0')
-    die("a successful call left an error message", fn, status);
+  if (!lastError.empty())
+    die("a successful call left an error message", fn, status, lastError);
   for (int i = 0; i < sig.numTensors; ++i) {
     if (!buffers[i].data)
       continue;
@@ -508,8 +629,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     forEachElement(t, [&](int64_t off, const int64_t *idx) {
       memset(&mark[off], 1, elem);
       int64_t h = idx[1];
-      bool pruned = (opts.head_mask && !opts.head_mask[h]) ||
-                    (fn == 1 && h == 2);
+      bool pruned = !sig.isLayer && ((opts.head_mask && !opts.head_mask[h]) ||
+                                     (fn == 1 && h == 2));
       if (isLse && pruned)
         return;
       const uint8_t *p = buffers[i].data + off;
@@ -518,7 +639,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         poisoned &= p[b] == kPoison;
       if (poisoned)
         die("an output element was not written", fn, status);
-      if (std::isnan(loadFloat(p, t.dtype.bits, t.dtype.code)))
+      if (!nonFinite && std::isnan(loadFloat(p, t.dtype.bits, t.dtype.code)))
         die("an output element is NaN", fn, status);
     });
     for (size_t b = 0; b < buffers[i].size; ++b)

@@ -52,3 +52,19 @@ func.func @fz_bf16(%q: tensor<1x2x5x4xbf16>, %k: tensor<1x2x?x4xbf16>,
        -> tensor<1x2x5x4xbf16>, tensor<1x2x5x?xf32>
   return %o, %p : tensor<1x2x5x4xbf16>, tensor<1x2x5x?xf32>
 }
+
+// A layer (issue 23): the layer launcher, its temporaries and their cache
+// (whose limit the fuzzer changes between calls); GQA 2:1, biases, RoPE,
+// causal; dynamic B and L.
+func.func @fz_layer(%x: tensor<?x?x8xf32>, %wq: tensor<8x8xf32>,
+                    %wk: tensor<8x4xf32>, %wv: tensor<8x4xf32>,
+                    %wo: tensor<8x8xf32>, %bo: tensor<8xf32>)
+    -> tensor<?x?x8xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bo
+         {num_heads = 2, num_kv_heads = 1, has_out_bias,
+          rope_theta = 10000.0 : f32, causal}
+       : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8x4xf32>,
+         tensor<8x4xf32>, tensor<8x8xf32>, tensor<8xf32>
+       -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}
