@@ -44,12 +44,17 @@ defvar Mha_ScoreDescription = [{
     ```
     s = (query[r] . key[c]) * score_scale
     s = softcap * tanh(s / softcap)          (if softcap)
-    s = s - alibi_slope * |p - j|            (if has_alibi)
+    s = s - alibi_slope * |o - j|            (if has_alibi)
     visible = j < sink_tokens ? (!causal || j <= p)
             : (!causal || j <= p)
               && (window_left == -1 || j >= p - window_left)
               && (window_right == -1 || j <= p + window_right)
     ```
+
+    The ALiBi origin `o` is `p` for causal steps and `max(p, 0)` otherwise:
+    the distance from the row's nearest key keeps scores small when rows
+    lie far past the keys; `mha-tile` adds the bias left out,
+    `alibi_slope * min(p, 0)`, back into the lse.
 }];
 
 def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {

@@ -71,3 +71,14 @@ HeadParams mlir::mha::emitHeadParams(CodegenBuilder &cb, Operation *symbolTable,
   p.staticAlive = tables.boolean("head_mask", variant.getHeadAlive(), head);
   return p;
 }
+
+Value mlir::mha::alibiOrigin(CodegenBuilder &cb, Value diag, bool causal) {
+  return causal ? diag : cb.maxSI(diag, cb.index(0));
+}
+
+Value mlir::mha::alibiRowBias(CodegenBuilder &cb, Value slope, Value diag) {
+  OpBuilder &b = cb.builder();
+  Value negDist = cb.indexCast(b.getI64Type(), cb.minSI(diag, cb.index(0)));
+  return cb.fmul(
+      slope, arith::SIToFPOp::create(b, cb.getLoc(), b.getF32Type(), negDist));
+}

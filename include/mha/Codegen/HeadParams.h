@@ -58,6 +58,24 @@ HeadParams emitHeadParams(CodegenBuilder &cb, Operation *symbolTable,
                           StringRef prefix, const AttentionVariant &variant,
                           Value head);
 
+/// ALiBi of the row whose diagonal key is `diag` (i + Lk - Lq, an index),
+/// as every kernel computes it: the distance of key j is |origin - j| with
+/// origin = alibiOrigin(diag) = max(diag, 0), the key of [0, Lk) nearest the
+/// diagonal (diag <= Lk - 1 for every query row i < Lq). That is the
+/// contract's |diag - j| less the row's smallest distance, exact in integer
+/// arithmetic: the scores of rows far before the keys (Lq >> Lk) keep their
+/// real range instead of a large common bias that f32 cannot hold. lse adds
+/// the left-out bias back: alibiRowBias(slope, diag) = slope * min(diag, 0),
+/// in f32 (probabilities and entropy do not depend on it). A causal row
+/// with diag < 0 sees no key, so causal heads keep origin = diag (the causal
+/// bound and ALiBi share one value) and have no bias to add back.
+Value alibiOrigin(CodegenBuilder &cb, Value diag, bool causal);
+Value alibiRowBias(CodegenBuilder &cb, Value slope, Value diag);
+/// Whether some row's lse needs alibiRowBias.
+inline bool alibiShiftsRows(const AttentionVariant &variant) {
+  return variant.hasAlibi && !variant.causal;
+}
+
 } // namespace mlir::mha
 
 #endif // MHA_CODEGEN_HEADPARAMS_H

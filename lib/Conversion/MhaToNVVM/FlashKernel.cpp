@@ -655,13 +655,15 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
     }
     if (!args.lse)
       return;
-    // The first thread of the quad writes the row's lse.
+    // The first thread of the quad writes the row's lse, with the ALiBi
+    // bias the scores left out (alibiOrigin) back in.
     cb.ifThen(cb.cmpI(arith::CmpIPredicate::eq, threadInGroup, zero), [&] {
-      Value lse = cb.select(
-          anyKey,
-          cb.fmul(cb.fadd(result[st + kMaxOffset + half], ptx.log2(sum)),
-                  cb.f32(kLn2)),
-          negInf);
+      Value lse = cb.fmul(
+          cb.fadd(result[st + kMaxOffset + half], ptx.log2(sum)), cb.f32(kLn2));
+      if (alibiShiftsRows(variant))
+        lse = cb.fadd(lse, alibiRowBias(cb, tileHeads[m].params.alibiSlope,
+                                        cb.add(row, diagOffset)));
+      lse = cb.select(anyKey, lse, negInf);
       memref::StoreOp::create(b, loc, lse, args.lse,
                               ValueRange{batch, head, row});
     });

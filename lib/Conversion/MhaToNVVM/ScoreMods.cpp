@@ -247,11 +247,16 @@ SmallVector<Value> ScoreModifier::apply(ArrayRef<Frag> s,
       variant.causal, ra.known(hp.params.windowLeft, variant.getWindowLefts()),
       ra.known(hp.params.windowRight, variant.getWindowRights()),
       ra.known(hp.params.sinks, {variant.sinkTokens})};
-  Value diag[2];
+  // ALiBi's distances are taken from the row's key nearest its diagonal
+  // (alibiOrigin): the row's largest bias stays out of its scores, and
+  // storeRow adds it back to lse.
+  Value diag[2], origin[2];
   std::optional<KeyBounds<KnownIndex>> bounds[2];
   for (int64_t half = 0; half < 2 && (variant.hasAlibi || masked); ++half) {
     Value row = cb.add(rowBase, cb.add(groupId, cb.index(8 * half)));
     diag[half] = cb.add(row, diagOffset);
+    if (variant.hasAlibi)
+      origin[half] = alibiOrigin(cb, diag[half], variant.causal);
     if (masked)
       bounds[half] =
           getKeyBounds(ra, masks, ra.within(diag[half], -kMaxKey, kMaxKey));
@@ -273,7 +278,7 @@ SmallVector<Value> ScoreModifier::apply(ArrayRef<Frag> s,
       Value key = cb.add(j0, cb.add(cb.mul(threadInGroup, cb.index(2)),
                                     cb.index(int64_t(t) * 8 + (e & 1))));
       if (variant.hasAlibi) {
-        Value dist = cb.sub(diag[half], key);
+        Value dist = cb.sub(origin[half], key);
         Value absDist = cb.select(cb.lt(dist, cb.index(0)),
                                   cb.sub(cb.index(0), dist), dist);
         Value distF = arith::SIToFPOp::create(

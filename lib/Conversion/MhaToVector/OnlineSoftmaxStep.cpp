@@ -32,6 +32,7 @@
 #include "MicroKernels.h"
 #include "VectorEmitter.h"
 #include "mha/Codegen/Constants.h"
+#include "mha/Codegen/HeadParams.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 #include "mha/Semantics/KeyVisibility.h"
 
@@ -456,8 +457,13 @@ Value StepLowering::scoreRowVectors(Value r, Value scoreScale, bool foldLog2e) {
   KeyBounds<Value> lanes{relBound(bounds.lo), relBound(bounds.hi),
                          relBound(bounds.sinkEnd)};
   Value keysV = broadcast32(keys);
-  Value rowPos = arith::SIToFPOp::create(
-      b, loc, b.getF32Type(), cb.indexCast(b.getI64Type(), cb.sub(p, keyPos)));
+  // ALiBi's distances are taken from the row's key nearest its diagonal
+  // (alibiOrigin, mha/Codegen/HeadParams.h), tile-relative: the row's
+  // largest bias stays out of its scores and m; mha-tile adds it to lse.
+  Value originPos = arith::SIToFPOp::create(
+      b, loc, b.getF32Type(),
+      cb.indexCast(b.getI64Type(),
+                   cb.sub(alibiOrigin(cb, p, spec.causal), keyPos)));
   Value scaleV = broadcast(scoreScale);
   Value log2eV = broadcast(cb.f32(kLog2e));
 
@@ -478,7 +484,8 @@ Value StepLowering::scoreRowVectors(Value r, Value scoreScale, bool foldLog2e) {
     if (spec.hasAlibi) {
       Value cF = arith::ConstantOp::create(
           b, loc, DenseElementsAttr::get(vecType, ArrayRef<float>(laneKeysF)));
-      Value dist = math::AbsFOp::create(b, loc, cb.fsub(broadcast(rowPos), cF));
+      Value dist =
+          math::AbsFOp::create(b, loc, cb.fsub(broadcast(originPos), cF));
       s = cb.fsub(s, cb.fmul(broadcast(spec.slope), dist));
     }
     if (!foldLog2e)

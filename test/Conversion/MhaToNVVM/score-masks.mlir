@@ -52,3 +52,43 @@ func.func @local(%q: tensor<?x4x?x64xf16>, %k: tensor<?x4x?x64xf16>, %v: tensor<
       : tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16> -> tensor<?x4x?x64xf16>
   return %o : tensor<?x4x?x64xf16>
 }
+
+// -----
+
+// ALiBi (issue 23) measures each score's distance from the row's key
+// nearest its diagonal, max(diag, 0), in index arithmetic: rows far before
+// the keys (Lq >> Lk) keep scores in their real range. The lse adds the
+// bias left out, slope * min(diag, 0), back.
+// CHECK-LABEL: gpu.func @alibi__kernel(
+// CHECK:   %[[KEY_LEN:.*]] = memref.dim %arg1, %c2
+// CHECK:   %[[DIAG_OFFSET:.*]] = arith.subi %[[KEY_LEN]], %{{.*}} : index
+// CHECK:   %[[SLOPES:.*]] = memref.get_global @alibi__alibi_slopes
+// CHECK:   %[[SLOPE:.*]] = memref.load %[[SLOPES]]
+// CHECK: scf.if %{{.*}} -> (f32,
+// CHECK:   %[[SLOPE2:.*]] = arith.mulf %[[SLOPE]], %{{.*}} : f32
+// CHECK:   %[[DIAG:.*]] = arith.addi %{{.*}}, %[[DIAG_OFFSET]] : index
+// CHECK:   %[[ORIGIN:.*]] = arith.maxsi %[[DIAG]], %c0 : index
+// CHECK:   %[[DIST:.*]] = arith.subi %[[ORIGIN]], %{{.*}} : index
+// CHECK:   %[[NEG:.*]] = arith.cmpi slt, %[[DIST]], %c0 : index
+// CHECK:   %[[FLIP:.*]] = arith.subi %c0, %[[DIST]] : index
+// CHECK:   %[[ABS:.*]] = arith.select %[[NEG]], %[[FLIP]], %[[DIST]] : index
+// CHECK:   %[[ABS64:.*]] = arith.index_cast %[[ABS]] : index to i64
+// CHECK:   %[[ABSF:.*]] = arith.sitofp %[[ABS64]] : i64 to f32
+// CHECK:   %[[BIAS:.*]] = arith.mulf %[[SLOPE2]], %[[ABSF]] : f32
+// CHECK:   arith.subf %{{.*}}, %[[BIAS]] : f32
+// CHECK: llvm.nvvm.lg2.approx
+// CHECK:   %[[LSE:.*]] = arith.mulf
+// CHECK:   %[[ROW_DIAG:.*]] = arith.addi %{{.*}}, %[[DIAG_OFFSET]] : index
+// CHECK:   %[[BEFORE:.*]] = arith.minsi %[[ROW_DIAG]], %c0 : index
+// CHECK:   %[[BEFORE64:.*]] = arith.index_cast %[[BEFORE]] : index to i64
+// CHECK:   %[[BEFOREF:.*]] = arith.sitofp %[[BEFORE64]] : i64 to f32
+// CHECK:   %[[ROW_BIAS:.*]] = arith.mulf %[[SLOPE]], %[[BEFOREF]] : f32
+// CHECK:   %[[LSE_ALIBI:.*]] = arith.addf %[[LSE]], %[[ROW_BIAS]] : f32
+// CHECK:   %[[LSE_ROW:.*]] = arith.select %{{.*}}, %[[LSE_ALIBI]], %cst{{.*}} : f32
+// CHECK:   memref.store %[[LSE_ROW]], %arg4
+// CHECK-LABEL: gpu.func @alibi__kernel_unaligned(
+func.func @alibi(%q: tensor<?x2x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor<?x2x?x64xf16>) -> (tensor<?x2x?x64xf16>, tensor<?x2x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v {alibi_slopes = array<f32: 0.5, 0.25>, return_lse}
+      : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x2x?x64xf16>, tensor<?x2x?xf32>
+  return %o, %lse : tensor<?x2x?x64xf16>, tensor<?x2x?xf32>
+}

@@ -44,7 +44,9 @@ func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 
 // -----
 
 // A masked f32 step with softcap, ALiBi and entropy: tanh of the scaled
-// scores, the distance |p - j| subtracted, per-row window bounds compared
+// scores, the ALiBi distance |p - j| subtracted (a causal row with p < 0
+// sees no key, so its distances need no shift; see @step_alibi_shift),
+// per-row window bounds compared
 // with the key lanes, and the entropy term accumulated; f32 values that
 // need no padding are read in place (no widening loop). The S micro-kernel
 // of a row block stops at the last key its last row sees: one past
@@ -61,8 +63,14 @@ func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 
 // CHECK:         %[[LO:.+]] = arith.maxsi %[[REL]], %c0 : index
 // CHECK:         %[[END:.+]] = arith.minsi %[[LO]], %{{.+}} : index
 // CHECK:         scf.for %{{.+}} = %c0 to %[[END]] step %c32
+// CHECK:         %[[ROW_P:.+]] = arith.addi %arg13, %{{.+}} : index
+// CHECK:         %[[P_REL:.+]] = arith.subi %[[ROW_P]], %arg14 : index
+// CHECK-NEXT:    %[[P64:.+]] = arith.index_cast %[[P_REL]] : index to i64
+// CHECK-NEXT:    %[[PF:.+]] = arith.sitofp %[[P64]] : i64 to f32
 // CHECK:         math.tanh
-// CHECK:         math.absf
+// CHECK:         %[[PV:.+]] = vector.broadcast %[[PF]] : f32 to vector<16xf32>
+// CHECK:         %[[DIFF:.+]] = arith.subf %[[PV]], %{{.+}} : vector<16xf32>
+// CHECK:         math.absf %[[DIFF]]
 // CHECK:         arith.cmpi sge, %{{.+}} : vector<16xi32>
 // CHECK:         arith.cmpi sle, %{{.+}} : vector<16xi32>
 // CHECK:         math.exp2
@@ -339,5 +347,36 @@ func.func @pack_pairs(%w: memref<64x40xbf16, strided<[?, 1], offset: ?>>, %panel
   %c31 = arith.constant 31 : index
   mha.pack_panel ins(%w : memref<64x40xbf16, strided<[?, 1], offset: ?>>) outs(%panel : memref<16x128xbf16, strided<[128, 1], offset: ?>>)
       rows(%c16, %c31) columns(%col0, %cols) {vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// Non-causal ALiBi takes the distances from the row's key nearest its
+// diagonal, max(p, 0) (exact, in index arithmetic; p = query_pos + r), so a
+// row far before the keys (Lq >> Lk) keeps scores in their real range; the
+// work item adds the bias left out back into lse (mha-tile).
+// CHECK-LABEL: func.func @step_alibi_shift
+// CHECK:         %[[ROW_P:.+]] = arith.addi %arg13, %{{.+}} : index
+// CHECK:         %[[ORIGIN:.+]] = arith.maxsi %[[ROW_P]], %c0 : index
+// CHECK-NEXT:    %[[ORIGIN_REL:.+]] = arith.subi %[[ORIGIN]], %arg14 : index
+// CHECK-NEXT:    %[[ORIGIN64:.+]] = arith.index_cast %[[ORIGIN_REL]] : index to i64
+// CHECK-NEXT:    %[[ORIGINF:.+]] = arith.sitofp %[[ORIGIN64]] : i64 to f32
+// CHECK:         %[[ORIGINV:.+]] = vector.broadcast %[[ORIGINF]] : f32 to vector<16xf32>
+// CHECK:         %[[DIFF:.+]] = arith.subf %[[ORIGINV]], %{{.+}} : vector<16xf32>
+// CHECK:         %[[DIST:.+]] = math.absf %[[DIFF]]
+// CHECK:         %[[SLOPE:.+]] = vector.broadcast %arg12 : f32 to vector<16xf32>
+// CHECK:         %[[BIAS:.+]] = arith.mulf %[[SLOPE]], %[[DIST]]
+// CHECK:         arith.subf %{{.+}}, %[[BIAS]]
+func.func @step_alibi_shift(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>,
+                            %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                            %kt: memref<16x32xf32>, %vp: memref<32x16xf32>, %s: memref<64x32xf32>, %alpha: memref<64xf32>,
+                            %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xf32>, memref<?x16xf32>)
+      outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %alpha : memref<16x32xf32>, memref<32x16xf32>, memref<64x32xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      {has_alibi,
+       micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 2, scoreVectors = 2, outputRows = 2, outputVectors = 1>}
   return
 }

@@ -473,6 +473,14 @@ void WorkItemEmitter::emit() {
   });
   OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt, alive,
                                   oTile, lseTile, entropyTile);
+  // The steps leave each row's largest ALiBi bias out of its scores
+  // (alibiOrigin): lse gets it back (-inf and NaN stay).
+  if (alibiShiftsRows(variant) && lseTile)
+    cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+      Value bias = alibiRowBias(cb, head.alibiSlope, cb.add(ranges.pFirst, r));
+      Value lse = memref::LoadOp::create(b, loc, lseTile, r);
+      memref::StoreOp::create(b, loc, cb.fadd(lse, bias), lseTile, r);
+    });
   if (probsTile)
     AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
 }
