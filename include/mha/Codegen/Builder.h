@@ -122,6 +122,19 @@ public:
     return ifOp;
   }
 
+  /// scf.if on `cond` without results; `thenBody()` and `elseBody()` fill
+  /// the two blocks.
+  template <typename Then, typename Else>
+  scf::IfOp ifThenElse(Value cond, Then thenBody, Else elseBody) {
+    auto ifOp = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    thenBody();
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    elseBody();
+    return ifOp;
+  }
+
 private:
   OpBuilder &b;
   Location loc;

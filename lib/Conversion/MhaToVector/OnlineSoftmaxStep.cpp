@@ -211,6 +211,16 @@ struct StepLowering {
   Value scoreRowVectors(Value r, Value scoreScale, bool foldLog2e);
   void accumulateValues(Value values);
   void accumulateValuesBf16();
+  /// Whether any value of the tile is NaN or infinite: a masked step then
+  /// accumulates with accumulateValuesExact.
+  Value valuesHaveNonFinite();
+  /// Phase 5 without the micro-kernels, skipping P = 0: in a masked step
+  /// the micro-kernels multiply the values of keys some rows cannot see by
+  /// their P = 0, and 0 * inf or 0 * NaN would reach those rows (a masked
+  /// key never contributes).
+  void accumulateValuesExact();
+  /// P[r, c] as phase 4 left it: f32, or the bf16 of a pair slot.
+  Value loadProbability(Value r, Value c);
 };
 
 /// Kt[d, c] = K[min(c, n - 1), d]: vw x vw blocks, each loaded as vw rows,
@@ -623,6 +633,72 @@ void StepLowering::accumulateValues(Value values) {
   });
 }
 
+Value StepLowering::valuesHaveNonFinite() {
+  Value inf = broadcast(cb.f32(std::numeric_limits<float>::infinity()));
+  auto maskType = VectorType::get({vw}, b.getI1Type());
+  Value none = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(maskType, false));
+  scf::ForOp loop =
+      cb.forLoopCarrying(keys, {none}, [&](Value c, ValueRange carried) {
+        Value any = carried[0];
+        for (int64_t d0 = 0; d0 < valueDim; d0 += vw) {
+          Value v =
+              loadWidened(op.getValue(), c, cb.index(d0), vw, valueDim - d0);
+          // Unordered: true for NaN as well as for +-inf.
+          Value bad = cb.cmpF(arith::CmpFPredicate::UGE,
+                              math::AbsFOp::create(b, loc, v), inf);
+          any = cb.orI(any, bad);
+        }
+        return SmallVector<Value>{any};
+      });
+  return vector::ReductionOp::create(b, loc, vector::CombiningKind::OR,
+                                     loop.getResult(0));
+}
+
+Value StepLowering::loadProbability(Value r, Value c) {
+  Value scores = op.getScoreScratch();
+  if (!bf16Pairs)
+    return memref::LoadOp::create(b, loc, scores, ValueRange{scoreRow(r), c});
+  // Key c's bf16 is half `c mod 2` (low half first) of slot c / 2; a bf16
+  // is the high half of its f32.
+  Value slot = memref::LoadOp::create(
+      b, loc, scores, ValueRange{scoreRow(r), cb.divUI(c, cb.index(2))});
+  Type i32 = b.getI32Type();
+  Value bits = arith::BitcastOp::create(b, loc, i32, slot);
+  Value odd = cb.indexCast(i32, arith::RemUIOp::create(b, loc, c, cb.index(2)));
+  Value shift = cb.mul(odd, cb.i32(16));
+  Value half = arith::ShRUIOp::create(b, loc, bits, shift);
+  Value widened = arith::ShLIOp::create(b, loc, half, cb.i32(16));
+  return arith::BitcastOp::create(b, loc, b.getF32Type(), widened);
+}
+
+void StepLowering::accumulateValuesExact() {
+  Value acc = op.getAcc();
+  Value zero = cb.f32(0.0f);
+  cb.forLoop(bandBegin, bandEnd, 1, [&](Value r) {
+    Value alpha = broadcast(
+        memref::LoadOp::create(b, loc, op.getAlphaScratch(), ValueRange{r}));
+    for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw) {
+      Value d = cb.index(d0);
+      vector::StoreOp::create(b, loc, cb.fmul(loadVector(acc, {r, d}), alpha),
+                              acc, ValueRange{r, d});
+    }
+    cb.forLoop(cb.index(0), keys, 1, [&](Value c) {
+      Value p = loadProbability(r, c);
+      cb.ifThen(cb.cmpF(arith::CmpFPredicate::UNE, p, zero), [&] {
+        Value pv = broadcast(p);
+        for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw) {
+          Value d = cb.index(d0);
+          Value v = loadWidened(op.getValue(), c, d, vw, valueDim - d0);
+          Value sum =
+              vector::FMAOp::create(b, loc, pv, v, loadVector(acc, {r, d}));
+          vector::StoreOp::create(b, loc, sum, acc, ValueRange{r, d});
+        }
+      });
+    });
+  });
+}
+
 /// Lowers `mha.online_softmax_step` to the five phases above.
 struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -645,13 +721,22 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
         memref::DimOp::create(rewriter, op.getLoc(), op.getQuery(), 0);
     lowering.keys =
         memref::DimOp::create(rewriter, op.getLoc(), op.getKey(), 0);
+    // Masked steps check their values once: rare NaN or inf values take
+    // the exact phase 5.
+    Value nonFinite = op.getMasked() ? lowering.valuesHaveNonFinite() : Value();
+    auto accumulate = [&](auto microKernels) {
+      if (!nonFinite)
+        return microKernels();
+      lowering.cb.ifThenElse(
+          nonFinite, [&] { lowering.accumulateValuesExact(); }, microKernels);
+    };
     if (lowering.bf16Pairs) {
       lowering.packKeyPairs();
       lowering.packValuePairs();
       lowering.forEachBand([&] {
         lowering.computeScoresBf16();
         lowering.softmaxRows();
-        lowering.accumulateValuesBf16();
+        accumulate([&] { lowering.accumulateValuesBf16(); });
       });
     } else {
       lowering.packKeys();
@@ -659,7 +744,7 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
       lowering.forEachBand([&] {
         lowering.computeScores();
         lowering.softmaxRows();
-        lowering.accumulateValues(values);
+        accumulate([&] { lowering.accumulateValues(values); });
       });
     }
     rewriter.eraseOp(op);

@@ -52,9 +52,15 @@ func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 
 // of a row block stops at the last key its last row sees: one past
 // min(p, p + window_right), or the sink end, relative to the tile, in
 // [0, keys]; the P.V kernel stops there too. A band of rows whose last row
-// sees no key of the tile is skipped.
+// sees no key of the tile is skipped. A masked step first checks its
+// values for NaN and infinities (|v| >= inf, unordered); where there are
+// some, phase 5 skips P = 0 key by key instead of running the micro-kernel,
+// so 0 * inf never reaches a row that cannot see the key.
 // CHECK-LABEL: func.func @step_masked
 // CHECK-NOT:     arith.extf
+// CHECK:         math.absf %{{.+}} : vector<16xf32>
+// CHECK:         arith.cmpf uge, %{{.+}} : vector<16xf32>
+// CHECK:         %[[NONFINITE:.+]] = vector.reduction <or>, %{{.+}} : vector<16xi1> into i1
 // CHECK:         scf.for %{{.+}} = %c0 to %{{.+}} step %c64 {
 // CHECK:           %[[SEES:.+]] = arith.cmpi sgt, %{{.+}}, %c0 : index
 // CHECK:           scf.if %[[SEES]] {
@@ -76,6 +82,12 @@ func.func @step_unmasked(%q: memref<?x16xf32>, %k: memref<?x16xf16, strided<[?, 
 // CHECK:         math.exp2
 // CHECK:         vector.fma
 // CHECK:         memref.store {{.*}} : memref<?xf32>
+// CHECK:         scf.if %[[NONFINITE]] {
+// CHECK:           scf.for
+// CHECK:             arith.cmpf une, %{{.+}} : f32
+// CHECK:             scf.if
+// CHECK:               vector.fma
+// CHECK:         } else {
 // CHECK:         %[[PVLO:.+]] = arith.maxsi %{{.+}}, %c0 : index
 // CHECK:         %[[PVEND:.+]] = arith.minsi %[[PVLO]], %{{.+}} : index
 // CHECK:         scf.for %{{.+}} = %c0 to %c16 step %c16

@@ -18,6 +18,11 @@
 // RUN: mha-check %t/libnan.so --fn causal --dtype f32 --B 1 --Hq 4 --Lq 300 --Lk 300 --D 64 --causal --lse --probs --entropy --inject v:0,1,100,3=inf
 // RUN: mha-check %t/libnan.so --fn causal --dtype f32 --B 1 --Hq 4 --Lq 300 --Lk 300 --D 64 --causal --lse --probs --entropy --inject k:0,0,10,1=inf
 // RUN: mha-check %t/libnan.so --fn causal --dtype f32 --B 1 --Hq 4 --Lq 320 --Lk 200 --D 64 --causal --lse --probs --entropy --inject k:0,0,150,1=nan --inject v:0,2,4,63=-inf
+// Masked keys in tiles the row's micro-kernel block does visit: key 7 is
+// invisible to rows 124-126 (diagonal 4-6) but computed with row 127, key
+// 101 to row 100; 0 * inf and 0 * NaN must not reach them.
+// RUN: mha-check %t/libnan.so --fn causal --dtype f32 --B 1 --Hq 4 --Lq 320 --Lk 200 --D 64 --causal --lse --probs --entropy --inject v:0,2,7,63=-inf
+// RUN: mha-check %t/libnan.so --fn causal --dtype f32 --B 1 --Hq 4 --Lq 300 --Lk 300 --D 64 --causal --lse --probs --entropy --inject v:0,1,101,3=nan --inject v:0,3,299,0=inf --threads 1
 // Keys in skipped tiles (past the diagonal of every row of a tile).
 // RUN: mha-check %t/libnan.so --fn causal --dtype f32 --B 1 --Hq 4 --Lq 1000 --Lk 1000 --D 64 --causal --lse --probs --entropy --inject k:0,1,900,3=nan --inject v:0,1,950,3=nan
 func.func @causal(%q: tensor<?x4x?x64xf32>, %k: tensor<?x4x?x64xf32>,
@@ -38,6 +43,9 @@ func.func @causal(%q: tensor<?x4x?x64xf32>, %k: tensor<?x4x?x64xf32>,
 // RUN: mha-check %t/libnan.so --fn gqa_local --dtype bf16 --B 1 --Hq 4 --Hkv 2 --Lq 400 --Lk 400 --D 32 --causal --window-left 16,-1,16,-1 --sinks 2 --lse --entropy --inject k:0,1,100,4=nan
 // RUN: mha-check %t/libnan.so --fn gqa_local --dtype bf16 --B 1 --Hq 4 --Hkv 2 --Lq 400 --Lk 400 --D 32 --causal --window-left 16,-1,16,-1 --sinks 2 --lse --entropy --inject v:0,0,0,4=nan
 // RUN: mha-check %t/libnan.so --fn gqa_local --dtype bf16 --B 1 --Hq 4 --Hkv 2 --Lq 400 --Lk 400 --D 32 --causal --window-left 16,-1,16,-1 --sinks 2 --lse --entropy --inject q:0,3,399,31=inf
+// A NaN value just left of a local head's window (and right of the
+// diagonal of other rows), bf16 pairs and f32 micro-kernels alike.
+// RUN: mha-check %t/libnan.so --fn gqa_local --dtype bf16 --B 1 --Hq 4 --Hkv 2 --Lq 400 --Lk 400 --D 32 --causal --window-left 16,-1,16,-1 --sinks 2 --lse --entropy --inject v:0,0,201,4=nan --inject v:0,1,33,0=inf
 func.func @gqa_local(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x2x?x32xbf16>,
                      %v: tensor<?x2x?x32xbf16>)
     -> (tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>, tensor<?x4x?xf32>) {
