@@ -25,6 +25,13 @@ def Mha_Dialect : Dialect {
     style online-softmax loops (see `mha-opt --mha-cpu-pipeline`).
   }];
   let useDefaultAttributePrinterParser = 1;
+  // `mha.backward` on a func.func (docs/language.md, 7.1): checked by
+  // verifyOperationAttribute.
+  let hasOperationAttrVerify = 1;
+  let extraClassDeclaration = [{
+    /// The unit attribute that asks for `<name>_backward`.
+    static constexpr ::llvm::StringLiteral kBackwardAttrName = "mha.backward";
+  }];
 }
 
 class Mha_Op<string mnemonic, list<Trait> traits = []>

@@ -37,6 +37,14 @@ def Mha_RoleKeyBias : I32EnumAttrCase<"key_bias", 13>;
 def Mha_RoleValueBias : I32EnumAttrCase<"value_bias", 14>;
 def Mha_RoleOutBias : I32EnumAttrCase<"out_bias", 15>;
 def Mha_RoleLayerOutput : I32EnumAttrCase<"layer_output", 16>;
+// The tensors of a backward function (<name>_backward): the forward's o and
+// lse, read back, the incoming gradient of o and the gradients it writes.
+def Mha_RoleSavedOutput : I32EnumAttrCase<"saved_output", 17>;
+def Mha_RoleSavedLse : I32EnumAttrCase<"saved_lse", 18>;
+def Mha_RoleGradOutput : I32EnumAttrCase<"grad_output", 19>;
+def Mha_RoleGradQuery : I32EnumAttrCase<"grad_query", 20>;
+def Mha_RoleGradKey : I32EnumAttrCase<"grad_key", 21>;
+def Mha_RoleGradValue : I32EnumAttrCase<"grad_value", 22>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -45,7 +53,9 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleProbs, Mha_RoleEntropy, Mha_RoleLayerInput, Mha_RoleQueryWeight,
      Mha_RoleKeyWeight, Mha_RoleValueWeight, Mha_RoleOutWeight,
      Mha_RoleQueryBias, Mha_RoleKeyBias, Mha_RoleValueBias, Mha_RoleOutBias,
-     Mha_RoleLayerOutput]> {
+     Mha_RoleLayerOutput, Mha_RoleSavedOutput, Mha_RoleSavedLse,
+     Mha_RoleGradOutput, Mha_RoleGradQuery, Mha_RoleGradKey,
+     Mha_RoleGradValue]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

@@ -48,6 +48,11 @@ typedef struct mha_options {
    * probabilities and entropy become 0), anything else keeps it. Combined
    * with the spec's static head_mask. NULL keeps every head. */
   const uint8_t *head_mask;
+  /* Backward functions (NAME_backward): nonzero asks for gradients that
+   * are bit-identical from run to run and for every thread count. The CPU
+   * backward always gives them; the field is for back ends whose fast path
+   * would accumulate with atomics. */
+  int32_t deterministic;
 } mha_options;
 
 /* A short, static name of a status ("MHA_ERR_SHAPE: ..."). */

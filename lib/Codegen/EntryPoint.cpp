@@ -190,6 +190,18 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "bo";
   case TensorRole::layer_output:
     return "y";
+  case TensorRole::saved_output:
+    return "o";
+  case TensorRole::saved_lse:
+    return "lse";
+  case TensorRole::grad_output:
+    return "dout";
+  case TensorRole::grad_query:
+    return "dq";
+  case TensorRole::grad_key:
+    return "dk";
+  case TensorRole::grad_value:
+    return "dv";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -201,6 +213,9 @@ bool mlir::mha::isInputRole(TensorRole role) {
   case TensorRole::probs:
   case TensorRole::entropy:
   case TensorRole::layer_output:
+  case TensorRole::grad_query:
+  case TensorRole::grad_key:
+  case TensorRole::grad_value:
     return false;
   default:
     return true;
@@ -211,17 +226,23 @@ bool mlir::mha::isInputRole(TensorRole role) {
 static SmallVector<int64_t> getDimSymbols(TensorRole role) {
   switch (role) {
   case TensorRole::query:
+  case TensorRole::grad_query:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
             MHA_SYM_HEAD_DIM};
   case TensorRole::key:
+  case TensorRole::grad_key:
     return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN, MHA_SYM_HEAD_DIM};
   case TensorRole::value:
+  case TensorRole::grad_value:
     return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
             MHA_SYM_VALUE_DIM};
   case TensorRole::output:
+  case TensorRole::saved_output:
+  case TensorRole::grad_output:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
             MHA_SYM_VALUE_DIM};
   case TensorRole::lse:
+  case TensorRole::saved_lse:
   case TensorRole::entropy:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN};
   case TensorRole::probs:

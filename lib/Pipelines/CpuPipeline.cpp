@@ -1,4 +1,5 @@
-//===- CpuPipeline.cpp - Specs to LLVM for the CPU ----------------*- C++ -*-===//
+//===- CpuPipeline.cpp - Specs to LLVM for the CPU ----------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
@@ -29,6 +30,8 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   tile.outputRows = options.outputRows;
   tile.outputVectors = options.outputVectors;
   tile.bf16Dot = options.bf16Dot;
+  // Before mha-tile, which replaces the forward function by its kernel.
+  pm.addPass(createMhaTileBackwardPass());
   pm.addPass(createMhaTilePass(tile));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -96,6 +96,18 @@ static const char *role_name(int64_t role) {
     return "output bias";
   case MHA_ROLE_LAYER_OUTPUT:
     return "layer output";
+  case MHA_ROLE_SAVED_OUTPUT:
+    return "output";
+  case MHA_ROLE_SAVED_LSE:
+    return "lse";
+  case MHA_ROLE_GRAD_OUTPUT:
+    return "output gradient";
+  case MHA_ROLE_GRAD_QUERY:
+    return "query gradient";
+  case MHA_ROLE_GRAD_KEY:
+    return "key gradient";
+  case MHA_ROLE_GRAD_VALUE:
+    return "value gradient";
   }
   return "tensor";
 }

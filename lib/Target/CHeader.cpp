@@ -25,14 +25,20 @@ static ArrayRef<StringRef> getDimNames(TensorRole role) {
   static const StringRef weights[] = {"?", "?"};
   switch (role) {
   case TensorRole::query:
+  case TensorRole::grad_query:
     return query;
   case TensorRole::key:
+  case TensorRole::grad_key:
     return key;
   case TensorRole::value:
+  case TensorRole::grad_value:
     return value;
   case TensorRole::output:
+  case TensorRole::saved_output:
+  case TensorRole::grad_output:
     return output;
   case TensorRole::lse:
+  case TensorRole::saved_lse:
   case TensorRole::entropy:
     return rows;
   case TensorRole::probs:

@@ -32,7 +32,8 @@ class DLTensor(ctypes.Structure):
 class MhaOptions(ctypes.Structure):
     """struct mha_options (include/mha/runtime.h); zero = every default."""
     _fields_ = [("num_threads", ctypes.c_int32), ("cuda_stream", ctypes.c_void_p),
-                ("head_mask", ctypes.POINTER(ctypes.c_uint8))]
+                ("head_mask", ctypes.POINTER(ctypes.c_uint8)),
+                ("deterministic", ctypes.c_int32)]
 
 
 # enum mha_status: values are stable.

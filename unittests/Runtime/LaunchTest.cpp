@@ -1087,3 +1087,101 @@ TEST_F(TempCacheTest, ConcurrentCallsAndRelease) {
 }
 
 } // namespace
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Backward functions: key items and query items in one loop
+//===----------------------------------------------------------------------===//
+
+// f_backward(q, k, v, o, lse, dout) -> (dq, dk, dv): Hq = 4 query heads, 2 KV
+// heads, rows of 2 per query item, keys of 3 per key item.
+std::vector<int64_t> backwardSignature() {
+  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, 4}, g{MHA_SYM_KV_HEADS, 2},
+      lq{MHA_SYM_QUERY_LEN, -1}, lk{MHA_SYM_KEY_LEN, -1},
+      d{MHA_SYM_HEAD_DIM, kHeadDim}, dv{MHA_SYM_VALUE_DIM, kHeadDim};
+  std::vector<int64_t> sig =
+      buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
+                      {MHA_ROLE_KEY, {b, g, lk, d}},
+                      {MHA_ROLE_VALUE, {b, g, lk, dv}},
+                      {MHA_ROLE_SAVED_OUTPUT, {b, h, lq, dv}},
+                      {MHA_ROLE_SAVED_LSE, {b, h, lq}},
+                      {MHA_ROLE_GRAD_OUTPUT, {b, h, lq, dv}},
+                      {MHA_ROLE_GRAD_QUERY, {b, h, lq, d}},
+                      {MHA_ROLE_GRAD_KEY, {b, g, lk, d}},
+                      {MHA_ROLE_GRAD_VALUE, {b, g, lk, dv}}},
+                     6, 4, 2);
+  sig.insert(sig.end(), {2, 3, 1}); // kv heads, keys per item, k's index
+  return sig;
+}
+
+std::mutex backwardMutex;
+std::multiset<LayerItem> backwardItems;
+std::vector<uint8_t> backwardMask;
+
+void fakeBackwardWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
+                      int64_t t, const uint8_t *) {
+  std::lock_guard<std::mutex> lock(backwardMutex);
+  backwardItems.insert({phase, b, h, t});
+  // The head mask follows the tensors as a rank-1 i8 memref [Hq].
+  auto *mask = static_cast<mha_memref3 *>(descriptors[9]);
+  backwardMask.assign(static_cast<uint8_t *>(mask->aligned),
+                      static_cast<uint8_t *>(mask->aligned) + mask->sizes[0]);
+}
+
+int32_t launchBackward(int64_t B, int64_t Lq, int64_t Lk,
+                       const mha_options *opts, int64_t badDq = 0) {
+  Tensor q({B, 4, Lq, kHeadDim}), k({B, 2, Lk, kHeadDim}),
+      v({B, 2, Lk, kHeadDim}), o({B, 4, Lq, kHeadDim}), lse({B, 4, Lq}),
+      dout({B, 4, Lq, kHeadDim}), dq({B, 4, Lq, kHeadDim + badDq}),
+      dk({B, 2, Lk, kHeadDim}), dv({B, 2, Lk, kHeadDim});
+  const char *names[9] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
+  const DLTensor *tensors[9] = {&q.dl,    &k.dl,  &v.dl,  &o.dl, &lse.dl,
+                                &dout.dl, &dq.dl, &dk.dl, &dv.dl};
+  backwardItems.clear();
+  backwardMask.clear();
+  std::vector<int64_t> sig = backwardSignature();
+  return mha_rt_launch_backward(sig.data(), "f_backward", names, tensors, opts,
+                                fakeBackwardWork);
+}
+
+TEST(LaunchBackwardTest, EveryKeyAndQueryItemOnce) {
+  mha_options opts{};
+  opts.num_threads = 3;
+  const uint8_t mask[4] = {1, 0, 7, 1};
+  opts.head_mask = mask;
+  ASSERT_EQ(launchBackward(2, 5, 7, &opts), MHA_OK) << mha_last_error();
+  std::multiset<LayerItem> want;
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t g = 0; g < 2; ++g)
+      for (int64_t t = 0; t < 3; ++t) // ceil(7 / 3) key tiles
+        want.insert({0, b, g, t});
+    for (int64_t h = 0; h < 4; ++h)
+      for (int64_t t = 0; t < 3; ++t) // ceil(5 / 2) query tiles
+        want.insert({1, b, h, t});
+  }
+  EXPECT_TRUE(backwardItems == want);
+  EXPECT_EQ(backwardMask, (std::vector<uint8_t>{1, 0, 1, 1}));
+}
+
+TEST(LaunchBackwardTest, EmptyQueriesStillRunTheKeyItems) {
+  // Lq = 0: dk and dv exist and must be written (zeros).
+  ASSERT_EQ(launchBackward(1, 0, 4, nullptr), MHA_OK) << mha_last_error();
+  std::multiset<LayerItem> want = {
+      {0, 0, 0, 0}, {0, 0, 0, 1}, {0, 0, 1, 0}, {0, 0, 1, 1}};
+  EXPECT_TRUE(backwardItems == want);
+  // Lk = 0: only the query items (dq zeros).
+  ASSERT_EQ(launchBackward(1, 2, 0, nullptr), MHA_OK) << mha_last_error();
+  EXPECT_EQ(backwardItems.size(), 4u);
+}
+
+TEST(LaunchBackwardTest, BadGradientIsNamed) {
+  EXPECT_EQ(launchBackward(1, 2, 3, nullptr, 1), MHA_ERR_SHAPE);
+  EXPECT_NE(std::string(mha_last_error())
+                .find("f_backward: 'dq' (query gradient) dim 3 (D) is 9"),
+            std::string::npos)
+      << mha_last_error();
+  EXPECT_TRUE(backwardItems.empty());
+}
+
+} // namespace

@@ -22,6 +22,12 @@
 
 namespace mlir::mha {
 
+/// On the kernel of a backward function (`<name>_backward`): its grid of
+/// key items, `array<i64: Hkv, keys per item, index of k>` (the
+/// MHA_SIG_BACKWARD_* words of mha/Runtime/KernelAbi.h).
+inline constexpr llvm::StringLiteral kBackwardGridAttrName =
+    "mha.backward_grid";
+
 /// A C parameter of an exported function: which tensor it is and what role
 /// it plays.
 struct Parameter {

@@ -83,7 +83,14 @@ typedef enum mha_tensor_role {
   MHA_ROLE_KEY_BIAS = 13,
   MHA_ROLE_VALUE_BIAS = 14,
   MHA_ROLE_OUT_BIAS = 15,
-  MHA_ROLE_LAYER_OUTPUT = 16
+  MHA_ROLE_LAYER_OUTPUT = 16,
+  /* The tensors of a backward function (<name>_backward). */
+  MHA_ROLE_SAVED_OUTPUT = 17, /* the forward's o, read */
+  MHA_ROLE_SAVED_LSE = 18,    /* the forward's lse, read */
+  MHA_ROLE_GRAD_OUTPUT = 19,  /* dout */
+  MHA_ROLE_GRAD_QUERY = 20,   /* dq */
+  MHA_ROLE_GRAD_KEY = 21,     /* dk */
+  MHA_ROLE_GRAD_VALUE = 22    /* dv */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first
@@ -143,6 +150,23 @@ typedef void (*mha_layer_work_fn)(void **descriptors, int64_t phase, int64_t b,
                                   int64_t h, int64_t t,
                                   const uint8_t *head_alive);
 
+/* Backward functions (<name>_backward of a function marked mha.backward)
+ * run two independent grids as one: the key items (b, g, t), b < B, g <
+ * kv_heads, t < ceil(Lk / keys_per_item), which write dk and dv of one key
+ * tile, and the query items (b, h, t) of the header's grid (B x Hq x
+ * ceil(Lq / rows_per_item)), which write dq of one query tile. The work
+ * function (mha_layer_work_fn) gets phase 0 for key items and 1 for query
+ * items; its descriptors are the tensors' and then a rank-1 descriptor of
+ * the Hq head-alive bytes (the runtime mask; the kernel applies the static
+ * one). Lk is dim 2 of tensor `key_tensor`. The signature table continues
+ * after the tensors with MHA_SIG_BACKWARD_WORDS words. */
+enum {
+  MHA_SIG_BACKWARD_KV_HEADS = 0,
+  MHA_SIG_BACKWARD_KEYS_PER_ITEM = 1,
+  MHA_SIG_BACKWARD_KEY_TENSOR = 2,
+  MHA_SIG_BACKWARD_WORDS = 3
+};
+
 /* The stack a work item may need, below the frame of the runtime function
  * that runs it (issue 23). A kernel keeps its tiles in stack allocas of at
  * most MHA_WORK_ITEM_SCRATCH_LIMIT bytes: the compiler refuses a tiling that
@@ -190,6 +214,14 @@ int32_t mha_rt_launch_layer(const int64_t *signature, const char *name,
                             const char *const *arg_names,
                             const DLTensor *const *tensors,
                             const mha_options *options, mha_layer_work_fn work);
+
+/* mha_rt_launch for backward functions: checks the call, then runs the key
+ * and query items. */
+int32_t mha_rt_launch_backward(const int64_t *signature, const char *name,
+                               const char *const *arg_names,
+                               const DLTensor *const *tensors,
+                               const mha_options *options,
+                               mha_layer_work_fn work);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -96,13 +96,19 @@ LogicalResult EntryPointEmitter::emit() {
   // void name__work(void **descs, i64 b, i64 h, i64 t, const uint8_t *alive);
   // layers take the phase before b.
   auto plan = kernel->getAttrOfType<LayerPlanAttr>("mha.layer_plan");
+  // Backward kernels (TileBackward.cpp) take the phase too, and the head
+  // mask as one more descriptor.
+  auto backward =
+      kernel->getAttrOfType<DenseI64ArrayAttr>(kBackwardGridAttrName);
+  bool phased = plan || backward;
   SmallVector<Type> workArgs{ptrType, i64, i64, i64, ptrType};
-  if (plan)
+  if (phased)
     workArgs.insert(workArgs.begin() + 1, i64);
   auto workType = LLVM::LLVMFunctionType::get(
       LLVM::LLVMVoidType::get(b.getContext()), workArgs);
-  size_t numDescriptors = numTensors + (plan ? plan.getTempCols().size() : 0);
-  unsigned gridArg = plan ? 2 : 1;
+  size_t numDescriptors =
+      numTensors + (plan ? plan.getTempCols().size() : 0) + (backward ? 1 : 0);
+  unsigned gridArg = phased ? 2 : 1;
   // Work functions other objects of the library call are hidden, not
   // internal.
   bool shared = !options.exportFunctions || options.dispatch;
@@ -129,7 +135,7 @@ LogicalResult EntryPointEmitter::emit() {
     Value alive = LLVM::ICmpOp::create(
         wb, loc, LLVM::ICmpPredicate::ne, aliveByte,
         LLVM::ConstantOp::create(wb, loc, i8, wb.getI8IntegerAttr(0)));
-    if (plan)
+    if (phased)
       args.push_back(body->getArgument(1));
     args.append({body->getArgument(gridArg), head,
                  body->getArgument(gridArg + 2), alive});
@@ -150,9 +156,14 @@ LogicalResult EntryPointEmitter::emit() {
              plan.getPhaseHeads(), plan.getPhaseRows(), plan.getPhaseMasked()))
       glue.extraSignatureWords.append({heads, rows, masked});
   }
+  if (backward)
+    glue.extraSignatureWords.assign(backward.asArrayRef().begin(),
+                                    backward.asArrayRef().end());
   if (options.exportFunctions)
     return glue.emitExported(
-        plan ? "mha_rt_launch_layer" : "mha_rt_launch",
+        plan       ? "mha_rt_launch_layer"
+        : backward ? "mha_rt_launch_backward"
+                   : "mha_rt_launch",
         [&](OpBuilder &eb) { return selectWork(eb, workType); });
   return success();
 }

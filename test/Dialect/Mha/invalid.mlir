@@ -1650,3 +1650,116 @@ func.func @linear_input_blocks_k(%x: tensor<1x8x12xf32>, %w: tensor<12x16xf32>) 
   %y = mha.linear %x, %w {head_dim = 8, live_input_blocks = array<i64: 0>} : tensor<1x8x12xf32>, tensor<12x16xf32> -> tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// mha.backward on a func.func (docs/language.md 7.1)
+//===----------------------------------------------------------------------===//
+
+// The backward recomputes the probabilities from lse: the forward must
+// return it.
+// expected-error @+1 {{'mha.backward' needs the forward to return lse (add return_lse to the mha.attention and return it)}}
+func.func @backward_without_lse(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> attributes {mha.backward} {
+  %o = mha.attention %q, %q, %q {causal}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>
+  return %o : tensor<2x4x16x64xf32>
+}
+
+// -----
+
+// lse computed but not returned: the caller could not pass it back.
+// expected-error @+1 {{'mha.backward' needs 'backward_lse_dropped' to return the output and lse of its mha.attention}}
+func.func @backward_lse_dropped(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %q, %q {return_lse}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
+  return %o : tensor<2x4x16x64xf32>
+}
+
+// -----
+
+// A unit attribute, nothing else.
+// expected-error @+1 {{'mha.backward' must be a unit attribute}}
+func.func @backward_not_unit(%q: tensor<2x4x16x64xf32>) -> (tensor<2x4x16x64xf32>, tensor<2x4x16xf32>) attributes {mha.backward = true} {
+  %o, %lse = mha.attention %q, %q, %q {return_lse}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
+  return %o, %lse : tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
+}
+
+// -----
+
+// Private functions are not exported, so neither is their backward.
+// expected-error @+1 {{'mha.backward' needs a public function definition: its gradients are exported as 'backward_private_backward'}}
+func.func private @backward_private(%q: tensor<2x4x16x64xf32>) -> (tensor<2x4x16x64xf32>, tensor<2x4x16xf32>) attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %q, %q {return_lse}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
+  return %o, %lse : tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
+}
+
+// -----
+
+// The differentiated attention must be the function's only one.
+// expected-error @+1 {{'mha.backward' differentiates the function's only mha.attention, but 'backward_two' has 2}}
+func.func @backward_two(%q: tensor<2x4x16x64xf32>) -> (tensor<2x4x16x64xf32>, tensor<2x4x16xf32>) attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %q, %q {return_lse}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
+  %o2, %lse2 = mha.attention %o, %q, %q {return_lse}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
+  return %o2, %lse2 : tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
+}
+
+// -----
+
+// A function without attention has nothing to differentiate.
+// expected-error @+1 {{'mha.backward' differentiates the function's only mha.attention, but 'backward_none' has 0}}
+func.func @backward_none(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> attributes {mha.backward} {
+  return %q : tensor<2x4x16x64xf32>
+}
+
+// -----
+
+// Layers have no backward yet.
+// expected-error @+1 {{'mha.backward' on a layer (mha.multi_head) is not yet supported}}
+func.func @backward_layer(%x: tensor<?x?x512xf32>, %wq: tensor<512x512xf32>,
+                          %wk: tensor<512x512xf32>, %wv: tensor<512x512xf32>,
+                          %wo: tensor<512x512xf32>) -> tensor<?x?x512xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8}
+       : tensor<?x?x512xf32>, tensor<512x512xf32>, tensor<512x512xf32>,
+         tensor<512x512xf32>, tensor<512x512xf32> -> tensor<?x?x512xf32>
+  return %y : tensor<?x?x512xf32>
+}
+
+// -----
+
+// The entropy gradient (dentropy) is not implemented yet.
+// expected-error @+1 {{'mha.backward' with return_entropy is not yet supported (the entropy gradient dentropy)}}
+func.func @backward_entropy(%q: tensor<2x4x16x64xf32>) -> (tensor<2x4x16x64xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>) attributes {mha.backward} {
+  %o, %lse, %h = mha.attention %q, %q, %q {return_lse, return_entropy}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>
+  return %o, %lse, %h : tensor<2x4x16x64xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>
+}
+
+// -----
+
+// Only func.func carries it.
+// expected-error @+1 {{'mha.backward' applies to a func.func}}
+module attributes {mha.backward} {
+}
+
+// -----
+
+// Dropout does not exist yet: an unknown attribute like any other.
+func.func @dropout_unknown(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> {
+  // expected-error @+1 {{unknown attribute 'dropout'}}
+  %o = mha.attention %q, %q, %q {dropout = array<f32: 0.1>}
+       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
+       -> tensor<2x4x16x64xf32>
+  return %o : tensor<2x4x16x64xf32>
+}

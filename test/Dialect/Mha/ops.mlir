@@ -513,3 +513,15 @@ func.func @expanded_layer_ops(%x: tensor<?x?x16xbf16>, %w: tensor<16x8xbf16>, %b
   %m = mha.merge_heads %h : tensor<?x2x?x8xf32> -> tensor<?x?x16xf32>
   return %m : tensor<?x?x16xf32>
 }
+
+// mha.backward on a function of one attention returning o and lse (the
+// training entry point, docs/language.md 7.1): kept as a unit attribute.
+// CHECK-LABEL: func.func @with_backward
+// CHECK-SAME: attributes {mha.backward}
+func.func @with_backward(%q: tensor<?x4x?x64xf32>, %k: tensor<?x2x?x64xf32>, %v: tensor<?x2x?x64xf32>)
+    -> (tensor<?x4x?x64xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %k, %v {causal, return_lse}
+       : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32>
+       -> tensor<?x4x?x64xf32>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x64xf32>, tensor<?x4x?xf32>
+}

@@ -57,11 +57,26 @@
 // NAME, default q), self-overlap, negative-threads; --corrupt-arg picks the
 // tensor (q, k, v, o, lse, probs, entropy).
 //
+// Backward mode (--backward, with --lse): calls NAME, then NAME_backward
+// on its o and lse with a seeded random dout, and checks dq, dk and dv
+// against the float64 reference of docs/language.md 6.7
+// (lib/Reference/AttentionBackward.cpp): ||grad - ref|| / ||ref|| below
+// 1e-4 (f32) or 2e-2 (f16/bf16) per gradient, exact zeros for pruned heads,
+// rows with no visible key and keys no row sees, and the same memory
+// contract (inputs, o and lse unchanged, every gradient element written,
+// nothing outside them, bit-identical results for --threads and
+// --thread-sweep). With --corrupt KIND --corrupt-arg NAME (q, k, v, o, lse,
+// dout, dq, dk, dv; kinds null-tensor, rank, dtype, shape-batch,
+// shape-heads, shape-dim, shape-lk-mismatch, stride-last, self-overlap,
+// negative-threads) the backward call must fail naming NAME_backward, the
+// argument and the dimension, and write nothing.
+//
 // Prints one line, PASS or FAIL (with details on the following lines), and
 // exits with 0 (pass), 1 (fail) or 2 (bad command line).
 //
 //===----------------------------------------------------------------------===//
 
+#include "mha/Reference/AttentionBackward.h"
 #include "mha/Reference/AttentionReference.h"
 #include "mha/runtime.h"
 
@@ -157,6 +172,8 @@ struct Options {
   std::vector<Injection> injections;
   // Error mode.
   std::string corrupt, corruptArg, aliasWith, expectStatus;
+  // --backward: then checks FN_backward after FN.
+  bool backward = false;
 };
 
 [[noreturn]] void usage(const std::string &msg) {
@@ -173,7 +190,7 @@ struct Options {
       "[--concurrent N "
       "[--distinct-inputs] [--repeat N]] [--thread-sweep N] [--verbose] "
       "[--corrupt KIND [--corrupt-arg NAME] [--alias-with NAME] "
-      "[--expect-status NAME]]\n");
+      "[--expect-status NAME]] [--backward]\n");
   std::exit(2);
 }
 
@@ -338,6 +355,8 @@ Options parseOptions(int argc, char **argv) {
       o.threadSweep = (int)integer(i);
     else if (a == "--verbose")
       o.verbose = true;
+    else if (a == "--backward")
+      o.backward = true;
     else if (a == "--corrupt")
       o.corrupt = value(i);
     else if (a == "--corrupt-arg")
@@ -555,6 +574,8 @@ struct Problem {
   std::vector<double> q, k, v;
   // Reference results.
   std::vector<double> o, lse, probs, ent;
+  // The reference's problem, for the backward.
+  mlir::mha::reference::AttentionProblem pr;
   std::vector<uint8_t> rowState, visible;
 };
 
@@ -618,6 +639,7 @@ void computeReference(Problem &p) {
   for (uint8_t a : p.alive)
     pr.headAlive.push_back(a != 0);
   ref::AttentionResult r = ref::computeAttention(pr, p.q, p.k, p.v);
+  p.pr = pr;
   p.o = std::move(r.output);
   p.lse = std::move(r.lse);
   p.probs = std::move(r.probs);
@@ -1090,6 +1112,338 @@ size_t tensorIndex(const Setup &s, const std::string &name) {
   usage("no tensor named '" + name + "' in this call");
 }
 
+//===----------------------------------------------------------------------===//
+// Backward mode
+//===----------------------------------------------------------------------===//
+
+using Fn10 = int32_t (*)(const DLTensor *, const DLTensor *, const DLTensor *,
+                         const DLTensor *, const DLTensor *, const DLTensor *,
+                         DLTensor *, DLTensor *, DLTensor *,
+                         const mha_options *);
+
+/// Checks NAME_backward after a successful forward call on `fwd` (q, k, v,
+/// then o, lse, ...).
+int runBackward(Problem &p, Library &lib, Setup &fwd, const std::string &head,
+                const mha_options &mopts) {
+  namespace ref = mlir::mha::reference;
+  const Options &opt = p.opt;
+  Checker c(p, lib);
+  std::string fnName = opt.fn + "_backward";
+  auto fn = (Fn10)dlsym(lib.handle, fnName.c_str());
+  if (!fn) {
+    c.fail("the library exports no function '" + fnName + "'");
+    return finish(c, head, " backward");
+  }
+  if (!opt.lse || fwd.outputs.size() < 2 || fwd.outputs[1]->name != "lse")
+    usage("--backward needs --lse (the forward must return lse)");
+  auto lastError = [&]() -> std::string {
+    if (!lib.lastError)
+      return "";
+    const char *m = lib.lastError();
+    return m ? m : "(null)";
+  };
+  // The forward, once, on one thread: its o and lse feed the backward.
+  {
+    std::vector<const DLTensor *> v;
+    for (auto &t : fwd.inputs)
+      v.push_back(&t->dl);
+    for (auto &t : fwd.outputs)
+      v.push_back(&t->dl);
+    mha_options o1 = mopts;
+    o1.num_threads = 1;
+    int32_t st = callFn(lib, v, &o1);
+    if (st != MHA_OK) {
+      c.fail(c.fmt("forward status %s: \"%s\"", statusName(st).c_str(),
+                   lastError().c_str()));
+      return finish(c, head, " backward");
+    }
+  }
+  int el = dtypeBytes(opt.dtype);
+  // dout: seeded random normal values rounded to the element type.
+  auto dout =
+      makeTensor("dout", opt.dtype, el, {p.B, p.Hq, p.Lq, p.Dv}, opt, 0);
+  dout->poison = inputPoison(dout->elem, dout->dtype);
+  dout->fillPoison();
+  std::vector<double> doutRef((size_t)dout->numel());
+  {
+    Rng rng(opt.seed * 7919 + 17);
+    int64_t idx[4];
+    for (int64_t e = 0; e < dout->numel(); ++e) {
+      int64_t rem = e;
+      for (int d = 3; d >= 0; --d) {
+        idx[d] = rem % dout->sizes[d];
+        rem /= dout->sizes[d];
+      }
+      doutRef[(size_t)e] = dout->store(dout->offset(idx), rng.normal());
+    }
+  }
+  auto makeGrads = [&]() {
+    std::vector<std::unique_ptr<Tensor>> g;
+    g.push_back(
+        makeTensor("dq", opt.dtype, el, {p.B, p.Hq, p.Lq, p.D}, opt, 0));
+    g.push_back(
+        makeTensor("dk", opt.dtype, el, {p.B, p.Hkv, p.Lk, p.D}, opt, 0));
+    g.push_back(
+        makeTensor("dv", opt.dtype, el, {p.B, p.Hkv, p.Lk, p.Dv}, opt, 0));
+    for (auto &t : g) {
+      t->poison = outputPoison(t->elem, t->dtype);
+      t->fillPoison();
+    }
+    return g;
+  };
+  std::vector<std::unique_ptr<Tensor>> grads = makeGrads();
+  std::vector<Tensor *> inputs = {fwd.inputs[0].get(),  fwd.inputs[1].get(),
+                                  fwd.inputs[2].get(),  fwd.outputs[0].get(),
+                                  fwd.outputs[1].get(), dout.get()};
+  std::vector<std::vector<uint8_t>> inputImages;
+  for (Tensor *t : inputs)
+    inputImages.push_back(t->snapshot());
+  auto ptrsOf = [&](std::vector<std::unique_ptr<Tensor>> &g) {
+    std::vector<DLTensor *> v;
+    for (Tensor *t : inputs)
+      v.push_back(&t->dl);
+    for (auto &t : g)
+      v.push_back(&t->dl);
+    return v;
+  };
+  auto call = [&](const std::vector<DLTensor *> &v, const mha_options *o) {
+    return fn(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], o);
+  };
+
+  //===------------------------------------------------------------------===//
+  // Error mode: the backward call with one bad argument.
+  //===------------------------------------------------------------------===//
+  if (!opt.corrupt.empty()) {
+    const std::string kind = opt.corrupt;
+    std::string arg = opt.corruptArg.empty() ? "dq" : opt.corruptArg;
+    std::vector<DLTensor *> ptrs = ptrsOf(grads);
+    std::vector<DLTensor> dls;
+    for (DLTensor *t : ptrs)
+      dls.push_back(*t);
+    static const char *names[] = {"q",    "k",  "v",  "o", "lse",
+                                  "dout", "dq", "dk", "dv"};
+    size_t ai = 0;
+    bool found = false;
+    for (size_t i = 0; i < 9; ++i)
+      if (kind != "negative-threads" && arg == names[i]) {
+        ai = i;
+        found = true;
+      }
+    if (!found && kind != "negative-threads")
+      usage("--corrupt-arg must name a backward tensor, not '" + arg + "'");
+    const Tensor &ten = ai < 6 ? *inputs[ai] : *grads[ai - 6];
+    DLTensor &d = dls[ai];
+    int64_t shape[4], strides[4];
+    std::memcpy(shape, ten.sizes, sizeof(shape));
+    std::memcpy(strides, ten.strides, sizeof(strides));
+    auto bump = [](int64_t &x) { x = x > 1 ? x - 1 : x + 1; };
+    bool wantDim = false, nullTensor = false;
+    mha_options eopts = mopts;
+    eopts.num_threads = opt.threads;
+    std::string expect;
+    if (kind == "null-tensor") {
+      nullTensor = true;
+      expect = "MHA_ERR_NULL_POINTER";
+    } else if (kind == "rank") {
+      d.ndim -= 1;
+      expect = "MHA_ERR_RANK";
+    } else if (kind == "dtype") {
+      d.dtype = d.dtype.bits == 32          ? dlType(DType::F16)
+                : d.dtype.code == kDLBfloat ? dlType(DType::F16)
+                                            : dlType(DType::BF16);
+      expect = "MHA_ERR_DTYPE";
+    } else if (kind == "shape-batch" || kind == "shape-heads" ||
+               kind == "shape-dim" || kind == "shape-lk-mismatch") {
+      int dim = kind == "shape-batch"   ? 0
+                : kind == "shape-heads" ? 1
+                : kind == "shape-dim"   ? ten.rank - 1
+                                        : 2;
+      bump(shape[dim]);
+      d.shape = shape;
+      wantDim = true;
+      expect = "MHA_ERR_SHAPE";
+    } else if (kind == "stride-last") {
+      strides[ten.rank - 1] = 2;
+      d.strides = strides;
+      wantDim = true;
+      expect = "MHA_ERR_LAYOUT";
+    } else if (kind == "self-overlap") {
+      strides[1] = 0;
+      d.strides = strides;
+      wantDim = true;
+      expect = "MHA_ERR_LAYOUT";
+    } else if (kind == "negative-threads") {
+      eopts.num_threads = -1;
+      arg = "num_threads";
+      expect = "MHA_ERR_INVALID_ARGUMENT";
+    } else {
+      usage("--corrupt " + kind + " is not supported with --backward");
+    }
+    int32_t expected =
+        parseStatus(opt.expectStatus.empty() ? expect : opt.expectStatus);
+    for (size_t i = 0; i < ptrs.size(); ++i)
+      ptrs[i] = &dls[i];
+    if (nullTensor)
+      ptrs[ai] = nullptr;
+    std::vector<std::vector<uint8_t>> outImages;
+    for (auto &t : grads)
+      outImages.push_back(t->snapshot());
+    int32_t st = call(ptrs, &eopts);
+    std::string msg = lastError();
+    if (st != expected)
+      c.fail(c.fmt("status %s, expected %s; mha_last_error: \"%s\"",
+                   statusName(st).c_str(), statusName(expected).c_str(),
+                   msg.c_str()));
+    if (msg.find(fnName) == std::string::npos)
+      c.fail("mha_last_error() does not name the function '" + fnName +
+             "': \"" + msg + "\"");
+    if (msg.find(arg == "num_threads" ? arg : "'" + arg + "'") ==
+        std::string::npos)
+      c.fail("mha_last_error() does not name '" + arg + "': \"" + msg + "\"");
+    if (wantDim && msg.find("dim") == std::string::npos)
+      c.fail("mha_last_error() does not name the dimension: \"" + msg + "\"");
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (grads[i]->snapshot() != outImages[i])
+        c.fail("a failed call wrote output '" + grads[i]->name + "'");
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i]->snapshot() != inputImages[i])
+        c.fail("a failed call modified input '" + inputs[i]->name + "'");
+    mha_options gopts = mopts;
+    gopts.num_threads = opt.threads;
+    st = call(ptrsOf(grads), &gopts);
+    if (st != MHA_OK)
+      c.fail(c.fmt("the valid call after the failed one returned %s: \"%s\"",
+                   statusName(st).c_str(), lastError().c_str()));
+    else if (!lastError().empty())
+      c.fail("mha_last_error() is not empty after a successful call");
+    return finish(c, head,
+                  " backward corrupt=" + kind + " arg=" + arg + " status=" +
+                      statusName(expected) + " msg=\"" + msg + "\"");
+  }
+
+  //===------------------------------------------------------------------===//
+  // Normal mode.
+  //===------------------------------------------------------------------===//
+  ref::AttentionGradients r =
+      ref::computeAttentionBackward(p.pr, p.q, p.k, p.v, doutRef);
+  // Keys some live row sees: elsewhere dk and dv must be exactly 0.
+  int64_t group = p.Hq / p.Hkv;
+  std::vector<uint8_t> keySeen((size_t)(p.B * p.Hkv * p.Lk), 0);
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t h = 0; h < p.Hq; ++h)
+      for (int64_t i = 0; i < p.Lq; ++i) {
+        size_t row = (size_t)((b * p.Hq + h) * p.Lq + i);
+        if (p.rowState[row] != kNormal)
+          continue;
+        for (int64_t j = 0; j < p.Lk; ++j)
+          if (p.visible[row * p.Lk + j])
+            keySeen[(size_t)((b * p.Hkv + h / group) * p.Lk + j)] = 1;
+      }
+  double tol = opt.tol >= 0 ? opt.tol : (opt.dtype == DType::F32 ? 1e-4 : 2e-2);
+  std::string errors;
+  // One gradient: every element written and finite, exact zeros where no
+  // pair contributes, the relative error of the whole tensor.
+  auto checkGrad = [&](const Tensor &t, const std::vector<double> &want,
+                       int64_t rowLen, auto mustBeZero) {
+    double err2 = 0, ref2 = 0;
+    int reported = 0, zeros = 0;
+    int64_t H = t.sizes[1], L = t.sizes[2];
+    for (int64_t b = 0; b < p.B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t l = 0; l < L; ++l) {
+          size_t row = (size_t)((b * H + h) * L + l);
+          bool zero = mustBeZero(b, h, l);
+          for (int64_t d = 0; d < rowLen; ++d) {
+            int64_t off = t.offset4(b, h, l, d);
+            double val = t.load(off), w = want[row * rowLen + d];
+            Checker::Verdict verdict =
+                c.checkValue(t, off, c.idx4(b, h, l, d), val, w, reported);
+            if (verdict != Checker::Verdict::Compare)
+              continue;
+            if (zero && val != 0 && zeros++ < 4)
+              c.fail(c.fmt("%s%s is %g but must be exactly 0 (no visible "
+                           "pair of a live head)",
+                           t.name.c_str(), c.idx4(b, h, l, d).c_str(), val));
+            err2 += (val - w) * (val - w);
+            ref2 += w * w;
+          }
+        }
+    double rel = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+    if (!(rel < tol))
+      c.fail(c.fmt("%s: relative error %.3g exceeds %.3g", t.name.c_str(), rel,
+                   tol));
+    c.maxRelErr = std::max(c.maxRelErr, rel);
+    errors += c.fmt(" err_%s=%.3g", t.name.c_str(), rel);
+  };
+  auto checkAll = [&](std::vector<std::unique_ptr<Tensor>> &g) {
+    checkGrad(*g[0], r.dQuery, p.D, [&](int64_t b, int64_t h, int64_t i) {
+      return p.rowState[(size_t)((b * p.Hq + h) * p.Lq + i)] != kNormal;
+    });
+    auto unseen = [&](int64_t b, int64_t h, int64_t j) {
+      return !keySeen[(size_t)((b * p.Hkv + h) * p.Lk + j)];
+    };
+    checkGrad(*g[1], r.dKey, p.D, unseen);
+    checkGrad(*g[2], r.dValue, p.Dv, unseen);
+  };
+
+  std::vector<std::vector<uint8_t>> poisoned;
+  for (auto &t : grads)
+    poisoned.push_back(t->snapshot());
+  mha_options o1 = mopts;
+  o1.num_threads = 1;
+  int32_t st = call(ptrsOf(grads), &o1);
+  if (st != MHA_OK) {
+    c.fail(c.fmt("status %s: \"%s\"", statusName(st).c_str(),
+                 lastError().c_str()));
+    return finish(c, head, " backward");
+  }
+  if (!lastError().empty())
+    c.fail("mha_last_error() is not empty after a successful call: \"" +
+           lastError() + "\"");
+  for (size_t i = 0; i < grads.size(); ++i)
+    c.checkUntouched(*grads[i], poisoned[i]);
+  checkAll(grads);
+  std::vector<std::vector<uint8_t>> result1;
+  for (auto &t : grads)
+    result1.push_back(t->snapshot());
+  // Bit-identical for other thread counts and NULL options.
+  auto again = [&](const mha_options *o, const std::string &what) {
+    for (auto &t : grads)
+      t->fillPoison();
+    int32_t s2 = call(ptrsOf(grads), o);
+    if (s2 != MHA_OK) {
+      c.fail(c.fmt("status %s with %s: \"%s\"", statusName(s2).c_str(),
+                   what.c_str(), lastError().c_str()));
+      return;
+    }
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (grads[i]->snapshot() != result1[i])
+        c.fail(c.fmt("output '%s' with %s differs from the 1-thread result",
+                     grads[i]->name.c_str(), what.c_str()));
+  };
+  mha_options on = mopts;
+  on.num_threads = opt.threads;
+  auto t0 = std::chrono::steady_clock::now();
+  again(&on, c.fmt("num_threads=%d", opt.threads));
+  double ms = std::chrono::duration<double, std::milli>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+  if (opt.runtimeHeadMask.empty())
+    again(nullptr, "NULL options");
+  for (int t = 1; t <= opt.threadSweep; ++t) {
+    mha_options ot = mopts;
+    ot.num_threads = t;
+    again(&ot, c.fmt("num_threads=%d", t));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i]->snapshot() != inputImages[i])
+      c.fail("the backward call modified input '" + inputs[i]->name +
+             "' (or its guard region)");
+  return finish(c, head,
+                c.fmt(" backward threads=%d time_ms=%.3f", opt.threads, ms) +
+                    errors);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -1287,6 +1641,9 @@ int main(int argc, char **argv) {
   std::memset(&mopts, 0, sizeof(mopts));
   mopts.head_mask =
       opt.runtimeHeadMask.empty() ? nullptr : p.runtimeMask.data();
+
+  if (opt.backward)
+    return runBackward(p, lib, s, head, mopts);
 
   //===--------------------------------------------------------------------===//
   // Error mode: one bad argument, the exact status, a message naming it, and

@@ -10,6 +10,8 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -88,5 +90,63 @@ GpuLaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (sm90aKernel && sm90aKernel.getModule() == kernel.getModule())
     return emitError() << "the sm90a kernel needs a module of its own "
                        << "(compiled for sm_90a only)";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// mha.backward on a func.func
+//===----------------------------------------------------------------------===//
+
+LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attr) {
+  if (attr.getName() != kBackwardAttrName)
+    return success();
+  if (!isa<UnitAttr>(attr.getValue()))
+    return op->emitError() << "'mha.backward' must be a unit attribute";
+  auto func = dyn_cast<FunctionOpInterface>(op);
+  if (!func || op->getName().getStringRef() != "func.func")
+    return op->emitError() << "'mha.backward' applies to a func.func";
+  StringRef name = SymbolTable::getSymbolName(op).getValue();
+  if (func.isExternal() ||
+      SymbolTable::getSymbolVisibility(op) != SymbolTable::Visibility::Public)
+    return op->emitError() << "'mha.backward' needs a public function "
+                           << "definition: its gradients are exported as '"
+                           << name << "_backward'";
+  SmallVector<AttentionOp> attentions;
+  bool layer = false;
+  op->walk([&](Operation *inner) {
+    if (auto a = dyn_cast<AttentionOp>(inner))
+      attentions.push_back(a);
+    layer |= isa<MultiHeadOp>(inner);
+  });
+  if (layer)
+    return op->emitError() << "'mha.backward' on a layer (mha.multi_head) "
+                           << "is not yet supported: only functions of one "
+                           << "mha.attention have a backward";
+  if (attentions.size() != 1)
+    return op->emitError() << "'mha.backward' differentiates the function's "
+                           << "only mha.attention, but '" << name << "' has "
+                           << attentions.size();
+  AttentionOp attention = attentions.front();
+  if (!attention.getReturnLse())
+    return op->emitError()
+           << "'mha.backward' needs the forward to return lse (add "
+           << "return_lse to the mha.attention and return it): the backward "
+           << "recomputes the probabilities from o and lse";
+  if (attention.getReturnEntropy())
+    return op->emitError() << "'mha.backward' with return_entropy is not yet "
+                           << "supported (the entropy gradient dentropy)";
+  // o and lse must be results of the function: the caller passes them back.
+  Block &body = func.getFunctionBody().front();
+  Operation *terminator = body.empty() ? nullptr : &body.back();
+  auto returns = [&](unsigned result) {
+    return terminator && result < attention->getNumResults() &&
+           llvm::is_contained(terminator->getOperands(),
+                              attention->getResult(result));
+  };
+  if (!returns(0) || !returns(1))
+    return op->emitError() << "'mha.backward' needs '" << name
+                           << "' to return the output and lse of its "
+                           << "mha.attention";
   return success();
 }

@@ -168,6 +168,42 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
   ];
 }
 
+def MhaTileBackwardPass : Pass<"mha-tile-backward", "ModuleOp"> {
+  let summary = "Work-item kernels of <name>_backward for mha.backward functions";
+  let description = [{
+    For every public `func.func` marked `mha.backward` (one `mha.attention`
+    returning `o` and `lse`), adds the kernel `<name>_backward__kernel` of
+    the exported gradient function (docs/language.md, 7.1 and 6.7), beside
+    the forward (which `mha-tile` then tiles as usual). Its work items come
+    in two independent grids, run as one by `mha_rt_launch_backward`:
+
+    - phase 0, item (b, g, t): dk and dv of key tile t of KV head g, summed
+      in stack scratch over the query rows of every query head of the group
+      that can see the tile (query tiles outside the tile's reach, found
+      with the forward's key ranges, are skipped);
+    - phase 1, item (b, h, t): dq of query tile t of head h over the keys
+      each row can see (the forward's key ranges).
+
+    Both recompute the scores from q and k and the probabilities from lse
+    (P = exp(s - lse)), with D_i = dout_i . o_i per row. Every gradient
+    element is written by one item, in a fixed order: no atomics, and the
+    same bytes for any thread count. Pruned heads, rows with no visible key
+    and keys no row sees get exact zeros. The kernel carries
+    `#mha.entry_point` and `mha.backward_grid = array<i64: Hkv, C, 1>`.
+  }];
+  let options = [
+    Option<"rowsPerItem", "rows", "int64_t", /*default=*/"64",
+           "Query rows per dq work item (and per visibility test of a key item)">,
+    Option<"keysPerItem", "cols", "int64_t", /*default=*/"64",
+           "Keys per dk/dv work item (at most what the scratch budget allows)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 def MhaApproximateMathPass : Pass<"mha-approximate-math"> {
   let summary = "Replace exp2, log2 and tanh by polynomials (no libm calls)";
   let description = [{

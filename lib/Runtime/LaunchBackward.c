@@ -1,0 +1,130 @@
+//===- LaunchBackward.c - Running a backward function's grids -----*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// mha_rt_launch_backward, the entry point of generated `<name>_backward`
+// functions (see mha/Runtime/KernelAbi.h): the same checks as mha_rt_launch,
+// then one parallel loop over two independent grids, the key items (dk and
+// dv of one key tile of one KV head) and the query items (dq of one query
+// tile of one head). Every gradient element is written by exactly one item,
+// which sums in a fixed order: the results are the same bytes for every
+// thread count, without atomics. It knows nothing about the math.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CallCheck.h"
+#include "Status.h"
+#include "ThreadPool.h"
+
+#include "mha/Runtime/KernelAbi.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct backward_grid {
+  mha_layer_work_fn work;
+  void **descriptors;
+  const uint8_t *head_alive;
+  int64_t batch;
+  int64_t kv_heads, key_tiles, key_items;
+  int64_t heads, query_tiles;
+} backward_grid;
+
+static void run_item(void *ctx, int64_t item) {
+  const backward_grid *g = (const backward_grid *)ctx;
+  if (item < g->key_items) {
+    int64_t per_tile = g->batch * g->kv_heads;
+    int64_t t = item / per_tile, rest = item % per_tile;
+    g->work(g->descriptors, 0, rest / g->kv_heads, rest % g->kv_heads, t,
+            g->head_alive);
+    return;
+  }
+  item -= g->key_items;
+  int64_t per_tile = g->batch * g->heads;
+  // Last tile first, as in Launch.c: under a causal mask they cost most.
+  int64_t t = g->query_tiles - 1 - item / per_tile, rest = item % per_tile;
+  g->work(g->descriptors, 1, rest / g->heads, rest % g->heads, t,
+          g->head_alive);
+}
+
+static int mul_overflows(int64_t a, int64_t b, int64_t c, int64_t *out) {
+  return __builtin_mul_overflow(a, b, out) ||
+         __builtin_mul_overflow(*out, c, out);
+}
+
+MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
+                                             const char *name,
+                                             const char *const *arg_names,
+                                             const DLTensor *const *tensors,
+                                             const mha_options *options,
+                                             mha_layer_work_fn work) {
+  mha_rt_checked_call c;
+  int32_t status =
+      mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCPU,
+                        work ? NULL : "no work function", &c);
+  if (status != MHA_OK)
+    return status;
+  const int64_t *words = mha_rt_tensor_sig(signature, c.num_tensors);
+  int64_t kv_heads = words[MHA_SIG_BACKWARD_KV_HEADS];
+  int64_t keys = words[MHA_SIG_BACKWARD_KEYS_PER_ITEM];
+  int64_t key_tensor = words[MHA_SIG_BACKWARD_KEY_TENSOR];
+  int64_t rows = signature[MHA_SIG_ROWS_PER_ITEM];
+  if (kv_heads < 1 || keys < 1 || rows < 1 || key_tensor < 0 ||
+      key_tensor >= c.num_tensors)
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: the signature's backward section is malformed", c.name);
+  int64_t lk = c.memrefs[key_tensor].dims[2], lq = c.rows;
+  backward_grid g;
+  memset(&g, 0, sizeof(g));
+  g.work = work;
+  g.batch = c.batch;
+  g.kv_heads = kv_heads;
+  g.key_tiles = lk / keys + (lk % keys != 0);
+  g.heads = c.heads;
+  g.query_tiles = lq / rows + (lq % rows != 0);
+  int64_t query_items, num_items;
+  if (mul_overflows(g.batch, g.kv_heads, g.key_tiles, &g.key_items) ||
+      mul_overflows(g.batch, g.heads, g.query_tiles, &query_items) ||
+      __builtin_add_overflow(g.key_items, query_items, &num_items))
+    MHA_RT_FAIL(MHA_ERR_SHAPE,
+                "%s: the backward's work grids have more items than int64 "
+                "can count",
+                c.name);
+  if (num_items == 0) {
+    mha_rt_clear_error();
+    return MHA_OK;
+  }
+
+  // The runtime head mask as a rank-1 i8 memref [Hq].
+  uint8_t *alive = (uint8_t *)malloc((size_t)g.heads + 1);
+  if (!alive)
+    MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+                "%s: could not allocate the %" PRId64 "-byte head mask", c.name,
+                g.heads);
+  const uint8_t *mask = options ? options->head_mask : NULL;
+  for (int64_t h = 0; h < g.heads; ++h)
+    alive[h] = mask ? (mask[h] != 0) : 1;
+  mha_rt_memref alive_memref;
+  memset(&alive_memref, 0, sizeof(alive_memref));
+  alive_memref.allocated = alive_memref.aligned = alive;
+  alive_memref.offset = 0;
+  alive_memref.dims[0] = g.heads; // size
+  alive_memref.dims[1] = 1;       // stride
+
+  void *descriptors[MHA_RT_MAX_TENSORS + 1];
+  for (int i = 0; i < c.num_tensors; ++i)
+    descriptors[i] = &c.memrefs[i];
+  descriptors[c.num_tensors] = &alive_memref;
+  g.descriptors = descriptors;
+  g.head_alive = alive;
+
+  int num_threads = options ? options->num_threads : 0;
+  int error = mha_rt_parallel_for(num_items, num_threads, run_item, &g);
+  free(alive);
+  if (error)
+    return mha_rt_fail_no_worker(c.name, error);
+  mha_rt_clear_error();
+  return MHA_OK;
+}
