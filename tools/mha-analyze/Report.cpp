@@ -10,8 +10,9 @@
 
 using namespace mlir::mha::analysis;
 
-static llvm::Error writeFile(const std::string &path,
-                             llvm::function_ref<void(llvm::raw_ostream &)> body) {
+static llvm::Error
+writeFile(const std::string &path,
+          llvm::function_ref<void(llvm::raw_ostream &)> body) {
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec);
   if (ec)
@@ -25,9 +26,8 @@ static llvm::Error writeFile(const std::string &path,
   return llvm::Error::success();
 }
 
-llvm::Error
-mlir::mha::analysis::writeMetricsJson(const std::string &path,
-                                      const FunctionAnalysis &a) {
+llvm::Error mlir::mha::analysis::writeMetricsJson(const std::string &path,
+                                                  const FunctionAnalysis &a) {
   return writeFile(path, [&](llvm::raw_ostream &os) {
     llvm::json::OStream j(os, 2);
     j.object([&] {
@@ -52,12 +52,27 @@ mlir::mha::analysis::writeMetricsJson(const std::string &path,
         j.attribute("head_block", a.headFactor);
         j.attribute("grid_block", a.gridFactor);
       });
+      j.attributeObject("gradient", [&] {
+        j.attribute("of", a.gradientOf);
+        j.attribute("source", a.gradientSource);
+        j.attribute("proxy_file", a.gradientFile.empty()
+                                      ? llvm::json::Value(nullptr)
+                                      : llvm::json::Value(a.gradientFile));
+        j.attribute("grad_importance",
+                    "mean over batch elements b of |sum over b's rows and "
+                    "columns of dL/dOut * dOut/dgate_h|");
+        j.attribute("grad_importance_normalized",
+                    "grad_importance / its L2 norm over the heads");
+      });
       j.attributeArray("heads", [&] {
         for (const HeadMetrics &m : a.heads) {
           j.object([&] {
             j.attribute("head", m.head);
             j.attribute("entropy", m.entropy);
             j.attribute("importance", m.importance);
+            j.attribute("grad_importance", a.gradImportance[m.head]);
+            j.attribute("grad_importance_normalized",
+                        a.gradImportanceNormalized[m.head]);
             j.attribute("max_correlation",
                         m.maxCorrelation ? llvm::json::Value(*m.maxCorrelation)
                                          : llvm::json::Value(nullptr));
@@ -125,29 +140,39 @@ mlir::mha::analysis::writeFunctionReport(const std::string &path,
     os << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<title>"
        << "mha-analyze: " << escapeHtml(a.name) << "</title>\n"
        << kStyle << "</head><body>\n";
-    os << "<h1>" << escapeHtml(a.name) << "</h1>\n<p>"
-       << escapeHtml(a.variant) << ", " << a.elementType
+    os << "<h1>" << escapeHtml(a.name) << "</h1>\n<p>" << escapeHtml(a.variant)
+       << ", " << a.elementType
        << llvm::formatv(", B={0} Hq={1} Hkv={2} Lq={3} Lk={4} D={5} Dv={6}",
-                        a.batch, a.queryHeads, a.kvHeads, a.queryLen,
-                        a.keyLen, a.headDim, a.valueDim)
+                        a.batch, a.queryHeads, a.kvHeads, a.queryLen, a.keyLen,
+                        a.headDim, a.valueDim)
        << "; inputs: " << escapeHtml(a.inputs) << ".</p>\n";
     os << "<h2>Metrics</h2>\n<table>\n<tr><th>head</th><th>kv head</th>"
           "<th>window left/right</th><th>pruned</th><th>entropy (nats)</th>"
-          "<th>importance</th><th></th><th>max correlation</th>"
+          "<th>importance</th><th></th><th>grad importance</th>"
+          "<th>normalised</th><th></th><th>max correlation</th>"
           "<th>most similar head</th><th>mean distance</th></tr>\n";
     double maxImportance = 0.0;
     for (const HeadMetrics &m : a.heads)
       maxImportance = std::max(maxImportance, m.importance);
+    double maxGrad = 0.0;
+    for (double g : a.gradImportanceNormalized)
+      maxGrad = std::max(maxGrad, g);
     for (const HeadMetrics &m : a.heads) {
       double bar = maxImportance > 0 ? 100.0 * m.importance / maxImportance : 0;
       os << llvm::formatv(
           "<tr><td><a href=\"head_{0}.png\">{0}</a></td><td>{1}</td>"
           "<td>{2} / {3}</td><td>{4}</td><td>{5:f4}</td><td>{6:f4}</td>"
-          "<td class=\"bar\"><span style=\"width: {7:f0}%\"></span></td>"
-          "<td>{8}</td><td>{9}</td><td>{10:f1}</td></tr>\n",
+          "<td class=\"bar\"><span style=\"width: {7:f0}%\"></span></td>",
           m.head, a.kvHead[m.head], formatWindow(a.windowLeft[m.head]),
-          formatWindow(a.windowRight[m.head]),
-          a.pruned[m.head] ? "yes" : "", m.entropy, m.importance, bar,
+          formatWindow(a.windowRight[m.head]), a.pruned[m.head] ? "yes" : "",
+          m.entropy, m.importance, bar);
+      double grad = a.gradImportanceNormalized[m.head];
+      double gradBar = maxGrad > 0 ? 100.0 * grad / maxGrad : 0;
+      os << llvm::formatv(
+          "<td>{0:e3}</td><td>{1:f4}</td>"
+          "<td class=\"bar\"><span style=\"width: {2:f0}%\"></span></td>"
+          "<td>{3}</td><td>{4}</td><td>{5:f1}</td></tr>\n",
+          a.gradImportance[m.head], grad, gradBar,
           m.maxCorrelation ? llvm::formatv("{0:f4}", *m.maxCorrelation).str()
                            : std::string("-"),
           m.mostSimilarHead ? std::to_string(*m.mostSimilarHead)
@@ -158,7 +183,15 @@ mlir::mha::analysis::writeFunctionReport(const std::string &path,
     os << "<p class=\"note\"><b>entropy</b>: mean Shannon entropy of the "
           "rows that see at least one key, all batches (ln Lk for a uniform "
           "row). <b>importance</b>: ||o - o<sub>without h</sub>|| / ||o||, "
-          "head h ablated through the runtime head mask. <b>max "
+          "head h ablated through the runtime head mask. <b>grad "
+          "importance</b> (Michel et al. 2019): mean over batch elements of "
+          "|dL/d&xi;<sub>h</sub>| at &xi; = 1 for a gate &xi;<sub>h</sub> on "
+          "head h's output, with dL/dOut from "
+       << escapeHtml(a.gradientSource)
+       << (a.gradientFile.empty() ? std::string()
+                                  : " (written to <a href=\"" + a.gradientFile +
+                                        "\">" + a.gradientFile + "</a>)")
+       << "; <b>normalised</b>: divided by its L2 norm over the heads. <b>max "
           "correlation</b>: the largest Pearson correlation of the head's "
           "probabilities with another head's. <b>mean distance</b>: mean of "
           "sum<sub>j</sub> p<sub>ij</sub> |i + Lk - Lq - j| over rows.</p>\n";

@@ -27,6 +27,12 @@ struct FunctionAnalysis {
   std::vector<int64_t> kvHead, windowLeft, windowRight;
   std::vector<bool> pruned;
   std::vector<HeadMetrics> heads;
+  /// Per head: the gradient importance of GradImportance.h, raw and divided
+  /// by its L2 norm over the heads; where dL/dOut came from (a path or the
+  /// proxy loss) and, for the proxy, the file it was written to; the
+  /// output it is the gradient of ("o", or "y" for a layer).
+  std::vector<double> gradImportance, gradImportanceNormalized;
+  std::string gradientSource, gradientFile, gradientOf;
   /// Queries/keys per cell side of head_<h>.png and of heatmaps.png.
   int64_t headFactor = 1, gridFactor = 1;
   /// The lowest probability of the colour scale.

@@ -18,10 +18,12 @@
 // linking them): heatmaps.png, head_<h>.png, metrics.json and report.html.
 // An mha.multi_head function (a layer) gets return_probs and return_entropy
 // on the layer, reads x.npy, wq.npy, ..., bo.npy, and its importance is the
-// change of the layer output y.
+// change of the layer output y. Each head also gets the gradient importance
+// of GradImportance.h from DIR/dout.npy (a layer: dy.npy) or a proxy loss.
 //
 //===----------------------------------------------------------------------===//
 
+#include "GradImportance.h"
 #include "Heatmaps.h"
 #include "Report.h"
 
@@ -374,6 +376,59 @@ struct Library {
   }
 };
 
+std::string proxyFileName(bool layer) {
+  return layer ? "proxy_dy.npy" : "proxy_dout.npy";
+}
+
+/// dL/dOut for the gradient importance: <--inputs>/dout.npy (a layer:
+/// dy.npy) when it exists, else the proxy, also written to `dir`.
+std::optional<std::string> getOutputGradient(const std::string &name,
+                                             bool layer,
+                                             const std::vector<int64_t> &shape,
+                                             StringRef dir,
+                                             OutputGradient &gradient) {
+  SmallString<256> path(inputsDir);
+  llvm::sys::path::append(path, layer ? "dy.npy" : "dout.npy");
+  if (!inputsDir.empty() && llvm::sys::fs::exists(path)) {
+    std::string what =
+        layer ? "the output y [B, L, d] of layer '" + name + "'"
+              : "the attention output o [B, Hq, Lq, Dv] of '" + name + "'";
+    return readOutputGradient(std::string(path), shape, what, gradient);
+  }
+  gradient = makeProxyGradient(shape, seed, layer ? "y" : "o");
+  SmallString<256> proxyPath(dir);
+  llvm::sys::path::append(proxyPath, proxyFileName(layer));
+  std::string error;
+  if (!writeProxyGradient(std::string(proxyPath), shape, gradient, error))
+    return error;
+  return std::nullopt;
+}
+
+/// The ablation and gradient importance of every head; `ablate` returns
+/// the output with the given head mask in its second argument.
+std::optional<std::string> computeImportance(
+    const std::vector<double> &output, const OutputGradient &gradient,
+    int64_t batch,
+    llvm::function_ref<std::optional<std::string>(const uint8_t *,
+                                                  std::vector<double> &)>
+        ablate,
+    FunctionAnalysis &a) {
+  size_t heads = a.heads.size();
+  a.gradImportance.assign(heads, 0.0);
+  for (size_t h = 0; h < heads; ++h) {
+    std::vector<uint8_t> mask(heads, 1);
+    mask[h] = 0;
+    std::vector<double> without;
+    if (auto error = ablate(mask.data(), without))
+      return error;
+    a.heads[h].importance = relativeChange(output, without);
+    a.gradImportance[h] =
+        computeGateImportance(gradient.values, output, without, batch);
+  }
+  a.gradImportanceNormalized = normalizeImportance(a.gradImportance);
+  return std::nullopt;
+}
+
 /// Analyses one function; writes its files into `dir`.
 std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
                                    StringRef dir, FunctionAnalysis &a) {
@@ -453,17 +508,30 @@ std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
     return error;
   a.heads = computePatternMetrics(sizes, probs.f32Data(), entropy.f32Data());
 
-  // Importance: the output with each head ablated by the runtime mask.
-  std::vector<double> output = o.load();
+  // Importance: the output with each head ablated by the runtime mask. The
+  // gradient importance reuses those runs: the output is linear in a gate on
+  // head h, so dOut/dxi_h = Out - Out_without_h exactly (GradImportance.h).
+  // That is the compiled kernel's own per-head contribution (element type,
+  // RoPE, sharing and pruning as compiled) at no extra call; the float64
+  // layer reference stays the tests' independent check.
+  OutputGradient gradient;
+  if (auto error = getOutputGradient(name, layer, outputShape, dir, gradient))
+    return error;
+  a.gradientSource = gradient.source;
+  a.gradientOf = layer ? "y" : "o";
+  if (gradient.proxy)
+    a.gradientFile = proxyFileName(layer);
   HostTensor ablated(o.kind, o.shape), scratchProbs(probs.kind, probs.shape),
       scratchEntropy(entropy.kind, entropy.shape);
-  for (int64_t h = 0; h < pr.queryHeads; ++h) {
-    std::vector<uint8_t> mask(pr.queryHeads, 1);
-    mask[h] = 0;
-    if (auto error = call(ablated, scratchProbs, scratchEntropy, mask.data()))
-      return error;
-    a.heads[h].importance = relativeChange(output, ablated.load());
-  }
+  if (auto error = computeImportance(
+          o.load(), gradient, pr.batch,
+          [&](const uint8_t *mask, std::vector<double> &without) {
+            auto error = call(ablated, scratchProbs, scratchEntropy, mask);
+            without = ablated.load();
+            return error;
+          },
+          a))
+    return error;
 
   // Pictures of batch element 0.
   std::vector<Heatmap> grid;

@@ -10,13 +10,21 @@
 //       writes DIR/q.npy, k.npy, v.npy: random normal inputs of F (f32 for
 //       f32 and bf16 specs, f16 for f16 specs).
 //   mha-analyze-check npy FILE --dtype f32|f16|f64 --shape 1,4,24,16
-//       writes one random normal .npy file (for the error tests).
+//                     [--fill X]
+//       writes one random normal .npy file (for the error tests), or one
+//       with every element X.
 //   mha-analyze-check metrics SPEC --function F --inputs DIR --metrics JSON
+//                     [--grad FILE]
 //       recomputes every head's metrics with the float64 reference
 //       (lib/Reference: probabilities, entropies, outputs with each head
 //       pruned) straight from the definitions, and compares them with
 //       mha-analyze's metrics.json. Prints one line per head; exits 1 on a
-//       mismatch.
+//       mismatch. With --grad (dL/do, or dL/dy for a layer), also the
+//       gradient importance of Michel et al.: per batch element b the gate
+//       derivative sum dout[b,h] * o[b,h] (a layer: sum (dy[b] Wo_h^T) *
+//       o_h[b], with o_h head h's attention output inside the layer), its
+//       absolute value averaged over b, and that divided by its L2 norm
+//       over the heads; one more line per head.
 //   mha-analyze-check png FILE WIDTH HEIGHT
 //       decodes FILE with Cairo and checks its size.
 //
@@ -39,6 +47,7 @@
 #include <cairo.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 
@@ -184,6 +193,83 @@ std::vector<double> readInput(const std::string &dir, const std::string &name,
     values = rounded.store(values);
   }
   return values;
+}
+
+/// A gradient file (<f2, <f4 or <f8) as float64 values.
+std::vector<double> readGradient(const std::string &path) {
+  NpyArray array;
+  std::string error;
+  if (!readNpy(path, array, error)) {
+    llvm::errs() << "mha-analyze-check: " << error << "\n";
+    std::exit(2);
+  }
+  std::vector<double> values(array.numElements());
+  if (array.descr == "<f8") {
+    std::memcpy(values.data(), array.data.data(), values.size() * 8);
+    return values;
+  }
+  HostTensor t(array.descr == "<f2" ? ElementKind::f16 : ElementKind::f32,
+               array.shape);
+  t.bytes = array.data;
+  return t.load();
+}
+
+/// The gate derivatives dL/dxi_h of batch element b straight from the
+/// definition: o (per head) and, for a layer, Wo [Hq*D, d] from `wo`.
+double gateDerivative(const AttentionProblem &pr, const AttentionResult &ref,
+                      const std::vector<double> &grad,
+                      const std::vector<double> *wo, int64_t modelDim,
+                      int64_t b, int64_t h) {
+  const int64_t H = pr.queryHeads, L = pr.queryLen, Dv = pr.valueDim;
+  double g = 0.0;
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t i = 0; i < Dv; ++i) {
+      double o = ref.output[((b * H + h) * L + l) * Dv + i];
+      if (!wo) {
+        g += grad[((b * H + h) * L + l) * Dv + i] * o;
+        continue;
+      }
+      for (int64_t c = 0; c < modelDim; ++c)
+        g += grad[(b * L + l) * modelDim + c] * o *
+             (*wo)[(h * Dv + i) * modelDim + c];
+    }
+  return g;
+}
+
+/// Checks grad_importance and grad_importance_normalized of every head.
+bool checkGradImportance(const AttentionProblem &pr, const AttentionResult &ref,
+                         const std::vector<double> *wo, int64_t modelDim,
+                         const std::string &gradPath, ElementKind kind,
+                         const llvm::json::Array &heads) {
+  std::vector<double> grad = readGradient(gradPath);
+  const int64_t H = pr.queryHeads, B = pr.batch;
+  std::vector<double> expected(H, 0.0);
+  double norm = 0.0;
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t b = 0; b < B; ++b)
+      expected[h] +=
+          std::abs(gateDerivative(pr, ref, grad, wo, modelDim, b, h)) / B;
+    norm += expected[h] * expected[h];
+  }
+  norm = std::sqrt(norm);
+  double tol = kind == ElementKind::f32 ? 1e-4 : 1e-2;
+  bool allOk = true;
+  for (int64_t h = 0; h < H; ++h) {
+    const llvm::json::Object *m = heads[h].getAsObject();
+    double got = m->getNumber("grad_importance").value_or(NAN);
+    double gotNorm = m->getNumber("grad_importance_normalized").value_or(NAN);
+    double want = expected[h], wantNorm = norm > 0 ? want / norm : 0.0;
+    bool ok = std::abs(got - want) <= tol * norm &&
+              std::abs(gotNorm - wantNorm) <= tol &&
+              (pr.headAlive[h] || (got == 0.0 && gotNorm == 0.0));
+    llvm::outs() << llvm::formatv("head {0} gradient: grad_importance {1:f4} "
+                                  "normalized {2:f4}: {3}\n",
+                                  h, want, wantNorm, ok ? "ok" : "FAIL");
+    if (!ok)
+      llvm::outs() << llvm::formatv("  got {0} and {1}\n", got, gotNorm);
+    allOk &= ok;
+  }
+  return allOk;
 }
 
 int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
@@ -402,6 +488,9 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
       llvm::outs() << "  " << p << "\n";
     allOk &= problems.empty();
   }
+  if (flags.count("grad"))
+    allOk &= checkGradImportance(pr, ref, spec.layer ? &lt.wo : nullptr,
+                                 lp.modelDim, flags["grad"], kind, *heads);
   return allOk ? 0 : 1;
 }
 
@@ -447,8 +536,10 @@ int main(int argc, char **argv) {
       n *= shape.back();
     }
     std::mt19937 rng(7);
-    return writeArray(argv[2], flags["dtype"], shape, randomNormal(n, rng)) ? 0
-                                                                            : 1;
+    std::vector<double> values = randomNormal(n, rng);
+    if (flags.count("fill"))
+      values.assign(n, std::stod(flags["fill"]));
+    return writeArray(argv[2], flags["dtype"], shape, values) ? 0 : 1;
   }
   Spec spec;
   if (!loadSpec(argv[2], flags["function"], spec))
