@@ -45,6 +45,8 @@ def Mha_RoleGradOutput : I32EnumAttrCase<"grad_output", 19>;
 def Mha_RoleGradQuery : I32EnumAttrCase<"grad_query", 20>;
 def Mha_RoleGradKey : I32EnumAttrCase<"grad_key", 21>;
 def Mha_RoleGradValue : I32EnumAttrCase<"grad_value", 22>;
+// dentropy: the gradient of the forward's entropy, read.
+def Mha_RoleGradEntropy : I32EnumAttrCase<"grad_entropy", 23>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -55,7 +57,7 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleQueryBias, Mha_RoleKeyBias, Mha_RoleValueBias, Mha_RoleOutBias,
      Mha_RoleLayerOutput, Mha_RoleSavedOutput, Mha_RoleSavedLse,
      Mha_RoleGradOutput, Mha_RoleGradQuery, Mha_RoleGradKey,
-     Mha_RoleGradValue]> {
+     Mha_RoleGradValue, Mha_RoleGradEntropy]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

@@ -24,6 +24,7 @@ defvar Mha_AttentionVariantAttrs = (ins
   OptionalAttr<DenseI64ArrayAttr>:$window_right,
   OptionalAttr<I64Attr>:$sink_tokens,
   OptionalAttr<DenseBoolArrayAttr>:$head_mask,
+  OptionalAttr<DenseF32ArrayAttr>:$dropout,
   UnitAttr:$return_lse,
   UnitAttr:$return_probs,
   UnitAttr:$return_entropy
@@ -81,13 +82,19 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure]> {
     A head whose `head_mask` entry is false is pruned: its output,
     probabilities and entropy are 0.
 
+    `dropout[h]` (`0 <= p < 1`) drops probabilities after the softmax:
+    `o[b,h,i] = sum_j p_ij * keep_ij / (1 - dropout[h]) * v[b,g,j]`, with
+    `keep_ij` from Philox4x32-10 seeded by `mha_options.dropout_seed` and
+    `dropout_offset` (docs/language.md, 6.7); `lse`, `probs` and `entropy`
+    are those before dropout.
+
     Shapes: `query [B, Hq, Lq, D]`, `key [B, Hkv, Lk, D]`,
     `value [B, Hkv, Lk, Dv]`, `output [B, Hq, Lq, Dv]` with `Hq % Hkv == 0`.
     `B` and `L` may be dynamic; `H` and `D` are static. Element types are
     f32, f16 or bf16, all equal; accumulation is f32.
 
     Per-head attributes (`temperature`, `alibi_slopes`, `window_left`,
-    `window_right`) hold one value for all heads or exactly `Hq` values;
+    `window_right`, `dropout`) hold one value for all heads or exactly `Hq` values;
     `head_mask` holds exactly `Hq` values. `scale` defaults to `1/sqrt(D)`.
 
     Extra f32 results follow `output` in this order, each present only when

@@ -57,7 +57,8 @@ defvar Mha_ScoreDescription = [{
     `alibi_slope * min(p, 0)`, back into the lse.
 }];
 
-def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
+def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
+    [AttrSizedOperandSegments]> {
   let summary = "one flash-attention step: a query tile against a key tile";
   let description = [{
     Folds one tile of keys and values into the running state of a tile of
@@ -90,6 +91,16 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
     rows read in place (D even) and the scratch buffers hold bf16 pairs:
     keys as [D/2, 2C] (row p: `k[c][2p], k[c][2p+1]` for each key c), values
     as [C/2, 2 Dvp] (row q: `v[2q][d], v[2q+1][d]` for each d).
+
+    With `dropout` (six i32 words: `seed_lo, seed_hi, stream, offset,
+    first_row, threshold`) the probabilities that weight the values are
+    dropped, not rescaled (`mha.online_softmax_finalize` applies
+    `1 / (1 - p)`): key `c` of row `r` adds `keep * exp2(u_c - m')` to
+    `acc`, with `keep` the Philox rule of docs/language.md 6.7 for query
+    position `first_row + r`, key position `key_pos + c`, counter words
+    `stream` (`b * Hq + h`) and `offset`, key `(seed_lo, seed_hi)` and
+    drop threshold `threshold` (unsigned). `l` and `t` sum the undropped
+    probabilities.
   }] # Mha_ScoreDescription;
 
   let arguments = !con(
@@ -105,7 +116,7 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
            Arg<Mha_F32Tile<2>, "scratch: scores of a band of rows [Rb, C]", [MemRead, MemWrite]>:$score_scratch,
            Arg<Mha_F32Tile<1>, "scratch: rescale factors [R]", [MemRead, MemWrite]>:$alpha_scratch,
            Arg<Optional<Mha_F32Tile<2>>, "log2 scores of the rows for every key [R, Lk]", [MemWrite]>:$scores_out),
-      Mha_ScoreOperands, Mha_ScoreAttrs,
+      Mha_ScoreOperands, (ins Variadic<I32>:$dropout), Mha_ScoreAttrs,
       (ins UnitAttr:$masked, UnitAttr:$track_entropy,
            Mha_MicroKernelAttr:$micro_kernel));
 
@@ -121,6 +132,7 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step"> {
     `scale` `(` $score_scale `,` $alibi_slope `)`
     `at` `(` $query_pos `,` $key_pos `)`
     `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
+    (`dropout` `(` $dropout^ `)`)?
     attr-dict
   }];
   let hasVerifier = 1;
@@ -138,6 +150,8 @@ def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",
     lse[r]     = (m + log2(l)) * ln(2)        (-inf when l = 0)
     entropy[r] = alive && l > 0 ? (log2(l) - t / l) * ln(2) : 0
     ```
+    With `output_scale` (dropout's `1 / (1 - p)`) the output is multiplied
+    by it.
   }];
 
   let arguments = (ins
@@ -148,7 +162,8 @@ def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",
     I1:$alive,
     Arg<Optional<Mha_Tile<2>>, "output rows [R, Dv]", [MemWrite]>:$output,
     Arg<Optional<Mha_F32Tile<1>>, "lse rows", [MemWrite]>:$lse,
-    Arg<Optional<Mha_F32Tile<1>>, "entropy rows", [MemWrite]>:$entropy
+    Arg<Optional<Mha_F32Tile<1>>, "entropy rows", [MemWrite]>:$entropy,
+    Optional<F32>:$output_scale
   );
 
   let assemblyFormat = [{
@@ -158,6 +173,7 @@ def Mha_OnlineSoftmaxFinalizeOp : Mha_Op<"online_softmax_finalize",
     (`outs` `(` $output^ `:` type($output) `)`)?
     (`lse` `(` $lse^ `:` type($lse) `)`)?
     (`entropy` `(` $entropy^ `:` type($entropy) `)`)?
+    (`scale` `(` $output_scale^ `)`)?
     attr-dict
   }];
 }

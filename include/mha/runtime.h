@@ -38,8 +38,20 @@ typedef enum mha_status {
   MHA_ERR_INTERNAL = 11         /* a bug: please report it */
 } mha_status;
 
-/* Options of a call; a NULL pointer means all defaults. Zero-initialise. */
+/* Options of a call; a NULL pointer means all defaults.
+ *
+ * Initialise with MHA_OPTIONS_INIT (or zero-initialise) and set fields by
+ * name. `struct_size` tells a library which fields the caller's header has:
+ * MHA_OPTIONS_INIT sets it to sizeof(mha_options) of this header, and 0
+ * (a zero-initialised struct) means the fields up to dropout_offset, the
+ * layout that introduced struct_size. A library reads only the fields the
+ * caller's size covers (later ones are 0), so a program compiled against
+ * this header keeps working with newer libraries; a newer caller's fields
+ * that this library does not know must be 0, else the call fails with
+ * MHA_ERR_INVALID_ARGUMENT. */
 typedef struct mha_options {
+  /* sizeof(mha_options) of the caller's header, or 0 (see above). */
+  uint32_t struct_size;
   /* Worker threads for this call: 0 = all cores. */
   int32_t num_threads;
   /* CUDA stream (CUstream) for GPU functions; NULL = default stream. */
@@ -53,7 +65,14 @@ typedef struct mha_options {
    * backward always gives them; the field is for back ends whose fast path
    * would accumulate with atomics. */
   int32_t deterministic;
+  /* Functions with a `dropout` attribute: the Philox key and the counter's
+   * last word (only its low 32 bits are used) of the keep mask,
+   * docs/language.md 6.7. The backward must get the forward's values. */
+  uint64_t dropout_seed;
+  uint64_t dropout_offset;
 } mha_options;
+
+#define MHA_OPTIONS_INIT {(uint32_t)sizeof(mha_options)}
 
 /* A short, static name of a status ("MHA_ERR_SHAPE: ..."). */
 const char *mha_status_string(mha_status status);

@@ -37,19 +37,10 @@ AttentionShapes mlir::mha::analysis::getConcreteShapes(AttentionOp op,
   return s;
 }
 
-reference::AttentionProblem
-mlir::mha::analysis::getReferenceProblem(AttentionOp op,
-                                         const AttentionShapes &shapes) {
-  reference::AttentionProblem pr;
-  pr.batch = shapes.query[0];
-  pr.queryHeads = shapes.query[1];
-  pr.kvHeads = shapes.key[1];
-  pr.queryLen = shapes.query[2];
-  pr.keyLen = shapes.key[2];
-  pr.headDim = shapes.query[3];
-  pr.valueDim = shapes.value[3];
-  auto variant =
-      AttentionVariant::get(op, pr.queryHeads, pr.kvHeads, pr.headDim);
+namespace {
+/// The variant attributes of the reference problem, per head.
+void setVariant(reference::AttentionProblem &pr,
+                const AttentionVariant &variant) {
   pr.scale = variant.scale;
   for (int64_t h = 0; h < pr.queryHeads; ++h) {
     pr.temperature.push_back(variant.temperature(h));
@@ -63,6 +54,28 @@ mlir::mha::analysis::getReferenceProblem(AttentionOp op,
   pr.hasAlibi = variant.hasAlibi;
   pr.causal = variant.causal;
   pr.sinkTokens = variant.sinkTokens;
+  // Callers pass the seed and offset they give the library (0 and 0 by
+  // default, as with NULL options).
+  if (variant.hasDropout)
+    pr.dropout.assign(variant.getDropoutRates().begin(),
+                      variant.getDropoutRates().end());
+}
+} // namespace
+
+reference::AttentionProblem
+mlir::mha::analysis::getReferenceProblem(AttentionOp op,
+                                         const AttentionShapes &shapes) {
+  reference::AttentionProblem pr;
+  pr.batch = shapes.query[0];
+  pr.queryHeads = shapes.query[1];
+  pr.kvHeads = shapes.key[1];
+  pr.queryLen = shapes.query[2];
+  pr.keyLen = shapes.key[2];
+  pr.headDim = shapes.query[3];
+  pr.valueDim = shapes.value[3];
+  auto variant =
+      AttentionVariant::get(op, pr.queryHeads, pr.kvHeads, pr.headDim);
+  setVariant(pr, variant);
   return pr;
 }
 
@@ -111,11 +124,14 @@ std::string mlir::mha::analysis::getArgumentName(AttentionOp op,
 
 std::string mlir::mha::analysis::getArgumentName(MultiHeadOp op,
                                                  Value argument) {
-  for (auto [value, name] :
-       {std::pair<Value, const char *>{op.getInput(), "x"},
-        {op.getWq(), "wq"}, {op.getWk(), "wk"}, {op.getWv(), "wv"},
-        {op.getWo(), "wo"}, {op.getBq(), "bq"}, {op.getBk(), "bk"},
-        {op.getBv(), "bv"}})
+  for (auto [value, name] : {std::pair<Value, const char *>{op.getInput(), "x"},
+                             {op.getWq(), "wq"},
+                             {op.getWk(), "wk"},
+                             {op.getWv(), "wv"},
+                             {op.getWo(), "wo"},
+                             {op.getBq(), "bq"},
+                             {op.getBk(), "bk"},
+                             {op.getBv(), "bv"}})
     if (argument == value)
       return name;
   return "bo";
@@ -127,9 +143,9 @@ mlir::mha::analysis::getConcreteLayerShape(Value operand, int64_t batch,
   return concreteShape(operand.getType(), batch, seqLen);
 }
 
-reference::LayerProblem
-mlir::mha::analysis::getLayerProblem(MultiHeadOp op, int64_t batch,
-                                     int64_t seqLen) {
+reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,
+                                                             int64_t batch,
+                                                             int64_t seqLen) {
   std::vector<int64_t> x =
       concreteShape(op.getInput().getType(), batch, seqLen);
   reference::LayerProblem lp;
@@ -141,27 +157,15 @@ mlir::mha::analysis::getLayerProblem(MultiHeadOp op, int64_t batch,
   pr.kvHeads = op.getKvHeadCount();
   lp.sharedHeadBias = op.getSharingScheme() == Sharing::shared_head_bias;
   int64_t wqCols = cast<RankedTensorType>(op.getWq().getType()).getDimSize(1);
-  pr.headDim = pr.valueDim = lp.sharedHeadBias ? wqCols
-                                               : wqCols / pr.queryHeads;
+  pr.headDim = pr.valueDim =
+      lp.sharedHeadBias ? wqCols : wqCols / pr.queryHeads;
   lp.hasQkvBias = op.getHasQkvBias();
   lp.hasOutBias = op.getHasOutBias();
   if (auto theta = op.getRopeTheta())
     lp.ropeTheta = double(theta->convertToFloat());
   auto variant =
       AttentionVariant::get(op, pr.queryHeads, pr.kvHeads, pr.headDim);
-  pr.scale = variant.scale;
-  for (int64_t h = 0; h < pr.queryHeads; ++h) {
-    pr.temperature.push_back(variant.temperature(h));
-    pr.alibiSlopes.push_back(variant.alibiSlope(h));
-    pr.windowLeft.push_back(variant.windowLeft(h));
-    pr.windowRight.push_back(variant.windowRight(h));
-    pr.headAlive.push_back(variant.isHeadAlive(h));
-  }
-  if (variant.softcap)
-    pr.softcap = *variant.softcap;
-  pr.hasAlibi = variant.hasAlibi;
-  pr.causal = variant.causal;
-  pr.sinkTokens = variant.sinkTokens;
+  setVariant(pr, variant);
   return lp;
 }
 
@@ -173,8 +177,7 @@ void mlir::mha::analysis::getConstantLayerTensors(
       {op.getBq(), &tensors.bq}, {op.getBk(), &tensors.bk},
       {op.getBv(), &tensors.bv}, {op.getBo(), &tensors.bo}};
   for (auto [value, slot] : slots) {
-    auto constant =
-        value ? value.getDefiningOp<arith::ConstantOp>() : nullptr;
+    auto constant = value ? value.getDefiningOp<arith::ConstantOp>() : nullptr;
     auto dense =
         constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
     if (!dense)

@@ -202,6 +202,8 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "dk";
   case TensorRole::grad_value:
     return "dv";
+  case TensorRole::grad_entropy:
+    return "dentropy";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -244,6 +246,7 @@ static SmallVector<int64_t> getDimSymbols(TensorRole role) {
   case TensorRole::lse:
   case TensorRole::saved_lse:
   case TensorRole::entropy:
+  case TensorRole::grad_entropy:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN};
   case TensorRole::probs:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,

@@ -4,6 +4,8 @@
 
 #include "mha/Codegen/HeadParams.h"
 
+#include "mha/Semantics/Philox.h"
+
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/SymbolTable.h"
@@ -69,6 +71,18 @@ HeadParams mlir::mha::emitHeadParams(CodegenBuilder &cb, Operation *symbolTable,
   p.windowRight = tables.index("window_right", variant.getWindowRights(), head);
   p.sinks = cb.index(variant.sinkTokens);
   p.staticAlive = tables.boolean("head_mask", variant.getHeadAlive(), head);
+  if (variant.hasDropout) {
+    SmallVector<int64_t> thresholds;
+    SmallVector<float> keepScales;
+    for (float rate : variant.getDropoutRates()) {
+      thresholds.push_back(int64_t(dropoutThreshold(rate)));
+      keepScales.push_back(1.0f / (1.0f - rate));
+    }
+    OpBuilder &b = cb.builder();
+    p.dropoutThreshold = cb.indexCast(
+        b.getI32Type(), tables.index("dropout_threshold", thresholds, head));
+    p.dropoutKeepScale = tables.f32("dropout_keep_scale", keepScales, head);
+  }
   return p;
 }
 

@@ -14,7 +14,9 @@
 #include "CallCheck.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #define MAX_TENSORS MHA_RT_MAX_TENSORS
 #define NUM_SYMBOLS MHA_RT_NUM_SYMBOLS
@@ -108,6 +110,8 @@ static const char *role_name(int64_t role) {
     return "key gradient";
   case MHA_ROLE_GRAD_VALUE:
     return "value gradient";
+  case MHA_ROLE_GRAD_ENTROPY:
+    return "entropy gradient";
   }
   return "tensor";
 }
@@ -526,6 +530,50 @@ const char *mha_rt_dim_label(char buf[32], const int64_t *signature, int i,
   return dim_label(buf, &c, i, d);
 }
 
+// The size struct_size = 0 stands for: the fields up to dropout_offset.
+#define OPTIONS_SIZE_V1                                                        \
+  (offsetof(mha_options, dropout_offset) + sizeof(uint64_t))
+
+/* Copies the fields of `in` that its struct_size covers into `out`, zeros
+ * elsewhere; fields of a newer header past ours must be 0. */
+static int32_t read_options(const char *name, const mha_options *in,
+                            mha_options *out) {
+  memset(out, 0, sizeof(*out));
+  if (!in)
+    return MHA_OK;
+  size_t size = in->struct_size ? in->struct_size : OPTIONS_SIZE_V1;
+  if (size < offsetof(mha_options, num_threads))
+    MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                "%s: options->struct_size is %zu, smaller than the field "
+                "itself; set it with MHA_OPTIONS_INIT (sizeof(mha_options))",
+                name, size);
+  const unsigned char *bytes = (const unsigned char *)in;
+  for (size_t i = sizeof(mha_options); i < size; ++i)
+    if (bytes[i] != 0)
+      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                  "%s: options->struct_size is %zu and byte %zu is set, but "
+                  "this library knows only the first %zu bytes of "
+                  "mha_options (a newer header's field it cannot honour)",
+                  name, size, i, sizeof(mha_options));
+  memcpy(out, in, size < sizeof(mha_options) ? size : sizeof(mha_options));
+  out->struct_size = (uint32_t)sizeof(mha_options);
+  return MHA_OK;
+}
+
+static void set_dropout_words(mha_rt_checked_call *out) {
+  out->dropout_words[MHA_DROPOUT_SEED_LO] = (uint32_t)out->options.dropout_seed;
+  out->dropout_words[MHA_DROPOUT_SEED_HI] =
+      (uint32_t)(out->options.dropout_seed >> 32);
+  out->dropout_words[MHA_DROPOUT_OFFSET_LO] =
+      (uint32_t)out->options.dropout_offset;
+  out->dropout_words[3] = 0;
+  mha_rt_memref *m = &out->dropout_memref;
+  memset(m, 0, sizeof(*m));
+  m->allocated = m->aligned = out->dropout_words;
+  m->dims[0] = MHA_DROPOUT_WORDS; // size
+  m->dims[1] = 1;                 // stride
+}
+
 int32_t mha_rt_check_call(const int64_t *signature, const char *name,
                           const char *const *arg_names,
                           const DLTensor *const *tensors,
@@ -579,12 +627,16 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
     }
   }
 
-  int num_threads = options ? options->num_threads : 0;
+  status = read_options(c.name, options, &out->options);
+  if (status != MHA_OK)
+    return status;
+  int num_threads = out->options.num_threads;
   if (num_threads < 0)
     MHA_RT_FAIL(
         MHA_ERR_INVALID_ARGUMENT,
         "%s: options->num_threads is %d but must be >= 0 (0 = all cores)",
         c.name, num_threads);
+  set_dropout_words(out);
 
   int64_t batch_sym = signature[MHA_SIG_GRID_BATCH_SYM];
   int64_t rows_sym = signature[MHA_SIG_GRID_ROWS_SYM];

@@ -51,6 +51,13 @@ typedef struct mha_rt_checked_call {
   int64_t elem_size[MHA_RT_MAX_TENSORS];
   bool empty[MHA_RT_MAX_TENSORS]; // A tensor with a zero-sized dimension.
   mha_rt_memref memrefs[MHA_RT_MAX_TENSORS];
+  // The caller's options with every field this library knows (zeros where
+  // the caller passed NULL or an older, shorter struct).
+  mha_options options;
+  // The dropout words (MHA_DROPOUT_*) and their rank-1 i32 descriptor, the
+  // last descriptor every launcher passes.
+  uint32_t dropout_words[MHA_DROPOUT_WORDS];
+  mha_rt_memref dropout_memref;
 } mha_rt_checked_call;
 
 /// Checks the signature table, every tensor (on `device_type`, which is
@@ -60,14 +67,10 @@ typedef struct mha_rt_checked_call {
 /// when the caller has its work function or kernel, else the message tail
 /// ("no work function") reported after the signature's header checks. On
 /// error sets the last error and returns its status.
-MHA_RT_HIDDEN int32_t mha_rt_check_call(const int64_t *signature,
-                                        const char *name,
-                                        const char *const *arg_names,
-                                        const DLTensor *const *tensors,
-                                        const mha_options *options,
-                                        int device_type,
-                                        const char *body_missing,
-                                        mha_rt_checked_call *out);
+MHA_RT_HIDDEN int32_t mha_rt_check_call(
+    const int64_t *signature, const char *name, const char *const *arg_names,
+    const DLTensor *const *tensors, const mha_options *options, int device_type,
+    const char *body_missing, mha_rt_checked_call *out);
 
 /// "'k' (key)" (or "tensor 1 (key)" without names), for launcher messages.
 MHA_RT_HIDDEN const char *mha_rt_tensor_label(char buf[96],
@@ -76,9 +79,8 @@ MHA_RT_HIDDEN const char *mha_rt_tensor_label(char buf[96],
                                               int i);
 
 /// "dim 2 (Lk)", or "dim 2" for a dimension without a symbol.
-MHA_RT_HIDDEN const char *mha_rt_dim_label(char buf[32],
-                                           const int64_t *signature, int i,
-                                           int d);
+MHA_RT_HIDDEN const char *
+mha_rt_dim_label(char buf[32], const int64_t *signature, int i, int d);
 
 /// The signature words of tensor i.
 static inline const int64_t *mha_rt_tensor_sig(const int64_t *signature,

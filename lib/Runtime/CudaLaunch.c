@@ -642,7 +642,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   if (status != MHA_OK)
     return status;
   get_grid(&c, kernel, &g); // checked above
-  CUstream stream = (CUstream)(options ? options->cuda_stream : NULL);
+  CUstream stream = (CUstream)c.options.cuda_stream;
   CUcontext popped;
 
   // The runtime head mask goes to a stream-ordered device copy that lives
@@ -651,7 +651,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   // may reuse its mask at once, as on the CPU.
   mask_memref mask = {NULL, NULL, 0, 0, 1};
   CUdeviceptr mask_ptr = 0;
-  const uint8_t *host_mask = options ? options->head_mask : NULL;
+  const uint8_t *host_mask = c.options.head_mask;
   if (host_mask && (status = stage_head_mask(d, &c, host_mask, stream,
                                              &mask_ptr)) != MHA_OK) {
     d->cuCtxPopCurrent(&popped);

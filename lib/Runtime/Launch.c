@@ -58,7 +58,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
                         work ? NULL : "no work function", &c);
   if (status != MHA_OK)
     return status;
-  int num_threads = options ? options->num_threads : 0;
+  int num_threads = c.options.num_threads;
 
   int64_t rows = signature[MHA_SIG_ROWS_PER_ITEM];
   int64_t lq = c.rows;
@@ -85,13 +85,14 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
                   "%s: could not allocate the %" PRId64 "-byte head mask",
                   c.name, g.heads);
   }
-  const uint8_t *mask = options ? options->head_mask : NULL;
+  const uint8_t *mask = c.options.head_mask;
   for (int64_t h = 0; h < g.heads; ++h)
     alive[h] = mask ? (mask[h] != 0) : 1;
 
-  void *descriptors[MHA_RT_MAX_TENSORS];
+  void *descriptors[MHA_RT_MAX_TENSORS + 1];
   for (int i = 0; i < c.num_tensors; ++i)
     descriptors[i] = &c.memrefs[i];
+  descriptors[c.num_tensors] = &c.dropout_memref;
   g.descriptors = descriptors;
   g.head_alive = alive;
 

@@ -4,11 +4,13 @@
 //
 // mha_rt_launch_backward, the entry point of generated `<name>_backward`
 // functions (see mha/Runtime/KernelAbi.h): the same checks as mha_rt_launch,
-// then one parallel loop over two independent grids, the key items (dk and
-// dv of one key tile of one KV head) and the query items (dq of one query
-// tile of one head). Every gradient element is written by exactly one item,
-// which sums in a fixed order: the results are the same bytes for every
-// thread count, without atomics. It knows nothing about the math.
+// then, when the kernel asks for per-row statistics (the entropy gradient),
+// one parallel loop of row items that write them, then one parallel loop
+// over two independent grids, the key items (dk and dv of one key tile of
+// one KV head) and the query items (dq of one query tile of one head). Every
+// gradient element is written by exactly one item, which sums in a fixed order:
+// the results are the same bytes for every thread count, without atomics. It
+// knows nothing about the math.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +32,7 @@ typedef struct backward_grid {
   int64_t batch;
   int64_t kv_heads, key_tiles, key_items;
   int64_t heads, query_tiles;
+  int64_t phase_offset; // 2 for the row items, else 0
 } backward_grid;
 
 static void run_item(void *ctx, int64_t item) {
@@ -45,8 +48,8 @@ static void run_item(void *ctx, int64_t item) {
   int64_t per_tile = g->batch * g->heads;
   // Last tile first, as in Launch.c: under a causal mask they cost most.
   int64_t t = g->query_tiles - 1 - item / per_tile, rest = item % per_tile;
-  g->work(g->descriptors, 1, rest / g->heads, rest % g->heads, t,
-          g->head_alive);
+  g->work(g->descriptors, 1 + g->phase_offset, rest / g->heads, rest % g->heads,
+          t, g->head_alive);
 }
 
 static int mul_overflows(int64_t a, int64_t b, int64_t c, int64_t *out) {
@@ -70,9 +73,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   int64_t kv_heads = words[MHA_SIG_BACKWARD_KV_HEADS];
   int64_t keys = words[MHA_SIG_BACKWARD_KEYS_PER_ITEM];
   int64_t key_tensor = words[MHA_SIG_BACKWARD_KEY_TENSOR];
+  int64_t row_stats = words[MHA_SIG_BACKWARD_ROW_STATS];
   int64_t rows = signature[MHA_SIG_ROWS_PER_ITEM];
   if (kv_heads < 1 || keys < 1 || rows < 1 || key_tensor < 0 ||
-      key_tensor >= c.num_tensors)
+      key_tensor >= c.num_tensors || (row_stats != 0 && row_stats != 1))
     MHA_RT_FAIL(MHA_ERR_INTERNAL,
                 "%s: the signature's backward section is malformed", c.name);
   int64_t lk = c.memrefs[key_tensor].dims[2], lq = c.rows;
@@ -84,10 +88,12 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   g.key_tiles = lk / keys + (lk % keys != 0);
   g.heads = c.heads;
   g.query_tiles = lq / rows + (lq % rows != 0);
-  int64_t query_items, num_items;
+  int64_t query_items, num_items, stat_count;
   if (mul_overflows(g.batch, g.kv_heads, g.key_tiles, &g.key_items) ||
       mul_overflows(g.batch, g.heads, g.query_tiles, &query_items) ||
-      __builtin_add_overflow(g.key_items, query_items, &num_items))
+      __builtin_add_overflow(g.key_items, query_items, &num_items) ||
+      mul_overflows(g.batch, g.heads, lq, &stat_count) ||
+      stat_count > (int64_t)(SIZE_MAX / sizeof(float)))
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: the backward's work grids have more items than int64 "
                 "can count",
@@ -103,7 +109,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
     MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
                 "%s: could not allocate the %" PRId64 "-byte head mask", c.name,
                 g.heads);
-  const uint8_t *mask = options ? options->head_mask : NULL;
+  const uint8_t *mask = c.options.head_mask;
   for (int64_t h = 0; h < g.heads; ++h)
     alive[h] = mask ? (mask[h] != 0) : 1;
   mha_rt_memref alive_memref;
@@ -113,15 +119,48 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   alive_memref.dims[0] = g.heads; // size
   alive_memref.dims[1] = 1;       // stride
 
-  void *descriptors[MHA_RT_MAX_TENSORS + 1];
+  // The per-row statistics, [B, Hq, Lq] contiguous.
+  float *stats = NULL;
+  mha_rt_memref stats_memref;
+  memset(&stats_memref, 0, sizeof(stats_memref));
+  if (row_stats && stat_count > 0) {
+    stats = (float *)malloc((size_t)stat_count * sizeof(float));
+    if (!stats) {
+      free(alive);
+      MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+                  "%s: could not allocate the %" PRId64
+                  " per-row statistics of the backward",
+                  c.name, stat_count);
+    }
+    stats_memref.allocated = stats_memref.aligned = stats;
+    int64_t sizes[3] = {g.batch, g.heads, lq};
+    int64_t strides[3] = {g.heads * lq, lq, 1};
+    memcpy(stats_memref.dims, sizes, sizeof(sizes));
+    memcpy(stats_memref.dims + 3, strides, sizeof(strides));
+  }
+
+  void *descriptors[MHA_RT_MAX_TENSORS + 3];
   for (int i = 0; i < c.num_tensors; ++i)
     descriptors[i] = &c.memrefs[i];
   descriptors[c.num_tensors] = &alive_memref;
+  descriptors[c.num_tensors + 1] = &stats_memref;
+  descriptors[c.num_tensors + 2] = &c.dropout_memref;
   g.descriptors = descriptors;
   g.head_alive = alive;
 
-  int num_threads = options ? options->num_threads : 0;
-  int error = mha_rt_parallel_for(num_items, num_threads, run_item, &g);
+  int num_threads = c.options.num_threads;
+  int error = 0;
+  if (row_stats) {
+    // The row items: the query grid with phase 2, before anything reads
+    // the statistics.
+    backward_grid rows_grid = g;
+    rows_grid.key_items = 0;
+    rows_grid.phase_offset = 1;
+    error = mha_rt_parallel_for(query_items, num_threads, run_item, &rows_grid);
+  }
+  if (!error)
+    error = mha_rt_parallel_for(num_items, num_threads, run_item, &g);
+  free(stats);
   free(alive);
   if (error)
     return mha_rt_fail_no_worker(c.name, error);

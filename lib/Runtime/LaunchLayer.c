@@ -316,18 +316,19 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                 c.name);
   }
   uint8_t *all_alive = alive + max_heads;
-  const uint8_t *mask = options ? options->head_mask : NULL;
+  const uint8_t *mask = c.options.head_mask;
   for (int64_t h = 0; h < max_heads; ++h) {
     alive[h] = (mask && h < c.heads) ? (mask[h] != 0) : 1;
     all_alive[h] = 1;
   }
 
-  void *descriptors[MHA_RT_MAX_TENSORS + MAX_TEMPS];
+  void *descriptors[MHA_RT_MAX_TENSORS + MAX_TEMPS + 1];
   for (int i = 0; i < c.num_tensors; ++i)
     descriptors[i] = &c.memrefs[i];
   for (int64_t i = 0; i < num_temps; ++i)
     descriptors[c.num_tensors + i] = &temp_memrefs[i];
-  int num_threads = options ? options->num_threads : 0;
+  descriptors[c.num_tensors + num_temps] = &c.dropout_memref;
+  int num_threads = c.options.num_threads;
   // MHA_PROFILE=1: the wall time of every phase on stderr, to see where a
   // layer spends its time.
   const char *profile_env = getenv("MHA_PROFILE");

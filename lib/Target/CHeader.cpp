@@ -40,6 +40,7 @@ static ArrayRef<StringRef> getDimNames(TensorRole role) {
   case TensorRole::lse:
   case TensorRole::saved_lse:
   case TensorRole::entropy:
+  case TensorRole::grad_entropy:
     return rows;
   case TensorRole::probs:
     return probs;

@@ -31,9 +31,11 @@ class DLTensor(ctypes.Structure):
 
 class MhaOptions(ctypes.Structure):
     """struct mha_options (include/mha/runtime.h); zero = every default."""
-    _fields_ = [("num_threads", ctypes.c_int32), ("cuda_stream", ctypes.c_void_p),
+    _fields_ = [("struct_size", ctypes.c_uint32), ("num_threads", ctypes.c_int32),
+                ("cuda_stream", ctypes.c_void_p),
                 ("head_mask", ctypes.POINTER(ctypes.c_uint8)),
-                ("deterministic", ctypes.c_int32)]
+                ("deterministic", ctypes.c_int32),
+                ("dropout_seed", ctypes.c_uint64), ("dropout_offset", ctypes.c_uint64)]
 
 
 # enum mha_status: values are stable.
@@ -107,6 +109,7 @@ def options(num_threads=0, cuda_stream=None, head_mask=None):
     (None = the default stream), a runtime head mask (Hq values, 0 ablates
     the head; None keeps every head)."""
     o = MhaOptions()
+    o.struct_size = ctypes.sizeof(MhaOptions)
     o.num_threads = num_threads
     o.cuda_stream = cuda_stream
     if head_mask is not None:

@@ -41,13 +41,18 @@ static const char *kPtxBody =
     " mov.u32 %r3, %tid.x; or.b32 %r4, %r0, %r1; or.b32 %r4, %r4, %r2;\n"
     " or.b32 %r4, %r4, %r3; setp.ne.u32 %p, %r4, 0; @%p bra DONE;\n"
     " ld.param.u64 %rd0, [p34]; cvta.to.global.u64 %rd0, %rd0;\n"
-    " mov.u32 %r5, %nctaid.x; cvt.u64.u32 %rd1, %r5; st.global.u64 [%rd0], %rd1;\n"
-    " mov.u32 %r5, %nctaid.y; cvt.u64.u32 %rd1, %r5; st.global.u64 [%rd0+8], %rd1;\n"
-    " mov.u32 %r5, %nctaid.z; cvt.u64.u32 %rd1, %r5; st.global.u64 [%rd0+16], %rd1;\n"
-    " mov.u32 %r5, %ntid.x; cvt.u64.u32 %rd1, %r5; st.global.u64 [%rd0+24], %rd1;\n"
+    " mov.u32 %r5, %nctaid.x; cvt.u64.u32 %rd1, %r5; st.global.u64 [%rd0], "
+    "%rd1;\n"
+    " mov.u32 %r5, %nctaid.y; cvt.u64.u32 %rd1, %r5; st.global.u64 [%rd0+8], "
+    "%rd1;\n"
+    " mov.u32 %r5, %nctaid.z; cvt.u64.u32 %rd1, %r5; st.global.u64 [%rd0+16], "
+    "%rd1;\n"
+    " mov.u32 %r5, %ntid.x; cvt.u64.u32 %rd1, %r5; st.global.u64 [%rd0+24], "
+    "%rd1;\n"
     " ld.param.u64 %rd1, [p56]; st.global.u64 [%rd0+32], %rd1;\n"
     " ld.param.u64 %rd2, [p54]; cvta.to.global.u64 %rd2, %rd2;\n"
-    " ld.global.u8 %r6, [%rd2+1]; cvt.u64.u32 %rd1, %r6; st.global.u64 [%rd0+40], %rd1;\n"
+    " ld.global.u8 %r6, [%rd2+1]; cvt.u64.u32 %rd1, %r6; st.global.u64 "
+    "[%rd0+40], %rd1;\n"
     " ld.param.u64 %rd1, [p2]; st.global.u64 [%rd0+48], %rd1;\n"
     " ld.param.u64 %rd1, [p49]; st.global.u64 [%rd0+56], %rd1;\n"
     "DONE:\n ret;\n}\n";
@@ -102,8 +107,8 @@ int main(void) {
   fn_sync sync = (fn_sync)dlsym(cuda, "cuCtxSynchronize");
   int device;
   void *ctx;
-  CHECK(init(0) == 0 && dev_get(&device, 0) == 0 &&
-            retain(&ctx, device) == 0 && push(ctx) == 0,
+  CHECK(init(0) == 0 && dev_get(&device, 0) == 0 && retain(&ctx, device) == 0 &&
+            push(ctx) == 0,
         "driver set-up");
 
   int64_t sig[MHA_SIG_HEADER_WORDS + 5 * MHA_SIG_TENSOR_WORDS] = {0};
@@ -117,11 +122,11 @@ int main(void) {
   const int64_t roles[5] = {MHA_ROLE_QUERY, MHA_ROLE_KEY, MHA_ROLE_VALUE,
                             MHA_ROLE_OUTPUT, MHA_ROLE_LSE};
   for (int i = 0; i < 5; ++i)
-    sig_tensor(sig + MHA_SIG_HEADER_WORDS + i * MHA_SIG_TENSOR_WORDS,
-               roles[i], i == 4 ? 3 : 4);
+    sig_tensor(sig + MHA_SIG_HEADER_WORDS + i * MHA_SIG_TENSOR_WORDS, roles[i],
+               i == 4 ? 3 : 4);
 
-  int64_t shapes[5][4] = {{2, 4, 5, 8}, {2, 4, 3, 8}, {2, 4, 3, 8},
-                          {2, 4, 5, 8}, {2, 4, 5, 0}};
+  int64_t shapes[5][4] = {
+      {2, 4, 5, 8}, {2, 4, 3, 8}, {2, 4, 3, 8}, {2, 4, 5, 8}, {2, 4, 5, 0}};
   DLTensor t[5];
   const DLTensor *tensors[5];
   for (int i = 0; i < 5; ++i) {
@@ -142,19 +147,19 @@ int main(void) {
   const char *names[5] = {"q", "k", "v", "o", "lse"};
 
   build_ptx(kPtxBody);
-  mha_gpu_image image = {50, 0, MHA_GPU_IMAGE_PTX, 0, ptx,
-                         (int64_t)strlen(ptx) + 1};
-  mha_gpu_kernel kernel = {"smoke", 128, 64 * 1024, 2,
-                           MHA_GPU_REQ_ALIGNED_ROWS, 1, 0, &image};
+  mha_gpu_image image = {50, 0,   MHA_GPU_IMAGE_PTX,
+                         0,  ptx, (int64_t)strlen(ptx) + 1};
+  mha_gpu_kernel kernel = {"smoke", 128, 64 * 1024, 2, MHA_GPU_REQ_ALIGNED_ROWS,
+                           1,       0,   &image};
   uint8_t mask[4] = {1, 7, 0, 1};
-  mha_options options = {0, NULL, mask};
+  mha_options options = {0};
+  options.head_mask = mask;
   int32_t status =
       mha_rt_cuda_launch(sig, "smoke", names, tensors, &options, &kernel);
   CHECK(status == MHA_OK, "launch: %d %s", status, mha_last_error());
   CHECK(sync() == 0, "cuCtxSynchronize");
   uint64_t seen[8];
-  CHECK(dtoh(seen, (unsigned long long)(uintptr_t)t[3].data, sizeof(seen)) ==
-            0,
+  CHECK(dtoh(seen, (unsigned long long)(uintptr_t)t[3].data, sizeof(seen)) == 0,
         "cuMemcpyDtoH");
   const uint64_t want[8] = {3, 4, 2, 128, 4, 7, 16, 5};
   for (int i = 0; i < 8; ++i)
@@ -174,18 +179,20 @@ int main(void) {
   wrong.kernel_name = "no_such_kernel";
   status = mha_rt_cuda_launch(sig, "smoke", names, tensors, NULL, &wrong);
   printf("wrong entry: %d %s\n", status, mha_last_error());
-  CHECK(status == MHA_ERR_CUDA && strstr(mha_last_error(), "cuModuleGetFunction"),
+  CHECK(status == MHA_ERR_CUDA &&
+            strstr(mha_last_error(), "cuModuleGetFunction"),
         "wrong entry");
 
   static char bad_ptx[] = ".version 7.0\n.target sm_50\n.address_size 64\n"
                           ".visible .entry smoke() { bogus; }\n";
-  mha_gpu_image bad_image = {50, 0, MHA_GPU_IMAGE_PTX, 0, bad_ptx,
-                             sizeof(bad_ptx)};
+  mha_gpu_image bad_image = {50, 0,       MHA_GPU_IMAGE_PTX,
+                             0,  bad_ptx, sizeof(bad_ptx)};
   mha_gpu_kernel bad = kernel;
   bad.images = &bad_image;
   status = mha_rt_cuda_launch(sig, "smoke", names, tensors, NULL, &bad);
   printf("bad PTX: %d %s\n", status, mha_last_error());
-  CHECK(status == MHA_ERR_CUDA && strstr(mha_last_error(), "cuModuleLoadDataEx"),
+  CHECK(status == MHA_ERR_CUDA &&
+            strstr(mha_last_error(), "cuModuleLoadDataEx"),
         "bad PTX");
 
   CHECK(sync() == 0, "final cuCtxSynchronize");

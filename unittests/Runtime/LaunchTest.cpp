@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -474,6 +475,89 @@ TEST_F(LaunchTest, SuccessClearsThePreviousError) {
   ASSERT_STRNE(mha_last_error(), "");
   ASSERT_EQ(call.launch(), MHA_OK);
   EXPECT_STREQ(mha_last_error(), "");
+}
+
+//===----------------------------------------------------------------------===//
+// mha_options versions (struct_size) and the dropout words
+//===----------------------------------------------------------------------===//
+
+TEST_F(LaunchTest, OptionsOfANewerHeaderWithUnknownFieldsUnset) {
+  AttnCall call;
+  call.fillInputs();
+  // A newer caller's struct: 16 more bytes, all zero.
+  alignas(mha_options) unsigned char newer[sizeof(mha_options) + 16] = {};
+  mha_options options = MHA_OPTIONS_INIT;
+  options.num_threads = 2;
+  std::memcpy(newer, &options, sizeof(options));
+  reinterpret_cast<mha_options *>(newer)->struct_size = sizeof(newer);
+  ASSERT_EQ(call.launch(reinterpret_cast<mha_options *>(newer)), MHA_OK)
+      << mha_last_error();
+  call.expectOutputs();
+}
+
+TEST_F(LaunchTest, OptionsOfANewerHeaderWithAnUnknownFieldSet) {
+  AttnCall call;
+  call.fillInputs();
+  alignas(mha_options) unsigned char newer[sizeof(mha_options) + 16] = {};
+  mha_options options = MHA_OPTIONS_INIT;
+  std::memcpy(newer, &options, sizeof(options));
+  reinterpret_cast<mha_options *>(newer)->struct_size = sizeof(newer);
+  newer[sizeof(mha_options) + 5] = 1;
+  EXPECT_EQ(call.launch(reinterpret_cast<mha_options *>(newer)),
+            MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(mha_last_error(), "options->struct_size is"), nullptr)
+      << mha_last_error();
+  EXPECT_NE(std::strstr(mha_last_error(), "cannot honour"), nullptr);
+}
+
+TEST_F(LaunchTest, OptionsStructSizeSmallerThanItself) {
+  AttnCall call;
+  mha_options options = {};
+  options.struct_size = 2;
+  EXPECT_EQ(call.launch(&options), MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(mha_last_error(), "MHA_OPTIONS_INIT"), nullptr)
+      << mha_last_error();
+}
+
+TEST_F(LaunchTest, FieldsPastAnOlderCallersSizeAreNotRead) {
+  AttnCall call;
+  call.fillInputs();
+  // An older header ending before head_mask: whatever lies there (here a
+  // bad pointer) is not the caller's and must not be read.
+  mha_options options = {};
+  options.struct_size = offsetof(mha_options, head_mask);
+  options.head_mask = reinterpret_cast<const uint8_t *>(uintptr_t(8));
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  call.expectOutputs();
+}
+
+// The dropout words, as the last descriptor the work function gets.
+uint32_t seenDropoutWords[MHA_DROPOUT_WORDS];
+void dropoutWordsWork(void **descriptors, int64_t b, int64_t h, int64_t t,
+                      const uint8_t *alive) {
+  if (b == 0 && h == 0 && t == 0) {
+    const auto *words = static_cast<const mha_memref3 *>(descriptors[5]);
+    ASSERT_EQ(words->sizes[0], MHA_DROPOUT_WORDS);
+    std::memcpy(seenDropoutWords, words->aligned, sizeof(seenDropoutWords));
+  }
+  fakeWork(descriptors, b, h, t, alive);
+}
+
+TEST_F(LaunchTest, DropoutSeedAndOffsetReachTheKernel) {
+  AttnCall call;
+  call.fillInputs();
+  mha_options options = MHA_OPTIONS_INIT;
+  options.dropout_seed = 0x1122334455667788ull;
+  options.dropout_offset = 0xAABBCCDD99ull;
+  ASSERT_EQ(call.launch(&options, dropoutWordsWork), MHA_OK);
+  EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_SEED_LO], 0x55667788u);
+  EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_SEED_HI], 0x11223344u);
+  EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_OFFSET_LO], 0xBBCCDD99u);
+  // NULL options: seed and offset 0.
+  ASSERT_EQ(call.launch(nullptr, dropoutWordsWork), MHA_OK);
+  EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_SEED_LO], 0u);
+  EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_SEED_HI], 0u);
+  EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_OFFSET_LO], 0u);
 }
 
 //===----------------------------------------------------------------------===//

@@ -28,6 +28,12 @@ namespace mlir::mha {
 inline constexpr llvm::StringLiteral kBackwardGridAttrName =
     "mha.backward_grid";
 
+/// On a kernel that applies dropout: it takes the dropout words
+/// (memref<?xi32>, MHA_DROPOUT_* of mha/Runtime/KernelAbi.h) after its
+/// other memrefs, and its work function passes the runtime's last
+/// descriptor for them.
+inline constexpr llvm::StringLiteral kDropoutRngAttrName = "mha.dropout_rng";
+
 /// A C parameter of an exported function: which tensor it is and what role
 /// it plays.
 struct Parameter {

@@ -45,6 +45,9 @@ struct HeadParams {
   Value alibiSlope;
   Value windowLeft, windowRight, sinks; // index; -1: unbounded side
   Value staticAlive;                    // i1: head_mask[h]
+  // With a dropout attribute: the i32 floor(p[h] * 2^32) and the f32
+  // 1 / (1 - p[h]) kept probabilities are scaled by; null without.
+  Value dropoutThreshold, dropoutKeepScale;
 
   /// The masks of this head, for getKeyBounds (KeyVisibility.h).
   MaskParams<Value> masks(const AttentionVariant &variant) const {

@@ -90,7 +90,8 @@ typedef enum mha_tensor_role {
   MHA_ROLE_GRAD_OUTPUT = 19,  /* dout */
   MHA_ROLE_GRAD_QUERY = 20,   /* dq */
   MHA_ROLE_GRAD_KEY = 21,     /* dk */
-  MHA_ROLE_GRAD_VALUE = 22    /* dv */
+  MHA_ROLE_GRAD_VALUE = 22,   /* dv */
+  MHA_ROLE_GRAD_ENTROPY = 23  /* dentropy, read */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first
@@ -156,15 +157,31 @@ typedef void (*mha_layer_work_fn)(void **descriptors, int64_t phase, int64_t b,
  * tile, and the query items (b, h, t) of the header's grid (B x Hq x
  * ceil(Lq / rows_per_item)), which write dq of one query tile. The work
  * function (mha_layer_work_fn) gets phase 0 for key items and 1 for query
- * items; its descriptors are the tensors' and then a rank-1 descriptor of
- * the Hq head-alive bytes (the runtime mask; the kernel applies the static
- * one). Lk is dim 2 of tensor `key_tensor`. The signature table continues
- * after the tensors with MHA_SIG_BACKWARD_WORDS words. */
+ * items. With `row_stats` set, a phase 2 over the query grid runs first
+ * and writes one f32 per query row into a [B, Hq, Lq] temporary (contiguous)
+ * that phases 0 and 1 read. Its descriptors are the tensors', a rank-1
+ * descriptor of the Hq head-alive bytes (the runtime mask; the kernel
+ * applies the static one), the rank-3 row temporary (sizes 0 without
+ * row_stats) and the dropout words. Lk is dim 2 of tensor `key_tensor`.
+ * The signature table continues after the tensors with
+ * MHA_SIG_BACKWARD_WORDS words. */
 enum {
   MHA_SIG_BACKWARD_KV_HEADS = 0,
   MHA_SIG_BACKWARD_KEYS_PER_ITEM = 1,
   MHA_SIG_BACKWARD_KEY_TENSOR = 2,
-  MHA_SIG_BACKWARD_WORDS = 3
+  MHA_SIG_BACKWARD_ROW_STATS = 3,
+  MHA_SIG_BACKWARD_WORDS = 4
+};
+
+/* Every launcher passes one more descriptor after the ones above: a rank-1
+ * i32 memref of MHA_DROPOUT_WORDS words, the call's dropout seed and offset
+ * (mha_options.dropout_seed, dropout_offset; 0 without options). Kernels
+ * that apply dropout read it; the others never look. */
+enum {
+  MHA_DROPOUT_SEED_LO = 0,   /* dropout_seed mod 2^32 */
+  MHA_DROPOUT_SEED_HI = 1,   /* dropout_seed div 2^32 */
+  MHA_DROPOUT_OFFSET_LO = 2, /* dropout_offset mod 2^32 */
+  MHA_DROPOUT_WORDS = 4
 };
 
 /* The stack a work item may need, below the frame of the runtime function

@@ -106,8 +106,12 @@ LogicalResult EntryPointEmitter::emit() {
     workArgs.insert(workArgs.begin() + 1, i64);
   auto workType = LLVM::LLVMFunctionType::get(
       LLVM::LLVMVoidType::get(b.getContext()), workArgs);
+  // Backward kernels also take the head mask and the row statistics.
   size_t numDescriptors =
-      numTensors + (plan ? plan.getTempCols().size() : 0) + (backward ? 1 : 0);
+      numTensors + (plan ? plan.getTempCols().size() : 0) + (backward ? 2 : 0);
+  // The dropout words come last: the runtime always passes them.
+  if (kernel->hasAttr(kDropoutRngAttrName))
+    ++numDescriptors;
   unsigned gridArg = phased ? 2 : 1;
   // Work functions other objects of the library call are hidden, not
   // internal.

@@ -86,7 +86,7 @@ namespace {
 
 /// Lowers the finalisation of a query tile:
 /// ```
-/// output[r] = l != 0 && alive ? acc[r] / l : 0
+/// output[r] = l != 0 && alive ? acc[r] / l * output_scale : 0
 /// lse[r] = l != 0 ? (m + log2 l) ln 2 : -inf
 /// entropy[r] = l != 0 && alive ? maximum(0, (log2 l - t / l) ln 2) : 0
 /// ```
@@ -109,8 +109,11 @@ struct LowerOnlineSoftmaxFinalize : OpRewritePattern<OnlineSoftmaxFinalizeOp> {
       if (Value output = op.getOutput()) {
         Value accRow = loadRow(cb, op.getAcc(), r);
         auto vecType = cast<VectorType>(accRow.getType());
-        Value scaled =
-            cb.fmul(accRow, vector::BroadcastOp::create(b, loc, vecType, inv));
+        // Dropout's 1 / (1 - p) joins 1 / l: one multiply per element.
+        Value outputScale =
+            op.getOutputScale() ? cb.fmul(inv, op.getOutputScale()) : inv;
+        Value scaled = cb.fmul(
+            accRow, vector::BroadcastOp::create(b, loc, vecType, outputScale));
         Value zeros = vector::BroadcastOp::create(b, loc, vecType, zero);
         Value validVec = vector::BroadcastOp::create(
             b, loc, VectorType::get(vecType.getShape(), rewriter.getI1Type()),

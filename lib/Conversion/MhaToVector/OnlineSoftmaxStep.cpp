@@ -32,6 +32,7 @@
 #include "MicroKernels.h"
 #include "VectorEmitter.h"
 #include "mha/Codegen/Constants.h"
+#include "mha/Codegen/Dropout.h"
 #include "mha/Codegen/HeadParams.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 #include "mha/Semantics/KeyVisibility.h"
@@ -39,6 +40,7 @@
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 #include <limits>
+#include <optional>
 
 #define DEBUG_TYPE "convert-mha-to-vector"
 
@@ -84,6 +86,27 @@ struct StepLowering {
       paddedValueDim /= 2;
     valueDim = op.getValue().getType().getDimSize(1);
     vecType = vec::getF32Vector(cb, vw);
+  }
+
+  /// The dropout words of tile row `r` (the step's `dropout` operands),
+  /// or none without dropout.
+  std::optional<DropoutStream> dropoutStream(Value r) {
+    OperandRange w = op.getDropout();
+    if (w.empty())
+      return std::nullopt;
+    Value row = cb.add(w[4], cb.indexCast(b.getI32Type(), r));
+    return DropoutStream{w[0], w[1], row, w[2], w[3]};
+  }
+  /// Whether dropout keeps the keys of vector `j` of the tile.
+  Value dropoutKeeps(const DropoutStream &stream, int64_t j) {
+    SmallVector<int32_t> lanes;
+    for (int64_t l = 0; l < vw; ++l)
+      lanes.push_back(static_cast<int32_t>(j * vw + l));
+    auto i32Vec = VectorType::get({vw}, b.getI32Type());
+    Value laneKeys = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(i32Vec, ArrayRef<int32_t>(lanes)));
+    Value keys = cb.add(broadcast32(op.getKeyPos()), laneKeys);
+    return emitDropoutKeeps(cb, stream, keys, op.getDropout()[5]);
   }
 
   /// The register blocks of S = Q.K^T and of acc += P.V.
@@ -553,11 +576,14 @@ void StepLowering::softmaxRows() {
     Value mUseV = broadcast(mUse), minExpV = broadcast(minExp);
     Value zeroV = broadcast(cb.f32(0.0f));
     Value sumV = zeroV, entV = zeroV;
+    std::optional<DropoutStream> dropout = dropoutStream(r);
     for (int64_t j = 0; j < numVecs; ++j) {
       Value c = cb.index(j * vw);
       Value u = loadVector(scores, {sr, c});
       Value x = cb.fsub(u, mUseV);
-      Value pv = cb.exp2(x);
+      Value p = cb.exp2(x);
+      // Dropout weights the values with P or 0; l and t sum P.
+      Value pv = dropout ? cb.select(dropoutKeeps(*dropout, j), p, zeroV) : p;
       if (bf16Pairs) {
         // vw bf16 = vw/2 pairs, each stored as one f32 slot at S[r, j vw/2]:
         // slots this row has already read.
@@ -570,11 +596,10 @@ void StepLowering::softmaxRows() {
       } else {
         vector::StoreOp::create(b, loc, pv, scores, ValueRange{sr, c});
       }
-      sumV = cb.fadd(sumV, pv);
+      sumV = cb.fadd(sumV, p);
       // p x with x clamped: 0 (not 0 * -inf) for invisible keys.
       if (trackEntropy)
-        entV =
-            vector::FMAOp::create(b, loc, pv, cb.selectMax(x, minExpV), entV);
+        entV = vector::FMAOp::create(b, loc, p, cb.selectMax(x, minExpV), entV);
     }
     Value tileSum = reduceLanes(sumV, add);
     memref::StoreOp::create(b, loc, mNew, op.getRowMax(), r);

@@ -1,4 +1,4 @@
-// RUN: mha-opt %s --convert-mha-to-nvvm -verify-diagnostics
+// RUN: mha-opt %s --convert-mha-to-nvvm -verify-diagnostics -split-input-file
 // RUN: not mha-compile %s --target=nvptx -o %t.so 2>&1 | FileCheck %s
 
 // Training is CPU-only so far (docs/language.md, 10): a function marked
@@ -12,4 +12,16 @@ func.func @train(%q: tensor<?x4x?x64xf16>, %k: tensor<?x4x?x64xf16>, %v: tensor<
        : tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>
        -> tensor<?x4x?x64xf16>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x64xf16>, tensor<?x4x?xf32>
+}
+
+// -----
+
+// Dropout is CPU-only so far, in forwards too.
+func.func @dropped(%q: tensor<?x4x?x64xf16>, %k: tensor<?x4x?x64xf16>, %v: tensor<?x4x?x64xf16>)
+    -> tensor<?x4x?x64xf16> {
+  // expected-error @+1 {{'dropout' is not yet supported on the GPU: compile this function with --target=cpu}}
+  %o = mha.attention %q, %k, %v {dropout = array<f32: 0.1>}
+       : tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>
+       -> tensor<?x4x?x64xf16>
+  return %o : tensor<?x4x?x64xf16>
 }

@@ -392,3 +392,45 @@ func.func @step_alibi_shift(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memr
        micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 2, scoreVectors = 2, outputRows = 2, outputVectors = 1>}
   return
 }
+
+// -----
+
+// Dropout: phase 4 draws the keep mask of each key vector with Philox4x32-10
+// (ten rounds of two 32 x 32 -> 64-bit products, arith.mului_extended, on
+// i32 lanes: key j uses counter (j / 4, first_row + r, stream, offset) and
+// output word j mod 4) and writes P or 0 for phase 5, while l sums P itself.
+// CHECK-LABEL: func.func @step_dropout
+// CHECK:         math.exp2 %{{.+}} : vector<16xf32>
+// CHECK:         arith.shrui %{{.+}} : vector<16xi32>
+// CHECK-COUNT-20: arith.mului_extended
+// CHECK:         arith.andi %{{.+}} : vector<16xi32>
+// CHECK:         arith.cmpi uge, %{{.+}} : vector<16xi32>
+// CHECK:         arith.select %{{.+}} : vector<16xi1>, vector<16xf32>
+// CHECK:         vector.store
+func.func @step_dropout(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x16xf32>,
+                        %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                        %kt: memref<16x16xf32>, %vp: memref<16x16xf32>, %s: memref<16x16xf32>, %alpha: memref<16xf32>,
+                        %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index,
+                        %seed_lo: i32, %seed_hi: i32, %stream: i32, %offset: i32, %row0: i32, %threshold: i32) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xf32>, memref<?x16xf32>)
+      outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %alpha : memref<16x16xf32>, memref<16x16xf32>, memref<16x16xf32>, memref<16xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      dropout(%seed_lo, %seed_hi, %stream, %offset, %row0, %threshold)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 1, outputRows = 4, outputVectors = 1>}
+  return
+}
+
+// -----
+
+// The dropout factor 1 / (1 - p) joins 1 / l in finalisation.
+// CHECK-LABEL: func.func @finalize_dropout
+// CHECK:         %[[INV:.+]] = arith.divf
+// CHECK:         %[[SCALE:.+]] = arith.mulf %[[INV]], %{{.+}} : f32
+// CHECK:         vector.broadcast %[[SCALE]] : f32 to vector<8xf32>
+func.func @finalize_dropout(%acc: memref<?x8xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>, %alive: i1,
+                            %o: memref<?x8xf32>, %keep_scale: f32) {
+  mha.online_softmax_finalize ins(%acc, %m, %l, %t : memref<?x8xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>) alive(%alive)
+      outs(%o : memref<?x8xf32>) scale(%keep_scale)
+  return
+}

@@ -1737,13 +1737,14 @@ func.func @backward_layer(%x: tensor<?x?x512xf32>, %wq: tensor<512x512xf32>,
 
 // -----
 
-// The entropy gradient (dentropy) is not implemented yet.
-// expected-error @+1 {{'mha.backward' with return_entropy is not yet supported (the entropy gradient dentropy)}}
-func.func @backward_entropy(%q: tensor<2x4x16x64xf32>) -> (tensor<2x4x16x64xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>) attributes {mha.backward} {
+// With return_entropy the backward takes dentropy: the function must
+// return the entropy.
+// expected-error @+1 {{'mha.backward' needs 'backward_entropy' to return the entropy its mha.attention computes: the backward takes its gradient}}
+func.func @backward_entropy(%q: tensor<2x4x16x64xf32>) -> (tensor<2x4x16x64xf32>, tensor<2x4x16xf32>) attributes {mha.backward} {
   %o, %lse, %h = mha.attention %q, %q, %q {return_lse, return_entropy}
        : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
        -> tensor<2x4x16x64xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>
-  return %o, %lse, %h : tensor<2x4x16x64xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>
+  return %o, %lse : tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
 }
 
 // -----
@@ -1755,11 +1756,36 @@ module attributes {mha.backward} {
 
 // -----
 
-// Dropout does not exist yet: an unknown attribute like any other.
-func.func @dropout_unknown(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> {
-  // expected-error @+1 {{unknown attribute 'dropout'}}
-  %o = mha.attention %q, %q, %q {dropout = array<f32: 0.1>}
-       : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>
-       -> tensor<2x4x16x64xf32>
-  return %o : tensor<2x4x16x64xf32>
+
+// dropout holds 1 or Hq rates.
+func.func @dropout_wrong_length(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'dropout' must hold 1 or 8 (one per query head) values, got 2}}
+  %o = mha.attention %q, %k, %v {dropout = array<f32: 0.1, 0.2>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// A rate of 1 would drop every key (and divide by 0).
+func.func @dropout_one(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'dropout' values must be in [0, 1), got 1.000000e+00 at index 0}}
+  %o = mha.attention %q, %k, %v {dropout = array<f32: 1.0>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
+}
+
+// -----
+
+// Negative and NaN rates are rejected, in layers too.
+func.func @dropout_negative(%x: tensor<2x16x64xf32>, %w: tensor<64x64xf32>) {
+  // expected-error @+1 {{'dropout' values must be in [0, 1), got -5.000000e-01 at index 1}}
+  %y = mha.multi_head %x, %w, %w, %w, %w {num_heads = 2, dropout = array<f32: 0.1, -0.5>} : tensor<2x16x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32> -> tensor<2x16x64xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_nan(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v: tensor<2x2x32x64xf32>) {
+  // expected-error @+1 {{'dropout' values must be in [0, 1), got nan at index 0}}
+  %o = mha.attention %q, %k, %v {dropout = array<f32: 0x7FC00000>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
+  return
 }

@@ -4,13 +4,16 @@
 
 // A function marked mha.backward gets the kernel of <name>_backward beside
 // its forward: its C parameters (q, k, v, o, lse, dout, dq, dk, dv), the
-// run-time head mask, then (phase, b, h, t, alive). Phase 0 items sum dk and
+// run-time head mask, the row statistics (used with the entropy gradient),
+// the dropout words (read only with dropout), then
+// (phase, b, h, t, alive). Phase 0 items sum dk and
 // dv of one key tile on the stack; phase 1 items write dq of one query
 // tile. The launcher is mha_rt_launch_backward.
 
 // CHECK-LABEL: func.func @gqa_backward__kernel(
-// CHECK-SAME: memref<?xi8>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: i1)
-// CHECK-SAME: mha.backward_grid = array<i64: 2, 64, 1>
+// CHECK-SAME: memref<?xi8>, %{{.*}}: memref<?x?x?xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: i1)
+// CHECK-SAME: mha.backward_grid = array<i64: 2, 64, 1, 0>
+// CHECK-SAME: mha.dropout_rng
 // CHECK-SAME: #mha.entry_point<name = "gqa_backward", rowsPerItem = 64, gridHeads = 4,
 // CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<saved_output>, #mha.role<saved_lse>, #mha.role<grad_output>, #mha.role<grad_query>, #mha.role<grad_key>, #mha.role<grad_value>]
 // CHECK: scf.if

@@ -237,3 +237,23 @@ func.func @narrow_keys_wide_values(%q: tensor<?x2x?x8xbf16>, %k: tensor<?x2x?x8x
   %o = mha.attention %q, %k, %v : tensor<?x2x?x8xbf16>, tensor<?x2x?x8xbf16>, tensor<?x2x?x1024xbf16> -> tensor<?x2x?x1024xbf16>
   return %o : tensor<?x2x?x1024xbf16>
 }
+
+// -----
+
+// Dropout: the kernel takes the dropout words after its tensors; each step
+// gets the seed and offset words, the stream b * Hq + h, the tile's first
+// row and the head's threshold (floor(p * 2^32): 0.25 -> 1073741824 = 2^30,
+// per head from a table); finalisation multiplies by 1 / (1 - p).
+// CHECK:         memref.global "private" constant @dropout__dropout_keep_scale : memref<2xf32> = dense<[1.33333337, 1.000000e+00]>
+// CHECK:         memref.global "private" constant @dropout__dropout_threshold : memref<2xindex> = dense<[1073741824, 0]>
+// CHECK-LABEL: func.func @dropout__kernel(
+// CHECK-SAME:    memref<?xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: i1)
+// CHECK-SAME:    mha.dropout_rng
+// CHECK:         mha.online_softmax_step
+// CHECK-SAME:    dropout(
+// CHECK:         mha.online_softmax_finalize
+// CHECK-SAME:    scale(
+func.func @dropout(%q: tensor<?x2x?x64xf32>, %k: tensor<?x2x?x64xf32>, %v: tensor<?x2x?x64xf32>) -> tensor<?x2x?x64xf32> {
+  %o = mha.attention %q, %k, %v {dropout = array<f32: 0.25, 0.0>} : tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32> -> tensor<?x2x?x64xf32>
+  return %o : tensor<?x2x?x64xf32>
+}

@@ -168,3 +168,44 @@ func.func @brain(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x1x?x64xbf16>,
 // RUN: mha-check %t/libbackward.so --fn plain --backward --lse --dtype f32 --B 2 --Hq 3 --Lq 9 --Lk 11 --D 24 --Dv 40 --corrupt stride-last --corrupt-arg dk | FileCheck %s --check-prefix=ERR
 // RUN: mha-check %t/libbackward.so --fn plain --backward --lse --dtype f32 --B 2 --Hq 3 --Lq 9 --Lk 11 --D 24 --Dv 40 --corrupt negative-threads | FileCheck %s --check-prefix=ERR
 // ERR: PASS {{.*}} backward corrupt=
+
+// The entropy gradient: the forward returns entropy, the backward takes
+// dentropy after dout and differentiates L = sum dout . o + sum dentropy *
+// entropy, through every mask and score modifier and with dropout (the
+// entropy is that before dropout); rows with no key and the pruned head get
+// zeros. f32 and bf16; bad dentropy arguments.
+// RUN: FileCheck %s --check-prefix=ENT-HEADER < %t/libbackward.h
+// ENT-HEADER: mha_status entropy_backward(const DLTensor *q, const DLTensor *k, const DLTensor *v, const DLTensor *o, const DLTensor *lse, const DLTensor *dout, const DLTensor *dentropy, DLTensor *dq, DLTensor *dk, DLTensor *dv, const mha_options *opts);
+// RUN: mha-check %t/libbackward.so --fn entropy --backward --lse --entropy --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 24 --Dv 40 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0,0.3,0,0.3 --dropout-seed 77 --head-mask 1,1,0,1 --threads 2 --thread-sweep 3 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libbackward.so --fn entropy --backward --lse --entropy --dtype f32 --B 1 --Hq 4 --Hkv 2 --Lq 140 --Lk 70 --D 24 --Dv 40 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0,0.3,0,0.3 --head-mask 1,1,0,1 --runtime-head-mask 1,0,1,1 --layout blhd | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libbackward.so --fn entropy_bf16 --backward --lse --probs --entropy --dtype bf16 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 16 --Dv 16 --window-left 7 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libbackward.so --fn entropy --backward --lse --entropy --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 9 --Lk 11 --D 24 --Dv 40 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0,0.3,0,0.3 --head-mask 1,1,0,1 --corrupt dtype --corrupt-arg dentropy | FileCheck %s --check-prefix=ERR-DENT
+// ERR-DENT: PASS {{.*}} corrupt=dtype arg=dentropy status=MHA_ERR_DTYPE msg="entropy_backward: 'dentropy' (entropy gradient)
+// RUN: mha-check %t/libbackward.so --fn entropy --backward --lse --entropy --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 9 --Lk 11 --D 24 --Dv 40 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0,0.3,0,0.3 --head-mask 1,1,0,1 --corrupt shape-lk-mismatch --corrupt-arg dentropy | FileCheck %s --check-prefix=ERR-DENT-SHAPE
+// ERR-DENT-SHAPE: PASS {{.*}} corrupt=shape-lk-mismatch arg=dentropy status=MHA_ERR_SHAPE msg="entropy_backward: 'q' (query) dim 2 (Lq) is 9 but 'dentropy' (entropy gradient) has 8"
+func.func @entropy(%q: tensor<?x4x?x24xf32>, %k: tensor<?x2x?x24xf32>,
+                   %v: tensor<?x2x?x40xf32>)
+    -> (tensor<?x4x?x40xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>)
+    attributes {mha.backward} {
+  %o, %lse, %h = mha.attention %q, %k, %v {return_lse, return_entropy, causal,
+      window_left = array<i64: 5, -1, 9, -1>, sink_tokens = 2, softcap = 20.0 : f32,
+      alibi_slopes = array<f32: 0.5, 0.25, 0.125, 0.0625>,
+      dropout = array<f32: 0.0, 0.3, 0.0, 0.3>,
+      head_mask = array<i1: true, true, false, true>}
+       : tensor<?x4x?x24xf32>, tensor<?x2x?x24xf32>, tensor<?x2x?x40xf32>
+       -> tensor<?x4x?x40xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+  return %o, %lse, %h : tensor<?x4x?x40xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+}
+// probs in the middle of the results get no gradient.
+func.func @entropy_bf16(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>,
+                        %v: tensor<?x4x?x16xbf16>)
+    -> (tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>,
+        tensor<?x4x?xf32>) attributes {mha.backward} {
+  %o, %lse, %p, %h = mha.attention %q, %k, %v {return_lse, return_probs,
+      return_entropy, window_left = array<i64: 7>}
+       : tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>
+       -> tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>,
+          tensor<?x4x?xf32>
+  return %o, %lse, %p, %h : tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>,
+                            tensor<?x4x?x?xf32>, tensor<?x4x?xf32>
+}

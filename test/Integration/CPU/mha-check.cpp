@@ -23,7 +23,9 @@
 //
 // Attribute flags mirror the spec's attributes and must match it: --scale,
 // --temperature, --softcap, --alibi, --causal, --window-left,
-// --window-right, --sinks, --head-mask (per-head lists take 1 or Hq values);
+// --window-right, --sinks, --head-mask, --dropout (per-head lists take 1 or
+// Hq values); --dropout-seed and --dropout-offset set mha_options'
+// dropout_seed and dropout_offset (default 0);
 // --lse/--probs/--entropy say which extra results the C function has (in
 // the order o, lse, probs, entropy). Run-time choices:
 //   --runtime-head-mask 1,0,..  mha_options.head_mask (bytes, Hq of them)
@@ -146,7 +148,8 @@ struct Options {
   int64_t B = 1, Hq = -1, Hkv = -1, Lq = -1, Lk = -1, D = -1, Dv = -1;
   bool hasScale = false;
   double scale = 0;
-  std::vector<double> temperature, alibi;
+  std::vector<double> temperature, alibi, dropout;
+  uint64_t dropoutSeed = 0, dropoutOffset = 0;
   bool hasSoftcap = false;
   double softcap = 0;
   bool causal = false;
@@ -308,6 +311,12 @@ Options parseOptions(int argc, char **argv) {
       o.scale = number(i);
     } else if (a == "--temperature")
       o.temperature = parseDoubles(a, value(i));
+    else if (a == "--dropout")
+      o.dropout = parseDoubles(a, value(i));
+    else if (a == "--dropout-seed")
+      o.dropoutSeed = std::stoull(value(i), nullptr, 0);
+    else if (a == "--dropout-offset")
+      o.dropoutOffset = std::stoull(value(i), nullptr, 0);
     else if (a == "--softcap") {
       o.hasSoftcap = true;
       o.softcap = number(i);
@@ -561,13 +570,20 @@ void layOut(Tensor &t, const std::string &layout) {
 // The problem and its reference
 //===----------------------------------------------------------------------===//
 
+/// Whether a call with NULL options is the call the options describe (no
+/// runtime mask, dropout seed and offset 0).
+bool nullOptionsMeanTheSame(const Options &opt) {
+  return opt.runtimeHeadMask.empty() && opt.dropoutSeed == 0 &&
+         opt.dropoutOffset == 0;
+}
+
 enum RowState : uint8_t { kNormal = 0, kNoKey = 1, kPruned = 2 };
 
 struct Problem {
   Options opt;
   int64_t B, Hq, Hkv, Lq, Lk, D, Dv;
   float scale;
-  std::vector<float> temperature, alibi;
+  std::vector<float> temperature, alibi, dropout;
   std::vector<int64_t> wl, wr;
   std::vector<uint8_t> alive, staticAlive, runtimeMask;
   // Inputs as handed to the library (rounded), logical [B, H, L, X].
@@ -638,6 +654,9 @@ void computeReference(Problem &p) {
   pr.sinkTokens = opt.sinks;
   for (uint8_t a : p.alive)
     pr.headAlive.push_back(a != 0);
+  pr.dropout = p.dropout;
+  pr.dropoutSeed = opt.dropoutSeed;
+  pr.dropoutOffset = opt.dropoutOffset;
   ref::AttentionResult r = ref::computeAttention(pr, p.q, p.k, p.v);
   p.pr = pr;
   p.o = std::move(r.output);
@@ -1120,6 +1139,11 @@ using Fn10 = int32_t (*)(const DLTensor *, const DLTensor *, const DLTensor *,
                          const DLTensor *, const DLTensor *, const DLTensor *,
                          DLTensor *, DLTensor *, DLTensor *,
                          const mha_options *);
+// The same with dentropy after dout.
+using Fn11 = int32_t (*)(const DLTensor *, const DLTensor *, const DLTensor *,
+                         const DLTensor *, const DLTensor *, const DLTensor *,
+                         const DLTensor *, DLTensor *, DLTensor *, DLTensor *,
+                         const mha_options *);
 
 /// Checks NAME_backward after a successful forward call on `fwd` (q, k, v,
 /// then o, lse, ...).
@@ -1129,7 +1153,7 @@ int runBackward(Problem &p, Library &lib, Setup &fwd, const std::string &head,
   const Options &opt = p.opt;
   Checker c(p, lib);
   std::string fnName = opt.fn + "_backward";
-  auto fn = (Fn10)dlsym(lib.handle, fnName.c_str());
+  void *fn = dlsym(lib.handle, fnName.c_str());
   if (!fn) {
     c.fail("the library exports no function '" + fnName + "'");
     return finish(c, head, " backward");
@@ -1159,24 +1183,34 @@ int runBackward(Problem &p, Library &lib, Setup &fwd, const std::string &head,
     }
   }
   int el = dtypeBytes(opt.dtype);
-  // dout: seeded random normal values rounded to the element type.
-  auto dout =
-      makeTensor("dout", opt.dtype, el, {p.B, p.Hq, p.Lq, p.Dv}, opt, 0);
-  dout->poison = inputPoison(dout->elem, dout->dtype);
-  dout->fillPoison();
-  std::vector<double> doutRef((size_t)dout->numel());
-  {
-    Rng rng(opt.seed * 7919 + 17);
-    int64_t idx[4];
-    for (int64_t e = 0; e < dout->numel(); ++e) {
+  // dout (and dentropy, with --entropy): seeded random normal values
+  // rounded to the element type.
+  auto randomGradient = [&](const std::string &name, DType dt, int elem,
+                            std::vector<int64_t> sizes, uint64_t stream,
+                            std::vector<double> &values) {
+    auto t = makeTensor(name, dt, elem, std::move(sizes), opt, 0);
+    t->poison = inputPoison(t->elem, t->dtype);
+    t->fillPoison();
+    values.assign((size_t)t->numel(), 0.0);
+    Rng rng(opt.seed * 7919 + stream);
+    int64_t idx[4] = {0, 0, 0, 0};
+    for (int64_t e = 0; e < t->numel(); ++e) {
       int64_t rem = e;
-      for (int d = 3; d >= 0; --d) {
-        idx[d] = rem % dout->sizes[d];
-        rem /= dout->sizes[d];
+      for (int d = t->rank - 1; d >= 0; --d) {
+        idx[d] = rem % t->sizes[d];
+        rem /= t->sizes[d];
       }
-      doutRef[(size_t)e] = dout->store(dout->offset(idx), rng.normal());
+      values[(size_t)e] = t->store(t->offset(idx), rng.normal());
     }
-  }
+    return t;
+  };
+  std::vector<double> doutRef, dentropyRef;
+  auto dout = randomGradient("dout", opt.dtype, el, {p.B, p.Hq, p.Lq, p.Dv}, 17,
+                             doutRef);
+  std::unique_ptr<Tensor> dentropy;
+  if (opt.entropy)
+    dentropy = randomGradient("dentropy", DType::F32, 4, {p.B, p.Hq, p.Lq}, 29,
+                              dentropyRef);
   auto makeGrads = [&]() {
     std::vector<std::unique_ptr<Tensor>> g;
     g.push_back(
@@ -1195,6 +1229,8 @@ int runBackward(Problem &p, Library &lib, Setup &fwd, const std::string &head,
   std::vector<Tensor *> inputs = {fwd.inputs[0].get(),  fwd.inputs[1].get(),
                                   fwd.inputs[2].get(),  fwd.outputs[0].get(),
                                   fwd.outputs[1].get(), dout.get()};
+  if (dentropy)
+    inputs.push_back(dentropy.get());
   std::vector<std::vector<uint8_t>> inputImages;
   for (Tensor *t : inputs)
     inputImages.push_back(t->snapshot());
@@ -1207,7 +1243,10 @@ int runBackward(Problem &p, Library &lib, Setup &fwd, const std::string &head,
     return v;
   };
   auto call = [&](const std::vector<DLTensor *> &v, const mha_options *o) {
-    return fn(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], o);
+    if (v.size() == 10)
+      return ((Fn11)fn)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                        v[9], o);
+    return ((Fn10)fn)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], o);
   };
 
   //===------------------------------------------------------------------===//
@@ -1220,18 +1259,22 @@ int runBackward(Problem &p, Library &lib, Setup &fwd, const std::string &head,
     std::vector<DLTensor> dls;
     for (DLTensor *t : ptrs)
       dls.push_back(*t);
-    static const char *names[] = {"q",    "k",  "v",  "o", "lse",
-                                  "dout", "dq", "dk", "dv"};
+    std::vector<std::string> names;
+    for (Tensor *t : inputs)
+      names.push_back(t->name);
+    for (auto &t : grads)
+      names.push_back(t->name);
     size_t ai = 0;
     bool found = false;
-    for (size_t i = 0; i < 9; ++i)
+    for (size_t i = 0; i < names.size(); ++i)
       if (kind != "negative-threads" && arg == names[i]) {
         ai = i;
         found = true;
       }
     if (!found && kind != "negative-threads")
       usage("--corrupt-arg must name a backward tensor, not '" + arg + "'");
-    const Tensor &ten = ai < 6 ? *inputs[ai] : *grads[ai - 6];
+    const Tensor &ten =
+        ai < inputs.size() ? *inputs[ai] : *grads[ai - inputs.size()];
     DLTensor &d = dls[ai];
     int64_t shape[4], strides[4];
     std::memcpy(shape, ten.sizes, sizeof(shape));
@@ -1325,7 +1368,7 @@ int runBackward(Problem &p, Library &lib, Setup &fwd, const std::string &head,
   // Normal mode.
   //===------------------------------------------------------------------===//
   ref::AttentionGradients r =
-      ref::computeAttentionBackward(p.pr, p.q, p.k, p.v, doutRef);
+      ref::computeAttentionBackward(p.pr, p.q, p.k, p.v, doutRef, dentropyRef);
   // Keys some live row sees: elsewhere dk and dv must be exactly 0.
   int64_t group = p.Hq / p.Hkv;
   std::vector<uint8_t> keySeen((size_t)(p.B * p.Hkv * p.Lk), 0);
@@ -1428,7 +1471,7 @@ int runBackward(Problem &p, Library &lib, Setup &fwd, const std::string &head,
   double ms = std::chrono::duration<double, std::milli>(
                   std::chrono::steady_clock::now() - t0)
                   .count();
-  if (opt.runtimeHeadMask.empty())
+  if (nullOptionsMeanTheSame(opt))
     again(nullptr, "NULL options");
   for (int t = 1; t <= opt.threadSweep; ++t) {
     mha_options ot = mopts;
@@ -1477,6 +1520,11 @@ int main(int argc, char **argv) {
     for (double x : opt.alibi)
       a.push_back((float)x);
     p.temperature = perHead<float>("--temperature", t, p.Hq, 1.0f);
+    std::vector<float> d;
+    for (double x : opt.dropout)
+      d.push_back((float)x);
+    if (!d.empty())
+      p.dropout = perHead<float>("--dropout", d, p.Hq, 0.0f);
     p.alibi = perHead<float>("--alibi", a, p.Hq, 0.0f);
   }
   p.wl = perHead<int64_t>("--window-left", opt.windowLeft, p.Hq, -1);
@@ -1641,6 +1689,8 @@ int main(int argc, char **argv) {
   std::memset(&mopts, 0, sizeof(mopts));
   mopts.head_mask =
       opt.runtimeHeadMask.empty() ? nullptr : p.runtimeMask.data();
+  mopts.dropout_seed = opt.dropoutSeed;
+  mopts.dropout_offset = opt.dropoutOffset;
 
   if (opt.backward)
     return runBackward(p, lib, s, head, mopts);
@@ -1905,7 +1955,7 @@ int main(int argc, char **argv) {
     compareTo(s, c.fmt("num_threads=%d", opt.threads));
 
   // 3. NULL options (defaults) when they mean the same call.
-  if (opt.runtimeHeadMask.empty()) {
+  if (nullOptionsMeanTheSame(opt)) {
     for (size_t i = 0; i < s.outputs.size(); ++i)
       s.outputs[i]->fillPoison();
     st = callFn(lib, tensorPtrs(s), nullptr);

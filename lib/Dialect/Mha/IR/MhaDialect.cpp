@@ -133,9 +133,6 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
            << "'mha.backward' needs the forward to return lse (add "
            << "return_lse to the mha.attention and return it): the backward "
            << "recomputes the probabilities from o and lse";
-  if (attention.getReturnEntropy())
-    return op->emitError() << "'mha.backward' with return_entropy is not yet "
-                           << "supported (the entropy gradient dentropy)";
   // o and lse must be results of the function: the caller passes them back.
   Block &body = func.getFunctionBody().front();
   Operation *terminator = body.empty() ? nullptr : &body.back();
@@ -148,5 +145,10 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
     return op->emitError() << "'mha.backward' needs '" << name
                            << "' to return the output and lse of its "
                            << "mha.attention";
+  // Its gradient dentropy is a parameter of the backward.
+  if (attention.getReturnEntropy() && !returns(attention->getNumResults() - 1))
+    return op->emitError() << "'mha.backward' needs '" << name
+                           << "' to return the entropy its mha.attention "
+                           << "computes: the backward takes its gradient";
   return success();
 }

@@ -151,8 +151,15 @@ LogicalResult verifyVariantAttributes(OpTy op, int64_t numHeads) {
       failed(verifyPerHeadLength(o, "window_left", op.getWindowLeft(),
                                  numHeads)) ||
       failed(verifyPerHeadLength(o, "window_right", op.getWindowRight(),
-                                 numHeads)))
+                                 numHeads)) ||
+      failed(verifyPerHeadLength(o, "dropout", op.getDropout(), numHeads)))
     return failure();
+  if (auto dropout = op.getDropout()) {
+    for (auto [h, p] : llvm::enumerate(*dropout))
+      if (!(p >= 0.0f && p < 1.0f))
+        return op.emitOpError() << "'dropout' values must be in [0, 1), got "
+                                << p << " at index " << h;
+  }
   if (auto temps = op.getTemperature()) {
     for (auto [h, t] : llvm::enumerate(*temps))
       if (!std::isfinite(t) || !(t > 0.0f))
@@ -452,6 +459,10 @@ LogicalResult MultiHeadOp::verify() {
 /// The query and scratch operands hold f32 for FMA micro-kernels and bf16
 /// pairs for `bf16_pairs` ones, with the scratch shapes of the description.
 LogicalResult OnlineSoftmaxStepOp::verify() {
+  if (!getDropout().empty() && getDropout().size() != 6)
+    return emitOpError() << "'dropout' takes 6 words (seed_lo, seed_hi, "
+                         << "stream, offset, first_row, threshold), got "
+                         << getDropout().size();
   MicroKernelAttr mk = getMicroKernel();
   MemRefType query = getQuery().getType(), key = getKey().getType();
   MemRefType value = getValue().getType();

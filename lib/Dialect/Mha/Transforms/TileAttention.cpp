@@ -191,9 +191,12 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   // C parameters: the arguments, then the results in return order.
   SmallVector<Parameter> params = getExportedParameters(func, attention);
 
-  // The kernel signature: one memref per parameter, then b, h, t, alive.
+  // The kernel signature: one memref per parameter, the dropout words when
+  // the op drops, then b, h, t, alive.
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
+  if (variant.hasDropout)
+    argTypes.push_back(getDropoutRngType(ctx));
   IndexType indexType = IndexType::get(ctx);
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
@@ -211,6 +214,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   kernel->setAttr("mha.entry_point",
                   EntryPointAttr::get(ctx, name, tiles.rows, numHeads,
                                       signature.roles, signature.types));
+  if (variant.hasDropout)
+    kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
 
@@ -219,6 +224,9 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
     return getParameterArgument(func, *entry, tensor);
   };
   unsigned numParams = params.size();
+  Value rng;
+  if (variant.hasDropout)
+    rng = entry->getArgument(numParams++);
   Value batchIdx = entry->getArgument(numParams);
   Value head = entry->getArgument(numParams + 1);
   Value tile = entry->getArgument(numParams + 2);
@@ -229,7 +237,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
       {argFor(attention.getQuery()), argFor(attention.getKey()),
        argFor(attention.getValue()), argFor(attention.getOutput()),
        argFor(attention.getLse()), argFor(attention.getProbs()),
-       argFor(attention.getEntropy()), batchIdx, head, tile, aliveArg});
+       argFor(attention.getEntropy()), batchIdx, head, tile, aliveArg, rng});
   func::ReturnOp::create(b, loc);
 
   func.erase();
@@ -288,6 +296,9 @@ private:
   /// Rows of the work item, the KV head, the head's parameters and the
   /// views of q, k, v and the results.
   void emitViews();
+  /// The dropout words of the steps: the seed and offset the runtime
+  /// passes, the Philox stream b * Hq + h, the first row, the threshold.
+  void emitDropoutWords();
   /// Running state and step scratch (on the stack), initialised.
   void emitState();
   /// One step over keys [j0, j0 + n).
@@ -319,6 +330,7 @@ private:
 
   // Set by emitViews.
   Value queryLen, keyLen, row0, rows, alive;
+  SmallVector<Value> dropoutWords; // the step's `dropout` operands
   HeadParams head;
   Value qTile, kHead, vHead, oTile, lseTile, entropyTile;
   // Set by emitState.
@@ -357,6 +369,21 @@ void WorkItemEmitter::emitViews() {
   };
   lseTile = rowSlice(item.lse);
   entropyTile = rowSlice(item.entropy);
+  if (variant.hasDropout)
+    emitDropoutWords();
+}
+
+void WorkItemEmitter::emitDropoutWords() {
+  Type i32 = b.getI32Type();
+  auto word = [&](int64_t i) -> Value {
+    return memref::LoadOp::create(b, loc, item.dropoutRng,
+                                  ValueRange{cb.index(i)});
+  };
+  Value stream =
+      cb.add(cb.mul(item.batch, cb.index(shape.numHeads)), item.head);
+  dropoutWords = {word(MHA_DROPOUT_SEED_LO), word(MHA_DROPOUT_SEED_HI),
+                  cb.indexCast(i32, stream), word(MHA_DROPOUT_OFFSET_LO),
+                  cb.indexCast(i32, row0),   head.dropoutThreshold};
 }
 
 void WorkItemEmitter::emitState() {
@@ -436,8 +463,8 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       b, loc, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
       valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
-      head.sinks, softcap, variant.causal, variant.hasAlibi, masked,
-      attention.getReturnEntropy(), tiles.microKernel);
+      head.sinks, dropoutWords, softcap, variant.causal, variant.hasAlibi,
+      masked, attention.getReturnEntropy(), tiles.microKernel);
 }
 
 void WorkItemEmitter::emitKeyLoop(Value begin, Value end,
@@ -472,7 +499,8 @@ void WorkItemEmitter::emit() {
     });
   });
   OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt, alive,
-                                  oTile, lseTile, entropyTile);
+                                  oTile, lseTile, entropyTile,
+                                  head.dropoutKeepScale);
   // The steps leave each row's largest ALiBi bias out of its scores
   // (alibiOrigin): lse gets it back (-inf and NaN stay).
   if (alibiShiftsRows(variant) && lseTile)

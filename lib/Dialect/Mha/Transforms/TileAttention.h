@@ -51,11 +51,18 @@ LogicalResult checkScratchBudget(AttentionOp attention, const TileChoice &tiles,
                                  Type queryElt);
 
 /// The memrefs and grid position of one attention work item; lse, probs and
-/// entropy may be null.
+/// entropy may be null, and so may `dropoutRng` (memref<?xi32>: dropout_seed
+/// low and high words, dropout_offset's low word) without dropout.
 struct AttentionWorkItem {
   Value q, k, v, o, lse, probs, entropy;
   Value batch, head, tile, alive;
+  Value dropoutRng;
 };
+
+/// The kernel argument type of the dropout words (KernelAbi.h).
+inline MemRefType getDropoutRngType(MLIRContext *ctx) {
+  return MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32));
+}
 
 /// Emits at `b`'s insertion point the work item (batch, head, tile) of
 /// `attention` on the memrefs of `item`: query rows [tile * rows, ...) of

@@ -28,6 +28,7 @@
 
 #include "mha/Codegen/Builder.h"
 #include "mha/Codegen/Constants.h"
+#include "mha/Codegen/Dropout.h"
 #include "mha/Codegen/EntryPoint.h"
 #include "mha/Codegen/HeadParams.h"
 #include "mha/Codegen/KeyVisibility.h"
@@ -46,6 +47,7 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include <limits>
+#include <optional>
 
 #define DEBUG_TYPE "mha-tile-backward"
 
@@ -59,7 +61,9 @@ using namespace mlir::mha;
 
 namespace {
 
-/// The memrefs of a backward kernel, in C parameter order.
+/// The arguments of a backward kernel: the memrefs in C parameter order,
+/// the runtime's descriptors, then the grid position. `dentropy` exists only
+/// when the forward returns entropy (BackwardEmitter::arg skips it).
 enum BackwardArg {
   kQ,
   kK,
@@ -67,10 +71,13 @@ enum BackwardArg {
   kO,
   kLse,
   kDout,
+  kDentropy,
   kDq,
   kDk,
   kDv,
   kAliveMask,
+  kRowStats,
+  kDropoutRng,
   kPhase,
   kBatch,
   kHead,
@@ -81,15 +88,27 @@ enum BackwardArg {
 /// What one query row needs for its pairs (i, j).
 struct RowState {
   Value query, dout; // vector<D x f32>, vector<Dv x f32>
-  Value dotOutput;   // D_i = dout_i . o_i
+  // D_i = dout_i . o_i; with the entropy gradient, E_i = D_i + dH_i (H_i -
+  // lse_i) from the row items (phase 2), which pairGradient also needs
+  // dH_i for.
+  Value rowConstant, dEntropy;
   Value lse;         // lse_i less the row's ALiBi bias (alibiRowBias)
   Value alibiOrigin; // index: the key ALiBi's distances start from
   const HeadParams *head;
+  std::optional<DropoutStream> dropout; // the row's Philox words
 };
 
-/// P_ij and dL/dt_ij * scale / temperature of one visible pair.
+/// The final score of a pair and, with softcap, its tanh (PairGradient's
+/// chain rule needs it).
+struct PairScore {
+  Value s, th;
+};
+
+/// What one visible pair adds: P_ij Z_ij, the weight of dout_i in dv_j (Z
+/// is dropout's keep / (1 - p), 1 without), and dL/dt_ij * scale /
+/// temperature.
 struct PairGradient {
-  Value prob, dScore;
+  Value valueWeight, dScore;
 };
 
 class BackwardEmitter {
@@ -102,12 +121,15 @@ public:
         variant(AttentionVariant::get(attention, shape.numHeads,
                                       shape.numKvHeads, shape.headDim)),
         entry(entry), rowsPerItem(rows), keysPerItem(keys),
-        f32(b.getF32Type()) {}
+        hasEntropy(attention.getReturnEntropy()), f32(b.getF32Type()) {}
 
   void emit();
 
 private:
-  Value arg(BackwardArg a) { return entry->getArgument(a); }
+  Value arg(BackwardArg a) {
+    assert((a != kDentropy || hasEntropy) && "no dentropy parameter");
+    return entry->getArgument(hasEntropy || a < kDentropy ? a : a - 1);
+  }
   VectorType vec(int64_t n) { return VectorType::get({n}, f32); }
   Value splat(Value scalar, int64_t n) {
     return vector::BroadcastOp::create(b, loc, vec(n), scalar);
@@ -136,16 +158,27 @@ private:
     return cb.cmpF(arith::CmpFPredicate::UNE, lse,
                    cb.f32(-std::numeric_limits<float>::infinity()));
   }
+  /// What row i needs; `rowStats`: read E_i and dH_i (phases 0 and 1 of a
+  /// backward with the entropy gradient), else compute D_i.
   RowState loadRow(const HeadParams &head, Value batch, Value h, Value i,
-                   Value lse);
+                   Value lse, bool rowStats = true);
   PairGradient pairGradient(const RowState &row, Value key, Value value,
                             Value j);
   MaskParams<Value> masks(const HeadParams &head) const {
     return head.masks(variant);
   }
 
+  /// The final score s of pair (i, j) (shifted by the row's ALiBi bias as
+  /// the forward's) and, with softcap, tanh(t / softcap) of the score t
+  /// after scale and temperature.
+  PairScore score(const RowState &row, Value key, Value j);
+  /// Calls `body(lo, hi)` for the row's sink and window key ranges.
+  void forEachKeyRange(const HeadParams &head, Value i,
+                       function_ref<void(Value, Value)> body);
+
   void emitKeyItem();
   void emitQueryItem();
+  void emitRowStatsItem();
 
   OpBuilder &b;
   Location loc;
@@ -156,6 +189,7 @@ private:
   AttentionVariant variant;
   Block *entry;
   int64_t rowsPerItem, keysPerItem;
+  bool hasEntropy;
   Type f32;
   Value queryLen, keyLen;
 };
@@ -192,13 +226,20 @@ Value BackwardEmitter::ifElse(Value cond, Type type, function_ref<Value()> then,
 }
 
 RowState BackwardEmitter::loadRow(const HeadParams &head, Value batch, Value h,
-                                  Value i, Value lse) {
+                                  Value i, Value lse, bool rowStats) {
   RowState row;
   row.head = &head;
   row.query = loadRow(arg(kQ), {batch, h, i}, shape.headDim);
   row.dout = loadRow(arg(kDout), {batch, h, i}, shape.valueDim);
-  row.dotOutput =
-      dot(row.dout, loadRow(arg(kO), {batch, h, i}, shape.valueDim));
+  if (hasEntropy && rowStats) {
+    row.rowConstant =
+        memref::LoadOp::create(b, loc, arg(kRowStats), ValueRange{batch, h, i});
+    row.dEntropy =
+        memref::LoadOp::create(b, loc, arg(kDentropy), ValueRange{batch, h, i});
+  } else {
+    row.rowConstant =
+        dot(row.dout, loadRow(arg(kO), {batch, h, i}, shape.valueDim));
+  }
   // The forward's scores leave each row's largest ALiBi bias out and its
   // lse adds it back (HeadParams.h): s - lse is the same without it.
   Value diag = cb.add(i, cb.sub(keyLen, queryLen));
@@ -206,11 +247,22 @@ RowState BackwardEmitter::loadRow(const HeadParams &head, Value batch, Value h,
                 ? cb.fsub(lse, alibiRowBias(cb, head.alibiSlope, diag))
                 : lse;
   row.alibiOrigin = alibiOrigin(cb, diag, variant.causal);
+  if (variant.hasDropout) {
+    Type i32 = b.getI32Type();
+    auto word = [&](int64_t w) -> Value {
+      return memref::LoadOp::create(b, loc, arg(kDropoutRng),
+                                    ValueRange{cb.index(w)});
+    };
+    Value stream = cb.add(cb.mul(batch, cb.index(shape.numHeads)), h);
+    row.dropout =
+        DropoutStream{word(MHA_DROPOUT_SEED_LO), word(MHA_DROPOUT_SEED_HI),
+                      cb.indexCast(i32, i), cb.indexCast(i32, stream),
+                      word(MHA_DROPOUT_OFFSET_LO)};
+  }
   return row;
 }
 
-PairGradient BackwardEmitter::pairGradient(const RowState &row, Value key,
-                                           Value value, Value j) {
+PairScore BackwardEmitter::score(const RowState &row, Value key, Value j) {
   const HeadParams &head = *row.head;
   Value t = cb.fmul(dot(row.query, key), head.scoreScale);
   Value s = t, th;
@@ -227,12 +279,42 @@ PairGradient BackwardEmitter::pairGradient(const RowState &row, Value key,
                                           cb.indexCast(b.getI64Type(), dist));
     s = cb.fsub(s, cb.fmul(head.alibiSlope, distF));
   }
+  return {s, th};
+}
+
+void BackwardEmitter::forEachKeyRange(const HeadParams &head, Value i,
+                                      function_ref<void(Value, Value)> body) {
+  KeyRanges ranges =
+      computeKeyRanges(cb, masks(head), i, cb.index(1), queryLen, keyLen);
+  body(cb.index(0), ranges.sinkHi);
+  body(ranges.windowLo, ranges.windowHi);
+}
+
+PairGradient BackwardEmitter::pairGradient(const RowState &row, Value key,
+                                           Value value, Value j) {
+  const HeadParams &head = *row.head;
+  auto [s, th] = score(row, key, j);
   Value prob = cb.exp2(cb.fmul(cb.fsub(s, row.lse), cb.f32(kLog2e)));
+  // o_i = sum_j P_ij Z_ij v_j: dL/dP_ij = Z_ij (dout_i . v_j), and D_i =
+  // dout_i . o_i = sum_j P_ij dL/dP_ij as without dropout.
   Value dProb = dot(row.dout, value);
-  Value dS = cb.fmul(prob, cb.fsub(dProb, row.dotOutput));
+  Value valueWeight = prob;
+  if (row.dropout) {
+    Value keeps =
+        emitDropoutKeeps(cb, *row.dropout, cb.indexCast(b.getI32Type(), j),
+                         head.dropoutThreshold);
+    Value z = cb.select(keeps, head.dropoutKeepScale, cb.f32(0.0f));
+    dProb = cb.fmul(dProb, z);
+    valueWeight = cb.fmul(prob, z);
+  }
+  // dH_i/ds_ij = -P_ij (s_ij - lse_i + H_i): with E_i it is one more term.
+  Value diff = cb.fsub(dProb, row.rowConstant);
+  if (hasEntropy)
+    diff = cb.fsub(diff, cb.fmul(row.dEntropy, s));
+  Value dS = cb.fmul(prob, diff);
   if (variant.softcap)
     dS = cb.fmul(dS, cb.fsub(cb.f32(1.0f), cb.fmul(th, th)));
-  return {prob, cb.fmul(dS, head.scoreScale)};
+  return {valueWeight, cb.fmul(dS, head.scoreScale)};
 }
 
 void BackwardEmitter::emitQueryItem() {
@@ -349,7 +431,8 @@ void BackwardEmitter::emitKeyItem() {
                     SmallVector<Value> at{jj, zero};
                     Value dv =
                         vector::LoadOp::create(b, loc, vec(Dv), dvAcc, at);
-                    dv = cb.fadd(dv, cb.fmul(splat(pg.prob, Dv), row.dout));
+                    dv = cb.fadd(dv,
+                                 cb.fmul(splat(pg.valueWeight, Dv), row.dout));
                     vector::StoreOp::create(b, loc, dv, dvAcc, at);
                     Value dk =
                         vector::LoadOp::create(b, loc, vec(D), dkAcc, at);
@@ -377,11 +460,63 @@ void BackwardEmitter::emitKeyItem() {
   });
 }
 
+void BackwardEmitter::emitRowStatsItem() {
+  int64_t D = shape.headDim;
+  Value batch = arg(kBatch), h = arg(kHead);
+  Value kvHead = cb.divUI(h, cb.index(variant.groupSize()));
+  HeadParams head = emitHeadParams(cb, module, prefix, variant, h);
+  Value alive = cb.andI(arg(kAlive), head.staticAlive);
+  Value rowsConst = cb.index(rowsPerItem);
+  Value row0 = cb.mul(arg(kTile), rowsConst);
+  Value rows = cb.minSI(rowsConst, cb.sub(queryLen, row0));
+  Value zero = cb.f32(0.0f);
+  cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+    Value i = cb.add(row0, r);
+    Value lse = loadLse(batch, h, i);
+    Value stat = ifElse(
+        cb.andI(alive, rowHasKeys(lse)), f32,
+        [&] {
+          RowState row = loadRow(head, batch, h, i, lse, /*rowStats=*/false);
+          // H_i = lse_i - sum_j P_ij s_ij over the visible keys.
+          Value sum = zero;
+          forEachKeyRange(head, i, [&](Value lo, Value hi) {
+            Value n = cb.maxSI(cb.sub(hi, lo), cb.index(0));
+            sum = cb.forLoopCarrying(n, sum, [&](Value iv, ValueRange carried) {
+                      Value j = cb.add(lo, iv);
+                      Value key = loadRow(arg(kK), {batch, kvHead, j}, D);
+                      Value s = score(row, key, j).s;
+                      Value p =
+                          cb.exp2(cb.fmul(cb.fsub(s, row.lse), cb.f32(kLog2e)));
+                      return SmallVector<Value>{
+                          cb.fadd(carried[0], cb.fmul(p, s))};
+                    }).getResult(0);
+          });
+          Value entropy = cb.fsub(row.lse, sum);
+          Value dEntropy = memref::LoadOp::create(b, loc, arg(kDentropy),
+                                                  ValueRange{batch, h, i});
+          return cb.fadd(row.rowConstant,
+                         cb.fmul(dEntropy, cb.fsub(entropy, row.lse)));
+        },
+        [&] { return zero; });
+    memref::StoreOp::create(b, loc, stat, arg(kRowStats),
+                            ValueRange{batch, h, i});
+  });
+}
+
 void BackwardEmitter::emit() {
   queryLen = memref::DimOp::create(b, loc, arg(kQ), 2);
   keyLen = memref::DimOp::create(b, loc, arg(kK), 2);
-  Value isKeyItem = cb.cmpI(arith::CmpIPredicate::eq, arg(kPhase), cb.index(0));
-  cb.ifThenElse(isKeyItem, [&] { emitKeyItem(); }, [&] { emitQueryItem(); });
+  auto isPhase = [&](int64_t p) {
+    return cb.cmpI(arith::CmpIPredicate::eq, arg(kPhase), cb.index(p));
+  };
+  cb.ifThenElse(
+      isPhase(0), [&] { emitKeyItem(); },
+      [&] {
+        if (!hasEntropy)
+          return emitQueryItem();
+        cb.ifThenElse(
+            isPhase(1), [&] { emitQueryItem(); }, [&] { emitRowStatsItem(); });
+      });
 }
 
 struct MhaTileBackwardPass
@@ -428,10 +563,10 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
            << "backward key tiles of " << keys << " keys need " << scratch
            << " bytes of scratch per work item, more than the "
            << kMaxWorkItemScratchBytes << " allowed: use fewer cols";
-  if (!attention.getReturnLse() || attention.getReturnEntropy())
+  if (!attention.getReturnLse())
     return attention.emitError() << "mha-tile-backward: the verifier admits "
-                                 << "only forwards returning lse and no "
-                                 << "entropy";
+                                 << "only forwards returning lse";
+  bool hasEntropy = attention.getReturnEntropy();
 
   Type outputType = attention.getOutput().getType();
   SmallVector<Parameter> params = {
@@ -440,16 +575,21 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
       {attention.getValue().getType(), TensorRole::value},
       {outputType, TensorRole::saved_output},
       {attention.getLse().getType(), TensorRole::saved_lse},
-      {outputType, TensorRole::grad_output},
-      {attention.getQuery().getType(), TensorRole::grad_query},
-      {attention.getKey().getType(), TensorRole::grad_key},
-      {attention.getValue().getType(), TensorRole::grad_value}};
+      {outputType, TensorRole::grad_output}};
+  if (hasEntropy)
+    params.push_back(
+        {attention.getEntropy().getType(), TensorRole::grad_entropy});
+  params.append({{attention.getQuery().getType(), TensorRole::grad_query},
+                 {attention.getKey().getType(), TensorRole::grad_key},
+                 {attention.getValue().getType(), TensorRole::grad_value}});
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
   IndexType indexType = IndexType::get(ctx);
-  argTypes.append(
-      {MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)),
-       indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
+  int64_t dyn = ShapedType::kDynamic;
+  argTypes.append({MemRefType::get({dyn}, IntegerType::get(ctx, 8)),
+                   MemRefType::get({dyn, dyn, dyn}, Float32Type::get(ctx)),
+                   getDropoutRngType(ctx), indexType, indexType, indexType,
+                   indexType, IntegerType::get(ctx, 1)});
 
   OpBuilder b(func);
   std::string name = (func.getSymName() + "_backward").str();
@@ -459,9 +599,13 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
   kernel->setAttr("mha.entry_point",
                   EntryPointAttr::get(ctx, name, rows, shape.numHeads,
                                       signature.roles, signature.types));
+  // Backward kernels always take the dropout words (unread without
+  // dropout).
+  kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
   kernel->setAttr(
       kBackwardGridAttrName,
-      b.getDenseI64ArrayAttr({shape.numKvHeads, keys, /*index of k=*/kK}));
+      b.getDenseI64ArrayAttr(
+          {shape.numKvHeads, keys, /*index of k=*/kK, int64_t(hasEntropy)}));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
   BackwardEmitter(b, module, name, attention, entry, rows, keys).emit();

@@ -142,6 +142,7 @@ private:
   func::FuncOp kernelFunc;
   Block *entry = nullptr;
   Value phase, batch, head, tile, alive, len, ropeTable;
+  Value dropoutRng; // the dropout words, when the attention drops
 };
 
 } // namespace
@@ -213,6 +214,9 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
   // the bytes of f32 ones.
   if (packedSize > 0)
     packedTemp = addTemp(packedSize, MHA_TEMP_FIXED, kernel.getPackedType(ctx));
+  // The dropout words follow the temporaries (KernelAbi.h).
+  if (parts.attention.getDropout())
+    argTypes.push_back(getDropoutRngType(ctx));
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
       {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
@@ -230,6 +234,10 @@ void LayerTiler::createKernel() {
   b.setInsertionPointToStart(entry);
 
   unsigned first = params.size() + tempCols.size();
+  if (parts.attention.getDropout()) {
+    kernelFunc->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
+    dropoutRng = entry->getArgument(first++);
+  }
   phase = entry->getArgument(first);
   batch = entry->getArgument(first + 1);
   head = entry->getArgument(first + 2);
@@ -470,7 +478,7 @@ void LayerTiler::emitAttention() {
        getAttentionView(attention.getValue()),
        getAttentionView(attention.getOutput()), argFor(attention.getLse()),
        argFor(attention.getProbs()), argFor(attention.getEntropy()), batch,
-       head, tile, alive});
+       head, tile, alive, dropoutRng});
 }
 
 LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {

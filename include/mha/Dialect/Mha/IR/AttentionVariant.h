@@ -1,4 +1,5 @@
-//===- AttentionVariant.h - Per-head view of variant attributes ---*- C++ -*-===//
+//===- AttentionVariant.h - Per-head view of variant attributes ---*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -32,9 +33,8 @@ public:
     AttentionVariant v;
     v.numQueryHeads = numQueryHeads;
     v.numKvHeads = numKvHeads;
-    v.scale = op.getScaleAttr()
-                  ? op.getScaleAttr().getValue().convertToFloat()
-                  : 1.0f / std::sqrt(static_cast<float>(headDim));
+    v.scale = op.getScaleAttr() ? op.getScaleAttr().getValue().convertToFloat()
+                                : 1.0f / std::sqrt(static_cast<float>(headDim));
     v.temperatures = v.template broadcast<float>(op.getTemperature(), 1.0f);
     if (op.getSoftcapAttr())
       v.softcap = op.getSoftcapAttr().getValue().convertToFloat();
@@ -45,6 +45,8 @@ public:
     v.windowRights = v.template broadcast<int64_t>(op.getWindowRight(), -1);
     v.sinkTokens = op.getSinkTokensAttr() ? op.getSinkTokensAttr().getInt() : 0;
     v.headAlive = v.template broadcast<bool>(op.getHeadMask(), true);
+    v.hasDropout = op.getDropout().has_value();
+    v.dropoutRates = v.template broadcast<float>(op.getDropout(), 0.0f);
     return v;
   }
 
@@ -55,6 +57,8 @@ public:
   bool hasAlibi = false;
   bool causal = false;
   int64_t sinkTokens = 0;
+  /// The op has a `dropout` attribute (some heads may still have p = 0).
+  bool hasDropout = false;
 
   /// Query heads that read one KV head.
   int64_t groupSize() const { return numQueryHeads / numKvHeads; }
@@ -66,12 +70,14 @@ public:
   int64_t windowLeft(int64_t h) const { return windowLefts[h]; }
   int64_t windowRight(int64_t h) const { return windowRights[h]; }
   bool isHeadAlive(int64_t h) const { return headAlive[h]; }
+  float dropoutRate(int64_t h) const { return dropoutRates[h]; }
 
   llvm::ArrayRef<float> getTemperatures() const { return temperatures; }
   llvm::ArrayRef<float> getAlibiSlopes() const { return alibiSlopes; }
   llvm::ArrayRef<int64_t> getWindowLefts() const { return windowLefts; }
   llvm::ArrayRef<int64_t> getWindowRights() const { return windowRights; }
   llvm::ArrayRef<bool> getHeadAlive() const { return headAlive; }
+  llvm::ArrayRef<float> getDropoutRates() const { return dropoutRates; }
 
   /// True when some head's keys are limited by a window (not counting causal).
   bool hasWindows() const {
@@ -106,6 +112,7 @@ private:
   llvm::SmallVector<int64_t> windowLefts;
   llvm::SmallVector<int64_t> windowRights;
   llvm::SmallVector<bool> headAlive;
+  llvm::SmallVector<float> dropoutRates;
 };
 
 } // namespace mlir::mha
