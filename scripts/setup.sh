@@ -13,6 +13,10 @@ PACKAGES=(
   libzstd-dev "libclang-rt-${LLVM_MAJOR}-dev"
   # mha-analyze draws its heatmaps with Cairo (found through pkg-config).
   pkg-config libcairo2-dev
+  # scripts/test.sh builds and tests the Python package in a virtual
+  # environment (its native extension needs Python's headers; torch.compile's
+  # CPU code generator, which the tests use, compiles with g++).
+  python3-venv python3-dev g++
 )
 
 missing=()

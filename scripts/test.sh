@@ -8,3 +8,17 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/build.sh"
 build="${MHA_BUILD_DIR:-$root/build}"
 ninja -C "$build" check-mha
+
+# The Python package (docs/python.md): a virtual environment of its own
+# (.venv, or MHA_VENV) with the test dependencies, the package built against
+# this build's tools, then its pytest suite.
+venv="${MHA_VENV:-$root/.venv}"
+build="$(cd "$build" && pwd)"
+py=/usr/bin/python3
+[ -x "$py" ] || py="$(command -v python3)"
+[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+  -r "$root/python/requirements-test.txt"
+MHA_BUILD_DIR="$build" "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+  --no-build-isolation "$root/python"
+MHA_BUILD_DIR="$build" "$venv/bin/python" -m pytest -q "$root/python/tests"

@@ -1,29 +1,25 @@
-"""Tests of python/mha: the key-visibility rule against a transcription of
-the C++ reference's (lib/Reference/AttentionReference.cpp), the float64
-reference against a scalar loop, the per-head parameters and the DLPack
-structs against a library-free check.
+"""Tests of python/mha's pure-Python parts: the key-visibility rule against
+a transcription of the C++ reference's (lib/Reference/AttentionReference.cpp),
+the float64 reference against a scalar loop, the per-head parameters, the
+ctypes DLPack structs and the ctypes library helper the benchmarks use
+(mha._library, on a library compiled here with mha.compile).
 
-    python3 -m unittest discover python/tests      (needs NumPy)
+    pytest python/tests      (the installed package, docs/python.md)
 """
 import ctypes
 import math
-import os
 import random
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import numpy as np
 
-import numpy as np  # noqa: E402
+import mha
+from mha import _dlpack, reference, semantics
+from mha._library import Library, MhaError
+from conftest import attention_spec
 
-from mha import _dlpack, reference, semantics  # noqa: E402
-from mha._library import Library, MhaError  # noqa: E402
-
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir)
-# A generated library to call: the CPU benchmark's (bench/run.sh builds it),
-# or MHA_TEST_LIBRARY.
-BENCH_LIB = os.environ.get("MHA_TEST_LIBRARY",
-                           os.path.join(ROOT, "bench", "out", "libmha_bench_f32.so"))
+# The benchmark's mha_d64_causal (bench/gen_specs.py): [?, 16, ?, 64] f32.
+BENCH_SPEC = attention_spec("mha_d64_causal", 16, 16, 64, attrs="causal", lse=False)
 
 
 def cpp_is_visible(causal, sinks, wl, wr, lq, lk, i, j):
@@ -164,12 +160,24 @@ class DLPack(unittest.TestCase):
         self.assertEqual([o.head_mask[i] for i in range(3)], [1, 0, 1])
         self.assertEqual(_dlpack.status_name(4), "MHA_ERR_SHAPE")
         self.assertEqual(_dlpack.MHA_ERR_DEVICE, 5)
-        self.assertEqual(ctypes.sizeof(_dlpack.MhaOptions), 24)
+        # The ctypes mirror is a prefix of the layout of the header the
+        # package was built against (include/mha/runtime.h): a library reads
+        # only the fields that the caller's struct_size covers.
+        from mha import _native
+        self.assertLessEqual(ctypes.sizeof(_dlpack.MhaOptions), _native.OPTIONS_SIZE)
+        for name, offset in _native.OPTIONS_LAYOUT.items():
+            self.assertEqual(getattr(_dlpack.MhaOptions, name).offset, offset, name)
+        self.assertEqual(o.struct_size, ctypes.sizeof(_dlpack.MhaOptions))
 
 
-@unittest.skipUnless(os.path.exists(BENCH_LIB), f"{BENCH_LIB} not built (bench/run.sh)")
 class GeneratedLibrary(unittest.TestCase):
-    """mha_d64_causal of bench/gen_specs.py: [?, 16, ?, 64] f32, causal."""
+    """mha_d64_causal of bench/gen_specs.py: [?, 16, ?, 64] f32, causal,
+    compiled by mha.compile and called through the ctypes helper."""
+
+    @classmethod
+    def setUpClass(cls):
+        global BENCH_LIB
+        BENCH_LIB = mha.compile(BENCH_SPEC).path
 
     def test_call_matches_reference(self):
         lib = Library(BENCH_LIB)

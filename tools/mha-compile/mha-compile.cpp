@@ -7,10 +7,12 @@
 //
 // Runs the CPU pipeline in-process, emits an object for the host CPU (or
 // --cpu/--features), links the mha runtime into it and writes the C header
-// (<stem>.h, or --header) with mha/runtime.h beside it.
+// (<stem>.h, or --header) with mha/runtime.h beside it, and with --manifest
+// a JSON list of the exported functions' C parameters (for bindings).
 //
 //===----------------------------------------------------------------------===//
 
+#include "mha/Codegen/EntryPoint.h"
 #include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/InitAllDialects.h"
@@ -19,6 +21,7 @@
 #include "mha/Target/GpuLibrary.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllDialects.h"
@@ -35,6 +38,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
@@ -94,6 +98,12 @@ static cl::opt<bool>
 static cl::opt<std::string>
     headerFile("header", cl::desc("Header path (default: <output stem>.h)"),
                cl::cat(category));
+static cl::opt<std::string> manifestFile(
+    "manifest",
+    cl::desc("Also write a JSON manifest of the exported functions (their C "
+             "parameters: name, role, direction, element type, shape) here, "
+             "for bindings such as the Python package"),
+    cl::value_desc("file.json"), cl::cat(category));
 static cl::opt<std::string> cpu("cpu", cl::desc("Target CPU (default: host)"),
                                 cl::cat(category));
 static cl::opt<std::string>
@@ -580,6 +590,104 @@ static int writeHeaders(ModuleOp primary) {
   return 0;
 }
 
+/// The size names of a tensor of the given role, for the dynamic sizes of
+/// the manifest (as in the header's comments).
+static ArrayRef<StringRef> getDimNames(mha::TensorRole role) {
+  using mha::TensorRole;
+  static const StringRef query[] = {"B", "Hq", "Lq", "D"};
+  static const StringRef key[] = {"B", "Hkv", "Lk", "D"};
+  static const StringRef value[] = {"B", "Hkv", "Lk", "Dv"};
+  static const StringRef output[] = {"B", "Hq", "Lq", "Dv"};
+  static const StringRef rows[] = {"B", "Hq", "Lq"};
+  static const StringRef probs[] = {"B", "Hq", "Lq", "Lk"};
+  static const StringRef layer[] = {"B", "L", "d"};
+  switch (role) {
+  case TensorRole::query:
+  case TensorRole::grad_query:
+    return query;
+  case TensorRole::key:
+  case TensorRole::grad_key:
+    return key;
+  case TensorRole::value:
+  case TensorRole::grad_value:
+    return value;
+  case TensorRole::output:
+  case TensorRole::saved_output:
+  case TensorRole::grad_output:
+    return output;
+  case TensorRole::lse:
+  case TensorRole::saved_lse:
+  case TensorRole::entropy:
+    return rows;
+  case TensorRole::probs:
+    return probs;
+  case TensorRole::layer_input:
+  case TensorRole::layer_output:
+    return layer;
+  default:
+    return {};
+  }
+}
+
+/// --manifest: every exported function with its C parameters, in order:
+/// {"version": 1, "target": ..., "functions": [{"name": ..., "params":
+/// [{"name": "q", "role": "query", "input": true, "dtype": "f32",
+/// "shape": ["B", 8, "Lq", 64]}, ...]}]}. A dynamic size is the name the
+/// header uses for it ("?" where it has none, e.g. weights).
+static int writeManifest(ModuleOp primary) {
+  if (manifestFile.empty())
+    return 0;
+  std::error_code ec;
+  llvm::raw_fd_ostream os(manifestFile, ec);
+  if (ec)
+    return fail("cannot write '" + manifestFile + "': " + ec.message());
+  llvm::json::OStream json(os, 1);
+  json.object([&] {
+    json.attribute("version", 1);
+    json.attribute("target", target.getValue());
+    json.attributeArray("functions", [&] {
+      for (auto func : primary.getOps<LLVM::LLVMFuncOp>()) {
+        auto entry =
+            func->getAttrOfType<mha::EntryPointAttr>("mha.entry_point");
+        if (!entry || func.getSymName().starts_with("_mlir_ciface_"))
+          continue;
+        json.object([&] {
+          json.attribute("name", entry.getName());
+          json.attributeArray("params", [&] {
+            for (auto [roleAttr, typeAttr] :
+                 llvm::zip(entry.getRoles(), entry.getTypes())) {
+              mha::TensorRole role =
+                  cast<mha::TensorRoleAttr>(roleAttr).getValue();
+              auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
+              std::string dtype;
+              llvm::raw_string_ostream(dtype) << type.getElementType();
+              ArrayRef<StringRef> names = getDimNames(role);
+              json.object([&] {
+                json.attribute("name", mha::getParameterName(role));
+                json.attribute("role", mha::stringifyTensorRole(role));
+                json.attribute("input", mha::isInputRole(role));
+                json.attribute("dtype", dtype);
+                json.attributeArray("shape", [&] {
+                  for (int64_t d = 0; d < type.getRank(); ++d) {
+                    if (!type.isDynamicDim(d))
+                      json.value(type.getDimSize(d));
+                    else if (d < static_cast<int64_t>(names.size()))
+                      json.value(names[d]);
+                    else
+                      json.value("?");
+                  }
+                });
+              });
+            }
+          });
+        });
+      }
+    });
+  });
+  os << "\n";
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   // --mlir-print-ir-after-all and friends, to follow the pipeline.
@@ -615,5 +723,7 @@ int main(int argc, char **argv) {
     return 0; // PTX only: no host object, no link.
   if (int rc = linkArtifact(argv[0], build))
     return rc;
-  return writeHeaders(*build.primary);
+  if (int rc = writeHeaders(*build.primary))
+    return rc;
+  return writeManifest(*build.primary);
 }

@@ -1,0 +1,379 @@
+"""Compiled libraries and calling their functions (the native call path).
+
+    lib = mha.compile(spec_text)           # a Library
+    o, lse = lib.attn(q, k, v)             # NumPy in, NumPy out; torch in, torch out
+    lib.attn.params                        # the C parameters (from the manifest)
+
+A call converts its arrays to DLPack tensors in the native extension
+(mha._native: no copies, any strides with a contiguous last dimension),
+allocates the results in the caller's framework on the inputs' device,
+contiguous in the logical layout, with shapes derived from the inputs and
+the spec's signature (mha-compile --manifest), calls the C function and
+raises mha.Error on an error status.
+"""
+import os
+
+from . import _native
+from ._errors import Error, status_name
+
+_DTYPE_BITS = {"f32": 32, "f16": 16, "bf16": 16}
+
+# Array kinds (by Python type) and how results are made for each.
+_NUMPY, _TORCH, _OTHER = 0, 1, 2
+_kinds = {}
+
+
+def _kind_of(x):
+    t = type(x)
+    kind = _kinds.get(t)
+    if kind is None:
+        module = t.__module__.split(".")[0]
+        if module == "numpy" and t.__name__ == "ndarray":
+            kind = _NUMPY
+        elif module == "torch":
+            kind = _TORCH
+        else:
+            kind = _OTHER
+        _kinds[t] = kind
+    return kind
+
+
+class _Torch:
+    """torch, imported on the first torch call."""
+    mod = None
+    dtypes = None
+    to_dlpack = None
+
+
+def _torch():
+    if _Torch.mod is None:
+        import torch
+        from torch.utils.dlpack import to_dlpack
+        _Torch.mod = torch
+        _Torch.to_dlpack = to_dlpack
+        _Torch.dtypes = {"f32": torch.float32, "f16": torch.float16,
+                         "bf16": torch.bfloat16}
+    return _Torch
+
+
+class _Numpy:
+    mod = None
+    dtypes = None      # element type name -> NumPy dtype (bf16: ml_dtypes, if any)
+    bfloat16 = None
+
+
+def _numpy():
+    if _Numpy.mod is None:
+        import numpy as np
+        _Numpy.mod = np
+        _Numpy.dtypes = {"f32": np.dtype(np.float32), "f16": np.dtype(np.float16)}
+        try:
+            import ml_dtypes
+            _Numpy.bfloat16 = np.dtype(ml_dtypes.bfloat16)
+            _Numpy.dtypes["bf16"] = _Numpy.bfloat16
+        except ImportError:
+            pass
+    return _Numpy
+
+
+def _numpy_or_none():
+    try:
+        return _numpy()
+    except ImportError:
+        return None
+
+
+class Param:
+    """One C parameter of an exported function (a manifest entry)."""
+
+    def __init__(self, entry):
+        self.name = entry["name"]
+        self.role = entry["role"]
+        self.input = bool(entry["input"])
+        self.dtype = entry["dtype"]
+        self.shape = list(entry["shape"])
+
+    def __repr__(self):
+        dims = ", ".join(str(d) for d in self.shape)
+        return f"{self.name}: [{dims}] {self.dtype} ({self.role})"
+
+
+class Function:
+    """An exported function of a Library: call it with the function's
+    arguments (DLPack-capable arrays); returns its results."""
+
+    def __init__(self, library, name, params):
+        self.library = library
+        self.name = name
+        self.params = [Param(p) for p in params]
+        self.inputs = [p for p in self.params if p.input]
+        self.outputs = [p for p in self.params if not p.input]
+        self._native = library._native.function(name, len(self.params))
+        self._n_in = len(self.inputs)
+        self._ranks = tuple(len(p.shape) for p in self.inputs)
+        # Each dynamic size comes from the first input that has it.
+        where = {}
+        for i, p in enumerate(self.inputs):
+            for d, s in enumerate(p.shape):
+                if isinstance(s, str) and s != "?" and s not in where:
+                    where[s] = (i, d)
+        self._sizes = where
+        self._plans = []
+        for p in self.outputs:
+            plan = []
+            for s in p.shape:
+                if isinstance(s, int):
+                    plan.append((-1, s))
+                elif s in where:
+                    plan.append(where[s])
+                else:
+                    plan.append(None)
+            self._plans.append((p, tuple(plan)))
+        self._single = len(self.outputs) == 1
+        self.num_heads = self._static_heads()
+        self._shapes = self._shape_function()
+        self._torch_dtypes = None
+        self._cpu = library.target == "cpu"
+
+    def _static_heads(self):
+        """Hq when the spec fixes it (the query's dim 1), else None."""
+        for p in self.inputs:
+            if p.role == "query" and isinstance(p.shape[1], int):
+                return p.shape[1]
+        return None
+
+    def __repr__(self):
+        return f"<mha function {self.name}({', '.join(map(repr, self.params))})>"
+
+    def result_shapes(self, shapes):
+        """The results' shapes for inputs of the given shapes (sequences of
+        sizes, ints or torch SymInts): what the fake kernels use."""
+        out = []
+        for p, plan in self._plans:
+            shape = []
+            for step in plan:
+                if step is None:
+                    raise Error(None, f"{self.name}: cannot size result '{p.name}' "
+                                f"{p.shape} from the arguments",
+                                self.name, "MHA_ERR_SHAPE")
+                i, d = step
+                shape.append(d if i < 0 else shapes[i][d])
+            out.append(tuple(shape))
+        return out
+
+    def _shape_function(self):
+        """A function of the inputs returning the results' shapes (generated
+        code: a call's bookkeeping costs well under a microsecond), raising
+        _RankMismatch when an input has the wrong rank; None when a result
+        cannot be sized from the inputs."""
+        args = ", ".join(f"a{i}" for i in range(self._n_in))
+        lines = [f"def shapes({args}):"]
+        for i, r in enumerate(self._ranks):
+            lines.append(f"    s{i} = a{i}.shape")
+        cond = " or ".join(f"len(s{i}) != {r}" for i, r in enumerate(self._ranks))
+        if cond:
+            lines.append(f"    if {cond}:")
+            lines.append("        raise _RankMismatch")
+        outs = []
+        for p, plan in self._plans:
+            if any(step is None for step in plan):
+                return None
+            dims = [str(d) if i < 0 else f"s{i}[{d}]" for i, d in plan]
+            outs.append("(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")")
+        lines.append("    return (" + ", ".join(outs) + ",)")
+        scope = {"_RankMismatch": _RankMismatch}
+        exec(compile("\n".join(lines), f"<mha {self.name} shapes>", "exec"), scope)
+        return scope["shapes"]
+
+    def _rank_error(self, arrays):
+        for a, r, p in zip(arrays, self._ranks, self.inputs):
+            nd = len(a.shape)
+            if nd != r:
+                return Error(2, f"{self.name}: '{p.name}' ({p.role}) has {nd} dimensions "
+                             f"but the spec expects {r}", self.name)
+        return Error(2, f"{self.name}: an argument has the wrong rank", self.name)
+
+    def _head_mask(self, head_mask):
+        if head_mask is None:
+            return None
+        if hasattr(head_mask, "tolist"):
+            head_mask = head_mask.tolist()
+        mask = bytes(1 if x else 0 for x in head_mask)
+        if self.num_heads is None:
+            raise ValueError(f"{self.name}: head_mask needs a spec with a static number "
+                             "of query heads")
+        if len(mask) != self.num_heads:
+            raise Error(7, f"{self.name}: head_mask has {len(mask)} entries but the "
+                        f"spec has {self.num_heads} query heads", self.name)
+        return mask
+
+    def __call__(self, *arrays, num_threads=0, head_mask=None, deterministic=False,
+                 cuda_stream=0, dropout_seed=0, dropout_offset=0):
+        if len(arrays) != self._n_in:
+            raise TypeError(f"{self.name}() takes {self._n_in} arrays "
+                            f"({', '.join(p.name for p in self.inputs)}), "
+                            f"{len(arrays)} given")
+        shape_fn = self._shapes
+        if shape_fn is None:
+            self.result_shapes([a.shape for a in arrays])  # raises, naming the result
+        try:
+            shapes = shape_fn(*arrays)
+        except _RankMismatch:
+            raise self._rank_error(arrays) from None
+        except (AttributeError, TypeError):
+            for a, p in zip(arrays, self.inputs):
+                if not hasattr(a, "shape"):
+                    raise TypeError(f"{self.name}: '{p.name}' (a {type(a).__name__}) is not "
+                                    "a DLPack-capable array") from None
+            raise
+        mask = None if head_mask is None else self._head_mask(head_mask)
+        kind = _kinds.get(type(arrays[0]))
+        if kind is None:
+            kind = _kind_of(arrays[0])
+        bf16 = 0
+        if kind == _TORCH:
+            T = _Torch if _Torch.mod is not None else _torch()
+            empty, to_dlpack, dtypes = T.mod.empty, T.to_dlpack, self._torch_dtypes
+            if dtypes is None:
+                dtypes = self._torch_dtypes = [T.dtypes[p.dtype] for p in self.outputs]
+            # torch's C exporter: a tenth of Tensor.__dlpack__'s cost.
+            tensors = [to_dlpack(a) for a in arrays]
+            N = _Numpy if _Numpy.mod is not None else _numpy_or_none()
+            if self._cpu and N is not None:
+                # CPU results from NumPy: np.empty and torch.from_numpy cost
+                # half of torch.empty and its export.
+                results = []
+                empty, from_numpy = N.mod.empty, T.mod.from_numpy
+                for j, (s, p) in enumerate(zip(shapes, self.outputs)):
+                    if p.dtype == "bf16":
+                        raw = empty(s, N.mod.uint16)
+                        bf16 |= 1 << (self._n_in + j)
+                        results.append(from_numpy(raw).view(T.mod.bfloat16))
+                    else:
+                        raw = empty(s, N.dtypes[p.dtype])
+                        results.append(from_numpy(raw))
+                    tensors.append(raw)
+            else:
+                if self._cpu:
+                    results = [empty(s, dtype=dt) for s, dt in zip(shapes, dtypes)]
+                else:
+                    device = arrays[0].device
+                    results = [empty(s, dtype=dt, device=device)
+                               for s, dt in zip(shapes, dtypes)]
+                tensors += [to_dlpack(r) for r in results]
+        else:
+            N = _Numpy if _Numpy.mod is not None else _numpy()
+            tensors = list(arrays)
+            if N.bfloat16 is not None and kind == _NUMPY:
+                for i, a in enumerate(arrays):
+                    if getattr(a, "dtype", None) == N.bfloat16:
+                        tensors[i] = a.view(N.mod.uint16)
+                        bf16 |= 1 << i
+            results = []
+            empty = N.mod.empty
+            for j, (s, p) in enumerate(zip(shapes, self.outputs)):
+                if p.dtype == "bf16":
+                    if N.bfloat16 is None:
+                        raise TypeError(f"{self.name}: bf16 results with NumPy need the "
+                                        "ml_dtypes package (pip install ml_dtypes), or "
+                                        "pass torch tensors")
+                    raw = empty(s, N.mod.uint16)
+                    bf16 |= 1 << (self._n_in + j)
+                    tensors.append(raw)
+                    results.append(raw.view(N.bfloat16))
+                else:
+                    r = empty(s, N.dtypes[p.dtype])
+                    tensors.append(r)
+                    results.append(r)
+        status = self._native(tensors, num_threads, mask, 1 if deterministic else 0,
+                              cuda_stream, bf16, dropout_seed, dropout_offset)
+        if status:
+            raise Error(status, self.library._native.last_error(), self.name)
+        if kind == _OTHER:
+            results = _to_framework(arrays[0], results)
+        return results[0] if self._single else tuple(results)
+
+
+class _RankMismatch(Exception):
+    pass
+
+
+def _to_framework(like, results):
+    """Results (NumPy) in the framework of `like` (the array API's
+    from_dlpack of its namespace), or NumPy when it has none."""
+    ns = getattr(like, "__array_namespace__", None)
+    if ns is None:
+        return results
+    xp = ns()
+    return [xp.from_dlpack(r) for r in results]
+
+
+class Library:
+    """A library compiled by mha-compile, loaded in this process. Its
+    exported functions are attributes (lib.<name>), also in lib.functions;
+    a function marked mha.backward has lib.<name>_backward too."""
+
+    def __init__(self, path, manifest, key=None, spec_text=None):
+        self.path = path
+        self.key = key
+        self.spec_text = spec_text
+        self.manifest = manifest
+        self._native = _native.Library(path)
+        self.target = manifest.get("target", "cpu")
+        self.functions = {}
+        for entry in manifest["functions"]:
+            f = Function(self, entry["name"], entry["params"])
+            self.functions[f.name] = f
+
+    def __getattr__(self, name):
+        functions = self.__dict__.get("functions", {})
+        if name in functions:
+            return functions[name]
+        raise AttributeError(f"library {self.path} exports no function '{name}' "
+                             f"(it has {', '.join(sorted(functions)) or 'none'})")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.functions))
+
+    def __repr__(self):
+        return f"<mha.Library {os.path.basename(os.path.dirname(self.path))[:12]}: " \
+               f"{', '.join(self.functions)}>"
+
+    def forward_functions(self):
+        """The exported functions that are not backward functions."""
+        return [f for f in self.functions.values()
+                if not any(p.role == "grad_output" for p in f.params)]
+
+    def backward_of(self, name):
+        """The backward function of `name` (None without mha.backward)."""
+        f = self.functions.get(name + "_backward")
+        if f is not None and any(p.role == "grad_output" for p in f.params):
+            return f
+        return None
+
+    def last_error(self):
+        return self._native.last_error()
+
+    def status_string(self, status):
+        return self._native.status_string(status) or status_name(status)
+
+    def release_cached_memory(self):
+        return self._native.release_cached_memory()
+
+    def cached_memory_bytes(self):
+        return self._native.cached_memory_bytes()
+
+    def set_cached_memory_limit(self, nbytes):
+        return self._native.set_cached_memory_limit(nbytes)
+
+
+_loaded = {}
+
+
+def load(path, manifest, key=None, spec_text=None):
+    """The Library at path, loaded once per process and cache key."""
+    lib = _loaded.get((path, key))
+    if lib is None:
+        lib = Library(path, manifest, key, spec_text)
+        _loaded[(path, key)] = lib
+    return lib

@@ -1,0 +1,262 @@
+"""mha.torch: custom ops, fake kernels, autograd, torch.compile, modules."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import mha  # noqa: E402
+import mha.torch as mt  # noqa: E402
+from conftest import attention_spec  # noqa: E402
+
+F = torch.nn.functional
+
+
+@pytest.fixture(scope="module")
+def ops(lib):
+    return mt.register(lib)
+
+
+def inputs(b=2, lq=9, lk=13, requires_grad=False, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(b, 4, lq, 16, generator=g, dtype=dtype)
+    k = torch.randn(b, 2, lk, 16, generator=g, dtype=dtype)
+    v = torch.randn(b, 2, lk, 8, generator=g, dtype=dtype)
+    return tuple(x.requires_grad_(requires_grad) for x in (q, k, v))
+
+
+def sdpa_gqa_causal(q, k, v, head_mask=None):
+    """PyTorch's attention with the spec's meaning: GQA 4:2, causal aligned
+    to the last key (row i sees keys j <= i + Lk - Lq), rows with no key 0."""
+    kk, vv = k.repeat_interleave(2, 1), v.repeat_interleave(2, 1)
+    lq, lk = q.shape[2], k.shape[2]
+    mask = torch.ones(lq, lk, dtype=torch.bool).tril(lk - lq)
+    o = F.scaled_dot_product_attention(q, kk, vv, attn_mask=mask)
+    o = torch.where(mask.any(-1)[:, None], o, torch.zeros_like(o))
+    if head_mask is not None:
+        o = o * torch.tensor(head_mask, dtype=o.dtype)[None, :, None, None]
+    return o
+
+
+def test_register_names_ops_in_a_namespace_of_the_library(lib, ops):
+    assert ops.namespace.startswith("mha_") and len(ops.namespace) == 20
+    assert set(ops.ops) == {"gqa", "win"}
+    assert mt.register(lib) is ops
+    assert getattr(torch.ops, ops.namespace).gqa.default is not None
+    other = mt.register(mha.compile(attention_spec("gqa", 4, 2, 16, 8, lse=False)))
+    assert other.namespace != ops.namespace
+    with pytest.raises(AttributeError, match="no op 'nope'"):
+        ops.nope
+    with pytest.raises(TypeError):
+        mt.register("not a library")
+
+
+def test_op_matches_the_library_call(lib, ops):
+    q, k, v = inputs()
+    o, lse = ops.gqa(q, k, v)
+    o2, lse2 = lib.gqa(q, k, v)
+    torch.testing.assert_close(o, o2, rtol=0, atol=0)
+    torch.testing.assert_close(lse, lse2, rtol=0, atol=0)
+    # Views: transposed storage and a last dimension that is not contiguous
+    # (copied for the kernel).
+    qt = q.transpose(1, 2).contiguous().transpose(1, 2)
+    kn = torch.stack([k, k], -1)[..., 0]
+    assert kn.stride(-1) == 2
+    o3, _ = ops.gqa(qt, kn, v)
+    torch.testing.assert_close(o3, o, rtol=0, atol=0)
+    w = ops.win(q, q, q)
+    assert isinstance(w, torch.Tensor) and w.shape == q.shape
+    with pytest.raises(mha.Error, match="MHA_ERR_SHAPE"):
+        ops.gqa(q, k[:, :, :5], v)
+
+
+def test_fake_kernel_sizes_results(ops):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        q, k, v = torch.empty(3, 4, 5, 16), torch.empty(3, 2, 7, 16), torch.empty(3, 2, 7, 8)
+        o, lse = ops.gqa(q, k, v)
+        assert o.shape == (3, 4, 5, 8) and lse.shape == (3, 4, 5)
+        assert lse.dtype == torch.float32
+
+
+def test_opcheck_forward(ops):
+    # Every opcheck test, the AOT dispatcher ones with dynamic shapes, on
+    # inputs without gradients (their gradient check backpropagates through
+    # every result, lse included, which the contract forbids: see the next).
+    q, k, v = inputs()
+    torch.library.opcheck(ops.gqa, (q, k, v))
+    torch.library.opcheck(ops.gqa, (q, k, v, torch.tensor([1, 0, 1, 1], dtype=torch.uint8), 2))
+    torch.library.opcheck(ops.win, (q, q, q))
+    q, k, v = inputs(requires_grad=True)
+    torch.library.opcheck(ops.gqa, (q, k, v), test_utils=(
+        "test_schema", "test_autograd_registration", "test_faketensor"))
+
+
+def test_opcheck_backward_op(lib, ops):
+    q, k, v = inputs()
+    o, lse = lib.gqa(q, k, v)
+    dout = torch.randn_like(o)
+    torch.library.opcheck(ops.backward_ops["gqa"], (q, k, v, o, lse, dout))
+
+
+def test_autograd_matches_float64_sdpa(ops):
+    for lq, lk, head_mask in ((9, 13, None), (13, 9, None), (11, 11, [1, 0, 1, 1])):
+        q, k, v = inputs(lq=lq, lk=lk, requires_grad=True)
+        hm = None if head_mask is None else torch.tensor(head_mask, dtype=torch.uint8)
+        o, _ = ops.gqa(q, k, v, hm)
+        dout = torch.randn_like(o)
+        dq, dk, dv = torch.autograd.grad(o, (q, k, v), dout)
+        q64, k64, v64 = (x.detach().double().requires_grad_() for x in (q, k, v))
+        ref = sdpa_gqa_causal(q64, k64, v64, head_mask)
+        rq, rk, rv = torch.autograd.grad(ref, (q64, k64, v64), dout.double())
+        for got, want in ((o, ref), (dq, rq), (dk, rk), (dv, rv)):
+            err = ((got.double() - want).norm() / want.norm().clamp_min(1e-30)).item()
+            assert err < 1e-4, (lq, lk, head_mask, err)
+        if head_mask is not None:
+            assert not dq[:, 1].any()
+
+
+def test_gradient_reaching_lse_is_an_error(ops):
+    q, k, v = inputs(requires_grad=True)
+    o, lse = ops.gqa(q, k, v)
+    with pytest.raises(mha.Error) as e:
+        (o.sum() + lse.sum()).backward()
+    assert e.value.status_name == "MHA_ERR_NO_GRADIENT" and "'lse'" in e.value.message
+    # Only lse in the loss: the same error.
+    o, lse = ops.gqa(q, k, v)
+    with pytest.raises(mha.Error, match="'lse'"):
+        lse.sum().backward()
+    # A detached lse is fine.
+    o, lse = ops.gqa(q, k, v)
+    (o.sum() + lse.detach().sum()).backward()
+    assert q.grad is not None
+
+
+def test_torch_compile_fullgraph_forward_and_backward(ops):
+    def f(q, k, v):
+        o, lse = ops.gqa(q * 0.5, k, v)
+        return o.tanh(), lse
+
+    compiled = torch.compile(f, fullgraph=True, dynamic=True)
+    for lq in (9, 17):
+        q, k, v = inputs(lq=lq, requires_grad=True)
+        o, lse = compiled(q, k, v)
+        (o.sum()).backward()        # lse is returned but unused: its zero gradient is fine
+        grads = [x.grad.clone() for x in (q, k, v)]
+        q2, k2, v2 = (x.detach().requires_grad_() for x in (q, k, v))
+        o2, lse2 = f(q2, k2, v2)
+        o2.sum().backward()
+        torch.testing.assert_close(o, o2)
+        torch.testing.assert_close(lse, lse2)
+        for g, x in zip(grads, (q2, k2, v2)):
+            torch.testing.assert_close(g, x.grad)
+    # The lse rule holds under torch.compile too (checked when the backward runs).
+    q, k, v = inputs(requires_grad=True)
+    o, lse = compiled(q, k, v)
+    with pytest.raises(Exception, match="MHA_ERR_NO_GRADIENT"):
+        (o.sum() + lse.sum()).backward()
+
+
+def test_torch_compile_has_no_graph_breaks(ops):
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    attn = mt.Attention(ops, "gqa")
+
+    def f(q, k, v):
+        return attn(q, k, v).sum()
+
+    q, k, v = inputs()
+    torch.compile(f, fullgraph=True)(q, k, v)
+    assert not counters["graph_break"]
+
+
+def test_attention_module_layouts(lib, ops):
+    q, k, v = inputs()
+    m = mt.Attention(lib, "gqa")
+    torch.testing.assert_close(m(q, k, v), ops.gqa(q, k, v)[0])
+    both = mt.Attention(lib, "gqa", return_all=True)(q, k, v)
+    assert isinstance(both, tuple) and len(both) == 2
+    blhd = mt.Attention(lib, "gqa", layout="blhd")
+    out = blhd(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    torch.testing.assert_close(out, ops.gqa(q, k, v)[0].transpose(1, 2))
+    with pytest.raises(ValueError):
+        mt.Attention(lib, "gqa", layout="lbhd")
+
+
+def test_bf16_op_and_gradients(bf16_lib):
+    ops16 = mt.register(bf16_lib)
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 2, 7, 32, generator=g).to(torch.bfloat16).requires_grad_()
+               for _ in range(3))
+    o, _ = ops16.attn16(q, k, v)
+    assert o.dtype == torch.bfloat16
+    dout = torch.randn_like(o)
+    grads = torch.autograd.grad(o, (q, k, v), dout)
+    q64, k64, v64 = (x.detach().double().requires_grad_() for x in (q, k, v))
+    ref = F.scaled_dot_product_attention(q64, k64, v64)
+    refs = torch.autograd.grad(ref, (q64, k64, v64), dout.double())
+    for got, want in zip((o,) + grads, (ref,) + refs):
+        assert ((got.double() - want).norm() / want.norm()).item() < 2e-2
+
+
+class TinyModel(torch.nn.Module):
+    """Embedding -> q, k, v projections -> attention -> output projection
+    -> logits; `attention` is either mha's module or PyTorch's SDPA."""
+
+    def __init__(self, attention, vocab=11, heads=4, kv_heads=2, d=16):
+        super().__init__()
+        self.heads, self.kv_heads, self.d = heads, kv_heads, d
+        self.emb = torch.nn.Embedding(vocab, 32)
+        self.wq = torch.nn.Linear(32, heads * d)
+        self.wk = torch.nn.Linear(32, kv_heads * d)
+        self.wv = torch.nn.Linear(32, kv_heads * 8)
+        self.wo = torch.nn.Linear(heads * 8, vocab)
+        self.attention = attention
+
+    def forward(self, tokens):
+        b, n = tokens.shape
+        x = self.emb(tokens)
+        q = self.wq(x).view(b, n, self.heads, self.d)
+        k = self.wk(x).view(b, n, self.kv_heads, self.d)
+        v = self.wv(x).view(b, n, self.kv_heads, 8)
+        o = self.attention(q, k, v)           # [B, L, H, 8]
+        return self.wo(o.reshape(b, n, -1))
+
+
+def sdpa_blhd(q, k, v):
+    return sdpa_gqa_causal(q.transpose(1, 2), k.transpose(1, 2),
+                           v.transpose(1, 2)).transpose(1, 2)
+
+
+def test_two_training_steps_match_pytorch_attention(lib):
+    torch.manual_seed(0)
+    ours = TinyModel(mt.Attention(lib, "gqa", layout="blhd"))
+    theirs = TinyModel(sdpa_blhd)
+    theirs.load_state_dict(ours.state_dict())
+    tokens = torch.randint(0, 11, (3, 12))
+    targets = torch.randint(0, 11, (3, 12))
+    losses = {}
+    for name, model in (("mha", ours), ("torch", theirs)):
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        losses[name] = []
+        for _ in range(2):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(tokens).flatten(0, 1), targets.flatten())
+            loss.backward()
+            opt.step()
+            losses[name].append(loss.item())
+    assert losses["mha"] == pytest.approx(losses["torch"], rel=1e-5)
+    assert losses["mha"][1] != losses["mha"][0]
+    for (n, p), (_, p2) in zip(ours.named_parameters(), theirs.named_parameters()):
+        torch.testing.assert_close(p, p2, rtol=1e-4, atol=1e-5, msg=n)
+
+
+def test_layer_function_as_an_op():
+    from test_package import LAYER_SPEC
+    lib = mha.compile(LAYER_SPEC)
+    ops = mt.register(lib)
+    g = torch.Generator().manual_seed(2)
+    shapes = ((32, 32), (32, 16), (32, 16), (32, 32), (32,))
+    args = [torch.randn(2, 5, 32, generator=g)] + \
+        [torch.randn(*s, generator=g) * 0.2 for s in shapes]
+    torch.testing.assert_close(ops.layer(*args), lib.layer(*args), rtol=0, atol=0)
+    torch.library.opcheck(ops.layer, tuple(args))
