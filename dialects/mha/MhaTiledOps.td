@@ -92,12 +92,13 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
     keys as [D/2, 2C] (row p: `k[c][2p], k[c][2p+1]` for each key c), values
     as [C/2, 2 Dvp] (row q: `v[2q][d], v[2q+1][d]` for each d).
 
-    With `dropout` (six i32 words: `seed_lo, seed_hi, stream, offset,
-    first_row, threshold`) the probabilities that weight the values are
-    dropped, not rescaled (`mha.online_softmax_finalize` applies
+    With `dropout` (seven i32 words: `seed_lo, seed_hi, stream, offset,
+    first_row, threshold, key_start`) the probabilities that weight the
+    values are dropped, not rescaled (`mha.online_softmax_finalize` applies
     `1 / (1 - p)`): key `c` of row `r` adds `keep * exp2(u_c - m')` to
     `acc`, with `keep` the Philox rule of docs/language.md 6.7 for query
-    position `first_row + r`, key position `key_pos + c`, counter words
+    position `first_row + r`, key position `key_start + key_pos + c`
+    (`key_start` is 0 unless the call gives explicit positions), counter words
     `stream` (`b * Hq + h`) and `offset`, key `(seed_lo, seed_hi)` and
     drop threshold `threshold` (unsigned). `l` and `t` sum the undropped
     probabilities.

@@ -43,7 +43,7 @@ typedef enum mha_status {
  * Initialise with MHA_OPTIONS_INIT (or zero-initialise) and set fields by
  * name. `struct_size` tells a library which fields the caller's header has:
  * MHA_OPTIONS_INIT sets it to sizeof(mha_options) of this header, and 0
- * (a zero-initialised struct) means the fields up to dropout_offset, the
+ * (a zero-initialised struct) means the fields up to key_start, the
  * layout that introduced struct_size. A library reads only the fields the
  * caller's size covers (later ones are 0), so a program compiled against
  * this header keeps working with newer libraries; a newer caller's fields
@@ -70,6 +70,17 @@ typedef struct mha_options {
    * docs/language.md 6.7. The backward must get the forward's values. */
   uint64_t dropout_seed;
   uint64_t dropout_offset;
+  /* CPU attention functions (mha.attention, forward): nonzero places query
+   * row i at position query_start + i and key j at key_start + j of one
+   * longer sequence (a chunk of it, as context parallelism computes),
+   * instead of the default bottom-right alignment (query i at
+   * i + Lk - Lq, key j at j). The masks, windows, sinks, ALiBi and
+   * dropout's counters use these positions, which lie in [0, 2^38].
+   * Other functions fail with MHA_ERR_INVALID_ARGUMENT
+   * when it is set. */
+  int32_t use_positions;
+  int64_t query_start;
+  int64_t key_start;
 } mha_options;
 
 #define MHA_OPTIONS_INIT {(uint32_t)sizeof(mha_options)}

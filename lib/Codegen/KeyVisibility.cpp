@@ -11,10 +11,17 @@ KeyRanges mlir::mha::computeKeyRanges(CodegenBuilder &cb,
                                       const MaskParams<Value> &masks,
                                       Value row0, Value rows, Value queryLen,
                                       Value keyLen) {
+  // p = i + Lk - Lq is row i's diagonal key.
+  return computeKeyRangesAt(cb, masks, row0, rows, cb.sub(keyLen, queryLen),
+                            keyLen);
+}
+
+KeyRanges mlir::mha::computeKeyRangesAt(CodegenBuilder &cb,
+                                        const MaskParams<Value> &masks,
+                                        Value row0, Value rows,
+                                        Value diagOffset, Value keyLen) {
   Value zero = cb.index(0), one = cb.index(1);
   KeyRanges r;
-  // p = i + Lk - Lq is row i's diagonal key.
-  Value diagOffset = cb.sub(keyLen, queryLen);
   r.pFirst = cb.add(row0, diagOffset);
   r.pLast = cb.add(cb.sub(cb.add(row0, rows), one), diagOffset);
   Value hiCausal = masks.causal

@@ -14,14 +14,20 @@ using namespace mlir::mha;
 using namespace mlir::mha::reference;
 
 bool AttentionProblem::isVisible(int64_t h, int64_t i, int64_t j) const {
-  return isKeyVisible({causal, windowLeft[h], windowRight[h], sinkTokens}, i, j,
-                      queryLen, keyLen);
+  // Sinks are the first keys of the sequence: positions, not indices.
+  int64_t sinks = usePositions ? sinkTokens - keyStart : sinkTokens;
+  return isKeyVisible({causal, windowLeft[h], windowRight[h], sinks}, j,
+                      diagonal(i), keyLen);
 }
 
 double AttentionProblem::dropoutFactor(int64_t b, int64_t h, int64_t i,
                                        int64_t j) const {
   if (dropout.empty() || dropout[h] == 0.0f)
     return 1.0;
+  if (usePositions) {
+    i += queryStart;
+    j += keyStart;
+  }
   if (!dropoutKeeps(dropoutSeed, dropoutOffset, dropout[h], b, queryHeads, h, i,
                     j))
     return 0.0;
@@ -58,7 +64,7 @@ AttentionResult mlir::mha::reference::computeAttention(
             score = *pr.softcap * std::tanh(score / *pr.softcap);
           if (pr.hasAlibi)
             score -= pr.alibiSlopes[h] *
-                     std::fabs(static_cast<double>(i + Lk - Lq - j));
+                     std::fabs(static_cast<double>(pr.diagonal(i) - j));
           s[j] = score;
           visible[j] = pr.isVisible(h, i, j);
           if (visible[j]) {

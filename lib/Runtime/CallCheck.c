@@ -530,9 +530,9 @@ const char *mha_rt_dim_label(char buf[32], const int64_t *signature, int i,
   return dim_label(buf, &c, i, d);
 }
 
-// The size struct_size = 0 stands for: the fields up to dropout_offset.
+// The size struct_size = 0 stands for: the fields up to key_start.
 #define OPTIONS_SIZE_V1                                                        \
-  (offsetof(mha_options, dropout_offset) + sizeof(uint64_t))
+  (offsetof(mha_options, key_start) + sizeof(int64_t))
 
 /* Copies the fields of `in` that its struct_size covers into `out`, zeros
  * elsewhere; fields of a newer header past ours must be 0. */
@@ -566,12 +566,28 @@ static void set_dropout_words(mha_rt_checked_call *out) {
       (uint32_t)(out->options.dropout_seed >> 32);
   out->dropout_words[MHA_DROPOUT_OFFSET_LO] =
       (uint32_t)out->options.dropout_offset;
-  out->dropout_words[3] = 0;
+  uint32_t *w = out->dropout_words;
+  const mha_options *o = &out->options;
+  w[MHA_POSITIONS_USED] = o->use_positions != 0;
+  w[MHA_POSITIONS_QUERY_LO] = (uint32_t)(uint64_t)o->query_start;
+  w[MHA_POSITIONS_QUERY_HI] = (uint32_t)((uint64_t)o->query_start >> 32);
+  w[MHA_POSITIONS_KEY_LO] = (uint32_t)(uint64_t)o->key_start;
+  w[MHA_POSITIONS_KEY_HI] = (uint32_t)((uint64_t)o->key_start >> 32);
   mha_rt_memref *m = &out->dropout_memref;
   memset(m, 0, sizeof(*m));
   m->allocated = m->aligned = out->dropout_words;
-  m->dims[0] = MHA_DROPOUT_WORDS; // size
+  m->dims[0] = MHA_CALL_WORDS; // size
   m->dims[1] = 1;                 // stride
+}
+
+int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,
+                                const char *kind) {
+  if (!c->options.use_positions)
+    return MHA_OK;
+  MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+              "%s: options->use_positions is set, but %s do not support "
+              "explicit positions yet (only CPU attention forwards do)",
+              c->name, kind);
 }
 
 int32_t mha_rt_check_call(const int64_t *signature, const char *name,
@@ -636,6 +652,21 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
         MHA_ERR_INVALID_ARGUMENT,
         "%s: options->num_threads is %d but must be >= 0 (0 = all cores)",
         c.name, num_threads);
+  if (out->options.use_positions) {
+    const char *field = NULL;
+    int64_t value = 0;
+    if (out->options.query_start < 0 ||
+        out->options.query_start > MHA_MAX_POSITION)
+      field = "query_start", value = out->options.query_start;
+    else if (out->options.key_start < 0 ||
+             out->options.key_start > MHA_MAX_POSITION)
+      field = "key_start", value = out->options.key_start;
+    if (field)
+      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                  "%s: options->%s is %" PRId64 " but must be a position "
+                  "in [0, 2^38]",
+                  c.name, field, value);
+  }
   set_dropout_words(out);
 
   int64_t batch_sym = signature[MHA_SIG_GRID_BATCH_SYM];

@@ -54,9 +54,9 @@ typedef struct mha_rt_checked_call {
   // The caller's options with every field this library knows (zeros where
   // the caller passed NULL or an older, shorter struct).
   mha_options options;
-  // The dropout words (MHA_DROPOUT_*) and their rank-1 i32 descriptor, the
-  // last descriptor every launcher passes.
-  uint32_t dropout_words[MHA_DROPOUT_WORDS];
+  // The call words (MHA_DROPOUT_*, MHA_POSITIONS_*) and their rank-1 i32
+  // descriptor, the last descriptor every launcher passes.
+  uint32_t dropout_words[MHA_CALL_WORDS];
   mha_rt_memref dropout_memref;
 } mha_rt_checked_call;
 
@@ -71,6 +71,12 @@ MHA_RT_HIDDEN int32_t mha_rt_check_call(
     const int64_t *signature, const char *name, const char *const *arg_names,
     const DLTensor *const *tensors, const mha_options *options, int device_type,
     const char *body_missing, mha_rt_checked_call *out);
+
+/// MHA_OK, or MHA_ERR_INVALID_ARGUMENT (with the message) when the call sets
+/// options->use_positions, which only the CPU attention forward honours;
+/// `kind` names the function's kind ("layer functions").
+MHA_RT_HIDDEN int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,
+                                              const char *kind);
 
 /// "'k' (key)" (or "tensor 1 (key)" without names), for launcher messages.
 MHA_RT_HIDDEN const char *mha_rt_tensor_label(char buf[96],

@@ -579,7 +579,8 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   int32_t status =
       mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCUDA,
                         kernel ? NULL : "no kernel", &c);
-  if (status != MHA_OK)
+  if (status != MHA_OK ||
+      (status = mha_rt_refuse_positions(&c, "GPU functions")) != MHA_OK)
     return status;
   if ((status = check_kernel(c.name, kernel)) != MHA_OK)
     return status;

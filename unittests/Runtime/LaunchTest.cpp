@@ -532,12 +532,12 @@ TEST_F(LaunchTest, FieldsPastAnOlderCallersSizeAreNotRead) {
 }
 
 // The dropout words, as the last descriptor the work function gets.
-uint32_t seenDropoutWords[MHA_DROPOUT_WORDS];
+uint32_t seenDropoutWords[MHA_CALL_WORDS];
 void dropoutWordsWork(void **descriptors, int64_t b, int64_t h, int64_t t,
                       const uint8_t *alive) {
   if (b == 0 && h == 0 && t == 0) {
     const auto *words = static_cast<const mha_memref3 *>(descriptors[5]);
-    ASSERT_EQ(words->sizes[0], MHA_DROPOUT_WORDS);
+    ASSERT_EQ(words->sizes[0], MHA_CALL_WORDS);
     std::memcpy(seenDropoutWords, words->aligned, sizeof(seenDropoutWords));
   }
   fakeWork(descriptors, b, h, t, alive);
@@ -553,6 +553,29 @@ TEST_F(LaunchTest, DropoutSeedAndOffsetReachTheKernel) {
   EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_SEED_LO], 0x55667788u);
   EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_SEED_HI], 0x11223344u);
   EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_OFFSET_LO], 0xBBCCDD99u);
+  EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_USED], 0u);
+  // Positions: low and high words.
+  options.use_positions = 1;
+  options.query_start = 0x2FFFFFFFBll;
+  options.key_start = (int64_t(1) << 36) + 7;
+  ASSERT_EQ(call.launch(&options, dropoutWordsWork), MHA_OK);
+  EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_USED], 1u);
+  EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_QUERY_LO], 0xFFFFFFFBu);
+  EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_QUERY_HI], 2u);
+  EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_KEY_LO], 7u);
+  EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_KEY_HI], 16u);
+  // Out of range: an error naming the field, nothing run.
+  options.key_start = (int64_t(1) << 38) + 1;
+  EXPECT_EQ(call.launch(&options, dropoutWordsWork), MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(mha_last_error(), "options->key_start is"), nullptr)
+      << mha_last_error();
+  options.key_start = 0;
+  options.query_start = -1;
+  EXPECT_EQ(call.launch(&options, dropoutWordsWork), MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(mha_last_error(),
+                        "options->query_start is -1 but must be a position"),
+            nullptr)
+      << mha_last_error();
   // NULL options: seed and offset 0.
   ASSERT_EQ(call.launch(nullptr, dropoutWordsWork), MHA_OK);
   EXPECT_EQ(seenDropoutWords[MHA_DROPOUT_SEED_LO], 0u);
@@ -965,13 +988,27 @@ void fakeLayerWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
     layerTemps.push_back(*static_cast<mha_memref3 *>(descriptors[i]));
 }
 
-int32_t launchLayer(const std::vector<int64_t> &sig, int64_t B, int64_t L) {
+int32_t launchLayer(const std::vector<int64_t> &sig, int64_t B, int64_t L,
+                    const mha_options *options = nullptr) {
   Tensor x({B, L, 8}), y({B, L, 8});
   const char *names[2] = {"x", "y"};
   const DLTensor *tensors[2] = {&x.dl, &y.dl};
   layerItems.clear();
-  return mha_rt_launch_layer(sig.data(), "layer", names, tensors, nullptr,
+  return mha_rt_launch_layer(sig.data(), "layer", names, tensors, options,
                              fakeLayerWork);
+}
+
+TEST(LaunchLayerTest, ExplicitPositionsAreRefused) {
+  mha_options options = MHA_OPTIONS_INIT;
+  options.use_positions = 1;
+  EXPECT_EQ(launchLayer(layerSignature(), 2, 5, &options),
+            MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(mha_last_error(),
+                        "layer: options->use_positions is set, but layer "
+                        "functions do not support explicit positions yet"),
+            nullptr)
+      << mha_last_error();
+  EXPECT_TRUE(layerItems.empty());
 }
 
 TEST(LaunchLayerTest, TemporariesHaveTheirShapes) {
@@ -1180,7 +1217,7 @@ namespace {
 
 // f_backward(q, k, v, o, lse, dout) -> (dq, dk, dv): Hq = 4 query heads, 2 KV
 // heads, rows of 2 per query item, keys of 3 per key item.
-std::vector<int64_t> backwardSignature() {
+std::vector<int64_t> backwardSignature(bool rowStats = false) {
   Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, 4}, g{MHA_SYM_KV_HEADS, 2},
       lq{MHA_SYM_QUERY_LEN, -1}, lk{MHA_SYM_KEY_LEN, -1},
       d{MHA_SYM_HEAD_DIM, kHeadDim}, dv{MHA_SYM_VALUE_DIM, kHeadDim};
@@ -1195,18 +1232,31 @@ std::vector<int64_t> backwardSignature() {
                       {MHA_ROLE_GRAD_KEY, {b, g, lk, d}},
                       {MHA_ROLE_GRAD_VALUE, {b, g, lk, dv}}},
                      6, 4, 2);
-  sig.insert(sig.end(), {2, 3, 1}); // kv heads, keys per item, k's index
+  // kv heads, keys per item, k's index, row statistics.
+  sig.insert(sig.end(), {2, 3, 1, int64_t(rowStats)});
   return sig;
 }
 
 std::mutex backwardMutex;
 std::multiset<LayerItem> backwardItems;
 std::vector<uint8_t> backwardMask;
+// With row statistics: the phases in the order the items ran, and the size
+// of the temporary.
+std::vector<int64_t> backwardPhases;
+std::vector<int64_t> rowStatsSizes;
 
 void fakeBackwardWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
                       int64_t t, const uint8_t *) {
   std::lock_guard<std::mutex> lock(backwardMutex);
   backwardItems.insert({phase, b, h, t});
+  backwardPhases.push_back(phase);
+  auto *stats = static_cast<mha_memref3 *>(descriptors[10]);
+  rowStatsSizes.assign(stats->sizes, stats->sizes + 3);
+  // Row items write their row statistics; the others read them.
+  float *rows = static_cast<float *>(stats->aligned);
+  if (phase == 2)
+    for (int64_t r = 0; r < 2 && t * 2 + r < stats->sizes[2]; ++r)
+      rows[(b * stats->sizes[1] + h) * stats->sizes[2] + t * 2 + r] = 1.0f;
   // The head mask follows the tensors as a rank-1 i8 memref [Hq].
   auto *mask = static_cast<mha_memref3 *>(descriptors[9]);
   backwardMask.assign(static_cast<uint8_t *>(mask->aligned),
@@ -1214,7 +1264,8 @@ void fakeBackwardWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
 }
 
 int32_t launchBackward(int64_t B, int64_t Lq, int64_t Lk,
-                       const mha_options *opts, int64_t badDq = 0) {
+                       const mha_options *opts, int64_t badDq = 0,
+                       bool rowStats = false) {
   Tensor q({B, 4, Lq, kHeadDim}), k({B, 2, Lk, kHeadDim}),
       v({B, 2, Lk, kHeadDim}), o({B, 4, Lq, kHeadDim}), lse({B, 4, Lq}),
       dout({B, 4, Lq, kHeadDim}), dq({B, 4, Lq, kHeadDim + badDq}),
@@ -1224,7 +1275,9 @@ int32_t launchBackward(int64_t B, int64_t Lq, int64_t Lk,
                                 &dout.dl, &dq.dl, &dk.dl, &dv.dl};
   backwardItems.clear();
   backwardMask.clear();
-  std::vector<int64_t> sig = backwardSignature();
+  backwardPhases.clear();
+  rowStatsSizes.clear();
+  std::vector<int64_t> sig = backwardSignature(rowStats);
   return mha_rt_launch_backward(sig.data(), "f_backward", names, tensors, opts,
                                 fakeBackwardWork);
 }
@@ -1257,6 +1310,34 @@ TEST(LaunchBackwardTest, EmptyQueriesStillRunTheKeyItems) {
   // Lk = 0: only the query items (dq zeros).
   ASSERT_EQ(launchBackward(1, 2, 0, nullptr), MHA_OK) << mha_last_error();
   EXPECT_EQ(backwardItems.size(), 4u);
+}
+
+TEST(LaunchBackwardTest, RowItemsRunFirstOnTheirTemporary) {
+  mha_options opts{};
+  opts.num_threads = 3;
+  ASSERT_EQ(launchBackward(2, 5, 7, &opts, 0, /*rowStats=*/true), MHA_OK)
+      << mha_last_error();
+  // 2 x 4 x 3 row items, then the 12 key and 24 query items.
+  ASSERT_EQ(backwardPhases.size(), 24u + 12u + 24u);
+  for (size_t i = 0; i < backwardPhases.size(); ++i)
+    EXPECT_EQ(backwardPhases[i] == 2, i < 24u) << "item " << i;
+  EXPECT_EQ(rowStatsSizes, (std::vector<int64_t>{2, 4, 5}));
+  // Without row statistics: no phase 2, an empty temporary.
+  ASSERT_EQ(launchBackward(2, 5, 7, &opts), MHA_OK);
+  EXPECT_EQ(backwardPhases.size(), 36u);
+  EXPECT_EQ(rowStatsSizes, (std::vector<int64_t>{0, 0, 0}));
+}
+
+TEST(LaunchBackwardTest, ExplicitPositionsAreRefused) {
+  mha_options opts{}; // struct_size 0: the fields up to key_start
+  opts.use_positions = 1;
+  EXPECT_EQ(launchBackward(1, 2, 3, &opts), MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mha_last_error())
+                .find("f_backward: options->use_positions is set, but "
+                      "backward functions do not support"),
+            std::string::npos)
+      << mha_last_error();
+  EXPECT_TRUE(backwardItems.empty());
 }
 
 TEST(LaunchBackwardTest, BadGradientIsNamed) {

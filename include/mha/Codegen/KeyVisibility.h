@@ -27,7 +27,7 @@ namespace mlir::mha {
 /// Every visible key is in one of them (they do not overlap); tiles outside
 /// both are never visited.
 struct KeyRanges {
-  Value pFirst, pLast; // Diagonal keys i + Lk - Lq of the first/last row.
+  Value pFirst, pLast; // Diagonal keys (i + Lk - Lq) of the first/last row.
   Value sinkHi;        // Sink keys visible to some row: [0, sinkHi).
   Value windowLo, windowHi;
   Value leftBounded, rightBounded; // window_left / window_right >= 0 (i1).
@@ -36,6 +36,11 @@ struct KeyRanges {
 KeyRanges computeKeyRanges(CodegenBuilder &cb, const MaskParams<Value> &masks,
                            Value row0, Value rows, Value queryLen,
                            Value keyLen);
+/// The same for rows whose diagonal key is i + `diagOffset` (explicit
+/// positions: query_start - key_start; the default is Lk - Lq).
+KeyRanges computeKeyRangesAt(CodegenBuilder &cb,
+                             const MaskParams<Value> &masks, Value row0,
+                             Value rows, Value diagOffset, Value keyLen);
 
 /// Whether a key tile [j0, j1) of the window range needs the per-key mask
 /// for some row of the block (the causal diagonal or a window edge crosses

@@ -37,7 +37,16 @@ struct AttentionProblem {
   // keep threshold is computed from them.
   std::vector<float> dropout;
   uint64_t dropoutSeed = 0, dropoutOffset = 0; // mha_options' fields
+  // Explicit positions (mha_options.use_positions, docs/language.md 7.4):
+  // query i at queryStart + i and key j at keyStart + j, instead of the
+  // bottom-right alignment (i + Lk - Lq and j).
+  bool usePositions = false;
+  int64_t queryStart = 0, keyStart = 0;
 
+  /// Row i's diagonal key: the key index at the query's position.
+  int64_t diagonal(int64_t i) const {
+    return usePositions ? queryStart + i - keyStart : i + keyLen - queryLen;
+  }
   /// Whether key j is visible to query i of head h.
   bool isVisible(int64_t h, int64_t i, int64_t j) const;
 

@@ -174,15 +174,25 @@ enum {
 };
 
 /* Every launcher passes one more descriptor after the ones above: a rank-1
- * i32 memref of MHA_DROPOUT_WORDS words, the call's dropout seed and offset
- * (mha_options.dropout_seed, dropout_offset; 0 without options). Kernels
- * that apply dropout read it; the others never look. */
+ * i32 memref of MHA_CALL_WORDS words, the options kernels read (0 without
+ * options): dropout's seed and offset, and the explicit positions. Kernels
+ * that need none of them never look. */
 enum {
-  MHA_DROPOUT_SEED_LO = 0,   /* dropout_seed mod 2^32 */
-  MHA_DROPOUT_SEED_HI = 1,   /* dropout_seed div 2^32 */
-  MHA_DROPOUT_OFFSET_LO = 2, /* dropout_offset mod 2^32 */
-  MHA_DROPOUT_WORDS = 4
+  MHA_DROPOUT_SEED_LO = 0,    /* dropout_seed mod 2^32 */
+  MHA_DROPOUT_SEED_HI = 1,    /* dropout_seed div 2^32 */
+  MHA_DROPOUT_OFFSET_LO = 2,  /* dropout_offset mod 2^32 */
+  MHA_POSITIONS_USED = 3,     /* use_positions != 0 */
+  MHA_POSITIONS_QUERY_LO = 4, /* query_start, two's complement words */
+  MHA_POSITIONS_QUERY_HI = 5,
+  MHA_POSITIONS_KEY_LO = 6, /* key_start */
+  MHA_POSITIONS_KEY_HI = 7,
+  MHA_CALL_WORDS = 8
 };
+
+/* The largest query_start and key_start (positions are >= 0): the key
+ * offsets derived from them stay far from int64 and from the unbounded
+ * window sentinel (2^40). */
+#define MHA_MAX_POSITION ((int64_t)1 << 38)
 
 /* The stack a work item may need, below the frame of the runtime function
  * that runs it (issue 23). A kernel keeps its tiles in stack allocas of at

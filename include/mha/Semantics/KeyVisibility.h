@@ -81,14 +81,14 @@ struct IntArith {
   bool orI(bool x, bool y) const { return x || y; }
 };
 
-/// Key j of a sequence of `keyLen` keys is visible to query row i of
-/// `queryLen` rows under masks `m`.
-inline bool isKeyVisible(const MaskParams<int64_t> &m, int64_t i, int64_t j,
-                         int64_t queryLen, int64_t keyLen) {
+/// Key j of a sequence of `keyLen` keys is visible to the query row whose
+/// diagonal key is `diag` (i + Lk - Lq by default) under masks `m`.
+inline bool isKeyVisible(const MaskParams<int64_t> &m, int64_t j, int64_t diag,
+                         int64_t keyLen) {
   IntArith a;
   if (j < 0 || j >= keyLen)
     return false;
-  return isKeyInBounds(a, getKeyBounds(a, m, i + keyLen - queryLen), j);
+  return isKeyInBounds(a, getKeyBounds(a, m, diag), j);
 }
 
 } // namespace mlir::mha

@@ -10,7 +10,7 @@
 //    interleaved for vdpbf16ps;
 //  - mha.gemm_tile zeroes the item's f32 accumulators, then for each
 //    K-block of each reduction segment runs the micro-kernels of
-//    MicroKernels.h over the rows (blocks of block_rows, then one row at a
+//    mha/Codegen/MicroKernels.h over the rows (blocks of block_rows, then one row at a
 //    time) and the panel's vectors: block_rows x block_vectors accumulators
 //    stay in registers over the K-block while it stays in L2; the epilogue
 //    adds the bias, applies RoPE, and narrows on the one store of each
@@ -23,7 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "MicroKernels.h"
+#include "mha/Codegen/MicroKernels.h"
 #include "mha/Codegen/Builder.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"

@@ -7,7 +7,7 @@
 // become scf loops over vector ops. This file holds the pass and the
 // row-wise lowerings of the finalisation and the probabilities; the flash
 // step is in OnlineSoftmaxStep.cpp, a layer's GEMMs in LayerGemm.cpp, the
-// register-blocked micro-kernels both use in MicroKernels.h.
+// register-blocked micro-kernels both use in mha/Codegen/MicroKernels.h.
 //
 //===----------------------------------------------------------------------===//
 

@@ -29,7 +29,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "MicroKernels.h"
+#include "mha/Codegen/MicroKernels.h"
 #include "VectorEmitter.h"
 #include "mha/Codegen/Constants.h"
 #include "mha/Codegen/Dropout.h"
@@ -105,7 +105,9 @@ struct StepLowering {
     auto i32Vec = VectorType::get({vw}, b.getI32Type());
     Value laneKeys = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(i32Vec, ArrayRef<int32_t>(lanes)));
-    Value keys = cb.add(broadcast32(op.getKeyPos()), laneKeys);
+    Value first = cb.add(cb.indexCast(b.getI32Type(), op.getKeyPos()),
+                         op.getDropout()[6]);
+    Value keys = cb.add(vec::broadcast(cb, first, vw), laneKeys);
     return emitDropoutKeeps(cb, stream, keys, op.getDropout()[5]);
   }
 

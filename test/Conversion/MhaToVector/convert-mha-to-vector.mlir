@@ -397,7 +397,8 @@ func.func @step_alibi_shift(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memr
 
 // Dropout: phase 4 draws the keep mask of each key vector with Philox4x32-10
 // (ten rounds of two 32 x 32 -> 64-bit products, arith.mului_extended, on
-// i32 lanes: key j uses counter (j / 4, first_row + r, stream, offset) and
+// i32 lanes: key j = key_start + key_pos + c uses counter (j / 4,
+// first_row + r, stream, offset) and
 // output word j mod 4) and writes P or 0 for phase 5, while l sums P itself.
 // CHECK-LABEL: func.func @step_dropout
 // CHECK:         math.exp2 %{{.+}} : vector<16xf32>
@@ -411,12 +412,12 @@ func.func @step_dropout(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?
                         %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
                         %kt: memref<16x16xf32>, %vp: memref<16x16xf32>, %s: memref<16x16xf32>, %alpha: memref<16xf32>,
                         %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index,
-                        %seed_lo: i32, %seed_hi: i32, %stream: i32, %offset: i32, %row0: i32, %threshold: i32) {
+                        %seed_lo: i32, %seed_hi: i32, %stream: i32, %offset: i32, %row0: i32, %threshold: i32, %key0: i32) {
   mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xf32>, memref<?x16xf32>)
       outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
       scratch(%kt, %vp, %s, %alpha : memref<16x16xf32>, memref<16x16xf32>, memref<16x16xf32>, memref<16xf32>)
       scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
-      dropout(%seed_lo, %seed_hi, %stream, %offset, %row0, %threshold)
+      dropout(%seed_lo, %seed_hi, %stream, %offset, %row0, %threshold, %key0)
       {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 1, outputRows = 4, outputVectors = 1>}
   return
 }

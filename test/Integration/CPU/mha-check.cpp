@@ -25,7 +25,8 @@
 // --temperature, --softcap, --alibi, --causal, --window-left,
 // --window-right, --sinks, --head-mask, --dropout (per-head lists take 1 or
 // Hq values); --dropout-seed and --dropout-offset set mha_options'
-// dropout_seed and dropout_offset (default 0);
+// dropout_seed and dropout_offset (default 0); --positions QS,KS sets
+// use_positions, query_start and key_start;
 // --lse/--probs/--entropy say which extra results the C function has (in
 // the order o, lse, probs, entropy). Run-time choices:
 //   --runtime-head-mask 1,0,..  mha_options.head_mask (bytes, Hq of them)
@@ -150,6 +151,7 @@ struct Options {
   double scale = 0;
   std::vector<double> temperature, alibi, dropout;
   uint64_t dropoutSeed = 0, dropoutOffset = 0;
+  std::vector<int64_t> positions; // query_start, key_start
   bool hasSoftcap = false;
   double softcap = 0;
   bool causal = false;
@@ -317,6 +319,11 @@ Options parseOptions(int argc, char **argv) {
       o.dropoutSeed = std::stoull(value(i), nullptr, 0);
     else if (a == "--dropout-offset")
       o.dropoutOffset = std::stoull(value(i), nullptr, 0);
+    else if (a == "--positions") {
+      o.positions = parseInts(a, value(i));
+      if (o.positions.size() != 2)
+        usage("--positions takes QUERY_START,KEY_START");
+    }
     else if (a == "--softcap") {
       o.hasSoftcap = true;
       o.softcap = number(i);
@@ -574,7 +581,7 @@ void layOut(Tensor &t, const std::string &layout) {
 /// runtime mask, dropout seed and offset 0).
 bool nullOptionsMeanTheSame(const Options &opt) {
   return opt.runtimeHeadMask.empty() && opt.dropoutSeed == 0 &&
-         opt.dropoutOffset == 0;
+         opt.dropoutOffset == 0 && opt.positions.empty();
 }
 
 enum RowState : uint8_t { kNormal = 0, kNoKey = 1, kPruned = 2 };
@@ -657,6 +664,11 @@ void computeReference(Problem &p) {
   pr.dropout = p.dropout;
   pr.dropoutSeed = opt.dropoutSeed;
   pr.dropoutOffset = opt.dropoutOffset;
+  if (!opt.positions.empty()) {
+    pr.usePositions = true;
+    pr.queryStart = opt.positions[0];
+    pr.keyStart = opt.positions[1];
+  }
   ref::AttentionResult r = ref::computeAttention(pr, p.q, p.k, p.v);
   p.pr = pr;
   p.o = std::move(r.output);
@@ -1691,6 +1703,11 @@ int main(int argc, char **argv) {
       opt.runtimeHeadMask.empty() ? nullptr : p.runtimeMask.data();
   mopts.dropout_seed = opt.dropoutSeed;
   mopts.dropout_offset = opt.dropoutOffset;
+  if (!opt.positions.empty()) {
+    mopts.use_positions = 1;
+    mopts.query_start = opt.positions[0];
+    mopts.key_start = opt.positions[1];
+  }
 
   if (opt.backward)
     return runBackward(p, lib, s, head, mopts);

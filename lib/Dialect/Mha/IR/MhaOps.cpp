@@ -459,10 +459,10 @@ LogicalResult MultiHeadOp::verify() {
 /// The query and scratch operands hold f32 for FMA micro-kernels and bf16
 /// pairs for `bf16_pairs` ones, with the scratch shapes of the description.
 LogicalResult OnlineSoftmaxStepOp::verify() {
-  if (!getDropout().empty() && getDropout().size() != 6)
-    return emitOpError() << "'dropout' takes 6 words (seed_lo, seed_hi, "
-                         << "stream, offset, first_row, threshold), got "
-                         << getDropout().size();
+  if (!getDropout().empty() && getDropout().size() != 7)
+    return emitOpError() << "'dropout' takes 7 words (seed_lo, seed_hi, "
+                         << "stream, offset, first_row, threshold, "
+                         << "key_start), got " << getDropout().size();
   MicroKernelAttr mk = getMicroKernel();
   MemRefType query = getQuery().getType(), key = getKey().getType();
   MemRefType value = getValue().getType();

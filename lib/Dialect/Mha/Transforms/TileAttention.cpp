@@ -191,12 +191,11 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   // C parameters: the arguments, then the results in return order.
   SmallVector<Parameter> params = getExportedParameters(func, attention);
 
-  // The kernel signature: one memref per parameter, the dropout words when
-  // the op drops, then b, h, t, alive.
+  // The kernel signature: one memref per parameter, the call words (the
+  // dropout seed and offset, explicit positions), then b, h, t, alive.
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
-  if (variant.hasDropout)
-    argTypes.push_back(getDropoutRngType(ctx));
+  argTypes.push_back(getDropoutRngType(ctx));
   IndexType indexType = IndexType::get(ctx);
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
@@ -214,8 +213,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   kernel->setAttr("mha.entry_point",
                   EntryPointAttr::get(ctx, name, tiles.rows, numHeads,
                                       signature.roles, signature.types));
-  if (variant.hasDropout)
-    kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
+  kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
 
@@ -224,9 +222,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
     return getParameterArgument(func, *entry, tensor);
   };
   unsigned numParams = params.size();
-  Value rng;
-  if (variant.hasDropout)
-    rng = entry->getArgument(numParams++);
+  Value rng = entry->getArgument(numParams++);
   Value batchIdx = entry->getArgument(numParams);
   Value head = entry->getArgument(numParams + 1);
   Value tile = entry->getArgument(numParams + 2);
@@ -296,8 +292,14 @@ private:
   /// Rows of the work item, the KV head, the head's parameters and the
   /// views of q, k, v and the results.
   void emitViews();
+  /// Word i of the call words the runtime passes (KernelAbi.h).
+  Value callWord(int64_t i);
+  /// The rows' diagonal offset and the sinks, from the explicit positions
+  /// when the call gives them (mha_options.use_positions).
+  void emitPositions();
   /// The dropout words of the steps: the seed and offset the runtime
-  /// passes, the Philox stream b * Hq + h, the first row, the threshold.
+  /// passes, the Philox stream b * Hq + h, the first row's position, the
+  /// threshold, the first key's position.
   void emitDropoutWords();
   /// Running state and step scratch (on the stack), initialised.
   void emitState();
@@ -331,6 +333,9 @@ private:
   // Set by emitViews.
   Value queryLen, keyLen, row0, rows, alive;
   SmallVector<Value> dropoutWords; // the step's `dropout` operands
+  // Row i's diagonal key is i + diagOffset; the sink keys are [0, sinks);
+  // query row i and key j are at positions queryStart + i, keyStart + j.
+  Value diagOffset, sinks, queryStart, keyStart;
   HeadParams head;
   Value qTile, kHead, vHead, oTile, lseTile, entropyTile;
   // Set by emitState.
@@ -369,21 +374,57 @@ void WorkItemEmitter::emitViews() {
   };
   lseTile = rowSlice(item.lse);
   entropyTile = rowSlice(item.entropy);
+  emitPositions();
   if (variant.hasDropout)
     emitDropoutWords();
 }
 
+Value WorkItemEmitter::callWord(int64_t i) {
+  return memref::LoadOp::create(b, loc, item.dropoutRng,
+                                ValueRange{cb.index(i)});
+}
+
+void WorkItemEmitter::emitPositions() {
+  diagOffset = cb.sub(keyLen, queryLen);
+  sinks = head.sinks;
+  keyStart = cb.index(0);
+  queryStart = cb.index(0);
+  if (!item.dropoutRng)
+    return; // A layer without dropout: default positions.
+  Type i64 = b.getI64Type();
+  auto position = [&](int64_t lo, int64_t hi) {
+    Value low = arith::ExtUIOp::create(b, loc, i64, callWord(lo));
+    Value high = arith::ExtUIOp::create(b, loc, i64, callWord(hi));
+    high = arith::ShLIOp::create(
+        b, loc, high,
+        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(32)));
+    return cb.indexCast(b.getIndexType(),
+                        arith::OrIOp::create(b, loc, high, low));
+  };
+  Value used = cb.cmpI(arith::CmpIPredicate::ne, callWord(MHA_POSITIONS_USED),
+                       cb.i32(0));
+  Value qs = position(MHA_POSITIONS_QUERY_LO, MHA_POSITIONS_QUERY_HI);
+  Value ks = position(MHA_POSITIONS_KEY_LO, MHA_POSITIONS_KEY_HI);
+  // Query i at qs + i, key j at ks + j: row i's diagonal key is
+  // qs - ks + i, and the sinks (the sequence's first keys) end at
+  // sink_tokens - ks in this call's keys.
+  diagOffset = cb.select(used, cb.sub(qs, ks), diagOffset);
+  sinks = cb.select(used, cb.sub(sinks, ks), sinks);
+  queryStart = cb.select(used, qs, queryStart);
+  keyStart = cb.select(used, ks, keyStart);
+}
+
 void WorkItemEmitter::emitDropoutWords() {
   Type i32 = b.getI32Type();
-  auto word = [&](int64_t i) -> Value {
-    return memref::LoadOp::create(b, loc, item.dropoutRng,
-                                  ValueRange{cb.index(i)});
-  };
   Value stream =
       cb.add(cb.mul(item.batch, cb.index(shape.numHeads)), item.head);
-  dropoutWords = {word(MHA_DROPOUT_SEED_LO), word(MHA_DROPOUT_SEED_HI),
-                  cb.indexCast(i32, stream), word(MHA_DROPOUT_OFFSET_LO),
-                  cb.indexCast(i32, row0),   head.dropoutThreshold};
+  dropoutWords = {callWord(MHA_DROPOUT_SEED_LO),
+                  callWord(MHA_DROPOUT_SEED_HI),
+                  cb.indexCast(i32, stream),
+                  callWord(MHA_DROPOUT_OFFSET_LO),
+                  cb.indexCast(i32, cb.add(queryStart, row0)),
+                  head.dropoutThreshold,
+                  cb.indexCast(i32, keyStart)};
 }
 
 void WorkItemEmitter::emitState() {
@@ -463,7 +504,7 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       b, loc, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
       valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
-      head.sinks, dropoutWords, softcap, variant.causal, variant.hasAlibi,
+      sinks, dropoutWords, softcap, variant.causal, variant.hasAlibi,
       masked, attention.getReturnEntropy(), tiles.microKernel);
 }
 
@@ -487,7 +528,8 @@ void WorkItemEmitter::emit() {
   emitViews();
   emitState();
   MaskParams<Value> masks = head.masks(variant);
-  ranges = computeKeyRanges(cb, masks, row0, rows, queryLen, keyLen);
+  masks.sinkTokens = sinks;
+  ranges = computeKeyRangesAt(cb, masks, row0, rows, diagOffset, keyLen);
   cb.ifThen(alive, [&] {
     // Sink keys: only causal can hide them.
     emitKeyLoop(cb.index(0), ranges.sinkHi, [&](Value, Value j1) {

@@ -3,10 +3,10 @@
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// Private to lib/Conversion/MhaToVector: the parts every register-blocked
-// micro-kernel of the CPU back end is made of, whichever product it
-// computes (the attention's S = Q.K^T and acc += P.V of
-// mha.online_softmax_step, the layer GEMMs of mha.gemm_tile):
+// The parts every register-blocked micro-kernel of the CPU back end is made
+// of, whichever product it computes (the attention's S = Q.K^T and
+// acc += P.V of mha.online_softmax_step, the layer GEMMs of mha.gemm_tile,
+// the backward's S, dP, dV, dK and dQ products of mha-tile-backward):
 //
 //   for k in [0, n):                      (scf.for carrying rows x vectors
 //     b[j] = rhs(k, j)       j < vectors   f32 accumulators)
@@ -21,8 +21,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MHA_LIB_CONVERSION_MHATOVECTOR_MICROKERNELS_H
-#define MHA_LIB_CONVERSION_MHATOVECTOR_MICROKERNELS_H
+#ifndef MHA_CODEGEN_MICROKERNELS_H
+#define MHA_CODEGEN_MICROKERNELS_H
 
 #include "mha/Codegen/Builder.h"
 #include "mha/Dialect/Mha/IR/MhaAttrs.h"
@@ -77,4 +77,4 @@ SmallVector<Value> emitBlockLoop(CodegenBuilder &cb, const RegisterBlock &block,
 
 } // namespace mlir::mha::vec
 
-#endif // MHA_LIB_CONVERSION_MHATOVECTOR_MICROKERNELS_H
+#endif // MHA_CODEGEN_MICROKERNELS_H
