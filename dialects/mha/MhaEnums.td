@@ -47,6 +47,11 @@ def Mha_RoleGradKey : I32EnumAttrCase<"grad_key", 21>;
 def Mha_RoleGradValue : I32EnumAttrCase<"grad_value", 22>;
 // dentropy: the gradient of the forward's entropy, read.
 def Mha_RoleGradEntropy : I32EnumAttrCase<"grad_entropy", 23>;
+// The two partial results an mha.merge_states function reads.
+def Mha_RolePartialOutputA : I32EnumAttrCase<"partial_output_a", 24>;
+def Mha_RolePartialLseA : I32EnumAttrCase<"partial_lse_a", 25>;
+def Mha_RolePartialOutputB : I32EnumAttrCase<"partial_output_b", 26>;
+def Mha_RolePartialLseB : I32EnumAttrCase<"partial_lse_b", 27>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -57,7 +62,8 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleQueryBias, Mha_RoleKeyBias, Mha_RoleValueBias, Mha_RoleOutBias,
      Mha_RoleLayerOutput, Mha_RoleSavedOutput, Mha_RoleSavedLse,
      Mha_RoleGradOutput, Mha_RoleGradQuery, Mha_RoleGradKey,
-     Mha_RoleGradValue, Mha_RoleGradEntropy]> {
+     Mha_RoleGradValue, Mha_RoleGradEntropy, Mha_RolePartialOutputA,
+     Mha_RolePartialLseA, Mha_RolePartialOutputB, Mha_RolePartialLseB]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

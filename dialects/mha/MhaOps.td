@@ -126,6 +126,53 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// MergeStatesOp
+//===----------------------------------------------------------------------===//
+
+def Mha_MergeStatesOp : Mha_Op<"merge_states", [Pure]> {
+  let summary = "merges two partial attention results by their log-sum-exp";
+  let description = [{
+    Combines the results of attention over two disjoint sets of keys (the
+    two halves of a split-KV decode, a shared prefix and a request's own
+    keys, two ring-attention steps) into the result over their union, for
+    every batch `b`, head `h` and row `i`:
+
+    ```
+    lse    = log(exp(lse_a) + exp(lse_b))
+    output = exp(lse_a - lse) * output_a + exp(lse_b - lse) * output_b
+    ```
+
+    evaluated as `m = max(lse_a, lse_b)`, `w_x = exp(lse_x - m)`,
+    `lse = m + log(w_a + w_b)`, `output = (w_a output_a + w_b output_b) /
+    (w_a + w_b)`. A side with `lse = -inf` (no visible key) contributes
+    nothing; when both are `-inf` the output is 0 and `lse` is `-inf`. NaN
+    propagates.
+
+    Shapes: `output_a`, `output_b`, `output [B, H, L, Dv]` (f32, f16 or
+    bf16, all equal; the weights are applied in f32), `lse_a`, `lse_b`,
+    `lse [B, H, L]` f32. `H` and `Dv` are static.
+
+    ```mlir
+    %o, %lse = mha.merge_states %oa, %la, %ob, %lb
+        : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>, tensor<?x8x?x128xbf16>,
+          tensor<?x8x?xf32> -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+    ```
+  }];
+
+  let arguments = (ins AnyType:$output_a, AnyType:$lse_a, AnyType:$output_b,
+                       AnyType:$lse_b);
+  let results = (outs AnyType:$output, AnyType:$lse);
+
+  let assemblyFormat = [{
+    $output_a `,` $lse_a `,` $output_b `,` $lse_b attr-dict `:`
+    type($output_a) `,` type($lse_a) `,` type($output_b) `,` type($lse_b)
+    `->` type($output) `,` type($lse)
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // MultiHeadOp
 //===----------------------------------------------------------------------===//
 

@@ -22,7 +22,8 @@ public:
       : b(cb.builder()), loc(cb.getLoc()), type(type) {}
 
   Value constant(uint32_t v) {
-    Value c = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(int32_t(v)));
+    Value c =
+        arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(int32_t(v)));
     return splat(c);
   }
   Value splat(Value scalar) {
@@ -79,9 +80,9 @@ Value mlir::mha::emitDropoutWord(CodegenBuilder &cb,
     c[3] = lo0;
   }
   Value lane = w.andI(keys, 3);
-  return w.select(w.eq(lane, 0), c[0],
-                  w.select(w.eq(lane, 1), c[1],
-                           w.select(w.eq(lane, 2), c[2], c[3])));
+  return w.select(
+      w.eq(lane, 0), c[0],
+      w.select(w.eq(lane, 1), c[1], w.select(w.eq(lane, 2), c[2], c[3])));
 }
 
 Value mlir::mha::emitDropoutKeeps(CodegenBuilder &cb,

@@ -20,7 +20,7 @@ FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module) {
   for (auto func : module.getOps<func::FuncOp>()) {
     bool hasMha = false;
     func.walk([&](Operation *op) {
-      if (isa<AttentionOp, MultiHeadOp>(op))
+      if (isa<AttentionOp, MultiHeadOp, MergeStatesOp>(op))
         hasMha = true;
     });
     if (!hasMha)
@@ -53,6 +53,9 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
              << "mha.multi_head is compiled for the CPU only, after "
              << "mha-expand-layer (mha-cpu-pipeline runs it); the GPU back "
              << "end compiles mha.attention functions";
+    if (isa<MergeStatesOp>(op))
+      return op.emitError() << "mha.merge_states is compiled for the CPU "
+                            << "only so far (--target=cpu)";
     return op.emitError() << "'" << op.getName()
                           << "' is not supported in an exported function: "
                           << "its body must be one mha.attention of the "
@@ -82,6 +85,44 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
              << "'" << func.getSymName() << "' returns the same result twice";
   }
   return attention;
+}
+
+FailureOr<SmallVector<Parameter>> matchMergeFunction(func::FuncOp func,
+                                                     MergeStatesOp merge) {
+  Block &body = func.getBody().front();
+  for (Operation &op : body)
+    if (&op != merge.getOperation() && !isa<func::ReturnOp>(op))
+      return op.emitError() << "'" << op.getName() << "' is not supported "
+                            << "in a merge function: its body must be one "
+                            << "mha.merge_states of the function arguments";
+  SmallVector<Parameter> params;
+  TensorRole inputRoles[] = {
+      TensorRole::partial_output_a, TensorRole::partial_lse_a,
+      TensorRole::partial_output_b, TensorRole::partial_lse_b};
+  for (BlockArgument arg : func.getArguments()) {
+    auto it = llvm::find(merge->getOperands(), Value(arg));
+    if (it == merge->getOperands().end())
+      return func.emitError()
+             << "argument #" << arg.getArgNumber() << " of '"
+             << func.getSymName() << "' is not used by its mha.merge_states";
+    params.push_back(
+        {arg.getType(), inputRoles[it - merge->getOperands().begin()]});
+  }
+  if (func.getNumArguments() != 4)
+    return merge.emitError() << "the operands of an exported "
+                             << "mha.merge_states must be four distinct "
+                             << "function arguments";
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  SmallPtrSet<Value, 2> seen;
+  for (Value v : ret.getOperands()) {
+    if (v.getDefiningOp() != merge.getOperation() || !seen.insert(v).second)
+      return func.emitError()
+             << "'" << func.getSymName() << "' must return results of its "
+             << "mha.merge_states, each at most once";
+    params.push_back({v.getType(), v == merge.getOutput() ? TensorRole::output
+                                                          : TensorRole::lse});
+  }
+  return params;
 }
 
 SmallVector<Parameter> getExportedParameters(func::FuncOp func,
@@ -204,6 +245,14 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "dv";
   case TensorRole::grad_entropy:
     return "dentropy";
+  case TensorRole::partial_output_a:
+    return "o_a";
+  case TensorRole::partial_lse_a:
+    return "lse_a";
+  case TensorRole::partial_output_b:
+    return "o_b";
+  case TensorRole::partial_lse_b:
+    return "lse_b";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -241,12 +290,16 @@ static SmallVector<int64_t> getDimSymbols(TensorRole role) {
   case TensorRole::output:
   case TensorRole::saved_output:
   case TensorRole::grad_output:
+  case TensorRole::partial_output_a:
+  case TensorRole::partial_output_b:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
             MHA_SYM_VALUE_DIM};
   case TensorRole::lse:
   case TensorRole::saved_lse:
   case TensorRole::entropy:
   case TensorRole::grad_entropy:
+  case TensorRole::partial_lse_a:
+  case TensorRole::partial_lse_b:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN};
   case TensorRole::probs:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,

@@ -89,8 +89,8 @@ Score Backward::score(int64_t b, int64_t h, int64_t i, int64_t j) const {
   if (pr.softcap)
     sc.final = *pr.softcap * std::tanh(sc.scaled / *pr.softcap);
   if (pr.hasAlibi)
-    sc.final -= pr.alibiSlopes[h] *
-                std::fabs(static_cast<double>(pr.diagonal(i) - j));
+    sc.final -=
+        pr.alibiSlopes[h] * std::fabs(static_cast<double>(pr.diagonal(i) - j));
   return sc;
 }
 

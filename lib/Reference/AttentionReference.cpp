@@ -6,6 +6,7 @@
 #include "mha/Semantics/KeyVisibility.h"
 #include "mha/Semantics/Philox.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -102,6 +103,31 @@ AttentionResult mlir::mha::reference::computeAttention(
         r.entropy[row] = entropy;
       }
     }
+  return r;
+}
+
+MergedStates mlir::mha::reference::mergeStates(
+    const std::vector<double> &outputA, const std::vector<double> &lseA,
+    const std::vector<double> &outputB, const std::vector<double> &lseB,
+    int64_t rows, int64_t dv) {
+  MergedStates r;
+  r.output.assign(rows * dv, 0.0);
+  r.lse.assign(rows, -std::numeric_limits<double>::infinity());
+  for (int64_t i = 0; i < rows; ++i) {
+    double m = std::max(lseA[i], lseB[i]);
+    if (std::isnan(lseA[i]) || std::isnan(lseB[i]))
+      m = std::numeric_limits<double>::quiet_NaN();
+    if (m == -std::numeric_limits<double>::infinity())
+      continue;
+    double wa = std::exp(lseA[i] - m), wb = std::exp(lseB[i] - m);
+    r.lse[i] = m + std::log(wa + wb);
+    for (int64_t d = 0; d < dv; ++d) {
+      // A side of weight 0 contributes 0, whatever its output holds.
+      double a = wa == 0.0 ? 0.0 : wa * outputA[i * dv + d];
+      double b = wb == 0.0 ? 0.0 : wb * outputB[i * dv + d];
+      r.output[i * dv + d] = (a + b) / (wa + wb);
+    }
+  }
   return r;
 }
 

@@ -112,6 +112,14 @@ static const char *role_name(int64_t role) {
     return "value gradient";
   case MHA_ROLE_GRAD_ENTROPY:
     return "entropy gradient";
+  case MHA_ROLE_PARTIAL_OUTPUT_A:
+    return "first partial output";
+  case MHA_ROLE_PARTIAL_LSE_A:
+    return "first partial lse";
+  case MHA_ROLE_PARTIAL_OUTPUT_B:
+    return "second partial output";
+  case MHA_ROLE_PARTIAL_LSE_B:
+    return "second partial lse";
   }
   return "tensor";
 }
@@ -531,8 +539,7 @@ const char *mha_rt_dim_label(char buf[32], const int64_t *signature, int i,
 }
 
 // The size struct_size = 0 stands for: the fields up to key_start.
-#define OPTIONS_SIZE_V1                                                        \
-  (offsetof(mha_options, key_start) + sizeof(int64_t))
+#define OPTIONS_SIZE_V1 (offsetof(mha_options, key_start) + sizeof(int64_t))
 
 /* Copies the fields of `in` that its struct_size covers into `out`, zeros
  * elsewhere; fields of a newer header past ours must be 0. */
@@ -577,7 +584,7 @@ static void set_dropout_words(mha_rt_checked_call *out) {
   memset(m, 0, sizeof(*m));
   m->allocated = m->aligned = out->dropout_words;
   m->dims[0] = MHA_CALL_WORDS; // size
-  m->dims[1] = 1;                 // stride
+  m->dims[1] = 1;              // stride
 }
 
 int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,

@@ -36,11 +36,15 @@ static ArrayRef<StringRef> getDimNames(TensorRole role) {
   case TensorRole::output:
   case TensorRole::saved_output:
   case TensorRole::grad_output:
+  case TensorRole::partial_output_a:
+  case TensorRole::partial_output_b:
     return output;
   case TensorRole::lse:
   case TensorRole::saved_lse:
   case TensorRole::entropy:
   case TensorRole::grad_entropy:
+  case TensorRole::partial_lse_a:
+  case TensorRole::partial_lse_b:
     return rows;
   case TensorRole::probs:
     return probs;

@@ -352,6 +352,88 @@ static bool runAttention(func::FuncOp func, mha::AttentionOp op, void *fn,
   return ok;
 }
 
+/// Runs an exported mha.merge_states function on random partial results
+/// (lse with -inf rows on either side and on both) against the float64
+/// merge; prints one row and returns whether it passed.
+static bool runMerge(func::FuncOp func, mha::MergeStatesOp op, void *fn,
+                     const char *(*lastError)(), std::mt19937 &rng,
+                     std::normal_distribution<double> &normal) {
+  auto type = cast<RankedTensorType>(op.getOutputA().getType());
+  Type elt = type.getElementType();
+  ElementKind kind = *getElementKind(elt);
+  auto size = [&](int64_t d, int64_t dflt) {
+    return type.isDynamicDim(d) ? dflt : type.getDimSize(d);
+  };
+  std::vector<int64_t> outShape = {size(0, batch), type.getDimSize(1),
+                                   size(2, seqLen), type.getDimSize(3)};
+  std::vector<int64_t> rowShape(outShape.begin(), outShape.end() - 1);
+  int64_t rows = outShape[0] * outShape[1] * outShape[2], dv = outShape[3];
+  double negInf = -std::numeric_limits<double>::infinity();
+  // Arguments in C order; which side and kind each is.
+  std::vector<HostTensor> buffers;
+  std::vector<double> data[4];
+  for (BlockArgument arg : func.getArguments()) {
+    unsigned operand =
+        llvm::find(op->getOperands(), Value(arg)) - op->getOperands().begin();
+    bool isLse = operand == 1 || operand == 3;
+    HostTensor buf(isLse ? ElementKind::f32 : kind,
+                   isLse ? rowShape : outShape);
+    std::vector<double> values(buf.numElements());
+    for (size_t i = 0; i < values.size(); ++i) {
+      values[i] = isLse ? 3.0 * normal(rng) : normal(rng);
+      // Rows with no key on one side, and on both (i % 35 == 0).
+      if (isLse && i % (operand == 1 ? 5 : 7) == 0)
+        values[i] = negInf;
+    }
+    data[operand] = buf.store(values);
+    buffers.push_back(std::move(buf));
+  }
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (Value r : ret.getOperands())
+    buffers.emplace_back(r == op.getOutput() ? kind : ElementKind::f32,
+                         r == op.getOutput() ? outShape : rowShape);
+  std::vector<double> times;
+  mha_status status = timeCalls(fn, buffers, times);
+  std::string shape = llvm::formatv("B={0} H={1} L={2} Dv={3}", outShape[0],
+                                    outShape[1], outShape[2], dv);
+  std::string eltName;
+  llvm::raw_string_ostream(eltName) << elt;
+  if (status != MHA_OK) {
+    llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
+                                  func.getSymName(), "merge_states", eltName,
+                                  shape, lastError ? lastError() : "error");
+    return false;
+  }
+  MergedStates ref = mergeStates(data[0], data[1], data[2], data[3], rows, dv);
+  double tolerance = elt.isF32() ? 1e-5 : 1e-2;
+  double worst = 0.0;
+  bool ok = true;
+  for (auto [i, r] : llvm::enumerate(ret.getOperands())) {
+    std::vector<double> got = buffers[func.getNumArguments() + i].load();
+    bool isOutput = r == op.getOutput();
+    const std::vector<double> &want = isOutput ? ref.output : ref.lse;
+    std::vector<double> g, w;
+    for (size_t e = 0; e < got.size(); ++e) {
+      if (std::isnan(got[e]) || (std::isinf(want[e]) && got[e] != want[e])) {
+        ok = false;
+        continue;
+      }
+      if (!std::isinf(want[e])) {
+        g.push_back(got[e]);
+        w.push_back(want[e]);
+      }
+    }
+    double err = relativeError(g, w);
+    worst = std::max(worst, err);
+    ok &= err < tolerance;
+  }
+  llvm::outs() << llvm::formatv(
+      "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n",
+      func.getSymName(), "merge_states", eltName, shape, "o/lse", worst,
+      times[times.size() / 2], ok ? "ok" : "FAIL");
+  return ok;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -395,7 +477,9 @@ int main(int argc, char **argv) {
     func.walk([&](mha::AttentionOp a) { op = a; });
     mha::MultiHeadOp layer;
     func.walk([&](mha::MultiHeadOp m) { layer = m; });
-    if (!op && !layer) {
+    mha::MergeStatesOp merge;
+    func.walk([&](mha::MergeStatesOp m) { merge = m; });
+    if (!op && !layer && !merge) {
       llvm::outs() << llvm::formatv("{0,-28} {1}\n", func.getSymName(),
                                     "skipped: no mha.attention or "
                                     "mha.multi_head");
@@ -410,6 +494,10 @@ int main(int argc, char **argv) {
     }
     if (layer) {
       allPassed &= runLayer(func, layer, fn, lastError, rng);
+      continue;
+    }
+    if (merge) {
+      allPassed &= runMerge(func, merge, fn, lastError, rng, normal);
       continue;
     }
     allPassed &= runAttention(func, op, fn, lastError, rng, normal);

@@ -1,4 +1,5 @@
-//===- Dropout.h - Emitting the dropout keep rule ------------------*- C++ -*-===//
+//===- Dropout.h - Emitting the dropout keep rule ------------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

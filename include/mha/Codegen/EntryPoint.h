@@ -49,6 +49,12 @@ FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module);
 /// mha.attention of its arguments and returns its results.
 FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func);
 
+/// Checks that `func` is a merge function (one mha.merge_states of its four
+/// arguments, returning its results) and returns its C parameters: the
+/// partial results in argument order, then the returned results.
+FailureOr<SmallVector<Parameter>> matchMergeFunction(func::FuncOp func,
+                                                     MergeStatesOp merge);
+
 /// The C parameters of an exportable function: its arguments, then its
 /// results in return order.
 SmallVector<Parameter> getExportedParameters(func::FuncOp func,

@@ -38,9 +38,9 @@ KeyRanges computeKeyRanges(CodegenBuilder &cb, const MaskParams<Value> &masks,
                            Value keyLen);
 /// The same for rows whose diagonal key is i + `diagOffset` (explicit
 /// positions: query_start - key_start; the default is Lk - Lq).
-KeyRanges computeKeyRangesAt(CodegenBuilder &cb,
-                             const MaskParams<Value> &masks, Value row0,
-                             Value rows, Value diagOffset, Value keyLen);
+KeyRanges computeKeyRangesAt(CodegenBuilder &cb, const MaskParams<Value> &masks,
+                             Value row0, Value rows, Value diagOffset,
+                             Value keyLen);
 
 /// Whether a key tile [j0, j1) of the window range needs the per-key mask
 /// for some row of the block (the causal diagonal or a window edge crosses

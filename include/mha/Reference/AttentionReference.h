@@ -69,6 +69,18 @@ AttentionResult computeAttention(const AttentionProblem &problem,
                                  const std::vector<double> &key,
                                  const std::vector<double> &value);
 
+/// mha.merge_states on compact rows: `rows` lse values and rows of `dv`
+/// outputs per side; results in `output` and `lse` (the op's formula, in
+/// float64: a side with lse = -inf weighs 0, both give 0 and -inf).
+struct MergedStates {
+  std::vector<double> output, lse;
+};
+MergedStates mergeStates(const std::vector<double> &outputA,
+                         const std::vector<double> &lseA,
+                         const std::vector<double> &outputB,
+                         const std::vector<double> &lseB, int64_t rows,
+                         int64_t dv);
+
 /// ||a - b|| / ||b|| (or ||a - b|| when ||b|| is 0); NaN in `a` gives NaN.
 double relativeError(const std::vector<double> &a,
                      const std::vector<double> &b);

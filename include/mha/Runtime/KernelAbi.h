@@ -91,7 +91,12 @@ typedef enum mha_tensor_role {
   MHA_ROLE_GRAD_QUERY = 20,   /* dq */
   MHA_ROLE_GRAD_KEY = 21,     /* dk */
   MHA_ROLE_GRAD_VALUE = 22,   /* dv */
-  MHA_ROLE_GRAD_ENTROPY = 23  /* dentropy, read */
+  MHA_ROLE_GRAD_ENTROPY = 23, /* dentropy, read */
+  /* The partial results of a merge function (mha.merge_states). */
+  MHA_ROLE_PARTIAL_OUTPUT_A = 24, /* o_a */
+  MHA_ROLE_PARTIAL_LSE_A = 25,    /* lse_a */
+  MHA_ROLE_PARTIAL_OUTPUT_B = 26, /* o_b */
+  MHA_ROLE_PARTIAL_LSE_B = 27     /* lse_b */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

@@ -10,10 +10,10 @@
 //    interleaved for vdpbf16ps;
 //  - mha.gemm_tile zeroes the item's f32 accumulators, then for each
 //    K-block of each reduction segment runs the micro-kernels of
-//    mha/Codegen/MicroKernels.h over the rows (blocks of block_rows, then one row at a
-//    time) and the panel's vectors: block_rows x block_vectors accumulators
-//    stay in registers over the K-block while it stays in L2; the epilogue
-//    adds the bias, applies RoPE, and narrows on the one store of each
+//    mha/Codegen/MicroKernels.h over the rows (blocks of block_rows, then one
+//    row at a time) and the panel's vectors: block_rows x block_vectors
+//    accumulators stay in registers over the K-block while it stays in L2; the
+//    epilogue adds the bias, applies RoPE, and narrows on the one store of each
 //    result, for every live replica.
 //
 // Masked 16-bit vector memory ops are avoided: they legalise to calls of
@@ -23,8 +23,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "mha/Codegen/MicroKernels.h"
 #include "mha/Codegen/Builder.h"
+#include "mha/Codegen/MicroKernels.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 

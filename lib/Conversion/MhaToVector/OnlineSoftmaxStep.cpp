@@ -29,11 +29,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "mha/Codegen/MicroKernels.h"
 #include "VectorEmitter.h"
 #include "mha/Codegen/Constants.h"
 #include "mha/Codegen/Dropout.h"
 #include "mha/Codegen/HeadParams.h"
+#include "mha/Codegen/MicroKernels.h"
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 #include "mha/Semantics/KeyVisibility.h"
 

@@ -1789,3 +1789,48 @@ func.func @dropout_nan(%q: tensor<2x8x16x64xf32>, %k: tensor<2x2x32x64xf32>, %v:
   %o = mha.attention %q, %k, %v {dropout = array<f32: 0x7FC00000>} : tensor<2x8x16x64xf32>, tensor<2x2x32x64xf32>, tensor<2x2x32x64xf32> -> tensor<2x8x16x64xf32>
   return
 }
+
+// -----
+
+// mha.merge_states: the two outputs share an element type.
+func.func @merge_mixed_types(%oa: tensor<2x4x8x16xf32>, %la: tensor<2x4x8xf32>, %ob: tensor<2x4x8x16xbf16>, %lb: tensor<2x4x8xf32>) {
+  // expected-error @+1 {{'output_b' element type 'bf16' must match 'output_a' element type 'f32'}}
+  %o, %l = mha.merge_states %oa, %la, %ob, %lb : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2x4x8x16xbf16>, tensor<2x4x8xf32> -> tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+// ... and their sizes.
+func.func @merge_mismatched_rows(%oa: tensor<2x4x8x16xf32>, %la: tensor<2x4x8xf32>, %ob: tensor<2x4x9x16xf32>, %lb: tensor<2x4x8xf32>) {
+  // expected-error @+1 {{'output_b' size (dim 2) is 9 but 'output_a' has 8}}
+  %o, %l = mha.merge_states %oa, %la, %ob, %lb : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2x4x9x16xf32>, tensor<2x4x8xf32> -> tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+// lse is f32 [B, H, L].
+func.func @merge_bad_lse(%oa: tensor<2x4x8x16xf32>, %la: tensor<2x4x8xf16>, %ob: tensor<2x4x8x16xf32>, %lb: tensor<2x4x8xf32>) {
+  // expected-error @+1 {{'lse_a' must be 'tensor<2x4x8xf32>' [B, H, L] like output_a, got 'tensor<2x4x8xf16>'}}
+  %o, %l = mha.merge_states %oa, %la, %ob, %lb : tensor<2x4x8x16xf32>, tensor<2x4x8xf16>, tensor<2x4x8x16xf32>, tensor<2x4x8xf32> -> tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+// The head count is static.
+func.func @merge_dynamic_heads(%oa: tensor<2x?x8x16xf32>, %la: tensor<2x?x8xf32>, %ob: tensor<2x?x8x16xf32>, %lb: tensor<2x?x8xf32>) {
+  // expected-error @+1 {{'output_a' head count (dim 1) must be static, got ?}}
+  %o, %l = mha.merge_states %oa, %la, %ob, %lb : tensor<2x?x8x16xf32>, tensor<2x?x8xf32>, tensor<2x?x8x16xf32>, tensor<2x?x8xf32> -> tensor<2x?x8x16xf32>, tensor<2x?x8xf32>
+  return
+}
+
+// -----
+
+// The results have the operands' shapes.
+func.func @merge_bad_result(%oa: tensor<2x4x8x16xf32>, %la: tensor<2x4x8xf32>, %ob: tensor<2x4x8x16xf32>, %lb: tensor<2x4x8xf32>) {
+  // expected-error @+1 {{result 'output' must be 'tensor<2x4x8x16xf32>' [B, H, L, Dv], got 'tensor<2x4x8x8xf32>'}}
+  %o, %l = mha.merge_states %oa, %la, %ob, %lb : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8xf32> -> tensor<2x4x8x8xf32>, tensor<2x4x8xf32>
+  return
+}

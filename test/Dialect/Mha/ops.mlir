@@ -525,3 +525,15 @@ func.func @with_backward(%q: tensor<?x4x?x64xf32>, %k: tensor<?x2x?x64xf32>, %v:
        -> tensor<?x4x?x64xf32>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x64xf32>, tensor<?x4x?xf32>
 }
+
+// mha.merge_states: two partial results over disjoint keys; dynamic B and L.
+// CHECK-LABEL: func.func @merge
+// CHECK: mha.merge_states %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>, tensor<2x8x?x128xbf16>, tensor<?x8x5xf32> -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+func.func @merge(%oa: tensor<?x8x?x128xbf16>, %la: tensor<?x8x?xf32>,
+                 %ob: tensor<2x8x?x128xbf16>, %lb: tensor<?x8x5xf32>)
+    -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
+  %o, %lse = mha.merge_states %oa, %la, %ob, %lb
+      : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>, tensor<2x8x?x128xbf16>,
+        tensor<?x8x5xf32> -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+  return %o, %lse : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+}

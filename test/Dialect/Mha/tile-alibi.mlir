@@ -8,7 +8,11 @@
 // CHECK:         %[[SLOPES:.+]] = memref.get_global @alibi_lse__alibi_slopes
 // CHECK:         %[[SLOPE:.+]] = memref.load %[[SLOPES]]
 // CHECK:         %[[LSE:.+]] = memref.subview %arg4
-// CHECK:         %[[DIAG_OFFSET:.+]] = arith.subi %{{.+}}, %{{.+}} : index
+// The diagonal offset is Lk - Lq, or query_start - key_start when the call
+// gives explicit positions (mha_options.use_positions, word 3).
+// CHECK:         %[[DEFAULT_OFFSET:.+]] = arith.subi %{{.+}}, %{{.+}} : index
+// CHECK:         %[[USED:.+]] = arith.cmpi ne
+// CHECK:         %[[DIAG_OFFSET:.+]] = arith.select %[[USED]], %{{.+}}, %[[DEFAULT_OFFSET]] : index
 // CHECK:         %[[DIAG0:.+]] = arith.addi %{{.+}}, %[[DIAG_OFFSET]] : index
 // CHECK:         mha.online_softmax_step {{.*}} scale(%{{.+}}, %[[SLOPE]]) at(%[[DIAG0]], %{{.+}})
 // CHECK-SAME:      has_alibi

@@ -257,3 +257,30 @@ func.func @dropout(%q: tensor<?x2x?x64xf32>, %k: tensor<?x2x?x64xf32>, %v: tenso
   %o = mha.attention %q, %k, %v {dropout = array<f32: 0.25, 0.0>} : tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32>, tensor<?x2x?x64xf32> -> tensor<?x2x?x64xf32>
   return %o : tensor<?x2x?x64xf32>
 }
+
+// -----
+
+// A merge function: one kernel of 256-row items per head; each row weighs
+// its two sides by exp(lse_x - max) (a side with lse -inf weighs 0) and
+// writes the merged row and lse.
+// CHECK-LABEL: func.func @merge__kernel(
+// CHECK-SAME:    rowsPerItem = 256, gridHeads = 4
+// CHECK-SAME:    roles = [#mha.role<partial_output_a>, #mha.role<partial_lse_a>, #mha.role<partial_output_b>, #mha.role<partial_lse_b>, #mha.role<output>, #mha.role<lse>]
+// CHECK:         arith.maximumf
+// CHECK:         math.exp
+// CHECK:         math.log
+// CHECK:         vector.store
+// CHECK-NOT:     func.func @merge(
+func.func @merge(%oa: tensor<?x4x?x16xf32>, %la: tensor<?x4x?xf32>, %ob: tensor<?x4x?x16xf32>, %lb: tensor<?x4x?xf32>) -> (tensor<?x4x?x16xf32>, tensor<?x4x?xf32>) {
+  %o, %l = mha.merge_states %oa, %la, %ob, %lb : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?xf32> -> tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+  return %o, %l : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+}
+
+// -----
+
+// A merge function's operands are its arguments, each used once.
+func.func @merge_twice(%oa: tensor<?x4x?x16xf32>, %la: tensor<?x4x?xf32>) -> tensor<?x4x?x16xf32> {
+  // expected-error @+1 {{the operands of an exported mha.merge_states must be four distinct function arguments}}
+  %o, %l = mha.merge_states %oa, %la, %oa, %la : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?xf32> -> tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+  return %o : tensor<?x4x?x16xf32>
+}

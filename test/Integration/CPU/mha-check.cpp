@@ -323,8 +323,7 @@ Options parseOptions(int argc, char **argv) {
       o.positions = parseInts(a, value(i));
       if (o.positions.size() != 2)
         usage("--positions takes QUERY_START,KEY_START");
-    }
-    else if (a == "--softcap") {
+    } else if (a == "--softcap") {
       o.hasSoftcap = true;
       o.softcap = number(i);
     } else if (a == "--alibi")

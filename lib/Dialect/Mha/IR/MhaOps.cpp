@@ -249,6 +249,54 @@ LogicalResult verifyResultType(Operation *op, Value result, StringRef name,
 } // namespace
 
 //===----------------------------------------------------------------------===//
+// MergeStatesOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MergeStatesOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyNoUnknownAttributes(op)))
+    return failure();
+  FailureOr<RankedTensorType> a =
+      verifyTensor(op, getOutputA(), "output_a", 4, "[B, H, L, Dv]");
+  if (failed(a))
+    return failure();
+  FailureOr<RankedTensorType> b =
+      verifyTensor(op, getOutputB(), "output_b", 4, "[B, H, L, Dv]");
+  if (failed(b) ||
+      failed(verifySameElementType(op, *b, "output_b", a->getElementType(),
+                                   "output_a")) ||
+      failed(verifyStaticDim(op, *a, "output_a", 1, "head count")) ||
+      failed(verifyStaticDim(op, *a, "output_a", 3, "value dim")))
+    return failure();
+  // output_b, both lse and the results agree with output_a where static.
+  SmallVector<int64_t> shape(a->getShape());
+  for (unsigned d = 0; d < 4; ++d)
+    if (failed(verifySameSize(op, "size", "output_b", d, b->getDimSize(d),
+                              "output_a", shape[d])))
+      return failure();
+  for (unsigned d = 0; d < 4; ++d)
+    if (ShapedType::isDynamic(shape[d]))
+      shape[d] = b->getDimSize(d);
+  Type f32 = Float32Type::get(getContext());
+  ArrayRef<int64_t> rows = ArrayRef<int64_t>(shape).take_front(3);
+  for (auto [value, name] : {std::make_pair(getLseA(), StringRef("lse_a")),
+                             std::make_pair(getLseB(), StringRef("lse_b"))}) {
+    auto type = dyn_cast<RankedTensorType>(value.getType());
+    if (!type || type.getElementType() != f32 ||
+        failed(verifyCompatibleShape(type.getShape(), rows)))
+      return emitOpError() << "'" << name << "' must be "
+                           << RankedTensorType::get(rows, f32)
+                           << " [B, H, L] like output_a, got "
+                           << value.getType();
+  }
+  if (failed(verifyResultType(op, getOutput(), "output", shape,
+                              a->getElementType(), "[B, H, L, Dv]")) ||
+      failed(verifyResultType(op, getLse(), "lse", rows, f32, "[B, H, L]")))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // AttentionOp
 //===----------------------------------------------------------------------===//
 

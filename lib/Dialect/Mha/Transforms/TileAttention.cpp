@@ -84,6 +84,12 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
     if (failed(funcs))
       return signalPassFailure();
     for (func::FuncOp func : *funcs) {
+      auto merges = func.getOps<MergeStatesOp>();
+      if (!merges.empty()) {
+        if (failed(tileMergeFunction(func, *merges.begin())))
+          return signalPassFailure();
+        continue;
+      }
       bool isLayer = !func.getOps<LinearOp>().empty();
       LogicalResult tiled =
           isLayer ? tileLayerFunction(
@@ -504,8 +510,8 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       b, loc, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
       valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
-      sinks, dropoutWords, softcap, variant.causal, variant.hasAlibi,
-      masked, attention.getReturnEntropy(), tiles.microKernel);
+      sinks, dropoutWords, softcap, variant.causal, variant.hasAlibi, masked,
+      attention.getReturnEntropy(), tiles.microKernel);
 }
 
 void WorkItemEmitter::emitKeyLoop(Value begin, Value end,

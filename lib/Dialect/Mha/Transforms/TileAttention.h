@@ -71,6 +71,9 @@ void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
                            AttentionOp attention, const TileChoice &tiles,
                            const AttentionWorkItem &item);
 
+/// mha-tile for a function computing mha.merge_states (TileMerge.cpp).
+LogicalResult tileMergeFunction(func::FuncOp func, MergeStatesOp merge);
+
 /// mha-tile for a function computing an expanded layer (TileLayer.cpp).
 LogicalResult tileLayerFunction(
     ModuleOp module, func::FuncOp func,
