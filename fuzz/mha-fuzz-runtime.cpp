@@ -7,7 +7,9 @@
 // ASan/UBSan-instrumented runtime) with fuzzed DLTensor metadata: ranks,
 // shapes (negative, huge, mismatched), strides (NULL, compact, transposed,
 // padded, 0, negative, huge), dtypes, devices, NULL pointers, byte offsets,
-// num_threads and the runtime head mask; inputs that hold NaN or infinity;
+// num_threads, the runtime head mask, struct_size and the dropout seed and
+// offset; a backward function (dropout, dentropy); inputs that hold NaN or
+// infinity;
 // the layer's temporary cache (its limit set and released between calls);
 // and the calling thread, sometimes one with a 64 KiB stack.
 //
@@ -23,7 +25,8 @@
 //  - inputs are never written; bytes of an output buffer that the output
 //    tensor does not address are never written;
 //  - on MHA_OK every output element is written, and none is NaN unless an
-//    input holds NaN or infinity;
+//    input holds NaN or infinity (or, for the backward, whose o and lse are
+//    fuzzed rather than the forward's, whatever the inputs);
 //  - the cache never holds more than its limit;
 //  - a well-formed call (right shapes, dtypes, supported layout) succeeds.
 //
@@ -37,6 +40,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -65,14 +69,18 @@ struct TensorSig {
   int rank;
   int64_t dims[4];
   bool isInput;
+  bool isF32 = false; // f32 whatever the function's element type
 };
 enum class Elt { F32, F16, BF16 };
+constexpr int kMaxTensors = 10;
 struct FunctionSig {
   int numTensors;
   Elt elt; // q, k, v and o; extra results are always f32.
   int heads;
-  TensorSig tensors[7];
+  TensorSig tensors[kMaxTensors];
   bool isLayer = false; // Every tensor has the element type; no lse.
+  // The backward: its o and lse are fuzzed, so any result may be NaN.
+  bool resultsMayBeNaN = false;
 };
 
 const FunctionSig kFunctions[] = {
@@ -84,7 +92,7 @@ const FunctionSig kFunctions[] = {
       {4, {2, 2, 8, 16}, true},
       {4, {2, 2, 8, 8}, true},
       {4, {2, 4, 8, 8}, false},
-      {3, {2, 4, 8}, false}}},
+      {3, {2, 4, 8}, false, true}}},
     // fz_dynamic
     {7,
      Elt::F32,
@@ -93,9 +101,9 @@ const FunctionSig kFunctions[] = {
       {4, {B, 4, LK, 8}, true},
       {4, {B, 4, LK, 8}, true},
       {4, {B, 4, LQ, 8}, false},
-      {3, {B, 4, LQ}, false},
-      {4, {B, 4, LQ, LK}, false},
-      {3, {B, 4, LQ}, false}}},
+      {3, {B, 4, LQ}, false, true},
+      {4, {B, 4, LQ, LK}, false, true},
+      {3, {B, 4, LQ}, false, true}}},
     // fz_half
     {4,
      Elt::F16,
@@ -112,7 +120,7 @@ const FunctionSig kFunctions[] = {
       {4, {1, 2, LK, 4}, true},
       {4, {1, 2, LK, 4}, true},
       {4, {1, 2, 5, 4}, false},
-      {4, {1, 2, 5, LK}, false}}},
+      {4, {1, 2, 5, LK}, false, true}}},
     // fz_layer: x, wq, wk, wv, wo, bo, y.
     {7,
      Elt::F32,
@@ -124,6 +132,32 @@ const FunctionSig kFunctions[] = {
       {2, {8, 8}, true},
       {1, {8}, true},
       {3, {B, LQ, 8}, false}},
+     true},
+    // fz_train: q, k, v -> o, lse, entropy (dropout).
+    {6,
+     Elt::F32,
+     2,
+     {{4, {B, 2, LQ, 8}, true},
+      {4, {B, 1, LK, 8}, true},
+      {4, {B, 1, LK, 8}, true},
+      {4, {B, 2, LQ, 8}, false},
+      {3, {B, 2, LQ}, false, true},
+      {3, {B, 2, LQ}, false, true}}},
+    // fz_train_backward: q, k, v, o, lse, dout, dentropy -> dq, dk, dv.
+    {10,
+     Elt::F32,
+     2,
+     {{4, {B, 2, LQ, 8}, true},
+      {4, {B, 1, LK, 8}, true},
+      {4, {B, 1, LK, 8}, true},
+      {4, {B, 2, LQ, 8}, true},
+      {3, {B, 2, LQ}, true, true},
+      {4, {B, 2, LQ, 8}, true},
+      {3, {B, 2, LQ}, true, true},
+      {4, {B, 2, LQ, 8}, false},
+      {4, {B, 1, LK, 8}, false},
+      {4, {B, 1, LK, 8}, false}},
+     false,
      true},
 };
 constexpr int kNumFunctions = sizeof(kFunctions) / sizeof(kFunctions[0]);
@@ -138,8 +172,13 @@ mha_status callFunction(int fn, DLTensor *const *t, const mha_options *opts) {
     return fz_half(t[0], t[1], t[2], t[3], opts);
   case 3:
     return fz_bf16(t[0], t[1], t[2], t[3], t[4], opts);
-  default:
+  case 4:
     return fz_layer(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
+  case 5:
+    return fz_train(t[0], t[1], t[2], t[3], t[4], t[5], opts);
+  default:
+    return fz_train_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+                             t[8], t[9], opts);
   }
 }
 
@@ -400,10 +439,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool skip = false;      // Valid but too big for our buffers.
   bool nonFinite = false; // An input holds NaN or infinity.
 
-  DLTensor tensors[7];
-  DLTensor *ptrs[7];
-  int64_t shapes[7][8], strides[7][8];
-  GuardedBuffer buffers[7];
+  DLTensor tensors[kMaxTensors];
+  DLTensor *ptrs[kMaxTensors];
+  int64_t shapes[kMaxTensors][8], strides[kMaxTensors][8];
+  GuardedBuffer buffers[kMaxTensors];
   std::vector<std::vector<uint8_t>> before(sig.numTensors);
   std::vector<std::vector<uint8_t>> addressed(sig.numTensors);
 
@@ -412,7 +451,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     DLTensor &t = tensors[i];
     memset(&t, 0, sizeof(t));
     ptrs[i] = &t;
-    Elt elt = sig.isLayer || i <= 3 ? sig.elt : Elt::F32;
+    Elt elt = ts.isF32 ? Elt::F32 : sig.elt;
     int64_t elem = eltBytes(elt);
     t.device = {kDLCPU, 0};
     t.ndim = ts.rank;
@@ -571,10 +610,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mask.resize(sig.heads, 1);
     opts.head_mask = mask.data();
   }
+  opts.dropout_seed = fdp.ConsumeIntegral<uint64_t>();
+  opts.dropout_offset = fdp.ConsumeIntegral<uint64_t>();
+  // struct_size: 0 (this layout), ours, too small to hold itself, or an
+  // older header's that ends before head_mask (which is then not read).
+  switch (fdp.ConsumeIntegralInRange<int>(0, 7)) {
+  case 0:
+    opts.struct_size = sizeof(mha_options);
+    break;
+  case 1:
+    opts.struct_size = fdp.ConsumeIntegralInRange<uint32_t>(1, 3);
+    break;
+  case 2:
+    opts.struct_size = offsetof(mha_options, head_mask);
+    break;
+  default:
+    break;
+  }
   bool nullOpts = fdp.ConsumeIntegralInRange<int>(0, 15) == 0;
   if (nullOpts) {
     memset(&opts, 0, sizeof(opts)); // What NULL means.
-  } else if (opts.num_threads < 0) {
+  } else if (opts.num_threads < 0 ||
+             (opts.struct_size > 0 && opts.struct_size < 4)) {
     mustFail = true;
     wellFormed = false;
   }
@@ -639,7 +696,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         poisoned &= p[b] == kPoison;
       if (poisoned)
         die("an output element was not written", fn, status);
-      if (!nonFinite && std::isnan(loadFloat(p, t.dtype.bits, t.dtype.code)))
+      if (!nonFinite && !sig.resultsMayBeNaN &&
+          std::isnan(loadFloat(p, t.dtype.bits, t.dtype.code)))
         die("an output element is NaN", fn, status);
     });
     for (size_t b = 0; b < buffers[i].size; ++b)

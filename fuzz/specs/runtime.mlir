@@ -68,3 +68,17 @@ func.func @fz_layer(%x: tensor<?x?x8xf32>, %wq: tensor<8x8xf32>,
        -> tensor<?x?x8xf32>
   return %y : tensor<?x?x8xf32>
 }
+
+// Training: dropout, the entropy and its gradient; also exports
+// fz_train_backward(q, k, v, o, lse, dout, dentropy, dq, dk, dv).
+func.func @fz_train(%q: tensor<?x2x?x8xf32>, %k: tensor<?x1x?x8xf32>,
+                    %v: tensor<?x1x?x8xf32>)
+    -> (tensor<?x2x?x8xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>)
+    attributes {mha.backward} {
+  %o, %lse, %h = mha.attention %q, %k, %v
+      {causal, window_left = array<i64: 3, -1>, dropout = array<f32: 0.5, 0.0>,
+       return_lse, return_entropy}
+       : tensor<?x2x?x8xf32>, tensor<?x1x?x8xf32>, tensor<?x1x?x8xf32>
+       -> tensor<?x2x?x8xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
+  return %o, %lse, %h : tensor<?x2x?x8xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
+}
