@@ -31,7 +31,9 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   tile.outputVectors = options.outputVectors;
   tile.bf16Dot = options.bf16Dot;
   // Before mha-tile, which replaces the forward function by its kernel.
-  pm.addPass(createMhaTileBackwardPass());
+  MhaTileBackwardPassOptions backward;
+  backward.vectorWidth = options.vectorWidth;
+  pm.addPass(createMhaTileBackwardPass(backward));
   pm.addPass(createMhaTilePass(tile));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -7,20 +7,59 @@
 // exported gradient function `<name>_backward` (docs/language.md, 6.7 and
 // 7.1), in the FlashAttention-2 split:
 //
-//  - key items (phase 0) (b, g, t): dk and dv of key tile t of KV head g,
-//    summed in stack scratch over every query head of the group and every
-//    query tile whose key ranges (KeyVisibility.h, as in the forward) reach
-//    the tile; per row, only the keys of its own ranges inside the tile;
-//  - query items (phase 1) (b, h, t): dq of the rows of query tile t of
-//    head h, over the keys of each row's ranges.
+//  - key items (phase 0) (b, g, t): dk and dv of key tile t (C keys) of KV
+//    head g, summed in f32 stack scratch over every query head of the group
+//    and every query tile (R rows) whose key ranges (KeyVisibility.h, as in
+//    the forward) reach the tile;
+//  - query items (phase 1) (b, h, t): dq of the R rows of query tile t of
+//    head h, over the key tiles of the tile's ranges;
+//  - row items (phase 2, only with the entropy gradient) (b, h, t): the row
+//    constant E_i of the rows of query tile t (below).
 //
 // Both recompute t = q.k * scale / temperature, the softcapped and ALiBi'd
 // score s and P = exp(s - lse) from the forward's lse, with
 // D_i = dout_i . o_i, then dS = P (dout_i . v_j - D_i) (times the softcap's
-// 1 - tanh^2). Every gradient element is written by exactly one item that
+// 1 - tanh^2; with dropout dout_i . v_j and P in dv are scaled by the keep
+// factor Z; with the entropy gradient D_i becomes E_i and dS gets
+// -dH_i P s). Every gradient element is written by exactly one item that
 // sums in a fixed order: no atomics, the same bytes for any thread count.
-// This first slice uses plain vector loops (one key at a time, f32
-// accumulation); the forward's micro-kernels can come later.
+//
+// The products run on the register-blocked micro-kernels of
+// mha/Codegen/MicroKernels.h (vector FMAs, f32 scratch; f16/bf16 inputs are
+// widened once when packed), the elementwise part on vectors of vw lanes
+// with the masks as index compares, as in the forward:
+//
+//  key item: Kt [D, C] and Vt [Dv, C] packed transposed once; per query
+//    tile, Q and dout rows widened into [R, Dp] / [R, Dvp], then
+//      S  = Q Kt     (block: 4 rows x 4 key vectors, over d)
+//      dP = dO Vt    (the same over the value dims)
+//      P Z and dS over S and dP, row by row (lanes = keys)
+//      dv[c] += sum_r P Z[r, c] dO[r]   (block: 4 keys x 4 vectors of Dv,
+//      dk[c] += sum_r dS[r, c] Q[r]      over the tile's rows)
+//    in [C, Dvp] / [C, Dp] accumulators stored once at the end;
+//  query item: Qt [D, R] and dOt [Dv, R] packed transposed once; per key
+//    tile, K and V rows widened into [C, Dp] / [C, Dvp], then
+//      S^T  = K Qt   (block: 4 keys x 4 row vectors, over d)
+//      dP^T = V dOt
+//      dS^T key by key (lanes = query rows, whose lse, D_i, masks and
+//           ALiBi origins stay in registers)
+//      dq[r] += sum_c dS^T[c, r] K[c]   (block: 4 rows x 4 vectors of D)
+//    in an [R, Dp] accumulator; the row items compute sum_j P s the same
+//    way (S^T, P) for the entropy.
+//
+// Whole-head key items (f32 q, k, v with D and Dv multiples of 16 and at
+// least 4 KV heads): the grid's key tiles are 2^62 keys, so one item
+// (b, g, 0) owns every key of KV head g. It zeroes dq of the group's heads,
+// then runs the key item above on each 64-key tile in order with Q and dout
+// rows read in place, and adds dq[r] += sum_c dS[r, c] K[c] (K rows read in
+// place) into dq after each tile: five products instead of the split
+// items' seven, every dq element still summed by one item in a fixed
+// order. The query items then only zero dq when there are no keys.
+//
+// Pairs a row cannot see get P = dS = 0 exactly (selects, not products),
+// so masked keys never contribute through them; the products themselves
+// still multiply those zeros by the other operand (a NaN or infinite input
+// at such a pair reaches the sums as 0 * inf).
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,6 +71,7 @@
 #include "mha/Codegen/EntryPoint.h"
 #include "mha/Codegen/HeadParams.h"
 #include "mha/Codegen/KeyVisibility.h"
+#include "mha/Codegen/MicroKernels.h"
 #include "mha/Dialect/Mha/IR/AttentionVariant.h"
 #include "mha/Dialect/Mha/IR/MhaDialect.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
@@ -43,8 +83,10 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <limits>
 #include <optional>
@@ -85,43 +127,101 @@ enum BackwardArg {
   kAlive
 };
 
-/// What one query row needs for its pairs (i, j).
-struct RowState {
-  Value query, dout; // vector<D x f32>, vector<Dv x f32>
-  // D_i = dout_i . o_i; with the entropy gradient, E_i = D_i + dH_i (H_i -
-  // lse_i) from the row items (phase 2), which pairGradient also needs
-  // dH_i for.
-  Value rowConstant, dEntropy;
-  Value lse;         // lse_i less the row's ALiBi bias (alibiRowBias)
-  Value alibiOrigin; // index: the key ALiBi's distances start from
-  const HeadParams *head;
-  std::optional<DropoutStream> dropout; // the row's Philox words
+/// Keys per key item of whole-head items: one item per KV head whatever Lk.
+constexpr int64_t kWholeHeadKeys = int64_t(1) << 62;
+/// Whole-head items only where there are this many KV heads to share out.
+constexpr int64_t kMinWholeHeadKvHeads = 4;
+
+/// The register blocks hold at most this many rows and vectors.
+constexpr int64_t kBlockRows = 4, kMaxBlockVectors = 4;
+
+/// The largest divisor of `vectors` that is at most kMaxBlockVectors.
+int64_t blockVectors(int64_t vectors) {
+  for (int64_t v = kMaxBlockVectors; v > 1; --v)
+    if (vectors % v == 0)
+      return v;
+  return 1;
+}
+
+/// The tiles of the backward and their scratch.
+struct BackwardTiles {
+  int64_t vw;         // f32 lanes per vector
+  int64_t rows, keys; // R query rows per query tile, C keys per key tile
+  int64_t paddedRows, paddedKeys;    // Rp, Cp: multiples of vw
+  int64_t paddedDim, paddedValueDim; // Dp, Dvp: multiples of vw
+  int64_t headDim, valueDim;
+
+  static BackwardTiles get(int64_t vw, int64_t rows, int64_t keys, int64_t D,
+                           int64_t Dv) {
+    return {vw,
+            rows,
+            keys,
+            roundUp(rows, vw),
+            roundUp(keys, vw),
+            roundUp(D, vw),
+            roundUp(Dv, vw),
+            D,
+            Dv};
+  }
+  /// f32 scratch of a key item: dk, dv, Kt, Vt, the widened Q and dout
+  /// rows, P and dS.
+  int64_t keyItemBytes() const {
+    int64_t Cp = paddedKeys;
+    return 4 * (Cp * (paddedDim + paddedValueDim + headDim + valueDim) +
+                rows * (paddedDim + paddedValueDim + 2 * Cp));
+  }
+  /// f32 scratch of a query (or row) item: Qt, dOt, the widened K and V
+  /// rows, S^T and dS^T, dq, and eight row arrays.
+  int64_t queryItemBytes() const {
+    int64_t Rp = paddedRows, Cp = paddedKeys;
+    return 4 * (Rp * (headDim + valueDim + 2 * Cp + paddedDim + 8) +
+                Cp * (paddedDim + paddedValueDim));
+  }
+  int64_t scratchBytes() const {
+    return std::max(keyItemBytes(), queryItemBytes());
+  }
 };
 
-/// The final score of a pair and, with softcap, its tanh (PairGradient's
-/// chain rule needs it).
-struct PairScore {
-  Value s, th;
+/// The per-row values the pairs of a row need, as scalars broadcast to
+/// every lane (key items: lanes are keys) or as vectors of rows (query and
+/// row items: lanes are rows).
+struct RowValues {
+  Value negLse;   // -(lse_i - alibiRowBias) * log2(e)
+  Value constant; // D_i, or E_i with the entropy gradient
+  Value dEntropy; // dH_i, with the entropy gradient
+  std::optional<DropoutStream> dropout;
 };
 
-/// What one visible pair adds: P_ij Z_ij, the weight of dout_i in dv_j (Z
-/// is dropout's keep / (1 - p), 1 without), and dL/dt_ij * scale /
-/// temperature.
-struct PairGradient {
-  Value valueWeight, dScore;
+/// An operand of a product: rows of a 2-D view of `mem`, whose indices are
+/// `prefix` then (rowOffset + row, column).
+struct Tile {
+  Tile(Value mem) : mem(mem) {}
+  Tile(Value mem, ValueRange prefix, Value rowOffset)
+      : mem(mem), prefix(prefix.begin(), prefix.end()), rowOffset(rowOffset) {}
+  Value mem;
+  SmallVector<Value, 2> prefix;
+  Value rowOffset; // null: 0
+};
+
+/// The score of a block of pairs in log2 units and what its gradient needs.
+struct PairScores {
+  Value s;  // the final score (without log2e); null when not needed
+  Value th; // tanh(t / softcap), with softcap
+  Value p;  // exp2(s log2e - lse log2e), P of the pair (visible or not)
 };
 
 class BackwardEmitter {
 public:
   BackwardEmitter(OpBuilder &b, ModuleOp module, StringRef prefix,
-                  AttentionOp attention, Block *entry, int64_t rows,
-                  int64_t keys)
+                  AttentionOp attention, Block *entry,
+                  const BackwardTiles &tiles, bool wholeHeads)
       : b(b), loc(attention.getLoc()), cb(b, loc), module(module),
         prefix(prefix), shape(AttentionShape::get(attention)),
         variant(AttentionVariant::get(attention, shape.numHeads,
                                       shape.numKvHeads, shape.headDim)),
-        entry(entry), rowsPerItem(rows), keysPerItem(keys),
-        hasEntropy(attention.getReturnEntropy()), f32(b.getF32Type()) {}
+        entry(entry), tiles(tiles), vw(tiles.vw),
+        hasEntropy(attention.getReturnEntropy()), wholeHeads(wholeHeads),
+        f32(b.getF32Type()), i32(b.getI32Type()) {}
 
   void emit();
 
@@ -130,26 +230,62 @@ private:
     assert((a != kDentropy || hasEntropy) && "no dentropy parameter");
     return entry->getArgument(hasEntropy || a < kDentropy ? a : a - 1);
   }
-  VectorType vec(int64_t n) { return VectorType::get({n}, f32); }
-  Value splat(Value scalar, int64_t n) {
-    return vector::BroadcastOp::create(b, loc, vec(n), scalar);
+  VectorType vec() { return VectorType::get({vw}, f32); }
+  VectorType vec32() { return VectorType::get({vw}, i32); }
+  Value splat(Value scalar) { return vec::broadcast(cb, scalar, vw); }
+  Value splatF(float v) { return splat(cb.f32(v)); }
+  Value toI32(Value index) { return cb.indexCast(i32, index); }
+  Value scratch(int64_t rows, int64_t cols, Type elt = {}) {
+    return memref::AllocaOp::create(
+        b, loc, MemRefType::get({rows, cols}, elt ? elt : f32), ValueRange{},
+        b.getI64IntegerAttr(64));
   }
-  Value dot(Value x, Value y) {
-    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
-                                       cb.fmul(x, y));
+  Value scratch1(int64_t n, Type elt = {}) {
+    return memref::AllocaOp::create(b, loc,
+                                    MemRefType::get({n}, elt ? elt : f32),
+                                    ValueRange{}, b.getI64IntegerAttr(64));
   }
-  /// Row [i0, i1, i2, :] of `mem` (n elements) widened to f32.
-  Value loadRow(Value mem, ValueRange at, int64_t n);
-  /// Stores an f32 row into row [i0, i1, i2, :] of `mem`, rounded.
-  void storeRow(Value row, Value mem, ValueRange at);
-  /// `then` and `otherwise` each yield one value of `type`.
-  Value ifElse(Value cond, Type type, function_ref<Value()> then,
-               function_ref<Value()> otherwise);
+  Value load(Value mem, ValueRange at) {
+    return memref::LoadOp::create(b, loc, mem, at);
+  }
+  void store(Value v, Value mem, ValueRange at) {
+    memref::StoreOp::create(b, loc, v, mem, at);
+  }
+  Value loadVec(Value mem, ValueRange at) {
+    auto elt = cast<MemRefType>(mem.getType()).getElementType();
+    return vector::LoadOp::create(b, loc, VectorType::get({vw}, elt), mem, at);
+  }
+  void storeVec(Value v, Value mem, ValueRange at) {
+    vector::StoreOp::create(b, loc, v, mem, at);
+  }
+  /// The lanes j * vw + l of key (or row) vector j, as i32 and f32
+  /// constants.
+  Value laneIndices(int64_t j);
+  Value sumLanes(Value v) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v);
+  }
+
+  /// vw lanes of row `row` of the [B, H, L, X] tensor `mem` (b, h) from
+  /// column d0, widened to f32; lanes at or past column X are zero and
+  /// their memory is not read.
+  Value loadInput(Value mem, Value batch, Value head, Value row, int64_t d0);
+  /// Stores the lanes of an f32 vector that lie before column X into row
+  /// `row` at column d0, narrowed to the tensor's element type.
+  void storeOutput(Value v, Value mem, Value batch, Value head, Value row,
+                   int64_t d0);
+  /// dst[r, :] = rows first + r of `src` (b, h), widened and zero-padded,
+  /// for r in [0, count).
+  void packRows(Value src, Value batch, Value head, Value first, Value count,
+                Value dst);
+  /// dst[x, c] = src[first + min(c, count - 1), x] for x < X (the tensor's
+  /// last dim) and c < `cols`: vw x vw blocks loaded as rows, transposed in
+  /// registers and stored as rows of dst. count >= 1.
+  void packTransposed(Value src, Value batch, Value head, Value first,
+                      Value count, int64_t cols, Value dst);
 
   /// lse_i, to test for an empty row (-inf) before anything else is read.
   Value loadLse(Value batch, Value head, Value i) {
-    Value lse =
-        memref::LoadOp::create(b, loc, arg(kLse), ValueRange{batch, head, i});
+    Value lse = load(arg(kLse), {batch, head, i});
     return lse.getType().isF32() ? lse
                                  : arith::ExtFOp::create(b, loc, f32, lse);
   }
@@ -158,27 +294,64 @@ private:
     return cb.cmpF(arith::CmpFPredicate::UNE, lse,
                    cb.f32(-std::numeric_limits<float>::infinity()));
   }
-  /// What row i needs; `rowStats`: read E_i and dH_i (phases 0 and 1 of a
-  /// backward with the entropy gradient), else compute D_i.
-  RowState loadRow(const HeadParams &head, Value batch, Value h, Value i,
-                   Value lse, bool rowStats = true);
-  PairGradient pairGradient(const RowState &row, Value key, Value value,
-                            Value j);
+  /// The scalars of row i: -lse' log2(e) (lse' without the row's ALiBi
+  /// bias), D_i (or E_i from the row items when `rowStats`), dH_i.
+  struct RowScalars {
+    Value negLse, constant, dEntropy;
+  };
+  RowScalars loadRowScalars(const HeadParams &head, Value batch, Value h,
+                            Value i, Value lse, bool rowStats);
+  /// D_i = dout_i . o_i.
+  Value rowDot(Value batch, Value h, Value i);
+  DropoutStream dropoutStream(Value batch, Value h, Value rowI32);
+
+  /// The scores and probabilities of vw pairs from their dot products q.k
+  /// (`qk`): with `needScore`, s too (entropy, softcap's tanh, ALiBi).
+  PairScores pairScores(const HeadParams &head, const RowValues &row, Value qk,
+                        Value alibiDist, bool needScore);
+  /// dS * scale / temperature of vw pairs from their scores and dout . v
+  /// (`dv`); returns {P Z, dS'} with both 0 where `visible` is false.
+  std::pair<Value, Value> pairGradients(const HeadParams &head,
+                                        const RowValues &row,
+                                        const PairScores &ps, Value dv,
+                                        Value keysI32, Value visible);
+
   MaskParams<Value> masks(const HeadParams &head) const {
     return head.masks(variant);
   }
 
-  /// The final score s of pair (i, j) (shifted by the row's ALiBi bias as
-  /// the forward's) and, with softcap, tanh(t / softcap) of the score t
-  /// after scale and temperature.
-  PairScore score(const RowState &row, Value key, Value j);
-  /// Calls `body(lo, hi)` for the row's sink and window key ranges.
-  void forEachKeyRange(const HeadParams &head, Value i,
-                       function_ref<void(Value, Value)> body);
+  /// Register-blocked C[rows, vectors] (+)= sum_k lhs[row, k] rhs[k, vec]
+  /// over the rows [0, numRows) (clamped to numRows - 1 past it: those
+  /// rows duplicate the last one's work and stores) and the vectors
+  /// [0, numVectors) of `out`: `lhs(k, row)` is a scalar, `rhs` a memref
+  /// read as rhs[k, vector]; with `accumulate` the block starts from `out`.
+  void emitProduct(const Tile &out, Value numRows, int64_t numVectors,
+                   Value kLen, function_ref<Value(Value, Value)> lhs,
+                   const Tile &rhs, bool accumulate, bool clampRows);
+  SmallVector<Value> at(const Tile &t, Value row, Value col) {
+    SmallVector<Value> indices(t.prefix.begin(), t.prefix.end());
+    indices.push_back(t.rowOffset ? cb.add(t.rowOffset, row) : row);
+    indices.push_back(col);
+    return indices;
+  }
 
+  /// The stack scratch of a key item.
+  struct KeyScratch {
+    Value dkAcc, dvAcc, kt, vt, qp, dop, ps, ds;
+  };
+  /// Whether query head h is alive (static and run-time head masks).
+  Value isAlive(const HeadParams &head, Value h) {
+    Value runtimeAlive =
+        cb.cmpI(arith::CmpIPredicate::ne, load(arg(kAliveMask), {h}),
+                arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0)));
+    return cb.andI(runtimeAlive, head.staticAlive);
+  }
   void emitKeyItem();
-  void emitQueryItem();
-  void emitRowStatsItem();
+  void emitKeyTile(Value j0, Value n, const KeyScratch &sc);
+  void emitKeyTileRows(const HeadParams &head, Value h, Value row0, Value rows,
+                       Value j0, Value n, const KeyScratch &sc);
+  /// Query items (phase 1) and row items (phase 2, `rowStatsItem`).
+  void emitQueryItem(bool rowStatsItem);
 
   OpBuilder &b;
   Location loc;
@@ -188,319 +361,601 @@ private:
   AttentionShape shape;
   AttentionVariant variant;
   Block *entry;
-  int64_t rowsPerItem, keysPerItem;
+  BackwardTiles tiles;
+  int64_t vw;
   bool hasEntropy;
-  Type f32;
+  bool wholeHeads; // key items own whole KV heads and write dq too
+  Type f32, i32;
   Value queryLen, keyLen;
 };
 
-Value BackwardEmitter::loadRow(Value mem, ValueRange at, int64_t n) {
-  Type elt = cast<MemRefType>(mem.getType()).getElementType();
-  SmallVector<Value> indices(at.begin(), at.end());
-  indices.push_back(cb.index(0));
-  Value row =
-      vector::LoadOp::create(b, loc, VectorType::get({n}, elt), mem, indices);
-  return elt.isF32() ? row : arith::ExtFOp::create(b, loc, vec(n), row);
+Value BackwardEmitter::laneIndices(int64_t j) {
+  SmallVector<int32_t> lanes;
+  for (int64_t l = 0; l < vw; ++l)
+    lanes.push_back(static_cast<int32_t>(j * vw + l));
+  return arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vec32(), ArrayRef<int32_t>(lanes)));
 }
 
-void BackwardEmitter::storeRow(Value row, Value mem, ValueRange at) {
-  Type elt = cast<MemRefType>(mem.getType()).getElementType();
-  int64_t n = cast<VectorType>(row.getType()).getNumElements();
+Value BackwardEmitter::loadInput(Value mem, Value batch, Value head, Value row,
+                                 int64_t d0) {
+  auto type = cast<MemRefType>(mem.getType());
+  Type elt = type.getElementType();
+  int64_t valid = type.getDimSize(3) - d0;
+  auto read = [&](int64_t n) -> Value {
+    Value v =
+        vector::LoadOp::create(b, loc, VectorType::get({n}, elt), mem,
+                               ValueRange{batch, head, row, cb.index(d0)});
+    if (!elt.isF32())
+      v = arith::ExtFOp::create(b, loc, VectorType::get({n}, f32), v);
+    return v;
+  };
+  if (valid >= vw)
+    return read(vw);
+  Value zeros =
+      arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vec(), 0.0f));
+  if (valid <= 0)
+    return zeros;
+  return vector::InsertStridedSliceOp::create(
+      b, loc, read(valid), zeros, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1});
+}
+
+void BackwardEmitter::storeOutput(Value v, Value mem, Value batch, Value head,
+                                  Value row, int64_t d0) {
+  auto type = cast<MemRefType>(mem.getType());
+  Type elt = type.getElementType();
+  int64_t valid = std::min(vw, type.getDimSize(3) - d0);
+  if (valid <= 0)
+    return;
+  if (valid < vw)
+    v = vector::ExtractStridedSliceOp::create(b, loc, v, ArrayRef<int64_t>{0},
+                                              ArrayRef<int64_t>{valid},
+                                              ArrayRef<int64_t>{1});
   if (!elt.isF32())
-    row = arith::TruncFOp::create(b, loc, VectorType::get({n}, elt), row);
-  SmallVector<Value> indices(at.begin(), at.end());
-  indices.push_back(cb.index(0));
-  vector::StoreOp::create(b, loc, row, mem, indices);
+    v = arith::TruncFOp::create(b, loc, VectorType::get({valid}, elt), v);
+  vector::StoreOp::create(b, loc, v, mem,
+                          ValueRange{batch, head, row, cb.index(d0)});
 }
 
-Value BackwardEmitter::ifElse(Value cond, Type type, function_ref<Value()> then,
-                              function_ref<Value()> otherwise) {
-  auto ifOp = scf::IfOp::create(b, loc, TypeRange{type}, cond,
-                                /*withElseRegion=*/true);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(ifOp.thenBlock());
-  scf::YieldOp::create(b, loc, then());
-  b.setInsertionPointToStart(ifOp.elseBlock());
-  scf::YieldOp::create(b, loc, otherwise());
-  return ifOp.getResult(0);
+void BackwardEmitter::packRows(Value src, Value batch, Value head, Value first,
+                               Value count, Value dst) {
+  int64_t padded = cast<MemRefType>(dst.getType()).getDimSize(1);
+  cb.forLoop(cb.index(0), count, 1, [&](Value r) {
+    Value row = cb.add(first, r);
+    for (int64_t d0 = 0; d0 < padded; d0 += vw)
+      storeVec(loadInput(src, batch, head, row, d0), dst, {r, cb.index(d0)});
+  });
 }
 
-RowState BackwardEmitter::loadRow(const HeadParams &head, Value batch, Value h,
-                                  Value i, Value lse, bool rowStats) {
-  RowState row;
-  row.head = &head;
-  row.query = loadRow(arg(kQ), {batch, h, i}, shape.headDim);
-  row.dout = loadRow(arg(kDout), {batch, h, i}, shape.valueDim);
-  if (hasEntropy && rowStats) {
-    row.rowConstant =
-        memref::LoadOp::create(b, loc, arg(kRowStats), ValueRange{batch, h, i});
-    row.dEntropy =
-        memref::LoadOp::create(b, loc, arg(kDentropy), ValueRange{batch, h, i});
-  } else {
-    row.rowConstant =
-        dot(row.dout, loadRow(arg(kO), {batch, h, i}, shape.valueDim));
-  }
+void BackwardEmitter::packTransposed(Value src, Value batch, Value head,
+                                     Value first, Value count, int64_t cols,
+                                     Value dst) {
+  int64_t X = cast<MemRefType>(src.getType()).getDimSize(3);
+  Value last = cb.sub(count, cb.index(1));
+  auto blockType = VectorType::get({vw, vw}, f32);
+  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
+    SmallVector<Value> srcRows;
+    for (int64_t i = 0; i < vw; ++i)
+      srcRows.push_back(cb.add(first, cb.minSI(cb.add(c0, cb.index(i)), last)));
+    for (int64_t d0 = 0; d0 < X; d0 += vw) {
+      Value block = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(blockType, 0.0f));
+      for (int64_t i = 0; i < vw; ++i)
+        block = vector::InsertOp::create(
+            b, loc, loadInput(src, batch, head, srcRows[i], d0), block, i);
+      Value transposed =
+          vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
+      for (int64_t i = 0; i < std::min(vw, X - d0); ++i)
+        storeVec(vector::ExtractOp::create(b, loc, transposed, i), dst,
+                 {cb.index(d0 + i), c0});
+    }
+  });
+}
+
+Value BackwardEmitter::rowDot(Value batch, Value h, Value i) {
+  Value sum = splatF(0.0f);
+  for (int64_t d0 = 0; d0 < tiles.paddedValueDim; d0 += vw)
+    sum = vector::FMAOp::create(b, loc, loadInput(arg(kDout), batch, h, i, d0),
+                                loadInput(arg(kO), batch, h, i, d0), sum);
+  return sumLanes(sum);
+}
+
+BackwardEmitter::RowScalars
+BackwardEmitter::loadRowScalars(const HeadParams &head, Value batch, Value h,
+                                Value i, Value lse, bool rowStats) {
+  RowScalars row;
   // The forward's scores leave each row's largest ALiBi bias out and its
   // lse adds it back (HeadParams.h): s - lse is the same without it.
   Value diag = cb.add(i, cb.sub(keyLen, queryLen));
-  row.lse = alibiShiftsRows(variant)
-                ? cb.fsub(lse, alibiRowBias(cb, head.alibiSlope, diag))
-                : lse;
-  row.alibiOrigin = alibiOrigin(cb, diag, variant.causal);
-  if (variant.hasDropout) {
-    Type i32 = b.getI32Type();
-    auto word = [&](int64_t w) -> Value {
-      return memref::LoadOp::create(b, loc, arg(kDropoutRng),
-                                    ValueRange{cb.index(w)});
-    };
-    Value stream = cb.add(cb.mul(batch, cb.index(shape.numHeads)), h);
-    row.dropout =
-        DropoutStream{word(MHA_DROPOUT_SEED_LO), word(MHA_DROPOUT_SEED_HI),
-                      cb.indexCast(i32, i), cb.indexCast(i32, stream),
-                      word(MHA_DROPOUT_OFFSET_LO)};
+  Value shifted = alibiShiftsRows(variant)
+                      ? cb.fsub(lse, alibiRowBias(cb, head.alibiSlope, diag))
+                      : lse;
+  row.negLse = cb.fmul(shifted, cb.f32(-kLog2e));
+  if (hasEntropy && rowStats) {
+    row.constant = load(arg(kRowStats), {batch, h, i});
+    row.dEntropy = load(arg(kDentropy), {batch, h, i});
+  } else {
+    row.constant = rowDot(batch, h, i);
+    if (hasEntropy)
+      row.dEntropy = load(arg(kDentropy), {batch, h, i});
   }
   return row;
 }
 
-PairScore BackwardEmitter::score(const RowState &row, Value key, Value j) {
-  const HeadParams &head = *row.head;
-  Value t = cb.fmul(dot(row.query, key), head.scoreScale);
-  Value s = t, th;
+DropoutStream BackwardEmitter::dropoutStream(Value batch, Value h,
+                                             Value rowI32) {
+  auto word = [&](int64_t w) -> Value {
+    return load(arg(kDropoutRng), {cb.index(w)});
+  };
+  Value stream = cb.add(cb.mul(batch, cb.index(shape.numHeads)), h);
+  return DropoutStream{word(MHA_DROPOUT_SEED_LO), word(MHA_DROPOUT_SEED_HI),
+                       rowI32, toI32(stream), word(MHA_DROPOUT_OFFSET_LO)};
+}
+
+PairScores BackwardEmitter::pairScores(const HeadParams &head,
+                                       const RowValues &row, Value qk,
+                                       Value alibiDist, bool needScore) {
+  PairScores out;
+  bool plain = !variant.softcap && !variant.hasAlibi && !needScore;
+  if (plain) {
+    // One FMA: t log2(e) - lse log2(e).
+    Value scale = splat(cb.fmul(head.scoreScale, cb.f32(kLog2e)));
+    out.p = cb.exp2(vector::FMAOp::create(b, loc, qk, scale, row.negLse));
+    return out;
+  }
+  Value s = cb.fmul(qk, splat(head.scoreScale));
   if (variant.softcap) {
-    Value cap = cb.f32(*variant.softcap);
-    th = math::TanhOp::create(b, loc, cb.fdiv(t, cap));
-    s = cb.fmul(cap, th);
+    out.th = math::TanhOp::create(b, loc,
+                                  cb.fmul(s, splatF(1.0f / *variant.softcap)));
+    s = cb.fmul(splatF(*variant.softcap), out.th);
   }
-  if (variant.hasAlibi) {
-    Value dist =
-        cb.select(cb.gt(j, row.alibiOrigin), cb.sub(j, row.alibiOrigin),
-                  cb.sub(row.alibiOrigin, j));
-    Value distF = arith::SIToFPOp::create(b, loc, f32,
-                                          cb.indexCast(b.getI64Type(), dist));
-    s = cb.fsub(s, cb.fmul(head.alibiSlope, distF));
-  }
-  return {s, th};
+  if (variant.hasAlibi)
+    s = cb.fsub(s, cb.fmul(splat(head.alibiSlope), alibiDist));
+  out.s = s;
+  out.p = cb.exp2(vector::FMAOp::create(b, loc, s, splatF(kLog2e), row.negLse));
+  return out;
 }
 
-void BackwardEmitter::forEachKeyRange(const HeadParams &head, Value i,
-                                      function_ref<void(Value, Value)> body) {
-  KeyRanges ranges =
-      computeKeyRanges(cb, masks(head), i, cb.index(1), queryLen, keyLen);
-  body(cb.index(0), ranges.sinkHi);
-  body(ranges.windowLo, ranges.windowHi);
-}
-
-PairGradient BackwardEmitter::pairGradient(const RowState &row, Value key,
-                                           Value value, Value j) {
-  const HeadParams &head = *row.head;
-  auto [s, th] = score(row, key, j);
-  Value prob = cb.exp2(cb.fmul(cb.fsub(s, row.lse), cb.f32(kLog2e)));
+std::pair<Value, Value> BackwardEmitter::pairGradients(const HeadParams &head,
+                                                       const RowValues &row,
+                                                       const PairScores &ps,
+                                                       Value dv, Value keysI32,
+                                                       Value visible) {
+  Value zero = splatF(0.0f);
   // o_i = sum_j P_ij Z_ij v_j: dL/dP_ij = Z_ij (dout_i . v_j), and D_i =
   // dout_i . o_i = sum_j P_ij dL/dP_ij as without dropout.
-  Value dProb = dot(row.dout, value);
-  Value valueWeight = prob;
+  Value dProb = dv, weight = ps.p;
   if (row.dropout) {
     Value keeps =
-        emitDropoutKeeps(cb, *row.dropout, cb.indexCast(b.getI32Type(), j),
-                         head.dropoutThreshold);
-    Value z = cb.select(keeps, head.dropoutKeepScale, cb.f32(0.0f));
+        emitDropoutKeeps(cb, *row.dropout, keysI32, head.dropoutThreshold);
+    Value z = cb.select(keeps, splat(head.dropoutKeepScale), zero);
     dProb = cb.fmul(dProb, z);
-    valueWeight = cb.fmul(prob, z);
+    weight = cb.fmul(weight, z);
   }
   // dH_i/ds_ij = -P_ij (s_ij - lse_i + H_i): with E_i it is one more term.
-  Value diff = cb.fsub(dProb, row.rowConstant);
+  Value diff = cb.fsub(dProb, row.constant);
   if (hasEntropy)
-    diff = cb.fsub(diff, cb.fmul(row.dEntropy, s));
-  Value dS = cb.fmul(prob, diff);
+    diff = cb.fsub(diff, cb.fmul(row.dEntropy, ps.s));
+  Value dS = cb.fmul(ps.p, diff);
   if (variant.softcap)
-    dS = cb.fmul(dS, cb.fsub(cb.f32(1.0f), cb.fmul(th, th)));
-  return {valueWeight, cb.fmul(dS, head.scoreScale)};
+    dS = cb.fmul(dS, cb.fsub(splatF(1.0f), cb.fmul(ps.th, ps.th)));
+  dS = cb.fmul(dS, splat(head.scoreScale));
+  return {cb.select(visible, weight, zero), cb.select(visible, dS, zero)};
 }
 
-void BackwardEmitter::emitQueryItem() {
-  int64_t D = shape.headDim, Dv = shape.valueDim;
-  Value batch = arg(kBatch), h = arg(kHead);
-  Value kvHead = cb.divUI(h, cb.index(variant.groupSize()));
-  HeadParams head = emitHeadParams(cb, module, prefix, variant, h);
-  Value alive = cb.andI(arg(kAlive), head.staticAlive);
-  Value rowsConst = cb.index(rowsPerItem);
-  Value row0 = cb.mul(arg(kTile), rowsConst);
-  Value rows = cb.minSI(rowsConst, cb.sub(queryLen, row0));
-  Value zeroRow = splat(cb.f32(0.0f), D);
+void BackwardEmitter::emitProduct(const Tile &out, Value numRows,
+                                  int64_t numVectors, Value kLen,
+                                  function_ref<Value(Value, Value)> lhs,
+                                  const Tile &rhs, bool accumulate,
+                                  bool clampRows) {
+  int64_t vectors = blockVectors(numVectors);
+  vec::RegisterBlock block{kBlockRows, vectors, DotProduct::fma};
+  Value last = cb.sub(numRows, cb.index(1));
+  cb.forLoop(cb.index(0), numRows, kBlockRows, [&](Value r0) {
+    SmallVector<Value> rs;
+    for (int64_t i = 0; i < kBlockRows; ++i) {
+      Value r = cb.add(r0, cb.index(i));
+      rs.push_back(clampRows ? cb.minSI(r, last) : r);
+    }
+    cb.forLoop(
+        cb.index(0), cb.index(numVectors * vw), vectors * vw, [&](Value c0) {
+          SmallVector<Value> cs, init;
+          for (int64_t j = 0; j < vectors; ++j)
+            cs.push_back(cb.add(c0, cb.index(j * vw)));
+          for (int64_t i = 0; i < kBlockRows; ++i)
+            for (int64_t j = 0; j < vectors; ++j)
+              init.push_back(accumulate
+                                 ? loadVec(out.mem, at(out, rs[i], cs[j]))
+                                 : splatF(0.0f));
+          SmallVector<Value> accs = vec::emitBlockLoop(
+              cb, block, kLen, init, nullptr,
+              [&](Value k, int64_t j) {
+                return loadVec(rhs.mem, at(rhs, k, cs[j]));
+              },
+              [&](Value k, int64_t i) { return splat(lhs(k, rs[i])); });
+          for (int64_t i = 0; i < kBlockRows; ++i)
+            for (int64_t j = 0; j < vectors; ++j)
+              storeVec(accs[i * vectors + j], out.mem, at(out, rs[i], cs[j]));
+        });
+  });
+}
+
+/// One query tile [row0, row0 + rows) of head h against the key tile
+/// [j0, j0 + n): S, dP, then P Z and dS, then dv and dk (and dq in
+/// whole-head items).
+void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
+                                      Value row0, Value rows, Value j0, Value n,
+                                      const KeyScratch &sc) {
+  Value batch = arg(kBatch);
+  int64_t D = tiles.headDim, Dv = tiles.valueDim, Cp = tiles.paddedKeys;
+  // Q and dout rows: f32 rows read in place (whole-head items), else
+  // widened and padded into qp and dop.
+  Tile qRows(sc.qp), doutRows(sc.dop);
+  if (wholeHeads) {
+    qRows = Tile(arg(kQ), {batch, h}, row0);
+    doutRows = Tile(arg(kDout), {batch, h}, row0);
+  } else {
+    packRows(arg(kQ), batch, h, row0, rows, sc.qp);
+    packRows(arg(kDout), batch, h, row0, rows, sc.dop);
+  }
+  // S = Q Kt and dP = dO Vt.
+  emitProduct(
+      sc.ps, rows, Cp / vw, cb.index(D),
+      [&](Value d, Value r) { return load(qRows.mem, at(qRows, r, d)); }, sc.kt,
+      /*accumulate=*/false, /*clampRows=*/true);
+  emitProduct(
+      sc.ds, rows, Cp / vw, cb.index(Dv),
+      [&](Value e, Value r) { return load(doutRows.mem, at(doutRows, r, e)); },
+      sc.vt, /*accumulate=*/false, /*clampRows=*/true);
+
+  // P Z over S and dS over dP, row by row, lanes = keys.
+  Value ps = sc.ps, ds = sc.ds;
+  MaskParams<Value> m = masks(head);
+  bool needScore = hasEntropy;
+  Value nV = splat(toI32(n));
   cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
     Value i = cb.add(row0, r);
-    Value dq = ifElse(
-        alive, vec(D),
-        [&] {
-          Value lse = loadLse(batch, h, i);
-          return ifElse(
-              rowHasKeys(lse), vec(D),
-              [&] {
-                RowState row = loadRow(head, batch, h, i, lse);
-                KeyRanges ranges = computeKeyRanges(
-                    cb, masks(head), i, cb.index(1), queryLen, keyLen);
-                auto sumKeys = [&](Value lo, Value hi, Value acc) -> Value {
-                  Value n = cb.maxSI(cb.sub(hi, lo), cb.index(0));
-                  return cb
-                      .forLoopCarrying(
-                          n, acc,
-                          [&](Value iv, ValueRange carried) {
-                            Value j = cb.add(lo, iv);
-                            Value key = loadRow(arg(kK), {batch, kvHead, j}, D);
-                            Value value =
-                                loadRow(arg(kV), {batch, kvHead, j}, Dv);
-                            PairGradient g = pairGradient(row, key, value, j);
-                            return SmallVector<Value>{cb.fadd(
-                                carried[0], cb.fmul(splat(g.dScore, D), key))};
-                          })
-                      .getResult(0);
-                };
-                Value acc = sumKeys(cb.index(0), ranges.sinkHi, zeroRow);
-                return sumKeys(ranges.windowLo, ranges.windowHi, acc);
-              },
-              [&] { return zeroRow; });
-        },
-        [&] { return zeroRow; });
-    storeRow(dq, arg(kDq), {batch, h, i});
+    Value lse = loadLse(batch, h, i);
+    Value valid = rowHasKeys(lse);
+    RowScalars scalars =
+        loadRowScalars(head, batch, h, i, lse, /*rowStats=*/true);
+    RowValues row{splat(scalars.negLse), splat(scalars.constant),
+                  scalars.dEntropy ? splat(scalars.dEntropy) : Value(),
+                  std::nullopt};
+    if (variant.hasDropout)
+      row.dropout = dropoutStream(batch, h, toI32(i));
+    // The row's bounds relative to the tile, clamped to [-1, Cp], as i32
+    // lanes; a row without keys sees none.
+    Value diag = cb.add(i, cb.sub(keyLen, queryLen));
+    KeyBounds<Value> bounds = getKeyBounds(cb, m, diag);
+    auto rel = [&](Value bound) {
+      Value x = cb.sub(bound, j0);
+      return toI32(cb.minSI(cb.maxSI(x, cb.index(-1)), cb.index(Cp)));
+    };
+    Value none = cb.i32(-1);
+    KeyBounds<Value> lanes{splat(rel(bounds.lo)),
+                           splat(cb.select(valid, rel(bounds.hi), none)),
+                           splat(cb.select(valid, rel(bounds.sinkEnd), none))};
+    Value origin;
+    if (variant.hasAlibi)
+      origin = splat(arith::SIToFPOp::create(
+          b, loc, f32,
+          toI32(cb.sub(alibiOrigin(cb, diag, variant.causal), j0))));
+    Value keyBase = splat(toI32(j0));
+    for (int64_t j = 0; j < Cp / vw; ++j) {
+      Value c = cb.index(j * vw);
+      Value cI = laneIndices(j);
+      Value visible = cb.andI(cb.lt(cI, nV), isKeyInBounds(cb, lanes, cI));
+      Value dist;
+      if (variant.hasAlibi)
+        dist = math::AbsFOp::create(
+            b, loc,
+            cb.fsub(origin, arith::SIToFPOp::create(b, loc, vec(), cI)));
+      PairScores scores =
+          pairScores(head, row, loadVec(ps, {r, c}), dist, needScore);
+      auto [weight, dS] = pairGradients(head, row, scores, loadVec(ds, {r, c}),
+                                        cb.add(keyBase, cI), visible);
+      storeVec(weight, ps, {r, c});
+      storeVec(dS, ds, {r, c});
+    }
   });
+
+  // dv[c] += sum_r P Z[r, c] dO[r] and dk[c] += sum_r dS[r, c] Q[r] for the
+  // tile's keys (their blocks of 4 end before Cp).
+  emitProduct(
+      sc.dvAcc, n, tiles.paddedValueDim / vw, rows,
+      [&](Value r, Value c) { return load(ps, {r, c}); }, doutRows,
+      /*accumulate=*/true, /*clampRows=*/false);
+  emitProduct(
+      sc.dkAcc, n, tiles.paddedDim / vw, rows,
+      [&](Value r, Value c) { return load(ds, {r, c}); }, qRows,
+      /*accumulate=*/true, /*clampRows=*/false);
+  // Whole-head items: dq[r] += sum_c dS[r, c] K[c] in place (f32), the key
+  // tiles in order.
+  if (wholeHeads)
+    emitProduct(
+        Tile(arg(kDq), {batch, h}, row0), rows, tiles.paddedDim / vw, n,
+        [&](Value c, Value r) { return load(ds, {r, c}); },
+        Tile(arg(kK), {batch, cb.divUI(h, cb.index(variant.groupSize()))}, j0),
+        /*accumulate=*/true, /*clampRows=*/true);
 }
 
-void BackwardEmitter::emitKeyItem() {
-  int64_t D = shape.headDim, Dv = shape.valueDim, C = keysPerItem;
+/// dk and dv of the key tile [j0, j0 + n) of KV head g, over every query
+/// tile of the group's live heads that reaches it.
+void BackwardEmitter::emitKeyTile(Value j0, Value n, const KeyScratch &sc) {
+  int64_t R = tiles.rows, Cp = tiles.paddedKeys;
+  int64_t Dp = tiles.paddedDim, Dvp = tiles.paddedValueDim;
   Value batch = arg(kBatch), g = arg(kHead);
-  Value zero = cb.index(0), one = cb.index(1);
-  Value colsConst = cb.index(C);
-  Value j0 = cb.mul(arg(kTile), colsConst);
-  Value n = cb.minSI(colsConst, cb.sub(keyLen, j0));
+  Value zero = cb.index(0);
   Value j1 = cb.add(j0, n);
-  // dk and dv of the tile's keys, summed in f32 on the stack.
-  auto buffer = [&](int64_t cols) {
-    return memref::AllocaOp::create(b, loc, MemRefType::get({C, cols}, f32),
-                                    ValueRange{}, b.getI64IntegerAttr(64));
-  };
-  Value dkAcc = buffer(D), dvAcc = buffer(Dv);
-  Value zeroK = splat(cb.f32(0.0f), D), zeroV = splat(cb.f32(0.0f), Dv);
-  cb.forLoop(zero, n, 1, [&](Value jj) {
-    vector::StoreOp::create(b, loc, zeroK, dkAcc, ValueRange{jj, zero});
-    vector::StoreOp::create(b, loc, zeroV, dvAcc, ValueRange{jj, zero});
+  Value zeroV = splatF(0.0f);
+  cb.forLoop(zero, cb.index(Cp), 1, [&](Value c) {
+    for (int64_t d0 = 0; d0 < Dp; d0 += vw)
+      storeVec(zeroV, sc.dkAcc, {c, cb.index(d0)});
+    for (int64_t d0 = 0; d0 < Dvp; d0 += vw)
+      storeVec(zeroV, sc.dvAcc, {c, cb.index(d0)});
   });
+  packTransposed(arg(kK), batch, g, j0, n, Cp, sc.kt);
+  packTransposed(arg(kV), batch, g, j0, n, Cp, sc.vt);
 
   int64_t groupSize = variant.groupSize();
-  Value rowsConst = cb.index(rowsPerItem);
-  Value queryTiles =
-      cb.divUI(cb.add(queryLen, cb.index(rowsPerItem - 1)), rowsConst);
+  Value rowsConst = cb.index(R);
+  Value queryTiles = cb.divUI(cb.add(queryLen, cb.index(R - 1)), rowsConst);
   cb.forLoop(zero, cb.index(groupSize), 1, [&](Value member) {
     Value h = cb.add(cb.mul(g, cb.index(groupSize)), member);
     HeadParams head = emitHeadParams(cb, module, prefix, variant, h);
-    Value runtimeAlive =
-        cb.cmpI(arith::CmpIPredicate::ne,
-                memref::LoadOp::create(b, loc, arg(kAliveMask), ValueRange{h}),
-                arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0)));
     MaskParams<Value> m = masks(head);
-    cb.ifThen(cb.andI(runtimeAlive, head.staticAlive), [&] {
+    cb.ifThen(isAlive(head, h), [&] {
       cb.forLoop(zero, queryTiles, 1, [&](Value qt) {
         Value row0 = cb.mul(qt, rowsConst);
         Value rows = cb.minSI(rowsConst, cb.sub(queryLen, row0));
         // The query tile's key ranges, as the forward computes them: a
         // tile whose ranges miss [j0, j1) has no row that sees a key here.
-        KeyRanges tileRanges =
+        KeyRanges ranges =
             computeKeyRanges(cb, m, row0, rows, queryLen, keyLen);
-        Value seesSinks = cb.lt(j0, cb.minSI(tileRanges.sinkHi, j1));
-        Value seesWindow = cb.lt(cb.maxSI(tileRanges.windowLo, j0),
-                                 cb.minSI(tileRanges.windowHi, j1));
-        cb.ifThen(cb.orI(seesSinks, seesWindow), [&] {
-          cb.forLoop(zero, rows, 1, [&](Value r) {
-            Value i = cb.add(row0, r);
-            KeyRanges ranges =
-                computeKeyRanges(cb, m, i, one, queryLen, keyLen);
-            Value sinkHi = cb.minSI(ranges.sinkHi, j1);
-            Value windowLo = cb.maxSI(ranges.windowLo, j0);
-            Value windowHi = cb.minSI(ranges.windowHi, j1);
-            Value sees = cb.orI(cb.lt(j0, sinkHi), cb.lt(windowLo, windowHi));
-            cb.ifThen(sees, [&] {
-              Value lse = loadLse(batch, h, i);
-              cb.ifThen(rowHasKeys(lse), [&] {
-                RowState row = loadRow(head, batch, h, i, lse);
-                Value kvHead = g;
-                auto visit = [&](Value lo, Value hi) {
-                  cb.forLoop(lo, hi, 1, [&](Value j) {
-                    Value jj = cb.sub(j, j0);
-                    Value key = loadRow(arg(kK), {batch, kvHead, j}, D);
-                    Value value = loadRow(arg(kV), {batch, kvHead, j}, Dv);
-                    PairGradient pg = pairGradient(row, key, value, j);
-                    SmallVector<Value> at{jj, zero};
-                    Value dv =
-                        vector::LoadOp::create(b, loc, vec(Dv), dvAcc, at);
-                    dv = cb.fadd(dv,
-                                 cb.fmul(splat(pg.valueWeight, Dv), row.dout));
-                    vector::StoreOp::create(b, loc, dv, dvAcc, at);
-                    Value dk =
-                        vector::LoadOp::create(b, loc, vec(D), dkAcc, at);
-                    dk = cb.fadd(dk, cb.fmul(splat(pg.dScore, D), row.query));
-                    vector::StoreOp::create(b, loc, dk, dkAcc, at);
-                  });
-                };
-                visit(j0, sinkHi);
-                visit(windowLo, windowHi);
-              });
-            });
-          });
-        });
+        Value seesSinks = cb.lt(j0, cb.minSI(ranges.sinkHi, j1));
+        Value seesWindow =
+            cb.lt(cb.maxSI(ranges.windowLo, j0), cb.minSI(ranges.windowHi, j1));
+        cb.ifThen(cb.orI(seesSinks, seesWindow),
+                  [&] { emitKeyTileRows(head, h, row0, rows, j0, n, sc); });
       });
     });
   });
 
-  cb.forLoop(zero, n, 1, [&](Value jj) {
-    Value j = cb.add(j0, jj);
-    SmallVector<Value> at{jj, zero};
-    storeRow(vector::LoadOp::create(b, loc, vec(D), dkAcc, at), arg(kDk),
-             {batch, g, j});
-    storeRow(vector::LoadOp::create(b, loc, vec(Dv), dvAcc, at), arg(kDv),
-             {batch, g, j});
+  cb.forLoop(zero, n, 1, [&](Value c) {
+    Value j = cb.add(j0, c);
+    for (int64_t d0 = 0; d0 < Dp; d0 += vw)
+      storeOutput(loadVec(sc.dkAcc, {c, cb.index(d0)}), arg(kDk), batch, g, j,
+                  d0);
+    for (int64_t d0 = 0; d0 < Dvp; d0 += vw)
+      storeOutput(loadVec(sc.dvAcc, {c, cb.index(d0)}), arg(kDv), batch, g, j,
+                  d0);
   });
 }
 
-void BackwardEmitter::emitRowStatsItem() {
-  int64_t D = shape.headDim;
+void BackwardEmitter::emitKeyItem() {
+  int64_t D = tiles.headDim, Dv = tiles.valueDim, C = tiles.keys,
+          R = tiles.rows, Cp = tiles.paddedKeys;
+  int64_t Dp = tiles.paddedDim, Dvp = tiles.paddedValueDim;
+  // dk and dv of the tile's keys, summed in f32 on the stack.
+  KeyScratch sc;
+  sc.dkAcc = scratch(Cp, Dp);
+  sc.dvAcc = scratch(Cp, Dvp);
+  sc.kt = scratch(D, Cp);
+  sc.vt = scratch(Dv, Cp);
+  if (!wholeHeads) {
+    sc.qp = scratch(R, Dp);
+    sc.dop = scratch(R, Dvp);
+  }
+  sc.ps = scratch(R, Cp);
+  sc.ds = scratch(R, Cp);
+  Value zero = cb.index(0);
+  if (!wholeHeads) {
+    Value j0 = cb.mul(arg(kTile), cb.index(C));
+    emitKeyTile(j0, cb.minSI(cb.index(C), cb.sub(keyLen, j0)), sc);
+    return;
+  }
+  // A whole-head item (b, g, 0) owns every key of KV head g and the dq of
+  // its group: zeros first, then the key tiles in order.
+  Value batch = arg(kBatch), g = arg(kHead);
+  int64_t groupSize = variant.groupSize();
+  Value zeroV = splatF(0.0f);
+  cb.forLoop(zero, cb.index(groupSize), 1, [&](Value member) {
+    Value h = cb.add(cb.mul(g, cb.index(groupSize)), member);
+    cb.forLoop(zero, queryLen, 1, [&](Value i) {
+      for (int64_t d0 = 0; d0 < Dp; d0 += vw)
+        storeOutput(zeroV, arg(kDq), batch, h, i, d0);
+    });
+  });
+  cb.forLoop(zero, keyLen, C, [&](Value j0) {
+    emitKeyTile(j0, cb.minSI(cb.index(C), cb.sub(keyLen, j0)), sc);
+  });
+}
+
+void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
+  int64_t D = tiles.headDim, Dv = tiles.valueDim, C = tiles.keys,
+          R = tiles.rows, Cp = tiles.paddedKeys, Rp = tiles.paddedRows;
+  int64_t Dp = tiles.paddedDim, Dvp = tiles.paddedValueDim;
   Value batch = arg(kBatch), h = arg(kHead);
+  Value zero = cb.index(0);
   Value kvHead = cb.divUI(h, cb.index(variant.groupSize()));
   HeadParams head = emitHeadParams(cb, module, prefix, variant, h);
   Value alive = cb.andI(arg(kAlive), head.staticAlive);
-  Value rowsConst = cb.index(rowsPerItem);
-  Value row0 = cb.mul(arg(kTile), rowsConst);
-  Value rows = cb.minSI(rowsConst, cb.sub(queryLen, row0));
-  Value zero = cb.f32(0.0f);
-  cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
-    Value i = cb.add(row0, r);
-    Value lse = loadLse(batch, h, i);
-    Value stat = ifElse(
-        cb.andI(alive, rowHasKeys(lse)), f32,
-        [&] {
-          RowState row = loadRow(head, batch, h, i, lse, /*rowStats=*/false);
-          // H_i = lse_i - sum_j P_ij s_ij over the visible keys.
-          Value sum = zero;
-          forEachKeyRange(head, i, [&](Value lo, Value hi) {
-            Value n = cb.maxSI(cb.sub(hi, lo), cb.index(0));
-            sum = cb.forLoopCarrying(n, sum, [&](Value iv, ValueRange carried) {
-                      Value j = cb.add(lo, iv);
-                      Value key = loadRow(arg(kK), {batch, kvHead, j}, D);
-                      Value s = score(row, key, j).s;
-                      Value p =
-                          cb.exp2(cb.fmul(cb.fsub(s, row.lse), cb.f32(kLog2e)));
-                      return SmallVector<Value>{
-                          cb.fadd(carried[0], cb.fmul(p, s))};
-                    }).getResult(0);
+  Value row0 = cb.mul(arg(kTile), cb.index(R));
+  Value rows = cb.minSI(cb.index(R), cb.sub(queryLen, row0));
+  Value zeroV = splatF(0.0f);
+
+  // Rows of dead heads: zero dq (query items) or zero E_i (row items).
+  auto writeZeros = [&] {
+    cb.forLoop(zero, rows, 1, [&](Value r) {
+      Value i = cb.add(row0, r);
+      if (rowStatsItem) {
+        store(cb.f32(0.0f), arg(kRowStats), {batch, h, i});
+        return;
+      }
+      for (int64_t d0 = 0; d0 < Dp; d0 += vw)
+        storeOutput(zeroV, arg(kDq), batch, h, i, d0);
+    });
+  };
+
+  if (wholeHeads && !rowStatsItem) {
+    // The key items wrote dq; without keys there are none.
+    cb.ifThen(cb.cmpI(arith::CmpIPredicate::eq, keyLen, zero), writeZeros);
+    return;
+  }
+  cb.ifThenElse(
+      alive,
+      [&] {
+        Value qt = scratch(D, Rp), doutT = scratch(Dv, Rp);
+        Value kp = scratch(Cp, Dp), vp = scratch(Cp, Dvp);
+        Value st = scratch(Cp, Rp), dst = scratch(Cp, Rp);
+        Value dqAcc = rowStatsItem ? Value() : scratch(Rp, Dp);
+        // Per row (lanes of the elementwise step): lse' (lse less the row's
+        // ALiBi bias), D_i or E_i,
+        // dH_i, the visible keys' bounds (clamped to [-1, Lk]; none for rows
+        // past the tile or without keys), the ALiBi origin, the row position.
+        Value rowLse = scratch1(Rp), constant = scratch1(Rp),
+              dEnt = scratch1(Rp);
+        Value lo = scratch1(Rp, i32), hi = scratch1(Rp, i32),
+              sinkEnd = scratch1(Rp, i32), origin = scratch1(Rp, i32),
+              position = scratch1(Rp, i32);
+        // The entropy sums of the row items share dq's place in the budget.
+        Value entropySum = rowStatsItem ? scratch1(Rp) : Value();
+        packTransposed(arg(kQ), batch, h, row0, rows, Rp, qt);
+        packTransposed(arg(kDout), batch, h, row0, rows, Rp, doutT);
+        MaskParams<Value> m = masks(head);
+        Value last = cb.sub(rows, cb.index(1));
+        cb.forLoop(zero, cb.index(Rp), 1, [&](Value r) {
+          Value i = cb.add(row0, cb.minSI(r, last));
+          Value lse = loadLse(batch, h, i);
+          Value valid = cb.andI(cb.lt(r, rows), rowHasKeys(lse));
+          Value diag = cb.add(i, cb.sub(keyLen, queryLen));
+          Value shifted =
+              alibiShiftsRows(variant)
+                  ? cb.fsub(lse, alibiRowBias(cb, head.alibiSlope, diag))
+                  : lse;
+          store(shifted, rowLse, {r});
+          if (hasEntropy && !rowStatsItem) {
+            store(load(arg(kRowStats), {batch, h, i}), constant, {r});
+          } else {
+            store(rowDot(batch, h, i), constant, {r});
+          }
+          if (hasEntropy)
+            store(load(arg(kDentropy), {batch, h, i}), dEnt, {r});
+          KeyBounds<Value> bounds = getKeyBounds(cb, m, diag);
+          auto clamp = [&](Value bound) {
+            return toI32(cb.minSI(cb.maxSI(bound, cb.index(-1)), keyLen));
+          };
+          Value none = cb.i32(-1);
+          store(clamp(bounds.lo), lo, {r});
+          store(cb.select(valid, clamp(bounds.hi), none), hi, {r});
+          store(cb.select(valid, clamp(bounds.sinkEnd), none), sinkEnd, {r});
+          store(toI32(alibiOrigin(cb, diag, variant.causal)), origin, {r});
+          store(toI32(i), position, {r});
+          if (rowStatsItem)
+            store(cb.f32(0.0f), entropySum, {r});
+          else
+            for (int64_t d0 = 0; d0 < Dp; d0 += vw)
+              storeVec(zeroV, dqAcc, {r, cb.index(d0)});
+        });
+
+        auto visitTile = [&](Value j0, Value n) {
+          packRows(arg(kK), batch, kvHead, j0, n, kp);
+          // S^T = K Qt (keys past n repeat the last one; never read).
+          emitProduct(
+              st, n, Rp / vw, cb.index(D),
+              [&](Value d, Value c) { return load(kp, {c, d}); }, qt,
+              /*accumulate=*/false, /*clampRows=*/true);
+          if (!rowStatsItem) {
+            packRows(arg(kV), batch, kvHead, j0, n, vp);
+            emitProduct(
+                dst, n, Rp / vw, cb.index(Dv),
+                [&](Value e, Value c) { return load(vp, {c, e}); }, doutT,
+                /*accumulate=*/false, /*clampRows=*/true);
+          }
+          // Key by key, lanes = rows, the rows' values in registers.
+          for (int64_t v = 0; v < Rp / vw; ++v) {
+            Value r0 = cb.index(v * vw);
+            RowValues row{cb.fmul(loadVec(rowLse, {r0}), splatF(-kLog2e)),
+                          loadVec(constant, {r0}),
+                          hasEntropy ? loadVec(dEnt, {r0}) : Value(),
+                          std::nullopt};
+            if (variant.hasDropout)
+              row.dropout = dropoutStream(batch, h, loadVec(position, {r0}));
+            KeyBounds<Value> lanes{loadVec(lo, {r0}), loadVec(hi, {r0}),
+                                   loadVec(sinkEnd, {r0})};
+            Value originV = variant.hasAlibi ? loadVec(origin, {r0}) : Value();
+            Value init = rowStatsItem ? loadVec(entropySum, {r0}) : zeroV;
+            scf::ForOp loop =
+                cb.forLoopCarrying(n, {init}, [&](Value c, ValueRange carried) {
+                  Value jV = splat(toI32(cb.add(j0, c)));
+                  Value visible = isKeyInBounds(cb, lanes, jV);
+                  Value dist;
+                  if (variant.hasAlibi)
+                    dist = math::AbsFOp::create(
+                        b, loc,
+                        arith::SIToFPOp::create(b, loc, vec(),
+                                                cb.sub(originV, jV)));
+                  PairScores scores =
+                      pairScores(head, row, loadVec(st, {c, r0}), dist,
+                                 /*needScore=*/hasEntropy || rowStatsItem);
+                  if (rowStatsItem) {
+                    Value ps =
+                        cb.select(visible, cb.fmul(scores.p, scores.s), zeroV);
+                    return SmallVector<Value>{cb.fadd(carried[0], ps)};
+                  }
+                  Value dS = pairGradients(head, row, scores,
+                                           loadVec(dst, {c, r0}), jV, visible)
+                                 .second;
+                  storeVec(dS, dst, {c, r0});
+                  return SmallVector<Value>{carried[0]};
+                });
+            if (rowStatsItem)
+              storeVec(loop.getResult(0), entropySum, {r0});
+          }
+          // dq[r] += sum_c dS^T[c, r] K[c].
+          if (!rowStatsItem)
+            emitProduct(
+                dqAcc, rows, Dp / vw, n,
+                [&](Value c, Value r) { return load(dst, {c, r}); }, kp,
+                /*accumulate=*/true, /*clampRows=*/true);
+        };
+        // The tile's key ranges (disjoint), in tiles of C keys from their
+        // starts: every visible key is in exactly one visited tile.
+        KeyRanges ranges =
+            computeKeyRanges(cb, m, row0, rows, queryLen, keyLen);
+        auto visitRange = [&](Value rangeLo, Value rangeHi) {
+          Value len = cb.maxSI(cb.sub(rangeHi, rangeLo), zero);
+          cb.forLoop(zero, len, C, [&](Value offset) {
+            Value j0 = cb.add(rangeLo, offset);
+            visitTile(j0, cb.minSI(cb.index(C), cb.sub(rangeHi, j0)));
           });
-          Value entropy = cb.fsub(row.lse, sum);
-          Value dEntropy = memref::LoadOp::create(b, loc, arg(kDentropy),
-                                                  ValueRange{batch, h, i});
-          return cb.fadd(row.rowConstant,
-                         cb.fmul(dEntropy, cb.fsub(entropy, row.lse)));
-        },
-        [&] { return zero; });
-    memref::StoreOp::create(b, loc, stat, arg(kRowStats),
-                            ValueRange{batch, h, i});
-  });
+        };
+        visitRange(zero, ranges.sinkHi);
+        visitRange(ranges.windowLo, ranges.windowHi);
+
+        cb.forLoop(zero, rows, 1, [&](Value r) {
+          Value i = cb.add(row0, r);
+          if (rowStatsItem) {
+            // H_i = lse'_i - sum_j P_ij s_ij, E_i = D_i + dH_i (H_i - lse'_i):
+            // 0 for rows without keys (their sums are 0 and lse' is -inf).
+            Value lse = loadLse(batch, h, i);
+            Value shifted = load(rowLse, {r});
+            Value entropyTerm = cb.fmul(
+                load(dEnt, {r}),
+                cb.fsub(cb.fsub(shifted, load(entropySum, {r})), shifted));
+            Value stat = cb.select(rowHasKeys(lse),
+                                   cb.fadd(load(constant, {r}), entropyTerm),
+                                   cb.f32(0.0f));
+            store(stat, arg(kRowStats), {batch, h, i});
+            return;
+          }
+          for (int64_t d0 = 0; d0 < Dp; d0 += vw)
+            storeOutput(loadVec(dqAcc, {r, cb.index(d0)}), arg(kDq), batch, h,
+                        i, d0);
+        });
+      },
+      writeZeros);
 }
 
 void BackwardEmitter::emit() {
@@ -513,9 +968,10 @@ void BackwardEmitter::emit() {
       isPhase(0), [&] { emitKeyItem(); },
       [&] {
         if (!hasEntropy)
-          return emitQueryItem();
+          return emitQueryItem(/*rowStatsItem=*/false);
         cb.ifThenElse(
-            isPhase(1), [&] { emitQueryItem(); }, [&] { emitRowStatsItem(); });
+            isPhase(1), [&] { emitQueryItem(/*rowStatsItem=*/false); },
+            [&] { emitQueryItem(/*rowStatsItem=*/true); });
       });
 }
 
@@ -525,8 +981,9 @@ struct MhaTileBackwardPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (rowsPerItem < 1 || keysPerItem < 1) {
-      module.emitError() << "mha-tile-backward: rows and cols must be >= 1";
+    if (rowsPerItem < 0 || keysPerItem < 0) {
+      module.emitError() << "mha-tile-backward: rows and cols must be >= 1 "
+                            "(0: the default)";
       return signalPassFailure();
     }
     SmallVector<func::FuncOp> funcs;
@@ -555,18 +1012,46 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
            << "head dims D = " << D << ", Dv = " << Dv
            << " are not supported by the CPU pipeline (at most "
            << kMaxCpuHeadDim << ")";
-  // The key items keep dk and dv of their tile on the stack.
-  int64_t keys = keysPerItem, rows = rowsPerItem;
-  int64_t scratch = 4 * keys * (D + Dv);
-  if (scratch > kMaxWorkItemScratchBytes)
+  // The work items keep their f32 tiles on the stack. Default tiles (the
+  // options at 0) are 64 rows and 64 keys, halved while they do not fit
+  // (large head dims); tiles given as options must fit.
+  if (vectorWidth < 4 || vectorWidth % 4 != 0)
     return attention.emitError()
-           << "backward key tiles of " << keys << " keys need " << scratch
+           << "mha-tile-backward: vector-width must be a multiple of 4, not "
+           << int64_t(vectorWidth);
+  bool automatic = int64_t(rowsPerItem) == 0 && int64_t(keysPerItem) == 0;
+  int64_t rows = rowsPerItem != 0 ? int64_t(rowsPerItem) : 64;
+  int64_t keys = keysPerItem != 0 ? int64_t(keysPerItem) : 64;
+  BackwardTiles tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv);
+  while (automatic && tiles.scratchBytes() > kMaxWorkItemScratchBytes &&
+         rows > 8) {
+    rows /= 2;
+    keys /= 2;
+    tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv);
+  }
+  if (tiles.scratchBytes() > kMaxWorkItemScratchBytes)
+    return attention.emitError()
+           << "backward tiles of " << rows << " rows and " << keys
+           << " keys need " << tiles.scratchBytes()
            << " bytes of scratch per work item, more than the "
-           << kMaxWorkItemScratchBytes << " allowed: use fewer cols";
+           << kMaxWorkItemScratchBytes << " allowed: use fewer rows or cols";
   if (!attention.getReturnLse())
     return attention.emitError() << "mha-tile-backward: the verifier admits "
                                  << "only forwards returning lse";
   bool hasEntropy = attention.getReturnEntropy();
+  // Whole-head key items (FlashAttention-2's one pass: dq summed in place
+  // by the item that owns the KV head, so no query item recomputes S and
+  // dP) where dq can hold the f32 sums and rows are read in place: f32 q,
+  // k and v, D and Dv multiples of 16 (every ISA copy chooses alike), and
+  // enough KV heads to spread over the threads.
+  auto isF32 = [](Value v) {
+    return cast<ShapedType>(v.getType()).getElementType().isF32();
+  };
+  bool wholeHeads = wholeHeadItems && isF32(attention.getQuery()) &&
+                    isF32(attention.getKey()) && isF32(attention.getValue()) &&
+                    D % 16 == 0 && Dv % 16 == 0 &&
+                    shape.numKvHeads >= kMinWholeHeadKvHeads;
+  int64_t gridKeys = wholeHeads ? kWholeHeadKeys : keys;
 
   Type outputType = attention.getOutput().getType();
   SmallVector<Parameter> params = {
@@ -604,13 +1089,19 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
   kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
   kernel->setAttr(
       kBackwardGridAttrName,
-      b.getDenseI64ArrayAttr(
-          {shape.numKvHeads, keys, /*index of k=*/kK, int64_t(hasEntropy)}));
+      b.getDenseI64ArrayAttr({shape.numKvHeads, gridKeys, /*index of k=*/kK,
+                              int64_t(hasEntropy)}));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  BackwardEmitter(b, module, name, attention, entry, rows, keys).emit();
+  BackwardEmitter(b, module, name, attention, entry, tiles, wholeHeads).emit();
   func::ReturnOp::create(b, attention.getLoc());
-  return success();
+  // The packing transposes become shuffles of the loaded rows now, as in
+  // convert-mha-to-vector, before a canonicalizer can fold them into
+  // element-by-element moves.
+  RewritePatternSet transposes(ctx);
+  vector::populateVectorTransposeLoweringPatterns(
+      transposes, vector::VectorTransposeLowering::Shuffle16x16);
+  return applyPatternsGreedily(kernel, std::move(transposes));
 }
 
 } // namespace

@@ -192,10 +192,18 @@ def MhaTileBackwardPass : Pass<"mha-tile-backward", "ModuleOp"> {
     `#mha.entry_point` and `mha.backward_grid = array<i64: Hkv, C, 1>`.
   }];
   let options = [
-    Option<"rowsPerItem", "rows", "int64_t", /*default=*/"64",
-           "Query rows per dq work item (and per visibility test of a key item)">,
-    Option<"keysPerItem", "cols", "int64_t", /*default=*/"64",
-           "Keys per dk/dv work item (at most what the scratch budget allows)">,
+    Option<"rowsPerItem", "rows", "int64_t", /*default=*/"0",
+           "Query rows per dq work item (and per query tile of a key item); "
+           "0: 64, fewer where the scratch budget needs it">,
+    Option<"keysPerItem", "cols", "int64_t", /*default=*/"0",
+           "Keys per dk/dv work item (and per key tile of a query item); "
+           "0: 64, fewer where the scratch budget needs it">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "f32 lanes per vector of the micro-kernels (16: AVX-512; a "
+           "multiple of 4)">,
+    Option<"wholeHeadItems", "whole-heads", "bool", /*default=*/"true",
+           "Key items own whole KV heads and sum dq in place where the "
+           "types allow (f32, D and Dv multiples of 16, at least 4 KV heads)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
