@@ -70,7 +70,8 @@ typedef struct mha_options {
    * docs/language.md 6.7. The backward must get the forward's values. */
   uint64_t dropout_seed;
   uint64_t dropout_offset;
-  /* CPU attention functions (mha.attention, forward): nonzero places query
+  /* CPU attention functions (mha.attention) and their backward: nonzero
+   * places query
    * row i at position query_start + i and key j at key_start + j of one
    * longer sequence (a chunk of it, as context parallelism computes),
    * instead of the default bottom-right alignment (query i at

@@ -4,6 +4,11 @@
 
 #include "mha/Codegen/KeyVisibility.h"
 
+#include "mha/Runtime/KernelAbi.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
 using namespace mlir;
 using namespace mlir::mha;
 
@@ -67,4 +72,29 @@ Value mlir::mha::sinkTileNeedsMask(CodegenBuilder &cb,
     return cb.boolean(false);
   Value last = cb.sub(j1, cb.index(1));
   return cb.gt(last, ranges.pFirst);
+}
+
+CallPositions mlir::mha::readCallPositions(CodegenBuilder &cb, Value callWords,
+                                           Value queryLen, Value keyLen) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  auto word = [&](int64_t i) -> Value {
+    return memref::LoadOp::create(b, loc, callWords, ValueRange{cb.index(i)});
+  };
+  Type i64 = b.getI64Type();
+  auto position = [&](int64_t lo, int64_t hi) {
+    Value low = arith::ExtUIOp::create(b, loc, i64, word(lo));
+    Value high = arith::ShLIOp::create(
+        b, loc, arith::ExtUIOp::create(b, loc, i64, word(hi)),
+        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(32)));
+    return cb.indexCast(b.getIndexType(),
+                        arith::OrIOp::create(b, loc, high, low));
+  };
+  Value used =
+      cb.cmpI(arith::CmpIPredicate::ne, word(MHA_POSITIONS_USED), cb.i32(0));
+  Value qs = position(MHA_POSITIONS_QUERY_LO, MHA_POSITIONS_QUERY_HI);
+  Value ks = position(MHA_POSITIONS_KEY_LO, MHA_POSITIONS_KEY_HI);
+  Value zero = cb.index(0);
+  return {cb.select(used, cb.sub(qs, ks), cb.sub(keyLen, queryLen)),
+          cb.select(used, qs, zero), cb.select(used, ks, zero)};
 }

@@ -593,7 +593,8 @@ int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,
     return MHA_OK;
   MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
               "%s: options->use_positions is set, but %s do not support "
-              "explicit positions yet (only CPU attention forwards do)",
+              "explicit positions yet (only CPU attention functions and "
+              "their backward do)",
               c->name, kind);
 }
 

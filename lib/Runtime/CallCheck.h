@@ -73,7 +73,8 @@ MHA_RT_HIDDEN int32_t mha_rt_check_call(
     const char *body_missing, mha_rt_checked_call *out);
 
 /// MHA_OK, or MHA_ERR_INVALID_ARGUMENT (with the message) when the call sets
-/// options->use_positions, which only the CPU attention forward honours;
+/// options->use_positions, which only CPU attention functions (and their
+/// backward) honour;
 /// `kind` names the function's kind ("layer functions").
 MHA_RT_HIDDEN int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,
                                               const char *kind);

@@ -67,8 +67,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   int32_t status =
       mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCPU,
                         work ? NULL : "no work function", &c);
-  if (status != MHA_OK ||
-      (status = mha_rt_refuse_positions(&c, "backward functions")) != MHA_OK)
+  if (status != MHA_OK)
     return status;
   const int64_t *words = mha_rt_tensor_sig(signature, c.num_tensors);
   int64_t kv_heads = words[MHA_SIG_BACKWARD_KV_HEADS];

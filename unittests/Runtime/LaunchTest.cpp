@@ -1328,18 +1328,6 @@ TEST(LaunchBackwardTest, RowItemsRunFirstOnTheirTemporary) {
   EXPECT_EQ(rowStatsSizes, (std::vector<int64_t>{0, 0, 0}));
 }
 
-TEST(LaunchBackwardTest, ExplicitPositionsAreRefused) {
-  mha_options opts{}; // struct_size 0: the fields up to key_start
-  opts.use_positions = 1;
-  EXPECT_EQ(launchBackward(1, 2, 3, &opts), MHA_ERR_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(mha_last_error())
-                .find("f_backward: options->use_positions is set, but "
-                      "backward functions do not support"),
-            std::string::npos)
-      << mha_last_error();
-  EXPECT_TRUE(backwardItems.empty());
-}
-
 TEST(LaunchBackwardTest, BadGradientIsNamed) {
   EXPECT_EQ(launchBackward(1, 2, 3, nullptr, 1), MHA_ERR_SHAPE);
   EXPECT_NE(std::string(mha_last_error())

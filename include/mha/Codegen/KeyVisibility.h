@@ -42,6 +42,17 @@ KeyRanges computeKeyRangesAt(CodegenBuilder &cb, const MaskParams<Value> &masks,
                              Value row0, Value rows, Value diagOffset,
                              Value keyLen);
 
+/// A call's positions (mha_options.use_positions, read from its call words,
+/// mha/Runtime/KernelAbi.h): row i's diagonal key is i + diagOffset (Lk - Lq
+/// by default, query_start - key_start with explicit positions), query row
+/// i and key j are at positions queryStart + i and keyStart + j (0 and 0 by
+/// default), and the sinks end at sink_tokens - keyStart in the call's keys.
+struct CallPositions {
+  Value diagOffset, queryStart, keyStart;
+};
+CallPositions readCallPositions(CodegenBuilder &cb, Value callWords,
+                                Value queryLen, Value keyLen);
+
 /// Whether a key tile [j0, j1) of the window range needs the per-key mask
 /// for some row of the block (the causal diagonal or a window edge crosses
 /// it); tiles that need none run the unmasked step.

@@ -10,8 +10,8 @@
 // CHECK:         %[[LSE:.+]] = memref.subview %arg4
 // The diagonal offset is Lk - Lq, or query_start - key_start when the call
 // gives explicit positions (mha_options.use_positions, word 3).
-// CHECK:         %[[DEFAULT_OFFSET:.+]] = arith.subi %{{.+}}, %{{.+}} : index
 // CHECK:         %[[USED:.+]] = arith.cmpi ne
+// CHECK:         %[[DEFAULT_OFFSET:.+]] = arith.subi %dim{{.*}}, %dim{{.*}} : index
 // CHECK:         %[[DIAG_OFFSET:.+]] = arith.select %[[USED]], %{{.+}}, %[[DEFAULT_OFFSET]] : index
 // CHECK:         %[[DIAG0:.+]] = arith.addi %{{.+}}, %[[DIAG_OFFSET]] : index
 // CHECK:         mha.online_softmax_step {{.*}} scale(%{{.+}}, %[[SLOPE]]) at(%[[DIAG0]], %{{.+}})

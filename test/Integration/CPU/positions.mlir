@@ -4,7 +4,7 @@
 // does. Masks, windows, sinks (the sequence's first keys, maybe in another
 // chunk), ALiBi and dropout's counters follow the positions: chunks after,
 // before and overlapping the keys, f32/f16/bf16, against the float64
-// reference given the same positions.
+// reference given the same positions; the backward too.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s --target=cpu -o %t/libpositions.so
 // PASS: PASS fn=
@@ -58,4 +58,32 @@ func.func @causal_bf16(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x1x?x32xbf16>,
        : tensor<?x4x?x32xbf16>, tensor<?x1x?x32xbf16>, tensor<?x1x?x32xbf16>
        -> tensor<?x4x?x32xbf16>
   return %o : tensor<?x4x?x32xbf16>
+}
+
+// The backward takes the forward's positions: the split items (D = 24) with
+// every mask, dropout and the entropy gradient, and the whole-head items
+// (f32, D = 32, 4 KV heads).
+// RUN: mha-check %t/libpositions.so --fn train --backward --lse --entropy --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 24 --Dv 40 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0,0.3,0,0.3 --dropout-seed 77 --positions 100,60 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libpositions.so --fn train --backward --lse --entropy --dtype f32 --B 1 --Hq 4 --Hkv 2 --Lq 70 --Lk 90 --D 24 --Dv 40 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0,0.3,0,0.3 --positions 300,250 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libpositions.so --fn whole --backward --lse --dtype f32 --B 1 --Hq 4 --Hkv 4 --Lq 100 --Lk 130 --D 32 --Dv 32 --causal --window-left 20 --sinks 3 --positions 500,420 --threads 2 --thread-sweep 3 | FileCheck %s --check-prefix=PASS
+func.func @train(%q: tensor<?x4x?x24xf32>, %k: tensor<?x2x?x24xf32>,
+                 %v: tensor<?x2x?x40xf32>)
+    -> (tensor<?x4x?x40xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>)
+    attributes {mha.backward} {
+  %o, %lse, %h = mha.attention %q, %k, %v {return_lse, return_entropy, causal,
+      window_left = array<i64: 5, -1, 9, -1>, sink_tokens = 2, softcap = 20.0 : f32,
+      alibi_slopes = array<f32: 0.5, 0.25, 0.125, 0.0625>,
+      dropout = array<f32: 0.0, 0.3, 0.0, 0.3>}
+       : tensor<?x4x?x24xf32>, tensor<?x2x?x24xf32>, tensor<?x2x?x40xf32>
+       -> tensor<?x4x?x40xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+  return %o, %lse, %h : tensor<?x4x?x40xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+}
+func.func @whole(%q: tensor<?x4x?x32xf32>, %k: tensor<?x4x?x32xf32>,
+                 %v: tensor<?x4x?x32xf32>)
+    -> (tensor<?x4x?x32xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %k, %v {return_lse, causal,
+      window_left = array<i64: 20>, sink_tokens = 3}
+       : tensor<?x4x?x32xf32>, tensor<?x4x?x32xf32>, tensor<?x4x?x32xf32>
+       -> tensor<?x4x?x32xf32>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x32xf32>, tensor<?x4x?xf32>
 }

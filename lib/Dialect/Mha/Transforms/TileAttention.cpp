@@ -391,33 +391,20 @@ Value WorkItemEmitter::callWord(int64_t i) {
 }
 
 void WorkItemEmitter::emitPositions() {
-  diagOffset = cb.sub(keyLen, queryLen);
-  sinks = head.sinks;
-  keyStart = cb.index(0);
-  queryStart = cb.index(0);
-  if (!item.dropoutRng)
-    return; // A layer without dropout: default positions.
-  Type i64 = b.getI64Type();
-  auto position = [&](int64_t lo, int64_t hi) {
-    Value low = arith::ExtUIOp::create(b, loc, i64, callWord(lo));
-    Value high = arith::ExtUIOp::create(b, loc, i64, callWord(hi));
-    high = arith::ShLIOp::create(
-        b, loc, high,
-        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(32)));
-    return cb.indexCast(b.getIndexType(),
-                        arith::OrIOp::create(b, loc, high, low));
-  };
-  Value used = cb.cmpI(arith::CmpIPredicate::ne, callWord(MHA_POSITIONS_USED),
-                       cb.i32(0));
-  Value qs = position(MHA_POSITIONS_QUERY_LO, MHA_POSITIONS_QUERY_HI);
-  Value ks = position(MHA_POSITIONS_KEY_LO, MHA_POSITIONS_KEY_HI);
-  // Query i at qs + i, key j at ks + j: row i's diagonal key is
-  // qs - ks + i, and the sinks (the sequence's first keys) end at
-  // sink_tokens - ks in this call's keys.
-  diagOffset = cb.select(used, cb.sub(qs, ks), diagOffset);
-  sinks = cb.select(used, cb.sub(sinks, ks), sinks);
-  queryStart = cb.select(used, qs, queryStart);
-  keyStart = cb.select(used, ks, keyStart);
+  if (!item.dropoutRng) { // A layer without dropout: default positions.
+    diagOffset = cb.sub(keyLen, queryLen);
+    sinks = head.sinks;
+    keyStart = queryStart = cb.index(0);
+    return;
+  }
+  CallPositions positions =
+      readCallPositions(cb, item.dropoutRng, queryLen, keyLen);
+  diagOffset = positions.diagOffset;
+  queryStart = positions.queryStart;
+  keyStart = positions.keyStart;
+  // The sinks are the sequence's first keys: they end at sink_tokens -
+  // key_start in this call's keys.
+  sinks = cb.sub(head.sinks, keyStart);
 }
 
 void WorkItemEmitter::emitDropoutWords() {

@@ -316,8 +316,12 @@ private:
                                         const PairScores &ps, Value dv,
                                         Value keysI32, Value visible);
 
-  MaskParams<Value> masks(const HeadParams &head) const {
-    return head.masks(variant);
+  /// The head's masks; the sinks end at sink_tokens - key_start in the
+  /// call's keys (explicit positions).
+  MaskParams<Value> masks(const HeadParams &head) {
+    MaskParams<Value> m = head.masks(variant);
+    m.sinkTokens = cb.sub(m.sinkTokens, positions.keyStart);
+    return m;
   }
 
   /// Register-blocked C[rows, vectors] (+)= sum_k lhs[row, k] rhs[k, vec]
@@ -367,6 +371,7 @@ private:
   bool wholeHeads; // key items own whole KV heads and write dq too
   Type f32, i32;
   Value queryLen, keyLen;
+  CallPositions positions; // the call's (mha_options.use_positions)
 };
 
 Value BackwardEmitter::laneIndices(int64_t j) {
@@ -466,7 +471,7 @@ BackwardEmitter::loadRowScalars(const HeadParams &head, Value batch, Value h,
   RowScalars row;
   // The forward's scores leave each row's largest ALiBi bias out and its
   // lse adds it back (HeadParams.h): s - lse is the same without it.
-  Value diag = cb.add(i, cb.sub(keyLen, queryLen));
+  Value diag = cb.add(i, positions.diagOffset);
   Value shifted = alibiShiftsRows(variant)
                       ? cb.fsub(lse, alibiRowBias(cb, head.alibiSlope, diag))
                       : lse;
@@ -623,10 +628,11 @@ void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
                   scalars.dEntropy ? splat(scalars.dEntropy) : Value(),
                   std::nullopt};
     if (variant.hasDropout)
-      row.dropout = dropoutStream(batch, h, toI32(i));
+      row.dropout =
+          dropoutStream(batch, h, toI32(cb.add(positions.queryStart, i)));
     // The row's bounds relative to the tile, clamped to [-1, Cp], as i32
     // lanes; a row without keys sees none.
-    Value diag = cb.add(i, cb.sub(keyLen, queryLen));
+    Value diag = cb.add(i, positions.diagOffset);
     KeyBounds<Value> bounds = getKeyBounds(cb, m, diag);
     auto rel = [&](Value bound) {
       Value x = cb.sub(bound, j0);
@@ -641,7 +647,8 @@ void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
       origin = splat(arith::SIToFPOp::create(
           b, loc, f32,
           toI32(cb.sub(alibiOrigin(cb, diag, variant.causal), j0))));
-    Value keyBase = splat(toI32(j0));
+    // Dropout's counters take the keys' positions.
+    Value keyBase = splat(toI32(cb.add(positions.keyStart, j0)));
     for (int64_t j = 0; j < Cp / vw; ++j) {
       Value c = cb.index(j * vw);
       Value cI = laneIndices(j);
@@ -712,7 +719,7 @@ void BackwardEmitter::emitKeyTile(Value j0, Value n, const KeyScratch &sc) {
         // The query tile's key ranges, as the forward computes them: a
         // tile whose ranges miss [j0, j1) has no row that sees a key here.
         KeyRanges ranges =
-            computeKeyRanges(cb, m, row0, rows, queryLen, keyLen);
+            computeKeyRangesAt(cb, m, row0, rows, positions.diagOffset, keyLen);
         Value seesSinks = cb.lt(j0, cb.minSI(ranges.sinkHi, j1));
         Value seesWindow =
             cb.lt(cb.maxSI(ranges.windowLo, j0), cb.minSI(ranges.windowHi, j1));
@@ -829,7 +836,7 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
           Value i = cb.add(row0, cb.minSI(r, last));
           Value lse = loadLse(batch, h, i);
           Value valid = cb.andI(cb.lt(r, rows), rowHasKeys(lse));
-          Value diag = cb.add(i, cb.sub(keyLen, queryLen));
+          Value diag = cb.add(i, positions.diagOffset);
           Value shifted =
               alibiShiftsRows(variant)
                   ? cb.fsub(lse, alibiRowBias(cb, head.alibiSlope, diag))
@@ -851,7 +858,7 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
           store(cb.select(valid, clamp(bounds.hi), none), hi, {r});
           store(cb.select(valid, clamp(bounds.sinkEnd), none), sinkEnd, {r});
           store(toI32(alibiOrigin(cb, diag, variant.causal)), origin, {r});
-          store(toI32(i), position, {r});
+          store(toI32(cb.add(positions.queryStart, i)), position, {r});
           if (rowStatsItem)
             store(cb.f32(0.0f), entropySum, {r});
           else
@@ -904,9 +911,11 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
                         cb.select(visible, cb.fmul(scores.p, scores.s), zeroV);
                     return SmallVector<Value>{cb.fadd(carried[0], ps)};
                   }
-                  Value dS = pairGradients(head, row, scores,
-                                           loadVec(dst, {c, r0}), jV, visible)
-                                 .second;
+                  Value keyPos = cb.add(jV, splat(toI32(positions.keyStart)));
+                  Value dS =
+                      pairGradients(head, row, scores, loadVec(dst, {c, r0}),
+                                    keyPos, visible)
+                          .second;
                   storeVec(dS, dst, {c, r0});
                   return SmallVector<Value>{carried[0]};
                 });
@@ -923,7 +932,7 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
         // The tile's key ranges (disjoint), in tiles of C keys from their
         // starts: every visible key is in exactly one visited tile.
         KeyRanges ranges =
-            computeKeyRanges(cb, m, row0, rows, queryLen, keyLen);
+            computeKeyRangesAt(cb, m, row0, rows, positions.diagOffset, keyLen);
         auto visitRange = [&](Value rangeLo, Value rangeHi) {
           Value len = cb.maxSI(cb.sub(rangeHi, rangeLo), zero);
           cb.forLoop(zero, len, C, [&](Value offset) {
@@ -961,6 +970,7 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
 void BackwardEmitter::emit() {
   queryLen = memref::DimOp::create(b, loc, arg(kQ), 2);
   keyLen = memref::DimOp::create(b, loc, arg(kK), 2);
+  positions = readCallPositions(cb, arg(kDropoutRng), queryLen, keyLen);
   auto isPhase = [&](int64_t p) {
     return cb.cmpI(arith::CmpIPredicate::eq, arg(kPhase), cb.index(p));
   };
