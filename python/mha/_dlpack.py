@@ -35,7 +35,9 @@ class MhaOptions(ctypes.Structure):
                 ("cuda_stream", ctypes.c_void_p),
                 ("head_mask", ctypes.POINTER(ctypes.c_uint8)),
                 ("deterministic", ctypes.c_int32),
-                ("dropout_seed", ctypes.c_uint64), ("dropout_offset", ctypes.c_uint64)]
+                ("dropout_seed", ctypes.c_uint64), ("dropout_offset", ctypes.c_uint64),
+                ("use_positions", ctypes.c_int32), ("query_start", ctypes.c_int64),
+                ("key_start", ctypes.c_int64)]
 
 
 # enum mha_status: values are stable.

@@ -102,10 +102,14 @@ class Function:
     """An exported function of a Library: call it with the function's
     arguments (DLPack-capable arrays); returns its results."""
 
-    def __init__(self, library, name, params):
+    def __init__(self, library, name, params, attention=None):
         self.library = library
         self.name = name
         self.params = [Param(p) for p in params]
+        # The function's mha.attention ops with their mask attributes, per
+        # query head (the manifest's "attention" list; None when the tool
+        # that wrote the manifest predates it, [] for functions without one).
+        self.attention = attention
         self.inputs = [p for p in self.params if p.input]
         self.outputs = [p for p in self.params if not p.input]
         self._native = library._native.function(name, len(self.params))
@@ -208,7 +212,7 @@ class Function:
         return mask
 
     def __call__(self, *arrays, num_threads=0, head_mask=None, deterministic=False,
-                 cuda_stream=0, dropout_seed=0, dropout_offset=0):
+                 cuda_stream=0, dropout_seed=0, dropout_offset=0, positions=None):
         if len(arrays) != self._n_in:
             raise TypeError(f"{self.name}() takes {self._n_in} arrays "
                             f"({', '.join(p.name for p in self.inputs)}), "
@@ -286,7 +290,7 @@ class Function:
                     tensors.append(r)
                     results.append(r)
         status = self._native(tensors, num_threads, mask, 1 if deterministic else 0,
-                              cuda_stream, bf16, dropout_seed, dropout_offset)
+                              cuda_stream, bf16, dropout_seed, dropout_offset, positions)
         if status:
             raise Error(status, self.library._native.last_error(), self.name)
         if kind == _OTHER:
@@ -322,7 +326,7 @@ class Library:
         self.target = manifest.get("target", "cpu")
         self.functions = {}
         for entry in manifest["functions"]:
-            f = Function(self, entry["name"], entry["params"])
+            f = Function(self, entry["name"], entry["params"], entry.get("attention"))
             self.functions[f.name] = f
 
     def __getattr__(self, name):

@@ -21,6 +21,10 @@ through a second op `NAME_backward` that calls the library's
 mha.Error: the C backward takes none. Inputs whose last dimension is not
 contiguous are copied (the C functions need stride 1 there); any other
 strides pass as they are.
+
+Context parallelism (mha/_ring.py): `ring_attention(q, k, v, fn=lib.NAME,
+group=None)` over torch.distributed, `ring_shard(x, group)` and
+`ring_unshard(x, group)` (the balanced layout), `merge_states`.
 """
 import hashlib
 
@@ -28,6 +32,8 @@ import torch
 
 from . import _runtime
 from ._errors import Error
+# Context parallelism (mha/_ring.py): ring attention over torch.distributed.
+from ._ring import head_sees, merge_states, ring_attention, ring_shard, ring_unshard  # noqa: F401
 
 # The results autograd differentiates (through <name>_backward) and the
 # roles of the backward's parameters it knows how to fill.

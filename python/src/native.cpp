@@ -130,20 +130,42 @@ struct Function {
   /// then results); `bf16_mask` has bit i set where array i holds bf16
   /// values in uint16 storage (NumPy without a bfloat16 dtype). Returns the
   /// raw mha_status; the caller reads mha_last_error() on failure.
+  /// `positions` is None (the bottom-right alignment) or a pair
+  /// (query_start, key_start): mha_options.use_positions and the two
+  /// starts (docs/language.md 7.4).
   int call(nb::handle arrays, int num_threads, nb::handle head_mask,
            int deterministic, uintptr_t cuda_stream, uint64_t bf16_mask,
-           uint64_t dropout_seed, uint64_t dropout_offset) const {
+           uint64_t dropout_seed, uint64_t dropout_offset,
+           nb::handle positions) const {
+    Positions pos;
+    if (!positions.is_none()) {
+      nb::sequence seq;
+      if (!nb::try_cast(positions, seq) || nb::len(seq) != 2)
+        throw nb::type_error(
+            (name + ": positions must be a pair (query_start, key_start)")
+                .c_str());
+      pos.use = true;
+      if (!nb::try_cast(seq[0], pos.queryStart) ||
+          !nb::try_cast(seq[1], pos.keyStart))
+        throw nb::type_error(
+            (name + ": positions must hold two integers").c_str());
+    }
     return run(arrays, num_threads, head_mask, deterministic, cuda_stream,
-               bf16_mask, dropout_seed, dropout_offset, 1, nullptr);
+               bf16_mask, dropout_seed, dropout_offset, pos, 1, nullptr);
   }
+
+  struct Positions {
+    bool use = false;
+    int64_t queryStart = 0, keyStart = 0;
+  };
 
   /// The mean time in nanoseconds of `iterations` calls with the tensors
   /// built once (the kernel alone, for the overhead benchmark); raises
   /// RuntimeError on an error status.
   double time(nb::handle arrays, int num_threads, int iterations) const {
     double ns = 0;
-    int status =
-        run(arrays, num_threads, nb::none(), 0, 0, 0, 0, 0, iterations, &ns);
+    int status = run(arrays, num_threads, nb::none(), 0, 0, 0, 0, 0,
+                     Positions(), iterations, &ns);
     if (status)
       throw std::runtime_error(name + ": status " + std::to_string(status));
     return ns;
@@ -151,8 +173,8 @@ struct Function {
 
   int run(nb::handle arrays, int num_threads, nb::handle head_mask,
           int deterministic, uintptr_t cuda_stream, uint64_t bf16_mask,
-          uint64_t dropout_seed, uint64_t dropout_offset, int iterations,
-          double *meanNs) const {
+          uint64_t dropout_seed, uint64_t dropout_offset,
+          const Positions &positions, int iterations, double *meanNs) const {
     nb::sequence seq = nb::borrow<nb::sequence>(arrays);
     size_t n = nb::len(seq);
     if (n != static_cast<size_t>(tensors))
@@ -205,7 +227,14 @@ struct Function {
 #if defined(MHA_OPTIONS_INIT)
     opts.dropout_seed = dropout_seed;
     opts.dropout_offset = dropout_offset;
+    opts.use_positions = positions.use ? 1 : 0;
+    opts.query_start = positions.queryStart;
+    opts.key_start = positions.keyStart;
 #else
+    if (positions.use)
+      throw std::invalid_argument(
+          "positions: this build of mha._native was compiled against a "
+          "runtime header without them");
     if (dropout_seed || dropout_offset)
       throw std::invalid_argument(
           "dropout_seed/dropout_offset: this build of mha._native was "
@@ -254,6 +283,9 @@ NB_MODULE(_native, m) {
   MHA_FIELD(struct_size);
   MHA_FIELD(dropout_seed);
   MHA_FIELD(dropout_offset);
+  MHA_FIELD(use_positions);
+  MHA_FIELD(query_start);
+  MHA_FIELD(key_start);
 #endif
   MHA_FIELD(num_threads);
   MHA_FIELD(cuda_stream);
@@ -297,7 +329,7 @@ NB_MODULE(_native, m) {
            nb::arg("num_threads") = 0, nb::arg("head_mask") = nb::none(),
            nb::arg("deterministic") = 0, nb::arg("cuda_stream") = 0,
            nb::arg("bf16_mask") = 0, nb::arg("dropout_seed") = 0,
-           nb::arg("dropout_offset") = 0)
+           nb::arg("dropout_offset") = 0, nb::arg("positions") = nb::none())
       .def("time", &Function::time, nb::arg("arrays"),
            nb::arg("num_threads") = 0, nb::arg("iterations") = 1000);
 }

@@ -14,6 +14,7 @@
 
 #include "mha/Codegen/EntryPoint.h"
 #include "mha/Conversion/MhaToNVVM/MhaToNVVM.h"
+#include "mha/Dialect/Mha/IR/AttentionVariant.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/InitAllDialects.h"
 #include "mha/Pipelines/Pipelines.h"
@@ -629,11 +630,101 @@ static ArrayRef<StringRef> getDimNames(mha::TensorRole role) {
   }
 }
 
+/// The mask attributes of one `mha.attention` of a spec function, per
+/// query head (what a caller that splits the sequence, such as the Python
+/// package's ring attention, needs to know which key chunks a query chunk
+/// can see).
+struct AttentionMasks {
+  int64_t queryHeads = 0, kvHeads = 0;
+  bool causal = false, alibi = false, returnLse = false;
+  int64_t sinkTokens = 0;
+  SmallVector<int64_t> windowLeft, windowRight;
+  SmallVector<bool> headAlive;
+  SmallVector<float> dropout; // empty without the attribute
+};
+
+/// Each spec function's attentions, in program order, by function name;
+/// collected before the pipelines rewrite the module.
+static llvm::StringMap<std::vector<AttentionMasks>> specAttentions;
+
+static void collectAttentions(ModuleOp module) {
+  for (auto f : module.getOps<func::FuncOp>()) {
+    if (!f.isPublic() || f.isDeclaration())
+      continue;
+    std::vector<AttentionMasks> &list = specAttentions[f.getSymName()];
+    f.walk([&](mha::AttentionOp op) {
+      auto q = dyn_cast<RankedTensorType>(op.getQuery().getType());
+      auto k = dyn_cast<RankedTensorType>(op.getKey().getType());
+      if (!q || !k || q.getRank() != 4 || k.getRank() < 2 ||
+          q.isDynamicDim(1) || k.isDynamicDim(1))
+        return;
+      auto v = mha::AttentionVariant::get(op, q.getDimSize(1), k.getDimSize(1),
+                                          q.getDimSize(3));
+      AttentionMasks m;
+      m.queryHeads = v.numQueryHeads;
+      m.kvHeads = v.numKvHeads;
+      m.causal = v.causal;
+      m.alibi = v.hasAlibi;
+      m.returnLse = op.getReturnLse();
+      m.sinkTokens = v.sinkTokens;
+      m.windowLeft.assign(v.getWindowLefts().begin(), v.getWindowLefts().end());
+      m.windowRight.assign(v.getWindowRights().begin(),
+                           v.getWindowRights().end());
+      m.headAlive.assign(v.getHeadAlive().begin(), v.getHeadAlive().end());
+      if (v.hasDropout)
+        m.dropout.assign(v.getDropoutRates().begin(),
+                         v.getDropoutRates().end());
+      list.push_back(std::move(m));
+    });
+  }
+}
+
+/// "attention": [{"num_heads": Hq, "num_kv_heads": Hkv, "causal": ...,
+/// "window_left": [Hq values, -1 = unbounded], "window_right": [...],
+/// "sink_tokens": n, "head_mask": [Hq bools], "alibi": bool, "dropout":
+/// [Hq rates] or null, "return_lse": bool}, ...]: the function's
+/// mha.attention ops with every per-head array expanded to Hq values.
+static void writeAttentions(llvm::json::OStream &json,
+                            ArrayRef<AttentionMasks> list) {
+  json.attributeArray("attention", [&] {
+    for (const AttentionMasks &m : list)
+      json.object([&] {
+        json.attribute("num_heads", m.queryHeads);
+        json.attribute("num_kv_heads", m.kvHeads);
+        json.attribute("causal", m.causal);
+        json.attributeArray("window_left", [&] {
+          for (int64_t w : m.windowLeft)
+            json.value(w);
+        });
+        json.attributeArray("window_right", [&] {
+          for (int64_t w : m.windowRight)
+            json.value(w);
+        });
+        json.attribute("sink_tokens", m.sinkTokens);
+        json.attributeArray("head_mask", [&] {
+          for (bool a : m.headAlive)
+            json.value(a);
+        });
+        json.attribute("alibi", m.alibi);
+        if (m.dropout.empty())
+          json.attribute("dropout", nullptr);
+        else
+          json.attributeArray("dropout", [&] {
+            for (float p : m.dropout)
+              json.value(static_cast<double>(p));
+          });
+        json.attribute("return_lse", m.returnLse);
+      });
+  });
+}
+
 /// --manifest: every exported function with its C parameters, in order:
 /// {"version": 1, "target": ..., "functions": [{"name": ..., "params":
 /// [{"name": "q", "role": "query", "input": true, "dtype": "f32",
-/// "shape": ["B", 8, "Lq", 64]}, ...]}]}. A dynamic size is the name the
-/// header uses for it ("?" where it has none, e.g. weights).
+/// "shape": ["B", 8, "Lq", 64]}, ...], "attention": [...]}]}. A dynamic
+/// size is the name the header uses for it ("?" where it has none, e.g.
+/// weights). Functions of the spec (not the backward functions) also list
+/// their mha.attention ops' masks (writeAttentions).
 static int writeManifest(ModuleOp primary) {
   if (manifestFile.empty())
     return 0;
@@ -680,6 +771,9 @@ static int writeManifest(ModuleOp primary) {
               });
             }
           });
+          auto it = specAttentions.find(entry.getName());
+          if (it != specAttentions.end())
+            writeAttentions(json, it->second);
         });
       }
     });
@@ -713,6 +807,8 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module;
   if (int rc = parseSpec(context, sourceMgr, module))
     return rc;
+  if (!manifestFile.empty())
+    collectAttentions(*module);
 
   Build build;
   bool gpu = target == "nvptx";

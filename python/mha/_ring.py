@@ -1,0 +1,470 @@
+"""Context-parallel (ring) attention over torch.distributed.
+
+    o, lse = mha.torch.ring_attention(q, k, v, fn=lib.attn, group=None)
+
+Each rank of `group` passes its own rows of one sequence (dim 2 of
+[B, H, L, D] q, k, v) in the layout ring_shard makes: with W ranks the
+sequence is cut into 2W equal chunks and rank r holds chunks r and 2W-1-r
+(causal load balancing, as PyTorch's context parallelism does;
+`balanced=False` is the plain layout, rank r holding the r-th of W equal
+pieces). K/V blocks travel around the ring (rank r sends to r+1 and
+receives from r-1; the next transfer is in flight while the current block
+is computed), and every (query chunk, key chunk) pair is one call of the
+compiled function with explicit positions (mha_options.use_positions,
+query_start, key_start: docs/language.md 7.4), so causal masks, per-head
+windows, sinks, ALiBi and dropout follow the chunks' global positions. The
+partial results (o, lse) of a query chunk merge by log-sum-exp in f32
+(merge_states, SPEC.md "Merging partial results").
+
+A pair whose key chunk no head can see from any query row of the chunk is
+not computed (the rule reads the function's causal, window_left,
+window_right, sink_tokens and head_mask from the manifest that mha-compile
+--manifest writes: `Function.attention`), and the ring stops after the last
+step at which some rank still has a pair to compute (windowed specs without
+sinks send fewer blocks).
+
+The backward (specs with mha.backward) is FlashAttention's ring backward:
+the K/V blocks travel around the ring again, each pair calls
+<name>_backward with the rows' final (merged) o and lse, dq is summed
+locally and the dk/dv of each block (f32) travel with it and go back to the
+block's owner at the end.
+"""
+import torch
+import torch.distributed as dist
+
+from . import _runtime
+from ._errors import Error
+
+_NEG_INF = float("-inf")
+
+
+# ----------------------------------------------------------------------------
+# Layout
+# ----------------------------------------------------------------------------
+def _world(group):
+    if not dist.is_available() or not dist.is_initialized():
+        raise RuntimeError("mha.torch ring functions need torch.distributed to be "
+                           "initialised (torch.distributed.init_process_group)")
+    return dist.get_world_size(group), dist.get_rank(group)
+
+
+def _pieces(rank, world, local_len, balanced):
+    """The pieces of rank `rank`'s rows: (offset in its local rows, length,
+    global position of the first)."""
+    if balanced:
+        c = local_len // 2
+        return [(0, c, rank * c), (c, c, (2 * world - 1 - rank) * c)]
+    return [(0, local_len, rank * local_len)]
+
+
+def ring_shard(x, group=None, dim=2, balanced=True):
+    """This rank's rows of a whole sequence `x` (its dim `dim`: 2 for
+    [B, H, L, D] q/k/v/o and [B, H, L] lse): chunks r and 2W-1-r of 2W equal
+    chunks, concatenated (balanced=False: the r-th of W equal pieces).
+    Differentiable (narrow and cat)."""
+    world, rank = _world(group)
+    length = x.shape[dim]
+    parts = 2 * world if balanced else world
+    if length % parts:
+        raise ValueError(f"ring_shard: the sequence length {length} is not a multiple of "
+                         f"{parts} ({'2 x ' if balanced else ''}{world} ranks)")
+    local = length // world
+    return torch.cat([x.narrow(dim, start, n)
+                      for _, n, start in _pieces(rank, world, local, balanced)], dim)
+
+
+def ring_unshard(x, group=None, dim=2, balanced=True):
+    """The whole sequence from every rank's rows `x` (the inverse of
+    ring_shard; every rank gets it). Every rank must pass the same shape.
+    Not differentiable (an all_gather)."""
+    world, rank = _world(group)
+    x = x.detach().contiguous()
+    _check_same(group, x, [x.dim(), dim] + list(x.shape), "ring_unshard")
+    gathered = [torch.empty_like(x) for _ in range(world)]
+    dist.all_gather(gathered, x, group=group)
+    local = x.shape[dim]
+    if balanced and local % 2:
+        raise ValueError(f"ring_unshard: {local} rows per rank is odd, but the balanced "
+                         "layout holds two equal chunks per rank")
+    chunks = {}
+    for r, part in enumerate(gathered):
+        for off, n, start in _pieces(r, world, local, balanced):
+            chunks[start] = part.narrow(dim, off, n)
+    return torch.cat([chunks[s] for s in sorted(chunks)], dim)
+
+
+def _check_same(group, like, values, what):
+    """Raises ValueError on every rank when the ranks' `values` (ints)
+    differ (an all_gather of a small tensor on `like`'s device)."""
+    mine = torch.tensor(values, dtype=torch.int64, device=like.device)
+    world = dist.get_world_size(group)
+    every = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(every, mine, group=group)
+    rows = [t.tolist() for t in every]
+    if any(r != rows[0] for r in rows):
+        raise ValueError(f"{what}: the ranks' tensors differ: {rows} (each rank must pass "
+                         "tensors of the same shapes, element type and layout)")
+
+
+# ----------------------------------------------------------------------------
+# Merging partial results
+# ----------------------------------------------------------------------------
+def merge_states(o_a, lse_a, o_b, lse_b):
+    """(o, lse) of attention over the union of two disjoint key sets from
+    the partial results over each (SPEC.md "Merging partial results"), in
+    f32: lse = log(exp(lse_a) + exp(lse_b)), o = exp(lse_a - lse) o_a +
+    exp(lse_b - lse) o_b; a side with lse = -inf contributes nothing, both
+    -inf give o = 0 and lse = -inf. o: [..., L, Dv], lse: [..., L]."""
+    lse_a, lse_b = lse_a.float(), lse_b.float()
+    lse = torch.logaddexp(lse_a, lse_b)
+    # Both -inf: weights exp(-inf - 0) = 0, so o = 0 and lse stays -inf.
+    safe = torch.where(lse == _NEG_INF, torch.zeros_like(lse), lse)
+    wa = torch.exp(lse_a - safe).unsqueeze(-1)
+    wb = torch.exp(lse_b - safe).unsqueeze(-1)
+    return wa * o_a.float() + wb * o_b.float(), lse
+
+
+def _merge_into(acc, o, lse):
+    """acc = [o f32, lse f32] merged with a partial result, in place."""
+    o_m, lse_m = merge_states(acc[0], acc[1], o, lse)
+    acc[0].copy_(o_m)
+    acc[1].copy_(lse_m)
+
+
+# ----------------------------------------------------------------------------
+# Which pairs are computed
+# ----------------------------------------------------------------------------
+def head_sees(qs, lq, ks, lk, causal, window_left, window_right, sink_tokens):
+    """Does one head see any key at positions [ks, ks + lk) from any query at
+    positions [qs, qs + lq)? The rule of mha.semantics.key_visible with
+    positions (docs/language.md 6.1, 7.4): over the rectangle, j - i takes
+    every value in [ks - (qs + lq - 1), ks + lk - 1 - qs]; the window keeps
+    the offsets in [-window_left, window_right] (unbounded for -1), causal
+    caps them at 0; with a window, sinks (keys below sink_tokens) are
+    visible to every query (causal: to queries at or after them)."""
+    if lq <= 0 or lk <= 0:
+        return False
+    last_q = qs + lq - 1
+    dmin, dmax = ks - last_q, ks + lk - 1 - qs
+    lo = -window_left if window_left >= 0 else dmin
+    hi = window_right if window_right >= 0 else dmax
+    if causal:
+        hi = min(hi, 0)
+    if max(dmin, lo) <= min(dmax, hi):
+        return True
+    windowed = window_left >= 0 or window_right >= 0
+    return windowed and sink_tokens > ks and (not causal or ks <= last_q)
+
+
+class _Masks:
+    """The per-head mask parameters of the function (from the manifest)."""
+
+    def __init__(self, entry, runtime_head_mask):
+        self.known = entry is not None
+        if not self.known:
+            self.alive = (None if runtime_head_mask is None
+                          else [bool(m) for m in runtime_head_mask])
+            return
+        hq = entry["num_heads"]
+        alive = list(entry["head_mask"])
+        if runtime_head_mask is not None:
+            alive = [a and bool(m) for a, m in zip(alive, runtime_head_mask)]
+        self.causal = bool(entry["causal"])
+        self.sink = int(entry["sink_tokens"])
+        # Distinct windows of the live heads: the rule runs once per window.
+        self.windows = sorted({(entry["window_left"][h], entry["window_right"][h])
+                               for h in range(hq) if alive[h]})
+        self.alive = alive
+
+    def sees(self, qs, lq, ks, lk):
+        if not self.known:
+            return lq > 0 and lk > 0
+        return any(head_sees(qs, lq, ks, lk, self.causal, wl, wr, self.sink)
+                   for wl, wr in self.windows)
+
+
+class _Plan:
+    """Who computes what: at ring step t rank r holds the K/V block of rank
+    (r - t) mod W; `pairs[t]` are this rank's (q piece, k piece) index pairs
+    to compute at step t; the ring runs steps 0 .. last (the last step at
+    which any rank computes something), the same on every rank."""
+
+    def __init__(self, world, rank, local_len, balanced, masks):
+        self.world, self.rank = world, rank
+        self.masks = masks
+        self.pieces = [_pieces(r, world, local_len, balanced) for r in range(world)]
+        # Every pair this rank would compute without skipping.
+        self.total = world * len(self.pieces[rank]) ** 2
+        last = 0
+        mine = []
+        for r in range(world):
+            for t in range(world):
+                src = (r - t) % world
+                pairs = [(qi, ki)
+                         for ki, (_, lk, ks) in enumerate(self.pieces[src])
+                         for qi, (_, lq, qs) in enumerate(self.pieces[r])
+                         if masks.sees(qs, lq, ks, lk)]
+                if pairs:
+                    last = max(last, t)
+                if r == rank:
+                    mine.append(pairs)
+        self.last = last
+        self.pairs = mine[:last + 1]
+
+
+_plans = {}
+
+
+def _plan(world, rank, local_len, balanced, masks):
+    """The _Plan of these sizes and masks (cached: W^2 pairs to decide)."""
+    key = (world, rank, local_len, balanced, masks.known, tuple(masks.alive or ()))
+    if masks.known:
+        key += (masks.causal, masks.sink, tuple(masks.windows))
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) > 256:
+            _plans.clear()
+        plan = _plans[key] = _Plan(world, rank, local_len, balanced, masks)
+    return plan
+
+
+# ----------------------------------------------------------------------------
+# Communication
+# ----------------------------------------------------------------------------
+class _Ring:
+    def __init__(self, group, world, rank):
+        self.group = group
+        self.world = world
+
+        def glob(r):
+            return r if group is None else dist.get_global_rank(group, r)
+        self.next = glob((rank + 1) % world)
+        self.prev = glob((rank - 1) % world)
+        self.glob = glob
+        self.bytes_sent = 0
+
+    def exchange(self, tensors, send_to, recv_from, tag):
+        """Sends `tensors` to global rank send_to and receives tensors of the
+        same shapes from recv_from; returns (requests, received)."""
+        received = [torch.empty_like(t) for t in tensors]
+        ops = []
+        for i, t in enumerate(tensors):
+            ops.append(dist.P2POp(dist.isend, t, send_to, self.group, tag + i))
+            ops.append(dist.P2POp(dist.irecv, received[i], recv_from, self.group, tag + i))
+            self.bytes_sent += t.numel() * t.element_size()
+        return dist.batch_isend_irecv(ops), received
+
+    def shift(self, tensors, tag):
+        return self.exchange(tensors, self.next, self.prev, tag)
+
+
+def _wait(requests):
+    for r in requests:
+        r.wait()
+
+
+# ----------------------------------------------------------------------------
+# The function and its checks
+# ----------------------------------------------------------------------------
+def _check_function(fn):
+    if not isinstance(fn, _runtime.Function):
+        raise TypeError("ring_attention: fn must be a function of an mha library "
+                        "(lib.<name>), not " + type(fn).__name__)
+    in_roles = [p.role for p in fn.inputs]
+    out_roles = [p.role for p in fn.outputs]
+    if in_roles != ["query", "key", "value"]:
+        raise ValueError(f"ring_attention: {fn.name} takes {in_roles}, but ring attention "
+                         "needs a function of q, k, v only")
+    if "lse" not in out_roles:
+        raise ValueError(f"ring_attention: {fn.name} does not return lse: its spec needs "
+                         "return_lse (the partial results merge by their log-sum-exp)")
+    if out_roles != ["output", "lse"]:
+        raise ValueError(f"ring_attention: {fn.name} returns {out_roles}; ring attention "
+                         "supports functions returning o and lse only")
+    attention = fn.attention
+    if attention is not None and len(attention) != 1:
+        raise ValueError(f"ring_attention: {fn.name} has {len(attention)} mha.attention ops; "
+                         "ring attention needs exactly one")
+    return attention[0] if attention else None
+
+
+def _stream(t):
+    if t.is_cuda:
+        return torch.cuda.current_stream(t.device).cuda_stream
+    return 0
+
+
+class _Config:
+    def __init__(self, fn, backward, group, world, rank, plan, ring, call_opts, stats):
+        self.fn, self.backward = fn, backward
+        self.group, self.world, self.rank = group, world, rank
+        self.plan, self.ring = plan, ring
+        self.call_opts = call_opts
+        self.stats = stats
+        masks = plan.masks
+        self.dead_heads = ([h for h, a in enumerate(masks.alive) if not a]
+                           if masks.alive is not None else [])
+
+
+def _forward(cfg, q, k, v):
+    q, k, v = q.detach(), k.detach(), v.detach()
+    plan, ring, rank, world = cfg.plan, cfg.ring, cfg.rank, cfg.world
+    my = plan.pieces[rank]
+    qs = [q.narrow(2, off, n) for off, n, _ in my]
+    acc = [[q.new_zeros(x.shape[:3] + (v.shape[3],), dtype=torch.float32),
+            q.new_full(x.shape[:3], _NEG_INF, dtype=torch.float32)] for x in qs]
+    block = [k.contiguous(), v.contiguous()]
+    calls = 0
+    for t in range(plan.last + 1):
+        src = (rank - t) % world
+        pending = ring.shift(block, tag=2 * t) if t < plan.last else None
+        kpieces = plan.pieces[src]
+        for qi, ki in plan.pairs[t]:
+            off, n, ks = kpieces[ki]
+            o, lse = cfg.fn(qs[qi], block[0].narrow(2, off, n), block[1].narrow(2, off, n),
+                            positions=(my[qi][2], ks), **cfg.call_opts)
+            calls += 1
+            _merge_into(acc[qi], o, lse)
+        if pending is not None:
+            _wait(pending[0])
+            block = pending[1]
+    o = torch.cat([a[0] for a in acc], 2).to(q.dtype)
+    lse = torch.cat([a[1] for a in acc], 2)
+    if cfg.dead_heads:
+        # A pruned head's lse is unspecified (it may not merge cleanly): its
+        # rows are 0, its lse -inf, as for rows with no visible key.
+        o[:, cfg.dead_heads] = 0
+        lse[:, cfg.dead_heads] = _NEG_INF
+    if cfg.stats is not None:
+        cfg.stats.update(world=world, steps=plan.last + 1, pairs=plan.total, calls=calls,
+                         skipped=plan.total - calls, bytes_sent=ring.bytes_sent)
+    return o, lse
+
+
+def _backward(cfg, q, k, v, o, lse, do):
+    q, k, v, o, lse, do = (x.detach() for x in (q, k, v, o, lse, do))
+    plan, ring, rank, world = cfg.plan, cfg.ring, cfg.rank, cfg.world
+    ring.bytes_sent = 0
+    my = plan.pieces[rank]
+
+    def rows(x):
+        return [x.narrow(2, off, n) for off, n, _ in my]
+    qs, os_, lses, dos = rows(q), rows(o), rows(lse), rows(do)
+    dq = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
+    dqs = rows(dq)
+    block = [k.contiguous(), v.contiguous()]
+    dkv = None          # the accumulators (f32) of the block this rank holds
+    incoming = None     # (requests, received) of the accumulators in flight
+    calls = 0
+    for t in range(plan.last + 1):
+        src = (rank - t) % world
+        pending = ring.shift(block, tag=4 * t) if t < plan.last else None
+        local = [torch.zeros(block[0].shape, dtype=torch.float32, device=q.device),
+                 torch.zeros(block[1].shape, dtype=torch.float32, device=q.device)]
+        kpieces = plan.pieces[src]
+        for qi, ki in plan.pairs[t]:
+            off, n, ks = kpieces[ki]
+            dqc, dkc, dvc = cfg.backward(qs[qi], block[0].narrow(2, off, n),
+                                         block[1].narrow(2, off, n), os_[qi], lses[qi],
+                                         dos[qi], positions=(my[qi][2], ks), **cfg.call_opts)
+            calls += 1
+            dqs[qi].add_(dqc)
+            local[0].narrow(2, off, n).add_(dkc)
+            local[1].narrow(2, off, n).add_(dvc)
+        if incoming is not None:
+            _wait(incoming[0])
+            local[0].add_(incoming[1][0])
+            local[1].add_(incoming[1][1])
+        dkv = local
+        if pending is not None:
+            # The accumulators follow their block to the next rank.
+            incoming = ring.shift(dkv, tag=4 * t + 2)
+            _wait(pending[0])
+            block = pending[1]
+    # Rank r holds the accumulators of block (r - last) mod W: back to the owner.
+    if plan.last:
+        reqs, mine = ring.exchange(dkv, ring.glob((rank - plan.last) % world),
+                                   ring.glob((rank + plan.last) % world),
+                                   tag=4 * plan.last + 2)
+        _wait(reqs)
+        dkv = mine
+    if cfg.stats is not None:
+        cfg.stats.update(backward_calls=calls, backward_skipped=plan.total - calls,
+                         backward_bytes_sent=ring.bytes_sent)
+    return dq.to(q.dtype), dkv[0].to(k.dtype), dkv[1].to(v.dtype)
+
+
+class _RingAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, cfg):
+        o, lse = _forward(cfg, q, k, v)
+        ctx.cfg = cfg
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(q, k, v, o, lse)
+        return o, lse
+
+    @staticmethod
+    def backward(ctx, do, dlse):
+        cfg = ctx.cfg
+        if dlse is not None and bool(dlse.ne(0).any()):
+            raise Error(None, f"{cfg.fn.name}: a gradient reaches the 'lse' result of "
+                        "ring_attention, but the backward takes none: detach 'lse' before "
+                        "it reaches the loss", cfg.fn.name, "MHA_ERR_NO_GRADIENT")
+        if cfg.backward is None:
+            raise Error(None, f"{cfg.fn.name}: ring_attention is differentiable only for "
+                        "functions marked mha.backward", cfg.fn.name, "MHA_ERR_NO_GRADIENT")
+        q, k, v, o, lse = ctx.saved_tensors
+        if do is None:
+            # Every rank must take part in the ring: zeros, not a shortcut.
+            do = torch.zeros_like(o)
+        dq, dk, dv = _backward(cfg, q, k, v, o, lse, do.contiguous())
+        return dq, dk, dv, None
+
+
+def ring_attention(q, k, v, fn, group=None, *, balanced=True, head_mask=None,
+                   num_threads=0, dropout_seed=0, dropout_offset=0, stats=None):
+    """Context-parallel attention of `fn` (lib.<name>: a function of q, k, v
+    returning o and lse) over the ranks of `group` (default: the world).
+
+    q [B, Hq, Lr, D], k [B, Hkv, Lr, D], v [B, Hkv, Lr, Dv] are this rank's
+    rows of the sequence in ring_shard's layout (every rank the same
+    shapes); returns (o, lse) for those rows, o in q's element type, lse f32.
+    Differentiable in q, k, v when fn's spec has mha.backward (a gradient
+    reaching lse is an error). head_mask, num_threads, dropout_seed and
+    dropout_offset are passed to every call (dropout's mask follows the
+    global positions, so it is the mask of one call on the whole sequence).
+    `stats`, a dict, receives world, steps, pairs, calls, skipped and
+    bytes_sent (and backward_calls, backward_skipped, backward_bytes_sent
+    after the backward)."""
+    entry = _check_function(fn)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"ring_attention: '{name}' must be a torch.Tensor")
+        if t.dim() != 4:
+            raise ValueError(f"ring_attention: '{name}' has {t.dim()} dimensions, "
+                             "expected 4 ([B, H, L, D])")
+    world, rank = _world(group)
+    local = q.shape[2]
+    if k.shape[2] != local or v.shape[2] != local:
+        raise ValueError(f"ring_attention: q, k and v hold {local}, {k.shape[2]} and "
+                         f"{v.shape[2]} rows: each rank holds the same rows of q, k and v")
+    dtypes = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+    _check_same(group, q, [dtypes.get(q.dtype, 3), dtypes.get(k.dtype, 3),
+                           dtypes.get(v.dtype, 3), int(balanced)] + list(q.shape)
+                + list(k.shape) + list(v.shape), "ring_attention")
+    if balanced and local % 2:
+        raise ValueError(f"ring_attention: {local} rows per rank is odd, but the balanced "
+                         "layout (ring_shard) holds two equal chunks per rank")
+    if head_mask is not None:
+        if hasattr(head_mask, "tolist"):
+            head_mask = head_mask.tolist()
+        fn._head_mask(head_mask)          # its length, as a call checks it
+    masks = _Masks(entry, head_mask)
+    plan = _plan(world, rank, local, balanced, masks)
+    call_opts = dict(num_threads=num_threads, head_mask=head_mask,
+                     dropout_seed=dropout_seed, dropout_offset=dropout_offset,
+                     cuda_stream=_stream(q))
+    backward = fn.library.backward_of(fn.name)
+    cfg = _Config(fn, backward, group, world, rank, plan, _Ring(group, world, rank),
+                  call_opts, stats)
+    return _RingAttention.apply(q, k, v, cfg)
