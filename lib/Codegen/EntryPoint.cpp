@@ -193,6 +193,20 @@ KernelSignature buildKernelSignature(MLIRContext *ctx,
   return signature;
 }
 
+func::FuncOp createKernelFunction(OpBuilder &b, Location loc, StringRef name,
+                                  ArrayRef<Type> argTypes, int64_t rowsPerItem,
+                                  int64_t gridHeads,
+                                  const KernelSignature &signature) {
+  MLIRContext *ctx = b.getContext();
+  auto kernel = func::FuncOp::create(b, loc, (name + "__kernel").str(),
+                                     FunctionType::get(ctx, argTypes, {}));
+  kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  kernel->setAttr("mha.entry_point",
+                  EntryPointAttr::get(ctx, name, rowsPerItem, gridHeads,
+                                      signature.roles, signature.types));
+  return kernel;
+}
+
 } // namespace mlir::mha
 
 StringRef mlir::mha::getParameterName(TensorRole role) {

@@ -13,8 +13,7 @@
 using namespace mlir;
 using namespace mlir::mha;
 
-/// Dimension names of a tensor by role, for the comment above a prototype.
-static ArrayRef<StringRef> getDimNames(TensorRole role) {
+ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role) {
   static const StringRef query[] = {"B", "Hq", "Lq", "D"};
   static const StringRef key[] = {"B", "Hkv", "Lk", "D"};
   static const StringRef value[] = {"B", "Hkv", "Lk", "Dv"};

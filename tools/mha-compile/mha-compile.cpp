@@ -591,45 +591,6 @@ static int writeHeaders(ModuleOp primary) {
   return 0;
 }
 
-/// The size names of a tensor of the given role, for the dynamic sizes of
-/// the manifest (as in the header's comments).
-static ArrayRef<StringRef> getDimNames(mha::TensorRole role) {
-  using mha::TensorRole;
-  static const StringRef query[] = {"B", "Hq", "Lq", "D"};
-  static const StringRef key[] = {"B", "Hkv", "Lk", "D"};
-  static const StringRef value[] = {"B", "Hkv", "Lk", "Dv"};
-  static const StringRef output[] = {"B", "Hq", "Lq", "Dv"};
-  static const StringRef rows[] = {"B", "Hq", "Lq"};
-  static const StringRef probs[] = {"B", "Hq", "Lq", "Lk"};
-  static const StringRef layer[] = {"B", "L", "d"};
-  switch (role) {
-  case TensorRole::query:
-  case TensorRole::grad_query:
-    return query;
-  case TensorRole::key:
-  case TensorRole::grad_key:
-    return key;
-  case TensorRole::value:
-  case TensorRole::grad_value:
-    return value;
-  case TensorRole::output:
-  case TensorRole::saved_output:
-  case TensorRole::grad_output:
-    return output;
-  case TensorRole::lse:
-  case TensorRole::saved_lse:
-  case TensorRole::entropy:
-    return rows;
-  case TensorRole::probs:
-    return probs;
-  case TensorRole::layer_input:
-  case TensorRole::layer_output:
-    return layer;
-  default:
-    return {};
-  }
-}
-
 /// The mask attributes of one `mha.attention` of a spec function, per
 /// query head (what a caller that splits the sequence, such as the Python
 /// package's ring attention, needs to know which key chunks a query chunk
@@ -752,7 +713,7 @@ static int writeManifest(ModuleOp primary) {
               auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
               std::string dtype;
               llvm::raw_string_ostream(dtype) << type.getElementType();
-              ArrayRef<StringRef> names = getDimNames(role);
+              ArrayRef<StringRef> names = mha::getDimNames(role);
               json.object([&] {
                 json.attribute("name", mha::getParameterName(role));
                 json.attribute("role", mha::stringifyTensorRole(role));

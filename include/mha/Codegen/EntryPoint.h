@@ -87,6 +87,15 @@ struct KernelSignature {
 KernelSignature buildKernelSignature(MLIRContext *ctx,
                                      ArrayRef<Parameter> params);
 
+/// The kernel of an exported function `name`, created at `b`'s insertion
+/// point: `<name>__kernel` taking `argTypes`, with a C interface and the
+/// #mha.entry_point (rows per item, grid heads, roles, types) the
+/// entry-point passes export it by.
+func::FuncOp createKernelFunction(OpBuilder &b, Location loc, StringRef name,
+                                  ArrayRef<Type> argTypes, int64_t rowsPerItem,
+                                  int64_t gridHeads,
+                                  const KernelSignature &signature);
+
 /// The C parameter name of a tensor of the given role ("q", "lse", ...).
 StringRef getParameterName(TensorRole role);
 

@@ -1,4 +1,5 @@
-//===- CpuLibrary.h - Emit CPU objects and C headers --------------*- C++ -*-===//
+//===- CpuLibrary.h - Emit CPU objects and C headers --------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -10,6 +11,8 @@
 
 #ifndef MHA_TARGET_CPULIBRARY_H
 #define MHA_TARGET_CPULIBRARY_H
+
+#include "mha/Dialect/Mha/IR/MhaAttrs.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
@@ -42,6 +45,11 @@ LogicalResult emitCpuObject(ModuleOp module, const CpuTargetOptions &options,
 /// kernels marked `#mha.entry_point`). `guardName` names the include guard.
 LogicalResult writeCHeader(ModuleOp module, StringRef guardName,
                            StringRef sourceName, llvm::raw_ostream &os);
+
+/// The size names of a tensor of `role` ("B", "Hq", "Lq", ...), as the
+/// header's comments and mha-compile's manifest name dynamic sizes; "?"
+/// for weights and biases, whose sizes are static.
+ArrayRef<StringRef> getDimNames(TensorRole role);
 
 /// The text of include/mha/runtime.h, written beside generated headers.
 StringRef getRuntimeHeaderText();

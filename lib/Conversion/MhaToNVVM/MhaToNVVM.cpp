@@ -231,7 +231,7 @@ ConvertMhaToNVVMPass::choosePackedHeads(const Spec &spec,
 
 std::optional<FlashKernelConfig> ConvertMhaToNVVMPass::chooseSm90aConfig(
     const Spec &spec, const FlashKernelConfig &portable) const {
-  StringRef name =
+  [[maybe_unused]] StringRef name =
       cast<func::FuncOp>(spec.attention->getParentOp()).getSymName();
   if (!sm90a)
     return std::nullopt;

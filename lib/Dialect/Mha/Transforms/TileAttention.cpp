@@ -213,12 +213,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
     return failure();
   OpBuilder b(func);
   std::string name = func.getSymName().str();
-  auto kernel = func::FuncOp::create(b, func.getLoc(), name + "__kernel",
-                                     FunctionType::get(ctx, argTypes, {}));
-  kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  kernel->setAttr("mha.entry_point",
-                  EntryPointAttr::get(ctx, name, tiles.rows, numHeads,
-                                      signature.roles, signature.types));
+  func::FuncOp kernel = createKernelFunction(b, func.getLoc(), name, argTypes,
+                                             tiles.rows, numHeads, signature);
   kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);

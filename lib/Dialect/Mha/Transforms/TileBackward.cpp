@@ -1088,12 +1088,8 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
 
   OpBuilder b(func);
   std::string name = (func.getSymName() + "_backward").str();
-  auto kernel = func::FuncOp::create(b, func.getLoc(), name + "__kernel",
-                                     FunctionType::get(ctx, argTypes, {}));
-  kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  kernel->setAttr("mha.entry_point",
-                  EntryPointAttr::get(ctx, name, rows, shape.numHeads,
-                                      signature.roles, signature.types));
+  func::FuncOp kernel = createKernelFunction(b, func.getLoc(), name, argTypes,
+                                             rows, shape.numHeads, signature);
   // Backward kernels always take the dropout words (unread without
   // dropout).
   kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));

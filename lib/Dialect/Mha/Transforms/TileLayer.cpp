@@ -224,12 +224,8 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
 }
 
 void LayerTiler::createKernel() {
-  kernelFunc = func::FuncOp::create(b, loc, name + "__kernel",
-                                    FunctionType::get(ctx, argTypes, {}));
-  kernelFunc->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  kernelFunc->setAttr("mha.entry_point",
-                      EntryPointAttr::get(ctx, name, tiles.rows, shape.numHeads,
-                                          signature.roles, signature.types));
+  kernelFunc = createKernelFunction(b, loc, name, argTypes, tiles.rows,
+                                    shape.numHeads, signature);
   entry = kernelFunc.addEntryBlock();
   b.setInsertionPointToStart(entry);
 

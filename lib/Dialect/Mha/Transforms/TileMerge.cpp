@@ -135,12 +135,8 @@ LogicalResult mlir::mha::tileMergeFunction(func::FuncOp func,
 
   OpBuilder b(func);
   std::string name = func.getSymName().str();
-  auto kernel = func::FuncOp::create(b, func.getLoc(), name + "__kernel",
-                                     FunctionType::get(ctx, argTypes, {}));
-  kernel->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  kernel->setAttr("mha.entry_point",
-                  EntryPointAttr::get(ctx, name, kMergeRowsPerItem, heads,
-                                      signature.roles, signature.types));
+  func::FuncOp kernel = createKernelFunction(
+      b, func.getLoc(), name, argTypes, kMergeRowsPerItem, heads, signature);
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
   auto argFor = [&](Value v) { return getParameterArgument(func, *entry, v); };
