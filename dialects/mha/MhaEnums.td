@@ -52,6 +52,12 @@ def Mha_RolePartialOutputA : I32EnumAttrCase<"partial_output_a", 24>;
 def Mha_RolePartialLseA : I32EnumAttrCase<"partial_lse_a", 25>;
 def Mha_RolePartialOutputB : I32EnumAttrCase<"partial_output_b", 26>;
 def Mha_RolePartialLseB : I32EnumAttrCase<"partial_lse_b", 27>;
+// The serving operands of an mha.attention (i32, read).
+def Mha_RoleKvLens : I32EnumAttrCase<"kv_lens", 28>;
+def Mha_RoleQLens : I32EnumAttrCase<"q_lens", 29>;
+def Mha_RoleBlockTable : I32EnumAttrCase<"block_table", 30>;
+def Mha_RoleCuSeqlensQ : I32EnumAttrCase<"cu_seqlens_q", 31>;
+def Mha_RoleCuSeqlensK : I32EnumAttrCase<"cu_seqlens_k", 32>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -63,7 +69,9 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleLayerOutput, Mha_RoleSavedOutput, Mha_RoleSavedLse,
      Mha_RoleGradOutput, Mha_RoleGradQuery, Mha_RoleGradKey,
      Mha_RoleGradValue, Mha_RoleGradEntropy, Mha_RolePartialOutputA,
-     Mha_RolePartialLseA, Mha_RolePartialOutputB, Mha_RolePartialLseB]> {
+     Mha_RolePartialLseA, Mha_RolePartialOutputB, Mha_RolePartialLseB,
+     Mha_RoleKvLens, Mha_RoleQLens, Mha_RoleBlockTable, Mha_RoleCuSeqlensQ,
+     Mha_RoleCuSeqlensK]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

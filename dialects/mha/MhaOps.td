@@ -57,7 +57,7 @@ defvar Mha_ExtraResultAccessors = [{
 // AttentionOp
 //===----------------------------------------------------------------------===//
 
-def Mha_AttentionOp : Mha_Op<"attention", [Pure]> {
+def Mha_AttentionOp : Mha_Op<"attention", [Pure, AttrSizedOperandSegments]> {
   let summary = "scaled dot-product attention with per-head variants";
   let description = [{
     Computes attention for every batch `b`, query head `h` and query `i`:
@@ -112,17 +112,41 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure]> {
     ```
   }];
 
-  let arguments = !con((ins AnyType:$query, AnyType:$key, AnyType:$value),
+  let arguments = !con((ins AnyType:$query, AnyType:$key, AnyType:$value,
+                            Optional<AnyType>:$kv_lens,
+                            Optional<AnyType>:$q_lens,
+                            Optional<AnyType>:$block_table,
+                            Optional<AnyType>:$cu_seqlens_q,
+                            Optional<AnyType>:$cu_seqlens_k),
                        Mha_AttentionVariantAttrs);
   let results = (outs AnyType:$output, Variadic<AnyType>:$extras);
 
   let assemblyFormat = [{
-    $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key) `,`
+    $query `,` $key `,` $value
+    (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
+    (`q_lens` `(` $q_lens^ `:` type($q_lens) `)`)?
+    (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
+    (`cu_seqlens_q` `(` $cu_seqlens_q^ `:` type($cu_seqlens_q) `)`)?
+    (`cu_seqlens_k` `(` $cu_seqlens_k^ `:` type($cu_seqlens_k) `)`)?
+    attr-dict `:` type($query) `,` type($key) `,`
     type($value) `->` type($output) (`,` type($extras)^)?
   }];
 
+  let builders = [
+    // The operation without serving operands.
+    OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::Value":$query,
+                   "::mlir::Value":$key, "::mlir::Value":$value,
+                   "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>
+  ];
   let hasVerifier = 1;
-  let extraClassDeclaration = Mha_ExtraResultAccessors;
+  let extraClassDeclaration = Mha_ExtraResultAccessors # [{
+    /// Whether any of kv_lens, q_lens, block_table, cu_seqlens_q and
+    /// cu_seqlens_k is given (docs/language.md 4.6).
+    bool hasServingOperands() {
+      return getKvLens() || getQLens() || getBlockTable() ||
+             getCuSeqlensQ() || getCuSeqlensK();
+    }
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -128,11 +128,19 @@ FailureOr<SmallVector<Parameter>> matchMergeFunction(func::FuncOp func,
 SmallVector<Parameter> getExportedParameters(func::FuncOp func,
                                              AttentionOp attention) {
   SmallVector<Parameter> params;
+  std::pair<Value, TensorRole> inputs[] = {
+      {attention.getQuery(), TensorRole::query},
+      {attention.getKey(), TensorRole::key},
+      {attention.getValue(), TensorRole::value},
+      {attention.getKvLens(), TensorRole::kv_lens},
+      {attention.getQLens(), TensorRole::q_lens},
+      {attention.getBlockTable(), TensorRole::block_table},
+      {attention.getCuSeqlensQ(), TensorRole::cu_seqlens_q},
+      {attention.getCuSeqlensK(), TensorRole::cu_seqlens_k}};
   for (BlockArgument arg : func.getArguments()) {
-    TensorRole role = arg == attention.getQuery() ? TensorRole::query
-                      : arg == attention.getKey() ? TensorRole::key
-                                                  : TensorRole::value;
-    params.push_back({arg.getType(), role});
+    // matchExportableFunction checked that every argument is an operand.
+    auto it = llvm::find_if(inputs, [&](auto &in) { return in.first == arg; });
+    params.push_back({arg.getType(), it->second});
   }
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (Value v : ret.getOperands()) {
@@ -267,6 +275,16 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "o_b";
   case TensorRole::partial_lse_b:
     return "lse_b";
+  case TensorRole::kv_lens:
+    return "kv_lens";
+  case TensorRole::q_lens:
+    return "q_lens";
+  case TensorRole::block_table:
+    return "block_table";
+  case TensorRole::cu_seqlens_q:
+    return "cu_seqlens_q";
+  case TensorRole::cu_seqlens_k:
+    return "cu_seqlens_k";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -287,9 +305,29 @@ bool mlir::mha::isInputRole(TensorRole role) {
   }
 }
 
-/// The size symbols of a tensor's dimensions, by role (KernelAbi.h).
-static SmallVector<int64_t> getDimSymbols(TensorRole role) {
+ServingLayout ServingLayout::get(ArrayAttr roles) {
+  ServingLayout layout;
+  for (Attribute a : roles) {
+    TensorRole role = cast<TensorRoleAttr>(a).getValue();
+    layout.paged |= role == TensorRole::block_table;
+    layout.packedQueries |= role == TensorRole::cu_seqlens_q;
+    layout.packedKeys |= role == TensorRole::cu_seqlens_k;
+  }
+  return layout;
+}
+
+/// The size symbols of a tensor's dimensions, by role (KernelAbi.h), before
+/// the serving layout's changes.
+static SmallVector<int64_t> getDefaultDimSymbols(TensorRole role) {
   switch (role) {
+  case TensorRole::kv_lens:
+  case TensorRole::q_lens:
+    return {MHA_SYM_BATCH};
+  case TensorRole::block_table:
+    return {MHA_SYM_BATCH, MHA_SYM_NONE};
+  case TensorRole::cu_seqlens_q:
+  case TensorRole::cu_seqlens_k:
+    return {MHA_SYM_NONE}; // S + 1: mha_rt_check_serving checks it.
   case TensorRole::query:
   case TensorRole::grad_query:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
@@ -327,6 +365,25 @@ static SmallVector<int64_t> getDimSymbols(TensorRole role) {
   llvm_unreachable("unknown tensor role");
 }
 
+/// The size symbols of a tensor's dimensions in a function of `layout`:
+/// packed rows have a batch of 1 (their sequences are S, the batch of the
+/// lengths and tables), page pools their own page count and size.
+static SmallVector<int64_t> getDimSymbols(TensorRole role,
+                                          ServingLayout layout) {
+  SmallVector<int64_t> symbols = getDefaultDimSymbols(role);
+  bool keys = role == TensorRole::key || role == TensorRole::value;
+  bool rows = role == TensorRole::query || role == TensorRole::output ||
+              role == TensorRole::lse || role == TensorRole::entropy;
+  if ((keys && (layout.paged || layout.packedKeys)) ||
+      (rows && layout.packedQueries))
+    symbols[0] = MHA_SYM_NONE;
+  if (keys && layout.paged) {
+    symbols[0] = MHA_SYM_PAGES;
+    symbols[2] = MHA_SYM_PAGE_SIZE;
+  }
+  return symbols;
+}
+
 SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   SmallVector<int64_t> words(MHA_SIG_HEADER_WORDS, 0);
   words[MHA_SIG_VERSION] = MHA_ABI_VERSION;
@@ -342,7 +399,12 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   });
   words[MHA_SIG_GRID_HEADS] = entry.getGridHeads();
   words[MHA_SIG_ROWS_PER_ITEM] = entry.getRowsPerItem();
-  words[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_BATCH;
+  ServingLayout layout = ServingLayout::get(entry.getRoles());
+  // Packed queries have no batch symbol: mha_rt_check_serving sizes the
+  // grid by the sequences, as it does for every function with serving
+  // tensors.
+  words[MHA_SIG_GRID_BATCH_SYM] =
+      layout.packedQueries ? MHA_SYM_QUERY_LEN : MHA_SYM_BATCH;
   words[MHA_SIG_GRID_ROWS_SYM] = MHA_SYM_QUERY_LEN;
   for (auto [roleAttr, typeAttr] :
        llvm::zip(entry.getRoles(), entry.getTypes())) {
@@ -351,10 +413,12 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
     SmallVector<int64_t> tensor(MHA_SIG_TENSOR_WORDS, 0);
     tensor[MHA_SIG_T_ROLE] = static_cast<int64_t>(role);
     Type elt = type.getElementType();
-    tensor[MHA_SIG_T_DTYPE_CODE] = elt.isBF16() ? kDLBfloat : kDLFloat;
+    tensor[MHA_SIG_T_DTYPE_CODE] = elt.isBF16()      ? kDLBfloat
+                                   : elt.isInteger() ? kDLInt
+                                                     : kDLFloat;
     tensor[MHA_SIG_T_DTYPE_BITS] = elt.getIntOrFloatBitWidth();
     tensor[MHA_SIG_T_RANK] = type.getRank();
-    SmallVector<int64_t> symbols = getDimSymbols(role);
+    SmallVector<int64_t> symbols = getDimSymbols(role, layout);
     // A layer's keys are its queries: probs [B, Hq, L, L].
     if (layer && role == TensorRole::probs)
       symbols[3] = MHA_SYM_QUERY_LEN;

@@ -120,13 +120,23 @@ static const char *role_name(int64_t role) {
     return "second partial output";
   case MHA_ROLE_PARTIAL_LSE_B:
     return "second partial lse";
+  case MHA_ROLE_KV_LENS:
+    return "key lengths";
+  case MHA_ROLE_Q_LENS:
+    return "query lengths";
+  case MHA_ROLE_BLOCK_TABLE:
+    return "block table";
+  case MHA_ROLE_CU_SEQLENS_Q:
+    return "query offsets";
+  case MHA_ROLE_CU_SEQLENS_K:
+    return "key offsets";
   }
   return "tensor";
 }
 
 static const char *symbol_name(int64_t sym) {
-  static const char *const names[NUM_SYMBOLS] = {NULL, "B",   "Lq", "Lk",
-                                                 "Hq", "Hkv", "D",  "Dv"};
+  static const char *const names[NUM_SYMBOLS] = {
+      NULL, "B", "Lq", "Lk", "Hq", "Hkv", "D", "Dv", "pages", "page_size"};
   return sym > 0 && sym < NUM_SYMBOLS ? names[sym] : NULL;
 }
 

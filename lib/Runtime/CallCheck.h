@@ -27,7 +27,7 @@ extern "C" {
 
 /// A call has a handful of tensors: bounded arrays keep it off the heap.
 #define MHA_RT_MAX_TENSORS 16
-#define MHA_RT_NUM_SYMBOLS (MHA_SYM_VALUE_DIM + 1)
+#define MHA_RT_NUM_SYMBOLS (MHA_SYM_PAGE_SIZE + 1)
 
 /// A strided memref descriptor of any rank up to 4: {allocated, aligned,
 /// offset, sizes[rank], strides[rank]} with no padding, which is what
@@ -78,6 +78,15 @@ MHA_RT_HIDDEN int32_t mha_rt_check_call(
 /// `kind` names the function's kind ("layer functions").
 MHA_RT_HIDDEN int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,
                                               const char *kind);
+
+/// For functions with serving tensors (MHA_ROLE_KV_LENS and after): checks
+/// every length, offset and page number they hold against the tensors they
+/// index, reading them on the CPU, then sizes the grid: the S sequences
+/// (plus the item of the rows past the last with cu_seqlens_q) by the
+/// longest sequence's query tiles. MHA_OK without serving tensors.
+MHA_RT_HIDDEN int32_t mha_rt_check_serving(const int64_t *signature,
+                                           const char *const *arg_names,
+                                           mha_rt_checked_call *c);
 
 /// "'k' (key)" (or "tensor 1 (key)" without names), for launcher messages.
 MHA_RT_HIDDEN const char *mha_rt_tensor_label(char buf[96],

@@ -58,6 +58,9 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
                         work ? NULL : "no work function", &c);
   if (status != MHA_OK)
     return status;
+  status = mha_rt_check_serving(signature, arg_names, &c);
+  if (status != MHA_OK)
+    return status;
   int num_threads = c.options.num_threads;
 
   int64_t rows = signature[MHA_SIG_ROWS_PER_ITEM];

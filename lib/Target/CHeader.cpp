@@ -13,7 +13,17 @@
 using namespace mlir;
 using namespace mlir::mha;
 
-ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role) {
+ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role,
+                                           ServingLayout layout) {
+  static const StringRef keyPages[] = {"pages", "Hkv", "page_size", "D"};
+  static const StringRef valuePages[] = {"pages", "Hkv", "page_size", "Dv"};
+  static const StringRef sequences[] = {"S"};
+  static const StringRef offsets[] = {"S+1"};
+  static const StringRef table[] = {"S", "max_pages"};
+  if (layout.paged && role == TensorRole::key)
+    return keyPages;
+  if (layout.paged && role == TensorRole::value)
+    return valuePages;
   static const StringRef query[] = {"B", "Hq", "Lq", "D"};
   static const StringRef key[] = {"B", "Hkv", "Lk", "D"};
   static const StringRef value[] = {"B", "Hkv", "Lk", "Dv"};
@@ -47,6 +57,14 @@ ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role) {
     return rows;
   case TensorRole::probs:
     return probs;
+  case TensorRole::kv_lens:
+  case TensorRole::q_lens:
+    return sequences;
+  case TensorRole::block_table:
+    return table;
+  case TensorRole::cu_seqlens_q:
+  case TensorRole::cu_seqlens_k:
+    return offsets;
   case TensorRole::layer_input:
   case TensorRole::layer_output:
     return layer;
@@ -56,10 +74,11 @@ ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role) {
   llvm_unreachable("unknown tensor role");
 }
 
-static std::string describeType(MemRefType type, TensorRole role) {
+static std::string describeType(MemRefType type, TensorRole role,
+                                ServingLayout layout) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  ArrayRef<StringRef> names = getDimNames(role);
+  ArrayRef<StringRef> names = getDimNames(role, layout);
   os << "[";
   for (int64_t d = 0; d < type.getRank(); ++d) {
     if (d)
@@ -94,13 +113,14 @@ LogicalResult mlir::mha::writeCHeader(ModuleOp module, StringRef guardName,
        << (layer ? ": a layer, x and y [B, L, d]; "
                  : ": logical [B, H, L, D] tensors; ")
        << "any strides with a contiguous last dim.\n";
+    ServingLayout layout = ServingLayout::get(entry.getRoles());
     for (auto [roleAttr, typeAttr] :
          llvm::zip(entry.getRoles(), entry.getTypes())) {
       TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();
       auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
       os << " *   " << getParameterName(role) << ": "
-         << describeType(type, role) << " (" << stringifyTensorRole(role)
-         << ")\n";
+         << describeType(type, role, layout) << " ("
+         << stringifyTensorRole(role) << ")\n";
     }
     os << " */\nmha_status " << entry.getName() << "(";
     for (auto [i, roleAttr] : llvm::enumerate(entry.getRoles())) {

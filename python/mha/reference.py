@@ -112,7 +112,7 @@ def attention(q, k, v, params, runtime_head_mask=None):
                 s = s - slope * np.abs(diagonal(i, lq, lk) - j)
             vis = visible_rows(params, h, lq, lk, (r0, r1))
             s = np.where(vis, s, -np.inf)
-            m = s.max(axis=-1, keepdims=True)
+            m = s.max(axis=-1, keepdims=True, initial=-np.inf)  # Lk may be 0
             m = np.where(np.isfinite(m), m, 0.0)
             p = np.exp(s - m)
             den = p.sum(axis=-1, keepdims=True)

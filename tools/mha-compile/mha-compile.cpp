@@ -713,7 +713,8 @@ static int writeManifest(ModuleOp primary) {
               auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
               std::string dtype;
               llvm::raw_string_ostream(dtype) << type.getElementType();
-              ArrayRef<StringRef> names = mha::getDimNames(role);
+              ArrayRef<StringRef> names = mha::getDimNames(
+                  role, mha::ServingLayout::get(entry.getRoles()));
               json.object([&] {
                 json.attribute("name", mha::getParameterName(role));
                 json.attribute("role", mha::stringifyTensorRole(role));

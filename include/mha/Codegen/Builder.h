@@ -135,6 +135,20 @@ public:
     return ifOp;
   }
 
+  /// scf.if on `cond` yielding one value of `type`, which `thenValue()`
+  /// and `elseValue()` build in their blocks.
+  template <typename Then, typename Else>
+  Value ifValue(Value cond, Type type, Then thenValue, Else elseValue) {
+    auto ifOp = scf::IfOp::create(b, loc, TypeRange{type}, cond,
+                                  /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, loc, ValueRange{thenValue()});
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, loc, ValueRange{elseValue()});
+    return ifOp.getResult(0);
+  }
+
 private:
   OpBuilder &b;
   Location loc;

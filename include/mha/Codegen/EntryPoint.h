@@ -102,6 +102,16 @@ StringRef getParameterName(TensorRole role);
 /// Whether a tensor of this role is read (an argument), not written.
 bool isInputRole(TensorRole role);
 
+/// How a function's serving tensors (docs/language.md 4.6) change the
+/// layout of its other tensors.
+struct ServingLayout {
+  bool paged = false;         // k, v: page pools [pages, Hkv, page_size, D]
+  bool packedQueries = false; // q, o, lse, entropy: [1, Hq, total_q, ...]
+  bool packedKeys = false;    // k, v: [1, Hkv, total_k, D]
+  /// The layout of a function whose parameters have these TensorRoleAttrs.
+  static ServingLayout get(ArrayAttr roles);
+};
+
 /// The signature table the runtime checks calls against (KernelAbi.h).
 SmallVector<int64_t> buildSignatureTable(EntryPointAttr entry);
 

@@ -61,7 +61,9 @@ enum {
   MHA_SYM_QUERY_HEADS = 4, /* Hq */
   MHA_SYM_KV_HEADS = 5,    /* Hkv */
   MHA_SYM_HEAD_DIM = 6,    /* D */
-  MHA_SYM_VALUE_DIM = 7    /* Dv */
+  MHA_SYM_VALUE_DIM = 7,   /* Dv */
+  MHA_SYM_PAGES = 8,       /* pages of a paged K/V pool */
+  MHA_SYM_PAGE_SIZE = 9    /* keys per page */
 };
 
 /* What a tensor is; names it in error messages ("'k' (key)"). */
@@ -96,7 +98,15 @@ typedef enum mha_tensor_role {
   MHA_ROLE_PARTIAL_OUTPUT_A = 24, /* o_a */
   MHA_ROLE_PARTIAL_LSE_A = 25,    /* lse_a */
   MHA_ROLE_PARTIAL_OUTPUT_B = 26, /* o_b */
-  MHA_ROLE_PARTIAL_LSE_B = 27     /* lse_b */
+  MHA_ROLE_PARTIAL_LSE_B = 27,    /* lse_b */
+  /* The serving tensors of an attention function (i32, read; see
+   * mha_rt_check_serving). With cu_seqlens_q the grid's batch is the S
+   * sequences plus one item row for the packed rows past the last. */
+  MHA_ROLE_KV_LENS = 28,      /* [S] keys per sequence */
+  MHA_ROLE_Q_LENS = 29,       /* [S] query rows per sequence */
+  MHA_ROLE_BLOCK_TABLE = 30,  /* [S, max_pages] pages of each sequence */
+  MHA_ROLE_CU_SEQLENS_Q = 31, /* [S + 1] offsets of packed query rows */
+  MHA_ROLE_CU_SEQLENS_K = 32  /* [S + 1] offsets of packed keys */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

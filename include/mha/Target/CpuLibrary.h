@@ -12,6 +12,7 @@
 #ifndef MHA_TARGET_CPULIBRARY_H
 #define MHA_TARGET_CPULIBRARY_H
 
+#include "mha/Codegen/EntryPoint.h"
 #include "mha/Dialect/Mha/IR/MhaAttrs.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -46,10 +47,11 @@ LogicalResult emitCpuObject(ModuleOp module, const CpuTargetOptions &options,
 LogicalResult writeCHeader(ModuleOp module, StringRef guardName,
                            StringRef sourceName, llvm::raw_ostream &os);
 
-/// The size names of a tensor of `role` ("B", "Hq", "Lq", ...), as the
-/// header's comments and mha-compile's manifest name dynamic sizes; "?"
-/// for weights and biases, whose sizes are static.
-ArrayRef<StringRef> getDimNames(TensorRole role);
+/// The size names of a tensor of `role` ("B", "Hq", "Lq", ...) in a
+/// function of serving `layout`, as the header's comments and
+/// mha-compile's manifest name dynamic sizes; "?" for weights and biases,
+/// whose sizes are static.
+ArrayRef<StringRef> getDimNames(TensorRole role, ServingLayout layout = {});
 
 /// The text of include/mha/runtime.h, written beside generated headers.
 StringRef getRuntimeHeaderText();

@@ -154,6 +154,12 @@ void ConvertMhaToNVVMPass::runOnOperation() {
       auto layer = dyn_cast<MultiHeadOp>(op);
       bool drops = (attention && attention.getDropout()) ||
                    (layer && layer.getDropout());
+      if (attention && attention.hasServingOperands()) {
+        op->emitError() << "kv_lens, q_lens, block_table and cu_seqlens are "
+                        << "not yet supported on the GPU: compile this "
+                        << "function with --target=cpu";
+        return WalkResult::interrupt();
+      }
       if (!drops)
         return WalkResult::advance();
       op->emitError() << "'dropout' is not yet supported on the GPU: "

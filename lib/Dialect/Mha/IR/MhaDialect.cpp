@@ -128,6 +128,10 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
                            << "only mha.attention, but '" << name << "' has "
                            << attentions.size();
   AttentionOp attention = attentions.front();
+  if (attention.hasServingOperands())
+    return op->emitError() << "'mha.backward' of an mha.attention with "
+                           << "kv_lens, q_lens, block_table or cu_seqlens "
+                           << "is not yet supported";
   if (!attention.getReturnLse())
     return op->emitError()
            << "'mha.backward' needs the forward to return lse (add "

@@ -300,6 +300,117 @@ LogicalResult MergeStatesOp::verify() {
 // AttentionOp
 //===----------------------------------------------------------------------===//
 
+void AttentionOp::build(OpBuilder &b, OperationState &state,
+                        TypeRange resultTypes, Value query, Value key,
+                        Value value, ArrayRef<NamedAttribute> attributes) {
+  build(b, state, resultTypes, ValueRange{query, key, value}, attributes);
+  state.getOrAddProperties<Properties>().operandSegmentSizes = {1, 1, 1, 0,
+                                                                0, 0, 0, 0};
+}
+
+namespace {
+
+/// A serving operand: a ranked i32 tensor of `rank` (`layout` names its
+/// dimensions in messages), or null when absent.
+FailureOr<RankedTensorType> verifyServingTensor(Operation *op, Value value,
+                                                StringRef name, int64_t rank,
+                                                StringRef layout) {
+  if (!value)
+    return RankedTensorType();
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || type.getRank() != rank || !type.getElementType().isInteger(32))
+    return op->emitOpError() << "'" << name << "' must be a ranked tensor of "
+                             << "i32 " << layout << ", got " << value.getType();
+  return type;
+}
+
+/// The serving operands (docs/language.md 4.6): each an i32 tensor of its
+/// layout, no two giving the same lengths, sized by the S sequences (the
+/// query's batch, or cu_seqlens_q's size - 1), and the query and key layouts
+/// they imply: packed rows [1, H, total, D], page pools [pages, Hkv,
+/// page_size, D].
+LogicalResult verifyServingOperands(AttentionOp op, RankedTensorType q,
+                                    RankedTensorType k) {
+  Operation *o = op.getOperation();
+  FailureOr<RankedTensorType> kvLens =
+      verifyServingTensor(o, op.getKvLens(), "kv_lens", 1, "[S]");
+  FailureOr<RankedTensorType> qLens =
+      verifyServingTensor(o, op.getQLens(), "q_lens", 1, "[S]");
+  FailureOr<RankedTensorType> table = verifyServingTensor(
+      o, op.getBlockTable(), "block_table", 2, "[S, max_pages]");
+  FailureOr<RankedTensorType> cuQ =
+      verifyServingTensor(o, op.getCuSeqlensQ(), "cu_seqlens_q", 1, "[S + 1]");
+  FailureOr<RankedTensorType> cuK =
+      verifyServingTensor(o, op.getCuSeqlensK(), "cu_seqlens_k", 1, "[S + 1]");
+  if (failed(kvLens) || failed(qLens) || failed(table) || failed(cuQ) ||
+      failed(cuK))
+    return failure();
+  if (*qLens && *cuQ)
+    return op.emitOpError() << "'q_lens' and 'cu_seqlens_q' both give the "
+                            << "query lengths: use one";
+  if (*kvLens && *cuK)
+    return op.emitOpError() << "'kv_lens' and 'cu_seqlens_k' both give the "
+                            << "key lengths: use one";
+  if (*table && !*kvLens)
+    return op.emitOpError() << "'block_table' needs 'kv_lens': the number of "
+                            << "keys in each sequence's pages";
+  if (!op.hasServingOperands())
+    return success();
+  if (op.getProbs() && (*table || *cuQ || *cuK))
+    return op.emitOpError() << "'return_probs' is not supported with paged "
+                            << "or packed sequences (block_table, "
+                            << "cu_seqlens_q, cu_seqlens_k)";
+  // Packed rows are one batch element; their sequences are cu_seqlens'.
+  auto verifyPacked = [&](RankedTensorType type, StringRef name,
+                          StringRef offsets) -> LogicalResult {
+    if (type.getDimSize(0) == 1)
+      return success();
+    return op.emitOpError()
+           << "'" << name << "' batch size (dim 0) must be 1 with '" << offsets
+           << "' (its sequences are packed along dim 2), got "
+           << (ShapedType::isDynamic(type.getDimSize(0))
+                   ? std::string("?")
+                   : std::to_string(type.getDimSize(0)));
+  };
+  if (*cuQ && failed(verifyPacked(q, "query", "cu_seqlens_q")))
+    return failure();
+  if (*cuK && failed(verifyPacked(k, "key", "cu_seqlens_k")))
+    return failure();
+  int64_t sequences = q.getDimSize(0);
+  StringRef sequencesFrom = "query";
+  if (*cuQ) {
+    int64_t n = cuQ->getDimSize(0);
+    if (n == 0)
+      return op.emitOpError() << "'cu_seqlens_q' must hold S + 1 >= 1 "
+                              << "offsets, got 0";
+    sequences = ShapedType::isDynamic(n) ? n : n - 1;
+    sequencesFrom = "cu_seqlens_q";
+  }
+  auto verifySequences = [&](RankedTensorType type, StringRef name,
+                             int64_t offset) -> LogicalResult {
+    if (!type)
+      return success();
+    int64_t size = type.getDimSize(0);
+    if (ShapedType::isDynamic(size) || ShapedType::isDynamic(sequences) ||
+        size == sequences + offset)
+      return success();
+    return op.emitOpError()
+           << "'" << name << "' dim 0 is " << size << " but must be "
+           << sequences + offset << (offset ? " (S + 1" : " (S")
+           << ", S = " << sequences << " sequences from '" << sequencesFrom
+           << "')";
+  };
+  if (failed(verifySequences(*kvLens, "kv_lens", 0)) ||
+      failed(verifySequences(*qLens, "q_lens", 0)) ||
+      failed(verifySequences(*table, "block_table", 0)) ||
+      failed(verifySequences(*cuK, "cu_seqlens_k", 1)) ||
+      (*cuQ && !*table && !*cuK && failed(verifySequences(k, "key", 0))))
+    return failure();
+  return success();
+}
+
+} // namespace
+
 LogicalResult AttentionOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyNoUnknownAttributes(op)))
@@ -333,10 +444,16 @@ LogicalResult AttentionOp::verify() {
   int64_t queryLen = q->getDimSize(2), headDim = q->getDimSize(3);
   int64_t numKvHeads = k->getDimSize(1), keyLen = k->getDimSize(2);
   int64_t valueDim = v->getDimSize(3);
-  if (failed(verifySameSize(op, "batch size", "key", 0, k->getDimSize(0),
-                            "query", batch)) ||
-      failed(verifySameSize(op, "batch size", "value", 0, v->getDimSize(0),
-                            "query", batch)) ||
+  // Paged or packed keys have no batch dimension of their own: the serving
+  // checks relate them to the sequences.
+  bool keysPerBatch = !getBlockTable() && !getCuSeqlensK();
+  if (failed(verifyServingOperands(*this, *q, *k)))
+    return failure();
+  if ((keysPerBatch && !getCuSeqlensQ() &&
+       (failed(verifySameSize(op, "batch size", "key", 0, k->getDimSize(0),
+                              "query", batch)) ||
+        failed(verifySameSize(op, "batch size", "value", 0, v->getDimSize(0),
+                              "query", batch)))) ||
       // Catches key/value disagreeing when the query's batch is dynamic.
       failed(verifySameSize(op, "batch size", "value", 0, v->getDimSize(0),
                             "key", k->getDimSize(0))) ||
@@ -354,7 +471,7 @@ LogicalResult AttentionOp::verify() {
 
   // Batch and sequence sizes of the results follow the query where static,
   // else whichever operand knows them.
-  if (ShapedType::isDynamic(batch))
+  if (ShapedType::isDynamic(batch) && keysPerBatch && !getCuSeqlensQ())
     batch = !ShapedType::isDynamic(k->getDimSize(0)) ? k->getDimSize(0)
                                                      : v->getDimSize(0);
   if (ShapedType::isDynamic(keyLen))

@@ -84,8 +84,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     SmallVector<Type> resultTypes{
         RankedTensorType::get({batch, hq, len, headDim}, tempElt)};
     llvm::append_range(resultTypes, op.getExtras().getTypes());
-    auto attention = AttentionOp::create(rewriter, loc, resultTypes,
-                                         ValueRange{q, k, v}, attrs);
+    auto attention =
+        AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
     Value merged = MergeHeadsOp::create(
         rewriter, loc,
         RankedTensorType::get({batch, len, hq * headDim}, tempElt),

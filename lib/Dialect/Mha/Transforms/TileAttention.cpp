@@ -117,7 +117,8 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   /// buffers stay within L2. `allWindowed`: every head sees a window of
   /// keys (not the whole causal or full range).
   TileChoice chooseTiles(MLIRContext *ctx, int64_t headDim, int64_t valueDim,
-                         Type elementType, bool allWindowed) const {
+                         Type elementType, bool allWindowed,
+                         int64_t gatheredBytesPerKey = 0) const {
     int64_t vw = vectorWidth;
     int64_t valueVectors = (valueDim + vw - 1) / vw;
     // AVX-512 has 32 vector registers, AVX2 and SSE 16: half as many
@@ -155,7 +156,7 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
         MicroKernelAttr::get(ctx, vw, sRows, sVecs, oRows, oVecs, dot);
     auto withRows = [&](int64_t rows, int64_t cols) -> TileChoice {
       int64_t band = std::min<int64_t>(bandRows ? bandRows : 64, rows);
-      return {rows, cols, band, paddedValueDim, kernel};
+      return {rows, cols, band, paddedValueDim, kernel, gatheredBytesPerKey};
     };
     // The preferred tiles can exceed the scratch budget when Dv is much
     // larger than D (rows are chosen by D): halve what the options leave
@@ -205,9 +206,14 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   IndexType indexType = IndexType::get(ctx);
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
+  Type elt = shape.query.getElementType();
+  int64_t gatheredBytesPerKey =
+      attention.getBlockTable()
+          ? (headDim + valueDim) * int64_t(elt.getIntOrFloatBitWidth() / 8)
+          : 0;
   TileChoice tiles =
-      chooseTiles(ctx, headDim, valueDim, shape.query.getElementType(),
-                  variant.allHeadsWindowed());
+      chooseTiles(ctx, headDim, valueDim, elt, variant.allHeadsWindowed(),
+                  gatheredBytesPerKey);
   if (failed(
           checkScratchBudget(attention, tiles, shape.query.getElementType())))
     return failure();
@@ -235,7 +241,10 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
       {argFor(attention.getQuery()), argFor(attention.getKey()),
        argFor(attention.getValue()), argFor(attention.getOutput()),
        argFor(attention.getLse()), argFor(attention.getProbs()),
-       argFor(attention.getEntropy()), batchIdx, head, tile, aliveArg, rng});
+       argFor(attention.getEntropy()), argFor(attention.getKvLens()),
+       argFor(attention.getQLens()), argFor(attention.getBlockTable()),
+       argFor(attention.getCuSeqlensQ()), argFor(attention.getCuSeqlensK()),
+       batchIdx, head, tile, aliveArg, rng});
   func::ReturnOp::create(b, loc);
 
   func.erase();
@@ -255,7 +264,8 @@ int64_t mlir::mha::workItemScratchBytes(const TileChoice &tiles,
   return 4 * (tiles.rows * ((widensQueryRows(tiles, queryElt) ? headDim : 0) +
                             tiles.paddedValueDim + 4) +
               tiles.bandRows * tiles.cols +
-              tiles.cols * (headDim + tiles.paddedValueDim));
+              tiles.cols * (headDim + tiles.paddedValueDim)) +
+         tiles.cols * tiles.gatheredBytesPerKey;
 }
 
 LogicalResult mlir::mha::checkScratchBudget(AttentionOp attention,
@@ -294,6 +304,24 @@ private:
   /// Rows of the work item, the KV head, the head's parameters and the
   /// views of q, k, v and the results.
   void emitViews();
+  /// The item's sequence (docs/language.md 4.6): where its query rows and
+  /// keys start in q and k, how many there are, and which of the tile's
+  /// rows are real (the others are q_lens padding).
+  void emitSequence();
+  /// Element `i` of the i32 serving tensor `lengths`, as an index.
+  Value loadIndex(Value lengths, ValueRange i) {
+    return cb.indexCast(b.getIndexType(),
+                        memref::LoadOp::create(b, loc, lengths, i));
+  }
+  /// Keys [j0, j0 + n) of k or v (`pool`, `gathered`, `dim` columns): a
+  /// view of the head's rows, or with block_table a view into their page
+  /// when one page holds them all, else their rows gathered into
+  /// `gathered`.
+  Value keyTile(Value pool, Value head, Value gathered, int64_t dim, Value j0,
+                Value n);
+  /// Rows [rows, tileRows) past q_lens: no visible key, so o = 0, lse =
+  /// -inf, entropy = 0 and probs = 0.
+  void emitPaddingRows();
   /// Word i of the call words the runtime passes (KernelAbi.h).
   Value callWord(int64_t i);
   /// The rows' diagonal offset and the sinks, from the explicit positions
@@ -332,8 +360,13 @@ private:
   AttentionShape shape;
   AttentionVariant variant;
 
+  // Set by emitSequence: the sequence's query rows and keys, where they
+  // start in q (batch qBatch) and k (batch kBatch), the tile's rows in q
+  // and the real ones among them (`rows`).
+  Value queryLen, keyLen, qBatch, qBase, kBatch, kBase, row0, tileRows, rows;
   // Set by emitViews.
-  Value queryLen, keyLen, row0, rows, alive;
+  Value alive, kvHead;
+  Value kGathered, vGathered;      // Paged: contiguous K and V tiles.
   SmallVector<Value> dropoutWords; // the step's `dropout` operands
   // Row i's diagonal key is i + diagOffset; the sink keys are [0, sinks);
   // query row i and key j are at positions queryStart + i, keyStart + j.
@@ -346,33 +379,133 @@ private:
   KeyRanges ranges;
 };
 
+void WorkItemEmitter::emitSequence() {
+  Value zero = cb.index(0), one = cb.index(1);
+  Value rowsConst = cb.index(tiles.rows);
+  Value qRows = memref::DimOp::create(b, loc, item.q, 2);
+  row0 = cb.mul(item.tile, rowsConst);
+  queryLen = qRows;
+  qBatch = kBatch = item.batch;
+  qBase = kBase = zero;
+  // With packed queries, item S (past the last sequence) covers the rows
+  // after cu_seqlens_q[S]: a sequence without keys.
+  Value isSequence = cb.boolean(true);
+  if (Value cu = item.cuSeqlensQ) {
+    Value last = cb.sub(memref::DimOp::create(b, loc, cu, 0), one);
+    isSequence = cb.lt(item.batch, last);
+    qBatch = zero;
+    qBase = loadIndex(cu, cb.minSI(item.batch, last));
+    Value end = cb.ifValue(
+        isSequence, b.getIndexType(),
+        [&] { return loadIndex(cu, cb.add(item.batch, one)); },
+        [&] { return qRows; });
+    queryLen = cb.sub(end, qBase);
+  } else if (item.qLens) {
+    queryLen = loadIndex(item.qLens, item.batch);
+  }
+  // The keys of a sequence; 0 for item S (nothing may be loaded for it).
+  auto sequenceValue = [&](function_ref<Value()> load) {
+    if (!item.cuSeqlensQ)
+      return load();
+    return cb.ifValue(isSequence, b.getIndexType(), load,
+                      [&] { return cb.index(0); });
+  };
+  if (item.kvLens) {
+    keyLen = sequenceValue([&] { return loadIndex(item.kvLens, item.batch); });
+  } else if (Value cu = item.cuSeqlensK) {
+    kBatch = zero;
+    kBase = sequenceValue([&] { return loadIndex(cu, item.batch); });
+    Value end =
+        sequenceValue([&] { return loadIndex(cu, cb.add(item.batch, one)); });
+    keyLen = cb.sub(end, kBase);
+  } else {
+    keyLen = sequenceValue(
+        [&] { return Value(memref::DimOp::create(b, loc, item.k, 2)); });
+  }
+  // The tile's rows of q: those of the sequence (packed) or of the padded
+  // rows (q_lens), of which the first `rows` are real.
+  auto clamp = [&](Value n) { return cb.maxSI(zero, cb.minSI(rowsConst, n)); };
+  tileRows = item.cuSeqlensQ ? clamp(cb.sub(queryLen, row0))
+                             : cb.minSI(rowsConst, cb.sub(qRows, row0));
+  rows =
+      item.qLens ? cb.minSI(tileRows, clamp(cb.sub(queryLen, row0))) : tileRows;
+}
+
+Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
+                               int64_t dim, Value j0, Value n) {
+  Value zero = cb.index(0);
+  OpFoldResult nOfr = n;
+  if (!item.blockTable)
+    return view(headRows, {j0, zero}, {nOfr, b.getIndexAttr(dim)});
+  Value pageSize = memref::DimOp::create(b, loc, pool, 2);
+  auto page = [&](Value key) {
+    return loadIndex(item.blockTable, {item.batch, cb.divUI(key, pageSize)});
+  };
+  auto slot = [&](Value key) {
+    return arith::RemUIOp::create(b, loc, key, pageSize).getResult();
+  };
+  Value last = cb.sub(cb.add(j0, n), cb.index(1));
+  Value onePage = cb.cmpI(arith::CmpIPredicate::eq, cb.divUI(j0, pageSize),
+                          cb.divUI(last, pageSize));
+  auto eltType = cast<MemRefType>(pool.getType()).getElementType();
+  auto tileType = MemRefType::get(
+      {ShapedType::kDynamic, dim}, eltType,
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                             {ShapedType::kDynamic, 1}));
+  return cb.ifValue(
+      onePage, tileType,
+      [&] {
+        Value inPage = view(pool, {page(j0), kvHead, slot(j0), zero},
+                            {nOfr, b.getIndexAttr(dim)});
+        return Value(memref::CastOp::create(b, loc, tileType, inPage));
+      },
+      [&] {
+        auto rowType = VectorType::get({dim}, eltType);
+        cb.forLoop(zero, n, 1, [&](Value r) {
+          Value key = cb.add(j0, r);
+          Value row = vector::LoadOp::create(
+              b, loc, rowType, pool,
+              ValueRange{page(key), kvHead, slot(key), zero});
+          vector::StoreOp::create(b, loc, row, gathered, ValueRange{r, zero});
+        });
+        Value rowsView =
+            view(gathered, {zero, zero}, {nOfr, b.getIndexAttr(dim)});
+        return Value(memref::CastOp::create(b, loc, tileType, rowsView));
+      });
+}
+
 void WorkItemEmitter::emitViews() {
   int64_t headDim = shape.headDim, valueDim = shape.valueDim;
   Value q = item.q, k = item.k, v = item.v;
-  queryLen = memref::DimOp::create(b, loc, q, 2);
-  keyLen = memref::DimOp::create(b, loc, k, 2);
-  Value rowsConst = cb.index(tiles.rows);
-  row0 = cb.mul(item.tile, rowsConst);
-  rows = cb.minSI(rowsConst, cb.sub(queryLen, row0));
-  Value kvHead = cb.divUI(item.head, cb.index(variant.groupSize()));
+  emitSequence();
+  kvHead = cb.divUI(item.head, cb.index(variant.groupSize()));
   head = emitHeadParams(cb, module, name, variant, item.head);
-  alive = cb.andI(item.alive, head.staticAlive);
+  // An item without real rows computes nothing.
+  alive =
+      cb.andI(cb.andI(item.alive, head.staticAlive), cb.gt(rows, cb.index(0)));
 
   Value zero = cb.index(0);
+  Value qRow0 = cb.add(qBase, row0);
   OpFoldResult rowsOfr = rows, keyLenOfr = keyLen;
-  qTile = view(q, {item.batch, item.head, row0, zero},
+  qTile = view(q, {qBatch, item.head, qRow0, zero},
                {rowsOfr, b.getIndexAttr(headDim)});
-  kHead = view(k, {item.batch, kvHead, zero, zero},
-               {keyLenOfr, b.getIndexAttr(headDim)});
-  vHead = view(v, {item.batch, kvHead, zero, zero},
-               {keyLenOfr, b.getIndexAttr(valueDim)});
-  oTile = item.o ? view(item.o, {item.batch, item.head, row0, zero},
+  if (item.blockTable) {
+    Type elt = shape.query.getElementType();
+    kGathered = buffer({tiles.cols, headDim}, elt);
+    vGathered = buffer({tiles.cols, valueDim}, elt);
+  } else {
+    kHead = view(k, {kBatch, kvHead, kBase, zero},
+                 {keyLenOfr, b.getIndexAttr(headDim)});
+    vHead = view(v, {kBatch, kvHead, kBase, zero},
+                 {keyLenOfr, b.getIndexAttr(valueDim)});
+  }
+  oTile = item.o ? view(item.o, {qBatch, item.head, qRow0, zero},
                         {rowsOfr, b.getIndexAttr(valueDim)})
                  : Value();
   auto rowSlice = [&](Value tensor) -> Value {
     if (!tensor)
       return Value();
-    return view(tensor, {item.batch, item.head, row0}, {rowsOfr});
+    return view(tensor, {qBatch, item.head, qRow0}, {rowsOfr});
   };
   lseTile = rowSlice(item.lse);
   entropyTile = rowSlice(item.entropy);
@@ -482,10 +615,8 @@ void WorkItemEmitter::emitState() {
 }
 
 void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
-  Value zero = cb.index(0);
-  OpFoldResult nOfr = n;
-  Value kTile = view(kHead, {j0, zero}, {nOfr, b.getIndexAttr(shape.headDim)});
-  Value vTile = view(vHead, {j0, zero}, {nOfr, b.getIndexAttr(shape.valueDim)});
+  Value kTile = keyTile(item.k, kHead, kGathered, shape.headDim, j0, n);
+  Value vTile = keyTile(item.v, vHead, vGathered, shape.valueDim, j0, n);
   FloatAttr softcap;
   if (variant.softcap)
     softcap = b.getF32FloatAttr(*variant.softcap);
@@ -542,6 +673,45 @@ void WorkItemEmitter::emit() {
     });
   if (probsTile)
     AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
+  emitPaddingRows();
+}
+
+void WorkItemEmitter::emitPaddingRows() {
+  Value zero = cb.index(0);
+  Value negInf = cb.f32(-std::numeric_limits<float>::infinity());
+  Value zeroF = cb.f32(0.0f);
+  Value probsCols =
+      item.probs ? memref::DimOp::create(b, loc, item.probs, 3) : Value();
+  auto zeroProbs = [&](Value row, Value from) {
+    cb.forLoop(from, probsCols, 1, [&](Value j) {
+      memref::StoreOp::create(b, loc, zeroF, item.probs,
+                              ValueRange{item.batch, item.head, row, j});
+    });
+  };
+  // Keys past kv_lens are invisible to every real row.
+  if (item.probs && item.kvLens)
+    cb.forLoop(zero, rows, 1,
+               [&](Value r) { zeroProbs(cb.add(row0, r), keyLen); });
+  if (!item.qLens)
+    return;
+  Type elt = shape.query.getElementType();
+  Value zeroRow = vector::BroadcastOp::create(
+      b, loc, VectorType::get({shape.valueDim}, elt),
+      arith::ConstantOp::create(b, loc, b.getZeroAttr(elt)));
+  Value qRow0 = cb.add(qBase, row0);
+  cb.forLoop(rows, tileRows, 1, [&](Value r) {
+    Value i = cb.add(qRow0, r);
+    vector::StoreOp::create(b, loc, zeroRow, item.o,
+                            ValueRange{qBatch, item.head, i, zero});
+    if (item.lse)
+      memref::StoreOp::create(b, loc, negInf, item.lse,
+                              ValueRange{qBatch, item.head, i});
+    if (item.entropy)
+      memref::StoreOp::create(b, loc, zeroF, item.entropy,
+                              ValueRange{qBatch, item.head, i});
+    if (item.probs)
+      zeroProbs(i, zero);
+  });
 }
 
 } // namespace

@@ -28,6 +28,9 @@ struct TileChoice {
   int64_t bandRows; // rows of the score scratch, at most `rows`
   int64_t paddedValueDim;
   MicroKernelAttr microKernel;
+  // Bytes per key of the K and V rows a paged work item gathers into
+  // contiguous tiles (0 without block_table).
+  int64_t gatheredBytesPerKey = 0;
 };
 
 inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -55,6 +58,8 @@ LogicalResult checkScratchBudget(AttentionOp attention, const TileChoice &tiles,
 /// low and high words, dropout_offset's low word) without dropout.
 struct AttentionWorkItem {
   Value q, k, v, o, lse, probs, entropy;
+  // The serving tensors (docs/language.md 4.6), null when absent.
+  Value kvLens, qLens, blockTable, cuSeqlensQ, cuSeqlensK;
   Value batch, head, tile, alive;
   Value dropoutRng;
 };

@@ -473,8 +473,9 @@ void LayerTiler::emitAttention() {
        getAttentionView(attention.getKey()),
        getAttentionView(attention.getValue()),
        getAttentionView(attention.getOutput()), argFor(attention.getLse()),
-       argFor(attention.getProbs()), argFor(attention.getEntropy()), batch,
-       head, tile, alive, dropoutRng});
+       argFor(attention.getProbs()), argFor(attention.getEntropy()),
+       /*kvLens=*/{}, /*qLens=*/{}, /*blockTable=*/{}, /*cuSeqlensQ=*/{},
+       /*cuSeqlensK=*/{}, batch, head, tile, alive, dropoutRng});
 }
 
 LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {

@@ -1,0 +1,226 @@
+//===- Serving.c - Checking lengths, offsets and block tables -----*- C -*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// The serving tensors of an attention function (docs/language.md 4.6) hold
+// indices: key and query lengths, offsets of packed sequences, page numbers.
+// A kernel trusts them, so every one a call will use is checked here, on
+// the CPU, after the tensors' own checks and before any output is touched:
+// a bad one is a status naming the tensor, the element and the bound, and
+// nothing is written. The grid follows from them: one item row per
+// sequence, as many query tiles as the longest sequence needs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CallCheck.h"
+#include "Status.h"
+
+#include "mha/Runtime/KernelAbi.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+
+// The tensors of a call by role, -1 when absent.
+typedef struct serving_tensors {
+  int q, k, kv_lens, q_lens, block_table, cu_q, cu_k;
+} serving_tensors;
+
+static int find_role(const int64_t *sig, int num_tensors, int64_t role) {
+  for (int i = 0; i < num_tensors; ++i)
+    if (mha_rt_tensor_sig(sig, i)[MHA_SIG_T_ROLE] == role)
+      return i;
+  return -1;
+}
+
+// Element [i] (or [i, j]) of an i32 tensor, through its descriptor.
+static int64_t element(const mha_rt_memref *m, int rank, int64_t i, int64_t j) {
+  const int32_t *data = (const int32_t *)m->aligned + m->offset;
+  int64_t at = i * m->dims[rank];
+  if (rank == 2)
+    at += j * m->dims[rank + 1];
+  return data[at];
+}
+
+typedef struct checker {
+  const int64_t *sig;
+  const char *const *arg_names;
+  const mha_rt_checked_call *c;
+} checker;
+
+static const char *label(const checker *ch, char buf[96], int i) {
+  return mha_rt_tensor_label(buf, ch->sig, ch->arg_names, i);
+}
+// "'kv_lens'": the name an element is shown under ("'kv_lens'[3]").
+static const char *name_of(const checker *ch, char buf[96], int i) {
+  if (ch->arg_names && ch->arg_names[i])
+    snprintf(buf, 96, "'%s'", ch->arg_names[i]);
+  else
+    snprintf(buf, 96, "tensor %d", i);
+  return buf;
+}
+static int64_t size(const checker *ch, int i, int d) {
+  return ch->c->memrefs[i].dims[d];
+}
+
+// A tensor of offsets of packed rows: S + 1 of them, from 0, never
+// decreasing, the last within `total` (dim 2 of tensor `packed`).
+static int32_t check_offsets(const checker *ch, int cu, int64_t sequences,
+                             int packed) {
+  char a[96], b[96], dim[32];
+  const char *name = ch->c->name;
+  if (size(ch, cu, 0) != sequences + 1)
+    MHA_RT_FAIL(MHA_ERR_SHAPE,
+                "%s: %s has %" PRId64 " entries but must have S + 1 = %" PRId64
+                " (one offset per sequence and the end)",
+                name, label(ch, a, cu), size(ch, cu, 0), sequences + 1);
+  const mha_rt_memref *m = &ch->c->memrefs[cu];
+  int64_t total = size(ch, packed, 2);
+  int64_t previous = 0;
+  for (int64_t s = 0; s <= sequences; ++s) {
+    int64_t offset = element(m, 1, s, 0);
+    if (s == 0 && offset != 0)
+      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                  "%s: %s[0] is %" PRId64 " but must be 0", name,
+                  name_of(ch, a, cu), offset);
+    if (offset < previous)
+      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                  "%s: %s[%" PRId64 "] is %" PRId64 ", less than [%" PRId64
+                  "] = %" PRId64 "; offsets must not decrease",
+                  name, name_of(ch, a, cu), s, offset, s - 1, previous);
+    if (offset > total)
+      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                  "%s: %s[%" PRId64 "] is %" PRId64 " but %s %s is %" PRId64,
+                  name, name_of(ch, a, cu), s, offset, label(ch, b, packed),
+                  mha_rt_dim_label(dim, ch->sig, packed, 2), total);
+    previous = offset;
+  }
+  return MHA_OK;
+}
+
+// A tensor of lengths: each in [0, limit], where `what` says what bounds
+// them.
+static int32_t check_lengths(const checker *ch, int lens, int64_t sequences,
+                             int64_t limit, const char *what) {
+  char a[96];
+  if (size(ch, lens, 0) != sequences)
+    MHA_RT_FAIL(MHA_ERR_SHAPE,
+                "%s: %s has %" PRId64 " entries but there are %" PRId64
+                " sequences",
+                ch->c->name, label(ch, a, lens), size(ch, lens, 0), sequences);
+  for (int64_t s = 0; s < sequences; ++s) {
+    int64_t n = element(&ch->c->memrefs[lens], 1, s, 0);
+    if (n < 0 || n > limit)
+      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                  "%s: %s[%" PRId64 "] is %" PRId64
+                  " but must be in [0, %" PRId64 "] (%s)",
+                  ch->c->name, name_of(ch, a, lens), s, n, limit, what);
+  }
+  return MHA_OK;
+}
+
+// The pages sequence s uses (those holding keys 0 .. kv_lens[s] - 1) exist.
+static int32_t check_block_table(const checker *ch, const serving_tensors *t,
+                                 int64_t sequences) {
+  char a[96], b[96];
+  int table = t->block_table;
+  if (size(ch, table, 0) != sequences)
+    MHA_RT_FAIL(
+        MHA_ERR_SHAPE,
+        "%s: %s dim 0 is %" PRId64 " but there are %" PRId64 " sequences",
+        ch->c->name, label(ch, a, table), size(ch, table, 0), sequences);
+  int64_t pages = size(ch, t->k, 0), page_size = size(ch, t->k, 2);
+  for (int64_t s = 0; s < sequences; ++s) {
+    int64_t keys = element(&ch->c->memrefs[t->kv_lens], 1, s, 0);
+    int64_t used = page_size ? (keys + page_size - 1) / page_size : 0;
+    for (int64_t p = 0; p < used; ++p) {
+      int64_t page = element(&ch->c->memrefs[table], 2, s, p);
+      if (page < 0 || page >= pages)
+        MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                    "%s: %s[%" PRId64 ", %" PRId64 "] is %" PRId64
+                    " but %s has %" PRId64 " pages (dim 0)",
+                    ch->c->name, name_of(ch, a, table), s, p, page,
+                    label(ch, b, t->k), pages);
+    }
+  }
+  return MHA_OK;
+}
+
+int32_t mha_rt_check_serving(const int64_t *signature,
+                             const char *const *arg_names,
+                             mha_rt_checked_call *c) {
+  int n = c->num_tensors;
+  serving_tensors t = {find_role(signature, n, MHA_ROLE_QUERY),
+                       find_role(signature, n, MHA_ROLE_KEY),
+                       find_role(signature, n, MHA_ROLE_KV_LENS),
+                       find_role(signature, n, MHA_ROLE_Q_LENS),
+                       find_role(signature, n, MHA_ROLE_BLOCK_TABLE),
+                       find_role(signature, n, MHA_ROLE_CU_SEQLENS_Q),
+                       find_role(signature, n, MHA_ROLE_CU_SEQLENS_K)};
+  if (t.kv_lens < 0 && t.q_lens < 0 && t.block_table < 0 && t.cu_q < 0 &&
+      t.cu_k < 0)
+    return MHA_OK;
+  checker ch = {signature, arg_names, c};
+  char a[96], dim[32];
+  if (t.q < 0 || t.k < 0)
+    MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: serving tensors without q and k",
+                c->name);
+  int64_t sequences = size(&ch, t.q, 0);
+  if (t.cu_q >= 0) {
+    if (size(&ch, t.cu_q, 0) < 1)
+      MHA_RT_FAIL(MHA_ERR_SHAPE,
+                  "%s: %s has no entries but needs S + 1 >= 1 offsets", c->name,
+                  label(&ch, a, t.cu_q));
+    sequences = size(&ch, t.cu_q, 0) - 1;
+  }
+  // Dense keys have one batch element per sequence.
+  bool dense_keys = t.block_table < 0 && t.cu_k < 0;
+  if (dense_keys && size(&ch, t.k, 0) != sequences)
+    MHA_RT_FAIL(MHA_ERR_SHAPE,
+                "%s: %s dim 0 is %" PRId64 " but there are %" PRId64
+                " sequences",
+                c->name, label(&ch, a, t.k), size(&ch, t.k, 0), sequences);
+  int32_t status = MHA_OK;
+  if (t.cu_q >= 0 && (status = check_offsets(&ch, t.cu_q, sequences, t.q)))
+    return status;
+  if (t.cu_k >= 0 && (status = check_offsets(&ch, t.cu_k, sequences, t.k)))
+    return status;
+  if (t.q_lens >= 0 &&
+      (status = check_lengths(&ch, t.q_lens, sequences, size(&ch, t.q, 2),
+                              "the query rows of 'q' dim 2")))
+    return status;
+  if (t.kv_lens >= 0) {
+    char what[160];
+    int64_t limit = size(&ch, t.k, 2);
+    if (t.block_table >= 0) {
+      int64_t max_pages = size(&ch, t.block_table, 1);
+      limit = max_pages * size(&ch, t.k, 2); // Both below 2^31 (checked).
+      snprintf(what, sizeof(what),
+               "%s holds %" PRId64 " pages of %" PRId64 " keys per sequence",
+               label(&ch, a, t.block_table), max_pages, size(&ch, t.k, 2));
+    } else {
+      snprintf(what, sizeof(what), "the keys of %s %s", label(&ch, a, t.k),
+               mha_rt_dim_label(dim, signature, t.k, 2));
+    }
+    if ((status = check_lengths(&ch, t.kv_lens, sequences, limit, what)))
+      return status;
+  }
+  if (t.block_table >= 0 && (status = check_block_table(&ch, &t, sequences)))
+    return status;
+
+  // The grid: with packed queries, one more item row for the rows past
+  // the last sequence, and as many tiles as the longest sequence needs.
+  c->batch = sequences;
+  c->rows = size(&ch, t.q, 2);
+  if (t.cu_q >= 0) {
+    const mha_rt_memref *m = &c->memrefs[t.cu_q];
+    int64_t longest = c->rows - element(m, 1, sequences, 0);
+    for (int64_t s = 0; s < sequences; ++s) {
+      int64_t len = element(m, 1, s + 1, 0) - element(m, 1, s, 0);
+      longest = len > longest ? len : longest;
+    }
+    c->batch = sequences + 1;
+    c->rows = longest;
+  }
+  return MHA_OK;
+}
