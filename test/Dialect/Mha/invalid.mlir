@@ -1330,7 +1330,7 @@ func.func @mh_misspelt_attribute(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf
 
 // The generic form must still pass three operands.
 func.func @generic_two_operands(%q: tensor<2x8x16x64xf32>) {
-  // expected-error @+1 {{'mha.attention' op expected 3 operands, but found 2}}
+  // expected-error @+1 {{'mha.attention' op expected 3 or more operands, but found 2}}
   %o = "mha.attention"(%q, %q) : (tensor<2x8x16x64xf32>, tensor<2x8x16x64xf32>) -> tensor<2x8x16x64xf32>
   return
 }

@@ -457,6 +457,8 @@ Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
       [&] {
         Value inPage = view(pool, {page(j0), kvHead, slot(j0), zero},
                             {nOfr, b.getIndexAttr(dim)});
+        if (inPage.getType() == tileType)
+          return inPage;
         return Value(memref::CastOp::create(b, loc, tileType, inPage));
       },
       [&] {

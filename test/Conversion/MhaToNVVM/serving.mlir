@@ -1,0 +1,23 @@
+// RUN: mha-opt %s --convert-mha-to-nvvm -verify-diagnostics -split-input-file
+// RUN: not mha-compile %s --target=nvptx -o %t.so 2>&1 | FileCheck %s
+
+// The serving operands (docs/language.md 4.6) are CPU-only so far: the GPU
+// pipeline refuses them rather than ignoring the lengths and tables.
+// CHECK: kv_lens, q_lens, block_table and cu_seqlens are not yet supported on the GPU
+func.func @paged(%q: tensor<?x4x1x64xf16>, %k: tensor<?x2x16x64xf16>, %v: tensor<?x2x16x64xf16>,
+                 %l: tensor<?xi32>, %t: tensor<?x?xi32>) -> tensor<?x4x1x64xf16> {
+  // expected-error @+1 {{kv_lens, q_lens, block_table and cu_seqlens are not yet supported on the GPU: compile this function with --target=cpu}}
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<?xi32>) block_table(%t : tensor<?x?xi32>) {causal}
+       : tensor<?x4x1x64xf16>, tensor<?x2x16x64xf16>, tensor<?x2x16x64xf16> -> tensor<?x4x1x64xf16>
+  return %o : tensor<?x4x1x64xf16>
+}
+
+// -----
+
+func.func @varlen(%q: tensor<1x4x?x64xf16>, %k: tensor<1x4x?x64xf16>, %v: tensor<1x4x?x64xf16>,
+                  %cq: tensor<?xi32>, %ck: tensor<?xi32>) -> tensor<1x4x?x64xf16> {
+  // expected-error @+1 {{kv_lens, q_lens, block_table and cu_seqlens are not yet supported on the GPU}}
+  %o = mha.attention %q, %k, %v cu_seqlens_q(%cq : tensor<?xi32>) cu_seqlens_k(%ck : tensor<?xi32>)
+       : tensor<1x4x?x64xf16>, tensor<1x4x?x64xf16>, tensor<1x4x?x64xf16> -> tensor<1x4x?x64xf16>
+  return %o : tensor<1x4x?x64xf16>
+}

@@ -1,0 +1,147 @@
+// RUN: mha-opt %s -split-input-file -verify-diagnostics
+
+// One case per diagnostic of the serving operands of mha.attention
+// (docs/language.md 4.6): their types, the combinations that are refused and
+// the sizes that must agree with the sequences.
+
+// Lengths are i32.
+func.func @kv_lens_i64(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xf32>, %v: tensor<2x2x32x16xf32>, %l: tensor<2xi64>) {
+  // expected-error @+1 {{'kv_lens' must be a ranked tensor of i32 [S], got 'tensor<2xi64>'}}
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<2xi64>) : tensor<2x4x8x16xf32>, tensor<2x2x32x16xf32>, tensor<2x2x32x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// A block table has rank 2.
+func.func @table_rank1(%q: tensor<2x4x8x16xf32>, %k: tensor<9x2x16x16xf32>, %v: tensor<9x2x16x16xf32>, %l: tensor<2xi32>, %t: tensor<2xi32>) {
+  // expected-error @+1 {{'block_table' must be a ranked tensor of i32 [S, max_pages], got 'tensor<2xi32>'}}
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<2xi32>) block_table(%t : tensor<2xi32>) : tensor<2x4x8x16xf32>, tensor<9x2x16x16xf32>, tensor<9x2x16x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Offsets are rank 1.
+func.func @cu_rank2(%q: tensor<1x4x8x16xf32>, %k: tensor<3x2x32x16xf32>, %v: tensor<3x2x32x16xf32>, %c: tensor<4x1xi32>) {
+  // expected-error @+1 {{'cu_seqlens_q' must be a ranked tensor of i32 [S + 1], got 'tensor<4x1xi32>'}}
+  %o = mha.attention %q, %k, %v cu_seqlens_q(%c : tensor<4x1xi32>) : tensor<1x4x8x16xf32>, tensor<3x2x32x16xf32>, tensor<3x2x32x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// One source of query lengths.
+func.func @q_lens_and_cu_q(%q: tensor<1x4x8x16xf32>, %k: tensor<3x2x32x16xf32>, %v: tensor<3x2x32x16xf32>, %l: tensor<3xi32>, %c: tensor<4xi32>) {
+  // expected-error @+1 {{'q_lens' and 'cu_seqlens_q' both give the query lengths: use one}}
+  %o = mha.attention %q, %k, %v q_lens(%l : tensor<3xi32>) cu_seqlens_q(%c : tensor<4xi32>) : tensor<1x4x8x16xf32>, tensor<3x2x32x16xf32>, tensor<3x2x32x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// One source of key lengths.
+func.func @kv_lens_and_cu_k(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x32x16xf32>, %v: tensor<1x2x32x16xf32>, %l: tensor<3xi32>, %cq: tensor<4xi32>, %ck: tensor<4xi32>) {
+  // expected-error @+1 {{'kv_lens' and 'cu_seqlens_k' both give the key lengths: use one}}
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<3xi32>) cu_seqlens_q(%cq : tensor<4xi32>) cu_seqlens_k(%ck : tensor<4xi32>) : tensor<1x4x8x16xf32>, tensor<1x2x32x16xf32>, tensor<1x2x32x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Pages need the key count of each sequence.
+func.func @table_without_kv_lens(%q: tensor<2x4x8x16xf32>, %k: tensor<9x2x16x16xf32>, %v: tensor<9x2x16x16xf32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{'block_table' needs 'kv_lens': the number of keys in each sequence's pages}}
+  %o = mha.attention %q, %k, %v block_table(%t : tensor<2x4xi32>) : tensor<2x4x8x16xf32>, tensor<9x2x16x16xf32>, tensor<9x2x16x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Packed queries are one batch element.
+func.func @packed_q_batch(%q: tensor<?x4x8x16xf32>, %k: tensor<3x2x32x16xf32>, %v: tensor<3x2x32x16xf32>, %c: tensor<4xi32>) {
+  // expected-error @+1 {{'query' batch size (dim 0) must be 1 with 'cu_seqlens_q' (its sequences are packed along dim 2), got ?}}
+  %o = mha.attention %q, %k, %v cu_seqlens_q(%c : tensor<4xi32>) : tensor<?x4x8x16xf32>, tensor<3x2x32x16xf32>, tensor<3x2x32x16xf32> -> tensor<?x4x8x16xf32>
+  return
+}
+
+// -----
+
+// So are packed keys.
+func.func @packed_k_batch(%q: tensor<3x4x8x16xf32>, %k: tensor<2x2x32x16xf32>, %v: tensor<2x2x32x16xf32>, %c: tensor<4xi32>) {
+  // expected-error @+1 {{'key' batch size (dim 0) must be 1 with 'cu_seqlens_k' (its sequences are packed along dim 2), got 2}}
+  %o = mha.attention %q, %k, %v cu_seqlens_k(%c : tensor<4xi32>) : tensor<3x4x8x16xf32>, tensor<2x2x32x16xf32>, tensor<2x2x32x16xf32> -> tensor<3x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Offsets need at least the end.
+func.func @cu_empty(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x32x16xf32>, %v: tensor<1x2x32x16xf32>, %c: tensor<0xi32>, %ck: tensor<0xi32>) {
+  // expected-error @+1 {{'cu_seqlens_q' must hold S + 1 >= 1 offsets, got 0}}
+  %o = mha.attention %q, %k, %v cu_seqlens_q(%c : tensor<0xi32>) cu_seqlens_k(%ck : tensor<0xi32>) : tensor<1x4x8x16xf32>, tensor<1x2x32x16xf32>, tensor<1x2x32x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Lengths have one entry per sequence (the query's batch).
+func.func @kv_lens_size(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xf32>, %v: tensor<2x2x32x16xf32>, %l: tensor<3xi32>) {
+  // expected-error @+1 {{'kv_lens' dim 0 is 3 but must be 2 (S, S = 2 sequences from 'query')}}
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<3xi32>) : tensor<2x4x8x16xf32>, tensor<2x2x32x16xf32>, tensor<2x2x32x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// ... or per packed sequence.
+func.func @table_size_packed(%q: tensor<1x4x8x16xf32>, %k: tensor<9x2x16x16xf32>, %v: tensor<9x2x16x16xf32>, %l: tensor<3xi32>, %t: tensor<2x5xi32>, %c: tensor<4xi32>) {
+  // expected-error @+1 {{'block_table' dim 0 is 2 but must be 3 (S, S = 3 sequences from 'cu_seqlens_q')}}
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<3xi32>) block_table(%t : tensor<2x5xi32>) cu_seqlens_q(%c : tensor<4xi32>) : tensor<1x4x8x16xf32>, tensor<9x2x16x16xf32>, tensor<9x2x16x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Key offsets: S + 1 of them.
+func.func @cu_k_size(%q: tensor<2x4x8x16xf32>, %k: tensor<1x2x32x16xf32>, %v: tensor<1x2x32x16xf32>, %c: tensor<2xi32>) {
+  // expected-error @+1 {{'cu_seqlens_k' dim 0 is 2 but must be 3 (S + 1, S = 2 sequences from 'query')}}
+  %o = mha.attention %q, %k, %v cu_seqlens_k(%c : tensor<2xi32>) : tensor<2x4x8x16xf32>, tensor<1x2x32x16xf32>, tensor<1x2x32x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Dense keys with packed queries: one batch element per sequence.
+func.func @dense_keys_size(%q: tensor<1x4x8x16xf32>, %k: tensor<2x2x32x16xf32>, %v: tensor<2x2x32x16xf32>, %c: tensor<4xi32>) {
+  // expected-error @+1 {{'key' dim 0 is 2 but must be 3 (S, S = 3 sequences from 'cu_seqlens_q')}}
+  %o = mha.attention %q, %k, %v cu_seqlens_q(%c : tensor<4xi32>) : tensor<1x4x8x16xf32>, tensor<2x2x32x16xf32>, tensor<2x2x32x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Page pools of keys and values agree.
+func.func @pool_page_size(%q: tensor<2x4x8x16xf32>, %k: tensor<9x2x16x16xf32>, %v: tensor<9x2x8x16xf32>, %l: tensor<2xi32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{'value' sequence length (dim 2) is 8 but 'key' has 16}}
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<2xi32>) block_table(%t : tensor<2x4xi32>) : tensor<2x4x8x16xf32>, tensor<9x2x16x16xf32>, tensor<9x2x8x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Probabilities have no [B, Hq, Lq, Lk] layout for pages.
+func.func @probs_paged(%q: tensor<2x4x8x16xf32>, %k: tensor<9x2x16x16xf32>, %v: tensor<9x2x16x16xf32>, %l: tensor<2xi32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{'return_probs' is not supported with paged or packed sequences (block_table, cu_seqlens_q, cu_seqlens_k)}}
+  %o, %p = mha.attention %q, %k, %v kv_lens(%l : tensor<2xi32>) block_table(%t : tensor<2x4xi32>) {return_probs} : tensor<2x4x8x16xf32>, tensor<9x2x16x16xf32>, tensor<9x2x16x16xf32> -> tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// No backward yet.
+// expected-error @+1 {{'mha.backward' of an mha.attention with kv_lens, q_lens, block_table or cu_seqlens is not yet supported}}
+func.func @backward(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xf32>, %v: tensor<2x2x32x16xf32>, %l: tensor<2xi32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8xf32>) attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%l : tensor<2xi32>) {return_lse} : tensor<2x4x8x16xf32>, tensor<2x2x32x16xf32>, tensor<2x2x32x16xf32> -> tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+  return %o, %lse : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+}

@@ -1,0 +1,45 @@
+// RUN: mha-opt %s | mha-opt | FileCheck %s
+// RUN: mha-opt %s --mlir-print-op-generic | mha-opt | FileCheck %s
+
+// Round trips of mha.attention's serving operands (docs/language.md 4.6)
+// through the custom and the generic form.
+
+// CHECK-LABEL: func.func @paged_decode
+// CHECK: mha.attention %{{.*}}, %{{.*}}, %{{.*}} kv_lens(%{{.*}} : tensor<?xi32>) block_table(%{{.*}} : tensor<?x?xi32>) {causal}
+func.func @paged_decode(%q: tensor<?x32x1x128xbf16>, %k: tensor<?x8x?x128xbf16>,
+                        %v: tensor<?x8x?x128xbf16>, %l: tensor<?xi32>,
+                        %t: tensor<?x?xi32>) -> tensor<?x32x1x128xbf16> {
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<?xi32>) block_table(%t : tensor<?x?xi32>) {causal}
+      : tensor<?x32x1x128xbf16>, tensor<?x8x?x128xbf16>, tensor<?x8x?x128xbf16> -> tensor<?x32x1x128xbf16>
+  return %o : tensor<?x32x1x128xbf16>
+}
+
+// CHECK-LABEL: func.func @padded
+// CHECK: mha.attention %{{.*}}, %{{.*}}, %{{.*}} kv_lens(%{{.*}} : tensor<3xi32>) q_lens(%{{.*}} : tensor<3xi32>) {return_lse}
+func.func @padded(%q: tensor<3x4x8x16xf32>, %k: tensor<3x2x32x16xf32>,
+                  %v: tensor<3x2x32x16xf32>, %kl: tensor<3xi32>, %ql: tensor<3xi32>)
+    -> (tensor<3x4x8x16xf32>, tensor<3x4x8xf32>) {
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%kl : tensor<3xi32>) q_lens(%ql : tensor<3xi32>) {return_lse}
+      : tensor<3x4x8x16xf32>, tensor<3x2x32x16xf32>, tensor<3x2x32x16xf32> -> tensor<3x4x8x16xf32>, tensor<3x4x8xf32>
+  return %o, %lse : tensor<3x4x8x16xf32>, tensor<3x4x8xf32>
+}
+
+// CHECK-LABEL: func.func @varlen
+// CHECK: mha.attention %{{.*}}, %{{.*}}, %{{.*}} cu_seqlens_q(%{{.*}} : tensor<?xi32>) cu_seqlens_k(%{{.*}} : tensor<?xi32>) {causal}
+func.func @varlen(%q: tensor<1x8x?x64xf16>, %k: tensor<1x8x?x64xf16>,
+                  %v: tensor<1x8x?x64xf16>, %cq: tensor<?xi32>, %ck: tensor<?xi32>)
+    -> tensor<1x8x?x64xf16> {
+  %o = mha.attention %q, %k, %v cu_seqlens_q(%cq : tensor<?xi32>) cu_seqlens_k(%ck : tensor<?xi32>) {causal}
+      : tensor<1x8x?x64xf16>, tensor<1x8x?x64xf16>, tensor<1x8x?x64xf16> -> tensor<1x8x?x64xf16>
+  return %o : tensor<1x8x?x64xf16>
+}
+
+// CHECK-LABEL: func.func @varlen_paged
+// CHECK: mha.attention %{{.*}}, %{{.*}}, %{{.*}} kv_lens(%{{.*}} : tensor<?xi32>) block_table(%{{.*}} : tensor<?x?xi32>) cu_seqlens_q(%{{.*}} : tensor<?xi32>)
+func.func @varlen_paged(%q: tensor<1x8x?x64xf32>, %k: tensor<?x2x16x64xf32>,
+                        %v: tensor<?x2x16x64xf32>, %l: tensor<?xi32>,
+                        %t: tensor<?x?xi32>, %cq: tensor<?xi32>) -> tensor<1x8x?x64xf32> {
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<?xi32>) block_table(%t : tensor<?x?xi32>) cu_seqlens_q(%cq : tensor<?xi32>)
+      : tensor<1x8x?x64xf32>, tensor<?x2x16x64xf32>, tensor<?x2x16x64xf32> -> tensor<1x8x?x64xf32>
+  return %o : tensor<1x8x?x64xf32>
+}

@@ -1,0 +1,71 @@
+// RUN: mha-opt %s -split-input-file -mha-tile | FileCheck %s
+
+// mha-tile on functions with serving operands (docs/language.md 4.6): the
+// kernel takes the i32 tensors after q, k, v with their roles, reads the
+// item's lengths and offsets from them, and a paged item views a key tile
+// in its page when one page holds it, else gathers its rows.
+
+// CHECK-LABEL: func.func @paged__kernel
+// CHECK-SAME: %[[K:[a-z0-9]+]]: memref<?x2x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK-SAME: %[[LENS:[a-z0-9]+]]: memref<?xi32, strided<[1], offset: ?>>
+// CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<?x?xi32, strided<[?, 1], offset: ?>>
+// CHECK-SAME: %[[B:[a-z0-9]+]]: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: i1)
+// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<output>, #mha.role<lse>]
+// The sequence's key count.
+// CHECK: memref.load %[[LENS]][%[[B]]]
+// Keys [j0, j0 + n): in one page, a view of it; else gathered row by row.
+// CHECK: scf.if %{{.*}} -> (memref<?x16xf32, strided<[?, 1], offset: ?>>)
+// CHECK: memref.load %[[TABLE]][%[[B]], %{{.*}}]
+// CHECK: memref.subview %[[K]]
+// CHECK: } else {
+// CHECK: scf.for
+// CHECK: memref.load %[[TABLE]][%[[B]], %{{.*}}]
+// CHECK: vector.load %[[K]]
+// CHECK: vector.store %{{.*}}, %{{.*}} : memref<128x16xf32>, vector<16xf32>
+// CHECK: memref.cast
+// CHECK: mha.online_softmax_step
+func.func @paged(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                 %kl: tensor<?xi32>, %bt: tensor<?x?xi32>) -> (tensor<?x4x?x16xf32>, tensor<?x4x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) block_table(%bt : tensor<?x?xi32>) {causal, return_lse}
+     : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+}
+
+// -----
+
+// Packed sequences: item b reads its rows from cu_seqlens_q[b] on (item S,
+// past the last sequence, has no keys) and its keys from cu_seqlens_k[b].
+// CHECK-LABEL: func.func @varlen__kernel
+// CHECK-SAME: %[[CQ:[a-z0-9]+]]: memref<?xi32, strided<[1], offset: ?>>, %[[CK:[a-z0-9]+]]: memref<?xi32, strided<[1], offset: ?>>
+// CHECK-SAME: %[[B:[a-z0-9]+]]: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: i1)
+// CHECK: %[[N:.*]] = memref.dim %[[CQ]], %c0
+// CHECK: %[[S:.*]] = arith.subi %[[N]], %c1
+// CHECK: %[[IS_SEQ:.*]] = arith.cmpi slt, %[[B]], %[[S]]
+// CHECK: %[[AT:.*]] = arith.minsi %[[B]], %[[S]]
+// CHECK: memref.load %[[CQ]][%[[AT]]]
+// CHECK: scf.if %[[IS_SEQ]] -> (index)
+// CHECK: scf.if %[[IS_SEQ]] -> (index)
+// CHECK: memref.load %[[CK]][%[[B]]]
+// CHECK: mha.online_softmax_step
+func.func @varlen(%q: tensor<1x4x?x16xf32>, %k: tensor<1x2x?x16xf32>, %v: tensor<1x2x?x16xf32>,
+                  %cq: tensor<?xi32>, %ck: tensor<?xi32>) -> tensor<1x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v cu_seqlens_q(%cq : tensor<?xi32>) cu_seqlens_k(%ck : tensor<?xi32>) {causal}
+     : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32> -> tensor<1x4x?x16xf32>
+  return %o : tensor<1x4x?x16xf32>
+}
+
+// -----
+
+// Padded query rows (q_lens): the rows past the sequence's length get o = 0
+// and lse = -inf after the real rows are finalised.
+// CHECK-LABEL: func.func @padded__kernel
+// CHECK: mha.online_softmax_finalize
+// CHECK: scf.for
+// CHECK: vector.store %{{.*}} : memref<?x4x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>, vector<16xf32>
+// CHECK: memref.store %cst{{.*}} : memref<?x4x?xf32, strided<[?, ?, 1], offset: ?>>
+func.func @padded(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                  %kl: tensor<?xi32>, %ql: tensor<?xi32>) -> (tensor<?x4x?x16xf32>, tensor<?x4x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) q_lens(%ql : tensor<?xi32>) {return_lse}
+     : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+}
