@@ -102,6 +102,11 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
     `stream` (`b * Hq + h`) and `offset`, key `(seed_lo, seed_hi)` and
     drop threshold `threshold` (unsigned). `l` and `t` sum the undropped
     probabilities.
+
+    With `rows_per_head` P the tile holds the rows of several heads that
+    share their masks and score parameters, head after head, each at the
+    same query positions: row `r` is at `query_pos + r mod P` (decoding
+    items of grouped-query attention).
   }] # Mha_ScoreDescription;
 
   let arguments = !con(
@@ -117,7 +122,9 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
            Arg<Mha_F32Tile<2>, "scratch: scores of a band of rows [Rb, C]", [MemRead, MemWrite]>:$score_scratch,
            Arg<Mha_F32Tile<1>, "scratch: rescale factors [R]", [MemRead, MemWrite]>:$alpha_scratch,
            Arg<Optional<Mha_F32Tile<2>>, "log2 scores of the rows for every key [R, Lk]", [MemWrite]>:$scores_out),
-      Mha_ScoreOperands, (ins Variadic<I32>:$dropout), Mha_ScoreAttrs,
+      Mha_ScoreOperands, (ins Variadic<I32>:$dropout,
+                              Optional<Index>:$rows_per_head),
+      Mha_ScoreAttrs,
       (ins UnitAttr:$masked, UnitAttr:$track_entropy,
            Mha_MicroKernelAttr:$micro_kernel));
 
@@ -134,6 +141,7 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
     `at` `(` $query_pos `,` $key_pos `)`
     `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
     (`dropout` `(` $dropout^ `)`)?
+    (`rows_per_head` `(` $rows_per_head^ `)`)?
     attr-dict
   }];
   let hasVerifier = 1;

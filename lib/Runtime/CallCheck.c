@@ -590,6 +590,7 @@ static void set_dropout_words(mha_rt_checked_call *out) {
   w[MHA_POSITIONS_QUERY_HI] = (uint32_t)((uint64_t)o->query_start >> 32);
   w[MHA_POSITIONS_KEY_LO] = (uint32_t)(uint64_t)o->key_start;
   w[MHA_POSITIONS_KEY_HI] = (uint32_t)((uint64_t)o->key_start >> 32);
+  w[MHA_HEAD_MASK_GIVEN] = o->head_mask != NULL;
   mha_rt_memref *m = &out->dropout_memref;
   memset(m, 0, sizeof(*m));
   m->allocated = m->aligned = out->dropout_words;

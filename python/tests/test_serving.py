@@ -442,3 +442,57 @@ def test_fuzzed_tables_never_crash(serving_lib):
         except MhaError as e:
             assert re.search(r"'(kv_lens|block_table)'\[", e.message), e.message
             assert all(np.all(x == 7.0) for x in outs)
+
+
+@pytest.fixture(scope="module")
+def decode_lib(cache_dir):
+    # Group items (docs/language.md 4.6): GQA 8:2 and MQA 8:1 whose heads of
+    # a group share every parameter; a window per group.
+    return mha.compile(
+        serving_spec("gqa_decode", 8, 2, 32, 32, ["kv_lens"],
+                     "causal, window_left = array<i64: 40, 40, 40, 40, -1, -1, -1, -1>, "
+                     "sink_tokens = 3", entropy=True) +
+        serving_spec("mqa_decode", 8, 1, 16, 16, ["kv_lens", "block_table"], "causal"))
+
+
+@pytest.mark.parametrize("lq", [1, 4, 9])
+def test_group_items(decode_lib, lq):
+    """Rows of every head of a group computed as one tile (G x Lq <= 64),
+    and as separate heads once they no longer fit (Lq = 9 with 8 heads)."""
+    attrs = {"causal": True, "window_left": [40] * 4 + [-1] * 4, "sink_tokens": 3}
+    case = Case(8, 2, 32, 32, q_lens=[lq, lq - 1, lq], kv_lens=[300, 0, 77])
+    k, v, kv_lens = case.padded_kv()
+    q = case.padded_q(lq=lq)
+    B = len(case.qs)
+    o, lse, ent = call(decode_lib, "gqa_decode", [q, k, v, kv_lens],
+                       [(B, 8, lq, 32), (B, 8, lq), (B, 8, lq)])
+    ref = case.reference(attrs, entropy=True)
+    check_rows(o, lse, ent, ref, lambda s: (s, slice(None), slice(0, case.q_lens[s])), 2e-5)
+    case = Case(8, 1, 16, 16, q_lens=[lq] * 2, kv_lens=[129, 16])
+    k, v, table = case.paged_kv(16)
+    o, lse = call(decode_lib, "mqa_decode",
+                  [case.padded_q(), k, v, np.array(case.kv_lens, np.int32), table],
+                  [(2, 8, lq, 16), (2, 8, lq)])
+    check_rows(o, lse, None, case.reference({"causal": True}), lambda s: (s,), 2e-5)
+
+
+def test_group_items_with_a_runtime_head_mask(decode_lib):
+    """A runtime head mask may tell a group's heads apart: its heads are
+    computed one by one, the ablated ones give zeros."""
+    attrs = {"causal": True, "window_left": [40] * 4 + [-1] * 4, "sink_tokens": 3}
+    case = Case(8, 2, 32, 32, q_lens=[1, 1], kv_lens=[200, 9])
+    k, v, kv_lens = case.padded_kv()
+    q = case.padded_q()
+    mask = [1, 0, 1, 1, 0, 0, 0, 1]
+    o = np.full((2, 8, 1, 32), np.nan, np.float32)
+    lse, ent = (np.full((2, 8, 1), np.nan, np.float32) for _ in range(2))
+    Library(decode_lib.path).function("gqa_decode", 7)(q, k, v, kv_lens, o, lse, ent,
+                                                         head_mask=mask)
+    ref = case.reference(attrs)
+    for s, (ro, rl, _) in enumerate(ref):
+        for h in range(8):
+            if mask[h]:
+                assert reference.rel_err(o[s, h], ro[h]) < 2e-5
+                assert np.allclose(lse[s, h], rl[h], rtol=2e-5)
+            else:
+                assert np.all(o[s, h] == 0) and np.all(ent[s, h] == 0)

@@ -564,6 +564,14 @@ TEST_F(LaunchTest, DropoutSeedAndOffsetReachTheKernel) {
   EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_QUERY_HI], 2u);
   EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_KEY_LO], 7u);
   EXPECT_EQ(seenDropoutWords[MHA_POSITIONS_KEY_HI], 16u);
+  EXPECT_EQ(seenDropoutWords[MHA_HEAD_MASK_GIVEN], 0u);
+  // A runtime head mask is announced (kernels then keep heads apart).
+  uint8_t mask[64];
+  std::memset(mask, 1, sizeof(mask));
+  options.head_mask = mask;
+  ASSERT_EQ(call.launch(&options, dropoutWordsWork), MHA_OK);
+  EXPECT_EQ(seenDropoutWords[MHA_HEAD_MASK_GIVEN], 1u);
+  options.head_mask = nullptr;
   // Out of range: an error naming the field, nothing run.
   options.key_start = (int64_t(1) << 38) + 1;
   EXPECT_EQ(call.launch(&options, dropoutWordsWork), MHA_ERR_INVALID_ARGUMENT);

@@ -201,7 +201,8 @@ enum {
   MHA_POSITIONS_QUERY_HI = 5,
   MHA_POSITIONS_KEY_LO = 6, /* key_start */
   MHA_POSITIONS_KEY_HI = 7,
-  MHA_CALL_WORDS = 8
+  MHA_HEAD_MASK_GIVEN = 8, /* options->head_mask != NULL */
+  MHA_CALL_WORDS = 9
 };
 
 /* The largest query_start and key_start (positions are >= 0): the key

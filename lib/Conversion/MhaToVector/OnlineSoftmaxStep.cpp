@@ -301,8 +301,13 @@ Value StepLowering::packValues() {
 Value StepLowering::getVisibleKeyEnd(Value r) {
   if (!op.getMasked())
     return keys;
-  // hi and sinkEnd grow with the row: the last row's bound holds for all.
-  KeyBounds<Value> bounds = getRowBounds(cb.add(op.getQueryPos(), r));
+  // hi and sinkEnd grow with the row's position: the farthest position
+  // among rows [0, r] bounds them all (P - 1 once a tile of rows_per_head
+  // P wraps around).
+  Value farthest = r;
+  if (Value period = op.getRowsPerHead())
+    farthest = cb.minSI(r, cb.sub(period, cb.index(1)));
+  KeyBounds<Value> bounds = getRowBounds(cb.add(op.getQueryPos(), farthest));
   Value end = cb.maxSI(cb.add(bounds.hi, cb.index(1)), bounds.sinkEnd);
   end = cb.sub(end, op.getKeyPos());
   end = cb.maxSI(end, cb.index(0));
@@ -487,7 +492,10 @@ Value StepLowering::scoreRowVectors(Value r, Value scoreScale, bool foldLog2e) {
   };
   // Bounds of the visible keys of this row, relative to the tile, as i32
   // lanes: visible iff isKeyInBounds, and c < keys always.
-  Value p = cb.add(spec.queryPos, r);
+  Value rowOffset = r;
+  if (Value period = op.getRowsPerHead())
+    rowOffset = arith::RemUIOp::create(b, loc, r, period);
+  Value p = cb.add(spec.queryPos, rowOffset);
   KeyBounds<Value> bounds = getRowBounds(p);
   KeyBounds<Value> lanes{relBound(bounds.lo), relBound(bounds.hi),
                          relBound(bounds.sinkEnd)};

@@ -69,3 +69,41 @@ func.func @padded(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor
      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
 }
+
+// -----
+
+// Decoding with grouped-query heads that share their parameters: when all
+// rows of a group fit a group item and no runtime head mask is given, the
+// item of the group's first head computes the group's rows as one tile
+// (rows_per_head: each head's rows at the same positions) and finalises
+// each head's rows into that head's results; otherwise every item computes
+// its own head.
+// CHECK-LABEL: func.func @group__kernel
+// CHECK: %[[MASKED:.*]] = memref.load %{{.*}}[%c8] : memref<?xi32>
+// CHECK: scf.if
+// CHECK: arith.remui %{{.*}}, %c4
+// CHECK: mha.online_softmax_step {{.*}} rows_per_head(%{{.*}})
+// CHECK: scf.for
+// CHECK: mha.online_softmax_finalize
+// CHECK: } else {
+// CHECK-NOT: rows_per_head
+// CHECK: mha.online_softmax_finalize
+func.func @group(%q: tensor<?x8x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                 %kl: tensor<?xi32>) -> (tensor<?x8x?x16xf32>, tensor<?x8x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal, return_lse}
+     : tensor<?x8x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x8x?x16xf32>, tensor<?x8x?xf32>
+  return %o, %lse : tensor<?x8x?x16xf32>, tensor<?x8x?xf32>
+}
+
+// -----
+
+// Per-head windows that differ within a group keep the heads apart.
+// CHECK-LABEL: func.func @windows__kernel
+// CHECK-NOT: rows_per_head
+// CHECK: return
+func.func @windows(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                   %kl: tensor<?xi32>) -> tensor<?x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal, window_left = array<i64: 8, -1, 8, 8>}
+     : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}

@@ -67,6 +67,10 @@ Value subviewTrailing(OpBuilder &b, Location loc, Value source,
                                    offsets, sizes, strides);
 }
 
+/// The most rows of a group item (query heads x query rows): decoding
+/// steps of one to a few rows per head.
+constexpr int64_t kMaxGroupRows = 64;
+
 struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   using MhaTilePassBase::MhaTilePassBase;
 
@@ -214,6 +218,18 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   TileChoice tiles =
       chooseTiles(ctx, headDim, valueDim, elt, variant.allHeadsWindowed(),
                   gatheredBytesPerKey);
+  // Decoding: a serving function whose heads of a group share their
+  // parameters computes a short query tile of all of them at once, so
+  // each key tile is read and packed once per group (section 4.6).
+  if (attention.hasServingOperands() && variant.groupSize() > 1 &&
+      variant.groupsShareParameters() && !variant.hasAlibi &&
+      !variant.hasDropout && !attention.getReturnProbs()) {
+    TileChoice grouped = tiles;
+    grouped.groupRows = std::min<int64_t>(tiles.rows, kMaxGroupRows);
+    if (grouped.groupRows >= variant.groupSize() &&
+        workItemScratchBytes(grouped, headDim, elt) <= kMaxWorkItemScratchBytes)
+      tiles = grouped;
+  }
   if (failed(
           checkScratchBudget(attention, tiles, shape.query.getElementType())))
     return failure();
@@ -321,7 +337,7 @@ private:
                 Value n);
   /// Rows [rows, tileRows) past q_lens: no visible key, so o = 0, lse =
   /// -inf, entropy = 0 and probs = 0.
-  void emitPaddingRows();
+  void emitPaddingRows(Value queryHead);
   /// Word i of the call words the runtime passes (KernelAbi.h).
   Value callWord(int64_t i);
   /// The rows' diagonal offset and the sinks, from the explicit positions
@@ -331,8 +347,18 @@ private:
   /// passes, the Philox stream b * Hq + h, the first row's position, the
   /// threshold, the first key's position.
   void emitDropoutWords();
-  /// Running state and step scratch (on the stack), initialised.
-  void emitState();
+  /// Running state of `stateRows` rows and step scratch (on the stack),
+  /// initialised; the query rows of the tile, or of the group's heads.
+  void emitState(Value stateRows, bool grouped);
+  /// The tile's query rows for the steps: widened to f32 where they are
+  /// not read in place.
+  void emitQueryRows(Value stateRows);
+  /// The rows of every query head of the group (heads g0 .. g0 + G - 1,
+  /// head after head) copied into one buffer.
+  void emitGroupQueryRows(Value stateRows);
+  /// The key loops, finalisation and padding of the item's rows; with
+  /// `grouped` those of every head of its group, as one tile.
+  void emitAttention(bool grouped);
   /// One step over keys [j0, j0 + n).
   void emitStep(Value j0, Value n, bool masked);
   /// A loop over [begin, end) in key tiles; `needsMask(j0, j1)` decides
@@ -376,6 +402,8 @@ private:
   // Set by emitState.
   Value acc, accOut, rowMax, rowSum, rowEnt, qPacked, keyScratch, valueScratch,
       scoreScratch, alphaScratch, probsTile;
+  // Group items: the rows each head has in the tile (null otherwise).
+  Value rowsPerHead;
   KeyRanges ranges;
 };
 
@@ -551,14 +579,14 @@ void WorkItemEmitter::emitDropoutWords() {
                   cb.indexCast(i32, keyStart)};
 }
 
-void WorkItemEmitter::emitState() {
-  // Running state: acc [R, Dvp], max, sum and entropy term [R]; the query
-  // rows packed in f32; scratch buffers of the steps.
+void WorkItemEmitter::emitState(Value stateRows, bool grouped) {
+  // Running state: acc [R, Dvp], max, sum and entropy term [R]; scratch
+  // buffers of the steps.
   int64_t headDim = shape.headDim, valueDim = shape.valueDim;
   Type f32 = b.getF32Type();
   int64_t R = tiles.rows, C = tiles.cols, Dvp = tiles.paddedValueDim;
   Value zero = cb.index(0);
-  OpFoldResult rowsOfr = rows;
+  OpFoldResult rowsOfr = stateRows;
   Value accFull = buffer({R, Dvp}, f32);
   acc = view(accFull, {zero, zero}, {rowsOfr, b.getIndexAttr(Dvp)});
   accOut = view(accFull, {zero, zero}, {rowsOfr, b.getIndexAttr(valueDim)});
@@ -566,15 +594,8 @@ void WorkItemEmitter::emitState() {
   rowMax = makeState();
   rowSum = makeState();
   rowEnt = makeState();
-  // f16 and bf16 query rows are widened to f32 once for all key tiles; f32
-  // rows, and bf16 ones for bf16 pairs, are read in place. Keys and values
-  // of bf16 pairs are packed in pairs ([D/2, 2C] and [C/2, 2 Dvp]).
-  Type qElt = shape.query.getElementType();
-  bool packQuery = widensQueryRows(tiles, qElt);
-  Value qPackedFull = packQuery ? buffer({R, headDim}, f32) : Value();
-  qPacked = packQuery ? view(qPackedFull, {zero, zero},
-                             {rowsOfr, b.getIndexAttr(headDim)})
-                      : qTile;
+  // Keys and values of bf16 pairs are packed in pairs ([D/2, 2C] and
+  // [C/2, 2 Dvp]).
   bool bf16Pairs = tiles.microKernel.getDot() == DotProduct::bf16_pairs;
   Type bf16 = b.getBF16Type();
   keyScratch = bf16Pairs ? buffer({headDim / 2, 2 * C}, bf16)
@@ -587,20 +608,16 @@ void WorkItemEmitter::emitState() {
   Value zeroF = cb.f32(0.0f);
   Value zeroRow =
       vector::BroadcastOp::create(b, loc, VectorType::get({Dvp}, f32), zeroF);
-  auto qRowType = VectorType::get({headDim}, qElt);
-  cb.forLoop(zero, rows, 1, [&](Value r) {
+  cb.forLoop(zero, stateRows, 1, [&](Value r) {
     memref::StoreOp::create(b, loc, negInf, rowMax, r);
     memref::StoreOp::create(b, loc, zeroF, rowSum, r);
     memref::StoreOp::create(b, loc, zeroF, rowEnt, r);
-    SmallVector<Value> indices{r, zero};
-    vector::StoreOp::create(b, loc, zeroRow, accFull, indices);
-    if (packQuery) {
-      Value qRow = vector::LoadOp::create(b, loc, qRowType, qTile, indices);
-      qRow =
-          arith::ExtFOp::create(b, loc, VectorType::get({headDim}, f32), qRow);
-      vector::StoreOp::create(b, loc, qRow, qPackedFull, indices);
-    }
+    vector::StoreOp::create(b, loc, zeroRow, accFull, ValueRange{r, zero});
   });
+  if (grouped)
+    emitGroupQueryRows(stateRows);
+  else
+    emitQueryRows(stateRows);
 
   // Probabilities: the steps record the scores of the keys they visit; the
   // rest stay -inf (invisible).
@@ -608,12 +625,58 @@ void WorkItemEmitter::emitState() {
     OpFoldResult keyLenOfr = keyLen;
     probsTile = view(item.probs, {item.batch, item.head, row0, zero},
                      {rowsOfr, keyLenOfr});
-    cb.forLoop(zero, rows, 1, [&](Value r) {
+    cb.forLoop(zero, stateRows, 1, [&](Value r) {
       cb.forLoop(zero, keyLen, 1, [&](Value j) {
         memref::StoreOp::create(b, loc, negInf, probsTile, ValueRange{r, j});
       });
     });
   }
+}
+
+void WorkItemEmitter::emitQueryRows(Value stateRows) {
+  // f16 and bf16 query rows are widened to f32 once for all key tiles; f32
+  // rows, and bf16 ones for bf16 pairs, are read in place.
+  int64_t headDim = shape.headDim;
+  Type qElt = shape.query.getElementType();
+  qPacked = qTile;
+  if (!widensQueryRows(tiles, qElt))
+    return;
+  Type f32 = b.getF32Type();
+  Value zero = cb.index(0);
+  Value full = buffer({tiles.rows, headDim}, f32);
+  OpFoldResult rowsOfr = stateRows;
+  qPacked = view(full, {zero, zero}, {rowsOfr, b.getIndexAttr(headDim)});
+  cb.forLoop(zero, stateRows, 1, [&](Value r) {
+    SmallVector<Value> indices{r, zero};
+    Value qRow = vector::LoadOp::create(
+        b, loc, VectorType::get({headDim}, qElt), qTile, indices);
+    qRow = arith::ExtFOp::create(b, loc, VectorType::get({headDim}, f32), qRow);
+    vector::StoreOp::create(b, loc, qRow, full, indices);
+  });
+}
+
+void WorkItemEmitter::emitGroupQueryRows(Value stateRows) {
+  // The steps read f32 rows, or bf16 ones for bf16 pairs.
+  int64_t headDim = shape.headDim;
+  Type qElt = shape.query.getElementType();
+  bool bf16Pairs = tiles.microKernel.getDot() == DotProduct::bf16_pairs;
+  Type bufferElt = bf16Pairs ? qElt : b.getF32Type();
+  Value zero = cb.index(0);
+  Value full = buffer({tiles.groupRows, headDim}, bufferElt);
+  OpFoldResult rowsOfr = stateRows;
+  qPacked = view(full, {zero, zero}, {rowsOfr, b.getIndexAttr(headDim)});
+  Value qRow0 = cb.add(qBase, row0);
+  cb.forLoop(zero, stateRows, 1, [&](Value r) {
+    Value queryHead = cb.add(item.head, cb.divUI(r, rowsPerHead));
+    Value i = cb.add(qRow0, arith::RemUIOp::create(b, loc, r, rowsPerHead));
+    Value qRow =
+        vector::LoadOp::create(b, loc, VectorType::get({headDim}, qElt), item.q,
+                               ValueRange{qBatch, queryHead, i, zero});
+    if (qElt != bufferElt)
+      qRow = arith::ExtFOp::create(b, loc,
+                                   VectorType::get({headDim}, bufferElt), qRow);
+    vector::StoreOp::create(b, loc, qRow, full, ValueRange{r, zero});
+  });
 }
 
 void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
@@ -626,8 +689,9 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       b, loc, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
       valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
-      sinks, dropoutWords, softcap, variant.causal, variant.hasAlibi, masked,
-      attention.getReturnEntropy(), tiles.microKernel);
+      sinks, dropoutWords, rowsPerHead, softcap, variant.causal,
+      variant.hasAlibi, masked, attention.getReturnEntropy(),
+      tiles.microKernel);
 }
 
 void WorkItemEmitter::emitKeyLoop(Value begin, Value end,
@@ -648,7 +712,35 @@ void WorkItemEmitter::emitKeyLoop(Value begin, Value end,
 
 void WorkItemEmitter::emit() {
   emitViews();
-  emitState();
+  if (!tiles.groupRows)
+    return emitAttention(/*grouped=*/false);
+  // A tile whose rows of every head of the group fit one group item runs
+  // as one, from the item of the group's first head (the others have
+  // nothing to do), unless a runtime head mask may tell the heads apart.
+  Value group = cb.index(variant.groupSize());
+  Value fits = cb.le(cb.mul(group, tileRows), cb.index(tiles.groupRows));
+  Value noMask = cb.cmpI(arith::CmpIPredicate::eq,
+                         callWord(MHA_HEAD_MASK_GIVEN), cb.i32(0));
+  cb.ifThenElse(
+      cb.andI(fits, noMask),
+      [&] {
+        Value first = cb.cmpI(arith::CmpIPredicate::eq,
+                              arith::RemUIOp::create(b, loc, item.head, group),
+                              cb.index(0));
+        cb.ifThen(first, [&] { emitAttention(/*grouped=*/true); });
+      },
+      [&] { emitAttention(/*grouped=*/false); });
+}
+
+void WorkItemEmitter::emitAttention(bool grouped) {
+  int64_t groupSize = grouped ? variant.groupSize() : 1;
+  Value stateRows = rows;
+  rowsPerHead = Value();
+  if (grouped) {
+    rowsPerHead = rows;
+    stateRows = cb.mul(rows, cb.index(groupSize));
+  }
+  emitState(stateRows, grouped);
   MaskParams<Value> masks = head.masks(variant);
   masks.sinkTokens = sinks;
   ranges = computeKeyRangesAt(cb, masks, row0, rows, diagOffset, keyLen);
@@ -662,23 +754,53 @@ void WorkItemEmitter::emit() {
       return windowTileNeedsMask(cb, masks, ranges, j0, j1);
     });
   });
-  OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt, alive,
-                                  oTile, lseTile, entropyTile,
-                                  head.dropoutKeepScale);
-  // The steps leave each row's largest ALiBi bias out of its scores
-  // (alibiOrigin): lse gets it back (-inf and NaN stay).
-  if (alibiShiftsRows(variant) && lseTile)
-    cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
-      Value bias = alibiRowBias(cb, head.alibiSlope, cb.add(ranges.pFirst, r));
-      Value lse = memref::LoadOp::create(b, loc, lseTile, r);
-      memref::StoreOp::create(b, loc, cb.fadd(lse, bias), lseTile, r);
-    });
-  if (probsTile)
-    AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
-  emitPaddingRows();
+  if (!grouped) {
+    OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt,
+                                    alive, oTile, lseTile, entropyTile,
+                                    head.dropoutKeepScale);
+    // The steps leave each row's largest ALiBi bias out of its scores
+    // (alibiOrigin): lse gets it back (-inf and NaN stay).
+    if (alibiShiftsRows(variant) && lseTile)
+      cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+        Value bias =
+            alibiRowBias(cb, head.alibiSlope, cb.add(ranges.pFirst, r));
+        Value lse = memref::LoadOp::create(b, loc, lseTile, r);
+        memref::StoreOp::create(b, loc, cb.fadd(lse, bias), lseTile, r);
+      });
+    if (probsTile)
+      AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
+    emitPaddingRows(item.head);
+    return;
+  }
+  // Each head's rows of the group tile go to that head's results.
+  Value zero = cb.index(0);
+  Value qRow0 = cb.add(qBase, row0);
+  OpFoldResult rowsOfr = rows;
+  int64_t valueDim = shape.valueDim;
+  cb.forLoop(zero, cb.index(groupSize), 1, [&](Value g) {
+    Value queryHead = cb.add(item.head, g);
+    Value first = cb.mul(g, rows);
+    auto stateSlice = [&](Value state) {
+      return view(state, {first}, {rowsOfr});
+    };
+    auto resultSlice = [&](Value tensor) -> Value {
+      if (!tensor)
+        return Value();
+      return view(tensor, {qBatch, queryHead, qRow0}, {rowsOfr});
+    };
+    Value out = view(item.o, {qBatch, queryHead, qRow0, zero},
+                     {rowsOfr, b.getIndexAttr(valueDim)});
+    OnlineSoftmaxFinalizeOp::create(
+        b, loc,
+        view(accOut, {first, zero}, {rowsOfr, b.getIndexAttr(valueDim)}),
+        stateSlice(rowMax), stateSlice(rowSum), stateSlice(rowEnt), alive, out,
+        resultSlice(item.lse), resultSlice(item.entropy),
+        head.dropoutKeepScale);
+    emitPaddingRows(queryHead);
+  });
 }
 
-void WorkItemEmitter::emitPaddingRows() {
+void WorkItemEmitter::emitPaddingRows(Value queryHead) {
   Value zero = cb.index(0);
   Value negInf = cb.f32(-std::numeric_limits<float>::infinity());
   Value zeroF = cb.f32(0.0f);
@@ -687,7 +809,7 @@ void WorkItemEmitter::emitPaddingRows() {
   auto zeroProbs = [&](Value row, Value from) {
     cb.forLoop(from, probsCols, 1, [&](Value j) {
       memref::StoreOp::create(b, loc, zeroF, item.probs,
-                              ValueRange{item.batch, item.head, row, j});
+                              ValueRange{item.batch, queryHead, row, j});
     });
   };
   // Keys past kv_lens are invisible to every real row.
@@ -704,13 +826,13 @@ void WorkItemEmitter::emitPaddingRows() {
   cb.forLoop(rows, tileRows, 1, [&](Value r) {
     Value i = cb.add(qRow0, r);
     vector::StoreOp::create(b, loc, zeroRow, item.o,
-                            ValueRange{qBatch, item.head, i, zero});
+                            ValueRange{qBatch, queryHead, i, zero});
     if (item.lse)
       memref::StoreOp::create(b, loc, negInf, item.lse,
-                              ValueRange{qBatch, item.head, i});
+                              ValueRange{qBatch, queryHead, i});
     if (item.entropy)
       memref::StoreOp::create(b, loc, zeroF, item.entropy,
-                              ValueRange{qBatch, item.head, i});
+                              ValueRange{qBatch, queryHead, i});
     if (item.probs)
       zeroProbs(i, zero);
   });

@@ -91,6 +91,22 @@ public:
         return false;
     return true;
   }
+  /// True when the query heads of each KV head share their temperature,
+  /// windows and head_mask entry (and ALiBi slope and dropout rate): their
+  /// rows can be computed as one tile.
+  bool groupsShareParameters() const {
+    for (int64_t h = 0; h < numQueryHeads; ++h) {
+      int64_t first = h - h % groupSize();
+      if (temperatures[h] != temperatures[first] ||
+          alibiSlopes[h] != alibiSlopes[first] ||
+          windowLefts[h] != windowLefts[first] ||
+          windowRights[h] != windowRights[first] ||
+          headAlive[h] != headAlive[first] ||
+          dropoutRates[h] != dropoutRates[first])
+        return false;
+    }
+    return true;
+  }
   bool hasPrunedHeads() const {
     return llvm::any_of(headAlive, [](bool a) { return !a; });
   }
