@@ -58,6 +58,12 @@ def Mha_RoleQLens : I32EnumAttrCase<"q_lens", 29>;
 def Mha_RoleBlockTable : I32EnumAttrCase<"block_table", 30>;
 def Mha_RoleCuSeqlensQ : I32EnumAttrCase<"cu_seqlens_q", 31>;
 def Mha_RoleCuSeqlensK : I32EnumAttrCase<"cu_seqlens_k", 32>;
+// The tensors of an mha.append_kv function: the new keys and values (read)
+// and the caches they are written into (written in place).
+def Mha_RoleKeyNew : I32EnumAttrCase<"key_new", 33>;
+def Mha_RoleValueNew : I32EnumAttrCase<"value_new", 34>;
+def Mha_RoleKeyCache : I32EnumAttrCase<"key_cache", 35>;
+def Mha_RoleValueCache : I32EnumAttrCase<"value_cache", 36>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -71,7 +77,8 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleGradValue, Mha_RoleGradEntropy, Mha_RolePartialOutputA,
      Mha_RolePartialLseA, Mha_RolePartialOutputB, Mha_RolePartialLseB,
      Mha_RoleKvLens, Mha_RoleQLens, Mha_RoleBlockTable, Mha_RoleCuSeqlensQ,
-     Mha_RoleCuSeqlensK]> {
+     Mha_RoleCuSeqlensK, Mha_RoleKeyNew, Mha_RoleValueNew, Mha_RoleKeyCache,
+     Mha_RoleValueCache]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

@@ -197,6 +197,65 @@ def Mha_MergeStatesOp : Mha_Op<"merge_states", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// AppendKvOp
+//===----------------------------------------------------------------------===//
+
+def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure]> {
+  let summary = "writes new keys and values into a KV cache";
+  let description = [{
+    Appends each sequence's new keys and values to its cache: for sequence
+    `s`, KV head `g` and new key `t`, at position `p = kv_lens[s] + t`,
+
+    ```
+    key_cache[slot(s, p), g]   = rope(key_new[s, g, t], p)  (rope with rope_theta)
+    value_cache[slot(s, p), g] = value_new[s, g, t]
+    ```
+
+    where `slot(s, p)` is `[s, p]` of a contiguous cache `[S, Hkv, Lk, D]`,
+    or slot `p mod page_size` of page `block_table[s, p div page_size]` of a
+    paged one `[pages, Hkv, page_size, D]` (docs/language.md 4.6).
+    `kv_lens` holds the lengths before the append; the attention that
+    follows takes `kv_lens + Lnew`. Nothing else in the caches changes.
+    With `rope_theta`, the new keys are rotated as mha.multi_head rotates
+    its keys (pairs `(i, i + D/2)`, angle `p * rope_theta^(-2i/D)`) at
+    their cache positions.
+
+    Shapes: `key_new [S, Hkv, Lnew, D]`, `value_new [S, Hkv, Lnew, Dv]`,
+    `kv_lens [S]` i32, `block_table [S, max_pages]` i32, the caches as
+    above (same element type as the new keys); the results are the
+    caches, of the caches' types. An exported function of one
+    `mha.append_kv` writes the caller's caches in place (C parameters
+    `k_cache`, `v_cache`, docs/language.md 7.1).
+
+    ```mlir
+    %kc, %vc = mha.append_kv %k, %v into %k_cache, %v_cache
+        kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+        {rope_theta = 1.0e4 : f32}
+        : tensor<?x8x1x128xbf16>, tensor<?x8x1x128xbf16>,
+          tensor<?x8x16x128xbf16>, tensor<?x8x16x128xbf16>
+        -> tensor<?x8x16x128xbf16>, tensor<?x8x16x128xbf16>
+    ```
+  }];
+
+  let arguments = (ins AnyType:$key_new, AnyType:$value_new,
+                       AnyType:$key_cache, AnyType:$value_cache,
+                       AnyType:$kv_lens, Optional<AnyType>:$block_table,
+                       OptionalAttr<F32Attr>:$rope_theta);
+  let results = (outs AnyType:$key_cache_out, AnyType:$value_cache_out);
+
+  let assemblyFormat = [{
+    $key_new `,` $value_new `into` $key_cache `,` $value_cache
+    `kv_lens` `(` $kv_lens `:` type($kv_lens) `)`
+    (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
+    attr-dict `:` type($key_new) `,` type($value_new) `,` type($key_cache)
+    `,` type($value_cache) `->` type($key_cache_out) `,`
+    type($value_cache_out)
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // MultiHeadOp
 //===----------------------------------------------------------------------===//
 

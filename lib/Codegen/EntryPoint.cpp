@@ -20,7 +20,7 @@ FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module) {
   for (auto func : module.getOps<func::FuncOp>()) {
     bool hasMha = false;
     func.walk([&](Operation *op) {
-      if (isa<AttentionOp, MultiHeadOp, MergeStatesOp>(op))
+      if (isa<AttentionOp, MultiHeadOp, MergeStatesOp, AppendKvOp>(op))
         hasMha = true;
     });
     if (!hasMha)
@@ -55,6 +55,9 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
              << "end compiles mha.attention functions";
     if (isa<MergeStatesOp>(op))
       return op.emitError() << "mha.merge_states is compiled for the CPU "
+                            << "only so far (--target=cpu)";
+    if (isa<AppendKvOp>(op))
+      return op.emitError() << "mha.append_kv is compiled for the CPU "
                             << "only so far (--target=cpu)";
     return op.emitError() << "'" << op.getName()
                           << "' is not supported in an exported function: "
@@ -122,6 +125,44 @@ FailureOr<SmallVector<Parameter>> matchMergeFunction(func::FuncOp func,
     params.push_back({v.getType(), v == merge.getOutput() ? TensorRole::output
                                                           : TensorRole::lse});
   }
+  return params;
+}
+
+FailureOr<SmallVector<Parameter>> matchAppendFunction(func::FuncOp func,
+                                                      AppendKvOp append) {
+  Block &body = func.getBody().front();
+  for (Operation &op : body)
+    if (&op != append.getOperation() && !isa<func::ReturnOp>(op))
+      return op.emitError() << "'" << op.getName() << "' is not supported "
+                            << "in an append function: its body must be one "
+                            << "mha.append_kv of the function arguments";
+  // Inputs first, then the caches the function writes: the C order.
+  SmallVector<std::pair<Value, TensorRole>> expected = {
+      {append.getKeyNew(), TensorRole::key_new},
+      {append.getValueNew(), TensorRole::value_new},
+      {append.getKvLens(), TensorRole::kv_lens}};
+  if (append.getBlockTable())
+    expected.push_back({append.getBlockTable(), TensorRole::block_table});
+  expected.push_back({append.getKeyCache(), TensorRole::key_cache});
+  expected.push_back({append.getValueCache(), TensorRole::value_cache});
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  bool argsMatch = func.getNumArguments() == expected.size() &&
+                   llvm::all_of(llvm::enumerate(expected), [&](auto e) {
+                     return func.getArgument(e.index()) == e.value().first;
+                   });
+  if (!argsMatch)
+    return append.emitError()
+           << "an exported mha.append_kv takes the function arguments in "
+           << "the order of its C parameters: k_new, v_new, kv_lens, "
+           << "[block_table,] k_cache, v_cache";
+  if (ret.getNumOperands() != 2 ||
+      ret.getOperand(0) != append.getKeyCacheOut() ||
+      ret.getOperand(1) != append.getValueCacheOut())
+    return func.emitError() << "'" << func.getSymName() << "' must return "
+                            << "the two caches its mha.append_kv writes";
+  SmallVector<Parameter> params;
+  for (auto [value, role] : expected)
+    params.push_back({value.getType(), role});
   return params;
 }
 
@@ -285,6 +326,14 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "cu_seqlens_q";
   case TensorRole::cu_seqlens_k:
     return "cu_seqlens_k";
+  case TensorRole::key_new:
+    return "k_new";
+  case TensorRole::value_new:
+    return "v_new";
+  case TensorRole::key_cache:
+    return "k_cache";
+  case TensorRole::value_cache:
+    return "v_cache";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -299,6 +348,8 @@ bool mlir::mha::isInputRole(TensorRole role) {
   case TensorRole::grad_query:
   case TensorRole::grad_key:
   case TensorRole::grad_value:
+  case TensorRole::key_cache:
+  case TensorRole::value_cache:
     return false;
   default:
     return true;
@@ -328,6 +379,16 @@ static SmallVector<int64_t> getDefaultDimSymbols(TensorRole role) {
   case TensorRole::cu_seqlens_q:
   case TensorRole::cu_seqlens_k:
     return {MHA_SYM_NONE}; // S + 1: mha_rt_check_serving checks it.
+  case TensorRole::key_new:
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_NEW_LEN, MHA_SYM_HEAD_DIM};
+  case TensorRole::value_new:
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_NEW_LEN,
+            MHA_SYM_VALUE_DIM};
+  case TensorRole::key_cache:
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN, MHA_SYM_HEAD_DIM};
+  case TensorRole::value_cache:
+    return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
+            MHA_SYM_VALUE_DIM};
   case TensorRole::query:
   case TensorRole::grad_query:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
@@ -371,7 +432,8 @@ static SmallVector<int64_t> getDefaultDimSymbols(TensorRole role) {
 static SmallVector<int64_t> getDimSymbols(TensorRole role,
                                           ServingLayout layout) {
   SmallVector<int64_t> symbols = getDefaultDimSymbols(role);
-  bool keys = role == TensorRole::key || role == TensorRole::value;
+  bool keys = role == TensorRole::key || role == TensorRole::value ||
+              role == TensorRole::key_cache || role == TensorRole::value_cache;
   bool rows = role == TensorRole::query || role == TensorRole::output ||
               role == TensorRole::lse || role == TensorRole::entropy;
   if ((keys && (layout.paged || layout.packedKeys)) ||
@@ -405,7 +467,11 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   // tensors.
   words[MHA_SIG_GRID_BATCH_SYM] =
       layout.packedQueries ? MHA_SYM_QUERY_LEN : MHA_SYM_BATCH;
-  words[MHA_SIG_GRID_ROWS_SYM] = MHA_SYM_QUERY_LEN;
+  // An append function's items are tiles of its new keys.
+  bool append = llvm::any_of(entry.getRoles(), [](Attribute a) {
+    return cast<TensorRoleAttr>(a).getValue() == TensorRole::key_new;
+  });
+  words[MHA_SIG_GRID_ROWS_SYM] = append ? MHA_SYM_NEW_LEN : MHA_SYM_QUERY_LEN;
   for (auto [roleAttr, typeAttr] :
        llvm::zip(entry.getRoles(), entry.getTypes())) {
     TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();

@@ -130,13 +130,22 @@ static const char *role_name(int64_t role) {
     return "query offsets";
   case MHA_ROLE_CU_SEQLENS_K:
     return "key offsets";
+  case MHA_ROLE_KEY_NEW:
+    return "new keys";
+  case MHA_ROLE_VALUE_NEW:
+    return "new values";
+  case MHA_ROLE_KEY_CACHE:
+    return "key cache";
+  case MHA_ROLE_VALUE_CACHE:
+    return "value cache";
   }
   return "tensor";
 }
 
 static const char *symbol_name(int64_t sym) {
   static const char *const names[NUM_SYMBOLS] = {
-      NULL, "B", "Lq", "Lk", "Hq", "Hkv", "D", "Dv", "pages", "page_size"};
+      NULL, "B",  "Lq",    "Lk",        "Hq",  "Hkv",
+      "D",  "Dv", "pages", "page_size", "Lnew"};
   return sym > 0 && sym < NUM_SYMBOLS ? names[sym] : NULL;
 }
 

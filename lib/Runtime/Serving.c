@@ -20,10 +20,12 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 // The tensors of a call by role, -1 when absent.
 typedef struct serving_tensors {
   int q, k, kv_lens, q_lens, block_table, cu_q, cu_k;
+  int k_new; // An append function's new keys; k is then its key cache.
 } serving_tensors;
 
 static int find_role(const int64_t *sig, int num_tensors, int64_t role) {
@@ -130,8 +132,9 @@ static int32_t check_block_table(const checker *ch, const serving_tensors *t,
         "%s: %s dim 0 is %" PRId64 " but there are %" PRId64 " sequences",
         ch->c->name, label(ch, a, table), size(ch, table, 0), sequences);
   int64_t pages = size(ch, t->k, 0), page_size = size(ch, t->k, 2);
+  int64_t appended = t->k_new >= 0 ? size(ch, t->k_new, 2) : 0;
   for (int64_t s = 0; s < sequences; ++s) {
-    int64_t keys = element(&ch->c->memrefs[t->kv_lens], 1, s, 0);
+    int64_t keys = element(&ch->c->memrefs[t->kv_lens], 1, s, 0) + appended;
     int64_t used = page_size ? (keys + page_size - 1) / page_size : 0;
     for (int64_t p = 0; p < used; ++p) {
       int64_t page = element(&ch->c->memrefs[table], 2, s, p);
@@ -156,12 +159,25 @@ int32_t mha_rt_check_serving(const int64_t *signature,
                        find_role(signature, n, MHA_ROLE_Q_LENS),
                        find_role(signature, n, MHA_ROLE_BLOCK_TABLE),
                        find_role(signature, n, MHA_ROLE_CU_SEQLENS_Q),
-                       find_role(signature, n, MHA_ROLE_CU_SEQLENS_K)};
+                       find_role(signature, n, MHA_ROLE_CU_SEQLENS_K),
+                       find_role(signature, n, MHA_ROLE_KEY_NEW)};
   if (t.kv_lens < 0 && t.q_lens < 0 && t.block_table < 0 && t.cu_q < 0 &&
       t.cu_k < 0)
     return MHA_OK;
   checker ch = {signature, arg_names, c};
   char a[96], dim[32];
+  if (t.k_new >= 0) {
+    t.q = t.k_new; // Sequences are the new keys' batch.
+    t.k = find_role(signature, n, MHA_ROLE_KEY_CACHE);
+    if (c->options.head_mask)
+      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                  "%s: options->head_mask is set, but an append function "
+                  "has no heads to ablate",
+                  c->name);
+    int32_t refused = mha_rt_refuse_positions(c, "append functions");
+    if (refused != MHA_OK)
+      return refused;
+  }
   if (t.q < 0 || t.k < 0)
     MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: serving tensors without q and k",
                 c->name);
@@ -190,7 +206,7 @@ int32_t mha_rt_check_serving(const int64_t *signature,
                               "the query rows of 'q' dim 2")))
     return status;
   if (t.kv_lens >= 0) {
-    char what[160];
+    char what[200];
     int64_t limit = size(&ch, t.k, 2);
     if (t.block_table >= 0) {
       int64_t max_pages = size(&ch, t.block_table, 1);
@@ -202,6 +218,19 @@ int32_t mha_rt_check_serving(const int64_t *signature,
       snprintf(what, sizeof(what), "the keys of %s %s", label(&ch, a, t.k),
                mha_rt_dim_label(dim, signature, t.k, 2));
     }
+    if (t.k_new >= 0) { // Room for the new keys after the old ones.
+      int64_t appended = size(&ch, t.k_new, 2);
+      limit -= appended;
+      size_t used = strlen(what);
+      snprintf(what + used, sizeof(what) - used,
+               ", less the %" PRId64 " new keys of 'k_new' dim 2 (Lnew)",
+               appended);
+      if (limit < 0)
+        MHA_RT_FAIL(MHA_ERR_SHAPE,
+                    "%s: %" PRId64 " new keys ('k_new' dim 2) do not fit: "
+                    "%s",
+                    c->name, appended, what);
+    }
     if ((status = check_lengths(&ch, t.kv_lens, sequences, limit, what)))
       return status;
   }
@@ -210,6 +239,8 @@ int32_t mha_rt_check_serving(const int64_t *signature,
 
   // The grid: with packed queries, one more item row for the rows past
   // the last sequence, and as many tiles as the longest sequence needs.
+  if (t.k_new >= 0)
+    return MHA_OK; // The grid of the new keys, from the signature.
   c->batch = sequences;
   c->rows = size(&ch, t.q, 2);
   if (t.cu_q >= 0) {

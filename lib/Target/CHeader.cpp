@@ -20,10 +20,18 @@ ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role,
   static const StringRef sequences[] = {"S"};
   static const StringRef offsets[] = {"S+1"};
   static const StringRef table[] = {"S", "max_pages"};
-  if (layout.paged && role == TensorRole::key)
+  static const StringRef keyNew[] = {"S", "Hkv", "Lnew", "D"};
+  static const StringRef valueNew[] = {"S", "Hkv", "Lnew", "Dv"};
+  bool keys = role == TensorRole::key || role == TensorRole::key_cache;
+  bool values = role == TensorRole::value || role == TensorRole::value_cache;
+  if (layout.paged && keys)
     return keyPages;
-  if (layout.paged && role == TensorRole::value)
+  if (layout.paged && values)
     return valuePages;
+  if (role == TensorRole::key_new)
+    return keyNew;
+  if (role == TensorRole::value_new)
+    return valueNew;
   static const StringRef query[] = {"B", "Hq", "Lq", "D"};
   static const StringRef key[] = {"B", "Hkv", "Lk", "D"};
   static const StringRef value[] = {"B", "Hkv", "Lk", "Dv"};
@@ -38,9 +46,11 @@ ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role,
     return query;
   case TensorRole::key:
   case TensorRole::grad_key:
+  case TensorRole::key_cache:
     return key;
   case TensorRole::value:
   case TensorRole::grad_value:
+  case TensorRole::value_cache:
     return value;
   case TensorRole::output:
   case TensorRole::saved_output:

@@ -83,6 +83,10 @@ def _numpy_or_none():
         return None
 
 
+# Roles of tensors a call writes in place (mha.append_kv's caches).
+_IN_PLACE = ("key_cache", "value_cache")
+
+
 class Param:
     """One C parameter of an exported function (a manifest entry)."""
 
@@ -110,8 +114,11 @@ class Function:
         # query head (the manifest's "attention" list; None when the tool
         # that wrote the manifest predates it, [] for functions without one).
         self.attention = attention
-        self.inputs = [p for p in self.params if p.input]
-        self.outputs = [p for p in self.params if not p.input]
+        # The caches of an append function are written in place: the
+        # caller passes them like inputs (they come last in C order).
+        self.inputs = [p for p in self.params if p.input or p.role in _IN_PLACE]
+        self.outputs = [p for p in self.params
+                        if not p.input and p.role not in _IN_PLACE]
         self._native = library._native.function(name, len(self.params))
         self._n_in = len(self.inputs)
         self._ranks = tuple(len(p.shape) for p in self.inputs)
@@ -184,7 +191,7 @@ class Function:
                 return None
             dims = [str(d) if i < 0 else f"s{i}[{d}]" for i, d in plan]
             outs.append("(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")")
-        lines.append("    return (" + ", ".join(outs) + ",)")
+        lines.append("    return (" + "".join(o + ", " for o in outs) + ")")
         scope = {"_RankMismatch": _RankMismatch}
         exec(compile("\n".join(lines), f"<mha {self.name} shapes>", "exec"), scope)
         return scope["shapes"]
@@ -293,6 +300,8 @@ class Function:
                               cuda_stream, bf16, dropout_seed, dropout_offset, positions)
         if status:
             raise Error(status, self.library._native.last_error(), self.name)
+        if not self.outputs:
+            return None
         if kind == _OTHER:
             results = _to_framework(arrays[0], results)
         return results[0] if self._single else tuple(results)

@@ -55,6 +55,13 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func);
 FailureOr<SmallVector<Parameter>> matchMergeFunction(func::FuncOp func,
                                                      MergeStatesOp merge);
 
+/// Checks that `func` is an append function (one mha.append_kv of its
+/// arguments k_new, v_new, kv_lens, [block_table,] k_cache, v_cache, in
+/// that order, returning the caches) and returns its C parameters: the
+/// arguments, the caches written in place.
+FailureOr<SmallVector<Parameter>> matchAppendFunction(func::FuncOp func,
+                                                      AppendKvOp append);
+
 /// The C parameters of an exportable function: its arguments, then its
 /// results in return order.
 SmallVector<Parameter> getExportedParameters(func::FuncOp func,

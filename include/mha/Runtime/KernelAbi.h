@@ -63,7 +63,8 @@ enum {
   MHA_SYM_HEAD_DIM = 6,    /* D */
   MHA_SYM_VALUE_DIM = 7,   /* Dv */
   MHA_SYM_PAGES = 8,       /* pages of a paged K/V pool */
-  MHA_SYM_PAGE_SIZE = 9    /* keys per page */
+  MHA_SYM_PAGE_SIZE = 9,   /* keys per page */
+  MHA_SYM_NEW_LEN = 10     /* Lnew: keys an append function writes */
 };
 
 /* What a tensor is; names it in error messages ("'k' (key)"). */
@@ -106,7 +107,13 @@ typedef enum mha_tensor_role {
   MHA_ROLE_Q_LENS = 29,       /* [S] query rows per sequence */
   MHA_ROLE_BLOCK_TABLE = 30,  /* [S, max_pages] pages of each sequence */
   MHA_ROLE_CU_SEQLENS_Q = 31, /* [S + 1] offsets of packed query rows */
-  MHA_ROLE_CU_SEQLENS_K = 32  /* [S + 1] offsets of packed keys */
+  MHA_ROLE_CU_SEQLENS_K = 32, /* [S + 1] offsets of packed keys */
+  /* An append function (mha.append_kv): new keys and values, read, and the
+   * caches they are written into at kv_lens (only those slots). */
+  MHA_ROLE_KEY_NEW = 33,
+  MHA_ROLE_VALUE_NEW = 34,
+  MHA_ROLE_KEY_CACHE = 35,
+  MHA_ROLE_VALUE_CACHE = 36
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

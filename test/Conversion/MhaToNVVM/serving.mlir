@@ -21,3 +21,14 @@ func.func @varlen(%q: tensor<1x4x?x64xf16>, %k: tensor<1x4x?x64xf16>, %v: tensor
        : tensor<1x4x?x64xf16>, tensor<1x4x?x64xf16>, tensor<1x4x?x64xf16> -> tensor<1x4x?x64xf16>
   return %o : tensor<1x4x?x64xf16>
 }
+
+// -----
+
+func.func @append(%kn: tensor<?x2x?x64xf16>, %vn: tensor<?x2x?x64xf16>, %l: tensor<?xi32>,
+                  %kc: tensor<?x2x?x64xf16>, %vc: tensor<?x2x?x64xf16>) -> (tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>) {
+  // expected-error @+1 {{mha.append_kv is compiled for the CPU only so far (--target=cpu)}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>)
+      : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
+      -> tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
+  return %k, %v : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
+}

@@ -145,3 +145,65 @@ func.func @backward(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xf32>, %v: ten
   %o, %lse = mha.attention %q, %k, %v kv_lens(%l : tensor<2xi32>) {return_lse} : tensor<2x4x8x16xf32>, tensor<2x2x32x16xf32>, tensor<2x2x32x16xf32> -> tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
   return %o, %lse : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
 }
+
+// -----
+
+// mha.append_kv: the caches have the element type of the new keys.
+func.func @append_dtype(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, %l: tensor<2xi32>, %kc: tensor<2x2x64x16xf16>, %vc: tensor<2x2x64x16xf16>) {
+  // expected-error @+1 {{'key_cache' element type 'f16' must match 'key_new' element type 'f32'}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<2x2x64x16xf16>, tensor<2x2x64x16xf16> -> tensor<2x2x64x16xf16>, tensor<2x2x64x16xf16>
+  return
+}
+
+// -----
+
+// A contiguous cache has one batch element per sequence.
+func.func @append_batch(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, %l: tensor<2xi32>, %kc: tensor<3x2x64x16xf32>, %vc: tensor<3x2x64x16xf32>) {
+  // expected-error @+1 {{'key_cache' batch size (dim 0) is 3 but 'key_new' has 2}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<3x2x64x16xf32>, tensor<3x2x64x16xf32> -> tensor<3x2x64x16xf32>, tensor<3x2x64x16xf32>
+  return
+}
+
+// -----
+
+// The caches have the new keys' heads and head dim.
+func.func @append_heads(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x8xf32>, %l: tensor<2xi32>, %t: tensor<2x4xi32>, %kc: tensor<9x2x16x16xf32>, %vc: tensor<9x2x16x16xf32>) {
+  // expected-error @+1 {{'value_cache' head dim (dim 3) is 16 but 'value_new' has 8}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) block_table(%t : tensor<2x4xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x8xf32>, tensor<9x2x16x16xf32>, tensor<9x2x16x16xf32> -> tensor<9x2x16x16xf32>, tensor<9x2x16x16xf32>
+  return
+}
+
+// -----
+
+// One length per sequence.
+func.func @append_lens(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, %l: tensor<3xi32>, %kc: tensor<2x2x64x16xf32>, %vc: tensor<2x2x64x16xf32>) {
+  // expected-error @+1 {{'kv_lens' size (dim 0) is 3 but 'key_new' has 2}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<3xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32> -> tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32>
+  return
+}
+
+// -----
+
+// RoPE rotates pairs (i, i + D/2).
+func.func @append_rope_odd(%kn: tensor<2x2x1x15xf32>, %vn: tensor<2x2x1x15xf32>, %l: tensor<2xi32>, %kc: tensor<2x2x64x15xf32>, %vc: tensor<2x2x64x15xf32>) {
+  // expected-error @+1 {{'rope_theta' rotates pairs (i, i + D/2): the head dim D must be even, got 15}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) {rope_theta = 1.0e4 : f32} : tensor<2x2x1x15xf32>, tensor<2x2x1x15xf32>, tensor<2x2x64x15xf32>, tensor<2x2x64x15xf32> -> tensor<2x2x64x15xf32>, tensor<2x2x64x15xf32>
+  return
+}
+
+// -----
+
+func.func @append_rope_zero(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, %l: tensor<2xi32>, %kc: tensor<2x2x64x16xf32>, %vc: tensor<2x2x64x16xf32>) {
+  // expected-error @+1 {{'rope_theta' must be finite and > 0, got 0}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) {rope_theta = 0.0 : f32} : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32> -> tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32>
+  return
+}
+
+// -----
+
+// The results are the caches.
+func.func @append_results(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, %l: tensor<2xi32>, %kc: tensor<2x2x64x16xf32>, %vc: tensor<2x2x64x16xf32>) {
+  // expected-error @+1 {{results must have the types of the caches}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32> -> tensor<2x2x?x16xf32>, tensor<2x2x64x16xf32>
+  return
+}

@@ -43,3 +43,14 @@ func.func @varlen_paged(%q: tensor<1x8x?x64xf32>, %k: tensor<?x2x16x64xf32>,
       : tensor<1x8x?x64xf32>, tensor<?x2x16x64xf32>, tensor<?x2x16x64xf32> -> tensor<1x8x?x64xf32>
   return %o : tensor<1x8x?x64xf32>
 }
+
+// CHECK-LABEL: func.func @append
+// CHECK: mha.append_kv %{{.*}}, %{{.*}} into %{{.*}}, %{{.*}} kv_lens(%{{.*}} : tensor<?xi32>) block_table(%{{.*}} : tensor<?x?xi32>) {rope_theta = 1.000000e+04 : f32}
+func.func @append(%kn: tensor<?x8x1x128xbf16>, %vn: tensor<?x8x1x128xbf16>, %l: tensor<?xi32>,
+                  %t: tensor<?x?xi32>, %kc: tensor<?x8x16x128xbf16>, %vc: tensor<?x8x16x128xbf16>)
+    -> (tensor<?x8x16x128xbf16>, tensor<?x8x16x128xbf16>) {
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>) block_table(%t : tensor<?x?xi32>) {rope_theta = 1.0e4 : f32}
+      : tensor<?x8x1x128xbf16>, tensor<?x8x1x128xbf16>, tensor<?x8x16x128xbf16>, tensor<?x8x16x128xbf16>
+      -> tensor<?x8x16x128xbf16>, tensor<?x8x16x128xbf16>
+  return %k, %v : tensor<?x8x16x128xbf16>, tensor<?x8x16x128xbf16>
+}

@@ -107,3 +107,27 @@ func.func @windows(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tenso
      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>
   return %o : tensor<?x4x?x16xf32>
 }
+
+// -----
+
+// An append function: items (s, g, t) over tiles of 64 new keys, each key
+// written at kv_lens[s] + i, in its page; with rope_theta the keys are
+// rotated from an f64 frequency table. The arguments must come in C order.
+// CHECK: memref.global "private" constant @append__rope_freqs : memref<8xf64>
+// CHECK-LABEL: func.func @append__kernel
+// CHECK-SAME: roles = [#mha.role<key_new>, #mha.role<value_new>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<key_cache>, #mha.role<value_cache>]
+// CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?xi32, strided<[1], offset: ?>>
+// CHECK: scf.for
+// CHECK: memref.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x?xi32, strided<[?, 1], offset: ?>>
+// CHECK: vector.load
+// CHECK: vector.store
+// CHECK: math.cos
+// CHECK: math.sin
+func.func @append(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x8xf32>, %l: tensor<?xi32>,
+                  %t: tensor<?x?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x8xf32>)
+    -> (tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>) {
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>) block_table(%t : tensor<?x?xi32>) {rope_theta = 1.0e4 : f32}
+      : tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
+      -> tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
+  return %k, %v : tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
+}

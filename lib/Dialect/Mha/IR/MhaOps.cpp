@@ -486,6 +486,100 @@ LogicalResult AttentionOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// AppendKvOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AppendKvOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyNoUnknownAttributes(op)))
+    return failure();
+  FailureOr<RankedTensorType> kNew =
+      verifyTensor(op, getKeyNew(), "key_new", 4, "[S, Hkv, Lnew, D]");
+  if (failed(kNew))
+    return failure();
+  FailureOr<RankedTensorType> vNew =
+      verifyTensor(op, getValueNew(), "value_new", 4, "[S, Hkv, Lnew, Dv]");
+  if (failed(vNew))
+    return failure();
+  FailureOr<RankedTensorType> kCache =
+      verifyTensor(op, getKeyCache(), "key_cache", 4,
+                   "[S, Hkv, Lk, D] or [pages, Hkv, page_size, D]");
+  if (failed(kCache))
+    return failure();
+  FailureOr<RankedTensorType> vCache =
+      verifyTensor(op, getValueCache(), "value_cache", 4,
+                   "[S, Hkv, Lk, Dv] or [pages, Hkv, page_size, Dv]");
+  if (failed(vCache))
+    return failure();
+  Type elt = kNew->getElementType();
+  for (auto [type, name] : {std::make_pair(*vNew, StringRef("value_new")),
+                            std::make_pair(*kCache, StringRef("key_cache")),
+                            std::make_pair(*vCache, StringRef("value_cache"))})
+    if (failed(verifySameElementType(op, type, name, elt, "key_new")))
+      return failure();
+  for (auto [type, name] : {std::make_pair(*kNew, StringRef("key_new")),
+                            std::make_pair(*vNew, StringRef("value_new")),
+                            std::make_pair(*kCache, StringRef("key_cache")),
+                            std::make_pair(*vCache, StringRef("value_cache"))})
+    if (failed(verifyStaticDim(op, type, name, 1, "head count")) ||
+        failed(verifyStaticDim(op, type, name, 3, "head dim")))
+      return failure();
+  FailureOr<RankedTensorType> lens =
+      verifyServingTensor(op, getKvLens(), "kv_lens", 1, "[S]");
+  FailureOr<RankedTensorType> table = verifyServingTensor(
+      op, getBlockTable(), "block_table", 2, "[S, max_pages]");
+  if (failed(lens) || failed(table))
+    return failure();
+  int64_t sequences = kNew->getDimSize(0);
+  // Heads and head dims agree; new keys and values have one length; a
+  // contiguous cache has one batch element per sequence, pages are shared.
+  if (failed(verifySameSize(op, "batch size", "value_new", 0,
+                            vNew->getDimSize(0), "key_new", sequences)) ||
+      failed(verifySameSize(op, "length", "value_new", 2, vNew->getDimSize(2),
+                            "key_new", kNew->getDimSize(2))) ||
+      failed(verifySameSize(op, "size", "kv_lens", 0, (*lens).getDimSize(0),
+                            "key_new", sequences)) ||
+      (*table &&
+       failed(verifySameSize(op, "size", "block_table", 0,
+                             (*table).getDimSize(0), "key_new", sequences))) ||
+      (!*table &&
+       failed(verifySameSize(op, "batch size", "key_cache", 0,
+                             kCache->getDimSize(0), "key_new", sequences))))
+    return failure();
+  for (auto [type, name, ref, refName] :
+       {std::make_tuple(*vNew, "value_new", *kNew, "key_new"),
+        std::make_tuple(*kCache, "key_cache", *kNew, "key_new"),
+        std::make_tuple(*vCache, "value_cache", *vNew, "value_new")}) {
+    // Keys and values may have different head dims (D, Dv).
+    bool sameDim = StringRef(name).ends_with("cache");
+    if (failed(verifySameSize(op, "head count", name, 1, type.getDimSize(1),
+                              refName, ref.getDimSize(1))) ||
+        (sameDim &&
+         failed(verifySameSize(op, "head dim", name, 3, type.getDimSize(3),
+                               refName, ref.getDimSize(3)))))
+      return failure();
+  }
+  for (unsigned d : {0u, 2u})
+    if (failed(verifySameSize(op, d ? "length" : "batch size", "value_cache", d,
+                              vCache->getDimSize(d), "key_cache",
+                              kCache->getDimSize(d))))
+      return failure();
+  if (FloatAttr theta = getRopeThetaAttr()) {
+    double t = theta.getValueAsDouble();
+    if (!std::isfinite(t) || !(t > 0.0))
+      return emitOpError() << "'rope_theta' must be finite and > 0, got " << t;
+    if (kNew->getDimSize(3) % 2 != 0)
+      return emitOpError() << "'rope_theta' rotates pairs (i, i + D/2): the "
+                           << "head dim D must be even, got "
+                           << kNew->getDimSize(3);
+  }
+  if (getKeyCacheOut().getType() != getKeyCache().getType() ||
+      getValueCacheOut().getType() != getValueCache().getType())
+    return emitOpError() << "results must have the types of the caches";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // MultiHeadOp
 //===----------------------------------------------------------------------===//
 

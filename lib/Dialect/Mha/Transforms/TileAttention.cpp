@@ -88,6 +88,12 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
     if (failed(funcs))
       return signalPassFailure();
     for (func::FuncOp func : *funcs) {
+      auto appends = func.getOps<AppendKvOp>();
+      if (!appends.empty()) {
+        if (failed(tileAppendFunction(module, func, *appends.begin())))
+          return signalPassFailure();
+        continue;
+      }
       auto merges = func.getOps<MergeStatesOp>();
       if (!merges.empty()) {
         if (failed(tileMergeFunction(func, *merges.begin())))

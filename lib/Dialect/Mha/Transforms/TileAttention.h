@@ -82,6 +82,11 @@ void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
 /// mha-tile for a function computing mha.merge_states (TileMerge.cpp).
 LogicalResult tileMergeFunction(func::FuncOp func, MergeStatesOp merge);
 
+/// Replaces an append function (one mha.append_kv, matchAppendFunction) by
+/// the kernel of its work items (TileAppend.cpp).
+LogicalResult tileAppendFunction(ModuleOp module, func::FuncOp func,
+                                 AppendKvOp append);
+
 /// mha-tile for a function computing an expanded layer (TileLayer.cpp).
 LogicalResult tileLayerFunction(
     ModuleOp module, func::FuncOp func,

@@ -1,0 +1,189 @@
+//===- TileAppend.cpp - mha.append_kv to work-item kernels --------*- C++
+//-*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// Turns an exported function computing one mha.append_kv into the kernel of
+// one work item (s, g, t): new keys [t * R, (t + 1) * R) of KV head g of
+// sequence s, written (rotated by RoPE when asked) with their values into
+// the caller's caches at positions kv_lens[s] + i. The runtime has checked
+// every position and page before the first item runs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TileAttention.h"
+
+#include "mha/Codegen/Builder.h"
+#include "mha/Codegen/EntryPoint.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// New keys per work item: appends are a few keys per sequence when
+/// decoding, a prompt's worth when prefilling.
+constexpr int64_t kAppendRows = 64;
+
+/// Emits the body of one append work item.
+class AppendEmitter {
+public:
+  AppendEmitter(OpBuilder &b, ModuleOp module, StringRef name,
+                AppendKvOp append, Block &entry, func::FuncOp func)
+      : b(b), loc(append.getLoc()), cb(b, loc), module(module), name(name),
+        append(append) {
+    auto arg = [&](Value v) { return getParameterArgument(func, entry, v); };
+    kNew = arg(append.getKeyNew());
+    vNew = arg(append.getValueNew());
+    lens = arg(append.getKvLens());
+    table = arg(append.getBlockTable());
+    kCache = arg(append.getKeyCache());
+    vCache = arg(append.getValueCache());
+    unsigned n = func.getNumArguments();
+    batch = entry.getArgument(n);
+    kvHead = entry.getArgument(n + 1);
+    tile = entry.getArgument(n + 2);
+  }
+
+  void emit() {
+    Value rowsConst = cb.index(kAppendRows);
+    Value row0 = cb.mul(tile, rowsConst);
+    Value newLen = memref::DimOp::create(b, loc, kNew, 2);
+    Value rows = cb.minSI(rowsConst, cb.sub(newLen, row0));
+    Value base = cb.indexCast(b.getIndexType(),
+                              memref::LoadOp::create(b, loc, lens, batch));
+    Value freqs = append.getRopeTheta() ? ropeFrequencies() : Value();
+    cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+      Value i = cb.add(row0, r);
+      Value pos = cb.add(base, i);
+      SmallVector<Value> slot = cacheSlot(pos);
+      copyRow(vNew, i, vCache, slot);
+      if (!freqs)
+        copyRow(kNew, i, kCache, slot);
+      else
+        rotateRow(i, pos, slot, freqs);
+    });
+  }
+
+private:
+  /// The cache indices [page or batch, head, slot, 0] of position `pos`.
+  SmallVector<Value> cacheSlot(Value pos) {
+    Value zero = cb.index(0);
+    if (!table)
+      return {batch, kvHead, pos, zero};
+    Value pageSize = memref::DimOp::create(b, loc, kCache, 2);
+    Value page = cb.indexCast(
+        b.getIndexType(),
+        memref::LoadOp::create(b, loc, table,
+                               ValueRange{batch, cb.divUI(pos, pageSize)}));
+    return {page, kvHead, arith::RemUIOp::create(b, loc, pos, pageSize), zero};
+  }
+
+  void copyRow(Value from, Value i, Value to, ArrayRef<Value> slot) {
+    auto type = cast<MemRefType>(from.getType());
+    auto rowType = VectorType::get({type.getDimSize(3)}, type.getElementType());
+    Value row = vector::LoadOp::create(
+        b, loc, rowType, from, ValueRange{batch, kvHead, i, cb.index(0)});
+    vector::StoreOp::create(b, loc, row, to, slot);
+  }
+
+  /// The RoPE frequencies rope_theta^(-2t/D), t < D/2, as a constant f64
+  /// table (the layer's convention: angles in f64, rotation in f32).
+  Value ropeFrequencies() {
+    int64_t headDim = cast<MemRefType>(kNew.getType()).getDimSize(3);
+    double theta = append.getRopeTheta()->convertToDouble();
+    SmallVector<double> freqs;
+    for (int64_t t = 0; t < headDim / 2; ++t)
+      freqs.push_back(std::pow(theta, -2.0 * double(t) / double(headDim)));
+    auto type = MemRefType::get({headDim / 2}, b.getF64Type());
+    std::string symbol = (name + "__rope_freqs").str();
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      memref::GlobalOp::create(
+          b, loc, symbol, b.getStringAttr("private"), type,
+          DenseElementsAttr::get(
+              RankedTensorType::get({headDim / 2}, b.getF64Type()),
+              ArrayRef<double>(freqs)),
+          /*constant=*/true, IntegerAttr());
+    }
+    return memref::GetGlobalOp::create(b, loc, type, symbol);
+  }
+
+  /// k_cache[slot] = rope(k_new[s, g, i], pos): pairs (t, t + D/2).
+  void rotateRow(Value i, Value pos, ArrayRef<Value> slot, Value freqs) {
+    auto type = cast<MemRefType>(kNew.getType());
+    Type elt = type.getElementType(), f32 = b.getF32Type();
+    int64_t half = type.getDimSize(3) / 2;
+    Value position = arith::UIToFPOp::create(
+        b, loc, b.getF64Type(),
+        arith::IndexCastUIOp::create(b, loc, b.getI64Type(), pos));
+    auto widen = [&](Value x) -> Value {
+      return elt.isF32() ? x : arith::ExtFOp::create(b, loc, f32, x);
+    };
+    auto narrow = [&](Value x) -> Value {
+      return elt.isF32() ? x : arith::TruncFOp::create(b, loc, elt, x);
+    };
+    cb.forLoop(cb.index(0), cb.index(half), 1, [&](Value t) {
+      Value angle = arith::MulFOp::create(
+          b, loc, position, memref::LoadOp::create(b, loc, freqs, t));
+      Value c = arith::TruncFOp::create(b, loc, f32,
+                                        math::CosOp::create(b, loc, angle));
+      Value s = arith::TruncFOp::create(b, loc, f32,
+                                        math::SinOp::create(b, loc, angle));
+      Value tHigh = cb.add(t, cb.index(half));
+      Value x1 = widen(memref::LoadOp::create(b, loc, kNew,
+                                              ValueRange{batch, kvHead, i, t}));
+      Value x2 = widen(memref::LoadOp::create(
+          b, loc, kNew, ValueRange{batch, kvHead, i, tHigh}));
+      Value y1 = cb.fsub(cb.fmul(x1, c), cb.fmul(x2, s));
+      Value y2 = cb.fadd(cb.fmul(x2, c), cb.fmul(x1, s));
+      memref::StoreOp::create(b, loc, narrow(y1), kCache,
+                              ValueRange{slot[0], slot[1], slot[2], t});
+      memref::StoreOp::create(b, loc, narrow(y2), kCache,
+                              ValueRange{slot[0], slot[1], slot[2], tHigh});
+    });
+  }
+
+  OpBuilder &b;
+  Location loc;
+  CodegenBuilder cb;
+  ModuleOp module;
+  StringRef name;
+  AppendKvOp append;
+  Value kNew, vNew, lens, table, kCache, vCache, batch, kvHead, tile;
+};
+
+} // namespace
+
+LogicalResult mlir::mha::tileAppendFunction(ModuleOp module, func::FuncOp func,
+                                            AppendKvOp append) {
+  FailureOr<SmallVector<Parameter>> params = matchAppendFunction(func, append);
+  if (failed(params))
+    return failure();
+  MLIRContext *ctx = func.getContext();
+  KernelSignature signature = buildKernelSignature(ctx, *params);
+  SmallVector<Type> argTypes = signature.argTypes;
+  IndexType indexType = IndexType::get(ctx);
+  argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
+  int64_t kvHeads =
+      cast<RankedTensorType>(append.getKeyNew().getType()).getDimSize(1);
+  OpBuilder b(func);
+  std::string name = func.getSymName().str();
+  func::FuncOp kernel = createKernelFunction(b, func.getLoc(), name, argTypes,
+                                             kAppendRows, kvHeads, signature);
+  Block *entry = kernel.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  AppendEmitter(b, module, name, append, *entry, func).emit();
+  func::ReturnOp::create(b, append.getLoc());
+  func.erase();
+  return success();
+}
