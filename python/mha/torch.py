@@ -108,7 +108,11 @@ def _options(extra, kwargs):
 
 
 def _schema(f, results):
-    args = ", ".join(f"Tensor {p.name}" for p in f.inputs)
+    # The caches of an append function are written in place: mutable
+    # aliases (Tensor(a!)), and the op returns nothing.
+    mutable = iter("abcdefgh")
+    args = ", ".join(f"Tensor({next(mutable)}!) {p.name}" if p.role in _runtime._IN_PLACE
+                     else f"Tensor {p.name}" for p in f.inputs)
     ret = "Tensor" if results == 1 else "(" + ", ".join(["Tensor"] * results) + ")"
     return f"({args}, Tensor? head_mask=None, int num_threads=0) -> {ret}"
 
@@ -118,21 +122,27 @@ def _fake_results(f, tensors):
     dtypes = _runtime._torch().dtypes
     shapes = f.result_shapes([t.shape for t in tensors])
     outs = [like.new_empty(s, dtype=dtypes[p.dtype]) for s, p in zip(shapes, f.outputs)]
+    if not outs:
+        return None
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def _make_op(lib, ns, f, ops_backward):
     n_in = len(f.inputs)
+    in_place = [p.role in _runtime._IN_PLACE for p in f.inputs]
 
     def impl(*args, **kwargs):
-        tensors = [_contiguous_last(t) for t in args[:n_in]]
+        # Written in place: passed as they are (the C function names a
+        # non-contiguous last dimension).
+        tensors = [t if w else _contiguous_last(t) for t, w in zip(args[:n_in], in_place)]
         head_mask, num_threads = _options(args[n_in:], kwargs)
         return f(*tensors, num_threads=num_threads, head_mask=head_mask)
 
     def fake(*args, **kwargs):
         return _fake_results(f, args[:n_in])
 
-    op = torch.library.custom_op(f"{ns}::{f.name}", impl, mutates_args=(),
+    mutates = tuple(p.name for p, w in zip(f.inputs, in_place) if w)
+    op = torch.library.custom_op(f"{ns}::{f.name}", impl, mutates_args=mutates,
                                  device_types="cpu", schema=_schema(f, len(f.outputs)))
     op.register_fake(fake)
     back = lib.backward_of(f.name)

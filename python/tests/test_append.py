@@ -216,3 +216,31 @@ def test_bad_calls_write_nothing(append_lib, mutate, opts, message):
     assert re.search(message, e.value.message), e.value.message
     assert e.value.message.startswith("paged:"), e.value.message
     assert np.array_equal(a["kc"], before[0]) and np.array_equal(a["vc"], before[1])
+
+
+def test_torch_decoding_step(append_lib):
+    """The append function as a torch custom op that mutates the caches,
+    then paged attention, under torch.compile(fullgraph=True)."""
+    torch = pytest.importorskip("torch")
+    import mha.torch as mt
+    ops = mt.register(append_lib)
+    case = Case(4, 2, 16, 8, q_lens=[1, 1], kv_lens=[20, 3])
+    k, v, table = case.paged_kv(16)
+    old = np.array(case.kv_lens, np.int32) - 1
+    kn = torch.from_numpy(np.stack([x[:, -1:] for x in case.ks]))
+    vn = torch.from_numpy(np.stack([y[:, -1:] for y in case.vs]))
+    kc, vc = torch.from_numpy(k.copy()), torch.from_numpy(v.copy())
+    for s, base in enumerate(old):  # the new slots start as garbage
+        kc[table[s, base // 16], :, base % 16] = 99.0
+        vc[table[s, base // 16], :, base % 16] = 99.0
+    t_table, t_old = torch.from_numpy(table), torch.from_numpy(old)
+
+    @torch.compile(fullgraph=True)
+    def step(q, kn, vn, lens, table, kc, vc):
+        ops.paged(kn, vn, lens, table, kc, vc)
+        return ops.attend(q, kc, vc, lens + 1, table)
+
+    o, lse = step(torch.from_numpy(case.padded_q()), kn, vn, t_old, t_table, kc, vc)
+    check_rows(o.numpy(), lse.numpy(), None, case.reference({"causal": True}),
+               lambda s: (s,), 2e-5)
+    assert torch.equal(kc, torch.from_numpy(k)) and torch.equal(vc, torch.from_numpy(v))
