@@ -21,10 +21,7 @@ compared (relative L2 error, WRONG above 1e-4).
 """
 import argparse
 import os
-import statistics
-import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -32,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from mha._dlpack import options  # noqa: E402
-from mha._library import Library  # noqa: E402
+from benchlib import build_library, median_seconds  # noqa: E402
 
 HQ, HKV, D, PAGE = 32, 8, 128, 16
 
@@ -60,30 +57,8 @@ func.func @merge(%%oa: %(qn)s, %%la: %(ln)s, %%ob: %(qn)s, %%lb: %(ln)s) -> %(qn
 """ % dict(q1=q1, kp=kp, l1=l1, qn=qn, pool=pool, ln=ln)
 
 
-def build(out):
-    compile_bin = os.environ.get("MHA_COMPILE",
-                                 os.path.join(ROOT, "build/bin/mha-compile"))
-    spec, lib = os.path.join(out, "spec.mlir"), os.path.join(out, "libcascade.so")
-    text = spec_text()
-    if not os.path.exists(spec) or open(spec).read() != text:
-        with open(spec, "w") as f:
-            f.write(text)
-    if (not os.path.exists(lib) or os.path.getmtime(lib) < os.path.getmtime(spec)
-            or os.path.getmtime(lib) < os.path.getmtime(compile_bin)):
-        subprocess.run([compile_bin, spec, "-o", lib], check=True)
-    return Library(lib)
 
 
-def time_it(run, budget):
-    t0 = time.perf_counter()
-    run()
-    warm = time.perf_counter() - t0
-    times = []
-    for _ in range(int(max(3, min(15, budget / max(warm, 1e-6))))):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():
@@ -96,7 +71,7 @@ def main():
     args = ap.parse_args()
     out = os.path.join(ROOT, "bench/out/cascade")
     os.makedirs(out, exist_ok=True)
-    lib = build(out)
+    lib = build_library(out, "cascade", spec_text())
     rng = np.random.default_rng(0)
     P, N, own = args.prefix, args.requests, args.own
     prefix_pages, own_pages = P // PAGE, (own + PAGE - 1) // PAGE
@@ -138,8 +113,8 @@ def main():
         for c in calls:
             c.run()
 
-    t_sep = time_it(separate.run, args.budget)
-    t_cas = time_it(cascade, args.budget)
+    t_sep = median_seconds(separate.run, args.budget)
+    t_cas = median_seconds(cascade, args.budget)
     err = float(np.linalg.norm(o - o_sep) / np.linalg.norm(o_sep))
     prefix_bytes = 2 * kp.nbytes
     print("GQA %d:%d D=%d f32, prefix %d keys, %d requests with %d own keys, %d threads"

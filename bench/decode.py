@@ -30,10 +30,7 @@ Prints a Markdown table and writes bench/out/decode/results.json.
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -41,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from mha._dlpack import from_numpy, options  # noqa: E402
-from mha._library import Library  # noqa: E402
+from benchlib import build_library, median_seconds  # noqa: E402
 
 HQ, HKV, D, PAGE = 32, 8, 128, 16
 
@@ -65,38 +62,15 @@ def spec_text():
     return "\n".join(out) + "\n"
 
 
-def build(out):
-    compile_bin = os.environ.get("MHA_COMPILE",
-                                 os.path.join(ROOT, "build/bin/mha-compile"))
-    spec, lib = os.path.join(out, "spec.mlir"), os.path.join(out, "libdecode.so")
-    text = spec_text()
-    if not os.path.exists(spec) or open(spec).read() != text:
-        with open(spec, "w") as f:
-            f.write(text)
-    if (not os.path.exists(lib) or os.path.getmtime(lib) < os.path.getmtime(spec)
-            or os.path.getmtime(lib) < os.path.getmtime(compile_bin)):
-        subprocess.run([compile_bin, spec, "-o", lib], check=True)
-    return Library(lib)
 
 
-def time_it(run, budget):
-    t0 = time.perf_counter()
-    run()
-    warm = time.perf_counter() - t0
-    n = int(max(3, min(25, budget / max(warm, 1e-6))))
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def probe_bandwidth(torch):
     x = torch.ones(1 << 28)
     y = torch.empty_like(x)
-    read = min(time_it(lambda: x.sum(), 0.5) for _ in range(5))
-    copy = min(time_it(lambda: y.copy_(x), 0.5) for _ in range(5))
+    read = min(median_seconds(lambda: x.sum(), 0.5) for _ in range(5))
+    copy = min(median_seconds(lambda: y.copy_(x), 0.5) for _ in range(5))
     return x.numel() * 4 / read / 1e9, 2 * x.numel() * 4 / copy / 1e9
 
 
@@ -134,7 +108,7 @@ def main():
     F = torch.nn.functional
     out = os.path.join(ROOT, "bench/out/decode")
     os.makedirs(out, exist_ok=True)
-    lib = build(out)
+    lib = build_library(out, "decode", spec_text())
     read_bw, copy_bw = probe_bandwidth(torch)
     print("read probe %.1f GB/s, copy probe %.1f GB/s (%d threads, torch %s)"
           % (read_bw, copy_bw, args.threads, torch.__version__))
@@ -159,8 +133,8 @@ def main():
                     return from_numpy(x, "bf16" if dt == "bf16" else None)
 
                 ref = F.scaled_dot_product_attention(tq, tk, tv, enable_gqa=True)
-                t_torch = time_it(lambda: F.scaled_dot_product_attention(
-                    tq, tk, tv, enable_gqa=True), args.budget)
+                t_torch = median_seconds(lambda: F.scaled_dot_product_attention(
+                    tq, tk, tv, enable_gqa=True), args.budget, most=25)
                 ref = ref.float().numpy()
                 kp, vp, table = paged_cache(k, v, rng)
                 line = {"dtype": dt, "B": B, "Lk": L, "torch_s": t_torch}
@@ -170,7 +144,7 @@ def main():
                            tensor(vp if paged else v), kl] + ([table] if paged else [])
                     name = "decode_%s%s" % (dt, "_paged" if paged else "")
                     call = lib.function(name, len(ins) + 1).prepare(ins + [tensor(o)], opts)
-                    t = time_it(call.run, args.budget)
+                    t = median_seconds(call.run, args.budget, most=25)
                     got = o if dt == "f32" else (o.astype(np.uint32) << 16).view(np.float32)
                     err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
                     key = "paged" if paged else "contiguous"

@@ -17,10 +17,7 @@ call, then the median of 3-15 calls (as many as fit in --budget seconds).
 """
 import argparse
 import os
-import statistics
-import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -28,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from mha._dlpack import options  # noqa: E402
-from mha._library import Library  # noqa: E402
+from benchlib import build_library, median_seconds  # noqa: E402
 
 H, D = 8, 128
 
@@ -48,30 +45,8 @@ func.func @dense(%%q: %(b)s, %%k: %(b)s, %%v: %(b)s) -> %(b)s {
 """ % dict(t=t, b="tensor<?x%dx?x%dxf32>" % (H, D))
 
 
-def build(out):
-    compile_bin = os.environ.get("MHA_COMPILE",
-                                 os.path.join(ROOT, "build/bin/mha-compile"))
-    spec, lib = os.path.join(out, "spec.mlir"), os.path.join(out, "libragged.so")
-    text = spec_text()
-    if not os.path.exists(spec) or open(spec).read() != text:
-        with open(spec, "w") as f:
-            f.write(text)
-    if (not os.path.exists(lib) or os.path.getmtime(lib) < os.path.getmtime(spec)
-            or os.path.getmtime(lib) < os.path.getmtime(compile_bin)):
-        subprocess.run([compile_bin, spec, "-o", lib], check=True)
-    return Library(lib)
 
 
-def time_it(run, budget):
-    t0 = time.perf_counter()
-    run()
-    warm = time.perf_counter() - t0
-    times = []
-    for _ in range(int(max(3, min(15, budget / max(warm, 1e-6))))):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():
@@ -85,7 +60,7 @@ def main():
     args = ap.parse_args()
     out = os.path.join(ROOT, "bench/out/ragged")
     os.makedirs(out, exist_ok=True)
-    lib = build(out)
+    lib = build_library(out, "ragged", spec_text())
     rng = np.random.default_rng(args.seed)
     lens = rng.integers(args.min_len, args.max_len + 1, args.sequences)
     total = int(lens.sum())
@@ -99,8 +74,8 @@ def main():
                   .transpose(1, 0, 2, 3) for x in (q, k, v))
     od = np.zeros_like(qd)
     dense = lib.function("dense", 4).prepare([qd, kd, vd, od], opts)
-    t_ragged = time_it(ragged.run, args.budget)
-    t_dense = time_it(dense.run, args.budget)
+    t_ragged = median_seconds(ragged.run, args.budget)
+    t_dense = median_seconds(dense.run, args.budget)
     flops = lambda pairs: 4.0 * D * H * pairs
     ragged_gf = flops(sum(int(n) * (int(n) + 1) // 2 for n in lens)) / t_ragged / 1e9
     dense_gf = flops(args.sequences * (mean * (mean + 1) // 2)) / t_dense / 1e9

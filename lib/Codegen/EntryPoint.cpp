@@ -256,6 +256,22 @@ func::FuncOp createKernelFunction(OpBuilder &b, Location loc, StringRef name,
   return kernel;
 }
 
+func::FuncOp createWorkItemKernel(OpBuilder &b, func::FuncOp func,
+                                  ArrayRef<Parameter> params,
+                                  int64_t rowsPerItem, int64_t gridHeads) {
+  MLIRContext *ctx = func.getContext();
+  KernelSignature signature = buildKernelSignature(ctx, params);
+  SmallVector<Type> argTypes = signature.argTypes;
+  IndexType indexType = IndexType::get(ctx);
+  argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
+  b.setInsertionPoint(func);
+  func::FuncOp kernel =
+      createKernelFunction(b, func.getLoc(), func.getSymName(), argTypes,
+                           rowsPerItem, gridHeads, signature);
+  b.setInsertionPointToStart(kernel.addEntryBlock());
+  return kernel;
+}
+
 } // namespace mlir::mha
 
 StringRef mlir::mha::getParameterName(TensorRole role) {

@@ -103,6 +103,13 @@ func::FuncOp createKernelFunction(OpBuilder &b, Location loc, StringRef name,
                                   int64_t gridHeads,
                                   const KernelSignature &signature);
 
+/// The kernel of `func` whose work items take its parameters (one memref
+/// each) and b, h, t, alive: created before `func` with its entry block,
+/// `b` set at the start of it.
+func::FuncOp createWorkItemKernel(OpBuilder &b, func::FuncOp func,
+                                  ArrayRef<Parameter> params,
+                                  int64_t rowsPerItem, int64_t gridHeads);
+
 /// The C parameter name of a tensor of the given role ("q", "lse", ...).
 StringRef getParameterName(TensorRole role);
 

@@ -169,20 +169,13 @@ LogicalResult mlir::mha::tileAppendFunction(ModuleOp module, func::FuncOp func,
   FailureOr<SmallVector<Parameter>> params = matchAppendFunction(func, append);
   if (failed(params))
     return failure();
-  MLIRContext *ctx = func.getContext();
-  KernelSignature signature = buildKernelSignature(ctx, *params);
-  SmallVector<Type> argTypes = signature.argTypes;
-  IndexType indexType = IndexType::get(ctx);
-  argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
   int64_t kvHeads =
       cast<RankedTensorType>(append.getKeyNew().getType()).getDimSize(1);
   OpBuilder b(func);
+  func::FuncOp kernel =
+      createWorkItemKernel(b, func, *params, kAppendRows, kvHeads);
   std::string name = func.getSymName().str();
-  func::FuncOp kernel = createKernelFunction(b, func.getLoc(), name, argTypes,
-                                             kAppendRows, kvHeads, signature);
-  Block *entry = kernel.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  AppendEmitter(b, module, name, append, *entry, func).emit();
+  AppendEmitter(b, module, name, append, kernel.front(), func).emit();
   func::ReturnOp::create(b, append.getLoc());
   func.erase();
   return success();

@@ -125,20 +125,12 @@ LogicalResult mlir::mha::tileMergeFunction(func::FuncOp func,
   FailureOr<SmallVector<Parameter>> params = matchMergeFunction(func, merge);
   if (failed(params))
     return failure();
-  MLIRContext *ctx = func.getContext();
-  KernelSignature signature = buildKernelSignature(ctx, *params);
-  SmallVector<Type> argTypes = signature.argTypes;
-  IndexType indexType = IndexType::get(ctx);
-  argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
   int64_t heads =
       cast<RankedTensorType>(merge.getOutputA().getType()).getDimSize(1);
-
   OpBuilder b(func);
-  std::string name = func.getSymName().str();
-  func::FuncOp kernel = createKernelFunction(
-      b, func.getLoc(), name, argTypes, kMergeRowsPerItem, heads, signature);
-  Block *entry = kernel.addEntryBlock();
-  b.setInsertionPointToStart(entry);
+  func::FuncOp kernel =
+      createWorkItemKernel(b, func, *params, kMergeRowsPerItem, heads);
+  Block *entry = &kernel.front();
   auto argFor = [&](Value v) { return getParameterArgument(func, *entry, v); };
   unsigned n = params->size();
   MergeEmitter(b, merge.getLoc(), argFor(merge.getOutputA()),
