@@ -28,11 +28,12 @@ namespace mlir::mha {
 inline constexpr llvm::StringLiteral kBackwardGridAttrName =
     "mha.backward_grid";
 
-/// On a kernel that applies dropout: it takes the dropout words
-/// (memref<?xi32>, MHA_DROPOUT_* of mha/Runtime/KernelAbi.h) after its
-/// other memrefs, and its work function passes the runtime's last
-/// descriptor for them.
-inline constexpr llvm::StringLiteral kDropoutRngAttrName = "mha.dropout_rng";
+/// On a kernel that reads the call words (memref<?xi32>: dropout's seed and
+/// offset, explicit positions, whether a head mask is given; MHA_DROPOUT_*,
+/// MHA_POSITIONS_*, MHA_HEAD_MASK_GIVEN of mha/Runtime/KernelAbi.h): it
+/// takes them after its other memrefs, and its work function passes the
+/// runtime's last descriptor for them.
+inline constexpr llvm::StringLiteral kCallWordsAttrName = "mha.call_words";
 
 /// A C parameter of an exported function: which tensor it is and what role
 /// it plays.

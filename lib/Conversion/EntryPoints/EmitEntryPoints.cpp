@@ -109,8 +109,8 @@ LogicalResult EntryPointEmitter::emit() {
   // Backward kernels also take the head mask and the row statistics.
   size_t numDescriptors =
       numTensors + (plan ? plan.getTempCols().size() : 0) + (backward ? 2 : 0);
-  // The dropout words come last: the runtime always passes them.
-  if (kernel->hasAttr(kDropoutRngAttrName))
+  // The call words come last: the runtime always passes them.
+  if (kernel->hasAttr(kCallWordsAttrName))
     ++numDescriptors;
   unsigned gridArg = phased ? 2 : 1;
   // Work functions other objects of the library call are hidden, not

@@ -248,7 +248,7 @@ func.func @narrow_keys_wide_values(%q: tensor<?x2x?x8xbf16>, %k: tensor<?x2x?x8x
 // CHECK:         memref.global "private" constant @dropout__dropout_threshold : memref<2xindex> = dense<[1073741824, 0]>
 // CHECK-LABEL: func.func @dropout__kernel(
 // CHECK-SAME:    memref<?xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: i1)
-// CHECK-SAME:    mha.dropout_rng
+// CHECK-SAME:    mha.call_words
 // CHECK:         mha.online_softmax_step
 // CHECK-SAME:    dropout(
 // CHECK:         mha.online_softmax_finalize

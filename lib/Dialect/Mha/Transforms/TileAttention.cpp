@@ -212,7 +212,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   // dropout seed and offset, explicit positions), then b, h, t, alive.
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
-  argTypes.push_back(getDropoutRngType(ctx));
+  argTypes.push_back(getCallWordsType(ctx));
   IndexType indexType = IndexType::get(ctx);
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
@@ -243,7 +243,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   std::string name = func.getSymName().str();
   func::FuncOp kernel = createKernelFunction(b, func.getLoc(), name, argTypes,
                                              tiles.rows, numHeads, signature);
-  kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
+  kernel->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
 
@@ -551,19 +551,19 @@ void WorkItemEmitter::emitViews() {
 }
 
 Value WorkItemEmitter::callWord(int64_t i) {
-  return memref::LoadOp::create(b, loc, item.dropoutRng,
+  return memref::LoadOp::create(b, loc, item.callWords,
                                 ValueRange{cb.index(i)});
 }
 
 void WorkItemEmitter::emitPositions() {
-  if (!item.dropoutRng) { // A layer without dropout: default positions.
+  if (!item.callWords) { // A layer without dropout: default positions.
     diagOffset = cb.sub(keyLen, queryLen);
     sinks = head.sinks;
     keyStart = queryStart = cb.index(0);
     return;
   }
   CallPositions positions =
-      readCallPositions(cb, item.dropoutRng, queryLen, keyLen);
+      readCallPositions(cb, item.callWords, queryLen, keyLen);
   diagOffset = positions.diagOffset;
   queryStart = positions.queryStart;
   keyStart = positions.keyStart;

@@ -57,18 +57,18 @@ LogicalResult checkScratchBudget(AttentionOp attention, const TileChoice &tiles,
                                  Type queryElt);
 
 /// The memrefs and grid position of one attention work item; lse, probs and
-/// entropy may be null, and so may `dropoutRng` (memref<?xi32>: dropout_seed
-/// low and high words, dropout_offset's low word) without dropout.
+/// entropy may be null, and so may `callWords` (memref<?xi32>, the call
+/// words of KernelAbi.h) in a layer without dropout.
 struct AttentionWorkItem {
   Value q, k, v, o, lse, probs, entropy;
   // The serving tensors (docs/language.md 4.6), null when absent.
   Value kvLens, qLens, blockTable, cuSeqlensQ, cuSeqlensK;
   Value batch, head, tile, alive;
-  Value dropoutRng;
+  Value callWords;
 };
 
-/// The kernel argument type of the dropout words (KernelAbi.h).
-inline MemRefType getDropoutRngType(MLIRContext *ctx) {
+/// The kernel argument type of the call words (KernelAbi.h).
+inline MemRefType getCallWordsType(MLIRContext *ctx) {
   return MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32));
 }
 

@@ -1083,16 +1083,16 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
   int64_t dyn = ShapedType::kDynamic;
   argTypes.append({MemRefType::get({dyn}, IntegerType::get(ctx, 8)),
                    MemRefType::get({dyn, dyn, dyn}, Float32Type::get(ctx)),
-                   getDropoutRngType(ctx), indexType, indexType, indexType,
+                   getCallWordsType(ctx), indexType, indexType, indexType,
                    indexType, IntegerType::get(ctx, 1)});
 
   OpBuilder b(func);
   std::string name = (func.getSymName() + "_backward").str();
   func::FuncOp kernel = createKernelFunction(b, func.getLoc(), name, argTypes,
                                              rows, shape.numHeads, signature);
-  // Backward kernels always take the dropout words (unread without
+  // Backward kernels always take the call words (unread without
   // dropout).
-  kernel->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
+  kernel->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
   kernel->setAttr(
       kBackwardGridAttrName,
       b.getDenseI64ArrayAttr({shape.numKvHeads, gridKeys, /*index of k=*/kK,

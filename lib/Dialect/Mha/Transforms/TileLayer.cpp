@@ -142,7 +142,7 @@ private:
   func::FuncOp kernelFunc;
   Block *entry = nullptr;
   Value phase, batch, head, tile, alive, len, ropeTable;
-  Value dropoutRng; // the dropout words, when the attention drops
+  Value callWords; // the call words, when the attention drops
 };
 
 } // namespace
@@ -214,9 +214,9 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
   // the bytes of f32 ones.
   if (packedSize > 0)
     packedTemp = addTemp(packedSize, MHA_TEMP_FIXED, kernel.getPackedType(ctx));
-  // The dropout words follow the temporaries (KernelAbi.h).
+  // The call words follow the temporaries (KernelAbi.h).
   if (parts.attention.getDropout())
-    argTypes.push_back(getDropoutRngType(ctx));
+    argTypes.push_back(getCallWordsType(ctx));
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
       {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
@@ -231,8 +231,8 @@ void LayerTiler::createKernel() {
 
   unsigned first = params.size() + tempCols.size();
   if (parts.attention.getDropout()) {
-    kernelFunc->setAttr(kDropoutRngAttrName, UnitAttr::get(ctx));
-    dropoutRng = entry->getArgument(first++);
+    kernelFunc->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
+    callWords = entry->getArgument(first++);
   }
   phase = entry->getArgument(first);
   batch = entry->getArgument(first + 1);
@@ -475,7 +475,7 @@ void LayerTiler::emitAttention() {
        getAttentionView(attention.getOutput()), argFor(attention.getLse()),
        argFor(attention.getProbs()), argFor(attention.getEntropy()),
        /*kvLens=*/{}, /*qLens=*/{}, /*blockTable=*/{}, /*cuSeqlensQ=*/{},
-       /*cuSeqlensK=*/{}, batch, head, tile, alive, dropoutRng});
+       /*cuSeqlensK=*/{}, batch, head, tile, alive, callWords});
 }
 
 LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
