@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from specs import attention_spec  # noqa: F401 (the tests import it from here)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, os.pardir, os.pardir))
 
@@ -29,28 +31,6 @@ def cache_dir(tmp_path_factory):
         os.environ.pop("MHA_CACHE_DIR", None)
     else:
         os.environ["MHA_CACHE_DIR"] = old
-
-
-def attention_spec(name, hq, hkv, d, dv=None, dtype="f32", attrs="", backward=False,
-                   lse=True):
-    """The text of one mha.attention function: q [?, hq, ?, d], k [?, hkv, ?, d],
-    v [?, hkv, ?, dv] -> o (and lse)."""
-    dv = dv or d
-    q, k, v = (f"tensor<?x{hq}x?x{d}x{dtype}>", f"tensor<?x{hkv}x?x{d}x{dtype}>",
-               f"tensor<?x{hkv}x?x{dv}x{dtype}>")
-    o, l = f"tensor<?x{hq}x?x{dv}x{dtype}>", f"tensor<?x{hq}x?xf32>"
-    a = [x for x in (attrs, "return_lse" if lse else "") if x]
-    attr_dict = "{" + ", ".join(a) + "}" if a else ""
-    results = f"({o}, {l})" if lse else o
-    values = "%o, %lse" if lse else "%o"
-    rtypes = f"{o}, {l}" if lse else o
-    fattrs = " attributes {mha.backward}" if backward else ""
-    return f"""
-func.func @{name}(%q: {q}, %k: {k}, %v: {v}) -> {results}{fattrs} {{
-  {values} = mha.attention %q, %k, %v {attr_dict} : {q}, {k}, {v} -> {rtypes}
-  return {values} : {rtypes}
-}}
-"""
 
 
 # The f32 library most tests use: GQA 4:2 heads, causal, D=16, Dv=8, with a

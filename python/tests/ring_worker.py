@@ -14,27 +14,11 @@ import traceback
 import torch
 import torch.distributed as dist
 
+from specs import attention_spec
+
 B, D, DV = 2, 16, 8
 SEED = 1234
 DROPOUT = dict(dropout_seed=7, dropout_offset=3)
-
-
-def _spec(name, hq, hkv, d, dv=None, attrs="", backward=True, lse=True):
-    dv = dv or d
-    q, k, v = (f"tensor<?x{hq}x?x{d}xf32>", f"tensor<?x{hkv}x?x{d}xf32>",
-               f"tensor<?x{hkv}x?x{dv}xf32>")
-    o, l = f"tensor<?x{hq}x?x{dv}xf32>", f"tensor<?x{hq}x?xf32>"
-    a = [x for x in (attrs, "return_lse" if lse else "") if x]
-    results = f"({o}, {l})" if lse else o
-    values = "%o, %lse" if lse else "%o"
-    rtypes = f"{o}, {l}" if lse else o
-    fattrs = " attributes {mha.backward}" if backward else ""
-    return f"""
-func.func @{name}(%q: {q}, %k: {k}, %v: {v}) -> {results}{fattrs} {{
-  {values} = mha.attention %q, %k, %v {{{", ".join(a)}}} : {q}, {k}, {v} -> {rtypes}
-  return {values} : {rtypes}
-}}
-"""
 
 
 def _attrs(p):
@@ -66,9 +50,10 @@ FUNCTIONS = {
     "local": dict(hq=2, hkv=2, dv=D, window_left=[4, 2], window_right=[0, 0]),
     "dropout": dict(hq=4, hkv=2, dv=D, causal=True, dropout=[0.3, 0.0, 0.5, 0.1]),
 }
-SPEC = "".join(_spec(n, p["hq"], p["hkv"], D, p["dv"], _attrs(p))
+SPEC = "".join(attention_spec(n, p["hq"], p["hkv"], D, p["dv"], attrs=_attrs(p),
+                              backward=True)
                for n, p in FUNCTIONS.items()) + \
-    _spec("nolse", 2, 2, D, backward=False, lse=False)
+    attention_spec("nolse", 2, 2, D, lse=False)
 COMPILE_OPTIONS = dict(isa="avx2")
 
 # (function, balanced layout, ring_attention keywords)
