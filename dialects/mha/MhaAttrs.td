@@ -19,6 +19,11 @@ def Mha_SharingAttr : EnumAttr<Mha_Dialect, Mha_Sharing, "sharing"> {
 
     `#mha.sharing<shared_head_bias>`: one projection `[d, D]` shared by all
     heads; heads differ only by their per-head biases `[H, D]`.
+
+    `#mha.sharing<grouped>`: between the two. The heads form groups of
+    consecutive heads, one projection `[d, D]` per group (`Wq [d, Gq*D]`,
+    `Wk`/`Wv [d, Gkv*D]`, the group counts read from the columns), and
+    per-head biases `[H, D]`.
   }];
   let assemblyFormat = "`<` $value `>`";
 }

@@ -11,10 +11,11 @@ def Mha_SharingIndependent
     : I32EnumAttrCase<"independent", 0, "independent">;
 def Mha_SharingSharedHeadBias
     : I32EnumAttrCase<"shared_head_bias", 1, "shared_head_bias">;
+def Mha_SharingGrouped : I32EnumAttrCase<"grouped", 2, "grouped">;
 
 def Mha_Sharing : I32EnumAttr<"Sharing",
     "how the heads of a layer share projection parameters",
-    [Mha_SharingIndependent, Mha_SharingSharedHeadBias]> {
+    [Mha_SharingIndependent, Mha_SharingSharedHeadBias, Mha_SharingGrouped]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

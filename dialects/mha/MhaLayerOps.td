@@ -23,12 +23,16 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
     `x [B, L, K]`, `W [K, N]`, `y [B, L, replicas * N]`:
 
     ```
-    y[b, l, c] = sum_k x[b, l, k] * W[k, c mod N] (+ bias[c])
+    y[b, l, c] = sum_k x[b, l, k] * W[k, w(c)] (+ bias[c])
+    w(c) = (c / (replicas * head_dim)) * head_dim + c mod head_dim
     ```
 
-    `replicas` (default 1) repeats the product for every head of a shared
-    projection (`#mha.sharing<shared_head_bias>`); the bias is then
-    `[replicas, N]` (one row per head) or `[replicas * N]`.
+    `replicas` (default 1, when `w(c) = c`) repeats each `head_dim` block of
+    `W` for that many consecutive heads of `y`: `N = head_dim` is one
+    projection shared by all heads (`#mha.sharing<shared_head_bias>`), more
+    blocks are groups of heads (`#mha.sharing<grouped>`). The bias is
+    indexed by the column of `y`: `[replicas * N]`, or one row per head
+    `[replicas * N / head_dim, head_dim]`.
 
     `head_dim` splits the columns of `y` (and of `x`) into blocks of that
     size, one per head. With `rope_theta`, each block is rotated after the

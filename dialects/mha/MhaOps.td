@@ -280,7 +280,11 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
     - `independent`: `Wq [d, Hq*D]`, `Wk [d, Hkv*D]`, `Wv [d, Hkv*D]`,
       biases `bq [Hq*D]`, `bk [Hkv*D]`, `bv [Hkv*D]`;
     - `shared_head_bias`: `Wq`, `Wk`, `Wv [d, D]`, per-head biases (required)
-      `bq [Hq, D]`, `bk [Hkv, D]`, `bv [Hkv, D]`.
+      `bq [Hq, D]`, `bk [Hkv, D]`, `bv [Hkv, D]`;
+    - `grouped`: `Wq [d, Gq*D]`, `Wk`, `Wv [d, Gkv*D]` with `Gq` dividing
+      `Hq` and `Gkv` dividing `Hkv`, `D = rows(Wo) / Hq`: query head `h`
+      uses the columns of group `h / (Hq/Gq)`, KV head `j` those of group
+      `j / (Hkv/Gkv)`; per-head biases (required) as for `shared_head_bias`.
 
     Optional biases follow `wo` in the order `bq, bk, bv, bo`: the first
     three when `has_qkv_bias` is set, `bo [d]` when `has_out_bias` is set.
@@ -320,6 +324,13 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
     /// The sharing scheme, `independent` when the attribute is absent.
     ::mlir::mha::Sharing getSharingScheme() {
       return getSharing().value_or(::mlir::mha::Sharing::independent);
+    }
+    /// The head dim D of every projection (rows(wo) / num_heads, once
+    /// verified).
+    int64_t getLayerHeadDim() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getWo().getType())
+                 .getDimSize(0) /
+             getNumHeads();
     }
     /// Number of key/value heads (`num_kv_heads`, default `num_heads`).
     int64_t getKvHeadCount() {

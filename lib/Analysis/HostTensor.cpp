@@ -91,6 +91,11 @@ mha_status mlir::mha::analysis::callExported(void *fn,
   using O = const mha_options *;
   const std::vector<DLTensor *> &a = args;
   switch (args.size()) {
+  case 2:
+    return reinterpret_cast<mha_status (*)(T, T, O)>(fn)(a[0], a[1], opts);
+  case 3:
+    return reinterpret_cast<mha_status (*)(T, T, T, O)>(fn)(a[0], a[1], a[2],
+                                                            opts);
   case 4:
     return reinterpret_cast<mha_status (*)(T, T, T, T, O)>(fn)(a[0], a[1], a[2],
                                                                a[3], opts);

@@ -155,10 +155,12 @@ reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,
   lp.modelDim = x[2];
   pr.queryHeads = op.getNumHeads();
   pr.kvHeads = op.getKvHeadCount();
-  lp.sharedHeadBias = op.getSharingScheme() == Sharing::shared_head_bias;
-  int64_t wqCols = cast<RankedTensorType>(op.getWq().getType()).getDimSize(1);
-  pr.headDim = pr.valueDim =
-      lp.sharedHeadBias ? wqCols : wqCols / pr.queryHeads;
+  pr.headDim = pr.valueDim = op.getLayerHeadDim();
+  auto groups = [&](Value w) {
+    return cast<RankedTensorType>(w.getType()).getDimSize(1) / pr.headDim;
+  };
+  lp.queryGroups = groups(op.getWq());
+  lp.kvGroups = groups(op.getWk());
   lp.hasQkvBias = op.getHasQkvBias();
   lp.hasOutBias = op.getHasOutBias();
   if (auto theta = op.getRopeTheta())
@@ -193,12 +195,12 @@ void mlir::mha::analysis::getConstantLayerTensors(
 
 std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
   int64_t hq = op.getNumHeads(), hkv = op.getKvHeadCount();
-  int64_t wqCols = cast<RankedTensorType>(op.getWq().getType()).getDimSize(1);
-  bool shared = op.getSharingScheme() == Sharing::shared_head_bias;
-  auto v = AttentionVariant::get(op, hq, hkv, shared ? wqCols : wqCols / hq);
+  auto v = AttentionVariant::get(op, hq, hkv, op.getLayerHeadDim());
   std::string s = hkv == hq ? "MHA" : hkv == 1 ? "MQA" : "GQA";
-  if (shared)
+  if (op.getSharingScheme() == Sharing::shared_head_bias)
     s += " shared";
+  if (op.getSharingScheme() == Sharing::grouped)
+    s += " grouped";
   if (op.getHasQkvBias())
     s += " qkv-bias";
   if (op.getHasOutBias())

@@ -25,14 +25,16 @@ namespace mlir::mha::reference {
 struct LayerProblem {
   AttentionProblem attention;
   int64_t modelDim = 1;
-  bool sharedHeadBias = false; // #mha.sharing<shared_head_bias>
+  // Column groups of wq and of wk/wv: heads (independent), 1 (shared), or
+  // #mha.sharing<grouped>'s; consecutive heads share a group's columns.
+  int64_t queryGroups = 1, kvGroups = 1;
   bool hasQkvBias = false, hasOutBias = false;
   std::optional<double> ropeTheta;
 };
 
-/// The layer's tensors, compact row-major: x [B, L, d]; wq [d, Hq*D] (or
-/// [d, D] shared); wk, wv [d, Hkv*D] (or [d, D]); wo [Hq*D, d]; bq [Hq*D]
-/// (or [Hq, D]), bk, bv [Hkv*D]; bo [d]. Absent biases are empty.
+/// The layer's tensors, compact row-major: x [B, L, d]; wq [d, Gq*D];
+/// wk, wv [d, Gkv*D]; wo [Hq*D, d]; bq [Hq*D] (or [Hq, D], the same
+/// elements), bk, bv [Hkv*D]; bo [d]. Absent biases are empty.
 struct LayerTensors {
   std::vector<double> x, wq, wk, wv, wo, bq, bk, bv, bo;
 };

@@ -42,6 +42,22 @@ func.func @shared_bias(%x: tensor<2x?x32xf32>, %wq: tensor<32x16xf32>, %wk: tens
 
 // -----
 
+// Grouped projections: each group's columns are computed once for its heads
+// (replicas = heads per group), the per-head biases index y's heads.
+// CHECK-LABEL: func.func @grouped
+// CHECK: mha.linear %{{.+}}, %{{.+}}, %{{.+}} {head_dim = 16 : i64, replicas = 3 : i64} : tensor<2x?x32xf32>, tensor<32x32xf32>, tensor<6x16xf32> -> tensor<2x?x96xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}}, %{{.+}} {head_dim = 16 : i64, replicas = 2 : i64} : tensor<2x?x32xf32>, tensor<32x16xf32>, tensor<2x16xf32> -> tensor<2x?x32xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}}, %{{.+}} {head_dim = 16 : i64, replicas = 2 : i64} : tensor<2x?x32xf32>, tensor<32x16xf32>, tensor<2x16xf32> -> tensor<2x?x32xf32>
+// CHECK: mha.attention %{{.+}}, %{{.+}}, %{{.+}} : tensor<2x6x?x16xf32>, tensor<2x2x?x16xf32>, tensor<2x2x?x16xf32> -> tensor<2x6x?x16xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 16 : i64} : tensor<2x?x96xf32>, tensor<96x32xf32> -> tensor<2x?x32xf32>
+func.func @grouped(%x: tensor<2x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>, %wo: tensor<96x32xf32>, %bq: tensor<6x16xf32>, %bk: tensor<2x16xf32>, %bv: tensor<2x16xf32>) -> tensor<2x?x32xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 6, num_kv_heads = 2, sharing = #mha.sharing<grouped>, has_qkv_bias}
+     : tensor<2x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<96x32xf32>, tensor<6x16xf32>, tensor<2x16xf32>, tensor<2x16xf32> -> tensor<2x?x32xf32>
+  return %y : tensor<2x?x32xf32>
+}
+
+// -----
+
 // Extra results of the layer are the attention's.
 // CHECK-LABEL: func.func @with_lse
 // CHECK: %{{.+}}, %[[LSE:.+]] = mha.attention {{.+}} {return_lse}

@@ -1027,6 +1027,66 @@ func.func @mh_shared_without_biases(%x: tensor<2x16x256xf32>, %wq: tensor<256x64
 
 // -----
 
+// grouped requires the per-head biases too.
+func.func @mh_grouped_without_biases(%x: tensor<2x16x256xf32>, %wq: tensor<256x128xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<256x256xf32>) {
+  // expected-error @+1 {{#mha.sharing<grouped> requires per-head biases: set 'has_qkv_bias' and pass bq, bk, bv}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, sharing = #mha.sharing<grouped>}
+      : tensor<2x16x256xf32>, tensor<256x128xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>
+  return
+}
+
+// -----
+
+// With grouped sharing D comes from Wo: rows(wo) / num_heads.
+func.func @mh_grouped_wo_rows(%x: tensor<2x16x64xf32>, %wq: tensor<64x32xf32>, %wk: tensor<64x16xf32>, %wv: tensor<64x16xf32>, %wo: tensor<66x64xf32>, %b0: tensor<4x16xf32>, %b1: tensor<4x16xf32>, %b2: tensor<4x16xf32>) {
+  // expected-error @+1 {{'wo' rows (66) must be a multiple of 'num_heads' (4)}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<grouped>}
+      : tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x16xf32>, tensor<64x16xf32>, tensor<66x64xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32> -> tensor<2x16x64xf32>
+  return
+}
+
+// -----
+
+// Three groups of D = 16 do not divide 4 query heads.
+func.func @mh_grouped_query_groups(%x: tensor<2x16x64xf32>, %wq: tensor<64x48xf32>, %wk: tensor<64x16xf32>, %wv: tensor<64x16xf32>, %wo: tensor<64x64xf32>, %b0: tensor<4x16xf32>, %b1: tensor<4x16xf32>, %b2: tensor<4x16xf32>) {
+  // expected-error @+1 {{#mha.sharing<grouped> needs 'wq' = [d, G*D] = [64, G*16] with G dividing 'num_heads' (4), got 'tensor<64x48xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<grouped>}
+      : tensor<2x16x64xf32>, tensor<64x48xf32>, tensor<64x16xf32>, tensor<64x16xf32>, tensor<64x64xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32> -> tensor<2x16x64xf32>
+  return
+}
+
+// -----
+
+// Wk's columns are not whole heads of D = 16.
+func.func @mh_grouped_key_columns(%x: tensor<2x16x64xf32>, %wq: tensor<64x32xf32>, %wk: tensor<64x20xf32>, %wv: tensor<64x16xf32>, %wo: tensor<64x64xf32>, %b0: tensor<4x16xf32>, %b1: tensor<2x16xf32>, %b2: tensor<2x16xf32>) {
+  // expected-error @+1 {{#mha.sharing<grouped> needs 'wk' = [d, G*D] = [64, G*16] with G dividing 'num_kv_heads' (2), got 'tensor<64x20xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, num_kv_heads = 2, has_qkv_bias, sharing = #mha.sharing<grouped>}
+      : tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x20xf32>, tensor<64x16xf32>, tensor<64x64xf32>, tensor<4x16xf32>, tensor<2x16xf32>, tensor<2x16xf32> -> tensor<2x16x64xf32>
+  return
+}
+
+// -----
+
+// Wk and Wv must have the same groups.
+func.func @mh_grouped_kv_mismatch(%x: tensor<2x16x64xf32>, %wq: tensor<64x32xf32>, %wk: tensor<64x32xf32>, %wv: tensor<64x16xf32>, %wo: tensor<64x64xf32>, %b0: tensor<4x16xf32>, %b1: tensor<2x16xf32>, %b2: tensor<2x16xf32>) {
+  // expected-error @+1 {{#mha.sharing<grouped> needs 'wk' and 'wv' of the same groups, got 'tensor<64x32xf32>' and 'tensor<64x16xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, num_kv_heads = 2, has_qkv_bias, sharing = #mha.sharing<grouped>}
+      : tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x16xf32>, tensor<64x64xf32>, tensor<4x16xf32>, tensor<2x16xf32>, tensor<2x16xf32> -> tensor<2x16x64xf32>
+  return
+}
+
+// -----
+
+// Grouped biases are per head: bq is [Hq, D].
+func.func @mh_grouped_flat_bias(%x: tensor<2x16x64xf32>, %wq: tensor<64x32xf32>, %wk: tensor<64x16xf32>, %wv: tensor<64x16xf32>, %wo: tensor<64x64xf32>, %b0: tensor<64xf32>, %b1: tensor<4x16xf32>, %b2: tensor<4x16xf32>) {
+  // expected-error @+1 {{'bq' must be [Hq, D] = 'tensor<4x16xf32>', got 'tensor<64xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<grouped>}
+      : tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x16xf32>, tensor<64x16xf32>, tensor<64x64xf32>, tensor<64xf32>, tensor<4x16xf32>, tensor<4x16xf32> -> tensor<2x16x64xf32>
+  return
+}
+
+// -----
+
 // has_qkv_bias announces three bias operands.
 func.func @mh_qkv_bias_missing(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
   // expected-error @+1 {{expects 3 bias operand(s) after 'wo' (bq, bk, bv when 'has_qkv_bias', bo when 'has_out_bias'), got 0}}
@@ -1307,9 +1367,9 @@ func.func @mh_sharing_string(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>,
 
 // -----
 
-// Only the two documented sharing schemes parse.
+// Only the documented sharing schemes parse.
 func.func @mh_sharing_bad_value(%x: tensor<2x16x256xf32>, %wq: tensor<256x256xf32>, %wk: tensor<256x256xf32>, %wv: tensor<256x256xf32>, %wo: tensor<256x256xf32>) {
-  // expected-error @+2 {{expected ::mlir::mha::Sharing to be one of: independent, shared_head_bias}}
+  // expected-error @+2 {{expected ::mlir::mha::Sharing to be one of: independent, shared_head_bias, grouped}}
   // expected-error @+1 {{failed to parse Mha_SharingAttr parameter 'value'}}
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, sharing = #mha.sharing<per_head>}
       : tensor<2x16x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32>, tensor<256x256xf32> -> tensor<2x16x256xf32>

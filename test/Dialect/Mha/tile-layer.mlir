@@ -165,3 +165,29 @@ func.func @raw_attention(%x: tensor<1x8x32xf32>, %w: tensor<32x32xf32>, %q: tens
   %y = mha.linear %m, %w {head_dim = 16} : tensor<1x8x32xf32>, tensor<32x32xf32> -> tensor<1x8x32xf32>
   return %y : tensor<1x8x32xf32>
 }
+
+// -----
+
+// Grouped projections: one plan per group of Q's heads, each packing and
+// computing its group's 16 columns of Wq (a subview) once and writing them
+// for its live heads, with the bias rows of those heads. Heads 1, 2 and 3
+// are pruned: group 0 writes head 0 only, group 1 (heads 2, 3) is never
+// computed, group 2 writes heads 4 and 5 (output columns 64 and 80). The
+// packing phase has 5 items (2 Q groups, K, V, Wo), the projections 4.
+// CHECK-LABEL: func.func @grouped_pruned__kernel
+// CHECK-SAME: phaseHeads = 5, 4, 6, 1,
+// CHECK: %[[WQ0:.+]] = memref.subview %arg1[0, 0] [32, 16] [1, 1] : memref<32x48xf32, strided<[?, 1], offset: ?>> to memref<32x16xf32, strided<[?, 1], offset: ?>>
+// CHECK: %[[BQ0:.+]] = memref.subview %arg5[0, 0] [2, 16] [1, 1] : memref<6x16xf32, strided<[?, 1], offset: ?>> to memref<2x16xf32, strided<[?, 1], offset: ?>>
+// CHECK: %[[WQ2:.+]] = memref.subview %arg1[0, 32] [32, 16] [1, 1]
+// CHECK: %[[BQ2:.+]] = memref.subview %arg5[4, 0] [2, 16] [1, 1]
+// CHECK: mha.pack_panel ins(%[[WQ0]] :
+// CHECK: mha.pack_panel ins(%[[WQ2]] :
+// CHECK: mha.gemm_tile {{.*}} bias(%[[BQ0]] : memref<2x16xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<?x?x96xf32>)
+// CHECK-SAME: output_offset = 0 : i64, replica_stride = 16 : i64, replicas = array<i64: 0>
+// CHECK: mha.gemm_tile {{.*}} bias(%[[BQ2]] : memref<2x16xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<?x?x96xf32>)
+// CHECK-SAME: output_offset = 64 : i64, replica_stride = 16 : i64, replicas = array<i64: 0, 1>
+func.func @grouped_pruned(%x: tensor<?x?x32xf32>, %wq: tensor<32x48xf32>, %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>, %wo: tensor<96x32xf32>, %bq: tensor<6x16xf32>, %bk: tensor<1x16xf32>, %bv: tensor<1x16xf32>) -> tensor<?x?x32xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 6, num_kv_heads = 1, sharing = #mha.sharing<grouped>, has_qkv_bias, head_mask = array<i1: true, false, false, false, true, true>}
+     : tensor<?x?x32xf32>, tensor<32x48xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<96x32xf32>, tensor<6x16xf32>, tensor<1x16xf32>, tensor<1x16xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}

@@ -1,4 +1,5 @@
-//===- LayerOps.cpp - Verifiers of the expanded-layer ops ---------*- C++ -*-===//
+//===- LayerOps.cpp - Verifiers of the expanded-layer ops ---------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
@@ -46,26 +47,30 @@ LogicalResult LinearOp::verify() {
   if (r < 1)
     return emitOpError() << "replicas must be >= 1, found " << r;
   if (x.getDimSize(2) != k)
-    return emitOpError() << "x has " << x.getDimSize(2)
-                         << " columns but W has " << k << " rows";
+    return emitOpError() << "x has " << x.getDimSize(2) << " columns but W has "
+                         << k << " rows";
   if (y.getDimSize(2) != r * n)
-    return emitOpError() << "expects y with " << r * n << " columns ("
-                         << r << " x " << n << "), found "
-                         << y.getDimSize(2);
+    return emitOpError() << "expects y with " << r * n << " columns (" << r
+                         << " x " << n << "), found " << y.getDimSize(2);
   if (!compatible(x.getDimSize(0), y.getDimSize(0)) ||
       !compatible(x.getDimSize(1), y.getDimSize(1)))
     return emitOpError() << "x and y must agree on B and L";
+  std::optional<int64_t> headDim = getHeadDim();
+  if (r > 1 && !headDim)
+    return emitOpError() << "replicas need head_dim";
   if (Value bias = getBias()) {
+    // Flat, or one row per head of y.
     auto bt = cast<RankedTensorType>(bias.getType());
+    int64_t rowWidth = headDim && n % *headDim == 0 ? *headDim : n;
+    int64_t rows = r * n / rowWidth;
     bool ok = bt.hasStaticShape() &&
               ((bt.getRank() == 1 && bt.getDimSize(0) == r * n) ||
-               (bt.getRank() == 2 && bt.getDimSize(0) == r &&
-                bt.getDimSize(1) == n));
+               (bt.getRank() == 2 && bt.getDimSize(0) == rows &&
+                bt.getDimSize(1) == rowWidth));
     if (!ok)
-      return emitOpError() << "expects a bias [" << r * n << "] or [" << r
-                           << ", " << n << "]";
+      return emitOpError() << "expects a bias [" << r * n << "] or [" << rows
+                           << ", " << rowWidth << "]";
   }
-  std::optional<int64_t> headDim = getHeadDim();
   if (!headDim) {
     if (getRopeTheta() || getLiveBlocks() || getLiveInputBlocks())
       return emitOpError() << "rope_theta, live_blocks and live_input_blocks "
@@ -78,8 +83,7 @@ LogicalResult LinearOp::verify() {
   // pruned columns); input blocks for the output projection.
   bool outputHeads = getRopeTheta() || getLiveBlocks() || r > 1;
   if (outputHeads && n % *headDim)
-    return emitOpError() << "head_dim " << *headDim << " must divide N = "
-                         << n;
+    return emitOpError() << "head_dim " << *headDim << " must divide N = " << n;
   // Input blocks are heads of the input only for an output projection.
   if (getLiveInputBlocks() && k % *headDim)
     return emitOpError() << "live_input_blocks needs head_dim " << *headDim
@@ -90,8 +94,8 @@ LogicalResult LinearOp::verify() {
     if (!getRopeTheta())
       return emitOpError() << "rope_blocks needs rope_theta";
     if (*ropeBlocks < 1 || *ropeBlocks > r * n / *headDim)
-      return emitOpError() << "rope_blocks must be in [1, "
-                           << r * n / *headDim << "], found " << *ropeBlocks;
+      return emitOpError() << "rope_blocks must be in [1, " << r * n / *headDim
+                           << "], found " << *ropeBlocks;
   }
   if (failed(verifyBlocks(*this, "live_blocks", getLiveBlocks(),
                           r * n / *headDim)) ||

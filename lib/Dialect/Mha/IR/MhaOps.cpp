@@ -583,6 +583,46 @@ LogicalResult AppendKvOp::verify() {
 // MultiHeadOp
 //===----------------------------------------------------------------------===//
 
+/// The head dim D of a layer: cols(wq) / Hq for independent heads,
+/// cols(wq) when shared, rows(wo) / Hq for groups (whose count is not known
+/// yet).
+static FailureOr<int64_t> verifyLayerHeadDim(Operation *op, Sharing sharing,
+                                             RankedTensorType wq,
+                                             RankedTensorType wo) {
+  int64_t numHeads = cast<MultiHeadOp>(op).getNumHeads();
+  int64_t qCols = wq.getDimSize(1), oRows = wo.getDimSize(0);
+  StringRef rule;
+  int64_t d = 0;
+  switch (sharing) {
+  case Sharing::independent:
+    if (qCols % numHeads != 0)
+      return op->emitOpError()
+             << "'wq' columns (" << qCols
+             << ") must be a multiple of 'num_heads' (" << numHeads << ")";
+    rule = "D = cols(wq) / num_heads";
+    d = qCols / numHeads;
+    break;
+  case Sharing::shared_head_bias:
+    rule = "D = cols(wq)";
+    d = qCols;
+    break;
+  case Sharing::grouped:
+    if (oRows % numHeads != 0)
+      return op->emitOpError()
+             << "'wo' rows (" << oRows
+             << ") must be a multiple of 'num_heads' (" << numHeads << ")";
+    rule = "D = rows(wo) / num_heads";
+    d = oRows / numHeads;
+    break;
+  }
+  if (d < 1)
+    return op->emitOpError()
+           << "'" << (sharing == Sharing::grouped ? "wo" : "wq")
+           << "' must give a head dim D >= 1 (" << rule << "), got D = " << d
+           << " from " << Type(sharing == Sharing::grouped ? wo : wq);
+  return d;
+}
+
 LogicalResult MultiHeadOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyNoUnknownAttributes(op)))
@@ -632,19 +672,13 @@ LogicalResult MultiHeadOp::verify() {
   RankedTensorType wq = weights[0], wk = weights[1], wv = weights[2],
                    wo = weights[3];
 
-  bool shared = getSharingScheme() == Sharing::shared_head_bias;
+  Sharing sharing = getSharingScheme();
+  bool perHeadBias = sharing != Sharing::independent;
   int64_t qCols = wq.getDimSize(1);
-  if (!shared && qCols % numHeads != 0)
-    return emitOpError() << "'wq' columns (" << qCols
-                         << ") must be a multiple of 'num_heads' (" << numHeads
-                         << ")";
-  int64_t headDim = shared ? qCols : qCols / numHeads;
-  if (headDim < 1)
-    return emitOpError() << "'wq' must give a head dim D >= 1 ("
-                         << (shared ? "D = cols(wq)"
-                                    : "D = cols(wq) / num_heads")
-                         << "), got D = " << headDim << " from " << Type(wq);
-  int64_t kvCols = shared ? headDim : numKvHeads * headDim;
+  FailureOr<int64_t> headDim = verifyLayerHeadDim(op, sharing, wq, wo);
+  if (failed(headDim))
+    return failure();
+  int64_t d = *headDim;
   auto expectWeight = [&](RankedTensorType w, StringRef name, int64_t rows,
                           int64_t cols, StringRef meaning) -> LogicalResult {
     if (w.getDimSize(0) == rows && w.getDimSize(1) == cols)
@@ -652,18 +686,41 @@ LogicalResult MultiHeadOp::verify() {
     return emitOpError() << "'" << name << "' must be " << meaning << " = ["
                          << rows << ", " << cols << "], got " << Type(w);
   };
-  if (failed(expectWeight(wq, "wq", model, qCols,
-                          shared ? "[d, D]" : "[d, Hq*D]")) ||
-      failed(expectWeight(wk, "wk", model, kvCols,
-                          shared ? "[d, D]" : "[d, Hkv*D]")) ||
-      failed(expectWeight(wv, "wv", model, kvCols,
-                          shared ? "[d, D]" : "[d, Hkv*D]")) ||
-      failed(expectWeight(wo, "wo", numHeads * headDim, model, "[Hq*D, d]")))
+  if (sharing == Sharing::grouped) {
+    // The group counts come from the columns; each must divide its heads.
+    for (auto [w, name, heads, headsName] :
+         {std::make_tuple(wq, "wq", numHeads, "num_heads"),
+          std::make_tuple(wk, "wk", numKvHeads, "num_kv_heads"),
+          std::make_tuple(wv, "wv", numKvHeads, "num_kv_heads")}) {
+      int64_t cols = w.getDimSize(1);
+      if (w.getDimSize(0) != model || cols % d != 0 || heads % (cols / d) != 0)
+        return emitOpError()
+               << "#mha.sharing<grouped> needs '" << name << "' = [d, G*D] = ["
+               << model << ", G*" << d << "] with G dividing '" << headsName
+               << "' (" << heads << "), got " << Type(w);
+    }
+    if (wk.getDimSize(1) != wv.getDimSize(1))
+      return emitOpError() << "#mha.sharing<grouped> needs 'wk' and 'wv' "
+                              "of the same groups, got "
+                           << Type(wk) << " and " << Type(wv);
+  } else {
+    bool shared = sharing == Sharing::shared_head_bias;
+    int64_t kvCols = shared ? d : numKvHeads * d;
+    if (failed(expectWeight(wq, "wq", model, qCols,
+                            shared ? "[d, D]" : "[d, Hq*D]")) ||
+        failed(expectWeight(wk, "wk", model, kvCols,
+                            shared ? "[d, D]" : "[d, Hkv*D]")) ||
+        failed(expectWeight(wv, "wv", model, kvCols,
+                            shared ? "[d, D]" : "[d, Hkv*D]")))
+      return failure();
+  }
+  if (failed(expectWeight(wo, "wo", numHeads * d, model, "[Hq*D, d]")))
     return failure();
 
   // Biases: present iff announced, in the order bq, bk, bv, bo.
-  if (shared && !getHasQkvBias())
-    return emitOpError() << "#mha.sharing<shared_head_bias> requires per-head "
+  if (perHeadBias && !getHasQkvBias())
+    return emitOpError() << "#mha.sharing<" << stringifySharing(sharing)
+                         << "> requires per-head "
                          << "biases: set 'has_qkv_bias' and pass bq, bk, bv";
   unsigned expectedBiases =
       (getHasQkvBias() ? 3u : 0u) + (getHasOutBias() ? 1u : 0u);
@@ -683,18 +740,16 @@ LogicalResult MultiHeadOp::verify() {
     return emitOpError() << "'" << name << "' must be " << meaning << " = "
                          << expectedType << ", got " << bias.getType();
   };
-  if (failed(expectBias(getBq(), "bq",
-                        shared ? SmallVector<int64_t>{numHeads, headDim}
-                               : SmallVector<int64_t>{numHeads * headDim},
-                        shared ? "[Hq, D]" : "[Hq*D]")) ||
-      failed(expectBias(getBk(), "bk",
-                        shared ? SmallVector<int64_t>{numKvHeads, headDim}
-                               : SmallVector<int64_t>{numKvHeads * headDim},
-                        shared ? "[Hkv, D]" : "[Hkv*D]")) ||
-      failed(expectBias(getBv(), "bv",
-                        shared ? SmallVector<int64_t>{numKvHeads, headDim}
-                               : SmallVector<int64_t>{numKvHeads * headDim},
-                        shared ? "[Hkv, D]" : "[Hkv*D]")) ||
+  auto headBias = [&](int64_t heads) {
+    return perHeadBias ? SmallVector<int64_t>{heads, d}
+                       : SmallVector<int64_t>{heads * d};
+  };
+  if (failed(expectBias(getBq(), "bq", headBias(numHeads),
+                        perHeadBias ? "[Hq, D]" : "[Hq*D]")) ||
+      failed(expectBias(getBk(), "bk", headBias(numKvHeads),
+                        perHeadBias ? "[Hkv, D]" : "[Hkv*D]")) ||
+      failed(expectBias(getBv(), "bv", headBias(numKvHeads),
+                        perHeadBias ? "[Hkv, D]" : "[Hkv*D]")) ||
       failed(expectBias(getBo(), "bo", {model}, "[d]")))
     return failure();
 
@@ -702,9 +757,9 @@ LogicalResult MultiHeadOp::verify() {
     double t = theta.getValueAsDouble();
     if (!std::isfinite(t) || !(t > 0.0))
       return emitOpError() << "'rope_theta' must be finite and > 0, got " << t;
-    if (headDim % 2 != 0)
+    if (d % 2 != 0)
       return emitOpError() << "'rope_theta' needs an even head dim, got D = "
-                           << headDim;
+                           << d;
   }
 
   if (failed(verifyResultType(op, getOutput(), "output", {batch, seqLen, model},

@@ -51,11 +51,9 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     auto xType = cast<RankedTensorType>(op.getInput().getType());
-    auto wqType = cast<RankedTensorType>(op.getWq().getType());
     auto yType = cast<RankedTensorType>(op.getOutput().getType());
     int64_t hq = op.getNumHeads(), hkv = op.getKvHeadCount();
-    bool shared = op.getSharingScheme() == Sharing::shared_head_bias;
-    int64_t headDim = shared ? wqType.getDimSize(1) : wqType.getDimSize(1) / hq;
+    int64_t headDim = op.getLayerHeadDim();
     int64_t batch = xType.getDimSize(0), len = xType.getDimSize(1);
     Type xElt = xType.getElementType();
     Type tempElt = xElt.isBF16() ? xElt : rewriter.getF32Type();
@@ -63,9 +61,13 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
 
     auto project = [&](Value w, Value bias, int64_t heads, bool rope) -> Value {
       auto type = RankedTensorType::get({batch, len, heads * headDim}, tempElt);
+      // Shared and grouped projections compute each group's columns once
+      // for its `replicas` consecutive heads.
+      int64_t groups =
+          cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
       auto linear = LinearOp::create(
           rewriter, loc, type, op.getInput(), w, bias,
-          rewriter.getI64IntegerAttr(shared ? heads : 1),
+          rewriter.getI64IntegerAttr(heads / groups),
           rewriter.getI64IntegerAttr(headDim), rope ? theta : FloatAttr(),
           DenseI64ArrayAttr(), DenseI64ArrayAttr(), IntegerAttr());
       auto headsType =

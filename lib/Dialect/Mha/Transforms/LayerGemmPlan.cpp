@@ -36,8 +36,29 @@ Type GemmKernel::getPackedType(MLIRContext *ctx) const {
   return bf16Pairs ? Type(BFloat16Type::get(ctx)) : Type(Float32Type::get(ctx));
 }
 
-LinearPlan layer::planLinear(LinearOp op, const WeightPart &part,
-                             StringRef name) {
+/// The plan of group `group` of a replicated projection: its W columns
+/// computed once, written for each of its live heads.
+static std::optional<LinearPlan> planGroup(LinearPlan plan, LinearOp op,
+                                           int64_t group) {
+  int64_t first = group * plan.replicas;
+  plan.groupColumn = group * plan.headDim;
+  plan.groupHead = first;
+  plan.yOffset += first * plan.headDim;
+  plan.n = plan.headDim;
+  plan.blocks = {0};
+  plan.colBlock = plan.headDim;
+  plan.name += "_g" + std::to_string(group);
+  for (int64_t r = 0; r < plan.replicas; ++r)
+    if (!op.getLiveBlocks() ||
+        llvm::is_contained(*op.getLiveBlocks(), first + r))
+      plan.liveReplicas.push_back(r);
+  if (plan.liveReplicas.empty())
+    return std::nullopt;
+  return plan;
+}
+
+SmallVector<LinearPlan, 1>
+layer::planLinear(LinearOp op, const WeightPart &part, StringRef name) {
   LinearPlan plan;
   plan.op = op;
   plan.weightValue = part.weight;
@@ -54,28 +75,19 @@ LinearPlan layer::planLinear(LinearOp op, const WeightPart &part,
                part.column < int64_t(*op.getRopeBlocks()) * plan.headDim);
   plan.name = name.str();
   // Items own whole heads where heads matter (RoPE pairs, pruned blocks).
-  bool byHead = plan.rope || op.getLiveBlocks() || plan.replicas > 1;
+  bool byHead = plan.rope || op.getLiveBlocks();
   plan.colBlock = byHead ? plan.headDim : std::min(plan.n, kColumnBlock);
-  if (plan.replicas > 1) {
-    plan.blocks = {0};
-    if (auto live = op.getLiveBlocks())
-      plan.liveReplicas.assign(live->begin(), live->end());
-    else
-      for (int64_t r = 0; r < plan.replicas; ++r)
-        plan.liveReplicas.push_back(r);
+  plan.liveReplicas = {0};
+  if (auto live = op.getLiveBlocks()) {
+    // Live heads of the whole projection, renumbered into the part's.
+    int64_t first = part.column / plan.headDim,
+            end = (part.column + plan.n) / plan.headDim;
+    for (int64_t b : *live)
+      if (b >= first && b < end)
+        plan.blocks.push_back(b - first);
   } else {
-    plan.liveReplicas = {0};
-    if (auto live = op.getLiveBlocks()) {
-      // Live heads of the whole projection, renumbered into the part's.
-      int64_t first = part.column / plan.headDim,
-              end = (part.column + plan.n) / plan.headDim;
-      for (int64_t b : *live)
-        if (b >= first && b < end)
-          plan.blocks.push_back(b - first);
-    } else {
-      for (int64_t c = 0; c * plan.colBlock < plan.n; ++c) // NOLINT
-        plan.blocks.push_back(c);
-    }
+    for (int64_t c = 0; c * plan.colBlock < plan.n; ++c) // NOLINT
+      plan.blocks.push_back(c);
   }
   // Reduction ranges: contiguous runs of live input blocks.
   if (auto liveIn = op.getLiveInputBlocks()) {
@@ -90,7 +102,14 @@ LinearPlan layer::planLinear(LinearOp op, const WeightPart &part,
   } else {
     plan.segments.push_back({0, plan.k});
   }
-  return plan;
+  if (plan.replicas == 1)
+    return {plan};
+  SmallVector<LinearPlan, 1> groups;
+  plan.liveReplicas.clear();
+  for (int64_t g = 0; g * plan.headDim < plan.n; ++g)
+    if (std::optional<LinearPlan> group = planGroup(plan, op, g))
+      groups.push_back(std::move(*group));
+  return groups;
 }
 
 int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
@@ -127,7 +146,10 @@ DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
     v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
     w.push_back(v.convertToFloat());
   }
-  auto at = [&](int64_t k, int64_t c) { return w[k * plan.n + c]; };
+  int64_t width = int64_t(w.size()) / plan.k;
+  auto at = [&](int64_t k, int64_t c) {
+    return w[k * width + plan.groupColumn + c];
+  };
   int64_t size = plan.panelSize * int64_t(plan.blocks.size());
   SmallVector<float> packed(size, 0.0f);
   for (auto [i, block] : llvm::enumerate(plan.blocks)) {

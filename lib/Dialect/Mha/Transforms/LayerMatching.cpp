@@ -170,10 +170,6 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
         return fail(linear, "each part of a concatenated weight must be "
                             "whole heads, rotated (rope_blocks) or not");
     }
-    if (linear.getReplicas() > 1 &&
-        int64_t(linear.getHeadDim().value_or(0)) !=
-            cast<RankedTensorType>(linear.getWeight().getType()).getDimSize(1))
-      return fail(linear, "a replicated projection needs head_dim = N");
   }
   if (!cast<RankedTensorType>(parts.output.getType())
            .getElementType()

@@ -100,6 +100,8 @@ private:
   /// A read-only global holding `value` (biases, packed constant weights),
   /// as a memref.
   Value getConstantMemRef(DenseElementsAttr value, StringRef symbol);
+  /// Narrows the weight and bias memrefs of a group plan to its group.
+  void viewGroup(LinearPlan &plan);
   /// The panel of blocks[local] in plan.panels.
   Value getPanel(const LinearPlan &plan, Value local);
   /// Packs the weight columns of blocks[local] into their panel.
@@ -164,13 +166,15 @@ void LayerTiler::addParameters(ArrayRef<TensorRole> argRoles) {
 
 void LayerTiler::planGemms() {
   for (auto [i, linear] : llvm::enumerate(parts.projections))
-    for (const WeightPart &part : getWeightParts(linear)) {
-      plans.push_back(
-          planLinear(linear, part, "proj" + std::to_string(plans.size())));
-      planLinearIndex.push_back(i);
-    }
+    for (const WeightPart &part : getWeightParts(linear))
+      for (LinearPlan &plan :
+           planLinear(linear, part, "proj" + std::to_string(plans.size()))) {
+        plans.push_back(std::move(plan));
+        planLinearIndex.push_back(i);
+      }
+  // The output projection is never replicated: one plan.
   plans.push_back(
-      planLinear(parts.output, getWeightParts(parts.output)[0], "out"));
+      planLinear(parts.output, getWeightParts(parts.output)[0], "out")[0]);
   for (LinearPlan &plan : plans) {
     plan.constantWeight = getDenseConstant(plan.weightValue);
     if (plan.constantWeight) {
@@ -260,6 +264,8 @@ void LayerTiler::createKernel() {
       plan.bias = getConstantMemRef(bias, name + "__" + plan.name + "_bias");
     else
       plan.bias = argFor(plan.biasValue);
+    if (plan.replicas > 1)
+      viewGroup(plan);
   };
   for (auto [plan, linearIndex] : llvm::zip(
            MutableArrayRef<LinearPlan>(plans).drop_back(), planLinearIndex))
@@ -303,6 +309,32 @@ Value LayerTiler::getConstantMemRef(DenseElementsAttr value, StringRef symbol) {
                              value, /*constant=*/true, b.getI64IntegerAttr(64));
   }
   return memref::GetGlobalOp::create(b, loc, type, symbol);
+}
+
+void LayerTiler::viewGroup(LinearPlan &plan) {
+  auto subview = [&](Value m, ArrayRef<int64_t> offsets,
+                     ArrayRef<int64_t> sizes) -> Value {
+    SmallVector<OpFoldResult> o, z, st;
+    for (auto [offset, size] : llvm::zip(offsets, sizes)) {
+      o.push_back(b.getIndexAttr(offset));
+      z.push_back(b.getIndexAttr(size));
+      st.push_back(b.getIndexAttr(1));
+    }
+    return memref::SubViewOp::create(b, loc, m, o, z, st);
+  };
+  // Weight columns [groupColumn, + headDim); the constant weight's panels
+  // were packed from them already.
+  if (plan.w)
+    plan.w = subview(plan.w, {0, plan.groupColumn}, {plan.k, plan.headDim});
+  if (!plan.bias)
+    return;
+  // The bias of the group's heads: rows, or their span of a flat bias.
+  if (cast<MemRefType>(plan.bias.getType()).getRank() == 2)
+    plan.bias =
+        subview(plan.bias, {plan.groupHead, 0}, {plan.replicas, plan.headDim});
+  else
+    plan.bias = subview(plan.bias, {plan.groupHead * plan.headDim},
+                        {plan.replicas * plan.headDim});
 }
 
 Value LayerTiler::getPanel(const LinearPlan &plan, Value local) {

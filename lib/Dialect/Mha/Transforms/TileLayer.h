@@ -90,6 +90,10 @@ struct LinearPlan {
   int64_t yOffset = 0;          // First column of the part in y.
   Value x, w, bias, y;          // Kernel memrefs (bias may be null).
   int64_t k = 0, n = 0, replicas = 1, headDim = 0;
+  // A replicated projection has one plan per group of heads: W's columns
+  // from `groupColumn` (n = headDim of them) for the heads of y and rows
+  // of the bias from `groupHead`; `w` and `bias` are views of that group.
+  int64_t groupColumn = 0, groupHead = 0;
   int64_t colBlock = 0;        // Weight columns per work item.
   SmallVector<int64_t> blocks; // The column blocks the grid visits.
   SmallVector<int64_t> liveReplicas;
@@ -109,8 +113,11 @@ struct LinearPlan {
   Value panels;
 };
 
-/// The plan of one projection (its kernel memrefs are set by the caller).
-LinearPlan planLinear(LinearOp op, const WeightPart &part, StringRef name);
+/// The plans of one projection part: one, or one per group of heads whose
+/// live heads are computed (a replicated projection). The caller sets
+/// their kernel memrefs.
+SmallVector<LinearPlan, 1> planLinear(LinearOp op, const WeightPart &part,
+                                      StringRef name);
 
 /// Sizes the panels of `plan` and places them at `offset` of the packed
 /// weights; returns the offset past them.

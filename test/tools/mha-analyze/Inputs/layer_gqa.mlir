@@ -15,3 +15,20 @@ func.func @layer_gqa(%x: tensor<?x?x48xf32>, %wq: tensor<48x64xf32>,
        -> tensor<?x?x48xf32>
   return %y : tensor<?x?x48xf32>
 }
+
+// Grouped projections: 4 query heads in 2 groups, 2 KV heads in one group,
+// per-head biases.
+func.func @layer_grouped(%x: tensor<?x?x48xf32>, %wq: tensor<48x32xf32>,
+                         %wk: tensor<48x16xf32>, %wv: tensor<48x16xf32>,
+                         %wo: tensor<64x48xf32>, %bq: tensor<4x16xf32>,
+                         %bk: tensor<2x16xf32>, %bv: tensor<2x16xf32>)
+    -> tensor<?x?x48xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {
+         num_heads = 4, num_kv_heads = 2, sharing = #mha.sharing<grouped>,
+         has_qkv_bias, causal}
+       : tensor<?x?x48xf32>, tensor<48x32xf32>, tensor<48x16xf32>,
+         tensor<48x16xf32>, tensor<64x48xf32>, tensor<4x16xf32>,
+         tensor<2x16xf32>, tensor<2x16xf32>
+       -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
