@@ -65,6 +65,15 @@ def Mha_RoleKeyNew : I32EnumAttrCase<"key_new", 33>;
 def Mha_RoleValueNew : I32EnumAttrCase<"value_new", 34>;
 def Mha_RoleKeyCache : I32EnumAttrCase<"key_cache", 35>;
 def Mha_RoleValueCache : I32EnumAttrCase<"value_cache", 36>;
+// The factors of a layer's low-rank weights (mha.low_rank): W = down . up.
+def Mha_RoleQueryWeightDown : I32EnumAttrCase<"query_weight_down", 37>;
+def Mha_RoleQueryWeightUp : I32EnumAttrCase<"query_weight_up", 38>;
+def Mha_RoleKeyWeightDown : I32EnumAttrCase<"key_weight_down", 39>;
+def Mha_RoleKeyWeightUp : I32EnumAttrCase<"key_weight_up", 40>;
+def Mha_RoleValueWeightDown : I32EnumAttrCase<"value_weight_down", 41>;
+def Mha_RoleValueWeightUp : I32EnumAttrCase<"value_weight_up", 42>;
+def Mha_RoleOutWeightDown : I32EnumAttrCase<"out_weight_down", 43>;
+def Mha_RoleOutWeightUp : I32EnumAttrCase<"out_weight_up", 44>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -79,7 +88,9 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RolePartialLseA, Mha_RolePartialOutputB, Mha_RolePartialLseB,
      Mha_RoleKvLens, Mha_RoleQLens, Mha_RoleBlockTable, Mha_RoleCuSeqlensQ,
      Mha_RoleCuSeqlensK, Mha_RoleKeyNew, Mha_RoleValueNew, Mha_RoleKeyCache,
-     Mha_RoleValueCache]> {
+     Mha_RoleValueCache, Mha_RoleQueryWeightDown, Mha_RoleQueryWeightUp,
+     Mha_RoleKeyWeightDown, Mha_RoleKeyWeightUp, Mha_RoleValueWeightDown,
+     Mha_RoleValueWeightUp, Mha_RoleOutWeightDown, Mha_RoleOutWeightUp]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

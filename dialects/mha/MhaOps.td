@@ -256,6 +256,34 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// LowRankOp
+//===----------------------------------------------------------------------===//
+
+def Mha_LowRankOp : Mha_Op<"low_rank", [Pure]> {
+  let summary = "a weight given by its low-rank factors: W = down . up";
+  let description = [{
+    `W [m, n] = down [m, r] . up [r, n]`, all static and of one element
+    type. A weight operand of `mha.multi_head` (`wq`, `wk`, `wv` or `wo`)
+    may be one: the layer then projects through the rank-`r` factors,
+    `x W = (x down) up`, in `2 r (m + n)` instead of `2 m n` flops per
+    row, and the factors (not `W`) are the C parameters (`wq_down`,
+    `wq_up`, ...) or constants. `mha-low-rank` makes them from constant
+    weights by a truncated SVD.
+
+    ```mlir
+    %wq = mha.low_rank %wq_down, %wq_up
+        : tensor<512x64xf32>, tensor<64x512xf32> -> tensor<512x512xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$down, AnyRankedTensor:$up);
+  let results = (outs AnyRankedTensor:$weight);
+  let assemblyFormat = [{
+    $down `,` $up attr-dict `:` type($down) `,` type($up) `->` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // MultiHeadOp
 //===----------------------------------------------------------------------===//
 
@@ -286,7 +314,9 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
       uses the columns of group `h / (Hq/Gq)`, KV head `j` those of group
       `j / (Hkv/Gkv)`; per-head biases (required) as for `shared_head_bias`.
 
-    Optional biases follow `wo` in the order `bq, bk, bv, bo`: the first
+    Any weight may be an `mha.low_rank` of two factors (low-rank
+    projections). Optional biases follow `wo` in the order `bq, bk, bv, bo`:
+    the first
     three when `has_qkv_bias` is set, `bo [d]` when `has_out_bias` is set.
     `num_kv_heads` defaults to `num_heads` and must divide it. Every
     attribute of `mha.attention` is accepted and means the same, including

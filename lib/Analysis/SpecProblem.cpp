@@ -131,9 +131,17 @@ std::string mlir::mha::analysis::getArgumentName(MultiHeadOp op,
                              {op.getWo(), "wo"},
                              {op.getBq(), "bq"},
                              {op.getBk(), "bk"},
-                             {op.getBv(), "bv"}})
+                             {op.getBv(), "bv"}}) {
     if (argument == value)
       return name;
+    // The factors of a low-rank weight, named as the C parameters.
+    if (auto factors = value ? value.getDefiningOp<LowRankOp>() : LowRankOp()) {
+      if (argument == factors.getDown())
+        return std::string(name) + "_down";
+      if (argument == factors.getUp())
+        return std::string(name) + "_up";
+    }
+  }
   return "bo";
 }
 
@@ -171,26 +179,52 @@ reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,
   return lp;
 }
 
-void mlir::mha::analysis::getConstantLayerTensors(
-    MultiHeadOp op, reference::LayerTensors &tensors) {
-  std::pair<Value, std::vector<double> *> slots[] = {
-      {op.getWq(), &tensors.wq}, {op.getWk(), &tensors.wk},
-      {op.getWv(), &tensors.wv}, {op.getWo(), &tensors.wo},
-      {op.getBq(), &tensors.bq}, {op.getBk(), &tensors.bk},
-      {op.getBv(), &tensors.bv}, {op.getBo(), &tensors.bo}};
-  for (auto [value, slot] : slots) {
-    auto constant = value ? value.getDefiningOp<arith::ConstantOp>() : nullptr;
-    auto dense =
-        constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
-    if (!dense)
-      continue;
-    slot->clear();
-    for (APFloat v : dense.getValues<APFloat>()) {
-      bool lost;
-      v.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &lost);
-      slot->push_back(v.convertToDouble());
-    }
+/// The elements of `v` in f64: an argument's from `argValues`, a dense
+/// constant's, or down . up for an mha.low_rank.
+static std::vector<double>
+resolveTensor(Value v,
+              const llvm::DenseMap<Value, std::vector<double>> &argValues) {
+  if (auto it = argValues.find(v); it != argValues.end())
+    return it->second;
+  if (auto factors = v.getDefiningOp<LowRankOp>()) {
+    std::vector<double> down = resolveTensor(factors.getDown(), argValues),
+                        up = resolveTensor(factors.getUp(), argValues);
+    auto type = cast<RankedTensorType>(factors.getDown().getType());
+    int64_t m = type.getDimSize(0), r = type.getDimSize(1);
+    int64_t n = int64_t(up.size()) / r;
+    std::vector<double> w(m * n, 0.0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t k = 0; k < r; ++k)
+        for (int64_t j = 0; j < n; ++j)
+          w[i * n + j] += down[i * r + k] * up[k * n + j];
+    return w;
   }
+  std::vector<double> values;
+  auto constant = v ? v.getDefiningOp<arith::ConstantOp>() : nullptr;
+  auto dense =
+      constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
+  if (!dense)
+    return values;
+  for (APFloat x : dense.getValues<APFloat>()) {
+    bool lost;
+    x.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &lost);
+    values.push_back(x.convertToDouble());
+  }
+  return values;
+}
+
+void mlir::mha::analysis::getLayerTensors(
+    MultiHeadOp op, const llvm::DenseMap<Value, std::vector<double>> &argValues,
+    reference::LayerTensors &tensors) {
+  std::pair<Value, std::vector<double> *> slots[] = {
+      {op.getInput(), &tensors.x}, {op.getWq(), &tensors.wq},
+      {op.getWk(), &tensors.wk},   {op.getWv(), &tensors.wv},
+      {op.getWo(), &tensors.wo},   {op.getBq(), &tensors.bq},
+      {op.getBk(), &tensors.bk},   {op.getBv(), &tensors.bv},
+      {op.getBo(), &tensors.bo}};
+  for (auto [value, slot] : slots)
+    if (value)
+      *slot = resolveTensor(value, argValues);
 }
 
 std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
@@ -201,6 +235,9 @@ std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
     s += " shared";
   if (op.getSharingScheme() == Sharing::grouped)
     s += " grouped";
+  if (llvm::any_of(ValueRange{op.getWq(), op.getWk(), op.getWv(), op.getWo()},
+                   [](Value w) { return w.getDefiningOp<LowRankOp>(); }))
+    s += " low-rank";
   if (op.getHasQkvBias())
     s += " qkv-bias";
   if (op.getHasOutBias())

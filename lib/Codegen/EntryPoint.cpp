@@ -350,6 +350,22 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "k_cache";
   case TensorRole::value_cache:
     return "v_cache";
+  case TensorRole::query_weight_down:
+    return "wq_down";
+  case TensorRole::query_weight_up:
+    return "wq_up";
+  case TensorRole::key_weight_down:
+    return "wk_down";
+  case TensorRole::key_weight_up:
+    return "wk_up";
+  case TensorRole::value_weight_down:
+    return "wv_down";
+  case TensorRole::value_weight_up:
+    return "wv_up";
+  case TensorRole::out_weight_down:
+    return "wo_down";
+  case TensorRole::out_weight_up:
+    return "wo_up";
   }
   llvm_unreachable("unknown tensor role");
 }

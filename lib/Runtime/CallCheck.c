@@ -138,6 +138,22 @@ static const char *role_name(int64_t role) {
     return "key cache";
   case MHA_ROLE_VALUE_CACHE:
     return "value cache";
+  case MHA_ROLE_QUERY_WEIGHT_DOWN:
+    return "query weight's down factor";
+  case MHA_ROLE_QUERY_WEIGHT_UP:
+    return "query weight's up factor";
+  case MHA_ROLE_KEY_WEIGHT_DOWN:
+    return "key weight's down factor";
+  case MHA_ROLE_KEY_WEIGHT_UP:
+    return "key weight's up factor";
+  case MHA_ROLE_VALUE_WEIGHT_DOWN:
+    return "value weight's down factor";
+  case MHA_ROLE_VALUE_WEIGHT_UP:
+    return "value weight's up factor";
+  case MHA_ROLE_OUT_WEIGHT_DOWN:
+    return "output weight's down factor";
+  case MHA_ROLE_OUT_WEIGHT_UP:
+    return "output weight's up factor";
   }
   return "tensor";
 }

@@ -28,7 +28,11 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define MAX_TEMPS 8
+/* A layer has at most 10 temporaries (Q, K, V, O, three and one rank-r
+ * products of low-rank weights, the RoPE table, the packed weights) and 7
+ * phases (packing, RoPE table, down projections, Q/K/V, attention, O's
+ * down projection, output). */
+#define MAX_TEMPS 16
 #define MAX_PHASES 8
 
 typedef struct phase_grid {

@@ -99,45 +99,24 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   ElementKind kind = *getElementKind(elt);
   LayerProblem lp = getLayerProblem(op, batch, seqLen);
   LayerTensors tensors;
-  auto slotOf = [&](Value arg) -> std::vector<double> * {
-    if (arg == op.getInput())
-      return &tensors.x;
-    if (arg == op.getWq())
-      return &tensors.wq;
-    if (arg == op.getWk())
-      return &tensors.wk;
-    if (arg == op.getWv())
-      return &tensors.wv;
-    if (arg == op.getWo())
-      return &tensors.wo;
-    if (arg == op.getBq())
-      return &tensors.bq;
-    if (arg == op.getBk())
-      return &tensors.bk;
-    if (arg == op.getBv())
-      return &tensors.bv;
-    if (arg == op.getBo())
-      return &tensors.bo;
-    return nullptr;
-  };
+  llvm::DenseMap<Value, std::vector<double>> argValues;
   std::vector<HostTensor> buffers;
   for (BlockArgument arg : func.getArguments()) {
     HostTensor buf(kind, getConcreteLayerShape(arg, batch, seqLen));
-    // Weights ~ N(0, 1/rows) keep every projection ~ N(0, 1).
+    // Weights ~ N(0, 1/rows) keep every projection ~ N(0, 1) (and a
+    // low-rank factor pair's product ~ N(0, 1/rows) too).
     double scale = 1.0;
-    if (arg != op.getInput() && buf.shape.size() == 2 &&
-        (arg == op.getWq() || arg == op.getWk() || arg == op.getWv() ||
-         arg == op.getWo()))
+    bool bias = arg == op.getBq() || arg == op.getBk() || arg == op.getBv() ||
+                arg == op.getBo();
+    if (arg != op.getInput() && buf.shape.size() == 2 && !bias)
       scale = 1.0 / std::sqrt(double(buf.shape[0]));
     std::vector<double> values(buf.numElements());
     for (double &x : values)
       x = normal(rng) * scale;
-    std::vector<double> stored = buf.store(values);
-    if (std::vector<double> *slot = slotOf(arg))
-      *slot = stored;
+    argValues[arg] = buf.store(values);
     buffers.push_back(std::move(buf));
   }
-  getConstantLayerTensors(op, tensors);
+  getLayerTensors(op, argValues, tensors);
   // Results in return order: y, and the attention's extras.
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (Value r : ret.getOperands())

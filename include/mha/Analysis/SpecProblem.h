@@ -1,4 +1,5 @@
-//===- SpecProblem.h - Concrete problems of a spec's attention ------*- C++ -*-===//
+//===- SpecProblem.h - Concrete problems of a spec's attention ------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -43,10 +44,13 @@ reference::AttentionProblem getReferenceProblem(AttentionOp op,
 reference::LayerProblem getLayerProblem(MultiHeadOp op, int64_t batch,
                                         int64_t seqLen);
 
-/// The weights and biases of `op` that are dense constants of the spec
-/// (compiled into its library, not parameters), in their slots of
-/// `tensors`.
-void getConstantLayerTensors(MultiHeadOp op, reference::LayerTensors &tensors);
+/// The tensors of `op` in their slots of `tensors`: function arguments from
+/// `argValues`, dense constants of the spec (compiled into its library, not
+/// parameters) and low-rank weights (mha.low_rank) as the product of their
+/// factors.
+void getLayerTensors(
+    MultiHeadOp op, const llvm::DenseMap<Value, std::vector<double>> &argValues,
+    reference::LayerTensors &tensors);
 
 /// Concrete shape of an operand of `op` (x with B and L filled in).
 std::vector<int64_t> getConcreteLayerShape(Value operand, int64_t batch,

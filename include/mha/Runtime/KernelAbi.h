@@ -113,7 +113,16 @@ typedef enum mha_tensor_role {
   MHA_ROLE_KEY_NEW = 33,
   MHA_ROLE_VALUE_NEW = 34,
   MHA_ROLE_KEY_CACHE = 35,
-  MHA_ROLE_VALUE_CACHE = 36
+  MHA_ROLE_VALUE_CACHE = 36,
+  /* The factors of a layer's low-rank weights: W = down . up. */
+  MHA_ROLE_QUERY_WEIGHT_DOWN = 37,
+  MHA_ROLE_QUERY_WEIGHT_UP = 38,
+  MHA_ROLE_KEY_WEIGHT_DOWN = 39,
+  MHA_ROLE_KEY_WEIGHT_UP = 40,
+  MHA_ROLE_VALUE_WEIGHT_DOWN = 41,
+  MHA_ROLE_VALUE_WEIGHT_UP = 42,
+  MHA_ROLE_OUT_WEIGHT_DOWN = 43,
+  MHA_ROLE_OUT_WEIGHT_UP = 44
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

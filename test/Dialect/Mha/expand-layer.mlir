@@ -81,3 +81,25 @@ func.func @f16_f32_intermediates(%x: tensor<2x?x32xf16>, %wq: tensor<32x32xf16>,
      : tensor<2x?x32xf16>, tensor<32x32xf16>, tensor<32x32xf16>, tensor<32x32xf16>, tensor<32x32xf16> -> tensor<2x?x32xf16>
   return %y : tensor<2x?x32xf16>
 }
+
+// -----
+
+// Low-rank weights (mha.low_rank) project through their factors: Q from
+// x . wq_down [B, L, 8], y from O . wo_down [B, L, 4]; the factors'
+// mha.low_rank ops are gone.
+// CHECK-LABEL: func.func @low_rank_q_o
+// CHECK-SAME: (%[[X:.+]]: tensor<?x?x64xf32>, %[[QD:.+]]: tensor<64x8xf32>, %[[QU:.+]]: tensor<8x64xf32>, %{{.+}}: tensor<64x32xf32>, %{{.+}}: tensor<64x32xf32>, %[[OD:.+]]: tensor<64x4xf32>, %[[OU:.+]]: tensor<4x64xf32>)
+// CHECK-NOT: mha.low_rank
+// CHECK: %[[T:.+]] = mha.linear %[[X]], %[[QD]] : tensor<?x?x64xf32>, tensor<64x8xf32> -> tensor<?x?x8xf32>
+// CHECK: mha.linear %[[T]], %[[QU]] {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x8xf32>, tensor<8x64xf32> -> tensor<?x?x64xf32>
+// CHECK: %[[M:.+]] = mha.merge_heads
+// CHECK: %[[U:.+]] = mha.linear %[[M]], %[[OD]] {head_dim = 16 : i64} : tensor<?x?x64xf32>, tensor<64x4xf32> -> tensor<?x?x4xf32>
+// CHECK: %[[Y:.+]] = mha.linear %[[U]], %[[OU]] : tensor<?x?x4xf32>, tensor<4x64xf32> -> tensor<?x?x64xf32>
+// CHECK: return %[[Y]]
+func.func @low_rank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_up: tensor<8x64xf32>, %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo_down: tensor<64x4xf32>, %wo_up: tensor<4x64xf32>) -> tensor<?x?x64xf32> {
+  %wq = mha.low_rank %wq_down, %wq_up : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
+  %wo = mha.low_rank %wo_down, %wo_up : tensor<64x4xf32>, tensor<4x64xf32> -> tensor<64x64xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, head_mask = array<i1: true, false, true, true>}
+     : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}

@@ -1894,3 +1894,39 @@ func.func @merge_bad_result(%oa: tensor<2x4x8x16xf32>, %la: tensor<2x4x8xf32>, %
   %o, %l = mha.merge_states %oa, %la, %ob, %lb : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8xf32> -> tensor<2x4x8x8xf32>, tensor<2x4x8xf32>
   return
 }
+
+// -----
+
+// mha.low_rank: up's rows are the rank.
+func.func @low_rank_rank_mismatch(%a: tensor<64x8xf32>, %b: tensor<6x64xf32>) {
+  // expected-error @+1 {{'up' must have the rank r = 8 of 'down' as rows (and r >= 1), got 'tensor<6x64xf32>'}}
+  %w = mha.low_rank %a, %b : tensor<64x8xf32>, tensor<6x64xf32> -> tensor<64x64xf32>
+  return
+}
+
+// -----
+
+// mha.low_rank: the weight is [rows(down), cols(up)].
+func.func @low_rank_weight_shape(%a: tensor<64x8xf32>, %b: tensor<8x32xf32>) {
+  // expected-error @+1 {{the weight must be [rows(down), cols(up)] = [64, 32], got 'tensor<64x64xf32>'}}
+  %w = mha.low_rank %a, %b : tensor<64x8xf32>, tensor<8x32xf32> -> tensor<64x64xf32>
+  return
+}
+
+// -----
+
+// mha.low_rank: one element type.
+func.func @low_rank_element_type(%a: tensor<64x8xf32>, %b: tensor<8x64xbf16>) {
+  // expected-error @+1 {{factors and weight must have one element type, got 'tensor<64x8xf32>', 'tensor<8x64xbf16>' and 'tensor<64x64xf32>'}}
+  %w = mha.low_rank %a, %b : tensor<64x8xf32>, tensor<8x64xbf16> -> tensor<64x64xf32>
+  return
+}
+
+// -----
+
+// mha.low_rank: static 2-D factors.
+func.func @low_rank_dynamic(%a: tensor<?x8xf32>, %b: tensor<8x64xf32>) {
+  // expected-error @+1 {{'down [m, r]' must be a static 2-D tensor, got 'tensor<?x8xf32>'}}
+  %w = mha.low_rank %a, %b : tensor<?x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
+  return
+}

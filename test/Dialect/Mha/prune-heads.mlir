@@ -52,3 +52,18 @@ func.func @all_alive(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wk: tensor
      : tensor<?x?x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32> -> tensor<?x?x16xf32>
   return %y : tensor<?x?x16xf32>
 }
+
+// -----
+
+// Low-rank weights: the live heads are the up projection's output blocks
+// (Q's) and the input blocks of Wo's down projection (the merged heads).
+// CHECK-LABEL: func.func @low_rank_q_o
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 16 : i64, live_blocks = array<i64: 0, 2, 3>, rope_theta = 1.000000e+04 : f32} : tensor<?x?x8xf32>
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 16 : i64, live_input_blocks = array<i64: 0, 2, 3>} : tensor<?x?x64xf32>, tensor<64x4xf32>
+func.func @low_rank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_up: tensor<8x64xf32>, %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo_down: tensor<64x4xf32>, %wo_up: tensor<4x64xf32>) -> tensor<?x?x64xf32> {
+  %wq = mha.low_rank %wq_down, %wq_up : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
+  %wo = mha.low_rank %wo_down, %wo_up : tensor<64x4xf32>, tensor<4x64xf32> -> tensor<64x64xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, head_mask = array<i1: true, false, true, true>}
+     : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}

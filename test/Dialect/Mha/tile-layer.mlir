@@ -191,3 +191,27 @@ func.func @grouped_pruned(%x: tensor<?x?x32xf32>, %wq: tensor<32x48xf32>, %wk: t
      : tensor<?x?x32xf32>, tensor<32x48xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<96x32xf32>, tensor<6x16xf32>, tensor<1x16xf32>, tensor<1x16xf32> -> tensor<?x?x32xf32>
   return %y : tensor<?x?x32xf32>
 }
+
+// -----
+
+// Low-rank Wq and Wo: the factors are C parameters (wq_down, wq_up,
+// wo_down, wo_up); the rank-r products are temporaries [B, L, 8] and
+// [B, L, 4]. Phases: packing (10 items), RoPE table, x . wq_down (one
+// 8-column block), Q/K/V (3 live Q heads, 2 + 2 KV heads), attention,
+// O . wo_down (its reduction over the 3 live heads' rows: 48 panel rows),
+// then the output projection from the rank-4 product.
+// CHECK-LABEL: func.func @low_rank_q_o__kernel
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight_down>, #mha.role<query_weight_up>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight_down>, #mha.role<out_weight_up>, #mha.role<layer_output>]
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 8, 64, 32, 32, 4, 64, 16, 25344, tempShapes = 1, 1, 1, 1, 1, 1, 0, 2, phaseHeads = 10, 1, 1, 7, 4, 1, 1, phaseRows = 1099511627776, 192, 192, 192, 512, 192, 192, phaseMasked = 0, 0, 0, 0, 1, 0, 0>
+// CHECK: mha.gemm_tile ins(%arg0, %{{.+}} : memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, memref<64x64xf32, strided<[64, 1], offset: ?>>) outs(%arg8 : memref<?x?x8xf32>)
+// CHECK: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x8xf32>, memref<8x64xf32, strided<[64, 1], offset: ?>>) rope(
+// CHECK: mha.online_softmax_step
+// CHECK: mha.gemm_tile ins(%arg13, %{{.+}} : memref<?x?x64xf32>, memref<48x64xf32, strided<[64, 1], offset: ?>>) outs(%arg12 : memref<?x?x4xf32>)
+// CHECK: mha.gemm_tile ins(%arg12, %{{.+}} : memref<?x?x4xf32>, memref<4x64xf32, strided<[64, 1], offset: ?>>) outs(%arg7 :
+func.func @low_rank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_up: tensor<8x64xf32>, %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo_down: tensor<64x4xf32>, %wo_up: tensor<4x64xf32>) -> tensor<?x?x64xf32> {
+  %wq = mha.low_rank %wq_down, %wq_up : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
+  %wo = mha.low_rank %wo_down, %wo_up : tensor<64x4xf32>, tensor<4x64xf32> -> tensor<64x64xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, head_mask = array<i1: true, false, true, true>}
+     : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}

@@ -4,6 +4,7 @@
 // f32/f16/bf16, odd sizes, static and dynamic B and L, every ISA copy.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s --target=cpu -o %t/liblayers.so
+// RUN: FileCheck %s --check-prefix=HEADER < %t/liblayers.h
 // RUN: mha-run %s %t/liblayers.so --batch 2 --seq-len 37 | FileCheck %s
 // RUN: mha-run %s %t/liblayers.so --batch 1 --seq-len 1 | FileCheck %s
 // RUN: mha-run %s %t/liblayers.so --batch 3 --seq-len 203 --num-threads 3 | FileCheck %s
@@ -149,5 +150,43 @@ func.func @grouped_constants(%x: tensor<?x?x16xf32>, %wo: tensor<32x16xf32>) -> 
   %bv = arith.constant dense<[[0.2727, -0.1650, 0.0535, -0.1016, 0.1905, -0.2406, -0.2021, -0.2037], [-0.2773, 0.3073, 0.0626, -0.1389, -0.0831, 0.3940, 0.0059, -0.2149], [0.2468, 0.1227, 0.3928, -0.3181, -0.0202, 0.2553, 0.2724, 0.3315], [-0.3677, -0.1651, -0.3046, -0.2483, 0.3784, 0.0666, 0.3441, -0.1022]]> : tensor<4x8xf32>
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 4, sharing = #mha.sharing<grouped>, has_qkv_bias, rope_theta = 10000.0 : f32}
      : tensor<?x?x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<32x16xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32> -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// CHECK: lowrank_q_o MHA low-rank qkv-bias out-bias rope causal f32 {{.*}} ok
+// Low-rank Wq (rank 8) and Wo (rank 12) given as factors: x . wq_down,
+// then . wq_up with the bias and RoPE; O . wo_down, then . wo_up. The
+// factors are the C parameters, named after the weight.
+// HEADER: mha_status lowrank_q_o(const DLTensor *x, const DLTensor *wq_down, const DLTensor *wq_up, const DLTensor *wk, const DLTensor *wv, const DLTensor *wo_down, const DLTensor *wo_up, const DLTensor *bq, const DLTensor *bk, const DLTensor *bv, const DLTensor *bo, DLTensor *y, const mha_options *opts);
+func.func @lowrank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_up: tensor<8x64xf32>, %wk: tensor<64x64xf32>, %wv: tensor<64x64xf32>, %wo_down: tensor<64x12xf32>, %wo_up: tensor<12x64xf32>, %bq: tensor<64xf32>, %bk: tensor<64xf32>, %bv: tensor<64xf32>, %bo: tensor<64xf32>) -> tensor<?x?x64xf32> {
+  %wq = mha.low_rank %wq_down, %wq_up : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
+  %wo = mha.low_rank %wo_down, %wo_up : tensor<64x12xf32>, tensor<12x64xf32> -> tensor<64x64xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 4, has_qkv_bias, has_out_bias, rope_theta = 10000.0 : f32, causal}
+     : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+
+// CHECK: lowrank_kv_bf16 GQA low-rank pruned bf16 {{.*}} ok
+// bf16 GQA 6:2 with every weight low-rank (odd ranks 5, 7, 3, 9) and head
+// 4 pruned: Wo's down projection sums the live heads' rows only.
+func.func @lowrank_kv_bf16(%x: tensor<?x?x40xbf16>, %a: tensor<40x5xbf16>, %b: tensor<5x48xbf16>, %c: tensor<40x7xbf16>, %d: tensor<7x16xbf16>, %e: tensor<40x3xbf16>, %f: tensor<3x16xbf16>, %g: tensor<48x9xbf16>, %h: tensor<9x40xbf16>) -> tensor<?x?x40xbf16> {
+  %wq = mha.low_rank %a, %b : tensor<40x5xbf16>, tensor<5x48xbf16> -> tensor<40x48xbf16>
+  %wk = mha.low_rank %c, %d : tensor<40x7xbf16>, tensor<7x16xbf16> -> tensor<40x16xbf16>
+  %wv = mha.low_rank %e, %f : tensor<40x3xbf16>, tensor<3x16xbf16> -> tensor<40x16xbf16>
+  %wo = mha.low_rank %g, %h : tensor<48x9xbf16>, tensor<9x40xbf16> -> tensor<48x40xbf16>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 6, num_kv_heads = 2, head_mask = array<i1: true, true, true, true, false, true>}
+     : tensor<?x?x40xbf16>, tensor<40x48xbf16>, tensor<40x16xbf16>, tensor<40x16xbf16>, tensor<48x40xbf16> -> tensor<?x?x40xbf16>
+  return %y : tensor<?x?x40xbf16>
+}
+
+// CHECK: lowrank_grouped_constants GQA grouped low-rank qkv-bias f32 {{.*}} ok
+// Constant factors (packed at compile time) of a grouped Wk: 4 query
+// heads, 2 KV heads in one group of D = 8, rank 4.
+func.func @lowrank_grouped_constants(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wv: tensor<16x8xf32>, %wo: tensor<32x16xf32>, %bq: tensor<4x8xf32>, %bk: tensor<2x8xf32>, %bv: tensor<2x8xf32>) -> tensor<?x?x16xf32> {
+  %down = arith.constant dense<[[-0.0476, 0.0598, 0.4242, -0.0343], [0.0078, 0.0874, -0.3153, 0.0119], [0.1299, 0.2930, -0.4059, -0.1966], [-0.4093, 0.3096, 0.1934, -0.4581], [0.4822, 0.4648, 0.1539, 0.1156], [-0.3425, -0.4850, 0.0284, -0.4404], [-0.3098, -0.2581, -0.4699, -0.0361], [-0.0595, 0.3424, 0.0191, 0.1403], [-0.0002, 0.1624, -0.0427, -0.2218], [0.4977, 0.4957, 0.3402, 0.2078], [-0.1847, -0.2703, -0.2110, -0.4298], [0.2663, -0.0996, 0.3466, -0.1135], [0.4580, 0.3473, -0.4995, -0.2903], [0.4103, -0.0300, 0.4804, -0.1026], [-0.4270, 0.1295, 0.2785, -0.2302], [-0.4129, -0.1674, 0.4641, 0.2580]]> : tensor<16x4xf32>
+  %up = arith.constant dense<[[-0.3820, -0.2536, -0.3990, -0.4401, 0.2970, -0.3223, 0.0593, -0.0526], [-0.3093, 0.2319, -0.3690, 0.1437, -0.3835, -0.0792, -0.2871, -0.2302], [0.4709, 0.3034, -0.1959, 0.3849, -0.2893, -0.1057, 0.3544, 0.1418], [-0.3997, 0.4893, -0.2868, -0.2417, 0.2727, -0.1710, -0.2037, -0.4266]]> : tensor<4x8xf32>
+  %wk = mha.low_rank %down, %up : tensor<16x4xf32>, tensor<4x8xf32> -> tensor<16x8xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 4, num_kv_heads = 2, sharing = #mha.sharing<grouped>, has_qkv_bias}
+     : tensor<?x?x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<32x16xf32>, tensor<4x8xf32>, tensor<2x8xf32>, tensor<2x8xf32> -> tensor<?x?x16xf32>
   return %y : tensor<?x?x16xf32>
 }

@@ -283,24 +283,15 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
   LayerTensors lt;
   if (spec.layer) {
     std::vector<int64_t> xShape;
+    llvm::DenseMap<Value, std::vector<double>> argValues;
     for (BlockArgument arg : spec.func.getArguments()) {
       std::string name = getArgumentName(spec.layer, arg);
       std::vector<int64_t> shape;
-      std::vector<double> values =
-          readInput(flags["inputs"], name, kind, shape);
+      argValues[arg] = readInput(flags["inputs"], name, kind, shape);
       if (name == "x")
         xShape = shape;
-      (name == "x"    ? lt.x
-       : name == "wq" ? lt.wq
-       : name == "wk" ? lt.wk
-       : name == "wv" ? lt.wv
-       : name == "wo" ? lt.wo
-       : name == "bq" ? lt.bq
-       : name == "bk" ? lt.bk
-       : name == "bv" ? lt.bv
-                      : lt.bo) = values;
     }
-    getConstantLayerTensors(spec.layer, lt);
+    getLayerTensors(spec.layer, argValues, lt);
     lp = getLayerProblem(spec.layer, xShape[0], xShape[1]);
   }
   for (BlockArgument arg :

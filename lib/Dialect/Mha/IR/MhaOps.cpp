@@ -580,6 +580,35 @@ LogicalResult AppendKvOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// LowRankOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LowRankOp::verify() {
+  auto down = cast<RankedTensorType>(getDown().getType());
+  auto up = cast<RankedTensorType>(getUp().getType());
+  auto w = cast<RankedTensorType>(getWeight().getType());
+  for (auto [type, name] :
+       {std::make_pair(down, "down [m, r]"), std::make_pair(up, "up [r, n]"),
+        std::make_pair(w, "weight [m, n]")})
+    if (type.getRank() != 2 || !type.hasStaticShape())
+      return emitOpError() << "'" << name << "' must be a static 2-D tensor, "
+                           << "got " << Type(type);
+  if (up.getElementType() != down.getElementType() ||
+      w.getElementType() != down.getElementType())
+    return emitOpError() << "factors and weight must have one element type, "
+                         << "got " << Type(down) << ", " << Type(up) << " and "
+                         << Type(w);
+  int64_t m = down.getDimSize(0), r = down.getDimSize(1);
+  if (r < 1 || up.getDimSize(0) != r)
+    return emitOpError() << "'up' must have the rank r = " << r
+                         << " of 'down' as rows (and r >= 1), got " << Type(up);
+  if (w.getDimSize(0) != m || w.getDimSize(1) != up.getDimSize(1))
+    return emitOpError() << "the weight must be [rows(down), cols(up)] = [" << m
+                         << ", " << up.getDimSize(1) << "], got " << Type(w);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // MultiHeadOp
 //===----------------------------------------------------------------------===//
 

@@ -44,6 +44,8 @@ namespace {
 /// %oc = mha.merge_heads %o ...
 /// %y = mha.linear %oc, %wo {head_dim = 64} ...
 /// ```
+/// A low-rank weight `mha.low_rank %down, %up` becomes two projections,
+/// through `down` then `up`.
 struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -59,14 +61,33 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     Type tempElt = xElt.isBF16() ? xElt : rewriter.getF32Type();
     FloatAttr theta = op.getRopeThetaAttr();
 
+    // A low-rank weight (mha.low_rank) projects through its rank-r
+    // factors: `input` becomes `input . down` [B, L, r] and the weight
+    // `up`. `headDim` marks the input's head blocks (the output
+    // projection's, for mha-prune-heads).
+    auto lowerRank = [&](Value &input, Value &w, IntegerAttr headDim) {
+      auto factors = w.getDefiningOp<LowRankOp>();
+      if (!factors)
+        return;
+      auto down = cast<RankedTensorType>(factors.getDown().getType());
+      auto type =
+          RankedTensorType::get({batch, len, down.getDimSize(1)}, tempElt);
+      input = LinearOp::create(rewriter, loc, type, input, factors.getDown(),
+                               Value(), rewriter.getI64IntegerAttr(1), headDim,
+                               FloatAttr(), DenseI64ArrayAttr(),
+                               DenseI64ArrayAttr(), IntegerAttr());
+      w = factors.getUp();
+    };
     auto project = [&](Value w, Value bias, int64_t heads, bool rope) -> Value {
       auto type = RankedTensorType::get({batch, len, heads * headDim}, tempElt);
+      Value input = op.getInput();
+      lowerRank(input, w, IntegerAttr());
       // Shared and grouped projections compute each group's columns once
       // for its `replicas` consecutive heads.
       int64_t groups =
           cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
       auto linear = LinearOp::create(
-          rewriter, loc, type, op.getInput(), w, bias,
+          rewriter, loc, type, input, w, bias,
           rewriter.getI64IntegerAttr(heads / groups),
           rewriter.getI64IntegerAttr(headDim), rope ? theta : FloatAttr(),
           DenseI64ArrayAttr(), DenseI64ArrayAttr(), IntegerAttr());
@@ -92,13 +113,23 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
         rewriter, loc,
         RankedTensorType::get({batch, len, hq * headDim}, tempElt),
         attention->getResult(0));
-    Value y = LinearOp::create(
-        rewriter, loc, yType, merged, op.getWo(), op.getBo(),
-        rewriter.getI64IntegerAttr(1), rewriter.getI64IntegerAttr(headDim),
-        FloatAttr(), DenseI64ArrayAttr(), DenseI64ArrayAttr(), IntegerAttr());
+    Value wo = op.getWo();
+    IntegerAttr headBlocks = rewriter.getI64IntegerAttr(headDim);
+    lowerRank(merged, wo, headBlocks);
+    Value y = LinearOp::create(rewriter, loc, yType, merged, wo, op.getBo(),
+                               rewriter.getI64IntegerAttr(1),
+                               wo == op.getWo() ? headBlocks : IntegerAttr(),
+                               FloatAttr(), DenseI64ArrayAttr(),
+                               DenseI64ArrayAttr(), IntegerAttr());
     SmallVector<Value> results{y};
     llvm::append_range(results, attention->getResults().drop_front());
+    SmallVector<Value> weights{op.getWq(), op.getWk(), op.getWv(), op.getWo()};
     rewriter.replaceOp(op, results);
+    // The factors now feed the projections directly.
+    for (Value w : weights)
+      if (auto factors = w.getDefiningOp<LowRankOp>();
+          factors && factors->use_empty())
+        rewriter.eraseOp(factors);
     return success();
   }
 };

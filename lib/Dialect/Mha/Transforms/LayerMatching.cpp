@@ -68,6 +68,51 @@ static std::optional<WeightPart> getViewedPart(Value operand) {
   return std::nullopt;
 }
 
+/// Whether every user of `linear` is an mha.linear (it is a down
+/// projection of a low-rank weight).
+static bool feedsProjections(LinearOp linear) {
+  return !linear->use_empty() &&
+         llvm::all_of(linear->getUsers(),
+                      [](Operation *user) { return isa<LinearOp>(user); });
+}
+
+/// Files `linear` among the parts by what it reads (the ops come in
+/// order: what it reads is filed already).
+static LogicalResult classifyLinear(LinearOp linear, LayerParts &parts) {
+  Value input = linear.getInput();
+  auto producer = input.getDefiningOp<LinearOp>();
+  if (isa<BlockArgument>(input)) {
+    if (parts.input && parts.input != input)
+      return linear.emitError()
+             << "the Q, K and V projections must read the same input";
+    parts.input = input;
+    if (feedsProjections(linear))
+      parts.downProjections.push_back(linear);
+    else
+      parts.projections.push_back(linear);
+    return success();
+  }
+  if (producer && llvm::is_contained(parts.downProjections, producer)) {
+    parts.projections.push_back(linear);
+    return success();
+  }
+  bool ofHeads = input.getDefiningOp<MergeHeadsOp>() ||
+                 (producer && producer == parts.outputDown);
+  if (!ofHeads)
+    return linear.emitError()
+           << "a layer's projection must read the layer input, the merged "
+              "heads of its mha.attention, or a rank-r product of either";
+  if (parts.output)
+    return linear.emitError() << "a layer function may have one output "
+                                 "projection";
+  if (input.getDefiningOp<MergeHeadsOp>() && feedsProjections(linear) &&
+      !parts.outputDown)
+    parts.outputDown = linear;
+  else
+    parts.output = linear;
+  return success();
+}
+
 FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
   LayerParts parts;
   auto fail = [&](Operation *op, const Twine &message) {
@@ -85,12 +130,8 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
       continue;
     }
     if (auto linear = dyn_cast<LinearOp>(op)) {
-      if (isa<BlockArgument>(linear.getInput()))
-        parts.projections.push_back(linear);
-      else if (parts.output)
-        return fail(&op, "a layer function may have one output projection");
-      else
-        parts.output = linear;
+      if (failed(classifyLinear(linear, parts)))
+        return failure();
       continue;
     }
     return fail(&op, "'" + op.getName().getStringRef() +
@@ -123,7 +164,13 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
                  (v == Value(parts.output) ||
                   (v.getDefiningOp() == attention.getOperation() &&
                    v != attention.getOutput()));
-  if (!parts.output || !merge || parts.output.getInput() != merge || !returnsOk)
+  Value outputInput =
+      parts.outputDown ? parts.outputDown.getInput() : Value(merge);
+  if (parts.outputDown && parts.output &&
+      parts.output.getInput() != parts.outputDown.getResult())
+    return fail(parts.output, "a low-rank output projection must read its "
+                              "down projection");
+  if (!parts.output || !merge || outputInput != merge || !returnsOk)
     return fail(func, "layer function '" + func.getSymName() +
                           "' must return the output projection of the "
                           "merged heads of its mha.attention (and may "
@@ -134,7 +181,21 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
                       [](Operation *user) { return isa<SplitHeadsOp>(user); }))
       return fail(linear, "a projection must only feed mha.split_heads");
   }
+  for (LinearOp down : parts.downProjections)
+    if (down.getBias() || down.getRopeTheta() || down.getReplicas() != 1 ||
+        down.getLiveBlocks() || !down->hasOneUse())
+      return fail(down, "the down projection of a low-rank weight has no "
+                        "bias, RoPE, replicas or pruned blocks, and feeds "
+                        "one projection");
+  if (parts.outputDown &&
+      (parts.outputDown.getBias() || !parts.outputDown->hasOneUse()))
+    return fail(parts.outputDown, "the down projection of a low-rank output "
+                                  "weight has no bias and feeds the output "
+                                  "projection only");
   SmallVector<LinearOp> linears(parts.projections);
+  llvm::append_range(linears, parts.downProjections);
+  if (parts.outputDown)
+    linears.push_back(parts.outputDown);
   linears.push_back(parts.output);
   auto argumentOrConstant = [](Value v) {
     return !v || isa<BlockArgument>(v) || getDenseConstant(v);
@@ -184,29 +245,50 @@ FailureOr<SmallVector<TensorRole>>
 layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
   SmallVector<TensorRole> roles;
   AttentionOp a = parts.attention;
-  Value x = LinearOp(parts.projections.front()).getInput();
-  for (LinearOp linear : parts.projections)
-    if (linear.getInput() != x) {
-      linear.emitError()
-          << "the Q, K and V projections must read the same input";
-      return failure();
-    }
   // matchLayer checked that each operand views one weight part.
   WeightPart q = *getViewedPart(a.getQuery()), k = *getViewedPart(a.getKey()),
              v = *getViewedPart(a.getValue());
   LinearOp o = parts.output;
+  // The down factor of a projection read through one, else null.
+  auto downOf = [](Value operand) -> Value {
+    auto split = operand.getDefiningOp<SplitHeadsOp>();
+    auto down = split.getInput()
+                    .getDefiningOp<LinearOp>()
+                    .getInput()
+                    .getDefiningOp<LinearOp>();
+    return down ? down.getWeight() : Value();
+  };
+  Value qDown = downOf(a.getQuery()), kDown = downOf(a.getKey()),
+        vDown = downOf(a.getValue());
+  LinearOp outputDown = parts.outputDown;
+  Value oDown = outputDown ? outputDown.getWeight() : Value();
+  auto weightRole = [](Value down, TensorRole whole, TensorRole up) {
+    return down ? up : whole;
+  };
   for (BlockArgument arg : func.getArguments()) {
     std::optional<TensorRole> role;
-    if (arg == x)
+    if (arg == parts.input)
       role = TensorRole::layer_input;
     else if (arg == q.weight)
-      role = TensorRole::query_weight;
+      role = weightRole(qDown, TensorRole::query_weight,
+                        TensorRole::query_weight_up);
     else if (arg == k.weight)
-      role = TensorRole::key_weight;
+      role =
+          weightRole(kDown, TensorRole::key_weight, TensorRole::key_weight_up);
     else if (arg == v.weight)
-      role = TensorRole::value_weight;
+      role = weightRole(vDown, TensorRole::value_weight,
+                        TensorRole::value_weight_up);
     else if (arg == o.getWeight())
-      role = TensorRole::out_weight;
+      role =
+          weightRole(oDown, TensorRole::out_weight, TensorRole::out_weight_up);
+    else if (arg == qDown)
+      role = TensorRole::query_weight_down;
+    else if (arg == kDown)
+      role = TensorRole::key_weight_down;
+    else if (arg == vDown)
+      role = TensorRole::value_weight_down;
+    else if (arg == oDown)
+      role = TensorRole::out_weight_down;
     else if (arg == q.bias)
       role = TensorRole::query_bias;
     else if (arg == k.bias)

@@ -78,6 +78,8 @@ private:
   void addParameters(ArrayRef<TensorRole> argRoles);
   /// The plans of the GEMMs and the size of the weights packed at run time.
   void planGemms();
+  /// The plans of `linears`' GEMMs (with their kernel memrefs).
+  SmallVector<LinearPlan, 4> getPlans(ArrayRef<LinearOp> linears) const;
   /// The temporaries: Q, K, V (one per projection), the attention output,
   /// the RoPE table and the packed weights.
   LogicalResult addTemporaries(Type tempElt);
@@ -128,14 +130,15 @@ private:
   KernelSignature signature;
   // The temporaries (#mha.layer_plan) and their arguments.
   SmallVector<int64_t> tempCols, tempShapes;
-  SmallVector<unsigned> projectionTemps;
+  // The temporary each linear (but the output projection) writes, and the
+  // attention output's.
+  DenseMap<Operation *, unsigned> linearTemps;
   unsigned outTemp = 0;
   std::optional<float> ropeTheta;
   std::optional<unsigned> ropeTemp, packedTemp;
-  // The GEMMs: Q, K, V parts (one grid over their blocks), then the output
-  // projection.
+  // The GEMMs in phase order: down projections of low-rank weights, Q, K,
+  // V parts, the down projection of a low-rank Wo, the output projection.
   SmallVector<LinearPlan, 4> plans;
-  SmallVector<unsigned, 4> planLinearIndex; // Into parts.projections.
   SmallVector<LinearPlan *> packedAtRunTime;
   int64_t packedSize = 0;
   // The phases (#mha.layer_plan).
@@ -165,25 +168,38 @@ void LayerTiler::addParameters(ArrayRef<TensorRole> argRoles) {
 }
 
 void LayerTiler::planGemms() {
-  for (auto [i, linear] : llvm::enumerate(parts.projections))
+  auto plan = [&](LinearOp linear, StringRef prefix) {
     for (const WeightPart &part : getWeightParts(linear))
-      for (LinearPlan &plan :
-           planLinear(linear, part, "proj" + std::to_string(plans.size()))) {
-        plans.push_back(std::move(plan));
-        planLinearIndex.push_back(i);
-      }
+      for (LinearPlan &p : planLinear(
+               linear, part, prefix.str() + std::to_string(plans.size())))
+        plans.push_back(std::move(p));
+  };
+  for (LinearOp linear : parts.downProjections)
+    plan(linear, "down");
+  for (LinearOp linear : parts.projections)
+    plan(linear, "proj");
+  if (parts.outputDown)
+    plan(parts.outputDown, "outdown");
   // The output projection is never replicated: one plan.
-  plans.push_back(
-      planLinear(parts.output, getWeightParts(parts.output)[0], "out")[0]);
-  for (LinearPlan &plan : plans) {
-    plan.constantWeight = getDenseConstant(plan.weightValue);
-    if (plan.constantWeight) {
-      planPacking(plan, kernel, 0);
+  plan(parts.output, "out");
+  for (LinearPlan &p : plans) {
+    p.constantWeight = getDenseConstant(p.weightValue);
+    if (p.constantWeight) {
+      planPacking(p, kernel, 0);
       continue;
     }
-    packedSize = planPacking(plan, kernel, packedSize);
-    packedAtRunTime.push_back(&plan);
+    packedSize = planPacking(p, kernel, packedSize);
+    packedAtRunTime.push_back(&p);
   }
+}
+
+SmallVector<LinearPlan, 4>
+LayerTiler::getPlans(ArrayRef<LinearOp> linears) const {
+  SmallVector<LinearPlan, 4> selected;
+  for (const LinearPlan &p : plans)
+    if (llvm::is_contained(linears, p.op))
+      selected.push_back(p);
+  return selected;
 }
 
 unsigned LayerTiler::addTemp(int64_t cols, int64_t tempShape, Type elt) {
@@ -197,11 +213,16 @@ unsigned LayerTiler::addTemp(int64_t cols, int64_t tempShape, Type elt) {
 }
 
 LogicalResult LayerTiler::addTemporaries(Type tempElt) {
-  for (LinearOp linear : parts.projections)
-    projectionTemps.push_back(
+  SmallVector<LinearOp> temps(parts.downProjections);
+  llvm::append_range(temps, parts.projections);
+  if (parts.outputDown)
+    temps.push_back(parts.outputDown);
+  for (LinearOp linear : temps)
+    linearTemps[linear] =
         addTemp(cast<RankedTensorType>(linear.getType()).getDimSize(2),
-                MHA_TEMP_PER_BATCH, tempElt));
-  auto mergeType = cast<RankedTensorType>(parts.output.getInput().getType());
+                MHA_TEMP_PER_BATCH, tempElt);
+  auto mergeType = cast<RankedTensorType>(
+      parts.attention.getOutput().getUsers().begin()->getResult(0).getType());
   outTemp = addTemp(mergeType.getDimSize(2), MHA_TEMP_PER_BATCH, tempElt);
   for (LinearOp linear : parts.projections)
     if (auto theta = linear.getRopeTheta()) {
@@ -246,7 +267,7 @@ void LayerTiler::createKernel() {
   auto argFor = [&](Value v) -> Value {
     return v ? getParameterArgument(func, *entry, v) : Value();
   };
-  Value x = argFor(parts.projections.front().getInput());
+  Value x = argFor(parts.input);
   len = memref::DimOp::create(b, loc, x, 1);
   ropeTable = ropeTemp ? entry->getArgument(*ropeTemp) : Value();
   Value packed = packedTemp ? entry->getArgument(*packedTemp) : Value();
@@ -267,11 +288,20 @@ void LayerTiler::createKernel() {
     if (plan.replicas > 1)
       viewGroup(plan);
   };
-  for (auto [plan, linearIndex] : llvm::zip(
-           MutableArrayRef<LinearPlan>(plans).drop_back(), planLinearIndex))
-    setMemRefs(plan, x, entry->getArgument(projectionTemps[linearIndex]));
-  setMemRefs(plans.back(), entry->getArgument(outTemp),
-             argFor(parts.output.getResult()));
+  // What a linear reads or writes: x, the attention output or a temporary.
+  auto memrefOf = [&](Value v) -> Value {
+    if (v == parts.input)
+      return x;
+    if (v.getDefiningOp<MergeHeadsOp>())
+      return entry->getArgument(outTemp);
+    return entry->getArgument(linearTemps.at(v.getDefiningOp()));
+  };
+  for (LinearPlan &plan : plans) {
+    LinearOp op = plan.op;
+    setMemRefs(plan, memrefOf(op.getInput()),
+               op == parts.output ? argFor(op.getResult())
+                                  : memrefOf(op.getResult()));
+  }
 }
 
 void LayerTiler::addPhase(int64_t rows, bool masked,
@@ -470,9 +500,7 @@ Value LayerTiler::getAttentionView(Value operand) {
   Value flat;
   int64_t offset = 0;
   if (auto split = operand.getDefiningOp<SplitHeadsOp>()) {
-    auto it = llvm::find(parts.projections,
-                         split.getInput().getDefiningOp<LinearOp>());
-    flat = entry->getArgument(projectionTemps[it - parts.projections.begin()]);
+    flat = entry->getArgument(linearTemps.at(split.getInput().getDefiningOp()));
     offset = split.getColumnOffset();
   } else {
     flat = entry->getArgument(outTemp);
@@ -523,18 +551,24 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
       emitRopeTable();
       return int64_t(1);
     });
+  // x . down of the low-rank projections.
+  if (!parts.downProjections.empty())
+    addPhase(kProjectionRows, /*masked=*/false,
+             [&] { return emitProjections(getPlans(parts.downProjections)); });
   // Q, K and V.
-  addPhase(kProjectionRows, /*masked=*/false, [&] {
-    return emitProjections(ArrayRef<LinearPlan>(plans).drop_back());
-  });
+  addPhase(kProjectionRows, /*masked=*/false,
+           [&] { return emitProjections(getPlans(parts.projections)); });
   // The attention, on [B, H, L, D] views of the temporaries.
   addPhase(tiles.rows, /*masked=*/true, [&] {
     emitAttention();
     return shape.numHeads;
   });
-  // The output projection.
+  // O . down of a low-rank output projection, then the output projection.
+  if (parts.outputDown)
+    addPhase(kProjectionRows, /*masked=*/false,
+             [&] { return emitProjections(getPlans(parts.outputDown)); });
   addPhase(kProjectionRows, /*masked=*/false,
-           [&] { return emitProjections(plans.back()); });
+           [&] { return emitProjections(getPlans(parts.output)); });
   func::ReturnOp::create(b, loc);
   kernelFunc->setAttr("mha.layer_plan",
                       LayerPlanAttr::get(ctx, tempCols, tempShapes, phaseHeads,
@@ -563,8 +597,7 @@ LogicalResult mlir::mha::tileLayerFunction(
            << kMaxCpuHeadDim << ")";
   // The temporaries have the projections' element type (bf16 in bf16
   // layers, see mha-expand-layer).
-  Type inputElt =
-      getElementTypeOrSelf(matched->projections.front().getInput().getType());
+  Type inputElt = getElementTypeOrSelf(matched->input.getType());
   Type tempElt = getElementTypeOrSelf(matched->projections.front().getType());
   auto variant = AttentionVariant::get(attention, shape.numHeads,
                                        shape.numKvHeads, shape.headDim);

@@ -54,9 +54,14 @@ SmallVector<WeightPart> getWeightParts(LinearOp linear);
 
 /// The function's parts, found by matchLayer.
 struct LayerParts {
-  SmallVector<LinearOp> projections; // Reading the layer input.
+  Value input; // The layer input x.
+  // x . down of the low-rank projections (mha.low_rank), [B, L, r].
+  SmallVector<LinearOp> downProjections;
+  // Q, K, V (or parts): of x or of a down projection.
+  SmallVector<LinearOp> projections;
   AttentionOp attention;
-  LinearOp output;
+  LinearOp outputDown; // O . down of a low-rank Wo, or null.
+  LinearOp output;     // y, of O or of outputDown.
 };
 
 /// The parts of an expanded layer function; an error (and failure) naming
