@@ -11,6 +11,8 @@ PACKAGES=(
   "clang-format-${LLVM_MAJOR}"
   cmake ninja-build ccache python3 libdlpack-dev libgtest-dev zlib1g-dev
   libzstd-dev "libclang-rt-${LLVM_MAJOR}-dev"
+  # mha-low-rank's SVD is LAPACK's (through LAPACKE).
+  liblapacke-dev
   # mha-analyze draws its heatmaps with Cairo (found through pkg-config).
   pkg-config libcairo2-dev
   # scripts/test.sh builds and tests the Python package in a virtual

@@ -12,8 +12,9 @@ def MhaExpandLayerPass : Pass<"mha-expand-layer"> {
                 "output projection";
   let description = [{
     Rewrites every `mha.multi_head` into `mha.linear` projections (bias and
-    RoPE as their epilogue; one shared projection replicated per head for
-    `#mha.sharing<shared_head_bias>`), `mha.split_heads` views, one
+    RoPE as their epilogue; a shared or grouped projection replicated for
+    the heads of its group; a low-rank weight as a projection through each
+    factor), `mha.split_heads` views, one
     `mha.attention` carrying every attention attribute of the layer, an
     `mha.merge_heads` view and the output projection. Intermediates are f32
     whatever the layer's element type.
@@ -61,6 +62,47 @@ def MhaPruneHeadsPass : Pass<"mha-prune-heads"> {
     %y = mha.linear %oc, %wo {head_dim = 64 : i64, live_input_blocks = array<i64: 0>} : ...
     ```
   }];
+}
+
+def MhaLowRankPass : Pass<"mha-low-rank"> {
+  let summary = "Replace constant layer weights by low-rank factors (truncated SVD)";
+  let description = [{
+    For every `mha.multi_head` weight (`wq`, `wk`, `wv`, `wo`, as chosen by
+    `weights`) that is a dense constant, computes its singular value
+    decomposition in float64 (LAPACK's `dgesdd`) and keeps the `rank`
+    largest singular values, or the fewest that keep the fraction `energy`
+    of the squared Frobenius norm. The weight becomes `mha.low_rank` of two
+    constants, `down = U_r sqrt(S_r)` and `up = sqrt(S_r) V_r^T`, rounded to
+    the weight's element type. A remark on each weight reports the rank, the
+    energy kept, the measured relative error `|W - down . up|_F / |W|_F` of
+    the rounded factors and the flop saving; a weight whose factors would
+    not save flops (`r (m + n) >= m n`) is left as it is, with a remark
+    saying so.
+
+    Before:
+    ```mlir
+    %wq = arith.constant dense<...> : tensor<512x512xf32>
+    %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8} : ...
+    ```
+    After (`-mha-low-rank="rank=64"`):
+    ```mlir
+    %down = arith.constant dense<...> : tensor<512x64xf32>
+    %up = arith.constant dense<...> : tensor<64x512xf32>
+    %wq = mha.low_rank %down, %up
+        : tensor<512x64xf32>, tensor<64x512xf32> -> tensor<512x512xf32>
+    %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8} : ...
+    ```
+  }];
+  let options = [
+    Option<"rank", "rank", "int64_t", /*default=*/"0",
+           "Singular values kept (0: chosen by 'energy')">,
+    Option<"energy", "energy", "double", /*default=*/"0.0",
+           "Fraction of the squared Frobenius norm kept, in (0, 1], when "
+           "'rank' is 0">,
+    ListOption<"weights", "weights", "std::string",
+               "The weights to factor: any of wq, wk, wv, wo (default: all)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
 def MhaFusePass : Pass<"mha-fuse"> {
