@@ -1,0 +1,152 @@
+"""Multi-head latent attention (DeepSeek-V2) decoding with mha's attention:
+the up-projections absorbed into the query and output sides, so that every
+head attends in latent space (head dims r + Dr and r) against one cache of
+latents shared by all heads, with the value being the latent part of the
+same cache (a strided view: inputs may alias). Checked against the float64
+MLA layer computed the direct way (per-head keys and values up-projected
+from the latents), for a contiguous and a paged latent cache.
+
+    pytest python/tests/test_mla.py
+"""
+import numpy as np
+import pytest
+
+import mha
+
+D_MODEL, H, R, DN, DR, DV = 48, 4, 24, 16, 8, 12
+PAGE = 8
+
+
+def mla_spec():
+    lat = R + DR
+    q = f"tensor<?x{H}x1x{lat}xf32>"
+    k = f"tensor<?x1x?x{lat}xf32>"
+    v = f"tensor<?x1x?x{R}xf32>"
+    pool_k = f"tensor<?x1x{PAGE}x{lat}xf32>"
+    pool_v = f"tensor<?x1x{PAGE}x{R}xf32>"
+    o = f"tensor<?x{H}x1x{R}xf32>"
+    # The score of the direct form is scaled by 1/sqrt(Dn + Dr), not by
+    # 1/sqrt of the latent head dim.
+    attrs = f"{{causal, scale = {1.0 / np.sqrt(DN + DR):.9e} : f32}}"
+    return f"""
+func.func @mla(%q: {q}, %k: {k}, %v: {v}, %l: tensor<?xi32>) -> {o} {{
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<?xi32>) {attrs}
+      : {q}, {k}, {v} -> {o}
+  return %o : {o}
+}}
+func.func @mla_paged(%q: {q}, %k: {pool_k}, %v: {pool_v}, %l: tensor<?xi32>,
+                     %t: tensor<?x?xi32>) -> {o} {{
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<?xi32>)
+      block_table(%t : tensor<?x?xi32>) {attrs} : {q}, {pool_k}, {pool_v} -> {o}
+  return %o : {o}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return mha.compile(mla_spec())
+
+
+def rope(x, positions, theta=10000.0):
+    """GPT-NeoX pairs (t, t + n/2) of the last dim at `positions`."""
+    n = x.shape[-1]
+    freq = theta ** (-2.0 * np.arange(n // 2) / n)
+    ang = positions[:, None] * freq[None, :]
+    c, s = np.cos(ang), np.sin(ang)
+    x1, x2 = x[..., : n // 2], x[..., n // 2:]
+    return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], -1)
+
+
+def weights(rng):
+    def w(rows, cols):
+        return rng.standard_normal((rows, cols)) / np.sqrt(rows)
+    return dict(dkv=w(D_MODEL, R), kr=w(D_MODEL, DR), uk=w(R, H * DN),
+                uv=w(R, H * DV), q=w(D_MODEL, H * (DN + DR)), o=w(H * DV, D_MODEL))
+
+
+def direct_step(W, xs, x_new):
+    """The float64 MLA layer for the last token of each sequence, per-head
+    keys and values up-projected from the latents. xs[b]: [L_b - 1, d]
+    earlier tokens; x_new: [B, d]."""
+    ys = []
+    for b, past in enumerate(xs):
+        x = np.concatenate([past, x_new[b:b + 1]], 0)
+        L = x.shape[0]
+        pos = np.arange(L, dtype=np.float64)
+        c = x @ W["dkv"]
+        k_rope = rope(x @ W["kr"], pos)
+        q = (x[-1:] @ W["q"]).reshape(H, DN + DR)
+        q_nope, q_rope = q[:, :DN], rope(q[:, DN:], pos[-1:])
+        out = []
+        for h in range(H):
+            k_nope = c @ W["uk"][:, h * DN:(h + 1) * DN]
+            v = c @ W["uv"][:, h * DV:(h + 1) * DV]
+            s = (k_nope @ q_nope[h] + k_rope @ q_rope[h]) / np.sqrt(DN + DR)
+            p = np.exp(s - s.max())
+            out.append((p / p.sum()) @ v)
+        ys.append(np.concatenate(out) @ W["o"])
+    return np.stack(ys)
+
+
+def absorbed_inputs(W, xs, x_new):
+    """The latent cache [B, 1, Lmax, r + Dr] (rows [c, rope(k_rope)]), the
+    absorbed queries [B, H, 1, r + Dr] and kv_lens."""
+    B = len(xs)
+    lens = np.array([p.shape[0] + 1 for p in xs], np.int32)
+    cache = np.zeros((B, 1, lens.max(), R + DR), np.float32)
+    q_lat = np.zeros((B, H, 1, R + DR), np.float32)
+    for b, past in enumerate(xs):
+        x = np.concatenate([past, x_new[b:b + 1]], 0)
+        pos = np.arange(x.shape[0], dtype=np.float64)
+        cache[b, 0, :x.shape[0]] = np.concatenate(
+            [x @ W["dkv"], rope(x @ W["kr"], pos)], -1)
+        q = (x[-1:] @ W["q"]).reshape(H, DN + DR)
+        for h in range(H):
+            # q_nope . (c W_uk_h) = (q_nope W_uk_h^T) . c
+            q_lat[b, h, 0, :R] = W["uk"][:, h * DN:(h + 1) * DN] @ q[h, :DN]
+        q_lat[b, :, 0, R:] = rope(q[:, DN:], pos[-1:])
+    return cache, q_lat, lens
+
+
+def absorbed_output(W, o_lat):
+    """o_h = o_lat_h W_uv_h, y = concat_h(o_h) W_o, from [B, H, 1, r]."""
+    B = o_lat.shape[0]
+    o = np.stack([o_lat[:, h, 0].astype(np.float64) @ W["uv"][:, h * DV:(h + 1) * DV]
+                  for h in range(H)], 1)
+    return o.reshape(B, H * DV) @ W["o"]
+
+
+def to_pages(cache, lens, rng):
+    """The cache as a pool [pages, 1, PAGE, r + Dr] in a shuffled page
+    order, and its block table."""
+    B, _, L, n = cache.shape
+    per = (L + PAGE - 1) // PAGE
+    order = rng.permutation(B * per)
+    pool = np.zeros((B * per, 1, PAGE, n), np.float32)
+    padded = np.zeros((B, 1, per * PAGE, n), np.float32)
+    padded[:, :, :L] = cache
+    for b in range(B):
+        for i in range(per):
+            pool[order[b * per + i], 0] = padded[b, 0, i * PAGE:(i + 1) * PAGE]
+    return pool, order.reshape(B, per).astype(np.int32)
+
+
+@pytest.mark.parametrize("paged", [False, True])
+def test_absorbed_decode_matches_direct_mla(lib, paged):
+    rng = np.random.default_rng(3 + paged)
+    W = weights(rng)
+    past_lens = [0, 6, 40, 17]  # the first sequence has only its new token
+    xs = [rng.standard_normal((n, D_MODEL)) for n in past_lens]
+    x_new = rng.standard_normal((len(xs), D_MODEL))
+    want = direct_step(W, xs, x_new)
+    cache, q_lat, lens = absorbed_inputs(W, xs, x_new)
+    if paged:
+        pool, table = to_pages(cache, lens, rng)
+        # The values are the latent columns of the same pool: a view.
+        o_lat = lib.mla_paged(q_lat, pool, pool[..., :R], lens, table)
+    else:
+        o_lat = lib.mla(q_lat, cache, cache[..., :R], lens)
+    got = absorbed_output(W, o_lat)
+    err = np.linalg.norm(got - want) / np.linalg.norm(want)
+    assert err < 1e-5, err
