@@ -14,11 +14,11 @@ using namespace mlir::mha::analysis;
 
 // Layout constants (Heatmaps.h gives the resulting sizes).
 static constexpr int kMargin = 8;
-static constexpr int kHeadTitle = 24;  // band above a head's picture
-static constexpr int kBarBlock = 80;   // gap 10, bar 14, labels 56
-static constexpr int kMinBar = 128;    // height the colour bar needs
-static constexpr int kGridTitle = 32;  // band above the grid
-static constexpr int kCellTitle = 24;  // band above each head of the grid
+static constexpr int kHeadTitle = 24; // band above a head's picture
+static constexpr int kBarBlock = 80;  // gap 10, bar 14, labels 56
+static constexpr int kMinBar = 128;   // height the colour bar needs
+static constexpr int kGridTitle = 32; // band above the grid
+static constexpr int kCellTitle = 24; // band above each head of the grid
 
 Heatmap mlir::mha::analysis::downsample(const float *probs, int64_t queryLen,
                                         int64_t keyLen, int64_t maxCells,
@@ -42,8 +42,9 @@ Heatmap mlir::mha::analysis::downsample(const float *probs, int64_t queryLen,
 }
 
 double mlir::mha::analysis::getScaleLow(int64_t keyLen) {
-  return std::pow(10.0, std::floor(std::log10(0.1 / static_cast<double>(
-                                                  std::max<int64_t>(keyLen, 1)))));
+  return std::pow(
+      10.0, std::floor(std::log10(
+                0.1 / static_cast<double>(std::max<int64_t>(keyLen, 1)))));
 }
 
 namespace {
@@ -151,8 +152,7 @@ void drawHeatmap(cairo_t *cr, const Heatmap &map, double x, double y,
 
 /// Draws the vertical colour bar (1 at the top, `low` at the bottom) with a
 /// label per power of ten, and a swatch for exact zeros below it.
-void drawColourBar(cairo_t *cr, double x, double y, double height,
-                   double low) {
+void drawColourBar(cairo_t *cr, double x, double y, double height, double low) {
   const double width = 14;
   int steps = static_cast<int>(height);
   for (int s = 0; s < steps; ++s) {
@@ -220,7 +220,7 @@ bool mlir::mha::analysis::writeGridPng(const std::string &path,
     drawText(cr, x, y + 15, 12, "head " + std::to_string(head));
     drawHeatmap(cr, maps[head], x, y + kCellTitle - 4, low);
   }
-  drawColourBar(cr, kMargin + nc * (w + kMargin) + 2, kGridTitle + kCellTitle - 4,
-                area - kCellTitle - 20, low);
+  drawColourBar(cr, kMargin + nc * (w + kMargin) + 2,
+                kGridTitle + kCellTitle - 4, area - kCellTitle - 20, low);
   return canvas.write(path, error);
 }

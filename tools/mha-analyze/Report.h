@@ -10,6 +10,7 @@
 
 #include "llvm/Support/Error.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,18 @@ struct FunctionAnalysis {
   int64_t headFactor = 1, gridFactor = 1;
   /// The lowest probability of the colour scale.
   double scaleLow = 1e-3;
+  /// --prune: the heads the plan prunes (besides those pruned already), the
+  /// measure that ranked them, the relative change of the output with them
+  /// ablated, and the function's time before and after recompiling it with
+  /// them pruned (ms, median of `pruneCalls` calls each).
+  struct PrunePlan {
+    std::vector<int64_t> heads;
+    std::string rankedBy;
+    double outputChange = 0.0;
+    double originalMs = 0.0, prunedMs = 0.0;
+    int64_t calls = 0;
+  };
+  std::optional<PrunePlan> prune;
 };
 
 /// Writes metrics.json (README.md, "Head analysis").

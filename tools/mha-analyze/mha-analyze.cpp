@@ -25,6 +25,7 @@
 
 #include "GradImportance.h"
 #include "Heatmaps.h"
+#include "Prune.h"
 #include "Report.h"
 
 #include "mha/Analysis/HeadMetrics.h"
@@ -50,6 +51,7 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <chrono>
 #include <cmath>
 #include <dlfcn.h>
 #include <random>
@@ -91,6 +93,18 @@ static cl::opt<std::string>
     compiler("mha-compile",
              cl::desc("The mha-compile to use (default: beside this tool)"),
              cl::cat(category));
+
+static cl::opt<std::string> pruneHeads(
+    "prune",
+    cl::desc("Also plan pruning: N (or a fraction in (0, 1)) of each "
+             "function's alive heads, the least important; writes "
+             "pruned.mlir and reports the output change and the speed-up"),
+    cl::value_desc("N"), cl::cat(category));
+static cl::opt<std::string>
+    pruneBy("prune-by",
+            cl::desc("The measure --prune ranks heads by: importance "
+                     "(default) or grad-importance"),
+            cl::init("importance"), cl::cat(category));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "mha-analyze: error: " << message << "\n";
@@ -432,9 +446,117 @@ std::optional<std::string> computeImportance(
   return std::nullopt;
 }
 
+/// Where --prune compiles the functions it times.
+struct PruneContext {
+  std::string compiler;
+  std::string tmpDir;
+};
+
+/// Times `fn` on `args` (median of `calls` after one warm-up call).
+std::optional<double> timeCalls(void *fn, std::vector<DLTensor *> &args,
+                                int calls) {
+  mha_options opts{};
+  opts.num_threads = threads;
+  std::vector<double> ms;
+  for (int i = 0; i <= calls; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    if (callExported(fn, args, &opts) != MHA_OK)
+      return std::nullopt;
+    std::chrono::duration<double, std::milli> t =
+        std::chrono::steady_clock::now() - start;
+    if (i > 0)
+      ms.push_back(t.count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+/// Compiles `f` returning its output alone, as it is and with `plan.heads`
+/// pruned in its static head_mask, and times both on `inputs`.
+std::optional<std::string> timePruning(const SpecFunction &f, Inputs &inputs,
+                                       const HostTensor &output,
+                                       const PruneContext &ctx,
+                                       FunctionAnalysis::PrunePlan &plan) {
+  func::FuncOp spec = f.func;
+  OwningOpRef<ModuleOp> timing = ModuleOp::create(spec.getLoc());
+  func::FuncOp original = spec.clone();
+  keepOutputOnly(original);
+  func::FuncOp pruned = spec.clone();
+  pruned.setSymName(f.name + "__pruned");
+  addPrunedHeads(pruned, plan.heads);
+  keepOutputOnly(pruned);
+  timing->push_back(original);
+  timing->push_back(pruned);
+  SmallString<256> specPath(ctx.tmpDir), libPath(ctx.tmpDir);
+  llvm::sys::path::append(specPath, f.name + "_timing.mlir");
+  llvm::sys::path::append(libPath, "lib" + f.name + "_timing.so");
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(specPath, ec);
+    if (ec)
+      return "cannot write '" + std::string(specPath) + "': " + ec.message();
+    timing->print(os);
+  }
+  StringRef args[] = {ctx.compiler, specPath, "--isa=native", "-o", libPath};
+  std::string execError;
+  if (llvm::sys::ExecuteAndWait(ctx.compiler, args, std::nullopt, {}, 0, 0,
+                                &execError) != 0)
+    return "mha-compile failed on '" + f.name + "' with its pruned heads " +
+           execError;
+  void *handle = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return std::string("cannot load the timing library: ") + dlerror();
+  llvm::scope_exit close([&] { dlclose(handle); });
+  HostTensor out(output.kind, output.shape);
+  std::vector<DLTensor *> callArgs;
+  for (HostTensor &t : inputs.tensors)
+    callArgs.push_back(t.getDLTensor());
+  callArgs.push_back(out.getDLTensor());
+  plan.calls = 5;
+  for (auto [name, ms] : {std::pair(f.name, &plan.originalMs),
+                          std::pair(f.name + "__pruned", &plan.prunedMs)}) {
+    void *fn = dlsym(handle, name.c_str());
+    std::optional<double> t =
+        fn ? timeCalls(fn, callArgs, plan.calls) : std::nullopt;
+    if (!t)
+      return "timing '" + name + "' failed";
+    *ms = *t;
+  }
+  return std::nullopt;
+}
+
+/// --prune: the least important alive heads, the output's change with
+/// them ablated (`ablate` as in computeImportance) and the times.
+std::optional<std::string> planPruning(
+    const SpecFunction &f, Inputs &inputs, const HostTensor &output,
+    llvm::function_ref<std::optional<std::string>(const uint8_t *,
+                                                  std::vector<double> &)>
+        ablate,
+    const PruneContext &ctx, FunctionAnalysis &a) {
+  int64_t alive = llvm::count(a.pruned, false), count = 0;
+  if (auto error = getPruneCount(pruneHeads, alive, count))
+    return "'" + f.name + "': " + *error;
+  bool byGradient = pruneBy == "grad-importance";
+  FunctionAnalysis::PrunePlan plan;
+  plan.rankedBy = byGradient ? "grad_importance" : "importance";
+  plan.heads = chooseHeadsToPrune(a, count, byGradient);
+  std::vector<uint8_t> mask(a.heads.size());
+  for (size_t h = 0; h < mask.size(); ++h)
+    mask[h] = !a.pruned[h] && !llvm::is_contained(plan.heads, int64_t(h));
+  std::vector<double> without;
+  if (auto error = ablate(mask.data(), without))
+    return error;
+  plan.outputChange = relativeChange(output.load(), without);
+  if (auto error = timePruning(f, inputs, output, ctx, plan))
+    return error;
+  a.prune = plan;
+  return std::nullopt;
+}
+
 /// Analyses one function; writes its files into `dir`.
 std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
-                                   StringRef dir, FunctionAnalysis &a) {
+                                   StringRef dir, const PruneContext &prune,
+                                   FunctionAnalysis &a) {
   AttentionOp op = f.attention;
   MultiHeadOp layer = f.layer;
   const std::string &name = f.name;
@@ -526,15 +648,16 @@ std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
     a.gradientFile = proxyFileName(layer);
   HostTensor ablated(o.kind, o.shape), scratchProbs(probs.kind, probs.shape),
       scratchEntropy(entropy.kind, entropy.shape);
-  if (auto error = computeImportance(
-          o.load(), gradient, pr.batch,
-          [&](const uint8_t *mask, std::vector<double> &without) {
-            auto error = call(ablated, scratchProbs, scratchEntropy, mask);
-            without = ablated.load();
-            return error;
-          },
-          a))
+  auto ablate = [&](const uint8_t *mask, std::vector<double> &without) {
+    auto error = call(ablated, scratchProbs, scratchEntropy, mask);
+    without = ablated.load();
     return error;
+  };
+  if (auto error = computeImportance(o.load(), gradient, pr.batch, ablate, a))
+    return error;
+  if (!pruneHeads.empty())
+    if (auto error = planPruning(f, inputs, o, ablate, prune, a))
+      return error;
 
   // Pictures of batch element 0.
   std::vector<Heatmap> grid;
@@ -699,6 +822,11 @@ int main(int argc, char **argv) {
   lib.lastError =
       reinterpret_cast<const char *(*)()>(dlsym(lib.handle, "mha_last_error"));
 
+  PruneContext prune{mhaCompile, std::string(tmp)};
+  if (!pruneHeads.empty() && pruneBy != "importance" &&
+      pruneBy != "grad-importance")
+    return fail("--prune-by must be importance or grad-importance, got '" +
+                pruneBy + "'");
   bool several = selected.size() > 1;
   std::vector<FunctionAnalysis> analyses;
   for (const SpecFunction &f : selected) {
@@ -708,14 +836,36 @@ int main(int argc, char **argv) {
     if (std::error_code ec = llvm::sys::fs::create_directories(dir))
       return fail("cannot create '" + dir + "': " + ec.message());
     FunctionAnalysis a;
-    if (auto message = analyse(f, lib, dir, a))
+    if (auto message = analyse(f, lib, dir, prune, a))
       return fail(*message);
     llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} B={3} H={4}/{5} "
                                   "L={6}/{7}: {8}\n",
                                   a.name, a.variant, a.elementType, a.batch,
                                   a.queryHeads, a.kvHeads, a.queryLen, a.keyLen,
                                   dir);
+    if (a.prune)
+      llvm::outs() << llvm::formatv(
+          "  prune heads {0} (lowest {1}): output change {2:e2}, "
+          "{3:f3} ms -> {4:f3} ms ({5:f2}x)\n",
+          formatHeads(a.prune->heads), a.prune->rankedBy, a.prune->outputChange,
+          a.prune->originalMs, a.prune->prunedMs,
+          a.prune->originalMs / a.prune->prunedMs);
     analyses.push_back(std::move(a));
+  }
+  if (!pruneHeads.empty()) {
+    // The user's spec with every analysed function's plan applied.
+    OwningOpRef<ModuleOp> pruned = module->clone();
+    for (const FunctionAnalysis &a : analyses)
+      addPrunedHeads(pruned->lookupSymbol<func::FuncOp>(a.name),
+                     a.prune->heads);
+    SmallString<256> path(outputDir);
+    llvm::sys::path::append(path, "pruned.mlir");
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    if (ec)
+      return fail("cannot write '" + path + "': " + ec.message());
+    pruned->print(os);
+    llvm::outs() << "pruned spec: " << path << "\n";
   }
   if (several) {
     SmallString<256> index(outputDir);

@@ -272,6 +272,54 @@ bool checkGradImportance(const AttentionProblem &pr, const AttentionResult &ref,
   return allOk;
 }
 
+/// metrics.json's pruning plan (mha-analyze --prune, ranked by importance):
+/// alive heads, the lowest-ranked ones (up to near ties), and the output
+/// change of the reference with them ablated.
+bool checkPrunePlan(
+    const llvm::json::Object &prune, const AttentionProblem &pr,
+    const std::vector<double> &importance,
+    llvm::function_ref<double(llvm::ArrayRef<int64_t>)> changeWithout,
+    double tol) {
+  std::vector<int64_t> heads;
+  if (const llvm::json::Array *list = prune.getArray("heads"))
+    for (const llvm::json::Value &v : *list)
+      heads.push_back(v.getAsInteger().value_or(-1));
+  std::vector<std::string> problems;
+  double worstKept = INFINITY, bestPruned = -INFINITY;
+  for (int64_t h = 0; h < pr.queryHeads; ++h) {
+    if (!pr.headAlive[h])
+      continue;
+    if (llvm::is_contained(heads, h))
+      bestPruned = std::max(bestPruned, importance[h]);
+    else
+      worstKept = std::min(worstKept, importance[h]);
+  }
+  for (int64_t h : heads)
+    if (h < 0 || h >= pr.queryHeads || !pr.headAlive[h])
+      problems.push_back(llvm::formatv("head {0} is not alive", h).str());
+  // (A plan ranked by gradient importance is checked for its change only.)
+  if (heads.empty() || (prune.getString("ranked_by") == "importance" &&
+                        bestPruned > worstKept + tol))
+    problems.push_back("not the least important alive heads");
+  double change = changeWithout(heads);
+  double got = prune.getNumber("output_change").value_or(NAN);
+  if (!(std::abs(got - change) <= tol))
+    problems.push_back(
+        llvm::formatv("output_change {0} != {1}", got, change).str());
+  if (!(prune.getNumber("original_ms").value_or(0) > 0) ||
+      !(prune.getNumber("pruned_ms").value_or(0) > 0))
+    problems.push_back("times missing");
+  std::string list;
+  for (int64_t h : heads)
+    list += (list.empty() ? "" : ", ") + std::to_string(h);
+  llvm::outs() << llvm::formatv(
+      "prune heads [{0}]: output change {1:f4}: {2}\n", list, change,
+      problems.empty() ? "ok" : "FAIL");
+  for (const std::string &p : problems)
+    llvm::outs() << "  " << p << "\n";
+  return problems.empty();
+}
+
 int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
   Value first = spec.layer ? spec.layer.getInput() : spec.op.getQuery();
   ElementKind kind =
@@ -373,7 +421,32 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
     return c / (sd[h] * sd[g]);
   };
 
+  // The reference output with the heads in `dead` ablated, and its
+  // relative change.
+  auto changeWithout = [&](llvm::ArrayRef<int64_t> dead) {
+    std::vector<double> without;
+    if (spec.layer) {
+      LayerProblem ablated = lp;
+      for (int64_t h : dead)
+        ablated.attention.headAlive[h] = false;
+      without = computeLayer(ablated, lt);
+    } else {
+      AttentionProblem ablated = pr;
+      for (int64_t h : dead)
+        ablated.headAlive[h] = false;
+      without =
+          computeAttention(ablated, data["q"], data["k"], data["v"]).output;
+    }
+    double diff = 0.0, norm = 0.0;
+    for (size_t e = 0; e < without.size(); ++e) {
+      diff += std::pow(output[e] - without[e], 2);
+      norm += std::pow(output[e], 2);
+    }
+    return norm > 0 ? std::sqrt(diff / norm) : 0.0;
+  };
+
   bool allOk = true;
+  std::vector<double> refImportance(H);
   for (int64_t h = 0; h < H; ++h) {
     const llvm::json::Object *m = (*heads)[h].getAsObject();
     std::vector<std::string> problems;
@@ -408,23 +481,8 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
 
     // Importance: the relative change of o (a layer: y) when head h is
     // pruned.
-    std::vector<double> without;
-    if (spec.layer) {
-      LayerProblem ablated = lp;
-      ablated.attention.headAlive[h] = false;
-      without = computeLayer(ablated, lt);
-    } else {
-      AttentionProblem ablated = pr;
-      ablated.headAlive[h] = false;
-      without =
-          computeAttention(ablated, data["q"], data["k"], data["v"]).output;
-    }
-    double diff = 0.0, norm = 0.0;
-    for (size_t e = 0; e < without.size(); ++e) {
-      diff += std::pow(output[e] - without[e], 2);
-      norm += std::pow(output[e], 2);
-    }
-    double importance = norm > 0 ? std::sqrt(diff / norm) : 0.0;
+    double importance = changeWithout({h});
+    refImportance[h] = importance;
     double gotImportance = number("importance");
     if (!(std::abs(gotImportance - importance) <= importanceTol))
       problems.push_back(
@@ -479,6 +537,9 @@ int checkMetrics(Spec &spec, std::map<std::string, std::string> &flags) {
       llvm::outs() << "  " << p << "\n";
     allOk &= problems.empty();
   }
+  if (const llvm::json::Object *prune = json->getAsObject()->getObject("prune"))
+    allOk &=
+        checkPrunePlan(*prune, pr, refImportance, changeWithout, importanceTol);
   if (flags.count("grad"))
     allOk &= checkGradImportance(pr, ref, spec.layer ? &lt.wo : nullptr,
                                  lp.modelDim, flags["grad"], kind, *heads);
