@@ -84,9 +84,9 @@ DLTensor *HostTensor::getDLTensor() {
   return &tensor;
 }
 
-mha_status mlir::mha::analysis::callExported(void *fn,
-                                             const std::vector<DLTensor *> &args,
-                                             const mha_options *opts) {
+mha_status
+mlir::mha::analysis::callExported(void *fn, const std::vector<DLTensor *> &args,
+                                  const mha_options *opts) {
   using T = DLTensor *;
   using O = const mha_options *;
   const std::vector<DLTensor *> &a = args;
@@ -118,16 +118,14 @@ mha_status mlir::mha::analysis::callExported(void *fn,
     return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, O)>(
         fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], opts);
   case 11:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T,
-                                           O)>(fn)(a[0], a[1], a[2], a[3],
-                                                   a[4], a[5], a[6], a[7],
-                                                   a[8], a[9], a[10], opts);
+    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, O)>(
+        fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+            opts);
   case 12:
     return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, T,
-                                           O)>(fn)(a[0], a[1], a[2], a[3],
-                                                   a[4], a[5], a[6], a[7],
-                                                   a[8], a[9], a[10], a[11],
-                                                   opts);
+                                           O)>(fn)(a[0], a[1], a[2], a[3], a[4],
+                                                   a[5], a[6], a[7], a[8], a[9],
+                                                   a[10], a[11], opts);
   case 13:
     return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, T,
                                            T, O)>(fn)(

@@ -86,6 +86,38 @@ def _numpy_or_none():
 # Roles of tensors a call writes in place (mha.append_kv's caches).
 _IN_PLACE = ("key_cache", "value_cache")
 
+# The roles of a backward function's parameters that the frameworks' autograd
+# (mha.torch, mha.jax) knows how to fill: the forward's inputs, its saved
+# results, the gradient of its output, and the gradients it returns.
+_BACKWARD_ROLES = {"query", "key", "value", "saved_output", "saved_lse", "grad_output",
+                   "grad_query", "grad_key", "grad_value"}
+_SAVED = {"saved_output": "output", "saved_lse": "lse"}
+_GRAD_OF = {"grad_query": "query", "grad_key": "key", "grad_value": "value"}
+
+
+def backward_plan(f, back):
+    """How autograd calls `back`, the backward of forward function `f`, or
+    None when it has parameters autograd cannot fill: `sources`, where each
+    backward argument comes from (("in", i) forward argument i, ("out", j)
+    forward result j, ("grad", j) the gradient of forward result j);
+    `targets`, the forward argument each backward result is the gradient
+    of; `differentiable`, the forward results whose gradients it takes."""
+    if back is None or not all(p.role in _BACKWARD_ROLES for p in back.params):
+        return None
+    in_roles = [p.role for p in f.inputs]
+    out_roles = [p.role for p in f.outputs]
+    sources = []
+    for p in back.inputs:
+        if p.role in _SAVED:
+            sources.append(("out", out_roles.index(_SAVED[p.role])))
+        elif p.role == "grad_output":
+            sources.append(("grad", out_roles.index("output")))
+        else:
+            sources.append(("in", in_roles.index(p.role)))
+    targets = [in_roles.index(_GRAD_OF[p.role]) for p in back.outputs]
+    differentiable = {j for kind, j in sources if kind == "grad"}
+    return sources, targets, differentiable
+
 
 class Param:
     """One C parameter of an exported function (a manifest entry)."""

@@ -35,13 +35,6 @@ from ._errors import Error
 # Context parallelism (mha/_ring.py): ring attention over torch.distributed.
 from ._ring import head_sees, merge_states, ring_attention, ring_shard, ring_unshard  # noqa: F401
 
-# The results autograd differentiates (through <name>_backward) and the
-# roles of the backward's parameters it knows how to fill.
-_BACKWARD_ROLES = {"query", "key", "value", "saved_output", "saved_lse", "grad_output",
-                   "grad_query", "grad_key", "grad_value"}
-_SAVED = {"saved_output": "output", "saved_lse": "lse"}
-_GRAD_OF = {"grad_query": "query", "grad_key": "key", "grad_value": "value"}
-
 _registered = {}
 
 
@@ -146,28 +139,15 @@ def _make_op(lib, ns, f, ops_backward):
                                  device_types="cpu", schema=_schema(f, len(f.outputs)))
     op.register_fake(fake)
     back = lib.backward_of(f.name)
-    if back is not None and all(p.role in _BACKWARD_ROLES for p in back.params):
-        _register_autograd(lib, ns, f, back, op, ops_backward)
+    plan = _runtime.backward_plan(f, back)
+    if plan is not None:
+        _register_autograd(lib, ns, f, back, plan, op, ops_backward)
     return op
 
 
-def _register_autograd(lib, ns, f, back, op, ops_backward):
+def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
     n_in = len(f.inputs)
-    in_roles = [p.role for p in f.inputs]
-    out_roles = [p.role for p in f.outputs]
-    # Where each backward argument comes from: ("in", i), ("out", j) or
-    # ("grad", j) (the gradient of forward result j).
-    sources = []
-    for p in back.inputs:
-        if p.role in _SAVED:
-            sources.append(("out", out_roles.index(_SAVED[p.role])))
-        elif p.role == "grad_output":
-            sources.append(("grad", out_roles.index("output")))
-        else:
-            sources.append(("in", in_roles.index(p.role)))
-    # Which forward argument each backward result is the gradient of.
-    grad_targets = [in_roles.index(_GRAD_OF[p.role]) for p in back.outputs]
-    differentiable = {j for kind, j in sources if kind == "grad"}
+    sources, grad_targets, differentiable = plan
 
     # The gradients of the results the C backward takes none of (lse, ...):
     # the backward op gets them too and raises at run time when one is not

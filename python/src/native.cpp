@@ -14,6 +14,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Callers.h"
+
 #include "mha/runtime.h"
 
 #include <nanobind/nanobind.h>
@@ -30,6 +32,7 @@
 #include <utility>
 
 namespace nb = nanobind;
+using namespace mha_python;
 
 namespace {
 
@@ -37,11 +40,6 @@ namespace {
 static_assert(sizeof(nb::dlpack::dtype) == sizeof(DLDataType));
 static_assert(sizeof(nb::dlpack::device) == sizeof(DLDevice));
 
-/// The most tensors one exported function takes (a layer backward with
-/// every bias has 20).
-constexpr int kMaxTensors = 32;
-
-using TensorPtr = DLTensor *;
 using LastErrorFn = const char *(*)();
 using StatusStringFn = const char *(*)(int);
 using SizeFn = size_t (*)();
@@ -90,25 +88,6 @@ struct Library {
     return dlsym(handle, name.c_str()) != nullptr;
   }
 };
-
-/// Calls `fn` (N DLTensor pointers, then the options) with a fixed arity.
-template <size_t... I>
-int callWith(void *fn, TensorPtr *t, const mha_options *o,
-             std::index_sequence<I...>) {
-  using Fn = int (*)(decltype((void)I, TensorPtr())..., const mha_options *);
-  return reinterpret_cast<Fn>(fn)(t[I]..., o);
-}
-
-template <size_t... N> constexpr auto makeTable(std::index_sequence<N...>) {
-  using Caller = int (*)(void *, TensorPtr *, const mha_options *);
-  return std::array<Caller, sizeof...(N)>{
-      +[](void *fn, TensorPtr *t, const mha_options *o) {
-        return callWith(fn, t, o, std::make_index_sequence<N>());
-      }...};
-}
-
-constexpr auto kCallers =
-    makeTable(std::make_index_sequence<kMaxTensors + 1>());
 
 /// One exported function: `tensors` DLTensor pointers, then the options.
 /// The library is never unloaded, so the pointer stays valid.
@@ -309,6 +288,10 @@ NB_MODULE(_native, m) {
           nb::arg("name"), nb::arg("tensors"))
       .def("last_error",
            [](const Library &l) { return std::string(l.lastError()); })
+      .def_prop_ro("last_error_address",
+                   [](const Library &l) {
+                     return reinterpret_cast<uintptr_t>(l.lastError);
+                   })
       .def("status_string",
            [](const Library &l, int status) {
              const char *s = l.statusString(status);
@@ -324,6 +307,9 @@ NB_MODULE(_native, m) {
 
   nb::class_<Function>(m, "Function")
       .def_ro("name", &Function::name)
+      .def_prop_ro(
+          "address",
+          [](const Function &f) { return reinterpret_cast<uintptr_t>(f.fn); })
       .def_ro("tensors", &Function::tensors)
       .def("__call__", &Function::call, nb::arg("arrays"),
            nb::arg("num_threads") = 0, nb::arg("head_mask") = nb::none(),

@@ -1,0 +1,146 @@
+"""JAX integration: exported functions as XLA FFI calls, usable inside
+jax.jit, differentiable through `<name>_backward`.
+
+    lib = mha.compile(spec_text)
+    fns = mha.jax.register(lib)
+    o, lse = jax.jit(fns.attn)(q, k, v)        # jax arrays in, jax arrays out
+    dq = jax.grad(lambda q: fns.attn(q, k, v)[0].sum())(q)
+
+`register(lib, num_threads=0)` returns an object whose attribute NAME is a
+JAX function of the exported function NAME's arguments (in the spec's
+order) returning its results (one array, or a tuple). Each call is one
+`jax.ffi.ffi_call` of the FFI target "mha_call" (mha._jax_ffi, a CPU
+handler registered once), which calls the library's C function on XLA's
+buffers without copies; its result shapes come from the spec's signature,
+so it traces under jax.jit. A function marked `mha.backward` gets a
+`jax.custom_vjp` whose backward calls `<name>_backward`; a gradient that
+reaches a result the C backward takes none of (lse, ...) raises mha.Error
+when the backward runs. Errors of a call (a shape, an argument) come back
+from XLA with the library's message. CPU only; functions that write
+their arguments in place (append functions) are not registered: JAX
+arrays are immutable.
+"""
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+from . import _runtime
+from ._errors import Error
+
+_TARGET = "mha_call"
+_DTYPES = {"f32": jnp.float32, "f16": jnp.float16, "bf16": jnp.bfloat16,
+           "i32": jnp.int32}
+_target_registered = False
+
+
+def _register_target():
+    global _target_registered
+    if _target_registered:
+        return
+    try:
+        from . import _jax_ffi
+    except ImportError as e:
+        raise Error(None, "mha.jax: this mha package was built without JAX's FFI "
+                    "headers; reinstall it with JAX installed (docs/python.md)",
+                    status_name_="MHA_ERR_NO_DEVICE") from e
+    jax.ffi.register_ffi_target(_TARGET, _jax_ffi.handler(), platform="cpu")
+    _target_registered = True
+
+
+class Functions:
+    """The JAX functions of one library: attribute NAME calls exported
+    function NAME."""
+
+    def __init__(self, lib):
+        self.library = lib
+        self.functions = {}
+
+    def __getattr__(self, name):
+        functions = self.__dict__.get("functions", {})
+        if name in functions:
+            return functions[name]
+        raise AttributeError(f"no function '{name}' "
+                             f"(functions: {', '.join(sorted(functions)) or 'none'})")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.functions))
+
+
+def register(lib, num_threads=0):
+    """The JAX functions of every exported forward function of `lib` (an
+    mha.Library) but append functions; num_threads as mha_options'."""
+    if not isinstance(lib, _runtime.Library):
+        raise TypeError("mha.jax.register takes an mha.Library (mha.compile's result)")
+    if lib.target != "cpu":
+        raise Error(None, "mha.jax.register: only CPU libraries have JAX functions so "
+                    "far (docs/python.md)", status_name_="MHA_ERR_DEVICE")
+    _register_target()
+    fns = Functions(lib)
+    for f in lib.forward_functions():
+        if any(p.role in _runtime._IN_PLACE for p in f.inputs):
+            continue
+        fns.functions[f.name] = _make_function(lib, f, num_threads)
+    return fns
+
+
+def _call(lib, f, arrays, num_threads):
+    """One FFI call of `f`: its results, a list."""
+    shapes = f.result_shapes([a.shape for a in arrays])
+    types = [jax.ShapeDtypeStruct(s, _DTYPES[p.dtype]) for s, p in zip(shapes, f.outputs)]
+    call = jax.ffi.ffi_call(_TARGET, types, vmap_method="sequential")
+    return list(call(*arrays, fn=np.int64(f._native.address),
+                     last_error=np.int64(lib._native.last_error_address),
+                     num_threads=np.int64(num_threads)))
+
+
+def _pack(results):
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def _make_function(lib, f, num_threads):
+    def forward(*arrays):
+        return _pack(_call(lib, f, arrays, num_threads))
+
+    forward.__name__ = f.name
+    back = lib.backward_of(f.name)
+    plan = _runtime.backward_plan(f, back)
+    if plan is None:
+        return forward
+    sources, targets, differentiable = plan
+    extra = [j for j in range(len(f.outputs)) if j not in differentiable]
+
+    def check_extra(*grads):
+        # Runs on the host when the backward runs (jax.debug.callback).
+        for j, g in zip(extra, grads):
+            if np.any(np.asarray(g) != 0):
+                result = f.outputs[j].name
+                raise Error(None, f"{f.name}: a gradient reaches the '{result}' result, "
+                            f"but {back.name} takes none: apply jax.lax.stop_gradient "
+                            f"to '{result}' before it reaches the loss", f.name,
+                            "MHA_ERR_NO_GRADIENT")
+
+    @jax.custom_vjp
+    def function(*arrays):
+        return forward(*arrays)
+
+    def fwd(*arrays):
+        results = _call(lib, f, arrays, num_threads)
+        return _pack(results), (arrays, results)
+
+    def bwd(residuals, cotangents):
+        arrays, results = residuals
+        grads = list(cotangents) if len(results) > 1 else [cotangents]
+        if extra:
+            jax.debug.callback(check_extra, *[grads[j] for j in extra])
+        args = [arrays[j] if kind == "in" else results[j] if kind == "out"
+                else grads[j].astype(results[j].dtype) for kind, j in sources]
+        out = _call(lib, back, args, num_threads)
+        grads_in = [None] * len(arrays)
+        for i, g in zip(targets, out):
+            grads_in[i] = g
+        return tuple(grads_in)
+
+    function.defvjp(fwd, bwd)
+    function.__name__ = f.name
+    return function

@@ -1,0 +1,136 @@
+//===- jax_ffi.cpp - mha functions as XLA FFI targets -------------*- C++
+//-*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// mha._jax_ffi: one XLA FFI handler (CPU) that calls any exported mha
+// function, registered once as the FFI target "mha_call" by mha/jax.py.
+// The operands are the function's arguments and the results its results,
+// in C order; attributes name the function (`fn`, its address in a loaded
+// library), the library's mha_last_error (`last_error`) and
+// mha_options.num_threads. XLA's buffers are dense row-major, so the
+// DLTensors have NULL strides. Built only when JAX's FFI headers are found
+// (python/CMakeLists.txt).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Callers.h"
+
+#include "mha/runtime.h"
+#include "xla/ffi/api/ffi.h"
+
+#include <nanobind/nanobind.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace ffi = xla::ffi;
+namespace nb = nanobind;
+using namespace mha_python;
+
+namespace {
+
+/// The DLPack type of an XLA element type mha functions take.
+bool getDLDataType(ffi::DataType type, DLDataType &dl) {
+  dl.lanes = 1;
+  switch (type) {
+  case ffi::DataType::F32:
+    dl.code = kDLFloat;
+    dl.bits = 32;
+    return true;
+  case ffi::DataType::F16:
+    dl.code = kDLFloat;
+    dl.bits = 16;
+    return true;
+  case ffi::DataType::BF16:
+    dl.code = kDLBfloat;
+    dl.bits = 16;
+    return true;
+  case ffi::DataType::S32:
+    dl.code = kDLInt;
+    dl.bits = 32;
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// The tensors of one call: DLTensors over XLA's buffers.
+struct CallTensors {
+  std::array<DLTensor, kMaxTensors> structs;
+  std::array<std::array<int64_t, 8>, kMaxTensors> shapes;
+  std::array<TensorPtr, kMaxTensors> pointers;
+  size_t count = 0;
+
+  ffi::Error add(const ffi::AnyBuffer &buffer) {
+    if (count == kMaxTensors)
+      return ffi::Error::InvalidArgument(
+          "mha_call: more than " + std::to_string(kMaxTensors) + " tensors");
+    DLTensor &t = structs[count];
+    t = DLTensor{};
+    if (!getDLDataType(buffer.element_type(), t.dtype))
+      return ffi::Error::InvalidArgument(
+          "mha_call: tensor " + std::to_string(count) +
+          " has an element type mha functions do not take");
+    auto dims = buffer.dimensions();
+    if (dims.size() > shapes[count].size())
+      return ffi::Error::InvalidArgument("mha_call: tensor " +
+                                         std::to_string(count) +
+                                         " has too many dimensions");
+    for (size_t d = 0; d < dims.size(); ++d)
+      shapes[count][d] = dims[d];
+    t.data = buffer.untyped_data();
+    t.device = {kDLCPU, 0};
+    t.ndim = static_cast<int32_t>(dims.size());
+    t.shape = shapes[count].data();
+    pointers[count] = &t;
+    ++count;
+    return ffi::Error::Success();
+  }
+};
+
+ffi::Error callMha(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fn,
+                   int64_t lastError, int64_t numThreads) {
+  CallTensors tensors;
+  for (size_t i = 0; i < args.size(); ++i) {
+    ffi::ErrorOr<ffi::AnyBuffer> buffer = args.get<ffi::AnyBuffer>(i);
+    if (!buffer.has_value())
+      return buffer.error();
+    if (ffi::Error e = tensors.add(*buffer); !e.success())
+      return e;
+  }
+  for (size_t i = 0; i < rets.size(); ++i) {
+    ffi::ErrorOr<ffi::Result<ffi::AnyBuffer>> buffer =
+        rets.get<ffi::AnyBuffer>(i);
+    if (!buffer.has_value())
+      return buffer.error();
+    if (ffi::Error e = tensors.add(**buffer); !e.success())
+      return e;
+  }
+  mha_options options = MHA_OPTIONS_INIT;
+  options.num_threads = static_cast<int>(numThreads);
+  int status = kCallers[tensors.count](reinterpret_cast<void *>(fn),
+                                       tensors.pointers.data(), &options);
+  if (status != MHA_OK)
+    return ffi::Error::InvalidArgument(
+        reinterpret_cast<const char *(*)()>(lastError)());
+  return ffi::Error::Success();
+}
+
+} // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callMha,
+                              ffi::Ffi::Bind()
+                                  .RemainingArgs()
+                                  .RemainingRets()
+                                  .Attr<int64_t>("fn")
+                                  .Attr<int64_t>("last_error")
+                                  .Attr<int64_t>("num_threads"));
+
+NB_MODULE(_jax_ffi, m) {
+  m.def("handler", []() {
+    return nb::capsule(reinterpret_cast<void *>(MhaCall),
+                       "xla._CUSTOM_CALL_TARGET");
+  });
+}
