@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CallCheck.h"
+#include "ThreadPool.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -616,6 +617,8 @@ static void set_dropout_words(mha_rt_checked_call *out) {
   w[MHA_POSITIONS_KEY_LO] = (uint32_t)(uint64_t)o->key_start;
   w[MHA_POSITIONS_KEY_HI] = (uint32_t)((uint64_t)o->key_start >> 32);
   w[MHA_HEAD_MASK_GIVEN] = o->head_mask != NULL;
+  w[MHA_CALL_THREADS] =
+      (uint32_t)(o->num_threads > 0 ? o->num_threads : mha_rt_num_cpus());
   mha_rt_memref *m = &out->dropout_memref;
   memset(m, 0, sizeof(*m));
   m->allocated = m->aligned = out->dropout_words;

@@ -13,11 +13,19 @@ import pytest
 
 import mha
 
-D_MODEL, H, R, DN, DR, DV = 48, 4, 24, 16, 8, 12
+import collections
+
+# d, heads, latent rank, no-RoPE and RoPE query/key dims, value dim. WIDE
+# has latent heads of 288 + 256 (DeepSeek's 576 + 512 halved): decoding is
+# compute-bound there, and each group item takes 8 of the 16 heads.
+Dims = collections.namedtuple("Dims", "d h r dn dr dv")
+SMALL = Dims(48, 4, 24, 16, 8, 12)
+WIDE = Dims(64, 16, 256, 16, 32, 16)
 PAGE = 8
 
 
-def mla_spec():
+def mla_spec(dims):
+    _, H, R, DN, DR, _ = dims
     lat = R + DR
     q = f"tensor<?x{H}x1x{lat}xf32>"
     k = f"tensor<?x1x?x{lat}xf32>"
@@ -43,9 +51,9 @@ func.func @mla_paged(%q: {q}, %k: {pool_k}, %v: {pool_v}, %l: tensor<?xi32>,
 """
 
 
-@pytest.fixture(scope="module")
-def lib():
-    return mha.compile(mla_spec())
+@pytest.fixture(scope="module", params=[SMALL, WIDE], ids=["small", "wide"])
+def case(request):
+    return request.param, mha.compile(mla_spec(request.param))
 
 
 def rope(x, positions, theta=10000.0):
@@ -58,17 +66,20 @@ def rope(x, positions, theta=10000.0):
     return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], -1)
 
 
-def weights(rng):
+def weights(rng, dims):
+    D_MODEL, H, R, DN, DR, DV = dims
+
     def w(rows, cols):
         return rng.standard_normal((rows, cols)) / np.sqrt(rows)
     return dict(dkv=w(D_MODEL, R), kr=w(D_MODEL, DR), uk=w(R, H * DN),
                 uv=w(R, H * DV), q=w(D_MODEL, H * (DN + DR)), o=w(H * DV, D_MODEL))
 
 
-def direct_step(W, xs, x_new):
+def direct_step(W, dims, xs, x_new):
     """The float64 MLA layer for the last token of each sequence, per-head
     keys and values up-projected from the latents. xs[b]: [L_b - 1, d]
     earlier tokens; x_new: [B, d]."""
+    _, H, R, DN, DR, DV = dims
     ys = []
     for b, past in enumerate(xs):
         x = np.concatenate([past, x_new[b:b + 1]], 0)
@@ -89,9 +100,10 @@ def direct_step(W, xs, x_new):
     return np.stack(ys)
 
 
-def absorbed_inputs(W, xs, x_new):
+def absorbed_inputs(W, dims, xs, x_new):
     """The latent cache [B, 1, Lmax, r + Dr] (rows [c, rope(k_rope)]), the
     absorbed queries [B, H, 1, r + Dr] and kv_lens."""
+    _, H, R, DN, DR, DV = dims
     B = len(xs)
     lens = np.array([p.shape[0] + 1 for p in xs], np.int32)
     cache = np.zeros((B, 1, lens.max(), R + DR), np.float32)
@@ -109,8 +121,9 @@ def absorbed_inputs(W, xs, x_new):
     return cache, q_lat, lens
 
 
-def absorbed_output(W, o_lat):
+def absorbed_output(W, dims, o_lat):
     """o_h = o_lat_h W_uv_h, y = concat_h(o_h) W_o, from [B, H, 1, r]."""
+    _, H, R, DN, DR, DV = dims
     B = o_lat.shape[0]
     o = np.stack([o_lat[:, h, 0].astype(np.float64) @ W["uv"][:, h * DV:(h + 1) * DV]
                   for h in range(H)], 1)
@@ -132,21 +145,27 @@ def to_pages(cache, lens, rng):
     return pool, order.reshape(B, per).astype(np.int32)
 
 
+# With more threads than the call's 4 sequences, WIDE's group items split
+# the 16 heads in two; with one thread one item takes them all.
+@pytest.mark.parametrize("threads", [1, 8])
 @pytest.mark.parametrize("paged", [False, True])
-def test_absorbed_decode_matches_direct_mla(lib, paged):
+def test_absorbed_decode_matches_direct_mla(case, paged, threads):
+    dims, lib = case
+    R = dims.r
     rng = np.random.default_rng(3 + paged)
-    W = weights(rng)
+    W = weights(rng, dims)
     past_lens = [0, 6, 40, 17]  # the first sequence has only its new token
-    xs = [rng.standard_normal((n, D_MODEL)) for n in past_lens]
-    x_new = rng.standard_normal((len(xs), D_MODEL))
-    want = direct_step(W, xs, x_new)
-    cache, q_lat, lens = absorbed_inputs(W, xs, x_new)
+    xs = [rng.standard_normal((n, dims.d)) for n in past_lens]
+    x_new = rng.standard_normal((len(xs), dims.d))
+    want = direct_step(W, dims, xs, x_new)
+    cache, q_lat, lens = absorbed_inputs(W, dims, xs, x_new)
     if paged:
         pool, table = to_pages(cache, lens, rng)
         # The values are the latent columns of the same pool: a view.
-        o_lat = lib.mla_paged(q_lat, pool, pool[..., :R], lens, table)
+        o_lat = lib.mla_paged(q_lat, pool, pool[..., :R], lens, table,
+                              num_threads=threads)
     else:
-        o_lat = lib.mla(q_lat, cache, cache[..., :R], lens)
-    got = absorbed_output(W, o_lat)
+        o_lat = lib.mla(q_lat, cache, cache[..., :R], lens, num_threads=threads)
+    got = absorbed_output(W, dims, o_lat)
     err = np.linalg.norm(got - want) / np.linalg.norm(want)
     assert err < 1e-5, err

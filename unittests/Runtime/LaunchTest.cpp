@@ -572,6 +572,13 @@ TEST_F(LaunchTest, DropoutSeedAndOffsetReachTheKernel) {
   ASSERT_EQ(call.launch(&options, dropoutWordsWork), MHA_OK);
   EXPECT_EQ(seenDropoutWords[MHA_HEAD_MASK_GIVEN], 1u);
   options.head_mask = nullptr;
+  // The threads the call may use: num_threads, or every CPU for 0.
+  options.num_threads = 3;
+  ASSERT_EQ(call.launch(&options, dropoutWordsWork), MHA_OK);
+  EXPECT_EQ(seenDropoutWords[MHA_CALL_THREADS], 3u);
+  options.num_threads = 0;
+  ASSERT_EQ(call.launch(&options, dropoutWordsWork), MHA_OK);
+  EXPECT_GE(seenDropoutWords[MHA_CALL_THREADS], 1u);
   // Out of range: an error naming the field, nothing run.
   options.key_start = (int64_t(1) << 38) + 1;
   EXPECT_EQ(call.launch(&options, dropoutWordsWork), MHA_ERR_INVALID_ARGUMENT);

@@ -218,7 +218,8 @@ enum {
   MHA_POSITIONS_KEY_LO = 6, /* key_start */
   MHA_POSITIONS_KEY_HI = 7,
   MHA_HEAD_MASK_GIVEN = 8, /* options->head_mask != NULL */
-  MHA_CALL_WORDS = 9
+  MHA_CALL_THREADS = 9,    /* the threads the call may use (>= 1) */
+  MHA_CALL_WORDS = 10
 };
 
 /* The largest query_start and key_start (positions are >= 0): the key

@@ -97,6 +97,25 @@ func.func @group(%q: tensor<?x8x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<
 
 // -----
 
+// Latent-width heads (D + Dv = 544 >= 512: MLA decoding in latent space,
+// compute-bound): when the call has fewer groups (sequences x KV heads)
+// than threads (call word 9), the 16 heads of the KV head are split into
+// group items of 8, each reading the keys, so that one sequence keeps two
+// cores busy; otherwise one item takes all 16.
+// CHECK-LABEL: func.func @latent_group__kernel
+// CHECK: %[[THREADS:.+]] = memref.load %{{.*}}[%c9] : memref<?xi32>
+// CHECK: %[[HEADS:.+]] = arith.select %{{.+}}, %c8, %c16{{.*}} : index
+// CHECK: arith.remui %{{.*}}, %[[HEADS]]
+// CHECK: mha.online_softmax_step {{.*}} rows_per_head(%{{.*}})
+func.func @latent_group(%q: tensor<?x16x1x288xf32>, %k: tensor<?x1x?x288xf32>, %v: tensor<?x1x?x256xf32>,
+                        %kl: tensor<?xi32>) -> tensor<?x16x1x256xf32> {
+  %o = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal}
+     : tensor<?x16x1x288xf32>, tensor<?x1x?x288xf32>, tensor<?x1x?x256xf32> -> tensor<?x16x1x256xf32>
+  return %o : tensor<?x16x1x256xf32>
+}
+
+// -----
+
 // Per-head windows that differ within a group keep the heads apart.
 // CHECK-LABEL: func.func @windows__kernel
 // CHECK-NOT: rows_per_head

@@ -70,6 +70,13 @@ Value subviewTrailing(OpBuilder &b, Location loc, Value source,
 /// The most rows of a group item (query heads x query rows): decoding
 /// steps of one to a few rows per head.
 constexpr int64_t kMaxGroupRows = 64;
+/// Head dims (D + Dv) from which decoding is compute-bound on a CPU (MLA's
+/// latent heads, 576 + 512: about 30 flops per byte of cache with 16 heads),
+/// and the query heads a group item then takes when the call has fewer
+/// groups than threads: the group's heads are split across items (each
+/// reading the keys) so that a sequence's group keeps several cores busy.
+constexpr int64_t kComputeBoundHeadDims = 512;
+constexpr int64_t kComputeBoundGroupHeads = 8;
 
 struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   using MhaTilePassBase::MhaTilePassBase;
@@ -232,7 +239,12 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
       !variant.hasDropout && !attention.getReturnProbs()) {
     TileChoice grouped = tiles;
     grouped.groupRows = std::min<int64_t>(tiles.rows, kMaxGroupRows);
-    if (grouped.groupRows >= variant.groupSize() &&
+    grouped.groupHeads = variant.groupSize();
+    if (headDim + valueDim >= kComputeBoundHeadDims)
+      while (grouped.groupHeads > kComputeBoundGroupHeads &&
+             grouped.groupHeads % 2 == 0)
+        grouped.groupHeads /= 2;
+    if (grouped.groupRows >= grouped.groupHeads &&
         workItemScratchBytes(grouped, headDim, elt) <= kMaxWorkItemScratchBytes)
       tiles = grouped;
   }
@@ -410,6 +422,7 @@ private:
       scoreScratch, alphaScratch, probsTile;
   // Group items: the rows each head has in the tile (null otherwise).
   Value rowsPerHead;
+  Value groupHeads; // Query heads of a group item (emit()).
   KeyRanges ranges;
 };
 
@@ -720,10 +733,28 @@ void WorkItemEmitter::emit() {
   emitViews();
   if (!tiles.groupRows)
     return emitAttention(/*grouped=*/false);
-  // A tile whose rows of every head of the group fit one group item runs
-  // as one, from the item of the group's first head (the others have
+  // A tile whose rows of `group` heads of the KV group fit one group item
+  // runs as one, from the item of the first of them (the others have
   // nothing to do), unless a runtime head mask may tell the heads apart.
+  // `group` is the whole KV group, or tiles.groupHeads of it when the call
+  // has fewer groups than threads.
   Value group = cb.index(variant.groupSize());
+  if (tiles.groupHeads < variant.groupSize()) {
+    Value sequences =
+        item.kvLens
+            ? Value(memref::DimOp::create(b, loc, item.kvLens, 0))
+            : cb.sub(memref::DimOp::create(b, loc,
+                                           item.cuSeqlensK ? item.cuSeqlensK
+                                                           : item.cuSeqlensQ,
+                                           0),
+                     cb.index(1));
+    Value groups = cb.mul(sequences, cb.index(shape.numKvHeads));
+    Value threads = arith::IndexCastUIOp::create(b, loc, b.getIndexType(),
+                                                 callWord(MHA_CALL_THREADS));
+    group = arith::SelectOp::create(b, loc, cb.lt(groups, threads),
+                                    cb.index(tiles.groupHeads), group);
+  }
+  groupHeads = group;
   Value fits = cb.le(cb.mul(group, tileRows), cb.index(tiles.groupRows));
   Value noMask = cb.cmpI(arith::CmpIPredicate::eq,
                          callWord(MHA_HEAD_MASK_GIVEN), cb.i32(0));
@@ -739,12 +770,12 @@ void WorkItemEmitter::emit() {
 }
 
 void WorkItemEmitter::emitAttention(bool grouped) {
-  int64_t groupSize = grouped ? variant.groupSize() : 1;
+  Value groupSize = grouped ? groupHeads : cb.index(1);
   Value stateRows = rows;
   rowsPerHead = Value();
   if (grouped) {
     rowsPerHead = rows;
-    stateRows = cb.mul(rows, cb.index(groupSize));
+    stateRows = cb.mul(rows, groupSize);
   }
   emitState(stateRows, grouped);
   MaskParams<Value> masks = head.masks(variant);
@@ -783,7 +814,7 @@ void WorkItemEmitter::emitAttention(bool grouped) {
   Value qRow0 = cb.add(qBase, row0);
   OpFoldResult rowsOfr = rows;
   int64_t valueDim = shape.valueDim;
-  cb.forLoop(zero, cb.index(groupSize), 1, [&](Value g) {
+  cb.forLoop(zero, groupSize, 1, [&](Value g) {
     Value queryHead = cb.add(item.head, g);
     Value first = cb.mul(g, rows);
     auto stateSlice = [&](Value state) {

@@ -31,9 +31,12 @@ struct TileChoice {
   // Bytes per key of the K and V rows a paged work item gathers into
   // contiguous tiles (0 without block_table).
   int64_t gatheredBytesPerKey = 0;
-  // Query rows of a group item (the rows of all query heads of one KV
-  // head, for decoding): 0 when the function has none.
+  // Query rows of a group item (the rows of query heads of one KV head,
+  // for decoding): 0 when the function has none. `groupHeads` consecutive
+  // query heads of a KV group share one item (the whole group, or a part
+  // of it when decoding is compute-bound).
   int64_t groupRows = 0;
+  int64_t groupHeads = 0;
 };
 
 inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
