@@ -122,3 +122,35 @@ def test_bad_argument_raises_with_the_library_message(fns):
     q, k, v = inputs(np.random.default_rng(6))
     with pytest.raises(Exception, match=r"'k' \(key\)"):
         jax.block_until_ready(jax.jit(fns.gqa)(q, k[:, :, :, :8], v))
+
+
+def test_layer_and_serving_functions(fns):
+    # A layer (mha.multi_head) and a decoding function with kv_lens (i32)
+    # through JAX, against the direct calls of the same library.
+    lib = mha.compile("""
+func.func @layer(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x16xf32>,
+                 %wv: tensor<32x16xf32>, %wo: tensor<32x32xf32>) -> tensor<?x?x32xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, causal}
+     : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>,
+       tensor<32x32xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}
+func.func @decode(%q: tensor<?x4x1x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                  %l: tensor<?xi32>) -> tensor<?x4x1x16xf32> {
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<?xi32>) {causal}
+     : tensor<?x4x1x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x1x16xf32>
+  return %o : tensor<?x4x1x16xf32>
+}
+""")
+    jfns = mha.jax.register(lib)
+    rng = np.random.default_rng(7)
+    layer_args = [rng.standard_normal(s).astype(np.float32) / 4
+                  for s in ((2, 11, 32), (32, 32), (32, 16), (32, 16), (32, 32))]
+    np.testing.assert_allclose(np.asarray(jax.jit(jfns.layer)(*layer_args)),
+                               lib.layer(*layer_args), rtol=1e-6, atol=1e-6)
+    q = rng.standard_normal((3, 4, 1, 16)).astype(np.float32)
+    k = rng.standard_normal((3, 2, 20, 16)).astype(np.float32)
+    v = rng.standard_normal((3, 2, 20, 16)).astype(np.float32)
+    lens = np.array([20, 1, 7], np.int32)
+    np.testing.assert_allclose(np.asarray(jax.jit(jfns.decode)(q, k, v, lens)),
+                               lib.decode(q, k, v, lens), rtol=1e-6, atol=1e-6)
