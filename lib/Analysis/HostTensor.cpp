@@ -6,7 +6,9 @@
 
 #include "mha/Reference/AttentionReference.h"
 
+#include <array>
 #include <cstring>
+#include <utility>
 
 using namespace mlir::mha::analysis;
 using namespace mlir::mha::reference;
@@ -84,54 +86,38 @@ DLTensor *HostTensor::getDLTensor() {
   return &tensor;
 }
 
+namespace {
+
+/// The most tensors callExported passes (a low-rank layer with every bias
+/// and every extra result has 18).
+constexpr size_t kMaxTensors = 32;
+
+template <size_t... I>
+mha_status callWith(void *fn, DLTensor *const *t, const mha_options *o,
+                    std::index_sequence<I...>) {
+  using Fn = mha_status (*)(decltype((void)I, (DLTensor *)nullptr)...,
+                            const mha_options *);
+  return reinterpret_cast<Fn>(fn)(t[I]..., o);
+}
+
+template <size_t... N> constexpr auto makeCallers(std::index_sequence<N...>) {
+  using Caller = mha_status (*)(void *, DLTensor *const *, const mha_options *);
+  return std::array<Caller, sizeof...(N)>{
+      +[](void *fn, DLTensor *const *t, const mha_options *o) {
+        return callWith(fn, t, o, std::make_index_sequence<N>());
+      }...};
+}
+
+/// kCallers[n] calls a function of n tensors.
+constexpr auto kCallers =
+    makeCallers(std::make_index_sequence<kMaxTensors + 1>());
+
+} // namespace
+
 mha_status
 mlir::mha::analysis::callExported(void *fn, const std::vector<DLTensor *> &args,
                                   const mha_options *opts) {
-  using T = DLTensor *;
-  using O = const mha_options *;
-  const std::vector<DLTensor *> &a = args;
-  switch (args.size()) {
-  case 2:
-    return reinterpret_cast<mha_status (*)(T, T, O)>(fn)(a[0], a[1], opts);
-  case 3:
-    return reinterpret_cast<mha_status (*)(T, T, T, O)>(fn)(a[0], a[1], a[2],
-                                                            opts);
-  case 4:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, O)>(fn)(a[0], a[1], a[2],
-                                                               a[3], opts);
-  case 5:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, O)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], opts);
-  case 6:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, O)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], a[5], opts);
-  case 7:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, O)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], opts);
-  case 8:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, O)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], opts);
-  case 9:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, O)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], opts);
-  case 10:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, O)>(
-        fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], opts);
-  case 11:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, O)>(
-        fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
-            opts);
-  case 12:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, T,
-                                           O)>(fn)(a[0], a[1], a[2], a[3], a[4],
-                                                   a[5], a[6], a[7], a[8], a[9],
-                                                   a[10], a[11], opts);
-  case 13:
-    return reinterpret_cast<mha_status (*)(T, T, T, T, T, T, T, T, T, T, T, T,
-                                           T, O)>(fn)(
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
-        a[11], a[12], opts);
-  default:
+  if (args.empty() || args.size() > kMaxTensors)
     return MHA_ERR_INTERNAL;
-  }
+  return kCallers[args.size()](fn, args.data(), opts);
 }

@@ -55,8 +55,8 @@ private:
 };
 
 /// Calls an exported `mha_status fn(DLTensor *x N, const mha_options *)`
-/// with N = args.size() tensor pointers (4 to 13: a layer with every bias
-/// and every extra result).
+/// with N = args.size() tensor pointers (1 to 32); MHA_ERR_INTERNAL for
+/// another count.
 mha_status callExported(void *fn, const std::vector<DLTensor *> &args,
                         const mha_options *opts);
 

@@ -32,3 +32,20 @@ func.func @layer_grouped(%x: tensor<?x?x48xf32>, %wq: tensor<48x32xf32>,
        -> tensor<?x?x48xf32>
   return %y : tensor<?x?x48xf32>
 }
+
+// Low-rank Wq and Wo (rank 8): the factors are the inputs wq_down, wq_up,
+// wo_down and wo_up.
+func.func @layer_low_rank(%x: tensor<?x?x48xf32>, %wq_down: tensor<48x8xf32>,
+                          %wq_up: tensor<8x64xf32>, %wk: tensor<48x32xf32>,
+                          %wv: tensor<48x32xf32>, %wo_down: tensor<64x8xf32>,
+                          %wo_up: tensor<8x48xf32>) -> tensor<?x?x48xf32> {
+  %wq = mha.low_rank %wq_down, %wq_up
+      : tensor<48x8xf32>, tensor<8x64xf32> -> tensor<48x64xf32>
+  %wo = mha.low_rank %wo_down, %wo_up
+      : tensor<64x8xf32>, tensor<8x48xf32> -> tensor<64x48xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {
+         num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, causal}
+       : tensor<?x?x48xf32>, tensor<48x64xf32>, tensor<48x32xf32>,
+         tensor<48x32xf32>, tensor<64x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
