@@ -23,8 +23,16 @@ FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module) {
       if (isa<AttentionOp, MultiHeadOp, MergeStatesOp, AppendKvOp>(op))
         hasMha = true;
     });
-    if (!hasMha)
+    // Kernels made already (mha-tile-backward's) are not specs.
+    if (!hasMha && (func.isPrivate() || func.isDeclaration() ||
+                    func->hasAttr("mha.entry_point")))
       continue;
+    if (!hasMha)
+      return func.emitError()
+             << "function '" << func.getSymName()
+             << "' computes no mha.attention, mha.multi_head, "
+                "mha.merge_states or mha.append_kv: only such functions are "
+                "exported (make a helper private)";
     if (func.isPrivate() || func.isDeclaration())
       return func.emitError()
              << "only public function definitions are exported; '"

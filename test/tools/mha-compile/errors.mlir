@@ -18,6 +18,7 @@
 // RUN: not mha-compile %S/Inputs/small_layer.mlir --target=nvptx -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPU-LAYER
 // RUN: not mha-compile %S/Inputs/invalid.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=INVALID
 // RUN: not mha-compile %S/Inputs/empty.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=EMPTY
+// RUN: not mha-compile %S/Inputs/no_mha_op.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=NO-MHA-OP
 // RUN: not mha-compile %s -o %t/lib.so --rows=16384 2>&1 | FileCheck %s --check-prefix=SCRATCH
 // RUN: not mha-compile %S/Inputs/small_layer.mlir -o %t/lib.so --rows=16384 2>&1 | FileCheck %s --check-prefix=SCRATCH
 // RUN: not test -e %t/lib.so
@@ -37,6 +38,7 @@
 // INVALID: error: 'mha.attention' op query heads (6) must be a multiple of key/value heads (4)
 // SCRATCH: error: tiles of 16384 rows x {{[0-9]+}} keys need {{[0-9]+}} bytes of scratch per work item, more than the 1048576 allowed: use smaller rows/cols
 // EMPTY: mha-compile: error: '{{.*}}empty.mlir' has no public func.func to export
+// NO-MHA-OP: error: function 'w' computes no mha.attention, mha.multi_head, mha.merge_states or mha.append_kv: only such functions are exported (make a helper private)
 
 func.func @f(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
   %o = mha.attention %q, %k, %v : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
