@@ -362,6 +362,46 @@ def test_layer_function_call():
     np.testing.assert_array_equal(yt.numpy(), y)
 
 
+GROUPED_LOW_RANK_SPEC = """
+func.func @layer(%x: tensor<?x?x32xf32>, %wq_down: tensor<32x6xf32>, %wq_up: tensor<6x16xf32>,
+                 %wk: tensor<32x8xf32>, %wv: tensor<32x8xf32>, %wo: tensor<32x32xf32>,
+                 %bq: tensor<4x8xf32>, %bk: tensor<2x8xf32>, %bv: tensor<2x8xf32>)
+    -> tensor<?x?x32xf32> {
+  %wq = mha.low_rank %wq_down, %wq_up : tensor<32x6xf32>, tensor<6x16xf32> -> tensor<32x16xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 4, num_kv_heads = 2,
+        sharing = #mha.sharing<grouped>, has_qkv_bias}
+     : tensor<?x?x32xf32>, tensor<32x16xf32>, tensor<32x8xf32>, tensor<32x8xf32>,
+       tensor<32x32xf32>, tensor<4x8xf32>, tensor<2x8xf32>, tensor<2x8xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}
+"""
+
+
+def test_grouped_low_rank_layer_call():
+    # Grouped projections (4 query heads of 8 in 2 groups, 2 KV heads in one
+    # group) with a low-rank Wq: the C parameters are named after the
+    # factors, and the layer matches a NumPy float64 one.
+    lib = mha.compile(GROUPED_LOW_RANK_SPEC)
+    assert [p.name for p in lib.layer.inputs] == ["x", "wq_down", "wq_up", "wk", "wv",
+                                                  "wo", "bq", "bk", "bv"]
+    x = randn(2, 7, 32)
+    shapes = [(32, 6), (6, 16), (32, 8), (32, 8), (32, 32), (4, 8), (2, 8), (2, 8)]
+    w = [randn(*s) * 0.3 for s in shapes]
+    y = lib.layer(x, *w)
+    x64 = x.astype(np.float64)
+    wqd, wqu, wk, wv, wo, bq, bk, bv = [a.astype(np.float64) for a in w]
+    wq = wqd @ wqu
+    heads = []
+    for h in range(4):
+        q = x64 @ wq[:, (h // 2) * 8:(h // 2 + 1) * 8] + bq[h]
+        k, v = x64 @ wk + bk[h // 2], x64 @ wv + bv[h // 2]
+        s = q @ k.transpose(0, 2, 1) / np.sqrt(8)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        heads.append(p / p.sum(-1, keepdims=True) @ v)
+    ref = np.concatenate(heads, -1) @ wo
+    assert reference.rel_err(y, ref) < 1e-4
+
+
 def test_dropout_seed_and_offset_reach_the_library():
     # Head 0 keeps every key (p = 0), head 1 drops half of them: the mask is
     # a function of (seed, offset) only.
