@@ -1,4 +1,5 @@
-//===- HostTensor.h - Host tensors for calling generated libraries -*- C++ -*-===//
+//===- HostTensor.h - Host tensors for calling generated libraries -*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
