@@ -18,3 +18,15 @@ def test_paged_decode_example():
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "worst relative error" in p.stdout
+
+
+def test_train_and_inspect_example(tmp_path):
+    pytest.importorskip("torch")
+    script = os.path.join(ROOT, "examples", "python", "train_and_inspect.py")
+    out = tmp_path / "head.pgm"
+    p = subprocess.run([sys.executable, script, "--steps", "2", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "worst relative loss difference" in p.stdout
+    data = out.read_bytes()
+    assert data.startswith(b"P5 192 192 255\n") and len(data) == len(b"P5 192 192 255\n") + 192 * 192
