@@ -5,10 +5,11 @@
 #include "mha/Analysis/HostTensor.h"
 
 #include "mha/Reference/AttentionReference.h"
+#include "mha/Runtime/Callers.h"
 
-#include <array>
+#include <algorithm>
+#include <chrono>
 #include <cstring>
-#include <utility>
 
 using namespace mlir::mha::analysis;
 using namespace mlir::mha::reference;
@@ -86,38 +87,32 @@ DLTensor *HostTensor::getDLTensor() {
   return &tensor;
 }
 
-namespace {
-
-/// The most tensors callExported passes (a low-rank layer with every bias
-/// and every extra result has 18).
-constexpr size_t kMaxTensors = 32;
-
-template <size_t... I>
-mha_status callWith(void *fn, DLTensor *const *t, const mha_options *o,
-                    std::index_sequence<I...>) {
-  using Fn = mha_status (*)(decltype((void)I, (DLTensor *)nullptr)...,
-                            const mha_options *);
-  return reinterpret_cast<Fn>(fn)(t[I]..., o);
-}
-
-template <size_t... N> constexpr auto makeCallers(std::index_sequence<N...>) {
-  using Caller = mha_status (*)(void *, DLTensor *const *, const mha_options *);
-  return std::array<Caller, sizeof...(N)>{
-      +[](void *fn, DLTensor *const *t, const mha_options *o) {
-        return callWith(fn, t, o, std::make_index_sequence<N>());
-      }...};
-}
-
-/// kCallers[n] calls a function of n tensors.
-constexpr auto kCallers =
-    makeCallers(std::make_index_sequence<kMaxTensors + 1>());
-
-} // namespace
-
 mha_status
 mlir::mha::analysis::callExported(void *fn, const std::vector<DLTensor *> &args,
                                   const mha_options *opts) {
-  if (args.empty() || args.size() > kMaxTensors)
+  using namespace ::mha::callers;
+  if (args.empty() || args.size() > size_t(kMaxTensors))
     return MHA_ERR_INTERNAL;
-  return kCallers[args.size()](fn, args.data(), opts);
+  // The callee only reads the pointers.
+  return static_cast<mha_status>(
+      kCallers[args.size()](fn, const_cast<DLTensor **>(args.data()), opts));
+}
+
+mha_status
+mlir::mha::analysis::timeExported(void *fn, const std::vector<DLTensor *> &args,
+                                  const mha_options *opts, int warmups,
+                                  int calls, std::vector<double> &times) {
+  times.clear();
+  for (int i = 0; i < warmups + calls; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    mha_status status = callExported(fn, args, opts);
+    std::chrono::duration<double, std::milli> ms =
+        std::chrono::steady_clock::now() - start;
+    if (status != MHA_OK)
+      return status;
+    if (i >= warmups)
+      times.push_back(ms.count());
+  }
+  std::sort(times.begin(), times.end());
+  return MHA_OK;
 }

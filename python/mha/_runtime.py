@@ -119,6 +119,24 @@ def backward_plan(f, back):
     return sources, targets, differentiable
 
 
+class AttributeTable:
+    """Attribute NAME is entry NAME of the dict attribute that `_table`
+    names, and dir() lists the entries: mha.torch's ops and mha.jax's
+    functions of a library."""
+    _table = "entries"
+    _noun = "entry"
+
+    def __getattr__(self, name):
+        entries = self.__dict__.get(self._table, {})
+        if name in entries:
+            return entries[name]
+        raise AttributeError(f"no {self._noun} '{name}' "
+                             f"({self._noun}s: {', '.join(sorted(entries)) or 'none'})")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.__dict__.get(self._table, {})))
+
+
 class Param:
     """One C parameter of an exported function (a manifest entry)."""
 

@@ -48,23 +48,14 @@ def _register_target():
     _target_registered = True
 
 
-class Functions:
+class Functions(_runtime.AttributeTable):
     """The JAX functions of one library: attribute NAME calls exported
     function NAME."""
+    _table, _noun = "functions", "function"
 
     def __init__(self, lib):
         self.library = lib
         self.functions = {}
-
-    def __getattr__(self, name):
-        functions = self.__dict__.get("functions", {})
-        if name in functions:
-            return functions[name]
-        raise AttributeError(f"no function '{name}' "
-                             f"(functions: {', '.join(sorted(functions)) or 'none'})")
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self.functions))
 
 
 def register(lib, num_threads=0):

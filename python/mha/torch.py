@@ -47,10 +47,11 @@ def _namespace(lib):
     return "mha_" + key[:16]
 
 
-class Ops:
+class Ops(_runtime.AttributeTable):
     """The custom ops of one library: attribute NAME is the op of exported
     function NAME (a torch.library.CustomOpDef; also torch.ops.<namespace>.
     NAME); `namespace` is the library's torch.ops namespace."""
+    _table, _noun = "ops", "op"
 
     def __init__(self, lib, namespace):
         self.library = lib
@@ -58,15 +59,6 @@ class Ops:
         self.ops = {}
         # NAME -> the op of NAME_backward (what autograd calls).
         self.backward_ops = {}
-
-    def __getattr__(self, name):
-        ops = self.__dict__.get("ops", {})
-        if name in ops:
-            return ops[name]
-        raise AttributeError(f"no op '{name}' (ops: {', '.join(sorted(ops)) or 'none'})")
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self.ops))
 
 
 def register(lib):

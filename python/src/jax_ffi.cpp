@@ -14,8 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Callers.h"
-
+#include "mha/Runtime/Callers.h"
 #include "mha/runtime.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -27,7 +26,7 @@
 
 namespace ffi = xla::ffi;
 namespace nb = nanobind;
-using namespace mha_python;
+using namespace mha::callers;
 
 namespace {
 

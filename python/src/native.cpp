@@ -14,8 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Callers.h"
-
+#include "mha/Runtime/Callers.h"
 #include "mha/runtime.h"
 
 #include <nanobind/nanobind.h>
@@ -32,7 +31,7 @@
 #include <utility>
 
 namespace nb = nanobind;
-using namespace mha_python;
+using namespace mha::callers;
 
 namespace {
 

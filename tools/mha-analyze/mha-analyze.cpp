@@ -51,7 +51,6 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <chrono>
 #include <cmath>
 #include <dlfcn.h>
 #include <random>
@@ -446,30 +445,40 @@ std::optional<std::string> computeImportance(
   return std::nullopt;
 }
 
+/// Writes `spec` to DIR/STEM.mlir, compiles it with `compiler` (this
+/// machine's ISA) into DIR/libSTEM.so and loads that into `handle`.
+std::optional<std::string> compileAndLoad(ModuleOp spec, StringRef dir,
+                                          const std::string &stem,
+                                          const std::string &compiler,
+                                          void *&handle) {
+  SmallString<256> specPath(dir), libPath(dir);
+  llvm::sys::path::append(specPath, stem + ".mlir");
+  llvm::sys::path::append(libPath, "lib" + stem + ".so");
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(specPath, ec);
+    if (ec)
+      return "cannot write '" + std::string(specPath) + "': " + ec.message();
+    spec.print(os);
+  }
+  StringRef args[] = {compiler, specPath, "--isa=native", "-o", libPath};
+  std::string execError;
+  int rc = llvm::sys::ExecuteAndWait(compiler, args, std::nullopt, {}, 0, 0,
+                                     &execError);
+  if (rc != 0)
+    return llvm::formatv("mha-compile failed (exit {0}) {1}", rc, execError)
+        .str();
+  handle = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return std::string("cannot load the compiled library: ") + dlerror();
+  return std::nullopt;
+}
+
 /// Where --prune compiles the functions it times.
 struct PruneContext {
   std::string compiler;
   std::string tmpDir;
 };
-
-/// Times `fn` on `args` (median of `calls` after one warm-up call).
-std::optional<double> timeCalls(void *fn, std::vector<DLTensor *> &args,
-                                int calls) {
-  mha_options opts{};
-  opts.num_threads = threads;
-  std::vector<double> ms;
-  for (int i = 0; i <= calls; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    if (callExported(fn, args, &opts) != MHA_OK)
-      return std::nullopt;
-    std::chrono::duration<double, std::milli> t =
-        std::chrono::steady_clock::now() - start;
-    if (i > 0)
-      ms.push_back(t.count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 /// Compiles `f` returning its output alone, as it is and with `plan.heads`
 /// pruned in its static head_mask, and times both on `inputs`.
@@ -487,25 +496,10 @@ std::optional<std::string> timePruning(const SpecFunction &f, Inputs &inputs,
   keepOutputOnly(pruned);
   timing->push_back(original);
   timing->push_back(pruned);
-  SmallString<256> specPath(ctx.tmpDir), libPath(ctx.tmpDir);
-  llvm::sys::path::append(specPath, f.name + "_timing.mlir");
-  llvm::sys::path::append(libPath, "lib" + f.name + "_timing.so");
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(specPath, ec);
-    if (ec)
-      return "cannot write '" + std::string(specPath) + "': " + ec.message();
-    timing->print(os);
-  }
-  StringRef args[] = {ctx.compiler, specPath, "--isa=native", "-o", libPath};
-  std::string execError;
-  if (llvm::sys::ExecuteAndWait(ctx.compiler, args, std::nullopt, {}, 0, 0,
-                                &execError) != 0)
-    return "mha-compile failed on '" + f.name + "' with its pruned heads " +
-           execError;
-  void *handle = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle)
-    return std::string("cannot load the timing library: ") + dlerror();
+  void *handle = nullptr;
+  if (auto error = compileAndLoad(*timing, ctx.tmpDir, f.name + "_timing",
+                                  ctx.compiler, handle))
+    return "'" + f.name + "' with its pruned heads: " + *error;
   llvm::scope_exit close([&] { dlclose(handle); });
   HostTensor out(output.kind, output.shape);
   std::vector<DLTensor *> callArgs;
@@ -513,14 +507,16 @@ std::optional<std::string> timePruning(const SpecFunction &f, Inputs &inputs,
     callArgs.push_back(t.getDLTensor());
   callArgs.push_back(out.getDLTensor());
   plan.calls = 5;
+  mha_options opts{};
+  opts.num_threads = threads;
   for (auto [name, ms] : {std::pair(f.name, &plan.originalMs),
                           std::pair(f.name + "__pruned", &plan.prunedMs)}) {
     void *fn = dlsym(handle, name.c_str());
-    std::optional<double> t =
-        fn ? timeCalls(fn, callArgs, plan.calls) : std::nullopt;
-    if (!t)
+    std::vector<double> times;
+    if (!fn || timeExported(fn, callArgs, &opts, /*warmups=*/1, plan.calls,
+                            times) != MHA_OK)
       return "timing '" + name + "' failed";
-    *ms = *t;
+    *ms = times[times.size() / 2];
   }
   return std::nullopt;
 }
@@ -791,33 +787,14 @@ int main(int argc, char **argv) {
           llvm::sys::fs::createUniqueDirectory("mha-analyze", tmp))
     return fail("cannot create a temporary folder: " + ec.message());
   llvm::scope_exit removeTmp([&] { llvm::sys::fs::remove_directories(tmp); });
-  SmallString<128> specPath(tmp), libPath(tmp);
-  llvm::sys::path::append(specPath, "analysis.mlir");
-  llvm::sys::path::append(libPath, "libanalysis.so");
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(specPath, ec);
-    if (ec)
-      return fail("cannot write '" + specPath + "': " + ec.message());
-    analysisModule->print(os);
-  }
   std::string mhaCompile = findCompiler(argv[0]);
   if (!llvm::sys::fs::can_execute(mhaCompile))
     return fail("cannot find mha-compile at '" + mhaCompile +
                 "' (pass --mha-compile)");
-  StringRef compileArgs[] = {mhaCompile, specPath, "--isa=native", "-o",
-                             libPath};
-  std::string execError;
-  int rc = llvm::sys::ExecuteAndWait(mhaCompile, compileArgs, std::nullopt, {},
-                                     0, 0, &execError);
-  if (rc != 0)
-    return fail("mha-compile failed on the spec rewritten for analysis (exit " +
-                llvm::Twine(rc) + ") " + execError);
-
   Library lib;
-  lib.handle = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib.handle)
-    return fail(llvm::Twine("cannot load the compiled library: ") + dlerror());
+  if (auto error = compileAndLoad(*analysisModule, tmp, "analysis", mhaCompile,
+                                  lib.handle))
+    return fail("the spec rewritten for analysis: " + *error);
   llvm::scope_exit closeLib([&] { dlclose(lib.handle); });
   lib.lastError =
       reinterpret_cast<const char *(*)()>(dlsym(lib.handle, "mha_last_error"));

@@ -33,7 +33,6 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <dlfcn.h>
 #include <random>
@@ -67,8 +66,6 @@ static cl::list<std::string> functions("function",
                                        cl::desc("Only run these functions"),
                                        cl::cat(category));
 
-/// Runs an exported mha.multi_head function against the float64 layer
-/// reference; prints one row and returns whether it passed.
 /// Calls `fn` on `buffers` `--repeats` times (at least once), stopping at
 /// the first error; returns its status and the sorted wall times in ms.
 static mha_status timeCalls(void *fn, std::vector<HostTensor> &buffers,
@@ -78,20 +75,12 @@ static mha_status timeCalls(void *fn, std::vector<HostTensor> &buffers,
     args.push_back(b.getDLTensor());
   mha_options opts{};
   opts.num_threads = threads;
-  mha_status status = MHA_OK;
-  for (int rep = 0; rep < std::max(1, repeats.getValue()); ++rep) {
-    auto start = std::chrono::steady_clock::now();
-    status = callExported(fn, args, &opts);
-    auto end = std::chrono::steady_clock::now();
-    times.push_back(
-        std::chrono::duration<double, std::milli>(end - start).count());
-    if (status != MHA_OK)
-      break;
-  }
-  std::sort(times.begin(), times.end());
-  return status;
+  return timeExported(fn, args, &opts, /*warmups=*/0,
+                      std::max(1, repeats.getValue()), times);
 }
 
+/// Runs an exported mha.multi_head function against the float64 layer
+/// reference; prints one row and returns whether it passed.
 static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
                      const char *(*lastError)(), std::mt19937 &rng) {
   std::normal_distribution<double> normal(0.0, 1.0);

@@ -61,6 +61,13 @@ private:
 mha_status callExported(void *fn, const std::vector<DLTensor *> &args,
                         const mha_options *opts);
 
+/// Calls `fn` on `args` `warmups + calls` times and puts the milliseconds of
+/// the last `calls` into `times`, sorted; stops at the first failing call
+/// and returns its status.
+mha_status timeExported(void *fn, const std::vector<DLTensor *> &args,
+                        const mha_options *opts, int warmups, int calls,
+                        std::vector<double> &times);
+
 } // namespace mlir::mha::analysis
 
 #endif // MHA_ANALYSIS_HOSTTENSOR_H

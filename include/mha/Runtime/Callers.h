@@ -1,17 +1,17 @@
-//===- Callers.h - Calling an exported function of any arity ------*- C++
-//-*-===//
+//===- Callers.h - Calling an exported function of any arity ---*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
 // An exported mha function takes N `DLTensor *` then `const mha_options *`.
-// kCallers[N] calls one through a pointer, for N up to kMaxTensors: shared
-// by the Python extension (native.cpp) and the JAX FFI handler
-// (jax_ffi.cpp).
+// kCallers[N] calls one through a pointer, for N up to kMaxTensors: for the
+// programs that call generated libraries they did not link against (the
+// Python extension, the JAX FFI handler, mha-run and mha-analyze through
+// callExported). Header-only C++, beside the C runtime headers.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MHA_PYTHON_SRC_CALLERS_H
-#define MHA_PYTHON_SRC_CALLERS_H
+#ifndef MHA_RUNTIME_CALLERS_H
+#define MHA_RUNTIME_CALLERS_H
 
 #include "mha/runtime.h"
 
@@ -19,10 +19,10 @@
 #include <cstddef>
 #include <utility>
 
-namespace mha_python {
+namespace mha::callers {
 
 /// The most tensors one exported function takes (a layer backward with
-/// every bias has 20).
+/// every bias has 20, a low-rank layer with its analysis results 14).
 constexpr int kMaxTensors = 32;
 
 using TensorPtr = DLTensor *;
@@ -47,6 +47,6 @@ template <size_t... N> constexpr auto makeTable(std::index_sequence<N...>) {
 constexpr auto kCallers =
     makeTable(std::make_index_sequence<kMaxTensors + 1>());
 
-} // namespace mha_python
+} // namespace mha::callers
 
-#endif // MHA_PYTHON_SRC_CALLERS_H
+#endif // MHA_RUNTIME_CALLERS_H

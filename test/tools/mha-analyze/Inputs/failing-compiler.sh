@@ -1,0 +1,3 @@
+#!/bin/sh
+# A stand-in for mha-compile that always fails (errors.test).
+exit 3
