@@ -74,6 +74,9 @@ def Mha_RoleValueWeightDown : I32EnumAttrCase<"value_weight_down", 41>;
 def Mha_RoleValueWeightUp : I32EnumAttrCase<"value_weight_up", 42>;
 def Mha_RoleOutWeightDown : I32EnumAttrCase<"out_weight_down", 43>;
 def Mha_RoleOutWeightUp : I32EnumAttrCase<"out_weight_up", 44>;
+// The f32 scales of a quantized (i8) key and value cache (kv_scales).
+def Mha_RoleKeyScale : I32EnumAttrCase<"key_scale", 45>;
+def Mha_RoleValueScale : I32EnumAttrCase<"value_scale", 46>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -90,7 +93,8 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleCuSeqlensK, Mha_RoleKeyNew, Mha_RoleValueNew, Mha_RoleKeyCache,
      Mha_RoleValueCache, Mha_RoleQueryWeightDown, Mha_RoleQueryWeightUp,
      Mha_RoleKeyWeightDown, Mha_RoleKeyWeightUp, Mha_RoleValueWeightDown,
-     Mha_RoleValueWeightUp, Mha_RoleOutWeightDown, Mha_RoleOutWeightUp]> {
+     Mha_RoleValueWeightUp, Mha_RoleOutWeightDown, Mha_RoleOutWeightUp,
+     Mha_RoleKeyScale, Mha_RoleValueScale]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

@@ -93,6 +93,11 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure, AttrSizedOperandSegments]> {
     `B` and `L` may be dynamic; `H` and `D` are static. Element types are
     f32, f16 or bf16, all equal; accumulation is f32.
 
+    Quantized caches: with `kv_scales(%key_scale, %value_scale)`, `key` and
+    `value` are i8 and stand for `key[b,g,j,:] * key_scale[g]` (f32 scales
+    `[Hkv]`), or with `block_table` optionally `key_scale[page, g]` per page
+    (`[pages, Hkv]`); likewise `value`. Scales must be finite and > 0.
+
     Per-head attributes (`temperature`, `alibi_slopes`, `window_left`,
     `window_right`, `dropout`) hold one value for all heads or exactly `Hq` values;
     `head_mask` holds exactly `Hq` values. `scale` defaults to `1/sqrt(D)`.
@@ -113,6 +118,8 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure, AttrSizedOperandSegments]> {
   }];
 
   let arguments = !con((ins AnyType:$query, AnyType:$key, AnyType:$value,
+                            Optional<AnyType>:$key_scale,
+                            Optional<AnyType>:$value_scale,
                             Optional<AnyType>:$kv_lens,
                             Optional<AnyType>:$q_lens,
                             Optional<AnyType>:$block_table,
@@ -123,6 +130,8 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure, AttrSizedOperandSegments]> {
 
   let assemblyFormat = [{
     $query `,` $key `,` $value
+    (`kv_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
+     type($value_scale) `)`)?
     (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
     (`q_lens` `(` $q_lens^ `:` type($q_lens) `)`)?
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?

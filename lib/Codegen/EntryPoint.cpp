@@ -181,6 +181,8 @@ SmallVector<Parameter> getExportedParameters(func::FuncOp func,
       {attention.getQuery(), TensorRole::query},
       {attention.getKey(), TensorRole::key},
       {attention.getValue(), TensorRole::value},
+      {attention.getKeyScale(), TensorRole::key_scale},
+      {attention.getValueScale(), TensorRole::value_scale},
       {attention.getKvLens(), TensorRole::kv_lens},
       {attention.getQLens(), TensorRole::q_lens},
       {attention.getBlockTable(), TensorRole::block_table},
@@ -374,6 +376,10 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "wo_down";
   case TensorRole::out_weight_up:
     return "wo_up";
+  case TensorRole::key_scale:
+    return "k_scale";
+  case TensorRole::value_scale:
+    return "v_scale";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -426,6 +432,9 @@ static SmallVector<int64_t> getDefaultDimSymbols(TensorRole role) {
             MHA_SYM_VALUE_DIM};
   case TensorRole::key_cache:
     return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN, MHA_SYM_HEAD_DIM};
+  case TensorRole::key_scale:
+  case TensorRole::value_scale: // [Hkv] or [pages, Hkv]
+    return {MHA_SYM_PAGES, MHA_SYM_KV_HEADS};
   case TensorRole::value_cache:
     return {MHA_SYM_BATCH, MHA_SYM_KV_HEADS, MHA_SYM_KEY_LEN,
             MHA_SYM_VALUE_DIM};
@@ -525,6 +534,11 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
     tensor[MHA_SIG_T_DTYPE_BITS] = elt.getIntOrFloatBitWidth();
     tensor[MHA_SIG_T_RANK] = type.getRank();
     SmallVector<int64_t> symbols = getDimSymbols(role, layout);
+    // Tensors of fewer dimensions than their role's most have the trailing
+    // ones (kv_scales [Hkv]).
+    int64_t extra = static_cast<int64_t>(symbols.size()) - type.getRank();
+    if (extra > 0)
+      symbols.erase(symbols.begin(), symbols.begin() + extra);
     // A layer's keys are its queries: probs [B, Hq, L, L].
     if (layer && role == TensorRole::probs)
       symbols[3] = MHA_SYM_QUERY_LEN;

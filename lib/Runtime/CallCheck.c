@@ -155,6 +155,10 @@ static const char *role_name(int64_t role) {
     return "output weight's down factor";
   case MHA_ROLE_OUT_WEIGHT_UP:
     return "output weight's up factor";
+  case MHA_ROLE_KEY_SCALE:
+    return "key cache scales";
+  case MHA_ROLE_VALUE_SCALE:
+    return "value cache scales";
   }
   return "tensor";
 }

@@ -59,6 +59,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
   if (status != MHA_OK)
     return status;
   status = mha_rt_check_serving(signature, arg_names, &c);
+  if (status == MHA_OK)
+    status = mha_rt_check_scales(signature, arg_names, &c);
   if (status != MHA_OK)
     return status;
   int num_threads = c.options.num_threads;

@@ -18,6 +18,7 @@
 #include "mha/Runtime/KernelAbi.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,13 +36,19 @@ static int find_role(const int64_t *sig, int num_tensors, int64_t role) {
   return -1;
 }
 
-// Element [i] (or [i, j]) of an i32 tensor, through its descriptor.
-static int64_t element(const mha_rt_memref *m, int rank, int64_t i, int64_t j) {
-  const int32_t *data = (const int32_t *)m->aligned + m->offset;
-  int64_t at = i * m->dims[rank];
+// Where element [i] (or [i, j]) of a rank-1 (rank-2) tensor is, in
+// elements from its aligned pointer.
+static int64_t element_offset(const mha_rt_memref *m, int rank, int64_t i,
+                              int64_t j) {
+  int64_t at = m->offset + i * m->dims[rank];
   if (rank == 2)
     at += j * m->dims[rank + 1];
-  return data[at];
+  return at;
+}
+
+// Element [i] (or [i, j]) of an i32 tensor, through its descriptor.
+static int64_t element(const mha_rt_memref *m, int rank, int64_t i, int64_t j) {
+  return ((const int32_t *)m->aligned)[element_offset(m, rank, i, j)];
 }
 
 typedef struct checker {
@@ -147,6 +154,48 @@ static int32_t check_block_table(const checker *ch, const serving_tensors *t,
     }
   }
   return MHA_OK;
+}
+
+// The scales of a quantized cache (f32 [Hkv] or [pages, Hkv]): each finite
+// and > 0, else a key or value would decode as 0, infinity or NaN.
+static int32_t check_scales(const checker *ch, int scales) {
+  char a[96];
+  if (scales < 0)
+    return MHA_OK;
+  const mha_rt_memref *m = &ch->c->memrefs[scales];
+  int rank = (int)mha_rt_tensor_sig(ch->sig, scales)[MHA_SIG_T_RANK];
+  int64_t rows = rank == 2 ? size(ch, scales, 0) : 1;
+  int64_t cols = size(ch, scales, rank - 1);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      int64_t at =
+          rank == 2 ? element_offset(m, 2, i, j) : element_offset(m, 1, j, 0);
+      float s = ((const float *)m->aligned)[at];
+      if (!(s > 0.0f) || s == INFINITY) {
+        char index[48];
+        if (rank == 2)
+          snprintf(index, sizeof(index), "[%" PRId64 ", %" PRId64 "]", i, j);
+        else
+          snprintf(index, sizeof(index), "[%" PRId64 "]", j);
+        MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                    "%s: %s%s is %g but the scales of a quantized cache must "
+                    "be finite and > 0",
+                    ch->c->name, name_of(ch, a, scales), index, (double)s);
+      }
+    }
+  return MHA_OK;
+}
+
+int32_t mha_rt_check_scales(const int64_t *signature,
+                            const char *const *arg_names,
+                            const mha_rt_checked_call *c) {
+  checker ch = {signature, arg_names, c};
+  int n = c->num_tensors;
+  int32_t status =
+      check_scales(&ch, find_role(signature, n, MHA_ROLE_KEY_SCALE));
+  if (status != MHA_OK)
+    return status;
+  return check_scales(&ch, find_role(signature, n, MHA_ROLE_VALUE_SCALE));
 }
 
 int32_t mha_rt_check_serving(const int64_t *signature,

@@ -13,8 +13,9 @@
 using namespace mlir;
 using namespace mlir::mha;
 
-ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role,
-                                           ServingLayout layout) {
+/// The names of every dimension a tensor of `role` may have.
+static ArrayRef<StringRef> getAllDimNames(TensorRole role,
+                                          ServingLayout layout) {
   static const StringRef keyPages[] = {"pages", "Hkv", "page_size", "D"};
   static const StringRef valuePages[] = {"pages", "Hkv", "page_size", "Dv"};
   static const StringRef sequences[] = {"S"};
@@ -40,6 +41,7 @@ ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role,
   static const StringRef probs[] = {"B", "Hq", "Lq", "Lk"};
   static const StringRef layer[] = {"B", "L", "d"};
   static const StringRef weights[] = {"?", "?"};
+  static const StringRef scales[] = {"pages", "Hkv"};
   switch (role) {
   case TensorRole::query:
   case TensorRole::grad_query:
@@ -78,17 +80,28 @@ ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role,
   case TensorRole::layer_input:
   case TensorRole::layer_output:
     return layer;
+  case TensorRole::key_scale:
+  case TensorRole::value_scale:
+    return scales;
   default:
     return weights;
   }
   llvm_unreachable("unknown tensor role");
 }
 
+ArrayRef<StringRef> mlir::mha::getDimNames(TensorRole role,
+                                           ServingLayout layout, int64_t rank) {
+  ArrayRef<StringRef> names = getAllDimNames(role, layout);
+  if (rank >= 0 && rank < static_cast<int64_t>(names.size()))
+    return names.take_back(rank);
+  return names;
+}
+
 static std::string describeType(MemRefType type, TensorRole role,
                                 ServingLayout layout) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  ArrayRef<StringRef> names = getDimNames(role, layout);
+  ArrayRef<StringRef> names = getDimNames(role, layout, type.getRank());
   os << "[";
   for (int64_t d = 0; d < type.getRank(); ++d) {
     if (d)

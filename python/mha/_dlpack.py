@@ -65,9 +65,9 @@ def status_name(status):
 # arrays of uint16 carry when the caller says so (see from_numpy).
 DTYPES = {"f16": (KDL_FLOAT, 16), "bf16": (KDL_BFLOAT, 16), "f32": (KDL_FLOAT, 32),
           "f64": (KDL_FLOAT, 64), "i32": (KDL_INT, 32), "i64": (KDL_INT, 64),
-          "u8": (KDL_UINT, 8), "u16": (KDL_UINT, 16)}
+          "i8": (KDL_INT, 8), "u8": (KDL_UINT, 8), "u16": (KDL_UINT, 16)}
 _NUMPY_DTYPES = {"float16": "f16", "bfloat16": "bf16", "float32": "f32",
-                 "float64": "f64", "int32": "i32", "int64": "i64", "uint8": "u8",
+                 "float64": "f64", "int8": "i8", "int32": "i32", "int64": "i64", "uint8": "u8",
                  "uint16": "u16"}
 
 

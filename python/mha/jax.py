@@ -30,7 +30,7 @@ from ._errors import Error
 
 _TARGET = "mha_call"
 _DTYPES = {"f32": jnp.float32, "f16": jnp.float16, "bf16": jnp.bfloat16,
-           "i32": jnp.int32}
+           "i8": jnp.int8, "i32": jnp.int32}
 _target_registered = False
 
 

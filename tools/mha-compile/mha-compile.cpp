@@ -714,7 +714,8 @@ static int writeManifest(ModuleOp primary) {
               std::string dtype;
               llvm::raw_string_ostream(dtype) << type.getElementType();
               ArrayRef<StringRef> names = mha::getDimNames(
-                  role, mha::ServingLayout::get(entry.getRoles()));
+                  role, mha::ServingLayout::get(entry.getRoles()),
+                  type.getRank());
               json.object([&] {
                 json.attribute("name", mha::getParameterName(role));
                 json.attribute("role", mha::stringifyTensorRole(role));

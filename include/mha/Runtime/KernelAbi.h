@@ -122,7 +122,11 @@ typedef enum mha_tensor_role {
   MHA_ROLE_VALUE_WEIGHT_DOWN = 41,
   MHA_ROLE_VALUE_WEIGHT_UP = 42,
   MHA_ROLE_OUT_WEIGHT_DOWN = 43,
-  MHA_ROLE_OUT_WEIGHT_UP = 44
+  MHA_ROLE_OUT_WEIGHT_UP = 44,
+  /* The f32 scales of a quantized (i8) key and value cache: [Hkv], or
+   * [pages, Hkv] for a paged one; finite and > 0 (mha_rt_check_scales). */
+  MHA_ROLE_KEY_SCALE = 45,
+  MHA_ROLE_VALUE_SCALE = 46
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

@@ -50,8 +50,10 @@ LogicalResult writeCHeader(ModuleOp module, StringRef guardName,
 /// The size names of a tensor of `role` ("B", "Hq", "Lq", ...) in a
 /// function of serving `layout`, as the header's comments and
 /// mha-compile's manifest name dynamic sizes; "?" for weights and biases,
-/// whose sizes are static.
-ArrayRef<StringRef> getDimNames(TensorRole role, ServingLayout layout = {});
+/// whose sizes are static. `rank` picks the trailing names of a tensor that
+/// may have fewer dimensions (kv_scales: [Hkv] or [pages, Hkv]).
+ArrayRef<StringRef> getDimNames(TensorRole role, ServingLayout layout = {},
+                                int64_t rank = -1);
 
 /// The text of include/mha/runtime.h, written beside generated headers.
 StringRef getRuntimeHeaderText();

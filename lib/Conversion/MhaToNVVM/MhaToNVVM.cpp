@@ -160,6 +160,12 @@ void ConvertMhaToNVVMPass::runOnOperation() {
                         << "function with --target=cpu";
         return WalkResult::interrupt();
       }
+      if (attention && attention.getKeyScale()) {
+        op->emitError() << "quantized caches (kv_scales) are not yet "
+                        << "supported on the GPU: compile this function "
+                        << "with --target=cpu";
+        return WalkResult::interrupt();
+      }
       if (!drops)
         return WalkResult::advance();
       op->emitError() << "'dropout' is not yet supported on the GPU: "

@@ -132,6 +132,11 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
     return op->emitError() << "'mha.backward' of an mha.attention with "
                            << "kv_lens, q_lens, block_table or cu_seqlens "
                            << "is not yet supported";
+  if (attention.getKeyScale())
+    return op->emitError() << "'mha.backward' of an mha.attention over a "
+                           << "quantized cache (kv_scales) is not "
+                           << "supported: quantized caches are for "
+                           << "inference";
   if (!attention.getReturnLse())
     return op->emitError()
            << "'mha.backward' needs the forward to return lse (add "

@@ -40,14 +40,22 @@ constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
 
 FailureOr<RankedTensorType> verifyTensor(Operation *op, Value value,
                                          StringRef name, int64_t rank,
-                                         StringRef layout) {
+                                         StringRef layout,
+                                         bool quantized = false) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
   if (!type || type.getRank() != rank)
     return op->emitOpError()
            << "'" << name << "' must be a ranked tensor of "
            << "rank " << rank << " " << layout << ", got " << value.getType();
   Type elt = type.getElementType();
-  if (!elt.isF32() && !elt.isF16() && !elt.isBF16())
+  if (quantized && !elt.isSignlessInteger(8))
+    return op->emitOpError() << "'" << name << "' element type must be i8 "
+                             << "with 'kv_scales', got " << elt;
+  if (!quantized && elt.isSignlessInteger(8))
+    return op->emitOpError()
+           << "'" << name << "' is i8: a quantized cache needs its scales, "
+           << "kv_scales(%key_scale, %value_scale : ...)";
+  if (!quantized && !elt.isF32() && !elt.isF16() && !elt.isBF16())
     return op->emitOpError()
            << "'" << name << "' element type must be f32, f16 or bf16, got "
            << elt;
@@ -304,8 +312,8 @@ void AttentionOp::build(OpBuilder &b, OperationState &state,
                         TypeRange resultTypes, Value query, Value key,
                         Value value, ArrayRef<NamedAttribute> attributes) {
   build(b, state, resultTypes, ValueRange{query, key, value}, attributes);
-  state.getOrAddProperties<Properties>().operandSegmentSizes = {1, 1, 1, 0,
-                                                                0, 0, 0, 0};
+  state.getOrAddProperties<Properties>().operandSegmentSizes = {1, 1, 1, 0, 0,
+                                                                0, 0, 0, 0, 0};
 }
 
 namespace {
@@ -409,6 +417,37 @@ LogicalResult verifyServingOperands(AttentionOp op, RankedTensorType q,
   return success();
 }
 
+/// The scales of a quantized cache (docs/language.md 4.8): both or none;
+/// each f32 [Hkv] (one per KV head of `keys`), or [pages, Hkv] (one per page
+/// and KV head) when `paged`.
+LogicalResult verifyKvScales(Operation *op, Value keyScale, Value valueScale,
+                             RankedTensorType keys, bool paged) {
+  if (!keyScale != !valueScale)
+    return op->emitOpError() << "'kv_scales' needs the key and the value "
+                             << "scale";
+  for (auto [scale, name] : {std::make_pair(keyScale, "key_scale"),
+                             std::make_pair(valueScale, "value_scale")}) {
+    if (!scale)
+      continue;
+    auto type = dyn_cast<RankedTensorType>(scale.getType());
+    StringRef layout = paged ? "[Hkv] or [pages, Hkv]" : "[Hkv]";
+    if (!type || !type.getElementType().isF32() ||
+        type.getRank() > (paged ? 2 : 1) || type.getRank() < 1)
+      return op->emitOpError()
+             << "'" << name << "' must be a ranked f32 "
+             << "tensor " << layout << ", got " << scale.getType();
+    int64_t rank = type.getRank();
+    if (failed(verifySameSize(op, "head count", name, rank - 1,
+                              type.getDimSize(rank - 1), "key",
+                              keys.getDimSize(1))) ||
+        (rank == 2 &&
+         failed(verifySameSize(op, "page count", name, 0, type.getDimSize(0),
+                               "key", keys.getDimSize(0)))))
+      return failure();
+  }
+  return success();
+}
+
 } // namespace
 
 LogicalResult AttentionOp::verify() {
@@ -419,17 +458,19 @@ LogicalResult AttentionOp::verify() {
       verifyTensor(op, getQuery(), "query", 4, "[B, Hq, Lq, D]");
   if (failed(q))
     return failure();
+  bool quantized = getKeyScale() || getValueScale();
   FailureOr<RankedTensorType> k =
-      verifyTensor(op, getKey(), "key", 4, "[B, Hkv, Lk, D]");
+      verifyTensor(op, getKey(), "key", 4, "[B, Hkv, Lk, D]", quantized);
   if (failed(k))
     return failure();
   FailureOr<RankedTensorType> v =
-      verifyTensor(op, getValue(), "value", 4, "[B, Hkv, Lk, Dv]");
+      verifyTensor(op, getValue(), "value", 4, "[B, Hkv, Lk, Dv]", quantized);
   if (failed(v))
     return failure();
   Type elt = q->getElementType();
-  if (failed(verifySameElementType(op, *k, "key", elt, "query")) ||
-      failed(verifySameElementType(op, *v, "value", elt, "query")))
+  if (!quantized &&
+      (failed(verifySameElementType(op, *k, "key", elt, "query")) ||
+       failed(verifySameElementType(op, *v, "value", elt, "query"))))
     return failure();
 
   for (auto [type, name] : {std::make_pair(*q, StringRef("query")),
@@ -447,7 +488,9 @@ LogicalResult AttentionOp::verify() {
   // Paged or packed keys have no batch dimension of their own: the serving
   // checks relate them to the sequences.
   bool keysPerBatch = !getBlockTable() && !getCuSeqlensK();
-  if (failed(verifyServingOperands(*this, *q, *k)))
+  if (failed(verifyServingOperands(*this, *q, *k)) ||
+      failed(verifyKvScales(op, getKeyScale(), getValueScale(), *k,
+                            bool(getBlockTable()))))
     return failure();
   if ((keysPerBatch && !getCuSeqlensQ() &&
        (failed(verifySameSize(op, "batch size", "key", 0, k->getDimSize(0),

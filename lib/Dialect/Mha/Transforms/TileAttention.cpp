@@ -224,8 +224,10 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
   Type elt = shape.query.getElementType();
+  // Paged keys are gathered, quantized ones dequantized, into tiles of the
+  // query's type.
   int64_t gatheredBytesPerKey =
-      attention.getBlockTable()
+      attention.getBlockTable() || attention.getKeyScale()
           ? (headDim + valueDim) * int64_t(elt.getIntOrFloatBitWidth() / 8)
           : 0;
   TileChoice tiles =
@@ -278,7 +280,8 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
        argFor(attention.getEntropy()), argFor(attention.getKvLens()),
        argFor(attention.getQLens()), argFor(attention.getBlockTable()),
        argFor(attention.getCuSeqlensQ()), argFor(attention.getCuSeqlensK()),
-       batchIdx, head, tile, aliveArg, rng});
+       batchIdx, head, tile, aliveArg, rng, argFor(attention.getKeyScale()),
+       argFor(attention.getValueScale())});
   func::ReturnOp::create(b, loc);
 
   func.erase();
@@ -350,9 +353,12 @@ private:
   /// Keys [j0, j0 + n) of k or v (`pool`, `gathered`, `dim` columns): a
   /// view of the head's rows, or with block_table a view into their page
   /// when one page holds them all, else their rows gathered into
-  /// `gathered`.
+  /// `gathered`. Rows of an i8 cache are always gathered, each multiplied
+  /// by its scale (`headScale` of the KV head, or `scales[page, kvHead]`).
   Value keyTile(Value pool, Value head, Value gathered, int64_t dim, Value j0,
-                Value n);
+                Value n, Value scales, Value headScale);
+  /// An i8 row of a quantized cache times its f32 scale, as `elt`.
+  Value dequantizeRow(Value row, Value scale, Type elt);
   /// Rows [rows, tileRows) past q_lens: no visible key, so o = 0, lse =
   /// -inf, entropy = 0 and probs = 0.
   void emitPaddingRows(Value queryHead);
@@ -410,7 +416,9 @@ private:
   Value queryLen, keyLen, qBatch, qBase, kBatch, kBase, row0, tileRows, rows;
   // Set by emitViews.
   Value alive, kvHead;
-  Value kGathered, vGathered;      // Paged: contiguous K and V tiles.
+  Value kGathered, vGathered; // Paged: contiguous K and V tiles.
+  // An i8 cache's scales of the item's KV head (null when per page).
+  Value kHeadScale, vHeadScale;
   SmallVector<Value> dropoutWords; // the step's `dropout` operands
   // Row i's diagonal key is i + diagOffset; the sink keys are [0, sinks);
   // query row i and key j are at positions queryStart + i, keyStart + j.
@@ -479,26 +487,54 @@ void WorkItemEmitter::emitSequence() {
 }
 
 Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
-                               int64_t dim, Value j0, Value n) {
+                               int64_t dim, Value j0, Value n, Value scales,
+                               Value headScale) {
   Value zero = cb.index(0);
   OpFoldResult nOfr = n;
-  if (!item.blockTable)
+  if (!item.blockTable && !scales)
     return view(headRows, {j0, zero}, {nOfr, b.getIndexAttr(dim)});
-  Value pageSize = memref::DimOp::create(b, loc, pool, 2);
+  Type tileElt = cast<MemRefType>(gathered.getType()).getElementType();
+  auto tileType = MemRefType::get(
+      {ShapedType::kDynamic, dim}, tileElt,
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                             {ShapedType::kDynamic, 1}));
+  Value pageSize =
+      item.blockTable ? memref::DimOp::create(b, loc, pool, 2) : Value();
   auto page = [&](Value key) {
     return loadIndex(item.blockTable, {item.batch, cb.divUI(key, pageSize)});
   };
   auto slot = [&](Value key) {
     return arith::RemUIOp::create(b, loc, key, pageSize).getResult();
   };
+  // Rows [j0, j0 + n) copied into `gathered`, dequantized when scaled.
+  auto gather = [&] {
+    auto rowType = VectorType::get(
+        {dim}, cast<MemRefType>(pool.getType()).getElementType());
+    cb.forLoop(zero, n, 1, [&](Value r) {
+      Value key = cb.add(j0, r);
+      Value row, scale = headScale;
+      if (item.blockTable) {
+        Value p = page(key);
+        row = vector::LoadOp::create(b, loc, rowType, pool,
+                                     ValueRange{p, kvHead, slot(key), zero});
+        if (scales && !scale)
+          scale = memref::LoadOp::create(b, loc, scales, ValueRange{p, kvHead});
+      } else {
+        row = vector::LoadOp::create(b, loc, rowType, headRows,
+                                     ValueRange{key, zero});
+      }
+      if (scales)
+        row = dequantizeRow(row, scale, tileElt);
+      vector::StoreOp::create(b, loc, row, gathered, ValueRange{r, zero});
+    });
+    Value rowsView = view(gathered, {zero, zero}, {nOfr, b.getIndexAttr(dim)});
+    return Value(memref::CastOp::create(b, loc, tileType, rowsView));
+  };
+  if (scales)
+    return gather();
   Value last = cb.sub(cb.add(j0, n), cb.index(1));
   Value onePage = cb.cmpI(arith::CmpIPredicate::eq, cb.divUI(j0, pageSize),
                           cb.divUI(last, pageSize));
-  auto eltType = cast<MemRefType>(pool.getType()).getElementType();
-  auto tileType = MemRefType::get(
-      {ShapedType::kDynamic, dim}, eltType,
-      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
-                             {ShapedType::kDynamic, 1}));
   return cb.ifValue(
       onePage, tileType,
       [&] {
@@ -508,19 +544,19 @@ Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
           return inPage;
         return Value(memref::CastOp::create(b, loc, tileType, inPage));
       },
-      [&] {
-        auto rowType = VectorType::get({dim}, eltType);
-        cb.forLoop(zero, n, 1, [&](Value r) {
-          Value key = cb.add(j0, r);
-          Value row = vector::LoadOp::create(
-              b, loc, rowType, pool,
-              ValueRange{page(key), kvHead, slot(key), zero});
-          vector::StoreOp::create(b, loc, row, gathered, ValueRange{r, zero});
-        });
-        Value rowsView =
-            view(gathered, {zero, zero}, {nOfr, b.getIndexAttr(dim)});
-        return Value(memref::CastOp::create(b, loc, tileType, rowsView));
-      });
+      gather);
+}
+
+Value WorkItemEmitter::dequantizeRow(Value row, Value scale, Type elt) {
+  auto type = cast<VectorType>(row.getType());
+  auto f32Type = VectorType::get(type.getShape(), b.getF32Type());
+  Value wide = arith::SIToFPOp::create(b, loc, f32Type, row);
+  Value scaled = arith::MulFOp::create(
+      b, loc, wide, vector::BroadcastOp::create(b, loc, f32Type, scale));
+  if (elt.isF32())
+    return scaled;
+  return arith::TruncFOp::create(b, loc, VectorType::get(type.getShape(), elt),
+                                 scaled);
 }
 
 void WorkItemEmitter::emitViews() {
@@ -538,11 +574,19 @@ void WorkItemEmitter::emitViews() {
   OpFoldResult rowsOfr = rows, keyLenOfr = keyLen;
   qTile = view(q, {qBatch, item.head, qRow0, zero},
                {rowsOfr, b.getIndexAttr(headDim)});
-  if (item.blockTable) {
+  if (item.blockTable || item.keyScale) {
     Type elt = shape.query.getElementType();
     kGathered = buffer({tiles.cols, headDim}, elt);
     vGathered = buffer({tiles.cols, valueDim}, elt);
-  } else {
+  }
+  auto headScale = [&](Value scales) -> Value {
+    if (!scales || cast<MemRefType>(scales.getType()).getRank() != 1)
+      return Value();
+    return memref::LoadOp::create(b, loc, scales, kvHead);
+  };
+  kHeadScale = headScale(item.keyScale);
+  vHeadScale = headScale(item.valueScale);
+  if (!item.blockTable) {
     kHead = view(k, {kBatch, kvHead, kBase, zero},
                  {keyLenOfr, b.getIndexAttr(headDim)});
     vHead = view(v, {kBatch, kvHead, kBase, zero},
@@ -699,8 +743,10 @@ void WorkItemEmitter::emitGroupQueryRows(Value stateRows) {
 }
 
 void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
-  Value kTile = keyTile(item.k, kHead, kGathered, shape.headDim, j0, n);
-  Value vTile = keyTile(item.v, vHead, vGathered, shape.valueDim, j0, n);
+  Value kTile = keyTile(item.k, kHead, kGathered, shape.headDim, j0, n,
+                        item.keyScale, kHeadScale);
+  Value vTile = keyTile(item.v, vHead, vGathered, shape.valueDim, j0, n,
+                        item.valueScale, vHeadScale);
   FloatAttr softcap;
   if (variant.softcap)
     softcap = b.getF32FloatAttr(*variant.softcap);

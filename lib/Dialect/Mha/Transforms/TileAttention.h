@@ -68,6 +68,9 @@ struct AttentionWorkItem {
   Value kvLens, qLens, blockTable, cuSeqlensQ, cuSeqlensK;
   Value batch, head, tile, alive;
   Value callWords;
+  // The scales of an i8 cache (kv_scales, docs/language.md 4.8), null when
+  // k and v are not quantized.
+  Value keyScale, valueScale;
 };
 
 /// The kernel argument type of the call words (KernelAbi.h).

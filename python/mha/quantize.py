@@ -1,0 +1,35 @@
+"""Symmetric int8 quantization of KV caches (docs/language.md 4.8).
+
+    k8, k_scale = mha.quantize.kv_cache(k)                # [B, Hkv, L, D], scales [Hkv]
+    k8, k_scale = mha.quantize.kv_cache(pool, per_page=True)  # scales [pages, Hkv]
+
+A cache quantized here is what `mha.attention ... kv_scales(...)` reads:
+key j of KV head g stands for `k8[..., g, j, :] * k_scale[g]` (or
+`k_scale[page, g]`). Scales are max|x| / 127 over what they cover (1 where
+that is all zeros) and values round to nearest, ties to even, into
+[-127, 127]. NumPy arrays; torch tensors are converted with .numpy().
+"""
+import numpy as np
+
+__all__ = ["kv_cache", "dequantize"]
+
+
+def kv_cache(x, per_page=False):
+    """(int8 array, float32 scales) of a cache x [N, Hkv, L, D]: one scale per
+    KV head ([Hkv]), or with per_page one per page and KV head ([N, Hkv])."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4:
+        raise ValueError(f"a cache is [N, Hkv, L, D], got shape {x.shape}")
+    axes = (2, 3) if per_page else (0, 2, 3)
+    amax = np.abs(x).max(axis=axes, initial=0.0)
+    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    shape = scale.shape + (1, 1) if per_page else (1, -1, 1, 1)
+    q = np.clip(np.rint(x / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def dequantize(q, scale):
+    """float64 values of an int8 cache [N, Hkv, L, D] and its scales."""
+    scale = np.asarray(scale, dtype=np.float64)
+    shape = scale.shape + (1, 1) if scale.ndim == 2 else (1, -1, 1, 1)
+    return np.asarray(q, dtype=np.float64) * scale.reshape(shape)

@@ -1,0 +1,225 @@
+"""Quantized (int8) KV caches of mha.attention on the CPU (docs/language.md
+4.8): i8 keys and values with f32 scales per KV head or per page, alone and
+with the serving tensors, masks and score modifiers. Each call is checked
+against the float64 reference over the dequantized cache (the kernels'
+arithmetic), and the quantization error against the f32 cache is measured
+on random and on structured (outlier-channel) inputs. Bad scales fail
+naming the tensor and element and write nothing.
+
+    pytest python/tests/test_kv_int8.py
+"""
+import numpy as np
+import pytest
+
+import mha
+from mha import quantize, reference, semantics
+from mha._library import Library, MhaError
+
+RNG = np.random.default_rng(11)
+
+
+def spec(name, hq, hkv, d, dv, dtype="f32", paged=False, per_page=False,
+         attrs="causal"):
+    """One attention function over an i8 cache: q, k, v, k_scale, v_scale
+    [, kv_lens, block_table] -> o, lse."""
+    b = "?"
+    q, o = f"tensor<{b}x{hq}x?x{d}x{dtype}>", f"tensor<{b}x{hq}x?x{dv}x{dtype}>"
+    k, v = f"tensor<?x{hkv}x?x{d}xi8>", f"tensor<?x{hkv}x?x{dv}xi8>"
+    s = f"tensor<?x{hkv}xf32>" if per_page else f"tensor<{hkv}xf32>"
+    lse = f"tensor<{b}x{hq}x?xf32>"
+    serving_args = ", %kl: tensor<?xi32>, %bt: tensor<?x?xi32>" if paged else ""
+    serving = ("kv_lens(%kl : tensor<?xi32>) block_table(%bt : tensor<?x?xi32>)"
+               if paged else "")
+    flags = ", ".join(a for a in (attrs, "return_lse") if a)
+    return f"""
+func.func @{name}(%q: {q}, %k: {k}, %v: {v}, %ks: {s}, %vs: {s}{serving_args})
+    -> ({o}, {lse}) {{
+  %o, %lse = mha.attention %q, %k, %v kv_scales(%ks, %vs : {s}, {s}) {serving} {{{flags}}}
+      : {q}, {k}, {v} -> {o}, {lse}
+  return %o, %lse : {o}, {lse}
+}}
+"""
+
+
+WINDOWS = ("causal, window_left = array<i64: 5, -1, 9, -1, 2, -1, 0, -1>, "
+           "sink_tokens = 2")
+MODS = ("softcap = 15.0 : f32, alibi_slopes = array<f32: 0.5, 0.25, 0.125, 0.5, "
+        "0.25, 0.125, 0.5, 0.25>, "
+        "temperature = array<f32: 1.0, 1.5, 0.5, 2.0, 1.0, 1.0, 1.0, 1.0>")
+ATTRS = {
+    "causal": ({"causal": True}, "causal"),
+    "windows": ({"causal": True, "window_left": [5, -1, 9, -1, 2, -1, 0, -1],
+                 "sink_tokens": 2}, WINDOWS),
+    "mods": ({"softcap": 15.0, "alibi_slopes": [0.5, 0.25, 0.125] * 2 + [0.5, 0.25],
+              "temperature": [1.0, 1.5, 0.5, 2.0, 1.0, 1.0, 1.0, 1.0]}, MODS),
+}
+
+
+@pytest.fixture(scope="module")
+def lib(cache_dir):
+    texts = [spec(f"dense_{n}", 8, 2, 32, 24, attrs=a) for n, (_, a) in ATTRS.items()]
+    texts += [spec("dense_bf16", 8, 2, 32, 24, dtype="bf16"),
+              spec("paged_head", 8, 2, 64, 64, paged=True),
+              spec("paged_page", 8, 2, 64, 64, paged=True, per_page=True,
+                   attrs=WINDOWS),
+              spec("paged_mha", 4, 4, 48, 48, paged=True, per_page=True, attrs="")]
+    return mha.compile("\n".join(texts))
+
+
+def call(lib, name, inputs, out_shapes, out_dtype=np.float32, threads=2):
+    outs = [np.full(s, np.nan, out_dtype if i == 0 else np.float32)
+            for i, s in enumerate(out_shapes)]
+    Library(lib.path).function(name, len(inputs) + len(outs))(
+        *inputs, *outs, num_threads=threads)
+    return outs
+
+
+def ref(q, k8, ks, v8, vs, attrs, hq, d):
+    params = semantics.normalise(attrs, hq, d)
+    o, lse, _ = reference.attention(q, quantize.dequantize(k8, ks),
+                                    quantize.dequantize(v8, vs), params)
+    return o, lse
+
+
+@pytest.mark.parametrize("variant", list(ATTRS))
+def test_dense_per_head_scales(lib, variant):
+    attrs = ATTRS[variant][0]
+    B, lq, lk = 3, 13, 77  # Lq < Lk: bottom-right aligned diagonal
+    q = RNG.standard_normal((B, 8, lq, 32)).astype(np.float32)
+    k8, ks = quantize.kv_cache(RNG.standard_normal((B, 2, lk, 32)))
+    v8, vs = quantize.kv_cache(RNG.standard_normal((B, 2, lk, 24)))
+    o, lse = call(lib, f"dense_{variant}", [q, k8, v8, ks, vs],
+                  [(B, 8, lq, 24), (B, 8, lq)])
+    ro, rl = ref(q, k8, ks, v8, vs, attrs, 8, 32)
+    assert reference.rel_err(o, ro) < 2e-5
+    finite = np.isfinite(rl)
+    assert np.array_equal(np.isfinite(lse), finite)
+    assert np.allclose(lse[finite], rl[finite], rtol=1e-5, atol=1e-5)
+
+
+def test_dense_bf16_queries(lib):
+    """bf16 queries: the cache is dequantized to bf16 tiles."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    B, lq, lk = 2, 9, 40
+    q = RNG.standard_normal((B, 8, lq, 32)).astype(ml_dtypes.bfloat16)
+    k8, ks = quantize.kv_cache(RNG.standard_normal((B, 2, lk, 32)))
+    v8, vs = quantize.kv_cache(RNG.standard_normal((B, 2, lk, 24)))
+    o, lse = call(lib, "dense_bf16", [q, k8, v8, ks, vs],
+                  [(B, 8, lq, 24), (B, 8, lq)], out_dtype=ml_dtypes.bfloat16)
+    ro, _ = ref(q.astype(np.float64), k8, ks, v8, vs, {"causal": True}, 8, 32)
+    assert reference.rel_err(o.astype(np.float64), ro) < 2e-2
+
+
+def paged_cache(kv_lens, hkv, d, page_size, per_page):
+    """A page pool [pages, Hkv, page_size, D] with spare pages in a random
+    order, its block table and scales, and each sequence's dequantized keys
+    [Hkv, n, D] (float64) for the reference."""
+    need = [(n + page_size - 1) // page_size for n in kv_lens]
+    pages = sum(need) + 2
+    pool = RNG.standard_normal((pages, hkv, page_size, d)) * \
+        RNG.uniform(0.1, 4.0, (pages, 1, 1, 1))  # pages of different ranges
+    q8, scale = quantize.kv_cache(pool, per_page=per_page)
+    deq = quantize.dequantize(q8, scale)
+    order = list(RNG.permutation(pages))
+    table = np.full((len(kv_lens), max(need + [1]) + 1), -1, np.int32)
+    seqs = []
+    for s, n in enumerate(kv_lens):
+        for p in range(need[s]):
+            table[s, p] = order.pop()
+        rows = [deq[table[s, j // page_size], :, j % page_size] for j in range(n)]
+        seqs.append(np.stack(rows, axis=1) if rows else np.zeros((hkv, 0, d)))
+    return q8, scale, table, seqs
+
+
+@pytest.mark.parametrize("page_size", [1, 16, 7])
+@pytest.mark.parametrize("name,hq,hkv,d,per_page,attrs", [
+    ("paged_head", 8, 2, 64, False, {"causal": True}),
+    ("paged_page", 8, 2, 64, True, ATTRS["windows"][0]),
+    ("paged_mha", 4, 4, 48, True, {}),
+])
+@pytest.mark.parametrize("lq", [1, 4])
+def test_paged_decode(lib, page_size, name, hq, hkv, d, per_page, attrs, lq):
+    """Decoding steps (1 and 4 new rows) over paged i8 caches, with empty
+    sequences and a sequence shorter than its rows."""
+    kv_lens = [70, 0, 3, 33]
+    k8, ks, table, kseq = paged_cache(kv_lens, hkv, d, page_size, per_page)
+    v8, vs, _, _ = paged_cache(kv_lens, hkv, d, page_size, per_page)
+    # Values share the keys' table: rebuild their sequences through it.
+    vdeq = quantize.dequantize(v8, vs)
+    vseq = [np.stack([vdeq[table[s, j // page_size], :, j % page_size]
+                      for j in range(n)], axis=1) if n else np.zeros((hkv, 0, d))
+            for s, n in enumerate(kv_lens)]
+    S = len(kv_lens)
+    q = RNG.standard_normal((S, hq, lq, d)).astype(np.float32)
+    o, lse = call(lib, name, [q, k8, v8, ks, vs, np.array(kv_lens, np.int32), table],
+                  [(S, hq, lq, d), (S, hq, lq)], threads=3)
+    params = semantics.normalise(attrs, hq, d)
+    for s in range(S):
+        ro, rl, _ = reference.attention(q[s:s + 1], kseq[s][None], vseq[s][None], params)
+        assert reference.rel_err(o[s], ro[0]) < 2e-5, s
+        finite = np.isfinite(rl[0])
+        assert np.array_equal(np.isfinite(lse[s]), finite), s
+        assert np.allclose(lse[s][finite], rl[0][finite], rtol=1e-5, atol=1e-5), s
+
+
+@pytest.mark.parametrize("inputs", ["random", "outlier_channels"])
+def test_quantization_error(lib, inputs):
+    """The int8 cache against the f32 one (both through mha, float64
+    reference for scale): random normal keys and values, and keys with a few
+    large channels (as LLM keys have), which per-head scales quantize
+    coarsely. Bounds hold with margin (docs/language.md 4.8 lists them)."""
+    B, lq, lk = 2, 16, 256
+    q = RNG.standard_normal((B, 8, lq, 32)).astype(np.float32)
+    k = RNG.standard_normal((B, 2, lk, 32))
+    v = RNG.standard_normal((B, 2, lk, 24))
+    if inputs == "outlier_channels":
+        k[..., [3, 17]] *= 20.0
+    k8, ks = quantize.kv_cache(k)
+    v8, vs = quantize.kv_cache(v)
+    o, _ = call(lib, "dense_causal", [q, k8, v8, ks, vs], [(B, 8, lq, 24), (B, 8, lq)])
+    params = semantics.normalise({"causal": True}, 8, 32)
+    exact, _, _ = reference.attention(q, k, v, params)
+    err = reference.rel_err(o, exact)
+    bound = {"random": 2.5e-2, "outlier_channels": 1e-1}[inputs]
+    print(f"int8 KV cache, {inputs}: relative error {err:.2e} against f32 K/V")
+    assert err < bound
+
+
+@pytest.mark.parametrize("bad,what", [(0.0, "is 0"), (np.nan, "is nan"),
+                                      (-1.0, "is -1"), (np.inf, "is inf")])
+@pytest.mark.parametrize("which", ["k_scale", "v_scale"])
+def test_bad_scales(lib, bad, what, which):
+    B = 2
+    q = RNG.standard_normal((B, 8, 3, 32)).astype(np.float32)
+    k8, ks = quantize.kv_cache(RNG.standard_normal((B, 2, 5, 32)))
+    v8, vs = quantize.kv_cache(RNG.standard_normal((B, 2, 5, 24)))
+    (ks if which == "k_scale" else vs)[1] = bad
+    o = np.full((B, 8, 3, 24), np.nan, np.float32)
+    lse = np.full((B, 8, 3), np.nan, np.float32)
+    with pytest.raises(MhaError) as e:
+        Library(lib.path).function("dense_causal", 7)(q, k8, v8, ks, vs, o, lse)
+    assert e.value.status_name == "MHA_ERR_INVALID_ARGUMENT"
+    assert f"'{which}'[1] {what} but the scales of a quantized cache must be " \
+           "finite and > 0" in str(e.value)
+    assert np.isnan(o).all() and np.isnan(lse).all()  # nothing written
+
+
+def test_bad_scale_shapes_and_dtypes(lib):
+    B = 1
+    q = RNG.standard_normal((B, 8, 3, 64)).astype(np.float32)
+    k8, ks, table, _ = paged_cache([5], 2, 64, 4, per_page=True)
+    v8, vs, _, _ = paged_cache([5], 2, 64, 4, per_page=True)
+    lens = np.array([5], np.int32)
+    o = np.full((B, 8, 3, 64), np.nan, np.float32)
+    lse = np.full((B, 8, 3), np.nan, np.float32)
+    f = Library(lib.path).function("paged_page", 9)
+    with pytest.raises(MhaError, match=r"'k' \(key\) dim 0 \(pages\) is \d+ "
+                       r"but 'k_scale' \(key cache scales\) has \d+"):
+        f(q, k8, v8, ks[:-1], vs, lens, table, o, lse)
+    with pytest.raises(MhaError, match=r"'k' \(key\) dtype is float32 but the spec "
+                                       r"expects int8"):
+        f(q, k8.astype(np.float32), v8, ks, vs, lens, table, o, lse)
+    with pytest.raises(MhaError, match=r"'v_scale' \(value cache scales\) dim 1 \(Hkv\) "
+                                       r"is 3 but the spec expects 2"):
+        f(q, k8, v8, ks, np.ones((vs.shape[0], 3), np.float32), lens, table, o, lse)
+    assert np.isnan(o).all() and np.isnan(lse).all()
