@@ -21,6 +21,8 @@ include "mha/MhaAttrs.td"
 defvar Mha_ElementTypes = [F32, F16, BF16];
 class Mha_Tile<int rank> : MemRefRankOf<Mha_ElementTypes, [rank]>;
 class Mha_F32Tile<int rank> : MemRefRankOf<[F32], [rank]>;
+// Key and value tiles may also be i8 rows of a quantized cache.
+class Mha_KvTile<int rank> : MemRefRankOf<!listconcat(Mha_ElementTypes, [I8]), [rank]>;
 
 // The scalars that turn a dot product into a masked score, per head.
 defvar Mha_ScoreOperands = (ins
@@ -103,6 +105,10 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
     drop threshold `threshold` (unsigned). `l` and `t` sum the undropped
     probabilities.
 
+    With `dequantize(key_scale, value_scale)` the key and value tiles are
+    i8 rows of a quantized cache (fma micro-kernels only), packed as
+    `f32(k) * key_scale` and `f32(v) * value_scale`.
+
     With `rows_per_head` P the tile holds the rows of several heads that
     share their masks and score parameters, head after head, each at the
     same query positions: row `r` is at `query_pos + r mod P` (decoding
@@ -111,8 +117,8 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
 
   let arguments = !con(
       (ins Arg<Mha_Tile<2>, "packed query rows [R, D] (f32, or bf16 pairs)", [MemRead]>:$query,
-           Arg<Mha_Tile<2>, "keys [n, D]", [MemRead]>:$key,
-           Arg<Mha_Tile<2>, "values [n, Dv]", [MemRead]>:$value,
+           Arg<Mha_KvTile<2>, "keys [n, D]", [MemRead]>:$key,
+           Arg<Mha_KvTile<2>, "values [n, Dv]", [MemRead]>:$value,
            Arg<Mha_F32Tile<2>, "accumulator [R, Dvp]", [MemRead, MemWrite]>:$acc,
            Arg<Mha_F32Tile<1>, "running max (log2 units)", [MemRead, MemWrite]>:$row_max,
            Arg<Mha_F32Tile<1>, "running sum", [MemRead, MemWrite]>:$row_sum,
@@ -123,7 +129,9 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
            Arg<Mha_F32Tile<1>, "scratch: rescale factors [R]", [MemRead, MemWrite]>:$alpha_scratch,
            Arg<Optional<Mha_F32Tile<2>>, "log2 scores of the rows for every key [R, Lk]", [MemWrite]>:$scores_out),
       Mha_ScoreOperands, (ins Variadic<I32>:$dropout,
-                              Optional<Index>:$rows_per_head),
+                              Optional<Index>:$rows_per_head,
+                              Optional<F32>:$key_scale,
+                              Optional<F32>:$value_scale),
       Mha_ScoreAttrs,
       (ins UnitAttr:$masked, UnitAttr:$track_entropy,
            Mha_MicroKernelAttr:$micro_kernel));
@@ -142,6 +150,7 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
     `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
     (`dropout` `(` $dropout^ `)`)?
     (`rows_per_head` `(` $rows_per_head^ `)`)?
+    (`dequantize` `(` $key_scale^ `,` $value_scale `)`)?
     attr-dict
   }];
   let hasVerifier = 1;

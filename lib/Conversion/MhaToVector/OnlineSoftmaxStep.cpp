@@ -147,11 +147,20 @@ struct StepLowering {
     auto type = cast<MemRefType>(tile.getType());
     Type elt = type.getElementType();
     auto f32Type = vec::getF32Vector(cb, width);
+    // An i8 tile of a quantized cache is scaled as it is widened.
+    Value scale = tile == op.getKey()     ? op.getKeyScale()
+                  : tile == op.getValue() ? op.getValueScale()
+                                          : Value();
     auto read = [&](int64_t n) -> Value {
       Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, elt), tile,
                                        ValueRange{r, c});
+      auto wide = vec::getF32Vector(cb, n);
+      if (elt.isSignlessInteger(8))
+        return arith::MulFOp::create(
+            b, loc, arith::SIToFPOp::create(b, loc, wide, v),
+            vector::BroadcastOp::create(b, loc, wide, scale));
       if (!elt.isF32())
-        v = arith::ExtFOp::create(b, loc, vec::getF32Vector(cb, n), v);
+        v = arith::ExtFOp::create(b, loc, wide, v);
       return v;
     };
     if (valid >= width)

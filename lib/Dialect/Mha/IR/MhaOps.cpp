@@ -852,6 +852,16 @@ LogicalResult OnlineSoftmaxStepOp::verify() {
   MicroKernelAttr mk = getMicroKernel();
   MemRefType query = getQuery().getType(), key = getKey().getType();
   MemRefType value = getValue().getType();
+  bool quantized = key.getElementType().isSignlessInteger(8) ||
+                   value.getElementType().isSignlessInteger(8);
+  if (quantized != bool(getKeyScale()) || !getKeyScale() != !getValueScale() ||
+      (quantized && (!key.getElementType().isSignlessInteger(8) ||
+                     !value.getElementType().isSignlessInteger(8))))
+    return emitOpError() << "i8 key and value tiles go with "
+                         << "'dequantize(key_scale, value_scale)', and only "
+                         << "they, got " << key << " and " << value;
+  if (quantized && mk.getDot() != DotProduct::fma)
+    return emitOpError() << "i8 key and value tiles need fma micro-kernels";
   MemRefType keyScratch = getKeyScratch().getType();
   MemRefType valueScratch = getValueScratch().getType();
   int64_t cols = getScoreScratch().getType().getDimSize(1);

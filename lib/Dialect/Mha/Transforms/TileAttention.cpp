@@ -353,10 +353,11 @@ private:
   /// Keys [j0, j0 + n) of k or v (`pool`, `gathered`, `dim` columns): a
   /// view of the head's rows, or with block_table a view into their page
   /// when one page holds them all, else their rows gathered into
-  /// `gathered`. Rows of an i8 cache are always gathered, each multiplied
-  /// by its scale (`headScale` of the KV head, or `scales[page, kvHead]`).
+  /// `gathered`. Rows of an i8 cache the step does not dequantize are
+  /// always gathered, each multiplied by its scale (`headScale` of the KV
+  /// head, or `pageScales[page, kvHead]`).
   Value keyTile(Value pool, Value head, Value gathered, int64_t dim, Value j0,
-                Value n, Value scales, Value headScale);
+                Value n, Value pageScales, Value headScale);
   /// An i8 row of a quantized cache times its f32 scale, as `elt`.
   Value dequantizeRow(Value row, Value scale, Type elt);
   /// Rows [rows, tileRows) past q_lens: no visible key, so o = 0, lse =
@@ -417,8 +418,11 @@ private:
   // Set by emitViews.
   Value alive, kvHead;
   Value kGathered, vGathered; // Paged: contiguous K and V tiles.
-  // An i8 cache's scales of the item's KV head (null when per page).
+  // An i8 cache's scales of the item's KV head (null when per page), and
+  // whether the steps dequantize the i8 tiles as they pack them (per-head
+  // scales, fma micro-kernels) rather than the gather.
   Value kHeadScale, vHeadScale;
+  bool stepDequantizes = false;
   SmallVector<Value> dropoutWords; // the step's `dropout` operands
   // Row i's diagonal key is i + diagOffset; the sink keys are [0, sinks);
   // query row i and key j are at positions queryStart + i, keyStart + j.
@@ -487,11 +491,12 @@ void WorkItemEmitter::emitSequence() {
 }
 
 Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
-                               int64_t dim, Value j0, Value n, Value scales,
-                               Value headScale) {
+                               int64_t dim, Value j0, Value n,
+                               Value pageScales, Value headScale) {
   Value zero = cb.index(0);
   OpFoldResult nOfr = n;
-  if (!item.blockTable && !scales)
+  bool dequantize = pageScales || headScale;
+  if (!item.blockTable && !dequantize)
     return view(headRows, {j0, zero}, {nOfr, b.getIndexAttr(dim)});
   Type tileElt = cast<MemRefType>(gathered.getType()).getElementType();
   auto tileType = MemRefType::get(
@@ -517,20 +522,21 @@ Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
         Value p = page(key);
         row = vector::LoadOp::create(b, loc, rowType, pool,
                                      ValueRange{p, kvHead, slot(key), zero});
-        if (scales && !scale)
-          scale = memref::LoadOp::create(b, loc, scales, ValueRange{p, kvHead});
+        if (pageScales)
+          scale = memref::LoadOp::create(b, loc, pageScales,
+                                         ValueRange{p, kvHead});
       } else {
         row = vector::LoadOp::create(b, loc, rowType, headRows,
                                      ValueRange{key, zero});
       }
-      if (scales)
+      if (dequantize)
         row = dequantizeRow(row, scale, tileElt);
       vector::StoreOp::create(b, loc, row, gathered, ValueRange{r, zero});
     });
     Value rowsView = view(gathered, {zero, zero}, {nOfr, b.getIndexAttr(dim)});
     return Value(memref::CastOp::create(b, loc, tileType, rowsView));
   };
-  if (scales)
+  if (dequantize)
     return gather();
   Value last = cb.sub(cb.add(j0, n), cb.index(1));
   Value onePage = cb.cmpI(arith::CmpIPredicate::eq, cb.divUI(j0, pageSize),
@@ -574,11 +580,6 @@ void WorkItemEmitter::emitViews() {
   OpFoldResult rowsOfr = rows, keyLenOfr = keyLen;
   qTile = view(q, {qBatch, item.head, qRow0, zero},
                {rowsOfr, b.getIndexAttr(headDim)});
-  if (item.blockTable || item.keyScale) {
-    Type elt = shape.query.getElementType();
-    kGathered = buffer({tiles.cols, headDim}, elt);
-    vGathered = buffer({tiles.cols, valueDim}, elt);
-  }
   auto headScale = [&](Value scales) -> Value {
     if (!scales || cast<MemRefType>(scales.getType()).getRank() != 1)
       return Value();
@@ -586,6 +587,14 @@ void WorkItemEmitter::emitViews() {
   };
   kHeadScale = headScale(item.keyScale);
   vHeadScale = headScale(item.valueScale);
+  stepDequantizes =
+      kHeadScale && tiles.microKernel.getDot() == DotProduct::fma;
+  if (item.blockTable || (item.keyScale && !stepDequantizes)) {
+    // Tiles the steps read: i8 when they dequantize, else the query's type.
+    Type elt = stepDequantizes ? b.getI8Type() : shape.query.getElementType();
+    kGathered = buffer({tiles.cols, headDim}, elt);
+    vGathered = buffer({tiles.cols, valueDim}, elt);
+  }
   if (!item.blockTable) {
     kHead = view(k, {kBatch, kvHead, kBase, zero},
                  {keyLenOfr, b.getIndexAttr(headDim)});
@@ -743,10 +752,14 @@ void WorkItemEmitter::emitGroupQueryRows(Value stateRows) {
 }
 
 void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
+  // Per-page scales are applied row by row as the keys are gathered.
+  bool perPage = item.keyScale && !kHeadScale;
   Value kTile = keyTile(item.k, kHead, kGathered, shape.headDim, j0, n,
-                        item.keyScale, kHeadScale);
+                        perPage ? item.keyScale : Value(),
+                        stepDequantizes ? Value() : kHeadScale);
   Value vTile = keyTile(item.v, vHead, vGathered, shape.valueDim, j0, n,
-                        item.valueScale, vHeadScale);
+                        perPage ? item.valueScale : Value(),
+                        stepDequantizes ? Value() : vHeadScale);
   FloatAttr softcap;
   if (variant.softcap)
     softcap = b.getF32FloatAttr(*variant.softcap);
@@ -754,7 +767,9 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       b, loc, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
       valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
-      sinks, dropoutWords, rowsPerHead, softcap, variant.causal,
+      sinks, dropoutWords, rowsPerHead,
+      stepDequantizes ? kHeadScale : Value(),
+      stepDequantizes ? vHeadScale : Value(), softcap, variant.causal,
       variant.hasAlibi, masked, attention.getReturnEntropy(),
       tiles.microKernel);
 }
