@@ -32,3 +32,14 @@ func.func @append(%kn: tensor<?x2x?x64xf16>, %vn: tensor<?x2x?x64xf16>, %l: tens
       -> tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
   return %k, %v : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
 }
+
+// -----
+
+// Quantized caches (kv_scales) are CPU-only too.
+func.func @int8_cache(%q: tensor<?x4x1x64xf16>, %k: tensor<?x2x?x64xi8>, %v: tensor<?x2x?x64xi8>,
+                      %ks: tensor<2xf32>, %vs: tensor<2xf32>) -> tensor<?x4x1x64xf16> {
+  // expected-error @+1 {{quantized caches (kv_scales) are not yet supported on the GPU: compile this function with --target=cpu}}
+  %o = mha.attention %q, %k, %v kv_scales(%ks, %vs : tensor<2xf32>, tensor<2xf32>)
+       : tensor<?x4x1x64xf16>, tensor<?x2x?x64xi8>, tensor<?x2x?x64xi8> -> tensor<?x4x1x64xf16>
+  return %o : tensor<?x4x1x64xf16>
+}

@@ -133,6 +133,35 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 
 // -----
 
+// i8 tiles of a quantized cache: packing widens each row with sitofp and
+// multiplies it by the tile's scale (keys by key_scale, values by
+// value_scale) before the transposes (shuffles); the micro-kernels are those of f32.
+// CHECK-LABEL: func.func @step_dequantize
+// CHECK-SAME:    %[[KS:[a-z0-9]+]]: f32, %[[VS:[a-z0-9]+]]: f32)
+// CHECK:         %[[K8:.+]] = vector.load %{{.+}} : memref<?x16xi8>, vector<16xi8>
+// CHECK:         %[[KF:.+]] = arith.sitofp %[[K8]] : vector<16xi8> to vector<16xf32>
+// CHECK:         %[[KSV:.+]] = vector.broadcast %[[KS]] : f32 to vector<16xf32>
+// CHECK:         arith.mulf %[[KF]], %[[KSV]] : vector<16xf32>
+// CHECK:         vector.shuffle
+// CHECK:         vector.load %{{.+}} : memref<?x16xi8>, vector<16xi8>
+// CHECK:         %[[VSV:.+]] = vector.broadcast %[[VS]] : f32 to vector<16xf32>
+// CHECK:         arith.mulf %{{.+}}, %[[VSV]] : vector<16xf32>
+// CHECK:         vector.fma
+func.func @step_dequantize(%q: memref<?x16xf32>, %k: memref<?x16xi8>, %v: memref<?x16xi8>,
+                           %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                           %kt: memref<16x32xf32>, %vp: memref<32x16xf32>, %s: memref<64x32xf32>, %alpha: memref<64xf32>,
+                           %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index,
+                           %ks: f32, %vs: f32) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xi8>, memref<?x16xi8>)
+      outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %alpha : memref<16x32xf32>, memref<32x16xf32>, memref<64x32xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks) dequantize(%ks, %vs)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 2, outputRows = 4, outputVectors = 1>}
+  return
+}
+
+// -----
+
 // Finalisation divides by the row sum only where it is not zero (a NaN sum
 // counts, so a NaN shows in every result), writes -inf lse and zero entropy
 // for empty rows, and narrows to bf16.

@@ -207,3 +207,75 @@ func.func @append_results(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, 
   %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32> -> tensor<2x2x?x16xf32>, tensor<2x2x64x16xf32>
   return
 }
+
+// -----
+
+// An i8 cache needs its scales.
+func.func @k_i8_no_scales(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xi8>, %v: tensor<2x2x32x16xi8>) {
+  // expected-error @+1 {{'key' is i8: a quantized cache needs its scales, kv_scales(%key_scale, %value_scale : ...)}}
+  %o = mha.attention %q, %k, %v : tensor<2x4x8x16xf32>, tensor<2x2x32x16xi8>, tensor<2x2x32x16xi8> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Scales go with i8 keys and values.
+func.func @scales_f32_cache(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xf32>, %v: tensor<2x2x32x16xf32>, %s: tensor<2xf32>) {
+  // expected-error @+1 {{'key' element type must be i8 with 'kv_scales', got 'f32'}}
+  %o = mha.attention %q, %k, %v kv_scales(%s, %s : tensor<2xf32>, tensor<2xf32>) : tensor<2x4x8x16xf32>, tensor<2x2x32x16xf32>, tensor<2x2x32x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Values are quantized with the keys.
+func.func @v_not_i8(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xi8>, %v: tensor<2x2x32x16xf32>, %s: tensor<2xf32>) {
+  // expected-error @+1 {{'value' element type must be i8 with 'kv_scales', got 'f32'}}
+  %o = mha.attention %q, %k, %v kv_scales(%s, %s : tensor<2xf32>, tensor<2xf32>) : tensor<2x4x8x16xf32>, tensor<2x2x32x16xi8>, tensor<2x2x32x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Scales are f32.
+func.func @scales_f16(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xi8>, %v: tensor<2x2x32x16xi8>, %s: tensor<2xf16>) {
+  // expected-error @+1 {{'key_scale' must be a ranked f32 tensor [Hkv], got 'tensor<2xf16>'}}
+  %o = mha.attention %q, %k, %v kv_scales(%s, %s : tensor<2xf16>, tensor<2xf16>) : tensor<2x4x8x16xf32>, tensor<2x2x32x16xi8>, tensor<2x2x32x16xi8> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// One scale per KV head.
+func.func @scales_heads(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xi8>, %v: tensor<2x2x32x16xi8>, %s: tensor<2xf32>, %t: tensor<4xf32>) {
+  // expected-error @+1 {{'value_scale' head count (dim 0) is 4 but 'key' has 2}}
+  %o = mha.attention %q, %k, %v kv_scales(%s, %t : tensor<2xf32>, tensor<4xf32>) : tensor<2x4x8x16xf32>, tensor<2x2x32x16xi8>, tensor<2x2x32x16xi8> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Per-page scales need pages.
+func.func @page_scales_dense(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xi8>, %v: tensor<2x2x32x16xi8>, %s: tensor<2x2xf32>) {
+  // expected-error @+1 {{'key_scale' must be a ranked f32 tensor [Hkv], got 'tensor<2x2xf32>'}}
+  %o = mha.attention %q, %k, %v kv_scales(%s, %s : tensor<2x2xf32>, tensor<2x2xf32>) : tensor<2x4x8x16xf32>, tensor<2x2x32x16xi8>, tensor<2x2x32x16xi8> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// A paged cache's scales: one per page and KV head.
+func.func @page_scales_pages(%q: tensor<2x4x8x16xf32>, %k: tensor<9x2x16x16xi8>, %v: tensor<9x2x16x16xi8>, %s: tensor<8x2xf32>, %l: tensor<2xi32>, %t: tensor<2x3xi32>) {
+  // expected-error @+1 {{'key_scale' page count (dim 0) is 8 but 'key' has 9}}
+  %o = mha.attention %q, %k, %v kv_scales(%s, %s : tensor<8x2xf32>, tensor<8x2xf32>) kv_lens(%l : tensor<2xi32>) block_table(%t : tensor<2x3xi32>) : tensor<2x4x8x16xf32>, tensor<9x2x16x16xi8>, tensor<9x2x16x16xi8> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Quantized caches are for inference: no backward.
+// expected-error @+1 {{'mha.backward' of an mha.attention over a quantized cache (kv_scales) is not supported: quantized caches are for inference}}
+func.func @backward_int8(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xi8>, %v: tensor<2x2x32x16xi8>, %s: tensor<2xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8xf32>) attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %k, %v kv_scales(%s, %s : tensor<2xf32>, tensor<2xf32>) {return_lse} : tensor<2x4x8x16xf32>, tensor<2x2x32x16xi8>, tensor<2x2x32x16xi8> -> tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+  return %o, %lse : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+}

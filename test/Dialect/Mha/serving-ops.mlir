@@ -44,6 +44,22 @@ func.func @varlen_paged(%q: tensor<1x8x?x64xf32>, %k: tensor<?x2x16x64xf32>,
   return %o : tensor<1x8x?x64xf32>
 }
 
+// Quantized caches: i8 keys and values with their scales, per KV head or
+// per page.
+// CHECK-LABEL: func.func @int8_cache
+// CHECK: mha.attention %{{.*}}, %{{.*}}, %{{.*}} kv_scales(%{{.*}}, %{{.*}} : tensor<2xf32>, tensor<2xf32>) {causal}
+// CHECK: mha.attention %{{.*}}, %{{.*}}, %{{.*}} kv_scales(%{{.*}}, %{{.*}} : tensor<?x2xf32>, tensor<?x2xf32>) kv_lens(%{{.*}} : tensor<?xi32>) block_table(%{{.*}} : tensor<?x?xi32>)
+func.func @int8_cache(%q: tensor<?x8x?x64xf32>, %k: tensor<?x2x?x64xi8>, %v: tensor<?x2x?x64xi8>,
+                      %ks: tensor<2xf32>, %vs: tensor<2xf32>, %kp: tensor<?x2x16x64xi8>,
+                      %vp: tensor<?x2x16x64xi8>, %kps: tensor<?x2xf32>, %vps: tensor<?x2xf32>,
+                      %l: tensor<?xi32>, %t: tensor<?x?xi32>) -> (tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32>) {
+  %o = mha.attention %q, %k, %v kv_scales(%ks, %vs : tensor<2xf32>, tensor<2xf32>) {causal}
+      : tensor<?x8x?x64xf32>, tensor<?x2x?x64xi8>, tensor<?x2x?x64xi8> -> tensor<?x8x?x64xf32>
+  %o2 = mha.attention %q, %kp, %vp kv_scales(%kps, %vps : tensor<?x2xf32>, tensor<?x2xf32>) kv_lens(%l : tensor<?xi32>) block_table(%t : tensor<?x?xi32>)
+      : tensor<?x8x?x64xf32>, tensor<?x2x16x64xi8>, tensor<?x2x16x64xi8> -> tensor<?x8x?x64xf32>
+  return %o, %o2 : tensor<?x8x?x64xf32>, tensor<?x8x?x64xf32>
+}
+
 // CHECK-LABEL: func.func @append
 // CHECK: mha.append_kv %{{.*}}, %{{.*}} into %{{.*}}, %{{.*}} kv_lens(%{{.*}} : tensor<?xi32>) block_table(%{{.*}} : tensor<?x?xi32>) {rope_theta = 1.000000e+04 : f32}
 func.func @append(%kn: tensor<?x8x1x128xbf16>, %vn: tensor<?x8x1x128xbf16>, %l: tensor<?xi32>,

@@ -150,3 +150,45 @@ func.func @append(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x8xf32>, %l: tenso
       -> tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
   return %k, %v : tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
 }
+
+// -----
+
+// An i8 cache with scales per KV head (f32 queries): the tile is a view of
+// the i8 rows, read in place; the step dequantizes as it packs them, by the
+// scales of the item's KV head loaded once.
+// CHECK-LABEL: func.func @int8_head__kernel
+// CHECK-SAME: %[[KS:[a-z0-9]+]]: memref<2xf32, strided<[1], offset: ?>>, %[[VS:[a-z0-9]+]]: memref<2xf32, strided<[1], offset: ?>>
+// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<key_scale>, #mha.role<value_scale>, #mha.role<output>]
+// CHECK: %[[KSCALE:.*]] = memref.load %[[KS]][%{{.*}}]
+// CHECK: %[[VSCALE:.*]] = memref.load %[[VS]][%{{.*}}]
+// CHECK-NOT: arith.sitofp
+// CHECK: mha.online_softmax_step ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x16xf32{{.*}}>, memref<?x16xi8, strided<[?, 1], offset: ?>>, memref<?x16xi8, strided<[?, 1], offset: ?>>)
+// CHECK-SAME: dequantize(%[[KSCALE]], %[[VSCALE]])
+func.func @int8_head(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xi8>, %v: tensor<?x2x?x16xi8>,
+                     %ks: tensor<2xf32>, %vs: tensor<2xf32>) -> tensor<?x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v kv_scales(%ks, %vs : tensor<2xf32>, tensor<2xf32>) {causal}
+     : tensor<?x4x?x16xf32>, tensor<?x2x?x16xi8>, tensor<?x2x?x16xi8> -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}
+
+// -----
+
+// Scales per page: each row is gathered from its page and multiplied by
+// its page's scale into a tile of the query's type; the step reads f32.
+// CHECK-LABEL: func.func @int8_page__kernel
+// CHECK: scf.for
+// CHECK: %[[PAGE:.*]] = arith.index_cast
+// CHECK: vector.load %{{.*}}[%[[PAGE]], {{.*}}] : memref<?x2x?x16xi8, {{.*}}>, vector<16xi8>
+// CHECK: memref.load %{{.*}}[%[[PAGE]], %{{.*}}] : memref<?x2xf32
+// CHECK: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
+// CHECK: arith.mulf
+// CHECK: vector.store %{{.*}}, %{{.*}} : memref<128x16xf32>, vector<16xf32>
+// CHECK: mha.online_softmax_step ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x16xf32{{.*}}>, memref<?x16xf32, strided<[?, 1], offset: ?>>, memref<?x16xf32, strided<[?, 1], offset: ?>>)
+// CHECK-NOT: dequantize
+func.func @int8_page(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xi8>, %v: tensor<?x2x?x16xi8>,
+                     %ks: tensor<?x2xf32>, %vs: tensor<?x2xf32>, %kl: tensor<?xi32>,
+                     %bt: tensor<?x?xi32>) -> tensor<?x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v kv_scales(%ks, %vs : tensor<?x2xf32>, tensor<?x2xf32>) kv_lens(%kl : tensor<?xi32>) block_table(%bt : tensor<?x?xi32>) {causal}
+     : tensor<?x4x?x16xf32>, tensor<?x2x?x16xi8>, tensor<?x2x?x16xi8> -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}

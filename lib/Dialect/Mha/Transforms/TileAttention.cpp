@@ -491,8 +491,8 @@ void WorkItemEmitter::emitSequence() {
 }
 
 Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
-                               int64_t dim, Value j0, Value n,
-                               Value pageScales, Value headScale) {
+                               int64_t dim, Value j0, Value n, Value pageScales,
+                               Value headScale) {
   Value zero = cb.index(0);
   OpFoldResult nOfr = n;
   bool dequantize = pageScales || headScale;
@@ -523,8 +523,8 @@ Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
         row = vector::LoadOp::create(b, loc, rowType, pool,
                                      ValueRange{p, kvHead, slot(key), zero});
         if (pageScales)
-          scale = memref::LoadOp::create(b, loc, pageScales,
-                                         ValueRange{p, kvHead});
+          scale =
+              memref::LoadOp::create(b, loc, pageScales, ValueRange{p, kvHead});
       } else {
         row = vector::LoadOp::create(b, loc, rowType, headRows,
                                      ValueRange{key, zero});
@@ -587,8 +587,7 @@ void WorkItemEmitter::emitViews() {
   };
   kHeadScale = headScale(item.keyScale);
   vHeadScale = headScale(item.valueScale);
-  stepDequantizes =
-      kHeadScale && tiles.microKernel.getDot() == DotProduct::fma;
+  stepDequantizes = kHeadScale && tiles.microKernel.getDot() == DotProduct::fma;
   if (item.blockTable || (item.keyScale && !stepDequantizes)) {
     // Tiles the steps read: i8 when they dequantize, else the query's type.
     Type elt = stepDequantizes ? b.getI8Type() : shape.query.getElementType();
@@ -767,8 +766,7 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       b, loc, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
       valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
-      sinks, dropoutWords, rowsPerHead,
-      stepDequantizes ? kHeadScale : Value(),
+      sinks, dropoutWords, rowsPerHead, stepDequantizes ? kHeadScale : Value(),
       stepDequantizes ? vHeadScale : Value(), softcap, variant.causal,
       variant.hasAlibi, masked, attention.getReturnEntropy(),
       tiles.microKernel);
