@@ -209,7 +209,7 @@ def Mha_MergeStatesOp : Mha_Op<"merge_states", [Pure]> {
 // AppendKvOp
 //===----------------------------------------------------------------------===//
 
-def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure]> {
+def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure, AttrSizedOperandSegments]> {
   let summary = "writes new keys and values into a KV cache";
   let description = [{
     Appends each sequence's new keys and values to its cache: for sequence
@@ -228,6 +228,11 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure]> {
     With `rope_theta`, the new keys are rotated as mha.multi_head rotates
     its keys (pairs `(i, i + D/2)`, angle `p * rope_theta^(-2i/D)`) at
     their cache positions.
+
+    With `kv_scales(%key_scale, %value_scale)` the caches are i8 (scales as
+    for mha.attention) and each written element is quantized:
+    `clamp(round_half_even(x / scale), -127, 127)`, NaN as 0, with the scale
+    of the key's KV head (or of its page and KV head), after RoPE.
 
     Shapes: `key_new [S, Hkv, Lnew, D]`, `value_new [S, Hkv, Lnew, Dv]`,
     `kv_lens [S]` i32, `block_table [S, max_pages]` i32, the caches as
@@ -248,12 +253,16 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure]> {
 
   let arguments = (ins AnyType:$key_new, AnyType:$value_new,
                        AnyType:$key_cache, AnyType:$value_cache,
+                       Optional<AnyType>:$key_scale,
+                       Optional<AnyType>:$value_scale,
                        AnyType:$kv_lens, Optional<AnyType>:$block_table,
                        OptionalAttr<F32Attr>:$rope_theta);
   let results = (outs AnyType:$key_cache_out, AnyType:$value_cache_out);
 
   let assemblyFormat = [{
     $key_new `,` $value_new `into` $key_cache `,` $value_cache
+    (`kv_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
+     type($value_scale) `)`)?
     `kv_lens` `(` $kv_lens `:` type($kv_lens) `)`
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
     attr-dict `:` type($key_new) `,` type($value_new) `,` type($key_cache)

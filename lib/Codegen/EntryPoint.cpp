@@ -151,6 +151,10 @@ FailureOr<SmallVector<Parameter>> matchAppendFunction(func::FuncOp func,
       {append.getKvLens(), TensorRole::kv_lens}};
   if (append.getBlockTable())
     expected.push_back({append.getBlockTable(), TensorRole::block_table});
+  if (append.getKeyScale()) {
+    expected.push_back({append.getKeyScale(), TensorRole::key_scale});
+    expected.push_back({append.getValueScale(), TensorRole::value_scale});
+  }
   expected.push_back({append.getKeyCache(), TensorRole::key_cache});
   expected.push_back({append.getValueCache(), TensorRole::value_cache});
   auto ret = cast<func::ReturnOp>(body.getTerminator());
@@ -162,7 +166,7 @@ FailureOr<SmallVector<Parameter>> matchAppendFunction(func::FuncOp func,
     return append.emitError()
            << "an exported mha.append_kv takes the function arguments in "
            << "the order of its C parameters: k_new, v_new, kv_lens, "
-           << "[block_table,] k_cache, v_cache";
+           << "[block_table,] [k_scale, v_scale,] k_cache, v_cache";
   if (ret.getNumOperands() != 2 ||
       ret.getOperand(0) != append.getKeyCacheOut() ||
       ret.getOperand(1) != append.getValueCacheOut())

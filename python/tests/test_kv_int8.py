@@ -223,3 +223,134 @@ def test_bad_scale_shapes_and_dtypes(lib):
                                        r"is 3 but the spec expects 2"):
         f(q, k8, v8, ks, np.ones((vs.shape[0], 3), np.float32), lens, table, o, lse)
     assert np.isnan(o).all() and np.isnan(lse).all()
+
+
+def append_spec(name, hkv, d, paged, per_page, rope=None):
+    """mha.append_kv of f32 keys and values into an i8 cache with scales."""
+    kn = f"tensor<?x{hkv}x?x{d}xf32>"
+    cache = f"tensor<?x{hkv}x?x{d}xi8>"
+    s = f"tensor<?x{hkv}xf32>" if per_page else f"tensor<{hkv}xf32>"
+    table_arg = ", %bt: tensor<?x?xi32>" if paged else ""
+    table = " block_table(%bt : tensor<?x?xi32>)" if paged else ""
+    attrs = f" {{rope_theta = {rope} : f32}}" if rope else ""
+    return f"""
+func.func @{name}(%kn: {kn}, %vn: {kn}, %kl: tensor<?xi32>{table_arg}, %ks: {s}, %vs: {s},
+                  %kc: {cache}, %vc: {cache}) -> ({cache}, {cache}) {{
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_scales(%ks, %vs : {s}, {s})
+      kv_lens(%kl : tensor<?xi32>){table}{attrs}
+      : {kn}, {kn}, {cache}, {cache} -> {cache}, {cache}
+  return %k, %v : {cache}, {cache}
+}}
+"""
+
+
+def quantize_rows(x, scale):
+    """The append's rounding in f32: clamp(rint(x / scale), -127, 127), NaN 0."""
+    y = np.clip(np.rint(np.float32(x) / np.float32(scale)), -127, 127)
+    return np.where(np.isnan(y), 0, y).astype(np.int8)
+
+
+@pytest.fixture(scope="module")
+def append_lib(cache_dir):
+    return mha.compile(append_spec("dense", 2, 32, False, False) +
+                       append_spec("dense_rope", 2, 32, False, False, rope=10000.0) +
+                       append_spec("paged", 2, 32, True, True))
+
+
+def test_append_dense(append_lib):
+    """New keys and values (some NaN and infinite) quantized into a
+    contiguous i8 cache by per-head scales; other slots untouched."""
+    S, lnew, cap = 3, 70, 160
+    kv_lens = np.array([0, 5, 90], np.int32)
+    kn = RNG.standard_normal((S, 2, lnew, 32)).astype(np.float32) * 2
+    vn = RNG.standard_normal((S, 2, lnew, 32)).astype(np.float32)
+    vn[0, 0, 0, :3] = [np.nan, np.inf, -np.inf]
+    ks, vs = np.array([0.02, 0.05], np.float32), np.array([0.01, 0.03], np.float32)
+    kc = RNG.integers(-127, 128, (S, 2, cap, 32)).astype(np.int8)
+    vc = RNG.integers(-127, 128, (S, 2, cap, 32)).astype(np.int8)
+    k0, v0 = kc.copy(), vc.copy()
+    append_lib.dense(kn, vn, kv_lens, ks, vs, kc, vc)
+    want_k, want_v = k0.copy(), v0.copy()
+    for s, base in enumerate(kv_lens):
+        for g in range(2):
+            want_k[s, g, base:base + lnew] = quantize_rows(kn[s, g], ks[g])
+            want_v[s, g, base:base + lnew] = quantize_rows(vn[s, g], vs[g])
+    assert np.array_equal(kc, want_k) and np.array_equal(vc, want_v)
+    assert list(vc[0, 0, 0, :3]) == [0, 127, -127]
+
+
+def test_append_rope_then_decode(append_lib):
+    """RoPE at the cache positions, then quantized; a decoding step over the
+    cache matches the reference over the dequantized cache."""
+    S, lnew, cap = 2, 3, 40
+    kv_lens = np.array([7, 20], np.int32)
+    kn = RNG.standard_normal((S, 2, lnew, 32)).astype(np.float32)
+    vn = RNG.standard_normal((S, 2, lnew, 32)).astype(np.float32)
+    ks, vs = np.array([0.03, 0.04], np.float32), np.array([0.02, 0.02], np.float32)
+    kc = np.zeros((S, 2, cap, 32), np.int8)
+    vc = np.zeros((S, 2, cap, 32), np.int8)
+    append_lib.dense_rope(kn, vn, kv_lens, ks, vs, kc, vc)
+    d = 32
+    freqs = 10000.0 ** (-2.0 * np.arange(d // 2) / d)
+    for s, base in enumerate(kv_lens):
+        pos = base + np.arange(lnew)
+        ang = pos[:, None] * freqs[None]
+        x1, x2 = kn[s][..., :16].astype(np.float64), kn[s][..., 16:].astype(np.float64)
+        rot = np.concatenate([x1 * np.cos(ang) - x2 * np.sin(ang),
+                              x2 * np.cos(ang) + x1 * np.sin(ang)], -1)
+        want = np.stack([quantize_rows(rot[g], ks[g]) for g in range(2)])
+        got = kc[s, :, base:base + lnew]
+        # f32 rotation against float64: a value at a rounding boundary may
+        # land one step away.
+        assert np.abs(got.astype(int) - want).max() <= 1
+        assert np.mean(got == want) > 0.97
+    # Attention over the appended cache: kv_lens + Lnew keys.
+    lib = mha.compile(spec("after_append", 4, 2, 32, 32, attrs="causal"))
+    q = RNG.standard_normal((S, 4, 1, 32)).astype(np.float32)
+    for s, base in enumerate(kv_lens):
+        n = base + lnew
+        o, _ = call(lib, "after_append", [q[s:s + 1], kc[s:s + 1, :, :n], vc[s:s + 1, :, :n],
+                                          ks, vs], [(1, 4, 1, 32), (1, 4, 1)])
+        ro, _ = ref(q[s:s + 1], kc[s:s + 1, :, :n], ks, vc[s:s + 1, :, :n], vs,
+                    {"causal": True}, 4, 32)
+        assert reference.rel_err(o, ro) < 2e-5
+
+
+@pytest.mark.parametrize("page_size", [1, 16, 5])
+def test_append_paged_per_page_scales(append_lib, page_size):
+    S, lnew = 2, 9
+    kv_lens = np.array([3, 17], np.int32)
+    need = [(n + lnew + page_size - 1) // page_size for n in kv_lens]
+    pages = sum(need) + 2
+    table = np.full((S, max(need) + 1), -1, np.int32)
+    order = list(RNG.permutation(pages))
+    for s in range(S):
+        for p in range(need[s]):
+            table[s, p] = order.pop()
+    kn = RNG.standard_normal((S, 2, lnew, 32)).astype(np.float32)
+    vn = RNG.standard_normal((S, 2, lnew, 32)).astype(np.float32)
+    ks = RNG.uniform(0.01, 0.05, (pages, 2)).astype(np.float32)
+    vs = RNG.uniform(0.01, 0.05, (pages, 2)).astype(np.float32)
+    kc = RNG.integers(-127, 128, (pages, 2, page_size, 32)).astype(np.int8)
+    vc = RNG.integers(-127, 128, (pages, 2, page_size, 32)).astype(np.int8)
+    k0, v0 = kc.copy(), vc.copy()
+    append_lib.paged(kn, vn, kv_lens, table, ks, vs, kc, vc)
+    want_k, want_v = k0.copy(), v0.copy()
+    for s, base in enumerate(kv_lens):
+        for t in range(lnew):
+            pos = base + t
+            page, slot = table[s, pos // page_size], pos % page_size
+            for g in range(2):
+                want_k[page, g, slot] = quantize_rows(kn[s, g, t], ks[page, g])
+                want_v[page, g, slot] = quantize_rows(vn[s, g, t], vs[page, g])
+    assert np.array_equal(kc, want_k) and np.array_equal(vc, want_v)
+
+
+def test_append_bad_scale_writes_nothing(append_lib):
+    kn = RNG.standard_normal((1, 2, 2, 32)).astype(np.float32)
+    kc = np.zeros((1, 2, 8, 32), np.int8)
+    vc = np.zeros((1, 2, 8, 32), np.int8)
+    with pytest.raises(mha.Error, match=r"'v_scale'\[0\] is 0 but the scales"):
+        append_lib.dense(kn, kn, np.array([1], np.int32), np.ones(2, np.float32),
+                         np.array([0, 1], np.float32), kc, vc)
+    assert not kc.any() and not vc.any()

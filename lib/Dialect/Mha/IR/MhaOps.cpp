@@ -419,9 +419,10 @@ LogicalResult verifyServingOperands(AttentionOp op, RankedTensorType q,
 
 /// The scales of a quantized cache (docs/language.md 4.8): both or none;
 /// each f32 [Hkv] (one per KV head of `keys`), or [pages, Hkv] (one per page
-/// and KV head) when `paged`.
+/// and KV head) when `paged`. `keysName` names the keys (or key cache).
 LogicalResult verifyKvScales(Operation *op, Value keyScale, Value valueScale,
-                             RankedTensorType keys, bool paged) {
+                             RankedTensorType keys, StringRef keysName,
+                             bool paged) {
   if (!keyScale != !valueScale)
     return op->emitOpError() << "'kv_scales' needs the key and the value "
                              << "scale";
@@ -438,11 +439,11 @@ LogicalResult verifyKvScales(Operation *op, Value keyScale, Value valueScale,
              << "tensor " << layout << ", got " << scale.getType();
     int64_t rank = type.getRank();
     if (failed(verifySameSize(op, "head count", name, rank - 1,
-                              type.getDimSize(rank - 1), "key",
+                              type.getDimSize(rank - 1), keysName,
                               keys.getDimSize(1))) ||
         (rank == 2 &&
          failed(verifySameSize(op, "page count", name, 0, type.getDimSize(0),
-                               "key", keys.getDimSize(0)))))
+                               keysName, keys.getDimSize(0)))))
       return failure();
   }
   return success();
@@ -489,7 +490,7 @@ LogicalResult AttentionOp::verify() {
   // checks relate them to the sequences.
   bool keysPerBatch = !getBlockTable() && !getCuSeqlensK();
   if (failed(verifyServingOperands(*this, *q, *k)) ||
-      failed(verifyKvScales(op, getKeyScale(), getValueScale(), *k,
+      failed(verifyKvScales(op, getKeyScale(), getValueScale(), *k, "key",
                             bool(getBlockTable()))))
     return failure();
   if ((keysPerBatch && !getCuSeqlensQ() &&
@@ -544,22 +545,29 @@ LogicalResult AppendKvOp::verify() {
       verifyTensor(op, getValueNew(), "value_new", 4, "[S, Hkv, Lnew, Dv]");
   if (failed(vNew))
     return failure();
+  bool quantized = getKeyScale() || getValueScale();
   FailureOr<RankedTensorType> kCache =
       verifyTensor(op, getKeyCache(), "key_cache", 4,
-                   "[S, Hkv, Lk, D] or [pages, Hkv, page_size, D]");
+                   "[S, Hkv, Lk, D] or [pages, Hkv, page_size, D]", quantized);
   if (failed(kCache))
     return failure();
   FailureOr<RankedTensorType> vCache =
       verifyTensor(op, getValueCache(), "value_cache", 4,
-                   "[S, Hkv, Lk, Dv] or [pages, Hkv, page_size, Dv]");
+                   "[S, Hkv, Lk, Dv] or [pages, Hkv, page_size, Dv]",
+                   quantized);
   if (failed(vCache))
     return failure();
   Type elt = kNew->getElementType();
-  for (auto [type, name] : {std::make_pair(*vNew, StringRef("value_new")),
-                            std::make_pair(*kCache, StringRef("key_cache")),
-                            std::make_pair(*vCache, StringRef("value_cache"))})
-    if (failed(verifySameElementType(op, type, name, elt, "key_new")))
-      return failure();
+  if (failed(verifySameElementType(op, *vNew, "value_new", elt, "key_new")) ||
+      (!quantized &&
+       (failed(verifySameElementType(op, *kCache, "key_cache", elt,
+                                     "key_new")) ||
+        failed(verifySameElementType(op, *vCache, "value_cache", elt,
+                                     "key_new")))) ||
+      failed(verifyKvScales(op, getKeyScale(), getValueScale(), *kCache,
+                            "key_cache",
+                            bool(getBlockTable()))))
+    return failure();
   for (auto [type, name] : {std::make_pair(*kNew, StringRef("key_new")),
                             std::make_pair(*vNew, StringRef("value_new")),
                             std::make_pair(*kCache, StringRef("key_cache")),

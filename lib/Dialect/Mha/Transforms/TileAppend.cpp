@@ -6,8 +6,9 @@
 // Turns an exported function computing one mha.append_kv into the kernel of
 // one work item (s, g, t): new keys [t * R, (t + 1) * R) of KV head g of
 // sequence s, written (rotated by RoPE when asked) with their values into
-// the caller's caches at positions kv_lens[s] + i. The runtime has checked
-// every position and page before the first item runs.
+// the caller's caches at positions kv_lens[s] + i, quantized to i8 by the
+// given scales for a quantized cache. The runtime has checked every
+// position, page and scale before the first item runs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,6 +48,8 @@ public:
     table = arg(append.getBlockTable());
     kCache = arg(append.getKeyCache());
     vCache = arg(append.getValueCache());
+    kScales = arg(append.getKeyScale());
+    vScales = arg(append.getValueScale());
     unsigned n = func.getNumArguments();
     batch = entry.getArgument(n);
     kvHead = entry.getArgument(n + 1);
@@ -65,11 +68,12 @@ public:
       Value i = cb.add(row0, r);
       Value pos = cb.add(base, i);
       SmallVector<Value> slot = cacheSlot(pos);
-      copyRow(vNew, i, vCache, slot);
+      copyRow(vNew, i, vCache, slot, scaleAt(vScales, slot));
+      Value kScale = scaleAt(kScales, slot);
       if (!freqs)
-        copyRow(kNew, i, kCache, slot);
+        copyRow(kNew, i, kCache, slot, kScale);
       else
-        rotateRow(i, pos, slot, freqs);
+        rotateRow(i, pos, slot, freqs, kScale);
     });
   }
 
@@ -87,11 +91,56 @@ private:
     return {page, kvHead, arith::RemUIOp::create(b, loc, pos, pageSize), zero};
   }
 
-  void copyRow(Value from, Value i, Value to, ArrayRef<Value> slot) {
+  /// The scale of an i8 cache's `slot`: per KV head, or per page and KV
+  /// head; null for a cache that is not quantized.
+  Value scaleAt(Value scales, ArrayRef<Value> slot) {
+    if (!scales)
+      return Value();
+    if (cast<MemRefType>(scales.getType()).getRank() == 1)
+      return memref::LoadOp::create(b, loc, scales, kvHead);
+    return memref::LoadOp::create(b, loc, scales, ValueRange{slot[0], kvHead});
+  }
+
+  /// f32 `x` (a scalar or a vector) as the i8 of docs/language.md 4.8:
+  /// clamp(round_half_even(x / scale), -127, 127), NaN as 0.
+  Value quantize(Value x, Value scale) {
+    Type type = x.getType();
+    Type i8 = b.getI8Type();
+    if (auto vector = dyn_cast<VectorType>(type)) {
+      scale = vector::BroadcastOp::create(b, loc, vector, scale);
+      i8 = VectorType::get(vector.getShape(), i8);
+    }
+    auto constant = [&](float c) -> Value {
+      Value scalar = cb.f32(c);
+      if (isa<VectorType>(type))
+        return vector::BroadcastOp::create(b, loc, type, scalar);
+      return scalar;
+    };
+    Value y = math::RoundEvenOp::create(
+        b, loc, arith::DivFOp::create(b, loc, x, scale));
+    y = arith::MinimumFOp::create(
+        b, loc, arith::MaximumFOp::create(b, loc, y, constant(-127.0f)),
+        constant(127.0f));
+    Value isNan = cb.cmpF(arith::CmpFPredicate::UNO, x, x);
+    y = arith::SelectOp::create(b, loc, isNan, constant(0.0f), y);
+    return arith::FPToSIOp::create(b, loc, i8, y);
+  }
+
+  /// cache[slot] = new row i, quantized by `scale` when given.
+  void copyRow(Value from, Value i, Value to, ArrayRef<Value> slot,
+               Value scale) {
     auto type = cast<MemRefType>(from.getType());
-    auto rowType = VectorType::get({type.getDimSize(3)}, type.getElementType());
-    Value row = vector::LoadOp::create(
-        b, loc, rowType, from, ValueRange{batch, kvHead, i, cb.index(0)});
+    Type elt = type.getElementType();
+    int64_t width = type.getDimSize(3);
+    Value row =
+        vector::LoadOp::create(b, loc, VectorType::get({width}, elt), from,
+                               ValueRange{batch, kvHead, i, cb.index(0)});
+    if (scale) {
+      if (!elt.isF32())
+        row = arith::ExtFOp::create(
+            b, loc, VectorType::get({width}, b.getF32Type()), row);
+      row = quantize(row, scale);
+    }
     vector::StoreOp::create(b, loc, row, to, slot);
   }
 
@@ -118,8 +167,10 @@ private:
     return memref::GetGlobalOp::create(b, loc, type, symbol);
   }
 
-  /// k_cache[slot] = rope(k_new[s, g, i], pos): pairs (t, t + D/2).
-  void rotateRow(Value i, Value pos, ArrayRef<Value> slot, Value freqs) {
+  /// k_cache[slot] = rope(k_new[s, g, i], pos): pairs (t, t + D/2),
+  /// quantized by `scale` when given.
+  void rotateRow(Value i, Value pos, ArrayRef<Value> slot, Value freqs,
+                 Value scale) {
     auto type = cast<MemRefType>(kNew.getType());
     Type elt = type.getElementType(), f32 = b.getF32Type();
     int64_t half = type.getDimSize(3) / 2;
@@ -130,6 +181,8 @@ private:
       return elt.isF32() ? x : arith::ExtFOp::create(b, loc, f32, x);
     };
     auto narrow = [&](Value x) -> Value {
+      if (scale)
+        return quantize(x, scale);
       return elt.isF32() ? x : arith::TruncFOp::create(b, loc, elt, x);
     };
     cb.forLoop(cb.index(0), cb.index(half), 1, [&](Value t) {
@@ -160,6 +213,7 @@ private:
   StringRef name;
   AppendKvOp append;
   Value kNew, vNew, lens, table, kCache, vCache, batch, kvHead, tile;
+  Value kScales, vScales; // Of an i8 cache; null otherwise.
 };
 
 } // namespace
