@@ -279,3 +279,21 @@ func.func @backward_int8(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x32x16xi8>, %v:
   %o, %lse = mha.attention %q, %k, %v kv_scales(%s, %s : tensor<2xf32>, tensor<2xf32>) {return_lse} : tensor<2x4x8x16xf32>, tensor<2x2x32x16xi8>, tensor<2x2x32x16xi8> -> tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
   return %o, %lse : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
 }
+
+// -----
+
+// mha.append_kv into an i8 cache needs the scales to quantize with.
+func.func @append_int8_no_scales(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, %l: tensor<2xi32>, %kc: tensor<2x2x64x16xi8>, %vc: tensor<2x2x64x16xi8>) {
+  // expected-error @+1 {{'key_cache' is i8: a quantized cache needs its scales, kv_scales(%key_scale, %value_scale : ...)}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<2x2x64x16xi8>, tensor<2x2x64x16xi8> -> tensor<2x2x64x16xi8>, tensor<2x2x64x16xi8>
+  return
+}
+
+// -----
+
+// The scales of an append's cache: one per KV head of the cache.
+func.func @append_scale_heads(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, %l: tensor<2xi32>, %s: tensor<3xf32>, %kc: tensor<2x2x64x16xi8>, %vc: tensor<2x2x64x16xi8>) {
+  // expected-error @+1 {{'key_scale' head count (dim 0) is 3 but 'key_cache' has 2}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_scales(%s, %s : tensor<3xf32>, tensor<3xf32>) kv_lens(%l : tensor<2xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<2x2x64x16xi8>, tensor<2x2x64x16xi8> -> tensor<2x2x64x16xi8>, tensor<2x2x64x16xi8>
+  return
+}

@@ -70,3 +70,15 @@ func.func @append(%kn: tensor<?x8x1x128xbf16>, %vn: tensor<?x8x1x128xbf16>, %l: 
       -> tensor<?x8x16x128xbf16>, tensor<?x8x16x128xbf16>
   return %k, %v : tensor<?x8x16x128xbf16>, tensor<?x8x16x128xbf16>
 }
+
+// CHECK-LABEL: func.func @append_int8
+// CHECK: mha.append_kv %{{.*}}, %{{.*}} into %{{.*}}, %{{.*}} kv_scales(%{{.*}}, %{{.*}} : tensor<?x8xf32>, tensor<?x8xf32>) kv_lens(%{{.*}} : tensor<?xi32>) block_table(%{{.*}} : tensor<?x?xi32>)
+func.func @append_int8(%kn: tensor<?x8x1x128xbf16>, %vn: tensor<?x8x1x128xbf16>, %l: tensor<?xi32>,
+                       %t: tensor<?x?xi32>, %ks: tensor<?x8xf32>, %vs: tensor<?x8xf32>,
+                       %kc: tensor<?x8x16x128xi8>, %vc: tensor<?x8x16x128xi8>)
+    -> (tensor<?x8x16x128xi8>, tensor<?x8x16x128xi8>) {
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_scales(%ks, %vs : tensor<?x8xf32>, tensor<?x8xf32>) kv_lens(%l : tensor<?xi32>) block_table(%t : tensor<?x?xi32>)
+      : tensor<?x8x1x128xbf16>, tensor<?x8x1x128xbf16>, tensor<?x8x16x128xi8>, tensor<?x8x16x128xi8>
+      -> tensor<?x8x16x128xi8>, tensor<?x8x16x128xi8>
+  return %k, %v : tensor<?x8x16x128xi8>, tensor<?x8x16x128xi8>
+}
