@@ -77,11 +77,15 @@ func.func @padded(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor
 // item of the group's first head computes the group's rows as one tile
 // (rows_per_head: each head's rows at the same positions) and finalises
 // each head's rows into that head's results; otherwise every item computes
-// its own head.
+// its own head. A group item's key loop prefetches the keys and values of
+// the tile after next (one prefetch per 64-byte line: 16 f32 columns).
 // CHECK-LABEL: func.func @group__kernel
 // CHECK: %[[MASKED:.*]] = memref.load %{{.*}}[%c8] : memref<?xi32>
 // CHECK: scf.if
 // CHECK: arith.remui %{{.*}}, %c4
+// CHECK: scf.for
+// CHECK: memref.prefetch %{{.*}}[%{{.*}}, %c0{{.*}}], read, locality<3>, data : memref<?x16xf32
+// CHECK: memref.prefetch %{{.*}}[%{{.*}}, %c0{{.*}}], read, locality<3>, data : memref<?x16xf32
 // CHECK: mha.online_softmax_step {{.*}} rows_per_head(%{{.*}})
 // CHECK: scf.for
 // CHECK: mha.online_softmax_finalize
