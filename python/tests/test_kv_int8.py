@@ -354,3 +354,44 @@ def test_append_bad_scale_writes_nothing(append_lib):
         append_lib.dense(kn, kn, np.array([1], np.int32), np.ones(2, np.float32),
                          np.array([0, 1], np.float32), kc, vc)
     assert not kc.any() and not vc.any()
+
+
+def test_torch_decoding_step_into_int8_cache(cache_dir):
+    """A decoding step as torch custom ops under torch.compile(fullgraph=
+    True): append f32 keys into a paged i8 cache (mutated in place), then
+    attend over it; against the float64 reference over the dequantized
+    cache."""
+    torch = pytest.importorskip("torch")
+    import mha.torch as mt
+    lib = mha.compile(append_spec("append8", 2, 32, True, False) +
+                      spec("attend8", 8, 2, 32, 32, paged=True))
+    ops = mt.register(lib)
+    kv_lens, page_size = [9, 30], 16
+    k8, ks, table, _ = paged_cache([n + 1 for n in kv_lens], 2, 32, page_size, False)
+    v8, vs, _, _ = paged_cache([n + 1 for n in kv_lens], 2, 32, page_size, False)
+    kn = torch.randn(2, 2, 1, 32)
+    vn = torch.randn(2, 2, 1, 32)
+    q = torch.randn(2, 8, 1, 32)
+    kc, vc = torch.from_numpy(k8.copy()), torch.from_numpy(v8.copy())
+    lens, t_table = torch.tensor(kv_lens, dtype=torch.int32), torch.from_numpy(table)
+    t_ks, t_vs = torch.from_numpy(ks), torch.from_numpy(vs)
+
+    @torch.compile(fullgraph=True)
+    def step(q, kn, vn, lens, table, kc, vc):
+        ops.append8(kn, vn, lens, table, t_ks, t_vs, kc, vc)
+        return ops.attend8(q, kc, vc, t_ks, t_vs, lens + 1, table)
+
+    o, lse = step(q, kn, vn, lens, t_table, kc, vc)
+    kd, vd = quantize.dequantize(kc.numpy(), ks), quantize.dequantize(vc.numpy(), vs)
+    params = semantics.normalise({"causal": True}, 8, 32)
+    for s, n in enumerate(kv_lens):
+        rows = [(table[s, j // page_size], j % page_size) for j in range(n + 1)]
+        kseq = np.stack([kd[p, :, t] for p, t in rows], axis=1)[None]
+        vseq = np.stack([vd[p, :, t] for p, t in rows], axis=1)[None]
+        # The appended key is the new one, quantized.
+        p, t = rows[-1]
+        assert np.array_equal(kc.numpy()[p, :, t],
+                              np.stack([quantize_rows(kn[s, g, 0].numpy(), ks[g])
+                                        for g in range(2)]))
+        ro, rl, _ = reference.attention(q[s:s + 1].numpy(), kseq, vseq, params)
+        assert reference.rel_err(o[s].numpy(), ro[0]) < 2e-5
