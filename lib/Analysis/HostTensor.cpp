@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 using namespace mlir::mha::analysis;
@@ -22,6 +23,8 @@ const char *mlir::mha::analysis::getElementKindName(ElementKind kind) {
     return "f16";
   case ElementKind::bf16:
     return "bf16";
+  case ElementKind::i8:
+    return "i8";
   }
   return "?";
 }
@@ -49,6 +52,12 @@ std::vector<double> HostTensor::store(const std::vector<double> &values) {
       stored[i] = f;
       continue;
     }
+    if (kind == ElementKind::i8) {
+      double q = std::clamp(std::nearbyint(values[i]), -127.0, 127.0);
+      bytes[i] = static_cast<uint8_t>(static_cast<int8_t>(q));
+      stored[i] = q;
+      continue;
+    }
     bool bf16 = kind == ElementKind::bf16;
     uint16_t bits = bf16 ? floatToBFloat(f) : floatToHalf(f);
     std::memcpy(&bytes[2 * i], &bits, 2);
@@ -66,6 +75,10 @@ std::vector<double> HostTensor::load() const {
       values[i] = f;
       continue;
     }
+    if (kind == ElementKind::i8) {
+      values[i] = static_cast<int8_t>(bytes[i]);
+      continue;
+    }
     uint16_t bits;
     std::memcpy(&bits, &bytes[2 * i], 2);
     values[i] =
@@ -78,8 +91,10 @@ DLTensor *HostTensor::getDLTensor() {
   tensor.data = bytes.data();
   tensor.device = {kDLCPU, 0};
   tensor.ndim = static_cast<int>(shape.size());
-  tensor.dtype.code = kind == ElementKind::bf16 ? kDLBfloat : kDLFloat;
-  tensor.dtype.bits = kind == ElementKind::f32 ? 32 : 16;
+  tensor.dtype.code = kind == ElementKind::bf16 ? kDLBfloat
+                      : kind == ElementKind::i8 ? kDLInt
+                                                : kDLFloat;
+  tensor.dtype.bits = static_cast<uint8_t>(8 * elementBytes());
   tensor.dtype.lanes = 1;
   tensor.shape = shape.data();
   tensor.strides = nullptr;

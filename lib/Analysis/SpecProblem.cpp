@@ -86,6 +86,8 @@ std::optional<ElementKind> mlir::mha::analysis::getElementKind(Type type) {
     return ElementKind::f16;
   if (type.isBF16())
     return ElementKind::bf16;
+  if (type.isSignlessInteger(8))
+    return ElementKind::i8;
   return std::nullopt;
 }
 
@@ -109,6 +111,8 @@ std::string mlir::mha::analysis::describeVariant(AttentionOp op) {
     s += " temp";
   if (v.hasPrunedHeads())
     s += " pruned";
+  if (op.getKeyScale())
+    s += " int8-kv";
   return s;
 }
 

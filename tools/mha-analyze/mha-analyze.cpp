@@ -144,6 +144,9 @@ std::vector<SpecFunction> getSpecFunctions(ModuleOp module) {
     else if (attentions.size() == 1 && attentions.front().hasServingOperands())
       f.skipReason = "has serving operands (kv_lens, q_lens, block_table, "
                      "cu_seqlens), which mha-analyze does not support";
+    else if (attentions.size() == 1 && attentions.front().getKeyScale())
+      f.skipReason = "reads a quantized cache (kv_scales), which "
+                     "mha-analyze does not support";
     else if (attentions.size() != 1)
       f.skipReason = "has " + std::to_string(attentions.size()) +
                      " mha.attention ops (mha-analyze needs exactly one)";

@@ -202,16 +202,27 @@ static bool runAttention(func::FuncOp func, mha::AttentionOp op, void *fn,
   AttentionShapes shapes = getConcreteShapes(op, batch, seqLen);
   AttentionProblem pr = getReferenceProblem(op, shapes);
 
-  // Buffers in C parameter order: arguments, then results.
+  // Buffers in C parameter order: arguments, then results. A quantized
+  // cache (kv_scales) holds i8 values over most of their range and scales
+  // per KV head in [0.01, 0.05); the reference reads their products.
   std::vector<HostTensor> buffers;
-  std::vector<double> qData, kData, vData;
+  std::vector<double> qData, kData, vData, kScales, vScales;
+  bool quantized = bool(op.getKeyScale());
+  std::uniform_real_distribution<double> scaleDist(0.01, 0.05);
   for (BlockArgument arg : func.getArguments()) {
-    HostTensor buf(kind, arg == op.getQuery() ? shapes.query
-                         : arg == op.getKey() ? shapes.key
-                                              : shapes.value);
+    bool isScale = arg == op.getKeyScale() || arg == op.getValueScale();
+    bool isCache = arg == op.getKey() || arg == op.getValue();
+    HostTensor buf(isScale                ? ElementKind::f32
+                   : isCache && quantized ? ElementKind::i8
+                                          : kind,
+                   isScale                ? std::vector<int64_t>{pr.kvHeads}
+                   : arg == op.getQuery() ? shapes.query
+                   : arg == op.getKey()   ? shapes.key
+                                          : shapes.value);
     std::vector<double> values(buf.numElements());
     for (double &x : values)
-      x = normal(rng);
+      x = isScale ? scaleDist(rng)
+                  : normal(rng) * (buf.kind == ElementKind::i8 ? 40.0 : 1.0);
     std::vector<double> stored = buf.store(values);
     if (arg == op.getQuery())
       qData = stored;
@@ -219,7 +230,22 @@ static bool runAttention(func::FuncOp func, mha::AttentionOp op, void *fn,
       kData = stored;
     if (arg == op.getValue())
       vData = stored;
+    if (arg == op.getKeyScale())
+      kScales = stored;
+    if (arg == op.getValueScale())
+      vScales = stored;
     buffers.push_back(std::move(buf));
+  }
+  if (quantized) {
+    // [B, Hkv, Lk, D]: element i is in KV head (i / (Lk D)) mod Hkv.
+    auto dequantize = [&](std::vector<double> &data,
+                          const std::vector<double> &scales, int64_t dim) {
+      int64_t perHead = pr.keyLen * dim;
+      for (size_t i = 0; i < data.size(); ++i)
+        data[i] *= scales[(int64_t(i) / perHead) % pr.kvHeads];
+    };
+    dequantize(kData, kScales, pr.headDim);
+    dequantize(vData, vScales, pr.valueDim);
   }
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   std::vector<Value> results(ret.getOperands().begin(),

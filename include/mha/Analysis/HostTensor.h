@@ -21,10 +21,10 @@
 
 namespace mlir::mha::analysis {
 
-/// Element types of spec tensors.
-enum class ElementKind { f32, f16, bf16 };
+/// Element types of spec tensors (i8: a quantized KV cache).
+enum class ElementKind { f32, f16, bf16, i8 };
 
-/// "f32", "f16" or "bf16".
+/// "f32", "f16", "bf16" or "i8".
 const char *getElementKindName(ElementKind kind);
 
 /// A compact row-major tensor in host memory.
@@ -37,10 +37,13 @@ struct HostTensor {
   HostTensor(ElementKind kind, std::vector<int64_t> shape);
 
   int64_t numElements() const;
-  size_t elementBytes() const { return kind == ElementKind::f32 ? 4 : 2; }
+  size_t elementBytes() const {
+    return kind == ElementKind::f32 ? 4 : kind == ElementKind::i8 ? 1 : 2;
+  }
   /// Sets the size for `shape` and zeroes the bytes.
   void allocate();
-  /// Stores `values` rounded to the element type; returns what was stored.
+  /// Stores `values` rounded to the element type (i8: to nearest, ties to
+  /// even, clamped to [-127, 127]); returns what was stored.
   std::vector<double> store(const std::vector<double> &values);
   std::vector<double> load() const;
   /// The f32 elements (kind must be f32).

@@ -551,22 +551,19 @@ LogicalResult AppendKvOp::verify() {
                    "[S, Hkv, Lk, D] or [pages, Hkv, page_size, D]", quantized);
   if (failed(kCache))
     return failure();
-  FailureOr<RankedTensorType> vCache =
-      verifyTensor(op, getValueCache(), "value_cache", 4,
-                   "[S, Hkv, Lk, Dv] or [pages, Hkv, page_size, Dv]",
-                   quantized);
+  FailureOr<RankedTensorType> vCache = verifyTensor(
+      op, getValueCache(), "value_cache", 4,
+      "[S, Hkv, Lk, Dv] or [pages, Hkv, page_size, Dv]", quantized);
   if (failed(vCache))
     return failure();
   Type elt = kNew->getElementType();
   if (failed(verifySameElementType(op, *vNew, "value_new", elt, "key_new")) ||
-      (!quantized &&
-       (failed(verifySameElementType(op, *kCache, "key_cache", elt,
-                                     "key_new")) ||
-        failed(verifySameElementType(op, *vCache, "value_cache", elt,
-                                     "key_new")))) ||
+      (!quantized && (failed(verifySameElementType(op, *kCache, "key_cache",
+                                                   elt, "key_new")) ||
+                      failed(verifySameElementType(op, *vCache, "value_cache",
+                                                   elt, "key_new")))) ||
       failed(verifyKvScales(op, getKeyScale(), getValueScale(), *kCache,
-                            "key_cache",
-                            bool(getBlockTable()))))
+                            "key_cache", bool(getBlockTable()))))
     return failure();
   for (auto [type, name] : {std::make_pair(*kNew, StringRef("key_new")),
                             std::make_pair(*vNew, StringRef("value_new")),
