@@ -164,6 +164,8 @@ class Function:
         # query head (the manifest's "attention" list; None when the tool
         # that wrote the manifest predates it, [] for functions without one).
         self.attention = attention
+        # Whether an mha.attention of the function drops probabilities.
+        self.has_dropout = any(a.get("dropout") for a in attention or [])
         # The caches of an append function are written in place: the
         # caller passes them like inputs (they come last in C order).
         self.inputs = [p for p in self.params if p.input or p.role in _IN_PLACE]

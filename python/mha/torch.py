@@ -10,14 +10,19 @@
 digits of the library's cache key, so two libraries never clash):
 
     NAME(Tensor q, Tensor k, Tensor v, Tensor? head_mask=None,
-         int num_threads=0) -> Tensor | (Tensor, ...)
+         int num_threads=0, Tensor? dropout_seed=None) -> Tensor | (Tensor, ...)
 
 with one Tensor per argument of the spec's function, the results in the
 spec's order, a fake (meta) kernel that sizes the results from the spec's
 signature (so torch.compile, including dynamic shapes, traces it without
 running it), and, when the function is marked `mha.backward`, autograd
 through a second op `NAME_backward` that calls the library's
-`<name>_backward`. A gradient that reaches `lse` (or `probs`) raises
+`<name>_backward`. `dropout_seed` (int64 [2]: the seed and the offset of
+docs/language.md 6.7) chooses the dropout mask of a function with a
+`dropout` attribute; autograd passes the same tensor to the backward, which
+rebuilds the same mask. Without it the mask of seed 0, offset 0 is used;
+`Attention` draws a fresh one per call from torch's generator. A gradient
+that reaches `lse` (or `probs`) raises
 mha.Error: the C backward takes none. Inputs whose last dimension is not
 contiguous are copied (the C functions need stride 1 there); any other
 strides pass as they are.
@@ -88,8 +93,26 @@ def _fill(args, kwargs, names, defaults):
             for i, (n, d) in enumerate(zip(names, defaults))]
 
 
+_OPTIONS = ["head_mask", "num_threads", "dropout_seed"]
+_OPTION_DEFAULTS = [None, 0, None]
+_OPTIONS_SCHEMA = "Tensor? head_mask=None, int num_threads=0, Tensor? dropout_seed=None"
+
+
 def _options(extra, kwargs):
-    return _fill(extra, kwargs, ["head_mask", "num_threads"], [None, 0])
+    return _fill(extra, kwargs, _OPTIONS, _OPTION_DEFAULTS)
+
+
+def _dropout_words(name, seed):
+    """The (dropout_seed, dropout_offset) keywords of a call from an op's
+    `dropout_seed` tensor (None: the defaults)."""
+    if seed is None:
+        return {}
+    if seed.numel() != 2 or seed.dtype != torch.int64:
+        raise Error(None, f"{name}: dropout_seed must be an int64 tensor of 2 elements "
+                    f"(seed, offset), got {seed.dtype} of shape {tuple(seed.shape)}",
+                    name, "MHA_ERR_INVALID_ARGUMENT")
+    s, o = (int(x) for x in seed.reshape(2).tolist())
+    return {"dropout_seed": s & (2**64 - 1), "dropout_offset": o & (2**64 - 1)}
 
 
 def _schema(f, results):
@@ -99,7 +122,7 @@ def _schema(f, results):
     args = ", ".join(f"Tensor({next(mutable)}!) {p.name}" if p.role in _runtime._IN_PLACE
                      else f"Tensor {p.name}" for p in f.inputs)
     ret = "Tensor" if results == 1 else "(" + ", ".join(["Tensor"] * results) + ")"
-    return f"({args}, Tensor? head_mask=None, int num_threads=0) -> {ret}"
+    return f"({args}, {_OPTIONS_SCHEMA}) -> {ret}"
 
 
 def _fake_results(f, tensors):
@@ -120,8 +143,9 @@ def _make_op(lib, ns, f, ops_backward):
         # Written in place: passed as they are (the C function names a
         # non-contiguous last dimension).
         tensors = [t if w else _contiguous_last(t) for t, w in zip(args[:n_in], in_place)]
-        head_mask, num_threads = _options(args[n_in:], kwargs)
-        return f(*tensors, num_threads=num_threads, head_mask=head_mask)
+        head_mask, num_threads, seed = _options(args[n_in:], kwargs)
+        return f(*tensors, num_threads=num_threads, head_mask=head_mask,
+                 **_dropout_words(f.name, seed))
 
     def fake(*args, **kwargs):
         return _fake_results(f, args[:n_in])
@@ -150,10 +174,10 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
     nb = len(back.inputs)
     bop_schema = "(" + ", ".join([f"Tensor {p.name}" for p in back.inputs]
                                  + [f"Tensor? {n}=None" for n in extra_names]) + \
-        ", Tensor? head_mask=None, int num_threads=0) -> (" + \
+        f", {_OPTIONS_SCHEMA}) -> (" + \
         ", ".join(["Tensor"] * len(back.outputs)) + ")"
-    names = extra_names + ["head_mask", "num_threads"]
-    defaults = [None] * len(extra_names) + [None, 0]
+    names = extra_names + _OPTIONS
+    defaults = [None] * len(extra_names) + _OPTION_DEFAULTS
 
     def bimpl(*args, **kwargs):
         tensors = [_contiguous_last(t) for t in args[:nb]]
@@ -166,8 +190,9 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
                             + ", ".join(f"'{f.outputs[i].name}'" for i in sorted(differentiable))
                             + f" can be differentiated): detach '{result}' (.detach()) "
                             "before it reaches the loss", f.name, "MHA_ERR_NO_GRADIENT")
-        head_mask, num_threads = rest[-2], rest[-1]
-        out = back(*tensors, num_threads=num_threads, head_mask=head_mask)
+        head_mask, num_threads, seed = rest[-3:]
+        out = back(*tensors, num_threads=num_threads, head_mask=head_mask,
+                   **_dropout_words(back.name, seed))
         return out if isinstance(out, tuple) else (out,)
 
     def bfake(*args, **kwargs):
@@ -182,8 +207,7 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
         outputs = output if isinstance(output, tuple) else (output,)
         # Unused results get None, not zeros: no check, no work.
         ctx.set_materialize_grads(False)
-        ctx.head_mask = inputs[n_in]
-        ctx.num_threads = inputs[n_in + 1]
+        ctx.head_mask, ctx.num_threads, ctx.dropout_seed = inputs[n_in:n_in + 3]
         ctx.save_for_backward(*inputs[:n_in], *outputs)
 
     o_index = next(iter(differentiable))
@@ -195,17 +219,17 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
         extras = [grads[j] for j in extra]
         if gout is None:
             if all(g is None for g in extras):
-                return (None,) * (n_in + 2)
+                return (None,) * (n_in + len(_OPTIONS))
             gout = torch.zeros_like(outs[o_index])
         args = []
         for kind, j in sources:
             args.append(ins[j] if kind == "in" else outs[j] if kind == "out" else gout)
-        results = bop(*args, *extras, ctx.head_mask, ctx.num_threads)
+        results = bop(*args, *extras, ctx.head_mask, ctx.num_threads, ctx.dropout_seed)
         grads_in = [None] * n_in
         for i, g in zip(grad_targets, results):
             if ctx.needs_input_grad[i]:
                 grads_in[i] = g
-        return (*grads_in, None, None)
+        return (*grads_in, *([None] * len(_OPTIONS)))
 
     ops_backward[f.name] = bop
     op.register_autograd(backward, setup_context=setup_context)
@@ -216,9 +240,16 @@ class Attention(torch.nn.Module):
     forward(q, k, v, head_mask=None) returns the function's output `o`
     (all its results with return_all=True). layout="blhd" takes and returns
     [B, L, H, D] tensors (passed to the kernel as transposed views, no
-    copies); the default "bhld" is the spec's logical layout."""
+    copies); the default "bhld" is the spec's logical layout.
 
-    def __init__(self, lib, name, *, layout="bhld", return_all=False, num_threads=0):
+    A function with `dropout` gets a fresh mask per call in training mode
+    (a seed drawn from torch's generator, so torch.manual_seed repeats
+    it); in eval mode the module calls `eval_name`, a function of the same
+    library without dropout, and raises when there is none (the spec fixes
+    the rates: the library cannot turn dropout off)."""
+
+    def __init__(self, lib, name, *, layout="bhld", return_all=False, num_threads=0,
+                 eval_name=None):
         super().__init__()
         ops = register(lib) if isinstance(lib, _runtime.Library) else lib
         if not isinstance(ops, Ops):
@@ -226,6 +257,8 @@ class Attention(torch.nn.Module):
         if layout not in ("bhld", "blhd"):
             raise ValueError(f"layout must be 'bhld' or 'blhd', not {layout!r}")
         self.op = getattr(ops, name)
+        self.eval_op = getattr(ops, eval_name) if eval_name else None
+        self.drops = ops.library.functions[name].has_dropout
         self.name = name
         self.layout = layout
         self.return_all = return_all
@@ -237,7 +270,16 @@ class Attention(torch.nn.Module):
     def forward(self, q, k, v, head_mask=None):
         if self.layout == "blhd":
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        out = self.op(q, k, v, head_mask, self.num_threads)
+        op, seed = self.op, None
+        if self.drops and self.training:
+            seed = torch.randint(-2**63, 2**63 - 1, (2,), dtype=torch.int64)
+        elif self.drops:
+            if self.eval_op is None:
+                raise Error(None, f"{self.name} drops probabilities (dropout) and the "
+                            "module is in eval mode: pass eval_name=, a function of the "
+                            "library without dropout", self.name, "MHA_ERR_INVALID_ARGUMENT")
+            op = self.eval_op
+        out = op(q, k, v, head_mask, self.num_threads, seed)
         outs = list(out) if isinstance(out, tuple) else [out]
         if self.layout == "blhd":
             # o [B, H, L, Dv] -> [B, L, H, Dv]; lse and entropy stay [B, H, L].

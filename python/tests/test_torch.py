@@ -260,3 +260,85 @@ def test_layer_function_as_an_op():
         [torch.randn(*s, generator=g) * 0.2 for s in shapes]
     torch.testing.assert_close(ops.layer(*args), lib.layer(*args), rtol=0, atol=0)
     torch.library.opcheck(ops.layer, tuple(args))
+
+
+@pytest.fixture(scope="module")
+def dropout_ops():
+    lib = mha.compile(attention_spec("drop", 2, 2, 8, 16, attrs="dropout = array<f32: 0.5, 0.25>",
+                                     backward=True) +
+                      attention_spec("nodrop", 2, 2, 8, 16, backward=True))
+    return mt.register(lib)
+
+
+def dropout_inputs(lq=5, lk=16, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(2, 2, lq, 8, generator=g), torch.randn(2, 2, lk, 8, generator=g),
+            torch.randn(2, 2, lk, 16, generator=g))
+
+
+def test_dropout_seed_chooses_the_mask(dropout_ops):
+    q, k, v = dropout_inputs()
+    s1, s2 = torch.tensor([7, 1]), torch.tensor([8, 1])
+    o1, _ = dropout_ops.drop(q, k, v, dropout_seed=s1)
+    assert torch.equal(o1, dropout_ops.drop(q, k, v, dropout_seed=s1)[0])
+    assert not torch.equal(o1, dropout_ops.drop(q, k, v, dropout_seed=s2)[0])
+    assert not torch.equal(o1, dropout_ops.drop(q, k, v, dropout_seed=torch.tensor([7, 2]))[0])
+    with pytest.raises(mha.Error, match="dropout_seed must be an int64 tensor of 2 elements"):
+        dropout_ops.drop(q, k, v, dropout_seed=torch.tensor([7.0, 1.0]))
+
+
+def test_dropout_gradients_match_float64_autograd(dropout_ops):
+    """Autograd through the op (the backward rebuilds the mask from the saved
+    seed) against float64 autograd of softmax(s) * Z @ v, Z the keep factors
+    read off a forward call with v = I (o = the dropped probabilities)."""
+    q, k, v = dropout_inputs()
+    seed = torch.tensor([12345, 6])
+    eye = torch.eye(16).expand(2, 2, 16, 16).contiguous()
+    dropped, _ = dropout_ops.drop(q, k, eye, dropout_seed=seed)
+    p = torch.softmax(q.double() @ k.double().transpose(-1, -2) / 8 ** 0.5, -1)
+    rate = torch.tensor([0.5, 0.25], dtype=torch.float64)[None, :, None, None]
+    keep = dropped.double() != 0
+    assert torch.allclose(dropped.double(), p * keep / (1 - rate), atol=1e-6)
+    z = keep / (1 - rate)
+
+    qq, kk, vv = (x.clone().requires_grad_() for x in (q, k, v))
+    o, _ = dropout_ops.drop(qq, kk, vv, dropout_seed=seed)
+    dout = torch.randn_like(o)
+    grads = torch.autograd.grad(o, (qq, kk, vv), dout)
+    q64, k64, v64 = (x.double().requires_grad_() for x in (q, k, v))
+    o64 = (torch.softmax(q64 @ k64.transpose(-1, -2) / 8 ** 0.5, -1) * z) @ v64
+    want = torch.autograd.grad(o64, (q64, k64, v64), dout.double())
+    assert torch.allclose(o.double(), o64, atol=1e-5)
+    for g, w in zip(grads, want):
+        assert torch.allclose(g.double(), w, atol=1e-5), (g - w).abs().max()
+
+
+def test_dropout_under_torch_compile_takes_new_seeds(dropout_ops):
+    q, k, v = (x.requires_grad_() for x in dropout_inputs())
+    torch._dynamo.reset()
+
+    @torch.compile(fullgraph=True)
+    def step(q, k, v, seed):
+        return dropout_ops.drop(q, k, v, dropout_seed=seed)[0].sum()
+
+    for s in ([1, 0], [2, 0]):
+        seed = torch.tensor(s)
+        loss = step(q, k, v, seed)
+        gq = torch.autograd.grad(loss, q)[0]
+        eager = dropout_ops.drop(q, k, v, dropout_seed=seed)[0].sum()
+        assert torch.allclose(loss, eager)
+        assert torch.allclose(gq, torch.autograd.grad(eager, q)[0], atol=1e-6)
+
+
+def test_attention_module_draws_masks_and_evaluates_without_dropout(dropout_ops):
+    q, k, v = dropout_inputs()
+    module = mt.Attention(dropout_ops, "drop", eval_name="nodrop")
+    torch.manual_seed(0)
+    a = module(q, k, v)
+    torch.manual_seed(0)
+    assert torch.equal(a, module(q, k, v))  # torch's generator draws the seed
+    assert not torch.equal(a, module(q, k, v))
+    module.eval()
+    assert torch.equal(module(q, k, v), dropout_ops.nodrop(q, k, v)[0])
+    with pytest.raises(mha.Error, match="pass eval_name="):
+        mt.Attention(dropout_ops, "drop").eval()(q, k, v)
