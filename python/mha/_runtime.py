@@ -90,7 +90,9 @@ _IN_PLACE = ("key_cache", "value_cache")
 # (mha.torch, mha.jax) knows how to fill: the forward's inputs, its saved
 # results, the gradient of its output, and the gradients it returns.
 _BACKWARD_ROLES = {"query", "key", "value", "saved_output", "saved_lse", "grad_output",
-                   "grad_query", "grad_key", "grad_value"}
+                   "grad_entropy", "grad_query", "grad_key", "grad_value"}
+# The forward result whose gradient a backward argument is.
+_GRAD_RESULT = {"grad_output": "output", "grad_entropy": "entropy"}
 _SAVED = {"saved_output": "output", "saved_lse": "lse"}
 _GRAD_OF = {"grad_query": "query", "grad_key": "key", "grad_value": "value"}
 
@@ -110,8 +112,8 @@ def backward_plan(f, back):
     for p in back.inputs:
         if p.role in _SAVED:
             sources.append(("out", out_roles.index(_SAVED[p.role])))
-        elif p.role == "grad_output":
-            sources.append(("grad", out_roles.index("output")))
+        elif p.role in _GRAD_RESULT:
+            sources.append(("grad", out_roles.index(_GRAD_RESULT[p.role])))
         else:
             sources.append(("in", in_roles.index(p.role)))
     targets = [in_roles.index(_GRAD_OF[p.role]) for p in back.outputs]

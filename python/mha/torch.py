@@ -210,20 +210,21 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
         ctx.head_mask, ctx.num_threads, ctx.dropout_seed = inputs[n_in:n_in + 3]
         ctx.save_for_backward(*inputs[:n_in], *outputs)
 
-    o_index = next(iter(differentiable))
-
     def backward(ctx, *grads):
         saved = ctx.saved_tensors
         ins, outs = saved[:n_in], saved[n_in:]
-        gout = grads[o_index]
         extras = [grads[j] for j in extra]
-        if gout is None:
-            if all(g is None for g in extras):
-                return (None,) * (n_in + len(_OPTIONS))
-            gout = torch.zeros_like(outs[o_index])
+        if all(grads[j] is None for j in differentiable) and \
+                all(g is None for g in extras):
+            return (None,) * (n_in + len(_OPTIONS))
+        # A differentiated result the loss does not use (the output, or the
+        # entropy of an entropy regulariser) has gradient 0.
         args = []
         for kind, j in sources:
-            args.append(ins[j] if kind == "in" else outs[j] if kind == "out" else gout)
+            if kind == "grad":
+                args.append(grads[j] if grads[j] is not None else torch.zeros_like(outs[j]))
+            else:
+                args.append(ins[j] if kind == "in" else outs[j])
         results = bop(*args, *extras, ctx.head_mask, ctx.num_threads, ctx.dropout_seed)
         grads_in = [None] * n_in
         for i, g in zip(grad_targets, results):

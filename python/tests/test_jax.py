@@ -154,3 +154,44 @@ func.func @decode(%q: tensor<?x4x1x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor
     lens = np.array([20, 1, 7], np.int32)
     np.testing.assert_allclose(np.asarray(jax.jit(jfns.decode)(q, k, v, lens)),
                                lib.decode(q, k, v, lens), rtol=1e-6, atol=1e-6)
+
+
+def test_entropy_regulariser_gradient():
+    """jax.grad of sum(w * o) + sum(u * entropy): the custom_vjp passes the
+    entropy's cotangent to the backward as dentropy."""
+    spec = """
+func.func @ent(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x8xf32>)
+    -> (tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  %o, %lse, %ent = mha.attention %q, %k, %v {causal, return_lse, return_entropy}
+      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
+      -> tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+  return %o, %lse, %ent : tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+}
+"""
+    fns = mha.jax.register(mha.compile(spec))
+    rng = np.random.default_rng(5)
+    q, k, v = inputs(rng)
+    w = rng.standard_normal((2, HQ, 9, DV)).astype(np.float32)
+    u = rng.standard_normal((2, HQ, 9)).astype(np.float32)
+
+    def loss(q, k, v):
+        o, _, ent = fns.ent(q, k, v)
+        return jnp.sum(o * w) + jnp.sum(ent * u)
+
+    got = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(q, k, v)
+
+    def ref_loss(q, k, v):
+        rep = HQ // HKV
+        kk, vv = jnp.repeat(k, rep, 1), jnp.repeat(v, rep, 1)
+        keep = np.arange(13)[None, :] <= np.arange(9)[:, None] + 4
+        s = jnp.where(keep, jnp.einsum("bhid,bhjd->bhij", q, kk) / np.sqrt(D), -jnp.inf)
+        p = jax.nn.softmax(s, -1)
+        ent = -jnp.sum(jnp.where(keep, p * jnp.log(jnp.where(keep, p, 1.0)), 0.0), -1)
+        return jnp.sum(jnp.einsum("bhij,bhjd->bhid", p, vv) * w) + jnp.sum(ent * u)
+
+    with jax.enable_x64(True):
+        want = jax.grad(ref_loss, argnums=(0, 1, 2))(*(np.asarray(x, np.float64)
+                                                       for x in (q, k, v)))
+        want = [np.asarray(g) for g in want]
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), r, rtol=1e-4, atol=1e-4)

@@ -342,3 +342,43 @@ def test_attention_module_draws_masks_and_evaluates_without_dropout(dropout_ops)
     assert torch.equal(module(q, k, v), dropout_ops.nodrop(q, k, v)[0])
     with pytest.raises(mha.Error, match="pass eval_name="):
         mt.Attention(dropout_ops, "drop").eval()(q, k, v)
+
+
+ENTROPY_SPEC = """
+func.func @ent(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x8xf32>)
+    -> (tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  %o, %lse, %ent = mha.attention %q, %k, %v {causal, return_lse, return_entropy}
+      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
+      -> tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+  return %o, %lse, %ent : tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+}
+"""
+
+
+@pytest.mark.parametrize("use_output", [True, False])
+def test_entropy_regulariser_gradients(use_output):
+    """loss = sum(dout * o) + sum(dent * entropy): autograd passes the
+    entropy's gradient to the backward as dentropy (zeros for an unused
+    output), against float64 autograd of the causal GQA attention."""
+    ops = mt.register(mha.compile(ENTROPY_SPEC))
+    q, k, v = inputs(lq=9, lk=13, requires_grad=True)
+    o, lse, ent = ops.ent(q, k, v)
+    dout, dent = torch.randn_like(o), torch.randn_like(ent)
+    loss = (dent * ent).sum() + ((dout * o).sum() if use_output else 0)
+    grads = torch.autograd.grad(loss, (q, k, v), retain_graph=True)
+
+    q64, k64, v64 = (x.detach().double().requires_grad_() for x in (q, k, v))
+    kk, vv = k64.repeat_interleave(2, 1), v64.repeat_interleave(2, 1)
+    mask = torch.ones(9, 13, dtype=torch.bool).tril(13 - 9)
+    s = (q64 @ kk.transpose(-1, -2) / 4.0).masked_fill(~mask, float("-inf"))
+    p = torch.softmax(s, -1)
+    h = -(p * torch.log(torch.where(mask, p, torch.ones_like(p)))).sum(-1)
+    want_loss = (dent.double() * h).sum() + ((dout.double() * (p @ vv)).sum()
+                                             if use_output else 0)
+    want = torch.autograd.grad(want_loss, (q64, k64, v64), allow_unused=True)
+    want = [w if w is not None else torch.zeros_like(x) for w, x in zip(want, (q64, k64, v64))]
+    assert torch.allclose(ent.double(), h, atol=1e-5)
+    for g, w in zip(grads, want):
+        assert torch.allclose(g.double(), w, atol=1e-4), (g - w).abs().max()
+    with pytest.raises(mha.Error, match="a gradient reaches the 'lse' result"):
+        torch.autograd.grad(lse.sum() + ent.sum(), q)
