@@ -395,3 +395,70 @@ def test_torch_decoding_step_into_int8_cache(cache_dir):
                                         for g in range(2)]))
         ro, rl, _ = reference.attention(q[s:s + 1].numpy(), kseq, vseq, params)
         assert reference.rel_err(o[s].numpy(), ro[0]) < 2e-5
+
+
+def test_packed_sequences_and_padded_rows(cache_dir):
+    """kv_scales with packed keys (cu_seqlens_k), packed queries
+    (cu_seqlens_q) and padded query rows (q_lens): each sequence against the
+    float64 reference over its own dequantized keys."""
+    hq, hkv, d = 4, 2, 32
+    q4, k4 = f"tensor<?x{hq}x?x{d}xf32>", f"tensor<?x{hkv}x?x{d}xi8>"
+    lse, s, i32 = f"tensor<?x{hq}x?xf32>", f"tensor<{hkv}xf32>", "tensor<?xi32>"
+    q1, k1 = f"tensor<1x{hq}x?x{d}xf32>", f"tensor<1x{hkv}x?x{d}xi8>"
+    lse1 = f"tensor<1x{hq}x?xf32>"
+    text = f"""
+func.func @packed(%q: {q1}, %k: {k1}, %v: {k1}, %ks: {s}, %vs: {s}, %cq: {i32}, %ck: {i32})
+    -> ({q1}, {lse1}) {{
+  %o, %l = mha.attention %q, %k, %v kv_scales(%ks, %vs : {s}, {s})
+      cu_seqlens_q(%cq : {i32}) cu_seqlens_k(%ck : {i32}) {{causal, return_lse}}
+      : {q1}, {k1}, {k1} -> {q1}, {lse1}
+  return %o, %l : {q1}, {lse1}
+}}
+func.func @padded(%q: {q4}, %k: {k4}, %v: {k4}, %ks: {s}, %vs: {s}, %kl: {i32}, %ql: {i32})
+    -> ({q4}, {lse}) {{
+  %o, %l = mha.attention %q, %k, %v kv_scales(%ks, %vs : {s}, {s})
+      kv_lens(%kl : {i32}) q_lens(%ql : {i32}) {{causal, return_lse}}
+      : {q4}, {k4}, {k4} -> {q4}, {lse}
+  return %o, %l : {q4}, {lse}
+}}
+"""
+    lib = mha.compile(text)
+    q_lens, kv_lens = [5, 0, 9], [12, 3, 40]
+    params = semantics.normalise({"causal": True}, hq, d)
+    ks = np.array([0.02, 0.03], np.float32)
+    vs = np.array([0.01, 0.04], np.float32)
+    kseq = [RNG.integers(-127, 128, (hkv, n, d)).astype(np.int8) for n in kv_lens]
+    vseq = [RNG.integers(-127, 128, (hkv, n, d)).astype(np.int8) for n in kv_lens]
+    qseq = [RNG.standard_normal((hq, n, d)).astype(np.float32) for n in q_lens]
+
+    def want(s):
+        return reference.attention(qseq[s][None], quantize.dequantize(kseq[s][None], ks),
+                                   quantize.dequantize(vseq[s][None], vs), params)[:2]
+
+    # Packed: all sequences along dim 2 of one batch element.
+    cq = np.concatenate([[0], np.cumsum(q_lens)]).astype(np.int32)
+    ck = np.concatenate([[0], np.cumsum(kv_lens)]).astype(np.int32)
+    q = np.concatenate(qseq, axis=1)[None]
+    k = np.ascontiguousarray(np.concatenate(kseq, axis=1)[None])
+    v = np.ascontiguousarray(np.concatenate(vseq, axis=1)[None])
+    o, lse = call(lib, "packed", [q, k, v, ks, vs, cq, ck],
+                  [(1, hq, q.shape[2], d), (1, hq, q.shape[2])])
+    for s in range(3):
+        ro, rl = want(s)
+        rows = slice(cq[s], cq[s + 1])
+        assert reference.rel_err(o[0, :, rows], ro[0]) < 2e-5, s
+        assert np.allclose(lse[0, :, rows], rl[0], rtol=1e-5, atol=1e-5), s
+    # Padded: [S, H, 9, D] rows of which q_lens are real, keys padded to 40.
+    qp = np.zeros((3, hq, 9, d), np.float32)
+    kp = np.zeros((3, hkv, 40, d), np.int8)
+    vp = np.zeros((3, hkv, 40, d), np.int8)
+    for s in range(3):
+        qp[s, :, :q_lens[s]] = qseq[s]
+        kp[s, :, :kv_lens[s]] = kseq[s]
+        vp[s, :, :kv_lens[s]] = vseq[s]
+    o, lse = call(lib, "padded", [qp, kp, vp, ks, vs, np.array(kv_lens, np.int32),
+                                  np.array(q_lens, np.int32)], [(3, hq, 9, d), (3, hq, 9)])
+    for s in range(3):
+        ro, rl = want(s)
+        assert reference.rel_err(o[s, :, :q_lens[s]], ro[0]) < 2e-5, s
+        assert np.all(o[s, :, q_lens[s]:] == 0) and np.all(lse[s, :, q_lens[s]:] == -np.inf)
