@@ -107,7 +107,9 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
 
     With `dequantize(key_scale, value_scale)` the key and value tiles are
     i8 rows of a quantized cache (fma micro-kernels only), packed as
-    `f32(k) * key_scale` and `f32(v) * value_scale`.
+    `f32(k) * key_scale` and `f32(v) * value_scale`: f32 scalars for the
+    whole tile, or `memref<?xf32>` with one scale per key row (the rows of
+    a paged cache with scales per page).
 
     With `rows_per_head` P the tile holds the rows of several heads that
     share their masks and score parameters, head after head, each at the
@@ -130,8 +132,8 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
            Arg<Optional<Mha_F32Tile<2>>, "log2 scores of the rows for every key [R, Lk]", [MemWrite]>:$scores_out),
       Mha_ScoreOperands, (ins Variadic<I32>:$dropout,
                               Optional<Index>:$rows_per_head,
-                              Optional<F32>:$key_scale,
-                              Optional<F32>:$value_scale),
+                              Optional<AnyTypeOf<[F32, Mha_F32Tile<1>]>>:$key_scale,
+                              Optional<AnyTypeOf<[F32, Mha_F32Tile<1>]>>:$value_scale),
       Mha_ScoreAttrs,
       (ins UnitAttr:$masked, UnitAttr:$track_entropy,
            Mha_MicroKernelAttr:$micro_kernel));
@@ -150,7 +152,8 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
     `window` `(` $window_left `,` $window_right `,` $sink_tokens `)`
     (`dropout` `(` $dropout^ `)`)?
     (`rows_per_head` `(` $rows_per_head^ `)`)?
-    (`dequantize` `(` $key_scale^ `,` $value_scale `)`)?
+    (`dequantize` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
+     type($value_scale) `)`)?
     attr-dict
   }];
   let hasVerifier = 1;

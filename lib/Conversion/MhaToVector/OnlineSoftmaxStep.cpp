@@ -147,10 +147,13 @@ struct StepLowering {
     auto type = cast<MemRefType>(tile.getType());
     Type elt = type.getElementType();
     auto f32Type = vec::getF32Vector(cb, width);
-    // An i8 tile of a quantized cache is scaled as it is widened.
+    // An i8 tile of a quantized cache is scaled as it is widened, by the
+    // tile's scale or by its row's.
     Value scale = tile == op.getKey()     ? op.getKeyScale()
                   : tile == op.getValue() ? op.getValueScale()
                                           : Value();
+    if (scale && isa<MemRefType>(scale.getType()))
+      scale = memref::LoadOp::create(b, loc, scale, r);
     auto read = [&](int64_t n) -> Value {
       Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, elt), tile,
                                        ValueRange{r, c});

@@ -155,7 +155,7 @@ func.func @step_dequantize(%q: memref<?x16xf32>, %k: memref<?x16xi8>, %v: memref
   mha.online_softmax_step ins(%q, %k, %v : memref<?x16xf32>, memref<?x16xi8>, memref<?x16xi8>)
       outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
       scratch(%kt, %vp, %s, %alpha : memref<16x32xf32>, memref<32x16xf32>, memref<64x32xf32>, memref<64xf32>)
-      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks) dequantize(%ks, %vs)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks) dequantize(%ks, %vs : f32, f32)
       {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 2, outputRows = 4, outputVectors = 1>}
   return
 }

@@ -167,7 +167,7 @@ func.func @append(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x8xf32>, %l: tenso
 // CHECK: %[[VSCALE:.*]] = memref.load %[[VS]][%{{.*}}]
 // CHECK-NOT: arith.sitofp
 // CHECK: mha.online_softmax_step ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x16xf32{{.*}}>, memref<?x16xi8, strided<[?, 1], offset: ?>>, memref<?x16xi8, strided<[?, 1], offset: ?>>)
-// CHECK-SAME: dequantize(%[[KSCALE]], %[[VSCALE]])
+// CHECK-SAME: dequantize(%[[KSCALE]], %[[VSCALE]] : f32, f32)
 func.func @int8_head(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xi8>, %v: tensor<?x2x?x16xi8>,
                      %ks: tensor<2xf32>, %vs: tensor<2xf32>) -> tensor<?x4x?x16xf32> {
   %o = mha.attention %q, %k, %v kv_scales(%ks, %vs : tensor<2xf32>, tensor<2xf32>) {causal}
@@ -177,18 +177,21 @@ func.func @int8_head(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xi8>, %v: tens
 
 // -----
 
-// Scales per page: each row is gathered from its page and multiplied by
-// its page's scale into a tile of the query's type; the step reads f32.
+// Scales per page: each i8 row is gathered from its page as it is, and
+// its page's scale recorded at its row of a [cols] buffer; the step
+// dequantizes row by row as it packs the tile.
 // CHECK-LABEL: func.func @int8_page__kernel
-// CHECK: scf.for
-// CHECK: %[[PAGE:.*]] = arith.index_cast
+// CHECK: %[[KROWS:.*]] = memref.alloca() {alignment = 64 : i64} : memref<128xf32>
+// CHECK: %[[VROWS:.*]] = memref.alloca() {alignment = 64 : i64} : memref<128xf32>
+// CHECK: %[[KTILE:.*]] = memref.alloca() {alignment = 64 : i64} : memref<128x16xi8>
+// CHECK: %[[PAGE:.*]] = arith.index_cast %{{.*}} : i32 to index
 // CHECK: vector.load %{{.*}}[%[[PAGE]], {{.*}}] : memref<?x2x?x16xi8, {{.*}}>, vector<16xi8>
-// CHECK: memref.load %{{.*}}[%[[PAGE]], %{{.*}}] : memref<?x2xf32
-// CHECK: arith.sitofp %{{.*}} : vector<16xi8> to vector<16xf32>
-// CHECK: arith.mulf
-// CHECK: vector.store %{{.*}}, %{{.*}} : memref<128x16xf32>, vector<16xf32>
-// CHECK: mha.online_softmax_step ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x16xf32{{.*}}>, memref<?x16xf32, strided<[?, 1], offset: ?>>, memref<?x16xf32, strided<[?, 1], offset: ?>>)
-// CHECK-NOT: dequantize
+// CHECK: %[[SCALE:.*]] = memref.load %{{.*}}[%[[PAGE]], %{{.*}}] : memref<?x2xf32
+// CHECK: memref.store %[[SCALE]], %[[KROWS]][%[[R:.*]]] : memref<128xf32>
+// CHECK: vector.store %{{.*}}, %[[KTILE]][%[[R]], %{{.*}}] : memref<128x16xi8>, vector<16xi8>
+// CHECK-NOT: arith.sitofp
+// CHECK: mha.online_softmax_step ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x16xf32{{.*}}>, memref<?x16xi8, strided<[?, 1], offset: ?>>, memref<?x16xi8, strided<[?, 1], offset: ?>>)
+// CHECK-SAME: dequantize(%[[KROWS]], %[[VROWS]] : memref<128xf32>, memref<128xf32>)
 func.func @int8_page(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xi8>, %v: tensor<?x2x?x16xi8>,
                      %ks: tensor<?x2xf32>, %vs: tensor<?x2xf32>, %kl: tensor<?xi32>,
                      %bt: tensor<?x?xi32>) -> tensor<?x4x?x16xf32> {

@@ -352,14 +352,19 @@ private:
     return cb.indexCast(b.getIndexType(),
                         memref::LoadOp::create(b, loc, lengths, i));
   }
+  /// What keyTile does with the rows of an i8 cache (all null otherwise).
+  struct RowScaling {
+    Value headScale;  // Multiply each gathered row by this f32, or
+    Value pageScales; // by pageScales[page, kvHead] of its page, or with
+    Value rowScales;  // this [cols] f32 buffer, gather the rows as they
+                      // are and record each one's page scale at its row.
+  };
   /// Keys [j0, j0 + n) of k or v (`pool`, `gathered`, `dim` columns): a
   /// view of the head's rows, or with block_table a view into their page
   /// when one page holds them all, else their rows gathered into
-  /// `gathered`. Rows of an i8 cache the step does not dequantize are
-  /// always gathered, each multiplied by its scale (`headScale` of the KV
-  /// head, or `pageScales[page, kvHead]`).
+  /// `gathered`. Rows of an i8 cache with a `scaling` are always gathered.
   Value keyTile(Value pool, Value head, Value gathered, int64_t dim, Value j0,
-                Value n, Value pageScales, Value headScale);
+                Value n, RowScaling scaling);
   /// An i8 row of a quantized cache times its f32 scale, as `elt`.
   Value dequantizeRow(Value row, Value scale, Type elt);
   /// Rows [rows, tileRows) past q_lens: no visible key, so o = 0, lse =
@@ -424,10 +429,12 @@ private:
   Value alive, kvHead;
   Value kGathered, vGathered; // Paged: contiguous K and V tiles.
   // An i8 cache's scales of the item's KV head (null when per page), and
-  // whether the steps dequantize the i8 tiles as they pack them (per-head
-  // scales, fma micro-kernels) rather than the gather.
+  // whether the steps dequantize the i8 tiles as they pack them (fma
+  // micro-kernels) rather than the gather; with scales per page, the
+  // steps' [cols] scales of the tile's rows.
   Value kHeadScale, vHeadScale;
   bool stepDequantizes = false;
+  Value kRowScales, vRowScales;
   SmallVector<Value> dropoutWords; // the step's `dropout` operands
   // Row i's diagonal key is i + diagOffset; the sink keys are [0, sinks);
   // query row i and key j are at positions queryStart + i, keyStart + j.
@@ -496,12 +503,14 @@ void WorkItemEmitter::emitSequence() {
 }
 
 Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
-                               int64_t dim, Value j0, Value n, Value pageScales,
-                               Value headScale) {
+                               int64_t dim, Value j0, Value n,
+                               RowScaling scaling) {
   Value zero = cb.index(0);
   OpFoldResult nOfr = n;
-  bool dequantize = pageScales || headScale;
-  if (!item.blockTable && !dequantize)
+  bool dequantize = !scaling.rowScales &&
+                    (scaling.pageScales || scaling.headScale);
+  bool mustGather = dequantize || scaling.rowScales;
+  if (!item.blockTable && !mustGather)
     return view(headRows, {j0, zero}, {nOfr, b.getIndexAttr(dim)});
   Type tileElt = cast<MemRefType>(gathered.getType()).getElementType();
   auto tileType = MemRefType::get(
@@ -516,20 +525,23 @@ Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
   auto slot = [&](Value key) {
     return arith::RemUIOp::create(b, loc, key, pageSize).getResult();
   };
-  // Rows [j0, j0 + n) copied into `gathered`, dequantized when scaled.
+  // Rows [j0, j0 + n) copied into `gathered`, dequantized or with their
+  // scales recorded.
   auto gather = [&] {
     auto rowType = VectorType::get(
         {dim}, cast<MemRefType>(pool.getType()).getElementType());
     cb.forLoop(zero, n, 1, [&](Value r) {
       Value key = cb.add(j0, r);
-      Value row, scale = headScale;
+      Value row, scale = scaling.headScale;
       if (item.blockTable) {
         Value p = page(key);
         row = vector::LoadOp::create(b, loc, rowType, pool,
                                      ValueRange{p, kvHead, slot(key), zero});
-        if (pageScales)
-          scale =
-              memref::LoadOp::create(b, loc, pageScales, ValueRange{p, kvHead});
+        if (scaling.pageScales)
+          scale = memref::LoadOp::create(b, loc, scaling.pageScales,
+                                         ValueRange{p, kvHead});
+        if (scaling.rowScales)
+          memref::StoreOp::create(b, loc, scale, scaling.rowScales, r);
       } else {
         row = vector::LoadOp::create(b, loc, rowType, headRows,
                                      ValueRange{key, zero});
@@ -541,7 +553,7 @@ Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
     Value rowsView = view(gathered, {zero, zero}, {nOfr, b.getIndexAttr(dim)});
     return Value(memref::CastOp::create(b, loc, tileType, rowsView));
   };
-  if (dequantize)
+  if (mustGather)
     return gather();
   Value last = cb.sub(cb.add(j0, n), cb.index(1));
   Value onePage = cb.cmpI(arith::CmpIPredicate::eq, cb.divUI(j0, pageSize),
@@ -592,7 +604,12 @@ void WorkItemEmitter::emitViews() {
   };
   kHeadScale = headScale(item.keyScale);
   vHeadScale = headScale(item.valueScale);
-  stepDequantizes = kHeadScale && tiles.microKernel.getDot() == DotProduct::fma;
+  stepDequantizes =
+      item.keyScale && tiles.microKernel.getDot() == DotProduct::fma;
+  if (stepDequantizes && !kHeadScale) {
+    kRowScales = buffer({tiles.cols}, b.getF32Type());
+    vRowScales = buffer({tiles.cols}, b.getF32Type());
+  }
   if (item.blockTable || (item.keyScale && !stepDequantizes)) {
     // Tiles the steps read: i8 when they dequantize, else the query's type.
     Type elt = stepDequantizes ? b.getI8Type() : shape.query.getElementType();
@@ -756,14 +773,25 @@ void WorkItemEmitter::emitGroupQueryRows(Value stateRows) {
 }
 
 void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
-  // Per-page scales are applied row by row as the keys are gathered.
+  // Scales per page: the gather records each row's (the steps dequantize),
+  // or applies it. Scales per head: the steps, or the gather, apply them.
   bool perPage = item.keyScale && !kHeadScale;
+  auto scaling = [&](Value scales, Value headScale,
+                     Value rowScales) -> RowScaling {
+    if (perPage)
+      return {Value(), scales, rowScales};
+    return {stepDequantizes ? Value() : headScale, Value(), Value()};
+  };
   Value kTile = keyTile(item.k, kHead, kGathered, shape.headDim, j0, n,
-                        perPage ? item.keyScale : Value(),
-                        stepDequantizes ? Value() : kHeadScale);
+                        scaling(item.keyScale, kHeadScale, kRowScales));
   Value vTile = keyTile(item.v, vHead, vGathered, shape.valueDim, j0, n,
-                        perPage ? item.valueScale : Value(),
-                        stepDequantizes ? Value() : vHeadScale);
+                        scaling(item.valueScale, vHeadScale, vRowScales));
+  Value kStepScale = !stepDequantizes ? Value()
+                     : perPage        ? kRowScales
+                                      : kHeadScale;
+  Value vStepScale = !stepDequantizes ? Value()
+                     : perPage        ? vRowScales
+                                      : vHeadScale;
   FloatAttr softcap;
   if (variant.softcap)
     softcap = b.getF32FloatAttr(*variant.softcap);
@@ -771,8 +799,8 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       b, loc, qPacked, kTile, vTile, acc, rowMax, rowSum, rowEnt, keyScratch,
       valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
-      sinks, dropoutWords, rowsPerHead, stepDequantizes ? kHeadScale : Value(),
-      stepDequantizes ? vHeadScale : Value(), softcap, variant.causal,
+      sinks, dropoutWords, rowsPerHead, kStepScale, vStepScale, softcap,
+      variant.causal,
       variant.hasAlibi, masked, attention.getReturnEntropy(),
       tiles.microKernel);
 }
