@@ -19,6 +19,12 @@ when the backward runs. Errors of a call (a shape, an argument) come back
 from XLA with the library's message. CPU only; functions that write
 their arguments in place (append functions) are not registered: JAX
 arrays are immutable.
+
+A function with a `dropout` attribute takes `dropout_key=` (a
+jax.random key): the mask's seed and offset are drawn from it
+(jax.random.bits), so a new key per step gives a new mask without
+retracing, and the backward rebuilds the same mask from the same words.
+Without a key the mask of seed 0, offset 0 is used.
 """
 import numpy as np
 
@@ -75,14 +81,24 @@ def register(lib, num_threads=0):
     return fns
 
 
-def _call(lib, f, arrays, num_threads):
-    """One FFI call of `f`: its results, a list."""
+def _call(lib, f, arrays, num_threads, seed=None):
+    """One FFI call of `f`: its results, a list. `seed`: uint32 [3] dropout
+    words (seed_lo, seed_hi, offset) after the arrays."""
     shapes = f.result_shapes([a.shape for a in arrays])
     types = [jax.ShapeDtypeStruct(s, _DTYPES[p.dtype]) for s, p in zip(shapes, f.outputs)]
     call = jax.ffi.ffi_call(_TARGET, types, vmap_method="sequential")
-    return list(call(*arrays, fn=np.int64(f._native.address),
+    operands = list(arrays) + ([seed] if seed is not None else [])
+    return list(call(*operands, fn=np.int64(f._native.address),
                      last_error=np.int64(lib._native.last_error_address),
-                     num_threads=np.int64(num_threads)))
+                     num_threads=np.int64(num_threads),
+                     seeded=np.int64(seed is not None)))
+
+
+def _dropout_words(key):
+    """The uint32 [3] dropout words of a call: drawn from `key`, or zeros."""
+    if key is None:
+        return jnp.zeros(3, jnp.uint32)
+    return jax.random.bits(key, (3,), jnp.uint32)
 
 
 def _pack(results):
@@ -90,14 +106,34 @@ def _pack(results):
 
 
 def _make_function(lib, f, num_threads):
-    def forward(*arrays):
-        return _pack(_call(lib, f, arrays, num_threads))
+    """The JAX function of `f`; with dropout its inner functions take the
+    dropout words as a last array, and the public one a `dropout_key`."""
+    drops = f.has_dropout
 
-    forward.__name__ = f.name
+    def split(operands):
+        return (operands[:-1], operands[-1]) if drops else (operands, None)
+
+    def forward(*operands):
+        arrays, seed = split(operands)
+        return _pack(_call(lib, f, arrays, num_threads, seed))
+
     back = lib.backward_of(f.name)
     plan = _runtime.backward_plan(f, back)
-    if plan is None:
-        return forward
+    inner = forward if plan is None else _differentiable(lib, f, back, plan, split,
+                                                        num_threads)
+    if not drops:
+        inner.__name__ = f.name
+        return inner
+
+    def function(*arrays, dropout_key=None):
+        return inner(*arrays, _dropout_words(dropout_key))
+
+    function.__name__ = f.name
+    return function
+
+
+def _differentiable(lib, f, back, plan, split, num_threads):
+    """`f` as a jax.custom_vjp through `back` (backward_plan's `plan`)."""
     sources, targets, differentiable = plan
     extra = [j for j in range(len(f.outputs)) if j not in differentiable]
 
@@ -112,26 +148,28 @@ def _make_function(lib, f, num_threads):
                             "MHA_ERR_NO_GRADIENT")
 
     @jax.custom_vjp
-    def function(*arrays):
-        return forward(*arrays)
+    def function(*operands):
+        arrays, seed = split(operands)
+        return _pack(_call(lib, f, arrays, num_threads, seed))
 
-    def fwd(*arrays):
-        results = _call(lib, f, arrays, num_threads)
-        return _pack(results), (arrays, results)
+    def fwd(*operands):
+        arrays, seed = split(operands)
+        results = _call(lib, f, arrays, num_threads, seed)
+        return _pack(results), (operands, results)
 
     def bwd(residuals, cotangents):
-        arrays, results = residuals
+        operands, results = residuals
+        arrays, seed = split(operands)
         grads = list(cotangents) if len(results) > 1 else [cotangents]
         if extra:
             jax.debug.callback(check_extra, *[grads[j] for j in extra])
         args = [arrays[j] if kind == "in" else results[j] if kind == "out"
                 else grads[j].astype(results[j].dtype) for kind, j in sources]
-        out = _call(lib, back, args, num_threads)
-        grads_in = [None] * len(arrays)
+        out = _call(lib, back, args, num_threads, seed)
+        grads_in = [None] * len(operands)  # None: no gradient of the seed
         for i, g in zip(targets, out):
             grads_in[i] = g
         return tuple(grads_in)
 
     function.defvjp(fwd, bwd)
-    function.__name__ = f.name
     return function

@@ -90,9 +90,29 @@ struct CallTensors {
 };
 
 ffi::Error callMha(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fn,
-                   int64_t lastError, int64_t numThreads) {
+                   int64_t lastError, int64_t numThreads, int64_t seeded) {
   CallTensors tensors;
-  for (size_t i = 0; i < args.size(); ++i) {
+  mha_options options = MHA_OPTIONS_INIT;
+  options.num_threads = static_cast<int>(numThreads);
+  // A dropout function's last argument is its mask's words, not a tensor:
+  // uint32 [seed_lo, seed_hi, offset].
+  size_t numTensors = args.size();
+  if (seeded) {
+    if (numTensors == 0)
+      return ffi::Error::InvalidArgument("mha_call: no dropout seed");
+    ffi::ErrorOr<ffi::AnyBuffer> seed = args.get<ffi::AnyBuffer>(--numTensors);
+    if (!seed.has_value())
+      return seed.error();
+    if (seed->element_type() != ffi::DataType::U32 ||
+        seed->element_count() != 3)
+      return ffi::Error::InvalidArgument(
+          "mha_call: the dropout seed must be uint32 [3] (seed_lo, seed_hi, "
+          "offset)");
+    const uint32_t *words = static_cast<const uint32_t *>(seed->untyped_data());
+    options.dropout_seed = uint64_t(words[0]) | uint64_t(words[1]) << 32;
+    options.dropout_offset = words[2];
+  }
+  for (size_t i = 0; i < numTensors; ++i) {
     ffi::ErrorOr<ffi::AnyBuffer> buffer = args.get<ffi::AnyBuffer>(i);
     if (!buffer.has_value())
       return buffer.error();
@@ -107,8 +127,6 @@ ffi::Error callMha(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fn,
     if (ffi::Error e = tensors.add(**buffer); !e.success())
       return e;
   }
-  mha_options options = MHA_OPTIONS_INIT;
-  options.num_threads = static_cast<int>(numThreads);
   int status = kCallers[tensors.count](reinterpret_cast<void *>(fn),
                                        tensors.pointers.data(), &options);
   if (status != MHA_OK)
@@ -125,7 +143,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callMha,
                                   .RemainingRets()
                                   .Attr<int64_t>("fn")
                                   .Attr<int64_t>("last_error")
-                                  .Attr<int64_t>("num_threads"));
+                                  .Attr<int64_t>("num_threads")
+                                  .Attr<int64_t>("seeded"));
 
 NB_MODULE(_jax_ffi, m) {
   m.def("handler", []() {

@@ -195,3 +195,35 @@ func.func @ent(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x
         want = [np.asarray(g) for g in want]
     for g, r in zip(got, want):
         np.testing.assert_allclose(np.asarray(g), r, rtol=1e-4, atol=1e-4)
+
+
+def test_dropout_keys_and_gradients():
+    """A function with dropout takes dropout_key: the same key repeats the
+    mask, another changes it, under jit without retracing; jax.grad
+    matches float64 autodiff of softmax(s) * Z @ v, Z the keep factors
+    read off a call with v = I (o = the dropped probabilities)."""
+    fns = mha.jax.register(mha.compile(attention_spec(
+        "drop", 2, 2, 8, 16, attrs="dropout = array<f32: 0.5, 0.25>", backward=True)))
+    rng = np.random.default_rng(9)
+    q = rng.standard_normal((2, 2, 5, 8)).astype(np.float32)
+    k = rng.standard_normal((2, 2, 16, 8)).astype(np.float32)
+    v = rng.standard_normal((2, 2, 16, 16)).astype(np.float32)
+    key, other = jax.random.key(1), jax.random.key(2)
+    run = jax.jit(lambda q, k, v, key: fns.drop(q, k, v, dropout_key=key)[0])
+    a = np.asarray(run(q, k, v, key))
+    np.testing.assert_array_equal(a, np.asarray(run(q, k, v, key)))
+    assert not np.array_equal(a, np.asarray(run(q, k, v, other)))
+
+    eye = np.broadcast_to(np.eye(16, dtype=np.float32), (2, 2, 16, 16)).copy()
+    dropped = np.asarray(run(q, k, eye, key), np.float64)
+    z = (dropped != 0) / (1 - np.array([0.5, 0.25])[None, :, None, None])
+    w = rng.standard_normal((2, 2, 5, 16)).astype(np.float32)
+    got = jax.jit(jax.grad(lambda q, k, v: jnp.sum(fns.drop(q, k, v, dropout_key=key)[0] * w),
+                           argnums=(0, 1, 2)))(q, k, v)
+    with jax.enable_x64(True):
+        def ref(q, k, v):
+            p = jax.nn.softmax(jnp.einsum("bhid,bhjd->bhij", q, k) / np.sqrt(8), -1)
+            return jnp.sum(jnp.einsum("bhij,bhjd->bhid", p * z, v) * w)
+        want = jax.grad(ref, argnums=(0, 1, 2))(*(np.asarray(x, np.float64) for x in (q, k, v)))
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-4, atol=1e-4)
