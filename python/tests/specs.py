@@ -23,3 +23,16 @@ func.func @{name}(%q: {q}, %k: {k}, %v: {v}) -> {results}{fattrs} {{
   return {values} : {rtypes}
 }}
 """
+
+
+# GQA 4:2, causal, returning o, lse and entropy, with a backward (which
+# takes dentropy): the entropy-regulariser tests of torch and JAX.
+ENTROPY_SPEC = """
+func.func @ent(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x8xf32>)
+    -> (tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  %o, %lse, %ent = mha.attention %q, %k, %v {causal, return_lse, return_entropy}
+      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
+      -> tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+  return %o, %lse, %ent : tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+}
+"""

@@ -14,7 +14,7 @@ import jax.numpy as jnp  # noqa: E402
 import mha  # noqa: E402
 import mha.jax  # noqa: E402
 from mha import reference, semantics  # noqa: E402
-from specs import attention_spec  # noqa: E402
+from specs import ENTROPY_SPEC, attention_spec  # noqa: E402
 
 HQ, HKV, D, DV = 4, 2, 16, 8
 
@@ -159,16 +159,7 @@ func.func @decode(%q: tensor<?x4x1x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor
 def test_entropy_regulariser_gradient():
     """jax.grad of sum(w * o) + sum(u * entropy): the custom_vjp passes the
     entropy's cotangent to the backward as dentropy."""
-    spec = """
-func.func @ent(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x8xf32>)
-    -> (tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
-  %o, %lse, %ent = mha.attention %q, %k, %v {causal, return_lse, return_entropy}
-      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
-      -> tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
-  return %o, %lse, %ent : tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
-}
-"""
-    fns = mha.jax.register(mha.compile(spec))
+    fns = mha.jax.register(mha.compile(ENTROPY_SPEC))
     rng = np.random.default_rng(5)
     q, k, v = inputs(rng)
     w = rng.standard_normal((2, HQ, 9, DV)).astype(np.float32)

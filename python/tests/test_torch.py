@@ -6,6 +6,7 @@ torch = pytest.importorskip("torch")
 import mha  # noqa: E402
 import mha.torch as mt  # noqa: E402
 from conftest import attention_spec  # noqa: E402
+from specs import ENTROPY_SPEC  # noqa: E402
 
 F = torch.nn.functional
 
@@ -343,16 +344,6 @@ def test_attention_module_draws_masks_and_evaluates_without_dropout(dropout_ops)
     with pytest.raises(mha.Error, match="pass eval_name="):
         mt.Attention(dropout_ops, "drop").eval()(q, k, v)
 
-
-ENTROPY_SPEC = """
-func.func @ent(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x8xf32>)
-    -> (tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
-  %o, %lse, %ent = mha.attention %q, %k, %v {causal, return_lse, return_entropy}
-      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>
-      -> tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
-  return %o, %lse, %ent : tensor<?x4x?x8xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
-}
-"""
 
 
 @pytest.mark.parametrize("use_output", [True, False])
