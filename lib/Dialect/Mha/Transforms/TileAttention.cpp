@@ -507,8 +507,8 @@ Value WorkItemEmitter::keyTile(Value pool, Value headRows, Value gathered,
                                RowScaling scaling) {
   Value zero = cb.index(0);
   OpFoldResult nOfr = n;
-  bool dequantize = !scaling.rowScales &&
-                    (scaling.pageScales || scaling.headScale);
+  bool dequantize =
+      !scaling.rowScales && (scaling.pageScales || scaling.headScale);
   bool mustGather = dequantize || scaling.rowScales;
   if (!item.blockTable && !mustGather)
     return view(headRows, {j0, zero}, {nOfr, b.getIndexAttr(dim)});
@@ -800,8 +800,7 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       valueScratch, scoreScratch, alphaScratch, probsTile, head.scoreScale,
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
       sinks, dropoutWords, rowsPerHead, kStepScale, vStepScale, softcap,
-      variant.causal,
-      variant.hasAlibi, masked, attention.getReturnEntropy(),
+      variant.causal, variant.hasAlibi, masked, attention.getReturnEntropy(),
       tiles.microKernel);
 }
 
