@@ -226,12 +226,13 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
   Type elt = shape.query.getElementType();
-  // Paged keys are gathered, quantized ones dequantized, into tiles of the
-  // query's type.
+  // Paged keys are gathered and quantized ones may be dequantized into
+  // tiles of at most the query's type, with two f32 row scales.
   int64_t gatheredBytesPerKey =
-      attention.getBlockTable() || attention.getKeyScale()
-          ? (headDim + valueDim) * int64_t(elt.getIntOrFloatBitWidth() / 8)
-          : 0;
+      (attention.getBlockTable() || attention.getKeyScale()
+           ? (headDim + valueDim) * int64_t(elt.getIntOrFloatBitWidth() / 8)
+           : 0) +
+      (attention.getKeyScale() ? 8 : 0);
   TileChoice tiles =
       chooseTiles(ctx, headDim, valueDim, elt, variant.allHeadsWindowed(),
                   gatheredBytesPerKey);
@@ -427,7 +428,7 @@ private:
   Value queryLen, keyLen, qBatch, qBase, kBatch, kBase, row0, tileRows, rows;
   // Set by emitViews.
   Value alive, kvHead;
-  Value kGathered, vGathered; // Paged: contiguous K and V tiles.
+  Value kGathered, vGathered; // Gathered (paged) or dequantized K, V tiles.
   // An i8 cache's scales of the item's KV head (null when per page), and
   // whether the steps dequantize the i8 tiles as they pack them (fma
   // micro-kernels) rather than the gather; with scales per page, the
