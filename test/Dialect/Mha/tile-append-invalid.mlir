@@ -4,7 +4,7 @@
 // caches.
 func.func @order(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x16xf32>, %kc: tensor<?x2x?x16xf32>,
                  %vc: tensor<?x2x?x16xf32>, %l: tensor<?xi32>) -> (tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
-  // expected-error @+1 {{an exported mha.append_kv takes the function arguments in the order of its C parameters: k_new, v_new, kv_lens, [block_table,] k_cache, v_cache}}
+  // expected-error @+1 {{an exported mha.append_kv takes the function arguments in the order of its C parameters: k_new, v_new, kv_lens, [block_table,] [k_scale, v_scale,] k_cache, v_cache}}
   %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>)
       : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
       -> tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>

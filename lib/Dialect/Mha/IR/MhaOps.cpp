@@ -38,20 +38,24 @@ namespace {
 /// of two sizes fit in int64 everywhere in the compiler and the runtime.
 constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
 
+/// A ranked tensor of `rank` with f32, f16 or bf16 elements. `cache`: it
+/// holds keys or values, i8 when `*cache` is true (kv_scales are given),
+/// and an i8 one without scales is told so.
 FailureOr<RankedTensorType> verifyTensor(Operation *op, Value value,
                                          StringRef name, int64_t rank,
                                          StringRef layout,
-                                         bool quantized = false) {
+                                         std::optional<bool> cache = {}) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
   if (!type || type.getRank() != rank)
     return op->emitOpError()
            << "'" << name << "' must be a ranked tensor of "
            << "rank " << rank << " " << layout << ", got " << value.getType();
   Type elt = type.getElementType();
+  bool quantized = cache.value_or(false);
   if (quantized && !elt.isSignlessInteger(8))
     return op->emitOpError() << "'" << name << "' element type must be i8 "
                              << "with 'kv_scales', got " << elt;
-  if (!quantized && elt.isSignlessInteger(8))
+  if (cache && !quantized && elt.isSignlessInteger(8))
     return op->emitOpError()
            << "'" << name << "' is i8: a quantized cache needs its scales, "
            << "kv_scales(%key_scale, %value_scale : ...)";
