@@ -8,6 +8,7 @@ Usage (a Python with NumPy and torch; docs/performance.md, "CPU decode"):
   python bench/decode.py                  # GQA 32:8, D=128, f32, bf16, i8
   python bench/decode.py --quick          # Lk = 4096 and 16384, B = 1
   python bench/decode.py --lens 65536 --batches 1,4 --dtypes f32,i8 --threads 2
+  python bench/decode.py --kv-heads 32    # MHA: 32 KV heads, one row each
 
 What it does:
 - compiles bench/out/decode/spec.mlir with build/bin/mha-compile
@@ -21,11 +22,11 @@ What it does:
   read + written): `%read` is against the read probe;
 - times each implementation (one warm-up, then the median of as many calls
   as fit in --budget seconds, 3 to 25): ours (contiguous and paged), and
-  PyTorch SDPA (enable_gqa, the same cache as a dense [B, 8, Lk, 128]
+  PyTorch SDPA (enable_gqa, the same cache as a dense [B, Hkv, Lk, 128]
   tensor) on the same inputs;
 - checks every result against PyTorch's (relative L2 error; above 1e-4 f32
   or 2e-2 bf16 prints WRONG);
-- GB/s = bytes of K and V read (B x 8 x Lk x 128 x 2 x element size) per
+- GB/s = bytes of K and V read (B x Hkv x Lk x 128 x 2 x element size) per
   second.
 Prints a Markdown table and writes bench/out/decode/results.json.
 """
@@ -102,6 +103,7 @@ def paged_cache(k, v, rng):
 
 
 def main():
+    global HKV
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--lens", default="4096,16384,65536")
@@ -109,7 +111,12 @@ def main():
     ap.add_argument("--dtypes", default="f32,bf16,i8")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget", type=float, default=2.0)
+    ap.add_argument("--kv-heads", type=int, default=HKV,
+                    help="KV heads of the 32 query heads (8: GQA 32:8, 32: MHA)")
     args = ap.parse_args()
+    if args.kv_heads < 1 or HQ % args.kv_heads:
+        ap.error("--kv-heads must divide %d" % HQ)
+    HKV = args.kv_heads
     if args.quick:
         args.lens, args.batches = "4096,16384", "1"
     import torch
@@ -119,8 +126,9 @@ def main():
     os.makedirs(out, exist_ok=True)
     lib = build_library(out, "decode", spec_text())
     read_bw, copy_bw = probe_bandwidth(torch)
-    print("read probe %.1f GB/s, copy probe %.1f GB/s (%d threads, torch %s)"
-          % (read_bw, copy_bw, args.threads, torch.__version__))
+    print("%d:%d heads, D=%d; read probe %.1f GB/s, copy probe %.1f GB/s "
+          "(%d threads, torch %s)" % (HQ, HKV, D, read_bw, copy_bw, args.threads,
+                                      torch.__version__))
     rows, results = [], []
     opts = options(args.threads)
     rng = np.random.default_rng(0)
