@@ -46,6 +46,10 @@ bool getDLDataType(ffi::DataType type, DLDataType &dl) {
     dl.code = kDLBfloat;
     dl.bits = 16;
     return true;
+  case ffi::DataType::S8: // A quantized KV cache.
+    dl.code = kDLInt;
+    dl.bits = 8;
+    return true;
   case ffi::DataType::S32:
     dl.code = kDLInt;
     dl.bits = 32;

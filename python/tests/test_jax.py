@@ -218,3 +218,24 @@ def test_dropout_keys_and_gradients():
         want = jax.grad(ref, argnums=(0, 1, 2))(*(np.asarray(x, np.float64) for x in (q, k, v)))
     for g, r in zip(got, want):
         np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-4, atol=1e-4)
+
+
+def test_int8_cache_under_jit():
+    """A function over an int8 cache (kv_scales) under jax.jit, against the
+    float64 reference over the dequantized cache."""
+    from mha import quantize
+    q4, k4, s = "tensor<?x4x?x16xf32>", "tensor<?x2x?x16xi8>", "tensor<2xf32>"
+    fns = mha.jax.register(mha.compile(f"""
+func.func @q8(%q: {q4}, %k: {k4}, %v: {k4}, %ks: {s}, %vs: {s}) -> {q4} {{
+  %o = mha.attention %q, %k, %v kv_scales(%ks, %vs : {s}, {s}) {{causal}} : {q4}, {k4}, {k4} -> {q4}
+  return %o : {q4}
+}}"""))
+    rng = np.random.default_rng(4)
+    q = rng.standard_normal((2, 4, 3, 16)).astype(np.float32)
+    k8, ks = quantize.kv_cache(rng.standard_normal((2, 2, 20, 16)))
+    v8, vs = quantize.kv_cache(rng.standard_normal((2, 2, 20, 16)))
+    got = np.asarray(jax.jit(fns.q8)(q, k8, v8, ks, vs))
+    params = semantics.normalise({"causal": True}, 4, 16)
+    want, _, _ = reference.attention(q, quantize.dequantize(k8, ks),
+                                     quantize.dequantize(v8, vs), params)
+    assert reference.rel_err(got, want) < 2e-5
