@@ -8,7 +8,9 @@
 // the CPU, after the tensors' own checks and before any output is touched:
 // a bad one is a status naming the tensor, the element and the bound, and
 // nothing is written. The grid follows from them: one item row per
-// sequence, as many query tiles as the longest sequence needs.
+// sequence, as many query tiles as the longest sequence needs. The scales
+// of a quantized cache (4.8) are checked here too, with or without serving
+// tensors.
 //
 //===----------------------------------------------------------------------===//
 
