@@ -7,7 +7,8 @@ A cache quantized here is what `mha.attention ... kv_scales(...)` reads:
 key j of KV head g stands for `k8[..., g, j, :] * k_scale[g]` (or
 `k_scale[page, g]`). Scales are max|x| / 127 over what they cover (1 where
 that is all zeros) and values round to nearest, ties to even, into
-[-127, 127]. NumPy arrays; torch tensors are converted with .numpy().
+[-127, 127]. NumPy arrays in, NumPy arrays out; a CPU torch tensor in,
+torch tensors out (computed in NumPy).
 """
 import numpy as np
 
@@ -17,6 +18,10 @@ __all__ = ["kv_cache", "dequantize"]
 def kv_cache(x, per_page=False):
     """(int8 array, float32 scales) of a cache x [N, Hkv, L, D]: one scale per
     KV head ([Hkv]), or with per_page one per page and KV head ([N, Hkv])."""
+    if _is_torch(x):
+        import torch
+        q, scale = kv_cache(x.detach().float().numpy(), per_page)
+        return torch.from_numpy(q), torch.from_numpy(scale)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4:
         raise ValueError(f"a cache is [N, Hkv, L, D], got shape {x.shape}")
@@ -28,8 +33,16 @@ def kv_cache(x, per_page=False):
     return q, scale
 
 
+def _is_torch(x):
+    return type(x).__module__.split(".")[0] == "torch"
+
+
 def dequantize(q, scale):
-    """float64 values of an int8 cache [N, Hkv, L, D] and its scales."""
+    """float64 values of an int8 cache [N, Hkv, L, D] and its scales (a
+    NumPy array; torch tensors in, a float64 torch tensor out)."""
+    if _is_torch(q):
+        import torch
+        return torch.from_numpy(dequantize(q.numpy(), scale.numpy()))
     scale = np.asarray(scale, dtype=np.float64)
     shape = scale.shape + (1, 1) if scale.ndim == 2 else (1, -1, 1, 1)
     return np.asarray(q, dtype=np.float64) * scale.reshape(shape)

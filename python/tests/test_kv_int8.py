@@ -496,3 +496,17 @@ def test_per_page_scales_follow_page_ranges(cache_dir):
           f"per page {errors['per_page']:.2e}")
     assert errors["per_page"] <= errors["per_head"]
     assert max(errors.values()) < 2.5e-2
+
+
+def test_quantize_torch_tensors_in_torch_out():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(2, 3, 5, 8)
+    q, s = quantize.kv_cache(x)
+    assert q.dtype == torch.int8 and s.dtype == torch.float32 and s.shape == (3,)
+    qn, sn = quantize.kv_cache(x.numpy())
+    assert np.array_equal(q.numpy(), qn) and np.array_equal(s.numpy(), sn)
+    back = quantize.dequantize(q, s)
+    assert back.dtype == torch.float64
+    assert torch.allclose(back, x.double(), atol=float(s.max()) / 2 + 1e-7)
+    qp, sp = quantize.kv_cache(x, per_page=True)
+    assert sp.shape == (2, 3)
