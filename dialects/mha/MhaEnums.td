@@ -77,6 +77,19 @@ def Mha_RoleOutWeightUp : I32EnumAttrCase<"out_weight_up", 44>;
 // The f32 scales of a quantized (i8) key and value cache (kv_scales).
 def Mha_RoleKeyScale : I32EnumAttrCase<"key_scale", 45>;
 def Mha_RoleValueScale : I32EnumAttrCase<"value_scale", 46>;
+// The attention-transfer loss (mha.attention_kl) and its gradient.
+def Mha_RoleTeacherQuery : I32EnumAttrCase<"teacher_query", 47>;
+def Mha_RoleTeacherKey : I32EnumAttrCase<"teacher_key", 48>;
+def Mha_RoleStudentQuery : I32EnumAttrCase<"student_query", 49>;
+def Mha_RoleStudentKey : I32EnumAttrCase<"student_key", 50>;
+def Mha_RoleKl : I32EnumAttrCase<"kl", 51>;
+def Mha_RoleTeacherLse : I32EnumAttrCase<"teacher_lse", 52>;
+def Mha_RoleStudentLse : I32EnumAttrCase<"student_lse", 53>;
+def Mha_RoleSavedTeacherLse : I32EnumAttrCase<"saved_teacher_lse", 54>;
+def Mha_RoleSavedStudentLse : I32EnumAttrCase<"saved_student_lse", 55>;
+def Mha_RoleGradKl : I32EnumAttrCase<"grad_kl", 56>;
+def Mha_RoleGradStudentQuery : I32EnumAttrCase<"grad_student_query", 57>;
+def Mha_RoleGradStudentKey : I32EnumAttrCase<"grad_student_key", 58>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -94,7 +107,9 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleValueCache, Mha_RoleQueryWeightDown, Mha_RoleQueryWeightUp,
      Mha_RoleKeyWeightDown, Mha_RoleKeyWeightUp, Mha_RoleValueWeightDown,
      Mha_RoleValueWeightUp, Mha_RoleOutWeightDown, Mha_RoleOutWeightUp,
-     Mha_RoleKeyScale, Mha_RoleValueScale]> {
+     Mha_RoleKeyScale, Mha_RoleValueScale,
+     Mha_RoleTeacherQuery, Mha_RoleTeacherKey, Mha_RoleStudentQuery, Mha_RoleStudentKey, Mha_RoleKl,
+     Mha_RoleTeacherLse, Mha_RoleStudentLse, Mha_RoleSavedTeacherLse, Mha_RoleSavedStudentLse, Mha_RoleGradKl, Mha_RoleGradStudentQuery, Mha_RoleGradStudentKey]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

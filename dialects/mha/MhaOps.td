@@ -206,6 +206,72 @@ def Mha_MergeStatesOp : Mha_Op<"merge_states", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// AttentionKlOp
+//===----------------------------------------------------------------------===//
+
+def Mha_AttentionKlOp : Mha_Op<"attention_kl", [Pure]> {
+  let summary = "KL divergence between a teacher's and a student's attention";
+  let description = [{
+    The attention-transfer loss of distillation (MiniLM): for every batch
+    `b`, query head `h` and query row `i`, the Kullback-Leibler divergence
+    of the student's attention distribution from the teacher's,
+
+    ```
+    s_t[j] = teacher_scale * q_t[b,h,i] . k_t[b,gt,j]     gt = h / (Hq / Hkv_t)
+    s_s[j] = student_scale * q_s[b,h,i] . k_s[b,gs,j]     gs = h / (Hq / Hkv_s)
+    lse_x  = log sum_j exp(s_x[j])                        over the visible keys
+    kl[b,h,i] = sum_j P_t[j] (log P_t[j] - log P_s[j])    P_x = exp(s_x - lse_x)
+              = sum_j P_t[j] (s_t[j] - s_s[j]) - lse_t + lse_s
+    ```
+
+    computed flash-style from both heads' score tiles, never storing an
+    `L x L` map. Value relations (MiniLM's second term) are the same loss
+    with `q = k = v` of each model. With `causal` key `j` is visible to row
+    `i` when `j <= i + Lk - Lq`; a row with no visible key has `kl = 0`
+    and both `lse = -inf`. The scales default to `1/sqrt(D_t)` and
+    `1/sqrt(D_s)` (a distillation temperature `T` divides both).
+
+    Shapes: `q_t [B, Hq, Lq, D_t]`, `k_t [B, Hkv_t, Lk, D_t]`,
+    `q_s [B, Hq, Lq, D_s]`, `k_s [B, Hkv_s, Lk, D_s]` (f32, f16 or bf16,
+    each model's two of one type; scores in f32); results `kl`,
+    `teacher_lse`, `student_lse [B, Hq, Lq]` f32. Heads and head dims are
+    static; `Hkv_t` and `Hkv_s` divide `Hq`. A function marked
+    `mha.backward` that returns all three results also exports the
+    gradient of `sum dkl * kl` with respect to `q_s` and `k_s`.
+
+    ```mlir
+    %kl, %lt, %ls = mha.attention_kl %qt, %kt, %qs, %ks {causal}
+        : tensor<?x12x?x64xf32>, tensor<?x12x?x64xf32>,
+          tensor<?x12x?x32xf32>, tensor<?x4x?x32xf32>
+        -> tensor<?x12x?xf32>, tensor<?x12x?xf32>, tensor<?x12x?xf32>
+    ```
+  }];
+
+  let arguments = (ins AnyType:$teacher_query, AnyType:$teacher_key,
+                       AnyType:$student_query, AnyType:$student_key,
+                       UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$teacher_scale,
+                       OptionalAttr<F32Attr>:$student_scale);
+  let results = (outs AnyType:$kl, AnyType:$teacher_lse,
+                      AnyType:$student_lse);
+
+  let assemblyFormat = [{
+    $teacher_query `,` $teacher_key `,` $student_query `,` $student_key
+    attr-dict `:` type($teacher_query) `,` type($teacher_key) `,`
+    type($student_query) `,` type($student_key) `->` type($kl) `,`
+    type($teacher_lse) `,` type($student_lse)
+  }];
+
+  let extraClassDeclaration = [{
+    /// The scale of each side's scores: the attribute, or 1/sqrt(D).
+    float getTeacherScaleOrDefault();
+    float getStudentScaleOrDefault();
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // AppendKvOp
 //===----------------------------------------------------------------------===//
 

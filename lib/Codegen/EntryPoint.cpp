@@ -20,7 +20,8 @@ FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module) {
   for (auto func : module.getOps<func::FuncOp>()) {
     bool hasMha = false;
     func.walk([&](Operation *op) {
-      if (isa<AttentionOp, MultiHeadOp, MergeStatesOp, AppendKvOp>(op))
+      if (isa<AttentionOp, AttentionKlOp, MultiHeadOp, MergeStatesOp,
+              AppendKvOp>(op))
         hasMha = true;
     });
     // Kernels made already (mha-tile-backward's) are not specs.
@@ -61,6 +62,9 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
              << "mha.multi_head is compiled for the CPU only, after "
              << "mha-expand-layer (mha-cpu-pipeline runs it); the GPU back "
              << "end compiles mha.attention functions";
+    if (isa<AttentionKlOp>(op))
+      return op.emitError() << "mha.attention_kl is compiled for the CPU "
+                            << "only so far (--target=cpu)";
     if (isa<MergeStatesOp>(op))
       return op.emitError() << "mha.merge_states is compiled for the CPU "
                             << "only so far (--target=cpu)";
@@ -384,6 +388,30 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "k_scale";
   case TensorRole::value_scale:
     return "v_scale";
+  case TensorRole::teacher_query:
+    return "q_t";
+  case TensorRole::teacher_key:
+    return "k_t";
+  case TensorRole::student_query:
+    return "q_s";
+  case TensorRole::student_key:
+    return "k_s";
+  case TensorRole::kl:
+    return "kl";
+  case TensorRole::teacher_lse:
+    return "lse_t";
+  case TensorRole::student_lse:
+    return "lse_s";
+  case TensorRole::saved_teacher_lse:
+    return "lse_t";
+  case TensorRole::saved_student_lse:
+    return "lse_s";
+  case TensorRole::grad_kl:
+    return "dkl";
+  case TensorRole::grad_student_query:
+    return "dq_s";
+  case TensorRole::grad_student_key:
+    return "dk_s";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -400,6 +428,11 @@ bool mlir::mha::isInputRole(TensorRole role) {
   case TensorRole::grad_value:
   case TensorRole::key_cache:
   case TensorRole::value_cache:
+  case TensorRole::kl:
+  case TensorRole::teacher_lse:
+  case TensorRole::student_lse:
+  case TensorRole::grad_student_query:
+  case TensorRole::grad_student_key:
     return false;
   default:
     return true;
@@ -473,6 +506,27 @@ static SmallVector<int64_t> getDefaultDimSymbols(TensorRole role) {
   case TensorRole::layer_input:
   case TensorRole::layer_output:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_LEN, MHA_SYM_NONE};
+  case TensorRole::teacher_query:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
+            MHA_SYM_TEACHER_DIM};
+  case TensorRole::teacher_key:
+    return {MHA_SYM_BATCH, MHA_SYM_TEACHER_KV_HEADS, MHA_SYM_KEY_LEN,
+            MHA_SYM_TEACHER_DIM};
+  case TensorRole::student_query:
+  case TensorRole::grad_student_query:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,
+            MHA_SYM_STUDENT_DIM};
+  case TensorRole::student_key:
+  case TensorRole::grad_student_key:
+    return {MHA_SYM_BATCH, MHA_SYM_STUDENT_KV_HEADS, MHA_SYM_KEY_LEN,
+            MHA_SYM_STUDENT_DIM};
+  case TensorRole::kl:
+  case TensorRole::teacher_lse:
+  case TensorRole::student_lse:
+  case TensorRole::saved_teacher_lse:
+  case TensorRole::saved_student_lse:
+  case TensorRole::grad_kl:
+    return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN};
   default: // Weights and biases: static sizes only.
     return {MHA_SYM_NONE, MHA_SYM_NONE};
   }

@@ -159,14 +159,38 @@ static const char *role_name(int64_t role) {
     return "key cache scales";
   case MHA_ROLE_VALUE_SCALE:
     return "value cache scales";
+  case MHA_ROLE_TEACHER_QUERY:
+    return "teacher query";
+  case MHA_ROLE_TEACHER_KEY:
+    return "teacher key";
+  case MHA_ROLE_STUDENT_QUERY:
+    return "student query";
+  case MHA_ROLE_STUDENT_KEY:
+    return "student key";
+  case MHA_ROLE_KL:
+    return "KL divergence";
+  case MHA_ROLE_TEACHER_LSE:
+    return "teacher lse";
+  case MHA_ROLE_STUDENT_LSE:
+    return "student lse";
+  case MHA_ROLE_SAVED_TEACHER_LSE:
+    return "teacher lse";
+  case MHA_ROLE_SAVED_STUDENT_LSE:
+    return "student lse";
+  case MHA_ROLE_GRAD_KL:
+    return "KL gradient";
+  case MHA_ROLE_GRAD_STUDENT_QUERY:
+    return "student query gradient";
+  case MHA_ROLE_GRAD_STUDENT_KEY:
+    return "student key gradient";
   }
   return "tensor";
 }
 
 static const char *symbol_name(int64_t sym) {
   static const char *const names[NUM_SYMBOLS] = {
-      NULL, "B",  "Lq",    "Lk",        "Hq",  "Hkv",
-      "D",  "Dv", "pages", "page_size", "Lnew"};
+      NULL, "B",  "Lq",    "Lk",        "Hq",   "Hkv",   "D",  "Dv",
+      "pages", "page_size", "Lnew", "Hkv_t", "Hkv_s", "D_t", "D_s"};
   return sym > 0 && sym < NUM_SYMBOLS ? names[sym] : NULL;
 }
 

@@ -27,7 +27,7 @@ extern "C" {
 
 /// A call has a handful of tensors: bounded arrays keep it off the heap.
 #define MHA_RT_MAX_TENSORS 16
-#define MHA_RT_NUM_SYMBOLS (MHA_SYM_NEW_LEN + 1)
+#define MHA_RT_NUM_SYMBOLS (MHA_SYM_STUDENT_DIM + 1)
 
 /// A strided memref descriptor of any rank up to 4: {allocated, aligned,
 /// offset, sizes[rank], strides[rank]} with no padding, which is what

@@ -42,6 +42,10 @@ static ArrayRef<StringRef> getAllDimNames(TensorRole role,
   static const StringRef layer[] = {"B", "L", "d"};
   static const StringRef weights[] = {"?", "?"};
   static const StringRef scales[] = {"pages", "Hkv"};
+  static const StringRef teacherQuery[] = {"B", "Hq", "Lq", "D_t"};
+  static const StringRef teacherKey[] = {"B", "Hkv_t", "Lk", "D_t"};
+  static const StringRef studentQuery[] = {"B", "Hq", "Lq", "D_s"};
+  static const StringRef studentKey[] = {"B", "Hkv_s", "Lk", "D_s"};
   switch (role) {
   case TensorRole::query:
   case TensorRole::grad_query:
@@ -66,7 +70,23 @@ static ArrayRef<StringRef> getAllDimNames(TensorRole role,
   case TensorRole::grad_entropy:
   case TensorRole::partial_lse_a:
   case TensorRole::partial_lse_b:
+  case TensorRole::kl:
+  case TensorRole::teacher_lse:
+  case TensorRole::student_lse:
+  case TensorRole::saved_teacher_lse:
+  case TensorRole::saved_student_lse:
+  case TensorRole::grad_kl:
     return rows;
+  case TensorRole::teacher_query:
+    return teacherQuery;
+  case TensorRole::teacher_key:
+    return teacherKey;
+  case TensorRole::student_query:
+  case TensorRole::grad_student_query:
+    return studentQuery;
+  case TensorRole::student_key:
+  case TensorRole::grad_student_key:
+    return studentKey;
   case TensorRole::probs:
     return probs;
   case TensorRole::kv_lens:

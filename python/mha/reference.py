@@ -143,3 +143,60 @@ def rel_err(x, ref):
     n = float(np.sqrt(np.sum(ref * ref)))
     d = float(np.sqrt(np.sum((x - ref) ** 2)))
     return d / n if n > 0 else d
+
+
+def _kl_scores(q, k, scale, causal):
+    """Scores [B, H, Lq, Lk] of one model in float64 with the keys a row
+    cannot see at -inf; K's heads repeated over their query groups."""
+    q = np.asarray(q, dtype=np.float64)
+    k = np.repeat(np.asarray(k, dtype=np.float64), q.shape[1] // k.shape[1], axis=1)
+    s = scale * np.einsum("bhid,bhjd->bhij", q, k)
+    lq, lk = q.shape[2], k.shape[2]
+    s[..., ~mask(lq, lk, causal=causal)] = -np.inf
+    return s
+
+
+def _log_softmax(s):
+    """(log P, lse) of scores with -inf for hidden keys; rows without a
+    visible key get lse -inf and log P -inf."""
+    m = np.max(s, axis=-1, keepdims=True)
+    m_safe = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        lse = np.log(np.sum(np.exp(s - m_safe), axis=-1, keepdims=True)) + m_safe
+    return s - np.where(np.isfinite(lse), lse, 0.0), lse[..., 0]
+
+
+def attention_kl(qt, kt, qs, ks, causal=False, teacher_scale=None,
+                 student_scale=None):
+    """mha.attention_kl in float64: (kl, lse_t, lse_s), each [B, Hq, Lq].
+    kl = sum_j P_t (log P_t - log P_s) over the visible keys; 0 (and both
+    lse -inf) for a row without one."""
+    st = _kl_scores(qt, kt, teacher_scale or qt.shape[3] ** -0.5, causal)
+    ss = _kl_scores(qs, ks, student_scale or qs.shape[3] ** -0.5, causal)
+    log_pt, lse_t = _log_softmax(st)
+    log_ps, lse_s = _log_softmax(ss)
+    visible = np.isfinite(st)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(visible, np.exp(log_pt) * (log_pt - log_ps), 0.0)
+    return terms.sum(axis=-1), lse_t, lse_s
+
+
+def attention_kl_grad(qt, kt, qs, ks, dkl, causal=False, teacher_scale=None,
+                      student_scale=None):
+    """The gradient of sum dkl * kl (attention_kl) with respect to q_s and
+    k_s in float64, analytically: dS = dkl_i (P_s - P_t) on visible pairs,
+    dq_s = scale_s dS k_s and dk_s = scale_s dS^T q_s summed over the query
+    heads that share a KV head."""
+    scale_s = student_scale or qs.shape[3] ** -0.5
+    st = _kl_scores(qt, kt, teacher_scale or qt.shape[3] ** -0.5, causal)
+    ss = _kl_scores(qs, ks, scale_s, causal)
+    visible = np.isfinite(st)
+    pt = np.where(visible, np.exp(_log_softmax(st)[0]), 0.0)
+    ps = np.where(visible, np.exp(_log_softmax(ss)[0]), 0.0)
+    ds = scale_s * np.asarray(dkl, dtype=np.float64)[..., None] * (ps - pt)
+    group = qs.shape[1] // ks.shape[1]
+    k = np.repeat(np.asarray(ks, dtype=np.float64), group, axis=1)
+    dq = np.einsum("bhij,bhjd->bhid", ds, k)
+    dk = np.einsum("bhij,bhid->bhjd", ds, np.asarray(qs, dtype=np.float64))
+    b, h, lk, d = dk.shape
+    return dq, dk.reshape(b, h // group, group, lk, d).sum(axis=2)

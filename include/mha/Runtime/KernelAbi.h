@@ -64,7 +64,11 @@ enum {
   MHA_SYM_VALUE_DIM = 7,   /* Dv */
   MHA_SYM_PAGES = 8,       /* pages of a paged K/V pool */
   MHA_SYM_PAGE_SIZE = 9,   /* keys per page */
-  MHA_SYM_NEW_LEN = 10     /* Lnew: keys an append function writes */
+  MHA_SYM_NEW_LEN = 10,    /* Lnew: keys an append function writes */
+  MHA_SYM_TEACHER_KV_HEADS = 11, /* Hkv_t of mha.attention_kl */
+  MHA_SYM_STUDENT_KV_HEADS = 12, /* Hkv_s */
+  MHA_SYM_TEACHER_DIM = 13,      /* D_t */
+  MHA_SYM_STUDENT_DIM = 14       /* D_s */
 };
 
 /* What a tensor is; names it in error messages ("'k' (key)"). */
@@ -126,7 +130,22 @@ typedef enum mha_tensor_role {
   /* The f32 scales of a quantized (i8) key and value cache: [Hkv], or
    * [pages, Hkv] for a paged one; finite and > 0 (mha_rt_check_scales). */
   MHA_ROLE_KEY_SCALE = 45,
-  MHA_ROLE_VALUE_SCALE = 46
+  MHA_ROLE_VALUE_SCALE = 46,
+  /* The attention-transfer loss (mha.attention_kl): each model's queries
+   * and keys, the per-row divergence and log-sum-exps, and the gradient
+   * function's inputs (the saved lse, dkl) and results. */
+  MHA_ROLE_TEACHER_QUERY = 47, /* q_t */
+  MHA_ROLE_TEACHER_KEY = 48, /* k_t */
+  MHA_ROLE_STUDENT_QUERY = 49, /* q_s */
+  MHA_ROLE_STUDENT_KEY = 50, /* k_s */
+  MHA_ROLE_KL = 51, /* kl */
+  MHA_ROLE_TEACHER_LSE = 52, /* lse_t */
+  MHA_ROLE_STUDENT_LSE = 53, /* lse_s */
+  MHA_ROLE_SAVED_TEACHER_LSE = 54, /* lse_t */
+  MHA_ROLE_SAVED_STUDENT_LSE = 55, /* lse_s */
+  MHA_ROLE_GRAD_KL = 56, /* dkl */
+  MHA_ROLE_GRAD_STUDENT_QUERY = 57, /* dq_s */
+  MHA_ROLE_GRAD_STUDENT_KEY = 58 /* dk_s */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

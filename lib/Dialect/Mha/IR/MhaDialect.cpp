@@ -113,12 +113,38 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
                            << "definition: its gradients are exported as '"
                            << name << "_backward'";
   SmallVector<AttentionOp> attentions;
+  SmallVector<AttentionKlOp> losses;
   bool layer = false;
   op->walk([&](Operation *inner) {
     if (auto a = dyn_cast<AttentionOp>(inner))
       attentions.push_back(a);
+    if (auto kl = dyn_cast<AttentionKlOp>(inner))
+      losses.push_back(kl);
     layer |= isa<MultiHeadOp>(inner);
   });
+  Block &body = func.getFunctionBody().front();
+  Operation *terminator = body.empty() ? nullptr : &body.back();
+  auto returned = [&](Value v) {
+    return terminator && llvm::is_contained(terminator->getOperands(), v);
+  };
+  // The student's gradient of an attention-transfer loss recomputes both
+  // distributions from their lse.
+  if (losses.size() == 1 && attentions.empty()) {
+    AttentionKlOp kl = losses.front();
+    if (!returned(kl.getKl()) || !returned(kl.getTeacherLse()) ||
+        !returned(kl.getStudentLse()))
+      return op->emitError() << "'mha.backward' needs '" << name
+                             << "' to return the kl, teacher_lse and "
+                             << "student_lse of its mha.attention_kl: the "
+                             << "gradient recomputes both distributions "
+                             << "from their lse";
+    return success();
+  }
+  if (!losses.empty())
+    return op->emitError() << "'mha.backward' differentiates one "
+                           << "mha.attention or one mha.attention_kl, but '"
+                           << name << "' has " << attentions.size()
+                           << " and " << losses.size();
   if (layer)
     return op->emitError() << "'mha.backward' on a layer (mha.multi_head) "
                            << "is not yet supported: only functions of one "
@@ -143,8 +169,6 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
            << "return_lse to the mha.attention and return it): the backward "
            << "recomputes the probabilities from o and lse";
   // o and lse must be results of the function: the caller passes them back.
-  Block &body = func.getFunctionBody().front();
-  Operation *terminator = body.empty() ? nullptr : &body.back();
   auto returns = [&](unsigned result) {
     return terminator && result < attention->getNumResults() &&
            llvm::is_contained(terminator->getOperands(),

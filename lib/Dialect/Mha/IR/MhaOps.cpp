@@ -309,6 +309,101 @@ LogicalResult MergeStatesOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// AttentionKlOp
+//===----------------------------------------------------------------------===//
+
+float AttentionKlOp::getTeacherScaleOrDefault() {
+  if (FloatAttr s = getTeacherScaleAttr())
+    return s.getValueAsDouble();
+  auto q = cast<RankedTensorType>(getTeacherQuery().getType());
+  return 1.0f / std::sqrt(static_cast<float>(q.getDimSize(3)));
+}
+
+float AttentionKlOp::getStudentScaleOrDefault() {
+  if (FloatAttr s = getStudentScaleAttr())
+    return s.getValueAsDouble();
+  auto q = cast<RankedTensorType>(getStudentQuery().getType());
+  return 1.0f / std::sqrt(static_cast<float>(q.getDimSize(3)));
+}
+
+LogicalResult AttentionKlOp::verify() {
+  Operation *op = getOperation();
+  if (failed(verifyNoUnknownAttributes(op)))
+    return failure();
+  for (auto [attr, name] :
+       {std::make_pair(getTeacherScaleAttr(), StringRef("teacher_scale")),
+        std::make_pair(getStudentScaleAttr(), StringRef("student_scale"))}) {
+    if (attr && (!std::isfinite(attr.getValueAsDouble()) ||
+                 attr.getValueAsDouble() == 0.0))
+      return emitOpError() << "'" << name << "' must be finite and non-zero, "
+                           << "got " << attr.getValueAsDouble();
+  }
+  // Each model: [B, Hq, Lq, D] queries, [B, Hkv, Lk, D] keys of one type.
+  SmallVector<int64_t> rows; // [B, Hq, Lq] as far as static
+  int64_t keyLen = ShapedType::kDynamic, keyBatch = ShapedType::kDynamic;
+  struct Side {
+    Value query, key;
+    StringRef queryName, keyName;
+  };
+  for (Side side : {Side{getTeacherQuery(), getTeacherKey(), "teacher_query",
+                         "teacher_key"},
+                    Side{getStudentQuery(), getStudentKey(), "student_query",
+                         "student_key"}}) {
+    FailureOr<RankedTensorType> q =
+        verifyTensor(op, side.query, side.queryName, 4, "[B, Hq, Lq, D]");
+    if (failed(q))
+      return failure();
+    FailureOr<RankedTensorType> k =
+        verifyTensor(op, side.key, side.keyName, 4, "[B, Hkv, Lk, D]");
+    if (failed(k) ||
+        failed(verifySameElementType(op, *k, side.keyName,
+                                     q->getElementType(), side.queryName)) ||
+        failed(verifyStaticDim(op, *q, side.queryName, 1, "head count")) ||
+        failed(verifyStaticDim(op, *q, side.queryName, 3, "head dim")) ||
+        failed(verifyStaticDim(op, *k, side.keyName, 1, "head count")) ||
+        failed(verifySameSize(op, "head dim", side.keyName, 3, k->getDimSize(3),
+                              side.queryName, q->getDimSize(3))) ||
+        failed(verifySameSize(op, "batch", side.keyName, 0, k->getDimSize(0),
+                              side.queryName, q->getDimSize(0))))
+      return failure();
+    int64_t hq = q->getDimSize(1), hkv = k->getDimSize(1);
+    if (hq % hkv != 0)
+      return emitOpError() << "'" << side.keyName << "' head count (dim 1) "
+                           << hkv << " must divide the query head count "
+                           << hq;
+    if (rows.empty()) {
+      rows.assign(q->getShape().begin(), q->getShape().begin() + 3);
+    } else {
+      for (unsigned d = 0; d < 3; ++d)
+        if (failed(verifySameSize(op, d == 1 ? "head count" : "size",
+                                  side.queryName, d, q->getDimSize(d),
+                                  "teacher_query", rows[d])))
+          return failure();
+      for (unsigned d = 0; d < 3; ++d)
+        if (ShapedType::isDynamic(rows[d]))
+          rows[d] = q->getDimSize(d);
+    }
+    for (auto [dim, known] : {std::make_pair(2u, &keyLen),
+                              std::make_pair(0u, &keyBatch)}) {
+      if (failed(verifySameSize(op, dim == 2 ? "key length" : "batch",
+                                side.keyName, dim, k->getDimSize(dim),
+                                "teacher_key", *known)))
+        return failure();
+      if (ShapedType::isDynamic(*known))
+        *known = k->getDimSize(dim);
+    }
+  }
+  Type f32 = Float32Type::get(getContext());
+  for (auto [result, name] :
+       {std::make_pair(getKl(), StringRef("kl")),
+        std::make_pair(getTeacherLse(), StringRef("teacher_lse")),
+        std::make_pair(getStudentLse(), StringRef("student_lse"))})
+    if (failed(verifyResultType(op, result, name, rows, f32, "[B, Hq, Lq]")))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // AttentionOp
 //===----------------------------------------------------------------------===//
 

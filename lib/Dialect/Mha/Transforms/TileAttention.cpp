@@ -103,6 +103,12 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
           return signalPassFailure();
         continue;
       }
+      auto losses = func.getOps<AttentionKlOp>();
+      if (!losses.empty()) {
+        if (failed(tileKlFunction(func, *losses.begin(), vectorWidth)))
+          return signalPassFailure();
+        continue;
+      }
       auto merges = func.getOps<MergeStatesOp>();
       if (!merges.empty()) {
         if (failed(tileMergeFunction(func, *merges.begin())))

@@ -85,6 +85,11 @@ void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
                            AttentionOp attention, const TileChoice &tiles,
                            const AttentionWorkItem &item);
 
+/// mha-tile for a function computing mha.attention_kl (TileKl.cpp): the
+/// kernel of its loss and, with mha.backward, of `<name>_backward`.
+LogicalResult tileKlFunction(func::FuncOp func, AttentionKlOp kl,
+                             int64_t vectorWidth);
+
 /// mha-tile for a function computing mha.merge_states (TileMerge.cpp).
 LogicalResult tileMergeFunction(func::FuncOp func, MergeStatesOp merge);
 

@@ -64,6 +64,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "TileAttention.h"
+#include "TileVectors.h"
 
 #include "mha/Codegen/Builder.h"
 #include "mha/Codegen/Constants.h"
@@ -132,17 +133,6 @@ constexpr int64_t kWholeHeadKeys = int64_t(1) << 62;
 /// Whole-head items only where there are this many KV heads to share out.
 constexpr int64_t kMinWholeHeadKvHeads = 4;
 
-/// The register blocks hold at most this many rows and vectors.
-constexpr int64_t kBlockRows = 4, kMaxBlockVectors = 4;
-
-/// The largest divisor of `vectors` that is at most kMaxBlockVectors.
-int64_t blockVectors(int64_t vectors) {
-  for (int64_t v = kMaxBlockVectors; v > 1; --v)
-    if (vectors % v == 0)
-      return v;
-  return 1;
-}
-
 /// The tiles of the backward and their scratch.
 struct BackwardTiles {
   int64_t vw;         // f32 lanes per vector
@@ -192,17 +182,6 @@ struct RowValues {
   std::optional<DropoutStream> dropout;
 };
 
-/// An operand of a product: rows of a 2-D view of `mem`, whose indices are
-/// `prefix` then (rowOffset + row, column).
-struct Tile {
-  Tile(Value mem) : mem(mem) {}
-  Tile(Value mem, ValueRange prefix, Value rowOffset)
-      : mem(mem), prefix(prefix.begin(), prefix.end()), rowOffset(rowOffset) {}
-  Value mem;
-  SmallVector<Value, 2> prefix;
-  Value rowOffset; // null: 0
-};
-
 /// The score of a block of pairs in log2 units and what its gradient needs.
 struct PairScores {
   Value s;  // the final score (without log2e); null when not needed
@@ -210,18 +189,17 @@ struct PairScores {
   Value p;  // exp2(s log2e - lse log2e), P of the pair (visible or not)
 };
 
-class BackwardEmitter {
+class BackwardEmitter : TileVectorEmitter {
 public:
   BackwardEmitter(OpBuilder &b, ModuleOp module, StringRef prefix,
                   AttentionOp attention, Block *entry,
                   const BackwardTiles &tiles, bool wholeHeads)
-      : b(b), loc(attention.getLoc()), cb(b, loc), module(module),
+      : TileVectorEmitter(b, attention.getLoc(), tiles.vw), module(module),
         prefix(prefix), shape(AttentionShape::get(attention)),
         variant(AttentionVariant::get(attention, shape.numHeads,
                                       shape.numKvHeads, shape.headDim)),
-        entry(entry), tiles(tiles), vw(tiles.vw),
-        hasEntropy(attention.getReturnEntropy()), wholeHeads(wholeHeads),
-        f32(b.getF32Type()), i32(b.getI32Type()) {}
+        entry(entry), tiles(tiles), hasEntropy(attention.getReturnEntropy()),
+        wholeHeads(wholeHeads) {}
 
   void emit();
 
@@ -230,59 +208,6 @@ private:
     assert((a != kDentropy || hasEntropy) && "no dentropy parameter");
     return entry->getArgument(hasEntropy || a < kDentropy ? a : a - 1);
   }
-  VectorType vec() { return VectorType::get({vw}, f32); }
-  VectorType vec32() { return VectorType::get({vw}, i32); }
-  Value splat(Value scalar) { return vec::broadcast(cb, scalar, vw); }
-  Value splatF(float v) { return splat(cb.f32(v)); }
-  Value toI32(Value index) { return cb.indexCast(i32, index); }
-  Value scratch(int64_t rows, int64_t cols, Type elt = {}) {
-    return memref::AllocaOp::create(
-        b, loc, MemRefType::get({rows, cols}, elt ? elt : f32), ValueRange{},
-        b.getI64IntegerAttr(64));
-  }
-  Value scratch1(int64_t n, Type elt = {}) {
-    return memref::AllocaOp::create(b, loc,
-                                    MemRefType::get({n}, elt ? elt : f32),
-                                    ValueRange{}, b.getI64IntegerAttr(64));
-  }
-  Value load(Value mem, ValueRange at) {
-    return memref::LoadOp::create(b, loc, mem, at);
-  }
-  void store(Value v, Value mem, ValueRange at) {
-    memref::StoreOp::create(b, loc, v, mem, at);
-  }
-  Value loadVec(Value mem, ValueRange at) {
-    auto elt = cast<MemRefType>(mem.getType()).getElementType();
-    return vector::LoadOp::create(b, loc, VectorType::get({vw}, elt), mem, at);
-  }
-  void storeVec(Value v, Value mem, ValueRange at) {
-    vector::StoreOp::create(b, loc, v, mem, at);
-  }
-  /// The lanes j * vw + l of key (or row) vector j, as i32 and f32
-  /// constants.
-  Value laneIndices(int64_t j);
-  Value sumLanes(Value v) {
-    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v);
-  }
-
-  /// vw lanes of row `row` of the [B, H, L, X] tensor `mem` (b, h) from
-  /// column d0, widened to f32; lanes at or past column X are zero and
-  /// their memory is not read.
-  Value loadInput(Value mem, Value batch, Value head, Value row, int64_t d0);
-  /// Stores the lanes of an f32 vector that lie before column X into row
-  /// `row` at column d0, narrowed to the tensor's element type.
-  void storeOutput(Value v, Value mem, Value batch, Value head, Value row,
-                   int64_t d0);
-  /// dst[r, :] = rows first + r of `src` (b, h), widened and zero-padded,
-  /// for r in [0, count).
-  void packRows(Value src, Value batch, Value head, Value first, Value count,
-                Value dst);
-  /// dst[x, c] = src[first + min(c, count - 1), x] for x < X (the tensor's
-  /// last dim) and c < `cols`: vw x vw blocks loaded as rows, transposed in
-  /// registers and stored as rows of dst. count >= 1.
-  void packTransposed(Value src, Value batch, Value head, Value first,
-                      Value count, int64_t cols, Value dst);
-
   /// lse_i, to test for an empty row (-inf) before anything else is read.
   Value loadLse(Value batch, Value head, Value i) {
     Value lse = load(arg(kLse), {batch, head, i});
@@ -324,21 +249,6 @@ private:
     return m;
   }
 
-  /// Register-blocked C[rows, vectors] (+)= sum_k lhs[row, k] rhs[k, vec]
-  /// over the rows [0, numRows) (clamped to numRows - 1 past it: those
-  /// rows duplicate the last one's work and stores) and the vectors
-  /// [0, numVectors) of `out`: `lhs(k, row)` is a scalar, `rhs` a memref
-  /// read as rhs[k, vector]; with `accumulate` the block starts from `out`.
-  void emitProduct(const Tile &out, Value numRows, int64_t numVectors,
-                   Value kLen, function_ref<Value(Value, Value)> lhs,
-                   const Tile &rhs, bool accumulate, bool clampRows);
-  SmallVector<Value> at(const Tile &t, Value row, Value col) {
-    SmallVector<Value> indices(t.prefix.begin(), t.prefix.end());
-    indices.push_back(t.rowOffset ? cb.add(t.rowOffset, row) : row);
-    indices.push_back(col);
-    return indices;
-  }
-
   /// The stack scratch of a key item.
   struct KeyScratch {
     Value dkAcc, dvAcc, kt, vt, qp, dop, ps, ds;
@@ -357,105 +267,17 @@ private:
   /// Query items (phase 1) and row items (phase 2, `rowStatsItem`).
   void emitQueryItem(bool rowStatsItem);
 
-  OpBuilder &b;
-  Location loc;
-  CodegenBuilder cb;
   ModuleOp module;
   StringRef prefix;
   AttentionShape shape;
   AttentionVariant variant;
   Block *entry;
   BackwardTiles tiles;
-  int64_t vw;
   bool hasEntropy;
   bool wholeHeads; // key items own whole KV heads and write dq too
-  Type f32, i32;
   Value queryLen, keyLen;
   CallPositions positions; // the call's (mha_options.use_positions)
 };
-
-Value BackwardEmitter::laneIndices(int64_t j) {
-  SmallVector<int32_t> lanes;
-  for (int64_t l = 0; l < vw; ++l)
-    lanes.push_back(static_cast<int32_t>(j * vw + l));
-  return arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(vec32(), ArrayRef<int32_t>(lanes)));
-}
-
-Value BackwardEmitter::loadInput(Value mem, Value batch, Value head, Value row,
-                                 int64_t d0) {
-  auto type = cast<MemRefType>(mem.getType());
-  Type elt = type.getElementType();
-  int64_t valid = type.getDimSize(3) - d0;
-  auto read = [&](int64_t n) -> Value {
-    Value v =
-        vector::LoadOp::create(b, loc, VectorType::get({n}, elt), mem,
-                               ValueRange{batch, head, row, cb.index(d0)});
-    if (!elt.isF32())
-      v = arith::ExtFOp::create(b, loc, VectorType::get({n}, f32), v);
-    return v;
-  };
-  if (valid >= vw)
-    return read(vw);
-  Value zeros =
-      arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vec(), 0.0f));
-  if (valid <= 0)
-    return zeros;
-  return vector::InsertStridedSliceOp::create(
-      b, loc, read(valid), zeros, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1});
-}
-
-void BackwardEmitter::storeOutput(Value v, Value mem, Value batch, Value head,
-                                  Value row, int64_t d0) {
-  auto type = cast<MemRefType>(mem.getType());
-  Type elt = type.getElementType();
-  int64_t valid = std::min(vw, type.getDimSize(3) - d0);
-  if (valid <= 0)
-    return;
-  if (valid < vw)
-    v = vector::ExtractStridedSliceOp::create(b, loc, v, ArrayRef<int64_t>{0},
-                                              ArrayRef<int64_t>{valid},
-                                              ArrayRef<int64_t>{1});
-  if (!elt.isF32())
-    v = arith::TruncFOp::create(b, loc, VectorType::get({valid}, elt), v);
-  vector::StoreOp::create(b, loc, v, mem,
-                          ValueRange{batch, head, row, cb.index(d0)});
-}
-
-void BackwardEmitter::packRows(Value src, Value batch, Value head, Value first,
-                               Value count, Value dst) {
-  int64_t padded = cast<MemRefType>(dst.getType()).getDimSize(1);
-  cb.forLoop(cb.index(0), count, 1, [&](Value r) {
-    Value row = cb.add(first, r);
-    for (int64_t d0 = 0; d0 < padded; d0 += vw)
-      storeVec(loadInput(src, batch, head, row, d0), dst, {r, cb.index(d0)});
-  });
-}
-
-void BackwardEmitter::packTransposed(Value src, Value batch, Value head,
-                                     Value first, Value count, int64_t cols,
-                                     Value dst) {
-  int64_t X = cast<MemRefType>(src.getType()).getDimSize(3);
-  Value last = cb.sub(count, cb.index(1));
-  auto blockType = VectorType::get({vw, vw}, f32);
-  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
-    SmallVector<Value> srcRows;
-    for (int64_t i = 0; i < vw; ++i)
-      srcRows.push_back(cb.add(first, cb.minSI(cb.add(c0, cb.index(i)), last)));
-    for (int64_t d0 = 0; d0 < X; d0 += vw) {
-      Value block = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(blockType, 0.0f));
-      for (int64_t i = 0; i < vw; ++i)
-        block = vector::InsertOp::create(
-            b, loc, loadInput(src, batch, head, srcRows[i], d0), block, i);
-      Value transposed =
-          vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
-      for (int64_t i = 0; i < std::min(vw, X - d0); ++i)
-        storeVec(vector::ExtractOp::create(b, loc, transposed, i), dst,
-                 {cb.index(d0 + i), c0});
-    }
-  });
-}
 
 Value BackwardEmitter::rowDot(Value batch, Value h, Value i) {
   Value sum = splatF(0.0f);
@@ -546,43 +368,6 @@ std::pair<Value, Value> BackwardEmitter::pairGradients(const HeadParams &head,
     dS = cb.fmul(dS, cb.fsub(splatF(1.0f), cb.fmul(ps.th, ps.th)));
   dS = cb.fmul(dS, splat(head.scoreScale));
   return {cb.select(visible, weight, zero), cb.select(visible, dS, zero)};
-}
-
-void BackwardEmitter::emitProduct(const Tile &out, Value numRows,
-                                  int64_t numVectors, Value kLen,
-                                  function_ref<Value(Value, Value)> lhs,
-                                  const Tile &rhs, bool accumulate,
-                                  bool clampRows) {
-  int64_t vectors = blockVectors(numVectors);
-  vec::RegisterBlock block{kBlockRows, vectors, DotProduct::fma};
-  Value last = cb.sub(numRows, cb.index(1));
-  cb.forLoop(cb.index(0), numRows, kBlockRows, [&](Value r0) {
-    SmallVector<Value> rs;
-    for (int64_t i = 0; i < kBlockRows; ++i) {
-      Value r = cb.add(r0, cb.index(i));
-      rs.push_back(clampRows ? cb.minSI(r, last) : r);
-    }
-    cb.forLoop(
-        cb.index(0), cb.index(numVectors * vw), vectors * vw, [&](Value c0) {
-          SmallVector<Value> cs, init;
-          for (int64_t j = 0; j < vectors; ++j)
-            cs.push_back(cb.add(c0, cb.index(j * vw)));
-          for (int64_t i = 0; i < kBlockRows; ++i)
-            for (int64_t j = 0; j < vectors; ++j)
-              init.push_back(accumulate
-                                 ? loadVec(out.mem, at(out, rs[i], cs[j]))
-                                 : splatF(0.0f));
-          SmallVector<Value> accs = vec::emitBlockLoop(
-              cb, block, kLen, init, nullptr,
-              [&](Value k, int64_t j) {
-                return loadVec(rhs.mem, at(rhs, k, cs[j]));
-              },
-              [&](Value k, int64_t i) { return splat(lhs(k, rs[i])); });
-          for (int64_t i = 0; i < kBlockRows; ++i)
-            for (int64_t j = 0; j < vectors; ++j)
-              storeVec(accs[i * vectors + j], out.mem, at(out, rs[i], cs[j]));
-        });
-  });
 }
 
 /// One query tile [row0, row0 + rows) of head h against the key tile
@@ -997,8 +782,10 @@ struct MhaTileBackwardPass
       return signalPassFailure();
     }
     SmallVector<func::FuncOp> funcs;
+    // An attention-transfer loss's gradient is mha-tile's (TileKl.cpp).
     for (auto func : module.getOps<func::FuncOp>())
-      if (func->hasAttr(MhaDialect::kBackwardAttrName))
+      if (func->hasAttr(MhaDialect::kBackwardAttrName) &&
+          func.getOps<AttentionKlOp>().empty())
         funcs.push_back(func);
     for (func::FuncOp func : funcs)
       if (failed(tileBackward(module, func)))

@@ -1,0 +1,158 @@
+//===- TileVectors.cpp - Vector helpers of the work-item emitters -*- C++
+//-*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+
+#include "TileVectors.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+/// The register blocks hold at most this many rows and vectors.
+constexpr int64_t kBlockRows = 4, kMaxBlockVectors = 4;
+
+/// The largest divisor of `vectors` that is at most kMaxBlockVectors.
+int64_t blockVectors(int64_t vectors) {
+  for (int64_t v = kMaxBlockVectors; v > 1; --v)
+    if (vectors % v == 0)
+      return v;
+  return 1;
+}
+
+} // namespace
+
+Value TileVectorEmitter::scratch(int64_t rows, int64_t cols, Type elt) {
+  return memref::AllocaOp::create(
+      b, loc, MemRefType::get({rows, cols}, elt ? elt : f32), ValueRange{},
+      b.getI64IntegerAttr(64));
+}
+
+Value TileVectorEmitter::scratch1(int64_t n, Type elt) {
+  return memref::AllocaOp::create(b, loc, MemRefType::get({n}, elt ? elt : f32),
+                                  ValueRange{}, b.getI64IntegerAttr(64));
+}
+
+Value TileVectorEmitter::laneIndices(int64_t j) {
+  SmallVector<int32_t> lanes;
+  for (int64_t l = 0; l < vw; ++l)
+    lanes.push_back(static_cast<int32_t>(j * vw + l));
+  return arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vec32(), ArrayRef<int32_t>(lanes)));
+}
+
+Value TileVectorEmitter::loadInput(Value mem, Value batch, Value head, Value row,
+                                 int64_t d0) {
+  auto type = cast<MemRefType>(mem.getType());
+  Type elt = type.getElementType();
+  int64_t valid = type.getDimSize(3) - d0;
+  auto read = [&](int64_t n) -> Value {
+    Value v =
+        vector::LoadOp::create(b, loc, VectorType::get({n}, elt), mem,
+                               ValueRange{batch, head, row, cb.index(d0)});
+    if (!elt.isF32())
+      v = arith::ExtFOp::create(b, loc, VectorType::get({n}, f32), v);
+    return v;
+  };
+  if (valid >= vw)
+    return read(vw);
+  Value zeros =
+      arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vec(), 0.0f));
+  if (valid <= 0)
+    return zeros;
+  return vector::InsertStridedSliceOp::create(
+      b, loc, read(valid), zeros, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1});
+}
+
+void TileVectorEmitter::storeOutput(Value v, Value mem, Value batch, Value head,
+                                  Value row, int64_t d0) {
+  auto type = cast<MemRefType>(mem.getType());
+  Type elt = type.getElementType();
+  int64_t valid = std::min(vw, type.getDimSize(3) - d0);
+  if (valid <= 0)
+    return;
+  if (valid < vw)
+    v = vector::ExtractStridedSliceOp::create(b, loc, v, ArrayRef<int64_t>{0},
+                                              ArrayRef<int64_t>{valid},
+                                              ArrayRef<int64_t>{1});
+  if (!elt.isF32())
+    v = arith::TruncFOp::create(b, loc, VectorType::get({valid}, elt), v);
+  vector::StoreOp::create(b, loc, v, mem,
+                          ValueRange{batch, head, row, cb.index(d0)});
+}
+
+void TileVectorEmitter::packRows(Value src, Value batch, Value head, Value first,
+                               Value count, Value dst) {
+  int64_t padded = cast<MemRefType>(dst.getType()).getDimSize(1);
+  cb.forLoop(cb.index(0), count, 1, [&](Value r) {
+    Value row = cb.add(first, r);
+    for (int64_t d0 = 0; d0 < padded; d0 += vw)
+      storeVec(loadInput(src, batch, head, row, d0), dst, {r, cb.index(d0)});
+  });
+}
+
+void TileVectorEmitter::packTransposed(Value src, Value batch, Value head,
+                                     Value first, Value count, int64_t cols,
+                                     Value dst) {
+  int64_t X = cast<MemRefType>(src.getType()).getDimSize(3);
+  Value last = cb.sub(count, cb.index(1));
+  auto blockType = VectorType::get({vw, vw}, f32);
+  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
+    SmallVector<Value> srcRows;
+    for (int64_t i = 0; i < vw; ++i)
+      srcRows.push_back(cb.add(first, cb.minSI(cb.add(c0, cb.index(i)), last)));
+    for (int64_t d0 = 0; d0 < X; d0 += vw) {
+      Value block = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(blockType, 0.0f));
+      for (int64_t i = 0; i < vw; ++i)
+        block = vector::InsertOp::create(
+            b, loc, loadInput(src, batch, head, srcRows[i], d0), block, i);
+      Value transposed =
+          vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
+      for (int64_t i = 0; i < std::min(vw, X - d0); ++i)
+        storeVec(vector::ExtractOp::create(b, loc, transposed, i), dst,
+                 {cb.index(d0 + i), c0});
+    }
+  });
+}
+
+void TileVectorEmitter::emitProduct(const Tile &out, Value numRows,
+                                  int64_t numVectors, Value kLen,
+                                  function_ref<Value(Value, Value)> lhs,
+                                  const Tile &rhs, bool accumulate,
+                                  bool clampRows) {
+  int64_t vectors = blockVectors(numVectors);
+  vec::RegisterBlock block{kBlockRows, vectors, DotProduct::fma};
+  Value last = cb.sub(numRows, cb.index(1));
+  cb.forLoop(cb.index(0), numRows, kBlockRows, [&](Value r0) {
+    SmallVector<Value> rs;
+    for (int64_t i = 0; i < kBlockRows; ++i) {
+      Value r = cb.add(r0, cb.index(i));
+      rs.push_back(clampRows ? cb.minSI(r, last) : r);
+    }
+    cb.forLoop(
+        cb.index(0), cb.index(numVectors * vw), vectors * vw, [&](Value c0) {
+          SmallVector<Value> cs, init;
+          for (int64_t j = 0; j < vectors; ++j)
+            cs.push_back(cb.add(c0, cb.index(j * vw)));
+          for (int64_t i = 0; i < kBlockRows; ++i)
+            for (int64_t j = 0; j < vectors; ++j)
+              init.push_back(accumulate
+                                 ? loadVec(out.mem, at(out, rs[i], cs[j]))
+                                 : splatF(0.0f));
+          SmallVector<Value> accs = vec::emitBlockLoop(
+              cb, block, kLen, init, nullptr,
+              [&](Value k, int64_t j) {
+                return loadVec(rhs.mem, at(rhs, k, cs[j]));
+              },
+              [&](Value k, int64_t i) { return splat(lhs(k, rs[i])); });
+          for (int64_t i = 0; i < kBlockRows; ++i)
+            for (int64_t j = 0; j < vectors; ++j)
+              storeVec(accs[i * vectors + j], out.mem, at(out, rs[i], cs[j]));
+        });
+  });
+}
+
