@@ -89,12 +89,24 @@ _IN_PLACE = ("key_cache", "value_cache")
 # The roles of a backward function's parameters that the frameworks' autograd
 # (mha.torch, mha.jax) knows how to fill: the forward's inputs, its saved
 # results, the gradient of its output, and the gradients it returns.
+# The attention-transfer loss's gradient (mha.attention_kl) is the student's.
 _BACKWARD_ROLES = {"query", "key", "value", "saved_output", "saved_lse", "grad_output",
-                   "grad_entropy", "grad_query", "grad_key", "grad_value"}
+                   "grad_entropy", "grad_query", "grad_key", "grad_value",
+                   "teacher_query", "teacher_key", "student_query", "student_key",
+                   "saved_teacher_lse", "saved_student_lse", "grad_kl",
+                   "grad_student_query", "grad_student_key"}
 # The forward result whose gradient a backward argument is.
-_GRAD_RESULT = {"grad_output": "output", "grad_entropy": "entropy"}
-_SAVED = {"saved_output": "output", "saved_lse": "lse"}
-_GRAD_OF = {"grad_query": "query", "grad_key": "key", "grad_value": "value"}
+_GRAD_RESULT = {"grad_output": "output", "grad_entropy": "entropy", "grad_kl": "kl"}
+_SAVED = {"saved_output": "output", "saved_lse": "lse",
+          "saved_teacher_lse": "teacher_lse", "saved_student_lse": "student_lse"}
+_GRAD_OF = {"grad_query": "query", "grad_key": "key", "grad_value": "value",
+            "grad_student_query": "student_query", "grad_student_key": "student_key"}
+
+
+def _is_backward(f):
+    """Whether `f` is a backward function: it takes the gradient of an
+    attention's output or of an attention-transfer loss."""
+    return any(p.role in ("grad_output", "grad_kl") for p in f.params)
 
 
 def backward_plan(f, back):
@@ -203,7 +215,7 @@ class Function:
     def _static_heads(self):
         """Hq when the spec fixes it (the query's dim 1), else None."""
         for p in self.inputs:
-            if p.role == "query" and isinstance(p.shape[1], int):
+            if p.role in ("query", "teacher_query") and isinstance(p.shape[1], int):
                 return p.shape[1]
         return None
 
@@ -408,15 +420,12 @@ class Library:
 
     def forward_functions(self):
         """The exported functions that are not backward functions."""
-        return [f for f in self.functions.values()
-                if not any(p.role == "grad_output" for p in f.params)]
+        return [f for f in self.functions.values() if not _is_backward(f)]
 
     def backward_of(self, name):
         """The backward function of `name` (None without mha.backward)."""
         f = self.functions.get(name + "_backward")
-        if f is not None and any(p.role == "grad_output" for p in f.params):
-            return f
-        return None
+        return f if f is not None and _is_backward(f) else None
 
     def last_error(self):
         return self._native.last_error()

@@ -176,7 +176,7 @@ def test_reference_gradient_is_autograd():
 def test_identical_heads_have_no_divergence(lib):
     qt, kt, _, _ = inputs("plain", 1, 40, 40)
     qs, ks = qt[..., :16].copy(), kt[..., :16].copy()
-    qt16, kt16 = qs * np.sqrt(24 / 16), ks  # same scores: scale 1/sqrt(24)
+    qt16, kt16 = (qs * np.sqrt(24 / 16)).astype(np.float32), ks  # same scores
     kl, lse_t, lse_s = call(lib, "plain", np.concatenate([qt16, np.zeros_like(qt[..., 16:])], -1),
                             np.concatenate([kt16, np.zeros_like(kt[..., 16:])], -1), qs, ks)
     assert np.max(np.abs(kl)) < 1e-5
@@ -228,3 +228,23 @@ func.func @kl_only(%qt: {t}, %kt: {t}, %qs: {t}, %ks: {t}) -> {r} {{
     kl = np.asarray(lib.kl_only(*x))
     want, _, _ = reference.attention_kl(*x)
     assert np.max(np.abs(kl - want)) < 1e-4
+
+
+def test_torch_autograd(lib):
+    """Through mha.torch the loss is a custom op whose autograd calls the
+    student gradient: the teacher gets none."""
+    torch = pytest.importorskip("torch")
+    import mha.torch as mt
+    ops = mt.register(lib)
+    qt, kt, qs, ks = inputs("grouped", 2, 33, 33, seed=7)
+    tqs = torch.tensor(qs, requires_grad=True)
+    tks = torch.tensor(ks, requires_grad=True)
+    tqt = torch.tensor(qt, requires_grad=True)
+    kl, _, _ = ops.grouped(tqt, torch.tensor(kt), tqs, tks)
+    weights = torch.linspace(0.5, 1.5, kl.numel()).reshape(kl.shape)
+    (kl * weights).sum().backward()
+    want_dq, want_dk = reference.attention_kl_grad(qt, kt, qs, ks, weights.numpy(),
+                                                   causal=True)
+    assert reference.rel_err(tqs.grad.numpy(), want_dq) < 1e-4
+    assert reference.rel_err(tks.grad.numpy(), want_dk) < 1e-4
+    assert tqt.grad is None
