@@ -189,7 +189,7 @@ static const char *role_name(int64_t role) {
 
 static const char *symbol_name(int64_t sym) {
   static const char *const names[NUM_SYMBOLS] = {
-      NULL, "B",  "Lq",    "Lk",        "Hq",   "Hkv",   "D",  "Dv",
+      NULL,    "B",         "Lq",   "Lk",    "Hq",    "Hkv", "D",  "Dv",
       "pages", "page_size", "Lnew", "Hkv_t", "Hkv_s", "D_t", "D_s"};
   return sym > 0 && sym < NUM_SYMBOLS ? names[sym] : NULL;
 }

@@ -55,16 +55,16 @@ enum {
 /* Symbols naming the dynamic (or shared) sizes. */
 enum {
   MHA_SYM_NONE = 0,
-  MHA_SYM_BATCH = 1,       /* B */
-  MHA_SYM_QUERY_LEN = 2,   /* Lq */
-  MHA_SYM_KEY_LEN = 3,     /* Lk */
-  MHA_SYM_QUERY_HEADS = 4, /* Hq */
-  MHA_SYM_KV_HEADS = 5,    /* Hkv */
-  MHA_SYM_HEAD_DIM = 6,    /* D */
-  MHA_SYM_VALUE_DIM = 7,   /* Dv */
-  MHA_SYM_PAGES = 8,       /* pages of a paged K/V pool */
-  MHA_SYM_PAGE_SIZE = 9,   /* keys per page */
-  MHA_SYM_NEW_LEN = 10,    /* Lnew: keys an append function writes */
+  MHA_SYM_BATCH = 1,             /* B */
+  MHA_SYM_QUERY_LEN = 2,         /* Lq */
+  MHA_SYM_KEY_LEN = 3,           /* Lk */
+  MHA_SYM_QUERY_HEADS = 4,       /* Hq */
+  MHA_SYM_KV_HEADS = 5,          /* Hkv */
+  MHA_SYM_HEAD_DIM = 6,          /* D */
+  MHA_SYM_VALUE_DIM = 7,         /* Dv */
+  MHA_SYM_PAGES = 8,             /* pages of a paged K/V pool */
+  MHA_SYM_PAGE_SIZE = 9,         /* keys per page */
+  MHA_SYM_NEW_LEN = 10,          /* Lnew: keys an append function writes */
   MHA_SYM_TEACHER_KV_HEADS = 11, /* Hkv_t of mha.attention_kl */
   MHA_SYM_STUDENT_KV_HEADS = 12, /* Hkv_s */
   MHA_SYM_TEACHER_DIM = 13,      /* D_t */
@@ -134,18 +134,18 @@ typedef enum mha_tensor_role {
   /* The attention-transfer loss (mha.attention_kl): each model's queries
    * and keys, the per-row divergence and log-sum-exps, and the gradient
    * function's inputs (the saved lse, dkl) and results. */
-  MHA_ROLE_TEACHER_QUERY = 47, /* q_t */
-  MHA_ROLE_TEACHER_KEY = 48, /* k_t */
-  MHA_ROLE_STUDENT_QUERY = 49, /* q_s */
-  MHA_ROLE_STUDENT_KEY = 50, /* k_s */
-  MHA_ROLE_KL = 51, /* kl */
-  MHA_ROLE_TEACHER_LSE = 52, /* lse_t */
-  MHA_ROLE_STUDENT_LSE = 53, /* lse_s */
-  MHA_ROLE_SAVED_TEACHER_LSE = 54, /* lse_t */
-  MHA_ROLE_SAVED_STUDENT_LSE = 55, /* lse_s */
-  MHA_ROLE_GRAD_KL = 56, /* dkl */
+  MHA_ROLE_TEACHER_QUERY = 47,      /* q_t */
+  MHA_ROLE_TEACHER_KEY = 48,        /* k_t */
+  MHA_ROLE_STUDENT_QUERY = 49,      /* q_s */
+  MHA_ROLE_STUDENT_KEY = 50,        /* k_s */
+  MHA_ROLE_KL = 51,                 /* kl */
+  MHA_ROLE_TEACHER_LSE = 52,        /* lse_t */
+  MHA_ROLE_STUDENT_LSE = 53,        /* lse_s */
+  MHA_ROLE_SAVED_TEACHER_LSE = 54,  /* lse_t */
+  MHA_ROLE_SAVED_STUDENT_LSE = 55,  /* lse_s */
+  MHA_ROLE_GRAD_KL = 56,            /* dkl */
   MHA_ROLE_GRAD_STUDENT_QUERY = 57, /* dq_s */
-  MHA_ROLE_GRAD_STUDENT_KEY = 58 /* dk_s */
+  MHA_ROLE_GRAD_STUDENT_KEY = 58    /* dk_s */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

@@ -143,8 +143,8 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
   if (!losses.empty())
     return op->emitError() << "'mha.backward' differentiates one "
                            << "mha.attention or one mha.attention_kl, but '"
-                           << name << "' has " << attentions.size()
-                           << " and " << losses.size();
+                           << name << "' has " << attentions.size() << " and "
+                           << losses.size();
   if (layer)
     return op->emitError() << "'mha.backward' on a layer (mha.multi_head) "
                            << "is not yet supported: only functions of one "

@@ -356,8 +356,8 @@ LogicalResult AttentionKlOp::verify() {
     FailureOr<RankedTensorType> k =
         verifyTensor(op, side.key, side.keyName, 4, "[B, Hkv, Lk, D]");
     if (failed(k) ||
-        failed(verifySameElementType(op, *k, side.keyName,
-                                     q->getElementType(), side.queryName)) ||
+        failed(verifySameElementType(op, *k, side.keyName, q->getElementType(),
+                                     side.queryName)) ||
         failed(verifyStaticDim(op, *q, side.queryName, 1, "head count")) ||
         failed(verifyStaticDim(op, *q, side.queryName, 3, "head dim")) ||
         failed(verifyStaticDim(op, *k, side.keyName, 1, "head count")) ||
@@ -369,8 +369,7 @@ LogicalResult AttentionKlOp::verify() {
     int64_t hq = q->getDimSize(1), hkv = k->getDimSize(1);
     if (hq % hkv != 0)
       return emitOpError() << "'" << side.keyName << "' head count (dim 1) "
-                           << hkv << " must divide the query head count "
-                           << hq;
+                           << hkv << " must divide the query head count " << hq;
     if (rows.empty()) {
       rows.assign(q->getShape().begin(), q->getShape().begin() + 3);
     } else {
@@ -383,8 +382,8 @@ LogicalResult AttentionKlOp::verify() {
         if (ShapedType::isDynamic(rows[d]))
           rows[d] = q->getDimSize(d);
     }
-    for (auto [dim, known] : {std::make_pair(2u, &keyLen),
-                              std::make_pair(0u, &keyBatch)}) {
+    for (auto [dim, known] :
+         {std::make_pair(2u, &keyLen), std::make_pair(0u, &keyBatch)}) {
       if (failed(verifySameSize(op, dim == 2 ? "key length" : "batch",
                                 side.keyName, dim, k->getDimSize(dim),
                                 "teacher_key", *known)))

@@ -111,12 +111,8 @@ private:
       return lk;
     return cb.minSI(lk, cb.add(i, cb.sub(lk, cb.sub(queryLen(), cb.index(1)))));
   }
-  Value teacherHead(Value h) {
-    return cb.divUI(h, cb.index(teacherGroup));
-  }
-  Value studentHead(Value h) {
-    return cb.divUI(h, cb.index(studentGroup));
-  }
+  Value teacherHead(Value h) { return cb.divUI(h, cb.index(teacherGroup)); }
+  Value studentHead(Value h) { return cb.divUI(h, cb.index(studentGroup)); }
   Value negInf() { return cb.f32(-std::numeric_limits<float>::infinity()); }
 
   /// Packs the key tile [j0, j0 + n) of both models for head h.
@@ -131,9 +127,9 @@ private:
   }
   /// S_t and S_s of the packed rows and keys.
   void emitScores(const PairScratch &sc, Value rows) {
-    for (auto [out, qp, kt, dim] : {std::make_tuple(sc.sT, sc.qpT, sc.ktT, dimT),
-                                    std::make_tuple(sc.sS, sc.qpS, sc.ktS,
-                                                    dimS)})
+    for (auto [out, qp, kt, dim] :
+         {std::make_tuple(sc.sT, sc.qpT, sc.ktT, dimT),
+          std::make_tuple(sc.sS, sc.qpS, sc.ktS, dimS)})
       emitProduct(
           Tile(out), rows, keysP / vw, cb.index(dim),
           [&, qp = qp](Value k, Value row) { return load(qp, {row, k}); },
@@ -191,10 +187,10 @@ void KlEmitter::emitLossRow(const PairScratch &sc, Value state, Value r,
   Value ninf = splat(negInf()), zeros = splatF(0.0f);
   for (int64_t j = 0; j < vectors; ++j) {
     Value visible = visibleLanes(i, j0, j);
-    Value st = cb.fmul(loadVec(sc.sT, {r, cb.index(j * vw)}),
-                       splatF(teacherLog2));
-    Value ss = cb.fmul(loadVec(sc.sS, {r, cb.index(j * vw)}),
-                       splatF(studentLog2));
+    Value st =
+        cb.fmul(loadVec(sc.sT, {r, cb.index(j * vw)}), splatF(teacherLog2));
+    Value ss =
+        cb.fmul(loadVec(sc.sS, {r, cb.index(j * vw)}), splatF(studentLog2));
     xt.push_back(cb.select(visible, st, ninf));
     xs.push_back(cb.select(visible, ss, ninf));
     diff.push_back(cb.select(visible, cb.fsub(st, ss), zeros));
@@ -253,8 +249,8 @@ void KlEmitter::emitLossItem() {
   cb.ifThen(item.alive, [&] {
     PairScratch sc = allocatePairScratch(/*withGradient=*/false);
     packQueries(sc, item.head, row0, rows);
-    Value keyLimit = cb.maxSI(
-        cb.index(0), keyEnd(cb.add(row0, cb.sub(rows, cb.index(1)))));
+    Value keyLimit =
+        cb.maxSI(cb.index(0), keyEnd(cb.add(row0, cb.sub(rows, cb.index(1)))));
     cb.forLoop(cb.index(0), keyLimit, kKlKeys, [&](Value j0) {
       Value n = cb.minSI(cb.index(kKlKeys), cb.sub(keyLimit, j0));
       packKeys(sc, item.head, j0, n);
@@ -275,8 +271,8 @@ void KlEmitter::emitLossItem() {
       return cb.fmul(cb.fadd(m, cb.log2(l)), cb.f32(kLn2));
     };
     Value lseT = lse(kMaxT, kSumT), lseS = lse(kMaxS, kSumS);
-    Value expectedDiff = cb.fmul(
-        cb.fdiv(load(state, {cb.index(kDiff), r}), sumT), cb.f32(kLn2));
+    Value expectedDiff =
+        cb.fmul(cb.fdiv(load(state, {cb.index(kDiff), r}), sumT), cb.f32(kLn2));
     Value kl = cb.fadd(cb.fsub(expectedDiff, lseT), lseS);
     if (item.kl)
       store(cb.select(empty, cb.f32(0.0f), kl), item.kl, at);
@@ -295,8 +291,7 @@ void KlEmitter::emitPairGradients(const PairScratch &sc, Value h, Value row0,
     SmallVector<Value> at{item.batch, h, i};
     Value lseT = load(item.lseT, at), lseS = load(item.lseS, at);
     // A row without keys (lse -inf) has no pairs: its factor is 0.
-    Value hasKeys =
-        cb.cmpF(arith::CmpFPredicate::UNE, lseT, negInf());
+    Value hasKeys = cb.cmpF(arith::CmpFPredicate::UNE, lseT, negInf());
     Value factor =
         cb.select(hasKeys, cb.fmul(load(item.dkl, at), cb.f32(studentScale)),
                   cb.f32(0.0f));
@@ -366,8 +361,8 @@ void KlEmitter::emitQueryItem() {
     PairScratch sc = allocatePairScratch(/*withGradient=*/true);
     Value kpS = scratch(keysP, dimSP);
     packQueries(sc, h, row0, rows);
-    Value keyLimit = cb.maxSI(
-        cb.index(0), keyEnd(cb.add(row0, cb.sub(rows, cb.index(1)))));
+    Value keyLimit =
+        cb.maxSI(cb.index(0), keyEnd(cb.add(row0, cb.sub(rows, cb.index(1)))));
     cb.forLoop(cb.index(0), keyLimit, kKlKeys, [&](Value j0) {
       Value n = cb.minSI(cb.index(kKlKeys), cb.sub(keyLimit, j0));
       packKeys(sc, h, j0, n);
@@ -376,8 +371,8 @@ void KlEmitter::emitQueryItem() {
       emitPairGradients(sc, h, row0, rows, j0);
       emitProduct(
           Tile(dq), rows, dimSP / vw, n,
-          [&](Value k, Value row) { return load(sc.dS, {row, k}); },
-          Tile(kpS), /*accumulate=*/true, /*clampRows=*/true);
+          [&](Value k, Value row) { return load(sc.dS, {row, k}); }, Tile(kpS),
+          /*accumulate=*/true, /*clampRows=*/true);
     });
   });
   cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
@@ -423,17 +418,18 @@ FailureOr<SmallVector<Parameter>> matchKlFunction(func::FuncOp func,
       return func.emitError()
              << "'" << func.getSymName() << "' must return results of its "
              << "mha.attention_kl, each at most once";
-    params.push_back({v.getType(), v == kl.getKl()           ? TensorRole::kl
-                                   : v == kl.getTeacherLse() ? TensorRole::teacher_lse
-                                                             : TensorRole::student_lse});
+    params.push_back({v.getType(), v == kl.getKl() ? TensorRole::kl
+                                   : v == kl.getTeacherLse()
+                                       ? TensorRole::teacher_lse
+                                       : TensorRole::student_lse});
   }
   return params;
 }
 
 /// `<name>_backward__kernel`: the gradient's key and query items
 /// (mha_rt_launch_backward), created before `func`.
-func::FuncOp createGradientKernel(OpBuilder &b, func::FuncOp func, AttentionKlOp kl,
-                          int64_t vw) {
+func::FuncOp createGradientKernel(OpBuilder &b, func::FuncOp func,
+                                  AttentionKlOp kl, int64_t vw) {
   MLIRContext *ctx = func.getContext();
   Type rowsType = kl.getKl().getType();
   SmallVector<Parameter> params = {
@@ -458,9 +454,9 @@ func::FuncOp createGradientKernel(OpBuilder &b, func::FuncOp func, AttentionKlOp
   int64_t heads =
       cast<RankedTensorType>(kl.getTeacherQuery().getType()).getDimSize(1);
   b.setInsertionPoint(func);
-  func::FuncOp kernel =
-      createKernelFunction(b, func.getLoc(), (func.getSymName() + "_backward").str(),
-                           argTypes, kKlRows, heads, signature);
+  func::FuncOp kernel = createKernelFunction(
+      b, func.getLoc(), (func.getSymName() + "_backward").str(), argTypes,
+      kKlRows, heads, signature);
   // The backward launcher always passes the call words (unread here).
   kernel->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
   kernel->setAttr(kBackwardGridAttrName,
@@ -500,15 +496,14 @@ LogicalResult mlir::mha::tileKlFunction(func::FuncOp func, AttentionKlOp kl,
   for (Value q : {kl.getTeacherQuery(), kl.getStudentQuery()}) {
     int64_t dim = cast<RankedTensorType>(q.getType()).getDimSize(3);
     if (dim > kMaxCpuHeadDim)
-      return kl.emitError() << "head dim " << dim << " is not supported by "
-                             << "the CPU pipeline (at most " << kMaxCpuHeadDim
-                             << ")";
+      return kl.emitError()
+             << "head dim " << dim << " is not supported by "
+             << "the CPU pipeline (at most " << kMaxCpuHeadDim << ")";
   }
   int64_t heads =
       cast<RankedTensorType>(kl.getTeacherQuery().getType()).getDimSize(1);
   OpBuilder b(func);
-  func::FuncOp kernel =
-      createWorkItemKernel(b, func, *params, kKlRows, heads);
+  func::FuncOp kernel = createWorkItemKernel(b, func, *params, kKlRows, heads);
   Block *entry = &kernel.front();
   auto argFor = [&](Value v) { return getParameterArgument(func, *entry, v); };
   unsigned n = params->size();

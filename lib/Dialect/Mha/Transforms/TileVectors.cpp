@@ -44,8 +44,8 @@ Value TileVectorEmitter::laneIndices(int64_t j) {
       b, loc, DenseElementsAttr::get(vec32(), ArrayRef<int32_t>(lanes)));
 }
 
-Value TileVectorEmitter::loadInput(Value mem, Value batch, Value head, Value row,
-                                 int64_t d0) {
+Value TileVectorEmitter::loadInput(Value mem, Value batch, Value head,
+                                   Value row, int64_t d0) {
   auto type = cast<MemRefType>(mem.getType());
   Type elt = type.getElementType();
   int64_t valid = type.getDimSize(3) - d0;
@@ -68,7 +68,7 @@ Value TileVectorEmitter::loadInput(Value mem, Value batch, Value head, Value row
 }
 
 void TileVectorEmitter::storeOutput(Value v, Value mem, Value batch, Value head,
-                                  Value row, int64_t d0) {
+                                    Value row, int64_t d0) {
   auto type = cast<MemRefType>(mem.getType());
   Type elt = type.getElementType();
   int64_t valid = std::min(vw, type.getDimSize(3) - d0);
@@ -84,8 +84,8 @@ void TileVectorEmitter::storeOutput(Value v, Value mem, Value batch, Value head,
                           ValueRange{batch, head, row, cb.index(d0)});
 }
 
-void TileVectorEmitter::packRows(Value src, Value batch, Value head, Value first,
-                               Value count, Value dst) {
+void TileVectorEmitter::packRows(Value src, Value batch, Value head,
+                                 Value first, Value count, Value dst) {
   int64_t padded = cast<MemRefType>(dst.getType()).getDimSize(1);
   cb.forLoop(cb.index(0), count, 1, [&](Value r) {
     Value row = cb.add(first, r);
@@ -95,8 +95,8 @@ void TileVectorEmitter::packRows(Value src, Value batch, Value head, Value first
 }
 
 void TileVectorEmitter::packTransposed(Value src, Value batch, Value head,
-                                     Value first, Value count, int64_t cols,
-                                     Value dst) {
+                                       Value first, Value count, int64_t cols,
+                                       Value dst) {
   int64_t X = cast<MemRefType>(src.getType()).getDimSize(3);
   Value last = cb.sub(count, cb.index(1));
   auto blockType = VectorType::get({vw, vw}, f32);
@@ -120,10 +120,10 @@ void TileVectorEmitter::packTransposed(Value src, Value batch, Value head,
 }
 
 void TileVectorEmitter::emitProduct(const Tile &out, Value numRows,
-                                  int64_t numVectors, Value kLen,
-                                  function_ref<Value(Value, Value)> lhs,
-                                  const Tile &rhs, bool accumulate,
-                                  bool clampRows) {
+                                    int64_t numVectors, Value kLen,
+                                    function_ref<Value(Value, Value)> lhs,
+                                    const Tile &rhs, bool accumulate,
+                                    bool clampRows) {
   int64_t vectors = blockVectors(numVectors);
   vec::RegisterBlock block{kBlockRows, vectors, DotProduct::fma};
   Value last = cb.sub(numRows, cb.index(1));
@@ -155,4 +155,3 @@ void TileVectorEmitter::emitProduct(const Tile &out, Value numRows,
         });
   });
 }
-

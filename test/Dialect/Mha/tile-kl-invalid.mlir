@@ -1,0 +1,36 @@
+// RUN: mha-opt %s -split-input-file --mha-tile -verify-diagnostics
+
+// A loss function takes q_t, k_t, q_s, k_s in that order and returns each
+// result at most once.
+
+func.func @order(%qs: tensor<?x2x?x16xf32>, %kt: tensor<?x2x?x16xf32>, %qt: tensor<?x2x?x16xf32>,
+                 %ks: tensor<?x2x?x16xf32>) -> tensor<?x2x?xf32> {
+  // expected-error @+1 {{an exported mha.attention_kl takes the function arguments in the order of its C parameters: q_t, k_t, q_s, k_s}}
+  %kl, %lt, %ls = mha.attention_kl %qt, %kt, %qs, %ks
+      : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+      -> tensor<?x2x?xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
+  return %kl : tensor<?x2x?xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'twice' must return results of its mha.attention_kl, each at most once}}
+func.func @twice(%qt: tensor<?x2x?x16xf32>, %kt: tensor<?x2x?x16xf32>, %qs: tensor<?x2x?x16xf32>,
+                 %ks: tensor<?x2x?x16xf32>) -> (tensor<?x2x?xf32>, tensor<?x2x?xf32>) {
+  %kl, %lt, %ls = mha.attention_kl %qt, %kt, %qs, %ks
+      : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+      -> tensor<?x2x?xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
+  return %kl, %kl : tensor<?x2x?xf32>, tensor<?x2x?xf32>
+}
+
+// -----
+
+func.func @extra_op(%qt: tensor<?x2x?x16xf32>, %kt: tensor<?x2x?x16xf32>, %qs: tensor<?x2x?x16xf32>,
+                    %ks: tensor<?x2x?x16xf32>) -> tensor<?x2x?xf32> {
+  %kl, %lt, %ls = mha.attention_kl %qt, %kt, %qs, %ks
+      : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+      -> tensor<?x2x?xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
+  // expected-error @+1 {{'arith.addf' is not supported in a loss function: its body must be one mha.attention_kl of the function arguments}}
+  %sum = arith.addf %kl, %lt : tensor<?x2x?xf32>
+  return %sum : tensor<?x2x?xf32>
+}
