@@ -647,6 +647,7 @@ static void set_dropout_words(mha_rt_checked_call *out) {
   w[MHA_HEAD_MASK_GIVEN] = o->head_mask != NULL;
   w[MHA_CALL_THREADS] =
       (uint32_t)(o->num_threads > 0 ? o->num_threads : mha_rt_num_cpus());
+  w[MHA_SPLIT_KV_COUNT] = 1; // mha_rt_launch may split keys (KernelAbi.h)
   mha_rt_memref *m = &out->dropout_memref;
   memset(m, 0, sizeof(*m));
   m->allocated = m->aligned = out->dropout_words;

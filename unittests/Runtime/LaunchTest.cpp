@@ -531,6 +531,74 @@ TEST_F(LaunchTest, FieldsPastAnOlderCallersSizeAreNotRead) {
   call.expectOutputs();
 }
 
+// Split-KV decoding: a kernel marked MHA_SIG_SPLIT_KV whose call has fewer
+// working items than CPUs gets S parts per query tile (never more than
+// the keys allow), the count in its call words, and zeroed partial buffers
+// of the documented shapes after them.
+struct SplitSeen {
+  std::atomic<int64_t> items{0}, maxTile{-1};
+  uint32_t parts = 0;
+  int64_t outputRows = -1, outputCols = -1, lseRows = -1, arrivals = -1;
+  bool arrivalsZero = true;
+} splitSeen;
+void splitWork(void **descriptors, int64_t b, int64_t h, int64_t t,
+               const uint8_t *alive) {
+  ++splitSeen.items;
+  int64_t seen = splitSeen.maxTile.load();
+  while (t > seen && !splitSeen.maxTile.compare_exchange_weak(seen, t)) {
+  }
+  if (b != 0 || h != 0 || t != 0)
+    return;
+  const auto *words = static_cast<const mha_memref3 *>(descriptors[5]);
+  splitSeen.parts =
+      static_cast<const uint32_t *>(words->aligned)[MHA_SPLIT_KV_COUNT];
+  const auto *outputs = static_cast<const mha_memref3 *>(descriptors[6]);
+  const auto *lse = static_cast<const mha_memref3 *>(descriptors[7]);
+  const auto *arrivals = static_cast<const mha_memref3 *>(descriptors[8]);
+  splitSeen.outputRows = outputs->sizes[0];
+  splitSeen.outputCols = outputs->sizes[1];
+  splitSeen.lseRows = lse->sizes[0];
+  splitSeen.arrivals = arrivals->sizes[0];
+  for (int64_t i = 0; i < arrivals->sizes[0]; ++i)
+    splitSeen.arrivalsZero &=
+        static_cast<const int32_t *>(arrivals->aligned)[i] == 0;
+}
+
+TEST_F(LaunchTest, SplitKvPartsFollowTheCpusAndTheKeys) {
+  for (int64_t keys :
+       {int64_t(MHA_SPLIT_MIN_KEYS) * 8, int64_t(MHA_SPLIT_MIN_KEYS) - 1}) {
+    AttnCall call(/*B=*/1, /*Lq=*/1, keys);
+    call.fillInputs();
+    call.sig[MHA_SIG_SPLIT_KV] = 1;
+    // One KV head carries the work; Dv, k is tensor 1, no block table.
+    call.sig.insert(call.sig.end(), {1, kHeadDim, 1, -1});
+    splitSeen.items = 0;
+    splitSeen.maxTile = -1;
+    ASSERT_EQ(call.launch(nullptr, splitWork), MHA_OK) << mha_last_error();
+    int64_t parts = std::min<int64_t>(
+        {mha_rt_num_cpus(), keys / MHA_SPLIT_MIN_KEYS, MHA_SPLIT_MAX_PARTS});
+    parts = std::max<int64_t>(parts, 1);
+    EXPECT_EQ(splitSeen.parts, parts);
+    EXPECT_EQ(splitSeen.items.load(), kHeads * parts);
+    EXPECT_EQ(splitSeen.maxTile.load(), parts - 1);
+    if (parts > 1) {
+      EXPECT_EQ(splitSeen.outputRows, parts * kHeads);
+      EXPECT_EQ(splitSeen.outputCols, kHeadDim);
+      EXPECT_EQ(splitSeen.lseRows, parts * kHeads);
+      EXPECT_EQ(splitSeen.arrivals, kHeads);
+      EXPECT_TRUE(splitSeen.arrivalsZero);
+    } else {
+      EXPECT_EQ(splitSeen.lseRows, 0);
+    }
+    // num_threads never changes the split: the bytes of a result do not
+    // depend on it.
+    mha_options options = MHA_OPTIONS_INIT;
+    options.num_threads = 1;
+    ASSERT_EQ(call.launch(&options, splitWork), MHA_OK);
+    EXPECT_EQ(splitSeen.parts, parts);
+  }
+}
+
 // The dropout words, as the last descriptor the work function gets.
 uint32_t seenDropoutWords[MHA_CALL_WORDS];
 void dropoutWordsWork(void **descriptors, int64_t b, int64_t h, int64_t t,

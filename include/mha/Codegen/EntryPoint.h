@@ -28,6 +28,13 @@ namespace mlir::mha {
 inline constexpr llvm::StringLiteral kBackwardGridAttrName =
     "mha.backward_grid";
 
+/// On the kernel of an attention function that can split its keys
+/// (split-KV decoding): `array<i64: Hkv, Dv, index of k, index of
+/// block_table or -1>`, the MHA_SIG_SPLIT_* words of
+/// mha/Runtime/KernelAbi.h. It takes the runtime's partial outputs, partial
+/// lse and arrival counts after the call words.
+inline constexpr llvm::StringLiteral kSplitKvAttrName = "mha.split_kv";
+
 /// On a kernel that reads the call words (memref<?xi32>: dropout's seed and
 /// offset, explicit positions, whether a head mask is given; MHA_DROPOUT_*,
 /// MHA_POSITIONS_*, MHA_HEAD_MASK_GIVEN of mha/Runtime/KernelAbi.h): it

@@ -35,7 +35,8 @@ enum {
   MHA_SIG_ROWS_PER_ITEM = 4,  /* query rows per work item */
   MHA_SIG_GRID_BATCH_SYM = 5, /* symbol giving B of the grid */
   MHA_SIG_GRID_ROWS_SYM = 6,  /* symbol giving Lq of the grid */
-  MHA_SIG_HEADER_WORDS = 7
+  MHA_SIG_SPLIT_KV = 7,       /* 1: the kernel splits keys (see below) */
+  MHA_SIG_HEADER_WORDS = 8
 };
 
 /* Per tensor, MHA_SIG_TENSOR_WORDS words follow the header. */
@@ -242,8 +243,33 @@ enum {
   MHA_POSITIONS_KEY_HI = 7,
   MHA_HEAD_MASK_GIVEN = 8, /* options->head_mask != NULL */
   MHA_CALL_THREADS = 9,    /* the threads the call may use (>= 1) */
-  MHA_CALL_WORDS = 10
+  MHA_SPLIT_KV_COUNT = 10, /* S, the key splits of the call (>= 1) */
+  MHA_CALL_WORDS = 11
 };
+
+/* Split-KV decoding (flash-decoding on the CPU). A kernel marked
+ * MHA_SIG_SPLIT_KV can divide each sequence's keys into S contiguous
+ * parts computed by separate work items; the table then continues after
+ * the tensors with MHA_SIG_SPLIT_WORDS words. mha_rt_launch chooses S from
+ * the shapes and the machine's CPUs (never from num_threads, so the bytes
+ * of a result do not depend on it): S > 1 when fewer items than CPUs would
+ * carry work and each part keeps at least MHA_SPLIT_MIN_KEYS keys. It runs
+ * the grid B x Hq x (tiles * S), item t being part t mod S of query tile
+ * t div S, with MHA_SPLIT_KV_COUNT = S, and passes three descriptors after
+ * the call words: the partial outputs [S B Hq Lq, Dv] and partial lse
+ * [S B Hq Lq] (f32, row ((s B + b) Hq + h) Lq + i), and the arrival
+ * counts [B Hq tiles] (i32, zeroed). The last item of a tile to arrive
+ * (an atomic count) merges the S parts in order s = 0 .. S - 1 into the
+ * results. */
+enum {
+  MHA_SIG_SPLIT_KV_HEADS = 0,     /* KV heads, the items that carry work */
+  MHA_SIG_SPLIT_VALUE_DIM = 1,    /* Dv */
+  MHA_SIG_SPLIT_KEY_TENSOR = 2,   /* index of k */
+  MHA_SIG_SPLIT_TABLE_TENSOR = 3, /* index of block_table, or -1 */
+  MHA_SIG_SPLIT_WORDS = 4
+};
+#define MHA_SPLIT_MIN_KEYS 1024
+#define MHA_SPLIT_MAX_PARTS 16
 
 /* The largest query_start and key_start (positions are >= 0): the key
  * offsets derived from them stay far from int64 and from the unbounded

@@ -112,6 +112,10 @@ LogicalResult EntryPointEmitter::emit() {
   // The call words come last: the runtime always passes them.
   if (kernel->hasAttr(kCallWordsAttrName))
     ++numDescriptors;
+  // Then a split-KV kernel's partial outputs, partial lse and arrivals.
+  auto splitKv = kernel->getAttrOfType<DenseI64ArrayAttr>(kSplitKvAttrName);
+  if (splitKv)
+    numDescriptors += 3;
   unsigned gridArg = phased ? 2 : 1;
   // Work functions other objects of the library call are hidden, not
   // internal.
@@ -163,6 +167,11 @@ LogicalResult EntryPointEmitter::emit() {
   if (backward)
     glue.extraSignatureWords.assign(backward.asArrayRef().begin(),
                                     backward.asArrayRef().end());
+  if (splitKv) {
+    glue.splitKv = true;
+    glue.extraSignatureWords.assign(splitKv.asArrayRef().begin(),
+                                    splitKv.asArrayRef().end());
+  }
   if (options.exportFunctions)
     return glue.emitExported(
         plan       ? "mha_rt_launch_layer"

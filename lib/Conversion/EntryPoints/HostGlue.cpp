@@ -5,6 +5,7 @@
 #include "HostGlue.h"
 
 #include "mha/Codegen/EntryPoint.h"
+#include "mha/Runtime/KernelAbi.h"
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -59,6 +60,7 @@ HostGlue::emitExported(StringRef launcher,
   size_t numTensors = entry.getRoles().size();
   // The signature table.
   SmallVector<int64_t> words = buildSignatureTable(entry);
+  words[MHA_SIG_SPLIT_KV] = splitKv;
   words.append(extraSignatureWords);
   auto tableType = LLVM::LLVMArrayType::get(i64, words.size());
   std::string signature = (name + "__signature").str();

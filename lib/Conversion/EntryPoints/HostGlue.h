@@ -60,6 +60,8 @@ public:
   LLVM::LLVMFuncOp exportedFunction;
   /// Appended to the signature table (a layer's temporaries and phases).
   SmallVector<int64_t> extraSignatureWords;
+  /// Sets MHA_SIG_SPLIT_KV: the kernel splits keys (split-KV decoding).
+  bool splitKv = false;
 };
 
 } // namespace mlir::mha

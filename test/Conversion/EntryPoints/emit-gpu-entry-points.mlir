@@ -54,7 +54,7 @@
 // CHECK-NEXT:   llvm.mlir.addressof @attn__gpu_kernel_fallback
 // CHECK-NEXT:   llvm.mlir.zero
 // CHECK-NEXT:   llvm.mlir.constant(0 : i32)
-// CHECK: llvm.mlir.global internal constant @attn__signature(dense<[1, 4, 3, 2, 64, 1, 2, 0, 2, 16, 4, 1, -1, 4, 2, 2, -1, 6, 64,
+// CHECK: llvm.mlir.global internal constant @attn__signature(dense<[1, 4, 3, 2, 64, 1, 2, 0, 0, 2, 16, 4, 1, -1, 4, 2, 2, -1, 6, 64,
 // CHECK-DAG: llvm.mlir.global internal constant @attn__name("attn\00")
 // CHECK-DAG: llvm.mlir.global internal constant @attn__arg0("q\00")
 // CHECK-DAG: llvm.mlir.global internal constant @attn__arg3("o\00")

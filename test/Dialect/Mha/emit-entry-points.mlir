@@ -11,7 +11,7 @@
 // CHECK:         llvm.getelementptr %[[ALIVE]][%[[H]]]
 // CHECK:         llvm.icmp "ne"
 // CHECK:         llvm.call @_mlir_ciface_f__kernel(
-// CHECK: llvm.mlir.global internal constant @f__signature(dense<[1, 4, 3, 2, 16, 1, 2, 0, 2, 32, 4, 1, -1, 4, 2, 2, -1, 6, 8
+// CHECK: llvm.mlir.global internal constant @f__signature(dense<[1, 4, 3, 2, 16, 1, 2, 0, 0, 2, 32, 4, 1, -1, 4, 2, 2, -1, 6, 8
 // CHECK-DAG: llvm.mlir.global internal constant @f__name("f\00")
 // CHECK-DAG: llvm.mlir.global internal constant @f__arg0("q\00")
 // CHECK-DAG: llvm.mlir.global internal constant @f__arg3("o\00")

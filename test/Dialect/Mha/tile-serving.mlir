@@ -199,3 +199,34 @@ func.func @int8_page(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xi8>, %v: tens
      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xi8>, tensor<?x2x?x16xi8> -> tensor<?x4x?x16xf32>
   return %o : tensor<?x4x?x16xf32>
 }
+
+// -----
+
+// Split-KV decoding (mha/Runtime/KernelAbi.h): a function with kv_lens
+// takes the runtime's partial outputs [S B Hq Lq, Dv], partial lse and
+// arrival counts after the call words; item t is part t mod S (call word
+// 10) of query tile t div S and visits only its part of the keys. With
+// S = 1 it writes the results as before; otherwise it finalizes into the
+// partial buffers, counts its arrival atomically, and the last part of the
+// tile merges the S parts by their lse (exp(lse_s - max)).
+// CHECK-LABEL: func.func @split__kernel(
+// CHECK-SAME: memref<?xi32>, %{{.*}}: memref<?x16xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: index
+// CHECK-SAME: mha.split_kv = array<i64: 2, 16, 1, -1>
+// CHECK: %[[WORD:.*]] = memref.load %{{.*}}[%c10] : memref<?xi32>
+// CHECK: %[[S:.*]] = arith.index_castui %[[WORD]]
+// CHECK: arith.divui %{{.*}}, %[[S]]
+// CHECK: arith.remui %{{.*}}, %[[S]]
+// CHECK: mha.online_softmax_step
+// CHECK: arith.cmpi eq, %[[S]], %c1
+// CHECK: mha.online_softmax_finalize
+// CHECK: } else {
+// CHECK: mha.online_softmax_finalize
+// CHECK: memref.atomic_rmw addi
+// CHECK: math.exp
+// CHECK: math.log
+func.func @split(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                 %kl: tensor<?xi32>) -> (tensor<?x4x?x16xf32>, tensor<?x4x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {window_left = array<i64: 100>, return_lse}
+     : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+}

@@ -22,9 +22,11 @@
 #include "mha/Dialect/Mha/IR/AttentionVariant.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/Dialect/Mha/Transforms/Passes.h"
+#include "mha/Runtime/KernelAbi.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -228,6 +230,19 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
   argTypes.push_back(getCallWordsType(ctx));
+  // Decoding over kv_lens may split each sequence's keys across items
+  // (KernelAbi.h, split-KV): then the runtime's partial buffers follow.
+  bool splitKv = attention.getKvLens() && !attention.getQLens() &&
+                 !attention.getCuSeqlensQ() && !attention.getCuSeqlensK() &&
+                 !attention.getReturnProbs() && !attention.getReturnEntropy() &&
+                 !variant.hasDropout;
+  if (splitKv) {
+    Type f32 = Float32Type::get(ctx);
+    int64_t dyn = ShapedType::kDynamic;
+    argTypes.append({MemRefType::get({dyn, valueDim}, f32),
+                     MemRefType::get({dyn}, f32),
+                     MemRefType::get({dyn}, IntegerType::get(ctx, 32))});
+  }
   IndexType indexType = IndexType::get(ctx);
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
@@ -267,6 +282,17 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   func::FuncOp kernel = createKernelFunction(b, func.getLoc(), name, argTypes,
                                              tiles.rows, numHeads, signature);
   kernel->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
+  if (splitKv) {
+    auto indexOf = [&](TensorRole role) -> int64_t {
+      auto it = llvm::find_if(
+          params, [&](const Parameter &p) { return p.role == role; });
+      return it == params.end() ? -1 : it - params.begin();
+    };
+    kernel->setAttr(
+        kSplitKvAttrName,
+        b.getDenseI64ArrayAttr({numKvHeads, valueDim, indexOf(TensorRole::key),
+                                indexOf(TensorRole::block_table)}));
+  }
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
 
@@ -276,21 +302,40 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   };
   unsigned numParams = params.size();
   Value rng = entry->getArgument(numParams++);
+  Value splitOutputs, splitLse, splitArrivals;
+  if (splitKv) {
+    splitOutputs = entry->getArgument(numParams++);
+    splitLse = entry->getArgument(numParams++);
+    splitArrivals = entry->getArgument(numParams++);
+  }
   Value batchIdx = entry->getArgument(numParams);
   Value head = entry->getArgument(numParams + 1);
   Value tile = entry->getArgument(numParams + 2);
   Value aliveArg = entry->getArgument(numParams + 3);
 
-  emitAttentionWorkItem(
-      b, module, name, attention, tiles,
-      {argFor(attention.getQuery()), argFor(attention.getKey()),
-       argFor(attention.getValue()), argFor(attention.getOutput()),
-       argFor(attention.getLse()), argFor(attention.getProbs()),
-       argFor(attention.getEntropy()), argFor(attention.getKvLens()),
-       argFor(attention.getQLens()), argFor(attention.getBlockTable()),
-       argFor(attention.getCuSeqlensQ()), argFor(attention.getCuSeqlensK()),
-       batchIdx, head, tile, aliveArg, rng, argFor(attention.getKeyScale()),
-       argFor(attention.getValueScale())});
+  emitAttentionWorkItem(b, module, name, attention, tiles,
+                        {argFor(attention.getQuery()),
+                         argFor(attention.getKey()),
+                         argFor(attention.getValue()),
+                         argFor(attention.getOutput()),
+                         argFor(attention.getLse()),
+                         argFor(attention.getProbs()),
+                         argFor(attention.getEntropy()),
+                         argFor(attention.getKvLens()),
+                         argFor(attention.getQLens()),
+                         argFor(attention.getBlockTable()),
+                         argFor(attention.getCuSeqlensQ()),
+                         argFor(attention.getCuSeqlensK()),
+                         batchIdx,
+                         head,
+                         tile,
+                         aliveArg,
+                         rng,
+                         argFor(attention.getKeyScale()),
+                         argFor(attention.getValueScale()),
+                         splitOutputs,
+                         splitLse,
+                         splitArrivals});
   func::ReturnOp::create(b, loc);
 
   func.erase();
@@ -398,6 +443,16 @@ private:
   /// The key loops, finalisation and padding of the item's rows; with
   /// `grouped` those of every head of its group, as one tile.
   void emitAttention(bool grouped);
+  /// The results of the item's rows from the state (every head of the
+  /// group with `grouped`): o, lse, entropy and probs.
+  void emitResults(bool grouped, Value groupSize);
+  /// Split-KV: the item's part of the results into the runtime's partial
+  /// buffers; the last part of the tile to arrive merges them all.
+  void emitPartialResults(bool grouped, Value groupSize);
+  /// Row i of query head h merged from its S partial results.
+  void emitMergedRow(Value h, Value i);
+  /// Row ((s B + b) Hq + h) Lq + i of the partial buffers.
+  Value partialRow(Value s, Value h, Value i);
   /// One step over keys [j0, j0 + n).
   void emitStep(Value j0, Value n, bool masked);
   /// Prefetches of every cache line of keys and values [from, to) of a
@@ -432,6 +487,8 @@ private:
   // start in q (batch qBatch) and k (batch kBatch), the tile's rows in q
   // and the real ones among them (`rows`).
   Value queryLen, keyLen, qBatch, qBase, kBatch, kBase, row0, tileRows, rows;
+  // Split-KV items: the parts S, this item's part and its query tile.
+  Value splitCount, splitPart, tileIndex;
   // Set by emitViews.
   Value alive, kvHead;
   Value kGathered, vGathered; // Gathered (paged) or dequantized K, V tiles.
@@ -461,7 +518,14 @@ void WorkItemEmitter::emitSequence() {
   Value zero = cb.index(0), one = cb.index(1);
   Value rowsConst = cb.index(tiles.rows);
   Value qRows = memref::DimOp::create(b, loc, item.q, 2);
-  row0 = cb.mul(item.tile, rowsConst);
+  tileIndex = item.tile;
+  if (item.splitOutputs) {
+    splitCount = arith::IndexCastUIOp::create(b, loc, b.getIndexType(),
+                                              callWord(MHA_SPLIT_KV_COUNT));
+    tileIndex = cb.divUI(item.tile, splitCount);
+    splitPart = arith::RemUIOp::create(b, loc, item.tile, splitCount);
+  }
+  row0 = cb.mul(tileIndex, rowsConst);
   queryLen = qRows;
   qBatch = kBatch = item.batch;
   qBase = kBase = zero;
@@ -899,16 +963,42 @@ void WorkItemEmitter::emitAttention(bool grouped) {
   MaskParams<Value> masks = head.masks(variant);
   masks.sinkTokens = sinks;
   ranges = computeKeyRangesAt(cb, masks, row0, rows, diagOffset, keyLen);
+  // A split-KV item visits only its part of the keys: part s of S parts of
+  // ceil(keyLen / S) keys rounded up to whole tiles.
+  Value sinkLo = cb.index(0), sinkHi = ranges.sinkHi;
+  Value windowLo = ranges.windowLo, windowHi = ranges.windowHi;
+  if (item.splitOutputs) {
+    Value cols = cb.index(tiles.cols);
+    Value perPart =
+        cb.divUI(cb.add(keyLen, cb.sub(splitCount, cb.index(1))), splitCount);
+    Value chunk = cb.mul(
+        cb.divUI(cb.add(perPart, cb.sub(cols, cb.index(1))), cols), cols);
+    Value partLo = cb.minSI(cb.mul(splitPart, chunk), keyLen);
+    Value partHi = cb.minSI(cb.add(partLo, chunk), keyLen);
+    sinkLo = partLo;
+    sinkHi = cb.minSI(sinkHi, partHi);
+    windowLo = cb.maxSI(windowLo, partLo);
+    windowHi = cb.minSI(windowHi, partHi);
+  }
   cb.ifThen(alive, [&] {
     // Sink keys: only causal can hide them.
-    emitKeyLoop(cb.index(0), ranges.sinkHi, [&](Value, Value j1) {
+    emitKeyLoop(sinkLo, sinkHi, [&](Value, Value j1) {
       return sinkTileNeedsMask(cb, masks, ranges, j1);
     });
     // Window keys: masked when some row of the tile cannot see some key.
-    emitKeyLoop(ranges.windowLo, ranges.windowHi, [&](Value j0, Value j1) {
+    emitKeyLoop(windowLo, windowHi, [&](Value j0, Value j1) {
       return windowTileNeedsMask(cb, masks, ranges, j0, j1);
     });
   });
+  if (!item.splitOutputs)
+    return emitResults(grouped, groupSize);
+  cb.ifThenElse(
+      cb.cmpI(arith::CmpIPredicate::eq, splitCount, cb.index(1)),
+      [&] { emitResults(grouped, groupSize); },
+      [&] { emitPartialResults(grouped, groupSize); });
+}
+
+void WorkItemEmitter::emitResults(bool grouped, Value groupSize) {
   if (!grouped) {
     OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt,
                                     alive, oTile, lseTile, entropyTile,
@@ -953,6 +1043,120 @@ void WorkItemEmitter::emitAttention(bool grouped) {
         head.dropoutKeepScale);
     emitPaddingRows(queryHead);
   });
+}
+
+Value WorkItemEmitter::partialRow(Value s, Value h, Value i) {
+  Value batches = memref::DimOp::create(b, loc, item.q, 0);
+  Value heads = cb.index(shape.numHeads);
+  Value rowsPerHead = memref::DimOp::create(b, loc, item.q, 2);
+  Value sequence = cb.add(cb.mul(s, batches), item.batch);
+  return cb.add(cb.mul(cb.add(cb.mul(sequence, heads), h), rowsPerHead), i);
+}
+
+void WorkItemEmitter::emitPartialResults(bool grouped, Value groupSize) {
+  Value zero = cb.index(0);
+  Value qRow0 = cb.add(qBase, row0);
+  OpFoldResult rowsOfr = rows;
+  int64_t valueDim = shape.valueDim;
+  cb.forLoop(zero, groupSize, 1, [&](Value g) {
+    Value queryHead = cb.add(item.head, g);
+    Value first = grouped ? cb.mul(g, rows) : zero;
+    Value partRow0 = partialRow(splitPart, queryHead, qRow0);
+    Value lsePart = view(item.splitLse, {partRow0}, {rowsOfr});
+    OnlineSoftmaxFinalizeOp::create(
+        b, loc,
+        view(accOut, {first, zero}, {rowsOfr, b.getIndexAttr(valueDim)}),
+        view(rowMax, {first}, {rowsOfr}), view(rowSum, {first}, {rowsOfr}),
+        view(rowEnt, {first}, {rowsOfr}), alive,
+        view(item.splitOutputs, {partRow0, zero},
+             {rowsOfr, b.getIndexAttr(valueDim)}),
+        lsePart, Value(), head.dropoutKeepScale);
+    // As in emitResults: lse gets each row's ALiBi bias back.
+    if (alibiShiftsRows(variant))
+      cb.forLoop(zero, rows, 1, [&](Value r) {
+        Value bias =
+            alibiRowBias(cb, head.alibiSlope, cb.add(ranges.pFirst, r));
+        Value lse = memref::LoadOp::create(b, loc, lsePart, r);
+        memref::StoreOp::create(b, loc, cb.fadd(lse, bias), lsePart, r);
+      });
+  });
+  // The count is released after this part's stores and acquired by the
+  // last part, which then reads every part (memref.atomic_rmw is acq_rel).
+  Value tilesPerHead = cb.divUI(cb.add(memref::DimOp::create(b, loc, item.q, 2),
+                                       cb.index(tiles.rows - 1)),
+                                cb.index(tiles.rows));
+  Value counter = cb.add(
+      cb.mul(cb.add(cb.mul(item.batch, cb.index(shape.numHeads)), item.head),
+             tilesPerHead),
+      tileIndex);
+  Value arrived =
+      memref::AtomicRMWOp::create(b, loc, arith::AtomicRMWKind::addi, cb.i32(1),
+                                  item.splitArrivals, ValueRange{counter});
+  Value last =
+      cb.cmpI(arith::CmpIPredicate::eq, arrived,
+              cb.indexCast(b.getI32Type(), cb.sub(splitCount, cb.index(1))));
+  cb.ifThen(last, [&] {
+    cb.forLoop(zero, groupSize, 1, [&](Value g) {
+      cb.forLoop(zero, rows, 1, [&](Value r) {
+        emitMergedRow(cb.add(item.head, g), cb.add(qRow0, r));
+      });
+    });
+  });
+}
+
+void WorkItemEmitter::emitMergedRow(Value h, Value i) {
+  int64_t valueDim = shape.valueDim;
+  Type f32 = b.getF32Type();
+  auto rowType = VectorType::get({valueDim}, f32);
+  Value negInf = cb.f32(-std::numeric_limits<float>::infinity());
+  auto lseOf = [&](Value s) {
+    return memref::LoadOp::create(b, loc, item.splitLse,
+                                  ValueRange{partialRow(s, h, i)})
+        .getResult();
+  };
+  // m = max_s lse_s (NaN propagates), then the parts weighted by
+  // exp(lse_s - m) in order s = 0 .. S - 1: mha.merge_states over S parts.
+  Value m = cb.forLoopCarrying(splitCount, {negInf},
+                               [&](Value s, ValueRange carried) {
+                                 return SmallVector<Value>{
+                                     cb.maximumF(carried[0], lseOf(s))};
+                               })
+                .getResult(0);
+  Value empty = cb.cmpF(arith::CmpFPredicate::OEQ, m, negInf);
+  Value mSafe = cb.select(empty, cb.f32(0.0f), m);
+  Value zeros = vector::BroadcastOp::create(b, loc, rowType, cb.f32(0.0f));
+  auto sums = cb.forLoopCarrying(
+      splitCount, {cb.f32(0.0f), zeros}, [&](Value s, ValueRange carried) {
+        Value w = math::ExpOp::create(b, loc, cb.fsub(lseOf(s), mSafe));
+        Value row = vector::LoadOp::create(
+            b, loc, rowType, item.splitOutputs,
+            ValueRange{partialRow(s, h, i), cb.index(0)});
+        // A part without keys (w = 0) adds nothing, whatever its row holds.
+        Value weighted = cb.select(
+            cb.cmpF(arith::CmpFPredicate::OEQ, w, cb.f32(0.0f)), zeros,
+            cb.fmul(row, vector::BroadcastOp::create(b, loc, rowType, w)));
+        return SmallVector<Value>{cb.fadd(carried[0], w),
+                                  cb.fadd(carried[1], weighted)};
+      });
+  Value sum = sums.getResult(0);
+  Value o =
+      cb.select(empty, zeros,
+                cb.fmul(sums.getResult(1),
+                        vector::BroadcastOp::create(
+                            b, loc, rowType, cb.fdiv(cb.f32(1.0f), sum))));
+  SmallVector<Value> at{item.batch, h, i};
+  if (item.o) {
+    Type elt = cast<MemRefType>(item.o.getType()).getElementType();
+    if (!elt.isF32())
+      o = arith::TruncFOp::create(b, loc, VectorType::get({valueDim}, elt), o);
+    vector::StoreOp::create(b, loc, o, item.o,
+                            ValueRange{item.batch, h, i, cb.index(0)});
+  }
+  if (item.lse)
+    memref::StoreOp::create(
+        b, loc,
+        cb.select(empty, negInf, cb.fadd(m, math::LogOp::create(b, loc, sum))),
+        item.lse, at);
 }
 
 void WorkItemEmitter::emitPaddingRows(Value queryHead) {

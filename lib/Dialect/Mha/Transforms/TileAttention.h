@@ -71,6 +71,10 @@ struct AttentionWorkItem {
   // The scales of an i8 cache (kv_scales, docs/language.md 4.8), null when
   // k and v are not quantized.
   Value keyScale, valueScale;
+  // Split-KV decoding (null without): the runtime's partial outputs
+  // [S B Hq Lq, Dv] and lse [S B Hq Lq] (f32), and the arrival count of
+  // each (b, h, tile) (i32, zeroed by the runtime).
+  Value splitOutputs, splitLse, splitArrivals;
 };
 
 /// The kernel argument type of the call words (KernelAbi.h).
