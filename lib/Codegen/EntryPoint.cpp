@@ -290,6 +290,28 @@ func::FuncOp createWorkItemKernel(OpBuilder &b, func::FuncOp func,
   return kernel;
 }
 
+func::FuncOp createBackwardKernel(OpBuilder &b, Location loc, StringRef name,
+                                  ArrayRef<Parameter> params,
+                                  int64_t rowsPerItem, int64_t gridHeads,
+                                  ArrayRef<int64_t> grid) {
+  MLIRContext *ctx = b.getContext();
+  KernelSignature signature = buildKernelSignature(ctx, params);
+  SmallVector<Type> argTypes = signature.argTypes;
+  IndexType indexType = IndexType::get(ctx);
+  int64_t dyn = ShapedType::kDynamic;
+  argTypes.append({MemRefType::get({dyn}, IntegerType::get(ctx, 8)),
+                   MemRefType::get({dyn, dyn, dyn}, Float32Type::get(ctx)),
+                   MemRefType::get({dyn}, IntegerType::get(ctx, 32)), indexType,
+                   indexType, indexType, indexType, IntegerType::get(ctx, 1)});
+  func::FuncOp kernel = createKernelFunction(b, loc, name, argTypes,
+                                             rowsPerItem, gridHeads, signature);
+  // The launcher always passes the call words (read only with dropout).
+  kernel->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
+  kernel->setAttr(kBackwardGridAttrName, b.getDenseI64ArrayAttr(grid));
+  b.setInsertionPointToStart(kernel.addEntryBlock());
+  return kernel;
+}
+
 } // namespace mlir::mha
 
 StringRef mlir::mha::getParameterName(TensorRole role) {

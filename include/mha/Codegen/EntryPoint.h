@@ -118,6 +118,16 @@ func::FuncOp createWorkItemKernel(OpBuilder &b, func::FuncOp func,
                                   ArrayRef<Parameter> params,
                                   int64_t rowsPerItem, int64_t gridHeads);
 
+/// The kernel of a gradient function `name` run by mha_rt_launch_backward
+/// (KernelAbi.h), created at `b`'s insertion point with its entry block
+/// (`b` set at its start): its parameters' memrefs, the head-alive bytes,
+/// the row statistics, the call words, then (phase, b, h, t, alive);
+/// `grid` is its kBackwardGridAttrName.
+func::FuncOp createBackwardKernel(OpBuilder &b, Location loc, StringRef name,
+                                  ArrayRef<Parameter> params,
+                                  int64_t rowsPerItem, int64_t gridHeads,
+                                  ArrayRef<int64_t> grid);
+
 /// The C parameter name of a tensor of the given role ("q", "lse", ...).
 StringRef getParameterName(TensorRole role);
 

@@ -880,7 +880,7 @@ void WorkItemEmitter::emitPrefetch(Value from, Value to) {
                            std::make_pair(vHead, shape.valueDim)}) {
     int64_t bytes =
         cast<MemRefType>(rows.getType()).getElementTypeBitWidth() / 8;
-    cb.forLoop(from, to, 1, [&](Value r) {
+    cb.forLoop(from, to, 1, [&, rows = rows, dim = dim](Value r) {
       for (int64_t c = 0; c < dim; c += kCacheLineBytes / bytes)
         memref::PrefetchOp::create(b, loc, rows, ValueRange{r, cb.index(c)},
                                    /*isWrite=*/false, /*localityHint=*/3,

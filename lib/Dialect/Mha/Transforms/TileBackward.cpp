@@ -864,28 +864,12 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
   params.append({{attention.getQuery().getType(), TensorRole::grad_query},
                  {attention.getKey().getType(), TensorRole::grad_key},
                  {attention.getValue().getType(), TensorRole::grad_value}});
-  KernelSignature signature = buildKernelSignature(ctx, params);
-  SmallVector<Type> argTypes = signature.argTypes;
-  IndexType indexType = IndexType::get(ctx);
-  int64_t dyn = ShapedType::kDynamic;
-  argTypes.append({MemRefType::get({dyn}, IntegerType::get(ctx, 8)),
-                   MemRefType::get({dyn, dyn, dyn}, Float32Type::get(ctx)),
-                   getCallWordsType(ctx), indexType, indexType, indexType,
-                   indexType, IntegerType::get(ctx, 1)});
-
   OpBuilder b(func);
   std::string name = (func.getSymName() + "_backward").str();
-  func::FuncOp kernel = createKernelFunction(b, func.getLoc(), name, argTypes,
-                                             rows, shape.numHeads, signature);
-  // Backward kernels always take the call words (unread without
-  // dropout).
-  kernel->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
-  kernel->setAttr(
-      kBackwardGridAttrName,
-      b.getDenseI64ArrayAttr({shape.numKvHeads, gridKeys, /*index of k=*/kK,
-                              int64_t(hasEntropy)}));
-  Block *entry = kernel.addEntryBlock();
-  b.setInsertionPointToStart(entry);
+  func::FuncOp kernel = createBackwardKernel(
+      b, func.getLoc(), name, params, rows, shape.numHeads,
+      {shape.numKvHeads, gridKeys, /*index of k=*/kK, int64_t(hasEntropy)});
+  Block *entry = &kernel.front();
   BackwardEmitter(b, module, name, attention, entry, tiles, wholeHeads).emit();
   func::ReturnOp::create(b, attention.getLoc());
   // The packing transposes become shuffles of the loaded rows now, as in

@@ -430,7 +430,6 @@ FailureOr<SmallVector<Parameter>> matchKlFunction(func::FuncOp func,
 /// (mha_rt_launch_backward), created before `func`.
 func::FuncOp createGradientKernel(OpBuilder &b, func::FuncOp func,
                                   AttentionKlOp kl, int64_t vw) {
-  MLIRContext *ctx = func.getContext();
   Type rowsType = kl.getKl().getType();
   SmallVector<Parameter> params = {
       {kl.getTeacherQuery().getType(), TensorRole::teacher_query},
@@ -442,29 +441,16 @@ func::FuncOp createGradientKernel(OpBuilder &b, func::FuncOp func,
       {rowsType, TensorRole::grad_kl},
       {kl.getStudentQuery().getType(), TensorRole::grad_student_query},
       {kl.getStudentKey().getType(), TensorRole::grad_student_key}};
-  KernelSignature signature = buildKernelSignature(ctx, params);
-  SmallVector<Type> argTypes = signature.argTypes;
-  IndexType indexType = IndexType::get(ctx);
-  int64_t dyn = ShapedType::kDynamic;
-  argTypes.append({MemRefType::get({dyn}, IntegerType::get(ctx, 8)),
-                   MemRefType::get({dyn, dyn, dyn}, Float32Type::get(ctx)),
-                   getCallWordsType(ctx), indexType, indexType, indexType,
-                   indexType, IntegerType::get(ctx, 1)});
   auto studentKeys = cast<RankedTensorType>(kl.getStudentKey().getType());
   int64_t heads =
       cast<RankedTensorType>(kl.getTeacherQuery().getType()).getDimSize(1);
   b.setInsertionPoint(func);
-  func::FuncOp kernel = createKernelFunction(
-      b, func.getLoc(), (func.getSymName() + "_backward").str(), argTypes,
-      kKlRows, heads, signature);
-  // The backward launcher always passes the call words (unread here).
-  kernel->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
-  kernel->setAttr(kBackwardGridAttrName,
-                  b.getDenseI64ArrayAttr({studentKeys.getDimSize(1), kKlKeys,
-                                          /*index of k_s=*/3,
-                                          /*row_stats=*/0}));
-  Block *entry = kernel.addEntryBlock();
-  b.setInsertionPointToStart(entry);
+  func::FuncOp kernel = createBackwardKernel(
+      b, func.getLoc(), (func.getSymName() + "_backward").str(), params,
+      kKlRows, heads,
+      {studentKeys.getDimSize(1), kKlKeys, /*index of k_s=*/3,
+       /*row_stats=*/0});
+  Block *entry = &kernel.front();
   auto arg = [&](unsigned i) { return entry->getArgument(i); };
   KlItem item;
   item.qt = arg(0);

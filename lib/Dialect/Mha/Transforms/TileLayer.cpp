@@ -527,15 +527,29 @@ void LayerTiler::emitAttention() {
   auto argFor = [&](Value v) -> Value {
     return v ? getParameterArgument(func, *entry, v) : Value();
   };
-  emitAttentionWorkItem(
-      b, module, name, attention, tiles,
-      {getAttentionView(attention.getQuery()),
-       getAttentionView(attention.getKey()),
-       getAttentionView(attention.getValue()),
-       getAttentionView(attention.getOutput()), argFor(attention.getLse()),
-       argFor(attention.getProbs()), argFor(attention.getEntropy()),
-       /*kvLens=*/{}, /*qLens=*/{}, /*blockTable=*/{}, /*cuSeqlensQ=*/{},
-       /*cuSeqlensK=*/{}, batch, head, tile, alive, callWords});
+  emitAttentionWorkItem(b, module, name, attention, tiles,
+                        {getAttentionView(attention.getQuery()),
+                         getAttentionView(attention.getKey()),
+                         getAttentionView(attention.getValue()),
+                         getAttentionView(attention.getOutput()),
+                         argFor(attention.getLse()),
+                         argFor(attention.getProbs()),
+                         argFor(attention.getEntropy()),
+                         /*kvLens=*/{},
+                         /*qLens=*/{},
+                         /*blockTable=*/{},
+                         /*cuSeqlensQ=*/{},
+                         /*cuSeqlensK=*/{},
+                         batch,
+                         head,
+                         tile,
+                         alive,
+                         callWords,
+                         /*keyScale=*/{},
+                         /*valueScale=*/{},
+                         /*splitOutputs=*/{},
+                         /*splitLse=*/{},
+                         /*splitArrivals=*/{}});
 }
 
 LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
