@@ -248,3 +248,25 @@ def test_torch_autograd(lib):
     assert reference.rel_err(tqs.grad.numpy(), want_dq) < 1e-4
     assert reference.rel_err(tks.grad.numpy(), want_dk) < 1e-4
     assert tqt.grad is None
+
+
+def test_jax_grad_under_jit(lib):
+    """Through mha.jax the loss is an FFI call under jax.jit whose
+    custom_vjp calls the student gradient (the teacher's gradient is 0)."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    import mha.jax
+    fns = mha.jax.register(lib)
+    qt, kt, qs, ks = inputs("mqa_scaled", 1, 21, 40, seed=8)
+    weights = np.random.default_rng(9).standard_normal((1, 4, 21)).astype(np.float32)
+
+    def loss(qt, kt, qs, ks):
+        kl, _, _ = fns.mqa_scaled(qt, kt, qs, ks)
+        return jnp.sum(kl * weights)
+
+    dqt, dqs, dks = jax.jit(jax.grad(loss, argnums=(0, 2, 3)))(qt, kt, qs, ks)
+    want_dq, want_dk = reference.attention_kl_grad(qt, kt, qs, ks, weights,
+                                                   **attrs_of("mqa_scaled"))
+    assert reference.rel_err(np.asarray(dqs), want_dq) < 1e-4
+    assert reference.rel_err(np.asarray(dks), want_dk) < 1e-4
+    assert not np.any(np.asarray(dqt))
