@@ -104,9 +104,6 @@ static int alloc_split_buffers(split_buffers *sb, const int64_t *signature,
                                const mha_rt_checked_call *c, int64_t parts,
                                int64_t tiles) {
   memset(sb, 0, sizeof(*sb));
-  set_vector(&sb->lse_memref, NULL, 0);
-  set_vector(&sb->arrivals_memref, NULL, 0);
-  memset(&sb->outputs_memref, 0, sizeof(sb->outputs_memref));
   if (parts <= 1)
     return 1;
   int64_t dv =
