@@ -29,10 +29,16 @@ _FLAG_OPTIONS = {"no_cubin", "gpu_pack_gqa"}
 _TARGETS = {"cpu": "cpu", "cuda": "nvptx", "nvptx": "nvptx"}
 
 
+# The tool `pip install` built into the package when no build was named
+# (python/CMakeLists.txt).
+_PACKAGE_TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", _TOOL)
+
+
 def find_tool():
     """The mha-compile the package uses, in this order: $MHA_COMPILE (a
     path), $MHA_BUILD_DIR/bin/mha-compile, the build recorded when the
-    package was installed with MHA_BUILD_DIR set, mha-compile on PATH."""
+    package was installed with MHA_BUILD_DIR set, the tool the package
+    built when installed without one, mha-compile on PATH."""
     explicit = os.environ.get("MHA_COMPILE")
     if explicit:
         if not os.access(explicit, os.X_OK):
@@ -50,6 +56,8 @@ def find_tool():
             tool = os.path.join(d, "bin", _TOOL)
             if os.access(tool, os.X_OK):
                 return os.path.abspath(tool)
+    if os.access(_PACKAGE_TOOL, os.X_OK):
+        return _PACKAGE_TOOL
     tool = shutil.which(_TOOL)
     if tool:
         return os.path.abspath(tool)

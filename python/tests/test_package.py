@@ -223,6 +223,36 @@ def test_tool_not_found(monkeypatch, tmp_path):
     assert e.value.status_name == "MHA_TOOL_NOT_FOUND"
 
 
+def test_tool_search_order(monkeypatch, tmp_path):
+    """MHA_COMPILE, then MHA_BUILD_DIR, then the build recorded at install
+    time, then the tool `pip install` built into the package (installed
+    without MHA_BUILD_DIR), then PATH."""
+    from mha import _build_config
+    tools = {}
+    for where in ("explicit", "env_build", "recorded", "package", "path"):
+        d = tmp_path / where / "bin"
+        d.mkdir(parents=True)
+        tools[where] = d / "mha-compile"
+        tools[where].write_text("#!/bin/sh\n")
+        tools[where].chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "path" / "bin"))
+    monkeypatch.setattr(_compile, "_PACKAGE_TOOL", str(tools["package"]))
+    monkeypatch.setattr(_build_config, "BUILD_DIR", str(tmp_path / "recorded"))
+    monkeypatch.setenv("MHA_BUILD_DIR", str(tmp_path / "env_build"))
+    monkeypatch.setenv("MHA_COMPILE", str(tools["explicit"]))
+    found = []
+    for unset in (lambda: monkeypatch.delenv("MHA_COMPILE"),
+                  lambda: monkeypatch.delenv("MHA_BUILD_DIR"),
+                  lambda: monkeypatch.setattr(_build_config, "BUILD_DIR", ""),
+                  lambda: monkeypatch.setattr(_compile, "_PACKAGE_TOOL",
+                                              str(tmp_path / "none"))):
+        found.append(_compile.find_tool())
+        unset()
+    found.append(_compile.find_tool())
+    assert found == [str(tools[w]) for w in
+                     ("explicit", "env_build", "recorded", "package", "path")]
+
+
 # --- the cache ---------------------------------------------------------------
 
 def test_cache_hits_and_misses(cache_dir):
