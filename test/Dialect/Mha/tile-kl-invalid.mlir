@@ -34,3 +34,17 @@ func.func @extra_op(%qt: tensor<?x2x?x16xf32>, %kt: tensor<?x2x?x16xf32>, %qs: t
   %sum = arith.addf %kl, %lt : tensor<?x2x?xf32>
   return %sum : tensor<?x2x?xf32>
 }
+
+// -----
+
+// The work items keep their tiles on the stack: head dims whose tiles do
+// not fit the budget are refused (here the gradient's query item).
+func.func @wide(%qt: tensor<?x2x?x1024xf32>, %kt: tensor<?x2x?x1024xf32>, %qs: tensor<?x2x?x1024xf32>,
+                %ks: tensor<?x2x?x1024xf32>) -> (tensor<?x2x?xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>)
+    attributes {mha.backward} {
+  // expected-error @+1 {{head dims D_t = 1024, D_s = 1024 need 1204224 bytes of scratch per work item, more than the 1048576 allowed}}
+  %kl, %lt, %ls = mha.attention_kl %qt, %kt, %qs, %ks
+      : tensor<?x2x?x1024xf32>, tensor<?x2x?x1024xf32>, tensor<?x2x?x1024xf32>, tensor<?x2x?x1024xf32>
+      -> tensor<?x2x?xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
+  return %kl, %lt, %ls : tensor<?x2x?xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
+}

@@ -53,6 +53,20 @@ namespace {
 constexpr int64_t kKlRows = 32, kKlKeys = 64;
 constexpr float kLn2 = 0.6931471805599453f;
 
+/// The stack scratch of the largest work item (bytes), as KlEmitter
+/// allocates it: the pair scratch (both models' rows, keys and score tiles,
+/// and dS for the gradient) plus the loss's row states, or the gradient's
+/// packed student keys and dk or dq accumulators.
+int64_t getKlScratchBytes(int64_t dimT, int64_t dimS, int64_t vw,
+                          bool gradient) {
+  int64_t keysP = roundUp(kKlKeys, vw), dimSP = roundUp(dimS, vw);
+  int64_t pair = kKlRows * (roundUp(dimT, vw) + dimSP) + (dimT + dimS) * keysP +
+                 (gradient ? 3 : 2) * kKlRows * keysP;
+  int64_t item =
+      gradient ? pair + keysP * dimSP + kKlRows * dimSP : pair + 5 * kKlRows;
+  return 4 * item;
+}
+
 /// The memrefs and grid position of a loss or gradient work item; the
 /// results a function does not return are null.
 struct KlItem {
@@ -486,6 +500,17 @@ LogicalResult mlir::mha::tileKlFunction(func::FuncOp func, AttentionKlOp kl,
              << "head dim " << dim << " is not supported by "
              << "the CPU pipeline (at most " << kMaxCpuHeadDim << ")";
   }
+  int64_t dimT =
+      cast<RankedTensorType>(kl.getTeacherQuery().getType()).getDimSize(3);
+  int64_t dimS =
+      cast<RankedTensorType>(kl.getStudentQuery().getType()).getDimSize(3);
+  int64_t scratchBytes = getKlScratchBytes(
+      dimT, dimS, vectorWidth, func->hasAttr(MhaDialect::kBackwardAttrName));
+  if (scratchBytes > kMaxWorkItemScratchBytes)
+    return kl.emitError() << "head dims D_t = " << dimT << ", D_s = " << dimS
+                          << " need " << scratchBytes
+                          << " bytes of scratch per work item, more than the "
+                          << kMaxWorkItemScratchBytes << " allowed";
   int64_t heads =
       cast<RankedTensorType>(kl.getTeacherQuery().getType()).getDimSize(1);
   OpBuilder b(func);
