@@ -270,3 +270,22 @@ def test_jax_grad_under_jit(lib):
     assert reference.rel_err(np.asarray(dqs), want_dq) < 1e-4
     assert reference.rel_err(np.asarray(dks), want_dk) < 1e-4
     assert not np.any(np.asarray(dqt))
+
+
+def test_widest_heads_that_fit(cache_dir):
+    """D_t = 512 and D_s = 256 fit the work items' stack budget (1024 with
+    the gradient does not: tile-kl-invalid.mlir)."""
+    lib = mha.compile(kl_spec("wide512", 2, 1, 2, 512, 256))
+    rng = np.random.default_rng(10)
+    qt = rng.standard_normal((1, 2, 70, 512)).astype(np.float32) * 0.2
+    kt = rng.standard_normal((1, 1, 70, 512)).astype(np.float32)
+    qs = rng.standard_normal((1, 2, 70, 256)).astype(np.float32) * 0.2
+    ks = rng.standard_normal((1, 2, 70, 256)).astype(np.float32)
+    kl, lse_t, lse_s = (np.asarray(x) for x in lib.wide512(qt, kt, qs, ks))
+    want, _, _ = reference.attention_kl(qt, kt, qs, ks)
+    assert np.max(np.abs(kl - want)) < 1e-4
+    dkl = np.ones_like(kl)
+    dq, dk = lib.wide512_backward(qt, kt, qs, ks, lse_t, lse_s, dkl)
+    want_dq, want_dk = reference.attention_kl_grad(qt, kt, qs, ks, dkl)
+    assert reference.rel_err(np.asarray(dq), want_dq) < 1e-4
+    assert reference.rel_err(np.asarray(dk), want_dk) < 1e-4
