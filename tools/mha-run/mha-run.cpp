@@ -5,8 +5,9 @@
 //
 //   mha-run SPEC.mlir LIB.so [--batch B] [--seq-len L] [--seed N] ...
 //
-// Reads the spec, and for each exported mha.attention or mha.multi_head
-// function calls the
+// Reads the spec, and for each exported mha.attention, mha.multi_head,
+// mha.merge_states or mha.attention_kl function (and the gradient of a
+// loss marked mha.backward) calls the
 // compiled library on seeded random normal inputs of the spec's shapes
 // (dynamic B and L from the flags), compares every result with the float64
 // reference of docs/language.md, and prints one table row per function. Exits 1
@@ -17,6 +18,7 @@
 #include "mha/Analysis/HostTensor.h"
 #include "mha/Analysis/SpecProblem.h"
 #include "mha/InitAllDialects.h"
+#include "mha/Reference/AttentionKlReference.h"
 #include "mha/Reference/AttentionReference.h"
 #include "mha/runtime.h"
 
@@ -346,6 +348,24 @@ static bool runAttention(func::FuncOp func, mha::AttentionOp op, void *fn,
   return ok;
 }
 
+/// The worst error of `got` against `want`: relative (L2) over the finite
+/// entries, and every -inf of `want` must be matched exactly.
+static double compareRows(const std::vector<double> &got,
+                          const std::vector<double> &want, bool &ok) {
+  std::vector<double> g, w;
+  for (size_t e = 0; e < got.size(); ++e) {
+    if (std::isnan(got[e]) || (std::isinf(want[e]) && got[e] != want[e])) {
+      ok = false;
+      continue;
+    }
+    if (!std::isinf(want[e])) {
+      g.push_back(got[e]);
+      w.push_back(want[e]);
+    }
+  }
+  return relativeError(g, w);
+}
+
 /// Runs an exported mha.merge_states function on random partial results
 /// (lse with -inf rows on either side and on both) against the float64
 /// merge; prints one row and returns whether it passed.
@@ -404,20 +424,8 @@ static bool runMerge(func::FuncOp func, mha::MergeStatesOp op, void *fn,
   bool ok = true;
   for (auto [i, r] : llvm::enumerate(ret.getOperands())) {
     std::vector<double> got = buffers[func.getNumArguments() + i].load();
-    bool isOutput = r == op.getOutput();
-    const std::vector<double> &want = isOutput ? ref.output : ref.lse;
-    std::vector<double> g, w;
-    for (size_t e = 0; e < got.size(); ++e) {
-      if (std::isnan(got[e]) || (std::isinf(want[e]) && got[e] != want[e])) {
-        ok = false;
-        continue;
-      }
-      if (!std::isinf(want[e])) {
-        g.push_back(got[e]);
-        w.push_back(want[e]);
-      }
-    }
-    double err = relativeError(g, w);
+    double err =
+        compareRows(got, r == op.getOutput() ? ref.output : ref.lse, ok);
     worst = std::max(worst, err);
     ok &= err < tolerance;
   }
@@ -426,6 +434,147 @@ static bool runMerge(func::FuncOp func, mha::MergeStatesOp op, void *fn,
       func.getSymName(), "merge_states", eltName, shape, "o/lse", worst,
       times[times.size() / 2], ok ? "ok" : "FAIL");
   return ok;
+}
+
+/// Runs an exported mha.attention_kl function on random heads against the
+/// float64 loss, and its `<name>_backward` (when the library has one)
+/// against the float64 student gradient; prints a row for each and
+/// returns whether both passed.
+static bool runKl(func::FuncOp func, mha::AttentionKlOp op, void *fn,
+                  void *backwardFn, const char *(*lastError)(),
+                  std::mt19937 &rng, std::normal_distribution<double> &normal) {
+  auto concrete = [&](Value v) {
+    auto type = cast<RankedTensorType>(v.getType());
+    std::vector<int64_t> shape;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      shape.push_back(!type.isDynamicDim(d) ? type.getDimSize(d)
+                      : d == 0              ? int64_t(batch)
+                                            : int64_t(seqLen));
+    return shape;
+  };
+  auto kindOf = [](Value v) {
+    return *getElementKind(cast<ShapedType>(v.getType()).getElementType());
+  };
+  // The arguments are q_t, k_t, q_s, k_s in this order (mha-tile checks).
+  std::vector<HostTensor> buffers;
+  std::vector<double> inputs[4];
+  for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
+    HostTensor buf(kindOf(arg), concrete(arg));
+    std::vector<double> values(buf.numElements());
+    for (double &x : values)
+      x = normal(rng);
+    inputs[i] = buf.store(values);
+    buffers.push_back(std::move(buf));
+  }
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (Value r : ret.getOperands())
+    buffers.emplace_back(ElementKind::f32, concrete(r));
+  std::vector<int64_t> qt = buffers[0].shape, kt = buffers[1].shape,
+                       qs = buffers[2].shape, ks = buffers[3].shape;
+  KlProblem p;
+  p.batch = qt[0];
+  p.heads = qt[1];
+  p.queryLen = qt[2];
+  p.teacherDim = qt[3];
+  p.teacherKvHeads = kt[1];
+  p.keyLen = kt[2];
+  p.studentKvHeads = ks[1];
+  p.studentDim = qs[3];
+  p.teacherScale = op.getTeacherScaleOrDefault();
+  p.studentScale = op.getStudentScaleOrDefault();
+  p.causal = op.getCausal();
+  std::string shape =
+      llvm::formatv("B={0} H={1} L={2}/{3} D={4}/{5}", p.batch, p.heads,
+                    p.queryLen, p.keyLen, p.teacherDim, p.studentDim);
+  std::string eltName;
+  llvm::raw_string_ostream(eltName)
+      << cast<ShapedType>(op.getStudentQuery().getType()).getElementType();
+  auto printRow = [&](StringRef name, StringRef what, double worst, double ms,
+                      bool ok) {
+    llvm::outs() << llvm::formatv(
+        "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n", name,
+        "attention_kl", eltName, shape, what, worst, ms, ok ? "ok" : "FAIL");
+  };
+  std::vector<double> times;
+  if (timeCalls(fn, buffers, times) != MHA_OK) {
+    llvm::outs() << llvm::formatv("{0,-28} {1,-30} FAIL: {2}\n",
+                                  func.getSymName(), "attention_kl",
+                                  lastError ? lastError() : "error");
+    return false;
+  }
+  KlResults ref = attentionKl(p, inputs[0], inputs[1], inputs[2], inputs[3]);
+  // kl is a difference of terms of the size of lse: its error is
+  // absolute, relative to them.
+  bool ok = true;
+  double worst = 0.0;
+  std::vector<double> got[3];
+  for (auto [i, r] : llvm::enumerate(ret.getOperands())) {
+    got[i] = buffers[4 + i].load();
+    const std::vector<double> &want = r == op.getKl() ? ref.kl
+                                      : r == op.getTeacherLse()
+                                          ? ref.teacherLse
+                                          : ref.studentLse;
+    if (r != op.getKl()) {
+      worst = std::max(worst, compareRows(got[i], want, ok));
+      continue;
+    }
+    double scale = 1.0, err = 0.0;
+    for (double lse : ref.teacherLse)
+      if (std::isfinite(lse))
+        scale = std::max(scale, std::fabs(lse));
+    for (size_t e = 0; e < want.size(); ++e)
+      err = std::max(err, std::isnan(got[i][e])
+                              ? std::numeric_limits<double>::infinity()
+                              : std::fabs(got[i][e] - want[e]) / scale);
+    worst = std::max(worst, err);
+  }
+  double tolerance =
+      cast<ShapedType>(op.getStudentQuery().getType()).getElementType().isF32()
+          ? 2e-5
+          : 2e-3;
+  ok &= worst < tolerance;
+  printRow(func.getSymName(), "kl/lse", worst, times[times.size() / 2], ok);
+  if (!backwardFn)
+    return ok;
+
+  // The gradient, from the lse the loss returned (mha.backward returns all
+  // three results, in any order).
+  std::vector<HostTensor> back;
+  for (int i = 0; i < 4; ++i) {
+    HostTensor buf(buffers[i].kind, buffers[i].shape);
+    buf.store(inputs[i]);
+    back.push_back(std::move(buf));
+  }
+  for (Value want : {op.getTeacherLse(), op.getStudentLse()}) {
+    unsigned i =
+        llvm::find(ret.getOperands(), want) - ret.getOperands().begin();
+    HostTensor buf(ElementKind::f32, buffers[4 + i].shape);
+    buf.store(got[i]);
+    back.push_back(std::move(buf));
+  }
+  HostTensor dklBuf(ElementKind::f32, buffers[4].shape);
+  std::vector<double> dkl(dklBuf.numElements());
+  for (double &x : dkl)
+    x = normal(rng);
+  dkl = dklBuf.store(dkl);
+  back.push_back(std::move(dklBuf));
+  back.emplace_back(buffers[2].kind, buffers[2].shape);
+  back.emplace_back(buffers[3].kind, buffers[3].shape);
+  std::string backName = (func.getSymName() + "_backward").str();
+  if (timeCalls(backwardFn, back, times) != MHA_OK) {
+    llvm::outs() << llvm::formatv("{0,-28} {1,-30} FAIL: {2}\n", backName,
+                                  "attention_kl",
+                                  lastError ? lastError() : "error");
+    return false;
+  }
+  KlGradients grads =
+      attentionKlGradients(p, inputs[0], inputs[1], inputs[2], inputs[3], dkl);
+  bool gradOk = true;
+  double gradWorst = std::max(compareRows(back[7].load(), grads.dq, gradOk),
+                              compareRows(back[8].load(), grads.dk, gradOk));
+  gradOk &= gradWorst < (tolerance == 2e-5 ? 1e-4 : 2e-2);
+  printRow(backName, "dq_s/dk_s", gradWorst, times[times.size() / 2], gradOk);
+  return ok && gradOk;
 }
 
 int main(int argc, char **argv) {
@@ -473,7 +622,9 @@ int main(int argc, char **argv) {
     func.walk([&](mha::MultiHeadOp m) { layer = m; });
     mha::MergeStatesOp merge;
     func.walk([&](mha::MergeStatesOp m) { merge = m; });
-    if (!op && !layer && !merge) {
+    mha::AttentionKlOp kl;
+    func.walk([&](mha::AttentionKlOp k) { kl = k; });
+    if (!op && !layer && !merge && !kl) {
       llvm::outs() << llvm::formatv("{0,-28} {1}\n", func.getSymName(),
                                     "skipped: no mha.attention or "
                                     "mha.multi_head");
@@ -501,6 +652,12 @@ int main(int argc, char **argv) {
     }
     if (merge) {
       allPassed &= runMerge(func, merge, fn, lastError, rng, normal);
+      continue;
+    }
+    if (kl) {
+      void *backwardFn =
+          dlsym(library, (func.getSymName() + "_backward").str().c_str());
+      allPassed &= runKl(func, kl, fn, backwardFn, lastError, rng, normal);
       continue;
     }
     allPassed &= runAttention(func, op, fn, lastError, rng, normal);
