@@ -11,32 +11,31 @@ import pytest
 from conftest import ROOT
 
 
-def test_paged_decode_example():
+def run_example(name, *args):
+    """Runs examples/python/<name> with `args`; returns its output after
+    checking that it succeeded."""
     pytest.importorskip("torch")
-    script = os.path.join(ROOT, "examples", "python", "paged_decode.py")
-    p = subprocess.run([sys.executable, script, "--steps", "3", "--batch", "2"],
+    script = os.path.join(ROOT, "examples", "python", name)
+    p = subprocess.run([sys.executable, script, *args],
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "worst relative error" in p.stdout
+    return p.stdout
+
+
+def test_paged_decode_example():
+    out = run_example("paged_decode.py", "--steps", "3", "--batch", "2")
+    assert "worst relative error" in out
 
 
 def test_train_and_inspect_example(tmp_path):
-    pytest.importorskip("torch")
-    script = os.path.join(ROOT, "examples", "python", "train_and_inspect.py")
     out = tmp_path / "head.pgm"
-    p = subprocess.run([sys.executable, script, "--steps", "2", "--out", str(out)],
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert "worst relative loss difference" in p.stdout
+    stdout = run_example("train_and_inspect.py", "--steps", "2", "--out", str(out))
+    assert "worst relative loss difference" in stdout
     data = out.read_bytes()
     assert data.startswith(b"P5 192 192 255\n") and len(data) == len(b"P5 192 192 255\n") + 192 * 192
 
 
 def test_distill_attention_example():
-    pytest.importorskip("torch")
-    script = os.path.join(ROOT, "examples", "python", "distill_attention.py")
-    p = subprocess.run([sys.executable, script, "--steps", "12", "--len", "96"],
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert "worst relative difference of loss and gradients" in p.stdout
-    assert "kl fell by" in p.stdout
+    out = run_example("distill_attention.py", "--steps", "12", "--len", "96")
+    assert "worst relative difference of loss and gradients" in out
+    assert "kl fell by" in out
