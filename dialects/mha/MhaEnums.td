@@ -12,10 +12,12 @@ def Mha_SharingIndependent
 def Mha_SharingSharedHeadBias
     : I32EnumAttrCase<"shared_head_bias", 1, "shared_head_bias">;
 def Mha_SharingGrouped : I32EnumAttrCase<"grouped", 2, "grouped">;
+def Mha_SharingLatent : I32EnumAttrCase<"latent", 3, "latent">;
 
 def Mha_Sharing : I32EnumAttr<"Sharing",
     "how the heads of a layer share projection parameters",
-    [Mha_SharingIndependent, Mha_SharingSharedHeadBias, Mha_SharingGrouped]> {
+    [Mha_SharingIndependent, Mha_SharingSharedHeadBias, Mha_SharingGrouped,
+     Mha_SharingLatent]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

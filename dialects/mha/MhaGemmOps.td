@@ -85,8 +85,9 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     the product once and writes it for every live head), the epilogue adds
     the bias (`[N]` or `[replicas * N]` indexed by the output column of the
     replica, `[replicas, N]` by its row) and, with `rope_table` (`[1, L, D]`:
-    cos of the angles then sin), rotates the pairs `(t, t + D/2)` of the
-    item's one head at position `row_offset + r`; the result goes to
+    cos of the angles then sin), rotates the pairs `(o + t, o + t + D/2)`
+    of the item's one head at position `row_offset + r`, `o = rope_offset`
+    (the columns before it are not rotated); the result goes to
 
     ```
     output[batch, row_offset + r,
@@ -127,7 +128,8 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     ConfinedAttr<I64Attr, [IntPositive]>:$block_vectors,
     I64Attr:$output_offset,
     I64Attr:$replica_stride,
-    DenseI64ArrayAttr:$replicas);
+    DenseI64ArrayAttr:$replicas,
+    DefaultValuedAttr<I64Attr, "0">:$rope_offset);
 
   let assemblyFormat = [{
     `ins` `(` $input `,` $panel `:` type($input) `,` type($panel) `)`

@@ -34,10 +34,15 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
     indexed by the column of `y`: `[replicas * N]`, or one row per head
     `[replicas * N / head_dim, head_dim]`.
 
+    `x` may have more than `K` columns: the sum reads its first `K` (the
+    latent of a `#mha.sharing<latent>` layer, whose RoPE key follows it).
+
     `head_dim` splits the columns of `y` (and of `x`) into blocks of that
     size, one per head. With `rope_theta`, each block is rotated after the
-    bias: pairs `(t, t + head_dim/2)` at position `l`, angle
-    `l * rope_theta^(-2t/head_dim)` (GPT-NeoX/LLaMA); `rope_blocks` limits
+    bias: pairs `(t, t + R/2)` at position `l`, angle
+    `l * rope_theta^(-2t/R)` (GPT-NeoX/LLaMA), where `R = rope_dim`
+    (default `head_dim`) and the rotated columns are the last `R` of the
+    block (MLA's decoupled RoPE part); `rope_blocks` limits
     the rotation to the first blocks (the Q and K heads of a projection
     that `mha-fuse` made from Q, K and V). `live_blocks` lists the
     blocks of `y` that are computed (the others are left undefined: their
@@ -61,7 +66,8 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
                    OptionalAttr<F32Attr>:$rope_theta,
                    OptionalAttr<DenseI64ArrayAttr>:$live_blocks,
                    OptionalAttr<DenseI64ArrayAttr>:$live_input_blocks,
-                   OptionalAttr<I64Attr>:$rope_blocks);
+                   OptionalAttr<I64Attr>:$rope_blocks,
+                   OptionalAttr<I64Attr>:$rope_dim);
   let results = (outs AnyRankedTensor:$output);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
@@ -73,9 +79,11 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
 def Mha_SplitHeadsOp : Mha_Op<"split_heads", [Pure]> {
   let summary = "views [B, L, H*D] as [B, H, L, D]";
   let description = [{
-    `y[b, h, l, t] = x[b, l, column_offset + h*D + t]`. A view: it lowers
-    to strides, never to a copy. A non-zero `column_offset` views one part
-    of a fused projection (`mha-fuse`).
+    `y[b, h, l, t] = x[b, l, column_offset + h*S + t]` with `S =
+    head_stride` (default `D`). A view: it lowers to strides, never to a
+    copy. A non-zero `column_offset` views one part of a fused projection
+    (`mha-fuse`); a `head_stride` above `D` views one part of every head
+    (the values of a latent layer's per-head up-projection).
 
     ```mlir
     %qh = mha.split_heads %q : tensor<?x?x512xf32> -> tensor<?x8x?x64xf32>
@@ -84,7 +92,8 @@ def Mha_SplitHeadsOp : Mha_Op<"split_heads", [Pure]> {
     ```
   }];
   let arguments = (ins AnyRankedTensor:$input,
-                   DefaultValuedAttr<I64Attr, "0">:$column_offset);
+                   DefaultValuedAttr<I64Attr, "0">:$column_offset,
+                   OptionalAttr<I64Attr>:$head_stride);
   let results = (outs AnyRankedTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasVerifier = 1;
@@ -105,6 +114,45 @@ def Mha_MergeHeadsOp : Mha_Op<"merge_heads", [Pure]> {
   let results = (outs AnyRankedTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasVerifier = 1;
+}
+
+def Mha_LatentKeysOp : Mha_Op<"latent_keys", [Pure]> {
+  let summary = "the keys of a latent (MLA) layer: per-head part and shared RoPE key";
+  let description = [{
+    `kv [B, L, H*(Dn+Dv)]` is the per-head up-projection of the latent (each
+    head's `Dn` key columns, then its `Dv` value columns) and `latent
+    [B, L, r+Dr]` the latent with the rotated RoPE key in its last `Dr`
+    columns. Head `h` of the result `[B, L, H*(Dn+Dr)]` is the head's key
+    part followed by the RoPE key all heads share:
+
+    ```
+    y[b, l, h*(Dn+Dr) + t] = kv[b, l, h*(Dn+Dv) + t]             t < Dn
+                           = latent[b, l, r + t - Dn]             t >= Dn
+    ```
+
+    ```mlir
+    %k = mha.latent_keys %kv, %latent {num_heads = 16 : i64, nope_dim = 128 : i64}
+        : tensor<?x?x4096xf32>, tensor<?x?x576xf32> -> tensor<?x?x3072xf32>
+    ```
+
+    `mha-expand-layer` makes it for `#mha.sharing<latent>`; `mha-tile`
+    copies the columns in a phase of their own.
+  }];
+  let arguments = (ins AnyRankedTensor:$kv, AnyRankedTensor:$latent,
+                   I64Attr:$num_heads, I64Attr:$nope_dim);
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = [{
+    $kv `,` $latent attr-dict `:` type($kv) `,` type($latent) `->`
+    type($output)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The columns of the RoPE key, `Dr = cols(y) / H - Dn`.
+    int64_t getRopeKeyDim() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getOutput().getType())
+                 .getDimSize(2) / getNumHeads() - getNopeDim();
+    }
+  }];
 }
 
 #endif // MHA_DIALECT_MHA_LAYER_OPS_TD

@@ -396,7 +396,13 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
     - `grouped`: `Wq [d, Gq*D]`, `Wk`, `Wv [d, Gkv*D]` with `Gq` dividing
       `Hq` and `Gkv` dividing `Hkv`, `D = rows(Wo) / Hq`: query head `h`
       uses the columns of group `h / (Hq/Gq)`, KV head `j` those of group
-      `j / (Hkv/Gkv)`; per-head biases (required) as for `shared_head_bias`.
+      `j / (Hkv/Gkv)`; per-head biases (required) as for `shared_head_bias`;
+    - `latent` (multi-head latent attention, DeepSeek-V2/V3): `Wk [d, r+Dr]`
+      projects `x` to a latent of rank `r` and a RoPE key of `Dr` columns
+      shared by all heads, `Wv [r, Hq*(Dn+Dv)]` up-projects the latent to
+      each head's key part (`Dn`) and value (`Dv`), `Wq [d, Hq*(Dn+Dr)]`,
+      `Wo [Hq*Dv, d]`; RoPE rotates the last `Dr` columns of each query head
+      and the RoPE key; one KV head per query head, no Q/K/V biases.
 
     Any weight may be an `mha.low_rank` of two factors (low-rank
     projections). Optional biases follow `wo` in the order `bq, bk, bv, bo`:
@@ -439,12 +445,34 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
     ::mlir::mha::Sharing getSharingScheme() {
       return getSharing().value_or(::mlir::mha::Sharing::independent);
     }
-    /// The head dim D of every projection (rows(wo) / num_heads, once
-    /// verified).
+    /// The head dim D of every projection, the value head dim `Dv` with
+    /// latent sharing (rows(wo) / num_heads, once verified).
     int64_t getLayerHeadDim() {
       return ::llvm::cast<::mlir::RankedTensorType>(getWo().getType())
                  .getDimSize(0) /
              getNumHeads();
+    }
+    /// `#mha.sharing<latent>`: the latent rank `r = rows(wv)`, the RoPE
+    /// key's columns `Dr = cols(wk) - r`, and each head's key part
+    /// `Dn = cols(wv) / Hq - Dv` (`Dv = getLayerHeadDim()`), once verified.
+    int64_t getLatentRank() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getWv().getType())
+          .getDimSize(0);
+    }
+    int64_t getRopeKeyDim() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getWk().getType())
+                 .getDimSize(1) - getLatentRank();
+    }
+    int64_t getNopeDim() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getWv().getType())
+                 .getDimSize(1) / getNumHeads() - getLayerHeadDim();
+    }
+    /// The head dim of queries and keys: `Dn + Dr` with latent sharing,
+    /// else `D`.
+    int64_t getQueryHeadDim() {
+      return getSharingScheme() == ::mlir::mha::Sharing::latent
+                 ? getNopeDim() + getRopeKeyDim()
+                 : getLayerHeadDim();
     }
     /// Number of key/value heads (`num_kv_heads`, default `num_heads`).
     int64_t getKvHeadCount() {

@@ -167,12 +167,20 @@ reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,
   lp.modelDim = x[2];
   pr.queryHeads = op.getNumHeads();
   pr.kvHeads = op.getKvHeadCount();
-  pr.headDim = pr.valueDim = op.getLayerHeadDim();
-  auto groups = [&](Value w) {
-    return cast<RankedTensorType>(w.getType()).getDimSize(1) / pr.headDim;
-  };
-  lp.queryGroups = groups(op.getWq());
-  lp.kvGroups = groups(op.getWk());
+  pr.headDim = op.getQueryHeadDim();
+  pr.valueDim = op.getLayerHeadDim();
+  if (op.getSharingScheme() == Sharing::latent) {
+    lp.latentRank = op.getLatentRank();
+    lp.ropeKeyDim = op.getRopeKeyDim();
+    lp.nopeDim = op.getNopeDim();
+    lp.queryGroups = lp.kvGroups = pr.queryHeads;
+  } else {
+    auto groups = [&](Value w) {
+      return cast<RankedTensorType>(w.getType()).getDimSize(1) / pr.headDim;
+    };
+    lp.queryGroups = groups(op.getWq());
+    lp.kvGroups = groups(op.getWk());
+  }
   lp.hasQkvBias = op.getHasQkvBias();
   lp.hasOutBias = op.getHasOutBias();
   if (auto theta = op.getRopeTheta())
@@ -233,8 +241,10 @@ void mlir::mha::analysis::getLayerTensors(
 
 std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
   int64_t hq = op.getNumHeads(), hkv = op.getKvHeadCount();
-  auto v = AttentionVariant::get(op, hq, hkv, op.getLayerHeadDim());
+  auto v = AttentionVariant::get(op, hq, hkv, op.getQueryHeadDim());
   std::string s = hkv == hq ? "MHA" : hkv == 1 ? "MQA" : "GQA";
+  if (op.getSharingScheme() == Sharing::latent)
+    s = "MLA r=" + std::to_string(op.getLatentRank());
   if (op.getSharingScheme() == Sharing::shared_head_bias)
     s += " shared";
   if (op.getSharingScheme() == Sharing::grouped)

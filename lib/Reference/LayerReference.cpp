@@ -5,6 +5,7 @@
 
 #include "mha/Reference/LayerReference.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir::mha::reference;
@@ -31,17 +32,18 @@ std::vector<double> project(const std::vector<double> &x,
   return y;
 }
 
-/// Rotates pairs (t, t + D/2) of every head of [B, L, H*D] at position l.
+/// Rotates pairs (o + t, o + t + R/2) of every head of [B, L, H*D] at
+/// position l, o = D - R: the last R = ropeDim columns of each head.
 void applyRope(std::vector<double> &t, int64_t batch, int64_t len,
-               int64_t heads, int64_t headDim, double theta) {
-  int64_t half = headDim / 2;
+               int64_t heads, int64_t headDim, double theta, int64_t ropeDim) {
+  int64_t half = ropeDim / 2, first = headDim - ropeDim;
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t l = 0; l < len; ++l)
       for (int64_t h = 0; h < heads; ++h) {
-        double *row = &t[((b * len + l) * heads + h) * headDim];
+        double *row = &t[((b * len + l) * heads + h) * headDim + first];
         for (int64_t i = 0; i < half; ++i) {
           double angle =
-              double(l) * std::pow(theta, -2.0 * double(i) / double(headDim));
+              double(l) * std::pow(theta, -2.0 * double(i) / double(ropeDim));
           double c = std::cos(angle), s = std::sin(angle);
           double x1 = row[i], x2 = row[i + half];
           row[i] = x1 * c - x2 * s;
@@ -63,35 +65,82 @@ std::vector<double> splitHeads(const std::vector<double> &t, int64_t batch,
   return out;
 }
 
+/// Q, K and V as [B, L, H*D] (V: [B, L, Hkv*Dv]).
+struct Projections {
+  std::vector<double> q, k, v;
+};
+
+Projections projectHeads(const LayerProblem &pr, const LayerTensors &t) {
+  const AttentionProblem &a = pr.attention;
+  int64_t B = a.batch, L = a.queryLen, Hq = a.queryHeads, Hkv = a.kvHeads,
+          D = a.headDim, d = pr.modelDim;
+  int64_t qCols = pr.queryGroups * D, kvCols = pr.kvGroups * D;
+  Projections p{project(t.x, t.wq, t.bq, B * L, d, qCols, Hq * D, D),
+                project(t.x, t.wk, t.bk, B * L, d, kvCols, Hkv * D, D),
+                project(t.x, t.wv, t.bv, B * L, d, kvCols, Hkv * D, D)};
+  if (pr.ropeTheta) {
+    applyRope(p.q, B, L, Hq, D, *pr.ropeTheta, D);
+    applyRope(p.k, B, L, Hkv, D, *pr.ropeTheta, D);
+  }
+  return p;
+}
+
+/// #mha.sharing<latent>: the latent c and RoPE key x wk = [c, k_r], every
+/// head's key part and value c wv = [k_h, v_h], and K_h = [k_h, k_r].
+Projections projectLatentHeads(const LayerProblem &pr, const LayerTensors &t) {
+  const AttentionProblem &a = pr.attention;
+  int64_t B = a.batch, L = a.queryLen, H = a.queryHeads, D = a.headDim,
+          Dv = a.valueDim, d = pr.modelDim, r = pr.latentRank,
+          Dr = pr.ropeKeyDim, Dn = pr.nopeDim, rows = B * L;
+  std::vector<double> latent =
+      project(t.x, t.wk, {}, rows, d, r + Dr, r + Dr, r + Dr);
+  Projections p{project(t.x, t.wq, {}, rows, d, H * D, H * D, D), {}, {}};
+  if (pr.ropeTheta) {
+    applyRope(p.q, B, L, H, D, *pr.ropeTheta, Dr);
+    applyRope(latent, B, L, 1, r + Dr, *pr.ropeTheta, Dr);
+  }
+  std::vector<double> c(rows * r);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < r; ++j)
+      c[i * r + j] = latent[i * (r + Dr) + j];
+  int64_t perHead = Dn + Dv;
+  std::vector<double> kv =
+      project(c, t.wv, {}, rows, r, H * perHead, H * perHead, perHead);
+  p.k.assign(rows * H * D, 0.0);
+  p.v.assign(rows * H * Dv, 0.0);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t h = 0; h < H; ++h) {
+      const double *head = &kv[(i * H + h) * perHead];
+      double *k = &p.k[(i * H + h) * D];
+      std::copy(head, head + Dn, k);
+      std::copy(&latent[i * (r + Dr) + r], &latent[(i + 1) * (r + Dr)],
+                k + Dn);
+      std::copy(head + Dn, head + perHead, &p.v[(i * H + h) * Dv]);
+    }
+  return p;
+}
+
 } // namespace
 
 std::vector<double> mlir::mha::reference::computeLayer(
     const LayerProblem &pr, const LayerTensors &t, AttentionResult *attention) {
   const AttentionProblem &a = pr.attention;
   int64_t B = a.batch, L = a.queryLen, Hq = a.queryHeads, Hkv = a.kvHeads,
-          D = a.headDim, d = pr.modelDim;
-  int64_t qCols = pr.queryGroups * D, kvCols = pr.kvGroups * D;
-  std::vector<double> q = project(t.x, t.wq, t.bq, B * L, d, qCols, Hq * D, D);
-  std::vector<double> k =
-      project(t.x, t.wk, t.bk, B * L, d, kvCols, Hkv * D, D);
-  std::vector<double> v =
-      project(t.x, t.wv, t.bv, B * L, d, kvCols, Hkv * D, D);
-  if (pr.ropeTheta) {
-    applyRope(q, B, L, Hq, D, *pr.ropeTheta);
-    applyRope(k, B, L, Hkv, D, *pr.ropeTheta);
-  }
-  AttentionResult o = computeAttention(a, splitHeads(q, B, L, Hq, D),
-                                       splitHeads(k, B, L, Hkv, D),
-                                       splitHeads(v, B, L, Hkv, D));
-  // concat_h: head h's output at columns h*D.. of the input of Wo.
-  std::vector<double> merged(B * L * Hq * D);
+          D = a.headDim, Dv = a.valueDim, d = pr.modelDim;
+  Projections p =
+      pr.latentRank > 0 ? projectLatentHeads(pr, t) : projectHeads(pr, t);
+  AttentionResult o = computeAttention(a, splitHeads(p.q, B, L, Hq, D),
+                                       splitHeads(p.k, B, L, Hkv, D),
+                                       splitHeads(p.v, B, L, Hkv, Dv));
+  // concat_h: head h's output at columns h*Dv.. of the input of Wo.
+  std::vector<double> merged(B * L * Hq * Dv);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h)
       for (int64_t l = 0; l < L; ++l)
-        for (int64_t i = 0; i < D; ++i)
-          merged[((b * L + l) * Hq + h) * D + i] =
-              o.output[((b * Hq + h) * L + l) * D + i];
+        for (int64_t i = 0; i < Dv; ++i)
+          merged[((b * L + l) * Hq + h) * Dv + i] =
+              o.output[((b * Hq + h) * L + l) * Dv + i];
   if (attention)
     *attention = o;
-  return project(merged, t.wo, t.bo, B * L, Hq * D, d, d, d);
+  return project(merged, t.wo, t.bo, B * L, Hq * Dv, d, d, d);
 }

@@ -20,21 +20,26 @@
 
 namespace mlir::mha::reference {
 
-/// One layer: `attention` holds B, Hq, Hkv, L (= Lq = Lk), D (= Dv) and
-/// the variant.
+/// One layer: `attention` holds B, Hq, Hkv, L (= Lq = Lk), D, Dv (= D but
+/// with latent sharing) and the variant.
 struct LayerProblem {
   AttentionProblem attention;
   int64_t modelDim = 1;
   // Column groups of wq and of wk/wv: heads (independent), 1 (shared), or
   // #mha.sharing<grouped>'s; consecutive heads share a group's columns.
   int64_t queryGroups = 1, kvGroups = 1;
+  // #mha.sharing<latent> when latentRank > 0: the latent's rank r, the RoPE
+  // key's columns Dr and each head's key part Dn (D = Dn + Dr).
+  int64_t latentRank = 0, ropeKeyDim = 0, nopeDim = 0;
   bool hasQkvBias = false, hasOutBias = false;
   std::optional<double> ropeTheta;
 };
 
 /// The layer's tensors, compact row-major: x [B, L, d]; wq [d, Gq*D];
 /// wk, wv [d, Gkv*D]; wo [Hq*D, d]; bq [Hq*D] (or [Hq, D], the same
-/// elements), bk, bv [Hkv*D]; bo [d]. Absent biases are empty.
+/// elements), bk, bv [Hkv*D]; bo [d]. Absent biases are empty. A latent
+/// layer's: wq [d, Hq*(Dn+Dr)], wk [d, r+Dr], wv [r, Hq*(Dn+Dv)],
+/// wo [Hq*Dv, d].
 struct LayerTensors {
   std::vector<double> x, wq, wk, wv, wo, bq, bk, bv, bo;
 };

@@ -106,8 +106,10 @@ private:
                  Value valid);
   /// y = cs (+ bias) for every live replica, narrowed to y's type.
   void emitEpilogue(const Item &item, Value rows, Value col0, Value cols);
-  /// y = RoPE(cs (+ bias)) for every live replica: the item holds one head.
-  void emitRopeEpilogue(const Item &item, Value rows, Value col0, Value table);
+  /// y = RoPE(cs (+ bias)) for every live replica: the item holds one head,
+  /// whose columns from `offset` are rotated.
+  void emitRopeEpilogue(const Item &item, Value rows, Value col0, Value table,
+                        int64_t offset);
 
   OpBuilder &b;
   Location loc;
@@ -394,7 +396,7 @@ void GemmLowering::emitEpilogue(const Item &item, Value rows, Value col0,
 }
 
 void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
-                                    Value table) {
+                                    Value table, int64_t offset) {
   int64_t half = cast<MemRefType>(table.getType()).getDimSize(2) / 2;
   // The widest vector that divides the half head.
   int64_t rw = 1;
@@ -410,18 +412,21 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
   for (int64_t replica : item.replicas) {
     Value head0 = cb.add(col0, cb.index(yOffset + replica * stride));
     cb.forLoop(cb.index(0), cb.index(half), rw, [&](Value t) {
+      // Columns of the pair in the head; t indexes the table.
+      Value c1 = cb.add(t, cb.index(offset));
+      Value c2 = cb.add(c1, cb.index(half));
       Value t2 = cb.add(t, cb.index(half));
       Value bias1, bias2;
       if (item.bias) {
-        bias1 = loadBias(item, replica, cb.add(col0, t), rw, Value());
-        bias2 = loadBias(item, replica, cb.add(col0, t2), rw, Value());
+        bias1 = loadBias(item, replica, cb.add(col0, c1), rw, Value());
+        bias2 = loadBias(item, replica, cb.add(col0, c2), rw, Value());
       }
       cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
         Value l = cb.add(item.row0, r);
         auto load = [&](Value m, ValueRange idx) -> Value {
           return vector::LoadOp::create(b, loc, vecType, m, idx);
         };
-        Value x1 = load(item.cs, {r, t}), x2 = load(item.cs, {r, t2});
+        Value x1 = load(item.cs, {r, c1}), x2 = load(item.cs, {r, c2});
         if (bias1) {
           x1 = cb.fadd(x1, bias1);
           x2 = cb.fadd(x2, bias2);
@@ -430,7 +435,7 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
         Value sin = load(table, {cb.index(0), l, t2});
         Value y1 = cb.fsub(cb.fmul(x1, cos), cb.fmul(x2, sin));
         Value y2 = cb.fadd(cb.fmul(x2, cos), cb.fmul(x1, sin));
-        for (auto [value, col] : {std::pair(y1, t), std::pair(y2, t2)}) {
+        for (auto [value, col] : {std::pair(y1, c1), std::pair(y2, c2)}) {
           if (!yElt.isF32())
             value = arith::TruncFOp::create(b, loc, yVecType, value);
           vector::StoreOp::create(
@@ -504,9 +509,12 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
     });
     segmentRow += pairs ? (length + 1) / 2 : length;
   }
-  if (Value table = op.getRopeTable())
-    emitRopeEpilogue(item, rows, op.getColumnOffset(), table);
-  else
+  if (Value table = op.getRopeTable()) {
+    int64_t offset = op.getRopeOffset();
+    if (offset > 0)
+      emitEpilogue(item, rows, op.getColumnOffset(), cb.index(offset));
+    emitRopeEpilogue(item, rows, op.getColumnOffset(), table, offset);
+  } else
     emitEpilogue(item, rows, op.getColumnOffset(), op.getColumns());
 }
 

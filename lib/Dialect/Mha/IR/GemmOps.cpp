@@ -75,6 +75,11 @@ LogicalResult GemmTileOp::verify() {
       return emitOpError() << "'rope_table' must have a static even head "
                               "dim, got "
                            << table.getType();
+    int64_t offset = getRopeOffset();
+    if (offset < 0 || offset + dim > getPaddedColumns())
+      return emitOpError() << "the rotated columns [" << offset << ", "
+                           << offset + dim << ") must lie in the "
+                           << getPaddedColumns() << " of the panel";
   }
   return success();
 }

@@ -46,9 +46,9 @@ LogicalResult LinearOp::verify() {
   int64_t k = w.getDimSize(0), n = w.getDimSize(1), r = getReplicas();
   if (r < 1)
     return emitOpError() << "replicas must be >= 1, found " << r;
-  if (x.getDimSize(2) != k)
-    return emitOpError() << "x has " << x.getDimSize(2) << " columns but W has "
-                         << k << " rows";
+  if (x.getDimSize(2) < k)
+    return emitOpError() << "x has " << x.getDimSize(2)
+                         << " columns but W has " << k << " rows";
   if (y.getDimSize(2) != r * n)
     return emitOpError() << "expects y with " << r * n << " columns (" << r
                          << " x " << n << "), found " << y.getDimSize(2);
@@ -72,9 +72,10 @@ LogicalResult LinearOp::verify() {
                            << ", " << rowWidth << "]";
   }
   if (!headDim) {
-    if (getRopeTheta() || getLiveBlocks() || getLiveInputBlocks())
-      return emitOpError() << "rope_theta, live_blocks and live_input_blocks "
-                              "need head_dim";
+    if (getRopeTheta() || getLiveBlocks() || getLiveInputBlocks() ||
+        getRopeDim())
+      return emitOpError() << "rope_theta, rope_dim, live_blocks and "
+                              "live_input_blocks need head_dim";
     return success();
   }
   if (*headDim < 1)
@@ -88,8 +89,15 @@ LogicalResult LinearOp::verify() {
   if (getLiveInputBlocks() && k % *headDim)
     return emitOpError() << "live_input_blocks needs head_dim " << *headDim
                          << " to divide K = " << k;
-  if (getRopeTheta() && (*headDim % 2 || getRopeTheta()->convertToFloat() <= 0))
-    return emitOpError() << "RoPE needs an even head_dim and rope_theta > 0";
+  int64_t ropeDim = getRopeDim().value_or(*headDim);
+  if (getRopeDim() && !getRopeTheta())
+    return emitOpError() << "rope_dim needs rope_theta";
+  if (getRopeTheta() && (ropeDim < 2 || ropeDim > *headDim))
+    return emitOpError() << "rope_dim must be in [2, head_dim = " << *headDim
+                         << "], found " << ropeDim;
+  if (getRopeTheta() && (ropeDim % 2 || getRopeTheta()->convertToFloat() <= 0))
+    return emitOpError() << "RoPE needs an even rope_dim (default head_dim) "
+                            "and rope_theta > 0";
   if (std::optional<int64_t> ropeBlocks = getRopeBlocks()) {
     if (!getRopeTheta())
       return emitOpError() << "rope_blocks needs rope_theta";
@@ -105,11 +113,11 @@ LogicalResult LinearOp::verify() {
   return success();
 }
 
-/// [B, L, N] against [B, H, L, D]: columns [offset, offset + H*D) of the
-/// flat tensor, all of them unless `part`.
+/// [B, L, N] against [B, H, L, D]: heads `stride` columns apart from column
+/// `offset` of the flat tensor, all of its columns unless `part`.
 static LogicalResult verifyHeadViews(Operation *op, RankedTensorType flat,
                                      RankedTensorType heads, int64_t offset,
-                                     bool part) {
+                                     std::optional<int64_t> stride, bool part) {
   if (flat.getRank() != 3 || heads.getRank() != 4)
     return op->emitOpError() << "expects [B, L, H*D] and [B, H, L, D]";
   if (flat.getElementType() != heads.getElementType())
@@ -118,7 +126,11 @@ static LogicalResult verifyHeadViews(Operation *op, RankedTensorType flat,
   if (ShapedType::isDynamic(heads.getDimSize(1)) ||
       ShapedType::isDynamic(heads.getDimSize(3)) || ShapedType::isDynamic(cols))
     return op->emitOpError() << "expects static H, D and columns";
-  int64_t viewed = heads.getDimSize(1) * heads.getDimSize(3);
+  int64_t d = heads.getDimSize(3), numHeads = heads.getDimSize(1);
+  if (stride && *stride < d)
+    return op->emitOpError() << "head_stride must be >= D = " << d
+                             << ", found " << *stride;
+  int64_t viewed = (numHeads - 1) * stride.value_or(d) + d;
   if (offset < 0 || (part ? offset + viewed > cols : viewed != cols))
     return op->emitOpError()
            << "expects H x D = " << viewed << " columns at column_offset "
@@ -132,11 +144,42 @@ static LogicalResult verifyHeadViews(Operation *op, RankedTensorType flat,
 LogicalResult SplitHeadsOp::verify() {
   return verifyHeadViews(*this, cast<RankedTensorType>(getInput().getType()),
                          cast<RankedTensorType>(getOutput().getType()),
-                         getColumnOffset(), /*part=*/true);
+                         getColumnOffset(), getHeadStride(), /*part=*/true);
 }
 
 LogicalResult MergeHeadsOp::verify() {
   return verifyHeadViews(*this, cast<RankedTensorType>(getOutput().getType()),
                          cast<RankedTensorType>(getInput().getType()),
-                         /*offset=*/0, /*part=*/false);
+                         /*offset=*/0, /*stride=*/std::nullopt,
+                         /*part=*/false);
+}
+
+LogicalResult LatentKeysOp::verify() {
+  auto kv = cast<RankedTensorType>(getKv().getType());
+  auto latent = cast<RankedTensorType>(getLatent().getType());
+  auto y = cast<RankedTensorType>(getOutput().getType());
+  if (kv.getRank() != 3 || latent.getRank() != 3 || y.getRank() != 3)
+    return emitOpError() << "expects kv [B, L, H*(Dn+Dv)], latent "
+                            "[B, L, r+Dr] and y [B, L, H*(Dn+Dr)]";
+  if (kv.getElementType() != y.getElementType() ||
+      latent.getElementType() != y.getElementType())
+    return emitOpError() << "element types differ";
+  int64_t heads = getNumHeads(), nope = getNopeDim();
+  int64_t kvCols = kv.getDimSize(2), yCols = y.getDimSize(2);
+  if (heads < 1 || nope < 1 || ShapedType::isDynamic(kvCols) ||
+      ShapedType::isDynamic(yCols) ||
+      ShapedType::isDynamic(latent.getDimSize(2)) || kvCols % heads ||
+      yCols % heads || kvCols / heads <= nope || yCols / heads < nope)
+    return emitOpError() << "expects static columns H*(Dn+Dv) and "
+                            "H*(Dn+Dr) with H = num_heads >= 1, "
+                            "1 <= Dn = nope_dim < Dn+Dv";
+  if (getRopeKeyDim() > latent.getDimSize(2))
+    return emitOpError() << "the RoPE key's " << getRopeKeyDim()
+                         << " columns do not fit in the latent's "
+                         << latent.getDimSize(2);
+  for (RankedTensorType t : {kv, latent})
+    if (!compatible(t.getDimSize(0), y.getDimSize(0)) ||
+        !compatible(t.getDimSize(1), y.getDimSize(1)))
+      return emitOpError() << "B and L must agree";
+  return success();
 }

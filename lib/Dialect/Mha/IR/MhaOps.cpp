@@ -782,6 +782,7 @@ static FailureOr<int64_t> verifyLayerHeadDim(Operation *op, Sharing sharing,
     d = qCols;
     break;
   case Sharing::grouped:
+  case Sharing::latent:
     if (oRows % numHeads != 0)
       return op->emitOpError()
              << "'wo' rows (" << oRows
@@ -796,6 +797,59 @@ static FailureOr<int64_t> verifyLayerHeadDim(Operation *op, Sharing sharing,
            << "' must give a head dim D >= 1 (" << rule << "), got D = " << d
            << " from " << Type(sharing == Sharing::grouped ? wo : wq);
   return d;
+}
+
+/// `#mha.sharing<latent>`: wk [d, r+Dr], wv [r, Hq*(Dn+Dv)],
+/// wq [d, Hq*(Dn+Dr)] with Dv = rows(wo) / Hq (verified), one KV head per
+/// query head and no Q/K/V biases.
+static LogicalResult verifyLatentWeights(MultiHeadOp op, int64_t model,
+                                         int64_t valueDim) {
+  int64_t hq = op.getNumHeads();
+  auto typeOf = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  RankedTensorType wq = typeOf(op.getWq()), wk = typeOf(op.getWk()),
+                   wv = typeOf(op.getWv());
+  if (op.getKvHeadCount() != hq)
+    return op.emitOpError()
+           << "#mha.sharing<latent> has one key and value head per query "
+              "head: 'num_kv_heads' must be "
+           << hq << " ('num_heads') or absent, got " << op.getKvHeadCount();
+  if (op.getHasQkvBias())
+    return op.emitOpError() << "#mha.sharing<latent> takes no Q, K or V "
+                               "biases: remove 'has_qkv_bias'";
+  for (auto [value, name, meaning] :
+       {std::make_tuple(op.getWk(), "wk", "the latent projection [d, r+Dr]"),
+        std::make_tuple(op.getWv(), "wv",
+                        "the latent's up-projection [r, Hq*(Dn+Dv)]")})
+    if (value.getDefiningOp<LowRankOp>())
+      return op.emitOpError()
+             << "'" << name << "' of #mha.sharing<latent> is " << meaning
+             << " and cannot be an mha.low_rank";
+  int64_t rank = wv.getDimSize(0);
+  int64_t perHead = wv.getDimSize(1) / hq;
+  if (wv.getDimSize(1) % hq != 0 || perHead <= valueDim)
+    return op.emitOpError()
+           << "#mha.sharing<latent> needs 'wv' = [r, Hq*(Dn+Dv)] with Dn >= 1 "
+              "and Dv = rows(wo) / num_heads = "
+           << valueDim << ", got " << Type(wv);
+  int64_t nopeDim = perHead - valueDim;
+  if (wk.getDimSize(0) != model || wk.getDimSize(1) < rank)
+    return op.emitOpError()
+           << "#mha.sharing<latent> needs 'wk' = [d, r+Dr] = [" << model
+           << ", " << rank << "+Dr] (r = rows(wv) = " << rank << ", Dr >= 0), got "
+           << Type(wk);
+  int64_t ropeDim = wk.getDimSize(1) - rank;
+  int64_t qCols = hq * (nopeDim + ropeDim);
+  if (wq.getDimSize(0) != model || wq.getDimSize(1) != qCols)
+    return op.emitOpError()
+           << "#mha.sharing<latent> needs 'wq' = [d, Hq*(Dn+Dr)] = [" << model
+           << ", " << qCols << "] (Dn = " << nopeDim << ", Dr = " << ropeDim
+           << "), got " << Type(wq);
+  if (op.getRopeThetaAttr() && (ropeDim < 2 || ropeDim % 2 != 0))
+    return op.emitOpError()
+           << "'rope_theta' rotates the RoPE key: #mha.sharing<latent> needs "
+              "an even Dr = cols(wk) - rows(wv) >= 2, got Dr = "
+           << ropeDim;
+  return success();
 }
 
 LogicalResult MultiHeadOp::verify() {
@@ -848,7 +902,8 @@ LogicalResult MultiHeadOp::verify() {
                    wo = weights[3];
 
   Sharing sharing = getSharingScheme();
-  bool perHeadBias = sharing != Sharing::independent;
+  bool perHeadBias =
+      sharing == Sharing::shared_head_bias || sharing == Sharing::grouped;
   int64_t qCols = wq.getDimSize(1);
   FailureOr<int64_t> headDim = verifyLayerHeadDim(op, sharing, wq, wo);
   if (failed(headDim))
@@ -861,7 +916,10 @@ LogicalResult MultiHeadOp::verify() {
     return emitOpError() << "'" << name << "' must be " << meaning << " = ["
                          << rows << ", " << cols << "], got " << Type(w);
   };
-  if (sharing == Sharing::grouped) {
+  if (sharing == Sharing::latent) {
+    if (failed(verifyLatentWeights(*this, model, d)))
+      return failure();
+  } else if (sharing == Sharing::grouped) {
     // The group counts come from the columns; each must divide its heads.
     for (auto [w, name, heads, headsName] :
          {std::make_tuple(wq, "wq", numHeads, "num_heads"),
@@ -932,7 +990,7 @@ LogicalResult MultiHeadOp::verify() {
     double t = theta.getValueAsDouble();
     if (!std::isfinite(t) || !(t > 0.0))
       return emitOpError() << "'rope_theta' must be finite and > 0, got " << t;
-    if (d % 2 != 0)
+    if (d % 2 != 0 && sharing != Sharing::latent)
       return emitOpError() << "'rope_theta' needs an even head dim, got D = "
                            << d;
   }

@@ -33,6 +33,18 @@ using namespace mlir::mha;
 
 namespace {
 
+/// A projection of a layer: no pruned blocks yet (mha-prune-heads adds
+/// them).
+Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
+                   Value input, Value w, Value bias, int64_t replicas,
+                   IntegerAttr headDim, FloatAttr theta = FloatAttr(),
+                   IntegerAttr ropeDim = IntegerAttr()) {
+  return LinearOp::create(rewriter, loc, type, input, w, bias,
+                          rewriter.getI64IntegerAttr(replicas), headDim, theta,
+                          DenseI64ArrayAttr(), DenseI64ArrayAttr(),
+                          IntegerAttr(), ropeDim);
+}
+
 /// ```
 /// %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, causal} : ...
 /// ```
@@ -45,7 +57,9 @@ namespace {
 /// %y = mha.linear %oc, %wo {head_dim = 64} ...
 /// ```
 /// A low-rank weight `mha.low_rank %down, %up` becomes two projections,
-/// through `down` then `up`.
+/// through `down` then `up`. A latent layer (#mha.sharing<latent>) projects
+/// x to its latent and RoPE key, the latent to every head's key part and
+/// value, and gathers the keys with mha.latent_keys.
 struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -54,12 +68,17 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     Location loc = op.getLoc();
     auto xType = cast<RankedTensorType>(op.getInput().getType());
     auto yType = cast<RankedTensorType>(op.getOutput().getType());
-    int64_t hq = op.getNumHeads(), hkv = op.getKvHeadCount();
-    int64_t headDim = op.getLayerHeadDim();
+    int64_t hq = op.getNumHeads();
+    int64_t valueDim = op.getLayerHeadDim();
     int64_t batch = xType.getDimSize(0), len = xType.getDimSize(1);
     Type xElt = xType.getElementType();
     Type tempElt = xElt.isBF16() ? xElt : rewriter.getF32Type();
-    FloatAttr theta = op.getRopeThetaAttr();
+    auto flatType = [&](int64_t cols) {
+      return RankedTensorType::get({batch, len, cols}, tempElt);
+    };
+    auto headsType = [&](int64_t heads, int64_t d) {
+      return RankedTensorType::get({batch, heads, len, d}, tempElt);
+    };
 
     // A low-rank weight (mha.low_rank) projects through its rank-r
     // factors: `input` becomes `input . down` [B, L, r] and the weight
@@ -70,57 +89,76 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       if (!factors)
         return;
       auto down = cast<RankedTensorType>(factors.getDown().getType());
-      auto type =
-          RankedTensorType::get({batch, len, down.getDimSize(1)}, tempElt);
-      input = LinearOp::create(rewriter, loc, type, input, factors.getDown(),
-                               Value(), rewriter.getI64IntegerAttr(1), headDim,
-                               FloatAttr(), DenseI64ArrayAttr(),
-                               DenseI64ArrayAttr(), IntegerAttr());
+      input = createLinear(rewriter, loc, flatType(down.getDimSize(1)), input,
+                           factors.getDown(), Value(), 1, headDim);
       w = factors.getUp();
     };
-    auto project = [&](Value w, Value bias, int64_t heads, bool rope) -> Value {
-      auto type = RankedTensorType::get({batch, len, heads * headDim}, tempElt);
+    // Q, K or V as [B, heads, L, headDim] of x.
+    auto project = [&](Value w, Value bias, int64_t heads, int64_t headDim,
+                       FloatAttr theta, IntegerAttr ropeDim) -> Value {
       Value input = op.getInput();
       lowerRank(input, w, IntegerAttr());
       // Shared and grouped projections compute each group's columns once
       // for its `replicas` consecutive heads.
       int64_t groups =
           cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
-      auto linear = LinearOp::create(
-          rewriter, loc, type, input, w, bias,
-          rewriter.getI64IntegerAttr(heads / groups),
-          rewriter.getI64IntegerAttr(headDim), rope ? theta : FloatAttr(),
-          DenseI64ArrayAttr(), DenseI64ArrayAttr(), IntegerAttr());
-      auto headsType =
-          RankedTensorType::get({batch, heads, len, headDim}, tempElt);
-      return SplitHeadsOp::create(rewriter, loc, headsType, linear);
+      Value linear = createLinear(rewriter, loc, flatType(heads * headDim),
+                                  input, w, bias, heads / groups,
+                                  rewriter.getI64IntegerAttr(headDim), theta,
+                                  ropeDim);
+      return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim),
+                                  linear);
     };
-    Value q = project(op.getWq(), op.getBq(), hq, true);
-    Value k = project(op.getWk(), op.getBk(), hkv, true);
-    Value v = project(op.getWv(), op.getBv(), hkv, false);
+    FloatAttr theta = op.getRopeThetaAttr();
+    Value q, k, v;
+    if (op.getSharingScheme() == Sharing::latent) {
+      int64_t rank = op.getLatentRank(), ropeDim = op.getRopeKeyDim();
+      int64_t nopeDim = op.getNopeDim();
+      IntegerAttr ropeDimAttr =
+          theta ? rewriter.getI64IntegerAttr(ropeDim) : IntegerAttr();
+      q = project(op.getWq(), Value(), hq, nopeDim + ropeDim, theta,
+                  ropeDimAttr);
+      // The latent and the rotated RoPE key [B, L, r+Dr], then every
+      // head's key part and value from the latent [B, L, H*(Dn+Dv)].
+      Value latent = createLinear(
+          rewriter, loc, flatType(rank + ropeDim), op.getInput(), op.getWk(),
+          Value(), 1, rewriter.getI64IntegerAttr(rank + ropeDim), theta,
+          ropeDimAttr);
+      int64_t perHead = nopeDim + valueDim;
+      Value kv = createLinear(rewriter, loc, flatType(hq * perHead), latent,
+                              op.getWv(), Value(), 1,
+                              rewriter.getI64IntegerAttr(perHead));
+      Value keys = LatentKeysOp::create(
+          rewriter, loc, flatType(hq * (nopeDim + ropeDim)), kv, latent,
+          rewriter.getI64IntegerAttr(hq), rewriter.getI64IntegerAttr(nopeDim));
+      k = SplitHeadsOp::create(rewriter, loc,
+                               headsType(hq, nopeDim + ropeDim), keys);
+      v = SplitHeadsOp::create(rewriter, loc, headsType(hq, valueDim), kv,
+                               rewriter.getI64IntegerAttr(nopeDim),
+                               rewriter.getI64IntegerAttr(perHead));
+    } else {
+      int64_t hkv = op.getKvHeadCount(), d = valueDim;
+      q = project(op.getWq(), op.getBq(), hq, d, theta, IntegerAttr());
+      k = project(op.getWk(), op.getBk(), hkv, d, theta, IntegerAttr());
+      v = project(op.getWv(), op.getBv(), hkv, d, FloatAttr(), IntegerAttr());
+    }
 
     // Every attention attribute of the layer, as it is.
     SmallVector<NamedAttribute> attrs;
     for (StringRef name : AttentionOp::getAttributeNames())
       if (Attribute a = op->getAttr(name))
         attrs.push_back(rewriter.getNamedAttr(name, a));
-    SmallVector<Type> resultTypes{
-        RankedTensorType::get({batch, hq, len, headDim}, tempElt)};
+    SmallVector<Type> resultTypes{headsType(hq, valueDim)};
     llvm::append_range(resultTypes, op.getExtras().getTypes());
     auto attention =
         AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
-    Value merged = MergeHeadsOp::create(
-        rewriter, loc,
-        RankedTensorType::get({batch, len, hq * headDim}, tempElt),
-        attention->getResult(0));
+    Value merged = MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim),
+                                        attention->getResult(0));
     Value wo = op.getWo();
-    IntegerAttr headBlocks = rewriter.getI64IntegerAttr(headDim);
+    IntegerAttr headBlocks = rewriter.getI64IntegerAttr(valueDim);
     lowerRank(merged, wo, headBlocks);
-    Value y = LinearOp::create(rewriter, loc, yType, merged, wo, op.getBo(),
-                               rewriter.getI64IntegerAttr(1),
-                               wo == op.getWo() ? headBlocks : IntegerAttr(),
-                               FloatAttr(), DenseI64ArrayAttr(),
-                               DenseI64ArrayAttr(), IntegerAttr());
+    Value y = createLinear(rewriter, loc, yType, merged, wo, op.getBo(), 1,
+                           wo == op.getWo() ? headBlocks : IntegerAttr());
     SmallVector<Value> results{y};
     llvm::append_range(results, attention->getResults().drop_front());
     SmallVector<Value> weights{op.getWq(), op.getWk(), op.getWv(), op.getWo()};

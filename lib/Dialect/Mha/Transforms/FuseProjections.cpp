@@ -42,7 +42,7 @@ LinearOp getFusableProjection(Value operand) {
     return LinearOp();
   auto linear = split.getInput().getDefiningOp<LinearOp>();
   if (!linear || !linear->hasOneUse() || linear.getReplicas() != 1 ||
-      !linear.getHeadDim() || linear.getRopeBlocks())
+      !linear.getHeadDim() || linear.getRopeBlocks() || linear.getRopeDim())
     return LinearOp();
   return linear;
 }
@@ -116,13 +116,15 @@ struct FuseQkvProjections : OpRewritePattern<AttentionOp> {
         rewriter.getI64IntegerAttr(1), rewriter.getI64IntegerAttr(headDim),
         q.getRopeThetaAttr(), liveBlocks, q.getLiveInputBlocksAttr(),
         q.getRopeTheta() ? rewriter.getI64IntegerAttr((nq + nk) / headDim)
-                         : IntegerAttr());
+                         : IntegerAttr(),
+        /*rope_dim=*/IntegerAttr());
     int64_t offset = 0;
     for (auto [operandIndex, part] : llvm::enumerate(parts)) {
       Value operand = op->getOperand(operandIndex);
       Value view = SplitHeadsOp::create(rewriter, loc, operand.getType(),
                                         fused.getOutput(),
-                                        rewriter.getI64IntegerAttr(offset));
+                                        rewriter.getI64IntegerAttr(offset),
+                                        /*head_stride=*/IntegerAttr());
       offset += getColumns(part.getWeight());
       rewriter.replaceOp(operand.getDefiningOp(), view);
       rewriter.eraseOp(part);

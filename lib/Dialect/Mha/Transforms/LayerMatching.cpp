@@ -69,11 +69,50 @@ static std::optional<WeightPart> getViewedPart(Value operand) {
 }
 
 /// Whether every user of `linear` is an mha.linear (it is a down
-/// projection of a low-rank weight).
+/// projection of a low-rank weight or a latent layer's latent, which
+/// mha.latent_keys reads too).
 static bool feedsProjections(LinearOp linear) {
   return !linear->use_empty() &&
-         llvm::all_of(linear->getUsers(),
-                      [](Operation *user) { return isa<LinearOp>(user); });
+         llvm::any_of(linear->getUsers(),
+                      [](Operation *user) { return isa<LinearOp>(user); }) &&
+         llvm::all_of(linear->getUsers(), [&](Operation *user) {
+           auto keys = dyn_cast<LatentKeysOp>(user);
+           return isa<LinearOp>(user) ||
+                  (keys && keys.getLatent() == linear.getResult());
+         });
+}
+
+/// A latent layer's mha.latent_keys reads the per-head up-projection (a
+/// projection of the latent) and the latent (a down projection of x) with
+/// its RoPE key; the attention reads the keys whole and the values as every
+/// head's last Dv columns of the up-projection.
+static LogicalResult checkLatentParts(const LayerParts &parts) {
+  LatentKeysOp keys = parts.latentKeys;
+  AttentionOp attention = parts.attention;
+  auto kv = keys.getKv().getDefiningOp<LinearOp>();
+  auto latent = keys.getLatent().getDefiningOp<LinearOp>();
+  auto keyView = attention.getKey().getDefiningOp<SplitHeadsOp>();
+  auto valueView = attention.getValue().getDefiningOp<SplitHeadsOp>();
+  int64_t perHead = kv ? getColumns(kv.getOutput()) / keys.getNumHeads() : 0;
+  bool ok = kv && latent && llvm::is_contained(parts.projections, kv) &&
+            llvm::is_contained(parts.downProjections, latent) &&
+            kv.getInput() == latent.getResult() && kv.getReplicas() == 1 &&
+            !kv.getBias() && !kv.getRopeTheta() && !kv.getLiveBlocks() &&
+            !latent.getBias() && latent.getReplicas() == 1 &&
+            !latent.getLiveBlocks() && keyView &&
+            keyView.getInput() == keys.getOutput() &&
+            keyView.getColumnOffset() == 0 && !keyView.getHeadStride() &&
+            valueView && valueView.getInput() == kv.getOutput() &&
+            int64_t(valueView.getColumnOffset()) == keys.getNopeDim() &&
+            valueView.getHeadStride().value_or(0) == perHead &&
+            (!latent.getRopeTheta() ||
+             latent.getRopeDim().value_or(0) == keys.getRopeKeyDim());
+  if (!ok)
+    return keys.emitError()
+           << "a latent layer's keys must gather the up-projection of its "
+              "latent and the latent's RoPE key, and the attention must "
+              "read them whole and the values from the up-projection";
+  return success();
 }
 
 /// Files `linear` among the parts by what it reads (the ops come in
@@ -123,6 +162,12 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
     if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp,
             tensor::ConcatOp>(op))
       continue;
+    if (auto keys = dyn_cast<LatentKeysOp>(op)) {
+      if (parts.latentKeys)
+        return fail(&op, "a layer function may gather its keys once");
+      parts.latentKeys = keys;
+      continue;
+    }
     if (auto attention = dyn_cast<AttentionOp>(op)) {
       if (parts.attention)
         return fail(&op, "a layer function may compute one mha.attention");
@@ -141,7 +186,11 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
   if (!attention)
     return fail(func, "layer function '" + func.getSymName() +
                           "' has no mha.attention");
+  if (parts.latentKeys && failed(checkLatentParts(parts)))
+    return failure();
   for (Value operand : attention->getOperands()) {
+    if (parts.latentKeys && operand != attention.getQuery())
+      continue;
     auto split = operand.getDefiningOp<SplitHeadsOp>();
     auto linear =
         split ? split.getInput().getDefiningOp<LinearOp>() : LinearOp();
@@ -177,16 +226,22 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
                           "return the attention's extra results), each "
                           "once");
   for (LinearOp linear : parts.projections) {
-    if (!llvm::all_of(linear->getUsers(),
-                      [](Operation *user) { return isa<SplitHeadsOp>(user); }))
+    if (!llvm::all_of(linear->getUsers(), [](Operation *user) {
+          return isa<SplitHeadsOp, LatentKeysOp>(user);
+        }))
       return fail(linear, "a projection must only feed mha.split_heads");
   }
-  for (LinearOp down : parts.downProjections)
-    if (down.getBias() || down.getRopeTheta() || down.getReplicas() != 1 ||
-        down.getLiveBlocks() || !down->hasOneUse())
+  for (LinearOp down : parts.downProjections) {
+    // A latent layer's latent was checked by checkLatentParts.
+    bool latent =
+        parts.latentKeys && down.getResult() == parts.latentKeys.getLatent();
+    if (!latent && (down.getBias() || down.getRopeTheta() ||
+                    down.getReplicas() != 1 || down.getLiveBlocks() ||
+                    !down->hasOneUse()))
       return fail(down, "the down projection of a low-rank weight has no "
                         "bias, RoPE, replicas or pruned blocks, and feeds "
                         "one projection");
+  }
   if (parts.outputDown &&
       (parts.outputDown.getBias() || !parts.outputDown->hasOneUse()))
     return fail(parts.outputDown, "the down projection of a low-rank output "
@@ -245,9 +300,16 @@ FailureOr<SmallVector<TensorRole>>
 layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
   SmallVector<TensorRole> roles;
   AttentionOp a = parts.attention;
-  // matchLayer checked that each operand views one weight part.
-  WeightPart q = *getViewedPart(a.getQuery()), k = *getViewedPart(a.getKey()),
-             v = *getViewedPart(a.getValue());
+  // matchLayer checked that each operand views one weight part (a latent
+  // layer's K and V: the latent's and its up-projection's weights).
+  auto latentPart = [](Value v) {
+    auto linear = v.getDefiningOp<LinearOp>();
+    return WeightPart{linear.getWeight(), linear.getBias(), 0};
+  };
+  LatentKeysOp keys = parts.latentKeys;
+  WeightPart q = *getViewedPart(a.getQuery());
+  WeightPart k = keys ? latentPart(keys.getLatent()) : *getViewedPart(a.getKey());
+  WeightPart v = keys ? latentPart(keys.getKv()) : *getViewedPart(a.getValue());
   LinearOp o = parts.output;
   // The down factor of a projection read through one, else null.
   auto downOf = [](Value operand) -> Value {
@@ -258,8 +320,9 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
                     .getDefiningOp<LinearOp>();
     return down ? down.getWeight() : Value();
   };
-  Value qDown = downOf(a.getQuery()), kDown = downOf(a.getKey()),
-        vDown = downOf(a.getValue());
+  Value qDown = downOf(a.getQuery());
+  Value kDown = keys ? Value() : downOf(a.getKey());
+  Value vDown = keys ? Value() : downOf(a.getValue());
   LinearOp outputDown = parts.outputDown;
   Value oDown = outputDown ? outputDown.getWeight() : Value();
   auto weightRole = [](Value down, TensorRole whole, TensorRole up) {

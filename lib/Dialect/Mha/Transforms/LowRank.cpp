@@ -134,8 +134,11 @@ struct MhaLowRankPass : public mha::impl::MhaLowRankPassBase<MhaLowRankPass> {
           {&op.getWkMutable(), "wk"},
           {&op.getWvMutable(), "wv"},
           {&op.getWoMutable(), "wo"}};
+      // A latent layer's wk and wv are its latent projections already.
+      bool latent = op.getSharingScheme() == Sharing::latent;
       for (auto [operand, name] : operands)
         if ((weights.empty() || llvm::is_contained(weights, name.str())) &&
+            !(latent && (name == "wk" || name == "wv")) &&
             failed(factor(op, *operand, name)))
           return WalkResult::interrupt();
       return WalkResult::advance();

@@ -77,29 +77,32 @@ struct PruneLayerHeads : OpRewritePattern<AttentionOp> {
     }
 
     bool changed = false;
+    // `headDim`: the blocks' width, D (Dv for the output projection).
     auto setBlocks = [&](LinearOp linear, StringRef name,
-                         ArrayRef<int64_t> blocks) {
+                         ArrayRef<int64_t> blocks, int64_t headDim) {
       if (!linear || linear->hasAttr(name) || !linear.getHeadDim() ||
-          int64_t(*linear.getHeadDim()) != qType.getDimSize(3))
+          int64_t(*linear.getHeadDim()) != headDim)
         return;
       rewriter.modifyOpInPlace(linear, [&] {
         linear->setAttr(name, rewriter.getDenseI64ArrayAttr(blocks));
       });
       changed = true;
     };
-    setBlocks(getProjection(op.getQuery()), "live_blocks", liveHeads);
+    int64_t d = qType.getDimSize(3);
+    int64_t dv = cast<RankedTensorType>(op.getValue().getType()).getDimSize(3);
+    setBlocks(getProjection(op.getQuery()), "live_blocks", liveHeads, d);
     // K and V may be one projection's views (never with expand-layer's
     // output, but cheap to respect): only mark what only they read.
     if (LinearOp k = getProjection(op.getKey()); k && k->hasOneUse())
-      setBlocks(k, "live_blocks", liveKvHeads);
+      setBlocks(k, "live_blocks", liveKvHeads, d);
     if (LinearOp v = getProjection(op.getValue()); v && v->hasOneUse())
-      setBlocks(v, "live_blocks", liveKvHeads);
+      setBlocks(v, "live_blocks", liveKvHeads, dv);
     for (Operation *user : op.getOutput().getUsers())
       if (auto merge = dyn_cast<MergeHeadsOp>(user))
         for (Operation *mergeUser : merge.getOutput().getUsers())
           if (auto out = dyn_cast<LinearOp>(mergeUser);
               out && out.getInput() == merge.getOutput())
-            setBlocks(out, "live_input_blocks", liveHeads);
+            setBlocks(out, "live_input_blocks", liveHeads, dv);
     if (!changed)
       return rewriter.notifyMatchFailure(
           op, "the projections of its pruned heads are already narrowed");

@@ -11,6 +11,8 @@
 //   rope table   cos/sin of every (position, frequency), from f64 angles
 //   projections  Q, K, V = x W (+ b), RoPE; one item = a row tile of one
 //                head's columns (K and V items beside Q's in one grid)
+//   latent keys  a latent layer's keys: each head's key part beside the
+//                RoPE key all heads share (mha.latent_keys), copied
 //   attention    the flash work items of mha.attention, reading Q, K, V and
 //                writing O through [B, H, L, D] strided views of the
 //                [B, L, H*D] temporaries: no transpose is ever stored
@@ -97,6 +99,8 @@ private:
   void emitPackingPhase();
   void emitRopeTable();
   int64_t emitProjections(ArrayRef<LinearPlan> grid);
+  /// The rows of a row tile of one head of mha.latent_keys.
+  void emitLatentKeys();
   void emitAttention();
 
   /// A read-only global holding `value` (biases, packed constant weights),
@@ -135,6 +139,7 @@ private:
   DenseMap<Operation *, unsigned> linearTemps;
   unsigned outTemp = 0;
   std::optional<float> ropeTheta;
+  int64_t ropeDim = 0; // The rotated columns of a head (rope table width).
   std::optional<unsigned> ropeTemp, packedTemp;
   // The GEMMs in phase order: down projections of low-rank weights, Q, K,
   // V parts, the down projection of a low-rank Wo, the output projection.
@@ -221,19 +226,28 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
     linearTemps[linear] =
         addTemp(cast<RankedTensorType>(linear.getType()).getDimSize(2),
                 MHA_TEMP_PER_BATCH, tempElt);
+  if (LatentKeysOp keys = parts.latentKeys)
+    linearTemps[keys] =
+        addTemp(cast<RankedTensorType>(keys.getType()).getDimSize(2),
+                MHA_TEMP_PER_BATCH, tempElt);
   auto mergeType = cast<RankedTensorType>(
       parts.attention.getOutput().getUsers().begin()->getResult(0).getType());
   outTemp = addTemp(mergeType.getDimSize(2), MHA_TEMP_PER_BATCH, tempElt);
-  for (LinearOp linear : parts.projections)
+  // One RoPE table: every rotated projection (a latent layer's latent too)
+  // has the same angles.
+  for (LinearOp linear : temps)
     if (auto theta = linear.getRopeTheta()) {
-      if (ropeTheta && *ropeTheta != theta->convertToFloat())
+      int64_t dim = linear.getRopeDim().value_or(*linear.getHeadDim());
+      if ((ropeTheta && *ropeTheta != theta->convertToFloat()) ||
+          (ropeDim && ropeDim != dim))
         return linear.emitError()
-               << "the projections of a layer must share rope_theta";
+               << "the projections of a layer must share rope_theta and "
+                  "rope_dim";
       ropeTheta = theta->convertToFloat();
+      ropeDim = dim;
     }
   if (ropeTheta)
-    ropeTemp =
-        addTemp(shape.headDim, MHA_TEMP_PER_TOKEN, Float32Type::get(ctx));
+    ropeTemp = addTemp(ropeDim, MHA_TEMP_PER_TOKEN, Float32Type::get(ctx));
   // The signature of the exported (f32-packing) copy sizes it for all
   // copies: bf16 pair panels, odd segments rounded up, take less than half
   // the bytes of f32 ones.
@@ -419,7 +433,40 @@ void LayerTiler::emitProjectionItem(const LinearPlan &plan, Value local,
   GemmTileOp::create(
       b, loc, plan.x, panel, plan.bias, plan.rope ? ropeTable : Value(), plan.y,
       cs, batch, row0, rows, col0, cols, segments, plan.kc, kernel.vw,
-      kernel.rows, kernel.vectors, plan.yOffset, plan.n, plan.liveReplicas);
+      kernel.rows, kernel.vectors, plan.yOffset, plan.n, plan.liveReplicas,
+      plan.ropeOffset);
+}
+
+void LayerTiler::emitLatentKeys() {
+  LatentKeysOp keys = parts.latentKeys;
+  auto temp = [&](Value v) {
+    return entry->getArgument(linearTemps.at(v.getDefiningOp()));
+  };
+  Value kv = temp(keys.getKv()), latent = temp(keys.getLatent());
+  Value y = temp(keys.getOutput());
+  int64_t heads = keys.getNumHeads(), nope = keys.getNopeDim();
+  int64_t rope = keys.getRopeKeyDim();
+  int64_t kvStride = cast<MemRefType>(kv.getType()).getDimSize(2) / heads;
+  int64_t ropeStart = cast<MemRefType>(latent.getType()).getDimSize(2) - rope;
+  Value row0 = cb.mul(tile, cb.index(kProjectionRows));
+  Value rowEnd = cb.minSI(len, cb.add(row0, cb.index(kProjectionRows)));
+  Value yHead = cb.mul(head, cb.index(nope + rope));
+  Value kvHead = cb.mul(head, cb.index(kvStride));
+  // Plain loops over contiguous columns: LLVM vectorizes the copies.
+  auto copy = [&](Value src, Value srcCol, Value l, Value yCol, int64_t n) {
+    cb.forLoop(cb.index(0), cb.index(n), 1, [&](Value t) {
+      Value x = memref::LoadOp::create(b, loc, src,
+                                       ValueRange{batch, l, cb.add(srcCol, t)});
+      memref::StoreOp::create(b, loc, x, y,
+                              ValueRange{batch, l, cb.add(yCol, t)});
+    });
+  };
+  cb.forLoop(row0, rowEnd, 1, [&](Value l) {
+    copy(kv, kvHead, l, yHead, nope);
+    if (rope > 0)
+      copy(latent, cb.index(ropeStart), l, cb.add(yHead, cb.index(nope)),
+           rope);
+  });
 }
 
 int64_t LayerTiler::emitProjections(ArrayRef<LinearPlan> grid) {
@@ -450,7 +497,7 @@ void LayerTiler::emitPackingPhase() {
 }
 
 void LayerTiler::emitRopeTable() {
-  int64_t headDim = shape.headDim, half = headDim / 2;
+  int64_t half = ropeDim / 2;
   // One table for the whole call: batch 0's items compute it.
   Value first = cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0));
   cb.ifThen(first, [&] {
@@ -459,7 +506,7 @@ void LayerTiler::emitRopeTable() {
     SmallVector<double> freqs;
     for (int64_t t = 0; t < half; ++t)
       freqs.push_back(
-          std::pow(double(*ropeTheta), -2.0 * double(t) / double(headDim)));
+          std::pow(double(*ropeTheta), -2.0 * double(t) / double(ropeDim)));
     auto freqType = MemRefType::get({half}, b.getF64Type());
     std::string symbol = name + "__rope_freqs";
     {
@@ -507,18 +554,22 @@ Value LayerTiler::getAttentionView(Value operand) {
   }
   auto type = cast<RankedTensorType>(operand.getType());
   int64_t heads = type.getDimSize(1), d = type.getDimSize(3);
+  auto split = operand.getDefiningOp<SplitHeadsOp>();
+  int64_t headStride =
+      split ? split.getHeadStride().value_or(d) : d;
   int64_t cols = cast<MemRefType>(flat.getType()).getDimSize(2);
   Value batchSize = memref::DimOp::create(b, loc, flat, 0);
   auto viewType = MemRefType::get(
       {ShapedType::kDynamic, heads, ShapedType::kDynamic, d},
       cast<MemRefType>(flat.getType()).getElementType(),
-      StridedLayoutAttr::get(ctx, offset, {ShapedType::kDynamic, d, cols, 1}));
+      StridedLayoutAttr::get(ctx, offset,
+                             {ShapedType::kDynamic, headStride, cols, 1}));
   OpFoldResult batchStride = cb.mul(len, cb.index(cols));
   return memref::ReinterpretCastOp::create(
       b, loc, viewType, flat, b.getIndexAttr(offset),
       ArrayRef<OpFoldResult>{batchSize, b.getIndexAttr(heads), len,
                              b.getIndexAttr(d)},
-      ArrayRef<OpFoldResult>{batchStride, b.getIndexAttr(d),
+      ArrayRef<OpFoldResult>{batchStride, b.getIndexAttr(headStride),
                              b.getIndexAttr(cols), b.getIndexAttr(1)});
 }
 
@@ -572,6 +623,11 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
   // Q, K and V.
   addPhase(kProjectionRows, /*masked=*/false,
            [&] { return emitProjections(getPlans(parts.projections)); });
+  if (parts.latentKeys)
+    addPhase(kProjectionRows, /*masked=*/false, [&] {
+      emitLatentKeys();
+      return int64_t(parts.latentKeys.getNumHeads());
+    });
   // The attention, on [B, H, L, D] views of the temporaries.
   addPhase(tiles.rows, /*masked=*/true, [&] {
     emitAttention();

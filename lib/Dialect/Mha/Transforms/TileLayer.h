@@ -62,6 +62,9 @@ struct LayerParts {
   AttentionOp attention;
   LinearOp outputDown; // O . down of a low-rank Wo, or null.
   LinearOp output;     // y, of O or of outputDown.
+  // #mha.sharing<latent>: the keys gathered from the per-head up-projection
+  // (a projection) and the latent (a down projection), or null.
+  LatentKeysOp latentKeys;
 };
 
 /// The parts of an expanded layer function; an error (and failure) naming
@@ -104,6 +107,7 @@ struct LinearPlan {
   SmallVector<int64_t> liveReplicas;
   SmallVector<std::pair<int64_t, int64_t>> segments; // Reduction ranges.
   bool rope = false;
+  int64_t ropeOffset = 0; // The first rotated column of each head.
   std::string name;
   // The weights packed once per call (planPacking): one panel
   // [packedRows, panelWidth] per visited block, at packOffset + i *
