@@ -129,14 +129,18 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   }
   double ms = times[times.size() / 2];
   if (timeOnly) {
-    // Projections 2*B*L*d*(Hq + 2 Hkv)*D + output 2*B*L*Hq*D*d, attention
-    // 4*B*Hq*L*L*D (halved when causal).
-    double bl = double(pr.batch) * pr.queryLen;
-    double flops =
-        2.0 * bl * lp.modelDim * (pr.queryHeads + 2 * pr.kvHeads) * pr.headDim +
-        2.0 * bl * pr.queryHeads * pr.headDim * lp.modelDim +
-        4.0 * pr.batch * pr.queryHeads * pr.queryLen * pr.keyLen * pr.headDim *
-            (pr.causal ? 0.5 : 1.0);
+    // Projections: Q 2*B*L*d*Hq*D, then K and V 2*B*L*d*2*Hkv*D (a latent
+    // layer's: 2*B*L*(d*(r+Dr) + r*Hq*(Dn+Dv))); output 2*B*L*Hq*Dv*d;
+    // attention 2*B*Hq*L*L*(D+Dv) (halved when causal).
+    double bl = double(pr.batch) * pr.queryLen, d = double(lp.modelDim);
+    double hq = pr.queryHeads, headDim = pr.headDim, dv = pr.valueDim;
+    double kv = lp.latentRank > 0
+                    ? double(lp.latentRank + lp.ropeKeyDim) * d +
+                          double(lp.latentRank) * hq * (lp.nopeDim + dv)
+                    : 2.0 * d * pr.kvHeads * headDim;
+    double flops = 2.0 * bl * (d * hq * headDim + kv) + 2.0 * bl * hq * dv * d +
+                   2.0 * pr.batch * hq * double(pr.queryLen) * pr.keyLen *
+                       (headDim + dv) * (pr.causal ? 0.5 : 1.0);
     llvm::outs() << llvm::formatv(
         "{0,-28} {1,-30} {2,-5} {3,-34} {4,9:f3} ms {5,8:f1} GFLOP/s\n",
         func.getSymName(), describeLayer(op), eltName, shape, ms,

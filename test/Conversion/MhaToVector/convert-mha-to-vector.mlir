@@ -280,6 +280,30 @@ func.func @gemm_rope_f32(%x: memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, 
 
 // -----
 
+// MLA's partial RoPE (rope_offset = 48 of a 64-column head): columns 0..47
+// take the plain epilogue (whole vectors, then a masked tail), the pairs
+// (48 + t, 56 + t) of the last 16 are rotated by the 16-wide table.
+// CHECK-LABEL: func.func @gemm_partial_rope
+// CHECK:         scf.for %[[C:.+]] = %c0 to %c48 step %c16 {
+// CHECK:           vector.store %{{.+}} : memref<?x?x64xf32>, vector<16xf32>
+// CHECK:         scf.for %[[T:.+]] = %c0 to %c8 step %c8 {
+// CHECK:           %[[C1:.+]] = arith.addi %[[T]], %c48
+// CHECK:           %[[C2:.+]] = arith.addi %[[C1]], %c8
+// CHECK:           vector.load %{{.+}}[%{{.+}}, %[[C1]]] : memref<192x64xf32>, vector<8xf32>
+// CHECK:           vector.load %{{.+}}[%{{.+}}, %[[C2]]] : memref<192x64xf32>, vector<8xf32>
+// CHECK:           vector.load %{{.+}}[%c0, %{{.+}}, %[[T]]] : memref<1x?x16xf32>, vector<8xf32>
+func.func @gemm_partial_rope(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>,
+                             %table: memref<1x?x16xf32>, %y: memref<?x?x64xf32>, %b: index, %row0: index, %rows: index, %col0: index, %cols: index) {
+  %cs = memref.alloca() {alignment = 64 : i64} : memref<192x64xf32>
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>)
+      rope(%table : memref<1x?x16xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>)
+      at(%b, %row0, %rows) columns(%col0, %cols)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, rope_offset = 48 : i64, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
 // With a bf16 panel (pairs of weight rows) the micro-kernel is vdpbf16ps:
 // each step broadcasts the bf16 pair x[k], x[k + 1] to every 32-bit lane
 // and adds both products into f32 lanes; an odd last k is one more step

@@ -103,3 +103,33 @@ func.func @low_rank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_
      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
   return %y : tensor<?x?x64xf32>
 }
+
+// -----
+
+// Multi-head latent attention (#mha.sharing<latent>), 3 heads, latent rank
+// r = 20, RoPE key Dr = 8, key part Dn = 12, value Dv = 10: x Wk is the
+// latent with the RoPE key in its last 8 columns (rotated alone, rope_dim),
+// the latent's first 20 columns times Wv every head's key part and value;
+// the keys gather both (mha.latent_keys), the values are a strided view
+// (column 12 of every 22), Q rotates the last 8 of each 20-column head.
+// CHECK-LABEL: func.func @latent
+// CHECK-SAME: (%[[X:.+]]: tensor<?x?x48xf32>, %[[WQ:.+]]: tensor<48x60xf32>, %[[WK:.+]]: tensor<48x28xf32>, %[[WV:.+]]: tensor<20x66xf32>, %[[WO:.+]]: tensor<30x48xf32>)
+// CHECK: %[[Q:.+]] = mha.linear %[[X]], %[[WQ]] {head_dim = 20 : i64, rope_dim = 8 : i64, rope_theta = 1.000000e+04 : f32} : {{.*}} -> tensor<?x?x60xf32>
+// CHECK: %[[QH:.+]] = mha.split_heads %[[Q]] : tensor<?x?x60xf32> -> tensor<?x3x?x20xf32>
+// CHECK: %[[C:.+]] = mha.linear %[[X]], %[[WK]] {head_dim = 28 : i64, rope_dim = 8 : i64, rope_theta = 1.000000e+04 : f32} : {{.*}} -> tensor<?x?x28xf32>
+// CHECK: %[[KV:.+]] = mha.linear %[[C]], %[[WV]] {head_dim = 22 : i64} : tensor<?x?x28xf32>, tensor<20x66xf32> -> tensor<?x?x66xf32>
+// CHECK: %[[K:.+]] = mha.latent_keys %[[KV]], %[[C]] {nope_dim = 12 : i64, num_heads = 3 : i64} : tensor<?x?x66xf32>, tensor<?x?x28xf32> -> tensor<?x?x60xf32>
+// CHECK: %[[KH:.+]] = mha.split_heads %[[K]] : tensor<?x?x60xf32> -> tensor<?x3x?x20xf32>
+// CHECK: %[[VH:.+]] = mha.split_heads %[[KV]] {column_offset = 12 : i64, head_stride = 22 : i64} : tensor<?x?x66xf32> -> tensor<?x3x?x10xf32>
+// CHECK: %[[O:.+]] = mha.attention %[[QH]], %[[KH]], %[[VH]] {causal} : {{.*}} -> tensor<?x3x?x10xf32>
+// CHECK: %[[M:.+]] = mha.merge_heads %[[O]] : tensor<?x3x?x10xf32> -> tensor<?x?x30xf32>
+// CHECK: mha.linear %[[M]], %[[WO]] {head_dim = 10 : i64}
+func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+                  %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>,
+                  %wo: tensor<30x48xf32>) -> tensor<?x?x48xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3,
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32, causal}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}

@@ -136,3 +136,13 @@ func.func @bias_rank(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %bias: m
       {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 64>, vector_width = 16 : i64}
   return
 }
+
+// -----
+
+// The rotated columns [rope_offset, rope_offset + D) lie in the panel.
+func.func @rope_offset(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %table: memref<1x?x16xf32>, %y: memref<?x?x64xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{the rotated columns [56, 72) must lie in the 64 of the panel}}
+  mha.gemm_tile ins(%x, %panel : memref<?x?x64xf32>, memref<64x64xf32>) rope(%table : memref<1x?x16xf32>) outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, rope_offset = 56 : i64, segments = array<i64: 0, 64>, vector_width = 16 : i64}
+  return
+}

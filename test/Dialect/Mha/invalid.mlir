@@ -1610,7 +1610,7 @@ func.func @micro_kernel_bad_dot() attributes {
 // -----
 
 func.func @linear_rope_no_head_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
-  // expected-error @+1 {{rope_theta, live_blocks and live_input_blocks need head_dim}}
+  // expected-error @+1 {{rope_theta, rope_dim, live_blocks and live_input_blocks need head_dim}}
   %y = mha.linear %x, %w {rope_theta = 1.0e4 : f32} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>
 }
@@ -1618,7 +1618,7 @@ func.func @linear_rope_no_head_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>
 // -----
 
 func.func @linear_odd_rope(%x: tensor<1x8x15xf32>, %w: tensor<15x15xf32>) -> tensor<1x8x15xf32> {
-  // expected-error @+1 {{RoPE needs an even head_dim and rope_theta > 0}}
+  // expected-error @+1 {{RoPE needs an even rope_dim (default head_dim) and rope_theta > 0}}
   %y = mha.linear %x, %w {head_dim = 5, rope_theta = 1.0e4 : f32} : tensor<1x8x15xf32>, tensor<15x15xf32> -> tensor<1x8x15xf32>
   return %y : tensor<1x8x15xf32>
 }
@@ -1929,4 +1929,134 @@ func.func @low_rank_dynamic(%a: tensor<?x8xf32>, %b: tensor<8x64xf32>) {
   // expected-error @+1 {{'down [m, r]' must be a static 2-D tensor, got 'tensor<?x8xf32>'}}
   %w = mha.low_rank %a, %b : tensor<?x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
   return
+}
+
+// -----
+
+// #mha.sharing<latent>: one KV head per query head.
+func.func @latent_kv_heads(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) {
+  // expected-error @+1 {{#mha.sharing<latent> has one key and value head per query head: 'num_kv_heads' must be 3 ('num_heads') or absent, got 1}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, num_kv_heads = 1, sharing = #mha.sharing<latent>}
+     : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
+  return
+}
+
+// -----
+
+// #mha.sharing<latent>: no Q, K or V biases.
+func.func @latent_qkv_bias(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>, %bq: tensor<60xf32>, %bk: tensor<28xf32>, %bv: tensor<66xf32>) {
+  // expected-error @+1 {{#mha.sharing<latent> takes no Q, K or V biases: remove 'has_qkv_bias'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 3, sharing = #mha.sharing<latent>, has_qkv_bias}
+     : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>, tensor<30x48xf32>, tensor<60xf32>, tensor<28xf32>, tensor<66xf32> -> tensor<1x8x48xf32>
+  return
+}
+
+// -----
+
+// #mha.sharing<latent>: wv's columns hold every head's Dn key and Dv value
+// columns, Dn >= 1.
+func.func @latent_wv(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>, %wv: tensor<20x30xf32>, %wo: tensor<30x48xf32>) {
+  // expected-error @+1 {{#mha.sharing<latent> needs 'wv' = [r, Hq*(Dn+Dv)] with Dn >= 1 and Dv = rows(wo) / num_heads = 10, got 'tensor<20x30xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>}
+     : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x30xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
+  return
+}
+
+// -----
+
+// #mha.sharing<latent>: wk holds the latent (r = rows(wv)) and the RoPE key.
+func.func @latent_wk(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x16xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) {
+  // expected-error @+1 {{#mha.sharing<latent> needs 'wk' = [d, r+Dr] = [48, 20+Dr] (r = rows(wv) = 20, Dr >= 0), got 'tensor<48x16xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>}
+     : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x16xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
+  return
+}
+
+// -----
+
+// #mha.sharing<latent>: every query head has Dn + Dr columns.
+func.func @latent_wq(%x: tensor<1x8x48xf32>, %wq: tensor<48x36xf32>, %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) {
+  // expected-error @+1 {{#mha.sharing<latent> needs 'wq' = [d, Hq*(Dn+Dr)] = [48, 60] (Dn = 12, Dr = 8), got 'tensor<48x36xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>}
+     : tensor<1x8x48xf32>, tensor<48x36xf32>, tensor<48x28xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
+  return
+}
+
+// -----
+
+// #mha.sharing<latent>: RoPE rotates the RoPE key, which must have an even
+// width.
+func.func @latent_odd_rope(%x: tensor<1x8x48xf32>, %wq: tensor<48x57xf32>, %wk: tensor<48x27xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) {
+  // expected-error @+1 {{'rope_theta' rotates the RoPE key: #mha.sharing<latent> needs an even Dr = cols(wk) - rows(wv) >= 2, got Dr = 7}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>, rope_theta = 1.0e4 : f32}
+     : tensor<1x8x48xf32>, tensor<48x57xf32>, tensor<48x27xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
+  return
+}
+
+// -----
+
+// #mha.sharing<latent>: the latent projections are not low-rank factors.
+func.func @latent_low_rank_wk(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>, %a: tensor<48x4xf32>, %b: tensor<4x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) {
+  %wk = mha.low_rank %a, %b : tensor<48x4xf32>, tensor<4x28xf32> -> tensor<48x28xf32>
+  // expected-error @+1 {{'wk' of #mha.sharing<latent> is the latent projection [d, r+Dr] and cannot be an mha.low_rank}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>}
+     : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
+  return
+}
+
+// -----
+
+func.func @linear_rope_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{rope_dim must be in [2, head_dim = 8], found 10}}
+  %y = mha.linear %x, %w {head_dim = 8, rope_theta = 1.0e4 : f32, rope_dim = 10} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_rope_dim_no_rope(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{rope_dim needs rope_theta}}
+  %y = mha.linear %x, %w {head_dim = 8, rope_dim = 4} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @linear_odd_rope_dim(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{RoPE needs an even rope_dim (default head_dim) and rope_theta > 0}}
+  %y = mha.linear %x, %w {head_dim = 8, rope_theta = 1.0e4 : f32, rope_dim = 3} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @split_heads_stride(%x: tensor<1x8x16xf32>) -> tensor<1x2x8x6xf32> {
+  // expected-error @+1 {{head_stride must be >= D = 6, found 4}}
+  %y = mha.split_heads %x {head_stride = 4 : i64} : tensor<1x8x16xf32> -> tensor<1x2x8x6xf32>
+  return %y : tensor<1x2x8x6xf32>
+}
+
+// -----
+
+// The last head ends at column 2 + 9 + 6 = 17 > 16.
+func.func @split_heads_stride_past_end(%x: tensor<1x8x16xf32>) -> tensor<1x2x8x6xf32> {
+  // expected-error @+1 {{expects H x D = 15 columns at column_offset 2 within 16}}
+  %y = mha.split_heads %x {column_offset = 2 : i64, head_stride = 9 : i64} : tensor<1x8x16xf32> -> tensor<1x2x8x6xf32>
+  return %y : tensor<1x2x8x6xf32>
+}
+
+// -----
+
+func.func @latent_keys_columns(%kv: tensor<1x8x40xf32>, %latent: tensor<1x8x24xf32>) -> tensor<1x8x30xf32> {
+  // expected-error @+1 {{expects static columns H*(Dn+Dv) and H*(Dn+Dr) with H = num_heads >= 1, 1 <= Dn = nope_dim < Dn+Dv}}
+  %k = mha.latent_keys %kv, %latent {num_heads = 4 : i64, nope_dim = 10 : i64} : tensor<1x8x40xf32>, tensor<1x8x24xf32> -> tensor<1x8x30xf32>
+  return %k : tensor<1x8x30xf32>
+}
+
+// -----
+
+func.func @latent_keys_rope(%kv: tensor<1x8x40xf32>, %latent: tensor<1x8x4xf32>) -> tensor<1x8x48xf32> {
+  // expected-error @+1 {{the RoPE key's 6 columns do not fit in the latent's 4}}
+  %k = mha.latent_keys %kv, %latent {num_heads = 4 : i64, nope_dim = 6 : i64} : tensor<1x8x40xf32>, tensor<1x8x4xf32> -> tensor<1x8x48xf32>
+  return %k : tensor<1x8x48xf32>
 }

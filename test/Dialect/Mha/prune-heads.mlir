@@ -67,3 +67,24 @@ func.func @low_rank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_
      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
   return %y : tensor<?x?x64xf32>
 }
+
+// -----
+
+// A latent layer: Q computes heads 0 and 2 (blocks of Dn + Dr = 20), the
+// output projection reads their Dv = 10 columns; the latent and its
+// up-projection serve every head and stay whole.
+// CHECK-LABEL: func.func @latent
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 20 : i64, live_blocks = array<i64: 0, 2>, rope_dim = 8 : i64
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 28 : i64, rope_dim = 8 : i64
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 22 : i64} :
+// CHECK: mha.linear %{{.+}}, %{{.+}} {head_dim = 10 : i64, live_input_blocks = array<i64: 0, 2>}
+func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+                  %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>,
+                  %wo: tensor<30x48xf32>) -> tensor<?x?x48xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3,
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32,
+         head_mask = array<i1: true, false, true>}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}

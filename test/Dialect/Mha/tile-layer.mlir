@@ -215,3 +215,39 @@ func.func @low_rank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_
      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
   return %y : tensor<?x?x64xf32>
 }
+
+// -----
+
+// A latent layer (3 heads, r = 20, Dr = 8, Dn = 12, Dv = 10): temporaries
+// latent [B, L, 28], Q [B, L, 60], the up-projection [B, L, 66], the keys
+// [B, L, 60], O [B, L, 30] and an 8-wide RoPE table. Phases: packing (6
+// blocks), the RoPE table, the latent (one 28-column item, the last 8
+// rotated: rope_offset 20), Q (3 heads, rope_offset 12) beside the
+// up-projection (one block), the keys (3 heads), the attention and the
+// output projection. The values are every head's columns 12..21 of the
+// up-projection (head stride 22).
+// CHECK-LABEL: func.func @latent__kernel
+// CHECK-SAME: %{{.+}}: memref<?x?x28xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x66xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x30xf32>, %{{.+}}: memref<1x?x8xf32>
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 28, 60, 66, 60, 30, 8, 16768, tempShapes = 1, 1, 1, 1, 1, 0, 2, phaseHeads = 6, 1, 1, 4, 3, 3, 1, phaseRows = 1099511627776, 192, 192, 192, 192, 512, 192, phaseMasked = 0, 0, 0, 0, 0, 1, 0>
+// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x48xf32, strided<[?, ?, 1], offset: ?>>, memref<48x64xf32, strided<[64, 1], offset: ?>>) rope(%{{.+}} : memref<1x?x8xf32>) outs(%{{.+}} : memref<?x?x28xf32>)
+// CHECK-SAME: rope_offset = 20 : i64
+// CHECK: mha.gemm_tile {{.*}} rope(%{{.+}} : memref<1x?x8xf32>) outs(%{{.+}} : memref<?x?x60xf32>)
+// CHECK-SAME: rope_offset = 12 : i64
+// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x28xf32>, memref<20x128xf32, strided<[128, 1], offset: ?>>) outs(%{{.+}} : memref<?x?x66xf32>)
+// CHECK-SAME: segments = array<i64: 0, 20>
+// CHECK: memref.load %{{.+}} : memref<?x?x66xf32>
+// CHECK: memref.store %{{.+}} : memref<?x?x60xf32>
+// CHECK: memref.load %{{.+}} : memref<?x?x28xf32>
+// CHECK: memref.store %{{.+}} : memref<?x?x60xf32>
+// CHECK: memref.reinterpret_cast %{{.+}} to offset: [12], sizes: [%{{.+}}, 3, %{{.+}}, 10], strides: [%{{.+}}, 22, 66, 1] : memref<?x?x66xf32> to memref<?x3x?x10xf32, strided<[?, 22, 66, 1], offset: 12>>
+// CHECK: mha.online_softmax_step
+func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+                  %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>,
+                  %wo: tensor<30x48xf32>) -> tensor<?x?x48xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3,
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32, causal}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
