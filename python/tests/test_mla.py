@@ -169,3 +169,48 @@ def test_absorbed_decode_matches_direct_mla(case, paged, threads):
     got = absorbed_output(W, dims, o_lat)
     err = np.linalg.norm(got - want) / np.linalg.norm(want)
     assert err < 1e-5, err
+
+
+def latent_layer_spec(dims):
+    D_MODEL, H, R, DN, DR, DV = dims
+    x = f"tensor<?x?x{D_MODEL}xf32>"
+    wq = f"tensor<{D_MODEL}x{H * (DN + DR)}xf32>"
+    wk = f"tensor<{D_MODEL}x{R + DR}xf32>"
+    wv = f"tensor<{R}x{H * (DN + DV)}xf32>"
+    wo = f"tensor<{H * DV}x{D_MODEL}xf32>"
+    return f"""
+func.func @mla_layer(%x: {x}, %wq: {wq}, %wk: {wk}, %wv: {wv}, %wo: {wo}) -> {x} {{
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {{num_heads = {H},
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32, causal}}
+      : {x}, {wq}, {wk}, {wv}, {wo} -> {x}
+  return %y : {x}
+}}
+"""
+
+
+def deepseek_layout(W, dims):
+    """The layer's weights from the factors: Wk = [W_dkv | W_kr] (DeepSeek's
+    kv_a_proj_with_mqa), Wv = every head's [W_uk_h | W_uv_h] (kv_b_proj)."""
+    _, H, R, DN, DR, DV = dims
+    wv = np.concatenate(
+        [np.concatenate([W["uk"][:, h * DN:(h + 1) * DN],
+                         W["uv"][:, h * DV:(h + 1) * DV]], 1) for h in range(H)], 1)
+    wk = np.concatenate([W["dkv"], W["kr"]], 1)
+    return [a.astype(np.float32) for a in (W["q"], wk, wv, W["o"])]
+
+
+# The compiled latent layer (#mha.sharing<latent>) against the same direct
+# float64 MLA, row by row: row l of sequence b is the decoding step of
+# token l after tokens 0 .. l-1.
+@pytest.mark.parametrize("dims", [SMALL, WIDE], ids=["small", "wide"])
+def test_latent_layer_matches_direct_mla(dims):
+    lib = mha.compile(latent_layer_spec(dims))
+    rng = np.random.default_rng(11)
+    W = weights(rng, dims)
+    x = rng.standard_normal((2, 13, dims.d))
+    y = lib.mla_layer(x.astype(np.float32), *deepseek_layout(W, dims))
+    want = np.stack([np.concatenate(
+        [direct_step(W, dims, [x[b, :l]], x[b, l:l + 1]) for l in range(13)])
+        for b in range(2)])
+    err = np.linalg.norm(y - want) / np.linalg.norm(want)
+    assert err < 1e-5, err
