@@ -87,7 +87,9 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     replica, `[replicas, N]` by its row) and, with `rope_table` (`[1, L, D]`:
     cos of the angles then sin), rotates the pairs `(o + t, o + t + D/2)`
     of the item's one head at position `row_offset + r`, `o = rope_offset`
-    (the columns before it are not rotated); the result goes to
+    (the columns before it are not rotated); with `input_rms_eps`, row `r`
+    of `acc` is first divided by the root mean square of its input row
+    over the segments, `sqrt(sum x^2 / n + eps)`; the result goes to
 
     ```
     output[batch, row_offset + r,
@@ -129,7 +131,8 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     I64Attr:$output_offset,
     I64Attr:$replica_stride,
     DenseI64ArrayAttr:$replicas,
-    DefaultValuedAttr<I64Attr, "0">:$rope_offset);
+    DefaultValuedAttr<I64Attr, "0">:$rope_offset,
+    OptionalAttr<F32Attr>:$input_rms_eps);
 
   let assemblyFormat = [{
     `ins` `(` $input `,` $panel `:` type($input) `,` type($panel) `)`

@@ -36,6 +36,9 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
 
     `x` may have more than `K` columns: the sum reads its first `K` (the
     latent of a `#mha.sharing<latent>` layer, whose RoPE key follows it).
+    With `input_rms_eps`, each row of those `K` columns is divided by
+    `sqrt(mean of its squares + input_rms_eps)` first (an RMS norm without
+    weight: a latent layer's `rms_norm_eps`).
 
     `head_dim` splits the columns of `y` (and of `x`) into blocks of that
     size, one per head. With `rope_theta`, each block is rotated after the
@@ -67,7 +70,8 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
                    OptionalAttr<DenseI64ArrayAttr>:$live_blocks,
                    OptionalAttr<DenseI64ArrayAttr>:$live_input_blocks,
                    OptionalAttr<I64Attr>:$rope_blocks,
-                   OptionalAttr<I64Attr>:$rope_dim);
+                   OptionalAttr<I64Attr>:$rope_dim,
+                   OptionalAttr<F32Attr>:$input_rms_eps);
   let results = (outs AnyRankedTensor:$output);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`

@@ -403,6 +403,10 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
       each head's key part (`Dn`) and value (`Dv`), `Wq [d, Hq*(Dn+Dr)]`,
       `Wo [Hq*Dv, d]`; RoPE rotates the last `Dr` columns of each query head
       and the RoPE key; one KV head per query head, no Q/K/V biases.
+      With `rms_norm_eps`, the latent (and the rank-r product of a
+      low-rank `Wq`) is divided by its root mean square before its
+      up-projection, as DeepSeek's models do (their norm weights folded
+      into the rows of `Wv` and of `Wq`'s up factor).
 
     Any weight may be an `mha.low_rank` of two factors (low-rank
     projections). Optional biases follow `wo` in the order `bq, bk, bv, bo`:
@@ -429,7 +433,8 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
            OptionalAttr<Mha_SharingAttr>:$sharing,
            UnitAttr:$has_qkv_bias,
            UnitAttr:$has_out_bias,
-           OptionalAttr<F32Attr>:$rope_theta),
+           OptionalAttr<F32Attr>:$rope_theta,
+           OptionalAttr<F32Attr>:$rms_norm_eps),
       Mha_AttentionVariantAttrs);
   let results = (outs AnyType:$output, Variadic<AnyType>:$extras);
 

@@ -174,6 +174,8 @@ reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,
     lp.ropeKeyDim = op.getRopeKeyDim();
     lp.nopeDim = op.getNopeDim();
     lp.queryGroups = lp.kvGroups = pr.queryHeads;
+    if (auto eps = op.getRmsNormEps())
+      lp.rmsNormEps = double(eps->convertToFloat());
   } else {
     auto groups = [&](Value w) {
       return cast<RankedTensorType>(w.getType()).getDimSize(1) / pr.headDim;
@@ -237,6 +239,14 @@ void mlir::mha::analysis::getLayerTensors(
   for (auto [value, slot] : slots)
     if (value)
       *slot = resolveTensor(value, argValues);
+  // A latent layer normalises a low-rank Wq's rank product: the factors
+  // stay apart.
+  auto factors = op.getWq().getDefiningOp<LowRankOp>();
+  if (factors && op.getRmsNormEps()) {
+    tensors.wqDown = resolveTensor(factors.getDown(), argValues);
+    tensors.wqUp = resolveTensor(factors.getUp(), argValues);
+    tensors.wq.clear();
+  }
 }
 
 std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
@@ -258,6 +268,8 @@ std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
     s += " out-bias";
   if (op.getRopeTheta())
     s += " rope";
+  if (op.getRmsNormEps())
+    s += " rms-norm";
   if (v.causal)
     s += " causal";
   if (v.hasWindows())

@@ -85,6 +85,28 @@ Projections projectHeads(const LayerProblem &pr, const LayerTensors &t) {
   return p;
 }
 
+/// The first `n` columns of the `rows` rows of `t` ([rows, cols]).
+std::vector<double> firstColumns(const std::vector<double> &t, int64_t rows,
+                                 int64_t cols, int64_t n) {
+  std::vector<double> out(rows * n);
+  for (int64_t i = 0; i < rows; ++i)
+    std::copy(&t[i * cols], &t[i * cols + n], &out[i * n]);
+  return out;
+}
+
+/// Divides each row of `t` ([rows, n]) by sqrt(mean of its squares + eps).
+void rmsNormalize(std::vector<double> &t, int64_t rows, int64_t n,
+                  double eps) {
+  for (int64_t i = 0; i < rows; ++i) {
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; ++j)
+      sum += t[i * n + j] * t[i * n + j];
+    double inv = 1.0 / std::sqrt(sum / double(n) + eps);
+    for (int64_t j = 0; j < n; ++j)
+      t[i * n + j] *= inv;
+  }
+}
+
 /// #mha.sharing<latent>: the latent c and RoPE key x wk = [c, k_r], every
 /// head's key part and value c wv = [k_h, v_h], and K_h = [k_h, k_r].
 Projections projectLatentHeads(const LayerProblem &pr, const LayerTensors &t) {
@@ -94,15 +116,24 @@ Projections projectLatentHeads(const LayerProblem &pr, const LayerTensors &t) {
           Dr = pr.ropeKeyDim, Dn = pr.nopeDim, rows = B * L;
   std::vector<double> latent =
       project(t.x, t.wk, {}, rows, d, r + Dr, r + Dr, r + Dr);
-  Projections p{project(t.x, t.wq, {}, rows, d, H * D, H * D, D), {}, {}};
+  Projections p;
+  if (t.wqDown.empty()) {
+    p.q = project(t.x, t.wq, {}, rows, d, H * D, H * D, D);
+  } else {
+    // rms_norm(x wq_down) wq_up.
+    int64_t rank = int64_t(t.wqDown.size()) / d;
+    std::vector<double> down =
+        project(t.x, t.wqDown, {}, rows, d, rank, rank, rank);
+    rmsNormalize(down, rows, rank, *pr.rmsNormEps);
+    p.q = project(down, t.wqUp, {}, rows, rank, H * D, H * D, D);
+  }
   if (pr.ropeTheta) {
     applyRope(p.q, B, L, H, D, *pr.ropeTheta, Dr);
     applyRope(latent, B, L, 1, r + Dr, *pr.ropeTheta, Dr);
   }
-  std::vector<double> c(rows * r);
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < r; ++j)
-      c[i * r + j] = latent[i * (r + Dr) + j];
+  std::vector<double> c = firstColumns(latent, rows, r + Dr, r);
+  if (pr.rmsNormEps)
+    rmsNormalize(c, rows, r, *pr.rmsNormEps);
   int64_t perHead = Dn + Dv;
   std::vector<double> kv =
       project(c, t.wv, {}, rows, r, H * perHead, H * perHead, perHead);

@@ -75,10 +75,16 @@ def weights(rng, dims):
                 uv=w(R, H * DV), q=w(D_MODEL, H * (DN + DR)), o=w(H * DV, D_MODEL))
 
 
-def direct_step(W, dims, xs, x_new):
+def rms_norm(x, eps):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps)
+
+
+def direct_step(W, dims, xs, x_new, eps=None):
     """The float64 MLA layer for the last token of each sequence, per-head
     keys and values up-projected from the latents. xs[b]: [L_b - 1, d]
-    earlier tokens; x_new: [B, d]."""
+    earlier tokens; x_new: [B, d]. With `eps`, DeepSeek's RMS norms (their
+    weights folded into the next projection) on the latent and, when W has
+    the query's factors "qa" and "qb", on the query's rank product."""
     _, H, R, DN, DR, DV = dims
     ys = []
     for b, past in enumerate(xs):
@@ -86,8 +92,13 @@ def direct_step(W, dims, xs, x_new):
         L = x.shape[0]
         pos = np.arange(L, dtype=np.float64)
         c = x @ W["dkv"]
+        if eps is not None:
+            c = rms_norm(c, eps)
         k_rope = rope(x @ W["kr"], pos)
-        q = (x[-1:] @ W["q"]).reshape(H, DN + DR)
+        if "qa" in W:
+            q = (rms_norm(x[-1:] @ W["qa"], eps) @ W["qb"]).reshape(H, DN + DR)
+        else:
+            q = (x[-1:] @ W["q"]).reshape(H, DN + DR)
         q_nope, q_rope = q[:, :DN], rope(q[:, DN:], pos[-1:])
         out = []
         for h in range(H):
@@ -171,10 +182,17 @@ def test_absorbed_decode_matches_direct_mla(case, paged, threads):
     assert err < 1e-5, err
 
 
+Q_RANK = 12
+
+
 def latent_layer_spec(dims):
+    """@mla_layer, and @mla_rms_layer with DeepSeek-V3's query factors and
+    RMS norms (rms_norm_eps)."""
     D_MODEL, H, R, DN, DR, DV = dims
     x = f"tensor<?x?x{D_MODEL}xf32>"
     wq = f"tensor<{D_MODEL}x{H * (DN + DR)}xf32>"
+    qa = f"tensor<{D_MODEL}x{Q_RANK}xf32>"
+    qb = f"tensor<{Q_RANK}x{H * (DN + DR)}xf32>"
     wk = f"tensor<{D_MODEL}x{R + DR}xf32>"
     wv = f"tensor<{R}x{H * (DN + DV)}xf32>"
     wo = f"tensor<{H * DV}x{D_MODEL}xf32>"
@@ -182,6 +200,15 @@ def latent_layer_spec(dims):
 func.func @mla_layer(%x: {x}, %wq: {wq}, %wk: {wk}, %wv: {wv}, %wo: {wo}) -> {x} {{
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {{num_heads = {H},
          sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32, causal}}
+      : {x}, {wq}, {wk}, {wv}, {wo} -> {x}
+  return %y : {x}
+}}
+func.func @mla_rms_layer(%x: {x}, %qa: {qa}, %qb: {qb}, %wk: {wk}, %wv: {wv},
+                         %wo: {wo}) -> {x} {{
+  %wq = mha.low_rank %qa, %qb : {qa}, {qb} -> {wq}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {{num_heads = {H},
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32,
+         rms_norm_eps = 1.0e-6 : f32, causal}}
       : {x}, {wq}, {wk}, {wv}, {wo} -> {x}
   return %y : {x}
 }}
@@ -202,15 +229,25 @@ def deepseek_layout(W, dims):
 # The compiled latent layer (#mha.sharing<latent>) against the same direct
 # float64 MLA, row by row: row l of sequence b is the decoding step of
 # token l after tokens 0 .. l-1.
+@pytest.mark.parametrize("rms", [False, True], ids=["plain", "rms_norm"])
 @pytest.mark.parametrize("dims", [SMALL, WIDE], ids=["small", "wide"])
-def test_latent_layer_matches_direct_mla(dims):
+def test_latent_layer_matches_direct_mla(dims, rms):
     lib = mha.compile(latent_layer_spec(dims))
     rng = np.random.default_rng(11)
     W = weights(rng, dims)
     x = rng.standard_normal((2, 13, dims.d))
-    y = lib.mla_layer(x.astype(np.float32), *deepseek_layout(W, dims))
+    _, wk, wv, wo = deepseek_layout(W, dims)
+    eps = None
+    if rms:
+        eps = 1e-6
+        W["qa"] = rng.standard_normal((dims.d, Q_RANK)) / np.sqrt(dims.d)
+        W["qb"] = rng.standard_normal((Q_RANK, W["q"].shape[1])) / np.sqrt(Q_RANK)
+        y = lib.mla_rms_layer(x.astype(np.float32), W["qa"].astype(np.float32),
+                              W["qb"].astype(np.float32), wk, wv, wo)
+    else:
+        y = lib.mla_layer(x.astype(np.float32), *deepseek_layout(W, dims))
     want = np.stack([np.concatenate(
-        [direct_step(W, dims, [x[b, :l]], x[b, l:l + 1]) for l in range(13)])
+        [direct_step(W, dims, [x[b, :l]], x[b, l:l + 1], eps) for l in range(13)])
         for b in range(2)])
     err = np.linalg.norm(y - want) / np.linalg.norm(want)
     assert err < 1e-5, err

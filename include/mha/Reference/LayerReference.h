@@ -31,6 +31,9 @@ struct LayerProblem {
   // #mha.sharing<latent> when latentRank > 0: the latent's rank r, the RoPE
   // key's columns Dr and each head's key part Dn (D = Dn + Dr).
   int64_t latentRank = 0, ropeKeyDim = 0, nopeDim = 0;
+  // rms_norm_eps: the latent (and a low-rank Wq's rank product, given as
+  // wqDown / wqUp) divided by its RMS before the up-projection.
+  std::optional<double> rmsNormEps;
   bool hasQkvBias = false, hasOutBias = false;
   std::optional<double> ropeTheta;
 };
@@ -42,6 +45,9 @@ struct LayerProblem {
 /// wo [Hq*Dv, d].
 struct LayerTensors {
   std::vector<double> x, wq, wk, wv, wo, bq, bk, bv, bo;
+  // A latent layer's low-rank Wq with rms_norm_eps: its factors (the norm
+  // sits between them), wq empty.
+  std::vector<double> wqDown, wqUp;
 };
 
 /// y [B, L, d]; the attention's results (lse, probs, entropy of the

@@ -28,6 +28,7 @@
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
@@ -104,6 +105,11 @@ private:
   /// lanes past `valid` are 0 (a null `valid`: all lanes are inside).
   Value loadBias(const Item &item, int64_t replica, Value wcol, int64_t lanes,
                  Value valid);
+  /// cs[r, :] /= sqrt(sum of x[b, row0 + r, k]^2 over the segments / n +
+  /// eps): an RMS norm of the input rows, applied to the products.
+  void emitInputRmsScale(const Item &item, Value rows,
+                         ArrayRef<int64_t> segments, float eps,
+                         int64_t colPad);
   /// y = cs (+ bias) for every live replica, narrowed to y's type.
   void emitEpilogue(const Item &item, Value rows, Value col0, Value cols);
   /// y = RoPE(cs (+ bias)) for every live replica: the item holds one head,
@@ -355,6 +361,48 @@ Value GemmLowering::loadBias(const Item &item, int64_t replica, Value wcol,
       prefix));
 }
 
+void GemmLowering::emitInputRmsScale(const Item &item, Value rows,
+                                     ArrayRef<int64_t> segments, float eps,
+                                     int64_t colPad) {
+  auto vecType = vec::getF32Vector(cb, vw);
+  int64_t n = 0;
+  for (size_t s = 1; s < segments.size(); s += 2)
+    n += segments[s];
+  cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+    SmallVector<Value> prefix{item.batch, cb.add(item.row0, r)};
+    Value sum = arith::ConstantOp::create(
+        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+    for (size_t s = 0; s < segments.size(); s += 2) {
+      int64_t start = segments[s], end = start + segments[s + 1];
+      Value chunks = cb.index((end - start + vw - 1) / vw);
+      sum = cb.forLoopCarrying(
+                  chunks, sum,
+                  [&](Value i, ValueRange acc) -> SmallVector<Value> {
+                    Value k = cb.add(cb.index(start), cb.mul(i, cb.index(vw)));
+                    Value x = loadTail(item.x, prefix, k,
+                                       cb.minSI(cb.index(vw),
+                                                cb.sub(cb.index(end), k)));
+                    return {vector::FMAOp::create(b, loc, x, x, acc[0])};
+                  })
+                .getResult(0);
+    }
+    Value total = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::ADD, sum);
+    Value meanEps = arith::AddFOp::create(
+        b, loc,
+        arith::DivFOp::create(b, loc, total,
+                              cb.f32(static_cast<float>(n))),
+        cb.f32(eps));
+    Value scale = vector::BroadcastOp::create(
+        b, loc, vecType, math::RsqrtOp::create(b, loc, meanEps));
+    for (int64_t c = 0; c < colPad; c += vw) {
+      SmallVector<Value> at{r, cb.index(c)};
+      Value acc = vector::LoadOp::create(b, loc, vecType, item.cs, at);
+      vector::StoreOp::create(b, loc, cb.fmul(acc, scale), item.cs, at);
+    }
+  });
+}
+
 void GemmLowering::emitEpilogue(const Item &item, Value rows, Value col0,
                                 Value cols) {
   auto vecType = vec::getF32Vector(cb, vw);
@@ -509,6 +557,8 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
     });
     segmentRow += pairs ? (length + 1) / 2 : length;
   }
+  if (std::optional<APFloat> eps = op.getInputRmsEps())
+    emitInputRmsScale(item, rows, segments, eps->convertToFloat(), colPad);
   if (Value table = op.getRopeTable()) {
     int64_t offset = op.getRopeOffset();
     if (offset > 0)

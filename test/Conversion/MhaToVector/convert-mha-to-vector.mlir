@@ -304,6 +304,32 @@ func.func @gemm_partial_rope(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>,
 
 // -----
 
+// input_rms_eps: after the products, each row's accumulators are scaled by
+// rsqrt(sum of its input's squares / 20 + eps), the sum over vectors of 16
+// (the last masked to the 4 columns left of the 20-column segment).
+// CHECK-LABEL: func.func @gemm_input_rms
+// CHECK:         scf.for %[[R:.+]] = %c0 to %{{.+}} step %c1 {
+// CHECK:           %[[SUM:.+]] = scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args(%[[ACC:.+]] = %{{.+}}) -> (vector<16xf32>) {
+// CHECK:             vector.maskedload
+// CHECK:             vector.fma
+// CHECK:           %[[TOTAL:.+]] = vector.reduction <add>, %[[SUM]] : vector<16xf32> into f32
+// CHECK:           %[[MEAN:.+]] = arith.divf %[[TOTAL]], %{{.+}} : f32
+// CHECK:           %[[ME:.+]] = arith.addf %[[MEAN]], %{{.+}} : f32
+// CHECK:           %[[INV:.+]] = math.rsqrt %[[ME]] : f32
+// CHECK:           %[[B:.+]] = vector.broadcast %[[INV]] : f32 to vector<16xf32>
+// CHECK:           arith.mulf %{{.+}}, %[[B]] : vector<16xf32>
+func.func @gemm_input_rms(%x: memref<?x?x28xf32>, %panel: memref<20x64xf32>,
+                          %y: memref<?x?x64xf32>, %b: index, %row0: index, %rows: index, %col0: index, %cols: index) {
+  %cs = memref.alloca() {alignment = 64 : i64} : memref<192x64xf32>
+  mha.gemm_tile ins(%x, %panel : memref<?x?x28xf32>, memref<20x64xf32>)
+      outs(%y : memref<?x?x64xf32>) scratch(%cs : memref<192x64xf32>)
+      at(%b, %row0, %rows) columns(%col0, %cols)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 20>, input_rms_eps = 1.0e-6 : f32, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
 // With a bf16 panel (pairs of weight rows) the micro-kernel is vdpbf16ps:
 // each step broadcasts the bf16 pair x[k], x[k + 1] to every 32-bit lane
 // and adds both products into f32 lanes; an odd last k is one more step

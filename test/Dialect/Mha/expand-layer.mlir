@@ -133,3 +133,27 @@ func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
         tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
   return %y : tensor<?x?x48xf32>
 }
+
+// -----
+
+// rms_norm_eps: the latent's up-projection and the up factor of a low-rank
+// Wq normalise the rows they read (input_rms_eps); Wq's down projection
+// and the latent itself do not.
+// CHECK-LABEL: func.func @latent_rms
+// CHECK: %[[QD:.+]] = mha.linear %{{.+}}, %{{.+}} : tensor<?x?x48xf32>, tensor<48x6xf32> -> tensor<?x?x6xf32>
+// CHECK: mha.linear %[[QD]], %{{.+}} {head_dim = 20 : i64, input_rms_eps = 9.99999997E-7 : f32, rope_dim = 8 : i64
+// CHECK: %[[C:.+]] = mha.linear %{{.+}}, %{{.+}} {head_dim = 28 : i64, rope_dim = 8 : i64, rope_theta = 1.000000e+04 : f32}
+// CHECK: mha.linear %[[C]], %{{.+}} {head_dim = 22 : i64, input_rms_eps = 9.99999997E-7 : f32}
+func.func @latent_rms(%x: tensor<?x?x48xf32>, %qa: tensor<48x6xf32>,
+                      %qb: tensor<6x60xf32>, %wk: tensor<48x28xf32>,
+                      %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>)
+    -> tensor<?x?x48xf32> {
+  %wq = mha.low_rank %qa, %qb
+      : tensor<48x6xf32>, tensor<6x60xf32> -> tensor<48x60xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3,
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32,
+         rms_norm_eps = 1.0e-6 : f32}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}

@@ -2060,3 +2060,30 @@ func.func @latent_keys_rope(%kv: tensor<1x8x40xf32>, %latent: tensor<1x8x4xf32>)
   %k = mha.latent_keys %kv, %latent {num_heads = 4 : i64, nope_dim = 6 : i64} : tensor<1x8x40xf32>, tensor<1x8x4xf32> -> tensor<1x8x48xf32>
   return %k : tensor<1x8x48xf32>
 }
+
+// -----
+
+// rms_norm_eps normalises a latent layer's latent.
+func.func @rms_norm_not_latent(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) {
+  // expected-error @+1 {{'rms_norm_eps' normalises a latent: it needs #mha.sharing<latent>}}
+  %y = mha.multi_head %x, %w, %w, %w, %w {num_heads = 2, rms_norm_eps = 1.0e-6 : f32}
+     : tensor<1x8x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_eps_zero(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) {
+  // expected-error @+1 {{'rms_norm_eps' must be finite and > 0, got 0}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>, rms_norm_eps = 0.0 : f32}
+     : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
+  return
+}
+
+// -----
+
+func.func @linear_input_rms_eps(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{input_rms_eps must be finite and > 0}}
+  %y = mha.linear %x, %w {input_rms_eps = -1.0 : f32} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}

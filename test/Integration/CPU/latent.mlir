@@ -3,7 +3,8 @@
 // (mha-run), odd sizes, f32 and bf16, with and without the RoPE key, a
 // low-rank Wq (DeepSeek-V2's query LoRA), windows, pruned heads, an output
 // bias and lse, at small and DeepSeek-like proportions (Dn = Dv = 128,
-// Dr = 32).
+// Dr = 32), and with DeepSeek's RMS norms (rms_norm_eps) on the latent and
+// on a low-rank Wq's rank product.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s --target=cpu -o %t/liblatent.so
 // RUN: mha-run %s %t/liblatent.so --batch 2 --seq-len 29 | FileCheck %s
@@ -59,4 +60,26 @@ func.func @mla_deepseek_like(%x: tensor<?x?x256xbf16>, %wq: tensor<256x640xbf16>
       : tensor<?x?x256xbf16>, tensor<256x640xbf16>, tensor<256x160xbf16>,
         tensor<128x1024xbf16>, tensor<512x256xbf16> -> tensor<?x?x256xbf16>
   return %y : tensor<?x?x256xbf16>
+}
+
+// CHECK: mla_rms MLA r=32 low-rank rope rms-norm causal f32 {{.*}} ok
+// CHECK: mla_rms_bf16 MLA r=32 rope rms-norm bf16 {{.*}} ok
+func.func @mla_rms(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x16xf32>, %wq_up: tensor<16x80xf32>,
+                   %wk: tensor<64x40xf32>, %wv: tensor<32x80xf32>,
+                   %wo: tensor<32x64xf32>) -> tensor<?x?x64xf32> {
+  %wq = mha.low_rank %wq_down, %wq_up : tensor<64x16xf32>, tensor<16x80xf32> -> tensor<64x80xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4,
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32, rms_norm_eps = 1.0e-6 : f32, causal}
+      : tensor<?x?x64xf32>, tensor<64x80xf32>, tensor<64x40xf32>,
+        tensor<32x80xf32>, tensor<32x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+func.func @mla_rms_bf16(%x: tensor<?x?x64xbf16>, %wq: tensor<64x80xbf16>,
+                   %wk: tensor<64x40xbf16>, %wv: tensor<32x80xbf16>,
+                   %wo: tensor<32x64xbf16>) -> tensor<?x?x64xbf16> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4,
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32, rms_norm_eps = 1.0e-2 : f32}
+      : tensor<?x?x64xbf16>, tensor<64x80xbf16>, tensor<64x40xbf16>,
+        tensor<32x80xbf16>, tensor<32x64xbf16> -> tensor<?x?x64xbf16>
+  return %y : tensor<?x?x64xbf16>
 }

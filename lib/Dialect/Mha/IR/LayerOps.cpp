@@ -55,6 +55,9 @@ LogicalResult LinearOp::verify() {
   if (!compatible(x.getDimSize(0), y.getDimSize(0)) ||
       !compatible(x.getDimSize(1), y.getDimSize(1)))
     return emitOpError() << "x and y must agree on B and L";
+  if (std::optional<APFloat> eps = getInputRmsEps();
+      eps && !(eps->isFinite() && !eps->isNegative() && !eps->isZero()))
+    return emitOpError() << "input_rms_eps must be finite and > 0";
   std::optional<int64_t> headDim = getHeadDim();
   if (r > 1 && !headDim)
     return emitOpError() << "replicas need head_dim";

@@ -38,11 +38,12 @@ namespace {
 Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
                    Value input, Value w, Value bias, int64_t replicas,
                    IntegerAttr headDim, FloatAttr theta = FloatAttr(),
-                   IntegerAttr ropeDim = IntegerAttr()) {
+                   IntegerAttr ropeDim = IntegerAttr(),
+                   FloatAttr inputRmsEps = FloatAttr()) {
   return LinearOp::create(rewriter, loc, type, input, w, bias,
                           rewriter.getI64IntegerAttr(replicas), headDim, theta,
                           DenseI64ArrayAttr(), DenseI64ArrayAttr(),
-                          IntegerAttr(), ropeDim);
+                          IntegerAttr(), ropeDim, inputRmsEps);
 }
 
 /// ```
@@ -93,10 +94,14 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                            factors.getDown(), Value(), 1, headDim);
       w = factors.getUp();
     };
-    // Q, K or V as [B, heads, L, headDim] of x.
+    // Q, K or V as [B, heads, L, headDim] of x; `rmsEps` normalises the
+    // rank-r product of a low-rank weight.
     auto project = [&](Value w, Value bias, int64_t heads, int64_t headDim,
-                       FloatAttr theta, IntegerAttr ropeDim) -> Value {
+                       FloatAttr theta, IntegerAttr ropeDim,
+                       FloatAttr rmsEps = FloatAttr()) -> Value {
       Value input = op.getInput();
+      if (!w.getDefiningOp<LowRankOp>())
+        rmsEps = FloatAttr();
       lowerRank(input, w, IntegerAttr());
       // Shared and grouped projections compute each group's columns once
       // for its `replicas` consecutive heads.
@@ -105,7 +110,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       Value linear = createLinear(rewriter, loc, flatType(heads * headDim),
                                   input, w, bias, heads / groups,
                                   rewriter.getI64IntegerAttr(headDim), theta,
-                                  ropeDim);
+                                  ropeDim, rmsEps);
       return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim),
                                   linear);
     };
@@ -116,8 +121,9 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       int64_t nopeDim = op.getNopeDim();
       IntegerAttr ropeDimAttr =
           theta ? rewriter.getI64IntegerAttr(ropeDim) : IntegerAttr();
+      FloatAttr rmsEps = op.getRmsNormEpsAttr();
       q = project(op.getWq(), Value(), hq, nopeDim + ropeDim, theta,
-                  ropeDimAttr);
+                  ropeDimAttr, rmsEps);
       // The latent and the rotated RoPE key [B, L, r+Dr], then every
       // head's key part and value from the latent [B, L, H*(Dn+Dv)].
       Value latent = createLinear(
@@ -127,7 +133,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       int64_t perHead = nopeDim + valueDim;
       Value kv = createLinear(rewriter, loc, flatType(hq * perHead), latent,
                               op.getWv(), Value(), 1,
-                              rewriter.getI64IntegerAttr(perHead));
+                              rewriter.getI64IntegerAttr(perHead), FloatAttr(),
+                              IntegerAttr(), rmsEps);
       Value keys = LatentKeysOp::create(
           rewriter, loc, flatType(hq * (nopeDim + ropeDim)), kv, latent,
           rewriter.getI64IntegerAttr(hq), rewriter.getI64IntegerAttr(nopeDim));

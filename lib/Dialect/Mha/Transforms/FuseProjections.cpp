@@ -42,7 +42,8 @@ LinearOp getFusableProjection(Value operand) {
     return LinearOp();
   auto linear = split.getInput().getDefiningOp<LinearOp>();
   if (!linear || !linear->hasOneUse() || linear.getReplicas() != 1 ||
-      !linear.getHeadDim() || linear.getRopeBlocks() || linear.getRopeDim())
+      !linear.getHeadDim() || linear.getRopeBlocks() || linear.getRopeDim() ||
+      linear.getInputRmsEps())
     return LinearOp();
   return linear;
 }
@@ -117,7 +118,7 @@ struct FuseQkvProjections : OpRewritePattern<AttentionOp> {
         q.getRopeThetaAttr(), liveBlocks, q.getLiveInputBlocksAttr(),
         q.getRopeTheta() ? rewriter.getI64IntegerAttr((nq + nk) / headDim)
                          : IntegerAttr(),
-        /*rope_dim=*/IntegerAttr());
+        /*rope_dim=*/IntegerAttr(), /*input_rms_eps=*/FloatAttr());
     int64_t offset = 0;
     for (auto [operandIndex, part] : llvm::enumerate(parts)) {
       Value operand = op->getOperand(operandIndex);

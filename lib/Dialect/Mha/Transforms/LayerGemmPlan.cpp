@@ -75,6 +75,7 @@ layer::planLinear(LinearOp op, const WeightPart &part, StringRef name) {
                part.column < int64_t(*op.getRopeBlocks()) * plan.headDim);
   if (plan.rope)
     plan.ropeOffset = plan.headDim - op.getRopeDim().value_or(plan.headDim);
+  plan.inputRmsEps = op.getInputRmsEpsAttr();
   plan.name = name.str();
   // Items own whole heads where heads matter (RoPE pairs, pruned blocks).
   bool byHead = plan.rope || op.getLiveBlocks();

@@ -434,7 +434,7 @@ void LayerTiler::emitProjectionItem(const LinearPlan &plan, Value local,
       b, loc, plan.x, panel, plan.bias, plan.rope ? ropeTable : Value(), plan.y,
       cs, batch, row0, rows, col0, cols, segments, plan.kc, kernel.vw,
       kernel.rows, kernel.vectors, plan.yOffset, plan.n, plan.liveReplicas,
-      plan.ropeOffset);
+      plan.ropeOffset, plan.inputRmsEps);
 }
 
 void LayerTiler::emitLatentKeys() {

@@ -108,6 +108,7 @@ struct LinearPlan {
   SmallVector<std::pair<int64_t, int64_t>> segments; // Reduction ranges.
   bool rope = false;
   int64_t ropeOffset = 0; // The first rotated column of each head.
+  FloatAttr inputRmsEps;  // Rows of x divided by their RMS, if set.
   std::string name;
   // The weights packed once per call (planPacking): one panel
   // [packedRows, panelWidth] per visited block, at packOffset + i *
