@@ -49,3 +49,19 @@ func.func @layer_low_rank(%x: tensor<?x?x48xf32>, %wq_down: tensor<48x8xf32>,
          tensor<48x32xf32>, tensor<64x48xf32> -> tensor<?x?x48xf32>
   return %y : tensor<?x?x48xf32>
 }
+
+// Multi-head latent attention with DeepSeek's RMS norms: 3 heads over a
+// latent of rank 20 and an 8-column RoPE key, a low-rank Wq.
+func.func @layer_latent(%x: tensor<?x?x48xf32>, %wq_down: tensor<48x6xf32>,
+                        %wq_up: tensor<6x60xf32>, %wk: tensor<48x28xf32>,
+                        %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>)
+    -> tensor<?x?x48xf32> {
+  %wq = mha.low_rank %wq_down, %wq_up
+      : tensor<48x6xf32>, tensor<6x60xf32> -> tensor<48x60xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3,
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32,
+         rms_norm_eps = 1.0e-6 : f32, causal}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
