@@ -92,6 +92,11 @@ def Mha_RoleSavedStudentLse : I32EnumAttrCase<"saved_student_lse", 55>;
 def Mha_RoleGradKl : I32EnumAttrCase<"grad_kl", 56>;
 def Mha_RoleGradStudentQuery : I32EnumAttrCase<"grad_student_query", 57>;
 def Mha_RoleGradStudentKey : I32EnumAttrCase<"grad_student_key", 58>;
+// The f32 column scales of a layer's int8 weights (mha.quantized).
+def Mha_RoleQueryWeightScale : I32EnumAttrCase<"query_weight_scale", 59>;
+def Mha_RoleKeyWeightScale : I32EnumAttrCase<"key_weight_scale", 60>;
+def Mha_RoleValueWeightScale : I32EnumAttrCase<"value_weight_scale", 61>;
+def Mha_RoleOutWeightScale : I32EnumAttrCase<"out_weight_scale", 62>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -111,7 +116,9 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleValueWeightUp, Mha_RoleOutWeightDown, Mha_RoleOutWeightUp,
      Mha_RoleKeyScale, Mha_RoleValueScale,
      Mha_RoleTeacherQuery, Mha_RoleTeacherKey, Mha_RoleStudentQuery, Mha_RoleStudentKey, Mha_RoleKl,
-     Mha_RoleTeacherLse, Mha_RoleStudentLse, Mha_RoleSavedTeacherLse, Mha_RoleSavedStudentLse, Mha_RoleGradKl, Mha_RoleGradStudentQuery, Mha_RoleGradStudentKey]> {
+     Mha_RoleTeacherLse, Mha_RoleStudentLse, Mha_RoleSavedTeacherLse, Mha_RoleSavedStudentLse, Mha_RoleGradKl, Mha_RoleGradStudentQuery, Mha_RoleGradStudentKey,
+     Mha_RoleQueryWeightScale, Mha_RoleKeyWeightScale, Mha_RoleValueWeightScale,
+     Mha_RoleOutWeightScale]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

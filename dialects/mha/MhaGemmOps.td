@@ -35,6 +35,8 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
     ```
     panel[k, c] = c < columns ? weight[row_offset + k, column_offset + c] : 0
     ```
+    With `scale`, the weight is int8 (`mha.quantized`) and each element is
+    widened and multiplied by `scale[column_offset + c]` first.
     A bf16 panel `[ceil(rows / 2), 2 P]` holds pairs of rows interleaved, the
     operand of `vdpbf16ps` (the missing row of an odd last pair is zero):
 
@@ -51,8 +53,10 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
   }];
 
   let arguments = (ins
-    Arg<MemRefRankOf<Mha_GemmElementTypes, [2]>, "weights [K, N]",
+    Arg<MemRefRankOf<[F32, F16, BF16, I8], [2]>, "weights [K, N]",
         [MemRead]>:$weight,
+    Arg<Optional<MemRefRankOf<[F32], [1]>>, "column scales [N] of i8 weights",
+        [MemRead]>:$scale,
     Arg<MemRefRankOf<Mha_PanelElementTypes, [2]>,
         "panel [rows, P] (f32) or [ceil(rows / 2), 2 P] (bf16 pairs)",
         [MemWrite]>:$panel,
@@ -61,6 +65,7 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
 
   let assemblyFormat = [{
     `ins` `(` $weight `:` type($weight) `)`
+    (`scale` `(` $scale^ `:` type($scale) `)`)?
     `outs` `(` $panel `:` type($panel) `)`
     `rows` `(` $row_offset `,` $rows `)`
     `columns` `(` $column_offset `,` $columns `)`

@@ -367,6 +367,30 @@ def Mha_LowRankOp : Mha_Op<"low_rank", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Mha_QuantizedOp : Mha_Op<"quantized", [Pure]> {
+  let summary = "an int8 weight with a scale per output column";
+  let description = [{
+    `W [K, N] = w [K, N] * scale [N]`: `w` static i8, `scale` static f32,
+    `W` of the layer's element type. A weight operand of `mha.multi_head`
+    (`wq`, `wk`, `wv`, `wo`, or a factor of an `mha.low_rank`) may be one:
+    the layer then reads a quarter of the weight bytes, and `w` and
+    `scale` (not `W`) are the C parameters (`wq` as i8, `wq_scale`) or
+    constants. `mha-quantize-weights` makes them from constant weights.
+
+    ```mlir
+    %wq = mha.quantized %wq_i8, %wq_scale
+        : tensor<512x512xi8>, tensor<512xf32> -> tensor<512x512xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$values, AnyRankedTensor:$scale);
+  let results = (outs AnyRankedTensor:$weight);
+  let assemblyFormat = [{
+    $values `,` $scale attr-dict `:` type($values) `,` type($scale) `->`
+    type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // MultiHeadOp
 //===----------------------------------------------------------------------===//

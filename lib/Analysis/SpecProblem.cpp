@@ -200,6 +200,13 @@ resolveTensor(Value v,
               const llvm::DenseMap<Value, std::vector<double>> &argValues) {
   if (auto it = argValues.find(v); it != argValues.end())
     return it->second;
+  if (auto quantized = v.getDefiningOp<QuantizedOp>()) {
+    std::vector<double> w = resolveTensor(quantized.getValues(), argValues),
+                        scale = resolveTensor(quantized.getScale(), argValues);
+    for (size_t i = 0; i < w.size() && !scale.empty(); ++i)
+      w[i] *= scale[i % scale.size()];
+    return w;
+  }
   if (auto factors = v.getDefiningOp<LowRankOp>()) {
     std::vector<double> down = resolveTensor(factors.getDown(), argValues),
                         up = resolveTensor(factors.getUp(), argValues);
@@ -219,6 +226,11 @@ resolveTensor(Value v,
       constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : nullptr;
   if (!dense)
     return values;
+  if (dense.getElementType().isInteger()) {
+    for (APInt x : dense.getValues<APInt>())
+      values.push_back(double(x.getSExtValue()));
+    return values;
+  }
   for (APFloat x : dense.getValues<APFloat>()) {
     bool lost;
     x.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &lost);
@@ -262,6 +274,9 @@ std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
   if (llvm::any_of(ValueRange{op.getWq(), op.getWk(), op.getWv(), op.getWo()},
                    [](Value w) { return w.getDefiningOp<LowRankOp>(); }))
     s += " low-rank";
+  if (llvm::any_of(ValueRange{op.getWq(), op.getWk(), op.getWv(), op.getWo()},
+                   [](Value w) { return w.getDefiningOp<QuantizedOp>(); }))
+    s += " int8";
   if (op.getHasQkvBias())
     s += " qkv-bias";
   if (op.getHasOutBias())

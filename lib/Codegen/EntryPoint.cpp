@@ -434,6 +434,14 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "dq_s";
   case TensorRole::grad_student_key:
     return "dk_s";
+  case TensorRole::query_weight_scale:
+    return "wq_scale";
+  case TensorRole::key_weight_scale:
+    return "wk_scale";
+  case TensorRole::value_weight_scale:
+    return "wv_scale";
+  case TensorRole::out_weight_scale:
+    return "wo_scale";
   }
   llvm_unreachable("unknown tensor role");
 }

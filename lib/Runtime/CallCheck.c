@@ -183,6 +183,14 @@ static const char *role_name(int64_t role) {
     return "student query gradient";
   case MHA_ROLE_GRAD_STUDENT_KEY:
     return "student key gradient";
+  case MHA_ROLE_QUERY_WEIGHT_SCALE:
+    return "query weight's scales";
+  case MHA_ROLE_KEY_WEIGHT_SCALE:
+    return "key weight's scales";
+  case MHA_ROLE_VALUE_WEIGHT_SCALE:
+    return "value weight's scales";
+  case MHA_ROLE_OUT_WEIGHT_SCALE:
+    return "output weight's scales";
   }
   return "tensor";
 }

@@ -88,8 +88,9 @@ MHA_RT_HIDDEN int32_t mha_rt_check_serving(const int64_t *signature,
                                            const char *const *arg_names,
                                            mha_rt_checked_call *c);
 
-/// For functions over a quantized cache: checks that every key and value
-/// scale is finite and > 0. MHA_OK without scales.
+/// For functions over a quantized cache or with int8 weights: checks that
+/// every key, value and weight scale is finite and > 0. MHA_OK without
+/// scales.
 MHA_RT_HIDDEN int32_t mha_rt_check_scales(const int64_t *signature,
                                           const char *const *arg_names,
                                           const mha_rt_checked_call *c);

@@ -158,9 +158,10 @@ static int32_t check_block_table(const checker *ch, const serving_tensors *t,
   return MHA_OK;
 }
 
-// The scales of a quantized cache (f32 [Hkv] or [pages, Hkv]): each finite
-// and > 0, else a key or value would decode as 0, infinity or NaN.
-static int32_t check_scales(const checker *ch, int scales) {
+// The scales of a quantized cache (f32 [Hkv] or [pages, Hkv]) or of an int8
+// weight (f32 [N]): each finite and > 0, else a key, value or weight would
+// decode as 0, infinity or NaN. `what` names the quantized tensor.
+static int32_t check_scales(const checker *ch, int scales, const char *what) {
   char a[96];
   if (scales < 0)
     return MHA_OK;
@@ -180,9 +181,10 @@ static int32_t check_scales(const checker *ch, int scales) {
         else
           snprintf(index, sizeof(index), "[%" PRId64 "]", j);
         MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
-                    "%s: %s%s is %g but the scales of a quantized cache must "
-                    "be finite and > 0",
-                    ch->c->name, name_of(ch, a, scales), index, (double)s);
+                    "%s: %s%s is %g but the scales of %s must be finite and "
+                    "> 0",
+                    ch->c->name, name_of(ch, a, scales), index, (double)s,
+                    what);
       }
     }
   return MHA_OK;
@@ -191,13 +193,24 @@ static int32_t check_scales(const checker *ch, int scales) {
 int32_t mha_rt_check_scales(const int64_t *signature,
                             const char *const *arg_names,
                             const mha_rt_checked_call *c) {
+  static const struct {
+    int64_t role;
+    const char *what;
+  } kinds[] = {{MHA_ROLE_KEY_SCALE, "a quantized cache"},
+               {MHA_ROLE_VALUE_SCALE, "a quantized cache"},
+               {MHA_ROLE_QUERY_WEIGHT_SCALE, "an int8 weight"},
+               {MHA_ROLE_KEY_WEIGHT_SCALE, "an int8 weight"},
+               {MHA_ROLE_VALUE_WEIGHT_SCALE, "an int8 weight"},
+               {MHA_ROLE_OUT_WEIGHT_SCALE, "an int8 weight"}};
   checker ch = {signature, arg_names, c};
-  int n = c->num_tensors;
-  int32_t status =
-      check_scales(&ch, find_role(signature, n, MHA_ROLE_KEY_SCALE));
-  if (status != MHA_OK)
-    return status;
-  return check_scales(&ch, find_role(signature, n, MHA_ROLE_VALUE_SCALE));
+  for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); ++i) {
+    int32_t status = check_scales(
+        &ch, find_role(signature, c->num_tensors, kinds[i].role),
+        kinds[i].what);
+    if (status != MHA_OK)
+      return status;
+  }
+  return MHA_OK;
 }
 
 int32_t mha_rt_check_serving(const int64_t *signature,

@@ -92,8 +92,19 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   LayerTensors tensors;
   llvm::DenseMap<Value, std::vector<double>> argValues;
   std::vector<HostTensor> buffers;
+  // Int8 weights (mha.quantized) are uniform in [-127, 127] and their
+  // scales ~ 1 / (73 sqrt(rows)) (73: the values' standard deviation).
+  llvm::DenseMap<Value, int64_t> scaleRows;
+  func.walk([&](mha::QuantizedOp q) {
+    scaleRows[q.getScale()] =
+        cast<RankedTensorType>(q.getValues().getType()).getDimSize(0);
+  });
+  std::uniform_int_distribution<int> int8(-127, 127);
+  std::uniform_real_distribution<double> spread(0.5, 1.5);
   for (BlockArgument arg : func.getArguments()) {
-    HostTensor buf(kind, getConcreteLayerShape(arg, batch, seqLen));
+    Type argElt = cast<RankedTensorType>(arg.getType()).getElementType();
+    HostTensor buf(*getElementKind(argElt),
+                   getConcreteLayerShape(arg, batch, seqLen));
     // Weights ~ N(0, 1/rows) keep every projection ~ N(0, 1) (and a
     // low-rank factor pair's product ~ N(0, 1/rows) too).
     double scale = 1.0;
@@ -103,7 +114,10 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
       scale = 1.0 / std::sqrt(double(buf.shape[0]));
     std::vector<double> values(buf.numElements());
     for (double &x : values)
-      x = normal(rng) * scale;
+      x = argElt.isInteger()           ? double(int8(rng))
+          : scaleRows.contains(arg)    ? spread(rng) / (73.0 * std::sqrt(double(
+                                                          scaleRows[arg])))
+                                       : normal(rng) * scale;
     argValues[arg] = buf.store(values);
     buffers.push_back(std::move(buf));
   }

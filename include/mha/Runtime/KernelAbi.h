@@ -146,7 +146,13 @@ typedef enum mha_tensor_role {
   MHA_ROLE_SAVED_STUDENT_LSE = 55,  /* lse_s */
   MHA_ROLE_GRAD_KL = 56,            /* dkl */
   MHA_ROLE_GRAD_STUDENT_QUERY = 57, /* dq_s */
-  MHA_ROLE_GRAD_STUDENT_KEY = 58    /* dk_s */
+  MHA_ROLE_GRAD_STUDENT_KEY = 58,   /* dk_s */
+  /* The f32 [N] column scales of a layer's int8 weights (mha.quantized):
+   * finite and > 0 (mha_rt_check_weight_scales). */
+  MHA_ROLE_QUERY_WEIGHT_SCALE = 59, /* wq_scale */
+  MHA_ROLE_KEY_WEIGHT_SCALE = 60,   /* wk_scale */
+  MHA_ROLE_VALUE_WEIGHT_SCALE = 61, /* wv_scale */
+  MHA_ROLE_OUT_WEIGHT_SCALE = 62    /* wo_scale */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

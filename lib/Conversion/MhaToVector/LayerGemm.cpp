@@ -49,13 +49,13 @@ public:
       : b(b), loc(loc), cb(b, loc), vw(vw) {}
 
   /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols` up to
-  /// `colPad`.
-  void emitPack(Value weight, Value k0, Value kn, Value col0, Value cols,
-                Value wp, int64_t colPad);
+  /// `colPad`; an int8 W is multiplied by its column scales.
+  void emitPack(Value weight, Value scale, Value k0, Value kn, Value col0,
+                Value cols, Value wp, int64_t colPad);
   /// wp[p][2c + t] = W[k0 + 2p + t, col0 + c] in bf16, zero past `cols`
   /// and past `kn` (the second row of an odd last pair).
-  void emitPackPairs(Value weight, Value k0, Value kn, Value col0, Value cols,
-                     Value wp, int64_t colPad);
+  void emitPackPairs(Value weight, Value scale, Value k0, Value kn,
+                     Value col0, Value cols, Value wp, int64_t colPad);
   void emitGemmTile(GemmTileOp op);
 
 private:
@@ -64,17 +64,40 @@ private:
     return cb.mul(cb.divUI(cb.add(v, cb.index(vw - 1)), cb.index(vw)),
                   cb.index(vw));
   }
+  /// `v` widened to f32: 16-bit floats extended, int8 converted.
   Value ext(Value v) {
     auto type = cast<VectorType>(v.getType());
     if (type.getElementType().isF32())
       return v;
-    return arith::ExtFOp::create(
-        b, loc, VectorType::get(type.getShape(), b.getF32Type()), v);
+    auto f32Type = VectorType::get(type.getShape(), b.getF32Type());
+    if (type.getElementType().isInteger())
+      return arith::SIToFPOp::create(b, loc, f32Type, v);
+    return arith::ExtFOp::create(b, loc, f32Type, v);
   }
   Value scalarExt(Value v) {
     if (v.getType().isF32())
       return v;
+    if (v.getType().isInteger())
+      return arith::SIToFPOp::create(b, loc, b.getF32Type(), v);
     return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+  }
+  /// The vw weights of row `k` at column `col` in f32 (lanes past `valid`
+  /// 0; a null `valid`: all inside), times their column scales when the
+  /// weight is int8 (`scale` not null).
+  Value loadWeights(Value weight, Value scale, Value k, Value col,
+                    Value valid) {
+    Type elt = cast<MemRefType>(weight.getType()).getElementType();
+    Value v = valid ? loadTail(weight, ValueRange{k}, col, valid)
+                    : ext(vector::LoadOp::create(
+                          b, loc, VectorType::get({vw}, elt), weight,
+                          ValueRange{k, col}));
+    if (!scale)
+      return v;
+    Value s = valid ? loadTail(scale, ValueRange{}, col, valid)
+                    : vector::LoadOp::create(b, loc,
+                                             vec::getF32Vector(cb, vw), scale,
+                                             ValueRange{col});
+    return cb.fmul(v, s);
   }
   /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
   /// beyond), widened to f32. f32 uses a masked load; 16-bit types gather
@@ -174,10 +197,8 @@ void GemmLowering::storeTail(Value value, Value m, ValueRange prefix, Value col,
   }
 }
 
-void GemmLowering::emitPack(Value weight, Value k0, Value kn, Value col0,
-                            Value cols, Value wp, int64_t colPad) {
-  Type wElt = cast<MemRefType>(weight.getType()).getElementType();
-  auto wVecType = VectorType::get({vw}, wElt);
+void GemmLowering::emitPack(Value weight, Value scale, Value k0, Value kn,
+                            Value col0, Value cols, Value wp, int64_t colPad) {
   auto vecType = vec::getF32Vector(cb, vw);
   Value zeros = arith::ConstantOp::create(
       b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
@@ -188,13 +209,12 @@ void GemmLowering::emitPack(Value weight, Value k0, Value kn, Value col0,
   cb.forLoop(cb.index(0), kn, 1, [&](Value k) {
     Value kx = cb.add(k0, k);
     cb.forLoop(cb.index(0), full, vw, [&](Value c) {
-      Value v = ext(vector::LoadOp::create(b, loc, wVecType, weight,
-                                           ValueRange{kx, cb.add(col0, c)}));
+      Value v = loadWeights(weight, scale, kx, cb.add(col0, c), Value());
       vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
     });
     cb.forLoop(full, partialEnd, vw, [&](Value c) {
-      Value v =
-          loadTail(weight, ValueRange{kx}, cb.add(col0, c), cb.sub(cols, c));
+      Value v = loadWeights(weight, scale, kx, cb.add(col0, c),
+                            cb.sub(cols, c));
       vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
     });
     cb.forLoop(partialEnd, cb.index(colPad), vw, [&](Value c) {
@@ -203,8 +223,9 @@ void GemmLowering::emitPack(Value weight, Value k0, Value kn, Value col0,
   });
 }
 
-void GemmLowering::emitPackPairs(Value weight, Value k0, Value kn, Value col0,
-                                 Value cols, Value wp, int64_t colPad) {
+void GemmLowering::emitPackPairs(Value weight, Value scale, Value k0,
+                                 Value kn, Value col0, Value cols, Value wp,
+                                 int64_t colPad) {
   Type bf16 = b.getBF16Type();
   auto halfType = VectorType::get({vw}, bf16);
   Value zeros = arith::ConstantOp::create(
@@ -214,18 +235,12 @@ void GemmLowering::emitPackPairs(Value weight, Value k0, Value kn, Value col0,
   Value pairs = cb.divUI(cb.add(kn, cb.index(1)), cb.index(2));
   // The vw bf16 elements of row k at column col (lanes past `valid` 0).
   auto loadRow = [&](Value k, Value col, Value valid) -> Value {
-    Value v;
-    if (!valid)
-      v = vector::LoadOp::create(
-          b, loc,
-          VectorType::get({vw},
-                          cast<MemRefType>(weight.getType()).getElementType()),
-          weight, ValueRange{k, col});
-    else
-      v = loadTail(weight, ValueRange{k}, col, valid);
-    if (v.getType() != halfType)
-      v = arith::TruncFOp::create(b, loc, halfType, v);
-    return v;
+    Type elt = cast<MemRefType>(weight.getType()).getElementType();
+    if (elt.isBF16() && !scale && !valid)
+      return vector::LoadOp::create(b, loc, halfType, weight,
+                                    ValueRange{k, col});
+    return arith::TruncFOp::create(
+        b, loc, halfType, loadWeights(weight, scale, k, col, valid));
   };
   cb.forLoop(cb.index(0), pairs, 1, [&](Value p) {
     Value kEven = cb.add(k0, cb.add(p, p));
@@ -578,11 +593,13 @@ struct LowerPackPanel : OpRewritePattern<PackPanelOp> {
     MemRefType panel = op.getPanel().getType();
     GemmLowering lowering(rewriter, op.getLoc(), op.getVectorWidth());
     if (panel.getElementType().isBF16())
-      lowering.emitPackPairs(op.getWeight(), op.getRowOffset(), op.getRows(),
+      lowering.emitPackPairs(op.getWeight(), op.getScale(), op.getRowOffset(),
+                             op.getRows(),
                              op.getColumnOffset(), op.getColumns(),
                              op.getPanel(), panel.getDimSize(1) / 2);
     else
-      lowering.emitPack(op.getWeight(), op.getRowOffset(), op.getRows(),
+      lowering.emitPack(op.getWeight(), op.getScale(), op.getRowOffset(),
+                        op.getRows(),
                         op.getColumnOffset(), op.getColumns(), op.getPanel(),
                         panel.getDimSize(1));
     rewriter.eraseOp(op);

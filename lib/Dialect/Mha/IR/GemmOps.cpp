@@ -29,6 +29,10 @@ static FailureOr<int64_t> verifyPanelWidth(Operation *op, MemRefType type,
 }
 
 LogicalResult PackPanelOp::verify() {
+  bool quantized = getWeight().getType().getElementType().isSignlessInteger(8);
+  if (quantized != bool(getScale()))
+    return emitOpError() << "an i8 weight needs its column 'scale', and only "
+                            "an i8 weight takes one";
   return verifyPanelWidth(*this, getPanel().getType(), getVectorWidth());
 }
 

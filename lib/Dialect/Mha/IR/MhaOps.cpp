@@ -744,6 +744,10 @@ LogicalResult LowRankOp::verify() {
     return emitOpError() << "factors and weight must have one element type, "
                          << "got " << Type(down) << ", " << Type(up) << " and "
                          << Type(w);
+  if (getDown().getDefiningOp<QuantizedOp>() ||
+      getUp().getDefiningOp<QuantizedOp>())
+    return emitOpError() << "factors cannot be mha.quantized (int8 factors "
+                            "are not supported)";
   int64_t m = down.getDimSize(0), r = down.getDimSize(1);
   if (r < 1 || up.getDimSize(0) != r)
     return emitOpError() << "'up' must have the rank r = " << r
@@ -751,6 +755,27 @@ LogicalResult LowRankOp::verify() {
   if (w.getDimSize(0) != m || w.getDimSize(1) != up.getDimSize(1))
     return emitOpError() << "the weight must be [rows(down), cols(up)] = [" << m
                          << ", " << up.getDimSize(1) << "], got " << Type(w);
+  return success();
+}
+
+LogicalResult QuantizedOp::verify() {
+  auto values = cast<RankedTensorType>(getValues().getType());
+  auto scale = cast<RankedTensorType>(getScale().getType());
+  auto w = cast<RankedTensorType>(getWeight().getType());
+  if (values.getRank() != 2 || !values.hasStaticShape() ||
+      !values.getElementType().isSignlessInteger(8))
+    return emitOpError() << "'values' must be a static 2-D i8 tensor [K, N], "
+                         << "got " << Type(values);
+  int64_t n = values.getDimSize(1);
+  if (scale.getRank() != 1 || scale.getDimSize(0) != n ||
+      !scale.getElementType().isF32())
+    return emitOpError() << "'scale' must be f32 [N] = [" << n
+                         << "], one per column of 'values', got "
+                         << Type(scale);
+  if (w.getShape() != values.getShape() ||
+      !isa<Float32Type, Float16Type, BFloat16Type>(w.getElementType()))
+    return emitOpError() << "the weight must be an f32, f16 or bf16 tensor of "
+                         << "the shape of 'values', got " << Type(w);
   return success();
 }
 

@@ -63,6 +63,7 @@ layer::planLinear(LinearOp op, const WeightPart &part, StringRef name) {
   plan.op = op;
   plan.weightValue = part.weight;
   plan.biasValue = part.bias;
+  plan.scaleValue = part.scale;
   plan.yOffset = part.column;
   auto wType = cast<RankedTensorType>(part.weight.getType());
   plan.k = wType.getDimSize(0);
@@ -140,16 +141,22 @@ int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
 DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
                                             const GemmKernel &kernel) {
   bool pairs = kernel.bf16Pairs;
-  // W as f32, row-major [K, N].
+  // W as f32, row-major [K, N]; int8 values times their column scales.
   DenseElementsAttr weight = plan.constantWeight;
+  int64_t width = weight.getNumElements() / plan.k;
   SmallVector<float> w;
   w.reserve(weight.getNumElements());
-  for (APFloat v : weight.getValues<APFloat>()) {
-    bool lost;
-    v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
-    w.push_back(v.convertToFloat());
+  if (DenseElementsAttr scales = plan.constantScale) {
+    SmallVector<float> scale(scales.getValues<float>());
+    for (auto [i, v] : llvm::enumerate(weight.getValues<APInt>()))
+      w.push_back(float(v.getSExtValue()) * scale[i % width]);
+  } else {
+    for (APFloat v : weight.getValues<APFloat>()) {
+      bool lost;
+      v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+      w.push_back(v.convertToFloat());
+    }
   }
-  int64_t width = int64_t(w.size()) / plan.k;
   auto at = [&](int64_t k, int64_t c) {
     return w[k * width + plan.groupColumn + c];
   };

@@ -32,6 +32,12 @@ static int64_t getColumns(Value v) {
   return cast<RankedTensorType>(v.getType()).getShape().back();
 }
 
+WeightPart WeightPart::get(Value weight, Value bias, int64_t column) {
+  if (auto quantized = weight.getDefiningOp<QuantizedOp>())
+    return {quantized.getValues(), bias, quantized.getScale(), column};
+  return {weight, bias, Value(), column};
+}
+
 /// The parts of `linear`'s weight, in column order.
 SmallVector<WeightPart> layer::getWeightParts(LinearOp linear) {
   auto concatOf = [](Value v) {
@@ -39,14 +45,14 @@ SmallVector<WeightPart> layer::getWeightParts(LinearOp linear) {
   };
   tensor::ConcatOp weights = concatOf(linear.getWeight());
   if (!weights)
-    return {{linear.getWeight(), linear.getBias(), 0}};
+    return {WeightPart::get(linear.getWeight(), linear.getBias(), 0)};
   tensor::ConcatOp biases = concatOf(linear.getBias());
   SmallVector<WeightPart> parts;
   int64_t column = 0;
   for (auto [i, w] : llvm::enumerate(weights.getInputs())) {
     Value bias = biases && i < biases.getInputs().size() ? biases.getInputs()[i]
                                                          : Value();
-    parts.push_back({w, bias, column});
+    parts.push_back(WeightPart::get(w, bias, column));
     column += getColumns(w);
   }
   return parts;
@@ -160,7 +166,7 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
   };
   for (Operation &op : func.getBody().front()) {
     if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp,
-            tensor::ConcatOp>(op))
+            tensor::ConcatOp, QuantizedOp>(op))
       continue;
     if (auto keys = dyn_cast<LatentKeysOp>(op)) {
       if (parts.latentKeys)
@@ -276,9 +282,15 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
                                     headDim
                               : 0;
     for (const WeightPart &part : weightParts) {
-      if (!argumentOrConstant(part.weight) || !argumentOrConstant(part.bias))
+      if (!argumentOrConstant(part.weight) || !argumentOrConstant(part.bias) ||
+          !argumentOrConstant(part.scale))
         return fail(linear, "weights and biases must be function arguments "
                             "or dense constants (arith.constant dense<...>)");
+      if (part.scale &&
+          bool(getDenseConstant(part.weight)) !=
+              bool(getDenseConstant(part.scale)))
+        return fail(linear, "an int8 weight and its scales must both be "
+                            "function arguments or both be constants");
       int64_t end = part.column + getColumns(part.weight);
       if (weightParts.size() > 1 &&
           (part.column % headDim || end % headDim ||
@@ -304,13 +316,14 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
   // layer's K and V: the latent's and its up-projection's weights).
   auto latentPart = [](Value v) {
     auto linear = v.getDefiningOp<LinearOp>();
-    return WeightPart{linear.getWeight(), linear.getBias(), 0};
+    return WeightPart::get(linear.getWeight(), linear.getBias(), 0);
   };
   LatentKeysOp keys = parts.latentKeys;
   WeightPart q = *getViewedPart(a.getQuery());
   WeightPart k = keys ? latentPart(keys.getLatent()) : *getViewedPart(a.getKey());
   WeightPart v = keys ? latentPart(keys.getKv()) : *getViewedPart(a.getValue());
   LinearOp o = parts.output;
+  WeightPart outPart = WeightPart::get(o.getWeight(), o.getBias(), 0);
   // The down factor of a projection read through one, else null.
   auto downOf = [](Value operand) -> Value {
     auto split = operand.getDefiningOp<SplitHeadsOp>();
@@ -341,9 +354,17 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
     else if (arg == v.weight)
       role = weightRole(vDown, TensorRole::value_weight,
                         TensorRole::value_weight_up);
-    else if (arg == o.getWeight())
+    else if (arg == outPart.weight)
       role =
           weightRole(oDown, TensorRole::out_weight, TensorRole::out_weight_up);
+    else if (arg == q.scale)
+      role = TensorRole::query_weight_scale;
+    else if (arg == k.scale)
+      role = TensorRole::key_weight_scale;
+    else if (arg == v.scale)
+      role = TensorRole::value_weight_scale;
+    else if (arg == outPart.scale)
+      role = TensorRole::out_weight_scale;
     else if (arg == qDown)
       role = TensorRole::query_weight_down;
     else if (arg == kDown)

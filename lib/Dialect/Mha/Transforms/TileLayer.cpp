@@ -189,6 +189,7 @@ void LayerTiler::planGemms() {
   plan(parts.output, "out");
   for (LinearPlan &p : plans) {
     p.constantWeight = getDenseConstant(p.weightValue);
+    p.constantScale = getDenseConstant(p.scaleValue);
     if (p.constantWeight) {
       planPacking(p, kernel, 0);
       continue;
@@ -293,6 +294,7 @@ void LayerTiler::createKernel() {
                                       (name + "__" + plan.name + "_packed"));
     } else {
       plan.w = argFor(plan.weightValue);
+      plan.scale = argFor(plan.scaleValue);
       plan.panels = packed;
     }
     if (DenseElementsAttr bias = getDenseConstant(plan.biasValue))
@@ -370,6 +372,8 @@ void LayerTiler::viewGroup(LinearPlan &plan) {
   // were packed from them already.
   if (plan.w)
     plan.w = subview(plan.w, {0, plan.groupColumn}, {plan.k, plan.headDim});
+  if (plan.scale)
+    plan.scale = subview(plan.scale, {plan.groupColumn}, {plan.headDim});
   if (!plan.bias)
     return;
   // The bias of the group's heads: rows, or their span of a flat bias.
@@ -411,8 +415,8 @@ void LayerTiler::emitPackItem(const LinearPlan &plan, Value local) {
         ArrayRef<OpFoldResult>{b.getIndexAttr(rows),
                                b.getIndexAttr(plan.panelWidth)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
-    PackPanelOp::create(b, loc, plan.w, part, cb.index(start), cb.index(length),
-                        col0, cols, kernel.vw);
+    PackPanelOp::create(b, loc, plan.w, plan.scale, part, cb.index(start),
+                        cb.index(length), col0, cols, kernel.vw);
   }
 }
 

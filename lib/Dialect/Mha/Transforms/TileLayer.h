@@ -44,9 +44,13 @@ DenseElementsAttr getDenseConstant(Value v);
 
 /// One part of a projection's weight (all of it, or one operand of the
 /// tensor.concat mha-fuse made) with its bias part and its first column.
+/// An int8 weight (mha.quantized) is its i8 values and column scales.
 struct WeightPart {
-  Value weight, bias;
+  Value weight, bias, scale;
   int64_t column = 0;
+
+  /// The part of `weight` (unwrapping an mha.quantized).
+  static WeightPart get(Value weight, Value bias, int64_t column);
 };
 
 /// The parts of `linear`'s weight, in column order.
@@ -94,9 +98,11 @@ struct GemmKernel {
 /// split.
 struct LinearPlan {
   LinearOp op;
-  Value weightValue, biasValue; // The function's (bias may be null).
+  // The function's (bias and scale may be null; a scale: weightValue is
+  // int8, mha.quantized).
+  Value weightValue, biasValue, scaleValue;
   int64_t yOffset = 0;          // First column of the part in y.
-  Value x, w, bias, y;          // Kernel memrefs (bias may be null).
+  Value x, w, bias, scale, y;   // Kernel memrefs (bias, scale may be null).
   int64_t k = 0, n = 0, replicas = 1, headDim = 0;
   // A replicated projection has one plan per group of heads: W's columns
   // from `groupColumn` (n = headDim of them) for the heads of y and rows
@@ -119,7 +125,7 @@ struct LinearPlan {
   SmallVector<int64_t> segmentRows;
   // Constant weights are packed at compile time into a global of their
   // own (offset 0); `panels` is that global or the packed temporary.
-  DenseElementsAttr constantWeight;
+  DenseElementsAttr constantWeight, constantScale;
   Value panels;
 };
 
