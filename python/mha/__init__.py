@@ -11,7 +11,7 @@
   mha.torch       PyTorch custom ops and modules
   mha.semantics   the attributes of mha.attention and the key-visibility rule
   mha.reference   the float64 NumPy reference of mha.attention
-  mha.quantize    int8 KV caches and their scales (kv_scales)
+  mha.quantize    int8 KV caches and layer weights with their scales
 
 Attributes are imported on first use: `import mha.semantics` needs nothing
 but the standard library (scripts of the repository use it before any

@@ -426,6 +426,31 @@ func.func @pack(%w: memref<64x40xbf16, strided<[?, 1], offset: ?>>, %panel: memr
 
 // -----
 
+// An int8 weight (mha.quantized) is widened and multiplied by its column
+// scales as it is packed: whole vectors, then the partial one (gathered
+// values and scales, zero past the block).
+// CHECK-LABEL: func.func @pack_int8
+// CHECK:         scf.for %[[K:.+]] = %c0 to %c64 step %c1 {
+// CHECK:           scf.for %[[C:.+]] = %c0 to %{{.+}} step %c16 {
+// CHECK:             %[[V:.+]] = vector.load %{{.+}} : memref<64x40xi8>, vector<16xi8>
+// CHECK:             %[[F:.+]] = arith.sitofp %[[V]] : vector<16xi8> to vector<16xf32>
+// CHECK:             %[[S:.+]] = vector.load %{{.+}} : memref<40xf32>, vector<16xf32>
+// CHECK:             %[[W:.+]] = arith.mulf %[[F]], %[[S]] : vector<16xf32>
+// CHECK:             vector.store %[[W]], %{{.+}}[%[[K]], %[[C]]]
+// CHECK:           scf.for
+// CHECK:             arith.sitofp %{{.+}} : i8 to f32
+// CHECK:             vector.maskedload %{{.+}} : memref<40xf32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+// CHECK:             arith.mulf
+func.func @pack_int8(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memref<64x64xf32>, %col0: index, %cols: index) {
+  %c0 = arith.constant 0 : index
+  %c64 = arith.constant 64 : index
+  mha.pack_panel ins(%w : memref<64x40xi8>) scale(%scale : memref<40xf32>) outs(%panel : memref<64x64xf32>)
+      rows(%c0, %c64) columns(%col0, %cols) {vector_width = 16 : i64}
+  return
+}
+
+// -----
+
 // Packing into a bf16 panel: rows k0 + 2p and k0 + 2p + 1 interleaved; 31
 // rows make 16 pairs, the last one's second row zero.
 // CHECK-LABEL: func.func @pack_pairs

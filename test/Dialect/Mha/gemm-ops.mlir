@@ -146,3 +146,12 @@ func.func @rope_offset(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %table
       {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 512 : i64, output_offset = 0 : i64, replica_stride = 64 : i64, replicas = array<i64: 0>, rope_offset = 56 : i64, segments = array<i64: 0, 64>, vector_width = 16 : i64}
   return
 }
+
+// -----
+
+// An i8 weight is packed with its column scales, and only an i8 weight.
+func.func @pack_int8_without_scale(%w: memref<64x40xi8>, %panel: memref<64x64xf32>, %i: index) {
+  // expected-error @+1 {{an i8 weight needs its column 'scale', and only an i8 weight takes one}}
+  mha.pack_panel ins(%w : memref<64x40xi8>) outs(%panel : memref<64x64xf32>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
+  return
+}

@@ -2087,3 +2087,40 @@ func.func @linear_input_rms_eps(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -
   %y = mha.linear %x, %w {input_rms_eps = -1.0 : f32} : tensor<1x8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>
 }
+
+// -----
+
+// mha.quantized: static 2-D i8 values.
+func.func @quantized_values(%w: tensor<64x32xf32>, %s: tensor<32xf32>) {
+  // expected-error @+1 {{'values' must be a static 2-D i8 tensor [K, N], got 'tensor<64x32xf32>'}}
+  %wq = mha.quantized %w, %s : tensor<64x32xf32>, tensor<32xf32> -> tensor<64x32xf32>
+  return
+}
+
+// -----
+
+// mha.quantized: one f32 scale per column.
+func.func @quantized_scale(%w: tensor<64x32xi8>, %s: tensor<64xf32>) {
+  // expected-error @+1 {{'scale' must be f32 [N] = [32], one per column of 'values', got 'tensor<64xf32>'}}
+  %wq = mha.quantized %w, %s : tensor<64x32xi8>, tensor<64xf32> -> tensor<64x32xf32>
+  return
+}
+
+// -----
+
+// mha.quantized: the weight has the values' shape and a float type.
+func.func @quantized_weight(%w: tensor<64x32xi8>, %s: tensor<32xf32>) {
+  // expected-error @+1 {{the weight must be an f32, f16 or bf16 tensor of the shape of 'values', got 'tensor<32x64xf32>'}}
+  %wq = mha.quantized %w, %s : tensor<64x32xi8>, tensor<32xf32> -> tensor<32x64xf32>
+  return
+}
+
+// -----
+
+// Low-rank factors are not quantized.
+func.func @low_rank_quantized(%a: tensor<64x8xi8>, %s: tensor<8xf32>, %b: tensor<8x64xf32>) {
+  %down = mha.quantized %a, %s : tensor<64x8xi8>, tensor<8xf32> -> tensor<64x8xf32>
+  // expected-error @+1 {{factors cannot be mha.quantized (int8 factors are not supported)}}
+  %w = mha.low_rank %down, %b : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
+  return
+}

@@ -251,3 +251,24 @@ func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
         tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
   return %y : tensor<?x?x48xf32>
 }
+
+// -----
+
+// Int8 weights (mha.quantized): the i8 values and their scales are C
+// parameters of their own; the packing phase widens each block and
+// multiplies it by its columns' scales (a grouped projection's group reads
+// its subview of both).
+// CHECK-LABEL: func.func @int8__kernel
+// CHECK-SAME: %{{.+}}: memref<32x32xi8, strided<[?, 1], offset: ?>>, %{{.+}}: memref<32xf32, strided<[?], offset: ?>>
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<query_weight_scale>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<out_weight_scale>, #mha.role<layer_output>]
+// CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[?], offset: ?>>) outs(
+// CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[?], offset: ?>>) outs(
+func.func @int8(%x: tensor<?x?x32xf32>, %wq8: tensor<32x32xi8>, %sq: tensor<32xf32>,
+                %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>,
+                %wo8: tensor<32x32xi8>, %so: tensor<32xf32>) -> tensor<?x?x32xf32> {
+  %wq = mha.quantized %wq8, %sq : tensor<32x32xi8>, tensor<32xf32> -> tensor<32x32xf32>
+  %wo = mha.quantized %wo8, %so : tensor<32x32xi8>, tensor<32xf32> -> tensor<32x32xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2}
+     : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x32xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}

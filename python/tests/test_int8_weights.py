@@ -1,0 +1,106 @@
+"""Layers with int8 weights (mha.quantized, docs/language.md 5.5): the
+compiled layer against the same layer with the dequantized float weights,
+mha.quantize.weight, and the errors bad scales raise.
+
+    pytest python/tests/test_int8_weights.py
+"""
+import numpy as np
+import pytest
+
+import mha
+from mha import quantize
+
+D_MODEL, HQ, HKV, DH = 48, 4, 2, 12
+
+
+def spec(int8):
+    x = f"tensor<?x?x{D_MODEL}xf32>"
+    wq = f"tensor<{D_MODEL}x{HQ * DH}xf32>"
+    wkv = f"tensor<{D_MODEL}x{HKV * DH}xf32>"
+    wo = f"tensor<{HQ * DH}x{D_MODEL}xf32>"
+    if not int8:
+        args = f"%x: {x}, %wq: {wq}, %wk: {wkv}, %wv: {wkv}, %wo: {wo}"
+        body = ""
+    else:
+        q8, o8 = f"tensor<{D_MODEL}x{HQ * DH}xi8>", f"tensor<{HQ * DH}x{D_MODEL}xi8>"
+        args = (f"%x: {x}, %wq8: {q8}, %sq: tensor<{HQ * DH}xf32>, %wk: {wkv}, "
+                f"%wv: {wkv}, %wo8: {o8}, %so: tensor<{D_MODEL}xf32>")
+        body = (f"%wq = mha.quantized %wq8, %sq : {q8}, tensor<{HQ * DH}xf32> -> {wq}\n"
+                f"  %wo = mha.quantized %wo8, %so : {o8}, tensor<{D_MODEL}xf32> -> {wo}\n  ")
+    name = "layer_int8" if int8 else "layer_f32"
+    return f"""
+func.func @{name}({args}) -> {x} {{
+  {body}%y = mha.multi_head %x, %wq, %wk, %wv, %wo {{num_heads = {HQ},
+         num_kv_heads = {HKV}, rope_theta = 10000.0 : f32, causal}}
+      : {x}, {wq}, {wkv}, {wkv}, {wo} -> {x}
+  return %y : {x}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def libs():
+    return mha.compile(spec(True)), mha.compile(spec(False))
+
+
+def test_weight_quantization_rounds_per_column():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((20, 7)).astype(np.float32)
+    w[:, 3] = 0.0
+    q, scale = quantize.weight(w)
+    assert q.dtype == np.int8 and scale.dtype == np.float32 and scale.shape == (7,)
+    assert scale[3] == 1.0 and not q[:, 3].any()
+    assert np.abs(q).max() == 127
+    err = np.abs(quantize.dequantize_weight(q, scale) - w).max(axis=0)
+    assert np.all(err <= scale / 2 + 1e-7)
+
+
+def test_int8_layer_equals_the_dequantized_layer(libs):
+    lib8, lib32 = libs
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 19, D_MODEL)).astype(np.float32)
+
+    def w(rows, cols):
+        return (rng.standard_normal((rows, cols)) / np.sqrt(rows)).astype(np.float32)
+    wq, wk, wv, wo = w(D_MODEL, HQ * DH), w(D_MODEL, HKV * DH), w(D_MODEL, HKV * DH), \
+        w(HQ * DH, D_MODEL)
+    q8, sq = quantize.weight(wq)
+    o8, so = quantize.weight(wo)
+    y8 = lib8.layer_int8(x, q8, sq, wk, wv, o8, so)
+    deq = [quantize.dequantize_weight(a, s).astype(np.float32) for a, s in ((q8, sq), (o8, so))]
+    y32 = lib32.layer_f32(x, deq[0], wk, wv, deq[1])
+    assert np.linalg.norm(y8 - y32) / np.linalg.norm(y32) < 1e-5
+    # and close to the unquantized layer (the weights' rounding only)
+    y = lib32.layer_f32(x, wq, wk, wv, wo)
+    assert np.linalg.norm(y8 - y) / np.linalg.norm(y) < 2e-2
+
+
+@pytest.mark.parametrize("bad,text", [
+    (0.0, r"'wq_scale'\[5\] is 0 but the scales of an int8 weight must be finite and > 0"),
+    (np.nan, r"'wq_scale'\[5\] is nan"),
+    (np.inf, r"'wq_scale'\[5\] is inf"),
+    (-1.0, r"'wq_scale'\[5\] is -1"),
+])
+def test_bad_scales_are_errors(libs, bad, text):
+    lib8, _ = libs
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 5, D_MODEL)).astype(np.float32)
+    q8 = rng.integers(-127, 128, (D_MODEL, HQ * DH), dtype=np.int8)
+    o8 = rng.integers(-127, 128, (HQ * DH, D_MODEL), dtype=np.int8)
+    sq = np.full(HQ * DH, 0.01, np.float32)
+    so = np.full(D_MODEL, 0.01, np.float32)
+    wkv = np.zeros((D_MODEL, HKV * DH), np.float32)
+    sq[5] = bad
+    with pytest.raises(mha.Error, match=text):
+        lib8.layer_int8(x, q8, sq, wkv, wkv, o8, so)
+
+
+def test_wrong_scale_shape_is_an_error(libs):
+    lib8, _ = libs
+    x = np.zeros((1, 5, D_MODEL), np.float32)
+    q8 = np.zeros((D_MODEL, HQ * DH), np.int8)
+    o8 = np.zeros((HQ * DH, D_MODEL), np.int8)
+    wkv = np.zeros((D_MODEL, HKV * DH), np.float32)
+    with pytest.raises(mha.Error, match="wq_scale"):
+        lib8.layer_int8(x, q8, np.ones(HQ * DH + 1, np.float32), wkv, wkv, o8,
+                        np.ones(D_MODEL, np.float32))

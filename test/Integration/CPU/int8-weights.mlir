@@ -1,0 +1,76 @@
+// Layers with int8 weights (mha.quantized: i8 values, an f32 scale per
+// column) end to end against the float64 layer reference of the
+// dequantized weights (mha-run): argument and constant weights, f32 and
+// bf16 layers (the bf16 one packs bf16 pairs), GQA with RoPE, grouped
+// projections with pruned heads, and a latent (MLA) layer's Wk and Wv.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: mha-compile %s --target=cpu -o %t/libint8.so
+// RUN: FileCheck %s --check-prefix=HEADER < %t/libint8.h
+// RUN: mha-run %s %t/libint8.so --batch 2 --seq-len 29 | FileCheck %s
+// RUN: mha-run %s %t/libint8.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
+// RUN: env MHA_ISA=avx2 mha-run %s %t/libint8.so --batch 2 --seq-len 29 | FileCheck %s
+
+// HEADER: wq: [64, 64] i8 (query_weight)
+// HEADER: wq_scale: [64] f32 (query_weight_scale)
+// HEADER: mha_status gqa_int8(const DLTensor *x, const DLTensor *wq, const DLTensor *wq_scale, const DLTensor *wk, const DLTensor *wv, const DLTensor *wv_scale, const DLTensor *wo, const DLTensor *wo_scale, DLTensor *y, const mha_options *opts);
+
+// CHECK: gqa_int8 GQA int8 rope causal f32 {{.*}} ok
+// CHECK: bf16_int8 MHA int8 causal bf16 {{.*}} ok
+// CHECK: const_int8 MHA int8 f32 {{.*}} ok
+// CHECK: latent_int8 MLA r=20 int8 rope causal f32 {{.*}} ok
+// CHECK: grouped_int8 GQA grouped int8 qkv-bias causal pruned f32 {{.*}} ok
+
+func.func @gqa_int8(%x: tensor<?x?x64xf32>, %wq8: tensor<64x64xi8>, %sq: tensor<64xf32>,
+                    %wk: tensor<64x32xf32>, %wv8: tensor<64x32xi8>, %sv: tensor<32xf32>,
+                    %wo8: tensor<64x64xi8>, %so: tensor<64xf32>) -> tensor<?x?x64xf32> {
+  %wq = mha.quantized %wq8, %sq : tensor<64x64xi8>, tensor<64xf32> -> tensor<64x64xf32>
+  %wv = mha.quantized %wv8, %sv : tensor<64x32xi8>, tensor<32xf32> -> tensor<64x32xf32>
+  %wo = mha.quantized %wo8, %so : tensor<64x64xi8>, tensor<64xf32> -> tensor<64x64xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2, rope_theta = 10000.0 : f32, causal}
+     : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+func.func @bf16_int8(%x: tensor<?x?x64xbf16>, %wq8: tensor<64x64xi8>, %sq: tensor<64xf32>,
+                    %wk8: tensor<64x64xi8>, %sk: tensor<64xf32>, %wv: tensor<64x64xbf16>,
+                    %wo8: tensor<64x64xi8>, %so: tensor<64xf32>) -> tensor<?x?x64xbf16> {
+  %wq = mha.quantized %wq8, %sq : tensor<64x64xi8>, tensor<64xf32> -> tensor<64x64xbf16>
+  %wk = mha.quantized %wk8, %sk : tensor<64x64xi8>, tensor<64xf32> -> tensor<64x64xbf16>
+  %wo = mha.quantized %wo8, %so : tensor<64x64xi8>, tensor<64xf32> -> tensor<64x64xbf16>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, causal}
+     : tensor<?x?x64xbf16>, tensor<64x64xbf16>, tensor<64x64xbf16>, tensor<64x64xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xbf16>
+  return %y : tensor<?x?x64xbf16>
+}
+func.func @const_int8(%x: tensor<?x?x8xf32>, %wk: tensor<8x8xf32>, %wv: tensor<8x8xf32>, %wo: tensor<8x8xf32>) -> tensor<?x?x8xf32> {
+  %q8 = arith.constant dense<[[1, -2, 3, 4, 5, 6, 7, 8], [-8, 7, 6, 5, 4, 3, 2, 1], [10, 20, 30, 40, 50, 60, 70, 80], [-1, -1, -1, -1, 1, 1, 1, 1], [127, -127, 0, 0, 5, 5, -5, -5], [3, 3, 3, 3, 3, 3, 3, 3], [0, 1, 0, 1, 0, 1, 0, 1], [9, -9, 9, -9, 9, -9, 9, -9]]> : tensor<8x8xi8>
+  %s = arith.constant dense<[0.01, 0.02, 0.005, 0.03, 0.01, 0.02, 0.005, 0.03]> : tensor<8xf32>
+  %wq = mha.quantized %q8, %s : tensor<8x8xi8>, tensor<8xf32> -> tensor<8x8xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2}
+     : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}
+func.func @latent_int8(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+                   %wk8: tensor<48x28xi8>, %sk: tensor<28xf32>, %wv8: tensor<20x66xi8>, %sv: tensor<66xf32>,
+                   %wo: tensor<30x48xf32>) -> tensor<?x?x48xf32> {
+  %wk = mha.quantized %wk8, %sk : tensor<48x28xi8>, tensor<28xf32> -> tensor<48x28xf32>
+  %wv = mha.quantized %wv8, %sv : tensor<20x66xi8>, tensor<66xf32> -> tensor<20x66xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3,
+         sharing = #mha.sharing<latent>, rope_theta = 10000.0 : f32, causal}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
+func.func @grouped_int8(%x: tensor<?x?x256xf32>, %wq8: tensor<256x64xi8>, %sq: tensor<64xf32>,
+                         %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>,
+                         %wo8: tensor<256x256xi8>, %so: tensor<256xf32>, %bq: tensor<8x32xf32>,
+                         %bk: tensor<4x32xf32>, %bv: tensor<4x32xf32>)
+    -> tensor<?x?x256xf32> {
+  %wq = mha.quantized %wq8, %sq : tensor<256x64xi8>, tensor<64xf32> -> tensor<256x64xf32>
+  %wo = mha.quantized %wo8, %so : tensor<256x256xi8>, tensor<256xf32> -> tensor<256x256xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {
+         num_heads = 8, num_kv_heads = 4, sharing = #mha.sharing<grouped>,
+         has_qkv_bias, causal, head_mask = array<i1: true, true, false, true, true, true, true, false>}
+      : tensor<?x?x256xf32>, tensor<256x64xf32>, tensor<256x64xf32>,
+        tensor<256x64xf32>, tensor<256x256xf32>, tensor<8x32xf32>,
+        tensor<4x32xf32>, tensor<4x32xf32> -> tensor<?x?x256xf32>
+  return %y : tensor<?x?x256xf32>
+}
