@@ -95,8 +95,7 @@ std::vector<double> firstColumns(const std::vector<double> &t, int64_t rows,
 }
 
 /// Divides each row of `t` ([rows, n]) by sqrt(mean of its squares + eps).
-void rmsNormalize(std::vector<double> &t, int64_t rows, int64_t n,
-                  double eps) {
+void rmsNormalize(std::vector<double> &t, int64_t rows, int64_t n, double eps) {
   for (int64_t i = 0; i < rows; ++i) {
     double sum = 0.0;
     for (int64_t j = 0; j < n; ++j)
@@ -144,8 +143,7 @@ Projections projectLatentHeads(const LayerProblem &pr, const LayerTensors &t) {
       const double *head = &kv[(i * H + h) * perHead];
       double *k = &p.k[(i * H + h) * D];
       std::copy(head, head + Dn, k);
-      std::copy(&latent[i * (r + Dr) + r], &latent[(i + 1) * (r + Dr)],
-                k + Dn);
+      std::copy(&latent[i * (r + Dr) + r], &latent[(i + 1) * (r + Dr)], k + Dn);
       std::copy(head + Dn, head + perHead, &p.v[(i * H + h) * Dv]);
     }
   return p;

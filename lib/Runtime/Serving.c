@@ -204,9 +204,9 @@ int32_t mha_rt_check_scales(const int64_t *signature,
                {MHA_ROLE_OUT_WEIGHT_SCALE, "an int8 weight"}};
   checker ch = {signature, arg_names, c};
   for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); ++i) {
-    int32_t status = check_scales(
-        &ch, find_role(signature, c->num_tensors, kinds[i].role),
-        kinds[i].what);
+    int32_t status =
+        check_scales(&ch, find_role(signature, c->num_tensors, kinds[i].role),
+                     kinds[i].what);
     if (status != MHA_OK)
       return status;
   }

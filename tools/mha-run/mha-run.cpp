@@ -114,10 +114,10 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
       scale = 1.0 / std::sqrt(double(buf.shape[0]));
     std::vector<double> values(buf.numElements());
     for (double &x : values)
-      x = argElt.isInteger()           ? double(int8(rng))
-          : scaleRows.contains(arg)    ? spread(rng) / (73.0 * std::sqrt(double(
-                                                          scaleRows[arg])))
-                                       : normal(rng) * scale;
+      x = argElt.isInteger() ? double(int8(rng))
+          : scaleRows.contains(arg)
+              ? spread(rng) / (73.0 * std::sqrt(double(scaleRows[arg])))
+              : normal(rng) * scale;
     argValues[arg] = buf.store(values);
     buffers.push_back(std::move(buf));
   }

@@ -54,8 +54,8 @@ public:
                 Value cols, Value wp, int64_t colPad);
   /// wp[p][2c + t] = W[k0 + 2p + t, col0 + c] in bf16, zero past `cols`
   /// and past `kn` (the second row of an odd last pair).
-  void emitPackPairs(Value weight, Value scale, Value k0, Value kn,
-                     Value col0, Value cols, Value wp, int64_t colPad);
+  void emitPackPairs(Value weight, Value scale, Value k0, Value kn, Value col0,
+                     Value cols, Value wp, int64_t colPad);
   void emitGemmTile(GemmTileOp op);
 
 private:
@@ -87,16 +87,15 @@ private:
   Value loadWeights(Value weight, Value scale, Value k, Value col,
                     Value valid) {
     Type elt = cast<MemRefType>(weight.getType()).getElementType();
-    Value v = valid ? loadTail(weight, ValueRange{k}, col, valid)
-                    : ext(vector::LoadOp::create(
-                          b, loc, VectorType::get({vw}, elt), weight,
-                          ValueRange{k, col}));
+    Value v =
+        valid ? loadTail(weight, ValueRange{k}, col, valid)
+              : ext(vector::LoadOp::create(b, loc, VectorType::get({vw}, elt),
+                                           weight, ValueRange{k, col}));
     if (!scale)
       return v;
     Value s = valid ? loadTail(scale, ValueRange{}, col, valid)
-                    : vector::LoadOp::create(b, loc,
-                                             vec::getF32Vector(cb, vw), scale,
-                                             ValueRange{col});
+                    : vector::LoadOp::create(b, loc, vec::getF32Vector(cb, vw),
+                                             scale, ValueRange{col});
     return cb.fmul(v, s);
   }
   /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
@@ -131,8 +130,7 @@ private:
   /// cs[r, :] /= sqrt(sum of x[b, row0 + r, k]^2 over the segments / n +
   /// eps): an RMS norm of the input rows, applied to the products.
   void emitInputRmsScale(const Item &item, Value rows,
-                         ArrayRef<int64_t> segments, float eps,
-                         int64_t colPad);
+                         ArrayRef<int64_t> segments, float eps, int64_t colPad);
   /// y = cs (+ bias) for every live replica, narrowed to y's type.
   void emitEpilogue(const Item &item, Value rows, Value col0, Value cols);
   /// y = RoPE(cs (+ bias)) for every live replica: the item holds one head,
@@ -213,8 +211,8 @@ void GemmLowering::emitPack(Value weight, Value scale, Value k0, Value kn,
       vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
     });
     cb.forLoop(full, partialEnd, vw, [&](Value c) {
-      Value v = loadWeights(weight, scale, kx, cb.add(col0, c),
-                            cb.sub(cols, c));
+      Value v =
+          loadWeights(weight, scale, kx, cb.add(col0, c), cb.sub(cols, c));
       vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
     });
     cb.forLoop(partialEnd, cb.index(colPad), vw, [&](Value c) {
@@ -223,8 +221,8 @@ void GemmLowering::emitPack(Value weight, Value scale, Value k0, Value kn,
   });
 }
 
-void GemmLowering::emitPackPairs(Value weight, Value scale, Value k0,
-                                 Value kn, Value col0, Value cols, Value wp,
+void GemmLowering::emitPackPairs(Value weight, Value scale, Value k0, Value kn,
+                                 Value col0, Value cols, Value wp,
                                  int64_t colPad) {
   Type bf16 = b.getBF16Type();
   auto halfType = VectorType::get({vw}, bf16);
@@ -239,8 +237,8 @@ void GemmLowering::emitPackPairs(Value weight, Value scale, Value k0,
     if (elt.isBF16() && !scale && !valid)
       return vector::LoadOp::create(b, loc, halfType, weight,
                                     ValueRange{k, col});
-    return arith::TruncFOp::create(
-        b, loc, halfType, loadWeights(weight, scale, k, col, valid));
+    return arith::TruncFOp::create(b, loc, halfType,
+                                   loadWeights(weight, scale, k, col, valid));
   };
   cb.forLoop(cb.index(0), pairs, 1, [&](Value p) {
     Value kEven = cb.add(k0, cb.add(p, p));
@@ -394,19 +392,18 @@ void GemmLowering::emitInputRmsScale(const Item &item, Value rows,
                   chunks, sum,
                   [&](Value i, ValueRange acc) -> SmallVector<Value> {
                     Value k = cb.add(cb.index(start), cb.mul(i, cb.index(vw)));
-                    Value x = loadTail(item.x, prefix, k,
-                                       cb.minSI(cb.index(vw),
-                                                cb.sub(cb.index(end), k)));
+                    Value x = loadTail(
+                        item.x, prefix, k,
+                        cb.minSI(cb.index(vw), cb.sub(cb.index(end), k)));
                     return {vector::FMAOp::create(b, loc, x, x, acc[0])};
                   })
                 .getResult(0);
     }
-    Value total = vector::ReductionOp::create(
-        b, loc, vector::CombiningKind::ADD, sum);
+    Value total =
+        vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sum);
     Value meanEps = arith::AddFOp::create(
         b, loc,
-        arith::DivFOp::create(b, loc, total,
-                              cb.f32(static_cast<float>(n))),
+        arith::DivFOp::create(b, loc, total, cb.f32(static_cast<float>(n))),
         cb.f32(eps));
     Value scale = vector::BroadcastOp::create(
         b, loc, vecType, math::RsqrtOp::create(b, loc, meanEps));
@@ -594,14 +591,13 @@ struct LowerPackPanel : OpRewritePattern<PackPanelOp> {
     GemmLowering lowering(rewriter, op.getLoc(), op.getVectorWidth());
     if (panel.getElementType().isBF16())
       lowering.emitPackPairs(op.getWeight(), op.getScale(), op.getRowOffset(),
-                             op.getRows(),
-                             op.getColumnOffset(), op.getColumns(),
-                             op.getPanel(), panel.getDimSize(1) / 2);
+                             op.getRows(), op.getColumnOffset(),
+                             op.getColumns(), op.getPanel(),
+                             panel.getDimSize(1) / 2);
     else
       lowering.emitPack(op.getWeight(), op.getScale(), op.getRowOffset(),
-                        op.getRows(),
-                        op.getColumnOffset(), op.getColumns(), op.getPanel(),
-                        panel.getDimSize(1));
+                        op.getRows(), op.getColumnOffset(), op.getColumns(),
+                        op.getPanel(), panel.getDimSize(1));
     rewriter.eraseOp(op);
     return success();
   }

@@ -47,8 +47,8 @@ LogicalResult LinearOp::verify() {
   if (r < 1)
     return emitOpError() << "replicas must be >= 1, found " << r;
   if (x.getDimSize(2) < k)
-    return emitOpError() << "x has " << x.getDimSize(2)
-                         << " columns but W has " << k << " rows";
+    return emitOpError() << "x has " << x.getDimSize(2) << " columns but W has "
+                         << k << " rows";
   if (y.getDimSize(2) != r * n)
     return emitOpError() << "expects y with " << r * n << " columns (" << r
                          << " x " << n << "), found " << y.getDimSize(2);
@@ -131,8 +131,8 @@ static LogicalResult verifyHeadViews(Operation *op, RankedTensorType flat,
     return op->emitOpError() << "expects static H, D and columns";
   int64_t d = heads.getDimSize(3), numHeads = heads.getDimSize(1);
   if (stride && *stride < d)
-    return op->emitOpError() << "head_stride must be >= D = " << d
-                             << ", found " << *stride;
+    return op->emitOpError()
+           << "head_stride must be >= D = " << d << ", found " << *stride;
   int64_t viewed = (numHeads - 1) * stride.value_or(d) + d;
   if (offset < 0 || (part ? offset + viewed > cols : viewed != cols))
     return op->emitOpError()

@@ -846,9 +846,8 @@ static LogicalResult verifyLatentWeights(MultiHeadOp op, int64_t model,
         std::make_tuple(op.getWv(), "wv",
                         "the latent's up-projection [r, Hq*(Dn+Dv)]")})
     if (value.getDefiningOp<LowRankOp>())
-      return op.emitOpError()
-             << "'" << name << "' of #mha.sharing<latent> is " << meaning
-             << " and cannot be an mha.low_rank";
+      return op.emitOpError() << "'" << name << "' of #mha.sharing<latent> is "
+                              << meaning << " and cannot be an mha.low_rank";
   int64_t rank = wv.getDimSize(0);
   int64_t perHead = wv.getDimSize(1) / hq;
   if (wv.getDimSize(1) % hq != 0 || perHead <= valueDim)
@@ -859,8 +858,8 @@ static LogicalResult verifyLatentWeights(MultiHeadOp op, int64_t model,
   int64_t nopeDim = perHead - valueDim;
   if (wk.getDimSize(0) != model || wk.getDimSize(1) < rank)
     return op.emitOpError()
-           << "#mha.sharing<latent> needs 'wk' = [d, r+Dr] = [" << model
-           << ", " << rank << "+Dr] (r = rows(wv) = " << rank << ", Dr >= 0), got "
+           << "#mha.sharing<latent> needs 'wk' = [d, r+Dr] = [" << model << ", "
+           << rank << "+Dr] (r = rows(wv) = " << rank << ", Dr >= 0), got "
            << Type(wk);
   int64_t ropeDim = wk.getDimSize(1) - rank;
   int64_t qCols = hq * (nopeDim + ropeDim);

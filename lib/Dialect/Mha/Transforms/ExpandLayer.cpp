@@ -107,10 +107,10 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       // for its `replicas` consecutive heads.
       int64_t groups =
           cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
-      Value linear = createLinear(rewriter, loc, flatType(heads * headDim),
-                                  input, w, bias, heads / groups,
-                                  rewriter.getI64IntegerAttr(headDim), theta,
-                                  ropeDim, rmsEps);
+      Value linear =
+          createLinear(rewriter, loc, flatType(heads * headDim), input, w, bias,
+                       heads / groups, rewriter.getI64IntegerAttr(headDim),
+                       theta, ropeDim, rmsEps);
       return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim),
                                   linear);
     };
@@ -126,10 +126,10 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                   ropeDimAttr, rmsEps);
       // The latent and the rotated RoPE key [B, L, r+Dr], then every
       // head's key part and value from the latent [B, L, H*(Dn+Dv)].
-      Value latent = createLinear(
-          rewriter, loc, flatType(rank + ropeDim), op.getInput(), op.getWk(),
-          Value(), 1, rewriter.getI64IntegerAttr(rank + ropeDim), theta,
-          ropeDimAttr);
+      Value latent = createLinear(rewriter, loc, flatType(rank + ropeDim),
+                                  op.getInput(), op.getWk(), Value(), 1,
+                                  rewriter.getI64IntegerAttr(rank + ropeDim),
+                                  theta, ropeDimAttr);
       int64_t perHead = nopeDim + valueDim;
       Value kv = createLinear(rewriter, loc, flatType(hq * perHead), latent,
                               op.getWv(), Value(), 1,
@@ -138,8 +138,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       Value keys = LatentKeysOp::create(
           rewriter, loc, flatType(hq * (nopeDim + ropeDim)), kv, latent,
           rewriter.getI64IntegerAttr(hq), rewriter.getI64IntegerAttr(nopeDim));
-      k = SplitHeadsOp::create(rewriter, loc,
-                               headsType(hq, nopeDim + ropeDim), keys);
+      k = SplitHeadsOp::create(rewriter, loc, headsType(hq, nopeDim + ropeDim),
+                               keys);
       v = SplitHeadsOp::create(rewriter, loc, headsType(hq, valueDim), kv,
                                rewriter.getI64IntegerAttr(nopeDim),
                                rewriter.getI64IntegerAttr(perHead));

@@ -43,7 +43,8 @@ LinearOp getFusableProjection(Value operand) {
   auto linear = split.getInput().getDefiningOp<LinearOp>();
   if (!linear || !linear->hasOneUse() || linear.getReplicas() != 1 ||
       !linear.getHeadDim() || linear.getRopeBlocks() || linear.getRopeDim() ||
-      linear.getInputRmsEps() || linear.getWeight().getDefiningOp<QuantizedOp>())
+      linear.getInputRmsEps() ||
+      linear.getWeight().getDefiningOp<QuantizedOp>())
     return LinearOp();
   return linear;
 }

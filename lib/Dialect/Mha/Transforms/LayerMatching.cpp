@@ -241,9 +241,9 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
     // A latent layer's latent was checked by checkLatentParts.
     bool latent =
         parts.latentKeys && down.getResult() == parts.latentKeys.getLatent();
-    if (!latent && (down.getBias() || down.getRopeTheta() ||
-                    down.getReplicas() != 1 || down.getLiveBlocks() ||
-                    !down->hasOneUse()))
+    if (!latent &&
+        (down.getBias() || down.getRopeTheta() || down.getReplicas() != 1 ||
+         down.getLiveBlocks() || !down->hasOneUse()))
       return fail(down, "the down projection of a low-rank weight has no "
                         "bias, RoPE, replicas or pruned blocks, and feeds "
                         "one projection");
@@ -286,9 +286,8 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
           !argumentOrConstant(part.scale))
         return fail(linear, "weights and biases must be function arguments "
                             "or dense constants (arith.constant dense<...>)");
-      if (part.scale &&
-          bool(getDenseConstant(part.weight)) !=
-              bool(getDenseConstant(part.scale)))
+      if (part.scale && bool(getDenseConstant(part.weight)) !=
+                            bool(getDenseConstant(part.scale)))
         return fail(linear, "an int8 weight and its scales must both be "
                             "function arguments or both be constants");
       int64_t end = part.column + getColumns(part.weight);
@@ -320,7 +319,8 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
   };
   LatentKeysOp keys = parts.latentKeys;
   WeightPart q = *getViewedPart(a.getQuery());
-  WeightPart k = keys ? latentPart(keys.getLatent()) : *getViewedPart(a.getKey());
+  WeightPart k =
+      keys ? latentPart(keys.getLatent()) : *getViewedPart(a.getKey());
   WeightPart v = keys ? latentPart(keys.getKv()) : *getViewedPart(a.getValue());
   LinearOp o = parts.output;
   WeightPart outPart = WeightPart::get(o.getWeight(), o.getBias(), 0);

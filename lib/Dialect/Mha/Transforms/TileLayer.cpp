@@ -434,11 +434,11 @@ void LayerTiler::emitProjectionItem(const LinearPlan &plan, Value local,
   SmallVector<int64_t> segments;
   for (auto [start, length] : plan.segments)
     segments.append({start, length});
-  GemmTileOp::create(
-      b, loc, plan.x, panel, plan.bias, plan.rope ? ropeTable : Value(), plan.y,
-      cs, batch, row0, rows, col0, cols, segments, plan.kc, kernel.vw,
-      kernel.rows, kernel.vectors, plan.yOffset, plan.n, plan.liveReplicas,
-      plan.ropeOffset, plan.inputRmsEps);
+  GemmTileOp::create(b, loc, plan.x, panel, plan.bias,
+                     plan.rope ? ropeTable : Value(), plan.y, cs, batch, row0,
+                     rows, col0, cols, segments, plan.kc, kernel.vw,
+                     kernel.rows, kernel.vectors, plan.yOffset, plan.n,
+                     plan.liveReplicas, plan.ropeOffset, plan.inputRmsEps);
 }
 
 void LayerTiler::emitLatentKeys() {
@@ -468,8 +468,7 @@ void LayerTiler::emitLatentKeys() {
   cb.forLoop(row0, rowEnd, 1, [&](Value l) {
     copy(kv, kvHead, l, yHead, nope);
     if (rope > 0)
-      copy(latent, cb.index(ropeStart), l, cb.add(yHead, cb.index(nope)),
-           rope);
+      copy(latent, cb.index(ropeStart), l, cb.add(yHead, cb.index(nope)), rope);
   });
 }
 
@@ -559,8 +558,7 @@ Value LayerTiler::getAttentionView(Value operand) {
   auto type = cast<RankedTensorType>(operand.getType());
   int64_t heads = type.getDimSize(1), d = type.getDimSize(3);
   auto split = operand.getDefiningOp<SplitHeadsOp>();
-  int64_t headStride =
-      split ? split.getHeadStride().value_or(d) : d;
+  int64_t headStride = split ? split.getHeadStride().value_or(d) : d;
   int64_t cols = cast<MemRefType>(flat.getType()).getDimSize(2);
   Value batchSize = memref::DimOp::create(b, loc, flat, 0);
   auto viewType = MemRefType::get(

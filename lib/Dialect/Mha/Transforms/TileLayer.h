@@ -101,8 +101,8 @@ struct LinearPlan {
   // The function's (bias and scale may be null; a scale: weightValue is
   // int8, mha.quantized).
   Value weightValue, biasValue, scaleValue;
-  int64_t yOffset = 0;          // First column of the part in y.
-  Value x, w, bias, scale, y;   // Kernel memrefs (bias, scale may be null).
+  int64_t yOffset = 0;        // First column of the part in y.
+  Value x, w, bias, scale, y; // Kernel memrefs (bias, scale may be null).
   int64_t k = 0, n = 0, replicas = 1, headDim = 0;
   // A replicated projection has one plan per group of heads: W's columns
   // from `groupColumn` (n = headDim of them) for the heads of y and rows
