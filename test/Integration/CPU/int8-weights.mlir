@@ -9,6 +9,13 @@
 // RUN: mha-run %s %t/libint8.so --batch 2 --seq-len 29 | FileCheck %s
 // RUN: mha-run %s %t/libint8.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
 // RUN: env MHA_ISA=avx2 mha-run %s %t/libint8.so --batch 2 --seq-len 29 | FileCheck %s
+// mha-quantize-weights on constant f32 weights (the layer of the constant
+// int8 weights it makes is what mha-run checks).
+// RUN: mha-opt %S/Inputs/constant-weights.mlir -mha-quantize-weights -o %t/quantized.mlir 2>&1 | FileCheck %s --check-prefix=REMARK
+// RUN: mha-compile %t/quantized.mlir --target=cpu -o %t/libquantized.so
+// RUN: mha-run %t/quantized.mlir %t/libquantized.so --batch 2 --seq-len 33 | FileCheck %s --check-prefix=QUANTIZED
+// REMARK-COUNT-2: remark: mha-quantize-weights:
+// QUANTIZED: constant_weights GQA int8 rope causal f32 {{.*}} ok
 
 // HEADER: wq: [64, 64] i8 (query_weight)
 // HEADER: wq_scale: [64] f32 (query_weight_scale)
