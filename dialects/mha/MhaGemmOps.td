@@ -21,7 +21,7 @@ include "mha/MhaDialect.td"
 
 defvar Mha_GemmElementTypes = [F32, F16, BF16];
 // A panel holds f32 weights (FMA micro-kernels) or bf16 pairs (vdpbf16ps).
-defvar Mha_PanelElementTypes = [F32, BF16];
+defvar Mha_PanelElementTypes = [F32, BF16, I8];
 
 def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
   let summary = "packs weight rows of a block of columns into a GEMM panel";
@@ -36,7 +36,14 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
     panel[k, c] = c < columns ? weight[row_offset + k, column_offset + c] : 0
     ```
     With `scale`, the weight is int8 (`mha.quantized`) and each element is
-    widened and multiplied by `scale[column_offset + c]` first.
+    widened and multiplied by `scale[column_offset + c]` first. An i8 panel
+    `[ceil(rows / 4), 4 P]` holds an int8 weight's quads of rows
+    interleaved, each value offset by 128 (the unsigned operand of
+    `vpdpbusd`; 128 stands for 0 past `rows` and `columns`):
+
+    ```
+    panel[p, 4c + t] = u8(weight[row_offset + 4p + t, column_offset + c] + 128)
+    ```
     A bf16 panel `[ceil(rows / 2), 2 P]` holds pairs of rows interleaved, the
     operand of `vdpbf16ps` (the missing row of an odd last pair is zero):
 
@@ -70,6 +77,33 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
     `rows` `(` $row_offset `,` $rows `)`
     `columns` `(` $column_offset `,` $columns `)`
     attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def Mha_QuantizeRowsOp : Mha_Op<"quantize_rows"> {
+  let summary = "int8 rows of a GEMM input and their scales";
+  let description = [{
+    For the rows `[row_offset, row_offset + rows)` of batch `batch` of
+    `input [B, L, K]`: `scale = max_k |x[k]| / 127` (1 for a row of zeros),
+    `q[k] = round(x[k] / scale)` (ties to even) in `[-127, 127]`, and zeros
+    in the columns of `q` past `K` (`q` is `[B, L, K']`, `K' >= K`).
+
+    ```mlir
+    mha.quantize_rows ins(%x : memref<?x?x64xf32>)
+        outs(%q, %s : memref<?x?x64xi8>, memref<?x?x1xf32>) at(%b, %row0, %rows)
+    ```
+  }];
+  let arguments = (ins
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "input rows [B, L, K]",
+        [MemRead]>:$input,
+    Arg<MemRefRankOf<[I8], [3]>, "int8 rows [B, L, K']", [MemWrite]>:$output,
+    Arg<MemRefRankOf<[F32], [3]>, "row scales [B, L, 1]", [MemWrite]>:$scale,
+    Index:$batch, Index:$row_offset, Index:$rows);
+  let assemblyFormat = [{
+    `ins` `(` $input `:` type($input) `)`
+    `outs` `(` $output `,` $scale `:` type($output) `,` type($scale) `)`
+    `at` `(` $batch `,` $row_offset `,` $rows `)` attr-dict
   }];
   let hasVerifier = 1;
 }
@@ -110,11 +144,20 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     rows by `block_vectors` vectors of `vector_width` f32 lanes keeps its
     accumulators in registers. The panel's element type says how the
     products are formed: f32 vector FMAs on the input widened to f32, or
-    `vdpbf16ps` (`x86vector.avx512.dot`) on bf16 pairs of the bf16 input.
+    `vdpbf16ps` (`x86vector.avx512.dot`) on bf16 pairs of the bf16 input,
+    or, with an i8 panel (`dequantize(...)`), `vpdpbusd` on int8 quads: the
+    input holds int8 activations `q` quantized per row with
+    `input_scale` (`x ~ q * input_scale[b, row]`) and the panel the weight
+    offset by 128, so that before the epilogue
+
+    ```
+    acc[r, c] = (acc[r, c] - 128 * sum_k q[r, k]) * input_scale[b, row]
+                * column_scale[column_offset + c]
+    ```
   }];
 
   let arguments = (ins
-    Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "input rows [B, L, K]",
+    Arg<MemRefRankOf<[F32, F16, BF16, I8], [3]>, "input rows [B, L, K]",
         [MemRead]>:$input,
     Arg<MemRefRankOf<Mha_PanelElementTypes, [2]>, "packed weights",
         [MemRead]>:$panel,
@@ -122,6 +165,10 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
         [MemRead]>:$bias,
     Arg<Optional<MemRefRankOf<[F32], [3]>>, "RoPE table [1, L, D]",
         [MemRead]>:$rope_table,
+    Arg<Optional<MemRefRankOf<[F32], [3]>>, "row scales [B, L, 1] of i8 input",
+        [MemRead]>:$input_scale,
+    Arg<Optional<MemRefRankOf<[F32], [1]>>, "column scales of the i8 weight",
+        [MemRead]>:$column_scale,
     Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "output rows [B, L, C]",
         [MemWrite]>:$output,
     Arg<MemRefRankOf<[F32], [2]>, "scratch: accumulators [R, P]",
@@ -143,6 +190,8 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     `ins` `(` $input `,` $panel `:` type($input) `,` type($panel) `)`
     (`bias` `(` $bias^ `:` type($bias) `)`)?
     (`rope` `(` $rope_table^ `:` type($rope_table) `)`)?
+    (`dequantize` `(` $input_scale^ `:` type($input_scale) `,` $column_scale
+       `:` type($column_scale) `)`)?
     `outs` `(` $output `:` type($output) `)`
     `scratch` `(` $acc_scratch `:` type($acc_scratch) `)`
     `at` `(` $batch `,` $row_offset `,` $rows `)`
@@ -155,10 +204,15 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     bool hasPairs() {
       return getPanel().getType().getElementType().isBF16();
     }
+    /// Whether the panel holds int8 quads (vpdpbusd micro-kernels on an
+    /// i8 input).
+    bool hasQuads() {
+      return getPanel().getType().getElementType().isSignlessInteger(8);
+    }
     /// The padded width P of the block of columns.
     int64_t getPaddedColumns() {
       int64_t width = getPanel().getType().getDimSize(1);
-      return hasPairs() ? width / 2 : width;
+      return hasPairs() ? width / 2 : hasQuads() ? width / 4 : width;
     }
   }];
 }

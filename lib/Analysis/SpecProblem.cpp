@@ -190,6 +190,15 @@ reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,
   auto variant =
       AttentionVariant::get(op, pr.queryHeads, pr.kvHeads, pr.headDim);
   setVariant(pr, variant);
+  // The int8 weights whose projections multiply int8 rows (mha-tile's
+  // rule, TileLayer.cpp): those that read x, and Wo unless heads are
+  // pruned (the pruned heads' columns of O are never written).
+  bool woQuads = llvm::all_of(pr.headAlive, [](bool alive) { return alive; });
+  Value weights[] = {op.getWq(), op.getWk(), op.getWv(), op.getWo()};
+  bool latent = op.getSharingScheme() == Sharing::latent;
+  for (int w = 0; w < 4; ++w)
+    lp.int8Weights[w] = weights[w].getDefiningOp<QuantizedOp>() &&
+                        !(latent && w == 2) && (w != 3 || woQuads);
   return lp;
 }
 

@@ -65,6 +65,33 @@ std::vector<double> splitHeads(const std::vector<double> &t, int64_t batch,
   return out;
 }
 
+/// The rows of x [rows, k] as an int8 GEMM sees them: q * s with
+/// s = max|x| / 127 and q = round(x / s) to nearest even, in float32 as
+/// mha.quantize_rows computes them.
+std::vector<double> quantizeRows(const std::vector<double> &x, int64_t rows,
+                                 int64_t k) {
+  std::vector<double> out(x.size());
+  for (int64_t i = 0; i < rows; ++i) {
+    float m = 0.0f;
+    for (int64_t j = 0; j < k; ++j)
+      m = std::max(m, std::fabs(float(x[i * k + j])));
+    float s = m > 0.0f ? m / 127.0f : 1.0f, inv = 1.0f / s;
+    for (int64_t j = 0; j < k; ++j) {
+      float q = std::nearbyint(float(x[i * k + j]) * inv);
+      out[i * k + j] = double(std::clamp(q, -127.0f, 127.0f)) * double(s);
+    }
+  }
+  return out;
+}
+
+/// What projection `w` (0..3: wq, wk, wv, wo) of the layer reads: `x`, or
+/// its int8 rows where that projection runs in int8.
+const std::vector<double> &inputOf(const LayerProblem &pr, int w,
+                                   const std::vector<double> &x,
+                                   const std::vector<double> &quantized) {
+  return pr.int8Activations && pr.int8Weights[w] ? quantized : x;
+}
+
 /// Q, K and V as [B, L, H*D] (V: [B, L, Hkv*Dv]).
 struct Projections {
   std::vector<double> q, k, v;
@@ -75,9 +102,13 @@ Projections projectHeads(const LayerProblem &pr, const LayerTensors &t) {
   int64_t B = a.batch, L = a.queryLen, Hq = a.queryHeads, Hkv = a.kvHeads,
           D = a.headDim, d = pr.modelDim;
   int64_t qCols = pr.queryGroups * D, kvCols = pr.kvGroups * D;
-  Projections p{project(t.x, t.wq, t.bq, B * L, d, qCols, Hq * D, D),
-                project(t.x, t.wk, t.bk, B * L, d, kvCols, Hkv * D, D),
-                project(t.x, t.wv, t.bv, B * L, d, kvCols, Hkv * D, D)};
+  std::vector<double> xq = quantizeRows(t.x, B * L, d);
+  Projections p{
+      project(inputOf(pr, 0, t.x, xq), t.wq, t.bq, B * L, d, qCols, Hq * D, D),
+      project(inputOf(pr, 1, t.x, xq), t.wk, t.bk, B * L, d, kvCols, Hkv * D,
+              D),
+      project(inputOf(pr, 2, t.x, xq), t.wv, t.bv, B * L, d, kvCols, Hkv * D,
+              D)};
   if (pr.ropeTheta) {
     applyRope(p.q, B, L, Hq, D, *pr.ropeTheta, D);
     applyRope(p.k, B, L, Hkv, D, *pr.ropeTheta, D);
@@ -113,11 +144,12 @@ Projections projectLatentHeads(const LayerProblem &pr, const LayerTensors &t) {
   int64_t B = a.batch, L = a.queryLen, H = a.queryHeads, D = a.headDim,
           Dv = a.valueDim, d = pr.modelDim, r = pr.latentRank,
           Dr = pr.ropeKeyDim, Dn = pr.nopeDim, rows = B * L;
-  std::vector<double> latent =
-      project(t.x, t.wk, {}, rows, d, r + Dr, r + Dr, r + Dr);
+  std::vector<double> xq = quantizeRows(t.x, rows, d);
+  std::vector<double> latent = project(inputOf(pr, 1, t.x, xq), t.wk, {}, rows,
+                                       d, r + Dr, r + Dr, r + Dr);
   Projections p;
   if (t.wqDown.empty()) {
-    p.q = project(t.x, t.wq, {}, rows, d, H * D, H * D, D);
+    p.q = project(inputOf(pr, 0, t.x, xq), t.wq, {}, rows, d, H * D, H * D, D);
   } else {
     // rms_norm(x wq_down) wq_up.
     int64_t rank = int64_t(t.wqDown.size()) / d;
@@ -171,5 +203,7 @@ std::vector<double> mlir::mha::reference::computeLayer(
               o.output[((b * Hq + h) * L + l) * Dv + i];
   if (attention)
     *attention = o;
-  return project(merged, t.wo, t.bo, B * L, Hq * Dv, d, d, d);
+  std::vector<double> mergedQ = quantizeRows(merged, B * L, Hq * Dv);
+  return project(inputOf(pr, 3, merged, mergedQ), t.wo, t.bo, B * L, Hq * Dv, d,
+                 d, d);
 }

@@ -39,12 +39,15 @@ static int detect_isa(void) {
   int avx2 = (ebx >> 5) & 1;
   /* x86-64-v4: AVX-512 F, CD, BW, DQ, VL; the OS must save opmask and ZMM. */
   int avx512 = ((ebx >> 16) & 1) && ((ebx >> 28) & 1) && ((ebx >> 30) & 1) &&
-               ((ebx >> 17) & 1) && ((ebx >> 31) & 1) &&
-               (xcr0 & 0xe0) == 0xe0;
+               ((ebx >> 17) & 1) && ((ebx >> 31) & 1) && (xcr0 & 0xe0) == 0xe0;
   if (avx512 && avx2 && fma) {
-    /* AVX512_BF16: cpuid leaf 7, sub-leaf 1, eax bit 5. */
+    /* AVX512_BF16: cpuid leaf 7, sub-leaf 1, eax bit 5; AVX512_VNNI (the
+     * int8 GEMMs of that copy): leaf 7, ecx bit 11. Every CPU with the
+     * first has the second. */
     unsigned int eax1, ebx1, ecx1, edx1;
-    if (eax >= 1 && __get_cpuid_count(7, 1, &eax1, &ebx1, &ecx1, &edx1) &&
+    int vnni = (ecx >> 11) & 1;
+    if (vnni && eax >= 1 &&
+        __get_cpuid_count(7, 1, &eax1, &ebx1, &ecx1, &edx1) &&
         ((eax1 >> 5) & 1))
       return MHA_ISA_AVX512BF16;
     return MHA_ISA_AVX512;

@@ -28,12 +28,13 @@
 #include <sys/mman.h>
 #include <time.h>
 
-/* A layer has at most 10 temporaries (Q, K, V, O, three and one rank-r
- * products of low-rank weights, the RoPE table, the packed weights) and 7
- * phases (packing, RoPE table, down projections, Q/K/V, attention, O's
- * down projection, output). */
+/* A layer has at most 16 temporaries (Q, K, V, O, three and one rank-r
+ * products of low-rank weights, a latent layer's keys, the RoPE table, the
+ * packed weights, int8 panels, the int8 copies of x and O and their row
+ * scales) and 10 phases (packing, RoPE table, int8 x, down projections,
+ * Q/K/V, latent keys, attention, int8 O, O's down projection, output). */
 #define MAX_TEMPS 16
-#define MAX_PHASES 8
+#define MAX_PHASES 12
 
 typedef struct phase_grid {
   mha_layer_work_fn work;

@@ -160,6 +160,9 @@ static cl::opt<std::string> linker("cc",
 /// AVX512-BF16 copy of the kernels.
 /// Whether `op` holds a bf16 attention or layer (by its queries or input),
 /// which the AVX512-BF16 copy is for.
+/// Whether `op` has functions the AVX512-BF16 copy speeds up: bf16 queries
+/// or layer inputs (vdpbf16ps), or int8 layer weights (AVX512-VNNI
+/// vpdpbusd, which every AVX512-BF16 CPU has).
 static bool hasBf16Queries(Operation *op) {
   bool found = false;
   op->walk([&](mha::AttentionOp attention) {
@@ -168,6 +171,7 @@ static bool hasBf16Queries(Operation *op) {
   op->walk([&](mha::MultiHeadOp layer) {
     found |= getElementTypeOrSelf(layer.getInput().getType()).isBF16();
   });
+  op->walk([&](mha::QuantizedOp) { found = true; });
   return found;
 }
 
@@ -402,8 +406,8 @@ static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
     // bf16 specs get a fourth copy for CPUs with AVX512-BF16
     // (mha-emit-entry-points dispatches to it by the same rule).
     if (hasBf16Queries(module))
-      variants.push_back(
-          {"avx512bf16", "x86-64-v4", "+avx512bf16", 16, true, true});
+      variants.push_back({"avx512bf16", "x86-64-v4", "+avx512bf16,+avx512vnni",
+                          16, true, true});
   } else if (isa == "avx512bf16" || isa == "avx512" || isa == "avx2" ||
              isa == "generic") {
     if (!x86)
@@ -413,8 +417,8 @@ static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
                         : isa == "generic" ? "x86-64-v2"
                                            : "x86-64-v4";
     bool bf16 = isa == "avx512bf16";
-    variants.assign(
-        {{"", level, bf16 ? "+avx512bf16" : "", vw, isa != "generic", bf16}});
+    variants.assign({{"", level, bf16 ? "+avx512bf16,+avx512vnni" : "", vw,
+                      isa != "generic", bf16}});
   } else if (isa == "native") {
     // The host CPU (or --cpu/--features): its vector width from its features.
     llvm::StringMap<bool> hostFeatures = llvm::sys::getHostCPUFeatures();

@@ -20,6 +20,7 @@
 #include "mha/InitAllDialects.h"
 #include "mha/Reference/AttentionKlReference.h"
 #include "mha/Reference/AttentionReference.h"
+#include "mha/Runtime/KernelAbi.h"
 #include "mha/runtime.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -122,6 +123,9 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
     buffers.push_back(std::move(buf));
   }
   getLayerTensors(op, argValues, tensors);
+  // The library's copy for this CPU (and MHA_ISA) multiplies int8 weights
+  // in int8 where it has AVX512-VNNI: the reference quantizes those rows.
+  lp.int8Activations = mha_rt_cpu_isa() >= MHA_ISA_AVX512BF16;
   // Results in return order: y, and the attention's extras.
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (Value r : ret.getOperands())

@@ -42,6 +42,10 @@ inline constexpr llvm::StringLiteral kSplitKvAttrName = "mha.split_kv";
 /// runtime's last descriptor for them.
 inline constexpr llvm::StringLiteral kCallWordsAttrName = "mha.call_words";
 
+/// On a layer kernel with int8 weights (mha.quantized): its entry point
+/// dispatches to the AVX512-BF16 copy, whose GEMMs use AVX512-VNNI.
+inline constexpr llvm::StringLiteral kInt8WeightsAttrName = "mha.int8_weights";
+
 /// A C parameter of an exported function: which tensor it is and what role
 /// it plays.
 struct Parameter {

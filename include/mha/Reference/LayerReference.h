@@ -14,6 +14,7 @@
 
 #include "mha/Reference/AttentionReference.h"
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -34,6 +35,12 @@ struct LayerProblem {
   // rms_norm_eps: the latent (and a low-rank Wq's rank product, given as
   // wqDown / wqUp) divided by its RMS before the up-projection.
   std::optional<double> rmsNormEps;
+  // Int8 weights (wq, wk, wv, wo) whose projections, on CPUs with
+  // AVX512-VNNI (int8Activations), multiply int8 rows of their input:
+  // each row quantized as q = round(x / s), s = max|x| / 127, in float32
+  // (docs/language.md 5.5).
+  std::array<bool, 4> int8Weights{};
+  bool int8Activations = false;
   bool hasQkvBias = false, hasOutBias = false;
   std::optional<double> ropeTheta;
 };

@@ -303,7 +303,7 @@ enum {
   MHA_ISA_GENERIC = 0,
   MHA_ISA_AVX2 = 1,
   MHA_ISA_AVX512 = 2,
-  MHA_ISA_AVX512BF16 = 3 /* AVX-512 + AVX512_BF16 (vdpbf16ps) */
+  MHA_ISA_AVX512BF16 = 3 /* AVX-512 + AVX512_BF16 (vdpbf16ps) + AVX512_VNNI */
 };
 
 #if defined(__GNUC__)

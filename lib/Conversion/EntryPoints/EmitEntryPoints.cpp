@@ -186,8 +186,8 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
   if (!options.dispatch)
     return addressOf(ob, workName(options.workSuffix));
   // Levels of MHA_ISA_* in KernelAbi.h, lowest first; the AVX512-BF16 copy
-  // exists for functions with bf16 queries or layer inputs only
-  // (mha-compile's rule).
+  // exists for functions with bf16 queries or layer inputs, or int8
+  // weights, only (mha-compile's rule).
   bool bf16 = llvm::any_of(
       llvm::zip(entry.getRoles(), entry.getTypes()), [](auto roleAndType) {
         auto [role, type] = roleAndType;
@@ -197,8 +197,9 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
                    .getElementType()
                    .isBF16();
       });
+  bool int8Weights = kernel->hasAttr(kInt8WeightsAttrName);
   SmallVector<StringRef> suffixes = {"generic", "avx2", "avx512"};
-  if (bf16)
+  if (bf16 || int8Weights)
     suffixes.push_back("avx512bf16");
   auto isaType = LLVM::LLVMFunctionType::get(i32, {});
   if (!module.lookupSymbol("mha_rt_cpu_isa")) {

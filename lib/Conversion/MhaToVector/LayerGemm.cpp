@@ -28,6 +28,7 @@
 #include "mha/Conversion/MhaToVector/MhaToVector.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -56,7 +57,12 @@ public:
   /// and past `kn` (the second row of an odd last pair).
   void emitPackPairs(Value weight, Value scale, Value k0, Value kn, Value col0,
                      Value cols, Value wp, int64_t colPad);
+  /// wp[p][4c + t] = u8(W[k0 + 4p + t, col0 + c] + 128) of an int8 W,
+  /// 128 past `cols` and past `kn`: the unsigned operand of vpdpbusd.
+  void emitPackQuads(Value weight, Value k0, Value kn, Value col0, Value cols,
+                     Value wp, int64_t colPad);
   void emitGemmTile(GemmTileOp op);
+  void emitQuantizeRows(QuantizeRowsOp op);
 
 private:
   /// `v` rounded up to whole vectors.
@@ -123,6 +129,17 @@ private:
   /// The same with vdpbf16ps on pairs of k: wp holds pairs of rows.
   void emitMicroKernelPairs(const Item &item, Value rb, int64_t rows, Value c,
                             Value k0, Value kn, Value wp);
+  /// The same with vpdpbusd on quads of k of an int8 x and an int8 panel
+  /// (wp holds quads of rows): i32 accumulators over the K-block, added
+  /// to cs in f32.
+  void emitMicroKernelQuads(const Item &item, Value rb, int64_t rows, Value c,
+                            Value k0, Value kn, Value wp);
+  /// cs[r, c] = (cs[r, c] - 128 sum_k x[r, k]) * inputScale[b, row0 + r]
+  /// * columnScale[col0 + c]: the int8 products in the input's and the
+  /// weight's units.
+  void emitDequantize(const Item &item, Value rows, ArrayRef<int64_t> segments,
+                      Value inputScale, Value columnScale, Value col0,
+                      Value cols, int64_t colPad);
   /// The `lanes` bias values of `replica` at weight column `wcol`, f32;
   /// lanes past `valid` are 0 (a null `valid`: all lanes are inside).
   Value loadBias(const Item &item, int64_t replica, Value wcol, int64_t lanes,
@@ -507,6 +524,210 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
   }
 }
 
+void GemmLowering::emitPackQuads(Value weight, Value k0, Value kn, Value col0,
+                                 Value cols, Value wp, int64_t colPad) {
+  auto byteType = VectorType::get({vw}, b.getI8Type());
+  auto maskType = VectorType::get({vw}, b.getI1Type());
+  Value zeros = arith::ConstantOp::create(
+      b, loc, byteType, DenseElementsAttr::get(byteType, int8_t(0)));
+  // x + 128 as an unsigned byte is x with its sign bit flipped.
+  Value signBit = arith::ConstantOp::create(
+      b, loc, byteType, DenseElementsAttr::get(byteType, int8_t(-128)));
+  Value quads = cb.divUI(cb.add(kn, cb.index(3)), cb.index(4));
+  Value lastRow = cb.add(k0, cb.sub(kn, cb.index(1)));
+  cb.forLoop(cb.index(0), quads, 1, [&](Value p) {
+    cb.forLoop(cb.index(0), cb.index(colPad), vw, [&](Value c) {
+      Value mask = vector::CreateMaskOp::create(b, loc, maskType,
+                                                ValueRange{cb.sub(cols, c)});
+      SmallVector<Value> rowsOfQuad;
+      for (int64_t t = 0; t < 4; ++t) {
+        Value k = cb.add(cb.mul(p, cb.index(4)), cb.index(t));
+        // Rows past kn read the last row (in bounds) and are zeroed.
+        Value row = cb.minSI(cb.add(k0, k), lastRow);
+        Value v = vector::MaskedLoadOp::create(b, loc, byteType, weight,
+                                               ValueRange{row, cb.add(col0, c)},
+                                               mask, zeros);
+        v = cb.select(cb.lt(k, kn), v, zeros);
+        rowsOfQuad.push_back(arith::XOrIOp::create(b, loc, v, signBit));
+      }
+      Value even =
+          vector::InterleaveOp::create(b, loc, rowsOfQuad[0], rowsOfQuad[2]);
+      Value odd =
+          vector::InterleaveOp::create(b, loc, rowsOfQuad[1], rowsOfQuad[3]);
+      Value quad = vector::InterleaveOp::create(b, loc, even, odd);
+      vector::StoreOp::create(b, loc, quad, wp,
+                              ValueRange{p, cb.mul(c, cb.index(4))});
+    });
+  });
+}
+
+void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
+                                        int64_t rows, Value c, Value k0,
+                                        Value kn, Value wp) {
+  auto i32Type = VectorType::get({vw}, b.getI32Type());
+  auto bytesType = VectorType::get({4 * vw}, b.getI8Type());
+  auto quadType = VectorType::get({4}, b.getI8Type());
+  auto f32Type = vec::getF32Vector(cb, vw);
+  int64_t nv = item.block.vectors;
+  SmallVector<Value> rowIdx, colIdx;
+  for (int64_t r = 0; r < rows; ++r)
+    rowIdx.push_back(cb.add(rb, cb.index(r)));
+  for (int64_t v = 0; v < nv; ++v)
+    colIdx.push_back(cb.add(c, cb.index(v * vw)));
+  Value zero = arith::ConstantOp::create(
+      b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(0)));
+  SmallVector<Value> init(rows * nv, zero);
+  Value quads = cb.divUI(cb.add(kn, cb.index(3)), cb.index(4));
+  StringAttr dot = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
+  scf::ForOp loop = cb.forLoopCarrying(
+      quads, init, [&](Value p, ValueRange acc) -> SmallVector<Value> {
+        Value kx = cb.add(k0, cb.mul(p, cb.index(4)));
+        SmallVector<Value> weights;
+        for (int64_t v = 0; v < nv; ++v) {
+          // 16 columns x 4 k: the intrinsic's unsigned bytes.
+          weights.push_back(vector::LoadOp::create(
+              b, loc, bytesType, wp,
+              ValueRange{p, cb.mul(colIdx[v], cb.index(4))}));
+        }
+        SmallVector<Value> next;
+        for (int64_t r = 0; r < rows; ++r) {
+          // The row's four int8 values, one i32 broadcast to every lane.
+          Value quad = vector::LoadOp::create(
+              b, loc, quadType, item.x,
+              ValueRange{item.batch, cb.add(item.row0, rowIdx[r]), kx});
+          Value word = vector::ExtractOp::create(
+              b, loc,
+              vector::BitCastOp::create(
+                  b, loc, VectorType::get({1}, b.getI32Type()), quad),
+              int64_t(0));
+          Value xs = vector::BitCastOp::create(
+              b, loc, bytesType,
+              vector::BroadcastOp::create(b, loc, i32Type, word));
+          for (int64_t v = 0; v < nv; ++v)
+            next.push_back(LLVM::CallIntrinsicOp::create(
+                               b, loc, i32Type, dot,
+                               ValueRange{acc[r * nv + v], weights[v], xs})
+                               .getResult(0));
+        }
+        return next;
+      });
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v) {
+      ValueRange at{rowIdx[r], colIdx[v]};
+      Value sum = vector::LoadOp::create(b, loc, f32Type, item.cs, at);
+      Value part =
+          arith::SIToFPOp::create(b, loc, f32Type, loop.getResult(r * nv + v));
+      vector::StoreOp::create(b, loc, cb.fadd(sum, part), item.cs, at);
+    }
+}
+
+void GemmLowering::emitDequantize(const Item &item, Value rows,
+                                  ArrayRef<int64_t> segments, Value inputScale,
+                                  Value columnScale, Value col0, Value cols,
+                                  int64_t colPad) {
+  auto bytesType = VectorType::get({vw}, b.getI8Type());
+  auto i32Type = VectorType::get({vw}, b.getI32Type());
+  auto maskType = VectorType::get({vw}, b.getI1Type());
+  auto f32Type = vec::getF32Vector(cb, vw);
+  Value zeroBytes = arith::ConstantOp::create(
+      b, loc, bytesType, DenseElementsAttr::get(bytesType, int8_t(0)));
+  cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+    Value row = cb.add(item.row0, r);
+    // sum_k x[row, k] over the segments, exact in i32.
+    Value sum = arith::ConstantOp::create(
+        b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(0)));
+    for (size_t s = 0; s < segments.size(); s += 2) {
+      int64_t start = segments[s], end = start + segments[s + 1];
+      Value chunks = cb.index((end - start + vw - 1) / vw);
+      sum = cb.forLoopCarrying(
+                  chunks, sum,
+                  [&](Value i, ValueRange acc) -> SmallVector<Value> {
+                    Value k = cb.add(cb.index(start), cb.mul(i, cb.index(vw)));
+                    Value mask = vector::CreateMaskOp::create(
+                        b, loc, maskType, ValueRange{cb.sub(cb.index(end), k)});
+                    Value x = vector::MaskedLoadOp::create(
+                        b, loc, bytesType, item.x,
+                        ValueRange{item.batch, row, k}, mask, zeroBytes);
+                    Value wide = arith::ExtSIOp::create(b, loc, i32Type, x);
+                    return {arith::AddIOp::create(b, loc, acc[0], wide)};
+                  })
+                .getResult(0);
+    }
+    Value total =
+        vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sum);
+    Value offset = vector::BroadcastOp::create(
+        b, loc, f32Type,
+        cb.fmul(arith::SIToFPOp::create(b, loc, b.getF32Type(), total),
+                cb.f32(128.0f)));
+    Value rowScale = vector::BroadcastOp::create(
+        b, loc, f32Type,
+        memref::LoadOp::create(b, loc, inputScale,
+                               ValueRange{item.batch, row, cb.index(0)}));
+    for (int64_t c = 0; c < colPad; c += vw) {
+      SmallVector<Value> at{r, cb.index(c)};
+      Value colScale =
+          loadTail(columnScale, ValueRange{}, cb.add(col0, cb.index(c)),
+                   cb.sub(cols, cb.index(c)));
+      Value acc = vector::LoadOp::create(b, loc, f32Type, item.cs, at);
+      Value value = cb.fmul(cb.fmul(cb.fsub(acc, offset), rowScale), colScale);
+      vector::StoreOp::create(b, loc, value, item.cs, at);
+    }
+  });
+}
+
+void GemmLowering::emitQuantizeRows(QuantizeRowsOp op) {
+  auto f32Type = vec::getF32Vector(cb, vw);
+  auto i32Type = VectorType::get({vw}, b.getI32Type());
+  auto bytesType = VectorType::get({vw}, b.getI8Type());
+  auto maskType = VectorType::get({vw}, b.getI1Type());
+  Value x = op.getInput(), q = op.getOutput();
+  int64_t k = op.getInput().getType().getDimSize(2);
+  int64_t padded = op.getOutput().getType().getDimSize(2);
+  Value kEnd = cb.index(k);
+  cb.forLoop(cb.index(0), op.getRows(), 1, [&](Value r) {
+    Value row = cb.add(op.getRowOffset(), r);
+    SmallVector<Value> prefix{op.getBatch(), row};
+    auto load = [&](Value col) {
+      return loadTail(x, prefix, col, cb.sub(kEnd, col));
+    };
+    Value zero = arith::ConstantOp::create(
+        b, loc, f32Type, DenseElementsAttr::get(f32Type, 0.0f));
+    Value amax = cb.forLoopCarrying(
+                       cb.index((k + vw - 1) / vw), zero,
+                       [&](Value i, ValueRange acc) -> SmallVector<Value> {
+                         Value v = load(cb.mul(i, cb.index(vw)));
+                         return {arith::MaximumFOp::create(
+                             b, loc, acc[0], math::AbsFOp::create(b, loc, v))};
+                       })
+                     .getResult(0);
+    Value m = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::MAXIMUMF, amax);
+    Value scale = cb.select(
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, m,
+                              cb.f32(0.0f)),
+        arith::DivFOp::create(b, loc, m, cb.f32(127.0f)), cb.f32(1.0f));
+    memref::StoreOp::create(b, loc, scale, op.getScale(),
+                            ValueRange{op.getBatch(), row, cb.index(0)});
+    Value inv = vector::BroadcastOp::create(
+        b, loc, f32Type, arith::DivFOp::create(b, loc, cb.f32(1.0f), scale));
+    Value lo = vector::BroadcastOp::create(b, loc, f32Type, cb.f32(-127.0f));
+    Value hi = vector::BroadcastOp::create(b, loc, f32Type, cb.f32(127.0f));
+    // Columns past K load as 0: the padding is zeros.
+    cb.forLoop(cb.index(0), cb.index(padded), vw, [&](Value col) {
+      Value v = math::RoundEvenOp::create(b, loc, cb.fmul(load(col), inv));
+      v = arith::MinimumFOp::create(
+          b, loc, arith::MaximumFOp::create(b, loc, v, lo), hi);
+      Value bytes = arith::TruncIOp::create(
+          b, loc, bytesType, arith::FPToSIOp::create(b, loc, i32Type, v));
+      Value mask = vector::CreateMaskOp::create(
+          b, loc, maskType, ValueRange{cb.sub(cb.index(padded), col)});
+      SmallVector<Value> at(prefix);
+      at.push_back(col);
+      vector::MaskedStoreOp::create(b, loc, q, at, mask, bytes);
+    });
+  });
+}
+
 void GemmLowering::emitGemmTile(GemmTileOp op) {
   Item item{op.getInput(),
             op.getBias(),
@@ -519,7 +740,9 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
             int64_t(op.getOutputOffset()),
             int64_t(op.getReplicaStride()),
             SmallVector<int64_t>(op.getReplicas())};
-  bool pairs = op.hasPairs();
+  bool pairs = op.hasPairs(), quads = op.hasQuads();
+  // Panel rows per k: bf16 pairs and int8 quads hold 2 and 4 k per row.
+  int64_t group = pairs ? 2 : quads ? 4 : 1;
   int64_t mr = item.block.rows, step = item.block.vectors * vw;
   int64_t colPad = op.getPaddedColumns(), kc = op.getKBlock();
   int64_t panelWidth = op.getPanel().getType().getDimSize(1);
@@ -542,16 +765,15 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
     Value end = cb.index(start + length);
     cb.forLoop(cb.index(start), end, kc, [&](Value k0) {
       Value kn = cb.minSI(cb.index(kc), cb.sub(end, k0));
-      // The K-block's rows of the panel (k0 - start is even).
-      Value skipped = cb.sub(k0, cb.index(start));
-      if (pairs)
-        skipped = cb.divUI(skipped, cb.index(2));
+      // The K-block's rows of the panel (k0 - start is a multiple of the
+      // group).
+      Value skipped = cb.divUI(cb.sub(k0, cb.index(start)), cb.index(group));
       Value wp = memref::SubViewOp::create(
           b, loc, panel,
           ArrayRef<OpFoldResult>{cb.add(cb.index(segmentRow), skipped),
                                  b.getIndexAttr(0)},
           ArrayRef<OpFoldResult>{
-              pairs ? cb.divUI(cb.add(kn, cb.index(1)), cb.index(2)) : kn,
+              cb.divUI(cb.add(kn, cb.index(group - 1)), cb.index(group)),
               b.getIndexAttr(panelWidth)},
           ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
       auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
@@ -559,6 +781,8 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
           cb.forLoop(cb.index(0), cb.index(colPad), step, [&](Value c) {
             if (pairs)
               emitMicroKernelPairs(item, rb, blockRows, c, k0, kn, wp);
+            else if (quads)
+              emitMicroKernelQuads(item, rb, blockRows, c, k0, kn, wp);
             else
               emitMicroKernel(item, rb, blockRows, c, k0, kn, wp);
           });
@@ -567,8 +791,12 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
       rowLoop(cb.index(0), fullRows, mr);
       rowLoop(fullRows, rows, 1);
     });
-    segmentRow += pairs ? (length + 1) / 2 : length;
+    segmentRow += (length + group - 1) / group;
   }
+  if (quads)
+    emitDequantize(item, rows, segments, op.getInputScale(),
+                   op.getColumnScale(), op.getColumnOffset(), op.getColumns(),
+                   colPad);
   if (std::optional<APFloat> eps = op.getInputRmsEps())
     emitInputRmsScale(item, rows, segments, eps->convertToFloat(), colPad);
   if (Value table = op.getRopeTable()) {
@@ -589,7 +817,11 @@ struct LowerPackPanel : OpRewritePattern<PackPanelOp> {
                                 PatternRewriter &rewriter) const override {
     MemRefType panel = op.getPanel().getType();
     GemmLowering lowering(rewriter, op.getLoc(), op.getVectorWidth());
-    if (panel.getElementType().isBF16())
+    if (panel.getElementType().isSignlessInteger(8))
+      lowering.emitPackQuads(op.getWeight(), op.getRowOffset(), op.getRows(),
+                             op.getColumnOffset(), op.getColumns(),
+                             op.getPanel(), panel.getDimSize(1) / 4);
+    else if (panel.getElementType().isBF16())
       lowering.emitPackPairs(op.getWeight(), op.getScale(), op.getRowOffset(),
                              op.getRows(), op.getColumnOffset(),
                              op.getColumns(), op.getPanel(),
@@ -598,6 +830,18 @@ struct LowerPackPanel : OpRewritePattern<PackPanelOp> {
       lowering.emitPack(op.getWeight(), op.getScale(), op.getRowOffset(),
                         op.getRows(), op.getColumnOffset(), op.getColumns(),
                         op.getPanel(), panel.getDimSize(1));
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+struct LowerQuantizeRows : OpRewritePattern<QuantizeRowsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(QuantizeRowsOp op,
+                                PatternRewriter &rewriter) const override {
+    // 16 lanes: the rows feed the AVX-512 vpdpbusd micro-kernels.
+    GemmLowering(rewriter, op.getLoc(), 16).emitQuantizeRows(op);
     rewriter.eraseOp(op);
     return success();
   }
@@ -617,5 +861,6 @@ struct LowerGemmTile : OpRewritePattern<GemmTileOp> {
 } // namespace
 
 void mlir::mha::populateLayerGemmLoweringPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerPackPanel, LowerGemmTile>(patterns.getContext());
+  patterns.add<LowerPackPanel, LowerQuantizeRows, LowerGemmTile>(
+      patterns.getContext());
 }

@@ -259,10 +259,10 @@ func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
 // multiplies it by its columns' scales (a grouped projection's group reads
 // its subview of both).
 // CHECK-LABEL: func.func @int8__kernel
-// CHECK-SAME: %{{.+}}: memref<32x32xi8, strided<[?, 1], offset: ?>>, %{{.+}}: memref<32xf32, strided<[?], offset: ?>>
+// CHECK-SAME: %{{.+}}: memref<32x32xi8, strided<[?, 1], offset: ?>>, %{{.+}}: memref<32xf32, strided<[1], offset: ?>>
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<query_weight_scale>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<out_weight_scale>, #mha.role<layer_output>]
-// CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[?], offset: ?>>) outs(
-// CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[?], offset: ?>>) outs(
+// CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(
+// CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(
 func.func @int8(%x: tensor<?x?x32xf32>, %wq8: tensor<32x32xi8>, %sq: tensor<32xf32>,
                 %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>,
                 %wo8: tensor<32x32xi8>, %so: tensor<32xf32>) -> tensor<?x?x32xf32> {

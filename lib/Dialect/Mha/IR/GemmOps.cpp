@@ -16,13 +16,16 @@ using namespace mlir::mha;
 static FailureOr<int64_t> verifyPanelWidth(Operation *op, MemRefType type,
                                            int64_t multiple) {
   int64_t width = type.getDimSize(1);
-  bool pairs = type.getElementType().isBF16();
-  int64_t padded = pairs ? width / 2 : width;
-  if (ShapedType::isDynamic(width) || (pairs && width % 2 != 0) ||
+  // Values per column: bf16 pairs, int8 quads.
+  int64_t group = type.getElementType().isBF16()               ? 2
+                  : type.getElementType().isSignlessInteger(8) ? 4
+                                                               : 1;
+  int64_t padded = width / group;
+  if (ShapedType::isDynamic(width) || width % group != 0 ||
       padded % multiple != 0) {
     op->emitOpError() << "'panel' must have a static width that is a multiple "
                          "of "
-                      << (pairs ? 2 * multiple : multiple) << ", got " << type;
+                      << group * multiple << ", got " << type;
     return failure();
   }
   return padded;
@@ -30,10 +33,27 @@ static FailureOr<int64_t> verifyPanelWidth(Operation *op, MemRefType type,
 
 LogicalResult PackPanelOp::verify() {
   bool quantized = getWeight().getType().getElementType().isSignlessInteger(8);
-  if (quantized != bool(getScale()))
+  bool quads = getPanel().getType().getElementType().isSignlessInteger(8);
+  if (quads && (!quantized || getScale()))
+    return emitOpError() << "an i8 panel holds an i8 weight, whose scales the "
+                            "GEMM applies: no 'scale'";
+  if (!quads && quantized != bool(getScale()))
     return emitOpError() << "an i8 weight needs its column 'scale', and only "
                             "an i8 weight takes one";
   return verifyPanelWidth(*this, getPanel().getType(), getVectorWidth());
+}
+
+LogicalResult QuantizeRowsOp::verify() {
+  int64_t k = getInput().getType().getDimSize(2);
+  int64_t padded = getOutput().getType().getDimSize(2);
+  if (ShapedType::isDynamic(k) || ShapedType::isDynamic(padded) || padded < k ||
+      padded % 4 != 0)
+    return emitOpError() << "'output' must have static columns K' >= K = " << k
+                         << ", a multiple of 4, got " << getOutput().getType();
+  if (getScale().getType().getDimSize(2) != 1)
+    return emitOpError() << "'scale' must be [B, L, 1], got "
+                         << getScale().getType();
+  return success();
 }
 
 LogicalResult GemmTileOp::verify() {
@@ -46,6 +66,14 @@ LogicalResult GemmTileOp::verify() {
   if (acc.getDimSize(1) != *padded || ShapedType::isDynamic(acc.getDimSize(0)))
     return emitOpError() << "'acc_scratch' must be [R, " << *padded
                          << "] with a static R, got " << acc;
+  bool i8Input = getInput().getType().getElementType().isSignlessInteger(8);
+  if (hasQuads() != i8Input || hasQuads() != bool(getInputScale()))
+    return emitOpError() << "an i8 panel (vpdpbusd micro-kernels) takes an "
+                            "i8 input and 'dequantize' scales, and only it";
+  if (hasQuads() && (vw != 16 || getKBlock() % 4 != 0))
+    return emitOpError() << "an i8 panel needs 16 lanes and a 'k_block' "
+                            "multiple of 4, got "
+                         << vw << " lanes and " << getKBlock();
   if (hasPairs() && (vw != 16 || getKBlock() % 2 != 0))
     return emitOpError() << "a bf16 panel (vdpbf16ps micro-kernels) needs "
                             "16 lanes and an even 'k_block', got "
@@ -61,7 +89,13 @@ LogicalResult GemmTileOp::verify() {
                            << " must have a start >= 0 and a length >= 1, "
                               "got ("
                            << segments[i] << ", " << segments[i + 1] << ")";
-    panelRows += hasPairs() ? (segments[i + 1] + 1) / 2 : segments[i + 1];
+    if (hasQuads() && segments[i] % 4 != 0)
+      return emitOpError() << "an i8 panel's segments start at multiples of "
+                              "4, got "
+                           << segments[i];
+    panelRows += hasPairs()   ? (segments[i + 1] + 1) / 2
+                 : hasQuads() ? (segments[i + 1] + 3) / 4
+                              : segments[i + 1];
   }
   int64_t rows = getPanel().getType().getDimSize(0);
   if (!ShapedType::isDynamic(rows) && rows != panelRows)

@@ -26,10 +26,10 @@ using namespace mlir;
 using namespace mlir::mha;
 using namespace mlir::mha::layer;
 
-GemmKernel GemmKernel::get(int64_t vectorWidth, bool bf16Pairs) {
+GemmKernel GemmKernel::get(int64_t vectorWidth, bool bf16Pairs, bool int8Dot) {
   // 32 vector registers with AVX-512, 16 below: rows x vectors accumulators
   // plus the weight vectors and one broadcast.
-  return {vectorWidth, 6, vectorWidth >= 16 ? 4 : 2, bf16Pairs};
+  return {vectorWidth, 6, vectorWidth >= 16 ? 4 : 2, bf16Pairs, int8Dot};
 }
 
 Type GemmKernel::getPackedType(MLIRContext *ctx) const {
@@ -118,24 +118,57 @@ layer::planLinear(LinearOp op, const WeightPart &part, StringRef name) {
 
 int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
                            int64_t offset) {
-  bool pairs = kernel.bf16Pairs;
+  bool pairs = !plan.int8 && kernel.bf16Pairs;
+  // k per panel row: bf16 pairs, int8 quads.
+  int64_t group = plan.int8 ? 4 : pairs ? 2 : 1;
   plan.colPad = roundUp(plan.colBlock, kernel.vectors * kernel.vw);
   // The K-block of a panel the micro-kernels sweep stays about 128 KB (L2)
-  // whatever the columns; pairs of rows need an even K-block.
-  int64_t packedBytes = pairs ? 2 : 4;
-  plan.kc =
-      std::clamp<int64_t>(131072 / (packedBytes * plan.colPad), 16, 1024) &
-      ~int64_t(1);
+  // whatever the columns, a multiple of the group. An int8 K-block's i32
+  // sums (at most 255 * 127 per k) stay exact in the f32 they are added
+  // to: 256 k.
+  int64_t packedBytes = plan.int8 ? 1 : pairs ? 2 : 4;
+  plan.kc = std::clamp<int64_t>(131072 / (packedBytes * plan.colPad), 16,
+                                plan.int8 ? 256 : 1024) &
+            ~(group - 1);
   plan.packedRows = 0;
   plan.segmentRows.clear();
   for (auto [start, length] : plan.segments) {
     plan.segmentRows.push_back(plan.packedRows);
-    plan.packedRows += pairs ? (length + 1) / 2 : length;
+    plan.packedRows += (length + group - 1) / group;
   }
-  plan.panelWidth = pairs ? 2 * plan.colPad : plan.colPad;
+  plan.panelWidth = group * plan.colPad;
   plan.panelSize = plan.packedRows * plan.panelWidth;
   plan.packOffset = offset;
   return offset + plan.panelSize * int64_t(plan.blocks.size());
+}
+
+/// The int8 quad panels of a constant int8 weight, as mha.pack_panel packs
+/// them at run time: value + 128 as an unsigned byte, 128 in the padding.
+static DenseElementsAttr packConstantQuads(const LinearPlan &plan,
+                                           DenseElementsAttr weight,
+                                           int64_t width, int64_t size) {
+  SmallVector<int8_t> values;
+  for (APInt v : weight.getValues<APInt>())
+    values.push_back(int8_t(v.getSExtValue()));
+  // Zero is 128 once offset: the sign bit alone.
+  SmallVector<int8_t> packed(size, int8_t(-128));
+  for (auto [i, block] : llvm::enumerate(plan.blocks)) {
+    int64_t col0 = block * plan.colBlock;
+    int64_t cols = std::min(plan.colBlock, plan.n - col0);
+    int8_t *panel = packed.data() + i * plan.panelSize;
+    for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
+      auto [start, length] = segment;
+      for (int64_t k = 0; k < length; ++k)
+        for (int64_t c = 0; c < cols; ++c) {
+          int8_t v = values[(start + k) * width + plan.groupColumn + col0 + c];
+          panel[(row + k / 4) * plan.panelWidth + 4 * c + k % 4] =
+              int8_t(uint8_t(v) ^ 0x80u);
+        }
+    }
+  }
+  auto type = RankedTensorType::get({1, 1, size},
+                                    IntegerType::get(weight.getContext(), 8));
+  return DenseElementsAttr::get(type, ArrayRef<int8_t>(packed));
 }
 
 DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
@@ -161,6 +194,9 @@ DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
     return w[k * width + plan.groupColumn + c];
   };
   int64_t size = plan.panelSize * int64_t(plan.blocks.size());
+  MLIRContext *ctx = weight.getContext();
+  if (plan.int8)
+    return packConstantQuads(plan, weight, width, size);
   SmallVector<float> packed(size, 0.0f);
   for (auto [i, block] : llvm::enumerate(plan.blocks)) {
     int64_t col0 = block * plan.colBlock;
@@ -177,7 +213,6 @@ DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
         }
     }
   }
-  MLIRContext *ctx = weight.getContext();
   auto tensorType =
       RankedTensorType::get({1, 1, size}, kernel.getPackedType(ctx));
   if (!pairs)

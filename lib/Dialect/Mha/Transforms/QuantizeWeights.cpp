@@ -40,9 +40,8 @@ struct MhaQuantizeWeightsPass
   void runOnOperation() override {
     for (const std::string &w : weights)
       if (!llvm::is_contained({"wq", "wk", "wv", "wo"}, w)) {
-        getOperation()->emitError()
-            << "mha-quantize-weights: unknown weight '" << w
-            << "' in 'weights' (wq, wk, wv or wo)";
+        getOperation()->emitError() << "mha-quantize-weights: unknown weight '"
+                                    << w << "' in 'weights' (wq, wk, wv or wo)";
         return signalPassFailure();
       }
     getOperation()->walk([&](MultiHeadOp op) {

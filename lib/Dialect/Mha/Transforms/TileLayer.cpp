@@ -99,6 +99,9 @@ private:
   void emitPackingPhase();
   void emitRopeTable();
   int64_t emitProjections(ArrayRef<LinearPlan> grid);
+  /// The int8 rows and row scales of `source` (x or O) for the int8 plans
+  /// that read it, one item per row tile.
+  void addQuantizePhase(Value source);
   /// The rows of a row tile of one head of mha.latent_keys.
   void emitLatentKeys();
   void emitAttention();
@@ -110,6 +113,11 @@ private:
   void viewGroup(LinearPlan &plan);
   /// The panel of blocks[local] in plan.panels.
   Value getPanel(const LinearPlan &plan, Value local);
+  /// The element type of `plan`'s panels.
+  Type getPanelType(const LinearPlan &plan) const {
+    return plan.int8 ? Type(IntegerType::get(ctx, 8))
+                     : kernel.getPackedType(ctx);
+  }
   /// Packs the weight columns of blocks[local] into their panel.
   void emitPackItem(const LinearPlan &plan, Value local);
   void emitProjectionItem(const LinearPlan &plan, Value local, Value block);
@@ -140,12 +148,15 @@ private:
   unsigned outTemp = 0;
   std::optional<float> ropeTheta;
   int64_t ropeDim = 0; // The rotated columns of a head (rope table width).
-  std::optional<unsigned> ropeTemp, packedTemp;
+  std::optional<unsigned> ropeTemp, packedTemp, packedInt8Temp;
+  // The int8 copy of x or O and its row scales, by the value int8 plans
+  // read (parts.input or the merge_heads of the attention).
+  DenseMap<Value, std::pair<unsigned, unsigned>> quantizedInputs;
   // The GEMMs in phase order: down projections of low-rank weights, Q, K,
   // V parts, the down projection of a low-rank Wo, the output projection.
   SmallVector<LinearPlan, 4> plans;
   SmallVector<LinearPlan *> packedAtRunTime;
-  int64_t packedSize = 0;
+  int64_t packedSize = 0, packedInt8Size = 0;
   // The phases (#mha.layer_plan).
   SmallVector<int64_t> phaseHeads, phaseRows, phaseMasked;
   // The kernel.
@@ -172,6 +183,18 @@ void LayerTiler::addParameters(ArrayRef<TensorRole> argRoles) {
   argTypes = signature.argTypes;
 }
 
+/// Whether `plan`'s int8 weight can be multiplied in integers: it reads x
+/// or all of the attention output (quantized once for all their GEMMs;
+/// pruned heads leave columns of O unwritten, which a row's scale must not
+/// see). SpecProblem.cpp's float64 reference follows the same rule.
+static bool isInt8Eligible(const LinearPlan &plan) {
+  LinearOp op = plan.op;
+  Value input = op.getInput();
+  if (op.getInputRmsEps() || op.getLiveInputBlocks())
+    return false;
+  return isa<BlockArgument>(input) || input.getDefiningOp<MergeHeadsOp>();
+}
+
 void LayerTiler::planGemms() {
   auto plan = [&](LinearOp linear, StringRef prefix) {
     for (const WeightPart &part : getWeightParts(linear))
@@ -190,12 +213,29 @@ void LayerTiler::planGemms() {
   for (LinearPlan &p : plans) {
     p.constantWeight = getDenseConstant(p.weightValue);
     p.constantScale = getDenseConstant(p.scaleValue);
+    // The temporaries and phases of the int8 path exist in every ISA's
+    // copy (they share one signature); only the VNNI copy uses them.
+    p.quantizedInput = p.scaleValue && isInt8Eligible(p);
+    p.int8 = kernel.int8Dot && p.quantizedInput;
     if (p.constantWeight) {
       planPacking(p, kernel, 0);
       continue;
     }
-    packedSize = planPacking(p, kernel, packedSize);
     packedAtRunTime.push_back(&p);
+    if (!p.quantizedInput) {
+      packedSize = planPacking(p, kernel, packedSize);
+      continue;
+    }
+    // The int8 panels as the AVX-512 VNNI copy lays them out.
+    LinearPlan quads = p;
+    quads.int8 = true;
+    packedInt8Size = planPacking(
+        quads, GemmKernel::get(16, /*bf16Pairs=*/false, /*int8Dot=*/true),
+        packedInt8Size);
+    if (p.int8)
+      p = quads;
+    else
+      packedSize = planPacking(p, kernel, packedSize);
   }
 }
 
@@ -252,8 +292,26 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
   // The signature of the exported (f32-packing) copy sizes it for all
   // copies: bf16 pair panels, odd segments rounded up, take less than half
   // the bytes of f32 ones.
-  if (packedSize > 0)
-    packedTemp = addTemp(packedSize, MHA_TEMP_FIXED, kernel.getPackedType(ctx));
+  // Present in every copy alike: the VNNI copy may pack no float weight.
+  if (llvm::any_of(packedAtRunTime,
+                   [](const LinearPlan *p) { return !p->quantizedInput; }) ||
+      (packedSize > 0))
+    packedTemp = addTemp(std::max<int64_t>(packedSize, 1), MHA_TEMP_FIXED,
+                         kernel.getPackedType(ctx));
+  if (packedInt8Size > 0)
+    packedInt8Temp =
+        addTemp(packedInt8Size, MHA_TEMP_FIXED, IntegerType::get(ctx, 8));
+  // The int8 copies of what int8 plans read, padded to whole quads.
+  for (const LinearPlan &p : plans) {
+    Value input = LinearOp(p.op).getInput();
+    if (!p.quantizedInput || quantizedInputs.contains(input))
+      continue;
+    int64_t k = cast<RankedTensorType>(input.getType()).getDimSize(2);
+    unsigned values =
+        addTemp(roundUp(k, 4), MHA_TEMP_PER_BATCH, IntegerType::get(ctx, 8));
+    unsigned scales = addTemp(1, MHA_TEMP_PER_BATCH, Float32Type::get(ctx));
+    quantizedInputs[input] = {values, scales};
+  }
   // The call words follow the temporaries (KernelAbi.h).
   if (parts.attention.getDropout())
     argTypes.push_back(getCallWordsType(ctx));
@@ -286,6 +344,8 @@ void LayerTiler::createKernel() {
   len = memref::DimOp::create(b, loc, x, 1);
   ropeTable = ropeTemp ? entry->getArgument(*ropeTemp) : Value();
   Value packed = packedTemp ? entry->getArgument(*packedTemp) : Value();
+  Value packedInt8 =
+      packedInt8Temp ? entry->getArgument(*packedInt8Temp) : Value();
   auto setMemRefs = [&](LinearPlan &plan, Value input, Value output) {
     plan.x = input;
     plan.y = output;
@@ -295,7 +355,17 @@ void LayerTiler::createKernel() {
     } else {
       plan.w = argFor(plan.weightValue);
       plan.scale = argFor(plan.scaleValue);
-      plan.panels = packed;
+      plan.panels = plan.int8 ? packedInt8 : packed;
+    }
+    // An int8 plan reads the int8 copy of its input and scales its
+    // products by the weight's column scales.
+    if (plan.int8) {
+      auto [values, scales] = quantizedInputs.at(plan.op.getInput());
+      plan.x = entry->getArgument(values);
+      plan.inputScale = entry->getArgument(scales);
+      if (DenseElementsAttr scale = plan.constantScale)
+        plan.scale =
+            getConstantMemRef(scale, name + "__" + plan.name + "_scale");
     }
     if (DenseElementsAttr bias = getDenseConstant(plan.biasValue))
       plan.bias = getConstantMemRef(bias, name + "__" + plan.name + "_bias");
@@ -387,7 +457,7 @@ void LayerTiler::viewGroup(LinearPlan &plan) {
 
 Value LayerTiler::getPanel(const LinearPlan &plan, Value local) {
   auto type = MemRefType::get(
-      {plan.packedRows, plan.panelWidth}, kernel.getPackedType(ctx),
+      {plan.packedRows, plan.panelWidth}, getPanelType(plan),
       StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {plan.panelWidth, 1}));
   Value offset = cb.add(cb.index(plan.packOffset),
                         cb.mul(local, cb.index(plan.panelSize)));
@@ -408,15 +478,18 @@ void LayerTiler::emitPackItem(const LinearPlan &plan, Value local) {
   Value panel = getPanel(plan, local);
   for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
     auto [start, length] = segment;
-    int64_t rows = kernel.bf16Pairs ? (length + 1) / 2 : length;
+    int64_t group = plan.panelWidth / plan.colPad;
+    int64_t rows = (length + group - 1) / group;
     Value part = memref::SubViewOp::create(
         b, loc, panel,
         ArrayRef<OpFoldResult>{b.getIndexAttr(row), b.getIndexAttr(0)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(rows),
                                b.getIndexAttr(plan.panelWidth)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
-    PackPanelOp::create(b, loc, plan.w, plan.scale, part, cb.index(start),
-                        cb.index(length), col0, cols, kernel.vw);
+    // An int8 panel keeps the values: the GEMM applies the scales.
+    PackPanelOp::create(b, loc, plan.w, plan.int8 ? Value() : plan.scale, part,
+                        cb.index(start), cb.index(length), col0, cols,
+                        kernel.vw);
   }
 }
 
@@ -435,10 +508,30 @@ void LayerTiler::emitProjectionItem(const LinearPlan &plan, Value local,
   for (auto [start, length] : plan.segments)
     segments.append({start, length});
   GemmTileOp::create(b, loc, plan.x, panel, plan.bias,
-                     plan.rope ? ropeTable : Value(), plan.y, cs, batch, row0,
+                     plan.rope ? ropeTable : Value(), plan.inputScale,
+                     plan.int8 ? plan.scale : Value(), plan.y, cs, batch, row0,
                      rows, col0, cols, segments, plan.kc, kernel.vw,
                      kernel.rows, kernel.vectors, plan.yOffset, plan.n,
                      plan.liveReplicas, plan.ropeOffset, plan.inputRmsEps);
+}
+
+void LayerTiler::addQuantizePhase(Value source) {
+  auto it = quantizedInputs.find(source);
+  if (it == quantizedInputs.end())
+    return;
+  unsigned values = it->second.first, scales = it->second.second;
+  addPhase(kProjectionRows, /*masked=*/false, [&] {
+    Value input = source == parts.input
+                      ? getParameterArgument(func, *entry, source)
+                      : entry->getArgument(outTemp);
+    Value row0 = cb.mul(tile, cb.index(kProjectionRows));
+    Value rows = cb.minSI(cb.index(kProjectionRows), cb.sub(len, row0));
+    // The other copies multiply the widened weights: nothing to do.
+    if (kernel.int8Dot)
+      QuantizeRowsOp::create(b, loc, input, entry->getArgument(values),
+                             entry->getArgument(scales), batch, row0, rows);
+    return int64_t(1);
+  });
 }
 
 void LayerTiler::emitLatentKeys() {
@@ -618,6 +711,7 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
       emitRopeTable();
       return int64_t(1);
     });
+  addQuantizePhase(parts.input);
   // x . down of the low-rank projections.
   if (!parts.downProjections.empty())
     addPhase(kProjectionRows, /*masked=*/false,
@@ -635,6 +729,10 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
     emitAttention();
     return shape.numHeads;
   });
+  for (Value input : {Value(parts.output.getInput()),
+                      parts.outputDown ? parts.outputDown.getInput() : Value()})
+    if (input && input.getDefiningOp<MergeHeadsOp>())
+      addQuantizePhase(input);
   // O . down of a low-rank output projection, then the output projection.
   if (parts.outputDown)
     addPhase(kProjectionRows, /*masked=*/false,
@@ -642,6 +740,10 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
   addPhase(kProjectionRows, /*masked=*/false,
            [&] { return emitProjections(getPlans(parts.output)); });
   func::ReturnOp::create(b, loc);
+  // Every copy marks int8 weights: the entry point dispatches to the
+  // AVX512-BF16 (and VNNI) copy for them as for bf16 layers.
+  if (llvm::any_of(plans, [](const LinearPlan &p) { return p.scaleValue; }))
+    kernelFunc->setAttr(kInt8WeightsAttrName, UnitAttr::get(ctx));
   kernelFunc->setAttr("mha.layer_plan",
                       LayerPlanAttr::get(ctx, tempCols, tempShapes, phaseHeads,
                                          phaseRows, phaseMasked));
@@ -681,7 +783,9 @@ LogicalResult mlir::mha::tileLayerFunction(
   // is bf16.
   bool bf16Pairs =
       bf16Dot && vectorWidth == 16 && inputElt.isBF16() && tempElt.isBF16();
+  // vpdpbusd in the AVX512-BF16 copy: every such CPU has AVX512-VNNI.
+  bool int8Dot = bf16Dot && vectorWidth == 16;
   return LayerTiler(module, func, *matched, tiles,
-                    GemmKernel::get(vectorWidth, bf16Pairs))
+                    GemmKernel::get(vectorWidth, bf16Pairs, int8Dot))
       .run(*argRoles, tempElt);
 }

@@ -88,8 +88,11 @@ FailureOr<SmallVector<TensorRole>> getArgumentRoles(func::FuncOp func,
 struct GemmKernel {
   int64_t vw, rows, vectors;
   bool bf16Pairs;
+  // vpdpbusd on int8 weights and dynamically quantized inputs (the copy
+  // for AVX512-BF16 CPUs, which all have AVX512-VNNI).
+  bool int8Dot = false;
 
-  static GemmKernel get(int64_t vectorWidth, bool bf16Pairs);
+  static GemmKernel get(int64_t vectorWidth, bool bf16Pairs, bool int8Dot);
   /// The element type of the packed weights.
   Type getPackedType(MLIRContext *ctx) const;
 };
@@ -114,7 +117,16 @@ struct LinearPlan {
   SmallVector<std::pair<int64_t, int64_t>> segments; // Reduction ranges.
   bool rope = false;
   int64_t ropeOffset = 0; // The first rotated column of each head.
-  FloatAttr inputRmsEps;  // Rows of x divided by their RMS, if set.
+  // An int8 weight multiplied in integers (vpdpbusd): its panels are quads
+  // of int8 rows, its input the int8 rows of a quantized copy of x or O
+  // whose row scales are `inputScale`.
+  bool int8 = false;
+  Value inputScale;
+  // Whether the int8 path applies to this plan on a VNNI CPU (the copies'
+  // shared signature has its temporaries and phases): `int8` in the copy
+  // that has VNNI.
+  bool quantizedInput = false;
+  FloatAttr inputRmsEps; // Rows of x divided by their RMS, if set.
   std::string name;
   // The weights packed once per call (planPacking): one panel
   // [packedRows, panelWidth] per visited block, at packOffset + i *
@@ -136,7 +148,8 @@ SmallVector<LinearPlan, 1> planLinear(LinearOp op, const WeightPart &part,
                                       StringRef name);
 
 /// Sizes the panels of `plan` and places them at `offset` of the packed
-/// weights; returns the offset past them.
+/// weights (of its own int8 buffer for an int8 plan); returns the offset
+/// past them.
 int64_t planPacking(LinearPlan &plan, const GemmKernel &kernel, int64_t offset);
 
 /// The panels of a constant weight, packed now as mha.pack_panel would at
