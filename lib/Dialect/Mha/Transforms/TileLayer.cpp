@@ -292,10 +292,9 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
   // The signature of the exported (f32-packing) copy sizes it for all
   // copies: bf16 pair panels, odd segments rounded up, take less than half
   // the bytes of f32 ones.
-  // Present in every copy alike: the VNNI copy may pack no float weight.
-  if (llvm::any_of(packedAtRunTime,
-                   [](const LinearPlan *p) { return !p->quantizedInput; }) ||
-      (packedSize > 0))
+  // Present in every copy alike (the other copies pack int8 weights as
+  // floats), though the VNNI copy may pack no float weight.
+  if (!packedAtRunTime.empty())
     packedTemp = addTemp(std::max<int64_t>(packedSize, 1), MHA_TEMP_FIXED,
                          kernel.getPackedType(ctx));
   if (packedInt8Size > 0)
