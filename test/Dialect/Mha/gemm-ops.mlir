@@ -155,3 +155,55 @@ func.func @pack_int8_without_scale(%w: memref<64x40xi8>, %panel: memref<64x64xf3
   mha.pack_panel ins(%w : memref<64x40xi8>) outs(%panel : memref<64x64xf32>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
   return
 }
+
+// -----
+
+// The int8 GEMM ops: rows quantized for vpdpbusd and an item on an int8
+// panel that takes their scales.
+// CHECK-LABEL: func.func @int8_ops
+// CHECK: mha.quantize_rows ins(%{{.+}} : memref<?x?x62xf32>) outs(%{{.+}}, %{{.+}} : memref<?x?x64xi8>, memref<?x?x1xf32>) at(%{{.+}}, %{{.+}}, %{{.+}})
+// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x64xi8>, memref<16x256xi8>) dequantize(%{{.+}} : memref<?x?x1xf32>, %{{.+}} : memref<40xf32>) outs(
+func.func @int8_ops(%x: memref<?x?x62xf32>, %q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<16x256xi8>,
+                    %cscale: memref<40xf32>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
+  mha.quantize_rows ins(%x : memref<?x?x62xf32>) outs(%q, %s : memref<?x?x64xi8>, memref<?x?x1xf32>) at(%i, %i, %i)
+  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<16x256xi8>) dequantize(%s : memref<?x?x1xf32>, %cscale : memref<40xf32>)
+      outs(%y : memref<?x?x40xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 62>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @quantize_rows_padding(%x: memref<?x?x62xf32>, %q: memref<?x?x62xi8>, %s: memref<?x?x1xf32>, %i: index) {
+  // expected-error @+1 {{'output' must have static columns K' >= K = 62, a multiple of 4, got 'memref<?x?x62xi8>'}}
+  mha.quantize_rows ins(%x : memref<?x?x62xf32>) outs(%q, %s : memref<?x?x62xi8>, memref<?x?x1xf32>) at(%i, %i, %i)
+  return
+}
+
+// -----
+
+func.func @int8_panel_without_scales(%q: memref<?x?x64xi8>, %panel: memref<16x256xi8>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{an i8 panel (vpdpbusd micro-kernels) takes an i8 input and 'dequantize' scales, and only it}}
+  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<16x256xi8>)
+      outs(%y : memref<?x?x40xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 62>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @int8_segment_start(%q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<16x256xi8>, %cscale: memref<40xf32>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{an i8 panel's segments start at multiples of 4, got 2}}
+  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<16x256xi8>) dequantize(%s : memref<?x?x1xf32>, %cscale : memref<40xf32>)
+      outs(%y : memref<?x?x40xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 2, 60>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @int8_panel_with_scale(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memref<16x256xi8>, %i: index) {
+  // expected-error @+1 {{an i8 panel holds an i8 weight, whose scales the GEMM applies: no 'scale'}}
+  mha.pack_panel ins(%w : memref<64x40xi8>) scale(%scale : memref<40xf32>) outs(%panel : memref<16x256xi8>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
+  return
+}

@@ -261,8 +261,23 @@ func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
 // CHECK-LABEL: func.func @int8__kernel
 // CHECK-SAME: %{{.+}}: memref<32x32xi8, strided<[?, 1], offset: ?>>, %{{.+}}: memref<32xf32, strided<[1], offset: ?>>
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<query_weight_scale>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<out_weight_scale>, #mha.role<layer_output>]
+// Every copy has the int8 path's temporaries (int8 panels 4096 bytes, the
+// int8 rows of x and O and their scales) and phases (quantizing x after
+// the packing, O after the attention): the copies share one signature.
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 16, 16, 32, 8192, 4096, 32, 1, 32, 1, tempShapes = 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, phaseHeads = 4, 1, 3, 4, 1, 1,
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(
+// The AVX512-BF16 copy (second RUN; its CPUs have AVX512-VNNI) packs the
+// int8 weights as quads of rows, quantizes x and O into int8 rows and runs
+// their GEMMs on vpdpbusd with the scales; its float panels (Wk, Wv) take
+// 4096 of the 8192 the signature reserves.
+// BF16DOT-LABEL: func.func @int8__kernel
+// BF16DOT-SAME: mha.int8_weights
+// BF16DOT: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<8x256xi8, strided<[256, 1], offset: ?>>)
+// BF16DOT: mha.quantize_rows ins(%{{.+}} : memref<?x?x32xf32, strided<[?, ?, 1], offset: ?>>) outs(%{{.+}}, %{{.+}} : memref<?x?x32xi8>, memref<?x?x1xf32>)
+// BF16DOT: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x32xi8>, memref<8x256xi8, strided<[256, 1], offset: ?>>) dequantize(%{{.+}} : memref<?x?x1xf32>, %{{.+}} : memref<32xf32, strided<[1], offset: ?>>)
+// BF16DOT: mha.online_softmax_step
+// BF16DOT: mha.quantize_rows ins(%{{.+}} : memref<?x?x32xf32>)
 func.func @int8(%x: tensor<?x?x32xf32>, %wq8: tensor<32x32xi8>, %sq: tensor<32xf32>,
                 %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>,
                 %wo8: tensor<32x32xi8>, %so: tensor<32xf32>) -> tensor<?x?x32xf32> {

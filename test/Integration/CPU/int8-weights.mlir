@@ -1,14 +1,19 @@
 // Layers with int8 weights (mha.quantized: i8 values, an f32 scale per
-// column) end to end against the float64 layer reference of the
-// dequantized weights (mha-run): argument and constant weights, f32 and
-// bf16 layers (the bf16 one packs bf16 pairs), GQA with RoPE, grouped
-// projections with pruned heads, and a latent (MLA) layer's Wk and Wv.
+// column) end to end against the float64 layer reference (mha-run):
+// argument and constant weights, f32 and bf16 layers, GQA with RoPE,
+// grouped projections with pruned heads, a latent (MLA) layer's Wk and
+// Wv, widths that are not whole quads (302 and 3 x 22: the int8 rows are
+// padded) and wide ones (1024: several K-blocks of vpdpbusd). On a CPU
+// with AVX512-VNNI (the AVX512-BF16 copy) the projections of x and O
+// multiply int8 rows, which the reference models; MHA_ISA=avx512 and avx2
+// run the copies that widen the weights as they are packed.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s --target=cpu -o %t/libint8.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/libint8.h
 // RUN: mha-run %s %t/libint8.so --batch 2 --seq-len 29 | FileCheck %s
 // RUN: mha-run %s %t/libint8.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
 // RUN: env MHA_ISA=avx2 mha-run %s %t/libint8.so --batch 2 --seq-len 29 | FileCheck %s
+// RUN: env MHA_ISA=avx512 mha-run %s %t/libint8.so --batch 1 --seq-len 40 | FileCheck %s
 // mha-quantize-weights on constant f32 weights (the layer of the constant
 // int8 weights it makes is what mha-run checks).
 // RUN: mha-opt %S/Inputs/constant-weights.mlir -mha-quantize-weights -o %t/quantized.mlir 2>&1 | FileCheck %s --check-prefix=REMARK
@@ -26,6 +31,8 @@
 // CHECK: const_int8 MHA int8 f32 {{.*}} ok
 // CHECK: latent_int8 MLA r=20 int8 rope causal f32 {{.*}} ok
 // CHECK: grouped_int8 GQA grouped int8 qkv-bias causal pruned f32 {{.*}} ok
+// CHECK: odd_int8 MQA int8 rope causal f32 {{.*}} ok
+// CHECK: wide_int8 GQA int8 causal f32 {{.*}} ok
 
 func.func @gqa_int8(%x: tensor<?x?x64xf32>, %wq8: tensor<64x64xi8>, %sq: tensor<64xf32>,
                     %wk: tensor<64x32xf32>, %wv8: tensor<64x32xi8>, %sv: tensor<32xf32>,
@@ -80,4 +87,22 @@ func.func @grouped_int8(%x: tensor<?x?x256xf32>, %wq8: tensor<256x64xi8>, %sq: t
         tensor<256x64xf32>, tensor<256x256xf32>, tensor<8x32xf32>,
         tensor<4x32xf32>, tensor<4x32xf32> -> tensor<?x?x256xf32>
   return %y : tensor<?x?x256xf32>
+}
+func.func @odd_int8(%x: tensor<?x?x302xf32>, %wq8: tensor<302x66xi8>, %sq: tensor<66xf32>, %wk8: tensor<302x22xi8>, %sk: tensor<22xf32>, %wv8: tensor<302x22xi8>, %sv: tensor<22xf32>, %wo8: tensor<66x302xi8>, %so: tensor<302xf32>) -> tensor<?x?x302xf32> {
+  %wq = mha.quantized %wq8, %sq : tensor<302x66xi8>, tensor<66xf32> -> tensor<302x66xf32>
+  %wk = mha.quantized %wk8, %sk : tensor<302x22xi8>, tensor<22xf32> -> tensor<302x22xf32>
+  %wv = mha.quantized %wv8, %sv : tensor<302x22xi8>, tensor<22xf32> -> tensor<302x22xf32>
+  %wo = mha.quantized %wo8, %so : tensor<66x302xi8>, tensor<302xf32> -> tensor<66x302xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, num_kv_heads = 1, causal, rope_theta = 10000.0 : f32}
+      : tensor<?x?x302xf32>, tensor<302x66xf32>, tensor<302x22xf32>, tensor<302x22xf32>, tensor<66x302xf32> -> tensor<?x?x302xf32>
+  return %y : tensor<?x?x302xf32>
+}
+func.func @wide_int8(%x: tensor<?x?x1024xf32>, %wq8: tensor<1024x512xi8>, %sq: tensor<512xf32>, %wk8: tensor<1024x128xi8>, %sk: tensor<128xf32>, %wv8: tensor<1024x128xi8>, %sv: tensor<128xf32>, %wo8: tensor<512x1024xi8>, %so: tensor<1024xf32>) -> tensor<?x?x1024xf32> {
+  %wq = mha.quantized %wq8, %sq : tensor<1024x512xi8>, tensor<512xf32> -> tensor<1024x512xf32>
+  %wk = mha.quantized %wk8, %sk : tensor<1024x128xi8>, tensor<128xf32> -> tensor<1024x128xf32>
+  %wv = mha.quantized %wv8, %sv : tensor<1024x128xi8>, tensor<128xf32> -> tensor<1024x128xf32>
+  %wo = mha.quantized %wo8, %so : tensor<512x1024xi8>, tensor<1024xf32> -> tensor<512x1024xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8, num_kv_heads = 2, causal}
+      : tensor<?x?x1024xf32>, tensor<1024x512xf32>, tensor<1024x128xf32>, tensor<1024x128xf32>, tensor<512x1024xf32> -> tensor<?x?x1024xf32>
+  return %y : tensor<?x?x1024xf32>
 }
