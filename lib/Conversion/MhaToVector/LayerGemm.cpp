@@ -144,6 +144,24 @@ private:
   /// lanes past `valid` are 0 (a null `valid`: all lanes are inside).
   Value loadBias(const Item &item, int64_t replica, Value wcol, int64_t lanes,
                  Value valid);
+  /// `step(acc, k, left)` folded over the (start, length) `segments` of a
+  /// row in chunks of vw columns from k (`left` columns of its segment
+  /// remain, possibly more than vw), from `init`.
+  Value foldSegments(ArrayRef<int64_t> segments, Value init,
+                     function_ref<Value(Value, Value, Value)> step) {
+    for (size_t s = 0; s < segments.size(); s += 2) {
+      int64_t start = segments[s], end = start + segments[s + 1];
+      Value chunks = cb.index((end - start + vw - 1) / vw);
+      init = cb.forLoopCarrying(
+                   chunks, init,
+                   [&](Value i, ValueRange acc) -> SmallVector<Value> {
+                     Value k = cb.add(cb.index(start), cb.mul(i, cb.index(vw)));
+                     return {step(acc[0], k, cb.sub(cb.index(end), k))};
+                   })
+                 .getResult(0);
+    }
+    return init;
+  }
   /// cs[r, :] /= sqrt(sum of x[b, row0 + r, k]^2 over the segments / n +
   /// eps): an RMS norm of the input rows, applied to the products.
   void emitInputRmsScale(const Item &item, Value rows,
@@ -400,22 +418,13 @@ void GemmLowering::emitInputRmsScale(const Item &item, Value rows,
     n += segments[s];
   cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
     SmallVector<Value> prefix{item.batch, cb.add(item.row0, r)};
-    Value sum = arith::ConstantOp::create(
+    Value zero = arith::ConstantOp::create(
         b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
-    for (size_t s = 0; s < segments.size(); s += 2) {
-      int64_t start = segments[s], end = start + segments[s + 1];
-      Value chunks = cb.index((end - start + vw - 1) / vw);
-      sum = cb.forLoopCarrying(
-                  chunks, sum,
-                  [&](Value i, ValueRange acc) -> SmallVector<Value> {
-                    Value k = cb.add(cb.index(start), cb.mul(i, cb.index(vw)));
-                    Value x = loadTail(
-                        item.x, prefix, k,
-                        cb.minSI(cb.index(vw), cb.sub(cb.index(end), k)));
-                    return {vector::FMAOp::create(b, loc, x, x, acc[0])};
-                  })
-                .getResult(0);
-    }
+    Value sum =
+        foldSegments(segments, zero, [&](Value acc, Value k, Value left) {
+          Value x = loadTail(item.x, prefix, k, cb.minSI(cb.index(vw), left));
+          return vector::FMAOp::create(b, loc, x, x, acc).getResult();
+        });
     Value total =
         vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sum);
     Value meanEps = arith::AddFOp::create(
@@ -634,25 +643,18 @@ void GemmLowering::emitDequantize(const Item &item, Value rows,
   cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
     Value row = cb.add(item.row0, r);
     // sum_k x[row, k] over the segments, exact in i32.
-    Value sum = arith::ConstantOp::create(
+    Value zero = arith::ConstantOp::create(
         b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(0)));
-    for (size_t s = 0; s < segments.size(); s += 2) {
-      int64_t start = segments[s], end = start + segments[s + 1];
-      Value chunks = cb.index((end - start + vw - 1) / vw);
-      sum = cb.forLoopCarrying(
-                  chunks, sum,
-                  [&](Value i, ValueRange acc) -> SmallVector<Value> {
-                    Value k = cb.add(cb.index(start), cb.mul(i, cb.index(vw)));
-                    Value mask = vector::CreateMaskOp::create(
-                        b, loc, maskType, ValueRange{cb.sub(cb.index(end), k)});
-                    Value x = vector::MaskedLoadOp::create(
-                        b, loc, bytesType, item.x,
-                        ValueRange{item.batch, row, k}, mask, zeroBytes);
-                    Value wide = arith::ExtSIOp::create(b, loc, i32Type, x);
-                    return {arith::AddIOp::create(b, loc, acc[0], wide)};
-                  })
-                .getResult(0);
-    }
+    Value sum =
+        foldSegments(segments, zero, [&](Value acc, Value k, Value left) {
+          Value mask =
+              vector::CreateMaskOp::create(b, loc, maskType, ValueRange{left});
+          Value x = vector::MaskedLoadOp::create(b, loc, bytesType, item.x,
+                                                 ValueRange{item.batch, row, k},
+                                                 mask, zeroBytes);
+          Value wide = arith::ExtSIOp::create(b, loc, i32Type, x);
+          return arith::AddIOp::create(b, loc, acc, wide).getResult();
+        });
     Value total =
         vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sum);
     Value offset = vector::BroadcastOp::create(

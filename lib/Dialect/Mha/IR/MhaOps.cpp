@@ -1019,15 +1019,6 @@ LogicalResult MultiHeadOp::verify() {
       return emitOpError() << "'rms_norm_eps' must be finite and > 0, got "
                            << e;
   }
-  if (FloatAttr eps = getRmsNormEpsAttr()) {
-    if (sharing != Sharing::latent)
-      return emitOpError() << "'rms_norm_eps' normalises a latent: it needs "
-                              "#mha.sharing<latent>";
-    double e = eps.getValueAsDouble();
-    if (!std::isfinite(e) || !(e > 0.0))
-      return emitOpError() << "'rms_norm_eps' must be finite and > 0, got "
-                           << e;
-  }
   if (FloatAttr theta = getRopeThetaAttr()) {
     double t = theta.getValueAsDouble();
     if (!std::isfinite(t) || !(t > 0.0))

@@ -142,6 +142,26 @@ int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
   return offset + plan.panelSize * int64_t(plan.blocks.size());
 }
 
+/// Calls `place(at, k, n)` for every weight element `plan`'s panels hold,
+/// `group` k per panel row (1, bf16 pairs 2, int8 quads 4): `at` its
+/// index in the packed panels, `k` and `n` its row and column in W.
+static void
+forEachPanelElement(const LinearPlan &plan, int64_t group,
+                    function_ref<void(int64_t, int64_t, int64_t)> place) {
+  for (auto [i, block] : llvm::enumerate(plan.blocks)) {
+    int64_t col0 = block * plan.colBlock;
+    int64_t cols = std::min(plan.colBlock, plan.n - col0);
+    for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
+      auto [start, length] = segment;
+      for (int64_t k = 0; k < length; ++k)
+        for (int64_t c = 0; c < cols; ++c)
+          place(int64_t(i) * plan.panelSize +
+                    (row + k / group) * plan.panelWidth + group * c + k % group,
+                start + k, plan.groupColumn + col0 + c);
+    }
+  }
+}
+
 /// The int8 quad panels of a constant int8 weight, as mha.pack_panel packs
 /// them at run time: value + 128 as an unsigned byte, 128 in the padding.
 static DenseElementsAttr packConstantQuads(const LinearPlan &plan,
@@ -152,20 +172,9 @@ static DenseElementsAttr packConstantQuads(const LinearPlan &plan,
     values.push_back(int8_t(v.getSExtValue()));
   // Zero is 128 once offset: the sign bit alone.
   SmallVector<int8_t> packed(size, int8_t(-128));
-  for (auto [i, block] : llvm::enumerate(plan.blocks)) {
-    int64_t col0 = block * plan.colBlock;
-    int64_t cols = std::min(plan.colBlock, plan.n - col0);
-    int8_t *panel = packed.data() + i * plan.panelSize;
-    for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
-      auto [start, length] = segment;
-      for (int64_t k = 0; k < length; ++k)
-        for (int64_t c = 0; c < cols; ++c) {
-          int8_t v = values[(start + k) * width + plan.groupColumn + col0 + c];
-          panel[(row + k / 4) * plan.panelWidth + 4 * c + k % 4] =
-              int8_t(uint8_t(v) ^ 0x80u);
-        }
-    }
-  }
+  forEachPanelElement(plan, 4, [&](int64_t at, int64_t k, int64_t n) {
+    packed[at] = int8_t(uint8_t(values[k * width + n]) ^ 0x80u);
+  });
   auto type = RankedTensorType::get({1, 1, size},
                                     IntegerType::get(weight.getContext(), 8));
   return DenseElementsAttr::get(type, ArrayRef<int8_t>(packed));
@@ -174,9 +183,13 @@ static DenseElementsAttr packConstantQuads(const LinearPlan &plan,
 DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
                                             const GemmKernel &kernel) {
   bool pairs = kernel.bf16Pairs;
-  // W as f32, row-major [K, N]; int8 values times their column scales.
   DenseElementsAttr weight = plan.constantWeight;
+  MLIRContext *ctx = weight.getContext();
   int64_t width = weight.getNumElements() / plan.k;
+  int64_t size = plan.panelSize * int64_t(plan.blocks.size());
+  if (plan.int8)
+    return packConstantQuads(plan, weight, width, size);
+  // W as f32, row-major [K, N]; int8 values times their column scales.
   SmallVector<float> w;
   w.reserve(weight.getNumElements());
   if (DenseElementsAttr scales = plan.constantScale) {
@@ -190,29 +203,10 @@ DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
       w.push_back(v.convertToFloat());
     }
   }
-  auto at = [&](int64_t k, int64_t c) {
-    return w[k * width + plan.groupColumn + c];
-  };
-  int64_t size = plan.panelSize * int64_t(plan.blocks.size());
-  MLIRContext *ctx = weight.getContext();
-  if (plan.int8)
-    return packConstantQuads(plan, weight, width, size);
   SmallVector<float> packed(size, 0.0f);
-  for (auto [i, block] : llvm::enumerate(plan.blocks)) {
-    int64_t col0 = block * plan.colBlock;
-    int64_t cols = std::min(plan.colBlock, plan.n - col0);
-    float *panel = packed.data() + i * plan.panelSize;
-    for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
-      auto [start, length] = segment;
-      for (int64_t k = 0; k < length; ++k)
-        for (int64_t c = 0; c < cols; ++c) {
-          // Pairs: row k goes to panel row k / 2, lane 2c + k % 2.
-          int64_t r = pairs ? row + k / 2 : row + k;
-          int64_t col = pairs ? 2 * c + k % 2 : c;
-          panel[r * plan.panelWidth + col] = at(start + k, col0 + c);
-        }
-    }
-  }
+  forEachPanelElement(
+      plan, pairs ? 2 : 1,
+      [&](int64_t at, int64_t k, int64_t n) { packed[at] = w[k * width + n]; });
   auto tensorType =
       RankedTensorType::get({1, 1, size}, kernel.getPackedType(ctx));
   if (!pairs)
