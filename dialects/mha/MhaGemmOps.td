@@ -35,15 +35,23 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
     ```
     panel[k, c] = c < columns ? weight[row_offset + k, column_offset + c] : 0
     ```
-    With `scale`, the weight is int8 (`mha.quantized`) and each element is
-    widened and multiplied by `scale[column_offset + c]` first. An i8 panel
-    `[ceil(rows / 4), 4 P]` holds an int8 weight's quads of rows
-    interleaved, each value offset by 128 (the unsigned operand of
-    `vpdpbusd`; 128 stands for 0 past `rows` and `columns`):
+    With `scale`, the weight is quantized (`mha.quantized`): int8, or with
+    `int4` two signed nibbles per byte (`weight` [K, N/2], column `2j` in
+    the low nibble of byte `j`); each element is widened and multiplied by
+    its scale, `scale[column_offset + c]` ([N]) or
+    `scale[(row_offset + k) / (K / G), column_offset + c]` ([G, N]). An i8
+    panel holds a quantized weight for `vpdpbusd`: per K-block of `k_block`
+    rows (a multiple of 4 that divides a group), `ceil(kn / 4)` rows of
+    quads of rows interleaved, then one row of the `P` i32 column offsets,
+    then one row of the `P` f32 column scales of the block's group:
 
     ```
-    panel[p, 4c + t] = u8(weight[row_offset + 4p + t, column_offset + c] + 128)
+    panel[p, 4c + t] = i8(weight[row_offset + k0 + 4p + t, column_offset + c])
+    offsets[c]       = -128 * sum_{k in block} weight[row_offset + k, c']
+    scales[c]        = scale[g(row_offset + k0), column_offset + c]
     ```
+    (0 past `rows` and `columns`): the GEMM's activations are unsigned
+    bytes `q + 128`, and the offsets remove the 128.
     A bf16 panel `[ceil(rows / 2), 2 P]` holds pairs of rows interleaved, the
     operand of `vdpbf16ps` (the missing row of an odd last pair is zero):
 
@@ -62,13 +70,15 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
   let arguments = (ins
     Arg<MemRefRankOf<[F32, F16, BF16, I8], [2]>, "weights [K, N]",
         [MemRead]>:$weight,
-    Arg<Optional<MemRefRankOf<[F32], [1]>>, "column scales [N] of i8 weights",
-        [MemRead]>:$scale,
+    Arg<Optional<MemRefRankOf<[F32], [1, 2]>>,
+        "scales [N] or [G, N] of a quantized weight", [MemRead]>:$scale,
     Arg<MemRefRankOf<Mha_PanelElementTypes, [2]>,
         "panel [rows, P] (f32) or [ceil(rows / 2), 2 P] (bf16 pairs)",
         [MemWrite]>:$panel,
     Index:$row_offset, Index:$rows, Index:$column_offset, Index:$columns,
-    ConfinedAttr<I64Attr, [IntPositive]>:$vector_width);
+    ConfinedAttr<I64Attr, [IntPositive]>:$vector_width,
+    UnitAttr:$int4,
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$k_block);
 
   let assemblyFormat = [{
     `ins` `(` $weight `:` type($weight) `)`
@@ -86,8 +96,10 @@ def Mha_QuantizeRowsOp : Mha_Op<"quantize_rows"> {
   let description = [{
     For the rows `[row_offset, row_offset + rows)` of batch `batch` of
     `input [B, L, K]`: `scale = max_k |x[k]| / 127` (1 for a row of zeros),
-    `q[k] = round(x[k] / scale)` (ties to even) in `[-127, 127]`, and zeros
-    in the columns of `q` past `K` (`q` is `[B, L, K']`, `K' >= K`).
+    `q[k] = round(x[k] / scale)` (ties to even) in `[-127, 127]`, stored
+    as the unsigned byte `q[k] + 128` (the unsigned operand of `vpdpbusd`),
+    and 128 (q = 0) in the columns past `K` (`output` is `[B, L, K']`,
+    `K' >= K`).
 
     ```mlir
     mha.quantize_rows ins(%x : memref<?x?x64xf32>)
@@ -146,14 +158,16 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     products are formed: f32 vector FMAs on the input widened to f32, or
     `vdpbf16ps` (`x86vector.avx512.dot`) on bf16 pairs of the bf16 input,
     or, with an i8 panel (`dequantize(...)`), `vpdpbusd` on int8 quads: the
-    input holds int8 activations `q` quantized per row with
-    `input_scale` (`x ~ q * input_scale[b, row]`) and the panel the weight
-    offset by 128, so that before the epilogue
+    input holds the unsigned bytes `q + 128` of activations quantized per
+    row with `input_scale` (`x ~ q * input_scale[b, row]`, mha.quantize_rows)
+    and the panel the weight's quads with each K-block's column offsets and
+    scales, so that before the epilogue
 
     ```
-    acc[r, c] = (acc[r, c] - 128 * sum_k q[r, k]) * input_scale[b, row]
-                * column_scale[column_offset + c]
+    acc[r, c] = input_scale[b, row] * sum over K-blocks of
+                scales[c] * (offsets[c] + sum_k (q[r, k] + 128) w[k, c])
     ```
+    (the i32 sums of a K-block are exact).
   }];
 
   let arguments = (ins
@@ -167,8 +181,6 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
         [MemRead]>:$rope_table,
     Arg<Optional<MemRefRankOf<[F32], [3]>>, "row scales [B, L, 1] of i8 input",
         [MemRead]>:$input_scale,
-    Arg<Optional<MemRefRankOf<[F32], [1]>>, "column scales of the i8 weight",
-        [MemRead]>:$column_scale,
     Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "output rows [B, L, C]",
         [MemWrite]>:$output,
     Arg<MemRefRankOf<[F32], [2]>, "scratch: accumulators [R, P]",
@@ -190,8 +202,7 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     `ins` `(` $input `,` $panel `:` type($input) `,` type($panel) `)`
     (`bias` `(` $bias^ `:` type($bias) `)`)?
     (`rope` `(` $rope_table^ `:` type($rope_table) `)`)?
-    (`dequantize` `(` $input_scale^ `:` type($input_scale) `,` $column_scale
-       `:` type($column_scale) `)`)?
+    (`dequantize` `(` $input_scale^ `:` type($input_scale) `)`)?
     `outs` `(` $output `:` type($output) `)`
     `scratch` `(` $acc_scratch `:` type($acc_scratch) `)`
     `at` `(` $batch `,` $row_offset `,` $rows `)`

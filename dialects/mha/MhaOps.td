@@ -368,27 +368,41 @@ def Mha_LowRankOp : Mha_Op<"low_rank", [Pure]> {
 }
 
 def Mha_QuantizedOp : Mha_Op<"quantized", [Pure]> {
-  let summary = "an int8 weight with a scale per output column";
+  let summary = "an int8 or int4 weight with scales per column or per group";
   let description = [{
-    `W [K, N] = w [K, N] * scale [N]`: `w` static i8, `scale` static f32,
-    `W` of the layer's element type. A weight operand of `mha.multi_head`
-    (`wq`, `wk`, `wv`, `wo`, or a factor of an `mha.low_rank`) may be one:
-    the layer then reads a quarter of the weight bytes, and `w` and
-    `scale` (not `W`) are the C parameters (`wq` as i8, `wq_scale`) or
-    constants. `mha-quantize-weights` makes them from constant weights.
+    `W [K, N] = w [K, N] * scale [g(k), N]`: `w` int8 (`bits = 8`, the
+    default: `values` is i8 [K, N]) or int4 (`bits = 4`: `values` is i8
+    [K, N/2], two signed 4-bit values per byte, column `2j` in the low
+    nibble of byte `j`), `scale` f32 [N] (one per column, `g(k) = 0`) or
+    [G, N] (groups of `K/G` consecutive rows, `g(k) = k / (K/G)`), `W` of
+    the layer's element type. A weight operand of `mha.multi_head` (`wq`,
+    `wk`, `wv`, `wo`) may be one: `values` and `scale` (not `W`) are the C
+    parameters (`wq` as i8, `wq_scale`) or constants.
+    `mha-quantize-weights` makes them from constant weights.
 
     ```mlir
     %wq = mha.quantized %wq_i8, %wq_scale
         : tensor<512x512xi8>, tensor<512xf32> -> tensor<512x512xf32>
+    %wk = mha.quantized %wk_i4, %wk_scale {bits = 4}
+        : tensor<512x64xi8>, tensor<4x128xf32> -> tensor<512x128xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$values, AnyRankedTensor:$scale);
+  let arguments = (ins AnyRankedTensor:$values, AnyRankedTensor:$scale,
+                       DefaultValuedAttr<I64Attr, "8">:$bits);
   let results = (outs AnyRankedTensor:$weight);
   let assemblyFormat = [{
     $values `,` $scale attr-dict `:` type($values) `,` type($scale) `->`
     type($weight)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Rows of `W` per scale row: K for one scale per column.
+    int64_t getGroupSize() {
+      auto scale = cast<RankedTensorType>(getScale().getType());
+      int64_t k = cast<RankedTensorType>(getWeight().getType()).getDimSize(0);
+      return scale.getRank() == 2 ? k / scale.getDimSize(0) : k;
+    }
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -196,9 +196,17 @@ reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,
   bool woQuads = llvm::all_of(pr.headAlive, [](bool alive) { return alive; });
   Value weights[] = {op.getWq(), op.getWk(), op.getWv(), op.getWo()};
   bool latent = op.getSharingScheme() == Sharing::latent;
-  for (int w = 0; w < 4; ++w)
-    lp.int8Weights[w] = weights[w].getDefiningOp<QuantizedOp>() &&
-                        !(latent && w == 2) && (w != 3 || woQuads);
+  for (int w = 0; w < 4; ++w) {
+    auto quantized = weights[w].getDefiningOp<QuantizedOp>();
+    // A K-block of quads lies in one group of scales.
+    int64_t groupSize = quantized ? quantized.getGroupSize() : 0;
+    int64_t rows =
+        quantized ? cast<RankedTensorType>(quantized.getType()).getDimSize(0)
+                  : 0;
+    lp.int8Weights[w] = quantized && !(latent && w == 2) &&
+                        (w != 3 || woQuads) &&
+                        (groupSize == rows || groupSize % 4 == 0);
+  }
   return lp;
 }
 
@@ -210,10 +218,28 @@ resolveTensor(Value v,
   if (auto it = argValues.find(v); it != argValues.end())
     return it->second;
   if (auto quantized = v.getDefiningOp<QuantizedOp>()) {
-    std::vector<double> w = resolveTensor(quantized.getValues(), argValues),
+    std::vector<double> values =
+                            resolveTensor(quantized.getValues(), argValues),
                         scale = resolveTensor(quantized.getScale(), argValues);
-    for (size_t i = 0; i < w.size() && !scale.empty(); ++i)
-      w[i] *= scale[i % scale.size()];
+    auto type = cast<RankedTensorType>(quantized.getType());
+    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+    int64_t groupSize = quantized.getGroupSize();
+    bool int4 = quantized.getBits() == 4;
+    if (values.empty() || scale.empty())
+      return {};
+    std::vector<double> w(k * n);
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double value;
+        if (int4) {
+          // Column 2c in the low nibble of byte c, sign-extended.
+          auto byte = int8_t(values[i * (n / 2) + j / 2]);
+          value = j % 2 ? byte >> 4 : int8_t(byte << 4) >> 4;
+        } else {
+          value = values[i * n + j];
+        }
+        w[i * n + j] = value * scale[i / groupSize * n + j];
+      }
     return w;
   }
   if (auto factors = v.getDefiningOp<LowRankOp>()) {

@@ -198,10 +198,10 @@ int32_t mha_rt_check_scales(const int64_t *signature,
     const char *what;
   } kinds[] = {{MHA_ROLE_KEY_SCALE, "a quantized cache"},
                {MHA_ROLE_VALUE_SCALE, "a quantized cache"},
-               {MHA_ROLE_QUERY_WEIGHT_SCALE, "an int8 weight"},
-               {MHA_ROLE_KEY_WEIGHT_SCALE, "an int8 weight"},
-               {MHA_ROLE_VALUE_WEIGHT_SCALE, "an int8 weight"},
-               {MHA_ROLE_OUT_WEIGHT_SCALE, "an int8 weight"}};
+               {MHA_ROLE_QUERY_WEIGHT_SCALE, "a quantized weight"},
+               {MHA_ROLE_KEY_WEIGHT_SCALE, "a quantized weight"},
+               {MHA_ROLE_VALUE_WEIGHT_SCALE, "a quantized weight"},
+               {MHA_ROLE_OUT_WEIGHT_SCALE, "a quantized weight"}};
   checker ch = {signature, arg_names, c};
   for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); ++i) {
     int32_t status =

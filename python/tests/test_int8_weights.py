@@ -80,7 +80,7 @@ def test_int8_layer_equals_the_dequantized_layer(libs):
 
 
 @pytest.mark.parametrize("bad,text", [
-    (0.0, r"'wq_scale'\[5\] is 0 but the scales of an int8 weight must be finite and > 0"),
+    (0.0, r"'wq_scale'\[5\] is 0 but the scales of a quantized weight must be finite and > 0"),
     (np.nan, r"'wq_scale'\[5\] is nan"),
     (np.inf, r"'wq_scale'\[5\] is inf"),
     (-1.0, r"'wq_scale'\[5\] is -1"),

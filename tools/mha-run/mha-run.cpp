@@ -94,13 +94,17 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   llvm::DenseMap<Value, std::vector<double>> argValues;
   std::vector<HostTensor> buffers;
   // Int8 weights (mha.quantized) are uniform in [-127, 127] and their
-  // scales ~ 1 / (73 sqrt(rows)) (73: the values' standard deviation).
-  llvm::DenseMap<Value, int64_t> scaleRows;
+  // scales ~ 1 / (73 sqrt(rows)) (73: the values' standard deviation);
+  // int4 ones are uniform bytes (two values in [-8, 7], deviation 4.6).
+  llvm::DenseMap<Value, double> scaleDenominators;
   func.walk([&](mha::QuantizedOp q) {
-    scaleRows[q.getScale()] =
-        cast<RankedTensorType>(q.getValues().getType()).getDimSize(0);
+    double rows = cast<RankedTensorType>(q.getValues().getType()).getDimSize(0);
+    scaleDenominators[q.getScale()] =
+        (q.getBits() == 4 ? 4.6 : 73.0) * std::sqrt(rows);
+    if (q.getBits() == 4)
+      scaleDenominators[q.getValues()] = 0.0;
   });
-  std::uniform_int_distribution<int> int8(-127, 127);
+  std::uniform_int_distribution<int> int8(-127, 127), bytes(-128, 127);
   std::uniform_real_distribution<double> spread(0.5, 1.5);
   for (BlockArgument arg : func.getArguments()) {
     Type argElt = cast<RankedTensorType>(arg.getType()).getElementType();
@@ -114,10 +118,13 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
     if (arg != op.getInput() && buf.shape.size() == 2 && !bias)
       scale = 1.0 / std::sqrt(double(buf.shape[0]));
     std::vector<double> values(buf.numElements());
+    auto quantized = scaleDenominators.find(arg);
     for (double &x : values)
-      x = argElt.isInteger() ? double(int8(rng))
-          : scaleRows.contains(arg)
-              ? spread(rng) / (73.0 * std::sqrt(double(scaleRows[arg])))
+      x = argElt.isInteger()
+              ? double(quantized != scaleDenominators.end() ? bytes(rng)
+                                                            : int8(rng))
+          : quantized != scaleDenominators.end()
+              ? spread(rng) / quantized->second
               : normal(rng) * scale;
     argValues[arg] = buf.store(values);
     buffers.push_back(std::move(buf));

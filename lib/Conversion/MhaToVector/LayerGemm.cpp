@@ -6,8 +6,10 @@
 // Lowers the GEMM work mha-tile plans for a layer's projections:
 //
 //  - mha.pack_panel copies a block of weight columns into its panel: f32
-//    rows padded with zeros to whole vectors, or (bf16 panels) pairs of rows
-//    interleaved for vdpbf16ps;
+//    rows padded with zeros to whole vectors, (bf16 panels) pairs of rows
+//    interleaved for vdpbf16ps, or (i8 panels) quads of rows of a quantized
+//    weight for vpdpbusd, each K-block followed by its column offsets and
+//    scales; int8 and int4 weights are widened and scaled on the way;
 //  - mha.gemm_tile zeroes the item's f32 accumulators, then for each
 //    K-block of each reduction segment runs the micro-kernels of
 //    mha/Codegen/MicroKernels.h over the rows (blocks of block_rows, then one
@@ -49,18 +51,26 @@ public:
   GemmLowering(OpBuilder &b, Location loc, int64_t vw)
       : b(b), loc(loc), cb(b, loc), vw(vw) {}
 
+  /// A weight: float, or quantized (`scale` set: i8 values, int8 or with
+  /// `int4` two nibbles per byte, scales [N] or [G, N]).
+  struct Weight {
+    Value values, scale;
+    bool int4 = false;
+  };
   /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols` up to
-  /// `colPad`; an int8 W is multiplied by its column scales.
-  void emitPack(Value weight, Value scale, Value k0, Value kn, Value col0,
-                Value cols, Value wp, int64_t colPad);
+  /// `colPad`; a quantized W is multiplied by its scales.
+  void emitPack(const Weight &w, Value k0, Value kn, Value col0, Value cols,
+                Value wp, int64_t colPad);
   /// wp[p][2c + t] = W[k0 + 2p + t, col0 + c] in bf16, zero past `cols`
   /// and past `kn` (the second row of an odd last pair).
-  void emitPackPairs(Value weight, Value scale, Value k0, Value kn, Value col0,
+  void emitPackPairs(const Weight &w, Value k0, Value kn, Value col0,
                      Value cols, Value wp, int64_t colPad);
-  /// wp[p][4c + t] = u8(W[k0 + 4p + t, col0 + c] + 128) of an int8 W,
-  /// 128 past `cols` and past `kn`: the unsigned operand of vpdpbusd.
-  void emitPackQuads(Value weight, Value k0, Value kn, Value col0, Value cols,
-                     Value wp, int64_t colPad);
+  /// The i8 panel of a quantized W (mha.pack_panel): per K-block of `kc`
+  /// rows, wp[p][4c + t] = values[k0 + 4p + t, col0 + c] (0 past `cols`
+  /// and `kn`), then -128 x the block's column sums (i32), then the
+  /// block's column scales (f32).
+  void emitPackQuads(const Weight &w, Value k0, Value kn, Value col0,
+                     Value cols, Value wp, int64_t colPad, int64_t kc);
   void emitGemmTile(GemmTileOp op);
   void emitQuantizeRows(QuantizeRowsOp op);
 
@@ -88,21 +98,34 @@ private:
     return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
   }
   /// The vw weights of row `k` at column `col` in f32 (lanes past `valid`
-  /// 0; a null `valid`: all inside), times their column scales when the
-  /// weight is int8 (`scale` not null).
-  Value loadWeights(Value weight, Value scale, Value k, Value col,
-                    Value valid) {
-    Type elt = cast<MemRefType>(weight.getType()).getElementType();
-    Value v =
-        valid ? loadTail(weight, ValueRange{k}, col, valid)
-              : ext(vector::LoadOp::create(b, loc, VectorType::get({vw}, elt),
-                                           weight, ValueRange{k, col}));
-    if (!scale)
-      return v;
-    Value s = valid ? loadTail(scale, ValueRange{}, col, valid)
-                    : vector::LoadOp::create(b, loc, vec::getF32Vector(cb, vw),
-                                             scale, ValueRange{col});
-    return cb.fmul(v, s);
+  /// 0; a null `valid`: all inside), times their scales when the weight is
+  /// quantized.
+  Value loadWeights(const Weight &w, Value k, Value col, Value valid) {
+    if (w.scale)
+      return cb.fmul(ext(loadQuantized(w, k, col, valid)),
+                     loadScales(w, k, col, valid));
+    Type elt = cast<MemRefType>(w.values.getType()).getElementType();
+    return valid ? loadTail(w.values, ValueRange{k}, col, valid)
+                 : ext(vector::LoadOp::create(b, loc, VectorType::get({vw}, elt),
+                                              w.values, ValueRange{k, col}));
+  }
+  /// The vw values of row `k` of a quantized weight at column `col` as
+  /// signed bytes, 0 past `valid` (null: all inside).
+  Value loadQuantized(const Weight &w, Value k, Value col, Value valid);
+  /// The vw f32 scales of row `k`'s group at column `col`, 0 past `valid`.
+  Value loadScales(const Weight &w, Value k, Value col, Value valid) {
+    auto scaleType = cast<MemRefType>(w.scale.getType());
+    SmallVector<Value> prefix;
+    if (scaleType.getRank() == 2) {
+      int64_t rows = cast<MemRefType>(w.values.getType()).getDimSize(0);
+      prefix.push_back(
+          cb.divUI(k, cb.index(rows / scaleType.getDimSize(0))));
+    }
+    if (valid)
+      return loadTail(w.scale, prefix, col, valid);
+    prefix.push_back(col);
+    return vector::LoadOp::create(b, loc, vec::getF32Vector(cb, vw), w.scale,
+                                  prefix);
   }
   /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
   /// beyond), widened to f32. f32 uses a masked load; 16-bit types gather
@@ -129,17 +152,16 @@ private:
   /// The same with vdpbf16ps on pairs of k: wp holds pairs of rows.
   void emitMicroKernelPairs(const Item &item, Value rb, int64_t rows, Value c,
                             Value k0, Value kn, Value wp);
-  /// The same with vpdpbusd on quads of k of an int8 x and an int8 panel
-  /// (wp holds quads of rows): i32 accumulators over the K-block, added
-  /// to cs in f32.
+  /// The same with vpdpbusd on quads of k of x's unsigned bytes and an i8
+  /// panel (wp: the K-block's quads of rows, offsets, scales): i32
+  /// accumulators from the offsets over the K-block, then added to cs in
+  /// f32 times the block's scales.
   void emitMicroKernelQuads(const Item &item, Value rb, int64_t rows, Value c,
                             Value k0, Value kn, Value wp);
-  /// cs[r, c] = (cs[r, c] - 128 sum_k x[r, k]) * inputScale[b, row0 + r]
-  /// * columnScale[col0 + c]: the int8 products in the input's and the
-  /// weight's units.
-  void emitDequantize(const Item &item, Value rows, ArrayRef<int64_t> segments,
-                      Value inputScale, Value columnScale, Value col0,
-                      Value cols, int64_t colPad);
+  /// cs[r, :] *= inputScale[b, row0 + r]: the int8 products in the
+  /// input's units.
+  void emitDequantize(const Item &item, Value rows, Value inputScale,
+                      int64_t colPad);
   /// The `lanes` bias values of `replica` at weight column `wcol`, f32;
   /// lanes past `valid` are 0 (a null `valid`: all lanes are inside).
   Value loadBias(const Item &item, int64_t replica, Value wcol, int64_t lanes,
@@ -230,8 +252,67 @@ void GemmLowering::storeTail(Value value, Value m, ValueRange prefix, Value col,
   }
 }
 
-void GemmLowering::emitPack(Value weight, Value scale, Value k0, Value kn,
-                            Value col0, Value cols, Value wp, int64_t colPad) {
+Value GemmLowering::loadQuantized(const Weight &w, Value k, Value col,
+                                  Value valid) {
+  auto bytesType = VectorType::get({vw}, b.getI8Type());
+  auto maskType = VectorType::get({vw}, b.getI1Type());
+  Value zeros = arith::ConstantOp::create(
+      b, loc, bytesType, DenseElementsAttr::get(bytesType, int8_t(0)));
+  if (!w.int4 && !valid)
+    return vector::LoadOp::create(b, loc, bytesType, w.values,
+                                  ValueRange{k, col});
+  Value count = valid ? valid : cb.index(vw);
+  if (!w.int4) {
+    Value mask =
+        vector::CreateMaskOp::create(b, loc, maskType, ValueRange{count});
+    return vector::MaskedLoadOp::create(b, loc, bytesType, w.values,
+                                        ValueRange{k, col}, mask, zeros);
+  }
+  // Column j is nibble j % 2 of byte j / 2: lane i of a vector from an
+  // even column reads byte i / 2, from an odd one byte (i + 1) / 2; the
+  // bytes the lanes touch, no more, are loaded.
+  Value odd = cb.cmpI(arith::CmpIPredicate::ne,
+                      arith::RemUIOp::create(b, loc, col, cb.index(2)),
+                      cb.index(0));
+  Value first = cb.divUI(col, cb.index(2));
+  Value last = cb.divUI(
+      cb.add(col, cb.sub(cb.maxSI(count, cb.index(1)), cb.index(1))),
+      cb.index(2));
+  Value touched = cb.select(cb.lt(cb.index(0), count),
+                            cb.add(cb.sub(last, first), cb.index(1)),
+                            cb.index(0));
+  Value byteMask =
+      vector::CreateMaskOp::create(b, loc, maskType, ValueRange{touched});
+  Value bytes = vector::MaskedLoadOp::create(
+      b, loc, bytesType, w.values, ValueRange{k, first}, byteMask, zeros);
+  SmallVector<int64_t> fromEven, fromOdd;
+  SmallVector<int8_t> evenShift, oddShift;
+  for (int64_t i = 0; i < vw; ++i) {
+    fromEven.push_back(i / 2);
+    fromOdd.push_back((i + 1) / 2);
+    // A low nibble moves up to be sign-extended by the shift down.
+    evenShift.push_back(i % 2 ? 0 : 4);
+    oddShift.push_back(i % 2 ? 4 : 0);
+  }
+  auto shuffle = [&](ArrayRef<int64_t> lanes) -> Value {
+    return vector::ShuffleOp::create(b, loc, bytes, bytes, lanes);
+  };
+  auto constant = [&](ArrayRef<int8_t> v) -> Value {
+    return arith::ConstantOp::create(b, loc, bytesType,
+                                     DenseElementsAttr::get(bytesType, v));
+  };
+  Value spread = cb.select(odd, shuffle(fromOdd), shuffle(fromEven));
+  Value up = arith::ShLIOp::create(
+      b, loc, spread, cb.select(odd, constant(oddShift), constant(evenShift)));
+  SmallVector<int8_t> fours(vw, 4);
+  Value values = arith::ShRSIOp::create(b, loc, up, constant(fours));
+  Value inside =
+      vector::CreateMaskOp::create(b, loc, maskType, ValueRange{count});
+  return cb.select(inside, values, zeros);
+}
+
+void GemmLowering::emitPack(const Weight &w, Value k0, Value kn, Value col0,
+                            Value cols, Value wp, int64_t colPad) {
   auto vecType = vec::getF32Vector(cb, vw);
   Value zeros = arith::ConstantOp::create(
       b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
@@ -242,12 +323,11 @@ void GemmLowering::emitPack(Value weight, Value scale, Value k0, Value kn,
   cb.forLoop(cb.index(0), kn, 1, [&](Value k) {
     Value kx = cb.add(k0, k);
     cb.forLoop(cb.index(0), full, vw, [&](Value c) {
-      Value v = loadWeights(weight, scale, kx, cb.add(col0, c), Value());
+      Value v = loadWeights(w, kx, cb.add(col0, c), Value());
       vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
     });
     cb.forLoop(full, partialEnd, vw, [&](Value c) {
-      Value v =
-          loadWeights(weight, scale, kx, cb.add(col0, c), cb.sub(cols, c));
+      Value v = loadWeights(w, kx, cb.add(col0, c), cb.sub(cols, c));
       vector::StoreOp::create(b, loc, v, wp, ValueRange{k, c});
     });
     cb.forLoop(partialEnd, cb.index(colPad), vw, [&](Value c) {
@@ -256,7 +336,7 @@ void GemmLowering::emitPack(Value weight, Value scale, Value k0, Value kn,
   });
 }
 
-void GemmLowering::emitPackPairs(Value weight, Value scale, Value k0, Value kn,
+void GemmLowering::emitPackPairs(const Weight &w, Value k0, Value kn,
                                  Value col0, Value cols, Value wp,
                                  int64_t colPad) {
   Type bf16 = b.getBF16Type();
@@ -268,12 +348,12 @@ void GemmLowering::emitPackPairs(Value weight, Value scale, Value k0, Value kn,
   Value pairs = cb.divUI(cb.add(kn, cb.index(1)), cb.index(2));
   // The vw bf16 elements of row k at column col (lanes past `valid` 0).
   auto loadRow = [&](Value k, Value col, Value valid) -> Value {
-    Type elt = cast<MemRefType>(weight.getType()).getElementType();
-    if (elt.isBF16() && !scale && !valid)
-      return vector::LoadOp::create(b, loc, halfType, weight,
+    Type elt = cast<MemRefType>(w.values.getType()).getElementType();
+    if (elt.isBF16() && !valid)
+      return vector::LoadOp::create(b, loc, halfType, w.values,
                                     ValueRange{k, col});
     return arith::TruncFOp::create(b, loc, halfType,
-                                   loadWeights(weight, scale, k, col, valid));
+                                   loadWeights(w, k, col, valid));
   };
   cb.forLoop(cb.index(0), pairs, 1, [&](Value p) {
     Value kEven = cb.add(k0, cb.add(p, p));
@@ -533,39 +613,66 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
   }
 }
 
-void GemmLowering::emitPackQuads(Value weight, Value k0, Value kn, Value col0,
-                                 Value cols, Value wp, int64_t colPad) {
+void GemmLowering::emitPackQuads(const Weight &w, Value k0, Value kn,
+                                 Value col0, Value cols, Value wp,
+                                 int64_t colPad, int64_t kc) {
   auto byteType = VectorType::get({vw}, b.getI8Type());
-  auto maskType = VectorType::get({vw}, b.getI1Type());
+  auto i32Type = VectorType::get({vw}, b.getI32Type());
+  auto wordBytesType = VectorType::get({4 * vw}, b.getI8Type());
   Value zeros = arith::ConstantOp::create(
       b, loc, byteType, DenseElementsAttr::get(byteType, int8_t(0)));
-  // x + 128 as an unsigned byte is x with its sign bit flipped.
-  Value signBit = arith::ConstantOp::create(
-      b, loc, byteType, DenseElementsAttr::get(byteType, int8_t(-128)));
-  Value quads = cb.divUI(cb.add(kn, cb.index(3)), cb.index(4));
+  Value zeroSums = arith::ConstantOp::create(
+      b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(0)));
   Value lastRow = cb.add(k0, cb.sub(kn, cb.index(1)));
-  cb.forLoop(cb.index(0), quads, 1, [&](Value p) {
+  Value blocks = cb.divUI(cb.add(kn, cb.index(kc - 1)), cb.index(kc));
+  cb.forLoop(cb.index(0), blocks, 1, [&](Value blk) {
+    Value kb = cb.mul(blk, cb.index(kc));
+    Value bn = cb.minSI(cb.index(kc), cb.sub(kn, kb));
+    Value quads = cb.divUI(cb.add(bn, cb.index(3)), cb.index(4));
+    Value row0 = cb.mul(blk, cb.index(kc / 4 + 2));
     cb.forLoop(cb.index(0), cb.index(colPad), vw, [&](Value c) {
-      Value mask = vector::CreateMaskOp::create(b, loc, maskType,
-                                                ValueRange{cb.sub(cols, c)});
-      SmallVector<Value> rowsOfQuad;
-      for (int64_t t = 0; t < 4; ++t) {
-        Value k = cb.add(cb.mul(p, cb.index(4)), cb.index(t));
-        // Rows past kn read the last row (in bounds) and are zeroed.
-        Value row = cb.minSI(cb.add(k0, k), lastRow);
-        Value v = vector::MaskedLoadOp::create(b, loc, byteType, weight,
-                                               ValueRange{row, cb.add(col0, c)},
-                                               mask, zeros);
-        v = cb.select(cb.lt(k, kn), v, zeros);
-        rowsOfQuad.push_back(arith::XOrIOp::create(b, loc, v, signBit));
-      }
-      Value even =
-          vector::InterleaveOp::create(b, loc, rowsOfQuad[0], rowsOfQuad[2]);
-      Value odd =
-          vector::InterleaveOp::create(b, loc, rowsOfQuad[1], rowsOfQuad[3]);
-      Value quad = vector::InterleaveOp::create(b, loc, even, odd);
-      vector::StoreOp::create(b, loc, quad, wp,
-                              ValueRange{p, cb.mul(c, cb.index(4))});
+      Value col = cb.add(col0, c);
+      Value valid = cb.minSI(cb.index(vw), cb.sub(cols, c));
+      Value sums =
+          cb.forLoopCarrying(
+                quads, zeroSums,
+                [&](Value p, ValueRange acc) -> SmallVector<Value> {
+                  Value sum = acc[0];
+                  SmallVector<Value> rowsOfQuad;
+                  for (int64_t t = 0; t < 4; ++t) {
+                    Value k = cb.add(kb, cb.add(cb.mul(p, cb.index(4)),
+                                                cb.index(t)));
+                    // Rows past the block read its last row (in bounds)
+                    // and are zeroed.
+                    Value row = cb.minSI(cb.add(k0, k), lastRow);
+                    Value v = cb.select(cb.lt(k, cb.add(kb, bn)),
+                                        loadQuantized(w, row, col, valid),
+                                        zeros);
+                    sum = arith::AddIOp::create(
+                        b, loc, sum, arith::ExtSIOp::create(b, loc, i32Type, v));
+                    rowsOfQuad.push_back(v);
+                  }
+                  Value even = vector::InterleaveOp::create(
+                      b, loc, rowsOfQuad[0], rowsOfQuad[2]);
+                  Value odd = vector::InterleaveOp::create(
+                      b, loc, rowsOfQuad[1], rowsOfQuad[3]);
+                  Value quad = vector::InterleaveOp::create(b, loc, even, odd);
+                  vector::StoreOp::create(
+                      b, loc, quad, wp,
+                      ValueRange{cb.add(row0, p), cb.mul(c, cb.index(4))});
+                  return {sum};
+                })
+              .getResult(0);
+      // The activations are q + 128: the offsets take 128 x the sums off.
+      Value minus128 = arith::ConstantOp::create(
+          b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(-128)));
+      Value offsets = arith::MulIOp::create(b, loc, sums, minus128);
+      Value scales = loadScales(w, cb.add(k0, kb), col, valid);
+      Value tail = cb.add(row0, quads);
+      for (auto [i, words] : llvm::enumerate(ArrayRef<Value>{offsets, scales}))
+        vector::StoreOp::create(
+            b, loc, vector::BitCastOp::create(b, loc, wordBytesType, words), wp,
+            ValueRange{cb.add(tail, cb.index(i)), cb.mul(c, cb.index(4))});
     });
   });
 }
@@ -583,24 +690,34 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
     rowIdx.push_back(cb.add(rb, cb.index(r)));
   for (int64_t v = 0; v < nv; ++v)
     colIdx.push_back(cb.add(c, cb.index(v * vw)));
-  Value zero = arith::ConstantOp::create(
-      b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(0)));
-  SmallVector<Value> init(rows * nv, zero);
   Value quads = cb.divUI(cb.add(kn, cb.index(3)), cb.index(4));
+  // The K-block's rows after its quads: column offsets (i32), scales (f32).
+  auto loadTailRow = [&](int64_t after, int64_t v, Type type) -> Value {
+    Value bytes = vector::LoadOp::create(
+        b, loc, bytesType, wp,
+        ValueRange{cb.add(quads, cb.index(after)),
+                   cb.mul(colIdx[v], cb.index(4))});
+    return vector::BitCastOp::create(b, loc, VectorType::get({vw}, type),
+                                     bytes);
+  };
+  SmallVector<Value> init;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < nv; ++v)
+      init.push_back(loadTailRow(0, v, b.getI32Type()));
   StringAttr dot = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
   scf::ForOp loop = cb.forLoopCarrying(
       quads, init, [&](Value p, ValueRange acc) -> SmallVector<Value> {
         Value kx = cb.add(k0, cb.mul(p, cb.index(4)));
         SmallVector<Value> weights;
         for (int64_t v = 0; v < nv; ++v) {
-          // 16 columns x 4 k: the intrinsic's unsigned bytes.
+          // 16 columns x 4 k: the intrinsic's signed bytes.
           weights.push_back(vector::LoadOp::create(
               b, loc, bytesType, wp,
               ValueRange{p, cb.mul(colIdx[v], cb.index(4))}));
         }
         SmallVector<Value> next;
         for (int64_t r = 0; r < rows; ++r) {
-          // The row's four int8 values, one i32 broadcast to every lane.
+          // The row's four unsigned bytes, one i32 broadcast to every lane.
           Value quad = vector::LoadOp::create(
               b, loc, quadType, item.x,
               ValueRange{item.batch, cb.add(item.row0, rowIdx[r]), kx});
@@ -615,64 +732,39 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
           for (int64_t v = 0; v < nv; ++v)
             next.push_back(LLVM::CallIntrinsicOp::create(
                                b, loc, i32Type, dot,
-                               ValueRange{acc[r * nv + v], weights[v], xs})
+                               ValueRange{acc[r * nv + v], xs, weights[v]})
                                .getResult(0));
         }
         return next;
       });
+  SmallVector<Value> scales;
+  for (int64_t v = 0; v < nv; ++v)
+    scales.push_back(loadTailRow(1, v, b.getF32Type()));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t v = 0; v < nv; ++v) {
       ValueRange at{rowIdx[r], colIdx[v]};
       Value sum = vector::LoadOp::create(b, loc, f32Type, item.cs, at);
       Value part =
           arith::SIToFPOp::create(b, loc, f32Type, loop.getResult(r * nv + v));
-      vector::StoreOp::create(b, loc, cb.fadd(sum, part), item.cs, at);
+      vector::StoreOp::create(
+          b, loc, vector::FMAOp::create(b, loc, part, scales[v], sum),
+          item.cs, at);
     }
 }
 
 void GemmLowering::emitDequantize(const Item &item, Value rows,
-                                  ArrayRef<int64_t> segments, Value inputScale,
-                                  Value columnScale, Value col0, Value cols,
-                                  int64_t colPad) {
-  auto bytesType = VectorType::get({vw}, b.getI8Type());
-  auto i32Type = VectorType::get({vw}, b.getI32Type());
-  auto maskType = VectorType::get({vw}, b.getI1Type());
+                                  Value inputScale, int64_t colPad) {
   auto f32Type = vec::getF32Vector(cb, vw);
-  Value zeroBytes = arith::ConstantOp::create(
-      b, loc, bytesType, DenseElementsAttr::get(bytesType, int8_t(0)));
   cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
-    Value row = cb.add(item.row0, r);
-    // sum_k x[row, k] over the segments, exact in i32.
-    Value zero = arith::ConstantOp::create(
-        b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(0)));
-    Value sum =
-        foldSegments(segments, zero, [&](Value acc, Value k, Value left) {
-          Value mask =
-              vector::CreateMaskOp::create(b, loc, maskType, ValueRange{left});
-          Value x = vector::MaskedLoadOp::create(b, loc, bytesType, item.x,
-                                                 ValueRange{item.batch, row, k},
-                                                 mask, zeroBytes);
-          Value wide = arith::ExtSIOp::create(b, loc, i32Type, x);
-          return arith::AddIOp::create(b, loc, acc, wide).getResult();
-        });
-    Value total =
-        vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sum);
-    Value offset = vector::BroadcastOp::create(
-        b, loc, f32Type,
-        cb.fmul(arith::SIToFPOp::create(b, loc, b.getF32Type(), total),
-                cb.f32(128.0f)));
     Value rowScale = vector::BroadcastOp::create(
         b, loc, f32Type,
-        memref::LoadOp::create(b, loc, inputScale,
-                               ValueRange{item.batch, row, cb.index(0)}));
+        memref::LoadOp::create(
+            b, loc, inputScale,
+            ValueRange{item.batch, cb.add(item.row0, r), cb.index(0)}));
     for (int64_t c = 0; c < colPad; c += vw) {
       SmallVector<Value> at{r, cb.index(c)};
-      Value colScale =
-          loadTail(columnScale, ValueRange{}, cb.add(col0, cb.index(c)),
-                   cb.sub(cols, cb.index(c)));
       Value acc = vector::LoadOp::create(b, loc, f32Type, item.cs, at);
-      Value value = cb.fmul(cb.fmul(cb.fsub(acc, offset), rowScale), colScale);
-      vector::StoreOp::create(b, loc, value, item.cs, at);
+      vector::StoreOp::create(b, loc, cb.fmul(acc, rowScale), item.cs, at);
     }
   });
 }
@@ -714,13 +806,19 @@ void GemmLowering::emitQuantizeRows(QuantizeRowsOp op) {
         b, loc, f32Type, arith::DivFOp::create(b, loc, cb.f32(1.0f), scale));
     Value lo = vector::BroadcastOp::create(b, loc, f32Type, cb.f32(-127.0f));
     Value hi = vector::BroadcastOp::create(b, loc, f32Type, cb.f32(127.0f));
-    // Columns past K load as 0: the padding is zeros.
+    // q + 128 as an unsigned byte is q with its sign bit flipped. Columns
+    // past K load as 0: the padding is q = 0.
+    Value signBit = arith::ConstantOp::create(
+        b, loc, bytesType, DenseElementsAttr::get(bytesType, int8_t(-128)));
     cb.forLoop(cb.index(0), cb.index(padded), vw, [&](Value col) {
       Value v = math::RoundEvenOp::create(b, loc, cb.fmul(load(col), inv));
       v = arith::MinimumFOp::create(
           b, loc, arith::MaximumFOp::create(b, loc, v, lo), hi);
-      Value bytes = arith::TruncIOp::create(
-          b, loc, bytesType, arith::FPToSIOp::create(b, loc, i32Type, v));
+      Value bytes = arith::XOrIOp::create(
+          b, loc,
+          arith::TruncIOp::create(b, loc, bytesType,
+                                  arith::FPToSIOp::create(b, loc, i32Type, v)),
+          signBit);
       Value mask = vector::CreateMaskOp::create(
           b, loc, maskType, ValueRange{cb.sub(cb.index(padded), col)});
       SmallVector<Value> at(prefix);
@@ -768,14 +866,19 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
     cb.forLoop(cb.index(start), end, kc, [&](Value k0) {
       Value kn = cb.minSI(cb.index(kc), cb.sub(end, k0));
       // The K-block's rows of the panel (k0 - start is a multiple of the
-      // group).
-      Value skipped = cb.divUI(cb.sub(k0, cb.index(start)), cb.index(group));
+      // group); an i8 panel's K-blocks end with their offsets and scales.
+      int64_t extra = quads ? 2 : 0;
+      Value skipped =
+          quads ? cb.mul(cb.divUI(cb.sub(k0, cb.index(start)), cb.index(kc)),
+                         cb.index(kc / 4 + extra))
+                : cb.divUI(cb.sub(k0, cb.index(start)), cb.index(group));
       Value wp = memref::SubViewOp::create(
           b, loc, panel,
           ArrayRef<OpFoldResult>{cb.add(cb.index(segmentRow), skipped),
                                  b.getIndexAttr(0)},
           ArrayRef<OpFoldResult>{
-              cb.divUI(cb.add(kn, cb.index(group - 1)), cb.index(group)),
+              cb.add(cb.divUI(cb.add(kn, cb.index(group - 1)), cb.index(group)),
+                     cb.index(extra)),
               b.getIndexAttr(panelWidth)},
           ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
       auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
@@ -794,11 +897,11 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
       rowLoop(fullRows, rows, 1);
     });
     segmentRow += (length + group - 1) / group;
+    if (quads)
+      segmentRow += 2 * ((length + kc - 1) / kc);
   }
   if (quads)
-    emitDequantize(item, rows, segments, op.getInputScale(),
-                   op.getColumnScale(), op.getColumnOffset(), op.getColumns(),
-                   colPad);
+    emitDequantize(item, rows, op.getInputScale(), colPad);
   if (std::optional<APFloat> eps = op.getInputRmsEps())
     emitInputRmsScale(item, rows, segments, eps->convertToFloat(), colPad);
   if (Value table = op.getRopeTable()) {
@@ -819,19 +922,20 @@ struct LowerPackPanel : OpRewritePattern<PackPanelOp> {
                                 PatternRewriter &rewriter) const override {
     MemRefType panel = op.getPanel().getType();
     GemmLowering lowering(rewriter, op.getLoc(), op.getVectorWidth());
+    GemmLowering::Weight weight{op.getWeight(), op.getScale(), op.getInt4()};
     if (panel.getElementType().isSignlessInteger(8))
-      lowering.emitPackQuads(op.getWeight(), op.getRowOffset(), op.getRows(),
+      lowering.emitPackQuads(weight, op.getRowOffset(), op.getRows(),
                              op.getColumnOffset(), op.getColumns(),
-                             op.getPanel(), panel.getDimSize(1) / 4);
+                             op.getPanel(), panel.getDimSize(1) / 4,
+                             *op.getKBlock());
     else if (panel.getElementType().isBF16())
-      lowering.emitPackPairs(op.getWeight(), op.getScale(), op.getRowOffset(),
-                             op.getRows(), op.getColumnOffset(),
-                             op.getColumns(), op.getPanel(),
-                             panel.getDimSize(1) / 2);
+      lowering.emitPackPairs(weight, op.getRowOffset(), op.getRows(),
+                             op.getColumnOffset(), op.getColumns(),
+                             op.getPanel(), panel.getDimSize(1) / 2);
     else
-      lowering.emitPack(op.getWeight(), op.getScale(), op.getRowOffset(),
-                        op.getRows(), op.getColumnOffset(), op.getColumns(),
-                        op.getPanel(), panel.getDimSize(1));
+      lowering.emitPack(weight, op.getRowOffset(), op.getRows(),
+                        op.getColumnOffset(), op.getColumns(), op.getPanel(),
+                        panel.getDimSize(1));
     rewriter.eraseOp(op);
     return success();
   }

@@ -427,7 +427,7 @@ func.func @pack(%w: memref<64x40xbf16, strided<[?, 1], offset: ?>>, %panel: memr
 // -----
 
 // An int8 weight (mha.quantized) is widened and multiplied by its column
-// scales as it is packed: whole vectors, then the partial one (gathered
+// scales as it is packed: whole vectors, then the partial one (masked
 // values and scales, zero past the block).
 // CHECK-LABEL: func.func @pack_int8
 // CHECK:         scf.for %[[K:.+]] = %c0 to %c64 step %c1 {
@@ -438,7 +438,8 @@ func.func @pack(%w: memref<64x40xbf16, strided<[?, 1], offset: ?>>, %panel: memr
 // CHECK:             %[[W:.+]] = arith.mulf %[[F]], %[[S]] : vector<16xf32>
 // CHECK:             vector.store %[[W]], %{{.+}}[%[[K]], %[[C]]]
 // CHECK:           scf.for
-// CHECK:             arith.sitofp %{{.+}} : i8 to f32
+// CHECK:             vector.maskedload %{{.+}} : memref<64x40xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
+// CHECK:             arith.sitofp %{{.+}} : vector<16xi8> to vector<16xf32>
 // CHECK:             vector.maskedload %{{.+}} : memref<40xf32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
 // CHECK:             arith.mulf
 func.func @pack_int8(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memref<64x64xf32>, %col0: index, %cols: index) {
@@ -446,6 +447,33 @@ func.func @pack_int8(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memre
   %c64 = arith.constant 64 : index
   mha.pack_panel ins(%w : memref<64x40xi8>) scale(%scale : memref<40xf32>) outs(%panel : memref<64x64xf32>)
       rows(%c0, %c64) columns(%col0, %cols) {vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// An int4 weight with group scales (two values per byte, groups of 32
+// rows) is widened the same way: the bytes the lanes touch are loaded,
+// spread one per lane (byte i / 2 from an even column, (i + 1) / 2 from an
+// odd one), and each nibble sign-extended by shifting it to the top and
+// back; the scales are the row's group's.
+// CHECK-LABEL: func.func @pack_int4
+// CHECK:         scf.for %[[K:.+]] = %c0 to %c64 step %c1 {
+// CHECK:           scf.for %[[C:.+]] = %c0 to %{{.+}} step %c16 {
+// CHECK:             %[[B:.+]] = vector.maskedload %{{.+}} : memref<64x20xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
+// CHECK:             %[[ODD:.+]] = vector.shuffle %[[B]], %[[B]] [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8]
+// CHECK:             %[[EVEN:.+]] = vector.shuffle %[[B]], %[[B]] [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7]
+// CHECK:             arith.shli
+// CHECK:             arith.shrsi
+// CHECK:             arith.sitofp %{{.+}} : vector<16xi8> to vector<16xf32>
+// CHECK:             %[[G:.+]] = arith.divui %[[K]], %c32 : index
+// CHECK:             vector.load %{{.+}}[%[[G]], %{{.+}}] : memref<2x40xf32>, vector<16xf32>
+// CHECK:             arith.mulf
+func.func @pack_int4(%w: memref<64x20xi8>, %scale: memref<2x40xf32>, %panel: memref<64x64xf32>, %col0: index, %cols: index) {
+  %c0 = arith.constant 0 : index
+  %c64 = arith.constant 64 : index
+  mha.pack_panel ins(%w : memref<64x20xi8>) scale(%scale : memref<2x40xf32>) outs(%panel : memref<64x64xf32>)
+      rows(%c0, %c64) columns(%col0, %cols) {int4, vector_width = 16 : i64}
   return
 }
 
@@ -544,8 +572,9 @@ func.func @finalize_dropout(%acc: memref<?x8xf32>, %m: memref<?xf32>, %l: memref
 
 // Int8 rows for vpdpbusd: each row's max |x| (vectors of 16, the last
 // masked) gives its scale, max / 127; x / scale rounds to nearest even,
-// clamped to [-127, 127], and is stored as bytes up to the padded width
-// (the two columns past 62 load as 0).
+// clamped to [-127, 127], and is stored as the unsigned byte q + 128 (its
+// sign bit flipped) up to the padded width (the two columns past 62 load
+// as 0).
 // CHECK-LABEL: func.func @quantize_rows
 // CHECK:         scf.for %{{.+}} = %c0 to %{{.+}} step %c1 {
 // CHECK:           scf.for %{{.+}} = %c0 to %c4 step %c1 iter_args(%{{.+}} = %{{.+}}) -> (vector<16xf32>) {
@@ -556,8 +585,9 @@ func.func @finalize_dropout(%acc: memref<?x8xf32>, %m: memref<?xf32>, %l: memref
 // CHECK:           scf.for %{{.+}} = %c0 to %c64 step %c16 {
 // CHECK:             math.roundeven %{{.+}} : vector<16xf32>
 // CHECK:             arith.fptosi %{{.+}} : vector<16xf32> to vector<16xi32>
-// CHECK:             arith.trunci %{{.+}} : vector<16xi32> to vector<16xi8>
-// CHECK:             vector.maskedstore %{{.+}} : memref<?x?x64xi8>, vector<16xi1>, vector<16xi8>
+// CHECK:             %[[T:.+]] = arith.trunci %{{.+}} : vector<16xi32> to vector<16xi8>
+// CHECK:             %[[U:.+]] = arith.xori %[[T]], %{{.+}} : vector<16xi8>
+// CHECK:             vector.maskedstore %{{.+}}, %[[U]] : memref<?x?x64xi8>, vector<16xi1>, vector<16xi8>
 func.func @quantize_rows(%x: memref<?x?x62xf32>, %q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %b: index, %row0: index, %rows: index) {
   mha.quantize_rows ins(%x : memref<?x?x62xf32>) outs(%q, %s : memref<?x?x64xi8>, memref<?x?x1xf32>) at(%b, %row0, %rows)
   return
@@ -565,49 +595,57 @@ func.func @quantize_rows(%x: memref<?x?x62xf32>, %q: memref<?x?x64xi8>, %s: memr
 
 // -----
 
-// An int8 panel: quads of rows, each value's sign bit flipped (x + 128 as
-// an unsigned byte; 62 rows make 16 quads, the missing rows 128), four
-// rows interleaved column by column.
+// An int8 panel: per K-block of 32 rows (62 rows make 2: 8 quads then 8
+// quads, the last two rows of the second zero), four rows interleaved
+// column by column, then the block's column sums times -128 and its
+// scales, each stored as 64 bytes.
 // CHECK-LABEL: func.func @pack_quads
-// CHECK:         scf.for %[[P:.+]] = %c0 to %c16 step %c1 {
-// CHECK:           vector.maskedload %{{.+}} : memref<64x40xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
-// CHECK:           %[[R0:.+]] = arith.xori %{{.+}}, %[[SIGN:.+]] : vector<16xi8>
-// CHECK:           %[[R1:.+]] = arith.xori
-// CHECK:           %[[R2:.+]] = arith.xori
-// CHECK:           %[[R3:.+]] = arith.xori
-// CHECK:           %[[E:.+]] = vector.interleave %[[R0]], %[[R2]] : vector<16xi8> -> vector<32xi8>
-// CHECK:           %[[O:.+]] = vector.interleave %[[R1]], %[[R3]] : vector<16xi8> -> vector<32xi8>
-// CHECK:           %[[Q:.+]] = vector.interleave %[[E]], %[[O]] : vector<32xi8> -> vector<64xi8>
-// CHECK:           vector.store %[[Q]], %{{.+}}[%[[P]], %{{.+}}] : memref<16x256xi8>, vector<64xi8>
-func.func @pack_quads(%w: memref<64x40xi8>, %panel: memref<16x256xi8>, %col0: index, %cols: index) {
+// CHECK:         scf.for %[[BLK:.+]] = %c0 to %c2 step %c1 {
+// CHECK:           %[[ROW0:.+]] = arith.muli %[[BLK]], %c10 : index
+// CHECK:           scf.for %[[C:.+]] = %c0 to %c64 step %c16 {
+// CHECK:             %[[SUMS:.+]] = scf.for %[[P:.+]] = %c0 to %{{.+}} step %c1 iter_args(%{{.+}} = %{{.+}}) -> (vector<16xi32>) {
+// CHECK:               vector.maskedload %{{.+}} : memref<64x40xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
+// CHECK:               arith.extsi %{{.+}} : vector<16xi8> to vector<16xi32>
+// CHECK-COUNT-3:       arith.extsi %{{.+}} : vector<16xi8> to vector<16xi32>
+// CHECK:               %[[E:.+]] = vector.interleave %{{.+}}, %{{.+}} : vector<16xi8> -> vector<32xi8>
+// CHECK:               %[[O:.+]] = vector.interleave %{{.+}}, %{{.+}} : vector<16xi8> -> vector<32xi8>
+// CHECK:               %[[Q:.+]] = vector.interleave %[[E]], %[[O]] : vector<32xi8> -> vector<64xi8>
+// CHECK:               vector.store %[[Q]], %{{.+}} : memref<18x256xi8>, vector<64xi8>
+// CHECK:             %[[OFF:.+]] = arith.muli %[[SUMS]], %{{.+}} : vector<16xi32>
+// CHECK:             vector.bitcast %[[OFF]] : vector<16xi32> to vector<64xi8>
+// CHECK:             vector.store
+// CHECK:             vector.bitcast %{{.+}} : vector<16xf32> to vector<64xi8>
+// CHECK:             vector.store
+func.func @pack_quads(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memref<18x256xi8>, %col0: index, %cols: index) {
   %c0 = arith.constant 0 : index
   %c62 = arith.constant 62 : index
-  mha.pack_panel ins(%w : memref<64x40xi8>) outs(%panel : memref<16x256xi8>) rows(%c0, %c62) columns(%col0, %cols) {vector_width = 16 : i64}
+  mha.pack_panel ins(%w : memref<64x40xi8>) scale(%scale : memref<40xf32>) outs(%panel : memref<18x256xi8>) rows(%c0, %c62) columns(%col0, %cols) {k_block = 32 : i64, vector_width = 16 : i64}
   return
 }
 
 // -----
 
-// An int8 item: per quad of k, four 64-byte panel vectors and each row's
-// four int8 values broadcast as one i32, into 6 x 4 i32 accumulators by
-// vpdpbusd; after the K-block they are added to the f32 tile. Then each
-// row's products lose 128 times its values' sum and take the row's and
-// the columns' scales.
+// An int8 item: per K-block, 6 x 4 i32 accumulators start from the
+// block's column offsets; per quad of k, four 64-byte panel vectors and
+// each row's four unsigned bytes broadcast as one i32 go to vpdpbusd;
+// after the K-block the sums, in f32, are added to the tile times the
+// block's scales. Then each row takes its scale.
 // CHECK-LABEL: func.func @gemm_quads
+// CHECK:         vector.bitcast %{{.+}} : vector<64xi8> to vector<16xi32>
 // CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>)
 // CHECK:           vector.load %{{.+}} : memref<?x256xi8, strided<[256, 1], offset: ?>>, vector<64xi8>
 // CHECK:           vector.load %{{.+}} : memref<?x?x64xi8>, vector<4xi8>
 // CHECK:           vector.bitcast %{{.+}} : vector<4xi8> to vector<1xi32>
 // CHECK:           vector.broadcast %{{.+}} : i32 to vector<16xi32>
 // CHECK-COUNT-24:  llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK:         vector.bitcast %{{.+}} : vector<64xi8> to vector<16xf32>
 // CHECK:         arith.sitofp %{{.+}} : vector<16xi32> to vector<16xf32>
-// CHECK:         vector.reduction <add>, %{{.+}} : vector<16xi32> into i32
+// CHECK:         vector.fma
 // CHECK:         memref.load %{{.+}} : memref<?x?x1xf32>
-// CHECK:         arith.subf
 // CHECK:         arith.mulf
-func.func @gemm_quads(%q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<16x256xi8>, %cscale: memref<40xf32>, %y: memref<?x?x40xf32>, %b: index, %row0: index, %rows: index, %col0: index, %cols: index) {
+func.func @gemm_quads(%q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<18x256xi8>, %y: memref<?x?x40xf32>, %b: index, %row0: index, %rows: index, %col0: index, %cols: index) {
   %cs = memref.alloca() {alignment = 64 : i64} : memref<192x64xf32>
-  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<16x256xi8>) dequantize(%s : memref<?x?x1xf32>, %cscale : memref<40xf32>)
+  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<18x256xi8>) dequantize(%s : memref<?x?x1xf32>)
       outs(%y : memref<?x?x40xf32>) scratch(%cs : memref<192x64xf32>) at(%b, %row0, %rows) columns(%col0, %cols)
       {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 62>, vector_width = 16 : i64}
   return

@@ -149,26 +149,38 @@ func.func @rope_offset(%x: memref<?x?x64xf32>, %panel: memref<64x64xf32>, %table
 
 // -----
 
-// An i8 weight is packed with its column scales, and only an i8 weight.
+// An i8 weight is packed with its scales, and only an i8 weight.
 func.func @pack_int8_without_scale(%w: memref<64x40xi8>, %panel: memref<64x64xf32>, %i: index) {
-  // expected-error @+1 {{an i8 weight needs its column 'scale', and only an i8 weight takes one}}
+  // expected-error @+1 {{an i8 weight needs its 'scale', and only an i8 weight takes one}}
   mha.pack_panel ins(%w : memref<64x40xi8>) outs(%panel : memref<64x64xf32>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
   return
 }
 
 // -----
 
-// The int8 GEMM ops: rows quantized for vpdpbusd and an item on an int8
-// panel that takes their scales.
+// int4 weights come two per byte.
+func.func @pack_int4_float(%w: memref<64x40xf32>, %panel: memref<64x64xf32>, %i: index) {
+  // expected-error @+1 {{'int4' weights are packed in an i8 tensor}}
+  mha.pack_panel ins(%w : memref<64x40xf32>) outs(%panel : memref<64x64xf32>) rows(%i, %i) columns(%i, %i) {int4, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// The int8 GEMM ops: an int4 weight with group scales packed into an i8
+// panel (K-blocks of 32: 8 rows of quads, offsets and scales each), rows
+// quantized for vpdpbusd and an item on the panel that takes their scales.
 // CHECK-LABEL: func.func @int8_ops
+// CHECK: mha.pack_panel ins(%{{.+}} : memref<64x20xi8>) scale(%{{.+}} : memref<2x40xf32>) outs(%{{.+}} : memref<20x256xi8>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {int4, k_block = 32 : i64, vector_width = 16 : i64}
 // CHECK: mha.quantize_rows ins(%{{.+}} : memref<?x?x62xf32>) outs(%{{.+}}, %{{.+}} : memref<?x?x64xi8>, memref<?x?x1xf32>) at(%{{.+}}, %{{.+}}, %{{.+}})
-// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x64xi8>, memref<16x256xi8>) dequantize(%{{.+}} : memref<?x?x1xf32>, %{{.+}} : memref<40xf32>) outs(
-func.func @int8_ops(%x: memref<?x?x62xf32>, %q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<16x256xi8>,
-                    %cscale: memref<40xf32>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
+// CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x64xi8>, memref<20x256xi8>) dequantize(%{{.+}} : memref<?x?x1xf32>) outs(
+func.func @int8_ops(%w: memref<64x20xi8>, %scale: memref<2x40xf32>, %x: memref<?x?x62xf32>, %q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<20x256xi8>,
+                    %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
+  mha.pack_panel ins(%w : memref<64x20xi8>) scale(%scale : memref<2x40xf32>) outs(%panel : memref<20x256xi8>) rows(%i, %i) columns(%i, %i) {int4, k_block = 32 : i64, vector_width = 16 : i64}
   mha.quantize_rows ins(%x : memref<?x?x62xf32>) outs(%q, %s : memref<?x?x64xi8>, memref<?x?x1xf32>) at(%i, %i, %i)
-  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<16x256xi8>) dequantize(%s : memref<?x?x1xf32>, %cscale : memref<40xf32>)
+  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<20x256xi8>) dequantize(%s : memref<?x?x1xf32>)
       outs(%y : memref<?x?x40xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
-      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 62>, vector_width = 16 : i64}
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 32 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 62>, vector_width = 16 : i64}
   return
 }
 
@@ -182,9 +194,9 @@ func.func @quantize_rows_padding(%x: memref<?x?x62xf32>, %q: memref<?x?x62xi8>, 
 
 // -----
 
-func.func @int8_panel_without_scales(%q: memref<?x?x64xi8>, %panel: memref<16x256xi8>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
+func.func @int8_panel_without_scales(%q: memref<?x?x64xi8>, %panel: memref<18x256xi8>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
   // expected-error @+1 {{an i8 panel (vpdpbusd micro-kernels) takes an i8 input and 'dequantize' scales, and only it}}
-  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<16x256xi8>)
+  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<18x256xi8>)
       outs(%y : memref<?x?x40xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
       {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 62>, vector_width = 16 : i64}
   return
@@ -192,9 +204,9 @@ func.func @int8_panel_without_scales(%q: memref<?x?x64xi8>, %panel: memref<16x25
 
 // -----
 
-func.func @int8_segment_start(%q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<16x256xi8>, %cscale: memref<40xf32>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
+func.func @int8_segment_start(%q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<17x256xi8>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
   // expected-error @+1 {{an i8 panel's segments start at multiples of 4, got 2}}
-  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<16x256xi8>) dequantize(%s : memref<?x?x1xf32>, %cscale : memref<40xf32>)
+  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<17x256xi8>) dequantize(%s : memref<?x?x1xf32>)
       outs(%y : memref<?x?x40xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
       {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 2, 60>, vector_width = 16 : i64}
   return
@@ -202,8 +214,19 @@ func.func @int8_segment_start(%q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %pan
 
 // -----
 
-func.func @int8_panel_with_scale(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memref<16x256xi8>, %i: index) {
-  // expected-error @+1 {{an i8 panel holds an i8 weight, whose scales the GEMM applies: no 'scale'}}
-  mha.pack_panel ins(%w : memref<64x40xi8>) scale(%scale : memref<40xf32>) outs(%panel : memref<16x256xi8>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
+// The K-blocks of an i8 panel end with their offsets and scales.
+func.func @int8_panel_rows(%q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memref<16x256xi8>, %y: memref<?x?x40xf32>, %cs: memref<192x64xf32>, %i: index) {
+  // expected-error @+1 {{'panel' must have the 18 rows of the segments, got 16}}
+  mha.gemm_tile ins(%q, %panel : memref<?x?x64xi8>, memref<16x256xi8>) dequantize(%s : memref<?x?x1xf32>)
+      outs(%y : memref<?x?x40xf32>) scratch(%cs : memref<192x64xf32>) at(%i, %i, %i) columns(%i, %i)
+      {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 62>, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @int8_panel_without_k_block(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memref<18x256xi8>, %i: index) {
+  // expected-error @+1 {{an i8 panel holds an i8 weight in K-blocks of a 'k_block' multiple of 4}}
+  mha.pack_panel ins(%w : memref<64x40xi8>) scale(%scale : memref<40xf32>) outs(%panel : memref<18x256xi8>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
   return
 }

@@ -2090,28 +2090,55 @@ func.func @linear_input_rms_eps(%x: tensor<1x8x16xf32>, %w: tensor<16x16xf32>) -
 
 // -----
 
-// mha.quantized: static 2-D i8 values.
+// mha.quantized: i8 values of the weight's shape.
 func.func @quantized_values(%w: tensor<64x32xf32>, %s: tensor<32xf32>) {
-  // expected-error @+1 {{'values' must be a static 2-D i8 tensor [K, N], got 'tensor<64x32xf32>'}}
+  // expected-error @+1 {{'values' must be i8 [64, 32] for the weight 'tensor<64x32xf32>', got 'tensor<64x32xf32>'}}
   %wq = mha.quantized %w, %s : tensor<64x32xf32>, tensor<32xf32> -> tensor<64x32xf32>
   return
 }
 
 // -----
 
-// mha.quantized: one f32 scale per column.
+// mha.quantized: one f32 scale per column, or per group of rows.
 func.func @quantized_scale(%w: tensor<64x32xi8>, %s: tensor<64xf32>) {
-  // expected-error @+1 {{'scale' must be f32 [N] = [32], one per column of 'values', got 'tensor<64xf32>'}}
+  // expected-error @+1 {{'scale' must be f32 [N] = [32] (one per column) or [G, 32] with G dividing K = 64 (groups of rows), got 'tensor<64xf32>'}}
   %wq = mha.quantized %w, %s : tensor<64x32xi8>, tensor<64xf32> -> tensor<64x32xf32>
   return
 }
 
 // -----
 
-// mha.quantized: the weight has the values' shape and a float type.
+// mha.quantized: groups divide the rows.
+func.func @quantized_groups(%w: tensor<64x32xi8>, %s: tensor<3x32xf32>) {
+  // expected-error @+1 {{'scale' must be f32 [N] = [32] (one per column) or [G, 32] with G dividing K = 64 (groups of rows), got 'tensor<3x32xf32>'}}
+  %wq = mha.quantized %w, %s : tensor<64x32xi8>, tensor<3x32xf32> -> tensor<64x32xf32>
+  return
+}
+
+// -----
+
+// mha.quantized: the weight is a static float matrix.
 func.func @quantized_weight(%w: tensor<64x32xi8>, %s: tensor<32xf32>) {
-  // expected-error @+1 {{the weight must be an f32, f16 or bf16 tensor of the shape of 'values', got 'tensor<32x64xf32>'}}
-  %wq = mha.quantized %w, %s : tensor<64x32xi8>, tensor<32xf32> -> tensor<32x64xf32>
+  // expected-error @+1 {{the weight must be a static 2-D f32, f16 or bf16 tensor, got 'tensor<64x32xi32>'}}
+  %wq = mha.quantized %w, %s : tensor<64x32xi8>, tensor<32xf32> -> tensor<64x32xi32>
+  return
+}
+
+// -----
+
+// mha.quantized: int4 values are two per byte.
+func.func @quantized_int4_values(%w: tensor<64x32xi8>, %s: tensor<32xf32>) {
+  // expected-error @+1 {{'values' must be i8 [64, 16] (two int4 per byte: an even number of weight columns) for the weight 'tensor<64x32xf32>', got 'tensor<64x32xi8>'}}
+  %wq = mha.quantized %w, %s {bits = 4} : tensor<64x32xi8>, tensor<32xf32> -> tensor<64x32xf32>
+  return
+}
+
+// -----
+
+// mha.quantized: int8 or int4.
+func.func @quantized_bits(%w: tensor<64x32xi8>, %s: tensor<32xf32>) {
+  // expected-error @+1 {{'bits' must be 8 or 4, got 2}}
+  %wq = mha.quantized %w, %s {bits = 2} : tensor<64x32xi8>, tensor<32xf32> -> tensor<64x32xf32>
   return
 }
 
@@ -2120,7 +2147,7 @@ func.func @quantized_weight(%w: tensor<64x32xi8>, %s: tensor<32xf32>) {
 // Low-rank factors are not quantized.
 func.func @low_rank_quantized(%a: tensor<64x8xi8>, %s: tensor<8xf32>, %b: tensor<8x64xf32>) {
   %down = mha.quantized %a, %s : tensor<64x8xi8>, tensor<8xf32> -> tensor<64x8xf32>
-  // expected-error @+1 {{factors cannot be mha.quantized (int8 factors are not supported)}}
+  // expected-error @+1 {{factors cannot be mha.quantized (quantized factors are not supported)}}
   %w = mha.low_rank %down, %b : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
   return
 }

@@ -169,19 +169,18 @@ func.func @raw_attention(%x: tensor<1x8x32xf32>, %w: tensor<32x32xf32>, %q: tens
 // -----
 
 // Grouped projections: one plan per group of Q's heads, each packing and
-// computing its group's 16 columns of Wq (a subview) once and writing them
+// computing its group's 16 columns of Wq (from column 16 g) once and writing them
 // for its live heads, with the bias rows of those heads. Heads 1, 2 and 3
 // are pruned: group 0 writes head 0 only, group 1 (heads 2, 3) is never
 // computed, group 2 writes heads 4 and 5 (output columns 64 and 80). The
 // packing phase has 5 items (2 Q groups, K, V, Wo), the projections 4.
 // CHECK-LABEL: func.func @grouped_pruned__kernel
 // CHECK-SAME: phaseHeads = 5, 4, 6, 1,
-// CHECK: %[[WQ0:.+]] = memref.subview %arg1[0, 0] [32, 16] [1, 1] : memref<32x48xf32, strided<[?, 1], offset: ?>> to memref<32x16xf32, strided<[?, 1], offset: ?>>
 // CHECK: %[[BQ0:.+]] = memref.subview %arg5[0, 0] [2, 16] [1, 1] : memref<6x16xf32, strided<[?, 1], offset: ?>> to memref<2x16xf32, strided<[?, 1], offset: ?>>
-// CHECK: %[[WQ2:.+]] = memref.subview %arg1[0, 32] [32, 16] [1, 1]
 // CHECK: %[[BQ2:.+]] = memref.subview %arg5[4, 0] [2, 16] [1, 1]
-// CHECK: mha.pack_panel ins(%[[WQ0]] :
-// CHECK: mha.pack_panel ins(%[[WQ2]] :
+// CHECK: mha.pack_panel ins(%arg1 :
+// CHECK: %[[C32:.+]] = arith.addi %{{.+}}, %c32 : index
+// CHECK: mha.pack_panel ins(%arg1 : {{.*}} columns(%[[C32]],
 // CHECK: mha.gemm_tile {{.*}} bias(%[[BQ0]] : memref<2x16xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<?x?x96xf32>)
 // CHECK-SAME: output_offset = 0 : i64, replica_stride = 16 : i64, replicas = array<i64: 0>
 // CHECK: mha.gemm_tile {{.*}} bias(%[[BQ2]] : memref<2x16xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<?x?x96xf32>)
@@ -256,26 +255,26 @@ func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
 
 // Int8 weights (mha.quantized): the i8 values and their scales are C
 // parameters of their own; the packing phase widens each block and
-// multiplies it by its columns' scales (a grouped projection's group reads
-// its subview of both).
+// multiplies it by its columns' scales.
 // CHECK-LABEL: func.func @int8__kernel
 // CHECK-SAME: %{{.+}}: memref<32x32xi8, strided<[?, 1], offset: ?>>, %{{.+}}: memref<32xf32, strided<[1], offset: ?>>
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<query_weight_scale>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<out_weight_scale>, #mha.role<layer_output>]
-// Every copy has the int8 path's temporaries (int8 panels 4096 bytes, the
-// int8 rows of x and O and their scales) and phases (quantizing x after
-// the packing, O after the attention): the copies share one signature.
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 16, 16, 32, 8192, 4096, 32, 1, 32, 1, tempShapes = 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, phaseHeads = 4, 1, 3, 4, 1, 1,
+// Every copy has the int8 path's temporaries (int8 panels 2 x 2560 bytes:
+// 8 rows of quads, offsets and scales, the int8 rows of x and O and their
+// scales) and phases (quantizing x after the packing, O after the
+// attention): the copies share one signature.
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 16, 16, 32, 8192, 5120, 32, 1, 32, 1, tempShapes = 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, phaseHeads = 4, 1, 3, 4, 1, 1,
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(
 // The AVX512-BF16 copy (second RUN; its CPUs have AVX512-VNNI) packs the
-// int8 weights as quads of rows, quantizes x and O into int8 rows and runs
-// their GEMMs on vpdpbusd with the scales; its float panels (Wk, Wv) take
-// 4096 of the 8192 the signature reserves.
+// int8 weights as quads of rows with their scales, quantizes x and O into
+// int8 rows and runs their GEMMs on vpdpbusd; its float panels (Wk, Wv)
+// take 4096 of the 8192 the signature reserves.
 // BF16DOT-LABEL: func.func @int8__kernel
 // BF16DOT-SAME: mha.int8_weights
-// BF16DOT: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<8x256xi8, strided<[256, 1], offset: ?>>)
+// BF16DOT: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(%{{.+}} : memref<10x256xi8, strided<[256, 1], offset: ?>>) {{.*}} {k_block = 256 : i64, vector_width = 16 : i64}
 // BF16DOT: mha.quantize_rows ins(%{{.+}} : memref<?x?x32xf32, strided<[?, ?, 1], offset: ?>>) outs(%{{.+}}, %{{.+}} : memref<?x?x32xi8>, memref<?x?x1xf32>)
-// BF16DOT: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x32xi8>, memref<8x256xi8, strided<[256, 1], offset: ?>>) dequantize(%{{.+}} : memref<?x?x1xf32>, %{{.+}} : memref<32xf32, strided<[1], offset: ?>>)
+// BF16DOT: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x32xi8>, memref<10x256xi8, strided<[256, 1], offset: ?>>) dequantize(%{{.+}} : memref<?x?x1xf32>) outs(
 // BF16DOT: mha.online_softmax_step
 // BF16DOT: mha.quantize_rows ins(%{{.+}} : memref<?x?x32xf32>)
 func.func @int8(%x: tensor<?x?x32xf32>, %wq8: tensor<32x32xi8>, %sq: tensor<32xf32>,
@@ -283,6 +282,27 @@ func.func @int8(%x: tensor<?x?x32xf32>, %wq8: tensor<32x32xi8>, %sq: tensor<32xf
                 %wo8: tensor<32x32xi8>, %so: tensor<32xf32>) -> tensor<?x?x32xf32> {
   %wq = mha.quantized %wq8, %sq : tensor<32x32xi8>, tensor<32xf32> -> tensor<32x32xf32>
   %wo = mha.quantized %wo8, %so : tensor<32x32xi8>, tensor<32xf32> -> tensor<32x32xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2}
+     : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x32xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}
+
+// -----
+
+// Int4 weights with group scales: Wq's values are two per byte ([32, 16]
+// bytes for 32 columns) with a row of scales per 16 rows. The copies
+// without VNNI widen them (int4, the row's group's scales); the VNNI copy
+// packs K-blocks of one group each (16 rows: 4 quads, offsets, scales).
+// CHECK-LABEL: func.func @int4__kernel
+// CHECK-SAME: %{{.+}}: memref<32x16xi8, strided<[?, 1], offset: ?>>, %{{.+}}: memref<2x32xf32, strided<[?, 1], offset: ?>>
+// CHECK: mha.pack_panel ins(%{{.+}} : memref<32x16xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<2x32xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<32x64xf32, {{.*}}) {{.*}} {int4, vector_width = 16 : i64}
+// BF16DOT-LABEL: func.func @int4__kernel
+// BF16DOT: mha.pack_panel ins(%{{.+}} : memref<32x16xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<2x32xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<12x256xi8, {{.*}}) {{.*}} {int4, k_block = 16 : i64, vector_width = 16 : i64}
+// BF16DOT: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x32xi8>, memref<12x256xi8, {{.*}}) dequantize(
+// BF16DOT-SAME: k_block = 16 : i64
+func.func @int4(%x: tensor<?x?x32xf32>, %wq4: tensor<32x16xi8>, %sq: tensor<2x32xf32>,
+                %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>, %wo: tensor<32x32xf32>) -> tensor<?x?x32xf32> {
+  %wq = mha.quantized %wq4, %sq {bits = 4} : tensor<32x16xi8>, tensor<2x32xf32> -> tensor<32x32xf32>
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 2}
      : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x32xf32> -> tensor<?x?x32xf32>
   return %y : tensor<?x?x32xf32>

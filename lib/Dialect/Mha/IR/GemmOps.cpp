@@ -34,12 +34,16 @@ static FailureOr<int64_t> verifyPanelWidth(Operation *op, MemRefType type,
 LogicalResult PackPanelOp::verify() {
   bool quantized = getWeight().getType().getElementType().isSignlessInteger(8);
   bool quads = getPanel().getType().getElementType().isSignlessInteger(8);
-  if (quads && (!quantized || getScale()))
-    return emitOpError() << "an i8 panel holds an i8 weight, whose scales the "
-                            "GEMM applies: no 'scale'";
-  if (!quads && quantized != bool(getScale()))
-    return emitOpError() << "an i8 weight needs its column 'scale', and only "
-                            "an i8 weight takes one";
+  if (quantized != bool(getScale()))
+    return emitOpError() << "an i8 weight needs its 'scale', and only an i8 "
+                            "weight takes one";
+  if (getInt4() && !quantized)
+    return emitOpError() << "'int4' weights are packed in an i8 tensor";
+  if (quads && (!quantized || !getKBlock() || *getKBlock() % 4 != 0))
+    return emitOpError() << "an i8 panel holds an i8 weight in K-blocks of "
+                            "a 'k_block' multiple of 4";
+  if (!quads && getKBlock())
+    return emitOpError() << "only an i8 panel has a 'k_block'";
   return verifyPanelWidth(*this, getPanel().getType(), getVectorWidth());
 }
 
@@ -93,9 +97,11 @@ LogicalResult GemmTileOp::verify() {
       return emitOpError() << "an i8 panel's segments start at multiples of "
                               "4, got "
                            << segments[i];
-    panelRows += hasPairs()   ? (segments[i + 1] + 1) / 2
-                 : hasQuads() ? (segments[i + 1] + 3) / 4
-                              : segments[i + 1];
+    int64_t length = segments[i + 1], kc = getKBlock();
+    // An i8 panel's K-blocks end with a row of offsets and one of scales.
+    panelRows += hasPairs()   ? (length + 1) / 2
+                 : hasQuads() ? (length + 3) / 4 + 2 * ((length + kc - 1) / kc)
+                              : length;
   }
   int64_t rows = getPanel().getType().getDimSize(0);
   if (!ShapedType::isDynamic(rows) && rows != panelRows)

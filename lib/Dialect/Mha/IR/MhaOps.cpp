@@ -746,8 +746,8 @@ LogicalResult LowRankOp::verify() {
                          << Type(w);
   if (getDown().getDefiningOp<QuantizedOp>() ||
       getUp().getDefiningOp<QuantizedOp>())
-    return emitOpError() << "factors cannot be mha.quantized (int8 factors "
-                            "are not supported)";
+    return emitOpError() << "factors cannot be mha.quantized (quantized "
+                            "factors are not supported)";
   int64_t m = down.getDimSize(0), r = down.getDimSize(1);
   if (r < 1 || up.getDimSize(0) != r)
     return emitOpError() << "'up' must have the rank r = " << r
@@ -762,20 +762,33 @@ LogicalResult QuantizedOp::verify() {
   auto values = cast<RankedTensorType>(getValues().getType());
   auto scale = cast<RankedTensorType>(getScale().getType());
   auto w = cast<RankedTensorType>(getWeight().getType());
-  if (values.getRank() != 2 || !values.hasStaticShape() ||
+  int64_t bits = getBits();
+  if (bits != 8 && bits != 4)
+    return emitOpError() << "'bits' must be 8 or 4, got " << bits;
+  if (!isa<Float32Type, Float16Type, BFloat16Type>(w.getElementType()) ||
+      w.getRank() != 2 || !w.hasStaticShape())
+    return emitOpError() << "the weight must be a static 2-D f32, f16 or bf16 "
+                         << "tensor, got " << Type(w);
+  int64_t k = w.getDimSize(0), n = w.getDimSize(1);
+  // int4: two values per byte along the columns.
+  SmallVector<int64_t> packed{k, bits == 4 ? n / 2 : n};
+  if ((bits == 4 && n % 2 != 0) || values.getShape() != ArrayRef(packed) ||
       !values.getElementType().isSignlessInteger(8))
-    return emitOpError() << "'values' must be a static 2-D i8 tensor [K, N], "
-                         << "got " << Type(values);
-  int64_t n = values.getDimSize(1);
-  if (scale.getRank() != 1 || scale.getDimSize(0) != n ||
-      !scale.getElementType().isF32())
+    return emitOpError() << "'values' must be i8 [" << packed[0] << ", "
+                         << packed[1] << "]"
+                         << (bits == 4 ? " (two int4 per byte: an even number "
+                                         "of weight columns)"
+                                       : "")
+                         << " for the weight " << Type(w) << ", got "
+                         << Type(values);
+  bool perColumn = scale.getRank() == 1 && scale.getDimSize(0) == n;
+  bool perGroup = scale.getRank() == 2 && scale.getDimSize(1) == n &&
+                  scale.getDimSize(0) >= 1 && k % scale.getDimSize(0) == 0;
+  if (!scale.getElementType().isF32() || (!perColumn && !perGroup))
     return emitOpError() << "'scale' must be f32 [N] = [" << n
-                         << "], one per column of 'values', got "
-                         << Type(scale);
-  if (w.getShape() != values.getShape() ||
-      !isa<Float32Type, Float16Type, BFloat16Type>(w.getElementType()))
-    return emitOpError() << "the weight must be an f32, f16 or bf16 tensor of "
-                         << "the shape of 'values', got " << Type(w);
+                         << "] (one per column) or [G, " << n
+                         << "] with G dividing K = " << k
+                         << " (groups of rows), got " << Type(scale);
   return success();
 }
 

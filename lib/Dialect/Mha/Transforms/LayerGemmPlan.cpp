@@ -64,10 +64,11 @@ layer::planLinear(LinearOp op, const WeightPart &part, StringRef name) {
   plan.weightValue = part.weight;
   plan.biasValue = part.bias;
   plan.scaleValue = part.scale;
+  plan.int4 = part.int4;
+  plan.groupSize = part.groupSize;
   plan.yOffset = part.column;
-  auto wType = cast<RankedTensorType>(part.weight.getType());
-  plan.k = wType.getDimSize(0);
-  plan.n = wType.getDimSize(1);
+  plan.k = cast<RankedTensorType>(part.weight.getType()).getDimSize(0);
+  plan.n = part.columns;
   plan.replicas = op.getReplicas();
   plan.headDim = op.getHeadDim().value_or(0);
   // A part is rotated whole or not at all (matchLayer).
@@ -116,6 +117,18 @@ layer::planLinear(LinearOp op, const WeightPart &part, StringRef name) {
   return groups;
 }
 
+/// The K-block of an int8 plan: at most `limit`, a multiple of 4 that
+/// divides the weight's groups (one scale row per K-block). Its i32 sums
+/// (at most 255 * 128 per k) stay exact in f32 up to 256 k.
+static int64_t getQuadKBlock(const LinearPlan &plan, int64_t limit) {
+  int64_t kc = std::clamp<int64_t>(limit, 4, 256) & ~int64_t(3);
+  if (plan.groupSize == plan.k)
+    return kc;
+  while (plan.groupSize % kc != 0)
+    kc -= 4;
+  return kc;
+}
+
 int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
                            int64_t offset) {
   bool pairs = !plan.int8 && kernel.bf16Pairs;
@@ -123,18 +136,19 @@ int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
   int64_t group = plan.int8 ? 4 : pairs ? 2 : 1;
   plan.colPad = roundUp(plan.colBlock, kernel.vectors * kernel.vw);
   // The K-block of a panel the micro-kernels sweep stays about 128 KB (L2)
-  // whatever the columns, a multiple of the group. An int8 K-block's i32
-  // sums (at most 255 * 127 per k) stay exact in the f32 they are added
-  // to: 256 k.
+  // whatever the columns, a multiple of the group.
   int64_t packedBytes = plan.int8 ? 1 : pairs ? 2 : 4;
-  plan.kc = std::clamp<int64_t>(131072 / (packedBytes * plan.colPad), 16,
-                                plan.int8 ? 256 : 1024) &
-            ~(group - 1);
+  int64_t l2Rows = 131072 / (packedBytes * plan.colPad);
+  plan.kc = plan.int8 ? getQuadKBlock(plan, l2Rows)
+                      : std::clamp<int64_t>(l2Rows, 16, 1024) & ~(group - 1);
   plan.packedRows = 0;
   plan.segmentRows.clear();
   for (auto [start, length] : plan.segments) {
     plan.segmentRows.push_back(plan.packedRows);
     plan.packedRows += (length + group - 1) / group;
+    // An int8 K-block ends with its column offsets and scales.
+    if (plan.int8)
+      plan.packedRows += 2 * ((length + plan.kc - 1) / plan.kc);
   }
   plan.panelWidth = group * plan.colPad;
   plan.panelSize = plan.packedRows * plan.panelWidth;
@@ -162,21 +176,61 @@ forEachPanelElement(const LinearPlan &plan, int64_t group,
   }
 }
 
-/// The int8 quad panels of a constant int8 weight, as mha.pack_panel packs
-/// them at run time: value + 128 as an unsigned byte, 128 in the padding.
-static DenseElementsAttr packConstantQuads(const LinearPlan &plan,
-                                           DenseElementsAttr weight,
-                                           int64_t width, int64_t size) {
+/// The values of a constant quantized weight, [K, N] row-major (int4
+/// nibbles sign-extended, column 2j in the low nibble of byte j).
+static SmallVector<int8_t> getQuantizedValues(const LinearPlan &plan,
+                                              DenseElementsAttr weight) {
   SmallVector<int8_t> values;
-  for (APInt v : weight.getValues<APInt>())
-    values.push_back(int8_t(v.getSExtValue()));
-  // Zero is 128 once offset: the sign bit alone.
-  SmallVector<int8_t> packed(size, int8_t(-128));
-  forEachPanelElement(plan, 4, [&](int64_t at, int64_t k, int64_t n) {
-    packed[at] = int8_t(uint8_t(values[k * width + n]) ^ 0x80u);
-  });
-  auto type = RankedTensorType::get({1, 1, size},
-                                    IntegerType::get(weight.getContext(), 8));
+  for (APInt v : weight.getValues<APInt>()) {
+    auto byte = int8_t(v.getSExtValue());
+    if (!plan.int4) {
+      values.push_back(byte);
+      continue;
+    }
+    // Shifts of the signed byte sign-extend each nibble.
+    values.push_back(int8_t(byte << 4) >> 4);
+    values.push_back(byte >> 4);
+  }
+  return values;
+}
+
+/// The int8 panels of a constant quantized weight, as mha.pack_panel packs
+/// them at run time: each K-block's quads of rows, its column offsets
+/// (-128 x the block's column sums, i32) and its group's column scales.
+static DenseElementsAttr packConstantQuads(const LinearPlan &plan,
+                                           ArrayRef<int8_t> values,
+                                           ArrayRef<float> scales,
+                                           int64_t width, int64_t size) {
+  SmallVector<int8_t> packed(size, 0);
+  auto putWord = [&](int64_t at, uint32_t word) {
+    for (int64_t byte = 0; byte < 4; ++byte)
+      packed[at + byte] = int8_t(word >> (8 * byte)); // Little-endian.
+  };
+  int64_t rowsPerBlock = plan.kc / 4 + 2;
+  for (auto [i, block] : llvm::enumerate(plan.blocks)) {
+    int64_t col0 = plan.groupColumn + block * plan.colBlock;
+    int64_t cols = std::min(plan.colBlock, plan.n - block * plan.colBlock);
+    for (int64_t k0 = 0; k0 < plan.k; k0 += plan.kc) {
+      int64_t kn = std::min(plan.kc, plan.k - k0);
+      int64_t row = int64_t(i) * plan.packedRows + k0 / plan.kc * rowsPerBlock;
+      int64_t tail = row + (kn + 3) / 4;
+      for (int64_t c = 0; c < cols; ++c) {
+        int64_t n = col0 + c;
+        int32_t sum = 0;
+        for (int64_t k = 0; k < kn; ++k) {
+          int8_t v = values[(k0 + k) * width + n];
+          packed[(row + k / 4) * plan.panelWidth + 4 * c + k % 4] = v;
+          sum += v;
+        }
+        putWord(tail * plan.panelWidth + 4 * c, uint32_t(-128 * sum));
+        float scale = scales[k0 / plan.groupSize * width + n];
+        putWord((tail + 1) * plan.panelWidth + 4 * c,
+                llvm::bit_cast<uint32_t>(scale));
+      }
+    }
+  }
+  auto type = RankedTensorType::get(
+      {1, 1, size}, IntegerType::get(plan.constantWeight.getContext(), 8));
   return DenseElementsAttr::get(type, ArrayRef<int8_t>(packed));
 }
 
@@ -185,17 +239,21 @@ DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
   bool pairs = kernel.bf16Pairs;
   DenseElementsAttr weight = plan.constantWeight;
   MLIRContext *ctx = weight.getContext();
-  int64_t width = weight.getNumElements() / plan.k;
   int64_t size = plan.panelSize * int64_t(plan.blocks.size());
-  if (plan.int8)
-    return packConstantQuads(plan, weight, width, size);
-  // W as f32, row-major [K, N]; int8 values times their column scales.
+  // All of W's columns (a replicated plan's are a group of them).
+  int64_t width = weight.getNumElements() / plan.k * (plan.int4 ? 2 : 1);
+  // W as f32, row-major [K, width]; quantized values times their scales.
   SmallVector<float> w;
-  w.reserve(weight.getNumElements());
-  if (DenseElementsAttr scales = plan.constantScale) {
-    SmallVector<float> scale(scales.getValues<float>());
-    for (auto [i, v] : llvm::enumerate(weight.getValues<APInt>()))
-      w.push_back(float(v.getSExtValue()) * scale[i % width]);
+  w.reserve(plan.k * width);
+  if (DenseElementsAttr scaleAttr = plan.constantScale) {
+    SmallVector<float> scales(scaleAttr.getValues<float>());
+    SmallVector<int8_t> values = getQuantizedValues(plan, weight);
+    if (plan.int8)
+      return packConstantQuads(plan, values, scales, width, size);
+    for (auto [i, v] : llvm::enumerate(values)) {
+      int64_t k = int64_t(i) / width, n = int64_t(i) % width;
+      w.push_back(float(v) * scales[k / plan.groupSize * width + n]);
+    }
   } else {
     for (APFloat v : weight.getValues<APFloat>()) {
       bool lost;

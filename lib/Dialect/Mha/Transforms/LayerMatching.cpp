@@ -34,8 +34,11 @@ static int64_t getColumns(Value v) {
 
 WeightPart WeightPart::get(Value weight, Value bias, int64_t column) {
   if (auto quantized = weight.getDefiningOp<QuantizedOp>())
-    return {quantized.getValues(), bias, quantized.getScale(), column};
-  return {weight, bias, Value(), column};
+    return {quantized.getValues(),   bias,
+            quantized.getScale(),    column,
+            getColumns(weight),      quantized.getBits() == 4,
+            quantized.getGroupSize()};
+  return {weight, bias, Value(), column, getColumns(weight)};
 }
 
 /// The parts of `linear`'s weight, in column order.
@@ -69,7 +72,7 @@ static std::optional<WeightPart> getViewedPart(Value operand) {
   int64_t columns = heads.getDimSize(1) * heads.getDimSize(3);
   for (WeightPart part : getWeightParts(linear))
     if (part.column == int64_t(split.getColumnOffset()) &&
-        int64_t(linear.getReplicas()) * getColumns(part.weight) == columns)
+        int64_t(linear.getReplicas()) * part.columns == columns)
       return part;
   return std::nullopt;
 }
@@ -290,7 +293,7 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
                             bool(getDenseConstant(part.scale)))
         return fail(linear, "an int8 weight and its scales must both be "
                             "function arguments or both be constants");
-      int64_t end = part.column + getColumns(part.weight);
+      int64_t end = part.column + part.columns;
       if (weightParts.size() > 1 &&
           (part.column % headDim || end % headDim ||
            (part.column < ropeColumns && end > ropeColumns)))

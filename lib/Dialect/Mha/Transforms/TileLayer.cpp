@@ -109,7 +109,7 @@ private:
   /// A read-only global holding `value` (biases, packed constant weights),
   /// as a memref.
   Value getConstantMemRef(DenseElementsAttr value, StringRef symbol);
-  /// Narrows the weight and bias memrefs of a group plan to its group.
+  /// Narrows the bias memref of a group plan to its group.
   void viewGroup(LinearPlan &plan);
   /// The panel of blocks[local] in plan.panels.
   Value getPanel(const LinearPlan &plan, Value local);
@@ -191,6 +191,9 @@ static bool isInt8Eligible(const LinearPlan &plan) {
   LinearOp op = plan.op;
   Value input = op.getInput();
   if (op.getInputRmsEps() || op.getLiveInputBlocks())
+    return false;
+  // A K-block (whole quads) lies in one group of scales.
+  if (plan.groupSize != plan.k && plan.groupSize % 4 != 0)
     return false;
   return isa<BlockArgument>(input) || input.getDefiningOp<MergeHeadsOp>();
 }
@@ -356,15 +359,12 @@ void LayerTiler::createKernel() {
       plan.scale = argFor(plan.scaleValue);
       plan.panels = plan.int8 ? packedInt8 : packed;
     }
-    // An int8 plan reads the int8 copy of its input and scales its
-    // products by the weight's column scales.
+    // An int8 plan reads the int8 copy of its input (its panels hold the
+    // weight's scales).
     if (plan.int8) {
       auto [values, scales] = quantizedInputs.at(plan.op.getInput());
       plan.x = entry->getArgument(values);
       plan.inputScale = entry->getArgument(scales);
-      if (DenseElementsAttr scale = plan.constantScale)
-        plan.scale =
-            getConstantMemRef(scale, name + "__" + plan.name + "_scale");
     }
     if (DenseElementsAttr bias = getDenseConstant(plan.biasValue))
       plan.bias = getConstantMemRef(bias, name + "__" + plan.name + "_bias");
@@ -437,12 +437,8 @@ void LayerTiler::viewGroup(LinearPlan &plan) {
     }
     return memref::SubViewOp::create(b, loc, m, o, z, st);
   };
-  // Weight columns [groupColumn, + headDim); the constant weight's panels
-  // were packed from them already.
-  if (plan.w)
-    plan.w = subview(plan.w, {0, plan.groupColumn}, {plan.k, plan.headDim});
-  if (plan.scale)
-    plan.scale = subview(plan.scale, {plan.groupColumn}, {plan.headDim});
+  // The weight is packed from its columns [groupColumn, + headDim)
+  // (emitPackItem).
   if (!plan.bias)
     return;
   // The bias of the group's heads: rows, or their span of a flat bias.
@@ -474,21 +470,24 @@ void LayerTiler::emitPackItem(const LinearPlan &plan, Value local) {
   Value col0 = cb.mul(block, cb.index(plan.colBlock));
   Value cols =
       cb.minSI(cb.index(plan.colBlock), cb.sub(cb.index(plan.n), col0));
+  Value weightCol0 = cb.add(col0, cb.index(plan.groupColumn));
   Value panel = getPanel(plan, local);
   for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
     auto [start, length] = segment;
     int64_t group = plan.panelWidth / plan.colPad;
     int64_t rows = (length + group - 1) / group;
+    if (plan.int8)
+      rows += 2 * ((length + plan.kc - 1) / plan.kc);
     Value part = memref::SubViewOp::create(
         b, loc, panel,
         ArrayRef<OpFoldResult>{b.getIndexAttr(row), b.getIndexAttr(0)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(rows),
                                b.getIndexAttr(plan.panelWidth)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
-    // An int8 panel keeps the values: the GEMM applies the scales.
-    PackPanelOp::create(b, loc, plan.w, plan.int8 ? Value() : plan.scale, part,
-                        cb.index(start), cb.index(length), col0, cols,
-                        kernel.vw);
+    PackPanelOp::create(b, loc, plan.w, plan.scale, part, cb.index(start),
+                        cb.index(length), weightCol0, cols, kernel.vw,
+                        plan.int4,
+                        plan.int8 ? b.getI64IntegerAttr(plan.kc) : nullptr);
   }
 }
 
@@ -507,8 +506,8 @@ void LayerTiler::emitProjectionItem(const LinearPlan &plan, Value local,
   for (auto [start, length] : plan.segments)
     segments.append({start, length});
   GemmTileOp::create(b, loc, plan.x, panel, plan.bias,
-                     plan.rope ? ropeTable : Value(), plan.inputScale,
-                     plan.int8 ? plan.scale : Value(), plan.y, cs, batch, row0,
+                     plan.rope ? ropeTable : Value(), plan.inputScale, plan.y,
+                     cs, batch, row0,
                      rows, col0, cols, segments, plan.kc, kernel.vw,
                      kernel.rows, kernel.vectors, plan.yOffset, plan.n,
                      plan.liveReplicas, plan.ropeOffset, plan.inputRmsEps);

@@ -44,10 +44,14 @@ DenseElementsAttr getDenseConstant(Value v);
 
 /// One part of a projection's weight (all of it, or one operand of the
 /// tensor.concat mha-fuse made) with its bias part and its first column.
-/// An int8 weight (mha.quantized) is its i8 values and column scales.
+/// A quantized weight (mha.quantized) is its i8 values (int8, or int4 two
+/// per byte) and its scales, one row of them per `groupSize` rows.
 struct WeightPart {
   Value weight, bias, scale;
   int64_t column = 0;
+  int64_t columns = 0; // Of the (dequantized) weight.
+  bool int4 = false;
+  int64_t groupSize = 0;
 
   /// The part of `weight` (unwrapping an mha.quantized).
   static WeightPart get(Value weight, Value bias, int64_t column);
@@ -102,14 +106,17 @@ struct GemmKernel {
 struct LinearPlan {
   LinearOp op;
   // The function's (bias and scale may be null; a scale: weightValue is
-  // int8, mha.quantized).
+  // int8, or int4 two per byte, mha.quantized, with a row of scales per
+  // groupSize rows).
   Value weightValue, biasValue, scaleValue;
+  bool int4 = false;
+  int64_t groupSize = 0;
   int64_t yOffset = 0;        // First column of the part in y.
   Value x, w, bias, scale, y; // Kernel memrefs (bias, scale may be null).
   int64_t k = 0, n = 0, replicas = 1, headDim = 0;
   // A replicated projection has one plan per group of heads: W's columns
   // from `groupColumn` (n = headDim of them) for the heads of y and rows
-  // of the bias from `groupHead`; `w` and `bias` are views of that group.
+  // of the bias from `groupHead`; `bias` is a view of that group.
   int64_t groupColumn = 0, groupHead = 0;
   int64_t colBlock = 0;        // Weight columns per work item.
   SmallVector<int64_t> blocks; // The column blocks the grid visits.
@@ -117,9 +124,10 @@ struct LinearPlan {
   SmallVector<std::pair<int64_t, int64_t>> segments; // Reduction ranges.
   bool rope = false;
   int64_t ropeOffset = 0; // The first rotated column of each head.
-  // An int8 weight multiplied in integers (vpdpbusd): its panels are quads
-  // of int8 rows, its input the int8 rows of a quantized copy of x or O
-  // whose row scales are `inputScale`.
+  // A quantized weight multiplied in integers (vpdpbusd): its panels are
+  // quads of int8 rows with each K-block's column offsets and scales, its
+  // input the unsigned bytes of a quantized copy of x or O whose row
+  // scales are `inputScale`.
   bool int8 = false;
   Value inputScale;
   // Whether the int8 path applies to this plan on a VNNI CPU (the copies'
