@@ -309,9 +309,14 @@ std::string mlir::mha::analysis::describeLayer(MultiHeadOp op) {
   if (llvm::any_of(ValueRange{op.getWq(), op.getWk(), op.getWv(), op.getWo()},
                    [](Value w) { return w.getDefiningOp<LowRankOp>(); }))
     s += " low-rank";
-  if (llvm::any_of(ValueRange{op.getWq(), op.getWk(), op.getWv(), op.getWo()},
-                   [](Value w) { return w.getDefiningOp<QuantizedOp>(); }))
-    s += " int8";
+  // The quantized weights' widths: " int8", " int4" or " int8+int4".
+  bool bits[2] = {false, false};
+  for (Value w : {op.getWq(), op.getWk(), op.getWv(), op.getWo()})
+    if (auto quantized = w.getDefiningOp<QuantizedOp>())
+      bits[quantized.getBits() == 4] = true;
+  if (bits[0] || bits[1])
+    s += std::string(" ") + (bits[0] ? "int8" : "") +
+         (bits[0] && bits[1] ? "+" : "") + (bits[1] ? "int4" : "");
   if (op.getHasQkvBias())
     s += " qkv-bias";
   if (op.getHasOutBias())
