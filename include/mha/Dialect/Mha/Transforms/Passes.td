@@ -106,16 +106,20 @@ def MhaLowRankPass : Pass<"mha-low-rank"> {
 }
 
 def MhaQuantizeWeightsPass : Pass<"mha-quantize-weights"> {
-  let summary = "Replace constant layer weights by int8 values and column scales";
+  let summary = "Replace constant layer weights by int8 or int4 values and scales";
   let description = [{
     For every `mha.multi_head` weight (`wq`, `wk`, `wv`, `wo`, as chosen by
     `weights`) that is a dense float constant, computes one scale per
-    output column, `max |W[:, n]| / 127` (1 for an all-zero column), and
-    the values `round(W / scale)` (to nearest, ties to even) in
-    `[-127, 127]`. The weight becomes `mha.quantized` of two constants
-    (i8 values, f32 scales): a quarter of the bytes of an f32 weight. A
-    remark on each weight reports the measured relative error
-    `|W - values * scale|_F / |W|_F` and the bytes saved.
+    output column, or with `group-size=g` one per column and group of `g`
+    rows (g must divide the rows: otherwise the weight is left as it is,
+    with a warning), `max |W[group, n]| / m` with `m = 127` (`bits=8`, the
+    default) or `7` (`bits=4`), 1 for an all-zero group, and the values
+    `round(W / scale)` (to nearest, ties to even) in `[-m, m]`. The weight
+    becomes `mha.quantized` of two constants (i8 values, two int4 per byte
+    with `bits=4`, and f32 scales): a quarter (an eighth) of the bytes of
+    an f32 weight, plus the scales. A remark on each weight reports the
+    measured relative error `|W - values * scale|_F / |W|_F` and the bytes
+    saved.
 
     Before:
     ```mlir
@@ -132,7 +136,11 @@ def MhaQuantizeWeightsPass : Pass<"mha-quantize-weights"> {
   }];
   let options = [
     ListOption<"weights", "weights", "std::string",
-               "The weights to quantize: any of wq, wk, wv, wo (default: all)">
+               "The weights to quantize: any of wq, wk, wv, wo (default: all)">,
+    Option<"bits", "bits", "int64_t", /*default=*/"8",
+           "Bits per value: 8 or 4">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"0",
+           "Rows per scale (0: one scale per column)">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
