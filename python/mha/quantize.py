@@ -1,9 +1,11 @@
-"""Symmetric int8 quantization of KV caches (docs/language.md 4.8) and of
-layer weights (5.5, mha.quantized).
+"""Symmetric int8 quantization of KV caches (docs/language.md 4.8) and
+int8 or int4 quantization of layer weights (5.5, mha.quantized).
 
     k8, k_scale = mha.quantize.kv_cache(k)                # [B, Hkv, L, D], scales [Hkv]
     k8, k_scale = mha.quantize.kv_cache(pool, per_page=True)  # scales [pages, Hkv]
     w8, w_scale = mha.quantize.weight(w)                  # [K, N], scales [N]
+    w4, w_scale = mha.quantize.weight(w, bits=4, group_size=128)
+                                          # [K, N/2] two per byte, scales [K/128, N]
 
 A cache quantized here is what `mha.attention ... kv_scales(...)` reads:
 key j of KV head g stands for `k8[..., g, j, :] * k_scale[g]` (or
@@ -35,26 +37,55 @@ def kv_cache(x, per_page=False):
     return q, scale
 
 
-def weight(w):
-    """(int8 array, float32 scales) of a layer weight w [K, N]: one scale per
-    output column, max|w[:, n]| / 127 (1 for an all-zero column), what
-    `mha.quantized %w8, %scale` reads as `w8[k, n] * scale[n]`."""
+def weight(w, bits=8, group_size=None):
+    """(values, float32 scales) of a layer weight w [K, N], what
+    `mha.quantized %values, %scale {bits = ...}` reads as
+    `values[k, n] * scale[k // group_size, n]`: one scale per output column
+    ([N]), or with group_size one per column and group of group_size rows
+    ([K / group_size, N]), max|w| / 127 (bits=8) or / 7 (bits=4) over what it
+    covers, 1 where that is all zeros. int8 values are [K, N]; int4 ones are
+    packed two per byte, [K, N / 2] int8, column 2c in the low nibble of
+    byte c."""
     if _is_torch(w):
         import torch
-        q, scale = weight(w.detach().float().numpy())
+        q, scale = weight(w.detach().float().numpy(), bits, group_size)
         return torch.from_numpy(q), torch.from_numpy(scale)
     w = np.asarray(w, dtype=np.float32)
     if w.ndim != 2:
         raise ValueError(f"a weight is [K, N], got shape {w.shape}")
-    amax = np.abs(w).max(axis=0, initial=0.0)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+    if bits not in (8, 4):
+        raise ValueError(f"bits must be 8 or 4, got {bits}")
+    k, n = w.shape
+    if bits == 4 and n % 2:
+        raise ValueError(f"int4 weights need an even number of columns, got {n}")
+    rows = k if group_size is None else group_size
+    if rows < 1 or k % rows:
+        raise ValueError(f"group_size must divide the {k} rows, got {group_size}")
+    levels = 127 if bits == 8 else 7
+    groups = w.reshape(k // rows, rows, n)
+    amax = np.abs(groups).max(axis=1, initial=0.0)
+    scale = np.where(amax > 0, amax / levels, 1.0).astype(np.float32)
+    q = np.clip(np.rint(groups / scale[:, None, :]), -levels, levels)
+    q = q.astype(np.int8).reshape(k, n)
+    if group_size is None:
+        scale = scale[0]
+    if bits == 4:
+        q = ((q[:, 0::2] & 0xF) | (q[:, 1::2] << 4)).astype(np.int8)
     return q, scale
 
 
-def dequantize_weight(q, scale):
-    """float64 values of an int8 weight [K, N] and its column scales."""
-    return np.asarray(q, dtype=np.float64) * np.asarray(scale, np.float64)
+def dequantize_weight(q, scale, bits=8):
+    """float64 values of a quantized weight (int8 [K, N], or int4 packed [K,
+    N / 2]) and its scales ([N] or [G, N])."""
+    q = np.asarray(q, dtype=np.int8)
+    if bits == 4:
+        low = (q << 4).astype(np.int8) >> 4
+        high = q >> 4
+        q = np.stack([low, high], axis=2).reshape(q.shape[0], -1)
+    scale = np.asarray(scale, np.float64)
+    if scale.ndim == 2:
+        scale = np.repeat(scale, q.shape[0] // scale.shape[0], axis=0)
+    return q.astype(np.float64) * scale
 
 
 def _is_torch(x):
