@@ -105,9 +105,10 @@ private:
       return cb.fmul(ext(loadQuantized(w, k, col, valid)),
                      loadScales(w, k, col, valid));
     Type elt = cast<MemRefType>(w.values.getType()).getElementType();
-    return valid ? loadTail(w.values, ValueRange{k}, col, valid)
-                 : ext(vector::LoadOp::create(b, loc, VectorType::get({vw}, elt),
-                                              w.values, ValueRange{k, col}));
+    return valid
+               ? loadTail(w.values, ValueRange{k}, col, valid)
+               : ext(vector::LoadOp::create(b, loc, VectorType::get({vw}, elt),
+                                            w.values, ValueRange{k, col}));
   }
   /// The vw values of row `k` of a quantized weight at column `col` as
   /// signed bytes, 0 past `valid` (null: all inside).
@@ -118,8 +119,7 @@ private:
     SmallVector<Value> prefix;
     if (scaleType.getRank() == 2) {
       int64_t rows = cast<MemRefType>(w.values.getType()).getDimSize(0);
-      prefix.push_back(
-          cb.divUI(k, cb.index(rows / scaleType.getDimSize(0))));
+      prefix.push_back(cb.divUI(k, cb.index(rows / scaleType.getDimSize(0))));
     }
     if (valid)
       return loadTail(w.scale, prefix, col, valid);
@@ -271,16 +271,16 @@ Value GemmLowering::loadQuantized(const Weight &w, Value k, Value col,
   // Column j is nibble j % 2 of byte j / 2: lane i of a vector from an
   // even column reads byte i / 2, from an odd one byte (i + 1) / 2; the
   // bytes the lanes touch, no more, are loaded.
-  Value odd = cb.cmpI(arith::CmpIPredicate::ne,
-                      arith::RemUIOp::create(b, loc, col, cb.index(2)),
-                      cb.index(0));
+  Value odd =
+      cb.cmpI(arith::CmpIPredicate::ne,
+              arith::RemUIOp::create(b, loc, col, cb.index(2)), cb.index(0));
   Value first = cb.divUI(col, cb.index(2));
-  Value last = cb.divUI(
-      cb.add(col, cb.sub(cb.maxSI(count, cb.index(1)), cb.index(1))),
-      cb.index(2));
-  Value touched = cb.select(cb.lt(cb.index(0), count),
-                            cb.add(cb.sub(last, first), cb.index(1)),
-                            cb.index(0));
+  Value last =
+      cb.divUI(cb.add(col, cb.sub(cb.maxSI(count, cb.index(1)), cb.index(1))),
+               cb.index(2));
+  Value touched =
+      cb.select(cb.lt(cb.index(0), count),
+                cb.add(cb.sub(last, first), cb.index(1)), cb.index(0));
   Value byteMask =
       vector::CreateMaskOp::create(b, loc, maskType, ValueRange{touched});
   Value bytes = vector::MaskedLoadOp::create(
@@ -640,16 +640,17 @@ void GemmLowering::emitPackQuads(const Weight &w, Value k0, Value kn,
                   Value sum = acc[0];
                   SmallVector<Value> rowsOfQuad;
                   for (int64_t t = 0; t < 4; ++t) {
-                    Value k = cb.add(kb, cb.add(cb.mul(p, cb.index(4)),
-                                                cb.index(t)));
+                    Value k =
+                        cb.add(kb, cb.add(cb.mul(p, cb.index(4)), cb.index(t)));
                     // Rows past the block read its last row (in bounds)
                     // and are zeroed.
                     Value row = cb.minSI(cb.add(k0, k), lastRow);
-                    Value v = cb.select(cb.lt(k, cb.add(kb, bn)),
-                                        loadQuantized(w, row, col, valid),
-                                        zeros);
+                    Value v =
+                        cb.select(cb.lt(k, cb.add(kb, bn)),
+                                  loadQuantized(w, row, col, valid), zeros);
                     sum = arith::AddIOp::create(
-                        b, loc, sum, arith::ExtSIOp::create(b, loc, i32Type, v));
+                        b, loc, sum,
+                        arith::ExtSIOp::create(b, loc, i32Type, v));
                     rowsOfQuad.push_back(v);
                   }
                   Value even = vector::InterleaveOp::create(
@@ -693,10 +694,10 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
   Value quads = cb.divUI(cb.add(kn, cb.index(3)), cb.index(4));
   // The K-block's rows after its quads: column offsets (i32), scales (f32).
   auto loadTailRow = [&](int64_t after, int64_t v, Type type) -> Value {
-    Value bytes = vector::LoadOp::create(
-        b, loc, bytesType, wp,
-        ValueRange{cb.add(quads, cb.index(after)),
-                   cb.mul(colIdx[v], cb.index(4))});
+    Value bytes =
+        vector::LoadOp::create(b, loc, bytesType, wp,
+                               ValueRange{cb.add(quads, cb.index(after)),
+                                          cb.mul(colIdx[v], cb.index(4))});
     return vector::BitCastOp::create(b, loc, VectorType::get({vw}, type),
                                      bytes);
   };
@@ -747,8 +748,8 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
       Value part =
           arith::SIToFPOp::create(b, loc, f32Type, loop.getResult(r * nv + v));
       vector::StoreOp::create(
-          b, loc, vector::FMAOp::create(b, loc, part, scales[v], sum),
-          item.cs, at);
+          b, loc, vector::FMAOp::create(b, loc, part, scales[v], sum), item.cs,
+          at);
     }
 }
 

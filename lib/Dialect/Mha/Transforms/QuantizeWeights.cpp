@@ -77,8 +77,8 @@ struct MhaQuantizeWeightsPass
     int64_t rows = groupSize > 0 ? groupSize : m;
     if (m % rows != 0 || (bits == 4 && n % 2 != 0)) {
       emitWarning(op.getLoc()) << llvm::formatv(
-          "mha-quantize-weights: '{0}' [{1}x{2}] stays as it is: {3}", name,
-          m, n,
+          "mha-quantize-weights: '{0}' [{1}x{2}] stays as it is: {3}", name, m,
+          n,
           m % rows != 0 ? llvm::formatv("groups of {0} rows do not divide "
                                         "its {1} rows",
                                         rows, m)
@@ -127,17 +127,16 @@ struct MhaQuantizeWeightsPass
     OpBuilder b(op);
     Location loc = operand.get().getLoc();
     auto valuesType = RankedTensorType::get({m, width}, b.getI8Type());
-    auto scaleType =
-        groupSize > 0 ? RankedTensorType::get({groups, n}, b.getF32Type())
-                      : RankedTensorType::get({n}, b.getF32Type());
+    auto scaleType = groupSize > 0
+                         ? RankedTensorType::get({groups, n}, b.getF32Type())
+                         : RankedTensorType::get({n}, b.getF32Type());
     Value valuesConst = arith::ConstantOp::create(
         b, loc, valuesType,
         DenseElementsAttr::get(valuesType, ArrayRef<int8_t>(values)));
     Value scaleConst = arith::ConstantOp::create(
         b, loc, scaleType,
         DenseElementsAttr::get(scaleType, ArrayRef<float>(scales)));
-    operand.set(QuantizedOp::create(b, loc, type, valuesConst, scaleConst,
-                                    bits)
+    operand.set(QuantizedOp::create(b, loc, type, valuesConst, scaleConst, bits)
                     .getResult());
     if (constant->use_empty())
       constant->erase();

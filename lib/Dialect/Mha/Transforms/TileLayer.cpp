@@ -505,12 +505,11 @@ void LayerTiler::emitProjectionItem(const LinearPlan &plan, Value local,
   SmallVector<int64_t> segments;
   for (auto [start, length] : plan.segments)
     segments.append({start, length});
-  GemmTileOp::create(b, loc, plan.x, panel, plan.bias,
-                     plan.rope ? ropeTable : Value(), plan.inputScale, plan.y,
-                     cs, batch, row0,
-                     rows, col0, cols, segments, plan.kc, kernel.vw,
-                     kernel.rows, kernel.vectors, plan.yOffset, plan.n,
-                     plan.liveReplicas, plan.ropeOffset, plan.inputRmsEps);
+  GemmTileOp::create(
+      b, loc, plan.x, panel, plan.bias, plan.rope ? ropeTable : Value(),
+      plan.inputScale, plan.y, cs, batch, row0, rows, col0, cols, segments,
+      plan.kc, kernel.vw, kernel.rows, kernel.vectors, plan.yOffset, plan.n,
+      plan.liveReplicas, plan.ropeOffset, plan.inputRmsEps);
 }
 
 void LayerTiler::addQuantizePhase(Value source) {
