@@ -220,6 +220,14 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     bool hasQuads() {
       return getPanel().getType().getElementType().isSignlessInteger(8);
     }
+    /// The panel rows of a reduction segment of `length` k, `kPerRow` k a
+    /// row (f32 1, bf16 pairs 2, int8 quads 4): an i8 panel's K-blocks of
+    /// `kBlock` k each end with a row of offsets and one of scales.
+    static int64_t getSegmentPanelRows(int64_t length, int64_t kPerRow,
+                                       int64_t kBlock) {
+      int64_t rows = (length + kPerRow - 1) / kPerRow;
+      return kPerRow == 4 ? rows + 2 * ((length + kBlock - 1) / kBlock) : rows;
+    }
     /// The padded width P of the block of columns.
     int64_t getPaddedColumns() {
       int64_t width = getPanel().getType().getDimSize(1);

@@ -701,10 +701,11 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
     return vector::BitCastOp::create(b, loc, VectorType::get({vw}, type),
                                      bytes);
   };
-  SmallVector<Value> init;
+  SmallVector<Value> offsets, init;
+  for (int64_t v = 0; v < nv; ++v)
+    offsets.push_back(loadTailRow(0, v, b.getI32Type()));
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t v = 0; v < nv; ++v)
-      init.push_back(loadTailRow(0, v, b.getI32Type()));
+    init.append(offsets);
   StringAttr dot = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
   scf::ForOp loop = cb.forLoopCarrying(
       quads, init, [&](Value p, ValueRange acc) -> SmallVector<Value> {
@@ -743,7 +744,7 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
     scales.push_back(loadTailRow(1, v, b.getF32Type()));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t v = 0; v < nv; ++v) {
-      ValueRange at{rowIdx[r], colIdx[v]};
+      SmallVector<Value> at{rowIdx[r], colIdx[v]};
       Value sum = vector::LoadOp::create(b, loc, f32Type, item.cs, at);
       Value part =
           arith::SIToFPOp::create(b, loc, f32Type, loop.getResult(r * nv + v));
@@ -897,9 +898,7 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
       rowLoop(cb.index(0), fullRows, mr);
       rowLoop(fullRows, rows, 1);
     });
-    segmentRow += (length + group - 1) / group;
-    if (quads)
-      segmentRow += 2 * ((length + kc - 1) / kc);
+    segmentRow += GemmTileOp::getSegmentPanelRows(length, group, kc);
   }
   if (quads)
     emitDequantize(item, rows, op.getInputScale(), colPad);

@@ -97,11 +97,11 @@ LogicalResult GemmTileOp::verify() {
       return emitOpError() << "an i8 panel's segments start at multiples of "
                               "4, got "
                            << segments[i];
-    int64_t length = segments[i + 1], kc = getKBlock();
-    // An i8 panel's K-blocks end with a row of offsets and one of scales.
-    panelRows += hasPairs()   ? (length + 1) / 2
-                 : hasQuads() ? (length + 3) / 4 + 2 * ((length + kc - 1) / kc)
-                              : length;
+    panelRows += getSegmentPanelRows(segments[i + 1],
+                                     hasPairs()   ? 2
+                                     : hasQuads() ? 4
+                                                  : 1,
+                                     getKBlock());
   }
   int64_t rows = getPanel().getType().getDimSize(0);
   if (!ShapedType::isDynamic(rows) && rows != panelRows)

@@ -145,10 +145,7 @@ int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
   plan.segmentRows.clear();
   for (auto [start, length] : plan.segments) {
     plan.segmentRows.push_back(plan.packedRows);
-    plan.packedRows += (length + group - 1) / group;
-    // An int8 K-block ends with its column offsets and scales.
-    if (plan.int8)
-      plan.packedRows += 2 * ((length + plan.kc - 1) / plan.kc);
+    plan.packedRows += GemmTileOp::getSegmentPanelRows(length, group, plan.kc);
   }
   plan.panelWidth = group * plan.colPad;
   plan.panelSize = plan.packedRows * plan.panelWidth;

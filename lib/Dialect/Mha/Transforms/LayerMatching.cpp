@@ -103,19 +103,20 @@ static LogicalResult checkLatentParts(const LayerParts &parts) {
   auto keyView = attention.getKey().getDefiningOp<SplitHeadsOp>();
   auto valueView = attention.getValue().getDefiningOp<SplitHeadsOp>();
   int64_t perHead = kv ? getColumns(kv.getOutput()) / keys.getNumHeads() : 0;
-  bool ok = kv && latent && llvm::is_contained(parts.projections, kv) &&
-            llvm::is_contained(parts.downProjections, latent) &&
-            kv.getInput() == latent.getResult() && kv.getReplicas() == 1 &&
-            !kv.getBias() && !kv.getRopeTheta() && !kv.getLiveBlocks() &&
-            !latent.getBias() && latent.getReplicas() == 1 &&
-            !latent.getLiveBlocks() && keyView &&
-            keyView.getInput() == keys.getOutput() &&
-            keyView.getColumnOffset() == 0 && !keyView.getHeadStride() &&
-            valueView && valueView.getInput() == kv.getOutput() &&
-            int64_t(valueView.getColumnOffset()) == keys.getNopeDim() &&
-            valueView.getHeadStride().value_or(0) == perHead &&
-            (!latent.getRopeTheta() ||
-             latent.getRopeDim().value_or(0) == keys.getRopeKeyDim());
+  bool ok =
+      kv && latent && llvm::is_contained(parts.projections, kv) &&
+      llvm::is_contained(parts.downProjections, latent) &&
+      kv.getInput() == latent.getResult() && kv.getReplicas() == 1 &&
+      !kv.getBias() && !kv.getRopeTheta() && !kv.getLiveBlocks() &&
+      !latent.getBias() && latent.getReplicas() == 1 &&
+      !latent.getLiveBlocks() && keyView &&
+      keyView.getInput() == keys.getOutput() &&
+      keyView.getColumnOffset() == 0 && !keyView.getHeadStride() && valueView &&
+      valueView.getInput() == kv.getOutput() &&
+      int64_t(valueView.getColumnOffset()) == int64_t(keys.getNopeDim()) &&
+      int64_t(valueView.getHeadStride().value_or(0)) == perHead &&
+      (!latent.getRopeTheta() || int64_t(latent.getRopeDim().value_or(0)) ==
+                                     int64_t(keys.getRopeKeyDim()));
   if (!ok)
     return keys.emitError()
            << "a latent layer's keys must gather the up-projection of its "

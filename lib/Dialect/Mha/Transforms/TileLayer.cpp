@@ -474,10 +474,8 @@ void LayerTiler::emitPackItem(const LinearPlan &plan, Value local) {
   Value panel = getPanel(plan, local);
   for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
     auto [start, length] = segment;
-    int64_t group = plan.panelWidth / plan.colPad;
-    int64_t rows = (length + group - 1) / group;
-    if (plan.int8)
-      rows += 2 * ((length + plan.kc - 1) / plan.kc);
+    int64_t rows = GemmTileOp::getSegmentPanelRows(
+        length, plan.panelWidth / plan.colPad, plan.kc);
     Value part = memref::SubViewOp::create(
         b, loc, panel,
         ArrayRef<OpFoldResult>{b.getIndexAttr(row), b.getIndexAttr(0)},
