@@ -56,6 +56,9 @@ public:
   struct Weight {
     Value values, scale;
     bool int4 = false;
+    // int4: whether the columns read start odd (0 or 1) when known for
+    // the whole op, -1 when each load must look.
+    int64_t oddColumns = -1;
   };
   /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols` up to
   /// `colPad`; a quantized W is multiplied by its scales.
@@ -268,12 +271,42 @@ Value GemmLowering::loadQuantized(const Weight &w, Value k, Value col,
     return vector::MaskedLoadOp::create(b, loc, bytesType, w.values,
                                         ValueRange{k, col}, mask, zeros);
   }
+  auto fours = [&](VectorType type) -> Value {
+    return arith::ConstantOp::create(b, loc, type,
+                                     DenseElementsAttr::get(type, int8_t(4)));
+  };
+  Value inside =
+      vector::CreateMaskOp::create(b, loc, maskType, ValueRange{count});
+  if (w.oddColumns == 0) {
+    // From an even column: the vw / 2 bytes' low and high nibbles,
+    // sign-extended by shifts, interleaved.
+    auto halfType = VectorType::get({vw / 2}, b.getI8Type());
+    auto halfMaskType = VectorType::get({vw / 2}, b.getI1Type());
+    Value byteMask = vector::CreateMaskOp::create(
+        b, loc, halfMaskType,
+        ValueRange{cb.divUI(cb.add(cb.maxSI(count, cb.index(0)), cb.index(1)),
+                            cb.index(2))});
+    Value halfZeros = arith::ConstantOp::create(
+        b, loc, halfType, DenseElementsAttr::get(halfType, int8_t(0)));
+    Value bytes = vector::MaskedLoadOp::create(
+        b, loc, halfType, w.values, ValueRange{k, cb.divUI(col, cb.index(2))},
+        byteMask, halfZeros);
+    Value four = fours(halfType);
+    Value low = arith::ShRSIOp::create(
+        b, loc, arith::ShLIOp::create(b, loc, bytes, four), four);
+    Value high = arith::ShRSIOp::create(b, loc, bytes, four);
+    return cb.select(inside, vector::InterleaveOp::create(b, loc, low, high),
+                     zeros);
+  }
   // Column j is nibble j % 2 of byte j / 2: lane i of a vector from an
   // even column reads byte i / 2, from an odd one byte (i + 1) / 2; the
   // bytes the lanes touch, no more, are loaded.
-  Value odd =
-      cb.cmpI(arith::CmpIPredicate::ne,
-              arith::RemUIOp::create(b, loc, col, cb.index(2)), cb.index(0));
+  Value odd = w.oddColumns >= 0
+                  ? Value(arith::ConstantOp::create(
+                        b, loc, b.getBoolAttr(w.oddColumns == 1)))
+                  : cb.cmpI(arith::CmpIPredicate::ne,
+                            arith::RemUIOp::create(b, loc, col, cb.index(2)),
+                            cb.index(0));
   Value first = cb.divUI(col, cb.index(2));
   Value last =
       cb.divUI(cb.add(col, cb.sub(cb.maxSI(count, cb.index(1)), cb.index(1))),
@@ -286,28 +319,29 @@ Value GemmLowering::loadQuantized(const Weight &w, Value k, Value col,
   Value bytes = vector::MaskedLoadOp::create(
       b, loc, bytesType, w.values, ValueRange{k, first}, byteMask, zeros);
   SmallVector<int64_t> fromEven, fromOdd;
-  SmallVector<int8_t> evenShift, oddShift;
+  SmallVector<bool> lowIfEven, lowIfOdd;
   for (int64_t i = 0; i < vw; ++i) {
     fromEven.push_back(i / 2);
     fromOdd.push_back((i + 1) / 2);
-    // A low nibble moves up to be sign-extended by the shift down.
-    evenShift.push_back(i % 2 ? 0 : 4);
-    oddShift.push_back(i % 2 ? 4 : 0);
+    lowIfEven.push_back(i % 2 == 0);
+    lowIfOdd.push_back(i % 2 == 1);
   }
   auto shuffle = [&](ArrayRef<int64_t> lanes) -> Value {
     return vector::ShuffleOp::create(b, loc, bytes, bytes, lanes);
   };
-  auto constant = [&](ArrayRef<int8_t> v) -> Value {
-    return arith::ConstantOp::create(b, loc, bytesType,
-                                     DenseElementsAttr::get(bytesType, v));
+  auto lanes = [&](ArrayRef<bool> v) -> Value {
+    return arith::ConstantOp::create(b, loc, maskType,
+                                     DenseElementsAttr::get(maskType, v));
   };
+  // Both nibbles of every lane's byte, sign-extended by uniform shifts;
+  // each lane keeps the one its column names.
   Value spread = cb.select(odd, shuffle(fromOdd), shuffle(fromEven));
-  Value up = arith::ShLIOp::create(
-      b, loc, spread, cb.select(odd, constant(oddShift), constant(evenShift)));
-  SmallVector<int8_t> fours(vw, 4);
-  Value values = arith::ShRSIOp::create(b, loc, up, constant(fours));
-  Value inside =
-      vector::CreateMaskOp::create(b, loc, maskType, ValueRange{count});
+  Value four = fours(bytesType);
+  Value low = arith::ShRSIOp::create(
+      b, loc, arith::ShLIOp::create(b, loc, spread, four), four);
+  Value high = arith::ShRSIOp::create(b, loc, spread, four);
+  Value values =
+      cb.select(cb.select(odd, lanes(lowIfOdd), lanes(lowIfEven)), low, high);
   return cb.select(inside, values, zeros);
 }
 
@@ -616,65 +650,114 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
 void GemmLowering::emitPackQuads(const Weight &w, Value k0, Value kn,
                                  Value col0, Value cols, Value wp,
                                  int64_t colPad, int64_t kc) {
+  // Every vector of an int4 block starts at the parity of its first
+  // column: one copy of the loop for each, no per-load choice.
+  if (w.int4 && w.oddColumns < 0) {
+    Value odd =
+        cb.cmpI(arith::CmpIPredicate::ne,
+                arith::RemUIOp::create(b, loc, col0, cb.index(2)), cb.index(0));
+    cb.ifThenElse(
+        odd,
+        [&] {
+          Weight known = w;
+          known.oddColumns = 1;
+          emitPackQuads(known, k0, kn, col0, cols, wp, colPad, kc);
+        },
+        [&] {
+          Weight known = w;
+          known.oddColumns = 0;
+          emitPackQuads(known, k0, kn, col0, cols, wp, colPad, kc);
+        });
+    return;
+  }
   auto byteType = VectorType::get({vw}, b.getI8Type());
   auto i32Type = VectorType::get({vw}, b.getI32Type());
   auto wordBytesType = VectorType::get({4 * vw}, b.getI8Type());
   Value zeros = arith::ConstantOp::create(
       b, loc, byteType, DenseElementsAttr::get(byteType, int8_t(0)));
-  Value zeroSums = arith::ConstantOp::create(
+  Value zeroSum = arith::ConstantOp::create(
       b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(0)));
+  Value ones = arith::ConstantOp::create(
+      b, loc, wordBytesType, DenseElementsAttr::get(wordBytesType, int8_t(1)));
+  StringAttr dot = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
   Value lastRow = cb.add(k0, cb.sub(kn, cb.index(1)));
   Value blocks = cb.divUI(cb.add(kn, cb.index(kc - 1)), cb.index(kc));
+  // The panel's vectors of columns: each quad of rows is read along whole
+  // rows (all the block's columns), the column sums carried in registers.
+  SmallVector<Value> colOffsets, colsValid;
+  for (int64_t c = 0; c < colPad; c += vw) {
+    colOffsets.push_back(cb.add(col0, cb.index(c)));
+    colsValid.push_back(cb.minSI(cb.index(vw), cb.sub(cols, cb.index(c))));
+  }
   cb.forLoop(cb.index(0), blocks, 1, [&](Value blk) {
     Value kb = cb.mul(blk, cb.index(kc));
     Value bn = cb.minSI(cb.index(kc), cb.sub(kn, kb));
     Value quads = cb.divUI(cb.add(bn, cb.index(3)), cb.index(4));
     Value row0 = cb.mul(blk, cb.index(kc / 4 + 2));
-    cb.forLoop(cb.index(0), cb.index(colPad), vw, [&](Value c) {
-      Value col = cb.add(col0, c);
-      Value valid = cb.minSI(cb.index(vw), cb.sub(cols, c));
-      Value sums =
-          cb.forLoopCarrying(
-                quads, zeroSums,
-                [&](Value p, ValueRange acc) -> SmallVector<Value> {
-                  Value sum = acc[0];
-                  SmallVector<Value> rowsOfQuad;
-                  for (int64_t t = 0; t < 4; ++t) {
-                    Value k =
-                        cb.add(kb, cb.add(cb.mul(p, cb.index(4)), cb.index(t)));
-                    // Rows past the block read its last row (in bounds)
-                    // and are zeroed.
-                    Value row = cb.minSI(cb.add(k0, k), lastRow);
-                    Value v =
-                        cb.select(cb.lt(k, cb.add(kb, bn)),
-                                  loadQuantized(w, row, col, valid), zeros);
-                    sum = arith::AddIOp::create(
-                        b, loc, sum,
-                        arith::ExtSIOp::create(b, loc, i32Type, v));
-                    rowsOfQuad.push_back(v);
-                  }
-                  Value even = vector::InterleaveOp::create(
-                      b, loc, rowsOfQuad[0], rowsOfQuad[2]);
-                  Value odd = vector::InterleaveOp::create(
-                      b, loc, rowsOfQuad[1], rowsOfQuad[3]);
-                  Value quad = vector::InterleaveOp::create(b, loc, even, odd);
-                  vector::StoreOp::create(
-                      b, loc, quad, wp,
-                      ValueRange{cb.add(row0, p), cb.mul(c, cb.index(4))});
-                  return {sum};
-                })
-              .getResult(0);
-      // The activations are q + 128: the offsets take 128 x the sums off.
-      Value minus128 = arith::ConstantOp::create(
-          b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(-128)));
-      Value offsets = arith::MulIOp::create(b, loc, sums, minus128);
-      Value scales = loadScales(w, cb.add(k0, kb), col, valid);
-      Value tail = cb.add(row0, quads);
+    SmallVector<Value> zeroSums(colOffsets.size(), zeroSum);
+    // One quad of rows p for every vector of columns; `partial`: the rows
+    // past the block (read at its last row, in bounds) are zeroed.
+    auto packQuad = [&](Value p, ValueRange acc,
+                        bool partial) -> SmallVector<Value> {
+      SmallVector<Value> rows, inside;
+      for (int64_t t = 0; t < 4; ++t) {
+        Value k = cb.add(kb, cb.add(cb.mul(p, cb.index(4)), cb.index(t)));
+        rows.push_back(partial ? cb.minSI(cb.add(k0, k), lastRow)
+                               : cb.add(k0, k));
+        inside.push_back(cb.lt(k, cb.add(kb, bn)));
+      }
+      SmallVector<Value> sums;
+      for (auto [v, col] : llvm::enumerate(colOffsets)) {
+        SmallVector<Value> rowsOfQuad;
+        for (int64_t t = 0; t < 4; ++t) {
+          Value q = loadQuantized(w, rows[t], col, colsValid[v]);
+          rowsOfQuad.push_back(partial ? cb.select(inside[t], q, zeros) : q);
+        }
+        Value even =
+            vector::InterleaveOp::create(b, loc, rowsOfQuad[0], rowsOfQuad[2]);
+        Value odd =
+            vector::InterleaveOp::create(b, loc, rowsOfQuad[1], rowsOfQuad[3]);
+        Value quad = vector::InterleaveOp::create(b, loc, even, odd);
+        vector::StoreOp::create(
+            b, loc, quad, wp,
+            ValueRange{cb.add(row0, p), cb.index(4 * int64_t(v) * vw)});
+        // Each lane's four values summed by vpdpbusd against ones.
+        sums.push_back(LLVM::CallIntrinsicOp::create(
+                           b, loc, i32Type, dot, ValueRange{acc[v], ones, quad})
+                           .getResult(0));
+      }
+      return sums;
+    };
+    Value fullQuads = cb.divUI(bn, cb.index(4));
+    scf::ForOp full =
+        cb.forLoopCarrying(fullQuads, zeroSums, [&](Value p, ValueRange acc) {
+          return packQuad(p, acc, /*partial=*/false);
+        });
+    auto last = scf::IfOp::create(b, loc, full.getResultTypes(),
+                                  cb.lt(fullQuads, quads),
+                                  /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(last.thenBlock());
+      scf::YieldOp::create(
+          b, loc, packQuad(fullQuads, full.getResults(), /*partial=*/true));
+      b.setInsertionPointToStart(last.elseBlock());
+      scf::YieldOp::create(b, loc, full.getResults());
+    }
+    // The activations are q + 128: the offsets take 128 x the sums off.
+    Value minus128 = arith::ConstantOp::create(
+        b, loc, i32Type, DenseElementsAttr::get(i32Type, int32_t(-128)));
+    Value tail = cb.add(row0, quads);
+    for (auto [v, col] : llvm::enumerate(colOffsets)) {
+      Value offsets =
+          arith::MulIOp::create(b, loc, last.getResult(v), minus128);
+      Value scales = loadScales(w, cb.add(k0, kb), col, colsValid[v]);
       for (auto [i, words] : llvm::enumerate(ArrayRef<Value>{offsets, scales}))
         vector::StoreOp::create(
             b, loc, vector::BitCastOp::create(b, loc, wordBytesType, words), wp,
-            ValueRange{cb.add(tail, cb.index(i)), cb.mul(c, cb.index(4))});
-    });
+            ValueRange{cb.add(tail, cb.index(i)),
+                       cb.index(4 * int64_t(v) * vw)});
+    }
   });
 }
 

@@ -596,26 +596,30 @@ func.func @quantize_rows(%x: memref<?x?x62xf32>, %q: memref<?x?x64xi8>, %s: memr
 // -----
 
 // An int8 panel: per K-block of 32 rows (62 rows make 2: 8 quads then 8
-// quads, the last two rows of the second zero), four rows interleaved
-// column by column, then the block's column sums times -128 and its
-// scales, each stored as 64 bytes.
+// quads, the last two rows of the second zero), each quad of rows read
+// along whole rows: for each of the panel's 4 vectors of columns, four
+// rows interleaved column by column and their column sums by vpdpbusd
+// against ones (carried over the quads); the last, partial quad zeroes
+// the rows past the block; then per vector the block's sums times -128
+// and its scales, each stored as 64 bytes.
 // CHECK-LABEL: func.func @pack_quads
 // CHECK:         scf.for %[[BLK:.+]] = %c0 to %c2 step %c1 {
-// CHECK:           %[[ROW0:.+]] = arith.muli %[[BLK]], %c10 : index
-// CHECK:           scf.for %[[C:.+]] = %c0 to %c64 step %c16 {
-// CHECK:             %[[SUMS:.+]] = scf.for %[[P:.+]] = %c0 to %{{.+}} step %c1 iter_args(%{{.+}} = %{{.+}}) -> (vector<16xi32>) {
-// CHECK:               vector.maskedload %{{.+}} : memref<64x40xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
-// CHECK:               arith.extsi %{{.+}} : vector<16xi8> to vector<16xi32>
-// CHECK-COUNT-3:       arith.extsi %{{.+}} : vector<16xi8> to vector<16xi32>
-// CHECK:               %[[E:.+]] = vector.interleave %{{.+}}, %{{.+}} : vector<16xi8> -> vector<32xi8>
-// CHECK:               %[[O:.+]] = vector.interleave %{{.+}}, %{{.+}} : vector<16xi8> -> vector<32xi8>
-// CHECK:               %[[Q:.+]] = vector.interleave %[[E]], %[[O]] : vector<32xi8> -> vector<64xi8>
-// CHECK:               vector.store %[[Q]], %{{.+}} : memref<18x256xi8>, vector<64xi8>
-// CHECK:             %[[OFF:.+]] = arith.muli %[[SUMS]], %{{.+}} : vector<16xi32>
-// CHECK:             vector.bitcast %[[OFF]] : vector<16xi32> to vector<64xi8>
-// CHECK:             vector.store
-// CHECK:             vector.bitcast %{{.+}} : vector<16xf32> to vector<64xi8>
-// CHECK:             vector.store
+// CHECK:           %[[SUMS:.+]]:4 = scf.for %[[P:.+]] = %c0 to %{{.+}} step %c1 iter_args({{.*}}) -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>) {
+// CHECK:             vector.maskedload %{{.+}} : memref<64x40xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
+// CHECK-COUNT-3:     vector.maskedload
+// CHECK:             %[[E:.+]] = vector.interleave %{{.+}}, %{{.+}} : vector<16xi8> -> vector<32xi8>
+// CHECK:             %[[O:.+]] = vector.interleave %{{.+}}, %{{.+}} : vector<16xi8> -> vector<32xi8>
+// CHECK:             %[[Q:.+]] = vector.interleave %[[E]], %[[O]] : vector<32xi8> -> vector<64xi8>
+// CHECK:             vector.store %[[Q]], %{{.+}} : memref<18x256xi8>, vector<64xi8>
+// CHECK:             llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.+}}, %{{.+}}, %[[Q]])
+// CHECK-COUNT-3:     llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK:           %[[LAST:.+]]:4 = scf.if %{{.+}} -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>) {
+// CHECK:             arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<16xi8>
+// CHECK:           %[[OFF:.+]] = arith.muli %[[LAST]]#0, %{{.+}} : vector<16xi32>
+// CHECK:           vector.bitcast %[[OFF]] : vector<16xi32> to vector<64xi8>
+// CHECK:           vector.store
+// CHECK:           vector.bitcast %{{.+}} : vector<16xf32> to vector<64xi8>
+// CHECK:           vector.store
 func.func @pack_quads(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memref<18x256xi8>, %col0: index, %cols: index) {
   %c0 = arith.constant 0 : index
   %c62 = arith.constant 62 : index
