@@ -60,9 +60,10 @@ def Mha_LayerPlanAttr : AttrDef<Mha_Dialect, "LayerPlan"> {
   let description = [{
     Attached by `mha-tile` (beside `mha.entry_point`) to the kernel of an
     exported `mha.multi_head` function. The runtime allocates one temporary
-    per entry of `tempCols` (4 bytes per element), of shape `[1, L, cols]`,
-    `[B, L, cols]` or `[1, 1, cols]` where `tempShapes` is 0, 1 or 2
-    (`MHA_TEMP_*` of KernelAbi.h), and runs the phases in order, each
+    per entry of `tempCols`, of shape `[1, L, cols]`, `[B, L, cols]` or
+    `[1, 1, cols]` where `tempShapes` is 0, 1 or 2 (`MHA_TEMP_*` of
+    KernelAbi.h), of `tempBytes` bytes per element (the most any of the
+    function's ISA copies uses), and runs the phases in order, each
     over its own grid `B x phaseHeads[p] x ceil(L / phaseRows[p])`; the
     kernel takes the phase number before `(b, h, t)`. The runtime head mask
     applies to the phase whose `phaseMasked` is 1 (the attention).
@@ -70,6 +71,7 @@ def Mha_LayerPlanAttr : AttrDef<Mha_Dialect, "LayerPlan"> {
   let parameters = (ins
     ArrayRefParameter<"int64_t">:$tempCols,
     ArrayRefParameter<"int64_t">:$tempShapes,
+    ArrayRefParameter<"int64_t">:$tempBytes,
     ArrayRefParameter<"int64_t">:$phaseHeads,
     ArrayRefParameter<"int64_t">:$phaseRows,
     ArrayRefParameter<"int64_t">:$phaseMasked

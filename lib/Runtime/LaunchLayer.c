@@ -262,7 +262,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     return MHA_OK;
   }
 
-  // The temporaries, contiguous [B or 1, L or 1, cols] of 4-byte elements.
+  // The temporaries, contiguous [B or 1, L or 1, cols] of 1, 2 or 4-byte
+  // elements.
   void *temps[MAX_TEMPS] = {NULL};
   size_t capacities[MAX_TEMPS] = {0};
   mha_rt_memref temp_memrefs[MAX_TEMPS];
@@ -271,16 +272,19 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     int64_t shape = tw[MHA_SIG_TEMP_SHAPE];
     int64_t rows = shape == MHA_TEMP_PER_BATCH ? batch : 1;
     int64_t tokens = shape == MHA_TEMP_FIXED ? 1 : len;
-    int64_t cols = tw[MHA_SIG_TEMP_COLS], elems, bytes;
-    if (shape < MHA_TEMP_PER_TOKEN || shape > MHA_TEMP_FIXED) {
+    int64_t cols = tw[MHA_SIG_TEMP_COLS], elt = tw[MHA_SIG_TEMP_BYTES];
+    int64_t elems, bytes;
+    if (shape < MHA_TEMP_PER_TOKEN || shape > MHA_TEMP_FIXED ||
+        (elt != 1 && elt != 2 && elt != 4)) {
       free_temps(temps, capacities, (int)i);
       MHA_RT_FAIL(MHA_ERR_INTERNAL,
-                  "%s: temporary %" PRId64 " has an unknown shape %" PRId64,
-                  c.name, i, shape);
+                  "%s: temporary %" PRId64 " has an unknown shape %" PRId64
+                  " or element size %" PRId64,
+                  c.name, i, shape, elt);
     }
     if (cols < 1 || __builtin_mul_overflow(rows, tokens, &elems) ||
         __builtin_mul_overflow(elems, cols, &elems) ||
-        __builtin_mul_overflow(elems, (int64_t)sizeof(float), &bytes)) {
+        __builtin_mul_overflow(elems, elt, &bytes)) {
       free_temps(temps, capacities, (int)i);
       MHA_RT_FAIL(MHA_ERR_SHAPE,
                   "%s: temporary %" PRId64 " (%" PRId64 " x %" PRId64

@@ -1023,10 +1023,12 @@ namespace {
 //===----------------------------------------------------------------------===//
 
 // layer(x) -> y, both [B, L, 8], with three temporaries of each shape
-// (per batch [B, L, 3], per token [1, L, 2], fixed [1, 1, 5]) and two
-// phases: 2 heads x tiles of 4 rows, then 1 head x one tile whatever L.
+// (per batch [B, L, 3], per token [1, L, 2], fixed [1, 1, 5]) of
+// `bytes[i]` bytes per element and two phases: 2 heads x tiles of 4 rows,
+// then 1 head x one tile whatever L.
 std::vector<int64_t> layerSignature(int64_t badShape = -1,
-                                    int64_t fixedCols = 5) {
+                                    int64_t fixedCols = 5,
+                                    std::array<int64_t, 3> bytes = {4, 4, 4}) {
   Dim b{MHA_SYM_BATCH, -1}, l{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_NONE, 8};
   std::vector<int64_t> sig = buildSignature(
       {{MHA_ROLE_LAYER_INPUT, {b, l, d}}, {MHA_ROLE_LAYER_OUTPUT, {b, l, d}}},
@@ -1034,7 +1036,8 @@ std::vector<int64_t> layerSignature(int64_t badShape = -1,
   int64_t shapes[3] = {MHA_TEMP_PER_BATCH, MHA_TEMP_PER_TOKEN,
                        badShape >= 0 ? badShape : MHA_TEMP_FIXED};
   sig.insert(sig.end(), {3, 2});
-  sig.insert(sig.end(), {shapes[0], 3, shapes[1], 2, shapes[2], fixedCols});
+  sig.insert(sig.end(), {shapes[0], 3, bytes[0], shapes[1], 2, bytes[1],
+                         shapes[2], fixedCols, bytes[2]});
   sig.insert(sig.end(), {2, 4, 0, 1, int64_t(1) << 40, 0});
   return sig;
 }
@@ -1128,6 +1131,32 @@ TEST(LaunchLayerTest, UnknownTemporaryShapeIsAnInternalError) {
             std::string::npos)
       << mha_last_error();
   EXPECT_TRUE(layerItems.empty());
+}
+
+TEST(LaunchLayerTest, UnknownElementSizeIsAnInternalError) {
+  EXPECT_EQ(launchLayer(layerSignature(-1, 5, {4, 3, 4}), 1, 4),
+            MHA_ERR_INTERNAL);
+  EXPECT_NE(std::string(mha_last_error()).find("element size 3"),
+            std::string::npos)
+      << mha_last_error();
+  EXPECT_TRUE(layerItems.empty());
+}
+
+// Temporaries take their elements' bytes: [2, 5, 3] of 1 byte and [1, 5,
+// 2] of 2 bytes round up to one 64-byte line each, [1, 1, 5] of 4 bytes
+// too; of 4 bytes the first is 120 -> 128 bytes.
+TEST(LaunchLayerTest, TemporariesTakeTheirElementBytes) {
+  size_t saved = mha_set_cached_memory_limit(size_t(1) << 30);
+  mha_release_cached_memory();
+  ASSERT_EQ(launchLayer(layerSignature(-1, 5, {1, 2, 4}), 2, 5), MHA_OK)
+      << mha_last_error();
+  EXPECT_EQ(mha_cached_memory_bytes(), 3 * 64u);
+  mha_release_cached_memory();
+  ASSERT_EQ(launchLayer(layerSignature(-1, 5, {4, 4, 4}), 2, 5), MHA_OK)
+      << mha_last_error();
+  EXPECT_EQ(mha_cached_memory_bytes(), 128u + 2 * 64u);
+  mha_release_cached_memory();
+  mha_set_cached_memory_limit(saved);
 }
 
 } // namespace

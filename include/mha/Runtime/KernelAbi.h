@@ -180,11 +180,11 @@ typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h, int64_t t,
                             const uint8_t *head_alive);
 
 /* Layers (mha.multi_head) run in phases over temporaries the runtime
- * allocates per call (4 bytes per element: f32, or bf16 in the first half).
- * Their signature table continues after the tensors with
- * MHA_SIG_LAYER_WORDS words, then MHA_SIG_TEMP_WORDS per temporary and
+ * allocates per call. Their signature table continues after the tensors
+ * with MHA_SIG_LAYER_WORDS words, then MHA_SIG_TEMP_WORDS per temporary and
  * MHA_SIG_PHASE_WORDS per phase. Temporary i is [B, L, cols], [1, L, cols]
- * or [1, 1, cols] by its shape word (MHA_TEMP_*), contiguous; its
+ * or [1, 1, cols] by its shape word (MHA_TEMP_*) of 1, 2 or 4 bytes per
+ * element by its bytes word, contiguous; its
  * descriptor follows the tensors'. Phase p runs the grid B x heads x
  * ceil(L / rows) and completes before p + 1 starts; the runtime head mask
  * applies to the phase marked `masked` (the attention), every head of the
@@ -194,7 +194,12 @@ enum {
   MHA_SIG_LAYER_NUM_PHASES = 1,
   MHA_SIG_LAYER_WORDS = 2
 };
-enum { MHA_SIG_TEMP_SHAPE = 0, MHA_SIG_TEMP_COLS = 1, MHA_SIG_TEMP_WORDS = 2 };
+enum {
+  MHA_SIG_TEMP_SHAPE = 0,
+  MHA_SIG_TEMP_COLS = 1,
+  MHA_SIG_TEMP_BYTES = 2,
+  MHA_SIG_TEMP_WORDS = 3
+};
 enum {
   MHA_TEMP_PER_TOKEN = 0, /* [1, L, cols]: shared by the batch */
   MHA_TEMP_PER_BATCH = 1, /* [B, L, cols] */

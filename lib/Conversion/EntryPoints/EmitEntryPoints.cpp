@@ -157,9 +157,9 @@ LogicalResult EntryPointEmitter::emit() {
   if (plan) {
     glue.extraSignatureWords = {(int64_t)plan.getTempCols().size(),
                                 (int64_t)plan.getPhaseHeads().size()};
-    for (auto [shape, cols] :
-         llvm::zip(plan.getTempShapes(), plan.getTempCols()))
-      glue.extraSignatureWords.append({shape, cols});
+    for (auto [shape, cols, bytes] : llvm::zip(
+             plan.getTempShapes(), plan.getTempCols(), plan.getTempBytes()))
+      glue.extraSignatureWords.append({shape, cols, bytes});
     for (auto [heads, rows, masked] : llvm::zip(
              plan.getPhaseHeads(), plan.getPhaseRows(), plan.getPhaseMasked()))
       glue.extraSignatureWords.append({heads, rows, masked});

@@ -147,6 +147,36 @@ private:
     int64_t yOffset, replicaStride;
     SmallVector<int64_t> replicas;
   };
+  /// The scratch rows rb + r (r < rows) and columns c + v * vw (v < block
+  /// vectors) of a micro-kernel's block of accumulators.
+  struct BlockIndices {
+    SmallVector<Value> rows, cols;
+  };
+  BlockIndices getBlockIndices(const Item &item, Value rb, int64_t rows,
+                               Value c) {
+    BlockIndices at;
+    for (int64_t r = 0; r < rows; ++r)
+      at.rows.push_back(cb.add(rb, cb.index(r)));
+    for (int64_t v = 0; v < item.block.vectors; ++v)
+      at.cols.push_back(cb.add(c, cb.index(v * vw)));
+    return at;
+  }
+  /// The block's f32 accumulators from cs, row by row.
+  SmallVector<Value> loadBlock(const Item &item, const BlockIndices &at) {
+    SmallVector<Value> acc;
+    for (Value row : at.rows)
+      for (Value col : at.cols)
+        acc.push_back(vector::LoadOp::create(b, loc, vec::getF32Vector(cb, vw),
+                                             item.cs, ValueRange{row, col}));
+    return acc;
+  }
+  void storeBlock(const Item &item, const BlockIndices &at, ValueRange acc) {
+    size_t i = 0;
+    for (Value row : at.rows)
+      for (Value col : at.cols)
+        vector::StoreOp::create(b, loc, acc[i++], item.cs,
+                                ValueRange{row, col});
+  }
   /// cs[rb + i][c + v*vw] += sum over k < kn of x[b, row0 + rb + i, k0 + k]
   /// * wp[k][c + v*vw] for i < rows, v < block vectors: the accumulators
   /// stay in registers over the whole k loop.
@@ -414,58 +444,35 @@ void GemmLowering::emitPackPairs(const Weight &w, Value k0, Value kn,
 void GemmLowering::emitMicroKernel(const Item &item, Value rb, int64_t rows,
                                    Value c, Value k0, Value kn, Value wp) {
   auto vecType = vec::getF32Vector(cb, vw);
-  int64_t nv = item.block.vectors;
-  SmallVector<Value> rowIdx, colIdx;
-  for (int64_t r = 0; r < rows; ++r)
-    rowIdx.push_back(cb.add(rb, cb.index(r)));
-  for (int64_t v = 0; v < nv; ++v)
-    colIdx.push_back(cb.add(c, cb.index(v * vw)));
-  SmallVector<Value> acc;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t v = 0; v < nv; ++v)
-      acc.push_back(vector::LoadOp::create(b, loc, vecType, item.cs,
-                                           ValueRange{rowIdx[r], colIdx[v]}));
+  BlockIndices at = getBlockIndices(item, rb, rows, c);
   Value kx;
   SmallVector<Value> results = vec::emitBlockLoop(
-      cb, {rows, nv, DotProduct::fma}, kn, acc,
+      cb, {rows, item.block.vectors, DotProduct::fma}, kn, loadBlock(item, at),
       [&](Value k) { kx = cb.add(k0, k); },
       [&](Value k, int64_t v) {
         return vector::LoadOp::create(b, loc, vecType, wp,
-                                      ValueRange{k, colIdx[v]});
+                                      ValueRange{k, at.cols[v]});
       },
       [&](Value k, int64_t r) {
         Value xs = scalarExt(memref::LoadOp::create(
             b, loc, item.x,
-            ValueRange{item.batch, cb.add(item.row0, rowIdx[r]), kx}));
+            ValueRange{item.batch, cb.add(item.row0, at.rows[r]), kx}));
         return vec::broadcast(cb, xs, vw);
       });
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t v = 0; v < nv; ++v)
-      vector::StoreOp::create(b, loc, results[r * nv + v], item.cs,
-                              ValueRange{rowIdx[r], colIdx[v]});
+  storeBlock(item, at, results);
 }
 
 void GemmLowering::emitMicroKernelPairs(const Item &item, Value rb,
                                         int64_t rows, Value c, Value k0,
                                         Value kn, Value wp) {
-  auto vecType = vec::getF32Vector(cb, vw);
-  int64_t nv = item.block.vectors;
-  vec::RegisterBlock block{rows, nv, DotProduct::bf16_pairs};
-  SmallVector<Value> xRows, rowIdx, pairCols;
-  for (int64_t r = 0; r < rows; ++r) {
-    rowIdx.push_back(cb.add(rb, cb.index(r)));
-    xRows.push_back(cb.add(item.row0, rowIdx.back()));
-  }
-  SmallVector<Value> colIdx;
-  for (int64_t v = 0; v < nv; ++v) {
-    colIdx.push_back(cb.add(c, cb.index(v * vw)));
-    pairCols.push_back(cb.add(colIdx.back(), colIdx.back()));
-  }
-  SmallVector<Value> acc;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t v = 0; v < nv; ++v)
-      acc.push_back(vector::LoadOp::create(b, loc, vecType, item.cs,
-                                           ValueRange{rowIdx[r], colIdx[v]}));
+  vec::RegisterBlock block{rows, item.block.vectors, DotProduct::bf16_pairs};
+  BlockIndices at = getBlockIndices(item, rb, rows, c);
+  SmallVector<Value> xRows, pairCols;
+  for (Value row : at.rows)
+    xRows.push_back(cb.add(item.row0, row));
+  for (Value col : at.cols)
+    pairCols.push_back(cb.add(col, col));
+  SmallVector<Value> acc = loadBlock(item, at);
   // acc += x[k..k+1] . wp[p] on every (row, vector); `single`: x[k] alone.
   auto rhs = [&](Value p, int64_t v) {
     return vec::loadPairs(cb, wp, {p, pairCols[v]}, vw);
@@ -498,10 +505,7 @@ void GemmLowering::emitMicroKernelPairs(const Item &item, Value rb,
     b.setInsertionPointToStart(ifOdd.elseBlock());
     scf::YieldOp::create(b, loc, loopResults);
   }
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t v = 0; v < nv; ++v)
-      vector::StoreOp::create(b, loc, ifOdd.getResult(r * nv + v), item.cs,
-                              ValueRange{rowIdx[r], colIdx[v]});
+  storeBlock(item, at, ifOdd.getResults());
 }
 
 Value GemmLowering::loadBias(const Item &item, int64_t replica, Value wcol,
@@ -769,18 +773,14 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
   auto quadType = VectorType::get({4}, b.getI8Type());
   auto f32Type = vec::getF32Vector(cb, vw);
   int64_t nv = item.block.vectors;
-  SmallVector<Value> rowIdx, colIdx;
-  for (int64_t r = 0; r < rows; ++r)
-    rowIdx.push_back(cb.add(rb, cb.index(r)));
-  for (int64_t v = 0; v < nv; ++v)
-    colIdx.push_back(cb.add(c, cb.index(v * vw)));
+  BlockIndices at = getBlockIndices(item, rb, rows, c);
   Value quads = cb.divUI(cb.add(kn, cb.index(3)), cb.index(4));
   // The K-block's rows after its quads: column offsets (i32), scales (f32).
   auto loadTailRow = [&](int64_t after, int64_t v, Type type) -> Value {
     Value bytes =
         vector::LoadOp::create(b, loc, bytesType, wp,
                                ValueRange{cb.add(quads, cb.index(after)),
-                                          cb.mul(colIdx[v], cb.index(4))});
+                                          cb.mul(at.cols[v], cb.index(4))});
     return vector::BitCastOp::create(b, loc, VectorType::get({vw}, type),
                                      bytes);
   };
@@ -798,14 +798,14 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
           // 16 columns x 4 k: the intrinsic's signed bytes.
           weights.push_back(vector::LoadOp::create(
               b, loc, bytesType, wp,
-              ValueRange{p, cb.mul(colIdx[v], cb.index(4))}));
+              ValueRange{p, cb.mul(at.cols[v], cb.index(4))}));
         }
         SmallVector<Value> next;
         for (int64_t r = 0; r < rows; ++r) {
           // The row's four unsigned bytes, one i32 broadcast to every lane.
           Value quad = vector::LoadOp::create(
               b, loc, quadType, item.x,
-              ValueRange{item.batch, cb.add(item.row0, rowIdx[r]), kx});
+              ValueRange{item.batch, cb.add(item.row0, at.rows[r]), kx});
           Value word = vector::ExtractOp::create(
               b, loc,
               vector::BitCastOp::create(
@@ -822,19 +822,16 @@ void GemmLowering::emitMicroKernelQuads(const Item &item, Value rb,
         }
         return next;
       });
+  // cs += f32(sums) * the block's scales.
   SmallVector<Value> scales;
   for (int64_t v = 0; v < nv; ++v)
     scales.push_back(loadTailRow(1, v, b.getF32Type()));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t v = 0; v < nv; ++v) {
-      SmallVector<Value> at{rowIdx[r], colIdx[v]};
-      Value sum = vector::LoadOp::create(b, loc, f32Type, item.cs, at);
-      Value part =
-          arith::SIToFPOp::create(b, loc, f32Type, loop.getResult(r * nv + v));
-      vector::StoreOp::create(
-          b, loc, vector::FMAOp::create(b, loc, part, scales[v], sum), item.cs,
-          at);
-    }
+  SmallVector<Value> acc = loadBlock(item, at);
+  for (size_t i = 0; i < acc.size(); ++i) {
+    Value part = arith::SIToFPOp::create(b, loc, f32Type, loop.getResult(i));
+    acc[i] = vector::FMAOp::create(b, loc, part, scales[i % nv], acc[i]);
+  }
+  storeBlock(item, at, acc);
 }
 
 void GemmLowering::emitDequantize(const Item &item, Value rows,

@@ -85,7 +85,10 @@ private:
   /// The temporaries: Q, K, V (one per projection), the attention output,
   /// the RoPE table and the packed weights.
   LogicalResult addTemporaries(Type tempElt);
-  unsigned addTemp(int64_t cols, int64_t tempShape, Type elt);
+  /// A temporary of `elt`s, whose signature declares `bytes` per element
+  /// (0: elt's size).
+  unsigned addTemp(int64_t cols, int64_t tempShape, Type elt,
+                   int64_t bytes = 0);
   /// Creates the kernel and sets the plans' memrefs.
   void createKernel();
 
@@ -113,6 +116,12 @@ private:
   void viewGroup(LinearPlan &plan);
   /// The panel of blocks[local] in plan.panels.
   Value getPanel(const LinearPlan &plan, Value local);
+  /// The first row and the row count of the item's tile of
+  /// kProjectionRows rows.
+  std::pair<Value, Value> getRowTile() {
+    Value row0 = cb.mul(tile, cb.index(kProjectionRows));
+    return {row0, cb.minSI(cb.index(kProjectionRows), cb.sub(len, row0))};
+  }
   /// The element type of `plan`'s panels.
   Type getPanelType(const LinearPlan &plan) const {
     return plan.int8 ? Type(IntegerType::get(ctx, 8))
@@ -141,7 +150,7 @@ private:
   SmallVector<Type> argTypes;
   KernelSignature signature;
   // The temporaries (#mha.layer_plan) and their arguments.
-  SmallVector<int64_t> tempCols, tempShapes;
+  SmallVector<int64_t> tempCols, tempShapes, tempBytes;
   // The temporary each linear (but the output projection) writes, and the
   // attention output's.
   DenseMap<Operation *, unsigned> linearTemps;
@@ -251,9 +260,11 @@ LayerTiler::getPlans(ArrayRef<LinearOp> linears) const {
   return selected;
 }
 
-unsigned LayerTiler::addTemp(int64_t cols, int64_t tempShape, Type elt) {
+unsigned LayerTiler::addTemp(int64_t cols, int64_t tempShape, Type elt,
+                             int64_t bytes) {
   tempCols.push_back(cols);
   tempShapes.push_back(tempShape);
+  tempBytes.push_back(bytes ? bytes : elt.getIntOrFloatBitWidth() / 8);
   argTypes.push_back(MemRefType::get(
       {tempShape == MHA_TEMP_PER_BATCH ? ShapedType::kDynamic : 1,
        tempShape == MHA_TEMP_FIXED ? 1 : ShapedType::kDynamic, cols},
@@ -293,13 +304,13 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
   if (ropeTheta)
     ropeTemp = addTemp(ropeDim, MHA_TEMP_PER_TOKEN, Float32Type::get(ctx));
   // The signature of the exported (f32-packing) copy sizes it for all
-  // copies: bf16 pair panels, odd segments rounded up, take less than half
-  // the bytes of f32 ones.
+  // copies, 4 bytes per element: bf16 pair panels, odd segments rounded
+  // up, take less than half the bytes of f32 ones.
   // Present in every copy alike (the other copies pack int8 weights as
   // floats), though the VNNI copy may pack no float weight.
   if (!packedAtRunTime.empty())
     packedTemp = addTemp(std::max<int64_t>(packedSize, 1), MHA_TEMP_FIXED,
-                         kernel.getPackedType(ctx));
+                         kernel.getPackedType(ctx), /*bytes=*/4);
   if (packedInt8Size > 0)
     packedInt8Temp =
         addTemp(packedInt8Size, MHA_TEMP_FIXED, IntegerType::get(ctx, 8));
@@ -491,8 +502,7 @@ void LayerTiler::emitPackItem(const LinearPlan &plan, Value local) {
 
 void LayerTiler::emitProjectionItem(const LinearPlan &plan, Value local,
                                     Value block) {
-  Value row0 = cb.mul(tile, cb.index(kProjectionRows));
-  Value rows = cb.minSI(cb.index(kProjectionRows), cb.sub(len, row0));
+  auto [row0, rows] = getRowTile();
   Value col0 = cb.mul(block, cb.index(plan.colBlock));
   Value cols =
       cb.minSI(cb.index(plan.colBlock), cb.sub(cb.index(plan.n), col0));
@@ -519,8 +529,7 @@ void LayerTiler::addQuantizePhase(Value source) {
     Value input = source == parts.input
                       ? getParameterArgument(func, *entry, source)
                       : entry->getArgument(outTemp);
-    Value row0 = cb.mul(tile, cb.index(kProjectionRows));
-    Value rows = cb.minSI(cb.index(kProjectionRows), cb.sub(len, row0));
+    auto [row0, rows] = getRowTile();
     // The other copies multiply the widened weights: nothing to do.
     if (kernel.int8Dot)
       QuantizeRowsOp::create(b, loc, input, entry->getArgument(values),
@@ -540,8 +549,8 @@ void LayerTiler::emitLatentKeys() {
   int64_t rope = keys.getRopeKeyDim();
   int64_t kvStride = cast<MemRefType>(kv.getType()).getDimSize(2) / heads;
   int64_t ropeStart = cast<MemRefType>(latent.getType()).getDimSize(2) - rope;
-  Value row0 = cb.mul(tile, cb.index(kProjectionRows));
-  Value rowEnd = cb.minSI(len, cb.add(row0, cb.index(kProjectionRows)));
+  auto [row0, rows] = getRowTile();
+  Value rowEnd = cb.add(row0, rows);
   Value yHead = cb.mul(head, cb.index(nope + rope));
   Value kvHead = cb.mul(head, cb.index(kvStride));
   // Plain loops over contiguous columns: LLVM vectorizes the copies.
@@ -610,8 +619,8 @@ void LayerTiler::emitRopeTable() {
           /*constant=*/true, IntegerAttr());
     }
     Value freqTable = memref::GetGlobalOp::create(b, loc, freqType, symbol);
-    Value row0 = cb.mul(tile, cb.index(kProjectionRows));
-    Value rowEnd = cb.minSI(len, cb.add(row0, cb.index(kProjectionRows)));
+    auto [row0, rows] = getRowTile();
+    Value rowEnd = cb.add(row0, rows);
     cb.forLoop(row0, rowEnd, 1, [&](Value l) {
       Value pos = arith::UIToFPOp::create(
           b, loc, b.getF64Type(),
@@ -740,8 +749,8 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
   if (llvm::any_of(plans, [](const LinearPlan &p) { return p.scaleValue; }))
     kernelFunc->setAttr(kInt8WeightsAttrName, UnitAttr::get(ctx));
   kernelFunc->setAttr("mha.layer_plan",
-                      LayerPlanAttr::get(ctx, tempCols, tempShapes, phaseHeads,
-                                         phaseRows, phaseMasked));
+                      LayerPlanAttr::get(ctx, tempCols, tempShapes, tempBytes,
+                                         phaseHeads, phaseRows, phaseMasked));
   func.erase();
   return success();
 }
