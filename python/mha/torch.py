@@ -288,3 +288,68 @@ class Attention(torch.nn.Module):
         if not self.return_all:
             return outs[0]
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+_TORCH_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16",
+                 "i8": "int8", "i32": "int32"}
+
+
+class Layer(torch.nn.Module):
+    """An mha.multi_head function of a library as a module: forward(x)
+    returns y. Every other input of the function is the module's, named
+    after its C parameter (wq, wk, wv, wo, bq, ..., wq_scale for a quantized
+    weight, wq_down and wq_up for low-rank factors) with the manifest's
+    shape and dtype: float tensors as Parameters, integer ones (quantized
+    values) as buffers, so state_dict() saves and loads them all. They start
+    at zero unless given by keyword (any array torch.as_tensor takes; shape
+    and dtype are checked).
+
+    Inference only for now: the layer backward does not exist yet, so the
+    parameters do not require grad and calling the module on a tensor that
+    does raises."""
+
+    def __init__(self, lib, name, *, num_threads=0, **tensors):
+        super().__init__()
+        ops = register(lib) if isinstance(lib, _runtime.Library) else lib
+        if not isinstance(ops, Ops):
+            raise TypeError("Layer takes an mha.Library or mha.torch.register's result")
+        f = ops.library.functions.get(name)
+        roles = [p.role for p in f.params] if f else []
+        if f is None or "layer_input" not in roles:
+            raise ValueError(f"{name!r} is not a layer (mha.multi_head) function of "
+                             "the library")
+        self.op = getattr(ops, name)
+        self.name = name
+        self.num_threads = num_threads
+        self._names = [p.name for p in f.inputs[1:]]
+        unknown = set(tensors) - set(self._names)
+        if unknown:
+            raise ValueError(f"{name} has no parameter {sorted(unknown)}; it takes "
+                             f"{self._names}")
+        for p in f.inputs[1:]:
+            dtype = getattr(torch, _TORCH_DTYPES[p.dtype])
+            value = tensors.get(p.name)
+            if value is None:
+                value = torch.zeros(p.shape, dtype=dtype)
+            else:
+                value = torch.as_tensor(value)
+                if list(value.shape) != p.shape or value.dtype != dtype:
+                    raise ValueError(
+                        f"{name}: '{p.name}' must be {dtype} {p.shape}, got "
+                        f"{value.dtype} {list(value.shape)}")
+            if dtype.is_floating_point:
+                self.register_parameter(
+                    p.name, torch.nn.Parameter(value.clone(), requires_grad=False))
+            else:
+                self.register_buffer(p.name, value.clone())
+
+    def extra_repr(self):
+        return self.name
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise Error(None, f"{self.name}: layers have no backward yet (docs/python.md); "
+                        "call the module under torch.no_grad() or on a tensor that "
+                        "does not require grad", self.name, "MHA_ERR_INVALID_ARGUMENT")
+        return self.op(x, *(getattr(self, n) for n in self._names),
+                       num_threads=self.num_threads)

@@ -373,3 +373,39 @@ def test_entropy_regulariser_gradients(use_output):
         assert torch.allclose(g.double(), w, atol=1e-4), (g - w).abs().max()
     with pytest.raises(mha.Error, match="a gradient reaches the 'lse' result"):
         torch.autograd.grad(lse.sum() + ent.sum(), q)
+
+
+def test_layer_module_holds_the_weights():
+    import numpy as np
+    import test_quantized_weights as q
+    from mha import quantize
+    lib = mha.compile(q.spec("int4"))
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.standard_normal((2, 7, q.D_MODEL)).astype(np.float32))
+
+    def w(rows, cols):
+        return (rng.standard_normal((rows, cols)) / np.sqrt(rows)).astype(np.float32)
+    q4, sq = quantize.weight(w(q.D_MODEL, q.HQ * q.DH), bits=4, group_size=q.GROUP)
+    o4, so = quantize.weight(w(q.HQ * q.DH, q.D_MODEL), bits=4, group_size=q.GROUP)
+    wk, wv = w(q.D_MODEL, q.HKV * q.DH), w(q.D_MODEL, q.HKV * q.DH)
+    layer = mt.Layer(lib, "layer_int4", wq=q4, wq_scale=sq, wk=wk, wv=wv, wo=o4,
+                     wo_scale=so)
+    want = lib.layer_int4(x, *(torch.from_numpy(a) for a in (q4, sq, wk, wv, o4, so)))
+    torch.testing.assert_close(layer(x), want, rtol=0, atol=0)
+    # Float tensors are parameters, quantized values buffers; state_dict
+    # carries them all into a fresh module.
+    assert {n for n, _ in layer.named_parameters()} == {"wq_scale", "wk", "wv", "wo_scale"}
+    assert {n for n, _ in layer.named_buffers()} == {"wq", "wo"}
+    fresh = mt.Layer(lib, "layer_int4")
+    fresh.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(fresh(x), want, rtol=0, atol=0)
+    with pytest.raises(mha.Error, match="layers have no backward yet"):
+        layer(x.clone().requires_grad_())
+    with torch.no_grad():
+        layer(x.clone().requires_grad_())
+    with pytest.raises(ValueError, match=r"'wq' must be torch.int8 \[48, 24\], got torch.float32"):
+        mt.Layer(lib, "layer_int4", wq=np.zeros((48, 24), np.float32))
+    with pytest.raises(ValueError, match="has no parameter"):
+        mt.Layer(lib, "layer_int4", bq=np.zeros(48, np.float32))
+    with pytest.raises(ValueError, match="not a layer"):
+        mt.Layer(lib, "nothing")
