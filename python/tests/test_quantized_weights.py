@@ -73,27 +73,39 @@ def test_weight_quantization_rounds_per_column():
     assert np.all(err <= scale / 2 + 1e-7)
 
 
-def test_int8_layer_equals_the_dequantized_layer(libs):
-    lib8, lib32 = libs
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((2, 19, D_MODEL)).astype(np.float32)
+def random_layer(seed, rows=19):
+    """x and the float weights wq, wk, wv, wo of the test layer."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, rows, D_MODEL)).astype(np.float32)
 
     def w(rows, cols):
         return (rng.standard_normal((rows, cols)) / np.sqrt(rows)).astype(np.float32)
-    wq, wk, wv, wo = w(D_MODEL, HQ * DH), w(D_MODEL, HKV * DH), w(D_MODEL, HKV * DH), \
+    return x, w(D_MODEL, HQ * DH), w(D_MODEL, HKV * DH), w(D_MODEL, HKV * DH), \
         w(HQ * DH, D_MODEL)
-    q8, sq = quantize.weight(wq)
-    o8, so = quantize.weight(wo)
-    y8 = lib8.layer_int8(x, q8, sq, wk, wv, o8, so)
-    deq = [quantize.dequantize_weight(a, s).astype(np.float32) for a, s in ((q8, sq), (o8, so))]
+
+
+# int8 with column scales, int4 in groups of GROUP rows: against the same
+# layer with the dequantized weights, equal to float32 rounding where the
+# weights are widened and within the rounding of x and O to int8 rows on
+# AVX512-VNNI CPUs (mha-run checks that path exactly against its float64
+# model: int8-weights.mlir, int4-weights.mlir); against the unquantized
+# layer, within the weights' own rounding (int4: 7 levels a side, ~10%).
+@pytest.mark.parametrize("kind,bits,group,bound", [
+    ("int8", 8, None, 3e-2), ("int4", 4, GROUP, 0.25)])
+def test_quantized_layer_equals_the_dequantized_layer(libs, lib4, kind, bits, group,
+                                                      bound):
+    lib = libs[0] if kind == "int8" else lib4
+    lib32 = libs[1]
+    x, wq, wk, wv, wo = random_layer(1 if kind == "int8" else 4, 19 if kind == "int8" else 23)
+    q, sq = quantize.weight(wq, bits=bits, group_size=group)
+    o, so = quantize.weight(wo, bits=bits, group_size=group)
+    yq = getattr(lib, f"layer_{kind}")(x, q, sq, wk, wv, o, so)
+    deq = [quantize.dequantize_weight(a, s, bits=bits).astype(np.float32)
+           for a, s in ((q, sq), (o, so))]
     y32 = lib32.layer_f32(x, deq[0], wk, wv, deq[1])
-    # Equal to float32 rounding where int8 weights are widened; within the
-    # rounding of x and O to int8 rows on AVX512-VNNI CPUs (mha-run checks
-    # that path exactly against its float64 model: int8-weights.mlir).
-    assert np.linalg.norm(y8 - y32) / np.linalg.norm(y32) < 2e-2
-    # and close to the unquantized layer
+    assert np.linalg.norm(yq - y32) / np.linalg.norm(y32) < 2e-2
     y = lib32.layer_f32(x, wq, wk, wv, wo)
-    assert np.linalg.norm(y8 - y) / np.linalg.norm(y) < 3e-2
+    assert np.linalg.norm(yq - y) / np.linalg.norm(y) < bound
 
 
 @pytest.mark.parametrize("bad,text", [
@@ -151,29 +163,6 @@ def test_bad_quantization_arguments(kwargs, text):
         quantize.weight(np.ones((32, 6), np.float32), **kwargs)
     with pytest.raises(ValueError, match="even number of columns"):
         quantize.weight(np.ones((32, 5), np.float32), bits=4)
-
-
-def test_int4_layer_equals_the_dequantized_layer(libs, lib4):
-    _, lib32 = libs
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((2, 23, D_MODEL)).astype(np.float32)
-
-    def w(rows, cols):
-        return (rng.standard_normal((rows, cols)) / np.sqrt(rows)).astype(np.float32)
-    wq, wk, wv, wo = w(D_MODEL, HQ * DH), w(D_MODEL, HKV * DH), w(D_MODEL, HKV * DH), \
-        w(HQ * DH, D_MODEL)
-    q4, sq = quantize.weight(wq, bits=4, group_size=GROUP)
-    o4, so = quantize.weight(wo, bits=4, group_size=GROUP)
-    y4 = lib4.layer_int4(x, q4, sq, wk, wv, o4, so)
-    deq = [quantize.dequantize_weight(a, s, bits=4).astype(np.float32)
-           for a, s in ((q4, sq), (o4, so))]
-    y32 = lib32.layer_f32(x, deq[0], wk, wv, deq[1])
-    # As the int8 layer: float32 rounding where the weights are widened,
-    # the int8 rows of x and O on AVX512-VNNI CPUs.
-    assert np.linalg.norm(y4 - y32) / np.linalg.norm(y32) < 2e-2
-    # int4 rounding (7 levels a side) moves the layer itself by ~10%.
-    y = lib32.layer_f32(x, wq, wk, wv, wo)
-    assert np.linalg.norm(y4 - y) / np.linalg.norm(y) < 0.25
 
 
 def test_wrong_group_scale_shape_is_an_error(lib4):
