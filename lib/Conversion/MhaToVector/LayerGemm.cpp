@@ -74,6 +74,8 @@ public:
   /// block's column scales (f32).
   void emitPackQuads(const Weight &w, Value k0, Value kn, Value col0,
                      Value cols, Value wp, int64_t colPad, int64_t kc);
+  /// mha.pack_panel of `w` into its panel's layout.
+  void emitPackPanel(PackPanelOp op, const Weight &w);
   void emitGemmTile(GemmTileOp op);
   void emitQuantizeRows(QuantizeRowsOp op);
 
@@ -651,29 +653,38 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
   }
 }
 
-void GemmLowering::emitPackQuads(const Weight &w, Value k0, Value kn,
-                                 Value col0, Value cols, Value wp,
-                                 int64_t colPad, int64_t kc) {
+void GemmLowering::emitPackPanel(PackPanelOp op, const Weight &w) {
   // Every vector of an int4 block starts at the parity of its first
   // column: one copy of the loop for each, no per-load choice.
   if (w.int4 && w.oddColumns < 0) {
-    Value odd =
-        cb.cmpI(arith::CmpIPredicate::ne,
-                arith::RemUIOp::create(b, loc, col0, cb.index(2)), cb.index(0));
-    cb.ifThenElse(
-        odd,
-        [&] {
-          Weight known = w;
-          known.oddColumns = 1;
-          emitPackQuads(known, k0, kn, col0, cols, wp, colPad, kc);
-        },
-        [&] {
-          Weight known = w;
-          known.oddColumns = 0;
-          emitPackQuads(known, k0, kn, col0, cols, wp, colPad, kc);
-        });
+    Value odd = cb.cmpI(
+        arith::CmpIPredicate::ne,
+        arith::RemUIOp::create(b, loc, op.getColumnOffset(), cb.index(2)),
+        cb.index(0));
+    auto packWithParity = [&](int64_t parity) {
+      Weight known = w;
+      known.oddColumns = parity;
+      emitPackPanel(op, known);
+    };
+    cb.ifThenElse(odd, [&] { packWithParity(1); }, [&] { packWithParity(0); });
     return;
   }
+  MemRefType panel = op.getPanel().getType();
+  Value k0 = op.getRowOffset(), kn = op.getRows();
+  Value col0 = op.getColumnOffset(), cols = op.getColumns();
+  if (panel.getElementType().isSignlessInteger(8))
+    emitPackQuads(w, k0, kn, col0, cols, op.getPanel(), panel.getDimSize(1) / 4,
+                  *op.getKBlock());
+  else if (panel.getElementType().isBF16())
+    emitPackPairs(w, k0, kn, col0, cols, op.getPanel(),
+                  panel.getDimSize(1) / 2);
+  else
+    emitPack(w, k0, kn, col0, cols, op.getPanel(), panel.getDimSize(1));
+}
+
+void GemmLowering::emitPackQuads(const Weight &w, Value k0, Value kn,
+                                 Value col0, Value cols, Value wp,
+                                 int64_t colPad, int64_t kc) {
   auto byteType = VectorType::get({vw}, b.getI8Type());
   auto i32Type = VectorType::get({vw}, b.getI32Type());
   auto wordBytesType = VectorType::get({4 * vw}, b.getI8Type());
@@ -1000,22 +1011,9 @@ struct LowerPackPanel : OpRewritePattern<PackPanelOp> {
 
   LogicalResult matchAndRewrite(PackPanelOp op,
                                 PatternRewriter &rewriter) const override {
-    MemRefType panel = op.getPanel().getType();
     GemmLowering lowering(rewriter, op.getLoc(), op.getVectorWidth());
-    GemmLowering::Weight weight{op.getWeight(), op.getScale(), op.getInt4()};
-    if (panel.getElementType().isSignlessInteger(8))
-      lowering.emitPackQuads(weight, op.getRowOffset(), op.getRows(),
-                             op.getColumnOffset(), op.getColumns(),
-                             op.getPanel(), panel.getDimSize(1) / 4,
-                             *op.getKBlock());
-    else if (panel.getElementType().isBF16())
-      lowering.emitPackPairs(weight, op.getRowOffset(), op.getRows(),
-                             op.getColumnOffset(), op.getColumns(),
-                             op.getPanel(), panel.getDimSize(1) / 2);
-    else
-      lowering.emitPack(weight, op.getRowOffset(), op.getRows(),
-                        op.getColumnOffset(), op.getColumns(), op.getPanel(),
-                        panel.getDimSize(1));
+    lowering.emitPackPanel(
+        op, GemmLowering::Weight{op.getWeight(), op.getScale(), op.getInt4()});
     rewriter.eraseOp(op);
     return success();
   }

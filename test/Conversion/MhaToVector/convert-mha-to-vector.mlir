@@ -453,22 +453,31 @@ func.func @pack_int8(%w: memref<64x40xi8>, %scale: memref<40xf32>, %panel: memre
 // -----
 
 // An int4 weight with group scales (two values per byte, groups of 32
-// rows) is widened the same way: the bytes the lanes touch are loaded,
-// spread one per lane (byte i / 2 from an even column, (i + 1) / 2 from an
-// odd one), and each nibble sign-extended by shifting it to the top and
-// back; the scales are the row's group's.
+// rows) is widened the same way, in one copy of the loops per parity of
+// the block's first column. From an odd column the bytes the lanes touch
+// are spread one per lane (byte (i + 1) / 2), both nibbles sign-extended
+// by shifting them to the top and back, each lane keeping its own; from an
+// even one the 8 bytes' low and high nibbles are interleaved. The scales
+// are the row's group's.
 // CHECK-LABEL: func.func @pack_int4
+// CHECK:       scf.if
 // CHECK:         scf.for %[[K:.+]] = %c0 to %c64 step %c1 {
 // CHECK:           scf.for %[[C:.+]] = %c0 to %{{.+}} step %c16 {
 // CHECK:             %[[B:.+]] = vector.maskedload %{{.+}} : memref<64x20xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
-// CHECK:             %[[ODD:.+]] = vector.shuffle %[[B]], %[[B]] [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8]
-// CHECK:             %[[EVEN:.+]] = vector.shuffle %[[B]], %[[B]] [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7]
+// CHECK:             vector.shuffle %[[B]], %[[B]] [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8]
 // CHECK:             arith.shli
 // CHECK:             arith.shrsi
 // CHECK:             arith.sitofp %{{.+}} : vector<16xi8> to vector<16xf32>
 // CHECK:             %[[G:.+]] = arith.divui %[[K]], %c32 : index
 // CHECK:             vector.load %{{.+}}[%[[G]], %{{.+}}] : memref<2x40xf32>, vector<16xf32>
 // CHECK:             arith.mulf
+// CHECK:       } else {
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK:             %[[H:.+]] = vector.maskedload %{{.+}} : memref<64x20xi8>, vector<8xi1>, vector<8xi8> into vector<8xi8>
+// CHECK:             %[[L:.+]] = arith.shrsi %{{.+}}, %{{.+}} : vector<8xi8>
+// CHECK:             %[[HI:.+]] = arith.shrsi %[[H]], %{{.+}} : vector<8xi8>
+// CHECK:             vector.interleave %[[L]], %[[HI]] : vector<8xi8> -> vector<16xi8>
 func.func @pack_int4(%w: memref<64x20xi8>, %scale: memref<2x40xf32>, %panel: memref<64x64xf32>, %col0: index, %cols: index) {
   %c0 = arith.constant 0 : index
   %c64 = arith.constant 64 : index
