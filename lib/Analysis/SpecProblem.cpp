@@ -9,6 +9,11 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinTypes.h"
 
+#include "llvm/ADT/DenseSet.h"
+
+#include <cmath>
+#include <random>
+
 using namespace mlir;
 using namespace mlir::mha;
 using namespace mlir::mha::analysis;
@@ -138,12 +143,20 @@ std::string mlir::mha::analysis::getArgumentName(MultiHeadOp op,
                              {op.getBv(), "bv"}}) {
     if (argument == value)
       return name;
-    // The factors of a low-rank weight, named as the C parameters.
+    // The factors of a low-rank weight and the values and scales of a
+    // quantized one, named as the C parameters.
     if (auto factors = value ? value.getDefiningOp<LowRankOp>() : LowRankOp()) {
       if (argument == factors.getDown())
         return std::string(name) + "_down";
       if (argument == factors.getUp())
         return std::string(name) + "_up";
+    }
+    if (auto quantized =
+            value ? value.getDefiningOp<QuantizedOp>() : QuantizedOp()) {
+      if (argument == quantized.getValues())
+        return name;
+      if (argument == quantized.getScale())
+        return std::string(name) + "_scale";
     }
   }
   return "bo";
@@ -153,6 +166,49 @@ std::vector<int64_t>
 mlir::mha::analysis::getConcreteLayerShape(Value operand, int64_t batch,
                                            int64_t seqLen) {
   return concreteShape(operand.getType(), batch, seqLen);
+}
+
+std::vector<HostTensor> mlir::mha::analysis::drawLayerArguments(
+    func::FuncOp func, MultiHeadOp op, int64_t batch, int64_t seqLen,
+    std::mt19937 &rng, llvm::DenseMap<Value, std::vector<double>> &values) {
+  // Quantized values are uniform: int8 in [-127, 127] (deviation 73),
+  // int4 bytes (two values in [-8, 7], deviation 4.6); their scales
+  // ~ 1 / (deviation sqrt(rows)), so that W ~ N(0, 1/rows) as the others.
+  llvm::DenseMap<Value, double> scaleDenominators;
+  llvm::DenseSet<Value> int4Values;
+  func.walk([&](QuantizedOp q) {
+    double rows = cast<RankedTensorType>(q.getValues().getType()).getDimSize(0);
+    scaleDenominators[q.getScale()] =
+        (q.getBits() == 4 ? 4.6 : 73.0) * std::sqrt(rows);
+    if (q.getBits() == 4)
+      int4Values.insert(q.getValues());
+  });
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_int_distribution<int> int8(-127, 127), bytes(-128, 127);
+  std::uniform_real_distribution<double> spread(0.5, 1.5);
+  std::vector<HostTensor> tensors;
+  for (BlockArgument arg : func.getArguments()) {
+    Type elt = cast<RankedTensorType>(arg.getType()).getElementType();
+    HostTensor t(*getElementKind(elt),
+                 getConcreteLayerShape(arg, batch, seqLen));
+    // Weights ~ N(0, 1/rows) keep every projection ~ N(0, 1) (and a
+    // low-rank factor pair's product ~ N(0, 1/rows) too).
+    bool bias = arg == op.getBq() || arg == op.getBk() || arg == op.getBv() ||
+                arg == op.getBo();
+    double deviation = arg != op.getInput() && t.shape.size() == 2 && !bias
+                           ? 1.0 / std::sqrt(double(t.shape[0]))
+                           : 1.0;
+    auto scale = scaleDenominators.find(arg);
+    std::vector<double> drawn(t.numElements());
+    for (double &x : drawn)
+      x = elt.isInteger()
+              ? double(int4Values.contains(arg) ? bytes(rng) : int8(rng))
+          : scale != scaleDenominators.end() ? spread(rng) / scale->second
+                                             : normal(rng) * deviation;
+    values[arg] = t.store(drawn);
+    tensors.push_back(std::move(t));
+  }
+  return tensors;
 }
 
 reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,

@@ -239,7 +239,9 @@ struct Inputs {
 std::optional<std::string> checkNpy(const NpyArray &array,
                                     const std::string &path,
                                     RankedTensorType type, ElementKind kind) {
-  std::string expectedDescr = kind == ElementKind::f16 ? "<f2" : "<f4";
+  std::string expectedDescr = kind == ElementKind::f16  ? "<f2"
+                              : kind == ElementKind::i8 ? "|i1"
+                                                        : "<f4";
   std::string typeText;
   llvm::raw_string_ostream(typeText) << type;
   if (array.descr != expectedDescr)
@@ -333,51 +335,44 @@ std::optional<std::string> makeInputs(func::FuncOp func, AttentionOp op,
   return std::nullopt;
 }
 
-/// Reads DIR/<name>.npy for each argument of a layer (x, wq, ..., bo), or
-/// makes seeded random ones (weights scaled by 1/sqrt(rows), so every
-/// projection is about N(0, 1)); sets the layer's B and L.
+/// Reads DIR/<name>.npy for each argument of a layer (x, wq, ..., bo,
+/// wq_scale, ...), or draws seeded random ones (drawLayerArguments); sets
+/// the layer's B and L.
 std::optional<std::string> makeLayerInputs(func::FuncOp func, MultiHeadOp op,
-                                           ElementKind kind, Inputs &inputs,
-                                           int64_t &layerBatch,
+                                           Inputs &inputs, int64_t &layerBatch,
                                            int64_t &layerLen) {
   std::mt19937 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
   inputs.description =
       inputsDir.empty()
           ? llvm::formatv("random normal, seed {0}", seed.getValue()).str()
           : "files in " + inputsDir;
-  for (BlockArgument arg : func.getArguments()) {
-    auto type = cast<RankedTensorType>(arg.getType());
-    if (inputsDir.empty()) {
-      HostTensor t(kind, getConcreteLayerShape(arg, batch, seqLen));
-      bool weight = arg == op.getWq() || arg == op.getWk() ||
-                    arg == op.getWv() || arg == op.getWo();
-      double scale = weight ? 1.0 / std::sqrt(double(t.shape[0])) : 1.0;
-      std::vector<double> values(t.numElements());
-      for (double &v : values)
-        v = normal(rng) * scale;
-      t.store(values);
+  if (inputsDir.empty()) {
+    llvm::DenseMap<Value, std::vector<double>> values;
+    inputs.tensors = drawLayerArguments(func, op, batch, seqLen, rng, values);
+  } else {
+    for (BlockArgument arg : func.getArguments()) {
+      auto type = cast<RankedTensorType>(arg.getType());
+      // Quantized values and their scales keep their own element types.
+      ElementKind argKind = *getElementKind(type.getElementType());
+      SmallString<256> path;
+      NpyArray array;
+      if (auto message =
+              readInput(func, arg, getArgumentName(op, arg), path, array))
+        return message;
+      if (auto message = checkNpy(array, std::string(path), type, argKind))
+        return message;
+      HostTensor t(argKind, array.shape);
+      if (argKind == ElementKind::bf16) {
+        std::vector<double> values(t.numElements());
+        const float *f = reinterpret_cast<const float *>(array.data.data());
+        for (size_t i = 0; i < values.size(); ++i)
+          values[i] = f[i];
+        t.store(values);
+      } else {
+        t.bytes = array.data;
+      }
       inputs.tensors.push_back(std::move(t));
-      continue;
     }
-    SmallString<256> path;
-    NpyArray array;
-    if (auto message =
-            readInput(func, arg, getArgumentName(op, arg), path, array))
-      return message;
-    if (auto message = checkNpy(array, std::string(path), type, kind))
-      return message;
-    HostTensor t(kind, array.shape);
-    if (kind == ElementKind::bf16) {
-      std::vector<double> values(t.numElements());
-      const float *f = reinterpret_cast<const float *>(array.data.data());
-      for (size_t i = 0; i < values.size(); ++i)
-        values[i] = f[i];
-      t.store(values);
-    } else {
-      t.bytes = array.data;
-    }
-    inputs.tensors.push_back(std::move(t));
   }
   const HostTensor &x =
       inputs.tensors[cast<BlockArgument>(op.getInput()).getArgNumber()];
@@ -571,7 +566,7 @@ std::optional<std::string> analyse(const SpecFunction &f, const Library &lib,
   if (layer) {
     int64_t layerBatch = 0, layerLen = 0;
     if (auto error =
-            makeLayerInputs(f.func, layer, *kind, inputs, layerBatch, layerLen))
+            makeLayerInputs(f.func, layer, inputs, layerBatch, layerLen))
       return error;
     reference::LayerProblem lp = getLayerProblem(layer, layerBatch, layerLen);
     pr = lp.attention;

@@ -92,43 +92,8 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   LayerProblem lp = getLayerProblem(op, batch, seqLen);
   LayerTensors tensors;
   llvm::DenseMap<Value, std::vector<double>> argValues;
-  std::vector<HostTensor> buffers;
-  // Int8 weights (mha.quantized) are uniform in [-127, 127] and their
-  // scales ~ 1 / (73 sqrt(rows)) (73: the values' standard deviation);
-  // int4 ones are uniform bytes (two values in [-8, 7], deviation 4.6).
-  llvm::DenseMap<Value, double> scaleDenominators;
-  func.walk([&](mha::QuantizedOp q) {
-    double rows = cast<RankedTensorType>(q.getValues().getType()).getDimSize(0);
-    scaleDenominators[q.getScale()] =
-        (q.getBits() == 4 ? 4.6 : 73.0) * std::sqrt(rows);
-    if (q.getBits() == 4)
-      scaleDenominators[q.getValues()] = 0.0;
-  });
-  std::uniform_int_distribution<int> int8(-127, 127), bytes(-128, 127);
-  std::uniform_real_distribution<double> spread(0.5, 1.5);
-  for (BlockArgument arg : func.getArguments()) {
-    Type argElt = cast<RankedTensorType>(arg.getType()).getElementType();
-    HostTensor buf(*getElementKind(argElt),
-                   getConcreteLayerShape(arg, batch, seqLen));
-    // Weights ~ N(0, 1/rows) keep every projection ~ N(0, 1) (and a
-    // low-rank factor pair's product ~ N(0, 1/rows) too).
-    double scale = 1.0;
-    bool bias = arg == op.getBq() || arg == op.getBk() || arg == op.getBv() ||
-                arg == op.getBo();
-    if (arg != op.getInput() && buf.shape.size() == 2 && !bias)
-      scale = 1.0 / std::sqrt(double(buf.shape[0]));
-    std::vector<double> values(buf.numElements());
-    auto quantized = scaleDenominators.find(arg);
-    for (double &x : values)
-      x = argElt.isInteger()
-              ? double(quantized != scaleDenominators.end() ? bytes(rng)
-                                                            : int8(rng))
-          : quantized != scaleDenominators.end()
-              ? spread(rng) / quantized->second
-              : normal(rng) * scale;
-    argValues[arg] = buf.store(values);
-    buffers.push_back(std::move(buf));
-  }
+  std::vector<HostTensor> buffers =
+      drawLayerArguments(func, op, batch, seqLen, rng, argValues);
   getLayerTensors(op, argValues, tensors);
   // The library's copy for this CPU (and MHA_ISA) multiplies int8 weights
   // in int8 where it has AVX512-VNNI: the reference quantizes those rows.

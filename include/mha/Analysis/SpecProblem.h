@@ -19,7 +19,12 @@
 #include "mha/Reference/AttentionReference.h"
 #include "mha/Reference/LayerReference.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include "llvm/ADT/DenseMap.h"
+
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -55,6 +60,17 @@ void getLayerTensors(
 /// Concrete shape of an operand of `op` (x with B and L filled in).
 std::vector<int64_t> getConcreteLayerShape(Value operand, int64_t batch,
                                            int64_t seqLen);
+
+/// Seeded random arguments of a layer function, as mha-run and mha-analyze
+/// draw them: x and biases N(0, 1), weights (and low-rank factors)
+/// N(0, 1/rows) so that every projection is about N(0, 1), the values of
+/// quantized weights uniform (int8 in [-127, 127], int4 bytes) with scales
+/// that give them the same spread. Each tensor has its argument's element
+/// type; `values` gets what each holds, in f64.
+std::vector<HostTensor>
+drawLayerArguments(func::FuncOp func, MultiHeadOp op, int64_t batch,
+                   int64_t seqLen, std::mt19937 &rng,
+                   llvm::DenseMap<Value, std::vector<double>> &values);
 
 /// "MHA shared causal rope bias".
 std::string describeLayer(MultiHeadOp op);
