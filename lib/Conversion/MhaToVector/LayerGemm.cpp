@@ -36,6 +36,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <array>
 #include <utility>
 
 #define DEBUG_TYPE "convert-mha-to-vector"
@@ -767,7 +768,8 @@ void GemmLowering::emitPackQuads(const Weight &w, Value k0, Value kn,
       Value offsets =
           arith::MulIOp::create(b, loc, last.getResult(v), minus128);
       Value scales = loadScales(w, cb.add(k0, kb), col, colsValid[v]);
-      for (auto [i, words] : llvm::enumerate(ArrayRef<Value>{offsets, scales}))
+      std::array<Value, 2> rows = {offsets, scales};
+      for (auto [i, words] : llvm::enumerate(rows))
         vector::StoreOp::create(
             b, loc, vector::BitCastOp::create(b, loc, wordBytesType, words), wp,
             ValueRange{cb.add(tail, cb.index(i)),
