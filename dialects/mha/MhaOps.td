@@ -396,6 +396,12 @@ def Mha_QuantizedOp : Mha_Op<"quantized", [Pure]> {
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
+    /// The int4 value of column 2c (`high`: 2c + 1) in byte c of a row.
+    static int8_t unpackInt4(int8_t byte, bool high) {
+      unsigned bits = high ? uint8_t(byte) >> 4 : uint8_t(byte) & 0xFu;
+      // (bits ^ 8) - 8 sign-extends the 4-bit value.
+      return int8_t(int(bits ^ 8u) - 8);
+    }
     /// Rows of `W` per scale row: K for one scale per column.
     int64_t getGroupSize() {
       auto scale = cast<RankedTensorType>(getScale().getType());

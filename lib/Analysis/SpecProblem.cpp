@@ -288,9 +288,8 @@ resolveTensor(Value v,
       for (int64_t j = 0; j < n; ++j) {
         double value;
         if (int4) {
-          // Column 2c in the low nibble of byte c, sign-extended.
           auto byte = int8_t(values[i * (n / 2) + j / 2]);
-          value = j % 2 ? byte >> 4 : int8_t(byte << 4) >> 4;
+          value = QuantizedOp::unpackInt4(byte, /*high=*/j % 2 == 1);
         } else {
           value = values[i * n + j];
         }

@@ -184,9 +184,8 @@ static SmallVector<int8_t> getQuantizedValues(const LinearPlan &plan,
       values.push_back(byte);
       continue;
     }
-    // Shifts of the signed byte sign-extend each nibble.
-    values.push_back(int8_t(byte << 4) >> 4);
-    values.push_back(byte >> 4);
+    values.push_back(QuantizedOp::unpackInt4(byte, /*high=*/false));
+    values.push_back(QuantizedOp::unpackInt4(byte, /*high=*/true));
   }
   return values;
 }
