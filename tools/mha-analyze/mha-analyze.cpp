@@ -283,6 +283,32 @@ std::optional<std::string> readInput(func::FuncOp func, BlockArgument arg,
   return std::nullopt;
 }
 
+/// Reads `<--inputs>/<name>.npy` into `t` as argument `arg` of `func`
+/// (elements of `kind`; bf16 arrays come as f32 and are rounded), checking
+/// its dtype and shape against the spec.
+std::optional<std::string> readArgument(func::FuncOp func, BlockArgument arg,
+                                        StringRef name, ElementKind kind,
+                                        HostTensor &t) {
+  SmallString<256> path;
+  NpyArray array;
+  if (auto message = readInput(func, arg, name, path, array))
+    return message;
+  auto type = cast<RankedTensorType>(arg.getType());
+  if (auto message = checkNpy(array, std::string(path), type, kind))
+    return message;
+  t = HostTensor(kind, array.shape);
+  if (kind != ElementKind::bf16) {
+    t.bytes = array.data;
+    return std::nullopt;
+  }
+  std::vector<double> values(t.numElements());
+  const float *f = reinterpret_cast<const float *>(array.data.data());
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = f[i];
+  t.store(values);
+  return std::nullopt;
+}
+
 std::optional<std::string> makeInputs(func::FuncOp func, AttentionOp op,
                                       ElementKind kind, Inputs &inputs) {
   if (inputsDir.empty()) {
@@ -306,30 +332,16 @@ std::optional<std::string> makeInputs(func::FuncOp func, AttentionOp op,
   }
   inputs.description = "files in " + inputsDir;
   for (BlockArgument arg : func.getArguments()) {
-    SmallString<256> path;
-    NpyArray array;
+    HostTensor t;
     if (auto message =
-            readInput(func, arg, getArgumentName(op, arg), path, array))
+            readArgument(func, arg, getArgumentName(op, arg), kind, t))
       return message;
-    auto type = cast<RankedTensorType>(arg.getType());
-    if (auto message = checkNpy(array, std::string(path), type, kind))
-      return message;
-    HostTensor t(kind, array.shape);
-    if (kind == ElementKind::bf16) {
-      std::vector<double> values(t.numElements());
-      const float *f = reinterpret_cast<const float *>(array.data.data());
-      for (size_t i = 0; i < values.size(); ++i)
-        values[i] = f[i];
-      t.store(values);
-    } else {
-      t.bytes = array.data;
-    }
     if (arg == op.getQuery())
-      inputs.shapes.query = array.shape;
+      inputs.shapes.query = t.shape;
     if (arg == op.getKey())
-      inputs.shapes.key = array.shape;
+      inputs.shapes.key = t.shape;
     if (arg == op.getValue())
-      inputs.shapes.value = array.shape;
+      inputs.shapes.value = t.shape;
     inputs.tensors.push_back(std::move(t));
   }
   return std::nullopt;
@@ -351,26 +363,13 @@ std::optional<std::string> makeLayerInputs(func::FuncOp func, MultiHeadOp op,
     inputs.tensors = drawLayerArguments(func, op, batch, seqLen, rng, values);
   } else {
     for (BlockArgument arg : func.getArguments()) {
-      auto type = cast<RankedTensorType>(arg.getType());
       // Quantized values and their scales keep their own element types.
-      ElementKind argKind = *getElementKind(type.getElementType());
-      SmallString<256> path;
-      NpyArray array;
+      ElementKind kind = *getElementKind(
+          cast<RankedTensorType>(arg.getType()).getElementType());
+      HostTensor t;
       if (auto message =
-              readInput(func, arg, getArgumentName(op, arg), path, array))
+              readArgument(func, arg, getArgumentName(op, arg), kind, t))
         return message;
-      if (auto message = checkNpy(array, std::string(path), type, argKind))
-        return message;
-      HostTensor t(argKind, array.shape);
-      if (argKind == ElementKind::bf16) {
-        std::vector<double> values(t.numElements());
-        const float *f = reinterpret_cast<const float *>(array.data.data());
-        for (size_t i = 0; i < values.size(); ++i)
-          values[i] = f[i];
-        t.store(values);
-      } else {
-        t.bytes = array.data;
-      }
       inputs.tensors.push_back(std::move(t));
     }
   }
