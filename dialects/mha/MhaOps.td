@@ -402,6 +402,11 @@ def Mha_QuantizedOp : Mha_Op<"quantized", [Pure]> {
       // (bits ^ 8) - 8 sign-extends the 4-bit value.
       return int8_t(int(bits ^ 8u) - 8);
     }
+    /// Whether groups of `groupSize` of a weight's `rows` are whole quads
+    /// of rows (one scale row per int8 K-block of vpdpbusd).
+    static bool hasQuadGroups(int64_t groupSize, int64_t rows) {
+      return groupSize == rows || groupSize % 4 == 0;
+    }
     /// Rows of `W` per scale row: K for one scale per column.
     int64_t getGroupSize() {
       auto scale = cast<RankedTensorType>(getScale().getType());

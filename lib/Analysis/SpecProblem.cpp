@@ -254,14 +254,11 @@ reference::LayerProblem mlir::mha::analysis::getLayerProblem(MultiHeadOp op,
   bool latent = op.getSharingScheme() == Sharing::latent;
   for (int w = 0; w < 4; ++w) {
     auto quantized = weights[w].getDefiningOp<QuantizedOp>();
-    // A K-block of quads lies in one group of scales.
-    int64_t groupSize = quantized ? quantized.getGroupSize() : 0;
-    int64_t rows =
-        quantized ? cast<RankedTensorType>(quantized.getType()).getDimSize(0)
-                  : 0;
-    lp.int8Weights[w] = quantized && !(latent && w == 2) &&
-                        (w != 3 || woQuads) &&
-                        (groupSize == rows || groupSize % 4 == 0);
+    lp.int8Weights[w] =
+        quantized && !(latent && w == 2) && (w != 3 || woQuads) &&
+        QuantizedOp::hasQuadGroups(
+            quantized.getGroupSize(),
+            cast<RankedTensorType>(quantized.getType()).getDimSize(0));
   }
   return lp;
 }

@@ -201,8 +201,7 @@ static bool isInt8Eligible(const LinearPlan &plan) {
   Value input = op.getInput();
   if (op.getInputRmsEps() || op.getLiveInputBlocks())
     return false;
-  // A K-block (whole quads) lies in one group of scales.
-  if (plan.groupSize != plan.k && plan.groupSize % 4 != 0)
+  if (!QuantizedOp::hasQuadGroups(plan.groupSize, plan.k))
     return false;
   return isa<BlockArgument>(input) || input.getDefiningOp<MergeHeadsOp>();
 }
