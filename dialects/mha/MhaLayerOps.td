@@ -17,7 +17,7 @@ include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mha/MhaDialect.td"
 
-def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
+def Mha_LinearOp : Mha_Op<"linear", [Pure, AttrSizedOperandSegments]> {
   let summary = "a projection y = x W (+ bias), with an optional RoPE epilogue";
   let description = [{
     `x [B, L, K]`, `W [K, N]`, `y [B, L, replicas * N]`:
@@ -45,7 +45,9 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
     bias: pairs `(t, t + R/2)` at position `l`, angle
     `l * rope_theta^(-2t/R)` (GPT-NeoX/LLaMA), where `R = rope_dim`
     (default `head_dim`) and the rotated columns are the last `R` of the
-    block (MLA's decoupled RoPE part); `rope_blocks` limits
+    block (MLA's decoupled RoPE part); with `positions(%p)` (i32 `[B]`,
+    a decoding step's cache lengths) row `l` of batch element `b` is at
+    position `p[b] + l`; `rope_blocks` limits
     the rotation to the first blocks (the Q and K heads of a projection
     that `mha-fuse` made from Q, K and V). `live_blocks` lists the
     blocks of `y` that are computed (the others are left undefined: their
@@ -64,6 +66,7 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
                    Optional<AnyRankedTensor>:$bias,
+                   Optional<AnyRankedTensor>:$positions,
                    DefaultValuedAttr<I64Attr, "1">:$replicas,
                    OptionalAttr<I64Attr>:$head_dim,
                    OptionalAttr<F32Attr>:$rope_theta,
@@ -74,8 +77,9 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure]> {
                    OptionalAttr<F32Attr>:$input_rms_eps);
   let results = (outs AnyRankedTensor:$output);
   let assemblyFormat = [{
-    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
-    type($weight) (`,` type($bias)^)? `->` type($output)
+    $input `,` $weight (`,` $bias^)?
+    (`positions` `(` $positions^ `:` type($positions) `)`)? attr-dict `:`
+    type($input) `,` type($weight) (`,` type($bias)^)? `->` type($output)
   }];
   let hasVerifier = 1;
 }

@@ -145,6 +145,11 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure, AttrSizedOperandSegments]> {
     // The operation without serving operands.
     OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::Value":$query,
                    "::mlir::Value":$key, "::mlir::Value":$value,
+                   "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>,
+    // Over a cache: `kv_lens` and, for pages, `block_table` (may be null).
+    OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::Value":$query,
+                   "::mlir::Value":$key, "::mlir::Value":$value,
+                   "::mlir::Value":$kvLens, "::mlir::Value":$blockTable,
                    "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>
   ];
   let hasVerifier = 1;
@@ -420,7 +425,8 @@ def Mha_QuantizedOp : Mha_Op<"quantized", [Pure]> {
 // MultiHeadOp
 //===----------------------------------------------------------------------===//
 
-def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
+def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
+                                            AttrSizedResultSegments]> {
   let summary = "a whole self-attention layer: projections, attention, output projection";
   let description = [{
     Self-attention over `x [B, L, d]`:
@@ -465,6 +471,16 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
     attribute of `mha.attention` is accepted and means the same, including
     the extra results.
 
+    A decoding step: with `cache(%k_cache, %v_cache)` and `kv_lens`
+    (and `block_table` for paged caches, as for mha.append_kv), `x` holds
+    `L` new tokens of each sequence, at positions `kv_lens[s] .. kv_lens[s]
+    + L - 1`: RoPE rotates Q and K at those positions, the new keys and
+    values are appended to the caches (mha.append_kv), and the attention
+    reads the caches' first `kv_lens[s] + L` keys (as mha.attention with
+    `kv_lens + L`). The two extra results are the updated caches, of the
+    caches' types; an exported function writes the caller's caches in
+    place.
+
     Example (grouped-query layer, 8 query heads of 64, 2 KV heads):
 
     ```mlir
@@ -477,6 +493,8 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
   let arguments = !con(
       (ins AnyType:$input, AnyType:$wq, AnyType:$wk, AnyType:$wv,
            AnyType:$wo, Variadic<AnyType>:$biases,
+           Optional<AnyType>:$kv_lens, Optional<AnyType>:$block_table,
+           Optional<AnyType>:$key_cache, Optional<AnyType>:$value_cache,
            I64Attr:$num_heads,
            OptionalAttr<I64Attr>:$num_kv_heads,
            OptionalAttr<Mha_SharingAttr>:$sharing,
@@ -485,12 +503,20 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure]> {
            OptionalAttr<F32Attr>:$rope_theta,
            OptionalAttr<F32Attr>:$rms_norm_eps),
       Mha_AttentionVariantAttrs);
-  let results = (outs AnyType:$output, Variadic<AnyType>:$extras);
+  let results = (outs AnyType:$output, Variadic<AnyType>:$extras,
+                      Optional<AnyType>:$key_cache_out,
+                      Optional<AnyType>:$value_cache_out);
 
   let assemblyFormat = [{
-    $input `,` $wq `,` $wk `,` $wv `,` $wo (`,` $biases^)? attr-dict `:`
+    $input `,` $wq `,` $wk `,` $wv `,` $wo (`,` $biases^)?
+    (`cache` `(` $key_cache^ `,` $value_cache `:` type($key_cache) `,`
+     type($value_cache) `)`)?
+    (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
+    (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
+    attr-dict `:`
     type($input) `,` type($wq) `,` type($wk) `,` type($wv) `,` type($wo)
     (`,` type($biases)^)? `->` type($output) (`,` type($extras)^)?
+    (`cache` `(` type($key_cache_out)^ `,` type($value_cache_out) `)`)?
   }];
 
   let hasVerifier = 1;

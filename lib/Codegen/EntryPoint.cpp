@@ -476,6 +476,7 @@ ServingLayout ServingLayout::get(ArrayAttr roles) {
     layout.paged |= role == TensorRole::block_table;
     layout.packedQueries |= role == TensorRole::cu_seqlens_q;
     layout.packedKeys |= role == TensorRole::cu_seqlens_k;
+    layout.layer |= role == TensorRole::layer_input;
   }
   return layout;
 }

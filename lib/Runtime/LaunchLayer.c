@@ -242,7 +242,9 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                         work ? NULL : "no work function", &c);
   if (status != MHA_OK ||
       (status = mha_rt_refuse_positions(&c, "layer functions")) != MHA_OK ||
-      (status = mha_rt_check_scales(signature, arg_names, &c)) != MHA_OK)
+      (status = mha_rt_check_scales(signature, arg_names, &c)) != MHA_OK ||
+      // A decoding step's lengths and pages, before anything is written.
+      (status = mha_rt_check_serving(signature, arg_names, &c)) != MHA_OK)
     return status;
   const int64_t *layer = mha_rt_tensor_sig(signature, c.num_tensors);
   int64_t num_temps = layer[MHA_SIG_LAYER_NUM_TEMPS];

@@ -28,7 +28,10 @@
 // The tensors of a call by role, -1 when absent.
 typedef struct serving_tensors {
   int q, k, kv_lens, q_lens, block_table, cu_q, cu_k;
-  int k_new; // An append function's new keys; k is then its key cache.
+  // What a call appends, -1 if nothing: an append function's new keys
+  // (rows in dim 2) or a layer's decoding step's input x (rows in dim 1);
+  // k is then the key cache.
+  int appending, appended_dim;
 } serving_tensors;
 
 static int find_role(const int64_t *sig, int num_tensors, int64_t role) {
@@ -141,7 +144,8 @@ static int32_t check_block_table(const checker *ch, const serving_tensors *t,
         "%s: %s dim 0 is %" PRId64 " but there are %" PRId64 " sequences",
         ch->c->name, label(ch, a, table), size(ch, table, 0), sequences);
   int64_t pages = size(ch, t->k, 0), page_size = size(ch, t->k, 2);
-  int64_t appended = t->k_new >= 0 ? size(ch, t->k_new, 2) : 0;
+  int64_t appended =
+      t->appending >= 0 ? size(ch, t->appending, t->appended_dim) : 0;
   for (int64_t s = 0; s < sequences; ++s) {
     int64_t keys = element(&ch->c->memrefs[t->kv_lens], 1, s, 0) + appended;
     int64_t used = page_size ? (keys + page_size - 1) / page_size : 0;
@@ -224,15 +228,22 @@ int32_t mha_rt_check_serving(const int64_t *signature,
                        find_role(signature, n, MHA_ROLE_BLOCK_TABLE),
                        find_role(signature, n, MHA_ROLE_CU_SEQLENS_Q),
                        find_role(signature, n, MHA_ROLE_CU_SEQLENS_K),
-                       find_role(signature, n, MHA_ROLE_KEY_NEW)};
+                       find_role(signature, n, MHA_ROLE_KEY_NEW),
+                       2};
+  int layer = find_role(signature, n, MHA_ROLE_LAYER_INPUT);
+  if (layer >= 0) { // A layer's decoding step appends its input's rows.
+    t.q = t.appending = layer;
+    t.appended_dim = 1;
+  }
   if (t.kv_lens < 0 && t.q_lens < 0 && t.block_table < 0 && t.cu_q < 0 &&
       t.cu_k < 0)
     return MHA_OK;
   checker ch = {signature, arg_names, c};
   char a[96], dim[32];
-  if (t.k_new >= 0) {
-    t.q = t.k_new; // Sequences are the new keys' batch.
+  if (t.appending >= 0)
     t.k = find_role(signature, n, MHA_ROLE_KEY_CACHE);
+  if (t.appending >= 0 && layer < 0) {
+    t.q = t.appending; // Sequences are the new keys' batch.
     if (c->options.head_mask)
       MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
                   "%s: options->head_mask is set, but an append function "
@@ -282,18 +293,19 @@ int32_t mha_rt_check_serving(const int64_t *signature,
       snprintf(what, sizeof(what), "the keys of %s %s", label(&ch, a, t.k),
                mha_rt_dim_label(dim, signature, t.k, 2));
     }
-    if (t.k_new >= 0) { // Room for the new keys after the old ones.
-      int64_t appended = size(&ch, t.k_new, 2);
+    if (t.appending >= 0) { // Room for the new keys after the old ones.
+      int64_t appended = size(&ch, t.appending, t.appended_dim);
+      char rows[160];
+      snprintf(rows, sizeof(rows), "%s %s", name_of(&ch, a, t.appending),
+               mha_rt_dim_label(dim, signature, t.appending, t.appended_dim));
       limit -= appended;
       size_t used = strlen(what);
       snprintf(what + used, sizeof(what) - used,
-               ", less the %" PRId64 " new keys of 'k_new' dim 2 (Lnew)",
-               appended);
+               ", less the %" PRId64 " new keys of %s", appended, rows);
       if (limit < 0)
         MHA_RT_FAIL(MHA_ERR_SHAPE,
-                    "%s: %" PRId64 " new keys ('k_new' dim 2) do not fit: "
-                    "%s",
-                    c->name, appended, what);
+                    "%s: %" PRId64 " new keys (%s) do not fit: %s", c->name,
+                    appended, rows, what);
     }
     if ((status = check_lengths(&ch, t.kv_lens, sequences, limit, what)))
       return status;
@@ -303,8 +315,8 @@ int32_t mha_rt_check_serving(const int64_t *signature,
 
   // The grid: with packed queries, one more item row for the rows past
   // the last sequence, and as many tiles as the longest sequence needs.
-  if (t.k_new >= 0)
-    return MHA_OK; // The grid of the new keys, from the signature.
+  if (t.appending >= 0)
+    return MHA_OK; // The grid of the new keys or rows, from the signature.
   c->batch = sequences;
   c->rows = size(&ch, t.q, 2);
   if (t.cu_q >= 0) {

@@ -38,7 +38,9 @@ static ArrayRef<StringRef> getAllDimNames(TensorRole role,
   static const StringRef value[] = {"B", "Hkv", "Lk", "Dv"};
   static const StringRef output[] = {"B", "Hq", "Lq", "Dv"};
   static const StringRef rows[] = {"B", "Hq", "Lq"};
+  static const StringRef layerRows[] = {"B", "Hq", "L"};
   static const StringRef probs[] = {"B", "Hq", "Lq", "Lk"};
+  static const StringRef layerProbs[] = {"B", "Hq", "L", "L"};
   static const StringRef layer[] = {"B", "L", "d"};
   static const StringRef weights[] = {"?", "?"};
   static const StringRef scales[] = {"pages", "Hkv"};
@@ -76,7 +78,7 @@ static ArrayRef<StringRef> getAllDimNames(TensorRole role,
   case TensorRole::saved_teacher_lse:
   case TensorRole::saved_student_lse:
   case TensorRole::grad_kl:
-    return rows;
+    return layout.layer ? layerRows : rows;
   case TensorRole::teacher_query:
     return teacherQuery;
   case TensorRole::teacher_key:
@@ -88,7 +90,7 @@ static ArrayRef<StringRef> getAllDimNames(TensorRole role,
   case TensorRole::grad_student_key:
     return studentKey;
   case TensorRole::probs:
-    return probs;
+    return layout.layer ? layerProbs : probs;
   case TensorRole::kv_lens:
   case TensorRole::q_lens:
     return sequences;

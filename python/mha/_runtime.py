@@ -213,10 +213,13 @@ class Function:
         self._cpu = library.target == "cpu"
 
     def _static_heads(self):
-        """Hq when the spec fixes it (the query's dim 1), else None."""
+        """Hq when the spec fixes it (the query's dim 1, or a layer's
+        num_heads), else None."""
         for p in self.inputs:
             if p.role in ("query", "teacher_query") and isinstance(p.shape[1], int):
                 return p.shape[1]
+        if any(p.role == "layer_input" for p in self.inputs) and self.attention:
+            return self.attention[0].get("num_heads")
         return None
 
     def __repr__(self):

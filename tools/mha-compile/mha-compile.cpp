@@ -595,7 +595,8 @@ static int writeHeaders(ModuleOp primary) {
   return 0;
 }
 
-/// The mask attributes of one `mha.attention` of a spec function, per
+/// The mask attributes of one `mha.attention` (or `mha.multi_head`) of a
+/// spec function, per
 /// query head (what a caller that splits the sequence, such as the Python
 /// package's ring attention, needs to know which key chunks a query chunk
 /// can see).
@@ -608,38 +609,52 @@ struct AttentionMasks {
   SmallVector<float> dropout; // empty without the attribute
 };
 
-/// Each spec function's attentions, in program order, by function name;
+/// Each spec function's attentions (a layer's among them), in program
+/// order, by function name;
 /// collected before the pipelines rewrite the module.
 static llvm::StringMap<std::vector<AttentionMasks>> specAttentions;
+
+/// The masks of one attention (an mha.attention or a layer's).
+template <typename OpTy>
+static AttentionMasks getMasks(OpTy op, int64_t hq, int64_t hkv, int64_t d) {
+  auto v = mha::AttentionVariant::get(op, hq, hkv, d);
+  AttentionMasks m;
+  m.queryHeads = v.numQueryHeads;
+  m.kvHeads = v.numKvHeads;
+  m.causal = v.causal;
+  m.alibi = v.hasAlibi;
+  m.returnLse = op.getReturnLse();
+  m.sinkTokens = v.sinkTokens;
+  m.windowLeft.assign(v.getWindowLefts().begin(), v.getWindowLefts().end());
+  m.windowRight.assign(v.getWindowRights().begin(), v.getWindowRights().end());
+  m.headAlive.assign(v.getHeadAlive().begin(), v.getHeadAlive().end());
+  if (v.hasDropout)
+    m.dropout.assign(v.getDropoutRates().begin(), v.getDropoutRates().end());
+  return m;
+}
 
 static void collectAttentions(ModuleOp module) {
   for (auto f : module.getOps<func::FuncOp>()) {
     if (!f.isPublic() || f.isDeclaration())
       continue;
     std::vector<AttentionMasks> &list = specAttentions[f.getSymName()];
-    f.walk([&](mha::AttentionOp op) {
+    f.walk([&](Operation *inner) {
+      if (auto layer = dyn_cast<mha::MultiHeadOp>(inner)) {
+        list.push_back(getMasks(layer, layer.getNumHeads(),
+                                layer.getKvHeadCount(),
+                                layer.getQueryHeadDim()));
+        return;
+      }
+      auto op = dyn_cast<mha::AttentionOp>(inner);
+      if (!op)
+        return;
       auto q = dyn_cast<RankedTensorType>(op.getQuery().getType());
       auto k = dyn_cast<RankedTensorType>(op.getKey().getType());
       if (!q || !k || q.getRank() != 4 || k.getRank() < 2 ||
           q.isDynamicDim(1) || k.isDynamicDim(1))
         return;
-      auto v = mha::AttentionVariant::get(op, q.getDimSize(1), k.getDimSize(1),
-                                          q.getDimSize(3));
-      AttentionMasks m;
-      m.queryHeads = v.numQueryHeads;
-      m.kvHeads = v.numKvHeads;
-      m.causal = v.causal;
-      m.alibi = v.hasAlibi;
-      m.returnLse = op.getReturnLse();
-      m.sinkTokens = v.sinkTokens;
-      m.windowLeft.assign(v.getWindowLefts().begin(), v.getWindowLefts().end());
-      m.windowRight.assign(v.getWindowRights().begin(),
-                           v.getWindowRights().end());
-      m.headAlive.assign(v.getHeadAlive().begin(), v.getHeadAlive().end());
-      if (v.hasDropout)
-        m.dropout.assign(v.getDropoutRates().begin(),
-                         v.getDropoutRates().end());
-      list.push_back(std::move(m));
+      list.push_back(
+          getMasks(op, q.getDimSize(1), k.getDimSize(1), q.getDimSize(3)));
     });
   }
 }

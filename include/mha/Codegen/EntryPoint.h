@@ -144,6 +144,7 @@ struct ServingLayout {
   bool paged = false;         // k, v: page pools [pages, Hkv, page_size, D]
   bool packedQueries = false; // q, o, lse, entropy: [1, Hq, total_q, ...]
   bool packedKeys = false;    // k, v: [1, Hkv, total_k, D]
+  bool layer = false;         // x, y [B, L, d]: query rows are named L
   /// The layout of a function whose parameters have these TensorRoleAttrs.
   static ServingLayout get(ArrayAttr roles);
 };

@@ -95,6 +95,15 @@ LogicalResult LinearOp::verify() {
   int64_t ropeDim = getRopeDim().value_or(*headDim);
   if (getRopeDim() && !getRopeTheta())
     return emitOpError() << "rope_dim needs rope_theta";
+  if (Value positions = getPositions()) {
+    auto type = cast<RankedTensorType>(positions.getType());
+    if (!getRopeTheta() || type.getRank() != 1 ||
+        !type.getElementType().isSignlessInteger(32) ||
+        !compatible(type.getDimSize(0), x.getDimSize(0)))
+      return emitOpError() << "positions are an i32 [B] offset of RoPE's "
+                              "positions: they need rope_theta, got "
+                           << Type(type);
+  }
   if (getRopeTheta() && (ropeDim < 2 || ropeDim > *headDim))
     return emitOpError() << "rope_dim must be in [2, head_dim = " << *headDim
                          << "], found " << ropeDim;

@@ -414,6 +414,18 @@ void AttentionOp::build(OpBuilder &b, OperationState &state,
                                                                 0, 0, 0, 0, 0};
 }
 
+void AttentionOp::build(OpBuilder &b, OperationState &state,
+                        TypeRange resultTypes, Value query, Value key,
+                        Value value, Value kvLens, Value blockTable,
+                        ArrayRef<NamedAttribute> attributes) {
+  SmallVector<Value> operands{query, key, value, kvLens};
+  if (blockTable)
+    operands.push_back(blockTable);
+  build(b, state, resultTypes, operands, attributes);
+  state.getOrAddProperties<Properties>().operandSegmentSizes = {
+      1, 1, 1, 0, 0, 1, 0, blockTable ? 1 : 0, 0, 0};
+}
+
 namespace {
 
 /// A serving operand: a ranked i32 tensor of `rank` (`layout` names its
@@ -889,6 +901,76 @@ static LogicalResult verifyLatentWeights(MultiHeadOp op, int64_t model,
   return success();
 }
 
+/// A decoding step's operands (docs/language.md 5.8): both caches with
+/// `kv_lens`, `block_table` only with them, caches of the input's element
+/// type [S, Hkv, Lk, D] (pages [pages, Hkv, page_size, D]), the updated
+/// caches as results of the same types, and the attention attributes that
+/// a step over a cache supports.
+static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
+                                      int64_t numKvHeads, int64_t headDim) {
+  Operation *o = op.getOperation();
+  Value kCache = op.getKeyCache();
+  if (!kCache) {
+    if (op.getKvLens() || op.getBlockTable() || op.getKeyCacheOut())
+      return op.emitOpError() << "'kv_lens', 'block_table' and the updated "
+                                 "caches belong to a decoding step: they need "
+                                 "cache(%k_cache, %v_cache : ...)";
+    return success();
+  }
+  if (!op.getKvLens())
+    return op.emitOpError() << "a decoding step needs the cache lengths: "
+                               "kv_lens(%kv_lens : tensor<?xi32>)";
+  if (op.getSharingScheme() == Sharing::latent)
+    return op.emitOpError() << "#mha.sharing<latent> has no decoding step "
+                               "with a cache yet (docs/language.md 10)";
+  if (op.getReturnProbs() || op.getDropout())
+    return op.emitOpError() << "a decoding step with a cache supports "
+                               "neither 'return_probs' nor 'dropout'";
+  if (!x.getElementType().isF32() && !x.getElementType().isBF16())
+    return op.emitOpError() << "a decoding step with a cache needs an f32 "
+                               "or bf16 input, got "
+                            << x.getElementType();
+  bool paged = bool(op.getBlockTable());
+  int64_t sequences = x.getDimSize(0);
+  StringRef layout = paged ? "[pages, Hkv, page_size, D]" : "[S, Hkv, Lk, D]";
+  for (auto [value, result, name] :
+       {std::make_tuple(kCache, op.getKeyCacheOut(), "key_cache"),
+        std::make_tuple(op.getValueCache(), op.getValueCacheOut(),
+                        "value_cache")}) {
+    FailureOr<RankedTensorType> cache =
+        verifyTensor(o, value, name, 4, layout, /*cache=*/false);
+    if (failed(cache) ||
+        failed(verifySameElementType(o, *cache, name, x.getElementType(),
+                                     "input")) ||
+        failed(verifySameSize(o, "head count", name, 1, cache->getDimSize(1),
+                              "num_kv_heads", numKvHeads)) ||
+        failed(verifySameSize(o, "head dim", name, 3, cache->getDimSize(3),
+                              "wo", headDim)) ||
+        failed(verifyStaticDim(o, *cache, name, 1, "head count")) ||
+        failed(verifyStaticDim(o, *cache, name, 3, "head dim")) ||
+        (!paged && failed(verifySameSize(o, "batch size", name, 0,
+                                         cache->getDimSize(0), "input",
+                                         sequences))))
+      return failure();
+    if (!result || result.getType() != value.getType())
+      return op.emitOpError() << "the updated '" << name
+                              << "' must be a result of its type "
+                              << value.getType();
+  }
+  FailureOr<RankedTensorType> lens =
+      verifyServingTensor(o, op.getKvLens(), "kv_lens", 1, "[S]");
+  FailureOr<RankedTensorType> table = verifyServingTensor(
+      o, op.getBlockTable(), "block_table", 2, "[S, max_pages]");
+  if (failed(lens) || failed(table) ||
+      failed(verifySameSize(o, "size", "kv_lens", 0, lens->getDimSize(0),
+                            "input", sequences)) ||
+      (*table && failed(verifySameSize(o, "size", "block_table", 0,
+                                       (*table).getDimSize(0), "input",
+                                       sequences))))
+    return failure();
+  return success();
+}
+
 LogicalResult MultiHeadOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyNoUnknownAttributes(op)))
@@ -1044,7 +1126,8 @@ LogicalResult MultiHeadOp::verify() {
   if (failed(verifyResultType(op, getOutput(), "output", {batch, seqLen, model},
                               elt, "[B, L, d]")))
     return failure();
-  if (failed(verifyVariantAttributes(*this, numHeads)))
+  if (failed(verifyVariantAttributes(*this, numHeads)) ||
+      failed(verifyLayerCache(*this, *x, numKvHeads, d)))
     return failure();
   return verifyExtraResults(*this, batch, numHeads, seqLen, seqLen);
 }

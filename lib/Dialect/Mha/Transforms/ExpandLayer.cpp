@@ -18,6 +18,8 @@
 #include "mha/Dialect/Mha/Transforms/Passes.h"
 #include "mha/Dialect/Mha/Transforms/Transforms.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
@@ -39,8 +41,10 @@ Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
                    Value input, Value w, Value bias, int64_t replicas,
                    IntegerAttr headDim, FloatAttr theta = FloatAttr(),
                    IntegerAttr ropeDim = IntegerAttr(),
-                   FloatAttr inputRmsEps = FloatAttr()) {
+                   FloatAttr inputRmsEps = FloatAttr(),
+                   Value positions = Value()) {
   return LinearOp::create(rewriter, loc, type, input, w, bias,
+                          theta ? positions : Value(),
                           rewriter.getI64IntegerAttr(replicas), headDim, theta,
                           DenseI64ArrayAttr(), DenseI64ArrayAttr(),
                           IntegerAttr(), ropeDim, inputRmsEps);
@@ -57,10 +61,35 @@ Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
 /// %oc = mha.merge_heads %o ...
 /// %y = mha.linear %oc, %wo {head_dim = 64} ...
 /// ```
+/// A decoding step (a layer with a cache) rotates Q and K at the positions
+/// after each sequence's cache, appends K and V with mha.append_kv, and
+/// attends over the appended caches with `kv_lens + L` keys:
+/// ```
+/// %q = mha.linear %x, %wq positions(%kv_lens ...) {rope_theta ...}
+/// %kc, %vc = mha.append_kv %kh, %vh into %k_cache, %v_cache kv_lens(...)
+/// %lens = arith.addi %kv_lens, (tensor.splat of L)
+/// %o = mha.attention %qh, %kc, %vc kv_lens(%lens ...) [block_table(...)]
+/// ```
 /// A low-rank weight `mha.low_rank %down, %up` becomes two projections,
 /// through `down` then `up`. A latent layer (#mha.sharing<latent>) projects
 /// x to its latent and RoPE key, the latent to every head's key part and
 /// value, and gathers the keys with mha.latent_keys.
+/// `kv_lens + L` (the lengths after appending the L rows of `x`), as
+/// i32 [S].
+Value appendedLengths(PatternRewriter &rewriter, Location loc, Value kvLens,
+                      Value x) {
+  Value len = tensor::DimOp::create(rewriter, loc, x, 1);
+  Value len32 = arith::IndexCastOp::create(rewriter, loc,
+                                           rewriter.getI32Type(), len);
+  auto type = cast<RankedTensorType>(kvLens.getType());
+  SmallVector<Value> dynamicSizes;
+  if (type.isDynamicDim(0))
+    dynamicSizes.push_back(tensor::DimOp::create(rewriter, loc, kvLens, 0));
+  Value splat =
+      tensor::SplatOp::create(rewriter, loc, type, len32, dynamicSizes);
+  return arith::AddIOp::create(rewriter, loc, kvLens, splat);
+}
+
 struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -107,10 +136,10 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       // for its `replicas` consecutive heads.
       int64_t groups =
           cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
-      Value linear =
-          createLinear(rewriter, loc, flatType(heads * headDim), input, w, bias,
-                       heads / groups, rewriter.getI64IntegerAttr(headDim),
-                       theta, ropeDim, rmsEps);
+      Value linear = createLinear(rewriter, loc, flatType(heads * headDim),
+                                  input, w, bias, heads / groups,
+                                  rewriter.getI64IntegerAttr(headDim), theta,
+                                  ropeDim, rmsEps, op.getKvLens());
       return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim),
                                   linear);
     };
@@ -150,15 +179,32 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       v = project(op.getWv(), op.getBv(), hkv, d, FloatAttr(), IntegerAttr());
     }
 
-    // Every attention attribute of the layer, as it is.
+    // Every attention attribute of the layer, as it is (the operand
+    // segments are the layer's own).
     SmallVector<NamedAttribute> attrs;
     for (StringRef name : AttentionOp::getAttributeNames())
-      if (Attribute a = op->getAttr(name))
+      if (Attribute a = op->getAttr(name);
+          a && name != "operandSegmentSizes")
         attrs.push_back(rewriter.getNamedAttr(name, a));
     SmallVector<Type> resultTypes{headsType(hq, valueDim)};
     llvm::append_range(resultTypes, op.getExtras().getTypes());
+    SmallVector<Value> caches;
+    Value kvLens;
+    if (op.getKeyCache()) {
+      auto append = AppendKvOp::create(
+          rewriter, loc, op.getKeyCache().getType(),
+          op.getValueCache().getType(), k, v, op.getKeyCache(),
+          op.getValueCache(), /*key_scale=*/Value(), /*value_scale=*/Value(),
+          op.getKvLens(), op.getBlockTable(), /*rope_theta=*/FloatAttr());
+      caches = {append.getKeyCacheOut(), append.getValueCacheOut()};
+      k = caches[0];
+      v = caches[1];
+      kvLens = appendedLengths(rewriter, loc, op.getKvLens(), op.getInput());
+    }
     auto attention =
-        AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
+        kvLens ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v,
+                                     kvLens, op.getBlockTable(), attrs)
+               : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
     Value merged = MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim),
                                         attention->getResult(0));
     Value wo = op.getWo();
@@ -168,6 +214,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                            wo == op.getWo() ? headBlocks : IntegerAttr());
     SmallVector<Value> results{y};
     llvm::append_range(results, attention->getResults().drop_front());
+    llvm::append_range(results, caches);
     SmallVector<Value> weights{op.getWq(), op.getWk(), op.getWv(), op.getWo()};
     rewriter.replaceOp(op, results);
     // The factors now feed the projections directly.

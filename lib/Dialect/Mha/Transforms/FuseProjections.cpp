@@ -43,7 +43,7 @@ LinearOp getFusableProjection(Value operand) {
   auto linear = split.getInput().getDefiningOp<LinearOp>();
   if (!linear || !linear->hasOneUse() || linear.getReplicas() != 1 ||
       !linear.getHeadDim() || linear.getRopeBlocks() || linear.getRopeDim() ||
-      linear.getInputRmsEps() ||
+      linear.getInputRmsEps() || linear.getPositions() ||
       linear.getWeight().getDefiningOp<QuantizedOp>())
     return LinearOp();
   return linear;
@@ -115,7 +115,7 @@ struct FuseQkvProjections : OpRewritePattern<AttentionOp> {
         qType.getElementType());
     auto fused = LinearOp::create(
         rewriter, loc, fusedType, q.getInput(), weight, bias,
-        rewriter.getI64IntegerAttr(1), rewriter.getI64IntegerAttr(headDim),
+        /*positions=*/Value(), rewriter.getI64IntegerAttr(1), rewriter.getI64IntegerAttr(headDim),
         q.getRopeThetaAttr(), liveBlocks, q.getLiveInputBlocksAttr(),
         q.getRopeTheta() ? rewriter.getI64IntegerAttr((nq + nk) / headDim)
                          : IntegerAttr(),

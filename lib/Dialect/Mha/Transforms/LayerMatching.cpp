@@ -127,6 +127,43 @@ static LogicalResult checkLatentParts(const LayerParts &parts) {
 
 /// Files `linear` among the parts by what it reads (the ops come in
 /// order: what it reads is filed already).
+/// A decoding step appends the new keys and values to the function's
+/// caches and attends over the appended caches with kv_lens + L keys (what
+/// mha-expand-layer writes).
+static LogicalResult checkAppendParts(const LayerParts &parts) {
+  AppendKvOp append = parts.append;
+  AttentionOp attention = parts.attention;
+  auto addi = attention.getKvLens()
+                  ? attention.getKvLens().getDefiningOp<arith::AddIOp>()
+                  : arith::AddIOp();
+  auto splat = addi ? addi.getRhs().getDefiningOp<tensor::SplatOp>()
+                    : tensor::SplatOp();
+  auto toI32 = splat ? splat.getInput().getDefiningOp<arith::IndexCastOp>()
+                     : arith::IndexCastOp();
+  auto dim = toI32 ? toI32.getIn().getDefiningOp<tensor::DimOp>()
+                   : tensor::DimOp();
+  std::optional<int64_t> dimIndex = dim ? dim.getConstantIndex() : std::nullopt;
+  bool ok = attention.getKey() == append.getKeyCacheOut() &&
+            attention.getValue() == append.getValueCacheOut() &&
+            isa<BlockArgument>(append.getKeyCache()) &&
+            isa<BlockArgument>(append.getValueCache()) &&
+            isa<BlockArgument>(append.getKvLens()) && !append.getKeyScale() &&
+            !append.getRopeTheta() &&
+            attention.getBlockTable() == append.getBlockTable() &&
+            (!append.getBlockTable() ||
+             isa<BlockArgument>(append.getBlockTable())) &&
+            addi && addi.getLhs() == append.getKvLens() && dim &&
+            dim.getSource() == parts.input && dimIndex == 1 &&
+            !attention.getQLens() && !attention.getCuSeqlensQ() &&
+            !attention.getCuSeqlensK() && !attention.getKeyScale();
+  if (!ok)
+    return append.emitError()
+           << "a layer's decoding step must append its new keys and values "
+              "to caches that are function arguments and attend over the "
+              "appended caches with kv_lens + L keys";
+  return success();
+}
+
 static LogicalResult classifyLinear(LinearOp linear, LayerParts &parts) {
   Value input = linear.getInput();
   auto producer = input.getDefiningOp<LinearOp>();
@@ -169,9 +206,18 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
     return failure();
   };
   for (Operation &op : func.getBody().front()) {
+    // (arith and tensor ops: a decoding step's kv_lens + L,
+    // checkAppendParts.)
     if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp,
-            tensor::ConcatOp, QuantizedOp>(op))
+            tensor::ConcatOp, QuantizedOp, arith::AddIOp, arith::IndexCastOp,
+            tensor::SplatOp, tensor::DimOp>(op))
       continue;
+    if (auto append = dyn_cast<AppendKvOp>(op)) {
+      if (parts.append)
+        return fail(&op, "a layer function may append to its caches once");
+      parts.append = append;
+      continue;
+    }
     if (auto keys = dyn_cast<LatentKeysOp>(op)) {
       if (parts.latentKeys)
         return fail(&op, "a layer function may gather its keys once");
@@ -198,9 +244,12 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
                           "' has no mha.attention");
   if (parts.latentKeys && failed(checkLatentParts(parts)))
     return failure();
-  for (Value operand : attention->getOperands()) {
-    if (parts.latentKeys && operand != attention.getQuery())
-      continue;
+  if (parts.append && failed(checkAppendParts(parts)))
+    return failure();
+  SmallVector<Value, 3> projected{attention.getQuery()};
+  if (!parts.latentKeys)
+    projected.append({parts.getNewKeys(), parts.getNewValues()});
+  for (Value operand : projected) {
     auto split = operand.getDefiningOp<SplitHeadsOp>();
     auto linear =
         split ? split.getInput().getDefiningOp<LinearOp>() : LinearOp();
@@ -222,7 +271,9 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
     returnsOk &= returned.insert(v).second &&
                  (v == Value(parts.output) ||
                   (v.getDefiningOp() == attention.getOperation() &&
-                   v != attention.getOutput()));
+                   v != attention.getOutput()) ||
+                  (parts.append &&
+                   v.getDefiningOp() == parts.append.getOperation()));
   Value outputInput =
       parts.outputDown ? parts.outputDown.getInput() : Value(merge);
   if (parts.outputDown && parts.output &&
@@ -233,8 +284,8 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
     return fail(func, "layer function '" + func.getSymName() +
                           "' must return the output projection of the "
                           "merged heads of its mha.attention (and may "
-                          "return the attention's extra results), each "
-                          "once");
+                          "return the attention's extra results and the "
+                          "updated caches), each once");
   for (LinearOp linear : parts.projections) {
     if (!llvm::all_of(linear->getUsers(), [](Operation *user) {
           return isa<SplitHeadsOp, LatentKeysOp>(user);
@@ -324,8 +375,9 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
   LatentKeysOp keys = parts.latentKeys;
   WeightPart q = *getViewedPart(a.getQuery());
   WeightPart k =
-      keys ? latentPart(keys.getLatent()) : *getViewedPart(a.getKey());
-  WeightPart v = keys ? latentPart(keys.getKv()) : *getViewedPart(a.getValue());
+      keys ? latentPart(keys.getLatent()) : *getViewedPart(parts.getNewKeys());
+  WeightPart v =
+      keys ? latentPart(keys.getKv()) : *getViewedPart(parts.getNewValues());
   LinearOp o = parts.output;
   WeightPart outPart = WeightPart::get(o.getWeight(), o.getBias(), 0);
   // The down factor of a projection read through one, else null.
@@ -338,8 +390,8 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
     return down ? down.getWeight() : Value();
   };
   Value qDown = downOf(a.getQuery());
-  Value kDown = keys ? Value() : downOf(a.getKey());
-  Value vDown = keys ? Value() : downOf(a.getValue());
+  Value kDown = keys ? Value() : downOf(parts.getNewKeys());
+  Value vDown = keys ? Value() : downOf(parts.getNewValues());
   LinearOp outputDown = parts.outputDown;
   Value oDown = outputDown ? outputDown.getWeight() : Value();
   auto weightRole = [](Value down, TensorRole whole, TensorRole up) {
@@ -385,6 +437,16 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
       role = TensorRole::value_bias;
     else if (arg == o.getBias())
       role = TensorRole::out_bias;
+    else if (AppendKvOp append = parts.append) {
+      if (arg == append.getKvLens())
+        role = TensorRole::kv_lens;
+      else if (arg == append.getBlockTable())
+        role = TensorRole::block_table;
+      else if (arg == append.getKeyCache())
+        role = TensorRole::key_cache;
+      else if (arg == append.getValueCache())
+        role = TensorRole::value_cache;
+    }
     if (!role) {
       func.emitError() << "argument #" << arg.getArgNumber() << " of '"
                        << func.getSymName() << "' is not used by its layer";

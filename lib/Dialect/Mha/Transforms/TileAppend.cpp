@@ -4,7 +4,8 @@
 //===----------------------------------------------------------------------===//
 //
 // Turns an exported function computing one mha.append_kv into the kernel of
-// one work item (s, g, t): new keys [t * R, (t + 1) * R) of KV head g of
+// one work item (s, g, t) (a layer's decoding step appends with the same
+// items, TileLayer.cpp): new keys [t * R, (t + 1) * R) of KV head g of
 // sequence s, written (rotated by RoPE when asked) with their values into
 // the caller's caches at positions kv_lens[s] + i, quantized to i8 by the
 // given scales for a quantized cache. The runtime has checked every
@@ -30,31 +31,16 @@ using namespace mlir::mha;
 
 namespace {
 
-/// New keys per work item: appends are a few keys per sequence when
-/// decoding, a prompt's worth when prefilling.
-constexpr int64_t kAppendRows = 64;
-
 /// Emits the body of one append work item.
 class AppendEmitter {
 public:
-  AppendEmitter(OpBuilder &b, ModuleOp module, StringRef name,
-                AppendKvOp append, Block &entry, func::FuncOp func)
-      : b(b), loc(append.getLoc()), cb(b, loc), module(module), name(name),
-        append(append) {
-    auto arg = [&](Value v) { return getParameterArgument(func, entry, v); };
-    kNew = arg(append.getKeyNew());
-    vNew = arg(append.getValueNew());
-    lens = arg(append.getKvLens());
-    table = arg(append.getBlockTable());
-    kCache = arg(append.getKeyCache());
-    vCache = arg(append.getValueCache());
-    kScales = arg(append.getKeyScale());
-    vScales = arg(append.getValueScale());
-    unsigned n = func.getNumArguments();
-    batch = entry.getArgument(n);
-    kvHead = entry.getArgument(n + 1);
-    tile = entry.getArgument(n + 2);
-  }
+  AppendEmitter(OpBuilder &b, Location loc, ModuleOp module, StringRef name,
+                std::optional<double> ropeTheta, const AppendWorkItem &item)
+      : b(b), loc(loc), cb(b, loc), module(module), name(name),
+        ropeTheta(ropeTheta), kNew(item.kNew), vNew(item.vNew),
+        lens(item.kvLens), table(item.blockTable), kCache(item.kCache),
+        vCache(item.vCache), batch(item.batch), kvHead(item.kvHead),
+        tile(item.tile), kScales(item.keyScale), vScales(item.valueScale) {}
 
   void emit() {
     Value rowsConst = cb.index(kAppendRows);
@@ -63,7 +49,7 @@ public:
     Value rows = cb.minSI(rowsConst, cb.sub(newLen, row0));
     Value base = cb.indexCast(b.getIndexType(),
                               memref::LoadOp::create(b, loc, lens, batch));
-    Value freqs = append.getRopeTheta() ? ropeFrequencies() : Value();
+    Value freqs = ropeTheta ? ropeFrequencies() : Value();
     cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
       Value i = cb.add(row0, r);
       Value pos = cb.add(base, i);
@@ -148,7 +134,7 @@ private:
   /// table (the layer's convention: angles in f64, rotation in f32).
   Value ropeFrequencies() {
     int64_t headDim = cast<MemRefType>(kNew.getType()).getDimSize(3);
-    double theta = append.getRopeTheta()->convertToDouble();
+    double theta = *ropeTheta;
     SmallVector<double> freqs;
     for (int64_t t = 0; t < headDim / 2; ++t)
       freqs.push_back(std::pow(theta, -2.0 * double(t) / double(headDim)));
@@ -211,12 +197,19 @@ private:
   CodegenBuilder cb;
   ModuleOp module;
   StringRef name;
-  AppendKvOp append;
+  std::optional<double> ropeTheta;
   Value kNew, vNew, lens, table, kCache, vCache, batch, kvHead, tile;
   Value kScales, vScales; // Of an i8 cache; null otherwise.
 };
 
 } // namespace
+
+void mlir::mha::emitAppendWorkItem(OpBuilder &b, Location loc, ModuleOp module,
+                                   StringRef name,
+                                   std::optional<double> ropeTheta,
+                                   const AppendWorkItem &item) {
+  AppendEmitter(b, loc, module, name, ropeTheta, item).emit();
+}
 
 LogicalResult mlir::mha::tileAppendFunction(ModuleOp module, func::FuncOp func,
                                             AppendKvOp append) {
@@ -229,7 +222,24 @@ LogicalResult mlir::mha::tileAppendFunction(ModuleOp module, func::FuncOp func,
   func::FuncOp kernel =
       createWorkItemKernel(b, func, *params, kAppendRows, kvHeads);
   std::string name = func.getSymName().str();
-  AppendEmitter(b, module, name, append, kernel.front(), func).emit();
+  Block &entry = kernel.front();
+  auto arg = [&](Value v) { return getParameterArgument(func, entry, v); };
+  unsigned n = func.getNumArguments();
+  AppendWorkItem item = {arg(append.getKeyNew()),
+                         arg(append.getValueNew()),
+                         arg(append.getKvLens()),
+                         arg(append.getBlockTable()),
+                         arg(append.getKeyCache()),
+                         arg(append.getValueCache()),
+                         arg(append.getKeyScale()),
+                         arg(append.getValueScale()),
+                         entry.getArgument(n),
+                         entry.getArgument(n + 1),
+                         entry.getArgument(n + 2)};
+  std::optional<double> theta;
+  if (append.getRopeTheta())
+    theta = append.getRopeTheta()->convertToDouble();
+  emitAppendWorkItem(b, append.getLoc(), module, name, theta, item);
   func::ReturnOp::create(b, append.getLoc());
   func.erase();
   return success();

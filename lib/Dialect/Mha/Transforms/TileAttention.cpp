@@ -99,8 +99,11 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
     if (failed(funcs))
       return signalPassFailure();
     for (func::FuncOp func : *funcs) {
+      // A layer's decoding step appends too: layers are told by their
+      // projections.
+      bool isLayer = !func.getOps<LinearOp>().empty();
       auto appends = func.getOps<AppendKvOp>();
-      if (!appends.empty()) {
+      if (!isLayer && !appends.empty()) {
         if (failed(tileAppendFunction(module, func, *appends.begin())))
           return signalPassFailure();
         continue;
@@ -117,7 +120,6 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
           return signalPassFailure();
         continue;
       }
-      bool isLayer = !func.getOps<LinearOp>().empty();
       LogicalResult tiled =
           isLayer ? tileLayerFunction(
                         module, func,
@@ -257,23 +259,7 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   TileChoice tiles =
       chooseTiles(ctx, headDim, valueDim, elt, variant.allHeadsWindowed(),
                   gatheredBytesPerKey);
-  // Decoding: a serving function whose heads of a group share their
-  // parameters computes a short query tile of all of them at once, so
-  // each key tile is read and packed once per group (section 4.6).
-  if (attention.hasServingOperands() && variant.groupSize() > 1 &&
-      variant.groupsShareParameters() && !variant.hasAlibi &&
-      !variant.hasDropout && !attention.getReturnProbs()) {
-    TileChoice grouped = tiles;
-    grouped.groupRows = std::min<int64_t>(tiles.rows, kMaxGroupRows);
-    grouped.groupHeads = variant.groupSize();
-    if (headDim + valueDim >= kComputeBoundHeadDims)
-      while (grouped.groupHeads > kComputeBoundGroupHeads &&
-             grouped.groupHeads % 2 == 0)
-        grouped.groupHeads /= 2;
-    if (grouped.groupRows >= grouped.groupHeads &&
-        workItemScratchBytes(grouped, headDim, elt) <= kMaxWorkItemScratchBytes)
-      tiles = grouped;
-  }
+  tiles = chooseGroupedTiles(attention, variant, tiles);
   if (failed(
           checkScratchBudget(attention, tiles, shape.query.getElementType())))
     return failure();
@@ -343,6 +329,32 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
 }
 
 } // namespace
+
+TileChoice mlir::mha::chooseGroupedTiles(AttentionOp attention,
+                                         const AttentionVariant &variant,
+                                         TileChoice tiles) {
+  // Decoding: a serving function whose heads of a group share their
+  // parameters computes a short query tile of all of them at once, so
+  // each key tile is read and packed once per group (section 4.6).
+  if (!attention.hasServingOperands() || variant.groupSize() <= 1 ||
+      !variant.groupsShareParameters() || variant.hasAlibi ||
+      variant.hasDropout || attention.getReturnProbs())
+    return tiles;
+  AttentionShape shape = AttentionShape::get(attention);
+  TileChoice grouped = tiles;
+  grouped.groupRows = std::min<int64_t>(tiles.rows, kMaxGroupRows);
+  grouped.groupHeads = variant.groupSize();
+  if (shape.headDim + shape.valueDim >= kComputeBoundHeadDims)
+    while (grouped.groupHeads > kComputeBoundGroupHeads &&
+           grouped.groupHeads % 2 == 0)
+      grouped.groupHeads /= 2;
+  if (grouped.groupRows >= grouped.groupHeads &&
+      workItemScratchBytes(grouped, shape.headDim,
+                           shape.query.getElementType()) <=
+          kMaxWorkItemScratchBytes)
+    return grouped;
+  return tiles;
+}
 
 bool mlir::mha::widensQueryRows(const TileChoice &tiles, Type queryElt) {
   return tiles.microKernel.getDot() == DotProduct::fma && !queryElt.isF32();
@@ -554,6 +566,8 @@ void WorkItemEmitter::emitSequence() {
   };
   if (item.kvLens) {
     keyLen = sequenceValue([&] { return loadIndex(item.kvLens, item.batch); });
+    if (item.kvLensOffset)
+      keyLen = cb.add(keyLen, item.kvLensOffset);
   } else if (Value cu = item.cuSeqlensK) {
     kBatch = zero;
     kBase = sequenceValue([&] { return loadIndex(cu, item.batch); });

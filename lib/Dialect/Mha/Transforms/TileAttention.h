@@ -11,6 +11,7 @@
 #ifndef MHA_LIB_DIALECT_MHA_TRANSFORMS_TILEATTENTION_H
 #define MHA_LIB_DIALECT_MHA_TRANSFORMS_TILEATTENTION_H
 
+#include "mha/Dialect/Mha/IR/AttentionVariant.h"
 #include "mha/Dialect/Mha/IR/MhaAttrs.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/Runtime/KernelAbi.h"
@@ -50,6 +51,13 @@ bool widensQueryRows(const TileChoice &tiles, Type queryElt);
 /// that much stack to spare, and more (mha/Runtime/KernelAbi.h).
 constexpr int64_t kMaxWorkItemScratchBytes = MHA_WORK_ITEM_SCRATCH_LIMIT;
 
+/// `tiles` with a decoding group (groupRows, groupHeads: the rows of all the
+/// heads of a KV group in one item) where `attention` decodes over a cache
+/// and the group's heads share their parameters; else `tiles`.
+TileChoice chooseGroupedTiles(AttentionOp attention,
+                              const AttentionVariant &variant,
+                              TileChoice tiles);
+
 /// Bytes of scratch a work item of `tiles` needs, for head dim `headDim`.
 int64_t workItemScratchBytes(const TileChoice &tiles, int64_t headDim,
                              Type queryElt);
@@ -66,6 +74,9 @@ struct AttentionWorkItem {
   Value q, k, v, o, lse, probs, entropy;
   // The serving tensors (docs/language.md 4.6), null when absent.
   Value kvLens, qLens, blockTable, cuSeqlensQ, cuSeqlensK;
+  // Keys appended in this call past kv_lens (a layer's decoding step: its
+  // L new rows), or null.
+  Value kvLensOffset;
   Value batch, head, tile, alive;
   Value callWords;
   // The scales of an i8 cache (kv_scales, docs/language.md 4.8), null when
@@ -96,6 +107,25 @@ LogicalResult tileKlFunction(func::FuncOp func, AttentionKlOp kl,
 
 /// mha-tile for a function computing mha.merge_states (TileMerge.cpp).
 LogicalResult tileMergeFunction(func::FuncOp func, MergeStatesOp merge);
+
+/// New keys per append work item: appends are a few keys per sequence when
+/// decoding, a prompt's worth when prefilling.
+inline constexpr int64_t kAppendRows = 64;
+
+/// The memrefs and grid position of one append work item: new keys
+/// [tile * kAppendRows, ...) of KV head `kvHead` of sequence `batch`. The
+/// scales are null for caches that are not quantized, the table for
+/// contiguous ones.
+struct AppendWorkItem {
+  Value kNew, vNew, kvLens, blockTable, kCache, vCache, keyScale, valueScale;
+  Value batch, kvHead, tile;
+};
+
+/// Emits at `b`'s insertion point the work item of an append (with RoPE at
+/// the cache positions when `ropeTheta` is set).
+void emitAppendWorkItem(OpBuilder &b, Location loc, ModuleOp module,
+                        StringRef name, std::optional<double> ropeTheta,
+                        const AppendWorkItem &item);
 
 /// Replaces an append function (one mha.append_kv, matchAppendFunction) by
 /// the kernel of its work items (TileAppend.cpp).

@@ -9,10 +9,13 @@
 //   packing      the weights that are arguments packed once per call into
 //                the panels of their column blocks (mha.pack_panel)
 //   rope table   cos/sin of every (position, frequency), from f64 angles
+//                (per sequence in a decoding step: kv_lens[s] + l)
 //   projections  Q, K, V = x W (+ b), RoPE; one item = a row tile of one
 //                head's columns (K and V items beside Q's in one grid)
 //   latent keys  a latent layer's keys: each head's key part beside the
 //                RoPE key all heads share (mha.latent_keys), copied
+//   append       a decoding step's new keys and values written into the
+//                caller's caches at positions kv_lens[s] + l (mha.append_kv)
 //   attention    the flash work items of mha.attention, reading Q, K, V and
 //                writing O through [B, H, L, D] strided views of the
 //                [B, L, H*D] temporaries: no transpose is ever stored
@@ -91,6 +94,11 @@ private:
                    int64_t bytes = 0);
   /// Creates the kernel and sets the plans' memrefs.
   void createKernel();
+  /// Whether the kernel takes the call words: for dropout, and for a
+  /// decoding step's grouped items (the thread count, the head mask).
+  bool hasCallWords() const {
+    return AttentionOp(parts.attention).getDropout() || parts.append;
+  }
 
   /// Emits `body` under `if (phase == p)` and records the phase's grid:
   /// `body` returns its number of heads (items per row tile).
@@ -107,6 +115,8 @@ private:
   void addQuantizePhase(Value source);
   /// The rows of a row tile of one head of mha.latent_keys.
   void emitLatentKeys();
+  /// A decoding step's new keys and values of one KV head, into the caches.
+  void emitAppend();
   void emitAttention();
 
   /// A read-only global holding `value` (biases, packed constant weights),
@@ -172,7 +182,7 @@ private:
   func::FuncOp kernelFunc;
   Block *entry = nullptr;
   Value phase, batch, head, tile, alive, len, ropeTable;
-  Value callWords; // the call words, when the attention drops
+  Value callWords; // the call words, when the attention has them
 };
 
 } // namespace
@@ -182,12 +192,16 @@ void LayerTiler::addParameters(ArrayRef<TensorRole> argRoles) {
   for (auto [arg, role] : llvm::zip(func.getArguments(), argRoles))
     params.push_back({arg.getType(), role});
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  for (Value v : ret.getOperands())
+  for (Value v : ret.getOperands()) {
+    // The updated caches: the caller's, written in place.
+    if (parts.append && v.getDefiningOp() == parts.append.getOperation())
+      continue;
     params.push_back(
         {v.getType(), v == Value(parts.output)    ? TensorRole::layer_output
                       : v == attention.getLse()   ? TensorRole::lse
                       : v == attention.getProbs() ? TensorRole::probs
                                                   : TensorRole::entropy});
+  }
   signature = buildKernelSignature(ctx, params);
   argTypes = signature.argTypes;
 }
@@ -300,8 +314,12 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
       ropeTheta = theta->convertToFloat();
       ropeDim = dim;
     }
+  // A decoding step's positions differ per sequence: a table per batch
+  // element.
   if (ropeTheta)
-    ropeTemp = addTemp(ropeDim, MHA_TEMP_PER_TOKEN, Float32Type::get(ctx));
+    ropeTemp = addTemp(ropeDim,
+                       parts.append ? MHA_TEMP_PER_BATCH : MHA_TEMP_PER_TOKEN,
+                       Float32Type::get(ctx));
   // The signature of the exported (f32-packing) copy sizes it for all
   // copies, 4 bytes per element: bf16 pair panels, odd segments rounded
   // up, take less than half the bytes of f32 ones.
@@ -325,7 +343,7 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
     quantizedInputs[input] = {values, scales};
   }
   // The call words follow the temporaries (KernelAbi.h).
-  if (parts.attention.getDropout())
+  if (hasCallWords())
     argTypes.push_back(getCallWordsType(ctx));
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
@@ -340,7 +358,7 @@ void LayerTiler::createKernel() {
   b.setInsertionPointToStart(entry);
 
   unsigned first = params.size() + tempCols.size();
-  if (parts.attention.getDropout()) {
+  if (hasCallWords()) {
     kernelFunc->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
     callWords = entry->getArgument(first++);
   }
@@ -597,8 +615,18 @@ void LayerTiler::emitPackingPhase() {
 
 void LayerTiler::emitRopeTable() {
   int64_t half = ropeDim / 2;
-  // One table for the whole call: batch 0's items compute it.
-  Value first = cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0));
+  // One table for the whole call, which batch 0's items compute, or one
+  // per sequence of a decoding step, from its cache length.
+  Value lens = parts.append ? getParameterArgument(func, *entry,
+                                                   parts.append.getKvLens())
+                            : Value();
+  Value first = lens ? cb.boolean(true)
+                     : cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0));
+  Value tableBatch = lens ? batch : cb.index(0);
+  Value base =
+      lens ? cb.indexCast(b.getIndexType(),
+                          memref::LoadOp::create(b, loc, lens, batch))
+           : cb.index(0);
   cb.ifThen(first, [&] {
     // Frequencies in f64; the angle l * freq too, so long sequences keep
     // f32 accuracy after the reduction mod 2 pi inside cos/sin.
@@ -623,7 +651,8 @@ void LayerTiler::emitRopeTable() {
     cb.forLoop(row0, rowEnd, 1, [&](Value l) {
       Value pos = arith::UIToFPOp::create(
           b, loc, b.getF64Type(),
-          arith::IndexCastUIOp::create(b, loc, b.getI64Type(), l));
+          arith::IndexCastUIOp::create(b, loc, b.getI64Type(),
+                                       cb.add(base, l)));
       cb.forLoop(cb.index(0), cb.index(half), 1, [&](Value t) {
         Value freq = memref::LoadOp::create(b, loc, freqTable, t);
         Value angle = arith::MulFOp::create(b, loc, pos, freq);
@@ -631,11 +660,11 @@ void LayerTiler::emitRopeTable() {
                                           math::CosOp::create(b, loc, angle));
         Value s = arith::TruncFOp::create(b, loc, b.getF32Type(),
                                           math::SinOp::create(b, loc, angle));
-        Value zero = cb.index(0);
         Value tHalf = cb.add(t, cb.index(half));
-        memref::StoreOp::create(b, loc, c, ropeTable, ValueRange{zero, l, t});
+        memref::StoreOp::create(b, loc, c, ropeTable,
+                                ValueRange{tableBatch, l, t});
         memref::StoreOp::create(b, loc, s, ropeTable,
-                                ValueRange{zero, l, tHalf});
+                                ValueRange{tableBatch, l, tHalf});
       });
     });
   });
@@ -671,24 +700,51 @@ Value LayerTiler::getAttentionView(Value operand) {
                              b.getIndexAttr(cols), b.getIndexAttr(1)});
 }
 
-void LayerTiler::emitAttention() {
-  AttentionOp attention = parts.attention;
+void LayerTiler::emitAppend() {
+  AppendKvOp append = parts.append;
   auto argFor = [&](Value v) -> Value {
     return v ? getParameterArgument(func, *entry, v) : Value();
   };
+  emitAppendWorkItem(b, loc, module, name, /*ropeTheta=*/std::nullopt,
+                     {getAttentionView(append.getKeyNew()),
+                      getAttentionView(append.getValueNew()),
+                      argFor(append.getKvLens()),
+                      argFor(append.getBlockTable()),
+                      argFor(append.getKeyCache()),
+                      argFor(append.getValueCache()),
+                      /*keyScale=*/{},
+                      /*valueScale=*/{},
+                      batch,
+                      head,
+                      tile});
+}
+
+void LayerTiler::emitAttention() {
+  AttentionOp attention = parts.attention;
+  AppendKvOp append = parts.append;
+  auto argFor = [&](Value v) -> Value {
+    return v ? getParameterArgument(func, *entry, v) : Value();
+  };
+  // A decoding step reads the caches, which the append phase has
+  // extended by the L new rows.
+  Value k = append ? argFor(append.getKeyCache())
+                   : getAttentionView(attention.getKey());
+  Value v = append ? argFor(append.getValueCache())
+                   : getAttentionView(attention.getValue());
   emitAttentionWorkItem(b, module, name, attention, tiles,
                         {getAttentionView(attention.getQuery()),
-                         getAttentionView(attention.getKey()),
-                         getAttentionView(attention.getValue()),
+                         k,
+                         v,
                          getAttentionView(attention.getOutput()),
                          argFor(attention.getLse()),
                          argFor(attention.getProbs()),
                          argFor(attention.getEntropy()),
-                         /*kvLens=*/{},
+                         append ? argFor(append.getKvLens()) : Value(),
                          /*qLens=*/{},
-                         /*blockTable=*/{},
+                         append ? argFor(append.getBlockTable()) : Value(),
                          /*cuSeqlensQ=*/{},
                          /*cuSeqlensK=*/{},
+                         /*kvLensOffset=*/append ? len : Value(),
                          batch,
                          head,
                          tile,
@@ -726,6 +782,11 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
     addPhase(kProjectionRows, /*masked=*/false, [&] {
       emitLatentKeys();
       return int64_t(parts.latentKeys.getNumHeads());
+    });
+  if (parts.append)
+    addPhase(kAppendRows, /*masked=*/false, [&] {
+      emitAppend();
+      return shape.numKvHeads;
     });
   // The attention, on [B, H, L, D] views of the temporaries.
   addPhase(tiles.rows, /*masked=*/true, [&] {
@@ -778,8 +839,10 @@ LogicalResult mlir::mha::tileLayerFunction(
   Type tempElt = getElementTypeOrSelf(matched->projections.front().getType());
   auto variant = AttentionVariant::get(attention, shape.numHeads,
                                        shape.numKvHeads, shape.headDim);
-  TileChoice tiles = chooseTiles(shape.headDim, shape.valueDim, tempElt,
-                                 variant.allHeadsWindowed());
+  TileChoice tiles = chooseGroupedTiles(
+      attention, variant,
+      chooseTiles(shape.headDim, shape.valueDim, tempElt,
+                  variant.allHeadsWindowed()));
   if (failed(checkScratchBudget(attention, tiles, tempElt)))
     return failure();
   // vdpbf16ps GEMMs where every GEMM input (x and the attention output)

@@ -73,6 +73,20 @@ struct LayerParts {
   // #mha.sharing<latent>: the keys gathered from the per-head up-projection
   // (a projection) and the latent (a down projection), or null.
   LatentKeysOp latentKeys;
+  // A decoding step: K and V appended to the caches the attention reads
+  // (with kv_lens + L keys), or null.
+  AppendKvOp append;
+
+  /// The new keys and values: the attention's operands, or those of the
+  /// append that feeds it.
+  Value getNewKeys() const {
+    return append ? AppendKvOp(append).getKeyNew()
+                  : AttentionOp(attention).getKey();
+  }
+  Value getNewValues() const {
+    return append ? AppendKvOp(append).getValueNew()
+                  : AttentionOp(attention).getValue();
+  }
 };
 
 /// The parts of an expanded layer function; an error (and failure) naming

@@ -35,8 +35,14 @@ def MhaExpandLayerPass : Pass<"mha-expand-layer"> {
     %oc = mha.merge_heads %o : tensor<?x8x?x64xf32> -> tensor<?x?x512xf32>
     %y = mha.linear %oc, %wo {head_dim = 64 : i64} : ... -> tensor<?x?x512xf32>
     ```
+    A decoding step (a layer with `cache(...)`) also rotates Q and K at
+    the positions after each cache (`positions(%kv_lens)`), appends K and V
+    with `mha.append_kv` and attends over the appended caches with
+    `kv_lens + L` keys (arith.addi of a tensor.splat of L).
   }];
-  let dependentDialects = ["::mlir::func::FuncDialect"];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def MhaPruneHeadsPass : Pass<"mha-prune-heads"> {

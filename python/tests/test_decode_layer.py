@@ -1,0 +1,295 @@
+"""A layer's decoding step (docs/language.md 5.8): mha.multi_head with
+cache(...) and kv_lens projects L new tokens per sequence, rotates Q and K
+at positions kv_lens[s] + l, appends K and V to the caller's caches (in
+place, contiguous or paged) and attends over kv_lens[s] + L keys. Checked
+against a float64 NumPy layer built from each sequence's own keys; steps
+from empty caches must give the prefill layer's rows; bad lengths and pages
+are refused with nothing written.
+
+    pytest python/tests/test_decode_layer.py
+"""
+import re
+
+import numpy as np
+import pytest
+
+import mha
+from mha import reference, semantics
+from test_append import rope
+
+RNG = np.random.default_rng(23)
+
+D_MODEL, HQ, HKV, D = 48, 4, 2, 12
+THETA = 10000.0
+
+
+def layer_spec(name, attrs="causal", paged=False, cache=True, dtype="f32",
+               biases=False, lse=False):
+    """A GQA layer (d = 48, 4 query heads of 12, 2 KV heads) with RoPE;
+    with `cache`, its decoding step over a contiguous or paged cache."""
+    x = f"tensor<?x?x{D_MODEL}x{dtype}>"
+    wq, wkv = f"tensor<{D_MODEL}x{HQ * D}x{dtype}>", f"tensor<{D_MODEL}x{HKV * D}x{dtype}>"
+    wo = f"tensor<{HQ * D}x{D_MODEL}x{dtype}>"
+    bias_types = [f"tensor<{HQ * D}x{dtype}>", f"tensor<{HKV * D}x{dtype}>",
+                  f"tensor<{HKV * D}x{dtype}>"] if biases else []
+    kc = f"tensor<?x{HKV}x?x{D}x{dtype}>"
+    lse_type = f"tensor<?x{HQ}x?xf32>"
+    args = [f"%x: {x}", f"%wq: {wq}", f"%wk: {wkv}", f"%wv: {wkv}", f"%wo: {wo}"]
+    args += [f"%b{i}: {t}" for i, t in enumerate(bias_types)]
+    operands = "%x, %wq, %wk, %wv, %wo" + "".join(f", %b{i}" for i in range(len(bias_types)))
+    clauses, results, result_types = "", ["%y"], [x]
+    if lse:
+        results.append("%lse")
+        result_types.append(lse_type)
+    cache_types = ""
+    if cache:
+        args += ["%lens: tensor<?xi32>"] + (["%table: tensor<?x?xi32>"] if paged else [])
+        args += [f"%kc: {kc}", f"%vc: {kc}"]
+        clauses = (f" cache(%kc, %vc : {kc}, {kc}) kv_lens(%lens : tensor<?xi32>)" +
+                   (" block_table(%table : tensor<?x?xi32>)" if paged else ""))
+        results += ["%k2", "%v2"]
+        cache_types = f" cache({kc}, {kc})"
+    flags = [a for a in (attrs, f"num_heads = {HQ} : i64", f"num_kv_heads = {HKV} : i64",
+                         f"rope_theta = {THETA} : f32", "has_qkv_bias" if biases else "",
+                         "return_lse" if lse else "") if a]
+    op_types = ", ".join([x, wq, wkv, wkv, wo] + bias_types)
+    op_results = ", ".join([x] + ([lse_type] if lse else []))
+    all_types = result_types + ([kc, kc] if cache else [])
+    return f"""
+func.func @{name}({", ".join(args)}) -> ({", ".join(all_types)}) {{
+  {", ".join(results)} = mha.multi_head {operands}{clauses} {{{", ".join(flags)}}}
+      : {op_types} -> {op_results}{cache_types}
+  return {", ".join(results)} : {", ".join(all_types)}
+}}
+"""
+
+
+# Attention attributes of the layer: as written in the spec, and as
+# mha.semantics.normalise takes them.
+VARIANTS = {
+    "causal": ("causal", {"causal": True}),
+    "window_sinks": ("causal, window_left = array<i64: 3, -1, 5, 2>, sink_tokens = 2",
+                     {"causal": True, "window_left": [3, -1, 5, 2], "sink_tokens": 2}),
+    "alibi_softcap": ("causal, alibi_slopes = array<f32: 0.5, 0.25, 0.125, 0.0625>, "
+                      "softcap = 8.0 : f32",
+                      {"causal": True, "alibi_slopes": [0.5, 0.25, 0.125, 0.0625],
+                       "softcap": 8.0}),
+    "not_causal": ("", {}),
+}
+CAUSAL = VARIANTS["causal"]
+
+
+@pytest.fixture(scope="module")
+def lib(cache_dir):
+    spec = "".join(layer_spec(f"step_{k}", v) + layer_spec(f"paged_{k}", v, paged=True)
+                   for k, (v, _) in VARIANTS.items())
+    spec += layer_spec("prefill", "causal", cache=False)
+    spec += layer_spec("step_bias_lse", "causal", biases=True, lse=True)
+    return mha.compile(spec)
+
+
+@pytest.fixture(scope="module")
+def lib_bf16(cache_dir):
+    return mha.compile(layer_spec("step", "causal", dtype="bf16") +
+                       layer_spec("prefill", "causal", cache=False, dtype="bf16"))
+
+
+def weights(biases=False, dtype=np.float32):
+    w = [(RNG.standard_normal(s) / np.sqrt(s[0])).astype(dtype)
+         for s in ((D_MODEL, HQ * D), (D_MODEL, HKV * D), (D_MODEL, HKV * D),
+                   (HQ * D, D_MODEL))]
+    if biases:
+        w += [RNG.standard_normal(n).astype(dtype) for n in (HQ * D, HKV * D, HKV * D)]
+    return w
+
+
+def reference_step(x, w, keys, values, attrs, lse=False):
+    """float64 step: x [S, L, d]; keys/values[s]: [Hkv, kv_lens[s], D] of
+    sequence s before the step. Returns y [S, L, d], the new keys and values
+    of each sequence [Hkv, L, D] (rotated keys), and lse [S, Hq, L]."""
+    S, L, _ = x.shape
+    x64 = x.astype(np.float64)
+    wq, wk, wv, wo = (np.asarray(a, np.float64) for a in w[:4])
+    bq, bk, bv = (np.asarray(a, np.float64) for a in w[4:7]) if len(w) > 4 else (0, 0, 0)
+    params = semantics.normalise(attrs, HQ, D)
+    heads = lambda t, h: t.reshape(L, h, D).transpose(1, 0, 2)
+    y, new_k, new_v, lses = [], [], [], []
+    for s in range(S):
+        positions = keys[s].shape[1] + np.arange(L)
+        q = rope(heads(x64[s] @ wq + bq, HQ), positions, THETA)
+        k = rope(heads(x64[s] @ wk + bk, HKV), positions, THETA)
+        v = heads(x64[s] @ wv + bv, HKV)
+        kall = np.concatenate([keys[s].astype(np.float64), k], axis=1)
+        vall = np.concatenate([values[s].astype(np.float64), v], axis=1)
+        o, l, _ = reference.attention(q[None], kall[None], vall[None], params)
+        y.append(o[0].transpose(1, 0, 2).reshape(L, HQ * D) @ wo)
+        new_k.append(k)
+        new_v.append(v)
+        lses.append(l[0])
+    return np.stack(y), new_k, new_v, np.stack(lses)
+
+
+def random_cache(kv_lens, capacity, dtype=np.float32):
+    """Contiguous caches [S, Hkv, capacity, D] of random values (the slots
+    past each length too) and each sequence's filled keys and values."""
+    S = len(kv_lens)
+    kc = RNG.standard_normal((S, HKV, capacity, D)).astype(dtype)
+    vc = RNG.standard_normal((S, HKV, capacity, D)).astype(dtype)
+    keys = [kc[s, :, :n].copy() for s, n in enumerate(kv_lens)]
+    values = [vc[s, :, :n].copy() for s, n in enumerate(kv_lens)]
+    return kc, vc, keys, values
+
+
+def paged_cache(kc, vc, kv_lens, new, page_size):
+    """The same caches as page pools in a random page order (with spare
+    pages); table entries past what a sequence needs are -1."""
+    S, _, capacity, _ = kc.shape
+    need = [-(-(n + new) // page_size) for n in kv_lens]
+    max_pages = -(-capacity // page_size)
+    pages = sum(need) + 2
+    order = RNG.permutation(pages)
+    kp = RNG.standard_normal((pages, HKV, page_size, D)).astype(kc.dtype)
+    vp = RNG.standard_normal((pages, HKV, page_size, D)).astype(kc.dtype)
+    table = np.full((S, max_pages), -1, np.int32)
+    used = 0
+    for s in range(S):
+        for p in range(need[s]):
+            page = order[used]
+            used += 1
+            table[s, p] = page
+            rows = slice(p * page_size, min((p + 1) * page_size, capacity))
+            n = rows.stop - rows.start
+            kp[page, :, :n] = kc[s, :, rows]
+            vp[page, :, :n] = vc[s, :, rows]
+    return kp, vp, table
+
+
+def cache_rows(cache, s, positions, table=None, page_size=None):
+    """[Hkv, n, D] rows of sequence s at `positions` of a contiguous or
+    paged cache."""
+    if table is None:
+        return cache[s][:, positions]
+    return np.stack([cache[table[s, p // page_size], :, p % page_size]
+                     for p in positions], axis=1)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("paged,page_size", [(False, None), (True, 1), (True, 5),
+                                             (True, 16)])
+@pytest.mark.parametrize("L", [1, 3])
+def test_step_matches_float64(lib, variant, paged, page_size, L):
+    kv_lens = [0, 7, 20]
+    capacity = 24
+    x = RNG.standard_normal((3, L, D_MODEL)).astype(np.float32)
+    w = weights()
+    kc, vc, keys, values = random_cache(kv_lens, capacity)
+    lens = np.array(kv_lens, np.int32)
+    y_ref, new_k, new_v, _ = reference_step(x, w, keys, values, VARIANTS[variant][1])
+    if paged:
+        kc, vc, table = paged_cache(kc, vc, kv_lens, L, page_size)
+        before_k, before_v = kc.copy(), vc.copy()
+        y = getattr(lib, f"paged_{variant}")(x, *w, lens, table, kc, vc)
+    else:
+        table = None
+        before_k, before_v = kc.copy(), vc.copy()
+        y = getattr(lib, f"step_{variant}")(x, *w, lens, kc, vc)
+    assert np.abs(y - y_ref).max() <= 2e-5 * max(1.0, np.abs(y_ref).max())
+    written_k, written_v = np.zeros(kc.shape, bool), np.zeros(vc.shape, bool)
+    for s, n in enumerate(kv_lens):
+        positions = list(range(n, n + L))
+        np.testing.assert_allclose(cache_rows(kc, s, positions, table, page_size),
+                                   new_k[s], rtol=2e-5, atol=2e-5)
+        np.testing.assert_allclose(cache_rows(vc, s, positions, table, page_size),
+                                   new_v[s], rtol=2e-5, atol=2e-5)
+        for p in positions:
+            where = (s, slice(None), p) if table is None else \
+                (table[s, p // page_size], slice(None), p % page_size)
+            written_k[where] = written_v[where] = True
+    # Nothing else in the caches changed.
+    np.testing.assert_array_equal(kc[~written_k], before_k[~written_k])
+    np.testing.assert_array_equal(vc[~written_v], before_v[~written_v])
+
+
+def test_steps_from_empty_caches_equal_the_prefill_layer(lib):
+    """A prompt's chunk, then one token at a time: each row of y is the
+    prefill layer's row of the whole sequence."""
+    S, total, capacity = 2, 9, 12
+    x = RNG.standard_normal((S, total, D_MODEL)).astype(np.float32)
+    w = weights()
+    y_prefill = lib.prefill(x, *w)
+    kc = np.zeros((S, HKV, capacity, D), np.float32)
+    vc = np.zeros_like(kc)
+    lens = np.zeros(S, np.int32)
+    rows = []
+    for chunk in (slice(0, 4), slice(4, 5), slice(5, 6), slice(6, 9)):
+        xs = np.ascontiguousarray(x[:, chunk])
+        rows.append(lib.step_causal(xs, *w, lens, kc, vc))
+        lens += xs.shape[1]
+    y = np.concatenate(rows, axis=1)
+    np.testing.assert_allclose(y, y_prefill, rtol=1e-4, atol=1e-5)
+
+
+def test_biases_and_lse(lib):
+    kv_lens = [5, 0]
+    x = RNG.standard_normal((2, 2, D_MODEL)).astype(np.float32)
+    w = weights(biases=True)
+    kc, vc, keys, values = random_cache(kv_lens, 9)
+    y_ref, _, _, lse_ref = reference_step(x, w, keys, values, CAUSAL[1], lse=True)
+    y, lse = lib.step_bias_lse(x, *w, np.array(kv_lens, np.int32), kc, vc)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(lse, lse_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_runtime_head_mask(lib):
+    kv_lens = [3, 11]
+    x = RNG.standard_normal((2, 1, D_MODEL)).astype(np.float32)
+    w = weights()
+    kc, vc, keys, values = random_cache(kv_lens, 16)
+    mask = np.array([1, 0, 1, 1], np.uint8)
+    y = lib.step_causal(x, *w, np.array(kv_lens, np.int32), kc, vc, head_mask=mask)
+    # A pruned head's output is 0: the same as zeroing its rows of Wo.
+    wo = w[3].copy()
+    wo[D:2 * D] = 0
+    y_ref, _, _, _ = reference_step(x, w[:3] + [wo], keys, values, CAUSAL[1])
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=2e-5)
+
+
+def test_bf16_steps_equal_the_prefill_layer(lib_bf16):
+    """bf16 caches: the steps' rows are the prefill layer's (both round
+    their projections to bf16)."""
+    bf16 = pytest.importorskip("ml_dtypes").bfloat16
+    S, total, capacity = 2, 6, 8
+    x = RNG.standard_normal((S, total, D_MODEL)).astype(bf16)
+    w = [a.astype(bf16) for a in weights()]
+    y_prefill = lib_bf16.prefill(x, *w).astype(np.float32)
+    kc = np.zeros((S, HKV, capacity, D), bf16)
+    vc = np.zeros_like(kc)
+    lens = np.zeros(S, np.int32)
+    rows = []
+    for chunk in (slice(0, 3), slice(3, 4), slice(4, 6)):
+        xs = np.ascontiguousarray(x[:, chunk])
+        rows.append(lib_bf16.step(xs, *w, lens, kc, vc).astype(np.float32))
+        lens += xs.shape[1]
+    y = np.concatenate(rows, axis=1)
+    assert np.abs(y - y_prefill).max() <= 2e-2 * np.abs(y_prefill).max()
+
+
+def test_bad_lengths_and_pages_write_nothing(lib):
+    x = RNG.standard_normal((2, 2, D_MODEL)).astype(np.float32)
+    w = weights()
+    kc, vc, _, _ = random_cache([0, 0], 8)
+    before = kc.copy(), vc.copy()
+    with pytest.raises(mha.Error, match=re.escape(
+            "less the 2 new keys of 'x' dim 1")):
+        lib.step_causal(x, *w, np.array([3, 7], np.int32), kc, vc)
+    with pytest.raises(mha.Error, match=r"'kv_lens'\[0\] is -1"):
+        lib.step_causal(x, *w, np.array([-1, 0], np.int32), kc, vc)
+    np.testing.assert_array_equal(kc, before[0])
+    np.testing.assert_array_equal(vc, before[1])
+    kp, vp, table = paged_cache(kc, vc, [0, 4], 2, 4)
+    table[1, 1] = kp.shape[0]
+    pages = kp.copy()
+    with pytest.raises(mha.Error, match=re.escape(
+            f"'block_table'[1, 1] is {kp.shape[0]} but 'k_cache'")):
+        lib.paged_causal(x, *w, np.array([0, 4], np.int32), table, kp, vp)
+    np.testing.assert_array_equal(kp, pages)
