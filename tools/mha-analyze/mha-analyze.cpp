@@ -139,6 +139,9 @@ std::vector<SpecFunction> getSpecFunctions(ModuleOp module) {
     if (!layers.empty() && (layers.size() > 1 || !attentions.empty()))
       f.skipReason = "computes more than one mha op (mha-analyze needs "
                      "exactly one mha.attention or mha.multi_head)";
+    else if (!layers.empty() && layers.front().getKeyCache())
+      f.skipReason = "is a decoding step over a KV cache, which mha-analyze "
+                     "does not support (analyse the prefill layer)";
     else if (!layers.empty())
       f.layer = layers.front();
     else if (attentions.size() == 1 && attentions.front().hasServingOperands())
@@ -214,6 +217,9 @@ void addLayerAnalysisResults(func::FuncOp func, MultiHeadOp op) {
   NamedAttrList attrs(op->getAttrDictionary());
   attrs.set(op.getReturnProbsAttrName(), b.getUnitAttr());
   attrs.set(op.getReturnEntropyAttrName(), b.getUnitAttr());
+  // The output, then every extra result; no updated caches.
+  attrs.set("resultSegmentSizes",
+            b.getDenseI32ArrayAttr({1, int32_t(types.size()) - 1, 0, 0}));
   auto analysed = MultiHeadOp::create(b, op.getLoc(), types, op->getOperands(),
                                       attrs.getAttrs());
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());

@@ -628,13 +628,14 @@ int main(int argc, char **argv) {
                                     "mha.multi_head");
       continue;
     }
-    if (op && op.hasServingOperands()) {
+    if ((op && op.hasServingOperands()) || (layer && layer.getKeyCache())) {
       // Their lengths and tables need inputs mha-run does not generate;
-      // python/tests/test_serving.py checks them against the reference.
+      // python/tests/test_serving.py and test_decode_layer.py check them
+      // against float64 references.
       llvm::outs() << llvm::formatv(
           "{0,-28} {1}\n", func.getSymName(),
-          "skipped: kv_lens, q_lens, block_table and cu_seqlens are not "
-          "supported by mha-run yet");
+          "skipped: kv_lens, q_lens, block_table, cu_seqlens and caches "
+          "are not supported by mha-run yet");
       continue;
     }
     void *fn = dlsym(library, func.getSymName().str().c_str());

@@ -617,9 +617,9 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
   auto yVecType = VectorType::get({rw}, yElt);
   int64_t yOffset = item.yOffset, stride = item.replicaStride;
   // One table for every sequence ([1, L, D]) or one per sequence.
-  Value tableBatch =
-      cast<MemRefType>(table.getType()).getDimSize(0) == 1 ? cb.index(0)
-                                                           : item.batch;
+  Value tableBatch = cast<MemRefType>(table.getType()).getDimSize(0) == 1
+                         ? cb.index(0)
+                         : item.batch;
   for (int64_t replica : item.replicas) {
     Value head0 = cb.add(col0, cb.index(yOffset + replica * stride));
     cb.forLoop(cb.index(0), cb.index(half), rw, [&](Value t) {

@@ -157,3 +157,43 @@ func.func @latent_rms(%x: tensor<?x?x48xf32>, %qa: tensor<48x6xf32>,
         tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
   return %y : tensor<?x?x48xf32>
 }
+
+// -----
+
+// A decoding step: Q and K rotate at the positions after each cache
+// (positions(kv_lens)), K and V are appended to the caches, and the
+// attention reads the appended caches with kv_lens + L keys (L = dim 1 of
+// x) through the block table; the updated caches are the layer's results.
+// CHECK-LABEL: func.func @decoding_step
+// CHECK-SAME: (%[[X:.+]]: tensor<?x?x64xf32>, %[[WQ:.+]]: tensor<64x64xf32>, %[[WK:.+]]: tensor<64x32xf32>, %[[WV:.+]]: tensor<64x32xf32>, %[[WO:.+]]: tensor<64x64xf32>, %[[L:.+]]: tensor<?xi32>, %[[T:.+]]: tensor<?x?xi32>, %[[KC:.+]]: tensor<?x2x16x16xf32>, %[[VC:.+]]: tensor<?x2x16x16xf32>)
+// CHECK: %[[Q:.+]] = mha.linear %[[X]], %[[WQ]] positions(%[[L]] : tensor<?xi32>) {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32}
+// CHECK: %[[QH:.+]] = mha.split_heads %[[Q]]
+// CHECK: %[[K:.+]] = mha.linear %[[X]], %[[WK]] positions(%[[L]] : tensor<?xi32>) {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32}
+// CHECK: %[[KH:.+]] = mha.split_heads %[[K]]
+// CHECK: %[[V:.+]] = mha.linear %[[X]], %[[WV]] {head_dim = 16 : i64}
+// CHECK: %[[VH:.+]] = mha.split_heads %[[V]]
+// CHECK: %[[K2:.+]], %[[V2:.+]] = mha.append_kv %[[KH]], %[[VH]] into %[[KC]], %[[VC]] kv_lens(%[[L]] : tensor<?xi32>) block_table(%[[T]] : tensor<?x?xi32>)
+// CHECK: %[[C1:.+]] = arith.constant 1 : index
+// CHECK: %[[LEN:.+]] = tensor.dim %[[X]], %[[C1]]
+// CHECK: %[[LEN32:.+]] = arith.index_cast %[[LEN]] : index to i32
+// CHECK: %[[SPLAT:.+]] = tensor.splat %[[LEN32]][%{{.+}}] : tensor<?xi32>
+// CHECK: %[[LENS:.+]] = arith.addi %[[L]], %[[SPLAT]]
+// CHECK: %[[O:.+]] = mha.attention %[[QH]], %[[K2]], %[[V2]] kv_lens(%[[LENS]] : tensor<?xi32>) block_table(%[[T]] : tensor<?x?xi32>) {causal}
+// CHECK: %[[M:.+]] = mha.merge_heads %[[O]]
+// CHECK: %[[Y:.+]] = mha.linear %[[M]], %[[WO]]
+// CHECK: return %[[Y]], %[[K2]], %[[V2]]
+func.func @decoding_step(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+                         %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
+                         %wo: tensor<64x64xf32>, %lens: tensor<?xi32>,
+                         %table: tensor<?x?xi32>,
+                         %kc: tensor<?x2x16x16xf32>, %vc: tensor<?x2x16x16xf32>)
+    -> (tensor<?x?x64xf32>, tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>) {
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%kc, %vc : tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+      kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+        cache(tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+  return %y, %k, %v : tensor<?x?x64xf32>, tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>
+}

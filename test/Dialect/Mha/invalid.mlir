@@ -2151,3 +2151,115 @@ func.func @low_rank_quantized(%a: tensor<64x8xi8>, %s: tensor<8xf32>, %b: tensor
   %w = mha.low_rank %down, %b : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
   return
 }
+
+// -----
+
+// kv_lens belongs to a decoding step.
+func.func @layer_lens_without_cache(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{'kv_lens', 'block_table' and the updated caches belong to a decoding step: they need cache(%k_cache, %v_cache : ...)}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+// A cache needs its lengths.
+func.func @layer_cache_without_lens(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{a decoding step needs the cache lengths: kv_lens(%kv_lens : tensor<?xi32>)}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32> cache(tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  return
+}
+
+// -----
+
+// The caches hold the layer's KV heads.
+func.func @layer_cache_heads(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x4x?x16xf32>, %vc: tensor<?x4x?x16xf32>) {
+  // expected-error @+1 {{'key_cache' head count (dim 1) is 4 but 'num_kv_heads' has 2}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32> cache(tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>)
+  return
+}
+
+// -----
+
+// The caches have the input's element type.
+func.func @layer_cache_dtype(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xbf16>, %vc: tensor<?x2x?x16xbf16>) {
+  // expected-error @+1 {{'key_cache' element type 'bf16' must match 'input' element type 'f32'}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xbf16>, tensor<?x2x?x16xbf16>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32> cache(tensor<?x2x?x16xbf16>, tensor<?x2x?x16xbf16>)
+  return
+}
+
+// -----
+
+// The updated caches are results of the caches' types.
+func.func @layer_cache_result(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{the updated 'key_cache' must be a result of its type 'tensor<?x2x?x16xf32>'}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32> cache(tensor<?x2x8x16xf32>, tensor<?x2x?x16xf32>)
+  return
+}
+
+// -----
+
+// kv_lens is i32 [S].
+func.func @layer_cache_lens_type(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi64>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{'kv_lens' must be a ranked tensor of i32 [S], got 'tensor<?xi64>'}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) kv_lens(%lens : tensor<?xi64>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32> cache(tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  return
+}
+
+// -----
+
+// A step over a cache returns no probabilities.
+func.func @layer_cache_probs(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{a decoding step with a cache supports neither 'return_probs' nor 'dropout'}}
+  %y, %p, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, return_probs}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>, tensor<?x4x?x?xf32> cache(tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  return
+}
+
+// -----
+
+// f16 layers have no decoding step yet.
+func.func @layer_cache_f16(%x: tensor<?x?x64xf16>, %wq: tensor<64x64xf16>,
+    %wk: tensor<64x32xf16>, %wv: tensor<64x32xf16>, %wo: tensor<64x64xf16>,
+    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xf16>, %vc: tensor<?x2x?x16xf16>) {
+  // expected-error @+1 {{a decoding step with a cache needs an f32 or bf16 input, got 'f16'}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf16>, tensor<64x64xf16>, tensor<64x32xf16>,
+        tensor<64x32xf16>, tensor<64x64xf16> -> tensor<?x?x64xf16> cache(tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>)
+  return
+}

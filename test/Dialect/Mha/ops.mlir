@@ -319,6 +319,27 @@ func.func @layer_independent(%x: tensor<?x?x512xf32>, %wq: tensor<512x512xf32>,
   return %y : tensor<?x?x512xf32>
 }
 
+// A decoding step over a paged bf16 cache: the updated caches are results.
+// CHECK-LABEL: func.func @layer_decoding_step
+// CHECK-SAME: (%[[X:[a-z0-9_]+]]: tensor<?x?x64xbf16>, {{.*}}, %[[L:[a-z0-9_]+]]: tensor<?xi32>, %[[T:[a-z0-9_]+]]: tensor<?x?xi32>, %[[KC:[a-z0-9_]+]]: tensor<?x2x16x16xbf16>, %[[VC:[a-z0-9_]+]]: tensor<?x2x16x16xbf16>)
+// CHECK: %{{.+}}, %{{.+}}, %{{.+}} = mha.multi_head %[[X]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} cache(%[[KC]], %[[VC]] : tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>) kv_lens(%[[L]] : tensor<?xi32>) block_table(%[[T]] : tensor<?x?xi32>) {causal, num_heads = 4 : i64, num_kv_heads = 2 : i64, rope_theta = 1.000000e+04 : f32}
+// CHECK-SAME: -> tensor<?x?x64xbf16> cache(tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>)
+func.func @layer_decoding_step(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>,
+                               %wk: tensor<64x32xbf16>, %wv: tensor<64x32xbf16>,
+                               %wo: tensor<64x64xbf16>, %lens: tensor<?xi32>,
+                               %table: tensor<?x?xi32>,
+                               %kc: tensor<?x2x16x16xbf16>, %vc: tensor<?x2x16x16xbf16>)
+    -> (tensor<?x?x64xbf16>, tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>) {
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%kc, %vc : tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>)
+      kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<?x?x64xbf16>, tensor<64x64xbf16>, tensor<64x32xbf16>,
+        tensor<64x32xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xbf16>
+        cache(tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>)
+  return %y, %k, %v : tensor<?x?x64xbf16>, tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>
+}
+
 // An explicit #mha.sharing<independent> with grouped-query num_kv_heads.
 // CHECK-LABEL: func.func @layer_gqa_explicit_sharing
 // CHECK: mha.multi_head

@@ -308,3 +308,37 @@ func.func @int4(%x: tensor<?x?x32xf32>, %wq4: tensor<32x16xi8>, %sq: tensor<2x32
      : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x32xf32> -> tensor<?x?x32xf32>
   return %y : tensor<?x?x32xf32>
 }
+
+// -----
+
+// A decoding step over a paged bf16 cache: the caches and the lengths are
+// parameters (no result parameters for the caches, written in place), the
+// kernel takes the call words (grouped decoding items), the RoPE table has
+// one row per sequence and position ([B, L, 16] f32, shape 1), and the
+// phases are packing, RoPE table, Q/K/V, the append (one item per KV head
+// and 64 new rows) into the pages the table names, the attention (masked)
+// over the pages, and the output projection.
+// CHECK-LABEL: func.func @decoding_step__kernel
+// CHECK-SAME: mha.call_words
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<key_cache>, #mha.role<value_cache>, #mha.role<layer_output>]
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 32768, tempShapes = 1, 1, 1, 1, 1, 2, tempBytes = 2, 2, 2, 2, 4, 4, phaseHeads = 8, 1, 7, 2, 4, 1, phaseRows = 1099511627776, 192, 192, 64, 512, 192, phaseMasked = 0, 0, 0, 0, 1, 0>
+// CHECK: mha.gemm_tile {{.*}} rope(%[[TABLE:.+]] : memref<?x?x16xf32>) outs(
+// CHECK: mha.gemm_tile {{.*}} rope(%[[TABLE]] : memref<?x?x16xf32>) outs(
+// CHECK: %[[PAGE:.+]] = memref.load %{{.+}}[%{{.+}}, %{{.+}}] : memref<?x?xi32, strided<[?, 1], offset: ?>>
+// CHECK: vector.store %{{.+}}, %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<?x2x16x16xbf16, strided<[?, ?, ?, 1], offset: ?>>, vector<16xbf16>
+// CHECK: mha.online_softmax_step
+func.func @decoding_step(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>,
+                         %wk: tensor<64x32xbf16>, %wv: tensor<64x32xbf16>,
+                         %wo: tensor<64x64xbf16>, %lens: tensor<?xi32>,
+                         %table: tensor<?x?xi32>,
+                         %kc: tensor<?x2x16x16xbf16>, %vc: tensor<?x2x16x16xbf16>)
+    -> (tensor<?x?x64xbf16>, tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>) {
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%kc, %vc : tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>)
+      kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<?x?x64xbf16>, tensor<64x64xbf16>, tensor<64x32xbf16>,
+        tensor<64x32xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xbf16>
+        cache(tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>)
+  return %y, %k, %v : tensor<?x?x64xbf16>, tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>
+}

@@ -948,14 +948,14 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
                               "wo", headDim)) ||
         failed(verifyStaticDim(o, *cache, name, 1, "head count")) ||
         failed(verifyStaticDim(o, *cache, name, 3, "head dim")) ||
-        (!paged && failed(verifySameSize(o, "batch size", name, 0,
-                                         cache->getDimSize(0), "input",
-                                         sequences))))
+        (!paged &&
+         failed(verifySameSize(o, "batch size", name, 0, cache->getDimSize(0),
+                               "input", sequences))))
       return failure();
     if (!result || result.getType() != value.getType())
-      return op.emitOpError() << "the updated '" << name
-                              << "' must be a result of its type "
-                              << value.getType();
+      return op.emitOpError()
+             << "the updated '" << name << "' must be a result of its type "
+             << value.getType();
   }
   FailureOr<RankedTensorType> lens =
       verifyServingTensor(o, op.getKvLens(), "kv_lens", 1, "[S]");
@@ -964,9 +964,9 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
   if (failed(lens) || failed(table) ||
       failed(verifySameSize(o, "size", "kv_lens", 0, lens->getDimSize(0),
                             "input", sequences)) ||
-      (*table && failed(verifySameSize(o, "size", "block_table", 0,
-                                       (*table).getDimSize(0), "input",
-                                       sequences))))
+      (*table &&
+       failed(verifySameSize(o, "size", "block_table", 0,
+                             (*table).getDimSize(0), "input", sequences))))
     return failure();
   return success();
 }

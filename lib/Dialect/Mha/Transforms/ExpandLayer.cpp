@@ -43,11 +43,10 @@ Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
                    IntegerAttr ropeDim = IntegerAttr(),
                    FloatAttr inputRmsEps = FloatAttr(),
                    Value positions = Value()) {
-  return LinearOp::create(rewriter, loc, type, input, w, bias,
-                          theta ? positions : Value(),
-                          rewriter.getI64IntegerAttr(replicas), headDim, theta,
-                          DenseI64ArrayAttr(), DenseI64ArrayAttr(),
-                          IntegerAttr(), ropeDim, inputRmsEps);
+  return LinearOp::create(
+      rewriter, loc, type, input, w, bias, theta ? positions : Value(),
+      rewriter.getI64IntegerAttr(replicas), headDim, theta, DenseI64ArrayAttr(),
+      DenseI64ArrayAttr(), IntegerAttr(), ropeDim, inputRmsEps);
 }
 
 /// ```
@@ -79,8 +78,8 @@ Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
 Value appendedLengths(PatternRewriter &rewriter, Location loc, Value kvLens,
                       Value x) {
   Value len = tensor::DimOp::create(rewriter, loc, x, 1);
-  Value len32 = arith::IndexCastOp::create(rewriter, loc,
-                                           rewriter.getI32Type(), len);
+  Value len32 =
+      arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(), len);
   auto type = cast<RankedTensorType>(kvLens.getType());
   SmallVector<Value> dynamicSizes;
   if (type.isDynamicDim(0))
@@ -136,10 +135,10 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       // for its `replicas` consecutive heads.
       int64_t groups =
           cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
-      Value linear = createLinear(rewriter, loc, flatType(heads * headDim),
-                                  input, w, bias, heads / groups,
-                                  rewriter.getI64IntegerAttr(headDim), theta,
-                                  ropeDim, rmsEps, op.getKvLens());
+      Value linear =
+          createLinear(rewriter, loc, flatType(heads * headDim), input, w, bias,
+                       heads / groups, rewriter.getI64IntegerAttr(headDim),
+                       theta, ropeDim, rmsEps, op.getKvLens());
       return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim),
                                   linear);
     };
@@ -183,8 +182,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     // segments are the layer's own).
     SmallVector<NamedAttribute> attrs;
     for (StringRef name : AttentionOp::getAttributeNames())
-      if (Attribute a = op->getAttr(name);
-          a && name != "operandSegmentSizes")
+      if (Attribute a = op->getAttr(name); a && name != "operandSegmentSizes")
         attrs.push_back(rewriter.getNamedAttr(name, a));
     SmallVector<Type> resultTypes{headsType(hq, valueDim)};
     llvm::append_range(resultTypes, op.getExtras().getTypes());
@@ -202,9 +200,10 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       kvLens = appendedLengths(rewriter, loc, op.getKvLens(), op.getInput());
     }
     auto attention =
-        kvLens ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v,
-                                     kvLens, op.getBlockTable(), attrs)
-               : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
+        kvLens
+            ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v, kvLens,
+                                  op.getBlockTable(), attrs)
+            : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
     Value merged = MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim),
                                         attention->getResult(0));
     Value wo = op.getWo();

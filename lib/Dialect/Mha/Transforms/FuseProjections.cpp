@@ -115,8 +115,9 @@ struct FuseQkvProjections : OpRewritePattern<AttentionOp> {
         qType.getElementType());
     auto fused = LinearOp::create(
         rewriter, loc, fusedType, q.getInput(), weight, bias,
-        /*positions=*/Value(), rewriter.getI64IntegerAttr(1), rewriter.getI64IntegerAttr(headDim),
-        q.getRopeThetaAttr(), liveBlocks, q.getLiveInputBlocksAttr(),
+        /*positions=*/Value(), rewriter.getI64IntegerAttr(1),
+        rewriter.getI64IntegerAttr(headDim), q.getRopeThetaAttr(), liveBlocks,
+        q.getLiveInputBlocksAttr(),
         q.getRopeTheta() ? rewriter.getI64IntegerAttr((nq + nk) / headDim)
                          : IntegerAttr(),
         /*rope_dim=*/IntegerAttr(), /*input_rms_eps=*/FloatAttr());

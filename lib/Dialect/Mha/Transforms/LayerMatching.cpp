@@ -136,26 +136,26 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
   auto addi = attention.getKvLens()
                   ? attention.getKvLens().getDefiningOp<arith::AddIOp>()
                   : arith::AddIOp();
-  auto splat = addi ? addi.getRhs().getDefiningOp<tensor::SplatOp>()
-                    : tensor::SplatOp();
+  auto splat =
+      addi ? addi.getRhs().getDefiningOp<tensor::SplatOp>() : tensor::SplatOp();
   auto toI32 = splat ? splat.getInput().getDefiningOp<arith::IndexCastOp>()
                      : arith::IndexCastOp();
-  auto dim = toI32 ? toI32.getIn().getDefiningOp<tensor::DimOp>()
-                   : tensor::DimOp();
+  auto dim =
+      toI32 ? toI32.getIn().getDefiningOp<tensor::DimOp>() : tensor::DimOp();
   std::optional<int64_t> dimIndex = dim ? dim.getConstantIndex() : std::nullopt;
-  bool ok = attention.getKey() == append.getKeyCacheOut() &&
-            attention.getValue() == append.getValueCacheOut() &&
-            isa<BlockArgument>(append.getKeyCache()) &&
-            isa<BlockArgument>(append.getValueCache()) &&
-            isa<BlockArgument>(append.getKvLens()) && !append.getKeyScale() &&
-            !append.getRopeTheta() &&
-            attention.getBlockTable() == append.getBlockTable() &&
-            (!append.getBlockTable() ||
-             isa<BlockArgument>(append.getBlockTable())) &&
-            addi && addi.getLhs() == append.getKvLens() && dim &&
-            dim.getSource() == parts.input && dimIndex == 1 &&
-            !attention.getQLens() && !attention.getCuSeqlensQ() &&
-            !attention.getCuSeqlensK() && !attention.getKeyScale();
+  bool ok =
+      attention.getKey() == append.getKeyCacheOut() &&
+      attention.getValue() == append.getValueCacheOut() &&
+      isa<BlockArgument>(append.getKeyCache()) &&
+      isa<BlockArgument>(append.getValueCache()) &&
+      isa<BlockArgument>(append.getKvLens()) && !append.getKeyScale() &&
+      !append.getRopeTheta() &&
+      attention.getBlockTable() == append.getBlockTable() &&
+      (!append.getBlockTable() || isa<BlockArgument>(append.getBlockTable())) &&
+      addi && addi.getLhs() == append.getKvLens() && dim &&
+      dim.getSource() == parts.input && dimIndex == 1 &&
+      !attention.getQLens() && !attention.getCuSeqlensQ() &&
+      !attention.getCuSeqlensK() && !attention.getKeyScale();
   if (!ok)
     return append.emitError()
            << "a layer's decoding step must append its new keys and values "
@@ -268,12 +268,12 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
   SmallPtrSet<Value, 4> returned;
   bool returnsOk = llvm::is_contained(ret.getOperands(), Value(parts.output));
   for (Value v : ret.getOperands())
-    returnsOk &= returned.insert(v).second &&
-                 (v == Value(parts.output) ||
-                  (v.getDefiningOp() == attention.getOperation() &&
-                   v != attention.getOutput()) ||
-                  (parts.append &&
-                   v.getDefiningOp() == parts.append.getOperation()));
+    returnsOk &=
+        returned.insert(v).second &&
+        (v == Value(parts.output) ||
+         (v.getDefiningOp() == attention.getOperation() &&
+          v != attention.getOutput()) ||
+         (parts.append && v.getDefiningOp() == parts.append.getOperation()));
   Value outputInput =
       parts.outputDown ? parts.outputDown.getInput() : Value(merge);
   if (parts.outputDown && parts.output &&

@@ -225,16 +225,11 @@ LogicalResult mlir::mha::tileAppendFunction(ModuleOp module, func::FuncOp func,
   Block &entry = kernel.front();
   auto arg = [&](Value v) { return getParameterArgument(func, entry, v); };
   unsigned n = func.getNumArguments();
-  AppendWorkItem item = {arg(append.getKeyNew()),
-                         arg(append.getValueNew()),
-                         arg(append.getKvLens()),
-                         arg(append.getBlockTable()),
-                         arg(append.getKeyCache()),
-                         arg(append.getValueCache()),
-                         arg(append.getKeyScale()),
-                         arg(append.getValueScale()),
-                         entry.getArgument(n),
-                         entry.getArgument(n + 1),
+  AppendWorkItem item = {arg(append.getKeyNew()),   arg(append.getValueNew()),
+                         arg(append.getKvLens()),   arg(append.getBlockTable()),
+                         arg(append.getKeyCache()), arg(append.getValueCache()),
+                         arg(append.getKeyScale()), arg(append.getValueScale()),
+                         entry.getArgument(n),      entry.getArgument(n + 1),
                          entry.getArgument(n + 2)};
   std::optional<double> theta;
   if (append.getRopeTheta())

@@ -74,9 +74,6 @@ struct AttentionWorkItem {
   Value q, k, v, o, lse, probs, entropy;
   // The serving tensors (docs/language.md 4.6), null when absent.
   Value kvLens, qLens, blockTable, cuSeqlensQ, cuSeqlensK;
-  // Keys appended in this call past kv_lens (a layer's decoding step: its
-  // L new rows), or null.
-  Value kvLensOffset;
   Value batch, head, tile, alive;
   Value callWords;
   // The scales of an i8 cache (kv_scales, docs/language.md 4.8), null when
@@ -86,6 +83,9 @@ struct AttentionWorkItem {
   // [S B Hq Lq, Dv] and lse [S B Hq Lq] (f32), and the arrival count of
   // each (b, h, tile) (i32, zeroed by the runtime).
   Value splitOutputs, splitLse, splitArrivals;
+  // Keys appended in this call past kv_lens (a layer's decoding step: its
+  // L new rows), or null.
+  Value kvLensOffset = {};
 };
 
 /// The kernel argument type of the call words (KernelAbi.h).

@@ -317,9 +317,9 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
   // A decoding step's positions differ per sequence: a table per batch
   // element.
   if (ropeTheta)
-    ropeTemp = addTemp(ropeDim,
-                       parts.append ? MHA_TEMP_PER_BATCH : MHA_TEMP_PER_TOKEN,
-                       Float32Type::get(ctx));
+    ropeTemp =
+        addTemp(ropeDim, parts.append ? MHA_TEMP_PER_BATCH : MHA_TEMP_PER_TOKEN,
+                Float32Type::get(ctx));
   // The signature of the exported (f32-packing) copy sizes it for all
   // copies, 4 bytes per element: bf16 pair panels, odd segments rounded
   // up, take less than half the bytes of f32 ones.
@@ -620,14 +620,11 @@ void LayerTiler::emitRopeTable() {
   Value lens = parts.append ? getParameterArgument(func, *entry,
                                                    parts.append.getKvLens())
                             : Value();
-  Value first = lens ? cb.boolean(true)
-                     : cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0));
   Value tableBatch = lens ? batch : cb.index(0);
-  Value base =
-      lens ? cb.indexCast(b.getIndexType(),
-                          memref::LoadOp::create(b, loc, lens, batch))
-           : cb.index(0);
-  cb.ifThen(first, [&] {
+  Value base = lens ? cb.indexCast(b.getIndexType(),
+                                   memref::LoadOp::create(b, loc, lens, batch))
+                    : cb.index(0);
+  auto emitTable = [&] {
     // Frequencies in f64; the angle l * freq too, so long sequences keep
     // f32 accuracy after the reduction mod 2 pi inside cos/sin.
     SmallVector<double> freqs;
@@ -649,10 +646,10 @@ void LayerTiler::emitRopeTable() {
     auto [row0, rows] = getRowTile();
     Value rowEnd = cb.add(row0, rows);
     cb.forLoop(row0, rowEnd, 1, [&](Value l) {
-      Value pos = arith::UIToFPOp::create(
-          b, loc, b.getF64Type(),
-          arith::IndexCastUIOp::create(b, loc, b.getI64Type(),
-                                       cb.add(base, l)));
+      Value pos =
+          arith::UIToFPOp::create(b, loc, b.getF64Type(),
+                                  arith::IndexCastUIOp::create(
+                                      b, loc, b.getI64Type(), cb.add(base, l)));
       cb.forLoop(cb.index(0), cb.index(half), 1, [&](Value t) {
         Value freq = memref::LoadOp::create(b, loc, freqTable, t);
         Value angle = arith::MulFOp::create(b, loc, pos, freq);
@@ -667,7 +664,11 @@ void LayerTiler::emitRopeTable() {
                                 ValueRange{tableBatch, l, tHalf});
       });
     });
-  });
+  };
+  if (lens)
+    emitTable();
+  else
+    cb.ifThen(cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0)), emitTable);
 }
 
 Value LayerTiler::getAttentionView(Value operand) {
@@ -705,18 +706,14 @@ void LayerTiler::emitAppend() {
   auto argFor = [&](Value v) -> Value {
     return v ? getParameterArgument(func, *entry, v) : Value();
   };
-  emitAppendWorkItem(b, loc, module, name, /*ropeTheta=*/std::nullopt,
-                     {getAttentionView(append.getKeyNew()),
-                      getAttentionView(append.getValueNew()),
-                      argFor(append.getKvLens()),
-                      argFor(append.getBlockTable()),
-                      argFor(append.getKeyCache()),
-                      argFor(append.getValueCache()),
-                      /*keyScale=*/{},
-                      /*valueScale=*/{},
-                      batch,
-                      head,
-                      tile});
+  emitAppendWorkItem(
+      b, loc, module, name, /*ropeTheta=*/std::nullopt,
+      {getAttentionView(append.getKeyNew()),
+       getAttentionView(append.getValueNew()), argFor(append.getKvLens()),
+       argFor(append.getBlockTable()), argFor(append.getKeyCache()),
+       argFor(append.getValueCache()),
+       /*keyScale=*/{},
+       /*valueScale=*/{}, batch, head, tile});
 }
 
 void LayerTiler::emitAttention() {
@@ -725,36 +722,29 @@ void LayerTiler::emitAttention() {
   auto argFor = [&](Value v) -> Value {
     return v ? getParameterArgument(func, *entry, v) : Value();
   };
+  AttentionWorkItem item;
+  item.q = getAttentionView(attention.getQuery());
   // A decoding step reads the caches, which the append phase has
   // extended by the L new rows.
-  Value k = append ? argFor(append.getKeyCache())
-                   : getAttentionView(attention.getKey());
-  Value v = append ? argFor(append.getValueCache())
-                   : getAttentionView(attention.getValue());
-  emitAttentionWorkItem(b, module, name, attention, tiles,
-                        {getAttentionView(attention.getQuery()),
-                         k,
-                         v,
-                         getAttentionView(attention.getOutput()),
-                         argFor(attention.getLse()),
-                         argFor(attention.getProbs()),
-                         argFor(attention.getEntropy()),
-                         append ? argFor(append.getKvLens()) : Value(),
-                         /*qLens=*/{},
-                         append ? argFor(append.getBlockTable()) : Value(),
-                         /*cuSeqlensQ=*/{},
-                         /*cuSeqlensK=*/{},
-                         /*kvLensOffset=*/append ? len : Value(),
-                         batch,
-                         head,
-                         tile,
-                         alive,
-                         callWords,
-                         /*keyScale=*/{},
-                         /*valueScale=*/{},
-                         /*splitOutputs=*/{},
-                         /*splitLse=*/{},
-                         /*splitArrivals=*/{}});
+  item.k = append ? argFor(append.getKeyCache())
+                  : getAttentionView(attention.getKey());
+  item.v = append ? argFor(append.getValueCache())
+                  : getAttentionView(attention.getValue());
+  item.o = getAttentionView(attention.getOutput());
+  item.lse = argFor(attention.getLse());
+  item.probs = argFor(attention.getProbs());
+  item.entropy = argFor(attention.getEntropy());
+  if (append) {
+    item.kvLens = argFor(append.getKvLens());
+    item.blockTable = argFor(append.getBlockTable());
+    item.kvLensOffset = len;
+  }
+  item.batch = batch;
+  item.head = head;
+  item.tile = tile;
+  item.alive = alive;
+  item.callWords = callWords;
+  emitAttentionWorkItem(b, module, name, attention, tiles, item);
 }
 
 LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
@@ -839,10 +829,10 @@ LogicalResult mlir::mha::tileLayerFunction(
   Type tempElt = getElementTypeOrSelf(matched->projections.front().getType());
   auto variant = AttentionVariant::get(attention, shape.numHeads,
                                        shape.numKvHeads, shape.headDim);
-  TileChoice tiles = chooseGroupedTiles(
-      attention, variant,
-      chooseTiles(shape.headDim, shape.valueDim, tempElt,
-                  variant.allHeadsWindowed()));
+  TileChoice tiles =
+      chooseGroupedTiles(attention, variant,
+                         chooseTiles(shape.headDim, shape.valueDim, tempElt,
+                                     variant.allHeadsWindowed()));
   if (failed(checkScratchBudget(attention, tiles, tempElt)))
     return failure();
   // vdpbf16ps GEMMs where every GEMM input (x and the attention output)
