@@ -65,8 +65,11 @@ def Mha_LayerPlanAttr : AttrDef<Mha_Dialect, "LayerPlan"> {
     KernelAbi.h), of `tempBytes` bytes per element (the most any of the
     function's ISA copies uses), and runs the phases in order, each
     over its own grid `B x phaseHeads[p] x ceil(L / phaseRows[p])`; the
-    kernel takes the phase number before `(b, h, t)`. The runtime head mask
-    applies to the phase whose `phaseMasked` is 1 (the attention).
+    kernel takes the phase number before `(b, h, t)`. `phaseKinds` are
+    `MHA_PHASE_*` of KernelAbi.h: 1 (the attention) is the phase the
+    runtime head mask applies to, 2 a phase packing weights into the fixed
+    temporaries (skipped when a call reuses the panels of an earlier one,
+    `mha_options.reuse_packed_weights`), 0 any other.
   }];
   let parameters = (ins
     ArrayRefParameter<"int64_t">:$tempCols,
@@ -74,7 +77,7 @@ def Mha_LayerPlanAttr : AttrDef<Mha_Dialect, "LayerPlan"> {
     ArrayRefParameter<"int64_t">:$tempBytes,
     ArrayRefParameter<"int64_t">:$phaseHeads,
     ArrayRefParameter<"int64_t">:$phaseRows,
-    ArrayRefParameter<"int64_t">:$phaseMasked
+    ArrayRefParameter<"int64_t">:$phaseKinds
   );
   let assemblyFormat = "`<` struct(params) `>`";
 }

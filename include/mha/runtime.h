@@ -82,6 +82,17 @@ typedef struct mha_options {
   int32_t use_positions;
   int64_t query_start;
   int64_t key_start;
+  /* Layer functions (mha.multi_head) whose weights are arguments pack them
+   * into panels on every call. Nonzero promises that the weight tensors
+   * (weights, biases and weight scales: the same addresses, shapes and
+   * strides) hold what they held at the last call of this function that
+   * set this field: the call then reuses the panels that call packed
+   * instead of packing again. A call with other weight tensors packs and
+   * keeps its panels for the next. The panels are kept until
+   * mha_release_cached_memory(); mha_set_cached_memory_limit() does not
+   * bound them. Write the weights in place only between calls without it.
+   * Other functions ignore it. */
+  int32_t reuse_packed_weights;
 } mha_options;
 
 #define MHA_OPTIONS_INIT {(uint32_t)sizeof(mha_options)}
@@ -105,7 +116,9 @@ const char *mha_last_error(void);
  * dlopen(RTLD_LOCAL) has its own. All three functions are thread-safe and
  * may run while calls are running. */
 
-/* Frees every cached temporary; returns the bytes freed. */
+/* Frees every cached temporary, and the panels kept for
+ * reuse_packed_weights (except those a running call uses); returns the
+ * bytes freed. */
 size_t mha_release_cached_memory(void);
 
 /* Sets the limit (0: cache nothing, every call frees its temporaries) and
@@ -113,7 +126,8 @@ size_t mha_release_cached_memory(void);
  * returns the previous limit. */
 size_t mha_set_cached_memory_limit(size_t bytes);
 
-/* The bytes the cache holds now (never more than the limit). */
+/* The bytes the cache holds now (never more than the limit), plus the
+ * panels kept for reuse_packed_weights. */
 size_t mha_cached_memory_bytes(void);
 
 #ifdef __cplusplus

@@ -13,6 +13,7 @@
 #define _DEFAULT_SOURCE /* madvise */
 
 #include "CallCheck.h"
+#include "PackedWeights.h"
 #include "Status.h"
 #include "ThreadPool.h"
 
@@ -162,7 +163,7 @@ MHA_RT_EXPORT size_t mha_release_cached_memory(void) {
   int n = evict_temps(0, evicted);
   unlock_cache();
   free_all(evicted, n);
-  return bytes;
+  return bytes + mha_rt_packed_release_all();
 }
 
 MHA_RT_EXPORT size_t mha_set_cached_memory_limit(size_t bytes) {
@@ -180,7 +181,7 @@ MHA_RT_EXPORT size_t mha_cached_memory_bytes(void) {
   lock_cache();
   size_t bytes = cache->total;
   unlock_cache();
-  return bytes;
+  return bytes + mha_rt_packed_bytes();
 }
 
 /* A temporary of at least `bytes`: the smallest cached one that is not
@@ -230,6 +231,84 @@ static void free_temps(void **temps, const size_t *capacities, int n) {
   free_all(temps, n);
 }
 
+/* A call's temporaries: each from the temp cache, or a leased panel. */
+typedef struct temp_set {
+  void *data[MAX_TEMPS];
+  size_t capacities[MAX_TEMPS];
+  bool leased[MAX_TEMPS];
+  int n; // Allocated so far.
+} temp_set;
+
+/* How a call uses kept panels (mha_options.reuse_packed_weights): `reuse`
+ * when asked and the layer has fixed temporaries; `leased` when the panels
+ * of the same weights were kept (then `buffers` are the fixed temporaries,
+ * in order, and the packing phases are skipped). */
+typedef struct packed_use {
+  bool reuse, leased;
+  mha_rt_packed_key key;
+  int num_fixed, next;
+  size_t bytes[MHA_RT_MAX_PACKED];
+  void *buffers[MHA_RT_MAX_PACKED];
+} packed_use;
+
+static void plan_packed_use(packed_use *pu, const int64_t *signature,
+                            mha_layer_work_fn work,
+                            const mha_rt_checked_call *c,
+                            const int64_t *temp_words, int64_t num_temps) {
+  memset(pu, 0, sizeof(*pu));
+  if (!c->options.reuse_packed_weights)
+    return;
+  for (int64_t i = 0; i < num_temps; ++i) {
+    const int64_t *tw = temp_words + i * MHA_SIG_TEMP_WORDS;
+    int64_t cols = tw[MHA_SIG_TEMP_COLS], elt = tw[MHA_SIG_TEMP_BYTES];
+    if (tw[MHA_SIG_TEMP_SHAPE] != MHA_TEMP_FIXED)
+      continue;
+    if (pu->num_fixed == MHA_RT_MAX_PACKED || cols < 1 || cols > (1LL << 40) ||
+        elt < 1 || elt > 4)
+      return; // Malformed: the temporaries' loop reports it.
+    pu->bytes[pu->num_fixed++] = ((size_t)(cols * elt) + 63) / 64 * 64;
+  }
+  if (pu->num_fixed == 0)
+    return;
+  pu->reuse = true;
+  mha_rt_packed_key_of(&pu->key, signature, (uintptr_t)work, c);
+  pu->leased =
+      mha_rt_packed_acquire(&pu->key, pu->num_fixed, pu->bytes, pu->buffers);
+}
+
+/* After a call that packed its weights under reuse_packed_weights: keeps
+ * its fixed temporaries as the function's panels. */
+static void keep_packed(temp_set *ts, packed_use *pu,
+                        const int64_t *temp_words) {
+  if (!pu->reuse || pu->leased)
+    return;
+  int fixed[MHA_RT_MAX_PACKED], n = 0;
+  void *buffers[MHA_RT_MAX_PACKED];
+  size_t bytes[MHA_RT_MAX_PACKED];
+  for (int i = 0; i < ts->n && n < MHA_RT_MAX_PACKED; ++i)
+    if (temp_words[i * MHA_SIG_TEMP_WORDS + MHA_SIG_TEMP_SHAPE] ==
+        MHA_TEMP_FIXED) {
+      fixed[n] = i;
+      buffers[n] = ts->data[i];
+      bytes[n++] = ts->capacities[i];
+    }
+  if (n != pu->num_fixed || !mha_rt_packed_store(&pu->key, n, buffers, bytes))
+    return;
+  for (int j = 0; j < n; ++j)
+    ts->data[fixed[j]] = NULL; // The kept panels own them now.
+}
+
+/* Ends a call: ends the lease and returns the other temporaries. */
+static void finish_temps(temp_set *ts, packed_use *pu) {
+  for (int i = 0; i < ts->n; ++i)
+    if (ts->leased[i])
+      ts->data[i] = NULL;
+  if (pu->leased)
+    mha_rt_packed_release(&pu->key);
+  pu->leased = false;
+  free_temps(ts->data, ts->capacities, ts->n);
+}
+
 MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                                           const char *name,
                                           const char *const *arg_names,
@@ -264,10 +343,13 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     return MHA_OK;
   }
 
+  // Panels kept by an earlier call with the same weights, if asked.
+  packed_use pu;
+  plan_packed_use(&pu, signature, work, &c, temp_words, num_temps);
+
   // The temporaries, contiguous [B or 1, L or 1, cols] of 1, 2 or 4-byte
-  // elements.
-  void *temps[MAX_TEMPS] = {NULL};
-  size_t capacities[MAX_TEMPS] = {0};
+  // elements (the fixed ones: the leased panels when there are).
+  temp_set ts = {{NULL}, {0}, {false}, 0};
   mha_rt_memref temp_memrefs[MAX_TEMPS];
   for (int64_t i = 0; i < num_temps; ++i) {
     const int64_t *tw = temp_words + i * MHA_SIG_TEMP_WORDS;
@@ -278,7 +360,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     int64_t elems, bytes;
     if (shape < MHA_TEMP_PER_TOKEN || shape > MHA_TEMP_FIXED ||
         (elt != 1 && elt != 2 && elt != 4)) {
-      free_temps(temps, capacities, (int)i);
+      finish_temps(&ts, &pu);
       MHA_RT_FAIL(MHA_ERR_INTERNAL,
                   "%s: temporary %" PRId64 " has an unknown shape %" PRId64
                   " or element size %" PRId64,
@@ -287,17 +369,23 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     if (cols < 1 || __builtin_mul_overflow(rows, tokens, &elems) ||
         __builtin_mul_overflow(elems, cols, &elems) ||
         __builtin_mul_overflow(elems, elt, &bytes)) {
-      free_temps(temps, capacities, (int)i);
+      finish_temps(&ts, &pu);
       MHA_RT_FAIL(MHA_ERR_SHAPE,
                   "%s: temporary %" PRId64 " (%" PRId64 " x %" PRId64
                   " x %" PRId64 " elements) is too large",
                   c.name, i, rows, tokens, cols);
     }
-    // 64-byte aligned rows start on cache lines when cols allows it.
-    size_t rounded = ((size_t)bytes + 63) / 64 * 64;
-    temps[i] = take_temp(rounded, &capacities[i]);
-    if (!temps[i]) {
-      free_temps(temps, capacities, (int)i);
+    ts.n = (int)i + 1;
+    if (shape == MHA_TEMP_FIXED && pu.leased) {
+      ts.data[i] = pu.buffers[pu.next++];
+      ts.leased[i] = true;
+    } else {
+      // 64-byte aligned rows start on cache lines when cols allows it.
+      size_t rounded = ((size_t)bytes + 63) / 64 * 64;
+      ts.data[i] = take_temp(rounded, &ts.capacities[i]);
+    }
+    if (!ts.data[i]) {
+      finish_temps(&ts, &pu);
       MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
                   "%s: could not allocate the %" PRId64
                   "-byte temporary %" PRId64,
@@ -305,7 +393,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     }
     mha_rt_memref *m = &temp_memrefs[i];
     memset(m, 0, sizeof(*m));
-    m->allocated = m->aligned = temps[i];
+    m->allocated = m->aligned = ts.data[i];
     m->offset = 0;
     int64_t sizes[3] = {rows, tokens, cols};
     int64_t strides[3] = {tokens * cols, cols, 1};
@@ -324,7 +412,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   }
   uint8_t *alive = (uint8_t *)malloc((size_t)(2 * max_heads + 1));
   if (!alive) {
-    free_temps(temps, capacities, (int)num_temps);
+    finish_temps(&ts, &pu);
     MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY, "%s: could not allocate the head masks",
                 c.name);
   }
@@ -350,16 +438,19 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   for (int64_t p = 0; p < num_phases; ++p) {
     const int64_t *pw = phase_words + p * MHA_SIG_PHASE_WORDS;
     int64_t heads = pw[MHA_SIG_PHASE_HEADS], rows = pw[MHA_SIG_PHASE_ROWS];
+    int64_t kind = pw[MHA_SIG_PHASE_KIND];
     if (heads < 0 || rows < 1) {
       free(alive);
-      free_temps(temps, capacities, (int)num_temps);
+      finish_temps(&ts, &pu);
       MHA_RT_FAIL(MHA_ERR_INTERNAL,
                   "%s: phase %" PRId64 " of the signature is malformed", c.name,
                   p);
     }
+    if (kind == MHA_PHASE_PACKING && pu.leased)
+      continue; // The leased panels hold what it would write.
     phase_grid g = {work,
                     descriptors,
-                    pw[MHA_SIG_PHASE_MASKED] ? alive : all_alive,
+                    kind == MHA_PHASE_MASKED ? alive : all_alive,
                     p,
                     batch,
                     heads,
@@ -368,7 +459,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     if (__builtin_mul_overflow(batch, heads, &items) ||
         __builtin_mul_overflow(items, g.tiles, &items)) {
       free(alive);
-      free_temps(temps, capacities, (int)num_temps);
+      finish_temps(&ts, &pu);
       MHA_RT_FAIL(MHA_ERR_SHAPE,
                   "%s: phase %" PRId64 " has too many work items", c.name, p);
     }
@@ -380,7 +471,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     int error = mha_rt_parallel_for(items, num_threads, run_item, &g);
     if (error) {
       free(alive);
-      free_temps(temps, capacities, (int)num_temps);
+      finish_temps(&ts, &pu);
       return mha_rt_fail_no_worker(c.name, error);
     }
     if (profile)
@@ -390,7 +481,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
               c.name, p, items, 1e3 * (seconds() - start));
   }
   free(alive);
-  free_temps(temps, capacities, (int)num_temps);
+  keep_packed(&ts, &pu, temp_words);
+  finish_temps(&ts, &pu);
   mha_rt_clear_error();
   return MHA_OK;
 }

@@ -37,7 +37,7 @@ class MhaOptions(ctypes.Structure):
                 ("deterministic", ctypes.c_int32),
                 ("dropout_seed", ctypes.c_uint64), ("dropout_offset", ctypes.c_uint64),
                 ("use_positions", ctypes.c_int32), ("query_start", ctypes.c_int64),
-                ("key_start", ctypes.c_int64)]
+                ("key_start", ctypes.c_int64), ("reuse_packed_weights", ctypes.c_int32)]
 
 
 # enum mha_status: values are stable.

@@ -288,7 +288,8 @@ class Function:
         return mask
 
     def __call__(self, *arrays, num_threads=0, head_mask=None, deterministic=False,
-                 cuda_stream=0, dropout_seed=0, dropout_offset=0, positions=None):
+                 cuda_stream=0, dropout_seed=0, dropout_offset=0, positions=None,
+                 reuse_packed_weights=False):
         if len(arrays) != self._n_in:
             raise TypeError(f"{self.name}() takes {self._n_in} arrays "
                             f"({', '.join(p.name for p in self.inputs)}), "
@@ -366,7 +367,8 @@ class Function:
                     tensors.append(r)
                     results.append(r)
         status = self._native(tensors, num_threads, mask, 1 if deterministic else 0,
-                              cuda_stream, bf16, dropout_seed, dropout_offset, positions)
+                              cuda_stream, bf16, dropout_seed, dropout_offset, positions,
+                              1 if reuse_packed_weights else 0)
         if status:
             raise Error(status, self.library._native.last_error(), self.name)
         if not self.outputs:

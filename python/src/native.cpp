@@ -113,8 +113,8 @@ struct Function {
   /// starts (docs/language.md 7.4).
   int call(nb::handle arrays, int num_threads, nb::handle head_mask,
            int deterministic, uintptr_t cuda_stream, uint64_t bf16_mask,
-           uint64_t dropout_seed, uint64_t dropout_offset,
-           nb::handle positions) const {
+           uint64_t dropout_seed, uint64_t dropout_offset, nb::handle positions,
+           int reuse_packed_weights) const {
     Positions pos;
     if (!positions.is_none()) {
       nb::sequence seq;
@@ -128,13 +128,17 @@ struct Function {
         throw nb::type_error(
             (name + ": positions must hold two integers").c_str());
     }
+    pos.reusePackedWeights = reuse_packed_weights;
     return run(arrays, num_threads, head_mask, deterministic, cuda_stream,
                bf16_mask, dropout_seed, dropout_offset, pos, 1, nullptr);
   }
 
+  /// The options past the first ones: explicit positions and
+  /// mha_options.reuse_packed_weights.
   struct Positions {
     bool use = false;
     int64_t queryStart = 0, keyStart = 0;
+    int reusePackedWeights = 0;
   };
 
   /// The mean time in nanoseconds of `iterations` calls with the tensors
@@ -208,6 +212,7 @@ struct Function {
     opts.use_positions = positions.use ? 1 : 0;
     opts.query_start = positions.queryStart;
     opts.key_start = positions.keyStart;
+    opts.reuse_packed_weights = positions.reusePackedWeights;
 #else
     if (positions.use)
       throw std::invalid_argument(
@@ -264,6 +269,7 @@ NB_MODULE(_native, m) {
   MHA_FIELD(use_positions);
   MHA_FIELD(query_start);
   MHA_FIELD(key_start);
+  MHA_FIELD(reuse_packed_weights);
 #endif
   MHA_FIELD(num_threads);
   MHA_FIELD(cuda_stream);
@@ -314,7 +320,8 @@ NB_MODULE(_native, m) {
            nb::arg("num_threads") = 0, nb::arg("head_mask") = nb::none(),
            nb::arg("deterministic") = 0, nb::arg("cuda_stream") = 0,
            nb::arg("bf16_mask") = 0, nb::arg("dropout_seed") = 0,
-           nb::arg("dropout_offset") = 0, nb::arg("positions") = nb::none())
+           nb::arg("dropout_offset") = 0, nb::arg("positions") = nb::none(),
+           nb::arg("reuse_packed_weights") = 0)
       .def("time", &Function::time, nb::arg("arrays"),
            nb::arg("num_threads") = 0, nb::arg("iterations") = 1000);
 }

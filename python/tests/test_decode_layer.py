@@ -293,3 +293,29 @@ def test_bad_lengths_and_pages_write_nothing(lib):
             f"'block_table'[1, 1] is {kp.shape[0]} but 'k_cache'")):
         lib.paged_causal(x, *w, np.array([0, 4], np.int32), table, kp, vp)
     np.testing.assert_array_equal(kp, pages)
+
+
+def test_reused_panels_give_the_same_steps(lib):
+    """reuse_packed_weights: the second call skips packing and returns the
+    same bytes; other weight arrays are packed again (and kept); the
+    panels count as cached memory until released."""
+    kv_lens = [4, 9]
+    x = RNG.standard_normal((2, 1, D_MODEL)).astype(np.float32)
+    w, w2 = weights(), weights()
+    kc, vc, keys, values = random_cache(kv_lens, 12)
+    lens = np.array(kv_lens, np.int32)
+    lib.release_cached_memory()
+    before = lib.cached_memory_bytes()
+    y_plain = lib.step_causal(x, *w, lens, kc, vc)
+    y_first = lib.step_causal(x, *w, lens, kc, vc, reuse_packed_weights=True)
+    kept = lib.cached_memory_bytes() - before
+    assert kept >= sum(a.nbytes for a in w)  # the f32 panels, padded
+    y_again = lib.step_causal(x, *w, lens, kc, vc, reuse_packed_weights=True)
+    np.testing.assert_array_equal(y_first, y_plain)
+    np.testing.assert_array_equal(y_again, y_plain)
+    # Other weights (other arrays): packed again, not the kept panels.
+    y_other = lib.step_causal(x, *w2, lens, kc, vc, reuse_packed_weights=True)
+    y_ref, _, _, _ = reference_step(x, w2, keys, values, CAUSAL[1])
+    np.testing.assert_allclose(y_other, y_ref, rtol=1e-4, atol=2e-5)
+    assert lib.release_cached_memory() >= kept
+    assert lib.cached_memory_bytes() == 0

@@ -187,8 +187,11 @@ typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h, int64_t t,
  * element by its bytes word, contiguous; its
  * descriptor follows the tensors'. Phase p runs the grid B x heads x
  * ceil(L / rows) and completes before p + 1 starts; the runtime head mask
- * applies to the phase marked `masked` (the attention), every head of the
- * other phases is alive. */
+ * applies to the phase of kind MHA_PHASE_MASKED (the attention), every
+ * head of the other phases is alive. A phase of kind MHA_PHASE_PACKING
+ * writes only the fixed temporaries (the packed weights), from the weights
+ * alone: a call that reuses the fixed temporaries of an earlier call with
+ * the same weights (mha_options.reuse_packed_weights) skips it. */
 enum {
   MHA_SIG_LAYER_NUM_TEMPS = 0,
   MHA_SIG_LAYER_NUM_PHASES = 1,
@@ -208,9 +211,10 @@ enum {
 enum {
   MHA_SIG_PHASE_HEADS = 0,
   MHA_SIG_PHASE_ROWS = 1,
-  MHA_SIG_PHASE_MASKED = 2,
+  MHA_SIG_PHASE_KIND = 2,
   MHA_SIG_PHASE_WORDS = 3
 };
+enum { MHA_PHASE_PLAIN = 0, MHA_PHASE_MASKED = 1, MHA_PHASE_PACKING = 2 };
 
 /* Computes work item (b, h, t) of phase `phase` of a layer. */
 typedef void (*mha_layer_work_fn)(void **descriptors, int64_t phase, int64_t b,

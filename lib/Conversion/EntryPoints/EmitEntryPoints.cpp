@@ -161,7 +161,7 @@ LogicalResult EntryPointEmitter::emit() {
              plan.getTempShapes(), plan.getTempCols(), plan.getTempBytes()))
       glue.extraSignatureWords.append({shape, cols, bytes});
     for (auto [heads, rows, masked] : llvm::zip(
-             plan.getPhaseHeads(), plan.getPhaseRows(), plan.getPhaseMasked()))
+             plan.getPhaseHeads(), plan.getPhaseRows(), plan.getPhaseKinds()))
       glue.extraSignatureWords.append({heads, rows, masked});
   }
   if (backward)

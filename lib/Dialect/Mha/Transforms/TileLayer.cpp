@@ -101,8 +101,9 @@ private:
   }
 
   /// Emits `body` under `if (phase == p)` and records the phase's grid:
-  /// `body` returns its number of heads (items per row tile).
-  void addPhase(int64_t rows, bool masked, function_ref<int64_t()> body);
+  /// `body` returns its number of heads (items per row tile); `kind` is an
+  /// MHA_PHASE_* of KernelAbi.h.
+  void addPhase(int64_t rows, int64_t kind, function_ref<int64_t()> body);
   /// Items of `grid`'s blocks side by side in one grid: `body(plan, local)`
   /// for blocks[local] of `plan`. Returns the number of items.
   int64_t forEachBlock(ArrayRef<LinearPlan> grid,
@@ -177,7 +178,7 @@ private:
   SmallVector<LinearPlan *> packedAtRunTime;
   int64_t packedSize = 0, packedInt8Size = 0;
   // The phases (#mha.layer_plan).
-  SmallVector<int64_t> phaseHeads, phaseRows, phaseMasked;
+  SmallVector<int64_t> phaseHeads, phaseRows, phaseKinds;
   // The kernel.
   func::FuncOp kernelFunc;
   Block *entry = nullptr;
@@ -417,7 +418,7 @@ void LayerTiler::createKernel() {
   }
 }
 
-void LayerTiler::addPhase(int64_t rows, bool masked,
+void LayerTiler::addPhase(int64_t rows, int64_t kind,
                           function_ref<int64_t()> body) {
   int64_t p = phaseHeads.size();
   int64_t heads = 0;
@@ -425,7 +426,7 @@ void LayerTiler::addPhase(int64_t rows, bool masked,
             [&] { heads = body(); });
   phaseHeads.push_back(heads);
   phaseRows.push_back(rows);
-  phaseMasked.push_back(masked);
+  phaseKinds.push_back(kind);
 }
 
 int64_t
@@ -542,7 +543,7 @@ void LayerTiler::addQuantizePhase(Value source) {
   if (it == quantizedInputs.end())
     return;
   unsigned values = it->second.first, scales = it->second.second;
-  addPhase(kProjectionRows, /*masked=*/false, [&] {
+  addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
     Value input = source == parts.input
                       ? getParameterArgument(func, *entry, source)
                       : entry->getArgument(outTemp);
@@ -600,7 +601,7 @@ void LayerTiler::emitPackingPhase() {
   SmallVector<LinearPlan, 4> packing;
   for (LinearPlan *plan : packedAtRunTime)
     packing.push_back(*plan);
-  addPhase(kWholeSequence, /*masked=*/false, [&] {
+  addPhase(kWholeSequence, MHA_PHASE_PACKING, [&] {
     Value first = cb.andI(cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0)),
                           cb.cmpI(arith::CmpIPredicate::eq, tile, cb.index(0)));
     int64_t items = 0;
@@ -756,30 +757,30 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
   if (!packedAtRunTime.empty())
     emitPackingPhase();
   if (ropeTheta)
-    addPhase(kProjectionRows, /*masked=*/false, [&] {
+    addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
       emitRopeTable();
       return int64_t(1);
     });
   addQuantizePhase(parts.input);
   // x . down of the low-rank projections.
   if (!parts.downProjections.empty())
-    addPhase(kProjectionRows, /*masked=*/false,
+    addPhase(kProjectionRows, MHA_PHASE_PLAIN,
              [&] { return emitProjections(getPlans(parts.downProjections)); });
   // Q, K and V.
-  addPhase(kProjectionRows, /*masked=*/false,
+  addPhase(kProjectionRows, MHA_PHASE_PLAIN,
            [&] { return emitProjections(getPlans(parts.projections)); });
   if (parts.latentKeys)
-    addPhase(kProjectionRows, /*masked=*/false, [&] {
+    addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
       emitLatentKeys();
       return int64_t(parts.latentKeys.getNumHeads());
     });
   if (parts.append)
-    addPhase(kAppendRows, /*masked=*/false, [&] {
+    addPhase(kAppendRows, MHA_PHASE_PLAIN, [&] {
       emitAppend();
       return shape.numKvHeads;
     });
   // The attention, on [B, H, L, D] views of the temporaries.
-  addPhase(tiles.rows, /*masked=*/true, [&] {
+  addPhase(tiles.rows, MHA_PHASE_MASKED, [&] {
     emitAttention();
     return shape.numHeads;
   });
@@ -789,9 +790,9 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
       addQuantizePhase(input);
   // O . down of a low-rank output projection, then the output projection.
   if (parts.outputDown)
-    addPhase(kProjectionRows, /*masked=*/false,
+    addPhase(kProjectionRows, MHA_PHASE_PLAIN,
              [&] { return emitProjections(getPlans(parts.outputDown)); });
-  addPhase(kProjectionRows, /*masked=*/false,
+  addPhase(kProjectionRows, MHA_PHASE_PLAIN,
            [&] { return emitProjections(getPlans(parts.output)); });
   func::ReturnOp::create(b, loc);
   // Every copy marks int8 weights: the entry point dispatches to the
@@ -800,7 +801,7 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
     kernelFunc->setAttr(kInt8WeightsAttrName, UnitAttr::get(ctx));
   kernelFunc->setAttr("mha.layer_plan",
                       LayerPlanAttr::get(ctx, tempCols, tempShapes, tempBytes,
-                                         phaseHeads, phaseRows, phaseMasked));
+                                         phaseHeads, phaseRows, phaseKinds));
   func.erase();
   return success();
 }
