@@ -22,8 +22,12 @@ def build_library(out, stem, text):
     if not os.path.exists(spec) or open(spec).read() != text:
         with open(spec, "w") as f:
             f.write(text)
-    if (not os.path.exists(lib) or os.path.getmtime(lib) < os.path.getmtime(spec)
-            or os.path.getmtime(lib) < os.path.getmtime(compile_bin)):
+    # The runtime archive links into the library: a newer one rebuilds it.
+    runtime = os.path.join(os.path.dirname(os.path.dirname(compile_bin)),
+                           "lib/libmha_runtime.a")
+    inputs = [spec, compile_bin] + ([runtime] if os.path.exists(runtime) else [])
+    if (not os.path.exists(lib) or
+            os.path.getmtime(lib) < max(os.path.getmtime(p) for p in inputs)):
         subprocess.run([compile_bin, spec, "-o", lib], check=True)
     return Library(lib)
 

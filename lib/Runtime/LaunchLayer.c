@@ -49,8 +49,12 @@ static void run_item(void *ctx, int64_t item) {
   int64_t per_tile = g->batch * g->heads;
   // Last tile first, as in Launch.c: causal attention's longest items.
   int64_t t = g->tiles - 1 - item / per_tile;
+  // Batch elements innermost: the items of one weight block (a "head" of
+  // a projection phase) for every batch element run one after the other,
+  // so its panel comes from memory once for all of them (a decoding step
+  // has B rows of one token each).
   int64_t rest = item % per_tile;
-  g->work(g->descriptors, g->phase, rest / g->heads, rest % g->heads, t,
+  g->work(g->descriptors, g->phase, rest % g->batch, rest / g->batch, t,
           g->head_alive);
 }
 
@@ -298,6 +302,21 @@ static void keep_packed(temp_set *ts, packed_use *pu,
     ts->data[fixed[j]] = NULL; // The kept panels own them now.
 }
 
+/* Whether the layer input and output of call `c` can be viewed as [1, B L,
+ * d]: their rows are evenly spaced across batch elements. */
+static bool has_flat_rows(const int64_t *signature,
+                          const mha_rt_checked_call *c) {
+  for (int i = 0; i < c->num_tensors; ++i) {
+    int64_t role = mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE];
+    if (role != MHA_ROLE_LAYER_INPUT && role != MHA_ROLE_LAYER_OUTPUT)
+      continue;
+    const mha_rt_memref *m = &c->memrefs[i]; // [B, L, d]: sizes, strides
+    if (m->dims[1] != 1 && m->dims[3] != m->dims[1] * m->dims[4])
+      return false;
+  }
+  return true;
+}
+
 /* Ends a call: ends the lease and returns the other temporaries. */
 static void finish_temps(temp_set *ts, packed_use *pu) {
   for (int i = 0; i < ts->n; ++i)
@@ -430,6 +449,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     descriptors[c.num_tensors + i] = &temp_memrefs[i];
   descriptors[c.num_tensors + num_temps] = &c.dropout_memref;
   int num_threads = c.options.num_threads;
+  bool flat_rows = has_flat_rows(signature, &c);
+  c.dropout_words[MHA_LAYER_FLAT_ROWS] = flat_rows;
   // MHA_PROFILE=1: the wall time of every phase on stderr, to see where a
   // layer spends its time.
   const char *profile_env = getenv("MHA_PROFILE");
@@ -448,15 +469,18 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     }
     if (kind == MHA_PHASE_PACKING && pu.leased)
       continue; // The leased panels hold what it would write.
+    // Flat rows: one sequence of B x L rows (both below 2^31, checked).
+    bool flat = kind == MHA_PHASE_FLAT && flat_rows;
+    int64_t grid_batch = flat ? 1 : batch, grid_len = flat ? batch * len : len;
     phase_grid g = {work,
                     descriptors,
                     kind == MHA_PHASE_MASKED ? alive : all_alive,
                     p,
-                    batch,
+                    grid_batch,
                     heads,
-                    len / rows + (len % rows != 0)};
+                    grid_len / rows + (grid_len % rows != 0)};
     int64_t items = 0;
-    if (__builtin_mul_overflow(batch, heads, &items) ||
+    if (__builtin_mul_overflow(grid_batch, heads, &items) ||
         __builtin_mul_overflow(items, g.tiles, &items)) {
       free(alive);
       finish_temps(&ts, &pu);

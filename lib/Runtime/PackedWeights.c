@@ -86,8 +86,8 @@ static bool same_key(const mha_rt_packed_key *a, const mha_rt_packed_key *b) {
 static packed_entry *find(const mha_rt_packed_key *key, bool whole_key) {
   for (int i = 0; i < PACKED_ENTRIES; ++i) {
     packed_entry *e = &packed->entries[i];
-    if (e->used && (whole_key ? same_key(&e->key, key)
-                              : same_function(&e->key, key)))
+    if (e->used &&
+        (whole_key ? same_key(&e->key, key) : same_function(&e->key, key)))
       return e;
   }
   return NULL;

@@ -319,3 +319,19 @@ def test_reused_panels_give_the_same_steps(lib):
     np.testing.assert_allclose(y_other, y_ref, rtol=1e-4, atol=2e-5)
     assert lib.release_cached_memory() >= kept
     assert lib.cached_memory_bytes() == 0
+
+
+def test_rows_not_evenly_spaced_across_sequences(lib):
+    """x whose batch stride is not L row strides (a slice of a longer
+    buffer): the GEMMs run per sequence instead of on flat rows, with the
+    same results."""
+    kv_lens = [2, 6, 0]
+    L = 2
+    buffer = RNG.standard_normal((3, L + 3, D_MODEL)).astype(np.float32)
+    x = buffer[:, 1:1 + L]
+    assert not x.flags.c_contiguous
+    w = weights()
+    kc, vc, keys, values = random_cache(kv_lens, 9)
+    y = lib.step_causal(x, *w, np.array(kv_lens, np.int32), kc, vc)
+    y_ref, _, _, _ = reference_step(np.ascontiguousarray(x), w, keys, values, CAUSAL[1])
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=2e-5)

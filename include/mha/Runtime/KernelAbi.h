@@ -214,7 +214,18 @@ enum {
   MHA_SIG_PHASE_KIND = 2,
   MHA_SIG_PHASE_WORDS = 3
 };
-enum { MHA_PHASE_PLAIN = 0, MHA_PHASE_MASKED = 1, MHA_PHASE_PACKING = 2 };
+/* A phase of kind MHA_PHASE_FLAT (a decoding step's GEMMs) treats the rows
+ * of every batch element as one sequence of B x L rows when the layer's
+ * input and output allow it (L = 1, or a batch stride of L row strides):
+ * the runtime then runs it over 1 x heads x ceil(B L / rows) and sets call
+ * word MHA_LAYER_FLAT_ROWS, and its items read and write [1, B L, cols]
+ * views, so each weight panel is read once for all B sequences. */
+enum {
+  MHA_PHASE_PLAIN = 0,
+  MHA_PHASE_MASKED = 1,
+  MHA_PHASE_PACKING = 2,
+  MHA_PHASE_FLAT = 3
+};
 
 /* Computes work item (b, h, t) of phase `phase` of a layer. */
 typedef void (*mha_layer_work_fn)(void **descriptors, int64_t phase, int64_t b,
@@ -256,10 +267,11 @@ enum {
   MHA_POSITIONS_QUERY_HI = 5,
   MHA_POSITIONS_KEY_LO = 6, /* key_start */
   MHA_POSITIONS_KEY_HI = 7,
-  MHA_HEAD_MASK_GIVEN = 8, /* options->head_mask != NULL */
-  MHA_CALL_THREADS = 9,    /* the threads the call may use (>= 1) */
-  MHA_SPLIT_KV_COUNT = 10, /* S, the key splits of the call (>= 1) */
-  MHA_CALL_WORDS = 11
+  MHA_HEAD_MASK_GIVEN = 8,  /* options->head_mask != NULL */
+  MHA_CALL_THREADS = 9,     /* the threads the call may use (>= 1) */
+  MHA_SPLIT_KV_COUNT = 10,  /* S, the key splits of the call (>= 1) */
+  MHA_LAYER_FLAT_ROWS = 11, /* the MHA_PHASE_FLAT phases run on flat rows */
+  MHA_CALL_WORDS = 12
 };
 
 /* Split-KV decoding (flash-decoding on the CPU). A kernel marked

@@ -111,6 +111,14 @@ private:
   void emitPackingPhase();
   void emitRopeTable();
   int64_t emitProjections(ArrayRef<LinearPlan> grid);
+  /// The phase of `linears`' GEMMs. In a decoding step it is an
+  /// MHA_PHASE_FLAT phase: with MHA_LAYER_FLAT_ROWS set, its items take
+  /// rows of every batch element ([1, B L, cols] views), so a weight panel
+  /// is read once for all sequences.
+  void addGemmPhase(ArrayRef<LinearOp> linears);
+  /// `m` [B, L, cols] as [1, B L, cols] (its rows evenly spaced: L = 1, or
+  /// a batch stride of L row strides).
+  Value getFlatRows(Value m);
   /// The int8 rows and row scales of `source` (x or O) for the int8 plans
   /// that read it, one item per row tile.
   void addQuantizePhase(Value source);
@@ -595,6 +603,67 @@ int64_t LayerTiler::emitProjections(ArrayRef<LinearPlan> grid) {
   });
 }
 
+Value LayerTiler::getFlatRows(Value m) {
+  auto type = cast<MemRefType>(m.getType());
+  auto meta = memref::ExtractStridedMetadataOp::create(b, loc, m);
+  Value batchSize = meta.getSizes()[0], rowsPerBatch = meta.getSizes()[1];
+  Value rowStride = arith::SelectOp::create(
+      b, loc, cb.cmpI(arith::CmpIPredicate::eq, rowsPerBatch, cb.index(1)),
+      meta.getStrides()[0], meta.getStrides()[1]);
+  Value rows = cb.mul(batchSize, rowsPerBatch);
+  int64_t cols = type.getDimSize(2);
+  int64_t dyn = ShapedType::kDynamic;
+  auto flatType =
+      MemRefType::get({1, dyn, cols}, type.getElementType(),
+                      StridedLayoutAttr::get(ctx, dyn, {dyn, dyn, 1}));
+  return memref::ReinterpretCastOp::create(
+      b, loc, flatType, meta.getBaseBuffer(), OpFoldResult(meta.getOffset()),
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1), rows, b.getIndexAttr(cols)},
+      ArrayRef<OpFoldResult>{cb.mul(rows, rowStride), rowStride,
+                             b.getIndexAttr(1)});
+}
+
+void LayerTiler::addGemmPhase(ArrayRef<LinearOp> linears) {
+  SmallVector<LinearPlan, 4> grid = getPlans(linears);
+  if (!parts.append) {
+    addPhase(kProjectionRows, MHA_PHASE_PLAIN,
+             [&] { return emitProjections(grid); });
+    return;
+  }
+  addPhase(kProjectionRows, MHA_PHASE_FLAT, [&] {
+    Value flat = cb.cmpI(
+        arith::CmpIPredicate::ne,
+        memref::LoadOp::create(b, loc, callWords,
+                               ValueRange{cb.index(MHA_LAYER_FLAT_ROWS)}),
+        cb.i32(0));
+    int64_t items = 0;
+    cb.ifThenElse(
+        flat,
+        [&] {
+          // Batch 0 of one sequence of B L rows, whose RoPE positions
+          // are the table's rows in the same order.
+          SmallVector<LinearPlan, 4> flatGrid(grid);
+          for (LinearPlan &plan : flatGrid) {
+            plan.x = getFlatRows(plan.x);
+            plan.y = getFlatRows(plan.y);
+            if (plan.inputScale)
+              plan.inputScale = getFlatRows(plan.inputScale);
+          }
+          Value savedBatch = batch, savedLen = len, savedTable = ropeTable;
+          len = memref::DimOp::create(b, loc, flatGrid.front().x, 1);
+          batch = cb.index(0);
+          if (ropeTable)
+            ropeTable = getFlatRows(ropeTable);
+          items = emitProjections(flatGrid);
+          batch = savedBatch;
+          len = savedLen;
+          ropeTable = savedTable;
+        },
+        [&] { items = emitProjections(grid); });
+    return items;
+  });
+}
+
 void LayerTiler::emitPackingPhase() {
   // The weights that are arguments packed, one item per block, batch 0 and
   // one tile (its rows are "all of L").
@@ -764,11 +833,9 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
   addQuantizePhase(parts.input);
   // x . down of the low-rank projections.
   if (!parts.downProjections.empty())
-    addPhase(kProjectionRows, MHA_PHASE_PLAIN,
-             [&] { return emitProjections(getPlans(parts.downProjections)); });
+    addGemmPhase(parts.downProjections);
   // Q, K and V.
-  addPhase(kProjectionRows, MHA_PHASE_PLAIN,
-           [&] { return emitProjections(getPlans(parts.projections)); });
+  addGemmPhase(parts.projections);
   if (parts.latentKeys)
     addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
       emitLatentKeys();
@@ -790,10 +857,8 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
       addQuantizePhase(input);
   // O . down of a low-rank output projection, then the output projection.
   if (parts.outputDown)
-    addPhase(kProjectionRows, MHA_PHASE_PLAIN,
-             [&] { return emitProjections(getPlans(parts.outputDown)); });
-  addPhase(kProjectionRows, MHA_PHASE_PLAIN,
-           [&] { return emitProjections(getPlans(parts.output)); });
+    addGemmPhase(parts.outputDown);
+  addGemmPhase(parts.output);
   func::ReturnOp::create(b, loc);
   // Every copy marks int8 weights: the entry point dispatches to the
   // AVX512-BF16 (and VNNI) copy for them as for bf16 layers.
