@@ -335,3 +335,53 @@ def test_rows_not_evenly_spaced_across_sequences(lib):
     y = lib.step_causal(x, *w, np.array(kv_lens, np.int32), kc, vc)
     y_ref, _, _, _ = reference_step(np.ascontiguousarray(x), w, keys, values, CAUSAL[1])
     np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=2e-5)
+
+
+def int8_spec(name, cache):
+    """The GQA layer with int8 Wq and Wo (column scales), as a prefill or a
+    decoding step."""
+    x = f"tensor<?x?x{D_MODEL}xf32>"
+    wq, wo = f"tensor<{D_MODEL}x{HQ * D}xf32>", f"tensor<{HQ * D}x{D_MODEL}xf32>"
+    q8, o8 = f"tensor<{D_MODEL}x{HQ * D}xi8>", f"tensor<{HQ * D}x{D_MODEL}xi8>"
+    wkv = f"tensor<{D_MODEL}x{HKV * D}xf32>"
+    kc = f"tensor<?x{HKV}x?x{D}xf32>"
+    args = (f"%x: {x}, %wq8: {q8}, %sq: tensor<{HQ * D}xf32>, %wk: {wkv}, %wv: {wkv}, "
+            f"%wo8: {o8}, %so: tensor<{D_MODEL}xf32>")
+    clause, results, types, cache_types = "", "%y", x, ""
+    if cache:
+        args += f", %lens: tensor<?xi32>, %kc: {kc}, %vc: {kc}"
+        clause = f" cache(%kc, %vc : {kc}, {kc}) kv_lens(%lens : tensor<?xi32>)"
+        results, types, cache_types = "%y, %k, %v", f"{x}, {kc}, {kc}", f" cache({kc}, {kc})"
+    return f"""
+func.func @{name}({args}) -> ({types}) {{
+  %wq = mha.quantized %wq8, %sq : {q8}, tensor<{HQ * D}xf32> -> {wq}
+  %wo = mha.quantized %wo8, %so : {o8}, tensor<{D_MODEL}xf32> -> {wo}
+  {results} = mha.multi_head %x, %wq, %wk, %wv, %wo{clause}
+      {{num_heads = {HQ}, num_kv_heads = {HKV}, causal, rope_theta = {THETA} : f32}}
+      : {x}, {wq}, {wkv}, {wkv}, {wo} -> {x}{cache_types}
+  return {results} : {types}
+}}
+"""
+
+
+def test_int8_weight_steps_equal_the_int8_prefill_layer(cache_dir):
+    """int8 weights (their x and O rows quantized per row, 5.5): a step's
+    rows are quantized as the prefill layer's are, on flat rows too."""
+    from mha import quantize
+    lib = mha.compile(int8_spec("prefill", False) + int8_spec("step", True))
+    S, total, capacity = 3, 5, 8
+    x = RNG.standard_normal((S, total, D_MODEL)).astype(np.float32)
+    wq, wk, wv, wo = weights()
+    (q8, sq), (o8, so) = quantize.weight(wq), quantize.weight(wo)
+    w = [q8, sq, wk, wv, o8, so]
+    y_prefill = lib.prefill(x, *w)
+    kc = np.zeros((S, HKV, capacity, D), np.float32)
+    vc = np.zeros_like(kc)
+    lens = np.zeros(S, np.int32)
+    rows = []
+    for chunk in (slice(0, 2), slice(2, 3), slice(3, 5)):
+        xs = np.ascontiguousarray(x[:, chunk])
+        rows.append(lib.step(xs, *w, lens, kc, vc, reuse_packed_weights=True))
+        lens += xs.shape[1]
+    np.testing.assert_allclose(np.concatenate(rows, axis=1), y_prefill,
+                               rtol=1e-4, atol=1e-5)
