@@ -146,9 +146,11 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure, AttrSizedOperandSegments]> {
     OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::Value":$query,
                    "::mlir::Value":$key, "::mlir::Value":$value,
                    "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>,
-    // Over a cache: `kv_lens` and, for pages, `block_table` (may be null).
+    // Over a cache: `kv_lens` and, for pages, `block_table`; the scales of
+    // an i8 cache (the table and the scales may be null).
     OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::Value":$query,
                    "::mlir::Value":$key, "::mlir::Value":$value,
+                   "::mlir::Value":$keyScale, "::mlir::Value":$valueScale,
                    "::mlir::Value":$kvLens, "::mlir::Value":$blockTable,
                    "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>
   ];
@@ -479,7 +481,8 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
     reads the caches' first `kv_lens[s] + L` keys (as mha.attention with
     `kv_lens + L`). The two extra results are the updated caches, of the
     caches' types; an exported function writes the caller's caches in
-    place.
+    place. With `kv_scales(%key_scale, %value_scale)` the caches are i8
+    (as for mha.append_kv and mha.attention).
 
     Example (grouped-query layer, 8 query heads of 64, 2 KV heads):
 
@@ -495,6 +498,7 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
            AnyType:$wo, Variadic<AnyType>:$biases,
            Optional<AnyType>:$kv_lens, Optional<AnyType>:$block_table,
            Optional<AnyType>:$key_cache, Optional<AnyType>:$value_cache,
+           Optional<AnyType>:$key_scale, Optional<AnyType>:$value_scale,
            I64Attr:$num_heads,
            OptionalAttr<I64Attr>:$num_kv_heads,
            OptionalAttr<Mha_SharingAttr>:$sharing,
@@ -511,6 +515,8 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
     $input `,` $wq `,` $wk `,` $wv `,` $wo (`,` $biases^)?
     (`cache` `(` $key_cache^ `,` $value_cache `:` type($key_cache) `,`
      type($value_cache) `)`)?
+    (`kv_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
+     type($value_scale) `)`)?
     (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
     attr-dict `:`

@@ -385,3 +385,73 @@ def test_int8_weight_steps_equal_the_int8_prefill_layer(cache_dir):
         lens += xs.shape[1]
     np.testing.assert_allclose(np.concatenate(rows, axis=1), y_prefill,
                                rtol=1e-4, atol=1e-5)
+
+
+def int8_cache_spec(name, paged):
+    """The causal GQA layer's decoding step over an i8 cache with f32
+    scales per KV head (contiguous) or per page and KV head (paged)."""
+    x = f"tensor<?x?x{D_MODEL}xf32>"
+    wq, wkv = f"tensor<{D_MODEL}x{HQ * D}xf32>", f"tensor<{D_MODEL}x{HKV * D}xf32>"
+    wo = f"tensor<{HQ * D}x{D_MODEL}xf32>"
+    kc = f"tensor<?x{HKV}x?x{D}xi8>"
+    sc = f"tensor<?x{HKV}xf32>" if paged else f"tensor<{HKV}xf32>"
+    table = ", %table: tensor<?x?xi32>" if paged else ""
+    use = " block_table(%table : tensor<?x?xi32>)" if paged else ""
+    return f"""
+func.func @{name}(%x: {x}, %wq: {wq}, %wk: {wkv}, %wv: {wkv}, %wo: {wo},
+    %lens: tensor<?xi32>{table}, %kc: {kc}, %vc: {kc}, %ks: {sc}, %vs: {sc})
+    -> ({x}, {kc}, {kc}) {{
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : {kc}, {kc})
+      kv_scales(%ks, %vs : {sc}, {sc}) kv_lens(%lens : tensor<?xi32>){use}
+      {{num_heads = {HQ}, num_kv_heads = {HKV}, causal, rope_theta = {THETA} : f32}}
+      : {x}, {wq}, {wkv}, {wkv}, {wo} -> {x} cache({kc}, {kc})
+  return %y, %k, %v : {x}, {kc}, {kc}
+}}
+"""
+
+
+def quantized(x, scale):
+    """x (float64) stored in an i8 cache with `scale` and read back."""
+    return np.clip(np.rint(x / scale), -127, 127) * scale
+
+
+@pytest.mark.parametrize("paged", [False, True])
+def test_int8_cache_steps(cache_dir, paged):
+    """An i8 cache (4.8): old keys are read dequantized, the new ones are
+    quantized by their head's (or page's) scale as they are appended."""
+    lib = mha.compile(int8_cache_spec("step", paged))
+    kv_lens, L, capacity, page = [3, 10], 2, 16, 4
+    S = len(kv_lens)
+    x = RNG.standard_normal((S, L, D_MODEL)).astype(np.float32)
+    w = weights()
+    kq = RNG.integers(-127, 128, (S, HKV, capacity, D)).astype(np.int8)
+    vq = RNG.integers(-127, 128, (S, HKV, capacity, D)).astype(np.int8)
+    ks = (0.01 + 0.02 * RNG.random(HKV)).astype(np.float32)
+    vs = (0.01 + 0.02 * RNG.random(HKV)).astype(np.float32)
+    keys = [kq[s, :, :n] * ks[:, None, None].astype(np.float64) for s, n in enumerate(kv_lens)]
+    values = [vq[s, :, :n] * vs[:, None, None].astype(np.float64)
+              for s, n in enumerate(kv_lens)]
+    _, new_k, new_v, _ = reference_step(x, w, keys, values, CAUSAL[1])
+    # The reference reads the new keys as the cache stores them.
+    keys2 = [np.concatenate([k, quantized(nk, ks[:, None, None])], axis=1)
+             for k, nk in zip(keys, new_k)]
+    values2 = [np.concatenate([v, quantized(nv, vs[:, None, None])], axis=1)
+               for v, nv in zip(values, new_v)]
+    params = semantics.normalise(CAUSAL[1], HQ, D)
+    lens = np.array(kv_lens, np.int32)
+    if paged:
+        kp, vp, table = paged_cache(kq, vq, kv_lens, L, page)
+        pages = kp.shape[0]
+        kps = np.ascontiguousarray(np.broadcast_to(ks, (pages, HKV)))
+        vps = np.ascontiguousarray(np.broadcast_to(vs, (pages, HKV)))
+        y = lib.step(x, *w, lens, table, kp, vp, kps, vps)
+    else:
+        y = lib.step(x, *w, lens, kq, vq, ks, vs)
+    wq, wk, wv, wo = (a.astype(np.float64) for a in w)
+    for s in range(S):
+        positions = kv_lens[s] + np.arange(L)
+        q = rope((x[s].astype(np.float64) @ wq).reshape(L, HQ, D).transpose(1, 0, 2),
+                 positions, THETA)
+        o, _, _ = reference.attention(q[None], keys2[s][None], values2[s][None], params)
+        y_ref = o[0].transpose(1, 0, 2).reshape(L, HQ * D) @ wo
+        np.testing.assert_allclose(y[s], y_ref, rtol=1e-3, atol=1e-4)

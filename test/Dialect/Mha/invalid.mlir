@@ -2158,7 +2158,7 @@ func.func @low_rank_quantized(%a: tensor<64x8xi8>, %s: tensor<8xf32>, %b: tensor
 func.func @layer_lens_without_cache(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
     %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
     %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
-  // expected-error @+1 {{'kv_lens', 'block_table' and the updated caches belong to a decoding step: they need cache(%k_cache, %v_cache : ...)}}
+  // expected-error @+1 {{'kv_lens', 'block_table', 'kv_scales' and the updated caches belong to a decoding step: they need cache(%k_cache, %v_cache : ...)}}
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo kv_lens(%lens : tensor<?xi32>)
       {num_heads = 4, num_kv_heads = 2}
       : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
@@ -2261,5 +2261,35 @@ func.func @layer_cache_f16(%x: tensor<?x?x64xf16>, %wq: tensor<64x64xf16>,
       {num_heads = 4, num_kv_heads = 2}
       : tensor<?x?x64xf16>, tensor<64x64xf16>, tensor<64x32xf16>,
         tensor<64x32xf16>, tensor<64x64xf16> -> tensor<?x?x64xf16> cache(tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>)
+  return
+}
+
+// -----
+
+// kv_scales belong to a decoding step's caches.
+func.func @layer_scales_without_cache(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %ks: tensor<2xf32>, %vs: tensor<2xf32>) {
+  // expected-error @+1 {{'kv_lens', 'block_table', 'kv_scales' and the updated caches belong to a decoding step: they need cache(%k_cache, %v_cache : ...)}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo kv_scales(%ks, %vs : tensor<2xf32>, tensor<2xf32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+// An i8 cache needs its scales.
+func.func @layer_i8_cache_without_scales(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xi8>, %vc: tensor<?x2x?x16xi8>) {
+  // expected-error @+1 {{'key_cache' is i8: a quantized cache needs its scales, kv_scales(%key_scale, %value_scale : ...)}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%kc, %vc : tensor<?x2x?x16xi8>, tensor<?x2x?x16xi8>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+        cache(tensor<?x2x?x16xi8>, tensor<?x2x?x16xi8>)
   return
 }

@@ -416,14 +416,17 @@ void AttentionOp::build(OpBuilder &b, OperationState &state,
 
 void AttentionOp::build(OpBuilder &b, OperationState &state,
                         TypeRange resultTypes, Value query, Value key,
-                        Value value, Value kvLens, Value blockTable,
+                        Value value, Value keyScale, Value valueScale,
+                        Value kvLens, Value blockTable,
                         ArrayRef<NamedAttribute> attributes) {
-  SmallVector<Value> operands{query, key, value, kvLens};
-  if (blockTable)
-    operands.push_back(blockTable);
+  SmallVector<Value> operands{query, key, value};
+  for (Value v : {keyScale, valueScale, kvLens, blockTable})
+    if (v)
+      operands.push_back(v);
   build(b, state, resultTypes, operands, attributes);
   state.getOrAddProperties<Properties>().operandSegmentSizes = {
-      1, 1, 1, 0, 0, 1, 0, blockTable ? 1 : 0, 0, 0};
+      1, 1, 1, keyScale ? 1 : 0, valueScale ? 1 : 0, 1, 0, blockTable ? 1 : 0,
+      0, 0};
 }
 
 namespace {
@@ -911,10 +914,12 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
   Operation *o = op.getOperation();
   Value kCache = op.getKeyCache();
   if (!kCache) {
-    if (op.getKvLens() || op.getBlockTable() || op.getKeyCacheOut())
-      return op.emitOpError() << "'kv_lens', 'block_table' and the updated "
-                                 "caches belong to a decoding step: they need "
-                                 "cache(%k_cache, %v_cache : ...)";
+    if (op.getKvLens() || op.getBlockTable() || op.getKeyCacheOut() ||
+        op.getKeyScale())
+      return op.emitOpError() << "'kv_lens', 'block_table', 'kv_scales' and "
+                                 "the updated caches belong to a decoding "
+                                 "step: they need cache(%k_cache, %v_cache "
+                                 ": ...)";
     return success();
   }
   if (!op.getKvLens())
@@ -931,6 +936,7 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
                                "or bf16 input, got "
                             << x.getElementType();
   bool paged = bool(op.getBlockTable());
+  bool quantized = op.getKeyScale() || op.getValueScale();
   int64_t sequences = x.getDimSize(0);
   StringRef layout = paged ? "[pages, Hkv, page_size, D]" : "[S, Hkv, Lk, D]";
   for (auto [value, result, name] :
@@ -938,10 +944,13 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
         std::make_tuple(op.getValueCache(), op.getValueCacheOut(),
                         "value_cache")}) {
     FailureOr<RankedTensorType> cache =
-        verifyTensor(o, value, name, 4, layout, /*cache=*/false);
+        verifyTensor(o, value, name, 4, layout, quantized);
     if (failed(cache) ||
-        failed(verifySameElementType(o, *cache, name, x.getElementType(),
-                                     "input")) ||
+        (!quantized && failed(verifySameElementType(
+                           o, *cache, name, x.getElementType(), "input"))) ||
+        (name == StringRef("key_cache") &&
+         failed(verifyKvScales(o, op.getKeyScale(), op.getValueScale(), *cache,
+                               name, paged))) ||
         failed(verifySameSize(o, "head count", name, 1, cache->getDimSize(1),
                               "num_kv_heads", numKvHeads)) ||
         failed(verifySameSize(o, "head dim", name, 3, cache->getDimSize(3),

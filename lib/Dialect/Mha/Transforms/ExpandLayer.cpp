@@ -192,7 +192,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       auto append = AppendKvOp::create(
           rewriter, loc, op.getKeyCache().getType(),
           op.getValueCache().getType(), k, v, op.getKeyCache(),
-          op.getValueCache(), /*key_scale=*/Value(), /*value_scale=*/Value(),
+          op.getValueCache(), op.getKeyScale(), op.getValueScale(),
           op.getKvLens(), op.getBlockTable(), /*rope_theta=*/FloatAttr());
       caches = {append.getKeyCacheOut(), append.getValueCacheOut()};
       k = caches[0];
@@ -201,7 +201,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     }
     auto attention =
         kvLens
-            ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v, kvLens,
+            ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v,
+                                  op.getKeyScale(), op.getValueScale(), kvLens,
                                   op.getBlockTable(), attrs)
             : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
     Value merged = MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim),

@@ -148,14 +148,17 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
       attention.getValue() == append.getValueCacheOut() &&
       isa<BlockArgument>(append.getKeyCache()) &&
       isa<BlockArgument>(append.getValueCache()) &&
-      isa<BlockArgument>(append.getKvLens()) && !append.getKeyScale() &&
-      !append.getRopeTheta() &&
+      isa<BlockArgument>(append.getKvLens()) && !append.getRopeTheta() &&
+      attention.getKeyScale() == append.getKeyScale() &&
+      attention.getValueScale() == append.getValueScale() &&
+      (!append.getKeyScale() || (isa<BlockArgument>(append.getKeyScale()) &&
+                                 isa<BlockArgument>(append.getValueScale()))) &&
       attention.getBlockTable() == append.getBlockTable() &&
       (!append.getBlockTable() || isa<BlockArgument>(append.getBlockTable())) &&
       addi && addi.getLhs() == append.getKvLens() && dim &&
       dim.getSource() == parts.input && dimIndex == 1 &&
       !attention.getQLens() && !attention.getCuSeqlensQ() &&
-      !attention.getCuSeqlensK() && !attention.getKeyScale();
+      !attention.getCuSeqlensK();
   if (!ok)
     return append.emitError()
            << "a layer's decoding step must append its new keys and values "
@@ -446,6 +449,10 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
         role = TensorRole::key_cache;
       else if (arg == append.getValueCache())
         role = TensorRole::value_cache;
+      else if (arg == append.getKeyScale())
+        role = TensorRole::key_scale;
+      else if (arg == append.getValueScale())
+        role = TensorRole::value_scale;
     }
     if (!role) {
       func.emitError() << "argument #" << arg.getArgNumber() << " of '"

@@ -125,9 +125,10 @@ struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
                         module, func,
                         // A layer's attention runs on its
                         // temporaries, of the type it chooses.
-                        [&](int64_t d, int64_t dv, Type elt, bool allWindowed) {
+                        [&](int64_t d, int64_t dv, Type elt, bool allWindowed,
+                            int64_t gatheredBytesPerKey) {
                           return chooseTiles(func.getContext(), d, dv, elt,
-                                             allWindowed);
+                                             allWindowed, gatheredBytesPerKey);
                         },
                         vectorWidth, bf16Dot)
                   : tileFunction(func);
@@ -249,16 +250,9 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   argTypes.append({indexType, indexType, indexType, IntegerType::get(ctx, 1)});
 
   Type elt = shape.query.getElementType();
-  // Paged keys are gathered and quantized ones may be dequantized into
-  // tiles of at most the query's type, with two f32 row scales.
-  int64_t gatheredBytesPerKey =
-      (attention.getBlockTable() || attention.getKeyScale()
-           ? (headDim + valueDim) * int64_t(elt.getIntOrFloatBitWidth() / 8)
-           : 0) +
-      (attention.getKeyScale() ? 8 : 0);
   TileChoice tiles =
       chooseTiles(ctx, headDim, valueDim, elt, variant.allHeadsWindowed(),
-                  gatheredBytesPerKey);
+                  getGatheredBytesPerKey(attention, elt));
   tiles = chooseGroupedTiles(attention, variant, tiles);
   if (failed(
           checkScratchBudget(attention, tiles, shape.query.getElementType())))
@@ -329,6 +323,19 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
 }
 
 } // namespace
+
+int64_t mlir::mha::getGatheredBytesPerKey(AttentionOp attention,
+                                          Type queryElt) {
+  // Paged keys are gathered and quantized ones may be dequantized into
+  // tiles of at most the query's type, with two f32 row scales.
+  AttentionShape shape = AttentionShape::get(attention);
+  bool quantized = bool(attention.getKeyScale());
+  int64_t bytes = attention.getBlockTable() || quantized
+                      ? (shape.headDim + shape.valueDim) *
+                            int64_t(queryElt.getIntOrFloatBitWidth() / 8)
+                      : 0;
+  return bytes + (quantized ? 8 : 0);
+}
 
 TileChoice mlir::mha::chooseGroupedTiles(AttentionOp attention,
                                          const AttentionVariant &variant,

@@ -51,6 +51,11 @@ bool widensQueryRows(const TileChoice &tiles, Type queryElt);
 /// that much stack to spare, and more (mha/Runtime/KernelAbi.h).
 constexpr int64_t kMaxWorkItemScratchBytes = MHA_WORK_ITEM_SCRATCH_LIMIT;
 
+/// Scratch bytes per key that a work item of `attention` needs beyond its
+/// packed tiles: paged keys gathered, quantized ones dequantized into rows
+/// of at most the query's type, with two f32 row scales.
+int64_t getGatheredBytesPerKey(AttentionOp attention, Type queryElt);
+
 /// `tiles` with a decoding group (groupRows, groupHeads: the rows of all the
 /// heads of a KV group in one item) where `attention` decodes over a cache
 /// and the group's heads share their parameters; else `tiles`.
@@ -135,7 +140,7 @@ LogicalResult tileAppendFunction(ModuleOp module, func::FuncOp func,
 /// mha-tile for a function computing an expanded layer (TileLayer.cpp).
 LogicalResult tileLayerFunction(
     ModuleOp module, func::FuncOp func,
-    function_ref<TileChoice(int64_t, int64_t, Type, bool)> chooseTiles,
+    function_ref<TileChoice(int64_t, int64_t, Type, bool, int64_t)> chooseTiles,
     int64_t vectorWidth, bool bf16Dot);
 
 } // namespace mlir::mha

@@ -781,9 +781,8 @@ void LayerTiler::emitAppend() {
       {getAttentionView(append.getKeyNew()),
        getAttentionView(append.getValueNew()), argFor(append.getKvLens()),
        argFor(append.getBlockTable()), argFor(append.getKeyCache()),
-       argFor(append.getValueCache()),
-       /*keyScale=*/{},
-       /*valueScale=*/{}, batch, head, tile});
+       argFor(append.getValueCache()), argFor(append.getKeyScale()),
+       argFor(append.getValueScale()), batch, head, tile});
 }
 
 void LayerTiler::emitAttention() {
@@ -808,6 +807,8 @@ void LayerTiler::emitAttention() {
     item.kvLens = argFor(append.getKvLens());
     item.blockTable = argFor(append.getBlockTable());
     item.kvLensOffset = len;
+    item.keyScale = argFor(append.getKeyScale());
+    item.valueScale = argFor(append.getValueScale());
   }
   item.batch = batch;
   item.head = head;
@@ -873,7 +874,7 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
 
 LogicalResult mlir::mha::tileLayerFunction(
     ModuleOp module, func::FuncOp func,
-    function_ref<TileChoice(int64_t, int64_t, Type, bool)> chooseTiles,
+    function_ref<TileChoice(int64_t, int64_t, Type, bool, int64_t)> chooseTiles,
     int64_t vectorWidth, bool bf16Dot) {
   FailureOr<LayerParts> matched = matchLayer(func);
   if (failed(matched))
@@ -895,10 +896,11 @@ LogicalResult mlir::mha::tileLayerFunction(
   Type tempElt = getElementTypeOrSelf(matched->projections.front().getType());
   auto variant = AttentionVariant::get(attention, shape.numHeads,
                                        shape.numKvHeads, shape.headDim);
-  TileChoice tiles =
-      chooseGroupedTiles(attention, variant,
-                         chooseTiles(shape.headDim, shape.valueDim, tempElt,
-                                     variant.allHeadsWindowed()));
+  TileChoice tiles = chooseGroupedTiles(
+      attention, variant,
+      chooseTiles(shape.headDim, shape.valueDim, tempElt,
+                  variant.allHeadsWindowed(),
+                  getGatheredBytesPerKey(attention, tempElt)));
   if (failed(checkScratchBudget(attention, tiles, tempElt)))
     return failure();
   // vdpbf16ps GEMMs where every GEMM input (x and the attention output)
