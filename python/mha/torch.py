@@ -115,6 +115,12 @@ def _dropout_words(name, seed):
     return {"dropout_seed": s & (2**64 - 1), "dropout_offset": o & (2**64 - 1)}
 
 
+# The inputs of a layer's decoding step that each call passes (not module
+# state).
+_STEP_ROLES = ("kv_lens", "block_table", "key_cache", "value_cache", "key_scale",
+               "value_scale")
+
+
 def _schema(f, results):
     # The caches of an append function are written in place: mutable
     # aliases (Tensor(a!)), and the op returns nothing.
@@ -304,6 +310,11 @@ class Layer(torch.nn.Module):
     at zero unless given by keyword (any array torch.as_tensor takes; shape
     and dtype are checked).
 
+    A decoding step (docs/language.md 5.8) takes its cache tensors per
+    call, in the function's order: forward(x, kv_lens, [block_table,]
+    k_cache, v_cache, [k_scale, v_scale]) writes the caches in place and
+    returns y.
+
     Inference only for now: the layer backward does not exist yet, so the
     parameters do not require grad and calling the module on a tensor that
     does raises."""
@@ -321,12 +332,17 @@ class Layer(torch.nn.Module):
         self.op = getattr(ops, name)
         self.name = name
         self.num_threads = num_threads
-        self._names = [p.name for p in f.inputs[1:]]
+        # The module's state, and (a decoding step) what each call passes.
+        self._step = [p.name for p in f.inputs[1:] if p.role in _STEP_ROLES]
+        self._is_step = [p.role in _STEP_ROLES for p in f.inputs[1:]]
+        self._names = [p.name for p in f.inputs[1:] if p.role not in _STEP_ROLES]
         unknown = set(tensors) - set(self._names)
         if unknown:
             raise ValueError(f"{name} has no parameter {sorted(unknown)}; it takes "
                              f"{self._names}")
         for p in f.inputs[1:]:
+            if p.role in _STEP_ROLES:
+                continue
             dtype = getattr(torch, _TORCH_DTYPES[p.dtype])
             value = tensors.get(p.name)
             if value is None:
@@ -346,10 +362,15 @@ class Layer(torch.nn.Module):
     def extra_repr(self):
         return self.name
 
-    def forward(self, x):
+    def forward(self, x, *step):
         if torch.is_grad_enabled() and x.requires_grad:
             raise Error(None, f"{self.name}: layers have no backward yet (docs/python.md); "
                         "call the module under torch.no_grad() or on a tensor that "
                         "does not require grad", self.name, "MHA_ERR_INVALID_ARGUMENT")
-        return self.op(x, *(getattr(self, n) for n in self._names),
-                       num_threads=self.num_threads)
+        if len(step) != len(self._step):
+            raise TypeError(f"{self.name}: forward takes x" +
+                            "".join(", " + n for n in self._step) +
+                            f"; {1 + len(step)} tensors given")
+        state, per_call = iter(self._names), iter(step)
+        args = [next(per_call) if s else getattr(self, next(state)) for s in self._is_step]
+        return self.op(x, *args, num_threads=self.num_threads)

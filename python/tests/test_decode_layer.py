@@ -455,3 +455,25 @@ def test_int8_cache_steps(cache_dir, paged):
         o, _, _ = reference.attention(q[None], keys2[s][None], values2[s][None], params)
         y_ref = o[0].transpose(1, 0, 2).reshape(L, HQ * D) @ wo
         np.testing.assert_allclose(y[s], y_ref, rtol=1e-3, atol=1e-4)
+
+
+def test_torch_layer_module_steps(lib):
+    """mha.torch.Layer holds a decoding step's weights; each call passes
+    the lengths and the caches, which it writes in place."""
+    torch = pytest.importorskip("torch")
+    from mha import torch as mt
+    kv_lens = [1, 5]
+    x = RNG.standard_normal((2, 1, D_MODEL)).astype(np.float32)
+    w = weights()
+    kc, vc, _, _ = random_cache(kv_lens, 8)
+    layer = mt.Layer(lib, "step_causal", wq=w[0], wk=w[1], wv=w[2], wo=w[3])
+    assert {n for n, _ in layer.named_parameters()} == {"wq", "wk", "wv", "wo"}
+    kc2, vc2 = torch.from_numpy(kc.copy()), torch.from_numpy(vc.copy())
+    with torch.no_grad():
+        y = layer(torch.from_numpy(x), torch.tensor(kv_lens, dtype=torch.int32), kc2, vc2)
+    want = lib.step_causal(x, *w, np.array(kv_lens, np.int32), kc, vc)
+    np.testing.assert_array_equal(y.numpy(), want)
+    np.testing.assert_array_equal(kc2.numpy(), kc)
+    np.testing.assert_array_equal(vc2.numpy(), vc)
+    with pytest.raises(TypeError, match="forward takes x, kv_lens, k_cache, v_cache"):
+        layer(torch.from_numpy(x))
