@@ -135,10 +135,12 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
     then, for each replica `q` of `replicas` (a shared projection computes
     the product once and writes it for every live head), the epilogue adds
     the bias (`[N]` or `[replicas * N]` indexed by the output column of the
-    replica, `[replicas, N]` by its row) and, with `rope_table` (`[1, L, D]`
-    or, per sequence, `[B, L, D]`: cos of the angles then sin), rotates the pairs `(o + t, o + t + D/2)`
-    of the item's one head at position `row_offset + r`, `o = rope_offset`
-    (the columns before it are not rotated); with `input_rms_eps`, row `r`
+    replica, `[replicas, N]` by its row) and, with `rope_table` (`[1, T, D]`
+    or, per sequence, `[B, T, D]`: cos of the angles then sin), rotates the
+    pairs `(o + t, o + t + D/2)` of the item's one head with the table's row
+    `(row_offset + r) mod T` (rows of several sequences of T rows, viewed
+    as one, take their own positions), `o = rope_offset` (the columns
+    before it are not rotated); with `input_rms_eps`, row `r`
     of `acc` is first divided by the root mean square of its input row
     over the segments, `sqrt(sum x^2 / n + eps)`; the result goes to
 

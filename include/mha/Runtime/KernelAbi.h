@@ -214,7 +214,7 @@ enum {
   MHA_SIG_PHASE_KIND = 2,
   MHA_SIG_PHASE_WORDS = 3
 };
-/* A phase of kind MHA_PHASE_FLAT (a decoding step's GEMMs) treats the rows
+/* A phase of kind MHA_PHASE_FLAT (a layer's GEMMs) treats the rows
  * of every batch element as one sequence of B x L rows when the layer's
  * input and output allow it (L = 1, or a batch stride of L row strides):
  * the runtime then runs it over 1 x heads x ceil(B L / rows) and sets call

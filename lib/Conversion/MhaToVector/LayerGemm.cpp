@@ -616,10 +616,13 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
   Type yElt = cast<MemRefType>(item.y.getType()).getElementType();
   auto yVecType = VectorType::get({rw}, yElt);
   int64_t yOffset = item.yOffset, stride = item.replicaStride;
-  // One table for every sequence ([1, L, D]) or one per sequence.
+  // One table for every sequence ([1, L, D]) or one per sequence. Rows
+  // past the table's wrap around: flat rows [1, B L] of B sequences
+  // read the positions of their own sequence.
   Value tableBatch = cast<MemRefType>(table.getType()).getDimSize(0) == 1
                          ? cb.index(0)
                          : item.batch;
+  Value tableRows = memref::DimOp::create(b, loc, table, 1);
   for (int64_t replica : item.replicas) {
     Value head0 = cb.add(col0, cb.index(yOffset + replica * stride));
     cb.forLoop(cb.index(0), cb.index(half), rw, [&](Value t) {
@@ -634,6 +637,7 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
       }
       cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
         Value l = cb.add(item.row0, r);
+        Value position = arith::RemUIOp::create(b, loc, l, tableRows);
         auto load = [&](Value m, ValueRange idx) -> Value {
           return vector::LoadOp::create(b, loc, vecType, m, idx);
         };
@@ -642,8 +646,8 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
           x1 = cb.fadd(x1, bias1);
           x2 = cb.fadd(x2, bias2);
         }
-        Value cos = load(table, {tableBatch, l, t});
-        Value sin = load(table, {tableBatch, l, t2});
+        Value cos = load(table, {tableBatch, position, t});
+        Value sin = load(table, {tableBatch, position, t2});
         Value y1 = cb.fsub(cb.fmul(x1, cos), cb.fmul(x2, sin));
         Value y2 = cb.fadd(cb.fmul(x2, cos), cb.fmul(x1, sin));
         for (auto [value, col] : {std::pair(y1, c1), std::pair(y2, c2)}) {

@@ -6,16 +6,17 @@
 // temporaries Q [B, L, 64], K and V [B, L, 32], O [B, L, 64], the RoPE
 // table [1, L, 16] and the packed weights [1, 1, 26624] (64 rows x 64
 // padded columns for each of the 6 live projection blocks, 32 live rows of
-// Wo x 64), then (phase, b, h, t, alive). Phases: packing (7 blocks, one
-// tile whatever L), the RoPE table (one head), Q/K/V (heads 0 and 3 of Q,
-// both KV heads: 2 + 2 + 2 items since heads 1 and 2 are pruned), the
-// attention (4 heads, the masked phase) and the output projection (one
-// 128-column block).
+// Wo x 64), then the call words and (phase, b, h, t, alive). Phases:
+// packing (7 blocks, one tile whatever L), the RoPE table (one head), Q/K/V
+// (heads 0 and 3 of Q, both KV heads: 2 + 2 + 2 items since heads 1 and 2
+// are pruned), the attention (4 heads, the masked phase) and the output
+// projection (one 128-column block); the GEMM phases are flat (kind 3:
+// rows of every batch element in one grid when the call allows).
 // CHECK-LABEL: func.func @gqa_rope_pruned__kernel
 // CHECK-SAME: memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, %{{.+}}: memref<64x64xf32, strided<[?, 1], offset: ?>>
-// CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
+// CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %{{.+}}: memref<?xi32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 512, 192, phaseKinds = 2, 0, 0, 1, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 512, 192, phaseKinds = 2, 0, 3, 1, 3>
 // The packing phase: an mha.pack_panel per block (and segment) of the
 // weights, into 16-lane f32 panels.
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<64x64xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<64x64xf32, strided<[64, 1], offset: ?>>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {vector_width = 16 : i64}
@@ -66,7 +67,7 @@ func.func @gqa_rope_pruned(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: 
 // as the f32 panels of some ISA copy need; Q, K, V and O in bf16).
 // CHECK-LABEL: func.func @biases__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<query_bias>, #mha.role<key_bias>, #mha.role<value_bias>, #mha.role<out_bias>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 32, 32, 32, 8192, tempShapes = 1, 1, 1, 1, 2, tempBytes = 2, 2, 2, 2, 4, phaseHeads = 4, 3, 2, 1, phaseRows = 1099511627776, 192, 512, 192, phaseKinds = 2, 0, 1, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 32, 32, 32, 8192, tempShapes = 1, 1, 1, 1, 2, tempBytes = 2, 2, 2, 2, 4, phaseHeads = 4, 3, 2, 1, phaseRows = 1099511627776, 192, 512, 192, phaseKinds = 2, 3, 1, 3>
 func.func @biases(%x: tensor<2x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<32x32xbf16>, %wv: tensor<32x32xbf16>, %wo: tensor<32x32xbf16>, %bq: tensor<32xbf16>, %bk: tensor<32xbf16>, %bv: tensor<32xbf16>, %bo: tensor<32xbf16>) -> tensor<2x?x32xbf16> {
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 2, has_qkv_bias, has_out_bias}
      : tensor<2x?x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16> -> tensor<2x?x32xbf16>
@@ -202,7 +203,7 @@ func.func @grouped_pruned(%x: tensor<?x?x32xf32>, %wq: tensor<32x48xf32>, %wk: t
 // then the output projection from the rank-4 product.
 // CHECK-LABEL: func.func @low_rank_q_o__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight_down>, #mha.role<query_weight_up>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight_down>, #mha.role<out_weight_up>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 8, 64, 32, 32, 4, 64, 16, 25344, tempShapes = 1, 1, 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, 4, phaseHeads = 10, 1, 1, 7, 4, 1, 1, phaseRows = 1099511627776, 192, 192, 192, 512, 192, 192, phaseKinds = 2, 0, 0, 0, 1, 0, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 8, 64, 32, 32, 4, 64, 16, 25344, tempShapes = 1, 1, 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, 4, phaseHeads = 10, 1, 1, 7, 4, 1, 1, phaseRows = 1099511627776, 192, 192, 192, 512, 192, 192, phaseKinds = 2, 0, 3, 3, 1, 3, 3>
 // CHECK: mha.gemm_tile ins(%arg0, %{{.+}} : memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, memref<64x64xf32, strided<[64, 1], offset: ?>>) outs(%arg8 : memref<?x?x8xf32>)
 // CHECK: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x8xf32>, memref<8x64xf32, strided<[64, 1], offset: ?>>) rope(
 // CHECK: mha.online_softmax_step
@@ -229,7 +230,7 @@ func.func @low_rank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_
 // CHECK-LABEL: func.func @latent__kernel
 // CHECK-SAME: %{{.+}}: memref<?x?x28xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x66xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x30xf32>, %{{.+}}: memref<1x?x8xf32>
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 28, 60, 66, 60, 30, 8, 16768, tempShapes = 1, 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, phaseHeads = 6, 1, 1, 4, 3, 3, 1, phaseRows = 1099511627776, 192, 192, 192, 192, 512, 192, phaseKinds = 2, 0, 0, 0, 0, 1, 0>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 28, 60, 66, 60, 30, 8, 16768, tempShapes = 1, 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, phaseHeads = 6, 1, 1, 4, 3, 3, 1, phaseRows = 1099511627776, 192, 192, 192, 192, 512, 192, phaseKinds = 2, 0, 3, 3, 0, 1, 3>
 // CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x48xf32, strided<[?, ?, 1], offset: ?>>, memref<48x64xf32, strided<[64, 1], offset: ?>>) rope(%{{.+}} : memref<1x?x8xf32>) outs(%{{.+}} : memref<?x?x28xf32>)
 // CHECK-SAME: rope_offset = 20 : i64
 // CHECK: mha.gemm_tile {{.*}} rope(%{{.+}} : memref<1x?x8xf32>) outs(%{{.+}} : memref<?x?x60xf32>)

@@ -94,9 +94,11 @@ private:
                    int64_t bytes = 0);
   /// Creates the kernel and sets the plans' memrefs.
   void createKernel();
-  /// Whether the kernel takes the call words: for dropout, and for a
-  /// decoding step's grouped items (the thread count, the head mask).
-  bool hasCallWords() const {
+  /// Whether the attention items read the call words: for dropout, and
+  /// for a decoding step's grouped items (the thread count, the head
+  /// mask). Every layer kernel takes them (the GEMM phases read
+  /// MHA_LAYER_FLAT_ROWS).
+  bool attentionReadsCallWords() const {
     return AttentionOp(parts.attention).getDropout() || parts.append;
   }
 
@@ -111,10 +113,10 @@ private:
   void emitPackingPhase();
   void emitRopeTable();
   int64_t emitProjections(ArrayRef<LinearPlan> grid);
-  /// The phase of `linears`' GEMMs. In a decoding step it is an
-  /// MHA_PHASE_FLAT phase: with MHA_LAYER_FLAT_ROWS set, its items take
-  /// rows of every batch element ([1, B L, cols] views), so a weight panel
-  /// is read once for all sequences.
+  /// The phase of `linears`' GEMMs, an MHA_PHASE_FLAT phase: with
+  /// MHA_LAYER_FLAT_ROWS set, its items take rows of every batch element
+  /// ([1, B L, cols] views), so a weight panel is read once for all
+  /// sequences, however short.
   void addGemmPhase(ArrayRef<LinearOp> linears);
   /// `m` [B, L, cols] as [1, B L, cols] (its rows evenly spaced: L = 1, or
   /// a batch stride of L row strides).
@@ -191,7 +193,7 @@ private:
   func::FuncOp kernelFunc;
   Block *entry = nullptr;
   Value phase, batch, head, tile, alive, len, ropeTable;
-  Value callWords; // the call words, when the attention has them
+  Value callWords;
 };
 
 } // namespace
@@ -352,8 +354,7 @@ LogicalResult LayerTiler::addTemporaries(Type tempElt) {
     quantizedInputs[input] = {values, scales};
   }
   // The call words follow the temporaries (KernelAbi.h).
-  if (hasCallWords())
-    argTypes.push_back(getCallWordsType(ctx));
+  argTypes.push_back(getCallWordsType(ctx));
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
       {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
@@ -367,10 +368,8 @@ void LayerTiler::createKernel() {
   b.setInsertionPointToStart(entry);
 
   unsigned first = params.size() + tempCols.size();
-  if (hasCallWords()) {
-    kernelFunc->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
-    callWords = entry->getArgument(first++);
-  }
+  kernelFunc->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
+  callWords = entry->getArgument(first++);
   phase = entry->getArgument(first);
   batch = entry->getArgument(first + 1);
   head = entry->getArgument(first + 2);
@@ -625,11 +624,6 @@ Value LayerTiler::getFlatRows(Value m) {
 
 void LayerTiler::addGemmPhase(ArrayRef<LinearOp> linears) {
   SmallVector<LinearPlan, 4> grid = getPlans(linears);
-  if (!parts.append) {
-    addPhase(kProjectionRows, MHA_PHASE_PLAIN,
-             [&] { return emitProjections(grid); });
-    return;
-  }
   addPhase(kProjectionRows, MHA_PHASE_FLAT, [&] {
     Value flat = cb.cmpI(
         arith::CmpIPredicate::ne,
@@ -640,8 +634,9 @@ void LayerTiler::addGemmPhase(ArrayRef<LinearOp> linears) {
     cb.ifThenElse(
         flat,
         [&] {
-          // Batch 0 of one sequence of B L rows, whose RoPE positions
-          // are the table's rows in the same order.
+          // Batch 0 of one sequence of B L rows. A decoding step's RoPE
+          // table has a row per (sequence, row) in the same order; a
+          // prefill's has L rows, and gemm_tile reads row f mod L.
           SmallVector<LinearPlan, 4> flatGrid(grid);
           for (LinearPlan &plan : flatGrid) {
             plan.x = getFlatRows(plan.x);
@@ -814,7 +809,7 @@ void LayerTiler::emitAttention() {
   item.head = head;
   item.tile = tile;
   item.alive = alive;
-  item.callWords = callWords;
+  item.callWords = attentionReadsCallWords() ? callWords : Value();
   emitAttentionWorkItem(b, module, name, attention, tiles, item);
 }
 
