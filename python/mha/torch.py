@@ -121,14 +121,20 @@ _STEP_ROLES = ("kv_lens", "block_table", "key_cache", "value_cache", "key_scale"
                "value_scale")
 
 
+def _is_layer(f):
+    return any(p.role == "layer_input" for p in f.inputs)
+
+
 def _schema(f, results):
     # The caches of an append function are written in place: mutable
-    # aliases (Tensor(a!)), and the op returns nothing.
+    # aliases (Tensor(a!)), and the op returns nothing. Layers take
+    # mha_options.reuse_packed_weights too.
     mutable = iter("abcdefgh")
     args = ", ".join(f"Tensor({next(mutable)}!) {p.name}" if p.role in _runtime._IN_PLACE
                      else f"Tensor {p.name}" for p in f.inputs)
     ret = "Tensor" if results == 1 else "(" + ", ".join(["Tensor"] * results) + ")"
-    return f"({args}, {_OPTIONS_SCHEMA}) -> {ret}"
+    options = _OPTIONS_SCHEMA + (", bool reuse_packed_weights=False" if _is_layer(f) else "")
+    return f"({args}, {options}) -> {ret}"
 
 
 def _fake_results(f, tensors):
@@ -150,8 +156,12 @@ def _make_op(lib, ns, f, ops_backward):
         # non-contiguous last dimension).
         tensors = [t if w else _contiguous_last(t) for t, w in zip(args[:n_in], in_place)]
         head_mask, num_threads, seed = _options(args[n_in:], kwargs)
+        layer = {}
+        if _is_layer(f):
+            layer["reuse_packed_weights"] = _fill(
+                args[n_in + len(_OPTIONS):], kwargs, ["reuse_packed_weights"], [False])[0]
         return f(*tensors, num_threads=num_threads, head_mask=head_mask,
-                 **_dropout_words(f.name, seed))
+                 **_dropout_words(f.name, seed), **layer)
 
     def fake(*args, **kwargs):
         return _fake_results(f, args[:n_in])
@@ -315,6 +325,11 @@ class Layer(torch.nn.Module):
     k_cache, v_cache, [k_scale, v_scale]) writes the caches in place and
     returns y.
 
+    A call whose weights are the tensors of the module's previous call,
+    unchanged since (torch's version counters say so), lets the library
+    reuse the GEMM panels it packed then (mha_options.reuse_packed_weights):
+    a decoding step then reads its weights once, not three times.
+
     Inference only for now: the layer backward does not exist yet, so the
     parameters do not require grad and calling the module on a tensor that
     does raises."""
@@ -332,6 +347,7 @@ class Layer(torch.nn.Module):
         self.op = getattr(ops, name)
         self.name = name
         self.num_threads = num_threads
+        self._last_weights = None
         # The module's state, and (a decoding step) what each call passes.
         self._step = [p.name for p in f.inputs[1:] if p.role in _STEP_ROLES]
         self._is_step = [p.role in _STEP_ROLES for p in f.inputs[1:]]
@@ -373,4 +389,16 @@ class Layer(torch.nn.Module):
                             f"; {1 + len(step)} tensors given")
         state, per_call = iter(self._names), iter(step)
         args = [next(per_call) if s else getattr(self, next(state)) for s in self._is_step]
-        return self.op(x, *args, num_threads=self.num_threads)
+        weights = [a for a, s in zip(args, self._is_step) if not s]
+        return self.op(x, *args, num_threads=self.num_threads,
+                       reuse_packed_weights=self._weights_unchanged(weights))
+
+    def _weights_unchanged(self, weights):
+        """Whether `weights` are the very tensors of the previous call, with
+        the same storage and not written since (their version counters);
+        remembers them for the next call. Holding them keeps a replaced
+        tensor's memory from being reused by another at the same address."""
+        seen = [(w, w._version, w.data_ptr()) for w in weights]
+        last, self._last_weights = self._last_weights, seen
+        return last is not None and all(
+            a is b and va == vb and pa == pb for (a, va, pa), (b, vb, pb) in zip(last, seen))

@@ -496,3 +496,34 @@ def test_torch_layer_module_steps(lib):
     np.testing.assert_array_equal(vc2.numpy(), vc)
     with pytest.raises(TypeError, match="forward takes x, kv_lens, k_cache, v_cache"):
         layer(torch.from_numpy(x))
+
+
+def test_torch_layer_reuses_panels_until_its_weights_change(lib):
+    """mha.torch.Layer asks the library to reuse its packed panels when the
+    call's weights are the previous call's tensors, unwritten since; a
+    weight written in place or replaced is packed again."""
+    torch = pytest.importorskip("torch")
+    from mha import torch as mt
+    x = torch.from_numpy(RNG.standard_normal((2, 3, D_MODEL)).astype(np.float32))
+    w = weights()
+    layer = mt.Layer(lib, "prefill", wq=w[0], wk=w[1], wv=w[2], wo=w[3])
+    lib.release_cached_memory()
+    with torch.no_grad():
+        first = layer(x)
+        assert lib.cached_memory_bytes() > 0  # the panels of the first call
+        assert layer._weights_unchanged([layer.wq, layer.wk, layer.wv, layer.wo])
+        np.testing.assert_array_equal(layer(x).numpy(), first.numpy())
+        # A write torch does not count (through NumPy) goes unseen: the
+        # call reused the first call's panels.
+        saved = layer.wq.numpy().copy()
+        layer.wq.numpy()[:] = 0.0
+        np.testing.assert_array_equal(layer(x).numpy(), first.numpy())
+        layer.wq.numpy()[:] = saved
+        layer.wq.mul_(2.0)  # in place: a new version
+        w[0] = w[0] * 2.0
+        np.testing.assert_allclose(layer(x).numpy(), lib.prefill(x.numpy(), *w),
+                                   rtol=1e-6, atol=1e-6)
+        layer.wo = torch.nn.Parameter(torch.from_numpy(w[3] * 0.5), requires_grad=False)
+        w[3] = w[3] * 0.5
+        np.testing.assert_allclose(layer(x).numpy(), lib.prefill(x.numpy(), *w),
+                                   rtol=1e-6, atol=1e-6)
