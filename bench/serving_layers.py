@@ -7,7 +7,7 @@ projections, scaled_dot_product_attention, F.linear), in one run.
 Usage (a Python with NumPy and torch; docs/performance.md, "Layers at
 serving sizes"):
 
-  python bench/serving_layers.py                # L = 64, 128, 256, 512; B = 1 and 4
+  python bench/serving_layers.py                # L = 16, 64, 128, 256, 512; B = 1, 4, 16
   python bench/serving_layers.py --quick        # L = 256, B = 1
 
 What it does:
@@ -66,8 +66,8 @@ def torch_layer(torch, x, w, b):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--lens", default="64,128,256,512")
-    ap.add_argument("--batches", default="1,4")
+    ap.add_argument("--lens", default="16,64,128,256,512")
+    ap.add_argument("--batches", default="1,4,16")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget", type=float, default=2.0)
     args = ap.parse_args()
