@@ -175,7 +175,7 @@ def attention_kl(qt, kt, qs, ks, causal=False, teacher_scale=None,
     ss = _kl_scores(qs, ks, student_scale or qs.shape[3] ** -0.5, causal)
     log_pt, lse_t = _log_softmax(st)
     log_ps, lse_s = _log_softmax(ss)
-    visible = np.isfinite(st)
+    visible = ~np.isneginf(st)  # a NaN score is visible: it reaches kl
     with np.errstate(invalid="ignore"):
         terms = np.where(visible, np.exp(log_pt) * (log_pt - log_ps), 0.0)
     return terms.sum(axis=-1), lse_t, lse_s
@@ -190,7 +190,7 @@ def attention_kl_grad(qt, kt, qs, ks, dkl, causal=False, teacher_scale=None,
     scale_s = student_scale or qs.shape[3] ** -0.5
     st = _kl_scores(qt, kt, teacher_scale or qt.shape[3] ** -0.5, causal)
     ss = _kl_scores(qs, ks, scale_s, causal)
-    visible = np.isfinite(st)
+    visible = ~np.isneginf(st)  # a NaN score is visible: it reaches kl
     pt = np.where(visible, np.exp(_log_softmax(st)[0]), 0.0)
     ps = np.where(visible, np.exp(_log_softmax(ss)[0]), 0.0)
     ds = scale_s * np.asarray(dkl, dtype=np.float64)[..., None] * (ps - pt)

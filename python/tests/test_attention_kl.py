@@ -183,6 +183,21 @@ def test_identical_heads_have_no_divergence(lib):
     assert np.max(np.abs(lse_t - lse_s)) < 1e-5
 
 
+@pytest.mark.parametrize("case", ["plain", "causal"])
+def test_nan_inputs_reach_the_rows_that_see_them(lib, case):
+    """A NaN teacher query makes its row's loss NaN; a NaN student key makes
+    NaN the loss of every row that sees that key, as in float64."""
+    qt, kt, qs, ks = inputs(case, 1, 9, 11, seed=3)
+    qt[0, 1, 4, 0] = np.nan
+    ks[0, 2, 6, 3] = np.nan
+    kl, _, _ = call(lib, case, qt, kt, qs, ks)
+    want, _, _ = reference.attention_kl(qt, kt, qs, ks, **attrs_of(case))
+    assert np.isnan(want).any() and not np.isnan(want).all()
+    np.testing.assert_array_equal(np.isnan(kl), np.isnan(want))
+    finite = ~np.isnan(want)
+    np.testing.assert_allclose(kl[finite], want[finite], rtol=2e-4, atol=2e-5)
+
+
 def test_pruned_heads_and_threads(lib):
     qt, kt, qs, ks = inputs("causal", 2, 70, 70, seed=5)
     mask = np.array([1, 0, 1, 1], np.uint8)

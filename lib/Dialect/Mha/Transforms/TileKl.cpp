@@ -209,10 +209,12 @@ void KlEmitter::emitLossRow(const PairScratch &sc, Value state, Value r,
     xs.push_back(cb.select(visible, ss, ninf));
     diff.push_back(cb.select(visible, cb.fsub(st, ss), zeros));
   }
+  // One vmaxps a vector (selectMax): a NaN score need not reach the
+  // maximum, its probability exp2(NaN - m) carries it into the sums.
   auto rowMax = [&](ArrayRef<Value> x) {
     Value m = x[0];
     for (Value v : x.drop_front())
-      m = cb.maximumF(m, v);
+      m = cb.selectMax(v, m);
     return vector::ReductionOp::create(b, loc, vector::CombiningKind::MAXIMUMF,
                                        m)
         .getResult();
