@@ -467,7 +467,13 @@ private:
   void emitResults(bool grouped, Value groupSize);
   /// Split-KV: the item's part of the results into the runtime's partial
   /// buffers; the last part of the tile to arrive merges them all.
-  void emitPartialResults(bool grouped, Value groupSize);
+  void emitPartialResults(Value groupSize);
+  /// `body(queryHead, first)` for each of the item's `groupSize` query
+  /// heads, whose rows start at state row `first`.
+  void forEachItemHead(Value groupSize, function_ref<void(Value, Value)> body);
+  /// The state rows [first, first + rows) finalised into `out`, `lse` and
+  /// `entropy` (null: not returned); lse gets each row's ALiBi bias back.
+  void finalizeRows(Value first, Value out, Value lse, Value entropy);
   /// Row i of query head h merged from its S partial results.
   void emitMergedRow(Value h, Value i);
   /// Row ((s B + b) Hq + h) Lq + i of the partial buffers.
@@ -1016,52 +1022,58 @@ void WorkItemEmitter::emitAttention(bool grouped) {
   cb.ifThenElse(
       cb.cmpI(arith::CmpIPredicate::eq, splitCount, cb.index(1)),
       [&] { emitResults(grouped, groupSize); },
-      [&] { emitPartialResults(grouped, groupSize); });
+      [&] { emitPartialResults(groupSize); });
+}
+
+void WorkItemEmitter::forEachItemHead(
+    Value groupSize, function_ref<void(Value, Value)> body) {
+  cb.forLoop(cb.index(0), groupSize, 1, [&](Value g) {
+    body(cb.add(item.head, g), cb.mul(g, rows));
+  });
+}
+
+void WorkItemEmitter::finalizeRows(Value first, Value out, Value lse,
+                                   Value entropy) {
+  Value zero = cb.index(0);
+  OpFoldResult rowsOfr = rows;
+  OnlineSoftmaxFinalizeOp::create(
+      b, loc,
+      view(accOut, {first, zero}, {rowsOfr, b.getIndexAttr(shape.valueDim)}),
+      view(rowMax, {first}, {rowsOfr}), view(rowSum, {first}, {rowsOfr}),
+      view(rowEnt, {first}, {rowsOfr}), alive, out, lse, entropy,
+      head.dropoutKeepScale);
+  // The steps leave each row's largest ALiBi bias out of its scores
+  // (alibiOrigin): lse gets it back (-inf and NaN stay). Never in group
+  // items, which have no ALiBi.
+  if (!lse || !alibiShiftsRows(variant))
+    return;
+  cb.forLoop(zero, rows, 1, [&](Value r) {
+    Value bias = alibiRowBias(cb, head.alibiSlope, cb.add(ranges.pFirst, r));
+    Value value = memref::LoadOp::create(b, loc, lse, r);
+    memref::StoreOp::create(b, loc, cb.fadd(value, bias), lse, r);
+  });
 }
 
 void WorkItemEmitter::emitResults(bool grouped, Value groupSize) {
   if (!grouped) {
-    OnlineSoftmaxFinalizeOp::create(b, loc, accOut, rowMax, rowSum, rowEnt,
-                                    alive, oTile, lseTile, entropyTile,
-                                    head.dropoutKeepScale);
-    // The steps leave each row's largest ALiBi bias out of its scores
-    // (alibiOrigin): lse gets it back (-inf and NaN stay).
-    if (alibiShiftsRows(variant) && lseTile)
-      cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
-        Value bias =
-            alibiRowBias(cb, head.alibiSlope, cb.add(ranges.pFirst, r));
-        Value lse = memref::LoadOp::create(b, loc, lseTile, r);
-        memref::StoreOp::create(b, loc, cb.fadd(lse, bias), lseTile, r);
-      });
+    finalizeRows(cb.index(0), oTile, lseTile, entropyTile);
     if (probsTile)
       AttentionProbsOp::create(b, loc, rowMax, rowSum, alive, probsTile);
     emitPaddingRows(item.head);
     return;
   }
   // Each head's rows of the group tile go to that head's results.
-  Value zero = cb.index(0);
   Value qRow0 = cb.add(qBase, row0);
   OpFoldResult rowsOfr = rows;
-  int64_t valueDim = shape.valueDim;
-  cb.forLoop(zero, groupSize, 1, [&](Value g) {
-    Value queryHead = cb.add(item.head, g);
-    Value first = cb.mul(g, rows);
-    auto stateSlice = [&](Value state) {
-      return view(state, {first}, {rowsOfr});
-    };
+  forEachItemHead(groupSize, [&](Value queryHead, Value first) {
     auto resultSlice = [&](Value tensor) -> Value {
       if (!tensor)
         return Value();
       return view(tensor, {qBatch, queryHead, qRow0}, {rowsOfr});
     };
-    Value out = view(item.o, {qBatch, queryHead, qRow0, zero},
-                     {rowsOfr, b.getIndexAttr(valueDim)});
-    OnlineSoftmaxFinalizeOp::create(
-        b, loc,
-        view(accOut, {first, zero}, {rowsOfr, b.getIndexAttr(valueDim)}),
-        stateSlice(rowMax), stateSlice(rowSum), stateSlice(rowEnt), alive, out,
-        resultSlice(item.lse), resultSlice(item.entropy),
-        head.dropoutKeepScale);
+    Value out = view(item.o, {qBatch, queryHead, qRow0, cb.index(0)},
+                     {rowsOfr, b.getIndexAttr(shape.valueDim)});
+    finalizeRows(first, out, resultSlice(item.lse), resultSlice(item.entropy));
     emitPaddingRows(queryHead);
   });
 }
@@ -1074,32 +1086,16 @@ Value WorkItemEmitter::partialRow(Value s, Value h, Value i) {
   return cb.add(cb.mul(cb.add(cb.mul(sequence, heads), h), rowsPerHead), i);
 }
 
-void WorkItemEmitter::emitPartialResults(bool grouped, Value groupSize) {
+void WorkItemEmitter::emitPartialResults(Value groupSize) {
   Value zero = cb.index(0);
   Value qRow0 = cb.add(qBase, row0);
   OpFoldResult rowsOfr = rows;
-  int64_t valueDim = shape.valueDim;
-  cb.forLoop(zero, groupSize, 1, [&](Value g) {
-    Value queryHead = cb.add(item.head, g);
-    Value first = grouped ? cb.mul(g, rows) : zero;
+  forEachItemHead(groupSize, [&](Value queryHead, Value first) {
     Value partRow0 = partialRow(splitPart, queryHead, qRow0);
-    Value lsePart = view(item.splitLse, {partRow0}, {rowsOfr});
-    OnlineSoftmaxFinalizeOp::create(
-        b, loc,
-        view(accOut, {first, zero}, {rowsOfr, b.getIndexAttr(valueDim)}),
-        view(rowMax, {first}, {rowsOfr}), view(rowSum, {first}, {rowsOfr}),
-        view(rowEnt, {first}, {rowsOfr}), alive,
-        view(item.splitOutputs, {partRow0, zero},
-             {rowsOfr, b.getIndexAttr(valueDim)}),
-        lsePart, Value(), head.dropoutKeepScale);
-    // As in emitResults: lse gets each row's ALiBi bias back.
-    if (alibiShiftsRows(variant))
-      cb.forLoop(zero, rows, 1, [&](Value r) {
-        Value bias =
-            alibiRowBias(cb, head.alibiSlope, cb.add(ranges.pFirst, r));
-        Value lse = memref::LoadOp::create(b, loc, lsePart, r);
-        memref::StoreOp::create(b, loc, cb.fadd(lse, bias), lsePart, r);
-      });
+    finalizeRows(first,
+                 view(item.splitOutputs, {partRow0, zero},
+                      {rowsOfr, b.getIndexAttr(shape.valueDim)}),
+                 view(item.splitLse, {partRow0}, {rowsOfr}), Value());
   });
   // The count is released after this part's stores and acquired by the
   // last part, which then reads every part (memref.atomic_rmw is acq_rel).
