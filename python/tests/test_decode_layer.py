@@ -274,6 +274,38 @@ def test_bf16_steps_equal_the_prefill_layer(lib_bf16):
     assert np.abs(y - y_prefill).max() <= 2e-2 * np.abs(y_prefill).max()
 
 
+@pytest.fixture(scope="module")
+def lib_f16(cache_dir):
+    return mha.compile(layer_spec("step", "causal", dtype="f16") +
+                       layer_spec("paged", "causal", paged=True, dtype="f16"))
+
+
+@pytest.mark.parametrize("paged", [False, True])
+def test_f16_steps_match_float64(lib_f16, paged):
+    """f16 caches: the step attends in f16 (Q, K, V and O rounded to f16,
+    as an f16 mha.attention over the caches), within f16 rounding of the
+    float64 step; the appended rows are the rotated new keys and values."""
+    kv_lens, L, page = [4, 0, 9], 2, 5
+    x = RNG.standard_normal((3, L, D_MODEL)).astype(np.float16)
+    w = [a.astype(np.float16) for a in weights()]
+    kc, vc, keys, values = random_cache(kv_lens, 12, np.float16)
+    lens = np.array(kv_lens, np.int32)
+    if paged:
+        kp, vp, table = paged_cache(kc, vc, kv_lens, L, page)
+        y = lib_f16.paged(x, *w, lens, table, kp, vp)
+    else:
+        y = lib_f16.step(x, *w, lens, kc, vc)
+    y_ref, new_k, new_v, _ = reference_step(x, w, keys, values, CAUSAL[1])
+    scale = np.abs(y_ref).max()
+    assert np.abs(y.astype(np.float64) - y_ref).max() <= 4e-3 * scale
+    for s, n in enumerate(kv_lens):
+        positions = list(range(n, n + L))
+        got_k = cache_rows(kp, s, positions, table, page) if paged else kc[s][:, positions]
+        got_v = cache_rows(vp, s, positions, table, page) if paged else vc[s][:, positions]
+        np.testing.assert_allclose(got_k.astype(np.float64), new_k[s], rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(got_v.astype(np.float64), new_v[s], rtol=2e-3, atol=2e-3)
+
+
 def test_bad_lengths_and_pages_write_nothing(lib):
     x = RNG.standard_normal((2, 2, D_MODEL)).astype(np.float32)
     w = weights()
@@ -406,12 +438,13 @@ def test_int8_weight_steps_equal_the_int8_prefill_layer(cache_dir):
                                rtol=1e-4, atol=1e-5)
 
 
-def int8_cache_spec(name, paged):
+def int8_cache_spec(name, paged, dtype="f32"):
     """The causal GQA layer's decoding step over an i8 cache with f32
     scales per KV head (contiguous) or per page and KV head (paged)."""
-    x = f"tensor<?x?x{D_MODEL}xf32>"
-    wq, wkv = f"tensor<{D_MODEL}x{HQ * D}xf32>", f"tensor<{D_MODEL}x{HKV * D}xf32>"
-    wo = f"tensor<{HQ * D}x{D_MODEL}xf32>"
+    x = f"tensor<?x?x{D_MODEL}x{dtype}>"
+    wq = f"tensor<{D_MODEL}x{HQ * D}x{dtype}>"
+    wkv = f"tensor<{D_MODEL}x{HKV * D}x{dtype}>"
+    wo = f"tensor<{HQ * D}x{D_MODEL}x{dtype}>"
     kc = f"tensor<?x{HKV}x?x{D}xi8>"
     sc = f"tensor<?x{HKV}xf32>" if paged else f"tensor<{HKV}xf32>"
     table = ", %table: tensor<?x?xi32>" if paged else ""
@@ -474,6 +507,25 @@ def test_int8_cache_steps(cache_dir, paged):
         o, _, _ = reference.attention(q[None], keys2[s][None], values2[s][None], params)
         y_ref = o[0].transpose(1, 0, 2).reshape(L, HQ * D) @ wo
         np.testing.assert_allclose(y[s], y_ref, rtol=1e-3, atol=1e-4)
+
+
+def test_f16_int8_cache_steps(cache_dir):
+    """An f16 step over i8 caches: the f32 step's rows, within f16 rounding
+    (a new key may round to the neighbouring i8 step)."""
+    lib = mha.compile(int8_cache_spec("f16", False, "f16") +
+                      int8_cache_spec("f32", False))
+    kv_lens, L = [3, 10], 2
+    x = RNG.standard_normal((2, L, D_MODEL)).astype(np.float16)
+    w = [a.astype(np.float16) for a in weights()]
+    kq = RNG.integers(-127, 128, (2, HKV, 16, D)).astype(np.int8)
+    vq = RNG.integers(-127, 128, (2, HKV, 16, D)).astype(np.int8)
+    ks = (0.01 + 0.02 * RNG.random(HKV)).astype(np.float32)
+    vs = (0.01 + 0.02 * RNG.random(HKV)).astype(np.float32)
+    lens = np.array(kv_lens, np.int32)
+    y16 = lib.f16(x, *w, lens, kq.copy(), vq.copy(), ks, vs).astype(np.float64)
+    y32 = lib.f32(x.astype(np.float32), *(a.astype(np.float32) for a in w), lens,
+                  kq.copy(), vq.copy(), ks, vs)
+    assert np.abs(y16 - y32).max() <= 1e-2 * np.abs(y32).max()
 
 
 def test_torch_layer_module_steps(lib):

@@ -197,3 +197,27 @@ func.func @decoding_step(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
         cache(tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
   return %y, %k, %v : tensor<?x?x64xf32>, tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>
 }
+
+// -----
+
+// An f16 step attends in f16 over its f16 caches: Q, K, V and the
+// attention output are f16 (an f16 prefill keeps them in f32).
+// CHECK-LABEL: func.func @f16_decoding_step
+// CHECK: mha.linear %{{.+}} positions(%{{.+}} : tensor<?xi32>) {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x64xf16>, tensor<64x64xf16> -> tensor<?x?x64xf16>
+// CHECK: mha.append_kv %{{.+}}, %{{.+}} into %{{.+}}, %{{.+}} kv_lens(%{{.+}} : tensor<?xi32>) : tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>
+// CHECK: mha.attention %{{.+}} : tensor<?x4x?x16xf16>, tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16> -> tensor<?x4x?x16xf16>
+// CHECK: mha.merge_heads %{{.+}} : tensor<?x4x?x16xf16> -> tensor<?x?x64xf16>
+func.func @f16_decoding_step(%x: tensor<?x?x64xf16>, %wq: tensor<64x64xf16>,
+                             %wk: tensor<64x32xf16>, %wv: tensor<64x32xf16>,
+                             %wo: tensor<64x64xf16>, %lens: tensor<?xi32>,
+                             %kc: tensor<?x2x?x16xf16>, %vc: tensor<?x2x?x16xf16>)
+    -> (tensor<?x?x64xf16>, tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>) {
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%kc, %vc : tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>)
+      kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<?x?x64xf16>, tensor<64x64xf16>, tensor<64x32xf16>,
+        tensor<64x32xf16>, tensor<64x64xf16> -> tensor<?x?x64xf16>
+        cache(tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>)
+  return %y, %k, %v : tensor<?x?x64xf16>, tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>
+}

@@ -2252,20 +2252,6 @@ func.func @layer_cache_probs(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
 
 // -----
 
-// f16 layers have no decoding step yet.
-func.func @layer_cache_f16(%x: tensor<?x?x64xf16>, %wq: tensor<64x64xf16>,
-    %wk: tensor<64x32xf16>, %wv: tensor<64x32xf16>, %wo: tensor<64x64xf16>,
-    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xf16>, %vc: tensor<?x2x?x16xf16>) {
-  // expected-error @+1 {{a decoding step with a cache needs an f32 or bf16 input, got 'f16'}}
-  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>) kv_lens(%lens : tensor<?xi32>)
-      {num_heads = 4, num_kv_heads = 2}
-      : tensor<?x?x64xf16>, tensor<64x64xf16>, tensor<64x32xf16>,
-        tensor<64x32xf16>, tensor<64x64xf16> -> tensor<?x?x64xf16> cache(tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>)
-  return
-}
-
-// -----
-
 // kv_scales belong to a decoding step's caches.
 func.func @layer_scales_without_cache(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
     %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,

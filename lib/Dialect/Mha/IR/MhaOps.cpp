@@ -931,10 +931,6 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
   if (op.getReturnProbs() || op.getDropout())
     return op.emitOpError() << "a decoding step with a cache supports "
                                "neither 'return_probs' nor 'dropout'";
-  if (!x.getElementType().isF32() && !x.getElementType().isBF16())
-    return op.emitOpError() << "a decoding step with a cache needs an f32 "
-                               "or bf16 input, got "
-                            << x.getElementType();
   bool paged = bool(op.getBlockTable());
   bool quantized = op.getKeyScale() || op.getValueScale();
   int64_t sequences = x.getDimSize(0);

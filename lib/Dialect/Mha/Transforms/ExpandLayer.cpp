@@ -102,11 +102,11 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     int64_t batch = xType.getDimSize(0), len = xType.getDimSize(1);
     Type xElt = xType.getElementType();
     Type tempElt = xElt.isBF16() ? xElt : rewriter.getF32Type();
-    auto flatType = [&](int64_t cols) {
-      return RankedTensorType::get({batch, len, cols}, tempElt);
+    auto flatType = [&](int64_t cols, Type elt = Type()) {
+      return RankedTensorType::get({batch, len, cols}, elt ? elt : tempElt);
     };
-    auto headsType = [&](int64_t heads, int64_t d) {
-      return RankedTensorType::get({batch, heads, len, d}, tempElt);
+    auto headsType = [&](int64_t heads, int64_t d, Type elt = Type()) {
+      return RankedTensorType::get({batch, heads, len, d}, elt ? elt : tempElt);
     };
 
     // A low-rank weight (mha.low_rank) projects through its rank-r
@@ -126,7 +126,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     // rank-r product of a low-rank weight.
     auto project = [&](Value w, Value bias, int64_t heads, int64_t headDim,
                        FloatAttr theta, IntegerAttr ropeDim,
-                       FloatAttr rmsEps = FloatAttr()) -> Value {
+                       FloatAttr rmsEps = FloatAttr(),
+                       Type elt = Type()) -> Value {
       Value input = op.getInput();
       if (!w.getDefiningOp<LowRankOp>())
         rmsEps = FloatAttr();
@@ -135,14 +136,17 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       // for its `replicas` consecutive heads.
       int64_t groups =
           cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
-      Value linear =
-          createLinear(rewriter, loc, flatType(heads * headDim), input, w, bias,
-                       heads / groups, rewriter.getI64IntegerAttr(headDim),
-                       theta, ropeDim, rmsEps, op.getKvLens());
-      return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim),
-                                  linear);
+      Value linear = createLinear(
+          rewriter, loc, flatType(heads * headDim, elt), input, w, bias,
+          heads / groups, rewriter.getI64IntegerAttr(headDim), theta, ropeDim,
+          rmsEps, op.getKvLens());
+      return SplitHeadsOp::create(rewriter, loc,
+                                  headsType(heads, headDim, elt), linear);
     };
     FloatAttr theta = op.getRopeThetaAttr();
+    // An f16 step attends in f16, as an f16 mha.attention over its caches
+    // does: Q, K, V and O rounded to f16 (K and V are stored so).
+    Type stepElt = op.getKeyCache() && xElt.isF16() ? xElt : Type();
     Value q, k, v;
     if (op.getSharingScheme() == Sharing::latent) {
       int64_t rank = op.getLatentRank(), ropeDim = op.getRopeKeyDim();
@@ -173,9 +177,12 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                                rewriter.getI64IntegerAttr(perHead));
     } else {
       int64_t hkv = op.getKvHeadCount(), d = valueDim;
-      q = project(op.getWq(), op.getBq(), hq, d, theta, IntegerAttr());
-      k = project(op.getWk(), op.getBk(), hkv, d, theta, IntegerAttr());
-      v = project(op.getWv(), op.getBv(), hkv, d, FloatAttr(), IntegerAttr());
+      q = project(op.getWq(), op.getBq(), hq, d, theta, IntegerAttr(),
+                  FloatAttr(), stepElt);
+      k = project(op.getWk(), op.getBk(), hkv, d, theta, IntegerAttr(),
+                  FloatAttr(), stepElt);
+      v = project(op.getWv(), op.getBv(), hkv, d, FloatAttr(), IntegerAttr(),
+                  FloatAttr(), stepElt);
     }
 
     // Every attention attribute of the layer, as it is (the operand
@@ -184,7 +191,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     for (StringRef name : AttentionOp::getAttributeNames())
       if (Attribute a = op->getAttr(name); a && name != "operandSegmentSizes")
         attrs.push_back(rewriter.getNamedAttr(name, a));
-    SmallVector<Type> resultTypes{headsType(hq, valueDim)};
+    SmallVector<Type> resultTypes{headsType(hq, valueDim, stepElt)};
     llvm::append_range(resultTypes, op.getExtras().getTypes());
     SmallVector<Value> caches;
     Value kvLens;
@@ -205,7 +212,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                                   op.getKeyScale(), op.getValueScale(), kvLens,
                                   op.getBlockTable(), attrs)
             : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
-    Value merged = MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim),
+    Value merged = MergeHeadsOp::create(rewriter, loc,
+                                        flatType(hq * valueDim, stepElt),
                                         attention->getResult(0));
     Value wo = op.getWo();
     IntegerAttr headBlocks = rewriter.getI64IntegerAttr(valueDim);
