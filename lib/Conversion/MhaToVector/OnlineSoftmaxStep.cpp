@@ -208,6 +208,14 @@ struct StepLowering {
     return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{0});
   }
 
+  /// The keys phase 1 packs: the tile's keys rounded up to whole blocks
+  /// of the S micro-kernel, which reads no further (a short tile packs
+  /// less than the C columns of the scratch).
+  Value getPackedKeyEnd() {
+    int64_t block = sVecs * vw;
+    Value blocks = cb.divUI(cb.add(keys, cb.index(block - 1)), cb.index(block));
+    return cb.minSI(cb.mul(blocks, cb.index(block)), cb.index(cols));
+  }
   void packKeys();
   void packKeyPairs();
   Value packValues();
@@ -284,7 +292,7 @@ void StepLowering::packKeys() {
                               ValueRange{cb.add(d0, cb.index(i)), c0});
     }
   };
-  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
+  cb.forLoop(cb.index(0), getPackedKeyEnd(), vw, [&](Value c0) {
     if (fullDim > 0)
       cb.forLoop(cb.index(0), cb.index(fullDim), vw,
                  [&](Value d0) { packBlock(c0, d0, vw); });
@@ -384,7 +392,7 @@ void StepLowering::packKeyPairs() {
           ValueRange{cb.add(p0, cb.index(i)), cb.add(c0, c0)});
     }
   };
-  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
+  cb.forLoop(cb.index(0), getPackedKeyEnd(), vw, [&](Value c0) {
     if (fullPairs > 0)
       cb.forLoop(cb.index(0), cb.index(fullPairs), vw,
                  [&](Value p0) { packBlock(c0, p0, vw); });
