@@ -136,12 +136,12 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       // for its `replicas` consecutive heads.
       int64_t groups =
           cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
-      Value linear = createLinear(
-          rewriter, loc, flatType(heads * headDim, elt), input, w, bias,
-          heads / groups, rewriter.getI64IntegerAttr(headDim), theta, ropeDim,
-          rmsEps, op.getKvLens());
-      return SplitHeadsOp::create(rewriter, loc,
-                                  headsType(heads, headDim, elt), linear);
+      Value linear = createLinear(rewriter, loc, flatType(heads * headDim, elt),
+                                  input, w, bias, heads / groups,
+                                  rewriter.getI64IntegerAttr(headDim), theta,
+                                  ropeDim, rmsEps, op.getKvLens());
+      return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim, elt),
+                                  linear);
     };
     FloatAttr theta = op.getRopeThetaAttr();
     // An f16 step attends in f16, as an f16 mha.attention over its caches
@@ -212,9 +212,9 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                                   op.getKeyScale(), op.getValueScale(), kvLens,
                                   op.getBlockTable(), attrs)
             : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
-    Value merged = MergeHeadsOp::create(rewriter, loc,
-                                        flatType(hq * valueDim, stepElt),
-                                        attention->getResult(0));
+    Value merged =
+        MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim, stepElt),
+                             attention->getResult(0));
     Value wo = op.getWo();
     IntegerAttr headBlocks = rewriter.getI64IntegerAttr(valueDim);
     lowerRank(merged, wo, headBlocks);

@@ -1025,11 +1025,10 @@ void WorkItemEmitter::emitAttention(bool grouped) {
       [&] { emitPartialResults(groupSize); });
 }
 
-void WorkItemEmitter::forEachItemHead(
-    Value groupSize, function_ref<void(Value, Value)> body) {
-  cb.forLoop(cb.index(0), groupSize, 1, [&](Value g) {
-    body(cb.add(item.head, g), cb.mul(g, rows));
-  });
+void WorkItemEmitter::forEachItemHead(Value groupSize,
+                                      function_ref<void(Value, Value)> body) {
+  cb.forLoop(cb.index(0), groupSize, 1,
+             [&](Value g) { body(cb.add(item.head, g), cb.mul(g, rows)); });
 }
 
 void WorkItemEmitter::finalizeRows(Value first, Value out, Value lse,
