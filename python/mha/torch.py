@@ -150,6 +150,7 @@ def _fake_results(f, tensors):
 def _make_op(lib, ns, f, ops_backward):
     n_in = len(f.inputs)
     in_place = [p.role in _runtime._IN_PLACE for p in f.inputs]
+    is_layer = _is_layer(f)  # once, not per call
 
     def impl(*args, **kwargs):
         # Written in place: passed as they are (the C function names a
@@ -157,7 +158,7 @@ def _make_op(lib, ns, f, ops_backward):
         tensors = [t if w else _contiguous_last(t) for t, w in zip(args[:n_in], in_place)]
         head_mask, num_threads, seed = _options(args[n_in:], kwargs)
         layer = {}
-        if _is_layer(f):
+        if is_layer:
             layer["reuse_packed_weights"] = _fill(
                 args[n_in + len(_OPTIONS):], kwargs, ["reuse_packed_weights"], [False])[0]
         return f(*tensors, num_threads=num_threads, head_mask=head_mask,

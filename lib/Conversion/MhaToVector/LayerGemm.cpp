@@ -623,6 +623,9 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
                          ? cb.index(0)
                          : item.batch;
   Value tableRows = memref::DimOp::create(b, loc, table, 1);
+  // The table row of the item's first row; the row loop advances it,
+  // wrapping at the table's end (no division per row).
+  Value firstPosition = arith::RemUIOp::create(b, loc, item.row0, tableRows);
   for (int64_t replica : item.replicas) {
     Value head0 = cb.add(col0, cb.index(yOffset + replica * stride));
     cb.forLoop(cb.index(0), cb.index(half), rw, [&](Value t) {
@@ -635,29 +638,35 @@ void GemmLowering::emitRopeEpilogue(const Item &item, Value rows, Value col0,
         bias1 = loadBias(item, replica, cb.add(col0, c1), rw, Value());
         bias2 = loadBias(item, replica, cb.add(col0, c2), rw, Value());
       }
-      cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
-        Value l = cb.add(item.row0, r);
-        Value position = arith::RemUIOp::create(b, loc, l, tableRows);
-        auto load = [&](Value m, ValueRange idx) -> Value {
-          return vector::LoadOp::create(b, loc, vecType, m, idx);
-        };
-        Value x1 = load(item.cs, {r, c1}), x2 = load(item.cs, {r, c2});
-        if (bias1) {
-          x1 = cb.fadd(x1, bias1);
-          x2 = cb.fadd(x2, bias2);
-        }
-        Value cos = load(table, {tableBatch, position, t});
-        Value sin = load(table, {tableBatch, position, t2});
-        Value y1 = cb.fsub(cb.fmul(x1, cos), cb.fmul(x2, sin));
-        Value y2 = cb.fadd(cb.fmul(x2, cos), cb.fmul(x1, sin));
-        for (auto [value, col] : {std::pair(y1, c1), std::pair(y2, c2)}) {
-          if (!yElt.isF32())
-            value = arith::TruncFOp::create(b, loc, yVecType, value);
-          vector::StoreOp::create(
-              b, loc, value, item.y,
-              ValueRange{item.batch, l, cb.add(head0, col)});
-        }
-      });
+      cb.forLoopCarrying(
+          rows, firstPosition,
+          [&](Value r, ValueRange carried) -> SmallVector<Value> {
+            Value l = cb.add(item.row0, r);
+            Value position = carried[0];
+            auto load = [&](Value m, ValueRange idx) -> Value {
+              return vector::LoadOp::create(b, loc, vecType, m, idx);
+            };
+            Value x1 = load(item.cs, {r, c1}), x2 = load(item.cs, {r, c2});
+            if (bias1) {
+              x1 = cb.fadd(x1, bias1);
+              x2 = cb.fadd(x2, bias2);
+            }
+            Value cos = load(table, {tableBatch, position, t});
+            Value sin = load(table, {tableBatch, position, t2});
+            Value y1 = cb.fsub(cb.fmul(x1, cos), cb.fmul(x2, sin));
+            Value y2 = cb.fadd(cb.fmul(x2, cos), cb.fmul(x1, sin));
+            for (auto [value, col] : {std::pair(y1, c1), std::pair(y2, c2)}) {
+              if (!yElt.isF32())
+                value = arith::TruncFOp::create(b, loc, yVecType, value);
+              vector::StoreOp::create(
+                  b, loc, value, item.y,
+                  ValueRange{item.batch, l, cb.add(head0, col)});
+            }
+            Value next = cb.add(position, cb.index(1));
+            return {
+                cb.select(cb.cmpI(arith::CmpIPredicate::eq, next, tableRows),
+                          cb.index(0), next)};
+          });
     });
   }
 }
