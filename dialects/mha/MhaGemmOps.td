@@ -238,4 +238,51 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
   }];
 }
 
+def Mha_HeadGemmOp : Mha_Op<"head_gemm"> {
+  let summary = "one work item of mha.head_linear: rows of one head";
+  let description = [{
+    The rows `[row_offset, row_offset + rows)` of batch `batch` and head
+    `head` of an mha.head_linear (same attributes, same sizes): head
+    `head`'s `K` input columns times its weight slice, read from the
+    weight as it is (no panel: the item reads the slice once for a block
+    of rows, which is what a decoding step's few rows need), and the `C`
+    carried columns copied. Accumulates in f32 and narrows to the
+    output's element type.
+
+    ```mlir
+    mha.head_gemm ins(%q, %wv : memref<?x?x3072xf32>, memref<512x4096xf32>)
+        outs(%qa : memref<?x?x9216xf32>) at(%b, %row0, %rows) head(%h)
+        {num_heads = 16 : i64, transpose_weight, vector_width = 16 : i64}
+    ```
+  }];
+  let arguments = (ins
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "input rows [B, L, H*Sx]",
+        [MemRead]>:$input,
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [2]>, "weight [R, H*P]",
+        [MemRead]>:$weight,
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "output rows [B, L, H*Sy]",
+        [MemWrite]>:$output,
+    Index:$batch, Index:$row_offset, Index:$rows, Index:$head,
+    I64Attr:$num_heads,
+    DefaultValuedAttr<I64Attr, "0">:$weight_offset,
+    UnitAttr:$transpose_weight,
+    ConfinedAttr<I64Attr, [IntPositive]>:$vector_width);
+  let assemblyFormat = [{
+    `ins` `(` $input `,` $weight `:` type($input) `,` type($weight) `)`
+    `outs` `(` $output `:` type($output) `)`
+    `at` `(` $batch `,` $row_offset `,` $rows `)` `head` `(` $head `)`
+    attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::mha::HeadLinearDims getDims() {
+      return ::mlir::mha::HeadLinearDims::get(getInput().getType(),
+                                              getWeight().getType(),
+                                              getOutput().getType(),
+                                              getNumHeads(),
+                                              getTransposeWeight());
+    }
+  }];
+}
+
 #endif // MHA_DIALECT_MHA_GEMMOPS_TD

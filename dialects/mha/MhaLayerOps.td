@@ -163,4 +163,72 @@ def Mha_LatentKeysOp : Mha_Op<"latent_keys", [Pure]> {
   }];
 }
 
+def Mha_HeadLinearOp : Mha_Op<"head_linear", [Pure]> {
+  let summary = "each head's own projection, through slices of one weight";
+  let description = [{
+    `x [B, L, H*Sx]`, `W [R, H*P]`, `y [B, L, H*Sy]`: head `h` of `x`
+    (columns `h*Sx ..`) is multiplied by its own `K x N` slice of `W`, at
+    column `weight_offset` of the head's `P` columns, read as it is or
+    (`transpose_weight`) transposed; the `C` columns after the head's
+    first `K` are carried to the end of its block of `y` unchanged:
+
+    ```
+    y[b, l, h*Sy + n]     = sum_{k<K} x[b, l, h*Sx + k] * Wh[k, n]     n < N
+    y[b, l, h*Sy + N + t] = x[b, l, h*Sx + K + t]                      t < C
+    Wh[k, n] = W[k, h*P + weight_offset + n]        (K = R, C = Sx - R, N = Sy - C)
+             = W[n, h*P + weight_offset + k]        (transpose_weight:
+                                                     N = R, C = Sy - R, K = Sx - C)
+    ```
+
+    It is how a latent (MLA) decoding step absorbs the up-projection
+    `Wv [r, H*(Dn+Dv)]` into the attention (mha-expand-layer): the query
+    side `q_h W_UK_h^T` (`transpose_weight`, offset 0, the RoPE part
+    carried) and the output side `o_h W_UV_h` (offset `Dn`).
+
+    ```mlir
+    %qa = mha.head_linear %q, %wv {num_heads = 16 : i64, transpose_weight}
+        : tensor<?x?x3072xf32>, tensor<512x4096xf32> -> tensor<?x?x9216xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
+                   I64Attr:$num_heads,
+                   DefaultValuedAttr<I64Attr, "0">:$weight_offset,
+                   UnitAttr:$transpose_weight);
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->`
+    type($output)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// K, N and C of the description, from the shapes.
+    ::mlir::mha::HeadLinearDims getDims() {
+      return ::mlir::mha::HeadLinearDims::get(
+          ::llvm::cast<::mlir::ShapedType>(getInput().getType()),
+          ::llvm::cast<::mlir::ShapedType>(getWeight().getType()),
+          ::llvm::cast<::mlir::ShapedType>(getOutput().getType()),
+          getNumHeads(), getTransposeWeight());
+    }
+  }];
+}
+
+def Mha_RmsNormOp : Mha_Op<"rms_norm", [Pure]> {
+  let summary = "divides the first columns of each row by their root mean square";
+  let description = [{
+    `y[b, l, c] = x[b, l, c] / sqrt(sum_{c' < n} x[b, l, c']^2 / n + eps)`
+    for `c < n = columns`, `y = x` in the other columns (an RMS norm
+    without weight). A latent (MLA) decoding step normalises the latent so
+    before it goes into the cache (its `rms_norm_eps`).
+
+    ```mlir
+    %n = mha.rms_norm %latent {columns = 512 : i64, eps = 1.0e-6 : f32}
+        : tensor<?x?x576xf32> -> tensor<?x?x576xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$columns, F32Attr:$eps);
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
 #endif // MHA_DIALECT_MHA_LAYER_OPS_TD

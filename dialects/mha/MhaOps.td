@@ -314,6 +314,11 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure, AttrSizedOperandSegments]> {
     `mha.append_kv` writes the caller's caches in place (C parameters
     `k_cache`, `v_cache`, docs/language.md 7.1).
 
+    Without values (`%k into %cache`), only the keys are appended: a
+    latent (MLA) decoding step's one cache of latents, whose values are a
+    view of its first columns (mha-expand-layer makes it; not an exported
+    function of its own).
+
     ```mlir
     %kc, %vc = mha.append_kv %k, %v into %k_cache, %v_cache
         kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
@@ -324,23 +329,24 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure, AttrSizedOperandSegments]> {
     ```
   }];
 
-  let arguments = (ins AnyType:$key_new, AnyType:$value_new,
-                       AnyType:$key_cache, AnyType:$value_cache,
+  let arguments = (ins AnyType:$key_new, Optional<AnyType>:$value_new,
+                       AnyType:$key_cache, Optional<AnyType>:$value_cache,
                        Optional<AnyType>:$key_scale,
                        Optional<AnyType>:$value_scale,
                        AnyType:$kv_lens, Optional<AnyType>:$block_table,
                        OptionalAttr<F32Attr>:$rope_theta);
-  let results = (outs AnyType:$key_cache_out, AnyType:$value_cache_out);
+  let results = (outs AnyType:$key_cache_out,
+                      Optional<AnyType>:$value_cache_out);
 
   let assemblyFormat = [{
-    $key_new `,` $value_new `into` $key_cache `,` $value_cache
+    $key_new (`,` $value_new^)? `into` $key_cache (`,` $value_cache^)?
     (`kv_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
      type($value_scale) `)`)?
     `kv_lens` `(` $kv_lens `:` type($kv_lens) `)`
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
-    attr-dict `:` type($key_new) `,` type($value_new) `,` type($key_cache)
-    `,` type($value_cache) `->` type($key_cache_out) `,`
-    type($value_cache_out)
+    attr-dict `:` type($key_new) (`,` type($value_new)^)? `,`
+    type($key_cache) (`,` type($value_cache)^)? `->` type($key_cache_out)
+    (`,` type($value_cache_out)^)?
   }];
 
   let hasVerifier = 1;
@@ -513,8 +519,8 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
 
   let assemblyFormat = [{
     $input `,` $wq `,` $wk `,` $wv `,` $wo (`,` $biases^)?
-    (`cache` `(` $key_cache^ `,` $value_cache `:` type($key_cache) `,`
-     type($value_cache) `)`)?
+    (`cache` `(` $key_cache^ (`,` $value_cache^)? `:` type($key_cache)
+     (`,` type($value_cache)^)? `)`)?
     (`kv_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
      type($value_scale) `)`)?
     (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
@@ -522,7 +528,7 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
     attr-dict `:`
     type($input) `,` type($wq) `,` type($wk) `,` type($wv) `,` type($wo)
     (`,` type($biases)^)? `->` type($output) (`,` type($extras)^)?
-    (`cache` `(` type($key_cache_out)^ `,` type($value_cache_out) `)`)?
+    (`cache` `(` type($key_cache_out)^ (`,` type($value_cache_out)^)? `)`)?
   }];
 
   let hasVerifier = 1;

@@ -148,6 +148,10 @@ FailureOr<SmallVector<Parameter>> matchAppendFunction(func::FuncOp func,
       return op.emitError() << "'" << op.getName() << "' is not supported "
                             << "in an append function: its body must be one "
                             << "mha.append_kv of the function arguments";
+  if (!append.getValueNew())
+    return append.emitError() << "an exported mha.append_kv appends keys and "
+                                 "values: an append without values belongs "
+                                 "to a latent layer's decoding step";
   // Inputs first, then the caches the function writes: the C order.
   SmallVector<std::pair<Value, TensorRole>> expected = {
       {append.getKeyNew(), TensorRole::key_new},

@@ -4,6 +4,7 @@
 
 #include "mha/Codegen/MicroKernels.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
@@ -95,4 +96,61 @@ SmallVector<Value> vec::emitBlockLoop(CodegenBuilder &cb,
         [&](int64_t i) { return lhs(k, i); });
   });
   return SmallVector<Value>(loop.getResults());
+}
+
+Value vec::loadTail(CodegenBuilder &cb, int64_t vw, Value m, ValueRange prefix,
+                    Value col, Value valid) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  SmallVector<Value> idx(prefix);
+  if (elt.isF32()) {
+    auto vecType = VectorType::get({vw}, elt);
+    idx.push_back(col);
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+    Value pad = arith::ConstantOp::create(
+        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
+    return vector::MaskedLoadOp::create(b, loc, vecType, m, idx, mask, pad);
+  }
+  Value last = cb.sub(cb.maxSI(valid, cb.index(1)), cb.index(1));
+  Value zero = cb.f32(0.0f);
+  SmallVector<Value> lanes;
+  for (int64_t i = 0; i < vw; ++i) {
+    idx.resize(prefix.size());
+    idx.push_back(cb.add(col, cb.minSI(cb.index(i), last)));
+    Value x = memref::LoadOp::create(b, loc, m, idx);
+    if (elt.isInteger())
+      x = arith::SIToFPOp::create(b, loc, b.getF32Type(), x);
+    else
+      x = arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+    lanes.push_back(cb.select(cb.lt(cb.index(i), valid), x, zero));
+  }
+  return vector::FromElementsOp::create(b, loc, vec::getF32Vector(cb, vw),
+                                        lanes);
+}
+
+void vec::storeTail(CodegenBuilder &cb, int64_t vw, Value value, Value m,
+                    ValueRange prefix, Value col, Value valid) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  SmallVector<Value> idx(prefix);
+  if (elt.isF32()) {
+    idx.push_back(col);
+    Value mask = vector::CreateMaskOp::create(
+        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
+    vector::MaskedStoreOp::create(b, loc, m, idx, mask, value);
+    return;
+  }
+  for (int64_t i = 0; i < vw; ++i) {
+    Value inside = cb.lt(cb.index(i), valid);
+    cb.ifThen(inside, [&] {
+      Value x = vector::ExtractOp::create(b, loc, value, i);
+      x = arith::TruncFOp::create(b, loc, elt, x);
+      idx.resize(prefix.size());
+      idx.push_back(cb.add(col, cb.index(i)));
+      memref::StoreOp::create(b, loc, x, m, idx);
+    });
+  }
 }

@@ -50,6 +50,18 @@ Value broadcastPair(CodegenBuilder &cb, Value memref, ValueRange indices,
 Value loadPairs(CodegenBuilder &cb, Value memref, ValueRange indices,
                 int64_t vw);
 
+/// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
+/// beyond), widened to f32 (from a 16-bit float or a signed integer). f32
+/// uses a masked
+/// load; 16-bit types gather lanes at clamped (in-bounds) columns (masked
+/// 16-bit loads legalise to libgcc helpers Debian's libgcc lacks).
+Value loadTail(CodegenBuilder &cb, int64_t vw, Value m, ValueRange prefix,
+               Value col, Value valid);
+/// Stores lanes i < valid of the f32 vector `value` to `m` at `prefix...,
+/// col + i`, narrowed to its element type (16-bit types lane by lane).
+void storeTail(CodegenBuilder &cb, int64_t vw, Value value, Value m,
+               ValueRange prefix, Value col, Value valid);
+
 /// The shape of a register block: rows x vectors accumulators and how the
 /// products are formed.
 struct RegisterBlock {

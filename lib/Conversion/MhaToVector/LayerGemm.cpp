@@ -133,12 +133,9 @@ private:
     return vector::LoadOp::create(b, loc, vec::getF32Vector(cb, vw), w.scale,
                                   prefix);
   }
-  /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
-  /// beyond), widened to f32. f32 uses a masked load; 16-bit types gather
-  /// lanes at clamped (in-bounds) columns.
+  /// vec::loadTail at this lowering's width (also of int8 values).
   Value loadTail(Value m, ValueRange prefix, Value col, Value valid);
-  /// Stores lanes i < valid of the f32 vector `value` to `m` at
-  /// `prefix..., col + i`, narrowed to m's element type.
+  /// vec::storeTail at this lowering's width.
   void storeTail(Value value, Value m, ValueRange prefix, Value col,
                  Value valid);
 
@@ -241,51 +238,12 @@ private:
 
 Value GemmLowering::loadTail(Value m, ValueRange prefix, Value col,
                              Value valid) {
-  Type elt = cast<MemRefType>(m.getType()).getElementType();
-  SmallVector<Value> idx(prefix);
-  if (elt.isF32()) {
-    auto vecType = VectorType::get({vw}, elt);
-    idx.push_back(col);
-    Value mask = vector::CreateMaskOp::create(
-        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
-    Value pad = arith::ConstantOp::create(
-        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
-    return vector::MaskedLoadOp::create(b, loc, vecType, m, idx, mask, pad);
-  }
-  Value last = cb.sub(cb.maxSI(valid, cb.index(1)), cb.index(1));
-  Value zero = cb.f32(0.0f);
-  SmallVector<Value> lanes;
-  for (int64_t i = 0; i < vw; ++i) {
-    idx.resize(prefix.size());
-    idx.push_back(cb.add(col, cb.minSI(cb.index(i), last)));
-    Value x = scalarExt(memref::LoadOp::create(b, loc, m, idx));
-    lanes.push_back(cb.select(cb.lt(cb.index(i), valid), x, zero));
-  }
-  return vector::FromElementsOp::create(b, loc, vec::getF32Vector(cb, vw),
-                                        lanes);
+  return vec::loadTail(cb, vw, m, prefix, col, valid);
 }
 
 void GemmLowering::storeTail(Value value, Value m, ValueRange prefix, Value col,
                              Value valid) {
-  Type elt = cast<MemRefType>(m.getType()).getElementType();
-  SmallVector<Value> idx(prefix);
-  if (elt.isF32()) {
-    idx.push_back(col);
-    Value mask = vector::CreateMaskOp::create(
-        b, loc, VectorType::get({vw}, b.getI1Type()), ValueRange{valid});
-    vector::MaskedStoreOp::create(b, loc, m, idx, mask, value);
-    return;
-  }
-  for (int64_t i = 0; i < vw; ++i) {
-    Value inside = cb.lt(cb.index(i), valid);
-    cb.ifThen(inside, [&] {
-      Value x = vector::ExtractOp::create(b, loc, value, i);
-      x = arith::TruncFOp::create(b, loc, elt, x);
-      idx.resize(prefix.size());
-      idx.push_back(cb.add(col, cb.index(i)));
-      memref::StoreOp::create(b, loc, x, m, idx);
-    });
-  }
+  vec::storeTail(cb, vw, value, m, prefix, col, valid);
 }
 
 Value GemmLowering::loadQuantized(const Weight &w, Value k, Value col,

@@ -192,7 +192,7 @@ struct ConvertMhaToVectorPass
       return signalPassFailure();
     WalkResult leftover = getOperation()->walk([](Operation *op) {
       if (isa<OnlineSoftmaxStepOp, OnlineSoftmaxFinalizeOp, AttentionProbsOp,
-              PackPanelOp, GemmTileOp>(op)) {
+              PackPanelOp, GemmTileOp, HeadGemmOp>(op)) {
         op->emitError("was not lowered to vectors");
         return WalkResult::interrupt();
       }
@@ -210,4 +210,5 @@ void mlir::mha::populateMhaToVectorPatterns(RewritePatternSet &patterns) {
       patterns.getContext());
   populateOnlineSoftmaxStepLoweringPatterns(patterns);
   populateLayerGemmLoweringPatterns(patterns);
+  populateHeadGemmLoweringPatterns(patterns);
 }

@@ -28,6 +28,10 @@ void populateOnlineSoftmaxStepLoweringPatterns(RewritePatternSet &patterns);
 /// mha.gemm_tile.
 void populateLayerGemmLoweringPatterns(RewritePatternSet &patterns);
 
+/// The lowering of an absorbed latent step's per-head products,
+/// mha.head_gemm.
+void populateHeadGemmLoweringPatterns(RewritePatternSet &patterns);
+
 } // namespace mha
 } // namespace mlir
 

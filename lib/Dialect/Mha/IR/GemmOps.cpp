@@ -127,3 +127,10 @@ LogicalResult GemmTileOp::verify() {
   }
   return success();
 }
+
+LogicalResult HeadGemmOp::verify() {
+  return HeadLinearDims::verify(*this, getInput().getType(),
+                                getWeight().getType(), getOutput().getType(),
+                                getNumHeads(), getWeightOffset(),
+                                getTransposeWeight());
+}

@@ -9,6 +9,7 @@
 #include "mlir/IR/Diagnostics.h"
 
 #include <algorithm>
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -193,5 +194,61 @@ LogicalResult LatentKeysOp::verify() {
     if (!compatible(t.getDimSize(0), y.getDimSize(0)) ||
         !compatible(t.getDimSize(1), y.getDimSize(1)))
       return emitOpError() << "B and L must agree";
+  return success();
+}
+
+FailureOr<HeadLinearDims>
+HeadLinearDims::verify(Operation *op, ShapedType x, ShapedType w, ShapedType y,
+                       int64_t heads, int64_t offset, bool transposed) {
+  if (x.getRank() != 3 || w.getRank() != 2 || y.getRank() != 3 ||
+      ShapedType::isDynamic(x.getShape().back()) ||
+      !w.hasStaticShape() || ShapedType::isDynamic(y.getShape().back()))
+    return op->emitOpError() << "expects x [B, L, H*Sx], weight [R, H*P] and "
+                                "y [B, L, H*Sy] with static columns";
+  for (ShapedType t : {x, w, y})
+    if (!isa<FloatType>(t.getElementType()))
+      return op->emitOpError() << "expects float tensors, got " << Type(t);
+  if (heads < 1 || x.getShape().back() % heads ||
+      y.getShape().back() % heads || w.getDimSize(1) % heads)
+    return op->emitOpError()
+           << "'num_heads' = " << heads
+           << " must divide the columns of x, y and the weight";
+  HeadLinearDims d = get(x, w, y, heads, transposed);
+  if (d.k < 1 || d.n < 1 || d.carry < 0)
+    return op->emitOpError()
+           << "each head must reduce K >= 1 columns into N >= 1 and carry C "
+              ">= 0 more, got K = "
+           << d.k << ", N = " << d.n << ", C = " << d.carry
+           << (transposed ? " (N = rows of the weight, C = Sy - N, K = Sx - C)"
+                          : " (K = rows of the weight, C = Sx - K, N = Sy - C)");
+  int64_t sliceCols = transposed ? d.k : d.n;
+  if (offset < 0 || offset + sliceCols > d.weightStride)
+    return op->emitOpError()
+           << "'weight_offset' = " << offset << " puts each head's "
+           << sliceCols << " weight columns past its " << d.weightStride;
+  if (!compatible(x.getDimSize(0), y.getDimSize(0)) ||
+      !compatible(x.getDimSize(1), y.getDimSize(1)))
+    return op->emitOpError() << "B and L must agree";
+  return d;
+}
+
+LogicalResult HeadLinearOp::verify() {
+  return HeadLinearDims::verify(*this, getInput().getType(),
+                                getWeight().getType(), getOutput().getType(),
+                                getNumHeads(), getWeightOffset(),
+                                getTransposeWeight());
+}
+
+LogicalResult RmsNormOp::verify() {
+  auto x = cast<RankedTensorType>(getInput().getType());
+  if (x.getRank() != 3 || x != getOutput().getType())
+    return emitOpError() << "expects x [B, L, cols] and a result of its type";
+  int64_t cols = x.getDimSize(2), n = getColumns();
+  if (n < 1 || (!ShapedType::isDynamic(cols) && n > cols))
+    return emitOpError() << "'columns' must be in [1, " << cols << "], got "
+                         << n;
+  float eps = getEps().convertToFloat();
+  if (!std::isfinite(eps) || eps < 0)
+    return emitOpError() << "'eps' must be finite and >= 0, got " << eps;
   return success();
 }

@@ -646,6 +646,49 @@ LogicalResult AttentionOp::verify() {
 // AppendKvOp
 //===----------------------------------------------------------------------===//
 
+/// An mha.append_kv without values (a latent layer's cache): an f32, bf16
+/// or f16 cache of the new keys' element type, head count and head dim,
+/// one batch element per sequence unless paged.
+static LogicalResult verifyKeyOnlyAppend(AppendKvOp op,
+                                         RankedTensorType kNew) {
+  Operation *o = op.getOperation();
+  if (op.getKeyScale() || op.getValueScale() || op.getRopeTheta())
+    return op.emitOpError() << "an append without values takes neither "
+                               "'kv_scales' nor 'rope_theta'";
+  FailureOr<RankedTensorType> kCache =
+      verifyTensor(o, op.getKeyCache(), "key_cache", 4,
+                   "[S, Hkv, Lk, D] or [pages, Hkv, page_size, D]");
+  FailureOr<RankedTensorType> lens =
+      verifyServingTensor(o, op.getKvLens(), "kv_lens", 1, "[S]");
+  FailureOr<RankedTensorType> table = verifyServingTensor(
+      o, op.getBlockTable(), "block_table", 2, "[S, max_pages]");
+  if (failed(kCache) || failed(lens) || failed(table))
+    return failure();
+  int64_t sequences = kNew.getDimSize(0);
+  if (failed(verifySameElementType(o, *kCache, "key_cache",
+                                   kNew.getElementType(), "key_new")) ||
+      failed(verifyStaticDim(o, kNew, "key_new", 1, "head count")) ||
+      failed(verifyStaticDim(o, kNew, "key_new", 3, "head dim")) ||
+      failed(verifySameSize(o, "head count", "key_cache", 1,
+                            kCache->getDimSize(1), "key_new",
+                            kNew.getDimSize(1))) ||
+      failed(verifySameSize(o, "head dim", "key_cache", 3,
+                            kCache->getDimSize(3), "key_new",
+                            kNew.getDimSize(3))) ||
+      failed(verifySameSize(o, "size", "kv_lens", 0, lens->getDimSize(0),
+                            "key_new", sequences)) ||
+      (*table && failed(verifySameSize(o, "size", "block_table", 0,
+                                       (*table).getDimSize(0), "key_new",
+                                       sequences))) ||
+      (!*table && failed(verifySameSize(o, "batch size", "key_cache", 0,
+                                        kCache->getDimSize(0), "key_new",
+                                        sequences))))
+    return failure();
+  if (op.getKeyCacheOut().getType() != op.getKeyCache().getType())
+    return op.emitOpError() << "results must have the types of the caches";
+  return success();
+}
+
 LogicalResult AppendKvOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyNoUnknownAttributes(op)))
@@ -654,6 +697,12 @@ LogicalResult AppendKvOp::verify() {
       verifyTensor(op, getKeyNew(), "key_new", 4, "[S, Hkv, Lnew, D]");
   if (failed(kNew))
     return failure();
+  if (bool(getValueNew()) != bool(getValueCache()) ||
+      bool(getValueCache()) != bool(getValueCacheOut()))
+    return emitOpError() << "new values, a value cache and the updated value "
+                            "cache go together: all three or none";
+  if (!getValueNew())
+    return verifyKeyOnlyAppend(*this, *kNew);
   FailureOr<RankedTensorType> vNew =
       verifyTensor(op, getValueNew(), "value_new", 4, "[S, Hkv, Lnew, Dv]");
   if (failed(vNew))
@@ -925,9 +974,6 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
   if (!op.getKvLens())
     return op.emitOpError() << "a decoding step needs the cache lengths: "
                                "kv_lens(%kv_lens : tensor<?xi32>)";
-  if (op.getSharingScheme() == Sharing::latent)
-    return op.emitOpError() << "#mha.sharing<latent> has no decoding step "
-                               "with a cache yet (docs/language.md 10)";
   if (op.getReturnProbs() || op.getDropout())
     return op.emitOpError() << "a decoding step with a cache supports "
                                "neither 'return_probs' nor 'dropout'";
@@ -935,10 +981,33 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
   bool quantized = op.getKeyScale() || op.getValueScale();
   int64_t sequences = x.getDimSize(0);
   StringRef layout = paged ? "[pages, Hkv, page_size, D]" : "[S, Hkv, Lk, D]";
-  for (auto [value, result, name] :
-       {std::make_tuple(kCache, op.getKeyCacheOut(), "key_cache"),
-        std::make_tuple(op.getValueCache(), op.getValueCacheOut(),
-                        "value_cache")}) {
+  // A latent step's one cache holds the latent and the RoPE key of every
+  // token, [S, 1, Lk, r+Dr]: its values are the first r columns.
+  bool latent = op.getSharingScheme() == Sharing::latent;
+  if (latent) {
+    if (op.getValueCache() || op.getValueCacheOut() || quantized)
+      return op.emitOpError()
+             << "a #mha.sharing<latent> step has one cache of latents and "
+                "RoPE keys, not quantized: cache(%c : "
+             << (paged ? "[pages, 1, page_size, r+Dr]" : "[S, 1, Lk, r+Dr]")
+             << ")";
+    if (op.getWv().getDefiningOp<QuantizedOp>())
+      return op.emitOpError() << "a #mha.sharing<latent> step absorbs 'wv' "
+                                 "into the attention: it must be a float "
+                                 "weight, not an mha.quantized";
+    numKvHeads = 1;
+    headDim = op.getLatentRank() + op.getRopeKeyDim();
+    layout = paged ? "[pages, 1, page_size, r+Dr]" : "[S, 1, Lk, r+Dr]";
+  } else if (!op.getValueCache()) {
+    return op.emitOpError() << "a decoding step needs both caches: "
+                               "cache(%k_cache, %v_cache : ...)";
+  }
+  SmallVector<std::tuple<Value, Value, const char *>, 2> caches{
+      {kCache, op.getKeyCacheOut(), "key_cache"}};
+  if (!latent)
+    caches.push_back(
+        {op.getValueCache(), op.getValueCacheOut(), "value_cache"});
+  for (auto [value, result, name] : caches) {
     FailureOr<RankedTensorType> cache =
         verifyTensor(o, value, name, 4, layout, quantized);
     if (failed(cache) ||
@@ -950,7 +1019,7 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
         failed(verifySameSize(o, "head count", name, 1, cache->getDimSize(1),
                               "num_kv_heads", numKvHeads)) ||
         failed(verifySameSize(o, "head dim", name, 3, cache->getDimSize(3),
-                              "wo", headDim)) ||
+                              latent ? "r+Dr" : "wo", headDim)) ||
         failed(verifyStaticDim(o, *cache, name, 1, "head count")) ||
         failed(verifyStaticDim(o, *cache, name, 3, "head dim")) ||
         (!paged &&

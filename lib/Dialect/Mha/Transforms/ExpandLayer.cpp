@@ -23,6 +23,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
+#include <cmath>
+
 namespace mlir::mha {
 #define GEN_PASS_DEF_MHAEXPANDLAYERPASS
 #include "mha/Dialect/Mha/Transforms/Passes.h.inc"
@@ -89,11 +91,164 @@ Value appendedLengths(PatternRewriter &rewriter, Location loc, Value kvLens,
   return arith::AddIOp::create(rewriter, loc, kvLens, splat);
 }
 
+/// Replaces the layer by `results` and erases the low-rank factors of its
+/// weights, which now feed the projections directly.
+void replaceLayer(MultiHeadOp op, ArrayRef<Value> results,
+                  PatternRewriter &rewriter) {
+  SmallVector<Value> weights{op.getWq(), op.getWk(), op.getWv(), op.getWo()};
+  rewriter.replaceOp(op, results);
+  for (Value w : weights)
+    if (auto factors = w.getDefiningOp<LowRankOp>();
+        factors && factors->use_empty())
+      rewriter.eraseOp(factors);
+}
+
+/// The attention attributes of the layer, as they are (the operand
+/// segments are the layer's own).
+SmallVector<NamedAttribute> getAttentionAttrs(MultiHeadOp op,
+                                              PatternRewriter &rewriter) {
+  SmallVector<NamedAttribute> attrs;
+  for (StringRef name : AttentionOp::getAttributeNames())
+    if (Attribute a = op->getAttr(name); a && name != "operandSegmentSizes")
+      attrs.push_back(rewriter.getNamedAttr(name, a));
+  return attrs;
+}
+
+/// A latent (MLA) decoding step with the up-projection absorbed into the
+/// attention, which runs over the cache of latents as multi-query
+/// attention of head dim r+Dr whose values are the cache's first r
+/// columns (DeepSeek-V2 section 2.1.2):
+/// ```
+/// %q  = mha.linear %x, %wq positions(%kv_lens) {rope_dim = Dr ...}
+/// %c  = mha.linear %x, %wk positions(%kv_lens) {rope_dim = Dr ...}
+/// %cn = mha.rms_norm %c {columns = r}                (with rms_norm_eps)
+/// %cache2 = mha.append_kv (split_heads %cn) into %cache kv_lens(...)
+/// %qa = mha.head_linear %q, %wv {transpose_weight}   [q_nope W_UK^T, q_rope]
+/// %o  = mha.attention (split_heads %qa), %cache2, %cache2[..., :r]
+///           kv_lens(%kv_lens + L) {scale = 1/sqrt(Dn+Dr)}
+/// %oa = mha.head_linear (merge_heads %o), %wv {weight_offset = Dn}
+/// %y  = mha.linear %oa, %wo
+/// ```
+/// Per token the cache holds r+Dr values instead of the H*(Dn+Dr) +
+/// H*Dv keys and values the prefill form would up-project.
+LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
+  Location loc = op.getLoc();
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  int64_t batch = xType.getDimSize(0), len = xType.getDimSize(1);
+  int64_t hq = op.getNumHeads(), valueDim = op.getLayerHeadDim();
+  int64_t rank = op.getLatentRank(), ropeDim = op.getRopeKeyDim();
+  int64_t nopeDim = op.getNopeDim();
+  Type xElt = xType.getElementType();
+  // The projections' element type (see the file comment), and the
+  // cache's for what the attention reads and writes.
+  Type tempElt = xElt.isBF16() ? xElt : rewriter.getF32Type();
+  auto flatType = [&](int64_t cols, Type elt) {
+    return RankedTensorType::get({batch, len, cols}, elt);
+  };
+  auto headsType = [&](int64_t heads, int64_t d, Type elt) {
+    return RankedTensorType::get({batch, heads, len, d}, elt);
+  };
+  FloatAttr theta = op.getRopeThetaAttr();
+  IntegerAttr ropeDimAttr =
+      theta ? rewriter.getI64IntegerAttr(ropeDim) : IntegerAttr();
+  FloatAttr rmsEps = op.getRmsNormEpsAttr();
+  Value input = op.getInput(), wq = op.getWq();
+  FloatAttr qRmsEps;
+  if (auto factors = wq.getDefiningOp<LowRankOp>()) {
+    auto down = cast<RankedTensorType>(factors.getDown().getType());
+    input = createLinear(rewriter, loc, flatType(down.getDimSize(1), tempElt),
+                         input, factors.getDown(), Value(), 1, IntegerAttr());
+    wq = factors.getUp();
+    qRmsEps = rmsEps;
+  }
+  Value q = createLinear(rewriter, loc, flatType(hq * (nopeDim + ropeDim), tempElt),
+                         input, wq, Value(), 1,
+                         rewriter.getI64IntegerAttr(nopeDim + ropeDim), theta,
+                         ropeDimAttr, qRmsEps, op.getKvLens());
+  Value latent = createLinear(
+      rewriter, loc, flatType(rank + ropeDim, xElt), op.getInput(), op.getWk(),
+      Value(), 1, rewriter.getI64IntegerAttr(rank + ropeDim), theta,
+      ropeDimAttr, FloatAttr(), op.getKvLens());
+  if (rmsEps)
+    latent = RmsNormOp::create(rewriter, loc, latent.getType(), latent,
+                               rewriter.getI64IntegerAttr(rank), rmsEps);
+  Value newKeys = SplitHeadsOp::create(
+      rewriter, loc, headsType(1, rank + ropeDim, xElt), latent);
+  Value cache = op.getKeyCache();
+  auto append = AppendKvOp::create(
+      rewriter, loc, cache.getType(), /*value_cache_out=*/Type(), newKeys,
+      Value(), cache, Value(), Value(), Value(), op.getKvLens(),
+      op.getBlockTable(), /*rope_theta=*/FloatAttr());
+  Value keys = append.getKeyCacheOut();
+  // The values: the first r columns of every cached row.
+  auto cacheType = cast<RankedTensorType>(cache.getType());
+  SmallVector<int64_t> valueShape(cacheType.getShape());
+  valueShape[3] = rank;
+  SmallVector<OpFoldResult> offsets(4, rewriter.getIndexAttr(0));
+  SmallVector<OpFoldResult> strides(4, rewriter.getIndexAttr(1));
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < 4; ++d)
+    sizes.push_back(d == 3 ? OpFoldResult(rewriter.getIndexAttr(rank))
+                    : cacheType.isDynamicDim(d)
+                        ? OpFoldResult(
+                              tensor::DimOp::create(rewriter, loc, keys, d)
+                                  .getResult())
+                        : OpFoldResult(rewriter.getIndexAttr(
+                              cacheType.getDimSize(d))));
+  Value values = tensor::ExtractSliceOp::create(
+      rewriter, loc,
+      RankedTensorType::get(valueShape, cacheType.getElementType()), keys,
+      offsets, sizes, strides);
+  int64_t absorbedCols = rank + ropeDim;
+  Value qa = HeadLinearOp::create(
+      rewriter, loc, flatType(hq * absorbedCols, xElt), q, op.getWv(),
+      rewriter.getI64IntegerAttr(hq), rewriter.getI64IntegerAttr(0),
+      rewriter.getUnitAttr());
+  Value qh = SplitHeadsOp::create(rewriter, loc,
+                                  headsType(hq, absorbedCols, xElt), qa);
+  // The scores are those of the layer's heads of Dn+Dr columns.
+  SmallVector<NamedAttribute> attrs = getAttentionAttrs(op, rewriter);
+  if (!op.getScaleAttr())
+    attrs.push_back(rewriter.getNamedAttr(
+        "scale", rewriter.getF32FloatAttr(
+                     1.0f / std::sqrt(float(nopeDim + ropeDim)))));
+  SmallVector<Type> resultTypes{headsType(hq, rank, xElt)};
+  llvm::append_range(resultTypes, op.getExtras().getTypes());
+  Value kvLens = appendedLengths(rewriter, loc, op.getKvLens(), op.getInput());
+  auto attention =
+      AttentionOp::create(rewriter, loc, resultTypes, qh, keys, values,
+                          Value(), Value(), kvLens, op.getBlockTable(), attrs);
+  Value merged = MergeHeadsOp::create(rewriter, loc, flatType(hq * rank, xElt),
+                                      attention->getResult(0));
+  Value oa = HeadLinearOp::create(
+      rewriter, loc, flatType(hq * valueDim, tempElt), merged, op.getWv(),
+      rewriter.getI64IntegerAttr(hq), rewriter.getI64IntegerAttr(nopeDim),
+      UnitAttr());
+  Value wo = op.getWo();
+  IntegerAttr headBlocks = rewriter.getI64IntegerAttr(valueDim);
+  if (auto factors = wo.getDefiningOp<LowRankOp>()) {
+    auto down = cast<RankedTensorType>(factors.getDown().getType());
+    oa = createLinear(rewriter, loc, flatType(down.getDimSize(1), tempElt), oa,
+                      factors.getDown(), Value(), 1, headBlocks);
+    wo = factors.getUp();
+    headBlocks = IntegerAttr();
+  }
+  Value y = createLinear(rewriter, loc, op.getOutput().getType(), oa, wo,
+                         op.getBo(), 1, headBlocks);
+  SmallVector<Value> results{y};
+  llvm::append_range(results, attention->getResults().drop_front());
+  results.push_back(keys);
+  replaceLayer(op, results, rewriter);
+  return success();
+}
+
 struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(MultiHeadOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op.getSharingScheme() == Sharing::latent && op.getKeyCache())
+      return expandLatentStep(op, rewriter);
     Location loc = op.getLoc();
     auto xType = cast<RankedTensorType>(op.getInput().getType());
     auto yType = cast<RankedTensorType>(op.getOutput().getType());
@@ -185,12 +340,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                   FloatAttr(), stepElt);
     }
 
-    // Every attention attribute of the layer, as it is (the operand
-    // segments are the layer's own).
-    SmallVector<NamedAttribute> attrs;
-    for (StringRef name : AttentionOp::getAttributeNames())
-      if (Attribute a = op->getAttr(name); a && name != "operandSegmentSizes")
-        attrs.push_back(rewriter.getNamedAttr(name, a));
+    SmallVector<NamedAttribute> attrs = getAttentionAttrs(op, rewriter);
     SmallVector<Type> resultTypes{headsType(hq, valueDim, stepElt)};
     llvm::append_range(resultTypes, op.getExtras().getTypes());
     SmallVector<Value> caches;
@@ -223,13 +373,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
     SmallVector<Value> results{y};
     llvm::append_range(results, attention->getResults().drop_front());
     llvm::append_range(results, caches);
-    SmallVector<Value> weights{op.getWq(), op.getWk(), op.getWv(), op.getWo()};
-    rewriter.replaceOp(op, results);
-    // The factors now feed the projections directly.
-    for (Value w : weights)
-      if (auto factors = w.getDefiningOp<LowRankOp>();
-          factors && factors->use_empty())
-        rewriter.eraseOp(factors);
+    replaceLayer(op, results, rewriter);
     return success();
   }
 };

@@ -143,11 +143,17 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
   auto dim =
       toI32 ? toI32.getIn().getDefiningOp<tensor::DimOp>() : tensor::DimOp();
   std::optional<int64_t> dimIndex = dim ? dim.getConstantIndex() : std::nullopt;
+  // A latent step's values are the first columns of its one cache.
+  auto slice = attention.getValue().getDefiningOp<tensor::ExtractSliceOp>();
+  bool valuesOk =
+      append.getValueCache()
+          ? attention.getValue() == append.getValueCacheOut() &&
+                isa<BlockArgument>(append.getValueCache())
+          : slice && slice.getSource() == append.getKeyCacheOut() &&
+                slice.hasZeroOffset() && slice.hasUnitStride();
   bool ok =
-      attention.getKey() == append.getKeyCacheOut() &&
-      attention.getValue() == append.getValueCacheOut() &&
+      attention.getKey() == append.getKeyCacheOut() && valuesOk &&
       isa<BlockArgument>(append.getKeyCache()) &&
-      isa<BlockArgument>(append.getValueCache()) &&
       isa<BlockArgument>(append.getKvLens()) && !append.getRopeTheta() &&
       attention.getKeyScale() == append.getKeyScale() &&
       attention.getValueScale() == append.getValueScale() &&
@@ -164,6 +170,49 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
            << "a layer's decoding step must append its new keys and values "
               "to caches that are function arguments and attend over the "
               "appended caches with kv_lens + L keys";
+  return success();
+}
+
+/// An absorbed latent step (mha-expand-layer's expandLatentStep): the
+/// queries' projection absorbed by the first mha.head_linear, the attention
+/// over the one cache with the absorbed queries, its merged heads absorbed
+/// by the second, both reading one weight (Wv); the latent, RMS-normalised
+/// or not, appended as the only new keys.
+static LogicalResult checkAbsorbedParts(const LayerParts &parts) {
+  HeadLinearOp query = parts.absorbQuery, output = parts.absorbOutput;
+  AttentionOp attention = parts.attention;
+  AppendKvOp append = parts.append;
+  auto queryView = attention.getQuery().getDefiningOp<SplitHeadsOp>();
+  auto qLinear =
+      query ? query.getInput().getDefiningOp<LinearOp>() : LinearOp();
+  auto merge =
+      output ? output.getInput().getDefiningOp<MergeHeadsOp>() : MergeHeadsOp();
+  auto newKeys = append ? append.getKeyNew().getDefiningOp<SplitHeadsOp>()
+                        : SplitHeadsOp();
+  Value latent = newKeys ? newKeys.getInput() : Value();
+  RmsNormOp norm = parts.latentNorm;
+  if (norm && latent == norm.getResult())
+    latent = norm.getInput();
+  auto latentLinear = latent ? latent.getDefiningOp<LinearOp>() : LinearOp();
+  Value weight = query ? query.getWeight() : Value();
+  bool ok =
+      query && output && append && !append.getValueNew() &&
+      !parts.latentKeys && queryView && queryView.getInput() == query &&
+      queryView.getColumnOffset() == 0 && !queryView.getHeadStride() &&
+      qLinear && llvm::is_contained(parts.projections, qLinear) && merge &&
+      merge.getInput() == attention.getOutput() &&
+      output.getWeight() == weight &&
+      (isa<BlockArgument>(weight) || getDenseConstant(weight)) && newKeys &&
+      newKeys.getColumnOffset() == 0 && latentLinear &&
+      llvm::is_contained(parts.projections, latentLinear) &&
+      (!norm || (newKeys.getInput() == norm.getResult() &&
+                 norm.getInput().hasOneUse()));
+  if (!ok)
+    return attention.emitError()
+           << "an absorbed latent step must attend with queries absorbed by "
+              "an mha.head_linear of a projection, over the cache its "
+              "latent projection is appended to, and absorb the merged "
+              "heads with the same weight";
   return success();
 }
 
@@ -185,8 +234,10 @@ static LogicalResult classifyLinear(LinearOp linear, LayerParts &parts) {
     parts.projections.push_back(linear);
     return success();
   }
-  bool ofHeads = input.getDefiningOp<MergeHeadsOp>() ||
-                 (producer && producer == parts.outputDown);
+  // The merged heads, absorbed or not.
+  bool heads =
+      input.getDefiningOp<MergeHeadsOp>() || input.getDefiningOp<HeadLinearOp>();
+  bool ofHeads = heads || (producer && producer == parts.outputDown);
   if (!ofHeads)
     return linear.emitError()
            << "a layer's projection must read the layer input, the merged "
@@ -194,8 +245,7 @@ static LogicalResult classifyLinear(LinearOp linear, LayerParts &parts) {
   if (parts.output)
     return linear.emitError() << "a layer function may have one output "
                                  "projection";
-  if (input.getDefiningOp<MergeHeadsOp>() && feedsProjections(linear) &&
-      !parts.outputDown)
+  if (heads && feedsProjections(linear) && !parts.outputDown)
     parts.outputDown = linear;
   else
     parts.output = linear;
@@ -210,11 +260,26 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
   };
   for (Operation &op : func.getBody().front()) {
     // (arith and tensor ops: a decoding step's kv_lens + L,
-    // checkAppendParts.)
+    // checkAppendParts; a latent step's value view of its cache.)
     if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp,
             tensor::ConcatOp, QuantizedOp, arith::AddIOp, arith::IndexCastOp,
-            tensor::SplatOp, tensor::DimOp>(op))
+            tensor::SplatOp, tensor::DimOp, tensor::ExtractSliceOp>(op))
       continue;
+    if (auto absorb = dyn_cast<HeadLinearOp>(op)) {
+      HeadLinearOp &slot = absorb.getTransposeWeight() ? parts.absorbQuery
+                                                       : parts.absorbOutput;
+      if (slot)
+        return fail(&op, "a layer function may absorb its queries and its "
+                         "output once each");
+      slot = absorb;
+      continue;
+    }
+    if (auto norm = dyn_cast<RmsNormOp>(op)) {
+      if (parts.latentNorm)
+        return fail(&op, "a layer function may normalise its latent once");
+      parts.latentNorm = norm;
+      continue;
+    }
     if (auto append = dyn_cast<AppendKvOp>(op)) {
       if (parts.append)
         return fail(&op, "a layer function may append to its caches once");
@@ -249,8 +314,13 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
     return failure();
   if (parts.append && failed(checkAppendParts(parts)))
     return failure();
-  SmallVector<Value, 3> projected{attention.getQuery()};
-  if (!parts.latentKeys)
+  bool absorbed = parts.absorbQuery || parts.absorbOutput || parts.latentNorm;
+  if (absorbed && failed(checkAbsorbedParts(parts)))
+    return failure();
+  SmallVector<Value, 3> projected;
+  if (!absorbed)
+    projected.push_back(attention.getQuery());
+  if (!parts.latentKeys && !absorbed)
     projected.append({parts.getNewKeys(), parts.getNewValues()});
   for (Value operand : projected) {
     auto split = operand.getDefiningOp<SplitHeadsOp>();
@@ -277,13 +347,13 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
          (v.getDefiningOp() == attention.getOperation() &&
           v != attention.getOutput()) ||
          (parts.append && v.getDefiningOp() == parts.append.getOperation()));
-  Value outputInput =
-      parts.outputDown ? parts.outputDown.getInput() : Value(merge);
+  Value heads = parts.absorbOutput ? Value(parts.absorbOutput) : Value(merge);
+  Value outputInput = parts.outputDown ? parts.outputDown.getInput() : heads;
   if (parts.outputDown && parts.output &&
       parts.output.getInput() != parts.outputDown.getResult())
     return fail(parts.output, "a low-rank output projection must read its "
                               "down projection");
-  if (!parts.output || !merge || outputInput != merge || !returnsOk)
+  if (!parts.output || !merge || outputInput != heads || !returnsOk)
     return fail(func, "layer function '" + func.getSymName() +
                           "' must return the output projection of the "
                           "merged heads of its mha.attention (and may "
@@ -291,7 +361,8 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
                           "updated caches), each once");
   for (LinearOp linear : parts.projections) {
     if (!llvm::all_of(linear->getUsers(), [](Operation *user) {
-          return isa<SplitHeadsOp, LatentKeysOp>(user);
+          return isa<SplitHeadsOp, LatentKeysOp, HeadLinearOp, RmsNormOp>(
+              user);
         }))
       return fail(linear, "a projection must only feed mha.split_heads");
   }
@@ -376,25 +447,40 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
     return WeightPart::get(linear.getWeight(), linear.getBias(), 0);
   };
   LatentKeysOp keys = parts.latentKeys;
-  WeightPart q = *getViewedPart(a.getQuery());
-  WeightPart k =
-      keys ? latentPart(keys.getLatent()) : *getViewedPart(parts.getNewKeys());
-  WeightPart v =
-      keys ? latentPart(keys.getKv()) : *getViewedPart(parts.getNewValues());
+  HeadLinearOp absorbed = parts.absorbQuery;
+  // The projection of Q: an absorbed latent step's queries absorb it.
+  LinearOp qLinear =
+      absorbed ? absorbed.getInput().getDefiningOp<LinearOp>()
+               : a.getQuery()
+                     .getDefiningOp<SplitHeadsOp>()
+                     .getInput()
+                     .getDefiningOp<LinearOp>();
+  // An absorbed step's K is its latent projection and Wv the weight of
+  // the absorptions.
+  WeightPart q = absorbed ? WeightPart::get(qLinear.getWeight(), Value(), 0)
+                          : *getViewedPart(a.getQuery());
+  WeightPart k = absorbed ? latentPart(parts.getLatent().getResult())
+                 : keys   ? latentPart(keys.getLatent())
+                          : *getViewedPart(parts.getNewKeys());
+  WeightPart v = absorbed ? WeightPart::get(absorbed.getWeight(), Value(), 0)
+                 : keys   ? latentPart(keys.getKv())
+                          : *getViewedPart(parts.getNewValues());
   LinearOp o = parts.output;
   WeightPart outPart = WeightPart::get(o.getWeight(), o.getBias(), 0);
   // The down factor of a projection read through one, else null.
-  auto downOf = [](Value operand) -> Value {
-    auto split = operand.getDefiningOp<SplitHeadsOp>();
-    auto down = split.getInput()
-                    .getDefiningOp<LinearOp>()
-                    .getInput()
-                    .getDefiningOp<LinearOp>();
+  auto downOfLinear = [](LinearOp linear) -> Value {
+    auto down = linear.getInput().getDefiningOp<LinearOp>();
     return down ? down.getWeight() : Value();
   };
-  Value qDown = downOf(a.getQuery());
-  Value kDown = keys ? Value() : downOf(parts.getNewKeys());
-  Value vDown = keys ? Value() : downOf(parts.getNewValues());
+  auto downOf = [&](Value operand) -> Value {
+    return downOfLinear(operand.getDefiningOp<SplitHeadsOp>()
+                            .getInput()
+                            .getDefiningOp<LinearOp>());
+  };
+  Value qDown = downOfLinear(qLinear);
+  bool latent = keys || absorbed;
+  Value kDown = latent ? Value() : downOf(parts.getNewKeys());
+  Value vDown = latent ? Value() : downOf(parts.getNewValues());
   LinearOp outputDown = parts.outputDown;
   Value oDown = outputDown ? outputDown.getWeight() : Value();
   auto weightRole = [](Value down, TensorRole whole, TensorRole up) {

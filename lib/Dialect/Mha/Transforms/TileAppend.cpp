@@ -54,7 +54,8 @@ public:
       Value i = cb.add(row0, r);
       Value pos = cb.add(base, i);
       SmallVector<Value> slot = cacheSlot(pos);
-      copyRow(vNew, i, vCache, slot, scaleAt(vScales, slot));
+      if (vNew) // (A latent step's cache has no values of its own.)
+        copyRow(vNew, i, vCache, slot, scaleAt(vScales, slot));
       Value kScale = scaleAt(kScales, slot);
       if (!freqs)
         copyRow(kNew, i, kCache, slot, kScale);

@@ -122,6 +122,7 @@ inline constexpr int64_t kAppendRows = 64;
 /// scales are null for caches that are not quantized, the table for
 /// contiguous ones.
 struct AppendWorkItem {
+  // vNew and vCache are null for a cache of keys only.
   Value kNew, vNew, kvLens, blockTable, kCache, vCache, keyScale, valueScale;
   Value batch, kvHead, tile;
 };

@@ -14,6 +14,11 @@
 //                head's columns (K and V items beside Q's in one grid)
 //   latent keys  a latent layer's keys: each head's key part beside the
 //                RoPE key all heads share (mha.latent_keys), copied
+//   latent norm  an absorbed latent step's latent divided by its RMS
+//                (mha.rms_norm), in place
+//   absorption   an absorbed latent step's queries times each head's slice
+//                of Wv (mha.head_linear -> mha.head_gemm); after the
+//                attention, its output times the other slice
 //   append       a decoding step's new keys and values written into the
 //                caller's caches at positions kv_lens[s] + l (mha.append_kv)
 //   attention    the flash work items of mha.attention, reading Q, K, V and
@@ -76,7 +81,7 @@ public:
         name(func.getSymName().str()),
         shape(AttentionShape::get(parts.attention)) {}
 
-  LogicalResult run(ArrayRef<TensorRole> argRoles, Type tempElt);
+  LogicalResult run(ArrayRef<TensorRole> argRoles);
 
 private:
   /// The C parameters: the arguments, then the results.
@@ -87,7 +92,7 @@ private:
   SmallVector<LinearPlan, 4> getPlans(ArrayRef<LinearOp> linears) const;
   /// The temporaries: Q, K, V (one per projection), the attention output,
   /// the RoPE table and the packed weights.
-  LogicalResult addTemporaries(Type tempElt);
+  LogicalResult addTemporaries();
   /// A temporary of `elt`s, whose signature declares `bytes` per element
   /// (0: elt's size).
   unsigned addTemp(int64_t cols, int64_t tempShape, Type elt,
@@ -124,14 +129,26 @@ private:
   /// The int8 rows and row scales of `source` (x or O) for the int8 plans
   /// that read it, one item per row tile.
   void addQuantizePhase(Value source);
+  /// `body(rows)` under a test of MHA_LAYER_FLAT_ROWS: for flat rows
+  /// (batch 0 of B L rows, `rows(m)` = getFlatRows(m)) and per batch
+  /// element (`rows(m)` = m). Returns the items `body` makes.
+  int64_t emitFlatOrPerBatch(
+      function_ref<int64_t(function_ref<Value(Value)>)> body);
   /// The rows of a row tile of one head of mha.latent_keys.
   void emitLatentKeys();
+  /// The rows of a row tile of the latent, divided by their RMS in place.
+  void emitLatentNorm();
+  /// The phase of an absorbed latent step's mha.head_linear: an
+  /// MHA_PHASE_FLAT phase of one item per head and row tile.
+  void addAbsorbPhase(HeadLinearOp absorb);
+  /// The memref of a weight: the argument, or a constant's global.
+  Value getWeightMemRef(Value weight, StringRef symbol);
   /// A decoding step's new keys and values of one KV head, into the caches.
   void emitAppend();
   void emitAttention();
 
   /// A read-only global holding `value` (biases, packed constant weights),
-  /// as a memref.
+  /// as a memref (one global per symbol).
   Value getConstantMemRef(DenseElementsAttr value, StringRef symbol);
   /// Narrows the bias memref of a group plan to its group.
   void viewGroup(LinearPlan &plan);
@@ -193,6 +210,7 @@ private:
   func::FuncOp kernelFunc;
   Block *entry = nullptr;
   Value phase, batch, head, tile, alive, len, ropeTable;
+  Value layerInput; // x [B, L, d].
   Value callWords;
 };
 
@@ -296,22 +314,30 @@ unsigned LayerTiler::addTemp(int64_t cols, int64_t tempShape, Type elt,
   return argTypes.size() - 1;
 }
 
-LogicalResult LayerTiler::addTemporaries(Type tempElt) {
+LogicalResult LayerTiler::addTemporaries() {
   SmallVector<LinearOp> temps(parts.downProjections);
   llvm::append_range(temps, parts.projections);
   if (parts.outputDown)
     temps.push_back(parts.outputDown);
-  for (LinearOp linear : temps)
-    linearTemps[linear] =
-        addTemp(cast<RankedTensorType>(linear.getType()).getDimSize(2),
-                MHA_TEMP_PER_BATCH, tempElt);
-  if (LatentKeysOp keys = parts.latentKeys)
-    linearTemps[keys] =
-        addTemp(cast<RankedTensorType>(keys.getType()).getDimSize(2),
-                MHA_TEMP_PER_BATCH, tempElt);
-  auto mergeType = cast<RankedTensorType>(
-      parts.attention.getOutput().getUsers().begin()->getResult(0).getType());
-  outTemp = addTemp(mergeType.getDimSize(2), MHA_TEMP_PER_BATCH, tempElt);
+  // A temporary per result, of the result's columns and element type
+  // (an absorbed latent step's attention works in its cache's type).
+  auto addResultTemp = [&](Operation *op) {
+    auto type = cast<RankedTensorType>(op->getResult(0).getType());
+    return addTemp(type.getDimSize(2), MHA_TEMP_PER_BATCH,
+                   type.getElementType());
+  };
+  SmallVector<Operation *> results(temps.begin(), temps.end());
+  for (Operation *op : {parts.latentKeys.getOperation(),
+                        parts.absorbQuery.getOperation(),
+                        parts.absorbOutput.getOperation()})
+    if (op)
+      results.push_back(op);
+  for (Operation *op : results)
+    linearTemps[op] = addResultTemp(op);
+  // The latent is normalised in place.
+  if (RmsNormOp norm = parts.latentNorm)
+    linearTemps[norm] = linearTemps.at(norm.getInput().getDefiningOp());
+  outTemp = addResultTemp(*parts.attention.getOutput().getUsers().begin());
   // One RoPE table: every rotated projection (a latent layer's latent too)
   // has the same angles.
   for (LinearOp linear : temps)
@@ -378,7 +404,7 @@ void LayerTiler::createKernel() {
   auto argFor = [&](Value v) -> Value {
     return v ? getParameterArgument(func, *entry, v) : Value();
   };
-  Value x = argFor(parts.input);
+  Value x = layerInput = argFor(parts.input);
   len = memref::DimOp::create(b, loc, x, 1);
   ropeTable = ropeTemp ? entry->getArgument(*ropeTemp) : Value();
   Value packed = packedTemp ? entry->getArgument(*packedTemp) : Value();
@@ -453,7 +479,7 @@ LayerTiler::forEachBlock(ArrayRef<LinearPlan> grid,
 Value LayerTiler::getConstantMemRef(DenseElementsAttr value, StringRef symbol) {
   auto type = MemRefType::get(value.getType().getShape(),
                               value.getType().getElementType());
-  {
+  if (!module.lookupSymbol(symbol)) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(module.getBody());
     memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"), type,
@@ -622,40 +648,101 @@ Value LayerTiler::getFlatRows(Value m) {
                              b.getIndexAttr(1)});
 }
 
+int64_t LayerTiler::emitFlatOrPerBatch(
+    function_ref<int64_t(function_ref<Value(Value)>)> body) {
+  Value flat = cb.cmpI(
+      arith::CmpIPredicate::ne,
+      memref::LoadOp::create(b, loc, callWords,
+                             ValueRange{cb.index(MHA_LAYER_FLAT_ROWS)}),
+      cb.i32(0));
+  int64_t items = 0;
+  cb.ifThenElse(
+      flat,
+      [&] {
+        // Batch 0 of one sequence of B L rows. A decoding step's RoPE
+        // table has a row per (sequence, row) in the same order; a
+        // prefill's has L rows, and gemm_tile reads row f mod L.
+        Value savedBatch = batch, savedLen = len, savedTable = ropeTable;
+        len = cb.mul(memref::DimOp::create(b, loc, layerInput, 0), len);
+        batch = cb.index(0);
+        if (ropeTable)
+          ropeTable = getFlatRows(ropeTable);
+        items = body([&](Value m) { return getFlatRows(m); });
+        batch = savedBatch;
+        len = savedLen;
+        ropeTable = savedTable;
+      },
+      [&] { items = body([](Value m) { return m; }); });
+  return items;
+}
+
 void LayerTiler::addGemmPhase(ArrayRef<LinearOp> linears) {
   SmallVector<LinearPlan, 4> grid = getPlans(linears);
   addPhase(kProjectionRows, MHA_PHASE_FLAT, [&] {
-    Value flat = cb.cmpI(
-        arith::CmpIPredicate::ne,
-        memref::LoadOp::create(b, loc, callWords,
-                               ValueRange{cb.index(MHA_LAYER_FLAT_ROWS)}),
-        cb.i32(0));
-    int64_t items = 0;
-    cb.ifThenElse(
-        flat,
-        [&] {
-          // Batch 0 of one sequence of B L rows. A decoding step's RoPE
-          // table has a row per (sequence, row) in the same order; a
-          // prefill's has L rows, and gemm_tile reads row f mod L.
-          SmallVector<LinearPlan, 4> flatGrid(grid);
-          for (LinearPlan &plan : flatGrid) {
-            plan.x = getFlatRows(plan.x);
-            plan.y = getFlatRows(plan.y);
-            if (plan.inputScale)
-              plan.inputScale = getFlatRows(plan.inputScale);
-          }
-          Value savedBatch = batch, savedLen = len, savedTable = ropeTable;
-          len = memref::DimOp::create(b, loc, flatGrid.front().x, 1);
-          batch = cb.index(0);
-          if (ropeTable)
-            ropeTable = getFlatRows(ropeTable);
-          items = emitProjections(flatGrid);
-          batch = savedBatch;
-          len = savedLen;
-          ropeTable = savedTable;
-        },
-        [&] { items = emitProjections(grid); });
-    return items;
+    return emitFlatOrPerBatch([&](function_ref<Value(Value)> rows) {
+      SmallVector<LinearPlan, 4> rowGrid(grid);
+      for (LinearPlan &plan : rowGrid) {
+        plan.x = rows(plan.x);
+        plan.y = rows(plan.y);
+        if (plan.inputScale)
+          plan.inputScale = rows(plan.inputScale);
+      }
+      return emitProjections(rowGrid);
+    });
+  });
+}
+
+Value LayerTiler::getWeightMemRef(Value weight, StringRef symbol) {
+  if (DenseElementsAttr constant = getDenseConstant(weight))
+    return getConstantMemRef(constant, symbol);
+  return getParameterArgument(func, *entry, weight);
+}
+
+void LayerTiler::addAbsorbPhase(HeadLinearOp absorb) {
+  Value input = absorb.getInput();
+  Value x = input.getDefiningOp<MergeHeadsOp>()
+                ? entry->getArgument(outTemp)
+                : entry->getArgument(linearTemps.at(input.getDefiningOp()));
+  Value y = entry->getArgument(linearTemps.at(absorb));
+  int64_t heads = absorb.getNumHeads();
+  addPhase(kProjectionRows, MHA_PHASE_FLAT, [&] {
+    Value w = getWeightMemRef(absorb.getWeight(), name + "__absorbed_weight");
+    return emitFlatOrPerBatch([&](function_ref<Value(Value)> rows) {
+      auto [row0, count] = getRowTile();
+      HeadGemmOp::create(b, loc, rows(x), w, rows(y), batch, row0, count,
+                         head, heads, absorb.getWeightOffset(),
+                         absorb.getTransposeWeight(), kernel.vw);
+      return heads;
+    });
+  });
+}
+
+void LayerTiler::emitLatentNorm() {
+  RmsNormOp norm = parts.latentNorm;
+  Value latent = entry->getArgument(linearTemps.at(norm));
+  Type elt = cast<MemRefType>(latent.getType()).getElementType();
+  int64_t n = norm.getColumns();
+  auto [row0, rows] = getRowTile();
+  auto load = [&](Value l, Value c) -> Value {
+    Value x = memref::LoadOp::create(b, loc, latent, ValueRange{batch, l, c});
+    return elt.isF32() ? x : arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+  };
+  cb.forLoop(row0, cb.add(row0, rows), 1, [&](Value l) {
+    auto sum = scf::ForOp::create(
+        b, loc, cb.index(0), cb.index(n), cb.index(1), ValueRange{cb.f32(0)},
+        [&](OpBuilder &, Location, Value c, ValueRange acc) {
+          Value x = load(l, c);
+          scf::YieldOp::create(b, loc, cb.fadd(acc[0], cb.fmul(x, x)));
+        });
+    Value meanEps = cb.fadd(cb.fdiv(sum.getResult(0), cb.f32(float(n))),
+                            cb.f32(norm.getEps().convertToFloat()));
+    Value scale = math::RsqrtOp::create(b, loc, meanEps);
+    cb.forLoop(cb.index(0), cb.index(n), 1, [&](Value c) {
+      Value y = cb.fmul(load(l, c), scale);
+      if (!elt.isF32())
+        y = arith::TruncFOp::create(b, loc, elt, y);
+      memref::StoreOp::create(b, loc, y, latent, ValueRange{batch, l, c});
+    });
   });
 }
 
@@ -774,7 +861,8 @@ void LayerTiler::emitAppend() {
   emitAppendWorkItem(
       b, loc, module, name, /*ropeTheta=*/std::nullopt,
       {getAttentionView(append.getKeyNew()),
-       getAttentionView(append.getValueNew()), argFor(append.getKvLens()),
+       append.getValueNew() ? getAttentionView(append.getValueNew()) : Value(),
+       argFor(append.getKvLens()),
        argFor(append.getBlockTable()), argFor(append.getKeyCache()),
        argFor(append.getValueCache()), argFor(append.getKeyScale()),
        argFor(append.getValueScale()), batch, head, tile});
@@ -794,6 +882,19 @@ void LayerTiler::emitAttention() {
                   : getAttentionView(attention.getKey());
   item.v = append ? argFor(append.getValueCache())
                   : getAttentionView(attention.getValue());
+  // An absorbed latent step's values: the first r columns of its cache.
+  if (append && !append.getValueCache()) {
+    auto valueType = cast<RankedTensorType>(attention.getValue().getType());
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t d = 0; d < 4; ++d)
+      sizes.push_back(
+          d == 3 ? OpFoldResult(b.getIndexAttr(valueType.getDimSize(3)))
+                 : OpFoldResult(memref::DimOp::create(b, loc, item.k, d)
+                                    .getResult()));
+    item.v = memref::SubViewOp::create(
+        b, loc, item.k, SmallVector<OpFoldResult>(4, b.getIndexAttr(0)), sizes,
+        SmallVector<OpFoldResult>(4, b.getIndexAttr(1)));
+  }
   item.o = getAttentionView(attention.getOutput());
   item.lse = argFor(attention.getLse());
   item.probs = argFor(attention.getProbs());
@@ -813,10 +914,10 @@ void LayerTiler::emitAttention() {
   emitAttentionWorkItem(b, module, name, attention, tiles, item);
 }
 
-LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
+LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles) {
   addParameters(argRoles);
   planGemms();
-  if (failed(addTemporaries(tempElt)))
+  if (failed(addTemporaries()))
     return failure();
   createKernel();
   if (!packedAtRunTime.empty())
@@ -837,6 +938,13 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
       emitLatentKeys();
       return int64_t(parts.latentKeys.getNumHeads());
     });
+  if (parts.latentNorm)
+    addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
+      emitLatentNorm();
+      return int64_t(1);
+    });
+  if (parts.absorbQuery)
+    addAbsorbPhase(parts.absorbQuery);
   if (parts.append)
     addPhase(kAppendRows, MHA_PHASE_PLAIN, [&] {
       emitAppend();
@@ -851,6 +959,8 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles, Type tempElt) {
                       parts.outputDown ? parts.outputDown.getInput() : Value()})
     if (input && input.getDefiningOp<MergeHeadsOp>())
       addQuantizePhase(input);
+  if (parts.absorbOutput)
+    addAbsorbPhase(parts.absorbOutput);
   // O . down of a low-rank output projection, then the output projection.
   if (parts.outputDown)
     addGemmPhase(parts.outputDown);
@@ -888,7 +998,7 @@ LogicalResult mlir::mha::tileLayerFunction(
   // The temporaries have the projections' element type (bf16 in bf16
   // layers, see mha-expand-layer).
   Type inputElt = getElementTypeOrSelf(matched->input.getType());
-  Type tempElt = getElementTypeOrSelf(matched->projections.front().getType());
+  Type tempElt = getElementTypeOrSelf(attention.getQuery().getType());
   auto variant = AttentionVariant::get(attention, shape.numHeads,
                                        shape.numKvHeads, shape.headDim);
   TileChoice tiles = chooseGroupedTiles(
@@ -906,5 +1016,5 @@ LogicalResult mlir::mha::tileLayerFunction(
   bool int8Dot = bf16Dot && vectorWidth == 16;
   return LayerTiler(module, func, *matched, tiles,
                     GemmKernel::get(vectorWidth, bf16Pairs, int8Dot))
-      .run(*argRoles, tempElt);
+      .run(*argRoles);
 }

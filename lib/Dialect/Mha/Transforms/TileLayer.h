@@ -76,12 +76,25 @@ struct LayerParts {
   // A decoding step: K and V appended to the caches the attention reads
   // (with kv_lens + L keys), or null.
   AppendKvOp append;
+  // A latent (MLA) decoding step, absorbed: the queries' and the output's
+  // per-head products with slices of Wv, and the RMS norm of the latent
+  // (if any) before it is appended to the one cache. Null otherwise.
+  HeadLinearOp absorbQuery, absorbOutput;
+  RmsNormOp latentNorm;
 
   /// The new keys and values: the attention's operands, or those of the
   /// append that feeds it.
   Value getNewKeys() const {
     return append ? AppendKvOp(append).getKeyNew()
                   : AttentionOp(attention).getKey();
+  }
+  /// The latent projection of an absorbed latent step.
+  LinearOp getLatent() const {
+    Value keys = AppendKvOp(append).getKeyNew();
+    Value latent = keys.getDefiningOp<SplitHeadsOp>().getInput();
+    if (RmsNormOp norm = latentNorm)
+      latent = norm.getInput();
+    return latent.getDefiningOp<LinearOp>();
   }
   Value getNewValues() const {
     return append ? AppendKvOp(append).getValueNew()
