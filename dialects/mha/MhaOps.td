@@ -344,9 +344,9 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure, AttrSizedOperandSegments]> {
      type($value_scale) `)`)?
     `kv_lens` `(` $kv_lens `:` type($kv_lens) `)`
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
-    attr-dict `:` type($key_new) (`,` type($value_new)^)? `,`
-    type($key_cache) (`,` type($value_cache)^)? `->` type($key_cache_out)
-    (`,` type($value_cache_out)^)?
+    attr-dict `:` custom<AppendTypes>(type($key_new), type($value_new),
+                                      type($key_cache), type($value_cache))
+    `->` type($key_cache_out) (`,` type($value_cache_out)^)?
   }];
 
   let hasVerifier = 1;

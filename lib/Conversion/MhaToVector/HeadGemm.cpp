@@ -87,6 +87,21 @@ private:
                                       idx));
   }
 
+  /// Stores `valid` (static) lanes of the f32 vector `v` at (prefix...,
+  /// col), narrowed to `m`'s element type.
+  void store(Value v, Value m, ValueRange prefix, Value col, int64_t valid) {
+    if (valid < vw) {
+      vec::storeTail(cb, vw, v, m, prefix, col, cb.index(valid));
+      return;
+    }
+    Type elt = cast<MemRefType>(m.getType()).getElementType();
+    if (!elt.isF32())
+      v = arith::TruncFOp::create(b, loc, VectorType::get({vw}, elt), v);
+    SmallVector<Value> idx(prefix);
+    idx.push_back(col);
+    vector::StoreOp::create(b, loc, v, m, idx);
+  }
+
   /// y[l, n] = sum_k x[l, k] W[k, wCol0 + n] for the rows of the block:
   /// the columns in groups of `nv` vectors, the last one maybe partial.
   void emitBlock(ArrayRef<Value> rowIdx) {
@@ -115,10 +130,8 @@ private:
           });
       for (int64_t i = 0; i < mr; ++i)
         for (int64_t j = 0; j < vectors; ++j)
-          vec::storeTail(cb, vw, accs[i * vectors + j], y,
-                         ValueRange{batch, rowIdx[i]},
-                         cb.add(yCol0, cb.index(n0 + j * vw)),
-                         cb.index(valid(j)));
+          store(accs[i * vectors + j], y, ValueRange{batch, rowIdx[i]},
+                cb.add(yCol0, cb.index(n0 + j * vw)), valid(j));
     }
   }
 

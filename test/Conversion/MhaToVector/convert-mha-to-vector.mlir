@@ -663,3 +663,46 @@ func.func @gemm_quads(%q: memref<?x?x64xi8>, %s: memref<?x?x1xf32>, %panel: memr
       {block_rows = 6 : i64, block_vectors = 4 : i64, k_block = 256 : i64, output_offset = 0 : i64, replica_stride = 40 : i64, replicas = array<i64: 0>, segments = array<i64: 0, 62>, vector_width = 16 : i64}
   return
 }
+
+// -----
+
+// An absorbed latent step's query product (mha.head_gemm, transposed
+// slice): rows in blocks of 4 (the last repeating the last row), 4 rows
+// of Wv's key part at a time; per k-vector, 4 weight vectors and one
+// vector of each query row, 16 FMAs; one reassociating reduction per
+// result, stored to the head's columns of the absorbed queries.
+// CHECK-LABEL: func.func @head_gemm_absorb_query
+// CHECK: scf.for %{{.+}} = %c0 to %arg5 step %c4
+// CHECK: scf.for %{{.+}} = %c0 to %c20 step %c4
+// CHECK: scf.for {{.+}} iter_args
+// CHECK-COUNT-4: vector.load %arg1[{{.+}}] : memref<20x78xf32>, vector<16xf32>
+// CHECK: vector.load %arg0[{{.+}}] : memref<?x?x72xf32>, vector<16xf32>
+// CHECK-COUNT-4: vector.fma
+// CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<16xf32> into f32
+// CHECK: memref.store %{{.+}}, %arg2[{{.+}}] : memref<?x?x84xf32>
+func.func @head_gemm_absorb_query(%q: memref<?x?x72xf32>, %wv: memref<20x78xf32>, %y: memref<?x?x84xf32>, %b: index, %r0: index, %n: index, %h: index) {
+  mha.head_gemm ins(%q, %wv : memref<?x?x72xf32>, memref<20x78xf32>) outs(%y : memref<?x?x84xf32>)
+      at(%b, %r0, %n) head(%h) {num_heads = 3 : i64, transpose_weight, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// Its output product (Wv's value part read as it is, Dv = 20: a whole
+// vector and a masked one): k-loop of the output rows broadcast times the
+// two weight vectors; the whole vector narrowed and stored at once, the
+// partial one lane by lane.
+// CHECK-LABEL: func.func @head_gemm_absorb_output
+// CHECK: scf.for %{{.+}} = %c0 to %c20 step %c1 iter_args
+// CHECK: vector.load %arg1[{{.+}}] : memref<20x108xf32>, vector<16xf32>
+// CHECK: vector.maskedload %arg1[{{.+}}], %{{.+}}, %{{.+}} : memref<20x108xf32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+// CHECK: vector.broadcast %{{.+}} : f32 to vector<16xf32>
+// CHECK-COUNT-2: vector.fma
+// CHECK: arith.truncf %{{.+}} : vector<16xf32> to vector<16xbf16>
+// CHECK: vector.store %{{.+}}, %arg2[{{.+}}] : memref<?x?x60xbf16>, vector<16xbf16>
+// CHECK: memref.store %{{.+}}, %arg2[{{.+}}] : memref<?x?x60xbf16>
+func.func @head_gemm_absorb_output(%o: memref<?x?x60xf32>, %wv: memref<20x108xf32>, %y: memref<?x?x60xbf16>, %b: index, %r0: index, %n: index, %h: index) {
+  mha.head_gemm ins(%o, %wv : memref<?x?x60xf32>, memref<20x108xf32>) outs(%y : memref<?x?x60xbf16>)
+      at(%b, %r0, %n) head(%h) {num_heads = 3 : i64, weight_offset = 16 : i64, vector_width = 16 : i64}
+  return
+}

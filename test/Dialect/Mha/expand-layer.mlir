@@ -221,3 +221,68 @@ func.func @f16_decoding_step(%x: tensor<?x?x64xf16>, %wq: tensor<64x64xf16>,
         cache(tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>)
   return %y, %k, %v : tensor<?x?x64xf16>, tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>
 }
+
+// -----
+
+// A latent step (one cache of latents and RoPE keys, rms_norm_eps): the
+// latent normalised and appended alone, the queries absorbed by the
+// transposed key part of Wv (the RoPE part carried), multi-query attention
+// of head dim r+Dr = 28 over the cache with its first r = 20 columns as
+// values and the layer's scale 1/sqrt(Dn+Dr), then the value part of Wv.
+// CHECK-LABEL: func.func @latent_step
+// CHECK: %[[Q:.+]] = mha.linear %arg0, %arg1 positions(%arg6 : tensor<?xi32>) {head_dim = 20 : i64, rope_dim = 8 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x48xf32>, tensor<48x60xf32> -> tensor<?x?x60xf32>
+// CHECK: %[[C:.+]] = mha.linear %arg0, %arg2 positions(%arg6 : tensor<?xi32>) {head_dim = 28 : i64, rope_dim = 8 : i64, rope_theta = 1.000000e+04 : f32} : tensor<?x?x48xf32>, tensor<48x28xf32> -> tensor<?x?x28xf32>
+// CHECK: %[[N:.+]] = mha.rms_norm %[[C]] {columns = 20 : i64, eps = 9.99999997E-7 : f32}
+// CHECK: %[[NH:.+]] = mha.split_heads %[[N]] : tensor<?x?x28xf32> -> tensor<?x1x?x28xf32>
+// CHECK: %[[KC:.+]] = mha.append_kv %[[NH]] into %arg5 kv_lens(%arg6 : tensor<?xi32>) block_table(%arg7 : tensor<?x?xi32>) : tensor<?x1x?x28xf32>, tensor<?x1x16x28xf32> -> tensor<?x1x16x28xf32>
+// CHECK: %[[V:.+]] = tensor.extract_slice %[[KC]][0, 0, 0, 0] [%{{.+}}, 1, 16, 20] [1, 1, 1, 1] : tensor<?x1x16x28xf32> to tensor<?x1x16x20xf32>
+// CHECK: %[[QA:.+]] = mha.head_linear %[[Q]], %arg3 {num_heads = 3 : i64, transpose_weight} : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x84xf32>
+// CHECK: %[[QH:.+]] = mha.split_heads %[[QA]] : tensor<?x?x84xf32> -> tensor<?x3x?x28xf32>
+// CHECK: %[[O:.+]] = mha.attention %[[QH]], %[[KC]], %[[V]] kv_lens(%{{.+}} : tensor<?xi32>) block_table(%arg7 : tensor<?x?xi32>) {causal, scale = 0.223606795 : f32}
+// CHECK: %[[OM:.+]] = mha.merge_heads %[[O]] : tensor<?x3x?x20xf32> -> tensor<?x?x60xf32>
+// CHECK: %[[OA:.+]] = mha.head_linear %[[OM]], %arg3 {num_heads = 3 : i64, weight_offset = 12 : i64} : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x30xf32>
+// CHECK: %[[Y:.+]] = mha.linear %[[OA]], %arg4 {head_dim = 10 : i64}
+// CHECK: return %[[Y]], %[[KC]]
+func.func @latent_step(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+                       %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>,
+                       %wo: tensor<30x48xf32>, %c: tensor<?x1x16x28xf32>,
+                       %lens: tensor<?xi32>, %table: tensor<?x?xi32>)
+    -> (tensor<?x?x48xf32>, tensor<?x1x16x28xf32>) {
+  %y, %c2 = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%c : tensor<?x1x16x28xf32>)
+      kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      {num_heads = 3 : i64, sharing = #mha.sharing<latent>,
+       rope_theta = 10000.0 : f32, rms_norm_eps = 1.0e-6 : f32, causal}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+        cache(tensor<?x1x16x28xf32>)
+  return %y, %c2 : tensor<?x?x48xf32>, tensor<?x1x16x28xf32>
+}
+
+// -----
+
+// A latent step of a low-rank Wq and Wo (no norm): the factors feed the
+// query projection and the output; an explicit scale is kept.
+// CHECK-LABEL: func.func @latent_step_low_rank
+// CHECK: %[[D:.+]] = mha.linear %arg0, %arg1 : tensor<?x?x48xf32>, tensor<48x6xf32> -> tensor<?x?x6xf32>
+// CHECK: %[[Q:.+]] = mha.linear %[[D]], %arg2 positions
+// CHECK-NOT: mha.rms_norm
+// CHECK: mha.attention {{.+}} {scale = 5.000000e-01 : f32}
+// CHECK: %[[OA:.+]] = mha.head_linear
+// CHECK: %[[OD:.+]] = mha.linear %[[OA]], %arg5 {head_dim = 10 : i64} : tensor<?x?x30xf32>, tensor<30x4xf32> -> tensor<?x?x4xf32>
+// CHECK: mha.linear %[[OD]], %arg6 : tensor<?x?x4xf32>, tensor<4x48xf32>
+// CHECK-NOT: mha.low_rank
+func.func @latent_step_low_rank(%x: tensor<?x?x48xf32>, %qa: tensor<48x6xf32>,
+    %qb: tensor<6x60xf32>, %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>,
+    %oa: tensor<30x4xf32>, %ob: tensor<4x48xf32>, %c: tensor<?x1x?x28xf32>,
+    %lens: tensor<?xi32>) -> (tensor<?x?x48xf32>, tensor<?x1x?x28xf32>) {
+  %wq = mha.low_rank %qa, %qb : tensor<48x6xf32>, tensor<6x60xf32> -> tensor<48x60xf32>
+  %wo = mha.low_rank %oa, %ob : tensor<30x4xf32>, tensor<4x48xf32> -> tensor<30x48xf32>
+  %y, %c2 = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%c : tensor<?x1x?x28xf32>)
+      kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 3 : i64, sharing = #mha.sharing<latent>,
+       rope_theta = 10000.0 : f32, scale = 0.5 : f32}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+        cache(tensor<?x1x?x28xf32>)
+  return %y, %c2 : tensor<?x?x48xf32>, tensor<?x1x?x28xf32>
+}

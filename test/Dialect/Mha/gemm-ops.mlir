@@ -230,3 +230,23 @@ func.func @int8_panel_without_k_block(%w: memref<64x40xi8>, %scale: memref<40xf3
   mha.pack_panel ins(%w : memref<64x40xi8>) scale(%scale : memref<40xf32>) outs(%panel : memref<18x256xi8>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
   return
 }
+
+// -----
+
+// One head's rows of an absorbed latent step's query product.
+// CHECK-LABEL: func.func @head_gemm
+// CHECK: mha.head_gemm ins(%{{.+}}, %{{.+}} : memref<?x?x60xf32>, memref<20x66xbf16>) outs(%{{.+}} : memref<?x?x84xf32>) at(%{{.+}}, %{{.+}}, %{{.+}}) head(%{{.+}}) {num_heads = 3 : i64, transpose_weight, vector_width = 16 : i64}
+func.func @head_gemm(%q: memref<?x?x60xf32>, %wv: memref<20x66xbf16>, %y: memref<?x?x84xf32>, %i: index) {
+  mha.head_gemm ins(%q, %wv : memref<?x?x60xf32>, memref<20x66xbf16>) outs(%y : memref<?x?x84xf32>)
+      at(%i, %i, %i) head(%i) {num_heads = 3 : i64, transpose_weight, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @head_gemm_slice(%o: memref<?x?x60xf32>, %wv: memref<20x66xf32>, %y: memref<?x?x30xf32>, %i: index) {
+  // expected-error @+1 {{'weight_offset' = 13 puts each head's 10 weight columns past its 22}}
+  mha.head_gemm ins(%o, %wv : memref<?x?x60xf32>, memref<20x66xf32>) outs(%y : memref<?x?x30xf32>)
+      at(%i, %i, %i) head(%i) {num_heads = 3 : i64, weight_offset = 13 : i64, vector_width = 16 : i64}
+  return
+}

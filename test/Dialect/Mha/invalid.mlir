@@ -2279,3 +2279,117 @@ func.func @layer_i8_cache_without_scales(%x: tensor<?x?x64xf32>, %wq: tensor<64x
         cache(tensor<?x2x?x16xi8>, tensor<?x2x?x16xi8>)
   return
 }
+
+// -----
+
+// A latent step has one cache of latents and RoPE keys.
+func.func @latent_step_two_caches(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+    %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x1x?x28xf32>, %vc: tensor<?x1x?x20xf32>) {
+  // expected-error @+1 {{a #mha.sharing<latent> step has one cache of latents and RoPE keys, not quantized: cache(%c : [S, 1, Lk, r+Dr])}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x1x?x28xf32>, tensor<?x1x?x20xf32>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 3, sharing = #mha.sharing<latent>}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32> cache(tensor<?x1x?x28xf32>, tensor<?x1x?x20xf32>)
+  return
+}
+
+// -----
+
+// The latent cache's rows are r+Dr = 28 wide.
+func.func @latent_step_cache_width(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+    %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>,
+    %lens: tensor<?xi32>, %c: tensor<?x1x?x20xf32>) {
+  // expected-error @+1 {{'key_cache' head dim (dim 3) is 20 but 'r+Dr' has 28}}
+  %y, %k = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%c : tensor<?x1x?x20xf32>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 3, sharing = #mha.sharing<latent>}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32> cache(tensor<?x1x?x20xf32>)
+  return
+}
+
+// -----
+
+// The latent cache has one head.
+func.func @latent_step_cache_heads(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+    %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>,
+    %lens: tensor<?xi32>, %c: tensor<?x3x?x28xf32>) {
+  // expected-error @+1 {{'key_cache' head count (dim 1) is 3 but 'num_kv_heads' has 1}}
+  %y, %k = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%c : tensor<?x3x?x28xf32>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 3, sharing = #mha.sharing<latent>}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32> cache(tensor<?x3x?x28xf32>)
+  return
+}
+
+// -----
+
+// The absorbed step reads Wv's slices as floats.
+func.func @latent_step_quantized_wv(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+    %wk: tensor<48x28xf32>, %wvq: tensor<20x66xi8>, %s: tensor<66xf32>, %wo: tensor<30x48xf32>,
+    %lens: tensor<?xi32>, %c: tensor<?x1x?x28xf32>) {
+  %wv = mha.quantized %wvq, %s : tensor<20x66xi8>, tensor<66xf32> -> tensor<20x66xf32>
+  // expected-error @+1 {{a #mha.sharing<latent> step absorbs 'wv' into the attention: it must be a float weight, not an mha.quantized}}
+  %y, %k = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%c : tensor<?x1x?x28xf32>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 3, sharing = #mha.sharing<latent>}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32> cache(tensor<?x1x?x28xf32>)
+  return
+}
+
+// -----
+
+// Other layers' steps have a key and a value cache.
+func.func @layer_step_one_cache(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{a decoding step needs both caches: cache(%k_cache, %v_cache : ...)}}
+  %y, %k = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc : tensor<?x2x?x16xf32>) kv_lens(%lens : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32> cache(tensor<?x2x?x16xf32>)
+  return
+}
+
+// -----
+
+func.func @head_linear_offset(%q: tensor<?x?x60xf32>, %wv: tensor<20x66xf32>) {
+  // expected-error @+1 {{'weight_offset' = 12 puts each head's 12 weight columns past its 22}}
+  %a = mha.head_linear %q, %wv {num_heads = 3, transpose_weight, weight_offset = 12}
+      : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x84xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_heads(%q: tensor<?x?x60xf32>, %wv: tensor<20x66xf32>) {
+  // expected-error @+1 {{'num_heads' = 4 must divide the columns of x, y and the weight}}
+  %a = mha.head_linear %q, %wv {num_heads = 4, transpose_weight}
+      : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x84xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_sizes(%q: tensor<?x?x42xf32>, %wv: tensor<20x66xf32>) {
+  // expected-error @+1 {{each head must reduce K >= 1 columns into N >= 1 and carry C >= 0 more, got K = 20, N = 20, C = -6 (K = rows of the weight, C = Sx - K, N = Sy - C)}}
+  %a = mha.head_linear %q, %wv {num_heads = 3}
+      : tensor<?x?x42xf32>, tensor<20x66xf32> -> tensor<?x?x42xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_columns(%c: tensor<?x?x28xf32>) {
+  // expected-error @+1 {{'columns' must be in [1, 28], got 29}}
+  %n = mha.rms_norm %c {columns = 29, eps = 1.0e-6 : f32} : tensor<?x?x28xf32> -> tensor<?x?x28xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_eps(%c: tensor<?x?x28xf32>) {
+  // expected-error @+1 {{'eps' must be finite and >= 0, got -1}}
+  %n = mha.rms_norm %c {columns = 20, eps = -1.0 : f32} : tensor<?x?x28xf32> -> tensor<?x?x28xf32>
+  return
+}

@@ -535,6 +535,33 @@ func.func @expanded_layer_ops(%x: tensor<?x?x16xbf16>, %w: tensor<16x8xbf16>, %b
   return %m : tensor<?x?x16xf32>
 }
 
+// An absorbed latent step's ops round-trip: the per-head products with
+// slices of Wv, the latent's RMS norm and the append of keys only.
+// CHECK-LABEL: func.func @absorbed_latent_ops
+// CHECK: mha.head_linear %{{.+}}, %{{.+}} {num_heads = 3 : i64, transpose_weight} : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x84xf32>
+// CHECK: mha.head_linear %{{.+}}, %{{.+}} {num_heads = 3 : i64, weight_offset = 12 : i64} : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x30xf32>
+// CHECK: mha.rms_norm %{{.+}} {columns = 20 : i64, eps = 9.99999997E-7 : f32} : tensor<?x?x28xf32> -> tensor<?x?x28xf32>
+// CHECK: mha.append_kv %{{.+}} into %{{.+}} kv_lens(%{{.+}} : tensor<?xi32>) : tensor<?x1x?x28xf32>, tensor<?x1x?x28xf32> -> tensor<?x1x?x28xf32>
+// CHECK: mha.multi_head {{.+}} cache(%{{.+}} : tensor<?x1x?x28xf32>) kv_lens(%{{.+}} : tensor<?xi32>) {{.+}} -> tensor<?x?x48xf32> cache(tensor<?x1x?x28xf32>)
+func.func @absorbed_latent_ops(%q: tensor<?x?x60xf32>, %wv: tensor<20x66xf32>,
+    %c: tensor<?x?x28xf32>, %kc: tensor<?x1x?x28xf32>, %l: tensor<?xi32>,
+    %x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>,
+    %wo: tensor<30x48xf32>) -> (tensor<?x?x84xf32>, tensor<?x?x30xf32>, tensor<?x1x?x28xf32>, tensor<?x?x48xf32>) {
+  %qa = mha.head_linear %q, %wv {num_heads = 3, transpose_weight}
+      : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x84xf32>
+  %oa = mha.head_linear %q, %wv {num_heads = 3, weight_offset = 12}
+      : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x30xf32>
+  %n = mha.rms_norm %c {columns = 20, eps = 1.0e-6 : f32} : tensor<?x?x28xf32> -> tensor<?x?x28xf32>
+  %h = mha.split_heads %n : tensor<?x?x28xf32> -> tensor<?x1x?x28xf32>
+  %k = mha.append_kv %h into %kc kv_lens(%l : tensor<?xi32>)
+      : tensor<?x1x?x28xf32>, tensor<?x1x?x28xf32> -> tensor<?x1x?x28xf32>
+  %y, %k2 = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc : tensor<?x1x?x28xf32>)
+      kv_lens(%l : tensor<?xi32>) {num_heads = 3, sharing = #mha.sharing<latent>}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32> cache(tensor<?x1x?x28xf32>)
+  return %qa, %oa, %k, %y : tensor<?x?x84xf32>, tensor<?x?x30xf32>, tensor<?x1x?x28xf32>, tensor<?x?x48xf32>
+}
+
 // mha.backward on a function of one attention returning o and lse (the
 // training entry point, docs/language.md 7.1): kept as a unit attribute.
 // CHECK-LABEL: func.func @with_backward

@@ -297,3 +297,41 @@ func.func @append_scale_heads(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf3
   %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_scales(%s, %s : tensor<3xf32>, tensor<3xf32>) kv_lens(%l : tensor<2xi32>) : tensor<2x2x1x16xf32>, tensor<2x2x1x16xf32>, tensor<2x2x64x16xi8>, tensor<2x2x64x16xi8> -> tensor<2x2x64x16xi8>, tensor<2x2x64x16xi8>
   return
 }
+
+// -----
+
+// Values come with their cache.
+func.func @append_values_without_cache(%kn: tensor<2x1x1x28xf32>, %vn: tensor<2x1x1x20xf32>,
+    %kc: tensor<2x1x64x28xf32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{new values, a value cache and the updated value cache go together: all three or none}}
+  %k = "mha.append_kv"(%kn, %vn, %kc, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0>}>
+      : (tensor<2x1x1x28xf32>, tensor<2x1x1x20xf32>, tensor<2x1x64x28xf32>, tensor<2xi32>) -> tensor<2x1x64x28xf32>
+  return
+}
+
+// -----
+
+// Two types (keys only) or four.
+func.func @append_three_types(%kn: tensor<2x1x1x28xf32>, %vn: tensor<2x1x1x20xf32>,
+    %kc: tensor<2x1x64x28xf32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{expected the types of k_new, v_new, k_cache and v_cache, or of k_new and k_cache}}
+  %k = mha.append_kv %kn, %vn into %kc kv_lens(%l : tensor<2xi32>) : tensor<2x1x1x28xf32>, tensor<2x1x1x20xf32>, tensor<2x1x64x28xf32> -> tensor<2x1x64x28xf32>
+  return
+}
+
+// -----
+
+// An append of keys only does not rotate or quantize.
+func.func @append_keys_only_rope(%kn: tensor<2x1x1x28xf32>, %kc: tensor<2x1x64x28xf32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{an append without values takes neither 'kv_scales' nor 'rope_theta'}}
+  %k = mha.append_kv %kn into %kc kv_lens(%l : tensor<2xi32>) {rope_theta = 10000.0 : f32} : tensor<2x1x1x28xf32>, tensor<2x1x64x28xf32> -> tensor<2x1x64x28xf32>
+  return
+}
+
+// -----
+
+func.func @append_keys_only_width(%kn: tensor<2x1x1x28xf32>, %kc: tensor<2x1x64x20xf32>, %l: tensor<2xi32>) {
+  // expected-error @+1 {{'key_cache' head dim (dim 3) is 20 but 'key_new' has 28}}
+  %k = mha.append_kv %kn into %kc kv_lens(%l : tensor<2xi32>) : tensor<2x1x1x28xf32>, tensor<2x1x64x20xf32> -> tensor<2x1x64x20xf32>
+  return
+}

@@ -21,3 +21,13 @@ func.func @returns_one(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x16xf32>, %l:
       -> tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
   return %k : tensor<?x2x?x16xf32>
 }
+
+// -----
+
+// An append of keys only is a latent step's, not a function of its own.
+func.func @keys_only(%kn: tensor<?x1x?x28xf32>, %l: tensor<?xi32>, %kc: tensor<?x1x?x28xf32>) -> tensor<?x1x?x28xf32> {
+  // expected-error @+1 {{an exported mha.append_kv appends keys and values: an append without values belongs to a latent layer's decoding step}}
+  %k = mha.append_kv %kn into %kc kv_lens(%l : tensor<?xi32>)
+      : tensor<?x1x?x28xf32>, tensor<?x1x?x28xf32> -> tensor<?x1x?x28xf32>
+  return %k : tensor<?x1x?x28xf32>
+}

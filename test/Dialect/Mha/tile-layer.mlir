@@ -349,3 +349,40 @@ func.func @decoding_step(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>,
         cache(tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>)
   return %y, %k, %v : tensor<?x?x64xbf16>, tensor<?x2x16x16xbf16>, tensor<?x2x16x16xbf16>
 }
+
+// -----
+
+// An absorbed latent step (3 heads, r = 20, Dr = 8, Dn = 12, Dv = 10, one
+// paged cache [pages, 1, 16, 28]): temporaries Q [B, L, 60], the latent
+// [B, L, 28], the absorbed queries [B, L, 84], the absorbed output
+// [B, L, 30], the attention output [B, L, 60] and the per-sequence RoPE
+// table. Phases: packing (Wq, Wk, Wo: 5 blocks), the RoPE table, Q beside
+// the latent (flat rows), the latent's RMS norm, the absorbed queries (one
+// item per head, flat rows), the append (the cache's one KV head), the
+// attention (3 heads), the absorbed output (3 heads) and the output
+// projection. The values are the cache's first 20 columns.
+// CHECK-LABEL: func.func @latent_step__kernel
+// CHECK-SAME: %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x28xf32>, %{{.+}}: memref<?x?x84xf32>, %{{.+}}: memref<?x?x30xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x8xf32>
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<key_cache>, #mha.role<layer_output>]
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 60, 28, 84, 30, 60, 8, 14208, tempShapes = 1, 1, 1, 1, 1, 1, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, phaseHeads = 5, 1, 4, 1, 3, 1, 3, 3, 1, phaseRows = 1099511627776, 192, 192, 192, 192, 64, 512, 192, 192, phaseKinds = 2, 0, 3, 0, 3, 0, 1, 3, 3>
+// CHECK: math.rsqrt
+// CHECK: mha.head_gemm ins(%{{.+}}, %[[WV:.+]] : memref<1x?x60xf32, strided<[?, ?, 1], offset: ?>>, memref<20x66xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<1x?x84xf32, strided<[?, ?, 1], offset: ?>>) at(%{{.+}}) head(%{{.+}}) {num_heads = 3 : i64, transpose_weight, vector_width = 16 : i64}
+// CHECK: mha.head_gemm ins(%{{.+}}, %[[WV]] : memref<?x?x60xf32>, memref<20x66xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<?x?x84xf32>)
+// CHECK: memref.subview %[[CACHE:.+]][0, 0, 0, 0] [%{{.+}}, %{{.+}}, %{{.+}}, 20] [1, 1, 1, 1] : memref<?x1x16x28xf32, strided<[?, ?, ?, 1], offset: ?>> to memref<?x?x?x20xf32, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK: mha.online_softmax_step
+// CHECK: mha.head_gemm ins(%{{.+}}, %[[WV]] : memref<1x?x60xf32, strided<[?, ?, 1], offset: ?>>, memref<20x66xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<1x?x30xf32, strided<[?, ?, 1], offset: ?>>) at(%{{.+}}) head(%{{.+}}) {num_heads = 3 : i64, vector_width = 16 : i64, weight_offset = 12 : i64}
+// CHECK: mha.gemm_tile
+func.func @latent_step(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+                       %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>,
+                       %wo: tensor<30x48xf32>, %lens: tensor<?xi32>,
+                       %table: tensor<?x?xi32>, %c: tensor<?x1x16x28xf32>)
+    -> (tensor<?x?x48xf32>, tensor<?x1x16x28xf32>) {
+  %y, %c2 = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%c : tensor<?x1x16x28xf32>)
+      kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      {num_heads = 3 : i64, sharing = #mha.sharing<latent>,
+       rope_theta = 10000.0 : f32, rms_norm_eps = 1.0e-6 : f32, causal}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>,
+        tensor<20x66xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+        cache(tensor<?x1x16x28xf32>)
+  return %y, %c2 : tensor<?x?x48xf32>, tensor<?x1x16x28xf32>
+}

@@ -22,6 +22,41 @@
 using namespace mlir;
 using namespace mlir::mha;
 
+/// The types of mha.append_kv's operands: `k_new, v_new, k_cache,
+/// v_cache`, or `k_new, k_cache` without values (the number of types says
+/// which).
+static ParseResult parseAppendTypes(OpAsmParser &parser, Type &keyNew,
+                                    Type &valueNew, Type &keyCache,
+                                    Type &valueCache) {
+  SmallVector<Type, 4> types;
+  if (parser.parseTypeList(types))
+    return failure();
+  if (types.size() == 2) {
+    keyNew = types[0];
+    keyCache = types[1];
+    return success();
+  }
+  if (types.size() != 4)
+    return parser.emitError(parser.getCurrentLocation())
+           << "expected the types of k_new, v_new, k_cache and v_cache, or "
+              "of k_new and k_cache";
+  keyNew = types[0];
+  valueNew = types[1];
+  keyCache = types[2];
+  valueCache = types[3];
+  return success();
+}
+
+static void printAppendTypes(OpAsmPrinter &printer, Operation *, Type keyNew,
+                             Type valueNew, Type keyCache, Type valueCache) {
+  printer << keyNew;
+  if (valueNew)
+    printer << ", " << valueNew;
+  printer << ", " << keyCache;
+  if (valueCache)
+    printer << ", " << valueCache;
+}
+
 #define GET_OP_CLASSES
 #include "mha/Dialect/Mha/IR/MhaOps.cpp.inc"
 
