@@ -83,8 +83,8 @@ private:
     SmallVector<Value> idx(prefix);
     idx.push_back(col);
     Type elt = cast<MemRefType>(m.getType()).getElementType();
-    return ext(vector::LoadOp::create(b, loc, VectorType::get({vw}, elt), m,
-                                      idx));
+    return ext(
+        vector::LoadOp::create(b, loc, VectorType::get({vw}, elt), m, idx));
   }
 
   /// Stores `valid` (static) lanes of the f32 vector `v` at (prefix...,
@@ -156,8 +156,7 @@ private:
         return load(w, wRow[j], cb.add(wCol0, col), valid);
       };
       auto lhs = [&](Value col, int64_t i, int64_t valid) {
-        return load(x, ValueRange{batch, rowIdx[i]}, cb.add(xCol0, col),
-                    valid);
+        return load(x, ValueRange{batch, rowIdx[i]}, cb.add(xCol0, col), valid);
       };
       int64_t whole = dims.k / vw, rest = dims.k % vw;
       SmallVector<Value> accs = vec::emitBlockLoop(

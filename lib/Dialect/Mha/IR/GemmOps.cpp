@@ -129,8 +129,7 @@ LogicalResult GemmTileOp::verify() {
 }
 
 LogicalResult HeadGemmOp::verify() {
-  return HeadLinearDims::verify(*this, getInput().getType(),
-                                getWeight().getType(), getOutput().getType(),
-                                getNumHeads(), getWeightOffset(),
-                                getTransposeWeight());
+  return HeadLinearDims::verify(
+      *this, getInput().getType(), getWeight().getType(), getOutput().getType(),
+      getNumHeads(), getWeightOffset(), getTransposeWeight());
 }

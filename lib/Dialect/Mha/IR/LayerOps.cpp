@@ -197,19 +197,20 @@ LogicalResult LatentKeysOp::verify() {
   return success();
 }
 
-FailureOr<HeadLinearDims>
-HeadLinearDims::verify(Operation *op, ShapedType x, ShapedType w, ShapedType y,
-                       int64_t heads, int64_t offset, bool transposed) {
+FailureOr<HeadLinearDims> HeadLinearDims::verify(Operation *op, ShapedType x,
+                                                 ShapedType w, ShapedType y,
+                                                 int64_t heads, int64_t offset,
+                                                 bool transposed) {
   if (x.getRank() != 3 || w.getRank() != 2 || y.getRank() != 3 ||
-      ShapedType::isDynamic(x.getShape().back()) ||
-      !w.hasStaticShape() || ShapedType::isDynamic(y.getShape().back()))
+      ShapedType::isDynamic(x.getShape().back()) || !w.hasStaticShape() ||
+      ShapedType::isDynamic(y.getShape().back()))
     return op->emitOpError() << "expects x [B, L, H*Sx], weight [R, H*P] and "
                                 "y [B, L, H*Sy] with static columns";
   for (ShapedType t : {x, w, y})
     if (!isa<FloatType>(t.getElementType()))
       return op->emitOpError() << "expects float tensors, got " << Type(t);
-  if (heads < 1 || x.getShape().back() % heads ||
-      y.getShape().back() % heads || w.getDimSize(1) % heads)
+  if (heads < 1 || x.getShape().back() % heads || y.getShape().back() % heads ||
+      w.getDimSize(1) % heads)
     return op->emitOpError()
            << "'num_heads' = " << heads
            << " must divide the columns of x, y and the weight";
@@ -219,8 +220,9 @@ HeadLinearDims::verify(Operation *op, ShapedType x, ShapedType w, ShapedType y,
            << "each head must reduce K >= 1 columns into N >= 1 and carry C "
               ">= 0 more, got K = "
            << d.k << ", N = " << d.n << ", C = " << d.carry
-           << (transposed ? " (N = rows of the weight, C = Sy - N, K = Sx - C)"
-                          : " (K = rows of the weight, C = Sx - K, N = Sy - C)");
+           << (transposed
+                   ? " (N = rows of the weight, C = Sy - N, K = Sx - C)"
+                   : " (K = rows of the weight, C = Sx - K, N = Sy - C)");
   int64_t sliceCols = transposed ? d.k : d.n;
   if (offset < 0 || offset + sliceCols > d.weightStride)
     return op->emitOpError()
@@ -233,10 +235,9 @@ HeadLinearDims::verify(Operation *op, ShapedType x, ShapedType w, ShapedType y,
 }
 
 LogicalResult HeadLinearOp::verify() {
-  return HeadLinearDims::verify(*this, getInput().getType(),
-                                getWeight().getType(), getOutput().getType(),
-                                getNumHeads(), getWeightOffset(),
-                                getTransposeWeight());
+  return HeadLinearDims::verify(
+      *this, getInput().getType(), getWeight().getType(), getOutput().getType(),
+      getNumHeads(), getWeightOffset(), getTransposeWeight());
 }
 
 LogicalResult RmsNormOp::verify() {

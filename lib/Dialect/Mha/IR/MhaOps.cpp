@@ -684,8 +684,7 @@ LogicalResult AttentionOp::verify() {
 /// An mha.append_kv without values (a latent layer's cache): an f32, bf16
 /// or f16 cache of the new keys' element type, head count and head dim,
 /// one batch element per sequence unless paged.
-static LogicalResult verifyKeyOnlyAppend(AppendKvOp op,
-                                         RankedTensorType kNew) {
+static LogicalResult verifyKeyOnlyAppend(AppendKvOp op, RankedTensorType kNew) {
   Operation *o = op.getOperation();
   if (op.getKeyScale() || op.getValueScale() || op.getRopeTheta())
     return op.emitOpError() << "an append without values takes neither "
@@ -712,12 +711,12 @@ static LogicalResult verifyKeyOnlyAppend(AppendKvOp op,
                             kNew.getDimSize(3))) ||
       failed(verifySameSize(o, "size", "kv_lens", 0, lens->getDimSize(0),
                             "key_new", sequences)) ||
-      (*table && failed(verifySameSize(o, "size", "block_table", 0,
-                                       (*table).getDimSize(0), "key_new",
-                                       sequences))) ||
-      (!*table && failed(verifySameSize(o, "batch size", "key_cache", 0,
-                                        kCache->getDimSize(0), "key_new",
-                                        sequences))))
+      (*table &&
+       failed(verifySameSize(o, "size", "block_table", 0,
+                             (*table).getDimSize(0), "key_new", sequences))) ||
+      (!*table &&
+       failed(verifySameSize(o, "batch size", "key_cache", 0,
+                             kCache->getDimSize(0), "key_new", sequences))))
     return failure();
   if (op.getKeyCacheOut().getType() != op.getKeyCache().getType())
     return op.emitOpError() << "results must have the types of the caches";

@@ -161,14 +161,14 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
     wq = factors.getUp();
     qRmsEps = rmsEps;
   }
-  Value q = createLinear(rewriter, loc, flatType(hq * (nopeDim + ropeDim), tempElt),
-                         input, wq, Value(), 1,
-                         rewriter.getI64IntegerAttr(nopeDim + ropeDim), theta,
-                         ropeDimAttr, qRmsEps, op.getKvLens());
-  Value latent = createLinear(
-      rewriter, loc, flatType(rank + ropeDim, xElt), op.getInput(), op.getWk(),
-      Value(), 1, rewriter.getI64IntegerAttr(rank + ropeDim), theta,
-      ropeDimAttr, FloatAttr(), op.getKvLens());
+  Value q = createLinear(
+      rewriter, loc, flatType(hq * (nopeDim + ropeDim), tempElt), input, wq,
+      Value(), 1, rewriter.getI64IntegerAttr(nopeDim + ropeDim), theta,
+      ropeDimAttr, qRmsEps, op.getKvLens());
+  Value latent = createLinear(rewriter, loc, flatType(rank + ropeDim, xElt),
+                              op.getInput(), op.getWk(), Value(), 1,
+                              rewriter.getI64IntegerAttr(rank + ropeDim), theta,
+                              ropeDimAttr, FloatAttr(), op.getKvLens());
   if (rmsEps)
     latent = RmsNormOp::create(rewriter, loc, latent.getType(), latent,
                                rewriter.getI64IntegerAttr(rank), rmsEps);
@@ -188,13 +188,12 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
   SmallVector<OpFoldResult> strides(4, rewriter.getIndexAttr(1));
   SmallVector<OpFoldResult> sizes;
   for (int64_t d = 0; d < 4; ++d)
-    sizes.push_back(d == 3 ? OpFoldResult(rewriter.getIndexAttr(rank))
-                    : cacheType.isDynamicDim(d)
-                        ? OpFoldResult(
-                              tensor::DimOp::create(rewriter, loc, keys, d)
-                                  .getResult())
-                        : OpFoldResult(rewriter.getIndexAttr(
-                              cacheType.getDimSize(d))));
+    sizes.push_back(
+        d == 3 ? OpFoldResult(rewriter.getIndexAttr(rank))
+        : cacheType.isDynamicDim(d)
+            ? OpFoldResult(
+                  tensor::DimOp::create(rewriter, loc, keys, d).getResult())
+            : OpFoldResult(rewriter.getIndexAttr(cacheType.getDimSize(d))));
   Value values = tensor::ExtractSliceOp::create(
       rewriter, loc,
       RankedTensorType::get(valueShape, cacheType.getElementType()), keys,
@@ -210,20 +209,20 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
   SmallVector<NamedAttribute> attrs = getAttentionAttrs(op, rewriter);
   if (!op.getScaleAttr())
     attrs.push_back(rewriter.getNamedAttr(
-        "scale", rewriter.getF32FloatAttr(
-                     1.0f / std::sqrt(float(nopeDim + ropeDim)))));
+        "scale",
+        rewriter.getF32FloatAttr(1.0f / std::sqrt(float(nopeDim + ropeDim)))));
   SmallVector<Type> resultTypes{headsType(hq, rank, xElt)};
   llvm::append_range(resultTypes, op.getExtras().getTypes());
   Value kvLens = appendedLengths(rewriter, loc, op.getKvLens(), op.getInput());
   auto attention =
-      AttentionOp::create(rewriter, loc, resultTypes, qh, keys, values,
-                          Value(), Value(), kvLens, op.getBlockTable(), attrs);
+      AttentionOp::create(rewriter, loc, resultTypes, qh, keys, values, Value(),
+                          Value(), kvLens, op.getBlockTable(), attrs);
   Value merged = MergeHeadsOp::create(rewriter, loc, flatType(hq * rank, xElt),
                                       attention->getResult(0));
-  Value oa = HeadLinearOp::create(
-      rewriter, loc, flatType(hq * valueDim, tempElt), merged, op.getWv(),
-      rewriter.getI64IntegerAttr(hq), rewriter.getI64IntegerAttr(nopeDim),
-      UnitAttr());
+  Value oa =
+      HeadLinearOp::create(rewriter, loc, flatType(hq * valueDim, tempElt),
+                           merged, op.getWv(), rewriter.getI64IntegerAttr(hq),
+                           rewriter.getI64IntegerAttr(nopeDim), UnitAttr());
   Value wo = op.getWo();
   IntegerAttr headBlocks = rewriter.getI64IntegerAttr(valueDim);
   if (auto factors = wo.getDefiningOp<LowRankOp>()) {

@@ -145,12 +145,11 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
   std::optional<int64_t> dimIndex = dim ? dim.getConstantIndex() : std::nullopt;
   // A latent step's values are the first columns of its one cache.
   auto slice = attention.getValue().getDefiningOp<tensor::ExtractSliceOp>();
-  bool valuesOk =
-      append.getValueCache()
-          ? attention.getValue() == append.getValueCacheOut() &&
-                isa<BlockArgument>(append.getValueCache())
-          : slice && slice.getSource() == append.getKeyCacheOut() &&
-                slice.hasZeroOffset() && slice.hasUnitStride();
+  bool valuesOk = append.getValueCache()
+                      ? attention.getValue() == append.getValueCacheOut() &&
+                            isa<BlockArgument>(append.getValueCache())
+                      : slice && slice.getSource() == append.getKeyCacheOut() &&
+                            slice.hasZeroOffset() && slice.hasUnitStride();
   bool ok =
       attention.getKey() == append.getKeyCacheOut() && valuesOk &&
       isa<BlockArgument>(append.getKeyCache()) &&
@@ -195,18 +194,17 @@ static LogicalResult checkAbsorbedParts(const LayerParts &parts) {
     latent = norm.getInput();
   auto latentLinear = latent ? latent.getDefiningOp<LinearOp>() : LinearOp();
   Value weight = query ? query.getWeight() : Value();
-  bool ok =
-      query && output && append && !append.getValueNew() &&
-      !parts.latentKeys && queryView && queryView.getInput() == query &&
-      queryView.getColumnOffset() == 0 && !queryView.getHeadStride() &&
-      qLinear && llvm::is_contained(parts.projections, qLinear) && merge &&
-      merge.getInput() == attention.getOutput() &&
-      output.getWeight() == weight &&
-      (isa<BlockArgument>(weight) || getDenseConstant(weight)) && newKeys &&
-      newKeys.getColumnOffset() == 0 && latentLinear &&
-      llvm::is_contained(parts.projections, latentLinear) &&
-      (!norm || (newKeys.getInput() == norm.getResult() &&
-                 norm.getInput().hasOneUse()));
+  bool ok = query && output && append && !append.getValueNew() &&
+            !parts.latentKeys && queryView && queryView.getInput() == query &&
+            queryView.getColumnOffset() == 0 && !queryView.getHeadStride() &&
+            qLinear && llvm::is_contained(parts.projections, qLinear) &&
+            merge && merge.getInput() == attention.getOutput() &&
+            output.getWeight() == weight &&
+            (isa<BlockArgument>(weight) || getDenseConstant(weight)) &&
+            newKeys && newKeys.getColumnOffset() == 0 && latentLinear &&
+            llvm::is_contained(parts.projections, latentLinear) &&
+            (!norm || (newKeys.getInput() == norm.getResult() &&
+                       norm.getInput().hasOneUse()));
   if (!ok)
     return attention.emitError()
            << "an absorbed latent step must attend with queries absorbed by "
@@ -235,8 +233,8 @@ static LogicalResult classifyLinear(LinearOp linear, LayerParts &parts) {
     return success();
   }
   // The merged heads, absorbed or not.
-  bool heads =
-      input.getDefiningOp<MergeHeadsOp>() || input.getDefiningOp<HeadLinearOp>();
+  bool heads = input.getDefiningOp<MergeHeadsOp>() ||
+               input.getDefiningOp<HeadLinearOp>();
   bool ofHeads = heads || (producer && producer == parts.outputDown);
   if (!ofHeads)
     return linear.emitError()
@@ -266,8 +264,8 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
             tensor::SplatOp, tensor::DimOp, tensor::ExtractSliceOp>(op))
       continue;
     if (auto absorb = dyn_cast<HeadLinearOp>(op)) {
-      HeadLinearOp &slot = absorb.getTransposeWeight() ? parts.absorbQuery
-                                                       : parts.absorbOutput;
+      HeadLinearOp &slot =
+          absorb.getTransposeWeight() ? parts.absorbQuery : parts.absorbOutput;
       if (slot)
         return fail(&op, "a layer function may absorb its queries and its "
                          "output once each");
@@ -361,8 +359,7 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
                           "updated caches), each once");
   for (LinearOp linear : parts.projections) {
     if (!llvm::all_of(linear->getUsers(), [](Operation *user) {
-          return isa<SplitHeadsOp, LatentKeysOp, HeadLinearOp, RmsNormOp>(
-              user);
+          return isa<SplitHeadsOp, LatentKeysOp, HeadLinearOp, RmsNormOp>(user);
         }))
       return fail(linear, "a projection must only feed mha.split_heads");
   }
@@ -449,12 +446,11 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
   LatentKeysOp keys = parts.latentKeys;
   HeadLinearOp absorbed = parts.absorbQuery;
   // The projection of Q: an absorbed latent step's queries absorb it.
-  LinearOp qLinear =
-      absorbed ? absorbed.getInput().getDefiningOp<LinearOp>()
-               : a.getQuery()
-                     .getDefiningOp<SplitHeadsOp>()
-                     .getInput()
-                     .getDefiningOp<LinearOp>();
+  LinearOp qLinear = absorbed ? absorbed.getInput().getDefiningOp<LinearOp>()
+                              : a.getQuery()
+                                    .getDefiningOp<SplitHeadsOp>()
+                                    .getInput()
+                                    .getDefiningOp<LinearOp>();
   // An absorbed step's K is its latent projection and Wv the weight of
   // the absorptions.
   WeightPart q = absorbed ? WeightPart::get(qLinear.getWeight(), Value(), 0)

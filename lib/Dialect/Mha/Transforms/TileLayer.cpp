@@ -132,8 +132,8 @@ private:
   /// `body(rows)` under a test of MHA_LAYER_FLAT_ROWS: for flat rows
   /// (batch 0 of B L rows, `rows(m)` = getFlatRows(m)) and per batch
   /// element (`rows(m)` = m). Returns the items `body` makes.
-  int64_t emitFlatOrPerBatch(
-      function_ref<int64_t(function_ref<Value(Value)>)> body);
+  int64_t
+  emitFlatOrPerBatch(function_ref<int64_t(function_ref<Value(Value)>)> body);
   /// The rows of a row tile of one head of mha.latent_keys.
   void emitLatentKeys();
   /// The rows of a row tile of the latent, divided by their RMS in place.
@@ -327,9 +327,9 @@ LogicalResult LayerTiler::addTemporaries() {
                    type.getElementType());
   };
   SmallVector<Operation *> results(temps.begin(), temps.end());
-  for (Operation *op : {parts.latentKeys.getOperation(),
-                        parts.absorbQuery.getOperation(),
-                        parts.absorbOutput.getOperation()})
+  for (Operation *op :
+       {parts.latentKeys.getOperation(), parts.absorbQuery.getOperation(),
+        parts.absorbOutput.getOperation()})
     if (op)
       results.push_back(op);
   for (Operation *op : results)
@@ -650,11 +650,11 @@ Value LayerTiler::getFlatRows(Value m) {
 
 int64_t LayerTiler::emitFlatOrPerBatch(
     function_ref<int64_t(function_ref<Value(Value)>)> body) {
-  Value flat = cb.cmpI(
-      arith::CmpIPredicate::ne,
-      memref::LoadOp::create(b, loc, callWords,
-                             ValueRange{cb.index(MHA_LAYER_FLAT_ROWS)}),
-      cb.i32(0));
+  Value flat =
+      cb.cmpI(arith::CmpIPredicate::ne,
+              memref::LoadOp::create(b, loc, callWords,
+                                     ValueRange{cb.index(MHA_LAYER_FLAT_ROWS)}),
+              cb.i32(0));
   int64_t items = 0;
   cb.ifThenElse(
       flat,
@@ -709,8 +709,8 @@ void LayerTiler::addAbsorbPhase(HeadLinearOp absorb) {
     Value w = getWeightMemRef(absorb.getWeight(), name + "__absorbed_weight");
     return emitFlatOrPerBatch([&](function_ref<Value(Value)> rows) {
       auto [row0, count] = getRowTile();
-      HeadGemmOp::create(b, loc, rows(x), w, rows(y), batch, row0, count,
-                         head, heads, absorb.getWeightOffset(),
+      HeadGemmOp::create(b, loc, rows(x), w, rows(y), batch, row0, count, head,
+                         heads, absorb.getWeightOffset(),
                          absorb.getTransposeWeight(), kernel.vw);
       return heads;
     });
@@ -862,10 +862,10 @@ void LayerTiler::emitAppend() {
       b, loc, module, name, /*ropeTheta=*/std::nullopt,
       {getAttentionView(append.getKeyNew()),
        append.getValueNew() ? getAttentionView(append.getValueNew()) : Value(),
-       argFor(append.getKvLens()),
-       argFor(append.getBlockTable()), argFor(append.getKeyCache()),
-       argFor(append.getValueCache()), argFor(append.getKeyScale()),
-       argFor(append.getValueScale()), batch, head, tile});
+       argFor(append.getKvLens()), argFor(append.getBlockTable()),
+       argFor(append.getKeyCache()), argFor(append.getValueCache()),
+       argFor(append.getKeyScale()), argFor(append.getValueScale()), batch,
+       head, tile});
 }
 
 void LayerTiler::emitAttention() {
@@ -889,8 +889,8 @@ void LayerTiler::emitAttention() {
     for (int64_t d = 0; d < 4; ++d)
       sizes.push_back(
           d == 3 ? OpFoldResult(b.getIndexAttr(valueType.getDimSize(3)))
-                 : OpFoldResult(memref::DimOp::create(b, loc, item.k, d)
-                                    .getResult()));
+                 : OpFoldResult(
+                       memref::DimOp::create(b, loc, item.k, d).getResult()));
     item.v = memref::SubViewOp::create(
         b, loc, item.k, SmallVector<OpFoldResult>(4, b.getIndexAttr(0)), sizes,
         SmallVector<OpFoldResult>(4, b.getIndexAttr(1)));

@@ -1,4 +1,5 @@
-//===- MhaOps.h - Operations of the mha dialect -------------------*- C++ -*-===//
+//===- MhaOps.h - Operations of the mha dialect -------------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
