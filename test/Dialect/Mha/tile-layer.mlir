@@ -386,3 +386,22 @@ func.func @latent_step(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
         cache(tensor<?x1x16x28xf32>)
   return %y, %c2 : tensor<?x?x48xf32>, tensor<?x1x16x28xf32>
 }
+
+// -----
+
+// An absorbed attention needs a latent step's cache.
+func.func @absorbed_without_cache(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
+    %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) -> tensor<?x?x48xf32> {
+  %q = mha.linear %x, %wq {head_dim = 20 : i64} : tensor<?x?x48xf32>, tensor<48x60xf32> -> tensor<?x?x60xf32>
+  %qa = mha.head_linear %q, %wv {num_heads = 3 : i64, transpose_weight} : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x84xf32>
+  %qh = mha.split_heads %qa : tensor<?x?x84xf32> -> tensor<?x3x?x28xf32>
+  %c = mha.linear %x, %wk {head_dim = 28 : i64} : tensor<?x?x48xf32>, tensor<48x28xf32> -> tensor<?x?x28xf32>
+  %kh = mha.split_heads %c : tensor<?x?x28xf32> -> tensor<?x1x?x28xf32>
+  %vh = mha.split_heads %c : tensor<?x?x28xf32> -> tensor<?x1x?x20xf32>
+  // expected-error @+1 {{an absorbed latent step must attend with queries absorbed by an mha.head_linear of a projection, over the cache its latent projection is appended to, and absorb the merged heads with the same weight}}
+  %o = mha.attention %qh, %kh, %vh {causal} : tensor<?x3x?x28xf32>, tensor<?x1x?x28xf32>, tensor<?x1x?x20xf32> -> tensor<?x3x?x20xf32>
+  %m = mha.merge_heads %o : tensor<?x3x?x20xf32> -> tensor<?x?x60xf32>
+  %oa = mha.head_linear %m, %wv {num_heads = 3 : i64, weight_offset = 12 : i64} : tensor<?x?x60xf32>, tensor<20x66xf32> -> tensor<?x?x30xf32>
+  %y = mha.linear %oa, %wo {head_dim = 10 : i64} : tensor<?x?x30xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
