@@ -61,7 +61,7 @@ func.func @mla(%x: {x}, %wq: {wq}, %wk: {wk}, %wv: {wv}, %wo: {wo},
     %lens: tensor<?xi32>, %c: {c}) -> ({x}, {c}) {{
   %y, %c2 = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%c : {c})
       kv_lens(%lens : tensor<?xi32>) {{num_heads = {H}, sharing = #mha.sharing<latent>,
-      causal, rope_theta = {THETA} : f32, rms_norm_eps = {EPS} : f32}}
+      causal, rope_theta = {THETA} : f32, rms_norm_eps = {EPS:.1e} : f32}}
       : {x}, {wq}, {wk}, {wv}, {wo} -> {x} cache({c})
   return %y, %c2 : {x}, {c}
 }}
@@ -142,8 +142,9 @@ def main():
     def raw(t):  # the bytes of a torch tensor as the array we pass
         return t.view(torch.int16).numpy().view(np.uint16) if dt == "bf16" else t.numpy()
 
-    def tensor(t):
-        return from_numpy(raw(t), "bf16" if dt == "bf16" else None)
+    def tensor(t):  # a torch tensor, or a NumPy array of its bytes
+        a = t if isinstance(t, np.ndarray) else raw(t)
+        return from_numpy(a, "bf16" if dt == "bf16" else None)
 
     def timed(name, ins, y):
         opts = options(args.threads)
@@ -176,7 +177,7 @@ def main():
                 args.budget)
             y = np.zeros((B, 1, DM), ydt)
             t_mla, got = timed("mla", [tensor(x)] + [tensor(w) for w in mla_w] +
-                               [lens, tensor(cache), from_numpy(y)], y)
+                               [lens, tensor(cache), tensor(y)], y)
             err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
             line = {"B": B, "Lk": Lk, "mla_s": t_mla, "mla_err": err, "torch_s": t_torch}
             for k in GQA_KV:
@@ -186,7 +187,7 @@ def main():
                 yg = np.zeros((B, 1, DM), ydt)
                 line["gqa%d_s" % k], _ = timed(
                     "gqa%d" % k, [tensor(x)] + [tensor(w) for w in gqa_w[k]] +
-                    [lens, tensor(kc), tensor(vc), from_numpy(yg)], yg)
+                    [lens, tensor(kc), tensor(vc), tensor(yg)], yg)
             results.append(line)
             mla_bytes = nbytes(mla_w) + B * cap * LAT * elt
             flops = 2 * H * (LAT + R) * cap * B
