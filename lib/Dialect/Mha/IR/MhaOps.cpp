@@ -681,6 +681,24 @@ LogicalResult AttentionOp::verify() {
 // AppendKvOp
 //===----------------------------------------------------------------------===//
 
+/// One length (and table row) per sequence of an mha.append_kv, and a
+/// contiguous cache with one batch element per sequence (pages are
+/// shared); `table` is null when the cache is not paged.
+static LogicalResult verifyAppendSequences(Operation *op,
+                                           RankedTensorType lens,
+                                           RankedTensorType table,
+                                           RankedTensorType keyCache,
+                                           int64_t sequences) {
+  if (failed(verifySameSize(op, "size", "kv_lens", 0, lens.getDimSize(0),
+                            "key_new", sequences)))
+    return failure();
+  if (table)
+    return verifySameSize(op, "size", "block_table", 0, table.getDimSize(0),
+                          "key_new", sequences);
+  return verifySameSize(op, "batch size", "key_cache", 0,
+                        keyCache.getDimSize(0), "key_new", sequences);
+}
+
 /// An mha.append_kv without values (a latent layer's cache): an f32, bf16
 /// or f16 cache of the new keys' element type, head count and head dim,
 /// one batch element per sequence unless paged.
@@ -709,14 +727,7 @@ static LogicalResult verifyKeyOnlyAppend(AppendKvOp op, RankedTensorType kNew) {
       failed(verifySameSize(o, "head dim", "key_cache", 3,
                             kCache->getDimSize(3), "key_new",
                             kNew.getDimSize(3))) ||
-      failed(verifySameSize(o, "size", "kv_lens", 0, lens->getDimSize(0),
-                            "key_new", sequences)) ||
-      (*table &&
-       failed(verifySameSize(o, "size", "block_table", 0,
-                             (*table).getDimSize(0), "key_new", sequences))) ||
-      (!*table &&
-       failed(verifySameSize(o, "batch size", "key_cache", 0,
-                             kCache->getDimSize(0), "key_new", sequences))))
+      failed(verifyAppendSequences(o, *lens, *table, *kCache, sequences)))
     return failure();
   if (op.getKeyCacheOut().getType() != op.getKeyCache().getType())
     return op.emitOpError() << "results must have the types of the caches";
@@ -781,14 +792,7 @@ LogicalResult AppendKvOp::verify() {
                             vNew->getDimSize(0), "key_new", sequences)) ||
       failed(verifySameSize(op, "length", "value_new", 2, vNew->getDimSize(2),
                             "key_new", kNew->getDimSize(2))) ||
-      failed(verifySameSize(op, "size", "kv_lens", 0, (*lens).getDimSize(0),
-                            "key_new", sequences)) ||
-      (*table &&
-       failed(verifySameSize(op, "size", "block_table", 0,
-                             (*table).getDimSize(0), "key_new", sequences))) ||
-      (!*table &&
-       failed(verifySameSize(op, "batch size", "key_cache", 0,
-                             kCache->getDimSize(0), "key_new", sequences))))
+      failed(verifyAppendSequences(op, *lens, *table, *kCache, sequences)))
     return failure();
   for (auto [type, name, ref, refName] :
        {std::make_tuple(*vNew, "value_new", *kNew, "key_new"),
