@@ -684,8 +684,7 @@ LogicalResult AttentionOp::verify() {
 /// One length (and table row) per sequence of an mha.append_kv, and a
 /// contiguous cache with one batch element per sequence (pages are
 /// shared); `table` is null when the cache is not paged.
-static LogicalResult verifyAppendSequences(Operation *op,
-                                           RankedTensorType lens,
+static LogicalResult verifyAppendSequences(Operation *op, RankedTensorType lens,
                                            RankedTensorType table,
                                            RankedTensorType keyCache,
                                            int64_t sequences) {
