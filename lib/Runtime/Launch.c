@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CallCheck.h"
+#include "SplitKv.h"
 #include "Status.h"
 #include "ThreadPool.h"
 
@@ -49,102 +50,6 @@ static void run_item(void *ctx, int64_t item) {
 }
 
 //===----------------------------------------------------------------------===//
-// Split-KV decoding
-//===----------------------------------------------------------------------===//
-
-/// The parts S each sequence's keys are split into (KernelAbi.h): more
-/// than 1 only when fewer items than the machine's CPUs would carry work
-/// and every part keeps MHA_SPLIT_MIN_KEYS of the keys a sequence can hold.
-/// The CPUs, not num_threads: the bytes of a result never depend on it.
-static int64_t choose_splits(const int64_t *signature,
-                             const mha_rt_checked_call *c, int64_t tiles) {
-  if (!signature[MHA_SIG_SPLIT_KV])
-    return 1;
-  const int64_t *words = mha_rt_tensor_sig(signature, c->num_tensors);
-  int64_t key_tensor = words[MHA_SIG_SPLIT_KEY_TENSOR];
-  int64_t table = words[MHA_SIG_SPLIT_TABLE_TENSOR];
-  // Keys per sequence: Lk, or pages per sequence x page size.
-  int64_t capacity = c->memrefs[key_tensor].dims[2];
-  if (table >= 0 &&
-      __builtin_mul_overflow(capacity, c->memrefs[table].dims[1], &capacity))
-    capacity = INT64_MAX;
-  int64_t items;
-  if (__builtin_mul_overflow(c->batch, words[MHA_SIG_SPLIT_KV_HEADS], &items) ||
-      __builtin_mul_overflow(items, tiles, &items))
-    return 1;
-  int64_t cpus = mha_rt_num_cpus();
-  if (items <= 0 || items >= cpus)
-    return 1;
-  int64_t parts = (cpus + items - 1) / items;
-  if (parts > capacity / MHA_SPLIT_MIN_KEYS)
-    parts = capacity / MHA_SPLIT_MIN_KEYS;
-  if (parts > MHA_SPLIT_MAX_PARTS)
-    parts = MHA_SPLIT_MAX_PARTS;
-  return parts < 1 ? 1 : parts;
-}
-
-/// The partial results of a split call and their descriptors: outputs
-/// [S B H Lq, Dv], lse [S B H Lq] and arrival counts [B H tiles] (zeroed).
-typedef struct split_buffers {
-  float *outputs, *lse;
-  int32_t *arrivals;
-  mha_rt_memref outputs_memref, lse_memref, arrivals_memref;
-} split_buffers;
-
-static void set_vector(mha_rt_memref *m, void *data, int64_t size) {
-  memset(m, 0, sizeof(*m));
-  m->allocated = m->aligned = data;
-  m->dims[0] = size;
-  m->dims[1] = 1;
-}
-
-/// Allocates the buffers of `parts` parts; 0 when they cannot be had (the
-/// call then runs unsplit).
-static int alloc_split_buffers(split_buffers *sb, const int64_t *signature,
-                               const mha_rt_checked_call *c, int64_t parts,
-                               int64_t tiles) {
-  memset(sb, 0, sizeof(*sb));
-  if (parts <= 1)
-    return 1;
-  int64_t dv =
-      mha_rt_tensor_sig(signature, c->num_tensors)[MHA_SIG_SPLIT_VALUE_DIM];
-  int64_t rows, counts, floats;
-  if (__builtin_mul_overflow(parts, c->batch, &rows) ||
-      __builtin_mul_overflow(rows, c->heads, &rows) ||
-      __builtin_mul_overflow(rows, c->rows, &rows) ||
-      __builtin_mul_overflow(rows, dv, &floats) ||
-      __builtin_mul_overflow(c->batch, c->heads, &counts) ||
-      __builtin_mul_overflow(counts, tiles, &counts) ||
-      floats > (int64_t)(SIZE_MAX / sizeof(float)))
-    return 0;
-  sb->outputs = (float *)malloc((size_t)floats * sizeof(float));
-  sb->lse = (float *)malloc((size_t)rows * sizeof(float));
-  sb->arrivals = (int32_t *)calloc((size_t)counts, sizeof(int32_t));
-  if (!sb->outputs || !sb->lse || !sb->arrivals) {
-    free(sb->outputs);
-    free(sb->lse);
-    free(sb->arrivals);
-    memset(sb, 0, sizeof(*sb));
-    return 0;
-  }
-  mha_rt_memref *o = &sb->outputs_memref;
-  o->allocated = o->aligned = sb->outputs;
-  o->dims[0] = rows;
-  o->dims[1] = dv;
-  o->dims[2] = dv; // strides
-  o->dims[3] = 1;
-  set_vector(&sb->lse_memref, sb->lse, rows);
-  set_vector(&sb->arrivals_memref, sb->arrivals, counts);
-  return 1;
-}
-
-static void free_split_buffers(split_buffers *sb) {
-  free(sb->outputs);
-  free(sb->lse);
-  free(sb->arrivals);
-}
-
-//===----------------------------------------------------------------------===//
 // The entry point
 //===----------------------------------------------------------------------===//
 
@@ -172,23 +77,27 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
   // Split-KV: S items per query tile, item t being part t mod S of tile
   // t div S.
   int64_t query_tiles = g.tiles;
-  int64_t parts = choose_splits(signature, &c, query_tiles);
-  split_buffers split;
-  if (!alloc_split_buffers(&split, signature, &c, parts, query_tiles))
+  const int64_t *split_words = mha_rt_tensor_sig(signature, c.num_tensors);
+  int64_t parts = signature[MHA_SIG_SPLIT_KV]
+                      ? mha_rt_choose_splits(split_words, &c, query_tiles)
+                      : 1;
+  mha_rt_split_buffers split;
+  if (!mha_rt_alloc_split_buffers(&split, split_words[MHA_SIG_SPLIT_VALUE_DIM],
+                                  &c, parts, query_tiles))
     parts = 1;
   c.dropout_words[MHA_SPLIT_KV_COUNT] = (uint32_t)parts;
   g.tiles *= parts;
   int64_t num_items;
   if (__builtin_mul_overflow(g.batch, g.heads, &num_items) ||
       __builtin_mul_overflow(num_items, g.tiles, &num_items)) {
-    free_split_buffers(&split);
+    mha_rt_free_split_buffers(&split);
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: the work grid %" PRId64 " x %" PRId64 " x %" PRId64
                 " has more items than int64 can count",
                 c.name, g.batch, g.heads, g.tiles);
   }
   if (num_items == 0) {
-    free_split_buffers(&split);
+    mha_rt_free_split_buffers(&split);
     mha_rt_clear_error();
     return MHA_OK;
   }
@@ -199,7 +108,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
   if (g.heads > STACK_HEADS) {
     alive = (uint8_t *)malloc((size_t)g.heads);
     if (!alive) {
-      free_split_buffers(&split);
+      mha_rt_free_split_buffers(&split);
       MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
                   "%s: could not allocate the %" PRId64 "-byte head mask",
                   c.name, g.heads);
@@ -225,7 +134,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
 
   if (alive != stack_alive)
     free(alive);
-  free_split_buffers(&split);
+  mha_rt_free_split_buffers(&split);
   if (error)
     return mha_rt_fail_no_worker(c.name, error);
   mha_rt_clear_error();

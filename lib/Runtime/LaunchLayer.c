@@ -14,6 +14,7 @@
 
 #include "CallCheck.h"
 #include "PackedWeights.h"
+#include "SplitKv.h"
 #include "Status.h"
 #include "ThreadPool.h"
 
@@ -442,12 +443,24 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     all_alive[h] = 1;
   }
 
-  void *descriptors[MHA_RT_MAX_TENSORS + MAX_TEMPS + 1];
+  // A decoding step's attention may split its keys (KernelAbi.h): the
+  // split words follow the phases, the partial buffers the call words
+  // (empty until the attention phase allocates them).
+  const int64_t *split_words =
+      signature[MHA_SIG_SPLIT_KV]
+          ? phase_words + num_phases * MHA_SIG_PHASE_WORDS
+          : NULL;
+  mha_rt_split_buffers split;
+  memset(&split, 0, sizeof(split));
+  void *descriptors[MHA_RT_MAX_TENSORS + MAX_TEMPS + 4];
   for (int i = 0; i < c.num_tensors; ++i)
     descriptors[i] = &c.memrefs[i];
   for (int64_t i = 0; i < num_temps; ++i)
     descriptors[c.num_tensors + i] = &temp_memrefs[i];
   descriptors[c.num_tensors + num_temps] = &c.dropout_memref;
+  descriptors[c.num_tensors + num_temps + 1] = &split.outputs_memref;
+  descriptors[c.num_tensors + num_temps + 2] = &split.lse_memref;
+  descriptors[c.num_tensors + num_temps + 3] = &split.arrivals_memref;
   int num_threads = c.options.num_threads;
   bool flat_rows = has_flat_rows(signature, &c);
   c.dropout_words[MHA_LAYER_FLAT_ROWS] = flat_rows;
@@ -479,9 +492,20 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                     grid_batch,
                     heads,
                     grid_len / rows + (grid_len % rows != 0)};
+    // The attention of a step that splits: S items per query tile.
+    int64_t parts = 1;
+    if (split_words && kind == MHA_PHASE_MASKED) {
+      parts = mha_rt_choose_splits(split_words, &c, g.tiles);
+      if (!mha_rt_alloc_split_buffers(
+              &split, split_words[MHA_SIG_SPLIT_VALUE_DIM], &c, parts, g.tiles))
+        parts = 1;
+    }
+    c.dropout_words[MHA_SPLIT_KV_COUNT] = (uint32_t)parts;
+    g.tiles *= parts;
     int64_t items = 0;
     if (__builtin_mul_overflow(grid_batch, heads, &items) ||
         __builtin_mul_overflow(items, g.tiles, &items)) {
+      mha_rt_free_split_buffers(&split);
       free(alive);
       finish_temps(&ts, &pu);
       MHA_RT_FAIL(MHA_ERR_SHAPE,
@@ -493,6 +517,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     // (every phase asks from this frame, and workers never go away), so y,
     // which the last phase writes, is untouched.
     int error = mha_rt_parallel_for(items, num_threads, run_item, &g);
+    mha_rt_free_split_buffers(&split);
+    memset(&split, 0, sizeof(split));
     if (error) {
       free(alive);
       finish_temps(&ts, &pu);

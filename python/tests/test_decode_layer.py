@@ -210,6 +210,33 @@ def test_step_matches_float64(lib, variant, paged, page_size, L):
     np.testing.assert_array_equal(vc[~written_v], before_v[~written_v])
 
 
+# Long caches: with fewer (sequence, KV head) items than CPUs, the
+# attention phase splits each sequence's keys into parts merged by their
+# lse (split-KV, docs/language.md 4.6), as an attention function does.
+@pytest.mark.parametrize("variant", ["causal", "window_sinks"])
+@pytest.mark.parametrize("paged", [False, True])
+@pytest.mark.parametrize("kv_lens,L", [([5000], 1), ([3000], 2), ([4100, 0], 1)])
+def test_long_cache_steps_split_their_keys(lib, variant, paged, kv_lens, L):
+    capacity = max(kv_lens) + L + 3
+    x = RNG.standard_normal((len(kv_lens), L, D_MODEL)).astype(np.float32)
+    w = weights()
+    kc, vc, keys, values = random_cache(kv_lens, capacity)
+    lens = np.array(kv_lens, np.int32)
+    y_ref, _, _, _ = reference_step(x, w, keys, values, VARIANTS[variant][1])
+    if paged:
+        kc, vc, table = paged_cache(kc, vc, kv_lens, L, 64)
+        call = lambda **kw: getattr(lib, f"paged_{variant}")(
+            x, *w, lens, table, kc.copy(), vc.copy(), **kw)
+    else:
+        call = lambda **kw: getattr(lib, f"step_{variant}")(
+            x, *w, lens, kc.copy(), vc.copy(), **kw)
+    y = call()
+    assert np.abs(y - y_ref).max() <= 2e-5 * max(1.0, np.abs(y_ref).max())
+    # The split follows the machine, not num_threads: the same bytes.
+    for threads in (1, 3):
+        np.testing.assert_array_equal(call(num_threads=threads), y)
+
+
 def test_steps_from_empty_caches_equal_the_prefill_layer(lib):
     """A prompt's chunk, then one token at a time: each row of y is the
     prefill layer's row of the whole sequence."""

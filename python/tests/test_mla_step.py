@@ -162,6 +162,34 @@ def test_latent_step_matches_direct_mla(case, rms, paged, L):
     np.testing.assert_allclose(got_cache, want_cache, rtol=2e-5, atol=2e-5)
 
 
+@pytest.mark.parametrize("paged", [False, True], ids=["contiguous", "paged"])
+def test_long_cache_steps_split_their_keys(case, paged):
+    """One sequence of 4100 cached tokens: the attention phase splits its
+    keys into parts merged by their lse (with more than one CPU), and its
+    heads stay in one group item per part."""
+    dims, lib = case
+    W, args = layer_weights(dims, rms=True)
+    past = RNG.standard_normal((4100, dims.d))
+    x_new = RNG.standard_normal((1, 2, dims.d))
+    cache = np.zeros((1, 1, 4104, dims.r + dims.dr), np.float32)
+    cache[0, 0, :4100] = latent_rows(W, dims, past, 0, EPS)
+    want = np.concatenate([
+        direct_step(W, dims, [np.concatenate([past, x_new[0, :l]])], x_new[0, l:l + 1], EPS)
+        for l in range(2)])[None]
+    lens = np.array([4100], np.int32)
+    x = x_new.astype(np.float32)
+    if paged:
+        pool, table = to_pages(cache, 821, 5)  # the spec's pages of 5
+        call = lambda **kw: lib.paged_rms(x, *args, lens, table, pool.copy(), **kw)
+    else:
+        call = lambda **kw: lib.step_rms(x, *args, lens, cache.copy(), **kw)
+    y = call()
+    err = np.linalg.norm(y - want) / np.linalg.norm(want)
+    assert err < 2e-5, err
+    for threads in (1, 3):
+        np.testing.assert_array_equal(call(num_threads=threads), y)
+
+
 def test_steps_from_empty_caches_equal_the_prefill_layer(case):
     """The absorbed step over a whole sequence (empty caches) and the
     prefill layer (per-head keys and values) are the same layer."""

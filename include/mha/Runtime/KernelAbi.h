@@ -287,7 +287,13 @@ enum {
  * [S B Hq Lq] (f32, row ((s B + b) Hq + h) Lq + i), and the arrival
  * counts [B Hq tiles] (i32, zeroed). The last item of a tile to arrive
  * (an atomic count) merges the S parts in order s = 0 .. S - 1 into the
- * results. */
+ * results.
+ *
+ * A layer's decoding step splits the same way: its kernel marked
+ * MHA_SIG_SPLIT_KV has the split words after its layer section (the
+ * temporaries' and phases' words), the three descriptors after its call
+ * words, and mha_rt_launch_layer splits its MHA_PHASE_MASKED phase (the
+ * attention; the descriptors are empty in the other phases). */
 enum {
   MHA_SIG_SPLIT_KV_HEADS = 0,     /* KV heads, the items that carry work */
   MHA_SIG_SPLIT_VALUE_DIM = 1,    /* Dv */

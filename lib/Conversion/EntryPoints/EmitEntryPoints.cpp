@@ -167,10 +167,12 @@ LogicalResult EntryPointEmitter::emit() {
   if (backward)
     glue.extraSignatureWords.assign(backward.asArrayRef().begin(),
                                     backward.asArrayRef().end());
+  // (A layer's split words follow its layer section.)
   if (splitKv) {
     glue.splitKv = true;
-    glue.extraSignatureWords.assign(splitKv.asArrayRef().begin(),
-                                    splitKv.asArrayRef().end());
+    if (!plan)
+      glue.extraSignatureWords.clear();
+    llvm::append_range(glue.extraSignatureWords, splitKv.asArrayRef());
   }
   if (options.exportFunctions)
     return glue.emitExported(

@@ -360,11 +360,16 @@ func.func @decoding_step(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>,
 // the latent (flat rows), the latent's RMS norm, the absorbed queries (one
 // item per head, flat rows), the append (the cache's one KV head), the
 // attention (3 heads), the absorbed output (3 heads) and the output
-// projection. The values are the cache's first 20 columns.
+// projection. The values are the cache's first 20 columns. The attention
+// may split its keys (split-KV): the partial outputs [?, 20], lse and
+// arrival counts follow the call words, and mha.split_kv names the KV
+// heads (1), Dv (20), the cache (parameter 7) and the table (6).
 // CHECK-LABEL: func.func @latent_step__kernel
 // CHECK-SAME: %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x28xf32>, %{{.+}}: memref<?x?x84xf32>, %{{.+}}: memref<?x?x30xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x8xf32>
+// CHECK-SAME: %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x20xf32>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: index
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<key_cache>, #mha.role<layer_output>]
 // CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 60, 28, 84, 30, 60, 8, 14208, tempShapes = 1, 1, 1, 1, 1, 1, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, phaseHeads = 5, 1, 4, 1, 3, 1, 3, 3, 1, phaseRows = 1099511627776, 192, 192, 192, 192, 64, 512, 192, 192, phaseKinds = 2, 0, 3, 0, 3, 0, 1, 3, 3>
+// CHECK-SAME: mha.split_kv = array<i64: 1, 20, 7, 6>
 // CHECK: math.rsqrt
 // CHECK: mha.head_gemm ins(%{{.+}}, %[[WV:.+]] : memref<1x?x60xf32, strided<[?, ?, 1], offset: ?>>, memref<20x66xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<1x?x84xf32, strided<[?, ?, 1], offset: ?>>) at(%{{.+}}) head(%{{.+}}) {num_heads = 3 : i64, transpose_weight, vector_width = 16 : i64}
 // CHECK: mha.head_gemm ins(%{{.+}}, %[[WV]] : memref<?x?x60xf32>, memref<20x66xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<?x?x84xf32>)

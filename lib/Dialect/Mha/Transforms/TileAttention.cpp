@@ -946,7 +946,7 @@ void WorkItemEmitter::emit() {
   // runs as one, from the item of the first of them (the others have
   // nothing to do), unless a runtime head mask may tell the heads apart.
   // `group` is the whole KV group, or tiles.groupHeads of it when the call
-  // has fewer groups than threads.
+  // has fewer groups (or split-KV parts of groups) than threads.
   Value group = cb.index(variant.groupSize());
   if (tiles.groupHeads < variant.groupSize()) {
     Value sequences =
@@ -957,7 +957,11 @@ void WorkItemEmitter::emit() {
                                                            : item.cuSeqlensQ,
                                            0),
                      cb.index(1));
+    // (Split-KV items of a group count as groups: they already spread
+    // its keys over the threads.)
     Value groups = cb.mul(sequences, cb.index(shape.numKvHeads));
+    if (splitCount)
+      groups = cb.mul(groups, splitCount);
     Value threads = arith::IndexCastUIOp::create(b, loc, b.getIndexType(),
                                                  callWord(MHA_CALL_THREADS));
     group = arith::SelectOp::create(b, loc, cb.lt(groups, threads),

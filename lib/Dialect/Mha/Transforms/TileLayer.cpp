@@ -106,6 +106,12 @@ private:
   bool attentionReadsCallWords() const {
     return AttentionOp(parts.attention).getDropout() || parts.append;
   }
+  /// Whether a decoding step's attention may split its keys across items
+  /// (split-KV, KernelAbi.h): as an attention function's would, when it
+  /// returns no entropy (its merge combines outputs and lse only).
+  bool splitsKeys() const {
+    return parts.append && !AttentionOp(parts.attention).getReturnEntropy();
+  }
 
   /// Emits `body` under `if (phase == p)` and records the phase's grid:
   /// `body` returns its number of heads (items per row tile); `kind` is an
@@ -212,6 +218,8 @@ private:
   Value phase, batch, head, tile, alive, len, ropeTable;
   Value layerInput; // x [B, L, d].
   Value callWords;
+  // A splitting step's partial results (null otherwise).
+  Value splitOutputs, splitLse, splitArrivals;
 };
 
 } // namespace
@@ -379,8 +387,16 @@ LogicalResult LayerTiler::addTemporaries() {
     unsigned scales = addTemp(1, MHA_TEMP_PER_BATCH, Float32Type::get(ctx));
     quantizedInputs[input] = {values, scales};
   }
-  // The call words follow the temporaries (KernelAbi.h).
+  // The call words follow the temporaries (KernelAbi.h), then a splitting
+  // step's partial outputs, partial lse and arrival counts.
   argTypes.push_back(getCallWordsType(ctx));
+  if (splitsKeys()) {
+    Type f32 = Float32Type::get(ctx);
+    int64_t dyn = ShapedType::kDynamic;
+    argTypes.append({MemRefType::get({dyn, shape.valueDim}, f32),
+                     MemRefType::get({dyn}, f32),
+                     MemRefType::get({dyn}, IntegerType::get(ctx, 32))});
+  }
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
       {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
@@ -396,6 +412,21 @@ void LayerTiler::createKernel() {
   unsigned first = params.size() + tempCols.size();
   kernelFunc->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
   callWords = entry->getArgument(first++);
+  if (splitsKeys()) {
+    splitOutputs = entry->getArgument(first++);
+    splitLse = entry->getArgument(first++);
+    splitArrivals = entry->getArgument(first++);
+    auto indexOf = [&](TensorRole role) -> int64_t {
+      auto it = llvm::find_if(
+          params, [&](const Parameter &p) { return p.role == role; });
+      return it == params.end() ? -1 : it - params.begin();
+    };
+    kernelFunc->setAttr(
+        kSplitKvAttrName,
+        b.getDenseI64ArrayAttr({shape.numKvHeads, shape.valueDim,
+                                indexOf(TensorRole::key_cache),
+                                indexOf(TensorRole::block_table)}));
+  }
   phase = entry->getArgument(first);
   batch = entry->getArgument(first + 1);
   head = entry->getArgument(first + 2);
@@ -911,6 +942,9 @@ void LayerTiler::emitAttention() {
   item.tile = tile;
   item.alive = alive;
   item.callWords = attentionReadsCallWords() ? callWords : Value();
+  item.splitOutputs = splitOutputs;
+  item.splitLse = splitLse;
+  item.splitArrivals = splitArrivals;
   emitAttentionWorkItem(b, module, name, attention, tiles, item);
 }
 
