@@ -91,6 +91,47 @@ Value appendedLengths(PatternRewriter &rewriter, Location loc, Value kvLens,
   return arith::AddIOp::create(rewriter, loc, kvLens, splat);
 }
 
+/// A low-rank weight (mha.low_rank) projects through its rank-r factors:
+/// `input` becomes `input . down` ([B, L, r] of `elt`) and `w` the up
+/// factor. `headDim` marks the input's head blocks (the output
+/// projection's, for mha-prune-heads). Returns whether `w` was low-rank.
+bool lowerRank(PatternRewriter &rewriter, Location loc, Value &input, Value &w,
+               Type elt, IntegerAttr headDim) {
+  auto factors = w.getDefiningOp<LowRankOp>();
+  if (!factors)
+    return false;
+  auto x = cast<RankedTensorType>(input.getType());
+  auto down = cast<RankedTensorType>(factors.getDown().getType());
+  auto type = RankedTensorType::get(
+      {x.getDimSize(0), x.getDimSize(1), down.getDimSize(1)}, elt);
+  input = createLinear(rewriter, loc, type, input, factors.getDown(), Value(),
+                       1, headDim);
+  w = factors.getUp();
+  return true;
+}
+
+/// The values of a latent step: the first `rank` columns of every row of
+/// the appended cache of latents.
+Value getLatentValues(PatternRewriter &rewriter, Location loc, Value cache,
+                      int64_t rank) {
+  auto cacheType = cast<RankedTensorType>(cache.getType());
+  SmallVector<int64_t> valueShape(cacheType.getShape());
+  valueShape[3] = rank;
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < 4; ++d)
+    sizes.push_back(
+        d == 3 ? OpFoldResult(rewriter.getIndexAttr(rank))
+        : cacheType.isDynamicDim(d)
+            ? OpFoldResult(
+                  tensor::DimOp::create(rewriter, loc, cache, d).getResult())
+            : OpFoldResult(rewriter.getIndexAttr(cacheType.getDimSize(d))));
+  return tensor::ExtractSliceOp::create(
+      rewriter, loc,
+      RankedTensorType::get(valueShape, cacheType.getElementType()), cache,
+      SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(0)), sizes,
+      SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(1)));
+}
+
 /// Replaces the layer by `results` and erases the low-rank factors of its
 /// weights, which now feed the projections directly.
 void replaceLayer(MultiHeadOp op, ArrayRef<Value> results,
@@ -153,14 +194,10 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
       theta ? rewriter.getI64IntegerAttr(ropeDim) : IntegerAttr();
   FloatAttr rmsEps = op.getRmsNormEpsAttr();
   Value input = op.getInput(), wq = op.getWq();
-  FloatAttr qRmsEps;
-  if (auto factors = wq.getDefiningOp<LowRankOp>()) {
-    auto down = cast<RankedTensorType>(factors.getDown().getType());
-    input = createLinear(rewriter, loc, flatType(down.getDimSize(1), tempElt),
-                         input, factors.getDown(), Value(), 1, IntegerAttr());
-    wq = factors.getUp();
-    qRmsEps = rmsEps;
-  }
+  // DeepSeek-V3's low-rank Wq normalises its rank-r product too.
+  FloatAttr qRmsEps =
+      lowerRank(rewriter, loc, input, wq, tempElt, IntegerAttr()) ? rmsEps
+                                                                  : FloatAttr();
   Value q = createLinear(
       rewriter, loc, flatType(hq * (nopeDim + ropeDim), tempElt), input, wq,
       Value(), 1, rewriter.getI64IntegerAttr(nopeDim + ropeDim), theta,
@@ -180,24 +217,7 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
       Value(), cache, Value(), Value(), Value(), op.getKvLens(),
       op.getBlockTable(), /*rope_theta=*/FloatAttr());
   Value keys = append.getKeyCacheOut();
-  // The values: the first r columns of every cached row.
-  auto cacheType = cast<RankedTensorType>(cache.getType());
-  SmallVector<int64_t> valueShape(cacheType.getShape());
-  valueShape[3] = rank;
-  SmallVector<OpFoldResult> offsets(4, rewriter.getIndexAttr(0));
-  SmallVector<OpFoldResult> strides(4, rewriter.getIndexAttr(1));
-  SmallVector<OpFoldResult> sizes;
-  for (int64_t d = 0; d < 4; ++d)
-    sizes.push_back(
-        d == 3 ? OpFoldResult(rewriter.getIndexAttr(rank))
-        : cacheType.isDynamicDim(d)
-            ? OpFoldResult(
-                  tensor::DimOp::create(rewriter, loc, keys, d).getResult())
-            : OpFoldResult(rewriter.getIndexAttr(cacheType.getDimSize(d))));
-  Value values = tensor::ExtractSliceOp::create(
-      rewriter, loc,
-      RankedTensorType::get(valueShape, cacheType.getElementType()), keys,
-      offsets, sizes, strides);
+  Value values = getLatentValues(rewriter, loc, keys, rank);
   int64_t absorbedCols = rank + ropeDim;
   Value qa = HeadLinearOp::create(
       rewriter, loc, flatType(hq * absorbedCols, xElt), q, op.getWv(),
@@ -225,13 +245,8 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
                            rewriter.getI64IntegerAttr(nopeDim), UnitAttr());
   Value wo = op.getWo();
   IntegerAttr headBlocks = rewriter.getI64IntegerAttr(valueDim);
-  if (auto factors = wo.getDefiningOp<LowRankOp>()) {
-    auto down = cast<RankedTensorType>(factors.getDown().getType());
-    oa = createLinear(rewriter, loc, flatType(down.getDimSize(1), tempElt), oa,
-                      factors.getDown(), Value(), 1, headBlocks);
-    wo = factors.getUp();
+  if (lowerRank(rewriter, loc, oa, wo, tempElt, headBlocks))
     headBlocks = IntegerAttr();
-  }
   Value y = createLinear(rewriter, loc, op.getOutput().getType(), oa, wo,
                          op.getBo(), 1, headBlocks);
   SmallVector<Value> results{y};
@@ -263,19 +278,6 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       return RankedTensorType::get({batch, heads, len, d}, elt ? elt : tempElt);
     };
 
-    // A low-rank weight (mha.low_rank) projects through its rank-r
-    // factors: `input` becomes `input . down` [B, L, r] and the weight
-    // `up`. `headDim` marks the input's head blocks (the output
-    // projection's, for mha-prune-heads).
-    auto lowerRank = [&](Value &input, Value &w, IntegerAttr headDim) {
-      auto factors = w.getDefiningOp<LowRankOp>();
-      if (!factors)
-        return;
-      auto down = cast<RankedTensorType>(factors.getDown().getType());
-      input = createLinear(rewriter, loc, flatType(down.getDimSize(1)), input,
-                           factors.getDown(), Value(), 1, headDim);
-      w = factors.getUp();
-    };
     // Q, K or V as [B, heads, L, headDim] of x; `rmsEps` normalises the
     // rank-r product of a low-rank weight.
     auto project = [&](Value w, Value bias, int64_t heads, int64_t headDim,
@@ -285,7 +287,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       Value input = op.getInput();
       if (!w.getDefiningOp<LowRankOp>())
         rmsEps = FloatAttr();
-      lowerRank(input, w, IntegerAttr());
+      lowerRank(rewriter, loc, input, w, tempElt, IntegerAttr());
       // Shared and grouped projections compute each group's columns once
       // for its `replicas` consecutive heads.
       int64_t groups =
@@ -366,7 +368,7 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                              attention->getResult(0));
     Value wo = op.getWo();
     IntegerAttr headBlocks = rewriter.getI64IntegerAttr(valueDim);
-    lowerRank(merged, wo, headBlocks);
+    lowerRank(rewriter, loc, merged, wo, tempElt, headBlocks);
     Value y = createLinear(rewriter, loc, yType, merged, wo, op.getBo(), 1,
                            wo == op.getWo() ? headBlocks : IntegerAttr());
     SmallVector<Value> results{y};
