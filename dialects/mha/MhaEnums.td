@@ -97,6 +97,18 @@ def Mha_RoleQueryWeightScale : I32EnumAttrCase<"query_weight_scale", 59>;
 def Mha_RoleKeyWeightScale : I32EnumAttrCase<"key_weight_scale", 60>;
 def Mha_RoleValueWeightScale : I32EnumAttrCase<"value_weight_scale", 61>;
 def Mha_RoleOutWeightScale : I32EnumAttrCase<"out_weight_scale", 62>;
+// The tensors of a layer's backward (<name>_backward of an mha.multi_head):
+// the incoming gradient of y, read, and the gradients it writes.
+def Mha_RoleGradLayerOutput : I32EnumAttrCase<"grad_layer_output", 63>;
+def Mha_RoleGradLayerInput : I32EnumAttrCase<"grad_layer_input", 64>;
+def Mha_RoleGradQueryWeight : I32EnumAttrCase<"grad_query_weight", 65>;
+def Mha_RoleGradKeyWeight : I32EnumAttrCase<"grad_key_weight", 66>;
+def Mha_RoleGradValueWeight : I32EnumAttrCase<"grad_value_weight", 67>;
+def Mha_RoleGradOutWeight : I32EnumAttrCase<"grad_out_weight", 68>;
+def Mha_RoleGradQueryBias : I32EnumAttrCase<"grad_query_bias", 69>;
+def Mha_RoleGradKeyBias : I32EnumAttrCase<"grad_key_bias", 70>;
+def Mha_RoleGradValueBias : I32EnumAttrCase<"grad_value_bias", 71>;
+def Mha_RoleGradOutBias : I32EnumAttrCase<"grad_out_bias", 72>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -118,7 +130,10 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleTeacherQuery, Mha_RoleTeacherKey, Mha_RoleStudentQuery, Mha_RoleStudentKey, Mha_RoleKl,
      Mha_RoleTeacherLse, Mha_RoleStudentLse, Mha_RoleSavedTeacherLse, Mha_RoleSavedStudentLse, Mha_RoleGradKl, Mha_RoleGradStudentQuery, Mha_RoleGradStudentKey,
      Mha_RoleQueryWeightScale, Mha_RoleKeyWeightScale, Mha_RoleValueWeightScale,
-     Mha_RoleOutWeightScale]> {
+     Mha_RoleOutWeightScale, Mha_RoleGradLayerOutput, Mha_RoleGradLayerInput,
+     Mha_RoleGradQueryWeight, Mha_RoleGradKeyWeight, Mha_RoleGradValueWeight,
+     Mha_RoleGradOutWeight, Mha_RoleGradQueryBias, Mha_RoleGradKeyBias,
+     Mha_RoleGradValueBias, Mha_RoleGradOutBias]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";
 }

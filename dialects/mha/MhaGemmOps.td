@@ -60,6 +60,12 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
                      ? bf16(weight[row_offset + 2p + t, column_offset + c]) : 0
     ```
 
+    With `transpose`, the panel holds the transposed weight (the backward
+    of a layer multiplies by `W^T`): `weight` is read as `W^T`, its rows
+    selected by `column_offset` and its columns by `row_offset`
+    (`panel[k, c] = weight[column_offset + c, row_offset + k]`); a
+    transposed weight is not quantized.
+
     ```mlir
     mha.pack_panel ins(%w : memref<64x64xf32>)
         outs(%panel : memref<64x64xf32, strided<[64, 1], offset: ?>>)
@@ -78,7 +84,8 @@ def Mha_PackPanelOp : Mha_Op<"pack_panel"> {
     Index:$row_offset, Index:$rows, Index:$column_offset, Index:$columns,
     ConfinedAttr<I64Attr, [IntPositive]>:$vector_width,
     UnitAttr:$int4,
-    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$k_block);
+    OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$k_block,
+    UnitAttr:$transpose);
 
   let assemblyFormat = [{
     `ins` `(` $weight `:` type($weight) `)`
@@ -236,6 +243,58 @@ def Mha_GemmTileOp : Mha_Op<"gemm_tile", [AttrSizedOperandSegments]> {
       return hasPairs() ? width / 2 : hasQuads() ? width / 4 : width;
     }
   }];
+}
+
+def Mha_WeightGradTileOp : Mha_Op<"weight_grad_tile"> {
+  let summary = "one work item of a weight's gradient: rows x columns of A^T G";
+  let description = [{
+    A block of the gradient of a layer's weight, summed over every row of
+    the batch (`a` and `g` are `[B, L, *]`):
+
+    ```
+    dw[row_offset + i, column_offset + c] =
+        sum over b < B, l < L, q < replicas of
+            a[b, l, a_offset + row_offset + i]
+          * g[b, l, g_offset + q * replica_stride + column_offset + c]
+    ```
+    for `i < rows`, `c < columns`: `a` is the GEMM's input (x, or the
+    merged attention output) and `g` the gradient of its output (dQ, dK,
+    dV or dy); a projection shared by `replicas` heads sums their
+    gradients. Without `a`, the sums of `g`'s rows alone (a bias's
+    gradient; `rows` must be 1). Each element is summed by this item alone
+    in a fixed order (b, then l, then q): the same bytes for any thread
+    count. The f32 sums are narrowed to `dw`'s element type.
+
+    The item keeps a register block of 4 rows by `vectors` vectors of
+    `vector_width` f32 lanes over all B x L rows: per row, the 4 `a`
+    elements broadcast and the `g` vectors loaded in place (no packing).
+
+    ```mlir
+    mha.weight_grad_tile ins(%x : memref<?x?x512xf32>, %dq : memref<?x?x768xf32>)
+        outs(%dwq : memref<512x512xf32>) rows(%i0, %n) columns(%c0, %m)
+        {a_offset = 0 : i64, g_offset = 0 : i64, vector_width = 16 : i64}
+    ```
+  }];
+  let arguments = (ins
+    Arg<Optional<MemRefRankOf<Mha_GemmElementTypes, [3]>>, "inputs [B, L, K]",
+        [MemRead]>:$a,
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [3]>, "output gradients [B, L, N]",
+        [MemRead]>:$g,
+    Arg<MemRefRankOf<Mha_GemmElementTypes, [2]>, "weight gradient [K, N]",
+        [MemWrite]>:$dw,
+    Index:$row_offset, Index:$rows, Index:$column_offset, Index:$columns,
+    DefaultValuedAttr<I64Attr, "0">:$a_offset,
+    DefaultValuedAttr<I64Attr, "0">:$g_offset,
+    DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>, "1">:$replicas,
+    DefaultValuedAttr<I64Attr, "0">:$replica_stride,
+    ConfinedAttr<I64Attr, [IntPositive]>:$vector_width);
+  let assemblyFormat = [{
+    `ins` `(` ($a^ `:` type($a) `,`)? $g `:` type($g) `)`
+    `outs` `(` $dw `:` type($dw) `)`
+    `rows` `(` $row_offset `,` $rows `)`
+    `columns` `(` $column_offset `,` $columns `)` attr-dict
+  }];
+  let hasVerifier = 1;
 }
 
 def Mha_HeadGemmOp : Mha_Op<"head_gemm"> {

@@ -446,6 +446,26 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "wv_scale";
   case TensorRole::out_weight_scale:
     return "wo_scale";
+  case TensorRole::grad_layer_output:
+    return "dy";
+  case TensorRole::grad_layer_input:
+    return "dx";
+  case TensorRole::grad_query_weight:
+    return "dwq";
+  case TensorRole::grad_key_weight:
+    return "dwk";
+  case TensorRole::grad_value_weight:
+    return "dwv";
+  case TensorRole::grad_out_weight:
+    return "dwo";
+  case TensorRole::grad_query_bias:
+    return "dbq";
+  case TensorRole::grad_key_bias:
+    return "dbk";
+  case TensorRole::grad_value_bias:
+    return "dbv";
+  case TensorRole::grad_out_bias:
+    return "dbo";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -467,6 +487,15 @@ bool mlir::mha::isInputRole(TensorRole role) {
   case TensorRole::student_lse:
   case TensorRole::grad_student_query:
   case TensorRole::grad_student_key:
+  case TensorRole::grad_layer_input:
+  case TensorRole::grad_query_weight:
+  case TensorRole::grad_key_weight:
+  case TensorRole::grad_value_weight:
+  case TensorRole::grad_out_weight:
+  case TensorRole::grad_query_bias:
+  case TensorRole::grad_key_bias:
+  case TensorRole::grad_value_bias:
+  case TensorRole::grad_out_bias:
     return false;
   default:
     return true;
@@ -540,6 +569,8 @@ static SmallVector<int64_t> getDefaultDimSymbols(TensorRole role) {
             MHA_SYM_KEY_LEN};
   case TensorRole::layer_input:
   case TensorRole::layer_output:
+  case TensorRole::grad_layer_input:
+  case TensorRole::grad_layer_output:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_LEN, MHA_SYM_NONE};
   case TensorRole::teacher_query:
     return {MHA_SYM_BATCH, MHA_SYM_QUERY_HEADS, MHA_SYM_QUERY_LEN,

@@ -191,6 +191,26 @@ static const char *role_name(int64_t role) {
     return "value weight's scales";
   case MHA_ROLE_OUT_WEIGHT_SCALE:
     return "output weight's scales";
+  case MHA_ROLE_GRAD_LAYER_OUTPUT:
+    return "layer output gradient";
+  case MHA_ROLE_GRAD_LAYER_INPUT:
+    return "layer input gradient";
+  case MHA_ROLE_GRAD_QUERY_WEIGHT:
+    return "query weight gradient";
+  case MHA_ROLE_GRAD_KEY_WEIGHT:
+    return "key weight gradient";
+  case MHA_ROLE_GRAD_VALUE_WEIGHT:
+    return "value weight gradient";
+  case MHA_ROLE_GRAD_OUT_WEIGHT:
+    return "output weight gradient";
+  case MHA_ROLE_GRAD_QUERY_BIAS:
+    return "query bias gradient";
+  case MHA_ROLE_GRAD_KEY_BIAS:
+    return "key bias gradient";
+  case MHA_ROLE_GRAD_VALUE_BIAS:
+    return "value bias gradient";
+  case MHA_ROLE_GRAD_OUT_BIAS:
+    return "output bias gradient";
   }
   return "tensor";
 }

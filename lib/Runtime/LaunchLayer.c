@@ -33,10 +33,12 @@
 /* A layer has at most 16 temporaries (Q, K, V, O, three and one rank-r
  * products of low-rank weights, a latent layer's keys, the RoPE table, the
  * packed weights, int8 panels, the int8 copies of x and O and their row
- * scales) and 10 phases (packing, RoPE table, int8 x, down projections,
- * Q/K/V, latent keys, attention, int8 O, O's down projection, output). */
+ * scales; a backward's lse, head-alive bytes, dO and dQKV) and 11 phases
+ * (packing, RoPE table, int8 x, down projections, Q/K/V, latent keys,
+ * attention, int8 O, O's down projection, output; a backward's dO, key
+ * and query items, RoPE, dx, weight gradients after the attention). */
 #define MAX_TEMPS 16
-#define MAX_PHASES 12
+#define MAX_PHASES 16
 
 typedef struct phase_grid {
   mha_layer_work_fn work;
@@ -303,13 +305,15 @@ static void keep_packed(temp_set *ts, packed_use *pu,
     ts->data[fixed[j]] = NULL; // The kept panels own them now.
 }
 
-/* Whether the layer input and output of call `c` can be viewed as [1, B L,
- * d]: their rows are evenly spaced across batch elements. */
+/* Whether the layer input and output of call `c` (and a backward's dx and
+ * dy) can be viewed as [1, B L, d]: their rows are evenly spaced across
+ * batch elements. */
 static bool has_flat_rows(const int64_t *signature,
                           const mha_rt_checked_call *c) {
   for (int i = 0; i < c->num_tensors; ++i) {
     int64_t role = mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE];
-    if (role != MHA_ROLE_LAYER_INPUT && role != MHA_ROLE_LAYER_OUTPUT)
+    if (role != MHA_ROLE_LAYER_INPUT && role != MHA_ROLE_LAYER_OUTPUT &&
+        role != MHA_ROLE_GRAD_LAYER_INPUT && role != MHA_ROLE_GRAD_LAYER_OUTPUT)
       continue;
     const mha_rt_memref *m = &c->memrefs[i]; // [B, L, d]: sizes, strides
     if (m->dims[1] != 1 && m->dims[3] != m->dims[1] * m->dims[4])

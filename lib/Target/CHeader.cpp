@@ -101,6 +101,8 @@ static ArrayRef<StringRef> getAllDimNames(TensorRole role,
     return offsets;
   case TensorRole::layer_input:
   case TensorRole::layer_output:
+  case TensorRole::grad_layer_input:
+  case TensorRole::grad_layer_output:
     return layer;
   case TensorRole::key_scale:
   case TensorRole::value_scale:

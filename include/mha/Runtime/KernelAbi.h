@@ -152,7 +152,18 @@ typedef enum mha_tensor_role {
   MHA_ROLE_QUERY_WEIGHT_SCALE = 59, /* wq_scale */
   MHA_ROLE_KEY_WEIGHT_SCALE = 60,   /* wk_scale */
   MHA_ROLE_VALUE_WEIGHT_SCALE = 61, /* wv_scale */
-  MHA_ROLE_OUT_WEIGHT_SCALE = 62    /* wo_scale */
+  MHA_ROLE_OUT_WEIGHT_SCALE = 62,   /* wo_scale */
+  /* A layer's backward: the gradient of y (read) and those it writes. */
+  MHA_ROLE_GRAD_LAYER_OUTPUT = 63, /* dy */
+  MHA_ROLE_GRAD_LAYER_INPUT = 64,  /* dx */
+  MHA_ROLE_GRAD_QUERY_WEIGHT = 65, /* dwq */
+  MHA_ROLE_GRAD_KEY_WEIGHT = 66,   /* dwk */
+  MHA_ROLE_GRAD_VALUE_WEIGHT = 67, /* dwv */
+  MHA_ROLE_GRAD_OUT_WEIGHT = 68,   /* dwo */
+  MHA_ROLE_GRAD_QUERY_BIAS = 69,   /* dbq */
+  MHA_ROLE_GRAD_KEY_BIAS = 70,     /* dbk */
+  MHA_ROLE_GRAD_VALUE_BIAS = 71,   /* dbv */
+  MHA_ROLE_GRAD_OUT_BIAS = 72      /* dbo */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

@@ -60,6 +60,9 @@ public:
     // int4: whether the columns read start odd (0 or 1) when known for
     // the whole op, -1 when each load must look.
     int64_t oddColumns = -1;
+    // Read as W^T (mha.pack_panel's `transpose`): "row k, column c" is
+    // values[c, k].
+    bool transposed = false;
   };
   /// wp[k][c] = W[k0 + k, col0 + c] in f32, zero past `cols` up to
   /// `colPad`; a quantized W is multiplied by its scales.
@@ -110,11 +113,31 @@ private:
     if (w.scale)
       return cb.fmul(ext(loadQuantized(w, k, col, valid)),
                      loadScales(w, k, col, valid));
+    if (w.transposed)
+      return loadTransposed(w, k, col, valid);
     Type elt = cast<MemRefType>(w.values.getType()).getElementType();
     return valid
                ? loadTail(w.values, ValueRange{k}, col, valid)
                : ext(vector::LoadOp::create(b, loc, VectorType::get({vw}, elt),
                                             w.values, ValueRange{k, col}));
+  }
+  /// values[col + i, k] for i < vw in f32, 0 past `valid` (null: all
+  /// inside): a column of W read as a row of W^T, lane by lane (packing
+  /// reads each weight once per call; the GEMM reads the panel many times).
+  Value loadTransposed(const Weight &w, Value k, Value col, Value valid) {
+    Value zero = cb.f32(0.0f);
+    SmallVector<Value> lanes;
+    for (int64_t i = 0; i < vw; ++i) {
+      Value c = cb.add(col, cb.index(i));
+      Value inside = valid ? cb.lt(cb.index(i), valid) : Value();
+      if (inside)
+        c = cb.select(inside, c, col); // In bounds: valid > 0.
+      Value x =
+          scalarExt(memref::LoadOp::create(b, loc, w.values, ValueRange{c, k}));
+      lanes.push_back(inside ? cb.select(inside, x, zero) : x);
+    }
+    return vector::FromElementsOp::create(b, loc, vec::getF32Vector(cb, vw),
+                                          lanes);
   }
   /// The vw values of row `k` of a quantized weight at column `col` as
   /// signed bytes, 0 past `valid` (null: all inside).
@@ -374,7 +397,7 @@ void GemmLowering::emitPackPairs(const Weight &w, Value k0, Value kn,
   // The vw bf16 elements of row k at column col (lanes past `valid` 0).
   auto loadRow = [&](Value k, Value col, Value valid) -> Value {
     Type elt = cast<MemRefType>(w.values.getType()).getElementType();
-    if (elt.isBF16() && !valid)
+    if (elt.isBF16() && !valid && !w.transposed)
       return vector::LoadOp::create(b, loc, halfType, w.values,
                                     ValueRange{k, col});
     return arith::TruncFOp::create(b, loc, halfType,
@@ -989,8 +1012,9 @@ struct LowerPackPanel : OpRewritePattern<PackPanelOp> {
   LogicalResult matchAndRewrite(PackPanelOp op,
                                 PatternRewriter &rewriter) const override {
     GemmLowering lowering(rewriter, op.getLoc(), op.getVectorWidth());
-    lowering.emitPackPanel(
-        op, GemmLowering::Weight{op.getWeight(), op.getScale(), op.getInt4()});
+    GemmLowering::Weight weight{op.getWeight(), op.getScale(), op.getInt4()};
+    weight.transposed = op.getTranspose();
+    lowering.emitPackPanel(op, weight);
     rewriter.eraseOp(op);
     return success();
   }

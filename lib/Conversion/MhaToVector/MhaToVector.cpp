@@ -211,4 +211,5 @@ void mlir::mha::populateMhaToVectorPatterns(RewritePatternSet &patterns) {
   populateOnlineSoftmaxStepLoweringPatterns(patterns);
   populateLayerGemmLoweringPatterns(patterns);
   populateHeadGemmLoweringPatterns(patterns);
+  populateWeightGradLoweringPatterns(patterns);
 }

@@ -32,6 +32,10 @@ void populateLayerGemmLoweringPatterns(RewritePatternSet &patterns);
 /// mha.head_gemm.
 void populateHeadGemmLoweringPatterns(RewritePatternSet &patterns);
 
+/// The lowering of a layer backward's weight gradients,
+/// mha.weight_grad_tile.
+void populateWeightGradLoweringPatterns(RewritePatternSet &patterns);
+
 } // namespace mha
 } // namespace mlir
 

@@ -44,7 +44,21 @@ LogicalResult PackPanelOp::verify() {
                             "a 'k_block' multiple of 4";
   if (!quads && getKBlock())
     return emitOpError() << "only an i8 panel has a 'k_block'";
+  if (getTranspose() && quantized)
+    return emitOpError() << "a 'transpose' weight is not quantized";
   return verifyPanelWidth(*this, getPanel().getType(), getVectorWidth());
+}
+
+LogicalResult WeightGradTileOp::verify() {
+  if (!getA() && getReplicas() != 1)
+    return emitOpError() << "a bias gradient (no 'a') has 'replicas' = 1";
+  if (getReplicas() > 1 && getReplicaStride() <= 0)
+    return emitOpError() << "'replica_stride' must be > 0 with 'replicas' = "
+                         << getReplicas();
+  if (getVectorWidth() % 4 != 0)
+    return emitOpError() << "'vector_width' must be a multiple of 4, got "
+                         << getVectorWidth();
+  return success();
 }
 
 LogicalResult QuantizeRowsOp::verify() {

@@ -97,6 +97,53 @@ GpuLaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 // mha.backward on a func.func
 //===----------------------------------------------------------------------===//
 
+/// The layer forms `<name>_backward` differentiates: one mha.multi_head
+/// on the function's arguments, without a cache, whose y is the only
+/// result, with weights that are plain tensors (docs/language.md 7.3).
+static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
+                                         Operation *terminator) {
+  SmallVector<MultiHeadOp> layers;
+  op->walk([&](MultiHeadOp l) { layers.push_back(l); });
+  // An expanded layer was verified before mha-expand-layer.
+  if (layers.empty())
+    return success();
+  if (layers.size() != 1)
+    return op->emitError() << "'mha.backward' differentiates one "
+                           << "mha.multi_head, but '" << name << "' has "
+                           << layers.size();
+  MultiHeadOp layer = layers.front();
+  if (layer.getKeyCache())
+    return op->emitError() << "'mha.backward' of a decoding step (an "
+                           << "mha.multi_head with a cache) is not "
+                           << "supported: caches are for inference";
+  if (!layer.getExtras().empty() || !terminator ||
+      terminator->getNumOperands() != 1 ||
+      terminator->getOperand(0) != layer.getOutput())
+    return op->emitError() << "'mha.backward' needs '" << name
+                           << "' to return only the y of its mha.multi_head "
+                           << "(the backward takes dy; lse, probs and "
+                           << "entropy of a layer get no gradient)";
+  if (layer.getSharingScheme() == Sharing::latent)
+    return op->emitError() << "'mha.backward' of a latent (MLA) layer is "
+                           << "not yet supported";
+  for (Value operand : layer->getOperands()) {
+    Operation *def = operand.getDefiningOp();
+    if (def && isa<LowRankOp>(def))
+      return op->emitError() << "'mha.backward' of a layer with low-rank "
+                             << "weights (mha.low_rank) is not yet supported";
+    if (def && isa<QuantizedOp>(def))
+      return op->emitError() << "'mha.backward' of a layer with quantized "
+                             << "weights (mha.quantized) is not supported: "
+                             << "quantized weights are for inference";
+    if (!isa<BlockArgument>(operand))
+      return op->emitError() << "'mha.backward' needs every operand of the "
+                             << "mha.multi_head to be an argument of '" << name
+                             << "': the backward returns the "
+                             << "gradient of each weight and bias";
+  }
+  return success();
+}
+
 LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
   if (attr.getName() != kBackwardAttrName)
@@ -120,7 +167,8 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
       attentions.push_back(a);
     if (auto kl = dyn_cast<AttentionKlOp>(inner))
       losses.push_back(kl);
-    layer |= isa<MultiHeadOp>(inner);
+    // A layer, or its parts after mha-expand-layer.
+    layer |= isa<MultiHeadOp, LinearOp>(inner);
   });
   Block &body = func.getFunctionBody().front();
   Operation *terminator = body.empty() ? nullptr : &body.back();
@@ -146,9 +194,7 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
                            << name << "' has " << attentions.size() << " and "
                            << losses.size();
   if (layer)
-    return op->emitError() << "'mha.backward' on a layer (mha.multi_head) "
-                           << "is not yet supported: only functions of one "
-                           << "mha.attention have a backward";
+    return verifyLayerBackward(op, name, terminator);
   if (attentions.size() != 1)
     return op->emitError() << "'mha.backward' differentiates the function's "
                            << "only mha.attention, but '" << name << "' has "

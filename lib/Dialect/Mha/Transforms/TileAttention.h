@@ -105,6 +105,48 @@ void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
                            AttentionOp attention, const TileChoice &tiles,
                            const AttentionWorkItem &item);
 
+/// How the work items of an attention's backward are tiled
+/// (mha-tile-backward, and the attention phases of a layer's backward).
+struct BackwardItemChoice {
+  int64_t vectorWidth;
+  int64_t rows, keys; // R query rows per query tile, C keys per key tile
+  // Key items own whole KV heads and sum dq in place (f32 q, k, v).
+  bool wholeHeads;
+
+  /// The keys of a key item's grid tile: C, or all of them.
+  int64_t getGridKeys() const;
+};
+
+/// The grids of a backward (TileBackward.cpp): key items (b, g, t) write
+/// dk and dv of a key tile, query items (b, h, t) dq of a query tile, row
+/// items (b, h, t) the entropy gradient's row constants.
+enum class BackwardItemKind { key, query, rowStats };
+
+/// The memrefs and grid position of a backward work item: q [B, Hq, Lq,
+/// D] ... as the exported backward's parameters (any strides), the
+/// runtime's head-alive bytes [Hq] (i8), the row temporary (null without
+/// entropy), the call words; `phase` only for the exported kernel, whose
+/// items dispatch on it.
+struct BackwardWorkItem {
+  Value q, k, v, o, lse, dout, dentropy, dq, dk, dv;
+  Value aliveMask, rowStats, callWords;
+  Value phase, batch, head, tile, alive;
+};
+
+/// The tiles of `attention`'s backward items (0: chosen), failing with an
+/// error when they cannot fit a work item's scratch; `wholeHeadItems` when
+/// the items may own whole KV heads (f32 q, k and v).
+FailureOr<BackwardItemChoice> chooseBackwardItems(AttentionOp attention,
+                                                  int64_t vectorWidth,
+                                                  int64_t rows, int64_t keys,
+                                                  bool wholeHeadItems);
+
+/// Emits at `b`'s insertion point one backward work item of `kind`.
+void emitBackwardWorkItem(OpBuilder &b, ModuleOp module, StringRef prefix,
+                          AttentionOp attention,
+                          const BackwardItemChoice &choice,
+                          const BackwardWorkItem &item, BackwardItemKind kind);
+
 /// mha-tile for a function computing mha.attention_kl (TileKl.cpp): the
 /// kernel of its loss and, with mha.backward, of `<name>_backward`.
 LogicalResult tileKlFunction(func::FuncOp func, AttentionKlOp kl,

@@ -192,22 +192,32 @@ struct PairScores {
 class BackwardEmitter : TileVectorEmitter {
 public:
   BackwardEmitter(OpBuilder &b, ModuleOp module, StringRef prefix,
-                  AttentionOp attention, Block *entry,
+                  AttentionOp attention, const BackwardWorkItem &item,
                   const BackwardTiles &tiles, bool wholeHeads)
       : TileVectorEmitter(b, attention.getLoc(), tiles.vw), module(module),
         prefix(prefix), shape(AttentionShape::get(attention)),
         variant(AttentionVariant::get(attention, shape.numHeads,
                                       shape.numKvHeads, shape.headDim)),
-        entry(entry), tiles(tiles), hasEntropy(attention.getReturnEntropy()),
+        args{item.q,         item.k,     item.v,         item.o,
+             item.lse,       item.dout,  item.dentropy,  item.dq,
+             item.dk,        item.dv,    item.aliveMask, item.rowStats,
+             item.callWords, item.phase, item.batch,     item.head,
+             item.tile,      item.alive},
+        tiles(tiles), hasEntropy(attention.getReturnEntropy()),
         wholeHeads(wholeHeads) {}
 
+  /// Every item of the kernel, by its phase argument.
   void emit();
+  /// The item of one grid (a layer's phase).
+  void emitItem(BackwardItemKind kind);
 
 private:
   Value arg(BackwardArg a) {
-    assert((a != kDentropy || hasEntropy) && "no dentropy parameter");
-    return entry->getArgument(hasEntropy || a < kDentropy ? a : a - 1);
+    assert(args[a] && "no such backward operand");
+    return args[a];
   }
+  /// The lengths and the call's positions every item reads first.
+  void emitPrelude();
   /// lse_i, to test for an empty row (-inf) before anything else is read.
   Value loadLse(Value batch, Value head, Value i) {
     Value lse = load(arg(kLse), {batch, head, i});
@@ -271,7 +281,7 @@ private:
   StringRef prefix;
   AttentionShape shape;
   AttentionVariant variant;
-  Block *entry;
+  std::array<Value, kAlive + 1> args;
   BackwardTiles tiles;
   bool hasEntropy;
   bool wholeHeads; // key items own whole KV heads and write dq too
@@ -752,10 +762,26 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
       writeZeros);
 }
 
-void BackwardEmitter::emit() {
+void BackwardEmitter::emitPrelude() {
   queryLen = memref::DimOp::create(b, loc, arg(kQ), 2);
   keyLen = memref::DimOp::create(b, loc, arg(kK), 2);
   positions = readCallPositions(cb, arg(kDropoutRng), queryLen, keyLen);
+}
+
+void BackwardEmitter::emitItem(BackwardItemKind kind) {
+  emitPrelude();
+  switch (kind) {
+  case BackwardItemKind::key:
+    return emitKeyItem();
+  case BackwardItemKind::query:
+    return emitQueryItem(/*rowStatsItem=*/false);
+  case BackwardItemKind::rowStats:
+    return emitQueryItem(/*rowStatsItem=*/true);
+  }
+}
+
+void BackwardEmitter::emit() {
+  emitPrelude();
   auto isPhase = [&](int64_t p) {
     return cb.cmpI(arith::CmpIPredicate::eq, arg(kPhase), cb.index(p));
   };
@@ -770,6 +796,72 @@ void BackwardEmitter::emit() {
       });
 }
 
+} // namespace
+
+FailureOr<BackwardItemChoice>
+mlir::mha::chooseBackwardItems(AttentionOp attention, int64_t vectorWidth,
+                               int64_t rowsOption, int64_t keysOption,
+                               bool wholeHeadItems) {
+  AttentionShape shape = AttentionShape::get(attention);
+  int64_t D = shape.headDim, Dv = shape.valueDim;
+  if (D > kMaxCpuHeadDim || Dv > kMaxCpuHeadDim)
+    return attention.emitError()
+           << "head dims D = " << D << ", Dv = " << Dv
+           << " are not supported by the CPU pipeline (at most "
+           << kMaxCpuHeadDim << ")";
+  // The work items keep their f32 tiles on the stack. Default tiles (the
+  // options at 0) are 64 rows and 64 keys, halved while they do not fit
+  // (large head dims); tiles given as options must fit.
+  if (vectorWidth < 4 || vectorWidth % 4 != 0)
+    return attention.emitError()
+           << "mha-tile-backward: vector-width must be a multiple of 4, not "
+           << vectorWidth;
+  bool automatic = rowsOption == 0 && keysOption == 0;
+  int64_t rows = rowsOption != 0 ? rowsOption : 64;
+  int64_t keys = keysOption != 0 ? keysOption : 64;
+  BackwardTiles tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv);
+  while (automatic && tiles.scratchBytes() > kMaxWorkItemScratchBytes &&
+         rows > 8) {
+    rows /= 2;
+    keys /= 2;
+    tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv);
+  }
+  if (tiles.scratchBytes() > kMaxWorkItemScratchBytes)
+    return attention.emitError()
+           << "backward tiles of " << rows << " rows and " << keys
+           << " keys need " << tiles.scratchBytes()
+           << " bytes of scratch per work item, more than the "
+           << kMaxWorkItemScratchBytes << " allowed: use fewer rows or cols";
+  // Whole-head key items (FlashAttention-2's one pass: dq summed in place
+  // by the item that owns the KV head, so no query item recomputes S and
+  // dP) where dq can hold the f32 sums and rows are read in place (f32 q,
+  // k and v: the caller says), D and Dv multiples of 16 (every ISA copy
+  // chooses alike), and enough KV heads to spread over the threads.
+  bool wholeHeads = wholeHeadItems && D % 16 == 0 && Dv % 16 == 0 &&
+                    shape.numKvHeads >= kMinWholeHeadKvHeads;
+  return BackwardItemChoice{vectorWidth, rows, keys, wholeHeads};
+}
+
+int64_t BackwardItemChoice::getGridKeys() const {
+  return wholeHeads ? kWholeHeadKeys : keys;
+}
+
+void mlir::mha::emitBackwardWorkItem(OpBuilder &b, ModuleOp module,
+                                     StringRef prefix, AttentionOp attention,
+                                     const BackwardItemChoice &choice,
+                                     const BackwardWorkItem &item,
+                                     BackwardItemKind kind) {
+  AttentionShape shape = AttentionShape::get(attention);
+  BackwardTiles tiles =
+      BackwardTiles::get(choice.vectorWidth, choice.rows, choice.keys,
+                         shape.headDim, shape.valueDim);
+  BackwardEmitter(b, module, prefix, attention, item, tiles, choice.wholeHeads)
+      .emitItem(kind);
+  // The packing transposes become shuffles now (see tileBackward).
+}
+
+namespace {
+
 struct MhaTileBackwardPass
     : public mha::impl::MhaTileBackwardPassBase<MhaTileBackwardPass> {
   using MhaTileBackwardPassBase::MhaTileBackwardPassBase;
@@ -782,10 +874,12 @@ struct MhaTileBackwardPass
       return signalPassFailure();
     }
     SmallVector<func::FuncOp> funcs;
-    // An attention-transfer loss's gradient is mha-tile's (TileKl.cpp).
+    // An attention-transfer loss's gradient and a layer's are mha-tile's
+    // (TileKl.cpp, TileLayerBackward.cpp).
     for (auto func : module.getOps<func::FuncOp>())
       if (func->hasAttr(MhaDialect::kBackwardAttrName) &&
-          func.getOps<AttentionKlOp>().empty())
+          func.getOps<AttentionKlOp>().empty() &&
+          func.getOps<LinearOp>().empty())
         funcs.push_back(func);
     for (func::FuncOp func : funcs)
       if (failed(tileBackward(module, func)))
@@ -803,52 +897,24 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
   AttentionOp attention = *matched;
   MLIRContext *ctx = func.getContext();
   AttentionShape shape = AttentionShape::get(attention);
-  int64_t D = shape.headDim, Dv = shape.valueDim;
-  if (D > kMaxCpuHeadDim || Dv > kMaxCpuHeadDim)
-    return attention.emitError()
-           << "head dims D = " << D << ", Dv = " << Dv
-           << " are not supported by the CPU pipeline (at most "
-           << kMaxCpuHeadDim << ")";
-  // The work items keep their f32 tiles on the stack. Default tiles (the
-  // options at 0) are 64 rows and 64 keys, halved while they do not fit
-  // (large head dims); tiles given as options must fit.
-  if (vectorWidth < 4 || vectorWidth % 4 != 0)
-    return attention.emitError()
-           << "mha-tile-backward: vector-width must be a multiple of 4, not "
-           << int64_t(vectorWidth);
-  bool automatic = int64_t(rowsPerItem) == 0 && int64_t(keysPerItem) == 0;
-  int64_t rows = rowsPerItem != 0 ? int64_t(rowsPerItem) : 64;
-  int64_t keys = keysPerItem != 0 ? int64_t(keysPerItem) : 64;
-  BackwardTiles tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv);
-  while (automatic && tiles.scratchBytes() > kMaxWorkItemScratchBytes &&
-         rows > 8) {
-    rows /= 2;
-    keys /= 2;
-    tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv);
-  }
-  if (tiles.scratchBytes() > kMaxWorkItemScratchBytes)
-    return attention.emitError()
-           << "backward tiles of " << rows << " rows and " << keys
-           << " keys need " << tiles.scratchBytes()
-           << " bytes of scratch per work item, more than the "
-           << kMaxWorkItemScratchBytes << " allowed: use fewer rows or cols";
   if (!attention.getReturnLse())
     return attention.emitError() << "mha-tile-backward: the verifier admits "
                                  << "only forwards returning lse";
   bool hasEntropy = attention.getReturnEntropy();
-  // Whole-head key items (FlashAttention-2's one pass: dq summed in place
-  // by the item that owns the KV head, so no query item recomputes S and
-  // dP) where dq can hold the f32 sums and rows are read in place: f32 q,
-  // k and v, D and Dv multiples of 16 (every ISA copy chooses alike), and
-  // enough KV heads to spread over the threads.
   auto isF32 = [](Value v) {
     return cast<ShapedType>(v.getType()).getElementType().isF32();
   };
-  bool wholeHeads = wholeHeadItems && isF32(attention.getQuery()) &&
-                    isF32(attention.getKey()) && isF32(attention.getValue()) &&
-                    D % 16 == 0 && Dv % 16 == 0 &&
-                    shape.numKvHeads >= kMinWholeHeadKvHeads;
-  int64_t gridKeys = wholeHeads ? kWholeHeadKeys : keys;
+  FailureOr<BackwardItemChoice> choice = chooseBackwardItems(
+      attention, vectorWidth, rowsPerItem, keysPerItem,
+      wholeHeadItems && isF32(attention.getQuery()) &&
+          isF32(attention.getKey()) && isF32(attention.getValue()));
+  if (failed(choice))
+    return failure();
+  int64_t rows = choice->rows;
+  bool wholeHeads = choice->wholeHeads;
+  BackwardTiles tiles = BackwardTiles::get(vectorWidth, rows, choice->keys,
+                                           shape.headDim, shape.valueDim);
+  int64_t gridKeys = choice->getGridKeys();
 
   Type outputType = attention.getOutput().getType();
   SmallVector<Parameter> params = {
@@ -870,7 +936,31 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
       b, func.getLoc(), name, params, rows, shape.numHeads,
       {shape.numKvHeads, gridKeys, /*index of k=*/kK, int64_t(hasEntropy)});
   Block *entry = &kernel.front();
-  BackwardEmitter(b, module, name, attention, entry, tiles, wholeHeads).emit();
+  auto param = [&](BackwardArg a) -> Value {
+    if (a == kDentropy && !hasEntropy)
+      return Value();
+    return entry->getArgument(hasEntropy || a < kDentropy ? a : a - 1);
+  };
+  BackwardWorkItem item;
+  item.q = param(kQ);
+  item.k = param(kK);
+  item.v = param(kV);
+  item.o = param(kO);
+  item.lse = param(kLse);
+  item.dout = param(kDout);
+  item.dentropy = param(kDentropy);
+  item.dq = param(kDq);
+  item.dk = param(kDk);
+  item.dv = param(kDv);
+  item.aliveMask = param(kAliveMask);
+  item.rowStats = param(kRowStats);
+  item.callWords = param(kDropoutRng);
+  item.phase = param(kPhase);
+  item.batch = param(kBatch);
+  item.head = param(kHead);
+  item.tile = param(kTile);
+  item.alive = param(kAlive);
+  BackwardEmitter(b, module, name, attention, item, tiles, wholeHeads).emit();
   func::ReturnOp::create(b, attention.getLoc());
   // The packing transposes become shuffles of the loaded rows now, as in
   // convert-mha-to-vector, before a canonicalizer can fold them into

@@ -42,14 +42,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "TileLayer.h"
-#include "TileAttention.h"
+#include "LayerTiler.h"
 
 #include "mha/Codegen/Builder.h"
 #include "mha/Codegen/Constants.h"
 #include "mha/Codegen/EntryPoint.h"
 #include "mha/Codegen/HeadParams.h"
 #include "mha/Dialect/Mha/IR/AttentionVariant.h"
+#include "mha/Dialect/Mha/IR/MhaDialect.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/Runtime/KernelAbi.h"
 
@@ -68,161 +68,6 @@
 using namespace mlir;
 using namespace mlir::mha;
 using namespace mlir::mha::layer;
-
-namespace {
-
-/// Builds the kernel of one layer function.
-class LayerTiler {
-public:
-  LayerTiler(ModuleOp module, func::FuncOp func, const LayerParts &parts,
-             const TileChoice &tiles, const GemmKernel &kernel)
-      : module(module), func(func), parts(parts), tiles(tiles), kernel(kernel),
-        ctx(func.getContext()), loc(func.getLoc()), b(func), cb(b, loc),
-        name(func.getSymName().str()),
-        shape(AttentionShape::get(parts.attention)) {}
-
-  LogicalResult run(ArrayRef<TensorRole> argRoles);
-
-private:
-  /// The C parameters: the arguments, then the results.
-  void addParameters(ArrayRef<TensorRole> argRoles);
-  /// The plans of the GEMMs and the size of the weights packed at run time.
-  void planGemms();
-  /// The plans of `linears`' GEMMs (with their kernel memrefs).
-  SmallVector<LinearPlan, 4> getPlans(ArrayRef<LinearOp> linears) const;
-  /// The temporaries: Q, K, V (one per projection), the attention output,
-  /// the RoPE table and the packed weights.
-  LogicalResult addTemporaries();
-  /// A temporary of `elt`s, whose signature declares `bytes` per element
-  /// (0: elt's size).
-  unsigned addTemp(int64_t cols, int64_t tempShape, Type elt,
-                   int64_t bytes = 0);
-  /// Creates the kernel and sets the plans' memrefs.
-  void createKernel();
-  /// Whether the attention items read the call words: for dropout, and
-  /// for a decoding step's grouped items (the thread count, the head
-  /// mask). Every layer kernel takes them (the GEMM phases read
-  /// MHA_LAYER_FLAT_ROWS).
-  bool attentionReadsCallWords() const {
-    return AttentionOp(parts.attention).getDropout() || parts.append;
-  }
-  /// Whether a decoding step's attention may split its keys across items
-  /// (split-KV, KernelAbi.h): as an attention function's would, when it
-  /// returns no entropy (its merge combines outputs and lse only).
-  bool splitsKeys() const {
-    return parts.append && !AttentionOp(parts.attention).getReturnEntropy();
-  }
-
-  /// Emits `body` under `if (phase == p)` and records the phase's grid:
-  /// `body` returns its number of heads (items per row tile); `kind` is an
-  /// MHA_PHASE_* of KernelAbi.h.
-  void addPhase(int64_t rows, int64_t kind, function_ref<int64_t()> body);
-  /// Items of `grid`'s blocks side by side in one grid: `body(plan, local)`
-  /// for blocks[local] of `plan`. Returns the number of items.
-  int64_t forEachBlock(ArrayRef<LinearPlan> grid,
-                       function_ref<void(const LinearPlan &, Value)> body);
-  void emitPackingPhase();
-  void emitRopeTable();
-  int64_t emitProjections(ArrayRef<LinearPlan> grid);
-  /// The phase of `linears`' GEMMs, an MHA_PHASE_FLAT phase: with
-  /// MHA_LAYER_FLAT_ROWS set, its items take rows of every batch element
-  /// ([1, B L, cols] views), so a weight panel is read once for all
-  /// sequences, however short.
-  void addGemmPhase(ArrayRef<LinearOp> linears);
-  /// `m` [B, L, cols] as [1, B L, cols] (its rows evenly spaced: L = 1, or
-  /// a batch stride of L row strides).
-  Value getFlatRows(Value m);
-  /// The int8 rows and row scales of `source` (x or O) for the int8 plans
-  /// that read it, one item per row tile.
-  void addQuantizePhase(Value source);
-  /// `body(rows)` under a test of MHA_LAYER_FLAT_ROWS: for flat rows
-  /// (batch 0 of B L rows, `rows(m)` = getFlatRows(m)) and per batch
-  /// element (`rows(m)` = m). Returns the items `body` makes.
-  int64_t
-  emitFlatOrPerBatch(function_ref<int64_t(function_ref<Value(Value)>)> body);
-  /// The rows of a row tile of one head of mha.latent_keys.
-  void emitLatentKeys();
-  /// The rows of a row tile of the latent, divided by their RMS in place.
-  void emitLatentNorm();
-  /// The phase of an absorbed latent step's mha.head_linear: an
-  /// MHA_PHASE_FLAT phase of one item per head and row tile.
-  void addAbsorbPhase(HeadLinearOp absorb);
-  /// The memref of a weight: the argument, or a constant's global.
-  Value getWeightMemRef(Value weight, StringRef symbol);
-  /// A decoding step's new keys and values of one KV head, into the caches.
-  void emitAppend();
-  void emitAttention();
-
-  /// A read-only global holding `value` (biases, packed constant weights),
-  /// as a memref (one global per symbol).
-  Value getConstantMemRef(DenseElementsAttr value, StringRef symbol);
-  /// Narrows the bias memref of a group plan to its group.
-  void viewGroup(LinearPlan &plan);
-  /// The panel of blocks[local] in plan.panels.
-  Value getPanel(const LinearPlan &plan, Value local);
-  /// The first row and the row count of the item's tile of
-  /// kProjectionRows rows.
-  std::pair<Value, Value> getRowTile() {
-    Value row0 = cb.mul(tile, cb.index(kProjectionRows));
-    return {row0, cb.minSI(cb.index(kProjectionRows), cb.sub(len, row0))};
-  }
-  /// The element type of `plan`'s panels.
-  Type getPanelType(const LinearPlan &plan) const {
-    return plan.int8 ? Type(IntegerType::get(ctx, 8))
-                     : kernel.getPackedType(ctx);
-  }
-  /// Packs the weight columns of blocks[local] into their panel.
-  void emitPackItem(const LinearPlan &plan, Value local);
-  void emitProjectionItem(const LinearPlan &plan, Value local, Value block);
-  /// The [B, H, L, D] view of the temporary an attention operand reads.
-  Value getAttentionView(Value operand);
-
-  ModuleOp module;
-  func::FuncOp func;
-  LayerParts parts;
-  TileChoice tiles;
-  GemmKernel kernel;
-  MLIRContext *ctx;
-  Location loc;
-  OpBuilder b;
-  CodegenBuilder cb;
-  std::string name;
-  AttentionShape shape;
-
-  // The signature.
-  SmallVector<Parameter> params;
-  SmallVector<Type> argTypes;
-  KernelSignature signature;
-  // The temporaries (#mha.layer_plan) and their arguments.
-  SmallVector<int64_t> tempCols, tempShapes, tempBytes;
-  // The temporary each linear (but the output projection) writes, and the
-  // attention output's.
-  DenseMap<Operation *, unsigned> linearTemps;
-  unsigned outTemp = 0;
-  std::optional<float> ropeTheta;
-  int64_t ropeDim = 0; // The rotated columns of a head (rope table width).
-  std::optional<unsigned> ropeTemp, packedTemp, packedInt8Temp;
-  // The int8 copy of x or O and its row scales, by the value int8 plans
-  // read (parts.input or the merge_heads of the attention).
-  DenseMap<Value, std::pair<unsigned, unsigned>> quantizedInputs;
-  // The GEMMs in phase order: down projections of low-rank weights, Q, K,
-  // V parts, the down projection of a low-rank Wo, the output projection.
-  SmallVector<LinearPlan, 4> plans;
-  SmallVector<LinearPlan *> packedAtRunTime;
-  int64_t packedSize = 0, packedInt8Size = 0;
-  // The phases (#mha.layer_plan).
-  SmallVector<int64_t> phaseHeads, phaseRows, phaseKinds;
-  // The kernel.
-  func::FuncOp kernelFunc;
-  Block *entry = nullptr;
-  Value phase, batch, head, tile, alive, len, ropeTable;
-  Value layerInput; // x [B, L, d].
-  Value callWords;
-  // A splitting step's partial results (null otherwise).
-  Value splitOutputs, splitLse, splitArrivals;
-};
-
-} // namespace
 
 void LayerTiler::addParameters(ArrayRef<TensorRole> argRoles) {
   AttentionOp attention = parts.attention;
@@ -270,8 +115,10 @@ void LayerTiler::planGemms() {
     plan(linear, "proj");
   if (parts.outputDown)
     plan(parts.outputDown, "outdown");
-  // The output projection is never replicated: one plan.
-  plan(parts.output, "out");
+  // The output projection is never replicated: one plan. A backward
+  // does not compute y.
+  if (!backward)
+    plan(parts.output, "out");
   for (LinearPlan &p : plans) {
     p.constantWeight = getDenseConstant(p.weightValue);
     p.constantScale = getDenseConstant(p.scaleValue);
@@ -387,6 +234,10 @@ LogicalResult LayerTiler::addTemporaries() {
     unsigned scales = addTemp(1, MHA_TEMP_PER_BATCH, Float32Type::get(ctx));
     quantizedInputs[input] = {values, scales};
   }
+  return success();
+}
+
+void LayerTiler::addTrailingArguments() {
   // The call words follow the temporaries (KernelAbi.h), then a splitting
   // step's partial outputs, partial lse and arrival counts.
   argTypes.push_back(getCallWordsType(ctx));
@@ -400,7 +251,6 @@ LogicalResult LayerTiler::addTemporaries() {
   IndexType indexType = IndexType::get(ctx);
   argTypes.append(
       {indexType, indexType, indexType, indexType, IntegerType::get(ctx, 1)});
-  return success();
 }
 
 void LayerTiler::createKernel() {
@@ -565,7 +415,8 @@ void LayerTiler::emitPackItem(const LinearPlan &plan, Value local) {
       cb.minSI(cb.index(plan.colBlock), cb.sub(cb.index(plan.n), col0));
   Value weightCol0 = cb.add(col0, cb.index(plan.groupColumn));
   Value panel = getPanel(plan, local);
-  for (auto [segment, row] : llvm::zip(plan.segments, plan.segmentRows)) {
+  for (auto [s, segment, row] :
+       llvm::enumerate(plan.segments, plan.segmentRows)) {
     auto [start, length] = segment;
     int64_t rows = GemmTileOp::getSegmentPanelRows(
         length, plan.panelWidth / plan.colPad, plan.kc);
@@ -575,10 +426,13 @@ void LayerTiler::emitPackItem(const LinearPlan &plan, Value local) {
         ArrayRef<OpFoldResult>{b.getIndexAttr(rows),
                                b.getIndexAttr(plan.panelWidth)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
-    PackPanelOp::create(b, loc, plan.w, plan.scale, part, cb.index(start),
-                        cb.index(length), weightCol0, cols, kernel.vw,
-                        plan.int4,
-                        plan.int8 ? b.getI64IntegerAttr(plan.kc) : nullptr);
+    // A backward's segment: rows of W^T from its own weight.
+    bool transposed = !plan.transposedMemRefs.empty();
+    PackPanelOp::create(
+        b, loc, transposed ? plan.transposedMemRefs[s] : plan.w, plan.scale,
+        part, cb.index(transposed ? plan.transposedColumns[s] : start),
+        cb.index(length), weightCol0, cols, kernel.vw, plan.int4,
+        plan.int8 ? b.getI64IntegerAttr(plan.kc) : nullptr, transposed);
   }
 }
 
@@ -708,7 +562,10 @@ int64_t LayerTiler::emitFlatOrPerBatch(
 }
 
 void LayerTiler::addGemmPhase(ArrayRef<LinearOp> linears) {
-  SmallVector<LinearPlan, 4> grid = getPlans(linears);
+  addPlansPhase(getPlans(linears));
+}
+
+void LayerTiler::addPlansPhase(ArrayRef<LinearPlan> grid) {
   addPhase(kProjectionRows, MHA_PHASE_FLAT, [&] {
     return emitFlatOrPerBatch([&](function_ref<Value(Value)> rows) {
       SmallVector<LinearPlan, 4> rowGrid(grid);
@@ -868,6 +725,11 @@ Value LayerTiler::getAttentionView(Value operand) {
   int64_t heads = type.getDimSize(1), d = type.getDimSize(3);
   auto split = operand.getDefiningOp<SplitHeadsOp>();
   int64_t headStride = split ? split.getHeadStride().value_or(d) : d;
+  return getHeadsView(flat, offset, heads, d, headStride);
+}
+
+Value LayerTiler::getHeadsView(Value flat, int64_t offset, int64_t heads,
+                               int64_t d, int64_t headStride) {
   int64_t cols = cast<MemRefType>(flat.getType()).getDimSize(2);
   Value batchSize = memref::DimOp::create(b, loc, flat, 0);
   auto viewType = MemRefType::get(
@@ -945,15 +807,11 @@ void LayerTiler::emitAttention() {
   item.splitOutputs = splitOutputs;
   item.splitLse = splitLse;
   item.splitArrivals = splitArrivals;
+  recordForBackward(item);
   emitAttentionWorkItem(b, module, name, attention, tiles, item);
 }
 
-LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles) {
-  addParameters(argRoles);
-  planGemms();
-  if (failed(addTemporaries()))
-    return failure();
-  createKernel();
+void LayerTiler::addPhasesThroughAttention() {
   if (!packedAtRunTime.empty())
     emitPackingPhase();
   if (ropeTheta)
@@ -989,6 +847,27 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles) {
     emitAttention();
     return shape.numHeads;
   });
+}
+
+void LayerTiler::finishKernel() {
+  func::ReturnOp::create(b, loc);
+  // Every copy marks int8 weights: the entry point dispatches to the
+  // AVX512-BF16 (and VNNI) copy for them as for bf16 layers.
+  if (llvm::any_of(plans, [](const LinearPlan &p) { return p.scaleValue; }))
+    kernelFunc->setAttr(kInt8WeightsAttrName, UnitAttr::get(ctx));
+  kernelFunc->setAttr("mha.layer_plan",
+                      LayerPlanAttr::get(ctx, tempCols, tempShapes, tempBytes,
+                                         phaseHeads, phaseRows, phaseKinds));
+}
+
+LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles) {
+  addParameters(argRoles);
+  planGemms();
+  if (failed(addTemporaries()))
+    return failure();
+  addTrailingArguments();
+  createKernel();
+  addPhasesThroughAttention();
   for (Value input : {Value(parts.output.getInput()),
                       parts.outputDown ? parts.outputDown.getInput() : Value()})
     if (input && input.getDefiningOp<MergeHeadsOp>())
@@ -999,14 +878,7 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles) {
   if (parts.outputDown)
     addGemmPhase(parts.outputDown);
   addGemmPhase(parts.output);
-  func::ReturnOp::create(b, loc);
-  // Every copy marks int8 weights: the entry point dispatches to the
-  // AVX512-BF16 (and VNNI) copy for them as for bf16 layers.
-  if (llvm::any_of(plans, [](const LinearPlan &p) { return p.scaleValue; }))
-    kernelFunc->setAttr(kInt8WeightsAttrName, UnitAttr::get(ctx));
-  kernelFunc->setAttr("mha.layer_plan",
-                      LayerPlanAttr::get(ctx, tempCols, tempShapes, tempBytes,
-                                         phaseHeads, phaseRows, phaseKinds));
+  finishKernel();
   func.erase();
   return success();
 }
@@ -1048,6 +920,13 @@ LogicalResult mlir::mha::tileLayerFunction(
       bf16Dot && vectorWidth == 16 && inputElt.isBF16() && tempElt.isBF16();
   // vpdpbusd in the AVX512-BF16 copy: every such CPU has AVX512-VNNI.
   bool int8Dot = bf16Dot && vectorWidth == 16;
+  // The backward's GEMMs read f32 gradients: f32 panels (FMAs) throughout.
+  if (func->hasAttr(MhaDialect::kBackwardAttrName) &&
+      failed(LayerTiler(module, func, *matched, tiles,
+                        GemmKernel::get(vectorWidth, /*bf16Pairs=*/false,
+                                        /*int8Dot=*/false))
+                 .runBackward(*argRoles)))
+    return failure();
   return LayerTiler(module, func, *matched, tiles,
                     GemmKernel::get(vectorWidth, bf16Pairs, int8Dot))
       .run(*argRoles);

@@ -174,6 +174,12 @@ struct LinearPlan {
   // own (offset 0); `panels` is that global or the packed temporary.
   DenseElementsAttr constantWeight, constantScale;
   Value panels;
+  // A GEMM of a layer's backward multiplies by transposed weights: segment
+  // s packs W^T rows from its weight parameter `transposedWeights[s]`
+  // (memref `transposedMemRefs[s]`) starting at its column
+  // `transposedColumns[s]`. Empty for the forward's GEMMs.
+  SmallVector<Value> transposedWeights, transposedMemRefs;
+  SmallVector<int64_t> transposedColumns;
 };
 
 /// The plans of one projection part: one, or one per group of heads whose

@@ -1,0 +1,450 @@
+//===- TileLayerBackward.cpp - The kernel of a layer's backward ---*- C++
+//-*-===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// mha-tile for a layer function marked mha.backward: the kernel of
+// `<name>_backward(x, weights..., biases..., dy, dx, dweights...,
+// dbiases...)` (docs/language.md 7.3). Nothing is saved between the
+// forward and the backward call (gradient checkpointing): the kernel
+// recomputes the forward's phases up to the attention, which also writes
+// its lse, then runs the gradients' phases:
+//
+//   output grad  dO = dy Wo^T (a GEMM of the forward's kind whose panels
+//                hold Wo transposed, mha.pack_panel `transpose`)
+//   key items    dK, dV of a key tile (mha-tile-backward's items, on
+//                [B, H, L, D] views of the temporaries)
+//   query items  dQ of a query tile
+//   rope         dQ, dK rotated back (R^T) where the forward rotated
+//   input grad   dx = dQKV W^T: one GEMM whose reduction segments are the
+//                projections' gradient columns, each packed from its own
+//                transposed weight (replicated heads: one segment each)
+//   weights      dW = x^T dQKV, dWo = O^T dy and the biases' column sums
+//                (mha.weight_grad_tile: one item per block of a weight,
+//                summed over every row in a fixed order)
+//
+// The gradients dO and dQKV are f32 temporaries [B, L, cols] (dQKV holds
+// every projection's output gradient at its columns: dQ, dK, dV, or a
+// fused projection's); the GEMMs use f32 panels (FMA micro-kernels) in
+// every copy. Every gradient element is written by exactly one item in a
+// fixed order: no atomics, the same bytes for any thread count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LayerTiler.h"
+
+#include "mha/Codegen/HeadParams.h"
+#include "mha/Dialect/Mha/IR/MhaOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#define DEBUG_TYPE "mha-tile"
+
+using namespace mlir;
+using namespace mlir::mha;
+using namespace mlir::mha::layer;
+
+/// Rows and columns of a weight-gradient work item: 16 register blocks of
+/// 4 rows by two blocks of 4 AVX-512 vectors, whose slices of G stay in L2.
+static constexpr int64_t kWeightGradRows = 64;
+static constexpr int64_t kWeightGradColumns = 128;
+
+/// The role of the gradient of a parameter of `role`.
+static std::optional<TensorRole> getGradientRole(TensorRole role) {
+  switch (role) {
+  case TensorRole::layer_input:
+    return TensorRole::grad_layer_input;
+  case TensorRole::query_weight:
+    return TensorRole::grad_query_weight;
+  case TensorRole::key_weight:
+    return TensorRole::grad_key_weight;
+  case TensorRole::value_weight:
+    return TensorRole::grad_value_weight;
+  case TensorRole::out_weight:
+    return TensorRole::grad_out_weight;
+  case TensorRole::query_bias:
+    return TensorRole::grad_query_bias;
+  case TensorRole::key_bias:
+    return TensorRole::grad_key_bias;
+  case TensorRole::value_bias:
+    return TensorRole::grad_value_bias;
+  case TensorRole::out_bias:
+    return TensorRole::grad_out_bias;
+  default:
+    return std::nullopt;
+  }
+}
+
+LogicalResult LayerTiler::addGradientParameters(ArrayRef<TensorRole> argRoles) {
+  for (auto [arg, role] : llvm::zip(func.getArguments(), argRoles))
+    params.push_back({arg.getType(), role});
+  params.push_back(
+      {parts.output.getResult().getType(), TensorRole::grad_layer_output});
+  for (auto [arg, role] : llvm::zip(func.getArguments(), argRoles)) {
+    std::optional<TensorRole> grad = getGradientRole(role);
+    if (!grad)
+      return func.emitError() << "'mha.backward' of a layer: argument "
+                              << arg.getArgNumber() << " ('"
+                              << stringifyTensorRole(role)
+                              << "') has no gradient";
+    params.push_back({arg.getType(), *grad});
+  }
+  signature = buildKernelSignature(ctx, params);
+  argTypes = signature.argTypes;
+  return success();
+}
+
+Value LayerTiler::getGradient(Value v) {
+  return entry->getArgument(func.getNumArguments() + 1 +
+                            cast<BlockArgument>(v).getArgNumber());
+}
+
+/// A plan of a GEMM by a transposed weight: `k` rows in `segments`, `n`
+/// columns (the transposed weights' rows) in blocks.
+static LinearPlan planTransposed(StringRef name, int64_t k, int64_t n) {
+  LinearPlan plan;
+  plan.name = name.str();
+  plan.k = k;
+  plan.n = n;
+  plan.colBlock = std::min(n, kColumnBlock);
+  for (int64_t c = 0; c * plan.colBlock < n; ++c)
+    plan.blocks.push_back(c);
+  plan.liveReplicas = {0};
+  return plan;
+}
+
+void LayerTiler::planBackwardGemms() {
+  // dO = dy Wo^T: K = d (Wo's columns), N = Hq Dv (its rows).
+  Value wo = parts.output.getWeight();
+  auto woType = cast<RankedTensorType>(wo.getType());
+  outputGrad =
+      planTransposed("grad_out", woType.getDimSize(1), woType.getDimSize(0));
+  outputGrad.segments = {{0, woType.getDimSize(1)}};
+  outputGrad.transposedWeights = {wo};
+  outputGrad.transposedColumns = {0};
+
+  // dx = dQKV W^T over every projection's gradient columns.
+  int64_t d = cast<RankedTensorType>(parts.input.getType()).getDimSize(2);
+  SmallVector<std::pair<int64_t, int64_t>> segments;
+  SmallVector<Value> weights;
+  SmallVector<int64_t> columns;
+  int64_t col = 0;
+  for (LinearOp linear : parts.projections) {
+    gradientColumns[linear] = col;
+    int64_t replicas = linear.getReplicas();
+    int64_t headDim = linear.getHeadDim().value_or(0);
+    for (const WeightPart &part : getWeightParts(linear)) {
+      if (replicas == 1) {
+        segments.push_back({col + part.column, part.columns});
+        weights.push_back(part.weight);
+        columns.push_back(0);
+        continue;
+      }
+      // Head h reads the columns of its group h / replicas.
+      int64_t heads = replicas * part.columns / headDim;
+      for (int64_t h = 0; h < heads; ++h) {
+        segments.push_back({col + h * headDim, headDim});
+        weights.push_back(part.weight);
+        columns.push_back(h / replicas * headDim);
+      }
+    }
+    col += cast<RankedTensorType>(linear.getResult().getType()).getDimSize(2);
+  }
+  dQkvColumns = col;
+  inputGrad = planTransposed("grad_in", dQkvColumns, d);
+  inputGrad.segments = segments;
+  inputGrad.transposedWeights = weights;
+  inputGrad.transposedColumns = columns;
+
+  for (LinearPlan *plan : {&outputGrad, &inputGrad}) {
+    packedSize = planPacking(*plan, kernel, packedSize);
+    packedAtRunTime.push_back(plan);
+  }
+}
+
+void LayerTiler::addBackwardTemporaries() {
+  Type f32 = Float32Type::get(ctx);
+  lseTemp = addTemp(shape.numHeads, MHA_TEMP_PER_BATCH, f32);
+  // One row of head-alive bytes (row 0 of a per-token temporary: the
+  // fixed ones are the packed weights').
+  aliveTemp =
+      addTemp(shape.numHeads, MHA_TEMP_PER_TOKEN, IntegerType::get(ctx, 8));
+  dOutTemp = addTemp(shape.numHeads * shape.valueDim, MHA_TEMP_PER_BATCH, f32);
+  dQkvTemp = addTemp(dQkvColumns, MHA_TEMP_PER_BATCH, f32);
+}
+
+void LayerTiler::setBackwardMemRefs() {
+  Value packed = entry->getArgument(*packedTemp);
+  auto weightMemRefs = [&](LinearPlan &plan) {
+    for (Value w : plan.transposedWeights)
+      plan.transposedMemRefs.push_back(getParameterArgument(func, *entry, w));
+    plan.panels = packed;
+  };
+  weightMemRefs(outputGrad);
+  outputGrad.x = entry->getArgument(func.getNumArguments()); // dy
+  outputGrad.y = entry->getArgument(dOutTemp);
+  weightMemRefs(inputGrad);
+  inputGrad.x = entry->getArgument(dQkvTemp);
+  inputGrad.y = getGradient(parts.input);
+}
+
+Value LayerTiler::getLseView() {
+  // lse [B, L, Hq] as [B, Hq, L].
+  Value temp = entry->getArgument(lseTemp);
+  int64_t heads = shape.numHeads, dyn = ShapedType::kDynamic;
+  auto viewType = MemRefType::get(
+      {dyn, heads, dyn}, b.getF32Type(),
+      StridedLayoutAttr::get(ctx, 0, {dyn, 1, heads}));
+  return memref::ReinterpretCastOp::create(
+      b, loc, viewType, temp, b.getIndexAttr(0),
+      ArrayRef<OpFoldResult>{memref::DimOp::create(b, loc, temp, 0).getResult(),
+                             b.getIndexAttr(heads), len},
+      ArrayRef<OpFoldResult>{cb.mul(len, cb.index(heads)),
+                             b.getIndexAttr(1), b.getIndexAttr(heads)});
+}
+
+void LayerTiler::recordForBackward(AttentionWorkItem &item) {
+  if (!backward)
+    return;
+  item.lse = getLseView();
+  // The runtime mask of each head, for the key items, which visit every
+  // query head of their group.
+  Value first = cb.andI(cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0)),
+                        cb.cmpI(arith::CmpIPredicate::eq, tile, cb.index(0)));
+  cb.ifThen(first, [&] {
+    Value byte = arith::ExtUIOp::create(b, loc, b.getI8Type(), alive);
+    memref::StoreOp::create(
+        b, loc, byte, entry->getArgument(aliveTemp),
+        ValueRange{cb.index(0), cb.index(0), head});
+  });
+}
+
+Value LayerTiler::getGradientView(Value operand) {
+  auto split = operand.getDefiningOp<SplitHeadsOp>();
+  auto type = cast<RankedTensorType>(operand.getType());
+  int64_t d = type.getDimSize(3);
+  return getHeadsView(
+      entry->getArgument(dQkvTemp),
+      getGradientColumn(split.getInput().getDefiningOp()) +
+          split.getColumnOffset(),
+      type.getDimSize(1), d, split.getHeadStride().value_or(d));
+}
+
+void LayerTiler::addAttentionBackwardPhases() {
+  AttentionOp attention = parts.attention;
+  BackwardWorkItem item;
+  item.q = getAttentionView(attention.getQuery());
+  item.k = getAttentionView(attention.getKey());
+  item.v = getAttentionView(attention.getValue());
+  item.o = getAttentionView(attention.getOutput());
+  item.lse = getLseView();
+  item.dout = getHeadsView(entry->getArgument(dOutTemp), 0, shape.numHeads,
+                           shape.valueDim, shape.valueDim);
+  item.dq = getGradientView(attention.getQuery());
+  item.dk = getGradientView(attention.getKey());
+  item.dv = getGradientView(attention.getValue());
+  Value aliveBytes = entry->getArgument(aliveTemp);
+  item.aliveMask = memref::ReinterpretCastOp::create(
+      b, loc, MemRefType::get({shape.numHeads}, b.getI8Type()), aliveBytes,
+      b.getIndexAttr(0), ArrayRef<OpFoldResult>{b.getIndexAttr(shape.numHeads)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  item.callWords = callWords;
+  item.batch = batch;
+  item.head = head;
+  item.tile = tile;
+  item.alive = alive;
+  addPhase(backwardItems.getGridKeys(), MHA_PHASE_PLAIN, [&] {
+    emitBackwardWorkItem(b, module, name, attention, backwardItems, item,
+                         BackwardItemKind::key);
+    return shape.numKvHeads;
+  });
+  addPhase(backwardItems.rows, MHA_PHASE_MASKED, [&] {
+    emitBackwardWorkItem(b, module, name, attention, backwardItems, item,
+                         BackwardItemKind::query);
+    return shape.numHeads;
+  });
+}
+
+void LayerTiler::addRopeBackwardPhase() {
+  if (!ropeTheta)
+    return;
+  // The first rotated column of every live rotated head, in dQKV.
+  SmallVector<int64_t> heads;
+  for (const LinearPlan &plan : plans) {
+    if (!plan.rope)
+      continue;
+    int64_t first = getGradientColumn(plan.op) + plan.yOffset + plan.ropeOffset;
+    for (int64_t block : plan.blocks)
+      for (int64_t r : plan.liveReplicas)
+        heads.push_back(first + r * plan.n + block * plan.colBlock);
+  }
+  if (heads.empty())
+    return;
+  int64_t half = ropeDim / 2;
+  addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
+    ConstantTables tables(cb, module, name);
+    Value g = entry->getArgument(dQkvTemp);
+    auto [row0, rows] = getRowTile();
+    cb.forLoop(row0, cb.add(row0, rows), 1, [&](Value l) {
+      cb.forLoop(cb.index(0), cb.index(heads.size()), 1, [&](Value i) {
+        Value c0 = tables.index("rope_grad_heads", heads, i);
+        cb.forLoop(cb.index(0), cb.index(half), 1, [&](Value t) {
+          // The forward's y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin.
+          Value c1 = cb.add(c0, t), c2 = cb.add(c1, cb.index(half));
+          SmallVector<Value> at1{batch, l, c1}, at2{batch, l, c2};
+          Value d1 = memref::LoadOp::create(b, loc, g, at1);
+          Value d2 = memref::LoadOp::create(b, loc, g, at2);
+          Value cos = memref::LoadOp::create(
+              b, loc, ropeTable, ValueRange{cb.index(0), l, t});
+          Value sin = memref::LoadOp::create(
+              b, loc, ropeTable,
+              ValueRange{cb.index(0), l, cb.add(t, cb.index(half))});
+          memref::StoreOp::create(
+              b, loc, cb.fadd(cb.fmul(d1, cos), cb.fmul(d2, sin)), g, at1);
+          memref::StoreOp::create(
+              b, loc, cb.fsub(cb.fmul(d2, cos), cb.fmul(d1, sin)), g, at2);
+        });
+      });
+    });
+    return int64_t(1);
+  });
+}
+
+/// `bias` [N] as [1, N], or row `row` of a per-head bias [H, D] as [1, D].
+static Value getBiasRow(OpBuilder &b, Location loc, Value bias, int64_t row) {
+  auto type = cast<MemRefType>(bias.getType());
+  if (type.getRank() == 1)
+    return memref::ExpandShapeOp::create(
+        b, loc, ArrayRef<int64_t>{1, type.getDimSize(0)}, bias,
+        ArrayRef<ReassociationIndices>{{0, 1}});
+  return memref::SubViewOp::create(
+      b, loc, bias,
+      ArrayRef<OpFoldResult>{b.getIndexAttr(row), b.getIndexAttr(0)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1),
+                             b.getIndexAttr(type.getDimSize(1))},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+}
+
+void LayerTiler::addInputGradientPhases() {
+  addPlansPhase({inputGrad});
+  SmallVector<WeightGrad> grads;
+  Value x = layerInput;
+  Value dQkv = entry->getArgument(dQkvTemp);
+  for (LinearOp linear : parts.projections) {
+    int64_t col = getGradientColumn(linear);
+    int64_t replicas = linear.getReplicas();
+    int64_t headDim = linear.getHeadDim().value_or(0);
+    for (const WeightPart &part : getWeightParts(linear)) {
+      Value dw = getGradient(part.weight);
+      int64_t rows = cast<MemRefType>(dw.getType()).getDimSize(0);
+      if (replicas == 1) {
+        grads.push_back(
+            {x, dQkv, dw, rows, part.columns, 0, col + part.column, 1, 0});
+      } else {
+        // Group j's columns sum the gradients of its `replicas` heads,
+        // D apart in dQKV from head j * replicas.
+        for (int64_t j = 0; j * headDim < part.columns; ++j)
+          grads.push_back({x, dQkv, dw, rows, headDim, j * headDim,
+                           col + j * (replicas - 1) * headDim, replicas,
+                           headDim});
+      }
+      if (!part.bias)
+        continue;
+      // The bias's gradient: the column sums of its columns of dQKV.
+      Value db = getGradient(part.bias);
+      auto biasType = cast<MemRefType>(db.getType());
+      int64_t biasRows = biasType.getRank() == 1 ? 1 : biasType.getDimSize(0);
+      int64_t width = biasType.getRank() == 1 ? biasType.getDimSize(0)
+                                              : biasType.getDimSize(1);
+      for (int64_t r = 0; r < biasRows; ++r)
+        grads.push_back({Value(), dQkv, getBiasRow(b, loc, db, r), 1, width, 0,
+                         col + part.column + r * width, 1, 0});
+    }
+  }
+  // dWo = O^T dy and dbo.
+  Value dy = entry->getArgument(func.getNumArguments());
+  Value dwo = getGradient(parts.output.getWeight());
+  auto woType = cast<MemRefType>(dwo.getType());
+  grads.push_back({entry->getArgument(outTemp), dy, dwo, woType.getDimSize(0),
+                   woType.getDimSize(1), 0, 0, 1, 0});
+  if (Value bo = parts.output.getBias())
+    grads.push_back({Value(), dy, getBiasRow(b, loc, getGradient(bo), 0), 1,
+                     cast<MemRefType>(dy.getType()).getDimSize(2), 0, 0, 1, 0});
+  addWeightGradPhase(grads);
+}
+
+void LayerTiler::addWeightGradPhase(ArrayRef<WeightGrad> grads) {
+  addPhase(kWholeSequence, MHA_PHASE_PLAIN, [&] {
+    int64_t start = 0;
+    // Each gradient's blocks, side by side in one grid of batch 0.
+    Value first = cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0));
+    cb.ifThen(first, [&] {
+      for (const WeightGrad &grad : grads) {
+        int64_t rowBlocks = (grad.rows + kWeightGradRows - 1) / kWeightGradRows;
+        int64_t colBlocks =
+            (grad.columns + kWeightGradColumns - 1) / kWeightGradColumns;
+        int64_t count = rowBlocks * colBlocks;
+        Value inRange = cb.andI(cb.ge(head, cb.index(start)),
+                                cb.lt(head, cb.index(start + count)));
+        cb.ifThen(inRange, [&] {
+          Value local = cb.sub(head, cb.index(start));
+          Value row0 = cb.mul(cb.divUI(local, cb.index(colBlocks)),
+                              cb.index(kWeightGradRows));
+          Value col0 = cb.mul(arith::RemUIOp::create(b, loc, local,
+                                                     cb.index(colBlocks)),
+                              cb.index(kWeightGradColumns));
+          Value rows = cb.minSI(cb.index(kWeightGradRows),
+                                cb.sub(cb.index(grad.rows), row0));
+          Value cols = cb.minSI(cb.index(kWeightGradColumns),
+                                cb.sub(cb.index(grad.columns), col0));
+          WeightGradTileOp::create(
+              b, loc, grad.a, grad.g, grad.dw, row0, rows,
+              cb.add(col0, cb.index(grad.columnOffset)), cols,
+              /*a_offset=*/0, grad.gOffset, grad.replicas, grad.replicaStride,
+              kernel.vw);
+        });
+        start += count;
+      }
+    });
+    return start;
+  });
+}
+
+LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
+  backward = true;
+  name += "_backward";
+  if (failed(addGradientParameters(argRoles)))
+    return failure();
+  Type tempElt =
+      getElementTypeOrSelf(parts.attention.getQuery().getType());
+  FailureOr<BackwardItemChoice> items = chooseBackwardItems(
+      parts.attention, kernel.vw, 0, 0, /*wholeHeadItems=*/tempElt.isF32());
+  if (failed(items))
+    return failure();
+  backwardItems = *items;
+  planGemms();
+  planBackwardGemms();
+  if (failed(addTemporaries()))
+    return failure();
+  addBackwardTemporaries();
+  addTrailingArguments();
+  createKernel();
+  setBackwardMemRefs();
+  addPhasesThroughAttention();
+  // dO = dy Wo^T.
+  addPlansPhase({outputGrad});
+  addAttentionBackwardPhases();
+  addRopeBackwardPhase();
+  addInputGradientPhases();
+  finishKernel();
+  // The backward items' packing transposes become shuffles now, as in
+  // mha-tile-backward.
+  RewritePatternSet transposes(ctx);
+  vector::populateVectorTransposeLoweringPatterns(
+      transposes, vector::VectorTransposeLowering::Shuffle16x16);
+  return applyPatternsGreedily(kernelFunc, std::move(transposes));
+}
