@@ -122,18 +122,12 @@ def draw(names, d_model, hq, hkv, d, sharing, groups, B, L):
     return out
 
 
-def check(lib, name, names, arrays, reference, B, L, d_model, dtype=np.float32,
-          tol=1e-4):
-    dy = RNG.standard_normal((B, L, d_model)).astype(np.float32)
-    grads = getattr(lib, name + "_backward")(*[arrays[n] for n in names], dy)
-    t = {n: torch.tensor(np.asarray(arrays[n], np.float64), requires_grad=True)
-         for n in names}
-    y = reference(t)
-    y.backward(torch.tensor(dy, dtype=torch.float64))
+def compare(names, grads, t, tol=1e-4):
+    """Each gradient against float64 autograd's (t[n].grad), relative to
+    its largest element. dbk is zero in exact arithmetic (softmax cancels
+    a shift of every score of a row): gradients far below the others are
+    measured against a thousandth of the largest."""
     assert len(grads) == len(names)
-    # dbk is zero in exact arithmetic (softmax cancels a shift of every
-    # score of a row): gradients far below the others are measured against
-    # a thousandth of the largest.
     floor = 1e-3 * max(np.abs(t[n].grad.numpy()).max() for n in names)
     for n, g in zip(names, grads):
         ref = t[n].grad.numpy()
@@ -141,6 +135,19 @@ def check(lib, name, names, arrays, reference, B, L, d_model, dtype=np.float32,
         assert got.shape == ref.shape, n
         err = np.abs(got - ref).max() / max(np.abs(ref).max(), floor)
         assert err < tol, f"d{n}: relative error {err:.2e}"
+
+
+def leaves(names, arrays):
+    return {n: torch.tensor(np.asarray(arrays[n], np.float64), requires_grad=True)
+            for n in names}
+
+
+def check(lib, name, names, arrays, reference, B, L, d_model):
+    dy = RNG.standard_normal((B, L, d_model)).astype(np.float32)
+    grads = getattr(lib, name + "_backward")(*[arrays[n] for n in names], dy)
+    t = leaves(names, arrays)
+    reference(t).backward(torch.tensor(dy, dtype=torch.float64))
+    compare(names, grads, t)
 
 
 CASES = {
@@ -173,3 +180,121 @@ def test_layer_gradients_match_float64_autograd(case, B, L):
           lambda t: layer(t, hq, hkv, d, sharing, theta, causal=causal,
                           softcap=softcap),
           B, L, d_model)
+
+
+def run_case(name, attrs, B=2, L=11, d_model=32, hq=4, hkv=2, d=8, qb=True, ob=True,
+             **reference):
+    text, names = spec(name, d_model, hq, hkv, d, qkv_bias=qb, out_bias=ob,
+                       attrs=attrs)
+    lib = mha.compile(text)
+    arrays = draw(names, d_model, hq, hkv, d, "independent", None, B, L)
+    return lib, names, arrays
+
+
+def test_windows_and_pruned_heads():
+    """Per-head windows, a head pruned by the spec's head_mask: the pruned
+    head's Wq columns and Wo rows get zero gradients."""
+    lib, names, arrays = run_case(
+        "win", "causal, window_left = array<i64: 3, -1, 0, 5>, "
+               "head_mask = array<i1: true, false, true, true>")
+    B, L, d_model = arrays["x"].shape
+    windows = [3, None, 0, 5]
+
+    def reference(t):
+        ys = []
+        for h, w in enumerate(windows):
+            mask = [float(i == h) for i in range(4)] if h != 1 else [0.0] * 4
+            ys.append(layer(t, 4, 2, 8, window=w, head_mask=mask))
+        y = sum(ys)
+        return y - (len(windows) - 1) * (t["bo"] if "bo" in t else 0)
+
+    check(lib, "win", names, arrays, reference, B, L, d_model)
+    grads = lib.win_backward(*[arrays[n] for n in names],
+                             RNG.standard_normal((B, L, d_model)).astype(np.float32))
+    dwq, dwo = grads[names.index("wq")], grads[names.index("wo")]
+    assert not np.any(dwq[:, 8:16]) and not np.any(dwo[8:16])
+
+
+def test_runtime_head_mask_and_thread_counts():
+    """The call's head_mask prunes heads as the spec's does; the gradients
+    are the same bytes for 1 thread and for all."""
+    lib, names, arrays = run_case("rt", "causal")
+    B, L, d_model = arrays["x"].shape
+    mask = np.array([1, 1, 0, 1], np.uint8)
+    dy = RNG.standard_normal((B, L, d_model)).astype(np.float32)
+    args = [arrays[n] for n in names] + [dy]
+    grads = lib.rt_backward(*args, head_mask=mask)
+    t = leaves(names, arrays)
+    layer(t, 4, 2, 8, head_mask=[1.0, 1.0, 0.0, 1.0]).backward(
+        torch.tensor(dy, dtype=torch.float64))
+    compare(names, grads, t)
+    one = lib.rt_backward(*args, head_mask=mask, num_threads=1)
+    for a, b in zip(grads, one):
+        assert np.array_equal(a, b)
+
+
+def test_dropout_gradients_use_the_forward_mask():
+    """Dropout in the layer (SPEC.md: the keep mask of (seed, offset, b, h,
+    i, j)): Z read off an attention function with the same rates and v = I,
+    then float64 autograd of softmax(s) * Z."""
+    B, L, rates = 2, 9, "array<f32: 0.5, 0.25, 0.0, 0.75>"
+    lib, names, arrays = run_case("drop", f"causal, dropout = {rates}", B=B, L=L)
+    probe = mha.compile(f"""
+func.func @keep(%q: tensor<?x4x?x8xf32>, %k: tensor<?x4x?x8xf32>,
+                %v: tensor<?x4x?x{L}xf32>) -> tensor<?x4x?x{L}xf32> {{
+  %o = mha.attention %q, %k, %v {{dropout = {rates}}}
+      : tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>, tensor<?x4x?x{L}xf32>
+      -> tensor<?x4x?x{L}xf32>
+  return %o : tensor<?x4x?x{L}xf32>
+}}""")
+    seed, offset = 1234567, 3
+    zeros = np.zeros((B, 4, L, 8), np.float32)
+    eye = np.broadcast_to(np.eye(L, dtype=np.float32), (B, 4, L, L)).copy()
+    kept = probe.keep(zeros, zeros, eye, dropout_seed=seed, dropout_offset=offset)
+    rate = np.array([0.5, 0.25, 0.0, 0.75])[None, :, None, None]
+    z = torch.tensor((kept != 0) / (1 - rate))
+    dy = RNG.standard_normal((B, L, 32)).astype(np.float32)
+    grads = lib.drop_backward(*[arrays[n] for n in names], dy,
+                              dropout_seed=seed, dropout_offset=offset)
+    t = leaves(names, arrays)
+    x = t["x"]
+    q = project(x, t["wq"], t["bq"], 4, 8, "independent")
+    k = project(x, t["wk"], t["bk"], 2, 8, "independent").repeat_interleave(2, 1)
+    v = project(x, t["wv"], t["bv"], 2, 8, "independent").repeat_interleave(2, 1)
+    s = (q @ k.transpose(-1, -2) / np.sqrt(8)).masked_fill(
+        ~torch.ones(L, L, dtype=torch.bool).tril(), float("-inf"))
+    o = (torch.softmax(s, -1) * z) @ v
+    y = o.permute(0, 2, 1, 3).reshape(B, L, 32) @ t["wo"] + t["bo"]
+    y.backward(torch.tensor(dy, dtype=torch.float64))
+    compare(names, grads, t)
+
+
+def test_bf16_layer():
+    """bf16 x, weights and gradients (f32 sums): within 2e-2 of float64."""
+    text, names = spec("bf", 48, 4, 2, 16, dtype="bf16", qkv_bias=True,
+                       out_bias=True, attrs="causal, rope_theta = 10000.0 : f32")
+    lib = mha.compile(text)
+    arrays = draw(names, 48, 4, 2, 16, "independent", None, 2, 19)
+    bf = {n: torch.tensor(a).to(torch.bfloat16) for n, a in arrays.items()}
+    dy = torch.randn(2, 19, 48).to(torch.bfloat16)
+    grads = lib.bf_backward(*[bf[n] for n in names], dy)
+    t = {n: bf[n].double().requires_grad_() for n in names}
+    layer(t, 4, 2, 16, theta=10000.0).backward(dy.double())
+    for n, g in zip(names, grads):
+        assert g.dtype == torch.bfloat16
+        ref = t[n].grad
+        err = (g.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-3)
+        assert err < 2e-2, (n, float(err))
+
+
+def test_strided_rows_and_bad_arguments():
+    """x and dy with rows not evenly spaced across the batch (no flat
+    rows); a dy of the wrong width is refused, naming it."""
+    lib, names, arrays = run_case("st", "causal")
+    B, L, d_model = arrays["x"].shape
+    big = RNG.standard_normal((B, L + 3, d_model)).astype(np.float32)
+    arrays["x"] = big[:, 2:L + 2]
+    check(lib, "st", names, arrays, lambda t: layer(t, 4, 2, 8), B, L, d_model)
+    with pytest.raises(mha.Error, match="dy"):
+        lib.st_backward(*[arrays[n] for n in names],
+                        np.zeros((B, L, d_model + 1), np.float32))

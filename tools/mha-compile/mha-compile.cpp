@@ -753,7 +753,14 @@ static int writeManifest(ModuleOp primary) {
               });
             }
           });
-          auto it = specAttentions.find(entry.getName());
+          StringRef forward = entry.getName();
+          // A layer's backward has its forward's heads and masks.
+          if (llvm::any_of(entry.getRoles(), [](Attribute a) {
+                return cast<mha::TensorRoleAttr>(a).getValue() ==
+                       mha::TensorRole::grad_layer_output;
+              }))
+            forward.consume_back("_backward");
+          auto it = specAttentions.find(forward);
           if (it != specAttentions.end())
             writeAttentions(json, it->second);
         });

@@ -69,8 +69,8 @@ private:
     Value g = op.getG();
     Value sum;
     for (int64_t q = 0; q < int64_t(op.getReplicas()); ++q) {
-      Value at = cb.add(
-          col, cb.index(op.getGOffset() + q * op.getReplicaStride()));
+      Value at =
+          cb.add(col, cb.index(op.getGOffset() + q * op.getReplicaStride()));
       Value v;
       if (valid) {
         v = vec::loadTail(cb, vw, g, ValueRange{batch, l}, at, valid);
@@ -110,8 +110,8 @@ private:
             SmallVector<Value> sums = vec::emitBlockLoop(
                 cb, block, len, accs, nullptr,
                 [&](Value l, int64_t j) {
-                  return loadGradient(batch, l,
-                                      cb.add(col0, cb.index(j * vw)), valid);
+                  return loadGradient(batch, l, cb.add(col0, cb.index(j * vw)),
+                                      valid);
                 },
                 [&](Value l, int64_t i) -> Value {
                   if (!a)
@@ -119,8 +119,7 @@ private:
                   Value x = memref::LoadOp::create(
                       b, loc, a,
                       ValueRange{batch, l,
-                                 cb.add(rowIdx[i],
-                                        cb.index(op.getAOffset()))});
+                                 cb.add(rowIdx[i], cb.index(op.getAOffset()))});
                   return vec::broadcast(cb, ext(x), vw);
                 });
             scf::YieldOp::create(b, loc, sums);

@@ -253,7 +253,6 @@ private:
   BackwardItemChoice backwardItems = {};
 };
 
-
 } // namespace mlir::mha::layer
 
 #endif // MHA_LIB_DIALECT_MHA_TRANSFORMS_LAYERTILER_H

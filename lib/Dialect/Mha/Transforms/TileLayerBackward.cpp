@@ -87,10 +87,9 @@ LogicalResult LayerTiler::addGradientParameters(ArrayRef<TensorRole> argRoles) {
   for (auto [arg, role] : llvm::zip(func.getArguments(), argRoles)) {
     std::optional<TensorRole> grad = getGradientRole(role);
     if (!grad)
-      return func.emitError() << "'mha.backward' of a layer: argument "
-                              << arg.getArgNumber() << " ('"
-                              << stringifyTensorRole(role)
-                              << "') has no gradient";
+      return func.emitError()
+             << "'mha.backward' of a layer: argument " << arg.getArgNumber()
+             << " ('" << stringifyTensorRole(role) << "') has no gradient";
     params.push_back({arg.getType(), *grad});
   }
   signature = buildKernelSignature(ctx, params);
@@ -196,15 +195,15 @@ Value LayerTiler::getLseView() {
   // lse [B, L, Hq] as [B, Hq, L].
   Value temp = entry->getArgument(lseTemp);
   int64_t heads = shape.numHeads, dyn = ShapedType::kDynamic;
-  auto viewType = MemRefType::get(
-      {dyn, heads, dyn}, b.getF32Type(),
-      StridedLayoutAttr::get(ctx, 0, {dyn, 1, heads}));
+  auto viewType =
+      MemRefType::get({dyn, heads, dyn}, b.getF32Type(),
+                      StridedLayoutAttr::get(ctx, 0, {dyn, 1, heads}));
   return memref::ReinterpretCastOp::create(
       b, loc, viewType, temp, b.getIndexAttr(0),
       ArrayRef<OpFoldResult>{memref::DimOp::create(b, loc, temp, 0).getResult(),
                              b.getIndexAttr(heads), len},
-      ArrayRef<OpFoldResult>{cb.mul(len, cb.index(heads)),
-                             b.getIndexAttr(1), b.getIndexAttr(heads)});
+      ArrayRef<OpFoldResult>{cb.mul(len, cb.index(heads)), b.getIndexAttr(1),
+                             b.getIndexAttr(heads)});
 }
 
 void LayerTiler::recordForBackward(AttentionWorkItem &item) {
@@ -217,9 +216,8 @@ void LayerTiler::recordForBackward(AttentionWorkItem &item) {
                         cb.cmpI(arith::CmpIPredicate::eq, tile, cb.index(0)));
   cb.ifThen(first, [&] {
     Value byte = arith::ExtUIOp::create(b, loc, b.getI8Type(), alive);
-    memref::StoreOp::create(
-        b, loc, byte, entry->getArgument(aliveTemp),
-        ValueRange{cb.index(0), cb.index(0), head});
+    memref::StoreOp::create(b, loc, byte, entry->getArgument(aliveTemp),
+                            ValueRange{cb.index(0), cb.index(0), head});
   });
 }
 
@@ -227,11 +225,10 @@ Value LayerTiler::getGradientView(Value operand) {
   auto split = operand.getDefiningOp<SplitHeadsOp>();
   auto type = cast<RankedTensorType>(operand.getType());
   int64_t d = type.getDimSize(3);
-  return getHeadsView(
-      entry->getArgument(dQkvTemp),
-      getGradientColumn(split.getInput().getDefiningOp()) +
-          split.getColumnOffset(),
-      type.getDimSize(1), d, split.getHeadStride().value_or(d));
+  return getHeadsView(entry->getArgument(dQkvTemp),
+                      getGradientColumn(split.getInput().getDefiningOp()) +
+                          split.getColumnOffset(),
+                      type.getDimSize(1), d, split.getHeadStride().value_or(d));
 }
 
 void LayerTiler::addAttentionBackwardPhases() {
@@ -298,8 +295,8 @@ void LayerTiler::addRopeBackwardPhase() {
           SmallVector<Value> at1{batch, l, c1}, at2{batch, l, c2};
           Value d1 = memref::LoadOp::create(b, loc, g, at1);
           Value d2 = memref::LoadOp::create(b, loc, g, at2);
-          Value cos = memref::LoadOp::create(
-              b, loc, ropeTable, ValueRange{cb.index(0), l, t});
+          Value cos = memref::LoadOp::create(b, loc, ropeTable,
+                                             ValueRange{cb.index(0), l, t});
           Value sin = memref::LoadOp::create(
               b, loc, ropeTable,
               ValueRange{cb.index(0), l, cb.add(t, cb.index(half))});
@@ -394,18 +391,18 @@ void LayerTiler::addWeightGradPhase(ArrayRef<WeightGrad> grads) {
           Value local = cb.sub(head, cb.index(start));
           Value row0 = cb.mul(cb.divUI(local, cb.index(colBlocks)),
                               cb.index(kWeightGradRows));
-          Value col0 = cb.mul(arith::RemUIOp::create(b, loc, local,
-                                                     cb.index(colBlocks)),
-                              cb.index(kWeightGradColumns));
+          Value col0 =
+              cb.mul(arith::RemUIOp::create(b, loc, local, cb.index(colBlocks)),
+                     cb.index(kWeightGradColumns));
           Value rows = cb.minSI(cb.index(kWeightGradRows),
                                 cb.sub(cb.index(grad.rows), row0));
           Value cols = cb.minSI(cb.index(kWeightGradColumns),
                                 cb.sub(cb.index(grad.columns), col0));
-          WeightGradTileOp::create(
-              b, loc, grad.a, grad.g, grad.dw, row0, rows,
-              cb.add(col0, cb.index(grad.columnOffset)), cols,
-              /*a_offset=*/0, grad.gOffset, grad.replicas, grad.replicaStride,
-              kernel.vw);
+          WeightGradTileOp::create(b, loc, grad.a, grad.g, grad.dw, row0, rows,
+                                   cb.add(col0, cb.index(grad.columnOffset)),
+                                   cols,
+                                   /*a_offset=*/0, grad.gOffset, grad.replicas,
+                                   grad.replicaStride, kernel.vw);
         });
         start += count;
       }
@@ -419,8 +416,7 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   name += "_backward";
   if (failed(addGradientParameters(argRoles)))
     return failure();
-  Type tempElt =
-      getElementTypeOrSelf(parts.attention.getQuery().getType());
+  Type tempElt = getElementTypeOrSelf(parts.attention.getQuery().getType());
   FailureOr<BackwardItemChoice> items = chooseBackwardItems(
       parts.attention, kernel.vw, 0, 0, /*wholeHeadItems=*/tempElt.isF32());
   if (failed(items))
