@@ -95,18 +95,29 @@ _BACKWARD_ROLES = {"query", "key", "value", "saved_output", "saved_lse", "grad_o
                    "teacher_query", "teacher_key", "student_query", "student_key",
                    "saved_teacher_lse", "saved_student_lse", "grad_kl",
                    "grad_student_query", "grad_student_key"}
+# A layer's backward (mha.multi_head): its forward's inputs, dy, and the
+# gradient of every input.
+_LAYER_GRADS = {"grad_layer_input": "layer_input", "grad_query_weight": "query_weight",
+                "grad_key_weight": "key_weight", "grad_value_weight": "value_weight",
+                "grad_out_weight": "out_weight", "grad_query_bias": "query_bias",
+                "grad_key_bias": "key_bias", "grad_value_bias": "value_bias",
+                "grad_out_bias": "out_bias"}
+_BACKWARD_ROLES |= {"grad_layer_output"} | set(_LAYER_GRADS) | set(_LAYER_GRADS.values())
 # The forward result whose gradient a backward argument is.
-_GRAD_RESULT = {"grad_output": "output", "grad_entropy": "entropy", "grad_kl": "kl"}
+_GRAD_RESULT = {"grad_output": "output", "grad_entropy": "entropy", "grad_kl": "kl",
+                "grad_layer_output": "layer_output"}
 _SAVED = {"saved_output": "output", "saved_lse": "lse",
           "saved_teacher_lse": "teacher_lse", "saved_student_lse": "student_lse"}
 _GRAD_OF = {"grad_query": "query", "grad_key": "key", "grad_value": "value",
-            "grad_student_query": "student_query", "grad_student_key": "student_key"}
+            "grad_student_query": "student_query", "grad_student_key": "student_key",
+            **_LAYER_GRADS}
 
 
 def _is_backward(f):
     """Whether `f` is a backward function: it takes the gradient of an
-    attention's output or of an attention-transfer loss."""
-    return any(p.role in ("grad_output", "grad_kl") for p in f.params)
+    attention's output, of an attention-transfer loss or of a layer's."""
+    return any(p.role in ("grad_output", "grad_kl", "grad_layer_output")
+               for p in f.params)
 
 
 def backward_plan(f, back):

@@ -181,6 +181,8 @@ def _make_op(lib, ns, f, ops_backward):
 def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
     n_in = len(f.inputs)
     sources, grad_targets, differentiable = plan
+    # The op's options get no gradient (a layer's reuse_packed_weights too).
+    no_grads = (None,) * (len(_OPTIONS) + (1 if _is_layer(f) else 0))
 
     # The gradients of the results the C backward takes none of (lse, ...):
     # the backward op gets them too and raises at run time when one is not
@@ -233,7 +235,7 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
         extras = [grads[j] for j in extra]
         if all(grads[j] is None for j in differentiable) and \
                 all(g is None for g in extras):
-            return (None,) * (n_in + len(_OPTIONS))
+            return (None,) * n_in + no_grads
         # A differentiated result the loss does not use (the output, or the
         # entropy of an entropy regulariser) has gradient 0.
         args = []
@@ -247,7 +249,7 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
         for i, g in zip(grad_targets, results):
             if ctx.needs_input_grad[i]:
                 grads_in[i] = g
-        return (*grads_in, *([None] * len(_OPTIONS)))
+        return (*grads_in, *no_grads)
 
     ops_backward[f.name] = bop
     op.register_autograd(backward, setup_context=setup_context)
@@ -331,9 +333,12 @@ class Layer(torch.nn.Module):
     reuse the GEMM panels it packed then (mha_options.reuse_packed_weights):
     a decoding step then reads its weights once, not three times.
 
-    Inference only for now: the layer backward does not exist yet, so the
-    parameters do not require grad and calling the module on a tensor that
-    does raises."""
+    A function marked mha.backward trains: its float parameters require
+    grad and autograd calls `<name>_backward` (docs/language.md 7.3), so an
+    optimizer updates them; with `dropout`, training mode draws a seed per
+    call from torch's generator. Without mha.backward the module is for
+    inference: its parameters do not require grad and a call on a tensor
+    that does raises."""
 
     def __init__(self, lib, name, *, num_threads=0, **tensors):
         super().__init__()
@@ -349,6 +354,8 @@ class Layer(torch.nn.Module):
         self.name = name
         self.num_threads = num_threads
         self._last_weights = None
+        self.trains = _runtime.backward_plan(f, ops.library.backward_of(name)) is not None
+        self.drops = f.has_dropout
         # The module's state, and (a decoding step) what each call passes.
         self._step = [p.name for p in f.inputs[1:] if p.role in _STEP_ROLES]
         self._is_step = [p.role in _STEP_ROLES for p in f.inputs[1:]]
@@ -372,7 +379,7 @@ class Layer(torch.nn.Module):
                         f"{value.dtype} {list(value.shape)}")
             if dtype.is_floating_point:
                 self.register_parameter(
-                    p.name, torch.nn.Parameter(value.clone(), requires_grad=False))
+                    p.name, torch.nn.Parameter(value.clone(), requires_grad=self.trains))
             else:
                 self.register_buffer(p.name, value.clone())
 
@@ -380,10 +387,11 @@ class Layer(torch.nn.Module):
         return self.name
 
     def forward(self, x, *step):
-        if torch.is_grad_enabled() and x.requires_grad:
-            raise Error(None, f"{self.name}: layers have no backward yet (docs/python.md); "
-                        "call the module under torch.no_grad() or on a tensor that "
-                        "does not require grad", self.name, "MHA_ERR_INVALID_ARGUMENT")
+        if not self.trains and torch.is_grad_enabled() and x.requires_grad:
+            raise Error(None, f"{self.name}: the function has no backward (mark it "
+                        "mha.backward, docs/language.md 7.3); call the module under "
+                        "torch.no_grad() or on a tensor that does not require grad",
+                        self.name, "MHA_ERR_INVALID_ARGUMENT")
         if len(step) != len(self._step):
             raise TypeError(f"{self.name}: forward takes x" +
                             "".join(", " + n for n in self._step) +
@@ -391,7 +399,10 @@ class Layer(torch.nn.Module):
         state, per_call = iter(self._names), iter(step)
         args = [next(per_call) if s else getattr(self, next(state)) for s in self._is_step]
         weights = [a for a, s in zip(args, self._is_step) if not s]
-        return self.op(x, *args, num_threads=self.num_threads,
+        seed = None
+        if self.drops and self.training:
+            seed = torch.randint(-2**63, 2**63 - 1, (2,), dtype=torch.int64)
+        return self.op(x, *args, num_threads=self.num_threads, dropout_seed=seed,
                        reuse_packed_weights=self._weights_unchanged(weights))
 
     def _weights_unchanged(self, weights):
