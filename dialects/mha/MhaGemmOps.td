@@ -270,7 +270,7 @@ def Mha_WeightGradTileOp : Mha_Op<"weight_grad_tile"> {
     elements broadcast and the `g` vectors loaded in place (no packing).
 
     ```mlir
-    mha.weight_grad_tile ins(%x : memref<?x?x512xf32>, %dq : memref<?x?x768xf32>)
+    mha.weight_grad_tile ins(%x : memref<?x?x512xf32>) grads(%dq : memref<?x?x768xf32>)
         outs(%dwq : memref<512x512xf32>) rows(%i0, %n) columns(%c0, %m)
         {a_offset = 0 : i64, g_offset = 0 : i64, vector_width = 16 : i64}
     ```
@@ -289,7 +289,7 @@ def Mha_WeightGradTileOp : Mha_Op<"weight_grad_tile"> {
     DefaultValuedAttr<I64Attr, "0">:$replica_stride,
     ConfinedAttr<I64Attr, [IntPositive]>:$vector_width);
   let assemblyFormat = [{
-    `ins` `(` ($a^ `:` type($a) `,`)? $g `:` type($g) `)`
+    (`ins` `(` $a^ `:` type($a) `)`)? `grads` `(` $g `:` type($g) `)`
     `outs` `(` $dw `:` type($dw) `)`
     `rows` `(` $row_offset `,` $rows `)`
     `columns` `(` $column_offset `,` $columns `)` attr-dict

@@ -706,3 +706,58 @@ func.func @head_gemm_absorb_output(%o: memref<?x?x60xf32>, %wv: memref<20x108xf3
       at(%b, %r0, %n) head(%h) {num_heads = 3 : i64, weight_offset = 16 : i64, vector_width = 16 : i64}
   return
 }
+
+// -----
+
+// A layer backward's panel of a transposed weight: each panel row k is
+// column k of W, its 16 lanes loaded one by one (rows col0 + i of W) and
+// widened, the partial vector's lanes past the block read at col0 (in
+// bounds) and zeroed.
+// CHECK-LABEL: func.func @pack_transposed
+// CHECK-COUNT-16: memref.load %arg0[%{{.+}}, %{{.+}}] : memref<40x64xbf16>
+// CHECK: vector.from_elements {{.+}} : vector<16xf32>
+// CHECK: vector.store %{{.+}}, %arg1[{{.+}}] : memref<64x64xf32>, vector<16xf32>
+// CHECK: arith.select
+func.func @pack_transposed(%w: memref<40x64xbf16>, %panel: memref<64x64xf32>, %k0: index, %kn: index, %c0: index, %cols: index) {
+  mha.pack_panel ins(%w : memref<40x64xbf16>) outs(%panel : memref<64x64xf32>) rows(%k0, %kn) columns(%c0, %cols) {transpose, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// A block of a weight's gradient (dW = x^T g over B and L, two replicas
+// summed): column blocks of 4 vectors, then single (masked) vectors; per
+// 4 rows of dW, the batch loop carries 16 accumulators into the row loop,
+// whose step loads g's vectors (the replicas added), broadcasts 4 elements
+// of x and makes 16 FMAs; narrowed to bf16 once at the end.
+// CHECK-LABEL: func.func @weight_grad
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c64
+// CHECK: scf.for %{{.+}} = %c0 to %arg4 step %c4
+// CHECK: scf.for %[[B:.+]] = %c0 to %{{.+}} step %c1 iter_args
+// CHECK: scf.for %[[L:.+]] = %c0 to %{{.+}} step %c1 iter_args
+// CHECK: vector.load %arg1[%[[B]], %[[L]], %{{.+}}] : memref<?x?x96xf32>, vector<16xf32>
+// CHECK: arith.addf %{{.+}}, %{{.+}} : vector<16xf32>
+// CHECK: memref.load %arg0[%[[B]], %[[L]], %{{.+}}] : memref<?x?x64xf32>
+// CHECK-COUNT-4: vector.fma
+// CHECK: arith.truncf %{{.+}} : vector<16xf32> to vector<16xbf16>
+// CHECK: vector.store %{{.+}}, %arg2[{{.+}}] : memref<64x32xbf16>, vector<16xbf16>
+// CHECK: vector.maskedload %arg1
+func.func @weight_grad(%x: memref<?x?x64xf32>, %g: memref<?x?x96xf32>, %dw: memref<64x32xbf16>, %r0: index, %rows: index, %c0: index, %cols: index) {
+  mha.weight_grad_tile ins(%x : memref<?x?x64xf32>) grads(%g : memref<?x?x96xf32>) outs(%dw : memref<64x32xbf16>) rows(%r0, %rows) columns(%c0, %cols) {g_offset = 32 : i64, replicas = 2 : i64, replica_stride = 16 : i64, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+// A bias's gradient: the column sums of g, one row of one-element
+// "inputs" (1.0 broadcast).
+// CHECK-LABEL: func.func @bias_grad
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args
+// CHECK: vector.load %arg0[{{.+}}] : memref<?x?x96xf32>, vector<16xf32>
+// CHECK-NOT: memref.load
+// CHECK: vector.fma %cst
+// CHECK: vector.store %{{.+}}, %arg1[{{.+}}] : memref<1x96xf32>, vector<16xf32>
+func.func @bias_grad(%g: memref<?x?x96xf32>, %db: memref<1x96xf32>, %c0: index, %cols: index, %one: index) {
+  mha.weight_grad_tile grads(%g : memref<?x?x96xf32>) outs(%db : memref<1x96xf32>) rows(%c0, %one) columns(%c0, %cols) {vector_width = 16 : i64}
+  return
+}

@@ -1784,15 +1784,91 @@ func.func @backward_none(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> att
 
 // -----
 
-// Layers have no backward yet.
-// expected-error @+1 {{'mha.backward' on a layer (mha.multi_head) is not yet supported}}
-func.func @backward_layer(%x: tensor<?x?x512xf32>, %wq: tensor<512x512xf32>,
-                          %wk: tensor<512x512xf32>, %wv: tensor<512x512xf32>,
-                          %wo: tensor<512x512xf32>) -> tensor<?x?x512xf32> attributes {mha.backward} {
-  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 8}
-       : tensor<?x?x512xf32>, tensor<512x512xf32>, tensor<512x512xf32>,
-         tensor<512x512xf32>, tensor<512x512xf32> -> tensor<?x?x512xf32>
-  return %y : tensor<?x?x512xf32>
+// A layer's backward (docs/language.md 7.3) takes dy only: the layer's
+// extra results get no gradient.
+// expected-error @+1 {{'mha.backward' needs 'backward_layer_lse' to return only the y of its mha.multi_head}}
+func.func @backward_layer_lse(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>)
+    -> (tensor<?x?x64xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  %y, %lse = mha.multi_head %x, %w, %w, %w, %w {num_heads = 4, return_lse}
+       : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
+         tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>, tensor<?x4x?xf32>
+  return %y, %lse : tensor<?x?x64xf32>, tensor<?x4x?xf32>
+}
+
+// -----
+
+// Weights must be arguments: the backward returns their gradients.
+// expected-error @+1 {{'mha.backward' needs every operand of the mha.multi_head to be an argument of 'backward_layer_constant'}}
+func.func @backward_layer_constant(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>)
+    -> tensor<?x?x64xf32> attributes {mha.backward} {
+  %c = arith.constant dense<0.5> : tensor<64x64xf32>
+  %y = mha.multi_head %x, %w, %w, %w, %c {num_heads = 4}
+       : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
+         tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'mha.backward' of a layer with low-rank weights (mha.low_rank) is not yet supported}}
+func.func @backward_layer_low_rank(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>,
+    %a: tensor<64x8xf32>, %b: tensor<8x64xf32>) -> tensor<?x?x64xf32> attributes {mha.backward} {
+  %wq = mha.low_rank %a, %b : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
+  %y = mha.multi_head %x, %wq, %w, %w, %w {num_heads = 4}
+       : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
+         tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'mha.backward' of a layer with quantized weights (mha.quantized) is not supported: quantized weights are for inference}}
+func.func @backward_layer_quantized(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>,
+    %q: tensor<64x64xi8>, %s: tensor<64xf32>) -> tensor<?x?x64xf32> attributes {mha.backward} {
+  %wq = mha.quantized %q, %s : tensor<64x64xi8>, tensor<64xf32> -> tensor<64x64xf32>
+  %y = mha.multi_head %x, %wq, %w, %w, %w {num_heads = 4}
+       : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
+         tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+
+// -----
+
+// Caches are for inference.
+// expected-error @+1 {{'mha.backward' of a decoding step (an mha.multi_head with a cache) is not supported: caches are for inference}}
+func.func @backward_layer_step(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wo: tensor<64x64xf32>, %lens: tensor<?xi32>,
+    %kc: tensor<?x2x16x16xf32>) -> tensor<?x?x64xf32> attributes {mha.backward} {
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wk, %wo
+      cache(%kc, %kc : tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+      kv_lens(%lens : tensor<?xi32>) {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+        cache(tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+  return %y : tensor<?x?x64xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'mha.backward' of a latent (MLA) layer is not yet supported}}
+func.func @backward_layer_latent(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) -> tensor<1x8x48xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>}
+     : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
+  return %y : tensor<1x8x48xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'mha.backward' differentiates one mha.multi_head, but 'backward_two_layers' has 2}}
+func.func @backward_two_layers(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>)
+    -> tensor<?x?x64xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %w, %w, %w, %w {num_heads = 4}
+       : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
+         tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  %z = mha.multi_head %y, %w, %w, %w, %w {num_heads = 4}
+       : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
+         tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %z : tensor<?x?x64xf32>
 }
 
 // -----

@@ -410,3 +410,36 @@ func.func @absorbed_without_cache(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>
   %y = mha.linear %oa, %wo {head_dim = 10 : i64} : tensor<?x?x30xf32>, tensor<30x48xf32> -> tensor<?x?x48xf32>
   return %y : tensor<?x?x48xf32>
 }
+
+// -----
+
+// mha.backward on a layer adds `<name>_backward`'s kernel (docs/language.md
+// 7.3): the forward's parameters, dy, then a gradient per argument; its
+// phases recompute the projections and the attention (which writes lse
+// and each head's alive byte), then dO = dy Wo^T (Wo's panels packed
+// transposed), the key and query items, dQ and dK rotated back, dx = dQKV
+// W^T (one panel of the three transposed weights) and the weight and bias
+// gradients (one grid of mha.weight_grad_tile blocks).
+// CHECK-LABEL: func.func @layer_grad_backward__kernel
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<query_bias>, #mha.role<key_bias>, #mha.role<value_bias>, #mha.role<grad_layer_output>, #mha.role<grad_layer_input>, #mha.role<grad_query_weight>, #mha.role<grad_key_weight>, #mha.role<grad_value_weight>, #mha.role<grad_out_weight>, #mha.role<grad_query_bias>, #mha.role<grad_key_bias>, #mha.role<grad_value_bias>]
+// CHECK-SAME: phaseKinds = 2, 0, 3, 1, 3, 0, 1, 0, 3, 0
+// CHECK: mha.pack_panel ins(%arg4 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: mha.pack_panel ins(%arg1 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: mha.pack_panel ins(%arg2 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: mha.pack_panel ins(%arg3 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: memref.store %{{.+}}, %arg24[%c0, %c0, %{{.+}}] : memref<1x?x4xi8>
+// CHECK: mha.online_softmax_finalize
+// CHECK: mha.gemm_tile ins(%arg8, {{.+}}) outs(%arg25 : memref<?x?x32xf32>)
+// CHECK: mha.gemm_tile ins(%arg26, {{.+}}) outs(%arg9 : {{.+}})
+// CHECK: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%arg26 : memref<?x?x64xf32>) outs(%arg10 : {{.+}})
+// CHECK: mha.weight_grad_tile grads(%arg26 : memref<?x?x64xf32>) outs(%{{.+}} : memref<1x32xf32, {{.+}}>)
+// CHECK: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%arg26 : memref<?x?x64xf32>) outs(%arg11 : {{.+}}) {{.+}} {g_offset = 32 : i64
+// CHECK: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%arg26 : memref<?x?x64xf32>) outs(%arg12 : {{.+}}) {{.+}} {g_offset = 48 : i64
+// CHECK: mha.weight_grad_tile ins(%arg20 : memref<?x?x32xf32>) grads(%arg8 : {{.+}}) outs(%arg13 : {{.+}})
+// CHECK-LABEL: func.func @layer_grad__kernel
+func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tensor<32x16xf32>, %wv: tensor<32x16xf32>, %wo: tensor<32x32xf32>, %bq: tensor<32xf32>, %bk: tensor<16xf32>, %bv: tensor<16xf32>) -> tensor<?x?x32xf32>
+    attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 4, num_kv_heads = 2, has_qkv_bias, causal, rope_theta = 10000.0 : f32}
+      : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x32xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}
