@@ -84,13 +84,14 @@ def draw(s):
     """The inputs of shape `s`, the same in every worker."""
     rng = np.random.default_rng(7)
     d, hq, hkv, dh, L = s["d"], s["hq"], s["hkv"], s["dh"], s["L"]
-    w = lambda r, c: (rng.standard_normal((r, c), dtype=np.float32) / np.sqrt(r))
+    w = lambda r, c: (rng.standard_normal((r, c), dtype=np.float32)
+                      / np.float32(np.sqrt(r)))
     t = {"x": rng.standard_normal((1, L, d), dtype=np.float32),
          "wq": w(d, hq * dh), "wk": w(d, hkv * dh), "wv": w(d, hkv * dh),
          "wo": w(hq * dh, d)}
     if s["bias"]:
         for n, c in (("bq", hq * dh), ("bk", hkv * dh), ("bv", hkv * dh), ("bo", d)):
-            t[n] = 0.1 * rng.standard_normal(c, dtype=np.float32)
+            t[n] = np.float32(0.1) * rng.standard_normal(c, dtype=np.float32)
     dy = rng.standard_normal((1, L, d), dtype=np.float32)
     return t, dy
 

@@ -265,9 +265,15 @@ def Mha_WeightGradTileOp : Mha_Op<"weight_grad_tile"> {
     in a fixed order (b, then l, then q): the same bytes for any thread
     count. The f32 sums are narrowed to `dw`'s element type.
 
-    The item keeps a register block of 4 rows by `vectors` vectors of
-    `vector_width` f32 lanes over all B x L rows: per row, the 4 `a`
-    elements broadcast and the `g` vectors loaded in place (no packing).
+    `max_rows` and `max_columns` bound `rows` and `columns` (the item's
+    scratch is sized by them). The item runs K-blocks of up to 128 rows of
+    one batch element: it packs the block's `a` elements as micro-panels of
+    4 rows of `dw` and its `g` vectors (replicas summed) as panels of 4
+    vectors, zero-padded, into f32 stack scratch, then runs register
+    blocks of 4 rows by 4 vectors of `vector_width` f32 lanes over the
+    block, adding into f32 accumulators `[max_rows, max_columns]` that are
+    narrowed to `dw` once at the end. A bias's gradient sums `g`'s rows in
+    place.
 
     ```mlir
     mha.weight_grad_tile ins(%x : memref<?x?x512xf32>) grads(%dq : memref<?x?x768xf32>)
@@ -287,7 +293,9 @@ def Mha_WeightGradTileOp : Mha_Op<"weight_grad_tile"> {
     DefaultValuedAttr<I64Attr, "0">:$g_offset,
     DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>, "1">:$replicas,
     DefaultValuedAttr<I64Attr, "0">:$replica_stride,
-    ConfinedAttr<I64Attr, [IntPositive]>:$vector_width);
+    ConfinedAttr<I64Attr, [IntPositive]>:$vector_width,
+    DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>, "64">:$max_rows,
+    DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>, "128">:$max_columns);
   let assemblyFormat = [{
     (`ins` `(` $a^ `:` type($a) `)`)? `grads` `(` $g `:` type($g) `)`
     `outs` `(` $dw `:` type($dw) `)`

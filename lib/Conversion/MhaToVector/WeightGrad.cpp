@@ -4,14 +4,23 @@
 //===----------------------------------------------------------------------===//
 //
 // Lowers mha.weight_grad_tile, a block of dW = A^T G summed over every row
-// of the batch, to register blocks of mha/Codegen/MicroKernels.h whose
-// reduction index is the row: per row, `mr` elements of A broadcast (the
-// block's rows of dW) times `nv` vectors of G (its columns), both read in
-// place. The item's column blocks are its outer loop, so one block of G
-// (B L rows of nv * vw columns) stays in L2 while every row block of dW
-// streams it. The last row block repeats the last row (stored twice,
-// identically); the columns end in single vectors whose last one is
-// partial (masked), so no hot loop tests a lane.
+// of the batch: a GEMM whose reduction runs over the rows. Per K-block of
+// up to kKBlock rows of one batch element, the item packs
+//
+//   ap[rb][k][r] = a[b, l0 + k, row0 + 4 rb + r]     (micro-panels of 4
+//                                                     rows of dW, r < 4)
+//   gp[cb][k][c] = sum_q g[b, l0 + k, q stride + col0 + nc cb + c]
+//                                                    (panels of nc = nv vw
+//                                                     columns, nv = 4 with
+//                                                     AVX-512, 2 below)
+//
+// zero-padded, then runs register blocks of 4 rows by nv vectors over the
+// block (4 broadcasts of ap and nv vector loads of gp per k, both
+// contiguous: no strided row of A or G is walked by the hot loop), adding
+// into f32 accumulators acc [max_rows, max_columns] on the stack, narrowed
+// to dW at the end. The column panels are the outer loop, so one (32 KB)
+// stays in L1 while every row block streams its micro-panel. A bias's
+// gradient (no A) sums G's rows in place, vector by vector.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,25 +43,26 @@ using namespace mlir::mha;
 
 namespace {
 
+/// Rows of a K-block: its two panels (f32, 4 vw columns and 4 rows each)
+/// stay in L1 and L2.
+constexpr int64_t kKBlock = 128;
+
 class WeightGradLowering {
 public:
   WeightGradLowering(OpBuilder &b, WeightGradTileOp op)
       : b(b), loc(op.getLoc()), cb(b, loc), op(op), vw(op.getVectorWidth()),
-        mr(op.getA() ? (vw >= 16 ? 4 : 2) : 1), nv(vw >= 16 ? 4 : 2) {}
+        nv(vw >= 16 ? 4 : 2), nc(nv * vw), maxRows(roundUp(op.getMaxRows(), 4)),
+        maxCols(roundUp(op.getMaxColumns(), nc)) {}
 
   void emit() {
-    Value columns = op.getColumns();
-    // Whole blocks of nv vectors, then single vectors (the last partial).
-    Value blockWidth = cb.index(nv * vw);
-    Value wholeBlocks = cb.mul(cb.divUI(columns, blockWidth), blockWidth);
-    cb.forLoop(cb.index(0), wholeBlocks, nv * vw,
-               [&](Value c) { emitColumns(c, nv, Value()); });
-    cb.forLoop(wholeBlocks, columns, vw, [&](Value c) {
-      emitColumns(c, 1, cb.minSI(cb.index(vw), cb.sub(columns, c)));
-    });
+    if (op.getA())
+      emitPacked();
+    else
+      emitColumnSums();
   }
 
 private:
+  static int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
   Value ext(Value x) {
     Type elt = getElementTypeOrSelf(x.getType());
     if (elt.isF32())
@@ -62,15 +72,25 @@ private:
       f32 = VectorType::get(type.getShape(), f32);
     return arith::ExtFOp::create(b, loc, f32, x);
   }
+  Value zeros(int64_t n) {
+    auto type = vec::getF32Vector(cb, n);
+    return arith::ConstantOp::create(b, loc, type,
+                                     DenseElementsAttr::get(type, 0.0f));
+  }
+  Value stackBuffer(ArrayRef<int64_t> shape) {
+    return memref::AllocaOp::create(b, loc,
+                                    MemRefType::get(shape, b.getF32Type()),
+                                    ValueRange{}, b.getI64IntegerAttr(64));
+  }
 
-  /// The f32 vector of g at row (batch, l), column `col`, `valid` lanes
-  /// (null: all), summed over the replicas.
+  /// The f32 vector of g at row (batch, l), column `col` of the item's
+  /// block, `valid` lanes (null: all), summed over the replicas.
   Value loadGradient(Value batch, Value l, Value col, Value valid) {
     Value g = op.getG();
     Value sum;
     for (int64_t q = 0; q < int64_t(op.getReplicas()); ++q) {
-      Value at =
-          cb.add(col, cb.index(op.getGOffset() + q * op.getReplicaStride()));
+      Value at = cb.add(cb.add(col, op.getColumnOffset()),
+                        cb.index(op.getGOffset() + q * op.getReplicaStride()));
       Value v;
       if (valid) {
         v = vec::loadTail(cb, vw, g, ValueRange{batch, l}, at, valid);
@@ -84,51 +104,172 @@ private:
     return sum;
   }
 
-  /// Columns [c, c + vectors * vw) of the item's block (`valid` lanes of
-  /// a single partial vector, or null) for every row block.
-  void emitColumns(Value c, int64_t vectors, Value valid) {
-    Value a = op.getA(), g = op.getG(), dw = op.getDw();
-    Value rows = op.getRows(), row0 = op.getRowOffset();
-    Value col0 = cb.add(op.getColumnOffset(), c);
-    Value lastRow = cb.sub(rows, cb.index(1));
+  /// `body(c, valid)` for the column vectors of the item: whole ones
+  /// (valid null), then the partial one; then zeros up to `padTo`.
+  void forColumnVectors(Value padTo, function_ref<void(Value, Value)> body,
+                        function_ref<void(Value)> pad) {
+    Value columns = op.getColumns();
+    Value whole = cb.mul(cb.divUI(columns, cb.index(vw)), cb.index(vw));
+    cb.forLoop(cb.index(0), whole, vw, [&](Value c) { body(c, Value()); });
+    cb.forLoop(whole, columns, vw,
+               [&](Value c) { body(c, cb.sub(columns, c)); });
+    Value padded =
+        cb.mul(cb.divUI(cb.add(columns, cb.index(vw - 1)), cb.index(vw)),
+               cb.index(vw));
+    cb.forLoop(padded, padTo, vw, pad);
+  }
+
+  /// Packs rows [l0, l0 + kn) of batch element `batch` into ap and gp.
+  void pack(Value batch, Value l0, Value kn, Value ap, Value gp,
+            Value rowBlocks, Value colPad) {
+    Value a = op.getA(), rows = op.getRows();
+    Type aElt = cast<MemRefType>(a.getType()).getElementType();
+    Value aCol0 = cb.add(op.getRowOffset(), cb.index(op.getAOffset()));
+    Value wholeBlocks = cb.divUI(rows, cb.index(4));
+    auto quadType = vec::getF32Vector(cb, 4);
+    // Micro-panels of 4 rows of dW, one vector<4> of each of a's rows:
+    // written in order, the 16 rows of a line of a read in turn while it
+    // stays in L1. The last one is masked (rows past `rows` are zeros).
+    auto packQuads = [&](Value from, Value to, bool masked) {
+      cb.forLoop(from, to, 1, [&](Value rb) {
+        Value first = cb.mul(rb, cb.index(4));
+        Value col = cb.add(aCol0, first);
+        cb.forLoop(cb.index(0), kn, 1, [&](Value k) {
+          Value l = cb.add(l0, k);
+          Value quad;
+          if (masked) {
+            quad = vec::loadTail(cb, 4, a, ValueRange{batch, l}, col,
+                                 cb.sub(rows, first));
+          } else {
+            quad = vector::LoadOp::create(b, loc, VectorType::get({4}, aElt), a,
+                                          ValueRange{batch, l, col});
+            if (!aElt.isF32())
+              quad = arith::ExtFOp::create(b, loc, quadType, quad);
+          }
+          vector::StoreOp::create(b, loc, quad, ap,
+                                  ValueRange{rb, k, cb.index(0)});
+        });
+      });
+    };
+    packQuads(cb.index(0), wholeBlocks, /*masked=*/false);
+    packQuads(wholeBlocks, rowBlocks, /*masked=*/true);
+    // Panels of nc columns of g's rows (the replicas summed), zeros past
+    // the item's columns.
+    cb.forLoop(cb.index(0), kn, 1, [&](Value k) {
+      Value l = cb.add(l0, k);
+      auto store = [&](Value v, Value c) {
+        Value panel = cb.divUI(c, cb.index(nc));
+        Value within = arith::RemUIOp::create(b, loc, c, cb.index(nc));
+        vector::StoreOp::create(b, loc, v, gp, ValueRange{panel, k, within});
+      };
+      forColumnVectors(
+          colPad,
+          [&](Value c, Value valid) {
+            store(loadGradient(batch, l, c, valid), c);
+          },
+          [&](Value c) { store(zeros(vw), c); });
+    });
+  }
+
+  void emitPacked() {
+    Value rows = op.getRows(), columns = op.getColumns();
+    Value rowBlocks = cb.divUI(cb.add(rows, cb.index(3)), cb.index(4));
+    Value colPanels = cb.divUI(cb.add(columns, cb.index(nc - 1)), cb.index(nc));
+    Value colPad = cb.mul(colPanels, cb.index(nc));
+    Value acc = stackBuffer({maxRows, maxCols});
+    Value ap = stackBuffer({maxRows / 4, kKBlock, 4});
+    Value gp = stackBuffer({maxCols / nc, kKBlock, nc});
+    Value zero = zeros(vw);
+    cb.forLoop(cb.index(0), cb.mul(rowBlocks, cb.index(4)), 1, [&](Value r) {
+      cb.forLoop(cb.index(0), colPad, vw, [&](Value c) {
+        vector::StoreOp::create(b, loc, zero, acc, ValueRange{r, c});
+      });
+    });
+    Value g = op.getG();
     Value batchSize = memref::DimOp::create(b, loc, g, 0);
     Value len = memref::DimOp::create(b, loc, g, 1);
     auto vecType = vec::getF32Vector(cb, vw);
-    Value zero = arith::ConstantOp::create(
-        b, loc, vecType, DenseElementsAttr::get(vecType, 0.0f));
-    vec::RegisterBlock block{mr, vectors, DotProduct::fma};
-    cb.forLoop(cb.index(0), rows, mr, [&](Value rb) {
-      SmallVector<Value> rowIdx;
-      for (int64_t i = 0; i < mr; ++i)
-        rowIdx.push_back(
-            cb.add(row0, cb.minSI(cb.add(rb, cb.index(i)), lastRow)));
-      // The sums over b carried by an scf.for, over l by the block loop.
-      auto overBatch = scf::ForOp::create(
-          b, loc, cb.index(0), batchSize, cb.index(1),
-          SmallVector<Value>(mr * vectors, zero),
-          [&](OpBuilder &, Location, Value batch, ValueRange accs) {
+    // 4 x nv accumulators, nv vectors of gp and a broadcast: 21 of the
+    // 32 AVX-512 registers, 13 of AVX2's 16.
+    vec::RegisterBlock block{4, nv, DotProduct::fma};
+    cb.forLoop(cb.index(0), batchSize, 1, [&](Value batch) {
+      cb.forLoop(cb.index(0), len, kKBlock, [&](Value l0) {
+        Value kn = cb.minSI(cb.index(kKBlock), cb.sub(len, l0));
+        pack(batch, l0, kn, ap, gp, rowBlocks, colPad);
+        cb.forLoop(cb.index(0), colPanels, 1, [&](Value panel) {
+          Value c0 = cb.mul(panel, cb.index(nc));
+          cb.forLoop(cb.index(0), rowBlocks, 1, [&](Value rb) {
+            Value r0 = cb.mul(rb, cb.index(4));
+            SmallVector<Value> init;
+            for (int64_t r = 0; r < 4; ++r)
+              for (int64_t j = 0; j < nv; ++j)
+                init.push_back(vector::LoadOp::create(
+                    b, loc, vecType, acc,
+                    ValueRange{cb.add(r0, cb.index(r)),
+                               cb.add(c0, cb.index(j * vw))}));
             SmallVector<Value> sums = vec::emitBlockLoop(
-                cb, block, len, accs, nullptr,
-                [&](Value l, int64_t j) {
-                  return loadGradient(batch, l, cb.add(col0, cb.index(j * vw)),
-                                      valid);
+                cb, block, kn, init, nullptr,
+                [&](Value k, int64_t j) -> Value {
+                  return vector::LoadOp::create(
+                      b, loc, vecType, gp,
+                      ValueRange{panel, k, cb.index(j * vw)});
                 },
-                [&](Value l, int64_t i) -> Value {
-                  if (!a)
-                    return vec::broadcast(cb, cb.f32(1.0f), vw);
+                [&](Value k, int64_t r) -> Value {
                   Value x = memref::LoadOp::create(
-                      b, loc, a,
-                      ValueRange{batch, l,
-                                 cb.add(rowIdx[i], cb.index(op.getAOffset()))});
-                  return vec::broadcast(cb, ext(x), vw);
+                      b, loc, ap, ValueRange{rb, k, cb.index(r)});
+                  return vec::broadcast(cb, x, vw);
                 });
-            scf::YieldOp::create(b, loc, sums);
+            for (int64_t r = 0; r < 4; ++r)
+              for (int64_t j = 0; j < nv; ++j)
+                vector::StoreOp::create(
+                    b, loc, sums[r * nv + j], acc,
+                    ValueRange{cb.add(r0, cb.index(r)),
+                               cb.add(c0, cb.index(j * vw))});
           });
-      for (int64_t i = 0; i < mr; ++i)
-        for (int64_t j = 0; j < vectors; ++j)
-          store(overBatch.getResult(i * vectors + j), dw, rowIdx[i],
-                cb.add(col0, cb.index(j * vw)), valid);
+        });
+      });
     });
+    // dw = acc, narrowed: the item's rows, its columns' vectors.
+    Value dw = op.getDw();
+    cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+      Value row = cb.add(op.getRowOffset(), r);
+      forColumnVectors(
+          cb.index(0),
+          [&](Value c, Value valid) {
+            Value v =
+                vector::LoadOp::create(b, loc, vecType, acc, ValueRange{r, c});
+            store(v, dw, row, cb.add(op.getColumnOffset(), c), valid);
+          },
+          [&](Value) {});
+    });
+  }
+
+  /// A bias's gradient: column sums of g, vector by vector.
+  void emitColumnSums() {
+    Value g = op.getG(), dw = op.getDw();
+    Value batchSize = memref::DimOp::create(b, loc, g, 0);
+    Value len = memref::DimOp::create(b, loc, g, 1);
+    Value row = op.getRowOffset();
+    forColumnVectors(
+        cb.index(0),
+        [&](Value c, Value valid) {
+          auto overBatch = scf::ForOp::create(
+              b, loc, cb.index(0), batchSize, cb.index(1),
+              ValueRange{zeros(vw)},
+              [&](OpBuilder &, Location, Value batch, ValueRange sum) {
+                auto overRows = scf::ForOp::create(
+                    b, loc, cb.index(0), len, cb.index(1), sum,
+                    [&](OpBuilder &, Location, Value l, ValueRange s) {
+                      scf::YieldOp::create(
+                          b, loc,
+                          cb.fadd(s[0], loadGradient(batch, l, c, valid)));
+                    });
+                scf::YieldOp::create(b, loc, overRows.getResults());
+              });
+          store(overBatch.getResult(0), dw, row,
+                cb.add(op.getColumnOffset(), c), valid);
+        },
+        [&](Value) {});
   }
 
   /// Stores the f32 vector `v` at dw[row, col] narrowed to its element
@@ -149,8 +290,9 @@ private:
   CodegenBuilder cb;
   WeightGradTileOp op;
   int64_t vw;
-  int64_t mr; // Rows of dW per register block.
-  int64_t nv; // Vectors of columns per register block.
+  int64_t nv; // Vectors of a register block.
+  int64_t nc; // Columns of a G panel: nv vectors.
+  int64_t maxRows, maxCols;
 };
 
 struct LowerWeightGradTile : OpRewritePattern<WeightGradTileOp> {

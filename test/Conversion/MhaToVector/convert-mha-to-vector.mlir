@@ -726,22 +726,34 @@ func.func @pack_transposed(%w: memref<40x64xbf16>, %panel: memref<64x64xf32>, %k
 // -----
 
 // A block of a weight's gradient (dW = x^T g over B and L, two replicas
-// summed): column blocks of 4 vectors, then single (masked) vectors; per
-// 4 rows of dW, the batch loop carries 16 accumulators into the row loop,
-// whose step loads g's vectors (the replicas added), broadcasts 4 elements
-// of x and makes 16 FMAs; narrowed to bf16 once at the end.
+// summed; the op's default bounds: 64 rows, 128 columns): f32 accumulators
+// zeroed on the stack; per batch element and K-block of 128 rows, x's
+// micro-panels of 4 rows of dW (vector<4> rows of x; the last masked) and
+// g's panels of 4 vectors (the replicas added, the partial vector masked,
+// zeros to the panel's end); then per panel and block of 4 rows, 16
+// accumulators over the K-block (4 broadcasts, 4 panel vectors, 16 FMAs a
+// row); dW narrowed to bf16 at the end.
 // CHECK-LABEL: func.func @weight_grad
-// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c64
-// CHECK: scf.for %{{.+}} = %c0 to %arg4 step %c4
-// CHECK: scf.for %[[B:.+]] = %c0 to %{{.+}} step %c1 iter_args
-// CHECK: scf.for %[[L:.+]] = %c0 to %{{.+}} step %c1 iter_args
-// CHECK: vector.load %arg1[%[[B]], %[[L]], %{{.+}}] : memref<?x?x96xf32>, vector<16xf32>
+// CHECK: %[[ACC:.+]] = memref.alloca() {alignment = 64 : i64} : memref<64x128xf32>
+// CHECK: %[[AP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<16x128x4xf32>
+// CHECK: %[[GP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<2x128x64xf32>
+// CHECK: vector.store %{{.+}}, %[[ACC]]
+// CHECK: scf.for %[[B:.+]] = %c0 to %{{.+}} step %c1
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c128
+// CHECK: vector.load %arg0[%[[B]], %{{.+}}, %{{.+}}] : memref<?x?x64xf32>, vector<4xf32>
+// CHECK: vector.store %{{.+}}, %[[AP]]
+// CHECK: vector.maskedload %arg0
+// CHECK: vector.load %arg1[%[[B]], %{{.+}}, %{{.+}}] : memref<?x?x96xf32>, vector<16xf32>
+// CHECK: vector.load %arg1[%[[B]], %{{.+}}, %{{.+}}] : memref<?x?x96xf32>, vector<16xf32>
 // CHECK: arith.addf %{{.+}}, %{{.+}} : vector<16xf32>
-// CHECK: memref.load %arg0[%[[B]], %[[L]], %{{.+}}] : memref<?x?x64xf32>
+// CHECK: vector.store %{{.+}}, %[[GP]]
+// CHECK: vector.maskedload %arg1
+// CHECK: scf.for {{.+}} iter_args
+// CHECK: vector.load %[[GP]]
+// CHECK: memref.load %[[AP]]
 // CHECK-COUNT-4: vector.fma
 // CHECK: arith.truncf %{{.+}} : vector<16xf32> to vector<16xbf16>
 // CHECK: vector.store %{{.+}}, %arg2[{{.+}}] : memref<64x32xbf16>, vector<16xbf16>
-// CHECK: vector.maskedload %arg1
 func.func @weight_grad(%x: memref<?x?x64xf32>, %g: memref<?x?x96xf32>, %dw: memref<64x32xbf16>, %r0: index, %rows: index, %c0: index, %cols: index) {
   mha.weight_grad_tile ins(%x : memref<?x?x64xf32>) grads(%g : memref<?x?x96xf32>) outs(%dw : memref<64x32xbf16>) rows(%r0, %rows) columns(%c0, %cols) {g_offset = 32 : i64, replicas = 2 : i64, replica_stride = 16 : i64, vector_width = 16 : i64}
   return
@@ -749,13 +761,13 @@ func.func @weight_grad(%x: memref<?x?x64xf32>, %g: memref<?x?x96xf32>, %dw: memr
 
 // -----
 
-// A bias's gradient: the column sums of g, one row of one-element
-// "inputs" (1.0 broadcast).
+// A bias's gradient: the column sums of g, read in place, vector by
+// vector over the batch and the rows.
 // CHECK-LABEL: func.func @bias_grad
 // CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args
 // CHECK: vector.load %arg0[{{.+}}] : memref<?x?x96xf32>, vector<16xf32>
-// CHECK-NOT: memref.load
-// CHECK: vector.fma %cst
+// CHECK-NEXT: arith.addf %{{.+}}, %{{.+}} : vector<16xf32>
 // CHECK: vector.store %{{.+}}, %arg1[{{.+}}] : memref<1x96xf32>, vector<16xf32>
 func.func @bias_grad(%g: memref<?x?x96xf32>, %db: memref<1x96xf32>, %c0: index, %cols: index, %one: index) {
   mha.weight_grad_tile grads(%g : memref<?x?x96xf32>) outs(%db : memref<1x96xf32>) rows(%c0, %one) columns(%c0, %cols) {vector_width = 16 : i64}

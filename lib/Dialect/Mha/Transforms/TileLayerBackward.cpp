@@ -48,9 +48,10 @@ using namespace mlir;
 using namespace mlir::mha;
 using namespace mlir::mha::layer;
 
-/// Rows and columns of a weight-gradient work item: 16 register blocks of
-/// 4 rows by two blocks of 4 AVX-512 vectors, whose slices of G stay in L2.
-static constexpr int64_t kWeightGradRows = 64;
+/// Rows and columns of a weight-gradient work item (its stack scratch:
+/// f32 accumulators [256, 128] and K-block panels, 320 KB): G's columns
+/// are packed once per 256 rows of dW.
+static constexpr int64_t kWeightGradRows = 256;
 static constexpr int64_t kWeightGradColumns = 128;
 
 /// The role of the gradient of a parameter of `role`.
@@ -398,11 +399,11 @@ void LayerTiler::addWeightGradPhase(ArrayRef<WeightGrad> grads) {
                                 cb.sub(cb.index(grad.rows), row0));
           Value cols = cb.minSI(cb.index(kWeightGradColumns),
                                 cb.sub(cb.index(grad.columns), col0));
-          WeightGradTileOp::create(b, loc, grad.a, grad.g, grad.dw, row0, rows,
-                                   cb.add(col0, cb.index(grad.columnOffset)),
-                                   cols,
-                                   /*a_offset=*/0, grad.gOffset, grad.replicas,
-                                   grad.replicaStride, kernel.vw);
+          WeightGradTileOp::create(
+              b, loc, grad.a, grad.g, grad.dw, row0, rows,
+              cb.add(col0, cb.index(grad.columnOffset)), cols,
+              /*a_offset=*/0, grad.gOffset, grad.replicas, grad.replicaStride,
+              kernel.vw, kWeightGradRows, kWeightGradColumns);
         });
         start += count;
       }
