@@ -33,9 +33,11 @@ std::vector<double> project(const std::vector<double> &x,
 }
 
 /// Rotates pairs (o + t, o + t + R/2) of every head of [B, L, H*D] at
-/// position l, o = D - R: the last R = ropeDim columns of each head.
+/// position l, o = D - R: the last R = ropeDim columns of each head; with
+/// `inverse`, by minus the angles (R^T: a gradient carried back).
 void applyRope(std::vector<double> &t, int64_t batch, int64_t len,
-               int64_t heads, int64_t headDim, double theta, int64_t ropeDim) {
+               int64_t heads, int64_t headDim, double theta, int64_t ropeDim,
+               bool inverse = false) {
   int64_t half = ropeDim / 2, first = headDim - ropeDim;
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t l = 0; l < len; ++l)
@@ -45,11 +47,52 @@ void applyRope(std::vector<double> &t, int64_t batch, int64_t len,
           double angle =
               double(l) * std::pow(theta, -2.0 * double(i) / double(ropeDim));
           double c = std::cos(angle), s = std::sin(angle);
+          if (inverse)
+            s = -s;
           double x1 = row[i], x2 = row[i + half];
           row[i] = x1 * c - x2 * s;
           row[i + half] = x2 * c + x1 * s;
         }
       }
+}
+
+/// [B, H, L, D] -> [B, L, H*D].
+std::vector<double> mergeHeads(const std::vector<double> &t, int64_t batch,
+                               int64_t len, int64_t heads, int64_t headDim) {
+  std::vector<double> out(t.size());
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t l = 0; l < len; ++l)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t d = 0; d < headDim; ++d)
+          out[((b * len + l) * heads + h) * headDim + d] =
+              t[((b * heads + h) * len + l) * headDim + d];
+  return out;
+}
+
+/// The gradients of y = x W (+ bias) (`project`'s layout) given g = dL/dy
+/// [rows, outCols]: dW += x^T g summed over the heads of each group's
+/// columns, dbias = column sums of g (if `dBias` is not null), and
+/// dx += g W^T.
+void projectBackward(const std::vector<double> &x, const std::vector<double> &w,
+                     const std::vector<double> &g, int64_t rows, int64_t k,
+                     int64_t cols, int64_t outCols, int64_t headDim,
+                     std::vector<double> &dx, std::vector<double> &dw,
+                     std::vector<double> *dBias) {
+  int64_t span = outCols / cols * headDim;
+  dw.assign(k * cols, 0.0);
+  if (dBias)
+    dBias->assign(outCols, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < outCols; ++c) {
+      int64_t wc = c / span * headDim + c % headDim;
+      double gv = g[r * outCols + c];
+      if (dBias)
+        (*dBias)[c] += gv;
+      for (int64_t i = 0; i < k; ++i) {
+        dw[i * cols + wc] += x[r * k + i] * gv;
+        dx[r * k + i] += gv * w[i * cols + wc];
+      }
+    }
 }
 
 /// [B, L, H*D] -> [B, H, L, D].
@@ -182,6 +225,51 @@ Projections projectLatentHeads(const LayerProblem &pr, const LayerTensors &t) {
 }
 
 } // namespace
+
+LayerGradients
+mlir::mha::reference::computeLayerBackward(const LayerProblem &pr,
+                                           const LayerTensors &t,
+                                           const std::vector<double> &dy) {
+  const AttentionProblem &a = pr.attention;
+  int64_t B = a.batch, L = a.queryLen, Hq = a.queryHeads, Hkv = a.kvHeads,
+          D = a.headDim, Dv = a.valueDim, d = pr.modelDim, rows = B * L;
+  Projections p = projectHeads(pr, t);
+  // dO = dy Wo^T, as [B, Hq, L, Dv].
+  std::vector<double> dMerged(rows * Hq * Dv, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < Hq * Dv; ++c) {
+      double sum = 0.0;
+      for (int64_t j = 0; j < d; ++j)
+        sum += dy[r * d + j] * t.wo[c * d + j];
+      dMerged[r * Hq * Dv + c] = sum;
+    }
+  AttentionGradients ag = computeAttentionBackward(
+      a, splitHeads(p.q, B, L, Hq, D), splitHeads(p.k, B, L, Hkv, D),
+      splitHeads(p.v, B, L, Hkv, Dv), splitHeads(dMerged, B, L, Hq, Dv));
+  LayerGradients g;
+  g.dx.assign(rows * d, 0.0);
+  // The output projection: its input is O (with dropout) merged.
+  std::vector<double> merged = mergeHeads(ag.forward.output, B, L, Hq, Dv);
+  std::vector<double> unusedDx(rows * Hq * Dv, 0.0);
+  projectBackward(merged, t.wo, dy, rows, Hq * Dv, d, d, d, unusedDx, g.dwo,
+                  pr.hasOutBias ? &g.dbo : nullptr);
+  std::vector<double> dq = mergeHeads(ag.dQuery, B, L, Hq, D);
+  std::vector<double> dk = mergeHeads(ag.dKey, B, L, Hkv, D);
+  std::vector<double> dv = mergeHeads(ag.dValue, B, L, Hkv, Dv);
+  if (pr.ropeTheta) {
+    applyRope(dq, B, L, Hq, D, *pr.ropeTheta, D, /*inverse=*/true);
+    applyRope(dk, B, L, Hkv, D, *pr.ropeTheta, D, /*inverse=*/true);
+  }
+  int64_t qCols = pr.queryGroups * D, kvCols = pr.kvGroups * D;
+  bool bias = pr.hasQkvBias;
+  projectBackward(t.x, t.wq, dq, rows, d, qCols, Hq * D, D, g.dx, g.dwq,
+                  bias ? &g.dbq : nullptr);
+  projectBackward(t.x, t.wk, dk, rows, d, kvCols, Hkv * D, D, g.dx, g.dwk,
+                  bias ? &g.dbk : nullptr);
+  projectBackward(t.x, t.wv, dv, rows, d, kvCols, Hkv * Dv, D, g.dx, g.dwv,
+                  bias ? &g.dbv : nullptr);
+  return g;
+}
 
 std::vector<double> mlir::mha::reference::computeLayer(
     const LayerProblem &pr, const LayerTensors &t, AttentionResult *attention) {

@@ -7,7 +7,7 @@
 //
 // Reads the spec, and for each exported mha.attention, mha.multi_head,
 // mha.merge_states or mha.attention_kl function (and the gradient of a
-// loss marked mha.backward) calls the
+// loss or a layer marked mha.backward) calls the
 // compiled library on seeded random normal inputs of the spec's shapes
 // (dynamic B and L from the flags), compares every result with the float64
 // reference of docs/language.md, and prints one table row per function. Exits 1
@@ -185,6 +185,113 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
       "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n",
       func.getSymName(), describeLayer(op), eltName, shape, worstName, worst,
       ms, ok ? "ok" : "FAIL");
+  return ok;
+}
+
+/// Runs `<name>_backward` of a layer marked mha.backward on random
+/// arguments and dy against the float64 layer gradients; prints one row
+/// and returns whether every gradient is within docs/language.md's
+/// tolerance (each relative to its largest element; dbk, zero in exact
+/// arithmetic, against a hundredth of the largest gradient in f32, a
+/// tenth in 16-bit layers, whose rounded O leaves D_i - sum_j P dP at
+/// their rounding level).
+static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
+                             const char *(*lastError)(), std::mt19937 &rng) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  Type elt = cast<RankedTensorType>(op.getInput().getType()).getElementType();
+  ElementKind kind = *getElementKind(elt);
+  LayerProblem lp = getLayerProblem(op, batch, seqLen);
+  LayerTensors tensors;
+  llvm::DenseMap<Value, std::vector<double>> argValues;
+  std::vector<HostTensor> buffers =
+      drawLayerArguments(func, op, batch, seqLen, rng, argValues);
+  getLayerTensors(op, argValues, tensors);
+  std::vector<int64_t> yShape =
+      getConcreteLayerShape(op.getOutput(), batch, seqLen);
+  HostTensor dyTensor(kind, yShape);
+  std::vector<double> dy(dyTensor.numElements());
+  for (double &v : dy)
+    v = normal(rng);
+  dy = dyTensor.store(dy);
+  buffers.push_back(std::move(dyTensor));
+  // One gradient per argument, of its kind and shape (copied first:
+  // emplace_back may move the buffers).
+  for (BlockArgument arg : func.getArguments()) {
+    HostTensor like = buffers[arg.getArgNumber()];
+    buffers.emplace_back(like.kind, like.shape);
+  }
+  std::vector<double> times;
+  mha_status status = timeCalls(fn, buffers, times);
+  std::string name = (func.getSymName() + "_backward").str();
+  std::string eltName;
+  llvm::raw_string_ostream(eltName) << elt;
+  const AttentionProblem &pr = lp.attention;
+  std::string shape = llvm::formatv("B={0} H={1}/{2} L={3} D={4} d={5}",
+                                    pr.batch, pr.queryHeads, pr.kvHeads,
+                                    pr.queryLen, pr.headDim, lp.modelDim);
+  if (status != MHA_OK) {
+    llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
+                                  name, describeLayer(op), eltName, shape,
+                                  lastError ? lastError() : "error");
+    return false;
+  }
+  double ms = times[times.size() / 2];
+  if (timeOnly) {
+    llvm::outs() << llvm::formatv(
+        "{0,-28} {1,-30} {2,-5} {3,-34} {4,9:f3} ms\n", name, describeLayer(op),
+        eltName, shape, ms);
+    return true;
+  }
+  LayerGradients want = computeLayerBackward(lp, tensors, dy);
+  // Each argument's gradient by its role in the layer.
+  auto reference =
+      [&](Value arg) -> std::pair<StringRef, std::vector<double> *> {
+    if (arg == op.getInput())
+      return {"dx", &want.dx};
+    if (arg == op.getWq())
+      return {"dwq", &want.dwq};
+    if (arg == op.getWk())
+      return {"dwk", &want.dwk};
+    if (arg == op.getWv())
+      return {"dwv", &want.dwv};
+    if (arg == op.getWo())
+      return {"dwo", &want.dwo};
+    if (arg == op.getBq())
+      return {"dbq", &want.dbq};
+    if (arg == op.getBk())
+      return {"dbk", &want.dbk};
+    if (arg == op.getBv())
+      return {"dbv", &want.dbv};
+    return {"dbo", &want.dbo};
+  };
+  double largest = 0.0;
+  for (BlockArgument arg : func.getArguments())
+    for (double v : *reference(arg).second)
+      largest = std::max(largest, std::abs(v));
+  double tolerance = elt.isF32() ? 1e-4 : 2e-2;
+  double worst = 0.0;
+  std::string worstName = "dx";
+  bool ok = true;
+  size_t first = func.getNumArguments() + 1;
+  for (BlockArgument arg : func.getArguments()) {
+    auto [gradName, ref] = reference(arg);
+    std::vector<double> got = buffers[first + arg.getArgNumber()].load();
+    double scale = (elt.isF32() ? 1e-2 : 1e-1) * largest, diff = 0.0;
+    for (size_t j = 0; j < got.size(); ++j) {
+      scale = std::max(scale, std::abs((*ref)[j]));
+      diff = std::max(diff, std::abs(got[j] - (*ref)[j]));
+    }
+    double err = scale > 0.0 ? diff / scale : diff;
+    if (!(err <= worst)) {
+      worst = err;
+      worstName = gradName.str();
+    }
+    ok &= err < tolerance;
+  }
+  llvm::outs() << llvm::formatv(
+      "{0,-28} {1,-30} {2,-5} {3,-34} {4,-8} {5:e2} {6,9:f3} ms  {7}\n", name,
+      describeLayer(op), eltName, shape, worstName, worst, ms,
+      ok ? "ok" : "FAIL");
   return ok;
 }
 
@@ -647,6 +754,9 @@ int main(int argc, char **argv) {
     }
     if (layer) {
       allPassed &= runLayer(func, layer, fn, lastError, rng);
+      if (void *backwardFn =
+              dlsym(library, (func.getSymName() + "_backward").str().c_str()))
+        allPassed &= runLayerBackward(func, layer, backwardFn, lastError, rng);
       continue;
     }
     if (merge) {

@@ -12,6 +12,7 @@
 #ifndef MHA_REFERENCE_LAYERREFERENCE_H
 #define MHA_REFERENCE_LAYERREFERENCE_H
 
+#include "mha/Reference/AttentionBackward.h"
 #include "mha/Reference/AttentionReference.h"
 
 #include <array>
@@ -62,6 +63,18 @@ struct LayerTensors {
 std::vector<double> computeLayer(const LayerProblem &problem,
                                  const LayerTensors &tensors,
                                  AttentionResult *attention = nullptr);
+
+/// The gradients of L = sum dy . y with respect to every tensor of the
+/// layer, in LayerTensors' layouts (biases empty when absent); the
+/// attention's through computeAttentionBackward (dropout, masks, pruned
+/// heads). For the layers `mha.backward` accepts: no latent, low-rank or
+/// int8 weights.
+struct LayerGradients {
+  std::vector<double> dx, dwq, dwk, dwv, dwo, dbq, dbk, dbv, dbo;
+};
+LayerGradients computeLayerBackward(const LayerProblem &problem,
+                                    const LayerTensors &tensors,
+                                    const std::vector<double> &dy);
 
 } // namespace mlir::mha::reference
 

@@ -1787,9 +1787,10 @@ func.func @backward_none(%q: tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xf32> att
 // A layer's backward (docs/language.md 7.3) takes dy only: the layer's
 // extra results get no gradient.
 // expected-error @+1 {{'mha.backward' needs 'backward_layer_lse' to return only the y of its mha.multi_head}}
-func.func @backward_layer_lse(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>)
+func.func @backward_layer_lse(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x64xf32>, %wv: tensor<64x64xf32>, %wo: tensor<64x64xf32>)
     -> (tensor<?x?x64xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
-  %y, %lse = mha.multi_head %x, %w, %w, %w, %w {num_heads = 4, return_lse}
+  %y, %lse = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, return_lse}
        : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
          tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>, tensor<?x4x?xf32>
   return %y, %lse : tensor<?x?x64xf32>, tensor<?x4x?xf32>
@@ -1855,6 +1856,18 @@ func.func @backward_layer_latent(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>,
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>}
      : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
   return %y : tensor<1x8x48xf32>
+}
+
+// -----
+
+// Tied weights: one gradient per argument cannot say how their roles sum.
+// expected-error @+1 {{'mha.backward' needs the operands of the mha.multi_head to be distinct arguments (argument 1 is used twice)}}
+func.func @backward_layer_tied(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>)
+    -> tensor<?x?x64xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %w, %w, %w, %w {num_heads = 4}
+       : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
+         tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
 }
 
 // -----

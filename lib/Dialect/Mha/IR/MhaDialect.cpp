@@ -141,6 +141,16 @@ static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
                              << "': the backward returns the "
                              << "gradient of each weight and bias";
   }
+  // One gradient per argument: tied weights would need their roles' sums.
+  SmallPtrSet<Value, 8> seen;
+  for (Value operand : layer->getOperands())
+    if (!seen.insert(operand).second)
+      return op->emitError()
+             << "'mha.backward' needs the operands of the "
+             << "mha.multi_head to be distinct arguments "
+             << "(argument " << cast<BlockArgument>(operand).getArgNumber()
+             << " is used twice): its backward returns one "
+             << "gradient per argument";
   return success();
 }
 

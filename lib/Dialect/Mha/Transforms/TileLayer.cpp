@@ -192,7 +192,15 @@ LogicalResult LayerTiler::addTemporaries() {
   // The latent is normalised in place.
   if (RmsNormOp norm = parts.latentNorm)
     linearTemps[norm] = linearTemps.at(norm.getInput().getDefiningOp());
-  outTemp = addResultTemp(*parts.attention.getOutput().getUsers().begin());
+  // A backward keeps O in f32: D_i = dO . O of the attention's gradient
+  // then matches its f32 probabilities (a rounded O leaves D_i - sum_j P
+  // dP, which every gradient of the row carries, at O's rounding level).
+  Operation *merge = *parts.attention.getOutput().getUsers().begin();
+  outTemp = backward
+                ? addTemp(cast<RankedTensorType>(merge->getResult(0).getType())
+                              .getDimSize(2),
+                          MHA_TEMP_PER_BATCH, Float32Type::get(ctx))
+                : addResultTemp(merge);
   // One RoPE table: every rotated projection (a latent layer's latent too)
   // has the same angles.
   for (LinearOp linear : temps)

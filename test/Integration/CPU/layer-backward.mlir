@@ -1,0 +1,69 @@
+// The backward of layers marked mha.backward (docs/language.md 7.1, "Layer
+// backward") end to end against the float64 layer gradients (mha-run calls
+// NAME, then NAME_backward on random x, weights, biases and dy, and
+// compares dx and every weight's and bias's gradient): GQA with biases and
+// RoPE, shared projections (per-head biases) with windows in bf16, grouped
+// projections with a pruned head and ALiBi, MQA with softcap and sinks, and
+// a wide one whose attention items own whole KV heads; one row and odd
+// lengths, 2 threads, and the AVX2 and generic copies.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: mha-compile %s --target=cpu -o %t/liblayergrad.so
+// RUN: FileCheck %s --check-prefix=HEADER < %t/liblayergrad.h
+// RUN: mha-run %s %t/liblayergrad.so --batch 2 --seq-len 37 | FileCheck %s
+// RUN: mha-run %s %t/liblayergrad.so --batch 1 --seq-len 1 | FileCheck %s
+// RUN: mha-run %s %t/liblayergrad.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
+// RUN: env MHA_ISA=avx2 mha-run %s %t/liblayergrad.so --batch 3 --seq-len 29 | FileCheck %s
+// RUN: env MHA_ISA=generic mha-run %s %t/liblayergrad.so --batch 2 --seq-len 19 | FileCheck %s
+
+// HEADER: gqa_backward: a layer
+// HEADER: dy: [B, L, 48] f32 (grad_layer_output)
+// HEADER: dx: [B, L, 48] f32 (grad_layer_input)
+// HEADER: dbo: [48] f32 (grad_out_bias)
+// HEADER: mha_status gqa_backward(const DLTensor *x, {{.*}}, const DLTensor *bo, const DLTensor *dy, DLTensor *dx, DLTensor *dwq, {{.*}}, DLTensor *dbo, const mha_options *opts);
+
+// CHECK: gqa {{.*}} ok
+// CHECK: gqa_backward {{.*}} ok
+// CHECK: shared {{.*}} ok
+// CHECK: shared_backward {{.*}} ok
+// CHECK: grouped {{.*}} ok
+// CHECK: grouped_backward {{.*}} ok
+// CHECK: mqa {{.*}} ok
+// CHECK: mqa_backward {{.*}} ok
+// CHECK: wide {{.*}} ok
+// CHECK: wide_backward {{.*}} ok
+
+func.func @gqa(%x: tensor<?x?x48xf32>, %wq: tensor<48x64xf32>, %wk: tensor<48x32xf32>, %wv: tensor<48x32xf32>, %wo: tensor<64x48xf32>,
+               %bq: tensor<64xf32>, %bk: tensor<32xf32>, %bv: tensor<32xf32>, %bo: tensor<48xf32>) -> tensor<?x?x48xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 4, num_kv_heads = 2, has_qkv_bias, has_out_bias, causal, rope_theta = 10000.0 : f32}
+      : tensor<?x?x48xf32>, tensor<48x64xf32>, tensor<48x32xf32>, tensor<48x32xf32>, tensor<64x48xf32>, tensor<64xf32>, tensor<32xf32>, tensor<32xf32>, tensor<48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
+
+func.func @shared(%x: tensor<?x?x32xbf16>, %wq: tensor<32x8xbf16>, %wk: tensor<32x8xbf16>, %wv: tensor<32x8xbf16>, %wo: tensor<32x32xbf16>,
+                  %bq: tensor<4x8xbf16>, %bk: tensor<2x8xbf16>, %bv: tensor<2x8xbf16>) -> tensor<?x?x32xbf16> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 4, num_kv_heads = 2, sharing = #mha.sharing<shared_head_bias>, has_qkv_bias,
+      window_left = array<i64: 3, -1, 0, 5>}
+      : tensor<?x?x32xbf16>, tensor<32x8xbf16>, tensor<32x8xbf16>, tensor<32x8xbf16>, tensor<32x32xbf16>, tensor<4x8xbf16>, tensor<2x8xbf16>, tensor<2x8xbf16> -> tensor<?x?x32xbf16>
+  return %y : tensor<?x?x32xbf16>
+}
+
+func.func @grouped(%x: tensor<?x?x40xf32>, %wq: tensor<40x24xf32>, %wk: tensor<40x12xf32>, %wv: tensor<40x12xf32>, %wo: tensor<72x40xf32>,
+                   %bq: tensor<6x12xf32>, %bk: tensor<2x12xf32>, %bv: tensor<2x12xf32>) -> tensor<?x?x40xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 6, num_kv_heads = 2, sharing = #mha.sharing<grouped>, has_qkv_bias,
+      causal, alibi_slopes = array<f32: 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.0>, head_mask = array<i1: true, true, false, true, true, true>}
+      : tensor<?x?x40xf32>, tensor<40x24xf32>, tensor<40x12xf32>, tensor<40x12xf32>, tensor<72x40xf32>, tensor<6x12xf32>, tensor<2x12xf32>, tensor<2x12xf32> -> tensor<?x?x40xf32>
+  return %y : tensor<?x?x40xf32>
+}
+
+func.func @mqa(%x: tensor<?x?x36xf32>, %wq: tensor<36x40xf32>, %wk: tensor<36x10xf32>, %wv: tensor<36x10xf32>, %wo: tensor<40x36xf32>) -> tensor<?x?x36xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4, num_kv_heads = 1, causal, softcap = 20.0 : f32, sink_tokens = 2, window_left = array<i64: 6>}
+      : tensor<?x?x36xf32>, tensor<36x40xf32>, tensor<36x10xf32>, tensor<36x10xf32>, tensor<40x36xf32> -> tensor<?x?x36xf32>
+  return %y : tensor<?x?x36xf32>
+}
+
+func.func @wide(%x: tensor<?x?x200xf32>, %wq: tensor<200x256xf32>, %wk: tensor<200x256xf32>, %wv: tensor<200x256xf32>, %wo: tensor<256x200xf32>, %bo: tensor<200xf32>)
+    -> tensor<?x?x200xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bo {num_heads = 4, has_out_bias, causal, rope_theta = 500.0 : f32}
+      : tensor<?x?x200xf32>, tensor<200x256xf32>, tensor<200x256xf32>, tensor<200x256xf32>, tensor<256x200xf32>, tensor<200xf32> -> tensor<?x?x200xf32>
+  return %y : tensor<?x?x200xf32>
+}
