@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -96,6 +97,16 @@ SmallVector<Value> vec::emitBlockLoop(CodegenBuilder &cb,
         [&](int64_t i) { return lhs(k, i); });
   });
   return SmallVector<Value>(loop.getResults());
+}
+
+Value vec::widen(CodegenBuilder &cb, Value v) {
+  Type elt = getElementTypeOrSelf(v.getType());
+  if (elt.isF32())
+    return v;
+  Type f32 = cb.builder().getF32Type();
+  if (auto type = dyn_cast<VectorType>(v.getType()))
+    f32 = VectorType::get(type.getShape(), f32);
+  return arith::ExtFOp::create(cb.builder(), cb.getLoc(), f32, v);
 }
 
 Value vec::loadTail(CodegenBuilder &cb, int64_t vw, Value m, ValueRange prefix,

@@ -82,19 +82,40 @@ static mha_status timeCalls(void *fn, std::vector<HostTensor> &buffers,
                       std::max(1, repeats.getValue()), times);
 }
 
+/// A layer function's problem, its random arguments (the library's
+/// buffers and the float64 tensors) and what a row prints of them.
+struct LayerCase {
+  Type elt;
+  ElementKind kind;
+  LayerProblem problem;
+  LayerTensors tensors;
+  std::vector<HostTensor> buffers;
+  std::string eltName, shape;
+
+  LayerCase(func::FuncOp func, mha::MultiHeadOp op, std::mt19937 &rng)
+      : elt(cast<RankedTensorType>(op.getInput().getType()).getElementType()),
+        kind(*getElementKind(elt)),
+        problem(getLayerProblem(op, batch, seqLen)) {
+    llvm::DenseMap<Value, std::vector<double>> argValues;
+    buffers = drawLayerArguments(func, op, batch, seqLen, rng, argValues);
+    getLayerTensors(op, argValues, tensors);
+    llvm::raw_string_ostream(eltName) << elt;
+    const AttentionProblem &pr = problem.attention;
+    shape = llvm::formatv("B={0} H={1}/{2} L={3} D={4} d={5}", pr.batch,
+                          pr.queryHeads, pr.kvHeads, pr.queryLen, pr.headDim,
+                          problem.modelDim);
+  }
+};
+
 /// Runs an exported mha.multi_head function against the float64 layer
 /// reference; prints one row and returns whether it passed.
 static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
                      const char *(*lastError)(), std::mt19937 &rng) {
-  std::normal_distribution<double> normal(0.0, 1.0);
-  Type elt = cast<RankedTensorType>(op.getInput().getType()).getElementType();
-  ElementKind kind = *getElementKind(elt);
-  LayerProblem lp = getLayerProblem(op, batch, seqLen);
-  LayerTensors tensors;
-  llvm::DenseMap<Value, std::vector<double>> argValues;
-  std::vector<HostTensor> buffers =
-      drawLayerArguments(func, op, batch, seqLen, rng, argValues);
-  getLayerTensors(op, argValues, tensors);
+  LayerCase lc(func, op, rng);
+  Type elt = lc.elt;
+  ElementKind kind = lc.kind;
+  LayerProblem &lp = lc.problem;
+  std::vector<HostTensor> &buffers = lc.buffers;
   // The library's copy for this CPU (and MHA_ISA) multiplies int8 weights
   // in int8 where it has AVX512-VNNI: the reference quantizes those rows.
   lp.int8Activations = mha_rt_cpu_isa() >= MHA_ISA_AVX512BF16;
@@ -106,11 +127,7 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   std::vector<double> times;
   mha_status status = timeCalls(fn, buffers, times);
   const AttentionProblem &pr = lp.attention;
-  std::string shape = llvm::formatv("B={0} H={1}/{2} L={3} D={4} d={5}",
-                                    pr.batch, pr.queryHeads, pr.kvHeads,
-                                    pr.queryLen, pr.headDim, lp.modelDim);
-  std::string eltName;
-  llvm::raw_string_ostream(eltName) << elt;
+  const std::string &shape = lc.shape, &eltName = lc.eltName;
   if (status != MHA_OK) {
     llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
                                   func.getSymName(), describeLayer(op), eltName,
@@ -138,7 +155,7 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
     return true;
   }
   AttentionResult attention;
-  std::vector<double> want = computeLayer(lp, tensors, &attention);
+  std::vector<double> want = computeLayer(lp, lc.tensors, &attention);
   // docs/language.md: layers may round their projections to the element type;
   // the extras come from f32 projections either way.
   // Int8 rows: the reference quantizes its float64 O, which a rounding
@@ -198,17 +215,11 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
 static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
                              const char *(*lastError)(), std::mt19937 &rng) {
   std::normal_distribution<double> normal(0.0, 1.0);
-  Type elt = cast<RankedTensorType>(op.getInput().getType()).getElementType();
-  ElementKind kind = *getElementKind(elt);
-  LayerProblem lp = getLayerProblem(op, batch, seqLen);
-  LayerTensors tensors;
-  llvm::DenseMap<Value, std::vector<double>> argValues;
-  std::vector<HostTensor> buffers =
-      drawLayerArguments(func, op, batch, seqLen, rng, argValues);
-  getLayerTensors(op, argValues, tensors);
-  std::vector<int64_t> yShape =
-      getConcreteLayerShape(op.getOutput(), batch, seqLen);
-  HostTensor dyTensor(kind, yShape);
+  LayerCase lc(func, op, rng);
+  Type elt = lc.elt;
+  std::vector<HostTensor> &buffers = lc.buffers;
+  HostTensor dyTensor(lc.kind,
+                      getConcreteLayerShape(op.getOutput(), batch, seqLen));
   std::vector<double> dy(dyTensor.numElements());
   for (double &v : dy)
     v = normal(rng);
@@ -223,12 +234,7 @@ static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   std::vector<double> times;
   mha_status status = timeCalls(fn, buffers, times);
   std::string name = (func.getSymName() + "_backward").str();
-  std::string eltName;
-  llvm::raw_string_ostream(eltName) << elt;
-  const AttentionProblem &pr = lp.attention;
-  std::string shape = llvm::formatv("B={0} H={1}/{2} L={3} D={4} d={5}",
-                                    pr.batch, pr.queryHeads, pr.kvHeads,
-                                    pr.queryLen, pr.headDim, lp.modelDim);
+  const std::string &shape = lc.shape, &eltName = lc.eltName;
   if (status != MHA_OK) {
     llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
                                   name, describeLayer(op), eltName, shape,
@@ -242,7 +248,7 @@ static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
         eltName, shape, ms);
     return true;
   }
-  LayerGradients want = computeLayerBackward(lp, tensors, dy);
+  LayerGradients want = computeLayerBackward(lc.problem, lc.tensors, dy);
   // Each argument's gradient by its role in the layer.
   auto reference =
       [&](Value arg) -> std::pair<StringRef, std::vector<double> *> {

@@ -50,6 +50,9 @@ Value broadcastPair(CodegenBuilder &cb, Value memref, ValueRange indices,
 Value loadPairs(CodegenBuilder &cb, Value memref, ValueRange indices,
                 int64_t vw);
 
+/// `v` (a float scalar or vector) widened to f32; f32 as it is.
+Value widen(CodegenBuilder &cb, Value v);
+
 /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
 /// beyond), widened to f32 (from a 16-bit float or a signed integer). f32
 /// uses a masked

@@ -66,16 +66,8 @@ public:
   }
 
 private:
-  /// `x` widened to f32.
-  Value ext(Value x) {
-    Type elt = getElementTypeOrSelf(x.getType());
-    if (elt.isF32())
-      return x;
-    Type f32 = b.getF32Type();
-    if (auto type = dyn_cast<VectorType>(x.getType()))
-      f32 = VectorType::get(type.getShape(), f32);
-    return arith::ExtFOp::create(b, loc, f32, x);
-  }
+  Value ext(Value x) { return vec::widen(cb, x); }
+
   /// `vw` elements of `m` at (prefix..., col), `valid` of them (static).
   Value load(Value m, ValueRange prefix, Value col, int64_t valid) {
     if (valid < vw)

@@ -63,15 +63,8 @@ public:
 
 private:
   static int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-  Value ext(Value x) {
-    Type elt = getElementTypeOrSelf(x.getType());
-    if (elt.isF32())
-      return x;
-    Type f32 = b.getF32Type();
-    if (auto type = dyn_cast<VectorType>(x.getType()))
-      f32 = VectorType::get(type.getShape(), f32);
-    return arith::ExtFOp::create(b, loc, f32, x);
-  }
+  Value ext(Value x) { return vec::widen(cb, x); }
+
   Value zeros(int64_t n) {
     auto type = vec::getF32Vector(cb, n);
     return arith::ConstantOp::create(b, loc, type,
