@@ -363,3 +363,23 @@ def test_layer_backward_op_under_opcheck():
         (torch.randn(*s, generator=g) * 0.2).requires_grad_()
         for s in [(24, 16), (24, 16), (24, 16), (16, 24), (24,)]]
     torch.library.opcheck(ops.oc, tuple(args))
+
+
+def test_jax_grad_of_layer():
+    """mha.jax: a layer with mha.backward is a custom_vjp whose gradients,
+    under jax.jit(jax.grad), are float64 autograd's."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    import mha.jax as mj
+    text, names = spec("jl", 32, 4, 2, 8, qkv_bias=True, out_bias=True)
+    fns = mj.register(mha.compile(text))
+    arrays = draw(names, 32, 4, 2, 8, "independent", None, 2, 9)
+    dy = RNG.standard_normal((2, 9, 32)).astype(np.float32)
+
+    def loss(*a):
+        return jnp.sum(fns.jl(*a) * dy)
+    args = [jnp.asarray(arrays[n]) for n in names]
+    grads = jax.jit(jax.grad(loss, argnums=tuple(range(len(args)))))(*args)
+    t = leaves(names, arrays)
+    layer(t, 4, 2, 8).backward(torch.tensor(dy, dtype=torch.float64))
+    compare(names, [np.asarray(g) for g in grads], t)
