@@ -33,6 +33,7 @@
 #include "mha/Analysis/Npy.h"
 #include "mha/Analysis/SpecProblem.h"
 #include "mha/Dialect/Mha/IR/AttentionVariant.h"
+#include "mha/Dialect/Mha/IR/MhaDialect.h"
 #include "mha/InitAllDialects.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -163,6 +164,9 @@ std::vector<SpecFunction> getSpecFunctions(ModuleOp module) {
 /// Rewrites `func` to return (o, probs, entropy) of its attention, which
 /// gets return_probs and return_entropy (and keeps return_lse if it has it).
 void addAnalysisResults(func::FuncOp func, AttentionOp op) {
+  // The analysis calls the forward only (its gradient importance is its
+  // own): a backward would refuse the changed results.
+  func->removeAttr(MhaDialect::kBackwardAttrName);
   OpBuilder b(op);
   auto q = cast<RankedTensorType>(op.getQuery().getType());
   auto k = cast<RankedTensorType>(op.getKey().getType());
@@ -202,6 +206,9 @@ void addAnalysisResults(func::FuncOp func, AttentionOp op) {
 
 /// The same for a layer: (y, probs, entropy) of its heads.
 void addLayerAnalysisResults(func::FuncOp func, MultiHeadOp op) {
+  // The analysis calls the forward only: a backward would refuse the
+  // extra results.
+  func->removeAttr(MhaDialect::kBackwardAttrName);
   OpBuilder b(op);
   auto x = cast<RankedTensorType>(op.getInput().getType());
   int64_t hq = op.getNumHeads();
