@@ -166,13 +166,24 @@ CASES = {
 }
 
 
+def case_spec(case):
+    d_model, hq, hkv, d, sharing, groups, qb, ob, attrs, _ = CASES[case]
+    return spec(case, d_model, hq, hkv, d, sharing=sharing, groups=groups,
+                qkv_bias=qb, out_bias=ob, attrs=attrs)
+
+
+@pytest.fixture(scope="module")
+def cases_lib():
+    """Every case's function in one library (one compilation)."""
+    return mha.compile("".join(case_spec(c)[0] for c in sorted(CASES)))
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("B,L", [(2, 13), (1, 70)])
-def test_layer_gradients_match_float64_autograd(case, B, L):
+def test_layer_gradients_match_float64_autograd(cases_lib, case, B, L):
     d_model, hq, hkv, d, sharing, groups, qb, ob, attrs, theta = CASES[case]
-    text, names = spec(case, d_model, hq, hkv, d, sharing=sharing, groups=groups,
-                       qkv_bias=qb, out_bias=ob, attrs=attrs)
-    lib = mha.compile(text)
+    _, names = case_spec(case)
+    lib = cases_lib
     arrays = draw(names, d_model, hq, hkv, d, sharing, groups, B, L)
     causal = "causal" in attrs
     softcap = 5.0 if "softcap" in attrs else None
