@@ -165,3 +165,19 @@ void vec::storeTail(CodegenBuilder &cb, int64_t vw, Value value, Value m,
     });
   }
 }
+
+void vec::storeVector(CodegenBuilder &cb, int64_t vw, Value value, Value m,
+                      ValueRange prefix, Value col, Value valid) {
+  if (valid) {
+    storeTail(cb, vw, value, m, prefix, col, valid);
+    return;
+  }
+  OpBuilder &b = cb.builder();
+  Type elt = cast<MemRefType>(m.getType()).getElementType();
+  if (!elt.isF32())
+    value = arith::TruncFOp::create(b, cb.getLoc(), VectorType::get({vw}, elt),
+                                    value);
+  SmallVector<Value> idx(prefix);
+  idx.push_back(col);
+  vector::StoreOp::create(b, cb.getLoc(), value, m, idx);
+}

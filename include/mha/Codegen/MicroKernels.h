@@ -65,6 +65,11 @@ Value loadTail(CodegenBuilder &cb, int64_t vw, Value m, ValueRange prefix,
 void storeTail(CodegenBuilder &cb, int64_t vw, Value value, Value m,
                ValueRange prefix, Value col, Value valid);
 
+/// Stores the f32 vector `value` to `m` at `prefix..., col`, narrowed to
+/// its element type: all `vw` lanes when `valid` is null, else storeTail.
+void storeVector(CodegenBuilder &cb, int64_t vw, Value value, Value m,
+                 ValueRange prefix, Value col, Value valid);
+
 /// The shape of a register block: rows x vectors accumulators and how the
 /// products are formed.
 struct RegisterBlock {

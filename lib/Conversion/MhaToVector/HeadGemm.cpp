@@ -82,16 +82,8 @@ private:
   /// Stores `valid` (static) lanes of the f32 vector `v` at (prefix...,
   /// col), narrowed to `m`'s element type.
   void store(Value v, Value m, ValueRange prefix, Value col, int64_t valid) {
-    if (valid < vw) {
-      vec::storeTail(cb, vw, v, m, prefix, col, cb.index(valid));
-      return;
-    }
-    Type elt = cast<MemRefType>(m.getType()).getElementType();
-    if (!elt.isF32())
-      v = arith::TruncFOp::create(b, loc, VectorType::get({vw}, elt), v);
-    SmallVector<Value> idx(prefix);
-    idx.push_back(col);
-    vector::StoreOp::create(b, loc, v, m, idx);
+    vec::storeVector(cb, vw, v, m, prefix, col,
+                     valid < vw ? cb.index(valid) : Value());
   }
 
   /// y[l, n] = sum_k x[l, k] W[k, wCol0 + n] for the rows of the block:

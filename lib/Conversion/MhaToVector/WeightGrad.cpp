@@ -268,14 +268,7 @@ private:
   /// Stores the f32 vector `v` at dw[row, col] narrowed to its element
   /// type, `valid` lanes of it (null: all).
   void store(Value v, Value dw, Value row, Value col, Value valid) {
-    if (valid) {
-      vec::storeTail(cb, vw, v, dw, ValueRange{row}, col, valid);
-      return;
-    }
-    Type elt = cast<MemRefType>(dw.getType()).getElementType();
-    if (!elt.isF32())
-      v = arith::TruncFOp::create(b, loc, VectorType::get({vw}, elt), v);
-    vector::StoreOp::create(b, loc, v, dw, ValueRange{row, col});
+    vec::storeVector(cb, vw, v, dw, ValueRange{row}, col, valid);
   }
 
   OpBuilder &b;
