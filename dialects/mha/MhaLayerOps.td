@@ -47,7 +47,10 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure, AttrSizedOperandSegments]> {
     (default `head_dim`) and the rotated columns are the last `R` of the
     block (MLA's decoupled RoPE part); with `positions(%p)` (i32 `[B]`,
     a decoding step's cache lengths) row `l` of batch element `b` is at
-    position `p[b] + l`; `rope_blocks` limits
+    position `p[b] + l`; with `cu_seqlens(%cu)` (i32 `[S + 1]`, `B = 1`:
+    packed sequences) row `l` of sequence `s` (`cu[s] <= l < cu[s+1]`) is
+    at position `l - cu[s]` (rows past `cu[S]`: `l - cu[S]`), plus `p[s]`
+    when both are given; `rope_blocks` limits
     the rotation to the first blocks (the Q and K heads of a projection
     that `mha-fuse` made from Q, K and V). `live_blocks` lists the
     blocks of `y` that are computed (the others are left undefined: their
@@ -67,6 +70,7 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure, AttrSizedOperandSegments]> {
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
                    Optional<AnyRankedTensor>:$bias,
                    Optional<AnyRankedTensor>:$positions,
+                   Optional<AnyRankedTensor>:$cu_seqlens,
                    DefaultValuedAttr<I64Attr, "1">:$replicas,
                    OptionalAttr<I64Attr>:$head_dim,
                    OptionalAttr<F32Attr>:$rope_theta,
@@ -78,7 +82,8 @@ def Mha_LinearOp : Mha_Op<"linear", [Pure, AttrSizedOperandSegments]> {
   let results = (outs AnyRankedTensor:$output);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)?
-    (`positions` `(` $positions^ `:` type($positions) `)`)? attr-dict `:`
+    (`positions` `(` $positions^ `:` type($positions) `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)? attr-dict `:`
     type($input) `,` type($weight) (`,` type($bias)^)? `->` type($output)
   }];
   let hasVerifier = 1;

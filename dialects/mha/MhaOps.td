@@ -152,6 +152,11 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure, AttrSizedOperandSegments]> {
                    "::mlir::Value":$key, "::mlir::Value":$value,
                    "::mlir::Value":$keyScale, "::mlir::Value":$valueScale,
                    "::mlir::Value":$kvLens, "::mlir::Value":$blockTable,
+                   "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>,
+    // Over packed sequences: `cu_seqlens_q` and `cu_seqlens_k`.
+    OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::Value":$query,
+                   "::mlir::Value":$key, "::mlir::Value":$value,
+                   "::mlir::Value":$cuSeqlensQ, "::mlir::Value":$cuSeqlensK,
                    "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>
   ];
   let hasVerifier = 1;
@@ -490,6 +495,13 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
     place. With `kv_scales(%key_scale, %value_scale)` the caches are i8
     (as for mha.append_kv and mha.attention).
 
+    Packed sequences: with `cu_seqlens_q(%cu)` (i32 `[S + 1]`) and no
+    cache, `x [1, T, d]` holds `S` sequences one after the other, sequence
+    `s` being rows `cu[s] .. cu[s+1] - 1`: each attends only to its own
+    rows (mha.attention with `cu_seqlens_q` and `cu_seqlens_k` both `%cu`)
+    and RoPE counts positions from the sequence's first row. Rows past
+    `cu[S]` belong to no sequence (attention output 0, so `y = bo`).
+
     Example (grouped-query layer, 8 query heads of 64, 2 KV heads):
 
     ```mlir
@@ -503,6 +515,7 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
       (ins AnyType:$input, AnyType:$wq, AnyType:$wk, AnyType:$wv,
            AnyType:$wo, Variadic<AnyType>:$biases,
            Optional<AnyType>:$kv_lens, Optional<AnyType>:$block_table,
+           Optional<AnyType>:$cu_seqlens_q,
            Optional<AnyType>:$key_cache, Optional<AnyType>:$value_cache,
            Optional<AnyType>:$key_scale, Optional<AnyType>:$value_scale,
            I64Attr:$num_heads,
@@ -525,6 +538,7 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
      type($value_scale) `)`)?
     (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
+    (`cu_seqlens_q` `(` $cu_seqlens_q^ `:` type($cu_seqlens_q) `)`)?
     attr-dict `:`
     type($input) `,` type($wq) `,` type($wk) `,` type($wv) `,` type($wo)
     (`,` type($biases)^)? `->` type($output) (`,` type($extras)^)?

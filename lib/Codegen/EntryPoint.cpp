@@ -638,8 +638,11 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   // Packed queries have no batch symbol: mha_rt_check_serving sizes the
   // grid by the sequences, as it does for every function with serving
   // tensors.
-  words[MHA_SIG_GRID_BATCH_SYM] =
-      layout.packedQueries ? MHA_SYM_QUERY_LEN : MHA_SYM_BATCH;
+  // A layer's grid stays its input's [B, L] (its attention phase takes the
+  // sequences' grid, mha_rt_launch_layer).
+  words[MHA_SIG_GRID_BATCH_SYM] = layout.packedQueries && !layout.layer
+                                      ? MHA_SYM_QUERY_LEN
+                                      : MHA_SYM_BATCH;
   // An append function's items are tiles of its new keys.
   bool append = llvm::any_of(entry.getRoles(), [](Attribute a) {
     return cast<TensorRoleAttr>(a).getValue() == TensorRole::key_new;

@@ -49,6 +49,10 @@ typedef struct mha_rt_checked_call {
   int64_t batch; // B of the grid.
   int64_t heads; // H of the grid (the signature's).
   int64_t rows;  // Lq of the grid.
+  // The grid of a layer's per-sequence phases (its attention): the S + 1
+  // item rows and longest sequence of packed rows (cu_seqlens_q), else
+  // batch and rows.
+  int64_t sequence_batch, sequence_rows;
   int64_t elem_size[MHA_RT_MAX_TENSORS];
   bool empty[MHA_RT_MAX_TENSORS]; // A tensor with a zero-sized dimension.
   mha_rt_memref memrefs[MHA_RT_MAX_TENSORS];
@@ -84,7 +88,8 @@ MHA_RT_HIDDEN int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,
 /// every length, offset and page number they hold against the tensors they
 /// index, reading them on the CPU, then sizes the grid: the S sequences
 /// (plus the item of the rows past the last with cu_seqlens_q) by the
-/// longest sequence's query tiles. MHA_OK without serving tensors.
+/// longest sequence's query tiles (a layer's per-sequence grid:
+/// sequence_batch and sequence_rows). MHA_OK without serving tensors.
 MHA_RT_HIDDEN int32_t mha_rt_check_serving(const int64_t *signature,
                                            const char *const *arg_names,
                                            mha_rt_checked_call *c);

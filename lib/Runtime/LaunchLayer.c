@@ -489,6 +489,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     // Flat rows: one sequence of B x L rows (both below 2^31, checked).
     bool flat = kind == MHA_PHASE_FLAT && flat_rows;
     int64_t grid_batch = flat ? 1 : batch, grid_len = flat ? batch * len : len;
+    if (kind == MHA_PHASE_MASKED) { // The attention: a row per sequence.
+      grid_batch = c.sequence_batch;
+      grid_len = c.sequence_rows;
+    }
     phase_grid g = {work,
                     descriptors,
                     kind == MHA_PHASE_MASKED ? alive : all_alive,

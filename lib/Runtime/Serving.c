@@ -32,6 +32,8 @@ typedef struct serving_tensors {
   // (rows in dim 2) or a layer's decoding step's input x (rows in dim 1);
   // k is then the key cache.
   int appending, appended_dim;
+  // The dimension of q's rows: 2, or 1 for a layer's input x [B, L, d].
+  int q_rows_dim;
 } serving_tensors;
 
 static int find_role(const int64_t *sig, int num_tensors, int64_t role) {
@@ -78,9 +80,9 @@ static int64_t size(const checker *ch, int i, int d) {
 }
 
 // A tensor of offsets of packed rows: S + 1 of them, from 0, never
-// decreasing, the last within `total` (dim 2 of tensor `packed`).
+// decreasing, the last within `total` (dim `rows_dim` of tensor `packed`).
 static int32_t check_offsets(const checker *ch, int cu, int64_t sequences,
-                             int packed) {
+                             int packed, int rows_dim) {
   char a[96], b[96], dim[32];
   const char *name = ch->c->name;
   if (size(ch, cu, 0) != sequences + 1)
@@ -89,7 +91,7 @@ static int32_t check_offsets(const checker *ch, int cu, int64_t sequences,
                 " (one offset per sequence and the end)",
                 name, label(ch, a, cu), size(ch, cu, 0), sequences + 1);
   const mha_rt_memref *m = &ch->c->memrefs[cu];
-  int64_t total = size(ch, packed, 2);
+  int64_t total = size(ch, packed, rows_dim);
   int64_t previous = 0;
   for (int64_t s = 0; s <= sequences; ++s) {
     int64_t offset = element(m, 1, s, 0);
@@ -106,7 +108,7 @@ static int32_t check_offsets(const checker *ch, int cu, int64_t sequences,
       MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
                   "%s: %s[%" PRId64 "] is %" PRId64 " but %s %s is %" PRId64,
                   name, name_of(ch, a, cu), s, offset, label(ch, b, packed),
-                  mha_rt_dim_label(dim, ch->sig, packed, 2), total);
+                  mha_rt_dim_label(dim, ch->sig, packed, rows_dim), total);
     previous = offset;
   }
   return MHA_OK;
@@ -229,11 +231,19 @@ int32_t mha_rt_check_serving(const int64_t *signature,
                        find_role(signature, n, MHA_ROLE_CU_SEQLENS_Q),
                        find_role(signature, n, MHA_ROLE_CU_SEQLENS_K),
                        find_role(signature, n, MHA_ROLE_KEY_NEW),
+                       2,
                        2};
   int layer = find_role(signature, n, MHA_ROLE_LAYER_INPUT);
-  if (layer >= 0) { // A layer's decoding step appends its input's rows.
+  bool packed_layer = false;
+  if (layer >= 0 && find_role(signature, n, MHA_ROLE_KEY_CACHE) >= 0) {
+    // A layer's decoding step appends its input's rows.
     t.q = t.appending = layer;
-    t.appended_dim = 1;
+    t.q_rows_dim = t.appended_dim = 1;
+  } else if (layer >= 0) {
+    // A layer over packed sequences: its keys are its input's rows too.
+    t.q = t.k = layer;
+    t.q_rows_dim = 1;
+    packed_layer = true;
   }
   if (t.kv_lens < 0 && t.q_lens < 0 && t.block_table < 0 && t.cu_q < 0 &&
       t.cu_k < 0)
@@ -265,16 +275,17 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     sequences = size(&ch, t.cu_q, 0) - 1;
   }
   // Dense keys have one batch element per sequence.
-  bool dense_keys = t.block_table < 0 && t.cu_k < 0;
+  bool dense_keys = t.block_table < 0 && t.cu_k < 0 && !packed_layer;
   if (dense_keys && size(&ch, t.k, 0) != sequences)
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: %s dim 0 is %" PRId64 " but there are %" PRId64
                 " sequences",
                 c->name, label(&ch, a, t.k), size(&ch, t.k, 0), sequences);
   int32_t status = MHA_OK;
-  if (t.cu_q >= 0 && (status = check_offsets(&ch, t.cu_q, sequences, t.q)))
+  if (t.cu_q >= 0 &&
+      (status = check_offsets(&ch, t.cu_q, sequences, t.q, t.q_rows_dim)))
     return status;
-  if (t.cu_k >= 0 && (status = check_offsets(&ch, t.cu_k, sequences, t.k)))
+  if (t.cu_k >= 0 && (status = check_offsets(&ch, t.cu_k, sequences, t.k, 2)))
     return status;
   if (t.q_lens >= 0 &&
       (status = check_lengths(&ch, t.q_lens, sequences, size(&ch, t.q, 2),
@@ -317,17 +328,23 @@ int32_t mha_rt_check_serving(const int64_t *signature,
   // the last sequence, and as many tiles as the longest sequence needs.
   if (t.appending >= 0)
     return MHA_OK; // The grid of the new keys or rows, from the signature.
-  c->batch = sequences;
-  c->rows = size(&ch, t.q, 2);
+  int64_t batch = sequences, rows = size(&ch, t.q, t.q_rows_dim);
   if (t.cu_q >= 0) {
     const mha_rt_memref *m = &c->memrefs[t.cu_q];
-    int64_t longest = c->rows - element(m, 1, sequences, 0);
+    int64_t longest = rows - element(m, 1, sequences, 0);
     for (int64_t s = 0; s < sequences; ++s) {
       int64_t len = element(m, 1, s + 1, 0) - element(m, 1, s, 0);
       longest = len > longest ? len : longest;
     }
-    c->batch = sequences + 1;
-    c->rows = longest;
+    batch = sequences + 1;
+    rows = longest;
+  }
+  // A layer's other phases keep the grid of its input's rows.
+  c->sequence_batch = batch;
+  c->sequence_rows = rows;
+  if (layer < 0) {
+    c->batch = batch;
+    c->rows = rows;
   }
   return MHA_OK;
 }

@@ -117,8 +117,10 @@ def _dropout_words(name, seed):
 
 # The inputs of a layer's decoding step that each call passes (not module
 # state).
-_STEP_ROLES = ("kv_lens", "block_table", "key_cache", "value_cache", "key_scale",
-               "value_scale")
+# The inputs a layer module takes per call: a decoding step's cache
+# tensors, the offsets of packed sequences.
+_STEP_ROLES = ("kv_lens", "block_table", "cu_seqlens_q", "key_cache", "value_cache",
+               "key_scale", "value_scale")
 
 
 def _is_layer(f):
@@ -326,7 +328,8 @@ class Layer(torch.nn.Module):
     A decoding step (docs/language.md 5.8) takes its cache tensors per
     call, in the function's order: forward(x, kv_lens, [block_table,]
     k_cache, v_cache, [k_scale, v_scale]) writes the caches in place and
-    returns y.
+    returns y. A layer over packed sequences (5.9) takes their offsets:
+    forward(x, cu_seqlens_q).
 
     A call whose weights are the tensors of the module's previous call,
     unchanged since (torch's version counters say so), lets the library

@@ -24,16 +24,18 @@ THETA = 10000.0
 
 
 def layer_spec(name, attrs="causal", paged=False, cache=True, dtype="f32",
-               biases=False, lse=False):
+               biases=False, lse=False, packed=False):
     """A GQA layer (d = 48, 4 query heads of 12, 2 KV heads) with RoPE;
-    with `cache`, its decoding step over a contiguous or paged cache."""
-    x = f"tensor<?x?x{D_MODEL}x{dtype}>"
+    with `cache`, its decoding step over a contiguous or paged cache; with
+    `packed`, over packed sequences (x [1, T, d] and cu_seqlens_q)."""
+    batch = "1" if packed else "?"
+    x = f"tensor<{batch}x?x{D_MODEL}x{dtype}>"
     wq, wkv = f"tensor<{D_MODEL}x{HQ * D}x{dtype}>", f"tensor<{D_MODEL}x{HKV * D}x{dtype}>"
     wo = f"tensor<{HQ * D}x{D_MODEL}x{dtype}>"
     bias_types = [f"tensor<{HQ * D}x{dtype}>", f"tensor<{HKV * D}x{dtype}>",
                   f"tensor<{HKV * D}x{dtype}>"] if biases else []
     kc = f"tensor<?x{HKV}x?x{D}x{dtype}>"
-    lse_type = f"tensor<?x{HQ}x?xf32>"
+    lse_type = f"tensor<{batch}x{HQ}x?xf32>"
     args = [f"%x: {x}", f"%wq: {wq}", f"%wk: {wkv}", f"%wv: {wkv}", f"%wo: {wo}"]
     args += [f"%b{i}: {t}" for i, t in enumerate(bias_types)]
     operands = "%x, %wq, %wk, %wv, %wo" + "".join(f", %b{i}" for i in range(len(bias_types)))
@@ -42,6 +44,9 @@ def layer_spec(name, attrs="causal", paged=False, cache=True, dtype="f32",
         results.append("%lse")
         result_types.append(lse_type)
     cache_types = ""
+    if packed:
+        args.append("%cu: tensor<?xi32>")
+        clauses = " cu_seqlens_q(%cu : tensor<?xi32>)"
     if cache:
         args += ["%lens: tensor<?xi32>"] + (["%table: tensor<?x?xi32>"] if paged else [])
         args += [f"%kc: {kc}", f"%vc: {kc}"]

@@ -105,6 +105,17 @@ LogicalResult LinearOp::verify() {
                               "positions: they need rope_theta, got "
                            << Type(type);
   }
+  if (Value cu = getCuSeqlens()) {
+    auto type = cast<RankedTensorType>(cu.getType());
+    if (!getRopeTheta() || type.getRank() != 1 ||
+        !type.getElementType().isSignlessInteger(32) ||
+        !compatible(x.getDimSize(0), 1))
+      return emitOpError() << "cu_seqlens are the i32 [S + 1] offsets of "
+                              "packed sequences (x [1, T, K]) whose rows "
+                              "RoPE counts from each start: they need "
+                              "rope_theta, got "
+                           << Type(type) << " and x " << Type(x);
+  }
   if (getRopeTheta() && (ropeDim < 2 || ropeDim > *headDim))
     return emitOpError() << "rope_dim must be in [2, head_dim = " << *headDim
                          << "], found " << ropeDim;

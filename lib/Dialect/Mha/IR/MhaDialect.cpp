@@ -116,6 +116,10 @@ static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
     return op->emitError() << "'mha.backward' of a decoding step (an "
                            << "mha.multi_head with a cache) is not "
                            << "supported: caches are for inference";
+  if (layer.getCuSeqlensQ())
+    return op->emitError() << "'mha.backward' of a layer over packed "
+                           << "sequences (cu_seqlens_q) is not yet "
+                           << "supported";
   if (!layer.getExtras().empty() || !terminator ||
       terminator->getNumOperands() != 1 ||
       terminator->getOperand(0) != layer.getOutput())

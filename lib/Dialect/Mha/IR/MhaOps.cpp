@@ -464,6 +464,16 @@ void AttentionOp::build(OpBuilder &b, OperationState &state,
       0, 0};
 }
 
+void AttentionOp::build(OpBuilder &b, OperationState &state,
+                        TypeRange resultTypes, Value query, Value key,
+                        Value value, Value cuSeqlensQ, Value cuSeqlensK,
+                        ArrayRef<NamedAttribute> attributes) {
+  build(b, state, resultTypes,
+        ValueRange{query, key, value, cuSeqlensQ, cuSeqlensK}, attributes);
+  state.getOrAddProperties<Properties>().operandSegmentSizes = {1, 1, 1, 0, 0,
+                                                                0, 0, 0, 1, 1};
+}
+
 namespace {
 
 /// A serving operand: a ranked i32 tensor of `rank` (`layout` names its
@@ -1082,6 +1092,31 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
   return success();
 }
 
+/// Packed sequences (docs/language.md 5.9): `cu_seqlens_q` i32 [S + 1] over
+/// the rows of a batch of one, in a layer without a cache, and none of
+/// what the attention refuses with packed rows.
+static LogicalResult verifyLayerPacking(MultiHeadOp op, RankedTensorType x) {
+  Value cu = op.getCuSeqlensQ();
+  if (!cu)
+    return success();
+  Operation *o = op.getOperation();
+  if (failed(verifyServingTensor(o, cu, "cu_seqlens_q", 1, "[S + 1]")))
+    return failure();
+  if (op.getKeyCache())
+    return op.emitOpError() << "'cu_seqlens_q' with a cache (a packed "
+                               "decoding step) is not yet supported: pad "
+                               "the new rows to [S, L, d] instead";
+  if (x.getDimSize(0) != 1)
+    return op.emitOpError() << "'input' batch size (dim 0) must be 1 with "
+                               "'cu_seqlens_q' (the sequences are packed "
+                               "rows), got "
+                            << Type(x);
+  if (op.getReturnProbs())
+    return op.emitOpError() << "'return_probs' is not supported with packed "
+                               "sequences (cu_seqlens_q)";
+  return success();
+}
+
 LogicalResult MultiHeadOp::verify() {
   Operation *op = getOperation();
   if (failed(verifyNoUnknownAttributes(op)))
@@ -1238,7 +1273,8 @@ LogicalResult MultiHeadOp::verify() {
                               elt, "[B, L, d]")))
     return failure();
   if (failed(verifyVariantAttributes(*this, numHeads)) ||
-      failed(verifyLayerCache(*this, *x, numKvHeads, d)))
+      failed(verifyLayerCache(*this, *x, numKvHeads, d)) ||
+      failed(verifyLayerPacking(*this, *x)))
     return failure();
   return verifyExtraResults(*this, batch, numHeads, seqLen, seqLen);
 }

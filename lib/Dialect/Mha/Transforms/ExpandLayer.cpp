@@ -44,10 +44,10 @@ Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
                    IntegerAttr headDim, FloatAttr theta = FloatAttr(),
                    IntegerAttr ropeDim = IntegerAttr(),
                    FloatAttr inputRmsEps = FloatAttr(),
-                   Value positions = Value()) {
+                   Value positions = Value(), Value cuSeqlens = Value()) {
   return LinearOp::create(
       rewriter, loc, type, input, w, bias, theta ? positions : Value(),
-      rewriter.getI64IntegerAttr(replicas), headDim, theta, DenseI64ArrayAttr(),
+      theta ? cuSeqlens : Value(), rewriter.getI64IntegerAttr(replicas), headDim, theta, DenseI64ArrayAttr(),
       DenseI64ArrayAttr(), IntegerAttr(), ropeDim, inputRmsEps);
 }
 
@@ -295,7 +295,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       Value linear = createLinear(rewriter, loc, flatType(heads * headDim, elt),
                                   input, w, bias, heads / groups,
                                   rewriter.getI64IntegerAttr(headDim), theta,
-                                  ropeDim, rmsEps, op.getKvLens());
+                                  ropeDim, rmsEps, op.getKvLens(),
+                                  op.getCuSeqlensQ());
       return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim, elt),
                                   linear);
     };
@@ -317,7 +318,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       Value latent = createLinear(rewriter, loc, flatType(rank + ropeDim),
                                   op.getInput(), op.getWk(), Value(), 1,
                                   rewriter.getI64IntegerAttr(rank + ropeDim),
-                                  theta, ropeDimAttr);
+                                  theta, ropeDimAttr, FloatAttr(), Value(),
+                                  op.getCuSeqlensQ());
       int64_t perHead = nopeDim + valueDim;
       Value kv = createLinear(rewriter, loc, flatType(hq * perHead), latent,
                               op.getWv(), Value(), 1,
@@ -357,12 +359,15 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       v = caches[1];
       kvLens = appendedLengths(rewriter, loc, op.getKvLens(), op.getInput());
     }
+    // Packed sequences attend within their own rows.
+    Value cu = op.getCuSeqlensQ();
     auto attention =
-        kvLens
-            ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v,
-                                  op.getKeyScale(), op.getValueScale(), kvLens,
-                                  op.getBlockTable(), attrs)
-            : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
+        kvLens ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v,
+                                     op.getKeyScale(), op.getValueScale(),
+                                     kvLens, op.getBlockTable(), attrs)
+        : cu   ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v, cu, cu,
+                                     attrs)
+               : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
     Value merged =
         MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim, stepElt),
                              attention->getResult(0));

@@ -76,7 +76,8 @@ struct FuseQkvProjections : OpRewritePattern<AttentionOp> {
     }
     // RoPE on Q and K with the same theta, never on V: then the rotated
     // heads are the first ones of the fused projection.
-    if (q.getRopeTheta() != k.getRopeTheta() || v.getRopeTheta())
+    if (q.getRopeTheta() != k.getRopeTheta() || v.getRopeTheta() ||
+        q.getCuSeqlens() != k.getCuSeqlens())
       return rewriter.notifyMatchFailure(op, "RoPE is not on Q and K only");
 
     int64_t headDim = *q.getHeadDim();
@@ -115,7 +116,7 @@ struct FuseQkvProjections : OpRewritePattern<AttentionOp> {
         qType.getElementType());
     auto fused = LinearOp::create(
         rewriter, loc, fusedType, q.getInput(), weight, bias,
-        /*positions=*/Value(), rewriter.getI64IntegerAttr(1),
+        /*positions=*/Value(), q.getCuSeqlens(), rewriter.getI64IntegerAttr(1),
         rewriter.getI64IntegerAttr(headDim), q.getRopeThetaAttr(), liveBlocks,
         q.getLiveInputBlocksAttr(),
         q.getRopeTheta() ? rewriter.getI64IntegerAttr((nq + nk) / headDim)

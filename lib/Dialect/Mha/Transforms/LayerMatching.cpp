@@ -172,6 +172,29 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
   return success();
 }
 
+/// A layer over packed sequences attends with the function's offsets as
+/// both cu_seqlens_q and cu_seqlens_k, and its rotated projections count
+/// positions from the same offsets (what mha-expand-layer writes).
+static LogicalResult checkPackedParts(const LayerParts &parts) {
+  AttentionOp attention = parts.attention;
+  Value cu = attention.getCuSeqlensQ();
+  bool ok = cu && isa<BlockArgument>(cu) && attention.getCuSeqlensK() == cu &&
+            !attention.getKvLens() && !attention.getQLens() &&
+            !attention.getBlockTable();
+  for (ArrayRef<LinearOp> linears : {ArrayRef(parts.downProjections),
+                                     ArrayRef(parts.projections)})
+    for (LinearOp linear : linears)
+      ok &= !linear.getPositions() &&
+            (!linear.getCuSeqlens() || linear.getCuSeqlens() == cu);
+  if (!ok)
+    return attention.emitError()
+           << "a layer without a cache attends over packed sequences with "
+              "one function argument as cu_seqlens_q and cu_seqlens_k (and "
+              "as the cu_seqlens of its projections), and no other serving "
+              "operand";
+  return success();
+}
+
 /// An absorbed latent step (mha-expand-layer's expandLatentStep): the
 /// queries' projection absorbed by the first mha.head_linear, the attention
 /// over the one cache with the absorbed queries, its merged heads absorbed
@@ -311,6 +334,9 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
   if (parts.latentKeys && failed(checkLatentParts(parts)))
     return failure();
   if (parts.append && failed(checkAppendParts(parts)))
+    return failure();
+  if (!parts.append && attention.hasServingOperands() &&
+      failed(checkPackedParts(parts)))
     return failure();
   bool absorbed = parts.absorbQuery || parts.absorbOutput || parts.latentNorm;
   if (absorbed && failed(checkAbsorbedParts(parts)))
@@ -522,6 +548,8 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
       role = TensorRole::value_bias;
     else if (arg == o.getBias())
       role = TensorRole::out_bias;
+    else if (arg == parts.getPackedOffsets())
+      role = TensorRole::cu_seqlens_q;
     else if (AppendKvOp append = parts.append) {
       if (arg == append.getKvLens())
         role = TensorRole::kv_lens;

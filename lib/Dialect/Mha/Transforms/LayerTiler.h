@@ -66,11 +66,12 @@ private:
   /// Creates the kernel and sets the plans' memrefs.
   void createKernel();
   /// Whether the attention items read the call words: for dropout, and
-  /// for a decoding step's grouped items (the thread count, the head
-  /// mask). Every layer kernel takes them (the GEMM phases read
+  /// for the grouped items of a decoding step or of packed sequences
+  /// (the thread count, the head mask). Every layer kernel takes them (the GEMM phases read
   /// MHA_LAYER_FLAT_ROWS).
   bool attentionReadsCallWords() const {
-    return AttentionOp(parts.attention).getDropout() || parts.append;
+    return AttentionOp(parts.attention).getDropout() || parts.append ||
+           parts.getPackedOffsets();
   }
   /// Whether a decoding step's attention may split its keys across items
   /// (split-KV, KernelAbi.h): as an attention function's would, when it

@@ -664,17 +664,19 @@ void LayerTiler::emitPackingPhase() {
 void LayerTiler::emitRopeTable() {
   int64_t half = ropeDim / 2;
   // One table for the whole call, which batch 0's items compute, or one
-  // per sequence of a decoding step, from its cache length.
+  // per sequence of a decoding step, from its cache length. Packed
+  // sequences (one batch element) count each row from its sequence's
+  // first.
   Value lens = parts.append ? getParameterArgument(func, *entry,
                                                    parts.append.getKvLens())
                             : Value();
+  Value offsets = parts.getPackedOffsets();
+  if (offsets)
+    offsets = getParameterArgument(func, *entry, offsets);
   Value tableBatch = lens ? batch : cb.index(0);
-  Value base = lens ? cb.indexCast(b.getIndexType(),
-                                   memref::LoadOp::create(b, loc, lens, batch))
-                    : cb.index(0);
-  auto emitTable = [&] {
-    // Frequencies in f64; the angle l * freq too, so long sequences keep
-    // f32 accuracy after the reduction mod 2 pi inside cos/sin.
+  // Frequencies in f64; the angle l * freq too, so long sequences keep
+  // f32 accuracy after the reduction mod 2 pi inside cos/sin.
+  auto getFrequencies = [&] {
     SmallVector<double> freqs;
     for (int64_t t = 0; t < half; ++t)
       freqs.push_back(
@@ -690,14 +692,15 @@ void LayerTiler::emitRopeTable() {
                                  ArrayRef<double>(freqs)),
           /*constant=*/true, IntegerAttr());
     }
-    Value freqTable = memref::GetGlobalOp::create(b, loc, freqType, symbol);
-    auto [row0, rows] = getRowTile();
-    Value rowEnd = cb.add(row0, rows);
-    cb.forLoop(row0, rowEnd, 1, [&](Value l) {
-      Value pos =
-          arith::UIToFPOp::create(b, loc, b.getF64Type(),
-                                  arith::IndexCastUIOp::create(
-                                      b, loc, b.getI64Type(), cb.add(base, l)));
+    return memref::GetGlobalOp::create(b, loc, freqType, symbol).getResult();
+  };
+  // Rows [first, end) of the table at positions l + shift.
+  auto emitRows = [&](Value freqTable, Value first, Value end, Value shift) {
+    cb.forLoop(first, end, 1, [&](Value l) {
+      Value pos = arith::UIToFPOp::create(
+          b, loc, b.getF64Type(),
+          arith::IndexCastUIOp::create(b, loc, b.getI64Type(),
+                                       cb.add(shift, l)));
       cb.forLoop(cb.index(0), cb.index(half), 1, [&](Value t) {
         Value freq = memref::LoadOp::create(b, loc, freqTable, t);
         Value angle = arith::MulFOp::create(b, loc, pos, freq);
@@ -711,6 +714,36 @@ void LayerTiler::emitRopeTable() {
         memref::StoreOp::create(b, loc, s, ropeTable,
                                 ValueRange{tableBatch, l, tHalf});
       });
+    });
+  };
+  auto emitTable = [&] {
+    Value freqTable = getFrequencies();
+    auto [row0, rows] = getRowTile();
+    Value rowEnd = cb.add(row0, rows);
+    if (!offsets) {
+      Value base = lens ? cb.indexCast(b.getIndexType(),
+                                       memref::LoadOp::create(b, loc, lens,
+                                                              batch))
+                        : cb.index(0);
+      emitRows(freqTable, row0, rowEnd, base);
+      return;
+    }
+    // The part of the tile in each sequence s (its rows cu[s] ..
+    // cu[s+1] - 1; the last "sequence" is the rows past cu[S]).
+    Value sequences =
+        cb.sub(memref::DimOp::create(b, loc, offsets, 0), cb.index(1));
+    auto offsetAt = [&](Value s) {
+      return cb.indexCast(b.getIndexType(),
+                          memref::LoadOp::create(b, loc, offsets, s));
+    };
+    cb.forLoop(cb.index(0), cb.add(sequences, cb.index(1)), 1, [&](Value s) {
+      Value start = offsetAt(s);
+      Value stop = cb.ifValue(
+          cb.lt(s, sequences), b.getIndexType(),
+          [&] { return offsetAt(cb.add(s, cb.index(1))); },
+          [&] { return rowEnd; });
+      emitRows(freqTable, cb.maxSI(row0, start), cb.minSI(rowEnd, stop),
+               cb.sub(cb.index(0), start));
     });
   };
   if (lens)
@@ -800,6 +833,8 @@ void LayerTiler::emitAttention() {
   item.lse = argFor(attention.getLse());
   item.probs = argFor(attention.getProbs());
   item.entropy = argFor(attention.getEntropy());
+  if (Value offsets = parts.getPackedOffsets())
+    item.cuSeqlensQ = item.cuSeqlensK = argFor(offsets);
   if (append) {
     item.kvLens = argFor(append.getKvLens());
     item.blockTable = argFor(append.getBlockTable());

@@ -96,6 +96,10 @@ struct LayerParts {
       latent = norm.getInput();
     return latent.getDefiningOp<LinearOp>();
   }
+  /// The cu_seqlens_q of a layer over packed sequences, or null.
+  Value getPackedOffsets() const {
+    return append ? Value() : AttentionOp(attention).getCuSeqlensQ();
+  }
   Value getNewValues() const {
     return append ? AppendKvOp(append).getValueNew()
                   : AttentionOp(attention).getValue();

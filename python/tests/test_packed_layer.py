@@ -1,0 +1,203 @@
+"""A layer over packed sequences (docs/language.md 5.9): mha.multi_head with
+cu_seqlens_q takes S sequences as the rows of x [1, T, d]; each attends only
+to its own rows and RoPE counts positions from its first. Checked against a
+float64 NumPy layer per sequence and against the same layer run on each
+sequence alone (every sharing scheme); rows past the last offset give the
+output bias; bad offsets are refused.
+
+    pytest python/tests/test_packed_layer.py
+"""
+import re
+
+import numpy as np
+import pytest
+
+import mha
+from test_decode_layer import (CAUSAL, D, D_MODEL, HKV, HQ, RNG, VARIANTS, layer_spec,
+                               reference_step, weights)
+
+# Sequence lengths: empty, single rows, one longer than a projection
+# (192 rows) and an attention tile; 3 rows past the last sequence.
+LENGTHS = [5, 0, 37, 1, 230]
+PADDING = 3
+
+
+def offsets(lengths):
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+
+
+def packed_input(lengths, dtype=np.float32):
+    cu = offsets(lengths)
+    x = RNG.standard_normal((1, int(cu[-1]) + PADDING, D_MODEL)).astype(dtype)
+    return x, cu
+
+
+@pytest.fixture(scope="module")
+def lib(cache_dir):
+    spec = "".join(layer_spec(f"packed_{k}", v, cache=False, packed=True)
+                   for k, (v, _) in VARIANTS.items())
+    spec += layer_spec("packed_bias_lse", "causal", cache=False, packed=True,
+                       biases=True, lse=True)
+    spec += layer_spec("prefill", "causal", cache=False)
+    return mha.compile(spec)
+
+
+def reference_prefill(x, w, attrs):
+    """float64 layer of one sequence x [1, L, d]: a step from empty caches."""
+    empty = [np.zeros((HKV, 0, D))]
+    y, _, _, lse = reference_step(x, w, empty, empty, attrs)
+    return y, lse
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_packed_matches_float64(lib, variant):
+    x, cu = packed_input(LENGTHS)
+    w = weights()
+    y = getattr(lib, f"packed_{variant}")(x, *w, cu)
+    assert y.shape == x.shape
+    for s in range(len(LENGTHS)):
+        rows = slice(cu[s], cu[s + 1])
+        if cu[s] == cu[s + 1]:
+            continue
+        y_ref, _ = reference_prefill(x[:, rows], w, VARIANTS[variant][1])
+        assert np.abs(y[:, rows] - y_ref).max() <= 2e-5 * max(1.0, np.abs(y_ref).max())
+    # Rows past the last sequence attend to nothing: y = 0 (no output bias).
+    np.testing.assert_array_equal(y[:, cu[-1]:], 0)
+
+
+def test_biases_and_lse(lib):
+    x, cu = packed_input(LENGTHS)
+    w = weights(biases=True)
+    y, lse = lib.packed_bias_lse(x, *w, cu)
+    assert lse.shape == (1, HQ, x.shape[1])
+    for s in range(len(LENGTHS)):
+        rows = slice(cu[s], cu[s + 1])
+        if cu[s] == cu[s + 1]:
+            continue
+        y_ref, lse_ref = reference_prefill(x[:, rows], w, CAUSAL[1])
+        np.testing.assert_allclose(y[:, rows], y_ref, rtol=1e-4, atol=2e-5)
+        np.testing.assert_allclose(lse[:, :, rows], lse_ref, rtol=1e-5, atol=1e-5)
+    assert np.all(lse[:, :, cu[-1]:] == -np.inf)
+    np.testing.assert_array_equal(y[:, cu[-1]:], 0)
+
+
+def test_each_sequence_equals_the_layer_alone(lib):
+    """Packing changes no row: each sequence's rows equal the prefill layer
+    called on that sequence, and the thread count changes no byte."""
+    x, cu = packed_input(LENGTHS)
+    w = weights()
+    y = lib.packed_causal(x, *w, cu)
+    for s in range(len(LENGTHS)):
+        if cu[s] < cu[s + 1]:
+            alone = lib.prefill(np.ascontiguousarray(x[:, cu[s]:cu[s + 1]]), *w)
+            np.testing.assert_allclose(y[:, cu[s]:cu[s + 1]], alone, rtol=1e-5,
+                                       atol=1e-6)
+    np.testing.assert_array_equal(lib.packed_causal(x, *w, cu, num_threads=1), y)
+    np.testing.assert_array_equal(lib.packed_causal(x, *w, cu, num_threads=3), y)
+
+
+def test_no_sequences_and_one_sequence(lib):
+    w = weights()
+    x = RNG.standard_normal((1, 6, D_MODEL)).astype(np.float32)
+    y = lib.packed_causal(x, *w, np.array([0], np.int32))
+    np.testing.assert_array_equal(y, 0)
+    y = lib.packed_causal(x, *w, np.array([0, 6], np.int32))
+    np.testing.assert_allclose(y, lib.prefill(x, *w), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_offsets_are_refused(lib):
+    w = weights()
+    x = RNG.standard_normal((1, 9, D_MODEL)).astype(np.float32)
+    bad = {
+        r"'cu_seqlens_q'\[0\] is 2 but must be 0": [2, 4, 9],
+        r"'cu_seqlens_q'\[2\] is 3, less than \[1\] = 4; offsets must not decrease":
+            [0, 4, 3],
+        re.escape("'cu_seqlens_q'[2] is 10 but 'x' (layer input) dim 1"): [0, 4, 10],
+    }
+    for message, cu in bad.items():
+        with pytest.raises(mha.Error, match=message):
+            lib.packed_causal(x, *w, np.array(cu, np.int32))
+    with pytest.raises(mha.Error, match="has no entries but needs S"):
+        lib.packed_causal(x, *w, np.zeros(0, np.int32))
+
+
+def test_bf16_packed_equals_the_layer_alone(cache_dir):
+    lib = mha.compile(layer_spec("packed", "causal", cache=False, packed=True,
+                                 dtype="bf16") +
+                      layer_spec("prefill", "causal", cache=False, dtype="bf16"))
+    torch = pytest.importorskip("torch")
+    x, cu = packed_input([3, 70, 1])
+    xt = torch.from_numpy(x).to(torch.bfloat16)
+    w = [torch.from_numpy(a).to(torch.bfloat16) for a in weights()]
+    y = lib.packed(xt, *w, torch.from_numpy(cu))
+    for s in range(3):
+        alone = lib.prefill(xt[:, cu[s]:cu[s + 1]].contiguous(), *w)
+        torch.testing.assert_close(y[:, cu[s]:cu[s + 1]].float(), alone.float(),
+                                   rtol=1e-2, atol=1e-2)
+
+
+# A latent (MLA) prefill layer: d = 32, 2 heads, Dn = 8, Dr = 4, Dv = 8,
+# latent rank 16, RoPE and RMS norms.
+LATENT = """
+func.func @{name}(%x: tensor<{b}x?x32xf32>, %wq: tensor<32x24xf32>, %wk: tensor<32x20xf32>,
+                  %wv: tensor<16x32xf32>, %wo: tensor<16x32xf32>{cu_arg})
+    -> tensor<{b}x?x32xf32> {{
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo{cu}
+      {{num_heads = 2 : i64, sharing = #mha.sharing<latent>, causal,
+        rope_theta = 1.0e4 : f32, rms_norm_eps = 1.0e-6 : f32}}
+      : tensor<{b}x?x32xf32>, tensor<32x24xf32>, tensor<32x20xf32>,
+        tensor<16x32xf32>, tensor<16x32xf32> -> tensor<{b}x?x32xf32>
+  return %y : tensor<{b}x?x32xf32>
+}}
+"""
+# A layer sharing one projection with a bias per head (shared_head_bias).
+SHARED = """
+func.func @{name}(%x: tensor<{b}x?x32xf32>, %wq: tensor<32x8xf32>, %wk: tensor<32x8xf32>,
+                  %wv: tensor<32x8xf32>, %wo: tensor<32x32xf32>, %bq: tensor<4x8xf32>,
+                  %bk: tensor<4x8xf32>, %bv: tensor<4x8xf32>{cu_arg})
+    -> tensor<{b}x?x32xf32> {{
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv{cu}
+      {{num_heads = 4 : i64, sharing = #mha.sharing<shared_head_bias>, has_qkv_bias,
+        window_left = array<i64: 2, -1, 4, 7>, rope_theta = 1.0e4 : f32}}
+      : tensor<{b}x?x32xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>,
+        tensor<32x32xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+        -> tensor<{b}x?x32xf32>
+  return %y : tensor<{b}x?x32xf32>
+}}
+"""
+
+
+@pytest.mark.parametrize("template,shapes", [
+    (LATENT, [(32, 24), (32, 20), (16, 32), (16, 32)]),
+    (SHARED, [(32, 8), (32, 8), (32, 8), (32, 32), (4, 8), (4, 8), (4, 8)]),
+], ids=["latent", "shared_head_bias"])
+def test_sharing_schemes_equal_each_sequence_alone(cache_dir, template, shapes):
+    """Other sharing schemes, checked against their float64 reference by
+    mha-run (test/Integration/CPU), packed: every sequence's rows equal the
+    layer on that sequence alone."""
+    cu_clause = " cu_seqlens_q(%cu : tensor<?xi32>)"
+    lib = mha.compile(
+        template.format(name="packed", b="1", cu_arg=", %cu: tensor<?xi32>", cu=cu_clause) +
+        template.format(name="alone", b="?", cu_arg="", cu=""))
+    w = [(RNG.standard_normal(s) / np.sqrt(s[0])).astype(np.float32) for s in shapes]
+    cu = offsets([7, 0, 200, 2])
+    x = RNG.standard_normal((1, int(cu[-1]) + 1, 32)).astype(np.float32)
+    y = lib.packed(x, *w, cu)
+    for s in range(4):
+        if cu[s] < cu[s + 1]:
+            alone = lib.alone(np.ascontiguousarray(x[:, cu[s]:cu[s + 1]]), *w)
+            np.testing.assert_allclose(y[:, cu[s]:cu[s + 1]], alone, rtol=1e-5,
+                                       atol=1e-6)
+
+
+def test_torch_layer_module_takes_the_offsets(lib):
+    torch = pytest.importorskip("torch")
+    import mha.torch as mt
+    w = weights()
+    layer = mt.Layer(lib, "packed_causal", wq=w[0], wk=w[1], wv=w[2], wo=w[3])
+    x, cu = packed_input([4, 9])
+    with torch.no_grad():
+        y = layer(torch.from_numpy(x), torch.from_numpy(cu))
+    np.testing.assert_array_equal(y.numpy(), lib.packed_causal(x, *w, cu))
+    with pytest.raises(TypeError, match="forward takes x, cu_seqlens_q"):
+        layer(torch.from_numpy(x))
