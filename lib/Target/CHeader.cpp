@@ -156,11 +156,13 @@ LogicalResult mlir::mha::writeCHeader(ModuleOp module, StringRef guardName,
     bool layer = !entry.getRoles().empty() &&
                  cast<TensorRoleAttr>(entry.getRoles()[0]).getValue() ==
                      TensorRole::layer_input;
-    os << "/* " << entry.getName()
-       << (layer ? ": a layer, x and y [B, L, d]; "
-                 : ": logical [B, H, L, D] tensors; ")
-       << "any strides with a contiguous last dim.\n";
     ServingLayout layout = ServingLayout::get(entry.getRoles());
+    os << "/* " << entry.getName()
+       << (!layer                 ? ": logical [B, H, L, D] tensors; "
+           : layout.packedQueries ? ": a layer over packed sequences, x and "
+                                    "y [1, T, d]; "
+                                  : ": a layer, x and y [B, L, d]; ")
+       << "any strides with a contiguous last dim.\n";
     for (auto [roleAttr, typeAttr] :
          llvm::zip(entry.getRoles(), entry.getTypes())) {
       TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();

@@ -741,10 +741,11 @@ int main(int argc, char **argv) {
                                     "mha.multi_head");
       continue;
     }
-    if ((op && op.hasServingOperands()) || (layer && layer.getKeyCache())) {
+    if ((op && op.hasServingOperands()) ||
+        (layer && (layer.getKeyCache() || layer.getCuSeqlensQ()))) {
       // Their lengths and tables need inputs mha-run does not generate;
-      // python/tests/test_serving.py and test_decode_layer.py check them
-      // against float64 references.
+      // python/tests/test_serving.py, test_decode_layer.py and
+      // test_packed_layer.py check them against float64 references.
       llvm::outs() << llvm::formatv(
           "{0,-28} {1}\n", func.getSymName(),
           "skipped: kv_lens, q_lens, block_table, cu_seqlens and caches "

@@ -286,3 +286,31 @@ func.func @latent_step_low_rank(%x: tensor<?x?x48xf32>, %qa: tensor<48x6xf32>,
         cache(tensor<?x1x?x28xf32>)
   return %y, %c2 : tensor<?x?x48xf32>, tensor<?x1x?x28xf32>
 }
+
+// -----
+
+// Packed sequences: Q and K rotate at positions counted from each
+// sequence's first row (cu_seqlens), and the attention takes the offsets
+// as both cu_seqlens_q and cu_seqlens_k; V, the merge and the output
+// projection are row by row.
+// CHECK-LABEL: func.func @packed
+// CHECK-SAME: (%[[X:.+]]: tensor<1x?x64xf32>, %[[WQ:.+]]: tensor<64x64xf32>, %[[WK:.+]]: tensor<64x32xf32>, %[[WV:.+]]: tensor<64x32xf32>, %[[WO:.+]]: tensor<64x64xf32>, %[[CU:.+]]: tensor<?xi32>)
+// CHECK: %[[Q:.+]] = mha.linear %[[X]], %[[WQ]] cu_seqlens(%[[CU]] : tensor<?xi32>) {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32}
+// CHECK: %[[QH:.+]] = mha.split_heads %[[Q]]
+// CHECK: %[[K:.+]] = mha.linear %[[X]], %[[WK]] cu_seqlens(%[[CU]] : tensor<?xi32>) {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32}
+// CHECK: %[[KH:.+]] = mha.split_heads %[[K]]
+// CHECK: %[[V:.+]] = mha.linear %[[X]], %[[WV]] {head_dim = 16 : i64}
+// CHECK: %[[VH:.+]] = mha.split_heads %[[V]]
+// CHECK: %[[O:.+]] = mha.attention %[[QH]], %[[KH]], %[[VH]] cu_seqlens_q(%[[CU]] : tensor<?xi32>) cu_seqlens_k(%[[CU]] : tensor<?xi32>) {causal}
+// CHECK: %[[M:.+]] = mha.merge_heads %[[O]]
+// CHECK: mha.linear %[[M]], %[[WO]] {head_dim = 16 : i64}
+func.func @packed(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+                  %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
+                  %wo: tensor<64x64xf32>, %cu: tensor<?xi32>)
+    -> tensor<1x?x64xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}

@@ -61,3 +61,22 @@ func.func @two_inputs(%x: tensor<1x8x32xf32>, %z: tensor<1x8x32xf32>, %w: tensor
   %o = mha.attention %qh, %kh, %vh : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
   return %o : tensor<1x2x8x16xf32>
 }
+
+// -----
+
+// Packed sequences: the fused projection rotates its Q and K heads at the
+// positions of the same offsets.
+// CHECK-LABEL: func.func @packed
+// CHECK-SAME: %[[CU:[^:]+]]: tensor<?xi32>)
+// CHECK: mha.linear %{{.+}}, %{{.+}} cu_seqlens(%[[CU]] : tensor<?xi32>) {head_dim = 16 : i64, rope_blocks = 6 : i64, rope_theta = 1.000000e+04 : f32} : tensor<1x?x64xf32>, tensor<64x128xf32> -> tensor<1x?x128xf32>
+// CHECK: mha.attention {{.*}} cu_seqlens_q(%[[CU]] : tensor<?xi32>) cu_seqlens_k(%[[CU]] : tensor<?xi32>)
+func.func @packed(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+                  %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
+                  %wo: tensor<64x64xf32>, %cu: tensor<?xi32>)
+    -> tensor<1x?x64xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}

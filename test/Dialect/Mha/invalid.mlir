@@ -2482,3 +2482,86 @@ func.func @rms_norm_eps(%c: tensor<?x?x28xf32>) {
   %n = mha.rms_norm %c {columns = 20, eps = -1.0 : f32} : tensor<?x?x28xf32> -> tensor<?x?x28xf32>
   return
 }
+
+// -----
+
+// Packed sequences are the rows of a batch of one.
+func.func @layer_packed_batch(%x: tensor<2x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %cu: tensor<?xi32>) {
+  // expected-error @+1 {{'input' batch size (dim 0) must be 1 with 'cu_seqlens_q' (the sequences are packed rows), got 'tensor<2x?x64xf32>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<2x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<2x?x64xf32>
+  return
+}
+
+// -----
+
+// The offsets are i32 [S + 1].
+func.func @layer_packed_type(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %cu: tensor<?xi64>) {
+  // expected-error @+1 {{'cu_seqlens_q' must be a ranked tensor of i32 [S + 1], got 'tensor<?xi64>'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo cu_seqlens_q(%cu : tensor<?xi64>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
+  return
+}
+
+// -----
+
+// A packed decoding step is not there yet.
+func.func @layer_packed_step(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %cu: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{'cu_seqlens_q' with a cache (a packed decoding step) is not yet supported: pad the new rows to [S, L, d] instead}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+      kv_lens(%lens : tensor<?xi32>) cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32> cache(tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  return
+}
+
+// -----
+
+// Packed sequences give no probabilities.
+func.func @layer_packed_probs(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %cu: tensor<?xi32>) {
+  // expected-error @+1 {{'return_probs' is not supported with packed sequences (cu_seqlens_q)}}
+  %y, %p = mha.multi_head %x, %wq, %wk, %wv, %wo cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, return_probs}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>, tensor<1x4x?x?xf32>
+  return
+}
+
+// -----
+
+// The backward of a packed layer is not there yet.
+// expected-error @+1 {{'mha.backward' of a layer over packed sequences (cu_seqlens_q) is not yet supported}}
+func.func @layer_packed_backward(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %cu: tensor<?xi32>) -> tensor<1x?x64xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}
+
+// -----
+
+// A projection counts RoPE positions from the packed offsets only when it
+// rotates.
+func.func @linear_offsets_without_rope(%x: tensor<1x?x64xf32>, %w: tensor<64x64xf32>,
+                                       %cu: tensor<?xi32>) {
+  // expected-error @+1 {{cu_seqlens are the i32 [S + 1] offsets of packed sequences (x [1, T, K]) whose rows RoPE counts from each start: they need rope_theta, got 'tensor<?xi32>' and x 'tensor<1x?x64xf32>'}}
+  %y = mha.linear %x, %w cu_seqlens(%cu : tensor<?xi32>) {head_dim = 16 : i64}
+      : tensor<1x?x64xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
+  return
+}

@@ -443,3 +443,34 @@ func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tenso
       : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x32xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16xf32> -> tensor<?x?x32xf32>
   return %y : tensor<?x?x32xf32>
 }
+
+// -----
+
+// Packed sequences (x [1, T, 64], offsets i32 [S + 1]): the C parameters
+// take the offsets as cu_seqlens_q. The RoPE table counts each row from
+// its sequence's first (a loop over the S sequences and the rows past the
+// last, each clipped to the item's rows); the attention phase (kind 1)
+// reads each sequence's rows and keys from the offsets, on the grid the
+// runtime sizes by the sequences.
+// CHECK-LABEL: func.func @packed__kernel
+// CHECK-SAME: %[[CU:arg5]]: memref<?xi32, strided<[1], offset: ?>>
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<cu_seqlens_q>, #mha.role<layer_output>]
+// CHECK-SAME: phaseKinds = 2, 0, 3, 1, 3>
+// CHECK: %[[N:.+]] = memref.dim %[[CU]], %{{.+}}
+// CHECK: %[[S:.+]] = arith.subi %[[N]], %{{.+}}
+// CHECK: %[[S1:.+]] = arith.addi %[[S]], %{{.+}}
+// CHECK: scf.for %[[SEQ:.+]] = %{{.+}} to %[[S1]]
+// CHECK: %[[START:.+]] = memref.load %[[CU]][%[[SEQ]]]
+// CHECK: math.cos
+// CHECK: memref.load %[[CU]]
+// CHECK: mha.online_softmax_step
+func.func @packed(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+                  %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
+                  %wo: tensor<64x64xf32>, %cu: tensor<?xi32>)
+    -> tensor<1x?x64xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}
