@@ -153,10 +153,13 @@ def Mha_AttentionOp : Mha_Op<"attention", [Pure, AttrSizedOperandSegments]> {
                    "::mlir::Value":$keyScale, "::mlir::Value":$valueScale,
                    "::mlir::Value":$kvLens, "::mlir::Value":$blockTable,
                    "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>,
-    // Over packed sequences: `cu_seqlens_q` and `cu_seqlens_k`.
+    // With any serving operands (each may be null).
     OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::Value":$query,
                    "::mlir::Value":$key, "::mlir::Value":$value,
-                   "::mlir::Value":$cuSeqlensQ, "::mlir::Value":$cuSeqlensK,
+                   "::mlir::Value":$keyScale, "::mlir::Value":$valueScale,
+                   "::mlir::Value":$kvLens, "::mlir::Value":$qLens,
+                   "::mlir::Value":$blockTable, "::mlir::Value":$cuSeqlensQ,
+                   "::mlir::Value":$cuSeqlensK,
                    "::llvm::ArrayRef<::mlir::NamedAttribute>":$attributes)>
   ];
   let hasVerifier = 1;
@@ -319,6 +322,14 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure, AttrSizedOperandSegments]> {
     `mha.append_kv` writes the caller's caches in place (C parameters
     `k_cache`, `v_cache`, docs/language.md 7.1).
 
+    A layer's decoding step appends fewer rows for some sequences: with
+    `q_lens(%n)` (i32 `[S]`) sequence `s` appends its first `n[s]` new
+    keys (`t < n[s]`; the others are padding, not written); with
+    `cu_seqlens_q(%cu)` (i32 `[S + 1]`) the new keys are packed, `key_new
+    [1, Hkv, T, D]`, and sequence `s` appends keys `cu[s] .. cu[s+1] - 1`
+    (new key `t` of the sequence is `key_new[0, g, cu[s] + t]`). Layers
+    only (an exported append function refuses them).
+
     Without values (`%k into %cache`), only the keys are appended: a
     latent (MLA) decoding step's one cache of latents, whose values are a
     view of its first columns (mha-expand-layer makes it; not an exported
@@ -338,7 +349,9 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure, AttrSizedOperandSegments]> {
                        AnyType:$key_cache, Optional<AnyType>:$value_cache,
                        Optional<AnyType>:$key_scale,
                        Optional<AnyType>:$value_scale,
-                       AnyType:$kv_lens, Optional<AnyType>:$block_table,
+                       AnyType:$kv_lens, Optional<AnyType>:$q_lens,
+                       Optional<AnyType>:$block_table,
+                       Optional<AnyType>:$cu_seqlens_q,
                        OptionalAttr<F32Attr>:$rope_theta);
   let results = (outs AnyType:$key_cache_out,
                       Optional<AnyType>:$value_cache_out);
@@ -348,7 +361,9 @@ def Mha_AppendKvOp : Mha_Op<"append_kv", [Pure, AttrSizedOperandSegments]> {
     (`kv_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
      type($value_scale) `)`)?
     `kv_lens` `(` $kv_lens `:` type($kv_lens) `)`
+    (`q_lens` `(` $q_lens^ `:` type($q_lens) `)`)?
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
+    (`cu_seqlens_q` `(` $cu_seqlens_q^ `:` type($cu_seqlens_q) `)`)?
     attr-dict `:` custom<AppendTypes>(type($key_new), type($value_new),
                                       type($key_cache), type($value_cache))
     `->` type($key_cache_out) (`,` type($value_cache_out)^)?
@@ -495,12 +510,15 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
     place. With `kv_scales(%key_scale, %value_scale)` the caches are i8
     (as for mha.append_kv and mha.attention).
 
-    Packed sequences: with `cu_seqlens_q(%cu)` (i32 `[S + 1]`) and no
-    cache, `x [1, T, d]` holds `S` sequences one after the other, sequence
-    `s` being rows `cu[s] .. cu[s+1] - 1`: each attends only to its own
+    Packed sequences: with `cu_seqlens_q(%cu)` (i32 `[S + 1]`), `x [1, T,
+    d]` holds `S` sequences one after the other, sequence `s` being rows
+    `cu[s] .. cu[s+1] - 1`: without a cache each attends only to its own
     rows (mha.attention with `cu_seqlens_q` and `cu_seqlens_k` both `%cu`)
-    and RoPE counts positions from the sequence's first row. Rows past
-    `cu[S]` belong to no sequence (attention output 0, so `y = bo`).
+    and RoPE counts positions from the sequence's first row; a decoding
+    step appends them to sequence `s`'s caches at `kv_lens[s]` on. With
+    `q_lens(%n)` (a decoding step), sequence `s` has only its first `n[s]`
+    rows of `x [S, L, d]`. Rows of no sequence (past `cu[S]`, past
+    `n[s]`) get attention output 0, so `y = bo`.
 
     Example (grouped-query layer, 8 query heads of 64, 2 KV heads):
 
@@ -514,8 +532,8 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
   let arguments = !con(
       (ins AnyType:$input, AnyType:$wq, AnyType:$wk, AnyType:$wv,
            AnyType:$wo, Variadic<AnyType>:$biases,
-           Optional<AnyType>:$kv_lens, Optional<AnyType>:$block_table,
-           Optional<AnyType>:$cu_seqlens_q,
+           Optional<AnyType>:$kv_lens, Optional<AnyType>:$q_lens,
+           Optional<AnyType>:$block_table, Optional<AnyType>:$cu_seqlens_q,
            Optional<AnyType>:$key_cache, Optional<AnyType>:$value_cache,
            Optional<AnyType>:$key_scale, Optional<AnyType>:$value_scale,
            I64Attr:$num_heads,
@@ -537,6 +555,7 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
     (`kv_scales` `(` $key_scale^ `,` $value_scale `:` type($key_scale) `,`
      type($value_scale) `)`)?
     (`kv_lens` `(` $kv_lens^ `:` type($kv_lens) `)`)?
+    (`q_lens` `(` $q_lens^ `:` type($q_lens) `)`)?
     (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
     (`cu_seqlens_q` `(` $cu_seqlens_q^ `:` type($cu_seqlens_q) `)`)?
     attr-dict `:`

@@ -608,7 +608,9 @@ static SmallVector<int64_t> getDimSymbols(TensorRole role,
   bool keys = role == TensorRole::key || role == TensorRole::value ||
               role == TensorRole::key_cache || role == TensorRole::value_cache;
   bool rows = role == TensorRole::query || role == TensorRole::output ||
-              role == TensorRole::lse || role == TensorRole::entropy;
+              role == TensorRole::lse || role == TensorRole::entropy ||
+              role == TensorRole::layer_input ||
+              role == TensorRole::layer_output;
   if ((keys && (layout.paged || layout.packedKeys)) ||
       (rows && layout.packedQueries))
     symbols[0] = MHA_SYM_NONE;
@@ -637,12 +639,10 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   ServingLayout layout = ServingLayout::get(entry.getRoles());
   // Packed queries have no batch symbol: mha_rt_check_serving sizes the
   // grid by the sequences, as it does for every function with serving
-  // tensors.
-  // A layer's grid stays its input's [B, L] (its attention phase takes the
-  // sequences' grid, mha_rt_launch_layer).
-  words[MHA_SIG_GRID_BATCH_SYM] = layout.packedQueries && !layout.layer
-                                      ? MHA_SYM_QUERY_LEN
-                                      : MHA_SYM_BATCH;
+  // tensors (a layer's: its input's rows, and the sequences' for its
+  // attention).
+  words[MHA_SIG_GRID_BATCH_SYM] =
+      layout.packedQueries ? MHA_SYM_QUERY_LEN : MHA_SYM_BATCH;
   // An append function's items are tiles of its new keys.
   bool append = llvm::any_of(entry.getRoles(), [](Attribute a) {
     return cast<TensorRoleAttr>(a).getValue() == TensorRole::key_new;

@@ -489,7 +489,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     // Flat rows: one sequence of B x L rows (both below 2^31, checked).
     bool flat = kind == MHA_PHASE_FLAT && flat_rows;
     int64_t grid_batch = flat ? 1 : batch, grid_len = flat ? batch * len : len;
-    if (kind == MHA_PHASE_MASKED) { // The attention: a row per sequence.
+    if (kind == MHA_PHASE_MASKED || kind == MHA_PHASE_SEQUENCES) {
+      // The attention (and a packed step's append): a row per sequence.
       grid_batch = c.sequence_batch;
       grid_len = c.sequence_rows;
     }

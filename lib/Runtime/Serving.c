@@ -114,6 +114,20 @@ static int32_t check_offsets(const checker *ch, int cu, int64_t sequences,
   return MHA_OK;
 }
 
+// The keys a call appends to sequence s: its packed rows, its q_lens, or
+// all the new rows (0 when it appends nothing).
+static int64_t appended_keys(const checker *ch, const serving_tensors *t,
+                             int64_t s) {
+  if (t->appending < 0)
+    return 0;
+  const mha_rt_memref *m = ch->c->memrefs;
+  if (t->cu_q >= 0)
+    return element(&m[t->cu_q], 1, s + 1, 0) - element(&m[t->cu_q], 1, s, 0);
+  if (t->q_lens >= 0)
+    return element(&m[t->q_lens], 1, s, 0);
+  return size(ch, t->appending, t->appended_dim);
+}
+
 // A tensor of lengths: each in [0, limit], where `what` says what bounds
 // them.
 static int32_t check_lengths(const checker *ch, int lens, int64_t sequences,
@@ -146,10 +160,9 @@ static int32_t check_block_table(const checker *ch, const serving_tensors *t,
         "%s: %s dim 0 is %" PRId64 " but there are %" PRId64 " sequences",
         ch->c->name, label(ch, a, table), size(ch, table, 0), sequences);
   int64_t pages = size(ch, t->k, 0), page_size = size(ch, t->k, 2);
-  int64_t appended =
-      t->appending >= 0 ? size(ch, t->appending, t->appended_dim) : 0;
   for (int64_t s = 0; s < sequences; ++s) {
-    int64_t keys = element(&ch->c->memrefs[t->kv_lens], 1, s, 0) + appended;
+    int64_t keys = element(&ch->c->memrefs[t->kv_lens], 1, s, 0) +
+                   appended_keys(ch, t, s);
     int64_t used = page_size ? (keys + page_size - 1) / page_size : 0;
     for (int64_t p = 0; p < used; ++p) {
       int64_t page = element(&ch->c->memrefs[table], 2, s, p);
@@ -234,7 +247,7 @@ int32_t mha_rt_check_serving(const int64_t *signature,
                        2,
                        2};
   int layer = find_role(signature, n, MHA_ROLE_LAYER_INPUT);
-  bool packed_layer = false;
+  bool keys_are_rows = false;
   if (layer >= 0 && find_role(signature, n, MHA_ROLE_KEY_CACHE) >= 0) {
     // A layer's decoding step appends its input's rows.
     t.q = t.appending = layer;
@@ -243,7 +256,7 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     // A layer over packed sequences: its keys are its input's rows too.
     t.q = t.k = layer;
     t.q_rows_dim = 1;
-    packed_layer = true;
+    keys_are_rows = true;
   }
   if (t.kv_lens < 0 && t.q_lens < 0 && t.block_table < 0 && t.cu_q < 0 &&
       t.cu_k < 0)
@@ -275,7 +288,7 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     sequences = size(&ch, t.cu_q, 0) - 1;
   }
   // Dense keys have one batch element per sequence.
-  bool dense_keys = t.block_table < 0 && t.cu_k < 0 && !packed_layer;
+  bool dense_keys = t.block_table < 0 && t.cu_k < 0 && !keys_are_rows;
   if (dense_keys && size(&ch, t.k, 0) != sequences)
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: %s dim 0 is %" PRId64 " but there are %" PRId64
@@ -287,10 +300,14 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     return status;
   if (t.cu_k >= 0 && (status = check_offsets(&ch, t.cu_k, sequences, t.k, 2)))
     return status;
-  if (t.q_lens >= 0 &&
-      (status = check_lengths(&ch, t.q_lens, sequences, size(&ch, t.q, 2),
-                              "the query rows of 'q' dim 2")))
-    return status;
+  if (t.q_lens >= 0) {
+    char rows[160];
+    snprintf(rows, sizeof(rows), "the rows of %s %s", name_of(&ch, a, t.q),
+             mha_rt_dim_label(dim, signature, t.q, t.q_rows_dim));
+    if ((status = check_lengths(&ch, t.q_lens, sequences,
+                                size(&ch, t.q, t.q_rows_dim), rows)))
+      return status;
+  }
   if (t.kv_lens >= 0) {
     char what[200];
     int64_t limit = size(&ch, t.k, 2);
@@ -304,7 +321,9 @@ int32_t mha_rt_check_serving(const int64_t *signature,
       snprintf(what, sizeof(what), "the keys of %s %s", label(&ch, a, t.k),
                mha_rt_dim_label(dim, signature, t.k, 2));
     }
-    if (t.appending >= 0) { // Room for the new keys after the old ones.
+    bool per_sequence = t.appending >= 0 && (t.q_lens >= 0 || t.cu_q >= 0);
+    if (t.appending >= 0 && !per_sequence) {
+      // Room for the new keys after the old ones.
       int64_t appended = size(&ch, t.appending, t.appended_dim);
       char rows[160];
       snprintf(rows, sizeof(rows), "%s %s", name_of(&ch, a, t.appending),
@@ -320,13 +339,25 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     }
     if ((status = check_lengths(&ch, t.kv_lens, sequences, limit, what)))
       return status;
+    // Room for each sequence's own new keys after its old ones.
+    for (int64_t s = 0; per_sequence && s < sequences; ++s) {
+      int64_t n = element(&c->memrefs[t.kv_lens], 1, s, 0);
+      int64_t appended = appended_keys(&ch, &t, s);
+      if (n + appended > limit)
+        MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                    "%s: %s[%" PRId64 "] is %" PRId64
+                    " but must be in [0, %" PRId64 "] (%s, less the %" PRId64
+                    " new keys of sequence %" PRId64 ")",
+                    c->name, name_of(&ch, a, t.kv_lens), s, n,
+                    limit - appended, what, appended, s);
+    }
   }
   if (t.block_table >= 0 && (status = check_block_table(&ch, &t, sequences)))
     return status;
 
   // The grid: with packed queries, one more item row for the rows past
   // the last sequence, and as many tiles as the longest sequence needs.
-  if (t.appending >= 0)
+  if (t.appending >= 0 && t.cu_q < 0)
     return MHA_OK; // The grid of the new keys or rows, from the signature.
   int64_t batch = sequences, rows = size(&ch, t.q, t.q_rows_dim);
   if (t.cu_q >= 0) {
@@ -339,12 +370,10 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     batch = sequences + 1;
     rows = longest;
   }
-  // A layer's other phases keep the grid of its input's rows.
   c->sequence_batch = batch;
   c->sequence_rows = rows;
-  if (layer < 0) {
-    c->batch = batch;
-    c->rows = rows;
-  }
+  // A layer's other phases run over its input's rows.
+  c->batch = layer >= 0 ? size(&ch, layer, 0) : batch;
+  c->rows = layer >= 0 ? size(&ch, layer, 1) : rows;
   return MHA_OK;
 }

@@ -24,10 +24,11 @@ THETA = 10000.0
 
 
 def layer_spec(name, attrs="causal", paged=False, cache=True, dtype="f32",
-               biases=False, lse=False, packed=False):
+               biases=False, lse=False, packed=False, q_lens=False):
     """A GQA layer (d = 48, 4 query heads of 12, 2 KV heads) with RoPE;
     with `cache`, its decoding step over a contiguous or paged cache; with
-    `packed`, over packed sequences (x [1, T, d] and cu_seqlens_q)."""
+    `packed`, over packed sequences (x [1, T, d] and cu_seqlens_q); with
+    `q_lens`, a step whose sequences have q_lens[s] of the L rows."""
     batch = "1" if packed else "?"
     x = f"tensor<{batch}x?x{D_MODEL}x{dtype}>"
     wq, wkv = f"tensor<{D_MODEL}x{HQ * D}x{dtype}>", f"tensor<{D_MODEL}x{HKV * D}x{dtype}>"
@@ -44,16 +45,21 @@ def layer_spec(name, attrs="causal", paged=False, cache=True, dtype="f32",
         results.append("%lse")
         result_types.append(lse_type)
     cache_types = ""
-    if packed:
-        args.append("%cu: tensor<?xi32>")
-        clauses = " cu_seqlens_q(%cu : tensor<?xi32>)"
+    packed_clause = " cu_seqlens_q(%cu : tensor<?xi32>)" if packed else ""
     if cache:
-        args += ["%lens: tensor<?xi32>"] + (["%table: tensor<?x?xi32>"] if paged else [])
+        args += ["%lens: tensor<?xi32>"] + (["%ql: tensor<?xi32>"] if q_lens else [])
+        args += ["%table: tensor<?x?xi32>"] if paged else []
+        args += ["%cu: tensor<?xi32>"] if packed else []
         args += [f"%kc: {kc}", f"%vc: {kc}"]
         clauses = (f" cache(%kc, %vc : {kc}, {kc}) kv_lens(%lens : tensor<?xi32>)" +
-                   (" block_table(%table : tensor<?x?xi32>)" if paged else ""))
+                   (" q_lens(%ql : tensor<?xi32>)" if q_lens else "") +
+                   (" block_table(%table : tensor<?x?xi32>)" if paged else "") +
+                   packed_clause)
         results += ["%k2", "%v2"]
         cache_types = f" cache({kc}, {kc})"
+    elif packed:
+        args.append("%cu: tensor<?xi32>")
+        clauses = packed_clause
     flags = [a for a in (attrs, f"num_heads = {HQ} : i64", f"num_kv_heads = {HKV} : i64",
                          f"rope_theta = {THETA} : f32", "has_qkv_bias" if biases else "",
                          "return_lse" if lse else "") if a]

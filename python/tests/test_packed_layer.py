@@ -1,9 +1,11 @@
-"""A layer over packed sequences (docs/language.md 5.9): mha.multi_head with
-cu_seqlens_q takes S sequences as the rows of x [1, T, d]; each attends only
-to its own rows and RoPE counts positions from its first. Checked against a
-float64 NumPy layer per sequence and against the same layer run on each
-sequence alone (every sharing scheme); rows past the last offset give the
-output bias; bad offsets are refused.
+"""Layers over sequences of different lengths (docs/language.md 5.9):
+mha.multi_head with cu_seqlens_q takes S sequences as the rows of x [1, T,
+d]; each attends only to its own rows and RoPE counts positions from its
+first. A decoding step takes packed new rows the same way, or padded ones
+with q_lens, and appends each sequence's own rows to its caches. Checked
+against a float64 NumPy layer per sequence and against the same layer run
+on each sequence alone (every sharing scheme); rows of no sequence give the
+output bias; bad offsets and lengths are refused with nothing written.
 
     pytest python/tests/test_packed_layer.py
 """
@@ -13,8 +15,9 @@ import numpy as np
 import pytest
 
 import mha
-from test_decode_layer import (CAUSAL, D, D_MODEL, HKV, HQ, RNG, VARIANTS, layer_spec,
-                               reference_step, weights)
+from test_decode_layer import (CAUSAL, D, D_MODEL, HKV, HQ, RNG, VARIANTS, cache_rows,
+                               layer_spec, paged_cache, random_cache, reference_step,
+                               weights)
 
 # Sequence lengths: empty, single rows, one longer than a projection
 # (192 rows) and an attention tile; 3 rows past the last sequence.
@@ -39,6 +42,12 @@ def lib(cache_dir):
     spec += layer_spec("packed_bias_lse", "causal", cache=False, packed=True,
                        biases=True, lse=True)
     spec += layer_spec("prefill", "causal", cache=False)
+    for variant in ("causal", "window_sinks"):
+        attrs = VARIANTS[variant][0]
+        spec += layer_spec(f"packed_step_{variant}", attrs, packed=True)
+        spec += layer_spec(f"packed_paged_{variant}", attrs, packed=True, paged=True)
+        spec += layer_spec(f"padded_step_{variant}", attrs, q_lens=True)
+        spec += layer_spec(f"padded_paged_{variant}", attrs, q_lens=True, paged=True)
     return mha.compile(spec)
 
 
@@ -201,3 +210,136 @@ def test_torch_layer_module_takes_the_offsets(lib):
     np.testing.assert_array_equal(y.numpy(), lib.packed_causal(x, *w, cu))
     with pytest.raises(TypeError, match="forward takes x, cu_seqlens_q"):
         layer(torch.from_numpy(x))
+
+
+# Decoding steps of sequences with different numbers of new rows: a
+# chunked prefill from an empty cache, one row, none, a long chunk.
+KV_LENS = [0, 7, 20, 3]
+NEW_ROWS = [5, 1, 0, 70]
+CAPACITY = 96
+
+
+def check_step(y, x_rows, w, kv_lens, new_rows, keys, values, caches, before, variant,
+               table=None, page_size=None):
+    """Each sequence's y rows against the float64 step of its own new rows,
+    its cache rows against the rotated keys and values, and every other
+    cache slot unchanged."""
+    written = [np.zeros(c.shape, bool) for c in caches]
+    for s, (n, rows) in enumerate(zip(kv_lens, new_rows)):
+        if rows == 0:
+            continue
+        y_ref, new_k, new_v, _ = reference_step(x_rows(s)[None], w, [keys[s]], [values[s]],
+                                                VARIANTS[variant][1])
+        got = y(s)
+        assert np.abs(got - y_ref[0]).max() <= 2e-5 * max(1.0, np.abs(y_ref).max())
+        positions = list(range(n, n + rows))
+        for cache, ref, mark in zip(caches, (new_k[0], new_v[0]), written):
+            np.testing.assert_allclose(cache_rows(cache, s, positions, table, page_size),
+                                       ref, rtol=1e-5, atol=1e-5)
+            for p in positions:
+                if table is None:
+                    mark[s, :, p] = True
+                else:
+                    mark[table[s, p // page_size], :, p % page_size] = True
+    for cache, old, mark in zip(caches, before, written):
+        np.testing.assert_array_equal(cache[~mark], old[~mark])
+
+
+@pytest.mark.parametrize("variant", ["causal", "window_sinks"])
+@pytest.mark.parametrize("page_size", [None, 1, 16])
+def test_packed_steps_match_float64(lib, variant, page_size):
+    """New rows packed (x [1, T, d]): each sequence's rows rotate at
+    kv_lens[s] + l, are appended to its own caches and attend over
+    kv_lens[s] + its rows."""
+    cu = offsets(NEW_ROWS)
+    x = RNG.standard_normal((1, int(cu[-1]) + PADDING, D_MODEL)).astype(np.float32)
+    w = weights()
+    kc, vc, keys, values = random_cache(KV_LENS, CAPACITY)
+    lens = np.array(KV_LENS, np.int32)
+    table = None
+    if page_size:
+        kc, vc, table = paged_cache(kc, vc, KV_LENS, max(NEW_ROWS), page_size)
+    before = kc.copy(), vc.copy()
+    if page_size:
+        y = getattr(lib, f"packed_paged_{variant}")(x, *w, lens, table, cu, kc, vc)
+    else:
+        y = getattr(lib, f"packed_step_{variant}")(x, *w, lens, cu, kc, vc)
+    check_step(lambda s: y[0, cu[s]:cu[s + 1]], lambda s: x[0, cu[s]:cu[s + 1]], w,
+               KV_LENS, NEW_ROWS, keys, values, (kc, vc), before, variant, table,
+               page_size)
+    np.testing.assert_array_equal(y[:, cu[-1]:], 0)
+
+
+@pytest.mark.parametrize("variant", ["causal", "window_sinks"])
+@pytest.mark.parametrize("page_size", [None, 5])
+def test_padded_steps_match_float64(lib, variant, page_size):
+    """New rows padded to L (x [S, L, d]) with q_lens: only each sequence's
+    first q_lens[s] rows are appended and attend; the others give y = 0."""
+    L = max(NEW_ROWS) + 2
+    x = RNG.standard_normal((len(KV_LENS), L, D_MODEL)).astype(np.float32)
+    w = weights()
+    kc, vc, keys, values = random_cache(KV_LENS, CAPACITY)
+    lens, q_lens = np.array(KV_LENS, np.int32), np.array(NEW_ROWS, np.int32)
+    table = None
+    if page_size:
+        kc, vc, table = paged_cache(kc, vc, KV_LENS, max(NEW_ROWS), page_size)
+    before = kc.copy(), vc.copy()
+    if page_size:
+        y = getattr(lib, f"padded_paged_{variant}")(x, *w, lens, q_lens, table, kc, vc)
+    else:
+        y = getattr(lib, f"padded_step_{variant}")(x, *w, lens, q_lens, kc, vc)
+    check_step(lambda s: y[s, :NEW_ROWS[s]], lambda s: x[s, :NEW_ROWS[s]], w, KV_LENS,
+               NEW_ROWS, keys, values, (kc, vc), before, variant, table, page_size)
+    for s, rows in enumerate(NEW_ROWS):
+        np.testing.assert_array_equal(y[s, rows:], 0)
+
+
+def test_packed_and_padded_steps_agree(lib):
+    """The same new rows, packed or padded, give the same y and caches, for
+    any thread count."""
+    cu = offsets(NEW_ROWS)
+    L = max(NEW_ROWS)
+    w = weights()
+    padded = RNG.standard_normal((len(KV_LENS), L, D_MODEL)).astype(np.float32)
+    packed = np.concatenate([padded[s, :n] for s, n in enumerate(NEW_ROWS)])[None]
+    kc, vc, _, _ = random_cache(KV_LENS, CAPACITY)
+    lens, q_lens = np.array(KV_LENS, np.int32), np.array(NEW_ROWS, np.int32)
+    caches = [(kc.copy(), vc.copy()) for _ in range(3)]
+    y_packed = lib.packed_step_causal(packed, *w, lens, cu, *caches[0])
+    y_padded = lib.padded_step_causal(padded, *w, lens, q_lens, *caches[1])
+    y_one = lib.packed_step_causal(packed, *w, lens, cu, *caches[2], num_threads=1)
+    np.testing.assert_array_equal(y_one, y_packed)
+    for s, n in enumerate(NEW_ROWS):
+        np.testing.assert_allclose(y_packed[0, cu[s]:cu[s + 1]], y_padded[s, :n],
+                                   rtol=1e-5, atol=1e-6)
+    for (k1, v1), (k2, v2) in zip(caches[1:], caches[:1] * 2):
+        np.testing.assert_allclose(k1, k2, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(v1, v2, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_step_lengths_write_nothing(lib):
+    w = weights()
+    kc, vc, _, _ = random_cache([0, 0], 8)
+    before = kc.copy(), vc.copy()
+    x = RNG.standard_normal((1, 9, D_MODEL)).astype(np.float32)
+    with pytest.raises(mha.Error, match=re.escape(
+            "'kv_lens'[1] is 4 but must be in [0, 2] (the keys of 'k_cache' (key cache) "
+            "dim 2 (Lk), less the 6 new keys of sequence 1)")):
+        lib.packed_step_causal(x, *w, np.array([0, 4], np.int32),
+                               np.array([0, 3, 9], np.int32), kc, vc)
+    with pytest.raises(mha.Error, match=re.escape("'cu_seqlens_q'[2] is 10 but 'x'")):
+        lib.packed_step_causal(x, *w, np.array([0, 0], np.int32),
+                               np.array([0, 3, 10], np.int32), kc, vc)
+    with pytest.raises(mha.Error, match="'k_cache' .* dim 0 is 2 but there are 3 sequences"):
+        lib.packed_step_causal(x, *w, np.array([0, 0], np.int32),
+                               np.array([0, 3, 5, 9], np.int32), kc, vc)
+    padded = RNG.standard_normal((2, 3, D_MODEL)).astype(np.float32)
+    with pytest.raises(mha.Error, match=re.escape(
+            "'q_lens'[0] is 4 but must be in [0, 3] (the rows of 'x' dim 1")):
+        lib.padded_step_causal(padded, *w, np.array([0, 0], np.int32),
+                               np.array([4, 1], np.int32), kc, vc)
+    with pytest.raises(mha.Error, match=re.escape("'kv_lens'[0] is 7 but must be in [0, 6]")):
+        lib.padded_step_causal(padded, *w, np.array([7, 0], np.int32),
+                               np.array([2, 1], np.int32), kc, vc)
+    np.testing.assert_array_equal(kc, before[0])
+    np.testing.assert_array_equal(vc, before[1])

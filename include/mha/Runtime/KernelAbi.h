@@ -237,7 +237,10 @@ enum {
   MHA_PHASE_PLAIN = 0,
   MHA_PHASE_MASKED = 1,
   MHA_PHASE_PACKING = 2,
-  MHA_PHASE_FLAT = 3
+  MHA_PHASE_FLAT = 3,
+  /* A packed decoding step's append: the grid of the sequences, as
+   * MHA_PHASE_MASKED's (S + 1 item rows, the longest's tiles). */
+  MHA_PHASE_SEQUENCES = 4
 };
 
 /* Computes work item (b, h, t) of phase `phase` of a layer. */

@@ -454,24 +454,27 @@ void AttentionOp::build(OpBuilder &b, OperationState &state,
                         Value value, Value keyScale, Value valueScale,
                         Value kvLens, Value blockTable,
                         ArrayRef<NamedAttribute> attributes) {
-  SmallVector<Value> operands{query, key, value};
-  for (Value v : {keyScale, valueScale, kvLens, blockTable})
-    if (v)
-      operands.push_back(v);
-  build(b, state, resultTypes, operands, attributes);
-  state.getOrAddProperties<Properties>().operandSegmentSizes = {
-      1, 1, 1, keyScale ? 1 : 0, valueScale ? 1 : 0, 1, 0, blockTable ? 1 : 0,
-      0, 0};
+  build(b, state, resultTypes, query, key, value, keyScale, valueScale, kvLens,
+        Value(), blockTable, Value(), Value(), attributes);
 }
 
 void AttentionOp::build(OpBuilder &b, OperationState &state,
                         TypeRange resultTypes, Value query, Value key,
-                        Value value, Value cuSeqlensQ, Value cuSeqlensK,
+                        Value value, Value keyScale, Value valueScale,
+                        Value kvLens, Value qLens, Value blockTable,
+                        Value cuSeqlensQ, Value cuSeqlensK,
                         ArrayRef<NamedAttribute> attributes) {
-  build(b, state, resultTypes,
-        ValueRange{query, key, value, cuSeqlensQ, cuSeqlensK}, attributes);
-  state.getOrAddProperties<Properties>().operandSegmentSizes = {1, 1, 1, 0, 0,
-                                                                0, 0, 0, 1, 1};
+  SmallVector<Value> operands{query, key, value};
+  SmallVector<int32_t> segments{1, 1, 1};
+  for (Value v :
+       {keyScale, valueScale, kvLens, qLens, blockTable, cuSeqlensQ, cuSeqlensK}) {
+    if (v)
+      operands.push_back(v);
+    segments.push_back(v ? 1 : 0);
+  }
+  build(b, state, resultTypes, operands, attributes);
+  llvm::copy(segments, state.getOrAddProperties<Properties>()
+                           .operandSegmentSizes.begin());
 }
 
 namespace {
@@ -708,6 +711,35 @@ static LogicalResult verifyAppendSequences(Operation *op, RankedTensorType lens,
                         keyCache.getDimSize(0), "key_new", sequences);
 }
 
+/// The sequences of an append's new keys: their batch, or (packed,
+/// `cu_seqlens_q` i32 [S + 1] over the rows of a batch of one) unknown;
+/// `q_lens` i32 [S], one per sequence.
+static FailureOr<int64_t> verifyAppendRows(AppendKvOp op,
+                                           RankedTensorType kNew) {
+  Operation *o = op.getOperation();
+  FailureOr<RankedTensorType> qLens =
+      verifyServingTensor(o, op.getQLens(), "q_lens", 1, "[S]");
+  FailureOr<RankedTensorType> cu =
+      verifyServingTensor(o, op.getCuSeqlensQ(), "cu_seqlens_q", 1, "[S + 1]");
+  if (failed(qLens) || failed(cu))
+    return failure();
+  if (*qLens && *cu)
+    return op.emitOpError() << "'q_lens' and 'cu_seqlens_q' both give the "
+                               "new keys of each sequence: use one";
+  if (*cu) {
+    if (kNew.getDimSize(0) != 1)
+      return op.emitOpError() << "'key_new' batch size (dim 0) must be 1 with "
+                                 "'cu_seqlens_q' (packed new keys), got "
+                              << Type(kNew);
+    return int64_t(ShapedType::kDynamic);
+  }
+  if (*qLens && failed(verifySameSize(o, "size", "q_lens", 0,
+                                      (*qLens).getDimSize(0), "key_new",
+                                      kNew.getDimSize(0))))
+    return failure();
+  return kNew.getDimSize(0);
+}
+
 /// An mha.append_kv without values (a latent layer's cache): an f32, bf16
 /// or f16 cache of the new keys' element type, head count and head dim,
 /// one batch element per sequence unless paged.
@@ -723,9 +755,9 @@ static LogicalResult verifyKeyOnlyAppend(AppendKvOp op, RankedTensorType kNew) {
       verifyServingTensor(o, op.getKvLens(), "kv_lens", 1, "[S]");
   FailureOr<RankedTensorType> table = verifyServingTensor(
       o, op.getBlockTable(), "block_table", 2, "[S, max_pages]");
-  if (failed(kCache) || failed(lens) || failed(table))
+  FailureOr<int64_t> sequences = verifyAppendRows(op, kNew);
+  if (failed(kCache) || failed(lens) || failed(table) || failed(sequences))
     return failure();
-  int64_t sequences = kNew.getDimSize(0);
   if (failed(verifySameElementType(o, *kCache, "key_cache",
                                    kNew.getElementType(), "key_new")) ||
       failed(verifyStaticDim(o, kNew, "key_new", 1, "head count")) ||
@@ -736,7 +768,7 @@ static LogicalResult verifyKeyOnlyAppend(AppendKvOp op, RankedTensorType kNew) {
       failed(verifySameSize(o, "head dim", "key_cache", 3,
                             kCache->getDimSize(3), "key_new",
                             kNew.getDimSize(3))) ||
-      failed(verifyAppendSequences(o, *lens, *table, *kCache, sequences)))
+      failed(verifyAppendSequences(o, *lens, *table, *kCache, *sequences)))
     return failure();
   if (op.getKeyCacheOut().getType() != op.getKeyCache().getType())
     return op.emitOpError() << "results must have the types of the caches";
@@ -792,16 +824,17 @@ LogicalResult AppendKvOp::verify() {
       verifyServingTensor(op, getKvLens(), "kv_lens", 1, "[S]");
   FailureOr<RankedTensorType> table = verifyServingTensor(
       op, getBlockTable(), "block_table", 2, "[S, max_pages]");
-  if (failed(lens) || failed(table))
+  FailureOr<int64_t> sequences = verifyAppendRows(*this, *kNew);
+  if (failed(lens) || failed(table) || failed(sequences))
     return failure();
-  int64_t sequences = kNew->getDimSize(0);
   // Heads and head dims agree; new keys and values have one length; a
   // contiguous cache has one batch element per sequence, pages are shared.
   if (failed(verifySameSize(op, "batch size", "value_new", 0,
-                            vNew->getDimSize(0), "key_new", sequences)) ||
+                            vNew->getDimSize(0), "key_new",
+                            kNew->getDimSize(0))) ||
       failed(verifySameSize(op, "length", "value_new", 2, vNew->getDimSize(2),
                             "key_new", kNew->getDimSize(2))) ||
-      failed(verifyAppendSequences(op, *lens, *table, *kCache, sequences)))
+      failed(verifyAppendSequences(op, *lens, *table, *kCache, *sequences)))
     return failure();
   for (auto [type, name, ref, refName] :
        {std::make_tuple(*vNew, "value_new", *kNew, "key_new"),
@@ -1026,7 +1059,9 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
                                "neither 'return_probs' nor 'dropout'";
   bool paged = bool(op.getBlockTable());
   bool quantized = op.getKeyScale() || op.getValueScale();
-  int64_t sequences = x.getDimSize(0);
+  // Packed rows are one batch element; their sequences are cu_seqlens_q's.
+  int64_t sequences =
+      op.getCuSeqlensQ() ? ShapedType::kDynamic : x.getDimSize(0);
   StringRef layout = paged ? "[pages, Hkv, page_size, D]" : "[S, Hkv, Lk, D]";
   // A latent step's one cache holds the latent and the RoPE key of every
   // token, [S, 1, Lk, r+Dr]: its values are the first r columns.
@@ -1092,20 +1127,32 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
   return success();
 }
 
-/// Packed sequences (docs/language.md 5.9): `cu_seqlens_q` i32 [S + 1] over
-/// the rows of a batch of one, in a layer without a cache, and none of
-/// what the attention refuses with packed rows.
-static LogicalResult verifyLayerPacking(MultiHeadOp op, RankedTensorType x) {
-  Value cu = op.getCuSeqlensQ();
+/// Sequences of different lengths (docs/language.md 5.9): `cu_seqlens_q`
+/// i32 [S + 1] over the rows of a batch of one (with or without a cache),
+/// or `q_lens` i32 [S] over a decoding step's padded rows, not both, and
+/// none of what the attention refuses with them.
+static LogicalResult verifyLayerLengths(MultiHeadOp op, RankedTensorType x) {
+  Operation *o = op.getOperation();
+  Value cu = op.getCuSeqlensQ(), qLens = op.getQLens();
+  FailureOr<RankedTensorType> cuType =
+      verifyServingTensor(o, cu, "cu_seqlens_q", 1, "[S + 1]");
+  FailureOr<RankedTensorType> qLensType =
+      verifyServingTensor(o, qLens, "q_lens", 1, "[S]");
+  if (failed(cuType) || failed(qLensType))
+    return failure();
+  if (cu && qLens)
+    return op.emitOpError() << "'q_lens' and 'cu_seqlens_q' both give the "
+                               "rows of each sequence: use one";
+  if (qLens) {
+    if (!op.getKeyCache())
+      return op.emitOpError() << "'q_lens' counts the new rows of a decoding "
+                                 "step: it needs cache(...); pack a prefill's "
+                                 "sequences with 'cu_seqlens_q'";
+    return verifySameSize(o, "size", "q_lens", 0, (*qLensType).getDimSize(0),
+                          "input", x.getDimSize(0));
+  }
   if (!cu)
     return success();
-  Operation *o = op.getOperation();
-  if (failed(verifyServingTensor(o, cu, "cu_seqlens_q", 1, "[S + 1]")))
-    return failure();
-  if (op.getKeyCache())
-    return op.emitOpError() << "'cu_seqlens_q' with a cache (a packed "
-                               "decoding step) is not yet supported: pad "
-                               "the new rows to [S, L, d] instead";
   if (x.getDimSize(0) != 1)
     return op.emitOpError() << "'input' batch size (dim 0) must be 1 with "
                                "'cu_seqlens_q' (the sequences are packed "
@@ -1274,7 +1321,7 @@ LogicalResult MultiHeadOp::verify() {
     return failure();
   if (failed(verifyVariantAttributes(*this, numHeads)) ||
       failed(verifyLayerCache(*this, *x, numKvHeads, d)) ||
-      failed(verifyLayerPacking(*this, *x)))
+      failed(verifyLayerLengths(*this, *x)))
     return failure();
   return verifyExtraResults(*this, batch, numHeads, seqLen, seqLen);
 }

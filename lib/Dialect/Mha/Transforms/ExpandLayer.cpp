@@ -75,17 +75,35 @@ Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
 /// through `down` then `up`. A latent layer (#mha.sharing<latent>) projects
 /// x to its latent and RoPE key, the latent to every head's key part and
 /// value, and gathers the keys with mha.latent_keys.
-/// `kv_lens + L` (the lengths after appending the L rows of `x`), as
-/// i32 [S].
-Value appendedLengths(PatternRewriter &rewriter, Location loc, Value kvLens,
-                      Value x) {
-  Value len = tensor::DimOp::create(rewriter, loc, x, 1);
-  Value len32 =
-      arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(), len);
+/// The lengths after a decoding step appends its new rows, as i32 [S]:
+/// `kv_lens + L` (L = dim 1 of `x`), `kv_lens + q_lens`, or, packed,
+/// `kv_lens + (cu[1:] - cu[:-1])`.
+Value appendedLengths(PatternRewriter &rewriter, Location loc, MultiHeadOp op) {
+  Value kvLens = op.getKvLens();
+  if (Value qLens = op.getQLens())
+    return arith::AddIOp::create(rewriter, loc, kvLens, qLens);
   auto type = cast<RankedTensorType>(kvLens.getType());
   SmallVector<Value> dynamicSizes;
   if (type.isDynamicDim(0))
     dynamicSizes.push_back(tensor::DimOp::create(rewriter, loc, kvLens, 0));
+  if (Value cu = op.getCuSeqlensQ()) {
+    OpFoldResult sequences =
+        type.isDynamicDim(0) ? OpFoldResult(dynamicSizes.front())
+                             : OpFoldResult(rewriter.getIndexAttr(
+                                   type.getDimSize(0)));
+    auto slice = [&](int64_t offset) -> Value {
+      return tensor::ExtractSliceOp::create(
+          rewriter, loc, type, cu,
+          ArrayRef<OpFoldResult>{rewriter.getIndexAttr(offset)},
+          ArrayRef<OpFoldResult>{sequences},
+          ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1)});
+    };
+    Value counts = arith::SubIOp::create(rewriter, loc, slice(1), slice(0));
+    return arith::AddIOp::create(rewriter, loc, kvLens, counts);
+  }
+  Value len = tensor::DimOp::create(rewriter, loc, op.getInput(), 1);
+  Value len32 =
+      arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(), len);
   Value splat =
       tensor::SplatOp::create(rewriter, loc, type, len32, dynamicSizes);
   return arith::AddIOp::create(rewriter, loc, kvLens, splat);
@@ -201,11 +219,12 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
   Value q = createLinear(
       rewriter, loc, flatType(hq * (nopeDim + ropeDim), tempElt), input, wq,
       Value(), 1, rewriter.getI64IntegerAttr(nopeDim + ropeDim), theta,
-      ropeDimAttr, qRmsEps, op.getKvLens());
+      ropeDimAttr, qRmsEps, op.getKvLens(), op.getCuSeqlensQ());
   Value latent = createLinear(rewriter, loc, flatType(rank + ropeDim, xElt),
                               op.getInput(), op.getWk(), Value(), 1,
                               rewriter.getI64IntegerAttr(rank + ropeDim), theta,
-                              ropeDimAttr, FloatAttr(), op.getKvLens());
+                              ropeDimAttr, FloatAttr(), op.getKvLens(),
+                              op.getCuSeqlensQ());
   if (rmsEps)
     latent = RmsNormOp::create(rewriter, loc, latent.getType(), latent,
                                rewriter.getI64IntegerAttr(rank), rmsEps);
@@ -214,8 +233,8 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
   Value cache = op.getKeyCache();
   auto append = AppendKvOp::create(
       rewriter, loc, cache.getType(), /*value_cache_out=*/Type(), newKeys,
-      Value(), cache, Value(), Value(), Value(), op.getKvLens(),
-      op.getBlockTable(), /*rope_theta=*/FloatAttr());
+      Value(), cache, Value(), Value(), Value(), op.getKvLens(), op.getQLens(),
+      op.getBlockTable(), op.getCuSeqlensQ(), /*rope_theta=*/FloatAttr());
   Value keys = append.getKeyCacheOut();
   Value values = getLatentValues(rewriter, loc, keys, rank);
   int64_t absorbedCols = rank + ropeDim;
@@ -233,10 +252,10 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
         rewriter.getF32FloatAttr(1.0f / std::sqrt(float(nopeDim + ropeDim)))));
   SmallVector<Type> resultTypes{headsType(hq, rank, xElt)};
   llvm::append_range(resultTypes, op.getExtras().getTypes());
-  Value kvLens = appendedLengths(rewriter, loc, op.getKvLens(), op.getInput());
-  auto attention =
-      AttentionOp::create(rewriter, loc, resultTypes, qh, keys, values, Value(),
-                          Value(), kvLens, op.getBlockTable(), attrs);
+  Value kvLens = appendedLengths(rewriter, loc, op);
+  auto attention = AttentionOp::create(
+      rewriter, loc, resultTypes, qh, keys, values, Value(), Value(), kvLens,
+      op.getQLens(), op.getBlockTable(), op.getCuSeqlensQ(), Value(), attrs);
   Value merged = MergeHeadsOp::create(rewriter, loc, flatType(hq * rank, xElt),
                                       attention->getResult(0));
   Value oa =
@@ -353,21 +372,19 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
           rewriter, loc, op.getKeyCache().getType(),
           op.getValueCache().getType(), k, v, op.getKeyCache(),
           op.getValueCache(), op.getKeyScale(), op.getValueScale(),
-          op.getKvLens(), op.getBlockTable(), /*rope_theta=*/FloatAttr());
+          op.getKvLens(), op.getQLens(), op.getBlockTable(),
+          op.getCuSeqlensQ(), /*rope_theta=*/FloatAttr());
       caches = {append.getKeyCacheOut(), append.getValueCacheOut()};
       k = caches[0];
       v = caches[1];
-      kvLens = appendedLengths(rewriter, loc, op.getKvLens(), op.getInput());
+      kvLens = appendedLengths(rewriter, loc, op);
     }
-    // Packed sequences attend within their own rows.
+    // Packed sequences without a cache attend within their own rows.
     Value cu = op.getCuSeqlensQ();
-    auto attention =
-        kvLens ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v,
-                                     op.getKeyScale(), op.getValueScale(),
-                                     kvLens, op.getBlockTable(), attrs)
-        : cu   ? AttentionOp::create(rewriter, loc, resultTypes, q, k, v, cu, cu,
-                                     attrs)
-               : AttentionOp::create(rewriter, loc, resultTypes, q, k, v, attrs);
+    auto attention = AttentionOp::create(
+        rewriter, loc, resultTypes, q, k, v, op.getKeyScale(),
+        op.getValueScale(), kvLens, op.getQLens(), op.getBlockTable(), cu,
+        kvLens ? Value() : cu, attrs);
     Value merged =
         MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim, stepElt),
                              attention->getResult(0));

@@ -125,24 +125,43 @@ static LogicalResult checkLatentParts(const LayerParts &parts) {
   return success();
 }
 
-/// Files `linear` among the parts by what it reads (the ops come in
-/// order: what it reads is filed already).
-/// A decoding step appends the new keys and values to the function's
-/// caches and attends over the appended caches with kv_lens + L keys (what
-/// mha-expand-layer writes).
-static LogicalResult checkAppendParts(const LayerParts &parts) {
-  AppendKvOp append = parts.append;
-  AttentionOp attention = parts.attention;
-  auto addi = attention.getKvLens()
-                  ? attention.getKvLens().getDefiningOp<arith::AddIOp>()
-                  : arith::AddIOp();
-  auto splat =
-      addi ? addi.getRhs().getDefiningOp<tensor::SplatOp>() : tensor::SplatOp();
+/// Whether `lens` is what mha-expand-layer writes for the lengths after a
+/// step appends its rows to `kvLens`: `kvLens + L` (L = dim 1 of `input`),
+/// `kvLens + qLens`, or `kvLens + (cu[1:] - cu[:-1])`.
+static bool isAppendedLengths(Value lens, Value kvLens, Value input,
+                              Value qLens, Value cu) {
+  auto addi = lens ? lens.getDefiningOp<arith::AddIOp>() : arith::AddIOp();
+  if (!addi || addi.getLhs() != kvLens)
+    return false;
+  Value added = addi.getRhs();
+  if (qLens)
+    return added == qLens;
+  if (cu) {
+    auto sub = added.getDefiningOp<arith::SubIOp>();
+    auto sliceAt = [&](Value v, int64_t offset) {
+      auto slice = v.getDefiningOp<tensor::ExtractSliceOp>();
+      return slice && slice.getSource() == cu &&
+             slice.getStaticOffsets() == ArrayRef<int64_t>{offset} &&
+             slice.hasUnitStride();
+    };
+    return sub && sliceAt(sub.getLhs(), 1) && sliceAt(sub.getRhs(), 0);
+  }
+  auto splat = added.getDefiningOp<tensor::SplatOp>();
   auto toI32 = splat ? splat.getInput().getDefiningOp<arith::IndexCastOp>()
                      : arith::IndexCastOp();
   auto dim =
       toI32 ? toI32.getIn().getDefiningOp<tensor::DimOp>() : tensor::DimOp();
-  std::optional<int64_t> dimIndex = dim ? dim.getConstantIndex() : std::nullopt;
+  return dim && dim.getSource() == input && dim.getConstantIndex() == 1;
+}
+
+/// A decoding step appends the new keys and values to the function's
+/// caches and attends over the appended caches with the lengths after the
+/// append (what mha-expand-layer writes); its rows per sequence (q_lens
+/// or packed cu_seqlens_q), if any, are the append's and the attention's.
+static LogicalResult checkAppendParts(const LayerParts &parts) {
+  AppendKvOp append = parts.append;
+  AttentionOp attention = parts.attention;
+  Value qLens = append.getQLens(), cu = append.getCuSeqlensQ();
   // A latent step's values are the first columns of its one cache.
   auto slice = attention.getValue().getDefiningOp<tensor::ExtractSliceOp>();
   bool valuesOk = append.getValueCache()
@@ -150,6 +169,7 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
                             isa<BlockArgument>(append.getValueCache())
                       : slice && slice.getSource() == append.getKeyCacheOut() &&
                             slice.hasZeroOffset() && slice.hasUnitStride();
+  auto isArgument = [](Value v) { return !v || isa<BlockArgument>(v); };
   bool ok =
       attention.getKey() == append.getKeyCacheOut() && valuesOk &&
       isa<BlockArgument>(append.getKeyCache()) &&
@@ -159,16 +179,16 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
       (!append.getKeyScale() || (isa<BlockArgument>(append.getKeyScale()) &&
                                  isa<BlockArgument>(append.getValueScale()))) &&
       attention.getBlockTable() == append.getBlockTable() &&
-      (!append.getBlockTable() || isa<BlockArgument>(append.getBlockTable())) &&
-      addi && addi.getLhs() == append.getKvLens() && dim &&
-      dim.getSource() == parts.input && dimIndex == 1 &&
-      !attention.getQLens() && !attention.getCuSeqlensQ() &&
-      !attention.getCuSeqlensK();
+      isArgument(append.getBlockTable()) && isArgument(qLens) &&
+      isArgument(cu) && attention.getQLens() == qLens &&
+      attention.getCuSeqlensQ() == cu && !attention.getCuSeqlensK() &&
+      isAppendedLengths(attention.getKvLens(), append.getKvLens(), parts.input,
+                        qLens, cu);
   if (!ok)
     return append.emitError()
            << "a layer's decoding step must append its new keys and values "
               "to caches that are function arguments and attend over the "
-              "appended caches with kv_lens + L keys";
+              "appended caches with the lengths after the append";
   return success();
 }
 
@@ -237,6 +257,8 @@ static LogicalResult checkAbsorbedParts(const LayerParts &parts) {
   return success();
 }
 
+/// Files `linear` among the parts by what it reads (the ops come in
+/// order: what it reads is filed already).
 static LogicalResult classifyLinear(LinearOp linear, LayerParts &parts) {
   Value input = linear.getInput();
   auto producer = input.getDefiningOp<LinearOp>();
@@ -283,7 +305,8 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
     // (arith and tensor ops: a decoding step's kv_lens + L,
     // checkAppendParts; a latent step's value view of its cache.)
     if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp,
-            tensor::ConcatOp, QuantizedOp, arith::AddIOp, arith::IndexCastOp,
+            tensor::ConcatOp, QuantizedOp, arith::AddIOp, arith::SubIOp,
+            arith::IndexCastOp,
             tensor::SplatOp, tensor::DimOp, tensor::ExtractSliceOp>(op))
       continue;
     if (auto absorb = dyn_cast<HeadLinearOp>(op)) {
@@ -555,6 +578,8 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
         role = TensorRole::kv_lens;
       else if (arg == append.getBlockTable())
         role = TensorRole::block_table;
+      else if (arg == append.getQLens())
+        role = TensorRole::q_lens;
       else if (arg == append.getKeyCache())
         role = TensorRole::key_cache;
       else if (arg == append.getValueCache())

@@ -77,7 +77,9 @@ private:
   /// (split-KV, KernelAbi.h): as an attention function's would, when it
   /// returns no entropy (its merge combines outputs and lse only).
   bool splitsKeys() const {
-    return parts.append && !AttentionOp(parts.attention).getReturnEntropy();
+    AttentionOp attention = parts.attention;
+    return parts.append && !attention.getReturnEntropy() &&
+           !attention.getQLens() && !attention.getCuSeqlensQ();
   }
 
   /// Emits `body` under `if (phase == p)` and records the phase's grid:
@@ -120,6 +122,9 @@ private:
   Value getWeightMemRef(Value weight, StringRef symbol);
   /// A decoding step's new keys and values of one KV head, into the caches.
   void emitAppend();
+  /// The rows a decoding step appends to item `batch`'s sequence: L, its
+  /// q_lens, or its packed rows.
+  Value getAppendedRows();
   void emitAttention();
   /// The phases up to the attention's (packing, RoPE table, projections,
   /// a latent or decoding step's, the attention).

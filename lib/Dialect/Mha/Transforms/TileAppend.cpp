@@ -40,31 +40,56 @@ public:
         ropeTheta(ropeTheta), kNew(item.kNew), vNew(item.vNew),
         lens(item.kvLens), table(item.blockTable), kCache(item.kCache),
         vCache(item.vCache), batch(item.batch), kvHead(item.kvHead),
-        tile(item.tile), kScales(item.keyScale), vScales(item.valueScale) {}
+        tile(item.tile), kScales(item.keyScale), vScales(item.valueScale),
+        qLens(item.qLens), cuSeqlensQ(item.cuSeqlensQ) {}
 
   void emit() {
-    Value rowsConst = cb.index(kAppendRows);
-    Value row0 = cb.mul(tile, rowsConst);
-    Value newLen = memref::DimOp::create(b, loc, kNew, 2);
-    Value rows = cb.minSI(rowsConst, cb.sub(newLen, row0));
-    Value base = cb.indexCast(b.getIndexType(),
-                              memref::LoadOp::create(b, loc, lens, batch));
-    Value freqs = ropeTheta ? ropeFrequencies() : Value();
-    cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
-      Value i = cb.add(row0, r);
-      Value pos = cb.add(base, i);
-      SmallVector<Value> slot = cacheSlot(pos);
-      if (vNew) // (A latent step's cache has no values of its own.)
-        copyRow(vNew, i, vCache, slot, scaleAt(vScales, slot));
-      Value kScale = scaleAt(kScales, slot);
-      if (!freqs)
-        copyRow(kNew, i, kCache, slot, kScale);
-      else
-        rotateRow(i, pos, slot, freqs, kScale);
+    newBatch = batch;
+    rowBase = cb.index(0);
+    if (!cuSeqlensQ) {
+      emitRows(qLens ? loadIndex(qLens, batch)
+                     : Value(memref::DimOp::create(b, loc, kNew, 2)));
+      return;
+    }
+    // Packed: sequence `batch`'s rows of batch 0; the grid's item row past
+    // the last sequence has none.
+    Value sequences =
+        cb.sub(memref::DimOp::create(b, loc, cuSeqlensQ, 0), cb.index(1));
+    cb.ifThen(cb.lt(batch, sequences), [&] {
+      newBatch = cb.index(0);
+      rowBase = loadIndex(cuSeqlensQ, batch);
+      emitRows(cb.sub(loadIndex(cuSeqlensQ, cb.add(batch, cb.index(1))),
+                      rowBase));
     });
   }
 
 private:
+  Value loadIndex(Value m, Value i) {
+    return cb.indexCast(b.getIndexType(), memref::LoadOp::create(b, loc, m, i));
+  }
+
+  /// The item's rows of the sequence's `newLen` new keys.
+  void emitRows(Value newLen) {
+    Value rowsConst = cb.index(kAppendRows);
+    Value row0 = cb.mul(tile, rowsConst);
+    Value rows = cb.minSI(rowsConst, cb.sub(newLen, row0));
+    Value base = loadIndex(lens, batch);
+    Value freqs = ropeTheta ? ropeFrequencies() : Value();
+    cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
+      Value i = cb.add(row0, r);
+      Value pos = cb.add(base, i);
+      Value row = cb.add(rowBase, i);
+      SmallVector<Value> slot = cacheSlot(pos);
+      if (vNew) // (A latent step's cache has no values of its own.)
+        copyRow(vNew, row, vCache, slot, scaleAt(vScales, slot));
+      Value kScale = scaleAt(kScales, slot);
+      if (!freqs)
+        copyRow(kNew, row, kCache, slot, kScale);
+      else
+        rotateRow(row, pos, slot, freqs, kScale);
+    });
+  }
+
   /// The cache indices [page or batch, head, slot, 0] of position `pos`.
   SmallVector<Value> cacheSlot(Value pos) {
     Value zero = cb.index(0);
@@ -113,7 +138,8 @@ private:
     return arith::FPToSIOp::create(b, loc, i8, y);
   }
 
-  /// cache[slot] = new row i, quantized by `scale` when given.
+  /// cache[slot] = new row i (of newBatch), quantized by `scale` when
+  /// given.
   void copyRow(Value from, Value i, Value to, ArrayRef<Value> slot,
                Value scale) {
     auto type = cast<MemRefType>(from.getType());
@@ -121,7 +147,7 @@ private:
     int64_t width = type.getDimSize(3);
     Value row =
         vector::LoadOp::create(b, loc, VectorType::get({width}, elt), from,
-                               ValueRange{batch, kvHead, i, cb.index(0)});
+                               ValueRange{newBatch, kvHead, i, cb.index(0)});
     if (scale) {
       if (!elt.isF32())
         row = arith::ExtFOp::create(
@@ -154,7 +180,7 @@ private:
     return memref::GetGlobalOp::create(b, loc, type, symbol);
   }
 
-  /// k_cache[slot] = rope(k_new[s, g, i], pos): pairs (t, t + D/2),
+  /// k_cache[slot] = rope(k_new[newBatch, g, i], pos): pairs (t, t + D/2),
   /// quantized by `scale` when given.
   void rotateRow(Value i, Value pos, ArrayRef<Value> slot, Value freqs,
                  Value scale) {
@@ -181,9 +207,9 @@ private:
                                         math::SinOp::create(b, loc, angle));
       Value tHigh = cb.add(t, cb.index(half));
       Value x1 = widen(memref::LoadOp::create(b, loc, kNew,
-                                              ValueRange{batch, kvHead, i, t}));
+                                              ValueRange{newBatch, kvHead, i, t}));
       Value x2 = widen(memref::LoadOp::create(
-          b, loc, kNew, ValueRange{batch, kvHead, i, tHigh}));
+          b, loc, kNew, ValueRange{newBatch, kvHead, i, tHigh}));
       Value y1 = cb.fsub(cb.fmul(x1, c), cb.fmul(x2, s));
       Value y2 = cb.fadd(cb.fmul(x2, c), cb.fmul(x1, s));
       memref::StoreOp::create(b, loc, narrow(y1), kCache,
@@ -201,6 +227,9 @@ private:
   std::optional<double> ropeTheta;
   Value kNew, vNew, lens, table, kCache, vCache, batch, kvHead, tile;
   Value kScales, vScales; // Of an i8 cache; null otherwise.
+  Value qLens, cuSeqlensQ; // A layer step's new rows per sequence, or null.
+  // Where the sequence's new keys are: batch element and first row.
+  Value newBatch, rowBase;
 };
 
 } // namespace
@@ -214,6 +243,11 @@ void mlir::mha::emitAppendWorkItem(OpBuilder &b, Location loc, ModuleOp module,
 
 LogicalResult mlir::mha::tileAppendFunction(ModuleOp module, func::FuncOp func,
                                             AppendKvOp append) {
+  if (append.getQLens() || append.getCuSeqlensQ())
+    return append.emitError()
+           << "'q_lens' and 'cu_seqlens_q' of mha.append_kv are for layer "
+              "decoding steps; an exported append function appends all its "
+              "new keys";
   FailureOr<SmallVector<Parameter>> params = matchAppendFunction(func, append);
   if (failed(params))
     return failure();

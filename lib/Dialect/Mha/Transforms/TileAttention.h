@@ -167,6 +167,11 @@ struct AppendWorkItem {
   // vNew and vCache are null for a cache of keys only.
   Value kNew, vNew, kvLens, blockTable, kCache, vCache, keyScale, valueScale;
   Value batch, kvHead, tile;
+  // A layer step's new rows per sequence (null when all L are new): its
+  // first qLens[s], or packed rows cuSeqlensQ[s] .. [s + 1] - 1 of batch 0
+  // (the grid then has an item row past the last sequence, which writes
+  // nothing).
+  Value qLens = {}, cuSeqlensQ = {};
 };
 
 /// Emits at `b`'s insertion point the work item of an append (with RoPE at

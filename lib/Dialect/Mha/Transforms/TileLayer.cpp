@@ -666,14 +666,15 @@ void LayerTiler::emitRopeTable() {
   // One table for the whole call, which batch 0's items compute, or one
   // per sequence of a decoding step, from its cache length. Packed
   // sequences (one batch element) count each row from its sequence's
-  // first.
+  // first (and its cache length, in a step).
   Value lens = parts.append ? getParameterArgument(func, *entry,
                                                    parts.append.getKvLens())
                             : Value();
   Value offsets = parts.getPackedOffsets();
   if (offsets)
     offsets = getParameterArgument(func, *entry, offsets);
-  Value tableBatch = lens ? batch : cb.index(0);
+  bool perSequence = lens && !offsets;
+  Value tableBatch = perSequence ? batch : cb.index(0);
   // Frequencies in f64; the angle l * freq too, so long sequences keep
   // f32 accuracy after the reduction mod 2 pi inside cos/sin.
   auto getFrequencies = [&] {
@@ -738,15 +739,25 @@ void LayerTiler::emitRopeTable() {
     };
     cb.forLoop(cb.index(0), cb.add(sequences, cb.index(1)), 1, [&](Value s) {
       Value start = offsetAt(s);
+      Value isSequence = cb.lt(s, sequences);
       Value stop = cb.ifValue(
-          cb.lt(s, sequences), b.getIndexType(),
+          isSequence, b.getIndexType(),
           [&] { return offsetAt(cb.add(s, cb.index(1))); },
           [&] { return rowEnd; });
+      Value cached = cb.index(0);
+      if (lens)
+        cached = cb.ifValue(
+            isSequence, b.getIndexType(),
+            [&] {
+              return cb.indexCast(b.getIndexType(),
+                                  memref::LoadOp::create(b, loc, lens, s));
+            },
+            [&] { return cb.index(0); });
       emitRows(freqTable, cb.maxSI(row0, start), cb.minSI(rowEnd, stop),
-               cb.sub(cb.index(0), start));
+               cb.sub(cached, start));
     });
   };
-  if (lens)
+  if (perSequence)
     emitTable();
   else
     cb.ifThen(cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0)), emitTable);
@@ -799,7 +810,24 @@ void LayerTiler::emitAppend() {
        argFor(append.getKvLens()), argFor(append.getBlockTable()),
        argFor(append.getKeyCache()), argFor(append.getValueCache()),
        argFor(append.getKeyScale()), argFor(append.getValueScale()), batch,
-       head, tile});
+       head, tile, argFor(append.getQLens()), argFor(append.getCuSeqlensQ())});
+}
+
+Value LayerTiler::getAppendedRows() {
+  AppendKvOp append = parts.append;
+  auto load = [&](Value m, Value i) {
+    return cb.indexCast(b.getIndexType(), memref::LoadOp::create(b, loc, m, i));
+  };
+  if (Value qLens = append.getQLens())
+    return load(getParameterArgument(func, *entry, qLens), batch);
+  Value cu = append.getCuSeqlensQ();
+  if (!cu)
+    return len;
+  // cu[s + 1] - cu[s]; none for the item row past the last sequence.
+  cu = getParameterArgument(func, *entry, cu);
+  Value last = cb.sub(memref::DimOp::create(b, loc, cu, 0), cb.index(1));
+  return cb.sub(load(cu, cb.minSI(cb.add(batch, cb.index(1)), last)),
+                load(cu, cb.minSI(batch, last)));
 }
 
 void LayerTiler::emitAttention() {
@@ -833,12 +861,13 @@ void LayerTiler::emitAttention() {
   item.lse = argFor(attention.getLse());
   item.probs = argFor(attention.getProbs());
   item.entropy = argFor(attention.getEntropy());
-  if (Value offsets = parts.getPackedOffsets())
-    item.cuSeqlensQ = item.cuSeqlensK = argFor(offsets);
+  item.cuSeqlensQ = argFor(attention.getCuSeqlensQ());
+  item.cuSeqlensK = argFor(attention.getCuSeqlensK());
+  item.qLens = argFor(attention.getQLens());
   if (append) {
     item.kvLens = argFor(append.getKvLens());
     item.blockTable = argFor(append.getBlockTable());
-    item.kvLensOffset = len;
+    item.kvLensOffset = getAppendedRows();
     item.keyScale = argFor(append.getKeyScale());
     item.valueScale = argFor(append.getValueScale());
   }
@@ -880,8 +909,11 @@ void LayerTiler::addPhasesThroughAttention() {
     });
   if (parts.absorbQuery)
     addAbsorbPhase(parts.absorbQuery);
+  // Packed rows are appended per sequence, on the sequences' grid.
   if (parts.append)
-    addPhase(kAppendRows, MHA_PHASE_PLAIN, [&] {
+    addPhase(kAppendRows,
+             parts.getPackedOffsets() ? MHA_PHASE_SEQUENCES : MHA_PHASE_PLAIN,
+             [&] {
       emitAppend();
       return shape.numKvHeads;
     });

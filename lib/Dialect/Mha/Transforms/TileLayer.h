@@ -98,7 +98,7 @@ struct LayerParts {
   }
   /// The cu_seqlens_q of a layer over packed sequences, or null.
   Value getPackedOffsets() const {
-    return append ? Value() : AttentionOp(attention).getCuSeqlensQ();
+    return AttentionOp(attention).getCuSeqlensQ();
   }
   Value getNewValues() const {
     return append ? AppendKvOp(append).getValueNew()
