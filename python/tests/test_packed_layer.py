@@ -343,3 +343,29 @@ def test_bad_step_lengths_write_nothing(lib):
                                np.array([2, 1], np.int32), kc, vc)
     np.testing.assert_array_equal(kc, before[0])
     np.testing.assert_array_equal(vc, before[1])
+
+
+def test_packed_latent_steps_equal_each_sequence_alone(cache_dir):
+    """An absorbed latent (MLA) step with low-rank queries and RMS norms,
+    packed: each sequence's rows and cache rows equal its own step's."""
+    from test_mla_step import ODD, layer_weights, step_spec
+    dims = ODD
+    x_type = f"tensor<?x?x{dims.d}xf32>"
+    packed = step_spec("packed", dims, rms=True).replace(x_type, x_type.replace("?x?", "1x?"))
+    packed = packed.replace("%lens: tensor<?xi32>,", "%lens: tensor<?xi32>, %cu: tensor<?xi32>,")
+    packed = packed.replace("kv_lens(%lens : tensor<?xi32>)",
+                            "kv_lens(%lens : tensor<?xi32>) cu_seqlens_q(%cu : tensor<?xi32>)")
+    lib = mha.compile(packed + step_spec("step", dims, rms=True))
+    _, args = layer_weights(dims, rms=True)
+    kv_lens, new_rows = [4, 0, 9], [3, 6, 1]
+    cu = offsets(new_rows)
+    x = RNG.standard_normal((1, int(cu[-1]), dims.d)).astype(np.float32)
+    cache = RNG.standard_normal((3, 1, 16, dims.r + dims.dr)).astype(np.float32)
+    alone = cache.copy()
+    y = lib.packed(x, *args, np.array(kv_lens, np.int32), cu, cache)
+    for s in range(3):
+        c = alone[s:s + 1].copy()
+        want = lib.step(np.ascontiguousarray(x[:, cu[s]:cu[s + 1]]), *args,
+                        np.array(kv_lens[s:s + 1], np.int32), c)
+        np.testing.assert_allclose(y[:, cu[s]:cu[s + 1]], want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(cache[s], c[0], rtol=1e-6, atol=1e-6)

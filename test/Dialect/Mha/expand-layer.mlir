@@ -314,3 +314,59 @@ func.func @packed(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
         tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
   return %y : tensor<1x?x64xf32>
 }
+
+// -----
+
+// A packed decoding step: Q and K rotate at kv_lens[s] + (row - cu[s]),
+// each sequence's rows are appended to its caches (the append takes the
+// offsets) and attend over kv_lens + (cu[1:] - cu[:-1]) keys.
+// CHECK-LABEL: func.func @packed_step
+// CHECK-SAME: %[[L:[^:]+]]: tensor<?xi32>, %[[T:[^:]+]]: tensor<?x?xi32>, %[[CU:[^:]+]]: tensor<?xi32>,
+// CHECK: %[[Q:.+]] = mha.linear %{{.+}}, %{{.+}} positions(%[[L]] : tensor<?xi32>) cu_seqlens(%[[CU]] : tensor<?xi32>) {head_dim = 16 : i64, rope_theta = 1.000000e+04 : f32}
+// CHECK: %[[K2:.+]], %[[V2:.+]] = mha.append_kv %{{.+}}, %{{.+}} into %{{.+}}, %{{.+}} kv_lens(%[[L]] : tensor<?xi32>) block_table(%[[T]] : tensor<?x?xi32>) cu_seqlens_q(%[[CU]] : tensor<?xi32>)
+// CHECK: %[[S:.+]] = tensor.dim %[[L]]
+// CHECK: %[[HI:.+]] = tensor.extract_slice %[[CU]][1] [%[[S]]] [1]
+// CHECK: %[[LO:.+]] = tensor.extract_slice %[[CU]][0] [%[[S]]] [1]
+// CHECK: %[[N:.+]] = arith.subi %[[HI]], %[[LO]]
+// CHECK: %[[LENS:.+]] = arith.addi %[[L]], %[[N]]
+// CHECK: mha.attention %{{.+}}, %[[K2]], %[[V2]] kv_lens(%[[LENS]] : tensor<?xi32>) block_table(%[[T]] : tensor<?x?xi32>) cu_seqlens_q(%[[CU]] : tensor<?xi32>) {causal}
+func.func @packed_step(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+                       %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
+                       %wo: tensor<64x64xf32>, %lens: tensor<?xi32>,
+                       %table: tensor<?x?xi32>, %cu: tensor<?xi32>,
+                       %kc: tensor<?x2x16x16xf32>, %vc: tensor<?x2x16x16xf32>)
+    -> (tensor<1x?x64xf32>, tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>) {
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%kc, %vc : tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+      kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
+        cache(tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+  return %y, %k, %v : tensor<1x?x64xf32>, tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>
+}
+
+// -----
+
+// A padded decoding step: sequence s appends and attends with its first
+// q_lens[s] rows, over kv_lens + q_lens keys.
+// CHECK-LABEL: func.func @padded_step
+// CHECK-SAME: %[[L:[^:]+]]: tensor<?xi32>, %[[QL:[^:]+]]: tensor<?xi32>,
+// CHECK: mha.append_kv %{{.+}}, %{{.+}} into %{{.+}}, %{{.+}} kv_lens(%[[L]] : tensor<?xi32>) q_lens(%[[QL]] : tensor<?xi32>)
+// CHECK: %[[LENS:.+]] = arith.addi %[[L]], %[[QL]]
+// CHECK: mha.attention {{.*}} kv_lens(%[[LENS]] : tensor<?xi32>) q_lens(%[[QL]] : tensor<?xi32>) {causal}
+func.func @padded_step(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+                       %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
+                       %wo: tensor<64x64xf32>, %lens: tensor<?xi32>, %ql: tensor<?xi32>,
+                       %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>)
+    -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%kc, %vc : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+      kv_lens(%lens : tensor<?xi32>) q_lens(%ql : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+        cache(tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  return %y, %k, %v : tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+}

@@ -2513,16 +2513,47 @@ func.func @layer_packed_type(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
 
 // -----
 
-// A packed decoding step is not there yet.
-func.func @layer_packed_step(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+// q_lens pads a decoding step's new rows.
+func.func @layer_q_lens_without_cache(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
     %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
-    %lens: tensor<?xi32>, %cu: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
-  // expected-error @+1 {{'cu_seqlens_q' with a cache (a packed decoding step) is not yet supported: pad the new rows to [S, L, d] instead}}
+    %ql: tensor<?xi32>) {
+  // expected-error @+1 {{'q_lens' counts the new rows of a decoding step: it needs cache(...); pack a prefill's sequences with 'cu_seqlens_q'}}
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo q_lens(%ql : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+// One source of each sequence's rows.
+func.func @layer_q_lens_and_offsets(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<?xi32>, %ql: tensor<?xi32>, %cu: tensor<?xi32>,
+    %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{'q_lens' and 'cu_seqlens_q' both give the rows of each sequence: use one}}
   %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
-      kv_lens(%lens : tensor<?xi32>) cu_seqlens_q(%cu : tensor<?xi32>)
+      kv_lens(%lens : tensor<?xi32>) q_lens(%ql : tensor<?xi32>) cu_seqlens_q(%cu : tensor<?xi32>)
       {num_heads = 4, num_kv_heads = 2}
       : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
         tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32> cache(tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+  return
+}
+
+// -----
+
+// q_lens has one entry per sequence.
+func.func @layer_q_lens_size(%x: tensor<3x?x64xf32>, %wq: tensor<64x64xf32>,
+    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
+    %lens: tensor<3xi32>, %ql: tensor<2xi32>,
+    %kc: tensor<3x2x?x16xf32>, %vc: tensor<3x2x?x16xf32>) {
+  // expected-error @+1 {{'q_lens' size (dim 0) is 2 but 'input' has 3}}
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo cache(%kc, %vc : tensor<3x2x?x16xf32>, tensor<3x2x?x16xf32>)
+      kv_lens(%lens : tensor<3xi32>) q_lens(%ql : tensor<2xi32>)
+      {num_heads = 4, num_kv_heads = 2}
+      : tensor<3x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<3x?x64xf32> cache(tensor<3x2x?x16xf32>, tensor<3x2x?x16xf32>)
   return
 }
 

@@ -304,7 +304,7 @@ func.func @append_scale_heads(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf3
 func.func @append_values_without_cache(%kn: tensor<2x1x1x28xf32>, %vn: tensor<2x1x1x20xf32>,
     %kc: tensor<2x1x64x28xf32>, %l: tensor<2xi32>) {
   // expected-error @+1 {{new values, a value cache and the updated value cache go together: all three or none}}
-  %k = "mha.append_kv"(%kn, %vn, %kc, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0>}>
+  %k = "mha.append_kv"(%kn, %vn, %kc, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0, 0, 0>}>
       : (tensor<2x1x1x28xf32>, tensor<2x1x1x20xf32>, tensor<2x1x64x28xf32>, tensor<2xi32>) -> tensor<2x1x64x28xf32>
   return
 }
@@ -333,5 +333,32 @@ func.func @append_keys_only_rope(%kn: tensor<2x1x1x28xf32>, %kc: tensor<2x1x64x2
 func.func @append_keys_only_width(%kn: tensor<2x1x1x28xf32>, %kc: tensor<2x1x64x20xf32>, %l: tensor<2xi32>) {
   // expected-error @+1 {{'key_cache' head dim (dim 3) is 20 but 'key_new' has 28}}
   %k = mha.append_kv %kn into %kc kv_lens(%l : tensor<2xi32>) : tensor<2x1x1x28xf32>, tensor<2x1x64x20xf32> -> tensor<2x1x64x20xf32>
+  return
+}
+
+// -----
+
+// mha.append_kv: packed new keys are one batch element.
+func.func @append_packed_batch(%kn: tensor<2x2x5x16xf32>, %vn: tensor<2x2x5x16xf32>, %kc: tensor<2x2x64x16xf32>, %vc: tensor<2x2x64x16xf32>, %l: tensor<2xi32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{'key_new' batch size (dim 0) must be 1 with 'cu_seqlens_q' (packed new keys), got 'tensor<2x2x5x16xf32>'}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) cu_seqlens_q(%cu : tensor<3xi32>) : tensor<2x2x5x16xf32>, tensor<2x2x5x16xf32>, tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32> -> tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32>
+  return
+}
+
+// -----
+
+// mha.append_kv: one source of each sequence's new keys.
+func.func @append_q_lens_and_offsets(%kn: tensor<1x2x5x16xf32>, %vn: tensor<1x2x5x16xf32>, %kc: tensor<2x2x64x16xf32>, %vc: tensor<2x2x64x16xf32>, %l: tensor<2xi32>, %ql: tensor<1xi32>, %cu: tensor<3xi32>) {
+  // expected-error @+1 {{'q_lens' and 'cu_seqlens_q' both give the new keys of each sequence: use one}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) q_lens(%ql : tensor<1xi32>) cu_seqlens_q(%cu : tensor<3xi32>) : tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>, tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32> -> tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32>
+  return
+}
+
+// -----
+
+// mha.append_kv: q_lens has one entry per sequence.
+func.func @append_q_lens_size(%kn: tensor<2x2x5x16xf32>, %vn: tensor<2x2x5x16xf32>, %kc: tensor<2x2x64x16xf32>, %vc: tensor<2x2x64x16xf32>, %l: tensor<2xi32>, %ql: tensor<3xi32>) {
+  // expected-error @+1 {{'q_lens' size (dim 0) is 3 but 'key_new' has 2}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<2xi32>) q_lens(%ql : tensor<3xi32>) : tensor<2x2x5x16xf32>, tensor<2x2x5x16xf32>, tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32> -> tensor<2x2x64x16xf32>, tensor<2x2x64x16xf32>
   return
 }

@@ -31,3 +31,16 @@ func.func @keys_only(%kn: tensor<?x1x?x28xf32>, %l: tensor<?xi32>, %kc: tensor<?
       : tensor<?x1x?x28xf32>, tensor<?x1x?x28xf32> -> tensor<?x1x?x28xf32>
   return %k : tensor<?x1x?x28xf32>
 }
+
+// -----
+
+// q_lens and cu_seqlens_q belong to a layer's decoding step.
+func.func @q_lens(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x16xf32>, %l: tensor<?xi32>,
+                  %ql: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>)
+    -> (tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
+  // expected-error @+1 {{'q_lens' and 'cu_seqlens_q' of mha.append_kv are for layer decoding steps; an exported append function appends all its new keys}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>) q_lens(%ql : tensor<?xi32>)
+      : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+      -> tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+  return %k, %v : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+}

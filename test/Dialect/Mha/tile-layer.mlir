@@ -474,3 +474,37 @@ func.func @packed(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
         tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
   return %y : tensor<1x?x64xf32>
 }
+
+// -----
+
+// A packed decoding step: the append phase is of kind 4 (the sequences'
+// grid, as the attention's), its items read sequence s's rows of batch 0
+// from cu_seqlens_q[s] on and write nothing for the item row past the
+// last sequence; split-KV is off (no split words after the call words).
+// CHECK-LABEL: func.func @packed_step__kernel
+// CHECK-SAME: %[[CU:arg7]]: memref<?xi32, strided<[1], offset: ?>>
+// CHECK-NOT: mha.split_kv
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<cu_seqlens_q>, #mha.role<key_cache>, #mha.role<value_cache>, #mha.role<layer_output>]
+// CHECK-SAME: phaseKinds = 2, 0, 3, 4, 1, 3>
+// CHECK: %[[N:.+]] = memref.dim %[[CU]], %{{.+}}
+// CHECK: %[[S:.+]] = arith.subi %[[N]], %{{.+}}
+// CHECK: %[[IN:.+]] = arith.cmpi slt, %{{.+}}, %[[S]]
+// CHECK: scf.if %[[IN]]
+// CHECK: memref.load %[[CU]]
+// CHECK: mha.online_softmax_step
+func.func @packed_step(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
+                       %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
+                       %wo: tensor<64x64xf32>, %lens: tensor<?xi32>,
+                       %table: tensor<?x?xi32>, %cu: tensor<?xi32>,
+                       %kc: tensor<?x2x16x16xf32>, %vc: tensor<?x2x16x16xf32>)
+    -> (tensor<1x?x64xf32>, tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>) {
+  %y, %k, %v = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%kc, %vc : tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+      kv_lens(%lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      cu_seqlens_q(%cu : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal, rope_theta = 1.0e4 : f32}
+      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
+        cache(tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>)
+  return %y, %k, %v : tensor<1x?x64xf32>, tensor<?x2x16x16xf32>, tensor<?x2x16x16xf32>
+}
