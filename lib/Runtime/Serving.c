@@ -161,8 +161,8 @@ static int32_t check_block_table(const checker *ch, const serving_tensors *t,
         ch->c->name, label(ch, a, table), size(ch, table, 0), sequences);
   int64_t pages = size(ch, t->k, 0), page_size = size(ch, t->k, 2);
   for (int64_t s = 0; s < sequences; ++s) {
-    int64_t keys = element(&ch->c->memrefs[t->kv_lens], 1, s, 0) +
-                   appended_keys(ch, t, s);
+    int64_t keys =
+        element(&ch->c->memrefs[t->kv_lens], 1, s, 0) + appended_keys(ch, t, s);
     int64_t used = page_size ? (keys + page_size - 1) / page_size : 0;
     for (int64_t p = 0; p < used; ++p) {
       int64_t page = element(&ch->c->memrefs[table], 2, s, p);
@@ -348,8 +348,8 @@ int32_t mha_rt_check_serving(const int64_t *signature,
                     "%s: %s[%" PRId64 "] is %" PRId64
                     " but must be in [0, %" PRId64 "] (%s, less the %" PRId64
                     " new keys of sequence %" PRId64 ")",
-                    c->name, name_of(&ch, a, t.kv_lens), s, n,
-                    limit - appended, what, appended, s);
+                    c->name, name_of(&ch, a, t.kv_lens), s, n, limit - appended,
+                    what, appended, s);
     }
   }
   if (t.block_table >= 0 && (status = check_block_table(&ch, &t, sequences)))

@@ -201,10 +201,11 @@ typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h, int64_t t,
  * applies to the phase of kind MHA_PHASE_MASKED (the attention), every
  * head of the other phases is alive. Over packed sequences (cu_seqlens_q)
  * the MHA_PHASE_MASKED phase runs the grid of an attention function with
- * packed queries instead: (S + 1) x heads x the longest sequence's tiles. A phase of kind MHA_PHASE_PACKING
- * writes only the fixed temporaries (the packed weights), from the weights
- * alone: a call that reuses the fixed temporaries of an earlier call with
- * the same weights (mha_options.reuse_packed_weights) skips it. */
+ * packed queries instead: (S + 1) x heads x the longest sequence's tiles. A
+ * phase of kind MHA_PHASE_PACKING writes only the fixed temporaries (the packed
+ * weights), from the weights alone: a call that reuses the fixed temporaries of
+ * an earlier call with the same weights (mha_options.reuse_packed_weights)
+ * skips it. */
 enum {
   MHA_SIG_LAYER_NUM_TEMPS = 0,
   MHA_SIG_LAYER_NUM_PHASES = 1,

@@ -466,15 +466,16 @@ void AttentionOp::build(OpBuilder &b, OperationState &state,
                         ArrayRef<NamedAttribute> attributes) {
   SmallVector<Value> operands{query, key, value};
   SmallVector<int32_t> segments{1, 1, 1};
-  for (Value v :
-       {keyScale, valueScale, kvLens, qLens, blockTable, cuSeqlensQ, cuSeqlensK}) {
+  for (Value v : {keyScale, valueScale, kvLens, qLens, blockTable, cuSeqlensQ,
+                  cuSeqlensK}) {
     if (v)
       operands.push_back(v);
     segments.push_back(v ? 1 : 0);
   }
   build(b, state, resultTypes, operands, attributes);
-  llvm::copy(segments, state.getOrAddProperties<Properties>()
-                           .operandSegmentSizes.begin());
+  llvm::copy(
+      segments,
+      state.getOrAddProperties<Properties>().operandSegmentSizes.begin());
 }
 
 namespace {
@@ -733,9 +734,9 @@ static FailureOr<int64_t> verifyAppendRows(AppendKvOp op,
                               << Type(kNew);
     return int64_t(ShapedType::kDynamic);
   }
-  if (*qLens && failed(verifySameSize(o, "size", "q_lens", 0,
-                                      (*qLens).getDimSize(0), "key_new",
-                                      kNew.getDimSize(0))))
+  if (*qLens &&
+      failed(verifySameSize(o, "size", "q_lens", 0, (*qLens).getDimSize(0),
+                            "key_new", kNew.getDimSize(0))))
     return failure();
   return kNew.getDimSize(0);
 }

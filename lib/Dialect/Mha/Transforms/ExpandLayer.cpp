@@ -47,8 +47,9 @@ Value createLinear(PatternRewriter &rewriter, Location loc, Type type,
                    Value positions = Value(), Value cuSeqlens = Value()) {
   return LinearOp::create(
       rewriter, loc, type, input, w, bias, theta ? positions : Value(),
-      theta ? cuSeqlens : Value(), rewriter.getI64IntegerAttr(replicas), headDim, theta, DenseI64ArrayAttr(),
-      DenseI64ArrayAttr(), IntegerAttr(), ropeDim, inputRmsEps);
+      theta ? cuSeqlens : Value(), rewriter.getI64IntegerAttr(replicas),
+      headDim, theta, DenseI64ArrayAttr(), DenseI64ArrayAttr(), IntegerAttr(),
+      ropeDim, inputRmsEps);
 }
 
 /// ```
@@ -88,9 +89,9 @@ Value appendedLengths(PatternRewriter &rewriter, Location loc, MultiHeadOp op) {
     dynamicSizes.push_back(tensor::DimOp::create(rewriter, loc, kvLens, 0));
   if (Value cu = op.getCuSeqlensQ()) {
     OpFoldResult sequences =
-        type.isDynamicDim(0) ? OpFoldResult(dynamicSizes.front())
-                             : OpFoldResult(rewriter.getIndexAttr(
-                                   type.getDimSize(0)));
+        type.isDynamicDim(0)
+            ? OpFoldResult(dynamicSizes.front())
+            : OpFoldResult(rewriter.getIndexAttr(type.getDimSize(0)));
     auto slice = [&](int64_t offset) -> Value {
       return tensor::ExtractSliceOp::create(
           rewriter, loc, type, cu,
@@ -220,11 +221,10 @@ LogicalResult expandLatentStep(MultiHeadOp op, PatternRewriter &rewriter) {
       rewriter, loc, flatType(hq * (nopeDim + ropeDim), tempElt), input, wq,
       Value(), 1, rewriter.getI64IntegerAttr(nopeDim + ropeDim), theta,
       ropeDimAttr, qRmsEps, op.getKvLens(), op.getCuSeqlensQ());
-  Value latent = createLinear(rewriter, loc, flatType(rank + ropeDim, xElt),
-                              op.getInput(), op.getWk(), Value(), 1,
-                              rewriter.getI64IntegerAttr(rank + ropeDim), theta,
-                              ropeDimAttr, FloatAttr(), op.getKvLens(),
-                              op.getCuSeqlensQ());
+  Value latent = createLinear(
+      rewriter, loc, flatType(rank + ropeDim, xElt), op.getInput(), op.getWk(),
+      Value(), 1, rewriter.getI64IntegerAttr(rank + ropeDim), theta,
+      ropeDimAttr, FloatAttr(), op.getKvLens(), op.getCuSeqlensQ());
   if (rmsEps)
     latent = RmsNormOp::create(rewriter, loc, latent.getType(), latent,
                                rewriter.getI64IntegerAttr(rank), rmsEps);
@@ -311,11 +311,10 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       // for its `replicas` consecutive heads.
       int64_t groups =
           cast<RankedTensorType>(w.getType()).getDimSize(1) / headDim;
-      Value linear = createLinear(rewriter, loc, flatType(heads * headDim, elt),
-                                  input, w, bias, heads / groups,
-                                  rewriter.getI64IntegerAttr(headDim), theta,
-                                  ropeDim, rmsEps, op.getKvLens(),
-                                  op.getCuSeqlensQ());
+      Value linear = createLinear(
+          rewriter, loc, flatType(heads * headDim, elt), input, w, bias,
+          heads / groups, rewriter.getI64IntegerAttr(headDim), theta, ropeDim,
+          rmsEps, op.getKvLens(), op.getCuSeqlensQ());
       return SplitHeadsOp::create(rewriter, loc, headsType(heads, headDim, elt),
                                   linear);
     };
@@ -334,11 +333,10 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
                   ropeDimAttr, rmsEps);
       // The latent and the rotated RoPE key [B, L, r+Dr], then every
       // head's key part and value from the latent [B, L, H*(Dn+Dv)].
-      Value latent = createLinear(rewriter, loc, flatType(rank + ropeDim),
-                                  op.getInput(), op.getWk(), Value(), 1,
-                                  rewriter.getI64IntegerAttr(rank + ropeDim),
-                                  theta, ropeDimAttr, FloatAttr(), Value(),
-                                  op.getCuSeqlensQ());
+      Value latent = createLinear(
+          rewriter, loc, flatType(rank + ropeDim), op.getInput(), op.getWk(),
+          Value(), 1, rewriter.getI64IntegerAttr(rank + ropeDim), theta,
+          ropeDimAttr, FloatAttr(), Value(), op.getCuSeqlensQ());
       int64_t perHead = nopeDim + valueDim;
       Value kv = createLinear(rewriter, loc, flatType(hq * perHead), latent,
                               op.getWv(), Value(), 1,
@@ -372,8 +370,8 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
           rewriter, loc, op.getKeyCache().getType(),
           op.getValueCache().getType(), k, v, op.getKeyCache(),
           op.getValueCache(), op.getKeyScale(), op.getValueScale(),
-          op.getKvLens(), op.getQLens(), op.getBlockTable(),
-          op.getCuSeqlensQ(), /*rope_theta=*/FloatAttr());
+          op.getKvLens(), op.getQLens(), op.getBlockTable(), op.getCuSeqlensQ(),
+          /*rope_theta=*/FloatAttr());
       caches = {append.getKeyCacheOut(), append.getValueCacheOut()};
       k = caches[0];
       v = caches[1];

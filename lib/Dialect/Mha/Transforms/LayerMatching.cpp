@@ -201,8 +201,8 @@ static LogicalResult checkPackedParts(const LayerParts &parts) {
   bool ok = cu && isa<BlockArgument>(cu) && attention.getCuSeqlensK() == cu &&
             !attention.getKvLens() && !attention.getQLens() &&
             !attention.getBlockTable();
-  for (ArrayRef<LinearOp> linears : {ArrayRef(parts.downProjections),
-                                     ArrayRef(parts.projections)})
+  for (ArrayRef<LinearOp> linears :
+       {ArrayRef(parts.downProjections), ArrayRef(parts.projections)})
     for (LinearOp linear : linears)
       ok &= !linear.getPositions() &&
             (!linear.getCuSeqlens() || linear.getCuSeqlens() == cu);
@@ -306,8 +306,8 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
     // checkAppendParts; a latent step's value view of its cache.)
     if (isa<func::ReturnOp, SplitHeadsOp, MergeHeadsOp, arith::ConstantOp,
             tensor::ConcatOp, QuantizedOp, arith::AddIOp, arith::SubIOp,
-            arith::IndexCastOp,
-            tensor::SplatOp, tensor::DimOp, tensor::ExtractSliceOp>(op))
+            arith::IndexCastOp, tensor::SplatOp, tensor::DimOp,
+            tensor::ExtractSliceOp>(op))
       continue;
     if (auto absorb = dyn_cast<HeadLinearOp>(op)) {
       HeadLinearOp &slot =

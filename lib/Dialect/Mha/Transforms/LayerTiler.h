@@ -67,8 +67,8 @@ private:
   void createKernel();
   /// Whether the attention items read the call words: for dropout, and
   /// for the grouped items of a decoding step or of packed sequences
-  /// (the thread count, the head mask). Every layer kernel takes them (the GEMM phases read
-  /// MHA_LAYER_FLAT_ROWS).
+  /// (the thread count, the head mask). Every layer kernel takes them (the GEMM
+  /// phases read MHA_LAYER_FLAT_ROWS).
   bool attentionReadsCallWords() const {
     return AttentionOp(parts.attention).getDropout() || parts.append ||
            parts.getPackedOffsets();

@@ -58,8 +58,8 @@ public:
     cb.ifThen(cb.lt(batch, sequences), [&] {
       newBatch = cb.index(0);
       rowBase = loadIndex(cuSeqlensQ, batch);
-      emitRows(cb.sub(loadIndex(cuSeqlensQ, cb.add(batch, cb.index(1))),
-                      rowBase));
+      emitRows(
+          cb.sub(loadIndex(cuSeqlensQ, cb.add(batch, cb.index(1))), rowBase));
     });
   }
 
@@ -206,8 +206,8 @@ private:
       Value s = arith::TruncFOp::create(b, loc, f32,
                                         math::SinOp::create(b, loc, angle));
       Value tHigh = cb.add(t, cb.index(half));
-      Value x1 = widen(memref::LoadOp::create(b, loc, kNew,
-                                              ValueRange{newBatch, kvHead, i, t}));
+      Value x1 = widen(memref::LoadOp::create(
+          b, loc, kNew, ValueRange{newBatch, kvHead, i, t}));
       Value x2 = widen(memref::LoadOp::create(
           b, loc, kNew, ValueRange{newBatch, kvHead, i, tHigh}));
       Value y1 = cb.fsub(cb.fmul(x1, c), cb.fmul(x2, s));
@@ -226,7 +226,7 @@ private:
   StringRef name;
   std::optional<double> ropeTheta;
   Value kNew, vNew, lens, table, kCache, vCache, batch, kvHead, tile;
-  Value kScales, vScales; // Of an i8 cache; null otherwise.
+  Value kScales, vScales;  // Of an i8 cache; null otherwise.
   Value qLens, cuSeqlensQ; // A layer step's new rows per sequence, or null.
   // Where the sequence's new keys are: batch element and first row.
   Value newBatch, rowBase;

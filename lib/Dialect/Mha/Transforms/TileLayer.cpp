@@ -722,10 +722,10 @@ void LayerTiler::emitRopeTable() {
     auto [row0, rows] = getRowTile();
     Value rowEnd = cb.add(row0, rows);
     if (!offsets) {
-      Value base = lens ? cb.indexCast(b.getIndexType(),
-                                       memref::LoadOp::create(b, loc, lens,
-                                                              batch))
-                        : cb.index(0);
+      Value base =
+          lens ? cb.indexCast(b.getIndexType(),
+                              memref::LoadOp::create(b, loc, lens, batch))
+               : cb.index(0);
       emitRows(freqTable, row0, rowEnd, base);
       return;
     }
@@ -914,9 +914,9 @@ void LayerTiler::addPhasesThroughAttention() {
     addPhase(kAppendRows,
              parts.getPackedOffsets() ? MHA_PHASE_SEQUENCES : MHA_PHASE_PLAIN,
              [&] {
-      emitAppend();
-      return shape.numKvHeads;
-    });
+               emitAppend();
+               return shape.numKvHeads;
+             });
   // The attention, on [B, H, L, D] views of the temporaries.
   addPhase(tiles.rows, MHA_PHASE_MASKED, [&] {
     emitAttention();
