@@ -37,8 +37,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from mha._dlpack import from_numpy, options  # noqa: E402
 from benchlib import build_library, median_seconds  # noqa: E402
+from serving_layers import DM, H, D, torch_layer  # noqa: E402  (the same layer)
 
-DM, H, D = 768, 12, 64
 MIXES = {
     "chat": [37, 512, 64, 200, 16, 300, 90, 128],
     "short": [5, 12, 30, 7, 64, 3, 18, 40, 9, 22, 16, 50, 11, 27, 8, 35],
@@ -64,15 +64,6 @@ func.func @{name}(%x: {x}, %wq: {w}, %wk: {w}, %wv: {w}, %wo: {w},
 }}
 """
     return text
-
-
-def torch_layer(torch, x, w, b):
-    F = torch.nn.functional
-    B, L, _ = x.shape
-    q, k, v = (F.linear(x, wi, bi).view(B, L, H, D).transpose(1, 2)
-               for wi, bi in zip(w[:3], b[:3]))
-    o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    return F.linear(o.transpose(1, 2).reshape(B, L, DM), w[3], b[3])
 
 
 def main():

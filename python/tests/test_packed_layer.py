@@ -219,6 +219,16 @@ NEW_ROWS = [5, 1, 0, 70]
 CAPACITY = 96
 
 
+def step_caches(page_size):
+    """Random caches of KV_LENS keys, contiguous or (page_size) paged: the
+    caches, each sequence's keys and values, the table, and a copy."""
+    kc, vc, keys, values = random_cache(KV_LENS, CAPACITY)
+    table = None
+    if page_size:
+        kc, vc, table = paged_cache(kc, vc, KV_LENS, max(NEW_ROWS), page_size)
+    return kc, vc, keys, values, table, (kc.copy(), vc.copy())
+
+
 def check_step(y, x_rows, w, kv_lens, new_rows, keys, values, caches, before, variant,
                table=None, page_size=None):
     """Each sequence's y rows against the float64 step of its own new rows,
@@ -254,12 +264,8 @@ def test_packed_steps_match_float64(lib, variant, page_size):
     cu = offsets(NEW_ROWS)
     x = RNG.standard_normal((1, int(cu[-1]) + PADDING, D_MODEL)).astype(np.float32)
     w = weights()
-    kc, vc, keys, values = random_cache(KV_LENS, CAPACITY)
+    kc, vc, keys, values, table, before = step_caches(page_size)
     lens = np.array(KV_LENS, np.int32)
-    table = None
-    if page_size:
-        kc, vc, table = paged_cache(kc, vc, KV_LENS, max(NEW_ROWS), page_size)
-    before = kc.copy(), vc.copy()
     if page_size:
         y = getattr(lib, f"packed_paged_{variant}")(x, *w, lens, table, cu, kc, vc)
     else:
@@ -278,12 +284,8 @@ def test_padded_steps_match_float64(lib, variant, page_size):
     L = max(NEW_ROWS) + 2
     x = RNG.standard_normal((len(KV_LENS), L, D_MODEL)).astype(np.float32)
     w = weights()
-    kc, vc, keys, values = random_cache(KV_LENS, CAPACITY)
+    kc, vc, keys, values, table, before = step_caches(page_size)
     lens, q_lens = np.array(KV_LENS, np.int32), np.array(NEW_ROWS, np.int32)
-    table = None
-    if page_size:
-        kc, vc, table = paged_cache(kc, vc, KV_LENS, max(NEW_ROWS), page_size)
-    before = kc.copy(), vc.copy()
     if page_size:
         y = getattr(lib, f"padded_paged_{variant}")(x, *w, lens, q_lens, table, kc, vc)
     else:

@@ -143,6 +143,10 @@ std::vector<SpecFunction> getSpecFunctions(ModuleOp module) {
     else if (!layers.empty() && layers.front().getKeyCache())
       f.skipReason = "is a decoding step over a KV cache, which mha-analyze "
                      "does not support (analyse the prefill layer)";
+    else if (!layers.empty() && layers.front().getCuSeqlensQ())
+      f.skipReason = "runs over packed sequences (cu_seqlens_q), which "
+                     "mha-analyze does not support (analyse the layer on "
+                     "one sequence)";
     else if (!layers.empty())
       f.layer = layers.front();
     else if (attentions.size() == 1 && attentions.front().hasServingOperands())

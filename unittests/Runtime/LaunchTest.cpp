@@ -1124,6 +1124,68 @@ TEST(LaunchLayerTest, PhasesRunTheirGrids) {
   EXPECT_TRUE(layerItems == want);
 }
 
+// A layer over packed sequences: x and y [1, T, 8], cu_seqlens_q [S + 1];
+// a row-wise phase (2 heads, tiles of 4 rows) and the attention
+// (MHA_PHASE_MASKED: 1 head, tiles of 4 rows); no temporaries.
+std::vector<int64_t> packedLayerSignature() {
+  Dim one{MHA_SYM_NONE, 1}, t{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_NONE, 8};
+  std::vector<int64_t> sig =
+      buildSignature({{MHA_ROLE_LAYER_INPUT, {one, t, d}},
+                      {MHA_ROLE_CU_SEQLENS_Q, {{MHA_SYM_NONE, -1}}, kDLInt, 32},
+                      {MHA_ROLE_LAYER_OUTPUT, {one, t, d}}},
+                     2, 2, 4);
+  sig[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_QUERY_LEN;
+  sig.insert(sig.end(), {0, 2});
+  sig.insert(sig.end(), {2, 4, MHA_PHASE_PLAIN, 1, 4, MHA_PHASE_MASKED});
+  return sig;
+}
+
+void recordLayerItem(void **, int64_t phase, int64_t b, int64_t h, int64_t t,
+                     const uint8_t *) {
+  std::lock_guard<std::mutex> lock(layerMutex);
+  layerItems.insert({phase, b, h, t});
+}
+
+int32_t launchPackedLayer(std::vector<int32_t> offsets, int64_t rows) {
+  Tensor x({1, rows, 8}), y({1, rows, 8});
+  Tensor cu({static_cast<int64_t>(offsets.size())});
+  cu.dl.dtype = {kDLInt, 32, 1};
+  std::memcpy(cu.storage.data(), offsets.data(),
+              offsets.size() * sizeof(int32_t));
+  const char *names[3] = {"x", "cu_seqlens_q", "y"};
+  const DLTensor *tensors[3] = {&x.dl, &cu.dl, &y.dl};
+  layerItems.clear();
+  return mha_rt_launch_layer(packedLayerSignature().data(), "packed", names,
+                             tensors, nullptr, recordLayerItem);
+}
+
+TEST(LaunchLayerTest, PackedSequencesGiveTheAttentionTheirGrid) {
+  // Sequences of 5, 0 and 9 rows, then 2 rows of none: T = 16.
+  ASSERT_EQ(launchPackedLayer({0, 5, 5, 14}, 16), MHA_OK) << mha_last_error();
+  std::set<LayerItem> want;
+  for (int64_t h = 0; h < 2; ++h) // The rows: 1 x ceil(16 / 4) tiles.
+    for (int64_t t = 0; t < 4; ++t)
+      want.insert({0, 0, h, t});
+  for (int64_t b = 0; b < 4; ++b) // S + 1 item rows x ceil(9 / 4) tiles.
+    for (int64_t t = 0; t < 3; ++t)
+      want.insert({1, b, 0, t});
+  EXPECT_TRUE(layerItems == want) << layerItems.size() << " items";
+}
+
+TEST(LaunchLayerTest, BadPackedOffsetsRunNothing) {
+  EXPECT_EQ(launchPackedLayer({0, 5, 3, 14}, 16), MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(mha_last_error(),
+                        "packed: 'cu_seqlens_q'[2] is 3, less than [1] = 5; "
+                        "offsets must not decrease"),
+            nullptr)
+      << mha_last_error();
+  EXPECT_EQ(launchPackedLayer({0, 5, 17}, 16), MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(mha_last_error(), "'cu_seqlens_q'[2] is 17 but 'x'"),
+            nullptr)
+      << mha_last_error();
+  EXPECT_TRUE(layerItems.empty());
+}
+
 TEST(LaunchLayerTest, UnknownTemporaryShapeIsAnInternalError) {
   EXPECT_EQ(launchLayer(layerSignature(/*badShape=*/3), 1, 4),
             MHA_ERR_INTERNAL);
