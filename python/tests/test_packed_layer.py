@@ -371,3 +371,51 @@ def test_packed_latent_steps_equal_each_sequence_alone(cache_dir):
                         np.array(kv_lens[s:s + 1], np.int32), c)
         np.testing.assert_allclose(y[:, cu[s]:cu[s + 1]], want, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(cache[s], c[0], rtol=1e-6, atol=1e-6)
+
+
+def test_fuzzed_offsets_lengths_and_tables(lib):
+    """Random packed steps over a paged cache, some with one offset, length
+    or page number spoiled: each call fails with a message naming the bad
+    tensor and writes nothing, or matches the float64 step."""
+    rng = np.random.default_rng(5)
+    w = weights()
+    page_size = 4
+    refused = 0
+    for trial in range(30):
+        S = int(rng.integers(1, 5))
+        kv_lens = [int(n) for n in rng.integers(0, 20, S)]
+        new_rows = [int(n) for n in rng.integers(0, 7, S)]
+        cu = offsets(new_rows)
+        x = rng.standard_normal((1, int(cu[-1]) + int(rng.integers(0, 3)), D_MODEL))
+        x = x.astype(np.float32)
+        kc, vc, keys, values = random_cache(kv_lens, 28)
+        kc, vc, table = paged_cache(kc, vc, kv_lens, max(new_rows), page_size)
+        lens = np.array(kv_lens, np.int32)
+        spoiled = trial % 4
+        if spoiled == 1:
+            cu[rng.integers(0, S + 1)] = rng.integers(-2, x.shape[1] + 3)
+        elif spoiled == 2:
+            lens[rng.integers(0, S)] = rng.integers(-2, 40)
+        elif spoiled == 3:
+            table.flat[rng.integers(0, table.size)] = rng.integers(-3, kc.shape[0] + 3)
+        before = kc.copy(), vc.copy()
+        try:
+            y = lib.packed_paged_causal(x, *w, lens, table, cu, kc, vc)
+        except mha.Error as e:
+            assert spoiled, e
+            assert re.search(r"'(cu_seqlens_q|kv_lens|block_table)'\[", str(e)), str(e)
+            np.testing.assert_array_equal(kc, before[0])
+            np.testing.assert_array_equal(vc, before[1])
+            refused += 1
+            continue
+        rows = [int(cu[s + 1] - cu[s]) for s in range(S)]
+        def filled(cache, s, n):  # [Hkv, n, D] of sequence s before the step
+            if n == 0:
+                return np.zeros((HKV, 0, D), np.float32)
+            return cache_rows(cache, s, list(range(n)), table, page_size)
+        keys = [filled(before[0], s, n) for s, n in enumerate(lens)]
+        values = [filled(before[1], s, n) for s, n in enumerate(lens)]
+        check_step(lambda s: y[0, cu[s]:cu[s + 1]], lambda s: x[0, cu[s]:cu[s + 1]], w,
+                   [int(n) for n in lens], rows, keys, values, (kc, vc), before, "causal",
+                   table, page_size)
+    assert 5 <= refused <= 22  # spoiled calls fail, and only they
