@@ -419,3 +419,67 @@ def test_fuzzed_offsets_lengths_and_tables(lib):
                    [int(n) for n in lens], rows, keys, values, (kc, vc), before, "causal",
                    table, page_size)
     assert 5 <= refused <= 22  # spoiled calls fail, and only they
+
+
+def packed_variant(spec):
+    """The step `spec` (@step: x [S, L, d], then kv_lens) as @packed, whose
+    new rows are packed: x [1, T, d] and cu_seqlens_q after kv_lens."""
+    spec = spec.replace("@step(", "@packed(")
+    spec = spec.replace(f"tensor<?x?x{D_MODEL}x", f"tensor<1x?x{D_MODEL}x")
+    spec = spec.replace("%lens: tensor<?xi32>", "%lens: tensor<?xi32>, %cu: tensor<?xi32>")
+    last = ("block_table(%table : tensor<?x?xi32>)" if "block_table(" in spec
+            else "kv_lens(%lens : tensor<?xi32>)")
+    return spec.replace(last, last + " cu_seqlens_q(%cu : tensor<?xi32>)")
+
+
+@pytest.mark.parametrize("kind", ["int8", "int8_paged", "f16", "bf16_paged"])
+def test_packed_steps_equal_steps_alone(cache_dir, kind):
+    """Packed steps over int8 caches (with their scales) and in 16-bit
+    types: each sequence's rows and cache slots equal its own step's,
+    called one sequence after another on the same caches."""
+    from test_decode_layer import int8_cache_spec
+    torch = pytest.importorskip("torch")
+    paged, int8 = kind.endswith("paged"), kind.startswith("int8")
+    step = (int8_cache_spec("step", paged) if int8 else
+            layer_spec("step", "causal", paged=paged, dtype=kind[:4]))
+    lib = mha.compile(packed_variant(step) + step)
+    # Arrays of the layer's type: float32, float16, or torch bfloat16.
+    typed = {"f16": lambda a: a.astype(np.float16),
+             "bf16_paged": lambda a: torch.from_numpy(a).to(torch.bfloat16)}.get(
+                 kind, lambda a: a)
+    as_numpy = lambda a: a.float().numpy() if isinstance(a, torch.Tensor) else a
+    # (A call takes arrays of one kind: torch's for bf16.)
+    ints = torch.from_numpy if kind == "bf16_paged" else (lambda a: a)
+    kv_lens, new_rows, capacity, page = [3, 0, 10], [2, 5, 1], 16, 4
+    S = len(kv_lens)
+    cu = offsets(new_rows)
+    x = typed(RNG.standard_normal((1, int(cu[-1]), D_MODEL)).astype(np.float32))
+    w = [typed(a) for a in weights()]
+    if int8:
+        kc, vc = (RNG.integers(-127, 128, (S, HKV, capacity, D)).astype(np.int8)
+                  for _ in range(2))
+    else:
+        kc, vc, _, _ = random_cache(kv_lens, capacity)
+    table = []
+    if paged:
+        kc, vc, pages = paged_cache(kc, vc, kv_lens, max(new_rows), page)
+        table = [ints(pages)]
+    caches = [kc, vc] if int8 else [typed(kc), typed(vc)]
+    if int8:  # Scales per KV head, or per page and KV head.
+        shape = (kc.shape[0], HKV) if paged else (HKV,)
+        caches += [(0.01 + 0.02 * RNG.random(shape)).astype(np.float32) for _ in range(2)]
+    alone = [c.clone() if isinstance(c, torch.Tensor) else c.copy() for c in caches]
+    lens = ints(np.array(kv_lens, np.int32))
+    y = as_numpy(lib.packed(x, *w, lens, ints(cu), *table, *caches))
+    for s in range(S):
+        xs = x[:, cu[s]:cu[s + 1]]
+        xs = xs.contiguous() if isinstance(xs, torch.Tensor) else np.ascontiguousarray(xs)
+        if paged:  # The pools are shared: the same arrays, the sequence's row.
+            ys = lib.step(xs, *w, lens[s:s + 1], table[0][s:s + 1], *alone)
+        else:  # The sequence's caches (views, written in place), the scales.
+            ys = lib.step(xs, *w, lens[s:s + 1], *[c[s:s + 1] for c in alone[:2]],
+                          *alone[2:])
+        np.testing.assert_allclose(y[:, cu[s]:cu[s + 1]], as_numpy(ys), rtol=2e-3,
+                                   atol=2e-3)
+    for c, a in zip(caches[:2], alone[:2]):
+        np.testing.assert_array_equal(as_numpy(c), as_numpy(a))
