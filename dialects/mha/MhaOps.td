@@ -516,9 +516,9 @@ def Mha_MultiHeadOp : Mha_Op<"multi_head", [Pure, AttrSizedOperandSegments,
     rows (mha.attention with `cu_seqlens_q` and `cu_seqlens_k` both `%cu`)
     and RoPE counts positions from the sequence's first row; a decoding
     step appends them to sequence `s`'s caches at `kv_lens[s]` on. With
-    `q_lens(%n)` (a decoding step), sequence `s` has only its first `n[s]`
-    rows of `x [S, L, d]`. Rows of no sequence (past `cu[S]`, past
-    `n[s]`) get attention output 0, so `y = bo`.
+    `q_lens(%n)`, sequence `s` has only its first `n[s]` rows of `x [S, L,
+    d]` (without a cache they are its keys too). Rows of no sequence (past
+    `cu[S]`, past `n[s]`) get attention output 0, so `y = bo`.
 
     Example (grouped-query layer, 8 query heads of 64, 2 KV heads):
 

@@ -28,7 +28,7 @@ def layer_spec(name, attrs="causal", paged=False, cache=True, dtype="f32",
     """A GQA layer (d = 48, 4 query heads of 12, 2 KV heads) with RoPE;
     with `cache`, its decoding step over a contiguous or paged cache; with
     `packed`, over packed sequences (x [1, T, d] and cu_seqlens_q); with
-    `q_lens`, a step whose sequences have q_lens[s] of the L rows."""
+    `q_lens`, over padded ones (sequence s has q_lens[s] of the L rows)."""
     batch = "1" if packed else "?"
     x = f"tensor<{batch}x?x{D_MODEL}x{dtype}>"
     wq, wkv = f"tensor<{D_MODEL}x{HQ * D}x{dtype}>", f"tensor<{D_MODEL}x{HKV * D}x{dtype}>"
@@ -60,6 +60,9 @@ def layer_spec(name, attrs="causal", paged=False, cache=True, dtype="f32",
     elif packed:
         args.append("%cu: tensor<?xi32>")
         clauses = packed_clause
+    elif q_lens:
+        args.append("%ql: tensor<?xi32>")
+        clauses = " q_lens(%ql : tensor<?xi32>)"
     flags = [a for a in (attrs, f"num_heads = {HQ} : i64", f"num_kv_heads = {HKV} : i64",
                          f"rope_theta = {THETA} : f32", "has_qkv_bias" if biases else "",
                          "return_lse" if lse else "") if a]

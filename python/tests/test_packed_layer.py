@@ -42,6 +42,8 @@ def lib(cache_dir):
     spec += layer_spec("packed_bias_lse", "causal", cache=False, packed=True,
                        biases=True, lse=True)
     spec += layer_spec("prefill", "causal", cache=False)
+    spec += layer_spec("padded_bias_lse", "causal", cache=False, q_lens=True,
+                       biases=True, lse=True)
     for variant in ("causal", "window_sinks"):
         attrs = VARIANTS[variant][0]
         spec += layer_spec(f"packed_step_{variant}", attrs, packed=True)
@@ -88,6 +90,26 @@ def test_biases_and_lse(lib):
         np.testing.assert_allclose(lse[:, :, rows], lse_ref, rtol=1e-5, atol=1e-5)
     assert np.all(lse[:, :, cu[-1]:] == -np.inf)
     np.testing.assert_array_equal(y[:, cu[-1]:], 0)
+
+
+def test_padded_prompts_match_float64(lib):
+    """Prompts padded to one length (x [S, L, d]) with q_lens: each attends
+    to its first q_lens[s] rows; padding rows give y = 0, lse = -inf."""
+    q_lens = [5, 0, 37, 1]
+    L = max(q_lens) + 2
+    x = RNG.standard_normal((len(q_lens), L, D_MODEL)).astype(np.float32)
+    w = weights(biases=True)
+    y, lse = lib.padded_bias_lse(x, *w, np.array(q_lens, np.int32))
+    for s, n in enumerate(q_lens):
+        if n:
+            y_ref, lse_ref = reference_prefill(x[s:s + 1, :n], w, CAUSAL[1])
+            np.testing.assert_allclose(y[s:s + 1, :n], y_ref, rtol=1e-4, atol=2e-5)
+            np.testing.assert_allclose(lse[s:s + 1, :, :n], lse_ref, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(y[s, n:], 0)
+        assert np.all(lse[s, :, n:] == -np.inf)
+    with pytest.raises(mha.Error, match=re.escape(
+            f"'q_lens'[2] is {L + 1} but must be in [0, {L}] (the rows of 'x' dim 1")):
+        lib.padded_bias_lse(x, *w, np.array([1, 1, L + 1, 1], np.int32))
 
 
 def test_each_sequence_equals_the_layer_alone(lib):

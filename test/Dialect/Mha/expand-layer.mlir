@@ -370,3 +370,21 @@ func.func @padded_step(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
         cache(tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
   return %y, %k, %v : tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
 }
+
+// -----
+
+// Padded prompts: the attention takes q_lens as the rows and the keys of
+// each sequence (the keys are the same rows).
+// CHECK-LABEL: func.func @padded
+// CHECK-SAME: %[[QL:[^:]+]]: tensor<?xi32>)
+// CHECK: mha.attention {{.*}} kv_lens(%[[QL]] : tensor<?xi32>) q_lens(%[[QL]] : tensor<?xi32>) {causal}
+func.func @padded(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
+                  %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
+                  %wo: tensor<64x64xf32>, %ql: tensor<?xi32>)
+    -> tensor<?x?x64xf32> {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo q_lens(%ql : tensor<?xi32>)
+      {num_heads = 4, num_kv_heads = 2, causal}
+      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
+        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}

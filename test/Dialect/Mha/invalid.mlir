@@ -2513,20 +2513,6 @@ func.func @layer_packed_type(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
 
 // -----
 
-// q_lens pads a decoding step's new rows.
-func.func @layer_q_lens_without_cache(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
-    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
-    %ql: tensor<?xi32>) {
-  // expected-error @+1 {{'q_lens' counts the new rows of a decoding step: it needs cache(...); pack a prefill's sequences with 'cu_seqlens_q'}}
-  %y = mha.multi_head %x, %wq, %wk, %wv, %wo q_lens(%ql : tensor<?xi32>)
-      {num_heads = 4, num_kv_heads = 2}
-      : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
-        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
-  return
-}
-
-// -----
-
 // One source of each sequence's rows.
 func.func @layer_q_lens_and_offsets(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
     %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,

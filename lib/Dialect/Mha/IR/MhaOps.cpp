@@ -1129,9 +1129,9 @@ static LogicalResult verifyLayerCache(MultiHeadOp op, RankedTensorType x,
 }
 
 /// Sequences of different lengths (docs/language.md 5.9): `cu_seqlens_q`
-/// i32 [S + 1] over the rows of a batch of one (with or without a cache),
-/// or `q_lens` i32 [S] over a decoding step's padded rows, not both, and
-/// none of what the attention refuses with them.
+/// i32 [S + 1] over the rows of a batch of one, or `q_lens` i32 [S] over
+/// padded rows, not both (with or without a cache), and none of what the
+/// attention refuses with them.
 static LogicalResult verifyLayerLengths(MultiHeadOp op, RankedTensorType x) {
   Operation *o = op.getOperation();
   Value cu = op.getCuSeqlensQ(), qLens = op.getQLens();
@@ -1144,14 +1144,9 @@ static LogicalResult verifyLayerLengths(MultiHeadOp op, RankedTensorType x) {
   if (cu && qLens)
     return op.emitOpError() << "'q_lens' and 'cu_seqlens_q' both give the "
                                "rows of each sequence: use one";
-  if (qLens) {
-    if (!op.getKeyCache())
-      return op.emitOpError() << "'q_lens' counts the new rows of a decoding "
-                                 "step: it needs cache(...); pack a prefill's "
-                                 "sequences with 'cu_seqlens_q'";
+  if (qLens)
     return verifySameSize(o, "size", "q_lens", 0, (*qLensType).getDimSize(0),
                           "input", x.getDimSize(0));
-  }
   if (!cu)
     return success();
   if (x.getDimSize(0) != 1)

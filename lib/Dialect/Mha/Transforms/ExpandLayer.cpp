@@ -377,12 +377,15 @@ struct ExpandMultiHead : OpRewritePattern<MultiHeadOp> {
       v = caches[1];
       kvLens = appendedLengths(rewriter, loc, op);
     }
-    // Packed sequences without a cache attend within their own rows.
+    // Without a cache, packed sequences attend within their own rows and
+    // padded ones to their first q_lens rows.
     Value cu = op.getCuSeqlensQ();
+    if (!kvLens)
+      kvLens = op.getQLens();
     auto attention = AttentionOp::create(
         rewriter, loc, resultTypes, q, k, v, op.getKeyScale(),
         op.getValueScale(), kvLens, op.getQLens(), op.getBlockTable(), cu,
-        kvLens ? Value() : cu, attrs);
+        op.getKeyCache() ? Value() : cu, attrs);
     Value merged =
         MergeHeadsOp::create(rewriter, loc, flatType(hq * valueDim, stepElt),
                              attention->getResult(0));

@@ -192,15 +192,21 @@ static LogicalResult checkAppendParts(const LayerParts &parts) {
   return success();
 }
 
-/// A layer over packed sequences attends with the function's offsets as
-/// both cu_seqlens_q and cu_seqlens_k, and its rotated projections count
-/// positions from the same offsets (what mha-expand-layer writes).
-static LogicalResult checkPackedParts(const LayerParts &parts) {
+/// A layer without a cache over packed sequences attends with the
+/// function's offsets as both cu_seqlens_q and cu_seqlens_k, and its
+/// rotated projections count positions from the same offsets; over padded
+/// ones, with its q_lens as both q_lens and kv_lens (what
+/// mha-expand-layer writes).
+static LogicalResult checkLengthParts(const LayerParts &parts) {
   AttentionOp attention = parts.attention;
-  Value cu = attention.getCuSeqlensQ();
-  bool ok = cu && isa<BlockArgument>(cu) && attention.getCuSeqlensK() == cu &&
-            !attention.getKvLens() && !attention.getQLens() &&
-            !attention.getBlockTable();
+  Value cu = attention.getCuSeqlensQ(), qLens = attention.getQLens();
+  bool packed = cu && isa<BlockArgument>(cu) &&
+                attention.getCuSeqlensK() == cu && !attention.getKvLens() &&
+                !qLens;
+  bool padded = qLens && isa<BlockArgument>(qLens) &&
+                attention.getKvLens() == qLens && !cu &&
+                !attention.getCuSeqlensK();
+  bool ok = (packed || padded) && !attention.getBlockTable();
   for (ArrayRef<LinearOp> linears :
        {ArrayRef(parts.downProjections), ArrayRef(parts.projections)})
     for (LinearOp linear : linears)
@@ -210,8 +216,8 @@ static LogicalResult checkPackedParts(const LayerParts &parts) {
     return attention.emitError()
            << "a layer without a cache attends over packed sequences with "
               "one function argument as cu_seqlens_q and cu_seqlens_k (and "
-              "as the cu_seqlens of its projections), and no other serving "
-              "operand";
+              "as the cu_seqlens of its projections), or over padded ones "
+              "with one as q_lens and kv_lens, and no other serving operand";
   return success();
 }
 
@@ -359,7 +365,7 @@ FailureOr<LayerParts> layer::matchLayer(func::FuncOp func) {
   if (parts.append && failed(checkAppendParts(parts)))
     return failure();
   if (!parts.append && attention.hasServingOperands() &&
-      failed(checkPackedParts(parts)))
+      failed(checkLengthParts(parts)))
     return failure();
   bool absorbed = parts.absorbQuery || parts.absorbOutput || parts.latentNorm;
   if (absorbed && failed(checkAbsorbedParts(parts)))
@@ -573,6 +579,8 @@ layer::getArgumentRoles(func::FuncOp func, const LayerParts &parts) {
       role = TensorRole::out_bias;
     else if (arg == parts.getPackedOffsets())
       role = TensorRole::cu_seqlens_q;
+    else if (arg == AttentionOp(parts.attention).getQLens())
+      role = TensorRole::q_lens;
     else if (AppendKvOp append = parts.append) {
       if (arg == append.getKvLens())
         role = TensorRole::kv_lens;

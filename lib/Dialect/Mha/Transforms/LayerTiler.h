@@ -66,12 +66,12 @@ private:
   /// Creates the kernel and sets the plans' memrefs.
   void createKernel();
   /// Whether the attention items read the call words: for dropout, and
-  /// for the grouped items of a decoding step or of packed sequences
-  /// (the thread count, the head mask). Every layer kernel takes them (the GEMM
-  /// phases read MHA_LAYER_FLAT_ROWS).
+  /// for the grouped items of decoding steps and sequences of different
+  /// lengths (the thread count, the head mask). Every layer kernel takes them
+  /// (the GEMM phases read MHA_LAYER_FLAT_ROWS).
   bool attentionReadsCallWords() const {
-    return AttentionOp(parts.attention).getDropout() || parts.append ||
-           parts.getPackedOffsets();
+    AttentionOp attention = parts.attention;
+    return attention.getDropout() || attention.hasServingOperands();
   }
   /// Whether a decoding step's attention may split its keys across items
   /// (split-KV, KernelAbi.h): as an attention function's would, when it

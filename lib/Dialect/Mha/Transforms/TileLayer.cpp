@@ -864,6 +864,7 @@ void LayerTiler::emitAttention() {
   item.cuSeqlensQ = argFor(attention.getCuSeqlensQ());
   item.cuSeqlensK = argFor(attention.getCuSeqlensK());
   item.qLens = argFor(attention.getQLens());
+  item.kvLens = argFor(attention.getKvLens()); // Padded rows: their q_lens.
   if (append) {
     item.kvLens = argFor(append.getKvLens());
     item.blockTable = argFor(append.getBlockTable());
