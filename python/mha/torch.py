@@ -118,9 +118,9 @@ def _dropout_words(name, seed):
 # The inputs of a layer's decoding step that each call passes (not module
 # state).
 # The inputs a layer module takes per call: a decoding step's cache
-# tensors, the offsets of packed sequences.
-_STEP_ROLES = ("kv_lens", "block_table", "cu_seqlens_q", "key_cache", "value_cache",
-               "key_scale", "value_scale")
+# tensors, the row counts or offsets of sequences of different lengths.
+_STEP_ROLES = ("kv_lens", "q_lens", "block_table", "cu_seqlens_q", "key_cache",
+               "value_cache", "key_scale", "value_scale")
 
 
 def _is_layer(f):
@@ -328,8 +328,8 @@ class Layer(torch.nn.Module):
     A decoding step (docs/language.md 5.8) takes its cache tensors per
     call, in the function's order: forward(x, kv_lens, [block_table,]
     k_cache, v_cache, [k_scale, v_scale]) writes the caches in place and
-    returns y. A layer over packed sequences (5.9) takes their offsets:
-    forward(x, cu_seqlens_q).
+    returns y. A layer over packed or padded sequences (5.9) takes their
+    offsets or row counts: forward(x, cu_seqlens_q), forward(x, q_lens).
 
     A call whose weights are the tensors of the module's previous call,
     unchanged since (torch's version counters say so), lets the library

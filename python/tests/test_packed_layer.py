@@ -232,6 +232,13 @@ def test_torch_layer_module_takes_the_offsets(lib):
     np.testing.assert_array_equal(y.numpy(), lib.packed_causal(x, *w, cu))
     with pytest.raises(TypeError, match="forward takes x, cu_seqlens_q"):
         layer(torch.from_numpy(x))
+    padded = mt.Layer(lib, "padded_bias_lse", **dict(zip(
+        ("wq", "wk", "wv", "wo", "bq", "bk", "bv"), weights(biases=True))))
+    xp = torch.from_numpy(x[0].reshape(1, -1, D_MODEL))
+    q_lens = torch.tensor([9], dtype=torch.int32)
+    with torch.no_grad():
+        y, lse = padded(xp, q_lens)
+    assert y.shape == xp.shape and lse.shape == (1, HQ, xp.shape[1])
 
 
 # Decoding steps of sequences with different numbers of new rows: a
