@@ -228,6 +228,12 @@ AttentionShape AttentionShape::get(AttentionOp attention) {
   return s;
 }
 
+int64_t findParameter(ArrayRef<Parameter> params, TensorRole role) {
+  const Parameter *it =
+      llvm::find_if(params, [&](const Parameter &p) { return p.role == role; });
+  return it == params.end() ? -1 : it - params.begin();
+}
+
 Value getParameterArgument(func::FuncOp func, Block &kernelBody, Value tensor) {
   if (!tensor)
     return Value();

@@ -53,6 +53,9 @@ struct Parameter {
   TensorRole role;
 };
 
+/// The index of the first of `params` with `role`, or -1.
+int64_t findParameter(ArrayRef<Parameter> params, TensorRole role);
+
 /// The functions of `module` that compute mha ops, in order; an error (and
 /// failure) for a private one, which cannot be exported.
 FailureOr<SmallVector<func::FuncOp>> collectExportedFunctions(ModuleOp module);

@@ -263,15 +263,11 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
                                              tiles.rows, numHeads, signature);
   kernel->setAttr(kCallWordsAttrName, UnitAttr::get(ctx));
   if (splitKv) {
-    auto indexOf = [&](TensorRole role) -> int64_t {
-      auto it = llvm::find_if(
-          params, [&](const Parameter &p) { return p.role == role; });
-      return it == params.end() ? -1 : it - params.begin();
-    };
     kernel->setAttr(
         kSplitKvAttrName,
-        b.getDenseI64ArrayAttr({numKvHeads, valueDim, indexOf(TensorRole::key),
-                                indexOf(TensorRole::block_table)}));
+        b.getDenseI64ArrayAttr(
+            {numKvHeads, valueDim, findParameter(params, TensorRole::key),
+             findParameter(params, TensorRole::block_table)}));
   }
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);

@@ -274,16 +274,11 @@ void LayerTiler::createKernel() {
     splitOutputs = entry->getArgument(first++);
     splitLse = entry->getArgument(first++);
     splitArrivals = entry->getArgument(first++);
-    auto indexOf = [&](TensorRole role) -> int64_t {
-      auto it = llvm::find_if(
-          params, [&](const Parameter &p) { return p.role == role; });
-      return it == params.end() ? -1 : it - params.begin();
-    };
-    kernelFunc->setAttr(
-        kSplitKvAttrName,
-        b.getDenseI64ArrayAttr({shape.numKvHeads, shape.valueDim,
-                                indexOf(TensorRole::key_cache),
-                                indexOf(TensorRole::block_table)}));
+    kernelFunc->setAttr(kSplitKvAttrName,
+                        b.getDenseI64ArrayAttr(
+                            {shape.numKvHeads, shape.valueDim,
+                             findParameter(params, TensorRole::key_cache),
+                             findParameter(params, TensorRole::block_table)}));
   }
   phase = entry->getArgument(first);
   batch = entry->getArgument(first + 1);
