@@ -521,3 +521,26 @@ def test_packed_steps_equal_steps_alone(cache_dir, kind):
                                    atol=2e-3)
     for c, a in zip(caches[:2], alone[:2]):
         np.testing.assert_array_equal(as_numpy(c), as_numpy(a))
+
+
+def test_the_language_reference_example_runs(cache_dir):
+    """docs/language.md 5.9's packed-prompt spec, as written there:
+    compiled and called on three prompts, each equal to the same spec's
+    rows for that prompt alone."""
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "language.md")
+    text = open(path).read()
+    start = text.index("func.func @prompts(")
+    spec = text[start:text.index("\n}\n", start) + 3]
+    alone = spec.replace("@prompts(", "@alone(").replace("1x?x768", "?x?x768")
+    alone = alone.replace(", %cu: tensor<?xi32>", "").replace(
+        " cu_seqlens_q(%cu : tensor<?xi32>)", "")
+    lib = mha.compile(spec + alone)
+    w = [(RNG.standard_normal((768, 768)) / np.sqrt(768)).astype(np.float32)
+         for _ in range(4)]
+    cu = offsets([3, 40, 1])
+    x = RNG.standard_normal((1, int(cu[-1]), 768)).astype(np.float32)
+    y = lib.prompts(x, *w, cu)
+    for s in range(3):
+        want = lib.alone(np.ascontiguousarray(x[:, cu[s]:cu[s + 1]]), *w)
+        np.testing.assert_allclose(y[:, cu[s]:cu[s + 1]], want, rtol=1e-5, atol=1e-5)
