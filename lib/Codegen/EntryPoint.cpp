@@ -611,12 +611,18 @@ static SmallVector<int64_t> getDefaultDimSymbols(TensorRole role) {
 static SmallVector<int64_t> getDimSymbols(TensorRole role,
                                           ServingLayout layout) {
   SmallVector<int64_t> symbols = getDefaultDimSymbols(role);
-  bool keys = role == TensorRole::key || role == TensorRole::value ||
-              role == TensorRole::key_cache || role == TensorRole::value_cache;
-  bool rows = role == TensorRole::query || role == TensorRole::output ||
-              role == TensorRole::lse || role == TensorRole::entropy ||
-              role == TensorRole::layer_input ||
-              role == TensorRole::layer_output;
+  // A backward's gradients and saved results are laid out as the tensors
+  // they belong to.
+  bool keys = llvm::is_contained(
+      {TensorRole::key, TensorRole::value, TensorRole::key_cache,
+       TensorRole::value_cache, TensorRole::grad_key, TensorRole::grad_value},
+      role);
+  bool rows = llvm::is_contained(
+      {TensorRole::query, TensorRole::output, TensorRole::lse,
+       TensorRole::entropy, TensorRole::layer_input, TensorRole::layer_output,
+       TensorRole::grad_query, TensorRole::saved_output, TensorRole::saved_lse,
+       TensorRole::grad_output, TensorRole::grad_entropy},
+      role);
   if ((keys && (layout.paged || layout.packedKeys)) ||
       (rows && layout.packedQueries))
     symbols[0] = MHA_SYM_NONE;

@@ -53,6 +53,9 @@ typedef struct mha_rt_checked_call {
   // item rows and longest sequence of packed rows (cu_seqlens_q), else
   // batch and rows.
   int64_t sequence_batch, sequence_rows;
+  // The longest sequence's keys when keys are packed (cu_seqlens_k), else
+  // -1 (the key tensor's dim 2).
+  int64_t sequence_keys;
   int64_t elem_size[MHA_RT_MAX_TENSORS];
   bool empty[MHA_RT_MAX_TENSORS]; // A tensor with a zero-sized dimension.
   mha_rt_memref memrefs[MHA_RT_MAX_TENSORS];

@@ -67,6 +67,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   int32_t status =
       mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCPU,
                         work ? NULL : "no work function", &c);
+  if (status == MHA_OK)
+    status = mha_rt_check_serving(signature, arg_names, &c);
   if (status != MHA_OK)
     return status;
   const int64_t *words = mha_rt_tensor_sig(signature, c.num_tensors);
@@ -79,7 +81,12 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
       key_tensor >= c.num_tensors || (row_stats != 0 && row_stats != 1))
     MHA_RT_FAIL(MHA_ERR_INTERNAL,
                 "%s: the signature's backward section is malformed", c.name);
-  int64_t lk = c.memrefs[key_tensor].dims[2], lq = c.rows;
+  // With lengths or offsets (Serving.c) the grid's batch is the
+  // sequences (and one more item row with packed queries) and its rows and
+  // keys the longest sequence's.
+  int64_t lk =
+      c.sequence_keys >= 0 ? c.sequence_keys : c.memrefs[key_tensor].dims[2];
+  int64_t lq = c.rows;
   backward_grid g;
   memset(&g, 0, sizeof(g));
   g.work = work;
@@ -92,7 +99,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   if (mul_overflows(g.batch, g.kv_heads, g.key_tiles, &g.key_items) ||
       mul_overflows(g.batch, g.heads, g.query_tiles, &query_items) ||
       __builtin_add_overflow(g.key_items, query_items, &num_items) ||
-      mul_overflows(g.batch, g.heads, lq, &stat_count) ||
+      mul_overflows(c.memrefs[0].dims[0], g.heads, c.memrefs[0].dims[2],
+                    &stat_count) ||
       stat_count > (int64_t)(SIZE_MAX / sizeof(float)))
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: the backward's work grids have more items than int64 "
@@ -133,8 +141,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
                   c.name, stat_count);
     }
     stats_memref.allocated = stats_memref.aligned = stats;
-    int64_t sizes[3] = {g.batch, g.heads, lq};
-    int64_t strides[3] = {g.heads * lq, lq, 1};
+    // Shaped as q's rows [B, Hq, Lq] (tensor 0), packed or not.
+    int64_t stat_rows = c.memrefs[0].dims[2];
+    int64_t sizes[3] = {c.memrefs[0].dims[0], g.heads, stat_rows};
+    int64_t strides[3] = {g.heads * stat_rows, stat_rows, 1};
     memcpy(stats_memref.dims, sizes, sizeof(sizes));
     memcpy(stats_memref.dims + 3, strides, sizeof(strides));
   }

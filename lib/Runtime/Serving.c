@@ -114,6 +114,18 @@ static int32_t check_offsets(const checker *ch, int cu, int64_t sequences,
   return MHA_OK;
 }
 
+// The most rows a sequence of checked offsets `cu` has, or the rows past
+// its last one (of `total`).
+static int64_t longest_packed(const mha_rt_memref *cu, int64_t sequences,
+                              int64_t total) {
+  int64_t longest = total - element(cu, 1, sequences, 0);
+  for (int64_t s = 0; s < sequences; ++s) {
+    int64_t len = element(cu, 1, s + 1, 0) - element(cu, 1, s, 0);
+    longest = len > longest ? len : longest;
+  }
+  return longest;
+}
+
 // The keys a call appends to sequence s: its packed rows, its q_lens, or
 // all the new rows (0 when it appends nothing).
 static int64_t appended_keys(const checker *ch, const serving_tensors *t,
@@ -361,17 +373,14 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     return MHA_OK; // The grid of the new keys or rows, from the signature.
   int64_t batch = sequences, rows = size(&ch, t.q, t.q_rows_dim);
   if (t.cu_q >= 0) {
-    const mha_rt_memref *m = &c->memrefs[t.cu_q];
-    int64_t longest = rows - element(m, 1, sequences, 0);
-    for (int64_t s = 0; s < sequences; ++s) {
-      int64_t len = element(m, 1, s + 1, 0) - element(m, 1, s, 0);
-      longest = len > longest ? len : longest;
-    }
     batch = sequences + 1;
-    rows = longest;
+    rows = longest_packed(&c->memrefs[t.cu_q], sequences, rows);
   }
   c->sequence_batch = batch;
   c->sequence_rows = rows;
+  if (t.cu_k >= 0)
+    c->sequence_keys =
+        longest_packed(&c->memrefs[t.cu_k], sequences, size(&ch, t.k, 2));
   // A layer's other phases run over its input's rows.
   c->batch = layer >= 0 ? size(&ch, layer, 0) : batch;
   c->rows = layer >= 0 ? size(&ch, layer, 1) : rows;

@@ -94,7 +94,9 @@ _BACKWARD_ROLES = {"query", "key", "value", "saved_output", "saved_lse", "grad_o
                    "grad_entropy", "grad_query", "grad_key", "grad_value",
                    "teacher_query", "teacher_key", "student_query", "student_key",
                    "saved_teacher_lse", "saved_student_lse", "grad_kl",
-                   "grad_student_query", "grad_student_key"}
+                   "grad_student_query", "grad_student_key",
+                   # a padded or packed batch's lengths and offsets
+                   "kv_lens", "q_lens", "cu_seqlens_q", "cu_seqlens_k"}
 # A layer's backward (mha.multi_head): its forward's inputs, dy, and the
 # gradient of every input.
 _LAYER_GRADS = {"grad_layer_input": "layer_input", "grad_query_weight": "query_weight",

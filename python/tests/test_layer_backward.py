@@ -72,8 +72,11 @@ def layer(t, hq, hkv, d, sharing="independent", theta=None, causal=True,
 
 
 def spec(name, d_model, hq, hkv, d, dtype="f32", sharing="independent",
-         groups=None, qkv_bias=False, out_bias=False, attrs="causal"):
-    """A layer function with mha.backward; `groups` (Gq, Gkv) for grouped."""
+         groups=None, qkv_bias=False, out_bias=False, attrs="causal",
+         lengths=None):
+    """A layer function with mha.backward; `groups` (Gq, Gkv) for grouped;
+    `lengths` "cu_seqlens_q" (x [1, T, d]) or "q_lens" for sequences of
+    different lengths, the last argument."""
     ty = lambda *s: "tensor<" + "x".join(map(str, s)) + f"x{dtype}>"
     if sharing == "independent":
         gq, gkv = hq, hkv
@@ -81,7 +84,8 @@ def spec(name, d_model, hq, hkv, d, dtype="f32", sharing="independent",
         gq, gkv = 1, 1
     else:
         gq, gkv = groups
-    args = [("x", ty("?", "?", d_model)), ("wq", ty(d_model, gq * d)),
+    args = [("x", ty(1 if lengths == "cu_seqlens_q" else "?", "?", d_model)),
+            ("wq", ty(d_model, gq * d)),
             ("wk", ty(d_model, gkv * d)), ("wv", ty(d_model, gkv * d)),
             ("wo", ty(hq * d, d_model))]
     flat = sharing == "independent"
@@ -95,8 +99,12 @@ def spec(name, d_model, hq, hkv, d, dtype="f32", sharing="independent",
     share = "" if sharing == "independent" else f", sharing = #mha.sharing<{sharing}>"
     operands = ", ".join("%" + n for n, _ in args)
     types = ", ".join(t for _, t in args[1:])
+    params = ", ".join(f"%{n}: {t}" for n, t in args)
+    if lengths:
+        params += ", %lens: tensor<?xi32>"
+        operands += f" {lengths}(%lens : tensor<?xi32>)"
     return f"""
-func.func @{name}({", ".join(f"%{n}: {t}" for n, t in args)}) -> {args[0][1]}
+func.func @{name}({params}) -> {args[0][1]}
     attributes {{mha.backward}} {{
   %y = mha.multi_head {operands} {{num_heads = {hq}, num_kv_heads = {hkv}{share}{flags},
       {attrs}}} : {args[0][1]}, {types} -> {args[0][1]}
@@ -394,3 +402,87 @@ def test_jax_grad_of_layer():
     t = leaves(names, arrays)
     layer(t, 4, 2, 8).backward(torch.tensor(dy, dtype=torch.float64))
     compare(names, [np.asarray(g) for g in grads], t)
+
+
+# ----------------------------------------------------------------------------
+# Sequences of different lengths (docs/language.md 5.9): packed rows with
+# cu_seqlens_q, padded ones with q_lens.
+# ----------------------------------------------------------------------------
+
+SEQUENCE_CASES = ["gqa_rope", "grouped", "odd_noncausal", "wide"]
+
+
+def sequences_spec(case, lengths):
+    d_model, hq, hkv, d, sharing, groups, qb, ob, attrs, _ = CASES[case]
+    return spec(f"{case}_{lengths}", d_model, hq, hkv, d, sharing=sharing,
+                groups=groups, qkv_bias=qb, out_bias=ob, attrs=attrs,
+                lengths=lengths)
+
+
+@pytest.fixture(scope="module")
+def sequences_lib():
+    return mha.compile("".join(sequences_spec(c, kind)[0] for c in SEQUENCE_CASES
+                               for kind in ("cu_seqlens_q", "q_lens")))
+
+
+@pytest.mark.parametrize("case", SEQUENCE_CASES)
+@pytest.mark.parametrize("kind", ["cu_seqlens_q", "q_lens"])
+def test_sequences_of_different_lengths(sequences_lib, case, kind):
+    """Each sequence's rows are its own layer (RoPE from its first row);
+    rows of no sequence (past the last offset, or padding past q_lens)
+    give y = bo, so only dbo sees their dy. Against float64 autograd of
+    the layer on each sequence alone."""
+    d_model, hq, hkv, d, sharing, groups, qb, ob, attrs, theta = CASES[case]
+    _, names = sequences_spec(case, kind)
+    lens = [5, 0, 70, 1, 33]
+    if kind == "cu_seqlens_q":
+        cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+        B, L = 1, int(cu[-1]) + 3
+        pieces = [(0, slice(cu[s], cu[s + 1])) for s in range(len(lens))]
+        lengths = cu
+    else:
+        B, L = len(lens), max(lens) + 2
+        pieces = [(s, slice(0, n)) for s, n in enumerate(lens)]
+        lengths = np.array(lens, np.int32)
+    arrays = draw(names, d_model, hq, hkv, d, sharing, groups, B, L)
+    dy = RNG.standard_normal((B, L, d_model)).astype(np.float32)
+    grads = getattr(sequences_lib, f"{case}_{kind}_backward")(
+        *[arrays[n] for n in names], lengths, dy)
+    t = leaves(names, arrays)
+    causal = "causal" in attrs
+    softcap = 5.0 if "softcap" in attrs else None
+    dy64 = torch.tensor(dy, dtype=torch.float64)
+    loss = 0
+    covered = np.zeros((B, L), bool)
+    for b, rows in pieces:
+        covered[b, rows] = True
+        if rows.stop == rows.start:
+            continue
+        seq = dict(t, x=t["x"][b:b + 1, rows])
+        y = layer(seq, hq, hkv, d, sharing, theta, causal=causal, softcap=softcap)
+        loss = loss + (y * dy64[b:b + 1, rows]).sum()
+    if "bo" in t:  # rows of no sequence: y = bo
+        loss = loss + (t["bo"] * dy64[torch.from_numpy(~covered)].sum(0)).sum()
+    loss.backward()
+    compare(names, grads, t)
+    assert not np.any(grads[0][~covered])  # dx of rows of no sequence
+
+
+def test_torch_layer_trains_over_packed_sequences(sequences_lib):
+    """mha.torch.Layer of a packed layer with mha.backward: layer(x, cu)
+    is differentiable, with the backward's gradients."""
+    import mha.torch as mt
+    d_model, hq, hkv, d, sharing, groups, _, _, _, _ = CASES["gqa_rope"]
+    _, names = sequences_spec("gqa_rope", "cu_seqlens_q")
+    arrays = draw(names, d_model, hq, hkv, d, sharing, groups, 1, 20)
+    cu = np.array([0, 7, 16], np.int32)
+    model = mt.Layer(sequences_lib, "gqa_rope_cu_seqlens_q",
+                     **{n: arrays[n] for n in names[1:]})
+    x = torch.from_numpy(arrays["x"]).requires_grad_()
+    y = model(x, torch.from_numpy(cu))
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    want = sequences_lib.gqa_rope_cu_seqlens_q_backward(
+        *[arrays[n] for n in names], cu, dy.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), want[0])
+    np.testing.assert_array_equal(model.wq.grad.numpy(), want[1])

@@ -2559,20 +2559,6 @@ func.func @layer_packed_probs(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
 
 // -----
 
-// The backward of a packed layer is not there yet.
-// expected-error @+1 {{'mha.backward' of a layer over packed sequences (cu_seqlens_q) is not yet supported}}
-func.func @layer_packed_backward(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
-    %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>, %wo: tensor<64x64xf32>,
-    %cu: tensor<?xi32>) -> tensor<1x?x64xf32> attributes {mha.backward} {
-  %y = mha.multi_head %x, %wq, %wk, %wv, %wo cu_seqlens_q(%cu : tensor<?xi32>)
-      {num_heads = 4, num_kv_heads = 2, causal}
-      : tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x32xf32>,
-        tensor<64x32xf32>, tensor<64x64xf32> -> tensor<1x?x64xf32>
-  return %y : tensor<1x?x64xf32>
-}
-
-// -----
-
 // A projection counts RoPE positions from the packed offsets only when it
 // rotates.
 func.func @linear_offsets_without_rope(%x: tensor<1x?x64xf32>, %w: tensor<64x64xf32>,

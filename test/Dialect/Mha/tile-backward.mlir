@@ -72,3 +72,24 @@ func.func @gqa(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x
        -> tensor<?x4x?x8xf32>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x8xf32>, tensor<?x4x?xf32>
 }
+
+// -----
+
+// Packed sequences (cu_seqlens_q, cu_seqlens_k): the offsets follow v in
+// the C parameters (the forward's arguments first), and each item views
+// its sequence's rows and keys of every tensor at batch 0: q, o, lse and
+// dout and dq at cu_seqlens_q[b], k, v, dk and dv at cu_seqlens_k[b].
+
+// CHECK-LABEL: func.func @packed_backward__kernel(
+// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<cu_seqlens_q>, #mha.role<cu_seqlens_k>, #mha.role<saved_output>, #mha.role<saved_lse>, #mha.role<grad_output>, #mha.role<grad_query>, #mha.role<grad_key>, #mha.role<grad_value>]
+// CHECK-COUNT-9: memref.subview
+// CHECK: func.func @packed(
+func.func @packed(%q: tensor<1x4x?x16xf32>, %k: tensor<1x2x?x16xf32>, %v: tensor<1x2x?x8xf32>,
+                  %cq: tensor<?xi32>, %ck: tensor<?xi32>)
+    -> (tensor<1x4x?x8xf32>, tensor<1x4x?xf32>) attributes {mha.backward} {
+  // expected-error @+1 {{backward tiles of 64 rows and 100000 keys}}
+  %o, %lse = mha.attention %q, %k, %v cu_seqlens_q(%cq : tensor<?xi32>) cu_seqlens_k(%ck : tensor<?xi32>) {causal, return_lse}
+       : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x8xf32>
+       -> tensor<1x4x?x8xf32>, tensor<1x4x?xf32>
+  return %o, %lse : tensor<1x4x?x8xf32>, tensor<1x4x?xf32>
+}

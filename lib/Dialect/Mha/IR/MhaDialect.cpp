@@ -116,10 +116,6 @@ static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
     return op->emitError() << "'mha.backward' of a decoding step (an "
                            << "mha.multi_head with a cache) is not "
                            << "supported: caches are for inference";
-  if (layer.getCuSeqlensQ())
-    return op->emitError() << "'mha.backward' of a layer over packed "
-                           << "sequences (cu_seqlens_q) is not yet "
-                           << "supported";
   if (!layer.getExtras().empty() || !terminator ||
       terminator->getNumOperands() != 1 ||
       terminator->getOperand(0) != layer.getOutput())
@@ -214,10 +210,12 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
                            << "only mha.attention, but '" << name << "' has "
                            << attentions.size();
   AttentionOp attention = attentions.front();
-  if (attention.hasServingOperands())
-    return op->emitError() << "'mha.backward' of an mha.attention with "
-                           << "kv_lens, q_lens, block_table or cu_seqlens "
-                           << "is not yet supported";
+  // Training batches are padded (kv_lens, q_lens) or packed (cu_seqlens);
+  // pages are a serving engine's.
+  if (attention.getBlockTable())
+    return op->emitError() << "'mha.backward' of an mha.attention over "
+                           << "paged keys (block_table) is not supported: "
+                           << "paged caches are for inference";
   if (attention.getKeyScale())
     return op->emitError() << "'mha.backward' of an mha.attention over a "
                            << "quantized cache (kv_scales) is not "

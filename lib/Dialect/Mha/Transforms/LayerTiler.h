@@ -165,7 +165,7 @@ private:
   //===--------------------------------------------------------------------===//
 
   /// The C parameters of `<name>_backward`: the arguments, dy, then the
-  /// gradient of each argument.
+  /// gradient of each argument but the sequences' lengths or offsets.
   LogicalResult addGradientParameters(ArrayRef<TensorRole> argRoles);
   /// The GEMMs by transposed weights, dO = dy Wo^T and dx = dQKV W^T,
   /// packed after the forward's.
@@ -255,6 +255,8 @@ private:
   unsigned lseTemp = 0, aliveTemp = 0, dOutTemp = 0, dQkvTemp = 0;
   int64_t dQkvColumns = 0;
   DenseMap<Operation *, int64_t> gradientColumns;
+  // The kernel argument of each function argument's gradient (-1: none).
+  SmallVector<int64_t> gradientArguments;
   LinearPlan outputGrad, inputGrad;
   BackwardItemChoice backwardItems = {};
 };

@@ -131,6 +131,10 @@ struct BackwardWorkItem {
   Value q, k, v, o, lse, dout, dentropy, dq, dk, dv;
   Value aliveMask, rowStats, callWords;
   Value phase, batch, head, tile, alive;
+  // A padded or packed batch's lengths and offsets (null when absent):
+  // `batch` is then the sequence, and with cuSeqlensQ the grid has one more
+  // item row, for the rows (and keys) past the last sequence.
+  Value kvLens = {}, qLens = {}, cuSeqlensQ = {}, cuSeqlensK = {};
 };
 
 /// The tiles of `attention`'s backward items (0: chosen), failing with an

@@ -203,8 +203,9 @@ public:
              item.dk,        item.dv,    item.aliveMask, item.rowStats,
              item.callWords, item.phase, item.batch,     item.head,
              item.tile,      item.alive},
-        tiles(tiles), hasEntropy(attention.getReturnEntropy()),
-        wholeHeads(wholeHeads) {}
+        kvLens(item.kvLens), qLens(item.qLens), cuSeqlensQ(item.cuSeqlensQ),
+        cuSeqlensK(item.cuSeqlensK), tiles(tiles),
+        hasEntropy(attention.getReturnEntropy()), wholeHeads(wholeHeads) {}
 
   /// Every item of the kernel, by its phase argument.
   void emit();
@@ -218,6 +219,22 @@ private:
   }
   /// The lengths and the call's positions every item reads first.
   void emitPrelude();
+  /// A padded or packed batch's item: its sequence's lengths and extents,
+  /// and the tensors replaced by views [1, H, rows, D] of the sequence's
+  /// rows and keys (batch 0 of every view).
+  void emitSequence();
+  /// Element `i` of an i32 length or offset tensor, as an index.
+  Value loadIndex(Value lengths, Value i) {
+    return cb.indexCast(b.getIndexType(), load(lengths, {i}));
+  }
+  /// Zero gradient rows [from, to) of `grad` (head `h`, `dim` columns).
+  void zeroRows(Value grad, Value h, Value from, Value to, int64_t dim) {
+    Value zeroV = splatF(0.0f);
+    cb.forLoop(from, to, 1, [&](Value i) {
+      for (int64_t d0 = 0; d0 < dim; d0 += vw)
+        storeOutput(zeroV, grad, arg(kBatch), h, i, d0);
+    });
+  }
   /// lse_i, to test for an empty row (-inf) before anything else is read.
   Value loadLse(Value batch, Value head, Value i) {
     Value lse = load(arg(kLse), {batch, head, i});
@@ -238,7 +255,8 @@ private:
                             Value i, Value lse, bool rowStats);
   /// D_i = dout_i . o_i.
   Value rowDot(Value batch, Value h, Value i);
-  DropoutStream dropoutStream(Value batch, Value h, Value rowI32);
+  /// The dropout stream of the sequence's head h (b * Hq + h).
+  DropoutStream dropoutStream(Value h, Value rowI32);
 
   /// The scores and probabilities of vw pairs from their dot products q.k
   /// (`qk`): with `needScore`, s too (entropy, softcap's tanh, ALiBi).
@@ -282,10 +300,16 @@ private:
   AttentionShape shape;
   AttentionVariant variant;
   std::array<Value, kAlive + 1> args;
+  Value kvLens, qLens, cuSeqlensQ, cuSeqlensK; // null when absent
   BackwardTiles tiles;
   bool hasEntropy;
   bool wholeHeads; // key items own whole KV heads and write dq too
-  Value queryLen, keyLen;
+  // The sequence's query rows and keys (past q_lens and kv_lens the rows
+  // are padding, whose gradients are zero) and the rows and keys whose
+  // gradients the item's grid row writes: queryRows >= queryLen,
+  // keyRows >= keyLen.
+  Value queryLen, keyLen, queryRows, keyRows;
+  Value sequence;          // the item's sequence b, for the dropout stream
   CallPositions positions; // the call's (mha_options.use_positions)
 };
 
@@ -319,12 +343,11 @@ BackwardEmitter::loadRowScalars(const HeadParams &head, Value batch, Value h,
   return row;
 }
 
-DropoutStream BackwardEmitter::dropoutStream(Value batch, Value h,
-                                             Value rowI32) {
+DropoutStream BackwardEmitter::dropoutStream(Value h, Value rowI32) {
   auto word = [&](int64_t w) -> Value {
     return load(arg(kDropoutRng), {cb.index(w)});
   };
-  Value stream = cb.add(cb.mul(batch, cb.index(shape.numHeads)), h);
+  Value stream = cb.add(cb.mul(sequence, cb.index(shape.numHeads)), h);
   return DropoutStream{word(MHA_DROPOUT_SEED_LO), word(MHA_DROPOUT_SEED_HI),
                        rowI32, toI32(stream), word(MHA_DROPOUT_OFFSET_LO)};
 }
@@ -423,8 +446,7 @@ void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
                   scalars.dEntropy ? splat(scalars.dEntropy) : Value(),
                   std::nullopt};
     if (variant.hasDropout)
-      row.dropout =
-          dropoutStream(batch, h, toI32(cb.add(positions.queryStart, i)));
+      row.dropout = dropoutStream(h, toI32(cb.add(positions.queryStart, i)));
     // The row's bounds relative to the tile, clamped to [-1, Cp], as i32
     // lanes; a row without keys sees none.
     Value diag = cb.add(i, positions.diagOffset);
@@ -551,27 +573,33 @@ void BackwardEmitter::emitKeyItem() {
   }
   sc.ps = scratch(R, Cp);
   sc.ds = scratch(R, Cp);
-  Value zero = cb.index(0);
+  Value zero = cb.index(0), g = arg(kHead);
+  // Keys [from, to) past kv_lens (or of no sequence) get zero gradients.
+  auto zeroKeys = [&](Value from, Value to) {
+    zeroRows(arg(kDk), g, from, to, Dp);
+    zeroRows(arg(kDv), g, from, to, Dvp);
+  };
   if (!wholeHeads) {
     Value j0 = cb.mul(arg(kTile), cb.index(C));
-    emitKeyTile(j0, cb.minSI(cb.index(C), cb.sub(keyLen, j0)), sc);
+    Value n = cb.minSI(cb.index(C), cb.sub(keyLen, j0));
+    cb.ifThen(cb.lt(zero, n), [&] { emitKeyTile(j0, n, sc); });
+    zeroKeys(cb.maxSI(j0, keyLen), cb.minSI(cb.add(j0, cb.index(C)), keyRows));
     return;
   }
-  // A whole-head item (b, g, 0) owns every key of KV head g and the dq of
-  // its group: zeros first, then the key tiles in order.
-  Value batch = arg(kBatch), g = arg(kHead);
+  // A whole-head item (b, g, 0) owns every key of KV head g and, when the
+  // sequence has keys, the dq of its group (else the query items zero
+  // it): zeros first, then the key tiles in order.
   int64_t groupSize = variant.groupSize();
-  Value zeroV = splatF(0.0f);
-  cb.forLoop(zero, cb.index(groupSize), 1, [&](Value member) {
-    Value h = cb.add(cb.mul(g, cb.index(groupSize)), member);
-    cb.forLoop(zero, queryLen, 1, [&](Value i) {
-      for (int64_t d0 = 0; d0 < Dp; d0 += vw)
-        storeOutput(zeroV, arg(kDq), batch, h, i, d0);
+  cb.ifThen(cb.lt(zero, keyLen), [&] {
+    cb.forLoop(zero, cb.index(groupSize), 1, [&](Value member) {
+      Value h = cb.add(cb.mul(g, cb.index(groupSize)), member);
+      zeroRows(arg(kDq), h, zero, queryRows, Dp);
     });
   });
   cb.forLoop(zero, keyLen, C, [&](Value j0) {
     emitKeyTile(j0, cb.minSI(cb.index(C), cb.sub(keyLen, j0)), sc);
   });
+  zeroKeys(keyLen, keyRows);
 }
 
 void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
@@ -584,13 +612,15 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
   HeadParams head = emitHeadParams(cb, module, prefix, variant, h);
   Value alive = cb.andI(arg(kAlive), head.staticAlive);
   Value row0 = cb.mul(arg(kTile), cb.index(R));
+  // The tile's rows of the sequence (none past it) and the rows whose dq
+  // the item writes: padding rows (past q_lens) too.
   Value rows = cb.minSI(cb.index(R), cb.sub(queryLen, row0));
+  Value rowsEnd = cb.minSI(cb.add(row0, cb.index(R)), queryRows);
   Value zeroV = splatF(0.0f);
 
   // Rows of dead heads: zero dq (query items) or zero E_i (row items).
   auto writeZeros = [&] {
-    cb.forLoop(zero, rows, 1, [&](Value r) {
-      Value i = cb.add(row0, r);
+    cb.forLoop(row0, rowsEnd, 1, [&](Value i) {
       if (rowStatsItem) {
         store(cb.f32(0.0f), arg(kRowStats), {batch, h, i});
         return;
@@ -606,7 +636,7 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
     return;
   }
   cb.ifThenElse(
-      alive,
+      cb.andI(alive, cb.lt(zero, rows)),
       [&] {
         Value qt = scratch(D, Rp), doutT = scratch(Dv, Rp);
         Value kp = scratch(Cp, Dp), vp = scratch(Cp, Dvp);
@@ -683,7 +713,7 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
                           hasEntropy ? loadVec(dEnt, {r0}) : Value(),
                           std::nullopt};
             if (variant.hasDropout)
-              row.dropout = dropoutStream(batch, h, loadVec(position, {r0}));
+              row.dropout = dropoutStream(h, loadVec(position, {r0}));
             KeyBounds<Value> lanes{loadVec(lo, {r0}), loadVec(hi, {r0}),
                                    loadVec(sinkEnd, {r0})};
             Value originV = variant.hasAlibi ? loadVec(origin, {r0}) : Value();
@@ -758,14 +788,89 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
             storeOutput(loadVec(dqAcc, {r, cb.index(d0)}), arg(kDq), batch, h,
                         i, d0);
         });
+        // The tile's padding rows.
+        if (!rowStatsItem)
+          zeroRows(arg(kDq), h, cb.add(row0, rows), rowsEnd, Dp);
       },
       writeZeros);
 }
 
 void BackwardEmitter::emitPrelude() {
-  queryLen = memref::DimOp::create(b, loc, arg(kQ), 2);
-  keyLen = memref::DimOp::create(b, loc, arg(kK), 2);
+  sequence = arg(kBatch);
+  queryLen = queryRows = memref::DimOp::create(b, loc, arg(kQ), 2);
+  keyLen = keyRows = memref::DimOp::create(b, loc, arg(kK), 2);
+  if (kvLens || qLens || cuSeqlensQ || cuSeqlensK)
+    emitSequence();
   positions = readCallPositions(cb, arg(kDropoutRng), queryLen, keyLen);
+}
+
+void BackwardEmitter::emitSequence() {
+  Value zero = cb.index(0), one = cb.index(1);
+  Value batch = sequence;
+  Value queryBatch = batch, queryBase = zero, keyBatch = batch, keyBase = zero;
+  // With packed queries, item row S covers what follows the last
+  // sequence: rows (and packed keys) with nothing to see.
+  Value isSequence = cb.boolean(true);
+  auto packed = [&](Value cu, Value total, Value &base, Value &rows) {
+    Value last = cb.sub(memref::DimOp::create(b, loc, cu, 0), one);
+    base = loadIndex(cu, cb.minSI(batch, last));
+    Value end = cb.ifValue(
+        cb.lt(batch, last), b.getIndexType(),
+        [&] { return loadIndex(cu, cb.add(batch, one)); },
+        [&] { return total; });
+    rows = cb.sub(end, base);
+    return cb.lt(batch, last);
+  };
+  if (cuSeqlensQ) {
+    queryBatch = zero;
+    isSequence = packed(cuSeqlensQ, queryRows, queryBase, queryRows);
+    queryLen = queryRows;
+  } else if (qLens) {
+    queryLen = loadIndex(qLens, batch);
+  }
+  if (cuSeqlensK) {
+    keyBatch = zero;
+    Value hasKeys = packed(cuSeqlensK, keyRows, keyBase, keyRows);
+    keyLen = cb.select(hasKeys, keyRows, zero);
+  } else {
+    // Dense keys: batch b is sequence b; item row S has none.
+    if (cuSeqlensQ) {
+      keyBatch = cb.select(isSequence, batch, zero);
+      keyRows = cb.select(isSequence, keyRows, zero);
+    }
+    keyLen = keyRows;
+    if (kvLens)
+      keyLen = cb.ifValue(
+          isSequence, b.getIndexType(),
+          [&] { return loadIndex(kvLens, batch); }, [&] { return zero; });
+  }
+  if (cuSeqlensQ)
+    keyLen = cb.select(isSequence, keyLen, zero);
+  // Views of the sequence's rows and keys, all at batch 0.
+  auto view = [&](BackwardArg a, Value at, Value base, Value rows) {
+    Value source = args[a];
+    if (!source)
+      return;
+    auto type = cast<MemRefType>(source.getType());
+    int64_t rank = type.getRank();
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)), sizes,
+        strides(rank, b.getIndexAttr(1));
+    offsets[0] = at;
+    offsets[2] = base;
+    for (int64_t d = 0; d < rank; ++d)
+      sizes.push_back(memref::getMixedSize(b, loc, source, d));
+    sizes[0] = b.getIndexAttr(1);
+    sizes[2] = rows;
+    args[a] =
+        memref::SubViewOp::create(b, loc, source, offsets, sizes, strides);
+  };
+  for (BackwardArg a : {kQ, kO, kLse, kDout, kDentropy, kDq})
+    view(a, queryBatch, queryBase, queryRows);
+  if (hasEntropy)
+    view(kRowStats, queryBatch, queryBase, queryRows);
+  for (BackwardArg a : {kK, kV, kDk, kDv})
+    view(a, keyBatch, keyBase, keyRows);
+  args[kBatch] = zero;
 }
 
 void BackwardEmitter::emitItem(BackwardItemKind kind) {
@@ -917,13 +1022,22 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
   int64_t gridKeys = choice->getGridKeys();
 
   Type outputType = attention.getOutput().getType();
+  // The forward's arguments (q, k, v, then its lengths and offsets), its
+  // results, dout, then the gradients.
   SmallVector<Parameter> params = {
       {attention.getQuery().getType(), TensorRole::query},
       {attention.getKey().getType(), TensorRole::key},
-      {attention.getValue().getType(), TensorRole::value},
-      {outputType, TensorRole::saved_output},
-      {attention.getLse().getType(), TensorRole::saved_lse},
-      {outputType, TensorRole::grad_output}};
+      {attention.getValue().getType(), TensorRole::value}};
+  for (auto [operand, role] :
+       {std::pair(attention.getKvLens(), TensorRole::kv_lens),
+        std::pair(attention.getQLens(), TensorRole::q_lens),
+        std::pair(attention.getCuSeqlensQ(), TensorRole::cu_seqlens_q),
+        std::pair(attention.getCuSeqlensK(), TensorRole::cu_seqlens_k)})
+    if (operand)
+      params.push_back({operand.getType(), role});
+  params.append({{outputType, TensorRole::saved_output},
+                 {attention.getLse().getType(), TensorRole::saved_lse},
+                 {outputType, TensorRole::grad_output}});
   if (hasEntropy)
     params.push_back(
         {attention.getEntropy().getType(), TensorRole::grad_entropy});
@@ -936,30 +1050,33 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
       b, func.getLoc(), name, params, rows, shape.numHeads,
       {shape.numKvHeads, gridKeys, /*index of k=*/kK, int64_t(hasEntropy)});
   Block *entry = &kernel.front();
-  auto param = [&](BackwardArg a) -> Value {
-    if (a == kDentropy && !hasEntropy)
-      return Value();
-    return entry->getArgument(hasEntropy || a < kDentropy ? a : a - 1);
+  auto tensor = [&](TensorRole role) -> Value {
+    for (auto [i, p] : llvm::enumerate(params))
+      if (p.role == role)
+        return entry->getArgument(i);
+    return Value();
   };
   BackwardWorkItem item;
-  item.q = param(kQ);
-  item.k = param(kK);
-  item.v = param(kV);
-  item.o = param(kO);
-  item.lse = param(kLse);
-  item.dout = param(kDout);
-  item.dentropy = param(kDentropy);
-  item.dq = param(kDq);
-  item.dk = param(kDk);
-  item.dv = param(kDv);
-  item.aliveMask = param(kAliveMask);
-  item.rowStats = param(kRowStats);
-  item.callWords = param(kDropoutRng);
-  item.phase = param(kPhase);
-  item.batch = param(kBatch);
-  item.head = param(kHead);
-  item.tile = param(kTile);
-  item.alive = param(kAlive);
+  item.q = tensor(TensorRole::query);
+  item.k = tensor(TensorRole::key);
+  item.v = tensor(TensorRole::value);
+  item.kvLens = tensor(TensorRole::kv_lens);
+  item.qLens = tensor(TensorRole::q_lens);
+  item.cuSeqlensQ = tensor(TensorRole::cu_seqlens_q);
+  item.cuSeqlensK = tensor(TensorRole::cu_seqlens_k);
+  item.o = tensor(TensorRole::saved_output);
+  item.lse = tensor(TensorRole::saved_lse);
+  item.dout = tensor(TensorRole::grad_output);
+  item.dentropy = tensor(TensorRole::grad_entropy);
+  item.dq = tensor(TensorRole::grad_query);
+  item.dk = tensor(TensorRole::grad_key);
+  item.dv = tensor(TensorRole::grad_value);
+  // The runtime's descriptors and the grid position follow the tensors.
+  unsigned next = params.size();
+  for (Value *runtime :
+       {&item.aliveMask, &item.rowStats, &item.callWords, &item.phase,
+        &item.batch, &item.head, &item.tile, &item.alive})
+    *runtime = entry->getArgument(next++);
   BackwardEmitter(b, module, name, attention, item, tiles, wholeHeads).emit();
   func::ReturnOp::create(b, attention.getLoc());
   // The packing transposes become shuffles of the loaded rows now, as in

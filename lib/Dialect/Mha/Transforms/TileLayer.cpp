@@ -714,8 +714,8 @@ void LayerTiler::emitRopeTable() {
   };
   auto emitTable = [&] {
     Value freqTable = getFrequencies();
-    auto [row0, rows] = getRowTile();
-    Value rowEnd = cb.add(row0, rows);
+    std::pair<Value, Value> tile = getRowTile();
+    Value row0 = tile.first, rowEnd = cb.add(tile.first, tile.second);
     if (!offsets) {
       Value base =
           lens ? cb.indexCast(b.getIndexType(),

@@ -86,11 +86,17 @@ LogicalResult LayerTiler::addGradientParameters(ArrayRef<TensorRole> argRoles) {
   params.push_back(
       {parts.output.getResult().getType(), TensorRole::grad_layer_output});
   for (auto [arg, role] : llvm::zip(func.getArguments(), argRoles)) {
+    // The sequences' lengths and offsets are indices: no gradient.
+    if (role == TensorRole::q_lens || role == TensorRole::cu_seqlens_q) {
+      gradientArguments.push_back(-1);
+      continue;
+    }
     std::optional<TensorRole> grad = getGradientRole(role);
     if (!grad)
       return func.emitError()
              << "'mha.backward' of a layer: argument " << arg.getArgNumber()
              << " ('" << stringifyTensorRole(role) << "') has no gradient";
+    gradientArguments.push_back(params.size());
     params.push_back({arg.getType(), *grad});
   }
   signature = buildKernelSignature(ctx, params);
@@ -99,8 +105,9 @@ LogicalResult LayerTiler::addGradientParameters(ArrayRef<TensorRole> argRoles) {
 }
 
 Value LayerTiler::getGradient(Value v) {
-  return entry->getArgument(func.getNumArguments() + 1 +
-                            cast<BlockArgument>(v).getArgNumber());
+  int64_t index = gradientArguments[cast<BlockArgument>(v).getArgNumber()];
+  assert(index >= 0 && "an argument without a gradient");
+  return entry->getArgument(index);
 }
 
 /// A plan of a GEMM by a transposed weight: `k` rows in `segments`, `n`
@@ -255,7 +262,19 @@ void LayerTiler::addAttentionBackwardPhases() {
   item.head = head;
   item.tile = tile;
   item.alive = alive;
-  addPhase(backwardItems.getGridKeys(), MHA_PHASE_PLAIN, [&] {
+  // Sequences of different lengths: packed (the same offsets for queries
+  // and keys) or padded (kv_lens = q_lens); the key items run on the
+  // sequences' grid too.
+  auto argFor = [&](Value v) -> Value {
+    return v ? getParameterArgument(func, *entry, v) : Value();
+  };
+  item.cuSeqlensQ = argFor(attention.getCuSeqlensQ());
+  item.cuSeqlensK = argFor(attention.getCuSeqlensK());
+  item.qLens = argFor(attention.getQLens());
+  item.kvLens = argFor(attention.getKvLens());
+  int64_t keyPhase =
+      attention.hasServingOperands() ? MHA_PHASE_SEQUENCES : MHA_PHASE_PLAIN;
+  addPhase(backwardItems.getGridKeys(), keyPhase, [&] {
     emitBackwardWorkItem(b, module, name, attention, backwardItems, item,
                          BackwardItemKind::key);
     return shape.numKvHeads;
