@@ -157,8 +157,14 @@ FailureOr<SmallVector<Parameter>> matchAppendFunction(func::FuncOp func,
       {append.getKeyNew(), TensorRole::key_new},
       {append.getValueNew(), TensorRole::value_new},
       {append.getKvLens(), TensorRole::kv_lens}};
+  // The serving tensors in SPEC.md's order: padded (q_lens) or packed
+  // (cu_seqlens_q) new keys take each sequence's own count.
+  if (append.getQLens())
+    expected.push_back({append.getQLens(), TensorRole::q_lens});
   if (append.getBlockTable())
     expected.push_back({append.getBlockTable(), TensorRole::block_table});
+  if (append.getCuSeqlensQ())
+    expected.push_back({append.getCuSeqlensQ(), TensorRole::cu_seqlens_q});
   if (append.getKeyScale()) {
     expected.push_back({append.getKeyScale(), TensorRole::key_scale});
     expected.push_back({append.getValueScale(), TensorRole::value_scale});
@@ -174,7 +180,8 @@ FailureOr<SmallVector<Parameter>> matchAppendFunction(func::FuncOp func,
     return append.emitError()
            << "an exported mha.append_kv takes the function arguments in "
            << "the order of its C parameters: k_new, v_new, kv_lens, "
-           << "[block_table,] [k_scale, v_scale,] k_cache, v_cache";
+           << "[q_lens,] [block_table,] [cu_seqlens_q,] [k_scale, v_scale,] "
+           << "k_cache, v_cache";
   if (ret.getNumOperands() != 2 ||
       ret.getOperand(0) != append.getKeyCacheOut() ||
       ret.getOperand(1) != append.getValueCacheOut())
@@ -621,7 +628,8 @@ static SmallVector<int64_t> getDimSymbols(TensorRole role,
       {TensorRole::query, TensorRole::output, TensorRole::lse,
        TensorRole::entropy, TensorRole::layer_input, TensorRole::layer_output,
        TensorRole::grad_query, TensorRole::saved_output, TensorRole::saved_lse,
-       TensorRole::grad_output, TensorRole::grad_entropy},
+       TensorRole::grad_output, TensorRole::grad_entropy, TensorRole::key_new,
+       TensorRole::value_new},
       role);
   if ((keys && (layout.paged || layout.packedKeys)) ||
       (rows && layout.packedQueries))
@@ -653,13 +661,14 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   // grid by the sequences, as it does for every function with serving
   // tensors (a layer's: its input's rows, and the sequences' for its
   // attention).
-  words[MHA_SIG_GRID_BATCH_SYM] =
-      layout.packedQueries ? MHA_SYM_QUERY_LEN : MHA_SYM_BATCH;
   // An append function's items are tiles of its new keys.
   bool append = llvm::any_of(entry.getRoles(), [](Attribute a) {
     return cast<TensorRoleAttr>(a).getValue() == TensorRole::key_new;
   });
-  words[MHA_SIG_GRID_ROWS_SYM] = append ? MHA_SYM_NEW_LEN : MHA_SYM_QUERY_LEN;
+  int64_t rowsSymbol = append ? MHA_SYM_NEW_LEN : MHA_SYM_QUERY_LEN;
+  words[MHA_SIG_GRID_BATCH_SYM] =
+      layout.packedQueries ? rowsSymbol : MHA_SYM_BATCH;
+  words[MHA_SIG_GRID_ROWS_SYM] = rowsSymbol;
   for (auto [roleAttr, typeAttr] :
        llvm::zip(entry.getRoles(), entry.getTypes())) {
     TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();

@@ -19,14 +19,22 @@ from test_serving import Case, call, check_rows, serving_spec
 RNG = np.random.default_rng(11)
 
 
-def append_spec(name, hkv, d, dv, paged, rope=None, dtype="f32"):
-    kn, vn = f"tensor<?x{hkv}x?x{d}x{dtype}>", f"tensor<?x{hkv}x?x{dv}x{dtype}>"
+def append_spec(name, hkv, d, dv, paged, rope=None, dtype="f32", rows=None):
+    """An append function; `rows` "q_lens" (padded new keys) or
+    "cu_seqlens_q" (packed new keys, [1, Hkv, T, D]) gives each sequence
+    its own number of new keys."""
+    nb = "1" if rows == "cu_seqlens_q" else "?"
+    kn, vn = f"tensor<{nb}x{hkv}x?x{d}x{dtype}>", f"tensor<{nb}x{hkv}x?x{dv}x{dtype}>"
     kc, vc = f"tensor<?x{hkv}x?x{d}x{dtype}>", f"tensor<?x{hkv}x?x{dv}x{dtype}>"
+    lens = ", %n: tensor<?xi32>" if rows == "q_lens" else ""
     table = ", %t: tensor<?x?xi32>" if paged else ""
-    use = " block_table(%t : tensor<?x?xi32>)" if paged else ""
+    cu = ", %n: tensor<?xi32>" if rows == "cu_seqlens_q" else ""
+    use = " q_lens(%n : tensor<?xi32>)" if rows == "q_lens" else ""
+    use += " block_table(%t : tensor<?x?xi32>)" if paged else ""
+    use += " cu_seqlens_q(%n : tensor<?xi32>)" if rows == "cu_seqlens_q" else ""
     attrs = f" {{rope_theta = {rope} : f32}}" if rope else ""
     return f"""
-func.func @{name}(%kn: {kn}, %vn: {vn}, %l: tensor<?xi32>{table}, %kc: {kc}, %vc: {vc})
+func.func @{name}(%kn: {kn}, %vn: {vn}, %l: tensor<?xi32>{lens}{table}{cu}, %kc: {kc}, %vc: {vc})
     -> ({kc}, {vc}) {{
   %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>){use}{attrs}
       : {kn}, {vn}, {kc}, {vc} -> {kc}, {vc}
@@ -52,6 +60,10 @@ def append_lib(cache_dir):
         append_spec("dense_rope", 2, 16, 8, False, rope=10000.0) +
         append_spec("paged", 2, 16, 8, True) +
         append_spec("paged_rope", 2, 16, 8, True, rope=500.0) +
+        append_spec("packed_rope", 2, 16, 8, False, rope=10000.0, rows="cu_seqlens_q") +
+        append_spec("packed_paged", 2, 16, 8, True, rows="cu_seqlens_q") +
+        append_spec("padded_rope", 2, 16, 8, False, rope=10000.0, rows="q_lens") +
+        append_spec("padded_paged", 2, 16, 8, True, rows="q_lens") +
         serving_spec("attend", 4, 2, 16, 8, ["kv_lens", "block_table"], "causal"))
 
 
@@ -244,3 +256,83 @@ def test_torch_decoding_step(append_lib):
     check_rows(o.numpy(), lse.numpy(), None, case.reference({"causal": True}),
                lambda s: (s,), 2e-5)
     assert torch.equal(kc, torch.from_numpy(k)) and torch.equal(vc, torch.from_numpy(v))
+
+
+@pytest.mark.parametrize("rows", ["cu_seqlens_q", "q_lens"])
+@pytest.mark.parametrize("page_size", [None, 5])
+def test_each_sequence_appends_its_own_new_keys(append_lib, rows, page_size):
+    """Packed (cu_seqlens_q, new keys [1, Hkv, T, D]) or padded (q_lens)
+    new keys: sequence s appends only its own n[s] keys at kv_lens[s] (a
+    serving engine's step where some sequences prefill a chunk, others
+    decode a token and others wait); nothing else changes."""
+    counts, kv_lens = [3, 1, 0, 70], np.array([4, 0, 9, 20], np.int32)
+    S, cap = len(counts), 96
+    news = [(RNG.standard_normal((2, n, 16), dtype=np.float32),
+             RNG.standard_normal((2, n, 8), dtype=np.float32)) for n in counts]
+    if rows == "cu_seqlens_q":
+        cu = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        kn = np.concatenate([k for k, _ in news] + [np.ones((2, 2, 16), np.float32)], 1)[None]
+        vn = np.concatenate([v for _, v in news] + [np.ones((2, 2, 8), np.float32)], 1)[None]
+        count = cu
+    else:
+        kn = np.full((S, 2, max(counts) + 1, 16), np.nan, np.float32)
+        vn = np.full((S, 2, max(counts) + 1, 8), np.nan, np.float32)
+        for s, (k, v) in enumerate(news):
+            kn[s, :, :counts[s]], vn[s, :, :counts[s]] = k, v
+        count = np.array(counts, np.int32)
+    kind = "packed" if rows == "cu_seqlens_q" else "padded"
+    if page_size is None:
+        kc = RNG.standard_normal((S, 2, cap, 16), dtype=np.float32)
+        vc = RNG.standard_normal((S, 2, cap, 8), dtype=np.float32)
+        k0, v0 = kc.copy(), vc.copy()
+        Library(append_lib.path).function(f"{kind}_rope", 6)(kn, vn, kv_lens, count, kc, vc)
+        for s, (k, v) in enumerate(news):
+            at = slice(kv_lens[s], kv_lens[s] + counts[s])
+            want = rope(k, kv_lens[s] + np.arange(counts[s]), 10000.0)
+            assert np.allclose(kc[s, :, at], want, rtol=1e-5, atol=1e-5)
+            assert np.array_equal(vc[s, :, at], v)
+            k0[s, :, at], v0[s, :, at] = kc[s, :, at], vc[s, :, at]
+        assert np.array_equal(kc, k0) and np.array_equal(vc, v0)
+        return
+    need = [(n + c + page_size - 1) // page_size for n, c in zip(kv_lens, counts)]
+    pages = sum(need) + 1
+    order = list(RNG.permutation(pages))
+    table = np.full((S, max(need) + 1), -1, np.int32)
+    for s in range(S):
+        for p in range(need[s]):
+            table[s, p] = order.pop()
+    kp = RNG.standard_normal((pages, 2, page_size, 16), dtype=np.float32)
+    vp = RNG.standard_normal((pages, 2, page_size, 8), dtype=np.float32)
+    k0, v0 = kp.copy(), vp.copy()
+    args = (kn, vn, kv_lens, table, count) if kind == "packed" else \
+        (kn, vn, kv_lens, count, table)
+    Library(append_lib.path).function(f"{kind}_paged", 7)(*args, kp, vp)
+    for s, (k, v) in enumerate(news):
+        for t in range(counts[s]):
+            p = kv_lens[s] + t
+            page, slot = table[s, p // page_size], p % page_size
+            assert np.array_equal(kp[page, :, slot], k[:, t])
+            assert np.array_equal(vp[page, :, slot], v[:, t])
+            k0[page, :, slot], v0[page, :, slot] = k[:, t], v[:, t]
+    assert np.array_equal(kp, k0) and np.array_equal(vp, v0)
+
+
+def test_packed_append_checks_each_sequence(append_lib):
+    """Each sequence needs room for its own new keys; bad offsets and
+    lengths are refused before any cache byte is written."""
+    kn = RNG.standard_normal((1, 2, 10, 16), dtype=np.float32)
+    vn = RNG.standard_normal((1, 2, 10, 8), dtype=np.float32)
+    kc = np.zeros((2, 2, 8, 16), np.float32)
+    vc = np.zeros((2, 2, 8, 8), np.float32)
+    f = Library(append_lib.path).function("packed_rope", 6)
+    with pytest.raises(MhaError, match=re.escape(
+            "'kv_lens'[1] is 3 but must be in [0, 2] (the keys of 'k_cache' (key cache) "
+            "dim 2 (Lk), less the 6 new keys of sequence 1)")):
+        f(kn, vn, np.array([0, 3], np.int32), np.array([0, 4, 10], np.int32), kc, vc)
+    with pytest.raises(MhaError, match=re.escape("'cu_seqlens_q'[2] is 11 but")):
+        f(kn, vn, np.array([0, 0], np.int32), np.array([0, 4, 11], np.int32), kc, vc)
+    g = Library(append_lib.path).function("padded_rope", 6)
+    with pytest.raises(MhaError, match=re.escape("'q_lens'[0] is 11 but must be in [0, 10]")):
+        g(kn.repeat(2, 0), vn.repeat(2, 0), np.array([0, 0], np.int32),
+          np.array([11, 0], np.int32), kc, vc)
+    assert not kc.any() and not vc.any()

@@ -4,7 +4,7 @@
 // caches.
 func.func @order(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x16xf32>, %kc: tensor<?x2x?x16xf32>,
                  %vc: tensor<?x2x?x16xf32>, %l: tensor<?xi32>) -> (tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
-  // expected-error @+1 {{an exported mha.append_kv takes the function arguments in the order of its C parameters: k_new, v_new, kv_lens, [block_table,] [k_scale, v_scale,] k_cache, v_cache}}
+  // expected-error @+1 {{an exported mha.append_kv takes the function arguments in the order of its C parameters: k_new, v_new, kv_lens, [q_lens,] [block_table,] [cu_seqlens_q,] [k_scale, v_scale,] k_cache, v_cache}}
   %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>)
       : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
       -> tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
@@ -34,12 +34,12 @@ func.func @keys_only(%kn: tensor<?x1x?x28xf32>, %l: tensor<?xi32>, %kc: tensor<?
 
 // -----
 
-// q_lens and cu_seqlens_q belong to a layer's decoding step.
-func.func @q_lens(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x16xf32>, %l: tensor<?xi32>,
-                  %ql: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>)
+// q_lens comes before block_table, in the serving order.
+func.func @q_lens_order(%kn: tensor<?x2x?x16xf32>, %vn: tensor<?x2x?x16xf32>, %l: tensor<?xi32>,
+                        %t: tensor<?x?xi32>, %ql: tensor<?xi32>, %kc: tensor<?x2x?x16xf32>, %vc: tensor<?x2x?x16xf32>)
     -> (tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
-  // expected-error @+1 {{'q_lens' and 'cu_seqlens_q' of mha.append_kv are for layer decoding steps; an exported append function appends all its new keys}}
-  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>) q_lens(%ql : tensor<?xi32>)
+  // expected-error @+1 {{an exported mha.append_kv takes the function arguments in the order of its C parameters: k_new, v_new, kv_lens, [q_lens,] [block_table,] [cu_seqlens_q,] [k_scale, v_scale,] k_cache, v_cache}}
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>) q_lens(%ql : tensor<?xi32>) block_table(%t : tensor<?x?xi32>)
       : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
       -> tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
   return %k, %v : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>

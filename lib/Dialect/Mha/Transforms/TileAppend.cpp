@@ -243,11 +243,6 @@ void mlir::mha::emitAppendWorkItem(OpBuilder &b, Location loc, ModuleOp module,
 
 LogicalResult mlir::mha::tileAppendFunction(ModuleOp module, func::FuncOp func,
                                             AppendKvOp append) {
-  if (append.getQLens() || append.getCuSeqlensQ())
-    return append.emitError()
-           << "'q_lens' and 'cu_seqlens_q' of mha.append_kv are for layer "
-              "decoding steps; an exported append function appends all its "
-              "new keys";
   FailureOr<SmallVector<Parameter>> params = matchAppendFunction(func, append);
   if (failed(params))
     return failure();
@@ -260,12 +255,14 @@ LogicalResult mlir::mha::tileAppendFunction(ModuleOp module, func::FuncOp func,
   Block &entry = kernel.front();
   auto arg = [&](Value v) { return getParameterArgument(func, entry, v); };
   unsigned n = func.getNumArguments();
-  AppendWorkItem item = {arg(append.getKeyNew()),   arg(append.getValueNew()),
-                         arg(append.getKvLens()),   arg(append.getBlockTable()),
-                         arg(append.getKeyCache()), arg(append.getValueCache()),
-                         arg(append.getKeyScale()), arg(append.getValueScale()),
-                         entry.getArgument(n),      entry.getArgument(n + 1),
-                         entry.getArgument(n + 2)};
+  AppendWorkItem item = {
+      arg(append.getKeyNew()),    arg(append.getValueNew()),
+      arg(append.getKvLens()),    arg(append.getBlockTable()),
+      arg(append.getKeyCache()),  arg(append.getValueCache()),
+      arg(append.getKeyScale()),  arg(append.getValueScale()),
+      entry.getArgument(n),       entry.getArgument(n + 1),
+      entry.getArgument(n + 2),   arg(append.getQLens()),
+      arg(append.getCuSeqlensQ())};
   std::optional<double> theta;
   if (append.getRopeTheta())
     theta = append.getRopeTheta()->convertToDouble();
