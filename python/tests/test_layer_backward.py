@@ -409,7 +409,11 @@ def test_jax_grad_of_layer():
 # cu_seqlens_q, padded ones with q_lens.
 # ----------------------------------------------------------------------------
 
-SEQUENCE_CASES = ["gqa_rope", "grouped", "odd_noncausal", "wide"]
+# (case, kind): packed with RoPE, grouped projections and whole-head
+# attention items; padded with RoPE and with a softcap.
+SEQUENCE_CASES = [("gqa_rope", "cu_seqlens_q"), ("grouped", "cu_seqlens_q"),
+                  ("wide", "cu_seqlens_q"), ("gqa_rope", "q_lens"),
+                  ("odd_noncausal", "q_lens")]
 
 
 def sequences_spec(case, lengths):
@@ -421,12 +425,10 @@ def sequences_spec(case, lengths):
 
 @pytest.fixture(scope="module")
 def sequences_lib():
-    return mha.compile("".join(sequences_spec(c, kind)[0] for c in SEQUENCE_CASES
-                               for kind in ("cu_seqlens_q", "q_lens")))
+    return mha.compile("".join(sequences_spec(c, kind)[0] for c, kind in SEQUENCE_CASES))
 
 
-@pytest.mark.parametrize("case", SEQUENCE_CASES)
-@pytest.mark.parametrize("kind", ["cu_seqlens_q", "q_lens"])
+@pytest.mark.parametrize("case,kind", SEQUENCE_CASES)
 def test_sequences_of_different_lengths(sequences_lib, case, kind):
     """Each sequence's rows are its own layer (RoPE from its first row);
     rows of no sequence (past the last offset, or padding past q_lens)

@@ -128,13 +128,13 @@ QUERY_OPERANDS = {"packed": ["cu_seqlens_q"], "padded": ["q_lens"]}
 KEY_OPERANDS = {"packed": ["cu_seqlens_k"], "padded": ["kv_lens"]}
 
 
-# (attributes, queries, keys): every attribute set packed and padded, the
-# mixed layout (packed queries, padded keys) with two.
-GQA_CASES = [(a, layout, layout) for a in range(len(ATTRS))
-             for layout in ("packed", "padded")]
-GQA_CASES += [(0, "packed", "padded"), (3, "packed", "padded")]
-WHOLE_HEAD_CASES = [(2, "packed", "packed"), (0, "padded", "padded"),
-                    (3, "packed", "padded")]
+# (attributes, queries, keys): every attribute set in two layouts, every
+# layout (packed, padded, packed queries with padded keys) with several.
+GQA_CASES = [(0, "packed", "packed"), (0, "padded", "padded"),
+             (1, "packed", "packed"), (1, "packed", "padded"),
+             (2, "padded", "padded"), (2, "packed", "packed"),
+             (3, "packed", "padded"), (3, "padded", "padded")]
+WHOLE_HEAD_CASES = [(2, "packed", "packed"), (3, "padded", "padded")]
 
 
 DROPOUT = "causal, dropout = array<f32: 0.3, 0.5, 0.0, 0.7>"
@@ -329,3 +329,41 @@ def test_dropout_masks_follow_each_sequence(lib):
     for got, want in zip(run("packed", ragged), run("padded", ragged)):
         for a, b in zip(got, want):
             assert np.allclose(a, b, atol=1e-6)
+
+
+def test_fuzzed_offsets_and_lengths(lib):
+    """Random offsets and lengths, valid or not: a bad one is refused with
+    every gradient byte as it was; a good one writes every element, with
+    zeros for rows and keys of no sequence."""
+    rng = np.random.default_rng(5)
+    f = Library(lib.path).function("gqa_0_packed_packed_f32_backward", 11)
+    g = Library(lib.path).function("gqa_0_padded_padded_f32_backward", 11)
+    for trial in range(60):
+        S, tq, tk = int(rng.integers(0, 4)), int(rng.integers(0, 40)), int(rng.integers(0, 40))
+        packed = trial % 2 == 0
+
+        def draw(total, n):
+            v = np.sort(rng.integers(0, total + 1, n)).astype(np.int32)
+            if rng.random() < 0.3 and n:  # often invalid: any values at all
+                v = rng.integers(-3, total + 5, n).astype(np.int32)
+            return v
+        if packed:
+            q = rng.standard_normal((1, 4, tq, 16)).astype(np.float32)
+            k = rng.standard_normal((1, 2, tk, 16)).astype(np.float32)
+            lens = [draw(tq, S + 1), draw(tk, S + 1)]
+            if rng.random() < 0.7:
+                lens[0][0] = lens[1][0] = 0
+        else:
+            q = rng.standard_normal((S, 4, tq, 16)).astype(np.float32)
+            k = rng.standard_normal((S, 2, tk, 16)).astype(np.float32)
+            lens = [draw(tk, S), draw(tq, S)]  # kv_lens, q_lens
+        v = rng.standard_normal(k.shape[:3] + (24,)).astype(np.float32)
+        o = rng.standard_normal(q.shape[:3] + (24,)).astype(np.float32)
+        lse = rng.standard_normal(q.shape[:3]).astype(np.float32)
+        grads = [np.full(x.shape, np.nan, np.float32) for x in (q, k, v)]
+        try:
+            (f if packed else g)(q, k, v, *lens, o, lse, o, *grads)
+        except MhaError:
+            assert all(np.isnan(x).all() for x in grads), trial
+            continue
+        assert not any(np.isnan(x).any() for x in grads), trial
