@@ -67,6 +67,20 @@ def append_lib(cache_dir):
         serving_spec("attend", 4, 2, 16, 8, ["kv_lens", "block_table"], "causal"))
 
 
+def page_table(keys, page_size, spare):
+    """A block table giving sequence s the pages for keys[s] keys, in a
+    random order, with `spare` unused pages; unused entries are -1.
+    Returns the table and the page count."""
+    need = [(n + page_size - 1) // page_size for n in keys]
+    pages = sum(need) + spare
+    order = list(RNG.permutation(pages))
+    table = np.full((len(keys), max(need) + 1), -1, np.int32)
+    for s in range(len(keys)):
+        for p in range(need[s]):
+            table[s, p] = order.pop()
+    return table, pages
+
+
 def slots(kv_lens, n, page_size=None, table=None):
     """(s, position, page or s, slot) of every new key."""
     out = []
@@ -111,13 +125,7 @@ def test_dense(append_lib, rope_theta):
 def test_paged_vllm_layout(append_lib, page_size, rope_theta):
     S, lnew = 3, 4
     kv_lens = np.array([9, 0, 30], np.int32)
-    need = [(n + lnew + page_size - 1) // page_size for n in kv_lens]
-    pages = sum(need) + 2
-    order = list(RNG.permutation(pages))
-    table = np.full((S, max(need) + 1), -1, np.int32)
-    for s in range(S):
-        for p in range(need[s]):
-            table[s, p] = order.pop()
+    table, pages = page_table(kv_lens + lnew, page_size, spare=2)
     # vLLM's [pages, page_size, Hkv, D] storage, passed as a view.
     kstore = RNG.standard_normal((pages, page_size, 2, 16), dtype=np.float32)
     vstore = RNG.standard_normal((pages, page_size, 2, 8), dtype=np.float32)
@@ -294,13 +302,7 @@ def test_each_sequence_appends_its_own_new_keys(append_lib, rows, page_size):
             k0[s, :, at], v0[s, :, at] = kc[s, :, at], vc[s, :, at]
         assert np.array_equal(kc, k0) and np.array_equal(vc, v0)
         return
-    need = [(n + c + page_size - 1) // page_size for n, c in zip(kv_lens, counts)]
-    pages = sum(need) + 1
-    order = list(RNG.permutation(pages))
-    table = np.full((S, max(need) + 1), -1, np.int32)
-    for s in range(S):
-        for p in range(need[s]):
-            table[s, p] = order.pop()
+    table, pages = page_table(kv_lens + np.array(counts), page_size, spare=1)
     kp = RNG.standard_normal((pages, 2, page_size, 16), dtype=np.float32)
     vp = RNG.standard_normal((pages, 2, page_size, 8), dtype=np.float32)
     k0, v0 = kp.copy(), vp.copy()
