@@ -148,6 +148,14 @@ func.func @backward_paged(%q: tensor<2x4x8x16xf32>, %k: tensor<9x2x16x16xf32>, %
 
 // -----
 
+// expected-error @+1 {{'mha.backward' of an mha.attention with packed keys (cu_seqlens_k) needs packed queries (cu_seqlens_q) too}}
+func.func @backward_packed_keys(%q: tensor<2x4x8x16xf32>, %k: tensor<1x2x32x16xf32>, %v: tensor<1x2x32x16xf32>, %ck: tensor<3xi32>) -> (tensor<2x4x8x16xf32>, tensor<2x4x8xf32>) attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %k, %v cu_seqlens_k(%ck : tensor<3xi32>) {return_lse} : tensor<2x4x8x16xf32>, tensor<1x2x32x16xf32>, tensor<1x2x32x16xf32> -> tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+  return %o, %lse : tensor<2x4x8x16xf32>, tensor<2x4x8xf32>
+}
+
+// -----
+
 // mha.append_kv: the caches have the element type of the new keys.
 func.func @append_dtype(%kn: tensor<2x2x1x16xf32>, %vn: tensor<2x2x1x16xf32>, %l: tensor<2xi32>, %kc: tensor<2x2x64x16xf16>, %vc: tensor<2x2x64x16xf16>) {
   // expected-error @+1 {{'key_cache' element type 'f16' must match 'key_new' element type 'f32'}}

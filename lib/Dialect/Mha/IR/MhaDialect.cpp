@@ -216,6 +216,12 @@ LogicalResult MhaDialect::verifyOperationAttribute(Operation *op,
     return op->emitError() << "'mha.backward' of an mha.attention over "
                            << "paged keys (block_table) is not supported: "
                            << "paged caches are for inference";
+  // The grid's rows are the queries' sequences: packed keys past the last
+  // offset belong to the item row packed queries add.
+  if (attention.getCuSeqlensK() && !attention.getCuSeqlensQ())
+    return op->emitError() << "'mha.backward' of an mha.attention with "
+                           << "packed keys (cu_seqlens_k) needs packed "
+                           << "queries (cu_seqlens_q) too";
   if (attention.getKeyScale())
     return op->emitError() << "'mha.backward' of an mha.attention over a "
                            << "quantized cache (kv_scales) is not "
