@@ -109,6 +109,15 @@ def Mha_RoleGradQueryBias : I32EnumAttrCase<"grad_query_bias", 69>;
 def Mha_RoleGradKeyBias : I32EnumAttrCase<"grad_key_bias", 70>;
 def Mha_RoleGradValueBias : I32EnumAttrCase<"grad_value_bias", 71>;
 def Mha_RoleGradOutBias : I32EnumAttrCase<"grad_out_bias", 72>;
+// The gradients of low-rank factors (mha.low_rank's down and up).
+def Mha_RoleGradQueryWeightDown : I32EnumAttrCase<"grad_query_weight_down", 73>;
+def Mha_RoleGradQueryWeightUp : I32EnumAttrCase<"grad_query_weight_up", 74>;
+def Mha_RoleGradKeyWeightDown : I32EnumAttrCase<"grad_key_weight_down", 75>;
+def Mha_RoleGradKeyWeightUp : I32EnumAttrCase<"grad_key_weight_up", 76>;
+def Mha_RoleGradValueWeightDown : I32EnumAttrCase<"grad_value_weight_down", 77>;
+def Mha_RoleGradValueWeightUp : I32EnumAttrCase<"grad_value_weight_up", 78>;
+def Mha_RoleGradOutWeightDown : I32EnumAttrCase<"grad_out_weight_down", 79>;
+def Mha_RoleGradOutWeightUp : I32EnumAttrCase<"grad_out_weight_up", 80>;
 
 // Values match mha_tensor_role of include/mha/Runtime/KernelAbi.h.
 def Mha_TensorRole : I32EnumAttr<"TensorRole",
@@ -133,6 +142,8 @@ def Mha_TensorRole : I32EnumAttr<"TensorRole",
      Mha_RoleOutWeightScale, Mha_RoleGradLayerOutput, Mha_RoleGradLayerInput,
      Mha_RoleGradQueryWeight, Mha_RoleGradKeyWeight, Mha_RoleGradValueWeight,
      Mha_RoleGradOutWeight, Mha_RoleGradQueryBias, Mha_RoleGradKeyBias,
+     Mha_RoleGradQueryWeightDown, Mha_RoleGradQueryWeightUp, Mha_RoleGradKeyWeightDown, Mha_RoleGradKeyWeightUp,
+     Mha_RoleGradValueWeightDown, Mha_RoleGradValueWeightUp, Mha_RoleGradOutWeightDown, Mha_RoleGradOutWeightUp,
      Mha_RoleGradValueBias, Mha_RoleGradOutBias]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::mha";

@@ -479,6 +479,22 @@ StringRef mlir::mha::getParameterName(TensorRole role) {
     return "dbv";
   case TensorRole::grad_out_bias:
     return "dbo";
+  case TensorRole::grad_query_weight_down:
+    return "dwq_down";
+  case TensorRole::grad_query_weight_up:
+    return "dwq_up";
+  case TensorRole::grad_key_weight_down:
+    return "dwk_down";
+  case TensorRole::grad_key_weight_up:
+    return "dwk_up";
+  case TensorRole::grad_value_weight_down:
+    return "dwv_down";
+  case TensorRole::grad_value_weight_up:
+    return "dwv_up";
+  case TensorRole::grad_out_weight_down:
+    return "dwo_down";
+  case TensorRole::grad_out_weight_up:
+    return "dwo_up";
   }
   llvm_unreachable("unknown tensor role");
 }
@@ -509,6 +525,14 @@ bool mlir::mha::isInputRole(TensorRole role) {
   case TensorRole::grad_key_bias:
   case TensorRole::grad_value_bias:
   case TensorRole::grad_out_bias:
+  case TensorRole::grad_query_weight_down:
+  case TensorRole::grad_query_weight_up:
+  case TensorRole::grad_key_weight_down:
+  case TensorRole::grad_key_weight_up:
+  case TensorRole::grad_value_weight_down:
+  case TensorRole::grad_value_weight_up:
+  case TensorRole::grad_out_weight_down:
+  case TensorRole::grad_out_weight_up:
     return false;
   default:
     return true;

@@ -25,9 +25,10 @@
 extern "C" {
 #endif
 
-/// A call has a handful of tensors (a layer backward with biases 19):
+/// A call has a handful of tensors (a layer backward with biases and
+/// low-rank Wq, Wv and Wo 25, Python's kMaxTensors 32):
 /// bounded arrays keep it off the heap.
-#define MHA_RT_MAX_TENSORS 24
+#define MHA_RT_MAX_TENSORS 32
 #define MHA_RT_NUM_SYMBOLS (MHA_SYM_STUDENT_DIM + 1)
 
 /// A strided memref descriptor of any rank up to 4: {allocated, aligned,

@@ -103,7 +103,10 @@ _LAYER_GRADS = {"grad_layer_input": "layer_input", "grad_query_weight": "query_w
                 "grad_key_weight": "key_weight", "grad_value_weight": "value_weight",
                 "grad_out_weight": "out_weight", "grad_query_bias": "query_bias",
                 "grad_key_bias": "key_bias", "grad_value_bias": "value_bias",
-                "grad_out_bias": "out_bias"}
+                "grad_out_bias": "out_bias",
+                # low-rank factors (mha.low_rank)
+                **{f"grad_{w}_weight_{f}": f"{w}_weight_{f}"
+                   for w in ("query", "key", "value", "out") for f in ("down", "up")}}
 _BACKWARD_ROLES |= {"grad_layer_output"} | set(_LAYER_GRADS) | set(_LAYER_GRADS.values())
 # The forward result whose gradient a backward argument is.
 _GRAD_RESULT = {"grad_output": "output", "grad_entropy": "entropy", "grad_kl": "kl",

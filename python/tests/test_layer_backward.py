@@ -488,3 +488,71 @@ def test_torch_layer_trains_over_packed_sequences(sequences_lib):
         *[arrays[n] for n in names], cu, dy.numpy())
     np.testing.assert_array_equal(x.grad.numpy(), want[0])
     np.testing.assert_array_equal(model.wq.grad.numpy(), want[1])
+
+
+# ----------------------------------------------------------------------------
+# Low-rank weights (mha.low_rank, docs/language.md 5.4): W = down . up, each
+# factor an argument with its own gradient.
+# ----------------------------------------------------------------------------
+
+LOW_RANK_SPEC = """
+func.func @lr(%x: tensor<?x?x32xf32>, %qa: tensor<32x6xf32>, %qb: tensor<6x32xf32>,
+              %wk: tensor<32x16xf32>, %va: tensor<32x5xf32>, %vb: tensor<5x16xf32>,
+              %oa: tensor<32x7xf32>, %ob: tensor<7x32xf32>, %bq: tensor<32xf32>,
+              %bk: tensor<16xf32>, %bv: tensor<16xf32>, %bo: tensor<32xf32>)
+    -> tensor<?x?x32xf32> attributes {mha.backward} {
+  %wq = mha.low_rank %qa, %qb : tensor<32x6xf32>, tensor<6x32xf32> -> tensor<32x32xf32>
+  %wv = mha.low_rank %va, %vb : tensor<32x5xf32>, tensor<5x16xf32> -> tensor<32x16xf32>
+  %wo = mha.low_rank %oa, %ob : tensor<32x7xf32>, tensor<7x32xf32> -> tensor<32x32xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo
+      {num_heads = 4, num_kv_heads = 2, has_qkv_bias, has_out_bias, causal,
+       rope_theta = 10000.0 : f32}
+      : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>,
+        tensor<32x32xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16xf32>,
+        tensor<32xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}
+"""
+
+
+@pytest.mark.parametrize("B,L", [(2, 13), (1, 70)])
+def test_low_rank_factors_get_their_gradients(B, L):
+    """Wq, Wv and Wo low-rank (Wk full): the backward returns dx and the
+    gradient of each factor, against float64 autograd through the
+    products down . up."""
+    lib = mha.compile(LOW_RANK_SPEC)
+    shapes = {"x": (B, L, 32), "qa": (32, 6), "qb": (6, 32), "wk": (32, 16),
+              "va": (32, 5), "vb": (5, 16), "oa": (32, 7), "ob": (7, 32),
+              "bq": (32,), "bk": (16,), "bv": (16,), "bo": (32,)}
+    names = list(shapes)
+    arrays = {n: (RNG.standard_normal(s) / np.sqrt(s[0] if n != "x" else 1))
+              .astype(np.float32) for n, s in shapes.items()}
+    dy = RNG.standard_normal((B, L, 32)).astype(np.float32)
+    grads = lib.lr_backward(*[arrays[n] for n in names], dy)
+    t = leaves(names, arrays)
+    full = dict(x=t["x"], wq=t["qa"] @ t["qb"], wk=t["wk"], wv=t["va"] @ t["vb"],
+                wo=t["oa"] @ t["ob"], bq=t["bq"], bk=t["bk"], bv=t["bv"], bo=t["bo"])
+    layer(full, 4, 2, 8, theta=10000.0).backward(torch.tensor(dy, dtype=torch.float64))
+    compare(names, grads, t)
+
+
+def test_torch_layer_trains_low_rank_factors():
+    """mha.torch.Layer of the low-rank layer: each factor is a parameter
+    (wq_down, wq_up, ...) whose gradient is the backward's."""
+    import mha.torch as mt
+    lib = mha.compile(LOW_RANK_SPEC)
+    shapes = {"qa": (32, 6), "qb": (6, 32), "wk": (32, 16), "va": (32, 5), "vb": (5, 16),
+              "oa": (32, 7), "ob": (7, 32), "bq": (32,), "bk": (16,), "bv": (16,), "bo": (32,)}
+    names = ["wq_down", "wq_up", "wk", "wv_down", "wv_up", "wo_down", "wo_up",
+             "bq", "bk", "bv", "bo"]
+    arrays = [(RNG.standard_normal(s) / np.sqrt(s[0])).astype(np.float32)
+              for s in shapes.values()]
+    model = mt.Layer(lib, "lr", **dict(zip(names, arrays)))
+    assert all(p.requires_grad for p in model.parameters())
+    x = torch.from_numpy(RNG.standard_normal((2, 9, 32)).astype(np.float32))
+    y = model(x)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    want = lib.lr_backward(x.numpy(), *arrays, dy.numpy())
+    for name, w in zip(names, want[1:]):
+        np.testing.assert_array_equal(getattr(model, name).grad.numpy(), w)

@@ -250,47 +250,81 @@ static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   }
   LayerGradients want = computeLayerBackward(lc.problem, lc.tensors, dy);
   // Each argument's gradient by its role in the layer.
-  auto reference =
-      [&](Value arg) -> std::pair<StringRef, std::vector<double> *> {
+  auto reference = [&](Value arg) -> std::pair<StringRef, std::vector<double>> {
     if (arg == op.getInput())
-      return {"dx", &want.dx};
+      return {"dx", want.dx};
     if (arg == op.getWq())
-      return {"dwq", &want.dwq};
+      return {"dwq", want.dwq};
     if (arg == op.getWk())
-      return {"dwk", &want.dwk};
+      return {"dwk", want.dwk};
     if (arg == op.getWv())
-      return {"dwv", &want.dwv};
+      return {"dwv", want.dwv};
     if (arg == op.getWo())
-      return {"dwo", &want.dwo};
+      return {"dwo", want.dwo};
     if (arg == op.getBq())
-      return {"dbq", &want.dbq};
+      return {"dbq", want.dbq};
     if (arg == op.getBk())
-      return {"dbk", &want.dbk};
+      return {"dbk", want.dbk};
     if (arg == op.getBv())
-      return {"dbv", &want.dbv};
-    return {"dbo", &want.dbo};
+      return {"dbv", want.dbv};
+    return {"dbo", want.dbo};
   };
+  // A factor of a low-rank weight W = A B [m, n] (rank r): dA = dW B^T,
+  // dB = A^T dW, from the reference's dW.
+  auto gradientOf =
+      [&](BlockArgument arg) -> std::pair<std::string, std::vector<double>> {
+    auto lowRank = llvm::find_if(
+        arg.getUsers(), [](Operation *u) { return isa<mha::LowRankOp>(u); });
+    if (lowRank == arg.getUsers().end()) {
+      auto [gradName, grad] = reference(arg);
+      return {gradName.str(), std::move(grad)};
+    }
+    auto factors = cast<mha::LowRankOp>(*lowRank);
+    auto [wName, dw] = reference(factors.getResult());
+    auto factor = [&](Value v) {
+      return buffers[cast<BlockArgument>(v).getArgNumber()].load();
+    };
+    std::vector<double> a = factor(factors.getDown()),
+                        b = factor(factors.getUp());
+    auto type = cast<RankedTensorType>(factors.getDown().getType());
+    int64_t m = type.getDimSize(0), r = type.getDimSize(1);
+    int64_t n = static_cast<int64_t>(dw.size()) / m;
+    bool down = arg == factors.getDown();
+    std::vector<double> grad(down ? m * r : r * n, 0.0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t k = 0; k < r; ++k)
+        for (int64_t j = 0; j < n; ++j) {
+          if (down)
+            grad[i * r + k] += dw[i * n + j] * b[k * n + j];
+          else
+            grad[k * n + j] += a[i * r + k] * dw[i * n + j];
+        }
+    return {(wName + (down ? "_down" : "_up")).str(), std::move(grad)};
+  };
+  SmallVector<std::pair<std::string, std::vector<double>>> grads;
   double largest = 0.0;
-  for (BlockArgument arg : func.getArguments())
-    for (double v : *reference(arg).second)
+  for (BlockArgument arg : func.getArguments()) {
+    grads.push_back(gradientOf(arg));
+    for (double v : grads.back().second)
       largest = std::max(largest, std::abs(v));
+  }
   double tolerance = elt.isF32() ? 1e-4 : 2e-2;
   double worst = 0.0;
   std::string worstName = "dx";
   bool ok = true;
   size_t first = func.getNumArguments() + 1;
   for (BlockArgument arg : func.getArguments()) {
-    auto [gradName, ref] = reference(arg);
+    auto &[gradName, ref] = grads[arg.getArgNumber()];
     std::vector<double> got = buffers[first + arg.getArgNumber()].load();
     double scale = (elt.isF32() ? 1e-2 : 1e-1) * largest, diff = 0.0;
     for (size_t j = 0; j < got.size(); ++j) {
-      scale = std::max(scale, std::abs((*ref)[j]));
-      diff = std::max(diff, std::abs(got[j] - (*ref)[j]));
+      scale = std::max(scale, std::abs(ref[j]));
+      diff = std::max(diff, std::abs(got[j] - ref[j]));
     }
     double err = scale > 0.0 ? diff / scale : diff;
     if (!(err <= worst)) {
       worst = err;
-      worstName = gradName.str();
+      worstName = gradName;
     }
     ok &= err < tolerance;
   }

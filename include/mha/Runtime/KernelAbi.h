@@ -163,7 +163,16 @@ typedef enum mha_tensor_role {
   MHA_ROLE_GRAD_QUERY_BIAS = 69,   /* dbq */
   MHA_ROLE_GRAD_KEY_BIAS = 70,     /* dbk */
   MHA_ROLE_GRAD_VALUE_BIAS = 71,   /* dbv */
-  MHA_ROLE_GRAD_OUT_BIAS = 72      /* dbo */
+  MHA_ROLE_GRAD_OUT_BIAS = 72,     /* dbo */
+  /* The gradients of low-rank factors. */
+  MHA_ROLE_GRAD_QUERY_WEIGHT_DOWN = 73, /* dwq_down */
+  MHA_ROLE_GRAD_QUERY_WEIGHT_UP = 74,   /* dwq_up */
+  MHA_ROLE_GRAD_KEY_WEIGHT_DOWN = 75,   /* dwk_down */
+  MHA_ROLE_GRAD_KEY_WEIGHT_UP = 76,     /* dwk_up */
+  MHA_ROLE_GRAD_VALUE_WEIGHT_DOWN = 77, /* dwv_down */
+  MHA_ROLE_GRAD_VALUE_WEIGHT_UP = 78,   /* dwv_up */
+  MHA_ROLE_GRAD_OUT_WEIGHT_DOWN = 79,   /* dwo_down */
+  MHA_ROLE_GRAD_OUT_WEIGHT_UP = 80      /* dwo_up */
 } mha_tensor_role;
 
 /* An MLIR strided memref descriptor of rank 4 (rank-3 tensors use the first

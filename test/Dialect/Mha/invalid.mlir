@@ -1811,13 +1811,28 @@ func.func @backward_layer_constant(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>
 
 // -----
 
-// expected-error @+1 {{'mha.backward' of a layer with low-rank weights (mha.low_rank) is not yet supported}}
-func.func @backward_layer_low_rank(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>,
-    %a: tensor<64x8xf32>, %b: tensor<8x64xf32>) -> tensor<?x?x64xf32> attributes {mha.backward} {
+// A low-rank weight's factors get gradients: each a distinct argument.
+// expected-error @+1 {{'mha.backward' needs the operands of the mha.multi_head to be distinct arguments (argument 2 is used twice)}}
+func.func @backward_layer_low_rank_shared_factor(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>,
+    %a: tensor<64x8xf32>, %b: tensor<8x64xf32>, %wv: tensor<64x64xf32>, %wo: tensor<64x64xf32>,
+    %b2: tensor<8x64xf32>) -> tensor<?x?x64xf32> attributes {mha.backward} {
   %wq = mha.low_rank %a, %b : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
-  %y = mha.multi_head %x, %wq, %w, %w, %w {num_heads = 4}
+  %wk = mha.low_rank %a, %b2 : tensor<64x8xf32>, tensor<8x64xf32> -> tensor<64x64xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 4}
        : tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>,
          tensor<64x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'mha.backward' of a layer with low-rank weights (mha.low_rank) and shared or grouped projections is not yet supported}}
+func.func @backward_layer_low_rank_shared(%x: tensor<?x?x64xf32>, %a: tensor<64x8xf32>, %b: tensor<8x16xf32>,
+    %wk: tensor<64x16xf32>, %wv: tensor<64x16xf32>, %wo: tensor<64x64xf32>, %b0: tensor<4x16xf32>,
+    %b1: tensor<4x16xf32>, %b2: tensor<4x16xf32>) -> tensor<?x?x64xf32> attributes {mha.backward} {
+  %wq = mha.low_rank %a, %b : tensor<64x8xf32>, tensor<8x16xf32> -> tensor<64x16xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<shared_head_bias>}
+      : tensor<?x?x64xf32>, tensor<64x16xf32>, tensor<64x16xf32>, tensor<64x16xf32>, tensor<64x64xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32> -> tensor<?x?x64xf32>
   return %y : tensor<?x?x64xf32>
 }
 

@@ -4,7 +4,9 @@
 // compares dx and every weight's and bias's gradient): GQA with biases and
 // RoPE, shared projections (per-head biases) with windows in bf16, grouped
 // projections with a pruned head and ALiBi, MQA with softcap and sinks, and
-// a wide one whose attention items own whole KV heads; one row and odd
+// a wide one whose attention items own whole KV heads, and one with
+// low-rank Wq, Wv and Wo (each factor's gradient from the float64 dW);
+// one row and odd
 // lengths, 2 threads, and the AVX2 and generic copies.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s --target=cpu -o %t/liblayergrad.so
@@ -31,6 +33,8 @@
 // CHECK: mqa_backward {{.*}} ok
 // CHECK: wide {{.*}} ok
 // CHECK: wide_backward {{.*}} ok
+// CHECK: low_rank {{.*}} ok
+// CHECK: low_rank_backward {{.*}} ok
 
 func.func @gqa(%x: tensor<?x?x48xf32>, %wq: tensor<48x64xf32>, %wk: tensor<48x32xf32>, %wv: tensor<48x32xf32>, %wo: tensor<64x48xf32>,
                %bq: tensor<64xf32>, %bk: tensor<32xf32>, %bv: tensor<32xf32>, %bo: tensor<48xf32>) -> tensor<?x?x48xf32> attributes {mha.backward} {
@@ -66,4 +70,19 @@ func.func @wide(%x: tensor<?x?x200xf32>, %wq: tensor<200x256xf32>, %wk: tensor<2
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bo {num_heads = 4, has_out_bias, causal, rope_theta = 500.0 : f32}
       : tensor<?x?x200xf32>, tensor<200x256xf32>, tensor<200x256xf32>, tensor<200x256xf32>, tensor<256x200xf32>, tensor<200xf32> -> tensor<?x?x200xf32>
   return %y : tensor<?x?x200xf32>
+}
+
+func.func @low_rank(%x: tensor<?x?x32xf32>, %qa: tensor<32x6xf32>, %qb: tensor<6x32xf32>,
+                    %wk: tensor<32x16xf32>, %va: tensor<32x5xf32>, %vb: tensor<5x16xf32>,
+                    %oa: tensor<32x7xf32>, %ob: tensor<7x32xf32>, %bq: tensor<32xf32>,
+                    %bk: tensor<16xf32>, %bv: tensor<16xf32>, %bo: tensor<32xf32>)
+    -> tensor<?x?x32xf32> attributes {mha.backward} {
+  %wq = mha.low_rank %qa, %qb : tensor<32x6xf32>, tensor<6x32xf32> -> tensor<32x32xf32>
+  %wv = mha.low_rank %va, %vb : tensor<32x5xf32>, tensor<5x16xf32> -> tensor<32x16xf32>
+  %wo = mha.low_rank %oa, %ob : tensor<32x7xf32>, tensor<7x32xf32> -> tensor<32x32xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo
+      {num_heads = 4, num_kv_heads = 2, has_qkv_bias, has_out_bias, causal, rope_theta = 10000.0 : f32}
+      : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>,
+        tensor<32x32xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16xf32>, tensor<32xf32> -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
 }

@@ -126,11 +126,23 @@ static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
   if (layer.getSharingScheme() == Sharing::latent)
     return op->emitError() << "'mha.backward' of a latent (MLA) layer is "
                            << "not yet supported";
+  // The differentiated tensors: the operands, or a low-rank weight's two
+  // factors (each gets its gradient).
+  SmallVector<Value> tensors;
   for (Value operand : layer->getOperands()) {
-    Operation *def = operand.getDefiningOp();
-    if (def && isa<LowRankOp>(def))
+    auto lowRank = operand.getDefiningOp<LowRankOp>();
+    if (!lowRank) {
+      tensors.push_back(operand);
+      continue;
+    }
+    if (layer.getSharingScheme() != Sharing::independent)
       return op->emitError() << "'mha.backward' of a layer with low-rank "
-                             << "weights (mha.low_rank) is not yet supported";
+                             << "weights (mha.low_rank) and shared or "
+                             << "grouped projections is not yet supported";
+    tensors.append({lowRank.getDown(), lowRank.getUp()});
+  }
+  for (Value operand : tensors) {
+    Operation *def = operand.getDefiningOp();
     if (def && isa<QuantizedOp>(def))
       return op->emitError() << "'mha.backward' of a layer with quantized "
                              << "weights (mha.quantized) is not supported: "
@@ -143,7 +155,7 @@ static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
   }
   // One gradient per argument: tied weights would need their roles' sums.
   SmallPtrSet<Value, 8> seen;
-  for (Value operand : layer->getOperands())
+  for (Value operand : tensors)
     if (!seen.insert(operand).second)
       return op->emitError()
              << "'mha.backward' needs the operands of the "

@@ -179,7 +179,12 @@ private:
   /// The [B, heads, L, d] view of the gradient of attention operand
   /// `operand` (q, k or v) in dQKV.
   Value getGradientView(Value operand);
-  /// The first column of projection `linear`'s gradient in dQKV.
+  /// The down projection (x A) a low-rank projection reads, or null.
+  static LinearOp getDownProjection(LinearOp linear) {
+    return linear.getInput().getDefiningOp<LinearOp>();
+  }
+  /// The first column of projection `linear`'s gradient in dQKV (of a
+  /// down projection: the gradient of its product).
   int64_t getGradientColumn(Operation *linear) const {
     return gradientColumns.lookup(linear);
   }
@@ -258,6 +263,11 @@ private:
   // The kernel argument of each function argument's gradient (-1: none).
   SmallVector<int64_t> gradientArguments;
   LinearPlan outputGrad, inputGrad;
+  // Low-rank factors W = A B: dT = dY B^T for each low-rank projection
+  // (dT in dQKV's columns after the projections'), and for a low-rank Wo
+  // dT_o = dy B_o^T before dO = dT_o A_o^T (outputGrad).
+  SmallVector<LinearPlan, 2> factorGrads;
+  std::optional<LinearPlan> outputFactorGrad;
   BackwardItemChoice backwardItems = {};
 };
 

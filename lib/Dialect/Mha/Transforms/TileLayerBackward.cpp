@@ -42,6 +42,8 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <numeric>
+
 #define DEBUG_TYPE "mha-tile"
 
 using namespace mlir;
@@ -75,6 +77,22 @@ static std::optional<TensorRole> getGradientRole(TensorRole role) {
     return TensorRole::grad_value_bias;
   case TensorRole::out_bias:
     return TensorRole::grad_out_bias;
+  case TensorRole::query_weight_down:
+    return TensorRole::grad_query_weight_down;
+  case TensorRole::query_weight_up:
+    return TensorRole::grad_query_weight_up;
+  case TensorRole::key_weight_down:
+    return TensorRole::grad_key_weight_down;
+  case TensorRole::key_weight_up:
+    return TensorRole::grad_key_weight_up;
+  case TensorRole::value_weight_down:
+    return TensorRole::grad_value_weight_down;
+  case TensorRole::value_weight_up:
+    return TensorRole::grad_value_weight_up;
+  case TensorRole::out_weight_down:
+    return TensorRole::grad_out_weight_down;
+  case TensorRole::out_weight_up:
+    return TensorRole::grad_out_weight_up;
   default:
     return std::nullopt;
   }
@@ -124,17 +142,27 @@ static LinearPlan planTransposed(StringRef name, int64_t k, int64_t n) {
   return plan;
 }
 
-void LayerTiler::planBackwardGemms() {
-  // dO = dy Wo^T: K = d (Wo's columns), N = Hq Dv (its rows).
-  Value wo = parts.output.getWeight();
-  auto woType = cast<RankedTensorType>(wo.getType());
-  outputGrad =
-      planTransposed("grad_out", woType.getDimSize(1), woType.getDimSize(0));
-  outputGrad.segments = {{0, woType.getDimSize(1)}};
-  outputGrad.transposedWeights = {wo};
-  outputGrad.transposedColumns = {0};
+/// The plan of `x W^T` for one weight: its columns `segment` of x.
+static LinearPlan planTransposedWeight(StringRef name, Value weight,
+                                       std::pair<int64_t, int64_t> segment) {
+  auto type = cast<RankedTensorType>(weight.getType());
+  LinearPlan plan = planTransposed(name, segment.second, type.getDimSize(0));
+  plan.segments = {segment};
+  plan.transposedWeights = {weight};
+  plan.transposedColumns = {0};
+  return plan;
+}
 
-  // dx = dQKV W^T over every projection's gradient columns.
+void LayerTiler::planBackwardGemms() {
+  // dO = dy Wo^T: K = d (Wo's columns), N = Hq Dv (its rows); with Wo =
+  // A_o B_o, dT_o = dy B_o^T (in dQKV's columns, below) and dO = dT_o A_o^T.
+  Value wo = parts.output.getWeight();
+  int64_t dModel = cast<RankedTensorType>(wo.getType()).getDimSize(1);
+  if (!parts.outputDown)
+    outputGrad = planTransposedWeight("grad_out", wo, {0, dModel});
+
+  // dx = dQKV W^T over every projection's gradient columns; a low-rank
+  // projection's (x A) B contributes dT A^T, dT = dY B^T.
   int64_t d = cast<RankedTensorType>(parts.input.getType()).getDimSize(2);
   SmallVector<std::pair<int64_t, int64_t>> segments;
   SmallVector<Value> weights;
@@ -142,11 +170,34 @@ void LayerTiler::planBackwardGemms() {
   int64_t col = 0;
   for (LinearOp linear : parts.projections) {
     gradientColumns[linear] = col;
+    col += cast<RankedTensorType>(linear.getResult().getType()).getDimSize(2);
+  }
+  auto factorColumns = [&](LinearOp down) {
+    gradientColumns[down] = col;
+    int64_t rank =
+        cast<RankedTensorType>(down.getResult().getType()).getDimSize(2);
+    col += rank;
+    return std::pair<int64_t, int64_t>{gradientColumns[down], rank};
+  };
+  for (LinearOp linear : parts.projections) {
+    int64_t first = gradientColumns[linear];
     int64_t replicas = linear.getReplicas();
     int64_t headDim = linear.getHeadDim().value_or(0);
     for (const WeightPart &part : getWeightParts(linear)) {
+      if (LinearOp down = getDownProjection(linear)) {
+        std::pair<int64_t, int64_t> dT = factorColumns(down);
+        LinearPlan plan = planTransposedWeight(
+            "grad_factor" + std::to_string(factorGrads.size()), part.weight,
+            {first + part.column, part.columns});
+        plan.yOffset = dT.first;
+        factorGrads.push_back(std::move(plan));
+        segments.push_back(dT);
+        weights.push_back(down.getWeight());
+        columns.push_back(0);
+        continue;
+      }
       if (replicas == 1) {
-        segments.push_back({col + part.column, part.columns});
+        segments.push_back({first + part.column, part.columns});
         weights.push_back(part.weight);
         columns.push_back(0);
         continue;
@@ -154,20 +205,38 @@ void LayerTiler::planBackwardGemms() {
       // Head h reads the columns of its group h / replicas.
       int64_t heads = replicas * part.columns / headDim;
       for (int64_t h = 0; h < heads; ++h) {
-        segments.push_back({col + h * headDim, headDim});
+        segments.push_back({first + h * headDim, headDim});
         weights.push_back(part.weight);
         columns.push_back(h / replicas * headDim);
       }
     }
-    col += cast<RankedTensorType>(linear.getResult().getType()).getDimSize(2);
+  }
+  if (LinearOp down = parts.outputDown) {
+    std::pair<int64_t, int64_t> dT = factorColumns(down);
+    outputFactorGrad = planTransposedWeight("grad_out_factor", wo, {0, dModel});
+    outputFactorGrad->yOffset = dT.first;
+    outputGrad = planTransposedWeight("grad_out", down.getWeight(), dT);
   }
   dQkvColumns = col;
   inputGrad = planTransposed("grad_in", dQkvColumns, d);
-  inputGrad.segments = segments;
-  inputGrad.transposedWeights = weights;
-  inputGrad.transposedColumns = columns;
+  // The reduction walks its segments in column order.
+  SmallVector<unsigned> order(segments.size());
+  std::iota(order.begin(), order.end(), 0);
+  llvm::stable_sort(order, [&](unsigned i, unsigned j) {
+    return segments[i].first < segments[j].first;
+  });
+  for (unsigned i : order) {
+    inputGrad.segments.push_back(segments[i]);
+    inputGrad.transposedWeights.push_back(weights[i]);
+    inputGrad.transposedColumns.push_back(columns[i]);
+  }
 
-  for (LinearPlan *plan : {&outputGrad, &inputGrad}) {
+  SmallVector<LinearPlan *> backwardPlans = {&outputGrad, &inputGrad};
+  if (outputFactorGrad)
+    backwardPlans.push_back(&*outputFactorGrad);
+  for (LinearPlan &plan : factorGrads)
+    backwardPlans.push_back(&plan);
+  for (LinearPlan *plan : backwardPlans) {
     packedSize = planPacking(*plan, kernel, packedSize);
     packedAtRunTime.push_back(plan);
   }
@@ -191,11 +260,22 @@ void LayerTiler::setBackwardMemRefs() {
       plan.transposedMemRefs.push_back(getParameterArgument(func, *entry, w));
     plan.panels = packed;
   };
+  Value dy = entry->getArgument(func.getNumArguments());
+  Value dQkv = entry->getArgument(dQkvTemp);
   weightMemRefs(outputGrad);
-  outputGrad.x = entry->getArgument(func.getNumArguments()); // dy
+  outputGrad.x = outputFactorGrad ? dQkv : dy;
   outputGrad.y = entry->getArgument(dOutTemp);
+  if (outputFactorGrad) {
+    weightMemRefs(*outputFactorGrad);
+    outputFactorGrad->x = dy;
+    outputFactorGrad->y = dQkv;
+  }
+  for (LinearPlan &plan : factorGrads) {
+    weightMemRefs(plan);
+    plan.x = plan.y = dQkv;
+  }
   weightMemRefs(inputGrad);
-  inputGrad.x = entry->getArgument(dQkvTemp);
+  inputGrad.x = dQkv;
   inputGrad.y = getGradient(parts.input);
 }
 
@@ -347,14 +427,28 @@ static Value getBiasRow(OpBuilder &b, Location loc, Value bias, int64_t row) {
 }
 
 void LayerTiler::addInputGradientPhases() {
+  // dT = dY B^T of the low-rank projections, then dx.
+  if (!factorGrads.empty())
+    addPlansPhase(factorGrads);
   addPlansPhase({inputGrad});
   SmallVector<WeightGrad> grads;
-  Value x = layerInput;
   Value dQkv = entry->getArgument(dQkvTemp);
+  // dA = x^T dT of a low-rank weight's down factor A ([rows, r]).
+  auto addFactorGrad = [&](Value a, LinearOp down) {
+    Value dw = getGradient(down.getWeight());
+    auto type = cast<MemRefType>(dw.getType());
+    grads.push_back({a, dQkv, dw, type.getDimSize(0), type.getDimSize(1), 0,
+                     getGradientColumn(down), 1, 0});
+  };
   for (LinearOp linear : parts.projections) {
     int64_t col = getGradientColumn(linear);
     int64_t replicas = linear.getReplicas();
     int64_t headDim = linear.getHeadDim().value_or(0);
+    // A low-rank projection's input is x A; its weight is B.
+    LinearOp down = getDownProjection(linear);
+    Value x = down ? entry->getArgument(linearTemps.lookup(down)) : layerInput;
+    if (down)
+      addFactorGrad(layerInput, down);
     for (const WeightPart &part : getWeightParts(linear)) {
       Value dw = getGradient(part.weight);
       int64_t rows = cast<MemRefType>(dw.getType()).getDimSize(0);
@@ -382,11 +476,17 @@ void LayerTiler::addInputGradientPhases() {
                          col + part.column + r * width, 1, 0});
     }
   }
-  // dWo = O^T dy and dbo.
+  // dWo = O^T dy (with Wo = A_o B_o: dB_o = (O A_o)^T dy, dA_o = O^T
+  // dT_o) and dbo.
   Value dy = entry->getArgument(func.getNumArguments());
   Value dwo = getGradient(parts.output.getWeight());
   auto woType = cast<MemRefType>(dwo.getType());
-  grads.push_back({entry->getArgument(outTemp), dy, dwo, woType.getDimSize(0),
+  Value outputInput = entry->getArgument(outTemp);
+  if (parts.outputDown) {
+    addFactorGrad(outputInput, parts.outputDown);
+    outputInput = entry->getArgument(linearTemps.lookup(parts.outputDown));
+  }
+  grads.push_back({outputInput, dy, dwo, woType.getDimSize(0),
                    woType.getDimSize(1), 0, 0, 1, 0});
   if (Value bo = parts.output.getBias())
     grads.push_back({Value(), dy, getBiasRow(b, loc, getGradient(bo), 0), 1,
@@ -451,7 +551,12 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   createKernel();
   setBackwardMemRefs();
   addPhasesThroughAttention();
-  // dO = dy Wo^T.
+  // dO = dy Wo^T, or with Wo = A_o B_o: O A_o (for dB_o), dT_o = dy B_o^T,
+  // dO = dT_o A_o^T.
+  if (outputFactorGrad) {
+    addGemmPhase({parts.outputDown});
+    addPlansPhase({*outputFactorGrad});
+  }
   addPlansPhase({outputGrad});
   addAttentionBackwardPhases();
   addRopeBackwardPhase();
