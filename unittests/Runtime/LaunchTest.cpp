@@ -791,8 +791,8 @@ TEST_F(LaunchErrorTest, SignatureVersion) {
 }
 
 TEST_F(LaunchErrorTest, TooManyTensors) {
-  call.sig[MHA_SIG_NUM_TENSORS] = 25;
-  expectError(MHA_ERR_INTERNAL, {"attn: ", "25 tensors"});
+  call.sig[MHA_SIG_NUM_TENSORS] = 33; // One more than MHA_RT_MAX_TENSORS.
+  expectError(MHA_ERR_INTERNAL, {"attn: ", "33 tensors"});
 }
 
 TEST_F(LaunchErrorTest, BadSignatureRank) {
