@@ -224,6 +224,82 @@ Projections projectLatentHeads(const LayerProblem &pr, const LayerTensors &t) {
   return p;
 }
 
+/// The gradient of c given dn, the gradient of n = c / sqrt(mean(c^2) +
+/// eps) per row of c [rows, n].
+std::vector<double> rmsNormBackward(const std::vector<double> &c,
+                                    const std::vector<double> &dn, int64_t rows,
+                                    int64_t n, double eps) {
+  std::vector<double> dc(c.size());
+  for (int64_t i = 0; i < rows; ++i) {
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; ++j)
+      sum += c[i * n + j] * c[i * n + j];
+    double inv = 1.0 / std::sqrt(sum / double(n) + eps), dot = 0.0;
+    for (int64_t j = 0; j < n; ++j)
+      dot += dn[i * n + j] * c[i * n + j] * inv;
+    for (int64_t j = 0; j < n; ++j)
+      dc[i * n + j] =
+          inv * (dn[i * n + j] - c[i * n + j] * inv * dot / double(n));
+  }
+  return dc;
+}
+
+/// dx, dwq (or dwqDown and dwqUp), dwk and dwv of a latent layer from
+/// the gradients of its attention's Q, K [rows, H*(Dn+Dr)] and V [rows,
+/// H*Dv]: K_h = [kn_h, kr] gives kn_h's to each head's columns of c wv
+/// and the sum over the heads to the RoPE key, both carried back through
+/// projectLatentHeads' steps.
+void latentBackward(const LayerProblem &pr, const LayerTensors &t,
+                    std::vector<double> dq, const std::vector<double> &dk,
+                    const std::vector<double> &dv, LayerGradients &g) {
+  const AttentionProblem &a = pr.attention;
+  int64_t B = a.batch, L = a.queryLen, H = a.queryHeads, D = a.headDim,
+          Dv = a.valueDim, d = pr.modelDim, r = pr.latentRank,
+          Dr = pr.ropeKeyDim, Dn = pr.nopeDim, rows = B * L, perHead = Dn + Dv;
+  if (pr.ropeTheta)
+    applyRope(dq, B, L, H, D, *pr.ropeTheta, Dr, /*inverse=*/true);
+  if (t.wqDown.empty()) {
+    projectBackward(t.x, t.wq, dq, rows, d, H * D, H * D, D, g.dx, g.dwq,
+                    nullptr);
+  } else {
+    int64_t rank = int64_t(t.wqDown.size()) / d;
+    std::vector<double> down =
+        project(t.x, t.wqDown, {}, rows, d, rank, rank, rank);
+    std::vector<double> normalized = down, dn(rows * rank, 0.0);
+    rmsNormalize(normalized, rows, rank, *pr.rmsNormEps);
+    projectBackward(normalized, t.wqUp, dq, rows, rank, H * D, H * D, D, dn,
+                    g.dwqUp, nullptr);
+    projectBackward(t.x, t.wqDown,
+                    rmsNormBackward(down, dn, rows, rank, *pr.rmsNormEps), rows,
+                    d, rank, rank, rank, g.dx, g.dwqDown, nullptr);
+  }
+  std::vector<double> dKv(rows * H * perHead), dLatent(rows * (r + Dr), 0.0);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t h = 0; h < H; ++h) {
+      const double *k = &dk[(i * H + h) * D];
+      double *kv = &dKv[(i * H + h) * perHead];
+      std::copy(k, k + Dn, kv);
+      std::copy(&dv[(i * H + h) * Dv], &dv[(i * H + h + 1) * Dv], kv + Dn);
+      for (int64_t j = 0; j < Dr; ++j)
+        dLatent[i * (r + Dr) + r + j] += k[Dn + j];
+    }
+  if (pr.ropeTheta)
+    applyRope(dLatent, B, L, 1, r + Dr, *pr.ropeTheta, Dr, /*inverse=*/true);
+  std::vector<double> c = firstColumns(
+      project(t.x, t.wk, {}, rows, d, r + Dr, r + Dr, r + Dr), rows, r + Dr, r);
+  std::vector<double> normalized = c, dn(rows * r, 0.0);
+  if (pr.rmsNormEps)
+    rmsNormalize(normalized, rows, r, *pr.rmsNormEps);
+  projectBackward(normalized, t.wv, dKv, rows, r, H * perHead, H * perHead,
+                  perHead, dn, g.dwv, nullptr);
+  if (pr.rmsNormEps)
+    dn = rmsNormBackward(c, dn, rows, r, *pr.rmsNormEps);
+  for (int64_t i = 0; i < rows; ++i)
+    std::copy(&dn[i * r], &dn[(i + 1) * r], &dLatent[i * (r + Dr)]);
+  projectBackward(t.x, t.wk, dLatent, rows, d, r + Dr, r + Dr, r + Dr, g.dx,
+                  g.dwk, nullptr);
+}
+
 } // namespace
 
 LayerGradients
@@ -233,7 +309,8 @@ mlir::mha::reference::computeLayerBackward(const LayerProblem &pr,
   const AttentionProblem &a = pr.attention;
   int64_t B = a.batch, L = a.queryLen, Hq = a.queryHeads, Hkv = a.kvHeads,
           D = a.headDim, Dv = a.valueDim, d = pr.modelDim, rows = B * L;
-  Projections p = projectHeads(pr, t);
+  bool latent = pr.latentRank > 0;
+  Projections p = latent ? projectLatentHeads(pr, t) : projectHeads(pr, t);
   // dO = dy Wo^T, as [B, Hq, L, Dv].
   std::vector<double> dMerged(rows * Hq * Dv, 0.0);
   for (int64_t r = 0; r < rows; ++r)
@@ -256,6 +333,10 @@ mlir::mha::reference::computeLayerBackward(const LayerProblem &pr,
   std::vector<double> dq = mergeHeads(ag.dQuery, B, L, Hq, D);
   std::vector<double> dk = mergeHeads(ag.dKey, B, L, Hkv, D);
   std::vector<double> dv = mergeHeads(ag.dValue, B, L, Hkv, Dv);
+  if (latent) {
+    latentBackward(pr, t, std::move(dq), dk, dv, g);
+    return g;
+  }
   if (pr.ropeTheta) {
     applyRope(dq, B, L, Hq, D, *pr.ropeTheta, D, /*inverse=*/true);
     applyRope(dk, B, L, Hkv, D, *pr.ropeTheta, D, /*inverse=*/true);

@@ -30,15 +30,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
-/* A layer has at most 16 temporaries (Q, K, V, O, three and one rank-r
- * products of low-rank weights, a latent layer's keys, the RoPE table, the
- * packed weights, int8 panels, the int8 copies of x and O and their row
- * scales; a backward's lse, head-alive bytes, dO and dQKV) and 11 phases
- * (packing, RoPE table, int8 x, down projections, Q/K/V, latent keys,
- * attention, int8 O, O's down projection, output; a backward's dO, key
- * and query items, RoPE, dx, weight gradients after the attention). */
-#define MAX_TEMPS 16
-#define MAX_PHASES 16
+#define MAX_TEMPS MHA_LAYER_MAX_TEMPS
+#define MAX_PHASES MHA_LAYER_MAX_PHASES
 
 typedef struct phase_grid {
   mha_layer_work_fn work;

@@ -556,3 +556,176 @@ def test_torch_layer_trains_low_rank_factors():
     want = lib.lr_backward(x.numpy(), *arrays, dy.numpy())
     for name, w in zip(names, want[1:]):
         np.testing.assert_array_equal(getattr(model, name).grad.numpy(), w)
+
+
+# ----------------------------------------------------------------------------
+# Multi-head latent attention (#mha.sharing<latent>, docs/language.md 5.3):
+# keys and values up-projected from one latent per token, a RoPE key all
+# heads share, RMS norms on the latent and a low-rank Wq's product.
+# ----------------------------------------------------------------------------
+
+# d = 40, 3 heads, latent rank 12, key parts Dn = 6, RoPE key Dr = 4,
+# values Dv = 5 (D = Dn + Dr = 10 != Dv).
+MLA = dict(d=40, h=3, r=12, dn=6, dr=4, dv=5, q_rank=7, o_rank=9)
+
+
+def rms(x, eps):
+    return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps)
+
+
+def latent_layer(t, theta, eps, causal=True, softcap=None):
+    """The float64 latent layer of docs/language.md 5.3 on the tensors `t`
+    (wq or wq_down/wq_up, wk, wv, wo or wo_down/wo_up, bo)."""
+    H, r, dn, dr, dv = (MLA[k] for k in ("h", "r", "dn", "dr", "dv"))
+    x = t["x"]
+    B, L, _ = x.shape
+    if "wq_down" in t:
+        down = x @ t["wq_down"]
+        q = (rms(down, eps) if eps else down) @ t["wq_up"]
+    else:
+        q = x @ t["wq"]
+    q = q.reshape(B, L, H, dn + dr).permute(0, 2, 1, 3)
+    latent = x @ t["wk"]
+    c, kr = latent[..., :r], latent[:, None, :, r:]
+    if theta:
+        q = torch.cat([q[..., :dn], rope(q[..., dn:], theta)], -1)
+        kr = rope(kr, theta)
+    kv = (rms(c, eps) if eps else c) @ t["wv"]
+    kv = kv.reshape(B, L, H, dn + dv).permute(0, 2, 1, 3)
+    k = torch.cat([kv[..., :dn], kr.expand(B, H, L, dr)], -1)
+    s = q @ k.transpose(-1, -2) / np.sqrt(dn + dr)
+    if softcap:
+        s = softcap * torch.tanh(s / softcap)
+    if causal:
+        s = s.masked_fill(torch.ones(L, L, dtype=torch.bool).triu(1), float("-inf"))
+    o = (torch.softmax(s, -1) @ kv[..., dn:]).permute(0, 2, 1, 3).reshape(B, L, H * dv)
+    wo = t["wo_down"] @ t["wo_up"] if "wo_down" in t else t["wo"]
+    return o @ wo + t["bo"]
+
+
+def latent_spec(name, theta=True, eps=None, low_rank=False, attrs="causal",
+                lengths=None):
+    """A latent layer with mha.backward; `low_rank` factors Wq and Wo."""
+    d, H, r, dn, dr, dv, qr, orank = MLA.values()
+    ty = lambda *s: "tensor<" + "x".join(map(str, s)) + "xf32>"
+    x = ty(1 if lengths == "cu_seqlens_q" else "?", "?", d)
+    shapes = {"x": None, "wq": (d, H * (dn + dr)), "wk": (d, r + dr),
+              "wv": (r, H * (dn + dv)), "wo": (H * dv, d), "bo": (d,)}
+    if low_rank:
+        del shapes["wq"], shapes["wo"]
+        shapes = dict(x=None, wq_down=(d, qr), wq_up=(qr, H * (dn + dr)),
+                      **{k: shapes[k] for k in ("wk", "wv")},
+                      wo_down=(H * dv, orank), wo_up=(orank, d), bo=(d,))
+    params = [f"%x: {x}"] + [f"%{n}: {ty(*s)}" for n, s in shapes.items() if s]
+    factors = ""
+    wq, wo = "%wq", "%wo"
+    if low_rank:
+        factors = (f"  %wq = mha.low_rank %wq_down, %wq_up : {ty(d, qr)}, "
+                   f"{ty(qr, H * (dn + dr))} -> {ty(d, H * (dn + dr))}\n"
+                   f"  %wo = mha.low_rank %wo_down, %wo_up : {ty(H * dv, orank)}, "
+                   f"{ty(orank, d)} -> {ty(H * dv, d)}\n")
+    clause = ""
+    if lengths:
+        params.append("%lens: tensor<?xi32>")
+        clause = f" {lengths}(%lens : tensor<?xi32>)"
+    extra = (", rope_theta = 10000.0 : f32" if theta else "") + (
+        f", rms_norm_eps = {eps:.1e} : f32" if eps else "")
+    types = ", ".join([x, ty(d, H * (dn + dr)), ty(d, r + dr), ty(r, H * (dn + dv)),
+                       ty(H * dv, d), ty(d)])
+    return f"""
+func.func @{name}({", ".join(params)}) -> {x} attributes {{mha.backward}} {{
+{factors}  %y = mha.multi_head %x, {wq}, %wk, %wv, {wo}, %bo{clause}
+      {{num_heads = {H}, sharing = #mha.sharing<latent>, has_out_bias{extra}, {attrs}}}
+      : {types} -> {x}
+  return %y : {x}
+}}
+""", {n: s for n, s in shapes.items()}
+
+
+# name: (RoPE, RMS eps, low-rank Wq and Wo, attributes)
+LATENT_CASES = {
+    "mla_rope": (True, None, False, "causal"),
+    "mla_v3": (True, 1e-6, True, "causal"),
+    "mla_norope": (False, 1e-5, False, "softcap = 5.0 : f32"),
+}
+
+
+@pytest.fixture(scope="module")
+def latent_lib():
+    return mha.compile("".join(latent_spec(n, *c[:3], attrs=c[3])[0]
+                               for n, c in LATENT_CASES.items()))
+
+
+def draw_latent(shapes, B, L):
+    out = {}
+    for n, s in shapes.items():
+        s = (B, L, MLA["d"]) if n == "x" else s
+        scale = 1.0 if n == "x" else 1.0 / np.sqrt(s[0])
+        out[n] = (RNG.standard_normal(s) * scale).astype(np.float32)
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(LATENT_CASES))
+@pytest.mark.parametrize("B,L", [(2, 13), (1, 70)])
+def test_latent_layer_gradients_match_float64_autograd(latent_lib, case, B, L):
+    """dx and the gradient of every weight of an MLA layer: the key parts'
+    gradients go back through the latent's up-projection, the shared RoPE
+    key's (summed over the heads, rotated back) to the latent's last
+    columns, both through the RMS norm to Wk and x; DeepSeek-V3's form
+    adds the norm between Wq's factors and a low-rank Wo."""
+    theta, eps, low_rank, attrs = LATENT_CASES[case]
+    _, shapes = latent_spec(case, theta, eps, low_rank, attrs)
+    names = list(shapes)
+    arrays = draw_latent(shapes, B, L)
+    dy = RNG.standard_normal((B, L, MLA["d"])).astype(np.float32)
+    grads = getattr(latent_lib, case + "_backward")(*[arrays[n] for n in names], dy)
+    t = leaves(names, arrays)
+    y = latent_layer(t, 10000.0 if theta else None, eps, causal="causal" in attrs,
+                     softcap=5.0 if "softcap" in attrs else None)
+    y.backward(torch.tensor(dy, dtype=torch.float64))
+    compare(names, grads, t)
+
+
+def test_latent_layer_over_packed_sequences():
+    """A packed latent layer (cu_seqlens_q): each sequence's gradients are
+    those of the layer on that sequence alone (RoPE from its first row);
+    rows of no sequence reach only dbo."""
+    spec_text, shapes = latent_spec("mla_packed", eps=1e-6, low_rank=True,
+                                    lengths="cu_seqlens_q")
+    lib = mha.compile(spec_text)
+    names = list(shapes)
+    lens = [9, 0, 41, 1]
+    cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+    L = int(cu[-1]) + 2
+    arrays = draw_latent(shapes, 1, L)
+    dy = RNG.standard_normal((1, L, MLA["d"])).astype(np.float32)
+    grads = lib.mla_packed_backward(*[arrays[n] for n in names], cu, dy)
+    t = leaves(names, arrays)
+    dy64 = torch.tensor(dy, dtype=torch.float64)
+    loss = (t["bo"] * dy64[0, cu[-1]:].sum(0)).sum()
+    for s in range(len(lens)):
+        rows = slice(cu[s], cu[s + 1])
+        if lens[s]:
+            y = latent_layer(dict(t, x=t["x"][:, rows]), 10000.0, 1e-6)
+            loss = loss + (y * dy64[:, rows]).sum()
+    loss.backward()
+    compare(names, grads, t)
+    assert not np.any(grads[0][0, cu[-1]:])
+
+
+def test_torch_layer_trains_a_latent_layer(latent_lib):
+    """mha.torch.Layer of the V3-form latent layer: every factor and
+    weight is a parameter with the backward's gradient."""
+    import mha.torch as mt
+    _, shapes = latent_spec("mla_v3", True, 1e-6, True)
+    arrays = draw_latent(shapes, 2, 9)
+    names = list(shapes)[1:]
+    model = mt.Layer(latent_lib, "mla_v3", **{n: arrays[n] for n in names})
+    x = torch.from_numpy(arrays["x"]).requires_grad_()
+    y = model(x)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    want = latent_lib.mla_v3_backward(*[arrays[n] for n in list(shapes)], dy.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), want[0])
+    for name, w in zip(names, want[1:]):
+        np.testing.assert_array_equal(getattr(model, name).grad.numpy(), w)

@@ -280,6 +280,10 @@ static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
       return {gradName.str(), std::move(grad)};
     }
     auto factors = cast<mha::LowRankOp>(*lowRank);
+    bool down = arg == factors.getDown();
+    // A normalised product (a latent layer's Wq): its factors' own.
+    if (factors.getResult() == op.getWq() && !want.dwqDown.empty())
+      return {down ? "dwq_down" : "dwq_up", down ? want.dwqDown : want.dwqUp};
     auto [wName, dw] = reference(factors.getResult());
     auto factor = [&](Value v) {
       return buffers[cast<BlockArgument>(v).getArgNumber()].load();
@@ -289,7 +293,6 @@ static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
     auto type = cast<RankedTensorType>(factors.getDown().getType());
     int64_t m = type.getDimSize(0), r = type.getDimSize(1);
     int64_t n = static_cast<int64_t>(dw.size()) / m;
-    bool down = arg == factors.getDown();
     std::vector<double> grad(down ? m * r : r * n, 0.0);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t k = 0; k < r; ++k)

@@ -67,10 +67,12 @@ std::vector<double> computeLayer(const LayerProblem &problem,
 /// The gradients of L = sum dy . y with respect to every tensor of the
 /// layer, in LayerTensors' layouts (biases empty when absent); the
 /// attention's through computeAttentionBackward (dropout, masks, pruned
-/// heads). For the layers `mha.backward` accepts: no latent, low-rank or
-/// int8 weights.
+/// heads). For the layers `mha.backward` accepts (no int8 weights); a
+/// low-rank weight's gradient is its product's, but for a latent layer's
+/// normalised low-rank Wq, whose factors get theirs.
 struct LayerGradients {
   std::vector<double> dx, dwq, dwk, dwv, dwo, dbq, dbk, dbv, dbo;
+  std::vector<double> dwqDown, dwqUp;
 };
 LayerGradients computeLayerBackward(const LayerProblem &problem,
                                     const LayerTensors &tensors,

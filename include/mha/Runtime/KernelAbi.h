@@ -220,6 +220,12 @@ enum {
   MHA_SIG_LAYER_NUM_PHASES = 1,
   MHA_SIG_LAYER_WORDS = 2
 };
+/* The most temporaries and phases a layer kernel has (mha-tile refuses
+ * more; the runtime sizes its tables by them). The largest today: the
+ * backward of a latent layer with low-rank Wq and Wo and RMS norms, 14
+ * temporaries and 18 phases. */
+#define MHA_LAYER_MAX_TEMPS 24
+#define MHA_LAYER_MAX_PHASES 32
 enum {
   MHA_SIG_TEMP_SHAPE = 0,
   MHA_SIG_TEMP_COLS = 1,

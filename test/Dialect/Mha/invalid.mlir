@@ -1866,15 +1866,6 @@ func.func @backward_layer_step(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>,
 
 // -----
 
-// expected-error @+1 {{'mha.backward' of a latent (MLA) layer is not yet supported}}
-func.func @backward_layer_latent(%x: tensor<1x8x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>) -> tensor<1x8x48xf32> attributes {mha.backward} {
-  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>}
-     : tensor<1x8x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>, tensor<30x48xf32> -> tensor<1x8x48xf32>
-  return %y : tensor<1x8x48xf32>
-}
-
-// -----
-
 // Tied weights: one gradient per argument cannot say how their roles sum.
 // expected-error @+1 {{'mha.backward' needs the operands of the mha.multi_head to be distinct arguments (argument 1 is used twice)}}
 func.func @backward_layer_tied(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>)

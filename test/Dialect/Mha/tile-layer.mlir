@@ -446,6 +446,42 @@ func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tenso
 
 // -----
 
+// The backward of a latent (MLA) layer: dQKV [B, L, 214] holds dQ (60
+// columns), the latent up-projection's d[kn, v] (66), the keys' dK (60) and
+// the latent's d[c, kr] (28, from 186). After the forward's phases the
+// latent's first 20 columns are divided by their RMS in place (1/RMS kept,
+// [B, L, 1]); after the attention's items each head's key part goes to its
+// columns of d[kn, v] and the RoPE key's sum over the 3 heads to columns
+// 206..213; dc = d[kn, v] Wv^T, carried back through the norm, then dx
+// reads dQ and d[c, kr]; dWv = norm(c)^T d[kn, v], dWk = x^T d[c, kr].
+// CHECK-LABEL: func.func @latent_grad_backward__kernel
+// CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<grad_layer_output>, #mha.role<grad_layer_input>, #mha.role<grad_query_weight>, #mha.role<grad_key_weight>, #mha.role<grad_value_weight>, #mha.role<grad_out_weight>]
+// CHECK-SAME: phaseKinds = 2, 0, 3, 3, 0, 1, 0, 3, 0, 1, 0, 0, 3, 0, 3, 0
+// CHECK: mha.online_softmax_finalize
+// CHECK: %[[RMS:.+]] = math.rsqrt
+// CHECK: memref.store %[[RMS]], %[[SCALES:arg22]][%{{.+}}, %{{.+}}, %c0] : memref<?x?x1xf32>
+// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 {
+// CHECK: memref.load %[[DQKV:arg21]]
+// CHECK: memref.store %{{.+}}, %[[DQKV]]
+// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args(%{{.+}} = %{{.+}}) -> (f32)
+// CHECK: arith.addi %{{.+}}, %c206 : index
+// CHECK: mha.gemm_tile ins(%[[DQKV]], {{.+}}) outs(%[[DQKV]] : memref<?x?x214xf32>) {{.+}} columns(%c0, %c20) {{.+}} output_offset = 186 : i64, {{.+}} segments = array<i64: 60, 66>
+// CHECK: memref.load %[[SCALES]]
+// CHECK: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%[[DQKV]] : {{.+}}) outs(%arg8 : {{.+}}) {{.+}} {g_offset = 186 : i64
+// CHECK: mha.weight_grad_tile ins(%arg11 : memref<?x?x28xf32>) grads(%[[DQKV]] : {{.+}}) outs(%arg9 : {{.+}}) {{.+}} {g_offset = 60 : i64
+// CHECK-LABEL: func.func @latent_grad__kernel
+func.func @latent_grad(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>,
+                       %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>)
+    -> tensor<?x?x48xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>,
+      causal, rope_theta = 10000.0 : f32, rms_norm_eps = 1.0e-6 : f32}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>,
+        tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
+
+// -----
+
 // Packed sequences (x [1, T, 64], offsets i32 [S + 1]): the C parameters
 // take the offsets as cu_seqlens_q. The RoPE table counts each row from
 // its sequence's first (a loop over the S sequences and the rows past the

@@ -6,8 +6,9 @@
 // projections with a pruned head and ALiBi, MQA with softcap and sinks, and
 // a wide one whose attention items own whole KV heads, and one with
 // low-rank Wq, Wv and Wo (each factor's gradient from the float64 dW);
-// one row and odd
-// lengths, 2 threads, and the AVX2 and generic copies.
+// latent (MLA) layers: RoPE and RMS norm in f32 and bf16, and DeepSeek-V3's
+// form (low-rank Wq normalised between its factors, low-rank Wo); one row
+// and odd lengths, 2 threads, and the AVX2 and generic copies.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s --target=cpu -o %t/liblayergrad.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/liblayergrad.h
@@ -35,6 +36,12 @@
 // CHECK: wide_backward {{.*}} ok
 // CHECK: low_rank {{.*}} ok
 // CHECK: low_rank_backward {{.*}} ok
+// CHECK: latent {{.*}} ok
+// CHECK: latent_backward {{.*}} ok
+// CHECK: latent_bf16 {{.*}} ok
+// CHECK: latent_bf16_backward {{.*}} ok
+// CHECK: latent_v3 {{.*}} ok
+// CHECK: latent_v3_backward {{.*}} ok
 
 func.func @gqa(%x: tensor<?x?x48xf32>, %wq: tensor<48x64xf32>, %wk: tensor<48x32xf32>, %wv: tensor<48x32xf32>, %wo: tensor<64x48xf32>,
                %bq: tensor<64xf32>, %bk: tensor<32xf32>, %bv: tensor<32xf32>, %bo: tensor<48xf32>) -> tensor<?x?x48xf32> attributes {mha.backward} {
@@ -85,4 +92,37 @@ func.func @low_rank(%x: tensor<?x?x32xf32>, %qa: tensor<32x6xf32>, %qb: tensor<6
       : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>,
         tensor<32x32xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16xf32>, tensor<32xf32> -> tensor<?x?x32xf32>
   return %y : tensor<?x?x32xf32>
+}
+
+// d = 48, 3 heads, latent rank 20, Dn = 12, Dr = 8, Dv = 10.
+func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>, %wk: tensor<48x28xf32>,
+                  %wv: tensor<20x66xf32>, %wo: tensor<30x48xf32>, %bo: tensor<48xf32>)
+    -> tensor<?x?x48xf32> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bo {num_heads = 3, sharing = #mha.sharing<latent>,
+      has_out_bias, causal, rope_theta = 10000.0 : f32, rms_norm_eps = 1.0e-6 : f32}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>,
+        tensor<30x48xf32>, tensor<48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
+}
+
+func.func @latent_bf16(%x: tensor<?x?x48xbf16>, %wq: tensor<48x60xbf16>, %wk: tensor<48x28xbf16>,
+                       %wv: tensor<20x66xbf16>, %wo: tensor<30x48xbf16>)
+    -> tensor<?x?x48xbf16> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>,
+      causal, rope_theta = 10000.0 : f32, rms_norm_eps = 1.0e-6 : f32}
+      : tensor<?x?x48xbf16>, tensor<48x60xbf16>, tensor<48x28xbf16>, tensor<20x66xbf16>,
+        tensor<30x48xbf16> -> tensor<?x?x48xbf16>
+  return %y : tensor<?x?x48xbf16>
+}
+
+func.func @latent_v3(%x: tensor<?x?x48xf32>, %qa: tensor<48x6xf32>, %qb: tensor<6x60xf32>,
+                     %wk: tensor<48x28xf32>, %wv: tensor<20x66xf32>, %oa: tensor<30x9xf32>,
+                     %ob: tensor<9x48xf32>) -> tensor<?x?x48xf32> attributes {mha.backward} {
+  %wq = mha.low_rank %qa, %qb : tensor<48x6xf32>, tensor<6x60xf32> -> tensor<48x60xf32>
+  %wo = mha.low_rank %oa, %ob : tensor<30x9xf32>, tensor<9x48xf32> -> tensor<30x48xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 3, sharing = #mha.sharing<latent>,
+      causal, rope_theta = 10000.0 : f32, rms_norm_eps = 1.0e-6 : f32}
+      : tensor<?x?x48xf32>, tensor<48x60xf32>, tensor<48x28xf32>, tensor<20x66xf32>,
+        tensor<30x48xf32> -> tensor<?x?x48xf32>
+  return %y : tensor<?x?x48xf32>
 }

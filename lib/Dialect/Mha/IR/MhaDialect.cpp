@@ -123,9 +123,6 @@ static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
                            << "' to return only the y of its mha.multi_head "
                            << "(the backward takes dy; lse, probs and "
                            << "entropy of a layer get no gradient)";
-  if (layer.getSharingScheme() == Sharing::latent)
-    return op->emitError() << "'mha.backward' of a latent (MLA) layer is "
-                           << "not yet supported";
   // The differentiated tensors: the operands, or a low-rank weight's two
   // factors (each gets its gradient).
   SmallVector<Value> tensors;
@@ -135,7 +132,8 @@ static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
       tensors.push_back(operand);
       continue;
     }
-    if (layer.getSharingScheme() != Sharing::independent)
+    Sharing sharing = layer.getSharingScheme();
+    if (sharing != Sharing::independent && sharing != Sharing::latent)
       return op->emitError() << "'mha.backward' of a layer with low-rank "
                              << "weights (mha.low_rank) and shared or "
                              << "grouped projections is not yet supported";

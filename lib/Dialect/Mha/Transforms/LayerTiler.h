@@ -115,6 +115,11 @@ private:
   void emitLatentKeys();
   /// The rows of a row tile of the latent, divided by their RMS in place.
   void emitLatentNorm();
+  /// The first `columns` columns of the rows of a row tile of the [B, L,
+  /// cols] temporary `temp` divided by their RMS (sqrt(mean(c^2) + eps))
+  /// in place; with `scales`, 1/RMS to scales[batch, l, scaleColumn].
+  void emitRmsNormRows(Value temp, int64_t columns, float eps,
+                       Value scales = Value(), int64_t scaleColumn = 0);
   /// The phase of an absorbed latent step's mha.head_linear: an
   /// MHA_PHASE_FLAT phase of one item per head and row tile.
   void addAbsorbPhase(HeadLinearOp absorb);
@@ -129,8 +134,9 @@ private:
   /// The phases up to the attention's (packing, RoPE table, projections,
   /// a latent or decoding step's, the attention).
   void addPhasesThroughAttention();
-  /// Ends the kernel: its return and attributes.
-  void finishKernel();
+  /// Ends the kernel: its return and attributes; fails (named) past the
+  /// runtime's bounds on temporaries and phases.
+  LogicalResult finishKernel();
 
   /// A read-only global holding `value` (biases, packed constant weights),
   /// as a memref (one global per symbol).
@@ -194,6 +200,21 @@ private:
   void addRopeBackwardPhase();
   /// dx = dQKV W^T, then every weight and bias gradient.
   void addInputGradientPhases();
+  /// The up projections whose input, a down projection's product, is
+  /// RMS-normalised (rms_norm_eps: a latent layer's latent and low-rank
+  /// Wq).
+  SmallVector<LinearOp, 2> getNormalizedUps() const;
+  /// After the forward's phases: the product each normalised up projection
+  /// reads divided by its RMS in place (what its weight's gradient reads),
+  /// 1/RMS of each row kept for the norm's backward.
+  void addInputNormPhase();
+  /// dQKV's gradient of each normalised product carried back through the
+  /// norm: dc = (dn - n mean(dn n)) / RMS, in place.
+  void addRmsNormBackwardPhase();
+  /// A latent layer's key gradients split back: each head's key part to
+  /// its columns of the latent's up-projection, the RoPE key's summed
+  /// over the heads to the latent's last columns.
+  void addLatentKeysBackwardPhase();
   /// The lse temporary [B, L, Hq] as [B, Hq, L].
   Value getLseView();
   /// In a backward's attention phase: the item writes lse, and item (0, h,
@@ -258,6 +279,8 @@ private:
   // gradient in dQKV, and the GEMMs by transposed weights.
   bool backward = false;
   unsigned lseTemp = 0, aliveTemp = 0, dOutTemp = 0, dQkvTemp = 0;
+  // 1/RMS of each row of each normalised product (getNormalizedUps).
+  unsigned rmsScaleTemp = 0;
   int64_t dQkvColumns = 0;
   DenseMap<Operation *, int64_t> gradientColumns;
   // The kernel argument of each function argument's gradient (-1: none).

@@ -610,29 +610,37 @@ void LayerTiler::addAbsorbPhase(HeadLinearOp absorb) {
 
 void LayerTiler::emitLatentNorm() {
   RmsNormOp norm = parts.latentNorm;
-  Value latent = entry->getArgument(linearTemps.at(norm));
-  Type elt = cast<MemRefType>(latent.getType()).getElementType();
-  int64_t n = norm.getColumns();
+  emitRmsNormRows(entry->getArgument(linearTemps.at(norm)), norm.getColumns(),
+                  norm.getEps().convertToFloat());
+}
+
+void LayerTiler::emitRmsNormRows(Value temp, int64_t columns, float eps,
+                                 Value scales, int64_t scaleColumn) {
+  Type elt = cast<MemRefType>(temp.getType()).getElementType();
   auto [row0, rows] = getRowTile();
   auto load = [&](Value l, Value c) -> Value {
-    Value x = memref::LoadOp::create(b, loc, latent, ValueRange{batch, l, c});
+    Value x = memref::LoadOp::create(b, loc, temp, ValueRange{batch, l, c});
     return elt.isF32() ? x : arith::ExtFOp::create(b, loc, b.getF32Type(), x);
   };
   cb.forLoop(row0, cb.add(row0, rows), 1, [&](Value l) {
     auto sum = scf::ForOp::create(
-        b, loc, cb.index(0), cb.index(n), cb.index(1), ValueRange{cb.f32(0)},
+        b, loc, cb.index(0), cb.index(columns), cb.index(1),
+        ValueRange{cb.f32(0)},
         [&](OpBuilder &, Location, Value c, ValueRange acc) {
           Value x = load(l, c);
           scf::YieldOp::create(b, loc, cb.fadd(acc[0], cb.fmul(x, x)));
         });
-    Value meanEps = cb.fadd(cb.fdiv(sum.getResult(0), cb.f32(float(n))),
-                            cb.f32(norm.getEps().convertToFloat()));
+    Value meanEps =
+        cb.fadd(cb.fdiv(sum.getResult(0), cb.f32(float(columns))), cb.f32(eps));
     Value scale = math::RsqrtOp::create(b, loc, meanEps);
-    cb.forLoop(cb.index(0), cb.index(n), 1, [&](Value c) {
+    if (scales)
+      memref::StoreOp::create(b, loc, scale, scales,
+                              ValueRange{batch, l, cb.index(scaleColumn)});
+    cb.forLoop(cb.index(0), cb.index(columns), 1, [&](Value c) {
       Value y = cb.fmul(load(l, c), scale);
       if (!elt.isF32())
         y = arith::TruncFOp::create(b, loc, elt, y);
-      memref::StoreOp::create(b, loc, y, latent, ValueRange{batch, l, c});
+      memref::StoreOp::create(b, loc, y, temp, ValueRange{batch, l, c});
     });
   });
 }
@@ -920,8 +928,15 @@ void LayerTiler::addPhasesThroughAttention() {
   });
 }
 
-void LayerTiler::finishKernel() {
+LogicalResult LayerTiler::finishKernel() {
   func::ReturnOp::create(b, loc);
+  if (tempCols.size() > MHA_LAYER_MAX_TEMPS ||
+      phaseKinds.size() > MHA_LAYER_MAX_PHASES)
+    return func.emitError()
+           << "the layer's kernel needs " << tempCols.size()
+           << " temporaries and " << phaseKinds.size()
+           << " phases; the runtime runs at most " << MHA_LAYER_MAX_TEMPS
+           << " and " << MHA_LAYER_MAX_PHASES;
   // Every copy marks int8 weights: the entry point dispatches to the
   // AVX512-BF16 (and VNNI) copy for them as for bf16 layers.
   if (llvm::any_of(plans, [](const LinearPlan &p) { return p.scaleValue; }))
@@ -929,6 +944,7 @@ void LayerTiler::finishKernel() {
   kernelFunc->setAttr("mha.layer_plan",
                       LayerPlanAttr::get(ctx, tempCols, tempShapes, tempBytes,
                                          phaseHeads, phaseRows, phaseKinds));
+  return success();
 }
 
 LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles) {
@@ -949,7 +965,8 @@ LogicalResult LayerTiler::run(ArrayRef<TensorRole> argRoles) {
   if (parts.outputDown)
     addGemmPhase(parts.outputDown);
   addGemmPhase(parts.output);
-  finishKernel();
+  if (failed(finishKernel()))
+    return failure();
   func.erase();
   return success();
 }

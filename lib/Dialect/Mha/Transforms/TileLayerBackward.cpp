@@ -15,7 +15,11 @@
 //   key items    dK, dV of a key tile (mha-tile-backward's items, on
 //                [B, H, L, D] views of the temporaries)
 //   query items  dQ of a query tile
+//   latent keys  a latent layer's dK split back: key parts to the
+//                latent's up-projection, the shared RoPE key summed
 //   rope         dQ, dK rotated back (R^T) where the forward rotated
+//   factors      dT = dY B^T of each low-rank (or latent) product, then
+//                through its RMS norm where the forward normalised it
 //   input grad   dx = dQKV W^T: one GEMM whose reduction segments are the
 //                projections' gradient columns, each packed from its own
 //                transposed weight (replicated heads: one segment each)
@@ -38,6 +42,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -172,6 +177,12 @@ void LayerTiler::planBackwardGemms() {
     gradientColumns[linear] = col;
     col += cast<RankedTensorType>(linear.getResult().getType()).getDimSize(2);
   }
+  // A latent layer's keys (each head's key part and the shared RoPE key):
+  // dK, split back by addLatentKeysBackwardPhase.
+  if (LatentKeysOp keys = parts.latentKeys) {
+    gradientColumns[keys] = col;
+    col += cast<RankedTensorType>(keys.getResult().getType()).getDimSize(2);
+  }
   auto factorColumns = [&](LinearOp down) {
     gradientColumns[down] = col;
     int64_t rank =
@@ -251,6 +262,8 @@ void LayerTiler::addBackwardTemporaries() {
       addTemp(shape.numHeads, MHA_TEMP_PER_TOKEN, IntegerType::get(ctx, 8));
   dOutTemp = addTemp(shape.numHeads * shape.valueDim, MHA_TEMP_PER_BATCH, f32);
   dQkvTemp = addTemp(dQkvColumns, MHA_TEMP_PER_BATCH, f32);
+  if (int64_t norms = getNormalizedUps().size())
+    rmsScaleTemp = addTemp(norms, MHA_TEMP_PER_BATCH, f32);
 }
 
 void LayerTiler::setBackwardMemRefs() {
@@ -411,6 +424,127 @@ void LayerTiler::addRopeBackwardPhase() {
   });
 }
 
+void LayerTiler::addLatentKeysBackwardPhase() {
+  LatentKeysOp keys = parts.latentKeys;
+  if (!keys)
+    return;
+  int64_t heads = keys.getNumHeads(), nope = keys.getNopeDim();
+  int64_t rope = keys.getRopeKeyDim(), keyDim = nope + rope;
+  auto columnsOf = [](Value v) {
+    return cast<RankedTensorType>(v.getType()).getDimSize(2);
+  };
+  int64_t kvStride = columnsOf(keys.getKv()) / heads;
+  int64_t dKeys = getGradientColumn(keys);
+  int64_t dKv = getGradientColumn(keys.getKv().getDefiningOp());
+  int64_t dRope = getGradientColumn(keys.getLatent().getDefiningOp()) +
+                  columnsOf(keys.getLatent()) - rope;
+  // One item per row tile: the RoPE key's sum over the heads in a fixed
+  // order.
+  addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
+    Value g = entry->getArgument(dQkvTemp);
+    auto [row0, rows] = getRowTile();
+    cb.forLoop(row0, cb.add(row0, rows), 1, [&](Value l) {
+      auto load = [&](Value col) {
+        return memref::LoadOp::create(b, loc, g, ValueRange{batch, l, col});
+      };
+      auto store = [&](Value v, Value col) {
+        memref::StoreOp::create(b, loc, v, g, ValueRange{batch, l, col});
+      };
+      cb.forLoop(cb.index(0), cb.index(heads), 1, [&](Value h) {
+        Value from = cb.add(cb.index(dKeys), cb.mul(h, cb.index(keyDim)));
+        Value to = cb.add(cb.index(dKv), cb.mul(h, cb.index(kvStride)));
+        cb.forLoop(cb.index(0), cb.index(nope), 1, [&](Value t) {
+          store(load(cb.add(from, t)), cb.add(to, t));
+        });
+      });
+      cb.forLoop(cb.index(0), cb.index(rope), 1, [&](Value t) {
+        Value first = cb.add(cb.index(dKeys + nope), t);
+        auto sum = scf::ForOp::create(
+            b, loc, cb.index(0), cb.index(heads), cb.index(1),
+            ValueRange{cb.f32(0)},
+            [&](OpBuilder &, Location, Value h, ValueRange acc) {
+              Value v = load(cb.add(first, cb.mul(h, cb.index(keyDim))));
+              scf::YieldOp::create(b, loc, cb.fadd(acc[0], v));
+            });
+        store(sum.getResult(0), cb.add(cb.index(dRope), t));
+      });
+    });
+    return int64_t(1);
+  });
+}
+
+SmallVector<LinearOp, 2> LayerTiler::getNormalizedUps() const {
+  SmallVector<LinearOp, 2> ups;
+  for (LinearOp linear : parts.projections)
+    if (linear.getInputRmsEps() && getDownProjection(linear))
+      ups.push_back(linear);
+  return ups;
+}
+
+/// The columns of its input an up projection reads (its weight's rows).
+static int64_t getReducedColumns(LinearOp up) {
+  return cast<RankedTensorType>(up.getWeight().getType()).getDimSize(0);
+}
+
+void LayerTiler::addInputNormPhase() {
+  SmallVector<LinearOp, 2> ups = getNormalizedUps();
+  if (ups.empty())
+    return;
+  addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
+    for (auto [i, up] : llvm::enumerate(ups))
+      emitRmsNormRows(
+          entry->getArgument(linearTemps.lookup(getDownProjection(up))),
+          getReducedColumns(up), up.getInputRmsEps()->convertToFloat(),
+          entry->getArgument(rmsScaleTemp), i);
+    return int64_t(1);
+  });
+}
+
+void LayerTiler::addRmsNormBackwardPhase() {
+  SmallVector<LinearOp, 2> ups = getNormalizedUps();
+  if (ups.empty())
+    return;
+  addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
+    Value g = entry->getArgument(dQkvTemp);
+    Value scales = entry->getArgument(rmsScaleTemp);
+    auto [row0, rows] = getRowTile();
+    for (auto [i, up] : llvm::enumerate(ups)) {
+      LinearOp down = getDownProjection(up);
+      Value n = entry->getArgument(linearTemps.lookup(down));
+      Type elt = cast<MemRefType>(n.getType()).getElementType();
+      int64_t columns = getReducedColumns(up);
+      Value first = cb.index(getGradientColumn(down));
+      cb.forLoop(row0, cb.add(row0, rows), 1, [&](Value l) {
+        auto loadN = [&](Value c) -> Value {
+          Value v = memref::LoadOp::create(b, loc, n, ValueRange{batch, l, c});
+          return elt.isF32() ? v
+                             : arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+        };
+        auto gradAt = [&](Value c) {
+          return SmallVector<Value>{batch, l, cb.add(first, c)};
+        };
+        auto dot = scf::ForOp::create(
+            b, loc, cb.index(0), cb.index(columns), cb.index(1),
+            ValueRange{cb.f32(0)},
+            [&](OpBuilder &, Location, Value c, ValueRange acc) {
+              Value dn = memref::LoadOp::create(b, loc, g, gradAt(c));
+              scf::YieldOp::create(b, loc,
+                                   cb.fadd(acc[0], cb.fmul(dn, loadN(c))));
+            });
+        Value mean = cb.fdiv(dot.getResult(0), cb.f32(float(columns)));
+        Value scale = memref::LoadOp::create(
+            b, loc, scales, ValueRange{batch, l, cb.index(int64_t(i))});
+        cb.forLoop(cb.index(0), cb.index(columns), 1, [&](Value c) {
+          Value dn = memref::LoadOp::create(b, loc, g, gradAt(c));
+          Value dc = cb.fmul(cb.fsub(dn, cb.fmul(loadN(c), mean)), scale);
+          memref::StoreOp::create(b, loc, dc, g, gradAt(c));
+        });
+      });
+    }
+    return int64_t(1);
+  });
+}
+
 /// `bias` [N] as [1, N], or row `row` of a per-head bias [H, D] as [1, D].
 static Value getBiasRow(OpBuilder &b, Location loc, Value bias, int64_t row) {
   auto type = cast<MemRefType>(bias.getType());
@@ -430,6 +564,7 @@ void LayerTiler::addInputGradientPhases() {
   // dT = dY B^T of the low-rank projections, then dx.
   if (!factorGrads.empty())
     addPlansPhase(factorGrads);
+  addRmsNormBackwardPhase();
   addPlansPhase({inputGrad});
   SmallVector<WeightGrad> grads;
   Value dQkv = entry->getArgument(dQkvTemp);
@@ -551,6 +686,7 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   createKernel();
   setBackwardMemRefs();
   addPhasesThroughAttention();
+  addInputNormPhase();
   // dO = dy Wo^T, or with Wo = A_o B_o: O A_o (for dB_o), dT_o = dy B_o^T,
   // dO = dT_o A_o^T.
   if (outputFactorGrad) {
@@ -559,9 +695,11 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   }
   addPlansPhase({outputGrad});
   addAttentionBackwardPhases();
+  addLatentKeysBackwardPhase();
   addRopeBackwardPhase();
   addInputGradientPhases();
-  finishKernel();
+  if (failed(finishKernel()))
+    return failure();
   // The backward items' packing transposes become shuffles now, as in
   // mha-tile-backward.
   RewritePatternSet transposes(ctx);
