@@ -536,6 +536,67 @@ def test_low_rank_factors_get_their_gradients(B, L):
     compare(names, grads, t)
 
 
+# Low-rank weights whose products are shared by heads: (sharing, groups
+# (Gq, Gkv), {weight: rank}); 4 query heads, 2 KV heads, D = 8, per-head
+# biases, RoPE.
+SHARED_LOW_RANK = {
+    "shared_head_bias": (None, {"wq": 5, "wv": 3}),
+    "grouped": ((2, 1), {"wq": 6, "wk": 4}),
+}
+
+
+def shared_low_rank_spec(sharing):
+    groups, ranks = SHARED_LOW_RANK[sharing]
+    gq, gkv = groups or (1, 1)
+    ty = lambda *s: "tensor<" + "x".join(map(str, s)) + "xf32>"
+    cols = {"wq": gq * 8, "wk": gkv * 8, "wv": gkv * 8}
+    shapes, factors, weights = {"x": None}, "", []
+    for w, n in cols.items():
+        if w in ranks:
+            r = ranks[w]
+            shapes.update({w + "_down": (32, r), w + "_up": (r, n)})
+            factors += (f"  %{w} = mha.low_rank %{w}_down, %{w}_up : {ty(32, r)}, "
+                        f"{ty(r, n)} -> {ty(32, n)}\n")
+        else:
+            shapes[w] = (32, n)
+        weights.append(ty(32, n))
+    shapes.update(wo=(32, 32), bq=(4, 8), bk=(2, 8), bv=(2, 8))
+    params = ", ".join(["%x: tensor<?x?x32xf32>"] +
+                       [f"%{n}: {ty(*s)}" for n, s in shapes.items() if s])
+    return f"""
+func.func @{sharing}_lr({params}) -> tensor<?x?x32xf32> attributes {{mha.backward}} {{
+{factors}  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv
+      {{num_heads = 4, num_kv_heads = 2, sharing = #mha.sharing<{sharing}>, has_qkv_bias,
+       causal, rope_theta = 10000.0 : f32}}
+      : tensor<?x?x32xf32>, {", ".join(weights)}, {ty(32, 32)}, {ty(4, 8)}, {ty(2, 8)},
+        {ty(2, 8)} -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}}
+""", shapes
+
+
+@pytest.mark.parametrize("sharing", sorted(SHARED_LOW_RANK))
+def test_low_rank_factors_of_shared_projections(sharing):
+    """Low-rank products read by several heads (shared_head_bias: one
+    product for every head, grouped: one per group): dT = dY B^T sums the
+    gradients of the heads that read each group's columns, and dB sums
+    them over those heads."""
+    spec_text, shapes = shared_low_rank_spec(sharing)
+    lib = mha.compile(spec_text)
+    names = list(shapes)
+    B, L = 2, 15
+    arrays = {n: (RNG.standard_normal(s or (B, L, 32)) / np.sqrt(s[0] if s else 1))
+              .astype(np.float32) for n, s in shapes.items()}
+    dy = RNG.standard_normal((B, L, 32)).astype(np.float32)
+    grads = getattr(lib, sharing + "_lr_backward")(*[arrays[n] for n in names], dy)
+    t = leaves(names, arrays)
+    full = {n: t[n] for n in names if not n.endswith(("_down", "_up"))}
+    for w in SHARED_LOW_RANK[sharing][1]:
+        full[w] = t[w + "_down"] @ t[w + "_up"]
+    layer(full, 4, 2, 8, sharing, 10000.0).backward(torch.tensor(dy, dtype=torch.float64))
+    compare(names, grads, t)
+
+
 def test_torch_layer_trains_low_rank_factors():
     """mha.torch.Layer of the low-rank layer: each factor is a parameter
     (wq_down, wq_up, ...) whose gradient is the backward's."""

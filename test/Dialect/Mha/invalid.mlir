@@ -1826,18 +1826,6 @@ func.func @backward_layer_low_rank_shared_factor(%x: tensor<?x?x64xf32>, %w: ten
 
 // -----
 
-// expected-error @+1 {{'mha.backward' of a layer with low-rank weights (mha.low_rank) and shared or grouped projections is not yet supported}}
-func.func @backward_layer_low_rank_shared(%x: tensor<?x?x64xf32>, %a: tensor<64x8xf32>, %b: tensor<8x16xf32>,
-    %wk: tensor<64x16xf32>, %wv: tensor<64x16xf32>, %wo: tensor<64x64xf32>, %b0: tensor<4x16xf32>,
-    %b1: tensor<4x16xf32>, %b2: tensor<4x16xf32>) -> tensor<?x?x64xf32> attributes {mha.backward} {
-  %wq = mha.low_rank %a, %b : tensor<64x8xf32>, tensor<8x16xf32> -> tensor<64x16xf32>
-  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %b0, %b1, %b2 {num_heads = 4, has_qkv_bias, sharing = #mha.sharing<shared_head_bias>}
-      : tensor<?x?x64xf32>, tensor<64x16xf32>, tensor<64x16xf32>, tensor<64x16xf32>, tensor<64x64xf32>, tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32> -> tensor<?x?x64xf32>
-  return %y : tensor<?x?x64xf32>
-}
-
-// -----
-
 // expected-error @+1 {{'mha.backward' of a layer with quantized weights (mha.quantized) is not supported: quantized weights are for inference}}
 func.func @backward_layer_quantized(%x: tensor<?x?x64xf32>, %w: tensor<64x64xf32>,
     %q: tensor<64x64xi8>, %s: tensor<64xf32>) -> tensor<?x?x64xf32> attributes {mha.backward} {

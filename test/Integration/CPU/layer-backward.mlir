@@ -5,7 +5,8 @@
 // RoPE, shared projections (per-head biases) with windows in bf16, grouped
 // projections with a pruned head and ALiBi, MQA with softcap and sinks, and
 // a wide one whose attention items own whole KV heads, and one with
-// low-rank Wq, Wv and Wo (each factor's gradient from the float64 dW);
+// low-rank Wq, Wv and Wo (each factor's gradient from the float64 dW),
+// and grouped projections with a low-rank Wk;
 // latent (MLA) layers: RoPE and RMS norm in f32 and bf16, and DeepSeek-V3's
 // form (low-rank Wq normalised between its factors, low-rank Wo); one row
 // and odd lengths, 2 threads, and the AVX2 and generic copies.
@@ -36,6 +37,8 @@
 // CHECK: wide_backward {{.*}} ok
 // CHECK: low_rank {{.*}} ok
 // CHECK: low_rank_backward {{.*}} ok
+// CHECK: grouped_low_rank {{.*}} ok
+// CHECK: grouped_low_rank_backward {{.*}} ok
 // CHECK: latent {{.*}} ok
 // CHECK: latent_backward {{.*}} ok
 // CHECK: latent_bf16 {{.*}} ok
@@ -92,6 +95,17 @@ func.func @low_rank(%x: tensor<?x?x32xf32>, %qa: tensor<32x6xf32>, %qb: tensor<6
       : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>,
         tensor<32x32xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16xf32>, tensor<32xf32> -> tensor<?x?x32xf32>
   return %y : tensor<?x?x32xf32>
+}
+
+func.func @grouped_low_rank(%x: tensor<?x?x40xf32>, %wq: tensor<40x24xf32>, %ka: tensor<40x5xf32>,
+                            %kb: tensor<5x12xf32>, %wv: tensor<40x12xf32>, %wo: tensor<72x40xf32>,
+                            %bq: tensor<6x12xf32>, %bk: tensor<2x12xf32>, %bv: tensor<2x12xf32>)
+    -> tensor<?x?x40xf32> attributes {mha.backward} {
+  %wk = mha.low_rank %ka, %kb : tensor<40x5xf32>, tensor<5x12xf32> -> tensor<40x12xf32>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 6, num_kv_heads = 2, sharing = #mha.sharing<grouped>, has_qkv_bias,
+      causal, rope_theta = 10000.0 : f32}
+      : tensor<?x?x40xf32>, tensor<40x24xf32>, tensor<40x12xf32>, tensor<40x12xf32>, tensor<72x40xf32>, tensor<6x12xf32>, tensor<2x12xf32>, tensor<2x12xf32> -> tensor<?x?x40xf32>
+  return %y : tensor<?x?x40xf32>
 }
 
 // d = 48, 3 heads, latent rank 20, Dn = 12, Dr = 8, Dv = 10.

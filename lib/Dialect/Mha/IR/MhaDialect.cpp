@@ -132,11 +132,6 @@ static LogicalResult verifyLayerBackward(Operation *op, StringRef name,
       tensors.push_back(operand);
       continue;
     }
-    Sharing sharing = layer.getSharingScheme();
-    if (sharing != Sharing::independent && sharing != Sharing::latent)
-      return op->emitError() << "'mha.backward' of a layer with low-rank "
-                             << "weights (mha.low_rank) and shared or "
-                             << "grouped projections is not yet supported";
     tensors.append({lowRank.getDown(), lowRank.getUp()});
   }
   for (Value operand : tensors) {

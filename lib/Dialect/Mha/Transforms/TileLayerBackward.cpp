@@ -194,32 +194,44 @@ void LayerTiler::planBackwardGemms() {
     int64_t first = gradientColumns[linear];
     int64_t replicas = linear.getReplicas();
     int64_t headDim = linear.getHeadDim().value_or(0);
+    LinearOp down = getDownProjection(linear);
     for (const WeightPart &part : getWeightParts(linear)) {
-      if (LinearOp down = getDownProjection(linear)) {
-        std::pair<int64_t, int64_t> dT = factorColumns(down);
-        LinearPlan plan = planTransposedWeight(
-            "grad_factor" + std::to_string(factorGrads.size()), part.weight,
-            {first + part.column, part.columns});
-        plan.yOffset = dT.first;
-        factorGrads.push_back(std::move(plan));
-        segments.push_back(dT);
-        weights.push_back(down.getWeight());
-        columns.push_back(0);
-        continue;
-      }
+      // dY W^T over this part's gradient columns: one segment, or with
+      // replicated heads one per head, head h reading the columns of its
+      // group h / replicas.
+      LinearPlan plan;
       if (replicas == 1) {
-        segments.push_back({first + part.column, part.columns});
-        weights.push_back(part.weight);
-        columns.push_back(0);
+        plan.segments.push_back({first + part.column, part.columns});
+        plan.transposedColumns.push_back(0);
+      } else {
+        for (int64_t h = 0; h < replicas * part.columns / headDim; ++h) {
+          plan.segments.push_back({first + h * headDim, headDim});
+          plan.transposedColumns.push_back(h / replicas * headDim);
+        }
+      }
+      plan.transposedWeights.assign(plan.segments.size(), part.weight);
+      if (!down) {
+        llvm::append_range(segments, plan.segments);
+        llvm::append_range(weights, plan.transposedWeights);
+        llvm::append_range(columns, plan.transposedColumns);
         continue;
       }
-      // Head h reads the columns of its group h / replicas.
-      int64_t heads = replicas * part.columns / headDim;
-      for (int64_t h = 0; h < heads; ++h) {
-        segments.push_back({first + h * headDim, headDim});
-        weights.push_back(part.weight);
-        columns.push_back(h / replicas * headDim);
-      }
+      // A low-rank projection's (x A) B: dT = dY B^T, and dx gets dT A^T.
+      std::pair<int64_t, int64_t> dT = factorColumns(down);
+      int64_t reduced = 0;
+      for (auto [start, length] : plan.segments)
+        reduced += length;
+      LinearPlan factor = planTransposed(
+          "grad_factor" + std::to_string(factorGrads.size()), reduced,
+          cast<RankedTensorType>(part.weight.getType()).getDimSize(0));
+      factor.segments = std::move(plan.segments);
+      factor.transposedWeights = std::move(plan.transposedWeights);
+      factor.transposedColumns = std::move(plan.transposedColumns);
+      factor.yOffset = dT.first;
+      factorGrads.push_back(std::move(factor));
+      segments.push_back(dT);
+      weights.push_back(down.getWeight());
+      columns.push_back(0);
     }
   }
   if (LinearOp down = parts.outputDown) {
