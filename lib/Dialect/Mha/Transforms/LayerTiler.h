@@ -65,13 +65,14 @@ private:
                    int64_t bytes = 0);
   /// Creates the kernel and sets the plans' memrefs.
   void createKernel();
-  /// Whether the attention items read the call words: for dropout, and
-  /// for the grouped items of decoding steps and sequences of different
-  /// lengths (the thread count, the head mask). Every layer kernel takes them
+  /// Whether the attention items read the call words: for dropout, for
+  /// sequences of different lengths, and for grouped items (the thread
+  /// count, the head mask). Every layer kernel takes them
   /// (the GEMM phases read MHA_LAYER_FLAT_ROWS).
   bool attentionReadsCallWords() const {
     AttentionOp attention = parts.attention;
-    return attention.getDropout() || attention.hasServingOperands();
+    return attention.getDropout() || attention.hasServingOperands() ||
+           tiles.groupRows;
   }
   /// Whether a decoding step's attention may split its keys across items
   /// (split-KV, KernelAbi.h): as an attention function's would, when it

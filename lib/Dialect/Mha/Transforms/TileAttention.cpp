@@ -336,10 +336,11 @@ int64_t mlir::mha::getGatheredBytesPerKey(AttentionOp attention,
 TileChoice mlir::mha::chooseGroupedTiles(AttentionOp attention,
                                          const AttentionVariant &variant,
                                          TileChoice tiles) {
-  // Decoding: a serving function whose heads of a group share their
-  // parameters computes a short query tile of all of them at once, so
-  // each key tile is read and packed once per group (section 4.6).
-  if (!attention.hasServingOperands() || variant.groupSize() <= 1 ||
+  // Decoding: heads of a group that share their parameters compute a
+  // short query tile of all of them at once, so each key tile is read and
+  // packed once per group (section 4.6). Whether a tile is short enough
+  // is decided at run time (emit()), so prefill is unchanged.
+  if (variant.groupSize() <= 1 ||
       !variant.groupsShareParameters() || variant.hasAlibi ||
       variant.hasDropout || attention.getReturnProbs())
     return tiles;
@@ -945,14 +946,10 @@ void WorkItemEmitter::emit() {
   // has fewer groups (or split-KV parts of groups) than threads.
   Value group = cb.index(variant.groupSize());
   if (tiles.groupHeads < variant.groupSize()) {
+    Value packed = item.cuSeqlensK ? item.cuSeqlensK : item.cuSeqlensQ;
     Value sequences =
-        item.kvLens
-            ? Value(memref::DimOp::create(b, loc, item.kvLens, 0))
-            : cb.sub(memref::DimOp::create(b, loc,
-                                           item.cuSeqlensK ? item.cuSeqlensK
-                                                           : item.cuSeqlensQ,
-                                           0),
-                     cb.index(1));
+        packed ? cb.sub(memref::DimOp::create(b, loc, packed, 0), cb.index(1))
+               : Value(memref::DimOp::create(b, loc, item.q, 0));
     // (Split-KV items of a group count as groups: they already spread
     // its keys over the threads.)
     Value groups = cb.mul(sequences, cb.index(shape.numKvHeads));
