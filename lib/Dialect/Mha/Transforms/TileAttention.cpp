@@ -233,12 +233,13 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
   argTypes.push_back(getCallWordsType(ctx));
-  // Decoding over kv_lens may split each sequence's keys across items
-  // (KernelAbi.h, split-KV): then the runtime's partial buffers follow.
-  bool splitKv = attention.getKvLens() && !attention.getQLens() &&
-                 !attention.getCuSeqlensQ() && !attention.getCuSeqlensK() &&
-                 !attention.getReturnProbs() && !attention.getReturnEntropy() &&
-                 !variant.hasDropout;
+  // Decoding over kv_lens, or over whole keys without serving operands,
+  // may split each sequence's keys across items (KernelAbi.h, split-KV):
+  // then the runtime's partial buffers follow.
+  bool splitKv = (attention.getKvLens() || !attention.hasServingOperands()) &&
+                 !attention.getQLens() && !attention.getCuSeqlensQ() &&
+                 !attention.getCuSeqlensK() && !attention.getReturnProbs() &&
+                 !attention.getReturnEntropy() && !variant.hasDropout;
   if (splitKv) {
     Type f32 = Float32Type::get(ctx);
     int64_t dyn = ShapedType::kDynamic;
@@ -340,9 +341,8 @@ TileChoice mlir::mha::chooseGroupedTiles(AttentionOp attention,
   // short query tile of all of them at once, so each key tile is read and
   // packed once per group (section 4.6). Whether a tile is short enough
   // is decided at run time (emit()), so prefill is unchanged.
-  if (variant.groupSize() <= 1 ||
-      !variant.groupsShareParameters() || variant.hasAlibi ||
-      variant.hasDropout || attention.getReturnProbs())
+  if (variant.groupSize() <= 1 || !variant.groupsShareParameters() ||
+      variant.hasAlibi || variant.hasDropout || attention.getReturnProbs())
     return tiles;
   AttentionShape shape = AttentionShape::get(attention);
   TileChoice grouped = tiles;
