@@ -1070,8 +1070,10 @@ void WorkItemEmitter::emitResults(bool grouped, Value groupSize) {
         return Value();
       return view(tensor, {qBatch, queryHead, qRow0}, {rowsOfr});
     };
-    Value out = view(item.o, {qBatch, queryHead, qRow0, cb.index(0)},
-                     {rowsOfr, b.getIndexAttr(shape.valueDim)});
+    // (A function may return only lse or entropy: no output then.)
+    Value out = item.o ? view(item.o, {qBatch, queryHead, qRow0, cb.index(0)},
+                              {rowsOfr, b.getIndexAttr(shape.valueDim)})
+                       : Value();
     finalizeRows(first, out, resultSlice(item.lse), resultSlice(item.entropy));
     emitPaddingRows(queryHead);
   });
@@ -1200,8 +1202,9 @@ void WorkItemEmitter::emitPaddingRows(Value queryHead) {
   Value qRow0 = cb.add(qBase, row0);
   cb.forLoop(rows, tileRows, 1, [&](Value r) {
     Value i = cb.add(qRow0, r);
-    vector::StoreOp::create(b, loc, zeroRow, item.o,
-                            ValueRange{qBatch, queryHead, i, zero});
+    if (item.o)
+      vector::StoreOp::create(b, loc, zeroRow, item.o,
+                              ValueRange{qBatch, queryHead, i, zero});
     if (item.lse)
       memref::StoreOp::create(b, loc, negInf, item.lse,
                               ValueRange{qBatch, queryHead, i});
