@@ -788,6 +788,7 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
   out->rows = bound[rows_sym];
   out->sequence_batch = out->batch;
   out->sequence_rows = out->rows;
+  out->sequences = out->batch;
   out->sequence_keys = -1;
   for (int i = 0; i < c.num_tensors; ++i) {
     int rank = (int)tensor_sig(&c, i)[MHA_SIG_T_RANK];

@@ -54,6 +54,9 @@ typedef struct mha_rt_checked_call {
   // item rows and longest sequence of packed rows (cu_seqlens_q), else
   // batch and rows.
   int64_t sequence_batch, sequence_rows;
+  // The sequences among them: sequence_batch less the item of the rows past
+  // the last with packed queries.
+  int64_t sequences;
   // The longest sequence's keys when keys are packed (cu_seqlens_k), else
   // -1 (the key tensor's dim 2).
   int64_t sequence_keys;

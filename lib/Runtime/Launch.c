@@ -76,16 +76,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
   grid g = {work, NULL, NULL, c.batch, c.heads, lq / rows + (lq % rows != 0)};
   // Split-KV: S items per query tile, item t being part t mod S of tile
   // t div S.
-  int64_t query_tiles = g.tiles;
   const int64_t *split_words = mha_rt_tensor_sig(signature, c.num_tensors);
-  int64_t parts = signature[MHA_SIG_SPLIT_KV]
-                      ? mha_rt_choose_splits(split_words, &c, query_tiles)
-                      : 1;
   mha_rt_split_buffers split;
-  if (!mha_rt_alloc_split_buffers(&split, split_words[MHA_SIG_SPLIT_VALUE_DIM],
-                                  &c, parts, query_tiles))
-    parts = 1;
-  c.dropout_words[MHA_SPLIT_KV_COUNT] = (uint32_t)parts;
+  int64_t parts = mha_rt_split_keys(
+      signature[MHA_SIG_SPLIT_KV] ? split_words : NULL, &c, g.tiles, &split);
   g.tiles *= parts;
   int64_t num_items;
   if (__builtin_mul_overflow(g.batch, g.heads, &num_items) ||

@@ -495,14 +495,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                     heads,
                     grid_len / rows + (grid_len % rows != 0)};
     // The attention of a step that splits: S items per query tile.
-    int64_t parts = 1;
-    if (split_words && kind == MHA_PHASE_MASKED) {
-      parts = mha_rt_choose_splits(split_words, &c, g.tiles);
-      if (!mha_rt_alloc_split_buffers(
-              &split, split_words[MHA_SIG_SPLIT_VALUE_DIM], &c, parts, g.tiles))
-        parts = 1;
-    }
-    c.dropout_words[MHA_SPLIT_KV_COUNT] = (uint32_t)parts;
+    int64_t parts = mha_rt_split_keys(
+        kind == MHA_PHASE_MASKED ? split_words : NULL, &c, g.tiles, &split);
     g.tiles *= parts;
     int64_t items = 0;
     if (__builtin_mul_overflow(grid_batch, heads, &items) ||

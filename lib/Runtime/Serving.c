@@ -378,6 +378,7 @@ int32_t mha_rt_check_serving(const int64_t *signature,
   }
   c->sequence_batch = batch;
   c->sequence_rows = rows;
+  c->sequences = sequences;
   if (t.cu_k >= 0)
     c->sequence_keys =
         longest_packed(&c->memrefs[t.cu_k], sequences, size(&ch, t.k, 2));

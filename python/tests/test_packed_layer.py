@@ -376,17 +376,28 @@ def test_bad_step_lengths_write_nothing(lib):
     np.testing.assert_array_equal(vc, before[1])
 
 
+def latent_step_specs(dims):
+    """Absorbed latent (MLA) steps with low-rank queries and RMS norms:
+    `packed` (x [1, T, d], cu_seqlens_q), `padded` (q_lens) and `step`."""
+    from test_mla_step import step_spec
+    x_type = f"tensor<?x?x{dims.d}xf32>"
+    step = step_spec("step", dims, rms=True)
+    lens = "kv_lens(%lens : tensor<?xi32>)"
+    packed = step.replace("@step", "@packed").replace(x_type, x_type.replace("?x?", "1x?"))
+    packed = packed.replace("%lens: tensor<?xi32>,", "%lens: tensor<?xi32>, %cu: tensor<?xi32>,")
+    packed = packed.replace(lens, lens + " cu_seqlens_q(%cu : tensor<?xi32>)")
+    padded = step.replace("@step", "@padded")
+    padded = padded.replace("%lens: tensor<?xi32>,", "%lens: tensor<?xi32>, %ql: tensor<?xi32>,")
+    padded = padded.replace(lens, lens + " q_lens(%ql : tensor<?xi32>)")
+    return packed + padded + step
+
+
 def test_packed_latent_steps_equal_each_sequence_alone(cache_dir):
     """An absorbed latent (MLA) step with low-rank queries and RMS norms,
     packed: each sequence's rows and cache rows equal its own step's."""
-    from test_mla_step import ODD, layer_weights, step_spec
+    from test_mla_step import ODD, layer_weights
     dims = ODD
-    x_type = f"tensor<?x?x{dims.d}xf32>"
-    packed = step_spec("packed", dims, rms=True).replace(x_type, x_type.replace("?x?", "1x?"))
-    packed = packed.replace("%lens: tensor<?xi32>,", "%lens: tensor<?xi32>, %cu: tensor<?xi32>,")
-    packed = packed.replace("kv_lens(%lens : tensor<?xi32>)",
-                            "kv_lens(%lens : tensor<?xi32>) cu_seqlens_q(%cu : tensor<?xi32>)")
-    lib = mha.compile(packed + step_spec("step", dims, rms=True))
+    lib = mha.compile(latent_step_specs(dims))
     _, args = layer_weights(dims, rms=True)
     kv_lens, new_rows = [4, 0, 9], [3, 6, 1]
     cu = offsets(new_rows)
@@ -400,6 +411,33 @@ def test_packed_latent_steps_equal_each_sequence_alone(cache_dir):
                         np.array(kv_lens[s:s + 1], np.int32), c)
         np.testing.assert_allclose(y[:, cu[s]:cu[s + 1]], want, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(cache[s], c[0], rtol=1e-6, atol=1e-6)
+
+
+def test_long_packed_and_padded_latent_steps_split_their_keys(cache_dir):
+    """One sequence of 4100 cached tokens (one KV head: fewer items than
+    CPUs, so the attention phase splits its keys), its 2 new rows packed
+    with 3 rows past the last sequence, or padded to 5 rows: the same rows
+    and cache as the step alone, the same bytes for any thread count."""
+    from test_mla_step import ODD, layer_weights
+    dims = ODD
+    lib = mha.compile(latent_step_specs(dims))
+    _, args = layer_weights(dims, rms=True)
+    lens = np.array([4100], np.int32)
+    cache = RNG.standard_normal((1, 1, 4104, dims.r + dims.dr)).astype(np.float32)
+    x = RNG.standard_normal((1, 5, dims.d)).astype(np.float32)
+    want_cache = cache.copy()
+    want = lib.step(np.ascontiguousarray(x[:, :2]), *args, lens, want_cache)
+    calls = {"packed": lambda c, **kw: lib.packed(x, *args, lens, offsets([2]), c, **kw),
+             "padded": lambda c, **kw: lib.padded(x, *args, lens, np.array([2], np.int32),
+                                                  c, **kw)}
+    for call in calls.values():
+        c = cache.copy()
+        y = call(c)
+        np.testing.assert_allclose(y[:, :2], want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(y[:, 2:], 0)
+        np.testing.assert_allclose(c, want_cache, rtol=1e-6, atol=1e-6)
+        for threads in (1, 3):
+            np.testing.assert_array_equal(call(cache.copy(), num_threads=threads), y)
 
 
 def test_fuzzed_offsets_lengths_and_tables(lib):

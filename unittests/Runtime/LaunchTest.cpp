@@ -533,11 +533,11 @@ TEST_F(LaunchTest, FieldsPastAnOlderCallersSizeAreNotRead) {
 
 // Split-KV decoding: a kernel marked MHA_SIG_SPLIT_KV whose call has fewer
 // working items than CPUs gets S parts per query tile (never more than
-// the keys allow), the count in its call words, and zeroed partial buffers
-// of the documented shapes after them.
+// the keys allow), the count and the grid's B and Lq in its call words, and
+// zeroed partial buffers of the documented shapes after them.
 struct SplitSeen {
   std::atomic<int64_t> items{0}, maxTile{-1};
-  uint32_t parts = 0;
+  uint32_t parts = 0, gridBatch = 0, gridRows = 0;
   int64_t outputRows = -1, outputCols = -1, lseRows = -1, arrivals = -1;
   bool arrivalsZero = true;
 } splitSeen;
@@ -550,8 +550,10 @@ void splitWork(void **descriptors, int64_t b, int64_t h, int64_t t,
   if (b != 0 || h != 0 || t != 0)
     return;
   const auto *words = static_cast<const mha_memref3 *>(descriptors[5]);
-  splitSeen.parts =
-      static_cast<const uint32_t *>(words->aligned)[MHA_SPLIT_KV_COUNT];
+  const auto *callWords = static_cast<const uint32_t *>(words->aligned);
+  splitSeen.parts = callWords[MHA_SPLIT_KV_COUNT];
+  splitSeen.gridBatch = callWords[MHA_SPLIT_KV_BATCH];
+  splitSeen.gridRows = callWords[MHA_SPLIT_KV_ROWS];
   const auto *outputs = static_cast<const mha_memref3 *>(descriptors[6]);
   const auto *lse = static_cast<const mha_memref3 *>(descriptors[7]);
   const auto *arrivals = static_cast<const mha_memref3 *>(descriptors[8]);
@@ -587,8 +589,11 @@ TEST_F(LaunchTest, SplitKvPartsFollowTheCpusAndTheKeys) {
       EXPECT_EQ(splitSeen.lseRows, parts * kHeads);
       EXPECT_EQ(splitSeen.arrivals, kHeads);
       EXPECT_TRUE(splitSeen.arrivalsZero);
+      EXPECT_EQ(splitSeen.gridBatch, 1u);
+      EXPECT_EQ(splitSeen.gridRows, 1u);
     } else {
       EXPECT_EQ(splitSeen.lseRows, 0);
+      EXPECT_EQ(splitSeen.gridBatch, 0u);
     }
     // num_threads never changes the split: the bytes of a result do not
     // depend on it.

@@ -303,7 +303,9 @@ enum {
   MHA_CALL_THREADS = 9,     /* the threads the call may use (>= 1) */
   MHA_SPLIT_KV_COUNT = 10,  /* S, the key splits of the call (>= 1) */
   MHA_LAYER_FLAT_ROWS = 11, /* the MHA_PHASE_FLAT phases run on flat rows */
-  MHA_CALL_WORDS = 12
+  MHA_SPLIT_KV_BATCH = 12,  /* B of a split call's grid (its sequence items) */
+  MHA_SPLIT_KV_ROWS = 13,   /* Lq of a split call's grid (its longest rows) */
+  MHA_CALL_WORDS = 14
 };
 
 /* Split-KV decoding (flash-decoding on the CPU). A kernel marked
@@ -314,9 +316,12 @@ enum {
  * of a result do not depend on it): S > 1 when fewer items than CPUs would
  * carry work and each part keeps at least MHA_SPLIT_MIN_KEYS keys. It runs
  * the grid B x Hq x (tiles * S), item t being part t mod S of query tile
- * t div S, with MHA_SPLIT_KV_COUNT = S, and passes three descriptors after
- * the call words: the partial outputs [S B Hq Lq, Dv] and partial lse
- * [S B Hq Lq] (f32, row ((s B + b) Hq + h) Lq + i), and the arrival
+ * t div S, with MHA_SPLIT_KV_COUNT = S and the grid's B and Lq in
+ * MHA_SPLIT_KV_BATCH and MHA_SPLIT_KV_ROWS (with packed queries, B counts
+ * the sequences and the item of the rows past the last, Lq is the longest
+ * sequence's rows), and passes three descriptors after the call words: the
+ * partial outputs [S B Hq Lq, Dv] and partial lse [S B Hq Lq] (f32, row
+ * ((s B + b) Hq + h) Lq + i for row i of sequence b), and the arrival
  * counts [B Hq tiles] (i32, zeroed). The last item of a tile to arrive
  * (an atomic count) merges the S parts in order s = 0 .. S - 1 into the
  * results.

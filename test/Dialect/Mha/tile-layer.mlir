@@ -516,18 +516,22 @@ func.func @packed(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
 // A packed decoding step: the append phase is of kind 4 (the sequences'
 // grid, as the attention's), its items read sequence s's rows of batch 0
 // from cu_seqlens_q[s] on and write nothing for the item row past the
-// last sequence; split-KV is off (no split words after the call words).
+// last sequence. Its attention may split its keys (mha.split_kv: 2 KV
+// heads, Dv 16, the key cache and block table arguments), its partial rows
+// indexed by the sequence grid of call words 12 and 13.
 // CHECK-LABEL: func.func @packed_step__kernel
 // CHECK-SAME: %[[CU:arg7]]: memref<?xi32, strided<[1], offset: ?>>
-// CHECK-NOT: mha.split_kv
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<cu_seqlens_q>, #mha.role<key_cache>, #mha.role<value_cache>, #mha.role<layer_output>]
-// CHECK-SAME: phaseKinds = 2, 0, 3, 4, 1, 3>
+// CHECK-SAME: phaseKinds = 2, 0, 3, 4, 1, 3>, mha.split_kv = array<i64: 2, 16, 8, 6>
 // CHECK: %[[N:.+]] = memref.dim %[[CU]], %{{.+}}
 // CHECK: %[[S:.+]] = arith.subi %[[N]], %{{.+}}
 // CHECK: %[[IN:.+]] = arith.cmpi slt, %{{.+}}, %[[S]]
 // CHECK: scf.if %[[IN]]
 // CHECK: memref.load %[[CU]]
 // CHECK: mha.online_softmax_step
+// CHECK: memref.load %{{.*}}[%c12] : memref<?xi32>
+// CHECK: memref.load %{{.*}}[%c13] : memref<?xi32>
+// CHECK: memref.atomic_rmw addi
 func.func @packed_step(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
                        %wk: tensor<64x32xf32>, %wv: tensor<64x32xf32>,
                        %wo: tensor<64x64xf32>, %lens: tensor<?xi32>,

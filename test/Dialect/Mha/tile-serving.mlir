@@ -203,7 +203,7 @@ func.func @int8_page(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xi8>, %v: tens
 // -----
 
 // Split-KV decoding (mha/Runtime/KernelAbi.h): a function with kv_lens
-// takes the runtime's partial outputs [S B Hq Lq, Dv], partial lse and
+// (or any serving operands, or none) takes the runtime's partial outputs [S B Hq Lq, Dv], partial lse and
 // arrival counts after the call words; item t is part t mod S (call word
 // 10) of query tile t div S and visits only its part of the keys. With
 // S = 1 it writes the results as before; otherwise it finalizes into the
@@ -229,4 +229,27 @@ func.func @split(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<
   %o, %lse = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {window_left = array<i64: 100>, return_lse}
      : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
+}
+
+// -----
+
+// Packed sequences split too: the partial rows are those of the sequence
+// grid (item row b, B and Lq in call words 12 and 13, row i within the
+// sequence), and the merged row goes to the sequence's packed row of o
+// and lse (batch 0, cu_seqlens_q[b] + i).
+// CHECK-LABEL: func.func @split_packed__kernel(
+// CHECK-SAME: mha.split_kv = array<i64: 1, 16, 1, -1>
+// CHECK: mha.online_softmax_step
+// CHECK: memref.load %{{.*}}[%c12] : memref<?xi32>
+// CHECK: memref.load %{{.*}}[%c13] : memref<?xi32>
+// CHECK: mha.online_softmax_finalize
+// CHECK: memref.atomic_rmw addi
+// CHECK: math.exp
+// CHECK: vector.store %{{.*}}, %{{.*}}[%c0, %{{.*}}, %{{.*}}, %c0{{.*}}] : memref<1x4x?x16xf32
+// CHECK: memref.store %{{.*}}, %{{.*}}[%c0{{.*}}, %{{.*}}, %{{.*}}] : memref<1x4x?xf32
+func.func @split_packed(%q: tensor<1x4x?x16xf32>, %k: tensor<1x1x?x16xf32>, %v: tensor<1x1x?x16xf32>,
+                        %cq: tensor<?xi32>, %ck: tensor<?xi32>) -> (tensor<1x4x?x16xf32>, tensor<1x4x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v cu_seqlens_q(%cq : tensor<?xi32>) cu_seqlens_k(%ck : tensor<?xi32>) {causal, return_lse}
+     : tensor<1x4x?x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32> -> tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
+  return %o, %lse : tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
 }

@@ -72,15 +72,14 @@ private:
   bool attentionReadsCallWords() const {
     AttentionOp attention = parts.attention;
     return attention.getDropout() || attention.hasServingOperands() ||
-           tiles.groupRows;
+           tiles.groupRows || splitsKeys();
   }
   /// Whether a decoding step's attention may split its keys across items
   /// (split-KV, KernelAbi.h): as an attention function's would, when it
   /// returns no entropy (its merge combines outputs and lse only).
   bool splitsKeys() const {
     AttentionOp attention = parts.attention;
-    return parts.append && !attention.getReturnEntropy() &&
-           !attention.getQLens() && !attention.getCuSeqlensQ();
+    return parts.append && !attention.getReturnEntropy();
   }
 
   /// Emits `body` under `if (phase == p)` and records the phase's grid:

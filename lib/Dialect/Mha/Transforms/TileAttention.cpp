@@ -233,13 +233,11 @@ LogicalResult MhaTilePass::tileFunction(func::FuncOp func) {
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
   argTypes.push_back(getCallWordsType(ctx));
-  // Decoding over kv_lens, or over whole keys without serving operands,
-  // may split each sequence's keys across items (KernelAbi.h, split-KV):
+  // A call may split each sequence's keys across items (KernelAbi.h,
+  // split-KV) unless it returns probabilities or entropy or drops out:
   // then the runtime's partial buffers follow.
-  bool splitKv = (attention.getKvLens() || !attention.hasServingOperands()) &&
-                 !attention.getQLens() && !attention.getCuSeqlensQ() &&
-                 !attention.getCuSeqlensK() && !attention.getReturnProbs() &&
-                 !attention.getReturnEntropy() && !variant.hasDropout;
+  bool splitKv = !attention.getReturnProbs() && !attention.getReturnEntropy() &&
+                 !variant.hasDropout;
   if (splitKv) {
     Type f32 = Float32Type::get(ctx);
     int64_t dyn = ShapedType::kDynamic;
@@ -440,6 +438,8 @@ private:
   void emitPaddingRows(Value queryHead);
   /// Word i of the call words the runtime passes (KernelAbi.h).
   Value callWord(int64_t i);
+  /// Call word i (unsigned) as an index.
+  Value callIndex(int64_t i);
   /// The rows' diagonal offset and the sinks, from the explicit positions
   /// when the call gives them (mha_options.use_positions).
   void emitPositions();
@@ -471,9 +471,11 @@ private:
   /// The state rows [first, first + rows) finalised into `out`, `lse` and
   /// `entropy` (null: not returned); lse gets each row's ALiBi bias back.
   void finalizeRows(Value first, Value out, Value lse, Value entropy);
-  /// Row i of query head h merged from its S partial results.
+  /// Row i of the sequence's query head h merged from its S partial
+  /// results.
   void emitMergedRow(Value h, Value i);
-  /// Row ((s B + b) Hq + h) Lq + i of the partial buffers.
+  /// Row ((s B + b) Hq + h) Lq + i of the partial buffers: row i of the
+  /// sequence b (B and Lq are the call's grid, KernelAbi.h).
   Value partialRow(Value s, Value h, Value i);
   /// One step over keys [j0, j0 + n).
   void emitStep(Value j0, Value n, bool masked);
@@ -542,8 +544,7 @@ void WorkItemEmitter::emitSequence() {
   Value qRows = memref::DimOp::create(b, loc, item.q, 2);
   tileIndex = item.tile;
   if (item.splitOutputs) {
-    splitCount = arith::IndexCastUIOp::create(b, loc, b.getIndexType(),
-                                              callWord(MHA_SPLIT_KV_COUNT));
+    splitCount = callIndex(MHA_SPLIT_KV_COUNT);
     tileIndex = cb.divUI(item.tile, splitCount);
     splitPart = arith::RemUIOp::create(b, loc, item.tile, splitCount);
   }
@@ -735,6 +736,10 @@ void WorkItemEmitter::emitViews() {
 Value WorkItemEmitter::callWord(int64_t i) {
   return memref::LoadOp::create(b, loc, item.callWords,
                                 ValueRange{cb.index(i)});
+}
+
+Value WorkItemEmitter::callIndex(int64_t i) {
+  return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), callWord(i));
 }
 
 void WorkItemEmitter::emitPositions() {
@@ -958,8 +963,7 @@ void WorkItemEmitter::emit() {
     Value groups = cb.mul(sequences, cb.index(shape.numKvHeads));
     if (splitCount)
       groups = cb.mul(groups, splitCount);
-    Value threads = arith::IndexCastUIOp::create(b, loc, b.getIndexType(),
-                                                 callWord(MHA_CALL_THREADS));
+    Value threads = callIndex(MHA_CALL_THREADS);
     group = arith::SelectOp::create(b, loc, cb.lt(groups, threads),
                                     cb.index(tiles.groupHeads), group);
   }
@@ -1080,19 +1084,18 @@ void WorkItemEmitter::emitResults(bool grouped, Value groupSize) {
 }
 
 Value WorkItemEmitter::partialRow(Value s, Value h, Value i) {
-  Value batches = memref::DimOp::create(b, loc, item.q, 0);
+  Value batches = callIndex(MHA_SPLIT_KV_BATCH);
+  Value rowsPerHead = callIndex(MHA_SPLIT_KV_ROWS);
   Value heads = cb.index(shape.numHeads);
-  Value rowsPerHead = memref::DimOp::create(b, loc, item.q, 2);
   Value sequence = cb.add(cb.mul(s, batches), item.batch);
   return cb.add(cb.mul(cb.add(cb.mul(sequence, heads), h), rowsPerHead), i);
 }
 
 void WorkItemEmitter::emitPartialResults(Value groupSize) {
   Value zero = cb.index(0);
-  Value qRow0 = cb.add(qBase, row0);
   OpFoldResult rowsOfr = rows;
   forEachItemHead(groupSize, [&](Value queryHead, Value first) {
-    Value partRow0 = partialRow(splitPart, queryHead, qRow0);
+    Value partRow0 = partialRow(splitPart, queryHead, row0);
     finalizeRows(first,
                  view(item.splitOutputs, {partRow0, zero},
                       {rowsOfr, b.getIndexAttr(shape.valueDim)}),
@@ -1100,9 +1103,9 @@ void WorkItemEmitter::emitPartialResults(Value groupSize) {
   });
   // The count is released after this part's stores and acquired by the
   // last part, which then reads every part (memref.atomic_rmw is acq_rel).
-  Value tilesPerHead = cb.divUI(cb.add(memref::DimOp::create(b, loc, item.q, 2),
-                                       cb.index(tiles.rows - 1)),
-                                cb.index(tiles.rows));
+  Value tilesPerHead =
+      cb.divUI(cb.add(callIndex(MHA_SPLIT_KV_ROWS), cb.index(tiles.rows - 1)),
+               cb.index(tiles.rows));
   Value counter = cb.add(
       cb.mul(cb.add(cb.mul(item.batch, cb.index(shape.numHeads)), item.head),
              tilesPerHead),
@@ -1113,11 +1116,12 @@ void WorkItemEmitter::emitPartialResults(Value groupSize) {
   Value last =
       cb.cmpI(arith::CmpIPredicate::eq, arrived,
               cb.indexCast(b.getI32Type(), cb.sub(splitCount, cb.index(1))));
+  // The last part writes the merged rows and the tile's padding rows.
   cb.ifThen(last, [&] {
-    cb.forLoop(zero, groupSize, 1, [&](Value g) {
-      cb.forLoop(zero, rows, 1, [&](Value r) {
-        emitMergedRow(cb.add(item.head, g), cb.add(qRow0, r));
-      });
+    forEachItemHead(groupSize, [&](Value queryHead, Value) {
+      cb.forLoop(zero, rows, 1,
+                 [&](Value r) { emitMergedRow(queryHead, cb.add(row0, r)); });
+      emitPaddingRows(queryHead);
     });
   });
 }
@@ -1162,19 +1166,19 @@ void WorkItemEmitter::emitMergedRow(Value h, Value i) {
                 cb.fmul(sums.getResult(1),
                         vector::BroadcastOp::create(
                             b, loc, rowType, cb.fdiv(cb.f32(1.0f), sum))));
-  SmallVector<Value> at{item.batch, h, i};
+  Value qRow = cb.add(qBase, i);
   if (item.o) {
     Type elt = cast<MemRefType>(item.o.getType()).getElementType();
     if (!elt.isF32())
       o = arith::TruncFOp::create(b, loc, VectorType::get({valueDim}, elt), o);
     vector::StoreOp::create(b, loc, o, item.o,
-                            ValueRange{item.batch, h, i, cb.index(0)});
+                            ValueRange{qBatch, h, qRow, cb.index(0)});
   }
   if (item.lse)
     memref::StoreOp::create(
         b, loc,
         cb.select(empty, negInf, cb.fadd(m, math::LogOp::create(b, loc, sum))),
-        item.lse, at);
+        item.lse, ValueRange{qBatch, h, qRow});
 }
 
 void WorkItemEmitter::emitPaddingRows(Value queryHead) {
