@@ -747,6 +747,24 @@ def test_latent_layer_gradients_match_float64_autograd(latent_lib, case, B, L):
     compare(names, grads, t)
 
 
+def test_the_language_reference_latent_example_runs():
+    """docs/language.md 7.1's DeepSeek-V3-form latent layer, as written
+    there: every factor's and weight's gradient against float64 autograd."""
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "language.md")
+    text = open(path).read()
+    start = text.index("func.func @mla_v3_train(")
+    lib = mha.compile(text[start:text.index("\n}\n", start) + 3])
+    _, shapes = latent_spec("mla_v3_train", True, 1e-6, True)
+    names = list(shapes)
+    arrays = draw_latent(shapes, 2, 11)
+    dy = RNG.standard_normal((2, 11, MLA["d"])).astype(np.float32)
+    grads = lib.mla_v3_train_backward(*[arrays[n] for n in names], dy)
+    t = leaves(names, arrays)
+    latent_layer(t, 10000.0, 1e-6).backward(torch.tensor(dy, dtype=torch.float64))
+    compare(names, grads, t)
+
+
 def test_latent_layer_over_packed_sequences():
     """A packed latent layer (cu_seqlens_q): each sequence's gradients are
     those of the layer on that sequence alone (RoPE from its first row);
