@@ -114,7 +114,8 @@ def torch_dtype(name):
     return {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}[name]
 
 
-DL_DTYPES = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
+DL_DTYPES = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64",
+             "int32": "i32"}
 
 
 def dltensor(t, fake_device=None):
@@ -135,14 +136,23 @@ def dltensor(t, fake_device=None):
 # ----------------------------------------------------------------------------
 # The float64 reference of SPEC.md (mha.reference, NumPy, on the host)
 # ----------------------------------------------------------------------------
-def reference(q, k, v, a, rt_mask=None):
+def reference(q, k, v, a, rt_mask=None, kv_lens=None):
     """o [B,Hq,Lq,Dv], lse [B,Hq,Lq] (float64) and alive [Hq] (bool) of
-    mha.reference.attention, as torch tensors on q's device."""
+    mha.reference.attention, as torch tensors on q's device; with kv_lens,
+    batch element b attends to its first kv_lens[b] keys."""
     host = [x.detach().to("cpu", torch.float64).numpy() for x in (q, k, v)]
-    o, lse, alive = mha_reference.attention(*host, a, rt_mask)
+    if kv_lens is None:
+        o, lse, alive = (torch.from_numpy(x)
+                         for x in mha_reference.attention(*host, a, rt_mask))
+    else:
+        parts = [mha_reference.attention(host[0][b:b + 1], host[1][b:b + 1, :, :n],
+                                         host[2][b:b + 1, :, :n], a, rt_mask)
+                 for b, n in enumerate(kv_lens)]
+        o = torch.cat([torch.from_numpy(p[0]) for p in parts])
+        lse = torch.cat([torch.from_numpy(p[1]) for p in parts])
+        alive = torch.from_numpy(parts[0][2])
     dev = q.device
-    return (torch.from_numpy(o).to(dev), torch.from_numpy(lse).to(dev),
-            torch.from_numpy(alive).to(dev))
+    return o.to(dev), lse.to(dev), alive.to(dev)
 
 
 # ----------------------------------------------------------------------------
@@ -237,10 +247,14 @@ def run_variant(ctx, case, lib, variant):
         else:
             stream_ptr = torch.cuda.current_stream(dev).cuda_stream
     opts = None if variant == "null_opts" else options(0, stream_ptr, rt)
-    tensors = [dltensor(q, fake_dev), dltensor(k), dltensor(v), dltensor(o)]
+    # Valid key lengths (kv_lens [B] i32) follow k and v.
+    kv_lens = case.get("kv_lens")
+    lens = ([dltensor(torch.tensor(kv_lens, dtype=torch.int32, device=dev))]
+            if kv_lens else [])
+    tensors = [dltensor(q, fake_dev), dltensor(k), dltensor(v)] + lens + [dltensor(o)]
     if want_lse:
         tensors.append(dltensor(lse))
-    f = lib.function(case["function"], 3 + len(case["results"]))
+    f = lib.function(case["function"], 3 + len(lens) + len(case["results"]))
     call = f.prepare(tensors, opts)
     st = call()
     if stream is not None:
@@ -271,7 +285,7 @@ def run_variant(ctx, case, lib, variant):
         res["detail"] = str(lib.error(st))
         return res
 
-    ref_o, ref_lse, alive = reference(q, k, v, a, rt)
+    ref_o, ref_lse, alive = reference(q, k, v, a, rt, kv_lens)
     o64 = o.to(torch.float64)
     problems = []
     nan = int(torch.isnan(o64).sum())

@@ -1,4 +1,5 @@
-//===- CudaLaunchTest.cpp - Checking calls and launching kernels -*- C++ -*-===//
+//===- CudaLaunchTest.cpp - Checking calls and launching kernels -*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -38,6 +39,7 @@ struct Dim {
 struct TensorSig {
   int64_t role;
   std::vector<Dim> dims;
+  uint8_t code = kDLFloat; // The element type: f32 unless said.
 };
 
 std::vector<int64_t> buildSignature(const std::vector<TensorSig> &tensors,
@@ -53,7 +55,7 @@ std::vector<int64_t> buildSignature(const std::vector<TensorSig> &tensors,
   for (const TensorSig &t : tensors) {
     std::vector<int64_t> words(MHA_SIG_TENSOR_WORDS, 0);
     words[MHA_SIG_T_ROLE] = t.role;
-    words[MHA_SIG_T_DTYPE_CODE] = kDLFloat;
+    words[MHA_SIG_T_DTYPE_CODE] = t.code;
     words[MHA_SIG_T_DTYPE_BITS] = 32;
     words[MHA_SIG_T_RANK] = static_cast<int64_t>(t.dims.size());
     for (size_t d = 0; d < t.dims.size(); ++d) {
@@ -255,14 +257,15 @@ TEST_F(CudaLaunchTest, CuInitFailureMeansNoDevice) {
 TEST_F(CudaLaunchTest, HostTensorIsRejected) {
   AttnCall call;
   call.q->dl.device = {kDLCPU, 0};
-  expectError(call, MHA_ERR_DEVICE,
-              {"attn: 'q' (query) is on device kDLCPU",
-               "runs on the GPU (kDLCUDA)"});
+  expectError(
+      call, MHA_ERR_DEVICE,
+      {"attn: 'q' (query) is on device kDLCPU", "runs on the GPU (kDLCUDA)"});
   // Checked before the driver is even loaded.
   EXPECT_EQ(fake_cuda_init_calls(), 0);
   call.q->dl.device = {kDLCUDA, 0};
   call.lse->dl.device = {kDLCUDAManaged, 0};
-  expectError(call, MHA_ERR_DEVICE, {"'lse' (lse) is on device kDLCUDAManaged"});
+  expectError(call, MHA_ERR_DEVICE,
+              {"'lse' (lse) is on device kDLCUDAManaged"});
 }
 
 TEST_F(CudaLaunchTest, TensorsOnTwoDevices) {
@@ -305,9 +308,9 @@ TEST_F(CudaLaunchTest, MisalignedByteOffset) {
 TEST_F(CudaLaunchTest, MisalignedRowStride) {
   AttnCall call;
   // Rows 10 floats (40 bytes) apart; heads 52 floats (208 bytes) apart.
-  call.q = std::make_unique<DevTensor>(
-      kBase, std::vector<int64_t>{2, 4, 5, kHeadDim},
-      std::vector<int64_t>{4 * 52, 52, 10, 1});
+  call.q = std::make_unique<DevTensor>(kBase,
+                                       std::vector<int64_t>{2, 4, 5, kHeadDim},
+                                       std::vector<int64_t>{4 * 52, 52, 10, 1});
   expectError(call, MHA_ERR_LAYOUT,
               {"attn: 'q' (query) dim 2 (Lq) has stride 10 (40 bytes)",
                "multiple of 16"});
@@ -349,8 +352,8 @@ TEST_F(CudaLaunchTest, OutputsNeedNoAlignmentAndUnitDimsAnyStride) {
 
 TEST_F(CudaLaunchTest, GridLimits) {
   AttnCall batch(65536, 1, 5, 3);
-  expectError(batch, MHA_ERR_SHAPE, {"attn: the grid of 3 x 1 x 65536 blocks",
-                                     "exceeds"});
+  expectError(batch, MHA_ERR_SHAPE,
+              {"attn: the grid of 3 x 1 x 65536 blocks", "exceeds"});
   AttnCall heads(1, 65536, 5, 3);
   expectError(heads, MHA_ERR_SHAPE, {"3 x 65536 x 1"});
   AttnCall rows(1, 1, int64_t(1) << 32, 3);
@@ -425,6 +428,46 @@ TEST_F(CudaLaunchTest, ParametersGridAndStream) {
   EXPECT_EQ(std::vector<uint64_t>(l.params, l.params + kNumParams), want);
   EXPECT_EQ(l.params[2], 16u); // q's offset, in elements.
   EXPECT_EQ(fake_cuda_num_allocs(), 0);
+}
+
+// Valid key lengths (kv_lens, an i32 [B] tensor after v) go to the kernel
+// as one more memref, in the C order; the runtime never reads them (the
+// kernel clamps each to [0, Lk]): the made-up address is never touched.
+TEST_F(CudaLaunchTest, KeyLengthsPassToTheKernelUnread) {
+  const int64_t B = 3, H = 4;
+  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, H},
+      lq{MHA_SYM_QUERY_LEN, -1}, lk{MHA_SYM_KEY_LEN, -1},
+      d{MHA_SYM_HEAD_DIM, kHeadDim};
+  std::vector<int64_t> sig = buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
+                                             {MHA_ROLE_KEY, {b, h, lk, d}},
+                                             {MHA_ROLE_VALUE, {b, h, lk, d}},
+                                             {MHA_ROLE_KV_LENS, {b}, kDLInt},
+                                             {MHA_ROLE_OUTPUT, {b, h, lq, d}}},
+                                            4, H);
+  DevTensor q(kBase, {B, H, 1, kHeadDim}), k(2 * kBase, {B, H, 9, kHeadDim}),
+      v(3 * kBase, {B, H, 9, kHeadDim}), lens(4 * kBase + 12, {B}),
+      o(5 * kBase, {B, H, 1, kHeadDim});
+  lens.dl.dtype = {kDLInt, 32, 1};
+  const char *names[5] = {"q", "k", "v", "kv_lens", "o"};
+  const DLTensor *tensors[5] = {&q.dl, &k.dl, &v.dl, &lens.dl, &o.dl};
+  // 4 rank-4 tensors of 11 words, kv_lens' 5, the head mask's 5.
+  constexpr int kParams = 4 * 11 + 5 + 5;
+  fake_cuda_set_num_params(kParams);
+  mha_gpu_kernel kernel = makeKernel();
+  ASSERT_EQ(mha_rt_cuda_launch(sig.data(), "decode", names, tensors, nullptr,
+                               &kernel),
+            MHA_OK)
+      << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  fake_launch l = fake_cuda_launch(0);
+  EXPECT_EQ(l.grid[2], uint64_t(B));
+  const uint64_t *p = l.params + 3 * 11; // after q, k and v
+  EXPECT_EQ(p[0], 4 * kBase + 12);       // allocated
+  EXPECT_EQ(p[1], 4 * kBase + 12);       // aligned
+  EXPECT_EQ(p[2], 0u);                   // offset
+  EXPECT_EQ(p[3], uint64_t(B));          // size
+  EXPECT_EQ(p[4], 1u);                   // stride
+  EXPECT_EQ(p[5], 5 * kBase);            // o follows
 }
 
 TEST_F(CudaLaunchTest, DefaultStreamIsNull) {
@@ -560,8 +603,8 @@ struct TmaCall : AttnCall {
   mha_gpu_kernel portable;
   TmaCall() : AttnCall(2, 4, 5, 3, 0) {
     for (int i = 0; i < 4; ++i) {
-      int64_t *words = sig.data() + MHA_SIG_HEADER_WORDS +
-                       i * MHA_SIG_TENSOR_WORDS;
+      int64_t *words =
+          sig.data() + MHA_SIG_HEADER_WORDS + i * MHA_SIG_TENSOR_WORDS;
       words[MHA_SIG_T_DTYPE_CODE] = kDLBfloat;
       words[MHA_SIG_T_DTYPE_BITS] = 16;
       at(i)->dl.dtype = {kDLBfloat, 16, 1};
@@ -658,10 +701,11 @@ TEST_F(CudaLaunchTest, LaunchFailure) {
   mha_options options{};
   options.head_mask = mask;
   fake_cuda_fail("cuLaunchKernel", 701);
-  expectError(call, MHA_ERR_CUDA,
-              {"attn: cuLaunchKernel failed: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
-               "fake driver error text"},
-              &options);
+  expectError(
+      call, MHA_ERR_CUDA,
+      {"attn: cuLaunchKernel failed: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+       "fake driver error text"},
+      &options);
   // The mask copy is freed anyway.
   ASSERT_EQ(fake_cuda_num_allocs(), 1);
   EXPECT_TRUE(fake_cuda_alloc(0).freed);
@@ -671,12 +715,11 @@ TEST_F(CudaLaunchTest, LaunchFailure) {
 }
 
 TEST_F(CudaLaunchTest, EveryDriverCallFailureIsNamed) {
-  const char *calls[] = {"cuDeviceGet",        "cuDeviceGetAttribute",
-                         "cuDevicePrimaryCtxRetain", "cuCtxPushCurrent_v2",
-                         "cuModuleLoadDataEx", "cuModuleGetFunction",
-                         "cuFuncSetAttribute", "cuMemAllocAsync",
-                         "cuMemcpyHtoDAsync_v2", "cuMemFreeAsync",
-                         "cuLaunchKernel",     "cuCtxPopCurrent_v2"};
+  const char *calls[] = {
+      "cuDeviceGet",         "cuDeviceGetAttribute", "cuDevicePrimaryCtxRetain",
+      "cuCtxPushCurrent_v2", "cuModuleLoadDataEx",   "cuModuleGetFunction",
+      "cuFuncSetAttribute",  "cuMemAllocAsync",      "cuMemcpyHtoDAsync_v2",
+      "cuMemFreeAsync",      "cuLaunchKernel",       "cuCtxPopCurrent_v2"};
   uint8_t mask[4] = {1, 1, 0, 1};
   mha_options options{};
   options.head_mask = mask;
@@ -756,8 +799,7 @@ mha_gpu_image image(int32_t sm, int32_t format, int32_t archSpecific = 0) {
   return {sm, archSpecific, format, 0, kData, sizeof(kData)};
 }
 
-int32_t pick(const std::vector<mha_gpu_image> &images, int major,
-             int minor) {
+int32_t pick(const std::vector<mha_gpu_image> &images, int major, int minor) {
   mha_gpu_kernel kernel = makeKernel();
   kernel.images = images.data();
   kernel.num_images = static_cast<int32_t>(images.size());
@@ -767,8 +809,8 @@ int32_t pick(const std::vector<mha_gpu_image> &images, int major,
 constexpr int32_t kPtx = MHA_GPU_IMAGE_PTX, kCubin = MHA_GPU_IMAGE_CUBIN;
 
 TEST(CudaPickImage, CubinOfTheSameMajor) {
-  std::vector<mha_gpu_image> images = {image(80, kCubin),
-                                       image(90, kCubin, 1), image(80, kPtx)};
+  std::vector<mha_gpu_image> images = {image(80, kCubin), image(90, kCubin, 1),
+                                       image(80, kPtx)};
   EXPECT_EQ(pick(images, 8, 6), 0); // sm_80 cubin runs on 8.6.
   EXPECT_EQ(pick(images, 8, 0), 0);
   EXPECT_EQ(pick(images, 9, 0), 1);  // sm_90a only on exactly 9.0.
@@ -797,7 +839,7 @@ TEST(CudaPickImage, HighestFittingSmWins) {
   EXPECT_EQ(pick(images, 8, 7), 1);
   EXPECT_EQ(pick(images, 8, 9), 2);
   EXPECT_EQ(pick(images, 8, 0), 0);
-  EXPECT_EQ(pick(images, 9, 0), 4);  // The highest PTX <= 9.0.
+  EXPECT_EQ(pick(images, 9, 0), 4); // The highest PTX <= 9.0.
   EXPECT_EQ(pick(images, 12, 0), 5);
   EXPECT_EQ(pick(images, 7, 5), 3);
   EXPECT_EQ(pick(images, 7, 0), -1);

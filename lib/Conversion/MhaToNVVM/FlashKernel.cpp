@@ -195,6 +195,15 @@ void FlashKernelEmitter::emitRowsAndHeads() {
   const int64_t tilesPerHead = rowsPerHead / 16;
   queryLen = memref::DimOp::create(b, loc, args.q, 2);
   keyLen = memref::DimOp::create(b, loc, args.k, 2);
+  if (args.kvLens) {
+    // The batch element's valid keys, clamped to [0, Lk]: whatever the
+    // lengths hold, no key past the cache is read (checking them on the
+    // host would wait for the stream).
+    Value valid = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        memref::LoadOp::create(b, loc, args.kvLens, ValueRange{batch}));
+    keyLen = cb.minSI(cb.maxSI(valid, cb.index(0)), keyLen);
+  }
   diagOffset = cb.sub(keyLen, queryLen);
   row0 = cb.mul(qTile, cb.index(rowsPerHead));
   blockRows = cb.minSI(cb.index(rowsPerHead), cb.sub(queryLen, row0));

@@ -58,10 +58,11 @@ struct FlashKernelConfig {
   int64_t threads() const { return warps * 32 + (tmaLoads ? 128 : 0); }
 };
 
-/// The kernel's arguments (memrefs); lse and o may be null; tensorMaps
-/// (i64, the device address of k's and v's CUtensorMap) with tmaLoads.
+/// The kernel's arguments (memrefs); lse, o and kvLens may be null;
+/// tensorMaps (i64, the device address of k's and v's CUtensorMap) with
+/// tmaLoads.
 struct FlashKernelArgs {
-  Value q, k, v, o, lse, headMask, tensorMaps;
+  Value q, k, v, o, lse, kvLens, headMask, tensorMaps;
 };
 
 /// Dynamic shared memory the kernel needs, in bytes (SharedTiles.cpp).

@@ -154,9 +154,13 @@ void ConvertMhaToNVVMPass::runOnOperation() {
       auto layer = dyn_cast<MultiHeadOp>(op);
       bool drops = (attention && attention.getDropout()) ||
                    (layer && layer.getDropout());
-      if (attention && attention.hasServingOperands()) {
-        op->emitError() << "kv_lens, q_lens, block_table and cu_seqlens are "
-                        << "not yet supported on the GPU: compile this "
+      // Valid key lengths are read by the kernel; the other serving
+      // operands are CPU-only so far.
+      if (attention &&
+          (attention.getQLens() || attention.getBlockTable() ||
+           attention.getCuSeqlensQ() || attention.getCuSeqlensK())) {
+        op->emitError() << "q_lens, block_table and cu_seqlens are not yet "
+                        << "supported on the GPU (kv_lens is): compile this "
                         << "function with --target=cpu";
         return WalkResult::interrupt();
       }
@@ -337,6 +341,7 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
                        argFor(attention.getValue()),
                        argFor(attention.getOutput()),
                        argFor(attention.getLse()),
+                       argFor(attention.getKvLens()),
                        body.getArgument(maskArg),
                        config.tmaLoads ? body.getArgument(maskArg + 1)
                                        : Value()};

@@ -170,6 +170,31 @@ func.func @mha_sm90a(%q: tensor<?x4x?x128xbf16>, %k: tensor<?x4x?x128xbf16>, %v:
 
 // -----
 
+// Valid key lengths (kv_lens, docs/language.md 4.6): the kernel takes them
+// after v, as the C function does, and each block reads its batch
+// element's length, clamped to [0, Lk] so that no key past the cache is
+// read whatever the lengths hold; the key tiles and the causal diagonal
+// (bottom-right: Lk - Lq) follow from it.
+// CHECK-LABEL: func.func private @decode()
+// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<kv_lens>, #mha.role<output>]
+// CHECK: gpu.func @decode__kernel(%{{.*}}: memref<?x8x?x64xf16, {{.*}}>, %{{.*}}: memref<?x2x?x64xf16, {{.*}}>, %{{.*}}: memref<?x2x?x64xf16, {{.*}}>, %[[LENS:.*]]: memref<?xi32, strided<[1], offset: ?>>, %{{.*}}: memref<?x8x?x64xf16, {{.*}}>, %{{.*}}: memref<?xi8>)
+// CHECK: %[[B:.*]] = gpu.block_id  z
+// CHECK: %[[LK:.*]] = memref.dim %{{.*}}, %c2
+// CHECK: %[[N:.*]] = memref.load %[[LENS]][%[[B]]]
+// CHECK: %[[I:.*]] = arith.index_cast %[[N]] : i32 to index
+// CHECK: %[[LO:.*]] = arith.maxsi %[[I]], %c0
+// CHECK: %[[KEYS:.*]] = arith.minsi %[[LO]], %[[LK]]
+// CHECK: arith.subi %[[KEYS]], %{{.*}}
+// CHECK: gpu.func @decode__kernel_unaligned(
+// CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?xi32, strided<[1], offset: ?>>
+func.func @decode(%q: tensor<?x8x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor<?x2x?x64xf16>, %kl: tensor<?xi32>) -> tensor<?x8x?x64xf16> {
+  %o = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal}
+     : tensor<?x8x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x8x?x64xf16>
+  return %o : tensor<?x8x?x64xf16>
+}
+
+// -----
+
 // Head dims that are not multiples of 64 keep the portable kernels only.
 // SM90A-LABEL: func.func private @d96
 // SM90A-NOT: sm90a_kernel
@@ -178,3 +203,4 @@ func.func @d96(%q: tensor<?x4x?x96xf16>, %k: tensor<?x4x?x96xf16>, %v: tensor<?x
   %o = mha.attention %q, %k, %v : tensor<?x4x?x96xf16>, tensor<?x4x?x96xf16>, tensor<?x4x?x96xf16> -> tensor<?x4x?x96xf16>
   return %o : tensor<?x4x?x96xf16>
 }
+
