@@ -136,21 +136,29 @@ def dltensor(t, fake_device=None):
 # ----------------------------------------------------------------------------
 # The float64 reference of SPEC.md (mha.reference, NumPy, on the host)
 # ----------------------------------------------------------------------------
-def reference(q, k, v, a, rt_mask=None, kv_lens=None):
+def reference(q, k, v, a, rt_mask=None, kv_lens=None, q_lens=None):
     """o [B,Hq,Lq,Dv], lse [B,Hq,Lq] (float64) and alive [Hq] (bool) of
-    mha.reference.attention, as torch tensors on q's device; with kv_lens,
-    batch element b attends to its first kv_lens[b] keys."""
+    mha.reference.attention, as torch tensors on q's device; with kv_lens
+    (q_lens), batch element b has its first kv_lens[b] keys (q_lens[b]
+    rows), each attended alone; padding rows get o = 0 and lse = -inf."""
     host = [x.detach().to("cpu", torch.float64).numpy() for x in (q, k, v)]
-    if kv_lens is None:
+    if kv_lens is None and q_lens is None:
         o, lse, alive = (torch.from_numpy(x)
                          for x in mha_reference.attention(*host, a, rt_mask))
     else:
-        parts = [mha_reference.attention(host[0][b:b + 1], host[1][b:b + 1, :, :n],
-                                         host[2][b:b + 1, :, :n], a, rt_mask)
-                 for b, n in enumerate(kv_lens)]
-        o = torch.cat([torch.from_numpy(p[0]) for p in parts])
-        lse = torch.cat([torch.from_numpy(p[1]) for p in parts])
-        alive = torch.from_numpy(parts[0][2])
+        B, hq, lq, lk = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
+        o = torch.zeros((B, hq, lq, v.shape[3]), dtype=torch.float64)
+        lse = torch.full((B, hq, lq), float("-inf"), dtype=torch.float64)
+        alive = None
+        for b in range(B):
+            rows = q_lens[b] if q_lens else lq
+            keys = kv_lens[b] if kv_lens else lk
+            ob, lb, alive = mha_reference.attention(
+                host[0][b:b + 1, :, :rows], host[1][b:b + 1, :, :keys],
+                host[2][b:b + 1, :, :keys], a, rt_mask)
+            o[b, :, :rows] = torch.from_numpy(ob[0])
+            lse[b, :, :rows] = torch.from_numpy(lb[0])
+        alive = torch.from_numpy(alive)
     dev = q.device
     return o.to(dev), lse.to(dev), alive.to(dev)
 
@@ -247,10 +255,11 @@ def run_variant(ctx, case, lib, variant):
         else:
             stream_ptr = torch.cuda.current_stream(dev).cuda_stream
     opts = None if variant == "null_opts" else options(0, stream_ptr, rt)
-    # Valid key lengths (kv_lens [B] i32) follow k and v.
-    kv_lens = case.get("kv_lens")
-    lens = ([dltensor(torch.tensor(kv_lens, dtype=torch.int32, device=dev))]
-            if kv_lens else [])
+    # Valid key lengths and real query rows (kv_lens, q_lens: [B] i32)
+    # follow k and v.
+    kv_lens, q_lens = case.get("kv_lens"), case.get("q_lens")
+    lens = [dltensor(torch.tensor(x, dtype=torch.int32, device=dev))
+            for x in (kv_lens, q_lens) if x]
     tensors = [dltensor(q, fake_dev), dltensor(k), dltensor(v)] + lens + [dltensor(o)]
     if want_lse:
         tensors.append(dltensor(lse))
@@ -285,7 +294,7 @@ def run_variant(ctx, case, lib, variant):
         res["detail"] = str(lib.error(st))
         return res
 
-    ref_o, ref_lse, alive = reference(q, k, v, a, rt, kv_lens)
+    ref_o, ref_lse, alive = reference(q, k, v, a, rt, kv_lens, q_lens)
     o64 = o.to(torch.float64)
     problems = []
     nan = int(torch.isnan(o64).sum())

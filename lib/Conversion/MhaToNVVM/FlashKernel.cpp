@@ -139,7 +139,9 @@ private:
   Value laneRow8, laneOct, laneRow16, laneHalf;
   // The block.
   Value qTile, headBlock, batch;
-  Value queryLen, keyLen, diagOffset;
+  /// The tensor's query rows (stored), the batch element's real ones
+  /// (q_lens) and keys (kv_lens).
+  Value queryRows, queryLen, keyLen, diagOffset;
   Value row0, blockRows, head0, kvHead, warpTile;
   /// Per row tile of the warp: its head and first query row.
   SmallVector<GpuHeadParams> tileHeads;
@@ -193,17 +195,20 @@ void FlashKernelEmitter::emitRowsAndHeads() {
   // rowsPerHead query rows each; its row tiles are head-major.
   const int64_t P = cfg.headsPerBlock, rowsPerHead = cfg.rowsPerBlock() / P;
   const int64_t tilesPerHead = rowsPerHead / 16;
-  queryLen = memref::DimOp::create(b, loc, args.q, 2);
-  keyLen = memref::DimOp::create(b, loc, args.k, 2);
-  if (args.kvLens) {
-    // The batch element's valid keys, clamped to [0, Lk]: whatever the
-    // lengths hold, no key past the cache is read (checking them on the
-    // host would wait for the stream).
-    Value valid = arith::IndexCastOp::create(
+  // The batch element's real rows and valid keys, clamped to [0, Lq] and
+  // [0, Lk]: whatever the lengths hold, nothing past the tensors is read
+  // (checking them on the host would wait for the stream).
+  auto clampedLength = [&](Value lengths, Value size) {
+    if (!lengths)
+      return size;
+    Value n = arith::IndexCastOp::create(
         b, loc, b.getIndexType(),
-        memref::LoadOp::create(b, loc, args.kvLens, ValueRange{batch}));
-    keyLen = cb.minSI(cb.maxSI(valid, cb.index(0)), keyLen);
-  }
+        memref::LoadOp::create(b, loc, lengths, ValueRange{batch}));
+    return cb.minSI(cb.maxSI(n, cb.index(0)), size);
+  };
+  queryRows = memref::DimOp::create(b, loc, args.q, 2);
+  queryLen = clampedLength(args.qLens, queryRows);
+  keyLen = clampedLength(args.kvLens, memref::DimOp::create(b, loc, args.k, 2));
   diagOffset = cb.sub(keyLen, queryLen);
   row0 = cb.mul(qTile, cb.index(rowsPerHead));
   blockRows = cb.minSI(cb.index(rowsPerHead), cb.sub(queryLen, row0));
@@ -262,6 +267,9 @@ void FlashKernelEmitter::emitKeyTileRanges() {
   Value windowLen =
       cb.maxSI(cb.sub(ranges.windowHi, ranges.windowLo), cb.index(0));
   Value numWindow = ceilDiv(windowLen);
+  // A block of padding rows only (past q_lens) visits no key.
+  if (args.qLens)
+    anyAlive = cb.andI(anyAlive, cb.gt(blockRows, cb.index(0)));
   numTiles = cb.select(anyAlive, cb.add(numSink, numWindow), cb.index(0));
 }
 
@@ -647,7 +655,12 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
   };
   Value row = cb.add(tileRow0[m], cb.add(groupId, cb.index(8 * half)));
   Value head = tileHeads[m].head;
-  cb.ifThen(cb.lt(row, queryLen), [&] {
+  if (args.qLens) {
+    // So are padding rows (past q_lens), which ran with the real ones.
+    anyKey = cb.andI(anyKey, cb.lt(row, queryLen));
+    valid = cb.andI(valid, anyKey);
+  }
+  cb.ifThen(cb.lt(row, queryRows), [&] {
     if (args.o) {
       Type oElt = cast<MemRefType>(args.o.getType()).getElementType();
       for (int64_t n = 0; n < oTiles; ++n) {

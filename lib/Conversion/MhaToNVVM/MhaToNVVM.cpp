@@ -154,14 +154,14 @@ void ConvertMhaToNVVMPass::runOnOperation() {
       auto layer = dyn_cast<MultiHeadOp>(op);
       bool drops = (attention && attention.getDropout()) ||
                    (layer && layer.getDropout());
-      // Valid key lengths are read by the kernel; the other serving
-      // operands are CPU-only so far.
+      // Lengths are read by the kernel; paged and packed sequences are
+      // CPU-only so far.
       if (attention &&
-          (attention.getQLens() || attention.getBlockTable() ||
-           attention.getCuSeqlensQ() || attention.getCuSeqlensK())) {
-        op->emitError() << "q_lens, block_table and cu_seqlens are not yet "
-                        << "supported on the GPU (kv_lens is): compile this "
-                        << "function with --target=cpu";
+          (attention.getBlockTable() || attention.getCuSeqlensQ() ||
+           attention.getCuSeqlensK())) {
+        op->emitError() << "block_table and cu_seqlens are not yet "
+                        << "supported on the GPU (kv_lens and q_lens are): "
+                        << "compile this function with --target=cpu";
         return WalkResult::interrupt();
       }
       if (attention && attention.getKeyScale()) {
@@ -342,6 +342,7 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
                        argFor(attention.getOutput()),
                        argFor(attention.getLse()),
                        argFor(attention.getKvLens()),
+                       argFor(attention.getQLens()),
                        body.getArgument(maskArg),
                        config.tmaLoads ? body.getArgument(maskArg + 1)
                                        : Value()};

@@ -170,27 +170,38 @@ func.func @mha_sm90a(%q: tensor<?x4x?x128xbf16>, %k: tensor<?x4x?x128xbf16>, %v:
 
 // -----
 
-// Valid key lengths (kv_lens, docs/language.md 4.6): the kernel takes them
-// after v, as the C function does, and each block reads its batch
-// element's length, clamped to [0, Lk] so that no key past the cache is
-// read whatever the lengths hold; the key tiles and the causal diagonal
-// (bottom-right: Lk - Lq) follow from it.
+// Valid key lengths and real query rows (kv_lens, q_lens, docs/language.md
+// 4.6): the kernel takes them after v, as the C function does, and each
+// block reads its batch element's lengths, clamped to [0, Lk] and [0, Lq]
+// so that nothing past the tensors is read whatever they hold; the key
+// tiles and the causal diagonal (bottom-right: keys - rows) follow from
+// them, a block of padding rows visits no key tile, and every row of the
+// tensor is stored (padding rows as o = 0, lse = -inf).
 // CHECK-LABEL: func.func private @decode()
-// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<kv_lens>, #mha.role<output>]
-// CHECK: gpu.func @decode__kernel(%{{.*}}: memref<?x8x?x64xf16, {{.*}}>, %{{.*}}: memref<?x2x?x64xf16, {{.*}}>, %{{.*}}: memref<?x2x?x64xf16, {{.*}}>, %[[LENS:.*]]: memref<?xi32, strided<[1], offset: ?>>, %{{.*}}: memref<?x8x?x64xf16, {{.*}}>, %{{.*}}: memref<?xi8>)
+// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<kv_lens>, #mha.role<q_lens>, #mha.role<output>, #mha.role<lse>]
+// CHECK: gpu.func @decode__kernel(%{{.*}}: memref<?x8x?x64xf16, {{.*}}>, %{{.*}}: memref<?x2x?x64xf16, {{.*}}>, %{{.*}}: memref<?x2x?x64xf16, {{.*}}>, %[[KL:.*]]: memref<?xi32, strided<[1], offset: ?>>, %[[QL:.*]]: memref<?xi32, strided<[1], offset: ?>>, %{{.*}}: memref<?x8x?x64xf16, {{.*}}>, %{{.*}}: memref<?x8x?xf32, {{.*}}>, %{{.*}}: memref<?xi8>)
 // CHECK: %[[B:.*]] = gpu.block_id  z
+// CHECK: %[[LQ:.*]] = memref.dim %{{.*}}, %c2
+// CHECK: %[[NQ:.*]] = memref.load %[[QL]][%[[B]]]
+// CHECK: %[[IQ:.*]] = arith.index_cast %[[NQ]] : i32 to index
+// CHECK: %[[LOQ:.*]] = arith.maxsi %[[IQ]], %c0
+// CHECK: %[[ROWS:.*]] = arith.minsi %[[LOQ]], %[[LQ]]
 // CHECK: %[[LK:.*]] = memref.dim %{{.*}}, %c2
-// CHECK: %[[N:.*]] = memref.load %[[LENS]][%[[B]]]
+// CHECK: %[[N:.*]] = memref.load %[[KL]][%[[B]]]
 // CHECK: %[[I:.*]] = arith.index_cast %[[N]] : i32 to index
 // CHECK: %[[LO:.*]] = arith.maxsi %[[I]], %c0
 // CHECK: %[[KEYS:.*]] = arith.minsi %[[LO]], %[[LK]]
-// CHECK: arith.subi %[[KEYS]], %{{.*}}
+// CHECK: arith.subi %[[KEYS]], %[[ROWS]]
+// CHECK: arith.cmpi sgt, %{{.*}}, %c0
+// CHECK: arith.cmpi slt, %{{.*}}, %[[ROWS]]
+// CHECK: arith.cmpi slt, %{{.*}}, %[[LQ]]
 // CHECK: gpu.func @decode__kernel_unaligned(
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?xi32, strided<[1], offset: ?>>
-func.func @decode(%q: tensor<?x8x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor<?x2x?x64xf16>, %kl: tensor<?xi32>) -> tensor<?x8x?x64xf16> {
-  %o = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal}
-     : tensor<?x8x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x8x?x64xf16>
-  return %o : tensor<?x8x?x64xf16>
+func.func @decode(%q: tensor<?x8x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor<?x2x?x64xf16>, %kl: tensor<?xi32>,
+                  %ql: tensor<?xi32>) -> (tensor<?x8x?x64xf16>, tensor<?x8x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) q_lens(%ql : tensor<?xi32>) {causal, return_lse}
+     : tensor<?x8x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x8x?x64xf16>, tensor<?x8x?xf32>
+  return %o, %lse : tensor<?x8x?x64xf16>, tensor<?x8x?xf32>
 }
 
 // -----
