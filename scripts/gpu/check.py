@@ -187,6 +187,34 @@ def randn(shape, dtype, device, gen, blhd=False, unaligned=False):
     return t.to(dtype)
 
 
+def paged_cache(k, v, page_size, seed, vllm_layout=False):
+    """Page pools [pages, Hkv, page_size, D] holding k's and v's keys in a
+    shuffled page order (3 spare pages of noise, a last table column of -1
+    that no key reaches) and the block table [B, max_pages] (i32); with
+    vllm_layout the pools are transposed views of [pages, page_size, Hkv,
+    D] storage."""
+    B, hkv, lk, _ = k.shape
+    per_seq = -(-lk // page_size)
+    pages = B * per_seq + 3
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(pages, generator=gen).tolist()
+    table = torch.full((B, per_seq + 1), -1, dtype=torch.int32)
+    pools = []
+    for x in (k, v):
+        shape = (pages, page_size, hkv, x.shape[3]) if vllm_layout else \
+            (pages, hkv, page_size, x.shape[3])
+        pool = torch.randn(shape, generator=gen).to(x.dtype).to(x.device)
+        view = pool.transpose(1, 2) if vllm_layout else pool
+        for b in range(B):
+            for p in range(per_seq):
+                keys = slice(p * page_size, min((p + 1) * page_size, lk))
+                view[order[b * per_seq + p], :, :keys.stop - keys.start] = x[b, :, keys]
+        pools.append(view)
+    for b in range(B):
+        table[b, :per_seq] = torch.tensor(order[b * per_seq:(b + 1) * per_seq])
+    return pools[0], pools[1], table.to(k.device)
+
+
 def poisoned(shape, dtype, device, blhd=False):
     if blhd and len(shape) == 4:
         b, h, l, x = shape
@@ -256,11 +284,18 @@ def run_variant(ctx, case, lib, variant):
             stream_ptr = torch.cuda.current_stream(dev).cuda_stream
     opts = None if variant == "null_opts" else options(0, stream_ptr, rt)
     # Valid key lengths and real query rows (kv_lens, q_lens: [B] i32)
-    # follow k and v.
+    # follow k and v, then the block table of a paged cache, whose pools
+    # the call reads in place of k and v (the reference reads k and v).
     kv_lens, q_lens = case.get("kv_lens"), case.get("q_lens")
     lens = [dltensor(torch.tensor(x, dtype=torch.int32, device=dev))
             for x in (kv_lens, q_lens) if x]
-    tensors = [dltensor(q, fake_dev), dltensor(k), dltensor(v)] + lens + [dltensor(o)]
+    k_arg, v_arg = k, v
+    if case.get("page_size"):
+        k_arg, v_arg, table = paged_cache(k, v, case["page_size"],
+                                          seed_of(ctx.seed, case["name"], variant, "pages"),
+                                          vllm_layout=variant == "vllm")
+        lens.append(dltensor(table))
+    tensors = [dltensor(q, fake_dev), dltensor(k_arg), dltensor(v_arg)] + lens + [dltensor(o)]
     if want_lse:
         tensors.append(dltensor(lse))
     f = lib.function(case["function"], 3 + len(lens) + len(case["results"]))

@@ -208,7 +208,12 @@ void FlashKernelEmitter::emitRowsAndHeads() {
   };
   queryRows = memref::DimOp::create(b, loc, args.q, 2);
   queryLen = clampedLength(args.qLens, queryRows);
-  keyLen = clampedLength(args.kvLens, memref::DimOp::create(b, loc, args.k, 2));
+  // A paged cache holds table columns x page size keys per sequence.
+  Value capacity = memref::DimOp::create(b, loc, args.k, 2);
+  if (args.blockTable)
+    capacity =
+        cb.mul(memref::DimOp::create(b, loc, args.blockTable, 1), capacity);
+  keyLen = clampedLength(args.kvLens, capacity);
   diagOffset = cb.sub(keyLen, queryLen);
   row0 = cb.mul(qTile, cb.index(rowsPerHead));
   blockRows = cb.minSI(cb.index(rowsPerHead), cb.sub(queryLen, row0));
@@ -335,6 +340,10 @@ void FlashKernelEmitter::initBarriers() {
 
 void FlashKernelEmitter::loadKV(Value i, Value stage) {
   Value start = tileBounds(i).first;
+  if (args.blockTable)
+    return copier().copyPagedRows({args.k, args.v}, args.blockTable, batch,
+                                  kvHead, start, keyLen, {smem.k, smem.v},
+                                  stage, cfg.cols);
   copier().copyRows(args.k, ValueRange{batch, kvHead}, start, keyLen, smem.k,
                     stage, cfg.cols, cfg.headDim);
   copier().copyRows(args.v, ValueRange{batch, kvHead}, start, keyLen, smem.v,

@@ -58,11 +58,11 @@ struct FlashKernelConfig {
   int64_t threads() const { return warps * 32 + (tmaLoads ? 128 : 0); }
 };
 
-/// The kernel's arguments (memrefs); lse, o, kvLens and qLens may be null;
-/// tensorMaps (i64, the device address of k's and v's CUtensorMap) with
-/// tmaLoads.
+/// The kernel's arguments (memrefs); lse, o, kvLens, qLens and blockTable
+/// may be null (with blockTable, k and v are page pools); tensorMaps (i64,
+/// the device address of k's and v's CUtensorMap) with tmaLoads.
 struct FlashKernelArgs {
-  Value q, k, v, o, lse, kvLens, qLens, headMask, tensorMaps;
+  Value q, k, v, o, lse, kvLens, qLens, blockTable, headMask, tensorMaps;
 };
 
 /// Dynamic shared memory the kernel needs, in bytes (SharedTiles.cpp).

@@ -154,14 +154,14 @@ void ConvertMhaToNVVMPass::runOnOperation() {
       auto layer = dyn_cast<MultiHeadOp>(op);
       bool drops = (attention && attention.getDropout()) ||
                    (layer && layer.getDropout());
-      // Lengths are read by the kernel; paged and packed sequences are
-      // CPU-only so far.
+      // Lengths and page tables are read by the kernel; packed sequences
+      // are CPU-only so far.
       if (attention &&
-          (attention.getBlockTable() || attention.getCuSeqlensQ() ||
-           attention.getCuSeqlensK())) {
-        op->emitError() << "block_table and cu_seqlens are not yet "
-                        << "supported on the GPU (kv_lens and q_lens are): "
-                        << "compile this function with --target=cpu";
+          (attention.getCuSeqlensQ() || attention.getCuSeqlensK())) {
+        op->emitError() << "cu_seqlens_q and cu_seqlens_k are not yet "
+                        << "supported on the GPU (kv_lens, q_lens and "
+                        << "block_table are): compile this function with "
+                        << "--target=cpu";
         return WalkResult::interrupt();
       }
       if (attention && attention.getKeyScale()) {
@@ -274,7 +274,9 @@ std::optional<FlashKernelConfig> ConvertMhaToNVVMPass::chooseSm90aConfig(
   hopper.headsPerBlock = choosePackedHeads(spec, hopper);
   // K and V by TMA with a producer warp, where the tensors hold the MMA
   // element type (f32 specs are rounded on the way, by the consumers).
-  hopper.tmaLoads = !spec.elementType.isF32() && hopper.warps == 8;
+  // (Not from page pools: a tile's keys lie on several pages.)
+  hopper.tmaLoads = !spec.elementType.isF32() && hopper.warps == 8 &&
+                    !AttentionOp(spec.attention).getBlockTable();
   // S (cols / 2 f32) and O (Dv / 2 f32) per thread; the masked path and
   // ALiBi/softcap keep more values live (no spills over the check's
   // variants, test/Target/NVPTX/variants.test).
@@ -343,6 +345,7 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
                        argFor(attention.getLse()),
                        argFor(attention.getKvLens()),
                        argFor(attention.getQLens()),
+                       argFor(attention.getBlockTable()),
                        body.getArgument(maskArg),
                        config.tmaLoads ? body.getArgument(maskArg + 1)
                                        : Value()};

@@ -110,14 +110,55 @@ Value mlir::mha::atomAddress(CodegenBuilder &cb, PtxBuilder &ptx, Value base,
                                  cb.add(base, ptx.toI64(offset)));
 }
 
-void RowCopier::copyRows(Value src, ValueRange srcPrefix, Value srcRow0,
-                         Value srcRows, const SmemTile &dst, Value stage,
-                         int64_t numRows, int64_t width, int64_t dstRow0) {
+void RowCopier::forEachChunk(int64_t numRows, int64_t width,
+                             function_ref<void(Value, Value)> copyChunk) {
   OpBuilder &b = cb.builder();
   Location loc = cb.getLoc();
   int64_t chunksPerRow = width / 8; // 8 x 16 bits = 16 bytes
   int64_t chunks = numRows * chunksPerRow;
   int64_t threads = cfg.warps * kWarpSize;
+  bool rowAligned = threads % chunksPerRow == 0;
+  Value threadRow = cb.divUI(tid, cb.index(chunksPerRow));
+  Value threadCol = cb.mul(
+      arith::RemUIOp::create(b, loc, tid, cb.index(chunksPerRow)), cb.index(8));
+  for (int64_t base = 0; base < chunks; base += threads) {
+    auto chunk = [&]() {
+      if (rowAligned)
+        return copyChunk(cb.add(threadRow, cb.index(base / chunksPerRow)),
+                         threadCol);
+      Value index = cb.add(tid, cb.index(base));
+      copyChunk(
+          cb.divUI(index, cb.index(chunksPerRow)),
+          cb.mul(arith::RemUIOp::create(b, loc, index, cb.index(chunksPerRow)),
+                 cb.index(8)));
+    };
+    if (base + threads <= chunks) {
+      chunk();
+      continue;
+    }
+    // The last round: only the threads that have a chunk.
+    cb.ifThen(cb.lt(cb.add(tid, cb.index(base)), cb.index(chunks)), chunk);
+  }
+}
+
+void RowCopier::copyChunk(Value src, ValueRange srcIdx, Value inBounds,
+                          Value dst, ValueRange dstIdx) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  auto srcType = cast<MemRefType>(src.getType());
+  if (srcType.getElementType() != cfg.elementType || !cfg.alignedRows)
+    return stageConverted(src, srcIdx, inBounds, dst, dstIdx);
+  Value srcElements = cb.select(inBounds, cb.index(8), cb.index(0));
+  nvgpu::DeviceAsyncCopyOp::create(
+      b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, dstIdx,
+      src, srcIdx, b.getIndexAttr(8), srcElements, b.getUnitAttr());
+}
+
+void RowCopier::copyRows(Value src, ValueRange srcPrefix, Value srcRow0,
+                         Value srcRows, const SmemTile &dst, Value stage,
+                         int64_t numRows, int64_t width, int64_t dstRow0) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
   // The tile as a [rows, width] view with one base address, so that a
   // thread's chunks differ by constant row steps (few live registers
   // across the key loop). Its first row is always in bounds.
@@ -133,54 +174,70 @@ void RowCopier::copyRows(Value src, ValueRange srcPrefix, Value srcRow0,
           {ShapedType::kDynamic, width}, srcType, offsets, sizes, strides));
   Value tile =
       memref::SubViewOp::create(b, loc, tileType, src, offsets, sizes, strides);
-  bool rowAligned = threads % chunksPerRow == 0;
-  Value threadRow = cb.divUI(tid, cb.index(chunksPerRow));
-  Value threadCol = cb.mul(
-      arith::RemUIOp::create(b, loc, tid, cb.index(chunksPerRow)), cb.index(8));
-  for (int64_t base = 0; base < chunks; base += threads) {
-    auto copyChunk = [&]() {
-      Value row, col;
-      if (rowAligned) {
-        row = cb.add(threadRow, cb.index(base / chunksPerRow));
-        col = threadCol;
-      } else {
-        Value chunk = cb.add(tid, cb.index(base));
-        row = cb.divUI(chunk, cb.index(chunksPerRow));
-        col = cb.mul(
-            arith::RemUIOp::create(b, loc, chunk, cb.index(chunksPerRow)),
-            cb.index(8));
-      }
-      // Rows past the end are zero-filled (source size 0), read from the
-      // tile's first row, which is valid.
-      Value inBounds = cb.lt(row, avail);
-      Value srcRow = cb.select(inBounds, row, cb.index(0));
-      Value dstRow = dstRow0 ? cb.add(row, cb.index(dstRow0)) : row;
-      SmallVector<Value> dstIdx = smemIndex(cb, dst, stage, dstRow, col);
-      if (srcType.getElementType() != cfg.elementType || !cfg.alignedRows) {
-        stageConverted(tile, srcRow, col, inBounds, dst.mem, dstIdx);
-        return;
-      }
-      Value srcElements = cb.select(inBounds, cb.index(8), cb.index(0));
-      nvgpu::DeviceAsyncCopyOp::create(
-          b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst.mem,
-          dstIdx, tile, ValueRange{srcRow, col}, b.getIndexAttr(8), srcElements,
-          b.getUnitAttr());
-    };
-    if (base + threads <= chunks) {
-      copyChunk();
-      continue;
-    }
-    // The last round: only the threads that have a chunk.
-    cb.ifThen(cb.lt(cb.add(tid, cb.index(base)), cb.index(chunks)), copyChunk);
-  }
+  forEachChunk(numRows, width, [&](Value row, Value col) {
+    // Rows past the end are zero-filled (source size 0), read from the
+    // tile's first row, which is valid.
+    Value inBounds = cb.lt(row, avail);
+    Value srcRow = cb.select(inBounds, row, cb.index(0));
+    Value dstRow = dstRow0 ? cb.add(row, cb.index(dstRow0)) : row;
+    copyChunk(tile, ValueRange{srcRow, col}, inBounds, dst.mem,
+              smemIndex(cb, dst, stage, dstRow, col));
+  });
 }
 
-void RowCopier::stageConverted(Value tile, Value row, Value col, Value inBounds,
+void RowCopier::copyPagedRows(ArrayRef<Value> pools, Value table, Value batch,
+                              Value kvHead, Value keyRow0, Value keyRows,
+                              ArrayRef<SmemTile> dsts, Value stage,
+                              int64_t numRows) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  Value zero = cb.index(0);
+  Value pool = pools.front();
+  Value pages = memref::DimOp::create(b, loc, pool, 0);
+  // A static page size makes the page and slot of a key a shift and a mask
+  // for powers of two.
+  int64_t staticPageSize = cast<MemRefType>(pool.getType()).getDimSize(2);
+  Value pageSize = ShapedType::isDynamic(staticPageSize)
+                       ? Value(memref::DimOp::create(b, loc, pool, 2))
+                       : cb.index(staticPageSize);
+  Value lastPage = cb.maxSI(cb.sub(pages, cb.index(1)), zero);
+  // No key can be read from a pool without pages.
+  Value avail =
+      cb.select(cb.gt(pages, zero),
+                cb.minSI(cb.sub(keyRows, keyRow0), cb.index(numRows)), zero);
+  auto widthOf = [](Value p) {
+    return cast<MemRefType>(p.getType()).getDimSize(3);
+  };
+  // Copies chunk (row, col) of pools[first, last): keys past the end are
+  // zero-filled, read from the tile's first key (valid when any key is).
+  auto copyPools = [&](size_t first, size_t last) {
+    forEachChunk(numRows, widthOf(pools[first]), [&](Value row, Value col) {
+      Value inBounds = cb.lt(row, avail);
+      Value key = cb.add(keyRow0, cb.select(inBounds, row, zero));
+      Value entry = memref::LoadOp::create(
+          b, loc, table, ValueRange{batch, cb.divUI(key, pageSize)});
+      Value page = arith::IndexCastOp::create(b, loc, b.getIndexType(), entry)
+                       .getResult();
+      page = cb.minSI(cb.maxSI(page, zero), lastPage);
+      Value slot = arith::RemUIOp::create(b, loc, key, pageSize);
+      for (size_t i = first; i < last; ++i)
+        copyChunk(pools[i], ValueRange{page, kvHead, slot, col}, inBounds,
+                  dsts[i].mem, smemIndex(cb, dsts[i], stage, row, col));
+    });
+  };
+  // Pools of one width share each key's table entry.
+  if (llvm::all_of(pools, [&](Value p) { return widthOf(p) == widthOf(pool); }))
+    return copyPools(0, pools.size());
+  for (size_t i = 0; i < pools.size(); ++i)
+    copyPools(i, i + 1);
+}
+
+void RowCopier::stageConverted(Value src, ValueRange srcIdx, Value inBounds,
                                Value dst, ValueRange dstIdx) {
   OpBuilder &b = cb.builder();
   Location loc = cb.getLoc();
   Type elt = cfg.elementType;
-  Type srcElt = cast<MemRefType>(tile.getType()).getElementType();
+  Type srcElt = cast<MemRefType>(src.getType()).getElementType();
   auto wide = VectorType::get({8}, srcElt);
   auto narrow = VectorType::get({8}, elt);
   // Aligned rows are read as 16-byte vectors, others by element.
@@ -190,7 +247,7 @@ void RowCopier::stageConverted(Value tile, Value row, Value col, Value inBounds,
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(load.thenBlock());
-    Value v = vector::LoadOp::create(b, loc, wide, tile, ValueRange{row, col},
+    Value v = vector::LoadOp::create(b, loc, wide, src, srcIdx,
                                      /*nontemporal=*/false, align);
     if (srcElt != elt)
       v = arith::TruncFOp::create(b, loc, narrow, v);

@@ -80,13 +80,34 @@ public:
                 const SmemTile &dst, Value stage, int64_t numRows,
                 int64_t width, int64_t dstRow0 = 0);
 
+  /// Copies `numRows` keys from `keyRow0` on of a paged cache, each of
+  /// `pools` (K and V) into its `dsts[stage]` (keys >= `keyRows`
+  /// zero-filled): key j of sequence `batch` is row j mod page_size of page
+  /// `table[batch, j div page_size]` of a pool [pages, Hkv, page_size,
+  /// width] at KV head `kvHead`. A page number outside [0, pages) reads
+  /// page 0 or the last (never past the pool); only the table entries of
+  /// keys < `keyRows` are read, once per key for pools of one width.
+  void copyPagedRows(ArrayRef<Value> pools, Value table, Value batch,
+                     Value kvHead, Value keyRow0, Value keyRows,
+                     ArrayRef<SmemTile> dsts, Value stage, int64_t numRows);
+
 private:
-  /// Loads 8 elements of `tile` (zeros when !inBounds), rounds them to the
-  /// MMA element type and stores them at `dst[dstIdx]`: f32 specs run on
-  /// bf16 tensor cores and rows that are not 16-byte aligned cannot be
-  /// copied by cp.async, so both take this synchronous path.
-  void stageConverted(Value tile, Value row, Value col, Value inBounds,
-                      Value dst, ValueRange dstIdx);
+  /// The chunks of `numRows` x `width` elements the block's threads copy:
+  /// `copyChunk(row, col)` for each, col a multiple of 8.
+  void forEachChunk(int64_t numRows, int64_t width,
+                    function_ref<void(Value, Value)> copyChunk);
+  /// Copies 8 elements at `src[srcIdx]` (zeros when !inBounds) to
+  /// `dst[dstIdx]`: by 16-byte cp.async, or through registers
+  /// (stageConverted) for f32 sources and rows that are not 16-byte
+  /// aligned.
+  void copyChunk(Value src, ValueRange srcIdx, Value inBounds, Value dst,
+                 ValueRange dstIdx);
+  /// Loads 8 elements at `src[srcIdx]` (zeros when !inBounds), rounds them
+  /// to the MMA element type and stores them at `dst[dstIdx]`: f32 specs
+  /// run on bf16 tensor cores and rows that are not 16-byte aligned cannot
+  /// be copied by cp.async, so both take this synchronous path.
+  void stageConverted(Value src, ValueRange srcIdx, Value inBounds, Value dst,
+                      ValueRange dstIdx);
 
   CodegenBuilder &cb;
   const FlashKernelConfig &cfg;

@@ -206,6 +206,44 @@ func.func @decode(%q: tensor<?x8x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor
 
 // -----
 
+// A paged cache (block_table, docs/language.md 4.6): k and v are page pools
+// [pages, Hkv, page_size, D]; a sequence holds table columns x page_size
+// keys; each copied key reads its page from the table once for K and V,
+// clamped to the pool's pages, and its slot (a shift and a mask for the
+// static page size); no TMA kernel (a tile spans several pages).
+// CHECK-LABEL: func.func private @paged()
+// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<output>]
+// CHECK: gpu.func @paged__kernel(%{{.*}}: memref<?x4x?x64xf16, {{.*}}>, %[[K:.*]]: memref<?x2x16x64xf16, {{.*}}>, %{{.*}}: memref<?x2x16x64xf16, {{.*}}>, %{{.*}}: memref<?xi32, {{.*}}>, %[[T:.*]]: memref<?x?xi32, strided<[?, 1], offset: ?>>, %{{.*}}: memref<?x4x?x64xf16, {{.*}}>, %{{.*}}: memref<?xi8>)
+// CHECK: %[[PSIZE:.*]] = memref.dim %[[K]], %c2
+// CHECK: %[[COLS:.*]] = memref.dim %[[T]], %c1
+// CHECK: arith.muli %[[COLS]], %[[PSIZE]]
+// CHECK: %[[PAGES:.*]] = memref.dim %[[K]], %c0
+// CHECK: %[[LAST:.*]] = arith.subi %[[PAGES]], %c1
+// CHECK: %[[TOP:.*]] = arith.maxsi %[[LAST]], %c0
+// CHECK: %[[E:.*]] = memref.load %[[T]][%{{.*}}, %{{.*}}]
+// CHECK: %[[P:.*]] = arith.index_cast %[[E]] : i32 to index
+// CHECK: %[[P0:.*]] = arith.maxsi %[[P]], %c0
+// CHECK: %[[PAGE:.*]] = arith.minsi %[[P0]], %[[TOP]]
+// CHECK: %[[SLOT:.*]] = arith.remui %{{.*}}, %c16
+// CHECK: nvgpu.device_async_copy %[[K]][%[[PAGE]], %{{.*}}, %[[SLOT]], %{{.*}}]
+// CHECK-NOT: memref.load %[[T]]
+// CHECK: nvgpu.device_async_copy %[[V:.*]][%[[PAGE]], %{{.*}}, %[[SLOT]], %{{.*}}]
+// CHECK: gpu.func @paged__kernel_unaligned(
+// SM90A-LABEL: func.func private @paged()
+// SM90A-SAME: sm90a_kernel = #mha.gpu_kernel<module = "mha_kernels_sm90a", name = "paged__kernel_sm90a", {{.*}}, requirements = aligned_rows>
+// SM90A: gpu.func @paged__kernel_sm90a(
+// SM90A-NOT: cp.async.bulk.tensor
+// SM90A: nvgpu.device_async_copy
+// SM90A-NOT: cp.async.bulk.tensor
+func.func @paged(%q: tensor<?x4x?x64xf16>, %k: tensor<?x2x16x64xf16>, %v: tensor<?x2x16x64xf16>, %kl: tensor<?xi32>,
+                 %bt: tensor<?x?xi32>) -> tensor<?x4x?x64xf16> {
+  %o = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) block_table(%bt : tensor<?x?xi32>) {causal}
+     : tensor<?x4x?x64xf16>, tensor<?x2x16x64xf16>, tensor<?x2x16x64xf16> -> tensor<?x4x?x64xf16>
+  return %o : tensor<?x4x?x64xf16>
+}
+
+// -----
+
 // Head dims that are not multiples of 64 keep the portable kernels only.
 // SM90A-LABEL: func.func private @d96
 // SM90A-NOT: sm90a_kernel

@@ -1,23 +1,13 @@
 // RUN: mha-opt %s --convert-mha-to-nvvm -verify-diagnostics -split-input-file
 // RUN: not mha-compile %s --target=nvptx -o %t.so 2>&1 | FileCheck %s
 
-// Paged and packed sequences (docs/language.md 4.6) are CPU-only so far:
-// the GPU pipeline refuses them rather than ignoring the tables and
-// offsets (kv_lens and q_lens are read by the kernel).
-// CHECK: block_table and cu_seqlens are not yet supported on the GPU (kv_lens and q_lens are)
-func.func @paged(%q: tensor<?x4x1x64xf16>, %k: tensor<?x2x16x64xf16>, %v: tensor<?x2x16x64xf16>,
-                 %l: tensor<?xi32>, %t: tensor<?x?xi32>) -> tensor<?x4x1x64xf16> {
-  // expected-error @+1 {{block_table and cu_seqlens are not yet supported on the GPU (kv_lens and q_lens are): compile this function with --target=cpu}}
-  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<?xi32>) block_table(%t : tensor<?x?xi32>) {causal}
-       : tensor<?x4x1x64xf16>, tensor<?x2x16x64xf16>, tensor<?x2x16x64xf16> -> tensor<?x4x1x64xf16>
-  return %o : tensor<?x4x1x64xf16>
-}
-
-// -----
-
+// Packed sequences (docs/language.md 4.6) are CPU-only so far: the GPU
+// pipeline refuses them rather than ignoring the offsets (kv_lens, q_lens
+// and block_table are read by the kernel).
+// CHECK: cu_seqlens_q and cu_seqlens_k are not yet supported on the GPU (kv_lens, q_lens and block_table are)
 func.func @varlen(%q: tensor<1x4x?x64xf16>, %k: tensor<1x4x?x64xf16>, %v: tensor<1x4x?x64xf16>,
                   %cq: tensor<?xi32>, %ck: tensor<?xi32>) -> tensor<1x4x?x64xf16> {
-  // expected-error @+1 {{block_table and cu_seqlens are not yet supported on the GPU}}
+  // expected-error @+1 {{cu_seqlens_q and cu_seqlens_k are not yet supported on the GPU (kv_lens, q_lens and block_table are): compile this function with --target=cpu}}
   %o = mha.attention %q, %k, %v cu_seqlens_q(%cq : tensor<?xi32>) cu_seqlens_k(%ck : tensor<?xi32>)
        : tensor<1x4x?x64xf16>, tensor<1x4x?x64xf16>, tensor<1x4x?x64xf16> -> tensor<1x4x?x64xf16>
   return %o : tensor<1x4x?x64xf16>
