@@ -470,6 +470,53 @@ TEST_F(CudaLaunchTest, KeyLengthsPassToTheKernelUnread) {
   EXPECT_EQ(p[5], 5 * kBase);            // o follows
 }
 
+// A paged cache: k and v are page pools [pages, Hkv, page_size, D], the
+// block table [B, max_pages] follows kv_lens; the grid follows q, the
+// pools and the table reach the kernel unread (the kernel clamps pages).
+TEST_F(CudaLaunchTest, PagePoolsAndTablePassToTheKernelUnread) {
+  const int64_t B = 2, H = 4, pages = 7, pageSize = 16, maxPages = 3;
+  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, H},
+      lq{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_HEAD_DIM, kHeadDim},
+      p{MHA_SYM_PAGES, -1}, ps{MHA_SYM_PAGE_SIZE, pageSize},
+      cols{MHA_SYM_NONE, -1};
+  std::vector<int64_t> sig =
+      buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
+                      {MHA_ROLE_KEY, {p, h, ps, d}},
+                      {MHA_ROLE_VALUE, {p, h, ps, d}},
+                      {MHA_ROLE_KV_LENS, {b}, kDLInt},
+                      {MHA_ROLE_BLOCK_TABLE, {b, cols}, kDLInt},
+                      {MHA_ROLE_OUTPUT, {b, h, lq, d}}},
+                     5, H);
+  DevTensor q(kBase, {B, H, 3, kHeadDim}),
+      k(2 * kBase, {pages, H, pageSize, kHeadDim}),
+      v(3 * kBase, {pages, H, pageSize, kHeadDim}), lens(4 * kBase, {B}),
+      table(5 * kBase, {B, maxPages}), o(6 * kBase, {B, H, 3, kHeadDim});
+  lens.dl.dtype = table.dl.dtype = {kDLInt, 32, 1};
+  const char *names[6] = {"q", "k", "v", "kv_lens", "block_table", "o"};
+  const DLTensor *tensors[6] = {&q.dl,    &k.dl,     &v.dl,
+                                &lens.dl, &table.dl, &o.dl};
+  // 4 rank-4 tensors, kv_lens (5 words), the table (7), the head mask (5).
+  constexpr int kParams = 4 * 11 + 5 + 7 + 5;
+  fake_cuda_set_num_params(kParams);
+  mha_gpu_kernel kernel = makeKernel();
+  ASSERT_EQ(
+      mha_rt_cuda_launch(sig.data(), "paged", names, tensors, nullptr, &kernel),
+      MHA_OK)
+      << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  fake_launch l = fake_cuda_launch(0);
+  EXPECT_EQ(l.grid[0], 2u); // ceil(3 / 2) query tiles
+  EXPECT_EQ(l.grid[2], uint64_t(B));
+  EXPECT_EQ(l.params[11 + 3], uint64_t(pages)); // k's dim 0
+  EXPECT_EQ(l.params[11 + 5], uint64_t(pageSize));
+  const uint64_t *t = l.params + 3 * 11 + 5; // after q, k, v and kv_lens
+  EXPECT_EQ(t[0], 5 * kBase);
+  EXPECT_EQ(t[3], uint64_t(B));
+  EXPECT_EQ(t[4], uint64_t(maxPages));
+  EXPECT_EQ(t[5], uint64_t(maxPages)); // row stride
+  EXPECT_EQ(t[6], 1u);
+}
+
 TEST_F(CudaLaunchTest, DefaultStreamIsNull) {
   AttnCall call;
   ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
