@@ -316,10 +316,15 @@ func::FuncOp createBackwardKernel(OpBuilder &b, Location loc, StringRef name,
   SmallVector<Type> argTypes = signature.argTypes;
   IndexType indexType = IndexType::get(ctx);
   int64_t dyn = ShapedType::kDynamic;
+  Type f32 = Float32Type::get(ctx);
   argTypes.append({MemRefType::get({dyn}, IntegerType::get(ctx, 8)),
-                   MemRefType::get({dyn, dyn, dyn}, Float32Type::get(ctx)),
+                   MemRefType::get({dyn, dyn, dyn}, f32),
+                   MemRefType::get({dyn, dyn, dyn, dyn}, f32),
                    MemRefType::get({dyn}, IntegerType::get(ctx, 32)), indexType,
                    indexType, indexType, indexType, IntegerType::get(ctx, 1)});
+  assert(argTypes.size() ==
+             signature.argTypes.size() + kNumBackwardKernelArgs &&
+         "BackwardKernelArg out of step with the kernel's arguments");
   func::FuncOp kernel = createKernelFunction(b, loc, name, argTypes,
                                              rowsPerItem, gridHeads, signature);
   // The launcher always passes the call words (read only with dropout).

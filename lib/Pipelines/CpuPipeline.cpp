@@ -33,6 +33,7 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   // Before mha-tile, which replaces the forward function by its kernel.
   MhaTileBackwardPassOptions backward;
   backward.vectorWidth = options.vectorWidth;
+  backward.bf16Dot = options.bf16Dot;
   pm.addPass(createMhaTileBackwardPass(backward));
   pm.addPass(createMhaTilePass(tile));
   pm.addPass(createCanonicalizerPass());

@@ -52,6 +52,28 @@ static void run_item(void *ctx, int64_t item) {
           t, g->head_alive);
 }
 
+/// The largest dq temporary a signature may ask for: the widest head.
+#define MHA_RT_MAX_DQ_COLUMNS 1024
+
+/// A contiguous f32 temporary shaped after q's rows: [B, Hq, Lq] (rank 3,
+/// one column) or [B, Hq, Lq, columns] (rank 4), described in `m`; NULL
+/// when malloc fails (the caller checked the size against overflow).
+static float *alloc_row_temporary(const mha_rt_checked_call *c, int64_t heads,
+                                  int rank, int64_t columns, mha_rt_memref *m) {
+  // Shaped as q's rows (tensor 0), packed or not.
+  int64_t batch = c->memrefs[0].dims[0], rows = c->memrefs[0].dims[2];
+  size_t floats = (size_t)(batch * heads * rows * columns);
+  float *data = (float *)malloc((floats ? floats : 1) * sizeof(float));
+  memset(m, 0, sizeof(*m));
+  m->allocated = m->aligned = data;
+  int64_t sizes[4] = {batch, heads, rows, columns};
+  int64_t row = rank == 4 ? columns : 1;
+  int64_t strides[4] = {heads * rows * row, rows * row, row, 1};
+  memcpy(m->dims, sizes, (size_t)rank * sizeof(int64_t));
+  memcpy(m->dims + rank, strides, (size_t)rank * sizeof(int64_t));
+  return data;
+}
+
 static int mul_overflows(int64_t a, int64_t b, int64_t c, int64_t *out) {
   return __builtin_mul_overflow(a, b, out) ||
          __builtin_mul_overflow(*out, c, out);
@@ -76,9 +98,11 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   int64_t keys = words[MHA_SIG_BACKWARD_KEYS_PER_ITEM];
   int64_t key_tensor = words[MHA_SIG_BACKWARD_KEY_TENSOR];
   int64_t row_stats = words[MHA_SIG_BACKWARD_ROW_STATS];
+  int64_t dq_columns = words[MHA_SIG_BACKWARD_DQ_COLUMNS];
   int64_t rows = signature[MHA_SIG_ROWS_PER_ITEM];
   if (kv_heads < 1 || keys < 1 || rows < 1 || key_tensor < 0 ||
-      key_tensor >= c.num_tensors || (row_stats != 0 && row_stats != 1))
+      key_tensor >= c.num_tensors || (row_stats != 0 && row_stats != 1) ||
+      dq_columns < 0 || dq_columns > MHA_RT_MAX_DQ_COLUMNS)
     MHA_RT_FAIL(MHA_ERR_INTERNAL,
                 "%s: the signature's backward section is malformed", c.name);
   // With lengths or offsets (Serving.c) the grid's batch is the
@@ -95,13 +119,15 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   g.key_tiles = lk / keys + (lk % keys != 0);
   g.heads = c.heads;
   g.query_tiles = lq / rows + (lq % rows != 0);
-  int64_t query_items, num_items, stat_count;
+  int64_t query_items, num_items, temp_floats;
   if (mul_overflows(g.batch, g.kv_heads, g.key_tiles, &g.key_items) ||
       mul_overflows(g.batch, g.heads, g.query_tiles, &query_items) ||
       __builtin_add_overflow(g.key_items, query_items, &num_items) ||
       mul_overflows(c.memrefs[0].dims[0], g.heads, c.memrefs[0].dims[2],
-                    &stat_count) ||
-      stat_count > (int64_t)(SIZE_MAX / sizeof(float)))
+                    &temp_floats) ||
+      __builtin_mul_overflow(temp_floats, dq_columns ? dq_columns : 1,
+                             &temp_floats) ||
+      temp_floats > (int64_t)(SIZE_MAX / sizeof(float)))
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: the backward's work grids have more items than int64 "
                 "can count",
@@ -127,34 +153,33 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   alive_memref.dims[0] = g.heads; // size
   alive_memref.dims[1] = 1;       // stride
 
-  // The per-row statistics, [B, Hq, Lq] contiguous.
-  float *stats = NULL;
-  mha_rt_memref stats_memref;
-  memset(&stats_memref, 0, sizeof(stats_memref));
-  if (row_stats && stat_count > 0) {
-    stats = (float *)malloc((size_t)stat_count * sizeof(float));
-    if (!stats) {
-      free(alive);
-      MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
-                  "%s: could not allocate the %" PRId64
-                  " per-row statistics of the backward",
-                  c.name, stat_count);
-    }
-    stats_memref.allocated = stats_memref.aligned = stats;
-    // Shaped as q's rows [B, Hq, Lq] (tensor 0), packed or not.
-    int64_t stat_rows = c.memrefs[0].dims[2];
-    int64_t sizes[3] = {c.memrefs[0].dims[0], g.heads, stat_rows};
-    int64_t strides[3] = {g.heads * stat_rows, stat_rows, 1};
-    memcpy(stats_memref.dims, sizes, sizeof(sizes));
-    memcpy(stats_memref.dims + 3, strides, sizeof(strides));
+  // The per-row statistics [B, Hq, Lq] and the dq sums [B, Hq, Lq, D],
+  // contiguous.
+  mha_rt_memref stats_memref, dq_memref;
+  float *stats = NULL, *dq_sums = NULL;
+  if ((row_stats &&
+       !(stats = alloc_row_temporary(&c, g.heads, 3, 1, &stats_memref))) ||
+      (dq_columns && !(dq_sums = alloc_row_temporary(&c, g.heads, 4, dq_columns,
+                                                     &dq_memref)))) {
+    free(stats);
+    free(alive);
+    MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+                "%s: could not allocate the backward's %" PRId64
+                "-column row temporary",
+                c.name, (row_stats && !stats) ? (int64_t)1 : dq_columns);
   }
+  if (!row_stats)
+    memset(&stats_memref, 0, sizeof(stats_memref));
+  if (!dq_columns)
+    memset(&dq_memref, 0, sizeof(dq_memref));
 
-  void *descriptors[MHA_RT_MAX_TENSORS + 3];
+  void *descriptors[MHA_RT_MAX_TENSORS + 4];
   for (int i = 0; i < c.num_tensors; ++i)
     descriptors[i] = &c.memrefs[i];
   descriptors[c.num_tensors] = &alive_memref;
   descriptors[c.num_tensors + 1] = &stats_memref;
-  descriptors[c.num_tensors + 2] = &c.dropout_memref;
+  descriptors[c.num_tensors + 2] = &dq_memref;
+  descriptors[c.num_tensors + 3] = &c.dropout_memref;
   g.descriptors = descriptors;
   g.head_alive = alive;
 
@@ -170,6 +195,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   }
   if (!error)
     error = mha_rt_parallel_for(num_items, num_threads, run_item, &g);
+  free(dq_sums);
   free(stats);
   free(alive);
   if (error)

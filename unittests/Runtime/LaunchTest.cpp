@@ -1396,7 +1396,8 @@ namespace {
 
 // f_backward(q, k, v, o, lse, dout) -> (dq, dk, dv): Hq = 4 query heads, 2 KV
 // heads, rows of 2 per query item, keys of 3 per key item.
-std::vector<int64_t> backwardSignature(bool rowStats = false) {
+std::vector<int64_t> backwardSignature(bool rowStats = false,
+                                       int64_t dqColumns = 0) {
   Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, 4}, g{MHA_SYM_KV_HEADS, 2},
       lq{MHA_SYM_QUERY_LEN, -1}, lk{MHA_SYM_KEY_LEN, -1},
       d{MHA_SYM_HEAD_DIM, kHeadDim}, dv{MHA_SYM_VALUE_DIM, kHeadDim};
@@ -1411,8 +1412,8 @@ std::vector<int64_t> backwardSignature(bool rowStats = false) {
                       {MHA_ROLE_GRAD_KEY, {b, g, lk, d}},
                       {MHA_ROLE_GRAD_VALUE, {b, g, lk, dv}}},
                      6, 4, 2);
-  // kv heads, keys per item, k's index, row statistics.
-  sig.insert(sig.end(), {2, 3, 1, int64_t(rowStats)});
+  // kv heads, keys per item, k's index, row statistics, dq columns.
+  sig.insert(sig.end(), {2, 3, 1, int64_t(rowStats), dqColumns});
   return sig;
 }
 
@@ -1423,6 +1424,8 @@ std::vector<uint8_t> backwardMask;
 // of the temporary.
 std::vector<int64_t> backwardPhases;
 std::vector<int64_t> rowStatsSizes;
+// The dq temporary's sizes and strides as the items saw them.
+std::vector<int64_t> dqSumsShape;
 
 void fakeBackwardWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
                       int64_t t, const uint8_t *) {
@@ -1436,6 +1439,16 @@ void fakeBackwardWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
   if (phase == 2)
     for (int64_t r = 0; r < 2 && t * 2 + r < stats->sizes[2]; ++r)
       rows[(b * stats->sizes[1] + h) * stats->sizes[2] + t * 2 + r] = 1.0f;
+  // Key items sum dq rows there: every float of their rows must exist.
+  auto *dqSums = static_cast<mha_memref4 *>(descriptors[11]);
+  dqSumsShape.assign(dqSums->sizes, dqSums->sizes + 4);
+  dqSumsShape.insert(dqSumsShape.end(), dqSums->strides, dqSums->strides + 4);
+  if (phase == 0)
+    for (int64_t i = 0; i < dqSums->sizes[2]; ++i)
+      for (int64_t c = 0; c < dqSums->sizes[3]; ++c)
+        static_cast<float *>(
+            dqSums->aligned)[b * dqSums->strides[0] + h * dqSums->strides[1] +
+                             i * dqSums->strides[2] + c] = 1.0f;
   // The head mask follows the tensors as a rank-1 i8 memref [Hq].
   auto *mask = static_cast<mha_memref3 *>(descriptors[9]);
   backwardMask.assign(static_cast<uint8_t *>(mask->aligned),
@@ -1444,7 +1457,7 @@ void fakeBackwardWork(void **descriptors, int64_t phase, int64_t b, int64_t h,
 
 int32_t launchBackward(int64_t B, int64_t Lq, int64_t Lk,
                        const mha_options *opts, int64_t badDq = 0,
-                       bool rowStats = false) {
+                       bool rowStats = false, int64_t dqColumns = 0) {
   Tensor q({B, 4, Lq, kHeadDim}), k({B, 2, Lk, kHeadDim}),
       v({B, 2, Lk, kHeadDim}), o({B, 4, Lq, kHeadDim}), lse({B, 4, Lq}),
       dout({B, 4, Lq, kHeadDim}), dq({B, 4, Lq, kHeadDim + badDq}),
@@ -1456,7 +1469,8 @@ int32_t launchBackward(int64_t B, int64_t Lq, int64_t Lk,
   backwardMask.clear();
   backwardPhases.clear();
   rowStatsSizes.clear();
-  std::vector<int64_t> sig = backwardSignature(rowStats);
+  dqSumsShape.clear();
+  std::vector<int64_t> sig = backwardSignature(rowStats, dqColumns);
   return mha_rt_launch_backward(sig.data(), "f_backward", names, tensors, opts,
                                 fakeBackwardWork);
 }
@@ -1505,6 +1519,27 @@ TEST(LaunchBackwardTest, RowItemsRunFirstOnTheirTemporary) {
   ASSERT_EQ(launchBackward(2, 5, 7, &opts), MHA_OK);
   EXPECT_EQ(backwardPhases.size(), 36u);
   EXPECT_EQ(rowStatsSizes, (std::vector<int64_t>{0, 0, 0}));
+}
+
+TEST(LaunchBackwardTest, DqSumsAreShapedAfterTheQueryRows) {
+  mha_options opts{};
+  opts.num_threads = 2;
+  ASSERT_EQ(launchBackward(2, 5, 7, &opts, 0, false, /*dqColumns=*/16), MHA_OK)
+      << mha_last_error();
+  // [B, Hq, Lq, 16], contiguous.
+  EXPECT_EQ(dqSumsShape,
+            (std::vector<int64_t>{2, 4, 5, 16, 4 * 5 * 16, 5 * 16, 16, 1}));
+  // Without them: an empty descriptor.
+  ASSERT_EQ(launchBackward(2, 5, 7, &opts), MHA_OK);
+  EXPECT_EQ(dqSumsShape, (std::vector<int64_t>(8, 0)));
+}
+
+TEST(LaunchBackwardTest, MalformedDqColumnsAreRefused) {
+  EXPECT_EQ(launchBackward(1, 2, 3, nullptr, 0, false, /*dqColumns=*/-1),
+            MHA_ERR_INTERNAL);
+  EXPECT_NE(std::string(mha_last_error()).find("backward section is malformed"),
+            std::string::npos)
+      << mha_last_error();
 }
 
 TEST(LaunchBackwardTest, BadGradientIsNamed) {

@@ -23,8 +23,8 @@
 namespace mlir::mha {
 
 /// On the kernel of a backward function (`<name>_backward`): its grid of
-/// key items, `array<i64: Hkv, keys per item, index of k>` (the
-/// MHA_SIG_BACKWARD_* words of mha/Runtime/KernelAbi.h).
+/// key items, `array<i64: Hkv, keys per item, index of k, row stats, dq
+/// columns>` (the MHA_SIG_BACKWARD_* words of mha/Runtime/KernelAbi.h).
 inline constexpr llvm::StringLiteral kBackwardGridAttrName =
     "mha.backward_grid";
 
@@ -125,11 +125,25 @@ func::FuncOp createWorkItemKernel(OpBuilder &b, func::FuncOp func,
                                   ArrayRef<Parameter> params,
                                   int64_t rowsPerItem, int64_t gridHeads);
 
+/// The arguments of a backward kernel after its parameters' memrefs, in
+/// order (mha_rt_launch_backward's descriptors, then the grid position).
+enum class BackwardKernelArg : unsigned {
+  aliveMask, // i8 [Hq]: the runtime head mask
+  rowStats,  // f32 [B, Hq, Lq]: the row items' statistics
+  dqSums,    // f32 [B, Hq, Lq, dq columns]: dq summed by 16-bit key items
+  callWords, // i32 [MHA_CALL_WORDS]
+  phase,
+  batch,
+  head,
+  tile,
+  alive,
+};
+inline constexpr unsigned kNumBackwardKernelArgs = 9;
+
 /// The kernel of a gradient function `name` run by mha_rt_launch_backward
 /// (KernelAbi.h), created at `b`'s insertion point with its entry block
-/// (`b` set at its start): its parameters' memrefs, the head-alive bytes,
-/// the row statistics, the call words, then (phase, b, h, t, alive);
-/// `grid` is its kBackwardGridAttrName.
+/// (`b` set at its start): its parameters' memrefs, then the
+/// BackwardKernelArg arguments; `grid` is its kBackwardGridAttrName.
 func::FuncOp createBackwardKernel(OpBuilder &b, Location loc, StringRef name,
                                   ArrayRef<Parameter> params,
                                   int64_t rowsPerItem, int64_t gridHeads,

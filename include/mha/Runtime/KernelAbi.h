@@ -272,18 +272,22 @@ typedef void (*mha_layer_work_fn)(void **descriptors, int64_t phase, int64_t b,
  * function (mha_layer_work_fn) gets phase 0 for key items and 1 for query
  * items. With `row_stats` set, a phase 2 over the query grid runs first
  * and writes one f32 per query row into a [B, Hq, Lq] temporary (contiguous)
- * that phases 0 and 1 read. Its descriptors are the tensors', a rank-1
+ * that phases 0 and 1 read. With `dq_columns` > 0 the runtime also
+ * allocates a [B, Hq, Lq, dq_columns] f32 temporary (contiguous, not
+ * initialised) in which the key items of 16-bit specs sum dq before they
+ * narrow it into dq. Its descriptors are the tensors', a rank-1
  * descriptor of the Hq head-alive bytes (the runtime mask; the kernel
  * applies the static one), the rank-3 row temporary (sizes 0 without
- * row_stats) and the dropout words. Lk is dim 2 of tensor `key_tensor`.
- * The signature table continues after the tensors with
- * MHA_SIG_BACKWARD_WORDS words. */
+ * row_stats), the rank-4 dq temporary (sizes 0 without dq_columns) and the
+ * dropout words. Lk is dim 2 of tensor `key_tensor`. The signature table
+ * continues after the tensors with MHA_SIG_BACKWARD_WORDS words. */
 enum {
   MHA_SIG_BACKWARD_KV_HEADS = 0,
   MHA_SIG_BACKWARD_KEYS_PER_ITEM = 1,
   MHA_SIG_BACKWARD_KEY_TENSOR = 2,
   MHA_SIG_BACKWARD_ROW_STATS = 3,
-  MHA_SIG_BACKWARD_WORDS = 4
+  MHA_SIG_BACKWARD_DQ_COLUMNS = 4,
+  MHA_SIG_BACKWARD_WORDS = 5
 };
 
 /* Every launcher passes one more descriptor after the ones above: a rank-1

@@ -106,9 +106,10 @@ LogicalResult EntryPointEmitter::emit() {
     workArgs.insert(workArgs.begin() + 1, i64);
   auto workType = LLVM::LLVMFunctionType::get(
       LLVM::LLVMVoidType::get(b.getContext()), workArgs);
-  // Backward kernels also take the head mask and the row statistics.
+  // Backward kernels also take the head mask, the row statistics and the
+  // dq sums.
   size_t numDescriptors =
-      numTensors + (plan ? plan.getTempCols().size() : 0) + (backward ? 2 : 0);
+      numTensors + (plan ? plan.getTempCols().size() : 0) + (backward ? 3 : 0);
   // The call words come last: the runtime always passes them.
   if (kernel->hasAttr(kCallWordsAttrName))
     ++numDescriptors;

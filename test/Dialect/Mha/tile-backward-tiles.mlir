@@ -12,7 +12,7 @@
 // WIDTH: error: mha-tile-backward: vector-width must be a multiple of 4, not 6
 
 // CHECK-LABEL: func.func @whole_backward__kernel(
-// CHECK-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0>
+// CHECK-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 0>
 // CHECK-SAME: rowsPerItem = 64
 // The key item's scratch: dk, dv, Kt, Vt, P, dS; no widened Q or dout
 // rows (read in place); it zeroes dq (%arg6) and sums into it.
@@ -32,9 +32,9 @@
 // CHECK-NOT: memref.alloca
 // CHECK: return
 // SPLIT-LABEL: func.func @whole_backward__kernel(
-// SPLIT-SAME: mha.backward_grid = array<i64: 4, 64, 1, 0>
+// SPLIT-SAME: mha.backward_grid = array<i64: 4, 64, 1, 0, 0>
 // AVX2-LABEL: func.func @whole_backward__kernel(
-// AVX2-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0>
+// AVX2-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 0>
 // AVX2: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<8xf32>
 func.func @whole(%q: tensor<?x8x?x64xf32>, %k: tensor<?x4x?x64xf32>,
                  %v: tensor<?x4x?x32xf32>)
@@ -47,11 +47,12 @@ func.func @whole(%q: tensor<?x8x?x64xf32>, %k: tensor<?x4x?x64xf32>,
 
 // -----
 
-// bf16 (dq cannot hold the sums) and D = 24: split items.
+// bf16: whole heads summing dq in the runtime's f32 temporary (its 64
+// columns the last grid word); D = 24: split items.
 // CHECK-LABEL: func.func @half_backward__kernel(
-// CHECK-SAME: mha.backward_grid = array<i64: 4, 64, 1, 0>
+// CHECK-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 64>
 // CHECK-LABEL: func.func @odd_backward__kernel(
-// CHECK-SAME: mha.backward_grid = array<i64: 4, 64, 1, 0>
+// CHECK-SAME: mha.backward_grid = array<i64: 4, 64, 1, 0, 0>
 func.func @half(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x4x?x64xbf16>,
                 %v: tensor<?x4x?x64xbf16>)
     -> (tensor<?x4x?x64xbf16>, tensor<?x4x?xf32>) attributes {mha.backward} {
@@ -74,7 +75,7 @@ func.func @odd(%q: tensor<?x4x?x24xf32>, %k: tensor<?x4x?x24xf32>,
 // D = Dv = 1024: 64-row and 64-key tiles need about 1.6 MB of scratch, so
 // the default tiles halve to 32 rows and 32 keys.
 // CHECK-LABEL: func.func @wide_backward__kernel(
-// CHECK-SAME: mha.backward_grid = array<i64: 2, 32, 1, 0>
+// CHECK-SAME: mha.backward_grid = array<i64: 2, 32, 1, 0, 0>
 // CHECK-SAME: rowsPerItem = 32
 func.func @wide(%q: tensor<?x2x?x1024xf32>, %k: tensor<?x2x?x1024xf32>,
                 %v: tensor<?x2x?x1024xf32>)

@@ -17,7 +17,7 @@
 
 // CHECK-LABEL: func.func @gqa_backward__kernel(
 // CHECK-SAME: memref<?xi8>, %{{.*}}: memref<?x?x?xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: i1)
-// CHECK-SAME: mha.backward_grid = array<i64: 2, 64, 1, 0>
+// CHECK-SAME: mha.backward_grid = array<i64: 2, 64, 1, 0, 0>
 // CHECK-SAME: mha.call_words
 // CHECK-SAME: #mha.entry_point<name = "gqa_backward", rowsPerItem = 64, gridHeads = 4,
 // CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<saved_output>, #mha.role<saved_lse>, #mha.role<grad_output>, #mha.role<grad_query>, #mha.role<grad_key>, #mha.role<grad_value>]

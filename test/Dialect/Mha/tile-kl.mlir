@@ -40,7 +40,7 @@ func.func @only_kl(%qt: tensor<2x4x?x16xf32>, %kt: tensor<2x4x?x16xf32>, %qs: te
 // CHECK-SAME: roles = [#mha.role<teacher_query>, #mha.role<teacher_key>, #mha.role<student_query>, #mha.role<student_key>, #mha.role<kl>, #mha.role<teacher_lse>, #mha.role<student_lse>]
 // CHECK-LABEL: func.func @distill_backward__kernel(
 // CHECK-SAME: memref<?xi8>, %{{.*}}: memref<?x?x?xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: i1)
-// CHECK-SAME: mha.backward_grid = array<i64: 2, 64, 3, 0>
+// CHECK-SAME: mha.backward_grid = array<i64: 2, 64, 3, 0, 0>
 // CHECK-SAME: roles = [#mha.role<teacher_query>, #mha.role<teacher_key>, #mha.role<student_query>, #mha.role<student_key>, #mha.role<saved_teacher_lse>, #mha.role<saved_student_lse>, #mha.role<grad_kl>, #mha.role<grad_student_query>, #mha.role<grad_student_key>]
 // CHECK: scf.if
 // CHECK: math.exp2

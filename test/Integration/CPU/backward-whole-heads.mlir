@@ -10,13 +10,13 @@
 // RUN: mha-compile %s --target=cpu -o %t/libwhole.so
 // RUN: mha-opt %s --mha-tile-backward | FileCheck %s --check-prefix=GRID
 // GRID-LABEL: func.func @plain_backward__kernel(
-// GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0>
+// GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 0>
 // GRID-LABEL: func.func @gqa_backward__kernel(
-// GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0>
+// GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 0>
 // GRID-LABEL: func.func @everything_backward__kernel(
-// GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 1>
+// GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 1, 0>
 // GRID-LABEL: func.func @narrow_backward__kernel(
-// GRID-SAME: mha.backward_grid = array<i64: 2, 64, 1, 0>
+// GRID-SAME: mha.backward_grid = array<i64: 2, 64, 1, 0, 0>
 
 // Several key and query tiles, Lq != Lk, ragged tiles.
 // RUN: mha-check %t/libwhole.so --fn plain --backward --lse --dtype f32 --B 2 --Hq 4 --Lq 150 --Lk 131 --D 32 --Dv 48 --threads 3 --thread-sweep 4 | FileCheck %s --check-prefix=PASS

@@ -110,11 +110,22 @@ void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
 struct BackwardItemChoice {
   int64_t vectorWidth;
   int64_t rows, keys; // R query rows per query tile, C keys per key tile
-  // Key items own whole KV heads and sum dq in place (f32 q, k, v).
+  // Key items own whole KV heads and sum dq: in place (f32 q, k and v),
+  // else in the runtime's f32 dq temporary (dqSums), narrowed at the end.
   bool wholeHeads;
+  bool dqSums;
+  // The key items' products are vdpbf16ps on bf16 pairs (bf16 q, k and v).
+  bool bf16Pairs;
 
   /// The keys of a key item's grid tile: C, or all of them.
   int64_t getGridKeys() const;
+};
+
+/// Where whole-head key items may sum dq (chooseBackwardItems).
+enum class WholeHeadItems {
+  never,
+  inPlace,  // only where dq is f32 (a layer's attention)
+  orDqSums, // or in the runtime's dq temporary (mha_rt_launch_backward)
 };
 
 /// The grids of a backward (TileBackward.cpp): key items (b, g, t) write
@@ -129,7 +140,7 @@ enum class BackwardItemKind { key, query, rowStats };
 /// items dispatch on it.
 struct BackwardWorkItem {
   Value q, k, v, o, lse, dout, dentropy, dq, dk, dv;
-  Value aliveMask, rowStats, callWords;
+  Value aliveMask, rowStats, dqSums, callWords; // dqSums: null in layers
   Value phase, batch, head, tile, alive;
   // A padded or packed batch's lengths and offsets (null when absent):
   // `batch` is then the sequence, and with cuSeqlensQ the grid has one more
@@ -138,12 +149,13 @@ struct BackwardWorkItem {
 };
 
 /// The tiles of `attention`'s backward items (0: chosen), failing with an
-/// error when they cannot fit a work item's scratch; `wholeHeadItems` when
-/// the items may own whole KV heads (f32 q, k and v).
-FailureOr<BackwardItemChoice> chooseBackwardItems(AttentionOp attention,
-                                                  int64_t vectorWidth,
-                                                  int64_t rows, int64_t keys,
-                                                  bool wholeHeadItems);
+/// error when they cannot fit a work item's scratch; `wholeHeadItems` says
+/// where items that own whole KV heads may sum dq, `bf16Dot` whether the
+/// target has AVX512-BF16 (the choice of tiles and items does not depend
+/// on it: every ISA copy of a kernel has the same grid).
+FailureOr<BackwardItemChoice>
+chooseBackwardItems(AttentionOp attention, int64_t vectorWidth, int64_t rows,
+                    int64_t keys, WholeHeadItems wholeHeadItems, bool bf16Dot);
 
 /// Emits at `b`'s insertion point one backward work item of `kind`.
 void emitBackwardWorkItem(OpBuilder &b, ModuleOp module, StringRef prefix,

@@ -47,14 +47,24 @@
 //    in an [R, Dp] accumulator; the row items compute sum_j P s the same
 //    way (S^T, P) for the entropy.
 //
-// Whole-head key items (f32 q, k, v with D and Dv multiples of 16 and at
-// least 4 KV heads): the grid's key tiles are 2^62 keys, so one item
-// (b, g, 0) owns every key of KV head g. It zeroes dq of the group's heads,
-// then runs the key item above on each 64-key tile in order with Q and dout
-// rows read in place, and adds dq[r] += sum_c dS[r, c] K[c] (K rows read in
-// place) into dq after each tile: five products instead of the split
-// items' seven, every dq element still summed by one item in a fixed
-// order. The query items then only zero dq when there are no keys.
+// Whole-head key items (D and Dv multiples of 16, at least 4 KV heads):
+// the grid's key tiles are 2^62 keys, so one item (b, g, 0) owns every key
+// of KV head g. It zeroes dq of the group's heads, then runs the key item
+// above on each 64-key tile in order and adds dq[r] += sum_c dS[r, c] K[c]
+// into dq after each tile: five products instead of the split items'
+// seven, every dq element still summed by one item in a fixed order. f32
+// items read the Q, dout and K rows in place and sum in dq itself; 16-bit
+// ones sum in the runtime's f32 dq temporary [B, Hq, Lq, D] and narrow it
+// into dq at the end. The query items then only zero dq when there are no
+// keys.
+//
+// bf16 key items on AVX512-BF16 (bf16Pairs) run every product as vdpbf16ps
+// on bf16 pairs, FlashAttention-2's bf16 backward: S and dP over pairs of
+// head dims (Q and dout pairs read in place, K and V packed as
+// Kp[d/2, 2C]), and dv, dk and dq over pairs of rows or keys, with P Z and
+// dS rounded to bf16 by the elementwise step (two rows interleaved for
+// dv and dk, row by row for dq) and Q, dout and K packed two rows
+// interleaved. Sums stay f32.
 //
 // Pairs a row cannot see get P = dS = 0 exactly (selects, not products),
 // so masked keys never contribute through them; the products themselves
@@ -120,6 +130,7 @@ enum BackwardArg {
   kDv,
   kAliveMask,
   kRowStats,
+  kDqSums,
   kDropoutRng,
   kPhase,
   kBatch,
@@ -127,6 +138,14 @@ enum BackwardArg {
   kTile,
   kAlive
 };
+
+/// Whether q, k or v is a 16-bit float (the rest of the backward is f32).
+bool hasSixteenBitInputs(AttentionOp attention) {
+  return llvm::any_of(
+      ValueRange{attention.getQuery(), attention.getKey(),
+                 attention.getValue()},
+      [](Value v) { return !getElementTypeOrSelf(v.getType()).isF32(); });
+}
 
 /// Keys per key item of whole-head items: one item per KV head whatever Lk.
 constexpr int64_t kWholeHeadKeys = int64_t(1) << 62;
@@ -140,9 +159,10 @@ struct BackwardTiles {
   int64_t paddedRows, paddedKeys;    // Rp, Cp: multiples of vw
   int64_t paddedDim, paddedValueDim; // Dp, Dvp: multiples of vw
   int64_t headDim, valueDim;
+  bool sixteenBit; // 16-bit q, k, v: key items may need the pair layout
 
   static BackwardTiles get(int64_t vw, int64_t rows, int64_t keys, int64_t D,
-                           int64_t Dv) {
+                           int64_t Dv, bool sixteenBit) {
     return {vw,
             rows,
             keys,
@@ -151,14 +171,30 @@ struct BackwardTiles {
             roundUp(D, vw),
             roundUp(Dv, vw),
             D,
-            Dv};
+            Dv,
+            sixteenBit};
   }
-  /// f32 scratch of a key item: dk, dv, Kt, Vt, the widened Q and dout
-  /// rows, P and dS.
+  static BackwardTiles get(const BackwardItemChoice &choice,
+                           const AttentionShape &shape, bool sixteenBit) {
+    return get(choice.vectorWidth, choice.rows, choice.keys, shape.headDim,
+               shape.valueDim, sixteenBit);
+  }
+  /// Rows of the pair scratch: ceil(R / 2) row pairs.
+  int64_t rowPairs() const { return (rows + 1) / 2; }
+  /// Scratch of a key item: f32 dk, dv, Kt, Vt, the widened Q and dout
+  /// rows, P and dS; for 16-bit inputs also the widened K rows of dq (FMA
+  /// copies) or the bf16 pairs (bf16Pairs: K and V pairs, K, Q and dout
+  /// rows interleaved, P Z and dS interleaved and dS by rows), counted
+  /// both so that every ISA copy chooses the same tiles.
   int64_t keyItemBytes() const {
-    int64_t Cp = paddedKeys;
-    return 4 * (Cp * (paddedDim + paddedValueDim + headDim + valueDim) +
-                rows * (paddedDim + paddedValueDim + 2 * Cp));
+    int64_t Cp = paddedKeys, Dp = paddedDim, Dvp = paddedValueDim;
+    int64_t f32Bytes =
+        4 * (Cp * (Dp + Dvp + headDim + valueDim) + rows * (Dp + Dvp + 2 * Cp));
+    if (!sixteenBit)
+      return f32Bytes;
+    int64_t pairBytes = 2 * (Cp * (headDim + valueDim) + Cp * Dp +
+                             2 * rowPairs() * (Dp + Dvp + 2 * Cp) + rows * Cp);
+    return f32Bytes + 4 * Cp * Dp + pairBytes;
   }
   /// f32 scratch of a query (or row) item: Qt, dOt, the widened K and V
   /// rows, S^T and dS^T, dq, and eight row arrays.
@@ -193,19 +229,25 @@ class BackwardEmitter : TileVectorEmitter {
 public:
   BackwardEmitter(OpBuilder &b, ModuleOp module, StringRef prefix,
                   AttentionOp attention, const BackwardWorkItem &item,
-                  const BackwardTiles &tiles, bool wholeHeads)
-      : TileVectorEmitter(b, attention.getLoc(), tiles.vw), module(module),
-        prefix(prefix), shape(AttentionShape::get(attention)),
+                  const BackwardItemChoice &choice)
+      : TileVectorEmitter(b, attention.getLoc(), choice.vectorWidth),
+        module(module), prefix(prefix), shape(AttentionShape::get(attention)),
         variant(AttentionVariant::get(attention, shape.numHeads,
                                       shape.numKvHeads, shape.headDim)),
-        args{item.q,         item.k,     item.v,         item.o,
-             item.lse,       item.dout,  item.dentropy,  item.dq,
-             item.dk,        item.dv,    item.aliveMask, item.rowStats,
-             item.callWords, item.phase, item.batch,     item.head,
-             item.tile,      item.alive},
+        args{item.q,      item.k,         item.v,         item.o,
+             item.lse,    item.dout,      item.dentropy,  item.dq,
+             item.dk,     item.dv,        item.aliveMask, item.rowStats,
+             item.dqSums, item.callWords, item.phase,     item.batch,
+             item.head,   item.tile,      item.alive},
         kvLens(item.kvLens), qLens(item.qLens), cuSeqlensQ(item.cuSeqlensQ),
-        cuSeqlensK(item.cuSeqlensK), tiles(tiles),
-        hasEntropy(attention.getReturnEntropy()), wholeHeads(wholeHeads) {}
+        cuSeqlensK(item.cuSeqlensK),
+        tiles(
+            BackwardTiles::get(choice, shape, hasSixteenBitInputs(attention))),
+        hasEntropy(attention.getReturnEntropy()), wholeHeads(choice.wholeHeads),
+        pairs(choice.bf16Pairs),
+        rowsInPlace(choice.wholeHeads && !choice.dqSums) {
+    assert((!choice.dqSums || item.dqSums) && "dq sums need their memref");
+  }
 
   /// Every item of the kernel, by its phase argument.
   void emit();
@@ -277,9 +319,14 @@ private:
     return m;
   }
 
-  /// The stack scratch of a key item.
+  /// The stack scratch of a key item: f32 dk, dv, S (then P Z) and dP
+  /// (then dS); K and V transposed (kt, vt) and Q and dout rows (qp, dop),
+  /// f32 or (pairs) bf16 pairs; with whole heads the K rows of dq (kRows)
+  /// unless read in place; with pairs P Z and dS as bf16 pairs of rows
+  /// (pp, dsp) and dS as bf16 rows (dsr).
   struct KeyScratch {
     Value dkAcc, dvAcc, kt, vt, qp, dop, ps, ds;
+    Value kRows, pp, dsp, dsr;
   };
   /// Whether query head h is alive (static and run-time head masks).
   Value isAlive(const HeadParams &head, Value h) {
@@ -292,6 +339,15 @@ private:
   void emitKeyTile(Value j0, Value n, const KeyScratch &sc);
   void emitKeyTileRows(const HeadParams &head, Value h, Value row0, Value rows,
                        Value j0, Value n, const KeyScratch &sc);
+  void emitKeyTilePairRows(const HeadParams &head, Value h, Value row0,
+                           Value rows, Value j0, Value n, const KeyScratch &sc);
+  /// P Z and dS of row r of the tile against its keys [j0, j0 + n), one
+  /// f32 vector pair per vw keys, from S and dP in sc.ps and sc.ds.
+  void emitRowGradients(const HeadParams &head, Value h, Value row0, Value r,
+                        Value j0, Value n, const KeyScratch &sc,
+                        function_ref<void(int64_t, Value, Value)> sink);
+  /// Where whole-head items sum dq: dq itself or the dq temporary.
+  Value dqTarget() { return rowsInPlace ? arg(kDq) : arg(kDqSums); }
   /// Query items (phase 1) and row items (phase 2, `rowStatsItem`).
   void emitQueryItem(bool rowStatsItem);
 
@@ -303,7 +359,9 @@ private:
   Value kvLens, qLens, cuSeqlensQ, cuSeqlensK; // null when absent
   BackwardTiles tiles;
   bool hasEntropy;
-  bool wholeHeads; // key items own whole KV heads and write dq too
+  bool wholeHeads;  // key items own whole KV heads and write dq too
+  bool pairs;       // key items' products on bf16 pairs (vdpbf16ps)
+  bool rowsInPlace; // whole heads of f32: Q, dout, K rows and dq in place
   // The sequence's query rows and keys (past q_lens and kv_lens the rows
   // are padding, whose gradients are zero) and the rows and keys whose
   // gradients the item's grid row writes: queryRows >= queryLen,
@@ -403,9 +461,60 @@ std::pair<Value, Value> BackwardEmitter::pairGradients(const HeadParams &head,
   return {cb.select(visible, weight, zero), cb.select(visible, dS, zero)};
 }
 
+void BackwardEmitter::emitRowGradients(
+    const HeadParams &head, Value h, Value row0, Value r, Value j0, Value n,
+    const KeyScratch &sc, function_ref<void(int64_t, Value, Value)> sink) {
+  Value batch = arg(kBatch);
+  int64_t Cp = tiles.paddedKeys;
+  MaskParams<Value> m = masks(head);
+  Value i = cb.add(row0, r);
+  Value lse = loadLse(batch, h, i);
+  Value valid = rowHasKeys(lse);
+  RowScalars scalars =
+      loadRowScalars(head, batch, h, i, lse, /*rowStats=*/true);
+  RowValues row{splat(scalars.negLse), splat(scalars.constant),
+                scalars.dEntropy ? splat(scalars.dEntropy) : Value(),
+                std::nullopt};
+  if (variant.hasDropout)
+    row.dropout = dropoutStream(h, toI32(cb.add(positions.queryStart, i)));
+  // The row's bounds relative to the tile, clamped to [-1, Cp], as i32
+  // lanes; a row without keys sees none.
+  Value diag = cb.add(i, positions.diagOffset);
+  KeyBounds<Value> bounds = getKeyBounds(cb, m, diag);
+  auto rel = [&](Value bound) {
+    Value x = cb.sub(bound, j0);
+    return toI32(cb.minSI(cb.maxSI(x, cb.index(-1)), cb.index(Cp)));
+  };
+  Value none = cb.i32(-1);
+  KeyBounds<Value> lanes{splat(rel(bounds.lo)),
+                         splat(cb.select(valid, rel(bounds.hi), none)),
+                         splat(cb.select(valid, rel(bounds.sinkEnd), none))};
+  Value origin;
+  if (variant.hasAlibi)
+    origin = splat(arith::SIToFPOp::create(
+        b, loc, f32, toI32(cb.sub(alibiOrigin(cb, diag, variant.causal), j0))));
+  // Dropout's counters take the keys' positions.
+  Value keyBase = splat(toI32(cb.add(positions.keyStart, j0)));
+  Value nV = splat(toI32(n));
+  for (int64_t j = 0; j < Cp / vw; ++j) {
+    Value c = cb.index(j * vw);
+    Value cI = laneIndices(j);
+    Value visible = cb.andI(cb.lt(cI, nV), isKeyInBounds(cb, lanes, cI));
+    Value dist;
+    if (variant.hasAlibi)
+      dist = math::AbsFOp::create(
+          b, loc, cb.fsub(origin, arith::SIToFPOp::create(b, loc, vec(), cI)));
+    PairScores scores = pairScores(head, row, loadVec(sc.ps, {r, c}), dist,
+                                   /*needScore=*/hasEntropy);
+    auto [weight, dS] = pairGradients(head, row, scores, loadVec(sc.ds, {r, c}),
+                                      cb.add(keyBase, cI), visible);
+    sink(j, weight, dS);
+  }
+}
+
 /// One query tile [row0, row0 + rows) of head h against the key tile
-/// [j0, j0 + n): S, dP, then P Z and dS, then dv and dk (and dq in
-/// whole-head items).
+/// [j0, j0 + n) with FMAs on f32: S, dP, then P Z and dS, then dv and dk
+/// (and dq in whole-head items).
 void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
                                       Value row0, Value rows, Value j0, Value n,
                                       const KeyScratch &sc) {
@@ -414,7 +523,7 @@ void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
   // Q and dout rows: f32 rows read in place (whole-head items), else
   // widened and padded into qp and dop.
   Tile qRows(sc.qp), doutRows(sc.dop);
-  if (wholeHeads) {
+  if (rowsInPlace) {
     qRows = Tile(arg(kQ), {batch, h}, row0);
     doutRows = Tile(arg(kDout), {batch, h}, row0);
   } else {
@@ -432,76 +541,110 @@ void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
       sc.vt, /*accumulate=*/false, /*clampRows=*/true);
 
   // P Z over S and dS over dP, row by row, lanes = keys.
-  Value ps = sc.ps, ds = sc.ds;
-  MaskParams<Value> m = masks(head);
-  bool needScore = hasEntropy;
-  Value nV = splat(toI32(n));
   cb.forLoop(cb.index(0), rows, 1, [&](Value r) {
-    Value i = cb.add(row0, r);
-    Value lse = loadLse(batch, h, i);
-    Value valid = rowHasKeys(lse);
-    RowScalars scalars =
-        loadRowScalars(head, batch, h, i, lse, /*rowStats=*/true);
-    RowValues row{splat(scalars.negLse), splat(scalars.constant),
-                  scalars.dEntropy ? splat(scalars.dEntropy) : Value(),
-                  std::nullopt};
-    if (variant.hasDropout)
-      row.dropout = dropoutStream(h, toI32(cb.add(positions.queryStart, i)));
-    // The row's bounds relative to the tile, clamped to [-1, Cp], as i32
-    // lanes; a row without keys sees none.
-    Value diag = cb.add(i, positions.diagOffset);
-    KeyBounds<Value> bounds = getKeyBounds(cb, m, diag);
-    auto rel = [&](Value bound) {
-      Value x = cb.sub(bound, j0);
-      return toI32(cb.minSI(cb.maxSI(x, cb.index(-1)), cb.index(Cp)));
-    };
-    Value none = cb.i32(-1);
-    KeyBounds<Value> lanes{splat(rel(bounds.lo)),
-                           splat(cb.select(valid, rel(bounds.hi), none)),
-                           splat(cb.select(valid, rel(bounds.sinkEnd), none))};
-    Value origin;
-    if (variant.hasAlibi)
-      origin = splat(arith::SIToFPOp::create(
-          b, loc, f32,
-          toI32(cb.sub(alibiOrigin(cb, diag, variant.causal), j0))));
-    // Dropout's counters take the keys' positions.
-    Value keyBase = splat(toI32(cb.add(positions.keyStart, j0)));
-    for (int64_t j = 0; j < Cp / vw; ++j) {
-      Value c = cb.index(j * vw);
-      Value cI = laneIndices(j);
-      Value visible = cb.andI(cb.lt(cI, nV), isKeyInBounds(cb, lanes, cI));
-      Value dist;
-      if (variant.hasAlibi)
-        dist = math::AbsFOp::create(
-            b, loc,
-            cb.fsub(origin, arith::SIToFPOp::create(b, loc, vec(), cI)));
-      PairScores scores =
-          pairScores(head, row, loadVec(ps, {r, c}), dist, needScore);
-      auto [weight, dS] = pairGradients(head, row, scores, loadVec(ds, {r, c}),
-                                        cb.add(keyBase, cI), visible);
-      storeVec(weight, ps, {r, c});
-      storeVec(dS, ds, {r, c});
-    }
+    emitRowGradients(head, h, row0, r, j0, n, sc,
+                     [&](int64_t j, Value weight, Value dS) {
+                       storeVec(weight, sc.ps, {r, cb.index(j * vw)});
+                       storeVec(dS, sc.ds, {r, cb.index(j * vw)});
+                     });
   });
 
   // dv[c] += sum_r P Z[r, c] dO[r] and dk[c] += sum_r dS[r, c] Q[r] for the
   // tile's keys (their blocks of 4 end before Cp).
   emitProduct(
       sc.dvAcc, n, tiles.paddedValueDim / vw, rows,
-      [&](Value r, Value c) { return load(ps, {r, c}); }, doutRows,
+      [&](Value r, Value c) { return load(sc.ps, {r, c}); }, doutRows,
       /*accumulate=*/true, /*clampRows=*/false);
   emitProduct(
       sc.dkAcc, n, tiles.paddedDim / vw, rows,
-      [&](Value r, Value c) { return load(ds, {r, c}); }, qRows,
+      [&](Value r, Value c) { return load(sc.ds, {r, c}); }, qRows,
       /*accumulate=*/true, /*clampRows=*/false);
-  // Whole-head items: dq[r] += sum_c dS[r, c] K[c] in place (f32), the key
-  // tiles in order.
-  if (wholeHeads)
-    emitProduct(
-        Tile(arg(kDq), {batch, h}, row0), rows, tiles.paddedDim / vw, n,
-        [&](Value c, Value r) { return load(ds, {r, c}); },
-        Tile(arg(kK), {batch, cb.divUI(h, cb.index(variant.groupSize()))}, j0),
-        /*accumulate=*/true, /*clampRows=*/true);
+  // Whole-head items: dq[r] += sum_c dS[r, c] K[c], the key tiles in order.
+  if (!wholeHeads)
+    return;
+  Value kvHead = cb.divUI(h, cb.index(variant.groupSize()));
+  emitProduct(
+      Tile(dqTarget(), {batch, h}, row0), rows, tiles.paddedDim / vw, n,
+      [&](Value c, Value r) { return load(sc.ds, {r, c}); },
+      rowsInPlace ? Tile(arg(kK), {batch, kvHead}, j0) : Tile(sc.kRows),
+      /*accumulate=*/true, /*clampRows=*/true);
+}
+
+/// emitKeyTileRows with vdpbf16ps on bf16 pairs (bf16Pairs).
+void BackwardEmitter::emitKeyTilePairRows(const HeadParams &head, Value h,
+                                          Value row0, Value rows, Value j0,
+                                          Value n, const KeyScratch &sc) {
+  Value batch = arg(kBatch);
+  int64_t D = tiles.headDim, Dv = tiles.valueDim, Cp = tiles.paddedKeys;
+  packInterleavedRows(arg(kQ), batch, h, row0, rows, sc.qp);
+  packInterleavedRows(arg(kDout), batch, h, row0, rows, sc.dop);
+  // S = Q Kt and dP = dO Vt over pairs of head dims, Q and dout in place.
+  auto dimPair = [&](BackwardArg a, Value p, Value r) {
+    return vec::broadcastPair(cb, arg(a),
+                              {batch, h, cb.add(row0, r), cb.add(p, p)}, vw);
+  };
+  emitPairProduct(
+      sc.ps, rows, Cp / vw, cb.index(D / 2),
+      [&](Value p, Value r) { return dimPair(kQ, p, r); }, sc.kt,
+      /*accumulate=*/false, /*clampRows=*/true);
+  emitPairProduct(
+      sc.ds, rows, Cp / vw, cb.index(Dv / 2),
+      [&](Value p, Value r) { return dimPair(kDout, p, r); }, sc.vt,
+      /*accumulate=*/false, /*clampRows=*/true);
+
+  // P Z and dS two rows at a time (the second zero past the tile's rows),
+  // rounded to bf16: interleaved by rows for dv and dk, by row for dq.
+  Value two = cb.index(2);
+  Value rowPairs = cb.divUI(cb.add(rows, cb.index(1)), two);
+  Value last = cb.sub(rows, cb.index(1));
+  Value zero = splatF(0.0f);
+  auto bf16Vector = VectorType::get({vw}, b.getBF16Type());
+  cb.forLoop(cb.index(0), rowPairs, 1, [&](Value p) {
+    SmallVector<Value> weights[2], grads[2];
+    for (int64_t t = 0; t < 2; ++t) {
+      Value r = cb.add(cb.mul(p, two), cb.index(t));
+      Value inTile = cb.lt(r, rows);
+      emitRowGradients(head, h, row0, cb.minSI(r, last), j0, n, sc,
+                       [&](int64_t, Value weight, Value dS) {
+                         weights[t].push_back(cb.select(inTile, weight, zero));
+                         grads[t].push_back(cb.select(inTile, dS, zero));
+                       });
+    }
+    for (int64_t j = 0; j < Cp / vw; ++j) {
+      Value c2 = cb.index(2 * j * vw);
+      storeVec(interleaveBf16(weights[0][j], weights[1][j]), sc.pp, {p, c2});
+      storeVec(interleaveBf16(grads[0][j], grads[1][j]), sc.dsp, {p, c2});
+      for (int64_t t = 0; t < 2; ++t)
+        storeVec(x86vector::CvtPackedF32ToBF16Op::create(b, loc, bf16Vector,
+                                                         grads[t][j]),
+                 sc.dsr,
+                 {cb.add(cb.mul(p, two), cb.index(t)), cb.index(j * vw)});
+    }
+  });
+
+  // dv[c] += sum_r P Z[r, c] dO[r], dk[c] += sum_r dS[r, c] Q[r] over pairs
+  // of rows.
+  auto rowPairOf = [&](Value scores, Value p, Value c) {
+    return vec::broadcastPair(cb, scores, {p, cb.add(c, c)}, vw);
+  };
+  emitPairProduct(
+      sc.dvAcc, n, tiles.paddedValueDim / vw, rowPairs,
+      [&](Value p, Value c) { return rowPairOf(sc.pp, p, c); }, sc.dop,
+      /*accumulate=*/true, /*clampRows=*/false);
+  emitPairProduct(
+      sc.dkAcc, n, tiles.paddedDim / vw, rowPairs,
+      [&](Value p, Value c) { return rowPairOf(sc.dsp, p, c); }, sc.qp,
+      /*accumulate=*/true, /*clampRows=*/false);
+  // Whole-head items: dq[r] += sum_c dS[r, c] K[c] over pairs of keys.
+  if (!wholeHeads)
+    return;
+  emitPairProduct(
+      Tile(dqTarget(), {batch, h}, row0), rows, tiles.paddedDim / vw,
+      cb.divUI(cb.add(n, cb.index(1)), two),
+      [&](Value q, Value r) {
+        return vec::broadcastPair(cb, sc.dsr, {r, cb.add(q, q)}, vw);
+      },
+      sc.kRows, /*accumulate=*/true, /*clampRows=*/true);
 }
 
 /// dk and dv of the key tile [j0, j0 + n) of KV head g, over every query
@@ -519,8 +662,18 @@ void BackwardEmitter::emitKeyTile(Value j0, Value n, const KeyScratch &sc) {
     for (int64_t d0 = 0; d0 < Dvp; d0 += vw)
       storeVec(zeroV, sc.dvAcc, {c, cb.index(d0)});
   });
-  packTransposed(arg(kK), batch, g, j0, n, Cp, sc.kt);
-  packTransposed(arg(kV), batch, g, j0, n, Cp, sc.vt);
+  if (pairs) {
+    packTransposedPairs(arg(kK), batch, g, j0, n, Cp, sc.kt);
+    packTransposedPairs(arg(kV), batch, g, j0, n, Cp, sc.vt);
+  } else {
+    packTransposed(arg(kK), batch, g, j0, n, Cp, sc.kt);
+    packTransposed(arg(kV), batch, g, j0, n, Cp, sc.vt);
+  }
+  // The K rows of dq where they are not read in place.
+  if (wholeHeads && pairs)
+    packInterleavedRows(arg(kK), batch, g, j0, n, sc.kRows);
+  else if (wholeHeads && !rowsInPlace)
+    packRows(arg(kK), batch, g, j0, n, sc.kRows);
 
   int64_t groupSize = variant.groupSize();
   Value rowsConst = cb.index(R);
@@ -540,8 +693,12 @@ void BackwardEmitter::emitKeyTile(Value j0, Value n, const KeyScratch &sc) {
         Value seesSinks = cb.lt(j0, cb.minSI(ranges.sinkHi, j1));
         Value seesWindow =
             cb.lt(cb.maxSI(ranges.windowLo, j0), cb.minSI(ranges.windowHi, j1));
-        cb.ifThen(cb.orI(seesSinks, seesWindow),
-                  [&] { emitKeyTileRows(head, h, row0, rows, j0, n, sc); });
+        cb.ifThen(cb.orI(seesSinks, seesWindow), [&] {
+          if (pairs)
+            emitKeyTilePairRows(head, h, row0, rows, j0, n, sc);
+          else
+            emitKeyTileRows(head, h, row0, rows, j0, n, sc);
+        });
       });
     });
   });
@@ -565,11 +722,27 @@ void BackwardEmitter::emitKeyItem() {
   KeyScratch sc;
   sc.dkAcc = scratch(Cp, Dp);
   sc.dvAcc = scratch(Cp, Dvp);
-  sc.kt = scratch(D, Cp);
-  sc.vt = scratch(Dv, Cp);
-  if (!wholeHeads) {
-    sc.qp = scratch(R, Dp);
-    sc.dop = scratch(R, Dvp);
+  if (pairs) {
+    Type bf16 = b.getBF16Type();
+    int64_t rowPairs = tiles.rowPairs();
+    sc.kt = scratch(D / 2, 2 * Cp, bf16);
+    sc.vt = scratch(Dv / 2, 2 * Cp, bf16);
+    sc.qp = scratch(rowPairs, 2 * Dp, bf16);
+    sc.dop = scratch(rowPairs, 2 * Dvp, bf16);
+    sc.pp = scratch(rowPairs, 2 * Cp, bf16);
+    sc.dsp = scratch(rowPairs, 2 * Cp, bf16);
+    sc.dsr = scratch(2 * rowPairs, Cp, bf16);
+    if (wholeHeads)
+      sc.kRows = scratch(Cp / 2, 2 * Dp, bf16);
+  } else {
+    sc.kt = scratch(D, Cp);
+    sc.vt = scratch(Dv, Cp);
+    if (!rowsInPlace) {
+      sc.qp = scratch(R, Dp);
+      sc.dop = scratch(R, Dvp);
+    }
+    if (wholeHeads && !rowsInPlace)
+      sc.kRows = scratch(Cp, Dp);
   }
   sc.ps = scratch(R, Cp);
   sc.ds = scratch(R, Cp);
@@ -588,17 +761,28 @@ void BackwardEmitter::emitKeyItem() {
   }
   // A whole-head item (b, g, 0) owns every key of KV head g and, when the
   // sequence has keys, the dq of its group (else the query items zero
-  // it): zeros first, then the key tiles in order.
+  // it): zeros first, then the key tiles in order, then (16-bit dq) the
+  // sums narrowed into dq.
   int64_t groupSize = variant.groupSize();
-  cb.ifThen(cb.lt(zero, keyLen), [&] {
-    cb.forLoop(zero, cb.index(groupSize), 1, [&](Value member) {
-      Value h = cb.add(cb.mul(g, cb.index(groupSize)), member);
-      zeroRows(arg(kDq), h, zero, queryRows, Dp);
+  auto forGroupHeads = [&](function_ref<void(Value)> body) {
+    cb.ifThen(cb.lt(zero, keyLen), [&] {
+      cb.forLoop(zero, cb.index(groupSize), 1, [&](Value member) {
+        body(cb.add(cb.mul(g, cb.index(groupSize)), member));
+      });
     });
-  });
+  };
+  forGroupHeads([&](Value h) { zeroRows(dqTarget(), h, zero, queryRows, Dp); });
   cb.forLoop(zero, keyLen, C, [&](Value j0) {
     emitKeyTile(j0, cb.minSI(cb.index(C), cb.sub(keyLen, j0)), sc);
   });
+  if (!rowsInPlace)
+    forGroupHeads([&](Value h) {
+      cb.forLoop(zero, queryRows, 1, [&](Value i) {
+        for (int64_t d0 = 0; d0 < Dp; d0 += vw)
+          storeOutput(loadVec(arg(kDqSums), {arg(kBatch), h, i, cb.index(d0)}),
+                      arg(kDq), arg(kBatch), h, i, d0);
+      });
+    });
   zeroKeys(keyLen, keyRows);
 }
 
@@ -864,7 +1048,7 @@ void BackwardEmitter::emitSequence() {
     args[a] =
         memref::SubViewOp::create(b, loc, source, offsets, sizes, strides);
   };
-  for (BackwardArg a : {kQ, kO, kLse, kDout, kDentropy, kDq})
+  for (BackwardArg a : {kQ, kO, kLse, kDout, kDentropy, kDq, kDqSums})
     view(a, queryBatch, queryBase, queryRows);
   if (hasEntropy)
     view(kRowStats, queryBatch, queryBase, queryRows);
@@ -906,8 +1090,9 @@ void BackwardEmitter::emit() {
 FailureOr<BackwardItemChoice>
 mlir::mha::chooseBackwardItems(AttentionOp attention, int64_t vectorWidth,
                                int64_t rowsOption, int64_t keysOption,
-                               bool wholeHeadItems) {
+                               WholeHeadItems wholeHeadItems, bool bf16Dot) {
   AttentionShape shape = AttentionShape::get(attention);
+  bool sixteenBit = hasSixteenBitInputs(attention);
   int64_t D = shape.headDim, Dv = shape.valueDim;
   if (D > kMaxCpuHeadDim || Dv > kMaxCpuHeadDim)
     return attention.emitError()
@@ -924,12 +1109,13 @@ mlir::mha::chooseBackwardItems(AttentionOp attention, int64_t vectorWidth,
   bool automatic = rowsOption == 0 && keysOption == 0;
   int64_t rows = rowsOption != 0 ? rowsOption : 64;
   int64_t keys = keysOption != 0 ? keysOption : 64;
-  BackwardTiles tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv);
+  BackwardTiles tiles =
+      BackwardTiles::get(vectorWidth, rows, keys, D, Dv, sixteenBit);
   while (automatic && tiles.scratchBytes() > kMaxWorkItemScratchBytes &&
          rows > 8) {
     rows /= 2;
     keys /= 2;
-    tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv);
+    tiles = BackwardTiles::get(vectorWidth, rows, keys, D, Dv, sixteenBit);
   }
   if (tiles.scratchBytes() > kMaxWorkItemScratchBytes)
     return attention.emitError()
@@ -937,14 +1123,24 @@ mlir::mha::chooseBackwardItems(AttentionOp attention, int64_t vectorWidth,
            << " keys need " << tiles.scratchBytes()
            << " bytes of scratch per work item, more than the "
            << kMaxWorkItemScratchBytes << " allowed: use fewer rows or cols";
-  // Whole-head key items (FlashAttention-2's one pass: dq summed in place
-  // by the item that owns the KV head, so no query item recomputes S and
-  // dP) where dq can hold the f32 sums and rows are read in place (f32 q,
-  // k and v: the caller says), D and Dv multiples of 16 (every ISA copy
-  // chooses alike), and enough KV heads to spread over the threads.
-  bool wholeHeads = wholeHeadItems && D % 16 == 0 && Dv % 16 == 0 &&
+  // Whole-head key items (FlashAttention-2's one pass: dq summed by the
+  // item that owns the KV head, so no query item recomputes S and dP)
+  // where dq can hold the f32 sums (f32 q, k and v) or the runtime gives
+  // an f32 temporary, D and Dv multiples of 16 (every ISA copy chooses
+  // alike), and enough KV heads to spread over the threads.
+  bool sumsAllowed = sixteenBit ? wholeHeadItems == WholeHeadItems::orDqSums
+                                : wholeHeadItems != WholeHeadItems::never;
+  bool wholeHeads = sumsAllowed && D % 16 == 0 && Dv % 16 == 0 &&
                     shape.numKvHeads >= kMinWholeHeadKvHeads;
-  return BackwardItemChoice{vectorWidth, rows, keys, wholeHeads};
+  // vdpbf16ps on pairs of head dims: bf16 inputs, even head dims, 16 lanes.
+  auto isBf16 = [](Value v) {
+    return getElementTypeOrSelf(v.getType()).isBF16();
+  };
+  bool bf16Pairs = bf16Dot && vectorWidth == 16 && D % 2 == 0 && Dv % 2 == 0 &&
+                   isBf16(attention.getQuery()) && isBf16(attention.getKey()) &&
+                   isBf16(attention.getValue());
+  return BackwardItemChoice{
+      vectorWidth, rows, keys, wholeHeads, wholeHeads && sixteenBit, bf16Pairs};
 }
 
 int64_t BackwardItemChoice::getGridKeys() const {
@@ -956,12 +1152,7 @@ void mlir::mha::emitBackwardWorkItem(OpBuilder &b, ModuleOp module,
                                      const BackwardItemChoice &choice,
                                      const BackwardWorkItem &item,
                                      BackwardItemKind kind) {
-  AttentionShape shape = AttentionShape::get(attention);
-  BackwardTiles tiles =
-      BackwardTiles::get(choice.vectorWidth, choice.rows, choice.keys,
-                         shape.headDim, shape.valueDim);
-  BackwardEmitter(b, module, prefix, attention, item, tiles, choice.wholeHeads)
-      .emitItem(kind);
+  BackwardEmitter(b, module, prefix, attention, item, choice).emitItem(kind);
   // The packing transposes become shuffles now (see tileBackward).
 }
 
@@ -1006,20 +1197,16 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
     return attention.emitError() << "mha-tile-backward: the verifier admits "
                                  << "only forwards returning lse";
   bool hasEntropy = attention.getReturnEntropy();
-  auto isF32 = [](Value v) {
-    return cast<ShapedType>(v.getType()).getElementType().isF32();
-  };
   FailureOr<BackwardItemChoice> choice = chooseBackwardItems(
       attention, vectorWidth, rowsPerItem, keysPerItem,
-      wholeHeadItems && isF32(attention.getQuery()) &&
-          isF32(attention.getKey()) && isF32(attention.getValue()));
+      wholeHeadItems ? WholeHeadItems::orDqSums : WholeHeadItems::never,
+      bf16Dot);
   if (failed(choice))
     return failure();
   int64_t rows = choice->rows;
-  bool wholeHeads = choice->wholeHeads;
-  BackwardTiles tiles = BackwardTiles::get(vectorWidth, rows, choice->keys,
-                                           shape.headDim, shape.valueDim);
   int64_t gridKeys = choice->getGridKeys();
+  // The dq temporary's columns: D (whole heads need D % 16 == 0).
+  int64_t dqColumns = choice->dqSums ? shape.headDim : 0;
 
   Type outputType = attention.getOutput().getType();
   // The forward's arguments (q, k, v, then its lengths and offsets), its
@@ -1046,9 +1233,10 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
                  {attention.getValue().getType(), TensorRole::grad_value}});
   OpBuilder b(func);
   std::string name = (func.getSymName() + "_backward").str();
-  func::FuncOp kernel = createBackwardKernel(
-      b, func.getLoc(), name, params, rows, shape.numHeads,
-      {shape.numKvHeads, gridKeys, /*index of k=*/kK, int64_t(hasEntropy)});
+  func::FuncOp kernel =
+      createBackwardKernel(b, func.getLoc(), name, params, rows, shape.numHeads,
+                           {shape.numKvHeads, gridKeys, /*index of k=*/kK,
+                            int64_t(hasEntropy), dqColumns});
   Block *entry = &kernel.front();
   auto tensor = [&](TensorRole role) -> Value {
     for (auto [i, p] : llvm::enumerate(params))
@@ -1072,12 +1260,26 @@ LogicalResult MhaTileBackwardPass::tileBackward(ModuleOp module,
   item.dk = tensor(TensorRole::grad_key);
   item.dv = tensor(TensorRole::grad_value);
   // The runtime's descriptors and the grid position follow the tensors.
-  unsigned next = params.size();
-  for (Value *runtime :
-       {&item.aliveMask, &item.rowStats, &item.callWords, &item.phase,
-        &item.batch, &item.head, &item.tile, &item.alive})
-    *runtime = entry->getArgument(next++);
-  BackwardEmitter(b, module, name, attention, item, tiles, wholeHeads).emit();
+  auto trailing = [&](BackwardKernelArg a) {
+    return entry->getArgument(params.size() + static_cast<unsigned>(a));
+  };
+  item.aliveMask = trailing(BackwardKernelArg::aliveMask);
+  item.rowStats = trailing(BackwardKernelArg::rowStats);
+  item.callWords = trailing(BackwardKernelArg::callWords);
+  item.phase = trailing(BackwardKernelArg::phase);
+  item.batch = trailing(BackwardKernelArg::batch);
+  item.head = trailing(BackwardKernelArg::head);
+  item.tile = trailing(BackwardKernelArg::tile);
+  item.alive = trailing(BackwardKernelArg::alive);
+  // The dq temporary, its rows D wide (the runtime sizes it so).
+  if (dqColumns > 0)
+    item.dqSums = memref::CastOp::create(
+        b, attention.getLoc(),
+        MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic,
+                         ShapedType::kDynamic, dqColumns},
+                        b.getF32Type()),
+        trailing(BackwardKernelArg::dqSums));
+  BackwardEmitter(b, module, name, attention, item, *choice).emit();
   func::ReturnOp::create(b, attention.getLoc());
   // The packing transposes become shuffles of the loaded rows now, as in
   // convert-mha-to-vector, before a canonicalizer can fold them into

@@ -465,9 +465,12 @@ func::FuncOp createGradientKernel(OpBuilder &b, func::FuncOp func,
       b, func.getLoc(), (func.getSymName() + "_backward").str(), params,
       kKlRows, heads,
       {studentKeys.getDimSize(1), kKlKeys, /*index of k_s=*/3,
-       /*row_stats=*/0});
+       /*row_stats=*/0, /*dq_columns=*/0});
   Block *entry = &kernel.front();
   auto arg = [&](unsigned i) { return entry->getArgument(i); };
+  auto trailing = [&](BackwardKernelArg a) {
+    return arg(params.size() + static_cast<unsigned>(a));
+  };
   KlItem item;
   item.qt = arg(0);
   item.kt = arg(1);
@@ -478,12 +481,13 @@ func::FuncOp createGradientKernel(OpBuilder &b, func::FuncOp func,
   item.dkl = arg(6);
   item.dqs = arg(7);
   item.dks = arg(8);
-  item.aliveMask = arg(9);
-  item.batch = arg(13);
-  item.head = arg(14);
-  item.tile = arg(15);
-  item.alive = arg(16);
-  KlEmitter(b, kl, vw, item).emitGradientItem(arg(12));
+  item.aliveMask = trailing(BackwardKernelArg::aliveMask);
+  item.batch = trailing(BackwardKernelArg::batch);
+  item.head = trailing(BackwardKernelArg::head);
+  item.tile = trailing(BackwardKernelArg::tile);
+  item.alive = trailing(BackwardKernelArg::alive);
+  KlEmitter(b, kl, vw, item)
+      .emitGradientItem(trailing(BackwardKernelArg::phase));
   func::ReturnOp::create(b, kl.getLoc());
   return kernel;
 }

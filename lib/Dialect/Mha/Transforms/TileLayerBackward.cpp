@@ -683,9 +683,11 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   name += "_backward";
   if (failed(addGradientParameters(argRoles)))
     return failure();
-  Type tempElt = getElementTypeOrSelf(parts.attention.getQuery().getType());
-  FailureOr<BackwardItemChoice> items = chooseBackwardItems(
-      parts.attention, kernel.vw, 0, 0, /*wholeHeadItems=*/tempElt.isF32());
+  // The layer's dq is a temporary of the layer's type: whole heads sum in
+  // it only in f32.
+  FailureOr<BackwardItemChoice> items =
+      chooseBackwardItems(parts.attention, kernel.vw, 0, 0,
+                          WholeHeadItems::inPlace, /*bf16Dot=*/false);
   if (failed(items))
     return failure();
   backwardItems = *items;

@@ -6,6 +6,7 @@
 #include "TileVectors.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -119,13 +120,120 @@ void TileVectorEmitter::packTransposed(Value src, Value batch, Value head,
   });
 }
 
+Value TileVectorEmitter::loadRowPart(Value mem, Value batch, Value head,
+                                     Value row, Value col, int64_t width,
+                                     int64_t valid) {
+  Type elt = cast<MemRefType>(mem.getType()).getElementType();
+  auto type = VectorType::get({width}, elt);
+  SmallVector<Value, 4> at{batch, head, row, col};
+  if (valid >= width)
+    return vector::LoadOp::create(b, loc, type, mem, at);
+  Value zeros =
+      arith::ConstantOp::create(b, loc, cast<TypedAttr>(b.getZeroAttr(type)));
+  if (valid <= 0)
+    return zeros;
+  Value part =
+      vector::LoadOp::create(b, loc, VectorType::get({valid}, elt), mem, at);
+  return vector::InsertStridedSliceOp::create(
+      b, loc, part, zeros, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1});
+}
+
+void TileVectorEmitter::packTransposedPairs(Value src, Value batch, Value head,
+                                            Value first, Value count,
+                                            int64_t cols, Value dst) {
+  int64_t pairs = cast<MemRefType>(src.getType()).getDimSize(3) / 2;
+  Value last = cb.sub(count, cb.index(1));
+  auto blockType = VectorType::get({vw, vw}, i32);
+  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
+    SmallVector<Value> srcRows;
+    for (int64_t i = 0; i < vw; ++i)
+      srcRows.push_back(cb.add(first, cb.minSI(cb.add(c0, cb.index(i)), last)));
+    for (int64_t p0 = 0; p0 < pairs; p0 += vw) {
+      int64_t valid = std::min(vw, pairs - p0);
+      Value block = arith::ConstantOp::create(
+          b, loc, cast<TypedAttr>(b.getZeroAttr(blockType)));
+      for (int64_t i = 0; i < vw; ++i) {
+        Value row = loadRowPart(src, batch, head, srcRows[i], cb.index(2 * p0),
+                                2 * vw, 2 * valid);
+        block = vector::InsertOp::create(
+            b, loc, vector::BitCastOp::create(b, loc, vec32(), row), block, i);
+      }
+      Value transposed =
+          vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
+      for (int64_t i = 0; i < valid; ++i) {
+        Value column = vector::ExtractOp::create(b, loc, transposed, i);
+        storeVec(vector::BitCastOp::create(b, loc, vec::getPairVector(cb, vw),
+                                           column),
+                 dst, {cb.index(p0 + i), cb.add(c0, c0)});
+      }
+    }
+  });
+}
+
+void TileVectorEmitter::packInterleavedRows(Value src, Value batch, Value head,
+                                            Value first, Value count,
+                                            Value dst) {
+  int64_t X = cast<MemRefType>(src.getType()).getDimSize(3);
+  int64_t padded = cast<MemRefType>(dst.getType()).getDimSize(1) / 2;
+  Type elt = cast<MemRefType>(src.getType()).getElementType();
+  Value zeros = arith::ConstantOp::create(
+      b, loc, cast<TypedAttr>(b.getZeroAttr(VectorType::get({vw}, elt))));
+  Value pairs = cb.divUI(cb.add(count, cb.index(1)), cb.index(2));
+  Value last = cb.sub(count, cb.index(1));
+  cb.forLoop(cb.index(0), pairs, 1, [&](Value p) {
+    Value even = cb.add(p, p);
+    Value odd = cb.add(even, cb.index(1));
+    Value hasOdd = cb.lt(odd, count);
+    Value oddRow = cb.add(first, cb.minSI(odd, last));
+    for (int64_t x0 = 0; x0 < padded; x0 += vw) {
+      Value e = loadRowPart(src, batch, head, cb.add(first, even), cb.index(x0),
+                            vw, X - x0);
+      Value o = loadRowPart(src, batch, head, oddRow, cb.index(x0), vw, X - x0);
+      o = cb.select(hasOdd, o, zeros);
+      storeVec(vector::InterleaveOp::create(b, loc, e, o), dst,
+               {p, cb.index(2 * x0)});
+    }
+  });
+}
+
+Value TileVectorEmitter::interleaveBf16(Value a0, Value a1) {
+  auto round = [&](Value a) -> Value {
+    return x86vector::CvtPackedF32ToBF16Op::create(
+        b, loc, VectorType::get({vw}, b.getBF16Type()), a);
+  };
+  return vector::InterleaveOp::create(b, loc, round(a0), round(a1));
+}
+
 void TileVectorEmitter::emitProduct(const Tile &out, Value numRows,
                                     int64_t numVectors, Value kLen,
                                     function_ref<Value(Value, Value)> lhs,
                                     const Tile &rhs, bool accumulate,
                                     bool clampRows) {
+  emitBlockedProduct(
+      out, numRows, numVectors, kLen, DotProduct::fma,
+      [&](Value k, Value row) { return splat(lhs(k, row)); },
+      [&](Value k, Value col) { return loadVec(rhs.mem, at(rhs, k, col)); },
+      accumulate, clampRows);
+}
+
+void TileVectorEmitter::emitPairProduct(
+    const Tile &out, Value numRows, int64_t numVectors, Value kPairs,
+    function_ref<Value(Value, Value)> lhsPair, const Tile &rhs, bool accumulate,
+    bool clampRows) {
+  emitBlockedProduct(
+      out, numRows, numVectors, kPairs, DotProduct::bf16_pairs, lhsPair,
+      [&](Value k, Value col) {
+        return vec::loadPairs(cb, rhs.mem, at(rhs, k, cb.add(col, col)), vw);
+      },
+      accumulate, clampRows);
+}
+
+void TileVectorEmitter::emitBlockedProduct(
+    const Tile &out, Value numRows, int64_t numVectors, Value kLen,
+    DotProduct dot, function_ref<Value(Value, Value)> lhs,
+    function_ref<Value(Value, Value)> rhs, bool accumulate, bool clampRows) {
   int64_t vectors = blockVectors(numVectors);
-  vec::RegisterBlock block{kBlockRows, vectors, DotProduct::fma};
+  vec::RegisterBlock block{kBlockRows, vectors, dot};
   Value last = cb.sub(numRows, cb.index(1));
   cb.forLoop(cb.index(0), numRows, kBlockRows, [&](Value r0) {
     SmallVector<Value> rs;
@@ -145,10 +253,8 @@ void TileVectorEmitter::emitProduct(const Tile &out, Value numRows,
                                  : splatF(0.0f));
           SmallVector<Value> accs = vec::emitBlockLoop(
               cb, block, kLen, init, nullptr,
-              [&](Value k, int64_t j) {
-                return loadVec(rhs.mem, at(rhs, k, cs[j]));
-              },
-              [&](Value k, int64_t i) { return splat(lhs(k, rs[i])); });
+              [&](Value k, int64_t j) { return rhs(k, cs[j]); },
+              [&](Value k, int64_t i) { return lhs(k, rs[i]); });
           for (int64_t i = 0; i < kBlockRows; ++i)
             for (int64_t j = 0; j < vectors; ++j)
               storeVec(accs[i * vectors + j], out.mem, at(out, rs[i], cs[j]));

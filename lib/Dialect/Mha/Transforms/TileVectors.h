@@ -84,6 +84,22 @@ protected:
   void packTransposed(Value src, Value batch, Value head, Value first,
                       Value count, int64_t cols, Value dst);
 
+  /// The bf16 pairs of a [B, H, L, X] bf16 tensor, for vdpbf16ps products
+  /// (X even): dst[p, 2c + t] = src[first + min(c, count - 1), 2p + t] for
+  /// p < X / 2 and c < `cols` (a row's pairs as the 32-bit lanes of a
+  /// column, transposed in vw x vw blocks). count >= 1.
+  void packTransposedPairs(Value src, Value batch, Value head, Value first,
+                           Value count, int64_t cols, Value dst);
+  /// Rows first + 2p and first + 2p + 1 of `src` (b, h) interleaved, for
+  /// p < ceil(count / 2): dst[p, 2x + t] = src[first + 2p + t, x], 0 for
+  /// rows at or past `count` and for x >= X (dst has 2 roundUp(X, vw)
+  /// columns).
+  void packInterleavedRows(Value src, Value batch, Value head, Value first,
+                           Value count, Value dst);
+  /// f32 rows a0 and a1 of vw lanes rounded to bf16 (vcvtneps2bf16) and
+  /// interleaved: the pairs (a0[l], a1[l]).
+  Value interleaveBf16(Value a0, Value a1);
+
   /// Register-blocked C[rows, vectors] (+)= sum_k lhs[row, k] rhs[k, vec]
   /// over the rows [0, numRows) (clamped to numRows - 1 past it: those
   /// rows duplicate the last one's work and stores) and the vectors
@@ -92,6 +108,12 @@ protected:
   void emitProduct(const Tile &out, Value numRows, int64_t numVectors,
                    Value kLen, function_ref<Value(Value, Value)> lhs,
                    const Tile &rhs, bool accumulate, bool clampRows);
+  /// The same with vdpbf16ps over k pairs: `lhsPair(k, row)` is the
+  /// broadcast pair (vec::broadcastPair) and `rhs` a bf16 memref of pairs
+  /// read as rhs[k, 2 column] (vec::loadPairs).
+  void emitPairProduct(const Tile &out, Value numRows, int64_t numVectors,
+                       Value kPairs, function_ref<Value(Value, Value)> lhsPair,
+                       const Tile &rhs, bool accumulate, bool clampRows);
   SmallVector<Value> at(const Tile &t, Value row, Value col) {
     SmallVector<Value> indices(t.prefix.begin(), t.prefix.end());
     indices.push_back(t.rowOffset ? cb.add(t.rowOffset, row) : row);
@@ -99,6 +121,20 @@ protected:
     return indices;
   }
 
+private:
+  /// emitProduct and emitPairProduct: `lhs(k, row)` and `rhs(k, column)`
+  /// give the block's operands, `dot` how they multiply.
+  void emitBlockedProduct(const Tile &out, Value numRows, int64_t numVectors,
+                          Value kLen, DotProduct dot,
+                          function_ref<Value(Value, Value)> lhs,
+                          function_ref<Value(Value, Value)> rhs,
+                          bool accumulate, bool clampRows);
+  /// `width` elements of row `row` of `mem` (b, h) from column `col`, as
+  /// stored; lanes at or past `valid` are zero and not read.
+  Value loadRowPart(Value mem, Value batch, Value head, Value row, Value col,
+                    int64_t width, int64_t valid);
+
+protected:
   OpBuilder &b;
   Location loc;
   CodegenBuilder cb;

@@ -290,13 +290,18 @@ def MhaTileBackwardPass : Pass<"mha-tile-backward", "ModuleOp"> {
            "f32 lanes per vector of the micro-kernels (16: AVX-512; a "
            "multiple of 4)">,
     Option<"wholeHeadItems", "whole-heads", "bool", /*default=*/"true",
-           "Key items own whole KV heads and sum dq in place where the "
-           "types allow (f32, D and Dv multiples of 16, at least 4 KV heads)">,
+           "Key items own whole KV heads and sum dq (in place for f32, in "
+           "the runtime's f32 dq temporary for f16/bf16) where the shape "
+           "allows (D and Dv multiples of 16, at least 4 KV heads)">,
+    Option<"bf16Dot", "bf16-dot", "bool", /*default=*/"false",
+           "bf16 specs with even head dims and 16 lanes run the key items' "
+           "products as AVX512-BF16 pair dot products (vdpbf16ps)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+    "::mlir::x86vector::X86VectorDialect"
   ];
 }
 
