@@ -153,6 +153,8 @@ def lib():
                for a, queries, keys in GQA_CASES]
     configs += [("whole", a, queries, keys, "f32", False)
                 for a, queries, keys in WHOLE_HEAD_CASES]
+    configs += [("whole", a, queries, keys, "bf16", False)
+                for a, queries, keys in WHOLE_HEAD_CASES]
     configs += [("long", 0, "packed", "packed", "f32", False),
                 ("ent", 2, "packed", "packed", "f32", True),
                 ("ent", 0, "padded", "padded", "f32", True),
@@ -230,6 +232,18 @@ def test_whole_head_items_and_thread_counts(lib, attrs, queries, keys):
     whole KV heads and write dq; 1, 2 and 3 threads give the same bytes."""
     case = Case(4, 4, 16, 32, [70, 0, 33, 130], [90, 5, 0, 130])
     run_case(lib, "whole", case, attrs, queries, keys, threads=(1, 2, 3))
+
+
+@pytest.mark.parametrize("attrs,queries,keys", WHOLE_HEAD_CASES)
+def test_bf16_whole_head_items_over_sequences(lib, attrs, queries, keys):
+    """bf16 with D, Dv multiples of 16 and 4 KV heads: the key items own
+    whole KV heads and sum each sequence's dq in the runtime's f32
+    temporary (on vdpbf16ps pairs where the CPU has AVX512-BF16), then
+    narrow it; 1, 2 and 3 threads give the same bytes."""
+    bf16 = pytest.importorskip("ml_dtypes").bfloat16
+    case = Case(4, 4, 16, 32, [70, 0, 33, 130], [90, 5, 0, 130], dtype=bf16)
+    run_case(lib, "whole", case, attrs, queries, keys, dtype="bf16", tol=2e-2,
+             threads=(1, 2, 3))
 
 
 def test_long_sequences_split_into_tiles(lib):

@@ -1,6 +1,7 @@
 // RUN: mha-opt %s --mha-tile-backward --canonicalize | FileCheck %s
 // RUN: mha-opt %s --mha-cpu-pipeline | FileCheck %s --check-prefix=LLVM
 // RUN: mha-opt %s --mha-tile-backward="cols=100000" -verify-diagnostics -o /dev/null -split-input-file
+// RUN: mha-opt %s --mha-tile-backward="bf16-dot=1" --canonicalize | FileCheck %s --check-prefix=PAIRS
 
 // A function marked mha.backward gets the kernel of <name>_backward beside
 // its forward: its C parameters (q, k, v, o, lse, dout, dq, dk, dv), the
@@ -92,4 +93,66 @@ func.func @packed(%q: tensor<1x4x?x16xf32>, %k: tensor<1x2x?x16xf32>, %v: tensor
        : tensor<1x4x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x8xf32>
        -> tensor<1x4x?x8xf32>, tensor<1x4x?xf32>
   return %o, %lse : tensor<1x4x?x8xf32>, tensor<1x4x?xf32>
+}
+
+// -----
+
+// bf16 with AVX512-BF16 (bf16-dot): the key items' five products are
+// vdpbf16ps on bf16 pairs, and with D, Dv multiples of 16 and 4 KV heads
+// they own whole KV heads and sum dq in the runtime's f32 temporary
+// (memref<?x?x?x?xf32>, D = 32 columns: the last grid word). Scratch: f32
+// dk, dv; K and V as pairs of head dims [D/2, 2C] and [Dv/2, 2C]; Q and
+// dout two rows interleaved [R/2, 2D], [R/2, 2Dv]; P Z and dS as pairs of
+// rows [R/2, 2C]; dS by rows [R, C]; K two keys interleaved [C/2, 2D]; S
+// and dP [R, C] in f32.
+
+// PAIRS-LABEL: func.func @pairs_backward__kernel(
+// PAIRS-SAME: memref<?x?x?xf32>, %{{.*}}: memref<?x?x?x?xf32>, %{{.*}}: memref<?xi32>
+// PAIRS-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 32>
+// PAIRS: memref.alloca() {alignment = 64 : i64} : memref<64x32xf32>
+// PAIRS-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x48xf32>
+// PAIRS-NEXT: %[[KP:.*]] = memref.alloca() {alignment = 64 : i64} : memref<16x128xbf16>
+// PAIRS-NEXT: memref.alloca() {alignment = 64 : i64} : memref<24x128xbf16>
+// PAIRS-NEXT: %[[QP:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x64xbf16>
+// PAIRS-NEXT: memref.alloca() {alignment = 64 : i64} : memref<32x96xbf16>
+// PAIRS-NEXT: %[[PP:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x128xbf16>
+// PAIRS-NEXT: %[[DSP:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x128xbf16>
+// PAIRS-NEXT: %[[DSR:.*]] = memref.alloca() {alignment = 64 : i64} : memref<64x64xbf16>
+// PAIRS-NEXT: %[[KROWS:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x64xbf16>
+// The group's dq sums start at zero.
+// PAIRS: vector.store %{{.*}} : memref<?x?x?x?xf32>, vector<16xf32>
+// K packed as pairs of head dims, then two keys interleaved for dq.
+// PAIRS: vector.store %{{.*}}, %[[KP]][%{{.*}}] : memref<16x128xbf16>, vector<32xbf16>
+// PAIRS: vector.interleave %{{.*}} : vector<16xbf16> -> vector<32xbf16>
+// PAIRS: vector.store %{{.*}}, %[[KROWS]][%{{.*}}] : memref<32x64xbf16>, vector<32xbf16>
+// Q rows interleaved, then S = Q Kt over the 16 pairs of d.
+// PAIRS: vector.store %{{.*}}, %[[QP]][%{{.*}}] : memref<32x64xbf16>, vector<32xbf16>
+// PAIRS: scf.for %{{.*}} = %c0 to %c16 step %c1 iter_args(
+// PAIRS: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
+// P Z and dS rounded (vcvtneps2bf16) and two rows interleaved.
+// PAIRS: x86vector.avx512.cvt.packed.f32_to_bf16 %{{.*}} : vector<16xf32> -> vector<16xbf16>
+// PAIRS: vector.interleave
+// PAIRS: vector.store %{{.*}}, %[[PP]][%{{.*}}] : memref<32x128xbf16>, vector<32xbf16>
+// PAIRS: vector.store %{{.*}}, %[[DSP]][%{{.*}}] : memref<32x128xbf16>, vector<32xbf16>
+// PAIRS: vector.store %{{.*}}, %[[DSR]][%{{.*}}] : memref<64x64xbf16>, vector<16xbf16>
+// dv += P^T dO, dk += dS^T Q over pairs of rows; dq += dS K over pairs of
+// keys, into the sums.
+// PAIRS: vector.load %[[PP]]{{.*}} vector<2xbf16>
+// PAIRS: x86vector.avx512.dot
+// PAIRS: vector.load %[[DSP]]{{.*}} vector<2xbf16>
+// PAIRS: x86vector.avx512.dot
+// PAIRS: vector.load %[[KROWS]]
+// PAIRS: x86vector.avx512.dot
+// PAIRS: vector.store %{{.*}} : memref<?x?x?x?xf32>, vector<16xf32>
+// At the end the sums are narrowed into dq.
+// PAIRS: vector.load %{{.*}} : memref<?x?x?x?xf32>, vector<16xf32>
+// PAIRS-NEXT: arith.truncf %{{.*}} : vector<16xf32> to vector<16xbf16>
+func.func @pairs(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x4x?x32xbf16>,
+                 %v: tensor<?x4x?x48xbf16>)
+    -> (tensor<?x4x?x48xbf16>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  // expected-error @+1 {{backward tiles of 64 rows and 100000 keys}}
+  %o, %lse = mha.attention %q, %k, %v {return_lse}
+       : tensor<?x4x?x32xbf16>, tensor<?x4x?x32xbf16>, tensor<?x4x?x48xbf16>
+       -> tensor<?x4x?x48xbf16>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x48xbf16>, tensor<?x4x?xf32>
 }
