@@ -9,10 +9,12 @@ backward"):
 
   python bench/layer_backward.py             # GPT-2 L=1024, LLaMA L=2048
   python bench/layer_backward.py --quick     # GPT-2 L=512, LLaMA L=512
+  python bench/layer_backward.py --dtype bf16   # bf16 layers (and PyTorch's)
 
 Rows: a GPT-2-style layer (d=768, 12 heads of 64, biases, causal) and a
 LLaMA-style one (d=4096, 32 query heads, 8 KV heads of 128, RoPE, causal),
-f32, B=1. Columns:
+f32 (or --dtype bf16: every argument and y bf16, PyTorch's in bf16 too),
+B=1. Columns:
 - `bwd`: ours = one `<name>_backward` call (it recomputes the forward:
   nothing is saved between the calls); PyTorch = `y.backward(dy)` after a
   forward with autograd (its graph saves the activations);
@@ -56,18 +58,19 @@ def shapes(quick):
                  rope=10000.0, bias=False)]
 
 
-def spec_text(rows):
+def spec_text(rows, dtype="f32"):
     out = []
     for s in rows:
         d, hq, hkv, dh, L = s["d"], s["hq"], s["hkv"], s["dh"], s["L"]
-        t = f"tensor<1x{L}x{d}xf32>"
-        args = [("x", t), ("wq", f"tensor<{d}x{hq * dh}xf32>"),
-                ("wk", f"tensor<{d}x{hkv * dh}xf32>"), ("wv", f"tensor<{d}x{hkv * dh}xf32>"),
-                ("wo", f"tensor<{hq * dh}x{d}xf32>")]
+        e = dtype
+        t = f"tensor<1x{L}x{d}x{e}>"
+        args = [("x", t), ("wq", f"tensor<{d}x{hq * dh}x{e}>"),
+                ("wk", f"tensor<{d}x{hkv * dh}x{e}>"), ("wv", f"tensor<{d}x{hkv * dh}x{e}>"),
+                ("wo", f"tensor<{hq * dh}x{d}x{e}>")]
         attrs = [f"num_heads = {hq}", f"num_kv_heads = {hkv}", "causal"]
         if s["bias"]:
-            args += [("bq", f"tensor<{hq * dh}xf32>"), ("bk", f"tensor<{hkv * dh}xf32>"),
-                     ("bv", f"tensor<{hkv * dh}xf32>"), ("bo", f"tensor<{d}xf32>")]
+            args += [("bq", f"tensor<{hq * dh}x{e}>"), ("bk", f"tensor<{hkv * dh}x{e}>"),
+                     ("bv", f"tensor<{hkv * dh}x{e}>"), ("bo", f"tensor<{d}x{e}>")]
             attrs += ["has_qkv_bias", "has_out_bias"]
         if s["rope"]:
             attrs.append(f"rope_theta = {s['rope']:.1f} : f32")
@@ -110,7 +113,7 @@ def torch_layer(torch, s, t):
     if s["rope"]:
         freq = s["rope"] ** (-2.0 * torch.arange(dh // 2, dtype=torch.float64) / dh)
         ang = torch.arange(L, dtype=torch.float64)[:, None] * freq[None]
-        c, sn = ang.cos().float(), ang.sin().float()
+        c, sn = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
 
         def rope(z):
             z1, z2 = z[..., :dh // 2], z[..., dh // 2:]
@@ -122,7 +125,7 @@ def torch_layer(torch, s, t):
     return F.linear(o.transpose(1, 2).reshape(1, L, -1), t["wo"].T, t.get("bo"))
 
 
-def worker(kind, index, quick, threads, budget):
+def worker(kind, index, quick, threads, budget, dtype):
     s = shapes(quick)[index]
     t, dy = draw(s)
     names = list(t)
@@ -130,8 +133,9 @@ def worker(kind, index, quick, threads, budget):
     if kind == "torch":
         import torch
         torch.set_num_threads(threads)
-        tt = {n: torch.from_numpy(a).requires_grad_() for n, a in t.items()}
-        tdy = torch.from_numpy(dy)
+        dt = torch.bfloat16 if dtype == "bf16" else torch.float32
+        tt = {n: torch.from_numpy(a).to(dt).requires_grad_() for n, a in t.items()}
+        tdy = torch.from_numpy(dy).to(dt)
 
         def step():
             for p in tt.values():
@@ -149,9 +153,14 @@ def worker(kind, index, quick, threads, budget):
         result["bwd"] = median_seconds(backward, budget)
         step()
         np.savez(os.path.join(OUT, f"torch_{s['name']}.npz"),
-                 **{n: tt[n].grad.numpy() for n in names})
+                 **{n: tt[n].grad.float().numpy() for n in names})
     else:
-        lib = build_library(OUT, "layer_backward", spec_text(shapes(quick)))
+        if dtype == "bf16":
+            import ml_dtypes
+            t = {n: a.astype(ml_dtypes.bfloat16) for n, a in t.items()}
+            dy = dy.astype(ml_dtypes.bfloat16)
+        lib = build_library(OUT, "layer_backward_" + dtype,
+                            spec_text(shapes(quick), dtype))
         grads = [np.empty_like(t[n]) for n in names]
         y = np.empty_like(dy)
         opts = options(threads)
@@ -166,7 +175,7 @@ def worker(kind, index, quick, threads, budget):
         result["bwd"] = median_seconds(bwd.run, budget)
         result["step"] = median_seconds(step, budget)
         np.savez(os.path.join(OUT, f"ours_{s['name']}.npz"),
-                 **{n: g for n, g in zip(names, grads)})
+                 **{n: g.astype(np.float32) for n, g in zip(names, grads)})
     print(json.dumps(result))
 
 
@@ -182,15 +191,18 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget", type=float, default=6.0)
+    ap.add_argument("--dtype", default="f32", choices=("f32", "bf16"))
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "INDEX"))
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker[0], int(args.worker[1]), args.quick, args.threads,
-                      args.budget)
+                      args.budget, args.dtype)
     os.makedirs(OUT, exist_ok=True)
-    build_library(OUT, "layer_backward", spec_text(shapes(args.quick)))
+    build_library(OUT, "layer_backward_" + args.dtype,
+                  spec_text(shapes(args.quick), args.dtype))
     import torch
-    print(f"Layer backward, f32, B=1, {args.threads} threads, torch {torch.__version__}")
+    print(f"Layer backward, {args.dtype}, B=1, {args.threads} threads, "
+          f"torch {torch.__version__}")
     print("| layer | L | ours bwd ms | GF/s | rerun | torch bwd ms | ours/torch bwd "
           "| ours step ms | torch step ms | ours/torch step | rel.err |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -198,7 +210,8 @@ def main():
     for i, s in enumerate(shapes(args.quick)):
         def run(kind):
             cmd = [sys.executable, __file__, "--worker", kind, str(i), "--threads",
-                   str(args.threads), "--budget", str(args.budget)] + \
+                   str(args.threads), "--budget", str(args.budget),
+                   "--dtype", args.dtype] + \
                 (["--quick"] if args.quick else [])
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             return json.loads(out.strip().splitlines()[-1])

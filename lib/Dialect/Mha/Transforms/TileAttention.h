@@ -110,8 +110,8 @@ void emitAttentionWorkItem(OpBuilder &b, ModuleOp module, StringRef name,
 struct BackwardItemChoice {
   int64_t vectorWidth;
   int64_t rows, keys; // R query rows per query tile, C keys per key tile
-  // Key items own whole KV heads and sum dq: in place (f32 q, k and v),
-  // else in the runtime's f32 dq temporary (dqSums), narrowed at the end.
+  // Key items own whole KV heads and sum dq: in place (an f32 dq), else
+  // in the runtime's f32 dq temporary (dqSums), narrowed at the end.
   bool wholeHeads;
   bool dqSums;
   // The key items' products are vdpbf16ps on bf16 pairs (bf16 q, k and v).
@@ -124,8 +124,8 @@ struct BackwardItemChoice {
 /// Where whole-head key items may sum dq (chooseBackwardItems).
 enum class WholeHeadItems {
   never,
-  inPlace,  // only where dq is f32 (a layer's attention)
-  orDqSums, // or in the runtime's dq temporary (mha_rt_launch_backward)
+  inPlace,  // in dq, an f32 temporary whatever q's type (a layer's attention)
+  orDqSums, // in dq when q is f32, else in the runtime's dq temporary
 };
 
 /// The grids of a backward (TileBackward.cpp): key items (b, g, t) write

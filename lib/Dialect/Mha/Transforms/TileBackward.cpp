@@ -244,8 +244,9 @@ public:
         tiles(
             BackwardTiles::get(choice, shape, hasSixteenBitInputs(attention))),
         hasEntropy(attention.getReturnEntropy()), wholeHeads(choice.wholeHeads),
-        pairs(choice.bf16Pairs),
-        rowsInPlace(choice.wholeHeads && !choice.dqSums) {
+        pairs(choice.bf16Pairs), dqInPlace(!choice.dqSums),
+        rowsInPlace(choice.wholeHeads && isF32(item.q) && isF32(item.k) &&
+                    isF32(item.dout)) {
     assert((!choice.dqSums || item.dqSums) && "dq sums need their memref");
   }
 
@@ -347,7 +348,10 @@ private:
                         Value j0, Value n, const KeyScratch &sc,
                         function_ref<void(int64_t, Value, Value)> sink);
   /// Where whole-head items sum dq: dq itself or the dq temporary.
-  Value dqTarget() { return rowsInPlace ? arg(kDq) : arg(kDqSums); }
+  Value dqTarget() { return dqInPlace ? arg(kDq) : arg(kDqSums); }
+  static bool isF32(Value memref) {
+    return getElementTypeOrSelf(memref.getType()).isF32();
+  }
   /// Query items (phase 1) and row items (phase 2, `rowStatsItem`).
   void emitQueryItem(bool rowStatsItem);
 
@@ -361,7 +365,8 @@ private:
   bool hasEntropy;
   bool wholeHeads;  // key items own whole KV heads and write dq too
   bool pairs;       // key items' products on bf16 pairs (vdpbf16ps)
-  bool rowsInPlace; // whole heads of f32: Q, dout, K rows and dq in place
+  bool dqInPlace;   // whole heads sum in dq (f32), not in the temporary
+  bool rowsInPlace; // whole heads read f32 Q, dout and K rows in place
   // The sequence's query rows and keys (past q_lens and kv_lens the rows
   // are padding, whose gradients are zero) and the rows and keys whose
   // gradients the item's grid row writes: queryRows >= queryLen,
@@ -775,7 +780,7 @@ void BackwardEmitter::emitKeyItem() {
   cb.forLoop(zero, keyLen, C, [&](Value j0) {
     emitKeyTile(j0, cb.minSI(cb.index(C), cb.sub(keyLen, j0)), sc);
   });
-  if (!rowsInPlace)
+  if (!dqInPlace)
     forGroupHeads([&](Value h) {
       cb.forLoop(zero, queryRows, 1, [&](Value i) {
         for (int64_t d0 = 0; d0 < Dp; d0 += vw)
@@ -1128,10 +1133,10 @@ mlir::mha::chooseBackwardItems(AttentionOp attention, int64_t vectorWidth,
   // where dq can hold the f32 sums (f32 q, k and v) or the runtime gives
   // an f32 temporary, D and Dv multiples of 16 (every ISA copy chooses
   // alike), and enough KV heads to spread over the threads.
-  bool sumsAllowed = sixteenBit ? wholeHeadItems == WholeHeadItems::orDqSums
-                                : wholeHeadItems != WholeHeadItems::never;
-  bool wholeHeads = sumsAllowed && D % 16 == 0 && Dv % 16 == 0 &&
-                    shape.numKvHeads >= kMinWholeHeadKvHeads;
+  bool wholeHeads = wholeHeadItems != WholeHeadItems::never && D % 16 == 0 &&
+                    Dv % 16 == 0 && shape.numKvHeads >= kMinWholeHeadKvHeads;
+  bool dqSums =
+      wholeHeads && sixteenBit && wholeHeadItems == WholeHeadItems::orDqSums;
   // vdpbf16ps on pairs of head dims: bf16 inputs, even head dims, 16 lanes.
   auto isBf16 = [](Value v) {
     return getElementTypeOrSelf(v.getType()).isBF16();
@@ -1139,8 +1144,8 @@ mlir::mha::chooseBackwardItems(AttentionOp attention, int64_t vectorWidth,
   bool bf16Pairs = bf16Dot && vectorWidth == 16 && D % 2 == 0 && Dv % 2 == 0 &&
                    isBf16(attention.getQuery()) && isBf16(attention.getKey()) &&
                    isBf16(attention.getValue());
-  return BackwardItemChoice{
-      vectorWidth, rows, keys, wholeHeads, wholeHeads && sixteenBit, bf16Pairs};
+  return BackwardItemChoice{vectorWidth, rows,   keys,
+                            wholeHeads,  dqSums, bf16Pairs};
 }
 
 int64_t BackwardItemChoice::getGridKeys() const {

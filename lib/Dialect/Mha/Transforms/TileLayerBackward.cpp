@@ -683,8 +683,7 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   name += "_backward";
   if (failed(addGradientParameters(argRoles)))
     return failure();
-  // The layer's dq is a temporary of the layer's type: whole heads sum in
-  // it only in f32.
+  // The layer's dq is an f32 temporary: whole heads sum in it in place.
   FailureOr<BackwardItemChoice> items =
       chooseBackwardItems(parts.attention, kernel.vw, 0, 0,
                           WholeHeadItems::inPlace, /*bf16Dot=*/false);
