@@ -114,7 +114,7 @@ struct BackwardItemChoice {
   // in the runtime's f32 dq temporary (dqSums), narrowed at the end.
   bool wholeHeads;
   bool dqSums;
-  // The key items' products are vdpbf16ps on bf16 pairs (bf16 q, k and v).
+  // The items' products are vdpbf16ps on bf16 pairs (bf16 q, k and v).
   bool bf16Pairs;
 
   /// The keys of a key item's grid tile: C, or all of them.

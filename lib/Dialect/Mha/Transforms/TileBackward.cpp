@@ -58,13 +58,15 @@
 // into dq at the end. The query items then only zero dq when there are no
 // keys.
 //
-// bf16 key items on AVX512-BF16 (bf16Pairs) run every product as vdpbf16ps
-// on bf16 pairs, FlashAttention-2's bf16 backward: S and dP over pairs of
-// head dims (Q and dout pairs read in place, K and V packed as
+// bf16 items on AVX512-BF16 (bf16Pairs) run every product as vdpbf16ps on
+// bf16 pairs, FlashAttention-2's bf16 backward. Key items: S and dP over
+// pairs of head dims (Q and dout pairs read in place, K and V packed as
 // Kp[d/2, 2C]), and dv, dk and dq over pairs of rows or keys, with P Z and
-// dS rounded to bf16 by the elementwise step (two rows interleaved for
-// dv and dk, row by row for dq) and Q, dout and K packed two rows
-// interleaved. Sums stay f32.
+// dS rounded to bf16 by the elementwise step (two rows interleaved for dv
+// and dk, row by row for dq) and Q, dout and K packed two rows
+// interleaved. Query items: S^T and dP^T over pairs of head dims (K and V
+// pairs read in place, Qt and dOt packed as pairs), dq over pairs of keys
+// (dS^T and K two keys interleaved). Sums stay f32.
 //
 // Pairs a row cannot see get P = dS = 0 exactly (selects, not products),
 // so masked keys never contribute through them; the products themselves
@@ -198,10 +200,17 @@ struct BackwardTiles {
   }
   /// f32 scratch of a query (or row) item: Qt, dOt, the widened K and V
   /// rows, S^T and dS^T, dq, and eight row arrays.
+  /// Scratch of a query (or row) item: f32 Qt, dOt, the widened K and V
+  /// rows, S^T and dS^T, dq and eight row arrays; for 16-bit inputs also
+  /// the bf16 pairs (Qt and dOt as pairs of head dims, dS^T and K two keys
+  /// interleaved).
   int64_t queryItemBytes() const {
     int64_t Rp = paddedRows, Cp = paddedKeys;
-    return 4 * (Rp * (headDim + valueDim + 2 * Cp + paddedDim + 8) +
-                Cp * (paddedDim + paddedValueDim));
+    int64_t f32Bytes = 4 * (Rp * (headDim + valueDim + 2 * Cp + paddedDim + 8) +
+                            Cp * (paddedDim + paddedValueDim));
+    if (!sixteenBit)
+      return f32Bytes;
+    return f32Bytes + 2 * (Rp * (headDim + valueDim) + Cp * (Rp + paddedDim));
   }
   int64_t scratchBytes() const {
     return std::max(keyItemBytes(), queryItemBytes());
@@ -827,8 +836,22 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
   cb.ifThenElse(
       cb.andI(alive, cb.lt(zero, rows)),
       [&] {
-        Value qt = scratch(D, Rp), doutT = scratch(Dv, Rp);
-        Value kp = scratch(Cp, Dp), vp = scratch(Cp, Dvp);
+        // Qt, dOt and the K and V rows: f32, or (pairs) Qt and dOt as
+        // pairs of head dims, K and V read in place and K two keys
+        // interleaved for dq, with dS^T two keys interleaved (dstp).
+        Type bf16 = b.getBF16Type();
+        Value qt, doutT, kp, vp, dstp;
+        if (pairs) {
+          qt = scratch(D / 2, 2 * Rp, bf16);
+          doutT = scratch(Dv / 2, 2 * Rp, bf16);
+          kp = scratch(Cp / 2, 2 * Dp, bf16);
+          dstp = scratch(Cp / 2, 2 * Rp, bf16);
+        } else {
+          qt = scratch(D, Rp);
+          doutT = scratch(Dv, Rp);
+          kp = scratch(Cp, Dp);
+          vp = scratch(Cp, Dvp);
+        }
         Value st = scratch(Cp, Rp), dst = scratch(Cp, Rp);
         Value dqAcc = rowStatsItem ? Value() : scratch(Rp, Dp);
         // Per row (lanes of the elementwise step): lse' (lse less the row's
@@ -842,8 +865,13 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
               position = scratch1(Rp, i32);
         // The entropy sums of the row items share dq's place in the budget.
         Value entropySum = rowStatsItem ? scratch1(Rp) : Value();
-        packTransposed(arg(kQ), batch, h, row0, rows, Rp, qt);
-        packTransposed(arg(kDout), batch, h, row0, rows, Rp, doutT);
+        if (pairs) {
+          packTransposedPairs(arg(kQ), batch, h, row0, rows, Rp, qt);
+          packTransposedPairs(arg(kDout), batch, h, row0, rows, Rp, doutT);
+        } else {
+          packTransposed(arg(kQ), batch, h, row0, rows, Rp, qt);
+          packTransposed(arg(kDout), batch, h, row0, rows, Rp, doutT);
+        }
         MaskParams<Value> m = masks(head);
         Value last = cb.sub(rows, cb.index(1));
         cb.forLoop(zero, cb.index(Rp), 1, [&](Value r) {
@@ -880,19 +908,39 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
               storeVec(zeroV, dqAcc, {r, cb.index(d0)});
         });
 
+        // The pair of head dims 2p, 2p + 1 of key j0 + c of k or v.
+        auto keyPair = [&](BackwardArg a, Value j0, Value p, Value c) {
+          return vec::broadcastPair(
+              cb, arg(a), {batch, kvHead, cb.add(j0, c), cb.add(p, p)}, vw);
+        };
         auto visitTile = [&](Value j0, Value n) {
-          packRows(arg(kK), batch, kvHead, j0, n, kp);
-          // S^T = K Qt (keys past n repeat the last one; never read).
-          emitProduct(
-              st, n, Rp / vw, cb.index(D),
-              [&](Value d, Value c) { return load(kp, {c, d}); }, qt,
-              /*accumulate=*/false, /*clampRows=*/true);
-          if (!rowStatsItem) {
-            packRows(arg(kV), batch, kvHead, j0, n, vp);
-            emitProduct(
-                dst, n, Rp / vw, cb.index(Dv),
-                [&](Value e, Value c) { return load(vp, {c, e}); }, doutT,
+          // S^T = K Qt and dP^T = V dOt (keys past n repeat the last one;
+          // never read).
+          if (pairs) {
+            emitPairProduct(
+                st, n, Rp / vw, cb.index(D / 2),
+                [&](Value p, Value c) { return keyPair(kK, j0, p, c); }, qt,
                 /*accumulate=*/false, /*clampRows=*/true);
+            if (!rowStatsItem) {
+              emitPairProduct(
+                  dst, n, Rp / vw, cb.index(Dv / 2),
+                  [&](Value p, Value c) { return keyPair(kV, j0, p, c); },
+                  doutT, /*accumulate=*/false, /*clampRows=*/true);
+              packInterleavedRows(arg(kK), batch, kvHead, j0, n, kp);
+            }
+          } else {
+            packRows(arg(kK), batch, kvHead, j0, n, kp);
+            emitProduct(
+                st, n, Rp / vw, cb.index(D),
+                [&](Value d, Value c) { return load(kp, {c, d}); }, qt,
+                /*accumulate=*/false, /*clampRows=*/true);
+            if (!rowStatsItem) {
+              packRows(arg(kV), batch, kvHead, j0, n, vp);
+              emitProduct(
+                  dst, n, Rp / vw, cb.index(Dv),
+                  [&](Value e, Value c) { return load(vp, {c, e}); }, doutT,
+                  /*accumulate=*/false, /*clampRows=*/true);
+            }
           }
           // Key by key, lanes = rows, the rows' values in registers.
           for (int64_t v = 0; v < Rp / vw; ++v) {
@@ -936,12 +984,38 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
             if (rowStatsItem)
               storeVec(loop.getResult(0), entropySum, {r0});
           }
-          // dq[r] += sum_c dS^T[c, r] K[c].
-          if (!rowStatsItem)
+          // dq[r] += sum_c dS^T[c, r] K[c] (pairs: over pairs of keys,
+          // dS^T rounded to bf16 two keys interleaved, 0 past n).
+          if (rowStatsItem)
+            return;
+          if (!pairs) {
             emitProduct(
                 dqAcc, rows, Dp / vw, n,
                 [&](Value c, Value r) { return load(dst, {c, r}); }, kp,
                 /*accumulate=*/true, /*clampRows=*/true);
+            return;
+          }
+          Value two = cb.index(2);
+          Value keyPairs = cb.divUI(cb.add(n, cb.index(1)), two);
+          cb.forLoop(zero, keyPairs, 1, [&](Value q) {
+            Value even = cb.mul(q, two);
+            Value odd = cb.add(even, cb.index(1));
+            Value hasOdd = cb.lt(odd, n);
+            Value oddRow = cb.minSI(odd, cb.sub(n, cb.index(1)));
+            for (int64_t v = 0; v < Rp / vw; ++v) {
+              Value r0 = cb.index(v * vw);
+              Value second =
+                  cb.select(hasOdd, loadVec(dst, {oddRow, r0}), zeroV);
+              storeVec(interleaveBf16(loadVec(dst, {even, r0}), second), dstp,
+                       {q, cb.index(2 * v * vw)});
+            }
+          });
+          emitPairProduct(
+              dqAcc, rows, Dp / vw, keyPairs,
+              [&](Value q, Value r) {
+                return vec::broadcastPair(cb, dstp, {q, cb.add(r, r)}, vw);
+              },
+              kp, /*accumulate=*/true, /*clampRows=*/true);
         };
         // The tile's key ranges (disjoint), in tiles of C keys from their
         // starts: every visible key is in exactly one visited tile.

@@ -95,29 +95,42 @@ void TileVectorEmitter::packRows(Value src, Value batch, Value head,
   });
 }
 
-void TileVectorEmitter::packTransposed(Value src, Value batch, Value head,
-                                       Value first, Value count, int64_t cols,
-                                       Value dst) {
-  int64_t X = cast<MemRefType>(src.getType()).getDimSize(3);
+void TileVectorEmitter::packTransposedBlocks(
+    Value first, Value count, int64_t cols, int64_t units, Type lane,
+    function_ref<Value(Value, int64_t)> loadRow,
+    function_ref<void(int64_t, Value, Value)> storeColumn) {
   Value last = cb.sub(count, cb.index(1));
-  auto blockType = VectorType::get({vw, vw}, f32);
+  auto blockType = VectorType::get({vw, vw}, lane);
   cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
     SmallVector<Value> srcRows;
     for (int64_t i = 0; i < vw; ++i)
       srcRows.push_back(cb.add(first, cb.minSI(cb.add(c0, cb.index(i)), last)));
-    for (int64_t d0 = 0; d0 < X; d0 += vw) {
+    for (int64_t u0 = 0; u0 < units; u0 += vw) {
       Value block = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(blockType, 0.0f));
+          b, loc, cast<TypedAttr>(b.getZeroAttr(blockType)));
       for (int64_t i = 0; i < vw; ++i)
-        block = vector::InsertOp::create(
-            b, loc, loadInput(src, batch, head, srcRows[i], d0), block, i);
+        block =
+            vector::InsertOp::create(b, loc, loadRow(srcRows[i], u0), block, i);
       Value transposed =
           vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
-      for (int64_t i = 0; i < std::min(vw, X - d0); ++i)
-        storeVec(vector::ExtractOp::create(b, loc, transposed, i), dst,
-                 {cb.index(d0 + i), c0});
+      for (int64_t i = 0; i < std::min(vw, units - u0); ++i)
+        storeColumn(u0 + i, c0,
+                    vector::ExtractOp::create(b, loc, transposed, i));
     }
   });
+}
+
+void TileVectorEmitter::packTransposed(Value src, Value batch, Value head,
+                                       Value first, Value count, int64_t cols,
+                                       Value dst) {
+  packTransposedBlocks(
+      first, count, cols, cast<MemRefType>(src.getType()).getDimSize(3), f32,
+      [&](Value row, int64_t d0) {
+        return loadInput(src, batch, head, row, d0);
+      },
+      [&](int64_t d, Value c0, Value column) {
+        storeVec(column, dst, {cb.index(d), c0});
+      });
 }
 
 Value TileVectorEmitter::loadRowPart(Value mem, Value batch, Value head,
@@ -141,33 +154,20 @@ Value TileVectorEmitter::loadRowPart(Value mem, Value batch, Value head,
 void TileVectorEmitter::packTransposedPairs(Value src, Value batch, Value head,
                                             Value first, Value count,
                                             int64_t cols, Value dst) {
+  // Each pair is one 32-bit lane of the transposed blocks.
   int64_t pairs = cast<MemRefType>(src.getType()).getDimSize(3) / 2;
-  Value last = cb.sub(count, cb.index(1));
-  auto blockType = VectorType::get({vw, vw}, i32);
-  cb.forLoop(cb.index(0), cb.index(cols), vw, [&](Value c0) {
-    SmallVector<Value> srcRows;
-    for (int64_t i = 0; i < vw; ++i)
-      srcRows.push_back(cb.add(first, cb.minSI(cb.add(c0, cb.index(i)), last)));
-    for (int64_t p0 = 0; p0 < pairs; p0 += vw) {
-      int64_t valid = std::min(vw, pairs - p0);
-      Value block = arith::ConstantOp::create(
-          b, loc, cast<TypedAttr>(b.getZeroAttr(blockType)));
-      for (int64_t i = 0; i < vw; ++i) {
-        Value row = loadRowPart(src, batch, head, srcRows[i], cb.index(2 * p0),
-                                2 * vw, 2 * valid);
-        block = vector::InsertOp::create(
-            b, loc, vector::BitCastOp::create(b, loc, vec32(), row), block, i);
-      }
-      Value transposed =
-          vector::TransposeOp::create(b, loc, block, ArrayRef<int64_t>{1, 0});
-      for (int64_t i = 0; i < valid; ++i) {
-        Value column = vector::ExtractOp::create(b, loc, transposed, i);
+  packTransposedBlocks(
+      first, count, cols, pairs, i32,
+      [&](Value row, int64_t p0) -> Value {
+        Value part = loadRowPart(src, batch, head, row, cb.index(2 * p0),
+                                 2 * vw, 2 * std::min(vw, pairs - p0));
+        return vector::BitCastOp::create(b, loc, vec32(), part);
+      },
+      [&](int64_t p, Value c0, Value column) {
         storeVec(vector::BitCastOp::create(b, loc, vec::getPairVector(cb, vw),
                                            column),
-                 dst, {cb.index(p0 + i), cb.add(c0, c0)});
-      }
-    }
-  });
+                 dst, {cb.index(p), cb.add(c0, c0)});
+      });
 }
 
 void TileVectorEmitter::packInterleavedRows(Value src, Value batch, Value head,

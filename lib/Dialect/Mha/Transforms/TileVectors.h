@@ -129,6 +129,14 @@ private:
                           function_ref<Value(Value, Value)> lhs,
                           function_ref<Value(Value, Value)> rhs,
                           bool accumulate, bool clampRows);
+  /// The transposing packers: for each vw columns c0 of dst, rows first +
+  /// min(c0 + i, count - 1), `loadRow(row, u0)` giving vw `lane`s of units
+  /// [u0, u0 + vw), blocks transposed in registers and unit u's column
+  /// handed to `storeColumn(u, c0, column)` for u < units.
+  void
+  packTransposedBlocks(Value first, Value count, int64_t cols, int64_t units,
+                       Type lane, function_ref<Value(Value, int64_t)> loadRow,
+                       function_ref<void(int64_t, Value, Value)> storeColumn);
   /// `width` elements of row `row` of `mem` (b, h) from column `col`, as
   /// stored; lanes at or past `valid` are zero and not read.
   Value loadRowPart(Value mem, Value batch, Value head, Value row, Value col,
