@@ -156,3 +156,43 @@ func.func @pairs(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x4x?x32xbf16>,
        -> tensor<?x4x?x48xbf16>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x48xbf16>, tensor<?x4x?xf32>
 }
+
+// -----
+
+// MQA bf16 (one KV head: split items) with bf16-dot: the query items'
+// products are vdpbf16ps too. Scratch: Qt and dOt as pairs of head dims
+// [D/2, 2R], K two keys interleaved [C/2, 2D], dS^T two keys interleaved
+// [C/2, 2R], then S^T and dS^T [C, R] and dq [R, D] in f32. S^T = K Qt
+// reads each key's pairs of head dims in place; dq sums over pairs of
+// keys.
+
+// PAIRS-LABEL: func.func @pairs_split_backward__kernel(
+// PAIRS-SAME: mha.backward_grid = array<i64: 1, 64, 1, 0, 0>
+// PAIRS: } else {
+// PAIRS: %[[QT:.*]] = memref.alloca() {alignment = 64 : i64} : memref<16x128xbf16>
+// PAIRS-NEXT: memref.alloca() {alignment = 64 : i64} : memref<16x128xbf16>
+// PAIRS-NEXT: %[[KQ:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x64xbf16>
+// PAIRS-NEXT: %[[DSTP:.*]] = memref.alloca() {alignment = 64 : i64} : memref<32x128xbf16>
+// PAIRS-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
+// PAIRS-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
+// PAIRS-NEXT: %[[DQ:.*]] = memref.alloca() {alignment = 64 : i64} : memref<64x32xf32>
+// PAIRS: vector.store %{{.*}}, %[[QT]][%{{.*}}] : memref<16x128xbf16>, vector<32xbf16>
+// PAIRS: vector.load %arg1[{{.*}}] : memref<?x1x?x32xbf16, strided<[?, ?, ?, 1], offset: ?>>, vector<2xbf16>
+// PAIRS: x86vector.avx512.dot
+// PAIRS: vector.store %{{.*}}, %[[KQ]][%{{.*}}] : memref<32x64xbf16>, vector<32xbf16>
+// PAIRS: x86vector.avx512.cvt.packed.f32_to_bf16
+// PAIRS: vector.interleave
+// PAIRS: vector.store %{{.*}}, %[[DSTP]][%{{.*}}] : memref<32x128xbf16>, vector<32xbf16>
+// PAIRS: vector.load %[[DSTP]]{{.*}} vector<2xbf16>
+// PAIRS: vector.load %[[KQ]]
+// PAIRS: x86vector.avx512.dot
+// PAIRS: vector.store %{{.*}}, %[[DQ]]
+func.func @pairs_split(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x1x?x32xbf16>,
+                       %v: tensor<?x1x?x32xbf16>)
+    -> (tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  // expected-error @+1 {{backward tiles of 64 rows and 100000 keys}}
+  %o, %lse = mha.attention %q, %k, %v {return_lse}
+       : tensor<?x4x?x32xbf16>, tensor<?x1x?x32xbf16>, tensor<?x1x?x32xbf16>
+       -> tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>
+}

@@ -18,6 +18,8 @@
 // GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 1, 32>
 // GRID-LABEL: func.func @narrow_backward__kernel(
 // GRID-SAME: mha.backward_grid = array<i64: 2, 64, 1, 0, 0>
+// GRID-LABEL: func.func @mqa_backward__kernel(
+// GRID-SAME: mha.backward_grid = array<i64: 1, 64, 1, 1, 0>
 // GRID-LABEL: func.func @odd_backward__kernel(
 // GRID-SAME: mha.backward_grid = array<i64: 4, 64, 1, 0, 0>
 // GRID-LABEL: func.func @half_backward__kernel(
@@ -76,8 +78,8 @@ func.func @everything(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x4x?x32xbf16>,
   return %o, %lse, %h : tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
 }
 
-// Two KV heads and D = 24: split key items (on pairs in the AVX512-BF16
-// copy) and query items.
+// Two KV heads and D = 24: split key and query items (on pairs in the
+// AVX512-BF16 copy).
 // RUN: mha-check %t/lib16.so --fn narrow --backward --lse --dtype bf16 --B 2 --Hq 2 --Lq 100 --Lk 91 --D 24 --causal --threads 3 --thread-sweep 3 | FileCheck %s --check-prefix=PASS
 func.func @narrow(%q: tensor<?x2x?x24xbf16>, %k: tensor<?x2x?x24xbf16>,
     %v: tensor<?x2x?x24xbf16>)
@@ -86,6 +88,24 @@ func.func @narrow(%q: tensor<?x2x?x24xbf16>, %k: tensor<?x2x?x24xbf16>,
        : tensor<?x2x?x24xbf16>, tensor<?x2x?x24xbf16>, tensor<?x2x?x24xbf16>
        -> tensor<?x2x?x24xbf16>, tensor<?x2x?xf32>
   return %o, %lse : tensor<?x2x?x24xbf16>, tensor<?x2x?xf32>
+}
+
+// MQA 4:1 with every score attribute, dropout and the entropy gradient:
+// split key, query and row items, all on pairs in the AVX512-BF16 copy
+// (odd key counts leave the last pair of keys half empty).
+// RUN: mha-check %t/lib16.so --fn mqa --backward --lse --entropy --dtype bf16 --B 2 --Hq 4 --Hkv 1 --Lq 77 --Lk 99 --D 32 --causal --window-left 9,-1,30,-1 --sinks 2 --scale 0.3 --temperature 0.5,1,2,1.5 --softcap 8 --alibi 0.5,0.25,0.125,0 --dropout 0,0.3,0.1,0.5 --dropout-seed 11 --threads 3 --thread-sweep 3 | FileCheck %s --check-prefix=PASS
+// RUN: MHA_ISA=avx512 mha-check %t/lib16.so --fn mqa --backward --lse --entropy --dtype bf16 --B 1 --Hq 4 --Hkv 1 --Lq 130 --Lk 41 --D 32 --causal --window-left 9,-1,30,-1 --sinks 2 --scale 0.3 --temperature 0.5,1,2,1.5 --softcap 8 --alibi 0.5,0.25,0.125,0 --dropout 0,0.3,0.1,0.5 --dropout-seed 3 --threads 2 | FileCheck %s --check-prefix=PASS
+func.func @mqa(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x1x?x32xbf16>,
+    %v: tensor<?x1x?x32xbf16>)
+    -> (tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  %o, %lse, %h = mha.attention %q, %k, %v {return_lse, causal,
+      window_left = array<i64: 9, -1, 30, -1>, sink_tokens = 2, scale = 0.3 : f32,
+      temperature = array<f32: 0.5, 1.0, 2.0, 1.5>, softcap = 8.0 : f32,
+      alibi_slopes = array<f32: 0.5, 0.25, 0.125, 0.0>,
+      dropout = array<f32: 0.0, 0.3, 0.1, 0.5>, return_entropy}
+       : tensor<?x4x?x32xbf16>, tensor<?x1x?x32xbf16>, tensor<?x1x?x32xbf16>
+       -> tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
+  return %o, %lse, %h : tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>, tensor<?x4x?xf32>
 }
 
 // An odd head dim: no pairs, split items.
