@@ -161,7 +161,7 @@ struct BackwardTiles {
   int64_t paddedRows, paddedKeys;    // Rp, Cp: multiples of vw
   int64_t paddedDim, paddedValueDim; // Dp, Dvp: multiples of vw
   int64_t headDim, valueDim;
-  bool sixteenBit; // 16-bit q, k, v: key items may need the pair layout
+  bool sixteenBit; // 16-bit q, k, v: the items may need the pair layouts
 
   static BackwardTiles get(int64_t vw, int64_t rows, int64_t keys, int64_t D,
                            int64_t Dv, bool sixteenBit) {
@@ -198,8 +198,6 @@ struct BackwardTiles {
                              2 * rowPairs() * (Dp + Dvp + 2 * Cp) + rows * Cp);
     return f32Bytes + 4 * Cp * Dp + pairBytes;
   }
-  /// f32 scratch of a query (or row) item: Qt, dOt, the widened K and V
-  /// rows, S^T and dS^T, dq, and eight row arrays.
   /// Scratch of a query (or row) item: f32 Qt, dOt, the widened K and V
   /// rows, S^T and dS^T, dq and eight row arrays; for 16-bit inputs also
   /// the bf16 pairs (Qt and dOt as pairs of head dims, dS^T and K two keys
@@ -373,7 +371,7 @@ private:
   BackwardTiles tiles;
   bool hasEntropy;
   bool wholeHeads;  // key items own whole KV heads and write dq too
-  bool pairs;       // key items' products on bf16 pairs (vdpbf16ps)
+  bool pairs;       // the items' products on bf16 pairs (vdpbf16ps)
   bool dqInPlace;   // whole heads sum in dq (f32), not in the temporary
   bool rowsInPlace; // whole heads read f32 Q, dout and K rows in place
   // The sequence's query rows and keys (past q_lens and kv_lens the rows
