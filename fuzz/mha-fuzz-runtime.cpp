@@ -8,8 +8,8 @@
 // shapes (negative, huge, mismatched), strides (NULL, compact, transposed,
 // padded, 0, negative, huge), dtypes, devices, NULL pointers, byte offsets,
 // num_threads, the runtime head mask, struct_size and the dropout seed and
-// offset; a backward function (dropout, dentropy); inputs that hold NaN or
-// infinity;
+// offset; backward functions (f32 with dropout and dentropy; bf16 with
+// whole-head items and the dq temporary); inputs that hold NaN or infinity;
 // the layer's temporary cache (its limit set and released between calls);
 // and the calling thread, sometimes one with a 64 KiB stack.
 //
@@ -159,6 +159,22 @@ const FunctionSig kFunctions[] = {
       {4, {B, 1, LK, 8}, false}},
      false,
      true},
+    // fz_train16_backward: q, k, v, o, lse, dout -> dq, dk, dv (bf16, whole
+    // KV heads, dq summed in the runtime's f32 temporary).
+    {9,
+     Elt::BF16,
+     4,
+     {{4, {B, 4, LQ, 16}, true},
+      {4, {B, 4, LK, 16}, true},
+      {4, {B, 4, LK, 16}, true},
+      {4, {B, 4, LQ, 16}, true},
+      {3, {B, 4, LQ}, true, true},
+      {4, {B, 4, LQ, 16}, true},
+      {4, {B, 4, LQ, 16}, false},
+      {4, {B, 4, LK, 16}, false},
+      {4, {B, 4, LK, 16}, false}},
+     false,
+     true},
 };
 constexpr int kNumFunctions = sizeof(kFunctions) / sizeof(kFunctions[0]);
 
@@ -176,9 +192,12 @@ mha_status callFunction(int fn, DLTensor *const *t, const mha_options *opts) {
     return fz_layer(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
   case 5:
     return fz_train(t[0], t[1], t[2], t[3], t[4], t[5], opts);
-  default:
+  case 6:
     return fz_train_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
                              t[8], t[9], opts);
+  default:
+    return fz_train16_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+                               t[8], opts);
   }
 }
 

@@ -82,3 +82,16 @@ func.func @fz_train(%q: tensor<?x2x?x8xf32>, %k: tensor<?x1x?x8xf32>,
        -> tensor<?x2x?x8xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
   return %o, %lse, %h : tensor<?x2x?x8xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>
 }
+
+// bf16 training whose key items own whole KV heads (4 KV heads, D = 16):
+// they sum dq in the runtime's f32 temporary, on bf16 pairs where the CPU
+// has AVX512-BF16; exports fz_train16_backward(q, k, v, o, lse, dout, dq,
+// dk, dv).
+func.func @fz_train16(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>,
+                      %v: tensor<?x4x?x16xbf16>)
+    -> (tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>) attributes {mha.backward} {
+  %o, %lse = mha.attention %q, %k, %v {causal, return_lse}
+       : tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>, tensor<?x4x?x16xbf16>
+       -> tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>
+}
