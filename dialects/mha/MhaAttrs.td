@@ -159,7 +159,10 @@ def Mha_GpuKernelAttr : AttrDef<Mha_Dialect, "GpuKernel"> {
     per block and `shared_bytes` bytes of dynamic shared memory on the grid
     `(ceil(Lq / rows_per_block), Hq / heads_per_block, B)`: each block
     computes `rows_per_block` query rows of each of `heads_per_block` query
-    heads of one KV group. `requirements` says what the kernel needs of a
+    heads of one KV group. With `over_keys` the grid is
+    `(ceil(Lk / rows_per_block), Hkv, B)` instead: each block computes
+    `rows_per_block` keys of one KV head (the backward's dk/dv kernel).
+    `requirements` says what the kernel needs of a
     call's tensors (`aligned_rows`: q, k and v rows start on 16-byte
     boundaries; `tensor_maps`: it takes the device address of k's and v's
     TMA tensor maps, boxes of `tma_box_rows` keys, as one more parameter).
@@ -181,7 +184,9 @@ def Mha_GpuKernelAttr : AttrDef<Mha_Dialect, "GpuKernel"> {
     "int32_t":$heads_per_block,
     EnumParameter<Mha_GpuRequirements>:$requirements,
     DefaultValuedParameter<"int32_t", "0",
-                           "keys per TMA box (with tensor_maps)">:$tma_box_rows
+                           "keys per TMA box (with tensor_maps)">:$tma_box_rows,
+    DefaultValuedParameter<"bool", "false",
+                           "the grid walks keys, not query rows">:$over_keys
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
@@ -199,7 +204,9 @@ def Mha_GpuLaunchAttr : AttrDef<Mha_Dialect, "GpuLaunch"> {
     and no requirements, is launched when a call's rows are not 16-byte
     aligned. `sm90a_kernel`, when present, is the warpgroup-MMA kernel of
     its own sm_90a-only module: the runtime launches it on compute
-    capability 9.0 and `kernel` elsewhere.
+    capability 9.0 and `kernel` elsewhere. `then_kernel` (with its own
+    `then_fallback_kernel`) runs after it on the same stream with the same
+    parameters: a backward's dk/dv kernel after its dq kernel.
 
     ```mlir
     #mha.gpu_launch<
@@ -221,7 +228,10 @@ def Mha_GpuLaunchAttr : AttrDef<Mha_Dialect, "GpuLaunch"> {
     Mha_GpuKernelParameter<"the portable kernel">:$kernel,
     StringRefParameter<"the kernel for rows that are not 16-byte aligned",
                        [{""}]>:$fallback_kernel,
-    Mha_OptionalGpuKernelParameter<"the sm_90a kernel">:$sm90a_kernel
+    Mha_OptionalGpuKernelParameter<"the sm_90a kernel">:$sm90a_kernel,
+    Mha_OptionalGpuKernelParameter<"the kernel launched after it">:$then_kernel,
+    StringRefParameter<"then_kernel's kernel for unaligned rows",
+                       [{""}]>:$then_fallback_kernel
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

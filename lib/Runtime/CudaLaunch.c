@@ -135,9 +135,10 @@ static int32_t check_kernel(const char *name, const mha_gpu_kernel *kernel) {
   return MHA_OK;
 }
 
-// MHA_GPU_REQ_ALIGNED_ROWS: the kernel copies rows of q, k and v with
-// 16-byte cp.async, so each row must start on a 16-byte boundary. Empty
-// tensors are never read; a dimension of size 1 never steps its stride.
+// MHA_GPU_REQ_ALIGNED_ROWS: the kernel copies rows of q, k and v (and a
+// backward's dout) with 16-byte cp.async, so each row must start on a
+// 16-byte boundary. Empty tensors are never read; a dimension of size 1
+// never steps its stride.
 static int32_t check_aligned_rows(const mha_rt_checked_call *c,
                                   const int64_t *signature,
                                   const char *const *arg_names,
@@ -146,7 +147,7 @@ static int32_t check_aligned_rows(const mha_rt_checked_call *c,
   for (int i = 0; i < c->num_tensors; ++i) {
     int64_t role = mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE];
     if ((role != MHA_ROLE_QUERY && role != MHA_ROLE_KEY &&
-         role != MHA_ROLE_VALUE) ||
+         role != MHA_ROLE_VALUE && role != MHA_ROLE_GRAD_OUTPUT) ||
         c->empty[i])
       continue;
     const DLTensor *t = tensors[i];
@@ -483,29 +484,51 @@ typedef struct grid {
   int64_t tiles, head_blocks;
 } grid;
 
-// The launch grid of `kernel` for the call: query tiles x head blocks x B.
-static int32_t get_grid(const mha_rt_checked_call *c,
+static bool grid_empty(const mha_rt_checked_call *c, const grid *g) {
+  return c->batch == 0 || g->tiles == 0 || g->head_blocks == 0;
+}
+
+// The launch grid of `kernel` for the call: query tiles x head blocks x B,
+// or (over_keys) key tiles x KV heads x B.
+static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
                         const mha_gpu_kernel *kernel, grid *g) {
   int64_t rows = kernel->rows_per_block;
   int64_t per_block = kernel->heads_per_block > 0 ? kernel->heads_per_block : 1;
-  if (c->heads % per_block != 0)
+  int64_t extent = c->rows, heads = c->heads;
+  const char *what = "query tiles";
+  if (kernel->over_keys) {
+    // k is [B, Hkv, Lk, D] (the signature's rank 4, checked).
+    int key = -1;
+    for (int i = 0; i < c->num_tensors && key < 0; ++i)
+      if (mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE] == MHA_ROLE_KEY)
+        key = i;
+    if (key < 0 || mha_rt_tensor_sig(signature, key)[MHA_SIG_T_RANK] != 4)
+      MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                  "%s: the kernel '%s' walks keys, but the signature has no "
+                  "rank-4 k",
+                  c->name, kernel->kernel_name);
+    heads = c->memrefs[key].dims[1];
+    extent = c->memrefs[key].dims[2];
+    what = "key tiles";
+  }
+  if (heads % per_block != 0)
     MHA_RT_FAIL(MHA_ERR_INTERNAL,
                 "%s: %" PRId64
-                " query heads are not a multiple of the kernel's %" PRId64
+                " heads are not a multiple of the kernel's %" PRId64
                 " heads per block",
-                c->name, c->heads, per_block);
-  g->tiles = c->rows / rows + (c->rows % rows != 0);
-  g->head_blocks = c->heads / per_block;
-  bool empty = c->batch == 0 || c->heads == 0 || g->tiles == 0;
-  if (!empty && (g->tiles > MAX_GRID_X || g->head_blocks > MAX_GRID_YZ ||
-                 c->batch > MAX_GRID_YZ))
+                c->name, heads, per_block);
+  g->tiles = extent / rows + (extent % rows != 0);
+  g->head_blocks = heads / per_block;
+  if (!grid_empty(c, g) &&
+      (g->tiles > MAX_GRID_X || g->head_blocks > MAX_GRID_YZ ||
+       c->batch > MAX_GRID_YZ))
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
-                " blocks (query tiles of %" PRId64
+                " blocks (%s of %" PRId64
                 " rows x head blocks x B) exceeds "
                 "the GPU's limits of %d x %d x %d",
-                c->name, g->tiles, g->head_blocks, c->batch, rows, MAX_GRID_X,
-                MAX_GRID_YZ, MAX_GRID_YZ);
+                c->name, g->tiles, g->head_blocks, c->batch, what, rows,
+                MAX_GRID_X, MAX_GRID_YZ, MAX_GRID_YZ);
   return MHA_OK;
 }
 
@@ -569,6 +592,32 @@ static int push_tensor_params(const int64_t *signature, mha_rt_checked_call *c,
   return n;
 }
 
+// The kernel to launch for rows whose alignment check gave
+// `aligned_status`: `kernel`, or its fallback when it needs aligned rows
+// and they are not.
+static int32_t choose_for_rows(const char *name, const mha_gpu_kernel *kernel,
+                               int32_t aligned_status,
+                               const mha_gpu_kernel **out) {
+  int32_t status = check_kernel(name, kernel);
+  if (status != MHA_OK)
+    return status;
+  *out = kernel;
+  if (!(kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS) ||
+      aligned_status == MHA_OK)
+    return MHA_OK;
+  // Rows that cp.async cannot copy: the kernel with narrower loads, when
+  // the library has one.
+  if (!kernel->fallback)
+    return aligned_status;
+  kernel = kernel->fallback;
+  if (kernel->fallback || kernel->requirements != 0)
+    MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                "%s: the fallback kernel '%s' has requirements of its own",
+                name, kernel->kernel_name ? kernel->kernel_name : "(null)");
+  *out = kernel;
+  return check_kernel(name, kernel);
+}
+
 MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
                                          const char *name,
                                          const char *const *arg_names,
@@ -584,33 +633,37 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     return status;
   if ((status = check_kernel(c.name, kernel)) != MHA_OK)
     return status;
-  if ((kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS) &&
-      (status = check_aligned_rows(&c, signature, arg_names, tensors)) !=
-          MHA_OK) {
-    // Rows that cp.async cannot copy: the kernel with narrower loads, when
-    // the library has one.
-    if (!kernel->fallback)
-      return status;
-    kernel = kernel->fallback;
-    if (kernel->fallback || kernel->requirements != 0)
-      MHA_RT_FAIL(MHA_ERR_INTERNAL,
-                  "%s: the fallback kernel '%s' has requirements of its own",
-                  c.name, kernel->kernel_name ? kernel->kernel_name : "(null)");
-    if ((status = check_kernel(c.name, kernel)) != MHA_OK)
-      return status;
-    mha_rt_clear_error();
-  }
+  int32_t aligned = MHA_OK;
+  if (kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS)
+    aligned = check_aligned_rows(&c, signature, arg_names, tensors);
+  // The call's kernels: the first and the one after it (a backward's two).
+  enum { MAX_KERNELS = 2 };
+  const mha_gpu_kernel *kernels[MAX_KERNELS] = {NULL, NULL};
+  if ((status = choose_for_rows(c.name, kernel, aligned, &kernels[0])) !=
+          MHA_OK ||
+      (kernels[0]->then &&
+       (status = choose_for_rows(c.name, kernels[0]->then, aligned,
+                                 &kernels[1])) != MHA_OK))
+    return status;
+  if (kernels[1] && kernels[1]->then)
+    MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: more than %d kernels in a chain",
+                c.name, MAX_KERNELS);
+  mha_rt_clear_error();
 
   // The grid of every kernel this call may launch is checked before the
   // driver is loaded; the device picks between a kernel and its portable
   // counterpart.
-  grid g;
-  if ((status = get_grid(&c, kernel, &g)) != MHA_OK ||
-      (kernel->portable &&
-       ((status = check_kernel(c.name, kernel->portable)) != MHA_OK ||
-        (status = get_grid(&c, kernel->portable, &g)) != MHA_OK)))
-    return status;
-  bool empty = c.batch == 0 || c.heads == 0 || c.rows == 0;
+  grid g[MAX_KERNELS];
+  bool empty = true;
+  for (int k = 0; k < MAX_KERNELS && kernels[k]; ++k) {
+    const mha_gpu_kernel *portable = kernels[k]->portable;
+    if ((status = get_grid(&c, signature, kernels[k], &g[k])) != MHA_OK ||
+        (portable && ((status = check_kernel(c.name, portable)) != MHA_OK ||
+                      (status = get_grid(&c, signature, portable, &g[k])) !=
+                          MHA_OK)))
+      return status;
+    empty = empty && grid_empty(&c, &g[k]);
+  }
 
   // Even a call with nothing to do says when there is no GPU: a program
   // should not learn that only from its first non-empty call.
@@ -622,6 +675,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     mha_rt_clear_error();
     return MHA_OK;
   }
+  kernel = kernels[0];
 
   // A kernel that loads with TMA needs tensor maps; where the driver cannot
   // encode them (too old, or a layout TMA cannot describe), the portable
@@ -638,13 +692,25 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     kernel = kernel->portable;
   }
 
-  CUfunction function;
-  status = prepare(d, c.name, &kernel, c.device_id, &function);
+  CUfunction functions[MAX_KERNELS];
+  CUcontext popped;
+  status = prepare(d, c.name, &kernel, c.device_id, &functions[0]);
   if (status != MHA_OK)
     return status;
-  get_grid(&c, kernel, &g); // checked above
+  kernels[0] = kernel;
+  get_grid(&c, signature, kernel, &g[0]); // checked above
+  // The next kernel's function, with the context already current (prepare
+  // pushes it once more).
+  if (kernels[1]) {
+    status = prepare(d, c.name, &kernels[1], c.device_id, &functions[1]);
+    if (status == MHA_OK)
+      d->cuCtxPopCurrent(&popped);
+    if (status != MHA_OK) {
+      d->cuCtxPopCurrent(&popped);
+      return status;
+    }
+  }
   CUstream stream = (CUstream)c.options.cuda_stream;
-  CUcontext popped;
 
   // The runtime head mask goes to a stream-ordered device copy that lives
   // until the kernel has run. It is staged through pageable (stack) memory,
@@ -685,11 +751,15 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     params[n++] = &maps_ptr;
   }
 
-  if (status == MHA_OK) {
+  // In order on the stream, each with the same parameters; a kernel with
+  // an empty grid (a backward's dq with no query rows) is skipped.
+  for (int k = 0; k < MAX_KERNELS && kernels[k] && status == MHA_OK; ++k) {
+    if (grid_empty(&c, &g[k]))
+      continue;
     CUresult r = d->cuLaunchKernel(
-        function, (unsigned)g.tiles, (unsigned)g.head_blocks, (unsigned)c.batch,
-        (unsigned)kernel->block_threads, 1, 1, (unsigned)kernel->shared_bytes,
-        stream, params, NULL);
+        functions[k], (unsigned)g[k].tiles, (unsigned)g[k].head_blocks,
+        (unsigned)c.batch, (unsigned)kernels[k]->block_threads, 1, 1,
+        (unsigned)kernels[k]->shared_bytes, stream, params, NULL);
     if (r != CUDA_SUCCESS)
       status = cuda_error(c.name, "cuLaunchKernel", r, NULL);
   }

@@ -11,7 +11,8 @@
  * tensors of one device) before anything else, loads libcuda.so.1 with
  * dlopen on first use, loads the best image for the device once per device,
  * and launches the kernel on options->cuda_stream with
- *   grid  = (ceil(Lq / rows_per_block), Hq / heads_per_block, B),
+ *   grid  = (ceil(Lq / rows_per_block), Hq / heads_per_block, B)
+ *           (over_keys: (ceil(Lk / rows_per_block), Hkv, B)),
  *   block = (block_threads, 1, 1)
  *   dynamic shared memory = shared_bytes (the limit is raised when > 48 KiB)
  * (Hq is the signature's MHA_SIG_GRID_HEADS; its MHA_SIG_ROWS_PER_ITEM is
@@ -99,7 +100,14 @@ typedef struct mha_gpu_kernel {
   const struct mha_gpu_kernel *portable;
   /* Rows (keys) of the k and v boxes of MHA_GPU_REQ_TENSOR_MAPS. */
   int32_t tma_box_rows;
-  int32_t reserved;
+  /* 1: the grid walks keys, (ceil(Lk / rows_per_block), Hkv, B) with
+   * rows_per_block keys of one KV head per block (Lk and Hkv from the
+   * tensor with role MHA_ROLE_KEY); heads_per_block is 1. */
+  int32_t over_keys;
+  /* The kernel launched after this one on the same stream with the same
+   * parameters (a backward's dk/dv kernel after its dq kernel), chosen
+   * between it and its fallback by the same alignment check. NULL: none. */
+  const struct mha_gpu_kernel *then;
 } mha_gpu_kernel;
 
 /* Checks the call, then launches the kernel. `name` is the exported

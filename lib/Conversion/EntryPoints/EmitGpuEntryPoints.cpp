@@ -88,14 +88,15 @@ using ImageList = std::pair<std::string, int32_t>;
 /// One mha_gpu_kernel descriptor to emit: `kernel`'s launch shape under the
 /// name `function`, with `requirements` and a TMA box of `tmaBoxRows`, the
 /// images of its module, and the symbols of the descriptors of its
-/// fallback and portable kernels (empty: none).
+/// fallback and portable kernels and of the kernel launched after it
+/// (empty: none).
 struct Descriptor {
   StringRef suffix, function;
   GpuKernelAttr kernel;
   GpuRequirements requirements;
   int32_t tmaBoxRows;
   const ImageList &images;
-  StringRef fallback, portable;
+  StringRef fallback, portable, then = "";
 };
 
 struct MhaEmitGpuEntryPointsPass
@@ -138,15 +139,28 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
   // the portable kernel, without requirements or a fallback of its own;
   // the portable kernel points to it, the sm_90a kernel to both.
   HostGlue glue(getOperation(), entry, decl.getLoc());
+  // The kernel launched after the portable one (and after its fallback),
+  // with a fallback of its own; it shares their module.
+  std::string thenDesc;
+  if (GpuKernelAttr then = launch.getThenKernel()) {
+    std::string thenFallbackDesc;
+    if (!launch.getThenFallbackKernel().empty())
+      thenFallbackDesc = emitDescriptor(
+          glue, {"gpu_then_kernel_fallback", launch.getThenFallbackKernel(),
+                 then, GpuRequirements::none, 0, *images, "", ""});
+    thenDesc = emitDescriptor(
+        glue, {"gpu_then_kernel", then.getName(), then, then.getRequirements(),
+               0, *images, thenFallbackDesc, ""});
+  }
   std::string fallbackDesc;
   if (!launch.getFallbackKernel().empty())
     fallbackDesc = emitDescriptor(
         glue, {"gpu_kernel_fallback", launch.getFallbackKernel(), portable,
-               GpuRequirements::none, 0, *images, "", ""});
+               GpuRequirements::none, 0, *images, "", "", thenDesc});
   std::string kernelDesc = emitDescriptor(
       glue,
       {"gpu_kernel", portable.getName(), portable, portable.getRequirements(),
-       portable.getTmaBoxRows(), *images, fallbackDesc, ""});
+       portable.getTmaBoxRows(), *images, fallbackDesc, "", thenDesc});
   if (sm90a)
     kernelDesc =
         emitDescriptor(glue, {"gpu_kernel_sm90a", sm90a.getName(), sm90a,
@@ -184,7 +198,7 @@ std::string MhaEmitGpuEntryPointsPass::emitDescriptor(HostGlue &glue,
   Type i32 = glue.i32, ptr = glue.ptrType;
   auto kernelType = LLVM::LLVMStructType::getLiteral(
       glue.b.getContext(),
-      {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, i32, i32});
+      {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, i32, i32, ptr});
   std::string nameSymbol =
       glue.emitString((d.suffix + "_name").str(), d.function);
   std::string desc = (glue.entry.getName() + "__" + d.suffix).str();
@@ -205,7 +219,8 @@ std::string MhaEmitGpuEntryPointsPass::emitDescriptor(HostGlue &glue,
         pointerTo(d.fallback),
         pointerTo(d.portable),
         glue.constI32(ib, d.tmaBoxRows),
-        glue.constI32(ib, 0)};
+        glue.constI32(ib, d.kernel.getOverKeys() ? 1 : 0),
+        pointerTo(d.then)};
     return buildAggregate(ib, loc, kernelType, fields);
   });
   return desc;

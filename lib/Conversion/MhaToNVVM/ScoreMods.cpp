@@ -223,7 +223,8 @@ constexpr int64_t kMaxKey = kUnboundedKey - 1;
 
 SmallVector<Value> ScoreModifier::apply(ArrayRef<Frag> s,
                                         const GpuHeadParams &hp, Value rowBase,
-                                        Value j0, Value jEnd, bool masked) {
+                                        Value j0, Value jEnd, bool masked,
+                                        SmallVector<Value> *capSlopes) {
   OpBuilder &b = cb.builder();
   Location loc = cb.getLoc();
   Type f32 = b.getF32Type();
@@ -267,9 +268,12 @@ SmallVector<Value> ScoreModifier::apply(ArrayRef<Frag> s,
     for (int64_t e = 0; e < 4; ++e) {
       int64_t half = e / 2;
       Value x = frag[e];
-      if (softcap)
-        x = cb.fmul(ptx.tanh(cb.fmul(x, capIn)), capOut);
-      else
+      if (softcap) {
+        Value t = ptx.tanh(cb.fmul(x, capIn));
+        if (capSlopes)
+          capSlopes->push_back(cb.fsub(cb.f32(1.0f), cb.fmul(t, t)));
+        x = cb.fmul(t, capOut);
+      } else
         x = cb.fmul(x, base2Scale);
       if (!variant.hasAlibi && !masked) {
         out.push_back(x);

@@ -51,9 +51,11 @@ public:
   /// The scores of `s` (16 rows from `rowBase` of head `hp`, keys from `j0`
   /// on, 8 per Frag) after scale, softcap and ALiBi, in base 2, four per
   /// Frag in its order; with `masked`, -inf for keys at or past `jEnd` and
-  /// keys the masks hide from the row.
+  /// keys the masks hide from the row. With softcap and `capSlopes`, also
+  /// the derivative of the cap, 1 - tanh^2, per score (the backward's).
   SmallVector<Value> apply(ArrayRef<Frag> s, const GpuHeadParams &hp,
-                           Value rowBase, Value j0, Value jEnd, bool masked);
+                           Value rowBase, Value j0, Value jEnd, bool masked,
+                           SmallVector<Value> *capSlopes = nullptr);
 
 private:
   CodegenBuilder &cb;

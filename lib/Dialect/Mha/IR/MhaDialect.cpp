@@ -52,7 +52,7 @@ GpuKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       StringRef module, StringRef name, int32_t blockThreads,
                       int32_t sharedBytes, int32_t rowsPerBlock,
                       int32_t headsPerBlock, GpuRequirements requirements,
-                      int32_t tmaBoxRows) {
+                      int32_t tmaBoxRows, bool overKeys) {
   if (module.empty() || name.empty())
     return emitError() << "a GPU kernel needs a module and a name";
   if (blockThreads < 1 || blockThreads > 1024)
@@ -72,13 +72,17 @@ GpuKernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "tma_box_rows (keys per TMA box, at most 256) is "
                        << "set with tensor_maps and only then, got "
                        << tmaBoxRows;
+  if (overKeys && headsPerBlock != 1)
+    return emitError() << "a kernel over keys has heads_per_block = 1 (a "
+                       << "block per KV head), got " << headsPerBlock;
   return success();
 }
 
 LogicalResult
 GpuLaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       GpuKernelAttr kernel, StringRef fallbackKernel,
-                      GpuKernelAttr sm90aKernel) {
+                      GpuKernelAttr sm90aKernel, GpuKernelAttr thenKernel,
+                      StringRef thenFallbackKernel) {
   if (!kernel)
     return emitError() << "a GPU launch needs its portable kernel";
   if (bitEnumContainsAll(kernel.getRequirements(),
@@ -90,6 +94,13 @@ GpuLaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (sm90aKernel && sm90aKernel.getModule() == kernel.getModule())
     return emitError() << "the sm90a kernel needs a module of its own "
                        << "(compiled for sm_90a only)";
+  if (!thenKernel && !thenFallbackKernel.empty())
+    return emitError() << "then_fallback_kernel needs a then_kernel";
+  if (thenKernel && (sm90aKernel || thenKernel.getModule() != kernel.getModule()))
+    return emitError() << "then_kernel runs after a portable kernel of its "
+                       << "module, without an sm90a kernel";
+  if (thenKernel && thenFallbackKernel == thenKernel.getName())
+    return emitError() << "then_fallback_kernel names then_kernel itself";
   return success();
 }
 
