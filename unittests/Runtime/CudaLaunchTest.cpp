@@ -385,6 +385,72 @@ TEST_F(CudaLaunchTest, EmptyGridLaunchesNothing) {
   EXPECT_EQ(fake_cuda_init_calls(), 1); // The driver was checked.
 }
 
+// A backward's two kernels: the dq kernel over query tiles, then (`then`)
+// the dk/dv kernel over key tiles x KV heads, on the same stream with the
+// same parameters; misaligned rows take both fallbacks; an empty grid skips
+// its kernel only.
+TEST_F(CudaLaunchTest, ThenKernelRunsAfterOverKeys) {
+  AttnCall call(2, 4, 5, 7);
+  mha_gpu_kernel keys = call.kernel, keysFallback = call.kernel,
+                 fallback = call.kernel;
+  keys.kernel_name = "keys_kernel";
+  keys.over_keys = 1;
+  keys.rows_per_block = 4;
+  keys.block_threads = 256;
+  keysFallback.kernel_name = "keys_kernel_unaligned";
+  keysFallback.over_keys = 1;
+  keysFallback.rows_per_block = 4;
+  keysFallback.requirements = 0;
+  keys.fallback = &keysFallback;
+  fallback.kernel_name = "attn_kernel_unaligned";
+  fallback.requirements = 0;
+  fallback.then = &keys;
+  call.kernel.fallback = &fallback;
+  call.kernel.then = &keys;
+  mha_options options{};
+  options.cuda_stream = reinterpret_cast<void *>(0x42);
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 2);
+  fake_launch first = fake_cuda_launch(0), second = fake_cuda_launch(1);
+  EXPECT_STREQ(first.function_name, "attn_kernel");
+  EXPECT_EQ(first.grid[0], 3u); // ceil(Lq 5 / 2)
+  EXPECT_STREQ(second.function_name, "keys_kernel");
+  EXPECT_EQ(second.grid[0], 2u); // ceil(Lk 7 / 4)
+  EXPECT_EQ(second.grid[1], 4u); // Hkv
+  EXPECT_EQ(second.grid[2], 2u); // B
+  EXPECT_EQ(second.block[0], 256u);
+  EXPECT_EQ(second.stream, options.cuda_stream);
+  EXPECT_EQ(std::vector<uint64_t>(first.params, first.params + kNumParams),
+            std::vector<uint64_t>(second.params, second.params + kNumParams));
+
+  // Misaligned rows: both fallbacks.
+  call.q->dl.byte_offset = 4;
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 4);
+  EXPECT_STREQ(fake_cuda_launch(2).function_name, "attn_kernel_unaligned");
+  EXPECT_STREQ(fake_cuda_launch(3).function_name, "keys_kernel_unaligned");
+  // ... and without a fallback for the second, nothing runs.
+  keys.fallback = nullptr;
+  expectError(call, MHA_ERR_LAYOUT, {"'q' (query)", "16-byte aligned"});
+  keys.fallback = &keysFallback;
+  call.q->dl.byte_offset = 0;
+
+  // No query rows: dk and dv are still written (zeros), by the second.
+  AttnCall noRows(2, 4, 0, 7);
+  noRows.kernel = call.kernel;
+  ASSERT_EQ(noRows.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 5);
+  EXPECT_STREQ(fake_cuda_launch(4).function_name, "keys_kernel");
+  // No keys either: nothing.
+  AttnCall nothing(2, 4, 0, 0);
+  nothing.kernel = call.kernel;
+  EXPECT_EQ(nothing.launch(), MHA_OK) << mha_last_error();
+  EXPECT_EQ(fake_cuda_num_launches(), 5);
+  // A chain of more than two kernels is a compiler bug.
+  keys.then = &keys;
+  expectError(call, MHA_ERR_INTERNAL, {"more than 2 kernels"});
+}
+
 TEST_F(CudaLaunchTest, ParametersGridAndStream) {
   AttnCall call;
   // q with a byte_offset of 16 floats, o a transposed [B, L, H, D] view.

@@ -109,3 +109,35 @@ func.func private @not_a_kernel() attributes {
   // expected-error @+2 {{invalid kind of attribute specified}}
   // expected-error @+1 {{failed to parse Mha_GpuLaunchAttr parameter 'kernel'}}
   mha.gpu_launch = #mha.gpu_launch<kernel = "k">}
+
+// -----
+
+// A backward's launch: the dq kernel, then the dk/dv kernel over keys.
+// CHECK-LABEL: func.func private @chained()
+// CHECK-SAME: then_kernel = #mha.gpu_kernel<module = "m", name = "keys", block_threads = 256, shared_bytes = 0, rows_per_block = 64, heads_per_block = 1, requirements = aligned_rows, over_keys = true>, then_fallback_kernel = "keys_unaligned">
+func.func private @chained() attributes {
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 128, shared_bytes = 0, rows_per_block = 64, heads_per_block = 1, requirements = aligned_rows>, fallback_kernel = "k_unaligned", then_kernel = #mha.gpu_kernel<module = "m", name = "keys", block_threads = 256, shared_bytes = 0, rows_per_block = 64, heads_per_block = 1, requirements = aligned_rows, over_keys = true>, then_fallback_kernel = "keys_unaligned">}
+
+// -----
+
+func.func private @keys_packed() attributes {
+  // expected-error @+1 {{a kernel over keys has heads_per_block = 1 (a block per KV head), got 2}}
+  k = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 2, requirements = aligned_rows, over_keys = true>}
+
+// -----
+
+func.func private @then_fallback_alone() attributes {
+  // expected-error @+1 {{then_fallback_kernel needs a then_kernel}}
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, then_fallback_kernel = "keys_unaligned">}
+
+// -----
+
+func.func private @then_elsewhere() attributes {
+  // expected-error @+1 {{then_kernel runs after a portable kernel of its module, without an sm90a kernel}}
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, then_kernel = #mha.gpu_kernel<module = "other", name = "keys", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows, over_keys = true>>}
+
+// -----
+
+func.func private @then_self_fallback() attributes {
+  // expected-error @+1 {{then_fallback_kernel names then_kernel itself}}
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, then_kernel = #mha.gpu_kernel<module = "m", name = "keys", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows, over_keys = true>, then_fallback_kernel = "keys">}

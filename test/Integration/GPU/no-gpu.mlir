@@ -20,8 +20,15 @@
 // CHECK-NEXT: misaligned: status 8 (MHA_ERR_NO_DEVICE{{.*}}): {{.*}}libcuda
 // CHECK-NEXT: mixed: status 5 (MHA_ERR_DEVICE{{.*}}): attn: {{.*}}'k' (key){{.*}}
 // CHECK-NEXT: empty: status 8
+// The backward (attn_backward: two kernels) answers the same way.
+// CHECK-NEXT: backward host: status 5 (MHA_ERR_DEVICE{{.*}}): attn_backward: 'q' (query) is on device kDLCPU
+// CHECK-NEXT: backward host: gradients untouched
+// CHECK-NEXT: backward cuda: status 8 (MHA_ERR_NO_DEVICE{{.*}}): {{.*}}libcuda{{.*}}
+// CHECK-NEXT: backward cuda: gradients untouched
+// CHECK-NEXT: backward misaligned dout: status 8 (MHA_ERR_NO_DEVICE{{.*}})
+// CHECK-NEXT: backward wrong dk: status 4 (MHA_ERR_SHAPE{{.*}}): attn_backward: 'dk' (key gradient) dim 1 (Hkv) is 4 but the spec expects 2
 
-func.func @attn(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> (tensor<?x4x?x64xbf16>, tensor<?x4x?xf32>) {
+func.func @attn(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> (tensor<?x4x?x64xbf16>, tensor<?x4x?xf32>) attributes {mha.backward} {
   %o, %lse = mha.attention %q, %k, %v {causal, return_lse}
       : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x64xbf16>, tensor<?x4x?xf32>

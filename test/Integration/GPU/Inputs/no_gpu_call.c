@@ -12,6 +12,8 @@ enum { B = 2, HQ = 4, HKV = 2, L = 33, D = 64 };
 static alignas(16) unsigned short q[B * HQ * L * D], k[B * HKV * L * D],
     v[B * HKV * L * D], o[B * HQ * L * D];
 static float lse[B * HQ * L];
+static alignas(16) unsigned short dout[B * HQ * L * D], dq[B * HQ * L * D],
+    dk[B * HKV * L * D], dv[B * HKV * L * D];
 
 static void setup(DLTensor *t, void *data, int ndim, int64_t *shape,
                   int device, int bits, int code) {
@@ -31,6 +33,16 @@ static int untouched(void) {
       return 0;
   for (size_t i = 0; i < sizeof lse / sizeof lse[0]; ++i)
     if (lse[i] != -7.0f)
+      return 0;
+  return 1;
+}
+
+static int gradients_untouched(void) {
+  for (size_t i = 0; i < sizeof dq / sizeof dq[0]; ++i)
+    if (dq[i] != 0xffff)
+      return 0;
+  for (size_t i = 0; i < sizeof dk / sizeof dk[0]; ++i)
+    if (dk[i] != 0xffff || dv[i] != 0xffff)
       return 0;
   return 1;
 }
@@ -71,5 +83,36 @@ int main(void) {
   tq.shape = eq; tk.shape = ek; tv.shape = ek; to.shape = eq; tl.shape = el;
   mha_status st = attn(&tq, &tk, &tv, &to, &tl, NULL);
   printf("empty: status %d\n", (int)st);
+
+  // attn_backward(q, k, v, o, lse, dout, dq, dk, dv, opts).
+  memset(dq, 0xff, sizeof dq);
+  memset(dk, 0xff, sizeof dk);
+  memset(dv, 0xff, sizeof dv);
+  DLTensor tdo, tdq, tdk, tdv;
+  const char *backward[2] = {"backward host", "backward cuda"};
+  for (int d = 0; d < 2; ++d) {
+    setup(&tq, q, 4, qs, devices[d], 16, kDLBfloat);
+    setup(&tk, k, 4, ks, devices[d], 16, kDLBfloat);
+    setup(&tv, v, 4, ks, devices[d], 16, kDLBfloat);
+    setup(&to, o, 4, qs, devices[d], 16, kDLBfloat);
+    setup(&tl, lse, 3, ls, devices[d], 32, kDLFloat);
+    setup(&tdo, dout, 4, qs, devices[d], 16, kDLBfloat);
+    setup(&tdq, dq, 4, qs, devices[d], 16, kDLBfloat);
+    setup(&tdk, dk, 4, ks, devices[d], 16, kDLBfloat);
+    setup(&tdv, dv, 4, ks, devices[d], 16, kDLBfloat);
+    report(backward[d],
+           attn_backward(&tq, &tk, &tv, &to, &tl, &tdo, &tdq, &tdk, &tdv, NULL));
+    printf("%s: gradients %s\n", backward[d],
+           gradients_untouched() ? "untouched" : "WRITTEN");
+  }
+  // dout is copied with cp.async too: misaligned rows take the fallbacks.
+  tdo.byte_offset = 2;
+  report("backward misaligned dout",
+         attn_backward(&tq, &tk, &tv, &to, &tl, &tdo, &tdq, &tdk, &tdv, NULL));
+  tdo.byte_offset = 0;
+  // dk must have k's shape.
+  tdk.shape = qs;
+  report("backward wrong dk",
+         attn_backward(&tq, &tk, &tv, &to, &tl, &tdo, &tdq, &tdk, &tdv, NULL));
   return 0;
 }
