@@ -122,6 +122,57 @@ def attention(q, k, v, params, runtime_head_mask=None):
     return o, lse, alive
 
 
+def attention_backward(q, k, v, dout, params, runtime_head_mask=None):
+    """float64 gradients dq, dk, dv of attention(q, k, v, params) for the
+    output gradient dout [B, Hq, Lq, Dv], derived analytically (softcap
+    through tanh, ALiBi and the masks as constants; dk and dv summed over
+    the query heads of a KV group). Rows without a visible key and pruned
+    heads contribute nothing."""
+    B, hq, lq, _ = q.shape
+    hkv, lk = k.shape[1], k.shape[2]
+    group = hq // hkv
+    alive = alive_heads(params, runtime_head_mask)
+    dq = np.zeros(q.shape)
+    dk = np.zeros(k.shape)
+    dv = np.zeros(v.shape)
+    j = np.arange(lk).reshape(1, lk)
+    for h in range(hq):
+        if not alive[h]:
+            continue
+        kv = h // group
+        k64 = np.asarray(k[:, kv], dtype=np.float64)
+        v64 = np.asarray(v[:, kv], dtype=np.float64)
+        factor = params["scale"] / params["temperature"][h]
+        cap = params["softcap"]
+        slope = params["alibi_slopes"][h]
+        for r0, r1 in _row_chunks(lq, lk):
+            q64 = np.asarray(q[:, h, r0:r1], dtype=np.float64)
+            do64 = np.asarray(dout[:, h, r0:r1], dtype=np.float64)
+            s = np.matmul(q64, k64.transpose(0, 2, 1)) * factor
+            slope_of_cap = 1.0
+            if cap is not None:
+                t = np.tanh(s / cap)
+                s = cap * t
+                slope_of_cap = 1.0 - t * t
+            i = np.arange(r0, r1).reshape(-1, 1)
+            if slope:
+                s = s - slope * np.abs(diagonal(i, lq, lk) - j)
+            s = np.where(visible_rows(params, h, lq, lk, (r0, r1)), s, -np.inf)
+            m = s.max(axis=-1, keepdims=True, initial=-np.inf)
+            m = np.where(np.isfinite(m), m, 0.0)
+            p = np.exp(s - m)
+            den = p.sum(axis=-1, keepdims=True)
+            p = p / np.where(den > 0, den, 1.0)
+            dp = np.matmul(do64, v64.transpose(0, 2, 1))
+            o = np.matmul(p, v64)
+            ds = p * (dp - (do64 * o).sum(axis=-1, keepdims=True))
+            ds = ds * slope_of_cap * factor
+            dq[:, h, r0:r1] = np.matmul(ds, k64)
+            dk[:, kv] += np.matmul(ds.transpose(0, 2, 1), q64)
+            dv[:, kv] += np.matmul(p.transpose(0, 2, 1), do64)
+    return dq, dk, dv
+
+
 # ----------------------------------------------------------------------------
 # bf16 in NumPy: uint16 storage (the upper half of an f32, rounded to
 # nearest even).
