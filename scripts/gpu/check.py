@@ -236,6 +236,8 @@ def rt_mask_for(case):
 
 def run_variant(ctx, case, lib, variant):
     """Runs one variant of one case; returns a result dict."""
+    if variant.startswith("backward"):
+        return run_backward(ctx, case, lib, variant)
     dev = ctx.device
     res = dict(case=case["name"], variant=variant, dtype=case["dtype"], rel_err=None,
                lse_err=None, status="ok", detail="")
@@ -367,6 +369,66 @@ def run_variant(ctx, case, lib, variant):
     if problems:
         res["status"] = "FAIL"
         res["detail"] = "; ".join(problems)
+    return res
+
+
+def run_backward(ctx, case, lib, variant):
+    """The backward variants: our forward, then `<name>_backward` twice
+    (the gradients must be the same bits), against the float64 gradients
+    of mha.reference.attention_backward."""
+    dev = ctx.device
+    res = dict(case=case["name"], variant=variant, dtype=case["dtype"], rel_err=None,
+               lse_err=None, status="ok", detail="")
+    dt = torch_dtype(case["dtype"])
+    B, hq, hkv, lq, lk, D, Dv = (case[x] for x in ("B", "Hq", "Hkv", "Lq", "Lk", "D", "Dv"))
+    unaligned = variant == "backward_unaligned"
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed_of(ctx.seed, case["name"], variant))
+    q, k, v = (randn(s, dt, dev, gen, unaligned=unaligned)
+               for s in ((B, hq, lq, D), (B, hkv, lk, D), (B, hkv, lk, Dv)))
+    dout = randn((B, hq, lq, Dv), dt, dev, gen, unaligned=unaligned)
+    o = poisoned((B, hq, lq, Dv), dt, dev)
+    lse = poisoned((B, hq, lq), torch.float32, dev)
+    rt = rt_mask_for(case) if variant == "backward_rt_mask" else None
+    stream = torch.cuda.current_stream(dev).cuda_stream if dev.type == "cuda" else None
+    opts = options(0, stream, rt)
+    st = lib.function(case["function"], 5).prepare(
+        [dltensor(x) for x in (q, k, v, o, lse)], opts)()
+    sync(dev)
+    grads = [poisoned(x.shape, dt, dev) for x in (q, k, v)]
+    call = None
+    if st == 0:
+        call = lib.function(case["function"] + "_backward", 9).prepare(
+            [dltensor(x) for x in (q, k, v, o, lse, dout, *grads)], opts)
+        st = call()
+        sync(dev)
+    if st != 0:
+        res["status"] = "FAIL"
+        res["detail"] = str(lib.error(st))
+        return res
+    first = [g.clone() for g in grads]
+    st = call()
+    sync(dev)
+    host = [x.detach().to("cpu", torch.float64).numpy() for x in (q, k, v, dout)]
+    ref = mha_reference.attention_backward(*host, case["attrs"], rt)
+    problems = []
+    errs = []
+    for name, g, r, g0 in zip(("dq", "dk", "dv"), grads, ref, first):
+        g64 = g.to(torch.float64)
+        nan = int(torch.isnan(g64).sum())
+        if nan:
+            problems.append(f"{nan} NaN in {name}")
+        errs.append(rel_err(torch.nan_to_num(g64, nan=0.0), torch.from_numpy(r).to(dev)))
+        if st != 0 or not torch.equal(g.view(torch.int16), g0.view(torch.int16)):
+            problems.append(f"{name} differs between two calls")
+    res["rel_err"] = max(errs)
+    res["detail"] = "dq/dk/dv " + "/".join(fmt_e(e) for e in errs)
+    tol = 1e-4 if case["dtype"] == "f32" and dev.type == "cpu" else 2e-2
+    if not res["rel_err"] < tol:
+        problems.append(f"rel err {res['rel_err']:.3g} >= {tol:g}")
+    if problems:
+        res["status"] = "FAIL"
+        res["detail"] += "; " + "; ".join(problems)
     return res
 
 
