@@ -524,8 +524,7 @@ static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
        c->batch > MAX_GRID_YZ))
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
-                " blocks (%s of %" PRId64
-                " rows x head blocks x B) exceeds "
+                " blocks (%s of %" PRId64 " rows x head blocks x B) exceeds "
                 "the GPU's limits of %d x %d x %d",
                 c->name, g->tiles, g->head_blocks, c->batch, what, rows,
                 MAX_GRID_X, MAX_GRID_YZ, MAX_GRID_YZ);
@@ -646,8 +645,8 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
                                  &kernels[1])) != MHA_OK))
     return status;
   if (kernels[1] && kernels[1]->then)
-    MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: more than %d kernels in a chain",
-                c.name, MAX_KERNELS);
+    MHA_RT_FAIL(MHA_ERR_INTERNAL, "%s: more than %d kernels in a chain", c.name,
+                MAX_KERNELS);
   mha_rt_clear_error();
 
   // The grid of every kernel this call may launch is checked before the
@@ -658,9 +657,9 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   for (int k = 0; k < MAX_KERNELS && kernels[k]; ++k) {
     const mha_gpu_kernel *portable = kernels[k]->portable;
     if ((status = get_grid(&c, signature, kernels[k], &g[k])) != MHA_OK ||
-        (portable && ((status = check_kernel(c.name, portable)) != MHA_OK ||
-                      (status = get_grid(&c, signature, portable, &g[k])) !=
-                          MHA_OK)))
+        (portable &&
+         ((status = check_kernel(c.name, portable)) != MHA_OK ||
+          (status = get_grid(&c, signature, portable, &g[k])) != MHA_OK)))
       return status;
     empty = empty && grid_empty(&c, &g[k]);
   }

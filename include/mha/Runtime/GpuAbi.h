@@ -82,9 +82,9 @@ enum {
 typedef struct mha_gpu_kernel {
   const char *kernel_name; /* NUL-terminated entry name in the images */
   int32_t block_threads;
-  int32_t shared_bytes;    /* dynamic shared memory per block */
-  int32_t rows_per_block;  /* query rows per block (grid x) */
-  int32_t requirements;    /* MHA_GPU_REQ_* bits */
+  int32_t shared_bytes;   /* dynamic shared memory per block */
+  int32_t rows_per_block; /* query rows per block (grid x) */
+  int32_t requirements;   /* MHA_GPU_REQ_* bits */
   int32_t num_images;
   /* Query heads per block (GQA packing: heads of one KV group share its
    * K/V tiles); divides Hq. 0 means 1. */

@@ -148,9 +148,9 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
       thenFallbackDesc = emitDescriptor(
           glue, {"gpu_then_kernel_fallback", launch.getThenFallbackKernel(),
                  then, GpuRequirements::none, 0, *images, "", ""});
-    thenDesc = emitDescriptor(
-        glue, {"gpu_then_kernel", then.getName(), then, then.getRequirements(),
-               0, *images, thenFallbackDesc, ""});
+    thenDesc = emitDescriptor(glue, {"gpu_then_kernel", then.getName(), then,
+                                     then.getRequirements(), 0, *images,
+                                     thenFallbackDesc, ""});
   }
   std::string fallbackDesc;
   if (!launch.getFallbackKernel().empty())

@@ -243,8 +243,8 @@ std::array<Value, 2> BackwardKernelEmitter::rowLse2(const GpuHeadParams &hp,
     // The scores leave out the row's ALiBi bias, which lse includes.
     Value biased = lse;
     if (alibiShiftsRows(variant))
-      biased = cb.fsub(lse, alibiRowBias(cb, hp.params.alibiSlope,
-                                         cb.add(row, diagOffset)));
+      biased = cb.fsub(
+          lse, alibiRowBias(cb, hp.params.alibiSlope, cb.add(row, diagOffset)));
     Value keys = cb.cmpF(arith::CmpFPredicate::ONE, lse,
                          cb.f32(-std::numeric_limits<float>::infinity()));
     Value live = cb.andI(cb.andI(inRows, keys), hp.alive);
@@ -268,7 +268,8 @@ std::array<Value, 2> BackwardKernelEmitter::rowDelta(Value head,
         [&] {
           Value sum = zeroF;
           for (int64_t n = 0; n < Dv / 8; ++n) {
-            SmallVector<Value> at{batch, head, row, cb.add(cb.index(n * 8), col0)};
+            SmallVector<Value> at{batch, head, row,
+                                  cb.add(cb.index(n * 8), col0)};
             auto load = [&](Value t) -> Value {
               Value v = vector::LoadOp::create(b, loc, loadType, t, at);
               return outElt == f32 ? v
@@ -360,8 +361,7 @@ void BackwardKernelEmitter::scoreGradients(ArrayRef<Frag> s, ArrayRef<Frag> dp,
   for (auto [i, xi] : llvm::enumerate(x)) {
     int64_t half = (i % 4) / 2;
     Value pi = ptx.exp2(cb.fsub(xi, stats.lse2[half]));
-    Value g = cb.fmul(
-        cb.fmul(pi, cb.fsub(dp[i / 4][i % 4], stats.delta[half])),
+    Value g = cb.fmul(cb.fmul(pi, cb.fsub(dp[i / 4][i % 4], stats.delta[half])),
                       scale);
     if (!capSlopes.empty())
       g = cb.fmul(g, capSlopes[i]);
@@ -415,14 +415,14 @@ void BackwardKernelEmitter::emitQueryRowKernel() {
   Value qT = tiles[0], doT = tiles[1], kT = tiles[2], vT = tiles[3];
 
   // The key tiles the rows can see: the sink range, then the window's.
-  KeyRanges ranges = computeKeyRanges(cb, hp.params.masks(variant), row0,
-                                      rows, queryRows, keyLen);
+  KeyRanges ranges = computeKeyRanges(cb, hp.params.masks(variant), row0, rows,
+                                      queryRows, keyLen);
   auto ceilDiv = [&](Value x) {
     return cb.divUI(cb.add(x, cb.index(C - 1)), cb.index(C));
   };
   Value numSink = ceilDiv(ranges.sinkHi);
-  Value numWindow = ceilDiv(
-      cb.maxSI(cb.sub(ranges.windowHi, ranges.windowLo), cb.index(0)));
+  Value numWindow =
+      ceilDiv(cb.maxSI(cb.sub(ranges.windowHi, ranges.windowLo), cb.index(0)));
   Value numTiles = cb.select(hp.alive, cb.add(numSink, numWindow), zero);
   auto tileBounds = [&](Value i) -> std::pair<Value, Value> {
     Value isSink = cb.cmpI(arith::CmpIPredicate::ult, i, numSink);
@@ -541,8 +541,7 @@ SmallVector<Value> BackwardKernelEmitter::emitQueryTile(const GpuHeadParams &hp,
   KeyRanges r = computeKeyRanges(cb, hp.params.masks(variant), row0, rows,
                                  queryRows, keyLen);
   Value seesSinks = cb.lt(j0, r.sinkHi);
-  Value seesWindow =
-      cb.andI(cb.lt(j0, r.windowHi), cb.lt(r.windowLo, jEnd));
+  Value seesWindow = cb.andI(cb.lt(j0, r.windowHi), cb.lt(r.windowLo, jEnd));
   Value visible = cb.orI(seesSinks, seesWindow);
   SmallVector<Type> types(acc.getTypes());
   auto ifOp = scf::IfOp::create(b, loc, types, visible,
@@ -607,18 +606,17 @@ SmallVector<Value> BackwardKernelEmitter::emitQueryTile(const GpuHeadParams &hp,
   SmallVector<Frag> dk(frags.begin(), frags.begin() + dkFrags);
   SmallVector<Frag> dv(frags.begin() + dkFrags, frags.end());
   Value aRow = cb.add(laneRow8, cb.mul(laneHalf, cb.index(8)));
-  Value aCol = cb.add(
-      cb.mul(keyWarp, cb.index(16)),
-      cb.mul(arith::RemUIOp::create(b, loc, laneOct, cb.index(2)),
-             cb.index(8)));
+  Value aCol =
+      cb.add(cb.mul(keyWarp, cb.index(16)),
+             cb.mul(arith::RemUIOp::create(b, loc, laneOct, cb.index(2)),
+                    cb.index(8)));
   for (int64_t c = 0; c < R / 16; ++c) {
     Value rowC = cb.add(cb.index(c * 16), aRow);
     SmallVector<Value> aP = ptx.ldmatrix(pT, ValueRange{zero, rowC, aCol}, 4,
                                          /*transpose=*/true);
     SmallVector<Value> aS = ptx.ldmatrix(dsT, ValueRange{zero, rowC, aCol}, 4,
                                          /*transpose=*/true);
-    accumulateColumns(aP, doT, zero, cb.index(c * 16), dvCol0, Dv / split,
-                      dv);
+    accumulateColumns(aP, doT, zero, cb.index(c * 16), dvCol0, Dv / split, dv);
     accumulateColumns(aS, qT, zero, cb.index(c * 16), dkCol0, D / split, dk);
   }
   SmallVector<Value> out = flatten(dk);

@@ -483,26 +483,26 @@ LogicalResult checkBackwardSupported(const Spec &spec) {
   return success();
 }
 
-LogicalResult ConvertMhaToNVVMPass::convertBackward(
-    func::FuncOp func, const Spec &spec, gpu::GPUModuleOp gpuModule) {
+LogicalResult
+ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
+                                      gpu::GPUModuleOp gpuModule) {
   if (failed(checkBackwardSupported(spec)))
     return failure();
   MLIRContext *ctx = func.getContext();
   AttentionOp attention = spec.attention;
   // The C order of `<name>_backward` (docs/language.md, 7.1).
   Type q = attention.getQuery().getType(), k = attention.getKey().getType(),
-       v = attention.getValue().getType(),
-       o = attention.getOutput().getType();
-  SmallVector<Parameter> params = {{q, TensorRole::query},
-                                   {k, TensorRole::key},
-                                   {v, TensorRole::value},
-                                   {o, TensorRole::saved_output},
-                                   {attention.getLse().getType(),
-                                    TensorRole::saved_lse},
-                                   {o, TensorRole::grad_output},
-                                   {q, TensorRole::grad_query},
-                                   {k, TensorRole::grad_key},
-                                   {v, TensorRole::grad_value}};
+       v = attention.getValue().getType(), o = attention.getOutput().getType();
+  SmallVector<Parameter> params = {
+      {q, TensorRole::query},
+      {k, TensorRole::key},
+      {v, TensorRole::value},
+      {o, TensorRole::saved_output},
+      {attention.getLse().getType(), TensorRole::saved_lse},
+      {o, TensorRole::grad_output},
+      {q, TensorRole::grad_query},
+      {k, TensorRole::grad_key},
+      {v, TensorRole::grad_value}};
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
   argTypes.push_back(
@@ -527,8 +527,7 @@ LogicalResult ConvertMhaToNVVMPass::convertBackward(
   auto build = [&](StringRef kernelName, BackwardKernelKind kind,
                    const FlashKernelConfig &config) -> LogicalResult {
     if (gpuModule.lookupSymbol(kernelName))
-      return func.emitError()
-             << "symbol '" << kernelName << "' already exists";
+      return func.emitError() << "symbol '" << kernelName << "' already exists";
     if (getBackwardKernelSharedBytes(kind, config) > kMaxSharedBytes)
       return attention.emitError()
              << "the GPU backward kernel would need "
@@ -539,8 +538,8 @@ LogicalResult ConvertMhaToNVVMPass::convertBackward(
     auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName,
                                          FunctionType::get(ctx, argTypes, {}));
     kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-    kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
-        {static_cast<int32_t>(config.threads()), 1, 1}));
+    kernel.setKnownBlockSizeAttr(
+        b.getDenseI32ArrayAttr({static_cast<int32_t>(config.threads()), 1, 1}));
     Block &body = kernel.getBody().front();
     auto arg = [&](int64_t i) { return body.getArgument(i); };
     BackwardKernelArgs args{arg(0), arg(1), arg(2), arg(3), arg(4),
@@ -574,15 +573,14 @@ LogicalResult ConvertMhaToNVVMPass::convertBackward(
                                     signature.types));
   decl->setAttr(
       kGpuLaunchAttrName,
-      GpuLaunchAttr::get(ctx,
-                         describeBackwardKernel(ctx, rowsName,
-                                                BackwardKernelKind::queryRows,
-                                                rowsConfig),
-                         rowsName + "_unaligned", GpuKernelAttr(),
-                         describeBackwardKernel(
-                             ctx, keysName, BackwardKernelKind::keys,
-                             keysConfig),
-                         keysName + "_unaligned"));
+      GpuLaunchAttr::get(
+          ctx,
+          describeBackwardKernel(ctx, rowsName, BackwardKernelKind::queryRows,
+                                 rowsConfig),
+          rowsName + "_unaligned", GpuKernelAttr(),
+          describeBackwardKernel(ctx, keysName, BackwardKernelKind::keys,
+                                 keysConfig),
+          keysName + "_unaligned"));
   return success();
 }
 

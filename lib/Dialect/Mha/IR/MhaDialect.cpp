@@ -96,7 +96,8 @@ GpuLaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << "(compiled for sm_90a only)";
   if (!thenKernel && !thenFallbackKernel.empty())
     return emitError() << "then_fallback_kernel needs a then_kernel";
-  if (thenKernel && (sm90aKernel || thenKernel.getModule() != kernel.getModule()))
+  if (thenKernel &&
+      (sm90aKernel || thenKernel.getModule() != kernel.getModule()))
     return emitError() << "then_kernel runs after a portable kernel of its "
                        << "module, without an sm90a kernel";
   if (thenKernel && thenFallbackKernel == thenKernel.getName())

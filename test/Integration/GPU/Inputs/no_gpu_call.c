@@ -15,8 +15,8 @@ static float lse[B * HQ * L];
 static alignas(16) unsigned short dout[B * HQ * L * D], dq[B * HQ * L * D],
     dk[B * HKV * L * D], dv[B * HKV * L * D];
 
-static void setup(DLTensor *t, void *data, int ndim, int64_t *shape,
-                  int device, int bits, int code) {
+static void setup(DLTensor *t, void *data, int ndim, int64_t *shape, int device,
+                  int bits, int code) {
   memset(t, 0, sizeof *t);
   t->data = data;
   t->device.device_type = device;
@@ -80,7 +80,11 @@ int main(void) {
   tk.device.device_id = 0;
   // Nothing to compute still needs a device.
   int64_t eq[4] = {0, HQ, L, D}, ek[4] = {0, HKV, L, D}, el[3] = {0, HQ, L};
-  tq.shape = eq; tk.shape = ek; tv.shape = ek; to.shape = eq; tl.shape = el;
+  tq.shape = eq;
+  tk.shape = ek;
+  tv.shape = ek;
+  to.shape = eq;
+  tl.shape = el;
   mha_status st = attn(&tq, &tk, &tv, &to, &tl, NULL);
   printf("empty: status %d\n", (int)st);
 
@@ -100,8 +104,8 @@ int main(void) {
     setup(&tdq, dq, 4, qs, devices[d], 16, kDLBfloat);
     setup(&tdk, dk, 4, ks, devices[d], 16, kDLBfloat);
     setup(&tdv, dv, 4, ks, devices[d], 16, kDLBfloat);
-    report(backward[d],
-           attn_backward(&tq, &tk, &tv, &to, &tl, &tdo, &tdq, &tdk, &tdv, NULL));
+    report(backward[d], attn_backward(&tq, &tk, &tv, &to, &tl, &tdo, &tdq, &tdk,
+                                      &tdv, NULL));
     printf("%s: gradients %s\n", backward[d],
            gradients_untouched() ? "untouched" : "WRITTEN");
   }
