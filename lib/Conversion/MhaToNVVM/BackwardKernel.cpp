@@ -103,15 +103,19 @@ private:
   std::array<Value, 2> rowLse2(const GpuHeadParams &hp, Value warpRow0);
   /// delta = sum_c dO[row, c] * O[row, c] of rows g and g + 8 (0 past Lq).
   std::array<Value, 2> rowDelta(Value head, Value warpRow0);
-  /// The A fragments (16 rows x 16 columns per chunk) of the warp's rows
-  /// `row` of `tile`, `width` columns.
+  /// The A fragment of 16-column chunk `c` of the warp's rows `row` of
+  /// `tile`.
+  SmallVector<Value> rowFragment(Value tile, Value row, int64_t c);
+  /// The A fragments of all `width / 16` chunks.
   SmallVector<SmallVector<Value>> rowFragments(Value tile, Value row,
                                                int64_t width);
-  /// The 16 x cols product of A fragments `a` (16 x depth) and rows
-  /// [row0, row0 + cols) of `tile[stage]` (read as B by ldmatrix).
-  SmallVector<Frag> productWithRows(ArrayRef<SmallVector<Value>> a, Value tile,
-                                    Value stage, int64_t cols,
-                                    int64_t row0 = 0);
+  /// The 16 x cols product of A (16 x 16 * chunks, `aChunk(c)` the fragment
+  /// of chunk c) and rows [row0, row0 + cols) of `tile[stage]` (read as B
+  /// by ldmatrix).
+  SmallVector<Frag>
+  productWithRows(function_ref<SmallVector<Value>(int64_t)> aChunk,
+                  int64_t chunks, Value tile, Value stage, int64_t cols,
+                  int64_t row0 = 0);
   /// acc[n] += a . tile[stage][row0 + 16 rows, col0 + 8n..col0 + 8n + 7]
   /// for `width` columns (B by ldmatrix.trans), n over width / 8.
   void accumulateColumns(ArrayRef<Value> a, Value tile, Value stage, Value row0,
@@ -289,26 +293,31 @@ std::array<Value, 2> BackwardKernelEmitter::rowDelta(Value head,
   return delta;
 }
 
+SmallVector<Value> BackwardKernelEmitter::rowFragment(Value tile, Value row,
+                                                      int64_t c) {
+  Value col = cb.add(cb.index(c * 16), cb.mul(laneHalf, cb.index(8)));
+  return ptx.ldmatrix(tile, ValueRange{zero, row, col}, 4,
+                      /*transpose=*/false);
+}
+
 SmallVector<SmallVector<Value>>
 BackwardKernelEmitter::rowFragments(Value tile, Value row, int64_t width) {
   SmallVector<SmallVector<Value>> frags;
-  for (int64_t c = 0; c < width / 16; ++c) {
-    Value col = cb.add(cb.index(c * 16), cb.mul(laneHalf, cb.index(8)));
-    frags.push_back(ptx.ldmatrix(tile, ValueRange{zero, row, col}, 4,
-                                 /*transpose=*/false));
-  }
+  for (int64_t c = 0; c < width / 16; ++c)
+    frags.push_back(rowFragment(tile, row, c));
   return frags;
 }
 
-SmallVector<Frag>
-BackwardKernelEmitter::productWithRows(ArrayRef<SmallVector<Value>> a,
-                                       Value tile, Value stage, int64_t cols,
-                                       int64_t row0) {
+SmallVector<Frag> BackwardKernelEmitter::productWithRows(
+    function_ref<SmallVector<Value>(int64_t)> aChunk, int64_t chunks,
+    Value tile, Value stage, int64_t cols, int64_t row0) {
   // Two 16-column chunks of the depth per ldmatrix.x4 of B.
   SmallVector<Frag> s = zeros(cols / 8);
-  int64_t chunks = a.size();
   for (int64_t c = 0; c < chunks; c += 2) {
     int64_t regs = c + 1 < chunks ? 4 : 2;
+    SmallVector<SmallVector<Value>> a;
+    for (int64_t k = 0; k < regs / 2; ++k)
+      a.push_back(aChunk(c + k));
     for (int64_t t = 0; t < cols / 8; ++t) {
       SmallVector<Value> bRegs = ptx.ldmatrix(
           tile,
@@ -316,7 +325,7 @@ BackwardKernelEmitter::productWithRows(ArrayRef<SmallVector<Value>> a,
                      cb.add(cb.index(c * 16), cb.mul(laneOct, cb.index(8)))},
           regs, /*transpose=*/false);
       for (int64_t k = 0; k < regs / 2; ++k)
-        s[t] = ptx.mma(a[c + k], {bRegs[2 * k], bRegs[2 * k + 1]}, s[t]);
+        s[t] = ptx.mma(a[k], {bRegs[2 * k], bRegs[2 * k + 1]}, s[t]);
     }
   }
   return s;
@@ -462,8 +471,10 @@ void BackwardKernelEmitter::emitQueryRowKernel() {
         cb.ifThen(cb.lt(next, numTiles),
                   [&] { loadKV(next, cb.sub(cb.index(1), stage)); });
         auto [j0, jEnd] = tileBounds(i);
-        SmallVector<Frag> s = productWithRows(qFrag, kT, stage, C);
-        SmallVector<Frag> dp = productWithRows(doFrag, vT, stage, C);
+        SmallVector<Frag> s = productWithRows(
+            [&](int64_t c) { return qFrag[c]; }, D / 16, kT, stage, C);
+        SmallVector<Frag> dp = productWithRows(
+            [&](int64_t c) { return doFrag[c]; }, Dv / 16, vT, stage, C);
         SmallVector<Value> p, ds;
         scoreGradients(s, dp, hp, stats, warpRow0, j0, jEnd, p, ds);
         // dQ += dS.K: the dS accumulators of key tiles 2c and 2c + 1 are
@@ -562,22 +573,27 @@ SmallVector<Value> BackwardKernelEmitter::emitQueryTile(const GpuHeadParams &hp,
   ptx.waitAsyncCopies(/*fenceAsyncProxy=*/false);
   gpu::BarrierOp::create(b, loc);
 
-  // The warp's 16 query rows against the block's keys, 32 at a time (the
-  // registers of S, dP, P and dS beside the dk/dv accumulators); P and dS
+  // The warp's 16 query rows against the block's keys, 32 at a time (16
+  // above head dim 64: the registers of S, dP, P and dS beside the dk/dv
+  // accumulators); P and dS
   // to shared memory, rows g and g + 8 of the warp's rows.
   Value warpRow = cb.mul(warp, cb.index(16));
   Value warpRow0 = cb.add(row0, warpRow);
   Value fragRow = cb.add(warpRow, laneRow16);
-  SmallVector<SmallVector<Value>> qFrag = rowFragments(qT, fragRow, D);
-  SmallVector<SmallVector<Value>> doFrag = rowFragments(doT, fragRow, Dv);
   RowStats stats = rowStats(hp, warpRow0);
   Value col0 = cb.mul(threadInGroup, cb.index(2));
   auto pairType = VectorType::get({2}, b.getF32Type());
   auto eltPair = VectorType::get({2}, cfg.elementType);
-  constexpr int64_t kScoreCols = 32;
+  const int64_t kScoreCols = std::max(D, Dv) <= 64 ? 32 : 16;
   for (int64_t k0 = 0; k0 < C; k0 += kScoreCols) {
-    SmallVector<Frag> s = productWithRows(qFrag, kT, zero, kScoreCols, k0);
-    SmallVector<Frag> dp = productWithRows(doFrag, vT, zero, kScoreCols, k0);
+    // Q and dO fragments are re-read per chunk (registers for the
+    // accumulators rather than for fragments).
+    SmallVector<Frag> s = productWithRows(
+        [&](int64_t c) { return rowFragment(qT, fragRow, c); }, D / 16, kT,
+        zero, kScoreCols, k0);
+    SmallVector<Frag> dp = productWithRows(
+        [&](int64_t c) { return rowFragment(doT, fragRow, c); }, Dv / 16, vT,
+        zero, kScoreCols, k0);
     SmallVector<Value> p, ds;
     scoreGradients(s, dp, hp, stats, warpRow0, cb.add(j0, cb.index(k0)), jEnd,
                    p, ds);
