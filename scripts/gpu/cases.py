@@ -250,6 +250,19 @@ BENCH_SPECS = [
     dict(name="bench_ms_d128_causal", Hq=16, Hkv=16, D=128,
          attrs={"causal": True,
                 "window_left": [BENCH_WINDOW] * 8 + [-1] * 8}),
+    # The backward (issue 17): `<name>_backward` timed alone (its forward
+    # run once for o and lse) against the peers' autograd backward.
+    dict(name="bench_bwd_mha_d128_full", Hq=16, Hkv=16, D=128, attrs={},
+         backward=True),
+    dict(name="bench_bwd_mha_d128_causal", Hq=16, Hkv=16, D=128,
+         attrs={"causal": True}, backward=True),
+    dict(name="bench_bwd_mha_d64_causal", Hq=16, Hkv=16, D=64,
+         attrs={"causal": True}, backward=True),
+    dict(name="bench_bwd_gqa_d128_causal", Hq=32, Hkv=8, D=128,
+         attrs={"causal": True}, backward=True),
+    dict(name="bench_bwd_ms_d128_causal", Hq=16, Hkv=16, D=128,
+         attrs={"causal": True,
+                "window_left": [BENCH_WINDOW] * 8 + [-1] * 8}, backward=True),
 ]
 # (spec, L) pairs, in the order they are timed. flex = whether FlexAttention
 # is timed on it (each distinct shape/mask compiles; keep them few).
@@ -264,6 +277,12 @@ BENCH_RUNS = (
     + [("bench_gqa_d128_causal", L, L >= 4096) for L in (1024, 4096, 16384)]
     + [("bench_ms_d128_causal", L, True) for L in (4096, 16384)]
     + [("bench_gqa_d128_decode", L, False, lq) for L in (16384,) for lq in (1, 16)]
+    + [(name, 4096, True) for name in ("bench_bwd_mha_d128_full",
+                                       "bench_bwd_mha_d128_causal",
+                                       "bench_bwd_mha_d64_causal",
+                                       "bench_bwd_gqa_d128_causal",
+                                       "bench_bwd_ms_d128_causal")]
+    + [("bench_bwd_mha_d128_causal", 16384, True)]
 )
 
 def spec_text(name, dt, hq, hkv, d, attrs, dims, dv=None, lengths=(), page_size=None,
@@ -340,13 +359,18 @@ def build_manifest(target, chip):
     for s in BENCH_SPECS:
         assert s["name"] not in seen, s["name"]
         seen.add(s["name"])
+        backward = s.get("backward", False)
+        attrs = dict(s["attrs"], return_lse=True) if backward else s["attrs"]
         entry = dict(kind="bench", name=s["name"], function=s["name"],
                      spec=s["name"] + ".mlir", library="lib" + s["name"] + ".so",
                      dtype="bf16", Hq=s["Hq"], Hkv=s["Hkv"], D=s["D"], Dv=s["D"],
-                     dynamic=True, attrs_spec=s["attrs"],
-                     attrs=normalise(s["attrs"], s["Hq"], s["D"]), results=["o"])
+                     dynamic=True, attrs_spec=attrs,
+                     attrs=normalise(attrs, s["Hq"], s["D"]),
+                     results=["o", "lse"] if backward else ["o"])
+        if backward:
+            entry["backward"] = True
         entry["text"] = spec_text(s["name"], "bf16", s["Hq"], s["Hkv"], s["D"],
-                                  s["attrs"], ("?", "?", "?"))
+                                  attrs, ("?", "?", "?"), backward=backward)
         specs[s["name"]] = entry
     for name, L, flex, *lq in BENCH_RUNS:
         bench.append(dict(spec=name, B=BENCH_B, L=L, flex=flex,

@@ -633,6 +633,63 @@ class Peers:
         return run
 
 
+def autograd_backward(forward, q, k, v, dout):
+    """A peer's backward alone: `forward(q, k, v)` once on leaves that need
+    gradients (outside the timing), then a function computing dq, dk, dv
+    from its graph (kept for the next call)."""
+    leaves = [x.detach().requires_grad_() for x in (q, k, v)]
+    o = forward(*leaves)
+
+    def run():
+        return torch.autograd.grad(o, leaves, dout, retain_graph=True)
+    return run
+
+
+def bench_backward_impls(ctx, spec, run, peers, q, k, v, dout, lib_of, row):
+    """The backward benchmark's implementations: ours (`<name>_backward`
+    after one forward call for o and lse) and the peers' autograd."""
+    dev = ctx.device
+    B, hq, Lq, Dv = q.shape[0], q.shape[1], q.shape[2], v.shape[3]
+
+    def prep_ours():
+        lib = lib_of(spec)
+        stream = torch.cuda.current_stream(dev).cuda_stream if dev.type == "cuda" else None
+        opts = options(0, stream)
+        o = torch.empty((B, hq, Lq, Dv), dtype=q.dtype, device=dev)
+        lse = torch.empty((B, hq, Lq), dtype=torch.float32, device=dev)
+        st = lib.function(spec["function"], 5).prepare(
+            [dltensor(x) for x in (q, k, v, o, lse)], opts)()
+        if st != 0:
+            raise lib.error(st)
+        grads = [torch.empty_like(x) for x in (q, k, v)]
+        call = lib.function(spec["function"] + "_backward", 9).prepare(
+            [dltensor(x) for x in (q, k, v, o, lse, dout, *grads)], opts)
+
+        def go():
+            st = call()
+            if st != 0:
+                raise lib.error(st)
+            return grads
+        return go
+
+    def sdpa(backend):
+        return autograd_backward(
+            lambda *x: peers.sdpa(backend, spec, *x, row["notes"])(), q, k, v, dout)
+
+    def flex():
+        return autograd_backward(
+            lambda *x: peers.flex_fn(spec, *x, run["flex"], row["notes"])(), q, k, v, dout)
+    return [("ours", prep_ours), ("fa2", lambda: sdpa("FLASH_ATTENTION")),
+            ("cudnn", lambda: sdpa("CUDNN_ATTENTION")), ("flex", flex)]
+
+
+def max_rel_err(ours, ref):
+    """rel_err of a tensor, or the largest over tuples of them."""
+    if isinstance(ours, (list, tuple)):
+        return max(rel_err(x.double(), r.double()) for x, r in zip(ours, ref))
+    return rel_err(ours.double(), ref.double())
+
+
 def run_bench(ctx, manifest):
     dev = ctx.device
     args = ctx.args
@@ -661,6 +718,10 @@ def run_bench(ctx, manifest):
                    Hkv=hkv, D=D, causal=a["causal"], ms={}, tflops={}, na={},
                    notes=[])
         flops, how = bench_flops(spec, B, L, Lq)
+        backward = spec.get("backward", False)
+        if backward:  # FlashAttention's convention
+            flops, how = 2.5 * flops, "2.5 x forward, " + how
+            row["shape"] = label = "bwd " + label.replace("bwd_", "")
         row["flops"], row["flop_count"] = flops, how
         rows.append(row)
         if elapsed() > args.budget:
@@ -696,11 +757,22 @@ def run_bench(ctx, manifest):
                  ("fa2", lambda: peers.sdpa("FLASH_ATTENTION", spec, q, k, v, row["notes"])),
                  ("cudnn", lambda: peers.sdpa("CUDNN_ATTENTION", spec, q, k, v, row["notes"])),
                  ("flex", lambda: peers.flex_fn(spec, q, k, v, run["flex"], row["notes"]))]
+        if backward:
+            dout = randn((B, hq, Lq, Dv), dt, dev, gen)
+
+            def lib_of(s):
+                if s["library"] not in libs:
+                    libs[s["library"]] = Library(os.path.join(ctx.bundle, s["library"]))
+                return libs[s["library"]]
+            impls = bench_backward_impls(ctx, spec, run, peers, q, k, v, dout, lib_of,
+                                         row)
         for impl, prep in impls:
             try:
                 fn = prep()
                 ms, n = time_ms(fn, dev, target_s)
-                outputs[impl] = fn().clone()
+                out = fn()
+                outputs[impl] = ([x.clone() for x in out] if isinstance(out, (list, tuple))
+                                 else out.clone())
                 sync(dev)
                 row["ms"][impl] = ms
                 row["tflops"][impl] = flops / (ms * 1e-3) / 1e12
@@ -718,16 +790,24 @@ def run_bench(ctx, manifest):
         if "ours" in outputs:
             ref_name = next((p for p in ("flex", "fa2", "cudnn") if p in outputs), None)
             if ref_name:
-                err = rel_err(outputs["ours"].float(), outputs[ref_name].float())
+                err = max_rel_err(outputs["ours"], outputs[ref_name])
             elif B * hq * Lq * L <= 2 ** 26:
                 ref_name = "float64 reference"
-                err = rel_err(outputs["ours"].double(), reference(q, k, v, a)[0])
+                if backward:
+                    host = [x.to("cpu", torch.float64).numpy() for x in (q, k, v, dout)]
+                    ref = [torch.from_numpy(g).to(dev)
+                           for g in mha_reference.attention_backward(*host, a)]
+                else:
+                    ref = reference(q, k, v, a)[0]
+                err = max_rel_err(outputs["ours"], ref)
             else:
                 err = None
             row["check_vs"], row["check_err"] = ref_name, err
             if err is not None and not err < 2e-2:
                 row["ours_error"] = f"disagrees with {ref_name}: rel err {err:.3g}"
-            if bool(torch.isnan(outputs["ours"]).any()):
+            ours = outputs["ours"]
+            if any(bool(torch.isnan(x).any())
+                   for x in (ours if isinstance(ours, list) else [ours])):
                 row["ours_error"] = "NaN in output"
         del q, k, v, o, outputs
         if dev.type == "cuda":
