@@ -211,20 +211,12 @@ void BackwardKernelEmitter::emitThreadIds() {
 }
 
 void BackwardKernelEmitter::allocateTiles() {
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  Value smem = gpu::DynamicSharedMemoryOp::create(
-      b, loc,
-      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
-                      workgroup));
+  Value smem = dynamicSharedMemory(cb);
   int64_t offset = 0;
   for (const TileShape &t : sharedTileShapes(kind, cfg)) {
     int64_t stride = t.width + cfg.pad;
-    tiles.push_back(memref::ViewOp::create(
-        b, loc,
-        MemRefType::get({t.stages, t.rows, stride}, cfg.elementType,
-                        AffineMap(), workgroup),
-        smem, cb.index(offset), ValueRange{}));
+    tiles.push_back(sharedView(cb, smem, offset, {t.stages, t.rows, stride},
+                               cfg.elementType));
     offset += t.stages * t.rows * stride * kSmemEltBytes;
   }
 }
@@ -588,12 +580,12 @@ SmallVector<Value> BackwardKernelEmitter::emitQueryTile(const GpuHeadParams &hp,
   for (int64_t k0 = 0; k0 < C; k0 += kScoreCols) {
     // Q and dO fragments are re-read per chunk (registers for the
     // accumulators rather than for fragments).
-    SmallVector<Frag> s = productWithRows(
-        [&](int64_t c) { return rowFragment(qT, fragRow, c); }, D / 16, kT,
-        zero, kScoreCols, k0);
-    SmallVector<Frag> dp = productWithRows(
-        [&](int64_t c) { return rowFragment(doT, fragRow, c); }, Dv / 16, vT,
-        zero, kScoreCols, k0);
+    SmallVector<Frag> s =
+        productWithRows([&](int64_t c) { return rowFragment(qT, fragRow, c); },
+                        D / 16, kT, zero, kScoreCols, k0);
+    SmallVector<Frag> dp =
+        productWithRows([&](int64_t c) { return rowFragment(doT, fragRow, c); },
+                        Dv / 16, vT, zero, kScoreCols, k0);
     SmallVector<Value> p, ds;
     scoreGradients(s, dp, hp, stats, warpRow0, cb.add(j0, cb.index(k0)), jEnd,
                    p, ds);

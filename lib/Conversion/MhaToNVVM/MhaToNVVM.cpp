@@ -101,6 +101,22 @@ GpuKernelAttr describeKernel(MLIRContext *ctx, StringRef module, StringRef name,
       cfg.tmaLoads ? cfg.cols : 0, /*over_keys=*/false);
 }
 
+/// The declaration the host side builds the exported function `name` from,
+/// before `func`: its C signature (#mha.entry_point) and its kernels.
+void declareLaunch(func::FuncOp func, StringRef name, int64_t rowsPerItem,
+                   int64_t numHeads, const KernelSignature &signature,
+                   GpuLaunchAttr launch) {
+  MLIRContext *ctx = func.getContext();
+  OpBuilder b(func);
+  auto decl = func::FuncOp::create(b, func.getLoc(), name,
+                                   FunctionType::get(ctx, {}, {}));
+  decl.setPrivate();
+  decl->setAttr("mha.entry_point",
+                EntryPointAttr::get(ctx, name, rowsPerItem, numHeads,
+                                    signature.roles, signature.types));
+  decl->setAttr(kGpuLaunchAttrName, launch);
+}
+
 /// The launch description of a backward kernel of `kind` built with `cfg`.
 GpuKernelAttr describeBackwardKernel(MLIRContext *ctx, StringRef name,
                                      BackwardKernelKind kind,
@@ -443,16 +459,8 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
       failed(convertBackward(func, spec, gpuModule)))
     return failure();
 
-  // The declaration the host side is built from.
-  OpBuilder b(func);
-  auto decl = func::FuncOp::create(b, func.getLoc(), name,
-                                   FunctionType::get(ctx, {}, {}));
-  decl.setPrivate();
-  decl->setAttr("mha.entry_point",
-                EntryPointAttr::get(
-                    ctx, name, config.rowsPerBlock() / config.headsPerBlock,
-                    spec.shape.numHeads, signature.roles, signature.types));
-  decl->setAttr(kGpuLaunchAttrName,
+  declareLaunch(func, name, config.rowsPerBlock() / config.headsPerBlock,
+                spec.shape.numHeads, signature,
                 GpuLaunchAttr::get(
                     ctx,
                     describeKernel(ctx, kGpuModuleName, kernelName, config),
@@ -563,16 +571,8 @@ ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
                    keysUnaligned)))
     return failure();
 
-  OpBuilder b(func);
-  auto decl = func::FuncOp::create(b, func.getLoc(), name,
-                                   FunctionType::get(ctx, {}, {}));
-  decl.setPrivate();
-  decl->setAttr("mha.entry_point",
-                EntryPointAttr::get(ctx, name, rowsConfig.rowsPerBlock(),
-                                    spec.shape.numHeads, signature.roles,
-                                    signature.types));
-  decl->setAttr(
-      kGpuLaunchAttrName,
+  declareLaunch(
+      func, name, rowsConfig.rowsPerBlock(), spec.shape.numHeads, signature,
       GpuLaunchAttr::get(
           ctx,
           describeBackwardKernel(ctx, rowsName, BackwardKernelKind::queryRows,

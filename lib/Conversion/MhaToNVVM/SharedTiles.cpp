@@ -24,6 +24,27 @@ int64_t mlir::mha::getFlashKernelSharedBytes(const FlashKernelConfig &cfg) {
          (rows * qStride + 2 * cfg.cols * qStride + 2 * cfg.cols * vStride);
 }
 
+Value mlir::mha::dynamicSharedMemory(CodegenBuilder &cb) {
+  OpBuilder &b = cb.builder();
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  return gpu::DynamicSharedMemoryOp::create(
+      b, cb.getLoc(),
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
+                      workgroup));
+}
+
+Value mlir::mha::sharedView(CodegenBuilder &cb, Value smem, int64_t byteOffset,
+                            ArrayRef<int64_t> shape, Type elementType) {
+  OpBuilder &b = cb.builder();
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  return memref::ViewOp::create(
+      b, cb.getLoc(),
+      MemRefType::get(shape, elementType, AffineMap(), workgroup), smem,
+      cb.index(byteOffset), ValueRange{});
+}
+
 SharedTiles SharedTiles::allocate(CodegenBuilder &cb, PtxBuilder &ptx,
                                   const FlashKernelConfig &cfg) {
   OpBuilder &b = cb.builder();
@@ -33,18 +54,13 @@ SharedTiles SharedTiles::allocate(CodegenBuilder &cb, PtxBuilder &ptx,
   const int64_t rows = cfg.rowsPerBlock();
   auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  Value smem = gpu::DynamicSharedMemoryOp::create(
-      b, loc,
-      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
-                      workgroup));
+  Value smem = dynamicSharedMemory(cb);
   SharedTiles t;
   if (!cfg.warpgroupMma) {
     // Q [1, rows, D + pad], then K [2, C, D + pad] and V [2, C, Dv + pad].
     int64_t qStride = D + cfg.pad, vStride = Dv + cfg.pad;
     auto view = [&](int64_t byteOffset, ArrayRef<int64_t> shape) -> Value {
-      return memref::ViewOp::create(
-          b, loc, MemRefType::get(shape, elt, AffineMap(), workgroup), smem,
-          cb.index(byteOffset), ValueRange{});
+      return sharedView(cb, smem, byteOffset, shape, elt);
     };
     int64_t qBytes = rows * qStride * kSmemEltBytes;
     int64_t kBytes = 2 * C * qStride * kSmemEltBytes;

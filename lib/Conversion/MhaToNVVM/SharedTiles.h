@@ -54,6 +54,13 @@ struct SharedTiles {
                 Value stage) const;
 };
 
+/// The block's dynamic shared memory, as bytes.
+Value dynamicSharedMemory(CodegenBuilder &cb);
+
+/// A [shape] view of `elementType` at `byteOffset` of shared memory `smem`.
+Value sharedView(CodegenBuilder &cb, Value smem, int64_t byteOffset,
+                 ArrayRef<int64_t> shape, Type elementType);
+
 /// The indices of element (row, col) of `tile[stage]`; `col` is a multiple
 /// of 8.
 SmallVector<Value> smemIndex(CodegenBuilder &cb, const SmemTile &tile,
