@@ -228,6 +228,12 @@ CASES = [
          D=64, Dv=128, dynamic=False, backward=True,
          attrs={"causal": True, "window_right": [0, 3, -1, 0], "window_left": [20],
                 "return_lse": True}, extra=["backward", "backward_rt_mask"]),
+    # Padded batches: caches filled to different lengths (one empty),
+    # chunks of 0..70 real rows; padding rows and keys get zero gradients.
+    dict(name="bwd_padded_bf16", dtype="bf16", B=3, Hq=8, Hkv=2, Lq=70, Lk=150,
+         D=64, dynamic=True, backward=True, kv_lens=[150, 0, 97], q_lens=[70, 5, 33],
+         attrs={"causal": True, "window_left": [40], "sink_tokens": 2,
+                "return_lse": True}, extra=["backward"]),
 ]
 
 # ----------------------------------------------------------------------------

@@ -392,14 +392,18 @@ def run_backward(ctx, case, lib, variant):
     rt = rt_mask_for(case) if variant == "backward_rt_mask" else None
     stream = torch.cuda.current_stream(dev).cuda_stream if dev.type == "cuda" else None
     opts = options(0, stream, rt)
-    st = lib.function(case["function"], 5).prepare(
-        [dltensor(x) for x in (q, k, v, o, lse)], opts)()
+    # Padded batches: the lengths follow v in both calls.
+    kv_lens, q_lens = case.get("kv_lens"), case.get("q_lens")
+    lens = [torch.tensor(x, dtype=torch.int32, device=dev) for x in (kv_lens, q_lens) if x]
+    inputs = [q, k, v] + lens
+    st = lib.function(case["function"], 5 + len(lens)).prepare(
+        [dltensor(x) for x in inputs + [o, lse]], opts)()
     sync(dev)
     grads = [poisoned(x.shape, dt, dev) for x in (q, k, v)]
     call = None
     if st == 0:
-        call = lib.function(case["function"] + "_backward", 9).prepare(
-            [dltensor(x) for x in (q, k, v, o, lse, dout, *grads)], opts)
+        call = lib.function(case["function"] + "_backward", 9 + len(lens)).prepare(
+            [dltensor(x) for x in inputs + [o, lse, dout, *grads]], opts)
         st = call()
         sync(dev)
     if st != 0:
@@ -410,7 +414,21 @@ def run_backward(ctx, case, lib, variant):
     st = call()
     sync(dev)
     host = [x.detach().to("cpu", torch.float64).numpy() for x in (q, k, v, dout)]
-    ref = mha_reference.attention_backward(*host, case["attrs"], rt)
+    if kv_lens or q_lens:
+        # Each sequence alone; padding rows and keys get zero gradients.
+        ref = [x * 0.0 for x in host[:3]]
+        for b in range(B):
+            rows = q_lens[b] if q_lens else lq
+            keys = kv_lens[b] if kv_lens else lk
+            part = mha_reference.attention_backward(
+                host[0][b:b + 1, :, :rows], host[1][b:b + 1, :, :keys],
+                host[2][b:b + 1, :, :keys], host[3][b:b + 1, :, :rows],
+                case["attrs"], rt)
+            ref[0][b, :, :rows] = part[0][0]
+            ref[1][b, :, :keys] = part[1][0]
+            ref[2][b, :, :keys] = part[2][0]
+    else:
+        ref = mha_reference.attention_backward(*host, case["attrs"], rt)
     problems = []
     errs = []
     for name, g, r, g0 in zip(("dq", "dk", "dv"), grads, ref, first):

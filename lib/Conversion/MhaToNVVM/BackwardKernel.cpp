@@ -180,7 +180,9 @@ private:
 
   Value tid, lane, warp, groupId, threadInGroup;
   Value laneRow8, laneOct, laneRow16, laneHalf;
-  Value batch, queryRows, keyLen, diagOffset;
+  /// The tensors' query rows and keys, and the batch element's real ones
+  /// (q_lens, kv_lens, clamped to the tensors).
+  Value batch, queryRows, keyRows, queryLen, keyLen, diagOffset;
   Value zero, zeroF;
   /// The tiles of sharedTileShapes, [stage, row, col] views.
   SmallVector<Value> tiles;
@@ -206,8 +208,19 @@ void BackwardKernelEmitter::emitThreadIds() {
   laneRow16 = arith::RemUIOp::create(b, loc, lane, cb.index(16));
   laneHalf = cb.divUI(lane, cb.index(16));
   queryRows = memref::DimOp::create(b, loc, args.q, 2);
-  keyLen = memref::DimOp::create(b, loc, args.k, 2);
-  diagOffset = cb.sub(keyLen, queryRows);
+  keyRows = memref::DimOp::create(b, loc, args.k, 2);
+  // Whatever the lengths hold, nothing past the tensors is read.
+  auto clampedLength = [&](Value lengths, Value size) {
+    if (!lengths)
+      return size;
+    Value n = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        memref::LoadOp::create(b, loc, lengths, ValueRange{batch}));
+    return cb.minSI(cb.maxSI(n, cb.index(0)), size);
+  };
+  queryLen = clampedLength(args.qLens, queryRows);
+  keyLen = clampedLength(args.kvLens, keyRows);
+  diagOffset = cb.sub(keyLen, queryLen);
 }
 
 void BackwardKernelEmitter::allocateTiles() {
@@ -228,7 +241,7 @@ std::array<Value, 2> BackwardKernelEmitter::rowLse2(const GpuHeadParams &hp,
   std::array<Value, 2> lse2;
   for (int64_t half = 0; half < 2; ++half) {
     Value row = cb.add(warpRow0, cb.add(groupId, cb.index(8 * half)));
-    Value inRows = cb.lt(row, queryRows);
+    Value inRows = cb.lt(row, queryLen);
     Value lse = cb.ifValue(
         inRows, f32,
         [&] {
@@ -260,7 +273,7 @@ std::array<Value, 2> BackwardKernelEmitter::rowDelta(Value head,
   for (int64_t half = 0; half < 2; ++half) {
     Value row = cb.add(warpRow0, cb.add(groupId, cb.index(8 * half)));
     Value partial = cb.ifValue(
-        cb.lt(row, queryRows), f32,
+        cb.lt(row, queryLen), f32,
         [&] {
           Value sum = zeroF;
           for (int64_t n = 0; n < Dv / 8; ++n) {
@@ -411,20 +424,23 @@ void BackwardKernelEmitter::emitQueryRowKernel() {
   Value head = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
   Value kvHeadOfRows = cb.divUI(head, cb.index(variant.groupSize()));
   Value row0 = cb.mul(qTile, cb.index(R));
-  Value rows = cb.minSI(cb.index(R), cb.sub(queryRows, row0));
+  Value rows = cb.minSI(cb.index(R), cb.sub(queryLen, row0));
   GpuHeadParams hp = headParams(head);
   Value qT = tiles[0], doT = tiles[1], kT = tiles[2], vT = tiles[3];
 
   // The key tiles the rows can see: the sink range, then the window's.
   KeyRanges ranges = computeKeyRanges(cb, hp.params.masks(variant), row0, rows,
-                                      queryRows, keyLen);
+                                      queryLen, keyLen);
   auto ceilDiv = [&](Value x) {
     return cb.divUI(cb.add(x, cb.index(C - 1)), cb.index(C));
   };
   Value numSink = ceilDiv(ranges.sinkHi);
   Value numWindow =
       ceilDiv(cb.maxSI(cb.sub(ranges.windowHi, ranges.windowLo), cb.index(0)));
-  Value numTiles = cb.select(hp.alive, cb.add(numSink, numWindow), zero);
+  // A block of padding rows only (past q_lens) visits no key: its dq is 0.
+  Value hasRows = cb.gt(rows, zero);
+  Value numTiles =
+      cb.select(cb.andI(hp.alive, hasRows), cb.add(numSink, numWindow), zero);
   auto tileBounds = [&](Value i) -> std::pair<Value, Value> {
     Value isSink = cb.cmpI(arith::CmpIPredicate::ult, i, numSink);
     Value start = cb.select(
@@ -440,10 +456,14 @@ void BackwardKernelEmitter::emitQueryRowKernel() {
     copier().copyRows(args.v, at, start, keyLen, SmemTile{vT}, stage, C, Dv);
   };
 
-  copier().copyRows(args.q, ValueRange{batch, head}, row0, queryRows,
-                    SmemTile{qT}, zero, R, D);
-  copier().copyRows(args.dout, ValueRange{batch, head}, row0, queryRows,
-                    SmemTile{doT}, zero, R, Dv);
+  // Rows past q_lens are zeros in shared memory: whatever the caller's
+  // padding holds reaches no gradient.
+  cb.ifThen(hasRows, [&] {
+    copier().copyRows(args.q, ValueRange{batch, head}, row0, queryLen,
+                      SmemTile{qT}, zero, R, D);
+    copier().copyRows(args.dout, ValueRange{batch, head}, row0, queryLen,
+                      SmemTile{doT}, zero, R, Dv);
+  });
   cb.ifThen(cb.gt(numTiles, zero), [&] { loadKV(zero, zero); });
   ptx.waitAsyncCopies(/*fenceAsyncProxy=*/false);
   gpu::BarrierOp::create(b, loc);
@@ -498,9 +518,15 @@ void BackwardKernelEmitter::emitKeyKernel() {
   kvHead = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
   j0 = cb.mul(kTile, cb.index(C));
   jEnd = cb.minSI(cb.add(j0, cb.index(C)), keyLen);
+  // A block of padding keys only (past kv_lens) computes nothing and
+  // writes zeros.
+  Value hasKeys = cb.lt(j0, keyLen);
   SmallVector<Value> kvAt{batch, kvHead};
-  copier().copyRows(args.k, kvAt, j0, keyLen, SmemTile{tiles[0]}, zero, C, D);
-  copier().copyRows(args.v, kvAt, j0, keyLen, SmemTile{tiles[1]}, zero, C, Dv);
+  cb.ifThen(hasKeys, [&] {
+    copier().copyRows(args.k, kvAt, j0, keyLen, SmemTile{tiles[0]}, zero, C, D);
+    copier().copyRows(args.v, kvAt, j0, keyLen, SmemTile{tiles[1]}, zero, C,
+                      Dv);
+  });
   ptx.waitAsyncCopies(/*fenceAsyncProxy=*/false);
   const int64_t keyWarps = C / 16;
   split = cfg.warps / keyWarps;
@@ -512,7 +538,8 @@ void BackwardKernelEmitter::emitKeyKernel() {
   // dK and dV of the warp's 16 keys, over the group's heads and their
   // query tiles.
   const int64_t group = variant.groupSize();
-  Value numQTiles = cb.divUI(cb.add(queryRows, cb.index(R - 1)), cb.index(R));
+  Value numQTiles = cb.select(
+      hasKeys, cb.divUI(cb.add(queryLen, cb.index(R - 1)), cb.index(R)), zero);
   SmallVector<Value> init = flatten(zeros((D + Dv) / 8 / split));
   scf::ForOp heads = cb.forLoopCarrying(
       cb.index(group), init,
@@ -530,19 +557,19 @@ void BackwardKernelEmitter::emitKeyKernel() {
   Value keyRow = cb.add(j0, cb.mul(keyWarp, cb.index(16)));
   int64_t dkFrags = D / 8 / split;
   storeFrags(ArrayRef<Frag>(acc).take_front(dkFrags), args.dk, kvAt, keyRow,
-             keyLen, dkCol0);
+             keyRows, dkCol0);
   storeFrags(ArrayRef<Frag>(acc).drop_front(dkFrags), args.dv, kvAt, keyRow,
-             keyLen, dvCol0);
+             keyRows, dvCol0);
 }
 
 SmallVector<Value> BackwardKernelEmitter::emitQueryTile(const GpuHeadParams &hp,
                                                         Value qTile,
                                                         ValueRange acc) {
   Value row0 = cb.mul(qTile, cb.index(R));
-  Value rows = cb.minSI(cb.index(R), cb.sub(queryRows, row0));
+  Value rows = cb.minSI(cb.index(R), cb.sub(queryLen, row0));
   // Whether any row of the tile sees a key of the block.
   KeyRanges r = computeKeyRanges(cb, hp.params.masks(variant), row0, rows,
-                                 queryRows, keyLen);
+                                 queryLen, keyLen);
   Value seesSinks = cb.lt(j0, r.sinkHi);
   Value seesWindow = cb.andI(cb.lt(j0, r.windowHi), cb.lt(r.windowLo, jEnd));
   Value visible = cb.orI(seesSinks, seesWindow);
@@ -558,9 +585,9 @@ SmallVector<Value> BackwardKernelEmitter::emitQueryTile(const GpuHeadParams &hp,
   Value pT = tiles[4], dsT = tiles[5];
   // Every warp is done with the previous tile's Q, dO, P and dS.
   gpu::BarrierOp::create(b, loc);
-  copier().copyRows(args.q, ValueRange{batch, hp.head}, row0, queryRows,
+  copier().copyRows(args.q, ValueRange{batch, hp.head}, row0, queryLen,
                     SmemTile{qT}, zero, R, D);
-  copier().copyRows(args.dout, ValueRange{batch, hp.head}, row0, queryRows,
+  copier().copyRows(args.dout, ValueRange{batch, hp.head}, row0, queryLen,
                     SmemTile{doT}, zero, R, Dv);
   ptx.waitAsyncCopies(/*fenceAsyncProxy=*/false);
   gpu::BarrierOp::create(b, loc);

@@ -25,10 +25,11 @@ enum class BackwardKernelKind {
   keys,
 };
 
-/// The backward kernels' arguments (memrefs, in the C order of
-/// `<name>_backward`), then the runtime head mask.
+/// The backward kernels' arguments (memrefs of the C parameters of
+/// `<name>_backward`; kvLens and qLens null when the function has none),
+/// then the runtime head mask.
 struct BackwardKernelArgs {
-  Value q, k, v, o, lse, dout, dq, dk, dv, headMask;
+  Value q, k, v, kvLens, qLens, o, lse, dout, dq, dk, dv, headMask;
 };
 
 /// Dynamic shared memory of the kernel of `kind` with `config` (its warps,

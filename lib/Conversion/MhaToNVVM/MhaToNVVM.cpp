@@ -483,11 +483,6 @@ LogicalResult checkBackwardSupported(const Spec &spec) {
            << kMaxGpuBackwardHeadDim << " (D = " << spec.shape.headDim
            << ", Dv = " << spec.shape.valueDim
            << "): compile this function with --target=cpu";
-  if (attention.getKvLens() || attention.getQLens() ||
-      attention.getBlockTable())
-    return attention.emitError()
-           << "the GPU backward takes dense sequences (no kv_lens, q_lens or "
-           << "block_table): compile this function with --target=cpu";
   return success();
 }
 
@@ -502,15 +497,18 @@ ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
   Type q = attention.getQuery().getType(), k = attention.getKey().getType(),
        v = attention.getValue().getType(), o = attention.getOutput().getType();
   SmallVector<Parameter> params = {
-      {q, TensorRole::query},
-      {k, TensorRole::key},
-      {v, TensorRole::value},
-      {o, TensorRole::saved_output},
-      {attention.getLse().getType(), TensorRole::saved_lse},
-      {o, TensorRole::grad_output},
-      {q, TensorRole::grad_query},
-      {k, TensorRole::grad_key},
-      {v, TensorRole::grad_value}};
+      {q, TensorRole::query}, {k, TensorRole::key}, {v, TensorRole::value}};
+  for (auto [lengths, role] :
+       {std::pair(attention.getKvLens(), TensorRole::kv_lens),
+        std::pair(attention.getQLens(), TensorRole::q_lens)})
+    if (lengths)
+      params.push_back({lengths.getType(), role});
+  params.append({{o, TensorRole::saved_output},
+                 {attention.getLse().getType(), TensorRole::saved_lse},
+                 {o, TensorRole::grad_output},
+                 {q, TensorRole::grad_query},
+                 {k, TensorRole::grad_key},
+                 {v, TensorRole::grad_value}});
   KernelSignature signature = buildKernelSignature(ctx, params);
   SmallVector<Type> argTypes = signature.argTypes;
   argTypes.push_back(
@@ -549,9 +547,17 @@ ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
     kernel.setKnownBlockSizeAttr(
         b.getDenseI32ArrayAttr({static_cast<int32_t>(config.threads()), 1, 1}));
     Block &body = kernel.getBody().front();
-    auto arg = [&](int64_t i) { return body.getArgument(i); };
-    BackwardKernelArgs args{arg(0), arg(1), arg(2), arg(3), arg(4),
-                            arg(5), arg(6), arg(7), arg(8), arg(9)};
+    auto arg = [&](TensorRole role) -> Value {
+      int64_t i = findParameter(params, role);
+      return i < 0 ? Value() : body.getArgument(i);
+    };
+    BackwardKernelArgs args{
+        arg(TensorRole::query),      arg(TensorRole::key),
+        arg(TensorRole::value),      arg(TensorRole::kv_lens),
+        arg(TensorRole::q_lens),     arg(TensorRole::saved_output),
+        arg(TensorRole::saved_lse),  arg(TensorRole::grad_output),
+        arg(TensorRole::grad_query), arg(TensorRole::grad_key),
+        arg(TensorRole::grad_value), body.getArguments().back()};
     LLVM_DEBUG(llvm::dbgs()
                << DEBUG_TYPE << ": @" << kernelName << ": " << config.warps
                << " warps, " << config.cols << "-key tiles"
@@ -560,9 +566,11 @@ ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
                        args, func.getSymName());
     return success();
   };
-  // Each kernel also in a copy for rows that are not 16-byte aligned.
+  // Each kernel also in a copy for rows that are not 16-byte aligned; the
+  // dq copy loads K/V tiles through registers, so they have 32 keys.
   FlashKernelConfig rowsUnaligned = rowsConfig, keysUnaligned = keysConfig;
   rowsUnaligned.alignedRows = keysUnaligned.alignedRows = false;
+  rowsUnaligned.cols = std::min<int64_t>(rowsConfig.cols, 32);
   if (failed(build(rowsName, BackwardKernelKind::queryRows, rowsConfig)) ||
       failed(build(rowsName + "_unaligned", BackwardKernelKind::queryRows,
                    rowsUnaligned)) ||

@@ -89,10 +89,22 @@ func.func @train256(%q: tensor<?x4x?x256xf16>, %k: tensor<?x4x?x256xf16>, %v: te
 
 // -----
 
-func.func @cached(%q: tensor<?x4x?x64xf16>, %k: tensor<?x4x?x64xf16>, %v: tensor<?x4x?x64xf16>, %lens: tensor<?xi32>)
+// Padded batches (kv_lens, q_lens) train on the GPU too: the lengths are
+// kernel arguments after v, in the C order, read and clamped per batch
+// element by both kernels.
+// CHECK-LABEL: func.func private @padded_backward()
+// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<kv_lens>, #mha.role<q_lens>, #mha.role<saved_output>, #mha.role<saved_lse>, #mha.role<grad_output>, #mha.role<grad_query>, #mha.role<grad_key>, #mha.role<grad_value>]
+// CHECK-LABEL: gpu.func @padded_backward__kernel(
+// CHECK-SAME: %[[KV:arg3]]: memref<?xi32
+// CHECK-SAME: %[[QL:arg4]]: memref<?xi32
+// CHECK-DAG: memref.load %[[KV]]
+// CHECK-DAG: memref.load %[[QL]]
+// CHECK-LABEL: gpu.func @padded_backward__keys_kernel(
+// CHECK-DAG: memref.load %[[KV2:arg3]]
+// CHECK-DAG: memref.load %[[QL2:arg4]]
+func.func @padded(%q: tensor<?x4x?x64xf16>, %k: tensor<?x4x?x64xf16>, %v: tensor<?x4x?x64xf16>, %lens: tensor<?xi32>, %qlens: tensor<?xi32>)
     -> (tensor<?x4x?x64xf16>, tensor<?x4x?xf32>) attributes {mha.backward} {
-  // expected-error @+1 {{the GPU backward takes dense sequences (no kv_lens, q_lens or block_table): compile this function with --target=cpu}}
-  %o, %lse = mha.attention %q, %k, %v kv_lens(%lens : tensor<?xi32>) {return_lse}
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%lens : tensor<?xi32>) q_lens(%qlens : tensor<?xi32>) {causal, return_lse}
        : tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16>
        -> tensor<?x4x?x64xf16>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x64xf16>, tensor<?x4x?xf32>
