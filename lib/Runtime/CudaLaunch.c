@@ -633,7 +633,8 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   if ((status = check_kernel(c.name, kernel)) != MHA_OK)
     return status;
   int32_t aligned = MHA_OK;
-  if (kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS)
+  if ((kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS) ||
+      (kernel->then && (kernel->then->requirements & MHA_GPU_REQ_ALIGNED_ROWS)))
     aligned = check_aligned_rows(&c, signature, arg_names, tensors);
   // The call's kernels: the first and the one after it (a backward's two).
   enum { MAX_KERNELS = 2 };

@@ -446,6 +446,15 @@ TEST_F(CudaLaunchTest, ThenKernelRunsAfterOverKeys) {
   nothing.kernel = call.kernel;
   EXPECT_EQ(nothing.launch(), MHA_OK) << mha_last_error();
   EXPECT_EQ(fake_cuda_num_launches(), 5);
+  // The second kernel's own requirement decides its fallback, even after
+  // a first kernel without one.
+  AttnCall plainFirst(2, 4, 5, 7);
+  plainFirst.kernel = fallback; // no requirements, then = &keys
+  plainFirst.k->dl.byte_offset = 4;
+  ASSERT_EQ(plainFirst.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 7);
+  EXPECT_STREQ(fake_cuda_launch(5).function_name, "attn_kernel_unaligned");
+  EXPECT_STREQ(fake_cuda_launch(6).function_name, "keys_kernel_unaligned");
   // A chain of more than two kernels is a compiler bug.
   keys.then = &keys;
   expectError(call, MHA_ERR_INTERNAL, {"more than 2 kernels"});
