@@ -26,9 +26,10 @@
 // Both recompute delta = rowsum(dO * O) for their rows (a quad reads the
 // row's columns and sums them by shuffles) and take lse2, the row's
 // log-sum-exp in base 2 without the ALiBi bias the scores leave out, from
-// the forward's lse. Rows that see no key (lse = -inf), rows past Lq and
-// pruned heads get lse2 = +inf, so their P, and with it every gradient
-// they contribute, is exactly zero.
+// the forward's lse. Rows that see no key (lse = -inf), rows past Lq (or
+// q_lens) and pruned heads get lse2 = +inf, so their P, and with it every
+// gradient they contribute, is exactly zero; rows and keys past the
+// lengths are zeros in shared memory, whatever the caller's padding holds.
 //
 //===----------------------------------------------------------------------===//
 
