@@ -16,6 +16,7 @@
 
 #include "CallCheck.h"
 #include "Status.h"
+#include "TempCache.h"
 #include "ThreadPool.h"
 
 #include "mha/Runtime/KernelAbi.h"
@@ -56,14 +57,17 @@ static void run_item(void *ctx, int64_t item) {
 #define MHA_RT_MAX_DQ_COLUMNS 1024
 
 /// A contiguous f32 temporary shaped after q's rows: [B, Hq, Lq] (rank 3,
-/// one column) or [B, Hq, Lq, columns] (rank 4), described in `m`; NULL
-/// when malloc fails (the caller checked the size against overflow).
-static float *alloc_row_temporary(const mha_rt_checked_call *c, int64_t heads,
-                                  int rank, int64_t columns, mha_rt_memref *m) {
+/// one column) or [B, Hq, Lq, columns] (rank 4), described in `m`, from
+/// the runtime's temporary cache (its size in `*capacity`; its contents
+/// are stale: the kernels write every element before reading it); NULL
+/// when allocation fails (the caller checked the size against overflow).
+static float *take_row_temporary(const mha_rt_checked_call *c, int64_t heads,
+                                 int rank, int64_t columns, mha_rt_memref *m,
+                                 size_t *capacity) {
   // Shaped as q's rows (tensor 0), packed or not.
   int64_t batch = c->memrefs[0].dims[0], rows = c->memrefs[0].dims[2];
-  size_t floats = (size_t)(batch * heads * rows * columns);
-  float *data = (float *)malloc((floats ? floats : 1) * sizeof(float));
+  size_t bytes = (size_t)(batch * heads * rows * columns) * sizeof(float);
+  float *data = (float *)mha_rt_take_temp((bytes + 64) / 64 * 64, capacity);
   memset(m, 0, sizeof(*m));
   m->allocated = m->aligned = data;
   int64_t sizes[4] = {batch, heads, rows, columns};
@@ -156,17 +160,19 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   // The per-row statistics [B, Hq, Lq] and the dq sums [B, Hq, Lq, D],
   // contiguous.
   mha_rt_memref stats_memref, dq_memref;
-  float *stats = NULL, *dq_sums = NULL;
-  if ((row_stats &&
-       !(stats = alloc_row_temporary(&c, g.heads, 3, 1, &stats_memref))) ||
-      (dq_columns && !(dq_sums = alloc_row_temporary(&c, g.heads, 4, dq_columns,
-                                                     &dq_memref)))) {
-    free(stats);
+  void *temps[2] = {NULL, NULL};
+  size_t capacities[2] = {0, 0};
+  if ((row_stats && !(temps[0] = take_row_temporary(
+                          &c, g.heads, 3, 1, &stats_memref, &capacities[0]))) ||
+      (dq_columns &&
+       !(temps[1] = take_row_temporary(&c, g.heads, 4, dq_columns, &dq_memref,
+                                       &capacities[1])))) {
+    mha_rt_return_temps(temps, capacities, 2);
     free(alive);
     MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
                 "%s: could not allocate the backward's %" PRId64
                 "-column row temporary",
-                c.name, (row_stats && !stats) ? (int64_t)1 : dq_columns);
+                c.name, (row_stats && !temps[0]) ? (int64_t)1 : dq_columns);
   }
   if (!row_stats)
     memset(&stats_memref, 0, sizeof(stats_memref));
@@ -195,8 +201,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
   }
   if (!error)
     error = mha_rt_parallel_for(num_items, num_threads, run_item, &g);
-  free(dq_sums);
-  free(stats);
+  mha_rt_return_temps(temps, capacities, 2);
   free(alive);
   if (error)
     return mha_rt_fail_no_worker(c.name, error);

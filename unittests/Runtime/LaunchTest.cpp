@@ -1534,6 +1534,27 @@ TEST(LaunchBackwardTest, DqSumsAreShapedAfterTheQueryRows) {
   EXPECT_EQ(dqSumsShape, (std::vector<int64_t>(8, 0)));
 }
 
+// The backward's temporaries come from the temporary cache and go back to
+// it (docs/language.md 7.7): a second call of the same size takes no new
+// memory; with the cache's limit at 0 nothing stays.
+TEST(LaunchBackwardTest, TemporariesStayInTheCache) {
+  size_t saved = mha_set_cached_memory_limit(size_t(1) << 30);
+  mha_release_cached_memory();
+  mha_options opts{};
+  ASSERT_EQ(launchBackward(2, 5, 7, &opts, 0, false, /*dqColumns=*/16), MHA_OK)
+      << mha_last_error();
+  size_t kept = mha_cached_memory_bytes();
+  // [2, 4, 5, 16] f32 rounded up to 64 bytes.
+  EXPECT_GE(kept, size_t(2 * 4 * 5 * 16 * 4));
+  ASSERT_EQ(launchBackward(2, 5, 7, &opts, 0, false, /*dqColumns=*/16), MHA_OK);
+  EXPECT_EQ(mha_cached_memory_bytes(), kept);
+  mha_set_cached_memory_limit(0);
+  EXPECT_EQ(mha_cached_memory_bytes(), 0u);
+  ASSERT_EQ(launchBackward(2, 5, 7, &opts, 0, false, /*dqColumns=*/16), MHA_OK);
+  EXPECT_EQ(mha_cached_memory_bytes(), 0u);
+  mha_set_cached_memory_limit(saved);
+}
+
 TEST(LaunchBackwardTest, MalformedDqColumnsAreRefused) {
   EXPECT_EQ(launchBackward(1, 2, 3, nullptr, 0, false, /*dqColumns=*/-1),
             MHA_ERR_INTERNAL);
