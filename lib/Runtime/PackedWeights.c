@@ -38,7 +38,7 @@ typedef struct packed_cache_state {
 } packed_cache_state;
 
 /* Shared by the generated libraries of a program as mha_rt_temp_cache_v1
- * is (LaunchLayer.c): mha_release_cached_memory, which binds to one
+ * is (TempCache.c): mha_release_cached_memory, which binds to one
  * library's copy, frees every library's panels. */
 MHA_RT_EXPORT packed_cache_state mha_rt_packed_cache_v1 = {
     .mutex = PTHREAD_MUTEX_INITIALIZER};

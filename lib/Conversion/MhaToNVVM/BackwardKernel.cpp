@@ -210,17 +210,8 @@ void BackwardKernelEmitter::emitThreadIds() {
   laneHalf = cb.divUI(lane, cb.index(16));
   queryRows = memref::DimOp::create(b, loc, args.q, 2);
   keyRows = memref::DimOp::create(b, loc, args.k, 2);
-  // Whatever the lengths hold, nothing past the tensors is read.
-  auto clampedLength = [&](Value lengths, Value size) {
-    if (!lengths)
-      return size;
-    Value n = arith::IndexCastOp::create(
-        b, loc, b.getIndexType(),
-        memref::LoadOp::create(b, loc, lengths, ValueRange{batch}));
-    return cb.minSI(cb.maxSI(n, cb.index(0)), size);
-  };
-  queryLen = clampedLength(args.qLens, queryRows);
-  keyLen = clampedLength(args.kvLens, keyRows);
+  queryLen = loadClampedLength(cb, args.qLens, batch, queryRows);
+  keyLen = loadClampedLength(cb, args.kvLens, batch, keyRows);
   diagOffset = cb.sub(keyLen, queryLen);
 }
 

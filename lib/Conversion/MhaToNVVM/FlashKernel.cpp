@@ -198,22 +198,14 @@ void FlashKernelEmitter::emitRowsAndHeads() {
   // The batch element's real rows and valid keys, clamped to [0, Lq] and
   // [0, Lk]: whatever the lengths hold, nothing past the tensors is read
   // (checking them on the host would wait for the stream).
-  auto clampedLength = [&](Value lengths, Value size) {
-    if (!lengths)
-      return size;
-    Value n = arith::IndexCastOp::create(
-        b, loc, b.getIndexType(),
-        memref::LoadOp::create(b, loc, lengths, ValueRange{batch}));
-    return cb.minSI(cb.maxSI(n, cb.index(0)), size);
-  };
   queryRows = memref::DimOp::create(b, loc, args.q, 2);
-  queryLen = clampedLength(args.qLens, queryRows);
+  queryLen = loadClampedLength(cb, args.qLens, batch, queryRows);
   // A paged cache holds table columns x page size keys per sequence.
   Value capacity = memref::DimOp::create(b, loc, args.k, 2);
   if (args.blockTable)
     capacity =
         cb.mul(memref::DimOp::create(b, loc, args.blockTable, 1), capacity);
-  keyLen = clampedLength(args.kvLens, capacity);
+  keyLen = loadClampedLength(cb, args.kvLens, batch, capacity);
   diagOffset = cb.sub(keyLen, queryLen);
   row0 = cb.mul(qTile, cb.index(rowsPerHead));
   blockRows = cb.minSI(cb.index(rowsPerHead), cb.sub(queryLen, row0));

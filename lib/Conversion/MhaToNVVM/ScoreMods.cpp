@@ -217,6 +217,18 @@ constexpr int64_t kMaxKey = kUnboundedKey - 1;
 
 } // namespace
 
+Value mlir::mha::loadClampedLength(CodegenBuilder &cb, Value lengths,
+                                   Value batch, Value size) {
+  if (!lengths)
+    return size;
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  Value n = arith::IndexCastOp::create(
+      b, loc, b.getIndexType(),
+      memref::LoadOp::create(b, loc, lengths, ValueRange{batch}));
+  return cb.minSI(cb.maxSI(n, cb.index(0)), size);
+}
+
 //===----------------------------------------------------------------------===//
 // Score modifiers
 //===----------------------------------------------------------------------===//

@@ -37,6 +37,13 @@ GpuHeadParams emitGpuHeadParams(CodegenBuilder &cb, Operation *symbolTable,
                                 const AttentionVariant &variant, Value head,
                                 Value headMask);
 
+/// Batch element `batch`'s length from `lengths` (kv_lens or q_lens, i32
+/// [B]) clamped to [0, size]: whatever the lengths hold, nothing past the
+/// tensors is read (checking them on the host would wait for the stream).
+/// `size` itself without lengths.
+Value loadClampedLength(CodegenBuilder &cb, Value lengths, Value batch,
+                        Value size);
+
 /// Applies the score modifiers to the S accumulators of a warp's row tiles.
 /// A thread holds rows g and g + 8 (g = `groupId`) and columns 2t, 2t + 1
 /// (t = `threadInGroup`) of each 8-column tile (Frag).
