@@ -108,6 +108,56 @@ func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x
 
 // -----
 
+// An f32 cache with up to 8 rows (decoding): K is packed only when the
+// step has more rows. With fewer, each row's scores are summed along D
+// from K in place (products of a key row with the query row, in two
+// chains: even and odd vectors), the vectors of 16 keys reduced to one
+// vector of scores by a tree of shuffles and adds (halves of 8 lanes
+// first, pairs of single lanes last), and P.V runs 2 rows x whole value
+// rows (here one vector).
+// CHECK-LABEL: func.func @step_few_rows
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         scf.if %[[PACKED]] {
+// CHECK:           vector.shuffle
+// CHECK:           vector.store %{{.+}}, %arg7
+// CHECK:         }
+// CHECK:         scf.for %[[BAND:.+]] = %c0 to %{{.+}} step %c64 {
+// CHECK:           scf.if %[[PACKED]] {
+// CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c4
+// CHECK:           } else {
+// CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c1 {
+// CHECK:               scf.for %[[KEY:.+]] = %c0 to %{{.+}} step %c16 {
+// CHECK:                 %[[K0:.+]] = vector.load %arg1[%{{.+}}, %c0] : memref<?x32xf32, strided<[?, 1], offset: ?>>, vector<16xf32>
+// CHECK-NEXT:            %[[P0:.+]] = arith.mulf %[[K0]], %{{.+}} : vector<16xf32>
+// CHECK-NEXT:            %[[K1:.+]] = vector.load %arg1[%{{.+}}, %c16] : memref<?x32xf32, strided<[?, 1], offset: ?>>, vector<16xf32>
+// CHECK-NEXT:            %[[P1:.+]] = arith.mulf %[[K1]], %{{.+}} : vector<16xf32>
+// CHECK-NEXT:            arith.addf %[[P0]], %[[P1]] : vector<16xf32>
+// CHECK:                 vector.shuffle %{{.+}}, %{{.+}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
+// CHECK:                 vector.shuffle %{{.+}}, %{{.+}} [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31]
+// CHECK:                 %[[LO:.+]] = vector.shuffle %{{.+}}, %{{.+}} [0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30]
+// CHECK-NEXT:            %[[HI:.+]] = vector.shuffle %{{.+}}, %{{.+}} [1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31]
+// CHECK-NEXT:            %[[S:.+]] = arith.addf %[[LO]], %[[HI]] : vector<16xf32>
+// CHECK:                 vector.store %[[S]], %arg9[%{{.+}}, %[[KEY]]] : memref<64x64xf32>, vector<16xf32>
+// CHECK:           math.exp2
+// CHECK:           scf.if %[[PACKED]] {
+// CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c4
+// CHECK:           } else {
+// CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c2
+// CHECK:               scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>)
+func.func @step_few_rows(%q: memref<?x32xf32>, %k: memref<?x32xf32, strided<[?, 1], offset: ?>>, %v: memref<?x16xf32, strided<[?, 1], offset: ?>>,
+                         %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                         %kt: memref<32x64xf32>, %vp: memref<64x16xf32>, %s: memref<64x64xf32>, %alpha: memref<64xf32>,
+                         %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x32xf32>, memref<?x32xf32, strided<[?, 1], offset: ?>>, memref<?x16xf32, strided<[?, 1], offset: ?>>)
+      outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %alpha : memref<32x64xf32>, memref<64x16xf32>, memref<64x64xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 1>}
+  return
+}
+
+// -----
+
 // A score scratch of 8 rows for a tile of up to 64: the keys are packed
 // once, then phases 3-5 run on bands of 8 rows whose scores sit at rows
 // r - band of the scratch; rows past a band's end are clamped to its last.
@@ -206,15 +256,26 @@ func.func @probs(%m: memref<?xf32>, %l: memref<?xf32>, %alive: i1, %p: memref<?x
 // and P.V are vdpbf16ps blocks (x86vector.avx512.dot) over pairs of the
 // head dim and pairs of keys, with the query pair and the P pair broadcast
 // as 32-bit lanes; P is rounded to bf16 pairs (vcvtneps2bf16) over S.
+// Steps of up to 8 rows skip the key pairs' packing and take a key row's
+// pairs times the query row's pairs (one vdpbf16ps per 32 elements of D),
+// reduced across keys like @step_few_rows.
 // CHECK-LABEL: func.func @step_bf16_pairs
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         scf.if %[[PACKED]] {
 // CHECK:         vector.bitcast %{{.+}} : vector<32xbf16> to vector<16xi32>
 // CHECK:         vector.shuffle
 // CHECK:         vector.bitcast %{{.+}} : vector<16xi32> to vector<32xbf16>
 // CHECK:         vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
+// CHECK:         scf.if %[[PACKED]] {
 // CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:           vector.load %{{.+}} : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<2xbf16>
 // CHECK:           vector.broadcast %{{.+}} : vector<1xi32> to vector<16xi32>
 // CHECK-COUNT-8:   x86vector.avx512.dot %{{.+}}, %{{.+}}, %{{.+}} : vector<32xbf16> -> vector<16xf32>
+// CHECK:         } else {
+// CHECK:           %[[QROW:.+]] = vector.load %arg0[%{{.+}}, %c0] : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<32xbf16>
+// CHECK:           %[[KROW:.+]] = vector.load %arg1[%{{.+}}, %c0] : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<32xbf16>
+// CHECK-NEXT:      x86vector.avx512.dot %{{.+}}, %[[QROW]], %[[KROW]] : vector<32xbf16> -> vector<16xf32>
+// CHECK:           vector.shuffle %{{.+}}, %{{.+}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
 // CHECK:         math.exp2
 // CHECK:         x86vector.avx512.cvt.packed.f32_to_bf16 %{{.+}} : vector<16xf32> -> vector<16xbf16>
 // CHECK:         vector.bitcast %{{.+}} : vector<16xbf16> to vector<8xf32>

@@ -77,15 +77,14 @@ func.func @padded(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor
 // item of the group's first head computes the group's rows as one tile
 // (rows_per_head: each head's rows at the same positions) and finalises
 // each head's rows into that head's results; otherwise every item computes
-// its own head. A group item's key loop prefetches the keys and values of
-// the tile after next (one prefetch per 64-byte line: 16 f32 columns).
+// its own head. An f32 cache is not prefetched (its few-row steps stream
+// K and V in order; see @group_bf16).
 // CHECK-LABEL: func.func @group__kernel
 // CHECK: %[[MASKED:.*]] = memref.load %{{.*}}[%c8] : memref<?xi32>
 // CHECK: scf.if
 // CHECK: arith.remui %{{.*}}, %c4
 // CHECK: scf.for
-// CHECK: memref.prefetch %{{.*}}[%{{.*}}, %c0{{.*}}], read, locality<3>, data : memref<?x16xf32
-// CHECK: memref.prefetch %{{.*}}[%{{.*}}, %c0{{.*}}], read, locality<3>, data : memref<?x16xf32
+// CHECK-NOT: memref.prefetch
 // CHECK: mha.online_softmax_step {{.*}} rows_per_head(%{{.*}})
 // CHECK: scf.for
 // CHECK: mha.online_softmax_finalize
@@ -97,6 +96,23 @@ func.func @group(%q: tensor<?x8x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<
   %o, %lse = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal, return_lse}
      : tensor<?x8x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x8x?x16xf32>, tensor<?x8x?xf32>
   return %o, %lse : tensor<?x8x?x16xf32>, tensor<?x8x?xf32>
+}
+
+// -----
+
+// A bf16 cache: a group item's key loop prefetches the keys and values of
+// the tile after next (one prefetch per 64-byte line: 32 bf16 columns).
+// CHECK-LABEL: func.func @group_bf16__kernel
+// CHECK: scf.for
+// CHECK: memref.prefetch %{{.*}}[%{{.*}}, %c0{{.*}}], read, locality<3>, data : memref<?x64xbf16
+// CHECK: memref.prefetch %{{.*}}[%{{.*}}, %c32{{.*}}], read, locality<3>, data : memref<?x64xbf16
+// CHECK: memref.prefetch %{{.*}}[%{{.*}}, %c0{{.*}}], read, locality<3>, data : memref<?x64xbf16
+// CHECK: mha.online_softmax_step {{.*}} rows_per_head(%{{.*}})
+func.func @group_bf16(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>,
+                      %kl: tensor<?xi32>) -> tensor<?x8x?x64xbf16> {
+  %o = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal}
+     : tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x8x?x64xbf16>
+  return %o : tensor<?x8x?x64xbf16>
 }
 
 // -----

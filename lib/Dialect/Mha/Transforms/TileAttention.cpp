@@ -925,10 +925,14 @@ void WorkItemEmitter::emitKeyLoop(Value begin, Value end,
     Value n = cb.minSI(cols, cb.sub(end, j0));
     Value j1 = cb.add(j0, n);
     // Decoding is bound by the cache's reads: ask for the tile after next
-    // while this one computes (10-15% faster decoding, f32 and i8 caches).
-    // Not with wide heads, whose decoding is compute-bound: there the
-    // prefetches (a line each) took 38% of MLA's cycles.
-    if (tiles.groupRows && kHead &&
+    // while this one computes (7% faster bf16 decoding, 10-15% i8 with one
+    // thread). Not for f32 caches, whose few-row steps stream K and V in
+    // order (6-10% slower with it), nor with wide heads, whose decoding is
+    // compute-bound: there the prefetches (a line each) took 38% of MLA's
+    // cycles.
+    bool f32Cache =
+        kHead && cast<MemRefType>(kHead.getType()).getElementType().isF32();
+    if (tiles.groupRows && kHead && !f32Cache &&
         shape.headDim + shape.valueDim < kComputeBoundHeadDims) {
       Value from = cb.minSI(cb.add(j1, n), end);
       emitPrefetch(from, cb.minSI(cb.add(from, n), end));
