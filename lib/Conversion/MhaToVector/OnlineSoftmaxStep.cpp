@@ -141,10 +141,10 @@ struct StepLowering {
   vec::RegisterBlock outputBlock() {
     return {oRows, oVecs, op.getMicroKernel().getDot()};
   }
-  /// The P.V block of steps that compute S along D: whole value rows for
-  /// two rows, so that the first pass streams V in order as the scores
-  /// did K (8% faster decoding than the tile's block); outputBlock() for
-  /// value rows of more than 8 vectors.
+  /// The f32 P.V block of steps that compute S along D: whole value rows
+  /// for two rows, so that the first pass streams V in order as the
+  /// scores did K (8% faster decoding than the tile's block);
+  /// outputBlock() for value rows of more than 8 vectors.
   vec::RegisterBlock alongDOutputBlock() {
     int64_t vectors = paddedValueDim / vw;
     if (vectors > 8)
@@ -253,6 +253,10 @@ struct StepLowering {
   void packKeyPairs();
   Value packValues();
   void packValuePairs();
+  /// Vp[q, 2d + t] for the vw columns from `d`, of which `valid` exist
+  /// (zeros past them): rows 2q and 2q + 1 of the value tile interleaved,
+  /// the last row repeated past the tile.
+  Value valuePairs(Value q, Value d, int64_t valid);
   /// The visible keys of the row whose diagonal key is `p` (absolute
   /// positions): the rule of mha/Semantics/KeyVisibility.h.
   KeyBounds<Value> getRowBounds(Value p) {
@@ -311,8 +315,9 @@ struct StepLowering {
   Value scoreRowVectors(Value r, Value scoreScale, bool foldLog2e);
   /// Phase 5 with the f32 micro-kernel of `block`.
   void accumulateValues(Value values, vec::RegisterBlock block);
-  /// Phase 5 with the bf16-pair micro-kernel of `block`.
-  void accumulateValuesBf16(vec::RegisterBlock block);
+  /// Phase 5 with the bf16-pair micro-kernel of `block`, on the packed
+  /// value pairs or on pairs interleaved from the tile as it goes.
+  void accumulateValuesBf16(vec::RegisterBlock block, bool valuesInPlace);
   /// Whether any value of the tile is NaN or infinite: a masked step then
   /// accumulates with accumulateValuesExact.
   Value valuesHaveNonFinite();
@@ -531,21 +536,21 @@ void StepLowering::packKeyPairs() {
 /// 2q + 1 interleaved. The last pair of an odd tile repeats its last key,
 /// whose P there is 0.
 void StepLowering::packValuePairs() {
-  Value last = cb.sub(keys, cb.index(1));
   Value pairs = cb.divUI(cb.add(keys, cb.index(1)), cb.index(2));
   cb.forLoop(cb.index(0), pairs, 1, [&](Value q) {
-    Value c0 = cb.add(q, q);
-    Value c1 = cb.minSI(cb.add(c0, cb.index(1)), last);
-    for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw) {
-      Value even =
-          loadPadded(op.getValue(), c0, cb.index(d0), vw, valueDim - d0);
-      Value odd =
-          loadPadded(op.getValue(), c1, cb.index(d0), vw, valueDim - d0);
-      Value both = vector::InterleaveOp::create(b, loc, even, odd);
-      vector::StoreOp::create(b, loc, both, op.getValueScratch(),
-                              ValueRange{q, cb.index(2 * d0)});
-    }
+    for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw)
+      vector::StoreOp::create(
+          b, loc, valuePairs(q, cb.index(d0), valueDim - d0),
+          op.getValueScratch(), ValueRange{q, cb.index(2 * d0)});
   });
+}
+
+Value StepLowering::valuePairs(Value q, Value d, int64_t valid) {
+  Value c0 = cb.add(q, q);
+  Value c1 = cb.minSI(cb.add(c0, cb.index(1)), cb.sub(keys, cb.index(1)));
+  Value even = loadPadded(op.getValue(), c0, d, vw, valid);
+  Value odd = loadPadded(op.getValue(), c1, d, vw, valid);
+  return vector::InterleaveOp::create(b, loc, even, odd);
 }
 
 /// S[r0 + i, c0 + j*vw ...] = sum_p Q[r, 2p..2p+1] . Kp[p, 2(c0 + j*vw) ...]
@@ -584,8 +589,11 @@ void StepLowering::computeScoresBf16() {
 /// acc[r0 + i, d0 + j*vw ...] = alpha[r] * acc[...]
 ///                            + sum_q P[r, 2q..2q+1] . Vp[q, 2(d0 + j*vw) ...]
 /// with the bf16 pairs of P that phase 4 left at S[r, q].
-void StepLowering::accumulateValuesBf16(vec::RegisterBlock block) {
+void StepLowering::accumulateValuesBf16(vec::RegisterBlock block,
+                                        bool valuesInPlace) {
   int64_t oRows = block.rows, oVecs = block.vectors;
+  assert((!valuesInPlace || valueDim == paddedValueDim) &&
+         "value pairs in place are whole vectors");
   Value acc = op.getAcc(), scores = op.getScoreScratch();
   Value alphas = op.getAlphaScratch(), vp = op.getValueScratch();
   Value lastRow = cb.sub(bandEnd, cb.index(1));
@@ -610,6 +618,8 @@ void StepLowering::accumulateValuesBf16(vec::RegisterBlock block) {
           SmallVector<Value> accs = vec::emitBlockLoop(
               cb, block, pairs, init, nullptr,
               [&](Value q, int64_t j) {
+                if (valuesInPlace)
+                  return valuePairs(q, ds[j], vw);
                 return vec::loadPairs(cb, vp, {q, pairCols[j]}, vw);
               },
               [&](Value q, int64_t i) {
@@ -925,17 +935,31 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
         return packedPhase();
       cb.ifThenElse(packed, packedPhase, alongDPhase);
     };
-    packedOrAlongD(
-        [&] { bf16 ? lowering.packKeyPairs() : lowering.packKeys(); }, [] {});
+    auto whenPacked = [&](auto packedPhase) {
+      if (!packed)
+        return packedPhase();
+      cb.ifThen(packed, packedPhase);
+    };
+    whenPacked([&] { bf16 ? lowering.packKeyPairs() : lowering.packKeys(); });
+    // bf16 steps along D interleave the value pairs from the tile as
+    // phase 5 reads them when the value rows need no padding (4-6% faster
+    // decoding than packing them; whole value rows per block are slower
+    // there, the interleaving being repeated per row pair).
+    bool pairsInPlace =
+        bf16 && packed && lowering.valueDim == lowering.paddedValueDim;
     Value values;
-    if (bf16)
-      lowering.packValuePairs();
-    else
+    if (!bf16)
       values = lowering.packValues();
-    auto accumulateWith = [&](vec::RegisterBlock block) {
+    else if (pairsInPlace)
+      whenPacked([&] { lowering.packValuePairs(); });
+    else
+      lowering.packValuePairs();
+    auto accumulateWith = [&](bool alongD) {
       if (bf16)
-        return lowering.accumulateValuesBf16(block);
-      lowering.accumulateValues(values, block);
+        return lowering.accumulateValuesBf16(lowering.outputBlock(),
+                                             alongD && pairsInPlace);
+      lowering.accumulateValues(values, alongD ? lowering.alongDOutputBlock()
+                                               : lowering.outputBlock());
     };
     lowering.forEachBand([&] {
       packedOrAlongD(
@@ -945,8 +969,8 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
           [&] { lowering.computeScoresAlongD(); });
       lowering.softmaxRows();
       accumulate([&] {
-        packedOrAlongD([&] { accumulateWith(lowering.outputBlock()); },
-                       [&] { accumulateWith(lowering.alongDOutputBlock()); });
+        packedOrAlongD([&] { accumulateWith(/*alongD=*/false); },
+                       [&] { accumulateWith(/*alongD=*/true); });
       });
     });
     rewriter.eraseOp(op);

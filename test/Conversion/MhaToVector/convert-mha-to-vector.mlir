@@ -298,6 +298,42 @@ func.func @step_bf16_pairs(%q: memref<?x32xbf16, strided<[?, 1], offset: ?>>, %k
 
 // -----
 
+// bf16 pairs along D with value rows that need no padding (Dv = 32): the
+// value pairs are packed only when the step has more than 8 rows; with
+// fewer, P.V interleaves rows 2q and 2q + 1 of the value tile as its
+// micro-kernel reads them.
+// CHECK-LABEL: func.func @step_bf16_in_place
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         scf.if %[[PACKED]] {
+// CHECK:         scf.if %[[PACKED]] {
+// CHECK:           vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
+// CHECK:           vector.store %{{.+}}, %arg8
+// CHECK:         }
+// CHECK:         math.exp2
+// CHECK:         scf.if %[[PACKED]] {
+// CHECK:           scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:             vector.load %arg8
+// CHECK-COUNT-4:     x86vector.avx512.dot
+// CHECK:         } else {
+// CHECK:           scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-NOT:         %arg8
+// CHECK:             vector.load %arg2[%{{.+}}] : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<16xbf16>
+// CHECK:             vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
+// CHECK-COUNT-4:     x86vector.avx512.dot
+func.func @step_bf16_in_place(%q: memref<?x32xbf16, strided<[?, 1], offset: ?>>, %k: memref<?x32xbf16, strided<[?, 1], offset: ?>>, %v: memref<?x32xbf16, strided<[?, 1], offset: ?>>,
+                              %acc: memref<?x32xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                              %kp: memref<16x128xbf16>, %vp: memref<32x64xbf16>, %s: memref<64x64xf32>, %alpha: memref<64xf32>,
+                              %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x32xbf16, strided<[?, 1], offset: ?>>, memref<?x32xbf16, strided<[?, 1], offset: ?>>, memref<?x32xbf16, strided<[?, 1], offset: ?>>)
+      outs(%acc, %m, %l, %t : memref<?x32xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kp, %vp, %s, %alpha : memref<16x128xbf16>, memref<32x64xbf16>, memref<64x64xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      {micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 2, outputRows = 2, outputVectors = 2, dot = bf16_pairs>}
+  return
+}
+
+// -----
+
 // A projection item with f32 panels (mha.gemm_tile): the accumulators are
 // zeroed, then per K-block of the panel (a subview of its rows) the rows
 // run in blocks of 6 with 6 x 4 vector accumulators carried in registers
