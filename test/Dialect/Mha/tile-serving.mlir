@@ -21,6 +21,13 @@
 // CHECK: scf.for
 // CHECK: memref.load %[[TABLE]][%[[B]], %{{.*}}]
 // CHECK: vector.load %[[K]]
+// A decoding group item also prefetches, row by row, the row n keys
+// further (the next tile's, through its own table entry; clamped to the
+// last key), one prefetch per 64-byte line.
+// CHECK: %[[NEXT:.+]] = arith.minsi
+// CHECK: %[[ENTRY:.+]] = arith.divui %[[NEXT]]
+// CHECK: %[[NEXT_ENTRY:.+]] = memref.load %[[TABLE]][%[[B]], %{{.*}}]
+// CHECK: memref.prefetch %[[K]][%{{.*}}, %{{.*}}, %{{.*}}, %c0{{.*}}], read, locality<3>, data
 // CHECK: vector.store %{{.*}}, %{{.*}} : memref<128x16xf32>, vector<16xf32>
 // CHECK: memref.cast
 // CHECK: mha.online_softmax_step
