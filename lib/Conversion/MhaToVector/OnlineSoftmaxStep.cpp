@@ -64,8 +64,9 @@ constexpr float kMinExponent = -127.0f;
 /// packing a key costs about as much as 8-16 rows' products with it.
 constexpr int64_t kMaxRowsAlongD = 8;
 
-/// The key whose score lane `l` of sumLanesOfKeys' result holds, for keys
-/// given in leaf order 0..n-1: the tree interleaves its halves' segments.
+/// Entry l: the leaf (of first, ..., first + n - 1) whose sum lane l of
+/// sumLanesOfLeaves' result holds, the tree interleaving its halves'
+/// segments.
 SmallVector<int64_t> treeLaneLeaves(int64_t first, int64_t n) {
   if (n == 1)
     return {first};
