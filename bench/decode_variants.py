@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""bench/decode_variants.py - the same decode function of several compiled
+libraries (e.g. the decode spec of bench/decode.py built by two compilers),
+timed alternately in one process: the way docs/performance.md compares code
+generation variants on a noisy shared host.
+
+Usage (a Python with NumPy and the mha package's sources):
+
+  python bench/decode_variants.py DTYPE LK THREADS LIB.so [LIB.so ...]
+  B=4 HQ=32 HKV=8 python bench/decode_variants.py f32 16384 2 old.so new.so
+
+DTYPE is f32, bf16 or i8 (the `decode_<dtype>` function of
+bench/out/decode/spec.mlir: kv_lens, contiguous cache). Prints each
+library's largest difference from the first library's output, then per
+library the best and median of 7 rounds of 5 calls (best of each round) as
+GB/s of K and V read.
+"""
+import sys, os, numpy as np, time, subprocess
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from mha._dlpack import from_numpy, options
+from mha import _library
+dt, L, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]); libs = sys.argv[4:]
+B, HQ, HKV, D = int(os.environ.get("B", 1)), int(os.environ.get("HQ", 32)), int(os.environ.get("HKV", 8)), 128
+rng = np.random.default_rng(0)
+q = rng.standard_normal((B, HQ, 1, D), dtype=np.float32)
+k = rng.standard_normal((B, HKV, L, D), dtype=np.float32)
+v = rng.standard_normal((B, HKV, L, D), dtype=np.float32)
+extra = []
+if dt == "bf16":
+    q, k, v = ((x.view(np.uint32) >> 16).astype(np.uint16) for x in (q, k, v))
+if dt == "i8":
+    from mha import quantize
+    (k, ks), (v, vs) = quantize.kv_cache(k), quantize.kv_cache(v)
+    extra = [ks, vs]
+t = lambda x: from_numpy(x, "bf16" if dt == "bf16" else None)
+calls = []
+for path in libs:
+    o = np.zeros((B, HQ, 1, D), np.uint16 if dt == "bf16" else np.float32)
+    lib = _library.Library(path)
+    c = lib.function("decode_" + dt, 5 + len(extra)).prepare([t(q), t(k), t(v)] + extra + [np.full(B, L, np.int32), t(o)], options(threads))
+    c.run(); calls.append((c, o))
+outs = [o.copy() for _, o in calls]
+for o in outs[1:]:
+    print("maxdiff vs first", np.abs(o.astype(np.float32) - outs[0].astype(np.float32)).max())
+res = {p: [] for p in libs}
+for rnd in range(7):
+    for p, (c, _) in zip(libs, calls):
+        ts = []
+        for i in range(5):
+            s = time.perf_counter(); c.run(); ts.append(time.perf_counter() - s)
+        res[p].append(min(ts))
+nb = 2 * k.nbytes
+for p in libs:
+    r = np.array(res[p])
+    print("%-14s best %.2f ms %.1f GB/s   median %.1f GB/s" % (os.path.basename(p), r.min()*1e3, nb / r.min() / 1e9, nb / np.median(r) / 1e9))
