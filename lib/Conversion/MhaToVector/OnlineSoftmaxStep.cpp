@@ -8,10 +8,12 @@
 //   2. widen and pad the value tile, Vp [C, Dvp] (skipped for f32 values
 //      whose width needs no padding: they are read in place);
 //   3. S = Q . Kt, a micro-kernel of scoreRows x scoreVectors vector
-//      accumulators held in registers across the D loop; steps of at most
-//      kMaxRowsAlongD rows (decoding) of f32 or bf16 keys skip phase 1 and
-//      sum each score along D instead, reading K in place
-//      (computeScoresAlongD), and phase 5 then takes whole value rows;
+//      accumulators held in registers across the D loop. Steps of few rows
+//      (decoding) of f32 or bf16 keys skip phase 1 and read K in place:
+//      up to kMaxRowsAlongD rows sum each score along D
+//      (computeScoresAlongD; phase 5 then takes whole value rows), up to
+//      kMaxRowsByKeys* rows take the rows as lanes against Q transposed
+//      and broadcast K's elements (computeScoresByKeys);
 //   4. the online softmax of each row of S in base 2, vectorised across keys:
 //      masks as index compares, P written over S, the rescale factor of each
 //      row kept for phase 5;
@@ -54,6 +56,16 @@ using namespace mlir::mha::detail;
 
 namespace {
 
+/// How a step computes S = Q.K^T (phase 3).
+enum class ScoreMethod {
+  /// From K packed transposed (phase 1), rows x vectors register blocks.
+  packed,
+  /// The rows as lanes, K's elements broadcast from the tile in place.
+  byKeys,
+  /// A row at a time along D, K's rows in place.
+  alongD,
+};
+
 /// Exponents below this are flushed: exp2 of them is 0 for our purposes.
 /// The rescale factor clamps to it (m = -inf before a row's first visible
 /// key), and so does the entropy term (p x, not 0 * -inf, for invisible
@@ -63,6 +75,17 @@ constexpr float kMinExponent = -127.0f;
 /// Steps of at most this many rows compute S along D from K in place:
 /// packing a key costs about as much as 8-16 rows' products with it.
 constexpr int64_t kMaxRowsAlongD = 8;
+
+/// Steps of at most this many rows compute S by keys from K in place (the
+/// rows as lanes, K's elements broadcast) where packing a key costs more
+/// than its products with the rows: f32 keys up to 32 rows, bf16 pairs up
+/// to 16 (at 32 rows, bf16 decoding by keys measured 0.92-1.04x packed).
+constexpr int64_t kMaxRowsByKeysF32 = 32;
+constexpr int64_t kMaxRowsByKeysBf16 = 16;
+
+/// The keys of computeScoresByKeys' register block: a vw x vw transpose
+/// turns their vectors into rows of S.
+constexpr int64_t kKeysByKeys = 16;
 
 /// Entry l: the leaf (of first, ..., first + n - 1) whose sum lane l of
 /// sumLanesOfLeaves' result holds, the tree interleaving its halves'
@@ -250,8 +273,16 @@ struct StepLowering {
     Value blocks = cb.divUI(cb.add(keys, cb.index(block - 1)), cb.index(block));
     return cb.minSI(cb.mul(blocks, cb.index(block)), cb.index(cols));
   }
-  void packKeys();
-  void packKeyPairs();
+  void packTransposed(Value tile, Value first, Value last, Value end);
+  void packPairsTransposed(Value tile, Value first, Value last, Value end);
+  /// Phase 1: the key tile transposed (f32, or bf16 pairs).
+  void packKeys() {
+    Value last = cb.sub(keys, cb.index(1));
+    if (bf16Pairs)
+      return packPairsTransposed(op.getKey(), cb.index(0), last,
+                                 getPackedKeyEnd());
+    packTransposed(op.getKey(), cb.index(0), last, getPackedKeyEnd());
+  }
   Value packValues();
   void packValuePairs();
   /// Vp[q, 2d + t] for the vw columns from `d`, of which `valid` exist
@@ -289,21 +320,30 @@ struct StepLowering {
   void computeScores();
   void computeScoresBf16();
   void computeScoresAlongD();
+  void computeScoresByKeys();
   /// The elements of a row computeScoresAlongD multiplies at once: vw
   /// (f32 lanes) or 2 vw (bf16 pairs).
   int64_t getAlongDChunk() { return bf16Pairs ? 2 * vw : vw; }
-  /// Whether computeScoresAlongD applies: f32 keys (other caches are
-  /// widened and scaled as they are read: once per key when packed, once
-  /// per row and key along D, and i8 decoding is 7% slower so) or bf16
-  /// pairs; the row's query in registers, at most 8 vectors (a quarter of
-  /// AVX-512's registers, half of AVX2's).
-  bool canComputeAlongD() {
+  /// Whether S may be computed from K in place (computeScoresByKeys, and
+  /// computeScoresAlongD where canComputeAlongD): f32 keys (other caches
+  /// are widened and scaled as they are read: once per key when packed,
+  /// once per row and key in place, and i8 decoding is 7% slower so) or
+  /// bf16 pairs; whole blocks of kKeysByKeys keys in the tile's columns,
+  /// and the key scratch wide enough for the band's rows transposed.
+  bool canReadKeysInPlace() {
     Type keyType = op.getKey().getType().getElementType();
     Type queryType = op.getQuery().getType().getElementType();
     bool types =
         bf16Pairs ? keyType.isBF16() && queryType.isBF16() : keyType.isF32();
-    return types && llvm::isPowerOf2_64(vw) && headDim <= 8 * getAlongDChunk();
+    return types && llvm::isPowerOf2_64(vw) && cols % kKeysByKeys == 0 &&
+           cols >= getMaxRowsByKeys();
   }
+  int64_t getMaxRowsByKeys() {
+    return bf16Pairs ? kMaxRowsByKeysBf16 : kMaxRowsByKeysF32;
+  }
+  /// Whether computeScoresAlongD applies: the row's query in registers, at
+  /// most 8 vectors (a quarter of AVX-512's registers, half of AVX2's).
+  bool canComputeAlongD() { return headDim <= 8 * getAlongDChunk(); }
   /// Sums the lanes of each of the `n` vectors `leaf(first)`, ...,
   /// `leaf(first + n - 1)`: n segments of vw / n lanes, segment t holding
   /// the partial sums of leaf treeLaneLeaves(first, n)[t]. Two vector
@@ -331,11 +371,12 @@ struct StepLowering {
   Value loadProbability(Value r, Value c);
 };
 
-/// Kt[d, c] = K[min(c, n - 1), d]: vw x vw blocks, each loaded as vw rows,
-/// transposed in registers and stored as vw rows of Kt. Columns past the
-/// tile's last key repeat it; their scores are masked out.
-void StepLowering::packKeys() {
-  Value last = cb.sub(keys, cb.index(1));
+/// Xt[d, c] = X[min(first + c, last), d] for c < end: vw x vw blocks, each
+/// loaded as vw rows, transposed in registers and stored as vw rows of the
+/// key scratch. Columns past `last` repeat it (a key tile's are masked
+/// out, a band's extra query rows duplicate its last row).
+void StepLowering::packTransposed(Value tile, Value first, Value last,
+                                  Value end) {
   auto blockType = VectorType::get({vw, vw}, b.getF32Type());
   int64_t fullDim = headDim - headDim % vw;
   // One vw x vw block at head-dim offset d0, of which `valid` columns exist.
@@ -343,8 +384,8 @@ void StepLowering::packKeys() {
     Value block = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(blockType, 0.0f));
     for (int64_t i = 0; i < vw; ++i) {
-      Value c = cb.minSI(cb.add(c0, cb.index(i)), last);
-      Value row = loadWidened(op.getKey(), c, d0, vw, valid);
+      Value c = cb.minSI(cb.add(first, cb.add(c0, cb.index(i))), last);
+      Value row = loadWidened(tile, c, d0, vw, valid);
       block = vector::InsertOp::create(b, loc, row, block, i);
     }
     Value transposed =
@@ -355,7 +396,7 @@ void StepLowering::packKeys() {
                               ValueRange{cb.add(d0, cb.index(i)), c0});
     }
   };
-  cb.forLoop(cb.index(0), getPackedKeyEnd(), vw, [&](Value c0) {
+  cb.forLoop(cb.index(0), end, vw, [&](Value c0) {
     if (fullDim > 0)
       cb.forLoop(cb.index(0), cb.index(fullDim), vw,
                  [&](Value d0) { packBlock(c0, d0, vw); });
@@ -497,10 +538,93 @@ void StepLowering::computeScoresAlongD() {
   });
 }
 
-/// Kp[p, 2c + t] = K[min(c, n - 1), 2p + t]: the pairs of a key row as
-/// 32-bit lanes, transposed in vw x vw blocks like packKeys.
-void StepLowering::packKeyPairs() {
-  Value last = cb.sub(keys, cb.index(1));
+/// S[r0 + l, c0 + i] = sum_d Qt[d, r0 + l] * K[min(c0 + i, n - 1), d]: the
+/// band's rows are the lanes (Q packed transposed into the key scratch,
+/// or as bf16 pairs), each key's element (pair) broadcast from K in place,
+/// kKeysByKeys keys' vectors transposed in registers into rows of S. K is
+/// read in place and in order while the FMAs use it, so its loads overlap
+/// the products (each step also prefetches a line of the next block);
+/// packing it (phase 1) would read it apart from them and write it again.
+/// Measured against packing: MLA decoding (16 rows of 576) 1.13-1.15x in
+/// f32 and 1.12-1.18x in bf16, GQA 32:2 decoding (16 rows of 128) f32
+/// 1.2-1.36x.
+void StepLowering::computeScoresByKeys() {
+  Value scratch = op.getKeyScratch(), scores = op.getScoreScratch();
+  Value lastRow = cb.sub(bandEnd, cb.index(1));
+  Value lastKey = cb.sub(keys, cb.index(1));
+  Value packedRows =
+      cb.mul(cb.divUI(cb.add(cb.sub(bandEnd, bandBegin), cb.index(vw - 1)),
+                      cb.index(vw)),
+             cb.index(vw));
+  if (bf16Pairs)
+    packPairsTransposed(op.getQuery(), bandBegin, lastRow, packedRows);
+  else
+    packTransposed(op.getQuery(), bandBegin, lastRow, packedRows);
+  vec::RegisterBlock block{kKeysByKeys, 1, op.getMicroKernel().getDot()};
+  int64_t steps = bf16Pairs ? headDim / 2 : headDim;
+  auto blockType = VectorType::get({kKeysByKeys, vw}, b.getF32Type());
+  cb.forLoop(cb.index(0), packedRows, vw, [&](Value t0) {
+    Value r0 = cb.add(bandBegin, t0);
+    Value end =
+        getVisibleKeyEnd(cb.minSI(cb.add(r0, cb.index(vw - 1)), lastRow));
+    cb.forLoop(cb.index(0), end, kKeysByKeys, [&](Value c0) {
+      SmallVector<Value> cs;
+      for (int64_t i = 0; i < kKeysByKeys; ++i)
+        cs.push_back(cb.minSI(cb.add(c0, cb.index(i)), lastKey));
+      SmallVector<Value> init(kKeysByKeys, broadcast(cb.f32(0.0f)));
+      // Step k prefetches line k / kKeysByKeys of key k % kKeysByKeys of
+      // the next block: a block's rows have as many lines as there are
+      // steps (D f32 or D / 2 pairs per step, 16 lanes a line).
+      Value nextKey = cb.add(c0, cb.index(kKeysByKeys));
+      auto prefetchNext = [&](Value k) {
+        Value key = cb.minSI(
+            cb.add(nextKey,
+                   arith::RemUIOp::create(b, loc, k, cb.index(kKeysByKeys))),
+            lastKey);
+        Value col = cb.mul(cb.divUI(k, cb.index(kKeysByKeys)),
+                           cb.index(bf16Pairs ? 32 : 16));
+        memref::PrefetchOp::create(b, loc, op.getKey(), ValueRange{key, col},
+                                   /*isWrite=*/false, /*localityHint=*/3,
+                                   /*isDataCache=*/true);
+      };
+      SmallVector<Value> accs = vec::emitBlockLoop(
+          cb, block, cb.index(steps), init, prefetchNext,
+          [&](Value k, int64_t) -> Value {
+            if (bf16Pairs)
+              return vec::loadPairs(cb, scratch, {k, cb.add(t0, t0)}, vw);
+            return loadVector(scratch, {k, t0});
+          },
+          [&](Value k, int64_t i) -> Value {
+            if (bf16Pairs)
+              return vec::broadcastPair(cb, op.getKey(), {cs[i], cb.add(k, k)},
+                                        vw);
+            return broadcast(memref::LoadOp::create(b, loc, op.getKey(),
+                                                    ValueRange{cs[i], k}));
+          });
+      Value keysByRows = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(blockType, 0.0f));
+      for (auto [i, acc] : llvm::enumerate(accs))
+        keysByRows = vector::InsertOp::create(b, loc, acc, keysByRows,
+                                              static_cast<int64_t>(i));
+      Value rowsByKeys = vector::TransposeOp::create(b, loc, keysByRows,
+                                                     ArrayRef<int64_t>{1, 0});
+      // Lanes past the band's last row computed its scores again: storing
+      // them there writes the same values.
+      for (int64_t l = 0; l < vw; ++l) {
+        Value r = cb.minSI(cb.add(r0, cb.index(l)), lastRow);
+        vector::StoreOp::create(
+            b, loc, vector::ExtractOp::create(b, loc, rowsByKeys, l), scores,
+            ValueRange{scoreRow(r), c0});
+      }
+    });
+  });
+}
+
+/// Xp[p, 2c + t] = X[min(first + c, last), 2p + t] for c < end: the pairs
+/// of a row as 32-bit lanes, transposed in vw x vw blocks like
+/// packTransposed.
+void StepLowering::packPairsTransposed(Value tile, Value first, Value last,
+                                       Value end) {
   Type i32 = b.getI32Type();
   auto blockType = VectorType::get({vw, vw}, i32);
   auto rowType = VectorType::get({vw}, i32);
@@ -509,8 +633,8 @@ void StepLowering::packKeyPairs() {
     Value block = arith::ConstantOp::create(
         b, loc, cast<TypedAttr>(b.getZeroAttr(blockType)));
     for (int64_t i = 0; i < vw; ++i) {
-      Value c = cb.minSI(cb.add(c0, cb.index(i)), last);
-      Value row = loadPadded(op.getKey(), c, cb.add(p0, p0), 2 * vw, 2 * valid);
+      Value c = cb.minSI(cb.add(first, cb.add(c0, cb.index(i))), last);
+      Value row = loadPadded(tile, c, cb.add(p0, p0), 2 * vw, 2 * valid);
       row = vector::BitCastOp::create(b, loc, rowType, row);
       block = vector::InsertOp::create(b, loc, row, block, i);
     }
@@ -524,7 +648,7 @@ void StepLowering::packKeyPairs() {
           ValueRange{cb.add(p0, cb.index(i)), cb.add(c0, c0)});
     }
   };
-  cb.forLoop(cb.index(0), getPackedKeyEnd(), vw, [&](Value c0) {
+  cb.forLoop(cb.index(0), end, vw, [&](Value c0) {
     if (fullPairs > 0)
       cb.forLoop(cb.index(0), cb.index(fullPairs), vw,
                  [&](Value p0) { packBlock(c0, p0, vw); });
@@ -924,54 +1048,67 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
       lowering.cb.ifThenElse(
           nonFinite, [&] { lowering.accumulateValuesExact(); }, microKernels);
     };
-    // Steps of few rows (decoding) compute S along D from K in place,
-    // others pack K for the micro-kernels; the rows are known at run time.
+    // Steps of few rows (decoding) compute S from K in place, along D or
+    // by keys; others pack K for the micro-kernels. The rows are known at
+    // run time.
     CodegenBuilder &cb = lowering.cb;
     bool bf16 = lowering.bf16Pairs;
-    Value packed;
-    if (lowering.canComputeAlongD())
-      packed = cb.gt(lowering.rows, cb.index(kMaxRowsAlongD));
-    auto packedOrAlongD = [&](auto packedPhase, auto alongDPhase) {
+    Value packed, alongD;
+    if (lowering.canReadKeysInPlace()) {
+      packed = cb.gt(lowering.rows, cb.index(lowering.getMaxRowsByKeys()));
+      if (lowering.canComputeAlongD())
+        alongD = cb.le(lowering.rows, cb.index(kMaxRowsAlongD));
+    }
+    auto byMethod = [&](function_ref<void(ScoreMethod)> phase) {
       if (!packed)
-        return packedPhase();
-      cb.ifThenElse(packed, packedPhase, alongDPhase);
-    };
-    auto whenPacked = [&](auto packedPhase) {
-      if (!packed)
-        return packedPhase();
-      cb.ifThen(packed, packedPhase);
-    };
-    whenPacked([&] { bf16 ? lowering.packKeyPairs() : lowering.packKeys(); });
-    // bf16 steps along D interleave the value pairs from the tile as
-    // phase 5 reads them when the value rows need no padding (4-6% faster
-    // decoding than packing them; whole value rows per block are slower
-    // there, the interleaving being repeated per row pair).
-    bool pairsInPlace =
-        bf16 && packed && lowering.valueDim == lowering.paddedValueDim;
-    Value values;
-    if (!bf16)
-      values = lowering.packValues();
-    else if (pairsInPlace)
-      whenPacked([&] { lowering.packValuePairs(); });
-    else
-      lowering.packValuePairs();
-    auto accumulateWith = [&](bool alongD) {
-      if (bf16)
-        return lowering.accumulateValuesBf16(lowering.outputBlock(),
-                                             alongD && pairsInPlace);
-      lowering.accumulateValues(values, alongD ? lowering.alongDOutputBlock()
-                                               : lowering.outputBlock());
-    };
-    lowering.forEachBand([&] {
-      packedOrAlongD(
+        return phase(ScoreMethod::packed);
+      cb.ifThenElse(
+          packed, [&] { phase(ScoreMethod::packed); },
           [&] {
-            bf16 ? lowering.computeScoresBf16() : lowering.computeScores();
-          },
-          [&] { lowering.computeScoresAlongD(); });
+            if (!alongD)
+              return phase(ScoreMethod::byKeys);
+            cb.ifThenElse(
+                alongD, [&] { phase(ScoreMethod::alongD); },
+                [&] { phase(ScoreMethod::byKeys); });
+          });
+    };
+    // Phase 1, then phase 2's bf16 value pairs: steps along D interleave
+    // them from the tile as phase 5 reads them when the value rows need no
+    // padding (4-6% faster decoding than packing them; whole value rows
+    // per block are slower there, the interleaving being repeated per row
+    // pair).
+    // Steps by keys pack them after their scores, which read the tile
+    // first (rows of fewer than 32 are one band).
+    bool pairsInPlace = bf16 && lowering.valueDim == lowering.paddedValueDim;
+    byMethod([&](ScoreMethod method) {
+      if (method == ScoreMethod::packed)
+        lowering.packKeys();
+      if (bf16 && (method == ScoreMethod::packed ||
+                   (method == ScoreMethod::alongD && !pairsInPlace)))
+        lowering.packValuePairs();
+    });
+    Value values = bf16 ? Value() : lowering.packValues();
+    lowering.forEachBand([&] {
+      byMethod([&](ScoreMethod method) {
+        if (method == ScoreMethod::alongD)
+          return lowering.computeScoresAlongD();
+        if (method == ScoreMethod::packed)
+          return bf16 ? lowering.computeScoresBf16() : lowering.computeScores();
+        lowering.computeScoresByKeys();
+        if (bf16)
+          lowering.packValuePairs();
+      });
       lowering.softmaxRows();
       accumulate([&] {
-        packedOrAlongD([&] { accumulateWith(/*alongD=*/false); },
-                       [&] { accumulateWith(/*alongD=*/true); });
+        byMethod([&](ScoreMethod method) {
+          bool inPlaceRows = method == ScoreMethod::alongD;
+          if (bf16)
+            return lowering.accumulateValuesBf16(lowering.outputBlock(),
+                                                 inPlaceRows && pairsInPlace);
+          lowering.accumulateValues(values, inPlaceRows
+                                                ? lowering.alongDOutputBlock()
+                                                : lowering.outputBlock());
+        });
       });
     });
     rewriter.eraseOp(op);

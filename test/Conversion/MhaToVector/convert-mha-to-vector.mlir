@@ -108,15 +108,20 @@ func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x
 
 // -----
 
-// An f32 cache with up to 8 rows (decoding): K is packed only when the
-// step has more rows. With fewer, each row's scores are summed along D
+// An f32 cache with up to 32 rows (decoding): K is packed only when the
+// step has more rows. With up to 8, each row's scores are summed along D
 // from K in place (products of a key row with the query row, in two
 // chains: even and odd vectors), the vectors of 16 keys reduced to one
 // vector of scores by a tree of shuffles and adds (halves of 8 lanes
 // first, pairs of single lanes last), and P.V runs 2 rows x whole value
-// rows (here one vector).
+// rows (here one vector). With 9 to 32, the scores are computed by keys:
+// Q packed transposed into the key scratch, 16 rows as the lanes, each
+// key's element broadcast from K in place into one FMA chain per key (16
+// keys, a line of the next 16 prefetched per step), the 16 x 16 block
+// transposed into rows of S; P.V runs the packed step's 4-row block.
 // CHECK-LABEL: func.func @step_few_rows
-// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c32 : index
+// CHECK:         %[[ALONG_D:.+]] = arith.cmpi sle, %{{.+}}, %c8 : index
 // CHECK:         scf.if %[[PACKED]] {
 // CHECK:           vector.shuffle
 // CHECK:           vector.store %{{.+}}, %arg7
@@ -125,6 +130,7 @@ func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x
 // CHECK:           scf.if %[[PACKED]] {
 // CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c4
 // CHECK:           } else {
+// CHECK:             scf.if %[[ALONG_D]] {
 // CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c1 {
 // CHECK:               scf.for %[[KEY:.+]] = %c0 to %{{.+}} step %c16 {
 // CHECK:                 %[[K0:.+]] = vector.load %arg1[%{{.+}}, %c0] : memref<?x32xf32, strided<[?, 1], offset: ?>>, vector<16xf32>
@@ -138,12 +144,27 @@ func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x
 // CHECK-NEXT:            %[[HI:.+]] = vector.shuffle %{{.+}}, %{{.+}} [1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31]
 // CHECK-NEXT:            %[[S:.+]] = arith.addf %[[LO]], %[[HI]] : vector<16xf32>
 // CHECK:                 vector.store %[[S]], %arg9[%{{.+}}, %[[KEY]]] : memref<64x64xf32>, vector<16xf32>
+// CHECK:             } else {
+// CHECK:               vector.store %{{.+}}, %arg7[%{{.+}}, %{{.+}}] : memref<32x64xf32>, vector<16xf32>
+// CHECK:               scf.for %[[R0:.+]] = %c0 to %{{.+}} step %c16 {
+// CHECK:                 scf.for %[[C0:.+]] = %c0 to %{{.+}} step %c16 {
+// CHECK:                   scf.for %[[D:.+]] = %c0 to %c32 step %c1 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+// CHECK:                     memref.prefetch %arg1[%{{.+}}, %{{.+}}], read, locality<3>, data
+// CHECK-NEXT:                %[[QT:.+]] = vector.load %arg7[%[[D]], %[[R0]]] : memref<32x64xf32>, vector<16xf32>
+// CHECK-NEXT:                %[[K:.+]] = memref.load %arg1[%{{.+}}, %[[D]]]
+// CHECK-NEXT:                %[[KB:.+]] = vector.broadcast %[[K]] : f32 to vector<16xf32>
+// CHECK-NEXT:                vector.fma %[[KB]], %[[QT]], %{{.+}} : vector<16xf32>
+// CHECK:                   vector.shuffle
+// CHECK:                   vector.store %{{.+}}, %arg9[%{{.+}}, %[[C0]]] : memref<64x64xf32>, vector<16xf32>
 // CHECK:           math.exp2
 // CHECK:           scf.if %[[PACKED]] {
 // CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c4
 // CHECK:           } else {
-// CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c2
-// CHECK:               scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>)
+// CHECK:             scf.if %[[ALONG_D]] {
+// CHECK:               scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c2
+// CHECK:                 scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>)
+// CHECK:             } else {
+// CHECK:               scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c4
 func.func @step_few_rows(%q: memref<?x32xf32>, %k: memref<?x32xf32, strided<[?, 1], offset: ?>>, %v: memref<?x16xf32, strided<[?, 1], offset: ?>>,
                          %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
                          %kt: memref<32x64xf32>, %vp: memref<64x16xf32>, %s: memref<64x64xf32>, %alpha: memref<64xf32>,
@@ -258,9 +279,12 @@ func.func @probs(%m: memref<?xf32>, %l: memref<?xf32>, %alive: i1, %p: memref<?x
 // as 32-bit lanes; P is rounded to bf16 pairs (vcvtneps2bf16) over S.
 // Steps of up to 8 rows skip the key pairs' packing and take a key row's
 // pairs times the query row's pairs (one vdpbf16ps per 32 elements of D),
-// reduced across keys like @step_few_rows.
+// reduced across keys like @step_few_rows; steps of 9 to 16 rows compute
+// by keys: the query's pairs packed transposed, each key's pair broadcast
+// from K in place, the value pairs packed after the scores.
 // CHECK-LABEL: func.func @step_bf16_pairs
-// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c16 : index
+// CHECK:         %[[ALONG_D:.+]] = arith.cmpi sle, %{{.+}}, %c8 : index
 // CHECK:         scf.if %[[PACKED]] {
 // CHECK:         vector.bitcast %{{.+}} : vector<32xbf16> to vector<16xi32>
 // CHECK:         vector.shuffle
@@ -276,6 +300,18 @@ func.func @probs(%m: memref<?xf32>, %l: memref<?xf32>, %alive: i1, %p: memref<?x
 // CHECK:           %[[KROW:.+]] = vector.load %arg1[%{{.+}}, %c0] : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<32xbf16>
 // CHECK-NEXT:      x86vector.avx512.dot %{{.+}}, %[[QROW]], %[[KROW]] : vector<32xbf16> -> vector<16xf32>
 // CHECK:           vector.shuffle %{{.+}}, %{{.+}} [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]
+// CHECK:         } else {
+// CHECK:           vector.load %arg0[%{{.+}}, %{{.+}}] : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<32xbf16>
+// CHECK:           vector.store %{{.+}}, %arg7[%{{.+}}, %{{.+}}] : memref<16x128xbf16>, vector<32xbf16>
+// CHECK:           scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+// CHECK:             memref.prefetch %arg1
+// CHECK:             %[[QT:.+]] = vector.load %arg7[%{{.+}}, %{{.+}}] : memref<16x128xbf16>, vector<32xbf16>
+// CHECK:             vector.load %arg1[%{{.+}}, %{{.+}}] : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<2xbf16>
+// CHECK:             %[[KB:.+]] = vector.bitcast %{{.+}} : vector<16xi32> to vector<32xbf16>
+// CHECK-NEXT:        x86vector.avx512.dot %{{.+}}, %[[KB]], %[[QT]] : vector<32xbf16> -> vector<16xf32>
+// CHECK:           vector.store %{{.+}}, %arg9
+// CHECK:           vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
+// CHECK:           vector.store %{{.+}}, %arg8
 // CHECK:         math.exp2
 // CHECK:         x86vector.avx512.cvt.packed.f32_to_bf16 %{{.+}} : vector<16xf32> -> vector<16xbf16>
 // CHECK:         vector.bitcast %{{.+}} : vector<16xbf16> to vector<8xf32>
@@ -303,8 +339,8 @@ func.func @step_bf16_pairs(%q: memref<?x32xbf16, strided<[?, 1], offset: ?>>, %k
 // fewer, P.V interleaves rows 2q and 2q + 1 of the value tile as its
 // micro-kernel reads them.
 // CHECK-LABEL: func.func @step_bf16_in_place
-// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
-// CHECK:         scf.if %[[PACKED]] {
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c16 : index
+// CHECK:         %[[ALONG_D:.+]] = arith.cmpi sle, %{{.+}}, %c8 : index
 // CHECK:         scf.if %[[PACKED]] {
 // CHECK:           vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
 // CHECK:           vector.store %{{.+}}, %arg8
@@ -315,6 +351,7 @@ func.func @step_bf16_pairs(%q: memref<?x32xbf16, strided<[?, 1], offset: ?>>, %k
 // CHECK:             vector.load %arg8
 // CHECK-COUNT-4:     x86vector.avx512.dot
 // CHECK:         } else {
+// CHECK:           scf.if %[[ALONG_D]] {
 // CHECK:           scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-NOT:         %arg8
 // CHECK:             vector.load %arg2[%{{.+}}] : memref<?x32xbf16, strided<[?, 1], offset: ?>>, vector<16xbf16>

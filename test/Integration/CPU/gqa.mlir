@@ -18,6 +18,7 @@ func.func @gqa(%q: tensor<?x8x?x32xf32>, %k: tensor<?x2x?x32xf32>,
 // MQA 8:1 with per-head windows, Dv > D.
 // RUN: mha-check %t/libgqa.so --fn mqa --dtype f32 --B 2 --Hq 8 --Hkv 1 --Lq 37 --Lk 53 --D 24 --Dv 40 --window-left 2,4,8,16,32,64,-1,0
 // RUN: mha-check %t/libgqa.so --fn mqa --dtype f32 --B 2 --Hq 8 --Hkv 1 --Lq 1 --Lk 99 --D 24 --Dv 40 --window-left 2,4,8,16,32,64,-1,0 --threads 3
+// RUN: mha-check %t/libgqa.so --fn mqa --dtype f32 --B 2 --Hq 8 --Hkv 1 --Lq 3 --Lk 99 --D 24 --Dv 40 --window-left 2,4,8,16,32,64,-1,0 --threads 3
 func.func @mqa(%q: tensor<?x8x?x24xf32>, %k: tensor<?x1x?x24xf32>,
                %v: tensor<?x1x?x40xf32>) -> tensor<?x8x?x40xf32> {
   %o = mha.attention %q, %k, %v
@@ -35,4 +36,28 @@ func.func @odd_dims(%q: tensor<2x6x?x7xf32>, %k: tensor<2x3x?x7xf32>,
        : tensor<2x6x?x7xf32>, tensor<2x3x?x7xf32>, tensor<2x3x?x3xf32>
        -> tensor<2x6x?x3xf32>
   return %o : tensor<2x6x?x3xf32>
+}
+
+// Decoding steps of 9 to 32 rows (16 for bf16) compute their scores by
+// keys, K read in place with the rows as vector lanes: MQA 20:1 gives 20
+// rows at Lq = 1 (a whole and a partial vector of rows; D = 72 is not a
+// multiple of 16) and 40 at Lq = 2 (packed); GQA 32:2 in bf16, 16 rows.
+// RUN: mha-check %t/libgqa.so --fn mqa20 --dtype f32 --B 2 --Hq 20 --Hkv 1 --Lq 1 --Lk 1000 --D 72 --causal --softcap 30 --threads 3
+// RUN: mha-check %t/libgqa.so --fn mqa20 --dtype f32 --B 1 --Hq 20 --Hkv 1 --Lq 1 --Lk 17 --D 72 --causal --softcap 30
+// RUN: mha-check %t/libgqa.so --fn mqa20 --dtype f32 --B 1 --Hq 20 --Hkv 1 --Lq 2 --Lk 333 --D 72 --causal --softcap 30
+// RUN: mha-check %t/libgqa.so --fn gqa_bf16 --dtype bf16 --B 2 --Hq 32 --Hkv 2 --Lq 1 --Lk 517 --D 64 --causal --threads 3
+// RUN: mha-check %t/libgqa.so --fn gqa_bf16 --dtype bf16 --B 1 --Hq 32 --Hkv 2 --Lq 3 --Lk 200 --D 64 --causal
+func.func @mqa20(%q: tensor<?x20x?x72xf32>, %k: tensor<?x1x?x72xf32>,
+                 %v: tensor<?x1x?x72xf32>) -> tensor<?x20x?x72xf32> {
+  %o = mha.attention %q, %k, %v {causal, softcap = 30.0 : f32}
+       : tensor<?x20x?x72xf32>, tensor<?x1x?x72xf32>, tensor<?x1x?x72xf32>
+       -> tensor<?x20x?x72xf32>
+  return %o : tensor<?x20x?x72xf32>
+}
+func.func @gqa_bf16(%q: tensor<?x32x?x64xbf16>, %k: tensor<?x2x?x64xbf16>,
+                    %v: tensor<?x2x?x64xbf16>) -> tensor<?x32x?x64xbf16> {
+  %o = mha.attention %q, %k, %v {causal}
+       : tensor<?x32x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>
+       -> tensor<?x32x?x64xbf16>
+  return %o : tensor<?x32x?x64xbf16>
 }
