@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""bench/decode.py - CPU decoding: one new query row per sequence against a
-long KV cache, mha's serving functions (kv_lens, paged with block_table)
-against PyTorch's scaled_dot_product_attention, in one run.
+"""bench/decode.py - CPU decoding: one (or --lq) new query rows per sequence
+against a long KV cache, mha's serving functions (kv_lens, paged with
+block_table) against PyTorch's scaled_dot_product_attention and ONNX
+Runtime's GroupQueryAttention with past KV, in one run.
 
 Usage (a Python with NumPy and torch; docs/performance.md, "CPU decode"):
 
@@ -10,6 +11,7 @@ Usage (a Python with NumPy and torch; docs/performance.md, "CPU decode"):
   python bench/decode.py --lens 65536 --batches 1,4 --dtypes f32,i8 --threads 2
   python bench/decode.py --kv-heads 32    # MHA: 32 KV heads, one row each
   python bench/decode.py --packed         # the rows packed: q [1, 32, B, 128], cu_seqlens_q
+  python bench/decode.py --lq 4           # 4 new rows per sequence (causal, bottom-right)
 
 What it does:
 - compiles bench/out/decode/spec.mlir with build/bin/mha-compile
@@ -24,9 +26,13 @@ What it does:
   1 GiB f32 array, best of 5) and its copy bandwidth (torch copy_, bytes
   read + written): `%read` is against the read probe;
 - times each implementation (one warm-up, then the median of as many calls
-  as fit in --budget seconds, 3 to 25): ours (contiguous and paged), and
+  as fit in --budget seconds, 3 to 25): ours (contiguous and paged),
   PyTorch SDPA (enable_gqa, the same cache as a dense [B, Hkv, Lk, 128]
-  tensor) on the same inputs;
+  tensor; with --lq > 1 a bottom-right causal mask) and, for f32 where
+  onnxruntime is installed, ONNX Runtime's com.microsoft GroupQueryAttention
+  with past KV (the cache as its shared past/present buffer [B, Hkv, Lk,
+  128] bound to input and output, the Lq new keys and values written at
+  its end: onnxruntime-genai's decoding form), on the same inputs;
 - checks every result against PyTorch's (relative L2 error; above 1e-4 f32
   or 2e-2 bf16 prints WRONG);
 - GB/s = bytes of K and V read (B x Hkv x Lk x 128 x 2 x element size) per
@@ -48,6 +54,7 @@ from mha import quantize  # noqa: E402
 from benchlib import build_library, median_seconds  # noqa: E402
 
 HQ, HKV, D, PAGE = 32, 8, 128, 16
+LQ, THREADS = 1, 2
 
 
 def spec_text(packed):
@@ -55,8 +62,9 @@ def spec_text(packed):
     for dt in ("f32", "bf16", "i8"):
         # i8: an int8 cache with f32 scales (per KV head; per page when
         # paged) read by f32 queries.
-        q = "tensor<%sx%dx%sx%dx%s>" % ("1" if packed else "?", HQ, "?" if packed else "1",
-                                        D, "f32" if dt == "i8" else dt)
+        q = "tensor<%sx%dx%sx%dx%s>" % ("1" if packed else "?", HQ,
+                                        "?" if packed else str(LQ), D,
+                                        "f32" if dt == "i8" else dt)
         kv = "tensor<?x%dx?x%dx%s>" % (HKV, D, dt)
         for paged in (False, True):
             name = "decode_%s%s" % (dt, "_paged" if paged else "")
@@ -78,8 +86,61 @@ def spec_text(packed):
     return "\n".join(out) + "\n"
 
 
+def ort_decoder(B, L, q, k, v):
+    """ONNX Runtime's GroupQueryAttention decoding the last LQ rows of the
+    f32 cache k, v [B, HKV, L, D] with queries q [B, HQ, LQ, D]: returns a
+    function that runs it (the cache bound as the shared past and present
+    buffer) and returns [B, HQ, LQ, D], or None without onnxruntime."""
+    try:
+        import onnx
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    h, TP = onnx.helper, onnx.TensorProto
+    node = h.make_node(
+        "GroupQueryAttention",
+        ["query", "key", "value", "past_key", "past_value", "seqlens_k",
+         "total_sequence_length"],
+        ["out", "present_key", "present_value"], domain="com.microsoft",
+        num_heads=HQ, kv_num_heads=HKV, scale=D ** -0.5)
+    cache = [B, HKV, L, D]
+    ins = [h.make_tensor_value_info("query", TP.FLOAT, [B, LQ, HQ * D]),
+           h.make_tensor_value_info("key", TP.FLOAT, [B, LQ, HKV * D]),
+           h.make_tensor_value_info("value", TP.FLOAT, [B, LQ, HKV * D]),
+           h.make_tensor_value_info("past_key", TP.FLOAT, cache),
+           h.make_tensor_value_info("past_value", TP.FLOAT, cache),
+           h.make_tensor_value_info("seqlens_k", TP.INT32, [B]),
+           h.make_tensor_value_info("total_sequence_length", TP.INT32, [])]
+    outs = [h.make_tensor_value_info("out", TP.FLOAT, [B, LQ, HQ * D]),
+            h.make_tensor_value_info("present_key", TP.FLOAT, cache),
+            h.make_tensor_value_info("present_value", TP.FLOAT, cache)]
+    model = h.make_model(
+        h.make_graph([node], "gqa_decode", ins, outs),
+        opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.microsoft", 1)])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = THREADS
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+    bsd = lambda x: np.ascontiguousarray(x.transpose(0, 2, 1, 3).reshape(B, LQ, -1))
+    binding = sess.io_binding()
+    feeds = {"query": bsd(q), "key": bsd(k[:, :, L - LQ:]),
+             "value": bsd(v[:, :, L - LQ:]),
+             "seqlens_k": np.full(B, L - 1, np.int32),
+             "total_sequence_length": np.array(L, np.int32)}
+    for name, x in feeds.items():
+        binding.bind_cpu_input(name, x)
+    for name, x in (("key", k), ("value", v)):
+        buffer = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x))
+        binding.bind_ortvalue_input("past_" + name, buffer)
+        binding.bind_ortvalue_output("present_" + name, buffer)
+    binding.bind_output("out")
 
-
+    def run():
+        sess.run_with_iobinding(binding)
+        out = binding.copy_outputs_to_cpu()[0]
+        return out.reshape(B, LQ, HQ, D).transpose(0, 2, 1, 3)
+    return run
 
 
 def probe_bandwidth(torch):
@@ -109,7 +170,7 @@ def paged_cache(k, v, rng):
 
 
 def main():
-    global HKV
+    global HKV, LQ, THREADS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--lens", default="4096,16384,65536")
@@ -121,7 +182,12 @@ def main():
                     help="KV heads of the 32 query heads (8: GQA 32:8, 32: MHA)")
     ap.add_argument("--packed", action="store_true",
                     help="pack the B query rows (q [1, 32, B, 128], cu_seqlens_q)")
+    ap.add_argument("--lq", type=int, default=1,
+                    help="new query rows per sequence (the last LQ keys' positions)")
     args = ap.parse_args()
+    if args.packed and args.lq != 1:
+        ap.error("--packed decodes one row per sequence")
+    LQ, THREADS = args.lq, args.threads
     if args.kv_heads < 1 or HQ % args.kv_heads:
         ap.error("--kv-heads must divide %d" % HQ)
     HKV = args.kv_heads
@@ -132,11 +198,11 @@ def main():
     F = torch.nn.functional
     out = os.path.join(ROOT, "bench/out/decode")
     os.makedirs(out, exist_ok=True)
-    lib = build_library(out, "decode" + ("_packed" if args.packed else ""),
-                        spec_text(args.packed))
+    lib = build_library(out, "decode" + ("_packed" if args.packed else "")
+                        + ("_lq%d" % LQ if LQ > 1 else ""), spec_text(args.packed))
     read_bw, copy_bw = probe_bandwidth(torch)
-    print("%d:%d heads, D=%d; read probe %.1f GB/s, copy probe %.1f GB/s "
-          "(%d threads, torch %s)" % (HQ, HKV, D, read_bw, copy_bw, args.threads,
+    print("%d:%d heads, D=%d, Lq=%d; read probe %.1f GB/s, copy probe %.1f GB/s "
+          "(%d threads, torch %s)" % (HQ, HKV, D, LQ, read_bw, copy_bw, args.threads,
                                       torch.__version__))
     rows, results = [], []
     opts = options(args.threads)
@@ -144,7 +210,7 @@ def main():
     for dt in args.dtypes.split(","):
         for B in map(int, args.batches.split(",")):
             for L in map(int, args.lens.split(",")):
-                q = rng.standard_normal((B, HQ, 1, D), dtype=np.float32)
+                q = rng.standard_normal((B, HQ, LQ, D), dtype=np.float32)
                 k = rng.standard_normal((B, HKV, L, D), dtype=np.float32)
                 v = rng.standard_normal((B, HKV, L, D), dtype=np.float32)
                 tdt = torch.bfloat16 if dt == "bf16" else torch.float32
@@ -165,17 +231,28 @@ def main():
                 def tensor(x):
                     return from_numpy(x, "bf16" if dt == "bf16" else None)
 
-                ref = F.scaled_dot_product_attention(tq, tk, tv, enable_gqa=True)
-                t_torch = median_seconds(lambda: F.scaled_dot_product_attention(
-                    tq, tk, tv, enable_gqa=True), args.budget, most=25)
+                # Row i of the LQ new ones sees keys up to L - LQ + i.
+                mask = (torch.arange(L)[None, :] <= torch.arange(L - LQ, L)[:, None]
+                        if LQ > 1 else None)
+                sdpa = lambda: F.scaled_dot_product_attention(  # noqa: E731
+                    tq, tk, tv, attn_mask=mask, enable_gqa=True)
+                ref = sdpa()
+                t_torch = median_seconds(sdpa, args.budget, most=25)
                 ref = ref.float().numpy()
+                ort_run = ort_decoder(B, L, q, k, v) if dt == "f32" else None
+                t_ort = err_ort = None
+                if ort_run:
+                    got = ort_run()
+                    err_ort = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+                    t_ort = median_seconds(ort_run, args.budget, most=25)
                 kp, vp, table = paged_cache(k, v, rng)
-                line = {"dtype": dt, "B": B, "Lk": L, "torch_s": t_torch}
+                line = {"dtype": dt, "B": B, "Lk": L, "torch_s": t_torch,
+                        "ort_s": t_ort, "ort_err": err_ort}
                 # Packed: row b of head h at [0, h, b] (cu_seqlens_q 0, 1, .., B).
                 layout = ((lambda x: np.ascontiguousarray(x.transpose(2, 1, 0, 3)))
                           if args.packed else (lambda x: x))
                 for paged in (False, True):
-                    o = np.zeros((B, HQ, 1, D), np.uint16 if dt == "bf16" else np.float32)
+                    o = np.zeros((B, HQ, LQ, D), np.uint16 if dt == "bf16" else np.float32)
                     o = layout(o)
                     ins = [tensor(layout(q)), tensor(kp if paged else k),
                            tensor(vp if paged else v)]
@@ -196,17 +273,20 @@ def main():
                 results.append(line)
                 tol = 2e-2 if dt == "bf16" else 1e-4
                 bad = any(line[k + "_err"] > tol for k in ("contiguous", "paged"))
+                bad = bad or (err_ort is not None and err_ort > tol)
                 gb = lambda s: nbytes / s / 1e9
+                ort_cells = ("%.1f | %.2fx" % (gb(t_ort), t_ort / line["contiguous_s"])
+                             if t_ort else "n/a | n/a")
                 rows.append("| %s | %d | %d | %.2f | %.1f | %.0f%% | %.1f | %.0f%% | %.1f "
-                            "| %.2fx |%s" % (
+                            "| %.2fx | %s |%s" % (
                                 dt, B, L, line["contiguous_s"] * 1e3,
                                 gb(line["contiguous_s"]), 100 * gb(line["contiguous_s"]) / read_bw,
                                 gb(line["paged_s"]), 100 * gb(line["paged_s"]) / read_bw,
-                                gb(t_torch), t_torch / line["contiguous_s"],
+                                gb(t_torch), t_torch / line["contiguous_s"], ort_cells,
                                 " WRONG" if bad else ""))
     print("\n| dtype | B | Lk | ours ms | ours GB/s | %read | paged GB/s | %read "
-          "| torch GB/s | vs torch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| torch GB/s | vs torch | ORT GQA GB/s | vs ORT |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"read_GBps": read_bw, "copy_GBps": copy_bw,

@@ -545,9 +545,9 @@ void StepLowering::computeScoresAlongD() {
 /// read in place and in order while the FMAs use it, so its loads overlap
 /// the products (each step also prefetches a line of the next block);
 /// packing it (phase 1) would read it apart from them and write it again.
-/// Measured against packing: MLA decoding (16 rows of 576) 1.13-1.15x in
-/// f32 and 1.12-1.18x in bf16, GQA 32:2 decoding (16 rows of 128) f32
-/// 1.2-1.36x.
+/// Measured against packing (docs/performance.md, "MLA decode"): MLA
+/// decoding (16 rows of 576) 1.15-1.19x in f32 and 1.02-1.16x in bf16,
+/// GQA 32:2 decoding (16 rows of 128) f32 1.2-1.36x.
 void StepLowering::computeScoresByKeys() {
   Value scratch = op.getKeyScratch(), scores = op.getScoreScratch();
   Value lastRow = cb.sub(bandEnd, cb.index(1));
