@@ -134,11 +134,11 @@ def ort_decoder(B, L, q, k, v):
         buffer = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x))
         binding.bind_ortvalue_input("past_" + name, buffer)
         binding.bind_ortvalue_output("present_" + name, buffer)
-    binding.bind_output("out")
+    out = np.zeros((B, LQ, HQ * D), np.float32)
+    binding.bind_ortvalue_output("out", ort.OrtValue.ortvalue_from_numpy(out))
 
     def run():
         sess.run_with_iobinding(binding)
-        out = binding.copy_outputs_to_cpu()[0]
         return out.reshape(B, LQ, HQ, D).transpose(0, 2, 1, 3)
     return run
 

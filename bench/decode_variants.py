@@ -8,6 +8,7 @@ Usage (a Python with NumPy and the mha package's sources):
 
   python bench/decode_variants.py DTYPE LK THREADS LIB.so [LIB.so ...]
   B=4 HQ=32 HKV=8 python bench/decode_variants.py f32 16384 2 old.so new.so
+  LQ=4 python bench/decode_variants.py f32 16384 2 old.so new.so   # bench/decode.py --lq 4's spec
 
 DTYPE is f32, bf16 or i8 (the `decode_<dtype>` function of
 bench/out/decode/spec.mlir: kv_lens, contiguous cache). With MLA=1, f32
@@ -25,11 +26,12 @@ from mha._dlpack import from_numpy, options
 from mha import _library
 dt, L, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]); libs = sys.argv[4:]
 B, HQ, HKV, D = int(os.environ.get("B", 1)), int(os.environ.get("HQ", 32)), int(os.environ.get("HKV", 8)), 128
+LQ = int(os.environ.get("LQ", 1))  # new rows per sequence, as the spec has them
 mla = os.environ.get("MLA") == "1"
 if mla:
     HQ, HKV, D, DV = 16, 1, 576, 512
 rng = np.random.default_rng(0)
-q = rng.standard_normal((B, HQ, 1, D), dtype=np.float32)
+q = rng.standard_normal((B, HQ, LQ, D), dtype=np.float32)
 k = rng.standard_normal((B, HKV, L, D), dtype=np.float32)
 v = rng.standard_normal((B, HKV, L, D), dtype=np.float32)
 extra = []
@@ -44,7 +46,7 @@ if mla:
 t = lambda x: from_numpy(x, "bf16" if dt == "bf16" else None)
 calls = []
 for path in libs:
-    o = np.zeros((B, HQ, 1, v.shape[-1]), np.uint16 if dt == "bf16" else np.float32)
+    o = np.zeros((B, HQ, LQ, v.shape[-1]), np.uint16 if dt == "bf16" else np.float32)
     lib = _library.Library(path)
     fn = "mla" if mla else "decode_" + dt
     c = lib.function(fn, 5 + len(extra)).prepare([t(q), t(k), t(v)] + extra + [np.full(B, L, np.int32), t(o)], options(threads))
