@@ -120,6 +120,7 @@ def ort_decoder(B, L, q, k, v):
     so = ort.SessionOptions()
     so.intra_op_num_threads = THREADS
     so.inter_op_num_threads = 1
+    so.log_severity_level = 4  # failures are reported by main()
     sess = ort.InferenceSession(model.SerializeToString(), so,
                                 providers=["CPUExecutionProvider"])
     bsd = lambda x: np.ascontiguousarray(x.transpose(0, 2, 1, 3).reshape(B, LQ, -1))
@@ -241,8 +242,13 @@ def main():
                 ref = ref.float().numpy()
                 ort_run = ort_decoder(B, L, q, k, v) if dt == "f32" else None
                 t_ort = err_ort = None
+                try:  # its CPU kernel takes several new rows only at B = 1
+                    got = ort_run() if ort_run else None
+                except RuntimeError as e:
+                    print("ONNX Runtime GQA, B=%d Lq=%d: %s" % (
+                        B, LQ, str(e).strip().splitlines()[-1][:160]))
+                    ort_run = None
                 if ort_run:
-                    got = ort_run()
                     err_ort = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
                     t_ort = median_seconds(ort_run, args.budget, most=25)
                 kp, vp, table = paged_cache(k, v, rng)
