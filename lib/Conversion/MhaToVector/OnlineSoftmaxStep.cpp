@@ -83,6 +83,10 @@ constexpr int64_t kMaxRowsAlongD = 8;
 constexpr int64_t kMaxRowsByKeysF32 = 32;
 constexpr int64_t kMaxRowsByKeysBf16 = 16;
 
+/// The rows computeScoresAlongD serves per pass over widened keys (an i8
+/// cache): each key chunk is widened once for all of them.
+constexpr int64_t kWidenedRowsAlongD = 4;
+
 /// The keys of computeScoresByKeys' register block: a vw x vw transpose
 /// turns their vectors into rows of S.
 constexpr int64_t kKeysByKeys = 16;
@@ -198,15 +202,16 @@ struct StepLowering {
   /// Loads `width` f32 lanes of row `r` of `tile` from column `c`, widened
   /// from f16/bf16. Lanes at or past column `limit` (static) are zero; the
   /// memory past it is never touched, so no masked loads are needed (masked
-  /// half-precision loads become library calls on some targets).
-  Value loadWidened(Value tile, Value r, Value c, int64_t width,
-                    int64_t valid) {
+  /// half-precision loads become library calls on some targets). An i8
+  /// tile of a quantized cache is scaled as it is widened, by the tile's
+  /// scale or by its row's, unless `unscaled` (the caller scales later).
+  Value loadWidened(Value tile, Value r, Value c, int64_t width, int64_t valid,
+                    bool unscaled = false) {
     auto type = cast<MemRefType>(tile.getType());
     Type elt = type.getElementType();
     auto f32Type = vec::getF32Vector(cb, width);
-    // An i8 tile of a quantized cache is scaled as it is widened, by the
-    // tile's scale or by its row's.
-    Value scale = tile == op.getKey()     ? op.getKeyScale()
+    Value scale = unscaled                ? Value()
+                  : tile == op.getKey()   ? op.getKeyScale()
                   : tile == op.getValue() ? op.getValueScale()
                                           : Value();
     if (scale && isa<MemRefType>(scale.getType()))
@@ -215,6 +220,8 @@ struct StepLowering {
       Value v = vector::LoadOp::create(b, loc, VectorType::get({n}, elt), tile,
                                        ValueRange{r, c});
       auto wide = vec::getF32Vector(cb, n);
+      if (elt.isSignlessInteger(8) && !scale)
+        return arith::SIToFPOp::create(b, loc, wide, v).getResult();
       if (elt.isSignlessInteger(8))
         return arith::MulFOp::create(
             b, loc, arith::SIToFPOp::create(b, loc, wide, v),
@@ -325,11 +332,10 @@ struct StepLowering {
   /// (f32 lanes) or 2 vw (bf16 pairs).
   int64_t getAlongDChunk() { return bf16Pairs ? 2 * vw : vw; }
   /// Whether S may be computed from K in place (computeScoresByKeys, and
-  /// computeScoresAlongD where canComputeAlongD): f32 keys (other caches
-  /// are widened and scaled as they are read: once per key when packed,
-  /// once per row and key in place, and i8 decoding is 7% slower so) or
-  /// bf16 pairs; whole blocks of kKeysByKeys keys in the tile's columns,
-  /// and the key scratch wide enough for the band's rows transposed.
+  /// computeScoresAlongD where canComputeAlongD): f32 keys (an i8 cache is
+  /// widened as it is read: by keys, once per element and row) or bf16
+  /// pairs; whole blocks of kKeysByKeys keys in the tile's columns, and
+  /// the key scratch wide enough for the band's rows transposed.
   bool canReadKeysInPlace() {
     Type keyType = op.getKey().getType().getElementType();
     Type queryType = op.getQuery().getType().getElementType();
@@ -344,12 +350,22 @@ struct StepLowering {
   /// Whether computeScoresAlongD applies: the row's query in registers, at
   /// most 8 vectors (a quarter of AVX-512's registers, half of AVX2's).
   bool canComputeAlongD() { return headDim <= 8 * getAlongDChunk(); }
+  /// Whether the keys are an i8 cache's, widened and scaled as they are
+  /// read: computeScoresAlongD then serves several rows per key chunk, and
+  /// S is never computed by keys. (16-bit keys without bf16 pairs are
+  /// packed: their decoding is not measured.)
+  bool widensKeys() {
+    return !bf16Pairs &&
+           op.getKey().getType().getElementType().isSignlessInteger(8) &&
+           llvm::isPowerOf2_64(vw);
+  }
   /// Sums the lanes of each of the `n` vectors `leaf(first)`, ...,
   /// `leaf(first + n - 1)`: n segments of vw / n lanes, segment t holding
   /// the partial sums of leaf treeLaneLeaves(first, n)[t]. Two vector
-  /// shuffles and an add per pair of halves, vw - 1 in all for n = vw.
+  /// shuffles and an add per pair of halves, vw - 1 in all for n = vw. A
+  /// leaf is one vector per row (the rows' trees side by side).
   template <typename Fn>
-  Value sumLanesOfLeaves(Fn leaf, int64_t first, int64_t n);
+  SmallVector<Value> sumLanesOfLeaves(Fn leaf, int64_t first, int64_t n);
   void softmaxRows();
   /// Pass 1 of the softmax of row `r`: the final log2 scores of its key
   /// vectors written over S (-inf where invisible); returns their max.
@@ -470,11 +486,12 @@ void StepLowering::computeScores() {
 }
 
 template <typename Fn>
-Value StepLowering::sumLanesOfLeaves(Fn leaf, int64_t first, int64_t n) {
+SmallVector<Value> StepLowering::sumLanesOfLeaves(Fn leaf, int64_t first,
+                                                  int64_t n) {
   if (n == 1)
     return leaf(first);
-  Value x = sumLanesOfLeaves(leaf, first, n / 2);
-  Value y = sumLanesOfLeaves(leaf, first + n / 2, n / 2);
+  SmallVector<Value> x = sumLanesOfLeaves(leaf, first, n / 2);
+  SmallVector<Value> y = sumLanesOfLeaves(leaf, first + n / 2, n / 2);
   // x and y hold n / 2 segments of `seg` lanes; segment m of x goes to
   // segment 2m of the result, segment m of y to 2m + 1, its two halves
   // added.
@@ -486,8 +503,11 @@ Value StepLowering::sumLanesOfLeaves(Fn leaf, int64_t first, int64_t n) {
         low.push_back(source + m * seg + l);
         high.push_back(source + m * seg + seg / 2 + l);
       }
-  return cb.fadd(vector::ShuffleOp::create(b, loc, x, y, low),
-                 vector::ShuffleOp::create(b, loc, x, y, high));
+  SmallVector<Value> sums;
+  for (auto [xr, yr] : llvm::zip_equal(x, y))
+    sums.push_back(cb.fadd(vector::ShuffleOp::create(b, loc, xr, yr, low),
+                           vector::ShuffleOp::create(b, loc, xr, yr, high)));
+  return sums;
 }
 
 /// S[r, c0 + l] = sum_d Q[r, d] * K[min(c0 + l, n - 1), d], a row at a
@@ -498,14 +518,19 @@ Value StepLowering::sumLanesOfLeaves(Fn leaf, int64_t first, int64_t n) {
 /// read in place and in order: the first row streams it from memory with
 /// little work per byte, the others find it in L2 (measured: 15-25% faster
 /// decoding than pairs of rows or key blocks outside the rows, 20-30%
-/// faster than packing).
+/// faster than packing). An i8 cache's keys, widened as they are read,
+/// serve kWidenedRowsAlongD rows per pass instead, each chunk widened once
+/// for all of them, and the cache's scale multiplies the scores rather
+/// than every key element.
 void StepLowering::computeScoresAlongD() {
   Value scores = op.getScoreScratch();
   Value lastKey = cb.sub(keys, cb.index(1));
+  Value lastRow = cb.sub(bandEnd, cb.index(1));
   int64_t chunk = getAlongDChunk();
   auto loadChunk = [&](Value tile, Value row, int64_t d0) {
     return bf16Pairs ? loadPadded(tile, row, cb.index(d0), chunk, headDim - d0)
-                     : loadWidened(tile, row, cb.index(d0), vw, headDim - d0);
+                     : loadWidened(tile, row, cb.index(d0), vw, headDim - d0,
+                                   /*unscaled=*/true);
   };
   Value zero = broadcast(cb.f32(0.0f));
   auto multiplyAdd = [&](Value k, Value q, Value chain) -> Value {
@@ -518,24 +543,57 @@ void StepLowering::computeScoresAlongD() {
   SmallVector<int64_t> leafKeys(vw);
   for (int64_t l = 0; l < vw; ++l)
     leafKeys[laneLeaves[l]] = l;
-  cb.forLoop(bandBegin, bandEnd, 1, [&](Value r) {
-    SmallVector<Value> q;
-    for (int64_t d0 = 0; d0 < headDim; d0 += chunk)
-      q.push_back(loadChunk(op.getQuery(), r, d0));
-    cb.forLoop(cb.index(0), getVisibleKeyEnd(r), vw, [&](Value c0) {
-      auto keyProducts = [&](int64_t leaf) {
-        Value c = cb.minSI(cb.add(c0, cb.index(leafKeys[leaf])), lastKey);
-        std::array<Value, 2> chains;
-        for (auto [j, qj] : llvm::enumerate(q)) {
-          Value k = loadChunk(op.getKey(), c, static_cast<int64_t>(j) * chunk);
-          chains[j % 2] = multiplyAdd(k, qj, chains[j % 2]);
-        }
-        return chains[1] ? cb.fadd(chains[0], chains[1]) : chains[0];
-      };
-      vector::StoreOp::create(b, loc, sumLanesOfLeaves(keyProducts, 0, vw),
-                              scores, ValueRange{scoreRow(r), c0});
+  // The scales of keys c0, ..., c0 + vw - 1 of an i8 cache (lanes past the
+  // tile's keys are masked later), or null.
+  auto keyScales = [&](Value c0) -> Value {
+    Value scale = op.getKeyScale();
+    if (!scale || !isa<MemRefType>(scale.getType()))
+      return scale ? broadcast(scale) : Value();
+    return vec::loadTail(cb, vw, scale, {}, c0, cb.sub(keys, c0));
+  };
+  // Rows [from, to), `rows` at a time: one row keeps its query in
+  // registers, several read theirs from L1 as each key chunk meets them.
+  auto pass = [&](Value from, Value to, int64_t rows) {
+    cb.forLoop(from, to, rows, [&](Value r0) {
+      SmallVector<Value> rs =
+          rows == 1 ? SmallVector<Value>{r0} : blockRows(r0, rows, lastRow);
+      SmallVector<Value> q;
+      if (rows == 1)
+        for (int64_t d0 = 0; d0 < headDim; d0 += chunk)
+          q.push_back(loadChunk(op.getQuery(), rs[0], d0));
+      cb.forLoop(cb.index(0), getVisibleKeyEnd(rs.back()), vw, [&](Value c0) {
+        auto keyProducts = [&](int64_t leaf) {
+          Value c = cb.minSI(cb.add(c0, cb.index(leafKeys[leaf])), lastKey);
+          SmallVector<std::array<Value, 2>> chains(rows);
+          for (int64_t j = 0; j * chunk < headDim; ++j) {
+            Value k = loadChunk(op.getKey(), c, j * chunk);
+            for (int64_t i = 0; i < rows; ++i) {
+              Value qi =
+                  rows == 1 ? q[j] : loadChunk(op.getQuery(), rs[i], j * chunk);
+              chains[i][j % 2] = multiplyAdd(k, qi, chains[i][j % 2]);
+            }
+          }
+          SmallVector<Value> sums;
+          for (auto &[even, odd] : chains)
+            sums.push_back(odd ? cb.fadd(even, odd) : even);
+          return sums;
+        };
+        SmallVector<Value> rowScores = sumLanesOfLeaves(keyProducts, 0, vw);
+        Value scale = keyScales(c0);
+        for (auto [r, score] : llvm::zip_equal(rs, rowScores))
+          vector::StoreOp::create(b, loc, scale ? cb.fmul(score, scale) : score,
+                                  scores, ValueRange{scoreRow(r), c0});
+      });
     });
-  });
+  };
+  if (!widensKeys())
+    return pass(bandBegin, bandEnd, 1);
+  int64_t rows = kWidenedRowsAlongD;
+  Value whole = cb.mul(cb.divUI(cb.sub(bandEnd, bandBegin), cb.index(rows)),
+                       cb.index(rows));
+  Value wholeEnd = cb.add(bandBegin, whole);
+  pass(bandBegin, wholeEnd, rows);
+  pass(wholeEnd, bandEnd, 1);
 }
 
 /// S[r0 + l, c0 + i] = sum_d Qt[d, r0 + l] * K[min(c0 + i, n - 1), d]: the
@@ -1054,10 +1112,13 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
     CodegenBuilder &cb = lowering.cb;
     bool bf16 = lowering.bf16Pairs;
     Value packed, alongD;
-    if (lowering.canReadKeysInPlace()) {
+    bool byKeys = lowering.canReadKeysInPlace();
+    if (byKeys) {
       packed = cb.gt(lowering.rows, cb.index(lowering.getMaxRowsByKeys()));
       if (lowering.canComputeAlongD())
         alongD = cb.le(lowering.rows, cb.index(kMaxRowsAlongD));
+    } else if (lowering.widensKeys() && lowering.canComputeAlongD()) {
+      packed = cb.gt(lowering.rows, cb.index(kMaxRowsAlongD));
     }
     auto byMethod = [&](function_ref<void(ScoreMethod)> phase) {
       if (!packed)
@@ -1065,6 +1126,8 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
       cb.ifThenElse(
           packed, [&] { phase(ScoreMethod::packed); },
           [&] {
+            if (!byKeys)
+              return phase(ScoreMethod::alongD);
             if (!alongD)
               return phase(ScoreMethod::byKeys);
             cb.ifThenElse(

@@ -207,8 +207,13 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // i8 tiles of a quantized cache: packing widens each row with sitofp and
 // multiplies it by the tile's scale (keys by key_scale, values by
 // value_scale) before the transposes (shuffles); the micro-kernels are those of f32.
+// Steps of at most 8 rows sum the scores along D instead, 4 rows per pass
+// (then one): each key chunk widened once (no scale) and multiplied by the
+// 4 rows' queries, the scores of 16 keys scaled by key_scale at the end.
 // CHECK-LABEL: func.func @step_dequantize
 // CHECK-SAME:    %[[KS:[a-z0-9]+]]: f32, %[[VS:[a-z0-9]+]]: f32)
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         scf.if %[[PACKED]] {
 // CHECK:         %[[K8:.+]] = vector.load %{{.+}} : memref<?x16xi8>, vector<16xi8>
 // CHECK:         %[[KF:.+]] = arith.sitofp %[[K8]] : vector<16xi8> to vector<16xf32>
 // CHECK:         %[[KSV:.+]] = vector.broadcast %[[KS]] : f32 to vector<16xf32>
@@ -217,7 +222,20 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // CHECK:         vector.load %{{.+}} : memref<?x16xi8>, vector<16xi8>
 // CHECK:         %[[VSV:.+]] = vector.broadcast %[[VS]] : f32 to vector<16xf32>
 // CHECK:         arith.mulf %{{.+}}, %[[VSV]] : vector<16xf32>
-// CHECK:         vector.fma
+// CHECK:         scf.if %[[PACKED]] {
+// CHECK:           vector.fma
+// CHECK:         } else {
+// CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4 {
+// CHECK:             %[[KA:.+]] = vector.load %arg1[%{{.+}}, %c0] : memref<?x16xi8>, vector<16xi8>
+// CHECK-NEXT:        %[[KW:.+]] = arith.sitofp %[[KA]] : vector<16xi8> to vector<16xf32>
+// CHECK-NEXT:        %[[Q0:.+]] = vector.load %arg0[%{{.+}}, %c0] : memref<?x16xf32>, vector<16xf32>
+// CHECK-NEXT:        arith.mulf %[[KW]], %[[Q0]] : vector<16xf32>
+// CHECK-NEXT:        %[[Q1:.+]] = vector.load %arg0[%{{.+}}, %c0] : memref<?x16xf32>, vector<16xf32>
+// CHECK-NEXT:        arith.mulf %[[KW]], %[[Q1]] : vector<16xf32>
+// CHECK:             %[[KSB:.+]] = vector.broadcast %[[KS]] : f32 to vector<16xf32>
+// CHECK-NEXT:        %[[SCALED:.+]] = arith.mulf %{{.+}}, %[[KSB]] : vector<16xf32>
+// CHECK:             vector.store %[[SCALED]], %arg9
+// CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 {
 func.func @step_dequantize(%q: memref<?x16xf32>, %k: memref<?x16xi8>, %v: memref<?x16xi8>,
                            %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
                            %kt: memref<16x32xf32>, %vp: memref<32x16xf32>, %s: memref<64x32xf32>, %alpha: memref<64xf32>,

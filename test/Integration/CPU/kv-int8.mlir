@@ -46,3 +46,15 @@ func.func @mods_f16(%q: tensor<?x3x?x80xf16>, %k: tensor<?x3x?x80xi8>, %v: tenso
       -> tensor<?x3x?x48xf16>, tensor<?x3x?xf32>, tensor<?x3x?xf32>
   return %o, %lse, %ent : tensor<?x3x?x48xf16>, tensor<?x3x?xf32>, tensor<?x3x?xf32>
 }
+
+// Decoding (Lq = 1) with 6 query heads per KV head: a step of 6 rows sums
+// its scores along D, one pass of 4 rows (each key chunk widened once for
+// them) and two of one; D = 72 ends in a partial vector.
+// CHECK: decode6_f32 {{.*}} ok
+func.func @decode6_f32(%q: tensor<?x6x1x72xf32>, %k: tensor<?x1x?x72xi8>, %v: tensor<?x1x?x72xi8>,
+                       %ks: tensor<1xf32>, %vs: tensor<1xf32>) -> tensor<?x6x1x72xf32> {
+  %o = mha.attention %q, %k, %v kv_scales(%ks, %vs : tensor<1xf32>, tensor<1xf32>)
+      {causal, softcap = 20.0 : f32, window_left = array<i64: 5, -1, 40, 0, 100, 7>}
+      : tensor<?x6x1x72xf32>, tensor<?x1x?x72xi8>, tensor<?x1x?x72xi8> -> tensor<?x6x1x72xf32>
+  return %o : tensor<?x6x1x72xf32>
+}
