@@ -1141,7 +1141,8 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
     // per block are slower there, the interleaving being repeated per row
     // pair).
     // Steps by keys pack them after their scores, which read the tile
-    // first (rows of fewer than 32 are one band).
+    // first: once per band (their few rows fill one band of the usual
+    // score scratch).
     bool pairsInPlace = bf16 && lowering.valueDim == lowering.paddedValueDim;
     byMethod([&](ScoreMethod method) {
       if (method == ScoreMethod::packed)
