@@ -7,13 +7,17 @@
 // registers across the head dim; the softmax takes each row's max over key
 // vectors with compare-and-select (one vmaxps) and reduces it and the sum
 // halves first, down to one lane (keys past the tile are masked, no window
-// compares); P.V keeps 4x1 accumulators across the keys.
+// compares); P.V keeps 4x1 accumulators across the keys. (Steps of up to
+// 8 rows sum their scores along D instead, the f16 keys widened once per
+// chunk for 4 rows: @step_dequantize shows that path for i8 keys.)
 // CHECK-LABEL: func.func @step_unmasked
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         scf.if %[[PACKED]] {
 // CHECK:         vector.load %{{.+}} : memref<?x16xf16, strided<[?, 1], offset: ?>>, vector<16xf16>
 // CHECK:         vector.shuffle
 // CHECK:         arith.extf {{.*}} : vector<16xf16> to vector<16xf32>
 // CHECK:         scf.for %[[BAND:.+]] = %c0 to %{{.+}} step %c64 {
-// CHECK-NOT:       scf.if
+// CHECK:           scf.if %[[PACKED]] {
 // CHECK:           scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c4
 // CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK-COUNT-16: vector.fma

@@ -61,3 +61,25 @@ func.func @gqa_bf16(%q: tensor<?x32x?x64xbf16>, %k: tensor<?x2x?x64xbf16>,
        -> tensor<?x32x?x64xbf16>
   return %o : tensor<?x32x?x64xbf16>
 }
+
+// 16-bit keys without bf16 pairs (f16; bf16 in the AVX-512 copy without
+// AVX512-BF16) are widened as they are read: decoding steps of up to 8
+// rows sum along D, each key chunk widened once for 4 rows. GQA 12:2 gives
+// 6 rows at Lq = 1 (a pass of 4, two of one), D = 40 a partial vector.
+// RUN: mha-check %t/libgqa.so --fn gqa6_f16 --dtype f16 --B 2 --Hq 12 --Hkv 2 --Lq 1 --Lk 700 --D 40 --causal --softcap 5 --threads 3
+// RUN: mha-check %t/libgqa.so --fn gqa6_f16 --dtype f16 --B 1 --Hq 12 --Hkv 2 --Lq 1 --Lk 9 --D 40 --causal --softcap 5
+// RUN: env MHA_ISA=avx512 mha-check %t/libgqa.so --fn gqa6_bf16 --dtype bf16 --B 2 --Hq 12 --Hkv 2 --Lq 1 --Lk 700 --D 40 --causal --threads 3
+func.func @gqa6_f16(%q: tensor<?x12x?x40xf16>, %k: tensor<?x2x?x40xf16>,
+                    %v: tensor<?x2x?x40xf16>) -> tensor<?x12x?x40xf16> {
+  %o = mha.attention %q, %k, %v {causal, softcap = 5.0 : f32}
+       : tensor<?x12x?x40xf16>, tensor<?x2x?x40xf16>, tensor<?x2x?x40xf16>
+       -> tensor<?x12x?x40xf16>
+  return %o : tensor<?x12x?x40xf16>
+}
+func.func @gqa6_bf16(%q: tensor<?x12x?x40xbf16>, %k: tensor<?x2x?x40xbf16>,
+                     %v: tensor<?x2x?x40xbf16>) -> tensor<?x12x?x40xbf16> {
+  %o = mha.attention %q, %k, %v {causal}
+       : tensor<?x12x?x40xbf16>, tensor<?x2x?x40xbf16>, tensor<?x2x?x40xbf16>
+       -> tensor<?x12x?x40xbf16>
+  return %o : tensor<?x12x?x40xbf16>
+}
