@@ -606,7 +606,9 @@ void StepLowering::computeScoresAlongD() {
 /// packing it (phase 1) would read it apart from them and write it again.
 /// Measured against packing (docs/performance.md, "MLA decode"): MLA
 /// decoding (16 rows of 576) 1.15-1.19x in f32 and 1.02-1.16x in bf16,
-/// GQA 32:2 decoding (16 rows of 128) f32 1.2-1.36x.
+/// GQA 32:2 decoding (16 rows of 128; `HKV=2 python
+/// bench/decode_variants.py f32 16384 2 old.so new.so` on bench/decode.py's
+/// spec with 2 KV heads) f32 1.2-1.36x.
 void StepLowering::computeScoresByKeys() {
   Value scratch = op.getKeyScratch(), scores = op.getScoreScratch();
   Value lastRow = cb.sub(bandEnd, cb.index(1));
