@@ -18,6 +18,10 @@ inline constexpr float kLn2 = 0.6931471805599453f;
 /// live in vector registers and the work item's scratch.
 inline constexpr int64_t kMaxCpuHeadDim = 1024;
 
+/// The cache line of the CPUs we target (x86-64, AArch64): the unit of the
+/// software prefetches.
+inline constexpr int64_t kCacheLineBytes = 64;
+
 /// Largest head dim of the GPU kernels (O accumulators and Q fragments live
 /// in registers).
 inline constexpr int64_t kMaxGpuHeadDim = 256;

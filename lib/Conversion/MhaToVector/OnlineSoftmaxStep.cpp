@@ -635,15 +635,18 @@ void StepLowering::computeScoresByKeys() {
       SmallVector<Value> init(kKeysByKeys, broadcast(cb.f32(0.0f)));
       // Step k prefetches line k / kKeysByKeys of key k % kKeysByKeys of
       // the next block: a block's rows have as many lines as there are
-      // steps (D f32 or D / 2 pairs per step, 16 lanes a line).
+      // steps (one f32 or one bf16 pair per step, 16 of them a line).
       Value nextKey = cb.add(c0, cb.index(kKeysByKeys));
       auto prefetchNext = [&](Value k) {
         Value key = cb.minSI(
             cb.add(nextKey,
                    arith::RemUIOp::create(b, loc, k, cb.index(kKeysByKeys))),
             lastKey);
-        Value col = cb.mul(cb.divUI(k, cb.index(kKeysByKeys)),
-                           cb.index(bf16Pairs ? 32 : 16));
+        int64_t lineElements =
+            kCacheLineBytes /
+            (op.getKey().getType().getElementTypeBitWidth() / 8);
+        Value col =
+            cb.mul(cb.divUI(k, cb.index(kKeysByKeys)), cb.index(lineElements));
         memref::PrefetchOp::create(b, loc, op.getKey(), ValueRange{key, col},
                                    /*isWrite=*/false, /*localityHint=*/3,
                                    /*isDataCache=*/true);

@@ -79,8 +79,6 @@ constexpr int64_t kMaxGroupRows = 64;
 /// reading the keys) so that a sequence's group keeps several cores busy.
 constexpr int64_t kComputeBoundHeadDims = 512;
 constexpr int64_t kComputeBoundGroupHeads = 8;
-/// The cache line of the CPUs we target (x86-64, AArch64).
-constexpr int64_t kCacheLineBytes = 64;
 
 struct MhaTilePass : public mha::impl::MhaTilePassBase<MhaTilePass> {
   using MhaTilePassBase::MhaTilePassBase;
