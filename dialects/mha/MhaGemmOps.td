@@ -275,6 +275,13 @@ def Mha_WeightGradTileOp : Mha_Op<"weight_grad_tile"> {
     narrowed to `dw` once at the end. A bias's gradient sums `g`'s rows in
     place.
 
+    With `bf16_pairs` (AVX512-BF16, `vector_width` 16) the products are
+    `vdpbf16ps` on pairs of consecutive rows: K-blocks of up to 256 rows
+    are packed rounded to bf16 (to nearest even; an odd last row paired
+    with zeros), twice the rows per instruction for the panels' bytes. The
+    sums stay f32; `a` and `g` lose what bf16 cannot hold, as a bf16
+    layer's backward in PyTorch does.
+
     ```mlir
     mha.weight_grad_tile ins(%x : memref<?x?x512xf32>) grads(%dq : memref<?x?x768xf32>)
         outs(%dwq : memref<512x512xf32>) rows(%i0, %n) columns(%c0, %m)
@@ -295,7 +302,8 @@ def Mha_WeightGradTileOp : Mha_Op<"weight_grad_tile"> {
     DefaultValuedAttr<I64Attr, "0">:$replica_stride,
     ConfinedAttr<I64Attr, [IntPositive]>:$vector_width,
     DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>, "64">:$max_rows,
-    DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>, "128">:$max_columns);
+    DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>, "128">:$max_columns,
+    UnitAttr:$bf16_pairs);
   let assemblyFormat = [{
     (`ins` `(` $a^ `:` type($a) `)`)? `grads` `(` $g `:` type($g) `)`
     `outs` `(` $dw `:` type($dw) `)`

@@ -22,6 +22,11 @@
 // stays in L1 while every row block streams its micro-panel. A bias's
 // gradient (no A) sums G's rows in place, vector by vector.
 //
+// With bf16_pairs both panels hold bf16 pairs of consecutive rows (k, k +
+// 1) in place of single rows, rounded as they are packed, and the register
+// blocks run vdpbf16ps: ap[rb][p][2 r + e], gp[cb][p][2 c + e] for rows
+// l0 + 2 p + e, an odd last row paired with zeros.
+//
 //===----------------------------------------------------------------------===//
 
 #include "mha/Codegen/Builder.h"
@@ -46,13 +51,16 @@ namespace {
 /// Rows of a K-block: its two panels (f32, 4 vw columns and 4 rows each)
 /// stay in L1 and L2.
 constexpr int64_t kKBlock = 128;
+/// Rows of a K-block of bf16 pairs: the same panel bytes.
+constexpr int64_t kPairKBlock = 256;
 
 class WeightGradLowering {
 public:
   WeightGradLowering(OpBuilder &b, WeightGradTileOp op)
       : b(b), loc(op.getLoc()), cb(b, loc), op(op), vw(op.getVectorWidth()),
         nv(vw >= 16 ? 4 : 2), nc(nv * vw), maxRows(roundUp(op.getMaxRows(), 4)),
-        maxCols(roundUp(op.getMaxColumns(), nc)) {}
+        maxCols(roundUp(op.getMaxColumns(), nc)), pairs(op.getBf16Pairs()),
+        group(pairs ? 2 : 1), kBlock(pairs ? kPairKBlock : kKBlock) {}
 
   void emit() {
     if (op.getA())
@@ -70,10 +78,47 @@ private:
     return arith::ConstantOp::create(b, loc, type,
                                      DenseElementsAttr::get(type, 0.0f));
   }
-  Value stackBuffer(ArrayRef<int64_t> shape) {
-    return memref::AllocaOp::create(b, loc,
-                                    MemRefType::get(shape, b.getF32Type()),
+  Value stackBuffer(ArrayRef<int64_t> shape, Type elt) {
+    return memref::AllocaOp::create(b, loc, MemRefType::get(shape, elt),
                                     ValueRange{}, b.getI64IntegerAttr(64));
+  }
+  /// The panels' element type.
+  Type panelType() {
+    return pairs ? Type(b.getBF16Type()) : Type(b.getF32Type());
+  }
+
+  /// `v` as a panel row: itself, or with bf16 pairs `v` and `odd` (the next
+  /// row) rounded and interleaved.
+  Value panelRow(Value v, Value odd) {
+    if (!pairs)
+      return v;
+    auto half = VectorType::get(cast<VectorType>(v.getType()).getShape(),
+                                b.getBF16Type());
+    return vector::InterleaveOp::create(
+        b, loc, arith::TruncFOp::create(b, loc, half, v),
+        arith::TruncFOp::create(b, loc, half, odd));
+  }
+
+  /// The panel rows of a K-block of `kn` rows: kn, or kn / 2 pairs
+  /// rounded up.
+  Value getPanelRows(Value kn) {
+    return pairs ? cb.divUI(cb.add(kn, cb.index(1)), cb.index(2)) : kn;
+  }
+
+  /// Panel row p of the K-block of `kn` rows from l0: the f32 vector
+  /// load(l) of row l0 + p, or (pairs) rows l0 + 2p and l0 + 2p + 1
+  /// rounded and interleaved, the second zeros past kn.
+  Value loadPanelRow(Value l0, Value kn, Value p,
+                     function_ref<Value(Value)> load) {
+    if (!pairs)
+      return load(cb.add(l0, p));
+    Value first = cb.add(p, p), second = cb.add(first, cb.index(1));
+    Value hasOdd = cb.lt(second, kn);
+    Value even = load(cb.add(l0, first));
+    // Past kn the odd load reads row `first` again (in bounds), unused.
+    Value odd = load(cb.add(l0, cb.select(hasOdd, second, first)));
+    int64_t lanes = cast<VectorType>(even.getType()).getNumElements();
+    return panelRow(even, cb.select(hasOdd, odd, zeros(lanes)));
   }
 
   /// The f32 vector of g at row (batch, l), column `col` of the item's
@@ -119,6 +164,7 @@ private:
     Type aElt = cast<MemRefType>(a.getType()).getElementType();
     Value aCol0 = cb.add(op.getRowOffset(), cb.index(op.getAOffset()));
     Value wholeBlocks = cb.divUI(rows, cb.index(4));
+    Value panelRows = getPanelRows(kn);
     auto quadType = vec::getF32Vector(cb, 4);
     // Micro-panels of 4 rows of dW, one vector<4> of each of a's rows:
     // written in order, the 16 rows of a line of a read in turn while it
@@ -127,20 +173,18 @@ private:
       cb.forLoop(from, to, 1, [&](Value rb) {
         Value first = cb.mul(rb, cb.index(4));
         Value col = cb.add(aCol0, first);
-        cb.forLoop(cb.index(0), kn, 1, [&](Value k) {
-          Value l = cb.add(l0, k);
-          Value quad;
-          if (masked) {
-            quad = vec::loadTail(cb, 4, a, ValueRange{batch, l}, col,
+        auto loadQuad = [&](Value l) -> Value {
+          if (masked)
+            return vec::loadTail(cb, 4, a, ValueRange{batch, l}, col,
                                  cb.sub(rows, first));
-          } else {
-            quad = vector::LoadOp::create(b, loc, VectorType::get({4}, aElt), a,
-                                          ValueRange{batch, l, col});
-            if (!aElt.isF32())
-              quad = arith::ExtFOp::create(b, loc, quadType, quad);
-          }
-          vector::StoreOp::create(b, loc, quad, ap,
-                                  ValueRange{rb, k, cb.index(0)});
+          Value quad = vector::LoadOp::create(
+              b, loc, VectorType::get({4}, aElt), a, ValueRange{batch, l, col});
+          return aElt.isF32() ? quad
+                              : arith::ExtFOp::create(b, loc, quadType, quad);
+        };
+        cb.forLoop(cb.index(0), panelRows, 1, [&](Value p) {
+          vector::StoreOp::create(b, loc, loadPanelRow(l0, kn, p, loadQuad), ap,
+                                  ValueRange{rb, p, cb.index(0)});
         });
       });
     };
@@ -148,19 +192,24 @@ private:
     packQuads(wholeBlocks, rowBlocks, /*masked=*/true);
     // Panels of nc columns of g's rows (the replicas summed), zeros past
     // the item's columns.
-    cb.forLoop(cb.index(0), kn, 1, [&](Value k) {
-      Value l = cb.add(l0, k);
+    cb.forLoop(cb.index(0), panelRows, 1, [&](Value p) {
       auto store = [&](Value v, Value c) {
         Value panel = cb.divUI(c, cb.index(nc));
         Value within = arith::RemUIOp::create(b, loc, c, cb.index(nc));
-        vector::StoreOp::create(b, loc, v, gp, ValueRange{panel, k, within});
+        vector::StoreOp::create(
+            b, loc, v, gp,
+            ValueRange{panel, p, cb.mul(within, cb.index(group))});
       };
       forColumnVectors(
           colPad,
           [&](Value c, Value valid) {
-            store(loadGradient(batch, l, c, valid), c);
+            store(loadPanelRow(l0, kn, p,
+                               [&](Value l) {
+                                 return loadGradient(batch, l, c, valid);
+                               }),
+                  c);
           },
-          [&](Value c) { store(zeros(vw), c); });
+          [&](Value c) { store(panelRow(zeros(vw), zeros(vw)), c); });
     });
   }
 
@@ -169,9 +218,11 @@ private:
     Value rowBlocks = cb.divUI(cb.add(rows, cb.index(3)), cb.index(4));
     Value colPanels = cb.divUI(cb.add(columns, cb.index(nc - 1)), cb.index(nc));
     Value colPad = cb.mul(colPanels, cb.index(nc));
-    Value acc = stackBuffer({maxRows, maxCols});
-    Value ap = stackBuffer({maxRows / 4, kKBlock, 4});
-    Value gp = stackBuffer({maxCols / nc, kKBlock, nc});
+    Value acc = stackBuffer({maxRows, maxCols}, b.getF32Type());
+    Value ap =
+        stackBuffer({maxRows / 4, kBlock / group, 4 * group}, panelType());
+    Value gp =
+        stackBuffer({maxCols / nc, kBlock / group, nc * group}, panelType());
     Value zero = zeros(vw);
     cb.forLoop(cb.index(0), cb.mul(rowBlocks, cb.index(4)), 1, [&](Value r) {
       cb.forLoop(cb.index(0), colPad, vw, [&](Value c) {
@@ -184,10 +235,11 @@ private:
     auto vecType = vec::getF32Vector(cb, vw);
     // 4 x nv accumulators, nv vectors of gp and a broadcast: 21 of the
     // 32 AVX-512 registers, 13 of AVX2's 16.
-    vec::RegisterBlock block{4, nv, DotProduct::fma};
+    vec::RegisterBlock block{4, nv,
+                             pairs ? DotProduct::bf16_pairs : DotProduct::fma};
     cb.forLoop(cb.index(0), batchSize, 1, [&](Value batch) {
-      cb.forLoop(cb.index(0), len, kKBlock, [&](Value l0) {
-        Value kn = cb.minSI(cb.index(kKBlock), cb.sub(len, l0));
+      cb.forLoop(cb.index(0), len, kBlock, [&](Value l0) {
+        Value kn = cb.minSI(cb.index(kBlock), cb.sub(len, l0));
         pack(batch, l0, kn, ap, gp, rowBlocks, colPad);
         cb.forLoop(cb.index(0), colPanels, 1, [&](Value panel) {
           Value c0 = cb.mul(panel, cb.index(nc));
@@ -201,16 +253,19 @@ private:
                     ValueRange{cb.add(r0, cb.index(r)),
                                cb.add(c0, cb.index(j * vw))}));
             SmallVector<Value> sums = vec::emitBlockLoop(
-                cb, block, kn, init, nullptr,
-                [&](Value k, int64_t j) -> Value {
-                  return vector::LoadOp::create(
-                      b, loc, vecType, gp,
-                      ValueRange{panel, k, cb.index(j * vw)});
+                cb, block, getPanelRows(kn), init, nullptr,
+                [&](Value p, int64_t j) -> Value {
+                  SmallVector<Value, 3> at{panel, p, cb.index(j * vw * group)};
+                  if (pairs)
+                    return vec::loadPairs(cb, gp, at, vw);
+                  return vector::LoadOp::create(b, loc, vecType, gp, at);
                 },
-                [&](Value k, int64_t r) -> Value {
-                  Value x = memref::LoadOp::create(
-                      b, loc, ap, ValueRange{rb, k, cb.index(r)});
-                  return vec::broadcast(cb, x, vw);
+                [&](Value p, int64_t r) -> Value {
+                  SmallVector<Value, 3> at{rb, p, cb.index(r * group)};
+                  if (pairs)
+                    return vec::broadcastPair(cb, ap, at, vw);
+                  return vec::broadcast(
+                      cb, memref::LoadOp::create(b, loc, ap, at), vw);
                 });
             for (int64_t r = 0; r < 4; ++r)
               for (int64_t j = 0; j < nv; ++j)
@@ -279,6 +334,9 @@ private:
   int64_t nv; // Vectors of a register block.
   int64_t nc; // Columns of a G panel: nv vectors.
   int64_t maxRows, maxCols;
+  bool pairs;     // vdpbf16ps on bf16 pairs of rows.
+  int64_t group;  // Rows per panel row: 2 with pairs.
+  int64_t kBlock; // Rows of a K-block.
 };
 
 struct LowerWeightGradTile : OpRewritePattern<WeightGradTileOp> {

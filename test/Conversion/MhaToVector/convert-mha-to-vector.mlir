@@ -917,6 +917,33 @@ func.func @weight_grad(%x: memref<?x?x64xf32>, %g: memref<?x?x96xf32>, %dw: memr
 
 // -----
 
+// The same with bf16_pairs: K-blocks of 256 rows packed as bf16 pairs of
+// consecutive rows (x's quads and g's vectors rounded and interleaved, an
+// odd last row's partner zeros), then vdpbf16ps on 128 pairs: a broadcast
+// pair of x per row of dW, 4 panel vectors of 16 pairs.
+// CHECK-LABEL: func.func @weight_grad_pairs
+// CHECK: %[[AP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<16x128x8xbf16>
+// CHECK: %[[GP:.+]] = memref.alloca() {alignment = 64 : i64} : memref<2x128x128xbf16>
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c256
+// CHECK: arith.truncf %{{.+}} : vector<4xf32> to vector<4xbf16>
+// CHECK: arith.select %{{.+}}, %{{.+}}, %cst{{.*}} : vector<4xf32>
+// CHECK: vector.interleave %{{.+}}, %{{.+}} : vector<4xbf16> -> vector<8xbf16>
+// CHECK: vector.store %{{.+}}, %[[AP]]
+// CHECK: vector.interleave %{{.+}}, %{{.+}} : vector<16xbf16> -> vector<32xbf16>
+// CHECK: vector.store %{{.+}}, %[[GP]]
+// CHECK: scf.for {{.+}} iter_args
+// CHECK: vector.load %[[GP]]{{.+}} : memref<2x128x128xbf16>, vector<32xbf16>
+// CHECK: vector.load %[[AP]]{{.+}} : memref<16x128x8xbf16>, vector<2xbf16>
+// CHECK-COUNT-4: x86vector.avx512.dot
+// CHECK-NOT: vector.fma
+// CHECK: vector.store %{{.+}}, %arg2[{{.+}}] : memref<64x32xf32>, vector<16xf32>
+func.func @weight_grad_pairs(%x: memref<?x?x64xbf16>, %g: memref<?x?x96xf32>, %dw: memref<64x32xf32>, %r0: index, %rows: index, %c0: index, %cols: index) {
+  mha.weight_grad_tile ins(%x : memref<?x?x64xbf16>) grads(%g : memref<?x?x96xf32>) outs(%dw : memref<64x32xf32>) rows(%r0, %rows) columns(%c0, %cols) {bf16_pairs, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
 // A bias's gradient: the column sums of g, read in place, vector by
 // vector over the batch and the rows.
 // CHECK-LABEL: func.func @bias_grad

@@ -259,12 +259,14 @@ func.func @head_gemm_slice(%o: memref<?x?x60xf32>, %wv: memref<20x66xf32>, %y: m
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<40x64xf32>) outs(%{{.+}} : memref<64x64xf32>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {transpose, vector_width = 16 : i64}
 // CHECK: mha.weight_grad_tile ins(%{{.+}} : memref<?x?x64xf32>) grads(%{{.+}} : memref<?x?x96xf32>) outs(%{{.+}} : memref<64x32xf32>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {g_offset = 32 : i64, replica_stride = 16 : i64, replicas = 2 : i64, vector_width = 16 : i64}
 // CHECK: mha.weight_grad_tile grads(%{{.+}} : memref<?x?x96xf32>) outs(%{{.+}} : memref<1x96xbf16>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {vector_width = 16 : i64}
+// CHECK: mha.weight_grad_tile ins(%{{.+}} : memref<?x?x64xf32>) grads(%{{.+}} : memref<?x?x96xf32>) outs(%{{.+}} : memref<64x32xf32>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {bf16_pairs, vector_width = 16 : i64}
 func.func @backward_gemm_ops(%w: memref<40x64xf32>, %panel: memref<64x64xf32>, %x: memref<?x?x64xf32>,
                              %g: memref<?x?x96xf32>, %dw: memref<64x32xf32>, %db: memref<1x96xbf16>, %i: index) {
   mha.pack_panel ins(%w : memref<40x64xf32>) outs(%panel : memref<64x64xf32>) rows(%i, %i) columns(%i, %i) {transpose, vector_width = 16 : i64}
   mha.weight_grad_tile ins(%x : memref<?x?x64xf32>) grads(%g : memref<?x?x96xf32>) outs(%dw : memref<64x32xf32>)
       rows(%i, %i) columns(%i, %i) {g_offset = 32 : i64, replicas = 2 : i64, replica_stride = 16 : i64, vector_width = 16 : i64}
   mha.weight_grad_tile grads(%g : memref<?x?x96xf32>) outs(%db : memref<1x96xbf16>) rows(%i, %i) columns(%i, %i) {vector_width = 16 : i64}
+  mha.weight_grad_tile ins(%x : memref<?x?x64xf32>) grads(%g : memref<?x?x96xf32>) outs(%dw : memref<64x32xf32>) rows(%i, %i) columns(%i, %i) {bf16_pairs, vector_width = 16 : i64}
   return
 }
 
@@ -289,6 +291,22 @@ func.func @bias_grad_replicas(%g: memref<?x?x96xf32>, %db: memref<1x96xf32>, %i:
 func.func @grad_replica_stride(%x: memref<?x?x64xf32>, %g: memref<?x?x96xf32>, %dw: memref<64x32xf32>, %i: index) {
   // expected-error @+1 {{'replica_stride' must be > 0 with 'replicas' = 3}}
   mha.weight_grad_tile ins(%x : memref<?x?x64xf32>) grads(%g : memref<?x?x96xf32>) outs(%dw : memref<64x32xf32>) rows(%i, %i) columns(%i, %i) {replicas = 3 : i64, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @grad_pairs_bias(%g: memref<?x?x96xf32>, %db: memref<1x96xf32>, %i: index) {
+  // expected-error @+1 {{'bf16_pairs' needs 'a' and 'vector_width' = 16, got no 'a' and 'vector_width' = 16}}
+  mha.weight_grad_tile grads(%g : memref<?x?x96xf32>) outs(%db : memref<1x96xf32>) rows(%i, %i) columns(%i, %i) {bf16_pairs, vector_width = 16 : i64}
+  return
+}
+
+// -----
+
+func.func @grad_pairs_width(%x: memref<?x?x64xf32>, %g: memref<?x?x96xf32>, %dw: memref<64x32xf32>, %i: index) {
+  // expected-error @+1 {{'bf16_pairs' needs 'a' and 'vector_width' = 16, got 'vector_width' = 8}}
+  mha.weight_grad_tile ins(%x : memref<?x?x64xf32>) grads(%g : memref<?x?x96xf32>) outs(%dw : memref<64x32xf32>) rows(%i, %i) columns(%i, %i) {bf16_pairs, vector_width = 8 : i64}
   return
 }
 

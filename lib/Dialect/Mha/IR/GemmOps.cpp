@@ -58,6 +58,11 @@ LogicalResult WeightGradTileOp::verify() {
   if (getVectorWidth() % 4 != 0)
     return emitOpError() << "'vector_width' must be a multiple of 4, got "
                          << getVectorWidth();
+  if (getBf16Pairs() && (!getA() || getVectorWidth() != 16))
+    return emitOpError() << "'bf16_pairs' needs 'a' and 'vector_width' = 16, "
+                            "got "
+                         << (getA() ? "" : "no 'a' and ")
+                         << "'vector_width' = " << getVectorWidth();
   return success();
 }
 

@@ -131,7 +131,7 @@ static int64_t getQuadKBlock(const LinearPlan &plan, int64_t limit) {
 
 int64_t layer::planPacking(LinearPlan &plan, const GemmKernel &kernel,
                            int64_t offset) {
-  bool pairs = !plan.int8 && kernel.bf16Pairs;
+  bool pairs = !plan.int8 && plan.pairs;
   // k per panel row: bf16 pairs, int8 quads.
   int64_t group = plan.int8 ? 4 : pairs ? 2 : 1;
   plan.colPad = roundUp(plan.colBlock, kernel.vectors * kernel.vw);
@@ -230,9 +230,8 @@ static DenseElementsAttr packConstantQuads(const LinearPlan &plan,
   return DenseElementsAttr::get(type, ArrayRef<int8_t>(packed));
 }
 
-DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
-                                            const GemmKernel &kernel) {
-  bool pairs = kernel.bf16Pairs;
+DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan) {
+  bool pairs = plan.pairs;
   DenseElementsAttr weight = plan.constantWeight;
   MLIRContext *ctx = weight.getContext();
   int64_t size = plan.panelSize * int64_t(plan.blocks.size());
@@ -262,7 +261,8 @@ DenseElementsAttr layer::packConstantWeight(const LinearPlan &plan,
       plan, pairs ? 2 : 1,
       [&](int64_t at, int64_t k, int64_t n) { packed[at] = w[k * width + n]; });
   auto tensorType =
-      RankedTensorType::get({1, 1, size}, kernel.getPackedType(ctx));
+      RankedTensorType::get({1, 1, size}, pairs ? Type(BFloat16Type::get(ctx))
+                                                : Float32Type::get(ctx));
   if (!pairs)
     return DenseElementsAttr::get(tensorType, ArrayRef<float>(packed));
   SmallVector<APFloat> values;

@@ -51,6 +51,11 @@ private:
   void addParameters(ArrayRef<TensorRole> argRoles);
   /// The plans of the GEMMs and the size of the weights packed at run time.
   void planGemms();
+  /// Sets `plan`'s panel kind (`f32Input`: it reads an f32 temporary) and
+  /// places its panels in the packed temporary of that kind.
+  void placePanels(LinearPlan &plan, bool f32Input);
+  /// The packed temporary `plan`'s panels live in.
+  Value getPackedTemp(const LinearPlan &plan) const;
   /// The plans of `linears`' GEMMs (with their kernel memrefs).
   SmallVector<LinearPlan, 4> getPlans(ArrayRef<LinearOp> linears) const;
   /// The temporaries: Q, K, V (one per projection), the attention output,
@@ -153,8 +158,9 @@ private:
   }
   /// The element type of `plan`'s panels.
   Type getPanelType(const LinearPlan &plan) const {
-    return plan.int8 ? Type(IntegerType::get(ctx, 8))
-                     : kernel.getPackedType(ctx);
+    if (plan.int8)
+      return IntegerType::get(ctx, 8);
+    return plan.pairs ? Type(BFloat16Type::get(ctx)) : Float32Type::get(ctx);
   }
   /// Packs the weight columns of blocks[local] into their panel.
   void emitPackItem(const LinearPlan &plan, Value local);
@@ -200,6 +206,13 @@ private:
   void addRopeBackwardPhase();
   /// dx = dQKV W^T, then every weight and bias gradient.
   void addInputGradientPhases();
+  /// Whether this copy's dx and weight-gradient GEMMs run on bf16 pairs of
+  /// dQKV rounded to bf16 (a bf16 layer on AVX512-BF16).
+  bool roundedGradients() const { return dQkvBf16Temp && kernel.bf16Pairs; }
+  /// The dQKV the dx and weight-gradient GEMMs read.
+  Value getGradientGemmInput();
+  /// dQKV rounded into dQkvBf16Temp (no work in the copies without pairs).
+  void addRoundGradientsPhase();
   /// The up projections whose input, a down projection's product, is
   /// RMS-normalised (rms_norm_eps: a latent layer's latent and low-rank
   /// Wq).
@@ -255,7 +268,7 @@ private:
   unsigned outTemp = 0;
   std::optional<float> ropeTheta;
   int64_t ropeDim = 0; // The rotated columns of a head (rope table width).
-  std::optional<unsigned> ropeTemp, packedTemp, packedInt8Temp;
+  std::optional<unsigned> ropeTemp, packedTemp, packedInt8Temp, packedF32Temp;
   // The int8 copy of x or O and its row scales, by the value int8 plans
   // read (parts.input or the merge_heads of the attention).
   DenseMap<Value, std::pair<unsigned, unsigned>> quantizedInputs;
@@ -263,7 +276,7 @@ private:
   // V parts, the down projection of a low-rank Wo, the output projection.
   SmallVector<LinearPlan, 4> plans;
   SmallVector<LinearPlan *> packedAtRunTime;
-  int64_t packedSize = 0, packedInt8Size = 0;
+  int64_t packedSize = 0, packedInt8Size = 0, packedF32Size = 0;
   // The phases (#mha.layer_plan).
   SmallVector<int64_t> phaseHeads, phaseRows, phaseKinds;
   // The kernel.
@@ -279,6 +292,9 @@ private:
   // gradient in dQKV, and the GEMMs by transposed weights.
   bool backward = false;
   unsigned lseTemp = 0, aliveTemp = 0, dOutTemp = 0, dQkvTemp = 0;
+  // A bf16 layer's dQKV rounded to bf16, what dx = dQKV W^T and the weight
+  // gradients read in the copy with bf16 pairs (roundedGradients()).
+  std::optional<unsigned> dQkvBf16Temp;
   // 1/RMS of each row of each normalised product (getNormalizedUps).
   unsigned rmsScaleTemp = 0;
   int64_t dQkvColumns = 0;

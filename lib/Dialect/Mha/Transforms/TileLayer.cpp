@@ -126,13 +126,17 @@ void LayerTiler::planGemms() {
     // copy (they share one signature); only the VNNI copy uses them.
     p.quantizedInput = p.scaleValue && isInt8Eligible(p);
     p.int8 = kernel.int8Dot && p.quantizedInput;
+    // A backward keeps the attention output in f32 (addTemporaries).
+    bool f32Input =
+        backward && LinearOp(p.op).getInput().getDefiningOp<MergeHeadsOp>();
     if (p.constantWeight) {
+      p.pairs = kernel.bf16Pairs && !f32Input;
       planPacking(p, kernel, 0);
       continue;
     }
     packedAtRunTime.push_back(&p);
     if (!p.quantizedInput) {
-      packedSize = planPacking(p, kernel, packedSize);
+      placePanels(p, f32Input);
       continue;
     }
     // The int8 panels as the AVX-512 VNNI copy lays them out.
@@ -144,8 +148,23 @@ void LayerTiler::planGemms() {
     if (p.int8)
       p = quads;
     else
-      packedSize = planPacking(p, kernel, packedSize);
+      placePanels(p, f32Input);
   }
+}
+
+void LayerTiler::placePanels(LinearPlan &plan, bool f32Input) {
+  // Only a bf16 layer's backward mixes bf16 inputs (x, dy) with f32 ones
+  // (O, dQKV); an f32 layer's panels stay in one temporary.
+  plan.f32Input = f32Input && getElementTypeOrSelf(parts.input).isBF16();
+  plan.pairs = kernel.bf16Pairs && !f32Input;
+  int64_t &size = plan.f32Input ? packedF32Size : packedSize;
+  size = planPacking(plan, kernel, size);
+}
+
+Value LayerTiler::getPackedTemp(const LinearPlan &plan) const {
+  if (plan.int8)
+    return entry->getArgument(*packedInt8Temp);
+  return entry->getArgument(plan.f32Input ? *packedF32Temp : *packedTemp);
 }
 
 SmallVector<LinearPlan, 4>
@@ -228,6 +247,9 @@ LogicalResult LayerTiler::addTemporaries() {
   if (!packedAtRunTime.empty())
     packedTemp = addTemp(std::max<int64_t>(packedSize, 1), MHA_TEMP_FIXED,
                          kernel.getPackedType(ctx), /*bytes=*/4);
+  if (packedF32Size > 0)
+    packedF32Temp =
+        addTemp(packedF32Size, MHA_TEMP_FIXED, Float32Type::get(ctx));
   if (packedInt8Size > 0)
     packedInt8Temp =
         addTemp(packedInt8Size, MHA_TEMP_FIXED, IntegerType::get(ctx, 8));
@@ -291,19 +313,16 @@ void LayerTiler::createKernel() {
   Value x = layerInput = argFor(parts.input);
   len = memref::DimOp::create(b, loc, x, 1);
   ropeTable = ropeTemp ? entry->getArgument(*ropeTemp) : Value();
-  Value packed = packedTemp ? entry->getArgument(*packedTemp) : Value();
-  Value packedInt8 =
-      packedInt8Temp ? entry->getArgument(*packedInt8Temp) : Value();
   auto setMemRefs = [&](LinearPlan &plan, Value input, Value output) {
     plan.x = input;
     plan.y = output;
     if (plan.constantWeight) {
-      plan.panels = getConstantMemRef(packConstantWeight(plan, kernel),
+      plan.panels = getConstantMemRef(packConstantWeight(plan),
                                       (name + "__" + plan.name + "_packed"));
     } else {
       plan.w = argFor(plan.weightValue);
       plan.scale = argFor(plan.scaleValue);
-      plan.panels = plan.int8 ? packedInt8 : packed;
+      plan.panels = getPackedTemp(plan);
     }
     // An int8 plan reads the int8 copy of its input (its panels hold the
     // weight's scales).
@@ -1008,10 +1027,11 @@ LogicalResult mlir::mha::tileLayerFunction(
       bf16Dot && vectorWidth == 16 && inputElt.isBF16() && tempElt.isBF16();
   // vpdpbusd in the AVX512-BF16 copy: every such CPU has AVX512-VNNI.
   bool int8Dot = bf16Dot && vectorWidth == 16;
-  // The backward's GEMMs read f32 gradients: f32 panels (FMAs) throughout.
+  // The backward's GEMMs on x and dy take the forward's panels; those on
+  // its f32 temporaries f32 panels (LayerTiler::placePanels).
   if (func->hasAttr(MhaDialect::kBackwardAttrName) &&
       failed(LayerTiler(module, func, *matched, tiles,
-                        GemmKernel::get(vectorWidth, /*bf16Pairs=*/false,
+                        GemmKernel::get(vectorWidth, bf16Pairs,
                                         /*int8Dot=*/false))
                  .runBackward(*argRoles)))
     return failure();

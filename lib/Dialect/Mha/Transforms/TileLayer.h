@@ -161,6 +161,12 @@ struct LinearPlan {
   // scales are `inputScale`.
   bool int8 = false;
   Value inputScale;
+  // bf16 pair panels (vdpbf16ps) on a bf16 input, in the copy whose kernel
+  // has them (GemmKernel::bf16Pairs).
+  bool pairs = false;
+  // A bf16 layer's backward GEMM on an f32 temporary (O, dQKV): f32 panels
+  // in every copy, in a packed temporary of their own.
+  bool f32Input = false;
   // Whether the int8 path applies to this plan on a VNNI CPU (the copies'
   // shared signature has its temporaries and phases): `int8` in the copy
   // that has VNNI.
@@ -198,9 +204,8 @@ SmallVector<LinearPlan, 1> planLinear(LinearOp op, const WeightPart &part,
 int64_t planPacking(LinearPlan &plan, const GemmKernel &kernel, int64_t offset);
 
 /// The panels of a constant weight, packed now as mha.pack_panel would at
-/// run time: [1, 1, panelSize * blocks] of the kernel's packed type.
-DenseElementsAttr packConstantWeight(const LinearPlan &plan,
-                                     const GemmKernel &kernel);
+/// run time: [1, 1, panelSize * blocks] of the plan's panel type.
+DenseElementsAttr packConstantWeight(const LinearPlan &plan);
 
 } // namespace mlir::mha::layer
 

@@ -29,15 +29,20 @@
 //
 // The gradients dO and dQKV are f32 temporaries [B, L, cols] (dQKV holds
 // every projection's output gradient at its columns: dQ, dK, dV, or a
-// fused projection's); the GEMMs use f32 panels (FMA micro-kernels) in
-// every copy. Every gradient element is written by exactly one item in a
-// fixed order: no atomics, the same bytes for any thread count.
+// fused projection's). In a bf16 layer's AVX512-BF16 copy the GEMMs on
+// bf16 inputs (the recomputed projections of x, dO = dy Wo^T) take bf16
+// pair panels as the forward does, those on f32 temporaries (dx = dQKV
+// W^T, O A_o) f32 panels in a packed temporary of their own, and the
+// weight gradients round their panels to bf16 pairs. Every gradient
+// element is written by exactly one item in a fixed order: no atomics,
+// the same bytes for any thread count.
 //
 //===----------------------------------------------------------------------===//
 
 #include "LayerTiler.h"
 
 #include "mha/Codegen/HeadParams.h"
+#include "mha/Codegen/MicroKernels.h"
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -254,13 +259,20 @@ void LayerTiler::planBackwardGemms() {
     inputGrad.transposedColumns.push_back(columns[i]);
   }
 
-  SmallVector<LinearPlan *> backwardPlans = {&outputGrad, &inputGrad};
+  // The GEMMs on dy (bf16 in a bf16 layer: pair panels where the copy has
+  // them), then those on the f32 dQKV.
+  bool dyF32 = !getElementTypeOrSelf(parts.output.getResult()).isBF16();
+  // dx reads the bf16 copy of dQKV where there are pairs (its panels'
+  // kind follows the kernel's, as for x).
+  SmallVector<std::pair<LinearPlan *, bool>> backwardPlans = {
+      {&outputGrad, outputFactorGrad.has_value() || dyF32},
+      {&inputGrad, false}};
   if (outputFactorGrad)
-    backwardPlans.push_back(&*outputFactorGrad);
+    backwardPlans.push_back({&*outputFactorGrad, dyF32});
   for (LinearPlan &plan : factorGrads)
-    backwardPlans.push_back(&plan);
-  for (LinearPlan *plan : backwardPlans) {
-    packedSize = planPacking(*plan, kernel, packedSize);
+    backwardPlans.push_back({&plan, true});
+  for (auto [plan, f32Input] : backwardPlans) {
+    placePanels(*plan, f32Input);
     packedAtRunTime.push_back(plan);
   }
 }
@@ -274,16 +286,18 @@ void LayerTiler::addBackwardTemporaries() {
       addTemp(shape.numHeads, MHA_TEMP_PER_TOKEN, IntegerType::get(ctx, 8));
   dOutTemp = addTemp(shape.numHeads * shape.valueDim, MHA_TEMP_PER_BATCH, f32);
   dQkvTemp = addTemp(dQkvColumns, MHA_TEMP_PER_BATCH, f32);
+  if (getElementTypeOrSelf(parts.input).isBF16())
+    dQkvBf16Temp =
+        addTemp(dQkvColumns, MHA_TEMP_PER_BATCH, BFloat16Type::get(ctx));
   if (int64_t norms = getNormalizedUps().size())
     rmsScaleTemp = addTemp(norms, MHA_TEMP_PER_BATCH, f32);
 }
 
 void LayerTiler::setBackwardMemRefs() {
-  Value packed = entry->getArgument(*packedTemp);
   auto weightMemRefs = [&](LinearPlan &plan) {
     for (Value w : plan.transposedWeights)
       plan.transposedMemRefs.push_back(getParameterArgument(func, *entry, w));
-    plan.panels = packed;
+    plan.panels = getPackedTemp(plan);
   };
   Value dy = entry->getArgument(func.getNumArguments());
   Value dQkv = entry->getArgument(dQkvTemp);
@@ -300,7 +314,7 @@ void LayerTiler::setBackwardMemRefs() {
     plan.x = plan.y = dQkv;
   }
   weightMemRefs(inputGrad);
-  inputGrad.x = dQkv;
+  inputGrad.x = getGradientGemmInput();
   inputGrad.y = getGradient(parts.input);
 }
 
@@ -572,14 +586,46 @@ static Value getBiasRow(OpBuilder &b, Location loc, Value bias, int64_t row) {
       ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
 }
 
+Value LayerTiler::getGradientGemmInput() {
+  return entry->getArgument(roundedGradients() ? *dQkvBf16Temp : dQkvTemp);
+}
+
+void LayerTiler::addRoundGradientsPhase() {
+  if (!dQkvBf16Temp)
+    return;
+  addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
+    if (!roundedGradients())
+      return int64_t(1);
+    Value from = entry->getArgument(dQkvTemp);
+    Value to = entry->getArgument(*dQkvBf16Temp);
+    int64_t vw = kernel.vw, whole = dQkvColumns / vw * vw;
+    auto [row0, rows] = getRowTile();
+    cb.forLoop(row0, cb.add(row0, rows), 1, [&](Value l) {
+      auto round = [&](Value c, Value valid) {
+        Value v =
+            valid ? vec::loadTail(cb, vw, from, {batch, l}, c, valid)
+                  : vector::LoadOp::create(b, loc, vec::getF32Vector(cb, vw),
+                                           from, ValueRange{batch, l, c});
+        vec::storeVector(cb, vw, v, to, {batch, l}, c, valid);
+      };
+      cb.forLoop(cb.index(0), cb.index(whole), vw,
+                 [&](Value c) { round(c, Value()); });
+      if (whole < dQkvColumns)
+        round(cb.index(whole), cb.index(dQkvColumns - whole));
+    });
+    return int64_t(1);
+  });
+}
+
 void LayerTiler::addInputGradientPhases() {
   // dT = dY B^T of the low-rank projections, then dx.
   if (!factorGrads.empty())
     addPlansPhase(factorGrads);
   addRmsNormBackwardPhase();
+  addRoundGradientsPhase();
   addPlansPhase({inputGrad});
   SmallVector<WeightGrad> grads;
-  Value dQkv = entry->getArgument(dQkvTemp);
+  Value dQkv = getGradientGemmInput();
   // dA = x^T dT of a low-rank weight's down factor A ([rows, r]).
   auto addFactorGrad = [&](Value a, LinearOp down) {
     Value dw = getGradient(down.getWeight());
@@ -618,8 +664,10 @@ void LayerTiler::addInputGradientPhases() {
       int64_t biasRows = biasType.getRank() == 1 ? 1 : biasType.getDimSize(0);
       int64_t width = biasType.getRank() == 1 ? biasType.getDimSize(0)
                                               : biasType.getDimSize(1);
+      // (Summed from the f32 dQKV: no product to pair.)
       for (int64_t r = 0; r < biasRows; ++r)
-        grads.push_back({Value(), dQkv, getBiasRow(b, loc, db, r), 1, width, 0,
+        grads.push_back({Value(), entry->getArgument(dQkvTemp),
+                         getBiasRow(b, loc, db, r), 1, width, 0,
                          col + part.column + r * width, 1, 0});
     }
   }
@@ -669,7 +717,8 @@ void LayerTiler::addWeightGradPhase(ArrayRef<WeightGrad> grads) {
               b, loc, grad.a, grad.g, grad.dw, row0, rows,
               cb.add(col0, cb.index(grad.columnOffset)), cols,
               /*a_offset=*/0, grad.gOffset, grad.replicas, grad.replicaStride,
-              kernel.vw, kWeightGradRows, kWeightGradColumns);
+              kernel.vw, kWeightGradRows, kWeightGradColumns,
+              /*bf16_pairs=*/grad.a && kernel.bf16Pairs);
         });
         start += count;
       }
@@ -683,7 +732,8 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   name += "_backward";
   if (failed(addGradientParameters(argRoles)))
     return failure();
-  // The layer's dq is an f32 temporary: whole heads sum in it in place.
+  // The layer's dq is an f32 temporary: whole heads sum in it in place;
+  // dO is f32 too, so the items multiply widened rows.
   FailureOr<BackwardItemChoice> items =
       chooseBackwardItems(parts.attention, kernel.vw, 0, 0,
                           WholeHeadItems::inPlace, /*bf16Dot=*/false);
