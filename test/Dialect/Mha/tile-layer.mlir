@@ -446,6 +446,39 @@ func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tenso
 
 // -----
 
+// A bf16 layer's backward. With AVX512-BF16 (BF16DOT) the GEMMs on bf16
+// inputs take bf16 pair panels: the recomputed projections of x and dO =
+// dy Wo^T; dQKV (f32, %arg25) is rounded into its bf16 copy (%arg26), which
+// dx = dQKV W^T (pair panels of the transposed weights) and the weight
+// gradients read, those as vdpbf16ps on pairs of rows (bf16_pairs); the
+// biases' column sums stay on the f32 dQKV. Without (CHECK) every GEMM of
+// the backward has f32 panels and dx reads the f32 dQKV.
+// BF16DOT-LABEL: func.func @bf16_grad_backward__kernel
+// BF16DOT: mha.pack_panel ins(%arg1 : {{.+}}) outs(%{{.+}} : memref<16x128xbf16, {{.+}}>) {{.+}} {vector_width = 16 : i64}
+// BF16DOT: mha.pack_panel ins(%arg4 : {{.+}}) outs(%{{.+}} : memref<16x128xbf16, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
+// BF16DOT: mha.pack_panel ins(%arg1 : {{.+}}) outs(%{{.+}} : memref<16x128xbf16, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
+// BF16DOT: mha.gemm_tile ins(%arg0, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>)
+// BF16DOT: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>) outs(%arg24 : memref<?x?x32xf32>)
+// BF16DOT: arith.truncf %{{.+}} : vector<16xf32> to vector<16xbf16>
+// BF16DOT-NEXT: vector.store %{{.+}}, %arg26[{{.+}}] : memref<?x?x64xbf16>, vector<16xbf16>
+// BF16DOT: mha.gemm_tile ins(%arg26, %{{.+}} : memref<?x?x64xbf16>, memref<32x128xbf16, {{.+}}>) outs(%arg9
+// BF16DOT: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%arg26 : memref<?x?x64xbf16>) outs(%arg10 : {{.+}}) {{.+}} {bf16_pairs,
+// BF16DOT: mha.weight_grad_tile grads(%arg25 : memref<?x?x64xf32>) outs(%{{.+}} : memref<1x32xbf16, {{.+}}>) {{.+}} {max_rows = 256 : i64, vector_width = 16 : i64}
+// BF16DOT: mha.weight_grad_tile ins(%arg20 : memref<?x?x32xf32>) grads(%arg8 : {{.+}}) outs(%arg13 : {{.+}}) {{.+}} {bf16_pairs,
+// CHECK-LABEL: func.func @bf16_grad_backward__kernel
+// CHECK: mha.pack_panel ins(%arg4 : {{.+}}) outs(%{{.+}} : memref<32x64xf32, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: mha.gemm_tile ins(%arg25, %{{.+}} : memref<?x?x64xf32>, memref<64x64xf32, {{.+}}>) outs(%arg9
+// CHECK-NOT: bf16_pairs
+// CHECK-LABEL: func.func @bf16_grad__kernel
+func.func @bf16_grad(%x: tensor<?x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<32x16xbf16>, %wv: tensor<32x16xbf16>, %wo: tensor<32x32xbf16>, %bq: tensor<32xbf16>, %bk: tensor<16xbf16>, %bv: tensor<16xbf16>) -> tensor<?x?x32xbf16>
+    attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv {num_heads = 4, num_kv_heads = 2, has_qkv_bias, causal}
+      : tensor<?x?x32xbf16>, tensor<32x32xbf16>, tensor<32x16xbf16>, tensor<32x16xbf16>, tensor<32x32xbf16>, tensor<32xbf16>, tensor<16xbf16>, tensor<16xbf16> -> tensor<?x?x32xbf16>
+  return %y : tensor<?x?x32xbf16>
+}
+
+// -----
+
 // The backward of a latent (MLA) layer: dQKV [B, L, 214] holds dQ (60
 // columns), the latent up-projection's d[kn, v] (66), the keys' dK (60) and
 // the latent's d[c, kr] (28, from 186). After the forward's phases the
