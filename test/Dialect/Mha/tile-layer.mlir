@@ -448,7 +448,8 @@ func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tenso
 
 // A bf16 layer's backward. With AVX512-BF16 (BF16DOT) the GEMMs on bf16
 // inputs take bf16 pair panels: the recomputed projections of x and dO =
-// dy Wo^T; dQKV (f32, %arg25) is rounded into its bf16 copy (%arg26), which
+// dy Wo^T, which is rounded to bf16 (%arg24) for the attention's items on
+// bf16 pairs; dQKV (f32, %arg25) is rounded into its bf16 copy (%arg26), which
 // dx = dQKV W^T (pair panels of the transposed weights) and the weight
 // gradients read, those as vdpbf16ps on pairs of rows (bf16_pairs); the
 // biases' column sums stay on the f32 dQKV. Without (CHECK) every GEMM of
@@ -458,7 +459,7 @@ func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tenso
 // BF16DOT: mha.pack_panel ins(%arg4 : {{.+}}) outs(%{{.+}} : memref<16x128xbf16, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
 // BF16DOT: mha.pack_panel ins(%arg1 : {{.+}}) outs(%{{.+}} : memref<16x128xbf16, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
 // BF16DOT: mha.gemm_tile ins(%arg0, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>)
-// BF16DOT: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>) outs(%arg24 : memref<?x?x32xf32>)
+// BF16DOT: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>) outs(%arg24 : memref<?x?x32xbf16>)
 // BF16DOT: arith.truncf %{{.+}} : vector<16xf32> to vector<16xbf16>
 // BF16DOT-NEXT: vector.store %{{.+}}, %arg26[{{.+}}] : memref<?x?x64xbf16>, vector<16xbf16>
 // BF16DOT: mha.gemm_tile ins(%arg26, %{{.+}} : memref<?x?x64xbf16>, memref<32x128xbf16, {{.+}}>) outs(%arg9
@@ -467,6 +468,7 @@ func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tenso
 // BF16DOT: mha.weight_grad_tile ins(%arg20 : memref<?x?x32xf32>) grads(%arg8 : {{.+}}) outs(%arg13 : {{.+}}) {{.+}} {bf16_pairs,
 // CHECK-LABEL: func.func @bf16_grad_backward__kernel
 // CHECK: mha.pack_panel ins(%arg4 : {{.+}}) outs(%{{.+}} : memref<32x64xf32, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<32x64xf32, {{.+}}>) outs(%arg24 : memref<?x?x32xf32>)
 // CHECK: mha.gemm_tile ins(%arg25, %{{.+}} : memref<?x?x64xf32>, memref<64x64xf32, {{.+}}>) outs(%arg9
 // CHECK-NOT: bf16_pairs
 // CHECK-LABEL: func.func @bf16_grad__kernel

@@ -5,7 +5,9 @@
 // RoPE, shared projections (per-head biases) with windows in bf16, grouped
 // projections with a pruned head and ALiBi, MQA with softcap and sinks, and
 // a wide one whose attention items own whole KV heads, and one with
-// low-rank Wq, Wv and Wo (each factor's gradient from the float64 dW),
+// low-rank Wq, Wv and Wo (each factor's gradient from the float64 dW), the
+// last two in bf16 too (with AVX512-BF16: every GEMM and the attention's
+// items on bf16 pairs, dO and dQKV rounded),
 // and grouped projections with a low-rank Wk;
 // latent (MLA) layers: RoPE and RMS norm in f32 and bf16, and DeepSeek-V3's
 // form (low-rank Wq normalised between its factors, low-rank Wo); one row
@@ -37,6 +39,10 @@
 // CHECK: wide_backward {{.*}} ok
 // CHECK: low_rank {{.*}} ok
 // CHECK: low_rank_backward {{.*}} ok
+// CHECK: wide_bf16 {{.*}} ok
+// CHECK: wide_bf16_backward {{.*}} ok
+// CHECK: low_rank_bf16 {{.*}} ok
+// CHECK: low_rank_bf16_backward {{.*}} ok
 // CHECK: grouped_low_rank {{.*}} ok
 // CHECK: grouped_low_rank_backward {{.*}} ok
 // CHECK: latent {{.*}} ok
@@ -95,6 +101,28 @@ func.func @low_rank(%x: tensor<?x?x32xf32>, %qa: tensor<32x6xf32>, %qb: tensor<6
       : tensor<?x?x32xf32>, tensor<32x32xf32>, tensor<32x16xf32>, tensor<32x16xf32>,
         tensor<32x32xf32>, tensor<32xf32>, tensor<16xf32>, tensor<16xf32>, tensor<32xf32> -> tensor<?x?x32xf32>
   return %y : tensor<?x?x32xf32>
+}
+
+func.func @wide_bf16(%x: tensor<?x?x200xbf16>, %wq: tensor<200x256xbf16>, %wk: tensor<200x256xbf16>, %wv: tensor<200x256xbf16>, %wo: tensor<256x200xbf16>, %bo: tensor<200xbf16>)
+    -> tensor<?x?x200xbf16> attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bo {num_heads = 4, has_out_bias, causal, rope_theta = 500.0 : f32}
+      : tensor<?x?x200xbf16>, tensor<200x256xbf16>, tensor<200x256xbf16>, tensor<200x256xbf16>, tensor<256x200xbf16>, tensor<200xbf16> -> tensor<?x?x200xbf16>
+  return %y : tensor<?x?x200xbf16>
+}
+
+func.func @low_rank_bf16(%x: tensor<?x?x32xbf16>, %qa: tensor<32x6xbf16>, %qb: tensor<6x32xbf16>,
+                         %wk: tensor<32x16xbf16>, %va: tensor<32x5xbf16>, %vb: tensor<5x16xbf16>,
+                         %oa: tensor<32x7xbf16>, %ob: tensor<7x32xbf16>, %bq: tensor<32xbf16>,
+                         %bk: tensor<16xbf16>, %bv: tensor<16xbf16>, %bo: tensor<32xbf16>)
+    -> tensor<?x?x32xbf16> attributes {mha.backward} {
+  %wq = mha.low_rank %qa, %qb : tensor<32x6xbf16>, tensor<6x32xbf16> -> tensor<32x32xbf16>
+  %wv = mha.low_rank %va, %vb : tensor<32x5xbf16>, tensor<5x16xbf16> -> tensor<32x16xbf16>
+  %wo = mha.low_rank %oa, %ob : tensor<32x7xbf16>, tensor<7x32xbf16> -> tensor<32x32xbf16>
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo
+      {num_heads = 4, num_kv_heads = 2, has_qkv_bias, has_out_bias, causal, rope_theta = 10000.0 : f32}
+      : tensor<?x?x32xbf16>, tensor<32x32xbf16>, tensor<32x16xbf16>, tensor<32x16xbf16>,
+        tensor<32x32xbf16>, tensor<32xbf16>, tensor<16xbf16>, tensor<16xbf16>, tensor<32xbf16> -> tensor<?x?x32xbf16>
+  return %y : tensor<?x?x32xbf16>
 }
 
 func.func @grouped_low_rank(%x: tensor<?x?x40xf32>, %wq: tensor<40x24xf32>, %ka: tensor<40x5xf32>,

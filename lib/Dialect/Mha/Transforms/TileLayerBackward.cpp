@@ -284,7 +284,13 @@ void LayerTiler::addBackwardTemporaries() {
   // fixed ones are the packed weights').
   aliveTemp =
       addTemp(shape.numHeads, MHA_TEMP_PER_TOKEN, IntegerType::get(ctx, 8));
-  dOutTemp = addTemp(shape.numHeads * shape.valueDim, MHA_TEMP_PER_BATCH, f32);
+  // dO rounded to bf16 where the attention's items run on bf16 pairs (as
+  // PyTorch's bf16 autograd keeps it); D_i = dO . O and dP = dO V^T read
+  // the same rounded dO.
+  dOutTemp =
+      addTemp(shape.numHeads * shape.valueDim, MHA_TEMP_PER_BATCH,
+              backwardItems.bf16Pairs ? Type(BFloat16Type::get(ctx)) : f32,
+              /*bytes=*/4);
   dQkvTemp = addTemp(dQkvColumns, MHA_TEMP_PER_BATCH, f32);
   if (getElementTypeOrSelf(parts.input).isBF16())
     dQkvBf16Temp =
@@ -732,11 +738,11 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   name += "_backward";
   if (failed(addGradientParameters(argRoles)))
     return failure();
-  // The layer's dq is an f32 temporary: whole heads sum in it in place;
-  // dO is f32 too, so the items multiply widened rows.
+  // The layer's dq is an f32 temporary: whole heads sum in it in place
+  // (on bf16 pairs of Q, K, V and dO in a bf16 layer's copy with pairs).
   FailureOr<BackwardItemChoice> items =
       chooseBackwardItems(parts.attention, kernel.vw, 0, 0,
-                          WholeHeadItems::inPlace, /*bf16Dot=*/false);
+                          WholeHeadItems::inPlace, kernel.bf16Pairs);
   if (failed(items))
     return failure();
   backwardItems = *items;
