@@ -31,6 +31,11 @@ for default in ("allow_user_poisoning=0", "detect_leaks=0"):
         asan_options = (asan_options + ":" if asan_options else "") + default
 config.environment["ASAN_OPTIONS"] = asan_options
 
+# The AVX512-BF16 copies run wherever the CPU has them, Intel's included
+# (whose bf16 functions would otherwise run the AVX-512 copy, KernelAbi.h):
+# a RUN line's MHA_ISA lowers it.
+config.environment["MHA_ISA"] = os.environ.get("MHA_ISA", "avx512bf16")
+
 llvm_config.use_default_substitutions()
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP", "ASAN_OPTIONS",
                                      "UBSAN_OPTIONS", "LSAN_OPTIONS"])

@@ -15,6 +15,10 @@ from specs import attention_spec  # noqa: F401 (the tests import it from here)
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, os.pardir, os.pardir))
 
+# The AVX512-BF16 copies run wherever the CPU has them, Intel's included
+# (whose bf16 functions would otherwise run the AVX-512 copy).
+os.environ.setdefault("MHA_ISA", "avx512bf16")
+
 # The installed package, never python/mha from the source tree (which has
 # no native extension).
 if os.path.join(ROOT, "python") in [os.path.abspath(p) for p in sys.path]:

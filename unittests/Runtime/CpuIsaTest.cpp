@@ -1,4 +1,5 @@
-//===- CpuIsaTest.cpp - The run-time choice of the kernel copy ----*- C++ -*-===//
+//===- CpuIsaTest.cpp - The run-time choice of the kernel copy ----*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -22,11 +23,10 @@ namespace {
 /// whether the OS saves the wide registers).
 int supportedLevel() {
   __builtin_cpu_init();
-  bool avx512 = __builtin_cpu_supports("avx512f") &&
-                __builtin_cpu_supports("avx512cd") &&
-                __builtin_cpu_supports("avx512bw") &&
-                __builtin_cpu_supports("avx512dq") &&
-                __builtin_cpu_supports("avx512vl");
+  bool avx512 =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+      __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
   bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (avx512 && avx2)
     return __builtin_cpu_supports("avx512bf16") ? MHA_ISA_AVX512BF16
@@ -34,9 +34,10 @@ int supportedLevel() {
   return avx2 ? MHA_ISA_AVX2 : MHA_ISA_GENERIC;
 }
 
-/// Expects mha_rt_cpu_isa() to answer `expected` in a process whose MHA_ISA
-/// is `wanted` (nullptr: unset).
-void expectLevel(const char *wanted, int expected) {
+/// Expects `query` (mha_rt_cpu_isa or mha_rt_cpu_isa_bf16_dot) to answer
+/// `expected` in a process whose MHA_ISA is `wanted` (nullptr: unset).
+void expectLevel(const char *wanted, int expected,
+                 int32_t (*query)() = mha_rt_cpu_isa) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
@@ -44,7 +45,7 @@ void expectLevel(const char *wanted, int expected) {
           setenv("MHA_ISA", wanted, 1);
         else
           unsetenv("MHA_ISA");
-        std::exit(mha_rt_cpu_isa());
+        std::exit(query());
       },
       ::testing::ExitedWithCode(expected), "")
       << "MHA_ISA=" << (wanted ? wanted : "(unset)");
@@ -61,6 +62,18 @@ TEST(CpuIsaTest, EnvironmentLowersTheLevel) {
   expectLevel("avx2", std::min<int>(cpu, MHA_ISA_AVX2));
   expectLevel("generic", MHA_ISA_GENERIC);
   expectLevel("neon", cpu);
+}
+
+// The level for vdpbf16ps: AVX512 on Intel's AVX512-BF16 cores (half the
+// FMA rate there), unless MHA_ISA=avx512bf16 asks for that copy; lowered
+// by MHA_ISA like the other.
+TEST(CpuIsaTest, Bf16DotLevel) {
+  int cpu = supportedLevel();
+  bool slow = cpu == MHA_ISA_AVX512BF16 && __builtin_cpu_is("intel");
+  expectLevel(nullptr, slow ? MHA_ISA_AVX512 : cpu, mha_rt_cpu_isa_bf16_dot);
+  expectLevel("avx512bf16", cpu, mha_rt_cpu_isa_bf16_dot);
+  expectLevel("avx2", std::min<int>(cpu, MHA_ISA_AVX2),
+              mha_rt_cpu_isa_bf16_dot);
 }
 #endif
 

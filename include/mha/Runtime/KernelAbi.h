@@ -384,6 +384,11 @@ enum {
  * MHA_ISA=avx512|avx2|generic in the environment. */
 MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void);
 
+/* The level for a function whose AVX512-BF16 copy gains from vdpbf16ps
+ * alone (bf16, no int8 weights): mha_rt_cpu_isa(), but AVX512 where
+ * vdpbf16ps runs slower than the FMAs (Intel) unless MHA_ISA=avx512bf16. */
+MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa_bf16_dot(void);
+
 /* Checks the call, then runs every work item. `name` is the exported
  * function's name and `arg_names` the C parameter names, for messages. */
 int32_t mha_rt_launch(const int64_t *signature, const char *name,

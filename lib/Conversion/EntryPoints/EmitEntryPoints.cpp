@@ -204,16 +204,19 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
   SmallVector<StringRef> suffixes = {"generic", "avx2", "avx512"};
   if (bf16 || int8Weights)
     suffixes.push_back("avx512bf16");
+  // Without int8 weights the AVX512-BF16 copy gains from vdpbf16ps alone,
+  // which the runtime declines where it is slow (KernelAbi.h).
+  StringRef query =
+      bf16 && !int8Weights ? "mha_rt_cpu_isa_bf16_dot" : "mha_rt_cpu_isa";
   auto isaType = LLVM::LLVMFunctionType::get(i32, {});
-  if (!module.lookupSymbol("mha_rt_cpu_isa")) {
+  if (!module.lookupSymbol(query)) {
     OpBuilder::InsertionGuard guard(b);
-    LLVM::LLVMFuncOp::create(b, loc, "mha_rt_cpu_isa", isaType);
+    LLVM::LLVMFuncOp::create(b, loc, query, isaType);
   }
-  Value isa =
-      LLVM::CallOp::create(
-          ob, loc, isaType,
-          SymbolRefAttr::get(ob.getContext(), "mha_rt_cpu_isa"), ValueRange{})
-          .getResult();
+  Value isa = LLVM::CallOp::create(ob, loc, isaType,
+                                   SymbolRefAttr::get(ob.getContext(), query),
+                                   ValueRange{})
+                  .getResult();
   Value chosen;
   for (auto [level, suffix] : llvm::enumerate(suffixes)) {
     std::string fn = workName(suffix);

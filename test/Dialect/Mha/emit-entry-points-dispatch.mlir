@@ -16,9 +16,10 @@
 // DISPATCH:   llvm.call @mha_rt_launch
 // DISPATCH-DAG: llvm.func hidden @f__work_generic(!llvm.ptr, i64, i64, i64, !llvm.ptr)
 // DISPATCH-DAG: llvm.func hidden @f__work_avx2(!llvm.ptr, i64, i64, i64, !llvm.ptr)
-// A bf16 function also has the AVX512-BF16 copy, picked at level 3.
+// A bf16 function also has the AVX512-BF16 copy, picked at level 3 of
+// the level for vdpbf16ps (AVX512 where it is slower than the FMAs).
 // DISPATCH: llvm.func @g(
-// DISPATCH:   %[[GISA:.+]] = llvm.call @mha_rt_cpu_isa() : () -> i32
+// DISPATCH:   %[[GISA:.+]] = llvm.call @mha_rt_cpu_isa_bf16_dot() : () -> i32
 // DISPATCH:   llvm.mlir.addressof @g__work_avx512
 // DISPATCH:   llvm.select
 // DISPATCH:   llvm.mlir.addressof @g__work_avx512bf16
