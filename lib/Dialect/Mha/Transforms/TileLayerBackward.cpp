@@ -29,13 +29,15 @@
 //
 // The gradients dO and dQKV are f32 temporaries [B, L, cols] (dQKV holds
 // every projection's output gradient at its columns: dQ, dK, dV, or a
-// fused projection's). In a bf16 layer's AVX512-BF16 copy the GEMMs on
-// bf16 inputs (the recomputed projections of x, dO = dy Wo^T) take bf16
-// pair panels as the forward does, those on f32 temporaries (dx = dQKV
-// W^T, O A_o) f32 panels in a packed temporary of their own, and the
-// weight gradients round their panels to bf16 pairs. Every gradient
-// element is written by exactly one item in a fixed order: no atomics,
-// the same bytes for any thread count.
+// fused projection's). A bf16 layer's AVX512-BF16 copy multiplies bf16
+// pairs as PyTorch's bf16 autograd does: the GEMMs on bf16 inputs (x, dy)
+// take the forward's pair panels, dO is rounded to bf16 for the
+// attention's pair items, dQKV is rounded once into a bf16 copy that dx =
+// dQKV W^T and the weight gradients read; the GEMMs on the f32 O and on
+// the low-rank factors' dT keep f32 panels, in a packed temporary of
+// their own (placePanels). Every gradient element is written by exactly
+// one item in a fixed order: no atomics, the same bytes for any thread
+// count.
 //
 //===----------------------------------------------------------------------===//
 
@@ -259,11 +261,11 @@ void LayerTiler::planBackwardGemms() {
     inputGrad.transposedColumns.push_back(columns[i]);
   }
 
-  // The GEMMs on dy (bf16 in a bf16 layer: pair panels where the copy has
-  // them), then those on the f32 dQKV.
+  // Whether each GEMM reads an f32 temporary: dO's reads dy (bf16 in a
+  // bf16 layer) or, below a low-rank Wo, dT_o in dQKV; dx reads dQKV's
+  // rounded copy where the copy has pairs (addRoundGradientsPhase); the
+  // factors' dT = dY B^T read the f32 dQKV.
   bool dyF32 = !getElementTypeOrSelf(parts.output.getResult()).isBF16();
-  // dx reads the bf16 copy of dQKV where there are pairs (its panels'
-  // kind follows the kernel's, as for x).
   SmallVector<std::pair<LinearPlan *, bool>> backwardPlans = {
       {&outputGrad, outputFactorGrad.has_value() || dyF32},
       {&inputGrad, false}};
