@@ -12,8 +12,9 @@
  * The AVX512-BF16 copy gains from vdpbf16ps where it runs twice the FMAs'
  * flops (AMD Zen 4); Intel's cores run it at half their FMA rate (measured:
  * Emerald Rapids 171 against 350 GFLOP/s on 2 cores, bench/peak.c), so a
- * bf16 function without int8 weights runs the AVX-512 copy there
- * (mha_rt_cpu_isa_bf16_dot) unless MHA_ISA=avx512bf16 asks for its own.
+ * bf16 function without int8 weights, but for decoding steps (memory-
+ * bound), runs the AVX-512 copy there (mha_rt_cpu_isa_bf16_dot) unless
+ * MHA_ISA=avx512bf16 asks for its own.
  *===----------------------------------------------------------------------===*/
 
 #include "mha/Runtime/KernelAbi.h"

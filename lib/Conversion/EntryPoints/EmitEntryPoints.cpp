@@ -184,6 +184,10 @@ LogicalResult EntryPointEmitter::emit() {
   return success();
 }
 
+/// Query rows (static) up to which a bf16 attention counts as a decoding
+/// step for the choice of its kernel copy.
+static constexpr int64_t kDecodingQueryRows = 16;
+
 Value EntryPointEmitter::selectWork(OpBuilder &ob,
                                     LLVM::LLVMFunctionType workType) {
   if (!options.dispatch)
@@ -191,23 +195,34 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
   // Levels of MHA_ISA_* in KernelAbi.h, lowest first; the AVX512-BF16 copy
   // exists for functions with bf16 queries or layer inputs, or int8
   // weights, only (mha-compile's rule).
-  bool bf16 = llvm::any_of(
-      llvm::zip(entry.getRoles(), entry.getTypes()), [](auto roleAndType) {
-        auto [role, type] = roleAndType;
-        TensorRole r = cast<TensorRoleAttr>(role).getValue();
-        return (r == TensorRole::query || r == TensorRole::layer_input) &&
-               cast<MemRefType>(cast<TypeAttr>(type).getValue())
-                   .getElementType()
-                   .isBF16();
-      });
+  auto anyInput = [&](function_ref<bool(TensorRole, MemRefType)> pred) {
+    return llvm::any_of(
+        llvm::zip(entry.getRoles(), entry.getTypes()), [&](auto roleAndType) {
+          auto [role, type] = roleAndType;
+          return pred(cast<TensorRoleAttr>(role).getValue(),
+                      cast<MemRefType>(cast<TypeAttr>(type).getValue()));
+        });
+  };
+  bool bf16 = anyInput([](TensorRole r, MemRefType t) {
+    return (r == TensorRole::query || r == TensorRole::layer_input) &&
+           t.getElementType().isBF16();
+  });
+  // A decoding step's few static query rows [B, H, Lq, D] make it
+  // memory-bound, where the AVX512-BF16 copy is the faster one everywhere.
+  bool decoding = anyInput([](TensorRole r, MemRefType t) {
+    return r == TensorRole::query && t.getRank() == 4 && !t.isDynamicDim(2) &&
+           t.getDimSize(2) <= kDecodingQueryRows;
+  });
   bool int8Weights = kernel->hasAttr(kInt8WeightsAttrName);
   SmallVector<StringRef> suffixes = {"generic", "avx2", "avx512"};
   if (bf16 || int8Weights)
     suffixes.push_back("avx512bf16");
   // Without int8 weights the AVX512-BF16 copy gains from vdpbf16ps alone,
-  // which the runtime declines where it is slow (KernelAbi.h).
-  StringRef query =
-      bf16 && !int8Weights ? "mha_rt_cpu_isa_bf16_dot" : "mha_rt_cpu_isa";
+  // which the runtime declines where it is slow (KernelAbi.h), but for
+  // decoding steps.
+  StringRef query = bf16 && !int8Weights && !decoding
+                        ? "mha_rt_cpu_isa_bf16_dot"
+                        : "mha_rt_cpu_isa";
   auto isaType = LLVM::LLVMFunctionType::get(i32, {});
   if (!module.lookupSymbol(query)) {
     OpBuilder::InsertionGuard guard(b);

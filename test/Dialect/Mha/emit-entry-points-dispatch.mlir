@@ -28,6 +28,12 @@
 // DISPATCH:   llvm.select
 // DISPATCH:   llvm.call @mha_rt_launch
 // DISPATCH-DAG: llvm.func hidden @g__work_avx512bf16(!llvm.ptr, i64, i64, i64, !llvm.ptr)
+// A bf16 decoding step (one static query row) is memory-bound: the plain
+// level, whose AVX512-BF16 copy is the faster one on every CPU.
+// DISPATCH: llvm.func @step(
+// DISPATCH:   %[[SISA:.+]] = llvm.call @mha_rt_cpu_isa() : () -> i32
+// DISPATCH:   llvm.mlir.addressof @step__work_avx512bf16
+// DISPATCH:   llvm.icmp "sge" %[[SISA]]
 // SECONDARY: llvm.func hidden @f__work_avx2(
 // SECONDARY-NOT: @f__signature
 // SECONDARY-NOT: llvm.func @f(
@@ -49,6 +55,15 @@ module {
     llvm.return
   }
   llvm.func @_mlir_ciface_g__kernel(%q: !llvm.ptr, %k: !llvm.ptr, %v: !llvm.ptr, %o: !llvm.ptr, %b: i64, %h: i64, %t: i64, %alive: i1) {
+    llvm.return
+  }
+  llvm.func @step__kernel() attributes {mha.entry_point = #mha.entry_point<name = "step", rowsPerItem = 16, gridHeads = 2,
+      roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>],
+      types = [memref<?x2x1x8xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x?x8xbf16, strided<[?, ?, ?, 1], offset: ?>>,
+               memref<?x2x?x8xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x2x1x8xbf16, strided<[?, ?, ?, 1], offset: ?>>]>} {
+    llvm.return
+  }
+  llvm.func @_mlir_ciface_step__kernel(%q: !llvm.ptr, %k: !llvm.ptr, %v: !llvm.ptr, %o: !llvm.ptr, %b: i64, %h: i64, %t: i64, %alive: i1) {
     llvm.return
   }
 }
