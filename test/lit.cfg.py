@@ -58,9 +58,14 @@ if ptxas:
 
 # CPUs with AVX512-BF16 (vdpbf16ps) run the avx512bf16 kernel copies of bf16
 # specs; the end-to-end checks of that copy need one.
+# CPUs with AVX-512 (x86-64-v4) run the avx512 copies that mha-compile
+# --isa=host builds there.
 try:
     with open("/proc/cpuinfo") as cpuinfo:
-        if "avx512_bf16" in cpuinfo.read().split():
-            config.available_features.add("avx512bf16")
+        cpu_flags = set(cpuinfo.read().split())
+    if "avx512_bf16" in cpu_flags:
+        config.available_features.add("avx512bf16")
+    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= cpu_flags:
+        config.available_features.add("avx512")
 except OSError:
     pass

@@ -32,7 +32,7 @@ typedef enum mha_status {
   MHA_ERR_DEVICE = 5,           /* tensor on the wrong device */
   MHA_ERR_LAYOUT = 6,           /* unsupported strides, offset or aliasing */
   MHA_ERR_INVALID_ARGUMENT = 7, /* a bad mha_options field */
-  MHA_ERR_NO_DEVICE = 8,        /* no usable GPU or driver */
+  MHA_ERR_NO_DEVICE = 8,        /* no usable GPU or driver; CPU below the ISA */
   MHA_ERR_CUDA = 9,             /* the CUDA driver reported an error */
   MHA_ERR_OUT_OF_MEMORY = 10,   /* a runtime allocation failed */
   MHA_ERR_INTERNAL = 11         /* a bug: please report it */

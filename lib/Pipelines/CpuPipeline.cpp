@@ -68,6 +68,7 @@ void mlir::mha::buildMhaCpuPipeline(OpPassManager &pm,
   entryPoints.workSuffix = options.workSuffix;
   entryPoints.exportFunctions = options.exportFunctions;
   entryPoints.dispatch = options.dispatch;
+  entryPoints.copies.assign(options.copies.begin(), options.copies.end());
   pm.addPass(createMhaEmitEntryPointsPass(entryPoints));
 }
 

@@ -807,3 +807,19 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
   }
   return MHA_OK;
 }
+
+int32_t mha_rt_check_cpu_call(const int64_t *signature, const char *name,
+                              const char *const *arg_names,
+                              const DLTensor *const *tensors,
+                              const mha_options *options, bool has_work,
+                              mha_rt_checked_call *out) {
+  int32_t status = mha_rt_check_call(signature, name, arg_names, tensors,
+                                     options, kDLCPU, NULL, out);
+  if (status == MHA_OK && !has_work)
+    MHA_RT_FAIL(MHA_ERR_NO_DEVICE,
+                "%s: the library has no kernel copy for this CPU's vector "
+                "instructions (or the lower level MHA_ISA asks for): "
+                "mha-compile --isa=host built it on a CPU with more",
+                out->name);
+  return status;
+}

@@ -84,6 +84,15 @@ MHA_RT_HIDDEN int32_t mha_rt_check_call(
     const DLTensor *const *tensors, const mha_options *options, int device_type,
     const char *body_missing, mha_rt_checked_call *out);
 
+/// mha_rt_check_call for the CPU launchers. `has_work` is false where the
+/// exported function found no kernel copy this CPU runs (a library built by
+/// mha-compile --isa=host on a CPU with a wider ISA, or MHA_ISA asking for a
+/// level below its copies): MHA_ERR_NO_DEVICE once the call is checked.
+MHA_RT_HIDDEN int32_t mha_rt_check_cpu_call(
+    const int64_t *signature, const char *name, const char *const *arg_names,
+    const DLTensor *const *tensors, const mha_options *options, bool has_work,
+    mha_rt_checked_call *out);
+
 /// MHA_OK, or MHA_ERR_INVALID_ARGUMENT (with the message) when the call sets
 /// options->use_positions, which only CPU attention functions (and their
 /// backward) honour;

@@ -77,36 +77,46 @@ static int detect_isa(void) { return MHA_ISA_GENERIC; }
 static int bf16_dot_is_slow(void) { return 0; }
 #endif
 
-MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void) {
-  /* Computed once; a benign race computes the same value twice. */
-  static volatile int cached = -1;
-  int isa = cached;
-  if (isa >= 0)
-    return isa;
-  isa = detect_isa();
+/* The level MHA_ISA names, or -1 when it is unset or names none. */
+static int requested_isa(void) {
   const char *wanted = getenv("MHA_ISA");
-  if (wanted) {
-    int level = strcmp(wanted, "generic") == 0  ? MHA_ISA_GENERIC
-                : strcmp(wanted, "avx2") == 0   ? MHA_ISA_AVX2
-                : strcmp(wanted, "avx512") == 0 ? MHA_ISA_AVX512
-                                                : MHA_ISA_AVX512BF16;
-    if (level < isa)
-      isa = level;
-  }
-  cached = isa;
+  if (!wanted)
+    return -1;
+  return strcmp(wanted, "generic") == 0      ? MHA_ISA_GENERIC
+         : strcmp(wanted, "avx2") == 0       ? MHA_ISA_AVX2
+         : strcmp(wanted, "avx512") == 0     ? MHA_ISA_AVX512
+         : strcmp(wanted, "avx512bf16") == 0 ? MHA_ISA_AVX512BF16
+                                             : -1;
+}
+
+static int compute_isa(void) {
+  int isa = detect_isa();
+  int wanted = requested_isa();
+  return wanted >= 0 && wanted < isa ? wanted : isa;
+}
+
+static int compute_isa_bf16_dot(void) {
+  int isa = mha_rt_cpu_isa();
+  if (isa == MHA_ISA_AVX512BF16 && bf16_dot_is_slow() &&
+      requested_isa() != MHA_ISA_AVX512BF16)
+    return MHA_ISA_AVX512;
   return isa;
 }
 
-MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa_bf16_dot(void) {
-  static volatile int cached = -1;
-  int isa = cached;
-  if (isa >= 0)
-    return isa;
-  isa = mha_rt_cpu_isa();
-  const char *wanted = getenv("MHA_ISA");
-  if (isa == MHA_ISA_AVX512BF16 && bf16_dot_is_slow() &&
-      !(wanted && strcmp(wanted, "avx512bf16") == 0))
-    isa = MHA_ISA_AVX512;
-  cached = isa;
+/* `compute()` once per cache; a benign race computes the same value twice. */
+static int cached(volatile int *cache, int (*compute)(void)) {
+  int isa = *cache;
+  if (isa < 0)
+    *cache = isa = compute();
   return isa;
+}
+
+MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void) {
+  static volatile int cache = -1;
+  return cached(&cache, compute_isa);
+}
+
+MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa_bf16_dot(void) {
+  static volatile int cache = -1;
+  return cached(&cache, compute_isa_bf16_dot);
 }

@@ -59,9 +59,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch(const int64_t *signature, const char *name,
                                     const mha_options *options,
                                     mha_work_fn work) {
   mha_rt_checked_call c;
-  int32_t status =
-      mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCPU,
-                        work ? NULL : "no work function", &c);
+  int32_t status = mha_rt_check_cpu_call(signature, name, arg_names, tensors,
+                                         options, work != NULL, &c);
   if (status != MHA_OK)
     return status;
   status = mha_rt_check_serving(signature, arg_names, &c);

@@ -90,9 +90,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_backward(const int64_t *signature,
                                              const mha_options *options,
                                              mha_layer_work_fn work) {
   mha_rt_checked_call c;
-  int32_t status =
-      mha_rt_check_call(signature, name, arg_names, tensors, options, kDLCPU,
-                        work ? NULL : "no work function", &c);
+  int32_t status = mha_rt_check_cpu_call(signature, name, arg_names, tensors,
+                                         options, work != NULL, &c);
   if (status == MHA_OK)
     status = mha_rt_check_serving(signature, arg_names, &c);
   if (status != MHA_OK)

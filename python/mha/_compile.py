@@ -13,6 +13,7 @@ Standard library only.
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -87,10 +88,15 @@ def cache_dir():
 
 
 def option_arguments(target, options):
-    """mha-compile's command-line options for mha.compile's keywords."""
+    """mha-compile's command-line options for mha.compile's keywords. A CPU
+    library is for this machine unless `isa`, `cpu` or `features` say
+    otherwise: --isa=host, the kernel copies this CPU picks (a third to a
+    half of --isa=auto's compile time)."""
     if target not in _TARGETS:
         raise ValueError(f"target must be one of {sorted(_TARGETS)}, not {target!r}")
     args = [f"--target={_TARGETS[target]}"]
+    if _TARGETS[target] == "cpu" and not {"isa", "cpu", "features"} & set(options):
+        options = dict(options, isa="host")
     for name in sorted(options):
         value = options[name]
         flag = "--" + name.replace("_", "-")
@@ -109,9 +115,24 @@ def option_arguments(target, options):
     return args
 
 
+def host_cpu_identity():
+    """The CPU a --isa=host or native library is built for: a cache shared
+    by machines (a home folder on a cluster) keeps one library per CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            first = f.read().split("\n\n", 1)[0]
+        return [line for line in first.splitlines()
+                if line.split(":")[0].strip() in ("vendor_id", "model name", "flags")]
+    except OSError:
+        return [platform.machine(), platform.processor()]
+
+
 def cache_key(spec_text, args, tool):
     h = hashlib.sha256()
-    h.update(json.dumps([_CACHE_FORMAT, spec_text, args, tool_identity(tool)]).encode())
+    key = [_CACHE_FORMAT, spec_text, args, tool_identity(tool)]
+    if "--isa=host" in args or "--isa=native" in args:
+        key.append(host_cpu_identity())
+    h.update(json.dumps(key).encode())
     return h.hexdigest()
 
 

@@ -321,6 +321,46 @@ def test_options_become_tool_arguments():
         ["--target=nvptx", "--no-cubin"]
 
 
+def test_cpu_libraries_are_for_this_machine_by_default(monkeypatch):
+    # No isa, cpu or features: the copies this CPU picks (--isa=host), and
+    # a key that holds the CPU, so machines sharing a cache do not share
+    # the library.
+    args = _compile.option_arguments("cpu", {})
+    assert args == ["--target=cpu", "--isa=host"]
+    assert _compile.option_arguments("cpu", {"cpu": "znver4"}) == \
+        ["--target=cpu", "--cpu=znver4"]
+    assert _compile.option_arguments("cpu", {"isa": "auto"}) == \
+        ["--target=cpu", "--isa=auto"]
+    tool = _compile.find_tool()
+    here = _compile.cache_key("x", args, tool)
+    portable = _compile.cache_key("x", ["--target=cpu", "--isa=auto"], tool)
+    monkeypatch.setattr(_compile, "host_cpu_identity", lambda: ["another CPU"])
+    assert _compile.cache_key("x", args, tool) != here
+    assert _compile.cache_key("x", ["--target=cpu", "--isa=auto"], tool) == portable
+
+
+def test_the_default_library_holds_this_cpus_copies():
+    # On an AVX-512 CPU: the AVX-512 copy, no AVX2 or SSE4.2 one; MHA_ISA
+    # below it is refused with the function's name.
+    flags = open("/proc/cpuinfo").read().split()
+    if "avx512f" not in flags:
+        pytest.skip("needs an AVX-512 CPU")
+    lib = mha.compile(attention_spec("here", 2, 2, 8, lse=False))
+    symbols = subprocess.run(["nm", lib.path], capture_output=True, text=True,
+                             check=True).stdout
+    assert "here__work_avx512" in symbols or " T here" in symbols
+    assert "__work_avx2" not in symbols and "__work_generic" not in symbols
+    x = randn(1, 2, 3, 8)
+    code = ("import mha, numpy as np, sys; lib = mha.load(sys.argv[1]); "
+            "x = np.ones((1, 2, 3, 8), np.float32)\n"
+            "try:\n    lib.here(x, x, x)\nexcept mha.Error as e:\n"
+            "    print(e)")
+    out = subprocess.run([sys.executable, "-c", code, lib.path], capture_output=True,
+                         text=True, env=dict(os.environ, MHA_ISA="avx2"), check=True).stdout
+    assert out.startswith("MHA_ERR_NO_DEVICE: here: the library has no kernel copy"), out
+    assert lib.here(x, x, x).shape == (1, 2, 3, 8)
+
+
 def test_load_a_library_written_by_mha_compile(tmp_path):
     spec = tmp_path / "s.mlir"
     spec.write_text(attention_spec("direct", 2, 2, 8, lse=False))

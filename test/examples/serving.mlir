@@ -1,6 +1,6 @@
 // RUN: mha-opt %examples/serving.mlir | FileCheck %s
 // RUN: mha-opt %examples/serving.mlir --mlir-print-op-generic | mha-opt | FileCheck %s
-// RUN: mha-compile %examples/serving.mlir --target=cpu -o %t.so --header %t.h
+// RUN: mha-compile %examples/serving.mlir --isa=host --target=cpu -o %t.so --header %t.h
 // RUN: FileCheck %s --check-prefix=HEADER < %t.h
 
 // A paged decoding step: append with RoPE, then attention over the cache.

@@ -18,6 +18,7 @@
 #include "mha/Dialect/Mha/IR/MhaOps.h"
 #include "mha/InitAllDialects.h"
 #include "mha/Pipelines/Pipelines.h"
+#include "mha/Runtime/KernelAbi.h"
 #include "mha/Target/CpuLibrary.h"
 #include "mha/Target/GpuLibrary.h"
 
@@ -35,6 +36,7 @@
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
@@ -136,8 +138,9 @@ static cl::opt<std::string>
               cl::desc("Vector ISA of the kernels: auto (default: one copy per "
                        "ISA, avx512/avx2/generic and avx512bf16 for bf16 "
                        "specs, picked at run time by the CPU's features), "
-                       "avx512bf16, avx512, avx2, generic, or native "
-                       "(the host CPU or --cpu/--features only)"),
+                       "host (auto's copies this CPU would pick: none for "
+                       "lesser CPUs), avx512bf16, avx512, avx2, generic, or "
+                       "native (the host CPU or --cpu/--features only)"),
               cl::init("auto"), cl::cat(category));
 static cl::list<int64_t> microKernel(
     "micro-kernel",
@@ -393,13 +396,37 @@ struct Variant {
   bool bf16Dot = false; // AVX512-BF16 micro-kernels for bf16 specs
 };
 
+/// The level of a copy, MHA_ISA_* as mha_rt_cpu_isa() ranks them.
+static int getIsaLevel(StringRef suffix) {
+  return llvm::StringSwitch<int>(suffix)
+      .Case("generic", MHA_ISA_GENERIC)
+      .Case("avx2", MHA_ISA_AVX2)
+      .Case("avx512", MHA_ISA_AVX512)
+      .Case("avx512bf16", MHA_ISA_AVX512BF16)
+      .Default(MHA_ISA_GENERIC);
+}
+
+/// The ISA level of this CPU (mha_rt_cpu_isa() without MHA_ISA).
+static int getHostIsaLevel() {
+  llvm::StringMap<bool> f = llvm::sys::getHostCPUFeatures();
+  auto all = [&](std::initializer_list<StringRef> names) {
+    return llvm::all_of(names, [&](StringRef n) { return f.lookup(n); });
+  };
+  if (all({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx2",
+           "fma"}))
+    return all({"avx512bf16", "avx512vnni"}) ? MHA_ISA_AVX512BF16
+                                             : MHA_ISA_AVX512;
+  return all({"avx2", "fma"}) ? MHA_ISA_AVX2 : MHA_ISA_GENERIC;
+}
+
 /// The copies --isa asks for (none for the GPU).
 static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
   bool x86 = llvm::Triple(llvm::sys::getDefaultTargetTriple()).isX86();
   std::string isa = isaOption.getValue();
-  if (isa == "auto" && (!x86 || !cpu.empty() || !features.empty()))
+  if ((isa == "auto" || isa == "host") &&
+      (!x86 || !cpu.empty() || !features.empty()))
     isa = "native";
-  if (isa == "auto") {
+  if (isa == "auto" || isa == "host") {
     variants.assign({{"avx512", "x86-64-v4", "", 16},
                      {"avx2", "x86-64-v3", "", 8},
                      {"generic", "x86-64-v2", "", 4, false}});
@@ -408,6 +435,17 @@ static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
     if (hasBf16Queries(module))
       variants.push_back({"avx512bf16", "x86-64-v4", "+avx512bf16,+avx512vnni",
                           16, true, true});
+    // host: the copies this CPU's dispatch can pick, MHA_ISA aside (an
+    // AVX-512 CPU picks avx512 or avx512bf16, never avx2 or generic). They
+    // keep their dispatch, even alone, so a lesser CPU gets an error.
+    if (isa == "host") {
+      int host = getHostIsaLevel();
+      int lowest = std::min(host, int(MHA_ISA_AVX512));
+      llvm::erase_if(variants, [&](const Variant &v) {
+        int level = getIsaLevel(v.suffix);
+        return level > host || level < lowest;
+      });
+    }
   } else if (isa == "avx512bf16" || isa == "avx512" || isa == "avx2" ||
              isa == "generic") {
     if (!x86)
@@ -434,7 +472,7 @@ static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
         {{"", cpu, features, avx512 ? 16 : 8, true, avx512 && bf16}});
   } else {
     return fail("unknown --isa '" + isa +
-                "' (expected auto, avx512bf16, "
+                "' (expected auto, host, avx512bf16, "
                 "avx512, avx2, generic or native)");
   }
   return 0;
@@ -460,6 +498,10 @@ static int compileCpu(MLIRContext &context, ModuleOp module, Build &build) {
     pipelineOptions.outputVectors = microKernel[3];
   }
 
+  // The copies the exported functions dispatch to (--isa=host leaves out
+  // some).
+  SmallVector<std::string> copies =
+      llvm::map_to_vector(variants, [](const Variant &v) { return v.suffix; });
   for (auto [i, variant] : llvm::enumerate(variants)) {
     OwningOpRef<ModuleOp> copy = module.clone();
     // The AVX512-BF16 copy of a multi-ISA library holds the bf16 functions
@@ -482,7 +524,10 @@ static int compileCpu(MLIRContext &context, ModuleOp module, Build &build) {
     options.bf16Dot = variant.bf16Dot;
     options.workSuffix = variant.suffix;
     options.exportFunctions = i == 0;
-    options.dispatch = variants.size() > 1;
+    // Copies with a suffix dispatch; a single --isa copy has none.
+    options.dispatch = !variant.suffix.empty();
+    if (options.dispatch)
+      options.copies = copies;
     mha::buildMhaCpuPipeline(pm, options);
     if (failed(pm.run(*copy)))
       return 1;

@@ -148,7 +148,11 @@ def MhaEmitEntryPointsPass : Pass<"mha-emit-entry-points", "ModuleOp"> {
     function pick `<name>__work_{avx512,avx2,generic}` by
     `mha_rt_cpu_isa()` at run time, and `<name>__work_avx512bf16` too for
     functions with bf16 queries (the copy with AVX512-BF16 micro-kernels,
-    which mha-compile builds for them only).
+    which mha-compile builds for them only). `copies` lists the copies the
+    library has when it lacks some (mha-compile --isa=host keeps those the
+    host picks): on a CPU below all of a function's copies the exported
+    function passes no work function, and the runtime reports
+    MHA_ERR_NO_DEVICE.
   }];
   let options = [
     Option<"workSuffix", "work-suffix", "std::string", /*default=*/"\"\"",
@@ -157,6 +161,9 @@ def MhaEmitEntryPointsPass : Pass<"mha-emit-entry-points", "ModuleOp"> {
            "Emit the exported C functions and signature tables">,
     Option<"dispatch", "dispatch", "bool", /*default=*/"false",
            "Exported functions pick the work function of the CPU's ISA">,
+    ListOption<"copies", "copies", "std::string",
+               "The library's ISA copies (generic, avx2, avx512, "
+               "avx512bf16) where it lacks some">,
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

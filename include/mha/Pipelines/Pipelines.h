@@ -1,4 +1,5 @@
-//===- Pipelines.h - The mha pass pipelines -----------------------*- C++ -*-===//
+//===- Pipelines.h - The mha pass pipelines -----------------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
@@ -17,7 +18,8 @@ struct MhaCpuPipelineOptions
       llvm::cl::desc("Query rows per work item (0: chosen per head dim)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> keysPerTile{
-      *this, "cols", llvm::cl::desc("Keys per kv tile (0: chosen per head dim)"),
+      *this, "cols",
+      llvm::cl::desc("Keys per kv tile (0: chosen per head dim)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> bandRows{
       *this, "band-rows",
@@ -32,8 +34,8 @@ struct MhaCpuPipelineOptions
       *this, "score-rows", llvm::cl::desc("Rows of the S micro-kernel"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> scoreVectors{
-      *this, "score-vectors", llvm::cl::desc("Key vectors of the S micro-kernel"),
-      llvm::cl::init(0)};
+      *this, "score-vectors",
+      llvm::cl::desc("Key vectors of the S micro-kernel"), llvm::cl::init(0)};
   PassOptions::Option<int64_t> outputRows{
       *this, "output-rows", llvm::cl::desc("Rows of the P.V micro-kernel"),
       llvm::cl::init(0)};
@@ -63,6 +65,10 @@ struct MhaCpuPipelineOptions
       llvm::cl::desc("Exported functions pick the work function of the "
                      "CPU's ISA at run time"),
       llvm::cl::init(false)};
+  PassOptions::ListOption<std::string> copies{
+      *this, "copies",
+      llvm::cl::desc("The library's ISA copies the exported functions "
+                     "dispatch to, where it lacks some")};
 };
 
 /// mha.attention specs -> LLVM dialect with exported C entry points:

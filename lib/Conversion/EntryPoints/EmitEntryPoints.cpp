@@ -40,6 +40,7 @@ public:
     std::string workSuffix;
     bool exportFunctions = true;
     bool dispatch = false;
+    SmallVector<std::string> copies; // the library's; empty: all
   };
 
   EntryPointEmitter(ModuleOp module, LLVM::LLVMFuncOp kernel,
@@ -232,8 +233,17 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
                                    SymbolRefAttr::get(ob.getContext(), query),
                                    ValueRange{})
                   .getResult();
+  // A copy the library lacks is skipped; a CPU below every copy gets no work
+  // function (the runtime's MHA_ERR_NO_DEVICE). Every CPU runs generic.
+  auto present = [&](StringRef suffix) {
+    return options.copies.empty() || llvm::is_contained(options.copies, suffix);
+  };
   Value chosen;
+  if (!present(suffixes.front()))
+    chosen = LLVM::ZeroOp::create(ob, loc, ptrType);
   for (auto [level, suffix] : llvm::enumerate(suffixes)) {
+    if (!present(suffix))
+      continue;
     std::string fn = workName(suffix);
     if (!module.lookupSymbol(fn)) {
       OpBuilder::InsertionGuard guard(b);
@@ -261,6 +271,14 @@ struct MhaEmitEntryPointsPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    for (const std::string &copy : copies) {
+      if (!llvm::is_contained({"generic", "avx2", "avx512", "avx512bf16"},
+                              copy)) {
+        module.emitError() << "copies has '" << copy
+                           << "'; expected generic, avx2, avx512 or avx512bf16";
+        return signalPassFailure();
+      }
+    }
     SmallVector<std::pair<LLVM::LLVMFuncOp, EntryPointAttr>> kernels;
     for (auto func : module.getOps<LLVM::LLVMFuncOp>()) {
       if (func.getSymName().starts_with("_mlir_ciface_"))
@@ -270,7 +288,8 @@ struct MhaEmitEntryPointsPass
     }
     for (auto [kernel, entry] : kernels)
       if (failed(EntryPointEmitter(module, kernel, entry,
-                                   {workSuffix, exportFunctions, dispatch})
+                                   {workSuffix, exportFunctions, dispatch,
+                                    llvm::to_vector(copies)})
                      .emit()))
         return signalPassFailure();
   }

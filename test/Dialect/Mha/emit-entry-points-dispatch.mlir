@@ -1,5 +1,8 @@
 // RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx512 dispatch=true" | FileCheck %s --check-prefix=DISPATCH
 // RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx2 export=false" | FileCheck %s --check-prefix=SECONDARY
+// RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx512 dispatch=true copies=avx512,avx512bf16" | FileCheck %s --check-prefix=HOST
+// RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx512 dispatch=true copies=avx512" | FileCheck %s --check-prefix=NO-BF16
+// RUN: not mha-opt %s -mha-emit-entry-points="dispatch=true copies=avx512,neon" 2>&1 | FileCheck %s --check-prefix=BAD
 // With one copy of the kernels per ISA, the primary module's exported
 // function picks the work function of the CPU's ISA; the others are
 // declared (hidden) and defined by their own modules, which export nothing.
@@ -34,6 +37,28 @@
 // DISPATCH:   %[[SISA:.+]] = llvm.call @mha_rt_cpu_isa() : () -> i32
 // DISPATCH:   llvm.mlir.addressof @step__work_avx512bf16
 // DISPATCH:   llvm.icmp "sge" %[[SISA]]
+// A library without the copies below AVX-512 (mha-compile --isa=host):
+// a CPU below it gets a null work function, which the runtime reports.
+// HOST: llvm.func @f(
+// HOST:   %[[ISA:.+]] = llvm.call @mha_rt_cpu_isa() : () -> i32
+// HOST:   %[[NONE:.+]] = llvm.mlir.zero : !llvm.ptr
+// HOST-NOT: @f__work_generic
+// HOST-NOT: @f__work_avx2
+// HOST:   %[[AVX512:.+]] = llvm.mlir.addressof @f__work_avx512
+// HOST:   %[[L2:.+]] = llvm.mlir.constant(2 : i32) : i32
+// HOST:   %[[AT:.+]] = llvm.icmp "sge" %[[ISA]], %[[L2]]
+// HOST:   llvm.select %[[AT]], %[[AVX512]], %[[NONE]]
+// HOST:   llvm.call @mha_rt_launch
+// HOST: llvm.func @g(
+// HOST:   llvm.mlir.addressof @g__work_avx512
+// HOST:   llvm.mlir.addressof @g__work_avx512bf16
+// A bf16 function in a library without the AVX512-BF16 copy (an AVX-512
+// host without AVX512-BF16) dispatches to the AVX-512 copy alone.
+// NO-BF16: llvm.func @g(
+// NO-BF16:   llvm.mlir.addressof @g__work_avx512
+// NO-BF16-NOT: @g__work_avx512bf16
+// NO-BF16:   llvm.call @mha_rt_launch
+// BAD: error: copies has 'neon'; expected generic, avx2, avx512 or avx512bf16
 // SECONDARY: llvm.func hidden @f__work_avx2(
 // SECONDARY-NOT: @f__signature
 // SECONDARY-NOT: llvm.func @f(

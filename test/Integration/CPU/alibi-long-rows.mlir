@@ -5,7 +5,7 @@
 // scores) and add that bias back into lse; probs and entropy do not depend
 // on it. Causal and windows with Lq < Lk and Lq > Lk, f32 and bf16.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libalibi.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libalibi.so
 
 // Lq = 3000, 10000, 100000 against 16 keys (the issue's shapes).
 // RUN: mha-check %t/libalibi.so --fn long_rows --dtype f32 --B 1 --Hq 1 --Lq 3000 --Lk 16 --D 40 --alibi 0.3 --lse

@@ -4,7 +4,7 @@
 // head dims, KV heads and element types, causal with Lq = Lk, scales given,
 // a function returning only kl (no gradient).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libkl.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libkl.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/libkl.h
 // HEADER: mha_status distill(const DLTensor *q_t, const DLTensor *k_t, const DLTensor *q_s, const DLTensor *k_s, DLTensor *kl, DLTensor *lse_t, DLTensor *lse_s, const mha_options *opts);
 // HEADER: mha_status distill_backward(const DLTensor *q_t, const DLTensor *k_t, const DLTensor *q_s, const DLTensor *k_s, const DLTensor *lse_t, const DLTensor *lse_s, const DLTensor *dkl, DLTensor *dq_s, DLTensor *dk_s, const mha_options *opts);

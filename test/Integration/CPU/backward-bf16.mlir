@@ -5,10 +5,13 @@
 // heads and sum dq in the runtime's f32 temporary, narrowing it into dq at
 // the end. Each against the float64 backward (mha-check: relative error
 // below 2e-2 per gradient), with thread sweeps (the same bytes for any
-// thread count) and every ISA copy this machine runs (MHA_ISA picks one:
-// the default is the best the CPU has).
+// thread count) and every ISA copy: the library of this CPU's copies
+// (--isa=host; MHA_ISA=avx512 runs the AVX-512 one where the CPU has
+// AVX512-BF16), and single AVX2 and generic copies of some functions.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/lib16.so
+// RUN: mha-compile %s --isa=host -o %t/lib16.so
+// RUN: mha-compile %s --isa=avx2 --function plain --function everything -o %t/lib16-avx2.so
+// RUN: mha-compile %s --isa=generic --function plain -o %t/lib16-generic.so
 // RUN: mha-opt %s --mha-tile-backward | FileCheck %s --check-prefix=GRID
 // GRID-LABEL: func.func @plain_backward__kernel(
 // GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 32>
@@ -32,8 +35,8 @@
 // RUN: mha-check %t/lib16.so --fn plain --backward --lse --dtype bf16 --B 1 --Hq 4 --Lq 37 --Lk 201 --D 32 --Dv 48 --layout blhd --threads 2 | FileCheck %s --check-prefix=PASS
 // RUN: mha-check %t/lib16.so --fn plain --backward --lse --dtype bf16 --B 1 --Hq 4 --Lq 1 --Lk 1 --D 32 --Dv 48 --layout padded --byte-offset 8 | FileCheck %s --check-prefix=PASS
 // RUN: MHA_ISA=avx512 mha-check %t/lib16.so --fn plain --backward --lse --dtype bf16 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --threads 2 --thread-sweep 3 | FileCheck %s --check-prefix=PASS
-// RUN: MHA_ISA=avx2 mha-check %t/lib16.so --fn plain --backward --lse --dtype bf16 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --threads 2 | FileCheck %s --check-prefix=PASS
-// RUN: MHA_ISA=generic mha-check %t/lib16.so --fn plain --backward --lse --dtype bf16 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/lib16-avx2.so --fn plain --backward --lse --dtype bf16 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/lib16-generic.so --fn plain --backward --lse --dtype bf16 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --threads 2 | FileCheck %s --check-prefix=PASS
 // No keys: the query items write zero dq; no queries: zero dk and dv.
 // RUN: mha-check %t/lib16.so --fn plain --backward --lse --dtype bf16 --B 2 --Hq 4 --Lq 9 --Lk 0 --D 32 --Dv 48 | FileCheck %s --check-prefix=PASS
 // RUN: mha-check %t/lib16.so --fn plain --backward --lse --dtype bf16 --B 2 --Hq 4 --Lq 0 --Lk 70 --D 32 --Dv 48 | FileCheck %s --check-prefix=PASS
@@ -63,7 +66,7 @@ func.func @gqa(%q: tensor<?x8x?x16xbf16>, %k: tensor<?x4x?x16xbf16>,
 
 // Every score attribute, dropout and the entropy gradient at once.
 // RUN: mha-check %t/lib16.so --fn everything --backward --lse --entropy --dtype bf16 --B 2 --Hq 4 --Lq 77 --Lk 99 --D 32 --causal --window-left 9,-1,30,-1 --window-right 3 --sinks 2 --scale 0.3 --temperature 0.5,1,2,1.5 --softcap 8 --alibi 0.5,0.25,0.125,0 --dropout 0,0.3,0.1,0.5 --dropout-seed 77 --dropout-offset 5 --threads 2 --thread-sweep 3 | FileCheck %s --check-prefix=PASS
-// RUN: MHA_ISA=avx2 mha-check %t/lib16.so --fn everything --backward --lse --entropy --dtype bf16 --B 1 --Hq 4 --Lq 130 --Lk 40 --D 32 --causal --window-left 9,-1,30,-1 --window-right 3 --sinks 2 --scale 0.3 --temperature 0.5,1,2,1.5 --softcap 8 --alibi 0.5,0.25,0.125,0 --dropout 0,0.3,0.1,0.5 --dropout-seed 3 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/lib16-avx2.so --fn everything --backward --lse --entropy --dtype bf16 --B 1 --Hq 4 --Lq 130 --Lk 40 --D 32 --causal --window-left 9,-1,30,-1 --window-right 3 --sinks 2 --scale 0.3 --temperature 0.5,1,2,1.5 --softcap 8 --alibi 0.5,0.25,0.125,0 --dropout 0,0.3,0.1,0.5 --dropout-seed 3 --threads 2 | FileCheck %s --check-prefix=PASS
 func.func @everything(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x4x?x32xbf16>,
     %v: tensor<?x4x?x32xbf16>)
     -> (tensor<?x4x?x32xbf16>, tensor<?x4x?xf32>, tensor<?x4x?xf32>) attributes {mha.backward} {

@@ -4,10 +4,13 @@
 // heads in place, in order (the query items only zero dq when there are no
 // keys). Every attribute, against the float64 backward as in
 // backward.mlir, with thread sweeps (the same bytes for any thread count)
-// and the generic and AVX2 copies; `narrow` (two KV heads) keeps the split
+// and the generic and AVX2 copies (single-copy libraries of some
+// functions beside the host's, --isa=host); `narrow` (two KV heads) keeps the split
 // key and query items.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libwhole.so
+// RUN: mha-compile %s --isa=host -o %t/libwhole.so
+// RUN: mha-compile %s --isa=avx2 --function plain -o %t/libwhole-avx2.so
+// RUN: mha-compile %s --isa=generic --function plain --function everything -o %t/libwhole-generic.so
 // RUN: mha-opt %s --mha-tile-backward | FileCheck %s --check-prefix=GRID
 // GRID-LABEL: func.func @plain_backward__kernel(
 // GRID-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 0>
@@ -21,8 +24,8 @@
 // Several key and query tiles, Lq != Lk, ragged tiles.
 // RUN: mha-check %t/libwhole.so --fn plain --backward --lse --dtype f32 --B 2 --Hq 4 --Lq 150 --Lk 131 --D 32 --Dv 48 --threads 3 --thread-sweep 4 | FileCheck %s --check-prefix=PASS
 // RUN: mha-check %t/libwhole.so --fn plain --backward --lse --dtype f32 --B 1 --Hq 4 --Lq 37 --Lk 200 --D 32 --Dv 48 --layout blhd --threads 2 | FileCheck %s --check-prefix=PASS
-// RUN: MHA_ISA=generic mha-check %t/libwhole.so --fn plain --backward --lse --dtype f32 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --layout padded --byte-offset 8 --threads 2 | FileCheck %s --check-prefix=PASS
-// RUN: MHA_ISA=avx2 mha-check %t/libwhole.so --fn plain --backward --lse --dtype f32 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libwhole-generic.so --fn plain --backward --lse --dtype f32 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --layout padded --byte-offset 8 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libwhole-avx2.so --fn plain --backward --lse --dtype f32 --B 1 --Hq 4 --Lq 70 --Lk 65 --D 32 --Dv 48 --threads 2 | FileCheck %s --check-prefix=PASS
 // PASS: PASS {{.*}} backward
 // No keys: the query items write zero dq; no queries: zero dk and dv.
 // RUN: mha-check %t/libwhole.so --fn plain --backward --lse --dtype f32 --B 2 --Hq 4 --Lq 9 --Lk 0 --D 32 --Dv 48 | FileCheck %s --check-prefix=PASS
@@ -55,7 +58,7 @@ func.func @gqa(%q: tensor<?x8x?x16xf32>, %k: tensor<?x4x?x16xf32>,
 // Every score attribute, dropout and the entropy gradient at once (the row
 // items still compute E_i), with a band window.
 // RUN: mha-check %t/libwhole.so --fn everything --backward --lse --entropy --dtype f32 --B 2 --Hq 4 --Lq 77 --Lk 99 --D 32 --causal --window-left 9,-1,30,-1 --window-right 3 --sinks 2 --scale 0.3 --temperature 0.5,1,2,1.5 --softcap 8 --alibi 0.5,0.25,0.125,0 --dropout 0,0.3,0.1,0.5 --dropout-seed 77 --dropout-offset 5 --threads 2 --thread-sweep 3 | FileCheck %s --check-prefix=PASS
-// RUN: MHA_ISA=generic mha-check %t/libwhole.so --fn everything --backward --lse --entropy --dtype f32 --B 1 --Hq 4 --Lq 130 --Lk 40 --D 32 --causal --window-left 9,-1,30,-1 --window-right 3 --sinks 2 --scale 0.3 --temperature 0.5,1,2,1.5 --softcap 8 --alibi 0.5,0.25,0.125,0 --dropout 0,0.3,0.1,0.5 --dropout-seed 3 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libwhole-generic.so --fn everything --backward --lse --entropy --dtype f32 --B 1 --Hq 4 --Lq 130 --Lk 40 --D 32 --causal --window-left 9,-1,30,-1 --window-right 3 --sinks 2 --scale 0.3 --temperature 0.5,1,2,1.5 --softcap 8 --alibi 0.5,0.25,0.125,0 --dropout 0,0.3,0.1,0.5 --dropout-seed 3 --threads 2 | FileCheck %s --check-prefix=PASS
 func.func @everything(%q: tensor<?x4x?x32xf32>, %k: tensor<?x4x?x32xf32>,
                       %v: tensor<?x4x?x32xf32>)
     -> (tensor<?x4x?x32xf32>, tensor<?x4x?xf32>, tensor<?x4x?xf32>)

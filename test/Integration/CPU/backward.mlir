@@ -6,7 +6,7 @@
 // visible key and keys no row sees, every gradient element written and
 // nothing else, inputs untouched, and the same bytes for any thread count.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libbackward.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libbackward.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/libbackward.h
 // HEADER: mha_status plain_backward(const DLTensor *q, const DLTensor *k, const DLTensor *v, const DLTensor *o, const DLTensor *lse, const DLTensor *dout, DLTensor *dq, DLTensor *dk, DLTensor *dv, const mha_options *opts);
 

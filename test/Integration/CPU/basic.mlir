@@ -3,13 +3,13 @@
 // Static and dynamic sizes, odd lengths, Lq = 1 / Lk = 1, Lq > Lk, Lq < Lk,
 // threads 1 and 3, NULL options.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libbasic.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libbasic.so
 // RUN: test -f %t/libbasic.h && test -f %t/mha/runtime.h
 // The header compiles as C11 and the program links against the library,
 // shared and static.
 // RUN: %host_cc -std=c11 -Wall -Werror -I%t %S/Inputs/basic_header.c -L%t -lbasic -Wl,-rpath,%t -o %t/use_shared
 // RUN: %t/use_shared
-// RUN: mha-compile %s --target=cpu -o %t/static/libbasic.a
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/static/libbasic.a
 // RUN: %host_cc -std=c11 -Wall -Werror -I%t/static %S/Inputs/basic_header.c %t/static/libbasic.a -lpthread -lm -o %t/use_static
 // RUN: %t/use_static
 

@@ -6,7 +6,7 @@
 // Then every num_threads from 1 to 8 gives bit-identical results
 // (--thread-sweep 8), with every extra result and a runtime head mask.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libconcurrency.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libconcurrency.so
 
 // RUN: mha-check %t/libconcurrency.so --fn f32_all --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 16 --Dv 8 --causal --window-left 9,-1,3,20 --sinks 2 --lse --probs --entropy --threads 0 --concurrent 8 --distinct-inputs --repeat 20 --thread-sweep 8
 // RUN: mha-check %t/libconcurrency.so --fn f32_all --dtype f32 --B 1 --Hq 4 --Hkv 2 --Lq 70 --Lk 33 --D 16 --Dv 8 --causal --window-left 9,-1,3,20 --sinks 2 --lse --probs --entropy --threads 3 --concurrent 8 --distinct-inputs --repeat 20 --thread-sweep 8 --runtime-head-mask 1,0,1,1 --layout blhd

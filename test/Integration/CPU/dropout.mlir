@@ -3,10 +3,12 @@
 // the gradients match the float64 reference built from the same seed and
 // offset (mha-check --dropout-seed/--dropout-offset set mha_options), while
 // lse, probs and entropy stay those before dropout. Per-head rates with a
-// 0 (no dropout) and 0.9, every mask, GQA, f32/f16/bf16 and every ISA copy;
+// 0 (no dropout) and 0.9, every mask, GQA, f32/f16/bf16 and every ISA copy
+// (this CPU's, --isa=host, and a generic library of one function);
 // a layer (mha.multi_head) with dropout against the float64 layer reference.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libdropout.so
+// RUN: mha-compile %s --isa=host -o %t/libdropout.so
+// RUN: mha-compile %s --isa=generic --function masked_bf16 -o %t/libdropout-generic.so
 
 // Forward and backward; a 64-bit seed and an offset whose high word is
 // ignored; layouts; results bit-identical for any thread count.
@@ -33,7 +35,7 @@ func.func @gqa(%q: tensor<?x4x?x24xf32>, %k: tensor<?x2x?x24xf32>,
 // generic one.
 // RUN: mha-check %t/libdropout.so --fn masked_f16 --dtype f16 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 40 --Dv 24 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0.1 --dropout-seed 99 --lse --probs --entropy --threads 2 | FileCheck %s --check-prefix=PASS
 // RUN: mha-check %t/libdropout.so --fn masked_bf16 --dtype bf16 --B 1 --Hq 4 --Hkv 2 --Lq 300 --Lk 301 --D 40 --Dv 24 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0.1 --dropout-seed 99 --lse --threads 2 | FileCheck %s --check-prefix=PASS
-// RUN: MHA_ISA=generic mha-check %t/libdropout.so --fn masked_bf16 --dtype bf16 --B 1 --Hq 4 --Hkv 2 --Lq 300 --Lk 301 --D 40 --Dv 24 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0.1 --dropout-seed 99 --lse --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libdropout-generic.so --fn masked_bf16 --dtype bf16 --B 1 --Hq 4 --Hkv 2 --Lq 300 --Lk 301 --D 40 --Dv 24 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0.1 --dropout-seed 99 --lse --threads 2 | FileCheck %s --check-prefix=PASS
 // RUN: mha-check %t/libdropout.so --fn masked_bf16 --backward --dtype bf16 --B 1 --Hq 4 --Hkv 2 --Lq 100 --Lk 101 --D 40 --Dv 24 --causal --window-left 5,-1,9,-1 --sinks 2 --softcap 20 --alibi 0.5,0.25,0.125,0.0625 --dropout 0.1 --dropout-seed 99 --lse --threads 2 | FileCheck %s --check-prefix=PASS
 func.func @masked_f16(%q: tensor<?x4x?x40xf16>, %k: tensor<?x2x?x40xf16>,
                       %v: tensor<?x2x?x24xf16>)

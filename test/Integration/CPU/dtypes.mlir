@@ -2,7 +2,7 @@
 // uses exactly the rounded values), f32 accumulation, o rounded back; lse,
 // probs and entropy are f32. Tolerance 1e-2 (docs/language.md "Precision").
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libdtypes.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libdtypes.so
 
 // RUN: mha-check %t/libdtypes.so --fn plain_f16 --dtype f16 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 64
 // RUN: mha-check %t/libdtypes.so --fn plain_bf16 --dtype bf16 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 64 --threads 3

@@ -2,7 +2,7 @@
 // intact) and Lk = 0 (every row has no visible key: o = 0, lse = -inf,
 // entropy = 0).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libempty.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libempty.so
 
 // RUN: mha-check %t/libempty.so --fn f --dtype f32 --B 0 --Hq 4 --Lq 37 --Lk 53 --D 16 --lse --probs --entropy
 // RUN: mha-check %t/libempty.so --fn f --dtype f32 --B 2 --Hq 4 --Lq 0 --Lk 53 --D 16 --lse --probs --entropy --threads 3

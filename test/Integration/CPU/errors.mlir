@@ -3,7 +3,7 @@
 // mha_status_string() names the status, no input or output byte changes, and
 // a valid call afterwards succeeds and clears the message.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/liberrors.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/liberrors.so
 
 // RUN: mha-check %t/liberrors.so --fn dyn --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 9 --Lk 11 --D 16 --Dv 8 --causal --lse --corrupt null-tensor --corrupt-arg k --expect-status MHA_ERR_NULL_POINTER
 // RUN: mha-check %t/liberrors.so --fn dyn --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 9 --Lk 11 --D 16 --Dv 8 --causal --lse --corrupt null-tensor --corrupt-arg lse --expect-status MHA_ERR_NULL_POINTER

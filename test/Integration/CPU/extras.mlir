@@ -3,7 +3,7 @@
 // entropy [B, Hq, Lq] (nats, 0 for a row with no visible key), alone and
 // together; they follow o in the order lse, probs, entropy.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libextras.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libextras.so
 
 // lse alone; with Lq > Lk under causal the first rows have no key (-inf).
 // RUN: mha-check %t/libextras.so --fn lse --dtype f32 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 16 --causal --lse

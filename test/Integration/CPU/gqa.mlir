@@ -2,7 +2,7 @@
 // head h / (Hq / Hkv). Also D != Dv and head dims that are not multiples of
 // the vector width.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libgqa.so
+// RUN: mha-compile %s --isa=host -o %t/libgqa.so
 
 // GQA 8:2, D = 32, Dv = 16.
 // RUN: mha-check %t/libgqa.so --fn gqa --dtype f32 --B 2 --Hq 8 --Hkv 2 --Lq 37 --Lk 53 --D 32 --Dv 16 --causal

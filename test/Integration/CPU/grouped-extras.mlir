@@ -4,7 +4,7 @@
 // group path once viewed the missing output). Checked by mha-run against
 // float64 at rows that group (1, 3) and that do not (37).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libgrouped.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libgrouped.so
 // RUN: mha-run %s %t/libgrouped.so --batch 3 --seq-len 1 | FileCheck %s
 // RUN: mha-run %s %t/libgrouped.so --batch 3 --seq-len 3 --num-threads 2 | FileCheck %s
 // RUN: mha-run %s %t/libgrouped.so --batch 1 --seq-len 37 | FileCheck %s

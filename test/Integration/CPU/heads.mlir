@@ -2,7 +2,7 @@
 // (mha_options.head_mask) combine; a pruned head's output, probabilities and
 // entropy are exactly 0 (its lse is unspecified and not checked).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libheads.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libheads.so
 
 // Static mask alone, then with a runtime mask that prunes other heads.
 // RUN: mha-check %t/libheads.so --fn static_mask --dtype f32 --B 2 --Hq 8 --Hkv 2 --Lq 37 --Lk 53 --D 16 --head-mask 1,0,1,1,0,1,1,0

@@ -3,7 +3,7 @@
 // compiler must not overflow (it compiles), and a call with tensors of those
 // sizes must fail with MHA_ERR_LAYOUT: B * H * L * D bytes overflow int64.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libcap.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libcap.so
 // RUN: %host_cc -std=c11 -Wall -Werror -I%t %S/Inputs/huge_static_call.c -L%t -lcap -Wl,-rpath,%t -o %t/call
 // RUN: %t/call | FileCheck %s
 // CHECK: status 6: cap: 'q' (query) with shape [2147483647, 2, 2147483647, 16], its strides and byte_offset 0 spans more bytes than int64 can address

@@ -7,14 +7,16 @@
 // groups of 6 rows (not whole quads: widened even with AVX512-VNNI) and a
 // wide layer (groups of 128 over 1024 rows: many K-blocks). On a CPU with
 // AVX512-VNNI the projections of x and O multiply int8 rows, one K-block
-// per group; MHA_ISA=avx512 and avx2 run the copies that widen the weights
-// as they are packed.
+// per group; MHA_ISA=avx512 and an AVX2 library run the copies that widen
+// the weights as they are packed (MHA_ISA=avx2 tells mha-run's reference
+// so).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libint4.so
+// RUN: mha-compile %s --isa=host -o %t/libint4.so
+// RUN: mha-compile %s --isa=avx2 -o %t/libint4-avx2.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/libint4.h
 // RUN: mha-run %s %t/libint4.so --batch 2 --seq-len 29 | FileCheck %s
 // RUN: mha-run %s %t/libint4.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
-// RUN: env MHA_ISA=avx2 mha-run %s %t/libint4.so --batch 2 --seq-len 29 | FileCheck %s
+// RUN: env MHA_ISA=avx2 mha-run %s %t/libint4-avx2.so --batch 2 --seq-len 29 | FileCheck %s
 // RUN: env MHA_ISA=avx512 mha-run %s %t/libint4.so --batch 1 --seq-len 40 | FileCheck %s
 
 // HEADER: wq: [64, 32] i8 (query_weight)

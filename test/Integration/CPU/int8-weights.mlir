@@ -5,19 +5,21 @@
 // Wv, widths that are not whole quads (302 and 3 x 22: the int8 rows are
 // padded) and wide ones (1024: several K-blocks of vpdpbusd). On a CPU
 // with AVX512-VNNI (the AVX512-BF16 copy) the projections of x and O
-// multiply int8 rows, which the reference models; MHA_ISA=avx512 and avx2
-// run the copies that widen the weights as they are packed.
+// multiply int8 rows, which the reference models; MHA_ISA=avx512 and an
+// AVX2 library run the copies that widen the weights as they are packed
+// (MHA_ISA=avx2 tells mha-run's reference so).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libint8.so
+// RUN: mha-compile %s --isa=host -o %t/libint8.so
+// RUN: mha-compile %s --isa=avx2 -o %t/libint8-avx2.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/libint8.h
 // RUN: mha-run %s %t/libint8.so --batch 2 --seq-len 29 | FileCheck %s
 // RUN: mha-run %s %t/libint8.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
-// RUN: env MHA_ISA=avx2 mha-run %s %t/libint8.so --batch 2 --seq-len 29 | FileCheck %s
+// RUN: env MHA_ISA=avx2 mha-run %s %t/libint8-avx2.so --batch 2 --seq-len 29 | FileCheck %s
 // RUN: env MHA_ISA=avx512 mha-run %s %t/libint8.so --batch 1 --seq-len 40 | FileCheck %s
 // mha-quantize-weights on constant f32 weights (the layer of the constant
 // int8 weights it makes is what mha-run checks).
 // RUN: mha-opt %S/Inputs/constant-weights.mlir -mha-quantize-weights -o %t/quantized.mlir 2>&1 | FileCheck %s --check-prefix=REMARK
-// RUN: mha-compile %t/quantized.mlir --target=cpu -o %t/libquantized.so
+// RUN: mha-compile %t/quantized.mlir --isa=host -o %t/libquantized.so
 // RUN: mha-run %t/quantized.mlir %t/libquantized.so --batch 2 --seq-len 33 | FileCheck %s --check-prefix=QUANTIZED
 // REMARK-COUNT-2: remark: mha-quantize-weights:
 // QUANTIZED: constant_weights GQA int8 rope causal f32 {{.*}} ok

@@ -28,7 +28,7 @@
 // NOBF16-NOT: masked_f32__work_avx512bf16
 // SINGLE-NOT: __work_avx
 // SINGLE: T plain_f16
-// BAD: mha-compile: error: unknown --isa 'neon' (expected auto, avx512bf16, avx512, avx2, generic or native)
+// BAD: mha-compile: error: unknown --isa 'neon' (expected auto, host, avx512bf16, avx512, avx2, generic or native)
 
 func.func @masked_f32(%q: tensor<?x4x?x40xf32>, %k: tensor<?x2x?x40xf32>, %v: tensor<?x2x?x24xf32>)
     -> (tensor<?x4x?x24xf32>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>, tensor<?x4x?xf32>) {

@@ -4,14 +4,16 @@
 // dequantized cache: f32 queries (the steps dequantize as they pack), f16
 // and bf16 queries (rows dequantized into tiles of the query's type), with
 // masks, score modifiers, pruned heads and the extra results, head dims
-// that are not multiples of the vector width, every ISA copy.
+// that are not multiples of the vector width; this CPU's copies
+// (--isa=host) and an AVX2 library.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libkv8.so
+// RUN: mha-compile %s --isa=host -o %t/libkv8.so
+// RUN: mha-compile %s --isa=avx2 -o %t/libkv8-avx2.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/libkv8.h
 // RUN: mha-run %s %t/libkv8.so --batch 2 --seq-len 37 | FileCheck %s
 // RUN: mha-run %s %t/libkv8.so --batch 1 --seq-len 1 | FileCheck %s
 // RUN: mha-run %s %t/libkv8.so --batch 3 --seq-len 203 --num-threads 3 | FileCheck %s
-// RUN: env MHA_ISA=avx2 mha-run %s %t/libkv8.so --batch 2 --seq-len 37 | FileCheck %s
+// RUN: mha-run %s %t/libkv8-avx2.so --batch 2 --seq-len 37 | FileCheck %s
 
 // HEADER: k: [B, 2, Lk, 64] i8 (key)
 // HEADER: k_scale: [2] f32 (key_scale)

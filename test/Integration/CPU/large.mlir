@@ -1,7 +1,7 @@
 // One larger problem per element type: L = 300, D = 128, GQA 8:2, several
 // kv tiles and query tiles per head, all cores.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/liblarge.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/liblarge.so
 // RUN: mha-check %t/liblarge.so --fn large_f32 --dtype f32 --B 1 --Hq 8 --Hkv 2 --Lq 300 --Lk 300 --D 128 --causal --lse
 // RUN: mha-check %t/liblarge.so --fn large_bf16 --dtype bf16 --B 1 --Hq 8 --Hkv 2 --Lq 300 --Lk 300 --D 128 --window-left 100,-1,100,-1,100,-1,100,-1 --sinks 4 --causal --threads 3
 

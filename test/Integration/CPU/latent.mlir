@@ -6,7 +6,7 @@
 // Dr = 32), and with DeepSeek's RMS norms (rms_norm_eps) on the latent and
 // on a low-rank Wq's rank product.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/liblatent.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/liblatent.so
 // RUN: mha-run %s %t/liblatent.so --batch 2 --seq-len 29 | FileCheck %s
 // RUN: mha-run %s %t/liblatent.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
 

@@ -4,7 +4,7 @@
 // runtime head mask ablates heads of the layer (all ablated: y = bo);
 // results do not depend on the thread count or on the strides of x and y.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/liblayer.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/liblayer.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/liblayer.h
 // RUN: %host_cc -std=c11 -Wall -Werror -I%t %S/Inputs/layer_call.c -L%t -llayer -Wl,-rpath,%t -lm -o %t/layer_call
 // RUN: %t/layer_call | FileCheck %s

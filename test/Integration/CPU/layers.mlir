@@ -1,16 +1,33 @@
 // Whole layers (mha.multi_head) end to end against the float64 layer
 // reference (lib/Reference/LayerReference.cpp): every sharing scheme, with
 // and without biases, RoPE, GQA/MQA, causal and windows, pruned heads,
-// f32/f16/bf16, odd sizes, static and dynamic B and L, every ISA copy.
+// f32/f16/bf16, odd sizes, static and dynamic B and L, every ISA copy:
+// this CPU's (--isa=host; MHA_ISA=avx512 for the bf16 layers' AVX-512 copy
+// where the CPU also has AVX512-BF16), and the AVX2 and generic copies of
+// a sample, one library each.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/liblayers.so
+// RUN: mha-compile %s --isa=host -o %t/liblayers.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/liblayers.h
 // RUN: mha-run %s %t/liblayers.so --batch 2 --seq-len 37 | FileCheck %s
 // RUN: mha-run %s %t/liblayers.so --batch 1 --seq-len 1 | FileCheck %s
 // RUN: mha-run %s %t/liblayers.so --batch 3 --seq-len 203 --num-threads 3 | FileCheck %s
 // RUN: env MHA_ISA=avx512 mha-run %s %t/liblayers.so --batch 2 --seq-len 37 | FileCheck %s
-// RUN: env MHA_ISA=avx2 mha-run %s %t/liblayers.so --batch 2 --seq-len 101 | FileCheck %s
-// RUN: env MHA_ISA=generic mha-run %s %t/liblayers.so --batch 2 --seq-len 37 --num-threads 1 | FileCheck %s
+// RUN: mha-compile %s --isa=avx2 --function gqa_all --function mqa_bf16 --function shared_f16 --function pruned_group --function grouped_f32 --function lowrank_q_o -o %t/libavx2.so
+// RUN: mha-run %s %t/libavx2.so --function gqa_all --function mqa_bf16 --function shared_f16 --function pruned_group --function grouped_f32 --function lowrank_q_o --batch 2 --seq-len 101 | FileCheck %s --check-prefix=AVX2
+// RUN: mha-compile %s --isa=generic --function mha_plain --function shared_f32 --function pruned_shared --function wide_heads --function grouped_pruned_bf16 --function lowrank_kv_bf16 -o %t/libgeneric.so
+// RUN: mha-run %s %t/libgeneric.so --function mha_plain --function shared_f32 --function pruned_shared --function wide_heads --function grouped_pruned_bf16 --function lowrank_kv_bf16 --batch 2 --seq-len 37 --num-threads 1 | FileCheck %s --check-prefix=GENERIC
+// AVX2: gqa_all {{.*}} ok
+// AVX2: mqa_bf16 {{.*}} ok
+// AVX2: shared_f16 {{.*}} ok
+// AVX2: pruned_group {{.*}} ok
+// AVX2: grouped_f32 {{.*}} ok
+// AVX2: lowrank_q_o {{.*}} ok
+// GENERIC: mha_plain {{.*}} ok
+// GENERIC: shared_f32 {{.*}} ok
+// GENERIC: pruned_shared {{.*}} ok
+// GENERIC: wide_heads {{.*}} ok
+// GENERIC: grouped_pruned_bf16 {{.*}} ok
+// GENERIC: lowrank_kv_bf16 {{.*}} ok
 
 // CHECK: mha_plain MHA f32 {{.*}} ok
 // Plain multi-head, no bias, no RoPE; d = 96 is not a multiple of the

@@ -8,7 +8,7 @@
 //   blhd          [B, L, H, D] storage passed as a transposed view (PyTorch)
 //   padded        gaps after every row, head and batch
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/liblayouts.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/liblayouts.so
 
 // RUN: mha-check %t/liblayouts.so --fn f32 --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 16 --Dv 8 --causal --lse --probs --entropy --layout bhld-strided
 // RUN: mha-check %t/liblayouts.so --fn f32 --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 16 --Dv 8 --causal --lse --probs --entropy --layout blhd --threads 3

@@ -4,7 +4,7 @@
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-opt %s -mha-low-rank="rank=6" -o %t/factored.mlir 2>&1 | FileCheck %s --check-prefix=REMARK
 // RUN: FileCheck %s --check-prefix=IR < %t/factored.mlir
-// RUN: mha-compile %t/factored.mlir --target=cpu -o %t/libfactored.so
+// RUN: mha-compile %t/factored.mlir --isa=host --target=cpu -o %t/libfactored.so
 // RUN: mha-run %t/factored.mlir %t/libfactored.so --batch 2 --seq-len 29 | FileCheck %s
 // RUN: mha-run %t/factored.mlir %t/libfactored.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
 

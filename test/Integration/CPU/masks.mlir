@@ -4,7 +4,7 @@
 // visible whatever the windows, causal still applies. Rows with no visible
 // key must give o = 0. Per-head windows mix local and global heads.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libmasks.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libmasks.so
 
 // Causal, Lq < Lk, Lq > Lk (the first Lq - Lk rows see no key), decode.
 // RUN: mha-check %t/libmasks.so --fn causal --dtype f32 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 16 --causal

@@ -6,7 +6,7 @@
 // (kernel_memory.c interposes malloc and reads getrusage). The same calls
 // under an address-space limit of 1.5 GiB.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libmemory.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libmemory.so
 // RUN: %host_cc -std=c11 -O1 -Wall -Werror -I%t %S/Inputs/kernel_memory.c -L%t -lmemory -Wl,-rpath,%t -o %t/kernel_memory
 // RUN: %t/kernel_memory | FileCheck %s
 // RUN: ulimit -v 1572864 && %t/kernel_memory

@@ -6,7 +6,7 @@
 // attention calls over the two halves of the keys equals one attention
 // over all of them.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libmerge.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libmerge.so
 // RUN: FileCheck %s --check-prefix=HEADER < %t/libmerge.h
 // HEADER: mha_status merge_f32(const DLTensor *o_a, const DLTensor *lse_a, const DLTensor *o_b, const DLTensor *lse_b, DLTensor *o, DLTensor *lse, const mha_options *opts);
 // HEADER: mha_status merge_lse_only(const DLTensor *lse_b, const DLTensor *o_b, const DLTensor *lse_a, const DLTensor *o_a, DLTensor *lse, const mha_options *opts);

@@ -4,7 +4,7 @@
 // absorbed form (D = r + Dr = 576, Dv = r = 512, MQA, bf16), odd lengths,
 // Lq < Lk.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libmla.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libmla.so
 // RUN: mha-check %t/libmla.so --fn prefill --backward --lse --dtype f32 --B 2 --Hq 4 --Lq 77 --Lk 77 --D 192 --Dv 128 --causal --threads 2 | FileCheck %s
 // RUN: mha-check %t/libmla.so --fn absorbed --backward --lse --dtype bf16 --B 1 --Hq 16 --Hkv 1 --Lq 37 --Lk 77 --D 576 --Dv 512 --causal --threads 2 | FileCheck %s
 // RUN: mha-check %t/libmla.so --fn absorbed --lse --dtype bf16 --B 3 --Hq 16 --Hkv 1 --Lq 1 --Lk 301 --D 576 --Dv 512 --causal | FileCheck %s

@@ -8,7 +8,7 @@
 // element and requires NaN (or the same infinity) exactly where the
 // reference has it, and the usual accuracy everywhere else.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libnan.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libnan.so
 
 // One NaN or inf in q, k or v, causal with every extra result; Lq > Lk
 // leaves rows with no visible key.

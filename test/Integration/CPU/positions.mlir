@@ -6,7 +6,8 @@
 // before and overlapping the keys, f32/f16/bf16, against the float64
 // reference given the same positions; the backward too.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libpositions.so
+// RUN: mha-compile %s --isa=host -o %t/libpositions.so
+// RUN: mha-compile %s --isa=generic --function causal_bf16 -o %t/libpositions-generic.so
 // PASS: PASS fn=
 
 // Queries after the keys (a ring step with an earlier chunk), the diagonal
@@ -51,7 +52,7 @@ func.func @alibi(%q: tensor<?x4x?x24xf16>, %k: tensor<?x2x?x24xf16>,
 
 // bf16 pairs (vdpbf16ps) and the generic copy, causal with GQA 4:1.
 // RUN: mha-check %t/libpositions.so --fn causal_bf16 --dtype bf16 --B 1 --Hq 4 --Hkv 1 --Lq 100 --Lk 90 --D 32 --Dv 32 --causal --positions 400,350 --threads 2 | FileCheck %s --check-prefix=PASS
-// RUN: MHA_ISA=generic mha-check %t/libpositions.so --fn causal_bf16 --dtype bf16 --B 1 --Hq 4 --Hkv 1 --Lq 100 --Lk 90 --D 32 --Dv 32 --causal --positions 400,350 --threads 2 | FileCheck %s --check-prefix=PASS
+// RUN: mha-check %t/libpositions-generic.so --fn causal_bf16 --dtype bf16 --B 1 --Hq 4 --Hkv 1 --Lq 100 --Lk 90 --D 32 --Dv 32 --causal --positions 400,350 --threads 2 | FileCheck %s --check-prefix=PASS
 func.func @causal_bf16(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x1x?x32xbf16>,
                        %v: tensor<?x1x?x32xbf16>) -> tensor<?x4x?x32xbf16> {
   %o = mha.attention %q, %k, %v {causal}

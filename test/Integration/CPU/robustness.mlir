@@ -5,7 +5,7 @@
 // (mha-check fails on any NaN and checks o = 0, lse = -inf, entropy = 0 for
 // rows with no visible key).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/librobust.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/librobust.so
 
 // Windows of 2^31-1 (wider than any sequence) and sinks beyond Lk: every
 // key visible, as without a window.

@@ -3,7 +3,7 @@
 //   s -= alibi_slopes[h] * |i + Lk - Lq - j|; then the masks.
 // Also huge scores (|s| ~ 1e4): the softmax must stay finite and exact.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libscores.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libscores.so
 
 // RUN: mha-check %t/libscores.so --fn temp_scalar --dtype f32 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 32 --temperature 0.7
 func.func @temp_scalar(%q: tensor<?x4x?x32xf32>, %k: tensor<?x4x?x32xf32>,

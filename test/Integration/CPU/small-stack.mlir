@@ -7,7 +7,7 @@
 // 256 KiB stacks, num_threads 1 and 0. Before the fix these threads died
 // with SIGSEGV.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu -o %t/libsmall_stack.so
+// RUN: mha-compile %s --isa=host --target=cpu -o %t/libsmall_stack.so
 // RUN: %host_cc -std=c11 -O1 -Wall -Werror -pthread -I%t %S/Inputs/small_stack_call.c -L%t -lsmall_stack -Wl,-rpath,%t -o %t/small_stack_call
 // RUN: %t/small_stack_call 1024 256 | FileCheck %s
 // RUN: %t/small_stack_call 100 37 | FileCheck %s

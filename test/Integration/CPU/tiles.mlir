@@ -3,11 +3,11 @@
 // never the results. Partial tiles at both ends, tiles larger than the
 // sequence, one-row / one-key tiles, with masks that cut tiles in the middle.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s --target=cpu --rows 4 --cols 8 -o %t/r4c8/libtiles.so
-// RUN: mha-compile %s --target=cpu --rows 1 --cols 1 -o %t/r1c1/libtiles.so
-// RUN: mha-compile %s --target=cpu --rows 3 --cols 5 -o %t/r3c5/libtiles.so
-// RUN: mha-compile %s --target=cpu --rows 32 --cols 128 -o %t/r32c128/libtiles.so
-// RUN: mha-compile %s --target=cpu --rows 32 --cols 16 --band-rows 6 -o %t/r32b6/libtiles.so
+// RUN: mha-compile %s --isa=host --target=cpu --rows 4 --cols 8 -o %t/r4c8/libtiles.so
+// RUN: mha-compile %s --isa=host --target=cpu --rows 1 --cols 1 -o %t/r1c1/libtiles.so
+// RUN: mha-compile %s --isa=host --target=cpu --rows 3 --cols 5 -o %t/r3c5/libtiles.so
+// RUN: mha-compile %s --isa=host --target=cpu --rows 32 --cols 128 -o %t/r32c128/libtiles.so
+// RUN: mha-compile %s --isa=host --target=cpu --rows 32 --cols 16 --band-rows 6 -o %t/r32b6/libtiles.so
 
 // RUN: mha-check %t/r4c8/libtiles.so --fn f --dtype f32 --B 2 --Hq 4 --Hkv 2 --Lq 37 --Lk 53 --D 16 --Dv 8 --causal --sinks 3 --window-left 5,-1,0,12 --window-right 2,-1,0,-1 --lse --probs --entropy --threads 3
 // RUN: mha-check %t/r1c1/libtiles.so --fn f --dtype f32 --B 1 --Hq 4 --Hkv 2 --Lq 23 --Lk 19 --D 16 --Dv 8 --causal --sinks 3 --window-left 5,-1,0,12 --window-right 2,-1,0,-1 --lse --probs --entropy

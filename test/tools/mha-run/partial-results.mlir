@@ -2,7 +2,7 @@
 // entropy, not o): the library writes just those, and they match the
 // reference.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: mha-compile %s -o %t/libpartial.so
+// RUN: mha-compile %s --isa=host -o %t/libpartial.so
 // RUN: mha-run %s %t/libpartial.so --batch 2 --seq-len 70 | FileCheck %s
 // CHECK: lse_only MHA causal windows f32 B=2 H=3/3 L=70/70 D=16/16 {{.*}} ok
 // CHECK: probs_first MQA f16 B=2 H=2/1 {{.*}} ok
