@@ -351,11 +351,12 @@ def test_the_default_library_holds_this_cpus_copies():
     assert "here__work_avx512" in symbols or " T here" in symbols
     assert "__work_avx2" not in symbols and "__work_generic" not in symbols
     x = randn(1, 2, 3, 8)
-    code = ("import mha, numpy as np, sys; lib = mha.load(sys.argv[1]); "
+    code = ("import mha, numpy as np, sys; lib = mha.load(*sys.argv[1:]); "
             "x = np.ones((1, 2, 3, 8), np.float32)\n"
             "try:\n    lib.here(x, x, x)\nexcept mha.Error as e:\n"
             "    print(e)")
-    out = subprocess.run([sys.executable, "-c", code, lib.path], capture_output=True,
+    manifest = os.path.join(os.path.dirname(lib.path), "manifest.json")
+    out = subprocess.run([sys.executable, "-c", code, lib.path, manifest], capture_output=True,
                          text=True, env=dict(os.environ, MHA_ISA="avx2"), check=True).stdout
     assert out.startswith("MHA_ERR_NO_DEVICE: here: the library has no kernel copy"), out
     assert lib.here(x, x, x).shape == (1, 2, 3, 8)

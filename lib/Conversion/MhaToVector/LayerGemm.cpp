@@ -202,9 +202,18 @@ private:
   }
   /// cs[rb + i][c + v*vw] += sum over k < kn of x[b, row0 + rb + i, k0 + k]
   /// * wp[k][c + v*vw] for i < rows, v < block vectors: the accumulators
-  /// stay in registers over the whole k loop.
+  /// stay in registers over the whole k loop. With `xw`, x's rows come
+  /// widened from xw[i][k] (emitWidenRows).
   void emitMicroKernel(const Item &item, Value rb, int64_t rows, Value c,
-                       Value k0, Value kn, Value wp);
+                       Value k0, Value kn, Value wp, Value xw);
+  /// xw[i][k] = x[b, row0 + rb + i, k0 + k] in f32 for i < rows, k < kn:
+  /// the FMA micro-kernel then broadcasts 16-bit inputs from memory, where
+  /// each would otherwise cross a general register once per column block.
+  void emitWidenRows(const Item &item, Value rb, int64_t rows, Value k0,
+                     Value kn, Value xw);
+  /// The f32 [rows, cols] buffer of emitWidenRows: one stack slot at the
+  /// function's entry, shared by its GEMMs of that shape.
+  Value getWidenedRowsBuffer(Operation *op, int64_t rows, int64_t cols);
   /// The same with vdpbf16ps on pairs of k: wp holds pairs of rows.
   void emitMicroKernelPairs(const Item &item, Value rb, int64_t rows, Value c,
                             Value k0, Value kn, Value wp);
@@ -425,8 +434,47 @@ void GemmLowering::emitPackPairs(const Weight &w, Value k0, Value kn,
   });
 }
 
+Value GemmLowering::getWidenedRowsBuffer(Operation *op, int64_t rows,
+                                         int64_t cols) {
+  constexpr StringLiteral kMarker = "mha.widened_rows";
+  auto type = MemRefType::get({rows, cols}, b.getF32Type());
+  Block &entry =
+      op->getParentOfType<FunctionOpInterface>().getFunctionBody().front();
+  for (auto alloca : entry.getOps<memref::AllocaOp>())
+    if (alloca->hasAttr(kMarker) && alloca.getType() == type)
+      return alloca;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&entry);
+  auto alloca = memref::AllocaOp::create(b, loc, type, ValueRange{},
+                                         b.getI64IntegerAttr(64));
+  alloca->setAttr(kMarker, b.getUnitAttr());
+  return alloca;
+}
+
+void GemmLowering::emitWidenRows(const Item &item, Value rb, int64_t rows,
+                                 Value k0, Value kn, Value xw) {
+  Type elt = cast<MemRefType>(item.x.getType()).getElementType();
+  auto rowType = VectorType::get({vw}, elt);
+  Value fullEnd = cb.sub(kn, arith::RemUIOp::create(b, loc, kn, cb.index(vw)));
+  for (int64_t r = 0; r < rows; ++r) {
+    Value row = cb.add(item.row0, cb.add(rb, cb.index(r)));
+    cb.forLoop(cb.index(0), fullEnd, vw, [&](Value k) {
+      Value v = vector::LoadOp::create(
+          b, loc, rowType, item.x, ValueRange{item.batch, row, cb.add(k0, k)});
+      vector::StoreOp::create(b, loc, ext(v), xw, ValueRange{cb.index(r), k});
+    });
+    // The last partial vector (lanes past kn are never read).
+    cb.ifThen(cb.cmpI(arith::CmpIPredicate::ult, fullEnd, kn), [&] {
+      Value v = loadTail(item.x, {item.batch, row}, cb.add(k0, fullEnd),
+                         cb.sub(kn, fullEnd));
+      vector::StoreOp::create(b, loc, v, xw, ValueRange{cb.index(r), fullEnd});
+    });
+  }
+}
+
 void GemmLowering::emitMicroKernel(const Item &item, Value rb, int64_t rows,
-                                   Value c, Value k0, Value kn, Value wp) {
+                                   Value c, Value k0, Value kn, Value wp,
+                                   Value xw) {
   auto vecType = vec::getF32Vector(cb, vw);
   BlockIndices at = getBlockIndices(item, rb, rows, c);
   Value kx;
@@ -438,9 +486,12 @@ void GemmLowering::emitMicroKernel(const Item &item, Value rb, int64_t rows,
                                       ValueRange{k, at.cols[v]});
       },
       [&](Value k, int64_t r) {
-        Value xs = scalarExt(memref::LoadOp::create(
-            b, loc, item.x,
-            ValueRange{item.batch, cb.add(item.row0, at.rows[r]), kx}));
+        Value xs =
+            xw ? memref::LoadOp::create(b, loc, xw, ValueRange{cb.index(r), k})
+               : scalarExt(memref::LoadOp::create(
+                     b, loc, item.x,
+                     ValueRange{item.batch, cb.add(item.row0, at.rows[r]),
+                                kx}));
         return vec::broadcast(cb, xs, vw);
       });
   storeBlock(item, at, results);
@@ -948,6 +999,12 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
       vector::StoreOp::create(b, loc, zeroVec, item.cs,
                               ValueRange{r, cb.index(c)});
   });
+  // The FMA kernels' buffer of widened 16-bit x rows.
+  Value widened;
+  auto xType = cast<MemRefType>(item.x.getType());
+  if (!pairs && !quads && isa<FloatType>(xType.getElementType()) &&
+      xType.getElementTypeBitWidth() == 16)
+    widened = getWidenedRowsBuffer(op, mr, (kc + vw - 1) / vw * vw);
   // Row blocks of MR rows, then the remaining rows one at a time.
   Value fullRows =
       cb.sub(rows, arith::RemUIOp::create(b, loc, rows, cb.index(mr)));
@@ -976,13 +1033,18 @@ void GemmLowering::emitGemmTile(GemmTileOp op) {
           ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
       auto rowLoop = [&](Value begin, Value stop, int64_t blockRows) {
         cb.forLoop(begin, stop, blockRows, [&](Value rb) {
+          // Full row blocks of 16-bit x widen their rows once for all the
+          // column blocks.
+          Value xw = blockRows == mr ? widened : Value();
+          if (xw)
+            emitWidenRows(item, rb, blockRows, k0, kn, xw);
           cb.forLoop(cb.index(0), cb.index(colPad), step, [&](Value c) {
             if (pairs)
               emitMicroKernelPairs(item, rb, blockRows, c, k0, kn, wp);
             else if (quads)
               emitMicroKernelQuads(item, rb, blockRows, c, k0, kn, wp);
             else
-              emitMicroKernel(item, rb, blockRows, c, k0, kn, wp);
+              emitMicroKernel(item, rb, blockRows, c, k0, kn, wp, xw);
           });
         });
       };

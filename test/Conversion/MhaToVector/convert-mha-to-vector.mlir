@@ -524,11 +524,22 @@ func.func @gemm_pairs_rope(%x: memref<?x?x64xbf16, strided<[?, ?, 1], offset: ?>
 // -----
 
 // A bf16 layer without bf16-dot: f32 panels, x widened to f32 and
-// broadcast, FMAs. The epilogue stores whole vectors (narrowed to bf16)
+// broadcast, FMAs: a full block's rows widened once per K-block into the
+// function's f32 buffer [block_rows, k_block] (a partial last vector
+// gathered lane by lane), then broadcast from it for every column block;
+// the last rows, one at a time, read x directly. The epilogue stores whole vectors (narrowed to bf16)
 // where the block has 16 more columns, else lane by lane (no masked 16-bit
 // memory ops); it writes replicas 0 and 2 of a shared projection at
 // columns q * 16 + c, each with its row of the [replicas, N] bias.
 // CHECK-LABEL: func.func @gemm_bias_replicas
+// CHECK:         %[[XW:.+]] = memref.alloca() {alignment = 64 : i64, mha.widened_rows} : memref<6x512xf32>
+// CHECK:         %[[ROW:.+]] = vector.load %{{.+}} : memref<?x?x32xbf16>, vector<16xbf16>
+// CHECK:         %[[ROWF:.+]] = arith.extf %[[ROW]] : vector<16xbf16> to vector<16xf32>
+// CHECK:         vector.store %[[ROWF]], %[[XW]][%c0, %{{.+}}] : memref<6x512xf32>, vector<16xf32>
+// CHECK:         memref.load %{{.+}} : memref<?x?x32xbf16>
+// CHECK:         %[[WF:.+]] = memref.load %[[XW]][%c0, %{{.+}}] : memref<6x512xf32>
+// CHECK:         vector.broadcast %[[WF]] : f32 to vector<16xf32>
+// CHECK:         vector.fma
 // CHECK:         %[[X:.+]] = memref.load %{{.+}} : memref<?x?x32xbf16>
 // CHECK:         %[[XF:.+]] = arith.extf %[[X]] : bf16 to f32
 // CHECK:         vector.broadcast %[[XF]] : f32 to vector<16xf32>
