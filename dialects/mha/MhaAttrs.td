@@ -79,7 +79,16 @@ def Mha_LayerPlanAttr : AttrDef<Mha_Dialect, "LayerPlan"> {
     ArrayRefParameter<"int64_t">:$phaseRows,
     ArrayRefParameter<"int64_t">:$phaseKinds
   );
-  let assemblyFormat = "`<` struct(params) `>`";
+  // Brackets around each list: the parser cannot tell where a bare comma
+  // list ends.
+  let assemblyFormat = [{
+    `<` `tempCols` `=` `[` $tempCols `]` `,`
+    `tempShapes` `=` `[` $tempShapes `]` `,`
+    `tempBytes` `=` `[` $tempBytes `]` `,`
+    `phaseHeads` `=` `[` $phaseHeads `]` `,`
+    `phaseRows` `=` `[` $phaseRows `]` `,`
+    `phaseKinds` `=` `[` $phaseKinds `]` `>`
+  }];
 }
 
 def Mha_MicroKernelAttr : AttrDef<Mha_Dialect, "MicroKernel"> {

@@ -13,12 +13,14 @@
  * flops (AMD Zen 4); Intel's cores run it at half their FMA rate (measured:
  * Emerald Rapids 171 against 350 GFLOP/s on 2 cores, bench/peak.c), so a
  * bf16 function without int8 weights, but for decoding steps (memory-
- * bound), runs the AVX-512 copy there (mha_rt_cpu_isa_bf16_dot) unless
- * MHA_ISA=avx512bf16 asks for its own.
+ * bound: attention with few static query rows, layer calls with few rows
+ * per sequence, mha_rt_cpu_isa_bf16_layer), runs the AVX-512 copy there
+ * (mha_rt_cpu_isa_bf16_dot) unless MHA_ISA=avx512bf16 asks for its own.
  *===----------------------------------------------------------------------===*/
 
 #include "mha/Runtime/KernelAbi.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,4 +121,11 @@ MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void) {
 MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa_bf16_dot(void) {
   static volatile int cache = -1;
   return cached(&cache, compute_isa_bf16_dot);
+}
+
+MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa_bf16_layer(const DLTensor *x) {
+  bool decoding = x && x->shape && x->ndim >= 2 &&
+                  x->ndim <= MHA_SIG_MAX_RANK &&
+                  x->shape[x->ndim - 2] <= MHA_DECODING_ROWS;
+  return decoding ? mha_rt_cpu_isa() : mha_rt_cpu_isa_bf16_dot();
 }

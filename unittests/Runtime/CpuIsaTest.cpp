@@ -75,6 +75,30 @@ TEST(CpuIsaTest, Bf16DotLevel) {
   expectLevel("avx2", std::min<int>(cpu, MHA_ISA_AVX2),
               mha_rt_cpu_isa_bf16_dot);
 }
+
+/// mha_rt_cpu_isa_bf16_layer on a [4, rows, 64] x (rows < 0: no shape).
+template <int64_t rows> int32_t layerLevel() {
+  static int64_t shape[] = {4, rows, 64};
+  static DLTensor x;
+  x.ndim = 3;
+  x.shape = rows < 0 ? nullptr : shape;
+  return mha_rt_cpu_isa_bf16_layer(&x);
+}
+
+// A bf16 layer's call: at most MHA_DECODING_ROWS rows per sequence (a
+// decoding step, memory-bound) takes the plain level, more rows the
+// level for vdpbf16ps; a tensor without a shape, or none, counts as long.
+TEST(CpuIsaTest, Bf16LayerLevelFollowsTheRows) {
+  int cpu = supportedLevel();
+  bool slow = cpu == MHA_ISA_AVX512BF16 && __builtin_cpu_is("intel");
+  int dot = slow ? MHA_ISA_AVX512 : cpu;
+  expectLevel(nullptr, cpu, layerLevel<1>);
+  expectLevel(nullptr, cpu, layerLevel<MHA_DECODING_ROWS>);
+  expectLevel(nullptr, dot, layerLevel<MHA_DECODING_ROWS + 1>);
+  expectLevel(nullptr, dot, layerLevel<-1>);
+  expectLevel(nullptr, dot, [] { return mha_rt_cpu_isa_bf16_layer(nullptr); });
+  expectLevel("avx2", std::min<int>(cpu, MHA_ISA_AVX2), layerLevel<1>);
+}
 #endif
 
 } // namespace

@@ -389,6 +389,15 @@ MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa(void);
  * vdpbf16ps runs slower than the FMAs (Intel) unless MHA_ISA=avx512bf16. */
 MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa_bf16_dot(void);
 
+/* The level for a bf16 layer's call on the rows of `x` ([.., L, d]):
+ * mha_rt_cpu_isa() for at most MHA_DECODING_ROWS rows per sequence (a
+ * decoding step reads its weights once: memory-bound, where the
+ * AVX512-BF16 copy's bf16 panels, half the bytes, win everywhere), else
+ * mha_rt_cpu_isa_bf16_dot(). Reads x's shape only where it looks sound;
+ * the call's checks come after. */
+#define MHA_DECODING_ROWS 16
+MHA_RT_HIDDEN_ABI int32_t mha_rt_cpu_isa_bf16_layer(const DLTensor *x);
+
 /* Checks the call, then runs every work item. `name` is the exported
  * function's name and `arg_names` the C parameter names, for messages. */
 int32_t mha_rt_launch(const int64_t *signature, const char *name,

@@ -215,23 +215,38 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
            t.getDimSize(2) <= kDecodingQueryRows;
   });
   bool int8Weights = kernel->hasAttr(kInt8WeightsAttrName);
+  // A layer's rows per sequence are known at run time only: the runtime
+  // reads them from x (mha_rt_cpu_isa_bf16_layer).
+  auto roles = entry.getRoles();
+  auto layerInput = llvm::find_if(roles, [](Attribute role) {
+    return cast<TensorRoleAttr>(role).getValue() == TensorRole::layer_input;
+  });
+  bool layer = kernel->getAttrOfType<LayerPlanAttr>("mha.layer_plan") &&
+               layerInput != roles.end();
   SmallVector<StringRef> suffixes = {"generic", "avx2", "avx512"};
   if (bf16 || int8Weights)
     suffixes.push_back("avx512bf16");
   // Without int8 weights the AVX512-BF16 copy gains from vdpbf16ps alone,
   // which the runtime declines where it is slow (KernelAbi.h), but for
   // decoding steps.
-  StringRef query = bf16 && !int8Weights && !decoding
+  bool byRows = bf16 && !int8Weights && !decoding && layer;
+  StringRef query = byRows ? "mha_rt_cpu_isa_bf16_layer"
+                    : bf16 && !int8Weights && !decoding
                         ? "mha_rt_cpu_isa_bf16_dot"
                         : "mha_rt_cpu_isa";
-  auto isaType = LLVM::LLVMFunctionType::get(i32, {});
+  SmallVector<Value> queryArgs;
+  if (byRows)
+    queryArgs.push_back(ob.getInsertionBlock()->getArgument(
+        std::distance(roles.begin(), layerInput)));
+  auto isaType = LLVM::LLVMFunctionType::get(
+      i32, llvm::to_vector(ValueRange(queryArgs).getTypes()));
   if (!module.lookupSymbol(query)) {
     OpBuilder::InsertionGuard guard(b);
     LLVM::LLVMFuncOp::create(b, loc, query, isaType);
   }
   Value isa = LLVM::CallOp::create(ob, loc, isaType,
                                    SymbolRefAttr::get(ob.getContext(), query),
-                                   ValueRange{})
+                                   queryArgs)
                   .getResult();
   // A copy the library lacks is skipped; a CPU below every copy gets no work
   // function (the runtime's MHA_ERR_NO_DEVICE). Every CPU runs generic.

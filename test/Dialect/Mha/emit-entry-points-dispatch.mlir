@@ -59,6 +59,12 @@
 // NO-BF16-NOT: @g__work_avx512bf16
 // NO-BF16:   llvm.call @mha_rt_launch
 // BAD: error: copies has 'neon'; expected generic, avx2, avx512 or avx512bf16
+// A bf16 layer's rows per sequence are known at run time: the runtime
+// reads them from x, its first tensor.
+// DISPATCH: llvm.func @layer(%[[X:[^:]+]]: !llvm.ptr,
+// DISPATCH:   llvm.call @mha_rt_cpu_isa_bf16_layer(%[[X]]) : (!llvm.ptr) -> i32
+// DISPATCH:   llvm.mlir.addressof @layer__work_avx512bf16
+// DISPATCH:   llvm.call @mha_rt_launch_layer
 // SECONDARY: llvm.func hidden @f__work_avx2(
 // SECONDARY-NOT: @f__signature
 // SECONDARY-NOT: llvm.func @f(
@@ -89,6 +95,16 @@ module {
     llvm.return
   }
   llvm.func @_mlir_ciface_step__kernel(%q: !llvm.ptr, %k: !llvm.ptr, %v: !llvm.ptr, %o: !llvm.ptr, %b: i64, %h: i64, %t: i64, %alive: i1) {
+    llvm.return
+  }
+  llvm.func @layer__kernel() attributes {mha.entry_point = #mha.entry_point<name = "layer", rowsPerItem = 16, gridHeads = 1,
+      roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<layer_output>],
+      types = [memref<?x?x8xbf16, strided<[?, ?, 1], offset: ?>>, memref<8x8xbf16, strided<[?, 1], offset: ?>>,
+               memref<?x?x8xbf16, strided<[?, ?, 1], offset: ?>>]>,
+      mha.layer_plan = #mha.layer_plan<tempCols = [8], tempShapes = [1], tempBytes = [4], phaseHeads = [1], phaseRows = [16], phaseKinds = [0]>} {
+    llvm.return
+  }
+  llvm.func @_mlir_ciface_layer__kernel(%x: !llvm.ptr, %w: !llvm.ptr, %y: !llvm.ptr, %temp: !llvm.ptr, %phase: i64, %b: i64, %h: i64, %t: i64, %alive: i1) {
     llvm.return
   }
 }

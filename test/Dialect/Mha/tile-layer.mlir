@@ -16,7 +16,7 @@
 // CHECK-SAME: memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, %{{.+}}: memref<64x64xf32, strided<[?, 1], offset: ?>>
 // CHECK-SAME: memref<?x?x64xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x32xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %{{.+}}: memref<?xi32>, %[[PHASE:.+]]: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: index, %{{.+}}: i1)
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 26624, tempShapes = 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, phaseHeads = 7, 1, 6, 4, 1, phaseRows = 1099511627776, 192, 192, 512, 192, phaseKinds = 2, 0, 3, 1, 3>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = [64, 32, 32, 64, 16, 26624], tempShapes = [1, 1, 1, 1, 0, 2], tempBytes = [4, 4, 4, 4, 4, 4], phaseHeads = [7, 1, 6, 4, 1], phaseRows = [1099511627776, 192, 192, 512, 192], phaseKinds = [2, 0, 3, 1, 3]>
 // The packing phase: an mha.pack_panel per block (and segment) of the
 // weights, into 16-lane f32 panels.
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<64x64xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<64x64xf32, strided<[64, 1], offset: ?>>) rows(%{{.+}}, %{{.+}}) columns(%{{.+}}, %{{.+}}) {vector_width = 16 : i64}
@@ -49,7 +49,7 @@
 // stride 128.
 // FUSED-LABEL: func.func @gqa_rope_pruned__kernel
 // FUSED-SAME: %{{.+}}: memref<?x?x128xf32>, %{{.+}}: memref<?x?x64xf32>, %{{.+}}: memref<1x?x16xf32>, %{{.+}}: memref<1x1x26624xf32>, %{{.+}}: index
-// FUSED-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 128, 64, 16, 26624, tempShapes = 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, phaseHeads = 7, 1, 6, 4, 1,
+// FUSED-SAME: mha.layer_plan = #mha.layer_plan<tempCols = [128, 64, 16, 26624], tempShapes = [1, 1, 0, 2], tempBytes = [4, 4, 4, 4], phaseHeads = [7, 1, 6, 4, 1],
 // FUSED: memref.reinterpret_cast %[[QKV:.+]] to offset: [0], sizes: [%{{.+}}, 4, %{{.+}}, 16], strides: [%{{.+}}, 16, 128, 1] : memref<?x?x128xf32> to memref<?x4x?x16xf32, strided<[?, 16, 128, 1]>>
 // FUSED: memref.reinterpret_cast %[[QKV]] to offset: [64], sizes: [%{{.+}}, 2, %{{.+}}, 16], strides: [%{{.+}}, 16, 128, 1] : memref<?x?x128xf32> to memref<?x2x?x16xf32, strided<[?, 16, 128, 1], offset: 64>>
 // FUSED: memref.reinterpret_cast %[[QKV]] to offset: [96]
@@ -67,7 +67,7 @@ func.func @gqa_rope_pruned(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: 
 // as the f32 panels of some ISA copy need; Q, K, V and O in bf16).
 // CHECK-LABEL: func.func @biases__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<query_bias>, #mha.role<key_bias>, #mha.role<value_bias>, #mha.role<out_bias>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 32, 32, 32, 8192, tempShapes = 1, 1, 1, 1, 2, tempBytes = 2, 2, 2, 2, 4, phaseHeads = 4, 3, 2, 1, phaseRows = 1099511627776, 192, 512, 192, phaseKinds = 2, 3, 1, 3>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = [32, 32, 32, 32, 8192], tempShapes = [1, 1, 1, 1, 2], tempBytes = [2, 2, 2, 2, 4], phaseHeads = [4, 3, 2, 1], phaseRows = [1099511627776, 192, 512, 192], phaseKinds = [2, 3, 1, 3]>
 func.func @biases(%x: tensor<2x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<32x32xbf16>, %wv: tensor<32x32xbf16>, %wo: tensor<32x32xbf16>, %bq: tensor<32xbf16>, %bk: tensor<32xbf16>, %bv: tensor<32xbf16>, %bo: tensor<32xbf16>) -> tensor<2x?x32xbf16> {
   %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo {num_heads = 2, has_qkv_bias, has_out_bias}
      : tensor<2x?x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32x32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16>, tensor<32xbf16> -> tensor<2x?x32xbf16>
@@ -111,7 +111,7 @@ func.func @bf16_rope(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>, %wk: tens
 // CHECK-SAME: 0.000000e+00, 3.000000e+00, 4.000000e+00, 0.000000e+00
 // CHECK-LABEL: func.func @constants__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
-// CHECK-SAME: phaseHeads = 3, 3, 1, 1
+// CHECK-SAME: phaseHeads = [3, 3, 1, 1]
 // CHECK: memref.get_global @constants__proj0_packed
 // BF16DOT-LABEL: memref.global "private" constant @constants__proj0_packed : memref<1x1x128xbf16> = dense<{{\[\[\[}}1.000000e+00, 3.000000e+00, 2.000000e+00, 4.000000e+00, 0.000000e+00
 func.func @constants(%x: tensor<?x?x2xbf16>, %wk: tensor<2x2xbf16>, %wv: tensor<2x2xbf16>, %wo: tensor<2x2xbf16>) -> tensor<?x?x2xbf16> {
@@ -177,7 +177,7 @@ func.func @raw_attention(%x: tensor<1x8x32xf32>, %w: tensor<32x32xf32>, %q: tens
 // computed, group 2 writes heads 4 and 5 (output columns 64 and 80). The
 // packing phase has 5 items (2 Q groups, K, V, Wo), the projections 4.
 // CHECK-LABEL: func.func @grouped_pruned__kernel
-// CHECK-SAME: phaseHeads = 5, 4, 6, 1,
+// CHECK-SAME: phaseHeads = [5, 4, 6, 1]
 // CHECK: %[[BQ0:.+]] = memref.subview %arg5[0, 0] [2, 16] [1, 1] : memref<6x16xf32, strided<[?, 1], offset: ?>> to memref<2x16xf32, strided<[?, 1], offset: ?>>
 // CHECK: %[[BQ2:.+]] = memref.subview %arg5[4, 0] [2, 16] [1, 1]
 // CHECK: mha.pack_panel ins(%arg1 :
@@ -203,7 +203,7 @@ func.func @grouped_pruned(%x: tensor<?x?x32xf32>, %wq: tensor<32x48xf32>, %wk: t
 // then the output projection from the rank-4 product.
 // CHECK-LABEL: func.func @low_rank_q_o__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight_down>, #mha.role<query_weight_up>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight_down>, #mha.role<out_weight_up>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 8, 64, 32, 32, 4, 64, 16, 25344, tempShapes = 1, 1, 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, 4, phaseHeads = 10, 1, 1, 7, 4, 1, 1, phaseRows = 1099511627776, 192, 192, 192, 512, 192, 192, phaseKinds = 2, 0, 3, 3, 1, 3, 3>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = [8, 64, 32, 32, 4, 64, 16, 25344], tempShapes = [1, 1, 1, 1, 1, 1, 0, 2], tempBytes = [4, 4, 4, 4, 4, 4, 4, 4], phaseHeads = [10, 1, 1, 7, 4, 1, 1], phaseRows = [1099511627776, 192, 192, 192, 512, 192, 192], phaseKinds = [2, 0, 3, 3, 1, 3, 3]>
 // CHECK: mha.gemm_tile ins(%arg0, %{{.+}} : memref<?x?x64xf32, strided<[?, ?, 1], offset: ?>>, memref<64x64xf32, strided<[64, 1], offset: ?>>) outs(%arg8 : memref<?x?x8xf32>)
 // CHECK: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x8xf32>, memref<8x64xf32, strided<[64, 1], offset: ?>>) rope(
 // CHECK: mha.online_softmax_step
@@ -230,7 +230,7 @@ func.func @low_rank_q_o(%x: tensor<?x?x64xf32>, %wq_down: tensor<64x8xf32>, %wq_
 // CHECK-LABEL: func.func @latent__kernel
 // CHECK-SAME: %{{.+}}: memref<?x?x28xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x66xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x30xf32>, %{{.+}}: memref<1x?x8xf32>
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 28, 60, 66, 60, 30, 8, 16768, tempShapes = 1, 1, 1, 1, 1, 0, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, phaseHeads = 6, 1, 1, 4, 3, 3, 1, phaseRows = 1099511627776, 192, 192, 192, 192, 512, 192, phaseKinds = 2, 0, 3, 3, 0, 1, 3>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = [28, 60, 66, 60, 30, 8, 16768], tempShapes = [1, 1, 1, 1, 1, 0, 2], tempBytes = [4, 4, 4, 4, 4, 4, 4], phaseHeads = [6, 1, 1, 4, 3, 3, 1], phaseRows = [1099511627776, 192, 192, 192, 192, 512, 192], phaseKinds = [2, 0, 3, 3, 0, 1, 3]>
 // CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<?x?x48xf32, strided<[?, ?, 1], offset: ?>>, memref<48x64xf32, strided<[64, 1], offset: ?>>) rope(%{{.+}} : memref<1x?x8xf32>) outs(%{{.+}} : memref<?x?x28xf32>)
 // CHECK-SAME: rope_offset = 20 : i64
 // CHECK: mha.gemm_tile {{.*}} rope(%{{.+}} : memref<1x?x8xf32>) outs(%{{.+}} : memref<?x?x60xf32>)
@@ -265,7 +265,7 @@ func.func @latent(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>,
 // 8 rows of quads, offsets and scales, the int8 rows of x and O and their
 // scales) and phases (quantizing x after the packing, O after the
 // attention): the copies share one signature.
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 32, 16, 16, 32, 8192, 5120, 32, 1, 32, 1, tempShapes = 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, tempBytes = 4, 4, 4, 4, 4, 1, 1, 4, 1, 4, phaseHeads = 4, 1, 3, 4, 1, 1,
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = [32, 16, 16, 32, 8192, 5120, 32, 1, 32, 1], tempShapes = [1, 1, 1, 1, 2, 2, 1, 1, 1, 1], tempBytes = [4, 4, 4, 4, 4, 1, 1, 4, 1, 4], phaseHeads = [4, 1, 3, 4, 1, 1],
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(
 // CHECK: mha.pack_panel ins(%{{.+}} : memref<32x32xi8, strided<[?, 1], offset: ?>>) scale(%{{.+}} : memref<32xf32, strided<[1], offset: ?>>) outs(
 // The AVX512-BF16 copy (second RUN; its CPUs have AVX512-VNNI) packs the
@@ -324,7 +324,7 @@ func.func @int4(%x: tensor<?x?x32xf32>, %wq4: tensor<32x16xi8>, %sq: tensor<2x32
 // CHECK-LABEL: func.func @decoding_step__kernel
 // CHECK-SAME: mha.call_words
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<key_cache>, #mha.role<value_cache>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 64, 32, 32, 64, 16, 32768, tempShapes = 1, 1, 1, 1, 1, 2, tempBytes = 2, 2, 2, 2, 4, 4, phaseHeads = 8, 1, 7, 2, 4, 1, phaseRows = 1099511627776, 192, 192, 64, 512, 192, phaseKinds = 2, 0, 3, 0, 1, 3>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = [64, 32, 32, 64, 16, 32768], tempShapes = [1, 1, 1, 1, 1, 2], tempBytes = [2, 2, 2, 2, 4, 4], phaseHeads = [8, 1, 7, 2, 4, 1], phaseRows = [1099511627776, 192, 192, 64, 512, 192], phaseKinds = [2, 0, 3, 0, 1, 3]>
 // CHECK: %[[FLAT:.+]] = memref.load %{{.+}}[%c11{{.*}}] : memref<?xi32>
 // CHECK: scf.if
 // CHECK: mha.gemm_tile ins(%{{.+}}, %{{.+}} : memref<1x?x64xbf16, strided<[?, ?, 1], offset: ?>>, {{.*}} rope(%{{.+}} : memref<1x?x16xf32, strided<[?, ?, 1], offset: ?>>) outs(%{{.+}} : memref<1x?x64xbf16, strided<[?, ?, 1], offset: ?>>)
@@ -368,7 +368,7 @@ func.func @decoding_step(%x: tensor<?x?x64xbf16>, %wq: tensor<64x64xbf16>,
 // CHECK-SAME: %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x28xf32>, %{{.+}}: memref<?x?x84xf32>, %{{.+}}: memref<?x?x30xf32>, %{{.+}}: memref<?x?x60xf32>, %{{.+}}: memref<?x?x8xf32>
 // CHECK-SAME: %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x20xf32>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: index
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<key_cache>, #mha.role<layer_output>]
-// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = 60, 28, 84, 30, 60, 8, 14208, tempShapes = 1, 1, 1, 1, 1, 1, 2, tempBytes = 4, 4, 4, 4, 4, 4, 4, phaseHeads = 5, 1, 4, 1, 3, 1, 3, 3, 1, phaseRows = 1099511627776, 192, 192, 192, 192, 64, 512, 192, 192, phaseKinds = 2, 0, 3, 0, 3, 0, 1, 3, 3>
+// CHECK-SAME: mha.layer_plan = #mha.layer_plan<tempCols = [60, 28, 84, 30, 60, 8, 14208], tempShapes = [1, 1, 1, 1, 1, 1, 2], tempBytes = [4, 4, 4, 4, 4, 4, 4], phaseHeads = [5, 1, 4, 1, 3, 1, 3, 3, 1], phaseRows = [1099511627776, 192, 192, 192, 192, 64, 512, 192, 192], phaseKinds = [2, 0, 3, 0, 3, 0, 1, 3, 3]>
 // CHECK-SAME: mha.split_kv = array<i64: 1, 20, 7, 6>
 // CHECK: math.rsqrt
 // CHECK: mha.head_gemm ins(%{{.+}}, %[[WV:.+]] : memref<1x?x60xf32, strided<[?, ?, 1], offset: ?>>, memref<20x66xf32, strided<[?, 1], offset: ?>>) outs(%{{.+}} : memref<1x?x84xf32, strided<[?, ?, 1], offset: ?>>) at(%{{.+}}) head(%{{.+}}) {num_heads = 3 : i64, transpose_weight, vector_width = 16 : i64}
@@ -422,7 +422,7 @@ func.func @absorbed_without_cache(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>
 // gradients (one grid of mha.weight_grad_tile blocks).
 // CHECK-LABEL: func.func @layer_grad_backward__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<query_bias>, #mha.role<key_bias>, #mha.role<value_bias>, #mha.role<grad_layer_output>, #mha.role<grad_layer_input>, #mha.role<grad_query_weight>, #mha.role<grad_key_weight>, #mha.role<grad_value_weight>, #mha.role<grad_out_weight>, #mha.role<grad_query_bias>, #mha.role<grad_key_bias>, #mha.role<grad_value_bias>]
-// CHECK-SAME: phaseKinds = 2, 0, 3, 1, 3, 0, 1, 0, 3, 0
+// CHECK-SAME: phaseKinds = [2, 0, 3, 1, 3, 0, 1, 0, 3, 0
 // CHECK: mha.pack_panel ins(%arg4 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
 // CHECK: mha.pack_panel ins(%arg1 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
 // CHECK: mha.pack_panel ins(%arg2 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
@@ -491,7 +491,7 @@ func.func @bf16_grad(%x: tensor<?x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tens
 // reads dQ and d[c, kr]; dWv = norm(c)^T d[kn, v], dWk = x^T d[c, kr].
 // CHECK-LABEL: func.func @latent_grad_backward__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<grad_layer_output>, #mha.role<grad_layer_input>, #mha.role<grad_query_weight>, #mha.role<grad_key_weight>, #mha.role<grad_value_weight>, #mha.role<grad_out_weight>]
-// CHECK-SAME: phaseKinds = 2, 0, 3, 3, 0, 1, 0, 3, 0, 1, 0, 0, 3, 0, 3, 0
+// CHECK-SAME: phaseKinds = [2, 0, 3, 3, 0, 1, 0, 3, 0, 1, 0, 0, 3, 0, 3, 0
 // CHECK: mha.online_softmax_finalize
 // CHECK: %[[RMS:.+]] = math.rsqrt
 // CHECK: memref.store %[[RMS]], %[[SCALES:arg22]][%{{.+}}, %{{.+}}, %c0] : memref<?x?x1xf32>
@@ -526,7 +526,7 @@ func.func @latent_grad(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>, %wk: tens
 // CHECK-LABEL: func.func @packed__kernel
 // CHECK-SAME: %[[CU:arg5]]: memref<?xi32, strided<[1], offset: ?>>
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<cu_seqlens_q>, #mha.role<layer_output>]
-// CHECK-SAME: phaseKinds = 2, 0, 3, 1, 3>
+// CHECK-SAME: phaseKinds = [2, 0, 3, 1, 3]>
 // CHECK: %[[N:.+]] = memref.dim %[[CU]], %{{.+}}
 // CHECK: %[[S:.+]] = arith.subi %[[N]], %{{.+}}
 // CHECK: %[[S1:.+]] = arith.addi %[[S]], %{{.+}}
@@ -557,7 +557,7 @@ func.func @packed(%x: tensor<1x?x64xf32>, %wq: tensor<64x64xf32>,
 // CHECK-LABEL: func.func @packed_step__kernel
 // CHECK-SAME: %[[CU:arg7]]: memref<?xi32, strided<[1], offset: ?>>
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<kv_lens>, #mha.role<block_table>, #mha.role<cu_seqlens_q>, #mha.role<key_cache>, #mha.role<value_cache>, #mha.role<layer_output>]
-// CHECK-SAME: phaseKinds = 2, 0, 3, 4, 1, 3>, mha.split_kv = array<i64: 2, 16, 8, 6>
+// CHECK-SAME: phaseKinds = [2, 0, 3, 4, 1, 3]>, mha.split_kv = array<i64: 2, 16, 8, 6>
 // CHECK: %[[N:.+]] = memref.dim %[[CU]], %{{.+}}
 // CHECK: %[[S:.+]] = arith.subi %[[N]], %{{.+}}
 // CHECK: %[[IN:.+]] = arith.cmpi slt, %{{.+}}, %[[S]]
