@@ -229,11 +229,11 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
   // Without int8 weights the AVX512-BF16 copy gains from vdpbf16ps alone,
   // which the runtime declines where it is slow (KernelAbi.h), but for
   // decoding steps.
-  bool byRows = bf16 && !int8Weights && !decoding && layer;
-  StringRef query = byRows ? "mha_rt_cpu_isa_bf16_layer"
-                    : bf16 && !int8Weights && !decoding
-                        ? "mha_rt_cpu_isa_bf16_dot"
-                        : "mha_rt_cpu_isa";
+  bool dotLevel = bf16 && !int8Weights && !decoding;
+  bool byRows = dotLevel && layer;
+  StringRef query = byRows     ? "mha_rt_cpu_isa_bf16_layer"
+                    : dotLevel ? "mha_rt_cpu_isa_bf16_dot"
+                               : "mha_rt_cpu_isa";
   SmallVector<Value> queryArgs;
   if (byRows)
     queryArgs.push_back(ob.getInsertionBlock()->getArgument(
