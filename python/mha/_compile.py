@@ -10,6 +10,7 @@ cache entries and renames it into place, so concurrent processes never see
 a half-written library: the first rename wins and the others use its result.
 Standard library only.
 """
+import functools
 import hashlib
 import json
 import os
@@ -115,16 +116,17 @@ def option_arguments(target, options):
     return args
 
 
+@functools.lru_cache(maxsize=None)
 def host_cpu_identity():
     """The CPU a --isa=host or native library is built for: a cache shared
     by machines (a home folder on a cluster) keeps one library per CPU."""
     try:
         with open("/proc/cpuinfo") as f:
             first = f.read().split("\n\n", 1)[0]
-        return [line for line in first.splitlines()
-                if line.split(":")[0].strip() in ("vendor_id", "model name", "flags")]
+        return tuple(line for line in first.splitlines()
+                     if line.split(":")[0].strip() in ("vendor_id", "model name", "flags"))
     except OSError:
-        return [platform.machine(), platform.processor()]
+        return (platform.machine(), platform.processor())
 
 
 def cache_key(spec_text, args, tool):

@@ -36,7 +36,6 @@
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
-#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
@@ -398,12 +397,7 @@ struct Variant {
 
 /// The level of a copy, MHA_ISA_* as mha_rt_cpu_isa() ranks them.
 static int getIsaLevel(StringRef suffix) {
-  return llvm::StringSwitch<int>(suffix)
-      .Case("generic", MHA_ISA_GENERIC)
-      .Case("avx2", MHA_ISA_AVX2)
-      .Case("avx512", MHA_ISA_AVX512)
-      .Case("avx512bf16", MHA_ISA_AVX512BF16)
-      .Default(MHA_ISA_GENERIC);
+  return llvm::find(mha::kIsaCopies, suffix) - std::begin(mha::kIsaCopies);
 }
 
 /// The ISA level of this CPU (mha_rt_cpu_isa() without MHA_ISA).

@@ -46,6 +46,11 @@ inline constexpr llvm::StringLiteral kCallWordsAttrName = "mha.call_words";
 /// dispatches to the AVX512-BF16 copy, whose GEMMs use AVX512-VNNI.
 inline constexpr llvm::StringLiteral kInt8WeightsAttrName = "mha.int8_weights";
 
+/// The suffixes of a CPU library's kernel copies, indexed by their level
+/// (MHA_ISA_* in KernelAbi.h): the work functions `<name>__work_<suffix>`.
+inline constexpr llvm::StringLiteral kIsaCopies[] = {"generic", "avx2",
+                                                     "avx512", "avx512bf16"};
+
 /// A C parameter of an exported function: which tensor it is and what role
 /// it plays.
 struct Parameter {

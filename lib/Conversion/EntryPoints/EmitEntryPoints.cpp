@@ -223,9 +223,10 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
   });
   bool layer = kernel->getAttrOfType<LayerPlanAttr>("mha.layer_plan") &&
                layerInput != roles.end();
-  SmallVector<StringRef> suffixes = {"generic", "avx2", "avx512"};
-  if (bf16 || int8Weights)
-    suffixes.push_back("avx512bf16");
+  // The copies by level; the AVX512-BF16 one for these functions only.
+  ArrayRef<StringLiteral> suffixes(kIsaCopies);
+  if (!bf16 && !int8Weights)
+    suffixes = suffixes.drop_back();
   // Without int8 weights the AVX512-BF16 copy gains from vdpbf16ps alone,
   // which the runtime declines where it is slow (KernelAbi.h), but for
   // decoding steps.
@@ -287,8 +288,7 @@ struct MhaEmitEntryPointsPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     for (const std::string &copy : copies) {
-      if (!llvm::is_contained({"generic", "avx2", "avx512", "avx512bf16"},
-                              copy)) {
+      if (!llvm::is_contained(kIsaCopies, copy)) {
         module.emitError() << "copies has '" << copy
                            << "'; expected generic, avx2, avx512 or avx512bf16";
         return signalPassFailure();
