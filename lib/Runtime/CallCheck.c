@@ -818,8 +818,9 @@ int32_t mha_rt_check_cpu_call(const int64_t *signature, const char *name,
   if (status == MHA_OK && !has_work)
     MHA_RT_FAIL(MHA_ERR_NO_DEVICE,
                 "%s: the library has no kernel copy for this CPU's vector "
-                "instructions (or the lower level MHA_ISA asks for): "
-                "mha-compile --isa=host built it on a CPU with more",
+                "instructions (or the lower level MHA_ISA asks for): it was "
+                "built for a CPU with more (mha-compile --isa=host, or a "
+                "single --isa copy)",
                 out->name);
   return status;
 }

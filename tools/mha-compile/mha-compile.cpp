@@ -388,7 +388,7 @@ static int compileGpu(MLIRContext &context, OwningOpRef<ModuleOp> &module,
 
 /// One copy of the CPU kernels.
 struct Variant {
-  std::string suffix; // of the work functions; "" when there is one copy
+  std::string suffix; // of the work functions; "" for --isa=native
   std::string cpu, features;
   int64_t vectorWidth;
   bool fma = true;      // baseline x86-64 has none: fmaf would be a libm call
@@ -449,7 +449,9 @@ static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
                         : isa == "generic" ? "x86-64-v2"
                                            : "x86-64-v4";
     bool bf16 = isa == "avx512bf16";
-    variants.assign({{"", level, bf16 ? "+avx512bf16,+avx512vnni" : "", vw,
+    // Named like auto's copy, it dispatches alone: a CPU without its
+    // instructions gets an error, not an illegal instruction.
+    variants.assign({{isa, level, bf16 ? "+avx512bf16,+avx512vnni" : "", vw,
                       isa != "generic", bf16}});
   } else if (isa == "native") {
     // The host CPU (or --cpu/--features): its vector width from its features.
@@ -518,7 +520,8 @@ static int compileCpu(MLIRContext &context, ModuleOp module, Build &build) {
     options.bf16Dot = variant.bf16Dot;
     options.workSuffix = variant.suffix;
     options.exportFunctions = i == 0;
-    // Copies with a suffix dispatch; a single --isa copy has none.
+    // Copies with a suffix dispatch; --isa=native's has none (its CPU and
+    // features are the caller's promise).
     options.dispatch = !variant.suffix.empty();
     if (options.dispatch)
       options.copies = copies;

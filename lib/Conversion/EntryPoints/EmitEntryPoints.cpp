@@ -66,6 +66,15 @@ private:
   /// The work function the exported function passes to the runtime: this
   /// module's, or the one of the CPU's ISA.
   Value selectWork(OpBuilder &ob, LLVM::LLVMFunctionType workType);
+  /// A library of one copy: `copy`'s work function where the CPU has its
+  /// instructions, else null.
+  Value selectOnlyCopy(OpBuilder &ob, LLVM::LLVMFunctionType workType,
+                       StringRef copy);
+  /// The name of `suffix`'s work function, declared if another module
+  /// defines it.
+  std::string declareWork(StringRef suffix, LLVM::LLVMFunctionType workType);
+  /// A call of the runtime's ISA query `query` (declared once).
+  Value callIsaQuery(OpBuilder &ob, StringRef query, ValueRange args);
 
   HostGlue glue;
   ModuleOp module;
@@ -189,10 +198,54 @@ LogicalResult EntryPointEmitter::emit() {
 /// step for the choice of its kernel copy.
 static constexpr int64_t kDecodingQueryRows = 16;
 
+Value EntryPointEmitter::selectOnlyCopy(OpBuilder &ob,
+                                        LLVM::LLVMFunctionType workType,
+                                        StringRef copy) {
+  // Every function of the library is in its one copy: the CPU either has
+  // the copy's instructions (MHA_ISA aside) or gets no work function.
+  Value address = addressOf(ob, declareWork(copy, workType));
+  int64_t level = llvm::find(kIsaCopies, copy) - std::begin(kIsaCopies);
+  if (level == 0)
+    return address;
+  Value isa = callIsaQuery(ob, "mha_rt_cpu_isa", {});
+  Value atLeast = LLVM::ICmpOp::create(
+      ob, loc, LLVM::ICmpPredicate::sge, isa,
+      LLVM::ConstantOp::create(ob, loc, i32, ob.getI32IntegerAttr(level)));
+  return LLVM::SelectOp::create(ob, loc, atLeast, address,
+                                LLVM::ZeroOp::create(ob, loc, ptrType));
+}
+
+std::string EntryPointEmitter::declareWork(StringRef suffix,
+                                           LLVM::LLVMFunctionType workType) {
+  std::string fn = workName(suffix);
+  if (!module.lookupSymbol(fn)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(module.getBody());
+    auto decl = LLVM::LLVMFuncOp::create(b, loc, fn, workType);
+    decl.setVisibility_(LLVM::Visibility::Hidden);
+  }
+  return fn;
+}
+
+Value EntryPointEmitter::callIsaQuery(OpBuilder &ob, StringRef query,
+                                      ValueRange args) {
+  auto isaType =
+      LLVM::LLVMFunctionType::get(i32, llvm::to_vector(args.getTypes()));
+  if (!module.lookupSymbol(query)) {
+    OpBuilder::InsertionGuard guard(b);
+    LLVM::LLVMFuncOp::create(b, loc, query, isaType);
+  }
+  return LLVM::CallOp::create(ob, loc, isaType,
+                              SymbolRefAttr::get(ob.getContext(), query), args)
+      .getResult();
+}
+
 Value EntryPointEmitter::selectWork(OpBuilder &ob,
                                     LLVM::LLVMFunctionType workType) {
   if (!options.dispatch)
     return addressOf(ob, workName(options.workSuffix));
+  if (options.copies.size() == 1)
+    return selectOnlyCopy(ob, workType, options.copies.front());
   // Levels of MHA_ISA_* in KernelAbi.h, lowest first; the AVX512-BF16 copy
   // exists for functions with bf16 queries or layer inputs, or int8
   // weights, only (mha-compile's rule).
@@ -239,16 +292,7 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
   if (byRows)
     queryArgs.push_back(ob.getInsertionBlock()->getArgument(
         std::distance(roles.begin(), layerInput)));
-  auto isaType = LLVM::LLVMFunctionType::get(
-      i32, llvm::to_vector(ValueRange(queryArgs).getTypes()));
-  if (!module.lookupSymbol(query)) {
-    OpBuilder::InsertionGuard guard(b);
-    LLVM::LLVMFuncOp::create(b, loc, query, isaType);
-  }
-  Value isa = LLVM::CallOp::create(ob, loc, isaType,
-                                   SymbolRefAttr::get(ob.getContext(), query),
-                                   queryArgs)
-                  .getResult();
+  Value isa = callIsaQuery(ob, query, queryArgs);
   // A copy the library lacks is skipped; a CPU below every copy gets no work
   // function (the runtime's MHA_ERR_NO_DEVICE). Every CPU runs generic.
   auto present = [&](StringRef suffix) {
@@ -260,14 +304,7 @@ Value EntryPointEmitter::selectWork(OpBuilder &ob,
   for (auto [level, suffix] : llvm::enumerate(suffixes)) {
     if (!present(suffix))
       continue;
-    std::string fn = workName(suffix);
-    if (!module.lookupSymbol(fn)) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToEnd(module.getBody());
-      auto decl = LLVM::LLVMFuncOp::create(b, loc, fn, workType);
-      decl.setVisibility_(LLVM::Visibility::Hidden);
-    }
-    Value address = addressOf(ob, fn);
+    Value address = addressOf(ob, declareWork(suffix, workType));
     if (!chosen) {
       chosen = address;
       continue;

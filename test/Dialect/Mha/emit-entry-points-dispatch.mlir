@@ -2,6 +2,8 @@
 // RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx2 export=false" | FileCheck %s --check-prefix=SECONDARY
 // RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx512 dispatch=true copies=avx512,avx512bf16" | FileCheck %s --check-prefix=HOST
 // RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx512 dispatch=true copies=avx512" | FileCheck %s --check-prefix=NO-BF16
+// RUN: mha-opt %s -mha-emit-entry-points="work-suffix=avx512bf16 dispatch=true copies=avx512bf16" | FileCheck %s --check-prefix=SINGLE
+// RUN: mha-opt %s -mha-emit-entry-points="work-suffix=generic dispatch=true copies=generic" | FileCheck %s --check-prefix=GENERIC
 // RUN: not mha-opt %s -mha-emit-entry-points="dispatch=true copies=avx512,neon" 2>&1 | FileCheck %s --check-prefix=BAD
 // With one copy of the kernels per ISA, the primary module's exported
 // function picks the work function of the CPU's ISA; the others are
@@ -58,6 +60,27 @@
 // NO-BF16:   llvm.mlir.addressof @g__work_avx512
 // NO-BF16-NOT: @g__work_avx512bf16
 // NO-BF16:   llvm.call @mha_rt_launch
+// A library of one copy (mha-compile --isa=avx512bf16) holds every
+// function in it: each runs it where the CPU has its instructions, bf16
+// ones too (no bf16-dot preference), and gets no work function below.
+// SINGLE: llvm.func @f(
+// SINGLE:   %[[FW:.+]] = llvm.mlir.addressof @f__work_avx512bf16
+// SINGLE:   %[[FISA:.+]] = llvm.call @mha_rt_cpu_isa() : () -> i32
+// SINGLE:   %[[FL3:.+]] = llvm.mlir.constant(3 : i32) : i32
+// SINGLE:   %[[FAT:.+]] = llvm.icmp "sge" %[[FISA]], %[[FL3]]
+// SINGLE:   %[[FNONE:.+]] = llvm.mlir.zero : !llvm.ptr
+// SINGLE:   llvm.select %[[FAT]], %[[FW]], %[[FNONE]]
+// SINGLE:   llvm.call @mha_rt_launch
+// SINGLE: llvm.func @g(
+// SINGLE-NOT: mha_rt_cpu_isa_bf16_dot
+// SINGLE:   llvm.mlir.addressof @g__work_avx512bf16
+// SINGLE:   llvm.call @mha_rt_cpu_isa() : () -> i32
+// SINGLE:   llvm.call @mha_rt_launch
+// Every x86-64 CPU runs the generic copy: no query.
+// GENERIC: llvm.func @f(
+// GENERIC-NOT: mha_rt_cpu_isa
+// GENERIC:   llvm.mlir.addressof @f__work_generic
+// GENERIC:   llvm.call @mha_rt_launch
 // BAD: error: copies has 'neon'; expected generic, avx2, avx512 or avx512bf16
 // A bf16 layer's rows per sequence are known at run time: the runtime
 // reads them from x, its first tensor.

@@ -24,13 +24,16 @@
 // RUN: MHA_ISA=avx512bf16 mha-check %t/libbf16.so --fn causal_bf16 --dtype bf16 --B 1 --Hq 2 --Hkv 2 --Lq 257 --Lk 257 --D 64 --Dv 64 --causal --temperature 0.5,2 --head-mask 1,0
 // Odd D: FMA micro-kernels in the same copy.
 // RUN: MHA_ISA=avx512bf16 mha-check %t/libbf16.so --fn odd_bf16 --dtype bf16 --B 1 --Hq 2 --Hkv 1 --Lq 33 --Lk 47 --D 25 --Dv 7 --causal
-// A single copy for this ISA (no dispatch).
+// A single copy for this ISA runs on any CPU with AVX512-BF16 (the bf16-dot
+// preference aside), and refuses below it.
 // RUN: mha-compile %s --isa=avx512bf16 --function plain_bf16 -o %t/libsingle.so
 // RUN: mha-check %t/libsingle.so --fn plain_bf16 --dtype bf16 --B 1 --Hq 3 --Hkv 1 --Lq 70 --Lk 45 --D 72 --Dv 72
+// RUN: env MHA_ISA=avx512 not mha-check %t/libsingle.so --fn plain_bf16 --dtype bf16 --B 1 --Hq 3 --Hkv 1 --Lq 70 --Lk 45 --D 72 --Dv 72 2>&1 | FileCheck %s --check-prefix=BELOW
 
 // COPIES-DAG: t masked_bf16__work_avx512bf16
 // COPIES-DAG: t masked_bf16__work_avx512
 // COPIES-DAG: t odd_bf16__work_avx512bf16
+// BELOW: status MHA_ERR_NO_DEVICE: "plain_bf16: the library has no kernel copy
 
 func.func @masked_bf16(%q: tensor<?x4x?x40xbf16>, %k: tensor<?x2x?x40xbf16>, %v: tensor<?x2x?x24xbf16>)
     -> (tensor<?x4x?x24xbf16>, tensor<?x4x?xf32>, tensor<?x4x?x?xf32>, tensor<?x4x?xf32>) {
