@@ -53,6 +53,9 @@ namespace {
 constexpr int64_t kKBlock = 128;
 /// Rows of a K-block of bf16 pairs: the same panel bytes.
 constexpr int64_t kPairKBlock = 256;
+/// Panel rows of an A micro-panel in a 64-byte line (4 f32 or 8 bf16 per
+/// row).
+constexpr int64_t kLineRows = 4;
 
 class WeightGradLowering {
 public:
@@ -166,10 +169,14 @@ private:
     Value wholeBlocks = cb.divUI(rows, cb.index(4));
     Value panelRows = getPanelRows(kn);
     auto quadType = vec::getF32Vector(cb, 4);
-    // Micro-panels of 4 rows of dW, one vector<4> of each of a's rows:
-    // written in order, the 16 rows of a line of a read in turn while it
-    // stays in L1. The last one is masked (rows past `rows` are zeros).
-    auto packQuads = [&](Value from, Value to, bool masked) {
+    // Micro-panels of 4 rows of dW, one vector<4> of each of a's rows. The
+    // panel rows are the outer loop, `unroll` at a time: a's rows are read
+    // along (rows of a layer's activations are often a multiple of 4 KiB
+    // apart, so walking down a column would evict its own lines from L1),
+    // and each micro-panel gets whole cache lines. The last micro-panel
+    // is masked (rows past `rows` are zeros).
+    auto packQuads = [&](Value p0, int64_t unroll, Value from, Value to,
+                         bool masked) {
       cb.forLoop(from, to, 1, [&](Value rb) {
         Value first = cb.mul(rb, cb.index(4));
         Value col = cb.add(aCol0, first);
@@ -182,14 +189,23 @@ private:
           return aElt.isF32() ? quad
                               : arith::ExtFOp::create(b, loc, quadType, quad);
         };
-        cb.forLoop(cb.index(0), panelRows, 1, [&](Value p) {
+        for (int64_t i = 0; i < unroll; ++i) {
+          Value p = cb.add(p0, cb.index(i));
           vector::StoreOp::create(b, loc, loadPanelRow(l0, kn, p, loadQuad), ap,
                                   ValueRange{rb, p, cb.index(0)});
-        });
+        }
       });
     };
-    packQuads(cb.index(0), wholeBlocks, /*masked=*/false);
-    packQuads(wholeBlocks, rowBlocks, /*masked=*/true);
+    auto packPanelRows = [&](Value from, Value to, int64_t unroll) {
+      cb.forLoop(from, to, unroll, [&](Value p0) {
+        packQuads(p0, unroll, cb.index(0), wholeBlocks, /*masked=*/false);
+        packQuads(p0, unroll, wholeBlocks, rowBlocks, /*masked=*/true);
+      });
+    };
+    Value wholeLines =
+        cb.mul(cb.divUI(panelRows, cb.index(kLineRows)), cb.index(kLineRows));
+    packPanelRows(cb.index(0), wholeLines, kLineRows);
+    packPanelRows(wholeLines, panelRows, 1);
     // Panels of nc columns of g's rows (the replicas summed), zeros past
     // the item's columns.
     cb.forLoop(cb.index(0), panelRows, 1, [&](Value p) {

@@ -464,7 +464,7 @@ func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tenso
 // BF16DOT-NEXT: vector.store %{{.+}}, %arg26[{{.+}}] : memref<?x?x64xbf16>, vector<16xbf16>
 // BF16DOT: mha.gemm_tile ins(%arg26, %{{.+}} : memref<?x?x64xbf16>, memref<32x128xbf16, {{.+}}>) outs(%arg9
 // BF16DOT: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%arg26 : memref<?x?x64xbf16>) outs(%arg10 : {{.+}}) {{.+}} {bf16_pairs,
-// BF16DOT: mha.weight_grad_tile grads(%arg25 : memref<?x?x64xf32>) outs(%{{.+}} : memref<1x32xbf16, {{.+}}>) {{.+}} {max_rows = 256 : i64, vector_width = 16 : i64}
+// BF16DOT: mha.weight_grad_tile grads(%arg25 : memref<?x?x64xf32>) outs(%{{.+}} : memref<1x32xbf16, {{.+}}>) {{.+}} {max_columns = 256 : i64, max_rows = 256 : i64, vector_width = 16 : i64}
 // BF16DOT: mha.weight_grad_tile ins(%arg20 : memref<?x?x32xf32>) grads(%arg8 : {{.+}}) outs(%arg13 : {{.+}}) {{.+}} {bf16_pairs,
 // CHECK-LABEL: func.func @bf16_grad_backward__kernel
 // CHECK: mha.pack_panel ins(%arg4 : {{.+}}) outs(%{{.+}} : memref<32x64xf32, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
