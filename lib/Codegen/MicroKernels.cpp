@@ -109,6 +109,23 @@ Value vec::widen(CodegenBuilder &cb, Value v) {
   return arith::ExtFOp::create(cb.builder(), cb.getLoc(), f32, v);
 }
 
+Value vec::rowsNeedCopy(CodegenBuilder &cb, Value m, int64_t rowDim,
+                        int64_t rowElems) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  auto meta = memref::ExtractStridedMetadataOp::create(b, loc, m);
+  Value apart = cb.cmpI(arith::CmpIPredicate::ne, meta.getStrides()[rowDim],
+                        cb.index(rowElems));
+  int64_t bytes = cast<MemRefType>(m.getType()).getElementTypeBitWidth() / 8;
+  Value start =
+      cb.add(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m),
+             cb.mul(meta.getOffset(), cb.index(bytes)));
+  Value offLine =
+      cb.cmpI(arith::CmpIPredicate::ne,
+              arith::RemUIOp::create(b, loc, start, cb.index(64)), cb.index(0));
+  return arith::OrIOp::create(b, loc, apart, offLine);
+}
+
 Value vec::loadTail(CodegenBuilder &cb, int64_t vw, Value m, ValueRange prefix,
                     Value col, Value valid) {
   OpBuilder &b = cb.builder();

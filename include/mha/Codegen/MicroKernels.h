@@ -53,6 +53,15 @@ Value loadPairs(CodegenBuilder &cb, Value memref, ValueRange indices,
 /// `v` (a float scalar or vector) widened to f32; f32 as it is.
 Value widen(CodegenBuilder &cb, Value v);
 
+/// Whether the micro-kernels should read copies of the rows of `m` (rows
+/// along dimension `rowDim`, `rowElems` elements each, unit last stride)
+/// rather than the rows in place: true (i1) when the rows are not
+/// contiguous (a [B, L, H, D] view: rows a multiple of 4 KiB apart evict
+/// each other from L1) or do not start on a 64-byte line (each vector load
+/// would span two lines: NumPy's arrays start 16 bytes into one).
+Value rowsNeedCopy(CodegenBuilder &cb, Value m, int64_t rowDim,
+                   int64_t rowElems);
+
 /// The `vw` elements of `m` at `prefix..., col + i` for i < valid (0
 /// beyond), widened to f32 (from a 16-bit float or a signed integer). f32
 /// uses a masked

@@ -291,7 +291,7 @@ struct StepLowering {
                                  getPackedKeyEnd());
     packTransposed(op.getKey(), cb.index(0), last, getPackedKeyEnd());
   }
-  Value packValues();
+  Value packValues(Value manyRows);
   void packValuePairs();
   /// Vp[q, 2d + t] for the vw columns from `d`, of which `valid` exist
   /// (zeros past them): rows 2q and 2q + 1 of the value tile interleaved,
@@ -422,20 +422,53 @@ void StepLowering::packTransposed(Value tile, Value first, Value last,
 }
 
 /// Vp[c, :] = widen(V[c, :]) padded with zeros to Dvp. Returns the values
-/// phase 5 reads: V itself when it is f32 and needs no padding.
-Value StepLowering::packValues() {
+/// phase 5 reads: f32 values that need no padding are read in place, but
+/// for steps of many rows (`manyRows`, null: all) whose rows need a copy
+/// (vec::rowsNeedCopy: not contiguous or not on 64-byte lines): the P.V
+/// micro-kernel reads the tile's rows once per block of output rows
+/// (copying a [B, L, H, D] view's: 5% faster, GQA 32:8 at D = 128, 1
+/// thread).
+Value StepLowering::packValues(Value manyRows) {
   Value value = op.getValue();
   auto type = cast<MemRefType>(value.getType());
-  if (type.getElementType().isF32() && valueDim == paddedValueDim)
-    return value;
   Value scratch = op.getValueScratch();
-  cb.forLoop(cb.index(0), keys, 1, [&](Value c) {
-    for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw)
-      vector::StoreOp::create(
-          b, loc, loadWidened(value, c, cb.index(d0), vw, valueDim - d0),
-          scratch, ValueRange{c, cb.index(d0)});
-  });
-  return scratch;
+  auto copyRows = [&] {
+    cb.forLoop(cb.index(0), keys, 1, [&](Value c) {
+      for (int64_t d0 = 0; d0 < paddedValueDim; d0 += vw)
+        vector::StoreOp::create(
+            b, loc, loadWidened(value, c, cb.index(d0), vw, valueDim - d0),
+            scratch, ValueRange{c, cb.index(d0)});
+    });
+  };
+  auto [strides, offset] = type.getStridesAndOffset();
+  if (!type.getElementType().isF32() || valueDim != paddedValueDim ||
+      strides.back() != 1) {
+    copyRows();
+    return scratch;
+  }
+  // Both ways as one row view.
+  auto rowsType = MemRefType::get(
+      type.getShape(), type.getElementType(),
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                             {ShapedType::kDynamic, 1}));
+  Value inPlace = type == rowsType
+                      ? value
+                      : memref::CastOp::create(b, loc, rowsType, value);
+  Value needsCopy = vec::rowsNeedCopy(cb, value, 0, valueDim);
+  Value copy = manyRows ? cb.andI(manyRows, needsCopy) : needsCopy;
+  return cb.ifValue(
+      copy, rowsType,
+      [&]() -> Value {
+        copyRows();
+        OpFoldResult keysOfr = keys;
+        Value rows = memref::SubViewOp::create(
+            b, loc, scratch,
+            ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{keysOfr, b.getIndexAttr(valueDim)},
+            ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+        return memref::CastOp::create(b, loc, rowsType, rows);
+      },
+      [&] { return inPlace; });
 }
 
 Value StepLowering::getVisibleKeyEnd(Value r) {
@@ -1157,7 +1190,7 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
                    (method == ScoreMethod::alongD && !pairsInPlace)))
         lowering.packValuePairs();
     });
-    Value values = bf16 ? Value() : lowering.packValues();
+    Value values = bf16 ? Value() : lowering.packValues(packed);
     lowering.forEachBand([&] {
       byMethod([&](ScoreMethod method) {
         if (method == ScoreMethod::alongD)

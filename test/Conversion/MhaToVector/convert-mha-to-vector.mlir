@@ -123,6 +123,9 @@ func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x
 // key's element broadcast from K in place into one FMA chain per key (16
 // keys, a line of the next 16 prefetched per step), the 16 x 16 block
 // transposed into rows of S; P.V runs the packed step's 4-row block.
+// f32 values are read in place but for packed steps over rows that are
+// not contiguous (a [B, L, H, D] view) or do not start on a 64-byte line:
+// those copy them into %vp.
 // CHECK-LABEL: func.func @step_few_rows
 // CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c32 : index
 // CHECK:         %[[ALONG_D:.+]] = arith.cmpi sle, %{{.+}}, %c8 : index
@@ -130,6 +133,20 @@ func.func @step_masked(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x
 // CHECK:           vector.shuffle
 // CHECK:           vector.store %{{.+}}, %arg7
 // CHECK:         }
+// CHECK:         %{{.+}}, %[[VOFFSET:.+]], %{{.+}}:2, %[[VSTRIDES:.+]]:2 = memref.extract_strided_metadata %arg2
+// CHECK:         %[[APART:.+]] = arith.cmpi ne, %[[VSTRIDES]]#0, %c16 : index
+// CHECK:         %[[VPTR:.+]] = memref.extract_aligned_pointer_as_index %arg2
+// CHECK:         %[[VBYTES:.+]] = arith.muli %[[VOFFSET]], %c4
+// CHECK:         %[[VSTART:.+]] = arith.addi %[[VPTR]], %[[VBYTES]]
+// CHECK:         %[[VLINE:.+]] = arith.remui %[[VSTART]], %c64
+// CHECK:         %[[OFFLINE:.+]] = arith.cmpi ne, %[[VLINE]], %c0
+// CHECK:         %[[NEEDS:.+]] = arith.ori %[[APART]], %[[OFFLINE]] : i1
+// CHECK:         %[[COPY:.+]] = arith.andi %[[PACKED]], %[[NEEDS]] : i1
+// CHECK:         scf.if %[[COPY]] -> (memref<?x16xf32, strided<[?, 1], offset: ?>>) {
+// CHECK:           vector.store %{{.+}}, %arg8[%{{.+}}, %c0] : memref<64x16xf32>, vector<16xf32>
+// CHECK:           memref.subview %arg8[0, 0] [%{{.+}}, 16] [1, 1]
+// CHECK:         } else {
+// CHECK:           scf.yield %arg2
 // CHECK:         scf.for %[[BAND:.+]] = %c0 to %{{.+}} step %c64 {
 // CHECK:           scf.if %[[PACKED]] {
 // CHECK:             scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c4

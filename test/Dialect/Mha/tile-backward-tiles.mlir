@@ -14,17 +14,34 @@
 // CHECK-LABEL: func.func @whole_backward__kernel(
 // CHECK-SAME: mha.backward_grid = array<i64: 4, 4611686018427387904, 1, 0, 0>
 // CHECK-SAME: rowsPerItem = 64
-// The key item's scratch: dk, dv, Kt, Vt, P, dS; no widened Q or dout
-// rows (read in place); it zeroes dq (%arg6) and sums into it.
+// The key item's scratch: dk, dv, Kt, Vt, the copies of Q, dout and K
+// rows, P, dS. f32 rows are read in place where they are contiguous (the
+// row stride equals the head dim) and start on a 64-byte line, else
+// copied per tile ([B, L, H, D] views); it zeroes dq (%arg6) and sums
+// into it.
 // CHECK: scf.if
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x32xf32>
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<32x64xf32>
+// CHECK-NEXT: %[[QCOPY:.+]] = memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
+// CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x32xf32>
+// CHECK-NEXT: %[[KCOPY:.+]] = memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
 // CHECK-NOT: memref.alloca
 // CHECK: vector.store %{{.*}}, %arg6[
+// CHECK: %{{.+}}, %{{.+}}, %{{.+}}:4, %[[KSTRIDES:.+]]:4 = memref.extract_strided_metadata %arg1
+// CHECK: %[[KAPART:.+]] = arith.cmpi ne, %[[KSTRIDES]]#2, %c64
+// CHECK: memref.extract_aligned_pointer_as_index %arg1
+// CHECK: %[[KCOPIES:.+]] = arith.ori %[[KAPART]], %{{.+}} : i1
+// CHECK: scf.if %[[KCOPIES]] -> (memref<?x64xf32, strided<[?, 1], offset: ?>>)
+// CHECK: memref.subview %[[KCOPY]]
+// CHECK: %{{.+}}, %{{.+}}, %{{.+}}:4, %[[QSTRIDES:.+]]:4 = memref.extract_strided_metadata %arg0
+// CHECK: %[[QAPART:.+]] = arith.cmpi ne, %[[QSTRIDES]]#2, %c64
+// CHECK: %[[QCOPIES:.+]] = arith.ori %[[QAPART]], %{{.+}} : i1
+// CHECK: scf.if %[[QCOPIES]] -> (memref<?x64xf32, strided<[?, 1], offset: ?>>)
+// CHECK: memref.subview %[[QCOPY]]
 // CHECK: vector.load %arg6[
 // CHECK: vector.store %{{.*}}, %arg6[
 // The query items only zero dq when there are no keys.

@@ -7,8 +7,10 @@
 // entry point naming the exported function; the tensors become strided
 // memrefs and (b, h, t, alive) follow them. Tiles are chosen from the head
 // dim and the masks (512 query rows where every key is visible, 128 keys
-// for D = 16, scores in bands of 64 rows); f32 query rows are read in
-// place, and each step gets scratch buffers and its micro-kernel shape.
+// for D = 16, scores in bands of 64 rows); the f32 query rows are copied
+// into contiguous rows once (read in place, rows of a [B, L, H, D] view
+// would evict each other from L1), and each step gets scratch buffers and
+// its micro-kernel shape.
 // CHECK-LABEL: func.func @plain__kernel
 // CHECK-SAME:    %{{[a-z0-9]+}}: memref<?x4x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
 // CHECK-SAME:    %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: index, %{{[a-z0-9]+}}: i1
@@ -21,6 +23,10 @@
 // CHECK:         memref.alloca() {alignment = 64 : i64} : memref<64x128xf32>
 // CHECK:         scf.for
 // CHECK:           vector.store %{{.+}}, %[[ACC]]
+// CHECK:         %[[QROWS:.+]] = memref.alloca() {alignment = 64 : i64} : memref<512x16xf32>
+// CHECK:         scf.for
+// CHECK:           %[[QROW:.+]] = vector.load %{{.+}} : memref<?x16xf32, strided<[?, 1], offset: ?>>, vector<16xf32>
+// CHECK:           vector.store %[[QROW]], %[[QROWS]]
 // CHECK:         scf.if
 // CHECK:           scf.for
 // CHECK:             mha.online_softmax_step

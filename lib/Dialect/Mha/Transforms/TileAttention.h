@@ -42,9 +42,13 @@ struct TileChoice {
 
 inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/// Whether the work items widen f16/bf16 query rows into f32 scratch (FMA
-/// micro-kernels); f32 rows and bf16 pairs are read in place.
-bool widensQueryRows(const TileChoice &tiles, Type queryElt);
+/// Head dims up to which FMA work items copy f32 query rows too.
+constexpr int64_t kCopiedF32QueryDim = 128;
+
+/// Whether the work items copy their query rows into contiguous f32
+/// scratch (FMA micro-kernels: f16/bf16 rows widened, f32 rows up to
+/// kCopiedF32QueryDim); bf16 pairs and wider f32 rows are read in place.
+bool copiesQueryRows(const TileChoice &tiles, Type queryElt, int64_t headDim);
 
 /// The most scratch one CPU work item may use. It lives on the stack of the
 /// thread that runs the item; the runtime runs items only on threads with
