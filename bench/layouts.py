@@ -8,11 +8,13 @@ a noisy shared host.
 
 Usage (a Python with NumPy and the mha package's sources):
 
-  python bench/layouts.py [--len L] [--threads N] [LIB.so ...]
+  python bench/layouts.py [--len L] [--threads N] [--kv-heads H] [--aligned] [LIB.so ...]
 
-Without libraries it writes bench/out/layouts/spec.mlir and compiles it
-with build/bin/mha-compile (MHA_COMPILE overrides); compile the spec with
-two compilers to compare them. Prints each library's gradients' largest
+Without libraries it writes bench/out/layouts/spec.mlir (HQ query heads,
+--kv-heads KV heads) and compiles it with build/bin/mha-compile
+(MHA_COMPILE overrides); compile that spec with two compilers to compare
+them. Inputs are NumPy arrays (16 bytes into a cache line) unless
+--aligned puts them on 64-byte lines as PyTorch does. Prints each library's gradients' largest
 difference from the first library's (per layout), then per library, layout and
 direction the best and median of 5 rounds of 3 calls (best of each round).
 """
@@ -30,8 +32,14 @@ from benchlib import build_library  # noqa: E402
 from mha import _library  # noqa: E402
 from mha._dlpack import from_numpy, options  # noqa: E402
 
-HQ, HKV, D = 32, 8, 128
-SPEC = f"""func.func @gqa(%q: tensor<?x{HQ}x?x{D}xf32>, %k: tensor<?x{HKV}x?x{D}xf32>,
+HQ, D = 32, 128
+
+
+def spec(hkv):
+    return SPEC.format(HQ=HQ, HKV=hkv, D=D)
+
+
+SPEC = """func.func @gqa(%q: tensor<?x{HQ}x?x{D}xf32>, %k: tensor<?x{HKV}x?x{D}xf32>,
                %v: tensor<?x{HKV}x?x{D}xf32>)
     -> (tensor<?x{HQ}x?x{D}xf32>, tensor<?x{HQ}x?xf32>) attributes {{mha.backward}} {{
   %o, %lse = mha.attention %q, %k, %v {{causal, return_lse}}
@@ -42,16 +50,29 @@ SPEC = f"""func.func @gqa(%q: tensor<?x{HQ}x?x{D}xf32>, %k: tensor<?x{HKV}x?x{D}
 """
 
 
-def tensors(rng, layout, L):
+def array(shape, aligned):
+    """Zeros of `shape`: NumPy's own (16 bytes into a cache line), or
+    starting on a 64-byte line as PyTorch's tensors do."""
+    if not aligned:
+        return np.zeros(shape, np.float32)
+    n = int(np.prod(shape))
+    buf = np.zeros(n + 16, np.float32)
+    first = (-buf.ctypes.data % 64) // 4
+    return buf[first:first + n].reshape(shape)
+
+
+def tensors(rng, layout, L, hkv, aligned):
     """q, k, v, o, dout, dq, dk, dv in `layout` (o and the gradients
     zeroed), lse [1, HQ, L]."""
     def make(h, fill):
         shape = (1, h, L, D) if layout == "bhld" else (1, L, h, D)
-        x = rng.standard_normal(shape, dtype=np.float32) if fill else np.zeros(shape, np.float32)
+        x = array(shape, aligned)
+        if fill:
+            x[...] = rng.standard_normal(shape, dtype=np.float32)
         return x if layout == "bhld" else x.transpose(0, 2, 1, 3)
-    q, k, v = make(HQ, True), make(HKV, True), make(HKV, True)
+    q, k, v = make(HQ, True), make(hkv, True), make(hkv, True)
     o, dout = make(HQ, False), make(HQ, True)
-    dq, dk, dv = make(HQ, False), make(HKV, False), make(HKV, False)
+    dq, dk, dv = make(HQ, False), make(hkv, False), make(hkv, False)
     return q, k, v, o, np.zeros((1, HQ, L), np.float32), dout, dq, dk, dv
 
 
@@ -59,12 +80,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--len", type=int, default=2048)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--kv-heads", type=int, default=8,
+                    help="KV heads of the spec (32: MHA); libraries given must match")
+    ap.add_argument("--aligned", action="store_true",
+                    help="tensors on 64-byte lines, as PyTorch allocates them")
     ap.add_argument("libs", nargs="*")
     args = ap.parse_args()
-    paths = args.libs or [build_library(os.path.join(ROOT, "bench/out/layouts"),
-                                        "layouts", SPEC).path]
+    paths = args.libs or [build_library(
+        os.path.join(ROOT, "bench/out/layouts"), "layouts_kv%d" % args.kv_heads,
+        spec(args.kv_heads)).path]
     rng = np.random.default_rng(0)
-    inputs = {layout: tensors(rng, layout, args.len) for layout in ("bhld", "blhd")}
+    inputs = {layout: tensors(rng, layout, args.len, args.kv_heads, args.aligned)
+              for layout in ("bhld", "blhd")}
     calls, grads = {}, {}
     for path in paths:
         lib = _library.Library(path)
@@ -92,7 +119,9 @@ def main():
                     c.run()
                     ts.append(time.perf_counter() - t0)
                 out.append(min(ts))
-    print(f"f32 causal GQA {HQ}:{HKV} D={D} L={args.len}, {args.threads} thread(s): ms, best / median")
+    print(f"f32 causal {HQ}:{args.kv_heads} heads D={D} L={args.len}, "
+          f"{'64-byte aligned' if args.aligned else 'NumPy'} arrays, "
+          f"{args.threads} thread(s): ms, best / median")
     for (path, layout), (f, b) in best.items():
         print("%-28s %s  forward %7.1f / %7.1f  backward %7.1f / %7.1f" % (
             os.path.basename(path), layout, 1e3 * min(f), 1e3 * np.median(f),

@@ -395,11 +395,6 @@ struct Variant {
   bool bf16Dot = false; // AVX512-BF16 micro-kernels for bf16 specs
 };
 
-/// The level of a copy, MHA_ISA_* as mha_rt_cpu_isa() ranks them.
-static int getIsaLevel(StringRef suffix) {
-  return llvm::find(mha::kIsaCopies, suffix) - std::begin(mha::kIsaCopies);
-}
-
 /// The ISA level of this CPU (mha_rt_cpu_isa() without MHA_ISA).
 static int getHostIsaLevel() {
   llvm::StringMap<bool> f = llvm::sys::getHostCPUFeatures();
@@ -436,7 +431,7 @@ static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
       int host = getHostIsaLevel();
       int lowest = std::min(host, int(MHA_ISA_AVX512));
       llvm::erase_if(variants, [&](const Variant &v) {
-        int level = getIsaLevel(v.suffix);
+        int level = mha::getIsaCopyLevel(v.suffix);
         return level > host || level < lowest;
       });
     }

@@ -51,6 +51,12 @@ inline constexpr llvm::StringLiteral kInt8WeightsAttrName = "mha.int8_weights";
 inline constexpr llvm::StringLiteral kIsaCopies[] = {"generic", "avx2",
                                                      "avx512", "avx512bf16"};
 
+/// The level of the copy named `suffix` (its index in kIsaCopies; the
+/// list's size for a name not in it).
+inline int getIsaCopyLevel(llvm::StringRef suffix) {
+  return llvm::find(kIsaCopies, suffix) - std::begin(kIsaCopies);
+}
+
 /// A C parameter of an exported function: which tensor it is and what role
 /// it plays.
 struct Parameter {

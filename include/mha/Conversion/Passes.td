@@ -150,9 +150,11 @@ def MhaEmitEntryPointsPass : Pass<"mha-emit-entry-points", "ModuleOp"> {
     functions with bf16 queries (the copy with AVX512-BF16 micro-kernels,
     which mha-compile builds for them only). `copies` lists the copies the
     library has when it lacks some (mha-compile --isa=host keeps those the
-    host picks): on a CPU below all of a function's copies the exported
-    function passes no work function, and the runtime reports
-    MHA_ERR_NO_DEVICE.
+    host picks, and a single `--isa` copy): on a CPU below all of a
+    function's copies the exported function passes no work function, and
+    the runtime reports MHA_ERR_NO_DEVICE. A library of one copy holds
+    every function in it: each runs it where `mha_rt_cpu_isa()` reaches
+    the copy's level.
   }];
   let options = [
     Option<"workSuffix", "work-suffix", "std::string", /*default=*/"\"\"",

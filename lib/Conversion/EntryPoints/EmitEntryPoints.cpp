@@ -204,7 +204,7 @@ Value EntryPointEmitter::selectOnlyCopy(OpBuilder &ob,
   // Every function of the library is in its one copy: the CPU either has
   // the copy's instructions (MHA_ISA aside) or gets no work function.
   Value address = addressOf(ob, declareWork(copy, workType));
-  int64_t level = llvm::find(kIsaCopies, copy) - std::begin(kIsaCopies);
+  int64_t level = getIsaCopyLevel(copy);
   if (level == 0)
     return address;
   Value isa = callIsaQuery(ob, "mha_rt_cpu_isa", {});

@@ -426,8 +426,7 @@ void StepLowering::packTransposed(Value tile, Value first, Value last,
 /// for steps of many rows (`manyRows`, null: all) whose rows need a copy
 /// (vec::rowsNeedCopy: not contiguous or not on 64-byte lines): the P.V
 /// micro-kernel reads the tile's rows once per block of output rows
-/// (copying a [B, L, H, D] view's: 5% faster, GQA 32:8 at D = 128, 1
-/// thread).
+/// (docs/performance.md, "Layouts").
 Value StepLowering::packValues(Value manyRows) {
   Value value = op.getValue();
   auto type = cast<MemRefType>(value.getType());
@@ -440,9 +439,8 @@ Value StepLowering::packValues(Value manyRows) {
             scratch, ValueRange{c, cb.index(d0)});
     });
   };
-  auto [strides, offset] = type.getStridesAndOffset();
   if (!type.getElementType().isF32() || valueDim != paddedValueDim ||
-      strides.back() != 1) {
+      type.getStridesAndOffset().first.back() != 1) {
     copyRows();
     return scratch;
   }

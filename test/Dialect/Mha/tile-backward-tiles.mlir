@@ -27,19 +27,22 @@
 // CHECK-NEXT: %[[QCOPY:.+]] = memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x32xf32>
 // CHECK-NEXT: %[[KCOPY:.+]] = memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
+// Whether Q, dout and K need copies: once per item.
+// CHECK-NEXT: %{{.+}}, %{{.+}}, %{{.+}}:4, %[[QSTRIDES:.+]]:4 = memref.extract_strided_metadata %arg0
+// CHECK-NEXT: %[[QAPART:.+]] = arith.cmpi ne, %[[QSTRIDES]]#2, %c64
+// CHECK-NEXT: memref.extract_aligned_pointer_as_index %arg0
+// CHECK: %[[QCOPIES:.+]] = arith.ori %[[QAPART]], %{{.+}} : i1
+// CHECK: memref.extract_strided_metadata %arg5
+// CHECK: %{{.+}}, %{{.+}}, %{{.+}}:4, %[[KSTRIDES:.+]]:4 = memref.extract_strided_metadata %arg1
+// CHECK-NEXT: %[[KAPART:.+]] = arith.cmpi ne, %[[KSTRIDES]]#2, %c64
+// CHECK-NEXT: memref.extract_aligned_pointer_as_index %arg1
+// CHECK: %[[KCOPIES:.+]] = arith.ori %[[KAPART]], %{{.+}} : i1
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
 // CHECK-NEXT: memref.alloca() {alignment = 64 : i64} : memref<64x64xf32>
 // CHECK-NOT: memref.alloca
 // CHECK: vector.store %{{.*}}, %arg6[
-// CHECK: %{{.+}}, %{{.+}}, %{{.+}}:4, %[[KSTRIDES:.+]]:4 = memref.extract_strided_metadata %arg1
-// CHECK: %[[KAPART:.+]] = arith.cmpi ne, %[[KSTRIDES]]#2, %c64
-// CHECK: memref.extract_aligned_pointer_as_index %arg1
-// CHECK: %[[KCOPIES:.+]] = arith.ori %[[KAPART]], %{{.+}} : i1
 // CHECK: scf.if %[[KCOPIES]] -> (memref<?x64xf32, strided<[?, 1], offset: ?>>)
 // CHECK: memref.subview %[[KCOPY]]
-// CHECK: %{{.+}}, %{{.+}}, %{{.+}}:4, %[[QSTRIDES:.+]]:4 = memref.extract_strided_metadata %arg0
-// CHECK: %[[QAPART:.+]] = arith.cmpi ne, %[[QSTRIDES]]#2, %c64
-// CHECK: %[[QCOPIES:.+]] = arith.ori %[[QAPART]], %{{.+}} : i1
 // CHECK: scf.if %[[QCOPIES]] -> (memref<?x64xf32, strided<[?, 1], offset: ?>>)
 // CHECK: memref.subview %[[QCOPY]]
 // CHECK: vector.load %arg6[

@@ -376,8 +376,8 @@ bool mlir::mha::copiesQueryRows(const TileChoice &tiles, Type queryElt,
   // f32 rows are copied too where the copy fits beside the tiles: rows of
   // a [B, L, H, D] view are H * D apart, and the S micro-kernel reading
   // them in place evicts its own lines from L1 (a multiple of 4 KiB apart:
-  // one set); 2-3% faster in both layouts (1 thread, GQA 32:8, D = 128,
-  // L = 2048).
+  // one set); rows off a 64-byte line split every load (docs/
+  // performance.md, "Layouts").
   return headDim <= kCopiedF32QueryDim &&
          scratchBytesBesideQueryRows(tiles, headDim) +
                  4 * tiles.rows * headDim <=

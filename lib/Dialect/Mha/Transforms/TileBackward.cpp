@@ -335,6 +335,9 @@ private:
   struct KeyScratch {
     Value dkAcc, dvAcc, kt, vt, qp, dop, ps, ds;
     Value kRows, pp, dsp, dsr;
+    // Whether whole-head items copy f32 Q, dout and K rows (rowsOf); null
+    // where they always do.
+    Value qNeedsCopy, doutNeedsCopy, kNeedsCopy;
   };
   /// Whether query head h is alive (static and run-time head masks).
   Value isAlive(const HeadParams &head, Value h) {
@@ -349,12 +352,12 @@ private:
                        Value j0, Value n, const KeyScratch &sc,
                        const Tile &keyRows);
   /// Rows [first, first + count) of operand `a` at (batch, head) as f32 rows
-  /// the micro-kernels read: copied into `copy` (widened where 16-bit),
-  /// but f32 rows that whole-head items read in place unless they need a
-  /// copy (vec::rowsNeedCopy: a [B, L, H, D] view's rows, copied: 7%
-  /// faster, GQA 32:8 at D = 128, 1 thread).
+  /// the micro-kernels read: copied into `copy` (widened where 16-bit), or
+  /// in place where `needsCopy` (vec::rowsNeedCopy of `a`, computed once
+  /// per item; null: always copied) is false at run time (docs/
+  /// performance.md, "Layouts").
   Tile rowsOf(BackwardArg a, Value batch, Value head, Value first, Value count,
-              Value copy);
+              Value copy, Value needsCopy);
   void emitKeyTilePairRows(const HeadParams &head, Value h, Value row0,
                            Value rows, Value j0, Value n, const KeyScratch &sc);
   /// P Z and dS of row r of the tile against its keys [j0, j0 + n), one
@@ -542,8 +545,8 @@ void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
                                       const Tile &keyRows) {
   Value batch = arg(kBatch);
   int64_t D = tiles.headDim, Dv = tiles.valueDim, Cp = tiles.paddedKeys;
-  Tile qRows = rowsOf(kQ, batch, h, row0, rows, sc.qp);
-  Tile doutRows = rowsOf(kDout, batch, h, row0, rows, sc.dop);
+  Tile qRows = rowsOf(kQ, batch, h, row0, rows, sc.qp, sc.qNeedsCopy);
+  Tile doutRows = rowsOf(kDout, batch, h, row0, rows, sc.dop, sc.doutNeedsCopy);
   // S = Q Kt and dP = dO Vt.
   emitProduct(
       sc.ps, rows, Cp / vw, cb.index(D),
@@ -584,9 +587,10 @@ void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
 }
 
 Tile BackwardEmitter::rowsOf(BackwardArg a, Value batch, Value head,
-                             Value first, Value count, Value copy) {
+                             Value first, Value count, Value copy,
+                             Value needsCopy) {
   Value src = arg(a);
-  if (!rowsInPlace) {
+  if (!needsCopy) {
     packRows(src, batch, head, first, count, copy);
     return Tile(copy);
   }
@@ -607,9 +611,8 @@ Tile BackwardEmitter::rowsOf(BackwardArg a, Value batch, Value head,
       b, loc, rowsType,
       memref::SubViewOp::create(b, loc, viewType, src, offsets, sizes,
                                 strides));
-  Value apart = vec::rowsNeedCopy(cb, src, 2, dim);
   Value rows = cb.ifValue(
-      apart, rowsType,
+      needsCopy, rowsType,
       [&]() -> Value {
         packRows(src, batch, head, first, count, copy);
         Value copied = memref::SubViewOp::create(
@@ -621,7 +624,8 @@ Tile BackwardEmitter::rowsOf(BackwardArg a, Value batch, Value head,
         return memref::CastOp::create(b, loc, rowsType, copied);
       },
       [&] { return inPlace; });
-  Value rowOffset = arith::SelectOp::create(b, loc, apart, cb.index(0), first);
+  Value rowOffset =
+      arith::SelectOp::create(b, loc, needsCopy, cb.index(0), first);
   return Tile(rows, {}, rowOffset);
 }
 
@@ -729,7 +733,7 @@ void BackwardEmitter::emitKeyTile(Value j0, Value n, const KeyScratch &sc) {
   if (wholeHeads && pairs)
     packInterleavedRows(arg(kK), batch, g, j0, n, sc.kRows);
   else if (wholeHeads)
-    keyRows = rowsOf(kK, batch, g, j0, n, sc.kRows);
+    keyRows = rowsOf(kK, batch, g, j0, n, sc.kRows, sc.kNeedsCopy);
 
   int64_t groupSize = variant.groupSize();
   Value rowsConst = cb.index(R);
@@ -797,6 +801,11 @@ void BackwardEmitter::emitKeyItem() {
     sc.dop = scratch(R, Dvp);
     if (wholeHeads)
       sc.kRows = scratch(Cp, Dp);
+    if (rowsInPlace) {
+      sc.qNeedsCopy = vec::rowsNeedCopy(cb, arg(kQ), 2, D);
+      sc.doutNeedsCopy = vec::rowsNeedCopy(cb, arg(kDout), 2, Dv);
+      sc.kNeedsCopy = vec::rowsNeedCopy(cb, arg(kK), 2, D);
+    }
   }
   sc.ps = scratch(R, Cp);
   sc.ds = scratch(R, Cp);

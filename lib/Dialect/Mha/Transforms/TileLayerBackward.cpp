@@ -66,8 +66,9 @@ using namespace mlir::mha::layer;
 /// rows of A and columns of G over the whole batch, so a square block
 /// reads the least per flop; its stack scratch (f32 accumulators [256,
 /// 256] and the K-block panels, 512 KiB) stays within the work-item limit
-/// and in a Zen 4 core's 1 MiB L2. [256, 256] measured 15-18% faster than
-/// [256, 128] on the f32 GPT-2 and LLaMA layers' weight gradients.
+/// and in a Zen 4 core's 1 MiB L2. [256, 256] measured 9% faster than
+/// [256, 128] on the f32 LLaMA layer's weight gradients (docs/
+/// performance.md, "Layer backward").
 static constexpr int64_t kWeightGradRows = 256;
 static constexpr int64_t kWeightGradColumns = 256;
 // (The panels hold 128 rows of A and G: WeightGrad.cpp's K-block.)
