@@ -216,6 +216,14 @@ def Mha_GpuLaunchAttr : AttrDef<Mha_Dialect, "GpuLaunch"> {
     capability 9.0 and `kernel` elsewhere. `then_kernel` (with its own
     `then_fallback_kernel`) runs after it on the same stream with the same
     parameters: a backward's dk/dv kernel after its dq kernel.
+    `split_kernel` and `merge_kernel` (both or neither, in `kernel`'s
+    module) are split-KV decoding: when a call has too few blocks to fill
+    the device, the runtime launches `split_kernel` on the grid
+    `(ceil(Lq / rows_per_block) * parts, Hq / heads_per_block, B)`, each
+    block one part of its rows' keys, with two more parameters after the
+    head mask (the parts' f32 outputs `[parts, B, Hq, Lq, Dv]` and lse
+    `[parts, B, Hq, Lq]`, a stream-ordered buffer of the call), then
+    `merge_kernel` with the same parameters, which combines the parts.
 
     ```mlir
     #mha.gpu_launch<
@@ -240,7 +248,9 @@ def Mha_GpuLaunchAttr : AttrDef<Mha_Dialect, "GpuLaunch"> {
     Mha_OptionalGpuKernelParameter<"the sm_90a kernel">:$sm90a_kernel,
     Mha_OptionalGpuKernelParameter<"the kernel launched after it">:$then_kernel,
     StringRefParameter<"then_kernel's kernel for unaligned rows",
-                       [{""}]>:$then_fallback_kernel
+                       [{""}]>:$then_fallback_kernel,
+    Mha_OptionalGpuKernelParameter<"the split-KV kernel">:$split_kernel,
+    Mha_OptionalGpuKernelParameter<"the split-KV merge">:$merge_kernel
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

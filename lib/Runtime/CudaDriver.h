@@ -43,6 +43,7 @@ enum {
 
 // CUdevice_attribute.
 enum {
+  CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
 };
@@ -51,10 +52,7 @@ enum {
 enum { CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8 };
 
 // CUjit_option: where cuModuleLoadDataEx writes the PTX compiler's errors.
-enum {
-  CU_JIT_ERROR_LOG_BUFFER = 5,
-  CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6
-};
+enum { CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6 };
 
 // Tensor maps (TMA descriptors, CUDA 12.0): 128 opaque bytes.
 typedef struct CUtensorMap {
@@ -77,29 +75,26 @@ typedef struct mha_rt_cuda_driver {
   CUresult (*cuGetErrorName)(CUresult error, const char **name);
   CUresult (*cuGetErrorString)(CUresult error, const char **text);
   CUresult (*cuDeviceGet)(CUdevice *device, int ordinal);
-  CUresult (*cuDeviceGetAttribute)(int *value, int attribute,
-                                   CUdevice device);
+  CUresult (*cuDeviceGetAttribute)(int *value, int attribute, CUdevice device);
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *context, CUdevice device);
-  CUresult (*cuCtxPushCurrent)(CUcontext context);  // cuCtxPushCurrent_v2
-  CUresult (*cuCtxPopCurrent)(CUcontext *context);  // cuCtxPopCurrent_v2
+  CUresult (*cuCtxPushCurrent)(CUcontext context); // cuCtxPushCurrent_v2
+  CUresult (*cuCtxPopCurrent)(CUcontext *context); // cuCtxPopCurrent_v2
   CUresult (*cuModuleLoadDataEx)(CUmodule *module, const void *image,
                                  unsigned num_options, int *options,
                                  void **option_values);
   CUresult (*cuModuleGetFunction)(CUfunction *function, CUmodule module,
                                   const char *name);
-  CUresult (*cuFuncSetAttribute)(CUfunction function, int attribute,
-                                 int value);
+  CUresult (*cuFuncSetAttribute)(CUfunction function, int attribute, int value);
   CUresult (*cuMemAllocAsync)(CUdeviceptr *pointer, size_t bytes,
                               CUstream stream);
   CUresult (*cuMemFreeAsync)(CUdeviceptr pointer, CUstream stream);
-  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src,
-                                size_t bytes,
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t bytes,
                                 CUstream stream); // cuMemcpyHtoDAsync_v2
   CUresult (*cuLaunchKernel)(CUfunction function, unsigned grid_x,
-                             unsigned grid_y, unsigned grid_z,
-                             unsigned block_x, unsigned block_y,
-                             unsigned block_z, unsigned shared_bytes,
-                             CUstream stream, void **params, void **extra);
+                             unsigned grid_y, unsigned grid_z, unsigned block_x,
+                             unsigned block_y, unsigned block_z,
+                             unsigned shared_bytes, CUstream stream,
+                             void **params, void **extra);
   // Optional (CUDA 12.0): NULL when the driver lacks it, and the kernels
   // that load with TMA give way to their portable counterparts.
   CUresult (*cuTensorMapEncodeTiled)(

@@ -35,8 +35,10 @@
 #define MAX_GRID_YZ 65535
 #define MAX_BLOCK_THREADS 1024
 // Kernel parameters: each tensor's descriptor, then the head mask's, then the
-// tensor maps' address.
-#define MAX_PARAMS (MHA_RT_MAX_TENSORS * (3 + 2 * MHA_SIG_MAX_RANK) + 6)
+// tensor maps' address or the split-KV partial results' two descriptors.
+#define PARTIALS_PARAMS ((3 + 2 * 5) + (3 + 2 * 4))
+#define MAX_PARAMS                                                             \
+  (MHA_RT_MAX_TENSORS * (3 + 2 * MHA_SIG_MAX_RANK) + 5 + PARTIALS_PARAMS)
 
 //===----------------------------------------------------------------------===//
 // Picking an image
@@ -187,6 +189,7 @@ typedef struct device_entry {
   int ordinal;
   CUcontext context; // The primary context, retained once.
   int major, minor;
+  int multiprocessors;
   struct device_entry *next;
 } device_entry;
 
@@ -248,6 +251,10 @@ static int32_t get_device(const mha_rt_cuda_driver *d, const char *name,
   if (r == CUDA_SUCCESS)
     r = d->cuDeviceGetAttribute(
         &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+  int multiprocessors = 0;
+  if (r == CUDA_SUCCESS)
+    r = d->cuDeviceGetAttribute(
+        &multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
   if (r != CUDA_SUCCESS)
     return cuda_error(name, "cuDeviceGetAttribute", r, NULL);
   device_entry *e = (device_entry *)calloc(1, sizeof(*e));
@@ -263,6 +270,7 @@ static int32_t get_device(const mha_rt_cuda_driver *d, const char *name,
   e->ordinal = ordinal;
   e->major = major;
   e->minor = minor;
+  e->multiprocessors = multiprocessors;
   e->next = cache.devices;
   cache.devices = e;
   *out = e;
@@ -368,6 +376,18 @@ static int32_t get_function(const mha_rt_cuda_driver *d, const char *name,
   cache.functions = e;
   *out = function;
   return MHA_OK;
+}
+
+// The multiprocessors of CUDA device `ordinal`.
+static int32_t get_multiprocessors(const mha_rt_cuda_driver *d,
+                                   const char *name, int ordinal, int *out) {
+  pthread_mutex_lock(&cache.mutex);
+  device_entry *dev;
+  int32_t status = get_device(d, name, ordinal, &dev);
+  if (status == MHA_OK)
+    *out = dev->multiprocessors;
+  pthread_mutex_unlock(&cache.mutex);
+  return status;
 }
 
 // Makes the device's primary context current (pushed) and finds the kernel.
@@ -488,6 +508,15 @@ static bool grid_empty(const mha_rt_checked_call *c, const grid *g) {
   return c->batch == 0 || g->tiles == 0 || g->head_blocks == 0;
 }
 
+// The call's tensor of `role`, -1 if none.
+static int find_role(const mha_rt_checked_call *c, const int64_t *signature,
+                     int64_t role) {
+  for (int i = 0; i < c->num_tensors; ++i)
+    if (mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE] == role)
+      return i;
+  return -1;
+}
+
 // The launch grid of `kernel` for the call: query tiles x head blocks x B,
 // or (over_keys) key tiles x KV heads x B.
 static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
@@ -498,10 +527,7 @@ static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
   const char *what = "query tiles";
   if (kernel->over_keys) {
     // k is [B, Hkv, Lk, D] (the signature's rank 4, checked).
-    int key = -1;
-    for (int i = 0; i < c->num_tensors && key < 0; ++i)
-      if (mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE] == MHA_ROLE_KEY)
-        key = i;
+    int key = find_role(c, signature, MHA_ROLE_KEY);
     if (key < 0 || mha_rt_tensor_sig(signature, key)[MHA_SIG_T_RANK] != 4)
       MHA_RT_FAIL(MHA_ERR_INTERNAL,
                   "%s: the kernel '%s' walks keys, but the signature has no "
@@ -528,6 +554,88 @@ static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
                 "the GPU's limits of %d x %d x %d",
                 c->name, g->tiles, g->head_blocks, c->batch, what, rows,
                 MAX_GRID_X, MAX_GRID_YZ, MAX_GRID_YZ);
+  return MHA_OK;
+}
+
+//===----------------------------------------------------------------------===//
+// Split-KV
+//===----------------------------------------------------------------------===//
+
+// The parts of each row's keys for a call of a kernel with split_keys
+// (GpuAbi.h) whose split grid is `g`: enough for two blocks per
+// multiprocessor, 1 when the unsplit grid fills the device or the cache is
+// too short. Shapes and the device only: the same for every call of one
+// batch shape (CUDA graphs).
+static int64_t choose_parts(const mha_rt_checked_call *c,
+                            const int64_t *signature, const grid *g,
+                            int multiprocessors) {
+  int key = find_role(c, signature, MHA_ROLE_KEY);
+  int table = find_role(c, signature, MHA_ROLE_BLOCK_TABLE);
+  if (key < 0 || multiprocessors <= 0)
+    return 1;
+  int64_t capacity = c->memrefs[key].dims[2], blocks;
+  if (table >= 0 &&
+      __builtin_mul_overflow(capacity, c->memrefs[table].dims[1], &capacity))
+    capacity = INT64_MAX;
+  if (__builtin_mul_overflow(g->tiles, g->head_blocks, &blocks) ||
+      __builtin_mul_overflow(blocks, c->batch, &blocks) || blocks <= 0 ||
+      blocks >= multiprocessors)
+    return 1;
+  int64_t parts = (2 * (int64_t)multiprocessors + blocks - 1) / blocks;
+  if (parts > capacity / MHA_GPU_SPLIT_MIN_KEYS)
+    parts = capacity / MHA_GPU_SPLIT_MIN_KEYS;
+  if (parts > MHA_GPU_SPLIT_MAX_PARTS)
+    parts = MHA_GPU_SPLIT_MAX_PARTS;
+  return parts < 2 ? 1 : parts;
+}
+
+// The parts' outputs [parts, B, Hq, Lq, Dv] and lse [parts, B, Hq, Lq] in
+// one stream-ordered f32 buffer, as the split kernels' two memref
+// parameters (allocated, aligned, offset, sizes, strides; 8 bytes each).
+typedef struct partials {
+  CUdeviceptr buffer;
+  int64_t outputs[3 + 2 * 5], lse[3 + 2 * 4];
+} partials;
+
+// Row-major sizes and strides of a memref parameter at `m`.
+static void describe_contiguous(int64_t *m, CUdeviceptr data,
+                                const int64_t *sizes, int rank) {
+  m[0] = m[1] = (int64_t)data;
+  m[2] = 0;
+  int64_t stride = 1;
+  for (int k = rank - 1; k >= 0; --k) {
+    m[3 + k] = sizes[k];
+    m[3 + rank + k] = stride;
+    stride *= sizes[k];
+  }
+}
+
+static int32_t alloc_partials(const mha_rt_cuda_driver *d,
+                              const mha_rt_checked_call *c,
+                              const int64_t *signature, int64_t parts,
+                              CUstream stream, partials *p) {
+  int value = find_role(c, signature, MHA_ROLE_VALUE);
+  int64_t dv = value >= 0 ? c->memrefs[value].dims[3] : 0, rows, floats;
+  int64_t sizes[5] = {parts, c->batch, c->heads, c->rows, dv};
+  if (__builtin_mul_overflow(parts, c->batch, &rows) ||
+      __builtin_mul_overflow(rows, c->heads, &rows) ||
+      __builtin_mul_overflow(rows, c->rows, &rows) ||
+      __builtin_mul_overflow(rows, dv + 1, &floats) ||
+      floats > INT64_MAX / (int64_t)sizeof(float))
+    MHA_RT_FAIL(MHA_ERR_OUT_OF_MEMORY,
+                "%s: the split-KV partial results of %" PRId64
+                " parts do not fit in memory",
+                c->name, parts);
+  CUresult r =
+      d->cuMemAllocAsync(&p->buffer, (size_t)floats * sizeof(float), stream);
+  if (r != CUDA_SUCCESS) {
+    p->buffer = 0;
+    return cuda_error(c->name, "cuMemAllocAsync", r,
+                      " for the split-KV partial results");
+  }
+  describe_contiguous(p->outputs, p->buffer, sizes, 5);
+  describe_contiguous(
+      p->lse, p->buffer + (CUdeviceptr)(rows * dv) * sizeof(float), sizes, 4);
   return MHA_OK;
 }
 
@@ -677,6 +785,35 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   }
   kernel = kernels[0];
 
+  // Split-KV: a forward call whose blocks cannot fill the device runs the
+  // split kernel and then its merge instead (rows aligned for its cp.async).
+  int64_t parts = 1;
+  const mha_gpu_kernel *split = kernel->split_keys;
+  if (split && !kernels[1] && aligned == MHA_OK) {
+    grid split_grid;
+    int multiprocessors = 0;
+    if (!split->then || split->then->then)
+      MHA_RT_FAIL(MHA_ERR_INTERNAL,
+                  "%s: the split-KV kernel '%s' needs exactly one merge "
+                  "kernel after it",
+                  c.name, split->kernel_name ? split->kernel_name : "(null)");
+    if ((status = check_kernel(c.name, split)) != MHA_OK ||
+        (status = check_kernel(c.name, split->then)) != MHA_OK ||
+        (status = get_grid(&c, signature, split, &split_grid)) != MHA_OK ||
+        (status = get_multiprocessors(d, c.name, c.device_id,
+                                      &multiprocessors)) != MHA_OK)
+      return status;
+    parts = choose_parts(&c, signature, &split_grid, multiprocessors);
+    if (parts > 1) {
+      split_grid.tiles *= parts; // fewer blocks than multiprocessors before
+      kernels[0] = kernel = split;
+      kernels[1] = split->then;
+      g[0] = split_grid;
+      if ((status = get_grid(&c, signature, kernels[1], &g[1])) != MHA_OK)
+        return status;
+    }
+  }
+
   // A kernel that loads with TMA needs tensor maps; where the driver cannot
   // encode them (too old, or a layout TMA cannot describe), the portable
   // kernel runs instead.
@@ -698,7 +835,8 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   if (status != MHA_OK)
     return status;
   kernels[0] = kernel;
-  get_grid(&c, signature, kernel, &g[0]); // checked above
+  if (parts == 1)
+    get_grid(&c, signature, kernel, &g[0]); // checked above
   // The next kernel's function, with the context already current (prepare
   // pushes it once more).
   if (kernels[1]) {
@@ -750,6 +888,15 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
           cuda_error(c.name, "cuMemcpyHtoDAsync_v2", r, " for the tensor maps");
     params[n++] = &maps_ptr;
   }
+  // The split-KV partial results, stream-ordered like the mask.
+  partials split_results = {0};
+  if (parts > 1 && status == MHA_OK) {
+    status = alloc_partials(d, &c, signature, parts, stream, &split_results);
+    for (int k = 0; k < 3 + 2 * 5; ++k)
+      params[n++] = &split_results.outputs[k];
+    for (int k = 0; k < 3 + 2 * 4; ++k)
+      params[n++] = &split_results.lse[k];
+  }
 
   // In order on the stream, each with the same parameters; a kernel with
   // an empty grid (a backward's dq with no query rows) is skipped.
@@ -773,6 +920,12 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     CUresult fr = d->cuMemFreeAsync(maps_ptr, stream);
     if (fr != CUDA_SUCCESS && status == MHA_OK)
       status = cuda_error(c.name, "cuMemFreeAsync", fr, " for the tensor maps");
+  }
+  if (split_results.buffer) {
+    CUresult fr = d->cuMemFreeAsync(split_results.buffer, stream);
+    if (fr != CUDA_SUCCESS && status == MHA_OK)
+      status = cuda_error(c.name, "cuMemFreeAsync", fr,
+                          " for the split-KV partial results");
   }
   CUresult r = d->cuCtxPopCurrent(&popped);
   if (r != CUDA_SUCCESS && status == MHA_OK)

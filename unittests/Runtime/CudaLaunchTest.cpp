@@ -460,6 +460,116 @@ TEST_F(CudaLaunchTest, ThenKernelRunsAfterOverKeys) {
   expectError(call, MHA_ERR_INTERNAL, {"more than 2 kernels"});
 }
 
+// Split-KV: a call whose blocks cannot fill the device's multiprocessors
+// runs the split kernel on (query tiles x parts, Hq, B), then the merge
+// kernel, both with the parts' outputs and lse after the head mask (one
+// stream-ordered buffer, freed after them).
+TEST_F(CudaLaunchTest, SplitKeysWhenTheGridIsSmall) {
+  AttnCall call(1, 4, 1, 4096);
+  mha_gpu_kernel split = call.kernel, merge = call.kernel;
+  split.kernel_name = "attn_split_kernel";
+  merge.kernel_name = "attn_merge_kernel";
+  merge.rows_per_block = 4;
+  merge.requirements = 0;
+  merge.shared_bytes = 0;
+  split.then = &merge;
+  call.kernel.split_keys = &split;
+  constexpr int kSplitParams = kNumParams + (3 + 10) + (3 + 8);
+  fake_cuda_set_num_params(kSplitParams);
+  mha_options options{};
+  options.cuda_stream = reinterpret_cast<void *>(0x77);
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 2);
+  fake_launch first = fake_cuda_launch(0), second = fake_cuda_launch(1);
+  // 4 unsplit blocks on 84 multiprocessors want 42 parts; 4096 keys allow
+  // 16 of at least 256.
+  const int64_t parts = 4096 / MHA_GPU_SPLIT_MIN_KEYS;
+  EXPECT_STREQ(first.function_name, "attn_split_kernel");
+  EXPECT_EQ(first.grid[0], unsigned(parts)); // one query tile x parts
+  EXPECT_EQ(first.grid[1], 4u);
+  EXPECT_EQ(first.grid[2], 1u);
+  EXPECT_STREQ(second.function_name, "attn_merge_kernel");
+  EXPECT_EQ(second.grid[0], 1u); // ceil(Lq 1 / 4)
+  EXPECT_EQ(second.grid[1], 4u);
+  EXPECT_EQ(second.stream, options.cuda_stream);
+  EXPECT_EQ(std::vector<uint64_t>(first.params, first.params + kSplitParams),
+            std::vector<uint64_t>(second.params, second.params + kSplitParams));
+  ASSERT_EQ(fake_cuda_num_allocs(), 1);
+  fake_alloc buffer = fake_cuda_alloc(0);
+  const uint64_t outputs = parts * 1 * 4 * 1 * kHeadDim, rows = parts * 4;
+  EXPECT_EQ(buffer.bytes, (outputs + rows) * sizeof(float));
+  EXPECT_EQ(buffer.stream, options.cuda_stream);
+  EXPECT_TRUE(buffer.freed);
+  EXPECT_EQ(buffer.free_stream, options.cuda_stream);
+  const uint64_t *o = first.params + kNumParams;
+  std::vector<uint64_t> wantO = {buffer.pointer,
+                                 buffer.pointer,
+                                 0,
+                                 uint64_t(parts),
+                                 1,
+                                 4,
+                                 1,
+                                 kHeadDim,
+                                 4 * kHeadDim,
+                                 4 * kHeadDim,
+                                 kHeadDim,
+                                 kHeadDim,
+                                 1};
+  EXPECT_EQ(std::vector<uint64_t>(o, o + 13), wantO);
+  const uint64_t lseAt = buffer.pointer + outputs * sizeof(float);
+  std::vector<uint64_t> wantLse = {lseAt, lseAt, 0, uint64_t(parts), 1, 4, 1, 4,
+                                   4,     1,     1};
+  EXPECT_EQ(std::vector<uint64_t>(o + 13, o + 24), wantLse);
+
+  // At most MHA_GPU_SPLIT_MAX_PARTS parts.
+  AttnCall longCache(1, 1, 1, 1 << 20);
+  longCache.kernel = call.kernel;
+  ASSERT_EQ(longCache.launch(), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 4);
+  EXPECT_EQ(fake_cuda_launch(2).grid[0], unsigned(MHA_GPU_SPLIT_MAX_PARTS));
+
+  // Unsplit: a cache too short for two parts, a grid that fills the
+  // device, rows the split kernel cannot copy (the fallback runs).
+  fake_cuda_set_num_params(kNumParams);
+  AttnCall shortCache(1, 4, 1, 2 * MHA_GPU_SPLIT_MIN_KEYS - 1);
+  shortCache.kernel = call.kernel;
+  AttnCall manyBlocks(21, 4, 1, 4096); // 84 blocks
+  manyBlocks.kernel = call.kernel;
+  mha_gpu_kernel fallback = call.kernel;
+  fallback.kernel_name = "attn_kernel_unaligned";
+  fallback.requirements = 0;
+  fallback.split_keys = nullptr;
+  AttnCall unaligned(1, 4, 1, 4096);
+  unaligned.kernel = call.kernel;
+  unaligned.kernel.fallback = &fallback;
+  unaligned.k->dl.byte_offset = 4;
+  int launches = fake_cuda_num_launches();
+  for (AttnCall *unsplit : {&shortCache, &manyBlocks, &unaligned}) {
+    ASSERT_EQ(unsplit->launch(), MHA_OK) << mha_last_error();
+    ASSERT_EQ(fake_cuda_num_launches(), ++launches);
+    EXPECT_STRNE(fake_cuda_launch(launches - 1).function_name,
+                 "attn_split_kernel");
+  }
+  EXPECT_EQ(fake_cuda_num_allocs(), 2);
+
+  // A device with more multiprocessors splits the same call further.
+  fake_cuda_set_num_params(kSplitParams);
+  fake_cuda_reset();
+  fake_cuda_set_num_params(kSplitParams);
+  fake_cuda_set_multiprocessors(0, 6);
+  mha_rt_cuda_reset_for_testing(MHA_FAKE_CUDA_PATH);
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  EXPECT_EQ(fake_cuda_launch(0).grid[0], 3u); // ceil(2 * 6 / 4)
+
+  // The buffer cannot be allocated: nothing runs, the error says why.
+  fake_cuda_fail("cuMemAllocAsync", 2);
+  expectError(call, MHA_ERR_CUDA, {"split-KV partial results"});
+  fake_cuda_fail(nullptr, 0);
+  // A split kernel without its merge is a compiler bug.
+  split.then = nullptr;
+  expectError(call, MHA_ERR_INTERNAL, {"merge kernel"});
+}
+
 TEST_F(CudaLaunchTest, ParametersGridAndStream) {
   AttnCall call;
   // q with a byte_offset of 16 floats, o a transposed [B, L, H, D] view.

@@ -50,6 +50,7 @@ static struct {
   int init_calls;
   int device_count;
   int major[FAKE_CUDA_MAX_DEVICES], minor[FAKE_CUDA_MAX_DEVICES];
+  int multiprocessors[FAKE_CUDA_MAX_DEVICES];
   int retains[FAKE_CUDA_MAX_DEVICES];
   char fail_call[64];
   int fail_result;
@@ -84,6 +85,7 @@ static void reset_locked(void) {
   for (int i = 0; i < FAKE_CUDA_MAX_DEVICES; ++i) {
     fake.major[i] = 8;
     fake.minor[i] = 6;
+    fake.multiprocessors[i] = 84;
     contexts[i].device = i;
   }
 }
@@ -112,7 +114,9 @@ static CUresult leave(CUresult result) {
       return leave(ERR_NOT_INITIALIZED);                                       \
   } while (0)
 
-static int current_device(void) { return depth ? stack[depth - 1]->device : -1; }
+static int current_device(void) {
+  return depth ? stack[depth - 1]->device : -1;
+}
 
 //===----------------------------------------------------------------------===//
 // The driver API
@@ -127,18 +131,30 @@ EXPORT CUresult cuInit(unsigned flags) {
 
 static const char *error_name(CUresult r) {
   switch (r) {
-  case 0: return "CUDA_SUCCESS";
-  case 1: return "CUDA_ERROR_INVALID_VALUE";
-  case 2: return "CUDA_ERROR_OUT_OF_MEMORY";
-  case 3: return "CUDA_ERROR_NOT_INITIALIZED";
-  case 100: return "CUDA_ERROR_NO_DEVICE";
-  case 101: return "CUDA_ERROR_INVALID_DEVICE";
-  case 201: return "CUDA_ERROR_INVALID_CONTEXT";
-  case 218: return "CUDA_ERROR_INVALID_PTX";
-  case 400: return "CUDA_ERROR_INVALID_HANDLE";
-  case 500: return "CUDA_ERROR_NOT_FOUND";
-  case 700: return "CUDA_ERROR_ILLEGAL_ADDRESS";
-  case 701: return "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES";
+  case 0:
+    return "CUDA_SUCCESS";
+  case 1:
+    return "CUDA_ERROR_INVALID_VALUE";
+  case 2:
+    return "CUDA_ERROR_OUT_OF_MEMORY";
+  case 3:
+    return "CUDA_ERROR_NOT_INITIALIZED";
+  case 100:
+    return "CUDA_ERROR_NO_DEVICE";
+  case 101:
+    return "CUDA_ERROR_INVALID_DEVICE";
+  case 201:
+    return "CUDA_ERROR_INVALID_CONTEXT";
+  case 218:
+    return "CUDA_ERROR_INVALID_PTX";
+  case 400:
+    return "CUDA_ERROR_INVALID_HANDLE";
+  case 500:
+    return "CUDA_ERROR_NOT_FOUND";
+  case 700:
+    return "CUDA_ERROR_ILLEGAL_ADDRESS";
+  case 701:
+    return "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES";
   }
   return NULL;
 }
@@ -169,6 +185,8 @@ EXPORT CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
     *value = fake.major[device];
   else if (attribute == 76)
     *value = fake.minor[device];
+  else if (attribute == 16)
+    *value = fake.multiprocessors[device];
   else
     return leave(ERR_INVALID_VALUE);
   return leave(OK);
@@ -283,11 +301,13 @@ EXPORT CUresult cuMemFreeAsync(CUdeviceptr pointer, void *stream) {
   return leave(ERR_INVALID_VALUE);
 }
 
-EXPORT CUresult cuTensorMapEncodeTiled(
-    void *map, int data_type, uint32_t rank, void *address,
-    const uint64_t *dims, const uint64_t *strides, const uint32_t *box,
-    const uint32_t *element_strides, int interleave, int swizzle,
-    int l2_promotion, int oob_fill) {
+EXPORT CUresult cuTensorMapEncodeTiled(void *map, int data_type, uint32_t rank,
+                                       void *address, const uint64_t *dims,
+                                       const uint64_t *strides,
+                                       const uint32_t *box,
+                                       const uint32_t *element_strides,
+                                       int interleave, int swizzle,
+                                       int l2_promotion, int oob_fill) {
   ENTER("cuTensorMapEncodeTiled");
   (void)interleave, (void)l2_promotion;
   if (rank != 4 || ((uintptr_t)address % 16) != 0)
@@ -301,8 +321,8 @@ EXPORT CUresult cuTensorMapEncodeTiled(
   memcpy(map, &index, sizeof(index));
   if (fake.num_maps < 64) {
     fake_tensor_map *m = &fake.maps[fake.num_maps];
-    *m = (fake_tensor_map){data_type, swizzle, oob_fill, rank, address,
-                           {0}, {0}, {0}};
+    *m = (fake_tensor_map){data_type, swizzle, oob_fill, rank,
+                           address,   {0},     {0},      {0}};
     memcpy(m->dims, dims, sizeof(m->dims));
     memcpy(m->strides, strides, sizeof(m->strides));
     memcpy(m->box, box, sizeof(m->box));
@@ -320,7 +340,8 @@ EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src,
     u->pointer = dst;
     u->bytes = bytes;
     u->stream = stream;
-    memcpy(u->data, src, bytes < FAKE_CUDA_MAX_MASK ? bytes : FAKE_CUDA_MAX_MASK);
+    memcpy(u->data, src,
+           bytes < FAKE_CUDA_MAX_MASK ? bytes : FAKE_CUDA_MAX_MASK);
   }
   ++fake.num_uploads;
   return leave(OK);
@@ -366,13 +387,16 @@ EXPORT void fake_cuda_reset(void) { LOCKED(reset_locked()); }
 EXPORT void fake_cuda_set_device(int device, int major, int minor) {
   LOCKED(fake.major[device] = major; fake.minor[device] = minor);
 }
+EXPORT void fake_cuda_set_multiprocessors(int device, int count) {
+  LOCKED(fake.multiprocessors[device] = count);
+}
 EXPORT void fake_cuda_set_device_count(int count) {
   LOCKED(fake.device_count = count);
 }
 EXPORT void fake_cuda_fail(const char *call, int result) {
-  LOCKED(snprintf(fake.fail_call, sizeof(fake.fail_call), "%s",
-                  call ? call : "");
-         fake.fail_result = result);
+  LOCKED(
+      snprintf(fake.fail_call, sizeof(fake.fail_call), "%s", call ? call : "");
+      fake.fail_result = result);
 }
 EXPORT void fake_cuda_set_num_params(int count) {
   LOCKED(fake.num_params = count);

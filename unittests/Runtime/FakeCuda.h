@@ -27,7 +27,7 @@ extern "C" {
 typedef struct fake_launch {
   unsigned grid[3], block[3], shared_bytes;
   void *stream;
-  int device;             // Of the current context, -1 if none.
+  int device; // Of the current context, -1 if none.
   char function_name[64];
   uint64_t params[FAKE_CUDA_MAX_PARAMS]; // fake_cuda_set_num_params words.
 } fake_launch;
@@ -65,10 +65,11 @@ typedef struct fake_alloc {
   void *free_stream;
 } fake_alloc;
 
-/// Forgets every record and setting: two devices of capability 8.6, no
-/// failures, no parameters decoded.
+/// Forgets every record and setting: two devices of capability 8.6 with 84
+/// multiprocessors, no failures, no parameters decoded.
 void fake_cuda_reset(void);
 void fake_cuda_set_device(int device, int major, int minor);
+void fake_cuda_set_multiprocessors(int device, int count);
 void fake_cuda_set_device_count(int count);
 /// Makes every later call of the entry point `call` (its exported name, e.g.
 /// "cuLaunchKernel") return `result`; NULL clears.

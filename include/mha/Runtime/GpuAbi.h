@@ -108,7 +108,27 @@ typedef struct mha_gpu_kernel {
    * parameters (a backward's dk/dv kernel after its dq kernel), chosen
    * between it and its fallback by the same alignment check. NULL: none. */
   const struct mha_gpu_kernel *then;
+  /* Split-KV decoding (a forward kernel; NULL: none): the kernel to launch
+   * instead when the call's grid has fewer blocks than the device has
+   * multiprocessors, its rows' keys are aligned (it requires
+   * MHA_GPU_REQ_ALIGNED_ROWS and has no fallback) and the key capacity
+   * allows at least two parts (below). Its grid is (ceil(Lq /
+   * rows_per_block) * parts, Hq / heads_per_block, B): block x handles
+   * query tile x / parts and part x % parts of its keys. It and its `then`
+   * (the merge kernel: (ceil(Lq / rows_per_block), Hq, B)) take two more
+   * parameters after the head mask, memrefs of a stream-ordered f32 buffer
+   * of the call: the parts' outputs [parts, B, Hq, Lq, Dv] and their lse
+   * [parts, B, Hq, Lq] (contiguous). */
+  const struct mha_gpu_kernel *split_keys;
 } mha_gpu_kernel;
+
+/* Split-KV parts: at most MHA_GPU_SPLIT_MAX_PARTS, each of at least
+ * MHA_GPU_SPLIT_MIN_KEYS keys of the cache's capacity (Lk, or table
+ * columns x page size), enough for two blocks per multiprocessor. The
+ * number depends on the shapes and the device only (never on the lengths
+ * the device holds): a CUDA graph captured for one batch shape stays
+ * valid. */
+enum { MHA_GPU_SPLIT_MIN_KEYS = 256, MHA_GPU_SPLIT_MAX_PARTS = 64 };
 
 /* Checks the call, then launches the kernel. `name` is the exported
  * function's name and `arg_names` the C parameter names, for messages.

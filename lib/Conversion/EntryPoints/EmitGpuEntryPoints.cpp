@@ -88,15 +88,15 @@ using ImageList = std::pair<std::string, int32_t>;
 /// One mha_gpu_kernel descriptor to emit: `kernel`'s launch shape under the
 /// name `function`, with `requirements` and a TMA box of `tmaBoxRows`, the
 /// images of its module, and the symbols of the descriptors of its
-/// fallback and portable kernels and of the kernel launched after it
-/// (empty: none).
+/// fallback and portable kernels, of the kernel launched after it and of
+/// its split-KV kernel (empty: none).
 struct Descriptor {
   StringRef suffix, function;
   GpuKernelAttr kernel;
   GpuRequirements requirements;
   int32_t tmaBoxRows;
   const ImageList &images;
-  StringRef fallback, portable, then = "";
+  StringRef fallback, portable, then = "", splitKeys = "";
 };
 
 struct MhaEmitGpuEntryPointsPass
@@ -152,20 +152,32 @@ LogicalResult MhaEmitGpuEntryPointsPass::emit(func::FuncOp decl) {
                                      then.getRequirements(), 0, *images,
                                      thenFallbackDesc, ""});
   }
+  // The split-KV kernel (aligned rows only) and its merge, launched after
+  // it; the portable and sm_90a kernels point to it.
+  std::string splitDesc;
+  if (GpuKernelAttr split = launch.getSplitKernel()) {
+    GpuKernelAttr merge = launch.getMergeKernel();
+    std::string mergeDesc =
+        emitDescriptor(glue, {"gpu_merge_kernel", merge.getName(), merge,
+                              merge.getRequirements(), 0, *images, "", ""});
+    splitDesc = emitDescriptor(glue, {"gpu_split_kernel", split.getName(),
+                                      split, split.getRequirements(), 0,
+                                      *images, "", "", mergeDesc});
+  }
   std::string fallbackDesc;
   if (!launch.getFallbackKernel().empty())
     fallbackDesc = emitDescriptor(
         glue, {"gpu_kernel_fallback", launch.getFallbackKernel(), portable,
                GpuRequirements::none, 0, *images, "", "", thenDesc});
   std::string kernelDesc = emitDescriptor(
-      glue,
-      {"gpu_kernel", portable.getName(), portable, portable.getRequirements(),
-       portable.getTmaBoxRows(), *images, fallbackDesc, "", thenDesc});
+      glue, {"gpu_kernel", portable.getName(), portable,
+             portable.getRequirements(), portable.getTmaBoxRows(), *images,
+             fallbackDesc, "", thenDesc, splitDesc});
   if (sm90a)
-    kernelDesc =
-        emitDescriptor(glue, {"gpu_kernel_sm90a", sm90a.getName(), sm90a,
-                              sm90a.getRequirements(), sm90a.getTmaBoxRows(),
-                              *sm90aImages, fallbackDesc, kernelDesc});
+    kernelDesc = emitDescriptor(
+        glue, {"gpu_kernel_sm90a", sm90a.getName(), sm90a,
+               sm90a.getRequirements(), sm90a.getTmaBoxRows(), *sm90aImages,
+               fallbackDesc, kernelDesc, "", splitDesc});
 
   // The declaration is replaced by the exported function of the same name.
   LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": @" << entry.getName()
@@ -198,7 +210,7 @@ std::string MhaEmitGpuEntryPointsPass::emitDescriptor(HostGlue &glue,
   Type i32 = glue.i32, ptr = glue.ptrType;
   auto kernelType = LLVM::LLVMStructType::getLiteral(
       glue.b.getContext(),
-      {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, i32, i32, ptr});
+      {ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr});
   std::string nameSymbol =
       glue.emitString((d.suffix + "_name").str(), d.function);
   std::string desc = (glue.entry.getName() + "__" + d.suffix).str();
@@ -220,7 +232,8 @@ std::string MhaEmitGpuEntryPointsPass::emitDescriptor(HostGlue &glue,
         pointerTo(d.portable),
         glue.constI32(ib, d.tmaBoxRows),
         glue.constI32(ib, d.kernel.getOverKeys() ? 1 : 0),
-        pointerTo(d.then)};
+        pointerTo(d.then),
+        pointerTo(d.splitKeys)};
     return buildAggregate(ib, loc, kernelType, fields);
   });
   return desc;

@@ -77,8 +77,10 @@ private:
   void emitThreadIds();
   void emitRowsAndHeads();
   void emitKeyTileRanges();
-  /// Key tile i covers keys [start, end): the sink tiles, then the window's.
+  /// The block's key tile i (of numTiles) covers keys [start, end): the
+  /// sink tiles, then the window's (from firstTile on, with splitKeys).
   std::pair<Value, Value> tileBounds(Value i);
+  Value keyTileOf(Value i) { return cfg.splitKeys ? cb.add(firstTile, i) : i; }
 
   // Before the key loop.
   void emitPrologue();
@@ -139,6 +141,8 @@ private:
   Value laneRow8, laneOct, laneRow16, laneHalf;
   // The block.
   Value qTile, headBlock, batch;
+  /// With splitKeys: the block's part of the keys, of `parts`.
+  Value part, parts;
   /// The tensor's query rows (stored), the batch element's real ones
   /// (q_lens) and keys (kv_lens).
   Value queryRows, queryLen, keyLen, diagOffset;
@@ -149,7 +153,9 @@ private:
   /// The heads of the block.
   SmallVector<GpuHeadParams> blockHeads;
   KeyRanges ranges;
-  Value numSink, numTiles;
+  /// Sink tiles of the row tile; tiles of this block and, with splitKeys,
+  /// the row tile's first one it visits.
+  Value numSink, numTiles, firstTile;
   SharedTiles smem;
   /// With one row tile per warp, its Q fragments [chunk of 16 columns].
   SmallVector<SmallVector<Value>> qFrag;
@@ -182,6 +188,11 @@ void FlashKernelEmitter::emitThreadIds() {
   Type indexType = b.getIndexType();
   tid = gpu::ThreadIdOp::create(b, loc, indexType, gpu::Dimension::x);
   qTile = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::x);
+  if (cfg.splitKeys) {
+    parts = memref::DimOp::create(b, loc, args.partialLse, 0);
+    part = arith::RemUIOp::create(b, loc, qTile, parts);
+    qTile = cb.divUI(qTile, parts);
+  }
   headBlock = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
   batch = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::z);
   lane = arith::RemUIOp::create(b, loc, tid, cb.index(kWarpSize));
@@ -268,10 +279,17 @@ void FlashKernelEmitter::emitKeyTileRanges() {
   if (args.qLens)
     anyAlive = cb.andI(anyAlive, cb.gt(blockRows, cb.index(0)));
   numTiles = cb.select(anyAlive, cb.add(numSink, numWindow), cb.index(0));
+  if (!cfg.splitKeys)
+    return;
+  // Part p of P visits tiles [p * n / P, (p + 1) * n / P) of the n.
+  firstTile = cb.divUI(cb.mul(part, numTiles), parts);
+  Value endTile = cb.divUI(cb.mul(cb.add(part, cb.index(1)), numTiles), parts);
+  numTiles = cb.sub(endTile, firstTile);
 }
 
 std::pair<Value, Value> FlashKernelEmitter::tileBounds(Value i) {
   const int64_t C = cfg.cols;
+  i = keyTileOf(i);
   Value isSink = cb.cmpI(arith::CmpIPredicate::ult, i, numSink);
   Value sinkStart = cb.mul(i, cb.index(C));
   Value windowStart =
@@ -469,7 +487,7 @@ ValueRange FlashKernelEmitter::modifyScores(const Scores &s, Value i, Value j0,
                                             Value jEnd) {
   // Only the causal diagonal can hide sink keys; window tiles need the
   // mask where some head's diagonal or window edge crosses them.
-  Value isSink = cb.cmpI(arith::CmpIPredicate::ult, i, numSink);
+  Value isSink = cb.cmpI(arith::CmpIPredicate::ult, keyTileOf(i), numSink);
   Value windowMask = cb.boolean(false);
   for (const GpuHeadParams &hp : blockHeads)
     windowMask =
@@ -661,9 +679,16 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
     anyKey = cb.andI(anyKey, cb.lt(row, queryLen));
     valid = cb.andI(valid, anyKey);
   }
+  // A split block writes its part's rows (f32), whatever the function
+  // returns: the merge kernel needs every part's lse.
+  Value o = cfg.splitKeys ? args.partialO : args.o;
+  Value lseOut = cfg.splitKeys ? args.partialLse : args.lse;
+  SmallVector<Value> rowIndex{batch, head, row};
+  if (cfg.splitKeys)
+    rowIndex.insert(rowIndex.begin(), part);
   cb.ifThen(cb.lt(row, queryRows), [&] {
-    if (args.o) {
-      Type oElt = cast<MemRefType>(args.o.getType()).getElementType();
+    if (o) {
+      Type oElt = cast<MemRefType>(o.getType()).getElementType();
       for (int64_t n = 0; n < oTiles; ++n) {
         int64_t at = st + kAccOffset + n * 4 + 2 * half;
         Value v = vector::FromElementsOp::create(
@@ -671,12 +696,12 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
             ValueRange{normalise(result[at]), normalise(result[at + 1])});
         if (oElt != f32)
           v = arith::TruncFOp::create(b, loc, VectorType::get({2}, oElt), v);
-        vector::StoreOp::create(
-            b, loc, v, args.o,
-            ValueRange{batch, head, row, cb.add(cb.index(n * 8), colBase)});
+        SmallVector<Value> at4(rowIndex);
+        at4.push_back(cb.add(cb.index(n * 8), colBase));
+        vector::StoreOp::create(b, loc, v, o, at4);
       }
     }
-    if (!args.lse)
+    if (!lseOut)
       return;
     // The first thread of the quad writes the row's lse, with the ALiBi
     // bias the scores left out (alibiOrigin) back in.
@@ -687,8 +712,7 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
         lse = cb.fadd(lse, alibiRowBias(cb, tileHeads[m].params.alibiSlope,
                                         cb.add(row, diagOffset)));
       lse = cb.select(anyKey, lse, negInf);
-      memref::StoreOp::create(b, loc, lse, args.lse,
-                              ValueRange{batch, head, row});
+      memref::StoreOp::create(b, loc, lse, lseOut, rowIndex);
     });
   });
 }

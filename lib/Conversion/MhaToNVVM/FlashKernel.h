@@ -53,6 +53,12 @@ struct FlashKernelConfig {
   /// loop. The producer hands its registers to the consumers (setmaxnreg:
   /// 24 and 240 of the 168 per thread that 384 threads get).
   bool tmaLoads = false;
+  /// Split-KV (flash-decoding): grid x is (query tile, part), with the
+  /// number of parts the first dimension of the partial lse; the block
+  /// visits its part of the row tile's key tiles (contiguous, as even as
+  /// whole tiles allow) and writes its rows' partial output (normalised,
+  /// f32) and lse, which the merge kernel combines (MergeKernel.h).
+  bool splitKeys = false;
 
   int64_t rowsPerBlock() const { return warps * 16 * rowTilesPerWarp; }
   int64_t threads() const { return warps * 32 + (tmaLoads ? 128 : 0); }
@@ -60,9 +66,12 @@ struct FlashKernelConfig {
 
 /// The kernel's arguments (memrefs); lse, o, kvLens, qLens and blockTable
 /// may be null (with blockTable, k and v are page pools); tensorMaps (i64,
-/// the device address of k's and v's CUtensorMap) with tmaLoads.
+/// the device address of k's and v's CUtensorMap) with tmaLoads; with
+/// splitKeys, the partial outputs [parts, B, Hq, Lq, Dv] and lse [parts, B,
+/// Hq, Lq] (f32) instead of o and lse.
 struct FlashKernelArgs {
   Value q, k, v, o, lse, kvLens, qLens, blockTable, headMask, tensorMaps;
+  Value partialO, partialLse;
 };
 
 /// Dynamic shared memory the kernel needs, in bytes (SharedTiles.cpp).

@@ -13,6 +13,7 @@
 
 #include "BackwardKernel.h"
 #include "FlashKernel.h"
+#include "MergeKernel.h"
 
 #include "mha/Codegen/Constants.h"
 #include "mha/Codegen/EntryPoint.h"
@@ -62,6 +63,14 @@ struct Spec {
     return variant.causal || variant.hasWindows() || variant.sinkTokens;
   }
 };
+
+/// The split-KV kernels' partial results: outputs [parts, B, Hq, Lq, Dv]
+/// and lse [parts, B, Hq, Lq], f32.
+SmallVector<Type, 2> getPartialResultTypes(MLIRContext *ctx) {
+  Type f32 = Float32Type::get(ctx);
+  return {MemRefType::get(SmallVector<int64_t>(5, ShapedType::kDynamic), f32),
+          MemRefType::get(SmallVector<int64_t>(4, ShapedType::kDynamic), f32)};
+}
 
 /// What the GPU kernels cannot compute, as an error on the op.
 LogicalResult checkSupported(const Spec &spec) {
@@ -137,8 +146,13 @@ struct ConvertMhaToNVVMPass
   void runOnOperation() override;
   LogicalResult convertFunction(func::FuncOp func);
 
-  /// The portable kernel: tiles that fit the registers of every variant.
-  FlashKernelConfig choosePortableConfig(const Spec &spec) const;
+  /// The portable kernel: tiles that fit the registers of every variant,
+  /// with `rowTilesPerWarp` (0: the pass option's or the best for the head
+  /// dims).
+  FlashKernelConfig choosePortableConfig(const Spec &spec,
+                                         int64_t rowTilesPerWarp = 0) const;
+  /// The split-KV kernel, where a call can have keys to split.
+  std::optional<FlashKernelConfig> chooseSplitConfig(const Spec &spec) const;
   /// The sm_90a kernel, where the head dims and shared memory allow one.
   std::optional<FlashKernelConfig>
   chooseSm90aConfig(const Spec &spec, const FlashKernelConfig &portable) const;
@@ -150,11 +164,18 @@ struct ConvertMhaToNVVMPass
   gpu::GPUModuleOp getOrCreateModule(func::FuncOp func, StringRef name,
                                      Location loc);
   /// Creates kernel `kernelName` in `gpuModule` (parameters: `argTypes`,
-  /// then the tensor maps' address with TMA) and fills its body.
+  /// then the tensor maps' address with TMA, or the partial results with
+  /// splitKeys) and fills its body.
   LogicalResult buildKernel(func::FuncOp func, const Spec &spec,
                             ArrayRef<Type> argTypes, gpu::GPUModuleOp gpuModule,
                             StringRef kernelName,
                             const FlashKernelConfig &config, StringRef prefix);
+  /// Creates the split-KV merge kernel `kernelName` (parameters: `argTypes`
+  /// and the partial results).
+  LogicalResult buildMergeKernel(func::FuncOp func, const Spec &spec,
+                                 ArrayRef<Type> argTypes,
+                                 gpu::GPUModuleOp gpuModule,
+                                 StringRef kernelName);
   /// The kernels and the launch declaration of `<name>_backward`.
   LogicalResult convertBackward(func::FuncOp func, const Spec &spec,
                                 gpu::GPUModuleOp gpuModule);
@@ -219,7 +240,8 @@ void ConvertMhaToNVVMPass::runOnOperation() {
 }
 
 FlashKernelConfig
-ConvertMhaToNVVMPass::choosePortableConfig(const Spec &spec) const {
+ConvertMhaToNVVMPass::choosePortableConfig(const Spec &spec,
+                                           int64_t rowTilesPerWarp) const {
   FlashKernelConfig config;
   config.headDim = spec.shape.headDim;
   config.valueDim = spec.shape.valueDim;
@@ -233,7 +255,10 @@ ConvertMhaToNVVMPass::choosePortableConfig(const Spec &spec) const {
   // Two row tiles per warp halve the shared-memory reads per MMA; their
   // accumulators only fit in registers up to head dim 128.
   int64_t maxDim = spec.maxDim();
-  config.rowTilesPerWarp = rowTiles ? rowTiles : maxDim <= 128 ? 2 : 1;
+  config.rowTilesPerWarp = rowTilesPerWarp ? rowTilesPerWarp
+                           : rowTiles      ? rowTiles
+                           : maxDim <= 128 ? 2
+                                           : 1;
   // Key tiles: S holds rowTiles x cols / 2 registers per thread, and the
   // masked path (causal, windows, sinks) and ALiBi/softcap keep more values
   // live. The choice keeps every variant free of spills (ptxas -v over all
@@ -248,6 +273,25 @@ ConvertMhaToNVVMPass::choosePortableConfig(const Spec &spec) const {
   config.cols = keysPerTile ? keysPerTile : cols;
   config.headsPerBlock = choosePackedHeads(spec, config);
   return config;
+}
+
+std::optional<FlashKernelConfig>
+ConvertMhaToNVVMPass::chooseSplitConfig(const Spec &spec) const {
+  // A cache of a static length too short for two parts never splits.
+  int64_t capacity = spec.shape.key.getDimSize(2);
+  if (!AttentionOp(spec.attention).getBlockTable() &&
+      !ShapedType::isDynamic(capacity) && capacity < 2 * MHA_GPU_SPLIT_MIN_KEYS)
+    return std::nullopt;
+  // Split calls have few query rows (decoding): one row tile per warp
+  // wastes fewer MMAs on padding rows, and packed GQA heads fill them.
+  FlashKernelConfig split = choosePortableConfig(spec, /*rowTilesPerWarp=*/1);
+  split.splitKeys = true;
+  // 64-key tiles spill above head dim 64 with the masked path or ALiBi and
+  // softcap (test/Target/NVPTX/variants.test).
+  if (!keysPerTile && split.cols > 32 && spec.maxDim() > 64 &&
+      (spec.masks() || spec.heavyScores()))
+    split.cols = 32;
+  return split;
 }
 
 int64_t
@@ -351,10 +395,13 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
   AttentionOp attention = spec.attention;
   Location loc = attention.getLoc();
   OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
-  // TMA kernels take the tensor maps' address last.
+  // TMA kernels take the tensor maps' address last, split kernels their
+  // partial results.
   SmallVector<Type> kernelArgTypes(argTypes);
   if (config.tmaLoads)
     kernelArgTypes.push_back(b.getI64Type());
+  if (config.splitKeys)
+    llvm::append_range(kernelArgTypes, getPartialResultTypes(ctx));
   auto kernel = gpu::GPUFuncOp::create(
       b, loc, kernelName, FunctionType::get(ctx, kernelArgTypes, {}));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -375,7 +422,13 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
                        argFor(attention.getBlockTable()),
                        body.getArgument(maskArg),
                        config.tmaLoads ? body.getArgument(maskArg + 1)
-                                       : Value()};
+                                       : Value(),
+                       Value(),
+                       Value()};
+  if (config.splitKeys) {
+    args.partialO = body.getArgument(maskArg + 1);
+    args.partialLse = body.getArgument(maskArg + 2);
+  }
   LLVM_DEBUG(
       llvm::dbgs() << DEBUG_TYPE << ": @" << kernelName << ": " << config.warps
                    << " warps x " << config.rowTilesPerWarp << " row tiles, "
@@ -383,6 +436,7 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
                    << " heads per block"
                    << (config.warpgroupMma ? ", wgmma" : "")
                    << (config.tmaLoads ? ", TMA" : "")
+                   << (config.splitKeys ? ", split keys" : "")
                    << (config.alignedRows ? "" : ", unaligned rows") << "\n");
   emitFlashKernel(b, loc, gpuModule, kernel, config, spec.variant, args,
                   prefix);
@@ -455,6 +509,23 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
     sm90aKernel = describeKernel(ctx, kGpuSm90aModuleName, hopperName, *hopper);
   }
 
+  // Split-KV: the split kernel (aligned rows only: unaligned calls run
+  // unsplit) and its merge.
+  GpuKernelAttr splitKernel, mergeKernel;
+  if (std::optional<FlashKernelConfig> split = chooseSplitConfig(spec)) {
+    std::string splitName = name + "__split_kernel";
+    std::string mergeName = name + "__merge_kernel";
+    if (failed(buildKernel(func, spec, argTypes, gpuModule, splitName, *split,
+                           name)) ||
+        failed(buildMergeKernel(func, spec, argTypes, gpuModule, mergeName)))
+      return failure();
+    splitKernel = describeKernel(ctx, kGpuModuleName, splitName, *split);
+    mergeKernel = GpuKernelAttr::get(
+        ctx, kGpuModuleName, mergeName, kMergeRowsPerBlock * 32,
+        /*shared_bytes=*/0, kMergeRowsPerBlock, /*heads_per_block=*/1,
+        GpuRequirements::none, /*tma_box_rows=*/0, /*over_keys=*/false);
+  }
+
   if (func->hasAttr(MhaDialect::kBackwardAttrName) &&
       failed(convertBackward(func, spec, gpuModule)))
     return failure();
@@ -464,8 +535,37 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
                 GpuLaunchAttr::get(
                     ctx,
                     describeKernel(ctx, kGpuModuleName, kernelName, config),
-                    fallbackName, sm90aKernel, GpuKernelAttr(), ""));
+                    fallbackName, sm90aKernel, GpuKernelAttr(), "", splitKernel,
+                    mergeKernel));
   func.erase();
+  return success();
+}
+
+LogicalResult ConvertMhaToNVVMPass::buildMergeKernel(func::FuncOp func,
+                                                     const Spec &spec,
+                                                     ArrayRef<Type> argTypes,
+                                                     gpu::GPUModuleOp gpuModule,
+                                                     StringRef kernelName) {
+  if (gpuModule.lookupSymbol(kernelName))
+    return func.emitError() << "symbol '" << kernelName << "' already exists";
+  MLIRContext *ctx = func.getContext();
+  AttentionOp attention = spec.attention;
+  Location loc = attention.getLoc();
+  OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
+  SmallVector<Type> kernelArgTypes(argTypes);
+  llvm::append_range(kernelArgTypes, getPartialResultTypes(ctx));
+  auto kernel = gpu::GPUFuncOp::create(
+      b, loc, kernelName, FunctionType::get(ctx, kernelArgTypes, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(kMergeRowsPerBlock * 32), 1, 1}));
+  Block &body = kernel.getBody().front();
+  unsigned partials = argTypes.size();
+  MergeKernelArgs args{getParameterArgument(func, body, attention.getOutput()),
+                       getParameterArgument(func, body, attention.getLse()),
+                       body.getArgument(partials),
+                       body.getArgument(partials + 1)};
+  emitMergeKernel(b, loc, kernel, spec.shape.valueDim, args);
   return success();
 }
 
@@ -588,7 +688,7 @@ ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
           rowsName + "_unaligned", GpuKernelAttr(),
           describeBackwardKernel(ctx, keysName, BackwardKernelKind::keys,
                                  keysConfig),
-          keysName + "_unaligned"));
+          keysName + "_unaligned", GpuKernelAttr(), GpuKernelAttr()));
   return success();
 }
 

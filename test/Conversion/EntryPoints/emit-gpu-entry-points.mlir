@@ -199,3 +199,105 @@ module attributes {gpu.container_module} {
   // expected-error @+1 {{objects must be PTX (format=isa) or cubins (format=bin)}}
   gpu.binary @mha_kernels [#gpu.object<#nvvm.target<chip = "sm_80">, offload = "LLVM IR">]
 }
+
+// -----
+
+// Split-KV: the merge kernel's descriptor, the split kernel's with the
+// merge as its `then`, and the portable and sm_90a kernels' with the split
+// kernel as their last field (split_keys); the fallback has none.
+// CHECK-LABEL: llvm.mlir.global internal constant @d__gpu_merge_kernel()
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_merge_kernel_name
+// CHECK-NEXT:   llvm.mlir.constant(128 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(4 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.addressof @mha_kernels__images
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-LABEL: llvm.mlir.global internal constant @d__gpu_split_kernel()
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_split_kernel_name
+// CHECK-NEXT:   llvm.mlir.constant(128 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(52224 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(16 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(4 : i32)
+// CHECK-NEXT:   llvm.mlir.addressof @mha_kernels__images
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_merge_kernel
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-LABEL: llvm.mlir.global internal constant @d__gpu_kernel_fallback()
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_kernel_fallback_name
+// CHECK-NEXT:   llvm.mlir.constant(128 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(69632 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(128 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.addressof @mha_kernels__images
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-LABEL: llvm.mlir.global internal constant @d__gpu_kernel()
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_kernel_name
+// CHECK-NEXT:   llvm.mlir.constant(128 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(69632 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(128 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.addressof @mha_kernels__images
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_kernel_fallback
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_split_kernel
+// CHECK-LABEL: llvm.mlir.global internal constant @d__gpu_kernel_sm90a()
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_kernel_sm90a_name
+// CHECK-NEXT:   llvm.mlir.constant(384 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(164896 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(128 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(3 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(1 : i32)
+// CHECK-NEXT:   llvm.mlir.addressof @mha_kernels_sm90a__images
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_kernel_fallback
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_kernel
+// CHECK-NEXT:   llvm.mlir.constant(128 : i32)
+// CHECK-NEXT:   llvm.mlir.constant(0 : i32)
+// CHECK-NEXT:   llvm.mlir.zero
+// CHECK-NEXT:   llvm.mlir.addressof @d__gpu_split_kernel
+module attributes {gpu.container_module} {
+  func.func private @d() attributes {
+    mha.entry_point = #mha.entry_point<name = "d", rowsPerItem = 128, gridHeads = 4,
+      roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>],
+      types = [memref<?x4x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x4x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>,
+               memref<?x4x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x4x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>]>,
+    mha.gpu_launch = #mha.gpu_launch<
+      kernel = #mha.gpu_kernel<module = "mha_kernels", name = "d__kernel", block_threads = 128, shared_bytes = 69632,
+                               rows_per_block = 128, heads_per_block = 1, requirements = aligned_rows>,
+      fallback_kernel = "d__kernel_unaligned",
+      sm90a_kernel = #mha.gpu_kernel<module = "mha_kernels_sm90a", name = "d__kernel_sm90a", block_threads = 384,
+                                     shared_bytes = 164896, rows_per_block = 128, heads_per_block = 1,
+                                     requirements = aligned_rows|tensor_maps, tma_box_rows = 128>,
+      split_kernel = #mha.gpu_kernel<module = "mha_kernels", name = "d__split_kernel", block_threads = 128,
+                                     shared_bytes = 52224, rows_per_block = 16, heads_per_block = 4,
+                                     requirements = aligned_rows>,
+      merge_kernel = #mha.gpu_kernel<module = "mha_kernels", name = "d__merge_kernel", block_threads = 128,
+                                     shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = none>>}
+  gpu.binary @mha_kernels [#gpu.object<#nvvm.target<chip = "sm_80">, assembly = "PTX80">]
+  gpu.binary @mha_kernels_sm90a [#gpu.object<#nvvm.target<chip = "sm_90a">, assembly = "PTX90A">]
+}

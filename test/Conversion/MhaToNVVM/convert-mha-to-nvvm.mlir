@@ -7,7 +7,7 @@
 // becomes a declaration that says how to launch it.
 // CHECK-LABEL: module attributes {gpu.container_module}
 // CHECK: func.func private @gqa() attributes {mha.entry_point = #mha.entry_point<name = "gqa", rowsPerItem = 32, gridHeads = 8, roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<output>, #mha.role<lse>]
-// CHECK-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "gqa__kernel", block_threads = 128, shared_bytes = 69632, rows_per_block = 32, heads_per_block = 4, requirements = aligned_rows>, fallback_kernel = "gqa__kernel_unaligned">}
+// CHECK-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "gqa__kernel", block_threads = 128, shared_bytes = 69632, rows_per_block = 32, heads_per_block = 4, requirements = aligned_rows>, fallback_kernel = "gqa__kernel_unaligned", split_kernel = #mha.gpu_kernel<module = "mha_kernels", name = "gqa__split_kernel", block_threads = 128, shared_bytes = 52224, rows_per_block = 16, heads_per_block = 4, requirements = aligned_rows>, merge_kernel = #mha.gpu_kernel<module = "mha_kernels", name = "gqa__merge_kernel", block_threads = 128, shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = none>>}
 // CHECK: gpu.module @mha_kernels
 // CHECK: gpu.func @gqa__kernel(%{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x2x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>, %{{.*}}: memref<?x8x?xf32, strided<[?, ?, 1], offset: ?>>, %{{.*}}: memref<?xi8>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK: gpu.dynamic_shared_memory
@@ -37,6 +37,28 @@
 // CHECK: vector.load {{.*}} {alignment = 2 : i64} : memref<?x128xbf16, strided<[?, 1], offset: ?>>, vector<8xbf16>
 // CHECK-NOT: nvgpu.device_async_copy
 // CHECK: nvvm.mma.sync
+// Split-KV: block x is (query tile, part), the parts from the partial
+// lse's first dimension; each part writes f32 partial rows and their lse.
+// CHECK: gpu.func @gqa__split_kernel({{.*}}, %{{.*}}: memref<?xi8>, %[[PO:.*]]: memref<?x?x?x?x?xf32>, %[[PL:.*]]: memref<?x?x?x?xf32>)
+// CHECK: %[[PARTS:.*]] = memref.dim %[[PL]], %c0
+// CHECK: %[[PART:.*]] = arith.remui %block_id_x, %[[PARTS]]
+// CHECK: arith.divui %block_id_x, %[[PARTS]]
+// CHECK: nvvm.mma.sync
+// CHECK: vector.store %{{.*}}, %[[PO]][%[[PART]], %block_id_z, {{.*}}] : memref<?x?x?x?x?xf32>, vector<2xf32>
+// CHECK: memref.store %{{.*}}, %[[PL]][%[[PART]], %block_id_z, {{.*}}] : memref<?x?x?x?xf32>
+// The merge: one warp per row, the largest lse, then the weighted sums.
+// CHECK: gpu.func @gqa__merge_kernel({{.*}}, %[[MO:.*]]: memref<?x8x?x128xbf16, {{.*}}>, %[[MLSE:.*]]: memref<?x8x?xf32, {{.*}}>, %{{.*}}: memref<?xi8>, %[[PO2:.*]]: memref<?x?x?x?x?xf32>, %[[PL2:.*]]: memref<?x?x?x?xf32>)
+// CHECK: scf.for
+// CHECK: memref.load %[[PL2]]
+// CHECK: llvm.call_intrinsic "llvm.maxnum.f32"
+// CHECK: arith.cmpf uno
+// CHECK: scf.for
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK-COUNT-4: memref.load %[[PO2]]
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: memref.store %{{.*}}, %[[MO]]
+// CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
+// CHECK: memref.store %{{.*}}, %[[MLSE]]
 func.func @gqa(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tensor<?x2x?x128xbf16>) -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
   %o, %lse = mha.attention %q, %k, %v {causal, return_lse}
       : tensor<?x8x?x128xbf16>, tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16> -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
@@ -50,7 +72,7 @@ func.func @gqa(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tenso
 // 16 for D = 256 with ALiBi and softcap (what fits the registers).
 // Windows differ inside a KV group: no packing.
 // CHECK-LABEL: func.func private @local_global()
-// CHECK-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "local_global__kernel", block_threads = 128, shared_bytes = 67584, rows_per_block = 64, heads_per_block = 1, requirements = aligned_rows>, fallback_kernel = "local_global__kernel_unaligned">}
+// CHECK-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "local_global__kernel", block_threads = 128, shared_bytes = 67584, rows_per_block = 64, heads_per_block = 1, requirements = aligned_rows>, fallback_kernel = "local_global__kernel_unaligned", split_kernel = #mha.gpu_kernel<module = "mha_kernels", name = "local_global__split_kernel", block_threads = 128, shared_bytes = 67584, rows_per_block = 64, heads_per_block = 1, requirements = aligned_rows>, merge_kernel = #mha.gpu_kernel<module = "mha_kernels", name = "local_global__merge_kernel", block_threads = 128, shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = none>>}
 // CHECK: gpu.module @mha_kernels
 // CHECK-DAG: memref.global "private" constant @local_global__window_left : memref<4xindex> = dense<[-1, 16, 64, -1]>
 // CHECK-DAG: memref.global "private" constant @local_global__alibi_slopes : memref<4xf32>
@@ -122,7 +144,7 @@ func.func private @hidden(%q: tensor<1x2x8x64xbf16>, %k: tensor<1x2x8x64xbf16>, 
 // RUN: mha-opt %s --convert-mha-to-nvvm="sm90a" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=SM90A
 // SM90A-LABEL: func.func private @mha_sm90a()
 // SM90A-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "mha_sm90a__kernel", block_threads = 128,
-// SM90A-SAME: sm90a_kernel = #mha.gpu_kernel<module = "mha_kernels_sm90a", name = "mha_sm90a__kernel_sm90a", block_threads = 384, shared_bytes = 164896, rows_per_block = 128, heads_per_block = 1, requirements = aligned_rows|tensor_maps, tma_box_rows = 128>>
+// SM90A-SAME: sm90a_kernel = #mha.gpu_kernel<module = "mha_kernels_sm90a", name = "mha_sm90a__kernel_sm90a", block_threads = 384, shared_bytes = 164896, rows_per_block = 128, heads_per_block = 1, requirements = aligned_rows|tensor_maps, tma_box_rows = 128>, split_kernel = #mha.gpu_kernel<module = "mha_kernels", name = "mha_sm90a__split_kernel"
 // SM90A: gpu.module @mha_kernels
 // SM90A: gpu.func @mha_sm90a__kernel(
 // SM90A-NOT: wgmma

@@ -141,3 +141,35 @@ func.func private @then_elsewhere() attributes {
 func.func private @then_self_fallback() attributes {
   // expected-error @+1 {{then_fallback_kernel names then_kernel itself}}
   mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, then_kernel = #mha.gpu_kernel<module = "m", name = "keys", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows, over_keys = true>, then_fallback_kernel = "keys">}
+
+// -----
+
+// Split-KV: the split kernel and its merge, in the portable kernel's module.
+// CHECK-LABEL: func.func private @split_keys()
+// CHECK-SAME: split_kernel = #mha.gpu_kernel<module = "m", name = "split", block_threads = 128, shared_bytes = 4096, rows_per_block = 16, heads_per_block = 4, requirements = aligned_rows>, merge_kernel = #mha.gpu_kernel<module = "m", name = "merge", block_threads = 128, shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = none>>}
+func.func private @split_keys() attributes {
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 128, shared_bytes = 0, rows_per_block = 64, heads_per_block = 1, requirements = aligned_rows>, split_kernel = #mha.gpu_kernel<module = "m", name = "split", block_threads = 128, shared_bytes = 4096, rows_per_block = 16, heads_per_block = 4, requirements = aligned_rows>, merge_kernel = #mha.gpu_kernel<module = "m", name = "merge", block_threads = 128, shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = none>>}
+
+// -----
+
+func.func private @split_alone() attributes {
+  // expected-error @+1 {{split_kernel and merge_kernel come together}}
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, split_kernel = #mha.gpu_kernel<module = "m", name = "split", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>>}
+
+// -----
+
+func.func private @split_backward() attributes {
+  // expected-error @+1 {{split_kernel is for a forward kernel, without then_kernel}}
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, then_kernel = #mha.gpu_kernel<module = "m", name = "keys", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows, over_keys = true>, split_kernel = #mha.gpu_kernel<module = "m", name = "split", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, merge_kernel = #mha.gpu_kernel<module = "m", name = "merge", block_threads = 128, shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = none>>}
+
+// -----
+
+func.func private @split_elsewhere() attributes {
+  // expected-error @+1 {{split_kernel and merge_kernel must be in the portable kernel's module}}
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, split_kernel = #mha.gpu_kernel<module = "m", name = "split", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, merge_kernel = #mha.gpu_kernel<module = "other", name = "merge", block_threads = 128, shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = none>>}
+
+// -----
+
+func.func private @merge_with_requirements() attributes {
+  // expected-error @+1 {{split_kernel walks query rows without tensor maps; merge_kernel walks the rows of one head per block, without requirements}}
+  mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "m", name = "k", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, split_kernel = #mha.gpu_kernel<module = "m", name = "split", block_threads = 32, shared_bytes = 0, rows_per_block = 16, heads_per_block = 1, requirements = aligned_rows>, merge_kernel = #mha.gpu_kernel<module = "m", name = "merge", block_threads = 128, shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = aligned_rows>>}

@@ -82,7 +82,8 @@ LogicalResult
 GpuLaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       GpuKernelAttr kernel, StringRef fallbackKernel,
                       GpuKernelAttr sm90aKernel, GpuKernelAttr thenKernel,
-                      StringRef thenFallbackKernel) {
+                      StringRef thenFallbackKernel, GpuKernelAttr splitKernel,
+                      GpuKernelAttr mergeKernel) {
   if (!kernel)
     return emitError() << "a GPU launch needs its portable kernel";
   if (bitEnumContainsAll(kernel.getRequirements(),
@@ -102,6 +103,25 @@ GpuLaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << "module, without an sm90a kernel";
   if (thenKernel && thenFallbackKernel == thenKernel.getName())
     return emitError() << "then_fallback_kernel names then_kernel itself";
+  if (!splitKernel != !mergeKernel)
+    return emitError() << "split_kernel and merge_kernel come together";
+  if (!splitKernel)
+    return success();
+  if (thenKernel)
+    return emitError() << "split_kernel is for a forward kernel, without "
+                       << "then_kernel";
+  if (splitKernel.getModule() != kernel.getModule() ||
+      mergeKernel.getModule() != kernel.getModule())
+    return emitError() << "split_kernel and merge_kernel must be in the "
+                       << "portable kernel's module";
+  if (splitKernel.getOverKeys() || mergeKernel.getOverKeys() ||
+      bitEnumContainsAll(splitKernel.getRequirements(),
+                         GpuRequirements::tensor_maps) ||
+      mergeKernel.getRequirements() != GpuRequirements::none ||
+      mergeKernel.getHeadsPerBlock() != 1)
+    return emitError() << "split_kernel walks query rows without tensor "
+                       << "maps; merge_kernel walks the rows of one head "
+                       << "per block, without requirements";
   return success();
 }
 

@@ -579,7 +579,6 @@ void BackwardEmitter::emitKeyTileRows(const HeadParams &head, Value h,
   // Whole-head items: dq[r] += sum_c dS[r, c] K[c], the key tiles in order.
   if (!wholeHeads)
     return;
-  Value kvHead = cb.divUI(h, cb.index(variant.groupSize()));
   emitProduct(
       Tile(dqTarget(), {batch, h}, row0), rows, tiles.paddedDim / vw, n,
       [&](Value c, Value r) { return load(sc.ds, {r, c}); }, keyRows,
