@@ -66,8 +66,9 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
       return op.emitError() << "mha.attention_kl is compiled for the CPU "
                             << "only so far (--target=cpu)";
     if (isa<MergeStatesOp>(op))
-      return op.emitError() << "mha.merge_states is compiled for the CPU "
-                            << "only so far (--target=cpu)";
+      return op.emitError() << "mha.merge_states must be alone in its "
+                            << "function (export it and the mha.attention "
+                            << "as two functions)";
     if (isa<AppendKvOp>(op))
       return op.emitError() << "mha.append_kv is compiled for the CPU "
                             << "only so far (--target=cpu)";

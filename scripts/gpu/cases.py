@@ -203,6 +203,20 @@ CASES = [
          D=64, dynamic=True, kv_lens=[150, 61], q_lens=[40, 7], page_size=7,
          attrs={"causal": True, "window_left": [20, -1, 50, -1], "sink_tokens": 3,
                 "softcap": 30.0, "return_lse": True}, extra=["vllm"]),
+    # Split-KV decoding (4.6): few blocks against caches of >= 512 keys
+    # split each row's keys into parts merged by their lse: filled to
+    # different lengths (one empty), paged with windows, sinks, ALiBi and
+    # softcap, and a static spec that returns o only.
+    dict(name="split_decode_bf16", dtype="bf16", B=3, Hq=8, Hkv=2, Lq=1, Lk=3001,
+         D=128, dynamic=True, kv_lens=[3001, 0, 700],
+         attrs={"causal": True, "return_lse": True}, extra=["rt_mask", "unaligned"]),
+    dict(name="split_paged_window_f16", dtype="f16", B=2, Hq=4, Hkv=4, Lq=4, Lk=2100,
+         D=64, dynamic=True, kv_lens=[2100, 1500], page_size=16,
+         attrs={"causal": True, "window_left": [-1, 300, 1000, -1], "sink_tokens": 4,
+                "alibi_slopes": [0.5, 0.25, 0.125, 0.0], "softcap": 30.0,
+                "return_lse": True}, extra=["vllm"]),
+    dict(name="split_static_f16", dtype="f16", B=1, Hq=4, Hkv=1, Lq=2, Lk=1024,
+         D=64, dynamic=False, attrs={}),
     dict(name="kv_lens_mqa_f32_static", dtype="f32", B=2, Hq=4, Hkv=1, Lq=5, Lk=130,
          D=64, dynamic=False, kv_lens=[130, 9],
          attrs={"causal": True, "temperature": [1.0, 2.0, 0.5, 1.5]}),

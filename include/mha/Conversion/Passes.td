@@ -72,6 +72,14 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
     stages (the runtime passes the tensor maps); the runtime launches it on
     compute capability 9.0 and the portable kernel elsewhere.
 
+    Split-KV decoding: unless its cache has a static length under 512 keys,
+    a function also gets `@<name>__split_kernel` (the portable kernel with
+    64-row blocks over (query tile, part), writing each part's f32 rows and
+    lse to two more memref parameters) and `@<name>__merge_kernel` (one warp
+    per row, combining the parts as mha.merge_states does), which the
+    runtime launches instead when a call's grid has fewer blocks than the
+    GPU has multiprocessors (docs/gpu.md, "Split-KV decoding").
+
     The function itself becomes a private declaration carrying
     `mha.entry_point` (`#mha.entry_point`: the C signature) and
     `mha.gpu_launch`, a `#mha.gpu_launch` naming each kernel with how to

@@ -110,6 +110,14 @@ GpuKernelAttr describeKernel(MLIRContext *ctx, StringRef module, StringRef name,
       cfg.tmaLoads ? cfg.cols : 0, /*over_keys=*/false);
 }
 
+/// The launch description of a merge kernel (MergeKernel.h).
+GpuKernelAttr describeMergeKernel(MLIRContext *ctx, StringRef name) {
+  return GpuKernelAttr::get(ctx, kGpuModuleName, name, kMergeRowsPerBlock * 32,
+                            /*shared_bytes=*/0, kMergeRowsPerBlock,
+                            /*heads_per_block=*/1, GpuRequirements::none,
+                            /*tma_box_rows=*/0, /*over_keys=*/false);
+}
+
 /// The declaration the host side builds the exported function `name` from,
 /// before `func`: its C signature (#mha.entry_point) and its kernels.
 void declareLaunch(func::FuncOp func, StringRef name, int64_t rowsPerItem,
@@ -176,6 +184,9 @@ struct ConvertMhaToNVVMPass
                                  ArrayRef<Type> argTypes,
                                  gpu::GPUModuleOp gpuModule,
                                  StringRef kernelName);
+  /// The merge kernel and the launch declaration of an exported
+  /// mha.merge_states function.
+  LogicalResult convertMergeFunction(func::FuncOp func, MergeStatesOp merge);
   /// The kernels and the launch declaration of `<name>_backward`.
   LogicalResult convertBackward(func::FuncOp func, const Spec &spec,
                                 gpu::GPUModuleOp gpuModule);
@@ -286,10 +297,9 @@ ConvertMhaToNVVMPass::chooseSplitConfig(const Spec &spec) const {
   // wastes fewer MMAs on padding rows, and packed GQA heads fill them.
   FlashKernelConfig split = choosePortableConfig(spec, /*rowTilesPerWarp=*/1);
   split.splitKeys = true;
-  // 64-key tiles spill above head dim 64 with the masked path or ALiBi and
-  // softcap (test/Target/NVPTX/variants.test).
-  if (!keysPerTile && split.cols > 32 && spec.maxDim() > 64 &&
-      (spec.masks() || spec.heavyScores()))
+  // 64-key tiles spill with the masked path or ALiBi and softcap when GQA
+  // heads are packed (test/Target/NVPTX/variants.test).
+  if (!keysPerTile && split.cols > 32 && (spec.masks() || spec.heavyScores()))
     split.cols = 32;
   return split;
 }
@@ -444,6 +454,9 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
 }
 
 LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
+  for (Operation &op : func.getBody().front())
+    if (auto merge = dyn_cast<MergeStatesOp>(op))
+      return convertMergeFunction(func, merge);
   FailureOr<AttentionOp> matched = matchExportableFunction(func);
   if (failed(matched))
     return failure();
@@ -520,10 +533,7 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
         failed(buildMergeKernel(func, spec, argTypes, gpuModule, mergeName)))
       return failure();
     splitKernel = describeKernel(ctx, kGpuModuleName, splitName, *split);
-    mergeKernel = GpuKernelAttr::get(
-        ctx, kGpuModuleName, mergeName, kMergeRowsPerBlock * 32,
-        /*shared_bytes=*/0, kMergeRowsPerBlock, /*heads_per_block=*/1,
-        GpuRequirements::none, /*tma_box_rows=*/0, /*over_keys=*/false);
+    mergeKernel = describeMergeKernel(ctx, mergeName);
   }
 
   if (func->hasAttr(MhaDialect::kBackwardAttrName) &&
@@ -566,6 +576,52 @@ LogicalResult ConvertMhaToNVVMPass::buildMergeKernel(func::FuncOp func,
                        body.getArgument(partials),
                        body.getArgument(partials + 1)};
   emitMergeKernel(b, loc, kernel, spec.shape.valueDim, args);
+  return success();
+}
+
+LogicalResult ConvertMhaToNVVMPass::convertMergeFunction(func::FuncOp func,
+                                                         MergeStatesOp merge) {
+  FailureOr<SmallVector<Parameter>> params = matchMergeFunction(func, merge);
+  if (failed(params))
+    return failure();
+  MLIRContext *ctx = func.getContext();
+  auto outputType = cast<RankedTensorType>(merge.getOutputA().getType());
+  int64_t heads = outputType.getDimSize(1);
+  if (heads > 65535)
+    return merge.emitError() << heads << " heads exceed the GPU grid's 65535";
+  KernelSignature signature = buildKernelSignature(ctx, *params);
+  SmallVector<Type> argTypes = signature.argTypes;
+  argTypes.push_back(
+      MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)));
+  gpu::GPUModuleOp gpuModule =
+      getOrCreateModule(func, kGpuModuleName, merge.getLoc());
+  if (!gpuModule)
+    return failure();
+  std::string name = func.getSymName().str();
+  std::string kernelName = name + "__merge_kernel";
+  if (gpuModule.lookupSymbol(kernelName))
+    return func.emitError() << "symbol '" << kernelName << "' already exists";
+  OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
+  Location loc = merge.getLoc();
+  auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName,
+                                       FunctionType::get(ctx, argTypes, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(kMergeRowsPerBlock * 32), 1, 1}));
+  Block &body = kernel.getBody().front();
+  auto arg = [&](Value v) { return getParameterArgument(func, body, v); };
+  MergeKernelArgs args{arg(merge.getOutput()),
+                       arg(merge.getLse()),
+                       Value(),
+                       Value(),
+                       {{arg(merge.getOutputA()), arg(merge.getLseA())},
+                        {arg(merge.getOutputB()), arg(merge.getLseB())}}};
+  emitMergeKernel(b, loc, kernel, outputType.getDimSize(3), args);
+  declareLaunch(func, name, kMergeRowsPerBlock, heads, signature,
+                GpuLaunchAttr::get(ctx, describeMergeKernel(ctx, kernelName),
+                                   "", GpuKernelAttr(), GpuKernelAttr(), "",
+                                   GpuKernelAttr(), GpuKernelAttr()));
+  func.erase();
   return success();
 }
 

@@ -121,12 +121,3 @@ func.func @dropped(%q: tensor<?x4x?x64xf16>, %k: tensor<?x4x?x64xf16>, %v: tenso
        -> tensor<?x4x?x64xf16>
   return %o : tensor<?x4x?x64xf16>
 }
-
-// -----
-
-// mha.merge_states is CPU-only so far.
-func.func @merge(%oa: tensor<?x4x?x64xf16>, %la: tensor<?x4x?xf32>, %ob: tensor<?x4x?x64xf16>, %lb: tensor<?x4x?xf32>) -> tensor<?x4x?x64xf16> {
-  // expected-error @+1 {{mha.merge_states is compiled for the CPU only so far (--target=cpu)}}
-  %o, %l = mha.merge_states %oa, %la, %ob, %lb : tensor<?x4x?x64xf16>, tensor<?x4x?xf32>, tensor<?x4x?x64xf16>, tensor<?x4x?xf32> -> tensor<?x4x?x64xf16>, tensor<?x4x?xf32>
-  return %o : tensor<?x4x?x64xf16>
-}
