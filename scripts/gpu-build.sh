@@ -14,6 +14,8 @@
 #   MHA_GPU_JOBS    parallel compiles        (default 2)
 #   MHA_COMPILE     the compiler             (default build/bin/mha-compile)
 #   MHA_COMPILE_FLAGS  extra mha-compile flags, word-split
+#   MHA_GPU_ONLY    compile only the specs whose file name matches this
+#                   extended regex (the manifest still lists every case)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${MHA_GPU_BUNDLE:-$root/build/gpu-bundle}"
@@ -38,6 +40,10 @@ rm -rf "$out"/mha "$out"/python
 chiparg=()
 [ "$target" = cpu ] || chiparg=(--chip "$chip")
 python3 "$root/scripts/gpu/cases.py" "$out" --target "$target" "${chiparg[@]}" --list > "$out/.specs"
+if [ -n "${MHA_GPU_ONLY:-}" ]; then
+  grep -E "$MHA_GPU_ONLY" "$out/.specs" > "$out/.specs.only" || true
+  mv "$out/.specs.only" "$out/.specs"
+fi
 
 echo "gpu-build: compiling $(wc -l < "$out/.specs") specs with $compiler $flags (-P$jobs)"
 start=$(date +%s)

@@ -70,8 +70,9 @@ FailureOr<AttentionOp> matchExportableFunction(func::FuncOp func) {
                             << "function (export it and the mha.attention "
                             << "as two functions)";
     if (isa<AppendKvOp>(op))
-      return op.emitError() << "mha.append_kv is compiled for the CPU "
-                            << "only so far (--target=cpu)";
+      return op.emitError() << "mha.append_kv must be alone in its "
+                            << "function (export it and the mha.attention "
+                            << "as two functions)";
     return op.emitError() << "'" << op.getName()
                           << "' is not supported in an exported function: "
                           << "its body must be one mha.attention of the "

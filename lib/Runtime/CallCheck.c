@@ -694,6 +694,15 @@ int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,
               c->name, kind);
 }
 
+int32_t mha_rt_refuse_append_options(const mha_rt_checked_call *c) {
+  if (c->options.head_mask)
+    MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                "%s: options->head_mask is set, but an append function "
+                "has no heads to ablate",
+                c->name);
+  return mha_rt_refuse_positions(c, "append functions");
+}
+
 int32_t mha_rt_check_call(const int64_t *signature, const char *name,
                           const char *const *arg_names,
                           const DLTensor *const *tensors,

@@ -100,6 +100,12 @@ MHA_RT_HIDDEN int32_t mha_rt_check_cpu_call(
 MHA_RT_HIDDEN int32_t mha_rt_refuse_positions(const mha_rt_checked_call *c,
                                               const char *kind);
 
+/// MHA_OK, or MHA_ERR_INVALID_ARGUMENT (with the message) when a call of an
+/// append function (mha.append_kv) sets options->head_mask or
+/// options->use_positions, which it has no use for.
+MHA_RT_HIDDEN int32_t
+mha_rt_refuse_append_options(const mha_rt_checked_call *c);
+
 /// For functions with serving tensors (MHA_ROLE_KV_LENS and after): checks
 /// every length, offset and page number they hold against the tensors they
 /// index, reading them on the CPU, then sizes the grid: the S sequences

@@ -740,6 +740,9 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     return status;
   if ((status = check_kernel(c.name, kernel)) != MHA_OK)
     return status;
+  if (find_role(&c, signature, MHA_ROLE_KEY_NEW) >= 0 &&
+      (status = mha_rt_refuse_append_options(&c)) != MHA_OK)
+    return status;
   int32_t aligned = MHA_OK;
   if ((kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS) ||
       (kernel->then && (kernel->then->requirements & MHA_GPU_REQ_ALIGNED_ROWS)))

@@ -279,12 +279,7 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     t.k = find_role(signature, n, MHA_ROLE_KEY_CACHE);
   if (t.appending >= 0 && layer < 0) {
     t.q = t.appending; // Sequences are the new keys' batch.
-    if (c->options.head_mask)
-      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
-                  "%s: options->head_mask is set, but an append function "
-                  "has no heads to ablate",
-                  c->name);
-    int32_t refused = mha_rt_refuse_positions(c, "append functions");
+    int32_t refused = mha_rt_refuse_append_options(c);
     if (refused != MHA_OK)
       return refused;
   }

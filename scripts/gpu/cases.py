@@ -56,6 +56,11 @@ from mha.semantics import attr_text, normalise  # noqa: E402
 #   bad_device q on the wrong device -> MHA_ERR_DEVICE, output untouched
 #   bad_shape  k shorter than v -> MHA_ERR_SHAPE, output untouched
 #   bad_dtype  q of the wrong element type -> MHA_ERR_DTYPE, output untouched)
+# serving_kernels=True (the library also exports `<name>_merge`, an
+# mha.merge_states of two (o, lse) pairs of the case's shapes, and
+# `<name>_append`, an mha.append_kv with RoPE into caches of its shapes,
+# paged like the case's; the variants "merge" and "append" check them
+# against float64 references; needs return_lse and kv_lens),
 # and backward=True (the spec has mha.backward; needs return_lse): the
 # variants "backward" (forward, then `<name>_backward` against the float64
 # gradients, twice: the same bits), "backward_unaligned" (rows not on 16
@@ -209,12 +214,13 @@ CASES = [
     # softcap, and a static spec that returns o only.
     dict(name="split_decode_bf16", dtype="bf16", B=3, Hq=8, Hkv=2, Lq=1, Lk=3001,
          D=128, dynamic=True, kv_lens=[3001, 0, 700],
-         attrs={"causal": True, "return_lse": True}, extra=["rt_mask", "unaligned"]),
+         attrs={"causal": True, "return_lse": True}, extra=["rt_mask", "unaligned"],
+         serving_kernels=True),
     dict(name="split_paged_window_f16", dtype="f16", B=2, Hq=4, Hkv=4, Lq=4, Lk=2100,
          D=64, dynamic=True, kv_lens=[2100, 1500], page_size=16,
          attrs={"causal": True, "window_left": [-1, 300, 1000, -1], "sink_tokens": 4,
                 "alibi_slopes": [0.5, 0.25, 0.125, 0.0], "softcap": 30.0,
-                "return_lse": True}, extra=["vllm"]),
+                "return_lse": True}, extra=["vllm"], serving_kernels=True),
     dict(name="split_static_f16", dtype="f16", B=1, Hq=4, Hkv=1, Lq=2, Lk=1024,
          D=64, dynamic=False, attrs={}),
     dict(name="kv_lens_mqa_f32_static", dtype="f32", B=2, Hq=4, Hkv=1, Lq=5, Lk=130,
@@ -341,6 +347,41 @@ def spec_text(name, dt, hq, hkv, d, attrs, dims, dv=None, lengths=(), page_size=
             f"  return {', '.join(names)} : {', '.join(results)}\n}}\n")
 
 
+APPEND_ROPE_THETA = 10000.0
+
+
+def serving_text(name, dt, hq, hkv, d, dims, dv, page_size):
+    """`<name>_merge` (mha.merge_states of two (o, lse) pairs of the
+    case's o and lse shapes) and `<name>_append` (mha.append_kv with RoPE of
+    new keys [B, Hkv, ?, D] into the case's caches, through its block table
+    when paged)."""
+    b, lq, lk = dims
+    o = f"tensor<{b}x{hq}x{lq}x{dv}x{dt}>"
+    lse = f"tensor<{b}x{hq}x{lq}xf32>"
+    kn = f"tensor<{b}x{hkv}x?x{d}x{dt}>"
+    vn = f"tensor<{b}x{hkv}x?x{dv}x{dt}>"
+    kc = f"tensor<{b}x{hkv}x{lk}x{d}x{dt}>"
+    vc = f"tensor<{b}x{hkv}x{lk}x{dv}x{dt}>"
+    table_arg = table_use = ""
+    if page_size:
+        kc = f"tensor<?x{hkv}x{page_size}x{d}x{dt}>"
+        vc = f"tensor<?x{hkv}x{page_size}x{dv}x{dt}>"
+        table_arg = ", %block_table: tensor<?x?xi32>"
+        table_use = " block_table(%block_table : tensor<?x?xi32>)"
+    lens = f"tensor<{b}xi32>"
+    return (f"func.func @{name}_merge(%oa: {o}, %la: {lse}, %ob: {o}, %lb: {lse})"
+            f" -> ({o}, {lse}) {{\n"
+            f"  %o, %lse = mha.merge_states %oa, %la, %ob, %lb\n"
+            f"       : {o}, {lse}, {o}, {lse} -> {o}, {lse}\n"
+            f"  return %o, %lse : {o}, {lse}\n}}\n"
+            f"func.func @{name}_append(%kn: {kn}, %vn: {vn}, %kv_lens: {lens}"
+            f"{table_arg}, %kc: {kc}, %vc: {vc}) -> ({kc}, {vc}) {{\n"
+            f"  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%kv_lens : {lens})"
+            f"{table_use} {{rope_theta = {APPEND_ROPE_THETA:.1f} : f32}}\n"
+            f"       : {kn}, {vn}, {kc}, {vc} -> {kc}, {vc}\n"
+            f"  return %k, %v : {kc}, {vc}\n}}\n")
+
+
 def build_manifest(target, chip):
     cases, bench = [], []
     seen = set()
@@ -374,6 +415,15 @@ def build_manifest(target, chip):
         entry["text"] = spec_text(c["name"], c["dtype"], c["Hq"], c["Hkv"], c["D"],
                                   c["attrs"], dims, c.get("Dv"), lengths,
                                   c.get("page_size"), c.get("backward", False))
+        if c.get("serving_kernels"):
+            assert c["attrs"].get("return_lse") and "kv_lens" in c, c["name"]
+            entry["variants"] += ["merge", "append"]
+            entry["merge_function"] = c["name"] + "_merge"
+            entry["append_function"] = c["name"] + "_append"
+            entry["append_rope_theta"] = APPEND_ROPE_THETA
+            entry["text"] += serving_text(c["name"], c["dtype"], c["Hq"], c["Hkv"],
+                                          c["D"], dims, c.get("Dv", c["D"]),
+                                          c.get("page_size"))
         cases.append(entry)
     specs = {}
     for s in BENCH_SPECS:

@@ -238,6 +238,10 @@ def run_variant(ctx, case, lib, variant):
     """Runs one variant of one case; returns a result dict."""
     if variant.startswith("backward"):
         return run_backward(ctx, case, lib, variant)
+    if variant == "merge":
+        return run_merge(ctx, case, lib)
+    if variant == "append":
+        return run_append(ctx, case, lib)
     dev = ctx.device
     res = dict(case=case["name"], variant=variant, dtype=case["dtype"], rel_err=None,
                lse_err=None, status="ok", detail="")
@@ -369,6 +373,139 @@ def run_variant(ctx, case, lib, variant):
     if problems:
         res["status"] = "FAIL"
         res["detail"] = "; ".join(problems)
+    return res
+
+
+def call_and_wait(ctx, lib, function, tensors):
+    """Calls `function` on the current stream and waits; its status."""
+    dev = ctx.device
+    stream = torch.cuda.current_stream(dev).cuda_stream if dev.type == "cuda" else None
+    f = lib.function(function, len(tensors))
+    st = f.prepare([dltensor(t) for t in tensors], options(0, stream, None))()
+    sync(dev)
+    return st
+
+
+def run_merge(ctx, case, lib):
+    """`<name>_merge` (mha.merge_states) on random pairs with rows of
+    lse = -inf on either side (their outputs NaN: they must add nothing) and
+    on both, against a float64 merge."""
+    dev = ctx.device
+    res = dict(case=case["name"], variant="merge", dtype=case["dtype"], rel_err=None,
+               lse_err=None, status="ok", detail="")
+    dt = torch_dtype(case["dtype"])
+    B, hq, lq, Dv = case["B"], case["Hq"], max(case["Lq"], 9), case["Dv"]
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed_of(ctx.seed, case["name"], "merge"))
+    oa, ob = (randn((B, hq, lq, Dv), dt, dev, gen) for _ in range(2))
+    la, lb = (3 * randn((B, hq, lq), torch.float32, dev, gen) for _ in range(2))
+    rows = torch.arange(lq, device=dev)
+    la[..., rows % 3 == 1] = float("-inf")
+    lb[..., rows % 4 == 1] = float("-inf")   # rows 1, 13, ...: both empty
+    oa[la == float("-inf")] = float("nan")
+    ob[lb == float("-inf")] = float("nan")
+    o = poisoned((B, hq, lq, Dv), dt, dev)
+    lse = poisoned((B, hq, lq), torch.float32, dev)
+    st = call_and_wait(ctx, lib, case["merge_function"], [oa, la, ob, lb, o, lse])
+    if st != 0:
+        res.update(status="FAIL", detail=str(lib.error(st)))
+        return res
+    la64, lb64 = la.double(), lb.double()
+    m = torch.maximum(la64, lb64)
+    empty = torch.isneginf(m)
+    m = torch.where(empty, torch.zeros_like(m), m)
+    wa, wb = torch.exp(la64 - m), torch.exp(lb64 - m)
+    side = lambda w, x: torch.where(w.unsqueeze(-1) == 0, torch.zeros_like(x),  # noqa: E731
+                                    w.unsqueeze(-1) * x)
+    total = wa + wb
+    ref_o = (side(wa, oa.double()) + side(wb, ob.double())) / \
+        torch.where(empty, torch.ones_like(total), total).unsqueeze(-1)
+    ref_lse = torch.where(empty, torch.full_like(m, float("-inf")), m + torch.log(total))
+    problems = []
+    o64 = o.double()
+    if bool(torch.isnan(o64).any()):
+        problems.append(f"{int(torch.isnan(o64).sum())} NaN in o")
+    res["rel_err"] = rel_err(torch.nan_to_num(o64), ref_o)
+    tol = 1e-5 if case["dtype"] == "f32" and dev.type == "cpu" else 1e-2
+    if not res["rel_err"] < tol:
+        problems.append(f"rel err {res['rel_err']:.3g} >= {tol:g}")
+    if bool((torch.isneginf(lse) != empty).any()):
+        problems.append("lse -inf in one of ours/ref only")
+    fin = ~empty
+    res["lse_err"] = float((lse.double()[fin] - ref_lse[fin]).abs().max())
+    if not res["lse_err"] < 1e-3:
+        problems.append(f"lse abs err {res['lse_err']:.3g} >= 1e-3")
+    if problems:
+        res.update(status="FAIL", detail="; ".join(problems))
+    return res
+
+
+def rope64(x, positions, theta):
+    """x [..., n, D] rotated at `positions` [n] in float64 (pairs (i, i +
+    D/2), angle p * theta^(-2i/D): docs/language.md 4.7)."""
+    d = x.shape[-1]
+    freqs = theta ** (-2.0 * torch.arange(d // 2, dtype=torch.float64) / d)
+    ang = positions.double().unsqueeze(-1).cpu() * freqs
+    c, s_ = torch.cos(ang).to(x.device), torch.sin(ang).to(x.device)
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat([x1 * c - x2 * s_, x2 * c + x1 * s_], dim=-1)
+
+
+def run_append(ctx, case, lib):
+    """`<name>_append` (mha.append_kv with RoPE) of 3 new keys per sequence
+    into random caches (paged like the case's, a full one, an empty one)
+    against float64 RoPE: the appended slots within 1e-2, the values and
+    every other slot bit for bit."""
+    dev = ctx.device
+    res = dict(case=case["name"], variant="append", dtype=case["dtype"], rel_err=None,
+               lse_err=None, status="ok", detail="")
+    dt = torch_dtype(case["dtype"])
+    B, hkv, lk, D, Dv = (case[x] for x in ("B", "Hkv", "Lk", "D", "Dv"))
+    lnew = 3
+    lens = [min(x, lk - lnew) for x in case["kv_lens"]]
+    lens[0] = lk - lnew  # fills the cache
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed_of(ctx.seed, case["name"], "append"))
+    kn, vn = randn((B, hkv, lnew, D), dt, dev, gen), randn((B, hkv, lnew, Dv), dt, dev, gen)
+    k, v = randn((B, hkv, lk, D), dt, dev, gen), randn((B, hkv, lk, Dv), dt, dev, gen)
+    kv_lens = torch.tensor(lens, dtype=torch.int32, device=dev)
+    table = None
+    if case.get("page_size"):
+        k, v, table = paged_cache(k, v, case["page_size"],
+                                  seed_of(ctx.seed, case["name"], "append-pages"))
+    want_k, want_v = k.clone(), v.clone()
+    for b in range(B):
+        pos = torch.arange(lens[b], lens[b] + lnew, device=dev)
+        rotated = rope64(kn[b].double(), pos, case["append_rope_theta"])
+        for t in range(lnew):
+            p = lens[b] + t
+            at = (b, slice(None), p) if table is None else \
+                (int(table[b, p // case["page_size"]]), slice(None), p % case["page_size"])
+            want_k[at] = rotated[:, t].to(dt)
+            want_v[at] = vn[b, :, t]
+    args = [kn, vn, kv_lens] + ([table] if table is not None else []) + [k, v]
+    st = call_and_wait(ctx, lib, case["append_function"], args)
+    if st != 0:
+        res.update(status="FAIL", detail=str(lib.error(st)))
+        return res
+    problems = []
+    written = torch.zeros(k.shape[:3], dtype=torch.bool, device=dev)
+    for b in range(B):
+        for t in range(lnew):
+            p = lens[b] + t
+            if table is None:
+                written[b, :, p] = True
+            else:
+                written[int(table[b, p // case["page_size"]]), :, p % case["page_size"]] = True
+    if not torch.equal(v, want_v):
+        problems.append("values differ")
+    if not torch.equal(k[~written], want_k[~written]):
+        problems.append("keys outside the appended slots changed")
+    res["rel_err"] = rel_err(k[written].double(), want_k[written].double())
+    if not res["rel_err"] < 1e-2:
+        problems.append(f"rotated keys rel err {res['rel_err']:.3g} >= 1e-2")
+    if problems:
+        res.update(status="FAIL", detail="; ".join(problems))
     return res
 
 

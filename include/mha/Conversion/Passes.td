@@ -80,6 +80,11 @@ def ConvertMhaToNVVMPass : Pass<"convert-mha-to-nvvm", "::mlir::ModuleOp"> {
     runtime launches instead when a call's grid has fewer blocks than the
     GPU has multiprocessors (docs/gpu.md, "Split-KV decoding").
 
+    A function computing one `mha.merge_states` becomes
+    `@<name>__merge_kernel` alone, one computing one `mha.append_kv`
+    `@<name>__append_kernel` (a warp per new key, writes that would land
+    outside the caches dropped).
+
     The function itself becomes a private declaration carrying
     `mha.entry_point` (`#mha.entry_point`: the C signature) and
     `mha.gpu_launch`, a `#mha.gpu_launch` naming each kernel with how to

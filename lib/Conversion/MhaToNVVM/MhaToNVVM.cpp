@@ -11,9 +11,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AppendKernel.h"
 #include "BackwardKernel.h"
 #include "FlashKernel.h"
 #include "MergeKernel.h"
+#include "PtxBuilder.h"
 
 #include "mha/Codegen/Constants.h"
 #include "mha/Codegen/EntryPoint.h"
@@ -110,12 +112,15 @@ GpuKernelAttr describeKernel(MLIRContext *ctx, StringRef module, StringRef name,
       cfg.tmaLoads ? cfg.cols : 0, /*over_keys=*/false);
 }
 
-/// The launch description of a merge kernel (MergeKernel.h).
-GpuKernelAttr describeMergeKernel(MLIRContext *ctx, StringRef name) {
-  return GpuKernelAttr::get(ctx, kGpuModuleName, name, kMergeRowsPerBlock * 32,
-                            /*shared_bytes=*/0, kMergeRowsPerBlock,
-                            /*heads_per_block=*/1, GpuRequirements::none,
-                            /*tma_box_rows=*/0, /*over_keys=*/false);
+/// The launch description of a kernel with a warp per row, `rows` per
+/// block, one head per block and no shared memory (the merge and append
+/// kernels).
+GpuKernelAttr describeWarpPerRowKernel(MLIRContext *ctx, StringRef name,
+                                       int64_t rows) {
+  return GpuKernelAttr::get(ctx, kGpuModuleName, name, rows * mha::kWarpSize,
+                            /*shared_bytes=*/0, rows, /*heads_per_block=*/1,
+                            GpuRequirements::none, /*tma_box_rows=*/0,
+                            /*over_keys=*/false);
 }
 
 /// The declaration the host side builds the exported function `name` from,
@@ -181,12 +186,19 @@ struct ConvertMhaToNVVMPass
   /// Creates the split-KV merge kernel `kernelName` (parameters: `argTypes`
   /// and the partial results).
   LogicalResult buildMergeKernel(func::FuncOp func, const Spec &spec,
-                                 ArrayRef<Type> argTypes,
-                                 gpu::GPUModuleOp gpuModule,
-                                 StringRef kernelName);
+                                 ArrayRef<Type> argTypes, StringRef kernelName);
   /// The merge kernel and the launch declaration of an exported
   /// mha.merge_states function.
   LogicalResult convertMergeFunction(func::FuncOp func, MergeStatesOp merge);
+  /// The append kernel and the launch declaration of an exported
+  /// mha.append_kv function.
+  LogicalResult convertAppendFunction(func::FuncOp func, AppendKvOp append);
+  /// Creates the kernel `kernelName` of `blockThreads` threads with
+  /// parameters `argTypes` in the portable module, or fails.
+  FailureOr<gpu::GPUFuncOp> createKernel(func::FuncOp func,
+                                         ArrayRef<Type> argTypes,
+                                         StringRef kernelName,
+                                         int64_t blockThreads, Location loc);
   /// The kernels and the launch declaration of `<name>_backward`.
   LogicalResult convertBackward(func::FuncOp func, const Spec &spec,
                                 gpu::GPUModuleOp gpuModule);
@@ -454,9 +466,12 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
 }
 
 LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
-  for (Operation &op : func.getBody().front())
+  for (Operation &op : func.getBody().front()) {
     if (auto merge = dyn_cast<MergeStatesOp>(op))
       return convertMergeFunction(func, merge);
+    if (auto append = dyn_cast<AppendKvOp>(op))
+      return convertAppendFunction(func, append);
+  }
   FailureOr<AttentionOp> matched = matchExportableFunction(func);
   if (failed(matched))
     return failure();
@@ -530,10 +545,10 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
     std::string mergeName = name + "__merge_kernel";
     if (failed(buildKernel(func, spec, argTypes, gpuModule, splitName, *split,
                            name)) ||
-        failed(buildMergeKernel(func, spec, argTypes, gpuModule, mergeName)))
+        failed(buildMergeKernel(func, spec, argTypes, mergeName)))
       return failure();
     splitKernel = describeKernel(ctx, kGpuModuleName, splitName, *split);
-    mergeKernel = describeMergeKernel(ctx, mergeName);
+    mergeKernel = describeWarpPerRowKernel(ctx, mergeName, kMergeRowsPerBlock);
   }
 
   if (func->hasAttr(MhaDialect::kBackwardAttrName) &&
@@ -554,28 +569,26 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
 LogicalResult ConvertMhaToNVVMPass::buildMergeKernel(func::FuncOp func,
                                                      const Spec &spec,
                                                      ArrayRef<Type> argTypes,
-                                                     gpu::GPUModuleOp gpuModule,
                                                      StringRef kernelName) {
-  if (gpuModule.lookupSymbol(kernelName))
-    return func.emitError() << "symbol '" << kernelName << "' already exists";
   MLIRContext *ctx = func.getContext();
   AttentionOp attention = spec.attention;
   Location loc = attention.getLoc();
-  OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
   SmallVector<Type> kernelArgTypes(argTypes);
   llvm::append_range(kernelArgTypes, getPartialResultTypes(ctx));
-  auto kernel = gpu::GPUFuncOp::create(
-      b, loc, kernelName, FunctionType::get(ctx, kernelArgTypes, {}));
-  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
-      {static_cast<int32_t>(kMergeRowsPerBlock * 32), 1, 1}));
-  Block &body = kernel.getBody().front();
+  FailureOr<gpu::GPUFuncOp> kernel =
+      createKernel(func, kernelArgTypes, kernelName,
+                   kMergeRowsPerBlock * mha::kWarpSize, loc);
+  if (failed(kernel))
+    return failure();
+  Block &body = kernel->getBody().front();
   unsigned partials = argTypes.size();
   MergeKernelArgs args{getParameterArgument(func, body, attention.getOutput()),
                        getParameterArgument(func, body, attention.getLse()),
                        body.getArgument(partials),
-                       body.getArgument(partials + 1)};
-  emitMergeKernel(b, loc, kernel, spec.shape.valueDim, args);
+                       body.getArgument(partials + 1),
+                       {}};
+  OpBuilder b(ctx);
+  emitMergeKernel(b, loc, *kernel, spec.shape.valueDim, args);
   return success();
 }
 
@@ -593,22 +606,15 @@ LogicalResult ConvertMhaToNVVMPass::convertMergeFunction(func::FuncOp func,
   SmallVector<Type> argTypes = signature.argTypes;
   argTypes.push_back(
       MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)));
-  gpu::GPUModuleOp gpuModule =
-      getOrCreateModule(func, kGpuModuleName, merge.getLoc());
-  if (!gpuModule)
-    return failure();
   std::string name = func.getSymName().str();
   std::string kernelName = name + "__merge_kernel";
-  if (gpuModule.lookupSymbol(kernelName))
-    return func.emitError() << "symbol '" << kernelName << "' already exists";
-  OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
   Location loc = merge.getLoc();
-  auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName,
-                                       FunctionType::get(ctx, argTypes, {}));
-  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
-      {static_cast<int32_t>(kMergeRowsPerBlock * 32), 1, 1}));
-  Block &body = kernel.getBody().front();
+  FailureOr<gpu::GPUFuncOp> kernel = createKernel(
+      func, argTypes, kernelName, kMergeRowsPerBlock * mha::kWarpSize, loc);
+  if (failed(kernel))
+    return failure();
+  OpBuilder b(ctx);
+  Block &body = kernel->getBody().front();
   auto arg = [&](Value v) { return getParameterArgument(func, body, v); };
   MergeKernelArgs args{arg(merge.getOutput()),
                        arg(merge.getLse()),
@@ -616,11 +622,85 @@ LogicalResult ConvertMhaToNVVMPass::convertMergeFunction(func::FuncOp func,
                        Value(),
                        {{arg(merge.getOutputA()), arg(merge.getLseA())},
                         {arg(merge.getOutputB()), arg(merge.getLseB())}}};
-  emitMergeKernel(b, loc, kernel, outputType.getDimSize(3), args);
+  emitMergeKernel(b, loc, *kernel, outputType.getDimSize(3), args);
   declareLaunch(func, name, kMergeRowsPerBlock, heads, signature,
-                GpuLaunchAttr::get(ctx, describeMergeKernel(ctx, kernelName),
+                GpuLaunchAttr::get(ctx,
+                                   describeWarpPerRowKernel(ctx, kernelName,
+                                                            kMergeRowsPerBlock),
                                    "", GpuKernelAttr(), GpuKernelAttr(), "",
                                    GpuKernelAttr(), GpuKernelAttr()));
+  func.erase();
+  return success();
+}
+
+FailureOr<gpu::GPUFuncOp>
+ConvertMhaToNVVMPass::createKernel(func::FuncOp func, ArrayRef<Type> argTypes,
+                                   StringRef kernelName, int64_t blockThreads,
+                                   Location loc) {
+  gpu::GPUModuleOp gpuModule = getOrCreateModule(func, kGpuModuleName, loc);
+  if (!gpuModule)
+    return failure();
+  if (gpuModule.lookupSymbol(kernelName))
+    return func.emitError() << "symbol '" << kernelName << "' already exists";
+  MLIRContext *ctx = func.getContext();
+  OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
+  auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName,
+                                       FunctionType::get(ctx, argTypes, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({static_cast<int32_t>(blockThreads), 1, 1}));
+  return kernel;
+}
+
+LogicalResult ConvertMhaToNVVMPass::convertAppendFunction(func::FuncOp func,
+                                                          AppendKvOp append) {
+  if (append.getCuSeqlensQ())
+    return append.emitError()
+           << "packed new keys (cu_seqlens_q) are not yet supported on the "
+           << "GPU (kv_lens, q_lens and block_table are): compile this "
+           << "function with --target=cpu";
+  if (append.getKeyScale())
+    return append.emitError()
+           << "quantized caches (kv_scales) are not yet supported on the "
+           << "GPU: compile this function with --target=cpu";
+  FailureOr<SmallVector<Parameter>> params = matchAppendFunction(func, append);
+  if (failed(params))
+    return failure();
+  MLIRContext *ctx = func.getContext();
+  int64_t kvHeads =
+      cast<RankedTensorType>(append.getKeyNew().getType()).getDimSize(1);
+  if (kvHeads > 65535)
+    return append.emitError()
+           << kvHeads << " KV heads exceed the GPU grid's 65535";
+  KernelSignature signature = buildKernelSignature(ctx, *params);
+  SmallVector<Type> argTypes = signature.argTypes;
+  argTypes.push_back(
+      MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)));
+  std::string name = func.getSymName().str();
+  std::string kernelName = name + "__append_kernel";
+  Location loc = append.getLoc();
+  FailureOr<gpu::GPUFuncOp> kernel = createKernel(
+      func, argTypes, kernelName, kAppendRowsPerBlock * mha::kWarpSize, loc);
+  if (failed(kernel))
+    return failure();
+  OpBuilder b(ctx);
+  Block &body = kernel->getBody().front();
+  auto arg = [&](Value v) { return getParameterArgument(func, body, v); };
+  AppendKernelArgs args{arg(append.getKeyNew()),     arg(append.getValueNew()),
+                        arg(append.getKvLens()),     arg(append.getQLens()),
+                        arg(append.getBlockTable()), arg(append.getKeyCache()),
+                        arg(append.getValueCache())};
+  std::optional<double> theta;
+  if (append.getRopeTheta())
+    theta = append.getRopeTheta()->convertToDouble();
+  emitAppendKernel(b, loc, cast<gpu::GPUModuleOp>((*kernel)->getParentOp()),
+                   *kernel, name, theta, args);
+  GpuKernelAttr launch =
+      describeWarpPerRowKernel(ctx, kernelName, kAppendRowsPerBlock);
+  declareLaunch(func, name, kAppendRowsPerBlock, kvHeads, signature,
+                GpuLaunchAttr::get(ctx, launch, "", GpuKernelAttr(),
+                                   GpuKernelAttr(), "", GpuKernelAttr(),
+                                   GpuKernelAttr()));
   func.erase();
   return success();
 }

@@ -52,6 +52,18 @@ Value PtxBuilder::log2(Value x) {
   return callIntrinsic(b, loc, f32Type, "llvm.nvvm.lg2.approx.ftz.f", x);
 }
 
+Value PtxBuilder::sin(Value x) {
+  return callIntrinsic(b, loc, f32Type, "llvm.nvvm.sin.approx.f", x);
+}
+
+Value PtxBuilder::cos(Value x) {
+  return callIntrinsic(b, loc, f32Type, "llvm.nvvm.cos.approx.f", x);
+}
+
+Value PtxBuilder::roundEven64(Value x) {
+  return callIntrinsic(b, loc, b.getF64Type(), "llvm.rint.f64", x);
+}
+
 Value PtxBuilder::tanh(Value x) {
   return callIntrinsic(b, loc, f32Type, "llvm.tanh.f32", x,
                        LLVM::FastmathFlags::afn);

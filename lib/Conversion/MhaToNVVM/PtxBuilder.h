@@ -44,6 +44,12 @@ public:
   Value log2(Value x);
   /// tanh.approx.f32 (sm_75+): NVPTX selects it for an afn llvm.tanh.
   Value tanh(Value x);
+  /// sin.approx.f32 and cos.approx.f32: absolute error about 2^-21 on
+  /// [-pi, pi] (callers reduce their arguments first).
+  Value sin(Value x);
+  Value cos(Value x);
+  /// f64 `x` rounded to the nearest integer, ties to even (cvt.rni.f64).
+  Value roundEven64(Value x);
   /// The max (or sum) of `x` over the 4 threads of a quad (the threads
   /// holding one row of an MMA tile).
   Value quadReduce(Value x, bool isMax);

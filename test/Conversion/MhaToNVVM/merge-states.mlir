@@ -12,26 +12,26 @@
 // CHECK-LABEL: func.func private @merge()
 // CHECK-SAME: roles = [#mha.role<partial_output_a>, #mha.role<partial_lse_a>, #mha.role<partial_output_b>, #mha.role<partial_lse_b>, #mha.role<output>, #mha.role<lse>]
 // CHECK-SAME: mha.gpu_launch = #mha.gpu_launch<kernel = #mha.gpu_kernel<module = "mha_kernels", name = "merge__merge_kernel", block_threads = 128, shared_bytes = 0, rows_per_block = 4, heads_per_block = 1, requirements = none>>}
-// CHECK: gpu.func @merge__merge_kernel(%[[OA:.*]]: memref<?x8x?x48xbf16, {{.*}}>, %[[LA:.*]]: memref<?x8x?xf32, {{.*}}>, %[[OB:.*]]: memref<?x8x?x48xbf16, {{.*}}>, %[[LB:.*]]: memref<?x8x?xf32, {{.*}}>, %[[O:.*]]: memref<?x8x?x48xbf16, {{.*}}>, %[[L:.*]]: memref<?x8x?xf32, {{.*}}>, %{{.*}}: memref<?xi8>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK: gpu.func @merge__merge_kernel(%arg0: memref<?x8x?x48xbf16, {{.*}}%arg1: memref<?x8x?xf32, {{.*}}%arg4: memref<?x8x?x48xbf16, {{.*}}%arg5: memref<?x8x?xf32, {{.*}}%arg6: memref<?xi8>) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // CHECK-NOT: scf.for
-// CHECK: memref.load %[[LA]]
+// CHECK: memref.load %arg1
 // CHECK: llvm.call_intrinsic "llvm.maxnum.f32"
-// CHECK: memref.load %[[LB]]
+// CHECK: memref.load %arg3
 // CHECK: llvm.call_intrinsic "llvm.maxnum.f32"
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
 // CHECK: arith.cmpf oeq
-// CHECK: memref.load %[[OA]]
+// CHECK: memref.load %arg0
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: arith.select
 // CHECK: scf.if
-// CHECK: memref.load %[[OA]]
-// CHECK: memref.load %[[OB]]
+// CHECK: memref.load %arg0
+// CHECK: memref.load %arg2
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
-// CHECK: memref.store %{{.*}}, %[[O]]
+// CHECK: memref.store %{{.*}}, %arg4
 // CHECK: scf.if
-// CHECK: memref.store %{{.*}}, %[[O]]
+// CHECK: memref.store %{{.*}}, %arg4
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
-// CHECK: memref.store %{{.*}}, %[[L]]
+// CHECK: memref.store %{{.*}}, %arg5
 // PTX: .visible .entry merge__merge_kernel(
 // PTX: ex2.approx.ftz.f32
 // PTX: lg2.approx.ftz.f32

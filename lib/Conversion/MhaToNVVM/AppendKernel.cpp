@@ -1,0 +1,203 @@
+//===- AppendKernel.cpp - mha.append_kv on the GPU ------------------------===//
+// SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
+//===----------------------------------------------------------------------===//
+//
+// One warp per new key: lanes over the columns (each warp store is one
+// contiguous run of the cache row), and with RoPE over the pairs (i, i +
+// D/2). The lengths and the block table stay on the device: the host never
+// waits for the stream, so every index is checked here instead, and a key
+// that would land outside the caches is dropped.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AppendKernel.h"
+#include "PtxBuilder.h"
+#include "ScoreMods.h"
+
+#include "mha/Codegen/Builder.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+#include <cmath>
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+using namespace mlir::mha;
+
+namespace {
+
+class AppendKernelEmitter {
+public:
+  AppendKernelEmitter(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
+                      StringRef prefix, std::optional<double> ropeTheta,
+                      const AppendKernelArgs &args)
+      : b(b), loc(loc), cb(b, loc), ptx(cb, b.getBF16Type()), module(module),
+        prefix(prefix), ropeTheta(ropeTheta), args(args) {}
+
+  void emit() {
+    Type indexType = b.getIndexType();
+    Value tid = gpu::ThreadIdOp::create(b, loc, indexType, gpu::Dimension::x);
+    Value tile = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::x);
+    kvHead = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
+    sequence = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::z);
+    lane = arith::RemUIOp::create(b, loc, tid, cb.index(kWarpSize));
+    newRow = cb.add(cb.mul(tile, cb.index(kAppendRowsPerBlock)),
+                    cb.divUI(tid, cb.index(kWarpSize)));
+    Value newRows = memref::DimOp::create(b, loc, args.kNew, 2);
+    Value newLen = loadClampedLength(cb, args.qLens, sequence, newRows);
+    Value base = cb.indexCast(
+        indexType, memref::LoadOp::create(b, loc, args.kvLens, sequence));
+    position = cb.add(base, newRow);
+    Value valid = cb.andI(cb.lt(newRow, newLen), cb.ge(base, cb.index(0)));
+    cb.ifThen(valid, [&] {
+      if (!args.blockTable) {
+        Value capacity = memref::DimOp::create(b, loc, args.kCache, 2);
+        cb.ifThen(cb.lt(position, capacity), [&] {
+          writeRow({sequence, kvHead, position});
+        });
+        return;
+      }
+      Value pageSize = memref::DimOp::create(b, loc, args.kCache, 2);
+      Value column = cb.divUI(position, pageSize);
+      Value columns = memref::DimOp::create(b, loc, args.blockTable, 1);
+      cb.ifThen(cb.lt(column, columns), [&] {
+        Value page = cb.indexCast(
+            indexType, memref::LoadOp::create(b, loc, args.blockTable,
+                                              ValueRange{sequence, column}));
+        Value pages = memref::DimOp::create(b, loc, args.kCache, 0);
+        cb.ifThen(cb.andI(cb.ge(page, cb.index(0)), cb.lt(page, pages)), [&] {
+          writeRow({page, kvHead,
+                    arith::RemUIOp::create(b, loc, position, pageSize)});
+        });
+      });
+    });
+    gpu::ReturnOp::create(b, loc);
+  }
+
+private:
+  /// The lane's columns lane, lane + 32, ... below `width`, each by `body`.
+  template <typename Fn> void forLaneColumns(int64_t width, Fn body) {
+    for (int64_t k = 0; k * kWarpSize < width; ++k) {
+      Value c = cb.add(lane, cb.index(k * kWarpSize));
+      if ((k + 1) * kWarpSize <= width)
+        body(c);
+      else
+        cb.ifThen(cb.lt(c, cb.index(width)), [&] { body(c); });
+    }
+  }
+
+  int64_t width(Value m) { return cast<MemRefType>(m.getType()).getDimSize(3); }
+
+  void copyColumn(Value from, Value to, ArrayRef<Value> slot, Value c) {
+    Value x = memref::LoadOp::create(b, loc, from,
+                                     ValueRange{sequence, kvHead, newRow, c});
+    memref::StoreOp::create(b, loc, x, to,
+                            ValueRange{slot[0], slot[1], slot[2], c});
+  }
+
+  void writeRow(SmallVector<Value> slot) {
+    forLaneColumns(width(args.vNew), [&](Value c) {
+      copyColumn(args.vNew, args.vCache, slot, c);
+    });
+    if (!ropeTheta) {
+      forLaneColumns(width(args.kNew), [&](Value c) {
+        copyColumn(args.kNew, args.kCache, slot, c);
+      });
+      return;
+    }
+    rotateRow(slot);
+  }
+
+  /// The frequencies rope_theta^(-2i/D), i < D/2, as a constant f64 table.
+  Value ropeFrequencies(int64_t headDim) {
+    SmallVector<double> freqs;
+    for (int64_t i = 0; i < headDim / 2; ++i)
+      freqs.push_back(std::pow(*ropeTheta, -2.0 * double(i) / double(headDim)));
+    auto type = MemRefType::get({headDim / 2}, b.getF64Type());
+    std::string symbol = (prefix + "__rope_freqs").str();
+    if (!module.lookupSymbol(symbol)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      memref::GlobalOp::create(
+          b, loc, symbol, b.getStringAttr("private"), type,
+          DenseElementsAttr::get(
+              RankedTensorType::get({headDim / 2}, b.getF64Type()),
+              ArrayRef<double>(freqs)),
+          /*constant=*/true, IntegerAttr());
+    }
+    return memref::GetGlobalOp::create(b, loc, type, symbol);
+  }
+
+  /// k_cache[slot] = rope(k_new row, position) over the pairs (i, i + D/2).
+  void rotateRow(ArrayRef<Value> slot) {
+    int64_t headDim = width(args.kNew), half = headDim / 2;
+    Type elt = cast<MemRefType>(args.kNew.getType()).getElementType();
+    Type f32 = b.getF32Type(), f64 = b.getF64Type();
+    Value freqs = ropeFrequencies(headDim);
+    Value p = arith::UIToFPOp::create(
+        b, loc, f64,
+        arith::IndexCastUIOp::create(b, loc, b.getI64Type(), position));
+    auto f64Const = [&](double v) {
+      return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v));
+    };
+    // 2 pi in two parts, so that n * 2 pi is exact to f64 for the angles of
+    // any cache position.
+    const double twoPi = 2.0 * llvm::numbers::pi;
+    const double twoPiHi = static_cast<float>(twoPi);
+    const double twoPiLo = twoPi - twoPiHi;
+    auto widen = [&](Value x) -> Value {
+      return elt == f32 ? x : arith::ExtFOp::create(b, loc, f32, x);
+    };
+    auto narrow = [&](Value x) -> Value {
+      return elt == f32 ? x : arith::TruncFOp::create(b, loc, elt, x);
+    };
+    forLaneColumns(half, [&](Value i) {
+      Value angle = arith::MulFOp::create(
+          b, loc, p, memref::LoadOp::create(b, loc, freqs, i));
+      Value turns = ptx.roundEven64(
+          arith::MulFOp::create(b, loc, angle, f64Const(1.0 / twoPi)));
+      Value reduced = arith::SubFOp::create(
+          b, loc,
+          arith::SubFOp::create(
+              b, loc, angle,
+              arith::MulFOp::create(b, loc, turns, f64Const(twoPiHi))),
+          arith::MulFOp::create(b, loc, turns, f64Const(twoPiLo)));
+      Value r = arith::TruncFOp::create(b, loc, f32, reduced);
+      Value c = ptx.cos(r), s = ptx.sin(r);
+      Value iHigh = cb.add(i, cb.index(half));
+      auto load = [&](Value col) {
+        return widen(memref::LoadOp::create(
+            b, loc, args.kNew, ValueRange{sequence, kvHead, newRow, col}));
+      };
+      Value x1 = load(i), x2 = load(iHigh);
+      Value y1 = cb.fsub(cb.fmul(x1, c), cb.fmul(x2, s));
+      Value y2 = cb.fadd(cb.fmul(x2, c), cb.fmul(x1, s));
+      memref::StoreOp::create(b, loc, narrow(y1), args.kCache,
+                              ValueRange{slot[0], slot[1], slot[2], i});
+      memref::StoreOp::create(b, loc, narrow(y2), args.kCache,
+                              ValueRange{slot[0], slot[1], slot[2], iHigh});
+    });
+  }
+
+  OpBuilder &b;
+  Location loc;
+  CodegenBuilder cb;
+  PtxBuilder ptx;
+  gpu::GPUModuleOp module;
+  StringRef prefix;
+  std::optional<double> ropeTheta;
+  const AppendKernelArgs &args;
+  Value kvHead, sequence, lane, newRow, position;
+};
+
+} // namespace
+
+void mlir::mha::emitAppendKernel(OpBuilder &b, Location loc,
+                                 gpu::GPUModuleOp module, gpu::GPUFuncOp func,
+                                 StringRef prefix,
+                                 std::optional<double> ropeTheta,
+                                 const AppendKernelArgs &args) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&func.getBody().front());
+  AppendKernelEmitter(b, loc, module, prefix, ropeTheta, args).emit();
+}
