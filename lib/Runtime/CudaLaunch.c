@@ -501,11 +501,11 @@ static bool encode_tensor_maps(const mha_rt_cuda_driver *d,
 }
 
 typedef struct grid {
-  int64_t tiles, head_blocks;
+  int64_t tiles, head_blocks, batch;
 } grid;
 
-static bool grid_empty(const mha_rt_checked_call *c, const grid *g) {
-  return c->batch == 0 || g->tiles == 0 || g->head_blocks == 0;
+static bool grid_empty(const grid *g) {
+  return g->batch == 0 || g->tiles == 0 || g->head_blocks == 0;
 }
 
 // The call's tensor of `role`, -1 if none.
@@ -518,7 +518,11 @@ static int find_role(const mha_rt_checked_call *c, const int64_t *signature,
 }
 
 // The launch grid of `kernel` for the call: query tiles x head blocks x B,
-// or (over_keys) key tiles x KV heads x B.
+// or (over_keys) key tiles x KV heads x B. With packed queries
+// (cu_seqlens_q, S + 1 entries; q is [1, Hq, total, D]) the kernel walks
+// the query tiles of every sequence in turn, then those of the rows past
+// the last one, whose lengths only the device knows: ceil(total / rows) +
+// S + 1 tiles cover any offsets, x head blocks x 1.
 static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
                         const mha_gpu_kernel *kernel, grid *g) {
   int64_t rows = kernel->rows_per_block;
@@ -545,14 +549,21 @@ static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
                 c->name, heads, per_block);
   g->tiles = extent / rows + (extent % rows != 0);
   g->head_blocks = heads / per_block;
-  if (!grid_empty(c, g) &&
+  g->batch = c->batch;
+  int cu_q = find_role(c, signature, MHA_ROLE_CU_SEQLENS_Q);
+  if (cu_q >= 0 && !kernel->over_keys) {
+    g->batch = 1;
+    if (extent > 0)
+      g->tiles += c->memrefs[cu_q].dims[0];
+  }
+  if (!grid_empty(g) &&
       (g->tiles > MAX_GRID_X || g->head_blocks > MAX_GRID_YZ ||
-       c->batch > MAX_GRID_YZ))
+       g->batch > MAX_GRID_YZ))
     MHA_RT_FAIL(MHA_ERR_SHAPE,
                 "%s: the grid of %" PRId64 " x %" PRId64 " x %" PRId64
                 " blocks (%s of %" PRId64 " rows x head blocks x B) exceeds "
                 "the GPU's limits of %d x %d x %d",
-                c->name, g->tiles, g->head_blocks, c->batch, what, rows,
+                c->name, g->tiles, g->head_blocks, g->batch, what, rows,
                 MAX_GRID_X, MAX_GRID_YZ, MAX_GRID_YZ);
   return MHA_OK;
 }
@@ -578,7 +589,7 @@ static int64_t choose_parts(const mha_rt_checked_call *c,
       __builtin_mul_overflow(capacity, c->memrefs[table].dims[1], &capacity))
     capacity = INT64_MAX;
   if (__builtin_mul_overflow(g->tiles, g->head_blocks, &blocks) ||
-      __builtin_mul_overflow(blocks, c->batch, &blocks) || blocks <= 0 ||
+      __builtin_mul_overflow(blocks, g->batch, &blocks) || blocks <= 0 ||
       blocks >= multiprocessors)
     return 1;
   int64_t parts = (2 * (int64_t)multiprocessors + blocks - 1) / blocks;
@@ -590,7 +601,8 @@ static int64_t choose_parts(const mha_rt_checked_call *c,
 }
 
 // The parts' outputs [parts, B, Hq, Lq, Dv] and lse [parts, B, Hq, Lq] in
-// one stream-ordered f32 buffer, as the split kernels' two memref
+// one stream-ordered f32 buffer (B = 1 and Lq = total rows for packed
+// queries), as the split kernels' two memref
 // parameters (allocated, aligned, offset, sizes, strides; 8 bytes each).
 typedef struct partials {
   CUdeviceptr buffer;
@@ -613,11 +625,11 @@ static void describe_contiguous(int64_t *m, CUdeviceptr data,
 static int32_t alloc_partials(const mha_rt_cuda_driver *d,
                               const mha_rt_checked_call *c,
                               const int64_t *signature, int64_t parts,
-                              CUstream stream, partials *p) {
+                              int64_t batch, CUstream stream, partials *p) {
   int value = find_role(c, signature, MHA_ROLE_VALUE);
   int64_t dv = value >= 0 ? c->memrefs[value].dims[3] : 0, rows, floats;
-  int64_t sizes[5] = {parts, c->batch, c->heads, c->rows, dv};
-  if (__builtin_mul_overflow(parts, c->batch, &rows) ||
+  int64_t sizes[5] = {parts, batch, c->heads, c->rows, dv};
+  if (__builtin_mul_overflow(parts, batch, &rows) ||
       __builtin_mul_overflow(rows, c->heads, &rows) ||
       __builtin_mul_overflow(rows, c->rows, &rows) ||
       __builtin_mul_overflow(rows, dv + 1, &floats) ||
@@ -773,7 +785,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
          ((status = check_kernel(c.name, portable)) != MHA_OK ||
           (status = get_grid(&c, signature, portable, &g[k])) != MHA_OK)))
       return status;
-    empty = empty && grid_empty(&c, &g[k]);
+    empty = empty && grid_empty(&g[k]);
   }
 
   // Even a call with nothing to do says when there is no GPU: a program
@@ -894,7 +906,8 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   // The split-KV partial results, stream-ordered like the mask.
   partials split_results = {0};
   if (parts > 1 && status == MHA_OK) {
-    status = alloc_partials(d, &c, signature, parts, stream, &split_results);
+    status = alloc_partials(d, &c, signature, parts, g[0].batch, stream,
+                            &split_results);
     for (int k = 0; k < 3 + 2 * 5; ++k)
       params[n++] = &split_results.outputs[k];
     for (int k = 0; k < 3 + 2 * 4; ++k)
@@ -904,11 +917,11 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
   // In order on the stream, each with the same parameters; a kernel with
   // an empty grid (a backward's dq with no query rows) is skipped.
   for (int k = 0; k < MAX_KERNELS && kernels[k] && status == MHA_OK; ++k) {
-    if (grid_empty(&c, &g[k]))
+    if (grid_empty(&g[k]))
       continue;
     CUresult r = d->cuLaunchKernel(
         functions[k], (unsigned)g[k].tiles, (unsigned)g[k].head_blocks,
-        (unsigned)c.batch, (unsigned)kernels[k]->block_threads, 1, 1,
+        (unsigned)g[k].batch, (unsigned)kernels[k]->block_threads, 1, 1,
         (unsigned)kernels[k]->shared_bytes, stream, params, NULL);
     if (r != CUDA_SUCCESS)
       status = cuda_error(c.name, "cuLaunchKernel", r, NULL);

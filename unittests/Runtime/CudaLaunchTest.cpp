@@ -702,6 +702,56 @@ TEST_F(CudaLaunchTest, PagePoolsAndTablePassToTheKernelUnread) {
   EXPECT_EQ(t[6], 1u);
 }
 
+// Packed queries (cu_seqlens_q, cu_seqlens_k): q, o and lse are [1, H,
+// total, ...]; the grid walks the query tiles of every sequence, then of
+// the rows past the last, whose offsets stay on the device: ceil(total /
+// rows) + S + 1 tiles x head blocks x 1. The offsets reach the kernel
+// unread.
+TEST_F(CudaLaunchTest, PackedQueriesWalkEverySequence) {
+  const int64_t H = 4, total = 9, totalKeys = 20, S = 3;
+  Dim one{MHA_SYM_NONE, 1}, h{MHA_SYM_QUERY_HEADS, H},
+      lq{MHA_SYM_QUERY_LEN, -1}, lk{MHA_SYM_KEY_LEN, -1},
+      d{MHA_SYM_HEAD_DIM, kHeadDim}, offsets{MHA_SYM_NONE, -1};
+  std::vector<int64_t> sig =
+      buildSignature({{MHA_ROLE_QUERY, {one, h, lq, d}},
+                      {MHA_ROLE_KEY, {one, h, lk, d}},
+                      {MHA_ROLE_VALUE, {one, h, lk, d}},
+                      {MHA_ROLE_CU_SEQLENS_Q, {offsets}, kDLInt},
+                      {MHA_ROLE_CU_SEQLENS_K, {offsets}, kDLInt},
+                      {MHA_ROLE_OUTPUT, {one, h, lq, d}}},
+                     5, H);
+  sig[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_QUERY_LEN; // as for packed queries
+  DevTensor q(kBase, {1, H, total, kHeadDim}),
+      k(2 * kBase, {1, H, totalKeys, kHeadDim}),
+      v(3 * kBase, {1, H, totalKeys, kHeadDim}), cuQ(4 * kBase, {S + 1}),
+      cuK(5 * kBase, {S + 1}), o(6 * kBase, {1, H, total, kHeadDim});
+  cuQ.dl.dtype = cuK.dl.dtype = {kDLInt, 32, 1};
+  const char *names[6] = {"q", "k", "v", "cu_seqlens_q", "cu_seqlens_k", "o"};
+  const DLTensor *tensors[6] = {&q.dl, &k.dl, &v.dl, &cuQ.dl, &cuK.dl, &o.dl};
+  fake_cuda_set_num_params(4 * 11 + 5 + 5 + 5);
+  mha_gpu_kernel kernel = makeKernel();
+  ASSERT_EQ(mha_rt_cuda_launch(sig.data(), "varlen", names, tensors, nullptr,
+                               &kernel),
+            MHA_OK)
+      << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  fake_launch l = fake_cuda_launch(0);
+  EXPECT_EQ(l.grid[0], unsigned((total + 1) / kRowsPerBlock + S + 1));
+  EXPECT_EQ(l.grid[1], unsigned(H));
+  EXPECT_EQ(l.grid[2], 1u);
+  EXPECT_EQ(l.params[3 * 11], 4 * kBase); // cu_seqlens_q, unread
+  // No rows: nothing to launch.
+  DevTensor noRows(kBase, {1, H, 0, kHeadDim}),
+      noOut(6 * kBase, {1, H, 0, kHeadDim});
+  tensors[0] = &noRows.dl;
+  tensors[5] = &noOut.dl;
+  ASSERT_EQ(mha_rt_cuda_launch(sig.data(), "varlen", names, tensors, nullptr,
+                               &kernel),
+            MHA_OK)
+      << mha_last_error();
+  EXPECT_EQ(fake_cuda_num_launches(), 1);
+}
+
 TEST_F(CudaLaunchTest, DefaultStreamIsNull) {
   AttnCall call;
   ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();

@@ -18,8 +18,8 @@
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
-#include <cmath>
 #include "llvm/Support/MathExtras.h"
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -52,9 +52,8 @@ public:
     cb.ifThen(valid, [&] {
       if (!args.blockTable) {
         Value capacity = memref::DimOp::create(b, loc, args.kCache, 2);
-        cb.ifThen(cb.lt(position, capacity), [&] {
-          writeRow({sequence, kvHead, position});
-        });
+        cb.ifThen(cb.lt(position, capacity),
+                  [&] { writeRow({sequence, kvHead, position}); });
         return;
       }
       Value pageSize = memref::DimOp::create(b, loc, args.kCache, 2);

@@ -1,4 +1,5 @@
-//===- AppendKernel.h - mha.append_kv on the GPU ------------------*- C++ -*-===//
+//===- AppendKernel.h - mha.append_kv on the GPU ------------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -75,6 +75,14 @@ public:
 private:
   // The block: its threads, rows, heads and key tiles.
   void emitThreadIds();
+  /// With packed queries: the block's sequence (or the rows past the last
+  /// one) and its query tile among that sequence's.
+  void findPackedSequence(int64_t rowsPerHead);
+  /// `lengths[sequence]` clamped to [0, size], 0 outside any sequence;
+  /// `size` without lengths.
+  Value sequenceLength(Value lengths, Value size);
+  /// With packed keys: the sequence's first key and its keys.
+  std::pair<Value, Value> packedKeys();
   void emitRowsAndHeads();
   void emitKeyTileRanges();
   /// The block's key tile i (of numTiles) covers keys [start, end): the
@@ -141,10 +149,15 @@ private:
   Value laneRow8, laneOct, laneRow16, laneHalf;
   // The block.
   Value qTile, headBlock, batch;
+  /// The block's sequence; the batch index and first row of its rows in q,
+  /// o and lse, and of its keys in k and v (0 when packed; the offsets
+  /// then come from cu_seqlens); the rows it writes (past the last packed
+  /// sequence: the rows up to the tensor's end); whether it has a sequence.
+  Value sequence, qBatch, qOffset, kBatch, kOffset, writeRows, inSequence;
   /// With splitKeys: the block's part of the keys, of `parts`.
   Value part, parts;
-  /// The tensor's query rows (stored), the batch element's real ones
-  /// (q_lens) and keys (kv_lens).
+  /// The tensor's query rows (stored), the sequence's real ones (q_lens,
+  /// or its packed rows) and keys (kv_lens, or its packed keys).
   Value queryRows, queryLen, keyLen, diagOffset;
   Value row0, blockRows, head0, kvHead, warpTile;
   /// Per row tile of the warp: its head and first query row.
@@ -201,22 +214,125 @@ void FlashKernelEmitter::emitThreadIds() {
   threadInGroup = arith::RemUIOp::create(b, loc, lane, cb.index(4));
 }
 
+/// The offset `cu[i]` clamped to [0, total].
+static Value clampedOffset(CodegenBuilder &cb, Value cu, Value i, Value total) {
+  OpBuilder &b = cb.builder();
+  Value n = cb.indexCast(b.getIndexType(),
+                         memref::LoadOp::create(b, cb.getLoc(), cu, i));
+  return cb.minSI(cb.maxSI(n, cb.index(0)), total);
+}
+
+void FlashKernelEmitter::findPackedSequence(int64_t rowsPerHead) {
+  // Block x walks the query tiles of sequence 0, then of sequence 1, ...,
+  // then those of the rows past the last sequence (the grid has enough
+  // for any offsets: ceil(total / rows) + S + 1). Each sequence's rows are
+  // [cu[s], max(cu[s + 1], cu[s])) clamped to the tensor: whatever the
+  // offsets hold, nothing outside q, o and lse is touched.
+  Value total = memref::DimOp::create(b, loc, args.q, 2);
+  Value entries = memref::DimOp::create(b, loc, args.cuSeqlensQ, 0);
+  Value sequences = cb.maxSI(cb.sub(entries, cb.index(1)), cb.index(0));
+  Value rows = cb.index(rowsPerHead);
+  Value falseV = cb.boolean(false), zero = cb.index(0);
+  // Carried: tiles before sequence s, the block's sequence, its first row
+  // and rows, its first tile, found.
+  scf::ForOp scan = cb.forLoopCarrying(
+      sequences, ValueRange{zero, zero, zero, zero, zero, falseV},
+      [&](Value s, ValueRange acc) -> SmallVector<Value> {
+        Value start = clampedOffset(cb, args.cuSeqlensQ, s, total);
+        Value end = cb.maxSI(
+            clampedOffset(cb, args.cuSeqlensQ, cb.add(s, cb.index(1)), total),
+            start);
+        Value len = cb.sub(end, start);
+        Value tiles = cb.divUI(cb.add(len, cb.index(rowsPerHead - 1)), rows);
+        Value after = cb.add(acc[0], tiles);
+        Value hit = cb.andI(cb.cmpI(arith::CmpIPredicate::eq, acc[5], falseV),
+                            cb.lt(qTile, after));
+        return {after,
+                cb.select(hit, s, acc[1]),
+                cb.select(hit, start, acc[2]),
+                cb.select(hit, len, acc[3]),
+                cb.select(hit, acc[0], acc[4]),
+                cb.orI(acc[5], hit)};
+      });
+  inSequence = scan.getResult(5);
+  // Past the last sequence: the rows from cu[S] to the end, no keys.
+  Value tailStart = cb.ifValue(
+      cb.gt(entries, zero), b.getIndexType(),
+      [&] { return clampedOffset(cb, args.cuSeqlensQ, sequences, total); },
+      [&] { return zero; });
+  sequence = cb.select(inSequence, scan.getResult(1), sequences);
+  qOffset = cb.select(inSequence, scan.getResult(2), tailStart);
+  writeRows =
+      cb.select(inSequence, scan.getResult(3), cb.sub(total, tailStart));
+  qTile = cb.sub(qTile,
+                 cb.select(inSequence, scan.getResult(4), scan.getResult(0)));
+  qBatch = zero;
+}
+
+Value FlashKernelEmitter::sequenceLength(Value lengths, Value size) {
+  if (!lengths)
+    return size;
+  if (!args.cuSeqlensQ && !args.cuSeqlensK)
+    return loadClampedLength(cb, lengths, sequence, size);
+  return cb.ifValue(
+      inSequence, b.getIndexType(),
+      [&] { return loadClampedLength(cb, lengths, sequence, size); },
+      [&] { return cb.index(0); });
+}
+
+std::pair<Value, Value> FlashKernelEmitter::packedKeys() {
+  // Sequence s's keys are [cu_k[s], max(cu_k[s + 1], cu_k[s])) clamped to
+  // the tensor; a sequence past cu_k's entries has none.
+  Value total = memref::DimOp::create(b, loc, args.k, 2);
+  Value entries = memref::DimOp::create(b, loc, args.cuSeqlensK, 0);
+  Value has =
+      cb.andI(inSequence, cb.lt(cb.add(sequence, cb.index(1)), entries));
+  Type indexType = b.getIndexType();
+  Value start = cb.ifValue(
+      has, indexType,
+      [&] { return clampedOffset(cb, args.cuSeqlensK, sequence, total); },
+      [&] { return cb.index(0); });
+  Value end = cb.ifValue(
+      has, indexType,
+      [&] {
+        return clampedOffset(cb, args.cuSeqlensK, cb.add(sequence, cb.index(1)),
+                             total);
+      },
+      [&] { return cb.index(0); });
+  return {start, cb.maxSI(cb.sub(end, start), cb.index(0))};
+}
+
 void FlashKernelEmitter::emitRowsAndHeads() {
   // GQA packing: the block computes `P` query heads of one KV group,
   // rowsPerHead query rows each; its row tiles are head-major.
   const int64_t P = cfg.headsPerBlock, rowsPerHead = cfg.rowsPerBlock() / P;
   const int64_t tilesPerHead = rowsPerHead / 16;
-  // The batch element's real rows and valid keys, clamped to [0, Lq] and
-  // [0, Lk]: whatever the lengths hold, nothing past the tensors is read
-  // (checking them on the host would wait for the stream).
+  // The sequence's real rows and valid keys, clamped to the tensors:
+  // whatever the lengths and offsets hold, nothing past the tensors is
+  // read (checking them on the host would wait for the stream).
   queryRows = memref::DimOp::create(b, loc, args.q, 2);
-  queryLen = loadClampedLength(cb, args.qLens, batch, queryRows);
+  sequence = qBatch = kBatch = batch;
+  qOffset = kOffset = cb.index(0);
+  writeRows = queryRows;
+  inSequence = cb.boolean(true);
+  if (args.cuSeqlensQ)
+    findPackedSequence(rowsPerHead);
+  Value sequenceRows = args.cuSeqlensQ
+                           ? cb.select(inSequence, writeRows, cb.index(0))
+                           : queryRows;
+  queryLen = sequenceLength(args.qLens, sequenceRows);
   // A paged cache holds table columns x page size keys per sequence.
   Value capacity = memref::DimOp::create(b, loc, args.k, 2);
   if (args.blockTable)
     capacity =
         cb.mul(memref::DimOp::create(b, loc, args.blockTable, 1), capacity);
-  keyLen = loadClampedLength(cb, args.kvLens, batch, capacity);
+  if (args.cuSeqlensK) {
+    kBatch = cb.index(0);
+    std::tie(kOffset, capacity) = packedKeys();
+  }
+  keyLen = sequenceLength(args.kvLens, capacity);
+  if (args.cuSeqlensQ)
+    keyLen = cb.select(inSequence, keyLen, cb.index(0));
   diagOffset = cb.sub(keyLen, queryLen);
   row0 = cb.mul(qTile, cb.index(rowsPerHead));
   blockRows = cb.minSI(cb.index(rowsPerHead), cb.sub(queryLen, row0));
@@ -275,8 +391,9 @@ void FlashKernelEmitter::emitKeyTileRanges() {
   Value windowLen =
       cb.maxSI(cb.sub(ranges.windowHi, ranges.windowLo), cb.index(0));
   Value numWindow = ceilDiv(windowLen);
-  // A block of padding rows only (past q_lens) visits no key.
-  if (args.qLens)
+  // A block of padding rows only (past q_lens, or past its packed
+  // sequence) visits no key.
+  if (args.qLens || args.cuSeqlensQ)
     anyAlive = cb.andI(anyAlive, cb.gt(blockRows, cb.index(0)));
   numTiles = cb.select(anyAlive, cb.add(numSink, numWindow), cb.index(0));
   if (!cfg.splitKeys)
@@ -315,8 +432,9 @@ void FlashKernelEmitter::emitPrologue() {
   auto copyQ = [&] {
     const int64_t rowsPerHead = cfg.rowsPerBlock() / cfg.headsPerBlock;
     for (int64_t hh = 0; hh < cfg.headsPerBlock; ++hh)
-      copier().copyRows(args.q, ValueRange{batch, cb.add(head0, cb.index(hh))},
-                        row0, queryLen, smem.q, zero, rowsPerHead, cfg.headDim,
+      copier().copyRows(args.q, ValueRange{qBatch, cb.add(head0, cb.index(hh))},
+                        cb.add(qOffset, row0), cb.add(qOffset, queryLen),
+                        smem.q, zero, rowsPerHead, cfg.headDim,
                         hh * rowsPerHead);
   };
   if (cfg.tmaLoads) {
@@ -351,12 +469,13 @@ void FlashKernelEmitter::initBarriers() {
 void FlashKernelEmitter::loadKV(Value i, Value stage) {
   Value start = tileBounds(i).first;
   if (args.blockTable)
-    return copier().copyPagedRows({args.k, args.v}, args.blockTable, batch,
+    return copier().copyPagedRows({args.k, args.v}, args.blockTable, sequence,
                                   kvHead, start, keyLen, {smem.k, smem.v},
                                   stage, cfg.cols);
-  copier().copyRows(args.k, ValueRange{batch, kvHead}, start, keyLen, smem.k,
+  Value first = cb.add(kOffset, start), limit = cb.add(kOffset, keyLen);
+  copier().copyRows(args.k, ValueRange{kBatch, kvHead}, first, limit, smem.k,
                     stage, cfg.cols, cfg.headDim);
-  copier().copyRows(args.v, ValueRange{batch, kvHead}, start, keyLen, smem.v,
+  copier().copyRows(args.v, ValueRange{kBatch, kvHead}, first, limit, smem.v,
                     stage, cfg.cols, cfg.valueDim);
 }
 
@@ -674,8 +793,9 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
   };
   Value row = cb.add(tileRow0[m], cb.add(groupId, cb.index(8 * half)));
   Value head = tileHeads[m].head;
-  if (args.qLens) {
-    // So are padding rows (past q_lens), which ran with the real ones.
+  if (args.qLens || args.cuSeqlensQ) {
+    // So are padding rows (past q_lens, or past the packed sequences),
+    // which ran with the real ones.
     anyKey = cb.andI(anyKey, cb.lt(row, queryLen));
     valid = cb.andI(valid, anyKey);
   }
@@ -683,10 +803,10 @@ void FlashKernelEmitter::storeRow(ValueRange result, int64_t m, int64_t half,
   // returns: the merge kernel needs every part's lse.
   Value o = cfg.splitKeys ? args.partialO : args.o;
   Value lseOut = cfg.splitKeys ? args.partialLse : args.lse;
-  SmallVector<Value> rowIndex{batch, head, row};
+  SmallVector<Value> rowIndex{qBatch, head, cb.add(qOffset, row)};
   if (cfg.splitKeys)
     rowIndex.insert(rowIndex.begin(), part);
-  cb.ifThen(cb.lt(row, queryRows), [&] {
+  cb.ifThen(cb.lt(row, writeRows), [&] {
     if (o) {
       Type oElt = cast<MemRefType>(o.getType()).getElementType();
       for (int64_t n = 0; n < oTiles; ++n) {
@@ -739,7 +859,7 @@ void FlashKernelEmitter::emitProducer() {
       ptx.mbarrierArriveExpectTx(full, ptx.i32(C * (D + Dv) * kSmemEltBytes));
       // Boxes at (column, first key, KV head, batch).
       Value start = ptx.toI32(tileBounds(i).first);
-      Value kvHead32 = ptx.toI32(kvHead), batch32 = ptx.toI32(batch);
+      Value kvHead32 = ptx.toI32(kvHead), batch32 = ptx.toI32(kBatch);
       Value kMap = args.tensorMaps;
       Value vMap = cb.add(kMap, ptx.i64(128));
       for (int64_t atom = 0; atom < D / 64; ++atom) {

@@ -64,13 +64,17 @@ struct FlashKernelConfig {
   int64_t threads() const { return warps * 32 + (tmaLoads ? 128 : 0); }
 };
 
-/// The kernel's arguments (memrefs); lse, o, kvLens, qLens and blockTable
-/// may be null (with blockTable, k and v are page pools); tensorMaps (i64,
+/// The kernel's arguments (memrefs); lse, o, kvLens, qLens, blockTable,
+/// cuSeqlensQ and cuSeqlensK may be null (with blockTable, k and v are page
+/// pools; with cuSeqlensQ, q, o and lse are packed [1, H, total, ...] and
+/// grid x walks the query tiles of every sequence in turn; with
+/// cuSeqlensK, k and v are packed); tensorMaps (i64,
 /// the device address of k's and v's CUtensorMap) with tmaLoads; with
 /// splitKeys, the partial outputs [parts, B, Hq, Lq, Dv] and lse [parts, B,
 /// Hq, Lq] (f32) instead of o and lse.
 struct FlashKernelArgs {
-  Value q, k, v, o, lse, kvLens, qLens, blockTable, headMask, tensorMaps;
+  Value q, k, v, o, lse, kvLens, qLens, blockTable, cuSeqlensQ, cuSeqlensK;
+  Value headMask, tensorMaps;
   Value partialO, partialLse;
 };
 

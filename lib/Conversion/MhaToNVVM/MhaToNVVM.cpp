@@ -225,16 +225,6 @@ void ConvertMhaToNVVMPass::runOnOperation() {
       auto layer = dyn_cast<MultiHeadOp>(op);
       bool drops = (attention && attention.getDropout()) ||
                    (layer && layer.getDropout());
-      // Lengths and page tables are read by the kernel; packed sequences
-      // are CPU-only so far.
-      if (attention &&
-          (attention.getCuSeqlensQ() || attention.getCuSeqlensK())) {
-        op->emitError() << "cu_seqlens_q and cu_seqlens_k are not yet "
-                        << "supported on the GPU (kv_lens, q_lens and "
-                        << "block_table are): compile this function with "
-                        << "--target=cpu";
-        return WalkResult::interrupt();
-      }
       if (attention && attention.getKeyScale()) {
         op->emitError() << "quantized caches (kv_scales) are not yet "
                         << "supported on the GPU: compile this function "
@@ -313,6 +303,10 @@ ConvertMhaToNVVMPass::chooseSplitConfig(const Spec &spec) const {
   // heads are packed (test/Target/NVPTX/variants.test).
   if (!keysPerTile && split.cols > 32 && (spec.masks() || spec.heavyScores()))
     split.cols = 32;
+  // Packed sequences keep their offsets live beside them: 16-key tiles.
+  AttentionOp attention = spec.attention;
+  if (!keysPerTile && (attention.getCuSeqlensQ() || attention.getCuSeqlensK()))
+    split.cols = 16;
   return split;
 }
 
@@ -367,9 +361,11 @@ std::optional<FlashKernelConfig> ConvertMhaToNVVMPass::chooseSm90aConfig(
   hopper.headsPerBlock = choosePackedHeads(spec, hopper);
   // K and V by TMA with a producer warp, where the tensors hold the MMA
   // element type (f32 specs are rounded on the way, by the consumers).
-  // (Not from page pools: a tile's keys lie on several pages.)
+  // (Not from page pools: a tile's keys lie on several pages; nor from
+  // packed keys, whose sequences start on any row.)
+  AttentionOp attention = spec.attention;
   hopper.tmaLoads = !spec.elementType.isF32() && hopper.warps == 8 &&
-                    !AttentionOp(spec.attention).getBlockTable();
+                    !attention.getBlockTable() && !attention.getCuSeqlensK();
   // S (cols / 2 f32) and O (Dv / 2 f32) per thread; the masked path and
   // ALiBi/softcap keep more values live (no spills over the check's
   // variants, test/Target/NVPTX/variants.test).
@@ -442,6 +438,8 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
                        argFor(attention.getKvLens()),
                        argFor(attention.getQLens()),
                        argFor(attention.getBlockTable()),
+                       argFor(attention.getCuSeqlensQ()),
+                       argFor(attention.getCuSeqlensK()),
                        body.getArgument(maskArg),
                        config.tmaLoads ? body.getArgument(maskArg + 1)
                                        : Value(),
@@ -713,6 +711,11 @@ LogicalResult checkBackwardSupported(const Spec &spec) {
            << "the GPU backward computes f16 and bf16 functions (its tensor "
            << "cores would round f32 inputs past the f32 tolerance): "
            << "compile this f32 function with --target=cpu";
+  if (attention.getCuSeqlensQ() || attention.getCuSeqlensK())
+    return attention.emitError()
+           << "the GPU backward does not yet take packed sequences "
+           << "(cu_seqlens_q, cu_seqlens_k; kv_lens and q_lens it does): "
+           << "compile this function with --target=cpu";
   if (spec.maxDim() > kMaxGpuBackwardHeadDim)
     return attention.emitError()
            << "the GPU backward supports head dims up to "

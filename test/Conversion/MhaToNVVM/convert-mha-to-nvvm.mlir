@@ -228,6 +228,31 @@ func.func @decode(%q: tensor<?x8x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor
 
 // -----
 
+// Packed sequences (cu_seqlens_q, cu_seqlens_k, docs/language.md 4.6): q,
+// o and lse are [1, H, total, D]; block x walks the query tiles of every
+// sequence in turn (a scan of the offsets, each clamped to the tensor),
+// then the rows past the last sequence; the sequence's keys start at
+// cu_seqlens_k[s]; rows are stored at the sequence's offset in batch 0.
+// CHECK-LABEL: func.func private @varlen()
+// CHECK-SAME: roles = [#mha.role<query>, #mha.role<key>, #mha.role<value>, #mha.role<cu_seqlens_q>, #mha.role<cu_seqlens_k>, #mha.role<output>, #mha.role<lse>]
+// CHECK: gpu.func @varlen__kernel(%arg0: memref<1x8x?x64xbf16, {{.*}}%arg3: memref<?xi32, {{.*}}%arg4: memref<?xi32, {{.*}}%arg5: memref<1x8x?x64xbf16
+// CHECK: %[[TOTAL:.*]] = memref.dim %arg0, %c2
+// CHECK: %[[ENTRIES:.*]] = memref.dim %arg3, %c0
+// CHECK: scf.for {{.*}} -> (index, index, index, index, index, i1)
+// CHECK: memref.load %arg3[
+// CHECK: arith.minsi %{{.*}}, %[[TOTAL]]
+// CHECK: memref.load %arg4[
+// CHECK: nvgpu.device_async_copy
+// CHECK: vector.store %{{.*}}, %arg5[%c0{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x8x?x64xbf16
+func.func @varlen(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>,
+                  %cq: tensor<?xi32>, %ck: tensor<?xi32>) -> (tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v cu_seqlens_q(%cq : tensor<?xi32>) cu_seqlens_k(%ck : tensor<?xi32>) {causal, return_lse}
+       : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16> -> tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
+  return %o, %lse : tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
+}
+
+// -----
+
 // A paged cache (block_table, docs/language.md 4.6): k and v are page pools
 // [pages, Hkv, page_size, D]; a sequence holds table columns x page_size
 // keys; each copied key reads its page from the table once for K and V,
