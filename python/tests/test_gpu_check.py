@@ -1,7 +1,7 @@
 """The GPU check (docs/gpu.md) dry-runs against the CPU back end: its
-split-KV cases, with their merge_states and append_kv functions, compile
-for the CPU and pass check.py, so the checker's code for them is sound
-before a GPU machine runs it.
+split-KV cases (with their merge_states and append_kv functions) and its
+packed-sequence cases compile for the CPU and pass check.py, so the
+checker's code for them is sound before a GPU machine runs it.
 
     pytest python/tests/test_gpu_check.py
 """
@@ -15,23 +15,24 @@ from conftest import ROOT
 from mha._compile import find_tool
 
 
-def test_split_cases_pass_on_the_cpu(tmp_path):
+def test_serving_cases_pass_on_the_cpu(tmp_path):
     pytest.importorskip("torch")
     bundle = tmp_path / "bundle"
     env = dict(os.environ, MHA_GPU_TARGET="cpu", MHA_GPU_BUNDLE=str(bundle),
-               MHA_GPU_ONLY="^split_", MHA_COMPILE=find_tool())
+               MHA_GPU_ONLY="^(split|varlen)_", MHA_COMPILE=find_tool())
     build = subprocess.run(["bash", os.path.join(ROOT, "scripts", "gpu-build.sh")],
                            env=env, capture_output=True, text=True, timeout=900)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
-    assert "3 compiled, 0 failed" in build.stdout
+    assert "5 compiled, 0 failed" in build.stdout
     check = subprocess.run(
         ["bash", os.path.join(ROOT, "scripts", "gpu-check.sh"), str(bundle),
-         "--only", "^split_", "--no-bench", "--flex", "none"],
+         "--only", "^(split|varlen)_", "--no-bench", "--flex", "none"],
         env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True,
         timeout=600)
     out = check.stdout + check.stderr
     assert check.returncode == 0, out[-3000:]
-    # 3 cases: plain and their variants, merge and append on two of them.
-    assert "correctness 10 ok, 0 FAILED" in out, out[-3000:]
+    # 3 split cases (plain and their variants, merge and append on two of
+    # them) and 2 packed ones.
+    assert "correctness 12 ok, 0 FAILED" in out, out[-3000:]
     for variant in ("merge", "append"):
         assert sum(f"| {variant} " in line for line in out.splitlines()) == 2

@@ -32,6 +32,7 @@ run at a tiny length, --bench-L).
 import argparse
 import ctypes
 import datetime
+import itertools
 import json
 import math
 import os
@@ -238,6 +239,8 @@ def run_variant(ctx, case, lib, variant):
     """Runs one variant of one case; returns a result dict."""
     if variant.startswith("backward"):
         return run_backward(ctx, case, lib, variant)
+    if "seqlens_q" in case:
+        return run_packed(ctx, case, lib, variant)
     if variant == "merge":
         return run_merge(ctx, case, lib)
     if variant == "append":
@@ -373,6 +376,78 @@ def run_variant(ctx, case, lib, variant):
     if problems:
         res["status"] = "FAIL"
         res["detail"] = "; ".join(problems)
+    return res
+
+
+PACKED_TAIL_ROWS = 3
+
+
+def run_packed(ctx, case, lib, variant):
+    """A case of packed sequences (cu_seqlens_q, and cu_seqlens_k or a
+    paged cache with kv_lens): each sequence against the float64 reference
+    of its own rows and keys; the rows past the last sequence must be o = 0
+    and lse = -inf."""
+    dev = ctx.device
+    res = dict(case=case["name"], variant=variant, dtype=case["dtype"], rel_err=None,
+               lse_err=None, status="ok", detail="")
+    dt = torch_dtype(case["dtype"])
+    hq, hkv, D, Dv, a = (case[x] for x in ("Hq", "Hkv", "D", "Dv", "attrs"))
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed_of(ctx.seed, case["name"], variant))
+    lens_q = case["seqlens_q"]
+    cu = lambda lens: torch.tensor([0] + list(itertools.accumulate(lens)),  # noqa: E731
+                                   dtype=torch.int32, device=dev)
+    total = sum(lens_q) + PACKED_TAIL_ROWS
+    q = randn((1, hq, total, D), dt, dev, gen)
+    o = poisoned((1, hq, total, Dv), dt, dev)
+    lse = poisoned((1, hq, total), torch.float32, dev)
+    if "seqlens_k" in case:
+        lens_k = case["seqlens_k"]
+        k = randn((1, hkv, sum(lens_k), D), dt, dev, gen)
+        v = randn((1, hkv, sum(lens_k), Dv), dt, dev, gen)
+        starts = [int(x) for x in cu(lens_k)[:-1]]
+        keys = [(k[:, :, s:s + n], v[:, :, s:s + n]) for s, n in zip(starts, lens_k)]
+        args = [k, v, cu(lens_q), cu(lens_k)]
+    else:  # a paged cache [S, Hkv, Lk, D] with kv_lens
+        B, lk = case["B"], case["Lk"]
+        k = randn((B, hkv, lk, D), dt, dev, gen)
+        v = randn((B, hkv, lk, Dv), dt, dev, gen)
+        lens_k = case["kv_lens"]
+        keys = [(k[b:b + 1, :, :n], v[b:b + 1, :, :n]) for b, n in enumerate(lens_k)]
+        kp, vp, table = paged_cache(k, v, case["page_size"],
+                                    seed_of(ctx.seed, case["name"], variant, "pages"))
+        args = [kp, vp, torch.tensor(lens_k, dtype=torch.int32, device=dev), table,
+                cu(lens_q)]
+    st = call_and_wait(ctx, lib, case["function"], [q] + args + [o, lse])
+    if st != 0:
+        res.update(status="FAIL", detail=str(lib.error(st)))
+        return res
+    ref_o = torch.zeros((1, hq, total, Dv), dtype=torch.float64, device=dev)
+    ref_lse = torch.full((1, hq, total), float("-inf"), dtype=torch.float64, device=dev)
+    start = 0
+    for n, (ks, vs) in zip(lens_q, keys):
+        if n:
+            ob, lb, _ = reference(q[:, :, start:start + n], ks, vs, a)
+            ref_o[:, :, start:start + n] = ob
+            ref_lse[:, :, start:start + n] = lb
+        start += n
+    problems = []
+    o64 = o.double()
+    if bool(torch.isnan(o64).any()):
+        problems.append(f"{int(torch.isnan(o64).sum())} NaN in o (unwritten rows?)")
+    res["rel_err"] = rel_err(torch.nan_to_num(o64), ref_o)
+    if not res["rel_err"] < 1e-2:
+        problems.append(f"rel err {res['rel_err']:.3g} >= 1e-2")
+    empty = torch.isneginf(ref_lse)
+    if bool((torch.isneginf(lse) != empty).any()):
+        problems.append("lse -inf in one of ours/ref only")
+    fin = ~empty & torch.isfinite(lse)
+    res["lse_err"] = float((lse.double()[fin] - ref_lse[fin]).abs().max()) \
+        if bool(fin.any()) else 0.0
+    if not res["lse_err"] < 1e-2:
+        problems.append(f"lse abs err {res['lse_err']:.3g} >= 1e-2")
+    if problems:
+        res.update(status="FAIL", detail="; ".join(problems))
     return res
 
 
