@@ -378,6 +378,10 @@ std::optional<FlashKernelConfig> ConvertMhaToNVVMPass::chooseSm90aConfig(
     hopper.cols = heavy ? 64 : 128;
   else
     hopper.cols = heavy || masks ? 32 : 64;
+  // Packed sequences keep their offsets live beside S and O.
+  if (!sm90aKeysPerTile &&
+      (attention.getCuSeqlensQ() || attention.getCuSeqlensK()))
+    hopper.cols = std::min<int64_t>(hopper.cols, 64);
   int64_t sharedBytes = getFlashKernelSharedBytes(hopper);
   if (sharedBytes > kMaxSm90aSharedBytes) {
     LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": no sm_90a kernel for @" << name
