@@ -756,8 +756,13 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
       (status = mha_rt_refuse_append_options(&c)) != MHA_OK)
     return status;
   int32_t aligned = MHA_OK;
-  if ((kernel->requirements & MHA_GPU_REQ_ALIGNED_ROWS) ||
-      (kernel->then && (kernel->then->requirements & MHA_GPU_REQ_ALIGNED_ROWS)))
+  const mha_gpu_kernel *related[] = {kernel, kernel->then, kernel->split_keys};
+  bool needs_alignment = false;
+  for (int k = 0; k < 3; ++k)
+    needs_alignment =
+        needs_alignment ||
+        (related[k] && (related[k]->requirements & MHA_GPU_REQ_ALIGNED_ROWS));
+  if (needs_alignment)
     aligned = check_aligned_rows(&c, signature, arg_names, tensors);
   // The call's kernels: the first and the one after it (a backward's two).
   enum { MAX_KERNELS = 2 };

@@ -274,8 +274,12 @@ Value FlashKernelEmitter::sequenceLength(Value lengths, Value size) {
     return size;
   if (!args.cuSeqlensQ && !args.cuSeqlensK)
     return loadClampedLength(cb, lengths, sequence, size);
+  // The host cannot relate S + 1 offsets to S lengths: a sequence past the
+  // lengths' entries has none.
   return cb.ifValue(
-      inSequence, b.getIndexType(),
+      cb.andI(inSequence,
+              cb.lt(sequence, memref::DimOp::create(b, loc, lengths, 0))),
+      b.getIndexType(),
       [&] { return loadClampedLength(cb, lengths, sequence, size); },
       [&] { return cb.index(0); });
 }
@@ -333,6 +337,11 @@ void FlashKernelEmitter::emitRowsAndHeads() {
   keyLen = sequenceLength(args.kvLens, capacity);
   if (args.cuSeqlensQ)
     keyLen = cb.select(inSequence, keyLen, cb.index(0));
+  // Nor to the block table's rows (a sequence without one has no keys).
+  if (args.cuSeqlensQ && args.blockTable)
+    keyLen = cb.select(
+        cb.lt(sequence, memref::DimOp::create(b, loc, args.blockTable, 0)),
+        keyLen, cb.index(0));
   diagOffset = cb.sub(keyLen, queryLen);
   row0 = cb.mul(qTile, cb.index(rowsPerHead));
   blockRows = cb.minSI(cb.index(rowsPerHead), cb.sub(queryLen, row0));
