@@ -187,6 +187,14 @@ struct ConvertMhaToNVVMPass
   /// and the partial results).
   LogicalResult buildMergeKernel(func::FuncOp func, const Spec &spec,
                                  ArrayRef<Type> argTypes, StringRef kernelName);
+  /// An exported function of one kernel with a warp per row (merge,
+  /// append): its C signature from `params`, the kernel `<name>__<suffix>`
+  /// of `rowsPerBlock` warps that `fill` fills, the launch declaration on
+  /// the grid (rows, `heads`, B); the function is erased.
+  LogicalResult convertWarpPerRowFunction(
+      func::FuncOp func, ArrayRef<Parameter> params, StringRef suffix,
+      int64_t rowsPerBlock, int64_t heads, Location loc,
+      function_ref<void(OpBuilder &, gpu::GPUFuncOp, Block &)> fill);
   /// The merge kernel and the launch declaration of an exported
   /// mha.merge_states function.
   LogicalResult convertMergeFunction(func::FuncOp func, MergeStatesOp merge);
@@ -594,45 +602,55 @@ LogicalResult ConvertMhaToNVVMPass::buildMergeKernel(func::FuncOp func,
   return success();
 }
 
+LogicalResult ConvertMhaToNVVMPass::convertWarpPerRowFunction(
+    func::FuncOp func, ArrayRef<Parameter> params, StringRef suffix,
+    int64_t rowsPerBlock, int64_t heads, Location loc,
+    function_ref<void(OpBuilder &, gpu::GPUFuncOp, Block &)> fill) {
+  if (heads > 65535)
+    return emitError(loc) << heads << " heads exceed the GPU grid's 65535";
+  MLIRContext *ctx = func.getContext();
+  KernelSignature signature = buildKernelSignature(ctx, params);
+  SmallVector<Type> argTypes = signature.argTypes;
+  argTypes.push_back(
+      MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)));
+  std::string name = func.getSymName().str();
+  std::string kernelName = name + "__" + suffix.str();
+  FailureOr<gpu::GPUFuncOp> kernel = createKernel(
+      func, argTypes, kernelName, rowsPerBlock * mha::kWarpSize, loc);
+  if (failed(kernel))
+    return failure();
+  OpBuilder b(ctx);
+  fill(b, *kernel, kernel->getBody().front());
+  declareLaunch(func, name, rowsPerBlock, heads, signature,
+                GpuLaunchAttr::get(
+                    ctx,
+                    describeWarpPerRowKernel(ctx, kernelName, rowsPerBlock), "",
+                    GpuKernelAttr(), GpuKernelAttr(), "", GpuKernelAttr(),
+                    GpuKernelAttr()));
+  func.erase();
+  return success();
+}
+
 LogicalResult ConvertMhaToNVVMPass::convertMergeFunction(func::FuncOp func,
                                                          MergeStatesOp merge) {
   FailureOr<SmallVector<Parameter>> params = matchMergeFunction(func, merge);
   if (failed(params))
     return failure();
-  MLIRContext *ctx = func.getContext();
   auto outputType = cast<RankedTensorType>(merge.getOutputA().getType());
-  int64_t heads = outputType.getDimSize(1);
-  if (heads > 65535)
-    return merge.emitError() << heads << " heads exceed the GPU grid's 65535";
-  KernelSignature signature = buildKernelSignature(ctx, *params);
-  SmallVector<Type> argTypes = signature.argTypes;
-  argTypes.push_back(
-      MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)));
-  std::string name = func.getSymName().str();
-  std::string kernelName = name + "__merge_kernel";
-  Location loc = merge.getLoc();
-  FailureOr<gpu::GPUFuncOp> kernel = createKernel(
-      func, argTypes, kernelName, kMergeRowsPerBlock * mha::kWarpSize, loc);
-  if (failed(kernel))
-    return failure();
-  OpBuilder b(ctx);
-  Block &body = kernel->getBody().front();
-  auto arg = [&](Value v) { return getParameterArgument(func, body, v); };
-  MergeKernelArgs args{arg(merge.getOutput()),
-                       arg(merge.getLse()),
-                       Value(),
-                       Value(),
-                       {{arg(merge.getOutputA()), arg(merge.getLseA())},
-                        {arg(merge.getOutputB()), arg(merge.getLseB())}}};
-  emitMergeKernel(b, loc, *kernel, outputType.getDimSize(3), args);
-  declareLaunch(func, name, kMergeRowsPerBlock, heads, signature,
-                GpuLaunchAttr::get(ctx,
-                                   describeWarpPerRowKernel(ctx, kernelName,
-                                                            kMergeRowsPerBlock),
-                                   "", GpuKernelAttr(), GpuKernelAttr(), "",
-                                   GpuKernelAttr(), GpuKernelAttr()));
-  func.erase();
-  return success();
+  return convertWarpPerRowFunction(
+      func, *params, "merge_kernel", kMergeRowsPerBlock,
+      outputType.getDimSize(1), merge.getLoc(),
+      [&](OpBuilder &b, gpu::GPUFuncOp kernel, Block &body) {
+        auto arg = [&](Value v) { return getParameterArgument(func, body, v); };
+        MergeKernelArgs args{arg(merge.getOutput()),
+                             arg(merge.getLse()),
+                             Value(),
+                             Value(),
+                             {{arg(merge.getOutputA()), arg(merge.getLseA())},
+                              {arg(merge.getOutputB()), arg(merge.getLseB())}}};
+        emitMergeKernel(b, merge.getLoc(), kernel, outputType.getDimSize(3),
+                        args);
+      });
 }
 
 FailureOr<gpu::GPUFuncOp>
@@ -668,43 +686,24 @@ LogicalResult ConvertMhaToNVVMPass::convertAppendFunction(func::FuncOp func,
   FailureOr<SmallVector<Parameter>> params = matchAppendFunction(func, append);
   if (failed(params))
     return failure();
-  MLIRContext *ctx = func.getContext();
-  int64_t kvHeads =
-      cast<RankedTensorType>(append.getKeyNew().getType()).getDimSize(1);
-  if (kvHeads > 65535)
-    return append.emitError()
-           << kvHeads << " KV heads exceed the GPU grid's 65535";
-  KernelSignature signature = buildKernelSignature(ctx, *params);
-  SmallVector<Type> argTypes = signature.argTypes;
-  argTypes.push_back(
-      MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)));
-  std::string name = func.getSymName().str();
-  std::string kernelName = name + "__append_kernel";
-  Location loc = append.getLoc();
-  FailureOr<gpu::GPUFuncOp> kernel = createKernel(
-      func, argTypes, kernelName, kAppendRowsPerBlock * mha::kWarpSize, loc);
-  if (failed(kernel))
-    return failure();
-  OpBuilder b(ctx);
-  Block &body = kernel->getBody().front();
-  auto arg = [&](Value v) { return getParameterArgument(func, body, v); };
-  AppendKernelArgs args{arg(append.getKeyNew()),     arg(append.getValueNew()),
-                        arg(append.getKvLens()),     arg(append.getQLens()),
-                        arg(append.getBlockTable()), arg(append.getKeyCache()),
-                        arg(append.getValueCache())};
   std::optional<double> theta;
   if (append.getRopeTheta())
     theta = append.getRopeTheta()->convertToDouble();
-  emitAppendKernel(b, loc, cast<gpu::GPUModuleOp>((*kernel)->getParentOp()),
-                   *kernel, name, theta, args);
-  GpuKernelAttr launch =
-      describeWarpPerRowKernel(ctx, kernelName, kAppendRowsPerBlock);
-  declareLaunch(func, name, kAppendRowsPerBlock, kvHeads, signature,
-                GpuLaunchAttr::get(ctx, launch, "", GpuKernelAttr(),
-                                   GpuKernelAttr(), "", GpuKernelAttr(),
-                                   GpuKernelAttr()));
-  func.erase();
-  return success();
+  int64_t kvHeads =
+      cast<RankedTensorType>(append.getKeyNew().getType()).getDimSize(1);
+  return convertWarpPerRowFunction(
+      func, *params, "append_kernel", kAppendRowsPerBlock, kvHeads,
+      append.getLoc(), [&](OpBuilder &b, gpu::GPUFuncOp kernel, Block &body) {
+        auto arg = [&](Value v) { return getParameterArgument(func, body, v); };
+        AppendKernelArgs args{
+            arg(append.getKeyNew()),     arg(append.getValueNew()),
+            arg(append.getKvLens()),     arg(append.getQLens()),
+            arg(append.getBlockTable()), arg(append.getKeyCache()),
+            arg(append.getValueCache())};
+        emitAppendKernel(b, append.getLoc(),
+                         cast<gpu::GPUModuleOp>(kernel->getParentOp()), kernel,
+                         func.getSymName(), theta, args);
+      });
 }
 
 /// What the backward kernels cannot compute, as an error on the op.
