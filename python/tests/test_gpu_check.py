@@ -31,8 +31,8 @@ def test_serving_cases_pass_on_the_cpu(tmp_path):
         timeout=600)
     out = check.stdout + check.stderr
     assert check.returncode == 0, out[-3000:]
-    # 3 split cases (plain and their variants, merge and append on two of
-    # them) and 2 packed ones.
-    assert "correctness 12 ok, 0 FAILED" in out, out[-3000:]
+    # 3 split cases (plain and their variants) and 2 packed ones; merge and
+    # append on two split cases and a packed one.
+    assert "correctness 14 ok, 0 FAILED" in out, out[-3000:]
     for variant in ("merge", "append"):
-        assert sum(f"| {variant} " in line for line in out.splitlines()) == 2
+        assert sum(f"| {variant} " in line for line in out.splitlines()) == 3

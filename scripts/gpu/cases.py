@@ -237,7 +237,7 @@ CASES = [
     dict(name="varlen_paged_f16", dtype="f16", B=3, Hq=4, Hkv=4, Lq=40, Lk=100,
          D=64, dynamic=True, seqlens_q=[3, 40, 1], kv_lens=[100, 40, 0], page_size=16,
          attrs={"causal": True, "alibi_slopes": [0.5, 0.25, 0.125, 0.0625],
-                "return_lse": True}),
+                "return_lse": True}, serving_kernels=True),
     dict(name="kv_lens_mqa_f32_static", dtype="f32", B=2, Hq=4, Hkv=1, Lq=5, Lk=130,
          D=64, dynamic=False, kv_lens=[130, 9],
          attrs={"causal": True, "temperature": [1.0, 2.0, 0.5, 1.5]}),
@@ -373,16 +373,16 @@ def spec_text(name, dt, hq, hkv, d, attrs, dims, dv=None, lengths=(), page_size=
 APPEND_ROPE_THETA = 10000.0
 
 
-def serving_text(name, dt, hq, hkv, d, dims, dv, page_size):
+def serving_text(name, dt, hq, hkv, d, dims, dv, page_size, packed=False):
     """`<name>_merge` (mha.merge_states of two (o, lse) pairs of the
     case's o and lse shapes) and `<name>_append` (mha.append_kv with RoPE of
-    new keys [B, Hkv, ?, D] into the case's caches, through its block table
-    when paged)."""
+    new keys [B, Hkv, ?, D], or packed [1, Hkv, ?, D] with cu_seqlens_q,
+    into the case's caches, through its block table when paged)."""
     b, lq, lk = dims
     o = f"tensor<{b}x{hq}x{lq}x{dv}x{dt}>"
     lse = f"tensor<{b}x{hq}x{lq}xf32>"
-    kn = f"tensor<{b}x{hkv}x?x{d}x{dt}>"
-    vn = f"tensor<{b}x{hkv}x?x{dv}x{dt}>"
+    kn = f"tensor<{'1' if packed else b}x{hkv}x?x{d}x{dt}>"
+    vn = f"tensor<{'1' if packed else b}x{hkv}x?x{dv}x{dt}>"
     kc = f"tensor<{b}x{hkv}x{lk}x{d}x{dt}>"
     vc = f"tensor<{b}x{hkv}x{lk}x{dv}x{dt}>"
     table_arg = table_use = ""
@@ -391,6 +391,9 @@ def serving_text(name, dt, hq, hkv, d, dims, dv, page_size):
         vc = f"tensor<?x{hkv}x{page_size}x{dv}x{dt}>"
         table_arg = ", %block_table: tensor<?x?xi32>"
         table_use = " block_table(%block_table : tensor<?x?xi32>)"
+    if packed:
+        table_arg += ", %cu_seqlens_q: tensor<?xi32>"
+        table_use += " cu_seqlens_q(%cu_seqlens_q : tensor<?xi32>)"
     lens = f"tensor<{b}xi32>"
     return (f"func.func @{name}_merge(%oa: {o}, %la: {lse}, %ob: {o}, %lb: {lse})"
             f" -> ({o}, {lse}) {{\n"
@@ -452,7 +455,7 @@ def build_manifest(target, chip):
             entry["append_rope_theta"] = APPEND_ROPE_THETA
             entry["text"] += serving_text(c["name"], c["dtype"], c["Hq"], c["Hkv"],
                                           c["D"], dims, c.get("Dv", c["D"]),
-                                          c.get("page_size"))
+                                          c.get("page_size"), "seqlens_q" in c)
         cases.append(entry)
     specs = {}
     for s in BENCH_SPECS:

@@ -239,12 +239,12 @@ def run_variant(ctx, case, lib, variant):
     """Runs one variant of one case; returns a result dict."""
     if variant.startswith("backward"):
         return run_backward(ctx, case, lib, variant)
-    if "seqlens_q" in case:
-        return run_packed(ctx, case, lib, variant)
     if variant == "merge":
         return run_merge(ctx, case, lib)
     if variant == "append":
         return run_append(ctx, case, lib)
+    if "seqlens_q" in case:
+        return run_packed(ctx, case, lib, variant)
     dev = ctx.device
     res = dict(case=case["name"], variant=variant, dtype=case["dtype"], rel_err=None,
                lse_err=None, status="ok", detail="")
@@ -528,50 +528,58 @@ def rope64(x, positions, theta):
 
 def run_append(ctx, case, lib):
     """`<name>_append` (mha.append_kv with RoPE) of 3 new keys per sequence
-    into random caches (paged like the case's, a full one, an empty one)
-    against float64 RoPE: the appended slots within 1e-2, the values and
-    every other slot bit for bit."""
+    (packed cases: 3, 0, 2, 1, ... packed, and a row past the last
+    sequence) into random caches (paged like the case's, a full one, an
+    empty one) against float64 RoPE: the appended slots within 1e-2, the
+    values and every other slot bit for bit."""
     dev = ctx.device
     res = dict(case=case["name"], variant="append", dtype=case["dtype"], rel_err=None,
                lse_err=None, status="ok", detail="")
     dt = torch_dtype(case["dtype"])
     B, hkv, lk, D, Dv = (case[x] for x in ("B", "Hkv", "Lk", "D", "Dv"))
-    lnew = 3
-    lens = [min(x, lk - lnew) for x in case["kv_lens"]]
-    lens[0] = lk - lnew  # fills the cache
+    packed = "seqlens_q" in case
+    counts = [(3, 0, 2, 1)[b % 4] for b in range(B)] if packed else [3] * B
+    lens = [min(x, lk - n) for x, n in zip(case["kv_lens"], counts)]
+    lens[0] = lk - counts[0]  # fills the cache
     gen = torch.Generator(device=dev)
     gen.manual_seed(seed_of(ctx.seed, case["name"], "append"))
-    kn, vn = randn((B, hkv, lnew, D), dt, dev, gen), randn((B, hkv, lnew, Dv), dt, dev, gen)
+    # New keys: [B, Hkv, 3, D], or packed [1, Hkv, sum + 1, D].
+    rows = [(b, slice(None), t) for b in range(B) for t in range(counts[b])]
+    shape = (1, hkv, sum(counts) + 1) if packed else (B, hkv, 3)
+    kn, vn = randn(shape + (D,), dt, dev, gen), randn(shape + (Dv,), dt, dev, gen)
+    new_row = (lambda b, t: (0, slice(None), sum(counts[:b]) + t)) if packed else \
+        (lambda b, t: (b, slice(None), t))
     k, v = randn((B, hkv, lk, D), dt, dev, gen), randn((B, hkv, lk, Dv), dt, dev, gen)
     kv_lens = torch.tensor(lens, dtype=torch.int32, device=dev)
     table = None
     if case.get("page_size"):
         k, v, table = paged_cache(k, v, case["page_size"],
                                   seed_of(ctx.seed, case["name"], "append-pages"))
+
+    def slot(b, p):
+        if table is None:
+            return (b, slice(None), p)
+        ps = case["page_size"]
+        return (int(table[b, p // ps]), slice(None), p % ps)
+
     want_k, want_v = k.clone(), v.clone()
-    for b in range(B):
-        pos = torch.arange(lens[b], lens[b] + lnew, device=dev)
-        rotated = rope64(kn[b].double(), pos, case["append_rope_theta"])
-        for t in range(lnew):
-            p = lens[b] + t
-            at = (b, slice(None), p) if table is None else \
-                (int(table[b, p // case["page_size"]]), slice(None), p % case["page_size"])
-            want_k[at] = rotated[:, t].to(dt)
-            want_v[at] = vn[b, :, t]
-    args = [kn, vn, kv_lens] + ([table] if table is not None else []) + [k, v]
-    st = call_and_wait(ctx, lib, case["append_function"], args)
+    written = torch.zeros(k.shape[:3], dtype=torch.bool, device=dev)
+    for b, _, t in rows:
+        p = lens[b] + t
+        x = kn[new_row(b, t)].double().unsqueeze(1)  # [Hkv, 1, D]
+        rotated = rope64(x, torch.tensor([p], device=dev), case["append_rope_theta"])
+        want_k[slot(b, p)] = rotated[:, 0].to(dt)
+        want_v[slot(b, p)] = vn[new_row(b, t)]
+        written[slot(b, p)] = True
+    args = [kn, vn, kv_lens] + ([table] if table is not None else [])
+    if packed:
+        args.append(torch.tensor([0] + list(itertools.accumulate(counts)),
+                                 dtype=torch.int32, device=dev))
+    st = call_and_wait(ctx, lib, case["append_function"], args + [k, v])
     if st != 0:
         res.update(status="FAIL", detail=str(lib.error(st)))
         return res
     problems = []
-    written = torch.zeros(k.shape[:3], dtype=torch.bool, device=dev)
-    for b in range(B):
-        for t in range(lnew):
-            p = lens[b] + t
-            if table is None:
-                written[b, :, p] = True
-            else:
-                written[int(table[b, p // case["page_size"]]), :, p % case["page_size"]] = True
     if not torch.equal(v, want_v):
         problems.append("values differ")
     if not torch.equal(k[~written], want_k[~written]):

@@ -43,13 +43,66 @@ public:
     lane = arith::RemUIOp::create(b, loc, tid, cb.index(kWarpSize));
     newRow = cb.add(cb.mul(tile, cb.index(kAppendRowsPerBlock)),
                     cb.divUI(tid, cb.index(kWarpSize)));
+    newBatch = sequence;
     Value newRows = memref::DimOp::create(b, loc, args.kNew, 2);
-    Value newLen = loadClampedLength(cb, args.qLens, sequence, newRows);
+    // The key's index among its sequence's new keys, and whether it is one.
+    Value index = newRow, valid;
+    if (args.cuSeqlensQ) {
+      std::tie(sequence, index, valid) = findPackedRow(newRows);
+      newBatch = cb.index(0);
+    } else {
+      valid =
+          cb.lt(newRow, loadClampedLength(cb, args.qLens, sequence, newRows));
+    }
+    cb.ifThen(valid, [&] { appendAt(index); });
+    gpu::ReturnOp::create(b, loc);
+  }
+
+private:
+  /// Packed new keys: the sequence of row `newRow` of batch 0 (the s with
+  /// cu[s] <= row < cu[s + 1], offsets clamped to the tensor), its index
+  /// among the sequence's keys, and whether it belongs to one whose length
+  /// and table row exist (rows past the last sequence are not appended).
+  std::tuple<Value, Value, Value> findPackedRow(Value total) {
+    Value entries = memref::DimOp::create(b, loc, args.cuSeqlensQ, 0);
+    Value sequences = cb.maxSI(cb.sub(entries, cb.index(1)), cb.index(0));
+    auto offsetAt = [&](Value i) {
+      Value n = cb.indexCast(
+          b.getIndexType(), memref::LoadOp::create(b, loc, args.cuSeqlensQ, i));
+      return cb.minSI(cb.maxSI(n, cb.index(0)), total);
+    };
+    Value zero = cb.index(0), falseV = cb.boolean(false);
+    scf::ForOp scan = cb.forLoopCarrying(
+        sequences, ValueRange{zero, zero, falseV},
+        [&](Value s, ValueRange acc) -> SmallVector<Value> {
+          Value start = offsetAt(s);
+          Value end = cb.maxSI(offsetAt(cb.add(s, cb.index(1))), start);
+          Value hit =
+              cb.andI(cb.cmpI(arith::CmpIPredicate::eq, acc[2], falseV),
+                      cb.andI(cb.ge(newRow, start), cb.lt(newRow, end)));
+          return {cb.select(hit, s, acc[0]), cb.select(hit, start, acc[1]),
+                  cb.orI(acc[2], hit)};
+        });
+    Value s = scan.getResult(0);
+    Value found = scan.getResult(2);
+    // The host cannot relate S + 1 offsets to the lengths' and the table's
+    // rows.
+    found =
+        cb.andI(found, cb.lt(s, memref::DimOp::create(b, loc, args.kvLens, 0)));
+    if (args.blockTable)
+      found = cb.andI(
+          found, cb.lt(s, memref::DimOp::create(b, loc, args.blockTable, 0)));
+    return {s, cb.sub(newRow, scan.getResult(1)), found};
+  }
+
+  /// Writes the key `index` of the sequence's new keys at kv_lens + index,
+  /// when that lands inside the caches.
+  void appendAt(Value index) {
+    Type indexType = b.getIndexType();
     Value base = cb.indexCast(
         indexType, memref::LoadOp::create(b, loc, args.kvLens, sequence));
-    position = cb.add(base, newRow);
-    Value valid = cb.andI(cb.lt(newRow, newLen), cb.ge(base, cb.index(0)));
-    cb.ifThen(valid, [&] {
+    position = cb.add(base, index);
+    cb.ifThen(cb.ge(base, cb.index(0)), [&] {
       if (!args.blockTable) {
         Value capacity = memref::DimOp::create(b, loc, args.kCache, 2);
         cb.ifThen(cb.lt(position, capacity),
@@ -70,10 +123,8 @@ public:
         });
       });
     });
-    gpu::ReturnOp::create(b, loc);
   }
 
-private:
   /// The lane's columns lane, lane + 32, ... below `width`, each by `body`.
   template <typename Fn> void forLaneColumns(int64_t width, Fn body) {
     for (int64_t k = 0; k * kWarpSize < width; ++k) {
@@ -89,7 +140,7 @@ private:
 
   void copyColumn(Value from, Value to, ArrayRef<Value> slot, Value c) {
     Value x = memref::LoadOp::create(b, loc, from,
-                                     ValueRange{sequence, kvHead, newRow, c});
+                                     ValueRange{newBatch, kvHead, newRow, c});
     memref::StoreOp::create(b, loc, x, to,
                             ValueRange{slot[0], slot[1], slot[2], c});
   }
@@ -166,7 +217,7 @@ private:
       Value iHigh = cb.add(i, cb.index(half));
       auto load = [&](Value col) {
         return widen(memref::LoadOp::create(
-            b, loc, args.kNew, ValueRange{sequence, kvHead, newRow, col}));
+            b, loc, args.kNew, ValueRange{newBatch, kvHead, newRow, col}));
       };
       Value x1 = load(i), x2 = load(iHigh);
       Value y1 = cb.fsub(cb.fmul(x1, c), cb.fmul(x2, s));
@@ -186,7 +237,9 @@ private:
   StringRef prefix;
   std::optional<double> ropeTheta;
   const AppendKernelArgs &args;
-  Value kvHead, sequence, lane, newRow, position;
+  Value kvHead, sequence, lane, position;
+  /// The warp's new key: its batch element and row in k_new and v_new.
+  Value newBatch, newRow;
 };
 
 } // namespace

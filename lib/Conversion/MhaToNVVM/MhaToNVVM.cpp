@@ -674,11 +674,6 @@ ConvertMhaToNVVMPass::createKernel(func::FuncOp func, ArrayRef<Type> argTypes,
 
 LogicalResult ConvertMhaToNVVMPass::convertAppendFunction(func::FuncOp func,
                                                           AppendKvOp append) {
-  if (append.getCuSeqlensQ())
-    return append.emitError()
-           << "packed new keys (cu_seqlens_q) are not yet supported on the "
-           << "GPU (kv_lens, q_lens and block_table are): compile this "
-           << "function with --target=cpu";
   if (append.getKeyScale())
     return append.emitError()
            << "quantized caches (kv_scales) are not yet supported on the "
@@ -698,8 +693,8 @@ LogicalResult ConvertMhaToNVVMPass::convertAppendFunction(func::FuncOp func,
         AppendKernelArgs args{
             arg(append.getKeyNew()),     arg(append.getValueNew()),
             arg(append.getKvLens()),     arg(append.getQLens()),
-            arg(append.getBlockTable()), arg(append.getKeyCache()),
-            arg(append.getValueCache())};
+            arg(append.getBlockTable()), arg(append.getCuSeqlensQ()),
+            arg(append.getKeyCache()),   arg(append.getValueCache())};
         emitAppendKernel(b, append.getLoc(),
                          cast<gpu::GPUModuleOp>(kernel->getParentOp()), kernel,
                          func.getSymName(), theta, args);

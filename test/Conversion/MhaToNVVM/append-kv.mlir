@@ -1,4 +1,4 @@
-// RUN: mha-opt %s --convert-mha-to-nvvm | FileCheck %s
+// RUN: mha-opt %s --convert-mha-to-nvvm -split-input-file | FileCheck %s
 // RUN: mha-opt %S/Inputs/append-paged-rope.mlir --convert-mha-to-nvvm | FileCheck %s --check-prefix=ROPE
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %S/Inputs/append-paged-rope.mlir --target=nvptx --chip=sm_80 -o %t/a.ptx
@@ -28,6 +28,30 @@ func.func @append(%kn: tensor<?x8x?x128xbf16>, %vn: tensor<?x8x?x128xbf16>, %l: 
       : tensor<?x8x?x128xbf16>, tensor<?x8x?x128xbf16>, tensor<?x8x?x128xbf16>, tensor<?x8x?x128xbf16>
       -> tensor<?x8x?x128xbf16>, tensor<?x8x?x128xbf16>
   return %k, %v : tensor<?x8x?x128xbf16>, tensor<?x8x?x128xbf16>
+}
+
+// -----
+
+// Packed new keys (cu_seqlens_q): row r of batch 0 belongs to the sequence
+// whose clamped offsets hold it (a scan), and is its key r - cu[s]; rows
+// past the last sequence, and sequences past kv_lens' entries, are not
+// appended.
+// CHECK-LABEL: func.func private @packed()
+// CHECK: gpu.func @packed__append_kernel(%arg0: memref<1x2x?x64xf16, {{.*}}%arg2: memref<?xi32, {{.*}}%arg3: memref<?xi32, {{.*}}%arg4: memref<?x2x?x64xf16
+// CHECK: memref.dim %arg3, %c0
+// CHECK: scf.for {{.*}} -> (index, index, i1)
+// CHECK: memref.load %arg3[
+// CHECK: memref.dim %arg2, %c0
+// CHECK: scf.if
+// CHECK: memref.load %arg2[
+// CHECK: memref.load %arg0[%c0{{.*}}, %block_id_y,
+func.func @packed(%kn: tensor<1x2x?x64xf16>, %vn: tensor<1x2x?x64xf16>, %l: tensor<?xi32>,
+                  %cu: tensor<?xi32>, %kc: tensor<?x2x?x64xf16>, %vc: tensor<?x2x?x64xf16>)
+    -> (tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>) {
+  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>) cu_seqlens_q(%cu : tensor<?xi32>)
+      : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
+      -> tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
+  return %k, %v : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
 }
 
 // Inputs/append-paged-rope.mlir: paged, q_lens, RoPE (D = 80: lanes 8..31 skip the second pair column):

@@ -17,20 +17,8 @@ func.func @varlen(%q: tensor<1x4x?x64xf16>, %k: tensor<1x4x?x64xf16>, %v: tensor
 
 // -----
 
-// Packed new keys and quantized caches are CPU-only in append functions
-// too (contiguous and paged caches, kv_lens and q_lens run on the GPU).
-func.func @append_packed(%kn: tensor<1x2x?x64xf16>, %vn: tensor<1x2x?x64xf16>, %l: tensor<?xi32>,
-                         %cu: tensor<?xi32>, %kc: tensor<?x2x?x64xf16>, %vc: tensor<?x2x?x64xf16>)
-    -> (tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>) {
-  // expected-error @+1 {{packed new keys (cu_seqlens_q) are not yet supported on the GPU (kv_lens, q_lens and block_table are): compile this function with --target=cpu}}
-  %k, %v = mha.append_kv %kn, %vn into %kc, %vc kv_lens(%l : tensor<?xi32>) cu_seqlens_q(%cu : tensor<?xi32>)
-      : tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
-      -> tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
-  return %k, %v : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>
-}
-
-// -----
-
+// Quantized caches are CPU-only in append functions too (contiguous and
+// paged caches, kv_lens, q_lens and packed new keys run on the GPU).
 func.func @append_int8(%kn: tensor<?x2x1x64xf16>, %vn: tensor<?x2x1x64xf16>, %l: tensor<?xi32>,
                        %ks: tensor<2xf32>, %vs: tensor<2xf32>,
                        %kc: tensor<?x2x?x64xi8>, %vc: tensor<?x2x?x64xi8>)
