@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The one-command GPU check (issue 6), run on the GPU machine:
 #
+#   scripts/gpu-check.sh build/gpu-bundle.tar.gz [check.py options]
 #   scripts/gpu-check.sh build/gpu-bundle [check.py options]
 #
-# BUNDLE_DIR is what scripts/gpu-build.sh wrote (specs, libraries,
-# manifest.json, check.py and its copy of python/mha). Needs python3
+# BUNDLE is what scripts/gpu-build.sh wrote (specs, libraries,
+# manifest.json, check.py and its copy of python/mha): the folder, or the
+# archive of it that is carried to the GPU machine (unpacked beside it). Needs python3
 # with PyTorch (CUDA), NumPy and Triton;
 # no MLIR, no internet. Prints the GPU, driver and torch versions, then every
 # case, then a correctness table and a speed table; writes gpu-check.log and
@@ -14,10 +16,14 @@
 # the wall-clock limit in seconds (default 330).
 set -euo pipefail
 if [ $# -lt 1 ]; then
-  echo "usage: $0 BUNDLE_DIR [--device cuda|cpu] [--only REGEX] [--no-bench] [--flex auto|all|none]" >&2
+  echo "usage: $0 BUNDLE[.tar.gz] [--device cuda|cpu] [--only REGEX] [--no-bench] [--flex auto|all|none]" >&2
   exit 2
 fi
 bundle="$1"; shift
+if [ -f "$bundle" ] && [ "${bundle%.tar.gz}" != "$bundle" ]; then
+  tar xzf "$bundle" -C "$(dirname "$bundle")"
+  bundle="${bundle%.tar.gz}"
+fi
 [ -f "$bundle/manifest.json" ] || { echo "gpu-check: $bundle/manifest.json not found (run scripts/gpu-build.sh)" >&2; exit 2; }
 # The bundle's own checker matches its manifest; fall back to the tree's
 # (which finds python/mha in the tree).

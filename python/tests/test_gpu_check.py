@@ -1,11 +1,13 @@
 """The GPU check (docs/gpu.md) dry-runs against the CPU back end: its
 split-KV cases (with their merge_states and append_kv functions) and its
 packed-sequence cases compile for the CPU and pass check.py, so the
-checker's code for them is sound before a GPU machine runs it.
+checker's code for them is sound before a GPU machine runs it, and the
+archive gpu-build.sh writes (what is carried there) unpacks and checks.
 
     pytest python/tests/test_gpu_check.py
 """
 import os
+import shutil
 import subprocess
 import sys
 
@@ -24,8 +26,9 @@ def test_serving_cases_pass_on_the_cpu(tmp_path):
                            env=env, capture_output=True, text=True, timeout=900)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     assert "5 compiled, 0 failed" in build.stdout
+    shutil.rmtree(bundle)  # the archive alone, as on the GPU machine
     check = subprocess.run(
-        ["bash", os.path.join(ROOT, "scripts", "gpu-check.sh"), str(bundle),
+        ["bash", os.path.join(ROOT, "scripts", "gpu-check.sh"), str(bundle) + ".tar.gz",
          "--only", "^(split|varlen)_", "--no-bench", "--flex", "none"],
         env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True,
         timeout=600)
