@@ -304,7 +304,7 @@ class Function:
         return mask
 
     def __call__(self, *arrays, num_threads=0, head_mask=None, deterministic=False,
-                 cuda_stream=0, dropout_seed=0, dropout_offset=0, positions=None,
+                 cuda_stream=None, dropout_seed=0, dropout_offset=0, positions=None,
                  reuse_packed_weights=False):
         if len(arrays) != self._n_in:
             raise TypeError(f"{self.name}() takes {self._n_in} arrays "
@@ -357,6 +357,10 @@ class Function:
                     device = arrays[0].device
                     results = [empty(s, dtype=dt, device=device)
                                for s, dt in zip(shapes, dtypes)]
+                    # A GPU library runs on torch's current stream, ordered
+                    # with the work that made its inputs.
+                    if cuda_stream is None and device.type == "cuda":
+                        cuda_stream = T.mod.cuda.current_stream(device).cuda_stream
                 tensors += [to_dlpack(r) for r in results]
         else:
             N = _Numpy if _Numpy.mod is not None else _numpy()
@@ -383,7 +387,7 @@ class Function:
                     tensors.append(r)
                     results.append(r)
         status = self._native(tensors, num_threads, mask, 1 if deterministic else 0,
-                              cuda_stream, bf16, dropout_seed, dropout_offset, positions,
+                              cuda_stream or 0, bf16, dropout_seed, dropout_offset, positions,
                               1 if reuse_packed_weights else 0)
         if status:
             raise Error(status, self.library._native.last_error(), self.name)
