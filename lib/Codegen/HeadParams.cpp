@@ -12,6 +12,8 @@
 
 #include "llvm/ADT/STLExtras.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::mha;
 
@@ -20,7 +22,7 @@ Value ConstantTables::f32(StringRef name, ArrayRef<float> values, Value h) {
     return cb.f32(values.front());
   Type elt = cb.builder().getF32Type();
   auto type = RankedTensorType::get({(int64_t)values.size()}, elt);
-  return load(name, DenseElementsAttr::get(type, values), elt, h);
+  return load(name, DenseElementsAttr::get(type, values), h);
 }
 
 Value ConstantTables::index(StringRef name, ArrayRef<int64_t> values, Value h) {
@@ -28,7 +30,7 @@ Value ConstantTables::index(StringRef name, ArrayRef<int64_t> values, Value h) {
     return cb.index(values.front());
   Type elt = cb.builder().getIndexType();
   auto type = RankedTensorType::get({(int64_t)values.size()}, elt);
-  return load(name, DenseElementsAttr::get(type, values), elt, h);
+  return load(name, DenseElementsAttr::get(type, values), h);
 }
 
 Value ConstantTables::boolean(StringRef name, ArrayRef<bool> values, Value h) {
@@ -36,15 +38,17 @@ Value ConstantTables::boolean(StringRef name, ArrayRef<bool> values, Value h) {
     return cb.boolean(values.front());
   Type elt = cb.builder().getI1Type();
   auto type = RankedTensorType::get({(int64_t)values.size()}, elt);
-  return load(name, DenseElementsAttr::get(type, values), elt, h);
+  return load(name, DenseElementsAttr::get(type, values), h);
 }
 
-Value ConstantTables::load(StringRef name, DenseElementsAttr values,
-                           Type eltType, Value h) {
+/// The constant table `symbol` of `values` in `symbolTable` (created on
+/// first use), as a memref.
+static Value getConstantTable(CodegenBuilder &cb, Operation *symbolTable,
+                              StringRef symbol, DenseElementsAttr values) {
   OpBuilder &b = cb.builder();
   Location loc = cb.getLoc();
-  auto memrefType = MemRefType::get({values.getNumElements()}, eltType);
-  std::string symbol = prefix + "__" + name.str();
+  auto memrefType =
+      MemRefType::get({values.getNumElements()}, values.getElementType());
   if (!SymbolTable::lookupSymbolIn(symbolTable, symbol)) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&symbolTable->getRegion(0).front());
@@ -52,8 +56,26 @@ Value ConstantTables::load(StringRef name, DenseElementsAttr values,
                              memrefType, values, /*constant=*/true,
                              /*alignment=*/IntegerAttr());
   }
-  Value table = memref::GetGlobalOp::create(b, loc, memrefType, symbol);
-  return memref::LoadOp::create(b, loc, table, ValueRange{h});
+  return memref::GetGlobalOp::create(b, loc, memrefType, symbol);
+}
+
+Value ConstantTables::load(StringRef name, DenseElementsAttr values, Value h) {
+  Value table =
+      getConstantTable(cb, symbolTable, prefix + "__" + name.str(), values);
+  return memref::LoadOp::create(cb.builder(), cb.getLoc(), table,
+                                ValueRange{h});
+}
+
+Value mlir::mha::getRopeFrequencies(CodegenBuilder &cb, Operation *symbolTable,
+                                    StringRef prefix, double theta,
+                                    int64_t ropeDim) {
+  SmallVector<double> freqs;
+  for (int64_t t = 0; t < ropeDim / 2; ++t)
+    freqs.push_back(std::pow(theta, -2.0 * double(t) / double(ropeDim)));
+  auto type = RankedTensorType::get({ropeDim / 2}, cb.builder().getF64Type());
+  return getConstantTable(
+      cb, symbolTable, (prefix + "__rope_freqs").str(),
+      DenseElementsAttr::get(type, ArrayRef<double>(freqs)));
 }
 
 HeadParams mlir::mha::emitHeadParams(CodegenBuilder &cb, Operation *symbolTable,

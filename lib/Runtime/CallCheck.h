@@ -139,6 +139,16 @@ static inline const int64_t *mha_rt_tensor_sig(const int64_t *signature,
   return signature + MHA_SIG_HEADER_WORDS + (int64_t)i * MHA_SIG_TENSOR_WORDS;
 }
 
+/// The first tensor of `role` among the signature's `num_tensors`, -1 if
+/// none.
+static inline int mha_rt_find_role(const int64_t *signature, int num_tensors,
+                                   int64_t role) {
+  for (int i = 0; i < num_tensors; ++i)
+    if (mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE] == role)
+      return i;
+  return -1;
+}
+
 #ifdef __cplusplus
 } // extern "C"
 #endif

@@ -508,15 +508,6 @@ static bool grid_empty(const grid *g) {
   return g->batch == 0 || g->tiles == 0 || g->head_blocks == 0;
 }
 
-// The call's tensor of `role`, -1 if none.
-static int find_role(const mha_rt_checked_call *c, const int64_t *signature,
-                     int64_t role) {
-  for (int i = 0; i < c->num_tensors; ++i)
-    if (mha_rt_tensor_sig(signature, i)[MHA_SIG_T_ROLE] == role)
-      return i;
-  return -1;
-}
-
 // The launch grid of `kernel` for the call: query tiles x head blocks x B,
 // or (over_keys) key tiles x KV heads x B. With packed queries
 // (cu_seqlens_q, S + 1 entries; q is [1, Hq, total, D]) the kernel walks
@@ -531,7 +522,7 @@ static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
   const char *what = "query tiles";
   if (kernel->over_keys) {
     // k is [B, Hkv, Lk, D] (the signature's rank 4, checked).
-    int key = find_role(c, signature, MHA_ROLE_KEY);
+    int key = mha_rt_find_role(signature, c->num_tensors, MHA_ROLE_KEY);
     if (key < 0 || mha_rt_tensor_sig(signature, key)[MHA_SIG_T_RANK] != 4)
       MHA_RT_FAIL(MHA_ERR_INTERNAL,
                   "%s: the kernel '%s' walks keys, but the signature has no "
@@ -550,7 +541,7 @@ static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
   g->tiles = extent / rows + (extent % rows != 0);
   g->head_blocks = heads / per_block;
   g->batch = c->batch;
-  int cu_q = find_role(c, signature, MHA_ROLE_CU_SEQLENS_Q);
+  int cu_q = mha_rt_find_role(signature, c->num_tensors, MHA_ROLE_CU_SEQLENS_Q);
   if (cu_q >= 0 && !kernel->over_keys) {
     g->batch = 1;
     if (extent > 0)
@@ -580,8 +571,8 @@ static int32_t get_grid(const mha_rt_checked_call *c, const int64_t *signature,
 static int64_t choose_parts(const mha_rt_checked_call *c,
                             const int64_t *signature, const grid *g,
                             int multiprocessors) {
-  int key = find_role(c, signature, MHA_ROLE_KEY);
-  int table = find_role(c, signature, MHA_ROLE_BLOCK_TABLE);
+  int key = mha_rt_find_role(signature, c->num_tensors, MHA_ROLE_KEY);
+  int table = mha_rt_find_role(signature, c->num_tensors, MHA_ROLE_BLOCK_TABLE);
   if (key < 0 || multiprocessors <= 0)
     return 1;
   int64_t capacity = c->memrefs[key].dims[2], blocks;
@@ -626,7 +617,7 @@ static int32_t alloc_partials(const mha_rt_cuda_driver *d,
                               const mha_rt_checked_call *c,
                               const int64_t *signature, int64_t parts,
                               int64_t batch, CUstream stream, partials *p) {
-  int value = find_role(c, signature, MHA_ROLE_VALUE);
+  int value = mha_rt_find_role(signature, c->num_tensors, MHA_ROLE_VALUE);
   int64_t dv = value >= 0 ? c->memrefs[value].dims[3] : 0, rows, floats;
   int64_t sizes[5] = {parts, batch, c->heads, c->rows, dv};
   if (__builtin_mul_overflow(parts, batch, &rows) ||
@@ -752,7 +743,7 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     return status;
   if ((status = check_kernel(c.name, kernel)) != MHA_OK)
     return status;
-  if (find_role(&c, signature, MHA_ROLE_KEY_NEW) >= 0 &&
+  if (mha_rt_find_role(signature, c.num_tensors, MHA_ROLE_KEY_NEW) >= 0 &&
       (status = mha_rt_refuse_append_options(&c)) != MHA_OK)
     return status;
   int32_t aligned = MHA_OK;

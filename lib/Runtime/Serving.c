@@ -36,13 +36,6 @@ typedef struct serving_tensors {
   int q_rows_dim;
 } serving_tensors;
 
-static int find_role(const int64_t *sig, int num_tensors, int64_t role) {
-  for (int i = 0; i < num_tensors; ++i)
-    if (mha_rt_tensor_sig(sig, i)[MHA_SIG_T_ROLE] == role)
-      return i;
-  return -1;
-}
-
 // Where element [i] (or [i, j]) of a rank-1 (rank-2) tensor is, in
 // elements from its aligned pointer.
 static int64_t element_offset(const mha_rt_memref *m, int rank, int64_t i,
@@ -235,9 +228,9 @@ int32_t mha_rt_check_scales(const int64_t *signature,
                {MHA_ROLE_OUT_WEIGHT_SCALE, "a quantized weight"}};
   checker ch = {signature, arg_names, c};
   for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); ++i) {
-    int32_t status =
-        check_scales(&ch, find_role(signature, c->num_tensors, kinds[i].role),
-                     kinds[i].what);
+    int32_t status = check_scales(
+        &ch, mha_rt_find_role(signature, c->num_tensors, kinds[i].role),
+        kinds[i].what);
     if (status != MHA_OK)
       return status;
   }
@@ -248,19 +241,19 @@ int32_t mha_rt_check_serving(const int64_t *signature,
                              const char *const *arg_names,
                              mha_rt_checked_call *c) {
   int n = c->num_tensors;
-  serving_tensors t = {find_role(signature, n, MHA_ROLE_QUERY),
-                       find_role(signature, n, MHA_ROLE_KEY),
-                       find_role(signature, n, MHA_ROLE_KV_LENS),
-                       find_role(signature, n, MHA_ROLE_Q_LENS),
-                       find_role(signature, n, MHA_ROLE_BLOCK_TABLE),
-                       find_role(signature, n, MHA_ROLE_CU_SEQLENS_Q),
-                       find_role(signature, n, MHA_ROLE_CU_SEQLENS_K),
-                       find_role(signature, n, MHA_ROLE_KEY_NEW),
+  serving_tensors t = {mha_rt_find_role(signature, n, MHA_ROLE_QUERY),
+                       mha_rt_find_role(signature, n, MHA_ROLE_KEY),
+                       mha_rt_find_role(signature, n, MHA_ROLE_KV_LENS),
+                       mha_rt_find_role(signature, n, MHA_ROLE_Q_LENS),
+                       mha_rt_find_role(signature, n, MHA_ROLE_BLOCK_TABLE),
+                       mha_rt_find_role(signature, n, MHA_ROLE_CU_SEQLENS_Q),
+                       mha_rt_find_role(signature, n, MHA_ROLE_CU_SEQLENS_K),
+                       mha_rt_find_role(signature, n, MHA_ROLE_KEY_NEW),
                        2,
                        2};
-  int layer = find_role(signature, n, MHA_ROLE_LAYER_INPUT);
+  int layer = mha_rt_find_role(signature, n, MHA_ROLE_LAYER_INPUT);
   bool keys_are_rows = false;
-  if (layer >= 0 && find_role(signature, n, MHA_ROLE_KEY_CACHE) >= 0) {
+  if (layer >= 0 && mha_rt_find_role(signature, n, MHA_ROLE_KEY_CACHE) >= 0) {
     // A layer's decoding step appends its input's rows.
     t.q = t.appending = layer;
     t.q_rows_dim = t.appended_dim = 1;
@@ -276,7 +269,7 @@ int32_t mha_rt_check_serving(const int64_t *signature,
   checker ch = {signature, arg_names, c};
   char a[96], dim[32];
   if (t.appending >= 0)
-    t.k = find_role(signature, n, MHA_ROLE_KEY_CACHE);
+    t.k = mha_rt_find_role(signature, n, MHA_ROLE_KEY_CACHE);
   if (t.appending >= 0 && layer < 0) {
     t.q = t.appending; // Sequences are the new keys' batch.
     int32_t refused = mha_rt_refuse_append_options(c);

@@ -32,7 +32,7 @@ public:
   Value boolean(StringRef name, ArrayRef<bool> values, Value h);
 
 private:
-  Value load(StringRef name, DenseElementsAttr values, Type eltType, Value h);
+  Value load(StringRef name, DenseElementsAttr values, Value h);
 
   CodegenBuilder &cb;
   Operation *symbolTable;
@@ -54,6 +54,13 @@ struct HeadParams {
     return {variant.causal, windowLeft, windowRight, sinks};
   }
 };
+
+/// The RoPE frequencies rope_theta^(-2t/D), t < D/2 (D = `ropeDim`), as the
+/// constant f64 table `<prefix>__rope_freqs` in `symbolTable` (created on
+/// first use): every kernel that rotates by RoPE reads them, angles in f64
+/// and the rotation in f32 (docs/language.md 5.6).
+Value getRopeFrequencies(CodegenBuilder &cb, Operation *symbolTable,
+                         StringRef prefix, double theta, int64_t ropeDim);
 
 /// Emits the reads of head `head`'s parameters from tables named after
 /// `prefix` in `symbolTable`.

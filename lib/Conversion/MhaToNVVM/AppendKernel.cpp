@@ -15,11 +15,11 @@
 #include "ScoreMods.h"
 
 #include "mha/Codegen/Builder.h"
+#include "mha/Codegen/HeadParams.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 #include "llvm/Support/MathExtras.h"
-#include <cmath>
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -158,32 +158,12 @@ private:
     rotateRow(slot);
   }
 
-  /// The frequencies rope_theta^(-2i/D), i < D/2, as a constant f64 table.
-  Value ropeFrequencies(int64_t headDim) {
-    SmallVector<double> freqs;
-    for (int64_t i = 0; i < headDim / 2; ++i)
-      freqs.push_back(std::pow(*ropeTheta, -2.0 * double(i) / double(headDim)));
-    auto type = MemRefType::get({headDim / 2}, b.getF64Type());
-    std::string symbol = (prefix + "__rope_freqs").str();
-    if (!module.lookupSymbol(symbol)) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(module.getBody());
-      memref::GlobalOp::create(
-          b, loc, symbol, b.getStringAttr("private"), type,
-          DenseElementsAttr::get(
-              RankedTensorType::get({headDim / 2}, b.getF64Type()),
-              ArrayRef<double>(freqs)),
-          /*constant=*/true, IntegerAttr());
-    }
-    return memref::GetGlobalOp::create(b, loc, type, symbol);
-  }
-
   /// k_cache[slot] = rope(k_new row, position) over the pairs (i, i + D/2).
   void rotateRow(ArrayRef<Value> slot) {
     int64_t headDim = width(args.kNew), half = headDim / 2;
     Type elt = cast<MemRefType>(args.kNew.getType()).getElementType();
     Type f32 = b.getF32Type(), f64 = b.getF64Type();
-    Value freqs = ropeFrequencies(headDim);
+    Value freqs = getRopeFrequencies(cb, module, prefix, *ropeTheta, headDim);
     Value p = arith::UIToFPOp::create(
         b, loc, f64,
         arith::IndexCastUIOp::create(b, loc, b.getI64Type(), position));

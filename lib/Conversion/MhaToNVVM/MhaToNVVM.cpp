@@ -201,9 +201,10 @@ struct ConvertMhaToNVVMPass
   /// The append kernel and the launch declaration of an exported
   /// mha.append_kv function.
   LogicalResult convertAppendFunction(func::FuncOp func, AppendKvOp append);
-  /// Creates the kernel `kernelName` of `blockThreads` threads with
-  /// parameters `argTypes` in the portable module, or fails.
+  /// Creates the empty kernel `kernelName` of `blockThreads` threads with
+  /// parameters `argTypes` in `gpuModule`, or fails (the name is taken).
   FailureOr<gpu::GPUFuncOp> createKernel(func::FuncOp func,
+                                         gpu::GPUModuleOp gpuModule,
                                          ArrayRef<Type> argTypes,
                                          StringRef kernelName,
                                          int64_t blockThreads, Location loc);
@@ -419,12 +420,10 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
     func::FuncOp func, const Spec &spec, ArrayRef<Type> argTypes,
     gpu::GPUModuleOp gpuModule, StringRef kernelName,
     const FlashKernelConfig &config, StringRef prefix) {
-  if (gpuModule.lookupSymbol(kernelName))
-    return func.emitError() << "symbol '" << kernelName << "' already exists";
   MLIRContext *ctx = func.getContext();
   AttentionOp attention = spec.attention;
   Location loc = attention.getLoc();
-  OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
+  OpBuilder b(ctx);
   // TMA kernels take the tensor maps' address last, split kernels their
   // partial results.
   SmallVector<Type> kernelArgTypes(argTypes);
@@ -432,12 +431,11 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
     kernelArgTypes.push_back(b.getI64Type());
   if (config.splitKeys)
     llvm::append_range(kernelArgTypes, getPartialResultTypes(ctx));
-  auto kernel = gpu::GPUFuncOp::create(
-      b, loc, kernelName, FunctionType::get(ctx, kernelArgTypes, {}));
-  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  kernel.setKnownBlockSizeAttr(
-      b.getDenseI32ArrayAttr({static_cast<int32_t>(config.threads()), 1, 1}));
-  Block &body = kernel.getBody().front();
+  FailureOr<gpu::GPUFuncOp> kernel = createKernel(
+      func, gpuModule, kernelArgTypes, kernelName, config.threads(), loc);
+  if (failed(kernel))
+    return failure();
+  Block &body = kernel->getBody().front();
   auto argFor = [&](Value tensor) {
     return getParameterArgument(func, body, tensor);
   };
@@ -470,7 +468,7 @@ LogicalResult ConvertMhaToNVVMPass::buildKernel(
                    << (config.tmaLoads ? ", TMA" : "")
                    << (config.splitKeys ? ", split keys" : "")
                    << (config.alignedRows ? "" : ", unaligned rows") << "\n");
-  emitFlashKernel(b, loc, gpuModule, kernel, config, spec.variant, args,
+  emitFlashKernel(b, loc, gpuModule, *kernel, config, spec.variant, args,
                   prefix);
   return success();
 }
@@ -585,9 +583,9 @@ LogicalResult ConvertMhaToNVVMPass::buildMergeKernel(func::FuncOp func,
   Location loc = attention.getLoc();
   SmallVector<Type> kernelArgTypes(argTypes);
   llvm::append_range(kernelArgTypes, getPartialResultTypes(ctx));
-  FailureOr<gpu::GPUFuncOp> kernel =
-      createKernel(func, kernelArgTypes, kernelName,
-                   kMergeRowsPerBlock * mha::kWarpSize, loc);
+  FailureOr<gpu::GPUFuncOp> kernel = createKernel(
+      func, getOrCreateModule(func, kGpuModuleName, loc), kernelArgTypes,
+      kernelName, kMergeRowsPerBlock * mha::kWarpSize, loc);
   if (failed(kernel))
     return failure();
   Block &body = kernel->getBody().front();
@@ -615,8 +613,9 @@ LogicalResult ConvertMhaToNVVMPass::convertWarpPerRowFunction(
       MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8)));
   std::string name = func.getSymName().str();
   std::string kernelName = name + "__" + suffix.str();
-  FailureOr<gpu::GPUFuncOp> kernel = createKernel(
-      func, argTypes, kernelName, rowsPerBlock * mha::kWarpSize, loc);
+  FailureOr<gpu::GPUFuncOp> kernel =
+      createKernel(func, getOrCreateModule(func, kGpuModuleName, loc), argTypes,
+                   kernelName, rowsPerBlock * mha::kWarpSize, loc);
   if (failed(kernel))
     return failure();
   OpBuilder b(ctx);
@@ -653,11 +652,9 @@ LogicalResult ConvertMhaToNVVMPass::convertMergeFunction(func::FuncOp func,
       });
 }
 
-FailureOr<gpu::GPUFuncOp>
-ConvertMhaToNVVMPass::createKernel(func::FuncOp func, ArrayRef<Type> argTypes,
-                                   StringRef kernelName, int64_t blockThreads,
-                                   Location loc) {
-  gpu::GPUModuleOp gpuModule = getOrCreateModule(func, kGpuModuleName, loc);
+FailureOr<gpu::GPUFuncOp> ConvertMhaToNVVMPass::createKernel(
+    func::FuncOp func, gpu::GPUModuleOp gpuModule, ArrayRef<Type> argTypes,
+    StringRef kernelName, int64_t blockThreads, Location loc) {
   if (!gpuModule)
     return failure();
   if (gpuModule.lookupSymbol(kernelName))
@@ -769,21 +766,18 @@ ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
   std::string rowsName = name + "__kernel", keysName = name + "__keys_kernel";
   auto build = [&](StringRef kernelName, BackwardKernelKind kind,
                    const FlashKernelConfig &config) -> LogicalResult {
-    if (gpuModule.lookupSymbol(kernelName))
-      return func.emitError() << "symbol '" << kernelName << "' already exists";
     if (getBackwardKernelSharedBytes(kind, config) > kMaxSharedBytes)
       return attention.emitError()
              << "the GPU backward kernel would need "
              << getBackwardKernelSharedBytes(kind, config)
              << " bytes of shared memory (more than " << kMaxSharedBytes << ")";
-    OpBuilder b = OpBuilder::atBlockEnd(gpuModule.getBody());
     Location loc = attention.getLoc();
-    auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName,
-                                         FunctionType::get(ctx, argTypes, {}));
-    kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-    kernel.setKnownBlockSizeAttr(
-        b.getDenseI32ArrayAttr({static_cast<int32_t>(config.threads()), 1, 1}));
-    Block &body = kernel.getBody().front();
+    FailureOr<gpu::GPUFuncOp> kernel = createKernel(
+        func, gpuModule, argTypes, kernelName, config.threads(), loc);
+    if (failed(kernel))
+      return failure();
+    OpBuilder b(ctx);
+    Block &body = kernel->getBody().front();
     auto arg = [&](TensorRole role) -> Value {
       int64_t i = findParameter(params, role);
       return i < 0 ? Value() : body.getArgument(i);
@@ -799,7 +793,7 @@ ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
                << DEBUG_TYPE << ": @" << kernelName << ": " << config.warps
                << " warps, " << config.cols << "-key tiles"
                << (config.alignedRows ? "" : ", unaligned rows") << "\n");
-    emitBackwardKernel(b, loc, gpuModule, kernel, kind, config, spec.variant,
+    emitBackwardKernel(b, loc, gpuModule, *kernel, kind, config, spec.variant,
                        args, func.getSymName());
     return success();
   };

@@ -44,8 +44,8 @@ public:
   Value log2(Value x);
   /// tanh.approx.f32 (sm_75+): NVPTX selects it for an afn llvm.tanh.
   Value tanh(Value x);
-  /// sin.approx.f32 and cos.approx.f32: absolute error about 2^-21 on
-  /// [-pi, pi] (callers reduce their arguments first).
+  /// sin.approx.f32 and cos.approx.f32: approximate, accurate on small
+  /// arguments only (callers reduce theirs to [-pi, pi] first).
   Value sin(Value x);
   Value cos(Value x);
   /// f64 `x` rounded to the nearest integer, ties to even (cvt.rni.f64).

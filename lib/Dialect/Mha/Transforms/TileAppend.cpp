@@ -17,14 +17,13 @@
 
 #include "mha/Codegen/Builder.h"
 #include "mha/Codegen/EntryPoint.h"
+#include "mha/Codegen/HeadParams.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-
-#include <cmath>
 
 using namespace mlir;
 using namespace mlir::mha;
@@ -157,27 +156,9 @@ private:
     vector::StoreOp::create(b, loc, row, to, slot);
   }
 
-  /// The RoPE frequencies rope_theta^(-2t/D), t < D/2, as a constant f64
-  /// table (the layer's convention: angles in f64, rotation in f32).
   Value ropeFrequencies() {
-    int64_t headDim = cast<MemRefType>(kNew.getType()).getDimSize(3);
-    double theta = *ropeTheta;
-    SmallVector<double> freqs;
-    for (int64_t t = 0; t < headDim / 2; ++t)
-      freqs.push_back(std::pow(theta, -2.0 * double(t) / double(headDim)));
-    auto type = MemRefType::get({headDim / 2}, b.getF64Type());
-    std::string symbol = (name + "__rope_freqs").str();
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(module.getBody());
-      memref::GlobalOp::create(
-          b, loc, symbol, b.getStringAttr("private"), type,
-          DenseElementsAttr::get(
-              RankedTensorType::get({headDim / 2}, b.getF64Type()),
-              ArrayRef<double>(freqs)),
-          /*constant=*/true, IntegerAttr());
-    }
-    return memref::GetGlobalOp::create(b, loc, type, symbol);
+    return getRopeFrequencies(cb, module, name, *ropeTheta,
+                              cast<MemRefType>(kNew.getType()).getDimSize(3));
   }
 
   /// k_cache[slot] = rope(k_new[newBatch, g, i], pos): pairs (t, t + D/2),

@@ -61,8 +61,6 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 
-#include <cmath>
-
 #define DEBUG_TYPE "mha-tile"
 
 using namespace mlir;
@@ -700,22 +698,7 @@ void LayerTiler::emitRopeTable() {
   // Frequencies in f64; the angle l * freq too, so long sequences keep
   // f32 accuracy after the reduction mod 2 pi inside cos/sin.
   auto getFrequencies = [&] {
-    SmallVector<double> freqs;
-    for (int64_t t = 0; t < half; ++t)
-      freqs.push_back(
-          std::pow(double(*ropeTheta), -2.0 * double(t) / double(ropeDim)));
-    auto freqType = MemRefType::get({half}, b.getF64Type());
-    std::string symbol = name + "__rope_freqs";
-    {
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(module.getBody());
-      memref::GlobalOp::create(
-          b, loc, symbol, b.getStringAttr("private"), freqType,
-          DenseElementsAttr::get(RankedTensorType::get({half}, b.getF64Type()),
-                                 ArrayRef<double>(freqs)),
-          /*constant=*/true, IntegerAttr());
-    }
-    return memref::GetGlobalOp::create(b, loc, freqType, symbol).getResult();
+    return getRopeFrequencies(cb, module, name, double(*ropeTheta), ropeDim);
   };
   // Rows [first, end) of the table at positions l + shift.
   auto emitRows = [&](Value freqTable, Value first, Value end, Value shift) {
