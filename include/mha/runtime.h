@@ -93,6 +93,17 @@ typedef struct mha_options {
    * bound them. Write the weights in place only between calls without it.
    * Other functions ignore it. */
   int32_t reuse_packed_weights;
+  /* GPU functions with serving indices (kv_lens, q_lens, block_table,
+   * cu_seqlens_q, cu_seqlens_k): nonzero copies them to the host on the
+   * call's stream, waits for the stream, and checks them as a CPU call does
+   * before any kernel is launched, so a bad index is MHA_ERR_INVALID_ARGUMENT
+   * naming the tensor and element, with nothing written. Zero (the default)
+   * leaves them on the device: the call does not wait, a CUDA graph can
+   * capture it, and the kernels clamp a bad index into the tensors.
+   * MHA_CHECK_INDICES=1 in the environment sets it for every GPU call. A
+   * capturing stream refuses it. CPU functions always check; they ignore
+   * it. */
+  int32_t check_indices;
 } mha_options;
 
 #define MHA_OPTIONS_INIT {(uint32_t)sizeof(mha_options)}

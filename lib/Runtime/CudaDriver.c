@@ -36,9 +36,7 @@ static struct {
 } cuda = {PTHREAD_MUTEX_INITIALIZER, STATE_UNLOADED, NULL, {0}, "", ""};
 
 // dlsym returns void *; the driver's entry points are functions.
-static void *lookup(const char *symbol) {
-  return dlsym(cuda.handle, symbol);
-}
+static void *lookup(const char *symbol) { return dlsym(cuda.handle, symbol); }
 
 #define RESOLVE(field, symbol)                                                 \
   do {                                                                         \
@@ -88,6 +86,9 @@ static void load_locked(void) {
   RESOLVE(cuMemAllocAsync, "cuMemAllocAsync");
   RESOLVE(cuMemFreeAsync, "cuMemFreeAsync");
   RESOLVE(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+  RESOLVE(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+  RESOLVE(cuStreamSynchronize, "cuStreamSynchronize");
+  RESOLVE(cuStreamIsCapturing, "cuStreamIsCapturing");
   RESOLVE(cuLaunchKernel, "cuLaunchKernel");
   void *encode = lookup("cuTensorMapEncodeTiled");
   memcpy(&d->cuTensorMapEncodeTiled, &encode, sizeof(encode));
@@ -158,7 +159,8 @@ void mha_rt_cuda_driver_reset(const char *libcuda_path) {
   cuda.handle = NULL;
   memset(&cuda.driver, 0, sizeof(cuda.driver));
   cuda.why[0] = '\0';
-  snprintf(cuda.path, sizeof(cuda.path), "%s", libcuda_path ? libcuda_path : "");
+  snprintf(cuda.path, sizeof(cuda.path), "%s",
+           libcuda_path ? libcuda_path : "");
   atomic_store_explicit(&cuda.state, STATE_UNLOADED, memory_order_release);
   pthread_mutex_unlock(&cuda.mutex);
 }

@@ -48,6 +48,9 @@ enum {
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
 };
 
+// CUstreamCaptureStatus: anything but NONE is a capture in progress.
+enum { CU_STREAM_CAPTURE_STATUS_NONE = 0 };
+
 // CUfunction_attribute.
 enum { CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8 };
 
@@ -90,6 +93,10 @@ typedef struct mha_rt_cuda_driver {
   CUresult (*cuMemFreeAsync)(CUdeviceptr pointer, CUstream stream);
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t bytes,
                                 CUstream stream); // cuMemcpyHtoDAsync_v2
+  CUresult (*cuMemcpyDtoHAsync)(void *dst, CUdeviceptr src, size_t bytes,
+                                CUstream stream); // cuMemcpyDtoHAsync_v2
+  CUresult (*cuStreamSynchronize)(CUstream stream);
+  CUresult (*cuStreamIsCapturing)(CUstream stream, int *status);
   CUresult (*cuLaunchKernel)(CUfunction function, unsigned grid_x,
                              unsigned grid_y, unsigned grid_z, unsigned block_x,
                              unsigned block_y, unsigned block_z,

@@ -15,6 +15,7 @@
 
 #include "CallCheck.h"
 #include "CudaDriver.h"
+#include "CudaIndexCheck.h"
 #include "Status.h"
 
 #include "mha/Runtime/GpuAbi.h"
@@ -860,6 +861,12 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     }
   }
   CUstream stream = (CUstream)c.options.cuda_stream;
+  if (mha_rt_cuda_wants_index_check(&c) &&
+      (status = mha_rt_cuda_check_indices(d, signature, arg_names, &c,
+                                          stream)) != MHA_OK) {
+    d->cuCtxPopCurrent(&popped);
+    return status;
+  }
 
   // The runtime head mask goes to a stream-ordered device copy that lives
   // until the kernel has run. It is staged through pageable (stack) memory,

@@ -305,7 +305,7 @@ class Function:
 
     def __call__(self, *arrays, num_threads=0, head_mask=None, deterministic=False,
                  cuda_stream=None, dropout_seed=0, dropout_offset=0, positions=None,
-                 reuse_packed_weights=False):
+                 reuse_packed_weights=False, check_indices=False):
         if len(arrays) != self._n_in:
             raise TypeError(f"{self.name}() takes {self._n_in} arrays "
                             f"({', '.join(p.name for p in self.inputs)}), "
@@ -388,7 +388,7 @@ class Function:
                     results.append(r)
         status = self._native(tensors, num_threads, mask, 1 if deterministic else 0,
                               cuda_stream or 0, bf16, dropout_seed, dropout_offset, positions,
-                              1 if reuse_packed_weights else 0)
+                              1 if reuse_packed_weights else 0, 1 if check_indices else 0)
         if status:
             raise Error(status, self.library._native.last_error(), self.name)
         if not self.outputs:

@@ -114,7 +114,7 @@ struct Function {
   int call(nb::handle arrays, int num_threads, nb::handle head_mask,
            int deterministic, uintptr_t cuda_stream, uint64_t bf16_mask,
            uint64_t dropout_seed, uint64_t dropout_offset, nb::handle positions,
-           int reuse_packed_weights) const {
+           int reuse_packed_weights, int check_indices) const {
     Positions pos;
     if (!positions.is_none()) {
       nb::sequence seq;
@@ -129,16 +129,18 @@ struct Function {
             (name + ": positions must hold two integers").c_str());
     }
     pos.reusePackedWeights = reuse_packed_weights;
+    pos.checkIndices = check_indices;
     return run(arrays, num_threads, head_mask, deterministic, cuda_stream,
                bf16_mask, dropout_seed, dropout_offset, pos, 1, nullptr);
   }
 
-  /// The options past the first ones: explicit positions and
-  /// mha_options.reuse_packed_weights.
+  /// The options past the first ones: explicit positions,
+  /// mha_options.reuse_packed_weights and check_indices.
   struct Positions {
     bool use = false;
     int64_t queryStart = 0, keyStart = 0;
     int reusePackedWeights = 0;
+    int checkIndices = 0;
   };
 
   /// The mean time in nanoseconds of `iterations` calls with the tensors
@@ -213,6 +215,7 @@ struct Function {
     opts.query_start = positions.queryStart;
     opts.key_start = positions.keyStart;
     opts.reuse_packed_weights = positions.reusePackedWeights;
+    opts.check_indices = positions.checkIndices;
 #else
     if (positions.use)
       throw std::invalid_argument(
@@ -321,7 +324,7 @@ NB_MODULE(_native, m) {
            nb::arg("deterministic") = 0, nb::arg("cuda_stream") = 0,
            nb::arg("bf16_mask") = 0, nb::arg("dropout_seed") = 0,
            nb::arg("dropout_offset") = 0, nb::arg("positions") = nb::none(),
-           nb::arg("reuse_packed_weights") = 0)
+           nb::arg("reuse_packed_weights") = 0, nb::arg("check_indices") = 0)
       .def("time", &Function::time, nb::arg("arrays"),
            nb::arg("num_threads") = 0, nb::arg("iterations") = 1000);
 }

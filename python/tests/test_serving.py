@@ -496,3 +496,26 @@ def test_group_items_with_a_runtime_head_mask(decode_lib):
                 assert np.allclose(lse[s, h], rl[h], rtol=2e-5)
             else:
                 assert np.all(o[s, h] == 0) and np.all(ent[s, h] == 0)
+
+
+def test_check_indices_changes_nothing_on_the_cpu():
+    """mha_options.check_indices asks a GPU call for the CPU's checks; a
+    CPU call always checks: the same results, the same refusal."""
+    lib = mha.compile("""
+func.func @decode(%q: tensor<?x4x1x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                  %l: tensor<?xi32>) -> tensor<?x4x1x16xf32> {
+  %o = mha.attention %q, %k, %v kv_lens(%l : tensor<?xi32>) {causal}
+     : tensor<?x4x1x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x1x16xf32>
+  return %o : tensor<?x4x1x16xf32>
+}
+""")
+    q = RNG.standard_normal((3, 4, 1, 16)).astype(np.float32)
+    k = RNG.standard_normal((3, 2, 20, 16)).astype(np.float32)
+    v = RNG.standard_normal((3, 2, 20, 16)).astype(np.float32)
+    lens = np.array([20, 0, 7], np.int32)
+    np.testing.assert_array_equal(lib.decode(q, k, v, lens, check_indices=True),
+                                  lib.decode(q, k, v, lens))
+    lens[2] = 21
+    for check in (False, True):
+        with pytest.raises(mha.Error, match=r"'kv_lens'\[2\] is 21 but must be in \[0, 20\]"):
+            lib.decode(q, k, v, lens, check_indices=check)

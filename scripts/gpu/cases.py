@@ -55,7 +55,11 @@ from mha.semantics import attr_text, normalise  # noqa: E402
 #   stream     a non-default CUDA stream in mha_options.cuda_stream
 #   bad_device q on the wrong device -> MHA_ERR_DEVICE, output untouched
 #   bad_shape  k shorter than v -> MHA_ERR_SHAPE, output untouched
-#   bad_dtype  q of the wrong element type -> MHA_ERR_DTYPE, output untouched)
+#   bad_dtype  q of the wrong element type -> MHA_ERR_DTYPE, output untouched
+#   bad_index  with kv_lens: kv_lens[0] past the cache (paged: a page past the
+#              pool in sequence 0's table) with mha_options.check_indices ->
+#              MHA_ERR_INVALID_ARGUMENT, output untouched; on CUDA the same
+#              call unchecked runs (the kernels clamp) without a CUDA error)
 # seqlens_q and seqlens_k (optional: packed sequences, cu_seqlens_q and
 # cu_seqlens_k; q, o and lse are [1, Hq, sum + 3, ...] whose last 3 rows
 # belong to no sequence, k and v [1, Hkv, sum, ...]; B is the number of
@@ -194,7 +198,8 @@ CASES = [
     # against caches filled to different lengths, an empty one, a full one.
     dict(name="kv_lens_decode_bf16", dtype="bf16", B=3, Hq=8, Hkv=2, Lq=1, Lk=300,
          D=128, dynamic=True, kv_lens=[300, 0, 77],
-         attrs={"causal": True, "return_lse": True}, extra=["rt_mask", "unaligned"]),
+         attrs={"causal": True, "return_lse": True},
+         extra=["rt_mask", "unaligned", "bad_index"]),
     dict(name="kv_lens_chunk_f16", dtype="f16", B=2, Hq=4, Hkv=4, Lq=33, Lk=260,
          D=64, dynamic=True, kv_lens=[200, 40],
          attrs={"causal": True, "window_left": [16, -1, 64, -1], "sink_tokens": 2,
@@ -208,7 +213,8 @@ CASES = [
     # size that is not a power of two, vLLM's [pages, page_size, Hkv, D].
     dict(name="paged_decode_bf16", dtype="bf16", B=3, Hq=8, Hkv=2, Lq=1, Lk=300,
          D=128, dynamic=True, kv_lens=[300, 0, 77], page_size=16,
-         attrs={"causal": True, "return_lse": True}, extra=["vllm", "unaligned"]),
+         attrs={"causal": True, "return_lse": True},
+         extra=["vllm", "unaligned", "bad_index"]),
     dict(name="paged_chunk_f16", dtype="f16", B=2, Hq=4, Hkv=4, Lq=40, Lk=150,
          D=64, dynamic=True, kv_lens=[150, 61], q_lens=[40, 7], page_size=7,
          attrs={"causal": True, "window_left": [20, -1, 50, -1], "sink_tokens": 3,

@@ -61,8 +61,8 @@ def _use_mha_package():
 _use_mha_package()
 from mha import reference as mha_reference  # noqa: E402
 from mha._dlpack import (KDL_CPU, KDL_CUDA, MHA_ERR_DEVICE,  # noqa: E402
-                         MHA_ERR_DTYPE, MHA_ERR_SHAPE, make_tensor, options,
-                         status_name)
+                         MHA_ERR_DTYPE, MHA_ERR_INVALID_ARGUMENT, MHA_ERR_SHAPE,
+                         make_tensor, options, status_name)
 from mha._library import Library  # noqa: E402
 from mha.semantics import has_window, key_visible  # noqa: E402
 
@@ -301,6 +301,8 @@ def run_variant(ctx, case, lib, variant):
     elif variant == "bad_dtype":
         expect = MHA_ERR_DTYPE
         q = q.to(torch.float32 if dt != torch.float32 else torch.float16)
+    elif variant == "bad_index":
+        expect = MHA_ERR_INVALID_ARGUMENT  # with check_indices (below)
 
     stream = None
     stream_ptr = None
@@ -311,7 +313,8 @@ def run_variant(ctx, case, lib, variant):
             stream_ptr = stream.cuda_stream
         else:
             stream_ptr = torch.cuda.current_stream(dev).cuda_stream
-    opts = None if variant == "null_opts" else options(0, stream_ptr, rt)
+    opts = None if variant == "null_opts" else options(0, stream_ptr, rt,
+                                                       check_indices=variant == "bad_index")
     # Valid key lengths and real query rows (kv_lens, q_lens: [B] i32)
     # follow k and v, then the block table of a paged cache, whose pools
     # the call reads in place of k and v (the reference reads k and v).
@@ -319,10 +322,15 @@ def run_variant(ctx, case, lib, variant):
     lens = [dltensor(torch.tensor(x, dtype=torch.int32, device=dev))
             for x in (kv_lens, q_lens) if x]
     k_arg, v_arg = k, v
+    if variant == "bad_index" and not case.get("page_size"):
+        lens[0] = dltensor(torch.tensor([lk + 1] + kv_lens[1:], dtype=torch.int32,
+                                        device=dev))
     if case.get("page_size"):
         k_arg, v_arg, table = paged_cache(k, v, case["page_size"],
                                           seed_of(ctx.seed, case["name"], variant, "pages"),
                                           vllm_layout=variant == "vllm")
+        if variant == "bad_index":
+            table[0, 0] = 1 << 30  # a page past the pool, which kv_lens[0] uses
         lens.append(dltensor(table))
     tensors = [dltensor(q, fake_dev), dltensor(k_arg), dltensor(v_arg)] + lens + [dltensor(o)]
     if want_lse:
@@ -347,6 +355,13 @@ def run_variant(ctx, case, lib, variant):
             problems.append("output written on error")
         if want_lse and not bool(torch.isnan(lse).all()):
             problems.append("lse written on error")
+        if variant == "bad_index" and dev.type == "cuda" and not problems:
+            # Unchecked, the kernels clamp the index: the call runs, and
+            # nothing reads outside the tensors (no CUDA error).
+            st = f.prepare(tensors, options(0, stream_ptr, rt))()
+            torch.cuda.synchronize(dev)
+            if st != 0:
+                problems.append(f"unchecked: status {status_name(st)} ({lib.last_error()})")
         res["detail"] = err
         if problems:
             res["status"] = "FAIL"

@@ -702,6 +702,104 @@ TEST_F(CudaLaunchTest, PagePoolsAndTablePassToTheKernelUnread) {
   EXPECT_EQ(t[6], 1u);
 }
 
+// mha_options.check_indices: the lengths and the table are copied to the
+// host on the call's stream (the fake's device memory is host memory), the
+// stream is waited for, and a bad index fails as on the CPU, before the
+// kernel. Without it the same call launches (the kernel clamps). The table
+// is a strided view with an offset: only its span is copied.
+TEST_F(CudaLaunchTest, IndicesAreCheckedOnRequest) {
+  const int64_t B = 2, H = 4, pages = 7, pageSize = 16, maxPages = 3;
+  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, H},
+      lq{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_HEAD_DIM, kHeadDim},
+      p{MHA_SYM_PAGES, -1}, ps{MHA_SYM_PAGE_SIZE, pageSize},
+      cols{MHA_SYM_NONE, -1};
+  std::vector<int64_t> sig =
+      buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
+                      {MHA_ROLE_KEY, {p, h, ps, d}},
+                      {MHA_ROLE_VALUE, {p, h, ps, d}},
+                      {MHA_ROLE_KV_LENS, {b}, kDLInt},
+                      {MHA_ROLE_BLOCK_TABLE, {b, cols}, kDLInt},
+                      {MHA_ROLE_OUTPUT, {b, h, lq, d}}},
+                     5, H);
+  // 20 keys use pages 3 and 0 (99 is past them: never read), 33 keys use
+  // 6, 5 and 4. The table's rows are 4 apart, from element 1.
+  alignas(16) int32_t lensData[B] = {20, 33};
+  alignas(16) int32_t tableData[2 * 4] = {-1, 3, 0, 99, -1, 6, 5, 4};
+  auto address = [](const void *ptr) {
+    return reinterpret_cast<uintptr_t>(ptr);
+  };
+  DevTensor q(kBase, {B, H, 3, kHeadDim}),
+      k(2 * kBase, {pages, H, pageSize, kHeadDim}),
+      v(3 * kBase, {pages, H, pageSize, kHeadDim}),
+      lens(address(lensData), {B}),
+      table(address(tableData), {B, maxPages}, {4, 1}, 4),
+      o(6 * kBase, {B, H, 3, kHeadDim});
+  lens.dl.dtype = table.dl.dtype = {kDLInt, 32, 1};
+  const char *names[6] = {"q", "k", "v", "kv_lens", "block_table", "o"};
+  const DLTensor *tensors[6] = {&q.dl,    &k.dl,     &v.dl,
+                                &lens.dl, &table.dl, &o.dl};
+  mha_gpu_kernel kernel = makeKernel();
+  mha_options options{};
+  options.struct_size = sizeof(options);
+  options.check_indices = 1;
+  options.cuda_stream = reinterpret_cast<void *>(0x55);
+  auto launch = [&](const mha_options *o) {
+    return mha_rt_cuda_launch(sig.data(), "paged", names, tensors, o, &kernel);
+  };
+  ASSERT_EQ(launch(&options), MHA_OK) << mha_last_error();
+  EXPECT_EQ(fake_cuda_num_launches(), 1);
+  EXPECT_EQ(fake_cuda_num_downloads(), 2);
+  EXPECT_EQ(fake_cuda_num_syncs(), 1);
+
+  auto expectRefused = [&](const char *text) {
+    int launches = fake_cuda_num_launches();
+    EXPECT_EQ(launch(&options), MHA_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mha_last_error()).find(text), std::string::npos)
+        << mha_last_error();
+    EXPECT_EQ(fake_cuda_num_launches(), launches);
+    EXPECT_EQ(fake_cuda_context_depth(), 0);
+    // Unchecked, the same call launches: the kernel clamps.
+    EXPECT_EQ(launch(nullptr), MHA_OK) << mha_last_error();
+    EXPECT_EQ(fake_cuda_num_launches(), launches + 1);
+  };
+  tableData[7] = 7; // sequence 1's third page
+  expectRefused(
+      "paged: 'block_table'[1, 2] is 7 but 'k' (key) has 7 pages (dim 0)");
+  tableData[7] = 4;
+  lensData[0] = 49;
+  expectRefused("'kv_lens'[0] is 49 but must be in [0, 48]");
+  lensData[0] = -1;
+  expectRefused("'kv_lens'[0] is -1");
+  lensData[0] = 20;
+
+  // A stream that is capturing a CUDA graph cannot be waited for.
+  fake_cuda_set_capturing(1);
+  EXPECT_EQ(launch(&options), MHA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mha_last_error()).find("capturing a CUDA graph"),
+            std::string::npos)
+      << mha_last_error();
+  EXPECT_EQ(launch(nullptr), MHA_OK) << mha_last_error();
+  fake_cuda_set_capturing(0);
+
+  // Each driver call of the check names itself.
+  for (const char *call :
+       {"cuStreamIsCapturing", "cuMemcpyDtoHAsync_v2", "cuStreamSynchronize"}) {
+    SCOPED_TRACE(call);
+    int launches = fake_cuda_num_launches();
+    fake_cuda_fail(call, 2);
+    EXPECT_EQ(launch(&options), MHA_ERR_CUDA);
+    EXPECT_NE(std::string(mha_last_error())
+                  .find(std::string("paged: ") + call +
+                        " failed: CUDA_ERROR_OUT_OF_MEMORY"),
+              std::string::npos)
+        << mha_last_error();
+    fake_cuda_fail(nullptr, 0);
+    EXPECT_EQ(fake_cuda_num_launches(), launches);
+    EXPECT_EQ(fake_cuda_context_depth(), 0);
+  }
+  EXPECT_EQ(launch(&options), MHA_OK) << mha_last_error();
+}
+
 // Packed queries (cu_seqlens_q, cu_seqlens_k): q, o and lse are [1, H,
 // total, ...]; the grid walks the query tiles of every sequence, then of
 // the rows past the last, whose offsets stay on the device: ceil(total /

@@ -57,6 +57,7 @@ static struct {
   int num_params;
   int num_launches, num_loads, num_attributes, num_uploads, num_allocs;
   int num_maps;
+  int capturing, num_downloads, num_syncs;
   fake_tensor_map maps[64];
   fake_launch launches[FAKE_CUDA_MAX_RECORDS];
   fake_module_load loads[FAKE_CUDA_MAX_RECORDS];
@@ -347,6 +348,31 @@ EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src,
   return leave(OK);
 }
 
+EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes,
+                                     void *stream) {
+  ENTER("cuMemcpyDtoHAsync_v2");
+  (void)stream;
+  if (!depth)
+    return leave(ERR_INVALID_CONTEXT);
+  memcpy(dst, (const void *)(uintptr_t)src, bytes);
+  ++fake.num_downloads;
+  return leave(OK);
+}
+
+EXPORT CUresult cuStreamSynchronize(void *stream) {
+  ENTER("cuStreamSynchronize");
+  (void)stream;
+  ++fake.num_syncs;
+  return leave(OK);
+}
+
+EXPORT CUresult cuStreamIsCapturing(void *stream, int *status) {
+  ENTER("cuStreamIsCapturing");
+  (void)stream;
+  *status = fake.capturing;
+  return leave(OK);
+}
+
 EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
                                unsigned gz, unsigned bx, unsigned by,
                                unsigned bz, unsigned shared, void *stream,
@@ -398,6 +424,9 @@ EXPORT void fake_cuda_fail(const char *call, int result) {
       snprintf(fake.fail_call, sizeof(fake.fail_call), "%s", call ? call : "");
       fake.fail_result = result);
 }
+EXPORT void fake_cuda_set_capturing(int capturing) {
+  LOCKED(fake.capturing = capturing);
+}
 EXPORT void fake_cuda_set_num_params(int count) {
   LOCKED(fake.num_params = count);
 }
@@ -421,6 +450,8 @@ GETTER(fake_tensor_map, fake_cuda_tensor_map(int i), fake.maps[i])
 GETTER(int, fake_cuda_num_uploads(void), fake.num_uploads)
 GETTER(fake_upload, fake_cuda_upload(int i), fake.uploads[i])
 GETTER(int, fake_cuda_num_allocs(void), fake.num_allocs)
+GETTER(int, fake_cuda_num_downloads(void), fake.num_downloads)
+GETTER(int, fake_cuda_num_syncs(void), fake.num_syncs)
 GETTER(fake_alloc, fake_cuda_alloc(int i), fake.allocs[i])
 
 EXPORT int fake_cuda_context_depth(void) { return depth; }

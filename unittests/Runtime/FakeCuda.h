@@ -74,6 +74,8 @@ void fake_cuda_set_device_count(int count);
 /// Makes every later call of the entry point `call` (its exported name, e.g.
 /// "cuLaunchKernel") return `result`; NULL clears.
 void fake_cuda_fail(const char *call, int result);
+/// What cuStreamIsCapturing answers for every stream (0: not capturing).
+void fake_cuda_set_capturing(int capturing);
 /// How many 8-byte kernel parameters cuLaunchKernel records.
 void fake_cuda_set_num_params(int count);
 
@@ -92,6 +94,9 @@ int fake_cuda_num_uploads(void);
 fake_upload fake_cuda_upload(int i);
 int fake_cuda_num_allocs(void);
 fake_alloc fake_cuda_alloc(int i);
+/// cuMemcpyDtoHAsync_v2 and cuStreamSynchronize calls.
+int fake_cuda_num_downloads(void);
+int fake_cuda_num_syncs(void);
 /// Contexts this thread has pushed and not popped.
 int fake_cuda_context_depth(void);
 /// Pops every context this thread pushed.
