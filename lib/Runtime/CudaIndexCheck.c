@@ -1,4 +1,5 @@
-//===- CudaIndexCheck.c - Checking a GPU call's indices on request -*- C -*-===//
+//===- CudaIndexCheck.c - Checking a GPU call's indices on request -*- C
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
@@ -119,7 +120,8 @@ int32_t mha_rt_cuda_check_indices(const mha_rt_cuda_driver *d,
     m->offset = 0;
     at += count[k];
   }
-  if (status == MHA_OK && (r = d->cuStreamSynchronize(stream)) != CUDA_SUCCESS) {
+  if (status == MHA_OK &&
+      (r = d->cuStreamSynchronize(stream)) != CUDA_SUCCESS) {
     char what[256];
     mha_rt_cuda_describe(what, sizeof(what), "cuStreamSynchronize", r);
     mha_rt_set_error("%s: %s", c->name, what);

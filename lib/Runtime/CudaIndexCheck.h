@@ -1,4 +1,5 @@
-//===- CudaIndexCheck.h - Checking a GPU call's indices on request -*- C -*-===//
+//===- CudaIndexCheck.h - Checking a GPU call's indices on request -*- C
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

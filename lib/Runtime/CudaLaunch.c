@@ -729,6 +729,10 @@ static int32_t choose_for_rows(const char *name, const mha_gpu_kernel *kernel,
   return check_kernel(name, kernel);
 }
 
+MHA_RT_HIDDEN int32_t mha_rt_on_cuda(const DLTensor *t) {
+  return t && t->device.device_type == kDLCUDA;
+}
+
 MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
                                          const char *name,
                                          const char *const *arg_names,

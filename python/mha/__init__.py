@@ -28,8 +28,9 @@ __version__ = "0.1.0"
 def compile(spec_text, target="cpu", **options):  # noqa: A001 (the package's verb)
     """Compiles a spec (its text) with mha-compile and loads the library.
 
-    target: "cpu" (the default) or "cuda" (an NVIDIA GPU library; calls on
-    GPU tensors are a later slice, see docs/python.md). options: mha-compile's
+    target: "cpu" (the default), "cuda" (an NVIDIA GPU library) or "auto"
+    (one library with both: each call runs where its tensors live; the GPU
+    path has not run on a GPU yet, see docs/python.md). options: mha-compile's
     options as keywords, underscores for dashes (isa="avx2", rows=32,
     micro_kernel=(4, 2, 4, 2), function=["attn"]). Libraries are cached under
     $MHA_CACHE_DIR (default ~/.cache/mha) by spec text, options and the

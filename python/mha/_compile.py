@@ -28,7 +28,7 @@ _TOOL = "mha-compile"
 # mha.compile's options that mha-compile takes as --name=value (underscores
 # become dashes): everything but `target`, `function` (repeatable) and flags.
 _FLAG_OPTIONS = {"no_cubin", "gpu_pack_gqa"}
-_TARGETS = {"cpu": "cpu", "cuda": "nvptx", "nvptx": "nvptx"}
+_TARGETS = {"cpu": "cpu", "cuda": "nvptx", "nvptx": "nvptx", "auto": "auto"}
 
 
 # The tool `pip install` built into the package when no build was named
@@ -96,7 +96,7 @@ def option_arguments(target, options):
     if target not in _TARGETS:
         raise ValueError(f"target must be one of {sorted(_TARGETS)}, not {target!r}")
     args = [f"--target={_TARGETS[target]}"]
-    if _TARGETS[target] == "cpu" and not {"isa", "cpu", "features"} & set(options):
+    if _TARGETS[target] in ("cpu", "auto") and not {"isa", "cpu", "features"} & set(options):
         options = dict(options, isa="host")
     for name in sorted(options):
         value = options[name]

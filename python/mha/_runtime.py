@@ -227,6 +227,7 @@ class Function:
         self._shapes = self._shape_function()
         self._torch_dtypes = None
         self._cpu = library.target == "cpu"
+        self._auto = library.target == "auto"  # runs where its tensors are
 
     def _static_heads(self):
         """Hq when the spec fixes it (the query's dim 1, or a layer's
@@ -336,7 +337,8 @@ class Function:
             # torch's C exporter: a tenth of Tensor.__dlpack__'s cost.
             tensors = [to_dlpack(a) for a in arrays]
             N = _Numpy if _Numpy.mod is not None else _numpy_or_none()
-            if self._cpu and N is not None:
+            on_cpu = self._cpu or (self._auto and arrays[0].device.type == "cpu")
+            if on_cpu and N is not None:
                 # CPU results from NumPy: np.empty and torch.from_numpy cost
                 # half of torch.empty and its export.
                 results = []
@@ -351,7 +353,7 @@ class Function:
                         results.append(from_numpy(raw))
                     tensors.append(raw)
             else:
-                if self._cpu:
+                if on_cpu:
                     results = [empty(s, dtype=dt) for s, dt in zip(shapes, dtypes)]
                 else:
                     device = arrays[0].device

@@ -69,9 +69,10 @@ def register(lib, num_threads=0):
     mha.Library) but append functions; num_threads as mha_options'."""
     if not isinstance(lib, _runtime.Library):
         raise TypeError("mha.jax.register takes an mha.Library (mha.compile's result)")
-    if lib.target != "cpu":
-        raise Error(None, "mha.jax.register: only CPU libraries have JAX functions so "
-                    "far (docs/python.md)", status_name_="MHA_ERR_DEVICE")
+    if lib.target not in ("cpu", "auto"):
+        raise Error(None, "mha.jax.register: only CPU (and --target=auto) libraries "
+                    "have JAX functions so far (docs/python.md)",
+                    status_name_="MHA_ERR_DEVICE")
     _register_target()
     fns = Functions(lib)
     for f in lib.forward_functions():

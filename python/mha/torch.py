@@ -75,9 +75,6 @@ def register(lib):
     ops = _registered.get(ns)
     if ops is not None:
         return ops
-    if lib.target != "cpu":
-        raise Error(None, "mha.torch.register: only CPU libraries have torch ops so far "
-                    "(docs/python.md)", status_name_="MHA_ERR_DEVICE")
     ops = Ops(lib, ns)
     for f in lib.forward_functions():
         ops.ops[f.name] = _make_op(lib, ns, f, ops.backward_ops)
@@ -139,6 +136,12 @@ def _schema(f, results):
     return f"({args}, {options}) -> {ret}"
 
 
+def _device_types(lib):
+    """The torch devices an op of `lib` runs on: a GPU library's on CUDA
+    tensors, a --target=auto library's on both."""
+    return {"cpu": ("cpu",), "nvptx": ("cuda",)}.get(lib.target, ("cpu", "cuda"))
+
+
 def _fake_results(f, tensors):
     like = tensors[0]
     dtypes = _runtime._torch().dtypes
@@ -171,7 +174,8 @@ def _make_op(lib, ns, f, ops_backward):
 
     mutates = tuple(p.name for p, w in zip(f.inputs, in_place) if w)
     op = torch.library.custom_op(f"{ns}::{f.name}", impl, mutates_args=mutates,
-                                 device_types="cpu", schema=_schema(f, len(f.outputs)))
+                                 device_types=_device_types(lib),
+                                 schema=_schema(f, len(f.outputs)))
     op.register_fake(fake)
     back = lib.backward_of(f.name)
     plan = _runtime.backward_plan(f, back)
@@ -221,7 +225,7 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
         return out if isinstance(out, tuple) else (out,)
 
     bop = torch.library.custom_op(f"{ns}::{back.name}", bimpl, mutates_args=(),
-                                  device_types="cpu", schema=bop_schema)
+                                  device_types=_device_types(lib), schema=bop_schema)
     bop.register_fake(bfake)
 
     def setup_context(ctx, inputs, output):

@@ -20,6 +20,7 @@
 #include "mha/Pipelines/Pipelines.h"
 #include "mha/Runtime/KernelAbi.h"
 #include "mha/Target/CpuLibrary.h"
+#include "mha/Target/DeviceDispatch.h"
 #include "mha/Target/GpuLibrary.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -60,8 +61,11 @@ static cl::opt<std::string>
                cl::desc("Output: lib.so, lib.a, obj.o (or kernels.ptx "
                         "with --target=nvptx)"),
                cl::value_desc("file"), cl::Required, cl::cat(category));
-static cl::opt<std::string> target("target", cl::desc("cpu (default) or nvptx"),
-                                   cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string>
+    target("target",
+           cl::desc("cpu (default), nvptx, or auto (one library with both, "
+                    "each function dispatching on its first tensor's device)"),
+           cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string>
     chip("chip",
          cl::desc("GPU chips for --target=nvptx, comma-separated (default "
@@ -241,14 +245,20 @@ static std::string getChips() {
   return chip.empty() ? "sm_80,sm_90a" : chip.getValue();
 }
 
+/// Whether the library holds CPU code (--target=cpu or auto) and GPU code
+/// (nvptx or auto).
+static bool hasCpuCode() { return target == "cpu" || target == "auto"; }
+static bool hasGpuCode() { return target == "nvptx" || target == "auto"; }
+
 /// Checks the options that do not depend on the spec.
 static int checkOptions() {
   StringRef ext = getArtifactKind();
   bool gpu = target == "nvptx";
-  if (!gpu && target != "cpu")
-    return fail("unknown --target '" + target + "' (expected cpu or nvptx)");
-  if (!gpu && !chip.empty())
-    return fail("--chip only applies to --target=nvptx");
+  if (!hasCpuCode() && !hasGpuCode())
+    return fail("unknown --target '" + target +
+                "' (expected cpu, nvptx or auto)");
+  if (!hasGpuCode() && !chip.empty())
+    return fail("--chip only applies to --target=nvptx or auto");
   if (gpu && ext == ".ptx") {
     // PTX only: no host object, no link.
   } else if (ext != ".so" && ext != ".a" && ext != ".o") {
@@ -257,17 +267,17 @@ static int checkOptions() {
                 (gpu ? " (or .ptx)" : ""));
   }
   std::string chips = getChips();
-  if (gpu) {
+  if (hasGpuCode()) {
     for (StringRef c : llvm::split(chips, ','))
       if (failed(mha::getPtxFeaturesForChip(c.trim())))
         return fail("unsupported --chip '" + c.trim() +
                     "': the GPU kernels need sm_80 or newer (sm_80, sm_86, "
                     "sm_89, sm_90, sm_90a, ...)");
-    if (isaOption != "auto" || !microKernel.empty() || !cpu.empty() ||
-        !features.empty())
+    if (gpu && (isaOption != "auto" || !microKernel.empty() || !cpu.empty() ||
+                !features.empty()))
       return fail("--isa, --micro-kernel, --cpu and --features only apply "
                   "to --target=cpu");
-    if (rows != 0 || bandRows != 0)
+    if (gpu && (rows != 0 || bandRows != 0))
       return fail("--target=nvptx: query rows per CTA are --gpu-warps x "
                   "--gpu-row-tiles x 16; --rows and --band-rows only apply to "
                   "--target=cpu");
@@ -322,12 +332,20 @@ static int parseSpec(MLIRContext &context, llvm::SourceMgr &sourceMgr,
 }
 
 /// What the build of a library collects: its object files (temporaries,
-/// removed at exit) and the module whose functions the header declares.
+/// removed at exit) and the module whose functions the header declares
+/// (the CPU code's with --target=auto, whose GPU code is `gpuHalf`).
 struct Build {
   SmallVector<std::string> objects;
   SmallVector<std::unique_ptr<llvm::FileRemover>> removers;
   OwningOpRef<ModuleOp> primary;
+  OwningOpRef<ModuleOp> gpuHalf;
 };
+
+/// --target=auto: each half's exported functions get a suffix (the
+/// dispatchers take their names); "" otherwise.
+static StringRef getHalfSuffix(StringRef half) {
+  return target == "auto" ? half : StringRef();
+}
 
 /// --target=nvptx: the device pipeline, then PTX files (for .ptx) or the
 /// cubins and the host object.
@@ -376,13 +394,18 @@ static int compileGpu(MLIRContext &context, OwningOpRef<ModuleOp> &module,
   mha::buildMhaNvptxHostPipeline(host);
   if (failed(host.run(*module)))
     return 1;
+  StringRef suffix = getHalfSuffix(mha::kGpuHalfSuffix);
+  if (!suffix.empty() && failed(mha::renameEntryPoints(*module, suffix)))
+    return 1;
   mha::CpuTargetOptions targetOptions;
-  targetOptions.llvmIRPath = emitLLVM;
-  targetOptions.assemblyPath = emitAsm;
+  if (target == "nvptx") { // --target=auto writes the CPU code's
+    targetOptions.llvmIRPath = emitLLVM;
+    targetOptions.assemblyPath = emitAsm;
+  }
   if (int rc = writeObject(*module, targetOptions, "mha-host", build.objects,
                            build.removers))
     return rc;
-  build.primary = std::move(module);
+  (build.primary ? build.gpuHalf : build.primary) = std::move(module);
   return 0;
 }
 
@@ -523,6 +546,10 @@ static int compileCpu(MLIRContext &context, ModuleOp module, Build &build) {
     mha::buildMhaCpuPipeline(pm, options);
     if (failed(pm.run(*copy)))
       return 1;
+    StringRef suffix = getHalfSuffix(mha::kCpuHalfSuffix);
+    if (i == 0 && !suffix.empty() &&
+        failed(mha::renameEntryPoints(*copy, suffix)))
+      return 1;
 
     mha::CpuTargetOptions targetOptions;
     targetOptions.cpu = variant.cpu;
@@ -539,6 +566,19 @@ static int compileCpu(MLIRContext &context, ModuleOp module, Build &build) {
   }
 
   return 0;
+}
+
+/// --target=auto: the object of the functions that pick a half.
+static int writeDispatchers(Build &build) {
+  FailureOr<OwningOpRef<ModuleOp>> dispatchers =
+      mha::buildDeviceDispatchers(*build.primary, *build.gpuHalf);
+  if (failed(dispatchers))
+    return 1;
+  mha::CpuTargetOptions targetOptions;
+  if (llvm::Triple(llvm::sys::getDefaultTargetTriple()).isX86())
+    targetOptions.cpu = "x86-64"; // any x86-64 CPU runs the dispatch
+  return writeObject(**dispatchers, targetOptions, "mha-dispatch",
+                     build.objects, build.removers);
 }
 
 /// The header's path: --header, or the output's with a .h extension.
@@ -837,12 +877,17 @@ int main(int argc, char **argv) {
     collectAttentions(*module);
 
   Build build;
-  bool gpu = target == "nvptx";
-  if (int rc = gpu ? compileGpu(context, module, build)
-                   : compileCpu(context, *module, build))
-    return rc;
-  if (gpu && getArtifactKind() == ".ptx")
+  if (hasCpuCode())
+    if (int rc = compileCpu(context, *module, build))
+      return rc;
+  if (hasGpuCode())
+    if (int rc = compileGpu(context, module, build))
+      return rc;
+  if (hasGpuCode() && getArtifactKind() == ".ptx")
     return 0; // PTX only: no host object, no link.
+  if (build.gpuHalf)
+    if (int rc = writeDispatchers(build))
+      return rc;
   if (int rc = linkArtifact(argv[0], build))
     return rc;
   if (int rc = writeHeaders(*build.primary))

@@ -143,6 +143,11 @@ int32_t mha_rt_cuda_launch(const int64_t *signature, const char *name,
                            const mha_options *options,
                            const mha_gpu_kernel *kernel);
 
+/* Nonzero when `t` is a tensor on a CUDA device (kDLCUDA): the dispatchers
+ * of a --target=auto library call the GPU half of a function for it and
+ * the CPU half otherwise (which reports a NULL tensor or a wrong device). */
+int32_t mha_rt_on_cuda(const DLTensor *t);
+
 /* The image the runtime loads on a device of compute capability
  * major.minor: the cubin of the highest sm <= the device's with the same
  * major (an arch-specific one only on exactly its capability), else the PTX
