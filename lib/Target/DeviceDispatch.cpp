@@ -1,4 +1,5 @@
-//===- DeviceDispatch.cpp - One library for the CPU and the GPU ---*- C++ -*-===//
+//===- DeviceDispatch.cpp - One library for the CPU and the GPU ---*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

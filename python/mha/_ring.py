@@ -21,7 +21,11 @@ not computed (the rule reads the function's causal, window_left,
 window_right, sink_tokens and head_mask from the manifest that mha-compile
 --manifest writes: `Function.attention`), and the ring stops after the last
 step at which some rank still has a pair to compute (windowed specs without
-sinks send fewer blocks).
+sinks send fewer blocks). When the blocks a rank needs lie on both sides
+of its own (windows reaching left and right, non-causal), the blocks travel
+both ways at once: forward to the ranks after their owner, backward to the
+ranks before it, each block the shorter way, so a window of a few chunks
+costs a few steps whatever the number of ranks.
 
 The backward (specs with mha.backward) is FlashAttention's ring backward:
 the K/V blocks travel around the ring again, each pair calls
@@ -184,10 +188,13 @@ class _Masks:
 
 
 class _Plan:
-    """Who computes what: at ring step t rank r holds the K/V block of rank
-    (r - t) mod W; `pairs[t]` are this rank's (q piece, k piece) index pairs
-    to compute at step t; the ring runs steps 0 .. last (the last step at
-    which any rank computes something), the same on every rank."""
+    """Who computes what. The forward stream: at ring step t rank r holds
+    the K/V block of rank (r - t) mod W, and `pairs[t]` are this rank's (q
+    piece, k piece) index pairs to compute with it; it runs steps 0 ..
+    `last`. The backward stream (when it sends fewer blocks than the forward
+    stream alone would): at step t >= 1 rank r also holds the block of rank
+    (r + t) mod W, with `back_pairs[t]`, up to step `last_back`. Both are
+    the same on every rank; `steps` is the larger of the two, plus one."""
 
     def __init__(self, world, rank, local_len, balanced, masks):
         self.world, self.rank = world, rank
@@ -195,21 +202,31 @@ class _Plan:
         self.pieces = [_pieces(r, world, local_len, balanced) for r in range(world)]
         # Every pair this rank would compute without skipping.
         self.total = world * len(self.pieces[rank]) ** 2
-        last = 0
-        mine = []
-        for r in range(world):
-            for t in range(world):
-                src = (r - t) % world
-                pairs = [(qi, ki)
-                         for ki, (_, lk, ks) in enumerate(self.pieces[src])
-                         for qi, (_, lq, qs) in enumerate(self.pieces[r])
-                         if masks.sees(qs, lq, ks, lk)]
-                if pairs:
-                    last = max(last, t)
-                if r == rank:
-                    mine.append(pairs)
-        self.last = last
-        self.pairs = mine[:last + 1]
+        # needed[r][d]: rank r's pairs with the block of rank (r - d) mod W.
+        needed = [[[(qi, ki)
+                    for ki, (_, lk, ks) in enumerate(self.pieces[(r - d) % world])
+                    for qi, (_, lq, qs) in enumerate(self.pieces[r])
+                    if masks.sees(qs, lq, ks, lk)]
+                   for d in range(world)] for r in range(world)]
+        # One direction: the farthest block anyone needs, counted forward.
+        last = max((d for r in range(world) for d in range(world) if needed[r][d]),
+                   default=0)
+        # Two directions: each block the shorter way (a tie goes forward).
+        fwd = max((d for r in range(world) for d in range(world)
+                   if needed[r][d] and d <= world - d), default=0)
+        back = max((world - d for r in range(world) for d in range(1, world)
+                    if needed[r][d] and d > world - d), default=0)
+        mine = needed[rank]
+        if fwd + back < last:
+            self.last, self.last_back = fwd, back
+            self.pairs = [mine[t] if t <= world - t else [] for t in range(fwd + 1)]
+            self.back_pairs = [[] if t == 0 or (world - t) <= t else mine[world - t]
+                               for t in range(back + 1)]
+        else:
+            self.last, self.last_back = last, 0
+            self.pairs = mine[:last + 1]
+            self.back_pairs = [[]]
+        self.steps = max(self.last, self.last_back) + 1
 
 
 _plans = {}
@@ -256,6 +273,9 @@ class _Ring:
 
     def shift(self, tensors, tag):
         return self.exchange(tensors, self.next, self.prev, tag)
+
+    def shift_back(self, tensors, tag):
+        return self.exchange(tensors, self.prev, self.next, tag)
 
 
 def _wait(requests):
@@ -313,21 +333,21 @@ def _forward(cfg, q, k, v):
     qs = [q.narrow(2, off, n) for off, n, _ in my]
     acc = [[q.new_zeros(x.shape[:3] + (v.shape[3],), dtype=torch.float32),
             q.new_full(x.shape[:3], _NEG_INF, dtype=torch.float32)] for x in qs]
-    block = [k.contiguous(), v.contiguous()]
+    streams = _streams(plan, ring, rank, world, [k.contiguous(), v.contiguous()])
     calls = 0
-    for t in range(plan.last + 1):
-        src = (rank - t) % world
-        pending = ring.shift(block, tag=2 * t) if t < plan.last else None
-        kpieces = plan.pieces[src]
-        for qi, ki in plan.pairs[t]:
-            off, n, ks = kpieces[ki]
-            o, lse = cfg.fn(qs[qi], block[0].narrow(2, off, n), block[1].narrow(2, off, n),
-                            positions=(my[qi][2], ks), **cfg.call_opts)
-            calls += 1
-            _merge_into(acc[qi], o, lse)
-        if pending is not None:
-            _wait(pending[0])
-            block = pending[1]
+    for t in range(plan.steps):
+        for i, stream in enumerate(streams):
+            stream.send(t, tag=4 * t + 2 * i)
+        for stream in streams:
+            for qi, ki, block, kpiece in stream.pairs_at(t, plan):
+                off, n, ks = kpiece
+                o, lse = cfg.fn(qs[qi], block[0].narrow(2, off, n),
+                                block[1].narrow(2, off, n), positions=(my[qi][2], ks),
+                                **cfg.call_opts)
+                calls += 1
+                _merge_into(acc[qi], o, lse)
+        for stream in streams:
+            stream.receive()
     o = torch.cat([a[0] for a in acc], 2).to(q.dtype)
     lse = torch.cat([a[1] for a in acc], 2)
     if cfg.dead_heads:
@@ -336,9 +356,76 @@ def _forward(cfg, q, k, v):
         o[:, cfg.dead_heads] = 0
         lse[:, cfg.dead_heads] = _NEG_INF
     if cfg.stats is not None:
-        cfg.stats.update(world=world, steps=plan.last + 1, pairs=plan.total, calls=calls,
+        cfg.stats.update(world=world, steps=plan.steps, pairs=plan.total, calls=calls,
                          skipped=plan.total - calls, bytes_sent=ring.bytes_sent)
     return o, lse
+
+
+class _Stream:
+    """One direction of the ring: the K/V block a rank holds at each step
+    (its own at step 0, then the one `shift` brings), sent on while the
+    current one is computed, up to step `last`. `way` is 1 when rank r
+    holds block r - t at step t (forward), -1 when it holds r + t."""
+
+    def __init__(self, pairs, last, block, shift, way, rank, world):
+        self.pairs, self.last, self.block = pairs, last, block
+        self.shift, self.way, self.rank, self.world = shift, way, rank, world
+        self.pending = None
+
+    def source(self, t):
+        return (self.rank - self.way * t) % self.world
+
+    def send(self, t, tag):
+        self.pending = self.shift(self.block, tag=tag) if t < self.last else None
+
+    def pairs_at(self, t, plan):
+        """(q piece, k piece index, block, k piece) of step t."""
+        if t >= len(self.pairs):
+            return []
+        kpieces = plan.pieces[self.source(t)]
+        return [(qi, ki, self.block, kpieces[ki]) for qi, ki in self.pairs[t]]
+
+    def receive(self):
+        if self.pending is not None:
+            _wait(self.pending[0])
+            self.block = self.pending[1]
+            self.pending = None
+
+    # The backward: dk and dv (f32) of each block travel with it.
+    dkv = None        # the accumulators of the block this rank holds
+    incoming = None   # (requests, received) of the accumulators in flight
+
+    def carry_gradients(self, t, local, tag):
+        """Adds the accumulators that followed the block here to `local`,
+        the step's own, and sends the sum on after the block."""
+        if self.incoming is not None:
+            _wait(self.incoming[0])
+            local[0].add_(self.incoming[1][0])
+            local[1].add_(self.incoming[1][1])
+            self.incoming = None
+        self.dkv = local
+        if t < self.last:
+            self.incoming = self.shift(local, tag=tag)
+
+    def return_gradients(self, ring, tag):
+        """The accumulators of this rank's own block: at the last step rank
+        r holds those of block r - way * last, which go to its owner."""
+        if not self.last:
+            return self.dkv
+        owner = (self.rank - self.way * self.last) % self.world
+        holder = (self.rank + self.way * self.last) % self.world
+        reqs, mine = ring.exchange(self.dkv, ring.glob(owner), ring.glob(holder), tag=tag)
+        _wait(reqs)
+        return mine
+
+
+def _streams(plan, ring, rank, world, own):
+    """The forward stream, and the backward one when the plan uses it."""
+    streams = [_Stream(plan.pairs, plan.last, own, ring.shift, 1, rank, world)]
+    if plan.last_back:
+        streams.append(_Stream(plan.back_pairs, plan.last_back, own, ring.shift_back, -1,
+                               rank, world))
+    return streams
 
 
 def _backward(cfg, q, k, v, o, lse, do):
@@ -352,46 +439,41 @@ def _backward(cfg, q, k, v, o, lse, do):
     qs, os_, lses, dos = rows(q), rows(o), rows(lse), rows(do)
     dq = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
     dqs = rows(dq)
-    block = [k.contiguous(), v.contiguous()]
-    dkv = None          # the accumulators (f32) of the block this rank holds
-    incoming = None     # (requests, received) of the accumulators in flight
+    streams = _streams(plan, ring, rank, world, [k.contiguous(), v.contiguous()])
     calls = 0
-    for t in range(plan.last + 1):
-        src = (rank - t) % world
-        pending = ring.shift(block, tag=4 * t) if t < plan.last else None
-        local = [torch.zeros(block[0].shape, dtype=torch.float32, device=q.device),
-                 torch.zeros(block[1].shape, dtype=torch.float32, device=q.device)]
-        kpieces = plan.pieces[src]
-        for qi, ki in plan.pairs[t]:
-            off, n, ks = kpieces[ki]
-            dqc, dkc, dvc = cfg.backward(qs[qi], block[0].narrow(2, off, n),
-                                         block[1].narrow(2, off, n), os_[qi], lses[qi],
-                                         dos[qi], positions=(my[qi][2], ks), **cfg.call_opts)
-            calls += 1
-            dqs[qi].add_(dqc)
-            local[0].narrow(2, off, n).add_(dkc)
-            local[1].narrow(2, off, n).add_(dvc)
-        if incoming is not None:
-            _wait(incoming[0])
-            local[0].add_(incoming[1][0])
-            local[1].add_(incoming[1][1])
-        dkv = local
-        if pending is not None:
-            # The accumulators follow their block to the next rank.
-            incoming = ring.shift(dkv, tag=4 * t + 2)
-            _wait(pending[0])
-            block = pending[1]
-    # Rank r holds the accumulators of block (r - last) mod W: back to the owner.
-    if plan.last:
-        reqs, mine = ring.exchange(dkv, ring.glob((rank - plan.last) % world),
-                                   ring.glob((rank + plan.last) % world),
-                                   tag=4 * plan.last + 2)
-        _wait(reqs)
-        dkv = mine
+    for t in range(plan.steps):
+        for i, stream in enumerate(streams):
+            stream.send(t, tag=8 * t + 4 * i)
+        for i, stream in enumerate(streams):
+            if t > stream.last:
+                continue
+            # The f32 dk, dv of the block this stream holds, summed here and
+            # then with those that arrive from the ranks before.
+            local = [torch.zeros(b.shape, dtype=torch.float32, device=q.device)
+                     for b in stream.block]
+            for qi, ki, block, kpiece in stream.pairs_at(t, plan):
+                off, n, ks = kpiece
+                dqc, dkc, dvc = cfg.backward(qs[qi], block[0].narrow(2, off, n),
+                                             block[1].narrow(2, off, n), os_[qi], lses[qi],
+                                             dos[qi], positions=(my[qi][2], ks),
+                                             **cfg.call_opts)
+                calls += 1
+                dqs[qi].add_(dqc)
+                local[0].narrow(2, off, n).add_(dkc)
+                local[1].narrow(2, off, n).add_(dvc)
+            stream.carry_gradients(t, local, tag=8 * t + 4 * i + 2)
+        for stream in streams:
+            stream.receive()
+    # Each stream's accumulators go back to their block's owner.
+    dk, dv = (torch.zeros(x.shape, dtype=torch.float32, device=q.device) for x in (k, v))
+    for i, stream in enumerate(streams):
+        owned = stream.return_gradients(ring, tag=8 * plan.steps + 4 * i)
+        dk.add_(owned[0])
+        dv.add_(owned[1])
     if cfg.stats is not None:
         cfg.stats.update(backward_calls=calls, backward_skipped=plan.total - calls,
                          backward_bytes_sent=ring.bytes_sent)
-    return dq.to(q.dtype), dkv[0].to(k.dtype), dkv[1].to(v.dtype)
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
 class _RingAttention(torch.autograd.Function):

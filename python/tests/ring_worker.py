@@ -48,6 +48,8 @@ FUNCTIONS = {
     # Sliding windows without sinks (window_right = 0 is causal) in the
     # plain layout: the ring stops before it closes.
     "local": dict(hq=2, hkv=2, dv=D, window_left=[4, 2], window_right=[0, 0]),
+    # Windows on both sides (not causal): the blocks travel both ways.
+    "two_sided": dict(hq=2, hkv=2, dv=D, window_left=[4, 2], window_right=[3, 5]),
     "dropout": dict(hq=4, hkv=2, dv=D, causal=True, dropout=[0.3, 0.0, 0.5, 0.1]),
 }
 SPEC = "".join(attention_spec(n, p["hq"], p["hkv"], D, p["dv"], attrs=_attrs(p),
@@ -63,6 +65,7 @@ CASES = {
     "windows": ("windows", True, {}),
     "windows_head_mask": ("windows", True, {"head_mask": [1, 0, 1, 1]}),
     "local": ("local", False, {}),
+    "two_sided": ("two_sided", False, {}),
     "dropout": ("dropout", True, DROPOUT),
 }
 
@@ -158,7 +161,7 @@ def standin_backward(fname, calls):
     return backward
 
 
-STANDIN_CASES = ("plain", "causal_gqa", "windows", "local")
+STANDIN_CASES = ("plain", "causal_gqa", "windows", "local", "two_sided")
 
 
 def worker(rank, world, port, cache_dir, length, with_backward, out_dir):

@@ -136,7 +136,7 @@ def _expected_calls(case, world, rank):
 
 @pytest.mark.parametrize("world", WORLDS)
 @pytest.mark.parametrize("case", ["plain", "causal_gqa", "windows", "windows_head_mask",
-                                  "local"])
+                                  "local", "two_sided"])
 def test_skipped_pairs(runs, world, case):
     """A pair no head sees is not computed; every other pair is."""
     for rank, res in enumerate(runs[world]):
@@ -175,6 +175,23 @@ def test_ring_stops_early_for_local_windows(runs):
     assert full["steps"] == 4
     # K/V bytes once per step: B * Hkv * rows * (D + Dv) * 4 bytes.
     assert full["bytes_sent"] == 3 * rw.B * 4 * (LENGTH // 4) * (2 * rw.D) * 4
+
+
+def test_two_sided_windows_send_blocks_both_ways(runs):
+    """Windows reaching 3 and 5 keys to the right in the plain layout of 4
+    ranks (8 rows each): each rank needs the blocks of both neighbours, so
+    the blocks travel forward and backward at once: 2 steps and 2 blocks
+    sent (the forward ring alone: 4 steps, 3 blocks)."""
+    block = rw.B * 2 * (LENGTH // 4) * (2 * rw.D) * 4
+    for res in runs[4]:
+        s = res["two_sided"]["stats"]
+        assert s["steps"] == 2, s
+        assert s["bytes_sent"] == 2 * block, s
+        # The backward's blocks and their dk/dv, both ways, then home.
+        assert s["backward_bytes_sent"] == 2 * block + 2 * 2 * block, s
+    # With 2 ranks both neighbours are the same rank: one way suffices.
+    s = runs[2][0]["two_sided"]["stats"]
+    assert s["steps"] == 2 and s["bytes_sent"] == block * 2, s
 
 
 @pytest.mark.parametrize("world", WORLDS)

@@ -77,7 +77,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof o / sizeof o[0]; ++i)
     finite = finite && isfinite(o[i]);
   printf("host: %s, %s\n", finite ? "finite" : "NOT FINITE",
-         memcmp(o, o_cpu, sizeof o) == 0 && memcmp(lse, lse_cpu, sizeof lse) == 0
+         memcmp(o, o_cpu, sizeof o) == 0 &&
+                 memcmp(lse, lse_cpu, sizeof lse) == 0
              ? "the same bits as the CPU library"
              : "DIFFERENT from the CPU library");
 
