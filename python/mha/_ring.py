@@ -476,55 +476,21 @@ def _backward(cfg, q, k, v, o, lse, do):
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
-class _RingAttention(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, cfg):
-        o, lse = _forward(cfg, q, k, v)
-        ctx.cfg = cfg
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(q, k, v, o, lse)
-        return o, lse
-
-    @staticmethod
-    def backward(ctx, do, dlse):
-        cfg = ctx.cfg
-        if dlse is not None and bool(dlse.ne(0).any()):
-            raise Error(None, f"{cfg.fn.name}: a gradient reaches the 'lse' result of "
-                        "ring_attention, but the backward takes none: detach 'lse' before "
-                        "it reaches the loss", cfg.fn.name, "MHA_ERR_NO_GRADIENT")
-        if cfg.backward is None:
-            raise Error(None, f"{cfg.fn.name}: ring_attention is differentiable only for "
-                        "functions marked mha.backward", cfg.fn.name, "MHA_ERR_NO_GRADIENT")
-        q, k, v, o, lse = ctx.saved_tensors
-        if do is None:
-            # Every rank must take part in the ring: zeros, not a shortcut.
-            do = torch.zeros_like(o)
-        dq, dk, dv = _backward(cfg, q, k, v, o, lse, do.contiguous())
-        return dq, dk, dv, None
-
-
-def ring_attention(q, k, v, fn, group=None, *, balanced=True, head_mask=None,
-                   num_threads=0, dropout_seed=0, dropout_offset=0, stats=None):
-    """Context-parallel attention of `fn` (lib.<name>: a function of q, k, v
-    returning o and lse) over the ranks of `group` (default: the world).
-
-    q [B, Hq, Lr, D], k [B, Hkv, Lr, D], v [B, Hkv, Lr, Dv] are this rank's
-    rows of the sequence in ring_shard's layout (every rank the same
-    shapes); returns (o, lse) for those rows, o in q's element type, lse f32.
-    Differentiable in q, k, v when fn's spec has mha.backward (a gradient
-    reaching lse is an error). head_mask, num_threads, dropout_seed and
-    dropout_offset are passed to every call (dropout's mask follows the
-    global positions, so it is the mask of one call on the whole sequence).
-    `stats`, a dict, receives world, steps, pairs, calls, skipped and
-    bytes_sent (and backward_calls, backward_skipped, backward_bytes_sent
-    after the backward)."""
-    entry = _check_function(fn)
+def _check_tensors(q, k, v):
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"ring_attention: '{name}' must be a torch.Tensor")
         if t.dim() != 4:
             raise ValueError(f"ring_attention: '{name}' has {t.dim()} dimensions, "
                              "expected 4 ([B, H, L, D])")
+
+
+def _configure(q, k, v, fn, group, balanced, head_mask, num_threads, dropout_seed,
+               dropout_offset, stats):
+    """The checks every rank makes together (shapes and element types agree
+    across the group) and the _Config of one call."""
+    entry = _check_function(fn)
+    _check_tensors(q, k, v)
     world, rank = _world(group)
     local = q.shape[2]
     if k.shape[2] != local or v.shape[2] != local:
@@ -547,6 +513,152 @@ def ring_attention(q, k, v, fn, group=None, *, balanced=True, head_mask=None,
                      dropout_seed=dropout_seed, dropout_offset=dropout_offset,
                      cuda_stream=_stream(q))
     backward = fn.library.backward_of(fn.name)
-    cfg = _Config(fn, backward, group, world, rank, plan, _Ring(group, world, rank),
-                  call_opts, stats)
+    return _Config(fn, backward, group, world, rank, plan, _Ring(group, world, rank),
+                   call_opts, stats)
+
+
+def _check_no_lse_gradient(fn, dlse):
+    if dlse is not None and bool(dlse.ne(0).any()):
+        raise Error(None, f"{fn.name}: a gradient reaches the 'lse' result of "
+                    "ring_attention, but the backward takes none: detach 'lse' before "
+                    "it reaches the loss", fn.name, "MHA_ERR_NO_GRADIENT")
+
+
+def _check_backward(cfg):
+    if cfg.backward is None:
+        raise Error(None, f"{cfg.fn.name}: ring_attention is differentiable only for "
+                    "functions marked mha.backward", cfg.fn.name, "MHA_ERR_NO_GRADIENT")
+
+
+class _RingAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, cfg):
+        o, lse = _forward(cfg, q, k, v)
+        ctx.cfg = cfg
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(q, k, v, o, lse)
+        return o, lse
+
+    @staticmethod
+    def backward(ctx, do, dlse):
+        cfg = ctx.cfg
+        _check_no_lse_gradient(cfg.fn, dlse)
+        _check_backward(cfg)
+        q, k, v, o, lse = ctx.saved_tensors
+        if do is None:
+            # Every rank must take part in the ring: zeros, not a shortcut.
+            do = torch.zeros_like(o)
+        dq, dk, dv = _backward(cfg, q, k, v, o, lse, do.contiguous())
+        return dq, dk, dv, None
+
+
+def ring_attention(q, k, v, fn, group=None, *, balanced=True, head_mask=None,
+                   num_threads=0, dropout_seed=0, dropout_offset=0, stats=None):
+    """Context-parallel attention of `fn` (lib.<name>: a function of q, k, v
+    returning o and lse) over the ranks of `group` (default: the world).
+
+    q [B, Hq, Lr, D], k [B, Hkv, Lr, D], v [B, Hkv, Lr, Dv] are this rank's
+    rows of the sequence in ring_shard's layout (every rank the same
+    shapes); returns (o, lse) for those rows, o in q's element type, lse f32.
+    Differentiable in q, k, v when fn's spec has mha.backward (a gradient
+    reaching lse is an error). head_mask, num_threads, dropout_seed and
+    dropout_offset are passed to every call (dropout's mask follows the
+    global positions, so it is the mask of one call on the whole sequence).
+    `stats`, a dict, receives world, steps, pairs, calls, skipped and
+    bytes_sent (and backward_calls, backward_skipped, backward_bytes_sent
+    after the backward). Under torch.compile use RingAttention, whose
+    custom ops the compiler keeps in its graph."""
+    cfg = _configure(q, k, v, fn, group, balanced, head_mask, num_threads, dropout_seed,
+                     dropout_offset, stats)
     return _RingAttention.apply(q, k, v, cfg)
+
+
+# ----------------------------------------------------------------------------
+# The ring as custom ops (torch.compile)
+# ----------------------------------------------------------------------------
+def _to_int64(word):
+    """A 64-bit word as a schema int (signed)."""
+    word &= 2**64 - 1
+    return word - 2**64 if word >= 2**63 else word
+
+
+_ring_op_count = 0
+
+
+class RingAttention(torch.nn.Module):
+    """ring_attention as a module of two custom ops (the forward and its
+    backward), which torch.compile(fullgraph=True) keeps whole in its graph:
+
+        attend = mha.torch.RingAttention(lib.attn, group=None)   # outside torch.compile
+        o, lse = attend(q, k, v)            # head_mask=, dropout_seed=, dropout_offset=
+
+    The ops are made when the module is (op names are unique per module:
+    `mha_ring::<fn>_<n>`), so make it outside the compiled code. Each call
+    of the forward op, and of its backward, checks and plans on every rank
+    as ring_attention does; it takes no `stats`."""
+
+    def __init__(self, fn, group=None, *, balanced=True, num_threads=0):
+        super().__init__()
+        global _ring_op_count
+        _check_function(fn)
+        self.fn, self.group, self.balanced = fn, group, balanced
+        _ring_op_count += 1
+        name = f"mha_ring::{fn.name}_{_ring_op_count}"
+        self._op = _make_ring_ops(name, fn, group, balanced, num_threads)
+
+    def forward(self, q, k, v, head_mask=None, dropout_seed=0, dropout_offset=0):
+        _check_tensors(q, k, v)
+        if head_mask is not None and not isinstance(head_mask, torch.Tensor):
+            head_mask = torch.tensor([1 if h else 0 for h in head_mask], dtype=torch.uint8)
+        return self._op(q, k, v, head_mask, _to_int64(dropout_seed),
+                        _to_int64(dropout_offset))
+
+
+def _make_ring_ops(name, fn, group, balanced, num_threads):
+    def configure(q, k, v, head_mask, seed, offset):
+        return _configure(q, k, v, fn, group, balanced, head_mask, num_threads,
+                          seed & (2**64 - 1), offset & (2**64 - 1), None)
+
+    def forward(q, k, v, head_mask, seed, offset):
+        return _forward(configure(q, k, v, head_mask, seed, offset), q, k, v)
+
+    def forward_fake(q, k, v, head_mask, seed, offset):
+        return (q.new_empty(q.shape[:3] + v.shape[3:]),
+                q.new_empty(q.shape[:3], dtype=torch.float32))
+
+    def backward(q, k, v, o, lse, do, dlse, head_mask, seed, offset):
+        # The lse rule is checked here, when the backward runs: under
+        # torch.compile an unused result's gradient is zeros, not None.
+        _check_no_lse_gradient(fn, dlse)
+        cfg = configure(q, k, v, head_mask, seed, offset)
+        _check_backward(cfg)
+        return _backward(cfg, q, k, v, o, lse, do.contiguous())
+
+    def backward_fake(q, k, v, o, lse, do, dlse, head_mask, seed, offset):
+        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+    options = "Tensor? head_mask, int dropout_seed, int dropout_offset"
+    op = torch.library.custom_op(
+        name, forward, mutates_args=(), device_types=("cpu", "cuda"),
+        schema=f"(Tensor q, Tensor k, Tensor v, {options}) -> (Tensor, Tensor)")
+    op.register_fake(forward_fake)
+    bop = torch.library.custom_op(
+        name + "_backward", backward, mutates_args=(), device_types=("cpu", "cuda"),
+        schema=f"(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor do, "
+               f"Tensor? dlse, {options}) -> (Tensor, Tensor, Tensor)")
+    bop.register_fake(backward_fake)
+
+    def setup_context(ctx, inputs, output):
+        ctx.set_materialize_grads(False)
+        ctx.options = inputs[3:]
+        ctx.save_for_backward(*inputs[:3], *output)
+
+    def grad(ctx, do, dlse):
+        q, k, v, o, lse = ctx.saved_tensors
+        if do is None:
+            do = torch.zeros_like(o)   # every rank takes part in the ring
+        dq, dk, dv = bop(q, k, v, o, lse, do, dlse, *ctx.options)
+        return dq, dk, dv, None, None, None
+
+    op.register_autograd(grad, setup_context=setup_context)
+    return op

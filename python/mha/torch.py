@@ -38,7 +38,8 @@ import torch
 from . import _runtime
 from ._errors import Error
 # Context parallelism (mha/_ring.py): ring attention over torch.distributed.
-from ._ring import head_sees, merge_states, ring_attention, ring_shard, ring_unshard  # noqa: F401
+from ._ring import (RingAttention, head_sees, merge_states, ring_attention,  # noqa: F401
+                    ring_shard, ring_unshard)
 
 _registered = {}
 

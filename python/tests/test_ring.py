@@ -177,6 +177,20 @@ def test_ring_stops_early_for_local_windows(runs):
     assert full["bytes_sent"] == 3 * rw.B * 4 * (LENGTH // 4) * (2 * rw.D) * 4
 
 
+@pytest.mark.parametrize("world", WORLDS)
+def test_ring_attention_module_under_torch_compile(runs, backward_refusal, world):
+    """RingAttention's custom ops in torch.compile(fullgraph=True): no graph
+    break, and the forward and the gradients of ring_attention in eager
+    mode."""
+    got, eager = runs[world][0]["compiled"], runs[world][0]["causal_gqa"]
+    assert got["graph_breaks"] == 0
+    names = ("o", "lse") + (("dq", "dk", "dv") if backward_refusal is None else ())
+    for name in names:
+        torch.testing.assert_close(got[name], eager[name], rtol=0, atol=0)
+    if backward_refusal is None:
+        assert "MHA_ERR_NO_GRADIENT" in got["lse_grad"], got["lse_grad"]
+
+
 def test_two_sided_windows_send_blocks_both_ways(runs):
     """Windows reaching 3 and 5 keys to the right in the plain layout of 4
     ranks (8 rows each): each rank needs the blocks of both neighbours, so
