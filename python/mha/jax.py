@@ -9,16 +9,18 @@ jax.jit, differentiable through `<name>_backward`.
 `register(lib, num_threads=0)` returns an object whose attribute NAME is a
 JAX function of the exported function NAME's arguments (in the spec's
 order) returning its results (one array, or a tuple). Each call is one
-`jax.ffi.ffi_call` of the FFI target "mha_call" (mha._jax_ffi, a CPU
-handler registered once), which calls the library's C function on XLA's
+`jax.ffi.ffi_call` of the FFI target "mha_call" (mha._jax_ffi: a CPU
+handler, and a CUDA one that passes XLA's stream and device, registered
+once), which calls the library's C function on XLA's
 buffers without copies; its result shapes come from the spec's signature,
 so it traces under jax.jit. A function marked `mha.backward` gets a
 `jax.custom_vjp` whose backward calls `<name>_backward`; a gradient that
 reaches a result the C backward takes none of (lse, ...) raises mha.Error
 when the backward runs. Errors of a call (a shape, an argument) come back
-from XLA with the library's message. CPU only; functions that write
-their arguments in place (append functions) are not registered: JAX
-arrays are immutable.
+from XLA with the library's message. A CPU library takes CPU arrays, a
+GPU library (target="cuda") GPU arrays (this path has not run on a GPU
+yet), an "auto" library either; functions that write their arguments in
+place (append functions) are not registered: JAX arrays are immutable.
 
 A function with a `dropout` attribute takes `dropout_key=` (a
 jax.random key): the mask's seed and offset are drawn from it
@@ -51,6 +53,13 @@ def _register_target():
                     "headers; reinstall it with JAX installed (docs/python.md)",
                     status_name_="MHA_ERR_NO_DEVICE") from e
     jax.ffi.register_ffi_target(_TARGET, _jax_ffi.handler(), platform="cpu")
+    # The CUDA handler passes XLA's stream and device to GPU functions; a
+    # JAX without CUDA support has no such platform to register it for.
+    if hasattr(_jax_ffi, "cuda_handler"):
+        try:
+            jax.ffi.register_ffi_target(_TARGET, _jax_ffi.cuda_handler(), platform="CUDA")
+        except Exception:  # noqa: BLE001 (no CUDA platform in this jaxlib)
+            pass
     _target_registered = True
 
 
@@ -69,10 +78,6 @@ def register(lib, num_threads=0):
     mha.Library) but append functions; num_threads as mha_options'."""
     if not isinstance(lib, _runtime.Library):
         raise TypeError("mha.jax.register takes an mha.Library (mha.compile's result)")
-    if lib.target not in ("cpu", "auto"):
-        raise Error(None, "mha.jax.register: only CPU (and --target=auto) libraries "
-                    "have JAX functions so far (docs/python.md)",
-                    status_name_="MHA_ERR_DEVICE")
     _register_target()
     fns = Functions(lib)
     for f in lib.forward_functions():

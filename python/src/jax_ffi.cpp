@@ -3,8 +3,9 @@
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
-// mha._jax_ffi: one XLA FFI handler (CPU) that calls any exported mha
-// function, registered once as the FFI target "mha_call" by mha/jax.py.
+// mha._jax_ffi: the XLA FFI handlers (CPU and CUDA) that call any exported
+// mha function, registered once as the FFI target "mha_call" by mha/jax.py
+// (the CUDA one passes XLA's stream and device to GPU functions).
 // The operands are the function's arguments and the results its results,
 // in C order; attributes name the function (`fn`, its address in a loaded
 // library), the library's mha_last_error (`last_error`) and
@@ -66,6 +67,8 @@ struct CallTensors {
   std::array<TensorPtr, kMaxTensors> pointers;
   size_t count = 0;
 
+  DLDevice device = {kDLCPU, 0}; // XLA's buffers live on one device
+
   ffi::Error add(const ffi::AnyBuffer &buffer) {
     if (count == kMaxTensors)
       return ffi::Error::InvalidArgument(
@@ -84,7 +87,7 @@ struct CallTensors {
     for (size_t d = 0; d < dims.size(); ++d)
       shapes[count][d] = dims[d];
     t.data = buffer.untyped_data();
-    t.device = {kDLCPU, 0};
+    t.device = device;
     t.ndim = static_cast<int32_t>(dims.size());
     t.shape = shapes[count].data();
     pointers[count] = &t;
@@ -93,14 +96,23 @@ struct CallTensors {
   }
 };
 
-ffi::Error callMha(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fn,
-                   int64_t lastError, int64_t numThreads, int64_t seeded) {
+/// One call on `device`, enqueued on `stream` for GPU functions.
+ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
+                  ffi::RemainingRets rets, int64_t fn, int64_t lastError,
+                  int64_t numThreads, int64_t seeded) {
   CallTensors tensors;
+  tensors.device = device;
   mha_options options = MHA_OPTIONS_INIT;
   options.num_threads = static_cast<int>(numThreads);
+  options.cuda_stream = stream;
   // A dropout function's last argument is its mask's words, not a tensor:
-  // uint32 [seed_lo, seed_hi, offset].
+  // uint32 [seed_lo, seed_hi, offset], read on the host (GPU functions have
+  // no dropout).
   size_t numTensors = args.size();
+  if (seeded && device.device_type != kDLCPU)
+    return ffi::Error::InvalidArgument(
+        "mha_call: dropout's seed words are read on the host; GPU functions "
+        "have no dropout");
   if (seeded) {
     if (numTensors == 0)
       return ffi::Error::InvalidArgument("mha_call: no dropout seed");
@@ -139,10 +151,38 @@ ffi::Error callMha(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fn,
   return ffi::Error::Success();
 }
 
+ffi::Error callOnCpu(ffi::RemainingArgs args, ffi::RemainingRets rets,
+                     int64_t fn, int64_t lastError, int64_t numThreads,
+                     int64_t seeded) {
+  return callOn({kDLCPU, 0}, nullptr, args, rets, fn, lastError, numThreads,
+                seeded);
+}
+
+/// The CUstream XLA runs the call on (cudaStream_t is the same pointer).
+struct CUstream_st;
+ffi::Error callOnCuda(CUstream_st *stream, int32_t device,
+                      ffi::RemainingArgs args, ffi::RemainingRets rets,
+                      int64_t fn, int64_t lastError, int64_t numThreads,
+                      int64_t seeded) {
+  return callOn({kDLCUDA, device}, stream, args, rets, fn, lastError,
+                numThreads, seeded);
+}
+
 } // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callMha,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callOnCpu,
                               ffi::Ffi::Bind()
+                                  .RemainingArgs()
+                                  .RemainingRets()
+                                  .Attr<int64_t>("fn")
+                                  .Attr<int64_t>("last_error")
+                                  .Attr<int64_t>("num_threads")
+                                  .Attr<int64_t>("seeded"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCallCuda, callOnCuda,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::PlatformStream<CUstream_st *>>()
+                                  .Ctx<ffi::DeviceOrdinal>()
                                   .RemainingArgs()
                                   .RemainingRets()
                                   .Attr<int64_t>("fn")
@@ -153,6 +193,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callMha,
 NB_MODULE(_jax_ffi, m) {
   m.def("handler", []() {
     return nb::capsule(reinterpret_cast<void *>(MhaCall),
+                       "xla._CUSTOM_CALL_TARGET");
+  });
+  m.def("cuda_handler", []() {
+    return nb::capsule(reinterpret_cast<void *>(MhaCallCuda),
                        "xla._CUSTOM_CALL_TARGET");
   });
 }

@@ -56,3 +56,18 @@ def test_torch_ops_and_autograd_run_the_cpu_half(libs):
         results.append([o.detach(), q.grad, k.grad, v.grad])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_jax_functions_run_the_cpu_half(libs):
+    jax = pytest.importorskip("jax")
+    import mha.jax as mj
+    from mha import _jax_ffi
+    # The CUDA handler is built beside the CPU one (it runs where jaxlib has
+    # CUDA and a GPU library's functions get GPU arrays).
+    assert type(_jax_ffi.cuda_handler()).__name__ == "PyCapsule"
+    auto, cpu = libs
+    q, k, v = (x.float().numpy() for x in inputs())
+    q, k, v = (jax.numpy.asarray(x, dtype=jax.numpy.bfloat16) for x in (q, k, v))
+    o, lse = jax.jit(mj.register(auto).attn)(q, k, v)
+    o_cpu, lse_cpu = jax.jit(mj.register(cpu).attn)(q, k, v)
+    assert (o == o_cpu).all() and (lse == lse_cpu).all()

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""bench/compiled_model.py - a torch.compile'd model whose attention layers
+are mha layers (mha.torch.Layer: one custom op per layer, projections and
+attention inside) against the same model on PyTorch's own layers
+(nn.Linear projections and F.scaled_dot_product_attention), also
+torch.compile'd, on the CPU (issue 19's performance target: at least as
+fast).
+
+Usage (the Python the mha package is installed in, with torch;
+docs/performance.md, "A compiled model"):
+
+  python bench/compiled_model.py            # B=1 L=512 and 1024, B=4 L=256
+  python bench/compiled_model.py --quick    # B=1 L=256
+
+The model: 2 pre-norm GPT-2 blocks (d=768, 12 causal heads of 64 with
+Q/K/V and output biases, LayerNorm, a GELU MLP of 4d), f32, the same
+weights in both. Each model is compiled once (inductor, dynamic=False;
+compile time not counted); rows time inference (torch.no_grad) and a
+training step (forward, loss, backward, no optimizer), one warm-up call
+and the median of as many calls as fit in --budget seconds, 2 threads.
+The outputs and gradients of the two models are compared (rel.err, the
+largest over the output and every weight's gradient).
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+import mha
+import mha.torch as mt
+
+D, HEADS = 768, 12
+SPEC = f"""
+func.func @attn(%x: tensor<?x?x{D}xf32>, %wq: tensor<{D}x{D}xf32>, %wk: tensor<{D}x{D}xf32>,
+                %wv: tensor<{D}x{D}xf32>, %wo: tensor<{D}x{D}xf32>, %bq: tensor<{D}xf32>,
+                %bk: tensor<{D}xf32>, %bv: tensor<{D}xf32>, %bo: tensor<{D}xf32>)
+    -> tensor<?x?x{D}xf32> attributes {{mha.backward}} {{
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo, %bq, %bk, %bv, %bo
+       {{num_heads = {HEADS}, has_qkv_bias, has_out_bias, causal}}
+     : tensor<?x?x{D}xf32>, tensor<{D}x{D}xf32>, tensor<{D}x{D}xf32>, tensor<{D}x{D}xf32>,
+       tensor<{D}x{D}xf32>, tensor<{D}xf32>, tensor<{D}xf32>, tensor<{D}xf32>,
+       tensor<{D}xf32> -> tensor<?x?x{D}xf32>
+  return %y : tensor<?x?x{D}xf32>
+}}
+"""
+
+
+class TorchAttention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q, self.k, self.v, self.o = (torch.nn.Linear(D, D) for _ in range(4))
+
+    def forward(self, x):
+        b, n, _ = x.shape
+
+        def heads(y):
+            return y.view(b, n, HEADS, D // HEADS).transpose(1, 2)
+        y = F.scaled_dot_product_attention(heads(self.q(x)), heads(self.k(x)),
+                                           heads(self.v(x)), is_causal=True)
+        return self.o(y.transpose(1, 2).reshape(b, n, D))
+
+
+def mha_attention(lib, peer):
+    """An mha layer holding `peer`'s weights (x @ W^T + b: W^T is ours)."""
+    w = {}
+    for name, lin in (("q", peer.q), ("k", peer.k), ("v", peer.v), ("o", peer.o)):
+        w["w" + name] = lin.weight.detach().T.contiguous()
+        w["b" + name] = lin.bias.detach().clone()
+    return mt.Layer(lib, "attn", **w)
+
+
+class Block(torch.nn.Module):
+    def __init__(self, attention):
+        super().__init__()
+        self.ln1, self.ln2 = torch.nn.LayerNorm(D), torch.nn.LayerNorm(D)
+        self.attention = attention
+        self.fc1, self.fc2 = torch.nn.Linear(D, 4 * D), torch.nn.Linear(4 * D, D)
+
+    def forward(self, x):
+        x = x + self.attention(self.ln1(x))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+def models(lib, blocks=2):
+    torch.manual_seed(0)
+    peer = torch.nn.Sequential(*(Block(TorchAttention()) for _ in range(blocks)))
+    ours = torch.nn.Sequential(*(Block(mha_attention(lib, b.attention)) for b in peer))
+    for a, b in zip(ours, peer):  # the same norms and MLPs
+        for name in ("ln1", "ln2", "fc1", "fc2"):
+            getattr(a, name).load_state_dict(getattr(b, name).state_dict())
+    return ours, peer
+
+
+def median_seconds(run, budget, least=3, most=20):
+    run()
+    times = []
+    t_end = time.perf_counter() + budget
+    while len(times) < least or (len(times) < most and time.perf_counter() < t_end):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def rel_err(a, b):
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--budget", type=float, default=4.0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    lib = mha.compile(SPEC)
+    shapes = [(1, 256)] if args.quick else [(1, 512), (1, 1024), (4, 256)]
+    print(f"A compiled model: 2 GPT-2 blocks (d={D}, {HEADS} heads), f32, "
+          f"{args.threads} threads, torch {torch.__version__}")
+    print("| B | L | mha infer ms | SDPA infer ms | infer ratio | mha train ms "
+          "| SDPA train ms | train ratio | rel.err |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for b, n in shapes:
+        ours, peer = models(lib)
+        compiled = [torch.compile(m, dynamic=False) for m in (ours, peer)]
+        x = torch.randn(b, n, D, generator=torch.Generator().manual_seed(1))
+        infer, train, outs, grads = [], [], [], []
+        for model, run in zip((ours, peer), compiled):
+            def forward():
+                with torch.no_grad():
+                    return run(x)
+
+            def step():
+                model.zero_grad(set_to_none=True)
+                run(x).square().mean().backward()
+            infer.append(median_seconds(forward, args.budget))
+            train.append(median_seconds(step, args.budget))
+            outs.append(forward())
+            step()
+            grads.append([p.grad for p in model.parameters()])
+        err = rel_err(outs[0], outs[1])
+        # The mha layer's parameters are ordered wq, wk, ..., bo; compare the
+        # norms' and MLPs' gradients (the same parameters in both models).
+        named = [dict(m.named_parameters()) for m in (ours, peer)]
+        for name, p in named[1].items():
+            if name in named[0] and "attention" not in name:
+                err = max(err, rel_err(named[0][name].grad, p.grad))
+        print(f"| {b} | {n} | {1e3 * infer[0]:.2f} | {1e3 * infer[1]:.2f} | "
+              f"{infer[1] / infer[0]:.2f}x | {1e3 * train[0]:.2f} | {1e3 * train[1]:.2f} | "
+              f"{train[1] / train[0]:.2f}x | {err:.1e} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
