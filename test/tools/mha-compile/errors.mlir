@@ -16,6 +16,9 @@
 // RUN: not mha-compile %s -o %t/lib.so --runtime-lib=%t/nope.a 2>&1 | FileCheck %s --check-prefix=RUNTIME
 // RUN: not mha-compile %S/Inputs/layer.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=LAYER
 // RUN: not mha-compile %S/Inputs/small_layer.mlir --target=nvptx -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPU-LAYER
+// RUN: not mha-compile %S/Inputs/small_layer.mlir --target=auto -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPU-LAYER
+// RUN: not mha-compile %s --target=auto --gpu-row-tiles=3 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=GPUTILES
+// RUN: not mha-compile %s --target=cpu --chip=sm_80 -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=CPUCHIP
 // RUN: not mha-compile %S/Inputs/invalid.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=INVALID
 // RUN: not mha-compile %S/Inputs/empty.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=EMPTY
 // RUN: not mha-compile %S/Inputs/no_mha_op.mlir -o %t/lib.so 2>&1 | FileCheck %s --check-prefix=NO-MHA-OP
@@ -29,7 +32,8 @@
 // GPUROWS: mha-compile: error: --target=nvptx: query rows per CTA are --gpu-warps x --gpu-row-tiles x 16; --rows and --band-rows only apply to --target=cpu
 // GPUTILES: mha-compile: error: --target=nvptx: --cols must be a multiple of 16, --gpu-warps in [1, 16], --gpu-row-tiles 1 or 2, --gpu-sm90a-cols a multiple of 16 up to 256 and --gpu-sm90a-warpgroups in [1, 4]
 // GPUEXT: the output must end in .so, .a or .o (or .ptx)
-// TARGET: mha-compile: error: unknown --target 'tpu' (expected cpu or nvptx)
+// CPUCHIP: mha-compile: error: --chip only applies to --target=nvptx or auto
+// TARGET: mha-compile: error: unknown --target 'tpu' (expected cpu, nvptx or auto)
 // MISSING: mha-compile: error: cannot open input file '{{.*}}missing.mlir'
 // ROWS: mha-compile: error: --rows, --cols and --band-rows must be >= 0 (0: chosen by the compiler)
 // RUNTIME: mha-compile: error: cannot find the mha runtime library '{{.*}}nope.a'
