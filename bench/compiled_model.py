@@ -11,6 +11,7 @@ docs/performance.md, "A compiled model"):
 
   python bench/compiled_model.py            # B=1 L=512 and 1024, B=4 L=256
   python bench/compiled_model.py --quick    # B=1 L=256
+  python bench/compiled_model.py --profile  # B=1 L=1024: where the layer's time goes
 
 The model: 2 pre-norm GPT-2 blocks (d=768, 12 causal heads of 64 with
 Q/K/V and output biases, LayerNorm, a GELU MLP of 4d), f32, the same
@@ -108,14 +109,39 @@ def rel_err(a, b):
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
 
+def profile(lib, budget):
+    """One attention layer alone, eager, ours against PyTorch's; then the
+    mean time of our op inside the compiled model (torch.profiler)."""
+    from torch.profiler import ProfilerActivity
+    ours, peer = models(lib)
+    x = torch.randn(1, 1024, D, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        alone = [median_seconds(lambda m=m: m[0].attention(x), budget) for m in (ours, peer)]
+        print(f"one layer, eager: mha {1e3 * alone[0]:.1f} ms, "
+              f"nn.Linear + SDPA {1e3 * alone[1]:.1f} ms")
+        compiled = torch.compile(ours, dynamic=False)
+        median_seconds(lambda: compiled(x), budget)
+        with torch.profiler.profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(5):
+                compiled(x)
+    for event in prof.key_averages():
+        if event.key.endswith("::attn"):
+            print(f"the layer op inside the compiled model: "
+                  f"{event.cpu_time_total / event.count / 1e3:.1f} ms per call "
+                  f"({event.count} calls)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--profile", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget", type=float, default=4.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lib = mha.compile(SPEC)
+    if args.profile:
+        return profile(lib, args.budget)
     shapes = [(1, 256)] if args.quick else [(1, 512), (1, 1024), (4, 256)]
     print(f"A compiled model: 2 GPT-2 blocks (d={D}, {HEADS} heads), f32, "
           f"{args.threads} threads, torch {torch.__version__}")
