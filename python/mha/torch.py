@@ -55,8 +55,9 @@ def _namespace(lib):
 
 class Ops(_runtime.AttributeTable):
     """The custom ops of one library: attribute NAME is the op of exported
-    function NAME (a torch.library.CustomOpDef; also torch.ops.<namespace>.
-    NAME); `namespace` is the library's torch.ops namespace."""
+    function NAME (torch.ops.<namespace>.NAME.default, or the
+    torch.library.CustomOpDef of a function that writes its arguments);
+    `namespace` is the library's torch.ops namespace."""
     _table, _noun = "ops", "op"
 
     def __init__(self, lib, namespace):
@@ -65,6 +66,39 @@ class Ops(_runtime.AttributeTable):
         self.ops = {}
         # NAME -> the op of NAME_backward (what autograd calls).
         self.backward_ops = {}
+        # The torch.library.Library the ops are defined in (they live as
+        # long as it does).
+        self.definitions = torch.library.Library(namespace, "DEF")
+
+
+def _define(ops, name, impl, fake, schema, device_types, mutates=()):
+    """The op `namespace::name`. An op that writes no argument is defined
+    with torch.library's low-level calls (define, impl per device,
+    register_fake), which add only the dispatcher to the Python function;
+    torch.library.custom_op's wrapper adds output checks and an autograd
+    layer to every call (docs/python.md, "Overhead"). An op that writes
+    its arguments is a custom_op, which also keeps their version counters
+    right for autograd."""
+    if mutates:
+        op = torch.library.custom_op(f"{ops.namespace}::{name}", impl,
+                                     mutates_args=mutates, device_types=device_types,
+                                     schema=schema)
+        op.register_fake(fake)
+        return op
+    lib = ops.definitions
+    lib.define(name + schema)
+    for device in device_types:
+        lib.impl(name, impl, device.upper())
+    torch.library.register_fake(f"{ops.namespace}::{name}", fake, lib=lib)
+    return getattr(getattr(torch.ops, ops.namespace), name).default
+
+
+def _register_autograd(ops, op, backward, setup_context):
+    if isinstance(op, torch._ops.OpOverload):
+        torch.library.register_autograd(op, backward, setup_context=setup_context,
+                                        lib=ops.definitions)
+    else:
+        op.register_autograd(backward, setup_context=setup_context)
 
 
 def register(lib):
@@ -78,7 +112,7 @@ def register(lib):
         return ops
     ops = Ops(lib, ns)
     for f in lib.forward_functions():
-        ops.ops[f.name] = _make_op(lib, ns, f, ops.backward_ops)
+        ops.ops[f.name] = _make_op(lib, ops, f)
     _registered[ns] = ops
     return ops
 
@@ -153,7 +187,7 @@ def _fake_results(f, tensors):
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-def _make_op(lib, ns, f, ops_backward):
+def _make_op(lib, ops, f):
     n_in = len(f.inputs)
     in_place = [p.role in _runtime._IN_PLACE for p in f.inputs]
     is_layer = _is_layer(f)  # once, not per call
@@ -174,18 +208,16 @@ def _make_op(lib, ns, f, ops_backward):
         return _fake_results(f, args[:n_in])
 
     mutates = tuple(p.name for p, w in zip(f.inputs, in_place) if w)
-    op = torch.library.custom_op(f"{ns}::{f.name}", impl, mutates_args=mutates,
-                                 device_types=_device_types(lib),
-                                 schema=_schema(f, len(f.outputs)))
-    op.register_fake(fake)
+    op = _define(ops, f.name, impl, fake, _schema(f, len(f.outputs)), _device_types(lib),
+                 mutates)
     back = lib.backward_of(f.name)
     plan = _runtime.backward_plan(f, back)
     if plan is not None:
-        _register_autograd(lib, ns, f, back, plan, op, ops_backward)
+        _add_backward(ops, f, back, plan, op)
     return op
 
 
-def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
+def _add_backward(ops, f, back, plan, op):
     n_in = len(f.inputs)
     sources, grad_targets, differentiable = plan
     # The op's options get no gradient (a layer's reuse_packed_weights too).
@@ -225,9 +257,7 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
         out = _fake_results(back, args[:nb])
         return out if isinstance(out, tuple) else (out,)
 
-    bop = torch.library.custom_op(f"{ns}::{back.name}", bimpl, mutates_args=(),
-                                  device_types=_device_types(lib), schema=bop_schema)
-    bop.register_fake(bfake)
+    bop = _define(ops, back.name, bimpl, bfake, bop_schema, _device_types(ops.library))
 
     def setup_context(ctx, inputs, output):
         outputs = output if isinstance(output, tuple) else (output,)
@@ -258,8 +288,8 @@ def _register_autograd(lib, ns, f, back, plan, op, ops_backward):
                 grads_in[i] = g
         return (*grads_in, *no_grads)
 
-    ops_backward[f.name] = bop
-    op.register_autograd(backward, setup_context=setup_context)
+    ops.backward_ops[f.name] = bop
+    _register_autograd(ops, op, backward, setup_context)
 
 
 class Attention(torch.nn.Module):
