@@ -101,6 +101,7 @@ int32_t mha_rt_cuda_check_indices(const mha_rt_cuda_driver *d,
                 (long long)total);
   int32_t status = MHA_OK;
   int64_t at = 0;
+  bool enqueued = false;
   for (int k = 0; k < NUM_INDEX_ROLES && status == MHA_OK; ++k) {
     if (found[k] < 0)
       continue;
@@ -115,13 +116,16 @@ int32_t mha_rt_cuda_check_indices(const mha_rt_cuda_driver *d,
         mha_rt_set_error("%s: %s", c->name, what);
         status = MHA_ERR_CUDA;
       }
+      enqueued = enqueued || r == CUDA_SUCCESS;
     }
     m->allocated = m->aligned = buffer + at;
     m->offset = 0;
     at += count[k];
   }
-  if (status == MHA_OK &&
-      (r = d->cuStreamSynchronize(stream)) != CUDA_SUCCESS) {
+  // The buffer is freed only after the copies into it are done, failed
+  // call or not.
+  if (enqueued && (r = d->cuStreamSynchronize(stream)) != CUDA_SUCCESS &&
+      status == MHA_OK) {
     char what[256];
     mha_rt_cuda_describe(what, sizeof(what), "cuStreamSynchronize", r);
     mha_rt_set_error("%s: %s", c->name, what);
