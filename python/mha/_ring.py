@@ -371,6 +371,9 @@ class _Stream:
         self.pairs, self.last, self.block = pairs, last, block
         self.shift, self.way, self.rank, self.world = shift, way, rank, world
         self.pending = None
+        # The backward: dk and dv (f32) of each block travel with it.
+        self.dkv = None        # the accumulators of the block this rank holds
+        self.incoming = None   # (requests, received) of those in flight
 
     def source(self, t):
         return (self.rank - self.way * t) % self.world
@@ -390,10 +393,6 @@ class _Stream:
             _wait(self.pending[0])
             self.block = self.pending[1]
             self.pending = None
-
-    # The backward: dk and dv (f32) of each block travel with it.
-    dkv = None        # the accumulators of the block this rank holds
-    incoming = None   # (requests, received) of the accumulators in flight
 
     def carry_gradients(self, t, local, tag):
         """Adds the accumulators that followed the block here to `local`,
