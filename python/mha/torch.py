@@ -28,7 +28,8 @@ contiguous are copied (the C functions need stride 1 there); any other
 strides pass as they are.
 
 Context parallelism (mha/_ring.py): `ring_attention(q, k, v, fn=lib.NAME,
-group=None)` over torch.distributed, `ring_shard(x, group)` and
+group=None)` over torch.distributed, `RingAttention(fn, group)` (the same
+as a module of custom ops, for torch.compile), `ring_shard(x, group)` and
 `ring_unshard(x, group)` (the balanced layout), `merge_states`.
 """
 import hashlib
