@@ -703,6 +703,15 @@ static int push_tensor_params(const int64_t *signature, mha_rt_checked_call *c,
   return n;
 }
 
+// Whether `stream` is capturing a CUDA graph. Captures happen on streams
+// the caller created, never on the legacy default stream (NULL), which is
+// not asked (it needs a current context).
+static bool stream_is_capturing(const mha_rt_cuda_driver *d, CUstream stream) {
+  int status = CU_STREAM_CAPTURE_STATUS_NONE;
+  return stream && d->cuStreamIsCapturing(stream, &status) == CUDA_SUCCESS &&
+         status != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
 // The kernel to launch for rows whose alignment check gave
 // `aligned_status`: `kernel`, or its fallback when it needs aligned rows
 // and they are not.
@@ -830,12 +839,30 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
     }
   }
 
+  // A CUDA graph records a copy from host memory as a copy it repeats at
+  // each replay, from the same address: the head mask and the tensor maps
+  // are staged on the stack, so a capture must not copy them.
+  CUstream stream = (CUstream)c.options.cuda_stream;
+  bool capturing = stream_is_capturing(d, stream);
+  if (capturing && c.options.head_mask)
+    MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                "%s: options->head_mask is copied from host memory, which a "
+                "CUDA graph would read again at each replay; capture without "
+                "a run-time head mask (a static head_mask works)",
+                c.name);
+
   // A kernel that loads with TMA needs tensor maps; where the driver cannot
-  // encode them (too old, or a layout TMA cannot describe), the portable
-  // kernel runs instead.
+  // encode them (too old, or a layout TMA cannot describe) or a graph is
+  // being captured, the portable kernel runs instead.
   CUtensorMap maps[2];
   if ((kernel->requirements & MHA_GPU_REQ_TENSOR_MAPS) &&
-      !encode_tensor_maps(d, &c, signature, kernel, maps)) {
+      (capturing || !encode_tensor_maps(d, &c, signature, kernel, maps))) {
+    if (!kernel->portable && capturing)
+      MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                  "%s: the kernel's TMA tensor maps are copied from host "
+                  "memory, which a CUDA graph capture cannot hold, and the "
+                  "library has no portable kernel",
+                  c.name);
     if (!kernel->portable)
       MHA_RT_FAIL(
           MHA_ERR_CUDA,
@@ -864,7 +891,6 @@ MHA_RT_HIDDEN int32_t mha_rt_cuda_launch(const int64_t *signature,
       return status;
     }
   }
-  CUstream stream = (CUstream)c.options.cuda_stream;
   if (mha_rt_cuda_wants_index_check(&c) &&
       (status = mha_rt_cuda_check_indices(d, signature, arg_names, &c,
                                           stream)) != MHA_OK) {

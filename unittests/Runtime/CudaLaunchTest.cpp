@@ -1054,6 +1054,43 @@ TEST_F(CudaLaunchTest, NoTensorMapsMeansThePortableKernel) {
                "maps (cuTensorMapEncodeTiled failed)"});
 }
 
+// A CUDA graph replays a copy from host memory from the same address: while
+// the stream captures, the TMA kernel gives way to the portable one (no
+// tensor maps to upload) and a run-time head mask is refused.
+TEST_F(CudaLaunchTest, GraphCaptureCopiesNothingFromTheHost) {
+  fake_cuda_set_device(0, 9, 0);
+  fake_cuda_set_capturing(1);
+  TmaCall call;
+  mha_options options{};
+  options.cuda_stream = reinterpret_cast<void *>(0x77);
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  ASSERT_EQ(fake_cuda_num_launches(), 1);
+  EXPECT_STREQ(fake_cuda_launch(0).function_name, "attn_kernel");
+  EXPECT_EQ(fake_cuda_num_tensor_maps(), 0);
+  EXPECT_EQ(fake_cuda_num_uploads(), 0);
+  uint8_t mask[4] = {1, 0, 1, 1};
+  options.head_mask = mask;
+  expectError(call, MHA_ERR_INVALID_ARGUMENT,
+              {"attn: options->head_mask is copied from host memory, which a "
+               "CUDA graph would read again at each replay"},
+              &options);
+  EXPECT_EQ(fake_cuda_num_launches(), 1);
+  options.head_mask = nullptr;
+  call.kernel.portable = nullptr;
+  expectError(call, MHA_ERR_INVALID_ARGUMENT,
+              {"attn: the kernel's TMA tensor maps are copied from host "
+               "memory"},
+              &options);
+  // The legacy default stream never captures (and is not asked); a stream
+  // that does not capture keeps the TMA kernel.
+  call.kernel.portable = &call.portable;
+  ASSERT_EQ(call.launch(), MHA_OK) << mha_last_error();
+  EXPECT_STREQ(fake_cuda_launch(1).function_name, "attn_kernel_sm90a");
+  fake_cuda_set_capturing(0);
+  ASSERT_EQ(call.launch(&options), MHA_OK) << mha_last_error();
+  EXPECT_STREQ(fake_cuda_launch(2).function_name, "attn_kernel_sm90a");
+}
+
 TEST_F(CudaLaunchTest, PortableKernelIsCheckedBeforeTheDriver) {
   AttnCall call;
   mha_gpu_kernel portable = call.kernel;
