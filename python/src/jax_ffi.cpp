@@ -24,6 +24,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace ffi = xla::ffi;
 namespace nb = nanobind;
@@ -170,25 +171,25 @@ ffi::Error callOnCuda(CUstream_st *stream, int32_t device,
 
 } // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callOnCpu,
-                              ffi::Ffi::Bind()
-                                  .RemainingArgs()
-                                  .RemainingRets()
-                                  .Attr<int64_t>("fn")
-                                  .Attr<int64_t>("last_error")
-                                  .Attr<int64_t>("num_threads")
-                                  .Attr<int64_t>("seeded"));
+/// The operands and attributes of every mha_call handler, after its
+/// context.
+template <typename Binding> auto bindCall(Binding binding) {
+  return std::move(binding)
+      .RemainingArgs()
+      .RemainingRets()
+      .template Attr<int64_t>("fn")
+      .template Attr<int64_t>("last_error")
+      .template Attr<int64_t>("num_threads")
+      .template Attr<int64_t>("seeded");
+}
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCallCuda, callOnCuda,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::PlatformStream<CUstream_st *>>()
-                                  .Ctx<ffi::DeviceOrdinal>()
-                                  .RemainingArgs()
-                                  .RemainingRets()
-                                  .Attr<int64_t>("fn")
-                                  .Attr<int64_t>("last_error")
-                                  .Attr<int64_t>("num_threads")
-                                  .Attr<int64_t>("seeded"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callOnCpu, bindCall(ffi::Ffi::Bind()));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    MhaCallCuda, callOnCuda,
+    bindCall(ffi::Ffi::Bind()
+                 .Ctx<ffi::PlatformStream<CUstream_st *>>()
+                 .Ctx<ffi::DeviceOrdinal>()));
 
 NB_MODULE(_jax_ffi, m) {
   m.def("handler", []() {

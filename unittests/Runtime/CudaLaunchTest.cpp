@@ -655,23 +655,28 @@ TEST_F(CudaLaunchTest, KeyLengthsPassToTheKernelUnread) {
   EXPECT_EQ(p[5], 5 * kBase);            // o follows
 }
 
+/// q, k and v pools [pages, H, page_size, D], kv_lens [B], block_table
+/// [B, max_pages] and o: a paged decoding function's signature.
+static std::vector<int64_t> pagedSignature(int64_t H, int64_t pageSize) {
+  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, H},
+      lq{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_HEAD_DIM, kHeadDim},
+      p{MHA_SYM_PAGES, -1}, ps{MHA_SYM_PAGE_SIZE, pageSize},
+      cols{MHA_SYM_NONE, -1};
+  return buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
+                         {MHA_ROLE_KEY, {p, h, ps, d}},
+                         {MHA_ROLE_VALUE, {p, h, ps, d}},
+                         {MHA_ROLE_KV_LENS, {b}, kDLInt},
+                         {MHA_ROLE_BLOCK_TABLE, {b, cols}, kDLInt},
+                         {MHA_ROLE_OUTPUT, {b, h, lq, d}}},
+                        5, H);
+}
+
 // A paged cache: k and v are page pools [pages, Hkv, page_size, D], the
 // block table [B, max_pages] follows kv_lens; the grid follows q, the
 // pools and the table reach the kernel unread (the kernel clamps pages).
 TEST_F(CudaLaunchTest, PagePoolsAndTablePassToTheKernelUnread) {
   const int64_t B = 2, H = 4, pages = 7, pageSize = 16, maxPages = 3;
-  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, H},
-      lq{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_HEAD_DIM, kHeadDim},
-      p{MHA_SYM_PAGES, -1}, ps{MHA_SYM_PAGE_SIZE, pageSize},
-      cols{MHA_SYM_NONE, -1};
-  std::vector<int64_t> sig =
-      buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
-                      {MHA_ROLE_KEY, {p, h, ps, d}},
-                      {MHA_ROLE_VALUE, {p, h, ps, d}},
-                      {MHA_ROLE_KV_LENS, {b}, kDLInt},
-                      {MHA_ROLE_BLOCK_TABLE, {b, cols}, kDLInt},
-                      {MHA_ROLE_OUTPUT, {b, h, lq, d}}},
-                     5, H);
+  std::vector<int64_t> sig = pagedSignature(H, pageSize);
   DevTensor q(kBase, {B, H, 3, kHeadDim}),
       k(2 * kBase, {pages, H, pageSize, kHeadDim}),
       v(3 * kBase, {pages, H, pageSize, kHeadDim}), lens(4 * kBase, {B}),
@@ -709,18 +714,7 @@ TEST_F(CudaLaunchTest, PagePoolsAndTablePassToTheKernelUnread) {
 // is a strided view with an offset: only its span is copied.
 TEST_F(CudaLaunchTest, IndicesAreCheckedOnRequest) {
   const int64_t B = 2, H = 4, pages = 7, pageSize = 16, maxPages = 3;
-  Dim b{MHA_SYM_BATCH, -1}, h{MHA_SYM_QUERY_HEADS, H},
-      lq{MHA_SYM_QUERY_LEN, -1}, d{MHA_SYM_HEAD_DIM, kHeadDim},
-      p{MHA_SYM_PAGES, -1}, ps{MHA_SYM_PAGE_SIZE, pageSize},
-      cols{MHA_SYM_NONE, -1};
-  std::vector<int64_t> sig =
-      buildSignature({{MHA_ROLE_QUERY, {b, h, lq, d}},
-                      {MHA_ROLE_KEY, {p, h, ps, d}},
-                      {MHA_ROLE_VALUE, {p, h, ps, d}},
-                      {MHA_ROLE_KV_LENS, {b}, kDLInt},
-                      {MHA_ROLE_BLOCK_TABLE, {b, cols}, kDLInt},
-                      {MHA_ROLE_OUTPUT, {b, h, lq, d}}},
-                     5, H);
+  std::vector<int64_t> sig = pagedSignature(H, pageSize);
   // 20 keys use pages 3 and 0 (99 is past them: never read), 33 keys use
   // 6, 5 and 4. The table's rows are 4 apart, from element 1.
   alignas(16) int32_t lensData[B] = {20, 33};
