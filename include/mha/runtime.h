@@ -85,12 +85,14 @@ typedef struct mha_options {
   /* Layer functions (mha.multi_head) whose weights are arguments pack them
    * into panels on every call. Nonzero promises that the weight tensors
    * (weights, biases and weight scales: the same addresses, shapes and
-   * strides) hold what they held at the last call of this function that
-   * set this field: the call then reuses the panels that call packed
+   * strides) hold what they held at the last call of this function with
+   * these weight tensors: the call then reuses the panels that call packed
    * instead of packing again. A call with other weight tensors packs and
-   * keeps its panels for the next. The panels are kept until
+   * keeps its panels for the next (one set per weight tensors, up to 128
+   * sets; the least recently used goes first). The panels are kept until
    * mha_release_cached_memory(); mha_set_cached_memory_limit() does not
-   * bound them. Write the weights in place only between calls without it.
+   * bound them. A call without it drops the panels of its weight tensors:
+   * after writing the weights in place, call once without it.
    * Other functions ignore it. */
   int32_t reuse_packed_weights;
   /* GPU functions with serving indices (kv_lens, q_lens, block_table,
@@ -140,6 +142,30 @@ size_t mha_set_cached_memory_limit(size_t bytes);
 /* The bytes the cache holds now (never more than the limit), plus the
  * panels kept for reuse_packed_weights. */
 size_t mha_cached_memory_bytes(void);
+
+/* Who runs the parallel work of CPU calls. By default each library has its
+ * own worker threads, which block while they wait. A program that already
+ * keeps threads for its own kernels (an OpenMP runtime's, as PyTorch's
+ * CPU operators use) can lend them instead, so that two sets of threads do
+ * not take turns on the same cores. */
+typedef struct mha_executor {
+  /* Calls body(body_ctx) on at most num_threads threads at once, the
+   * calling thread among them, and returns after every call of body has
+   * returned (what the calls wrote is then visible to the caller). Fewer
+   * threads, or none, are allowed: the calling thread then finishes the
+   * work alone. Must not fail and must not throw. */
+  void (*run)(void (*body)(void *body_ctx), void *body_ctx, int32_t num_threads,
+              void *user);
+  void *user;
+} mha_executor;
+
+/* Sets the executor of the CPU calls that start after it (NULL: the
+ * library's own threads again) and returns the previous one (NULL at
+ * first). The struct is kept by address: it must stay valid while it is
+ * set and while calls that started under it run. A call whose thread has
+ * too little stack for a work item, or that runs on one thread, does not
+ * use it. Thread-safe; shared like the cache above. */
+const mha_executor *mha_set_executor(const mha_executor *executor);
 
 #ifdef __cplusplus
 } /* extern "C" */

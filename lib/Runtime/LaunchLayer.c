@@ -85,8 +85,6 @@ static void plan_packed_use(packed_use *pu, const int64_t *signature,
                             const mha_rt_checked_call *c,
                             const int64_t *temp_words, int64_t num_temps) {
   memset(pu, 0, sizeof(*pu));
-  if (!c->options.reuse_packed_weights)
-    return;
   for (int64_t i = 0; i < num_temps; ++i) {
     const int64_t *tw = temp_words + i * MHA_SIG_TEMP_WORDS;
     int64_t cols = tw[MHA_SIG_TEMP_COLS], elt = tw[MHA_SIG_TEMP_BYTES];
@@ -99,14 +97,20 @@ static void plan_packed_use(packed_use *pu, const int64_t *signature,
   }
   if (pu->num_fixed == 0)
     return;
-  pu->reuse = true;
   mha_rt_packed_key_of(&pu->key, signature, (uintptr_t)work, c);
+  if (!c->options.reuse_packed_weights) {
+    // The caller may have written these weights in place since their
+    // panels were kept (docs/language.md 7.4): no later call may use them.
+    mha_rt_packed_forget(&pu->key);
+    return;
+  }
+  pu->reuse = true;
   pu->leased =
       mha_rt_packed_acquire(&pu->key, pu->num_fixed, pu->bytes, pu->buffers);
 }
 
 /* After a call that packed its weights under reuse_packed_weights: keeps
- * its fixed temporaries as the function's panels. */
+ * its fixed temporaries as the panels of these weights. */
 static void keep_packed(temp_set *ts, packed_use *pu,
                         const int64_t *temp_words) {
   if (!pu->reuse || pu->leased)

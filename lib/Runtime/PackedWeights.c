@@ -10,39 +10,40 @@
 //===----------------------------------------------------------------------===//
 
 #include "PackedWeights.h"
+#include "Status.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MHA_RT_EXPORT __attribute__((visibility("default")))
-
-/* Functions whose panels are kept at once; the least recently used entry
- * that no call leases makes room for another. */
-#define PACKED_ENTRIES 16
+/* Weight sets whose panels are kept at once (a model's layers, each its
+ * own weights, may share one function); the least recently used set that
+ * no call leases makes room for another. */
+#define PACKED_ENTRIES 128
 
 typedef struct packed_entry {
-  bool used;
   mha_rt_packed_key key;
   int n;
   void *buffers[MHA_RT_MAX_PACKED];
   size_t bytes[MHA_RT_MAX_PACKED];
   int leases;     // Calls running on these panels.
+  bool stale;     // Forgotten while leased: freed when the last lease ends.
   uint64_t stamp; // Of the last acquire or store.
 } packed_entry;
 
 typedef struct packed_cache_state {
   pthread_mutex_t mutex; // Guards the rest.
   uint64_t clock;
-  packed_entry entries[PACKED_ENTRIES];
+  // Allocated when first used, so a scan touches only the sets there are.
+  packed_entry *entries[PACKED_ENTRIES];
 } packed_cache_state;
 
 /* Shared by the generated libraries of a program as mha_rt_temp_cache_v1
  * is (TempCache.c): mha_release_cached_memory, which binds to one
  * library's copy, frees every library's panels. */
-MHA_RT_EXPORT packed_cache_state mha_rt_packed_cache_v1 = {
+MHA_RT_EXPORT packed_cache_state mha_rt_packed_cache_v2 = {
     .mutex = PTHREAD_MUTEX_INITIALIZER};
-static packed_cache_state *const packed = &mha_rt_packed_cache_v1;
+static packed_cache_state *const packed = &mha_rt_packed_cache_v2;
 
 static bool is_weight_role(int64_t role) {
   return (role >= MHA_ROLE_QUERY_WEIGHT && role <= MHA_ROLE_OUT_BIAS) ||
@@ -72,114 +73,146 @@ void mha_rt_packed_key_of(mha_rt_packed_key *key, const int64_t *signature,
   key->num_words = n;
 }
 
-static bool same_function(const mha_rt_packed_key *a,
-                          const mha_rt_packed_key *b) {
-  return a->signature == b->signature && a->work == b->work;
-}
-
 static bool same_key(const mha_rt_packed_key *a, const mha_rt_packed_key *b) {
-  return same_function(a, b) && a->num_words == b->num_words &&
+  return a->signature == b->signature && a->work == b->work &&
+         a->num_words == b->num_words &&
          memcmp(a->words, b->words, (size_t)a->num_words * sizeof(int64_t)) ==
              0;
 }
 
-static packed_entry *find(const mha_rt_packed_key *key, bool whole_key) {
-  for (int i = 0; i < PACKED_ENTRIES; ++i) {
-    packed_entry *e = &packed->entries[i];
-    if (e->used &&
-        (whole_key ? same_key(&e->key, key) : same_function(&e->key, key)))
-      return e;
-  }
-  return NULL;
+/* The slot of the set of `key`, or -1. Needs the lock. */
+static int find(const mha_rt_packed_key *key) {
+  for (int i = 0; i < PACKED_ENTRIES; ++i)
+    if (packed->entries[i] && same_key(&packed->entries[i]->key, key))
+      return i;
+  return -1;
+}
+
+/* Takes slot i's entry out of the cache; the caller frees it outside the
+ * lock (free_entry). Needs the lock. */
+static packed_entry *take(int i) {
+  packed_entry *e = packed->entries[i];
+  packed->entries[i] = NULL;
+  return e;
+}
+
+static void free_entry(packed_entry *e) {
+  if (!e)
+    return;
+  for (int i = 0; i < e->n; ++i)
+    free(e->buffers[i]);
+  free(e);
 }
 
 bool mha_rt_packed_acquire(const mha_rt_packed_key *key, int n,
                            const size_t *bytes, void **buffers) {
   pthread_mutex_lock(&packed->mutex);
-  packed_entry *e = find(key, true);
-  bool hit = e && e->n == n;
-  for (int i = 0; hit && i < n; ++i)
-    hit = e->bytes[i] >= bytes[i];
+  int i = find(key);
+  packed_entry *e = i >= 0 ? packed->entries[i] : NULL;
+  bool hit = e && !e->stale && e->n == n;
+  for (int j = 0; hit && j < n; ++j)
+    hit = e->bytes[j] >= bytes[j];
   if (hit) {
     ++e->leases;
     e->stamp = ++packed->clock;
-    for (int i = 0; i < n; ++i)
-      buffers[i] = e->buffers[i];
+    for (int j = 0; j < n; ++j)
+      buffers[j] = e->buffers[j];
   }
   pthread_mutex_unlock(&packed->mutex);
   return hit;
 }
 
 void mha_rt_packed_release(const mha_rt_packed_key *key) {
+  packed_entry *gone = NULL;
   pthread_mutex_lock(&packed->mutex);
-  packed_entry *e = find(key, true);
-  if (e && e->leases > 0)
-    --e->leases;
+  int i = find(key);
+  packed_entry *e = i >= 0 ? packed->entries[i] : NULL;
+  if (e && e->leases > 0 && --e->leases == 0 && e->stale)
+    gone = take(i);
   pthread_mutex_unlock(&packed->mutex);
+  free_entry(gone);
 }
 
-/* Empties entry `e` into `out` (MHA_RT_MAX_PACKED slots); returns how many
- * buffers it held. Needs the lock. */
-static int take_buffers(packed_entry *e, void **out) {
-  int n = e->used ? e->n : 0;
-  for (int i = 0; i < n; ++i)
-    out[i] = e->buffers[i];
-  memset(e, 0, sizeof(*e));
-  return n;
+void mha_rt_packed_forget(const mha_rt_packed_key *key) {
+  packed_entry *gone = NULL;
+  pthread_mutex_lock(&packed->mutex);
+  int i = find(key);
+  if (i >= 0) {
+    if (packed->entries[i]->leases > 0)
+      packed->entries[i]->stale = true;
+    else
+      gone = take(i);
+  }
+  pthread_mutex_unlock(&packed->mutex);
+  free_entry(gone);
+}
+
+/* An empty slot, else that of the least recently used set no call leases,
+ * else -1. Needs the lock. */
+static int slot_for_new_set(void) {
+  int oldest = -1;
+  for (int i = 0; i < PACKED_ENTRIES; ++i) {
+    packed_entry *e = packed->entries[i];
+    if (!e)
+      return i;
+    if (e->leases == 0 &&
+        (oldest < 0 || e->stamp < packed->entries[oldest]->stamp))
+      oldest = i;
+  }
+  return oldest;
 }
 
 bool mha_rt_packed_store(const mha_rt_packed_key *key, int n,
                          void *const *buffers, const size_t *bytes) {
   if (n < 1 || n > MHA_RT_MAX_PACKED)
     return false;
-  void *old[MHA_RT_MAX_PACKED];
-  int num_old = 0;
-  pthread_mutex_lock(&packed->mutex);
-  packed_entry *e = find(key, false);
-  if (e && e->leases > 0)
-    e = NULL; // Another call runs on the function's panels: keep them.
-  else if (!e) {
-    for (int i = 0; i < PACKED_ENTRIES && !e; ++i)
-      if (!packed->entries[i].used)
-        e = &packed->entries[i];
-    for (int i = 0; i < PACKED_ENTRIES && !e; ++i) {
-      packed_entry *c = &packed->entries[i];
-      if (c->leases == 0 && (!e || c->stamp < e->stamp))
-        e = c;
-    }
+  packed_entry *fresh = calloc(1, sizeof(packed_entry));
+  if (!fresh)
+    return false;
+  fresh->key = *key;
+  fresh->n = n;
+  for (int j = 0; j < n; ++j) {
+    fresh->buffers[j] = buffers[j];
+    fresh->bytes[j] = bytes[j];
   }
-  if (e) {
-    num_old = take_buffers(e, old);
-    e->used = true;
-    e->key = *key;
-    e->n = n;
-    for (int i = 0; i < n; ++i) {
-      e->buffers[i] = buffers[i];
-      e->bytes[i] = bytes[i];
-    }
-    e->stamp = ++packed->clock;
+  packed_entry *gone = NULL;
+  int slot = -1;
+  pthread_mutex_lock(&packed->mutex);
+  int same = find(key);
+  if (same >= 0) {
+    // Another call runs on these weights' panels: keep them.
+    if (packed->entries[same]->leases == 0)
+      slot = same;
+  } else {
+    slot = slot_for_new_set();
+  }
+  if (slot >= 0) {
+    gone = take(slot);
+    fresh->stamp = ++packed->clock;
+    packed->entries[slot] = fresh;
   }
   pthread_mutex_unlock(&packed->mutex);
-  for (int i = 0; i < num_old; ++i)
-    free(old[i]);
-  return e != NULL;
+  free_entry(gone);
+  if (slot < 0) {
+    free(fresh); // Not the buffers: the caller frees them.
+    return false;
+  }
+  return true;
 }
 
 size_t mha_rt_packed_release_all(void) {
   size_t freed = 0;
   for (int i = 0; i < PACKED_ENTRIES; ++i) {
-    void *old[MHA_RT_MAX_PACKED];
-    int n = 0;
+    packed_entry *gone = NULL;
     pthread_mutex_lock(&packed->mutex);
-    packed_entry *e = &packed->entries[i];
-    if (e->used && e->leases == 0) {
+    packed_entry *e = packed->entries[i];
+    if (e && e->leases == 0) {
       for (int j = 0; j < e->n; ++j)
         freed += e->bytes[j];
-      n = take_buffers(e, old);
+      gone = take(i);
     }
     pthread_mutex_unlock(&packed->mutex);
-    for (int j = 0; j < n; ++j)
-      free(old[j]);
+    free_entry(gone);
   }
   return freed;
 }
@@ -188,8 +221,8 @@ size_t mha_rt_packed_bytes(void) {
   size_t bytes = 0;
   pthread_mutex_lock(&packed->mutex);
   for (int i = 0; i < PACKED_ENTRIES; ++i)
-    for (int j = 0; packed->entries[i].used && j < packed->entries[i].n; ++j)
-      bytes += packed->entries[i].bytes[j];
+    for (int j = 0; packed->entries[i] && j < packed->entries[i]->n; ++j)
+      bytes += packed->entries[i]->bytes[j];
   pthread_mutex_unlock(&packed->mutex);
   return bytes;
 }

@@ -46,9 +46,16 @@ bool mha_rt_packed_acquire(const mha_rt_packed_key *key, int n,
                            const size_t *bytes, void **buffers);
 void mha_rt_packed_release(const mha_rt_packed_key *key);
 
+/// Drops the panels kept for `key`'s weights, which a call without
+/// reuse_packed_weights may have written in place: freed now, or when the
+/// last call leasing them ends (no new call gets them).
+void mha_rt_packed_forget(const mha_rt_packed_key *key);
+
 /// Keeps `buffers` (allocated with malloc-compatible allocators, `bytes`
-/// each) as the panels of `key`, replacing the function's entry unless it is
-/// leased. Returns whether it took them (the caller frees them otherwise).
+/// each) as the panels of `key`, replacing those kept for the same weights
+/// unless a call leases them, else taking a free slot or that of the least
+/// recently used set no call leases. Returns whether it took them (the
+/// caller frees them otherwise).
 bool mha_rt_packed_store(const mha_rt_packed_key *key, int n,
                          void *const *buffers, const size_t *bytes);
 

@@ -14,8 +14,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#define MHA_RT_EXPORT __attribute__((visibility("default")))
-
 // One buffer per thread, so concurrent calls never see each other's errors.
 //
 // It has default visibility on purpose: every generated library carries its

@@ -16,6 +16,8 @@ extern "C" {
 #endif
 
 #define MHA_RT_HIDDEN __attribute__((visibility("hidden")))
+/// The public mha_* API of mha/runtime.h, exported by every library.
+#define MHA_RT_EXPORT __attribute__((visibility("default")))
 
 /// Capacity of the last-error buffer, terminating NUL included; longer
 /// messages are truncated.

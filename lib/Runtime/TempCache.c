@@ -13,6 +13,7 @@
 #include "TempCache.h"
 
 #include "PackedWeights.h"
+#include "Status.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -49,8 +50,6 @@ static void *alloc_temp(size_t bytes) {
  * running call is never in the cache. */
 #define TEMP_CACHE_SLOTS 16
 #define TEMP_CACHE_BYTES ((size_t)1 << 30)
-
-#define MHA_RT_EXPORT __attribute__((visibility("default")))
 
 typedef struct cached_temp {
   void *data;

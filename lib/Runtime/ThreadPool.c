@@ -5,7 +5,8 @@
 // A library-wide pool of detached pthreads, created lazily (never more than
 // one per online CPU, minus the caller, unless small-stack callers ask for
 // one more, below) and kept until the process exits, so no call pays for
-// thread creation and none leaks threads.
+// thread creation and none leaks threads. A program may lend its own threads
+// instead (mha_set_executor): then the pool stays idle.
 //
 // A call publishes a job (which lives on the caller's stack) in a FIFO queue,
 // wakes as many workers as it may use, and then works on its own job. Items
@@ -36,6 +37,7 @@
 #include "Status.h"
 
 #include "mha/Runtime/KernelAbi.h"
+#include "mha/runtime.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -300,7 +302,7 @@ static int ensure_workers(int wanted) {
 }
 
 //===----------------------------------------------------------------------===//
-// Entry point
+// Jobs on the pool
 //===----------------------------------------------------------------------===//
 
 // Queues a job for `helpers` (> 0) workers and wakes idle ones. Needs
@@ -344,6 +346,40 @@ static int run_on_workers(int64_t num_items, int threads,
   return 0;
 }
 
+//===----------------------------------------------------------------------===//
+// A program's executor (mha_set_executor)
+//===----------------------------------------------------------------------===//
+
+/* Default visibility on purpose, as the cache in TempCache.c: a program
+ * linked against two generated libraries sets one executor for both. The
+ * name carries the layout's version. */
+MHA_RT_EXPORT _Atomic(const mha_executor *) mha_rt_executor_v1;
+
+MHA_RT_EXPORT const mha_executor *mha_set_executor(const mha_executor *e) {
+  return atomic_exchange_explicit(&mha_rt_executor_v1, e, memory_order_acq_rel);
+}
+
+// The body an executor runs on each of its threads: a thread whose stack
+// cannot hold an item leaves the items to the others (the caller's fits).
+static void run_items_where_they_fit(void *job) {
+  if (items_fit_below((uintptr_t)__builtin_frame_address(0)))
+    run_items((mha_rt_job *)job);
+}
+
+static void run_on_executor(const mha_executor *e, int64_t num_items,
+                            int threads, void (*fn)(void *ctx, int64_t item),
+                            void *ctx) {
+  mha_rt_job job = {.fn = fn, .ctx = ctx, .num_items = num_items};
+  atomic_init(&job.next_item, 0);
+  e->run(run_items_where_they_fit, &job, threads, e->user);
+  // What the executor left undone (it may run fewer threads than asked).
+  run_items(&job);
+}
+
+//===----------------------------------------------------------------------===//
+// Entry point
+//===----------------------------------------------------------------------===//
+
 int mha_rt_parallel_for(int64_t num_items, int num_threads,
                         void (*fn)(void *ctx, int64_t item), void *ctx) {
   if (num_items <= 0)
@@ -358,6 +394,12 @@ int mha_rt_parallel_for(int64_t num_items, int num_threads,
     // The serial path: no pool, no locks, no atomics.
     for (int64_t item = 0; item < num_items; ++item)
       fn(ctx, item);
+    return 0;
+  }
+  const mha_executor *e =
+      atomic_load_explicit(&mha_rt_executor_v1, memory_order_acquire);
+  if (e) {
+    run_on_executor(e, num_items, threads, fn, ctx);
     return 0;
   }
 

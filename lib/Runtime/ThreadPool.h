@@ -20,10 +20,11 @@ extern "C" {
 #define MHA_RT_HIDDEN __attribute__((visibility("hidden")))
 
 /// Calls fn(ctx, i) exactly once for every i in [0, num_items), on at most
-/// num_threads threads (0 = one per online CPU). The calling thread takes
-/// part and counts as one of them, so a call always makes progress even when
-/// every worker is busy with another caller's job. Items are claimed in index
-/// order from an atomic counter: order them as you want them started.
+/// num_threads threads (0 = one per online CPU): the pool's, or the
+/// program's executor's when one is set (mha_set_executor). The calling thread
+/// takes part and counts as one of them, so a call always makes progress even
+/// when every worker is busy with another caller's job. Items are claimed in
+/// index order from an atomic counter: order them as you want them started.
 /// num_threads == 1 runs everything on the calling thread without any
 /// synchronisation. Thread-safe and reentrant (fn may call it again).
 ///

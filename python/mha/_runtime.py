@@ -12,6 +12,7 @@ the spec's signature (mha-compile --manifest), calls the C function and
 raises mha.Error on an error status.
 """
 import os
+import sys
 
 from . import _native
 from ._errors import Error, status_name
@@ -426,6 +427,7 @@ class Library:
         self.manifest = manifest
         self._native = _native.Library(path)
         self.target = manifest.get("target", "cpu")
+        self.torch_threads = None  # use_torch_threads
         self.functions = {}
         for entry in manifest["functions"]:
             f = Function(self, entry["name"], entry["params"], entry.get("attention"))
@@ -468,6 +470,24 @@ class Library:
 
     def set_cached_memory_limit(self, nbytes):
         return self._native.set_cached_memory_limit(nbytes)
+
+    def use_torch_threads(self, enable=True):
+        """Runs the CPU work of this library's calls on the threads of
+        PyTorch's OpenMP runtime (True) or on the library's own threads
+        (False; the default until mha.torch.register(lib) sets True).
+        PyTorch's threads spin a while after each of its CPU operators, and
+        would take the cores from the library's own threads that start right
+        after. Returns the OpenMP runtime's path, or None where torch is not
+        imported or its CPU operators use no OpenMP runtime that exports
+        GOMP_parallel."""
+        torch = sys.modules.get("torch")
+        path = None
+        if enable and torch is not None and getattr(torch, "__file__", None):
+            path = self._native.use_openmp(os.path.dirname(torch.__file__)) or None
+        if path is None:
+            self._native.use_openmp("")
+        self.torch_threads = path
+        return path
 
 
 _loaded = {}

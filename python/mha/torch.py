@@ -104,7 +104,9 @@ def _register_autograd(ops, op, backward, setup_context):
 
 def register(lib):
     """The custom ops of every exported forward function of `lib` (an
-    mha.Library); registering the same library again returns the same Ops."""
+    mha.Library); registering the same library again returns the same Ops.
+    The library's CPU work then runs on PyTorch's OpenMP threads
+    (lib.use_torch_threads())."""
     if not isinstance(lib, _runtime.Library):
         raise TypeError("mha.torch.register takes an mha.Library (mha.compile's result)")
     ns = _namespace(lib)
@@ -112,6 +114,8 @@ def register(lib):
     if ops is not None:
         return ops
     ops = Ops(lib, ns)
+    if lib.target != "gpu":
+        lib.use_torch_threads()
     for f in lib.forward_functions():
         ops.ops[f.name] = _make_op(lib, ops, f)
     _registered[ns] = ops

@@ -22,13 +22,16 @@
 #include <nanobind/stl/string.h>
 
 #include <dlfcn.h>
+#include <link.h>
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace nb = nanobind;
 using namespace mha::callers;
@@ -43,6 +46,58 @@ using LastErrorFn = const char *(*)();
 using StatusStringFn = const char *(*)(int);
 using SizeFn = size_t (*)();
 using SetLimitFn = size_t (*)(size_t);
+using SetExecutorFn = const mha_executor *(*)(const mha_executor *);
+
+//===----------------------------------------------------------------------===//
+// Running a library's CPU work on an OpenMP runtime's threads
+//===----------------------------------------------------------------------===//
+
+/// GOMP_parallel: what GCC compiles `#pragma omp parallel` to, exported by
+/// libgomp and by LLVM's and Intel's OpenMP runtimes. Calling the one a
+/// framework uses (PyTorch wheels bundle their own libgomp) runs the work on
+/// that framework's threads, which spin a while after each of its kernels.
+using GompParallelFn = void (*)(void (*fn)(void *), void *data,
+                                unsigned numThreads, unsigned flags);
+
+/// The paths of the loaded objects that look like OpenMP runtimes.
+std::vector<std::string> loadedOpenMPRuntimes() {
+  std::vector<std::string> found;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info *info, size_t, void *data) {
+        std::string path = info->dlpi_name ? info->dlpi_name : "";
+        std::string base = path.substr(path.rfind('/') + 1);
+        for (const char *name : {"libgomp", "libomp", "libiomp5"})
+          if (base.rfind(name, 0) == 0)
+            static_cast<std::vector<std::string> *>(data)->push_back(path);
+        return 0;
+      },
+      &found);
+  return found;
+}
+
+/// The executor that runs on the OpenMP runtime at `path` (one per runtime,
+/// kept for the life of the process, as mha_set_executor requires), or
+/// nullptr when it has no GOMP_parallel.
+const mha_executor *openMPExecutor(const std::string &path) {
+  static std::mutex mutex;
+  static std::vector<std::pair<std::string, mha_executor *>> made;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (auto &[p, e] : made)
+    if (p == path)
+      return e;
+  void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  void *parallel = handle ? dlsym(handle, "GOMP_parallel") : nullptr;
+  if (!parallel)
+    return nullptr;
+  auto *e = new mha_executor{
+      [](void (*body)(void *), void *ctx, int32_t threads, void *user) {
+        reinterpret_cast<GompParallelFn>(user)(
+            body, ctx, static_cast<unsigned>(threads), 0);
+      },
+      parallel};
+  made.emplace_back(path, e);
+  return e;
+}
 
 /// One loaded library: the handle and the functions every library exports.
 struct Library {
@@ -52,6 +107,8 @@ struct Library {
   StatusStringFn statusString = nullptr;
   SizeFn releaseCached = nullptr, cachedBytes = nullptr;
   SetLimitFn setCachedLimit = nullptr;
+  SetExecutorFn setExecutor =
+      nullptr; // Libraries before mha_set_executor lack it.
 
   explicit Library(const std::string &file) : path(file) {
     handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -68,6 +125,28 @@ struct Library {
     cachedBytes = reinterpret_cast<SizeFn>(symbol("mha_cached_memory_bytes"));
     setCachedLimit =
         reinterpret_cast<SetLimitFn>(symbol("mha_set_cached_memory_limit"));
+    setExecutor =
+        reinterpret_cast<SetExecutorFn>(dlsym(handle, "mha_set_executor"));
+  }
+
+  /// Runs the library's CPU work on the threads of the loaded OpenMP runtime
+  /// whose path contains `hint` ("" : the library's own threads again).
+  /// Returns that runtime's path, or "" when none is loaded or this library
+  /// cannot take an executor.
+  std::string useOpenMP(const std::string &hint) const {
+    if (!setExecutor)
+      return "";
+    if (hint.empty()) {
+      setExecutor(nullptr);
+      return "";
+    }
+    for (const std::string &path : loadedOpenMPRuntimes())
+      if (path.find(hint) != std::string::npos)
+        if (const mha_executor *e = openMPExecutor(path)) {
+          setExecutor(e);
+          return path;
+        }
+    return "";
   }
   Library(const Library &) = delete;
   Library &operator=(const Library &) = delete;
@@ -309,9 +388,11 @@ NB_MODULE(_native, m) {
            [](const Library &l) { return l.releaseCached(); })
       .def("cached_memory_bytes",
            [](const Library &l) { return l.cachedBytes(); })
-      .def("set_cached_memory_limit", [](const Library &l, size_t bytes) {
-        return l.setCachedLimit(bytes);
-      });
+      .def("set_cached_memory_limit",
+           [](const Library &l, size_t bytes) {
+             return l.setCachedLimit(bytes);
+           })
+      .def("use_openmp", &Library::useOpenMP, nb::arg("hint"));
 
   nb::class_<Function>(m, "Function")
       .def_ro("name", &Function::name)

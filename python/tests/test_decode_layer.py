@@ -394,6 +394,62 @@ def test_reused_panels_give_the_same_steps(lib):
     assert lib.cached_memory_bytes() == 0
 
 
+def test_each_weight_set_keeps_its_panels(lib):
+    """Layers that share one function (a model's layers, each with its own
+    weights) each keep their panels: calls that alternate between them
+    reuse both sets; more sets than the cache holds (128) still give the
+    right steps, the least recently used making room."""
+    kv_lens = [4, 9]
+    x = RNG.standard_normal((2, 1, D_MODEL)).astype(np.float32)
+    kc, vc, keys, values = random_cache(kv_lens, 12)
+    lens = np.array(kv_lens, np.int32)
+    sets = [weights() for _ in range(3)]
+    plain = [lib.step_causal(x, *w, lens, kc, vc) for w in sets]
+    lib.release_cached_memory()
+    cached = []
+    for _ in range(3):
+        for w, y in zip(sets, plain):
+            np.testing.assert_array_equal(
+                lib.step_causal(x, *w, lens, kc, vc, reuse_packed_weights=True), y)
+            cached.append(lib.cached_memory_bytes())
+    # The panels of each set (the call's other temporaries stay the same).
+    panels = cached[1] - cached[0]
+    assert panels >= sum(a.nbytes for a in sets[0])
+    assert cached[2] == cached[0] + 2 * panels and cached[3:] == [cached[2]] * 6
+    many = [weights() for _ in range(130)]
+    for w in many + many[:2]:
+        lib.step_causal(x, *w, lens, kc, vc, reuse_packed_weights=True)
+    assert lib.cached_memory_bytes() == cached[0] + 127 * panels
+    for w in (many[0], many[-1]):
+        y_ref, _, _, _ = reference_step(x, w, keys, values, CAUSAL[1])
+        np.testing.assert_allclose(
+            lib.step_causal(x, *w, lens, kc, vc, reuse_packed_weights=True), y_ref,
+            rtol=1e-4, atol=2e-5)
+    lib.release_cached_memory()
+    assert lib.cached_memory_bytes() == 0
+
+
+def test_weights_written_in_place_are_packed_again(lib):
+    """After weights kept as panels are written in place, a call without
+    reuse_packed_weights drops their panels: the next call with it packs
+    the new values instead of reusing the old ones."""
+    kv_lens = [3, 7]
+    x = RNG.standard_normal((2, 1, D_MODEL)).astype(np.float32)
+    kc, vc, keys, values = random_cache(kv_lens, 12)
+    lens = np.array(kv_lens, np.int32)
+    w = weights()
+    lib.step_causal(x, *w, lens, kc, vc, reuse_packed_weights=True)
+    lib.step_causal(x, *w, lens, kc, vc, reuse_packed_weights=True)
+    w[0] *= -0.5  # In place: the same arrays, other values.
+    w[3][:] = weights()[3]
+    y_ref, _, _, _ = reference_step(x, w, keys, values, CAUSAL[1])
+    y_plain = lib.step_causal(x, *w, lens, kc, vc)
+    np.testing.assert_allclose(y_plain, y_ref, rtol=1e-4, atol=2e-5)
+    np.testing.assert_array_equal(
+        lib.step_causal(x, *w, lens, kc, vc, reuse_packed_weights=True), y_plain)
+    lib.release_cached_memory()
+
+
 def test_rows_not_evenly_spaced_across_sequences(lib):
     """x whose batch stride is not L row strides (a slice of a longer
     buffer): the GEMMs run per sequence instead of on flat rows, with the

@@ -1,4 +1,6 @@
 """mha.torch: custom ops, fake kernels, autograd, torch.compile, modules."""
+import os
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -409,3 +411,91 @@ def test_layer_module_holds_the_weights():
         mt.Layer(lib, "layer_int4", bq=np.zeros(48, np.float32))
     with pytest.raises(ValueError, match="not a layer"):
         mt.Layer(lib, "nothing")
+
+
+# Run in a fresh process, so that the library's own worker threads are
+# counted from none: with PyTorch's OpenMP threads doing the work, a call
+# on 2 threads starts no thread; on the library's own, one worker.
+_THREADS_SCRIPT = r"""
+import os, sys
+import torch
+import mha, mha.torch as mt
+
+def tasks():
+    return len(os.listdir("/proc/self/task"))
+
+torch.set_num_threads(2)
+torch.ones(512, 512) @ torch.ones(512, 512)  # PyTorch's OpenMP team starts.
+lib = mha.compile(sys.argv[1])
+g = torch.Generator().manual_seed(2)
+shapes = ((32, 32), (32, 16), (32, 16), (32, 32), (32,))
+args = [torch.randn(4, 67, 32, generator=g)] + \
+    [torch.randn(*s, generator=g) * 0.2 for s in shapes]
+before = tasks()
+ops = mt.register(lib)
+torch_dir = os.path.dirname(torch.__file__)
+if lib.torch_threads is None:
+    print("no OpenMP runtime in", torch_dir)
+    sys.exit(0)
+assert lib.torch_threads.startswith(torch_dir), lib.torch_threads
+shared = lib.layer(*args, num_threads=2)
+assert tasks() == before, (tasks(), before)
+assert lib.use_torch_threads(False) is None and lib.torch_threads is None
+own = lib.layer(*args, num_threads=2)
+assert tasks() == before + 1, (tasks(), before)
+assert lib.use_torch_threads() == lib.torch_threads is not None
+again = ops.layer(*args)
+assert torch.equal(shared, own) and torch.equal(shared, again)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_registered_library_runs_on_torch_threads():
+    import subprocess
+    import sys
+    from test_package import LAYER_SPEC
+    out = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT, LAYER_SPEC],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    if "no OpenMP runtime" in out.stdout:
+        pytest.skip(out.stdout.strip())
+    assert out.stdout.strip() == "ok"
+
+
+def test_use_torch_threads_keeps_the_results(lib):
+    q, k, v = inputs(b=3, lq=70, lk=90)
+    shared_before = lib.torch_threads is not None
+    try:
+        assert lib.use_torch_threads(False) is None
+        own = lib.gqa(q, k, v, num_threads=2)
+        path = lib.use_torch_threads()
+        assert path is None or path.startswith(os.path.dirname(torch.__file__))
+        for _ in range(3):
+            torch.testing.assert_close(lib.gqa(q, k, v, num_threads=2), own,
+                                       rtol=0, atol=0)
+    finally:
+        lib.use_torch_threads(shared_before)
+
+
+def test_layer_module_sees_weights_written_in_place():
+    """Two calls keep the weights' panels; an optimizer-style write in
+    place makes the next call pack again (the module passes
+    reuse_packed_weights only for unchanged weights, and a call without it
+    drops the kept panels), so no call uses stale panels."""
+    from test_package import LAYER_SPEC
+    lib = mha.compile(LAYER_SPEC)
+    g = torch.Generator().manual_seed(4)
+    names = ("wq", "wk", "wv", "wo", "bo")
+    shapes = ((32, 32), (32, 16), (32, 16), (32, 32), (32,))
+    w = {n: torch.randn(*s, generator=g) * 0.2 for n, s in zip(names, shapes)}
+    layer = mt.Layer(lib, "layer", **w)
+    x = torch.randn(2, 5, 32, generator=g)
+    with torch.no_grad():
+        for _ in range(2):
+            torch.testing.assert_close(layer(x), lib.layer(x, *w.values()), rtol=0, atol=0)
+        layer.wq.mul_(-0.5)
+        layer.wo.add_(0.1)
+        want = lib.layer(x, *(getattr(layer, n) for n in names))
+        for _ in range(3):
+            torch.testing.assert_close(layer(x), want, rtol=0, atol=0)

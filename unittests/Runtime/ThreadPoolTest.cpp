@@ -5,11 +5,13 @@
 #include "ThreadPool.h"
 
 #include "mha/Runtime/KernelAbi.h"
+#include "mha/runtime.h"
 
 #include "gtest/gtest.h"
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -319,6 +321,169 @@ TEST(ThreadPoolSmallStackDeathTest, NoWorkerFailsCleanly) {
         std::_Exit(ok ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "items 0, big rc 0");
+}
+
+//===----------------------------------------------------------------------===//
+// A program's executor (mha_set_executor)
+//===----------------------------------------------------------------------===//
+
+// Runs body on the caller and `extra` threads of its own (each with a stack
+// of `stack` bytes, 0: the default), recording what it was asked for and
+// which threads ran items.
+struct TestExecutor {
+  int extra = 1;
+  size_t stack = 0;
+  bool runOnCaller = true;
+  std::atomic<int> runs{0}, askedThreads{0};
+  std::mutex mu;
+  std::set<std::thread::id> ownThreads;
+  mha_executor api{run, this};
+
+  static void run(void (*body)(void *), void *bodyCtx, int32_t numThreads,
+                  void *user) {
+    auto *self = static_cast<TestExecutor *>(user);
+    ++self->runs;
+    self->askedThreads = numThreads;
+    int extra = std::min(self->extra, numThreads - 1);
+    std::vector<pthread_t> threads(extra > 0 ? extra : 0);
+    for (pthread_t &t : threads) {
+      struct Start {
+        TestExecutor *self;
+        void (*body)(void *);
+        void *ctx;
+        static void *go(void *arg) {
+          auto *s = static_cast<Start *>(arg);
+          {
+            std::lock_guard<std::mutex> lock(s->self->mu);
+            s->self->ownThreads.insert(std::this_thread::get_id());
+          }
+          s->body(s->ctx);
+          delete s;
+          return nullptr;
+        }
+      };
+      pthread_attr_t attr;
+      pthread_attr_init(&attr);
+      if (self->stack)
+        pthread_attr_setstacksize(&attr, self->stack);
+      ASSERT_EQ(
+          pthread_create(&t, &attr, Start::go, new Start{self, body, bodyCtx}),
+          0);
+      pthread_attr_destroy(&attr);
+    }
+    if (self->runOnCaller)
+      body(bodyCtx);
+    for (pthread_t t : threads)
+      pthread_join(t, nullptr);
+  }
+};
+
+// Sets an executor for one test and restores the library's threads after.
+struct ScopedExecutor {
+  const mha_executor *previous;
+  explicit ScopedExecutor(const mha_executor *e)
+      : previous(mha_set_executor(e)) {}
+  ~ScopedExecutor() { mha_set_executor(previous); }
+};
+
+TEST(ThreadPoolExecutorTest, SetReturnsThePreviousOne) {
+  TestExecutor a, b;
+  EXPECT_EQ(mha_set_executor(&a.api), nullptr);
+  EXPECT_EQ(mha_set_executor(&b.api), &a.api);
+  EXPECT_EQ(mha_set_executor(nullptr), &b.api);
+  EXPECT_EQ(mha_set_executor(nullptr), nullptr);
+}
+
+TEST(ThreadPoolExecutorTest, RunsEveryItemOnTheExecutorsThreads) {
+  for (int threads : {0, 2, 3, 8})
+    for (int64_t n : {2, 7, 1000}) {
+      TestExecutor e;
+      e.extra = 3;
+      ScopedExecutor scope(&e.api);
+      Tracker t;
+      ASSERT_EQ(mha_rt_parallel_for(n, threads, Tracker::fn, &t), 0);
+      int cpus = mha_rt_num_cpus();
+      int want = (threads <= 0 || threads > cpus) ? cpus : threads;
+      if (want > n)
+        want = static_cast<int>(n);
+      if (want < 2) {
+        EXPECT_EQ(e.runs.load(), 0); // One thread: the serial path.
+        continue;
+      }
+      EXPECT_EQ(e.runs.load(), 1);
+      EXPECT_EQ(e.askedThreads.load(), want);
+      t.threads.erase(std::this_thread::get_id());
+      for (std::thread::id id : t.threads)
+        EXPECT_TRUE(e.ownThreads.count(id)) << "an item ran off the executor";
+    }
+}
+
+TEST(ThreadPoolExecutorTest, EveryItemExactlyOnce) {
+  TestExecutor e;
+  e.extra = 2;
+  ScopedExecutor scope(&e.api);
+  for (int64_t n : {1, 3, 64, 100000})
+    for (int threads : {0, 2, 4}) {
+      Counts c(n);
+      EXPECT_EQ(mha_rt_parallel_for(n, threads, Counts::fn, &c), 0);
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(c.hits[i].load(), 1) << "item " << i << " of " << n;
+    }
+}
+
+// An executor may run fewer threads than asked, or none: the caller
+// finishes the items.
+TEST(ThreadPoolExecutorTest, TheCallerFinishesWhatTheExecutorLeaves) {
+  TestExecutor e;
+  e.extra = 0;
+  e.runOnCaller = false;
+  ScopedExecutor scope(&e.api);
+  Counts c(500);
+  EXPECT_EQ(mha_rt_parallel_for(500, 2, Counts::fn, &c), 0);
+  EXPECT_EQ(e.runs.load(), mha_rt_num_cpus() >= 2 ? 1 : 0);
+  for (int64_t i = 0; i < 500; ++i)
+    ASSERT_EQ(c.hits[i].load(), 1);
+}
+
+// Executor threads whose stacks cannot hold an item leave the items to the
+// caller.
+TEST(ThreadPoolExecutorTest, SmallStackExecutorThreadsRunNoItem) {
+  if (mha_rt_num_cpus() < 2)
+    GTEST_SKIP() << "needs two CPUs";
+  TestExecutor e;
+  e.extra = 1;
+  e.stack = kSmallStack;
+  ScopedExecutor scope(&e.api);
+  OffCaller c;
+  c.caller = pthread_self();
+  EXPECT_EQ(mha_rt_parallel_for(20, 2, OffCaller::fn, &c), 0);
+  EXPECT_EQ(e.runs.load(), 1);
+  EXPECT_EQ(c.items.load(), 20);
+  EXPECT_EQ(c.onCaller.load(), 20);
+}
+
+// A caller with a small stack keeps to the library's workers, whose stacks
+// it knows.
+TEST(ThreadPoolExecutorTest, SmallStackCallersUseThePool) {
+  TestExecutor e;
+  ScopedExecutor scope(&e.api);
+  OffCaller c;
+  onStackOf(kSmallStack, [&] {
+    c.caller = pthread_self();
+    EXPECT_EQ(mha_rt_parallel_for(20, 2, OffCaller::fn, &c), 0);
+  });
+  EXPECT_EQ(e.runs.load(), 0);
+  EXPECT_EQ(c.items.load(), 20);
+  EXPECT_EQ(c.onCaller.load(), 0);
+}
+
+TEST(ThreadPoolExecutorTest, NestedCallsComplete) {
+  TestExecutor e;
+  e.extra = 2;
+  ScopedExecutor scope(&e.api);
+  Nested n;
+  mha_rt_parallel_for(40, 0, Nested::outer, &n);
+  EXPECT_EQ(n.innerItems.load(), 40 * 50);
 }
 
 } // namespace

@@ -29,6 +29,7 @@
 // EXPORTS-DAG: T mha_last_error
 // EXPORTS-DAG: T mha_release_cached_memory
 // EXPORTS-DAG: T mha_set_cached_memory_limit
+// EXPORTS-DAG: T mha_set_executor
 // EXPORTS-DAG: T mha_status_string
 // EXPORTS-DAG: T plain
 
