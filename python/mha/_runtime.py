@@ -14,10 +14,12 @@ raises mha.Error on an error status.
 import os
 import sys
 
-from . import _native
+from . import _fastcall, _native
 from ._errors import Error, status_name
 
 _DTYPE_BITS = {"f32": 32, "f16": 16, "bf16": 16}
+
+_UNBUILT = object()  # Function._fast: no fast call built yet for a type
 
 # Array kinds (by Python type) and how results are made for each.
 _NUMPY, _TORCH, _OTHER = 0, 1, 2
@@ -227,6 +229,7 @@ class Function:
         self.num_heads = self._static_heads()
         self._shapes = self._shape_function()
         self._torch_dtypes = None
+        self._fast = {}  # array type -> generated fast call (_fastcall) or None
         self._cpu = library.target == "cpu"
         self._auto = library.target == "auto"  # runs where its tensors are
 
@@ -305,9 +308,22 @@ class Function:
                         f"spec has {self.num_heads} query heads", self.name)
         return mask
 
-    def __call__(self, *arrays, num_threads=0, head_mask=None, deterministic=False,
-                 cuda_stream=None, dropout_seed=0, dropout_offset=0, positions=None,
-                 reuse_packed_weights=False, check_indices=False):
+    def __call__(self, *arrays, num_threads=0, **options):
+        if not options and len(arrays) == self._n_in and arrays:
+            t = type(arrays[0])
+            fast = self._fast.get(t, _UNBUILT)
+            if fast is _UNBUILT:
+                fast = self._fast[t] = _fastcall.build(self, arrays[0], sys.modules[__name__])
+            if fast is not None:
+                result = fast(num_threads, *arrays)
+                if result is not _fastcall.SLOW:
+                    return result
+        return self._call(arrays, num_threads=num_threads, **options)
+
+    def _call(self, arrays, num_threads=0, head_mask=None, deterministic=False,
+              cuda_stream=None, dropout_seed=0, dropout_offset=0, positions=None,
+              reuse_packed_weights=False, check_indices=False):
+        """The general path of a call: every option, array kind and device."""
         if len(arrays) != self._n_in:
             raise TypeError(f"{self.name}() takes {self._n_in} arrays "
                             f"({', '.join(p.name for p in self.inputs)}), "

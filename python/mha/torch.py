@@ -202,12 +202,14 @@ def _make_op(lib, ops, f):
         # non-contiguous last dimension).
         tensors = [t if w else _contiguous_last(t) for t, w in zip(args[:n_in], in_place)]
         head_mask, num_threads, seed = _options(args[n_in:], kwargs)
-        layer = {}
-        if is_layer:
-            layer["reuse_packed_weights"] = _fill(
-                args[n_in + len(_OPTIONS):], kwargs, ["reuse_packed_weights"], [False])[0]
-        return f(*tensors, num_threads=num_threads, head_mask=head_mask,
-                 **_dropout_words(f.name, seed), **layer)
+        # Only the options given: a call without any takes the fast path.
+        options = _dropout_words(f.name, seed)
+        if head_mask is not None:
+            options["head_mask"] = head_mask
+        if is_layer and _fill(args[n_in + len(_OPTIONS):], kwargs,
+                              ["reuse_packed_weights"], [False])[0]:
+            options["reuse_packed_weights"] = True
+        return f(*tensors, num_threads=num_threads, **options)
 
     def fake(*args, **kwargs):
         return _fake_results(f, args[:n_in])

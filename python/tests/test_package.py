@@ -205,6 +205,36 @@ def test_call_errors_of_python(lib):
     assert "gqa" in dir(lib) and "gqa_backward" in dir(lib)
 
 
+def test_fast_path_gives_the_general_paths_results(lib, bf16_lib):
+    """A call with at most num_threads takes generated code per array type
+    (mha._fastcall); its results are the general path's, bytes and types,
+    and a call it cannot handle (another rank) falls back with the general
+    path's error."""
+    q, k, v = gqa_inputs(lq=5, lk=11)
+    fast = lib.gqa(q, k, v, num_threads=1)
+    assert callable(lib.gqa._fast[np.ndarray])
+    general = lib.gqa._call((q, k, v), num_threads=1)
+    for a, b in zip(fast, general):
+        assert type(a) is type(b) and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(mha.Error, match="'q' .query. has 3 dimensions"):
+        lib.gqa(q[0], k, v)
+    torch = pytest.importorskip("torch")
+    tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
+    for a, b in zip(lib.gqa(tq, tk, tv), general):
+        assert isinstance(a, torch.Tensor)
+        np.testing.assert_array_equal(a.numpy(), b)
+    assert callable(lib.gqa._fast[torch.Tensor])
+    # bf16 results come from uint16 storage viewed as bf16.
+    g = torch.Generator().manual_seed(3)
+    x = [torch.randn(2, 2, 7, 32, generator=g).to(torch.bfloat16) for _ in range(3)]
+    fast16 = bf16_lib.attn16(*x)
+    general16 = bf16_lib.attn16._call(tuple(x))
+    for a, b in zip(fast16, general16):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_compile_errors():
     with pytest.raises(mha.Error) as e:
         mha.compile("func.func @f(%q: tensor<?x4x?x16xf32>) { return }")
