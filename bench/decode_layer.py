@@ -12,6 +12,7 @@ steps"):
   python bench/decode_layer.py                  # f32 and bf16, B = 1 and 4
   python bench/decode_layer.py --quick          # f32, B = 1, Lk = 4096
   python bench/decode_layer.py --lens 16384 --batches 1,8 --dtypes bf16
+  python bench/decode_layer.py --layers 4       # 4 layers of one function per step
 
 What it does:
 - compiles bench/out/decode_layer/spec.mlir with build/bin/mha-compile
@@ -28,6 +29,9 @@ What it does:
   3e-2 bf16 prints WRONG);
 - GB/s = bytes a step must read (the four weights, and K and V of Lk + 1
   keys) per second; %read is against the read probe.
+- --layers N: each step runs N layers of the same function, each with its
+  own weights and cache (a model's layers: the weights no longer stay in
+  the last-level cache from one step to the next); times are per layer.
 Prints a Markdown table and writes bench/out/decode_layer/results.json.
 """
 import argparse
@@ -96,6 +100,8 @@ def main():
     ap.add_argument("--dtypes", default="f32,bf16")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget", type=float, default=3.0)
+    ap.add_argument("--layers", type=int, default=1,
+                    help="layers per step, each with its own weights and cache")
     args = ap.parse_args()
     if args.quick:
         args.lens, args.batches, args.dtypes = "4096", "1", "f32"
@@ -115,9 +121,11 @@ def main():
         elt = 2 if dt == "bf16" else 4
         # Weights as the spec stores them ([in, out]); torch's are [out, in].
         shapes = ((DM, HQ * D), (DM, HKV * D), (DM, HKV * D), (HQ * D, DM))
-        tw = [torch.from_numpy(rng.standard_normal(s, dtype=np.float32) /
-                               np.sqrt(s[0])).to(tdt) for s in shapes]
-        w_torch = [t.t().contiguous() for t in tw]
+        layers = []  # per layer: (our weights, torch's)
+        for _ in range(args.layers):
+            tw = [torch.from_numpy(rng.standard_normal(s, dtype=np.float32) /
+                                   np.sqrt(s[0])).to(tdt) for s in shapes]
+            layers.append((tw, [t.t().contiguous() for t in tw]))
 
         def raw(t):  # the bytes of a torch tensor as the array we pass
             return t.view(torch.int16).numpy().view(np.uint16) if dt == "bf16" else t.numpy()
@@ -125,32 +133,44 @@ def main():
         def tensor(a):
             return from_numpy(a, "bf16" if dt == "bf16" else None)
 
-        weight_bytes = sum(t.numel() for t in tw) * elt
+        weight_bytes = sum(t.numel() for t in layers[0][0]) * elt
         for B in map(int, args.batches.split(",")):
             for Lk in map(int, args.lens.split(",")):
                 cap = Lk + 1
                 x = torch.from_numpy(rng.standard_normal((B, 1, DM), dtype=np.float32)).to(tdt)
-                kc = torch.from_numpy(rng.standard_normal((B, HKV, cap, D),
-                                                          dtype=np.float32)).to(tdt)
-                vc = torch.from_numpy(rng.standard_normal((B, HKV, cap, D),
-                                                          dtype=np.float32)).to(tdt)
+
+                def cache():
+                    return torch.from_numpy(rng.standard_normal(
+                        (B, HKV, cap, D), dtype=np.float32)).to(tdt)
+                caches = [(cache(), cache()) for _ in layers]
                 angle = torch.from_numpy(Lk * freqs).float()
                 cos, sin = angle.cos().to(tdt), angle.sin().to(tdt)
                 lens = np.full(B, Lk, np.int32)
-                ref = torch_step(torch, x, w_torch, kc, vc, Lk, cos, sin).float().numpy()
-                t_torch = median_seconds(
-                    lambda: torch_step(torch, x, w_torch, kc, vc, Lk, cos, sin),
-                    args.budget)
+                per_layer = list(zip(layers, caches))
+                ref = torch_step(torch, x, layers[0][1], *caches[0], Lk, cos,
+                                 sin).float().numpy()
+
+                def torch_steps():
+                    for (_, w_torch), (kc, vc) in per_layer:
+                        torch_step(torch, x, w_torch, kc, vc, Lk, cos, sin)
+                t_torch = median_seconds(torch_steps, args.budget) / args.layers
                 y = np.zeros((B, 1, DM), np.uint16 if dt == "bf16" else np.float32)
-                ins = [tensor(raw(x))] + [tensor(raw(t)) for t in tw] + \
-                    [lens, tensor(raw(kc)), tensor(raw(vc)), tensor(y)]
-                fn = lib.function("step_" + dt, len(ins))
-                line = {"dtype": dt, "B": B, "Lk": Lk, "torch_s": t_torch}
+                fn = lib.function("step_" + dt, 9)
+                line = {"dtype": dt, "B": B, "Lk": Lk, "layers": args.layers,
+                        "torch_s": t_torch}
                 for reuse in (False, True):
                     opts = options(args.threads)
                     opts.reuse_packed_weights = int(reuse)
-                    call = fn.prepare(ins, opts)
-                    t = median_seconds(call.run, args.budget)
+                    # Layer 0 last, so y holds its result.
+                    calls = [fn.prepare([tensor(raw(x))] + [tensor(raw(t)) for t in tw] +
+                                        [lens, tensor(raw(kc)), tensor(raw(vc)), tensor(y)],
+                                        opts)
+                             for (tw, _), (kc, vc) in reversed(per_layer)]
+
+                    def steps():
+                        for call in calls:
+                            call.run()
+                    t = median_seconds(steps, args.budget) / args.layers
                     got = (y.astype(np.uint32) << 16).view(np.float32) if dt == "bf16" else y
                     err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
                     key = "reused" if reuse else "packed"
@@ -166,6 +186,8 @@ def main():
                                 gb(line["reused_s"]), 100 * gb(line["reused_s"]) / read_bw,
                                 t_torch * 1e3, t_torch / line["packed_s"],
                                 t_torch / line["reused_s"], " WRONG" if bad else ""))
+    if args.layers > 1:
+        print(f"\n{args.layers} layers per step; times per layer")
     print("\n| dtype | B | Lk | packing ms | reused ms | reused GB/s | %read | torch ms "
           "| vs torch (packing) | vs torch (reused) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
