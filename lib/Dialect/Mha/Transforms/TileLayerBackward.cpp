@@ -553,7 +553,8 @@ void LayerTiler::addRmsNormBackwardPhase() {
     Value g = entry->getArgument(dQkvTemp);
     Value scales = entry->getArgument(rmsScaleTemp);
     auto [row0, rows] = getRowTile();
-    for (auto [i, up] : llvm::enumerate(ups)) {
+    for (auto [index, up] : llvm::enumerate(ups)) {
+      int64_t i = index; // The lambdas below capture it (not a binding).
       LinearOp down = getDownProjection(up);
       Value n = entry->getArgument(linearTemps.lookup(down));
       Type elt = cast<MemRefType>(n.getType()).getElementType();
