@@ -1,5 +1,6 @@
 /* Calls the layer of layer-api.mlir through its generated header (see that
  * file): errors, and the runtime head mask on a layer. */
+#include "../../Inputs/test_tensors.h"
 #include "liblayer.h"
 
 #include <math.h>
@@ -10,21 +11,8 @@
 #define L 5
 #define D 32
 
-static float x[B * L * D], wq[D * D], wk[D * 16], wv[D * 16], wo[D * D],
-    bo[D], y[B * L * D];
-
-static DLTensor tensor(float *data, int ndim, int64_t *shape) {
-  DLTensor t;
-  memset(&t, 0, sizeof(t));
-  t.data = data;
-  t.device.device_type = kDLCPU;
-  t.ndim = ndim;
-  t.dtype.code = kDLFloat;
-  t.dtype.bits = 32;
-  t.dtype.lanes = 1;
-  t.shape = shape;
-  return t;
-}
+static float x[B * L * D], wq[D * D], wk[D * 16], wv[D * 16], wo[D * D], bo[D],
+    y[B * L * D];
 
 int main(void) {
   unsigned seed = 1;
@@ -37,10 +25,10 @@ int main(void) {
     }
   int64_t xs[] = {B, L, D}, ws[] = {D, D}, kvs[] = {D, 16}, bad[] = {D, 8},
           bs[] = {D};
-  DLTensor tx = tensor(x, 3, xs), tq = tensor(wq, 2, ws),
-           tk = tensor(wk, 2, kvs), tv = tensor(wv, 2, kvs),
-           to = tensor(wo, 2, ws), tb = tensor(bo, 1, bs),
-           ty = tensor(y, 3, xs), tbad = tensor(wk, 2, bad);
+  DLTensor tx = host_f32_tensor(x, 3, xs), tq = host_f32_tensor(wq, 2, ws),
+           tk = host_f32_tensor(wk, 2, kvs), tv = host_f32_tensor(wv, 2, kvs),
+           to = host_f32_tensor(wo, 2, ws), tb = host_f32_tensor(bo, 1, bs),
+           ty = host_f32_tensor(y, 3, xs), tbad = host_f32_tensor(wk, 2, bad);
   for (int i = 0; i < B * L * D; ++i)
     y[i] = 42.0f;
 
@@ -104,7 +92,8 @@ int main(void) {
     for (int l = 0; l < L; ++l)
       for (int c = 0; c < D; ++c)
         xpad[4 + (b * L + l) * (D + 8) + c] = x[(b * L + l) * D + c];
-  DLTensor txs = tensor(xpad, 3, xs), tys = tensor(ypad, 3, xs);
+  DLTensor txs = host_f32_tensor(xpad, 3, xs),
+           tys = host_f32_tensor(ypad, 3, xs);
   txs.strides = tys.strides = strides;
   txs.byte_offset = tys.byte_offset = 4 * sizeof(float);
   opts.num_threads = 0;

@@ -5,6 +5,7 @@
 // Every call from a small-stack thread must give the bytes of the same call
 // from the main thread.
 //   small_stack_call L_ATTN L_LAYER   (links libsmall_stack.so)
+#include "../../Inputs/test_tensors.h"
 #include "libsmall_stack.h"
 
 #include <pthread.h>
@@ -18,19 +19,6 @@
 
 static int64_t lenAttn, lenLayer;
 static float *q, *k, *v, *x, *w[4];
-
-static DLTensor tensor(float *data, int ndim, int64_t *shape) {
-  DLTensor t;
-  memset(&t, 0, sizeof(t));
-  t.data = data;
-  t.device.device_type = kDLCPU;
-  t.ndim = ndim;
-  t.dtype.code = kDLFloat;
-  t.dtype.bits = 32;
-  t.dtype.lanes = 1;
-  t.shape = shape;
-  return t;
-}
 
 static float *randomFloats(size_t n, unsigned seed, float scale) {
   float *p = malloc(n * sizeof(float));
@@ -55,13 +43,13 @@ static void *runCall(void *arg) {
   memset(&opts, 0, sizeof(opts));
   opts.num_threads = c->numThreads;
   int64_t qs[4] = {1, H, lenAttn, D};
-  DLTensor tq = tensor(q, 4, qs), tk = tensor(k, 4, qs), tv = tensor(v, 4, qs),
-           to = tensor(c->o, 4, qs);
+  DLTensor tq = host_f32_tensor(q, 4, qs), tk = host_f32_tensor(k, 4, qs),
+           tv = host_f32_tensor(v, 4, qs), to = host_f32_tensor(c->o, 4, qs);
   c->attnStatus = attn(&tq, &tk, &tv, &to, &opts);
   int64_t xs[3] = {1, lenLayer, DM}, ws[2] = {DM, DM};
-  DLTensor tx = tensor(x, 3, xs), ty = tensor(c->y, 3, xs),
-           tw[4] = {tensor(w[0], 2, ws), tensor(w[1], 2, ws),
-                    tensor(w[2], 2, ws), tensor(w[3], 2, ws)};
+  DLTensor tx = host_f32_tensor(x, 3, xs), ty = host_f32_tensor(c->y, 3, xs),
+           tw[4] = {host_f32_tensor(w[0], 2, ws), host_f32_tensor(w[1], 2, ws),
+                    host_f32_tensor(w[2], 2, ws), host_f32_tensor(w[3], 2, ws)};
   c->layerStatus = layer(&tx, &tw[0], &tw[1], &tw[2], &tw[3], &ty, &opts);
   snprintf(c->error, sizeof(c->error), "%s", mha_last_error());
   return NULL;

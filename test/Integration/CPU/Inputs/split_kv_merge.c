@@ -6,6 +6,7 @@
 // with one attention over every key (bottom-right alignment). Rows whose
 // window lies wholly in one half test the merge of a -inf side.
 //   split_kv_merge     (links libmerge.so)
+#include "../../Inputs/test_tensors.h"
 #include "libmerge.h"
 
 #include <math.h>
@@ -20,25 +21,12 @@
 #define KSPLIT 80
 #define D 16
 
-static DLTensor tensor(float *data, int ndim, int64_t *shape) {
-  DLTensor t;
-  memset(&t, 0, sizeof(t));
-  t.data = data;
-  t.device.device_type = kDLCPU;
-  t.ndim = ndim;
-  t.dtype.code = kDLFloat;
-  t.dtype.bits = 32;
-  t.dtype.lanes = 1;
-  t.shape = shape;
-  return t;
-}
-
 // Keys [k0, k0 + n) of a [B, H, LK, D] tensor as a strided view.
 static DLTensor keyView(float *base, int64_t *shape, int64_t *strides,
                         int64_t k0, int64_t n) {
   shape[0] = B, shape[1] = H, shape[2] = n, shape[3] = D;
   strides[0] = H * LK * D, strides[1] = LK * D, strides[2] = D, strides[3] = 1;
-  DLTensor t = tensor(base, 4, shape);
+  DLTensor t = host_f32_tensor(base, 4, shape);
   t.strides = strides;
   t.byte_offset = (uint64_t)(k0 * D) * sizeof(float);
   return t;
@@ -58,12 +46,14 @@ int main(void) {
       all[a][i] = (float)((seed >> 16) % 2001) / 1000.0f - 1.0f;
     }
   int64_t qShape[4] = {B, H, LQ, D}, rowShape[3] = {B, H, LQ};
-  DLTensor tq = tensor(q, 4, qShape);
+  DLTensor tq = host_f32_tensor(q, 4, qShape);
 
   // One attention over every key.
   int64_t kShape[4] = {B, H, LK, D};
-  DLTensor tk = tensor(k, 4, kShape), tv = tensor(v, 4, kShape);
-  DLTensor to = tensor(whole, 4, qShape), tl = tensor(wholeLse, 3, rowShape);
+  DLTensor tk = host_f32_tensor(k, 4, kShape),
+           tv = host_f32_tensor(v, 4, kShape);
+  DLTensor to = host_f32_tensor(whole, 4, qShape),
+           tl = host_f32_tensor(wholeLse, 3, rowShape);
   if (attend(&tq, &tk, &tv, &to, &tl, NULL) != MHA_OK) {
     printf("attend: %s\n", mha_last_error());
     return 1;
@@ -75,8 +65,8 @@ int main(void) {
     int64_t ks[4], kst[4], vs[4], vst[4];
     DLTensor hk = keyView(k, ks, kst, starts[half], counts[half]);
     DLTensor hv = keyView(v, vs, vst, starts[half], counts[half]);
-    DLTensor ho = tensor(o[half], 4, qShape);
-    DLTensor hl = tensor(lse[half], 3, rowShape);
+    DLTensor ho = host_f32_tensor(o[half], 4, qShape);
+    DLTensor hl = host_f32_tensor(lse[half], 3, rowShape);
     mha_options opts = MHA_OPTIONS_INIT;
     opts.use_positions = 1;
     opts.query_start = LK - LQ; // The queries are the last LQ positions.
@@ -86,9 +76,12 @@ int main(void) {
       return 1;
     }
   }
-  DLTensor oa = tensor(o[0], 4, qShape), la = tensor(lse[0], 3, rowShape);
-  DLTensor ob = tensor(o[1], 4, qShape), lb = tensor(lse[1], 3, rowShape);
-  DLTensor mo = tensor(merged, 4, qShape), ml = tensor(mergedLse, 3, rowShape);
+  DLTensor oa = host_f32_tensor(o[0], 4, qShape),
+           la = host_f32_tensor(lse[0], 3, rowShape);
+  DLTensor ob = host_f32_tensor(o[1], 4, qShape),
+           lb = host_f32_tensor(lse[1], 3, rowShape);
+  DLTensor mo = host_f32_tensor(merged, 4, qShape),
+           ml = host_f32_tensor(mergedLse, 3, rowShape);
   if (merge16(&oa, &la, &ob, &lb, &mo, &ml, NULL) != MHA_OK) {
     printf("merge16: %s\n", mha_last_error());
     return 1;

@@ -6,6 +6,7 @@
 #ifndef MHA_NO_GPU_HEADER_INCLUDED
 #include "libauto.h"
 #endif
+#include "../../Inputs/test_tensors.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -20,18 +21,6 @@ enum { B = 2, HQ = 4, HKV = 2, L = 33, D = 64 };
 static float q[B * HQ * L * D], k[B * HKV * L * D], v[B * HKV * L * D];
 static float o[B * HQ * L * D], lse[B * HQ * L];
 static float o_cpu[B * HQ * L * D], lse_cpu[B * HQ * L];
-
-static void setup(DLTensor *t, void *data, int ndim, int64_t *shape,
-                  int device) {
-  memset(t, 0, sizeof *t);
-  t->data = data;
-  t->device.device_type = device;
-  t->ndim = ndim;
-  t->shape = shape;
-  t->dtype.code = kDLFloat;
-  t->dtype.bits = 32;
-  t->dtype.lanes = 1;
-}
 
 static void report(const char *what, mha_status st) {
   printf("%s: status %d (%s): %s\n", what, (int)st, mha_status_string(st),
@@ -64,13 +53,13 @@ int main(int argc, char **argv) {
     }
   int64_t qs[4] = {B, HQ, L, D}, ks[4] = {B, HKV, L, D}, ls[3] = {B, HQ, L};
   DLTensor tq, tk, tv, to, tl, co, cl;
-  setup(&tq, q, 4, qs, kDLCPU);
-  setup(&tk, k, 4, ks, kDLCPU);
-  setup(&tv, v, 4, ks, kDLCPU);
-  setup(&to, o, 4, qs, kDLCPU);
-  setup(&tl, lse, 3, ls, kDLCPU);
-  setup(&co, o_cpu, 4, qs, kDLCPU);
-  setup(&cl, lse_cpu, 3, ls, kDLCPU);
+  test_tensor_init(&tq, q, 4, qs, kDLCPU, kDLFloat, 32);
+  test_tensor_init(&tk, k, 4, ks, kDLCPU, kDLFloat, 32);
+  test_tensor_init(&tv, v, 4, ks, kDLCPU, kDLFloat, 32);
+  test_tensor_init(&to, o, 4, qs, kDLCPU, kDLFloat, 32);
+  test_tensor_init(&tl, lse, 3, ls, kDLCPU, kDLFloat, 32);
+  test_tensor_init(&co, o_cpu, 4, qs, kDLCPU, kDLFloat, 32);
+  test_tensor_init(&cl, lse_cpu, 3, ls, kDLCPU, kDLFloat, 32);
   report("host", attn(&tq, &tk, &tv, &to, &tl, NULL));
   report("cpu library", cpu_attn(&tq, &tk, &tv, &co, &cl, NULL));
   int finite = 1;

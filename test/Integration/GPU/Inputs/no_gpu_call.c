@@ -4,6 +4,7 @@
 #ifndef MHA_NO_GPU_HEADER_INCLUDED
 #include "libgpu.h"
 #endif
+#include "../../Inputs/test_tensors.h"
 #include <stdalign.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,18 +15,6 @@ static alignas(16) unsigned short q[B * HQ * L * D], k[B * HKV * L * D],
 static float lse[B * HQ * L];
 static alignas(16) unsigned short dout[B * HQ * L * D], dq[B * HQ * L * D],
     dk[B * HKV * L * D], dv[B * HKV * L * D];
-
-static void setup(DLTensor *t, void *data, int ndim, int64_t *shape, int device,
-                  int bits, int code) {
-  memset(t, 0, sizeof *t);
-  t->data = data;
-  t->device.device_type = device;
-  t->ndim = ndim;
-  t->shape = shape;
-  t->dtype.code = code;
-  t->dtype.bits = bits;
-  t->dtype.lanes = 1;
-}
 
 static int untouched(void) {
   for (size_t i = 0; i < sizeof o / sizeof o[0]; ++i)
@@ -61,11 +50,11 @@ int main(void) {
   int devices[2] = {kDLCPU, kDLCUDA};
   const char *names[2] = {"host", "cuda"};
   for (int d = 0; d < 2; ++d) {
-    setup(&tq, q, 4, qs, devices[d], 16, kDLBfloat);
-    setup(&tk, k, 4, ks, devices[d], 16, kDLBfloat);
-    setup(&tv, v, 4, ks, devices[d], 16, kDLBfloat);
-    setup(&to, o, 4, qs, devices[d], 16, kDLBfloat);
-    setup(&tl, lse, 3, ls, devices[d], 32, kDLFloat);
+    test_tensor_init(&tq, q, 4, qs, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tk, k, 4, ks, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tv, v, 4, ks, devices[d], kDLBfloat, 16);
+    test_tensor_init(&to, o, 4, qs, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tl, lse, 3, ls, devices[d], kDLFloat, 32);
     report(names[d], attn(&tq, &tk, &tv, &to, &tl, NULL));
     printf("%s: output %s\n", names[d], untouched() ? "untouched" : "WRITTEN");
   }
@@ -95,15 +84,15 @@ int main(void) {
   DLTensor tdo, tdq, tdk, tdv;
   const char *backward[2] = {"backward host", "backward cuda"};
   for (int d = 0; d < 2; ++d) {
-    setup(&tq, q, 4, qs, devices[d], 16, kDLBfloat);
-    setup(&tk, k, 4, ks, devices[d], 16, kDLBfloat);
-    setup(&tv, v, 4, ks, devices[d], 16, kDLBfloat);
-    setup(&to, o, 4, qs, devices[d], 16, kDLBfloat);
-    setup(&tl, lse, 3, ls, devices[d], 32, kDLFloat);
-    setup(&tdo, dout, 4, qs, devices[d], 16, kDLBfloat);
-    setup(&tdq, dq, 4, qs, devices[d], 16, kDLBfloat);
-    setup(&tdk, dk, 4, ks, devices[d], 16, kDLBfloat);
-    setup(&tdv, dv, 4, ks, devices[d], 16, kDLBfloat);
+    test_tensor_init(&tq, q, 4, qs, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tk, k, 4, ks, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tv, v, 4, ks, devices[d], kDLBfloat, 16);
+    test_tensor_init(&to, o, 4, qs, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tl, lse, 3, ls, devices[d], kDLFloat, 32);
+    test_tensor_init(&tdo, dout, 4, qs, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tdq, dq, 4, qs, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tdk, dk, 4, ks, devices[d], kDLBfloat, 16);
+    test_tensor_init(&tdv, dv, 4, ks, devices[d], kDLBfloat, 16);
     report(backward[d], attn_backward(&tq, &tk, &tv, &to, &tl, &tdo, &tdq, &tdk,
                                       &tdv, NULL));
     printf("%s: gradients %s\n", backward[d],
