@@ -11,7 +11,7 @@ docs/performance.md, "A compiled model"):
 
   python bench/compiled_model.py            # B=1 L=512 and 1024, B=4 L=256
   python bench/compiled_model.py --quick    # B=1 L=256
-  python bench/compiled_model.py --profile  # B=1 L=1024: where the layer's time goes
+  python bench/compiled_model.py --profile  # B=1 L=1024: where the time goes
 
 The model: 2 pre-norm GPT-2 blocks (d=768, 12 causal heads of 64 with
 Q/K/V and output biases, LayerNorm, a GELU MLP of 4d), f32, the same
@@ -134,6 +134,19 @@ def profile(lib, budget):
             print(f"the layer op inside the compiled model: "
                   f"{event.cpu_time_total / event.count / 1e3:.1f} ms per call "
                   f"({event.count} calls)")
+    # A training step of each compiled model: where its time goes.
+    for name, model in (("mha", ours), ("SDPA", peer)):
+        compiled = torch.compile(model, dynamic=False)
+        step = step_of(model, compiled, x)
+        median_seconds(step, budget)
+        with torch.profiler.profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(3):
+                step()
+        print(f"a training step of the {name} model, ms per step (self time):")
+        events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+        for event in events[:6]:
+            print(f"  {event.key[:56]:56s} {event.self_cpu_time_total / 3e3:7.1f} "
+                  f"({event.count // 3} calls)")
 
 
 def forward_of(run, x):
