@@ -1,4 +1,5 @@
-//===- FlashKernelBlock.cpp - A flash kernel's block --------------*- C++ -*-===//
+//===- FlashKernelBlock.cpp - A flash kernel's block --------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,4 +1,5 @@
-//===- FlashKernelEmitter.h - Building one flash kernel -----------*- C++ -*-===//
+//===- FlashKernelEmitter.h - Building one flash kernel -----------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

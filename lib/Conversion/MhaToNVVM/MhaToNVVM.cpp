@@ -14,6 +14,7 @@
 #include "AppendKernel.h"
 #include "BackwardKernel.h"
 #include "FlashKernel.h"
+#include "KernelChoice.h"
 #include "MergeKernel.h"
 #include "PtxBuilder.h"
 
@@ -42,29 +43,10 @@ using namespace mlir::mha;
 
 namespace {
 
-/// Dynamic shared memory every GPU from sm_80 on gives a block, and every
-/// sm_90 GPU.
+/// Dynamic shared memory every GPU from sm_80 on gives a block.
 constexpr int64_t kMaxSharedBytes = 163 * 1024;
-constexpr int64_t kMaxSm90aSharedBytes = 227 * 1024;
 /// The backward keeps dK and dV of 16 keys per warp in registers.
 constexpr int64_t kMaxGpuBackwardHeadDim = 128;
-
-/// The function's attention: its shapes and variant.
-struct Spec {
-  AttentionOp attention;
-  AttentionShape shape;
-  AttentionVariant variant;
-  Type elementType;
-
-  int64_t maxDim() const { return std::max(shape.headDim, shape.valueDim); }
-  /// ALiBi and softcap keep more values live per score.
-  bool heavyScores() const {
-    return variant.hasAlibi || variant.softcap.has_value();
-  }
-  bool masks() const {
-    return variant.causal || variant.hasWindows() || variant.sinkTokens;
-  }
-};
 
 /// The split-KV kernels' partial results: outputs [parts, B, Hq, Lq, Dv]
 /// and lse [parts, B, Hq, Lq], f32.
@@ -75,7 +57,7 @@ SmallVector<Type, 2> getPartialResultTypes(MLIRContext *ctx) {
 }
 
 /// What the GPU kernels cannot compute, as an error on the op.
-LogicalResult checkSupported(const Spec &spec) {
+LogicalResult checkSupported(const KernelSpec &spec) {
   AttentionOp attention = spec.attention;
   const AttentionShape &shape = spec.shape;
   if (shape.key.getElementType() != spec.elementType ||
@@ -159,19 +141,11 @@ struct ConvertMhaToNVVMPass
   void runOnOperation() override;
   LogicalResult convertFunction(func::FuncOp func);
 
-  /// The portable kernel: tiles that fit the registers of every variant,
-  /// with `rowTilesPerWarp` (0: the pass option's or the best for the head
-  /// dims).
-  FlashKernelConfig choosePortableConfig(const Spec &spec,
-                                         int64_t rowTilesPerWarp = 0) const;
-  /// The split-KV kernel, where a call can have keys to split.
-  std::optional<FlashKernelConfig> chooseSplitConfig(const Spec &spec) const;
-  /// The sm_90a kernel, where the head dims and shared memory allow one.
-  std::optional<FlashKernelConfig>
-  chooseSm90aConfig(const Spec &spec, const FlashKernelConfig &portable) const;
-  /// GQA packing: query heads of one KV group per block.
-  int64_t choosePackedHeads(const Spec &spec,
-                            const FlashKernelConfig &config) const;
+  /// The pass options that shape the kernels (KernelChoice.h).
+  KernelTuning tuning() const {
+    return {warps, rowTiles,         keysPerTile,    packGqa,
+            sm90a, sm90aKeysPerTile, sm90aWarpgroups};
+  }
 
   /// The gpu.module `name`, created at the end of the module if needed.
   gpu::GPUModuleOp getOrCreateModule(func::FuncOp func, StringRef name,
@@ -179,13 +153,13 @@ struct ConvertMhaToNVVMPass
   /// Creates kernel `kernelName` in `gpuModule` (parameters: `argTypes`,
   /// then the tensor maps' address with TMA, or the partial results with
   /// splitKeys) and fills its body.
-  LogicalResult buildKernel(func::FuncOp func, const Spec &spec,
+  LogicalResult buildKernel(func::FuncOp func, const KernelSpec &spec,
                             ArrayRef<Type> argTypes, gpu::GPUModuleOp gpuModule,
                             StringRef kernelName,
                             const FlashKernelConfig &config, StringRef prefix);
   /// Creates the split-KV merge kernel `kernelName` (parameters: `argTypes`
   /// and the partial results).
-  LogicalResult buildMergeKernel(func::FuncOp func, const Spec &spec,
+  LogicalResult buildMergeKernel(func::FuncOp func, const KernelSpec &spec,
                                  ArrayRef<Type> argTypes, StringRef kernelName);
   /// An exported function of one kernel with a warp per row (merge,
   /// append): its C signature from `params`, the kernel `<name>__<suffix>`
@@ -209,7 +183,7 @@ struct ConvertMhaToNVVMPass
                                          StringRef kernelName,
                                          int64_t blockThreads, Location loc);
   /// The kernels and the launch declaration of `<name>_backward`.
-  LogicalResult convertBackward(func::FuncOp func, const Spec &spec,
+  LogicalResult convertBackward(func::FuncOp func, const KernelSpec &spec,
                                 gpu::GPUModuleOp gpuModule);
 };
 
@@ -261,146 +235,6 @@ void ConvertMhaToNVVMPass::runOnOperation() {
       return signalPassFailure();
 }
 
-FlashKernelConfig
-ConvertMhaToNVVMPass::choosePortableConfig(const Spec &spec,
-                                           int64_t rowTilesPerWarp) const {
-  FlashKernelConfig config;
-  config.headDim = spec.shape.headDim;
-  config.valueDim = spec.shape.valueDim;
-  // Tensor cores multiply f16/bf16; f32 specs are rounded to bf16 (f32
-  // range, 8-bit mantissa) when staged into shared memory, and accumulate
-  // in f32 like the others.
-  config.elementType = spec.elementType.isF32()
-                           ? BFloat16Type::get(spec.elementType.getContext())
-                           : spec.elementType;
-  config.warps = warps;
-  // Two row tiles per warp halve the shared-memory reads per MMA; their
-  // accumulators only fit in registers up to head dim 128.
-  int64_t maxDim = spec.maxDim();
-  config.rowTilesPerWarp = rowTilesPerWarp ? rowTilesPerWarp
-                           : rowTiles      ? rowTiles
-                           : maxDim <= 128 ? 2
-                                           : 1;
-  // Key tiles: S holds rowTiles x cols / 2 registers per thread, and the
-  // masked path (causal, windows, sinks) and ALiBi/softcap keep more values
-  // live. The choice keeps every variant free of spills (ptxas -v over all
-  // of scripts/gpu/cases.py in test/Target/NVPTX/variants.test).
-  int64_t cols;
-  if (config.rowTilesPerWarp == 1)
-    cols = maxDim <= 128 ? 64 : spec.heavyScores() ? 16 : 32;
-  else if (maxDim <= 64)
-    cols = !spec.heavyScores() && !spec.masks() ? 64 : 32;
-  else
-    cols = spec.variant.hasWindows() ? 16 : 32;
-  config.cols = keysPerTile ? keysPerTile : cols;
-  config.headsPerBlock = choosePackedHeads(spec, config);
-  return config;
-}
-
-std::optional<FlashKernelConfig>
-ConvertMhaToNVVMPass::chooseSplitConfig(const Spec &spec) const {
-  // A cache of a static length too short for two parts never splits.
-  int64_t capacity = spec.shape.key.getDimSize(2);
-  if (!AttentionOp(spec.attention).getBlockTable() &&
-      !ShapedType::isDynamic(capacity) && capacity < 2 * MHA_GPU_SPLIT_MIN_KEYS)
-    return std::nullopt;
-  // Split calls have few query rows (decoding): one row tile per warp
-  // wastes fewer MMAs on padding rows, and packed GQA heads fill them.
-  FlashKernelConfig split = choosePortableConfig(spec, /*rowTilesPerWarp=*/1);
-  split.splitKeys = true;
-  // 64-key tiles spill with the masked path or ALiBi and softcap when GQA
-  // heads are packed (test/Target/NVPTX/variants.test).
-  if (!keysPerTile && split.cols > 32 && (spec.masks() || spec.heavyScores()))
-    split.cols = 32;
-  // Packed sequences keep their offsets live beside them: 16-key tiles.
-  AttentionOp attention = spec.attention;
-  if (!keysPerTile && (attention.getCuSeqlensQ() || attention.getCuSeqlensK()))
-    split.cols = 16;
-  return split;
-}
-
-int64_t
-ConvertMhaToNVVMPass::choosePackedHeads(const Spec &spec,
-                                        const FlashKernelConfig &config) const {
-  // The query heads of a KV group share one block's K/V tiles, which
-  // matters when few query rows fill the block (decoding). Only groups
-  // whose heads see the same windows are packed, so a local head keeps
-  // costing what its window costs.
-  const AttentionVariant &variant = spec.variant;
-  int64_t group = variant.groupSize();
-  bool uniformWindows = true;
-  for (int64_t h = 0; h < variant.numQueryHeads; ++h) {
-    int64_t first = h - h % group;
-    uniformWindows &= variant.windowLeft(h) == variant.windowLeft(first) &&
-                      variant.windowRight(h) == variant.windowRight(first);
-  }
-  int64_t rowTiles = config.warps * config.rowTilesPerWarp, heads = 1;
-  while (packGqa && uniformWindows && group % (2 * heads) == 0 &&
-         rowTiles % (2 * heads) == 0)
-    heads *= 2;
-  return heads;
-}
-
-std::optional<FlashKernelConfig> ConvertMhaToNVVMPass::chooseSm90aConfig(
-    const Spec &spec, const FlashKernelConfig &portable) const {
-  [[maybe_unused]] StringRef name =
-      cast<func::FuncOp>(spec.attention->getParentOp()).getSymName();
-  if (!sm90a)
-    return std::nullopt;
-  if (spec.shape.headDim % 64 != 0 || spec.shape.valueDim % 64 != 0) {
-    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": no sm_90a kernel for @" << name
-                            << ": head dims " << spec.shape.headDim << " and "
-                            << spec.shape.valueDim
-                            << " are not both multiples of 64 (wgmma atoms)\n");
-    return std::nullopt;
-  }
-  // Warpgroups of 4 warps x 16 rows.
-  FlashKernelConfig hopper = portable;
-  hopper.warpgroupMma = true;
-  hopper.rowTilesPerWarp = 1;
-  // Measured on an H200 (docs/gpu-runs/h200-s3-tune*): two warpgroups
-  // up to head dim 128, with 256-key tiles at head dim 64 (+11% over 128
-  // keys; masked specs spill with them and keep 128) and 128-key tiles at
-  // 128; one warpgroup above.
-  int64_t maxDim = spec.maxDim();
-  hopper.warps = 4 * (sm90aWarpgroups ? sm90aWarpgroups
-                      : maxDim <= 128 ? 2
-                                      : 1);
-  hopper.pad = 0;
-  hopper.headsPerBlock = choosePackedHeads(spec, hopper);
-  // K and V by TMA with a producer warp, where the tensors hold the MMA
-  // element type (f32 specs are rounded on the way, by the consumers).
-  // (Not from page pools: a tile's keys lie on several pages; nor from
-  // packed keys, whose sequences start on any row.)
-  AttentionOp attention = spec.attention;
-  hopper.tmaLoads = !spec.elementType.isF32() && hopper.warps == 8 &&
-                    !attention.getBlockTable() && !attention.getCuSeqlensK();
-  // S (cols / 2 f32) and O (Dv / 2 f32) per thread; the masked path and
-  // ALiBi/softcap keep more values live (no spills over the check's
-  // variants, test/Target/NVPTX/variants.test).
-  bool heavy = spec.heavyScores(), masks = spec.masks();
-  if (sm90aKeysPerTile)
-    hopper.cols = sm90aKeysPerTile;
-  else if (maxDim <= 64)
-    hopper.cols = heavy || masks ? 128 : 256;
-  else if (maxDim <= 128)
-    hopper.cols = heavy ? 64 : 128;
-  else
-    hopper.cols = heavy || masks ? 32 : 64;
-  // Packed sequences keep their offsets live beside S and O.
-  if (!sm90aKeysPerTile &&
-      (attention.getCuSeqlensQ() || attention.getCuSeqlensK()))
-    hopper.cols = std::min<int64_t>(hopper.cols, 64);
-  int64_t sharedBytes = getFlashKernelSharedBytes(hopper);
-  if (sharedBytes > kMaxSm90aSharedBytes) {
-    LLVM_DEBUG(llvm::dbgs() << DEBUG_TYPE << ": no sm_90a kernel for @" << name
-                            << ": it would need " << sharedBytes
-                            << " bytes of shared memory\n");
-    return std::nullopt;
-  }
-  return hopper;
-}
-
 gpu::GPUModuleOp ConvertMhaToNVVMPass::getOrCreateModule(func::FuncOp func,
                                                          StringRef name,
                                                          Location loc) {
@@ -417,7 +251,7 @@ gpu::GPUModuleOp ConvertMhaToNVVMPass::getOrCreateModule(func::FuncOp func,
 }
 
 LogicalResult ConvertMhaToNVVMPass::buildKernel(
-    func::FuncOp func, const Spec &spec, ArrayRef<Type> argTypes,
+    func::FuncOp func, const KernelSpec &spec, ArrayRef<Type> argTypes,
     gpu::GPUModuleOp gpuModule, StringRef kernelName,
     const FlashKernelConfig &config, StringRef prefix) {
   MLIRContext *ctx = func.getContext();
@@ -484,8 +318,8 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   if (failed(matched))
     return failure();
   MLIRContext *ctx = func.getContext();
-  Spec spec{*matched, AttentionShape::get(*matched), AttentionVariant(),
-            Type()};
+  KernelSpec spec{*matched, AttentionShape::get(*matched), AttentionVariant(),
+                  Type()};
   spec.elementType = spec.shape.query.getElementType();
   if (failed(checkSupported(spec)))
     return failure();
@@ -493,7 +327,7 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
       AttentionVariant::get(spec.attention, spec.shape.numHeads,
                             spec.shape.numKvHeads, spec.shape.headDim);
 
-  FlashKernelConfig config = choosePortableConfig(spec);
+  FlashKernelConfig config = choosePortableConfig(spec, tuning());
   int64_t sharedBytes = getFlashKernelSharedBytes(config);
   if (sharedBytes > kMaxSharedBytes)
     return spec.attention.emitError()
@@ -534,7 +368,7 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
 
   GpuKernelAttr sm90aKernel;
   if (std::optional<FlashKernelConfig> hopper =
-          chooseSm90aConfig(spec, config)) {
+          chooseSm90aConfig(spec, tuning(), config)) {
     std::string hopperName = name + "__kernel_sm90a";
     gpu::GPUModuleOp hopperModule =
         getOrCreateModule(func, kGpuSm90aModuleName, spec.attention.getLoc());
@@ -548,7 +382,8 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
   // Split-KV: the split kernel (aligned rows only: unaligned calls run
   // unsplit) and its merge.
   GpuKernelAttr splitKernel, mergeKernel;
-  if (std::optional<FlashKernelConfig> split = chooseSplitConfig(spec)) {
+  if (std::optional<FlashKernelConfig> split =
+          chooseSplitConfig(spec, tuning())) {
     std::string splitName = name + "__split_kernel";
     std::string mergeName = name + "__merge_kernel";
     if (failed(buildKernel(func, spec, argTypes, gpuModule, splitName, *split,
@@ -575,7 +410,7 @@ LogicalResult ConvertMhaToNVVMPass::convertFunction(func::FuncOp func) {
 }
 
 LogicalResult ConvertMhaToNVVMPass::buildMergeKernel(func::FuncOp func,
-                                                     const Spec &spec,
+                                                     const KernelSpec &spec,
                                                      ArrayRef<Type> argTypes,
                                                      StringRef kernelName) {
   MLIRContext *ctx = func.getContext();
@@ -699,7 +534,7 @@ LogicalResult ConvertMhaToNVVMPass::convertAppendFunction(func::FuncOp func,
 }
 
 /// What the backward kernels cannot compute, as an error on the op.
-LogicalResult checkBackwardSupported(const Spec &spec) {
+LogicalResult checkBackwardSupported(const KernelSpec &spec) {
   AttentionOp attention = spec.attention;
   if (spec.elementType.isF32())
     return attention.emitError()
@@ -721,7 +556,7 @@ LogicalResult checkBackwardSupported(const Spec &spec) {
 }
 
 LogicalResult
-ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const Spec &spec,
+ConvertMhaToNVVMPass::convertBackward(func::FuncOp func, const KernelSpec &spec,
                                       gpu::GPUModuleOp gpuModule) {
   if (failed(checkBackwardSupported(spec)))
     return failure();
