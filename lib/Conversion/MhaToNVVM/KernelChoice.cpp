@@ -1,4 +1,5 @@
-//===- KernelChoice.cpp - The shape of a function's GPU kernels ---*- C++ -*-===//
+//===- KernelChoice.cpp - The shape of a function's GPU kernels ---*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
@@ -43,9 +44,9 @@ static int64_t choosePackedHeads(const KernelSpec &spec,
   return heads;
 }
 
-FlashKernelConfig
-mlir::mha::choosePortableConfig(const KernelSpec &spec, const KernelTuning &tuning,
-                     int64_t rowTilesPerWarp) {
+FlashKernelConfig mlir::mha::choosePortableConfig(const KernelSpec &spec,
+                                                  const KernelTuning &tuning,
+                                                  int64_t rowTilesPerWarp) {
   FlashKernelConfig config;
   config.headDim = spec.shape.headDim;
   config.valueDim = spec.shape.valueDim;
@@ -59,10 +60,10 @@ mlir::mha::choosePortableConfig(const KernelSpec &spec, const KernelTuning &tuni
   // Two row tiles per warp halve the shared-memory reads per MMA; their
   // accumulators only fit in registers up to head dim 128.
   int64_t maxDim = spec.maxDim();
-  config.rowTilesPerWarp = rowTilesPerWarp ? rowTilesPerWarp
-                           : tuning.rowTiles      ? tuning.rowTiles
-                           : maxDim <= 128 ? 2
-                                           : 1;
+  config.rowTilesPerWarp = rowTilesPerWarp   ? rowTilesPerWarp
+                           : tuning.rowTiles ? tuning.rowTiles
+                           : maxDim <= 128   ? 2
+                                             : 1;
   // Key tiles: S holds rowTiles x cols / 2 registers per thread, and the
   // masked path (causal, windows, sinks) and ALiBi/softcap keep more values
   // live. The choice keeps every variant free of spills (ptxas -v over all
@@ -80,7 +81,8 @@ mlir::mha::choosePortableConfig(const KernelSpec &spec, const KernelTuning &tuni
 }
 
 std::optional<FlashKernelConfig>
-mlir::mha::chooseSplitConfig(const KernelSpec &spec, const KernelTuning &tuning) {
+mlir::mha::chooseSplitConfig(const KernelSpec &spec,
+                             const KernelTuning &tuning) {
   // A cache of a static length too short for two parts never splits.
   int64_t capacity = spec.shape.key.getDimSize(2);
   if (!AttentionOp(spec.attention).getBlockTable() &&
@@ -88,22 +90,25 @@ mlir::mha::chooseSplitConfig(const KernelSpec &spec, const KernelTuning &tuning)
     return std::nullopt;
   // Split calls have few query rows (decoding): one row tile per warp
   // wastes fewer MMAs on padding rows, and packed GQA heads fill them.
-  FlashKernelConfig split = choosePortableConfig(spec, tuning, /*rowTilesPerWarp=*/1);
+  FlashKernelConfig split =
+      choosePortableConfig(spec, tuning, /*rowTilesPerWarp=*/1);
   split.splitKeys = true;
   // 64-key tiles spill with the masked path or ALiBi and softcap when GQA
   // heads are packed (test/Target/NVPTX/variants.test).
-  if (!tuning.keysPerTile && split.cols > 32 && (spec.masks() || spec.heavyScores()))
+  if (!tuning.keysPerTile && split.cols > 32 &&
+      (spec.masks() || spec.heavyScores()))
     split.cols = 32;
   // Packed sequences keep their offsets live beside them: 16-key tiles.
   AttentionOp attention = spec.attention;
-  if (!tuning.keysPerTile && (attention.getCuSeqlensQ() || attention.getCuSeqlensK()))
+  if (!tuning.keysPerTile &&
+      (attention.getCuSeqlensQ() || attention.getCuSeqlensK()))
     split.cols = 16;
   return split;
 }
 
 std::optional<FlashKernelConfig>
 mlir::mha::chooseSm90aConfig(const KernelSpec &spec, const KernelTuning &tuning,
-                  const FlashKernelConfig &portable) {
+                             const FlashKernelConfig &portable) {
   [[maybe_unused]] StringRef name =
       cast<func::FuncOp>(spec.attention->getParentOp()).getSymName();
   if (!tuning.sm90a)
@@ -125,8 +130,8 @@ mlir::mha::chooseSm90aConfig(const KernelSpec &spec, const KernelTuning &tuning,
   // 128; one warpgroup above.
   int64_t maxDim = spec.maxDim();
   hopper.warps = 4 * (tuning.sm90aWarpgroups ? tuning.sm90aWarpgroups
-                      : maxDim <= 128 ? 2
-                                      : 1);
+                      : maxDim <= 128        ? 2
+                                             : 1);
   hopper.pad = 0;
   hopper.headsPerBlock = choosePackedHeads(spec, tuning, hopper);
   // K and V by TMA with a producer warp, where the tensors hold the MMA
@@ -161,4 +166,3 @@ mlir::mha::chooseSm90aConfig(const KernelSpec &spec, const KernelTuning &tuning,
   }
   return hopper;
 }
-
