@@ -1,4 +1,5 @@
-//===- OnlineSoftmaxScoresInPlace.cpp - Decoding steps' scores ----*- C++ -*-===//
+//===- OnlineSoftmaxScoresInPlace.cpp - Decoding steps' scores ----*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,4 +1,5 @@
-//===- OnlineSoftmaxStep.h - Lowering one flash step --------------*- C++ -*-===//
+//===- OnlineSoftmaxStep.h - Lowering one flash step --------------*- C++
+//-*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
