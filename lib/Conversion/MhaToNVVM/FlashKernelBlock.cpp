@@ -1,5 +1,4 @@
-//===- FlashKernelBlock.cpp - A flash kernel's block --------------*- C++
-//-*-===//
+//===- FlashKernelBlock.cpp - A flash kernel's block ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

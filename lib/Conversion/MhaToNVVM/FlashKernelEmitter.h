@@ -1,5 +1,4 @@
-//===- FlashKernelEmitter.h - Building one flash kernel -----------*- C++
-//-*-===//
+//===- FlashKernelEmitter.h - Building one flash kernel ---------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- KernelChoice.cpp - The shape of a function's GPU kernels ---*- C++
-//-*-===//
+//===- KernelChoice.cpp - The shape of the GPU kernels ----------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,4 +1,4 @@
-//===- LayerGemm.h - Lowering a layer's GEMM ops ------------------*- C++ -*-===//
+//===- LayerGemm.h - Lowering a layer's GEMMs -------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

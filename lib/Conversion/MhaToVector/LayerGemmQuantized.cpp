@@ -1,4 +1,4 @@
-//===- LayerGemmQuantized.cpp - A layer's GEMMs on quantized weights -*- C++ -*-===//
+//===- LayerGemmQuantized.cpp - Quantized weights ---------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

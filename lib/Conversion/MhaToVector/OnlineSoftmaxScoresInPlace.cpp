@@ -1,5 +1,4 @@
-//===- OnlineSoftmaxScoresInPlace.cpp - Decoding steps' scores ----*- C++
-//-*-===//
+//===- OnlineSoftmaxScoresInPlace.cpp - Decoding scores ---------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- OnlineSoftmaxStep.h - Lowering one flash step --------------*- C++
-//-*-===//
+//===- OnlineSoftmaxStep.h - Lowering one flash step ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //
