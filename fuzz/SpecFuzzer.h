@@ -1,4 +1,4 @@
-//===- SpecFuzzer.h - Shared driver of the spec fuzzers -----------*- C++ -*-===//
+//===- SpecFuzzer.h - Shared driver of the spec fuzzers ---------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

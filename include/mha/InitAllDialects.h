@@ -1,4 +1,4 @@
-//===- InitAllDialects.h - Register the mha dialects --------------*- C++ -*-===//
+//===- InitAllDialects.h - Register the mha dialects ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,4 +1,4 @@
-//===- InitAllPasses.h - Register the mha passes and pipelines ----*- C++ -*-===//
+//===- InitAllPasses.h - Register the mha passes and pipelines --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

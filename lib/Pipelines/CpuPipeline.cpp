@@ -1,5 +1,4 @@
-//===- CpuPipeline.cpp - Specs to LLVM for the CPU ----------------*- C++
-//-*-===//
+//===- CpuPipeline.cpp - Specs to LLVM for the CPU --------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

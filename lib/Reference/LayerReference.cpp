@@ -1,5 +1,4 @@
-//===- LayerReference.cpp - float64 reference of mha.multi_head ---*- C++
-//-*-===//
+//===- LayerReference.cpp - float64 mha.multi_head --------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

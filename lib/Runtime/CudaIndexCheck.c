@@ -1,5 +1,4 @@
-//===- CudaIndexCheck.c - Checking a GPU call's indices on request -*- C
-//-*-===//
+//===- CudaIndexCheck.c - Checking a GPU call's indices -----------*- C -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

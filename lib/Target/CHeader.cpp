@@ -1,5 +1,4 @@
-//===- CHeader.cpp - The C header of a generated library ----------*- C++
-//-*-===//
+//===- CHeader.cpp - The C header of a generated library --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,4 +1,4 @@
-//===- CpuObject.cpp - LLVM dialect to a CPU object file ----------*- C++ -*-===//
+//===- CpuObject.cpp - LLVM dialect to a CPU object file --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

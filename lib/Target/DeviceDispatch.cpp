@@ -1,5 +1,4 @@
-//===- DeviceDispatch.cpp - One library for the CPU and the GPU ---*- C++
-//-*-===//
+//===- DeviceDispatch.cpp - One library, CPU and GPU ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,4 @@
-//===- jax_ffi.cpp - mha functions as XLA FFI targets -------------*- C++
-//-*-===//
+//===- jax_ffi.cpp - mha functions as XLA FFI targets -----------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- native.cpp - The mha package's native call path ------------*- C++
-//-*-===//
+//===- native.cpp - The mha package's native call path ----------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

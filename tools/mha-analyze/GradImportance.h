@@ -1,5 +1,4 @@
-//===- GradImportance.h - Gradient-based head importance ------------*- C++
-//-*-===//
+//===- GradImportance.h - Gradient-based head importance --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

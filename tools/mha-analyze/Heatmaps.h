@@ -1,5 +1,4 @@
-//===- Heatmaps.h - Attention heatmaps drawn with Cairo -------------*- C++
-//-*-===//
+//===- Heatmaps.h - Attention heatmaps drawn with Cairo ---------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

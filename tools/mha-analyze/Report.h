@@ -1,5 +1,4 @@
-//===- Report.h - metrics.json and report.html of mha-analyze -------*- C++
-//-*-===//
+//===- Report.h - metrics.json and report.html of mha-analyze ---*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,4 @@
-//===- mha-analyze.cpp - Head analysis of attention specs ----------*- C++
-//-*-===//
+//===- mha-analyze.cpp - Head analysis of attention specs -------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- mha-compile.cpp - Compile attention specs to libraries -----*- C++
-//-*-===//
+//===- mha-compile.cpp - Compile attention specs to libraries ---*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,4 +1,4 @@
-//===- mha-lsp-server.cpp - MLIR language server with mha ---------*- C++ -*-===//
+//===- mha-lsp-server.cpp - MLIR language server with mha -------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

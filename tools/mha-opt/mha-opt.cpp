@@ -1,4 +1,4 @@
-//===- mha-opt.cpp - The mha optimizer driver ---------------------*- C++ -*-===//
+//===- mha-opt.cpp - The mha optimizer driver -------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- mha-run.cpp - Run a compiled spec against the reference ----*- C++
-//-*-===//
+//===- mha-run.cpp - Run a compiled spec against the reference --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

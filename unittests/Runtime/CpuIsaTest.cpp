@@ -1,5 +1,4 @@
-//===- CpuIsaTest.cpp - The run-time choice of the kernel copy ----*- C++
-//-*-===//
+//===- CpuIsaTest.cpp - The run-time choice of the kernel copy --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- CudaLaunchTest.cpp - Checking calls and launching kernels -*- C++
-//-*-===//
+//===- CudaLaunchTest.cpp - Checks and launches -----------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- HeadMetrics.h - Per-head metrics of attention patterns -------*- C++
-//-*-===//
+//===- HeadMetrics.h - Per-head metrics of attention patterns ---*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- HostTensor.h - Host tensors for calling generated libraries -*- C++
-//-*-===//
+//===- HostTensor.h - Host tensors for the libraries ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,4 +1,4 @@
-//===- Npy.h - NumPy .npy files: read and write ---------------------*- C++ -*-===//
+//===- Npy.h - NumPy .npy files: read and write -----------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- SpecProblem.h - Concrete problems of a spec's attention ------*- C++
-//-*-===//
+//===- SpecProblem.h - Concrete problems of a spec's attention --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

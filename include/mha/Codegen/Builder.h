@@ -1,5 +1,4 @@
-//===- Builder.h - The builder facade of mha's code generators ---*- C++
-//-*-===//
+//===- Builder.h - The builder facade of mha's code generators --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

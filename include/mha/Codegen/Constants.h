@@ -1,5 +1,4 @@
-//===- Constants.h - Numbers the code generators share -----------*- C++
-//-*-===//
+//===- Constants.h - Numbers the code generators share ----------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

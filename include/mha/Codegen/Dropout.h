@@ -1,5 +1,4 @@
-//===- Dropout.h - Emitting the dropout keep rule ------------------*- C++
-//-*-===//
+//===- Dropout.h - Emitting the dropout keep rule ---------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

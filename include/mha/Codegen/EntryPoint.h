@@ -1,5 +1,4 @@
-//===- EntryPoint.h - Exported functions and their C parameters --*- C++
-//-*-===//
+//===- EntryPoint.h - Exported functions, C parameters ----------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- HeadParams.h - Per-head parameter tables ------------------*- C++
-//-*-===//
+//===- HeadParams.h - Per-head parameter tables -----------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- KeyVisibility.h - The masks as IR -------------------------*- C++
-//-*-===//
+//===- KeyVisibility.h - The masks as IR ------------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- MicroKernels.h - Register-blocked vector products ----------*- C++
-//-*-===//
+//===- MicroKernels.h - Register-blocked vector products --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

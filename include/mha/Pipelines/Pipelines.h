@@ -1,5 +1,4 @@
-//===- Pipelines.h - The mha pass pipelines -----------------------*- C++
-//-*-===//
+//===- Pipelines.h - The mha pass pipelines ---------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,4 @@
-//===- AttentionBackward.h - float64 gradients of attention ------*- C++
-//-*-===//
+//===- AttentionBackward.h - float64 gradients of attention -----*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

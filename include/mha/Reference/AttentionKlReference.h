@@ -1,5 +1,4 @@
-//===- AttentionKlReference.h - float64 attention-transfer loss ---*- C++
-//-*-===//
+//===- AttentionKlReference.h - float64 attention KL ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

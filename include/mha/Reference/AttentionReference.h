@@ -1,5 +1,4 @@
-//===- AttentionReference.h - float64 reference of the spec ------*- C++
-//-*-===//
+//===- AttentionReference.h - float64 reference of the spec -----*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

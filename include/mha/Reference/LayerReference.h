@@ -1,5 +1,4 @@
-//===- LayerReference.h - float64 reference of mha.multi_head -----*- C++
-//-*-===//
+//===- LayerReference.h - float64 reference of mha.multi_head ---*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

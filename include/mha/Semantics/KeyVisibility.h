@@ -1,5 +1,4 @@
-//===- KeyVisibility.h - Which keys a query row sees -------------*- C++
-//-*-===//
+//===- KeyVisibility.h - Which keys a query row sees ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- Philox.h - Philox4x32-10 and the dropout keep rule --------*- C++
-//-*-===//
+//===- Philox.h - Philox4x32-10 and the dropout keep rule -------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- CpuLibrary.h - Emit CPU objects and C headers --------------*- C++
-//-*-===//
+//===- CpuLibrary.h - Emit CPU objects and C headers ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- DeviceDispatch.h - One library for the CPU and the GPU ----*- C++
-//-*-===//
+//===- DeviceDispatch.h - One library for the CPU and the GPU ---*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,4 +1,4 @@
-//===- GpuLibrary.h - Device objects of GPU libraries -------------*- C++ -*-===//
+//===- GpuLibrary.h - Device objects of GPU libraries -----------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

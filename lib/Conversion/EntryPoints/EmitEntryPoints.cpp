@@ -1,5 +1,4 @@
-//===- EmitEntryPoints.cpp - Export kernels as C functions --------*- C++
-//-*-===//
+//===- EmitEntryPoints.cpp - Export kernels as C functions ------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- HostGlue.h - The exported C function of a kernel ----------*- C++
-//-*-===//
+//===- HostGlue.h - The exported C function of a kernel ---------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- AppendKernel.h - mha.append_kv on the GPU ------------------*- C++
-//-*-===//
+//===- AppendKernel.h - mha.append_kv on the GPU ----------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

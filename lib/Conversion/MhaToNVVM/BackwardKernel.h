@@ -1,5 +1,4 @@
-//===- BackwardKernel.h - The GPU backward kernels ---------------*- C++
-//-*-===//
+//===- BackwardKernel.h - The GPU backward kernels --------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- FlashKernel.h - The flash-attention kernel body ------------*- C++
-//-*-===//
+//===- FlashKernel.h - The flash-attention kernel body ----------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

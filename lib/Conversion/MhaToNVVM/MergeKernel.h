@@ -1,5 +1,4 @@
-//===- MergeKernel.h - Merging split-KV partial results -----------*- C++
-//-*-===//
+//===- MergeKernel.h - Merging split-KV partial results ---------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- PtxBuilder.h - PTX and NVVM instructions of the kernels ---*- C++
-//-*-===//
+//===- PtxBuilder.h - PTX and NVVM instructions of the kernels --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- ScoreMods.h - Per-head parameters and score modifiers -----*- C++
-//-*-===//
+//===- ScoreMods.h - Per-head parameters and score modifiers ----*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

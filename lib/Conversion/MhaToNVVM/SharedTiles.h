@@ -1,5 +1,4 @@
-//===- SharedTiles.h - Shared-memory tiles of the flash kernel ---*- C++
-//-*-===//
+//===- SharedTiles.h - Shared-memory tiles of the flash kernel --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- HeadGemm.cpp - Per-head products of an absorbed latent step -*- C++
-//-*-===//
+//===- HeadGemm.cpp - Absorbed latent products ------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- LayerGemm.cpp - Register-blocked GEMMs of a layer ----------*- C++
-//-*-===//
+//===- LayerGemm.cpp - Register-blocked GEMMs of a layer --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- MhaToVector.cpp - Tiled mha ops to loops over vectors ------*- C++
-//-*-===//
+//===- MhaToVector.cpp - Tiled mha ops to loops over vectors ----*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

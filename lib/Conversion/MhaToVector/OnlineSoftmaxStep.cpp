@@ -1,5 +1,4 @@
-//===- OnlineSoftmaxStep.cpp - Register-blocked flash step ---------*- C++
-//-*-===//
+//===- OnlineSoftmaxStep.cpp - Register-blocked flash step ------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

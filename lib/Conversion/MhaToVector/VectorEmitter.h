@@ -1,5 +1,4 @@
-//===- VectorEmitter.h - Helpers of the mha-to-vector lowering ----*- C++
-//-*-===//
+//===- VectorEmitter.h - Helpers of the mha-to-vector lowering --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

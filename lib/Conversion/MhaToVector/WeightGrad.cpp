@@ -1,5 +1,4 @@
-//===- WeightGrad.cpp - Weight gradients of a layer's backward ----*- C++
-//-*-===//
+//===- WeightGrad.cpp - Weight gradients of a layer's backward --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- MhaToNVVM.h - mha.attention to GPU kernels -----------------*- C++
-//-*-===//
+//===- MhaToNVVM.h - mha.attention to GPU kernels ---------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,4 @@
-//===- MhaToVector.h - Tiled mha ops to loops over vectors --------*- C++
-//-*-===//
+//===- MhaToVector.h - Tiled mha ops to loops over vectors ------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,4 @@
-//===- GemmOps.cpp - Verifiers of the layer GEMM ops --------------*- C++
-//-*-===//
+//===- GemmOps.cpp - Verifiers of the layer GEMM ops ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,4 @@
-//===- LayerOps.cpp - Verifiers of the expanded-layer ops ---------*- C++
-//-*-===//
+//===- LayerOps.cpp - Verifiers of the expanded-layer ops -------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

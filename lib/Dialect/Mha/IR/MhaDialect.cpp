@@ -1,5 +1,4 @@
-//===- MhaDialect.cpp - The mha dialect ---------------------------*- C++
-//-*-===//
+//===- MhaDialect.cpp - The mha dialect -------------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,4 @@
-//===- MhaOps.cpp - Operations of the mha dialect -----------------*- C++
-//-*-===//
+//===- MhaOps.cpp - Operations of the mha dialect ---------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

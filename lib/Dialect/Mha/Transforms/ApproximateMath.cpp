@@ -1,5 +1,4 @@
-//===- ApproximateMath.cpp - Polynomial exp2, log2, tanh ----------*- C++
-//-*-===//
+//===- ApproximateMath.cpp - Polynomial exp2, log2, tanh --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- ExpandLayer.cpp - mha.multi_head to its parts --------------*- C++
-//-*-===//
+//===- ExpandLayer.cpp - mha.multi_head to its parts ------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- FuseProjections.cpp - One projection for Q, K and V --------*- C++
-//-*-===//
+//===- FuseProjections.cpp - One projection for Q, K and V ------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- LayerGemmPlan.cpp - Work items and packing of layer GEMMs --*- C++
-//-*-===//
+//===- LayerGemmPlan.cpp - Layer GEMM work items ----------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

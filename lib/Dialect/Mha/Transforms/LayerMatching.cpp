@@ -1,5 +1,4 @@
-//===- LayerMatching.cpp - The parts of an expanded layer ---------*- C++
-//-*-===//
+//===- LayerMatching.cpp - The parts of an expanded layer -------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

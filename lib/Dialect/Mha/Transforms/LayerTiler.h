@@ -1,5 +1,4 @@
-//===- LayerTiler.h - The kernel builder of mha-tile for layers ---*- C++
-//-*-===//
+//===- LayerTiler.h - mha-tile's layer kernels ------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- LowRank.cpp - Constant layer weights to low-rank factors ---*- C++
-//-*-===//
+//===- LowRank.cpp - Weights to low-rank factors ----------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

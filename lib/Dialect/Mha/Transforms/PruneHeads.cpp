@@ -1,5 +1,4 @@
-//===- PruneHeads.cpp - Drop the work of statically pruned heads --*- C++
-//-*-===//
+//===- PruneHeads.cpp - Drop pruned heads -----------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- QuantizeWeights.cpp - Constant layer weights to int8 -------*- C++
-//-*-===//
+//===- QuantizeWeights.cpp - Constant layer weights to int8 -----*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- TileAppend.cpp - mha.append_kv to work-item kernels --------*- C++
-//-*-===//
+//===- TileAppend.cpp - mha.append_kv to work-item kernels ------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

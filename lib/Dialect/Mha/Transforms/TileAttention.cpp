@@ -1,5 +1,4 @@
-//===- TileAttention.cpp - mha.attention to work-item kernels -----*- C++
-//-*-===//
+//===- TileAttention.cpp - mha.attention to work-item kernels ---*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- TileAttention.h - Pieces of mha-tile shared with layers ----*- C++
-//-*-===//
+//===- TileAttention.h - Pieces of mha-tile shared with layers --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- TileBackward.cpp - Work-item kernels of <name>_backward ----*- C++
-//-*-===//
+//===- TileBackward.cpp - Work-item kernels of <name>_backward --*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

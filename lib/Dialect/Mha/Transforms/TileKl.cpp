@@ -1,5 +1,4 @@
-//===- TileKl.cpp - Kernels of the attention-transfer loss --------*- C++
-//-*-===//
+//===- TileKl.cpp - Kernels of the attention-transfer loss ------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- TileLayer.h - Pieces of mha-tile for layers ----------------*- C++
-//-*-===//
+//===- TileLayer.h - Pieces of mha-tile for layers --------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

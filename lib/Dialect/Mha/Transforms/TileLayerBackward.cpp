@@ -1,5 +1,4 @@
-//===- TileLayerBackward.cpp - The kernel of a layer's backward ---*- C++
-//-*-===//
+//===- TileLayerBackward.cpp - A layer backward's kernel --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- TileMerge.cpp - mha.merge_states to work-item kernels ------*- C++
-//-*-===//
+//===- TileMerge.cpp - mha.merge_states to work-item kernels ----*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

@@ -1,5 +1,4 @@
-//===- TileVectors.cpp - Vector helpers of the work-item emitters -*- C++
-//-*-===//
+//===- TileVectors.cpp - Work-item vector helpers ---------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

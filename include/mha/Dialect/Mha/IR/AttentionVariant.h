@@ -1,5 +1,4 @@
-//===- AttentionVariant.h - Per-head view of variant attributes ---*- C++
-//-*-===//
+//===- AttentionVariant.h - Per-head variant attributes ---------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 //

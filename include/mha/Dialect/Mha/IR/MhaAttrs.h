@@ -1,4 +1,4 @@
-//===- MhaAttrs.h - Attributes of the mha dialect -----------------*- C++ -*-===//
+//===- MhaAttrs.h - Attributes of the mha dialect ---------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

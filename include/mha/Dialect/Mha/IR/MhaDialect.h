@@ -1,4 +1,4 @@
-//===- MhaDialect.h - The mha dialect -----------------------------*- C++ -*-===//
+//===- MhaDialect.h - The mha dialect ---------------------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,5 +1,4 @@
-//===- MhaOps.h - Operations of the mha dialect -------------------*- C++
-//-*-===//
+//===- MhaOps.h - Operations of the mha dialect -----------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

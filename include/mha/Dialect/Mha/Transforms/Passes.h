@@ -1,5 +1,4 @@
-//===- Passes.h - Transforms of the mha dialect -------------------*- C++
-//-*-===//
+//===- Passes.h - Transforms of the mha dialect -----------------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 

@@ -1,4 +1,4 @@
-//===- Transforms.h - Pattern sets of the mha transforms ----------*- C++ -*-===//
+//===- Transforms.h - Pattern sets of the mha transforms --------*- C++ -*-===//
 // SPDX-License-Identifier: Apache-2.0 WITH LLVM-exception
 //===----------------------------------------------------------------------===//
 
