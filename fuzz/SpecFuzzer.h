@@ -94,9 +94,10 @@ public:
     mlir::mha::buildMhaCpuPipeline(pm, options);
     if (mlir::failed(pm.run(*module))) {
       if (plain && failedPass != "mha-tile")
-        report(text, ("the CPU pipeline failed in " + failedPass +
-                      " after mha-tile accepted the spec")
-                         .c_str(),
+        report(text,
+               ("the CPU pipeline failed in " + failedPass +
+                " after mha-tile accepted the spec")
+                   .c_str(),
                rows, cols);
       return count(Rejected);
     }
@@ -168,8 +169,8 @@ private:
   /// regression test. None is open.
   static bool hasOpenIssue(mlir::ModuleOp) { return false; }
 
-  [[noreturn]] void report(llvm::StringRef text, const char *what,
-                           int64_t rows, int64_t cols) {
+  [[noreturn]] void report(llvm::StringRef text, const char *what, int64_t rows,
+                           int64_t cols) {
     fprintf(stderr,
             "mha-fuzz: %s (rows %lld, cols %lld)\n--- spec ---\n%.*s\n"
             "--- diagnostics ---\n%s\n",

@@ -51,38 +51,38 @@ LogicalResult mlir::mha::emitCpuObject(ModuleOp module,
 
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
-    return module.emitError() << "no LLVM target for " << triple.str() << ": "
-                              << error;
+    return module.emitError()
+           << "no LLVM target for " << triple.str() << ": " << error;
   std::string cpu =
       options.cpu.empty() ? llvm::sys::getHostCPUName().str() : options.cpu;
-  std::string features =
-      options.features.empty() && options.cpu.empty() ? getHostFeatures()
-                                                      : options.features;
+  std::string features = options.features.empty() && options.cpu.empty()
+                             ? getHostFeatures()
+                             : options.features;
   llvm::TargetOptions targetOptions;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
       triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
-    return module.emitError() << "cannot create a target machine for CPU '"
-                              << cpu << "'";
+    return module.emitError()
+           << "cannot create a target machine for CPU '" << cpu << "'";
   llvmModule->setTargetTriple(triple);
   llvmModule->setDataLayout(machine->createDataLayout());
 
-  auto optimize =
-      makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
-                                machine.get());
+  auto optimize = makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
+                                            machine.get());
   if (llvm::Error err = optimize(llvmModule.get()))
-    return module.emitError() << "LLVM optimisation failed: "
-                              << llvm::toString(std::move(err));
+    return module.emitError()
+           << "LLVM optimisation failed: " << llvm::toString(std::move(err));
 
   if (!options.llvmIRPath.empty()) {
     std::error_code ec;
     llvm::raw_fd_ostream irStream(options.llvmIRPath, ec);
     if (ec)
-      return module.emitError() << "cannot write '" << options.llvmIRPath
-                                << "': " << ec.message();
+      return module.emitError()
+             << "cannot write '" << options.llvmIRPath << "': " << ec.message();
     llvmModule->print(irStream, nullptr);
   }
   if (!options.assemblyPath.empty()) {
