@@ -12,6 +12,10 @@
 // RUN: mha-compile %s --isa=host --target=cpu -o %t/static/libbasic.a
 // RUN: %host_cc -std=c11 -Wall -Werror -I%t/static %S/Inputs/basic_header.c %t/static/libbasic.a -lpthread -lm -o %t/use_static
 // RUN: %t/use_static
+// A program's threads run the work (mha_set_executor), the same bytes.
+// RUN: %host_cc -std=c11 -Wall -Werror -pthread -I%t %S/Inputs/executor_call.c -L%t -lbasic -Wl,-rpath,%t -o %t/executor_call
+// RUN: %t/executor_call | FileCheck %s --check-prefix=EXECUTOR
+// EXECUTOR: PASS executor: the same bytes
 
 // Dynamic B and L: self- and cross-attention of odd lengths.
 // RUN: mha-check %t/libbasic.so --fn dyn --dtype f32 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 16
