@@ -17,6 +17,12 @@
 // every worker is busy with other callers' jobs (or the pool has no workers
 // at all), which makes the pool reentrant and deadlock-free.
 //
+// Waking a sleeping thread takes tens to hundreds of microseconds on a
+// virtual machine, as long as a whole decoding step: an idle worker spins
+// for a while (MHA_SPIN_US, 100 us by default) watching for a new job
+// before it sleeps, and a caller whose helpers are still busy spins for
+// them the same way, as OpenMP runtimes do between parallel regions.
+//
 // Except for a caller whose stack cannot hold a work item (issue 23: a
 // thread created with a small stack, 64 KiB say; an item's tiles take up to
 // MHA_WORK_ITEM_STACK_BYTES): it hands every item to the workers, whose
@@ -47,9 +53,11 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 // Workers' stacks: an item and nested calls of the pool from inside items,
@@ -58,6 +66,8 @@
 // Linux's stack_guard_gap: a growing stack stops this far above the mapping
 // below it.
 #define STACK_GUARD_GAP ((uintptr_t)1 << 20)
+// How long idle threads spin before they sleep, unless MHA_SPIN_US says.
+#define DEFAULT_SPIN_US 100
 
 typedef struct mha_rt_job {
   void (*fn)(void *ctx, int64_t item);
@@ -67,7 +77,9 @@ typedef struct mha_rt_job {
   // The rest is guarded by pool.mutex.
   int helpers_wanted; // Workers this job may still use, in total.
   int helpers_joined; // Workers that have joined so far.
-  int helpers_active; // Workers that joined and have not left yet.
+  // Workers that joined and have not left yet (changed under pool.mutex,
+  // read without it by a spinning caller).
+  _Atomic int helpers_active;
   bool queued;
   struct mha_rt_job *next_job;
 } mha_rt_job;
@@ -80,6 +92,7 @@ static struct {
   mha_rt_job *head;
   mha_rt_job *tail;
   int num_workers;
+  int num_sleeping; // Workers waiting on work_cv.
   bool create_failed;
   int create_error; // What pthread_create last returned when it failed.
   int max_workers;  // Tests only (-1: no cap).
@@ -87,6 +100,10 @@ static struct {
           .work_cv = PTHREAD_COND_INITIALIZER,
           .done_cv = PTHREAD_COND_INITIALIZER,
           .max_workers = -1};
+
+// Bumped whenever a job is queued: what spinning workers watch.
+static _Atomic uint64_t jobs_queued;
+static _Atomic int64_t spin_ns = (int64_t)DEFAULT_SPIN_US * 1000;
 
 static _Atomic int cached_num_cpus;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
@@ -183,11 +200,19 @@ static void after_fork_in_child(void) {
   pthread_cond_init(&pool.done_cv, NULL);
   pool.head = pool.tail = NULL;
   pool.num_workers = 0;
+  pool.num_sleeping = 0;
   pool.create_failed = false;
   pool.create_error = 0;
 }
 
 static void init_pool_once(void) {
+  const char *spin_env = getenv("MHA_SPIN_US");
+  if (spin_env && *spin_env) {
+    char *end;
+    long long us = strtoll(spin_env, &end, 10);
+    if (*end == '\0' && us >= 0 && us <= 1000000)
+      atomic_store_explicit(&spin_ns, (int64_t)us * 1000, memory_order_relaxed);
+  }
   // glibc drops these handlers when the library is unloaded, so they cannot
   // dangle.
   pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
@@ -197,6 +222,51 @@ static void init_pool_once(void) {
   Dl_info info;
   if (dladdr((void *)&mha_rt_parallel_for, &info) && info.dli_fname)
     (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+//===----------------------------------------------------------------------===//
+// Spinning
+//===----------------------------------------------------------------------===//
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// Spins for up to spin_ns until done(arg) holds; returns whether it did.
+static bool spin_until(bool (*done)(const void *), const void *arg) {
+  int64_t ns = atomic_load_explicit(&spin_ns, memory_order_relaxed);
+  if (ns <= 0)
+    return done(arg);
+  int64_t deadline = now_ns() + ns;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done(arg))
+        return true;
+      cpu_relax();
+    }
+    if (now_ns() >= deadline)
+      return done(arg);
+  }
+}
+
+static bool job_queued_since(const void *seen) {
+  return atomic_load_explicit(&jobs_queued, memory_order_acquire) !=
+         *(const uint64_t *)seen;
+}
+
+static bool helpers_left(const void *job) {
+  return atomic_load_explicit(&((const mha_rt_job *)job)->helpers_active,
+                              memory_order_acquire) == 0;
 }
 
 //===----------------------------------------------------------------------===//
@@ -238,7 +308,16 @@ static void *worker_main(void *unused) {
   for (;;) {
     mha_rt_job *job = pool.head;
     if (!job) {
-      pthread_cond_wait(&pool.work_cv, &pool.mutex);
+      // Spin (unlocked) for the next job; sleep when none comes.
+      uint64_t seen = atomic_load_explicit(&jobs_queued, memory_order_acquire);
+      pthread_mutex_unlock(&pool.mutex);
+      bool queued = spin_until(job_queued_since, &seen);
+      pthread_mutex_lock(&pool.mutex);
+      if (!queued && !pool.head) {
+        ++pool.num_sleeping;
+        pthread_cond_wait(&pool.work_cv, &pool.mutex);
+        --pool.num_sleeping;
+      }
       continue;
     }
     // A job whose items are all claimed needs no more help.
@@ -251,12 +330,13 @@ static void *worker_main(void *unused) {
     }
     if (++job->helpers_joined >= job->helpers_wanted)
       dequeue(job);
-    ++job->helpers_active;
+    atomic_fetch_add_explicit(&job->helpers_active, 1, memory_order_relaxed);
     pthread_mutex_unlock(&pool.mutex);
     run_items(job);
     pthread_mutex_lock(&pool.mutex);
     // The caller may free the job as soon as it sees zero: touch it no more.
-    if (--job->helpers_active == 0)
+    if (atomic_fetch_sub_explicit(&job->helpers_active, 1,
+                                  memory_order_release) == 1)
       pthread_cond_broadcast(&pool.done_cv);
   }
   return NULL;
@@ -315,8 +395,10 @@ static void enqueue(mha_rt_job *job, int helpers) {
   else
     pool.head = job;
   pool.tail = job;
-  // Idle workers only; busy ones find the job when they next look.
-  for (int i = 0; i < helpers; ++i)
+  atomic_fetch_add_explicit(&jobs_queued, 1, memory_order_release);
+  // Sleeping workers only; spinning and busy ones find the job when they
+  // next look.
+  for (int i = 0; i < helpers && i < pool.num_sleeping; ++i)
     pthread_cond_signal(&pool.work_cv);
 }
 
@@ -340,7 +422,7 @@ static int run_on_workers(int64_t num_items, int threads,
   enqueue(&job, helpers);
   // Joined workers leave once every item is claimed; the queue gives the job
   // up when its last wanted worker joins or a worker finds it all claimed.
-  while (job.queued || job.helpers_active > 0)
+  while (job.queued || atomic_load(&job.helpers_active) > 0)
     pthread_cond_wait(&pool.done_cv, &pool.mutex);
   pthread_mutex_unlock(&pool.mutex);
   return 0;
@@ -418,8 +500,16 @@ int mha_rt_parallel_for(int64_t num_items, int num_threads,
     pthread_mutex_lock(&pool.mutex);
     if (job.queued)
       dequeue(&job);
-    while (job.helpers_active > 0)
-      pthread_cond_wait(&pool.done_cv, &pool.mutex);
+    // No worker joins from here on: wait for those still running items,
+    // spinning first (they finish within an item's time).
+    if (atomic_load(&job.helpers_active) > 0) {
+      pthread_mutex_unlock(&pool.mutex);
+      bool left = spin_until(helpers_left, &job);
+      pthread_mutex_lock(&pool.mutex);
+      if (!left)
+        while (atomic_load(&job.helpers_active) > 0)
+          pthread_cond_wait(&pool.done_cv, &pool.mutex);
+    }
     pthread_mutex_unlock(&pool.mutex);
   }
   return 0;
@@ -438,4 +528,9 @@ void mha_rt_pool_cap_workers_for_testing(int max_workers) {
   pthread_mutex_lock(&pool.mutex);
   pool.max_workers = max_workers;
   pthread_mutex_unlock(&pool.mutex);
+}
+
+int64_t mha_rt_pool_set_spin_for_testing(int64_t ns) {
+  pthread_once(&pool_once, init_pool_once); // MHA_SPIN_US is read first.
+  return atomic_exchange_explicit(&spin_ns, ns, memory_order_relaxed);
 }

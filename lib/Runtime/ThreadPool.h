@@ -47,6 +47,10 @@ MHA_RT_HIDDEN int32_t mha_rt_fail_no_worker(const char *name, int error);
 /// and reports EAGAIN as if pthread_create had failed; workers it has stay.
 MHA_RT_HIDDEN void mha_rt_pool_cap_workers_for_testing(int max_workers);
 
+/// Tests only: idle threads spin `ns` nanoseconds (0: never) before they
+/// sleep, instead of MHA_SPIN_US; returns the previous value.
+MHA_RT_HIDDEN int64_t mha_rt_pool_set_spin_for_testing(int64_t ns);
+
 /// The number of online CPUs (at least 1): what num_threads == 0 means.
 MHA_RT_HIDDEN int mha_rt_num_cpus(void);
 

@@ -346,6 +346,13 @@ static StringRef getHalfSuffix(StringRef half) {
   return target == "auto" ? half : StringRef();
 }
 
+/// A CPU every machine of the target triple can run (code off the hot
+/// path: a GPU library's host glue, --target=auto's dispatchers).
+static std::string getPortableCpu() {
+  return llvm::Triple(llvm::sys::getDefaultTargetTriple()).isX86() ? "x86-64"
+                                                                   : "generic";
+}
+
 /// --target=nvptx: the device pipeline, then PTX files (for .ptx) or the
 /// cubins and the host object.
 static int compileGpu(MLIRContext &context, OwningOpRef<ModuleOp> &module,
@@ -396,7 +403,10 @@ static int compileGpu(MLIRContext &context, OwningOpRef<ModuleOp> &module,
   StringRef suffix = getHalfSuffix(mha::kGpuHalfSuffix);
   if (!suffix.empty() && failed(mha::renameEntryPoints(*module, suffix)))
     return 1;
+  // The host glue (argument checks, launches) runs on the GPU machine's
+  // CPU, not necessarily this one's.
   mha::CpuTargetOptions targetOptions;
+  targetOptions.cpu = getPortableCpu();
   if (target == "nvptx") { // --target=auto writes the CPU code's
     targetOptions.llvmIRPath = emitLLVM;
     targetOptions.assemblyPath = emitAsm;
@@ -574,8 +584,7 @@ static int writeDispatchers(Build &build) {
   if (failed(dispatchers))
     return 1;
   mha::CpuTargetOptions targetOptions;
-  if (llvm::Triple(llvm::sys::getDefaultTargetTriple()).isX86())
-    targetOptions.cpu = "x86-64"; // any x86-64 CPU runs the dispatch
+  targetOptions.cpu = getPortableCpu();
   return writeObject(**dispatchers, targetOptions, "mha-dispatch",
                      build.objects, build.removers);
 }

@@ -179,6 +179,39 @@ TEST(ThreadPoolTest, ConcurrentCallersEachGetTheirItems) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+// Items of unequal length (item 0 the longest, so helpers are still busy
+// when the caller runs out), jobs queued back to back and after pauses that
+// outlast the spin: workers that spin, that sleep, and callers that wait
+// both ways all see every item run once, its writes visible on return.
+struct Uneven {
+  std::vector<int> written;
+  explicit Uneven(int64_t n) : written(n, 0) {}
+  static void fn(void *ctx, int64_t item) {
+    if (item == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    else if (item % 7 == 0)
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    ++static_cast<Uneven *>(ctx)->written[item]; // Plain: the pool orders it.
+  }
+};
+
+TEST(ThreadPoolTest, SpinningAndSleepingThreadsRunEveryItem) {
+  // Never spin; spin a microsecond (shorter than the items, so waits fall
+  // back to sleeping); spin longer than the whole test.
+  for (int64_t spin : {int64_t(0), int64_t(1000), int64_t(10) * 1000000000}) {
+    int64_t old = mha_rt_pool_set_spin_for_testing(spin);
+    for (int rep = 0; rep < 12; ++rep) {
+      if (rep % 4 == 3)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      Uneven u(40);
+      ASSERT_EQ(mha_rt_parallel_for(40, 0, Uneven::fn, &u), 0);
+      for (int64_t i = 0; i < 40; ++i)
+        ASSERT_EQ(u.written[i], 1) << "item " << i << ", spin " << spin;
+    }
+    mha_rt_pool_set_spin_for_testing(old);
+  }
+}
+
 TEST(ThreadPoolTest, NumCpusIsPositive) { EXPECT_GE(mha_rt_num_cpus(), 1); }
 
 //===----------------------------------------------------------------------===//
