@@ -24,8 +24,13 @@ round's median.
 The outputs and gradients of the two models are compared (rel.err, the
 largest over the output and every weight's gradient). mha.torch.register
 runs the layers' CPU work on PyTorch's OpenMP threads
-(Library.use_torch_threads); the last two columns time the mha model again
-on the library's own threads, for the same ratios.
+(Library.use_torch_threads); two columns time the mha model again on the
+library's own threads, for the same ratios. The last three are a third
+model: the SDPA model with mha's attention op (mha.torch.Attention, a
+`mha.backward` attention function returning o and lse) in place of
+F.scaled_dot_product_attention, so that autograd saves the activations
+(q, k, v, o, lse) as it does for SDPA, where the layer op's backward
+recomputes them (gradient checkpointing, the contract for layers).
 """
 import argparse
 import statistics
@@ -50,22 +55,37 @@ func.func @attn(%x: tensor<?x?x{D}xf32>, %wq: tensor<{D}x{D}xf32>, %wk: tensor<{
        tensor<{D}xf32> -> tensor<?x?x{D}xf32>
   return %y : tensor<?x?x{D}xf32>
 }}
+func.func @attn_op(%q: tensor<?x{HEADS}x?x{D // HEADS}xf32>, %k: tensor<?x{HEADS}x?x{D // HEADS}xf32>,
+                   %v: tensor<?x{HEADS}x?x{D // HEADS}xf32>)
+    -> (tensor<?x{HEADS}x?x{D // HEADS}xf32>, tensor<?x{HEADS}x?xf32>) attributes {{mha.backward}} {{
+  %o, %lse = mha.attention %q, %k, %v {{causal, return_lse}}
+      : tensor<?x{HEADS}x?x{D // HEADS}xf32>, tensor<?x{HEADS}x?x{D // HEADS}xf32>,
+        tensor<?x{HEADS}x?x{D // HEADS}xf32> -> tensor<?x{HEADS}x?x{D // HEADS}xf32>, tensor<?x{HEADS}x?xf32>
+  return %o, %lse : tensor<?x{HEADS}x?x{D // HEADS}xf32>, tensor<?x{HEADS}x?xf32>
+}}
 """
 
 
 class TorchAttention(torch.nn.Module):
-    def __init__(self):
+    """nn.Linear projections around F.scaled_dot_product_attention, or
+    around mha's attention op when `mha_op` (an mha.torch.Attention on
+    [B, L, H, D] views): autograd saves the activations either way."""
+
+    def __init__(self, mha_op=None):
         super().__init__()
         self.q, self.k, self.v, self.o = (torch.nn.Linear(D, D) for _ in range(4))
+        self.mha_op = mha_op
 
     def forward(self, x):
         b, n, _ = x.shape
-
-        def heads(y):
-            return y.view(b, n, HEADS, D // HEADS).transpose(1, 2)
-        y = F.scaled_dot_product_attention(heads(self.q(x)), heads(self.k(x)),
-                                           heads(self.v(x)), is_causal=True)
-        return self.o(y.transpose(1, 2).reshape(b, n, D))
+        q, k, v = (p(x).view(b, n, HEADS, D // HEADS) for p in (self.q, self.k, self.v))
+        if self.mha_op is not None:
+            y = self.mha_op(q, k, v)
+        else:
+            y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                               v.transpose(1, 2), is_causal=True)
+            y = y.transpose(1, 2)
+        return self.o(y.reshape(b, n, D))
 
 
 def mha_attention(lib, peer):
@@ -90,13 +110,20 @@ class Block(torch.nn.Module):
 
 
 def models(lib, blocks=2):
+    """The mha-layer model, the SDPA model and the attention-op model (the
+    SDPA model with mha's attention op in place of SDPA), same weights."""
     torch.manual_seed(0)
     peer = torch.nn.Sequential(*(Block(TorchAttention()) for _ in range(blocks)))
     ours = torch.nn.Sequential(*(Block(mha_attention(lib, b.attention)) for b in peer))
-    for a, b in zip(ours, peer):  # the same norms and MLPs
-        for name in ("ln1", "ln2", "fc1", "fc2"):
-            getattr(a, name).load_state_dict(getattr(b, name).state_dict())
-    return ours, peer
+    op = mt.Attention(lib, "attn_op", layout="blhd")
+    with_op = torch.nn.Sequential(*(Block(TorchAttention(op)) for _ in range(blocks)))
+    for model in (ours, with_op):
+        for a, b in zip(model, peer):  # the same norms and MLPs
+            for name in ("ln1", "ln2", "fc1", "fc2"):
+                getattr(a, name).load_state_dict(getattr(b, name).state_dict())
+    for a, b in zip(with_op, peer):
+        a.attention.load_state_dict(b.attention.state_dict())
+    return ours, peer, with_op
 
 
 def median_seconds(run, budget, least=3, most=20):
@@ -118,7 +145,7 @@ def profile(lib, budget):
     """One attention layer alone, eager, ours against PyTorch's; then the
     mean time of our op inside the compiled model (torch.profiler)."""
     from torch.profiler import ProfilerActivity
-    ours, peer = models(lib)
+    ours, peer, with_op = models(lib)
     x = torch.randn(1, 1024, D, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         alone = [median_seconds(lambda m=m: m[0].attention(x), budget) for m in (ours, peer)]
@@ -135,7 +162,7 @@ def profile(lib, budget):
                   f"{event.cpu_time_total / event.count / 1e3:.1f} ms per call "
                   f"({event.count} calls)")
     # A training step of each compiled model: where its time goes.
-    for name, model in (("mha", ours), ("SDPA", peer)):
+    for name, model in (("mha", ours), ("SDPA", peer), ("attention-op", with_op)):
         compiled = torch.compile(model, dynamic=False)
         step = step_of(model, compiled, x)
         median_seconds(step, budget)
@@ -173,6 +200,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    # Three models of two blocks each, with and without grad: more compiled
+    # versions of Block.forward than dynamo keeps by default.
+    torch._dynamo.config.recompile_limit = 64
     lib = mha.compile(SPEC)
     if args.profile:
         return profile(lib, args.budget)
@@ -181,40 +211,46 @@ def main():
           f"{args.threads} threads, torch {torch.__version__}")
     print("| B | L | mha infer ms | SDPA infer ms | infer ratio | mha train ms "
           "| SDPA train ms | train ratio | rel.err | own threads: infer ratio "
-          "| train ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| train ratio | attention op: infer ratio | train ratio | rel.err |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for b, n in shapes:
         torch._dynamo.reset()  # Each shape's compilations from scratch.
-        ours, peer = models(lib)
-        compiled = [torch.compile(m, dynamic=False) for m in (ours, peer)]
+        ours, peer, with_op = models(lib)
+        compiled = [torch.compile(m, dynamic=False) for m in (ours, peer, with_op)]
         x = torch.randn(b, n, D, generator=torch.Generator().manual_seed(1))
         outs, runs = [], []
-        for model, run in zip((ours, peer), compiled):
+        for model, run in zip((ours, peer, with_op), compiled):
             forward, step = forward_of(run, x), step_of(model, run, x)
             outs.append(forward())
             step()  # Compiles the backward too.
             runs.append((forward, step))
-        # (mha, SDPA, mha on its own threads) x (infer, train): interleaved
-        # rounds, best median of each, so a noisy host moves all alike.
-        best = [[float("inf")] * 2 for _ in range(3)]
+        # (mha, SDPA, attention op, mha on its own threads) x (infer,
+        # train): interleaved rounds, best median of each, so a noisy host
+        # moves all alike.
+        best = [[float("inf")] * 2 for _ in range(4)]
         for _ in range(args.rounds):
             for v, (forward, step) in enumerate(runs + runs[:1]):
-                lib.use_torch_threads(v != 2)
+                lib.use_torch_threads(v != 3)
                 for m, f in enumerate((forward, step)):
                     best[v][m] = min(best[v][m],
                                      median_seconds(f, args.budget / args.rounds))
         lib.use_torch_threads(True)
         err = rel_err(outs[0], outs[1])
+        op_err = rel_err(outs[2], outs[1])
         # The mha layer's parameters are ordered wq, wk, ..., bo; compare the
-        # norms' and MLPs' gradients (the same parameters in both models).
-        named = [dict(m.named_parameters()) for m in (ours, peer)]
+        # norms' and MLPs' gradients (the same parameters in both models);
+        # the attention-op model has every parameter of the SDPA model.
+        named = [dict(m.named_parameters()) for m in (ours, peer, with_op)]
         for name, p in named[1].items():
             if name in named[0] and "attention" not in name:
                 err = max(err, rel_err(named[0][name].grad, p.grad))
-        (mi, mt_), (si, st), (oi, ot) = best
+            if not name.endswith("attention.k.bias"):  # Zero in exact arithmetic.
+                op_err = max(op_err, rel_err(named[2][name].grad, p.grad))
+        (mi, mt_), (si, st), (pi, pt), (oi, ot) = best
         print(f"| {b} | {n} | {1e3 * mi:.2f} | {1e3 * si:.2f} | {si / mi:.2f}x | "
               f"{1e3 * mt_:.2f} | {1e3 * st:.2f} | {st / mt_:.2f}x | {err:.1e} | "
-              f"{si / oi:.2f}x | {st / ot:.2f}x |", flush=True)
+              f"{si / oi:.2f}x | {st / ot:.2f}x | {si / pi:.2f}x | {st / pt:.2f}x | "
+              f"{op_err:.1e} |", flush=True)
 
 if __name__ == "__main__":
     main()
