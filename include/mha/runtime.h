@@ -108,7 +108,18 @@ typedef struct mha_options {
   int32_t check_indices;
 } mha_options;
 
+#ifdef __cplusplus
+/* C++: every other field value-initialised (no -Wmissing-field-initializers
+ * warning where a brace list would leave them out). */
+inline mha_options mha_options_init() {
+  mha_options o = {};
+  o.struct_size = (uint32_t)sizeof(mha_options);
+  return o;
+}
+#define MHA_OPTIONS_INIT mha_options_init()
+#else
 #define MHA_OPTIONS_INIT {(uint32_t)sizeof(mha_options)}
+#endif
 
 /* A short, static name of a status ("MHA_ERR_SHAPE: ..."). */
 const char *mha_status_string(mha_status status);
