@@ -19,7 +19,11 @@ library's largest difference from the first library's output, then per
 library the best and median of 7 rounds of 5 calls (best of each round) as
 GB/s of the cache read (K and V; MLA: the latent cache once).
 """
-import sys, os, numpy as np, time, subprocess
+import sys, os, time, subprocess
+# NumPy's OpenBLAS threads spin after its calls and take cores from the
+# library's threads: one BLAS thread (nothing here multiplies matrices).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from mha._dlpack import from_numpy, options
