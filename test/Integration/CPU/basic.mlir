@@ -16,6 +16,11 @@
 // RUN: %host_cc -std=c11 -Wall -Werror -pthread -I%t %S/Inputs/executor_call.c -L%t -lbasic -Wl,-rpath,%t -o %t/executor_call
 // RUN: %t/executor_call | FileCheck %s --check-prefix=EXECUTOR
 // EXECUTOR: PASS executor: the same bytes
+// The pool's threads sleeping at once, spinning their longest, and an
+// unreadable MHA_SPIN_US (the default): the same results.
+// RUN: env MHA_SPIN_US=0 mha-check %t/libbasic.so --fn dyn --dtype f32 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 16 --threads 2
+// RUN: env MHA_SPIN_US=1000000 mha-check %t/libbasic.so --fn dyn --dtype f32 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 16 --threads 2
+// RUN: env MHA_SPIN_US=soon %t/executor_call | FileCheck %s --check-prefix=EXECUTOR
 
 // Dynamic B and L: self- and cross-attention of odd lengths.
 // RUN: mha-check %t/libbasic.so --fn dyn --dtype f32 --B 2 --Hq 4 --Lq 37 --Lk 53 --D 16
