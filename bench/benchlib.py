@@ -1,10 +1,16 @@
-"""Helpers the serving benchmarks share (decode.py, cascade.py, ragged.py):
-compiling a spec they write, and timing a call."""
+"""Helpers the benchmarks share: compiling a spec they write, timing a call,
+and one NumPy BLAS thread. Import it before NumPy: OpenBLAS reads its
+thread count when it loads, and its idle threads spin after each call,
+taking the cores the library's threads time on (nothing timed here is
+NumPy's)."""
 import os
-import statistics
-import subprocess
-import sys
-import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))

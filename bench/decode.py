@@ -44,6 +44,7 @@ import json
 import os
 import sys
 
+from benchlib import build_library, median_seconds  # first: it sets NumPy's BLAS threads
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,7 +52,6 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from mha._dlpack import from_numpy, options  # noqa: E402
 from mha import quantize  # noqa: E402
-from benchlib import build_library, median_seconds  # noqa: E402
 
 HQ, HKV, D, PAGE = 32, 8, 128, 16
 LQ, THREADS = 1, 2

@@ -39,13 +39,13 @@ import json
 import os
 import sys
 
+from benchlib import build_library, median_seconds  # first: it sets NumPy's BLAS threads
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from mha._dlpack import from_numpy, options  # noqa: E402
-from benchlib import build_library, median_seconds  # noqa: E402
 from decode import probe_bandwidth  # noqa: E402
 
 DM, HQ, HKV, D, THETA = 4096, 32, 8, 128, 500000.0

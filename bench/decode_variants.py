@@ -20,12 +20,8 @@ library the best and median of 7 rounds of 5 calls (best of each round) as
 GB/s of the cache read (K and V; MLA: the latent cache once).
 """
 import sys, os, time, subprocess
-# NumPy's OpenBLAS threads spin after its calls and take cores from the
-# library's threads: one BLAS thread (nothing here multiplies matrices).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import benchlib  # noqa: F401  (before NumPy: one BLAS thread; mha's path)
 import numpy as np
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "python"))
 from mha._dlpack import from_numpy, options
 from mha import _library
 dt, L, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]); libs = sys.argv[4:]

@@ -23,12 +23,11 @@ import os
 import sys
 import time
 
+from benchlib import build_library  # first: it sets NumPy's BLAS threads
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import build_library  # noqa: E402
 from mha import _library  # noqa: E402
 from mha._dlpack import from_numpy, options  # noqa: E402
 
