@@ -135,6 +135,14 @@ struct StepLowering {
       return outputBlock();
     return {2, vectors, op.getMicroKernel().getDot()};
   }
+  /// The P.V block of steps along D that widen the value tile in place:
+  /// the rows that share each widened key chunk (kWidenedRowsAlongD), 16
+  /// accumulators, so that each value vector is widened once per step.
+  vec::RegisterBlock widenedOutputBlock() {
+    int64_t vectors =
+        std::min<int64_t>(16 / kWidenedRowsAlongD, paddedValueDim / vw);
+    return {kWidenedRowsAlongD, vectors, op.getMicroKernel().getDot()};
+  }
   /// The score scratch row of tile row `r` of the current band.
   Value scoreRow(Value r) { return cb.sub(r, bandBegin); }
   /// An index value cast to i32 and broadcast to a vector of i32.
@@ -246,7 +254,7 @@ struct StepLowering {
                                  getPackedKeyEnd());
     packTransposed(op.getKey(), cb.index(0), last, getPackedKeyEnd());
   }
-  Value packValues(Value manyRows);
+  Value packValues(Value manyRows, bool widenedInPlace = false);
   void packValuePairs();
   /// Vp[q, 2d + t] for the vw columns from `d`, of which `valid` exist
   /// (zeros past them): rows 2q and 2q + 1 of the value tile interleaved,
@@ -325,8 +333,17 @@ struct StepLowering {
   /// Pass 1 of the softmax of row `r`: the final log2 scores of its key
   /// vectors written over S (-inf where invisible); returns their max.
   Value scoreRowVectors(Value r, Value scoreScale, bool foldLog2e);
-  /// Phase 5 with the f32 micro-kernel of `block`.
+  /// Phase 5 with the f32 micro-kernel of `block`, on `values` (f32 rows),
+  /// or (null `values`) on the value tile widened as the micro-kernel
+  /// reads it, an i8 cache's scale multiplying P (widensValuesInPlace).
   void accumulateValues(Value values, vec::RegisterBlock block);
+  /// Whether steps along D read a widened value tile (i8, f16, or bf16
+  /// without pairs) in place, widening each vector as phase 5 multiplies
+  /// it, instead of packing it: whole vectors only (no padding).
+  bool widensValuesInPlace() {
+    return !bf16Pairs && !op.getValue().getType().getElementType().isF32() &&
+           valueDim == paddedValueDim && llvm::isPowerOf2_64(vw);
+  }
   /// Phase 5 with the bf16-pair micro-kernel of `block`, on the packed
   /// value pairs or on pairs interleaved from the tile as it goes.
   void accumulateValuesBf16(vec::RegisterBlock block, bool valuesInPlace);

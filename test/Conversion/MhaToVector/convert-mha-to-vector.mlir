@@ -230,7 +230,10 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // value_scale) before the transposes (shuffles); the micro-kernels are those of f32.
 // Steps of at most 8 rows sum the scores along D instead, 4 rows per pass
 // (then one): each key chunk widened once (no scale) and multiplied by the
-// 4 rows' queries, the scores of 16 keys scaled by key_scale at the end.
+// 4 rows' queries, the scores of 16 keys scaled by key_scale at the end;
+// their P.V reads the i8 values in place (packed for the other steps
+// only), each value vector widened once for 4 rows and value_scale
+// multiplying each row's P.
 // CHECK-LABEL: func.func @step_dequantize
 // CHECK-SAME:    %[[KS:[a-z0-9]+]]: f32, %[[VS:[a-z0-9]+]]: f32)
 // CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
@@ -240,6 +243,7 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // CHECK:         %[[KSV:.+]] = vector.broadcast %[[KS]] : f32 to vector<16xf32>
 // CHECK:         arith.mulf %[[KF]], %[[KSV]] : vector<16xf32>
 // CHECK:         vector.shuffle
+// CHECK:         scf.if %[[PACKED]] {
 // CHECK:         vector.load %{{.+}} : memref<?x16xi8>, vector<16xi8>
 // CHECK:         %[[VSV:.+]] = vector.broadcast %[[VS]] : f32 to vector<16xf32>
 // CHECK:         arith.mulf %{{.+}}, %[[VSV]] : vector<16xf32>
@@ -257,6 +261,14 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // CHECK-NEXT:        %[[SCALED:.+]] = arith.mulf %{{.+}}, %[[KSB]] : vector<16xf32>
 // CHECK:             vector.store %[[SCALED]], %arg9
 // CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 {
+// CHECK:         } else {
+// CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4 {
+// CHECK:               %[[V8:.+]] = vector.load %arg2[%{{.+}}, %{{.+}}] : memref<?x16xi8>, vector<16xi8>
+// CHECK-NEXT:          %[[VW:.+]] = arith.sitofp %[[V8]] : vector<16xi8> to vector<16xf32>
+// CHECK:               %[[P:.+]] = memref.load %arg9
+// CHECK-NEXT:          %[[PS:.+]] = arith.mulf %[[P]], %[[VS]] : f32
+// CHECK-NEXT:          %[[PB:.+]] = vector.broadcast %[[PS]] : f32 to vector<16xf32>
+// CHECK-NEXT:          vector.fma %[[PB]], %[[VW]], %{{.+}} : vector<16xf32>
 func.func @step_dequantize(%q: memref<?x16xf32>, %k: memref<?x16xi8>, %v: memref<?x16xi8>,
                            %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
                            %kt: memref<16x32xf32>, %vp: memref<32x16xf32>, %s: memref<64x32xf32>, %alpha: memref<64xf32>,
