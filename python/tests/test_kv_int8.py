@@ -55,6 +55,12 @@ ATTRS = {
 }
 
 
+# Decoding steps read whole value rows in place (AVX2: heads of up to 64)
+# in blocks of vectors that divide a row: 3, 4, 5 (padded: packed) and 8
+# AVX-512 vectors, 6, 8, 10 and 16 AVX2 ones.
+DECODE_DIMS = (48, 64, 80, 128)
+
+
 @pytest.fixture(scope="module")
 def lib(cache_dir):
     texts = [spec(f"dense_{n}", 8, 2, 32, 24, attrs=a) for n, (_, a) in ATTRS.items()]
@@ -63,7 +69,16 @@ def lib(cache_dir):
               spec("paged_page", 8, 2, 64, 64, paged=True, per_page=True,
                    attrs=WINDOWS),
               spec("paged_mha", 4, 4, 48, 48, paged=True, per_page=True, attrs="")]
+    texts += [spec(f"decode_d{d}", 8, 2, d, d) for d in DECODE_DIMS]
     return mha.compile("\n".join(texts))
+
+
+@pytest.fixture(scope="module")
+def lib_avx2(cache_dir):
+    """The decoding functions in AVX2's 8 lanes (runs on any x86-64 host
+    this suite runs on)."""
+    return mha.compile("\n".join(spec(f"decode_d{d}", 8, 2, d, d) for d in DECODE_DIMS),
+                       isa="avx2")
 
 
 def call(lib, name, inputs, out_shapes, out_dtype=np.float32, threads=2):
@@ -95,6 +110,24 @@ def test_dense_per_head_scales(lib, variant):
     finite = np.isfinite(rl)
     assert np.array_equal(np.isfinite(lse), finite)
     assert np.allclose(lse[finite], rl[finite], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("isa", ["host", "avx2"])
+@pytest.mark.parametrize("d", DECODE_DIMS)
+@pytest.mark.parametrize("lq", [1, 2])
+def test_decode_head_dims(request, isa, d, lq):
+    """Decoding steps (4 and 8 rows of a KV group), whose keys and values
+    are read in place, with value rows of any number of vectors."""
+    lib = request.getfixturevalue("lib" if isa == "host" else "lib_avx2")
+    B, lk = 2, 77
+    q = RNG.standard_normal((B, 8, lq, d)).astype(np.float32)
+    k8, ks = quantize.kv_cache(RNG.standard_normal((B, 2, lk, d)))
+    v8, vs = quantize.kv_cache(RNG.standard_normal((B, 2, lk, d)))
+    o, lse = call(lib, f"decode_d{d}", [q, k8, v8, ks, vs],
+                  [(B, 8, lq, d), (B, 8, lq)])
+    ro, rl = ref(q, k8, ks, v8, vs, {"causal": True}, 8, d)
+    assert reference.rel_err(o, ro) < 2e-5
+    assert np.allclose(lse, rl, rtol=1e-5, atol=1e-5)
 
 
 def test_dense_bf16_queries(lib):

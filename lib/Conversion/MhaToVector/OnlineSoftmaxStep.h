@@ -136,11 +136,16 @@ struct StepLowering {
     return {2, vectors, op.getMicroKernel().getDot()};
   }
   /// The P.V block of steps along D that widen the value tile in place:
-  /// the rows that share each widened key chunk (kWidenedRowsAlongD), 16
-  /// accumulators, so that each value vector is widened once per step.
+  /// the rows that share each widened key chunk (kWidenedRowsAlongD), so
+  /// that each value vector is widened once per step, and as many of a
+  /// value row's vectors as divide it with accumulators in half the
+  /// registers (32 on AVX-512, 16 on AVX2).
   vec::RegisterBlock widenedOutputBlock() {
-    int64_t vectors =
-        std::min<int64_t>(16 / kWidenedRowsAlongD, paddedValueDim / vw);
+    int64_t registers = vw >= 16 ? 32 : 16;
+    int64_t rowVectors = paddedValueDim / vw;
+    int64_t vectors = std::min(registers / 2 / kWidenedRowsAlongD, rowVectors);
+    while (rowVectors % vectors != 0)
+      --vectors;
     return {kWidenedRowsAlongD, vectors, op.getMicroKernel().getDot()};
   }
   /// The score scratch row of tile row `r` of the current band.
