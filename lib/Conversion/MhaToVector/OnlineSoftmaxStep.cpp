@@ -672,8 +672,8 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
     });
     // Steps along D of a widened value tile read it in place: a separate
     // packing pass waited on the cache's reads with nothing to overlap them
-    // (i8 decoding 1.13-1.17x faster at GQA 32:8, 1.3-1.4x with one row
-    // per KV head, bench/decode_variants.py).
+    // (i8 decoding 1.14-1.19x faster at GQA 32:8, 1.33x with one row per
+    // KV head: docs/performance.md, CPU decode).
     bool widenedInPlace = !bf16 && lowering.widensValuesInPlace() &&
                           lowering.widensKeys() && packed;
     Value values = bf16 ? Value() : lowering.packValues(packed, widenedInPlace);
