@@ -674,8 +674,8 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
     // packing pass waited on the cache's reads with nothing to overlap them
     // (i8 decoding 1.14-1.19x faster at GQA 32:8, 1.33x with one row per
     // KV head: docs/performance.md, CPU decode).
-    bool widenedInPlace = !bf16 && lowering.widensValuesInPlace() &&
-                          lowering.widensKeys() && packed;
+    bool widenedInPlace =
+        lowering.widensValuesInPlace() && lowering.widensKeys() && packed;
     Value values = bf16 ? Value() : lowering.packValues(packed, widenedInPlace);
     lowering.forEachBand([&] {
       byMethod([&](ScoreMethod method) {

@@ -137,16 +137,11 @@ struct StepLowering {
   }
   /// The P.V block of steps along D that widen the value tile in place:
   /// the rows that share each widened key chunk (kWidenedRowsAlongD), so
-  /// that each value vector is widened once per step, and as many of a
-  /// value row's vectors as divide it with accumulators in half the
-  /// registers (32 on AVX-512, 16 on AVX2).
+  /// that each value vector is widened once per step, by the micro-kernel's
+  /// output vectors (the tiler pads the value row to a multiple of them and
+  /// keeps their accumulators in half the registers).
   vec::RegisterBlock widenedOutputBlock() {
-    int64_t registers = vw >= 16 ? 32 : 16;
-    int64_t rowVectors = paddedValueDim / vw;
-    int64_t vectors = std::min(registers / 2 / kWidenedRowsAlongD, rowVectors);
-    while (rowVectors % vectors != 0)
-      --vectors;
-    return {kWidenedRowsAlongD, vectors, op.getMicroKernel().getDot()};
+    return {kWidenedRowsAlongD, oVecs, op.getMicroKernel().getDot()};
   }
   /// The score scratch row of tile row `r` of the current band.
   Value scoreRow(Value r) { return cb.sub(r, bandBegin); }
