@@ -117,12 +117,13 @@ def models(lib, blocks=2):
     ours = torch.nn.Sequential(*(Block(mha_attention(lib, b.attention)) for b in peer))
     op = mt.Attention(lib, "attn_op", layout="blhd")
     with_op = torch.nn.Sequential(*(Block(TorchAttention(op)) for _ in range(blocks)))
-    for model in (ours, with_op):
-        for a, b in zip(model, peer):  # the same norms and MLPs
-            for name in ("ln1", "ln2", "fc1", "fc2"):
+    # The SDPA model's weights: its norms and MLPs in both, its projections
+    # in the attention-op model too (mha_attention took them already).
+    shared = ("ln1", "ln2", "fc1", "fc2")
+    for model, names in ((ours, shared), (with_op, shared + ("attention",))):
+        for a, b in zip(model, peer):
+            for name in names:
                 getattr(a, name).load_state_dict(getattr(b, name).state_dict())
-    for a, b in zip(with_op, peer):
-        a.attention.load_state_dict(b.attention.state_dict())
     return ours, peer, with_op
 
 

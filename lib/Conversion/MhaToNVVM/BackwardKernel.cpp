@@ -72,7 +72,7 @@ SmallVector<TileShape> sharedTileShapes(BackwardKernelKind kind,
   return {{1, C, D}, {1, C, Dv}, {1, R, D}, {1, R, Dv}, {1, R, C}, {1, R, C}};
 }
 
-class BackwardKernelEmitter {
+class BackwardKernelEmitter : WarpLanes {
 public:
   BackwardKernelEmitter(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
                         BackwardKernelKind kind, const FlashKernelConfig &cfg,
@@ -179,8 +179,7 @@ private:
   StringRef prefix;
   const int64_t R, C, D, Dv;
 
-  Value tid, lane, warp, groupId, threadInGroup;
-  Value laneRow8, laneOct, laneRow16, laneHalf;
+  Value tid;
   /// The tensors' query rows and keys, and the batch element's real ones
   /// (q_lens, kv_lens, clamped to the tensors).
   Value batch, queryRows, keyRows, queryLen, keyLen, diagOffset;
@@ -200,14 +199,7 @@ void BackwardKernelEmitter::emitThreadIds() {
   zeroF = cb.f32(0.0f);
   tid = gpu::ThreadIdOp::create(b, loc, indexType, gpu::Dimension::x);
   batch = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::z);
-  lane = arith::RemUIOp::create(b, loc, tid, cb.index(kWarpSize));
-  warp = cb.divUI(tid, cb.index(kWarpSize));
-  groupId = cb.divUI(lane, cb.index(4));
-  threadInGroup = arith::RemUIOp::create(b, loc, lane, cb.index(4));
-  laneRow8 = arith::RemUIOp::create(b, loc, lane, cb.index(8));
-  laneOct = cb.divUI(lane, cb.index(8));
-  laneRow16 = arith::RemUIOp::create(b, loc, lane, cb.index(16));
-  laneHalf = cb.divUI(lane, cb.index(16));
+  computeLanes(cb, tid);
   queryRows = memref::DimOp::create(b, loc, args.q, 2);
   keyRows = memref::DimOp::create(b, loc, args.k, 2);
   queryLen = loadClampedLength(cb, args.qLens, batch, queryRows);

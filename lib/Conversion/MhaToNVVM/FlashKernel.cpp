@@ -132,8 +132,6 @@ void FlashKernelEmitter::loadQFragments() {
   // Q fragments (16 rows x 16 columns per chunk): kept in registers with
   // one row tile per warp; with two they are re-read per key tile (the
   // registers go to the second tile's accumulators instead).
-  laneRow16 = arith::RemUIOp::create(b, loc, lane, cb.index(16));
-  laneHalf = cb.divUI(lane, cb.index(16));
   if (mt != 1 || cfg.warpgroupMma)
     return;
   for (int64_t c = 0; c < cfg.headDim / 16; ++c)
@@ -162,8 +160,6 @@ scf::ForOp FlashKernelEmitter::emitKeyLoop() {
     init.append({negInf, negInf, zeroF, zeroF});
     init.append(oTiles * 4, zeroF);
   }
-  laneRow8 = arith::RemUIOp::create(b, loc, lane, cb.index(8));
-  laneOct = cb.divUI(lane, cb.index(8));
   auto loop = scf::ForOp::create(b, loc, zero, numTiles, cb.index(1), init);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(loop.getBody());

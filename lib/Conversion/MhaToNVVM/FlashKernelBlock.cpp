@@ -32,10 +32,7 @@ void FlashKernelEmitter::emitThreadIds() {
   }
   headBlock = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::y);
   batch = gpu::BlockIdOp::create(b, loc, indexType, gpu::Dimension::z);
-  lane = arith::RemUIOp::create(b, loc, tid, cb.index(kWarpSize));
-  warp = cb.divUI(tid, cb.index(kWarpSize));
-  groupId = cb.divUI(lane, cb.index(4));
-  threadInGroup = arith::RemUIOp::create(b, loc, lane, cb.index(4));
+  computeLanes(cb, tid);
 }
 
 /// The offset `cu[i]` clamped to [0, total].

@@ -30,7 +30,7 @@ namespace mlir::mha::detail {
 /// accumulators.
 constexpr int64_t kMaxOffset = 0, kSumOffset = 2, kAccOffset = 4;
 
-class FlashKernelEmitter {
+class FlashKernelEmitter : WarpLanes {
 public:
   FlashKernelEmitter(OpBuilder &b, Location loc, gpu::GPUModuleOp module,
                      const FlashKernelConfig &config,
@@ -115,9 +115,8 @@ private:
   StringRef prefix;
   const int64_t mt, sTiles, oTiles, stateSize;
 
-  // The thread.
-  Value tid, lane, warp, groupId, threadInGroup;
-  Value laneRow8, laneOct, laneRow16, laneHalf;
+  // The thread (and WarpLanes).
+  Value tid;
   // The block.
   Value qTile, headBlock, batch;
   /// The block's sequence; the batch index and first row of its rows in q,

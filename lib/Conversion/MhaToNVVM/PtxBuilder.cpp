@@ -15,6 +15,22 @@
 using namespace mlir;
 using namespace mlir::mha;
 
+void WarpLanes::computeLanes(CodegenBuilder &cb, Value tid) {
+  OpBuilder &b = cb.builder();
+  Location loc = cb.getLoc();
+  auto rem = [&](Value x, int64_t n) -> Value {
+    return arith::RemUIOp::create(b, loc, x, cb.index(n));
+  };
+  lane = rem(tid, kWarpSize);
+  warp = cb.divUI(tid, cb.index(kWarpSize));
+  groupId = cb.divUI(lane, cb.index(4));
+  threadInGroup = rem(lane, 4);
+  laneRow8 = rem(lane, 8);
+  laneOct = cb.divUI(lane, cb.index(8));
+  laneRow16 = rem(lane, 16);
+  laneHalf = cb.divUI(lane, cb.index(16));
+}
+
 PtxBuilder::PtxBuilder(CodegenBuilder &cb, Type elementType)
     : cb(cb), b(cb.builder()), loc(cb.getLoc()), elt(elementType) {
   f32Type = b.getF32Type();

@@ -27,6 +27,18 @@ inline constexpr int64_t kWarpSize = 32;
 /// warp, one Frag per 8 columns.
 using Frag = std::array<Value, 4>;
 
+/// A thread's place in its warp and in the warp's fragments: the lane and
+/// warp of thread `tid`; mma.m16n8k16's groupID (lane / 4) and
+/// threadID_in_group (lane % 4); the rows and halves ldmatrix addresses
+/// (lane % 8 and lane / 8 for 8x8 matrices, lane % 16 and lane / 16 for
+/// 16-row ones). The kernels' emitters derive from it.
+struct WarpLanes {
+  Value lane, warp, groupId, threadInGroup;
+  Value laneRow8, laneOct, laneRow16, laneHalf;
+
+  void computeLanes(CodegenBuilder &cb, Value tid);
+};
+
 class PtxBuilder {
 public:
   /// `elementType` is the MMA operand type, f16 or bf16.
