@@ -480,8 +480,8 @@ void StepLowering::accumulateValues(Value values, vec::RegisterBlock block) {
   Value acc = op.getAcc(), scores = op.getScoreScratch();
   Value alphas = op.getAlphaScratch();
   // In place, an i8 tile's scale multiplies P rather than every element.
-  Value valueScale = values ? Value() : op.getValueScale();
-  bool scalePerKey = valueScale && isa<MemRefType>(valueScale.getType());
+  if (Value valueScale = values ? Value() : op.getValueScale())
+    scaleProbabilities(valueScale);
   Value lastRow = cb.sub(bandEnd, cb.index(1));
   cb.forLoop(bandBegin, bandEnd, oRows, [&](Value r0) {
     SmallVector<Value> rs = blockRows(r0, oRows, lastRow);
@@ -507,20 +507,30 @@ void StepLowering::accumulateValues(Value values, vec::RegisterBlock block) {
                 return loadVector(values, {c, ds[j]});
               },
               [&](Value c, int64_t i) {
-                Value p = memref::LoadOp::create(
-                    b, loc, scores, ValueRange{scoreRow(rs[i]), c});
-                if (scalePerKey)
-                  p = cb.fmul(p, memref::LoadOp::create(b, loc, valueScale,
-                                                        ValueRange{c}));
-                else if (valueScale)
-                  p = cb.fmul(p, valueScale);
-                return broadcast(p);
+                return broadcast(memref::LoadOp::create(
+                    b, loc, scores, ValueRange{scoreRow(rs[i]), c}));
               });
           for (int64_t i = 0; i < oRows; ++i)
             for (int64_t j = 0; j < oVecs; ++j)
               vector::StoreOp::create(b, loc, accs[i * oVecs + j], acc,
                                       ValueRange{rs[i], ds[j]});
         });
+  });
+}
+
+void StepLowering::scaleProbabilities(Value scale) {
+  Value scores = op.getScoreScratch();
+  bool perKey = isa<MemRefType>(scale.getType());
+  Value uniform = perKey ? Value() : broadcast(scale);
+  // Whole vectors: the score rows and the key scales have `cols` entries, a
+  // multiple of vw; those past a row's keys are never read.
+  cb.forLoop(bandBegin, bandEnd, 1, [&](Value r) {
+    cb.forLoop(cb.index(0), getVisibleKeyEnd(r), vw, [&](Value c0) {
+      Value s = perKey ? loadVector(scale, {c0}) : uniform;
+      Value p = loadVector(scores, {scoreRow(r), c0});
+      vector::StoreOp::create(b, loc, cb.fmul(p, s), scores,
+                              ValueRange{scoreRow(r), c0});
+    });
   });
 }
 

@@ -337,6 +337,11 @@ struct StepLowering {
   /// or (null `values`) on the value tile widened as the micro-kernel
   /// reads it, an i8 cache's scale multiplying P (widensValuesInPlace).
   void accumulateValues(Value values, vec::RegisterBlock block);
+  /// P[r, c] *= scale (an f32, or the [cols] memref of each key's) in the
+  /// band's score rows, up to each row's last visible key: the value scale
+  /// of an i8 tile read in place, applied once per P rather than in the
+  /// P.V micro-kernel, once per P and output block.
+  void scaleProbabilities(Value scale);
   /// Whether steps along D read a widened value tile (i8, f16, or bf16
   /// without pairs) in place, widening each vector as phase 5 multiplies
   /// it, instead of packing it: whole vectors only (no padding).

@@ -232,8 +232,8 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // (then one): each key chunk widened once (no scale) and multiplied by the
 // 4 rows' queries, the scores of 16 keys scaled by key_scale at the end;
 // their P.V reads the i8 values in place (packed for the other steps
-// only), each value vector widened once for 4 rows and value_scale
-// multiplying each row's P.
+// only), each value vector widened once for 4 rows, after value_scale has
+// multiplied the rows' P in the score scratch.
 // CHECK-LABEL: func.func @step_dequantize
 // CHECK-SAME:    %[[KS:[a-z0-9]+]]: f32, %[[VS:[a-z0-9]+]]: f32)
 // CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
@@ -262,12 +262,17 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // CHECK:             vector.store %[[SCALED]], %arg9
 // CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 {
 // CHECK:         } else {
+// CHECK-NEXT:      %[[VSB:.+]] = vector.broadcast %[[VS]] : f32 to vector<16xf32>
+// CHECK-NEXT:      scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 {
+// CHECK-NEXT:        scf.for %{{.+}} = %c0 to %{{.+}} step %c16 {
+// CHECK:               %[[P16:.+]] = vector.load %arg9[%{{.+}}, %{{.+}}] : memref<64x32xf32>, vector<16xf32>
+// CHECK-NEXT:          %[[PS:.+]] = arith.mulf %[[P16]], %[[VSB]] : vector<16xf32>
+// CHECK:               vector.store %[[PS]], %arg9
 // CHECK:           scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4 {
 // CHECK:               %[[V8:.+]] = vector.load %arg2[%{{.+}}, %{{.+}}] : memref<?x16xi8>, vector<16xi8>
 // CHECK-NEXT:          %[[VW:.+]] = arith.sitofp %[[V8]] : vector<16xi8> to vector<16xf32>
 // CHECK:               %[[P:.+]] = memref.load %arg9
-// CHECK-NEXT:          %[[PS:.+]] = arith.mulf %[[P]], %[[VS]] : f32
-// CHECK-NEXT:          %[[PB:.+]] = vector.broadcast %[[PS]] : f32 to vector<16xf32>
+// CHECK-NEXT:          %[[PB:.+]] = vector.broadcast %[[P]] : f32 to vector<16xf32>
 // CHECK-NEXT:          vector.fma %[[PB]], %[[VW]], %{{.+}} : vector<16xf32>
 func.func @step_dequantize(%q: memref<?x16xf32>, %k: memref<?x16xi8>, %v: memref<?x16xi8>,
                            %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
