@@ -114,10 +114,11 @@ def test_dense_per_head_scales(lib, variant):
 
 @pytest.mark.parametrize("isa", ["host", "avx2"])
 @pytest.mark.parametrize("d", DECODE_DIMS)
-@pytest.mark.parametrize("lq", [1, 2])
+@pytest.mark.parametrize("lq", [1, 2, 3, 5])
 def test_decode_head_dims(request, isa, d, lq):
-    """Decoding steps (4 and 8 rows of a KV group), whose keys and values
-    are read in place, with value rows of any number of vectors."""
+    """Decoding steps of 4, 8 and 12 rows of a KV group, whose keys and
+    values are read in place, with value rows of any number of vectors;
+    and of 20 rows, more than sum along D (the tile packed)."""
     lib = request.getfixturevalue("lib" if isa == "host" else "lib_avx2")
     B, lk = 2, 77
     q = RNG.standard_normal((B, 8, lq, d)).astype(np.float32)

@@ -4,8 +4,8 @@
 //
 // Phase 3 of an mha.online_softmax_step (OnlineSoftmaxStep.cpp) for steps of
 // few rows (decoding): S from the key tile read in place instead of packed,
-// along D for up to kMaxRowsAlongD rows, by keys (the rows as lanes) for up
-// to kMaxRowsByKeys* rows.
+// along D for up to kMaxRowsAlongD rows (kMaxWidenedRowsAlongD widened),
+// by keys (the rows as lanes) for up to kMaxRowsByKeys* rows.
 //
 //===----------------------------------------------------------------------===//
 

@@ -9,7 +9,8 @@
 //   3. S = Q . Kt, a micro-kernel of scoreRows x scoreVectors vector
 //      accumulators held in registers across the D loop. Steps of few rows
 //      (decoding) of f32 or bf16 keys skip phase 1 and read K in place:
-//      up to kMaxRowsAlongD rows sum each score along D
+//      up to kMaxRowsAlongD rows (kMaxWidenedRowsAlongD for keys widened
+//      as they are read) sum each score along D
 //      (computeScoresAlongD; phase 5 then takes whole value rows), up to
 //      kMaxRowsByKeys* rows take the rows as lanes against Q transposed
 //      and broadcast K's elements (computeScoresByKeys);
@@ -647,7 +648,7 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
       if (lowering.canComputeAlongD())
         alongD = cb.le(lowering.rows, cb.index(kMaxRowsAlongD));
     } else if (lowering.widensKeys() && lowering.canComputeAlongD()) {
-      packed = cb.gt(lowering.rows, cb.index(kMaxRowsAlongD));
+      packed = cb.gt(lowering.rows, cb.index(kMaxWidenedRowsAlongD));
     }
     auto byMethod = [&](function_ref<void(ScoreMethod)> phase) {
       if (!packed)

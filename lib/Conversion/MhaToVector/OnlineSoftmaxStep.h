@@ -47,6 +47,14 @@ constexpr float kMinExponent = -127.0f;
 /// packing a key costs about as much as 8-16 rows' products with it.
 constexpr int64_t kMaxRowsAlongD = 8;
 
+/// Steps of keys widened as they are read (an i8 cache, 16-bit keys
+/// without pairs) compute S along D up to this many rows, which packing
+/// would widen once: i8 decoding with 4 new rows per sequence (16 rows of
+/// a GQA 32:8 group) measured 1.02-1.08x faster than packing, with 8
+/// (32 rows) 0.94-0.96x
+/// (docs/cpu-runs/decode-i8-lq4-along-d-2026-12-07-zen4.txt).
+constexpr int64_t kMaxWidenedRowsAlongD = 16;
+
 /// Steps of at most this many rows compute S by keys from K in place (the
 /// rows as lanes, K's elements broadcast) where packing a key costs more
 /// than its products with the rows: f32 keys up to 32 rows, bf16 pairs up

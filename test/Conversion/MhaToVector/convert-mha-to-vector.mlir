@@ -8,10 +8,10 @@
 // vectors with compare-and-select (one vmaxps) and reduces it and the sum
 // halves first, down to one lane (keys past the tile are masked, no window
 // compares); P.V keeps 4x1 accumulators across the keys. (Steps of up to
-// 8 rows sum their scores along D instead, the f16 keys widened once per
+// 16 rows sum their scores along D instead, the f16 keys widened once per
 // chunk for 4 rows: @step_dequantize shows that path for i8 keys.)
 // CHECK-LABEL: func.func @step_unmasked
-// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c16 : index
 // CHECK:         scf.if %[[PACKED]] {
 // CHECK:         vector.load %{{.+}} : memref<?x16xf16, strided<[?, 1], offset: ?>>, vector<16xf16>
 // CHECK:         vector.shuffle
@@ -228,7 +228,7 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // i8 tiles of a quantized cache: packing widens each row with sitofp and
 // multiplies it by the tile's scale (keys by key_scale, values by
 // value_scale) before the transposes (shuffles); the micro-kernels are those of f32.
-// Steps of at most 8 rows sum the scores along D instead, 4 rows per pass
+// Steps of at most 16 rows sum the scores along D instead, 4 rows per pass
 // (then one): each key chunk widened once (no scale) and multiplied by the
 // 4 rows' queries, the scores of 16 keys scaled by key_scale at the end;
 // their P.V reads the i8 values in place (packed for the other steps
@@ -236,7 +236,7 @@ func.func @step_bands(%q: memref<?x16xf32>, %k: memref<?x16xf32>, %v: memref<?x1
 // multiplied the rows' P in the score scratch.
 // CHECK-LABEL: func.func @step_dequantize
 // CHECK-SAME:    %[[KS:[a-z0-9]+]]: f32, %[[VS:[a-z0-9]+]]: f32)
-// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c8 : index
+// CHECK:         %[[PACKED:.+]] = arith.cmpi sgt, %{{.+}}, %c16 : index
 // CHECK:         scf.if %[[PACKED]] {
 // CHECK:         %[[K8:.+]] = vector.load %{{.+}} : memref<?x16xi8>, vector<16xi8>
 // CHECK:         %[[KF:.+]] = arith.sitofp %[[K8]] : vector<16xi8> to vector<16xf32>
