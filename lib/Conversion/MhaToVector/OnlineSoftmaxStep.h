@@ -51,7 +51,7 @@ constexpr int64_t kMaxRowsAlongD = 8;
 /// without pairs) compute S along D up to this many rows, which packing
 /// would widen once: i8 decoding with 4 new rows per sequence (16 rows of
 /// a GQA 32:8 group) measured 1.02-1.08x faster than packing, with 8
-/// (32 rows) 0.94-0.96x
+/// (32 rows) 0.96x
 /// (docs/cpu-runs/decode-i8-lq4-along-d-2026-12-07-zen4.txt).
 constexpr int64_t kMaxWidenedRowsAlongD = 16;
 
