@@ -183,8 +183,8 @@ func.func @pairs(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x4x?x32xbf16>,
 // PAIRS: x86vector.avx512.cvt.packed.f32_to_bf16
 // PAIRS: vector.interleave
 // PAIRS: vector.store %{{.*}}, %[[DSTP]][%{{.*}}] : memref<32x128xbf16>, vector<32xbf16>
-// PAIRS: vector.load %[[DSTP]]{{.*}} vector<2xbf16>
 // PAIRS: vector.load %[[KQ]]
+// PAIRS: vector.load %[[DSTP]]{{.*}} vector<2xbf16>
 // PAIRS: x86vector.avx512.dot
 // PAIRS: vector.store %{{.*}}, %[[DQ]]
 func.func @pairs_split(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x1x?x32xbf16>,

@@ -1063,10 +1063,13 @@ void WorkItemEmitter::emitAttention(bool grouped) {
     windowHi = cb.minSI(windowHi, partHi);
   }
   cb.ifThen(alive, [&] {
-    // Sink keys: only causal can hide them.
-    emitKeyLoop(sinkLo, sinkHi, [&](Value, Value j1) {
-      return sinkTileNeedsMask(cb, masks, ranges, j1);
-    });
+    // Sink keys: only causal can hide them. Without sink_tokens there are
+    // none (positions are >= 0), and no steps are emitted for them: half
+    // the code of a function.
+    if (variant.sinkTokens > 0)
+      emitKeyLoop(sinkLo, sinkHi, [&](Value, Value j1) {
+        return sinkTileNeedsMask(cb, masks, ranges, j1);
+      });
     // Window keys: masked when some row of the tile cannot see some key.
     emitKeyLoop(windowLo, windowHi, [&](Value j0, Value j1) {
       return windowTileNeedsMask(cb, masks, ranges, j0, j1);

@@ -1075,7 +1075,9 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
             visitTile(j0, cb.minSI(cb.index(C), cb.sub(rangeHi, j0)));
           });
         };
-        visitRange(zero, ranges.sinkHi);
+        // (No sink keys without sink_tokens: positions are >= 0.)
+        if (variant.sinkTokens > 0)
+          visitRange(zero, ranges.sinkHi);
         visitRange(ranges.windowLo, ranges.windowHi);
 
         cb.forLoop(zero, rows, 1, [&](Value r) {
