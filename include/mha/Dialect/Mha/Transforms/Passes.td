@@ -191,7 +191,8 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
     `mha.attention` by a work-item kernel on memrefs: the kernel computes
     query rows `[t*R, (t+1)*R)` of head `h` of batch `b` with the online
     softmax over key tiles of `C` keys. Per head it visits only the key tiles
-    the masks can make visible (a sink range and a window range), and sets
+    the masks can make visible (a sink range, emitted only with
+    `sink_tokens`, and a window range), and sets
     `masked` only on tiles that cross a mask boundary, so a local head costs
     what its window costs. The kernel carries `#mha.entry_point` so that
     `mha-emit-entry-points` can export the C function.
