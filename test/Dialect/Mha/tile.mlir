@@ -290,3 +290,25 @@ func.func @merge_twice(%oa: tensor<?x4x?x16xf32>, %la: tensor<?x4x?xf32>) -> ten
   %o, %l = mha.merge_states %oa, %la, %oa, %la : tensor<?x4x?x16xf32>, tensor<?x4x?xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?xf32> -> tensor<?x4x?x16xf32>, tensor<?x4x?xf32>
   return %o : tensor<?x4x?x16xf32>
 }
+
+// -----
+
+// Key loops: one over the window's keys, each tile's step masked or not;
+// a loop over sink keys only with sink_tokens (without them there are none:
+// positions are >= 0), so a function without sinks has half the steps.
+// CHECK-LABEL: func.func @no_sinks__kernel
+// CHECK-COUNT-2: mha.online_softmax_step
+// CHECK-NOT:     mha.online_softmax_step
+// CHECK:         mha.online_softmax_finalize
+// CHECK-LABEL: func.func @sinks__kernel
+// CHECK-COUNT-4: mha.online_softmax_step
+// CHECK-NOT:     mha.online_softmax_step
+// CHECK:         mha.online_softmax_finalize
+func.func @no_sinks(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>, %v: tensor<?x4x?x16xf32>) -> tensor<?x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v {causal} : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32> -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}
+func.func @sinks(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>, %v: tensor<?x4x?x16xf32>) -> tensor<?x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v {causal, sink_tokens = 4} : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32> -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}
