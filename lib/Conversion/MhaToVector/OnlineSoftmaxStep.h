@@ -145,9 +145,9 @@ struct StepLowering {
   }
   /// The P.V block of steps along D that widen the value tile in place:
   /// the rows that share each widened key chunk (kWidenedRowsAlongD), so
-  /// that each value vector is widened once per step, by the micro-kernel's
-  /// output vectors (the tiler pads the value row to a multiple of them and
-  /// keeps their accumulators in half the registers).
+  /// that each value vector is widened once per block of them, by the
+  /// micro-kernel's output vectors (the tiler pads the value row to a
+  /// multiple of them and keeps their accumulators in half the registers).
   vec::RegisterBlock widenedOutputBlock() {
     return {kWidenedRowsAlongD, oVecs, op.getMicroKernel().getDot()};
   }

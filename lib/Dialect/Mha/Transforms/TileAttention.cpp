@@ -1063,10 +1063,8 @@ void WorkItemEmitter::emitAttention(bool grouped) {
     windowHi = cb.minSI(windowHi, partHi);
   }
   cb.ifThen(alive, [&] {
-    // Sink keys: only causal can hide them. Without sink_tokens there are
-    // none (positions are >= 0), and no steps are emitted for them: half
-    // the code of a function.
-    if (variant.sinkTokens > 0)
+    // Sink keys: only causal can hide them.
+    if (variant.hasSinkKeys())
       emitKeyLoop(sinkLo, sinkHi, [&](Value, Value j1) {
         return sinkTileNeedsMask(cb, masks, ranges, j1);
       });

@@ -1075,8 +1075,7 @@ void BackwardEmitter::emitQueryItem(bool rowStatsItem) {
             visitTile(j0, cb.minSI(cb.index(C), cb.sub(rangeHi, j0)));
           });
         };
-        // (No sink keys without sink_tokens: positions are >= 0.)
-        if (variant.sinkTokens > 0)
+        if (variant.hasSinkKeys())
           visitRange(zero, ranges.sinkHi);
         visitRange(ranges.windowLo, ranges.windowHi);
 

@@ -78,6 +78,10 @@ public:
   llvm::ArrayRef<bool> getHeadAlive() const { return headAlive; }
   llvm::ArrayRef<float> getDropoutRates() const { return dropoutRates; }
 
+  /// True when some key is a sink (a key before sink_tokens): never without
+  /// sink_tokens, since positions are >= 0. The tilers emit no loop over
+  /// sink keys then (half a kernel's code).
+  bool hasSinkKeys() const { return sinkTokens > 0; }
   /// True when some head's keys are limited by a window (not counting causal).
   bool hasWindows() const {
     return llvm::any_of(windowLefts, [](int64_t w) { return w >= 0; }) ||
