@@ -115,6 +115,12 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
     share their masks and score parameters, head after head, each at the
     same query positions: row `r` is at `query_pos + r mod P` (decoding
     items of grouped-query attention).
+
+    `max_rows`, when present, bounds the query rows for every execution
+    (`mha-tile` knows it from static shapes: a decoding function's one row
+    per head, a group item's heads). The lowering then emits only the score
+    methods such row counts can take: a decoding step does not carry the
+    packed micro-kernel path of prefill tiles it never runs.
   }] # Mha_ScoreDescription;
 
   let arguments = !con(
@@ -136,7 +142,8 @@ def Mha_OnlineSoftmaxStepOp : Mha_Op<"online_softmax_step",
                               Optional<AnyTypeOf<[F32, Mha_F32Tile<1>]>>:$value_scale),
       Mha_ScoreAttrs,
       (ins UnitAttr:$masked, UnitAttr:$track_entropy,
-           Mha_MicroKernelAttr:$micro_kernel));
+           Mha_MicroKernelAttr:$micro_kernel,
+           OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$max_rows));
 
   let assemblyFormat = [{
     `ins` `(` $query `,` $key `,` $value `:` type($query) `,` type($key) `,`

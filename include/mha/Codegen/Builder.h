@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Builders.h"
 
 namespace mlir::mha {
@@ -63,8 +64,21 @@ public:
   Value le(Value x, Value y) { return cmpI(arith::CmpIPredicate::sle, x, y); }
   Value gt(Value x, Value y) { return cmpI(arith::CmpIPredicate::sgt, x, y); }
   Value ge(Value x, Value y) { return cmpI(arith::CmpIPredicate::sge, x, y); }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
-  Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
+  // (A known i1 operand decides or drops out, as for the branches below.)
+  Value andI(Value x, Value y) {
+    if (std::optional<bool> known = getKnown(x))
+      return *known ? y : x;
+    if (std::optional<bool> known = getKnown(y))
+      return *known ? x : y;
+    return arith::AndIOp::create(b, loc, x, y);
+  }
+  Value orI(Value x, Value y) {
+    if (std::optional<bool> known = getKnown(x))
+      return *known ? x : y;
+    if (std::optional<bool> known = getKnown(y))
+      return *known ? y : x;
+    return arith::OrIOp::create(b, loc, x, y);
+  }
   Value select(Value c, Value x, Value y) {
     return arith::SelectOp::create(b, loc, c, x, y);
   }
@@ -112,32 +126,51 @@ public:
   scf::ForOp
   forLoopCarrying(Value n, ValueRange init,
                   function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  // The branches below are emitted only where `cond` may take them: a
+  // constant condition (a static bound the caller knows) emits its branch
+  // in place, so that code never run is never built (nor compiled).
+
   /// scf.if on `cond` without results; `body()` fills the then-block.
-  template <typename Fn> scf::IfOp ifThen(Value cond, Fn body) {
+  template <typename Fn> void ifThen(Value cond, Fn body) {
+    if (std::optional<bool> known = getKnown(cond)) {
+      if (*known)
+        body();
+      return;
+    }
     auto ifOp = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
     body();
-    return ifOp;
   }
 
   /// scf.if on `cond` without results; `thenBody()` and `elseBody()` fill
   /// the two blocks.
   template <typename Then, typename Else>
-  scf::IfOp ifThenElse(Value cond, Then thenBody, Else elseBody) {
+  void ifThenElse(Value cond, Then thenBody, Else elseBody) {
+    if (std::optional<bool> known = getKnown(cond)) {
+      if (*known)
+        thenBody();
+      else
+        elseBody();
+      return;
+    }
     auto ifOp = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/true);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
     thenBody();
     b.setInsertionPointToStart(ifOp.elseBlock());
     elseBody();
-    return ifOp;
   }
 
   /// scf.if on `cond` yielding one value of `type`, which `thenValue()`
   /// and `elseValue()` build in their blocks.
   template <typename Then, typename Else>
   Value ifValue(Value cond, Type type, Then thenValue, Else elseValue) {
+    if (std::optional<bool> known = getKnown(cond)) {
+      if (*known)
+        return thenValue();
+      return elseValue();
+    }
     auto ifOp = scf::IfOp::create(b, loc, TypeRange{type}, cond,
                                   /*withElseRegion=*/true);
     OpBuilder::InsertionGuard guard(b);
@@ -149,6 +182,15 @@ public:
   }
 
 private:
+  /// The value of an i1 constant `cond`.
+  static std::optional<bool> getKnown(Value cond) {
+    if (!cond.getType().isInteger(1))
+      return std::nullopt;
+    if (std::optional<int64_t> c = getConstantIntValue(cond))
+      return *c != 0;
+    return std::nullopt;
+  }
+
   OpBuilder &b;
   Location loc;
 };

@@ -638,17 +638,25 @@ struct LowerOnlineSoftmaxStep : OpRewritePattern<OnlineSoftmaxStepOp> {
     };
     // Steps of few rows (decoding) compute S from K in place, along D or
     // by keys; others pack K for the micro-kernels. The rows are known at
-    // run time.
+    // run time; `max_rows` makes the conditions of more rows constants,
+    // and the builder emits no branch a constant rules out.
     CodegenBuilder &cb = lowering.cb;
+    std::optional<int64_t> maxRows = op.getMaxRows();
+    auto moreThan = [&](int64_t n) {
+      return maxRows && *maxRows <= n ? cb.boolean(false)
+                                      : cb.gt(lowering.rows, cb.index(n));
+    };
     bool bf16 = lowering.bf16Pairs;
     Value packed, alongD;
     bool byKeys = lowering.canReadKeysInPlace();
     if (byKeys) {
-      packed = cb.gt(lowering.rows, cb.index(lowering.getMaxRowsByKeys()));
+      packed = moreThan(lowering.getMaxRowsByKeys());
       if (lowering.canComputeAlongD())
-        alongD = cb.le(lowering.rows, cb.index(kMaxRowsAlongD));
+        alongD = maxRows && *maxRows <= kMaxRowsAlongD
+                     ? cb.boolean(true)
+                     : cb.le(lowering.rows, cb.index(kMaxRowsAlongD));
     } else if (lowering.widensKeys() && lowering.canComputeAlongD()) {
-      packed = cb.gt(lowering.rows, cb.index(kMaxWidenedRowsAlongD));
+      packed = moreThan(kMaxWidenedRowsAlongD);
     }
     auto byMethod = [&](function_ref<void(ScoreMethod)> phase) {
       if (!packed)

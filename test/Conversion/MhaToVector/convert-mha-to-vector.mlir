@@ -200,6 +200,37 @@ func.func @step_few_rows(%q: memref<?x32xf32>, %k: memref<?x32xf32, strided<[?, 
 
 // -----
 
+// The same step with `max_rows = 4` (a decoding item of 4 rows, which
+// mha-tile knows from static shapes): only the method of up to 8 rows is
+// emitted, scores along D and P.V on whole value rows, with no runtime
+// choice of method, no packing of K and no copy of the values.
+// CHECK-LABEL: func.func @step_max_rows
+// CHECK-NOT:     arith.cmpi sgt, %{{.+}}, %c32
+// CHECK-NOT:     vector.store %{{.+}}, %arg7
+// CHECK-NOT:     vector.store %{{.+}}, %arg8
+// CHECK:         scf.for %[[BAND:.+]] = %c0 to %{{.+}} step %c64 {
+// CHECK:           scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c1 {
+// CHECK:             scf.for %{{.+}} = %c0 to %{{.+}} step %c16 {
+// CHECK:               vector.shuffle %{{.+}}, %{{.+}} [0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30]
+// CHECK:           math.exp2
+// CHECK:           scf.for %{{.+}} = %[[BAND]] to %{{.+}} step %c2
+// CHECK-NOT:       scf.if
+// CHECK-NOT:     %arg7
+// CHECK:         return
+func.func @step_max_rows(%q: memref<?x32xf32>, %k: memref<?x32xf32, strided<[?, 1], offset: ?>>, %v: memref<?x16xf32, strided<[?, 1], offset: ?>>,
+                         %acc: memref<?x16xf32>, %m: memref<?xf32>, %l: memref<?xf32>, %t: memref<?xf32>,
+                         %kt: memref<32x64xf32>, %vp: memref<64x16xf32>, %s: memref<64x64xf32>, %alpha: memref<64xf32>,
+                         %scale: f32, %slope: f32, %p: index, %j: index, %wl: index, %wr: index, %sinks: index) {
+  mha.online_softmax_step ins(%q, %k, %v : memref<?x32xf32>, memref<?x32xf32, strided<[?, 1], offset: ?>>, memref<?x16xf32, strided<[?, 1], offset: ?>>)
+      outs(%acc, %m, %l, %t : memref<?x16xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %alpha : memref<32x64xf32>, memref<64x16xf32>, memref<64x64xf32>, memref<64xf32>)
+      scale(%scale, %slope) at(%p, %j) window(%wl, %wr, %sinks)
+      {max_rows = 4 : i64, micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 1>}
+  return
+}
+
+// -----
+
 // A score scratch of 8 rows for a tile of up to 64: the keys are packed
 // once, then phases 3-5 run on bands of 8 rows whose scores sit at rows
 // r - band of the scratch; rows past a band's end are clamped to its last.

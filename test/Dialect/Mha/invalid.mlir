@@ -1522,6 +1522,20 @@ func.func @step_fma_bf16_query(%q: memref<?x32xbf16>, %k: memref<?x32xbf16>, %v:
 
 // -----
 
+func.func @step_max_rows(%q: memref<8x32xf32>, %k: memref<?x32xf32>, %v: memref<?x32xf32>,
+                         %acc: memref<8x32xf32>, %m: memref<?xf32>, %kt: memref<32x64xf32>, %vp: memref<64x32xf32>,
+                         %s: memref<64x64xf32>, %a: memref<64xf32>, %f: f32, %i: index) {
+  // expected-error @+1 {{'max_rows' must be at least the query rows (8), got 4}}
+  mha.online_softmax_step ins(%q, %k, %v : memref<8x32xf32>, memref<?x32xf32>, memref<?x32xf32>)
+      outs(%acc, %m, %m, %m : memref<8x32xf32>, memref<?xf32>, memref<?xf32>, memref<?xf32>)
+      scratch(%kt, %vp, %s, %a : memref<32x64xf32>, memref<64x32xf32>, memref<64x64xf32>, memref<64xf32>)
+      scale(%f, %f) at(%i, %i) window(%i, %i, %i)
+      {max_rows = 4 : i64, micro_kernel = #mha.micro_kernel<vectorWidth = 16, scoreRows = 4, scoreVectors = 4, outputRows = 4, outputVectors = 2>}
+  return
+}
+
+// -----
+
 func.func @linear_rank(%x: tensor<8x16xf32>, %w: tensor<16x16xf32>) -> tensor<1x8x16xf32> {
   // expected-error @+1 {{expects x [B, L, K], W [K, N] and y [B, L, N]}}
   %y = mha.linear %x, %w : tensor<8x16xf32>, tensor<16x16xf32> -> tensor<1x8x16xf32>

@@ -276,3 +276,35 @@ func.func @split_packed(%q: tensor<1x4x?x16xf32>, %k: tensor<1x1x?x16xf32>, %v: 
      : tensor<1x4x?x16xf32>, tensor<1x1x?x16xf32>, tensor<1x1x?x16xf32> -> tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
   return %o, %lse : tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
 }
+
+// -----
+
+// A decoding function of one static query row per head: its steps carry
+// `max_rows`, the rows they can ever have (the group item's, 2 heads x 1
+// row; the head item's, 1 row), so their lowering emits only the methods
+// of few rows; and with one query position per tile no key tile is ever
+// partly visible, so there is no masked step. Rows known only at run time
+// leave both: 4 steps, masked and not, without `max_rows`.
+// CHECK-LABEL: func.func @one_row__kernel
+// CHECK-NOT: masked
+// CHECK: mha.online_softmax_step {{.*}} rows_per_head({{.*}}) {causal, max_rows = 2 : i64, micro_kernel
+// CHECK-NOT: masked
+// CHECK: mha.online_softmax_step {{.*}} {causal, max_rows = 1 : i64, micro_kernel
+// CHECK-NOT: mha.online_softmax_step
+// CHECK-LABEL: func.func @any_rows__kernel
+// CHECK-NOT: max_rows
+// CHECK-COUNT-4: mha.online_softmax_step {{.*}} {causal, {{(masked, )?}}micro_kernel
+// CHECK-NOT: mha.online_softmax_step
+// CHECK: return
+func.func @one_row(%q: tensor<?x4x1x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                   %kl: tensor<?xi32>) -> tensor<?x4x1x16xf32> {
+  %o = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal}
+     : tensor<?x4x1x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x1x16xf32>
+  return %o : tensor<?x4x1x16xf32>
+}
+func.func @any_rows(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
+                    %kl: tensor<?xi32>) -> tensor<?x4x?x16xf32> {
+  %o = mha.attention %q, %k, %v kv_lens(%kl : tensor<?xi32>) {causal}
+     : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}

@@ -1331,6 +1331,10 @@ LogicalResult OnlineSoftmaxStepOp::verify() {
   MicroKernelAttr mk = getMicroKernel();
   MemRefType query = getQuery().getType(), key = getKey().getType();
   MemRefType value = getValue().getType();
+  if (std::optional<int64_t> maxRows = getMaxRows();
+      maxRows && !query.isDynamicDim(0) && query.getDimSize(0) > *maxRows)
+    return emitOpError() << "'max_rows' must be at least the query rows ("
+                         << query.getDimSize(0) << "), got " << *maxRows;
   bool quantized = key.getElementType().isSignlessInteger(8) ||
                    value.getElementType().isSignlessInteger(8);
   if (quantized != bool(getKeyScale()) || !getKeyScale() != !getValueScale() ||

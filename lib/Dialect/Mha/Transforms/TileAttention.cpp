@@ -561,6 +561,9 @@ private:
   // Group items: the rows each head has in the tile (null otherwise).
   Value rowsPerHead;
   Value groupHeads; // Query heads of a group item (emit()).
+  // The steps' `max_rows` where the static query length bounds the rows
+  // of every tile below the tile's rows (decoding), else 0 (emitAttention).
+  int64_t maxStepRows = 0;
   KeyRanges ranges;
 };
 
@@ -935,7 +938,8 @@ void WorkItemEmitter::emitStep(Value j0, Value n, bool masked) {
       head.alibiSlope, ranges.pFirst, j0, head.windowLeft, head.windowRight,
       sinks, dropoutWords, rowsPerHead, kStepScale, vStepScale, softcap,
       variant.causal, variant.hasAlibi, masked, attention.getReturnEntropy(),
-      tiles.microKernel);
+      tiles.microKernel,
+      maxStepRows ? b.getI64IntegerAttr(maxStepRows) : IntegerAttr());
 }
 
 void WorkItemEmitter::emitRowPrefetch(Value memref, ValueRange row,
@@ -983,13 +987,9 @@ void WorkItemEmitter::emitKeyLoop(Value begin, Value end,
       emitPrefetch(from, cb.minSI(cb.add(from, n), end));
     }
 
-    auto ifMasked = scf::IfOp::create(b, loc, needsMask(j0, j1),
-                                      /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifMasked.thenBlock());
-    emitStep(j0, n, /*masked=*/true);
-    b.setInsertionPointToStart(ifMasked.elseBlock());
-    emitStep(j0, n, /*masked=*/false);
+    cb.ifThenElse(
+        needsMask(j0, j1), [&] { emitStep(j0, n, /*masked=*/true); },
+        [&] { emitStep(j0, n, /*masked=*/false); });
   });
   pagePrefetchEnd = Value();
 }
@@ -1041,6 +1041,19 @@ void WorkItemEmitter::emitAttention(bool grouped) {
     rowsPerHead = rows;
     stateRows = cb.mul(rows, groupSize);
   }
+  // A tile's rows are at most q's (static) rows; a group item's, that
+  // many per head of the group, and at most tiles.groupRows (emit()).
+  int64_t itemRows = grouped ? tiles.groupRows : tiles.rows;
+  int64_t queryRows =
+      cast<RankedTensorType>(attention.getQuery().getType()).getDimSize(2);
+  maxStepRows = 0;
+  if (!ShapedType::isDynamic(queryRows)) {
+    int64_t bound = std::min(queryRows, tiles.rows);
+    if (grouped)
+      bound *= variant.groupSize();
+    if (bound < itemRows)
+      maxStepRows = bound;
+  }
   emitState(stateRows, grouped);
   MaskParams<Value> masks = head.masks(variant);
   masks.sinkTokens = sinks;
@@ -1062,15 +1075,22 @@ void WorkItemEmitter::emitAttention(bool grouped) {
     windowLo = cb.maxSI(windowLo, partLo);
     windowHi = cb.minSI(windowHi, partHi);
   }
+  // With one query position per head (one row of q), the key ranges are
+  // that position's visible keys exactly, and every tile of them is
+  // visible whole: no masked step (a decoding function's kernel half the
+  // size).
+  bool onePosition = queryRows == 1;
   cb.ifThen(alive, [&] {
     // Sink keys: only causal can hide them.
     if (variant.hasSinkKeys())
       emitKeyLoop(sinkLo, sinkHi, [&](Value, Value j1) {
-        return sinkTileNeedsMask(cb, masks, ranges, j1);
+        return onePosition ? cb.boolean(false)
+                           : sinkTileNeedsMask(cb, masks, ranges, j1);
       });
     // Window keys: masked when some row of the tile cannot see some key.
     emitKeyLoop(windowLo, windowHi, [&](Value j0, Value j1) {
-      return windowTileNeedsMask(cb, masks, ranges, j0, j1);
+      return onePosition ? cb.boolean(false)
+                         : windowTileNeedsMask(cb, masks, ranges, j0, j1);
     });
   });
   if (!item.splitOutputs)

@@ -194,7 +194,11 @@ def MhaTilePass : Pass<"mha-tile", "ModuleOp"> {
     the masks can make visible (a sink range, emitted only with
     `sink_tokens`, and a window range), and sets
     `masked` only on tiles that cross a mask boundary, so a local head costs
-    what its window costs. The kernel carries `#mha.entry_point` so that
+    what its window costs. What static shapes tell is used: a function of
+    one query row per head (decoding) has no masked steps (its one position
+    sees each tile of its key ranges whole), and its steps carry `max_rows`
+    (the rows a step can have), so that code no call can run is not
+    emitted. The kernel carries `#mha.entry_point` so that
     `mha-emit-entry-points` can export the C function.
 
     A function computing an expanded layer (`mha-expand-layer`) becomes one
