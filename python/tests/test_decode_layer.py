@@ -24,13 +24,14 @@ THETA = 10000.0
 
 
 def layer_spec(name, attrs="causal", paged=False, cache=True, dtype="f32",
-               biases=False, lse=False, packed=False, q_lens=False):
+               biases=False, lse=False, packed=False, q_lens=False, rows="?"):
     """A GQA layer (d = 48, 4 query heads of 12, 2 KV heads) with RoPE;
     with `cache`, its decoding step over a contiguous or paged cache; with
     `packed`, over packed sequences (x [1, T, d] and cu_seqlens_q); with
-    `q_lens`, over padded ones (sequence s has q_lens[s] of the L rows)."""
+    `q_lens`, over padded ones (sequence s has q_lens[s] of the L rows);
+    `rows`: x's rows per sequence L, static or `?`."""
     batch = "1" if packed else "?"
-    x = f"tensor<{batch}x?x{D_MODEL}x{dtype}>"
+    x = f"tensor<{batch}x{rows}x{D_MODEL}x{dtype}>"
     wq, wkv = f"tensor<{D_MODEL}x{HQ * D}x{dtype}>", f"tensor<{D_MODEL}x{HKV * D}x{dtype}>"
     wo = f"tensor<{HQ * D}x{D_MODEL}x{dtype}>"
     bias_types = [f"tensor<{HQ * D}x{dtype}>", f"tensor<{HKV * D}x{dtype}>",
@@ -100,6 +101,20 @@ def lib(cache_dir):
     spec += layer_spec("prefill", "causal", cache=False)
     spec += layer_spec("step_bias_lse", "causal", biases=True, lse=True)
     return mha.compile(spec)
+
+
+@pytest.fixture(scope="module")
+def one_row_lib(cache_dir):
+    """The steps of one static new row per sequence (x [B, 1, d]): their
+    attention has no masked steps and only the score methods of that many
+    rows (docs/language.md 9)."""
+    return mha.compile("".join(
+        layer_spec(f"step_{k}", v, rows=1) + layer_spec(f"paged_{k}", v, paged=True, rows=1)
+        for k, (v, _) in VARIANTS.items()))
+
+
+# The layers of the step tests: any rows, or one static row.
+STEP_LIBS = {"any_rows": "lib", "one_static_row": "one_row_lib"}
 
 
 @pytest.fixture(scope="module")
@@ -190,8 +205,10 @@ def cache_rows(cache, s, positions, table=None, page_size=None):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("paged,page_size", [(False, None), (True, 1), (True, 5),
                                              (True, 16)])
-@pytest.mark.parametrize("L", [1, 3])
-def test_step_matches_float64(lib, variant, paged, page_size, L):
+@pytest.mark.parametrize("L,layers", [(1, "any_rows"), (3, "any_rows"),
+                                      (1, "one_static_row")])
+def test_step_matches_float64(request, variant, paged, page_size, L, layers):
+    lib = request.getfixturevalue(STEP_LIBS[layers])
     kv_lens = [0, 7, 20]
     capacity = 24
     x = RNG.standard_normal((3, L, D_MODEL)).astype(np.float32)
@@ -229,8 +246,11 @@ def test_step_matches_float64(lib, variant, paged, page_size, L):
 # lse (split-KV, docs/language.md 4.6), as an attention function does.
 @pytest.mark.parametrize("variant", ["causal", "window_sinks"])
 @pytest.mark.parametrize("paged", [False, True])
-@pytest.mark.parametrize("kv_lens,L", [([5000], 1), ([3000], 2), ([4100, 0], 1)])
-def test_long_cache_steps_split_their_keys(lib, variant, paged, kv_lens, L):
+@pytest.mark.parametrize("kv_lens,L,layers", [([5000], 1, "any_rows"), ([3000], 2, "any_rows"),
+                                              ([4100, 0], 1, "any_rows"),
+                                              ([4100, 0], 1, "one_static_row")])
+def test_long_cache_steps_split_their_keys(request, variant, paged, kv_lens, L, layers):
+    lib = request.getfixturevalue(STEP_LIBS[layers])
     capacity = max(kv_lens) + L + 3
     x = RNG.standard_normal((len(kv_lens), L, D_MODEL)).astype(np.float32)
     w = weights()

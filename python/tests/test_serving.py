@@ -21,15 +21,15 @@ RNG = np.random.default_rng(7)
 
 
 def serving_spec(name, hq, hkv, d, dv, operands, attrs="", dtype="f32",
-                 packed_q=False, packed_k=False, entropy=False):
+                 packed_q=False, packed_k=False, entropy=False, lq="?"):
     """One mha.attention function with the given serving operands (names
     in SPEC.md's order) as arguments after q, k, v; returns o and lse (and
-    entropy)."""
+    entropy). `lq`: q's rows per head, static or `?`."""
     qb = "1" if packed_q else "?"
     kb = "1" if packed_k else "?"
-    q, o = f"tensor<{qb}x{hq}x?x{d}x{dtype}>", f"tensor<{qb}x{hq}x?x{dv}x{dtype}>"
+    q, o = f"tensor<{qb}x{hq}x{lq}x{d}x{dtype}>", f"tensor<{qb}x{hq}x{lq}x{dv}x{dtype}>"
     k, v = f"tensor<{kb}x{hkv}x?x{d}x{dtype}>", f"tensor<{kb}x{hkv}x?x{dv}x{dtype}>"
-    lse = f"tensor<{qb}x{hq}x?xf32>"
+    lse = f"tensor<{qb}x{hq}x{lq}xf32>"
     types = {"kv_lens": "tensor<?xi32>", "q_lens": "tensor<?xi32>",
              "block_table": "tensor<?x?xi32>", "cu_seqlens_q": "tensor<?xi32>",
              "cu_seqlens_k": "tensor<?xi32>"}
@@ -496,6 +496,75 @@ def test_group_items_with_a_runtime_head_mask(decode_lib):
                 assert np.allclose(lse[s, h], rl[h], rtol=2e-5)
             else:
                 assert np.all(o[s, h] == 0) and np.all(ent[s, h] == 0)
+
+
+@pytest.fixture(scope="module")
+def one_row_lib(cache_dir):
+    """Functions of one static query row per head: mha-tile emits no masked
+    steps for them (one position sees each tile of its key ranges whole)
+    and only the score methods of that many rows (docs/language.md 9)."""
+    specs = [serving_spec(f"one{i}", 4, 2, 16, 8, ["kv_lens", "q_lens"], text, lq=1)
+             + serving_spec(f"one_paged{i}", 4, 2, 16, 8, ["kv_lens", "block_table"],
+                            text, lq=1)
+             for i, (_, text) in enumerate(ATTRS)]
+    specs.append(serving_spec("one_gqa", 8, 2, 32, 32, ["kv_lens"],
+                              "causal, window_left = array<i64: 40, 40, 40, 40, -1, -1, -1, -1>, "
+                              "sink_tokens = 3", entropy=True, lq=1))
+    return mha.compile("\n".join(specs))
+
+
+# Keys of several tiles (128 each), of one, none; fewer than a window or
+# the sinks.
+ONE_ROW_KV_LENS = [300, 0, 1, 77, 5, 129, 2]
+
+
+@pytest.mark.parametrize("variant", range(len(ATTRS)))
+def test_one_static_row(one_row_lib, variant):
+    attrs = ATTRS[variant][0]
+    q_lens = [1, 1, 1, 0, 1, 1, 1]
+    case = Case(4, 2, 16, 8, q_lens=q_lens, kv_lens=ONE_ROW_KV_LENS)
+    k, v, kv_lens = case.padded_kv()
+    B = len(q_lens)
+    o, lse = call(one_row_lib, f"one{variant}",
+                  [case.padded_q(lq=1), k, v, kv_lens, np.array(q_lens, np.int32)],
+                  [(B, 4, 1, 8), (B, 4, 1)])
+    check_rows(o, lse, None, case.reference(attrs),
+               lambda s: (s, slice(None), slice(0, q_lens[s])), 2e-5)
+    assert np.all(o[3] == 0) and np.all(lse[3] == -np.inf)  # q_lens 0
+
+
+@pytest.mark.parametrize("page_size", [16, 7])
+@pytest.mark.parametrize("variant", range(len(ATTRS)))
+def test_one_static_row_paged(one_row_lib, variant, page_size):
+    attrs = ATTRS[variant][0]
+    case = Case(4, 2, 16, 8, q_lens=[1] * 7, kv_lens=ONE_ROW_KV_LENS)
+    k, v, table = case.paged_kv(page_size, share=True)
+    kv_lens = np.array(case.kv_lens, np.int32)
+    o, lse = call(one_row_lib, f"one_paged{variant}", [case.padded_q(), k, v, kv_lens, table],
+                  [(7, 4, 1, 8), (7, 4, 1)])
+    check_rows(o, lse, None, case.reference(attrs), lambda s: (s,), 2e-5)
+
+
+@pytest.mark.parametrize("head_mask", [None, [1, 0, 1, 1, 0, 0, 0, 1]])
+def test_one_static_row_group_items(one_row_lib, head_mask):
+    """Group items of one row per head (windows and sinks per group), and
+    with a runtime head mask the heads one by one."""
+    attrs = {"causal": True, "window_left": [40] * 4 + [-1] * 4, "sink_tokens": 3}
+    case = Case(8, 2, 32, 32, q_lens=[1] * 7, kv_lens=ONE_ROW_KV_LENS)
+    k, v, kv_lens = case.padded_kv()
+    o = np.full((7, 8, 1, 32), np.nan, np.float32)
+    lse, ent = (np.full((7, 8, 1), np.nan, np.float32) for _ in range(2))
+    Library(one_row_lib.path).function("one_gqa", 7)(
+        case.padded_q(), k, v, kv_lens, o, lse, ent, head_mask=head_mask, num_threads=2)
+    alive = head_mask or [1] * 8
+    for s, (ro, rl, re_) in enumerate(case.reference(attrs, entropy=True)):
+        for h in range(8):
+            if not alive[h]:
+                assert np.all(o[s, h] == 0) and np.all(ent[s, h] == 0)
+                continue
+            assert reference.rel_err(o[s, h], ro[h]) < 2e-5, (s, h)
+            assert np.allclose(lse[s, h], rl[h], rtol=2e-5), (s, h)
+            assert np.allclose(ent[s, h], re_[h], atol=1e-4), (s, h)
 
 
 def test_check_indices_changes_nothing_on_the_cpu():
