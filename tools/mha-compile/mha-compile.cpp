@@ -44,10 +44,13 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/Triple.h"
+
+#include <thread>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -156,6 +159,11 @@ static cl::opt<std::string> emitAsm("emit-asm",
                                     cl::desc("Also write the assembly here"),
                                     cl::value_desc("file.s"),
                                     cl::cat(category));
+static cl::opt<unsigned>
+    jobs("jobs",
+         cl::desc("How many ISA copies compile at once (threads): 1 compiles "
+                  "them one after the other; 0 (default) all at once"),
+         cl::init(0), cl::cat(category));
 static cl::opt<std::string> linker("cc",
                                    cl::desc("C compiler used to link (default: "
                                             "$CC, else cc)"),
@@ -501,6 +509,66 @@ static int chooseVariants(ModuleOp module, SmallVectorImpl<Variant> &variants) {
   return 0;
 }
 
+/// The objects (temporaries, removed at exit) and the status of the copies
+/// one context compiles, and a thread's diagnostics.
+struct CopyObjects {
+  SmallVector<std::string> objects;
+  SmallVector<std::unique_ptr<llvm::FileRemover>> removers;
+  std::string diagnostics;
+  int rc = 0;
+};
+
+/// Copy `index` of `variant`: `copy` through the CPU pipeline to an object
+/// file. Copy 0 exports the C functions (and takes the pass manager's
+/// command-line options and --emit-llvm/--emit-asm).
+static int compileCopy(MLIRContext &context, ModuleOp copy,
+                       const Variant &variant, size_t index,
+                       const mha::MhaCpuPipelineOptions &pipelineOptions,
+                       ArrayRef<std::string> copies, CopyObjects &out) {
+  bool first = index == 0;
+  // The AVX512-BF16 copy of a multi-ISA library holds the bf16 functions
+  // only: the others have nothing to gain from it.
+  if (variant.bf16Dot && copies.size() > 1) {
+    SmallVector<func::FuncOp> others;
+    for (auto f : copy.getOps<func::FuncOp>())
+      if (f.isPublic() && !f.isDeclaration() && !hasBf16Queries(f))
+        others.push_back(f);
+    for (func::FuncOp f : others)
+      f.erase();
+  }
+  PassManager pm(&context);
+  if (first && failed(applyPassManagerCLOptions(pm)))
+    return fail("bad pass manager options");
+  mha::MhaCpuPipelineOptions options;
+  options.copyOptionValuesFrom(pipelineOptions);
+  options.vectorWidth = variant.vectorWidth;
+  options.useFma = variant.fma;
+  options.bf16Dot = variant.bf16Dot;
+  options.workSuffix = variant.suffix;
+  options.exportFunctions = first;
+  // Copies with a suffix dispatch; --isa=native's has none (its CPU and
+  // features are the caller's promise).
+  options.dispatch = !variant.suffix.empty();
+  if (options.dispatch)
+    options.copies = llvm::to_vector(copies);
+  mha::buildMhaCpuPipeline(pm, options);
+  if (failed(pm.run(copy)))
+    return 1;
+  StringRef suffix = getHalfSuffix(mha::kCpuHalfSuffix);
+  if (first && !suffix.empty() && failed(mha::renameEntryPoints(copy, suffix)))
+    return 1;
+
+  mha::CpuTargetOptions targetOptions;
+  targetOptions.cpu = variant.cpu;
+  targetOptions.features = variant.features;
+  if (first) {
+    targetOptions.llvmIRPath = emitLLVM;
+    targetOptions.assemblyPath = emitAsm;
+  }
+  return writeObject(copy, targetOptions, "mha-kernels", out.objects,
+                     out.removers);
+}
+
 /// --target=cpu: every variant through the CPU pipeline to an object file;
 /// the first one exports the C functions (and is kept for the header).
 static int compileCpu(MLIRContext &context, ModuleOp module, Build &build) {
@@ -525,55 +593,74 @@ static int compileCpu(MLIRContext &context, ModuleOp module, Build &build) {
   // some).
   SmallVector<std::string> copies =
       llvm::map_to_vector(variants, [](const Variant &v) { return v.suffix; });
-  for (auto [i, variant] : llvm::enumerate(variants)) {
-    OwningOpRef<ModuleOp> copy = module.clone();
-    // The AVX512-BF16 copy of a multi-ISA library holds the bf16 functions
-    // only: the others have nothing to gain from it.
-    if (variant.bf16Dot && variants.size() > 1) {
-      SmallVector<func::FuncOp> others;
-      for (auto f : copy->getOps<func::FuncOp>())
-        if (f.isPublic() && !f.isDeclaration() && !hasBf16Queries(f))
-          others.push_back(f);
-      for (func::FuncOp f : others)
-        f.erase();
-    }
-    PassManager pm(&context);
-    if (i == 0 && failed(applyPassManagerCLOptions(pm)))
-      return fail("bad pass manager options");
-    mha::MhaCpuPipelineOptions options;
-    options.copyOptionValuesFrom(pipelineOptions);
-    options.vectorWidth = variant.vectorWidth;
-    options.useFma = variant.fma;
-    options.bf16Dot = variant.bf16Dot;
-    options.workSuffix = variant.suffix;
-    options.exportFunctions = i == 0;
-    // Copies with a suffix dispatch; --isa=native's has none (its CPU and
-    // features are the caller's promise).
-    options.dispatch = !variant.suffix.empty();
-    if (options.dispatch)
-      options.copies = copies;
-    mha::buildMhaCpuPipeline(pm, options);
-    if (failed(pm.run(*copy)))
-      return 1;
-    StringRef suffix = getHalfSuffix(mha::kCpuHalfSuffix);
-    if (i == 0 && !suffix.empty() &&
-        failed(mha::renameEntryPoints(*copy, suffix)))
-      return 1;
-
-    mha::CpuTargetOptions targetOptions;
-    targetOptions.cpu = variant.cpu;
-    targetOptions.features = variant.features;
-    if (i == 0) {
-      targetOptions.llvmIRPath = emitLLVM;
-      targetOptions.assemblyPath = emitAsm;
-    }
-    if (int rc = writeObject(*copy, targetOptions, "mha-kernels", build.objects,
-                             build.removers))
-      return rc;
-    if (i == 0)
-      build.primary = std::move(copy);
+  auto compile = [&](MLIRContext &ctx, ModuleOp copy, size_t i,
+                     CopyObjects &out) {
+    return compileCopy(ctx, copy, variants[i], i, pipelineOptions, copies, out);
+  };
+  // The first copy exports the C functions and is kept for the header: it
+  // runs here, in `context`, its diagnostics reported as they come. The
+  // others run meanwhile on --jobs - 1 threads (all: one each), each
+  // thread with a context of its own that parses the spec's text: the
+  // copies are most of a spec's compile time and share nothing (MLIR, then
+  // LLVM's optimiser and code generation).
+  size_t rest = variants.size() - 1;
+  size_t workers = jobs == 0 ? rest : std::min<size_t>(jobs - 1, rest);
+  std::string spec;
+  if (workers) {
+    llvm::raw_string_ostream os(spec);
+    module.print(os, OpPrintingFlags().enableDebugInfo());
+    // LLVM's target registry, filled once before the threads read it.
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
   }
-
+  std::vector<CopyObjects> others(workers ? rest : 0);
+  // (Made here: a context reads the command line and the registry.)
+  std::vector<std::unique_ptr<MLIRContext>> contexts;
+  for (size_t w = 0; w < workers; ++w) {
+    contexts.push_back(
+        std::make_unique<MLIRContext>(context.getDialectRegistry()));
+    contexts.back()->loadAllAvailableDialects();
+  }
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w)
+    threads.emplace_back([&, w] {
+      MLIRContext &ctx = *contexts[w];
+      CopyObjects *out = nullptr;
+      ScopedDiagnosticHandler capture(&ctx, [&](Diagnostic &diag) {
+        llvm::raw_string_ostream os(out->diagnostics);
+        os << diag.getLocation() << ": " << diag << "\n";
+        return success();
+      });
+      for (size_t i = 1 + w; i < variants.size(); i += workers) {
+        out = &others[i - 1];
+        OwningOpRef<ModuleOp> copy = parseSourceString<ModuleOp>(spec, &ctx);
+        out->rc = copy ? compile(ctx, *copy, i, *out) : 1;
+      }
+    });
+  CopyObjects first;
+  OwningOpRef<ModuleOp> primary = module.clone();
+  first.rc = compile(context, *primary, 0, first);
+  for (size_t i = 1; !workers && first.rc == 0 && i < variants.size(); ++i) {
+    OwningOpRef<ModuleOp> copy = module.clone();
+    first.rc = compile(context, *copy, i, first);
+  }
+  for (std::thread &t : threads)
+    t.join();
+  if (first.rc)
+    return first.rc;
+  for (auto [i, out] : llvm::enumerate(others))
+    if (out.rc)
+      return fail("the " + variants[i + 1].suffix +
+                  " copy: " + StringRef(out.diagnostics).rtrim());
+  build.primary = std::move(primary);
+  auto take = [&](CopyObjects &out) {
+    llvm::append_range(build.objects, out.objects);
+    for (auto &remover : out.removers)
+      build.removers.push_back(std::move(remover));
+  };
+  take(first);
+  for (CopyObjects &out : others)
+    take(out);
   return 0;
 }
 

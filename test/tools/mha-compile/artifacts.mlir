@@ -7,6 +7,10 @@
 // RUN: llvm-nm -D --defined-only %t/libgqa.so | FileCheck %s --check-prefix=EXPORTS
 // The library needs nothing of MLIR or LLVM at run time.
 // RUN: llvm-readelf -d %t/libgqa.so | FileCheck %s --check-prefix=NEEDED
+// The ISA copies compile at once, one thread each; --jobs=1 compiles them
+// one after the other, into the same bytes.
+// RUN: mkdir -p %t/serial && mha-compile %s --target=cpu --jobs=1 -o %t/serial/libgqa.so
+// RUN: cmp %t/libgqa.so %t/serial/libgqa.so
 // RUN: mha-compile %s -o %t/gqa.o --header %t/include/gqa_kernels.h
 // RUN: llvm-nm %t/gqa.o | FileCheck %s --check-prefix=OBJECT
 // RUN: FileCheck %s --check-prefix=GUARD < %t/include/gqa_kernels.h
