@@ -106,6 +106,20 @@ typedef struct mha_options {
    * capturing stream refuses it. CPU functions always check; they ignore
    * it. */
   int32_t check_indices;
+  /* Layer functions marked mha.backward (docs/language.md 7.3, "Saved
+   * activations"): a buffer of saved_activations_bytes bytes, at least
+   * NAME_saved_bytes(B, L), 64-byte aligned. NAME_forward_train writes y
+   * and the activations the backward needs there (the projections, the
+   * attention's f32 output and its lse); NAME_backward given the same
+   * buffer, unchanged, reads them instead of recomputing the forward. The
+   * buffer records the call's B and L and the layer: a backward whose
+   * shapes or layer differ fails with MHA_ERR_INVALID_ARGUMENT. It must
+   * hold what NAME_forward_train wrote with the same inputs and weights
+   * (not checked). NULL: NAME_backward recomputes the forward (the
+   * default); NAME_forward_train fails. Other functions fail with
+   * MHA_ERR_INVALID_ARGUMENT when it is set. */
+  void *saved_activations;
+  uint64_t saved_activations_bytes;
 } mha_options;
 
 #ifdef __cplusplus

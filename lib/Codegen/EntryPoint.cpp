@@ -731,3 +731,32 @@ SmallVector<int64_t> mlir::mha::buildSignatureTable(EntryPointAttr entry) {
   }
   return words;
 }
+
+std::optional<ForwardTrainEntry>
+mlir::mha::getForwardTrainEntry(EntryPointAttr backward) {
+  ArrayRef<Attribute> roles = backward.getRoles().getValue();
+  auto roleAt = [&](size_t i) {
+    return cast<TensorRoleAttr>(roles[i]).getValue();
+  };
+  StringRef base = backward.getName();
+  if (roles.empty() || roleAt(0) != TensorRole::layer_input ||
+      !base.consume_back("_backward"))
+    return std::nullopt;
+  // The forward's parameters, then y in dy's place (of dy's type).
+  size_t dy = 0;
+  while (dy < roles.size() && roleAt(dy) != TensorRole::grad_layer_output)
+    ++dy;
+  if (dy == roles.size())
+    return std::nullopt;
+  MLIRContext *ctx = backward.getContext();
+  SmallVector<Attribute> trainRoles(roles.take_front(dy));
+  trainRoles.push_back(TensorRoleAttr::get(ctx, TensorRole::layer_output));
+  SmallVector<Attribute> trainTypes(
+      backward.getTypes().getValue().take_front(dy + 1));
+  return ForwardTrainEntry{
+      EntryPointAttr::get(ctx, (base + "_forward_train").str(),
+                          backward.getRowsPerItem(), backward.getGridHeads(),
+                          ArrayAttr::get(ctx, trainRoles),
+                          ArrayAttr::get(ctx, trainTypes)),
+      (base + "_saved_bytes").str()};
+}

@@ -780,6 +780,13 @@ int32_t mha_rt_check_call(const int64_t *signature, const char *name,
                   "in [0, 2^38]",
                   c.name, field, value);
   }
+  if (out->options.saved_activations &&
+      mha_rt_find_role(signature, c.num_tensors, MHA_ROLE_LAYER_INPUT) < 0)
+    MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
+                "%s: options->saved_activations is set, but only the "
+                "_forward_train and _backward functions of a layer marked "
+                "mha.backward take saved activations",
+                c.name);
   set_dropout_words(out);
 
   int64_t batch_sym = signature[MHA_SIG_GRID_BATCH_SYM];

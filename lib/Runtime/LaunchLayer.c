@@ -6,7 +6,9 @@
 // mha/Runtime/KernelAbi.h): the same checks as mha_rt_launch, then the
 // layer's temporaries (projections, attention output, RoPE table, packed
 // weights), then each phase's grid on the thread pool, one phase after the
-// other. It knows nothing about the math of a layer.
+// other. It knows nothing about the math of a layer. A layer backward's
+// <name>_forward_train runs the same kernel as its <name>_backward, only
+// the phases that compute y and the saved activations (KernelAbi.h).
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +16,7 @@
 
 #include "CallCheck.h"
 #include "PackedWeights.h"
+#include "SavedActivations.h"
 #include "SplitKv.h"
 #include "Status.h"
 #include "TempCache.h"
@@ -88,7 +91,7 @@ static void plan_packed_use(packed_use *pu, const int64_t *signature,
   for (int64_t i = 0; i < num_temps; ++i) {
     const int64_t *tw = temp_words + i * MHA_SIG_TEMP_WORDS;
     int64_t cols = tw[MHA_SIG_TEMP_COLS], elt = tw[MHA_SIG_TEMP_BYTES];
-    if (tw[MHA_SIG_TEMP_SHAPE] != MHA_TEMP_FIXED)
+    if ((tw[MHA_SIG_TEMP_SHAPE] & MHA_TEMP_SHAPE_MASK) != MHA_TEMP_FIXED)
       continue;
     if (pu->num_fixed == MHA_RT_MAX_PACKED || cols < 1 || cols > (1LL << 40) ||
         elt < 1 || elt > 4)
@@ -119,8 +122,8 @@ static void keep_packed(temp_set *ts, packed_use *pu,
   void *buffers[MHA_RT_MAX_PACKED];
   size_t bytes[MHA_RT_MAX_PACKED];
   for (int i = 0; i < ts->n && n < MHA_RT_MAX_PACKED; ++i)
-    if (temp_words[i * MHA_SIG_TEMP_WORDS + MHA_SIG_TEMP_SHAPE] ==
-        MHA_TEMP_FIXED) {
+    if ((temp_words[i * MHA_SIG_TEMP_WORDS + MHA_SIG_TEMP_SHAPE] &
+         MHA_TEMP_SHAPE_MASK) == MHA_TEMP_FIXED) {
       fixed[n] = i;
       buffers[n] = ts->data[i];
       bytes[n++] = ts->capacities[i];
@@ -177,15 +180,27 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   const int64_t *layer = mha_rt_tensor_sig(signature, c.num_tensors);
   int64_t num_temps = layer[MHA_SIG_LAYER_NUM_TEMPS];
   int64_t num_phases = layer[MHA_SIG_LAYER_NUM_PHASES];
+  // A forward_train call's tensors are the first of the kernel's.
+  int64_t kernel_tensors = layer[MHA_SIG_LAYER_KERNEL_TENSORS];
+  bool forward_train = kernel_tensors > 0;
+  if (!forward_train)
+    kernel_tensors = c.num_tensors;
   if (num_temps < 0 || num_temps > MAX_TEMPS || num_phases < 1 ||
-      num_phases > MAX_PHASES)
+      num_phases > MAX_PHASES || kernel_tensors < c.num_tensors ||
+      kernel_tensors > MHA_RT_MAX_TENSORS)
     MHA_RT_FAIL(MHA_ERR_INTERNAL,
                 "%s: the signature's layer section (%" PRId64
-                " temporaries, %" PRId64 " phases) is malformed",
-                c.name, num_temps, num_phases);
+                " temporaries, %" PRId64 " phases, %" PRId64
+                " kernel tensors) is malformed",
+                c.name, num_temps, num_phases, kernel_tensors);
   const int64_t *temp_words = layer + MHA_SIG_LAYER_WORDS;
   const int64_t *phase_words = temp_words + num_temps * MHA_SIG_TEMP_WORDS;
   int64_t batch = c.batch, len = c.rows;
+  mha_rt_saved_use saved;
+  status =
+      mha_rt_plan_saved_use(&saved, &c, forward_train, temp_words, num_temps);
+  if (status != MHA_OK)
+    return status;
   if (batch == 0 || len == 0) {
     // An empty output: nothing to compute, nothing to write.
     mha_rt_clear_error();
@@ -202,7 +217,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   mha_rt_memref temp_memrefs[MAX_TEMPS];
   for (int64_t i = 0; i < num_temps; ++i) {
     const int64_t *tw = temp_words + i * MHA_SIG_TEMP_WORDS;
-    int64_t shape = tw[MHA_SIG_TEMP_SHAPE];
+    int64_t shape = tw[MHA_SIG_TEMP_SHAPE] & MHA_TEMP_SHAPE_MASK;
+    bool in_saved = saved.base && (tw[MHA_SIG_TEMP_SHAPE] & MHA_TEMP_SAVED);
     int64_t rows = shape == MHA_TEMP_PER_BATCH ? batch : 1;
     int64_t tokens = shape == MHA_TEMP_FIXED ? 1 : len;
     int64_t cols = tw[MHA_SIG_TEMP_COLS], elt = tw[MHA_SIG_TEMP_BYTES];
@@ -228,6 +244,9 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     if (shape == MHA_TEMP_FIXED && pu.leased) {
       ts.data[i] = pu.buffers[pu.next++];
       ts.leased[i] = true;
+    } else if (in_saved) {
+      ts.data[i] = mha_rt_next_saved(&saved, (size_t)bytes);
+      ts.leased[i] = true; // The caller's.
     } else {
       // 64-byte aligned rows start on cache lines when cols allows it.
       size_t rounded = ((size_t)bytes + 63) / 64 * 64;
@@ -281,15 +300,20 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
           : NULL;
   mha_rt_split_buffers split;
   memset(&split, 0, sizeof(split));
+  // A forward_train call has y in dy's place, then the gradients, which
+  // none of its phases touches: empty descriptors.
+  mha_rt_memref no_tensor;
+  memset(&no_tensor, 0, sizeof(no_tensor));
   void *descriptors[MHA_RT_MAX_TENSORS + MAX_TEMPS + 4];
-  for (int i = 0; i < c.num_tensors; ++i)
-    descriptors[i] = &c.memrefs[i];
+  for (int i = 0; i < kernel_tensors; ++i)
+    descriptors[i] = i < c.num_tensors ? (void *)&c.memrefs[i] : &no_tensor;
+  void **after = descriptors + kernel_tensors;
   for (int64_t i = 0; i < num_temps; ++i)
-    descriptors[c.num_tensors + i] = &temp_memrefs[i];
-  descriptors[c.num_tensors + num_temps] = &c.dropout_memref;
-  descriptors[c.num_tensors + num_temps + 1] = &split.outputs_memref;
-  descriptors[c.num_tensors + num_temps + 2] = &split.lse_memref;
-  descriptors[c.num_tensors + num_temps + 3] = &split.arrivals_memref;
+    after[i] = &temp_memrefs[i];
+  after[num_temps] = &c.dropout_memref;
+  after[num_temps + 1] = &split.outputs_memref;
+  after[num_temps + 2] = &split.lse_memref;
+  after[num_temps + 3] = &split.arrivals_memref;
   int num_threads = c.options.num_threads;
   bool flat_rows = has_flat_rows(signature, &c);
   c.dropout_words[MHA_LAYER_FLAT_ROWS] = flat_rows;
@@ -301,7 +325,8 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   for (int64_t p = 0; p < num_phases; ++p) {
     const int64_t *pw = phase_words + p * MHA_SIG_PHASE_WORDS;
     int64_t heads = pw[MHA_SIG_PHASE_HEADS], rows = pw[MHA_SIG_PHASE_ROWS];
-    int64_t kind = pw[MHA_SIG_PHASE_KIND];
+    int64_t kind = pw[MHA_SIG_PHASE_KIND] & MHA_PHASE_KIND_MASK;
+    int64_t flags = pw[MHA_SIG_PHASE_KIND] & ~(int64_t)MHA_PHASE_KIND_MASK;
     if (heads < 0 || rows < 1) {
       free(alive);
       finish_temps(&ts, &pu);
@@ -311,6 +336,13 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     }
     if (kind == MHA_PHASE_PACKING && pu.leased)
       continue; // The leased panels hold what it would write.
+    bool forward_phase =
+        kind == MHA_PHASE_PACKING ||
+        (flags & (MHA_PHASE_RECOMPUTATION | MHA_PHASE_FORWARD_OUTPUT));
+    if (forward_train ? !forward_phase
+                      : (flags & MHA_PHASE_FORWARD_OUTPUT) ||
+                            (saved.reads && (flags & MHA_PHASE_RECOMPUTATION)))
+      continue;
     // Flat rows: one sequence of B x L rows (both below 2^31, checked).
     bool flat = kind == MHA_PHASE_FLAT && flat_rows;
     int64_t grid_batch = flat ? 1 : batch, grid_len = flat ? batch * len : len;
@@ -359,6 +391,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
               c.name, p, items, 1e3 * (seconds() - start));
   }
   free(alive);
+  mha_rt_finish_saved(&saved, &c, temp_words, num_temps);
   keep_packed(&ts, &pu, temp_words);
   finish_temps(&ts, &pu);
   mha_rt_clear_error();

@@ -138,6 +138,36 @@ static std::string describeType(MemRefType type, TensorRole role,
   return text;
 }
 
+/// The comment and the C declaration of exported function `entry`.
+static void writeDeclaration(EntryPointAttr entry, llvm::raw_ostream &os) {
+  bool layer = !entry.getRoles().empty() &&
+               cast<TensorRoleAttr>(entry.getRoles()[0]).getValue() ==
+                   TensorRole::layer_input;
+  ServingLayout layout = ServingLayout::get(entry.getRoles());
+  os << "/* " << entry.getName()
+     << (!layer                 ? ": logical [B, H, L, D] tensors; "
+         : layout.packedQueries ? ": a layer over packed sequences, x and "
+                                  "y [1, T, d]; "
+                                : ": a layer, x and y [B, L, d]; ")
+     << "any strides with a contiguous last dim.\n";
+  for (auto [roleAttr, typeAttr] :
+       llvm::zip(entry.getRoles(), entry.getTypes())) {
+    TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();
+    auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
+    os << " *   " << getParameterName(role) << ": "
+       << describeType(type, role, layout) << " (" << stringifyTensorRole(role)
+       << ")\n";
+  }
+  os << " */\nmha_status " << entry.getName() << "(";
+  for (auto [i, roleAttr] : llvm::enumerate(entry.getRoles())) {
+    TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();
+    bool input = isInputRole(role);
+    os << (input ? "const DLTensor *" : "DLTensor *") << getParameterName(role)
+       << ", ";
+  }
+  os << "const mha_options *opts);\n\n";
+}
+
 LogicalResult mlir::mha::writeCHeader(ModuleOp module, StringRef guardName,
                                       StringRef sourceName,
                                       llvm::raw_ostream &os) {
@@ -152,32 +182,16 @@ LogicalResult mlir::mha::writeCHeader(ModuleOp module, StringRef guardName,
     auto entry = func->getAttrOfType<EntryPointAttr>("mha.entry_point");
     if (!entry)
       continue;
-    bool layer = !entry.getRoles().empty() &&
-                 cast<TensorRoleAttr>(entry.getRoles()[0]).getValue() ==
-                     TensorRole::layer_input;
-    ServingLayout layout = ServingLayout::get(entry.getRoles());
-    os << "/* " << entry.getName()
-       << (!layer                 ? ": logical [B, H, L, D] tensors; "
-           : layout.packedQueries ? ": a layer over packed sequences, x and "
-                                    "y [1, T, d]; "
-                                  : ": a layer, x and y [B, L, d]; ")
-       << "any strides with a contiguous last dim.\n";
-    for (auto [roleAttr, typeAttr] :
-         llvm::zip(entry.getRoles(), entry.getTypes())) {
-      TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();
-      auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
-      os << " *   " << getParameterName(role) << ": "
-         << describeType(type, role, layout) << " ("
-         << stringifyTensorRole(role) << ")\n";
-    }
-    os << " */\nmha_status " << entry.getName() << "(";
-    for (auto [i, roleAttr] : llvm::enumerate(entry.getRoles())) {
-      TensorRole role = cast<TensorRoleAttr>(roleAttr).getValue();
-      bool input = isInputRole(role);
-      os << (input ? "const DLTensor *" : "DLTensor *")
-         << getParameterName(role) << ", ";
-    }
-    os << "const mha_options *opts);\n\n";
+    writeDeclaration(entry, os);
+    std::optional<ForwardTrainEntry> train = getForwardTrainEntry(entry);
+    if (!train)
+      continue;
+    writeDeclaration(train->entry, os);
+    os << "/* The bytes of the saved activations of " << train->entry.getName()
+       << " and " << entry.getName()
+       << "\n * (mha_options.saved_activations) for x [B, L, d]; -1 for "
+          "negative sizes. */\n"
+       << "int64_t " << train->savedBytesName << "(int64_t B, int64_t L);\n\n";
   }
   os << "#ifdef __cplusplus\n} /* extern \"C\" */\n#endif\n\n#endif /* "
      << guardName << " */\n";

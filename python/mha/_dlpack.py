@@ -38,7 +38,9 @@ class MhaOptions(ctypes.Structure):
                 ("dropout_seed", ctypes.c_uint64), ("dropout_offset", ctypes.c_uint64),
                 ("use_positions", ctypes.c_int32), ("query_start", ctypes.c_int64),
                 ("key_start", ctypes.c_int64), ("reuse_packed_weights", ctypes.c_int32),
-                ("check_indices", ctypes.c_int32)]
+                ("check_indices", ctypes.c_int32),
+                ("saved_activations", ctypes.c_void_p),
+                ("saved_activations_bytes", ctypes.c_uint64)]
 
 
 # enum mha_status: values are stable.
@@ -107,16 +109,20 @@ def from_numpy(arr, dtype=None):
                        name, keep=arr)
 
 
-def options(num_threads=0, cuda_stream=None, head_mask=None, check_indices=False):
+def options(num_threads=0, cuda_stream=None, head_mask=None, check_indices=False,
+            saved_activations=None, saved_activations_bytes=0):
     """An MhaOptions: worker threads (0 = all cores), a CUstream address
     (None = the default stream), a runtime head mask (Hq values, 0 ablates
     the head; None keeps every head), check_indices (GPU: check the serving
-    indices on the host)."""
+    indices on the host), a layer backward's saved activations (an address
+    and its bytes)."""
     o = MhaOptions()
     o.struct_size = ctypes.sizeof(MhaOptions)
     o.num_threads = num_threads
     o.cuda_stream = cuda_stream
     o.check_indices = 1 if check_indices else 0
+    o.saved_activations = saved_activations
+    o.saved_activations_bytes = saved_activations_bytes
     if head_mask is not None:
         arr = (ctypes.c_uint8 * len(head_mask))(*[1 if x else 0 for x in head_mask])
         o.head_mask = ctypes.cast(arr, ctypes.POINTER(ctypes.c_uint8))

@@ -351,6 +351,9 @@ NB_MODULE(_native, m) {
   MHA_FIELD(query_start);
   MHA_FIELD(key_start);
   MHA_FIELD(reuse_packed_weights);
+  MHA_FIELD(check_indices);
+  MHA_FIELD(saved_activations);
+  MHA_FIELD(saved_activations_bytes);
 #endif
   MHA_FIELD(num_threads);
   MHA_FIELD(cuda_stream);

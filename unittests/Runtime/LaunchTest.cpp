@@ -1040,7 +1040,7 @@ std::vector<int64_t> layerSignature(int64_t badShape = -1,
       1, 2, 4);
   int64_t shapes[3] = {MHA_TEMP_PER_BATCH, MHA_TEMP_PER_TOKEN,
                        badShape >= 0 ? badShape : MHA_TEMP_FIXED};
-  sig.insert(sig.end(), {3, 2});
+  sig.insert(sig.end(), {3, 2, 0});
   sig.insert(sig.end(), {shapes[0], 3, bytes[0], shapes[1], 2, bytes[1],
                          shapes[2], fixedCols, bytes[2]});
   sig.insert(sig.end(), {2, 4, 0, 1, int64_t(1) << 40, 0});
@@ -1140,7 +1140,7 @@ std::vector<int64_t> packedLayerSignature() {
                       {MHA_ROLE_LAYER_OUTPUT, {one, t, d}}},
                      2, 2, 4);
   sig[MHA_SIG_GRID_BATCH_SYM] = MHA_SYM_QUERY_LEN;
-  sig.insert(sig.end(), {0, 2});
+  sig.insert(sig.end(), {0, 2, 0});
   sig.insert(sig.end(), {2, 4, MHA_PHASE_PLAIN, 1, 4, MHA_PHASE_MASKED});
   return sig;
 }

@@ -179,6 +179,18 @@ struct ServingLayout {
 /// The signature table the runtime checks calls against (KernelAbi.h).
 SmallVector<int64_t> buildSignatureTable(EntryPointAttr entry);
 
+/// The exported functions a layer backward's kernel adds beside
+/// `<name>_backward` (docs/language.md 7.3, "Saved activations"):
+/// `<name>_forward_train`, the forward's parameters (x, the weights, y),
+/// which runs the kernel's recomputation and writes y and the saved
+/// activations, and `int64_t <name>_saved_bytes(B, L)`.
+struct ForwardTrainEntry {
+  EntryPointAttr entry; // <name>_forward_train
+  std::string savedBytesName;
+};
+/// Those of `backward`, the entry of a kernel; none for other kernels.
+std::optional<ForwardTrainEntry> getForwardTrainEntry(EntryPointAttr backward);
+
 } // namespace mlir::mha
 
 #endif // MHA_CODEGEN_ENTRYPOINT_H

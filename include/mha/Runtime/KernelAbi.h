@@ -218,7 +218,11 @@ typedef void (*mha_work_fn)(void **descriptors, int64_t b, int64_t h, int64_t t,
 enum {
   MHA_SIG_LAYER_NUM_TEMPS = 0,
   MHA_SIG_LAYER_NUM_PHASES = 1,
-  MHA_SIG_LAYER_WORDS = 2
+  /* 0, but in the table of a layer's <name>_forward_train: the tensors of
+   * the work function's (its <name>_backward's), whose first ones are
+   * those of <name>_forward_train with y in dy's place (see below). */
+  MHA_SIG_LAYER_KERNEL_TENSORS = 2,
+  MHA_SIG_LAYER_WORDS = 3
 };
 /* The most temporaries and phases a layer kernel has (mha-tile refuses
  * more; the runtime sizes its tables by them). The largest today: the
@@ -235,8 +239,16 @@ enum {
 enum {
   MHA_TEMP_PER_TOKEN = 0, /* [1, L, cols]: shared by the batch */
   MHA_TEMP_PER_BATCH = 1, /* [B, L, cols] */
-  MHA_TEMP_FIXED = 2
-}; /* [1, 1, cols]: e.g. packed weights */
+  MHA_TEMP_FIXED = 2,     /* [1, 1, cols]: e.g. packed weights */
+  MHA_TEMP_SHAPE_MASK = 15,
+  /* Saved activations (mha_options.saved_activations): a flag on the shape
+   * word of the temporaries a layer backward's recomputation writes and
+   * its gradients read. With saved activations they lie in the caller's
+   * buffer, in order, each at a 64-byte aligned offset after a
+   * MHA_SAVED_HEADER_BYTES header. */
+  MHA_TEMP_SAVED = 16
+};
+#define MHA_SAVED_HEADER_BYTES 64
 enum {
   MHA_SIG_PHASE_HEADS = 0,
   MHA_SIG_PHASE_ROWS = 1,
@@ -256,7 +268,16 @@ enum {
   MHA_PHASE_FLAT = 3,
   /* A packed decoding step's append: the grid of the sequences, as
    * MHA_PHASE_MASKED's (S + 1 item rows, the longest's tiles). */
-  MHA_PHASE_SEQUENCES = 4
+  MHA_PHASE_SEQUENCES = 4,
+  MHA_PHASE_KIND_MASK = 15,
+  /* Flags on a layer backward's phase kinds. A recomputation phase
+   * recomputes the forward's activations: <name>_forward_train runs it,
+   * and <name>_backward skips it when given saved activations. A
+   * forward-output phase computes y (into dy's descriptor): only
+   * <name>_forward_train runs it. <name>_forward_train runs the packing,
+   * recomputation and forward-output phases, no other. */
+  MHA_PHASE_RECOMPUTATION = 16,
+  MHA_PHASE_FORWARD_OUTPUT = 32
 };
 
 /* Computes work item (b, h, t) of phase `phase` of a layer. */
@@ -411,6 +432,12 @@ int32_t mha_rt_launch_layer(const int64_t *signature, const char *name,
                             const char *const *arg_names,
                             const DLTensor *const *tensors,
                             const mha_options *options, mha_layer_work_fn work);
+
+/* The bytes of the saved activations (mha_options.saved_activations) of
+ * the layer backward of `signature` for B = batch and L = len; -1 when
+ * they are negative or the bytes overflow. <name>_saved_bytes returns it. */
+int64_t mha_rt_layer_saved_bytes(const int64_t *signature, int64_t batch,
+                                 int64_t len);
 
 /* mha_rt_launch for backward functions: checks the call, then runs the key
  * and query items. */

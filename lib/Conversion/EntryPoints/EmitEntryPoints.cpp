@@ -52,6 +52,9 @@ public:
   LogicalResult emit();
 
 private:
+  /// A layer backward's <name>_forward_train and <name>_saved_bytes.
+  LogicalResult emitForwardTrain(const ForwardTrainEntry &train,
+                                 LLVM::LLVMFunctionType workType);
   Value addressOf(OpBuilder &ob, StringRef symbol) {
     return glue.addressOf(ob, symbol);
   }
@@ -166,7 +169,7 @@ LogicalResult EntryPointEmitter::emit() {
   }
   if (plan) {
     glue.extraSignatureWords = {(int64_t)plan.getTempCols().size(),
-                                (int64_t)plan.getPhaseHeads().size()};
+                                (int64_t)plan.getPhaseHeads().size(), 0};
     for (auto [shape, cols, bytes] : llvm::zip(
              plan.getTempShapes(), plan.getTempCols(), plan.getTempBytes()))
       glue.extraSignatureWords.append({shape, cols, bytes});
@@ -184,12 +187,52 @@ LogicalResult EntryPointEmitter::emit() {
       glue.extraSignatureWords.clear();
     llvm::append_range(glue.extraSignatureWords, splitKv.asArrayRef());
   }
-  if (options.exportFunctions)
-    return glue.emitExported(
-        plan       ? "mha_rt_launch_layer"
-        : backward ? "mha_rt_launch_backward"
-                   : "mha_rt_launch",
-        [&](OpBuilder &eb) { return selectWork(eb, workType); });
+  if (!options.exportFunctions)
+    return success();
+  if (failed(glue.emitExported(
+          plan       ? "mha_rt_launch_layer"
+          : backward ? "mha_rt_launch_backward"
+                     : "mha_rt_launch",
+          [&](OpBuilder &eb) { return selectWork(eb, workType); })))
+    return failure();
+  if (std::optional<ForwardTrainEntry> train = getForwardTrainEntry(entry))
+    return emitForwardTrain(*train, workType);
+  return success();
+}
+
+LogicalResult
+EntryPointEmitter::emitForwardTrain(const ForwardTrainEntry &train,
+                                    LLVM::LLVMFunctionType workType) {
+  // The same kernel, its table with the forward's tensors and the number
+  // of the kernel's (KernelAbi.h).
+  HostGlue trainGlue(module, train.entry, loc);
+  trainGlue.extraSignatureWords = glue.extraSignatureWords;
+  trainGlue.extraSignatureWords[MHA_SIG_LAYER_KERNEL_TENSORS] =
+      entry.getRoles().size();
+  if (failed(trainGlue.emitExported("mha_rt_launch_layer", [&](OpBuilder &eb) {
+        return selectWork(eb, workType);
+      })))
+    return failure();
+  // int64_t <name>_saved_bytes(int64_t B, int64_t L): the runtime's sum
+  // over the backward's table.
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  StringRef query = "mha_rt_layer_saved_bytes";
+  auto queryType = LLVM::LLVMFunctionType::get(i64, {ptrType, i64, i64});
+  if (!module.lookupSymbol(query))
+    LLVM::LLVMFuncOp::create(b, loc, query, queryType);
+  auto bytesFn =
+      LLVM::LLVMFuncOp::create(b, loc, train.savedBytesName,
+                               LLVM::LLVMFunctionType::get(i64, {i64, i64}));
+  Block *body = bytesFn.addEntryBlock(b);
+  OpBuilder bb = OpBuilder::atBlockBegin(body);
+  Value table = addressOf(bb, (entry.getName() + "__signature").str());
+  Value bytes =
+      LLVM::CallOp::create(
+          bb, loc, queryType, SymbolRefAttr::get(bb.getContext(), query),
+          ValueRange{table, body->getArgument(0), body->getArgument(1)})
+          .getResult();
+  LLVM::ReturnOp::create(bb, loc, bytes);
   return success();
 }
 

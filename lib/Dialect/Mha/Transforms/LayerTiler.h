@@ -94,7 +94,9 @@ private:
   /// for blocks[local] of `plan`. Returns the number of items.
   int64_t forEachBlock(ArrayRef<LinearPlan> grid,
                        function_ref<void(const LinearPlan &, Value)> body);
-  void emitPackingPhase();
+  /// The packing phase of the weights that are arguments; in a backward,
+  /// those of all GEMMs but y's, or (`forwardOutput`) y's alone.
+  void emitPackingPhase(bool forwardOutput = false);
   void emitRopeTable();
   int64_t emitProjections(ArrayRef<LinearPlan> grid);
   /// The phase of `linears`' GEMMs, an MHA_PHASE_FLAT phase: with
@@ -220,6 +222,12 @@ private:
   /// reads divided by its RMS in place (what its weight's gradient reads),
   /// 1/RMS of each row kept for the norm's backward.
   void addInputNormPhase();
+  /// A backward's recomputation of the forward and of the input norms
+  /// (flagged MHA_PHASE_RECOMPUTATION, their temporaries MHA_TEMP_SAVED),
+  /// then y's
+  /// packing and GEMM (MHA_PHASE_FORWARD_OUTPUT), which only
+  /// <name>_forward_train runs.
+  void addRecomputationPhases();
   /// dQKV's gradient of each normalised product carried back through the
   /// norm: dc = (dn - n mean(dn n)) / RMS, in place.
   void addRmsNormBackwardPhase();
@@ -278,6 +286,9 @@ private:
   int64_t packedSize = 0, packedInt8Size = 0, packedF32Size = 0;
   // The phases (#mha.layer_plan).
   SmallVector<int64_t> phaseHeads, phaseRows, phaseKinds;
+  // MHA_PHASE_* flags addPhase gives the phases it adds (but packing
+  // phases): a backward's recomputation of the forward, and its y.
+  int64_t phaseFlags = 0;
   // The kernel.
   func::FuncOp kernelFunc;
   Block *entry = nullptr;

@@ -114,9 +114,8 @@ void LayerTiler::planGemms() {
   if (parts.outputDown)
     plan(parts.outputDown, "outdown");
   // The output projection is never replicated: one plan. A backward
-  // does not compute y.
-  if (!backward)
-    plan(parts.output, "out");
+  // computes y for <name>_forward_train only (addForwardOutputPhases).
+  plan(parts.output, "out");
   for (LinearPlan &p : plans) {
     p.constantWeight = getDenseConstant(p.weightValue);
     p.constantScale = getDenseConstant(p.scaleValue);
@@ -360,7 +359,7 @@ void LayerTiler::addPhase(int64_t rows, int64_t kind,
             [&] { heads = body(); });
   phaseHeads.push_back(heads);
   phaseRows.push_back(rows);
-  phaseKinds.push_back(kind);
+  phaseKinds.push_back(kind == MHA_PHASE_PACKING ? kind : kind | phaseFlags);
 }
 
 int64_t
@@ -662,13 +661,19 @@ void LayerTiler::emitRmsNormRows(Value temp, int64_t columns, float eps,
   });
 }
 
-void LayerTiler::emitPackingPhase() {
+void LayerTiler::emitPackingPhase(bool forwardOutput) {
   // The weights that are arguments packed, one item per block, batch 0 and
-  // one tile (its rows are "all of L").
+  // one tile (its rows are "all of L"). A backward packs the output
+  // projection's (y's) panels in a phase of their own, which only
+  // <name>_forward_train runs.
   SmallVector<LinearPlan, 4> packing;
   for (LinearPlan *plan : packedAtRunTime)
-    packing.push_back(*plan);
-  addPhase(kWholeSequence, MHA_PHASE_PACKING, [&] {
+    if (!backward || (plan->op == parts.output) == forwardOutput)
+      packing.push_back(*plan);
+  if (packing.empty())
+    return;
+  int64_t flags = forwardOutput ? MHA_PHASE_FORWARD_OUTPUT : 0;
+  addPhase(kWholeSequence, MHA_PHASE_PACKING | flags, [&] {
     Value first = cb.andI(cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0)),
                           cb.cmpI(arith::CmpIPredicate::eq, tile, cb.index(0)));
     int64_t items = 0;
@@ -890,8 +895,7 @@ void LayerTiler::emitAttention() {
 }
 
 void LayerTiler::addPhasesThroughAttention() {
-  if (!packedAtRunTime.empty())
-    emitPackingPhase();
+  emitPackingPhase(/*forwardOutput=*/false);
   if (ropeTheta)
     addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
       emitRopeTable();

@@ -292,10 +292,12 @@ void LayerTiler::planBackwardGemms() {
 void LayerTiler::addBackwardTemporaries() {
   Type f32 = Float32Type::get(ctx);
   lseTemp = addTemp(shape.numHeads, MHA_TEMP_PER_BATCH, f32);
+  tempShapes.back() |= MHA_TEMP_SAVED;
   // One row of head-alive bytes (row 0 of a per-token temporary: the
   // fixed ones are the packed weights').
   aliveTemp =
       addTemp(shape.numHeads, MHA_TEMP_PER_TOKEN, IntegerType::get(ctx, 8));
+  tempShapes.back() |= MHA_TEMP_SAVED;
   // dO rounded to bf16 where the attention's items run on bf16 pairs (as
   // PyTorch's bf16 autograd keeps it); D_i = dO . O and dP = dO V^T read
   // the same rounded dO.
@@ -307,8 +309,10 @@ void LayerTiler::addBackwardTemporaries() {
   if (getElementTypeOrSelf(parts.input).isBF16())
     dQkvBf16Temp =
         addTemp(dQkvColumns, MHA_TEMP_PER_BATCH, BFloat16Type::get(ctx));
-  if (int64_t norms = getNormalizedUps().size())
+  if (int64_t norms = getNormalizedUps().size()) {
     rmsScaleTemp = addTemp(norms, MHA_TEMP_PER_BATCH, f32);
+    tempShapes.back() |= MHA_TEMP_SAVED;
+  }
 }
 
 void LayerTiler::setBackwardMemRefs() {
@@ -374,6 +378,20 @@ Value LayerTiler::getGradientView(Value operand) {
                       getGradientColumn(split.getInput().getDefiningOp()) +
                           split.getColumnOffset(),
                       type.getDimSize(1), d, split.getHeadStride().value_or(d));
+}
+
+void LayerTiler::addRecomputationPhases() {
+  phaseFlags = MHA_PHASE_RECOMPUTATION;
+  addPhasesThroughAttention();
+  // The normalised products in place and their 1/RMS: what the gradients
+  // read, which then leave the saved activations as they are.
+  addInputNormPhase();
+  if (parts.outputDown)
+    addGemmPhase({parts.outputDown});
+  phaseFlags = MHA_PHASE_FORWARD_OUTPUT;
+  emitPackingPhase(/*forwardOutput=*/true);
+  addGemmPhase({parts.output});
+  phaseFlags = 0;
 }
 
 void LayerTiler::addAttentionBackwardPhases() {
@@ -763,18 +781,21 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   planBackwardGemms();
   if (failed(addTemporaries()))
     return failure();
+  // What the recomputation writes and the gradients read: the forward's
+  // temporaries but the packed weights (and, below, lse and the alive
+  // bytes).
+  for (int64_t &tempShape : tempShapes)
+    if (tempShape != MHA_TEMP_FIXED)
+      tempShape |= MHA_TEMP_SAVED;
   addBackwardTemporaries();
   addTrailingArguments();
   createKernel();
   setBackwardMemRefs();
-  addPhasesThroughAttention();
-  addInputNormPhase();
-  // dO = dy Wo^T, or with Wo = A_o B_o: O A_o (for dB_o), dT_o = dy B_o^T,
-  // dO = dT_o A_o^T.
-  if (outputFactorGrad) {
-    addGemmPhase({parts.outputDown});
+  addRecomputationPhases();
+  // dO = dy Wo^T, or with Wo = A_o B_o: dT_o = dy B_o^T, dO = dT_o A_o^T
+  // (O A_o, which dB_o reads, is recomputed with the forward).
+  if (outputFactorGrad)
     addPlansPhase({*outputFactorGrad});
-  }
   addPlansPhase({outputGrad});
   addAttentionBackwardPhases();
   addLatentKeysBackwardPhase();
