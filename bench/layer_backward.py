@@ -21,6 +21,10 @@ B=1. Columns:
 - `step`: forward + backward, ours = `<name>` then `<name>_backward`,
   PyTorch = the forward with autograd then the backward: a training step's
   attention layer;
+- `saved`: ours with saved activations (docs/language.md 7.1):
+  `<name>_backward` reading what `<name>_forward_train` saved (`saved
+  bwd`), and the step `<name>_forward_train` then that backward (`saved
+  step`), against PyTorch's bwd and step;
 - GFLOP/s of `bwd` count the backward's useful work: twice the forward's
   GEMMs (dx and dW) and 2.5x its attention (FlashAttention's convention),
   not our recomputation; the forward counts projections 2 L d (Hq + 2 Hkv)
@@ -35,6 +39,7 @@ the second time against the first). Specs compile with
 build/bin/mha-compile into bench/out/layer_backward/.
 """
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -174,6 +179,26 @@ def worker(kind, index, quick, threads, budget, dtype):
             bwd.run()
         result["bwd"] = median_seconds(bwd.run, budget)
         result["step"] = median_seconds(step, budget)
+        # Saved activations: one buffer, written by forward_train, read by
+        # the backward (which leaves it as it was: it can be timed alone).
+        saved_bytes = getattr(lib.lib, s["name"] + "_saved_bytes")
+        saved_bytes.restype = ctypes.c_int64
+        nbytes = saved_bytes(ctypes.c_int64(1), ctypes.c_int64(s["L"]))
+        raw = np.zeros(nbytes + 64, np.uint8)
+        buffer = raw[(-raw.ctypes.data) % 64:][:nbytes]
+        saved_opts = options(threads, saved_activations=buffer.ctypes.data,
+                             saved_activations_bytes=nbytes)
+        train = lib.function(s["name"] + "_forward_train", len(names) + 1).prepare(
+            [t[n] for n in names] + [y], saved_opts)
+        saved_bwd = lib.function(s["name"] + "_backward", 2 * len(names) + 1).prepare(
+            [t[n] for n in names] + [dy] + grads, saved_opts)
+
+        def saved_step():
+            train.run()
+            saved_bwd.run()
+        result["saved_step"] = median_seconds(saved_step, budget)
+        result["saved_bwd"] = median_seconds(saved_bwd.run, budget)
+        result["saved_mib"] = nbytes / 2**20
         np.savez(os.path.join(OUT, f"ours_{s['name']}.npz"),
                  **{n: g.astype(np.float32) for n, g in zip(names, grads)})
     print(json.dumps(result))
@@ -204,8 +229,9 @@ def main():
     print(f"Layer backward, {args.dtype}, B=1, {args.threads} threads, "
           f"torch {torch.__version__}")
     print("| layer | L | ours bwd ms | GF/s | rerun | torch bwd ms | ours/torch bwd "
-          "| ours step ms | torch step ms | ours/torch step | rel.err |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| ours step ms | torch step ms | ours/torch step | saved bwd ms "
+          "| saved/torch bwd | saved step ms | saved/torch step | saved MiB | rel.err |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     results = []
     for i, s in enumerate(shapes(args.quick)):
         def run(kind):
@@ -225,13 +251,18 @@ def main():
         rerun = last["bwd"] / first["bwd"] - 1
         row = dict(layer=s["name"], L=s["L"], ours_bwd=first["bwd"], torch_bwd=peer["bwd"],
                    ours_step=first["step"], torch_step=peer["step"], gflops=gfs,
-                   rerun=rerun, rel_err=err)
+                   saved_bwd=first["saved_bwd"], saved_step=first["saved_step"],
+                   saved_mib=first["saved_mib"], rerun=rerun, rel_err=err)
         results.append(row)
         print(f"| {s['name']} | {s['L']} | {1e3 * first['bwd']:.1f} | {gfs:.1f} | "
               f"{100 * rerun:+.0f}%{'!' if abs(rerun) > 0.1 else ''} | "
               f"{1e3 * peer['bwd']:.1f} | {peer['bwd'] / first['bwd']:.2f}x | "
               f"{1e3 * first['step']:.1f} | {1e3 * peer['step']:.1f} | "
-              f"{peer['step'] / first['step']:.2f}x | {err:.2e} |")
+              f"{peer['step'] / first['step']:.2f}x | "
+              f"{1e3 * first['saved_bwd']:.1f} | {peer['bwd'] / first['saved_bwd']:.2f}x | "
+              f"{1e3 * first['saved_step']:.1f} | "
+              f"{peer['step'] / first['saved_step']:.2f}x | {first['saved_mib']:.0f} | "
+              f"{err:.2e} |")
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
 

@@ -106,7 +106,7 @@ typedef struct mha_options {
    * capturing stream refuses it. CPU functions always check; they ignore
    * it. */
   int32_t check_indices;
-  /* Layer functions marked mha.backward (docs/language.md 7.3, "Saved
+  /* Layer functions marked mha.backward (docs/language.md 7.1, "Saved
    * activations"): a buffer of saved_activations_bytes bytes, at least
    * NAME_saved_bytes(B, L), 64-byte aligned. NAME_forward_train writes y
    * and the activations the backward needs there (the projections, the

@@ -113,10 +113,9 @@ int32_t mha_rt_plan_saved_use(mha_rt_saved_use *use,
                 "%s: options->saved_activations is not 64-byte aligned",
                 c->name);
   saved_header *h = (saved_header *)buffer;
-  if (!forward_train &&
-      (h->magic != SAVED_MAGIC ||
-       h->layer != layer_hash(temp_words, num_temps) ||
-       h->batch != c->batch || h->len != c->rows))
+  if (!forward_train && (h->magic != SAVED_MAGIC ||
+                         h->layer != layer_hash(temp_words, num_temps) ||
+                         h->batch != c->batch || h->len != c->rows))
     MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
                 "%s: options->saved_activations holds no activations of "
                 "this layer with B = %" PRId64 " and L = %" PRId64

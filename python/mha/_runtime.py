@@ -11,6 +11,7 @@ contiguous in the logical layout, with shapes derived from the inputs and
 the spec's signature (mha-compile --manifest), calls the C function and
 raises mha.Error on an error status.
 """
+import ctypes
 import os
 import sys
 
@@ -189,10 +190,15 @@ class Function:
     """An exported function of a Library: call it with the function's
     arguments (DLPack-capable arrays); returns its results."""
 
-    def __init__(self, library, name, params, attention=None):
+    def __init__(self, library, name, params, attention=None,
+                 saved_bytes_function=None):
         self.library = library
         self.name = name
         self.params = [Param(p) for p in params]
+        # A layer backward's <name>_forward_train: the C function that
+        # sizes its saved activations (docs/language.md 7.1).
+        self.saved_bytes_function = saved_bytes_function
+        self._saved_bytes = None
         # The function's mha.attention ops with their mask attributes, per
         # query head (the manifest's "attention" list; None when the tool
         # that wrote the manifest predates it, [] for functions without one).
@@ -232,6 +238,18 @@ class Function:
         self._fast = {}  # array type -> generated fast call (_fastcall) or None
         self._cpu = library.target == "cpu"
         self._auto = library.target == "auto"  # runs where its tensors are
+
+    def saved_bytes(self, batch, length):
+        """A <name>_forward_train's bytes of saved activations for x [B,
+        L, d] (its <name>_saved_bytes)."""
+        if self.saved_bytes_function is None:
+            raise TypeError(f"{self.name} saves no activations")
+        if self._saved_bytes is None:
+            fn = getattr(ctypes.CDLL(self.library.path), self.saved_bytes_function)
+            fn.restype = ctypes.c_int64
+            fn.argtypes = [ctypes.c_int64, ctypes.c_int64]
+            self._saved_bytes = fn
+        return self._saved_bytes(batch, length)
 
     def _static_heads(self):
         """Hq when the spec fixes it (the query's dim 1, or a layer's
@@ -322,7 +340,7 @@ class Function:
 
     def _call(self, arrays, num_threads=0, head_mask=None, deterministic=False,
               cuda_stream=None, dropout_seed=0, dropout_offset=0, positions=None,
-              reuse_packed_weights=False, check_indices=False):
+              reuse_packed_weights=False, check_indices=False, saved_activations=None):
         """The general path of a call: every option, array kind and device."""
         if len(arrays) != self._n_in:
             raise TypeError(f"{self.name}() takes {self._n_in} arrays "
@@ -405,9 +423,11 @@ class Function:
                     r = empty(s, N.dtypes[p.dtype])
                     tensors.append(r)
                     results.append(r)
+        saved, saved_bytes = _buffer(saved_activations)
         status = self._native(tensors, num_threads, mask, 1 if deterministic else 0,
                               cuda_stream or 0, bf16, dropout_seed, dropout_offset, positions,
-                              1 if reuse_packed_weights else 0, 1 if check_indices else 0)
+                              1 if reuse_packed_weights else 0, 1 if check_indices else 0,
+                              saved, saved_bytes)
         if status:
             raise Error(status, self.library._native.last_error(), self.name)
         if not self.outputs:
@@ -415,6 +435,20 @@ class Function:
         if kind == _OTHER:
             results = _to_framework(arrays[0], results)
         return results[0] if self._single else tuple(results)
+
+
+def _buffer(array):
+    """(address, bytes) of a contiguous CPU buffer: a NumPy array or a
+    torch tensor (a layer's saved activations); (0, 0) for None."""
+    if array is None:
+        return 0, 0
+    if hasattr(array, "data_ptr"):
+        if array.device.type != "cpu" or not array.is_contiguous():
+            raise TypeError("saved_activations must be a contiguous CPU tensor")
+        return array.data_ptr(), array.numel() * array.element_size()
+    if not array.flags["C_CONTIGUOUS"]:
+        raise TypeError("saved_activations must be a contiguous array")
+    return array.ctypes.data, array.nbytes
 
 
 class _RankMismatch(Exception):
@@ -446,7 +480,8 @@ class Library:
         self.torch_threads = None  # use_torch_threads
         self.functions = {}
         for entry in manifest["functions"]:
-            f = Function(self, entry["name"], entry["params"], entry.get("attention"))
+            f = Function(self, entry["name"], entry["params"], entry.get("attention"),
+                         entry.get("saved_bytes_function"))
             self.functions[f.name] = f
 
     def __getattr__(self, name):
@@ -464,8 +499,16 @@ class Library:
                f"{', '.join(self.functions)}>"
 
     def forward_functions(self):
-        """The exported functions that are not backward functions."""
-        return [f for f in self.functions.values() if not _is_backward(f)]
+        """The exported functions that are not backward functions (nor a
+        layer backward's <name>_forward_train)."""
+        return [f for f in self.functions.values()
+                if not _is_backward(f) and f.saved_bytes_function is None]
+
+    def forward_train_of(self, name):
+        """The <name>_forward_train of a layer marked mha.backward (which
+        saves the activations its backward reads), or None."""
+        f = self.functions.get(name + "_forward_train")
+        return f if f is not None and f.saved_bytes_function else None
 
     def backward_of(self, name):
         """The backward function of `name` (None without mha.backward)."""

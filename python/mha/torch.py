@@ -221,6 +221,9 @@ def _make_op(lib, ops, f):
     plan = _runtime.backward_plan(f, back)
     if plan is not None:
         _add_backward(ops, f, back, plan, op)
+        train = lib.forward_train_of(f.name)
+        if train is not None:
+            ops.ops[train.name] = _add_saved_training(ops, f, train, back, plan)
     return op
 
 
@@ -297,6 +300,83 @@ def _add_backward(ops, f, back, plan, op):
 
     ops.backward_ops[f.name] = bop
     _register_autograd(ops, op, backward, setup_context)
+
+
+def _add_saved_training(ops, f, train, back, plan):
+    """The op <name>_forward_train of a layer marked mha.backward: y and
+    the saved activations (a uint8 tensor of <name>_saved_bytes(B, L)),
+    which its autograd hands to <name>_backward (op <name>_backward_saved)
+    instead of recomputing the forward (docs/language.md 7.1)."""
+    n_in, nb = len(f.inputs), len(back.inputs)
+    sources, grad_targets, _ = plan
+
+    def saved_size(x):
+        return train.saved_bytes(int(x.shape[0]), int(x.shape[1]))
+
+    def call_options(name, extra, kwargs):
+        head_mask, num_threads, seed = _options(extra, kwargs)
+        options = _dropout_words(name, seed)
+        if head_mask is not None:
+            options["head_mask"] = head_mask
+        return num_threads, options
+
+    def timpl(*args, **kwargs):
+        tensors = [_contiguous_last(t) for t in args[:n_in]]
+        num_threads, options = call_options(f.name, args[n_in:], kwargs)
+        # torch's CPU allocations are 64-byte aligned, as the buffer must
+        # be; zeroed, so the bytes the library leaves (padding) are the same
+        # in every call (torch.compile and opcheck compare results).
+        saved = torch.zeros(saved_size(tensors[0]), dtype=torch.uint8)
+        y = train(*tensors, num_threads=num_threads, saved_activations=saved, **options)
+        return y, saved
+
+    def tfake(*args, **kwargs):
+        x = args[0]
+        return _fake_results(f, args[:n_in]), x.new_empty((saved_size(x),),
+                                                          dtype=torch.uint8)
+
+    inputs = ", ".join(f"Tensor {p.name}" for p in f.inputs)
+    top = _define(ops, train.name, timpl, tfake,
+                  f"({inputs}, {_OPTIONS_SCHEMA}) -> (Tensor, Tensor)",
+                  _device_types(ops.library))
+
+    def bimpl(*args, **kwargs):
+        tensors = [_contiguous_last(t) for t in args[:nb]]
+        num_threads, options = call_options(back.name, args[nb + 1:], kwargs)
+        out = back(*tensors, num_threads=num_threads, saved_activations=args[nb],
+                   **options)
+        return out if isinstance(out, tuple) else (out,)
+
+    def bfake(*args, **kwargs):
+        out = _fake_results(back, args[:nb])
+        return out if isinstance(out, tuple) else (out,)
+
+    back_inputs = ", ".join(f"Tensor {p.name}" for p in back.inputs)
+    bop = _define(ops, back.name + "_saved", bimpl, bfake,
+                  f"({back_inputs}, Tensor saved, {_OPTIONS_SCHEMA}) -> ("
+                  + ", ".join(["Tensor"] * len(back.outputs)) + ")",
+                  _device_types(ops.library))
+
+    def setup_context(ctx, inputs, output):
+        ctx.set_materialize_grads(False)
+        ctx.options = inputs[n_in:n_in + len(_OPTIONS)]
+        ctx.save_for_backward(*inputs[:n_in], output[1])
+
+    def backward(ctx, dy, _saved_grad):
+        no_grads = (None,) * len(_OPTIONS)
+        if dy is None:
+            return (None,) * n_in + no_grads
+        *ins, saved = ctx.saved_tensors
+        args = [dy if kind == "grad" else ins[j] for kind, j in sources]
+        results = bop(*args, saved, *ctx.options)
+        grads_in = [None] * n_in
+        for i, g in zip(grad_targets, results):
+            if ctx.needs_input_grad[i]:
+                grads_in[i] = g
+        return (*grads_in, *no_grads)
+
+    _register_autograd(ops, top, backward, setup_context)
+    return top
 
 
 class Attention(torch.nn.Module):
@@ -379,13 +459,16 @@ class Layer(torch.nn.Module):
     a decoding step then reads its weights once, not three times.
 
     A function marked mha.backward trains: its float parameters require
-    grad and autograd calls `<name>_backward` (docs/language.md 7.3), so an
+    grad and autograd calls `<name>_backward` (docs/language.md 7.1), so an
     optimizer updates them; with `dropout`, training mode draws a seed per
-    call from torch's generator. Without mha.backward the module is for
+    call from torch's generator. By default the backward recomputes the
+    forward; `save_activations=True` keeps the activations instead (about
+    4 B L (Hq D + 2 Hkv D + Hq Dv) bytes until the backward, through the op
+    <name>_forward_train), which saves the backward that recomputation. Without mha.backward the module is for
     inference: its parameters do not require grad and a call on a tensor
     that does raises."""
 
-    def __init__(self, lib, name, *, num_threads=0, **tensors):
+    def __init__(self, lib, name, *, num_threads=0, save_activations=False, **tensors):
         super().__init__()
         ops = register(lib) if isinstance(lib, _runtime.Library) else lib
         if not isinstance(ops, Ops):
@@ -400,6 +483,13 @@ class Layer(torch.nn.Module):
         self.num_threads = num_threads
         self._last_weights = None
         self.trains = _runtime.backward_plan(f, ops.library.backward_of(name)) is not None
+        self.train_op = None
+        if save_activations:
+            train = ops.library.forward_train_of(name)
+            if train is None or not self.trains:
+                raise ValueError(f"{name}: save_activations needs a layer marked "
+                                 "mha.backward (docs/language.md 7.1)")
+            self.train_op = getattr(ops, train.name)
         self.drops = f.has_dropout
         # The module's state, and (a decoding step) what each call passes.
         self._step = [p.name for p in f.inputs[1:] if p.role in _STEP_ROLES]
@@ -434,7 +524,7 @@ class Layer(torch.nn.Module):
     def forward(self, x, *step):
         if not self.trains and torch.is_grad_enabled() and x.requires_grad:
             raise Error(None, f"{self.name}: the function has no backward (mark it "
-                        "mha.backward, docs/language.md 7.3); call the module under "
+                        "mha.backward, docs/language.md 7.1); call the module under "
                         "torch.no_grad() or on a tensor that does not require grad",
                         self.name, "MHA_ERR_INVALID_ARGUMENT")
         if len(step) != len(self._step):
@@ -447,6 +537,10 @@ class Layer(torch.nn.Module):
         seed = None
         if self.drops and self.training:
             seed = torch.randint(-2**63, 2**63 - 1, (2,), dtype=torch.int64)
+        if self.train_op is not None and torch.is_grad_enabled() and \
+                (x.requires_grad or any(w.requires_grad for w in weights)):
+            return self.train_op(x, *args, num_threads=self.num_threads,
+                                 dropout_seed=seed)[0]
         return self.op(x, *args, num_threads=self.num_threads, dropout_seed=seed,
                        reuse_packed_weights=self._weights_unchanged(weights))
 

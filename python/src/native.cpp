@@ -188,11 +188,15 @@ struct Function {
   /// raw mha_status; the caller reads mha_last_error() on failure.
   /// `positions` is None (the bottom-right alignment) or a pair
   /// (query_start, key_start): mha_options.use_positions and the two
-  /// starts (docs/language.md 7.4).
+  /// starts (docs/language.md 7.4). `saved_activations` is the address
+  /// of a layer backward's saved activations (0: none) of
+  /// `saved_activations_bytes` bytes.
   int call(nb::handle arrays, int num_threads, nb::handle head_mask,
            int deterministic, uintptr_t cuda_stream, uint64_t bf16_mask,
            uint64_t dropout_seed, uint64_t dropout_offset, nb::handle positions,
-           int reuse_packed_weights, int check_indices) const {
+           int reuse_packed_weights, int check_indices,
+           uintptr_t saved_activations,
+           uint64_t saved_activations_bytes) const {
     Positions pos;
     if (!positions.is_none()) {
       nb::sequence seq;
@@ -208,17 +212,22 @@ struct Function {
     }
     pos.reusePackedWeights = reuse_packed_weights;
     pos.checkIndices = check_indices;
+    pos.savedActivations = saved_activations;
+    pos.savedActivationsBytes = saved_activations_bytes;
     return run(arrays, num_threads, head_mask, deterministic, cuda_stream,
                bf16_mask, dropout_seed, dropout_offset, pos, 1, nullptr);
   }
 
   /// The options past the first ones: explicit positions,
-  /// mha_options.reuse_packed_weights and check_indices.
+  /// mha_options.reuse_packed_weights, check_indices and the saved
+  /// activations.
   struct Positions {
     bool use = false;
     int64_t queryStart = 0, keyStart = 0;
     int reusePackedWeights = 0;
     int checkIndices = 0;
+    uintptr_t savedActivations = 0;
+    uint64_t savedActivationsBytes = 0;
   };
 
   /// The mean time in nanoseconds of `iterations` calls with the tensors
@@ -294,6 +303,9 @@ struct Function {
     opts.key_start = positions.keyStart;
     opts.reuse_packed_weights = positions.reusePackedWeights;
     opts.check_indices = positions.checkIndices;
+    opts.saved_activations =
+        reinterpret_cast<void *>(positions.savedActivations);
+    opts.saved_activations_bytes = positions.savedActivationsBytes;
 #else
     if (positions.use)
       throw std::invalid_argument(
@@ -407,7 +419,9 @@ NB_MODULE(_native, m) {
            nb::arg("deterministic") = 0, nb::arg("cuda_stream") = 0,
            nb::arg("bf16_mask") = 0, nb::arg("dropout_seed") = 0,
            nb::arg("dropout_offset") = 0, nb::arg("positions") = nb::none(),
-           nb::arg("reuse_packed_weights") = 0, nb::arg("check_indices") = 0)
+           nb::arg("reuse_packed_weights") = 0, nb::arg("check_indices") = 0,
+           nb::arg("saved_activations") = 0,
+           nb::arg("saved_activations_bytes") = 0)
       .def("time", &Function::time, nb::arg("arrays"),
            nb::arg("num_threads") = 0, nb::arg("iterations") = 1000);
 }

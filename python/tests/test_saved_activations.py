@@ -1,4 +1,4 @@
-"""Saved activations of a layer backward (docs/language.md 7.3): a layer
+"""Saved activations of a layer backward (docs/language.md 7.1): a layer
 marked mha.backward also exports `<name>_forward_train(x, weights...,
 biases..., y)`, which writes y and the activations its backward needs into
 the caller's buffer (mha_options.saved_activations, `<name>_saved_bytes(B,
@@ -267,3 +267,55 @@ func.func @att(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x
     status, error = a.call("", [q, q, q, np.zeros_like(q)], layer.buffer(64))
     assert status == _dlpack.MHA_ERR_INVALID_ARGUMENT
     assert "only the _forward_train and _backward functions" in error
+
+
+# ----------------------------------------------------------------------------
+# PyTorch: mha.torch.Layer(..., save_activations=True)
+# ----------------------------------------------------------------------------
+
+def torch_layers(lib, case, B, L):
+    d_model, hq, hkv, d, sharing, groups, *_ = tlb.CASES[case]
+    _, names = tlb.case_spec(case)
+    arrays = tlb.draw(names, d_model, hq, hkv, d, sharing, groups, B, L)
+    weights = {n: arrays[n] for n in names[1:]}
+    import mha.torch
+    plain = mha.torch.Layer(lib, case, **weights)
+    saving = mha.torch.Layer(lib, case, save_activations=True, **weights)
+    return plain, saving, arrays["x"]
+
+
+def test_torch_layer_with_saved_activations_trains_as_without(cases_lib):
+    """The module's y and every gradient, with and without saved
+    activations, bit for bit; and under torch.compile."""
+    plain, saving, x = torch_layers(cases_lib, "gqa_rope", 2, 13)
+    xs = [torch.tensor(x, requires_grad=True) for _ in range(3)]
+    compiled = torch.compile(saving, backend="aot_eager")
+    ys = [plain(xs[0]), saving(xs[1]), compiled(xs[2])]
+    dy = torch.randn_like(ys[0])
+    for y in ys:
+        y.backward(dy)
+    for y, xi in zip(ys[1:], xs[1:]):
+        assert torch.equal(y, ys[0]) and torch.equal(xi.grad, xs[0].grad)
+    # The saving module's parameters got the gradients of two calls.
+    for p, q in zip(plain.parameters(), saving.parameters()):
+        assert torch.equal(q.grad, 2 * p.grad)
+    # Without gradients the module runs the plain forward.
+    with torch.no_grad():
+        assert torch.equal(saving(xs[0]), ys[0])
+
+
+def test_forward_train_op_under_opcheck(cases_lib):
+    import mha.torch
+    ops = mha.torch.register(cases_lib)
+    d_model, hq, hkv, d, sharing, groups, *_ = tlb.CASES["mha"]
+    _, names = tlb.case_spec("mha")
+    arrays = tlb.draw(names, d_model, hq, hkv, d, sharing, groups, 2, 7)
+    args = tuple(torch.tensor(arrays[n], requires_grad=True) for n in names)
+    torch.library.opcheck(ops.mha_forward_train, args)
+
+
+def test_save_activations_needs_a_backward():
+    import mha.torch
+    lib = mha.compile(tlb.case_spec("mqa")[0].replace(" attributes {mha.backward}", ""))
+    with pytest.raises(ValueError, match="save_activations needs a layer marked"):
+        mha.torch.Layer(lib, "mqa", save_activations=True)

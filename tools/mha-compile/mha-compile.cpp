@@ -870,13 +870,66 @@ static void writeAttentions(llvm::json::OStream &json,
   });
 }
 
+/// One function of the manifest: its name, C parameters and, for the
+/// spec's functions, their mha.attention ops (writeAttentions).
+static void writeManifestFunction(llvm::json::OStream &json,
+                                  mha::EntryPointAttr entry,
+                                  StringRef savedBytesFunction = "") {
+  json.object([&] {
+    json.attribute("name", entry.getName());
+    json.attributeArray("params", [&] {
+      for (auto [roleAttr, typeAttr] :
+           llvm::zip(entry.getRoles(), entry.getTypes())) {
+        mha::TensorRole role = cast<mha::TensorRoleAttr>(roleAttr).getValue();
+        auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
+        std::string dtype;
+        llvm::raw_string_ostream(dtype) << type.getElementType();
+        ArrayRef<StringRef> names = mha::getDimNames(
+            role, mha::ServingLayout::get(entry.getRoles()), type.getRank());
+        json.object([&] {
+          json.attribute("name", mha::getParameterName(role));
+          json.attribute("role", mha::stringifyTensorRole(role));
+          json.attribute("input", mha::isInputRole(role));
+          json.attribute("dtype", dtype);
+          json.attributeArray("shape", [&] {
+            for (int64_t d = 0; d < type.getRank(); ++d) {
+              if (!type.isDynamicDim(d))
+                json.value(type.getDimSize(d));
+              else if (d < static_cast<int64_t>(names.size()))
+                json.value(names[d]);
+              else
+                json.value("?");
+            }
+          });
+        });
+      }
+    });
+    if (!savedBytesFunction.empty())
+      json.attribute("saved_bytes_function", savedBytesFunction);
+    StringRef forward = entry.getName();
+    // A layer's backward and forward_train have its forward's heads and
+    // masks.
+    if (!forward.consume_back("_forward_train") &&
+        llvm::any_of(entry.getRoles(), [](Attribute a) {
+          return cast<mha::TensorRoleAttr>(a).getValue() ==
+                 mha::TensorRole::grad_layer_output;
+        }))
+      forward.consume_back("_backward");
+    auto it = specAttentions.find(forward);
+    if (it != specAttentions.end())
+      writeAttentions(json, it->second);
+  });
+}
+
 /// --manifest: every exported function with its C parameters, in order:
 /// {"version": 1, "target": ..., "functions": [{"name": ..., "params":
 /// [{"name": "q", "role": "query", "input": true, "dtype": "f32",
 /// "shape": ["B", 8, "Lq", 64]}, ...], "attention": [...]}]}. A dynamic
 /// size is the name the header uses for it ("?" where it has none, e.g.
 /// weights). Functions of the spec (not the backward functions) also list
-/// their mha.attention ops' masks (writeAttentions).
+/// their mha.attention ops' masks (writeAttentions). A layer backward's
+/// `<name>_forward_train` names its `<name>_saved_bytes`
+/// ("saved_bytes_function").
 static int writeManifest(ModuleOp primary) {
   if (manifestFile.empty())
     return 0;
@@ -894,48 +947,10 @@ static int writeManifest(ModuleOp primary) {
             func->getAttrOfType<mha::EntryPointAttr>("mha.entry_point");
         if (!entry || func.getSymName().starts_with("_mlir_ciface_"))
           continue;
-        json.object([&] {
-          json.attribute("name", entry.getName());
-          json.attributeArray("params", [&] {
-            for (auto [roleAttr, typeAttr] :
-                 llvm::zip(entry.getRoles(), entry.getTypes())) {
-              mha::TensorRole role =
-                  cast<mha::TensorRoleAttr>(roleAttr).getValue();
-              auto type = cast<MemRefType>(cast<TypeAttr>(typeAttr).getValue());
-              std::string dtype;
-              llvm::raw_string_ostream(dtype) << type.getElementType();
-              ArrayRef<StringRef> names = mha::getDimNames(
-                  role, mha::ServingLayout::get(entry.getRoles()),
-                  type.getRank());
-              json.object([&] {
-                json.attribute("name", mha::getParameterName(role));
-                json.attribute("role", mha::stringifyTensorRole(role));
-                json.attribute("input", mha::isInputRole(role));
-                json.attribute("dtype", dtype);
-                json.attributeArray("shape", [&] {
-                  for (int64_t d = 0; d < type.getRank(); ++d) {
-                    if (!type.isDynamicDim(d))
-                      json.value(type.getDimSize(d));
-                    else if (d < static_cast<int64_t>(names.size()))
-                      json.value(names[d]);
-                    else
-                      json.value("?");
-                  }
-                });
-              });
-            }
-          });
-          StringRef forward = entry.getName();
-          // A layer's backward has its forward's heads and masks.
-          if (llvm::any_of(entry.getRoles(), [](Attribute a) {
-                return cast<mha::TensorRoleAttr>(a).getValue() ==
-                       mha::TensorRole::grad_layer_output;
-              }))
-            forward.consume_back("_backward");
-          auto it = specAttentions.find(forward);
-          if (it != specAttentions.end())
-            writeAttentions(json, it->second);
-        });
+        writeManifestFunction(json, entry);
+        if (std::optional<mha::ForwardTrainEntry> train =
+                mha::getForwardTrainEntry(entry))
+          writeManifestFunction(json, train->entry, train->savedBytesName);
       }
     });
   });

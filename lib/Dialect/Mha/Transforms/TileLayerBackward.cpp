@@ -4,10 +4,14 @@
 //
 // mha-tile for a layer function marked mha.backward: the kernel of
 // `<name>_backward(x, weights..., biases..., dy, dx, dweights...,
-// dbiases...)` (docs/language.md 7.3). Nothing is saved between the
-// forward and the backward call (gradient checkpointing): the kernel
-// recomputes the forward's phases up to the attention, which also writes
-// its lse, then runs the gradients' phases:
+// dbiases...)` (docs/language.md 7.1). By default nothing is saved
+// between the forward and the backward call (gradient checkpointing): the
+// kernel recomputes the forward's phases up to the attention, which also
+// writes its lse, then runs the gradients' phases. The same kernel serves
+// `<name>_forward_train`, which runs only the recomputation and a GEMM
+// for y and keeps the recomputed temporaries in the caller's buffer for a
+// backward that then skips its recomputation (KernelAbi.h,
+// MHA_PHASE_RECOMPUTATION and MHA_TEMP_SAVED). The gradients' phases:
 //
 //   output grad  dO = dy Wo^T (a GEMM of the forward's kind whose panels
 //                hold Wo transposed, mha.pack_panel `transpose`)
