@@ -57,3 +57,38 @@ module {
     llvm.return
   }
 }
+
+// -----
+
+// A layer backward's kernel also exports <name>_forward_train: the
+// forward's tensors (y in dy's place), the same kernel and layer section
+// with the number of the kernel's tensors (5), and <name>_saved_bytes,
+// the runtime's sum over the backward's table. The temporary is saved
+// (MHA_TEMP_SAVED | per batch = 17); the phases recompute (16) and
+// compute y (32).
+// CHECK: llvm.mlir.global internal constant @lb_backward__signature(dense<[{{.+}}, 1, 2, 0, 17, 8, 4, 1, 16, 16, 1, 16, 32]>
+// CHECK-LABEL: llvm.func @lb_backward(
+// CHECK:         llvm.call @mha_rt_launch_layer(
+// CHECK: llvm.mlir.global internal constant @lb_forward_train__signature(dense<[{{.+}}, 1, 2, 5, 17, 8, 4, 1, 16, 16, 1, 16, 32]>
+// CHECK-DAG: llvm.mlir.global internal constant @lb_forward_train__arg2("y\00")
+// CHECK-LABEL: llvm.func @lb_forward_train(
+// CHECK-SAME:    %arg2: !llvm.ptr, %arg3: !llvm.ptr) -> i32
+// CHECK:         %[[WORK:.+]] = llvm.mlir.addressof @lb_backward__work : !llvm.ptr
+// CHECK:         llvm.call @mha_rt_launch_layer({{.*}}, %[[WORK]])
+// CHECK-LABEL: llvm.func @lb_saved_bytes(
+// CHECK-SAME:    %[[B:.+]]: i64, %[[L:.+]]: i64) -> i64
+// CHECK:         %[[TABLE:.+]] = llvm.mlir.addressof @lb_backward__signature
+// CHECK:         llvm.call @mha_rt_layer_saved_bytes(%[[TABLE]], %[[B]], %[[L]])
+module {
+  llvm.func @lb_backward__kernel() attributes {mha.entry_point = #mha.entry_point<name = "lb_backward", rowsPerItem = 16, gridHeads = 1,
+      roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<grad_layer_output>, #mha.role<grad_layer_input>, #mha.role<grad_query_weight>],
+      types = [memref<?x?x8xf32, strided<[?, ?, 1], offset: ?>>, memref<8x8xf32, strided<[?, 1], offset: ?>>,
+               memref<?x?x8xf32, strided<[?, ?, 1], offset: ?>>, memref<?x?x8xf32, strided<[?, ?, 1], offset: ?>>,
+               memref<8x8xf32, strided<[?, 1], offset: ?>>]>,
+      mha.layer_plan = #mha.layer_plan<tempCols = [8], tempShapes = [17], tempBytes = [4], phaseHeads = [1, 1], phaseRows = [16, 16], phaseKinds = [16, 32]>} {
+    llvm.return
+  }
+  llvm.func @_mlir_ciface_lb_backward__kernel(%x: !llvm.ptr, %w: !llvm.ptr, %dy: !llvm.ptr, %dx: !llvm.ptr, %dw: !llvm.ptr, %temp: !llvm.ptr, %phase: i64, %b: i64, %h: i64, %t: i64, %alive: i1) {
+    llvm.return
+  }
+}

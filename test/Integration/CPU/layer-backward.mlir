@@ -33,6 +33,8 @@
 // HEADER: dx: [B, L, 48] f32 (grad_layer_input)
 // HEADER: dbo: [48] f32 (grad_out_bias)
 // HEADER: mha_status gqa_backward(const DLTensor *x, {{.*}}, const DLTensor *bo, const DLTensor *dy, DLTensor *dx, DLTensor *dwq, {{.*}}, DLTensor *dbo, const mha_options *opts);
+// HEADER: mha_status gqa_forward_train(const DLTensor *x, {{.*}}, const DLTensor *bo, DLTensor *y, const mha_options *opts);
+// HEADER: int64_t gqa_saved_bytes(int64_t B, int64_t L);
 
 // CHECK: gqa {{.*}} ok
 // CHECK: gqa_backward {{.*}} ok

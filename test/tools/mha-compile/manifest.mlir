@@ -7,6 +7,9 @@
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: mha-compile %s --target=cpu -o %t/libm.so --manifest %t/m.json
 // RUN: FileCheck %s < %t/m.json
+// A layer backward's <name>_forward_train: the forward's parameters, and
+// the function that sizes its saved activations.
+// RUN: FileCheck %s --check-prefix=TRAIN < %t/m.json
 // Without --manifest no manifest is written.
 // RUN: mha-compile %s --target=cpu -o %t/other/libm.so
 // RUN: not test -e %t/other/m.json
@@ -104,6 +107,15 @@
 
 // BAD: no/such/dir/m.json
 
+// TRAIN: "name": "lay_forward_train",
+// TRAIN-NEXT: "params": [
+// TRAIN: "role": "layer_input",
+// TRAIN: "name": "y",
+// TRAIN-NEXT: "role": "layer_output",
+// TRAIN-NEXT: "input": false,
+// TRAIN: "saved_bytes_function": "lay_saved_bytes",
+// TRAIN-NEXT: "attention": [
+
 func.func @gqa(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x2x?x16xbf16>,
                %v: tensor<?x2x?x16xbf16>)
     -> (tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>) attributes {mha.backward} {
@@ -122,4 +134,13 @@ func.func @local(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>,
        : tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>, tensor<?x4x?x16xf32>
        -> tensor<?x4x?x16xf32>
   return %o : tensor<?x4x?x16xf32>
+}
+
+func.func @lay(%x: tensor<?x?x16xf32>, %wq: tensor<16x16xf32>, %wk: tensor<16x8xf32>,
+               %wv: tensor<16x8xf32>, %wo: tensor<16x16xf32>) -> tensor<?x?x16xf32>
+    attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo {num_heads = 2, num_kv_heads = 1, causal}
+      : tensor<?x?x16xf32>, tensor<16x16xf32>, tensor<16x8xf32>, tensor<16x8xf32>,
+        tensor<16x16xf32> -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
 }
