@@ -337,8 +337,7 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
     if (kind == MHA_PHASE_PACKING && pu.leased)
       continue; // The leased panels hold what it would write.
     bool forward_phase =
-        kind == MHA_PHASE_PACKING ||
-        (flags & (MHA_PHASE_RECOMPUTATION | MHA_PHASE_FORWARD_OUTPUT));
+        flags & (MHA_PHASE_RECOMPUTATION | MHA_PHASE_FORWARD_OUTPUT);
     if (forward_train ? !forward_phase
                       : (flags & MHA_PHASE_FORWARD_OUTPUT) ||
                             (saved.reads && (flags & MHA_PHASE_RECOMPUTATION)))
@@ -392,7 +391,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   }
   free(alive);
   mha_rt_finish_saved(&saved, &c, temp_words, num_temps);
-  keep_packed(&ts, &pu, temp_words);
+  // A backward that read saved activations packed no panel of the
+  // recomputation: its set is not one to keep.
+  if (!saved.reads)
+    keep_packed(&ts, &pu, temp_words);
   finish_temps(&ts, &pu);
   mha_rt_clear_error();
   return MHA_OK;

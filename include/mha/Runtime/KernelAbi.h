@@ -274,8 +274,10 @@ enum {
    * recomputes the forward's activations: <name>_forward_train runs it,
    * and <name>_backward skips it when given saved activations. A
    * forward-output phase computes y (into dy's descriptor): only
-   * <name>_forward_train runs it. <name>_forward_train runs the packing,
-   * recomputation and forward-output phases, no other. */
+   * <name>_forward_train runs it. <name>_forward_train runs the
+   * recomputation and forward-output phases (packing ones included), no
+   * other. A backward that reads saved activations keeps no panels for
+   * reuse_packed_weights (it packed none of the recomputation's). */
   MHA_PHASE_RECOMPUTATION = 16,
   MHA_PHASE_FORWARD_OUTPUT = 32
 };

@@ -415,26 +415,28 @@ func.func @absorbed_without_cache(%x: tensor<?x?x48xf32>, %wq: tensor<48x60xf32>
 
 // mha.backward on a layer adds `<name>_backward`'s kernel (docs/language.md
 // 7.1): the forward's parameters, dy, then a gradient per argument; its
-// phases recompute the RoPE table, the projections and the attention
-// (which writes lse and each head's alive byte), flagged
-// MHA_PHASE_RECOMPUTATION (16), their temporaries MHA_TEMP_SAVED (16);
-// then, for <name>_forward_train only (MHA_PHASE_FORWARD_OUTPUT, 32), Wo's
-// panels and y = O Wo into dy's place; then dO = dy Wo^T (Wo's panels
-// packed transposed), the key and query items, dQ and dK rotated back, dx
+// phases pack the projections' panels, recompute the RoPE table, the
+// projections and the attention (which writes lse and each head's alive
+// byte), flagged MHA_PHASE_RECOMPUTATION (16), their temporaries
+// MHA_TEMP_SAVED (16); then, for <name>_forward_train only
+// (MHA_PHASE_FORWARD_OUTPUT, 32), Wo's panels and y = O Wo into dy's
+// place; then the transposed weights' panels, dO = dy Wo^T, the key and
+// query items, dQ and dK rotated back, dx
 // = dQKV W^T (one panel of the three transposed weights) and the weight
 // and bias gradients (one grid of mha.weight_grad_tile blocks).
 // CHECK-LABEL: func.func @layer_grad_backward__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<query_bias>, #mha.role<key_bias>, #mha.role<value_bias>, #mha.role<grad_layer_output>, #mha.role<grad_layer_input>, #mha.role<grad_query_weight>, #mha.role<grad_key_weight>, #mha.role<grad_value_weight>, #mha.role<grad_out_weight>, #mha.role<grad_query_bias>, #mha.role<grad_key_bias>, #mha.role<grad_value_bias>]
 // CHECK-SAME: tempShapes = [17, 17, 17, 17, 16, 2, 17, 16, 1, 1]
-// CHECK-SAME: phaseKinds = [2, 16, 19, 17, 34, 35, 3, 0, 1, 0, 3, 0]
-// CHECK: mha.pack_panel ins(%arg4 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
-// CHECK: mha.pack_panel ins(%arg1 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
-// CHECK: mha.pack_panel ins(%arg2 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
-// CHECK: mha.pack_panel ins(%arg3 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK-SAME: phaseKinds = [18, 16, 19, 17, 34, 35, 2, 3, 0, 1, 0, 3, 0]
+// CHECK: mha.pack_panel ins(%arg1 : {{.+}}) {{.+}} {vector_width = 16 : i64}
 // CHECK: memref.store %{{.+}}, %arg24[%c0, %c0, %{{.+}}] : memref<1x?x4xi8>
 // CHECK: mha.online_softmax_finalize
 // CHECK: mha.pack_panel ins(%arg4 : {{.+}}) {{.+}} {vector_width = 16 : i64}
 // CHECK: mha.gemm_tile ins(%arg20, {{.+}}) outs(%arg8 : {{.+}})
+// CHECK: mha.pack_panel ins(%arg4 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: mha.pack_panel ins(%arg1 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: mha.pack_panel ins(%arg2 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
+// CHECK: mha.pack_panel ins(%arg3 : {{.+}}) {{.+}} {transpose, vector_width = 16 : i64}
 // CHECK: mha.gemm_tile ins(%arg8, {{.+}}) outs(%arg25 : memref<?x?x32xf32>)
 // CHECK: mha.gemm_tile ins(%arg26, {{.+}}) outs(%arg9 : {{.+}})
 // CHECK: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%arg26 : memref<?x?x64xf32>) outs(%arg10 : {{.+}})
@@ -454,29 +456,31 @@ func.func @layer_grad(%x: tensor<?x?x32xf32>, %wq: tensor<32x32xf32>, %wk: tenso
 
 // A bf16 layer's backward. With AVX512-BF16 (BF16DOT) the GEMMs on bf16
 // inputs take bf16 pair panels: the recomputed projections of x and dO =
-// dy Wo^T, which is rounded to bf16 (%arg25; %arg22 holds the f32 panels
-// of y's GEMM, which reads the f32 O) for the attention's items on
-// bf16 pairs; dQKV (f32, %arg26) is rounded into its bf16 copy (%arg27), which
+// dy Wo^T, which is rounded to bf16 (%arg24) for the attention's items on
+// bf16 pairs; dQKV (f32, %arg25) is rounded into its bf16 copy (%arg26), which
 // dx = dQKV W^T (pair panels of the transposed weights) and the weight
 // gradients read, those as vdpbf16ps on pairs of rows (bf16_pairs); the
-// biases' column sums stay on the f32 dQKV. Without (CHECK) every GEMM of
-// the backward has f32 panels and dx reads the f32 dQKV.
+// biases' column sums stay on the f32 dQKV; y's GEMM (for
+// <name>_forward_train) reads O rounded to bf16 (%arg27), on pairs too.
+// Without (CHECK) every GEMM of the backward has f32 panels and dx reads
+// the f32 dQKV.
 // BF16DOT-LABEL: func.func @bf16_grad_backward__kernel
 // BF16DOT: mha.pack_panel ins(%arg1 : {{.+}}) outs(%{{.+}} : memref<16x128xbf16, {{.+}}>) {{.+}} {vector_width = 16 : i64}
+// BF16DOT: mha.gemm_tile ins(%arg0, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>)
+// BF16DOT: mha.gemm_tile ins(%arg27, %{{.+}} : memref<?x?x32xbf16>, memref<16x128xbf16, {{.+}}>) outs(%arg8
 // BF16DOT: mha.pack_panel ins(%arg4 : {{.+}}) outs(%{{.+}} : memref<16x128xbf16, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
 // BF16DOT: mha.pack_panel ins(%arg1 : {{.+}}) outs(%{{.+}} : memref<16x128xbf16, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
-// BF16DOT: mha.gemm_tile ins(%arg0, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>)
-// BF16DOT: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>) outs(%arg25 : memref<?x?x32xbf16>)
+// BF16DOT: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<16x128xbf16, {{.+}}>) outs(%arg24 : memref<?x?x32xbf16>)
 // BF16DOT: arith.truncf %{{.+}} : vector<16xf32> to vector<16xbf16>
-// BF16DOT-NEXT: vector.store %{{.+}}, %arg27[{{.+}}] : memref<?x?x64xbf16>, vector<16xbf16>
-// BF16DOT: mha.gemm_tile ins(%arg27, %{{.+}} : memref<?x?x64xbf16>, memref<32x128xbf16, {{.+}}>) outs(%arg9
-// BF16DOT: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%arg27 : memref<?x?x64xbf16>) outs(%arg10 : {{.+}}) {{.+}} {bf16_pairs,
-// BF16DOT: mha.weight_grad_tile grads(%arg26 : memref<?x?x64xf32>) outs(%{{.+}} : memref<1x32xbf16, {{.+}}>) {{.+}} {max_columns = 256 : i64, max_rows = 256 : i64, vector_width = 16 : i64}
+// BF16DOT-NEXT: vector.store %{{.+}}, %arg26[{{.+}}] : memref<?x?x64xbf16>, vector<16xbf16>
+// BF16DOT: mha.gemm_tile ins(%arg26, %{{.+}} : memref<?x?x64xbf16>, memref<32x128xbf16, {{.+}}>) outs(%arg9
+// BF16DOT: mha.weight_grad_tile ins(%arg0 : {{.+}}) grads(%arg26 : memref<?x?x64xbf16>) outs(%arg10 : {{.+}}) {{.+}} {bf16_pairs,
+// BF16DOT: mha.weight_grad_tile grads(%arg25 : memref<?x?x64xf32>) outs(%{{.+}} : memref<1x32xbf16, {{.+}}>) {{.+}} {max_columns = 256 : i64, max_rows = 256 : i64, vector_width = 16 : i64}
 // BF16DOT: mha.weight_grad_tile ins(%arg20 : memref<?x?x32xf32>) grads(%arg8 : {{.+}}) outs(%arg13 : {{.+}}) {{.+}} {bf16_pairs,
 // CHECK-LABEL: func.func @bf16_grad_backward__kernel
 // CHECK: mha.pack_panel ins(%arg4 : {{.+}}) outs(%{{.+}} : memref<32x64xf32, {{.+}}>) {{.+}} {transpose, vector_width = 16 : i64}
-// CHECK: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<32x64xf32, {{.+}}>) outs(%arg25 : memref<?x?x32xf32>)
-// CHECK: mha.gemm_tile ins(%arg26, %{{.+}} : memref<?x?x64xf32>, memref<64x64xf32, {{.+}}>) outs(%arg9
+// CHECK: mha.gemm_tile ins(%arg8, %{{.+}} : memref<?x?x32xbf16, {{.+}}>, memref<32x64xf32, {{.+}}>) outs(%arg24 : memref<?x?x32xf32>)
+// CHECK: mha.gemm_tile ins(%arg25, %{{.+}} : memref<?x?x64xf32>, memref<64x64xf32, {{.+}}>) outs(%arg9
 // CHECK-NOT: bf16_pairs
 // CHECK-LABEL: func.func @bf16_grad__kernel
 func.func @bf16_grad(%x: tensor<?x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tensor<32x16xbf16>, %wv: tensor<32x16xbf16>, %wo: tensor<32x32xbf16>, %bq: tensor<32xbf16>, %bk: tensor<16xbf16>, %bv: tensor<16xbf16>) -> tensor<?x?x32xbf16>
@@ -498,7 +502,7 @@ func.func @bf16_grad(%x: tensor<?x?x32xbf16>, %wq: tensor<32x32xbf16>, %wk: tens
 // reads dQ and d[c, kr]; dWv = norm(c)^T d[kn, v], dWk = x^T d[c, kr].
 // CHECK-LABEL: func.func @latent_grad_backward__kernel
 // CHECK-SAME: roles = [#mha.role<layer_input>, #mha.role<query_weight>, #mha.role<key_weight>, #mha.role<value_weight>, #mha.role<out_weight>, #mha.role<grad_layer_output>, #mha.role<grad_layer_input>, #mha.role<grad_query_weight>, #mha.role<grad_key_weight>, #mha.role<grad_value_weight>, #mha.role<grad_out_weight>]
-// CHECK-SAME: phaseKinds = [2, 16, 19, 19, 16, 17, 16, 34, 35, 3, 0, 1, 0, 0, 3, 0, 3, 0]
+// CHECK-SAME: phaseKinds = [18, 16, 19, 19, 16, 17, 16, 34, 35, 2, 3, 0, 1, 0, 0, 3, 0, 3, 0]
 // CHECK: mha.online_softmax_finalize
 // CHECK: %[[RMS:.+]] = math.rsqrt
 // CHECK: memref.store %[[RMS]], %[[SCALES:arg22]][%{{.+}}, %{{.+}}, %c0] : memref<?x?x1xf32>

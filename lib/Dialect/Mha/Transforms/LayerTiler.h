@@ -94,9 +94,12 @@ private:
   /// for blocks[local] of `plan`. Returns the number of items.
   int64_t forEachBlock(ArrayRef<LinearPlan> grid,
                        function_ref<void(const LinearPlan &, Value)> body);
-  /// The packing phase of the weights that are arguments; in a backward,
-  /// those of all GEMMs but y's, or (`forwardOutput`) y's alone.
-  void emitPackingPhase(bool forwardOutput = false);
+  /// The MHA_PHASE_* flags of the phase that packs `plan`'s panels: in a
+  /// backward, the recomputation's or y's; the gradients' have none.
+  int64_t getPackingFlags(const LinearPlan &plan) const;
+  /// The packing phase of the weights that are arguments whose plans have
+  /// these flags (all of a forward's).
+  void emitPackingPhase(int64_t flags);
   void emitRopeTable();
   int64_t emitProjections(ArrayRef<LinearPlan> grid);
   /// The phase of `linears`' GEMMs, an MHA_PHASE_FLAT phase: with
@@ -214,6 +217,15 @@ private:
   Value getGradientGemmInput();
   /// dQKV rounded into dQkvBf16Temp (no work in the copies without pairs).
   void addRoundGradientsPhase();
+  /// Whether y's GEMM in a backward's kernel (for <name>_forward_train)
+  /// reads O rounded to bf16: in bf16 layers whose Wo is not low-rank.
+  bool outputReadsRoundedO() const {
+    return getElementTypeOrSelf(parts.input).isBF16() &&
+           LinearOp(parts.output).getInput().getDefiningOp<MergeHeadsOp>();
+  }
+  /// The items of a phase that rounds `columns` f32 columns of `from` into
+  /// the bf16 `to`, row by row.
+  void emitRoundRows(Value from, Value to, int64_t columns);
   /// The up projections whose input, a down projection's product, is
   /// RMS-normalised (rms_norm_eps: a latent layer's latent and low-rank
   /// Wq).
@@ -286,8 +298,8 @@ private:
   int64_t packedSize = 0, packedInt8Size = 0, packedF32Size = 0;
   // The phases (#mha.layer_plan).
   SmallVector<int64_t> phaseHeads, phaseRows, phaseKinds;
-  // MHA_PHASE_* flags addPhase gives the phases it adds (but packing
-  // phases): a backward's recomputation of the forward, and its y.
+  // MHA_PHASE_* flags addPhase gives the phases it adds: a backward's
+  // recomputation of the forward, and its y.
   int64_t phaseFlags = 0;
   // The kernel.
   func::FuncOp kernelFunc;
@@ -305,6 +317,9 @@ private:
   // A bf16 layer's dQKV rounded to bf16, what dx = dQKV W^T and the weight
   // gradients read in the copy with bf16 pairs (roundedGradients()).
   std::optional<unsigned> dQkvBf16Temp;
+  // A bf16 layer's attention output rounded to bf16, which y's GEMM in
+  // <name>_forward_train reads as the forward's reads its O.
+  std::optional<unsigned> outBf16Temp;
   // 1/RMS of each row of each normalised product (getNormalizedUps).
   unsigned rmsScaleTemp = 0;
   int64_t dQkvColumns = 0;

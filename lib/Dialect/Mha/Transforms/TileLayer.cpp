@@ -123,9 +123,11 @@ void LayerTiler::planGemms() {
     // copy (they share one signature); only the VNNI copy uses them.
     p.quantizedInput = p.scaleValue && isInt8Eligible(p);
     p.int8 = kernel.int8Dot && p.quantizedInput;
-    // A backward keeps the attention output in f32 (addTemporaries).
-    bool f32Input =
-        backward && LinearOp(p.op).getInput().getDefiningOp<MergeHeadsOp>();
+    // A backward keeps the attention output in f32 (addTemporaries); a
+    // bf16 layer's y reads it rounded to bf16 (outBf16Temp).
+    bool f32Input = backward &&
+                    LinearOp(p.op).getInput().getDefiningOp<MergeHeadsOp>() &&
+                    !(p.op == parts.output && outputReadsRoundedO());
     if (p.constantWeight) {
       p.pairs = kernel.bf16Pairs && !f32Input;
       planPacking(p, kernel, 0);
@@ -359,7 +361,7 @@ void LayerTiler::addPhase(int64_t rows, int64_t kind,
             [&] { heads = body(); });
   phaseHeads.push_back(heads);
   phaseRows.push_back(rows);
-  phaseKinds.push_back(kind == MHA_PHASE_PACKING ? kind : kind | phaseFlags);
+  phaseKinds.push_back(kind | phaseFlags);
 }
 
 int64_t
@@ -661,18 +663,22 @@ void LayerTiler::emitRmsNormRows(Value temp, int64_t columns, float eps,
   });
 }
 
-void LayerTiler::emitPackingPhase(bool forwardOutput) {
+int64_t LayerTiler::getPackingFlags(const LinearPlan &plan) const {
+  if (!backward || !plan.op)
+    return 0; // The forward's, or a gradient GEMM's (transposed weights).
+  return plan.op == parts.output ? MHA_PHASE_FORWARD_OUTPUT
+                                 : MHA_PHASE_RECOMPUTATION;
+}
+
+void LayerTiler::emitPackingPhase(int64_t flags) {
   // The weights that are arguments packed, one item per block, batch 0 and
-  // one tile (its rows are "all of L"). A backward packs the output
-  // projection's (y's) panels in a phase of their own, which only
-  // <name>_forward_train runs.
+  // one tile (its rows are "all of L"): those of the phases with `flags`.
   SmallVector<LinearPlan, 4> packing;
   for (LinearPlan *plan : packedAtRunTime)
-    if (!backward || (plan->op == parts.output) == forwardOutput)
+    if (getPackingFlags(*plan) == flags)
       packing.push_back(*plan);
   if (packing.empty())
     return;
-  int64_t flags = forwardOutput ? MHA_PHASE_FORWARD_OUTPUT : 0;
   addPhase(kWholeSequence, MHA_PHASE_PACKING | flags, [&] {
     Value first = cb.andI(cb.cmpI(arith::CmpIPredicate::eq, batch, cb.index(0)),
                           cb.cmpI(arith::CmpIPredicate::eq, tile, cb.index(0)));
@@ -895,7 +901,7 @@ void LayerTiler::emitAttention() {
 }
 
 void LayerTiler::addPhasesThroughAttention() {
-  emitPackingPhase(/*forwardOutput=*/false);
+  emitPackingPhase(backward ? MHA_PHASE_RECOMPUTATION : 0);
   if (ropeTheta)
     addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
       emitRopeTable();

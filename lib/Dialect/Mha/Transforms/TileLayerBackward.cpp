@@ -313,6 +313,9 @@ void LayerTiler::addBackwardTemporaries() {
   if (getElementTypeOrSelf(parts.input).isBF16())
     dQkvBf16Temp =
         addTemp(dQkvColumns, MHA_TEMP_PER_BATCH, BFloat16Type::get(ctx));
+  if (outputReadsRoundedO())
+    outBf16Temp = addTemp(shape.numHeads * shape.valueDim, MHA_TEMP_PER_BATCH,
+                          BFloat16Type::get(ctx));
   if (int64_t norms = getNormalizedUps().size()) {
     rmsScaleTemp = addTemp(norms, MHA_TEMP_PER_BATCH, f32);
     tempShapes.back() |= MHA_TEMP_SAVED;
@@ -393,8 +396,21 @@ void LayerTiler::addRecomputationPhases() {
   if (parts.outputDown)
     addGemmPhase({parts.outputDown});
   phaseFlags = MHA_PHASE_FORWARD_OUTPUT;
-  emitPackingPhase(/*forwardOutput=*/true);
-  addGemmPhase({parts.output});
+  emitPackingPhase(MHA_PHASE_FORWARD_OUTPUT);
+  SmallVector<LinearPlan, 4> output = getPlans({parts.output});
+  if (outBf16Temp) {
+    // y from O rounded to bf16, as the forward computes it (on bf16 pairs
+    // where the copy has them).
+    Value rounded = entry->getArgument(*outBf16Temp);
+    addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
+      emitRoundRows(entry->getArgument(outTemp), rounded,
+                    shape.numHeads * shape.valueDim);
+      return int64_t(1);
+    });
+    for (LinearPlan &plan : output)
+      plan.x = rounded;
+  }
+  addPlansPhase(output);
   phaseFlags = 0;
 }
 
@@ -635,26 +651,28 @@ void LayerTiler::addRoundGradientsPhase() {
   if (!dQkvBf16Temp)
     return;
   addPhase(kProjectionRows, MHA_PHASE_PLAIN, [&] {
-    if (!roundedGradients())
-      return int64_t(1);
-    Value from = entry->getArgument(dQkvTemp);
-    Value to = entry->getArgument(*dQkvBf16Temp);
-    int64_t vw = kernel.vw, whole = dQkvColumns / vw * vw;
-    auto [row0, rows] = getRowTile();
-    cb.forLoop(row0, cb.add(row0, rows), 1, [&](Value l) {
-      auto round = [&](Value c, Value valid) {
-        Value v =
-            valid ? vec::loadTail(cb, vw, from, {batch, l}, c, valid)
-                  : vector::LoadOp::create(b, loc, vec::getF32Vector(cb, vw),
-                                           from, ValueRange{batch, l, c});
-        vec::storeVector(cb, vw, v, to, {batch, l}, c, valid);
-      };
-      cb.forLoop(cb.index(0), cb.index(whole), vw,
-                 [&](Value c) { round(c, Value()); });
-      if (whole < dQkvColumns)
-        round(cb.index(whole), cb.index(dQkvColumns - whole));
-    });
+    if (roundedGradients())
+      emitRoundRows(entry->getArgument(dQkvTemp),
+                    entry->getArgument(*dQkvBf16Temp), dQkvColumns);
     return int64_t(1);
+  });
+}
+
+void LayerTiler::emitRoundRows(Value from, Value to, int64_t columns) {
+  int64_t vw = kernel.vw, whole = columns / vw * vw;
+  auto [row0, rows] = getRowTile();
+  cb.forLoop(row0, cb.add(row0, rows), 1, [&](Value l) {
+    auto round = [&](Value c, Value valid) {
+      Value v = valid
+                    ? vec::loadTail(cb, vw, from, {batch, l}, c, valid)
+                    : vector::LoadOp::create(b, loc, vec::getF32Vector(cb, vw),
+                                             from, ValueRange{batch, l, c});
+      vec::storeVector(cb, vw, v, to, {batch, l}, c, valid);
+    };
+    cb.forLoop(cb.index(0), cb.index(whole), vw,
+               [&](Value c) { round(c, Value()); });
+    if (whole < columns)
+      round(cb.index(whole), cb.index(columns - whole));
   });
 }
 
@@ -796,6 +814,7 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   createKernel();
   setBackwardMemRefs();
   addRecomputationPhases();
+  emitPackingPhase(/*flags=*/0); // The gradients' transposed weights.
   // dO = dy Wo^T, or with Wo = A_o B_o: dT_o = dy B_o^T, dO = dT_o A_o^T
   // (O A_o, which dB_o reads, is recomputed with the forward).
   if (outputFactorGrad)
