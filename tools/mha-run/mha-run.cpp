@@ -36,7 +36,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <dlfcn.h>
+#include <memory>
 #include <random>
 
 using namespace mlir;
@@ -64,19 +66,29 @@ static cl::opt<bool> timeOnly("time-only",
                                        "GFLOP/s (4*B*Hq*Lq*Lk*D, causal "
                                        "halved)"),
                               cl::init(false), cl::cat(category));
+static cl::opt<bool> savedActivations(
+    "saved-activations",
+    cl::desc("Layers marked mha.backward: check NAME_backward reading the "
+             "activations NAME_forward_train saved (docs/language.md 7.1) "
+             "instead of recomputing them"),
+    cl::init(false), cl::cat(category));
 static cl::list<std::string> functions("function",
                                        cl::desc("Only run these functions"),
                                        cl::cat(category));
 
 /// Calls `fn` on `buffers` `--repeats` times (at least once), stopping at
 /// the first error; returns its status and the sorted wall times in ms.
+/// `saved` is mha_options.saved_activations (of `savedBytes` bytes).
 static mha_status timeCalls(void *fn, std::vector<HostTensor> &buffers,
-                            std::vector<double> &times) {
+                            std::vector<double> &times, void *saved = nullptr,
+                            uint64_t savedBytes = 0) {
   std::vector<DLTensor *> args;
   for (HostTensor &b : buffers)
     args.push_back(b.getDLTensor());
-  mha_options opts{};
+  mha_options opts = MHA_OPTIONS_INIT;
   opts.num_threads = threads;
+  opts.saved_activations = saved;
+  opts.saved_activations_bytes = savedBytes;
   return timeExported(fn, args, &opts, /*warmups=*/0,
                       std::max(1, repeats.getValue()), times);
 }
@@ -204,14 +216,56 @@ static bool runLayer(func::FuncOp func, mha::MultiHeadOp op, void *fn,
   return ok;
 }
 
+/// The functions of a layer backward's saved activations (docs/language.md
+/// 7.1), for --saved-activations.
+struct SavedActivationFunctions {
+  void *forwardTrain = nullptr;
+  int64_t (*savedBytes)(int64_t, int64_t) = nullptr;
+};
+
+/// An aligned buffer of a layer's saved activations, written by
+/// `<name>_forward_train` on the layer's arguments (the first of
+/// `buffers`); empty (and the error printed) when that call fails.
+static std::unique_ptr<uint8_t, decltype(&std::free)>
+saveActivations(const SavedActivationFunctions &saving,
+                std::vector<HostTensor> &buffers, size_t numArguments,
+                const HostTensor &yLike, uint64_t &bytes,
+                const char *(*lastError)(), StringRef name) {
+  std::unique_ptr<uint8_t, decltype(&std::free)> none(nullptr, &std::free);
+  const std::vector<int64_t> &x = buffers.front().shape;
+  int64_t need = saving.savedBytes(x[0], x[1]);
+  if (need <= 0) {
+    llvm::outs() << name << " FAIL: <name>_saved_bytes returned " << need
+                 << "\n";
+    return none;
+  }
+  bytes = static_cast<uint64_t>(need);
+  std::unique_ptr<uint8_t, decltype(&std::free)> saved(
+      static_cast<uint8_t *>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)),
+      &std::free);
+  std::vector<HostTensor> train(buffers.begin(),
+                                buffers.begin() + numArguments);
+  train.emplace_back(yLike.kind, yLike.shape);
+  std::vector<double> times;
+  if (timeCalls(saving.forwardTrain, train, times, saved.get(), bytes) !=
+      MHA_OK) {
+    llvm::outs() << name << "_forward_train FAIL: "
+                 << (lastError ? lastError() : "error") << "\n";
+    return none;
+  }
+  return saved;
+}
+
 /// Runs `<name>_backward` of a layer marked mha.backward on random
-/// arguments and dy against the float64 layer gradients; prints one row
+/// arguments and dy against the float64 layer gradients (with `saving`,
+/// reading the activations `<name>_forward_train` saved); prints one row
 /// and returns whether every gradient is within docs/language.md's
 /// tolerance (each relative to its largest element; dbk, zero in exact
 /// arithmetic, against a hundredth of the largest gradient in f32, a
 /// tenth in 16-bit layers, whose rounded O leaves D_i - sum_j P dP at
 /// their rounding level).
 static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
+                             const SavedActivationFunctions *saving,
                              const char *(*lastError)(), std::mt19937 &rng) {
   std::normal_distribution<double> normal(0.0, 1.0);
   LayerCase lc(func, op, rng);
@@ -230,9 +284,19 @@ static bool runLayerBackward(func::FuncOp func, mha::MultiHeadOp op, void *fn,
     HostTensor like = buffers[arg.getArgNumber()];
     buffers.emplace_back(like.kind, like.shape);
   }
-  std::vector<double> times;
-  mha_status status = timeCalls(fn, buffers, times);
   std::string name = (func.getSymName() + "_backward").str();
+  std::unique_ptr<uint8_t, decltype(&std::free)> saved(nullptr, &std::free);
+  uint64_t savedBytes = 0;
+  if (saving) {
+    saved = saveActivations(*saving, buffers, func.getNumArguments(),
+                            buffers[func.getNumArguments()], savedBytes,
+                            lastError, func.getSymName());
+    if (!saved)
+      return false;
+    name += " (saved)";
+  }
+  std::vector<double> times;
+  mha_status status = timeCalls(fn, buffers, times, saved.get(), savedBytes);
   const std::string &shape = lc.shape, &eltName = lc.eltName;
   if (status != MHA_OK) {
     llvm::outs() << llvm::formatv("{0,-28} {1,-30} {2,-5} {3,-34} FAIL: {4}\n",
@@ -797,9 +861,27 @@ int main(int argc, char **argv) {
     }
     if (layer) {
       allPassed &= runLayer(func, layer, fn, lastError, rng);
-      if (void *backwardFn =
-              dlsym(library, (func.getSymName() + "_backward").str().c_str()))
-        allPassed &= runLayerBackward(func, layer, backwardFn, lastError, rng);
+      void *backwardFn =
+          dlsym(library, (func.getSymName() + "_backward").str().c_str());
+      if (!backwardFn)
+        continue;
+      SavedActivationFunctions saving;
+      if (savedActivations) {
+        std::string base = func.getSymName().str();
+        saving.forwardTrain = dlsym(library, (base + "_forward_train").c_str());
+        saving.savedBytes = reinterpret_cast<int64_t (*)(int64_t, int64_t)>(
+            dlsym(library, (base + "_saved_bytes").c_str()));
+        if (!saving.forwardTrain || !saving.savedBytes) {
+          llvm::errs() << "mha-run: error: '" << libraryFile << "' has no '"
+                       << base << "_forward_train' or '" << base
+                       << "_saved_bytes'\n";
+          allPassed = false;
+          continue;
+        }
+      }
+      allPassed &= runLayerBackward(func, layer, backwardFn,
+                                    savedActivations ? &saving : nullptr,
+                                    lastError, rng);
       continue;
     }
     if (merge) {

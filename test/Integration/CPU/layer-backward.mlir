@@ -22,6 +22,9 @@
 // RUN: mha-run %s %t/liblayergrad.so --batch 2 --seq-len 37 | FileCheck %s
 // RUN: mha-run %s %t/liblayergrad.so --batch 1 --seq-len 1 | FileCheck %s
 // RUN: mha-run %s %t/liblayergrad.so --batch 1 --seq-len 300 --num-threads 2 | FileCheck %s
+// With the activations NAME_forward_train saved (docs/language.md 7.1,
+// "Saved activations"): the same gradients, no recomputation.
+// RUN: mha-run %s %t/liblayergrad.so --batch 2 --seq-len 37 --saved-activations | FileCheck %s --check-prefix=SAVED
 // RUN: env MHA_ISA=avx512 mha-run %s %t/liblayergrad.so --function shared --function wide_bf16 --function low_rank_bf16 --function latent_bf16 --batch 2 --seq-len 23 | FileCheck %s --check-prefix=BF16
 // RUN: mha-compile %s --isa=avx2 --function gqa --function wide --function low_rank_bf16 --function latent -o %t/libavx2.so
 // RUN: mha-run %s %t/libavx2.so --function gqa --function wide --function low_rank_bf16 --function latent --batch 3 --seq-len 29 | FileCheck %s --check-prefix=AVX2
@@ -60,6 +63,19 @@
 // CHECK: latent_bf16_backward {{.*}} ok
 // CHECK: latent_v3 {{.*}} ok
 // CHECK: latent_v3_backward {{.*}} ok
+
+// SAVED: gqa_backward (saved) {{.*}} ok
+// SAVED: shared_backward (saved) {{.*}} ok
+// SAVED: grouped_backward (saved) {{.*}} ok
+// SAVED: mqa_backward (saved) {{.*}} ok
+// SAVED: wide_backward (saved) {{.*}} ok
+// SAVED: low_rank_backward (saved) {{.*}} ok
+// SAVED: wide_bf16_backward (saved) {{.*}} ok
+// SAVED: low_rank_bf16_backward (saved) {{.*}} ok
+// SAVED: grouped_low_rank_backward (saved) {{.*}} ok
+// SAVED: latent_backward (saved) {{.*}} ok
+// SAVED: latent_bf16_backward (saved) {{.*}} ok
+// SAVED: latent_v3_backward (saved) {{.*}} ok
 
 // BF16: shared {{.*}} ok
 // BF16: shared_backward {{.*}} ok
