@@ -236,8 +236,7 @@ private:
   void addInputNormPhase();
   /// A backward's recomputation of the forward and of the input norms
   /// (flagged MHA_PHASE_RECOMPUTATION, their temporaries MHA_TEMP_SAVED),
-  /// then y's
-  /// packing and GEMM (MHA_PHASE_FORWARD_OUTPUT), which only
+  /// then y's packing and GEMM (MHA_PHASE_FORWARD_OUTPUT), which only
   /// <name>_forward_train runs.
   void addRecomputationPhases();
   /// dQKV's gradient of each normalised product carried back through the

@@ -114,7 +114,7 @@ void LayerTiler::planGemms() {
   if (parts.outputDown)
     plan(parts.outputDown, "outdown");
   // The output projection is never replicated: one plan. A backward
-  // computes y for <name>_forward_train only (addForwardOutputPhases).
+  // computes y for <name>_forward_train only (addRecomputationPhases).
   plan(parts.output, "out");
   for (LinearPlan &p : plans) {
     p.constantWeight = getDenseConstant(p.weightValue);

@@ -804,8 +804,8 @@ LogicalResult LayerTiler::runBackward(ArrayRef<TensorRole> argRoles) {
   if (failed(addTemporaries()))
     return failure();
   // What the recomputation writes and the gradients read: the forward's
-  // temporaries but the packed weights (and, below, lse and the alive
-  // bytes).
+  // temporaries but the packed weights (and, below, lse, the alive bytes
+  // and the norms' 1/RMS).
   for (int64_t &tempShape : tempShapes)
     if (tempShape != MHA_TEMP_FIXED)
       tempShape |= MHA_TEMP_SAVED;
