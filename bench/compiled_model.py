@@ -30,7 +30,11 @@ model: the SDPA model with mha's attention op (mha.torch.Attention, a
 `mha.backward` attention function returning o and lse) in place of
 F.scaled_dot_product_attention, so that autograd saves the activations
 (q, k, v, o, lse) as it does for SDPA, where the layer op's backward
-recomputes them (gradient checkpointing, the contract for layers).
+recomputes them (gradient checkpointing, the contract for layers). The
+last column trains a fourth model: the mha-layer model with
+`mha.torch.Layer(..., save_activations=True)`, whose layer op keeps those
+activations for its backward (docs/language.md 7.1, "Saved
+activations"); its inference is the mha-layer model's.
 """
 import argparse
 import statistics
@@ -88,13 +92,13 @@ class TorchAttention(torch.nn.Module):
         return self.o(y.reshape(b, n, D))
 
 
-def mha_attention(lib, peer):
+def mha_attention(lib, peer, save_activations=False):
     """An mha layer holding `peer`'s weights (x @ W^T + b: W^T is ours)."""
     w = {}
     for name, lin in (("q", peer.q), ("k", peer.k), ("v", peer.v), ("o", peer.o)):
         w["w" + name] = lin.weight.detach().T.contiguous()
         w["b" + name] = lin.bias.detach().clone()
-    return mt.Layer(lib, "attn", **w)
+    return mt.Layer(lib, "attn", save_activations=save_activations, **w)
 
 
 class Block(torch.nn.Module):
@@ -110,21 +114,25 @@ class Block(torch.nn.Module):
 
 
 def models(lib, blocks=2):
-    """The mha-layer model, the SDPA model and the attention-op model (the
-    SDPA model with mha's attention op in place of SDPA), same weights."""
+    """The mha-layer model, the SDPA model, the attention-op model (the
+    SDPA model with mha's attention op in place of SDPA) and the mha-layer
+    model with saved activations, same weights."""
     torch.manual_seed(0)
     peer = torch.nn.Sequential(*(Block(TorchAttention()) for _ in range(blocks)))
     ours = torch.nn.Sequential(*(Block(mha_attention(lib, b.attention)) for b in peer))
+    saving = torch.nn.Sequential(*(Block(mha_attention(lib, b.attention, True))
+                                   for b in peer))
     op = mt.Attention(lib, "attn_op", layout="blhd")
     with_op = torch.nn.Sequential(*(Block(TorchAttention(op)) for _ in range(blocks)))
     # The SDPA model's weights: its norms and MLPs in both, its projections
     # in the attention-op model too (mha_attention took them already).
     shared = ("ln1", "ln2", "fc1", "fc2")
-    for model, names in ((ours, shared), (with_op, shared + ("attention",))):
+    for model, names in ((ours, shared), (with_op, shared + ("attention",)),
+                         (saving, shared)):
         for a, b in zip(model, peer):
             for name in names:
                 getattr(a, name).load_state_dict(getattr(b, name).state_dict())
-    return ours, peer, with_op
+    return ours, peer, with_op, saving
 
 
 def median_seconds(run, budget, least=3, most=20):
@@ -146,7 +154,7 @@ def profile(lib, budget):
     """One attention layer alone, eager, ours against PyTorch's; then the
     mean time of our op inside the compiled model (torch.profiler)."""
     from torch.profiler import ProfilerActivity
-    ours, peer, with_op = models(lib)
+    ours, peer, with_op, _ = models(lib)
     x = torch.randn(1, 1024, D, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         alone = [median_seconds(lambda m=m: m[0].attention(x), budget) for m in (ours, peer)]
@@ -212,26 +220,28 @@ def main():
           f"{args.threads} threads, torch {torch.__version__}")
     print("| B | L | mha infer ms | SDPA infer ms | infer ratio | mha train ms "
           "| SDPA train ms | train ratio | rel.err | own threads: infer ratio "
-          "| train ratio | attention op: infer ratio | train ratio | rel.err |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| train ratio | attention op: infer ratio | train ratio | rel.err "
+          "| saved layer: train ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for b, n in shapes:
         torch._dynamo.reset()  # Each shape's compilations from scratch.
-        ours, peer, with_op = models(lib)
-        compiled = [torch.compile(m, dynamic=False) for m in (ours, peer, with_op)]
+        ours, peer, with_op, saving = models(lib)
+        all_models = (ours, peer, with_op, saving)
+        compiled = [torch.compile(m, dynamic=False) for m in all_models]
         x = torch.randn(b, n, D, generator=torch.Generator().manual_seed(1))
         outs, runs = [], []
-        for model, run in zip((ours, peer, with_op), compiled):
+        for model, run in zip(all_models, compiled):
             forward, step = forward_of(run, x), step_of(model, run, x)
             outs.append(forward())
             step()  # Compiles the backward too.
             runs.append((forward, step))
-        # (mha, SDPA, attention op, mha on its own threads) x (infer,
-        # train): interleaved rounds, best median of each, so a noisy host
-        # moves all alike.
-        best = [[float("inf")] * 2 for _ in range(4)]
+        # (mha, SDPA, attention op, saved layer, mha on its own threads) x
+        # (infer, train): interleaved rounds, best median of each, so a
+        # noisy host moves all alike.
+        best = [[float("inf")] * 2 for _ in range(5)]
         for _ in range(args.rounds):
             for v, (forward, step) in enumerate(runs + runs[:1]):
-                lib.use_torch_threads(v != 3)
+                lib.use_torch_threads(v != 4)
                 for m, f in enumerate((forward, step)):
                     best[v][m] = min(best[v][m],
                                      median_seconds(f, args.budget / args.rounds))
@@ -241,17 +251,19 @@ def main():
         # The mha layer's parameters are ordered wq, wk, ..., bo; compare the
         # norms' and MLPs' gradients (the same parameters in both models);
         # the attention-op model has every parameter of the SDPA model.
-        named = [dict(m.named_parameters()) for m in (ours, peer, with_op)]
+        named = [dict(m.named_parameters()) for m in all_models]
         for name, p in named[1].items():
             if name in named[0] and "attention" not in name:
-                err = max(err, rel_err(named[0][name].grad, p.grad))
+                err = max(err, rel_err(named[0][name].grad, p.grad),
+                          rel_err(named[3][name].grad, p.grad))
             if not name.endswith("attention.k.bias"):  # Zero in exact arithmetic.
                 op_err = max(op_err, rel_err(named[2][name].grad, p.grad))
-        (mi, mt_), (si, st), (pi, pt), (oi, ot) = best
+        err = max(err, rel_err(outs[3], outs[1]))
+        (mi, mt_), (si, st), (pi, pt), (_, vt), (oi, ot) = best
         print(f"| {b} | {n} | {1e3 * mi:.2f} | {1e3 * si:.2f} | {si / mi:.2f}x | "
               f"{1e3 * mt_:.2f} | {1e3 * st:.2f} | {st / mt_:.2f}x | {err:.1e} | "
               f"{si / oi:.2f}x | {st / ot:.2f}x | {si / pi:.2f}x | {st / pt:.2f}x | "
-              f"{op_err:.1e} |", flush=True)
+              f"{op_err:.1e} | {st / vt:.2f}x |", flush=True)
 
 if __name__ == "__main__":
     main()
