@@ -202,7 +202,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   if (status != MHA_OK)
     return status;
   if (batch == 0 || len == 0) {
-    // An empty output: nothing to compute, nothing to write.
+    // An empty output: nothing to compute, nothing to write (but the
+    // saved activations' header, which a backward of B = 0 or L = 0
+    // checks too).
+    mha_rt_finish_saved(&saved, &c, temp_words, num_temps);
     mha_rt_clear_error();
     return MHA_OK;
   }

@@ -25,6 +25,17 @@ torch = pytest.importorskip("torch")
 RNG = np.random.default_rng(23)
 
 
+def dl_tensor(a):
+    """A DLTensor of `a` (uint16: bf16 values); an empty array gets
+    compact strides (NumPy gives it zeros)."""
+    dtype = "bf16" if a.dtype == np.uint16 else None
+    if a.size:
+        return _dlpack.from_numpy(a, dtype)
+    strides = [int(np.prod(a.shape[d + 1:])) for d in range(a.ndim)]
+    return _dlpack.make_tensor(a.ctypes.data, a.shape, strides,
+                               dtype or _dlpack._NUMPY_DTYPES[a.dtype.name], keep=a)
+
+
 class SavedLayer:
     """ctypes calls of one layer's _forward_train, _backward and
     _saved_bytes in a compiled library."""
@@ -50,8 +61,7 @@ class SavedLayer:
         """(status, last error) of <name><suffix>(arrays..., opts)."""
         fn = getattr(self.so, self.name + suffix)
         fn.restype = ctypes.c_int
-        tensors = [_dlpack.from_numpy(a, "bf16" if a.dtype == np.uint16 else None)
-                   for a in arrays]
+        tensors = [dl_tensor(a) for a in arrays]
         opts = _dlpack.options(
             saved_activations=None if saved is None else saved.ctypes.data,
             saved_activations_bytes=(saved.nbytes if nbytes is None else nbytes)
@@ -195,6 +205,21 @@ def test_saved_bytes():
     # Q, K, V (4 + 2 + 2 heads of 16), the f32 attention output (4 x 16),
     # lse (4 heads): at least these floats per row.
     assert one >= 64 * (128 + 64 + 4) * 4
+
+
+def test_empty_sequences(cases_lib):
+    """L = 0 and B = 0: nothing to compute, but the buffer records the
+    call, so the backward of the same shapes takes it."""
+    d_model, hq, hkv, d, sharing, groups, *_ = tlb.CASES["gqa_rope"]
+    _, names = tlb.case_spec("gqa_rope")
+    layer = SavedLayer(cases_lib, "gqa_rope")
+    for B, L in [(2, 0), (0, 5)]:
+        arrays = tlb.draw(names, d_model, hq, hkv, d, sharing, groups, B, L)
+        inputs = [arrays[n] for n in names]
+        y, saved = layer.forward_train(inputs, (B, L, d_model))
+        dy = np.zeros((B, L, d_model), np.float32)
+        grads = layer.backward(inputs, dy, [arrays[n] for n in names], saved)
+        assert grads[0].shape == (B, L, d_model)
 
 
 def test_bad_buffers_are_refused():
