@@ -462,11 +462,12 @@ class Layer(torch.nn.Module):
     grad and autograd calls `<name>_backward` (docs/language.md 7.1), so an
     optimizer updates them; with `dropout`, training mode draws a seed per
     call from torch's generator. By default the backward recomputes the
-    forward; `save_activations=True` keeps the activations instead (about
-    4 B L (Hq D + 2 Hkv D + Hq Dv) bytes until the backward, through the op
-    <name>_forward_train), which saves the backward that recomputation. Without mha.backward the module is for
-    inference: its parameters do not require grad and a call on a tensor
-    that does raises."""
+    forward; `save_activations=True` keeps its activations instead, from
+    the op <name>_forward_train until the backward (<name>_saved_bytes(B,
+    L), docs/language.md 7.1), which saves the backward that
+    recomputation. Without mha.backward the module is for inference: its
+    parameters do not require grad and a call on a tensor that does
+    raises."""
 
     def __init__(self, lib, name, *, num_threads=0, save_activations=False, **tensors):
         super().__init__()
