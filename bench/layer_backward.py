@@ -168,16 +168,21 @@ def worker(kind, index, quick, threads, budget, dtype):
                             spec_text(shapes(quick), dtype))
         grads = [np.empty_like(t[n]) for n in names]
         y = np.empty_like(dy)
-        opts = options(threads)
-        fwd = lib.function(s["name"], len(names) + 1).prepare(
-            [t[n] for n in names] + [y], opts)
-        bwd = lib.function(s["name"] + "_backward", 2 * len(names) + 1).prepare(
-            [t[n] for n in names] + [dy] + grads, opts)
 
-        def step():
-            fwd.run()
-            bwd.run()
-        result["bwd"] = median_seconds(bwd.run, budget)
+        def training(forward, opts):
+            """The backward's call and a step (`forward`, then the backward),
+            both with `opts`."""
+            fwd = lib.function(forward, len(names) + 1).prepare(
+                [t[n] for n in names] + [y], opts)
+            bwd = lib.function(s["name"] + "_backward", 2 * len(names) + 1).prepare(
+                [t[n] for n in names] + [dy] + grads, opts)
+
+            def step():
+                fwd.run()
+                bwd.run()
+            return bwd.run, step
+        bwd, step = training(s["name"], options(threads))
+        result["bwd"] = median_seconds(bwd, budget)
         result["step"] = median_seconds(step, budget)
         # Saved activations: one buffer, written by forward_train, read by
         # the backward (which leaves it as it was: it can be timed alone).
@@ -188,16 +193,9 @@ def worker(kind, index, quick, threads, budget, dtype):
         buffer = raw[(-raw.ctypes.data) % 64:][:nbytes]
         saved_opts = options(threads, saved_activations=buffer.ctypes.data,
                              saved_activations_bytes=nbytes)
-        train = lib.function(s["name"] + "_forward_train", len(names) + 1).prepare(
-            [t[n] for n in names] + [y], saved_opts)
-        saved_bwd = lib.function(s["name"] + "_backward", 2 * len(names) + 1).prepare(
-            [t[n] for n in names] + [dy] + grads, saved_opts)
-
-        def saved_step():
-            train.run()
-            saved_bwd.run()
+        saved_bwd, saved_step = training(s["name"] + "_forward_train", saved_opts)
         result["saved_step"] = median_seconds(saved_step, budget)
-        result["saved_bwd"] = median_seconds(saved_bwd.run, budget)
+        result["saved_bwd"] = median_seconds(saved_bwd, budget)
         result["saved_mib"] = nbytes / 2**20
         np.savez(os.path.join(OUT, f"ours_{s['name']}.npz"),
                  **{n: g.astype(np.float32) for n, g in zip(names, grads)})

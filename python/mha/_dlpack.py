@@ -6,6 +6,7 @@ generated function takes one DLTensor pointer per argument and result, then
 an mha_options pointer (NULL = defaults), and returns an mha_status.
 """
 import ctypes
+import math
 
 # DLDeviceType and DLDataTypeCode values used here.
 KDL_CPU, KDL_CUDA = 1, 2
@@ -105,8 +106,12 @@ def from_numpy(arr, dtype=None):
     size = arr.itemsize
     if any(s % size for s in arr.strides):
         raise ValueError("strides are not whole elements")
-    return make_tensor(arr.ctypes.data, arr.shape, [s // size for s in arr.strides],
-                       name, keep=arr)
+    strides = [s // size for s in arr.strides]
+    if arr.size == 0:
+        # No element, no meaningful strides (NumPy gives zeros): compact
+        # ones, as the native extension passes.
+        strides = [math.prod(arr.shape[d + 1:]) for d in range(arr.ndim)]
+    return make_tensor(arr.ctypes.data, arr.shape, strides, name, keep=arr)
 
 
 def options(num_threads=0, cuda_stream=None, head_mask=None, check_indices=False,

@@ -25,17 +25,6 @@ torch = pytest.importorskip("torch")
 RNG = np.random.default_rng(23)
 
 
-def dl_tensor(a):
-    """A DLTensor of `a` (uint16: bf16 values); an empty array gets
-    compact strides (NumPy gives it zeros)."""
-    dtype = "bf16" if a.dtype == np.uint16 else None
-    if a.size:
-        return _dlpack.from_numpy(a, dtype)
-    strides = [int(np.prod(a.shape[d + 1:])) for d in range(a.ndim)]
-    return _dlpack.make_tensor(a.ctypes.data, a.shape, strides,
-                               dtype or _dlpack._NUMPY_DTYPES[a.dtype.name], keep=a)
-
-
 class SavedLayer:
     """ctypes calls of one layer's _forward_train, _backward and
     _saved_bytes in a compiled library."""
@@ -61,7 +50,8 @@ class SavedLayer:
         """(status, last error) of <name><suffix>(arrays..., opts)."""
         fn = getattr(self.so, self.name + suffix)
         fn.restype = ctypes.c_int
-        tensors = [dl_tensor(a) for a in arrays]
+        tensors = [_dlpack.from_numpy(a, "bf16" if a.dtype == np.uint16 else None)
+                   for a in arrays]
         opts = _dlpack.options(
             saved_activations=None if saved is None else saved.ctypes.data,
             saved_activations_bytes=(saved.nbytes if nbytes is None else nbytes)
@@ -192,6 +182,34 @@ def test_bf16_layer():
     bf = [(a.view(np.uint32) >> 16).astype(np.uint16) for a in
           (arrays[n] for n in names)]
     check_saved(lib, "bf", bf, (2, 23, 64), y_tol=2e-2, bf16=True)
+
+
+def test_the_python_reference_example_runs():
+    """docs/python.md's block of saved-activation calls, as written there,
+    on docs/language.md 7.1's @gqa layer: y is gqa's, the gradients the
+    recomputing backward's, bit for bit."""
+    import os
+    docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
+    language = open(os.path.join(docs, "language.md")).read()
+    start = language.index("func.func @gqa(%x: tensor<?x?x48xf32>")
+    lib = mha.compile(language[start:language.index("\n}\n", start) + 3])
+    python = open(os.path.join(docs, "python.md")).read()
+    start = python.index("buf = torch.zeros(lib.gqa_forward_train")
+    block = python[start:python.index("```", start)]
+    B, L = 2, 19
+    shapes = {"x": (B, L, 48), "wq": (48, 64), "wk": (48, 32), "wv": (48, 32),
+              "wo": (64, 48), "bq": (64,), "bk": (32,), "bv": (32,), "bo": (48,)}
+    args = {n: torch.tensor((RNG.standard_normal(s) /
+                             (1 if n == "x" else np.sqrt(s[0]))).astype(np.float32))
+            for n, s in shapes.items()}
+    dy = torch.tensor(RNG.standard_normal((B, L, 48)).astype(np.float32))
+    scope = dict(args, lib=lib, torch=torch, B=B, L=L, dy=dy)
+    exec(block, scope)
+    inputs = list(args.values())
+    assert torch.allclose(scope["y"], lib.gqa(*inputs), rtol=1e-5, atol=1e-6)
+    for name, want in zip(["dx", "dwq", "dwk", "dwv", "dwo", "dbq", "dbk", "dbv", "dbo"],
+                          lib.gqa_backward(*inputs, dy)):
+        assert torch.equal(scope[name], want), name
 
 
 def test_saved_bytes():
