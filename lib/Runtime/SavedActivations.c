@@ -80,7 +80,6 @@ int32_t mha_rt_plan_saved_use(mha_rt_saved_use *use,
                               const int64_t *temp_words, int64_t num_temps) {
   memset(use, 0, sizeof(*use));
   void *buffer = c->options.saved_activations;
-  int64_t need = saved_bytes(temp_words, num_temps, c->batch, c->rows);
   if (!buffer) {
     if (forward_train)
       MHA_RT_FAIL(MHA_ERR_NULL_POINTER,
@@ -90,6 +89,7 @@ int32_t mha_rt_plan_saved_use(mha_rt_saved_use *use,
                   c->name);
     return MHA_OK;
   }
+  int64_t need = saved_bytes(temp_words, num_temps, c->batch, c->rows);
   if (need == 0)
     MHA_RT_FAIL(MHA_ERR_INVALID_ARGUMENT,
                 "%s: options->saved_activations is set, but only the "
