@@ -22,6 +22,14 @@ GPU library (target="cuda") GPU arrays (this path has not run on a GPU
 yet), an "auto" library either; functions that write their arguments in
 place (append functions) are not registered: JAX arrays are immutable.
 
+`register(lib, save_activations=True)`: the forward of a layer marked
+mha.backward under jax.grad (or jax.vjp) calls `<name>_forward_train`,
+which keeps the activations its backward needs in a uint8 residual of
+`<name>_saved_bytes(B, L)` bytes, and the backward reads them instead of
+recomputing the forward (docs/language.md 7.1): the same gradients, less
+time, that much more memory between the two. A plain call (no gradient)
+runs `<name>` as without it.
+
 A function with a `dropout` attribute takes `dropout_key=` (a
 jax.random key): the mask's seed and offset are drawn from it
 (jax.random.bits), so a new key per step gives a new mask without
@@ -73,9 +81,11 @@ class Functions(_runtime.AttributeTable):
         self.functions = {}
 
 
-def register(lib, num_threads=0):
+def register(lib, num_threads=0, save_activations=False):
     """The JAX functions of every exported forward function of `lib` (an
-    mha.Library) but append functions; num_threads as mha_options'."""
+    mha.Library) but append functions; num_threads as mha_options';
+    save_activations: layers marked mha.backward keep their activations
+    for the backward (<name>_forward_train)."""
     if not isinstance(lib, _runtime.Library):
         raise TypeError("mha.jax.register takes an mha.Library (mha.compile's result)")
     _register_target()
@@ -83,21 +93,37 @@ def register(lib, num_threads=0):
     for f in lib.forward_functions():
         if any(p.role in _runtime._IN_PLACE for p in f.inputs):
             continue
-        fns.functions[f.name] = _make_function(lib, f, num_threads)
+        train = lib.forward_train_of(f.name) if save_activations else None
+        fns.functions[f.name] = _make_function(lib, f, num_threads, train)
     return fns
 
 
-def _call(lib, f, arrays, num_threads, seed=None):
+# mha_call's `saved` attribute (python/src/jax_ffi.cpp): no saved
+# activations, written as the last result, read as the last array.
+_SAVED_NONE, _SAVED_WRITTEN, _SAVED_READ = 0, 1, 2
+
+
+def _call(lib, f, arrays, num_threads, seed=None, saved_bytes=None, saved=None):
     """One FFI call of `f`: its results, a list. `seed`: uint32 [3] dropout
-    words (seed_lo, seed_hi, offset) after the arrays."""
+    words (seed_lo, seed_hi, offset) after the arrays. `saved_bytes`: `f`
+    (a <name>_forward_train) also returns its saved activations, a uint8
+    vector of that many bytes; `saved`: that vector, which `f` (a layer's
+    <name>_backward) reads."""
     shapes = f.result_shapes([a.shape for a in arrays])
     types = [jax.ShapeDtypeStruct(s, _DTYPES[p.dtype]) for s, p in zip(shapes, f.outputs)]
+    mode = _SAVED_NONE
+    if saved_bytes is not None:
+        types.append(jax.ShapeDtypeStruct((saved_bytes,), jnp.uint8))
+        mode = _SAVED_WRITTEN
+    elif saved is not None:
+        mode = _SAVED_READ
     call = jax.ffi.ffi_call(_TARGET, types, vmap_method="sequential")
-    operands = list(arrays) + ([seed] if seed is not None else [])
+    operands = list(arrays) + ([saved] if saved is not None else []) + \
+        ([seed] if seed is not None else [])
     return list(call(*operands, fn=np.int64(f._native.address),
                      last_error=np.int64(lib._native.last_error_address),
                      num_threads=np.int64(num_threads),
-                     seeded=np.int64(seed is not None)))
+                     seeded=np.int64(seed is not None), saved=np.int64(mode)))
 
 
 def _dropout_words(key):
@@ -111,9 +137,10 @@ def _pack(results):
     return results[0] if len(results) == 1 else tuple(results)
 
 
-def _make_function(lib, f, num_threads):
+def _make_function(lib, f, num_threads, train=None):
     """The JAX function of `f`; with dropout its inner functions take the
-    dropout words as a last array, and the public one a `dropout_key`."""
+    dropout words as a last array, and the public one a `dropout_key`.
+    `train`: f's <name>_forward_train, which its gradient's forward runs."""
     drops = f.has_dropout
 
     def split(operands):
@@ -126,7 +153,7 @@ def _make_function(lib, f, num_threads):
     back = lib.backward_of(f.name)
     plan = _runtime.backward_plan(f, back)
     inner = forward if plan is None else _differentiable(lib, f, back, plan, split,
-                                                        num_threads)
+                                                        num_threads, train)
     if not drops:
         inner.__name__ = f.name
         return inner
@@ -138,8 +165,10 @@ def _make_function(lib, f, num_threads):
     return function
 
 
-def _differentiable(lib, f, back, plan, split, num_threads):
-    """`f` as a jax.custom_vjp through `back` (backward_plan's `plan`)."""
+def _differentiable(lib, f, back, plan, split, num_threads, train):
+    """`f` as a jax.custom_vjp through `back` (backward_plan's `plan`);
+    with `train` (f's <name>_forward_train) the forward keeps the saved
+    activations that `back` reads."""
     sources, targets, differentiable = plan
     extra = [j for j in range(len(f.outputs)) if j not in differentiable]
 
@@ -160,18 +189,23 @@ def _differentiable(lib, f, back, plan, split, num_threads):
 
     def fwd(*operands):
         arrays, seed = split(operands)
-        results = _call(lib, f, arrays, num_threads, seed)
-        return _pack(results), (operands, results)
+        if train is None:
+            results, saved = _call(lib, f, arrays, num_threads, seed), None
+        else:
+            batch, length = arrays[0].shape[:2]  # x [B, L, d_model]
+            *results, saved = _call(lib, train, arrays, num_threads, seed,
+                                    saved_bytes=train.saved_bytes(batch, length))
+        return _pack(results), (operands, results, saved)
 
     def bwd(residuals, cotangents):
-        operands, results = residuals
+        operands, results, saved = residuals
         arrays, seed = split(operands)
         grads = list(cotangents) if len(results) > 1 else [cotangents]
         if extra:
             jax.debug.callback(check_extra, *[grads[j] for j in extra])
         args = [arrays[j] if kind == "in" else results[j] if kind == "out"
                 else grads[j].astype(results[j].dtype) for kind, j in sources]
-        out = _call(lib, back, args, num_threads, seed)
+        out = _call(lib, back, args, num_threads, seed, saved=saved)
         grads_in = [None] * len(operands)  # None: no gradient of the seed
         for i, g in zip(targets, out):
             grads_in[i] = g

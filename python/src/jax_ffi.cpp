@@ -7,9 +7,12 @@
 // (the CUDA one passes XLA's stream and device to GPU functions).
 // The operands are the function's arguments and the results its results,
 // in C order; attributes name the function (`fn`, its address in a loaded
-// library), the library's mha_last_error (`last_error`) and
-// mha_options.num_threads. XLA's buffers are dense row-major, so the
-// DLTensors have NULL strides. Built only when JAX's FFI headers are found
+// library), the library's mha_last_error (`last_error`),
+// mha_options.num_threads, whether the last operand is dropout's seed words
+// (`seeded`) and whether a uint8 buffer of a layer's saved activations is
+// the last result (`saved`: kSavedWritten) or the last operand before the
+// seed (kSavedRead). XLA's buffers are dense row-major, so the DLTensors
+// have NULL strides. Built only when JAX's FFI headers are found
 // (python/CMakeLists.txt).
 //
 //===----------------------------------------------------------------------===//
@@ -60,6 +63,26 @@ bool getDLDataType(ffi::DataType type, DLDataType &dl) {
   }
 }
 
+/// The `saved` attribute: where a layer's saved activations are
+/// (mha_options.saved_activations, docs/language.md 7.1).
+enum SavedActivations : int64_t {
+  kSavedNone = 0,
+  kSavedWritten = 1, // the last result: <name>_forward_train writes it
+  kSavedRead = 2,    // the last operand: <name>_backward reads it
+};
+
+/// Points `options` at the uint8 buffer of saved activations.
+ffi::Error setSavedActivations(const ffi::AnyBuffer &buffer,
+                               mha_options &options) {
+  if (buffer.element_type() != ffi::DataType::U8 ||
+      buffer.dimensions().size() != 1)
+    return ffi::Error::InvalidArgument(
+        "mha_call: the saved activations must be a uint8 vector");
+  options.saved_activations = buffer.untyped_data();
+  options.saved_activations_bytes = buffer.size_bytes();
+  return ffi::Error::Success();
+}
+
 /// The tensors of one call: DLTensors over XLA's buffers.
 struct CallTensors {
   std::array<DLTensor, kMaxTensors> structs;
@@ -99,7 +122,7 @@ struct CallTensors {
 /// One call on `device`, enqueued on `stream` for GPU functions.
 ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
                   ffi::RemainingRets rets, int64_t fn, int64_t lastError,
-                  int64_t numThreads, int64_t seeded) {
+                  int64_t numThreads, int64_t seeded, int64_t saved) {
   CallTensors tensors;
   tensors.device = device;
   mha_options options = MHA_OPTIONS_INIT;
@@ -128,6 +151,27 @@ ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
     options.dropout_seed = uint64_t(words[0]) | uint64_t(words[1]) << 32;
     options.dropout_offset = words[2];
   }
+  if (saved == kSavedRead) {
+    if (numTensors == 0)
+      return ffi::Error::InvalidArgument("mha_call: no saved activations");
+    ffi::ErrorOr<ffi::AnyBuffer> buffer =
+        args.get<ffi::AnyBuffer>(--numTensors);
+    if (!buffer.has_value())
+      return buffer.error();
+    if (ffi::Error e = setSavedActivations(*buffer, options); !e.success())
+      return e;
+  }
+  size_t numResults = rets.size();
+  if (saved == kSavedWritten) {
+    if (numResults == 0)
+      return ffi::Error::InvalidArgument("mha_call: no saved activations");
+    ffi::ErrorOr<ffi::Result<ffi::AnyBuffer>> buffer =
+        rets.get<ffi::AnyBuffer>(--numResults);
+    if (!buffer.has_value())
+      return buffer.error();
+    if (ffi::Error e = setSavedActivations(**buffer, options); !e.success())
+      return e;
+  }
   for (size_t i = 0; i < numTensors; ++i) {
     ffi::ErrorOr<ffi::AnyBuffer> buffer = args.get<ffi::AnyBuffer>(i);
     if (!buffer.has_value())
@@ -135,7 +179,7 @@ ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
     if (ffi::Error e = tensors.add(*buffer); !e.success())
       return e;
   }
-  for (size_t i = 0; i < rets.size(); ++i) {
+  for (size_t i = 0; i < numResults; ++i) {
     ffi::ErrorOr<ffi::Result<ffi::AnyBuffer>> buffer =
         rets.get<ffi::AnyBuffer>(i);
     if (!buffer.has_value())
@@ -153,9 +197,9 @@ ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
 
 ffi::Error callOnCpu(ffi::RemainingArgs args, ffi::RemainingRets rets,
                      int64_t fn, int64_t lastError, int64_t numThreads,
-                     int64_t seeded) {
+                     int64_t seeded, int64_t saved) {
   return callOn({kDLCPU, 0}, nullptr, args, rets, fn, lastError, numThreads,
-                seeded);
+                seeded, saved);
 }
 
 /// The CUstream XLA runs the call on (cudaStream_t is the same pointer).
@@ -163,9 +207,9 @@ struct CUstream_st;
 ffi::Error callOnCuda(CUstream_st *stream, int32_t device,
                       ffi::RemainingArgs args, ffi::RemainingRets rets,
                       int64_t fn, int64_t lastError, int64_t numThreads,
-                      int64_t seeded) {
+                      int64_t seeded, int64_t saved) {
   return callOn({kDLCUDA, device}, stream, args, rets, fn, lastError,
-                numThreads, seeded);
+                numThreads, seeded, saved);
 }
 
 } // namespace
@@ -179,7 +223,8 @@ template <typename Binding> auto bindCall(Binding binding) {
       .template Attr<int64_t>("fn")
       .template Attr<int64_t>("last_error")
       .template Attr<int64_t>("num_threads")
-      .template Attr<int64_t>("seeded");
+      .template Attr<int64_t>("seeded")
+      .template Attr<int64_t>("saved");
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callOnCpu, bindCall(ffi::Ffi::Bind()));

@@ -362,3 +362,60 @@ def test_save_activations_needs_a_backward():
     lib = mha.compile(tlb.case_spec("mqa")[0].replace(" attributes {mha.backward}", ""))
     with pytest.raises(ValueError, match="save_activations needs a layer marked"):
         mha.torch.Layer(lib, "mqa", save_activations=True)
+
+
+# ----------------------------------------------------------------------------
+# JAX: mha.jax.register(lib, save_activations=True)
+# ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["gqa_rope", "grouped", "odd_noncausal"])
+def test_jax_layer_gradients_with_and_without_saved_activations(cases_lib, case):
+    """jax.grad of a layer under jit: the saving functions' gradients are
+    the recomputing ones' bit for bit, and both float64 autograd's; the
+    saving gradient runs <name>_forward_train (mha_call's saved=1) and the
+    backward reads its buffer (saved=2)."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    import mha.jax
+    B, L = 2, 13
+    d_model, hq, hkv, d, sharing, groups, qb, ob, attrs, theta = tlb.CASES[case]
+    _, names = tlb.case_spec(case)
+    arrays = tlb.draw(names, d_model, hq, hkv, d, sharing, groups, B, L)
+    w = RNG.standard_normal((B, L, d_model)).astype(np.float32)
+    args = [arrays[n] for n in names]
+    grads = []
+    for save in (False, True):
+        fn = getattr(mha.jax.register(cases_lib, save_activations=save), case)
+        loss = lambda *a, fn=fn: jnp.sum(fn(*a) * w)  # noqa: E731
+        grad = jax.grad(loss, argnums=tuple(range(len(args))))
+        modes = [int(dict(e.params["attributes"])["saved"])
+                 for e in jax.make_jaxpr(grad)(*args).jaxpr.eqns
+                 if e.primitive.name == "ffi_call"]
+        assert modes == ([1, 2] if save else [0, 0])
+        grads.append([np.asarray(g) for g in jax.jit(grad)(*args)])
+    for plain, saved in zip(*grads):
+        assert np.array_equal(plain, saved)
+    t = tlb.leaves(names, arrays)
+    tlb.layer(t, hq, hkv, d, sharing, theta, causal="causal" in attrs,
+              softcap=5.0 if "softcap" in attrs else None).backward(
+        torch.tensor(w, dtype=torch.float64))
+    tlb.compare(names, grads[1], t)
+
+
+def test_jax_layer_with_dropout_saves_its_mask_words(cases_lib):
+    """A dropout layer's saving gradient uses the key's mask in the forward
+    and the backward: the recomputing gradients, bit for bit."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    import mha.jax
+    lib, names, arrays = tlb.run_case("drop", "causal, dropout = array<f32: 0.5, 0.25, 0.0, 0.75>", B=2, L=9)
+    args = [arrays[n] for n in names]
+    key = jax.random.key(5)
+    grads = []
+    for save in (False, True):
+        fn = mha.jax.register(lib, save_activations=save).drop
+        grad = jax.jit(jax.grad(lambda *a, fn=fn: jnp.sum(fn(*a, dropout_key=key) ** 2),
+                                argnums=tuple(range(len(args)))))
+        grads.append([np.asarray(g) for g in grad(*args)])
+    for plain, saved in zip(*grads):
+        assert np.array_equal(plain, saved)
