@@ -9,9 +9,13 @@
 // padded, 0, negative, huge), dtypes, devices, NULL pointers, byte offsets,
 // num_threads, the runtime head mask, struct_size and the dropout seed and
 // offset; backward functions (f32 with dropout and dentropy; bf16 with
-// whole-head items and the dq temporary); inputs that hold NaN or infinity;
-// the layer's temporary cache (its limit set and released between calls);
-// and the calling thread, sometimes one with a 64 KiB stack.
+// whole-head items and the dq temporary); serving functions (a paged cache
+// with key and query lengths, packed sequences, an int8 paged cache with a
+// scale per page, an append into a paged cache) whose lengths, offsets,
+// page numbers and scales are fuzzed too, mostly valid, sometimes out of
+// range; inputs that hold NaN or
+// infinity; the layer's temporary cache (its limit set and released between
+// calls); and the calling thread, sometimes one with a 64 KiB stack.
 //
 // Every tensor whose metadata reaches at most kMaxBytes gets a buffer of
 // exactly that many bytes that ends on a PROT_NONE guard page, so a kernel
@@ -28,7 +32,12 @@
 //    input holds NaN or infinity (or, for the backward, whose o and lse are
 //    fuzzed rather than the forward's, whatever the inputs);
 //  - the cache never holds more than its limit;
-//  - a well-formed call (right shapes, dtypes, supported layout) succeeds.
+//  - a well-formed call (right shapes, dtypes, supported layout) succeeds;
+//  - a call with an index it would use out of range (a length past the
+//    cache, a page past the pool, offsets not from 0 or decreasing) or a
+//    scale that is not finite and > 0 fails (docs/language.md 4.6, 4.8);
+//  - an append leaves its caches as they were but for its new keys and
+//    values, each at its slot (4.7).
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,16 +72,30 @@ constexpr uint8_t kPoison = 0xA5;
   abort();
 }
 
-// Dimension of a signature: a static size, or one of the call's sizes.
-enum Dim : int64_t { B = -1, LQ = -2, LK = -3 };
+// Dimension of a signature: a static size, or one of the call's sizes: the
+// batch, query rows, keys (a page's keys in a paged pool), pages, block
+// table columns, and the batch plus one (packed sequences' offsets).
+enum Dim : int64_t { B = -1, LQ = -2, LK = -3, P = -4, COLS = -5, B1 = -6 };
+constexpr int kNumSizes = 6;
+// What a tensor holds: values of the function's element type, f32 values,
+// a serving tensor's contents (docs/language.md 4.6, 4.8), or a cache an
+// append function writes in place (4.7: values in, the new keys out).
+enum class Kind { Values, F32, KvLens, QLens, Table, CuSeqlensQ, CuSeqlensK,
+                  Scales, Int8, Cache };
 struct TensorSig {
   int rank;
   int64_t dims[4];
   bool isInput;
-  bool isF32 = false; // f32 whatever the function's element type
+  Kind kind = Kind::Values;
+  bool isLse = false; // A pruned head's lse is unspecified.
 };
-enum class Elt { F32, F16, BF16 };
+enum class Elt { F32, F16, BF16, I32, I8 };
+bool isIndex(Kind k) {
+  return k == Kind::KvLens || k == Kind::QLens || k == Kind::Table ||
+         k == Kind::CuSeqlensQ || k == Kind::CuSeqlensK;
+}
 constexpr int kMaxTensors = 10;
+constexpr Kind F32 = Kind::F32;
 struct FunctionSig {
   int numTensors;
   Elt elt; // q, k, v and o; extra results are always f32.
@@ -92,7 +115,7 @@ const FunctionSig kFunctions[] = {
       {4, {2, 2, 8, 16}, true},
       {4, {2, 2, 8, 8}, true},
       {4, {2, 4, 8, 8}, false},
-      {3, {2, 4, 8}, false, true}}},
+      {3, {2, 4, 8}, false, F32, true}}},
     // fz_dynamic
     {7,
      Elt::F32,
@@ -101,9 +124,9 @@ const FunctionSig kFunctions[] = {
       {4, {B, 4, LK, 8}, true},
       {4, {B, 4, LK, 8}, true},
       {4, {B, 4, LQ, 8}, false},
-      {3, {B, 4, LQ}, false, true},
-      {4, {B, 4, LQ, LK}, false, true},
-      {3, {B, 4, LQ}, false, true}}},
+      {3, {B, 4, LQ}, false, F32, true},
+      {4, {B, 4, LQ, LK}, false, F32},
+      {3, {B, 4, LQ}, false, F32}}},
     // fz_half
     {4,
      Elt::F16,
@@ -120,7 +143,7 @@ const FunctionSig kFunctions[] = {
       {4, {1, 2, LK, 4}, true},
       {4, {1, 2, LK, 4}, true},
       {4, {1, 2, 5, 4}, false},
-      {4, {1, 2, 5, LK}, false, true}}},
+      {4, {1, 2, 5, LK}, false, F32}}},
     // fz_layer: x, wq, wk, wv, wo, bo, y.
     {7,
      Elt::F32,
@@ -141,8 +164,8 @@ const FunctionSig kFunctions[] = {
       {4, {B, 1, LK, 8}, true},
       {4, {B, 1, LK, 8}, true},
       {4, {B, 2, LQ, 8}, false},
-      {3, {B, 2, LQ}, false, true},
-      {3, {B, 2, LQ}, false, true}}},
+      {3, {B, 2, LQ}, false, F32, true},
+      {3, {B, 2, LQ}, false, F32}}},
     // fz_train_backward: q, k, v, o, lse, dout, dentropy -> dq, dk, dv.
     {10,
      Elt::F32,
@@ -151,9 +174,9 @@ const FunctionSig kFunctions[] = {
       {4, {B, 1, LK, 8}, true},
       {4, {B, 1, LK, 8}, true},
       {4, {B, 2, LQ, 8}, true},
-      {3, {B, 2, LQ}, true, true},
+      {3, {B, 2, LQ}, true, F32},
       {4, {B, 2, LQ, 8}, true},
-      {3, {B, 2, LQ}, true, true},
+      {3, {B, 2, LQ}, true, F32},
       {4, {B, 2, LQ, 8}, false},
       {4, {B, 1, LK, 8}, false},
       {4, {B, 1, LK, 8}, false}},
@@ -168,13 +191,63 @@ const FunctionSig kFunctions[] = {
       {4, {B, 4, LK, 16}, true},
       {4, {B, 4, LK, 16}, true},
       {4, {B, 4, LQ, 16}, true},
-      {3, {B, 4, LQ}, true, true},
+      {3, {B, 4, LQ}, true, F32},
       {4, {B, 4, LQ, 16}, true},
       {4, {B, 4, LQ, 16}, false},
       {4, {B, 4, LK, 16}, false},
       {4, {B, 4, LK, 16}, false}},
      false,
      true},
+    // fz_paged: q, k and v pools of P pages of LK keys, kv_lens, q_lens,
+    // block_table -> o, lse.
+    {8,
+     Elt::F32,
+     4,
+     {{4, {B, 4, LQ, 8}, true},
+      {4, {P, 1, LK, 8}, true},
+      {4, {P, 1, LK, 8}, true},
+      {1, {B}, true, Kind::KvLens},
+      {1, {B}, true, Kind::QLens},
+      {2, {B, COLS}, true, Kind::Table},
+      {4, {B, 4, LQ, 8}, false},
+      {3, {B, 4, LQ}, false, F32, true}}},
+    // fz_packed: packed q [1, 2, LQ, 8], k and v [1, 1, LK, ...], their
+    // offsets -> o, lse.
+    {7,
+     Elt::F32,
+     2,
+     {{4, {1, 2, LQ, 8}, true},
+      {4, {1, 1, LK, 8}, true},
+      {4, {1, 1, LK, 4}, true},
+      {1, {B1}, true, Kind::CuSeqlensQ},
+      {1, {B1}, true, Kind::CuSeqlensK},
+      {4, {1, 2, LQ, 4}, false},
+      {3, {1, 2, LQ}, false, F32, true}}},
+    // fz_int8: q, int8 k and v pools, their scales per page and KV head,
+    // kv_lens, block_table -> o.
+    {8,
+     Elt::F32,
+     4,
+     {{4, {B, 4, LQ, 8}, true},
+      {4, {P, 2, LK, 8}, true, Kind::Int8},
+      {4, {P, 2, LK, 8}, true, Kind::Int8},
+      {2, {P, 2}, true, Kind::Scales},
+      {2, {P, 2}, true, Kind::Scales},
+      {1, {B}, true, Kind::KvLens},
+      {2, {B, COLS}, true, Kind::Table},
+      {4, {B, 4, LQ, 8}, false}}},
+    // fz_append: k_new, v_new [B, 2, LQ, 8], kv_lens, q_lens, block_table,
+    // then the k and v pools [P, 2, LK, 8], written in place.
+    {7,
+     Elt::F32,
+     2,
+     {{4, {B, 2, LQ, 8}, true},
+      {4, {B, 2, LQ, 8}, true},
+      {1, {B}, true, Kind::KvLens},
+      {1, {B}, true, Kind::QLens},
+      {2, {B, COLS}, true, Kind::Table},
+      {4, {P, 2, LK, 8}, true, Kind::Cache},
+      {4, {P, 2, LK, 8}, true, Kind::Cache}}},
 };
 constexpr int kNumFunctions = sizeof(kFunctions) / sizeof(kFunctions[0]);
 
@@ -195,9 +268,17 @@ mha_status callFunction(int fn, DLTensor *const *t, const mha_options *opts) {
   case 6:
     return fz_train_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
                              t[8], t[9], opts);
-  default:
+  case 7:
     return fz_train16_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
                                t[8], opts);
+  case 8:
+    return fz_paged(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], opts);
+  case 9:
+    return fz_packed(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
+  case 10:
+    return fz_int8(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], opts);
+  default:
+    return fz_append(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
   }
 }
 
@@ -313,7 +394,31 @@ Reach computeReach(const DLTensor &t, int64_t elem) {
   return r;
 }
 
-int64_t eltBytes(Elt e) { return e == Elt::F32 ? 4 : 2; }
+int64_t eltBytes(Elt e) {
+  switch (e) {
+  case Elt::F32:
+  case Elt::I32:
+    return 4;
+  case Elt::I8:
+    return 1;
+  default:
+    return 2;
+  }
+}
+
+uint8_t dlCode(Elt e) {
+  if (e == Elt::BF16)
+    return kDLBfloat;
+  return e == Elt::I32 || e == Elt::I8 ? kDLInt : kDLFloat;
+}
+
+Elt tensorElt(const FunctionSig &sig, const TensorSig &ts) {
+  if (isIndex(ts.kind))
+    return Elt::I32;
+  if (ts.kind == Kind::Int8)
+    return Elt::I8;
+  return ts.kind == Kind::Values ? sig.elt : Elt::F32;
+}
 
 // Input values (1e2 makes scores of ~1e4-1e5); returns whether it wrote
 // a NaN or an infinity (rarely asked for: one element of the buffer).
@@ -324,15 +429,19 @@ bool fillInput(uint8_t *p, size_t bytes, int64_t elem, Elt e,
                                   0x4000, 0xC200, 0x5640, 0xD640};
   static const uint16_t bf16s[] = {0x0000, 0x3F80, 0xBF80, 0x3F00,
                                    0x4000, 0xC040, 0x42C8, 0xC2C8};
+  static const int8_t i8s[] = {0, 1, -1, 5, 20, -20, 127, -128};
   uint8_t seed = fdp.ConsumeIntegral<uint8_t>();
   for (size_t i = 0; i + elem <= bytes; i += elem) {
     unsigned k = (unsigned)((i / elem) * 2654435761u + seed) >> 7 & 7;
     if (e == Elt::F32)
       memcpy(p + i, &f32s[k], 4);
+    else if (e == Elt::I8)
+      memcpy(p + i, &i8s[k], 1);
     else
       memcpy(p + i, e == Elt::F16 ? &f16s[k] : &bf16s[k], 2);
   }
-  if (bytes < (size_t)elem || fdp.ConsumeIntegralInRange<int>(0, 15) != 0)
+  if (e == Elt::I8 || bytes < (size_t)elem ||
+      fdp.ConsumeIntegralInRange<int>(0, 15) != 0)
     return false;
   // NaN, +inf or -inf at one element (the buffer is addressed densely
   // enough that it is usually one the call reads).
@@ -416,6 +525,215 @@ template <typename F> void forEachElement(const DLTensor &t, F fn) {
   }
 }
 
+// The call's sizes, indexed by -Dim - 1.
+struct Sizes {
+  int64_t v[kNumSizes];
+  int64_t operator[](Dim d) const { return v[-d - 1]; }
+};
+
+// A value for a serving tensor's element whose range is [lo, hi]: mostly
+// in it, sometimes just outside or anywhere.
+int32_t fuzzIndex(FuzzedDataProvider &fdp, int64_t lo, int64_t hi) {
+  switch (fdp.ConsumeIntegralInRange<int>(0, 31)) {
+  case 0:
+    return fdp.ConsumeIntegral<int32_t>();
+  case 1:
+    return (int32_t)(lo - fdp.ConsumeIntegralInRange<int64_t>(1, 2));
+  case 2:
+    return (int32_t)(hi + fdp.ConsumeIntegralInRange<int64_t>(1, 2));
+  default:
+    return (int32_t)(hi < lo ? lo : fdp.ConsumeIntegralInRange<int64_t>(lo, hi));
+  }
+}
+
+// The range of a serving tensor's values at the call's sizes; `paged`:
+// the function has a block table (kv_lens then counts its pages' keys).
+void indexRange(Kind kind, const Sizes &n, bool paged, int64_t &lo,
+                int64_t &hi) {
+  lo = 0;
+  switch (kind) {
+  case Kind::KvLens:
+    hi = paged ? n[COLS] * n[LK] : n[LK];
+    return;
+  case Kind::QLens:
+  case Kind::CuSeqlensQ:
+    hi = n[LQ];
+    return;
+  case Kind::CuSeqlensK:
+    hi = n[LK];
+    return;
+  default: // A page number.
+    hi = n[P] - 1;
+    return;
+  }
+}
+
+bool isAppend(const FunctionSig &sig) {
+  for (int i = 0; i < sig.numTensors; ++i)
+    if (sig.tensors[i].kind == Kind::Cache)
+      return true;
+  return false;
+}
+
+// Fills a serving tensor (lengths, offsets, page numbers) or a quantized
+// cache's scales through its strides; offsets rise from 0 unless fuzzed. A
+// tensor of corrupted shape that addresses many elements through small
+// strides (0) has its buffer filled in memory order instead.
+void fillServing(const DLTensor &t, size_t bytes, Kind kind, const Sizes &n,
+                 bool paged, FuzzedDataProvider &fdp) {
+  int64_t lo, hi, previous = 0;
+  indexRange(kind, n, paged, lo, hi);
+  bool offsets = kind == Kind::CuSeqlensQ || kind == Kind::CuSeqlensK;
+  int64_t elements = 1;
+  for (int d = 0; d < t.ndim; ++d)
+    elements = t.shape[d] > (int64_t(1) << 20) / elements
+                   ? int64_t(1) << 20
+                   : elements * (t.shape[d] > 0 ? t.shape[d] : 0);
+  auto fill = [&](int64_t off, const int64_t *idx) {
+    uint8_t *p = static_cast<uint8_t *>(t.data) + off;
+    if (kind == Kind::Scales) {
+      static const float bad[] = {0.f, -1.f, NAN, INFINITY};
+      float scale = fdp.ConsumeIntegralInRange<int>(0, 63) == 0
+                        ? bad[fdp.ConsumeIntegralInRange<int>(0, 3)]
+                        : 0.01f * fdp.ConsumeIntegralInRange<int>(1, 8);
+      memcpy(p, &scale, 4);
+      return;
+    }
+    int32_t value = offsets && idx[0] == 0 ? 0 : fuzzIndex(fdp, lo, hi);
+    if (offsets && idx[0] > 0 && fdp.ConsumeIntegralInRange<int>(0, 31) != 0)
+      value = (int32_t)fdp.ConsumeIntegralInRange<int64_t>(
+          previous, previous > hi ? previous : hi);
+    previous = value;
+    memcpy(p, &value, 4);
+  };
+  if (elements <= kMaxBytes / 4) {
+    forEachElement(t, fill);
+    return;
+  }
+  const int64_t notFirst[4] = {1, 0, 0, 0}; // No offset is taken as the first.
+  for (size_t off = 0; off + 4 <= bytes; off += 4)
+    fill((int64_t)off, notFirst);
+}
+
+// Element [i] (or [i, j]) of an i32 or f32 tensor, through its strides.
+template <typename T> T readElement(const DLTensor &t, int64_t i, int64_t j) {
+  int64_t off = (int64_t)t.byte_offset / 4;
+  int64_t inner = t.ndim == 2 ? (t.strides ? t.strides[1] : 1) : 0;
+  int64_t outer = t.strides ? t.strides[0] : (t.ndim == 2 ? t.shape[1] : 1);
+  off += i * outer + j * inner;
+  T value;
+  memcpy(&value, static_cast<const uint8_t *>(t.data) + off * 4, 4);
+  return value;
+}
+
+// Whether every index the call will use is in range and every scale finite
+// and > 0, restating docs/language.md 4.6 and 4.8 (lib/Runtime/Serving.c):
+// lengths within the cache and the rows, offsets from 0, never decreasing
+// and within the packed rows, and the pages that hold a sequence's keys in
+// the pool. The tensors have the signature's shapes at sizes `n`.
+bool servingIndicesValid(const FunctionSig &sig, const DLTensor *t,
+                         const Sizes &n) {
+  int kvLens = -1, qLens = -1, table = -1;
+  for (int i = 0; i < sig.numTensors; ++i) {
+    kvLens = sig.tensors[i].kind == Kind::KvLens ? i : kvLens;
+    qLens = sig.tensors[i].kind == Kind::QLens ? i : qLens;
+    table = sig.tensors[i].kind == Kind::Table ? i : table;
+  }
+  bool paged = table >= 0;
+  for (int i = 0; i < sig.numTensors; ++i) {
+    Kind kind = sig.tensors[i].kind;
+    if (kind == Kind::Scales) {
+      bool ok = true;
+      forEachElement(t[i], [&](int64_t off, const int64_t *) {
+        float s;
+        memcpy(&s, static_cast<const uint8_t *>(t[i].data) + off, 4);
+        ok &= s > 0.f && s != INFINITY;
+      });
+      if (!ok)
+        return false;
+    }
+    if (!isIndex(kind) || kind == Kind::Table)
+      continue;
+    int64_t lo, hi;
+    indexRange(kind, n, paged, lo, hi);
+    bool offsets = kind == Kind::CuSeqlensQ || kind == Kind::CuSeqlensK;
+    int64_t previous = 0;
+    for (int64_t s = 0; s < t[i].shape[0]; ++s) {
+      int64_t value = readElement<int32_t>(t[i], s, 0);
+      if (value < lo || value > hi || (offsets && s == 0 && value != 0) ||
+          (offsets && value < previous))
+        return false;
+      previous = value;
+    }
+  }
+  // An append function's sequences also hold their new keys (4.7).
+  bool appends = isAppend(sig);
+  for (int64_t s = 0; s < n[B]; ++s) {
+    int64_t keys = kvLens >= 0 ? readElement<int32_t>(t[kvLens], s, 0) : 0;
+    if (appends)
+      keys += readElement<int32_t>(t[qLens], s, 0);
+    if (appends && keys > (paged ? n[COLS] * n[LK] : n[LK]))
+      return false;
+    if (!paged)
+      continue;
+    int64_t used = n[LK] ? (keys + n[LK] - 1) / n[LK] : 0;
+    for (int64_t p = 0; p < used; ++p) {
+      int32_t page = readElement<int32_t>(t[table], s, p);
+      if (page < 0 || page >= n[P])
+        return false;
+    }
+  }
+  return true;
+}
+
+// Byte offset of element idx of a tensor, through its strides.
+int64_t byteOffset(const DLTensor &t, const int64_t *idx) {
+  int64_t elem = t.dtype.bits / 8, off = (int64_t)t.byte_offset / elem;
+  int64_t compact = 1;
+  for (int d = t.ndim - 1; d >= 0; --d) {
+    off += idx[d] * (t.strides ? t.strides[d] : compact);
+    compact *= t.shape[d] > 1 ? t.shape[d] : 1;
+  }
+  return off * elem;
+}
+
+// What an append call must leave in its caches (tensors 5 and 6: the
+// bytes before the call with each new key and value at its slot, 4.7);
+// `ambiguous` marks the bytes that two new keys write (shared pages), which
+// may hold either.
+void expectAppended(const DLTensor *t, const Sizes &n,
+                    const std::vector<std::vector<uint8_t>> &before,
+                    std::vector<uint8_t> expected[2],
+                    std::vector<uint8_t> ambiguous[2]) {
+  for (int c = 0; c < 2; ++c) {
+    expected[c] = before[5 + c];
+    ambiguous[c].assign(expected[c].size(), 0);
+  }
+  std::vector<uint8_t> written[2] = {
+      std::vector<uint8_t>(expected[0].size(), 0),
+      std::vector<uint8_t>(expected[1].size(), 0)};
+  for (int64_t s = 0; s < n[B]; ++s) {
+    int64_t kv = readElement<int32_t>(t[2], s, 0);
+    int64_t count = readElement<int32_t>(t[3], s, 0);
+    for (int64_t k = 0; k < count; ++k) {
+      int64_t p = kv + k;
+      int64_t page = readElement<int32_t>(t[4], s, p / n[LK]);
+      for (int c = 0; c < 2; ++c)
+        for (int64_t g = 0; g < 2; ++g)
+          for (int64_t d = 0; d < 8; ++d) {
+            int64_t from[4] = {s, g, k, d}, to[4] = {page, g, p % n[LK], d};
+            int64_t at = byteOffset(t[5 + c], to);
+            const uint8_t *value =
+                static_cast<const uint8_t *>(t[c].data) + byteOffset(t[c], from);
+            if (written[c][at] && memcmp(&expected[c][at], value, 4) != 0)
+              memset(&ambiguous[c][at], 1, 4);
+            memcpy(&expected[c][at], value, 4);
+            memset(&written[c][at], 1, 4);
+          }
+    }
+  }
+}
+
 // MHA_FUZZ_STATS=1: how many calls of each function succeeded or failed,
 // printed at exit (to see that the fuzzer reaches the kernels).
 void countCall(int fn, mha_status status) {
@@ -449,14 +767,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FuzzedDataProvider fdp(data, size);
   int fn = fdp.ConsumeIntegralInRange<int>(0, kNumFunctions - 1);
   const FunctionSig &sig = kFunctions[fn];
-  // The call's sizes: mostly small and consistent.
-  int64_t sizes[3] = {fdp.ConsumeIntegralInRange<int64_t>(0, 3),
-                      fdp.ConsumeIntegralInRange<int64_t>(0, 24),
-                      fdp.ConsumeIntegralInRange<int64_t>(0, 24)};
+  // The call's sizes: mostly small and consistent; one call in 8 has
+  // caches long enough for split-KV (2048 keys).
+  bool large = fdp.ConsumeIntegralInRange<int>(0, 7) == 0;
+  Sizes sizes;
+  sizes.v[-B - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, 3);
+  sizes.v[-LQ - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, 24);
+  sizes.v[-LK - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 2200 : 24);
+  sizes.v[-P - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 128 : 24);
+  sizes.v[-COLS - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 64 : 8);
+  sizes.v[-B1 - 1] = sizes[B] + 1;
   bool wellFormed = true; // Nothing the runtime should reject.
   bool mustFail = false;  // Something it must reject.
   bool skip = false;      // Valid but too big for our buffers.
   bool nonFinite = false; // An input holds NaN or infinity.
+  bool shapesIntact = true; // Every tensor has the signature's shape.
 
   DLTensor tensors[kMaxTensors];
   DLTensor *ptrs[kMaxTensors];
@@ -470,15 +795,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     DLTensor &t = tensors[i];
     memset(&t, 0, sizeof(t));
     ptrs[i] = &t;
-    Elt elt = ts.isF32 ? Elt::F32 : sig.elt;
+    Elt elt = tensorElt(sig, ts);
     int64_t elem = eltBytes(elt);
     t.device = {kDLCPU, 0};
     t.ndim = ts.rank;
-    t.dtype.code = elt == Elt::BF16 ? kDLBfloat : kDLFloat;
+    t.dtype.code = dlCode(elt);
     t.dtype.bits = (uint8_t)(elem * 8);
     t.dtype.lanes = 1;
     for (int d = 0; d < ts.rank; ++d)
-      shapes[i][d] = ts.dims[d] >= 0 ? ts.dims[d] : sizes[-ts.dims[d] - 1];
+      shapes[i][d] = ts.dims[d] >= 0 ? ts.dims[d] : sizes[(Dim)ts.dims[d]];
     for (int d = ts.rank; d < 8; ++d)
       shapes[i][d] = fdp.ConsumeIntegralInRange<int64_t>(0, 3);
     t.shape = shapes[i];
@@ -529,7 +854,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // Corruptions of the metadata, each rare.
     if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) {
       wellFormed = false;
-      switch (fdp.ConsumeIntegralInRange<int>(0, 11)) {
+      int corruption = fdp.ConsumeIntegralInRange<int>(0, 11);
+      shapesIntact &= corruption != 0 && (corruption < 5 || corruption > 8);
+      switch (corruption) {
       case 0:
         t.ndim = fdp.ConsumeIntegralInRange<int>(-1, 8);
         break;
@@ -583,7 +910,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(&deviceType, &t.device.device_type, sizeof(deviceType));
     bool checkedShape =
         ptrs[i] && deviceType == kDLCPU && t.ndim == ts.rank &&
-        t.dtype.code == (elt == Elt::BF16 ? kDLBfloat : kDLFloat) &&
+        t.dtype.code == dlCode(elt) &&
         t.dtype.bits == elem * 8 && t.dtype.lanes == 1 && t.shape;
     if (!checkedShape) {
       mustFail = true;
@@ -614,12 +941,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     buffers[i].allocate((size_t)r.end);
     t.data = buffers[i].data;
-    if (ts.isInput)
-      nonFinite |= fillInput(buffers[i].data, buffers[i].size, elem, elt, fdp);
-    else
+    if (!ts.isInput)
       memset(buffers[i].data, kPoison, buffers[i].size);
-    before[i].assign(buffers[i].data, buffers[i].data + buffers[i].size);
+    else if (ts.kind == Kind::Values || ts.kind == Kind::F32 ||
+             ts.kind == Kind::Int8 || ts.kind == Kind::Cache)
+      nonFinite |= fillInput(buffers[i].data, buffers[i].size, elem, elt, fdp);
   }
+  // Serving tensors' contents follow from the sizes of the others.
+  bool paged = false;
+  for (int i = 0; i < sig.numTensors; ++i)
+    paged |= sig.tensors[i].kind == Kind::Table;
+  for (int i = 0; i < sig.numTensors; ++i) {
+    Kind kind = sig.tensors[i].kind;
+    if (buffers[i].data && (isIndex(kind) || kind == Kind::Scales))
+      fillServing(tensors[i], buffers[i].size, kind, sizes, paged, fdp);
+    if (buffers[i].data)
+      before[i].assign(buffers[i].data, buffers[i].data + buffers[i].size);
+  }
+  if (!mustFail && !skip && shapesIntact &&
+      !servingIndicesValid(sig, tensors, sizes))
+    mustFail = true;
   mha_options opts;
   memset(&opts, 0, sizeof(opts));
   opts.num_threads = fdp.ConsumeIntegralInRange<int>(-2, 8);
@@ -654,6 +995,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mustFail = true;
     wellFormed = false;
   }
+  // An append function refuses a head mask (it has no heads to ablate),
+  // unless struct_size says the options end before it.
+  if (isAppend(sig) && !nullOpts && opts.head_mask &&
+      (opts.struct_size == 0 ||
+       opts.struct_size > offsetof(mha_options, head_mask)))
+    mustFail = true;
   if (skip && !mustFail)
     return 0;
   fuzzCache(fdp);
@@ -686,10 +1033,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     die("a call that must fail succeeded", fn, status);
   if (!lastError.empty())
     die("a successful call left an error message", fn, status, lastError);
+  std::vector<uint8_t> expected[2], ambiguous[2];
+  bool checkCaches = isAppend(sig) && shapesIntact;
+  if (checkCaches)
+    expectAppended(tensors, sizes, before, expected, ambiguous);
   for (int i = 0; i < sig.numTensors; ++i) {
     if (!buffers[i].data)
       continue;
     const DLTensor &t = tensors[i];
+    if (sig.tensors[i].kind == Kind::Cache) {
+      for (size_t b = 0; checkCaches && b < buffers[i].size; ++b)
+        if (!ambiguous[i - 5][b] && buffers[i].data[b] != expected[i - 5][b])
+          die("an append changed a cache byte other than its new keys' or "
+              "wrote a wrong value",
+              fn, status);
+      continue;
+    }
     if (sig.tensors[i].isInput) {
       if (memcmp(buffers[i].data, before[i].data(), buffers[i].size) != 0)
         die("a call wrote an input", fn, status);
@@ -698,7 +1057,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // Every addressed element written (f32: 2-byte poison is a plausible
     // value) and not NaN; nothing else written. A pruned head's lse is
     // unspecified.
-    bool isLse = sig.tensors[i].rank == 3 && i == 4;
+    bool isLse = sig.tensors[i].isLse;
     int64_t elem = t.dtype.bits / 8;
     std::vector<uint8_t> &mark = addressed[i];
     mark.assign(buffers[i].size, 0);

@@ -95,3 +95,62 @@ func.func @fz_train16(%q: tensor<?x4x?x16xbf16>, %k: tensor<?x4x?x16xbf16>,
        -> tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>
   return %o, %lse : tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>
 }
+
+// Serving (issue 18): a paged cache (any page size) with key lengths and
+// padded query rows, causal, MQA 4:1 so that one sequence's keys split
+// across items when the pool holds >= 2048 keys; exports
+// fz_paged(q, k, v, kv_lens, q_lens, block_table, o, lse).
+func.func @fz_paged(%q: tensor<?x4x?x8xf32>, %k: tensor<?x1x?x8xf32>,
+                    %v: tensor<?x1x?x8xf32>, %kv_lens: tensor<?xi32>,
+                    %q_lens: tensor<?xi32>, %table: tensor<?x?xi32>)
+    -> (tensor<?x4x?x8xf32>, tensor<?x4x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v kv_lens(%kv_lens : tensor<?xi32>)
+      q_lens(%q_lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      {causal, return_lse}
+      : tensor<?x4x?x8xf32>, tensor<?x1x?x8xf32>, tensor<?x1x?x8xf32>
+      -> tensor<?x4x?x8xf32>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x8xf32>, tensor<?x4x?xf32>
+}
+
+// Packed sequences (cu_seqlens) of queries and keys, Dv != D, a window per
+// head; exports fz_packed(q, k, v, cu_q, cu_k, o, lse).
+func.func @fz_packed(%q: tensor<1x2x?x8xf32>, %k: tensor<1x1x?x8xf32>,
+                     %v: tensor<1x1x?x4xf32>, %cu_q: tensor<?xi32>,
+                     %cu_k: tensor<?xi32>)
+    -> (tensor<1x2x?x4xf32>, tensor<1x2x?xf32>) {
+  %o, %lse = mha.attention %q, %k, %v cu_seqlens_q(%cu_q : tensor<?xi32>)
+      cu_seqlens_k(%cu_k : tensor<?xi32>)
+      {causal, window_left = array<i64: 4, -1>, return_lse}
+      : tensor<1x2x?x8xf32>, tensor<1x1x?x8xf32>, tensor<1x1x?x4xf32>
+      -> tensor<1x2x?x4xf32>, tensor<1x2x?xf32>
+  return %o, %lse : tensor<1x2x?x4xf32>, tensor<1x2x?xf32>
+}
+
+// An int8 paged cache with a scale per page and KV head; exports
+// fz_int8(q, k, v, k_scale, v_scale, kv_lens, block_table, o).
+func.func @fz_int8(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xi8>,
+                   %v: tensor<?x2x?x8xi8>, %ks: tensor<?x2xf32>,
+                   %vs: tensor<?x2xf32>, %kv_lens: tensor<?xi32>,
+                   %table: tensor<?x?xi32>) -> tensor<?x4x?x8xf32> {
+  %o = mha.attention %q, %k, %v kv_scales(%ks, %vs : tensor<?x2xf32>, tensor<?x2xf32>)
+      kv_lens(%kv_lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>) {causal}
+      : tensor<?x4x?x8xf32>, tensor<?x2x?x8xi8>, tensor<?x2x?x8xi8>
+      -> tensor<?x4x?x8xf32>
+  return %o : tensor<?x4x?x8xf32>
+}
+
+// Appending new keys and values in place into a paged cache, a count of
+// new keys per sequence (q_lens); exports fz_append(k_new, v_new, kv_lens,
+// q_lens, block_table, k_cache, v_cache).
+func.func @fz_append(%k_new: tensor<?x2x?x8xf32>, %v_new: tensor<?x2x?x8xf32>,
+                     %kv_lens: tensor<?xi32>, %q_lens: tensor<?xi32>,
+                     %table: tensor<?x?xi32>, %k_cache: tensor<?x2x?x8xf32>,
+                     %v_cache: tensor<?x2x?x8xf32>)
+    -> (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) {
+  %kc, %vc = mha.append_kv %k_new, %v_new into %k_cache, %v_cache
+      kv_lens(%kv_lens : tensor<?xi32>) q_lens(%q_lens : tensor<?xi32>)
+      block_table(%table : tensor<?x?xi32>)
+      : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>,
+        tensor<?x2x?x8xf32> -> tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
+  return %kc, %vc : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
+}
