@@ -80,8 +80,18 @@ constexpr int kNumSizes = 6;
 // What a tensor holds: values of the function's element type, f32 values,
 // a serving tensor's contents (docs/language.md 4.6, 4.8), or a cache an
 // append function writes in place (4.7: values in, the new keys out).
-enum class Kind { Values, F32, KvLens, QLens, Table, CuSeqlensQ, CuSeqlensK,
-                  Scales, Int8, Cache };
+enum class Kind {
+  Values,
+  F32,
+  KvLens,
+  QLens,
+  Table,
+  CuSeqlensQ,
+  CuSeqlensK,
+  Scales,
+  Int8,
+  Cache
+};
 struct TensorSig {
   int rank;
   int64_t dims[4];
@@ -104,6 +114,9 @@ struct FunctionSig {
   bool isLayer = false; // Every tensor has the element type; no lse.
   // The backward: its o and lse are fuzzed, so any result may be NaN.
   bool resultsMayBeNaN = false;
+  // An append function: its new keys and values are tensors newKeys and
+  // newKeys + 1 (a layer's decoding step appends its own projections).
+  int newKeys = -1;
 };
 
 const FunctionSig kFunctions[] = {
@@ -247,7 +260,27 @@ const FunctionSig kFunctions[] = {
       {1, {B}, true, Kind::QLens},
       {2, {B, COLS}, true, Kind::Table},
       {4, {P, 2, LK, 8}, true, Kind::Cache},
-      {4, {P, 2, LK, 8}, true, Kind::Cache}}},
+      {4, {P, 2, LK, 8}, true, Kind::Cache}},
+     false,
+     false,
+     0},
+    // fz_step: a layer's decoding step, x [B, LQ, 8], its weights,
+    // kv_lens, block_table, the k and v pools [P, 1, LK, 4] written in
+    // place -> y.
+    {10,
+     Elt::F32,
+     2,
+     {{3, {B, LQ, 8}, true},
+      {2, {8, 8}, true},
+      {2, {8, 4}, true},
+      {2, {8, 4}, true},
+      {2, {8, 8}, true},
+      {1, {B}, true, Kind::KvLens},
+      {2, {B, COLS}, true, Kind::Table},
+      {4, {P, 1, LK, 4}, true, Kind::Cache},
+      {4, {P, 1, LK, 4}, true, Kind::Cache},
+      {3, {B, LQ, 8}, false}},
+     true},
 };
 constexpr int kNumFunctions = sizeof(kFunctions) / sizeof(kFunctions[0]);
 
@@ -277,8 +310,11 @@ mha_status callFunction(int fn, DLTensor *const *t, const mha_options *opts) {
     return fz_packed(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
   case 10:
     return fz_int8(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], opts);
-  default:
+  case 11:
     return fz_append(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
+  default:
+    return fz_step(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9],
+                   opts);
   }
 }
 
@@ -542,7 +578,8 @@ int32_t fuzzIndex(FuzzedDataProvider &fdp, int64_t lo, int64_t hi) {
   case 2:
     return (int32_t)(hi + fdp.ConsumeIntegralInRange<int64_t>(1, 2));
   default:
-    return (int32_t)(hi < lo ? lo : fdp.ConsumeIntegralInRange<int64_t>(lo, hi));
+    return (int32_t)(hi < lo ? lo
+                             : fdp.ConsumeIntegralInRange<int64_t>(lo, hi));
   }
 }
 
@@ -568,11 +605,28 @@ void indexRange(Kind kind, const Sizes &n, bool paged, int64_t &lo,
   }
 }
 
-bool isAppend(const FunctionSig &sig) {
+// Element [i] (or [i, j]) of an i32 or f32 tensor, through its strides.
+template <typename T> T readElement(const DLTensor &t, int64_t i, int64_t j) {
+  int64_t off = (int64_t)t.byte_offset / 4;
+  int64_t inner = t.ndim == 2 ? (t.strides ? t.strides[1] : 1) : 0;
+  int64_t outer = t.strides ? t.strides[0] : (t.ndim == 2 ? t.shape[1] : 1);
+  off += i * outer + j * inner;
+  T value;
+  memcpy(&value, static_cast<const uint8_t *>(t.data) + off * 4, 4);
+  return value;
+}
+
+// The first of a function's two caches written in place, or -1.
+int firstCache(const FunctionSig &sig) {
   for (int i = 0; i < sig.numTensors; ++i)
     if (sig.tensors[i].kind == Kind::Cache)
-      return true;
-  return false;
+      return i;
+  return -1;
+}
+
+// The new keys sequence s appends: its q_lens, or all the new rows.
+int64_t appendedKeys(const DLTensor *t, int qLens, const Sizes &n, int64_t s) {
+  return qLens >= 0 ? readElement<int32_t>(t[qLens], s, 0) : n[LQ];
 }
 
 // Fills a serving tensor (lengths, offsets, page numbers) or a quantized
@@ -615,17 +669,6 @@ void fillServing(const DLTensor &t, size_t bytes, Kind kind, const Sizes &n,
     fill((int64_t)off, notFirst);
 }
 
-// Element [i] (or [i, j]) of an i32 or f32 tensor, through its strides.
-template <typename T> T readElement(const DLTensor &t, int64_t i, int64_t j) {
-  int64_t off = (int64_t)t.byte_offset / 4;
-  int64_t inner = t.ndim == 2 ? (t.strides ? t.strides[1] : 1) : 0;
-  int64_t outer = t.strides ? t.strides[0] : (t.ndim == 2 ? t.shape[1] : 1);
-  off += i * outer + j * inner;
-  T value;
-  memcpy(&value, static_cast<const uint8_t *>(t.data) + off * 4, 4);
-  return value;
-}
-
 // Whether every index the call will use is in range and every scale finite
 // and > 0, restating docs/language.md 4.6 and 4.8 (lib/Runtime/Serving.c):
 // lengths within the cache and the rows, offsets from 0, never decreasing
@@ -666,12 +709,12 @@ bool servingIndicesValid(const FunctionSig &sig, const DLTensor *t,
       previous = value;
     }
   }
-  // An append function's sequences also hold their new keys (4.7).
-  bool appends = isAppend(sig);
+  // A function that appends: its sequences also hold their new keys (4.7).
+  bool appends = firstCache(sig) >= 0;
   for (int64_t s = 0; s < n[B]; ++s) {
     int64_t keys = kvLens >= 0 ? readElement<int32_t>(t[kvLens], s, 0) : 0;
     if (appends)
-      keys += readElement<int32_t>(t[qLens], s, 0);
+      keys += appendedKeys(t, qLens, n, s);
     if (appends && keys > (paged ? n[COLS] * n[LK] : n[LK]))
       return false;
     if (!paged)
@@ -697,36 +740,46 @@ int64_t byteOffset(const DLTensor &t, const int64_t *idx) {
   return off * elem;
 }
 
-// What an append call must leave in its caches (tensors 5 and 6: the
-// bytes before the call with each new key and value at its slot, 4.7);
-// `ambiguous` marks the bytes that two new keys write (shared pages), which
-// may hold either.
-void expectAppended(const DLTensor *t, const Sizes &n,
+// What a call that appends must leave in its caches: the bytes before
+// the call with each new key and value at its slot (4.7); `anything` marks
+// the bytes that may hold any value: slots that two new keys write (shared
+// pages) or, for a layer's step, whose values it projects itself.
+void expectAppended(const FunctionSig &sig, const DLTensor *t, const Sizes &n,
                     const std::vector<std::vector<uint8_t>> &before,
                     std::vector<uint8_t> expected[2],
-                    std::vector<uint8_t> ambiguous[2]) {
-  for (int c = 0; c < 2; ++c) {
-    expected[c] = before[5 + c];
-    ambiguous[c].assign(expected[c].size(), 0);
+                    std::vector<uint8_t> anything[2]) {
+  int cache = firstCache(sig), kvLens = -1, qLens = -1, table = -1;
+  for (int i = 0; i < sig.numTensors; ++i) {
+    kvLens = sig.tensors[i].kind == Kind::KvLens ? i : kvLens;
+    qLens = sig.tensors[i].kind == Kind::QLens ? i : qLens;
+    table = sig.tensors[i].kind == Kind::Table ? i : table;
   }
-  std::vector<uint8_t> written[2] = {
-      std::vector<uint8_t>(expected[0].size(), 0),
-      std::vector<uint8_t>(expected[1].size(), 0)};
+  std::vector<uint8_t> written[2];
+  for (int c = 0; c < 2; ++c) {
+    expected[c] = before[cache + c];
+    anything[c].assign(expected[c].size(), 0);
+    written[c].assign(expected[c].size(), 0);
+  }
+  int64_t heads = t[cache].shape[1], dims = t[cache].shape[3];
   for (int64_t s = 0; s < n[B]; ++s) {
-    int64_t kv = readElement<int32_t>(t[2], s, 0);
-    int64_t count = readElement<int32_t>(t[3], s, 0);
-    for (int64_t k = 0; k < count; ++k) {
+    int64_t kv = readElement<int32_t>(t[kvLens], s, 0);
+    for (int64_t k = 0; k < appendedKeys(t, qLens, n, s); ++k) {
       int64_t p = kv + k;
-      int64_t page = readElement<int32_t>(t[4], s, p / n[LK]);
+      int64_t page = readElement<int32_t>(t[table], s, p / n[LK]);
       for (int c = 0; c < 2; ++c)
-        for (int64_t g = 0; g < 2; ++g)
-          for (int64_t d = 0; d < 8; ++d) {
+        for (int64_t g = 0; g < heads; ++g)
+          for (int64_t d = 0; d < dims; ++d) {
             int64_t from[4] = {s, g, k, d}, to[4] = {page, g, p % n[LK], d};
-            int64_t at = byteOffset(t[5 + c], to);
-            const uint8_t *value =
-                static_cast<const uint8_t *>(t[c].data) + byteOffset(t[c], from);
+            int64_t at = byteOffset(t[cache + c], to);
+            if (sig.newKeys < 0) {
+              memset(&anything[c][at], 1, 4);
+              continue;
+            }
+            const DLTensor &source = t[sig.newKeys + c];
+            const uint8_t *value = static_cast<const uint8_t *>(source.data) +
+                                   byteOffset(source, from);
             if (written[c][at] && memcmp(&expected[c][at], value, 4) != 0)
-              memset(&ambiguous[c][at], 1, 4);
+              memset(&anything[c][at], 1, 4);
             memcpy(&expected[c][at], value, 4);
             memset(&written[c][at], 1, 4);
           }
@@ -777,10 +830,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sizes.v[-P - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 128 : 24);
   sizes.v[-COLS - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 64 : 8);
   sizes.v[-B1 - 1] = sizes[B] + 1;
-  bool wellFormed = true; // Nothing the runtime should reject.
-  bool mustFail = false;  // Something it must reject.
-  bool skip = false;      // Valid but too big for our buffers.
-  bool nonFinite = false; // An input holds NaN or infinity.
+  bool wellFormed = true;   // Nothing the runtime should reject.
+  bool mustFail = false;    // Something it must reject.
+  bool skip = false;        // Valid but too big for our buffers.
+  bool nonFinite = false;   // An input holds NaN or infinity.
   bool shapesIntact = true; // Every tensor has the signature's shape.
 
   DLTensor tensors[kMaxTensors];
@@ -908,10 +961,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // DLDeviceType enumerator, which UBSan would flag in C++.)
     int32_t deviceType;
     memcpy(&deviceType, &t.device.device_type, sizeof(deviceType));
-    bool checkedShape =
-        ptrs[i] && deviceType == kDLCPU && t.ndim == ts.rank &&
-        t.dtype.code == dlCode(elt) &&
-        t.dtype.bits == elem * 8 && t.dtype.lanes == 1 && t.shape;
+    bool checkedShape = ptrs[i] && deviceType == kDLCPU && t.ndim == ts.rank &&
+                        t.dtype.code == dlCode(elt) &&
+                        t.dtype.bits == elem * 8 && t.dtype.lanes == 1 &&
+                        t.shape;
     if (!checkedShape) {
       mustFail = true;
       continue;
@@ -997,7 +1050,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   // An append function refuses a head mask (it has no heads to ablate),
   // unless struct_size says the options end before it.
-  if (isAppend(sig) && !nullOpts && opts.head_mask &&
+  if (sig.newKeys >= 0 && !nullOpts && opts.head_mask &&
       (opts.struct_size == 0 ||
        opts.struct_size > offsetof(mha_options, head_mask)))
     mustFail = true;
@@ -1033,17 +1086,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     die("a call that must fail succeeded", fn, status);
   if (!lastError.empty())
     die("a successful call left an error message", fn, status, lastError);
-  std::vector<uint8_t> expected[2], ambiguous[2];
-  bool checkCaches = isAppend(sig) && shapesIntact;
+  std::vector<uint8_t> expected[2], anything[2];
+  int cache = firstCache(sig);
+  bool checkCaches = cache >= 0 && shapesIntact;
   if (checkCaches)
-    expectAppended(tensors, sizes, before, expected, ambiguous);
+    expectAppended(sig, tensors, sizes, before, expected, anything);
   for (int i = 0; i < sig.numTensors; ++i) {
     if (!buffers[i].data)
       continue;
     const DLTensor &t = tensors[i];
     if (sig.tensors[i].kind == Kind::Cache) {
       for (size_t b = 0; checkCaches && b < buffers[i].size; ++b)
-        if (!ambiguous[i - 5][b] && buffers[i].data[b] != expected[i - 5][b])
+        if (!anything[i - cache][b] &&
+            buffers[i].data[b] != expected[i - cache][b])
           die("an append changed a cache byte other than its new keys' or "
               "wrote a wrong value",
               fn, status);

@@ -7,8 +7,9 @@
 # Prints executions and findings per target; exits non-zero on any finding
 # (crash, sanitizer report, timeout, OOM), whose reproducer is left in
 # build-fuzz/findings/<target>/. The growing corpora live in
-# build-fuzz/corpus/<target>/ (seeded from fuzz/corpus/spec and
-# fuzz/corpus/spec-gen, which also hold the reproducers of past findings).
+# build-fuzz/corpus/<target>/ (seeded from fuzz/corpus/spec,
+# fuzz/corpus/spec-gen and fuzz/corpus/runtime, which also hold the
+# reproducers of past findings).
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 # Environment: MHA_FUZZ_BUILD_DIR (default build-fuzz), MHA_FUZZ_JOBS
 # (ninja -j, default 2).
@@ -46,7 +47,8 @@ for t in "${targets[@]}"; do
                    seeds=("$root/fuzz/corpus/spec") ;;
     mha-fuzz-spec-gen) args+=(-max_len=512)
                        seeds=("$root/fuzz/corpus/spec-gen") ;;
-    mha-fuzz-runtime) args+=(-max_len=512) ;;
+    mha-fuzz-runtime) args+=(-max_len=512)
+                      seeds=("$root/fuzz/corpus/runtime") ;;
   esac
   before=$(find "$findings" -type f | wc -l)
   rc=0

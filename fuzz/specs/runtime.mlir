@@ -154,3 +154,21 @@ func.func @fz_append(%k_new: tensor<?x2x?x8xf32>, %v_new: tensor<?x2x?x8xf32>,
         tensor<?x2x?x8xf32> -> tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
   return %kc, %vc : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
 }
+
+// A layer's decoding step (5.8) over a paged cache: projections, RoPE at
+// the cache positions, the append in place, attention, Wo; exports
+// fz_step(x, wq, wk, wv, wo, kv_lens, block_table, k_cache, v_cache, y).
+func.func @fz_step(%x: tensor<?x?x8xf32>, %wq: tensor<8x8xf32>,
+                   %wk: tensor<8x4xf32>, %wv: tensor<8x4xf32>,
+                   %wo: tensor<8x8xf32>, %kv_lens: tensor<?xi32>,
+                   %table: tensor<?x?xi32>, %k_cache: tensor<?x1x?x4xf32>,
+                   %v_cache: tensor<?x1x?x4xf32>)
+    -> (tensor<?x?x8xf32>, tensor<?x1x?x4xf32>, tensor<?x1x?x4xf32>) {
+  %y, %kc, %vc = mha.multi_head %x, %wq, %wk, %wv, %wo
+      cache(%k_cache, %v_cache : tensor<?x1x?x4xf32>, tensor<?x1x?x4xf32>)
+      kv_lens(%kv_lens : tensor<?xi32>) block_table(%table : tensor<?x?xi32>)
+      {num_heads = 2, num_kv_heads = 1, rope_theta = 10000.0 : f32, causal}
+      : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8x4xf32>, tensor<8x4xf32>,
+        tensor<8x8xf32> -> tensor<?x?x8xf32> cache(tensor<?x1x?x4xf32>, tensor<?x1x?x4xf32>)
+  return %y, %kc, %vc : tensor<?x?x8xf32>, tensor<?x1x?x4xf32>, tensor<?x1x?x4xf32>
+}

@@ -313,7 +313,11 @@ int32_t mha_rt_check_serving(const int64_t *signature,
     int64_t limit = size(&ch, t.k, 2);
     if (t.block_table >= 0) {
       int64_t max_pages = size(&ch, t.block_table, 1);
-      limit = max_pages * size(&ch, t.k, 2); // Both below 2^31 (checked).
+      // A table may have any number of columns (a stride of 0 makes even
+      // 2^62 of them a small tensor): past INT64_MAX keys, every i32
+      // length fits.
+      if (__builtin_mul_overflow(max_pages, size(&ch, t.k, 2), &limit))
+        limit = INT64_MAX;
       snprintf(what, sizeof(what),
                "%s holds %" PRId64 " pages of %" PRId64 " keys per sequence",
                label(&ch, a, t.block_table), max_pages, size(&ch, t.k, 2));
