@@ -13,7 +13,8 @@
 // with key and query lengths, packed sequences, an int8 paged cache with a
 // scale per page, an append into a paged cache) whose lengths, offsets,
 // page numbers and scales are fuzzed too, mostly valid, sometimes out of
-// range; inputs that hold NaN or
+// range; a layer's decoding step over a paged cache; a merge of partial
+// results; inputs that hold NaN or
 // infinity; the layer's temporary cache (its limit set and released between
 // calls); and the calling thread, sometimes one with a 64 KiB stack.
 //
@@ -281,6 +282,16 @@ const FunctionSig kFunctions[] = {
       {4, {P, 1, LK, 4}, true, Kind::Cache},
       {3, {B, LQ, 8}, false}},
      true},
+    // fz_merge: o_a, lse_a, o_b, lse_b -> o, lse (bf16 outputs).
+    {6,
+     Elt::BF16,
+     2,
+     {{4, {B, 2, LQ, 4}, true},
+      {3, {B, 2, LQ}, true, F32},
+      {4, {B, 2, LQ, 4}, true},
+      {3, {B, 2, LQ}, true, F32},
+      {4, {B, 2, LQ, 4}, false},
+      {3, {B, 2, LQ}, false, F32, true}}},
 };
 constexpr int kNumFunctions = sizeof(kFunctions) / sizeof(kFunctions[0]);
 
@@ -312,9 +323,11 @@ mha_status callFunction(int fn, DLTensor *const *t, const mha_options *opts) {
     return fz_int8(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], opts);
   case 11:
     return fz_append(t[0], t[1], t[2], t[3], t[4], t[5], t[6], opts);
-  default:
+  case 12:
     return fz_step(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9],
                    opts);
+  default:
+    return fz_merge(t[0], t[1], t[2], t[3], t[4], t[5], opts);
   }
 }
 
@@ -709,13 +722,17 @@ bool servingIndicesValid(const FunctionSig &sig, const DLTensor *t,
       previous = value;
     }
   }
-  // A function that appends: its sequences also hold their new keys (4.7).
+  // A function that appends: its sequences also hold their new keys (4.7);
+  // the same number for all (no q_lens) must fit, sequences or not.
   bool appends = firstCache(sig) >= 0;
+  int64_t capacity = paged ? n[COLS] * n[LK] : n[LK];
+  if (appends && qLens < 0 && n[LQ] > capacity)
+    return false;
   for (int64_t s = 0; s < n[B]; ++s) {
     int64_t keys = kvLens >= 0 ? readElement<int32_t>(t[kvLens], s, 0) : 0;
     if (appends)
       keys += appendedKeys(t, qLens, n, s);
-    if (appends && keys > (paged ? n[COLS] * n[LK] : n[LK]))
+    if (appends && keys > capacity)
       return false;
     if (!paged)
       continue;

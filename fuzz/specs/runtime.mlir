@@ -172,3 +172,14 @@ func.func @fz_step(%x: tensor<?x?x8xf32>, %wq: tensor<8x8xf32>,
         tensor<8x8xf32> -> tensor<?x?x8xf32> cache(tensor<?x1x?x4xf32>, tensor<?x1x?x4xf32>)
   return %y, %kc, %vc : tensor<?x?x8xf32>, tensor<?x1x?x4xf32>, tensor<?x1x?x4xf32>
 }
+
+// Merging two partial results (4.5), bf16 outputs with f32 lse; exports
+// fz_merge(o_a, lse_a, o_b, lse_b, o, lse).
+func.func @fz_merge(%oa: tensor<?x2x?x4xbf16>, %la: tensor<?x2x?xf32>,
+                    %ob: tensor<?x2x?x4xbf16>, %lb: tensor<?x2x?xf32>)
+    -> (tensor<?x2x?x4xbf16>, tensor<?x2x?xf32>) {
+  %o, %lse = mha.merge_states %oa, %la, %ob, %lb
+      : tensor<?x2x?x4xbf16>, tensor<?x2x?xf32>, tensor<?x2x?x4xbf16>,
+        tensor<?x2x?xf32> -> tensor<?x2x?x4xbf16>, tensor<?x2x?xf32>
+  return %o, %lse : tensor<?x2x?x4xbf16>, tensor<?x2x?xf32>
+}
