@@ -452,6 +452,9 @@ class Layer(torch.nn.Module):
     k_cache, v_cache, [k_scale, v_scale]) writes the caches in place and
     returns y. A layer over packed or padded sequences (5.9) takes their
     offsets or row counts: forward(x, cu_seqlens_q), forward(x, q_lens).
+    `head_mask=` (a uint8 tensor of the query heads, 0 ablates a head,
+    docs/language.md 7.4) prunes heads for one call, in the forward and
+    its backward.
 
     A call whose weights are the tensors of the module's previous call,
     unchanged since (torch's version counters say so), lets the library
@@ -522,7 +525,7 @@ class Layer(torch.nn.Module):
     def extra_repr(self):
         return self.name
 
-    def forward(self, x, *step):
+    def forward(self, x, *step, head_mask=None):
         if not self.trains and torch.is_grad_enabled() and x.requires_grad:
             raise Error(None, f"{self.name}: the function has no backward (mark it "
                         "mha.backward, docs/language.md 7.1); call the module under "
@@ -540,9 +543,10 @@ class Layer(torch.nn.Module):
             seed = torch.randint(-2**63, 2**63 - 1, (2,), dtype=torch.int64)
         if self.train_op is not None and torch.is_grad_enabled() and \
                 (x.requires_grad or any(w.requires_grad for w in weights)):
-            return self.train_op(x, *args, num_threads=self.num_threads,
-                                 dropout_seed=seed)[0]
-        return self.op(x, *args, num_threads=self.num_threads, dropout_seed=seed,
+            return self.train_op(x, *args, head_mask=head_mask,
+                                 num_threads=self.num_threads, dropout_seed=seed)[0]
+        return self.op(x, *args, head_mask=head_mask, num_threads=self.num_threads,
+                       dropout_seed=seed,
                        reuse_packed_weights=self._weights_unchanged(weights))
 
     def _weights_unchanged(self, weights):

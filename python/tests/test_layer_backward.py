@@ -371,6 +371,30 @@ def test_torch_layer_trains_as_pytorch_does():
     assert losses[0][-1] < losses[0][0]
 
 
+@pytest.mark.parametrize("save", [False, True])
+def test_torch_layer_with_a_runtime_head_mask(cases_lib, save):
+    """Layer.forward(x, head_mask=m): y and every gradient those of the
+    library's calls with the same mask (the pruned head's projections get
+    no gradient), with and without saved activations."""
+    d_model, hq, hkv, d, sharing, groups, *_ = CASES["mha"]
+    _, names = case_spec("mha")
+    arrays = draw(names, d_model, hq, hkv, d, sharing, groups, 2, 9)
+    layer = mha.torch.Layer(cases_lib, "mha", save_activations=save,
+                            **{n: arrays[n] for n in names[1:]})
+    mask = np.array([1, 0, 1, 1], np.uint8)
+    x = torch.tensor(arrays["x"], requires_grad=True)
+    y = layer(x, head_mask=torch.tensor(mask))
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    inputs = [arrays[n] for n in names]
+    assert np.array_equal(y.detach().numpy(), cases_lib.mha(*inputs, head_mask=mask))
+    want = cases_lib.mha_backward(*inputs, dy.numpy(), head_mask=mask)
+    got = [x.grad] + [getattr(layer, n).grad for n in names[1:]]
+    for n, g, w in zip(names, got, want):
+        assert np.array_equal(g.numpy(), w), n
+    assert not layer.wq.grad[:, d:2 * d].any() and layer.wq.grad[:, :d].any()
+
+
 def test_layer_backward_op_under_opcheck():
     """The layer's custom op with autograd passes torch.library.opcheck
     (fake kernel, autograd registration, schema)."""
