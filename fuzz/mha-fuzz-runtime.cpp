@@ -105,7 +105,7 @@ bool isIndex(Kind k) {
   return k == Kind::KvLens || k == Kind::QLens || k == Kind::Table ||
          k == Kind::CuSeqlensQ || k == Kind::CuSeqlensK;
 }
-constexpr int kMaxTensors = 10;
+constexpr int kMaxTensors = 11;
 constexpr Kind F32 = Kind::F32;
 struct FunctionSig {
   int numTensors;
@@ -118,6 +118,9 @@ struct FunctionSig {
   // An append function: its new keys and values are tensors newKeys and
   // newKeys + 1 (a layer's decoding step appends its own projections).
   int newKeys = -1;
+  // A layer's saved activations (docs/language.md 7.1): written by its
+  // forward_train, read by its backward.
+  enum Saved { NoSaved, WritesSaved, ReadsSaved } saved = NoSaved;
 };
 
 const FunctionSig kFunctions[] = {
@@ -292,6 +295,40 @@ const FunctionSig kFunctions[] = {
       {3, {B, 2, LQ}, true, F32},
       {4, {B, 2, LQ, 4}, false},
       {3, {B, 2, LQ}, false, F32, true}}},
+    // fz_tlayer_forward_train: x, wq, wk, wv, wo -> y and the saved
+    // activations.
+    {6,
+     Elt::F32,
+     2,
+     {{3, {B, LQ, 8}, true},
+      {2, {8, 8}, true},
+      {2, {8, 4}, true},
+      {2, {8, 4}, true},
+      {2, {8, 8}, true},
+      {3, {B, LQ, 8}, false}},
+     true,
+     false,
+     -1,
+     FunctionSig::WritesSaved},
+    // fz_tlayer_backward: x, wq, wk, wv, wo, dy -> dx, dwq, dwk, dwv, dwo.
+    {11,
+     Elt::F32,
+     2,
+     {{3, {B, LQ, 8}, true},
+      {2, {8, 8}, true},
+      {2, {8, 4}, true},
+      {2, {8, 4}, true},
+      {2, {8, 8}, true},
+      {3, {B, LQ, 8}, true},
+      {3, {B, LQ, 8}, false},
+      {2, {8, 8}, false},
+      {2, {8, 4}, false},
+      {2, {8, 4}, false},
+      {2, {8, 8}, false}},
+     true,
+     false,
+     -1,
+     FunctionSig::ReadsSaved},
 };
 constexpr int kNumFunctions = sizeof(kFunctions) / sizeof(kFunctions[0]);
 
@@ -326,8 +363,13 @@ mha_status callFunction(int fn, DLTensor *const *t, const mha_options *opts) {
   case 12:
     return fz_step(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9],
                    opts);
-  default:
+  case 13:
     return fz_merge(t[0], t[1], t[2], t[3], t[4], t[5], opts);
+  case 14:
+    return fz_tlayer_forward_train(t[0], t[1], t[2], t[3], t[4], t[5], opts);
+  default:
+    return fz_tlayer_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+                              t[8], t[9], t[10], opts);
   }
 }
 
@@ -804,6 +846,96 @@ void expectAppended(const FunctionSig &sig, const DLTensor *t, const Sizes &n,
   }
 }
 
+// A buffer for a layer's saved activations of `need` bytes (rounded up to
+// 64, so that it starts 64-byte aligned, as the library requires), or
+// none, too few bytes or a misaligned start. Returns whether the library
+// must refuse it (too few bytes only where `sizesKnown`: the shapes are
+// the signature's, so `need` is the call's).
+bool fuzzSavedBuffer(FuzzedDataProvider &fdp, int64_t need, bool sizesKnown,
+                     GuardedBuffer &saved, mha_options &opts) {
+  size_t rounded = (size_t)(need + 63) / 64 * 64;
+  switch (fdp.ConsumeIntegralInRange<int>(0, 7)) {
+  case 0:
+    return true; // None: forward_train has nowhere to write.
+  case 1:
+    saved.allocate(rounded);
+    opts.saved_activations = saved.data;
+    opts.saved_activations_bytes =
+        need - fdp.ConsumeIntegralInRange<int64_t>(1, need < 64 ? need : 64);
+    return sizesKnown;
+  case 2:
+    saved.allocate(rounded + 64);
+    opts.saved_activations =
+        saved.data + fdp.ConsumeIntegralInRange<int>(1, 63);
+    opts.saved_activations_bytes = rounded;
+    return true;
+  default:
+    saved.allocate(rounded);
+    opts.saved_activations = saved.data;
+    opts.saved_activations_bytes = rounded;
+    return false;
+  }
+}
+
+// The saved activations a layer backward reads: none (it recomputes),
+// bytes that hold no activations of this layer, or what
+// fz_tlayer_forward_train wrote for the same x and weights (tensors 0-4).
+// Returns whether the library must refuse the backward.
+bool prepareSavedForBackward(FuzzedDataProvider &fdp, int64_t need,
+                             bool sizesKnown, DLTensor *const *t,
+                             GuardedBuffer &saved, mha_options &opts) {
+  int mode = fdp.ConsumeIntegralInRange<int>(0, 3);
+  if (mode == 0)
+    return false;
+  saved.allocate((size_t)(need + 63) / 64 * 64);
+  opts.saved_activations = saved.data;
+  opts.saved_activations_bytes = saved.size;
+  if (mode == 1) {
+    for (size_t b = 0; b < saved.size; ++b)
+      saved.data[b] = (uint8_t)(b * 131 + 7);
+    return true;
+  }
+  if (!sizesKnown || !t[0] || !t[0]->shape)
+    return true; // Zeros: no header.
+  int64_t rows = t[0]->shape[0] * t[0]->shape[1];
+  std::vector<float> y((size_t)(rows > 0 ? rows : 1) * 8);
+  int64_t shape[3] = {t[0]->shape[0], t[0]->shape[1], 8};
+  DLTensor yt = {};
+  yt.data = y.data();
+  yt.device = {kDLCPU, 0};
+  yt.ndim = 3;
+  yt.dtype = {kDLFloat, 32, 1};
+  yt.shape = shape;
+  mha_status status =
+      fz_tlayer_forward_train(t[0], t[1], t[2], t[3], t[4], &yt, &opts);
+  return status != MHA_OK; // Its tensors are the backward's: the same error.
+}
+
+// MHA_FUZZ_PRINT=1: each call's sizes, tensors (shape/stride per
+// dimension, byte offset) and options, to triage a finding.
+void printCall(int fn, const FunctionSig &sig, const Sizes &n,
+               DLTensor *const *t, const mha_options &opts) {
+  fprintf(
+      stderr,
+      "call %d: B=%lld LQ=%lld LK=%lld P=%lld COLS=%lld threads=%d "
+      "struct_size=%u saved=%llu bytes\n",
+      fn, (long long)n[B], (long long)n[LQ], (long long)n[LK], (long long)n[P],
+      (long long)n[COLS], opts.num_threads, opts.struct_size,
+      (unsigned long long)(opts.saved_activations ? opts.saved_activations_bytes
+                                                  : 0));
+  for (int i = 0; i < sig.numTensors; ++i) {
+    fprintf(stderr, "  tensor %d:", i);
+    for (int d = 0; t[i] && t[i]->shape && d < t[i]->ndim && d < 4; ++d)
+      fprintf(stderr, " %lld/%lld", (long long)t[i]->shape[d],
+              (long long)(t[i]->strides ? t[i]->strides[d] : -1));
+    fprintf(stderr, t[i] ? " +%llu\n" : " NULL\n",
+            (unsigned long long)(t[i] ? t[i]->byte_offset : 0));
+  }
+  for (int h = 0; opts.head_mask && h < sig.heads; ++h)
+    fprintf(stderr, "%s%d", h ? " " : "  head mask: ", opts.head_mask[h]);
+  fprintf(stderr, opts.head_mask ? "\n" : "");
+}
+
 // MHA_FUZZ_STATS=1: how many calls of each function succeeded or failed,
 // printed at exit (to see that the fuzzer reaches the kernels).
 void countCall(int fn, mha_status status) {
@@ -1071,6 +1203,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       (opts.struct_size == 0 ||
        opts.struct_size > offsetof(mha_options, head_mask)))
     mustFail = true;
+  // Saved activations (7.1), where the options hold them: a layer's
+  // forward_train needs a buffer, its backward may take one, and every
+  // other function refuses one.
+  // (struct_size 0 stands for the first header's fields, which end before
+  // them: a caller of saved activations passes its own struct_size.)
+  GuardedBuffer saved;
+  if (sig.saved != FunctionSig::NoSaved && opts.struct_size == 0)
+    opts.struct_size = sizeof(mha_options);
+  bool savedFieldRead =
+      !nullOpts &&
+      opts.struct_size >=
+          offsetof(mha_options, saved_activations_bytes) + sizeof(uint64_t);
+  int64_t savedNeed = fz_tlayer_saved_bytes(sizes[B], sizes[LQ]);
+  bool sizesKnown = shapesIntact && !skip;
+  if (sig.saved == FunctionSig::WritesSaved)
+    mustFail |= !savedFieldRead ||
+                fuzzSavedBuffer(fdp, savedNeed, sizesKnown, saved, opts);
+  else if (sig.saved == FunctionSig::ReadsSaved && savedFieldRead)
+    mustFail |= prepareSavedForBackward(fdp, savedNeed, sizesKnown && !mustFail,
+                                        ptrs, saved, opts);
+  else if (savedFieldRead && fdp.ConsumeIntegralInRange<int>(0, 31) == 0) {
+    saved.allocate(256);
+    opts.saved_activations = saved.data;
+    opts.saved_activations_bytes = saved.size;
+    mustFail = true;
+  }
+  std::vector<uint8_t> savedBefore(saved.data, saved.data + saved.size);
   if (skip && !mustFail)
     return 0;
   fuzzCache(fdp);
@@ -1078,10 +1237,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const size_t kStacks[] = {0, 0, 0, 64 << 10, 256 << 10};
   size_t stack = kStacks[fdp.ConsumeIntegralInRange<int>(0, 4)];
 
+  static bool print = getenv("MHA_FUZZ_PRINT") != nullptr;
+  if (print)
+    printCall(fn, sig, sizes, ptrs, opts);
   std::string lastError;
   mha_status status =
       callOnThread(fn, ptrs, nullOpts ? nullptr : &opts, stack, lastError);
   countCall(fn, status);
+  // The saved activations change only in a forward_train that succeeds.
+  if ((status != MHA_OK || sig.saved != FunctionSig::WritesSaved) &&
+      saved.data && memcmp(saved.data, savedBefore.data(), saved.size) != 0)
+    die("a call changed saved activations it does not write", fn, status,
+        lastError);
   // Read the limit by setting it (raising it frees nothing), then put it
   // back.
   size_t limit = mha_set_cached_memory_limit(size_t(1) << 30);
@@ -1145,7 +1312,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       for (int64_t b = 0; b < elem; ++b)
         poisoned &= p[b] == kPoison;
       if (poisoned)
-        die("an output element was not written", fn, status);
+        die(("output " + std::to_string(i) + "'s element at byte " +
+             std::to_string(off) + " was not written")
+                .c_str(),
+            fn, status);
       if (!nonFinite && !sig.resultsMayBeNaN &&
           std::isnan(loadFloat(p, t.dtype.bits, t.dtype.code)))
         die("an output element is NaN", fn, status);

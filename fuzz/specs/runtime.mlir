@@ -183,3 +183,19 @@ func.func @fz_merge(%oa: tensor<?x2x?x4xbf16>, %la: tensor<?x2x?xf32>,
         tensor<?x2x?xf32> -> tensor<?x2x?x4xbf16>, tensor<?x2x?xf32>
   return %o, %lse : tensor<?x2x?x4xbf16>, tensor<?x2x?xf32>
 }
+
+// A layer that trains (7.1): exports fz_tlayer, fz_tlayer_backward(x, wq,
+// wk, wv, wo, dy, dx, dwq, dwk, dwv, dwo), fz_tlayer_forward_train(x, wq,
+// wk, wv, wo, y) and fz_tlayer_saved_bytes(B, L): the fuzzer hands the
+// last two saved-activation buffers of fuzzed size and alignment, the
+// backward none, garbage or what a forward_train of the same call wrote.
+func.func @fz_tlayer(%x: tensor<?x?x8xf32>, %wq: tensor<8x8xf32>,
+                     %wk: tensor<8x4xf32>, %wv: tensor<8x4xf32>,
+                     %wo: tensor<8x8xf32>) -> tensor<?x?x8xf32>
+    attributes {mha.backward} {
+  %y = mha.multi_head %x, %wq, %wk, %wv, %wo
+         {num_heads = 2, num_kv_heads = 1, rope_theta = 10000.0 : f32, causal}
+       : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8x4xf32>,
+         tensor<8x4xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}

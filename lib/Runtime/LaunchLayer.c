@@ -162,6 +162,35 @@ static void finish_temps(temp_set *ts, packed_use *pu) {
   mha_rt_return_temps(ts->data, ts->capacities, ts->n);
 }
 
+// Zeros every element of tensor i of a checked call, through its strides
+// (rank 1 or 2: a weight's or a bias's gradient).
+static void zero_tensor(const mha_rt_checked_call *c, int i, int rank) {
+  const mha_rt_memref *m = &c->memrefs[i];
+  int64_t rows = rank == 2 ? m->dims[0] : 1, cols = m->dims[rank - 1];
+  int64_t row_stride = rank == 2 ? m->dims[2] : 0,
+          col_stride = m->dims[2 * rank - 1];
+  int64_t elem = c->elem_size[i];
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j)
+      memset((char *)m->aligned +
+                 (m->offset + r * row_stride + j * col_stride) * elem,
+             0, (size_t)elem);
+}
+
+// A layer backward's outputs that are not empty when the call has no
+// rows (its weights' and biases' gradients): zeros.
+static void zero_gradients(const int64_t *signature,
+                           const mha_rt_checked_call *c) {
+  for (int i = c->num_inputs; i < c->num_tensors; ++i) {
+    const int64_t *t = mha_rt_tensor_sig(signature, i);
+    int64_t role = t[MHA_SIG_T_ROLE], rank = t[MHA_SIG_T_RANK];
+    if (role >= MHA_ROLE_GRAD_QUERY_WEIGHT &&
+        role <= MHA_ROLE_GRAD_OUT_WEIGHT_UP && !c->empty[i] &&
+        (rank == 1 || rank == 2))
+      zero_tensor(c, i, (int)rank);
+  }
+}
+
 MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
                                           const char *name,
                                           const char *const *arg_names,
@@ -202,9 +231,10 @@ MHA_RT_HIDDEN int32_t mha_rt_launch_layer(const int64_t *signature,
   if (status != MHA_OK)
     return status;
   if (batch == 0 || len == 0) {
-    // An empty output: nothing to compute, nothing to write (but the
-    // saved activations' header, which a backward of B = 0 or L = 0
-    // checks too).
+    // No rows: nothing to compute. A backward's weight and bias gradients
+    // are sums over no rows, zeros; the saved activations get their header
+    // (a backward of B = 0 or L = 0 checks it too).
+    zero_gradients(signature, &c);
     mha_rt_finish_saved(&saved, &c, temp_words, num_temps);
     mha_rt_clear_error();
     return MHA_OK;
