@@ -7,10 +7,14 @@
 // not only the parser, is exercised) with random element types, head counts,
 // head dims, static and dynamic sizes (0, 1, odd, up to and past 2^31),
 // every attribute with edge values (NaN, inf, 0, negative, huge windows and
-// sinks, per-head arrays of the wrong length), extra results, several
-// functions, and occasional structural mistakes (private functions, two ops,
-// a result returned twice, an unknown attribute, mha.multi_head). Each spec
-// is compiled with random tile sizes (--rows/--cols). The oracle is
+// sinks, per-head arrays of the wrong length), dropout, extra results, the
+// serving operands (key and query lengths, block tables, packed sequences,
+// int8 caches with their scales) in valid and invalid combinations,
+// `mha.backward`, several functions, layers (mha.multi_head with every
+// sharing scheme, biases, RoPE, packed or padded sequences, decoding steps
+// over a cache, a backward), and occasional structural mistakes (private
+// functions, two ops, a result returned twice, an unknown attribute). Each
+// spec is compiled with random tile sizes (--rows/--cols). The oracle is
 // SpecFuzzer's. Run the binary with MHA_FUZZ_PRINT=1 to print the specs.
 //
 //===----------------------------------------------------------------------===//
@@ -31,21 +35,21 @@ T pick(FuzzedDataProvider &fdp, const T (&values)[N]) {
 }
 
 const char *const kFloats[] = {
-    "1.0",  "0.5",   "0.125",  "2.0",     "0.0",    "-1.0",   "1.0e-30",
-    "1.0e30", "3.0e38", "1.0e-45", "0x7FC00000", "0x7F800000", "0xFF800000",
-    "0x00000001"};
+    "1.0",        "0.5",        "0.125",      "2.0",       "0.0",
+    "-1.0",       "1.0e-30",    "1.0e30",     "3.0e38",    "1.0e-45",
+    "0x7FC00000", "0x7F800000", "0xFF800000", "0x00000001"};
 // Values that parse inside array<f32: ...> (no hex there).
-const char *const kArrayFloats[] = {"1.0",    "0.5",    "0.0",   "-0.5",
-                                    "2.0",    "1.0e-30", "1.0e30", "3.0e38",
+const char *const kArrayFloats[] = {"1.0",     "0.5",     "0.0",    "-0.5",
+                                    "2.0",     "1.0e-30", "1.0e30", "3.0e38",
                                     "1.0e-45", "-3.0e38"};
-const int64_t kWindows[] = {-1,         -1,         0,         1,
-                            2,          7,          100,       -2,
-                            2147483647, 2147483648, INT64_MAX, INT64_MIN};
+const int64_t kWindows[] = {
+    -1, -1, 0, 1, 2, 7, 100, -2, 2147483647, 2147483648, INT64_MAX, INT64_MIN};
 const int64_t kSinks[] = {0, 1, 3, 64, -1, 2147483647, 2147483648, INT64_MAX};
 const int64_t kHeads[] = {1, 2, 3, 4, 8, 12, 16, 32, 5, 7};
 const int64_t kDims[] = {1, 2, 3, 4, 7, 8, 16, 17, 32, 64, 128, 1024, 1025};
-const int64_t kSeq[] = {-1, -1, -1, 0, 1, 2, 5, 16, 17, 64, 65, 1000,
-                        2147483647, 2147483648, (int64_t)1 << 40};
+const int64_t kSeq[] = {-1, -1,   -1,         0,          1,
+                        2,  5,    16,         17,         64,
+                        65, 1000, 2147483647, 2147483648, (int64_t)1 << 40};
 const int64_t kBatch[] = {-1, -1, 0, 1, 2, 3, 2147483647, 2147483648};
 const int64_t kTiles[] = {1, 2, 3, 4, 5, 8, 16, 16, 16, 17, 32, 64, 64, 128};
 
@@ -74,9 +78,170 @@ size_t perHeadLength(FuzzedDataProvider &fdp, int64_t heads) {
   }
 }
 
-struct Function {
-  std::string text;
+const int64_t kPageSizes[] = {1, 2, 16, 5, 0, 256};
+
+// The serving operands of one attention function: its extra parameters
+// and the operand text after %v.
+struct Serving {
+  std::string params, operands;
+  bool packedQueries = false, packedKeys = false, paged = false, int8 = false;
 };
+
+Serving generateServing(FuzzedDataProvider &fdp, int64_t hkv) {
+  Serving s;
+  if (fdp.ConsumeIntegralInRange<int>(0, 2) != 0)
+    return s;
+  const std::string lens = "tensor<?xi32>", table = "tensor<?x?xi32>";
+  bool kvLens = false, qLens = false, cuK = false;
+  switch (fdp.ConsumeIntegralInRange<int>(0, 7)) {
+  case 0:
+    kvLens = true;
+    break;
+  case 1:
+    kvLens = qLens = true;
+    break;
+  case 2:
+  case 3:
+    kvLens = s.paged = true;
+    break;
+  case 4:
+    s.packedQueries = cuK = s.packedKeys = true;
+    break;
+  case 5:
+    s.packedQueries = true;
+    kvLens = true;
+    break;
+  case 6: // Two sources of the key lengths: refused.
+    kvLens = cuK = s.packedKeys = true;
+    break;
+  default: // A table without lengths: refused.
+    s.paged = true;
+    break;
+  }
+  s.int8 = fdp.ConsumeIntegralInRange<int>(0, 3) == 0;
+  if (s.int8) {
+    std::string scales = s.paged && fdp.ConsumeBool() ? tensor({-1, hkv}, "f32")
+                                                      : tensor({hkv}, "f32");
+    s.params += ", %ks: " + scales + ", %vs: " + scales;
+    s.operands += " kv_scales(%ks, %vs : " + scales + ", " + scales + ")";
+  }
+  auto add = [&](bool on, const char *keyword, const std::string &type) {
+    if (!on)
+      return;
+    s.params += std::string(", %") + keyword + ": " + type;
+    s.operands +=
+        std::string(" ") + keyword + "(%" + keyword + " : " + type + ")";
+  };
+  add(kvLens, "kv_lens", lens);
+  add(qLens, "q_lens", lens);
+  add(s.paged, "block_table", table);
+  add(s.packedQueries, "cu_seqlens_q", lens);
+  add(cuK, "cu_seqlens_k", lens);
+  return s;
+}
+
+// A layer function (docs/language.md 5): mha.multi_head with a sharing
+// scheme, biases, RoPE and attributes; over packed or padded sequences, or
+// a decoding step over a cache; sometimes with mha.backward, sometimes
+// with a weight of the wrong shape.
+std::string generateLayer(FuzzedDataProvider &fdp, int index) {
+  static const char *const elts[] = {"f32", "f32", "bf16", "f16"};
+  static const int64_t models[] = {8, 16, 24, 32, 48, 12};
+  static const int64_t heads[] = {1, 2, 3, 4, 8};
+  static const int64_t dims[] = {4, 8, 16, 6, 32};
+  std::string elt = pick(fdp, elts);
+  int64_t dm = pick(fdp, models), hq = pick(fdp, heads), d = pick(fdp, dims);
+  int64_t hkv = fdp.ConsumeBool()   ? hq
+                : fdp.ConsumeBool() ? 1
+                                    : pick(fdp, heads);
+  if (fdp.ConsumeIntegralInRange<int>(0, 3) && hq % hkv)
+    hkv = 1; // Mostly a divisor of the query heads.
+  int sharing = fdp.ConsumeIntegralInRange<int>(0, 5);
+  int64_t gq = hq, gkv = hkv;
+  std::string share;
+  if (sharing == 0) {
+    gq = gkv = 1;
+    share = ", sharing = #mha.sharing<shared_head_bias>";
+  } else if (sharing == 1) {
+    gq = hq % 2 == 0 ? hq / 2 : hq;
+    gkv = 1;
+    share = ", sharing = #mha.sharing<grouped>";
+  }
+  bool flat = share.empty();
+  // Shared projections need a bias per head: mostly given.
+  bool qkvBias = fdp.ConsumeBool() ||
+                 (!flat && fdp.ConsumeIntegralInRange<int>(0, 7) != 0);
+  bool outBias = fdp.ConsumeBool();
+  int lengths = fdp.ConsumeIntegralInRange<int>(0, 7); // 0 q_lens, 1 packed
+  bool step = lengths == 2 || lengths == 3;            // a decoding step
+  bool paged = lengths == 3;
+  bool backward = !step && fdp.ConsumeIntegralInRange<int>(0, 2) == 0;
+  int64_t wrong = fdp.ConsumeIntegralInRange<int>(0, 15) == 0 ? 1 : 0;
+  auto ty = [&](std::vector<int64_t> shape) { return tensor(shape, elt); };
+  std::string x = ty({lengths == 1 ? 1 : -1, step ? 1 : -1, dm});
+  std::vector<std::pair<std::string, std::string>> args = {
+      {"x", x},
+      {"wq", ty({dm, gq * d + wrong})},
+      {"wk", ty({dm, gkv * d})},
+      {"wv", ty({dm, gkv * d})},
+      {"wo", ty({hq * d, dm})}};
+  if (qkvBias) {
+    args.push_back({"bq", flat ? ty({hq * d}) : ty({hq, d})});
+    args.push_back({"bk", flat ? ty({hkv * d}) : ty({hkv, d})});
+    args.push_back({"bv", flat ? ty({hkv * d}) : ty({hkv, d})});
+  }
+  if (outBias)
+    args.push_back({"bo", ty({dm})});
+  std::ostringstream attrs;
+  attrs << "num_heads = " << hq << ", num_kv_heads = " << hkv << share
+        << (qkvBias ? ", has_qkv_bias" : "")
+        << (outBias ? ", has_out_bias" : "");
+  if (fdp.ConsumeBool())
+    attrs << ", causal";
+  if (fdp.ConsumeBool())
+    attrs << ", rope_theta = " << (fdp.ConsumeBool() ? "10000.0" : "0.5")
+          << " : f32";
+  if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0)
+    attrs << ", softcap = 5.0 : f32";
+  if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0)
+    attrs << ", window_left = array<i64: " << pick(fdp, kWindows) << ">";
+  if (!step && fdp.ConsumeIntegralInRange<int>(0, 4) == 0)
+    attrs << ", dropout = array<f32: 0.25>";
+  std::string operands, types, params, results = x, returned = "%y";
+  for (size_t i = 0; i < args.size(); ++i) {
+    operands += (i ? ", %" : "%") + args[i].first;
+    params += (i ? ", %" : "%") + args[i].first + ": " + args[i].second;
+    if (i)
+      types += (i > 1 ? ", " : "") + args[i].second;
+  }
+  std::string lens = "tensor<?xi32>";
+  if (lengths == 0 || lengths == 1) {
+    const char *kw = lengths ? "cu_seqlens_q" : "q_lens";
+    params += ", %lens: " + lens;
+    operands += std::string(" ") + kw + "(%lens : " + lens + ")";
+  }
+  std::string cacheTypes;
+  if (step) {
+    std::string cache = ty({-1, hkv, -1, d});
+    params += ", %kv_lens: " + lens +
+              (paged ? ", %table: tensor<?x?xi32>" : "") + ", %kc: " + cache +
+              ", %vc: " + cache;
+    operands += " cache(%kc, %vc : " + cache + ", " + cache +
+                ") kv_lens(%kv_lens : " + lens + ")" +
+                (paged ? " block_table(%table : tensor<?x?xi32>)" : "");
+    cacheTypes = " cache(" + cache + ", " + cache + ")";
+    results += ", " + cache + ", " + cache;
+    returned += ", %kc2, %vc2";
+  }
+  std::ostringstream f;
+  f << "func.func @f" << index << "(" << params << ") -> (" << results << ")"
+    << (backward ? " attributes {mha.backward}" : "") << " {\n"
+    << "  " << returned << " = mha.multi_head " << operands << " {"
+    << attrs.str() << "} : " << x << ", " << types << " -> " << x << cacheTypes
+    << "\n"
+    << "  return " << returned << " : " << results << "\n}\n";
+  return f.str();
+}
 
 std::string generateFunction(FuzzedDataProvider &fdp, int index) {
   static const char *const elts[] = {"f32", "f32", "f16", "bf16", "f64", "i8"};
@@ -120,9 +285,9 @@ std::string generateFunction(FuzzedDataProvider &fdp, int index) {
     size_t n = perHeadLength(fdp, hq);
     std::string s = std::string(name) + " = array<f32";
     for (size_t i = 0; i < n; ++i)
-      s += std::string(i ? ", " : ": ") +
-           (fdp.ConsumeIntegralInRange<int>(0, 3) ? "0.5"
-                                                  : pick(fdp, kArrayFloats));
+      s += std::string(i ? ", " : ": ") + (fdp.ConsumeIntegralInRange<int>(0, 3)
+                                               ? "0.5"
+                                               : pick(fdp, kArrayFloats));
     attr(s + ">");
   };
   auto intArray = [&](const char *name) {
@@ -147,10 +312,14 @@ std::string generateFunction(FuzzedDataProvider &fdp, int index) {
                                                      : perHeadLength(fdp, hq);
     std::string s = "head_mask = array<i1";
     for (size_t i = 0; i < n; ++i)
-      s += std::string(i ? ", " : ": ") + (fdp.ConsumeBool() ? "true" : "false");
+      s +=
+          std::string(i ? ", " : ": ") + (fdp.ConsumeBool() ? "true" : "false");
     attr(s + ">");
   }
-  bool lse = fdp.ConsumeIntegralInRange<int>(0, 3) == 0;
+  // A backward (7.1) needs the forward's lse: mostly returned then.
+  bool backward = fdp.ConsumeIntegralInRange<int>(0, 3) == 0;
+  bool lse = backward ? fdp.ConsumeIntegralInRange<int>(0, 7) != 0
+                      : fdp.ConsumeIntegralInRange<int>(0, 3) == 0;
   bool probs = fdp.ConsumeIntegralInRange<int>(0, 3) == 0;
   bool entropy = fdp.ConsumeIntegralInRange<int>(0, 3) == 0;
   if (lse)
@@ -161,7 +330,20 @@ std::string generateFunction(FuzzedDataProvider &fdp, int index) {
     attr("return_entropy");
   if (fdp.ConsumeIntegralInRange<int>(0, 31) == 0)
     attr("casual");
+  if (fdp.ConsumeIntegralInRange<int>(0, 5) == 0)
+    floatArray("dropout");
 
+  // Serving operands (docs/language.md 4.6, 4.8), mostly in combinations
+  // the verifier takes.
+  Serving serving = generateServing(fdp, hkv);
+  if (serving.packedQueries)
+    b = 1;
+  if (serving.packedKeys || serving.paged)
+    kb = serving.paged ? -1 : 1;
+  if (serving.paged)
+    lk = fdp.ConsumeBool() ? -1 : pick(fdp, kPageSizes);
+  if (serving.int8)
+    kvElt = "i8";
   std::string q = tensor({b, hq, lq, d}, elt);
   std::string k = tensor({kb, hkv, lk, d}, kvElt);
   std::string v = tensor({kb, hkv, lk, dv}, kvElt);
@@ -208,26 +390,27 @@ std::string generateFunction(FuzzedDataProvider &fdp, int index) {
   std::ostringstream f;
   bool isPrivate = fdp.ConsumeIntegralInRange<int>(0, 31) == 0;
   f << "func.func " << (isPrivate ? "private " : "") << "@f" << index
-    << "(%q: " << q << ", %k: " << k << ", %v: " << v << ") -> ("
-    << returnedTypes << ") {\n";
+    << "(%q: " << q << ", %k: " << k << ", %v: " << v << serving.params
+    << ") -> (" << returnedTypes << ")"
+    << (backward ? " attributes {mha.backward}" : "") << " {\n";
   std::string opAttrs = first ? "" : " {" + attrs.str() + "}";
   int shape = fdp.ConsumeIntegralInRange<int>(0, 31);
   if (shape == 0) {
-    // The whole layer: rejected by mha-tile (not supported on the CPU yet).
+    // A layer op on attention's operands: the verifier refuses it.
     f << "  %x = mha.multi_head %q, %q, %q, %q, %q {num_heads = " << hq
       << "} : " << q << ", " << q << ", " << q << ", " << q << ", " << q
       << " -> " << q << "\n";
   } else if (shape == 1) {
     // Two attention ops.
-    f << "  %z = mha.attention %q, %k, %v" << opAttrs << " : " << q << ", "
-      << k << ", " << v << " -> " << resultTypes << "\n";
+    f << "  %z = mha.attention %q, %k, %v" << opAttrs << " : " << q << ", " << k
+      << ", " << v << " -> " << resultTypes << "\n";
   } else if (shape == 2) {
     // An operand that is not a function argument.
     f << "  %c = arith.constant 0 : index\n";
   }
-  f << "  " << resultNames << " = mha.attention %q, %k, %v" << opAttrs
-    << " : " << q << ", " << (shape == 3 ? q : k) << ", " << v << " -> "
-    << resultTypes << "\n";
+  f << "  " << resultNames << " = mha.attention %q, %k, %v" << serving.operands
+    << opAttrs << " : " << q << ", " << (shape == 3 ? q : k) << ", " << v
+    << " -> " << resultTypes << "\n";
   f << "  return " << returned << " : " << returnedTypes << "\n}\n";
   return f.str();
 }
@@ -250,7 +433,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int numFunctions = fdp.ConsumeIntegralInRange<int>(0, 7) ? 1 : 2;
   std::string text;
   for (int i = 0; i < numFunctions; ++i)
-    text += generateFunction(fdp, i);
+    text += fdp.ConsumeIntegralInRange<int>(0, 3) == 0
+                ? generateLayer(fdp, i)
+                : generateFunction(fdp, i);
   if (print)
     fprintf(stderr, "// rows %lld cols %lld\n%s\n", (long long)rows,
             (long long)cols, text.c_str());
