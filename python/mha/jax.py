@@ -30,6 +30,11 @@ recomputing the forward (docs/language.md 7.1): the same gradients, less
 time, that much more memory between the two. A plain call (no gradient)
 runs `<name>` as without it.
 
+Every function takes `head_mask=` (one entry per query head, 0 ablates
+the head; docs/language.md 7.4), an array that may be traced, so one
+jitted function serves every mask; its gradient uses the same mask. CPU
+calls only: a GPU library's functions take none from JAX.
+
 A function with a `dropout` attribute takes `dropout_key=` (a
 jax.random key): the mask's seed and offset are drawn from it
 (jax.random.bits), so a new key per step gives a new mask without
@@ -103,12 +108,13 @@ def register(lib, num_threads=0, save_activations=False):
 _SAVED_NONE, _SAVED_WRITTEN, _SAVED_READ = 0, 1, 2
 
 
-def _call(lib, f, arrays, num_threads, seed=None, saved_bytes=None, saved=None):
+def _call(lib, f, arrays, num_threads, seed=None, saved_bytes=None, saved=None,
+          mask=None):
     """One FFI call of `f`: its results, a list. `seed`: uint32 [3] dropout
     words (seed_lo, seed_hi, offset) after the arrays. `saved_bytes`: `f`
     (a <name>_forward_train) also returns its saved activations, a uint8
     vector of that many bytes; `saved`: that vector, which `f` (a layer's
-    <name>_backward) reads."""
+    <name>_backward) reads. `mask`: a uint8 head mask."""
     shapes = f.result_shapes([a.shape for a in arrays])
     types = [jax.ShapeDtypeStruct(s, _DTYPES[p.dtype]) for s, p in zip(shapes, f.outputs)]
     mode = _SAVED_NONE
@@ -118,12 +124,12 @@ def _call(lib, f, arrays, num_threads, seed=None, saved_bytes=None, saved=None):
     elif saved is not None:
         mode = _SAVED_READ
     call = jax.ffi.ffi_call(_TARGET, types, vmap_method="sequential")
-    operands = list(arrays) + ([saved] if saved is not None else []) + \
-        ([seed] if seed is not None else [])
+    operands = list(arrays) + [x for x in (mask, saved, seed) if x is not None]
     return list(call(*operands, fn=np.int64(f._native.address),
                      last_error=np.int64(lib._native.last_error_address),
                      num_threads=np.int64(num_threads),
-                     seeded=np.int64(seed is not None), saved=np.int64(mode)))
+                     seeded=np.int64(seed is not None), saved=np.int64(mode),
+                     masked=np.int64(mask is not None)))
 
 
 def _dropout_words(key):
@@ -137,29 +143,52 @@ def _pack(results):
     return results[0] if len(results) == 1 else tuple(results)
 
 
+def _head_mask(f, head_mask):
+    """A call's head mask as a uint8 array of the function's query heads."""
+    if f.num_heads is None:
+        raise ValueError(f"{f.name}: head_mask needs a spec with a static number "
+                         "of query heads")
+    mask = jnp.asarray(head_mask)
+    if mask.shape != (f.num_heads,):
+        raise Error(7, f"{f.name}: head_mask has shape {tuple(mask.shape)} but the "
+                    f"spec has {f.num_heads} query heads", f.name)
+    return (mask != 0).astype(jnp.uint8)
+
+
 def _make_function(lib, f, num_threads, train=None):
-    """The JAX function of `f`; with dropout its inner functions take the
-    dropout words as a last array, and the public one a `dropout_key`.
-    `train`: f's <name>_forward_train, which its gradient's forward runs."""
+    """The JAX function of `f`, which takes `head_mask=` and, with dropout,
+    `dropout_key=`. Its inner functions (one with a mask operand, one
+    without) take the mask and the dropout words as last arrays. `train`:
+    f's <name>_forward_train, which its gradient's forward runs."""
     drops = f.has_dropout
-
-    def split(operands):
-        return (operands[:-1], operands[-1]) if drops else (operands, None)
-
-    def forward(*operands):
-        arrays, seed = split(operands)
-        return _pack(_call(lib, f, arrays, num_threads, seed))
-
     back = lib.backward_of(f.name)
     plan = _runtime.backward_plan(f, back)
-    inner = forward if plan is None else _differentiable(lib, f, back, plan, split,
-                                                        num_threads, train)
-    if not drops:
-        inner.__name__ = f.name
-        return inner
+    inner = {}
 
-    def function(*arrays, dropout_key=None):
-        return inner(*arrays, _dropout_words(dropout_key))
+    def build(masked):
+        def split(operands):
+            """(arrays, mask, seed) of an inner function's operands."""
+            n = len(operands) - masked - drops
+            return (operands[:n], operands[n] if masked else None,
+                    operands[-1] if drops else None)
+
+        if plan is not None:
+            return _differentiable(lib, f, back, plan, split, num_threads, train)
+
+        def forward(*operands):
+            arrays, mask, seed = split(operands)
+            return _pack(_call(lib, f, arrays, num_threads, seed, mask=mask))
+        return forward
+
+    def function(*arrays, head_mask=None, dropout_key=None):
+        if dropout_key is not None and not drops:
+            raise TypeError(f"{f.name} has no dropout: it takes no dropout_key")
+        masked = head_mask is not None
+        if masked not in inner:
+            inner[masked] = build(masked)
+        extra = ([_head_mask(f, head_mask)] if masked else []) + \
+            ([_dropout_words(dropout_key)] if drops else [])
+        return inner[masked](*arrays, *extra)
 
     function.__name__ = f.name
     return function
@@ -184,29 +213,30 @@ def _differentiable(lib, f, back, plan, split, num_threads, train):
 
     @jax.custom_vjp
     def function(*operands):
-        arrays, seed = split(operands)
-        return _pack(_call(lib, f, arrays, num_threads, seed))
+        arrays, mask, seed = split(operands)
+        return _pack(_call(lib, f, arrays, num_threads, seed, mask=mask))
 
     def fwd(*operands):
-        arrays, seed = split(operands)
+        arrays, mask, seed = split(operands)
         if train is None:
-            results, saved = _call(lib, f, arrays, num_threads, seed), None
+            results, saved = _call(lib, f, arrays, num_threads, seed, mask=mask), None
         else:
             batch, length = arrays[0].shape[:2]  # x [B, L, d_model]
             *results, saved = _call(lib, train, arrays, num_threads, seed,
-                                    saved_bytes=train.saved_bytes(batch, length))
+                                    saved_bytes=train.saved_bytes(batch, length),
+                                    mask=mask)
         return _pack(results), (operands, results, saved)
 
     def bwd(residuals, cotangents):
         operands, results, saved = residuals
-        arrays, seed = split(operands)
+        arrays, mask, seed = split(operands)
         grads = list(cotangents) if len(results) > 1 else [cotangents]
         if extra:
             jax.debug.callback(check_extra, *[grads[j] for j in extra])
         args = [arrays[j] if kind == "in" else results[j] if kind == "out"
                 else grads[j].astype(results[j].dtype) for kind, j in sources]
-        out = _call(lib, back, args, num_threads, seed, saved=saved)
-        grads_in = [None] * len(operands)  # None: no gradient of the seed
+        out = _call(lib, back, args, num_threads, seed, saved=saved, mask=mask)
+        grads_in = [None] * len(operands)  # None: none of the mask or the seed
         for i, g in zip(targets, out):
             grads_in[i] = g
         return tuple(grads_in)

@@ -9,11 +9,12 @@
 // in C order; attributes name the function (`fn`, its address in a loaded
 // library), the library's mha_last_error (`last_error`),
 // mha_options.num_threads, whether the last operand is dropout's seed words
-// (`seeded`) and whether a uint8 buffer of a layer's saved activations is
+// (`seeded`), whether a uint8 buffer of a layer's saved activations is
 // the last result (`saved`: kSavedWritten) or the last operand before the
-// seed (kSavedRead). XLA's buffers are dense row-major, so the DLTensors
-// have NULL strides. Built only when JAX's FFI headers are found
-// (python/CMakeLists.txt).
+// seed (kSavedRead), and whether a uint8 head mask (`masked`, one byte per
+// query head, CPU calls) comes before those. XLA's buffers are dense
+// row-major, so the DLTensors have NULL strides. Built only when JAX's FFI
+// headers are found (python/CMakeLists.txt).
 //
 //===----------------------------------------------------------------------===//
 
@@ -122,7 +123,8 @@ struct CallTensors {
 /// One call on `device`, enqueued on `stream` for GPU functions.
 ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
                   ffi::RemainingRets rets, int64_t fn, int64_t lastError,
-                  int64_t numThreads, int64_t seeded, int64_t saved) {
+                  int64_t numThreads, int64_t seeded, int64_t saved,
+                  int64_t masked) {
   CallTensors tensors;
   tensors.device = device;
   mha_options options = MHA_OPTIONS_INIT;
@@ -161,6 +163,22 @@ ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
     if (ffi::Error e = setSavedActivations(*buffer, options); !e.success())
       return e;
   }
+  if (masked && device.device_type != kDLCPU)
+    return ffi::Error::InvalidArgument(
+        "mha_call: a head mask is read on the host; pass none to GPU "
+        "functions from JAX");
+  if (masked) {
+    if (numTensors == 0)
+      return ffi::Error::InvalidArgument("mha_call: no head mask");
+    ffi::ErrorOr<ffi::AnyBuffer> mask = args.get<ffi::AnyBuffer>(--numTensors);
+    if (!mask.has_value())
+      return mask.error();
+    if (mask->element_type() != ffi::DataType::U8 ||
+        mask->dimensions().size() != 1)
+      return ffi::Error::InvalidArgument(
+          "mha_call: the head mask must be a uint8 vector");
+    options.head_mask = static_cast<const uint8_t *>(mask->untyped_data());
+  }
   size_t numResults = rets.size();
   if (saved == kSavedWritten) {
     if (numResults == 0)
@@ -197,9 +215,9 @@ ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
 
 ffi::Error callOnCpu(ffi::RemainingArgs args, ffi::RemainingRets rets,
                      int64_t fn, int64_t lastError, int64_t numThreads,
-                     int64_t seeded, int64_t saved) {
+                     int64_t seeded, int64_t saved, int64_t masked) {
   return callOn({kDLCPU, 0}, nullptr, args, rets, fn, lastError, numThreads,
-                seeded, saved);
+                seeded, saved, masked);
 }
 
 /// The CUstream XLA runs the call on (cudaStream_t is the same pointer).
@@ -207,9 +225,9 @@ struct CUstream_st;
 ffi::Error callOnCuda(CUstream_st *stream, int32_t device,
                       ffi::RemainingArgs args, ffi::RemainingRets rets,
                       int64_t fn, int64_t lastError, int64_t numThreads,
-                      int64_t seeded, int64_t saved) {
+                      int64_t seeded, int64_t saved, int64_t masked) {
   return callOn({kDLCUDA, device}, stream, args, rets, fn, lastError,
-                numThreads, seeded, saved);
+                numThreads, seeded, saved, masked);
 }
 
 } // namespace
@@ -224,7 +242,8 @@ template <typename Binding> auto bindCall(Binding binding) {
       .template Attr<int64_t>("last_error")
       .template Attr<int64_t>("num_threads")
       .template Attr<int64_t>("seeded")
-      .template Attr<int64_t>("saved");
+      .template Attr<int64_t>("saved")
+      .template Attr<int64_t>("masked");
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MhaCall, callOnCpu, bindCall(ffi::Ffi::Bind()));

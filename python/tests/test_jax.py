@@ -118,6 +118,30 @@ def test_lse_gradient_stopped_is_fine(fns):
     assert np.all(np.isfinite(np.asarray(g)))
 
 
+def test_runtime_head_mask_under_jit(fns):
+    """head_mask= as a traced argument: one jitted function, two masks,
+    each the library's direct call with that mask; the gradient under the
+    mask is the backward's with it (the pruned heads' dq is 0); a mask of
+    the wrong length raises."""
+    lib = fns.library
+    q, k, v = inputs(np.random.default_rng(12))
+    w = np.random.default_rng(13).standard_normal((2, HQ, 9, DV)).astype(np.float32)
+    call = jax.jit(lambda q, k, v, m: fns.gqa(q, k, v, head_mask=m))
+    for mask in ([1, 0, 1, 1], [0, 1, 1, 0]):
+        m = np.array(mask, np.uint8)
+        o, lse = call(q, k, v, m)
+        want_o, _ = lib.gqa(q, k, v, head_mask=m)
+        assert np.array_equal(np.asarray(o), np.asarray(want_o))
+        grads = jax.jit(jax.grad(lambda q, k, v, m: jnp.sum(fns.gqa(q, k, v, head_mask=m)[0] * w),
+                                 argnums=(0, 1, 2)))(q, k, v, m)
+        want = lib.gqa_backward(q, k, v, np.asarray(o), np.asarray(lse), w, head_mask=m)
+        for g, x in zip(grads, want):
+            assert np.array_equal(np.asarray(g), np.asarray(x))
+        assert not np.asarray(grads[0])[:, m == 0].any()
+    with pytest.raises(mha.Error, match="head_mask has shape"):
+        fns.gqa(q, k, v, head_mask=np.ones(3, np.uint8))
+
+
 def test_bad_argument_raises_with_the_library_message(fns):
     q, k, v = inputs(np.random.default_rng(6))
     with pytest.raises(Exception, match=r"'k' \(key\)"):

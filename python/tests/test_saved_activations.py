@@ -407,6 +407,26 @@ def test_jax_layer_gradients_with_and_without_saved_activations(cases_lib, case)
     tlb.compare(names, grads[1], t)
 
 
+def test_jax_layer_head_mask_with_saved_activations(cases_lib):
+    """A layer's head_mask under jax.grad with saved activations: the
+    library's backward with the same mask, bit for bit."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    import mha.jax
+    d_model, hq, hkv, d, sharing, groups, *_ = tlb.CASES["mha"]
+    _, names = tlb.case_spec("mha")
+    arrays = tlb.draw(names, d_model, hq, hkv, d, sharing, groups, 2, 11)
+    args = [arrays[n] for n in names]
+    w = RNG.standard_normal((2, 11, d_model)).astype(np.float32)
+    mask = np.array([1, 1, 0, 1], np.uint8)
+    fn = mha.jax.register(cases_lib, save_activations=True).mha
+    grads = jax.jit(jax.grad(lambda m, *a: jnp.sum(fn(*a, head_mask=m) * w),
+                             argnums=tuple(range(1, len(args) + 1))))(mask, *args)
+    want = cases_lib.mha_backward(*args, w, head_mask=mask)
+    for n, g, x in zip(names, grads, want):
+        assert np.array_equal(np.asarray(g), np.asarray(x)), n
+
+
 def test_jax_layer_with_dropout_saves_its_mask_words(cases_lib):
     """A dropout layer's saving gradient uses the key's mask in the forward
     and the backward: the recomputing gradients, bit for bit."""
