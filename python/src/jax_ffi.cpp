@@ -72,6 +72,28 @@ enum SavedActivations : int64_t {
   kSavedRead = 2,    // the last operand: <name>_backward reads it
 };
 
+/// Dropout's words, uint32 [seed_lo, seed_hi, offset], into `options`.
+ffi::Error setDropoutWords(const ffi::AnyBuffer &seed, mha_options &options) {
+  if (seed.element_type() != ffi::DataType::U32 || seed.element_count() != 3)
+    return ffi::Error::InvalidArgument(
+        "mha_call: the dropout seed must be uint32 [3] (seed_lo, seed_hi, "
+        "offset)");
+  const uint32_t *words = static_cast<const uint32_t *>(seed.untyped_data());
+  options.dropout_seed = uint64_t(words[0]) | uint64_t(words[1]) << 32;
+  options.dropout_offset = words[2];
+  return ffi::Error::Success();
+}
+
+/// Points `options` at a uint8 head mask (its length is checked in
+/// mha/jax.py, where the function's heads are known).
+ffi::Error setHeadMask(const ffi::AnyBuffer &mask, mha_options &options) {
+  if (mask.element_type() != ffi::DataType::U8 || mask.dimensions().size() != 1)
+    return ffi::Error::InvalidArgument(
+        "mha_call: the head mask must be a uint8 vector");
+  options.head_mask = static_cast<const uint8_t *>(mask.untyped_data());
+  return ffi::Error::Success();
+}
+
 /// Points `options` at the uint8 buffer of saved activations.
 ffi::Error setSavedActivations(const ffi::AnyBuffer &buffer,
                                mha_options &options) {
@@ -130,54 +152,39 @@ ffi::Error callOn(DLDevice device, void *stream, ffi::RemainingArgs args,
   mha_options options = MHA_OPTIONS_INIT;
   options.num_threads = static_cast<int>(numThreads);
   options.cuda_stream = stream;
-  // A dropout function's last argument is its mask's words, not a tensor:
-  // uint32 [seed_lo, seed_hi, offset], read on the host (GPU functions have
-  // no dropout).
+  // After the tensors come the operands read on the host, last first:
+  // dropout's seed words, the saved activations a backward reads, a head
+  // mask (GPU calls take neither the first nor the last).
+  const struct {
+    bool present;
+    const char *what;
+    ffi::Error (*set)(const ffi::AnyBuffer &, mha_options &);
+    const char *notOnGpu; // Why a GPU call cannot take it, or null.
+  } trailing[] = {
+      {seeded != 0, "dropout seed", setDropoutWords,
+       "dropout's seed words are read on the host; GPU functions have no "
+       "dropout"},
+      {saved == kSavedRead, "saved activations", setSavedActivations, nullptr},
+      {masked != 0, "head mask", setHeadMask,
+       "a head mask is read on the host; pass none to GPU functions from "
+       "JAX"},
+  };
   size_t numTensors = args.size();
-  if (seeded && device.device_type != kDLCPU)
-    return ffi::Error::InvalidArgument(
-        "mha_call: dropout's seed words are read on the host; GPU functions "
-        "have no dropout");
-  if (seeded) {
+  for (const auto &operand : trailing) {
+    if (!operand.present)
+      continue;
+    if (operand.notOnGpu && device.device_type != kDLCPU)
+      return ffi::Error::InvalidArgument(std::string("mha_call: ") +
+                                         operand.notOnGpu);
     if (numTensors == 0)
-      return ffi::Error::InvalidArgument("mha_call: no dropout seed");
-    ffi::ErrorOr<ffi::AnyBuffer> seed = args.get<ffi::AnyBuffer>(--numTensors);
-    if (!seed.has_value())
-      return seed.error();
-    if (seed->element_type() != ffi::DataType::U32 ||
-        seed->element_count() != 3)
-      return ffi::Error::InvalidArgument(
-          "mha_call: the dropout seed must be uint32 [3] (seed_lo, seed_hi, "
-          "offset)");
-    const uint32_t *words = static_cast<const uint32_t *>(seed->untyped_data());
-    options.dropout_seed = uint64_t(words[0]) | uint64_t(words[1]) << 32;
-    options.dropout_offset = words[2];
-  }
-  if (saved == kSavedRead) {
-    if (numTensors == 0)
-      return ffi::Error::InvalidArgument("mha_call: no saved activations");
+      return ffi::Error::InvalidArgument(std::string("mha_call: no ") +
+                                         operand.what);
     ffi::ErrorOr<ffi::AnyBuffer> buffer =
         args.get<ffi::AnyBuffer>(--numTensors);
     if (!buffer.has_value())
       return buffer.error();
-    if (ffi::Error e = setSavedActivations(*buffer, options); !e.success())
+    if (ffi::Error e = operand.set(*buffer, options); !e.success())
       return e;
-  }
-  if (masked && device.device_type != kDLCPU)
-    return ffi::Error::InvalidArgument(
-        "mha_call: a head mask is read on the host; pass none to GPU "
-        "functions from JAX");
-  if (masked) {
-    if (numTensors == 0)
-      return ffi::Error::InvalidArgument("mha_call: no head mask");
-    ffi::ErrorOr<ffi::AnyBuffer> mask = args.get<ffi::AnyBuffer>(--numTensors);
-    if (!mask.has_value())
-      return mask.error();
-    if (mask->element_type() != ffi::DataType::U8 ||
-        mask->dimensions().size() != 1)
-      return ffi::Error::InvalidArgument(
-          "mha_call: the head mask must be a uint8 vector");
-    options.head_mask = static_cast<const uint8_t *>(mask->untyped_data());
   }
   size_t numResults = rets.size();
   if (saved == kSavedWritten) {
