@@ -175,7 +175,9 @@ std::string generateLayer(FuzzedDataProvider &fdp, int index) {
   int lengths = fdp.ConsumeIntegralInRange<int>(0, 7); // 0 q_lens, 1 packed
   bool step = lengths == 2 || lengths == 3;            // a decoding step
   bool paged = lengths == 3;
-  bool backward = !step && fdp.ConsumeIntegralInRange<int>(0, 2) == 0;
+  // A layer's backward is the slowest spec to compile (20-90 s through the
+  // pipeline under ASan with dropout): one layer in 6.
+  bool backward = !step && fdp.ConsumeIntegralInRange<int>(0, 5) == 0;
   int64_t wrong = fdp.ConsumeIntegralInRange<int>(0, 15) == 0 ? 1 : 0;
   auto ty = [&](std::vector<int64_t> shape) { return tensor(shape, elt); };
   std::string x = ty({lengths == 1 ? 1 : -1, step ? 1 : -1, dm});

@@ -104,7 +104,8 @@ def register(lib, num_threads=0, save_activations=False):
 
 
 # mha_call's `saved` attribute (python/src/jax_ffi.cpp): no saved
-# activations, written as the last result, read as the last array.
+# activations, written as the last result, or read as an operand after the
+# tensors (and the head mask).
 _SAVED_NONE, _SAVED_WRITTEN, _SAVED_READ = 0, 1, 2
 
 
