@@ -620,6 +620,7 @@ template <typename F> void forEachElement(const DLTensor &t, F fn) {
 struct Sizes {
   int64_t v[kNumSizes];
   int64_t operator[](Dim d) const { return v[-d - 1]; }
+  int64_t &operator[](Dim d) { return v[-d - 1]; }
 };
 
 // A value for a serving tensor's element whose range is [lo, hi]: mostly
@@ -973,12 +974,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // caches long enough for split-KV (2048 keys).
   bool large = fdp.ConsumeIntegralInRange<int>(0, 7) == 0;
   Sizes sizes;
-  sizes.v[-B - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, 3);
-  sizes.v[-LQ - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, 24);
-  sizes.v[-LK - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 2200 : 24);
-  sizes.v[-P - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 128 : 24);
-  sizes.v[-COLS - 1] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 64 : 8);
-  sizes.v[-B1 - 1] = sizes[B] + 1;
+  sizes[B] = fdp.ConsumeIntegralInRange<int64_t>(0, 3);
+  sizes[LQ] = fdp.ConsumeIntegralInRange<int64_t>(0, 24);
+  sizes[LK] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 2200 : 24);
+  sizes[P] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 128 : 24);
+  sizes[COLS] = fdp.ConsumeIntegralInRange<int64_t>(0, large ? 64 : 8);
+  sizes[B1] = sizes[B] + 1;
   bool wellFormed = true;   // Nothing the runtime should reject.
   bool mustFail = false;    // Something it must reject.
   bool skip = false;        // Valid but too big for our buffers.
