@@ -661,14 +661,22 @@ void indexRange(Kind kind, const Sizes &n, bool paged, int64_t &lo,
   }
 }
 
+// Byte offset of element idx of a tensor, through its strides.
+int64_t byteOffset(const DLTensor &t, const int64_t *idx) {
+  int64_t elem = t.dtype.bits / 8, off = (int64_t)t.byte_offset / elem;
+  int64_t compact = 1;
+  for (int d = t.ndim - 1; d >= 0; --d) {
+    off += idx[d] * (t.strides ? t.strides[d] : compact);
+    compact *= t.shape[d] > 1 ? t.shape[d] : 1;
+  }
+  return off * elem;
+}
+
 // Element [i] (or [i, j]) of an i32 or f32 tensor, through its strides.
 template <typename T> T readElement(const DLTensor &t, int64_t i, int64_t j) {
-  int64_t off = (int64_t)t.byte_offset / 4;
-  int64_t inner = t.ndim == 2 ? (t.strides ? t.strides[1] : 1) : 0;
-  int64_t outer = t.strides ? t.strides[0] : (t.ndim == 2 ? t.shape[1] : 1);
-  off += i * outer + j * inner;
+  const int64_t idx[2] = {i, j};
   T value;
-  memcpy(&value, static_cast<const uint8_t *>(t.data) + off * 4, 4);
+  memcpy(&value, static_cast<const uint8_t *>(t.data) + byteOffset(t, idx), 4);
   return value;
 }
 
@@ -787,17 +795,6 @@ bool servingIndicesValid(const FunctionSig &sig, const DLTensor *t,
     }
   }
   return true;
-}
-
-// Byte offset of element idx of a tensor, through its strides.
-int64_t byteOffset(const DLTensor &t, const int64_t *idx) {
-  int64_t elem = t.dtype.bits / 8, off = (int64_t)t.byte_offset / elem;
-  int64_t compact = 1;
-  for (int d = t.ndim - 1; d >= 0; --d) {
-    off += idx[d] * (t.strides ? t.strides[d] : compact);
-    compact *= t.shape[d] > 1 ? t.shape[d] : 1;
-  }
-  return off * elem;
 }
 
 // What a call that appends must leave in its caches: the bytes before

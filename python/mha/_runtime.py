@@ -312,18 +312,22 @@ class Function:
                              f"but the spec expects {r}", self.name)
         return Error(2, f"{self.name}: an argument has the wrong rank", self.name)
 
+    def check_head_mask_length(self, entries):
+        """Raises unless a head mask of `entries` entries fits the spec."""
+        if self.num_heads is None:
+            raise ValueError(f"{self.name}: head_mask needs a spec with a static number "
+                             "of query heads")
+        if entries != self.num_heads:
+            raise Error(7, f"{self.name}: head_mask has {entries} entries but the "
+                        f"spec has {self.num_heads} query heads", self.name)
+
     def _head_mask(self, head_mask):
         if head_mask is None:
             return None
         if hasattr(head_mask, "tolist"):
             head_mask = head_mask.tolist()
         mask = bytes(1 if x else 0 for x in head_mask)
-        if self.num_heads is None:
-            raise ValueError(f"{self.name}: head_mask needs a spec with a static number "
-                             "of query heads")
-        if len(mask) != self.num_heads:
-            raise Error(7, f"{self.name}: head_mask has {len(mask)} entries but the "
-                        f"spec has {self.num_heads} query heads", self.name)
+        self.check_head_mask_length(len(mask))
         return mask
 
     def __call__(self, *arrays, num_threads=0, **options):

@@ -146,13 +146,8 @@ def _pack(results):
 
 def _head_mask(f, head_mask):
     """A call's head mask as a uint8 array of the function's query heads."""
-    if f.num_heads is None:
-        raise ValueError(f"{f.name}: head_mask needs a spec with a static number "
-                         "of query heads")
     mask = jnp.asarray(head_mask)
-    if mask.shape != (f.num_heads,):
-        raise Error(7, f"{f.name}: head_mask has shape {tuple(mask.shape)} but the "
-                    f"spec has {f.num_heads} query heads", f.name)
+    f.check_head_mask_length(mask.shape[0] if mask.ndim == 1 else -1)
     return (mask != 0).astype(jnp.uint8)
 
 

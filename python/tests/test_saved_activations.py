@@ -427,6 +427,34 @@ def test_jax_layer_head_mask_with_saved_activations(cases_lib):
         assert np.array_equal(np.asarray(g), np.asarray(x)), n
 
 
+def test_the_python_jax_example_runs():
+    """docs/python.md's mha.jax save_activations block, as written there, on
+    docs/language.md 7.1's @gqa layer: the gradients of x, wq and wk are
+    the library's backward's, bit for bit."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+    import os
+    import mha.jax
+    docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
+    language = open(os.path.join(docs, "language.md")).read()
+    start = language.index("func.func @gqa(%x: tensor<?x?x48xf32>")
+    lib = mha.compile(language[start:language.index("\n}\n", start) + 3])
+    python = open(os.path.join(docs, "python.md")).read()
+    start = python.index("fns = mha.jax.register(lib, save_activations=True)")
+    block = python[start:python.index("```", start)]
+    B, L = 2, 9
+    shapes = {"x": (B, L, 48), "wq": (48, 64), "wk": (48, 32), "wv": (48, 32),
+              "wo": (64, 48), "bq": (64,), "bk": (32,), "bv": (32,), "bo": (48,)}
+    args = {n: (RNG.standard_normal(s) / (1 if n == "x" else np.sqrt(s[0]))).astype(np.float32)
+            for n, s in shapes.items()}
+    t = RNG.standard_normal((B, L, 48)).astype(np.float32)
+    scope = dict(args, lib=lib, mha=mha, jax=jax, jnp=jnp, t=t)
+    exec(block, scope)
+    want = lib.gqa_backward(*args.values(), t)
+    for g, w in zip(scope["grads"], want[:3]):
+        assert np.array_equal(np.asarray(g), np.asarray(w))
+
+
 def test_jax_layer_with_dropout_saves_its_mask_words(cases_lib):
     """A dropout layer's saving gradient uses the key's mask in the forward
     and the backward: the recomputing gradients, bit for bit."""
